@@ -1,0 +1,60 @@
+//! Command line and environment configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// squall: a local emulator of one AWS region's EC2, EBS and RDS, with EBS volumes on a real
+/// replicated block store and a fault API that reproduces the April 2011 EBS outage.
+#[derive(Debug, Parser)]
+#[command(name = "squall", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `serve`, which runs when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeOptions,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the AWS APIs on --listen (the default command).
+    Serve(ServeOptions),
+    /// Probe a running squall's health endpoint; exit 0 when it answers healthy. Needs no
+    /// shell, so a `FROM scratch` image can use it as its HEALTHCHECK.
+    Health(HealthOptions),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeOptions {
+    /// Address for all AWS APIs, the fault API and health (LocalStack's port by default).
+    #[arg(long, env = "SQUALL_LISTEN", default_value = "0.0.0.0:4566")]
+    pub listen: SocketAddr,
+    /// Directory for volumes, snapshots and metadata. Default: a fresh temporary directory,
+    /// removed when squall exits.
+    #[arg(long, env = "SQUALL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Region assumed for requests that carry no SigV4 credential scope.
+    #[arg(long, env = "SQUALL_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Availability Zones per region, instead of the number AWS has there (1-26).
+    #[arg(long, env = "SQUALL_AZS", value_parser = clap::value_parser!(u8).range(1..=26))]
+    pub azs: Option<u8>,
+    /// Log filter in tracing's syntax, e.g. `info`, `squall=debug`.
+    #[arg(long, env = "SQUALL_LOG", default_value = "info")]
+    pub log: String,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "SQUALL_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthOptions {
+    /// The health URL to probe (plain http).
+    #[arg(long, env = "SQUALL_HEALTH_URL", default_value = "http://127.0.0.1:4566/_squall/health")]
+    pub url: String,
+    /// Give up after this many milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
+}

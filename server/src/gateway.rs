@@ -1,0 +1,217 @@
+//! Routes one HTTP request to the service that owns it, with no HTTP library types: the
+//! hyper layer hands in the parts, this returns the finished answer.
+//!
+//! Route order: squall's own paths (`/_squall/…`, `/_localstack/…`, `/moto-api/…`), then the
+//! SigV4 credential scope's service, then the query `Version` (EC2 and RDS are both `POST /`
+//! forms), then the path of the REST-JSON services.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use squall_control::ControlPlane;
+use squall_fault_api::{ServiceHealth, ServiceState};
+use squall_protocol::{ApiError, QueryParams, RequestContext, WireResponse};
+
+use crate::sigv4::{self, CredentialScope};
+
+/// The services squall routes to, and whether each is built yet.
+pub const SERVICES: &[ServiceHealth] = &[
+    ServiceHealth { name: "ec2", state: ServiceState::Running },
+    ServiceHealth { name: "sts", state: ServiceState::Running },
+    ServiceHealth { name: "ebs", state: ServiceState::Disabled },
+    ServiceHealth { name: "rds", state: ServiceState::Disabled },
+    ServiceHealth { name: "fis", state: ServiceState::Disabled },
+];
+
+/// The query-protocol API versions that identify a service without a credential scope.
+const STS_VERSION: &str = "2011-06-15";
+const RDS_VERSION: &str = "2014-10-31";
+
+/// One request, as the gateway sees it.
+pub struct Incoming<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub authorization: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// The answer and what the access log and metrics want to know about it.
+pub struct Outcome {
+    pub response: WireResponse,
+    pub service: &'static str,
+    pub action: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Ec2,
+    Sts,
+    Rds,
+    Ebs,
+    Fis,
+    Unknown,
+}
+
+impl Service {
+    fn name(self) -> &'static str {
+        match self {
+            Service::Ec2 => "ec2",
+            Service::Sts => "sts",
+            Service::Rds => "rds",
+            Service::Ebs => "ebs",
+            Service::Fis => "fis",
+            Service::Unknown => "unknown",
+        }
+    }
+}
+
+pub struct Gateway<'a> {
+    pub control: &'a ControlPlane,
+    pub version: &'a str,
+}
+
+impl Gateway<'_> {
+    pub fn route(&self, request: &Incoming<'_>, request_id: String) -> Outcome {
+        if let Some(response) =
+            squall_fault_api::handle(self.control, self.version, SERVICES, request.method, request.path)
+        {
+            return Outcome { response, service: "squall", action: None };
+        }
+        let scope = request.authorization.and_then(sigv4::scope_from_authorization).or_else(|| {
+            // Presigned requests carry the scope in the query string.
+            QueryParams::parse(request.query.as_bytes(), b"")
+                .get("X-Amz-Credential")
+                .and_then(sigv4::parse_credential)
+        });
+        let is_form = request.method == "POST" || request.method == "GET";
+        let params = if is_form { QueryParams::parse(request.query.as_bytes(), request.body) } else { QueryParams::default() };
+        let service = match scope.as_ref().map(|s| s.service.as_str()) {
+            Some("ec2") => Service::Ec2,
+            Some("sts") => Service::Sts,
+            Some("rds") => Service::Rds,
+            Some("ebs") => Service::Ebs,
+            Some("fis") => Service::Fis,
+            Some(_) => Service::Unknown,
+            None => by_version_or_path(&params, request.path),
+        };
+        let CredentialScope { access_key_id, region, .. } = scope.unwrap_or(CredentialScope {
+            access_key_id: String::new(),
+            region: self.control.config().default_region.to_string(),
+            service: String::new(),
+        });
+        let access_key_id = (!access_key_id.is_empty()).then_some(access_key_id);
+        let ctx = RequestContext::new(request_id, region, access_key_id);
+        let action = params.action().map(str::to_string);
+        let response = catch_unwind(AssertUnwindSafe(|| self.dispatch(service, &ctx, &params))).unwrap_or_else(|_| {
+            // A panic is a squall bug; the client still gets the protocol's internal-error shape.
+            tracing::error!(request_id = %ctx.request_id, service = service.name(), "handler panicked");
+            render_error(service, &ApiError::internal("squall hit an internal error; see its log"), &ctx.request_id)
+        });
+        Outcome { response, service: service.name(), action }
+    }
+
+    fn dispatch(&self, service: Service, ctx: &RequestContext, params: &QueryParams) -> WireResponse {
+        match service {
+            Service::Ec2 => squall_ec2::handle(self.control, ctx, params),
+            Service::Sts => squall_sts::handle(ctx, params),
+            Service::Rds | Service::Ebs | Service::Fis | Service::Unknown => {
+                let what = match service {
+                    Service::Rds => "the RDS API",
+                    Service::Ebs => "the EBS direct APIs",
+                    Service::Fis => "the Fault Injection Service API",
+                    _ => "this service",
+                };
+                let e = ApiError::new(501, "NotImplemented", format!("squall does not implement {what} yet"));
+                render_error(service, &e, &ctx.request_id)
+            }
+        }
+    }
+}
+
+fn by_version_or_path(params: &QueryParams, path: &str) -> Service {
+    match params.version() {
+        Some(squall_ec2::API_VERSION) => return Service::Ec2,
+        Some(STS_VERSION) => return Service::Sts,
+        Some(RDS_VERSION) => return Service::Rds,
+        _ => {}
+    }
+    if path.starts_with("/snapshots") {
+        Service::Ebs
+    } else if ["/experiment", "/actions", "/targetResourceTypes", "/safetyLevers", "/tags"].iter().any(|p| path.starts_with(p)) {
+        Service::Fis
+    } else {
+        Service::Unknown
+    }
+}
+
+/// An error in the shape of the protocol the client speaks.
+fn render_error(service: Service, e: &ApiError, request_id: &str) -> WireResponse {
+    match service {
+        Service::Ec2 | Service::Unknown => e.to_ec2_response(request_id),
+        Service::Sts | Service::Rds => e.to_query_response(request_id),
+        Service::Ebs | Service::Fis => e.to_json_response(request_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use squall_control::{ControlConfig, RegionName};
+
+    fn control() -> ControlPlane {
+        ControlPlane::new(ControlConfig {
+            default_region: RegionName::parse("eu-west-1").unwrap(),
+            zones_per_region: None,
+            data_dir: std::env::temp_dir(),
+        })
+    }
+
+    fn call(control: &ControlPlane, auth: Option<&str>, path: &str, body: &str) -> Outcome {
+        let g = Gateway { control, version: "test" };
+        g.route(&Incoming { method: "POST", path, query: "", authorization: auth, body: body.as_bytes() }, "rid".into())
+    }
+
+    fn text(o: &Outcome) -> String {
+        String::from_utf8(o.response.body.clone()).unwrap()
+    }
+
+    #[test]
+    fn scope_picks_service_and_region() {
+        let c = control();
+        let auth = "AWS4-HMAC-SHA256 Credential=AK/20261126/ap-southeast-2/ec2/aws4_request, SignedHeaders=host, Signature=x";
+        let o = call(&c, Some(auth), "/", "Action=DescribeAvailabilityZones&Version=2016-11-15");
+        assert_eq!(o.service, "ec2");
+        assert_eq!(o.response.status, 200);
+        assert!(text(&o).contains("<zoneName>ap-southeast-2a</zoneName>"), "{}", text(&o));
+    }
+
+    #[test]
+    fn without_a_scope_the_version_decides_and_the_default_region_applies() {
+        let c = control();
+        let o = call(&c, None, "/", "Action=DescribeAvailabilityZones&Version=2016-11-15");
+        assert_eq!(o.service, "ec2");
+        assert!(text(&o).contains("<zoneId>euw1-az1</zoneId>"));
+        let o = call(&c, None, "/", "Action=GetCallerIdentity&Version=2011-06-15");
+        assert_eq!(o.service, "sts");
+        assert!(text(&o).contains("<Account>000000000000</Account>"));
+    }
+
+    #[test]
+    fn services_not_built_yet_answer_501_in_their_own_shape() {
+        let c = control();
+        let o = call(&c, None, "/", "Action=DescribeDBInstances&Version=2014-10-31");
+        assert_eq!((o.service, o.response.status), ("rds", 501));
+        assert!(text(&o).contains("<ErrorResponse><Error><Type>Receiver</Type><Code>NotImplemented</Code>"));
+        let o = call(&c, None, "/snapshots", "");
+        assert_eq!((o.service, o.response.status), ("ebs", 501));
+        assert_eq!(o.response.headers, vec![("x-amzn-ErrorType", "NotImplemented".to_string())]);
+    }
+
+    #[test]
+    fn squall_paths_come_first() {
+        let c = control();
+        let g = Gateway { control: &c, version: "test" };
+        let o = g.route(&Incoming { method: "GET", path: "/_localstack/health", query: "", authorization: None, body: b"" }, "r".into());
+        assert_eq!((o.service, o.response.status), ("squall", 200));
+    }
+}

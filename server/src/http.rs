@@ -1,0 +1,128 @@
+//! The HTTP/1.1 server: accepts connections, hands each request to the [`Gateway`], and on
+//! shutdown stops accepting and lets in-flight requests finish.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming as HyperBody;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use squall_control::ControlPlane;
+use tokio::net::TcpListener;
+
+use crate::gateway::{Gateway, Incoming};
+
+/// The largest request body squall reads: EC2 query requests are small; EBS PutSnapshotBlock
+/// carries 512 KiB blocks. 16 MiB leaves room without letting one client exhaust memory.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+pub struct AppState {
+    pub control: ControlPlane,
+    pub version: &'static str,
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight connections.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl std::future::Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let service = hyper::service::service_fn(move |req| handle(state.clone(), peer, req));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
+    }
+}
+
+async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<HyperBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let request_id = crate::new_request_id();
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "request body rejected");
+            let mut r = Response::new(Full::new(Bytes::from_static(b"request body too large or unreadable\n")));
+            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            return Ok(r);
+        }
+    };
+    let method = parts.method.as_str();
+    let path = parts.uri.path();
+    let incoming = Incoming {
+        method,
+        path,
+        query: parts.uri.query().unwrap_or(""),
+        authorization: parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()),
+        body: &body,
+    };
+    let gateway = Gateway { control: &state.control, version: state.version };
+    let outcome = gateway.route(&incoming, request_id.clone());
+    let wire = outcome.response;
+    let status = StatusCode::from_u16(wire.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+        tracing::warn!(request_id, service = outcome.service, action = outcome.action.as_deref(), status = wire.status, "request failed");
+    }
+    tracing::debug!(
+        request_id,
+        %peer,
+        method,
+        path,
+        service = outcome.service,
+        action = outcome.action.as_deref(),
+        status = wire.status,
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    let head_only = method == "HEAD";
+    let mut response = Response::new(Full::new(if head_only { Bytes::new() } else { Bytes::from(wire.body) }));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(wire.content_type));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-amzn-requestid", v.clone());
+        headers.insert("x-amz-request-id", v);
+    }
+    headers.insert("server", HeaderValue::from_static("squall"));
+    for (name, value) in wire.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+    Ok(response)
+}

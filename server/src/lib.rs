@@ -1,0 +1,84 @@
+//! The `squall` binary's library half: configuration, the gateway, and the HTTP server. The
+//! binary is the only place where services, control plane and storage are composed.
+
+pub mod config;
+mod gateway;
+mod http;
+pub mod probe;
+mod sigv4;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rand::RngCore;
+use squall_control::{ControlConfig, ControlPlane, RegionName};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::ServeOptions;
+pub use gateway::SERVICES;
+
+/// squall's version, as reported by `/_squall/health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A random request id in UUID v4 form, as AWS request ids look.
+pub fn new_request_id() -> String {
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// A server running in the background of the current tokio runtime (tests start one on port 0).
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// `http://127.0.0.1:<port>` for a server bound to any local address.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.addr.port())
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Binds `options.listen` and serves in a background task until [`RunningServer::shutdown`].
+pub async fn start(options: &ServeOptions, data_dir: std::path::PathBuf) -> anyhow::Result<RunningServer> {
+    let listener = TcpListener::bind(options.listen).await.with_context(|| format!("cannot listen on {}", options.listen))?;
+    let addr = listener.local_addr()?;
+    let default_region = RegionName::parse(&options.region)
+        .map_err(|e| anyhow::anyhow!("--region: {e}"))?;
+    let control = ControlPlane::new(ControlConfig { default_region, zones_per_region: options.azs, data_dir });
+    let state = Arc::new(http::AppState { control, version: VERSION });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(http::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    Ok(RunningServer { addr, stop: Some(stop), task })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_look_like_uuid_v4() {
+        let id = super::new_request_id();
+        assert_eq!(id.len(), 36);
+        let parts: Vec<_> = id.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12]);
+        assert_eq!(&id[14..15], "4");
+        assert_ne!(id, super::new_request_id());
+    }
+}

@@ -1,0 +1,488 @@
+#!/usr/bin/env python3
+"""Generate squall's wire types from botocore's AWS service models.
+
+For each service in services.json this writes `<crate>/src/generated/`:
+  - one file per resource with the shapes only that resource's operations use,
+  - common.rs with the shapes several resources share,
+  - mod.rs with the request/response enums that dispatch on the action name.
+
+Each struct gets a query decoder (for shapes that appear in requests) and an XML encoder
+(for shapes that appear in responses), written against the runtime in `squall-protocol`.
+
+Usage: python3 tools/codegen/gen.py [--check]
+  --check  regenerate into a temporary tree and fail if the checked-in code differs.
+
+The model comes from the botocore wheel pinned in services.json, downloaded once with
+`pip download` into target/codegen/ (no other network access is needed).
+"""
+
+import argparse
+import difflib
+import glob
+import gzip
+import json
+import keyword
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIG = os.path.join(ROOT, "tools", "codegen", "services.json")
+CACHE = os.path.join(ROOT, "target", "codegen")
+
+RUST_KEYWORDS = {
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
+    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
+    "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
+    "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try",
+}
+# Shape names that would shadow a Rust prelude or squall-protocol name in generated code.
+RESERVED_TYPE_NAMES = {"String", "Option", "Result", "Vec", "Box", "Timestamp", "Blob", "Default"}
+
+PRIMITIVES = {
+    "string": "String",
+    "integer": "i32",
+    "long": "i64",
+    "boolean": "bool",
+    "double": "f64",
+    "float": "f32",
+    "timestamp": "Timestamp",
+    "blob": "Blob",
+}
+
+
+def load_models(version):
+    os.makedirs(CACHE, exist_ok=True)
+    wheel = os.path.join(CACHE, f"botocore-{version}-py3-none-any.whl")
+    if not os.path.exists(wheel):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"botocore=={version}", "-d", CACHE],
+            check=True,
+        )
+    return zipfile.ZipFile(wheel)
+
+
+def read_model(wheel, path):
+    name = f"botocore/data/{path}/service-2.json"
+    for candidate in (name, name + ".gz"):
+        try:
+            data = wheel.read(candidate)
+        except KeyError:
+            continue
+        return json.loads(gzip.decompress(data) if candidate.endswith(".gz") else data)
+    raise SystemExit(f"model {path} not found in botocore wheel")
+
+
+def snake(name):
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
+    s = s.replace("-", "_").replace(".", "_").lower()
+    if s in RUST_KEYWORDS:
+        s = "r#" + s
+    return s
+
+
+def type_name(shape_name):
+    n = shape_name[0].upper() + shape_name[1:]
+    n = re.sub(r"[^A-Za-z0-9]", "", n)
+    if n in RESERVED_TYPE_NAMES:
+        n = n + "Shape"
+    return n
+
+
+def variant_name(value, taken):
+    parts = re.split(r"[^A-Za-z0-9]+", value)
+    n = "".join(p[:1].upper() + p[1:] for p in parts if p)
+    if not n:
+        n = "Empty"
+    if n[0].isdigit():
+        n = "V" + n
+    base, i = n, 2
+    while n in taken:
+        n = f"{base}{i}"
+        i += 1
+    taken.add(n)
+    return n
+
+
+class Generator:
+    def __init__(self, name, spec, model, botocore_version):
+        self.name = name
+        self.spec = spec
+        self.model = model
+        self.shapes = model["shapes"]
+        self.protocol = spec["protocol"]
+        self.botocore_version = botocore_version
+        self.decode = set()  # structures and enums that need a query decoder
+        self.encode = set()  # structures and enums that need an XML encoder
+        self.owner = {}  # shape -> set of resources using it
+
+    # ---- reachability -------------------------------------------------------------------
+    def walk(self, shape_name, acc):
+        if shape_name in acc:
+            return
+        acc.add(shape_name)
+        shape = self.shapes[shape_name]
+        t = shape["type"]
+        if t == "structure":
+            for m in shape.get("members", {}).values():
+                self.walk(m["shape"], acc)
+        elif t == "list":
+            self.walk(shape["member"]["shape"], acc)
+        elif t == "map":
+            raise SystemExit(f"{self.name}: map shape {shape_name} is not supported by the generator yet")
+
+    def analyse(self):
+        for resource, ops in self.spec["resources"].items():
+            for op in ops:
+                o = self.model["operations"][op]
+                for direction, target in (("input", self.decode), ("output", self.encode)):
+                    if direction in o:
+                        acc = set()
+                        self.walk(o[direction]["shape"], acc)
+                        target.update(acc)
+                        for s in acc:
+                            self.owner.setdefault(s, set()).add(resource)
+
+    def is_generated(self, shape_name):
+        shape = self.shapes[shape_name]
+        return shape["type"] == "structure" or (shape["type"] == "string" and "enum" in shape)
+
+    # ---- types --------------------------------------------------------------------------
+    def rust_type(self, shape_name):
+        shape = self.shapes[shape_name]
+        t = shape["type"]
+        if t == "structure" or (t == "string" and "enum" in shape):
+            return type_name(shape_name)
+        if t == "list":
+            return f"Vec<{self.rust_type(shape['member']['shape'])}>"
+        return PRIMITIVES[t]
+
+    def has_default(self, shape_name, seen=None):
+        shape = self.shapes[shape_name]
+        if shape["type"] == "string" and "enum" in shape:
+            return False
+        if shape["type"] != "structure":
+            return True
+        seen = seen or set()
+        if shape_name in seen:
+            return True
+        seen.add(shape_name)
+        for m in shape.get("required", []):
+            if not self.has_default(shape["members"][m]["shape"], seen):
+                return False
+        return True
+
+    # ---- wire names ---------------------------------------------------------------------
+    def input_name(self, member_name, member):
+        if self.protocol == "ec2":
+            if "queryName" in member:
+                return member["queryName"]
+            if "locationName" in member:
+                ln = member["locationName"]
+                return ln[0].upper() + ln[1:]
+            return member_name
+        return member.get("locationName", member_name)
+
+    def output_name(self, member_name, member):
+        return member.get("locationName", member_name)
+
+    def list_item_tag(self, list_shape):
+        default = "item" if self.protocol == "ec2" else "member"
+        return list_shape["member"].get("locationName", default)
+
+    # ---- code ---------------------------------------------------------------------------
+    def decode_expr(self, shape_name, key_expr):
+        shape = self.shapes[shape_name]
+        if shape["type"] == "list":
+            inner = self.rust_type(shape["member"]["shape"])
+            if self.protocol == "ec2" or shape.get("flattened"):
+                return f"ec2_list::<{inner}>(q, &{key_expr})?"
+            member = shape["member"].get("locationName", "member")
+            return f'query_list::<{inner}>(q, &{key_expr}, "{member}")?'
+        return f"{self.rust_type(shape_name)}::decode_query(q, &{key_expr})?"
+
+    def encode_stmt(self, shape_name, value_expr, tag):
+        shape = self.shapes[shape_name]
+        if shape["type"] == "list":
+            item = self.list_item_tag(shape)
+            if shape.get("flattened"):
+                return f'for item in {value_expr} {{ item.encode_xml(w, "{tag}"); }}'
+            return f'encode_list(w, "{tag}", "{item}", {value_expr});'
+        return f'{value_expr}.encode_xml(w, "{tag}");'
+
+    def gen_struct(self, shape_name):
+        shape = self.shapes[shape_name]
+        tn = type_name(shape_name)
+        required = set(shape.get("required", []))
+        members = shape.get("members", {})
+        derives = ["Debug", "Clone", "PartialEq"]
+        if self.has_default(shape_name):
+            derives.append("Default")
+        out = [f"/// Shape `{shape_name}` of the model.", f"#[derive({', '.join(derives)})]", f"pub struct {tn} {{"]
+        for mn, m in members.items():
+            rt = self.rust_type(m["shape"])
+            if mn in required:
+                out.append(f"    pub {snake(mn)}: {rt},")
+            else:
+                out.append(f"    pub {snake(mn)}: Option<{rt}>,")
+        out.append("}")
+        if shape_name in self.decode:
+            out.append(f"impl {tn} {{")
+            out.append("    /// Decodes the members of this structure found under `key` (\"\" for a request's root).")
+            q = "q" if members else "_q"
+            k = "key" if members else "_key"
+            out.append(f"    pub fn decode_members({q}: &QueryParams, {k}: &str) -> Result<Self, ApiError> {{")
+            out.append("        Ok(Self {")
+            for mn, m in members.items():
+                key_expr = f'join(key, "{self.input_name(mn, m)}")'
+                expr = self.decode_expr(m["shape"], key_expr)
+                if mn in required:
+                    expr = f"required({expr}, &{key_expr})?"
+                out.append(f"            {snake(mn)}: {expr},")
+            out.append("        })")
+            out.append("    }")
+            out.append("}")
+            out.append(f"impl QueryDecode for {tn} {{")
+            out.append("    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {")
+            out.append("        if !q.has_prefix(key) { return Ok(None); }")
+            out.append("        Self::decode_members(q, key).map(Some)")
+            out.append("    }")
+            out.append("}")
+        if shape_name in self.encode:
+            out.append(f"impl {tn} {{")
+            out.append("    /// Writes the members of this structure as XML elements, without a wrapping element.")
+            w = "w" if members else "_w"
+            out.append(f"    pub fn encode_members(&self, {w}: &mut XmlWriter) {{")
+            for mn, m in members.items():
+                tag = self.output_name(mn, m)
+                field = f"self.{snake(mn)}"
+                if mn in required:
+                    out.append("        " + self.encode_stmt(m["shape"], f"&{field}", tag))
+                else:
+                    out.append(f"        if let Some(v) = &{field} {{ {self.encode_stmt(m['shape'], 'v', tag)} }}")
+            out.append("    }")
+            out.append("}")
+            out.append(f"impl XmlEncode for {tn} {{")
+            out.append("    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {")
+            out.append("        w.open(tag);")
+            out.append("        self.encode_members(w);")
+            out.append("        w.close(tag);")
+            out.append("    }")
+            out.append("}")
+        return "\n".join(out)
+
+    def gen_enum(self, shape_name):
+        shape = self.shapes[shape_name]
+        tn = type_name(shape_name)
+        taken = set()
+        variants = [(variant_name(v, taken), v) for v in shape["enum"]]
+        out = [f"/// Enum `{shape_name}` of the model.", "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]", f"pub enum {tn} {{"]
+        for vn, v in variants:
+            out.append(f"    /// `{v}`")
+            out.append(f"    {vn},")
+        out.append("}")
+        out.append(f"impl {tn} {{")
+        out.append("    /// Every value the model allows, in the model's order.")
+        out.append(f"    pub const ALL: &'static [Self] = &[{', '.join('Self::' + vn for vn, _ in variants)}];")
+        out.append("    /// The value as it appears on the wire.")
+        out.append("    pub const fn as_str(&self) -> &'static str {")
+        out.append("        match self {")
+        for vn, v in variants:
+            out.append(f'            Self::{vn} => "{v}",')
+        out.append("        }")
+        out.append("    }")
+        out.append("    /// Parses a wire value; `None` for a value the model does not list.")
+        out.append("    pub fn from_wire(value: &str) -> Option<Self> {")
+        out.append("        Self::ALL.iter().copied().find(|v| v.as_str() == value)")
+        out.append("    }")
+        out.append("}")
+        if shape_name in self.decode:
+            out.append(f"impl QueryDecode for {tn} {{")
+            out.append("    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {")
+            out.append("        decode_enum(q, key, Self::from_wire)")
+            out.append("    }")
+            out.append("}")
+        if shape_name in self.encode:
+            out.append(f"impl XmlEncode for {tn} {{")
+            out.append("    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {")
+            out.append("        w.text_element(tag, self.as_str());")
+            out.append("    }")
+            out.append("}")
+        return "\n".join(out)
+
+    def header(self, what):
+        return (
+            f"// @generated by tools/codegen/gen.py from botocore {self.botocore_version}, model "
+            f"`{self.spec['model']}` ({what}).\n"
+            "// Do not edit: change tools/codegen/services.json or the generator and run\n"
+            "// `python3 tools/codegen/gen.py`.\n"
+        )
+
+    def prelude(self):
+        return (
+            "#![allow(clippy::all, unused_imports)]\n"
+            "use squall_protocol::codec::*;\n"
+            "use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};\n"
+        )
+
+    def files(self):
+        self.analyse()
+        generated = sorted(s for s in self.owner if self.is_generated(s))
+        by_file = {}
+        for s in generated:
+            owners = self.owner[s]
+            f = next(iter(owners)) if len(owners) == 1 else "common"
+            by_file.setdefault(f, []).append(s)
+        files = {}
+        resources = list(self.spec["resources"])
+        for f in (["common"] if "common" in by_file else []) + resources:
+            parts = [self.header(f"shapes of `{f}`"), self.prelude()]
+            if f != "common" and "common" in by_file:
+                parts.append("use super::common::*;\n")
+            for s in by_file.get(f, []):
+                shape = self.shapes[s]
+                parts.append(self.gen_struct(s) if shape["type"] == "structure" else self.gen_enum(s))
+            files[f"{f}.rs"] = "\n".join(parts) + "\n"
+        files["mod.rs"] = self.gen_mod(resources, "common" in by_file)
+        return files
+
+    def gen_mod(self, resources, has_common):
+        ops = [(r, op) for r in resources for op in self.spec["resources"][r]]
+        meta = self.model["metadata"]
+        ns = meta.get("xmlNamespace", "")
+        if ns and not ns.endswith("/"):
+            ns += "/"  # real responses carry the trailing slash the model lacks
+        out = [self.header("operations"), "#![allow(clippy::all)]"]
+        mods = (["common"] if has_common else []) + resources
+        for m in mods:
+            out.append(f"pub mod {m};")
+            out.append(f"pub use {m}::*;")
+        out.append("use squall_protocol::{ApiError, QueryParams, XmlWriter};")
+        out.append(f'/// The API version this model speaks (`Version=` on the wire).\npub const API_VERSION: &str = "{meta["apiVersion"]}";')
+        out.append(f'/// XML namespace of every response.\npub const XML_NAMESPACE: &str = "{ns}";')
+        all_ops = sorted(self.model["operations"])
+        out.append("/// Every operation of the model, implemented by squall or not (sorted).")
+        out.append("pub const MODEL_OPERATIONS: &[&str] = &[" + ", ".join(f'"{o}"' for o in all_ops) + "];")
+        out.append("/// The operations squall implements (the allow-list in tools/codegen/services.json).")
+        out.append("pub const IMPLEMENTED_OPERATIONS: &[&str] = &[" + ", ".join(f'"{op}"' for _, op in ops) + "];")
+        # Request enum
+        out.append("/// A decoded request of one implemented operation.")
+        out.append("#[derive(Debug, Clone, PartialEq)]")
+        out.append("pub enum Request {")
+        for _, op in ops:
+            o = self.model["operations"][op]
+            inner = type_name(o["input"]["shape"]) if "input" in o else "()"
+            out.append(f"    {op}({inner}),")
+        out.append("}")
+        out.append("impl Request {")
+        out.append("    /// Decodes the parameters of `action`; `None` when squall does not implement it.")
+        out.append("    pub fn decode(action: &str, q: &QueryParams) -> Option<Result<Self, ApiError>> {")
+        out.append("        Some(match action {")
+        for _, op in ops:
+            o = self.model["operations"][op]
+            if "input" in o:
+                out.append(f'            "{op}" => {type_name(o["input"]["shape"])}::decode_members(q, "").map(Self::{op}),')
+            else:
+                out.append(f'            "{op}" => Ok(Self::{op}(())),')
+        out.append("            _ => return None,")
+        out.append("        })")
+        out.append("    }")
+        out.append("    /// The operation's name.")
+        out.append("    pub fn action(&self) -> &'static str {")
+        out.append("        match self {")
+        for _, op in ops:
+            out.append(f'            Self::{op}(_) => "{op}",')
+        out.append("        }")
+        out.append("    }")
+        out.append("}")
+        # Response enum
+        out.append("/// The result of one implemented operation.")
+        out.append("#[derive(Debug, Clone, PartialEq)]")
+        out.append("pub enum Response {")
+        for _, op in ops:
+            o = self.model["operations"][op]
+            inner = type_name(o["output"]["shape"]) if "output" in o else "()"
+            out.append(f"    {op}({inner}),")
+        out.append("}")
+        out.append("impl Response {")
+        out.append("    /// The operation's name.")
+        out.append("    pub fn action(&self) -> &'static str {")
+        out.append("        match self {")
+        for _, op in ops:
+            out.append(f'            Self::{op}(_) => "{op}",')
+        out.append("        }")
+        out.append("    }")
+        out.append("    /// Writes the output members (inside the protocol's envelope); `false` when the")
+        out.append("    /// operation has no output shape.")
+        out.append("    pub fn encode_members(&self, w: &mut XmlWriter) -> bool {")
+        out.append("        match self {")
+        for _, op in ops:
+            o = self.model["operations"][op]
+            if "output" in o:
+                out.append(f"            Self::{op}(v) => {{ v.encode_members(w); true }}")
+            else:
+                out.append(f"            Self::{op}(()) => false,")
+        out.append("        }")
+        out.append("    }")
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+
+def rustfmt(paths):
+    subprocess.run(["rustfmt", "--edition", "2021", *paths], check=True)
+
+
+def generate(into_root):
+    config = json.load(open(CONFIG))
+    wheel = load_models(config["botocore"])
+    written = []
+    for name, spec in config["services"].items():
+        model = read_model(wheel, spec["model"])
+        gen = Generator(name, spec, model, config["botocore"])
+        out_dir = os.path.join(into_root, spec["crate"], "src", "generated")
+        os.makedirs(out_dir, exist_ok=True)
+        for old in glob.glob(os.path.join(out_dir, "*.rs")):
+            os.remove(old)
+        for fname, text in gen.files().items():
+            path = os.path.join(out_dir, fname)
+            with open(path, "w") as f:
+                f.write(text)
+            written.append(path)
+    rustfmt(written)
+    return config
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    if not args.check:
+        generate(ROOT)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        config = generate(tmp)
+        failed = False
+        for spec in config["services"].values():
+            rel = os.path.join(spec["crate"], "src", "generated")
+            new = {os.path.basename(p): open(p).read() for p in glob.glob(os.path.join(tmp, rel, "*.rs"))}
+            old = {os.path.basename(p): open(p).read() for p in glob.glob(os.path.join(ROOT, rel, "*.rs"))}
+            for fname in sorted(set(new) | set(old)):
+                if new.get(fname) != old.get(fname):
+                    failed = True
+                    diff = difflib.unified_diff(
+                        old.get(fname, "").splitlines(), new.get(fname, "").splitlines(),
+                        f"checked-in/{rel}/{fname}", f"regenerated/{rel}/{fname}", lineterm="", n=1)
+                    print("\n".join(list(diff)[:40]))
+        if failed:
+            print("generated code is stale: run `python3 tools/codegen/gen.py` and commit the result")
+            sys.exit(1)
+        print("generated code is up to date")
+
+
+if __name__ == "__main__":
+    main()
