@@ -74,11 +74,15 @@ impl RegionName {
         let ok = !s.is_empty()
             && s.len() <= 64
             && s.as_bytes()[0].is_ascii_lowercase()
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Self(s.to_string()))
         } else {
-            Err(IdError { kind: Self::KIND, value: s.to_string() })
+            Err(IdError {
+                kind: Self::KIND,
+                value: s.to_string(),
+            })
         }
     }
 }

@@ -48,7 +48,10 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     pub fn new(config: ControlConfig) -> Self {
-        Self { config, regions: Mutex::new(BTreeMap::new()) }
+        Self {
+            config,
+            regions: Mutex::new(BTreeMap::new()),
+        }
     }
 
     pub fn config(&self) -> &ControlConfig {
@@ -99,8 +102,14 @@ mod tests {
         assert!(c.active_regions().is_empty());
         let r = c.region(&RegionName::parse("eu-west-1").unwrap());
         assert_eq!(r.zones().len(), 3);
-        assert_eq!(c.active_regions(), vec![RegionName::parse("eu-west-1").unwrap()]);
-        assert!(Arc::ptr_eq(&r, &c.region(&RegionName::parse("eu-west-1").unwrap())));
+        assert_eq!(
+            c.active_regions(),
+            vec![RegionName::parse("eu-west-1").unwrap()]
+        );
+        assert!(Arc::ptr_eq(
+            &r,
+            &c.region(&RegionName::parse("eu-west-1").unwrap())
+        ));
         c.reset();
         assert!(c.active_regions().is_empty());
     }
@@ -108,7 +117,17 @@ mod tests {
     #[test]
     fn zone_count_override_applies_to_every_region() {
         let c = control(Some(2));
-        assert_eq!(c.region(&RegionName::parse("us-east-1").unwrap()).zones().len(), 2);
-        assert_eq!(c.region(&RegionName::parse("ap-south-1").unwrap()).zones().len(), 2);
+        assert_eq!(
+            c.region(&RegionName::parse("us-east-1").unwrap())
+                .zones()
+                .len(),
+            2
+        );
+        assert_eq!(
+            c.region(&RegionName::parse("ap-south-1").unwrap())
+                .zones()
+                .len(),
+            2
+        );
     }
 }

@@ -35,7 +35,10 @@ pub struct Region {
 impl Region {
     pub(crate) fn new(name: RegionName, zones_override: Option<u8>) -> Self {
         let info = catalog::lookup(name.as_str());
-        let count = zones_override.or(info.map(|i| i.zones)).unwrap_or(DEFAULT_ZONES).clamp(1, 26);
+        let count = zones_override
+            .or(info.map(|i| i.zones))
+            .unwrap_or(DEFAULT_ZONES)
+            .clamp(1, 26);
         let prefix = catalog::zone_id_prefix(name.as_str());
         let zones = (0..count)
             .map(|i| Zone {
@@ -45,7 +48,11 @@ impl Region {
                 messages: Vec::new(),
             })
             .collect();
-        Self { name, long_name: info.map(|i| i.long_name), zones: RwLock::new(zones) }
+        Self {
+            name,
+            long_name: info.map(|i| i.long_name),
+            zones: RwLock::new(zones),
+        }
     }
 
     pub fn name(&self) -> &RegionName {
@@ -59,21 +66,30 @@ impl Region {
 
     /// A snapshot of the zones, in name order.
     pub fn zones(&self) -> Vec<Zone> {
-        self.zones.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.zones
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn zone_by_name(&self, zone: &str) -> Result<Zone, ControlError> {
         self.zones()
             .into_iter()
             .find(|z| z.name == zone)
-            .ok_or_else(|| ControlError::UnknownZoneName { region: self.name.clone(), zone: zone.to_string() })
+            .ok_or_else(|| ControlError::UnknownZoneName {
+                region: self.name.clone(),
+                zone: zone.to_string(),
+            })
     }
 
     pub fn zone_by_id(&self, zone_id: &str) -> Result<Zone, ControlError> {
         self.zones()
             .into_iter()
             .find(|z| z.id == zone_id)
-            .ok_or_else(|| ControlError::UnknownZoneId { region: self.name.clone(), zone_id: zone_id.to_string() })
+            .ok_or_else(|| ControlError::UnknownZoneId {
+                region: self.name.clone(),
+                zone_id: zone_id.to_string(),
+            })
     }
 }
 
@@ -91,7 +107,10 @@ mod tests {
         assert_eq!(zones[0].id, "use1-az1");
         assert_eq!(zones[5].id, "use1-az6");
         assert_eq!(r.zone_by_id("use1-az3").unwrap().name, "us-east-1c");
-        assert!(matches!(r.zone_by_name("us-east-1z"), Err(ControlError::UnknownZoneName { .. })));
+        assert!(matches!(
+            r.zone_by_name("us-east-1z"),
+            Err(ControlError::UnknownZoneName { .. })
+        ));
     }
 
     #[test]

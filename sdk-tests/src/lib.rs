@@ -1,1 +1,98 @@
+//! End-to-end checks with the real AWS SDK for Rust. Each check takes an endpoint URL, so the
+//! same bodies run against a server started in-process (`tests/in_process.rs`) and against the
+//! Docker image started by testcontainers (`tests/container.rs`).
 
+use std::future::Future;
+use std::pin::Pin;
+
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+
+pub mod checks;
+
+/// One check of the suite: runs against the endpoint and panics on a wrong answer.
+pub type Check = fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Calls `$m!(name, name, …)` with every check of the suite, so each runner lists them all.
+#[macro_export]
+macro_rules! for_each_check {
+    ($m:ident) => {
+        $m!(
+            availability_zones_of_us_east_1_and_eu_west_1,
+            zone_filters_narrow_the_answer,
+            zone_names_and_ids_select_zones,
+            unknown_zone_is_invalid_parameter_value,
+            unknown_filter_is_invalid_parameter_value,
+            unimplemented_operation_is_invalid_action,
+            dry_run_answers_dry_run_operation,
+            regions_default_all_and_filtered,
+            caller_identity_names_the_account,
+            health_json_on_both_paths,
+            other_regions_and_unknown_zone_ids
+        );
+    };
+}
+
+/// The dummy credentials every check signs with (squall does not verify signatures).
+pub const ACCESS_KEY_ID: &str = "test";
+
+pub fn ec2(endpoint: &str, region: &str) -> aws_sdk_ec2::Client {
+    ec2_with_key(endpoint, region, ACCESS_KEY_ID)
+}
+
+pub fn ec2_with_key(endpoint: &str, region: &str, access_key_id: &str) -> aws_sdk_ec2::Client {
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+        .region(aws_sdk_ec2::config::Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            access_key_id,
+            "test",
+            None,
+            None,
+            "squall-sdk-tests",
+        ))
+        .build();
+    aws_sdk_ec2::Client::from_conf(conf)
+}
+
+pub fn sts(endpoint: &str, region: &str, access_key_id: &str) -> aws_sdk_sts::Client {
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            access_key_id,
+            "test",
+            None,
+            None,
+            "squall-sdk-tests",
+        ))
+        .build();
+    aws_sdk_sts::Client::from_conf(conf)
+}
+
+/// What a user checks of a failed call: HTTP status, AWS error code, message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorSeen {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+pub fn error_seen<E: ProvideErrorMetadata + std::fmt::Debug>(
+    e: SdkError<E, HttpResponse>,
+) -> ErrorSeen {
+    let status = e
+        .raw_response()
+        .map(|r| r.status().as_u16())
+        .unwrap_or_default();
+    match e.as_service_error() {
+        Some(service) => ErrorSeen {
+            status,
+            code: service.code().unwrap_or_default().to_string(),
+            message: service.message().unwrap_or_default().to_string(),
+        },
+        None => panic!("expected a service error, got {e:?}"),
+    }
+}

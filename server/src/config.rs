@@ -52,9 +52,27 @@ pub struct ServeOptions {
 #[derive(Debug, Clone, Args)]
 pub struct HealthOptions {
     /// The health URL to probe (plain http).
-    #[arg(long, env = "SQUALL_HEALTH_URL", default_value = "http://127.0.0.1:4566/_squall/health")]
+    #[arg(
+        long,
+        env = "SQUALL_HEALTH_URL",
+        default_value = "http://127.0.0.1:4566/_squall/health"
+    )]
     pub url: String,
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub timeout_ms: u64,
+}
+
+impl ServeOptions {
+    /// Loopback on a port the OS picks, a temporary data dir, us-east-1: for tests and embedding.
+    pub fn ephemeral() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: None,
+            region: "us-east-1".to_string(),
+            azs: None,
+            log: "info".to_string(),
+            log_format: "text".to_string(),
+        }
+    }
 }

@@ -15,11 +15,26 @@ use crate::sigv4::{self, CredentialScope};
 
 /// The services squall routes to, and whether each is built yet.
 pub const SERVICES: &[ServiceHealth] = &[
-    ServiceHealth { name: "ec2", state: ServiceState::Running },
-    ServiceHealth { name: "sts", state: ServiceState::Running },
-    ServiceHealth { name: "ebs", state: ServiceState::Disabled },
-    ServiceHealth { name: "rds", state: ServiceState::Disabled },
-    ServiceHealth { name: "fis", state: ServiceState::Disabled },
+    ServiceHealth {
+        name: "ec2",
+        state: ServiceState::Running,
+    },
+    ServiceHealth {
+        name: "sts",
+        state: ServiceState::Running,
+    },
+    ServiceHealth {
+        name: "ebs",
+        state: ServiceState::Disabled,
+    },
+    ServiceHealth {
+        name: "rds",
+        state: ServiceState::Disabled,
+    },
+    ServiceHealth {
+        name: "fis",
+        state: ServiceState::Disabled,
+    },
 ];
 
 /// The query-protocol API versions that identify a service without a credential scope.
@@ -72,19 +87,34 @@ pub struct Gateway<'a> {
 
 impl Gateway<'_> {
     pub fn route(&self, request: &Incoming<'_>, request_id: String) -> Outcome {
-        if let Some(response) =
-            squall_fault_api::handle(self.control, self.version, SERVICES, request.method, request.path)
-        {
-            return Outcome { response, service: "squall", action: None };
+        if let Some(response) = squall_fault_api::handle(
+            self.control,
+            self.version,
+            SERVICES,
+            request.method,
+            request.path,
+        ) {
+            return Outcome {
+                response,
+                service: "squall",
+                action: None,
+            };
         }
-        let scope = request.authorization.and_then(sigv4::scope_from_authorization).or_else(|| {
-            // Presigned requests carry the scope in the query string.
-            QueryParams::parse(request.query.as_bytes(), b"")
-                .get("X-Amz-Credential")
-                .and_then(sigv4::parse_credential)
-        });
+        let scope = request
+            .authorization
+            .and_then(sigv4::scope_from_authorization)
+            .or_else(|| {
+                // Presigned requests carry the scope in the query string.
+                QueryParams::parse(request.query.as_bytes(), b"")
+                    .get("X-Amz-Credential")
+                    .and_then(sigv4::parse_credential)
+            });
         let is_form = request.method == "POST" || request.method == "GET";
-        let params = if is_form { QueryParams::parse(request.query.as_bytes(), request.body) } else { QueryParams::default() };
+        let params = if is_form {
+            QueryParams::parse(request.query.as_bytes(), request.body)
+        } else {
+            QueryParams::default()
+        };
         let service = match scope.as_ref().map(|s| s.service.as_str()) {
             Some("ec2") => Service::Ec2,
             Some("sts") => Service::Sts,
@@ -94,7 +124,11 @@ impl Gateway<'_> {
             Some(_) => Service::Unknown,
             None => by_version_or_path(&params, request.path),
         };
-        let CredentialScope { access_key_id, region, .. } = scope.unwrap_or(CredentialScope {
+        let CredentialScope {
+            access_key_id,
+            region,
+            ..
+        } = scope.unwrap_or(CredentialScope {
             access_key_id: String::new(),
             region: self.control.config().default_region.to_string(),
             service: String::new(),
@@ -107,10 +141,19 @@ impl Gateway<'_> {
             tracing::error!(request_id = %ctx.request_id, service = service.name(), "handler panicked");
             render_error(service, &ApiError::internal("squall hit an internal error; see its log"), &ctx.request_id)
         });
-        Outcome { response, service: service.name(), action }
+        Outcome {
+            response,
+            service: service.name(),
+            action,
+        }
     }
 
-    fn dispatch(&self, service: Service, ctx: &RequestContext, params: &QueryParams) -> WireResponse {
+    fn dispatch(
+        &self,
+        service: Service,
+        ctx: &RequestContext,
+        params: &QueryParams,
+    ) -> WireResponse {
         match service {
             Service::Ec2 => squall_ec2::handle(self.control, ctx, params),
             Service::Sts => squall_sts::handle(ctx, params),
@@ -121,7 +164,11 @@ impl Gateway<'_> {
                     Service::Fis => "the Fault Injection Service API",
                     _ => "this service",
                 };
-                let e = ApiError::new(501, "NotImplemented", format!("squall does not implement {what} yet"));
+                let e = ApiError::new(
+                    501,
+                    "NotImplemented",
+                    format!("squall does not implement {what} yet"),
+                );
                 render_error(service, &e, &ctx.request_id)
             }
         }
@@ -137,7 +184,16 @@ fn by_version_or_path(params: &QueryParams, path: &str) -> Service {
     }
     if path.starts_with("/snapshots") {
         Service::Ebs
-    } else if ["/experiment", "/actions", "/targetResourceTypes", "/safetyLevers", "/tags"].iter().any(|p| path.starts_with(p)) {
+    } else if [
+        "/experiment",
+        "/actions",
+        "/targetResourceTypes",
+        "/safetyLevers",
+        "/tags",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+    {
         Service::Fis
     } else {
         Service::Unknown
@@ -167,8 +223,20 @@ mod tests {
     }
 
     fn call(control: &ControlPlane, auth: Option<&str>, path: &str, body: &str) -> Outcome {
-        let g = Gateway { control, version: "test" };
-        g.route(&Incoming { method: "POST", path, query: "", authorization: auth, body: body.as_bytes() }, "rid".into())
+        let g = Gateway {
+            control,
+            version: "test",
+        };
+        g.route(
+            &Incoming {
+                method: "POST",
+                path,
+                query: "",
+                authorization: auth,
+                body: body.as_bytes(),
+            },
+            "rid".into(),
+        )
     }
 
     fn text(o: &Outcome) -> String {
@@ -179,16 +247,30 @@ mod tests {
     fn scope_picks_service_and_region() {
         let c = control();
         let auth = "AWS4-HMAC-SHA256 Credential=AK/20261126/ap-southeast-2/ec2/aws4_request, SignedHeaders=host, Signature=x";
-        let o = call(&c, Some(auth), "/", "Action=DescribeAvailabilityZones&Version=2016-11-15");
+        let o = call(
+            &c,
+            Some(auth),
+            "/",
+            "Action=DescribeAvailabilityZones&Version=2016-11-15",
+        );
         assert_eq!(o.service, "ec2");
         assert_eq!(o.response.status, 200);
-        assert!(text(&o).contains("<zoneName>ap-southeast-2a</zoneName>"), "{}", text(&o));
+        assert!(
+            text(&o).contains("<zoneName>ap-southeast-2a</zoneName>"),
+            "{}",
+            text(&o)
+        );
     }
 
     #[test]
     fn without_a_scope_the_version_decides_and_the_default_region_applies() {
         let c = control();
-        let o = call(&c, None, "/", "Action=DescribeAvailabilityZones&Version=2016-11-15");
+        let o = call(
+            &c,
+            None,
+            "/",
+            "Action=DescribeAvailabilityZones&Version=2016-11-15",
+        );
         assert_eq!(o.service, "ec2");
         assert!(text(&o).contains("<zoneId>euw1-az1</zoneId>"));
         let o = call(&c, None, "/", "Action=GetCallerIdentity&Version=2011-06-15");
@@ -199,19 +281,40 @@ mod tests {
     #[test]
     fn services_not_built_yet_answer_501_in_their_own_shape() {
         let c = control();
-        let o = call(&c, None, "/", "Action=DescribeDBInstances&Version=2014-10-31");
+        let o = call(
+            &c,
+            None,
+            "/",
+            "Action=DescribeDBInstances&Version=2014-10-31",
+        );
         assert_eq!((o.service, o.response.status), ("rds", 501));
-        assert!(text(&o).contains("<ErrorResponse><Error><Type>Receiver</Type><Code>NotImplemented</Code>"));
+        assert!(text(&o)
+            .contains("<ErrorResponse><Error><Type>Receiver</Type><Code>NotImplemented</Code>"));
         let o = call(&c, None, "/snapshots", "");
         assert_eq!((o.service, o.response.status), ("ebs", 501));
-        assert_eq!(o.response.headers, vec![("x-amzn-ErrorType", "NotImplemented".to_string())]);
+        assert_eq!(
+            o.response.headers,
+            vec![("x-amzn-ErrorType", "NotImplemented".to_string())]
+        );
     }
 
     #[test]
     fn squall_paths_come_first() {
         let c = control();
-        let g = Gateway { control: &c, version: "test" };
-        let o = g.route(&Incoming { method: "GET", path: "/_localstack/health", query: "", authorization: None, body: b"" }, "r".into());
+        let g = Gateway {
+            control: &c,
+            version: "test",
+        };
+        let o = g.route(
+            &Incoming {
+                method: "GET",
+                path: "/_localstack/health",
+                query: "",
+                authorization: None,
+                body: b"",
+            },
+            "r".into(),
+        );
         assert_eq!((o.service, o.response.status), ("squall", 200));
     }
 }

@@ -31,7 +31,11 @@ pub struct AppState {
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight connections.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -64,12 +68,19 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl s
     }
     drop(listener);
     tracing::info!("shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
     }
 }
 
-async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<HyperBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    req: Request<HyperBody>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let request_id = crate::new_request_id();
     let (parts, body) = req.into_parts();
@@ -77,7 +88,9 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<HyperBody>)
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
             tracing::debug!(%peer, error = %e, "request body rejected");
-            let mut r = Response::new(Full::new(Bytes::from_static(b"request body too large or unreadable\n")));
+            let mut r = Response::new(Full::new(Bytes::from_static(
+                b"request body too large or unreadable\n",
+            )));
             *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
             return Ok(r);
         }
@@ -88,15 +101,27 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<HyperBody>)
         method,
         path,
         query: parts.uri.query().unwrap_or(""),
-        authorization: parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()),
+        authorization: parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
         body: &body,
     };
-    let gateway = Gateway { control: &state.control, version: state.version };
+    let gateway = Gateway {
+        control: &state.control,
+        version: state.version,
+    };
     let outcome = gateway.route(&incoming, request_id.clone());
     let wire = outcome.response;
     let status = StatusCode::from_u16(wire.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
-        tracing::warn!(request_id, service = outcome.service, action = outcome.action.as_deref(), status = wire.status, "request failed");
+        tracing::warn!(
+            request_id,
+            service = outcome.service,
+            action = outcome.action.as_deref(),
+            status = wire.status,
+            "request failed"
+        );
     }
     tracing::debug!(
         request_id,
@@ -110,7 +135,11 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<HyperBody>)
         "request"
     );
     let head_only = method == "HEAD";
-    let mut response = Response::new(Full::new(if head_only { Bytes::new() } else { Bytes::from(wire.body) }));
+    let mut response = Response::new(Full::new(if head_only {
+        Bytes::new()
+    } else {
+        Bytes::from(wire.body)
+    }));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(wire.content_type));

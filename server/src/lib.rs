@@ -8,6 +8,7 @@ pub mod probe;
 mod sigv4;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -30,14 +31,24 @@ pub fn new_request_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// A server running in the background of the current tokio runtime (tests start one on port 0).
 pub struct RunningServer {
     pub addr: SocketAddr,
+    pub data_dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// The default data directory, removed when the server is dropped.
+    _temp_dir: Option<tempfile::TempDir>,
 }
 
 impl RunningServer {
@@ -56,18 +67,49 @@ impl RunningServer {
 }
 
 /// Binds `options.listen` and serves in a background task until [`RunningServer::shutdown`].
-pub async fn start(options: &ServeOptions, data_dir: std::path::PathBuf) -> anyhow::Result<RunningServer> {
-    let listener = TcpListener::bind(options.listen).await.with_context(|| format!("cannot listen on {}", options.listen))?;
+/// Without `options.data_dir`, state lives in a fresh temporary directory removed at the end.
+pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
+    let (temp_dir, data_dir) = match &options.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+            (None, dir.clone())
+        }
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("squall-")
+                .tempdir()
+                .context("cannot create a temporary data dir")?;
+            let path = temp.path().to_path_buf();
+            (Some(temp), path)
+        }
+    };
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.listen))?;
     let addr = listener.local_addr()?;
-    let default_region = RegionName::parse(&options.region)
-        .map_err(|e| anyhow::anyhow!("--region: {e}"))?;
-    let control = ControlPlane::new(ControlConfig { default_region, zones_per_region: options.azs, data_dir });
-    let state = Arc::new(http::AppState { control, version: VERSION });
+    let default_region =
+        RegionName::parse(&options.region).map_err(|e| anyhow::anyhow!("--region: {e}"))?;
+    let control = ControlPlane::new(ControlConfig {
+        default_region,
+        zones_per_region: options.azs,
+        data_dir: data_dir.clone(),
+    });
+    let state = Arc::new(http::AppState {
+        control,
+        version: VERSION,
+    });
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(http::serve(listener, state, async move {
         let _ = stopped.await;
     }));
-    Ok(RunningServer { addr, stop: Some(stop), task })
+    Ok(RunningServer {
+        addr,
+        data_dir,
+        stop: Some(stop),
+        task,
+        _temp_dir: temp_dir,
+    })
 }
 
 #[cfg(test)]

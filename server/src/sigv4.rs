@@ -25,10 +25,18 @@ pub fn parse_credential(credential: &str) -> Option<CredentialScope> {
     let _date = parts.next()?;
     let region = parts.next()?.to_string();
     let service = parts.next()?.to_string();
-    if parts.next()? != "aws4_request" || access_key_id.is_empty() || region.is_empty() || service.is_empty() {
+    if parts.next()? != "aws4_request"
+        || access_key_id.is_empty()
+        || region.is_empty()
+        || service.is_empty()
+    {
         return None;
     }
-    Some(CredentialScope { access_key_id, region, service })
+    Some(CredentialScope {
+        access_key_id,
+        region,
+        service,
+    })
 }
 
 #[cfg(test)]
@@ -40,15 +48,28 @@ mod tests {
         let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/ec2/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=1119";
         assert_eq!(
             scope_from_authorization(h),
-            Some(CredentialScope { access_key_id: "AKIDEXAMPLE".into(), region: "us-east-1".into(), service: "ec2".into() })
+            Some(CredentialScope {
+                access_key_id: "AKIDEXAMPLE".into(),
+                region: "us-east-1".into(),
+                service: "ec2".into()
+            })
         );
     }
 
     #[test]
     fn rejects_what_is_not_a_sigv4_scope() {
         assert_eq!(scope_from_authorization("Basic dXNlcg=="), None);
-        assert_eq!(scope_from_authorization("AWS4-HMAC-SHA256 Credential=AK/2026/us-east-1"), None);
-        assert_eq!(scope_from_authorization("AWS4-HMAC-SHA256 Credential=AK/2026/us-east-1/ec2/other"), None);
-        assert_eq!(scope_from_authorization("AWS4-HMAC-SHA256 Credential=//us-east-1/ec2/aws4_request"), None);
+        assert_eq!(
+            scope_from_authorization("AWS4-HMAC-SHA256 Credential=AK/2026/us-east-1"),
+            None
+        );
+        assert_eq!(
+            scope_from_authorization("AWS4-HMAC-SHA256 Credential=AK/2026/us-east-1/ec2/other"),
+            None
+        );
+        assert_eq!(
+            scope_from_authorization("AWS4-HMAC-SHA256 Credential=//us-east-1/ec2/aws4_request"),
+            None
+        );
     }
 }

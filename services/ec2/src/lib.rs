@@ -18,24 +18,37 @@ pub fn handle(control: &ControlPlane, ctx: &RequestContext, params: &QueryParams
     let result = match params.action() {
         None => Err(ApiError::missing_parameter("Action")),
         Some(action) => match Request::decode(action, params) {
-            None => Err(ApiError::invalid_action(action, generated::MODEL_OPERATIONS.binary_search(&action).is_ok())),
+            None => Err(ApiError::invalid_action(
+                action,
+                generated::MODEL_OPERATIONS.binary_search(&action).is_ok(),
+            )),
             Some(Err(e)) => Err(e),
             Some(Ok(request)) => dispatch(control, ctx, request),
         },
     };
     match result {
-        Ok(response) => ec2_response(response.action(), generated::XML_NAMESPACE, &ctx.request_id, |w| {
-            response.encode_members(w)
-        }),
+        Ok(response) => ec2_response(
+            response.action(),
+            generated::XML_NAMESPACE,
+            &ctx.request_id,
+            |w| response.encode_members(w),
+        ),
         Err(e) => e.to_ec2_response(&ctx.request_id),
     }
 }
 
-fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> Result<Response, ApiError> {
+fn dispatch(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    request: Request,
+) -> Result<Response, ApiError> {
     match request {
-        Request::DescribeRegions(r) => regions::describe_regions(ctx, r).map(Response::DescribeRegions),
+        Request::DescribeRegions(r) => {
+            regions::describe_regions(ctx, r).map(Response::DescribeRegions)
+        }
         Request::DescribeAvailabilityZones(r) => {
-            regions::describe_availability_zones(control, ctx, r).map(Response::DescribeAvailabilityZones)
+            regions::describe_availability_zones(control, ctx, r)
+                .map(Response::DescribeAvailabilityZones)
         }
     }
 }
@@ -49,7 +62,9 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
         ControlError::UnknownZoneId { zone_id, .. } => {
             ApiError::invalid_parameter_value(format!("Invalid availability zone: [{zone_id}]"))
         }
-        ControlError::UnknownRegion(region) => ApiError::invalid_parameter_value(format!("Invalid region: [{region}]")),
+        ControlError::UnknownRegion(region) => {
+            ApiError::invalid_parameter_value(format!("Invalid region: [{region}]"))
+        }
     }
 }
 

@@ -5,8 +5,8 @@ use squall_protocol::{ApiError, RequestContext};
 
 use crate::generated::{
     AvailabilityZone, AvailabilityZoneMessage, AvailabilityZoneOptInStatus, AvailabilityZoneState,
-    DescribeAvailabilityZonesRequest, DescribeAvailabilityZonesResult, DescribeRegionsRequest, DescribeRegionsResult,
-    Region,
+    DescribeAvailabilityZonesRequest, DescribeAvailabilityZonesResult, DescribeRegionsRequest,
+    DescribeRegionsResult, Region,
 };
 use crate::{check_dry_run, control_error, filter};
 
@@ -44,14 +44,22 @@ pub(crate) fn describe_regions(
     let named = request.region_names.unwrap_or_default();
     for name in &named {
         if !REGION_CATALOG.iter().any(|r| r.name == name) {
-            return Err(ApiError::invalid_parameter_value(format!("Invalid region: [{name}]")));
+            return Err(ApiError::invalid_parameter_value(format!(
+                "Invalid region: [{name}]"
+            )));
         }
     }
     let all = request.all_regions.unwrap_or(false);
     let regions = REGION_CATALOG
         .iter()
         // Named regions are listed whether enabled or not, as AWS documents.
-        .filter(|r| if named.is_empty() { all || r.opt_in == RegionOptIn::NotRequired } else { named.iter().any(|n| n == r.name) })
+        .filter(|r| {
+            if named.is_empty() {
+                all || r.opt_in == RegionOptIn::NotRequired
+            } else {
+                named.iter().any(|n| n == r.name)
+            }
+        })
         .filter(|r| {
             filter::matches(&filters, |name| match name {
                 "endpoint" => vec![endpoint(r.name)],
@@ -67,7 +75,9 @@ pub(crate) fn describe_regions(
             geography: None,
         })
         .collect();
-    Ok(DescribeRegionsResult { regions: Some(regions) })
+    Ok(DescribeRegionsResult {
+        regions: Some(regions),
+    })
 }
 
 fn endpoint(region: &str) -> String {
@@ -90,8 +100,9 @@ pub(crate) fn describe_availability_zones(
     check_dry_run(request.dry_run)?;
     let filters = request.filters.unwrap_or_default();
     filter::validate(&filters, ZONE_FILTERS)?;
-    let region_name = RegionName::parse(&ctx.region)
-        .map_err(|_| ApiError::invalid_parameter_value(format!("Invalid region: [{}]", ctx.region)))?;
+    let region_name = RegionName::parse(&ctx.region).map_err(|_| {
+        ApiError::invalid_parameter_value(format!("Invalid region: [{}]", ctx.region))
+    })?;
     let region = control.region(&region_name);
     let names = request.zone_names.unwrap_or_default();
     let ids = request.zone_ids.unwrap_or_default();
@@ -107,7 +118,9 @@ pub(crate) fn describe_availability_zones(
             || names.iter().any(|n| z.name == n.as_str())
             || ids.iter().any(|i| z.id == i.as_str())
     };
-    let group_name = region_name.to_string();
+    // AZs of a region form one zone group, `<region>-zg-1`; the border group is the region.
+    let group_name = format!("{region_name}-zg-1");
+    let border_group = region_name.to_string();
     let group_long_name = region.long_name().map(|l| format!("{l} 1"));
     let zones = region
         .zones()
@@ -115,10 +128,13 @@ pub(crate) fn describe_availability_zones(
         .filter(selected)
         .filter(|z| {
             filter::matches(&filters, |name| match name {
-                "group-name" | "network-border-group" | "region-name" => vec![group_name.clone()],
+                "group-name" => vec![group_name.clone()],
+                "network-border-group" | "region-name" => vec![border_group.clone()],
                 "group-long-name" => group_long_name.iter().cloned().collect(),
                 "message" => z.messages.clone(),
-                "opt-in-status" => vec![AvailabilityZoneOptInStatus::OptInNotRequired.as_str().to_string()],
+                "opt-in-status" => vec![AvailabilityZoneOptInStatus::OptInNotRequired
+                    .as_str()
+                    .to_string()],
                 "state" => vec![zone_state(z.state).as_str().to_string()],
                 "zone-id" => vec![z.id.to_string()],
                 "zone-name" => vec![z.name.to_string()],
@@ -129,18 +145,25 @@ pub(crate) fn describe_availability_zones(
         .map(|z| AvailabilityZone {
             opt_in_status: Some(AvailabilityZoneOptInStatus::OptInNotRequired),
             messages: Some(
-                z.messages.iter().map(|m| AvailabilityZoneMessage { message: Some(m.clone()) }).collect(),
+                z.messages
+                    .iter()
+                    .map(|m| AvailabilityZoneMessage {
+                        message: Some(m.clone()),
+                    })
+                    .collect(),
             ),
             region_name: Some(region_name.to_string()),
             zone_name: Some(z.name.to_string()),
             zone_id: Some(z.id.to_string()),
             group_name: Some(group_name.clone()),
-            network_border_group: Some(group_name.clone()),
+            network_border_group: Some(border_group.clone()),
             zone_type: Some("availability-zone".to_string()),
             group_long_name: group_long_name.clone(),
             state: Some(zone_state(z.state)),
             ..Default::default()
         })
         .collect();
-    Ok(DescribeAvailabilityZonesResult { availability_zones: Some(zones) })
+    Ok(DescribeAvailabilityZonesResult {
+        availability_zones: Some(zones),
+    })
 }

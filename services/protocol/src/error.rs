@@ -16,8 +16,16 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Self { status, code: code.into(), message: message.into() }
+    pub fn new(
+        status: u16,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     /// A client error (HTTP 400).
@@ -26,7 +34,10 @@ impl ApiError {
     }
 
     pub fn missing_parameter(name: &str) -> Self {
-        Self::client("MissingParameter", format!("The request must contain the parameter {name}"))
+        Self::client(
+            "MissingParameter",
+            format!("The request must contain the parameter {name}"),
+        )
     }
 
     pub fn invalid_parameter_value(message: impl Into<String>) -> Self {
@@ -50,7 +61,11 @@ impl ApiError {
 
     /// EC2's answer to `DryRun=true` when the request would have succeeded (HTTP 412).
     pub fn dry_run_operation() -> Self {
-        Self::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+        Self::new(
+            412,
+            "DryRunOperation",
+            "Request would have succeeded, but DryRun flag is set.",
+        )
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -78,7 +93,14 @@ impl ApiError {
         let mut w = XmlWriter::new();
         w.open("ErrorResponse");
         w.open("Error");
-        w.text_element("Type", if self.status >= 500 { "Receiver" } else { "Sender" });
+        w.text_element(
+            "Type",
+            if self.status >= 500 {
+                "Receiver"
+            } else {
+                "Sender"
+            },
+        );
         w.text_element("Code", &self.code);
         w.text_element("Message", &self.message);
         w.close("Error");
@@ -120,7 +142,10 @@ mod tests {
 
     #[test]
     fn ec2_error_body_matches_the_reference_shape() {
-        let e = ApiError::client("InvalidVolume.NotFound", "The volume 'vol-1' does not exist.");
+        let e = ApiError::client(
+            "InvalidVolume.NotFound",
+            "The volume 'vol-1' does not exist.",
+        );
         let r = e.to_ec2_response("req-1");
         assert_eq!(r.status, 400);
         assert_eq!(
@@ -133,16 +158,27 @@ mod tests {
 
     #[test]
     fn query_error_has_type_sender_or_receiver() {
-        let body = String::from_utf8(ApiError::internal("boom").to_query_response("r").body).unwrap();
-        assert!(body.contains("<Type>Receiver</Type><Code>InternalError</Code>"), "{body}");
-        let body = String::from_utf8(ApiError::missing_parameter("X").to_query_response("r").body).unwrap();
+        let body =
+            String::from_utf8(ApiError::internal("boom").to_query_response("r").body).unwrap();
+        assert!(
+            body.contains("<Type>Receiver</Type><Code>InternalError</Code>"),
+            "{body}"
+        );
+        let body = String::from_utf8(ApiError::missing_parameter("X").to_query_response("r").body)
+            .unwrap();
         assert!(body.contains("<Type>Sender</Type>"), "{body}");
     }
 
     #[test]
     fn json_error_escapes_and_sets_the_error_type_header() {
         let r = ApiError::client("ValidationException", "bad \"x\"").to_json_response("r");
-        assert_eq!(String::from_utf8(r.body).unwrap(), r#"{"__type":"ValidationException","message":"bad \"x\"","RequestId":"r"}"#);
-        assert_eq!(r.headers, vec![("x-amzn-ErrorType", "ValidationException".to_string())]);
+        assert_eq!(
+            String::from_utf8(r.body).unwrap(),
+            r#"{"__type":"ValidationException","message":"bad \"x\"","RequestId":"r"}"#
+        );
+        assert_eq!(
+            r.headers,
+            vec![("x-amzn-ErrorType", "ValidationException".to_string())]
+        );
     }
 }

@@ -33,11 +33,21 @@ pub struct WireResponse {
 
 impl WireResponse {
     pub fn xml(status: u16, body: Vec<u8>) -> Self {
-        Self { status, content_type: "text/xml;charset=UTF-8", headers: Vec::new(), body }
+        Self {
+            status,
+            content_type: "text/xml;charset=UTF-8",
+            headers: Vec::new(),
+            body,
+        }
     }
 
     pub fn json(status: u16, body: Vec<u8>) -> Self {
-        Self { status, content_type: "application/json", headers: Vec::new(), body }
+        Self {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body,
+        }
     }
 }
 

@@ -21,8 +21,15 @@ impl QueryParams {
         Self { params }
     }
 
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Self { params: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            params: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -58,8 +65,13 @@ impl QueryParams {
     pub fn indices(&self, key: &str) -> Result<Vec<u32>, String> {
         let dotted = format!("{key}.");
         let mut out = Vec::new();
-        for (k, _) in self.params.range::<str, _>((Bound::Included(dotted.as_str()), Bound::Unbounded)) {
-            let Some(rest) = k.strip_prefix(&dotted) else { break };
+        for (k, _) in self
+            .params
+            .range::<str, _>((Bound::Included(dotted.as_str()), Bound::Unbounded))
+        {
+            let Some(rest) = k.strip_prefix(&dotted) else {
+                break;
+            };
             let index = rest.split('.').next().unwrap_or_default();
             match index.parse::<u32>() {
                 Ok(n) if n >= 1 => out.push(n),
@@ -91,7 +103,10 @@ mod tests {
 
     #[test]
     fn merges_query_string_and_form_body_with_percent_decoding() {
-        let q = QueryParams::parse(b"Action=DescribeVolumes&Version=2016-11-15", b"Filter.1.Name=tag%3Aenv&Device=%2Fdev%2Fsdf&Empty=");
+        let q = QueryParams::parse(
+            b"Action=DescribeVolumes&Version=2016-11-15",
+            b"Filter.1.Name=tag%3Aenv&Device=%2Fdev%2Fsdf&Empty=",
+        );
         assert_eq!(q.action(), Some("DescribeVolumes"));
         assert_eq!(q.get("Filter.1.Name"), Some("tag:env"));
         assert_eq!(q.get("Device"), Some("/dev/sdf"));
@@ -110,7 +125,11 @@ mod tests {
 
     #[test]
     fn indices_are_numeric_sorted_and_distinct() {
-        let q = QueryParams::from_pairs([("Filter.10.Name", "a"), ("Filter.2.Name", "b"), ("Filter.2.Value.1", "c")]);
+        let q = QueryParams::from_pairs([
+            ("Filter.10.Name", "a"),
+            ("Filter.2.Name", "b"),
+            ("Filter.2.Value.1", "c"),
+        ]);
         assert_eq!(q.indices("Filter"), Ok(vec![2, 10]));
         let bad = QueryParams::from_pairs([("Filter.x.Name", "a")]);
         assert_eq!(bad.indices("Filter"), Err("Filter.x.Name".to_string()));

@@ -1,0 +1,98 @@
+//! The AWS CLI (PyPI `awscli`), the client most people try first, against an in-process squall.
+//! Skipped loudly when `aws` is not installed, except under `CI=true` (.ci/run installs it).
+
+use std::process::{Command, Output};
+
+use squall::config::ServeOptions;
+
+fn aws(endpoint: &str, args: &[&str]) -> Option<Output> {
+    let output = Command::new("aws")
+        .args(args)
+        .args([
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_PAGER", "")
+        .env_remove("AWS_PROFILE")
+        .output();
+    match output {
+        Ok(o) => Some(o),
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but the AWS CLI cannot run: {e}"
+            );
+            eprintln!("\n*** SKIPPED: the AWS CLI (`aws`) is not installed: {e} ***\n");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_lists_six_zones_and_reports_invalid_action() {
+    let server = squall::start(&ServeOptions::ephemeral())
+        .await
+        .expect("squall starts");
+    let endpoint = server.endpoint_url();
+    let run = |args: &'static [&'static str]| {
+        let endpoint = endpoint.clone();
+        tokio::task::spawn_blocking(move || aws(&endpoint, args))
+    };
+
+    let Some(out) = run(&["ec2", "describe-availability-zones"])
+        .await
+        .expect("task")
+    else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "aws failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("aws prints JSON");
+    let names: Vec<_> = json["AvailabilityZones"]
+        .as_array()
+        .expect("AvailabilityZones")
+        .iter()
+        .map(|z| z["ZoneName"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "us-east-1a",
+            "us-east-1b",
+            "us-east-1c",
+            "us-east-1d",
+            "us-east-1e",
+            "us-east-1f"
+        ]
+    );
+    assert_eq!(json["AvailabilityZones"][0]["ZoneId"], "use1-az1");
+
+    let out = run(&["ec2", "describe-vpn-gateways"])
+        .await
+        .expect("task")
+        .expect("aws ran before");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("(InvalidAction)") && stderr.contains("DescribeVpnGateways"),
+        "{stderr}"
+    );
+
+    let out = run(&["sts", "get-caller-identity"])
+        .await
+        .expect("task")
+        .expect("aws ran before");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("aws prints JSON");
+    assert_eq!(json["Account"], "000000000000");
+
+    server.shutdown().await;
+}

@@ -1,0 +1,230 @@
+//! Raw HTTP against an in-process squall: what no SDK would send, and byte-exact responses.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use squall::config::ServeOptions;
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+fn send(addr: std::net::SocketAddr, raw: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(raw).expect("write");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    Reply {
+        status,
+        headers: head.to_lowercase(),
+        body: body.to_string(),
+    }
+}
+
+fn post(addr: std::net::SocketAddr, auth: Option<&str>, body: &[u8]) -> Reply {
+    let mut raw = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(a) = auth {
+        raw.push_str(&format!("Authorization: {a}\r\n"));
+    }
+    raw.push_str("\r\n");
+    let mut bytes = raw.into_bytes();
+    bytes.extend_from_slice(body);
+    send(addr, &bytes)
+}
+
+const EU_WEST_1: &str = "AWS4-HMAC-SHA256 Credential=test/20261126/eu-west-1/ec2/aws4_request, SignedHeaders=host, Signature=00";
+
+fn request_id_of(body: &str) -> &str {
+    body.split("<requestId>")
+        .nth(1)
+        .and_then(|r| r.split("</requestId>").next())
+        .expect("a requestId")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_availability_zones_matches_the_golden_response() {
+    let server = squall::start(&ServeOptions::ephemeral()).await.unwrap();
+    let addr = server.addr;
+    let reply = tokio::task::spawn_blocking(move || {
+        post(
+            addr,
+            Some(EU_WEST_1),
+            b"Action=DescribeAvailabilityZones&Version=2016-11-15",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .headers
+            .contains("content-type: text/xml;charset=utf-8"),
+        "{}",
+        reply.headers
+    );
+    let id = request_id_of(&reply.body).to_string();
+    assert!(
+        reply.headers.contains(&format!("x-amzn-requestid: {id}")),
+        "{}",
+        reply.headers
+    );
+    let golden = include_str!("fixtures/describe_availability_zones_eu_west_1.xml").trim_end();
+    assert_eq!(reply.body.replace(&id, "REQUEST-ID"), golden);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_requests_and_query_strings_work_like_post_forms() {
+    let server = squall::start(&ServeOptions::ephemeral()).await.unwrap();
+    let addr = server.addr;
+    let reply = tokio::task::spawn_blocking(move || {
+        send(addr, b"GET /?Action=DescribeAvailabilityZones&Version=2016-11-15&ZoneName.1=us-east-1b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.body.contains("<zoneName>us-east-1b</zoneName>"));
+    assert!(!reply.body.contains("us-east-1a"));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_ec2_errors_never_a_crash() {
+    let server = squall::start(&ServeOptions::ephemeral()).await.unwrap();
+    let addr = server.addr;
+    let cases: Vec<(&[u8], u16, &str, &str)> = vec![
+        (
+            b"Version=2016-11-15",
+            400,
+            "MissingParameter",
+            "The request must contain the parameter Action",
+        ),
+        (
+            b"Action=DescribeAvailabilityZones&Version=2016-11-15&DryRun=maybe",
+            400,
+            "InvalidParameterValue",
+            "Invalid value &apos;maybe&apos; for DryRun.",
+        ),
+        (
+            b"Action=DescribeAvailabilityZones&Version=2016-11-15&ZoneName.x=a",
+            400,
+            "InvalidParameterValue",
+            "ZoneName.x",
+        ),
+        (
+            b"Action=DescribeAvailabilityZones&Version=2016-11-15&Filter.1.Value.1=a",
+            400,
+            "InvalidParameterValue",
+            "The filter &apos;&apos; is invalid",
+        ),
+        (
+            b"Action=NoSuchThing&Version=2016-11-15",
+            400,
+            "InvalidAction",
+            "The action NoSuchThing is not valid for this web service.",
+        ),
+        (
+            b"Action=RunInstances&Version=2016-11-15",
+            400,
+            "InvalidAction",
+            "The action RunInstances is not implemented by squall yet.",
+        ),
+        (
+            b"Action=Describe%FF%FE&Version=2016-11-15&\xff\xfe=\x00",
+            400,
+            "InvalidAction",
+            "not valid",
+        ),
+    ];
+    for (body, status, code, message) in cases {
+        let reply = tokio::task::spawn_blocking(move || post(addr, Some(EU_WEST_1), body))
+            .await
+            .unwrap();
+        let shown = String::from_utf8_lossy(body);
+        assert_eq!(reply.status, status, "{shown}: {}", reply.body);
+        assert!(
+            reply.body.contains(&format!("<Code>{code}</Code>")),
+            "{shown}: {}",
+            reply.body
+        );
+        assert!(reply.body.contains(message), "{shown}: {}", reply.body);
+        assert!(
+            reply.body.contains("<RequestID>"),
+            "{shown}: {}",
+            reply.body
+        );
+    }
+    // Still serving after all of that.
+    let reply = tokio::task::spawn_blocking(move || {
+        post(addr, None, b"Action=DescribeRegions&Version=2016-11-15")
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_refused() {
+    let server = squall::start(&ServeOptions::ephemeral()).await.unwrap();
+    let addr = server.addr;
+    let reply = tokio::task::spawn_blocking(move || {
+        let body = vec![b'a'; 17 * 1024 * 1024];
+        post(addr, Some(EU_WEST_1), &body)
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 413);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_an_open_keep_alive_connection_finish_its_request() {
+    let server = squall::start(&ServeOptions::ephemeral()).await.unwrap();
+    let addr = server.addr;
+    // A client that has sent half a request when shutdown begins still gets its answer.
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let body = b"Action=DescribeRegions&Version=2016-11-15";
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let shutdown = tokio::spawn(server.shutdown());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stream.write_all(body).unwrap();
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("</DescribeRegionsResponse>") {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).to_string()
+    })
+    .await
+    .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("</DescribeRegionsResponse>"));
+    shutdown.await.unwrap();
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "the listener is closed after shutdown"
+    );
+}
