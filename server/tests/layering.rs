@@ -156,3 +156,64 @@ fn the_checker_catches_forbidden_edges() {
         ]
     );
 }
+
+/// Licences that allow shipping squall under Apache-2.0 (SPDX ids as crates declare them).
+const ACCEPTED_LICENSES: &[&str] = &[
+    "Apache-2.0",
+    "MIT",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "ISC",
+    "Zlib",
+    "Unicode-3.0",
+    "Unicode-DFS-2016",
+    "CC0-1.0",
+    "MPL-2.0",
+    "Unlicense",
+    "0BSD",
+    "BSL-1.0",
+    "OpenSSL",
+    "Apache-2.0 WITH LLVM-exception",
+    "CDLA-Permissive-2.0",
+];
+
+/// Every crate in the lock file may be redistributed with squall: its licence expression offers
+/// at least one accepted licence for each `AND` term (old-style `A/B` means `A OR B`).
+#[test]
+fn every_dependency_has_a_licence_compatible_with_apache_2() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let mut refused = Vec::new();
+    for package in meta["packages"].as_array().expect("packages") {
+        let name = package["name"].as_str().unwrap_or_default();
+        let license = package["license"].as_str().unwrap_or_default();
+        let acceptable = !license.is_empty()
+            && license.replace(['(', ')'], "").split(" AND ").all(|term| {
+                term.split(" OR ")
+                    .flat_map(|t| t.split('/'))
+                    .map(str::trim)
+                    .any(|l| ACCEPTED_LICENSES.contains(&l.trim_end_matches('+')))
+            });
+        if !acceptable && !name.starts_with("squall") {
+            refused.push(format!(
+                "{name} {}: {license:?}",
+                package["version"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "crates whose licence squall cannot ship with:\n{}",
+        refused.join("\n")
+    );
+}
