@@ -1,0 +1,1053 @@
+//! One Availability Zone's storage cluster: nodes, the authority's configuration record of each
+//! volume (replica set and epoch), the fabric between nodes, and the re-mirroring worker.
+//!
+//! Everything here is synchronous and driven by an injected clock: the data path calls
+//! `write`/`read`/`flush`, background work happens in `tick`, which the server calls on a timer
+//! and a simulation calls after advancing its manual clock.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::fabric::{Fabric, Network, RouteError};
+use crate::policy::{policy, PolicyKind, RemirrorPolicy};
+use crate::replica::Replica;
+use crate::{Clock, NodeId, StorageError, VolumeId};
+
+/// Version of the authority's file format.
+const AUTHORITY_FORMAT: u32 = 1;
+
+/// How a cluster is built when it is first created.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    pub nodes: u32,
+    /// Logical bytes each node can hold (replicas are provisioned at their full size).
+    pub node_capacity: u64,
+    pub policy: PolicyKind,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        // Four nodes of 2 TiB: room for tests, nothing allocated until written (sparse files).
+        Self {
+            nodes: 4,
+            node_capacity: 2 << 40,
+            policy: PolicyKind::Hardened,
+        }
+    }
+}
+
+/// The authority's configuration record of one volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeRecord {
+    pub size: u64,
+    pub primary: NodeId,
+    pub secondary: NodeId,
+    /// Incremented at every new replica set; replicas refuse requests of another epoch.
+    pub epoch: u64,
+    /// Set while the volume has no confirmed writable primary (its I/O blocks).
+    pub stuck_since_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct NodeMeta {
+    id: NodeId,
+    capacity: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AuthorityFile {
+    format_version: u32,
+    policy: PolicyKind,
+    nodes: Vec<NodeMeta>,
+    volumes: BTreeMap<VolumeId, VolumeRecord>,
+}
+
+/// Figures of the re-mirroring machinery, for status, metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Searches for a new peer.
+    pub remirror_attempts: u64,
+    /// New replica sets committed after a copy.
+    pub remirror_successes: u64,
+    /// Replica sets re-formed with the previous peer (no copy).
+    pub reconnects: u64,
+    /// Searches or commits that found no node with enough space.
+    pub failures_no_space: u64,
+    /// Copies abandoned because a participant went away.
+    pub copies_aborted: u64,
+    pub bytes_copied: u64,
+    /// Times a volume became stuck.
+    pub stuck_events: u64,
+    /// Total time volumes spent stuck, counted when they recover.
+    pub stuck_millis: u64,
+    pub corruptions_detected: u64,
+    pub corruptions_repaired: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub up: bool,
+    pub isolated_primary: bool,
+    pub isolated_replication: bool,
+    pub capacity: u64,
+    /// Provisioned bytes of the replicas it holds plus space reserved for incoming copies.
+    pub used: u64,
+    pub replicas: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterStatus {
+    pub name: String,
+    pub policy: PolicyKind,
+    pub nodes: Vec<NodeStatus>,
+    pub volumes: usize,
+    pub healthy: usize,
+    pub stuck: usize,
+    /// Stuck volumes whose copy to a new peer is under way.
+    pub remirroring: usize,
+    /// Re-mirror jobs waiting or running.
+    pub queue: usize,
+    pub counters: Counters,
+}
+
+#[derive(Debug)]
+struct Node {
+    dir: PathBuf,
+    capacity: u64,
+    up: bool,
+    replicas: BTreeMap<VolumeId, Replica>,
+    /// Space promised to copies under way (hardened policy).
+    reserved: u64,
+}
+
+impl Node {
+    fn used(&self) -> u64 {
+        self.replicas.values().map(Replica::size).sum::<u64>() + self.reserved
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Copy {
+    survivor: NodeId,
+    target: NodeId,
+    done_at: Duration,
+    bytes: u64,
+    reserved: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Job {
+    lost_at: Duration,
+    failures: u32,
+    next_attempt: Duration,
+    copy: Option<Copy>,
+}
+
+/// One cluster. Not thread-safe by itself: callers wrap it in a lock.
+#[derive(Debug)]
+pub struct Cluster {
+    name: String,
+    dir: PathBuf,
+    nodes: BTreeMap<NodeId, Node>,
+    records: BTreeMap<VolumeId, VolumeRecord>,
+    fabric: Fabric,
+    jobs: BTreeMap<VolumeId, Job>,
+    policy: Box<dyn RemirrorPolicy>,
+    clock: Arc<dyn Clock>,
+    rng: StdRng,
+    counters: Counters,
+}
+
+fn store_io(e: impl std::fmt::Display) -> StorageError {
+    StorageError::StoreIo(e.to_string())
+}
+
+impl Cluster {
+    /// Opens the cluster stored in `dir`, creating it from `config` the first time. Replica sets,
+    /// epochs and bytes survive a restart; volumes that were stuck resume re-mirroring.
+    pub fn open(
+        dir: &Path,
+        name: &str,
+        config: &ClusterConfig,
+        clock: Arc<dyn Clock>,
+        seed: u64,
+    ) -> Result<Self, StorageError> {
+        fs::create_dir_all(dir).map_err(store_io)?;
+        let authority_path = dir.join("authority.json");
+        let file: Option<AuthorityFile> = match fs::read(&authority_path) {
+            Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(store_io)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(store_io(e)),
+        };
+        if let Some(f) = &file {
+            if f.format_version != AUTHORITY_FORMAT {
+                return Err(StorageError::StoreIo(format!(
+                    "authority format {} is not supported",
+                    f.format_version
+                )));
+            }
+        }
+        let (policy_kind, node_metas, records) = match file {
+            Some(f) => (f.policy, f.nodes, f.volumes),
+            None => (
+                config.policy,
+                (0..config.nodes)
+                    .map(|i| NodeMeta {
+                        id: NodeId(i),
+                        capacity: config.node_capacity,
+                    })
+                    .collect(),
+                BTreeMap::new(),
+            ),
+        };
+        let mut cluster = Self {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            nodes: BTreeMap::new(),
+            records,
+            fabric: Fabric::default(),
+            jobs: BTreeMap::new(),
+            policy: policy(policy_kind),
+            clock,
+            rng: StdRng::seed_from_u64(seed),
+            counters: Counters::default(),
+        };
+        for meta in node_metas {
+            let node_dir = cluster.node_dir(meta.id);
+            let mut node = Node {
+                dir: node_dir,
+                capacity: meta.capacity,
+                up: true,
+                replicas: BTreeMap::new(),
+                reserved: 0,
+            };
+            Self::load_replicas(&mut node)?;
+            cluster.nodes.insert(meta.id, node);
+        }
+        let now = cluster.clock.now();
+        for (id, record) in &cluster.records {
+            if record.stuck_since_ms.is_some() {
+                cluster.jobs.insert(
+                    id.clone(),
+                    Job {
+                        lost_at: now,
+                        failures: 0,
+                        next_attempt: now,
+                        copy: None,
+                    },
+                );
+            }
+        }
+        cluster.persist()?;
+        Ok(cluster)
+    }
+
+    fn node_dir(&self, id: NodeId) -> PathBuf {
+        self.dir.join(id.to_string())
+    }
+
+    fn load_replicas(node: &mut Node) -> Result<(), StorageError> {
+        fs::create_dir_all(&node.dir).map_err(store_io)?;
+        node.replicas.clear();
+        for volume in Replica::list(&node.dir) {
+            let replica = Replica::open(&node.dir, &volume)?;
+            node.replicas.insert(volume, replica);
+        }
+        Ok(())
+    }
+
+    fn persist(&self) -> Result<(), StorageError> {
+        let file = AuthorityFile {
+            format_version: AUTHORITY_FORMAT,
+            policy: self.policy.kind(),
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(id, n)| NodeMeta {
+                    id: *id,
+                    capacity: n.capacity,
+                })
+                .collect(),
+            volumes: self.records.clone(),
+        };
+        let path = self.dir.join("authority.json");
+        let tmp = self.dir.join("authority.json.tmp");
+        fs::write(&tmp, serde_json::to_vec(&file).map_err(store_io)?).map_err(store_io)?;
+        fs::rename(&tmp, &path).map_err(store_io)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    // ---- topology and faults ---------------------------------------------------------------
+
+    /// Adds a node (new capacity, as in the recovery from the 2011 event).
+    pub fn add_node(&mut self, capacity: u64) -> Result<NodeId, StorageError> {
+        let id = NodeId(self.nodes.keys().next_back().map_or(0, |n| n.0 + 1));
+        let mut node = Node {
+            dir: self.node_dir(id),
+            capacity,
+            up: true,
+            replicas: BTreeMap::new(),
+            reserved: 0,
+        };
+        Self::load_replicas(&mut node)?;
+        self.nodes.insert(id, node);
+        self.persist()?;
+        Ok(id)
+    }
+
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// Stops a node: it serves nothing and its open files are closed; its bytes stay on disk.
+    pub fn crash_node(&mut self, id: NodeId) -> Result<(), StorageError> {
+        let node = self
+            .nodes
+            .get_mut(&id)
+            .ok_or(StorageError::NodeNotFound(id))?;
+        node.up = false;
+        node.replicas.clear();
+        node.reserved = 0;
+        Ok(())
+    }
+
+    /// Starts a crashed node again, reopening its replicas from disk.
+    pub fn restart_node(&mut self, id: NodeId) -> Result<(), StorageError> {
+        let node = self
+            .nodes
+            .get_mut(&id)
+            .ok_or(StorageError::NodeNotFound(id))?;
+        if !node.up {
+            Self::load_replicas(node)?;
+            node.up = true;
+        }
+        Ok(())
+    }
+
+    pub fn fabric(&self) -> &Fabric {
+        &self.fabric
+    }
+
+    pub fn fabric_mut(&mut self) -> &mut Fabric {
+        &mut self.fabric
+    }
+
+    pub fn partition(&mut self, nodes: &[NodeId], networks: &[Network]) {
+        for n in networks {
+            self.fabric.partition(nodes, *n);
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.fabric.heal_all();
+    }
+
+    pub fn policy(&self) -> PolicyKind {
+        self.policy.kind()
+    }
+
+    pub fn set_policy(&mut self, kind: PolicyKind) -> Result<(), StorageError> {
+        self.set_policy_impl(policy(kind))
+    }
+
+    /// Installs a policy with custom parameters (tests tune the hardened one).
+    pub fn set_policy_impl(&mut self, p: Box<dyn RemirrorPolicy>) -> Result<(), StorageError> {
+        self.policy = p;
+        self.persist()
+    }
+
+    fn node_up(&self, id: NodeId) -> bool {
+        self.nodes.get(&id).is_some_and(|n| n.up)
+    }
+
+    /// Up and in contact with the authority.
+    fn node_live(&self, id: NodeId) -> bool {
+        self.node_up(id) && self.fabric.reaches_authority(id)
+    }
+
+    // ---- volumes -----------------------------------------------------------------------------
+
+    pub fn record(&self, volume: &VolumeId) -> Option<&VolumeRecord> {
+        self.records.get(volume)
+    }
+
+    pub fn volumes(&self) -> impl Iterator<Item = (&VolumeId, &VolumeRecord)> {
+        self.records.iter()
+    }
+
+    fn free(&self, id: NodeId) -> u64 {
+        self.nodes
+            .get(&id)
+            .map_or(0, |n| n.capacity.saturating_sub(n.used()))
+    }
+
+    /// Creates a volume of `size` bytes with replicas on the two live nodes with most free space.
+    pub fn create_volume(&mut self, volume: &VolumeId, size: u64) -> Result<(), StorageError> {
+        if self.records.contains_key(volume) {
+            return Err(StorageError::VolumeExists(volume.clone()));
+        }
+        let mut candidates: Vec<NodeId> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|&n| self.node_live(n) && self.free(n) >= size)
+            .collect();
+        candidates.sort_by_key(|&n| (std::cmp::Reverse(self.free(n)), n));
+        let pair = candidates.iter().enumerate().find_map(|(i, &a)| {
+            candidates[i + 1..]
+                .iter()
+                .find(|&&b| self.fabric.route(a, b).is_some())
+                .map(|&b| (a, b))
+        });
+        let Some((primary, secondary)) = pair else {
+            return Err(StorageError::InsufficientCapacity {
+                cluster: self.name.clone(),
+                requested: size,
+            });
+        };
+        for n in [primary, secondary] {
+            let node = self
+                .nodes
+                .get_mut(&n)
+                .ok_or(StorageError::NodeNotFound(n))?;
+            let replica = Replica::create(&node.dir, volume, size, 1)?;
+            node.replicas.insert(volume.clone(), replica);
+        }
+        self.records.insert(
+            volume.clone(),
+            VolumeRecord {
+                size,
+                primary,
+                secondary,
+                epoch: 1,
+                stuck_since_ms: None,
+            },
+        );
+        self.persist()
+    }
+
+    /// Deletes a volume: its record, and the replicas on live nodes (a down node drops its
+    /// replica when it comes back).
+    pub fn delete_volume(&mut self, volume: &VolumeId) -> Result<(), StorageError> {
+        let record = self
+            .records
+            .remove(volume)
+            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        if let Some(job) = self.jobs.remove(volume) {
+            self.release_reservation(volume, &job, record.size);
+        }
+        self.persist()?;
+        for node in self.nodes.values_mut().filter(|n| n.up) {
+            if let Some(replica) = node.replicas.remove(volume) {
+                replica.destroy()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn release_reservation(&mut self, _volume: &VolumeId, job: &Job, size: u64) {
+        if let Some(copy) = &job.copy {
+            if copy.reserved {
+                if let Some(n) = self.nodes.get_mut(&copy.target) {
+                    n.reserved = n.reserved.saturating_sub(size);
+                }
+            }
+        }
+    }
+
+    fn mark_stuck(&mut self, volume: &VolumeId, now: Duration) -> Result<(), StorageError> {
+        if let Some(record) = self.records.get_mut(volume) {
+            if record.stuck_since_ms.is_none() {
+                record.stuck_since_ms = Some(now.as_millis() as u64);
+                self.jobs.insert(
+                    volume.clone(),
+                    Job {
+                        lost_at: now,
+                        failures: 0,
+                        next_attempt: now,
+                        copy: None,
+                    },
+                );
+                self.counters.stuck_events += 1;
+                self.persist()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The record of a volume whose primary serves I/O now, or `Stuck` (after marking it so
+    /// when this request is the one that finds the replica set broken).
+    fn io_record(
+        &mut self,
+        volume: &VolumeId,
+        replicate_bytes: Option<u64>,
+    ) -> Result<VolumeRecord, StorageError> {
+        let record = self
+            .records
+            .get(volume)
+            .cloned()
+            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        if record.stuck_since_ms.is_some() {
+            return Err(StorageError::Stuck(volume.clone()));
+        }
+        let now = self.clock.now();
+        // Instances reach the primary over the primary network.
+        let primary_ok = self.node_up(record.primary)
+            && !self.fabric.is_isolated(record.primary, Network::Primary);
+        let replication_ok = match replicate_bytes {
+            None => true,
+            Some(bytes) => {
+                self.node_up(record.secondary)
+                    && self
+                        .fabric
+                        .transfer(record.primary, record.secondary, bytes, now)
+                        .is_ok()
+            }
+        };
+        if !primary_ok || !replication_ok {
+            self.mark_stuck(volume, now)?;
+            return Err(StorageError::Stuck(volume.clone()));
+        }
+        Ok(record)
+    }
+
+    fn replica_mut(
+        &mut self,
+        node: NodeId,
+        volume: &VolumeId,
+    ) -> Result<&mut Replica, StorageError> {
+        let n = self
+            .nodes
+            .get_mut(&node)
+            .ok_or(StorageError::NodeNotFound(node))?;
+        if !n.up {
+            return Err(StorageError::NodeDown(node));
+        }
+        n.replicas
+            .get_mut(volume)
+            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))
+    }
+
+    /// Writes `data` at `offset`: applied by the primary, forwarded to the secondary, and
+    /// acknowledged (`Ok`) only when both have it.
+    pub fn write(
+        &mut self,
+        volume: &VolumeId,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), StorageError> {
+        let record = self.io_record(volume, Some(data.len() as u64))?;
+        self.replica_mut(record.primary, volume)?
+            .write(record.epoch, offset, data)?;
+        self.replica_mut(record.secondary, volume)?
+            .write(record.epoch, offset, data)
+    }
+
+    /// Zeroes a range on both replicas (TRIM / WRITE_ZEROES).
+    pub fn zero(&mut self, volume: &VolumeId, offset: u64, len: u64) -> Result<(), StorageError> {
+        let record = self.io_record(volume, Some(64))?;
+        self.replica_mut(record.primary, volume)?
+            .zero(record.epoch, offset, len)?;
+        self.replica_mut(record.secondary, volume)?
+            .zero(record.epoch, offset, len)
+    }
+
+    /// Makes every acknowledged write durable on both replicas.
+    pub fn flush(&mut self, volume: &VolumeId) -> Result<(), StorageError> {
+        let record = self.io_record(volume, Some(64))?;
+        self.replica_mut(record.primary, volume)?.flush()?;
+        self.replica_mut(record.secondary, volume)?.flush()
+    }
+
+    /// Reads from the primary; a block that fails its checksum is served from the other replica
+    /// and repaired.
+    pub fn read(
+        &mut self,
+        volume: &VolumeId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, StorageError> {
+        let record = self.io_record(volume, None)?;
+        self.read_repairing(volume, record.primary, Some(record.secondary), offset, len)
+    }
+
+    /// Reads from any live replica, even of a stuck volume (what a snapshot does).
+    pub fn read_any_replica(
+        &mut self,
+        volume: &VolumeId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, StorageError> {
+        let record = self
+            .records
+            .get(volume)
+            .cloned()
+            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        let live: Vec<NodeId> = [record.primary, record.secondary]
+            .into_iter()
+            .filter(|&n| self.node_live(n))
+            .collect();
+        match live.as_slice() {
+            [] => Err(StorageError::NoLiveReplica(volume.clone())),
+            [one] => self.read_repairing(volume, *one, None, offset, len),
+            [a, b, ..] => {
+                let other = self.fabric.route(*a, *b).map(|_| *b);
+                self.read_repairing(volume, *a, other, offset, len)
+            }
+        }
+    }
+
+    fn read_repairing(
+        &mut self,
+        volume: &VolumeId,
+        from: NodeId,
+        fallback: Option<NodeId>,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, StorageError> {
+        loop {
+            match self.replica_mut(from, volume)?.read(offset, len) {
+                Err(StorageError::Corrupt { block, .. }) => {
+                    self.counters.corruptions_detected += 1;
+                    let good = match fallback {
+                        Some(other) if self.node_up(other) => {
+                            self.replica_mut(other, volume)?.read_block(block)?
+                        }
+                        _ => {
+                            return Err(StorageError::Corrupt {
+                                volume: volume.clone(),
+                                block,
+                            })
+                        }
+                    };
+                    self.replica_mut(from, volume)?.write_block(block, &good)?;
+                    self.counters.corruptions_repaired += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A request sent straight to one replica with an explicit epoch, as a primary with a stale
+    /// view of the replica set would send it. Fencing makes it fail unless the epoch is current.
+    pub fn write_to_replica(
+        &mut self,
+        node: NodeId,
+        volume: &VolumeId,
+        epoch: u64,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), StorageError> {
+        self.replica_mut(node, volume)?.write(epoch, offset, data)
+    }
+
+    /// The data file of a volume's replica on a node (tests corrupt it on purpose).
+    pub fn replica_data_path(&self, node: NodeId, volume: &VolumeId) -> Option<PathBuf> {
+        self.nodes
+            .get(&node)?
+            .replicas
+            .get(volume)
+            .map(Replica::data_path)
+    }
+
+    /// Epoch each replica of a volume holds, by node (only nodes that are up).
+    pub fn replica_epochs(&self, volume: &VolumeId) -> BTreeMap<NodeId, u64> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.up)
+            .filter_map(|(id, n)| n.replicas.get(volume).map(|r| (*id, r.epoch())))
+            .collect()
+    }
+
+    /// Replicas that would accept a write right now: in the current set at the current epoch,
+    /// on a live node, of a volume that is not stuck. Invariant: at most one primary among them.
+    pub fn writable_primaries(&self, volume: &VolumeId) -> Vec<NodeId> {
+        let Some(record) = self.records.get(volume) else {
+            return Vec::new();
+        };
+        if record.stuck_since_ms.is_some() {
+            return Vec::new();
+        }
+        self.replica_epochs(volume)
+            .into_iter()
+            .filter(|(node, epoch)| {
+                *epoch == record.epoch && *node == record.primary && self.node_live(*node)
+            })
+            .map(|(node, _)| node)
+            .collect()
+    }
+
+    /// Every block of both replicas of a volume, for comparison (tests).
+    pub fn replica_contents(&mut self, volume: &VolumeId) -> Result<Vec<Vec<u8>>, StorageError> {
+        let record = self
+            .records
+            .get(volume)
+            .cloned()
+            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        let mut out = Vec::new();
+        for node in [record.primary, record.secondary] {
+            out.push(self.replica_mut(node, volume)?.read(0, record.size)?);
+        }
+        Ok(out)
+    }
+
+    // ---- background work ----------------------------------------------------------------------
+
+    /// One round of background work at the clock's current time: detect broken replica sets,
+    /// advance re-mirroring, and drop replicas the authority no longer lists.
+    pub fn tick(&mut self) -> Result<(), StorageError> {
+        let now = self.clock.now();
+        let broken: Vec<VolumeId> = self
+            .records
+            .iter()
+            .filter(|(_, r)| r.stuck_since_ms.is_none())
+            .filter(|(_, r)| {
+                !(self.node_up(r.primary)
+                    && self.node_up(r.secondary)
+                    && self.fabric.reaches_authority(r.primary)
+                    && self.fabric.route(r.primary, r.secondary).is_some())
+            })
+            .map(|(v, _)| v.clone())
+            .collect();
+        for volume in broken {
+            self.mark_stuck(&volume, now)?;
+        }
+        let jobs: Vec<VolumeId> = self.jobs.keys().cloned().collect();
+        for volume in jobs {
+            self.advance_job(&volume, now)?;
+        }
+        self.collect_orphans()
+    }
+
+    fn rebuilds_touching(&self, node: NodeId) -> usize {
+        self.jobs
+            .values()
+            .filter_map(|j| j.copy.as_ref())
+            .filter(|c| c.survivor == node || c.target == node)
+            .count()
+    }
+
+    fn recovered(
+        &mut self,
+        volume: &VolumeId,
+        job: &Job,
+        now: Duration,
+    ) -> Result<(), StorageError> {
+        self.jobs.remove(volume);
+        if let Some(record) = self.records.get_mut(volume) {
+            record.stuck_since_ms = None;
+        }
+        self.counters.stuck_millis += now.saturating_sub(job.lost_at).as_millis() as u64;
+        self.persist()
+    }
+
+    /// Commits a new replica set `{primary, secondary}` at the next epoch.
+    fn commit_set(
+        &mut self,
+        volume: &VolumeId,
+        primary: NodeId,
+        secondary: NodeId,
+    ) -> Result<(), StorageError> {
+        let epoch = {
+            let record = self
+                .records
+                .get_mut(volume)
+                .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+            record.epoch += 1;
+            record.primary = primary;
+            record.secondary = secondary;
+            record.epoch
+        };
+        // The authority's record is the truth: persist it before the replicas learn the epoch.
+        self.persist()?;
+        self.replica_mut(primary, volume)?.set_epoch(epoch)?;
+        self.replica_mut(secondary, volume)?.set_epoch(epoch)
+    }
+
+    fn advance_job(&mut self, volume: &VolumeId, now: Duration) -> Result<(), StorageError> {
+        let (Some(record), Some(mut job)) = (
+            self.records.get(volume).cloned(),
+            self.jobs.get(volume).cloned(),
+        ) else {
+            return Ok(());
+        };
+        if let Some(copy) = job.copy.clone() {
+            if now < copy.done_at {
+                return Ok(());
+            }
+            return self.finish_copy(volume, &record, job, copy, now);
+        }
+        if now < job.next_attempt {
+            return Ok(());
+        }
+        let live: Vec<NodeId> = [record.primary, record.secondary]
+            .into_iter()
+            .filter(|&n| self.node_live(n))
+            .collect();
+        if live.is_empty() {
+            // No replica can negotiate with the authority: nothing to do until one comes back.
+            return Ok(());
+        }
+        let pair_whole = live.len() == 2
+            && self
+                .fabric
+                .route(record.primary, record.secondary)
+                .is_some();
+        let in_grace = now.saturating_sub(job.lost_at) < self.policy.peer_grace();
+        if pair_whole && (self.policy.reconnect_to_previous_peer() || in_grace) {
+            // I/O was blocked since the peer was lost, so both replicas hold the same bytes.
+            self.commit_set(volume, record.primary, record.secondary)?;
+            self.counters.reconnects += 1;
+            return self.recovered(volume, &job, now);
+        }
+        if in_grace {
+            return Ok(());
+        }
+        if let Some(limit) = self.policy.max_rebuilds_per_cluster() {
+            if self.jobs.values().filter(|j| j.copy.is_some()).count() >= limit {
+                return Ok(()); // wait for a rebuild slot
+            }
+        }
+        let survivor = if live.contains(&record.primary) {
+            record.primary
+        } else {
+            record.secondary
+        };
+        let old_peer = if survivor == record.primary {
+            record.secondary
+        } else {
+            record.primary
+        };
+        if let Some(limit) = self.policy.max_rebuilds_per_node() {
+            if self.rebuilds_touching(survivor) >= limit {
+                return Ok(());
+            }
+        }
+        self.counters.remirror_attempts += 1;
+        let ratio = self.policy.max_fill_ratio();
+        let per_node = self.policy.max_rebuilds_per_node();
+        let mut candidates: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|(id, _)| **id != survivor && **id != old_peer && self.node_live(**id))
+            .filter(|(id, _)| self.fabric.route(survivor, **id).is_some())
+            .filter(|(_, n)| (n.used() + record.size) as f64 <= n.capacity as f64 * ratio)
+            .filter(|(id, _)| per_node.is_none_or(|limit| self.rebuilds_touching(**id) < limit))
+            .map(|(id, _)| *id)
+            .collect();
+        candidates.sort_by_key(|&n| (std::cmp::Reverse(self.free(n)), n));
+        let Some(&target) = candidates.first() else {
+            self.counters.failures_no_space += 1;
+            job.failures += 1;
+            job.next_attempt = now + self.policy.retry_delay(job.failures, &mut self.rng);
+            self.jobs.insert(volume.clone(), job);
+            return Ok(());
+        };
+        let bytes = self
+            .nodes
+            .get(&survivor)
+            .and_then(|n| n.replicas.get(volume))
+            .map_or(0, Replica::allocated_bytes);
+        let Some(duration) =
+            self.fabric
+                .transfer_time(survivor, target, bytes, self.policy.copy_throttle())
+        else {
+            job.failures += 1;
+            job.next_attempt = now + self.policy.retry_delay(job.failures, &mut self.rng);
+            self.jobs.insert(volume.clone(), job);
+            return Ok(());
+        };
+        let reserved = self.policy.reserve_target_space();
+        if reserved {
+            if let Some(n) = self.nodes.get_mut(&target) {
+                n.reserved += record.size;
+            }
+        }
+        job.copy = Some(Copy {
+            survivor,
+            target,
+            done_at: now + duration,
+            bytes,
+            reserved,
+        });
+        self.jobs.insert(volume.clone(), job.clone());
+        if duration.is_zero() {
+            let copy = job.copy.clone().expect("just set");
+            return self.finish_copy(volume, &record, job, copy, now);
+        }
+        Ok(())
+    }
+
+    fn finish_copy(
+        &mut self,
+        volume: &VolumeId,
+        record: &VolumeRecord,
+        mut job: Job,
+        copy: Copy,
+        now: Duration,
+    ) -> Result<(), StorageError> {
+        self.release_reservation(volume, &job, record.size);
+        job.copy = None;
+        let reachable = self.node_live(copy.survivor)
+            && self.node_live(copy.target)
+            && self.fabric.route(copy.survivor, copy.target).is_some();
+        // Without a reservation the space may have gone to another copy in the meantime.
+        let fits = self
+            .nodes
+            .get(&copy.target)
+            .is_some_and(|n| n.used() + record.size <= n.capacity);
+        if !reachable || !fits {
+            if fits {
+                self.counters.copies_aborted += 1;
+            } else {
+                self.counters.failures_no_space += 1;
+            }
+            job.failures += 1;
+            job.next_attempt = now + self.policy.retry_delay(job.failures, &mut self.rng);
+            self.jobs.insert(volume.clone(), job);
+            return Ok(());
+        }
+        // Copy the written blocks for real; the new replica joins at the next epoch.
+        let target_dir = self
+            .nodes
+            .get(&copy.target)
+            .map(|n| n.dir.clone())
+            .ok_or(StorageError::NodeNotFound(copy.target))?;
+        let mut fresh = Replica::create(&target_dir, volume, record.size, record.epoch)?;
+        let blocks: Vec<u64> = self
+            .replica_mut(copy.survivor, volume)?
+            .written_blocks()
+            .collect();
+        for block in blocks {
+            match self.replica_mut(copy.survivor, volume)?.read_block(block) {
+                Ok(data) => fresh.write_block(block, &data)?,
+                Err(StorageError::Corrupt { .. }) => {
+                    // The only good copy is damaged here: keep the volume stuck, never spread bad bytes.
+                    self.counters.corruptions_detected += 1;
+                    fresh.destroy()?;
+                    self.counters.copies_aborted += 1;
+                    job.failures += 1;
+                    job.next_attempt = now + self.policy.retry_delay(job.failures, &mut self.rng);
+                    self.jobs.insert(volume.clone(), job);
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        fresh.flush()?;
+        if let Some(n) = self.nodes.get_mut(&copy.target) {
+            n.replicas.insert(volume.clone(), fresh);
+        }
+        self.commit_set(volume, copy.survivor, copy.target)?;
+        self.counters.remirror_successes += 1;
+        self.counters.bytes_copied += copy.bytes;
+        self.recovered(volume, &job, now)
+    }
+
+    /// Drops replicas that live nodes hold for volumes the authority no longer places there.
+    fn collect_orphans(&mut self) -> Result<(), StorageError> {
+        let mut orphans = Vec::new();
+        for (id, node) in &self.nodes {
+            if !self.node_live(*id) {
+                continue;
+            }
+            for volume in node.replicas.keys() {
+                let member = self
+                    .records
+                    .get(volume)
+                    .is_some_and(|r| r.primary == *id || r.secondary == *id);
+                let incoming = self
+                    .jobs
+                    .get(volume)
+                    .and_then(|j| j.copy.as_ref())
+                    .is_some_and(|c| c.target == *id);
+                if !member && !incoming {
+                    orphans.push((*id, volume.clone()));
+                }
+            }
+        }
+        for (id, volume) in orphans {
+            if let Some(replica) = self
+                .nodes
+                .get_mut(&id)
+                .and_then(|n| n.replicas.remove(&volume))
+            {
+                replica.destroy()?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub fn status(&self) -> ClusterStatus {
+        let stuck = self
+            .records
+            .values()
+            .filter(|r| r.stuck_since_ms.is_some())
+            .count();
+        ClusterStatus {
+            name: self.name.clone(),
+            policy: self.policy.kind(),
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(id, n)| NodeStatus {
+                    id: *id,
+                    up: n.up,
+                    isolated_primary: self.fabric.is_isolated(*id, Network::Primary),
+                    isolated_replication: self.fabric.is_isolated(*id, Network::Replication),
+                    capacity: n.capacity,
+                    used: n.used(),
+                    replicas: n.replicas.len(),
+                })
+                .collect(),
+            volumes: self.records.len(),
+            healthy: self.records.len() - stuck,
+            stuck,
+            remirroring: self.jobs.values().filter(|j| j.copy.is_some()).count(),
+            queue: self.jobs.len(),
+            counters: self.counters,
+        }
+    }
+
+    /// Provisioned bytes the live nodes hold beyond what the records account for (0 when no
+    /// capacity leaked: every replica on a live node belongs to its volume's current set).
+    pub fn leaked_bytes(&self) -> u64 {
+        self.nodes
+            .iter()
+            .filter(|(id, n)| n.up && self.fabric.reaches_authority(**id))
+            .flat_map(|(id, n)| n.replicas.iter().map(move |(v, r)| (*id, v, r.size())))
+            .filter(|(id, v, _)| {
+                !self
+                    .records
+                    .get(*v)
+                    .is_some_and(|r| r.primary == *id || r.secondary == *id)
+            })
+            .map(|(_, _, size)| size)
+            .sum::<u64>()
+            + self.nodes.values().map(|n| n.reserved).sum::<u64>()
+    }
+
+    /// Reports routing problems between two nodes (for status and tests).
+    pub fn route_between(&self, a: NodeId, b: NodeId) -> Result<Network, RouteError> {
+        self.fabric.route(a, b).ok_or(RouteError::Unreachable)
+    }
+}
