@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::fabric::{Fabric, Network, RouteError};
@@ -78,6 +78,8 @@ pub struct Counters {
     pub remirror_successes: u64,
     /// Replica sets re-formed with the previous peer (no copy).
     pub reconnects: u64,
+    /// Copies made by replicas the authority had already replaced, refused at the end (legacy).
+    pub stale_copies_refused: u64,
     /// Searches or commits that found no node with enough space.
     pub failures_no_space: u64,
     /// Copies abandoned because a participant went away.
@@ -115,6 +117,8 @@ pub struct ClusterStatus {
     pub remirroring: usize,
     /// Re-mirror jobs waiting or running.
     pub queue: usize,
+    /// Replaced replicas still holding their space while they search for a peer (legacy).
+    pub stale_searching: usize,
     pub counters: Counters,
 }
 
@@ -160,6 +164,8 @@ pub struct Cluster {
     records: BTreeMap<VolumeId, VolumeRecord>,
     fabric: Fabric,
     jobs: BTreeMap<VolumeId, Job>,
+    /// Replaced replicas that search for a peer before asking the authority: when they retry next.
+    stale_searches: BTreeMap<(NodeId, VolumeId), Duration>,
     policy: Box<dyn RemirrorPolicy>,
     clock: Arc<dyn Clock>,
     rng: StdRng,
@@ -215,6 +221,7 @@ impl Cluster {
             records,
             fabric: Fabric::default(),
             jobs: BTreeMap::new(),
+            stale_searches: BTreeMap::new(),
             policy: policy(policy_kind),
             clock,
             rng: StdRng::seed_from_u64(seed),
@@ -401,20 +408,15 @@ impl Cluster {
         if self.records.contains_key(volume) {
             return Err(StorageError::VolumeExists(volume.clone()));
         }
-        let mut candidates: Vec<NodeId> = self
+        let candidates: Vec<NodeId> = self
             .nodes
             .keys()
             .copied()
             .filter(|&n| self.node_live(n) && self.free(n) >= size)
             .collect();
-        candidates.sort_by_key(|&n| (std::cmp::Reverse(self.free(n)), n));
-        let pair = candidates.iter().enumerate().find_map(|(i, &a)| {
-            candidates[i + 1..]
-                .iter()
-                .find(|&&b| self.fabric.route(a, b).is_some())
-                .map(|&b| (a, b))
-        });
-        let Some((primary, secondary)) = pair else {
+        let primary = self.pick_node(&candidates, None);
+        let secondary = primary.and_then(|p| self.pick_node(&candidates, Some(p)));
+        let (Some(primary), Some(secondary)) = (primary, secondary) else {
             return Err(StorageError::InsufficientCapacity {
                 cluster: self.name.clone(),
                 requested: size,
@@ -439,6 +441,22 @@ impl Cluster {
             },
         );
         self.persist()
+    }
+
+    /// Scatters replicas as EBS does: each is the emptier of two random candidates ("power of
+    /// two choices"), which keeps nodes evenly filled without putting volumes on fixed pairs.
+    fn pick_node(&mut self, candidates: &[NodeId], partner: Option<NodeId>) -> Option<NodeId> {
+        let pool: Vec<NodeId> = candidates
+            .iter()
+            .copied()
+            .filter(|&n| partner.is_none_or(|p| p != n && self.fabric.route(p, n).is_some()))
+            .collect();
+        if pool.is_empty() {
+            return None;
+        }
+        let a = pool[self.rng.gen_range(0..pool.len())];
+        let b = pool[self.rng.gen_range(0..pool.len())];
+        Some(if self.free(b) > self.free(a) { b } else { a })
     }
 
     /// Deletes a volume: its record, and the replicas on live nodes (a down node drops its
@@ -731,7 +749,7 @@ impl Cluster {
         for volume in jobs {
             self.advance_job(&volume, now)?;
         }
-        self.collect_orphans()
+        self.collect_orphans(now)
     }
 
     fn rebuilds_touching(&self, node: NodeId) -> usize {
@@ -959,8 +977,11 @@ impl Cluster {
         self.recovered(volume, &job, now)
     }
 
-    /// Drops replicas that live nodes hold for volumes the authority no longer places there.
-    fn collect_orphans(&mut self) -> Result<(), StorageError> {
+    /// Deals with replicas that live nodes hold for volumes the authority no longer places
+    /// there: dropped at once when the policy asks the authority first; otherwise (legacy) the
+    /// replica keeps its data and searches for a new peer, and is dropped only when it found
+    /// one and the authority refused the copy.
+    fn collect_orphans(&mut self, now: Duration) -> Result<(), StorageError> {
         let mut orphans = Vec::new();
         for (id, node) in &self.nodes {
             if !self.node_live(*id) {
@@ -982,6 +1003,48 @@ impl Cluster {
             }
         }
         for (id, volume) in orphans {
+            let searches =
+                !self.policy.confirm_with_authority_first() && self.records.contains_key(&volume);
+            if !searches {
+                self.stale_searches.remove(&(id, volume.clone()));
+                if let Some(replica) = self
+                    .nodes
+                    .get_mut(&id)
+                    .and_then(|n| n.replicas.remove(&volume))
+                {
+                    replica.destroy()?;
+                }
+                continue;
+            }
+            let due = *self
+                .stale_searches
+                .entry((id, volume.clone()))
+                .or_insert(now);
+            if now < due {
+                continue;
+            }
+            self.counters.remirror_attempts += 1;
+            let (size, allocated) = match self.nodes.get(&id).and_then(|n| n.replicas.get(&volume))
+            {
+                Some(r) => (r.size(), r.allocated_bytes()),
+                None => continue,
+            };
+            let found = self.nodes.iter().any(|(other, n)| {
+                *other != id
+                    && self.node_live(*other)
+                    && self.fabric.route(id, *other).is_some()
+                    && n.used() + size <= n.capacity
+            });
+            if !found {
+                self.counters.failures_no_space += 1;
+                let delay = self.policy.retry_delay(1, &mut self.rng);
+                self.stale_searches.insert((id, volume), now + delay);
+                continue;
+            }
+            // The copy is made, then refused: the authority has a newer replica set.
+            self.counters.bytes_copied += allocated;
+            self.counters.stale_copies_refused += 1;
+            self.stale_searches.remove(&(id, volume.clone()));
             if let Some(replica) = self
                 .nodes
                 .get_mut(&id)
@@ -990,6 +1053,13 @@ impl Cluster {
                 replica.destroy()?;
             }
         }
+        // Searches of replicas that are gone (node crashed, volume deleted) end with them.
+        let nodes = &self.nodes;
+        self.stale_searches.retain(|(id, volume), _| {
+            nodes
+                .get(id)
+                .is_some_and(|n| n.replicas.contains_key(volume))
+        });
         Ok(())
     }
 
@@ -1024,6 +1094,7 @@ impl Cluster {
             stuck,
             remirroring: self.jobs.values().filter(|j| j.copy.is_some()).count(),
             queue: self.jobs.len(),
+            stale_searching: self.stale_searches.len(),
             counters: self.counters,
         }
     }

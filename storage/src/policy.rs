@@ -22,6 +22,10 @@ pub trait RemirrorPolicy: std::fmt::Debug + Send + Sync {
     fn peer_grace(&self) -> Duration;
     /// Whether the previous peer, once reachable again, is taken back (no copy needed).
     fn reconnect_to_previous_peer(&self) -> bool;
+    /// Whether a replica that lost its peer asks the authority before searching for space. In
+    /// 2011 it did not: a replica already replaced elsewhere kept its data and searched the
+    /// cluster for a new peer, only to be refused by the authority when it finally found one.
+    fn confirm_with_authority_first(&self) -> bool;
     /// Whether a target's space is reserved when the copy starts (else checked at commit).
     fn reserve_target_space(&self) -> bool;
     /// A target may be filled up to this fraction of its capacity.
@@ -48,6 +52,9 @@ impl RemirrorPolicy for Legacy {
         Duration::ZERO
     }
     fn reconnect_to_previous_peer(&self) -> bool {
+        false
+    }
+    fn confirm_with_authority_first(&self) -> bool {
         false
     }
     fn reserve_target_space(&self) -> bool {
@@ -107,6 +114,9 @@ impl RemirrorPolicy for Hardened {
         self.peer_grace
     }
     fn reconnect_to_previous_peer(&self) -> bool {
+        true
+    }
+    fn confirm_with_authority_first(&self) -> bool {
         true
     }
     fn reserve_target_space(&self) -> bool {
