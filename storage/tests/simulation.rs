@@ -231,7 +231,7 @@ impl Sim {
             self.cluster.status()
         );
         // A restart from the data directory keeps every byte.
-        if self.seed % 10 == 0 {
+        if self.seed.is_multiple_of(10) {
             let clock = Arc::new(self.clock.clone());
             self.cluster = Cluster::open(self.dir.path(), "sim", &self.config, clock, self.seed)
                 .expect("reopen");
