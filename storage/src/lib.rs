@@ -11,6 +11,7 @@ mod clock;
 mod cluster;
 mod fabric;
 mod policy;
+mod region;
 mod replica;
 mod snapshot;
 
@@ -20,6 +21,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use cluster::{Cluster, ClusterConfig, ClusterStatus, Counters, NodeStatus, VolumeRecord};
 pub use fabric::{Fabric, Network, RouteError};
 pub use policy::{policy, Hardened, Legacy, PolicyKind, RemirrorPolicy};
+pub use region::RegionStore;
 pub use replica::BLOCK_SIZE;
 pub use snapshot::{SnapshotId, SnapshotInfo, SnapshotStore, SNAPSHOT_BLOCK_SIZE};
 

@@ -1,0 +1,141 @@
+//! A region's storage: one cluster per Availability Zone, created on first use (so a region's
+//! six zones cost nothing until a volume lands in one), and the regional snapshot store.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::{Clock, Cluster, ClusterConfig, SnapshotStore, StorageError};
+
+#[derive(Debug)]
+pub struct RegionStore {
+    dir: PathBuf,
+    config: ClusterConfig,
+    clock: Arc<dyn Clock>,
+    seed: u64,
+    clusters: BTreeMap<String, Cluster>,
+    snapshots: SnapshotStore,
+}
+
+impl RegionStore {
+    /// Opens the store under `dir`; clusters are opened when first named.
+    pub fn open(
+        dir: &Path,
+        config: ClusterConfig,
+        clock: Arc<dyn Clock>,
+        seed: u64,
+    ) -> Result<Self, StorageError> {
+        let snapshots = SnapshotStore::open(&dir.join("snapshots"))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config,
+            clock,
+            seed,
+            clusters: BTreeMap::new(),
+            snapshots,
+        })
+    }
+
+    /// The cluster named `zone` (an opaque name; the control plane uses zone ids), opened or
+    /// created on first use. Cluster names follow volume naming rules.
+    pub fn cluster(&mut self, zone: &str) -> Result<&mut Cluster, StorageError> {
+        if !self.clusters.contains_key(zone) {
+            crate::VolumeId::new(zone)?; // the name becomes a directory
+                                         // Each cluster draws from its own random stream, derived from the region's seed.
+            let seed = self.seed
+                ^ zone.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                });
+            let cluster = Cluster::open(
+                &self.dir.join("clusters").join(zone),
+                zone,
+                &self.config,
+                self.clock.clone(),
+                seed,
+            )?;
+            self.clusters.insert(zone.to_string(), cluster);
+        }
+        self.clusters
+            .get_mut(zone)
+            .ok_or_else(|| StorageError::StoreIo(format!("cluster {zone} vanished")))
+    }
+
+    /// Clusters opened so far.
+    pub fn clusters(&mut self) -> impl Iterator<Item = (&String, &mut Cluster)> {
+        self.clusters.iter_mut()
+    }
+
+    pub fn snapshots(&self) -> &SnapshotStore {
+        &self.snapshots
+    }
+
+    /// The cluster of `zone` and the snapshot store together (snapshotting reads a cluster).
+    pub fn cluster_and_snapshots(
+        &mut self,
+        zone: &str,
+    ) -> Result<(&mut Cluster, &SnapshotStore), StorageError> {
+        self.cluster(zone)?;
+        let cluster = self
+            .clusters
+            .get_mut(zone)
+            .ok_or_else(|| StorageError::StoreIo(format!("cluster {zone} vanished")))?;
+        Ok((cluster, &self.snapshots))
+    }
+
+    /// One round of background work in every open cluster.
+    pub fn tick(&mut self) -> Result<(), StorageError> {
+        for cluster in self.clusters.values_mut() {
+            cluster.tick()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ManualClock, VolumeId};
+
+    #[test]
+    fn clusters_are_lazy_and_snapshots_cross_zones() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new());
+        let config = ClusterConfig {
+            node_capacity: 64 << 20,
+            ..ClusterConfig::default()
+        };
+        let mut region = RegionStore::open(dir.path(), config.clone(), clock.clone(), 1).unwrap();
+        assert_eq!(region.clusters().count(), 0);
+        let v = VolumeId::new("v").unwrap();
+        region
+            .cluster("use1-az1")
+            .unwrap()
+            .create_volume(&v, 1 << 20)
+            .unwrap();
+        region
+            .cluster("use1-az1")
+            .unwrap()
+            .write(&v, 0, b"hello")
+            .unwrap();
+        let (az1, snaps) = region.cluster_and_snapshots("use1-az1").unwrap();
+        snaps
+            .snapshot_volume(az1, &v, &VolumeId::new("s").unwrap(), None)
+            .unwrap();
+        let (az2, snaps) = region.cluster_and_snapshots("use1-az2").unwrap();
+        snaps
+            .restore(&VolumeId::new("s").unwrap(), az2, &v, 1 << 20)
+            .unwrap();
+        assert_eq!(
+            region.cluster("use1-az2").unwrap().read(&v, 0, 5).unwrap(),
+            b"hello"
+        );
+        assert_eq!(region.clusters().count(), 2);
+        assert!(region.cluster("../escape").is_err());
+        drop(region);
+        let mut again = RegionStore::open(dir.path(), config, clock, 1).unwrap();
+        assert_eq!(
+            again.cluster("use1-az2").unwrap().read(&v, 0, 5).unwrap(),
+            b"hello"
+        );
+    }
+}
