@@ -797,6 +797,19 @@ impl Cluster {
         self.replica_mut(secondary, volume)?.set_epoch(epoch)
     }
 
+    /// Puts a failed job back in the queue after the policy's delay.
+    fn retry_later(
+        &mut self,
+        volume: &VolumeId,
+        mut job: Job,
+        now: Duration,
+    ) -> Result<(), StorageError> {
+        job.failures += 1;
+        job.next_attempt = now + self.policy.retry_delay(job.failures, &mut self.rng);
+        self.jobs.insert(volume.clone(), job);
+        Ok(())
+    }
+
     fn advance_job(&mut self, volume: &VolumeId, now: Duration) -> Result<(), StorageError> {
         let (Some(record), Some(mut job)) = (
             self.records.get(volume).cloned(),
@@ -871,10 +884,7 @@ impl Cluster {
         candidates.sort_by_key(|&n| (std::cmp::Reverse(self.free(n)), n));
         let Some(&target) = candidates.first() else {
             self.counters.failures_no_space += 1;
-            job.failures += 1;
-            job.next_attempt = now + self.policy.retry_delay(job.failures, &mut self.rng);
-            self.jobs.insert(volume.clone(), job);
-            return Ok(());
+            return self.retry_later(volume, job, now);
         };
         let bytes = self
             .nodes
@@ -885,10 +895,7 @@ impl Cluster {
             self.fabric
                 .transfer_time(survivor, target, bytes, self.policy.copy_throttle())
         else {
-            job.failures += 1;
-            job.next_attempt = now + self.policy.retry_delay(job.failures, &mut self.rng);
-            self.jobs.insert(volume.clone(), job);
-            return Ok(());
+            return self.retry_later(volume, job, now);
         };
         let reserved = self.policy.reserve_target_space();
         if reserved {
@@ -935,10 +942,7 @@ impl Cluster {
             } else {
                 self.counters.failures_no_space += 1;
             }
-            job.failures += 1;
-            job.next_attempt = now + self.policy.retry_delay(job.failures, &mut self.rng);
-            self.jobs.insert(volume.clone(), job);
-            return Ok(());
+            return self.retry_later(volume, job, now);
         }
         // Copy the written blocks for real; the new replica joins at the next epoch.
         let target_dir = self
@@ -959,10 +963,7 @@ impl Cluster {
                     self.counters.corruptions_detected += 1;
                     fresh.destroy()?;
                     self.counters.copies_aborted += 1;
-                    job.failures += 1;
-                    job.next_attempt = now + self.policy.retry_delay(job.failures, &mut self.rng);
-                    self.jobs.insert(volume.clone(), job);
-                    return Ok(());
+                    return self.retry_later(volume, job, now);
                 }
                 Err(e) => return Err(e),
             }

@@ -6,7 +6,9 @@ pub mod generated;
 mod regions;
 
 use squall_control::{ControlError, ControlPlane};
-use squall_protocol::{ec2_response, ApiError, QueryParams, RequestContext, WireResponse};
+use squall_protocol::{
+    decode_action, ec2_response, ApiError, QueryParams, RequestContext, WireResponse,
+};
 
 use generated::{Request, Response};
 
@@ -15,17 +17,8 @@ pub const API_VERSION: &str = generated::API_VERSION;
 
 /// Answers one EC2 request in the `ec2` protocol's shape, success or error.
 pub fn handle(control: &ControlPlane, ctx: &RequestContext, params: &QueryParams) -> WireResponse {
-    let result = match params.action() {
-        None => Err(ApiError::missing_parameter("Action")),
-        Some(action) => match Request::decode(action, params) {
-            None => Err(ApiError::invalid_action(
-                action,
-                generated::MODEL_OPERATIONS.binary_search(&action).is_ok(),
-            )),
-            Some(Err(e)) => Err(e),
-            Some(Ok(request)) => dispatch(control, ctx, request),
-        },
-    };
+    let result = decode_action(params, generated::MODEL_OPERATIONS, Request::decode)
+        .and_then(|request| dispatch(control, ctx, request));
     match result {
         Ok(response) => ec2_response(
             response.action(),

@@ -51,6 +51,25 @@ impl WireResponse {
     }
 }
 
+/// Finds the request's action and decodes it with a generated `Request::decode`: a missing
+/// action is `MissingParameter`; an action squall does not implement is `InvalidAction`, worded
+/// differently for one the service's model has (`model_operations`, sorted) and one it does not.
+pub fn decode_action<R>(
+    params: &QueryParams,
+    model_operations: &[&str],
+    decode: impl FnOnce(&str, &QueryParams) -> Option<Result<R, ApiError>>,
+) -> Result<R, ApiError> {
+    let action = params
+        .action()
+        .ok_or_else(|| ApiError::missing_parameter("Action"))?;
+    decode(action, params).unwrap_or_else(|| {
+        Err(ApiError::invalid_action(
+            action,
+            model_operations.binary_search(&action).is_ok(),
+        ))
+    })
+}
+
 /// Renders an `ec2` protocol success response: `<{Action}Response>` with `<requestId>` first and
 /// no result wrapper. An operation without an output shape answers `<return>true</return>`, as EC2 does.
 pub fn ec2_response(

@@ -3,25 +3,20 @@
 
 pub mod generated;
 
-use squall_protocol::{query_response, ApiError, QueryParams, RequestContext, WireResponse};
+use squall_protocol::{decode_action, query_response, QueryParams, RequestContext, WireResponse};
 
 use generated::{GetCallerIdentityResponse, Request, Response};
 
 /// Answers one STS request in the `awsQuery` shape, success or error.
 pub fn handle(ctx: &RequestContext, params: &QueryParams) -> WireResponse {
-    let result = match params.action() {
-        None => Err(ApiError::missing_parameter("Action")),
-        Some(action) => match Request::decode(action, params) {
-            None => Err(ApiError::invalid_action(
-                action,
-                generated::MODEL_OPERATIONS.binary_search(&action).is_ok(),
-            )),
-            Some(Err(e)) => Err(e),
-            Some(Ok(Request::GetCallerIdentity(_))) => {
-                Ok(Response::GetCallerIdentity(get_caller_identity(ctx)))
+    let result =
+        decode_action(params, generated::MODEL_OPERATIONS, Request::decode).map(|request| {
+            match request {
+                Request::GetCallerIdentity(_) => {
+                    Response::GetCallerIdentity(get_caller_identity(ctx))
+                }
             }
-        },
-    };
+        });
     match result {
         Ok(response) => query_response(
             response.action(),
