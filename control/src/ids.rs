@@ -11,7 +11,8 @@ pub struct IdError {
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
@@ -110,5 +111,74 @@ mod tests {
         for bad in ["", "US-EAST-1", "us east", "1us", "us-east-1/../x"] {
             assert!(RegionName::parse(bad).is_err(), "{bad}");
         }
+    }
+}
+
+macro_rules! resource_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        name_type!($(#[$doc])* $name, "resource id");
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// Accepts AWS's two id forms: the prefix and 8 or 17 lower-case hex digits.
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                let ok = s
+                    .strip_prefix(concat!($prefix, "-"))
+                    .is_some_and(|hex| (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+                if ok {
+                    Ok(Self(s.to_string()))
+                } else {
+                    Err(IdError { kind: $prefix, value: s.to_string() })
+                }
+            }
+
+            /// A fresh id of the 17-digit form.
+            pub fn generate(rng: &mut impl rand::RngCore) -> Self {
+                let n = rng.next_u64() as u128 | ((rng.next_u32() as u128 & 0xf) << 64);
+                Self(format!(concat!($prefix, "-{:017x}"), n))
+            }
+        }
+    };
+}
+
+resource_id!(
+    /// An EBS volume id, `vol-` and 17 hex digits.
+    VolumeId,
+    "vol"
+);
+resource_id!(
+    /// An EBS snapshot id, `snap-` and 17 hex digits.
+    SnapshotId,
+    "snap"
+);
+resource_id!(
+    /// An EC2 instance id, `i-` and 17 hex digits.
+    InstanceId,
+    "i"
+);
+
+#[cfg(test)]
+mod resource_id_tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn resource_ids_parse_and_generate() {
+        assert!(VolumeId::parse("vol-0123456789abcdef0").is_ok());
+        assert!(VolumeId::parse("vol-1234abcd").is_ok());
+        for bad in [
+            "vol-",
+            "vol-xyz",
+            "vol-0123456789ABCDEF0",
+            "snap-0123456789abcdef0",
+            "vol-0123456789abcdef01",
+        ] {
+            assert!(VolumeId::parse(bad).is_err(), "{bad}");
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let id = SnapshotId::generate(&mut rng);
+        assert!(SnapshotId::parse(id.as_str()).is_ok(), "{id}");
+        assert_ne!(id, SnapshotId::generate(&mut rng));
     }
 }

@@ -6,19 +6,24 @@
 //! may name cost nothing until one is called.
 
 mod catalog;
+pub mod ebs;
 mod ids;
 mod region;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ebs::{LifecycleDelays, VolumeState, VolumeType};
 
 pub use catalog::{RegionInfo, RegionOptIn, REGION_CATALOG};
-pub use ids::{AzId, AzName, IdError, RegionName};
+pub use ids::{AzId, AzName, IdError, InstanceId, RegionName, SnapshotId, VolumeId};
 pub use region::{Region, Zone, ZoneState};
+pub use squall_storage::{Clock, ClusterConfig, ManualClock, SystemClock};
 
 /// Settings of the control plane, fixed at start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ControlConfig {
     /// The region used when a request names none (no SigV4 credential scope).
     pub default_region: RegionName,
@@ -26,6 +31,33 @@ pub struct ControlConfig {
     pub zones_per_region: Option<u8>,
     /// Where persistent state lives (volumes, snapshots, metadata).
     pub data_dir: PathBuf,
+    /// The storage cluster built for each zone on first use.
+    pub cluster: ClusterConfig,
+    pub delays: LifecycleDelays,
+    /// Seeds every random choice (ids, placement, backoff jitter).
+    pub seed: u64,
+    /// Time for lifecycles and storage; wall-clock timestamps are derived from it.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl ControlConfig {
+    /// Defaults for everything but the region and the data directory.
+    pub fn new(default_region: RegionName, data_dir: PathBuf) -> Self {
+        Self {
+            default_region,
+            zones_per_region: None,
+            data_dir,
+            // 64 TiB of logical space per node, four nodes per zone: replicas are sparse, so
+            // this costs nothing until written, and 16 TiB volumes fit.
+            cluster: ClusterConfig {
+                node_capacity: 64 << 40,
+                ..ClusterConfig::default()
+            },
+            delays: LifecycleDelays::default(),
+            seed: 0x0517_5a11,
+            clock: Arc::new(SystemClock::new()),
+        }
+    }
 }
 
 /// Errors of the control plane, phrased in squall's terms; services map them to wire codes.
@@ -37,19 +69,113 @@ pub enum ControlError {
     UnknownZoneId { region: RegionName, zone_id: String },
     #[error("unknown region {0}")]
     UnknownRegion(String),
+    #[error("the request would have succeeded (dry run)")]
+    DryRun,
+    #[error("volume {0} does not exist")]
+    VolumeNotFound(VolumeId),
+    #[error("snapshot {0} does not exist")]
+    SnapshotNotFound(SnapshotId),
+    #[error("instance {0} does not exist")]
+    InstanceNotFound(InstanceId),
+    #[error("{0} is not the id of a resource squall knows")]
+    UnknownResourceId(String),
+    #[error("a volume needs a size or a snapshot")]
+    MissingSizeOrSnapshot,
+    #[error("{size_gib} GiB is outside {min_gib}..={max_gib} GiB for {volume_type:?}")]
+    InvalidVolumeSize {
+        volume_type: VolumeType,
+        size_gib: u32,
+        min_gib: u32,
+        max_gib: u32,
+    },
+    #[error("the volume ({size_gib} GiB) is smaller than its snapshot ({snapshot_gib} GiB)")]
+    VolumeSmallerThanSnapshot { size_gib: u32, snapshot_gib: u32 },
+    #[error("{0:?} volumes take no IOPS")]
+    IopsNotSupported(VolumeType),
+    #[error("{0:?} volumes need IOPS")]
+    IopsRequired(VolumeType),
+    #[error("{iops} IOPS is outside {min}..={max} for {volume_type:?}")]
+    InvalidIops {
+        volume_type: VolumeType,
+        iops: u32,
+        min: u32,
+        max: u32,
+    },
+    #[error("{iops} IOPS exceeds {per_gib} per GiB of a {size_gib} GiB volume")]
+    IopsRatio {
+        iops: u32,
+        size_gib: u32,
+        per_gib: u32,
+    },
+    #[error("{0:?} volumes take no throughput")]
+    ThroughputNotSupported(VolumeType),
+    #[error("throughput {throughput} is outside {min}..={max} MiB/s")]
+    InvalidThroughput { throughput: u32, min: u32, max: u32 },
+    #[error("{0:?} volumes cannot be multi-attached")]
+    MultiAttachNotSupported(VolumeType),
+    #[error("more than 50 tags on one resource")]
+    TooManyTags,
+    #[error("client token {0} was used with other parameters")]
+    IdempotentParameterMismatch(String),
+    #[error("volume {volume} is attached to {instance}")]
+    VolumeInUse {
+        volume: VolumeId,
+        instance: InstanceId,
+    },
+    #[error("volume {volume} is {state:?}")]
+    IncorrectVolumeState {
+        volume: VolumeId,
+        state: VolumeState,
+    },
+    #[error("volume {volume} and instance {instance} are in different zones")]
+    ZoneMismatch {
+        volume: VolumeId,
+        instance: InstanceId,
+    },
+    #[error("device {device} is already used on {instance}")]
+    DeviceInUse {
+        device: String,
+        instance: InstanceId,
+    },
+    #[error("volume {volume} is not attached")]
+    NotAttached { volume: VolumeId },
+    #[error("snapshot {snapshot} is in use by volume {volume}")]
+    SnapshotInUse {
+        snapshot: SnapshotId,
+        volume: VolumeId,
+    },
+    #[error("the storage cluster of zone {zone} has no room for the volume")]
+    InsufficientVolumeCapacity { zone: String },
+    #[error("volume {0} is being modified")]
+    ModificationInProgress(VolumeId),
+    #[error("volume {volume} cannot shrink from {size_gib} GiB to {new_gib} GiB")]
+    CannotShrink {
+        volume: VolumeId,
+        size_gib: u32,
+        new_gib: u32,
+    },
+    #[error("storage error: {0}")]
+    Storage(String),
 }
 
 /// The whole emulated cloud: every region a client has touched.
 #[derive(Debug)]
 pub struct ControlPlane {
     config: ControlConfig,
+    start_wall_ms: u64,
     regions: Mutex<BTreeMap<RegionName, Arc<Region>>>,
 }
 
 impl ControlPlane {
     pub fn new(config: ControlConfig) -> Self {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        let start_wall_ms = wall.saturating_sub(config.clock.now().as_millis() as u64);
         Self {
             config,
+            start_wall_ms,
             regions: Mutex::new(BTreeMap::new()),
         }
     }
@@ -64,7 +190,7 @@ impl ControlPlane {
         let mut regions = self.lock();
         regions
             .entry(name.clone())
-            .or_insert_with(|| Arc::new(Region::new(name.clone(), self.config.zones_per_region)))
+            .or_insert_with(|| Arc::new(Region::new(name.clone(), &self.config)))
             .clone()
     }
 
@@ -74,8 +200,29 @@ impl ControlPlane {
     }
 
     /// Forgets all state, as if the server had just started (for test isolation).
-    pub fn reset(&self) {
-        self.lock().clear();
+    /// Also deletes the regions' persisted state under the data directory.
+    pub fn reset(&self) -> Result<(), ControlError> {
+        let mut regions = self.lock();
+        regions.clear();
+        match std::fs::remove_dir_all(self.config.data_dir.join("regions")) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ControlError::Storage(format!("reset: {e}"))),
+        }
+    }
+
+    /// Wall-clock milliseconds since the Unix epoch, advancing with the configured clock.
+    pub fn now_ms(&self) -> u64 {
+        self.start_wall_ms + self.config.clock.now().as_millis() as u64
+    }
+
+    /// Background work of every region (storage re-mirroring); the server calls it on a timer.
+    pub fn tick(&self) -> Result<(), ControlError> {
+        let regions: Vec<Arc<Region>> = self.lock().values().cloned().collect();
+        for region in regions {
+            region.tick()?;
+        }
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<RegionName, Arc<Region>>> {
@@ -89,11 +236,10 @@ mod tests {
     use super::*;
 
     fn control(zones: Option<u8>) -> ControlPlane {
-        ControlPlane::new(ControlConfig {
-            default_region: RegionName::parse("us-east-1").unwrap(),
-            zones_per_region: zones,
-            data_dir: std::env::temp_dir(),
-        })
+        let dir = tempfile::tempdir().unwrap().keep();
+        let mut config = ControlConfig::new(RegionName::parse("us-east-1").unwrap(), dir);
+        config.zones_per_region = zones;
+        ControlPlane::new(config)
     }
 
     #[test]
@@ -110,7 +256,7 @@ mod tests {
             &r,
             &c.region(&RegionName::parse("eu-west-1").unwrap())
         ));
-        c.reset();
+        c.reset().unwrap();
         assert!(c.active_regions().is_empty());
     }
 

@@ -46,14 +46,14 @@ pub fn handle(
         ("GET" | "HEAD", "/_squall/health" | "/_localstack/health") => {
             health(control, version, services)
         }
-        ("POST", "/_squall/reset" | "/_localstack/state/reset") => {
-            control.reset();
-            json(200, &serde_json::json!({ "reset": true }))
-        }
-        ("POST", "/moto-api/reset") => {
-            control.reset();
-            json(200, &serde_json::json!({ "status": "ok" }))
-        }
+        ("POST", "/_squall/reset" | "/_localstack/state/reset") => match control.reset() {
+            Ok(()) => json(200, &serde_json::json!({ "reset": true })),
+            Err(e) => error(500, e.to_string()),
+        },
+        ("POST", "/moto-api/reset") => match control.reset() {
+            Ok(()) => json(200, &serde_json::json!({ "status": "ok" })),
+            Err(e) => error(500, e.to_string()),
+        },
         (_, "/_squall/health" | "/_localstack/health" | "/_squall/reset" | "/moto-api/reset") => {
             error(405, format!("{method} is not allowed on {path}"))
         }
@@ -111,11 +111,10 @@ mod tests {
     use squall_control::{ControlConfig, RegionName};
 
     fn control() -> ControlPlane {
-        ControlPlane::new(ControlConfig {
-            default_region: RegionName::parse("us-east-1").unwrap(),
-            zones_per_region: None,
-            data_dir: std::env::temp_dir(),
-        })
+        ControlPlane::new(ControlConfig::new(
+            RegionName::parse("us-east-1").unwrap(),
+            tempfile::tempdir().unwrap().keep(),
+        ))
     }
 
     const SERVICES: &[ServiceHealth] = &[

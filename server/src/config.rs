@@ -41,6 +41,10 @@ pub struct ServeOptions {
     /// Availability Zones per region, instead of the number AWS has there (1-26).
     #[arg(long, env = "SQUALL_AZS", value_parser = clap::value_parser!(u8).range(1..=26))]
     pub azs: Option<u8>,
+    /// Seed of every random choice (resource ids, replica placement, backoff jitter); random by
+    /// default. Set it to replay a run.
+    #[arg(long, env = "SQUALL_SEED")]
+    pub seed: Option<u64>,
     /// Log filter in tracing's syntax, e.g. `info`, `squall=debug`.
     #[arg(long, env = "SQUALL_LOG", default_value = "info")]
     pub log: String,
@@ -71,6 +75,7 @@ impl ServeOptions {
             data_dir: None,
             region: "us-east-1".to_string(),
             azs: None,
+            seed: None,
             log: "info".to_string(),
             log_format: "text".to_string(),
         }

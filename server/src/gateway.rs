@@ -215,11 +215,10 @@ mod tests {
     use squall_control::{ControlConfig, RegionName};
 
     fn control() -> ControlPlane {
-        ControlPlane::new(ControlConfig {
-            default_region: RegionName::parse("eu-west-1").unwrap(),
-            zones_per_region: None,
-            data_dir: std::env::temp_dir(),
-        })
+        ControlPlane::new(ControlConfig::new(
+            RegionName::parse("eu-west-1").unwrap(),
+            tempfile::tempdir().unwrap().keep(),
+        ))
     }
 
     fn call(control: &ControlPlane, auth: Option<&str>, path: &str, body: &str) -> Outcome {

@@ -90,19 +90,24 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let default_region =
         RegionName::parse(&options.region).map_err(|e| anyhow::anyhow!("--region: {e}"))?;
-    let control = ControlPlane::new(ControlConfig {
-        default_region,
-        zones_per_region: options.azs,
-        data_dir: data_dir.clone(),
-    });
+    let mut config = ControlConfig::new(default_region, data_dir.clone());
+    config.zones_per_region = options.azs;
+    config.seed = options
+        .seed
+        .unwrap_or_else(|| rand::thread_rng().next_u64());
     let state = Arc::new(http::AppState {
-        control,
+        control: ControlPlane::new(config),
         version: VERSION,
     });
+    let ticker = tokio::spawn(background_work(state.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(http::serve(listener, state, async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(async move {
+        http::serve(listener, state, async move {
+            let _ = stopped.await;
+        })
+        .await;
+        ticker.abort();
+    });
     Ok(RunningServer {
         addr,
         data_dir,
@@ -110,6 +115,24 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         task,
         _temp_dir: temp_dir,
     })
+}
+
+/// How often storage background work (failure detection, re-mirroring) runs.
+const TICK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Drives the control plane's background work on a timer, off the async workers (it does disk I/O).
+async fn background_work(state: Arc<http::AppState>) {
+    let mut interval = tokio::time::interval(TICK_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let state = state.clone();
+        match tokio::task::spawn_blocking(move || state.control.tick()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "background storage work failed"),
+            Err(e) => tracing::error!(error = %e, "background storage work panicked"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -459,6 +459,34 @@ impl Cluster {
         Some(if self.free(b) > self.free(a) { b } else { a })
     }
 
+    /// Grows a volume to `size` bytes on both replicas (ModifyVolume), if both nodes have room.
+    pub fn grow_volume(&mut self, volume: &VolumeId, size: u64) -> Result<(), StorageError> {
+        let record = self
+            .records
+            .get(volume)
+            .cloned()
+            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        let extra = size.saturating_sub(record.size);
+        for n in [record.primary, record.secondary] {
+            if !self.node_up(n) {
+                return Err(StorageError::NodeDown(n));
+            }
+            if self.free(n) < extra {
+                return Err(StorageError::InsufficientCapacity {
+                    cluster: self.name.clone(),
+                    requested: extra,
+                });
+            }
+        }
+        for n in [record.primary, record.secondary] {
+            self.replica_mut(n, volume)?.grow(size)?;
+        }
+        if let Some(r) = self.records.get_mut(volume) {
+            r.size = size;
+        }
+        self.persist()
+    }
+
     /// Deletes a volume: its record, and the replicas on live nodes (a down node drops its
     /// replica when it comes back).
     pub fn delete_volume(&mut self, volume: &VolumeId) -> Result<(), StorageError> {

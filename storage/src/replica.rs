@@ -218,6 +218,37 @@ impl Replica {
         self.save_meta()
     }
 
+    /// Grows the replica to `size` bytes (new space reads as zeros and costs nothing).
+    pub fn grow(&mut self, size: u64) -> Result<(), StorageError> {
+        if size < self.size {
+            return Err(StorageError::OutOfRange {
+                volume: self.volume.clone(),
+                offset: size,
+                len: 0,
+                size: self.size,
+            });
+        }
+        // The old last block may have been short: its checksum covers only its old length, so
+        // it is rewritten at full length (zero-padded) before the file grows.
+        let last = self.size.div_ceil(BLOCK_SIZE).saturating_sub(1);
+        let last_was_short = !self.size.is_multiple_of(BLOCK_SIZE) && self.written.contains(&last);
+        let old_last = if last_was_short {
+            Some(self.read_block(last)?)
+        } else {
+            None
+        };
+        self.data.set_len(size).map_err(|e| io(&self.volume, e))?;
+        self.sums
+            .set_len(size.div_ceil(BLOCK_SIZE) * SUM_ENTRY)
+            .map_err(|e| io(&self.volume, e))?;
+        self.size = size;
+        if let Some(mut data) = old_last {
+            data.resize(self.block_len(last), 0);
+            self.write_block(last, &data)?;
+        }
+        self.save_meta()
+    }
+
     /// Bytes of written blocks: what a copy of this replica costs.
     pub fn allocated_bytes(&self) -> u64 {
         self.written.len() as u64 * BLOCK_SIZE

@@ -173,6 +173,16 @@ impl SnapshotStore {
         cluster.flush(volume)
     }
 
+    /// Copies a snapshot under a new id (blocks are shared: content-addressed).
+    pub fn copy(&self, source: &SnapshotId, id: &SnapshotId) -> Result<SnapshotInfo, StorageError> {
+        let mut info = self.info(source)?;
+        info.id = id.clone();
+        let tmp = self.manifest_path(id).with_extension("json.tmp");
+        fs::write(&tmp, serde_json::to_vec(&info).map_err(io)?).map_err(io)?;
+        fs::rename(&tmp, self.manifest_path(id)).map_err(io)?;
+        Ok(info)
+    }
+
     /// Indices of blocks that differ between two snapshots of one lineage.
     pub fn diff(&self, a: &SnapshotId, b: &SnapshotId) -> Result<Vec<u64>, StorageError> {
         let (a_info, b_info) = (self.info(a)?, self.info(b)?);

@@ -321,3 +321,23 @@ fn nodes_can_be_added_at_runtime() {
     c.add_node(4 * MIB).unwrap();
     c.create_volume(&vol("b"), 4 * MIB).unwrap();
 }
+
+#[test]
+fn a_volume_grows_with_its_bytes_kept_and_new_space_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let mut c = cluster(dir.path(), &clock, 3, 64 * MIB, PolicyKind::Hardened);
+    let v = vol("vol-g");
+    c.create_volume(&v, 10_000).unwrap();
+    c.write(&v, 9_000, &[5u8; 1000]).unwrap();
+    c.grow_volume(&v, 3 * MIB).unwrap();
+    assert_eq!(c.read(&v, 9_000, 1000).unwrap(), vec![5u8; 1000]);
+    assert_eq!(c.read(&v, 10_000, 5000).unwrap(), vec![0u8; 5000]);
+    c.write(&v, 3 * MIB - 4, b"tail").unwrap();
+    let replicas = c.replica_contents(&v).unwrap();
+    assert_eq!(replicas[0], replicas[1]);
+    assert!(matches!(
+        c.grow_volume(&v, 100 * MIB),
+        Err(StorageError::InsufficientCapacity { .. })
+    ));
+}

@@ -1,9 +1,13 @@
 //! EC2 over the `ec2` query protocol: decode a request with the generated codec, call the
 //! control plane, encode the generated response type.
 
+mod common;
 mod filter;
 pub mod generated;
 mod regions;
+mod snapshots;
+mod tags;
+mod volumes;
 
 use squall_control::{ControlError, ControlPlane};
 use squall_protocol::{
@@ -35,29 +39,154 @@ fn dispatch(
     ctx: &RequestContext,
     request: Request,
 ) -> Result<Response, ApiError> {
-    match request {
+    Ok(match request {
         Request::DescribeRegions(r) => {
-            regions::describe_regions(ctx, r).map(Response::DescribeRegions)
+            Response::DescribeRegions(regions::describe_regions(ctx, r)?)
         }
-        Request::DescribeAvailabilityZones(r) => {
-            regions::describe_availability_zones(control, ctx, r)
-                .map(Response::DescribeAvailabilityZones)
+        Request::DescribeAvailabilityZones(r) => Response::DescribeAvailabilityZones(
+            regions::describe_availability_zones(control, ctx, r)?,
+        ),
+        Request::CreateVolume(r) => {
+            Response::CreateVolume(volumes::create_volume(control, ctx, r)?)
         }
-    }
+        Request::DeleteVolume(r) => {
+            Response::DeleteVolume(volumes::delete_volume(control, ctx, r)?)
+        }
+        Request::DescribeVolumes(r) => {
+            Response::DescribeVolumes(volumes::describe_volumes(control, ctx, r)?)
+        }
+        Request::ModifyVolume(r) => {
+            Response::ModifyVolume(volumes::modify_volume(control, ctx, r)?)
+        }
+        Request::DescribeVolumesModifications(r) => Response::DescribeVolumesModifications(
+            volumes::describe_volumes_modifications(control, ctx, r)?,
+        ),
+        Request::AttachVolume(r) => {
+            Response::AttachVolume(volumes::attach_volume(control, ctx, r)?)
+        }
+        Request::DetachVolume(r) => {
+            Response::DetachVolume(volumes::detach_volume(control, ctx, r)?)
+        }
+        Request::DescribeVolumeStatus(r) => {
+            Response::DescribeVolumeStatus(volumes::describe_volume_status(control, ctx, r)?)
+        }
+        Request::EnableVolumeIO(r) => {
+            Response::EnableVolumeIO(volumes::enable_volume_io(control, ctx, r)?)
+        }
+        Request::ModifyVolumeAttribute(r) => {
+            Response::ModifyVolumeAttribute(volumes::modify_volume_attribute(control, ctx, r)?)
+        }
+        Request::DescribeVolumeAttribute(r) => {
+            Response::DescribeVolumeAttribute(volumes::describe_volume_attribute(control, ctx, r)?)
+        }
+        Request::CreateSnapshot(r) => {
+            Response::CreateSnapshot(snapshots::create_snapshot(control, ctx, r)?)
+        }
+        Request::DeleteSnapshot(r) => {
+            Response::DeleteSnapshot(snapshots::delete_snapshot(control, ctx, r)?)
+        }
+        Request::DescribeSnapshots(r) => {
+            Response::DescribeSnapshots(snapshots::describe_snapshots(control, ctx, r)?)
+        }
+        Request::CopySnapshot(r) => {
+            Response::CopySnapshot(snapshots::copy_snapshot(control, ctx, r)?)
+        }
+        Request::ModifySnapshotAttribute(r) => Response::ModifySnapshotAttribute(
+            snapshots::modify_snapshot_attribute(control, ctx, r)?,
+        ),
+        Request::DescribeSnapshotAttribute(r) => Response::DescribeSnapshotAttribute(
+            snapshots::describe_snapshot_attribute(control, ctx, r)?,
+        ),
+        Request::ResetSnapshotAttribute(r) => {
+            Response::ResetSnapshotAttribute(snapshots::reset_snapshot_attribute(control, ctx, r)?)
+        }
+        Request::CreateTags(r) => Response::CreateTags(tags::create_tags(control, ctx, r)?),
+        Request::DeleteTags(r) => Response::DeleteTags(tags::delete_tags(control, ctx, r)?),
+        Request::DescribeTags(r) => Response::DescribeTags(tags::describe_tags(control, ctx, r)?),
+    })
 }
 
-/// EC2's wording for each control-plane error.
+/// EC2's code, status and wording for each control-plane error.
 pub(crate) fn control_error(e: ControlError) -> ApiError {
+    use ControlError as E;
+    let invalid = ApiError::invalid_parameter_value;
+    let combination = |m: String| ApiError::client("InvalidParameterCombination", m);
     match e {
-        ControlError::UnknownZoneName { zone, .. } => {
-            ApiError::invalid_parameter_value(format!("Invalid availability zone: [{zone}]"))
+        E::UnknownZoneName { zone, .. } => invalid(format!("Invalid availability zone: [{zone}]")),
+        E::UnknownZoneId { zone_id, .. } => invalid(format!("Invalid availability zone: [{zone_id}]")),
+        E::UnknownRegion(region) => invalid(format!("Invalid region: [{region}]")),
+        E::DryRun => ApiError::dry_run_operation(),
+        E::VolumeNotFound(v) => ApiError::client("InvalidVolume.NotFound", format!("The volume '{v}' does not exist.")),
+        E::SnapshotNotFound(s) => ApiError::client("InvalidSnapshot.NotFound", format!("The snapshot '{s}' does not exist.")),
+        E::InstanceNotFound(i) => ApiError::client("InvalidInstanceID.NotFound", format!("The instance ID '{i}' does not exist")),
+        E::UnknownResourceId(r) => ApiError::client("InvalidID", format!("The ID '{r}' is not valid")),
+        E::MissingSizeOrSnapshot => ApiError::missing_parameter("size or snapshotId"),
+        E::InvalidVolumeSize { size_gib, max_gib, .. } if size_gib > max_gib => {
+            invalid(format!("Volume of {size_gib}GiB is too large; maximum is {max_gib}GiB."))
         }
-        ControlError::UnknownZoneId { zone_id, .. } => {
-            ApiError::invalid_parameter_value(format!("Invalid availability zone: [{zone_id}]"))
+        E::InvalidVolumeSize { size_gib, min_gib, .. } => invalid(format!("Volume of {size_gib}GiB is too small; minimum is {min_gib}GiB.")),
+        E::VolumeSmallerThanSnapshot { size_gib, snapshot_gib } => {
+            invalid(format!("Volume of {size_gib}GiB is smaller than snapshot, expect size >= {snapshot_gib}GiB"))
         }
-        ControlError::UnknownRegion(region) => {
-            ApiError::invalid_parameter_value(format!("Invalid region: [{region}]"))
+        E::IopsNotSupported(t) => combination(format!("The parameter iops is not supported for {} volumes.", volumes::to_wire_type(t).as_str())),
+        E::IopsRequired(_) => ApiError::missing_parameter("iops"),
+        E::InvalidIops { iops, max, .. } if iops > max => invalid(format!("Volume iops of {iops} is too high; maximum is {max}.")),
+        E::InvalidIops { iops, min, .. } => invalid(format!("Volume iops of {iops} is too low; minimum is {min}.")),
+        E::IopsRatio { iops, size_gib, per_gib } => invalid(format!(
+            "Iops to volume size ratio of {:.6} is too high; maximum is {per_gib}.000000.",
+            f64::from(iops) / f64::from(size_gib.max(1))
+        )),
+        E::ThroughputNotSupported(t) => {
+            combination(format!("The parameter throughput is not supported for {} volumes.", volumes::to_wire_type(t).as_str()))
         }
+        E::InvalidThroughput { throughput, min, max } => {
+            invalid(format!("Throughput of {throughput} MiB/s is not valid; it must be between {min} and {max} MiB/s."))
+        }
+        E::MultiAttachNotSupported(t) => combination(format!(
+            "Multi-Attach is not supported for {} volumes; it is supported for io1 and io2 only.",
+            volumes::to_wire_type(t).as_str()
+        )),
+        E::TooManyTags => ApiError::client("TagLimitExceeded", "The maximum number of tags per resource is 50."),
+        E::IdempotentParameterMismatch(token) => ApiError::client(
+            "IdempotentParameterMismatch",
+            format!("The client token '{token}' was already used with different request parameters."),
+        ),
+        E::VolumeInUse { volume, instance } => {
+            ApiError::client("VolumeInUse", format!("Volume {volume} is currently attached to {instance}"))
+        }
+        E::IncorrectVolumeState { volume, state } => {
+            let state = match state {
+                squall_control::ebs::VolumeState::Creating => "creating",
+                squall_control::ebs::VolumeState::Available => "available",
+                squall_control::ebs::VolumeState::InUse => "in-use",
+                squall_control::ebs::VolumeState::Deleting => "deleting",
+            };
+            ApiError::client("IncorrectState", format!("The volume '{volume}' is in the '{state}' state."))
+        }
+        E::ZoneMismatch { volume, instance } => ApiError::client(
+            "InvalidVolume.ZoneMismatch",
+            format!("The volume '{volume}' is not in the same availability zone as instance '{instance}'"),
+        ),
+        E::DeviceInUse { device, .. } => {
+            invalid(format!("Invalid value '{device}' for unixDevice. Attachment point {device} is already in use"))
+        }
+        E::NotAttached { volume } => ApiError::client("IncorrectState", format!("Volume '{volume}' is in the 'available' state.")),
+        E::SnapshotInUse { snapshot, volume } => ApiError::client(
+            "InvalidSnapshot.InUse",
+            format!("The snapshot {snapshot} is currently in use by {volume}"),
+        ),
+        E::InsufficientVolumeCapacity { .. } => ApiError::new(
+            500,
+            "InsufficientVolumeCapacity",
+            "There is not enough capacity to fulfill your EBS volume provision request. You can try to provision a \
+             different volume type, EBS volume in a different availability zone, or you can wait and try again later.",
+        ),
+        E::ModificationInProgress(v) => ApiError::client(
+            "IncorrectModificationState",
+            format!("Cannot modify volume {v} as it is already being modified"),
+        ),
+        E::CannotShrink { .. } => invalid("New size cannot be smaller than existing size".to_string()),
+        E::Storage(message) => ApiError::internal(format!("An internal error has occurred ({message})")),
     }
 }
 

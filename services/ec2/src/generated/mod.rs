@@ -3,9 +3,17 @@
 // `python3 tools/codegen/gen.py`.
 
 #![allow(clippy::all)]
+pub mod common;
+pub use common::*;
 pub mod regions;
 pub use regions::*;
+pub mod volumes;
+pub use volumes::*;
+pub mod snapshots;
+pub use snapshots::*;
+pub mod tags;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
+pub use tags::*;
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2016-11-15";
 /// XML namespace of every response.
@@ -844,12 +852,57 @@ pub const MODEL_OPERATIONS: &[&str] = &[
     "WithdrawByoipCidr",
 ];
 /// The operations squall implements (the allow-list in tools/codegen/services.json).
-pub const IMPLEMENTED_OPERATIONS: &[&str] = &["DescribeRegions", "DescribeAvailabilityZones"];
+pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
+    "DescribeRegions",
+    "DescribeAvailabilityZones",
+    "CreateVolume",
+    "DeleteVolume",
+    "DescribeVolumes",
+    "ModifyVolume",
+    "DescribeVolumesModifications",
+    "AttachVolume",
+    "DetachVolume",
+    "DescribeVolumeStatus",
+    "EnableVolumeIO",
+    "ModifyVolumeAttribute",
+    "DescribeVolumeAttribute",
+    "CreateSnapshot",
+    "DeleteSnapshot",
+    "DescribeSnapshots",
+    "CopySnapshot",
+    "ModifySnapshotAttribute",
+    "DescribeSnapshotAttribute",
+    "ResetSnapshotAttribute",
+    "CreateTags",
+    "DeleteTags",
+    "DescribeTags",
+];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     DescribeRegions(DescribeRegionsRequest),
     DescribeAvailabilityZones(DescribeAvailabilityZonesRequest),
+    CreateVolume(CreateVolumeRequest),
+    DeleteVolume(DeleteVolumeRequest),
+    DescribeVolumes(DescribeVolumesRequest),
+    ModifyVolume(ModifyVolumeRequest),
+    DescribeVolumesModifications(DescribeVolumesModificationsRequest),
+    AttachVolume(AttachVolumeRequest),
+    DetachVolume(DetachVolumeRequest),
+    DescribeVolumeStatus(DescribeVolumeStatusRequest),
+    EnableVolumeIO(EnableVolumeIORequest),
+    ModifyVolumeAttribute(ModifyVolumeAttributeRequest),
+    DescribeVolumeAttribute(DescribeVolumeAttributeRequest),
+    CreateSnapshot(CreateSnapshotRequest),
+    DeleteSnapshot(DeleteSnapshotRequest),
+    DescribeSnapshots(DescribeSnapshotsRequest),
+    CopySnapshot(CopySnapshotRequest),
+    ModifySnapshotAttribute(ModifySnapshotAttributeRequest),
+    DescribeSnapshotAttribute(DescribeSnapshotAttributeRequest),
+    ResetSnapshotAttribute(ResetSnapshotAttributeRequest),
+    CreateTags(CreateTagsRequest),
+    DeleteTags(DeleteTagsRequest),
+    DescribeTags(DescribeTagsRequest),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -860,6 +913,48 @@ impl Request {
             }
             "DescribeAvailabilityZones" => DescribeAvailabilityZonesRequest::decode_members(q, "")
                 .map(Self::DescribeAvailabilityZones),
+            "CreateVolume" => CreateVolumeRequest::decode_members(q, "").map(Self::CreateVolume),
+            "DeleteVolume" => DeleteVolumeRequest::decode_members(q, "").map(Self::DeleteVolume),
+            "DescribeVolumes" => {
+                DescribeVolumesRequest::decode_members(q, "").map(Self::DescribeVolumes)
+            }
+            "ModifyVolume" => ModifyVolumeRequest::decode_members(q, "").map(Self::ModifyVolume),
+            "DescribeVolumesModifications" => {
+                DescribeVolumesModificationsRequest::decode_members(q, "")
+                    .map(Self::DescribeVolumesModifications)
+            }
+            "AttachVolume" => AttachVolumeRequest::decode_members(q, "").map(Self::AttachVolume),
+            "DetachVolume" => DetachVolumeRequest::decode_members(q, "").map(Self::DetachVolume),
+            "DescribeVolumeStatus" => {
+                DescribeVolumeStatusRequest::decode_members(q, "").map(Self::DescribeVolumeStatus)
+            }
+            "EnableVolumeIO" => {
+                EnableVolumeIORequest::decode_members(q, "").map(Self::EnableVolumeIO)
+            }
+            "ModifyVolumeAttribute" => {
+                ModifyVolumeAttributeRequest::decode_members(q, "").map(Self::ModifyVolumeAttribute)
+            }
+            "DescribeVolumeAttribute" => DescribeVolumeAttributeRequest::decode_members(q, "")
+                .map(Self::DescribeVolumeAttribute),
+            "CreateSnapshot" => {
+                CreateSnapshotRequest::decode_members(q, "").map(Self::CreateSnapshot)
+            }
+            "DeleteSnapshot" => {
+                DeleteSnapshotRequest::decode_members(q, "").map(Self::DeleteSnapshot)
+            }
+            "DescribeSnapshots" => {
+                DescribeSnapshotsRequest::decode_members(q, "").map(Self::DescribeSnapshots)
+            }
+            "CopySnapshot" => CopySnapshotRequest::decode_members(q, "").map(Self::CopySnapshot),
+            "ModifySnapshotAttribute" => ModifySnapshotAttributeRequest::decode_members(q, "")
+                .map(Self::ModifySnapshotAttribute),
+            "DescribeSnapshotAttribute" => DescribeSnapshotAttributeRequest::decode_members(q, "")
+                .map(Self::DescribeSnapshotAttribute),
+            "ResetSnapshotAttribute" => ResetSnapshotAttributeRequest::decode_members(q, "")
+                .map(Self::ResetSnapshotAttribute),
+            "CreateTags" => CreateTagsRequest::decode_members(q, "").map(Self::CreateTags),
+            "DeleteTags" => DeleteTagsRequest::decode_members(q, "").map(Self::DeleteTags),
+            "DescribeTags" => DescribeTagsRequest::decode_members(q, "").map(Self::DescribeTags),
             _ => return None,
         })
     }
@@ -868,6 +963,27 @@ impl Request {
         match self {
             Self::DescribeRegions(_) => "DescribeRegions",
             Self::DescribeAvailabilityZones(_) => "DescribeAvailabilityZones",
+            Self::CreateVolume(_) => "CreateVolume",
+            Self::DeleteVolume(_) => "DeleteVolume",
+            Self::DescribeVolumes(_) => "DescribeVolumes",
+            Self::ModifyVolume(_) => "ModifyVolume",
+            Self::DescribeVolumesModifications(_) => "DescribeVolumesModifications",
+            Self::AttachVolume(_) => "AttachVolume",
+            Self::DetachVolume(_) => "DetachVolume",
+            Self::DescribeVolumeStatus(_) => "DescribeVolumeStatus",
+            Self::EnableVolumeIO(_) => "EnableVolumeIO",
+            Self::ModifyVolumeAttribute(_) => "ModifyVolumeAttribute",
+            Self::DescribeVolumeAttribute(_) => "DescribeVolumeAttribute",
+            Self::CreateSnapshot(_) => "CreateSnapshot",
+            Self::DeleteSnapshot(_) => "DeleteSnapshot",
+            Self::DescribeSnapshots(_) => "DescribeSnapshots",
+            Self::CopySnapshot(_) => "CopySnapshot",
+            Self::ModifySnapshotAttribute(_) => "ModifySnapshotAttribute",
+            Self::DescribeSnapshotAttribute(_) => "DescribeSnapshotAttribute",
+            Self::ResetSnapshotAttribute(_) => "ResetSnapshotAttribute",
+            Self::CreateTags(_) => "CreateTags",
+            Self::DeleteTags(_) => "DeleteTags",
+            Self::DescribeTags(_) => "DescribeTags",
         }
     }
 }
@@ -876,6 +992,27 @@ impl Request {
 pub enum Response {
     DescribeRegions(DescribeRegionsResult),
     DescribeAvailabilityZones(DescribeAvailabilityZonesResult),
+    CreateVolume(Volume),
+    DeleteVolume(()),
+    DescribeVolumes(DescribeVolumesResult),
+    ModifyVolume(ModifyVolumeResult),
+    DescribeVolumesModifications(DescribeVolumesModificationsResult),
+    AttachVolume(VolumeAttachment),
+    DetachVolume(VolumeAttachment),
+    DescribeVolumeStatus(DescribeVolumeStatusResult),
+    EnableVolumeIO(()),
+    ModifyVolumeAttribute(()),
+    DescribeVolumeAttribute(DescribeVolumeAttributeResult),
+    CreateSnapshot(Snapshot),
+    DeleteSnapshot(()),
+    DescribeSnapshots(DescribeSnapshotsResult),
+    CopySnapshot(CopySnapshotResult),
+    ModifySnapshotAttribute(()),
+    DescribeSnapshotAttribute(DescribeSnapshotAttributeResult),
+    ResetSnapshotAttribute(()),
+    CreateTags(()),
+    DeleteTags(()),
+    DescribeTags(DescribeTagsResult),
 }
 impl Response {
     /// The operation's name.
@@ -883,6 +1020,27 @@ impl Response {
         match self {
             Self::DescribeRegions(_) => "DescribeRegions",
             Self::DescribeAvailabilityZones(_) => "DescribeAvailabilityZones",
+            Self::CreateVolume(_) => "CreateVolume",
+            Self::DeleteVolume(_) => "DeleteVolume",
+            Self::DescribeVolumes(_) => "DescribeVolumes",
+            Self::ModifyVolume(_) => "ModifyVolume",
+            Self::DescribeVolumesModifications(_) => "DescribeVolumesModifications",
+            Self::AttachVolume(_) => "AttachVolume",
+            Self::DetachVolume(_) => "DetachVolume",
+            Self::DescribeVolumeStatus(_) => "DescribeVolumeStatus",
+            Self::EnableVolumeIO(_) => "EnableVolumeIO",
+            Self::ModifyVolumeAttribute(_) => "ModifyVolumeAttribute",
+            Self::DescribeVolumeAttribute(_) => "DescribeVolumeAttribute",
+            Self::CreateSnapshot(_) => "CreateSnapshot",
+            Self::DeleteSnapshot(_) => "DeleteSnapshot",
+            Self::DescribeSnapshots(_) => "DescribeSnapshots",
+            Self::CopySnapshot(_) => "CopySnapshot",
+            Self::ModifySnapshotAttribute(_) => "ModifySnapshotAttribute",
+            Self::DescribeSnapshotAttribute(_) => "DescribeSnapshotAttribute",
+            Self::ResetSnapshotAttribute(_) => "ResetSnapshotAttribute",
+            Self::CreateTags(_) => "CreateTags",
+            Self::DeleteTags(_) => "DeleteTags",
+            Self::DescribeTags(_) => "DescribeTags",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -894,6 +1052,66 @@ impl Response {
                 true
             }
             Self::DescribeAvailabilityZones(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateVolume(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteVolume(()) => false,
+            Self::DescribeVolumes(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyVolume(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeVolumesModifications(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::AttachVolume(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DetachVolume(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeVolumeStatus(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::EnableVolumeIO(()) => false,
+            Self::ModifyVolumeAttribute(()) => false,
+            Self::DescribeVolumeAttribute(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateSnapshot(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteSnapshot(()) => false,
+            Self::DescribeSnapshots(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CopySnapshot(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifySnapshotAttribute(()) => false,
+            Self::DescribeSnapshotAttribute(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ResetSnapshotAttribute(()) => false,
+            Self::CreateTags(()) => false,
+            Self::DeleteTags(()) => false,
+            Self::DescribeTags(v) => {
                 v.encode_members(w);
                 true
             }

@@ -6,6 +6,8 @@
 use squall_protocol::codec::*;
 use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};
 
+use super::common::*;
+
 /// Shape `AvailabilityZone` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AvailabilityZone {
@@ -306,29 +308,6 @@ impl XmlEncode for DescribeRegionsResult {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
-    }
-}
-/// Shape `Filter` of the model.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Filter {
-    pub name: Option<String>,
-    pub values: Option<Vec<String>>,
-}
-impl Filter {
-    /// Decodes the members of this structure found under `key` ("" for a request's root).
-    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
-        Ok(Self {
-            name: String::decode_query(q, &join(key, "Name"))?,
-            values: ec2_list::<String>(q, &join(key, "Value"))?,
-        })
-    }
-}
-impl QueryDecode for Filter {
-    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
-        if !q.has_prefix(key) {
-            return Ok(None);
-        }
-        Self::decode_members(q, key).map(Some)
     }
 }
 /// Shape `Region` of the model.

@@ -1,0 +1,1190 @@
+//! EBS in one region: volumes and snapshots as the control plane sees them (state, type,
+//! attachments, tags), each volume backed by a real volume in the zone's storage cluster and
+//! each snapshot by real blocks in the regional snapshot store.
+//!
+//! States advance by themselves: every call first settles the region at the current time
+//! (`creating` → `available` after the configured delay, `pending` → `completed`, …), so SDK
+//! waiters see the transitions without any timer.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::ops::Bound;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use squall_storage::{RegionStore, StorageError, VolumeId as StoreName};
+
+use crate::ids::{AzId, AzName, InstanceId, SnapshotId, VolumeId};
+use crate::ControlError;
+
+const GIB: u64 = 1 << 30;
+/// Version of the region's EBS metadata file.
+const EBS_FORMAT: u32 = 1;
+/// AWS's limit of tags per resource.
+pub const MAX_TAGS: usize = 50;
+
+/// How long each asynchronous transition takes. Short by default so waiters return quickly, but
+/// not zero, so they do wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleDelays {
+    pub volume_create: Duration,
+    pub volume_delete: Duration,
+    pub attach: Duration,
+    pub detach: Duration,
+    pub snapshot: Duration,
+    pub modification: Duration,
+}
+
+impl Default for LifecycleDelays {
+    fn default() -> Self {
+        let short = Duration::from_millis(300);
+        Self {
+            volume_create: short,
+            volume_delete: short,
+            attach: short,
+            detach: short,
+            snapshot: short,
+            modification: short,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeType {
+    Gp2,
+    Gp3,
+    Io1,
+    Io2,
+    St1,
+    Sc1,
+    Standard,
+}
+
+/// AWS's limits for one volume type (EBS User Guide, "Amazon EBS volume types").
+#[derive(Debug, Clone, Copy)]
+pub struct TypeLimits {
+    pub min_gib: u32,
+    pub max_gib: u32,
+    /// (min, max, default, max per GiB) when IOPS can be provisioned.
+    pub iops: Option<(u32, u32, Option<u32>, u32)>,
+    /// (min, max, default) MiB/s when throughput can be provisioned.
+    pub throughput: Option<(u32, u32, u32)>,
+}
+
+impl VolumeType {
+    pub fn limits(self) -> TypeLimits {
+        match self {
+            VolumeType::Gp2 => TypeLimits {
+                min_gib: 1,
+                max_gib: 16_384,
+                iops: None,
+                throughput: None,
+            },
+            VolumeType::Gp3 => TypeLimits {
+                min_gib: 1,
+                max_gib: 16_384,
+                iops: Some((3_000, 16_000, Some(3_000), 500)),
+                throughput: Some((125, 1_000, 125)),
+            },
+            VolumeType::Io1 => TypeLimits {
+                min_gib: 4,
+                max_gib: 16_384,
+                iops: Some((100, 64_000, None, 50)),
+                throughput: None,
+            },
+            VolumeType::Io2 => TypeLimits {
+                min_gib: 4,
+                max_gib: 65_536,
+                iops: Some((100, 256_000, None, 1_000)),
+                throughput: None,
+            },
+            VolumeType::St1 | VolumeType::Sc1 => TypeLimits {
+                min_gib: 125,
+                max_gib: 16_384,
+                iops: None,
+                throughput: None,
+            },
+            VolumeType::Standard => TypeLimits {
+                min_gib: 1,
+                max_gib: 1_024,
+                iops: None,
+                throughput: None,
+            },
+        }
+    }
+
+    /// The IOPS a volume of this type and size delivers without provisioning (gp2's burst
+    /// baseline: 3 per GiB, 100 to 16,000).
+    pub fn baseline_iops(self, size_gib: u32) -> Option<u32> {
+        match self {
+            VolumeType::Gp2 => Some((size_gib.saturating_mul(3)).clamp(100, 16_000)),
+            _ => None,
+        }
+    }
+
+    pub fn supports_multi_attach(self) -> bool {
+        matches!(self, VolumeType::Io1 | VolumeType::Io2)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VolumeState {
+    Creating,
+    Available,
+    InUse,
+    Deleting,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentState {
+    Attaching,
+    Attached,
+    Detaching,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub instance: InstanceId,
+    pub device: String,
+    pub state: AttachmentState,
+    pub since_ms: u64,
+    pub attach_time_ms: u64,
+    pub delete_on_termination: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModificationState {
+    Modifying,
+    Optimizing,
+    Completed,
+}
+
+/// The settings a volume has or is being changed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSettings {
+    pub size_gib: u32,
+    pub volume_type: VolumeType,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    pub multi_attach: bool,
+}
+
+/// The latest ModifyVolume of a volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Modification {
+    pub original: VolumeSettings,
+    pub target: VolumeSettings,
+    pub state: ModificationState,
+    pub state_since_ms: u64,
+    pub start_ms: u64,
+    pub end_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    pub id: VolumeId,
+    pub zone: AzName,
+    pub zone_id: AzId,
+    pub size_gib: u32,
+    pub volume_type: VolumeType,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub multi_attach: bool,
+    pub snapshot_id: Option<SnapshotId>,
+    pub create_time_ms: u64,
+    pub state: VolumeState,
+    pub state_since_ms: u64,
+    pub attachments: Vec<Attachment>,
+    pub auto_enable_io: bool,
+    pub tags: BTreeMap<String, String>,
+    pub client_token: Option<String>,
+    pub modification: Option<Modification>,
+}
+
+impl Volume {
+    pub fn settings(&self) -> VolumeSettings {
+        VolumeSettings {
+            size_gib: self.size_gib,
+            volume_type: self.volume_type,
+            iops: self.iops,
+            throughput: self.throughput,
+            multi_attach: self.multi_attach,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotState {
+    Pending,
+    Completed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub id: SnapshotId,
+    pub volume_id: Option<VolumeId>,
+    pub volume_size_gib: u32,
+    pub description: String,
+    pub start_time_ms: u64,
+    pub state: SnapshotState,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    /// Account ids (and `all`) allowed to create volumes from it.
+    pub create_volume_permissions: Vec<String>,
+}
+
+/// What a CreateVolume asks for, after wire decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeSpec {
+    pub zone: AzName,
+    pub size_gib: Option<u32>,
+    pub snapshot_id: Option<SnapshotId>,
+    pub volume_type: VolumeType,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub multi_attach: bool,
+    pub tags: BTreeMap<String, String>,
+    pub client_token: Option<String>,
+}
+
+/// The health of a volume's data path, as DescribeVolumeStatus reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeHealth {
+    Ok,
+    /// No writable primary is confirmed (re-mirroring): I/O is stalled.
+    Stuck,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct EbsFile {
+    format_version: u32,
+    volumes: BTreeMap<VolumeId, Volume>,
+    snapshots: BTreeMap<SnapshotId, Snapshot>,
+}
+
+/// The EBS state of one region. Not thread-safe by itself: the region holds it in a lock.
+#[derive(Debug)]
+pub struct Ebs {
+    dir: PathBuf,
+    store: RegionStore,
+    volumes: BTreeMap<VolumeId, Volume>,
+    snapshots: BTreeMap<SnapshotId, Snapshot>,
+    /// Instances known to the region (RunInstances fills it); volumes attach only to these.
+    instances: BTreeMap<InstanceId, AzName>,
+    delays: LifecycleDelays,
+    rng: StdRng,
+}
+
+fn storage_error(e: StorageError) -> ControlError {
+    match e {
+        StorageError::InsufficientCapacity { cluster, .. } => {
+            ControlError::InsufficientVolumeCapacity { zone: cluster }
+        }
+        other => ControlError::Storage(other.to_string()),
+    }
+}
+
+fn store_name(id: &str) -> Result<StoreName, ControlError> {
+    StoreName::new(id).map_err(storage_error)
+}
+
+impl Ebs {
+    pub(crate) fn open(
+        dir: PathBuf,
+        store: RegionStore,
+        delays: LifecycleDelays,
+        seed: u64,
+    ) -> Result<Self, ControlError> {
+        let file: EbsFile = match fs::read(dir.join("ebs.json")) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| ControlError::Storage(format!("bad ebs.json: {e}")))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => EbsFile {
+                format_version: EBS_FORMAT,
+                ..EbsFile::default()
+            },
+            Err(e) => return Err(ControlError::Storage(e.to_string())),
+        };
+        if file.format_version != EBS_FORMAT {
+            return Err(ControlError::Storage(format!(
+                "ebs.json format {} is not supported",
+                file.format_version
+            )));
+        }
+        Ok(Self {
+            dir,
+            store,
+            volumes: file.volumes,
+            snapshots: file.snapshots,
+            instances: BTreeMap::new(),
+            delays,
+            rng: rand::SeedableRng::seed_from_u64(seed),
+        })
+    }
+
+    fn persist(&self) -> Result<(), ControlError> {
+        let file = EbsFile {
+            format_version: EBS_FORMAT,
+            volumes: self.volumes.clone(),
+            snapshots: self.snapshots.clone(),
+        };
+        let bytes = serde_json::to_vec(&file).map_err(|e| ControlError::Storage(e.to_string()))?;
+        fs::create_dir_all(&self.dir).map_err(|e| ControlError::Storage(e.to_string()))?;
+        let tmp = self.dir.join("ebs.json.tmp");
+        fs::write(&tmp, bytes).map_err(|e| ControlError::Storage(e.to_string()))?;
+        fs::rename(&tmp, self.dir.join("ebs.json"))
+            .map_err(|e| ControlError::Storage(e.to_string()))
+    }
+
+    /// Advances every state whose delay has passed.
+    pub(crate) fn settle(&mut self, now_ms: u64) -> Result<(), ControlError> {
+        let d = self.delays;
+        let due = |since: u64, delay: Duration| now_ms >= since + delay.as_millis() as u64;
+        let mut changed = false;
+        let mut gone = Vec::new();
+        for v in self.volumes.values_mut() {
+            match v.state {
+                VolumeState::Creating if due(v.state_since_ms, d.volume_create) => {
+                    v.state = VolumeState::Available;
+                    v.state_since_ms = now_ms;
+                    changed = true;
+                }
+                VolumeState::Deleting if due(v.state_since_ms, d.volume_delete) => {
+                    gone.push(v.id.clone())
+                }
+                _ => {}
+            }
+            if let Some(m) = &mut v.modification {
+                let next = match m.state {
+                    ModificationState::Modifying if due(m.state_since_ms, d.modification) => {
+                        Some(ModificationState::Optimizing)
+                    }
+                    ModificationState::Optimizing if due(m.state_since_ms, d.modification) => {
+                        Some(ModificationState::Completed)
+                    }
+                    _ => None,
+                };
+                if let Some(state) = next {
+                    m.state = state;
+                    m.state_since_ms = now_ms;
+                    if state == ModificationState::Completed {
+                        m.end_ms = Some(now_ms);
+                    }
+                    changed = true;
+                }
+            }
+            let before = v.attachments.len();
+            v.attachments
+                .retain(|a| !(a.state == AttachmentState::Detaching && due(a.since_ms, d.detach)));
+            for a in &mut v.attachments {
+                if a.state == AttachmentState::Attaching && due(a.since_ms, d.attach) {
+                    a.state = AttachmentState::Attached;
+                    a.since_ms = now_ms;
+                    changed = true;
+                }
+            }
+            if v.attachments.len() != before {
+                changed = true;
+                if v.attachments.is_empty() && v.state == VolumeState::InUse {
+                    v.state = VolumeState::Available;
+                    v.state_since_ms = now_ms;
+                }
+            }
+        }
+        for id in gone {
+            if let Some(v) = self.volumes.remove(&id) {
+                let name = store_name(id.as_str())?;
+                match self
+                    .store
+                    .cluster(v.zone_id.as_str())
+                    .map_err(storage_error)?
+                    .delete_volume(&name)
+                {
+                    Ok(()) | Err(StorageError::VolumeNotFound(_)) => {}
+                    Err(e) => return Err(storage_error(e)),
+                }
+                changed = true;
+            }
+        }
+        for s in self.snapshots.values_mut() {
+            if s.state == SnapshotState::Pending && due(s.start_time_ms, d.snapshot) {
+                s.state = SnapshotState::Completed;
+                changed = true;
+            }
+        }
+        if changed {
+            self.persist()?;
+        }
+        Ok(())
+    }
+
+    /// Background work of the region's storage (re-mirroring), at the storage clock's time.
+    pub(crate) fn tick_storage(&mut self) -> Result<(), ControlError> {
+        self.store.tick().map_err(storage_error)
+    }
+
+    // ---- volumes ---------------------------------------------------------------------------
+
+    fn validate_spec(
+        &self,
+        spec: &VolumeSpec,
+        snapshot: Option<&Snapshot>,
+    ) -> Result<(u32, Option<u32>, Option<u32>), ControlError> {
+        let limits = spec.volume_type.limits();
+        let size = match (spec.size_gib, snapshot) {
+            (Some(size), Some(s)) if size < s.volume_size_gib => {
+                return Err(ControlError::VolumeSmallerThanSnapshot {
+                    size_gib: size,
+                    snapshot_gib: s.volume_size_gib,
+                })
+            }
+            (Some(size), _) => size,
+            (None, Some(s)) => s.volume_size_gib.max(limits.min_gib),
+            (None, None) => return Err(ControlError::MissingSizeOrSnapshot),
+        };
+        if size < limits.min_gib || size > limits.max_gib {
+            return Err(ControlError::InvalidVolumeSize {
+                volume_type: spec.volume_type,
+                size_gib: size,
+                min_gib: limits.min_gib,
+                max_gib: limits.max_gib,
+            });
+        }
+        let iops = match (spec.iops, limits.iops) {
+            (Some(_), None) => return Err(ControlError::IopsNotSupported(spec.volume_type)),
+            (None, Some((_, _, None, _))) => {
+                return Err(ControlError::IopsRequired(spec.volume_type))
+            }
+            (None, Some((_, _, default, _))) => default,
+            (Some(iops), Some((min, max, _, per_gib))) => {
+                if iops < min || iops > max {
+                    return Err(ControlError::InvalidIops {
+                        volume_type: spec.volume_type,
+                        iops,
+                        min,
+                        max,
+                    });
+                }
+                if u64::from(iops) > u64::from(size) * u64::from(per_gib) {
+                    return Err(ControlError::IopsRatio {
+                        iops,
+                        size_gib: size,
+                        per_gib,
+                    });
+                }
+                Some(iops)
+            }
+            (None, None) => None,
+        };
+        let throughput = match (spec.throughput, limits.throughput) {
+            (Some(_), None) => return Err(ControlError::ThroughputNotSupported(spec.volume_type)),
+            (None, Some((_, _, default))) => Some(default),
+            (Some(t), Some((min, max, _))) => {
+                if t < min || t > max {
+                    return Err(ControlError::InvalidThroughput {
+                        throughput: t,
+                        min,
+                        max,
+                    });
+                }
+                Some(t)
+            }
+            (None, None) => None,
+        };
+        if spec.multi_attach && !spec.volume_type.supports_multi_attach() {
+            return Err(ControlError::MultiAttachNotSupported(spec.volume_type));
+        }
+        if spec.tags.len() > MAX_TAGS {
+            return Err(ControlError::TooManyTags);
+        }
+        Ok((size, iops, throughput))
+    }
+
+    pub fn create_volume(
+        &mut self,
+        spec: VolumeSpec,
+        zone_id: AzId,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Volume, ControlError> {
+        if let Some(token) = &spec.client_token {
+            if let Some(existing) = self
+                .volumes
+                .values()
+                .find(|v| v.client_token.as_ref() == Some(token))
+            {
+                let same = existing.zone == spec.zone
+                    && spec.size_gib.is_none_or(|s| s == existing.size_gib)
+                    && existing.volume_type == spec.volume_type
+                    && existing.snapshot_id == spec.snapshot_id;
+                return if same {
+                    Ok(existing.clone())
+                } else {
+                    Err(ControlError::IdempotentParameterMismatch(token.clone()))
+                };
+            }
+        }
+        let snapshot = match &spec.snapshot_id {
+            Some(id) => Some(
+                self.snapshots
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))?,
+            ),
+            None => None,
+        };
+        let (size, iops, throughput) = self.validate_spec(&spec, snapshot.as_ref())?;
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let id = loop {
+            let id = VolumeId::generate(&mut self.rng);
+            if !self.volumes.contains_key(&id) {
+                break id;
+            }
+        };
+        let name = store_name(id.as_str())?;
+        let bytes = u64::from(size) * GIB;
+        match &spec.snapshot_id {
+            Some(snap) => {
+                let (cluster, snapshots) = self
+                    .store
+                    .cluster_and_snapshots(zone_id.as_str())
+                    .map_err(storage_error)?;
+                snapshots
+                    .restore(&store_name(snap.as_str())?, cluster, &name, bytes)
+                    .map_err(storage_error)?;
+            }
+            None => self
+                .store
+                .cluster(zone_id.as_str())
+                .map_err(storage_error)?
+                .create_volume(&name, bytes)
+                .map_err(storage_error)?,
+        }
+        let volume = Volume {
+            id: id.clone(),
+            zone: spec.zone,
+            zone_id,
+            size_gib: size,
+            volume_type: spec.volume_type,
+            iops: iops.or(spec.volume_type.baseline_iops(size)),
+            throughput,
+            encrypted: spec.encrypted || snapshot.as_ref().is_some_and(|s| s.encrypted),
+            kms_key_id: spec
+                .kms_key_id
+                .or_else(|| snapshot.as_ref().and_then(|s| s.kms_key_id.clone())),
+            multi_attach: spec.multi_attach,
+            snapshot_id: spec.snapshot_id,
+            create_time_ms: now_ms,
+            state: VolumeState::Creating,
+            state_since_ms: now_ms,
+            attachments: Vec::new(),
+            auto_enable_io: false,
+            tags: spec.tags,
+            client_token: spec.client_token,
+            modification: None,
+        };
+        self.volumes.insert(id, volume.clone());
+        self.persist()?;
+        Ok(volume)
+    }
+
+    pub fn volume(&self, id: &VolumeId) -> Result<&Volume, ControlError> {
+        self.volumes
+            .get(id)
+            .ok_or_else(|| ControlError::VolumeNotFound(id.clone()))
+    }
+
+    /// Volumes after `after` in id order, as many as `limit`, that pass `keep`: a page of a
+    /// listing costs the page, not the whole region.
+    pub fn volumes_after(
+        &self,
+        after: Option<&VolumeId>,
+        limit: usize,
+        keep: impl Fn(&Volume) -> bool,
+    ) -> (Vec<Volume>, bool) {
+        let range = match after {
+            Some(a) => self
+                .volumes
+                .range::<VolumeId, _>((Bound::Excluded(a), Bound::Unbounded)),
+            None => self.volumes.range::<VolumeId, _>(..),
+        };
+        let mut out = Vec::new();
+        let mut more = false;
+        for v in range.map(|(_, v)| v).filter(|v| keep(v)) {
+            if out.len() == limit {
+                more = true;
+                break;
+            }
+            out.push(v.clone());
+        }
+        (out, more)
+    }
+
+    /// Changes size, type, IOPS, throughput or multi-attach. The new size is usable at once (the
+    /// replicas grow); the modification then goes modifying → optimizing → completed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn modify_volume(
+        &mut self,
+        id: &VolumeId,
+        size_gib: Option<u32>,
+        volume_type: Option<VolumeType>,
+        iops: Option<u32>,
+        throughput: Option<u32>,
+        multi_attach: Option<bool>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Modification, ControlError> {
+        let v = self.volume(id)?.clone();
+        if v.modification
+            .as_ref()
+            .is_some_and(|m| m.state != ModificationState::Completed)
+        {
+            return Err(ControlError::ModificationInProgress(id.clone()));
+        }
+        if let Some(size) = size_gib {
+            if size < v.size_gib {
+                return Err(ControlError::CannotShrink {
+                    volume: id.clone(),
+                    size_gib: v.size_gib,
+                    new_gib: size,
+                });
+            }
+        }
+        let target_type = volume_type.unwrap_or(v.volume_type);
+        let spec = VolumeSpec {
+            zone: v.zone.clone(),
+            size_gib: Some(size_gib.unwrap_or(v.size_gib)),
+            snapshot_id: None,
+            volume_type: target_type,
+            // IOPS and throughput carry over only while the type keeps them.
+            iops: iops.or(
+                if target_type == v.volume_type && target_type != VolumeType::Gp2 {
+                    v.iops
+                } else {
+                    None
+                },
+            ),
+            throughput: throughput.or(if target_type == v.volume_type {
+                v.throughput
+            } else {
+                None
+            }),
+            encrypted: v.encrypted,
+            kms_key_id: None,
+            multi_attach: multi_attach.unwrap_or(v.multi_attach),
+            tags: BTreeMap::new(),
+            client_token: None,
+        };
+        let (size, iops, throughput) = self.validate_spec(&spec, None)?;
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        if size > v.size_gib {
+            let name = store_name(id.as_str())?;
+            self.store
+                .cluster(v.zone_id.as_str())
+                .map_err(storage_error)?
+                .grow_volume(&name, u64::from(size) * GIB)
+                .map_err(storage_error)?;
+        }
+        let target = VolumeSettings {
+            size_gib: size,
+            volume_type: target_type,
+            iops: iops.or(target_type.baseline_iops(size)),
+            throughput,
+            multi_attach: spec.multi_attach,
+        };
+        let modification = Modification {
+            original: v.settings(),
+            target,
+            state: ModificationState::Modifying,
+            state_since_ms: now_ms,
+            start_ms: now_ms,
+            end_ms: None,
+        };
+        let v = self
+            .volumes
+            .get_mut(id)
+            .ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        v.size_gib = target.size_gib;
+        v.volume_type = target.volume_type;
+        v.iops = target.iops;
+        v.throughput = target.throughput;
+        v.multi_attach = target.multi_attach;
+        v.modification = Some(modification.clone());
+        self.persist()?;
+        Ok(modification)
+    }
+
+    pub fn delete_volume(
+        &mut self,
+        id: &VolumeId,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<(), ControlError> {
+        let v = self
+            .volumes
+            .get(id)
+            .ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        if let Some(a) = v.attachments.first() {
+            return Err(ControlError::VolumeInUse {
+                volume: id.clone(),
+                instance: a.instance.clone(),
+            });
+        }
+        if v.state != VolumeState::Available {
+            return Err(ControlError::IncorrectVolumeState {
+                volume: id.clone(),
+                state: v.state,
+            });
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let v = self
+            .volumes
+            .get_mut(id)
+            .ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        v.state = VolumeState::Deleting;
+        v.state_since_ms = now_ms;
+        self.persist()
+    }
+
+    pub fn attach_volume(
+        &mut self,
+        id: &VolumeId,
+        instance: &InstanceId,
+        device: &str,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Attachment, ControlError> {
+        let v = self.volume(id)?;
+        let instance_zone = self
+            .instances
+            .get(instance)
+            .ok_or_else(|| ControlError::InstanceNotFound(instance.clone()))?;
+        if *instance_zone != v.zone {
+            return Err(ControlError::ZoneMismatch {
+                volume: id.clone(),
+                instance: instance.clone(),
+            });
+        }
+        if v.state != VolumeState::Available && !(v.multi_attach && v.state == VolumeState::InUse) {
+            return match v.attachments.first() {
+                Some(a) => Err(ControlError::VolumeInUse {
+                    volume: id.clone(),
+                    instance: a.instance.clone(),
+                }),
+                None => Err(ControlError::IncorrectVolumeState {
+                    volume: id.clone(),
+                    state: v.state,
+                }),
+            };
+        }
+        let device_taken = self
+            .volumes
+            .values()
+            .flat_map(|other| other.attachments.iter())
+            .any(|a| a.instance == *instance && a.device == device);
+        if device_taken {
+            return Err(ControlError::DeviceInUse {
+                device: device.to_string(),
+                instance: instance.clone(),
+            });
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let attachment = Attachment {
+            instance: instance.clone(),
+            device: device.to_string(),
+            state: AttachmentState::Attaching,
+            since_ms: now_ms,
+            attach_time_ms: now_ms,
+            delete_on_termination: false,
+        };
+        let v = self
+            .volumes
+            .get_mut(id)
+            .ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        v.attachments.push(attachment.clone());
+        v.state = VolumeState::InUse;
+        v.state_since_ms = now_ms;
+        self.persist()?;
+        Ok(attachment)
+    }
+
+    pub fn detach_volume(
+        &mut self,
+        id: &VolumeId,
+        instance: Option<&InstanceId>,
+        device: Option<&str>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Attachment, ControlError> {
+        let v = self.volume(id)?;
+        let found = v.attachments.iter().position(|a| {
+            instance.is_none_or(|i| *i == a.instance) && device.is_none_or(|d| d == a.device)
+        });
+        let Some(index) = found else {
+            return Err(ControlError::NotAttached { volume: id.clone() });
+        };
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let v = self
+            .volumes
+            .get_mut(id)
+            .ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        let a = &mut v.attachments[index];
+        a.state = AttachmentState::Detaching;
+        a.since_ms = now_ms;
+        let out = a.clone();
+        self.persist()?;
+        Ok(out)
+    }
+
+    /// Registers an instance that volumes may attach to (the instance API calls this).
+    pub fn register_instance(&mut self, id: InstanceId, zone: AzName) {
+        self.instances.insert(id, zone);
+    }
+
+    pub fn set_auto_enable_io(
+        &mut self,
+        id: &VolumeId,
+        value: bool,
+        dry_run: bool,
+    ) -> Result<(), ControlError> {
+        self.volume(id)?;
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        if let Some(v) = self.volumes.get_mut(id) {
+            v.auto_enable_io = value;
+        }
+        self.persist()
+    }
+
+    /// Whether the volume's replica set has a confirmed writable primary.
+    pub fn volume_health(&mut self, id: &VolumeId) -> Result<VolumeHealth, ControlError> {
+        let v = self.volume(id)?.clone();
+        let name = store_name(id.as_str())?;
+        let cluster = self
+            .store
+            .cluster(v.zone_id.as_str())
+            .map_err(storage_error)?;
+        Ok(match cluster.record(&name) {
+            Some(r) if r.stuck_since_ms.is_some() => VolumeHealth::Stuck,
+            _ => VolumeHealth::Ok,
+        })
+    }
+
+    // ---- snapshots -------------------------------------------------------------------------
+
+    pub fn create_snapshot(
+        &mut self,
+        volume: &VolumeId,
+        description: String,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Snapshot, ControlError> {
+        let v = self.volume(volume)?.clone();
+        if tags.len() > MAX_TAGS {
+            return Err(ControlError::TooManyTags);
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let id = loop {
+            let id = SnapshotId::generate(&mut self.rng);
+            if !self.snapshots.contains_key(&id) {
+                break id;
+            }
+        };
+        // Incremental: the newest earlier snapshot of the same volume is the parent.
+        let parent = self
+            .snapshots
+            .values()
+            .filter(|s| s.volume_id.as_ref() == Some(volume))
+            .max_by_key(|s| (s.start_time_ms, s.id.clone()))
+            .map(|s| store_name(s.id.as_str()))
+            .transpose()?;
+        let (cluster, snapshots) = self
+            .store
+            .cluster_and_snapshots(v.zone_id.as_str())
+            .map_err(storage_error)?;
+        snapshots
+            .snapshot_volume(
+                cluster,
+                &store_name(volume.as_str())?,
+                &store_name(id.as_str())?,
+                parent.as_ref(),
+            )
+            .map_err(storage_error)?;
+        let snapshot = Snapshot {
+            id: id.clone(),
+            volume_id: Some(volume.clone()),
+            volume_size_gib: v.size_gib,
+            description,
+            start_time_ms: now_ms,
+            state: SnapshotState::Pending,
+            encrypted: v.encrypted,
+            kms_key_id: v.kms_key_id.clone(),
+            tags,
+            create_volume_permissions: Vec::new(),
+        };
+        self.snapshots.insert(id, snapshot.clone());
+        self.persist()?;
+        Ok(snapshot)
+    }
+
+    pub fn snapshot(&self, id: &SnapshotId) -> Result<&Snapshot, ControlError> {
+        self.snapshots
+            .get(id)
+            .ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))
+    }
+
+    pub fn snapshots_after(
+        &self,
+        after: Option<&SnapshotId>,
+        limit: usize,
+        keep: impl Fn(&Snapshot) -> bool,
+    ) -> (Vec<Snapshot>, bool) {
+        let range = match after {
+            Some(a) => self
+                .snapshots
+                .range::<SnapshotId, _>((Bound::Excluded(a), Bound::Unbounded)),
+            None => self.snapshots.range::<SnapshotId, _>(..),
+        };
+        let mut out = Vec::new();
+        let mut more = false;
+        for s in range.map(|(_, s)| s).filter(|s| keep(s)) {
+            if out.len() == limit {
+                more = true;
+                break;
+            }
+            out.push(s.clone());
+        }
+        (out, more)
+    }
+
+    pub fn delete_snapshot(&mut self, id: &SnapshotId, dry_run: bool) -> Result<(), ControlError> {
+        self.snapshot(id)?;
+        if let Some(v) = self
+            .volumes
+            .values()
+            .find(|v| v.snapshot_id.as_ref() == Some(id) && v.state == VolumeState::Creating)
+        {
+            return Err(ControlError::SnapshotInUse {
+                snapshot: id.clone(),
+                volume: v.id.clone(),
+            });
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        self.store
+            .snapshots()
+            .delete(&store_name(id.as_str())?)
+            .map_err(storage_error)?;
+        self.snapshots.remove(id);
+        self.persist()
+    }
+
+    pub fn copy_snapshot(
+        &mut self,
+        source: &SnapshotId,
+        description: Option<String>,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Snapshot, ControlError> {
+        let src = self.snapshot(source)?.clone();
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let id = loop {
+            let id = SnapshotId::generate(&mut self.rng);
+            if !self.snapshots.contains_key(&id) {
+                break id;
+            }
+        };
+        self.store
+            .snapshots()
+            .copy(&store_name(source.as_str())?, &store_name(id.as_str())?)
+            .map_err(storage_error)?;
+        let copy = Snapshot {
+            id: id.clone(),
+            description: description
+                .unwrap_or_else(|| format!("[Copied {} from {}]", source, "this region")),
+            start_time_ms: now_ms,
+            state: SnapshotState::Pending,
+            tags,
+            create_volume_permissions: Vec::new(),
+            ..src
+        };
+        self.snapshots.insert(id, copy.clone());
+        self.persist()?;
+        Ok(copy)
+    }
+
+    pub fn set_create_volume_permissions(
+        &mut self,
+        id: &SnapshotId,
+        add: &[String],
+        remove: &[String],
+        reset: bool,
+    ) -> Result<(), ControlError> {
+        let s = self
+            .snapshots
+            .get_mut(id)
+            .ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))?;
+        if reset {
+            s.create_volume_permissions.clear();
+        }
+        s.create_volume_permissions.retain(|p| !remove.contains(p));
+        for p in add {
+            if !s.create_volume_permissions.contains(p) {
+                s.create_volume_permissions.push(p.clone());
+            }
+        }
+        self.persist()
+    }
+
+    // ---- tags ------------------------------------------------------------------------------
+
+    fn tags_mut(&mut self, resource: &str) -> Result<&mut BTreeMap<String, String>, ControlError> {
+        if let Ok(id) = VolumeId::parse(resource) {
+            return self
+                .volumes
+                .get_mut(&id)
+                .map(|v| &mut v.tags)
+                .ok_or(ControlError::VolumeNotFound(id));
+        }
+        if let Ok(id) = SnapshotId::parse(resource) {
+            return self
+                .snapshots
+                .get_mut(&id)
+                .map(|s| &mut s.tags)
+                .ok_or(ControlError::SnapshotNotFound(id));
+        }
+        Err(ControlError::UnknownResourceId(resource.to_string()))
+    }
+
+    pub fn create_tags(
+        &mut self,
+        resources: &[String],
+        tags: &BTreeMap<String, String>,
+        dry_run: bool,
+    ) -> Result<(), ControlError> {
+        for r in resources {
+            let existing = self.tags_mut(r)?;
+            let mut merged = existing.clone();
+            merged.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if merged.len() > MAX_TAGS {
+                return Err(ControlError::TooManyTags);
+            }
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        for r in resources {
+            self.tags_mut(r)?
+                .extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        self.persist()
+    }
+
+    /// Deletes tags: a key with `Some(value)` only when the value matches; `None` whatever it is.
+    pub fn delete_tags(
+        &mut self,
+        resources: &[String],
+        tags: &[(String, Option<String>)],
+        dry_run: bool,
+    ) -> Result<(), ControlError> {
+        for r in resources {
+            self.tags_mut(r)?;
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        for r in resources {
+            let existing = self.tags_mut(r)?;
+            if tags.is_empty() {
+                existing.clear();
+            }
+            for (k, v) in tags {
+                if v.as_ref().is_none_or(|v| existing.get(k) == Some(v)) {
+                    existing.remove(k);
+                }
+            }
+        }
+        self.persist()
+    }
+
+    /// Every tag of the region's resources: (resource id, resource type, key, value), in order.
+    pub fn all_tags(&self) -> Vec<(String, &'static str, String, String)> {
+        let mut out = Vec::new();
+        for v in self.volumes.values() {
+            out.extend(
+                v.tags
+                    .iter()
+                    .map(|(k, val)| (v.id.to_string(), "volume", k.clone(), val.clone())),
+            );
+        }
+        for s in self.snapshots.values() {
+            out.extend(
+                s.tags
+                    .iter()
+                    .map(|(k, val)| (s.id.to_string(), "snapshot", k.clone(), val.clone())),
+            );
+        }
+        out
+    }
+
+    /// The bytes of a volume (any live replica), for tests and tools.
+    pub fn read_volume(
+        &mut self,
+        id: &VolumeId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, ControlError> {
+        let v = self.volume(id)?.clone();
+        let name = store_name(id.as_str())?;
+        self.store
+            .cluster(v.zone_id.as_str())
+            .map_err(storage_error)?
+            .read_any_replica(&name, offset, len)
+            .map_err(storage_error)
+    }
+
+    /// Writes through the replicated data path (what an attached instance does).
+    pub fn write_volume(
+        &mut self,
+        id: &VolumeId,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), ControlError> {
+        let v = self.volume(id)?.clone();
+        let name = store_name(id.as_str())?;
+        self.store
+            .cluster(v.zone_id.as_str())
+            .map_err(storage_error)?
+            .write(&name, offset, data)
+            .map_err(storage_error)
+    }
+}
