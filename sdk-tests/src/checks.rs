@@ -3,9 +3,10 @@
 use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::types::{AvailabilityZoneState, Filter};
 
+pub use crate::ebs_checks::*;
 use crate::{ec2, ec2_with_key, error_seen, sts};
 
-fn filter(name: &str, values: &[&str]) -> Filter {
+pub(crate) fn filter(name: &str, values: &[&str]) -> Filter {
     Filter::builder()
         .name(name)
         .set_values(Some(values.iter().map(|v| v.to_string()).collect()))

@@ -9,6 +9,8 @@ use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 pub mod checks;
+pub mod ebs_checks;
+pub use ebs_checks::*;
 
 /// One check of the suite: runs against the endpoint and panics on a wrong answer.
 pub type Check = fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -28,7 +30,13 @@ macro_rules! for_each_check {
             regions_default_all_and_filtered,
             caller_identity_names_the_account,
             health_json_on_both_paths,
-            other_regions_and_unknown_zone_ids
+            other_regions_and_unknown_zone_ids,
+            volume_lifecycle_with_waiters,
+            volume_validation_errors,
+            volume_capacity_is_finite,
+            describe_volumes_pages_through_1000_volumes,
+            snapshots_copies_and_permissions,
+            tags_on_volumes_and_snapshots
         );
     };
 }

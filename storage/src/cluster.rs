@@ -632,6 +632,24 @@ impl Cluster {
         self.read_repairing(volume, record.primary, Some(record.secondary), offset, len)
     }
 
+    /// Indices of the written blocks ([`crate::BLOCK_SIZE`] each) of a live replica of a volume.
+    pub fn written_blocks(&self, volume: &VolumeId) -> Result<Vec<u64>, StorageError> {
+        let record = self
+            .records
+            .get(volume)
+            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        [record.primary, record.secondary]
+            .into_iter()
+            .filter(|&n| self.node_live(n))
+            .find_map(|n| {
+                self.nodes
+                    .get(&n)
+                    .and_then(|node| node.replicas.get(volume))
+            })
+            .map(|r| r.written_blocks().collect())
+            .ok_or_else(|| StorageError::NoLiveReplica(volume.clone()))
+    }
+
     /// Reads from any live replica, even of a stuck volume (what a snapshot does).
     pub fn read_any_replica(
         &mut self,

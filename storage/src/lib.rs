@@ -13,6 +13,7 @@ mod fabric;
 mod policy;
 mod region;
 mod replica;
+mod segments;
 mod snapshot;
 
 use std::fmt;

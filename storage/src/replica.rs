@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::segments::SegmentedFile;
 use crate::{StorageError, VolumeId};
 
 /// Granularity of checksums and of allocation tracking.
@@ -32,7 +33,7 @@ struct ReplicaMeta {
 pub struct Replica {
     volume: VolumeId,
     dir: PathBuf,
-    data: File,
+    data: SegmentedFile,
     sums: File,
     size: u64,
     epoch: u64,
@@ -72,9 +73,8 @@ impl Replica {
                 .truncate(true)
                 .open(p)
         };
-        let data = open(&data_path).map_err(|e| io(volume, e))?;
+        let data = SegmentedFile::create(&data_path, size).map_err(|e| io(volume, e))?;
         let sums = open(&sums_path).map_err(|e| io(volume, e))?;
-        data.set_len(size).map_err(|e| io(volume, e))?;
         sums.set_len(size.div_ceil(BLOCK_SIZE) * SUM_ENTRY)
             .map_err(|e| io(volume, e))?;
         let replica = Self {
@@ -110,7 +110,7 @@ impl Replica {
             });
         }
         let open = |p: &Path| OpenOptions::new().read(true).write(true).open(p);
-        let data = open(&data_path).map_err(|e| io(volume, e))?;
+        let data = SegmentedFile::open(&data_path, meta.size).map_err(|e| io(volume, e))?;
         let sums = open(&sums_path).map_err(|e| io(volume, e))?;
         let written = Self::scan_written(&sums, meta.size.div_ceil(BLOCK_SIZE) * SUM_ENTRY)
             .map_err(|e| io(volume, e))?;
@@ -194,7 +194,8 @@ impl Replica {
     /// Removes the replica's files.
     pub fn destroy(self) -> Result<(), StorageError> {
         let (a, b, c) = Self::paths(&self.dir, &self.volume);
-        for p in [a, b, c] {
+        SegmentedFile::remove(&a).map_err(|e| io(&self.volume, e))?;
+        for p in [b, c] {
             match fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -237,7 +238,7 @@ impl Replica {
         } else {
             None
         };
-        self.data.set_len(size).map_err(|e| io(&self.volume, e))?;
+        self.data.grow(size).map_err(|e| io(&self.volume, e))?;
         self.sums
             .set_len(size.div_ceil(BLOCK_SIZE) * SUM_ENTRY)
             .map_err(|e| io(&self.volume, e))?;
@@ -330,13 +331,9 @@ impl Replica {
         let start = block * BLOCK_SIZE;
         let len = self.block_len(block) as u64;
         // Give the bytes back to the file system; the checksum entry goes back to "hole".
-        rustix::fs::fallocate(
-            &self.data,
-            rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
-            start,
-            len,
-        )
-        .map_err(|e| io(&self.volume, e.into()))?;
+        self.data
+            .punch_hole(start, len)
+            .map_err(|e| io(&self.volume, e))?;
         self.sums
             .write_all_at(&[0u8; SUM_ENTRY as usize], block * SUM_ENTRY)
             .map_err(|e| io(&self.volume, e))?;
