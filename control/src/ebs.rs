@@ -37,17 +37,16 @@ pub struct LifecycleDelays {
     pub modification: Duration,
 }
 
+impl LifecycleDelays {
+    /// The same delay for every transition.
+    pub fn uniform(delay: Duration) -> Self {
+        Self { volume_create: delay, volume_delete: delay, attach: delay, detach: delay, snapshot: delay, modification: delay }
+    }
+}
+
 impl Default for LifecycleDelays {
     fn default() -> Self {
-        let short = Duration::from_millis(300);
-        Self {
-            volume_create: short,
-            volume_delete: short,
-            attach: short,
-            detach: short,
-            snapshot: short,
-            modification: short,
-        }
+        Self::uniform(Duration::from_millis(300))
     }
 }
 

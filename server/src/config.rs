@@ -41,6 +41,10 @@ pub struct ServeOptions {
     /// Availability Zones per region, instead of the number AWS has there (1-26).
     #[arg(long, env = "SQUALL_AZS", value_parser = clap::value_parser!(u8).range(1..=26))]
     pub azs: Option<u8>,
+    /// How long each asynchronous transition takes (creating → available, pending → completed,
+    /// attaching → attached, …), in milliseconds. Short but non-zero by default, so waiters wait.
+    #[arg(long, env = "SQUALL_LIFECYCLE_DELAY_MS", default_value_t = 300)]
+    pub lifecycle_delay_ms: u64,
     /// Seed of every random choice (resource ids, replica placement, backoff jitter); random by
     /// default. Set it to replay a run.
     #[arg(long, env = "SQUALL_SEED")]
@@ -76,6 +80,7 @@ impl ServeOptions {
             region: "us-east-1".to_string(),
             azs: None,
             seed: None,
+            lifecycle_delay_ms: 300,
             log: "info".to_string(),
             log_format: "text".to_string(),
         }
