@@ -40,7 +40,14 @@ pub struct LifecycleDelays {
 impl LifecycleDelays {
     /// The same delay for every transition.
     pub fn uniform(delay: Duration) -> Self {
-        Self { volume_create: delay, volume_delete: delay, attach: delay, detach: delay, snapshot: delay, modification: delay }
+        Self {
+            volume_create: delay,
+            volume_delete: delay,
+            attach: delay,
+            detach: delay,
+            snapshot: delay,
+            modification: delay,
+        }
     }
 }
 

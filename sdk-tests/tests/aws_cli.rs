@@ -101,41 +101,93 @@ async fn aws_cli_lists_six_zones_and_reports_invalid_action() {
 async fn aws_cli_volume_lifecycle() {
     // Transitions take 20 ms here, so the CLI's waiters (which poll every 15 s) succeed on their
     // first or second look.
-    let options = ServeOptions { lifecycle_delay_ms: 20, ..ServeOptions::ephemeral() };
+    let options = ServeOptions {
+        lifecycle_delay_ms: 20,
+        ..ServeOptions::ephemeral()
+    };
     let server = squall::start(&options).await.expect("squall starts");
     let endpoint = server.endpoint_url();
     let run = |args: Vec<String>| {
         let endpoint = endpoint.clone();
         async move {
-            tokio::task::spawn_blocking(move || aws(&endpoint, &args.iter().map(String::as_str).collect::<Vec<_>>()))
-                .await
-                .expect("task")
+            tokio::task::spawn_blocking(move || {
+                aws(
+                    &endpoint,
+                    &args.iter().map(String::as_str).collect::<Vec<_>>(),
+                )
+            })
+            .await
+            .expect("task")
         }
     };
     let args = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
-    let Some(out) = run(args("ec2 create-volume --availability-zone us-east-1d --size 2 --volume-type gp3")).await else { return };
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let Some(out) = run(args(
+        "ec2 create-volume --availability-zone us-east-1d --size 2 --volume-type gp3",
+    ))
+    .await
+    else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let id = created["VolumeId"].as_str().expect("VolumeId").to_string();
     assert_eq!(created["Size"], 2);
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let out = run(args(&format!("ec2 wait volume-available --volume-ids {id}"))).await.expect("ran");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = run(args(&format!("ec2 describe-volumes --volume-ids {id}"))).await.expect("ran");
+    let out = run(args(&format!(
+        "ec2 wait volume-available --volume-ids {id}"
+    )))
+    .await
+    .expect("ran");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(args(&format!("ec2 describe-volumes --volume-ids {id}")))
+        .await
+        .expect("ran");
     let described: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(described["Volumes"][0]["State"], "available");
     assert_eq!(described["Volumes"][0]["AvailabilityZoneId"], "use1-az4");
-    let out = run(args(&format!("ec2 create-tags --resources {id} --tags Key=team,Value=storage"))).await.expect("ran");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = run(args("ec2 describe-tags --filters Name=key,Values=team")).await.expect("ran");
+    let out = run(args(&format!(
+        "ec2 create-tags --resources {id} --tags Key=team,Value=storage"
+    )))
+    .await
+    .expect("ran");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(args("ec2 describe-tags --filters Name=key,Values=team"))
+        .await
+        .expect("ran");
     let tags: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(tags["Tags"][0]["ResourceId"], id.as_str());
-    let out = run(args(&format!("ec2 delete-volume --volume-id {id}"))).await.expect("ran");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(args(&format!("ec2 delete-volume --volume-id {id}")))
+        .await
+        .expect("ran");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let out = run(args(&format!("ec2 wait volume-deleted --volume-ids {id}"))).await.expect("ran");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = run(args(&format!("ec2 describe-volumes --volume-ids {id}"))).await.expect("ran");
+    let out = run(args(&format!("ec2 wait volume-deleted --volume-ids {id}")))
+        .await
+        .expect("ran");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(args(&format!("ec2 describe-volumes --volume-ids {id}")))
+        .await
+        .expect("ran");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("(InvalidVolume.NotFound)"));
     server.shutdown().await;

@@ -13,6 +13,8 @@ pub struct ApiError {
     pub status: u16,
     pub code: Cow<'static, str>,
     pub message: String,
+    /// restJson1 services' machine-readable `Reason` (EBS direct APIs); unused by query services.
+    pub reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -25,7 +27,14 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            reason: None,
         }
+    }
+
+    /// Adds a restJson1 `Reason`.
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
     }
 
     /// A client error (HTTP 400).
@@ -109,31 +118,16 @@ impl ApiError {
         WireResponse::xml(self.status, w.finish())
     }
 
-    /// The `restJson1` error: code in `x-amzn-ErrorType`, message in the body.
-    pub fn to_json_response(&self, request_id: &str) -> WireResponse {
-        let body = format!(
-            "{{\"__type\":\"{}\",\"message\":\"{}\",\"RequestId\":\"{}\"}}",
-            json_escape(&self.code),
-            json_escape(&self.message),
-            json_escape(request_id)
-        );
-        let mut r = WireResponse::json(self.status, body.into_bytes());
+    /// The `restJson1` error: code in `x-amzn-ErrorType`, `Message` (and `Reason`) in the body.
+    pub fn to_json_response(&self, _request_id: &str) -> WireResponse {
+        let mut body = serde_json::json!({ "Message": self.message });
+        if let Some(reason) = self.reason {
+            body["Reason"] = serde_json::Value::from(reason);
+        }
+        let mut r = WireResponse::json(self.status, body.to_string().into_bytes());
         r.headers.push(("x-amzn-ErrorType", self.code.to_string()));
         r
     }
-}
-
-fn json_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -170,11 +164,13 @@ mod tests {
     }
 
     #[test]
-    fn json_error_escapes_and_sets_the_error_type_header() {
-        let r = ApiError::client("ValidationException", "bad \"x\"").to_json_response("r");
+    fn json_error_has_message_reason_and_the_error_type_header() {
+        let r = ApiError::client("ValidationException", "bad \"x\"")
+            .with_reason("INVALID_BLOCK")
+            .to_json_response("r");
         assert_eq!(
             String::from_utf8(r.body).unwrap(),
-            r#"{"__type":"ValidationException","message":"bad \"x\"","RequestId":"r"}"#
+            r#"{"Message":"bad \"x\"","Reason":"INVALID_BLOCK"}"#
         );
         assert_eq!(
             r.headers,

@@ -9,6 +9,7 @@ pub mod codec;
 mod context;
 mod error;
 mod query;
+pub mod rest;
 mod time;
 mod xml;
 
