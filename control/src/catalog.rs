@@ -17,18 +17,8 @@ pub struct RegionInfo {
     pub zones: u8,
 }
 
-const fn region(
-    name: &'static str,
-    long_name: &'static str,
-    opt_in: RegionOptIn,
-    zones: u8,
-) -> RegionInfo {
-    RegionInfo {
-        name,
-        long_name,
-        opt_in,
-        zones,
-    }
+const fn region(name: &'static str, long_name: &'static str, opt_in: RegionOptIn, zones: u8) -> RegionInfo {
+    RegionInfo { name, long_name, opt_in, zones }
 }
 
 use RegionOptIn::{NotOptedIn as OPT_IN, NotRequired as DEFAULT};
@@ -114,13 +104,7 @@ mod tests {
 
     #[test]
     fn catalog_has_seventeen_default_regions_and_unique_names() {
-        assert_eq!(
-            REGION_CATALOG
-                .iter()
-                .filter(|r| r.opt_in == RegionOptIn::NotRequired)
-                .count(),
-            17
-        );
+        assert_eq!(REGION_CATALOG.iter().filter(|r| r.opt_in == RegionOptIn::NotRequired).count(), 17);
         let mut names: Vec<_> = REGION_CATALOG.iter().map(|r| r.name).collect();
         names.dedup();
         assert_eq!(names.len(), REGION_CATALOG.len());

@@ -83,42 +83,23 @@ pub struct TypeLimits {
 impl VolumeType {
     pub fn limits(self) -> TypeLimits {
         match self {
-            VolumeType::Gp2 => TypeLimits {
-                min_gib: 1,
-                max_gib: 16_384,
-                iops: None,
-                throughput: None,
-            },
+            VolumeType::Gp2 => TypeLimits { min_gib: 1, max_gib: 16_384, iops: None, throughput: None },
             VolumeType::Gp3 => TypeLimits {
                 min_gib: 1,
                 max_gib: 16_384,
                 iops: Some((3_000, 16_000, Some(3_000), 500)),
                 throughput: Some((125, 1_000, 125)),
             },
-            VolumeType::Io1 => TypeLimits {
-                min_gib: 4,
-                max_gib: 16_384,
-                iops: Some((100, 64_000, None, 50)),
-                throughput: None,
-            },
-            VolumeType::Io2 => TypeLimits {
-                min_gib: 4,
-                max_gib: 65_536,
-                iops: Some((100, 256_000, None, 1_000)),
-                throughput: None,
-            },
-            VolumeType::St1 | VolumeType::Sc1 => TypeLimits {
-                min_gib: 125,
-                max_gib: 16_384,
-                iops: None,
-                throughput: None,
-            },
-            VolumeType::Standard => TypeLimits {
-                min_gib: 1,
-                max_gib: 1_024,
-                iops: None,
-                throughput: None,
-            },
+            VolumeType::Io1 => {
+                TypeLimits { min_gib: 4, max_gib: 16_384, iops: Some((100, 64_000, None, 50)), throughput: None }
+            }
+            VolumeType::Io2 => {
+                TypeLimits { min_gib: 4, max_gib: 65_536, iops: Some((100, 256_000, None, 1_000)), throughput: None }
+            }
+            VolumeType::St1 | VolumeType::Sc1 => {
+                TypeLimits { min_gib: 125, max_gib: 16_384, iops: None, throughput: None }
+            }
+            VolumeType::Standard => TypeLimits { min_gib: 1, max_gib: 1_024, iops: None, throughput: None },
         }
     }
 
@@ -247,6 +228,23 @@ pub struct Snapshot {
     pub tags: BTreeMap<String, String>,
     /// Account ids (and `all`) allowed to create volumes from it.
     pub create_volume_permissions: Vec<String>,
+    /// Started through the EBS direct APIs and not yet completed: stays `pending` until
+    /// CompleteSnapshot.
+    #[serde(default)]
+    pub awaiting_completion: bool,
+    #[serde(default)]
+    pub parent: Option<SnapshotId>,
+}
+
+/// Bytes per block of the EBS direct APIs.
+pub const DIRECT_BLOCK_SIZE: u64 = 512 * 1024;
+
+/// A block of a completed snapshot, as the EBS direct APIs list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotBlock {
+    pub index: u64,
+    /// Hex SHA-256 of the block's bytes.
+    pub hash: String,
 }
 
 /// What a CreateVolume asks for, after wire decoding.
@@ -314,19 +312,16 @@ impl Ebs {
         seed: u64,
     ) -> Result<Self, ControlError> {
         let file: EbsFile = match fs::read(dir.join("ebs.json")) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| ControlError::Storage(format!("bad ebs.json: {e}")))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => EbsFile {
-                format_version: EBS_FORMAT,
-                ..EbsFile::default()
-            },
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| ControlError::Storage(format!("bad ebs.json: {e}")))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                EbsFile { format_version: EBS_FORMAT, ..EbsFile::default() }
+            }
             Err(e) => return Err(ControlError::Storage(e.to_string())),
         };
         if file.format_version != EBS_FORMAT {
-            return Err(ControlError::Storage(format!(
-                "ebs.json format {} is not supported",
-                file.format_version
-            )));
+            return Err(ControlError::Storage(format!("ebs.json format {} is not supported", file.format_version)));
         }
         Ok(Self {
             dir,
@@ -340,17 +335,13 @@ impl Ebs {
     }
 
     fn persist(&self) -> Result<(), ControlError> {
-        let file = EbsFile {
-            format_version: EBS_FORMAT,
-            volumes: self.volumes.clone(),
-            snapshots: self.snapshots.clone(),
-        };
+        let file =
+            EbsFile { format_version: EBS_FORMAT, volumes: self.volumes.clone(), snapshots: self.snapshots.clone() };
         let bytes = serde_json::to_vec(&file).map_err(|e| ControlError::Storage(e.to_string()))?;
         fs::create_dir_all(&self.dir).map_err(|e| ControlError::Storage(e.to_string()))?;
         let tmp = self.dir.join("ebs.json.tmp");
         fs::write(&tmp, bytes).map_err(|e| ControlError::Storage(e.to_string()))?;
-        fs::rename(&tmp, self.dir.join("ebs.json"))
-            .map_err(|e| ControlError::Storage(e.to_string()))
+        fs::rename(&tmp, self.dir.join("ebs.json")).map_err(|e| ControlError::Storage(e.to_string()))
     }
 
     /// Advances every state whose delay has passed.
@@ -366,9 +357,7 @@ impl Ebs {
                     v.state_since_ms = now_ms;
                     changed = true;
                 }
-                VolumeState::Deleting if due(v.state_since_ms, d.volume_delete) => {
-                    gone.push(v.id.clone())
-                }
+                VolumeState::Deleting if due(v.state_since_ms, d.volume_delete) => gone.push(v.id.clone()),
                 _ => {}
             }
             if let Some(m) = &mut v.modification {
@@ -391,8 +380,7 @@ impl Ebs {
                 }
             }
             let before = v.attachments.len();
-            v.attachments
-                .retain(|a| !(a.state == AttachmentState::Detaching && due(a.since_ms, d.detach)));
+            v.attachments.retain(|a| !(a.state == AttachmentState::Detaching && due(a.since_ms, d.detach)));
             for a in &mut v.attachments {
                 if a.state == AttachmentState::Attaching && due(a.since_ms, d.attach) {
                     a.state = AttachmentState::Attached;
@@ -411,12 +399,7 @@ impl Ebs {
         for id in gone {
             if let Some(v) = self.volumes.remove(&id) {
                 let name = store_name(id.as_str())?;
-                match self
-                    .store
-                    .cluster(v.zone_id.as_str())
-                    .map_err(storage_error)?
-                    .delete_volume(&name)
-                {
+                match self.store.cluster(v.zone_id.as_str()).map_err(storage_error)?.delete_volume(&name) {
                     Ok(()) | Err(StorageError::VolumeNotFound(_)) => {}
                     Err(e) => return Err(storage_error(e)),
                 }
@@ -424,7 +407,7 @@ impl Ebs {
             }
         }
         for s in self.snapshots.values_mut() {
-            if s.state == SnapshotState::Pending && due(s.start_time_ms, d.snapshot) {
+            if s.state == SnapshotState::Pending && !s.awaiting_completion && due(s.start_time_ms, d.snapshot) {
                 s.state = SnapshotState::Completed;
                 changed = true;
             }
@@ -450,10 +433,7 @@ impl Ebs {
         let limits = spec.volume_type.limits();
         let size = match (spec.size_gib, snapshot) {
             (Some(size), Some(s)) if size < s.volume_size_gib => {
-                return Err(ControlError::VolumeSmallerThanSnapshot {
-                    size_gib: size,
-                    snapshot_gib: s.volume_size_gib,
-                })
+                return Err(ControlError::VolumeSmallerThanSnapshot { size_gib: size, snapshot_gib: s.volume_size_gib })
             }
             (Some(size), _) => size,
             (None, Some(s)) => s.volume_size_gib.max(limits.min_gib),
@@ -469,25 +449,14 @@ impl Ebs {
         }
         let iops = match (spec.iops, limits.iops) {
             (Some(_), None) => return Err(ControlError::IopsNotSupported(spec.volume_type)),
-            (None, Some((_, _, None, _))) => {
-                return Err(ControlError::IopsRequired(spec.volume_type))
-            }
+            (None, Some((_, _, None, _))) => return Err(ControlError::IopsRequired(spec.volume_type)),
             (None, Some((_, _, default, _))) => default,
             (Some(iops), Some((min, max, _, per_gib))) => {
                 if iops < min || iops > max {
-                    return Err(ControlError::InvalidIops {
-                        volume_type: spec.volume_type,
-                        iops,
-                        min,
-                        max,
-                    });
+                    return Err(ControlError::InvalidIops { volume_type: spec.volume_type, iops, min, max });
                 }
                 if u64::from(iops) > u64::from(size) * u64::from(per_gib) {
-                    return Err(ControlError::IopsRatio {
-                        iops,
-                        size_gib: size,
-                        per_gib,
-                    });
+                    return Err(ControlError::IopsRatio { iops, size_gib: size, per_gib });
                 }
                 Some(iops)
             }
@@ -498,11 +467,7 @@ impl Ebs {
             (None, Some((_, _, default))) => Some(default),
             (Some(t), Some((min, max, _))) => {
                 if t < min || t > max {
-                    return Err(ControlError::InvalidThroughput {
-                        throughput: t,
-                        min,
-                        max,
-                    });
+                    return Err(ControlError::InvalidThroughput { throughput: t, min, max });
                 }
                 Some(t)
             }
@@ -525,11 +490,7 @@ impl Ebs {
         dry_run: bool,
     ) -> Result<Volume, ControlError> {
         if let Some(token) = &spec.client_token {
-            if let Some(existing) = self
-                .volumes
-                .values()
-                .find(|v| v.client_token.as_ref() == Some(token))
-            {
+            if let Some(existing) = self.volumes.values().find(|v| v.client_token.as_ref() == Some(token)) {
                 let same = existing.zone == spec.zone
                     && spec.size_gib.is_none_or(|s| s == existing.size_gib)
                     && existing.volume_type == spec.volume_type
@@ -542,12 +503,9 @@ impl Ebs {
             }
         }
         let snapshot = match &spec.snapshot_id {
-            Some(id) => Some(
-                self.snapshots
-                    .get(id)
-                    .cloned()
-                    .ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))?,
-            ),
+            Some(id) => {
+                Some(self.snapshots.get(id).cloned().ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))?)
+            }
             None => None,
         };
         let (size, iops, throughput) = self.validate_spec(&spec, snapshot.as_ref())?;
@@ -564,13 +522,8 @@ impl Ebs {
         let bytes = u64::from(size) * GIB;
         match &spec.snapshot_id {
             Some(snap) => {
-                let (cluster, snapshots) = self
-                    .store
-                    .cluster_and_snapshots(zone_id.as_str())
-                    .map_err(storage_error)?;
-                snapshots
-                    .restore(&store_name(snap.as_str())?, cluster, &name, bytes)
-                    .map_err(storage_error)?;
+                let (cluster, snapshots) = self.store.cluster_and_snapshots(zone_id.as_str()).map_err(storage_error)?;
+                snapshots.restore(&store_name(snap.as_str())?, cluster, &name, bytes).map_err(storage_error)?;
             }
             None => self
                 .store
@@ -588,9 +541,7 @@ impl Ebs {
             iops: iops.or(spec.volume_type.baseline_iops(size)),
             throughput,
             encrypted: spec.encrypted || snapshot.as_ref().is_some_and(|s| s.encrypted),
-            kms_key_id: spec
-                .kms_key_id
-                .or_else(|| snapshot.as_ref().and_then(|s| s.kms_key_id.clone())),
+            kms_key_id: spec.kms_key_id.or_else(|| snapshot.as_ref().and_then(|s| s.kms_key_id.clone())),
             multi_attach: spec.multi_attach,
             snapshot_id: spec.snapshot_id,
             create_time_ms: now_ms,
@@ -608,9 +559,7 @@ impl Ebs {
     }
 
     pub fn volume(&self, id: &VolumeId) -> Result<&Volume, ControlError> {
-        self.volumes
-            .get(id)
-            .ok_or_else(|| ControlError::VolumeNotFound(id.clone()))
+        self.volumes.get(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))
     }
 
     /// Volumes after `after` in id order, as many as `limit`, that pass `keep`: a page of a
@@ -622,9 +571,7 @@ impl Ebs {
         keep: impl Fn(&Volume) -> bool,
     ) -> (Vec<Volume>, bool) {
         let range = match after {
-            Some(a) => self
-                .volumes
-                .range::<VolumeId, _>((Bound::Excluded(a), Bound::Unbounded)),
+            Some(a) => self.volumes.range::<VolumeId, _>((Bound::Excluded(a), Bound::Unbounded)),
             None => self.volumes.range::<VolumeId, _>(..),
         };
         let mut out = Vec::new();
@@ -654,19 +601,12 @@ impl Ebs {
         dry_run: bool,
     ) -> Result<Modification, ControlError> {
         let v = self.volume(id)?.clone();
-        if v.modification
-            .as_ref()
-            .is_some_and(|m| m.state != ModificationState::Completed)
-        {
+        if v.modification.as_ref().is_some_and(|m| m.state != ModificationState::Completed) {
             return Err(ControlError::ModificationInProgress(id.clone()));
         }
         if let Some(size) = size_gib {
             if size < v.size_gib {
-                return Err(ControlError::CannotShrink {
-                    volume: id.clone(),
-                    size_gib: v.size_gib,
-                    new_gib: size,
-                });
+                return Err(ControlError::CannotShrink { volume: id.clone(), size_gib: v.size_gib, new_gib: size });
             }
         }
         let target_type = volume_type.unwrap_or(v.volume_type);
@@ -676,18 +616,8 @@ impl Ebs {
             snapshot_id: None,
             volume_type: target_type,
             // IOPS and throughput carry over only while the type keeps them.
-            iops: iops.or(
-                if target_type == v.volume_type && target_type != VolumeType::Gp2 {
-                    v.iops
-                } else {
-                    None
-                },
-            ),
-            throughput: throughput.or(if target_type == v.volume_type {
-                v.throughput
-            } else {
-                None
-            }),
+            iops: iops.or(if target_type == v.volume_type && target_type != VolumeType::Gp2 { v.iops } else { None }),
+            throughput: throughput.or(if target_type == v.volume_type { v.throughput } else { None }),
             encrypted: v.encrypted,
             kms_key_id: None,
             multi_attach: multi_attach.unwrap_or(v.multi_attach),
@@ -721,10 +651,7 @@ impl Ebs {
             start_ms: now_ms,
             end_ms: None,
         };
-        let v = self
-            .volumes
-            .get_mut(id)
-            .ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
         v.size_gib = target.size_gib;
         v.volume_type = target.volume_type;
         v.iops = target.iops;
@@ -735,35 +662,18 @@ impl Ebs {
         Ok(modification)
     }
 
-    pub fn delete_volume(
-        &mut self,
-        id: &VolumeId,
-        now_ms: u64,
-        dry_run: bool,
-    ) -> Result<(), ControlError> {
-        let v = self
-            .volumes
-            .get(id)
-            .ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+    pub fn delete_volume(&mut self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+        let v = self.volumes.get(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
         if let Some(a) = v.attachments.first() {
-            return Err(ControlError::VolumeInUse {
-                volume: id.clone(),
-                instance: a.instance.clone(),
-            });
+            return Err(ControlError::VolumeInUse { volume: id.clone(), instance: a.instance.clone() });
         }
         if v.state != VolumeState::Available {
-            return Err(ControlError::IncorrectVolumeState {
-                volume: id.clone(),
-                state: v.state,
-            });
+            return Err(ControlError::IncorrectVolumeState { volume: id.clone(), state: v.state });
         }
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        let v = self
-            .volumes
-            .get_mut(id)
-            .ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
         v.state = VolumeState::Deleting;
         v.state_since_ms = now_ms;
         self.persist()
@@ -778,26 +688,15 @@ impl Ebs {
         dry_run: bool,
     ) -> Result<Attachment, ControlError> {
         let v = self.volume(id)?;
-        let instance_zone = self
-            .instances
-            .get(instance)
-            .ok_or_else(|| ControlError::InstanceNotFound(instance.clone()))?;
+        let instance_zone =
+            self.instances.get(instance).ok_or_else(|| ControlError::InstanceNotFound(instance.clone()))?;
         if *instance_zone != v.zone {
-            return Err(ControlError::ZoneMismatch {
-                volume: id.clone(),
-                instance: instance.clone(),
-            });
+            return Err(ControlError::ZoneMismatch { volume: id.clone(), instance: instance.clone() });
         }
         if v.state != VolumeState::Available && !(v.multi_attach && v.state == VolumeState::InUse) {
             return match v.attachments.first() {
-                Some(a) => Err(ControlError::VolumeInUse {
-                    volume: id.clone(),
-                    instance: a.instance.clone(),
-                }),
-                None => Err(ControlError::IncorrectVolumeState {
-                    volume: id.clone(),
-                    state: v.state,
-                }),
+                Some(a) => Err(ControlError::VolumeInUse { volume: id.clone(), instance: a.instance.clone() }),
+                None => Err(ControlError::IncorrectVolumeState { volume: id.clone(), state: v.state }),
             };
         }
         let device_taken = self
@@ -806,10 +705,7 @@ impl Ebs {
             .flat_map(|other| other.attachments.iter())
             .any(|a| a.instance == *instance && a.device == device);
         if device_taken {
-            return Err(ControlError::DeviceInUse {
-                device: device.to_string(),
-                instance: instance.clone(),
-            });
+            return Err(ControlError::DeviceInUse { device: device.to_string(), instance: instance.clone() });
         }
         if dry_run {
             return Err(ControlError::DryRun);
@@ -822,10 +718,7 @@ impl Ebs {
             attach_time_ms: now_ms,
             delete_on_termination: false,
         };
-        let v = self
-            .volumes
-            .get_mut(id)
-            .ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
         v.attachments.push(attachment.clone());
         v.state = VolumeState::InUse;
         v.state_since_ms = now_ms;
@@ -842,19 +735,17 @@ impl Ebs {
         dry_run: bool,
     ) -> Result<Attachment, ControlError> {
         let v = self.volume(id)?;
-        let found = v.attachments.iter().position(|a| {
-            instance.is_none_or(|i| *i == a.instance) && device.is_none_or(|d| d == a.device)
-        });
+        let found = v
+            .attachments
+            .iter()
+            .position(|a| instance.is_none_or(|i| *i == a.instance) && device.is_none_or(|d| d == a.device));
         let Some(index) = found else {
             return Err(ControlError::NotAttached { volume: id.clone() });
         };
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        let v = self
-            .volumes
-            .get_mut(id)
-            .ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
         let a = &mut v.attachments[index];
         a.state = AttachmentState::Detaching;
         a.since_ms = now_ms;
@@ -868,12 +759,7 @@ impl Ebs {
         self.instances.insert(id, zone);
     }
 
-    pub fn set_auto_enable_io(
-        &mut self,
-        id: &VolumeId,
-        value: bool,
-        dry_run: bool,
-    ) -> Result<(), ControlError> {
+    pub fn set_auto_enable_io(&mut self, id: &VolumeId, value: bool, dry_run: bool) -> Result<(), ControlError> {
         self.volume(id)?;
         if dry_run {
             return Err(ControlError::DryRun);
@@ -888,10 +774,7 @@ impl Ebs {
     pub fn volume_health(&mut self, id: &VolumeId) -> Result<VolumeHealth, ControlError> {
         let v = self.volume(id)?.clone();
         let name = store_name(id.as_str())?;
-        let cluster = self
-            .store
-            .cluster(v.zone_id.as_str())
-            .map_err(storage_error)?;
+        let cluster = self.store.cluster(v.zone_id.as_str()).map_err(storage_error)?;
         Ok(match cluster.record(&name) {
             Some(r) if r.stuck_since_ms.is_some() => VolumeHealth::Stuck,
             _ => VolumeHealth::Ok,
@@ -929,17 +812,9 @@ impl Ebs {
             .max_by_key(|s| (s.start_time_ms, s.id.clone()))
             .map(|s| store_name(s.id.as_str()))
             .transpose()?;
-        let (cluster, snapshots) = self
-            .store
-            .cluster_and_snapshots(v.zone_id.as_str())
-            .map_err(storage_error)?;
+        let (cluster, snapshots) = self.store.cluster_and_snapshots(v.zone_id.as_str()).map_err(storage_error)?;
         snapshots
-            .snapshot_volume(
-                cluster,
-                &store_name(volume.as_str())?,
-                &store_name(id.as_str())?,
-                parent.as_ref(),
-            )
+            .snapshot_volume(cluster, &store_name(volume.as_str())?, &store_name(id.as_str())?, parent.as_ref())
             .map_err(storage_error)?;
         let snapshot = Snapshot {
             id: id.clone(),
@@ -952,6 +827,8 @@ impl Ebs {
             kms_key_id: v.kms_key_id.clone(),
             tags,
             create_volume_permissions: Vec::new(),
+            awaiting_completion: false,
+            parent: parent.as_ref().and_then(|p| SnapshotId::parse(p.as_str()).ok()),
         };
         self.snapshots.insert(id, snapshot.clone());
         self.persist()?;
@@ -959,9 +836,7 @@ impl Ebs {
     }
 
     pub fn snapshot(&self, id: &SnapshotId) -> Result<&Snapshot, ControlError> {
-        self.snapshots
-            .get(id)
-            .ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))
+        self.snapshots.get(id).ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))
     }
 
     pub fn snapshots_after(
@@ -971,9 +846,7 @@ impl Ebs {
         keep: impl Fn(&Snapshot) -> bool,
     ) -> (Vec<Snapshot>, bool) {
         let range = match after {
-            Some(a) => self
-                .snapshots
-                .range::<SnapshotId, _>((Bound::Excluded(a), Bound::Unbounded)),
+            Some(a) => self.snapshots.range::<SnapshotId, _>((Bound::Excluded(a), Bound::Unbounded)),
             None => self.snapshots.range::<SnapshotId, _>(..),
         };
         let mut out = Vec::new();
@@ -990,23 +863,15 @@ impl Ebs {
 
     pub fn delete_snapshot(&mut self, id: &SnapshotId, dry_run: bool) -> Result<(), ControlError> {
         self.snapshot(id)?;
-        if let Some(v) = self
-            .volumes
-            .values()
-            .find(|v| v.snapshot_id.as_ref() == Some(id) && v.state == VolumeState::Creating)
+        if let Some(v) =
+            self.volumes.values().find(|v| v.snapshot_id.as_ref() == Some(id) && v.state == VolumeState::Creating)
         {
-            return Err(ControlError::SnapshotInUse {
-                snapshot: id.clone(),
-                volume: v.id.clone(),
-            });
+            return Err(ControlError::SnapshotInUse { snapshot: id.clone(), volume: v.id.clone() });
         }
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        self.store
-            .snapshots()
-            .delete(&store_name(id.as_str())?)
-            .map_err(storage_error)?;
+        self.store.snapshots().delete(&store_name(id.as_str())?).map_err(storage_error)?;
         self.snapshots.remove(id);
         self.persist()
     }
@@ -1029,14 +894,11 @@ impl Ebs {
                 break id;
             }
         };
-        self.store
-            .snapshots()
-            .copy(&store_name(source.as_str())?, &store_name(id.as_str())?)
-            .map_err(storage_error)?;
+        self.store.snapshots().copy(&store_name(source.as_str())?, &store_name(id.as_str())?).map_err(storage_error)?;
         let copy = Snapshot {
             id: id.clone(),
-            description: description
-                .unwrap_or_else(|| format!("[Copied {} from {}]", source, "this region")),
+            awaiting_completion: false,
+            description: description.unwrap_or_else(|| format!("[Copied {} from {}]", source, "this region")),
             start_time_ms: now_ms,
             state: SnapshotState::Pending,
             tags,
@@ -1055,10 +917,7 @@ impl Ebs {
         remove: &[String],
         reset: bool,
     ) -> Result<(), ControlError> {
-        let s = self
-            .snapshots
-            .get_mut(id)
-            .ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))?;
+        let s = self.snapshots.get_mut(id).ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))?;
         if reset {
             s.create_volume_permissions.clear();
         }
@@ -1071,22 +930,163 @@ impl Ebs {
         self.persist()
     }
 
+    // ---- EBS direct APIs -------------------------------------------------------------------
+
+    /// StartSnapshot: an empty snapshot (or one holding `parent`'s blocks) to be written block by block.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_snapshot(
+        &mut self,
+        volume_size_gib: u32,
+        parent: Option<&SnapshotId>,
+        description: String,
+        tags: BTreeMap<String, String>,
+        encrypted: bool,
+        kms_key_id: Option<String>,
+        now_ms: u64,
+    ) -> Result<Snapshot, ControlError> {
+        if volume_size_gib == 0 || volume_size_gib > 65_536 {
+            return Err(ControlError::InvalidVolumeSize {
+                volume_type: VolumeType::Gp3,
+                size_gib: volume_size_gib,
+                min_gib: 1,
+                max_gib: 65_536,
+            });
+        }
+        if let Some(p) = parent {
+            let parent_snapshot = self.snapshot(p)?;
+            if parent_snapshot.state != SnapshotState::Completed {
+                return Err(ControlError::SnapshotNotCompleted(p.clone()));
+            }
+            if parent_snapshot.volume_size_gib > volume_size_gib {
+                return Err(ControlError::VolumeSmallerThanSnapshot {
+                    size_gib: volume_size_gib,
+                    snapshot_gib: parent_snapshot.volume_size_gib,
+                });
+            }
+        }
+        if tags.len() > MAX_TAGS {
+            return Err(ControlError::TooManyTags);
+        }
+        let id = loop {
+            let id = SnapshotId::generate(&mut self.rng);
+            if !self.snapshots.contains_key(&id) {
+                break id;
+            }
+        };
+        let parent_name = parent.map(|p| store_name(p.as_str())).transpose()?;
+        self.store
+            .snapshots()
+            .start(&store_name(id.as_str())?, u64::from(volume_size_gib) * GIB, parent_name.as_ref())
+            .map_err(storage_error)?;
+        let snapshot = Snapshot {
+            id: id.clone(),
+            volume_id: None,
+            volume_size_gib,
+            description,
+            start_time_ms: now_ms,
+            state: SnapshotState::Pending,
+            encrypted,
+            kms_key_id,
+            tags,
+            create_volume_permissions: Vec::new(),
+            awaiting_completion: true,
+            parent: parent.cloned(),
+        };
+        self.snapshots.insert(id, snapshot.clone());
+        self.persist()?;
+        Ok(snapshot)
+    }
+
+    /// PutSnapshotBlock: stores one 512 KiB block; returns its SHA-256.
+    pub fn put_snapshot_block(&mut self, id: &SnapshotId, index: u64, data: &[u8]) -> Result<[u8; 32], ControlError> {
+        let s = self.snapshot(id)?;
+        if !s.awaiting_completion {
+            return Err(ControlError::SnapshotNotPending(id.clone()));
+        }
+        if index >= u64::from(s.volume_size_gib) * GIB / DIRECT_BLOCK_SIZE {
+            return Err(ControlError::BlockIndexOutOfRange { snapshot: id.clone(), index });
+        }
+        self.store.snapshots().write_block(&store_name(id.as_str())?, index, data).map_err(storage_error)
+    }
+
+    /// CompleteSnapshot: checks the number of blocks written and, when given, the LINEAR
+    /// aggregate checksum (SHA-256 over the blocks' raw SHA-256 digests in index order, as AWS's
+    /// coldsnap computes it); the snapshot then completes.
+    pub fn complete_snapshot(
+        &mut self,
+        id: &SnapshotId,
+        changed_blocks: u64,
+        linear_checksum: Option<&[u8]>,
+    ) -> Result<(), ControlError> {
+        let s = self.snapshot(id)?;
+        if !s.awaiting_completion {
+            return Err(ControlError::SnapshotNotPending(id.clone()));
+        }
+        let info = self.store.snapshots().info(&store_name(id.as_str())?).map_err(storage_error)?;
+        if info.written_blocks.len() as u64 != changed_blocks {
+            return Err(ControlError::ChangedBlocksMismatch {
+                snapshot: id.clone(),
+                declared: changed_blocks,
+                written: info.written_blocks.len() as u64,
+            });
+        }
+        if let Some(expected) = linear_checksum {
+            let mut concatenated = Vec::with_capacity(info.written_blocks.len() * 32);
+            for index in &info.written_blocks {
+                let hash =
+                    info.blocks.get(index).ok_or_else(|| ControlError::Storage(format!("block {index} vanished")))?;
+                concatenated
+                    .extend((0..hash.len()).step_by(2).filter_map(|i| u8::from_str_radix(&hash[i..i + 2], 16).ok()));
+            }
+            let actual: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&concatenated).into();
+            if actual.as_slice() != expected {
+                return Err(ControlError::ChecksumMismatch(id.clone()));
+            }
+        }
+        if let Some(s) = self.snapshots.get_mut(id) {
+            s.awaiting_completion = false;
+        }
+        self.persist()
+    }
+
+    /// The non-empty blocks of a completed snapshot, from `start` on, in index order.
+    pub fn snapshot_blocks(&self, id: &SnapshotId) -> Result<Vec<SnapshotBlock>, ControlError> {
+        let s = self.snapshot(id)?;
+        if s.state != SnapshotState::Completed {
+            return Err(ControlError::SnapshotNotCompleted(id.clone()));
+        }
+        let info = self.store.snapshots().info(&store_name(id.as_str())?).map_err(storage_error)?;
+        let per_block = (DIRECT_BLOCK_SIZE / squall_storage::SNAPSHOT_BLOCK_SIZE).max(1);
+        Ok(info.blocks.into_iter().map(|(index, hash)| SnapshotBlock { index: index * per_block, hash }).collect())
+    }
+
+    /// Whether two snapshots share a lineage (ListChangedBlocks compares only those).
+    pub fn same_lineage(&self, a: &SnapshotId, b: &SnapshotId) -> Result<bool, ControlError> {
+        let snapshots = self.store.snapshots();
+        let (ia, ib) = (
+            snapshots.info(&store_name(a.as_str())?).map_err(storage_error)?,
+            snapshots.info(&store_name(b.as_str())?).map_err(storage_error)?,
+        );
+        Ok(ia.lineage == ib.lineage)
+    }
+
+    /// The bytes of one block of a completed snapshot.
+    pub fn snapshot_block(&self, id: &SnapshotId, index: u64) -> Result<Vec<u8>, ControlError> {
+        let s = self.snapshot(id)?;
+        if s.state != SnapshotState::Completed {
+            return Err(ControlError::SnapshotNotCompleted(id.clone()));
+        }
+        self.store.snapshots().read_block(&store_name(id.as_str())?, index).map_err(storage_error)
+    }
+
     // ---- tags ------------------------------------------------------------------------------
 
     fn tags_mut(&mut self, resource: &str) -> Result<&mut BTreeMap<String, String>, ControlError> {
         if let Ok(id) = VolumeId::parse(resource) {
-            return self
-                .volumes
-                .get_mut(&id)
-                .map(|v| &mut v.tags)
-                .ok_or(ControlError::VolumeNotFound(id));
+            return self.volumes.get_mut(&id).map(|v| &mut v.tags).ok_or(ControlError::VolumeNotFound(id));
         }
         if let Ok(id) = SnapshotId::parse(resource) {
-            return self
-                .snapshots
-                .get_mut(&id)
-                .map(|s| &mut s.tags)
-                .ok_or(ControlError::SnapshotNotFound(id));
+            return self.snapshots.get_mut(&id).map(|s| &mut s.tags).ok_or(ControlError::SnapshotNotFound(id));
         }
         Err(ControlError::UnknownResourceId(resource.to_string()))
     }
@@ -1109,8 +1109,7 @@ impl Ebs {
             return Err(ControlError::DryRun);
         }
         for r in resources {
-            self.tags_mut(r)?
-                .extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            self.tags_mut(r)?.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         self.persist()
     }
@@ -1146,29 +1145,16 @@ impl Ebs {
     pub fn all_tags(&self) -> Vec<(String, &'static str, String, String)> {
         let mut out = Vec::new();
         for v in self.volumes.values() {
-            out.extend(
-                v.tags
-                    .iter()
-                    .map(|(k, val)| (v.id.to_string(), "volume", k.clone(), val.clone())),
-            );
+            out.extend(v.tags.iter().map(|(k, val)| (v.id.to_string(), "volume", k.clone(), val.clone())));
         }
         for s in self.snapshots.values() {
-            out.extend(
-                s.tags
-                    .iter()
-                    .map(|(k, val)| (s.id.to_string(), "snapshot", k.clone(), val.clone())),
-            );
+            out.extend(s.tags.iter().map(|(k, val)| (s.id.to_string(), "snapshot", k.clone(), val.clone())));
         }
         out
     }
 
     /// The bytes of a volume (any live replica), for tests and tools.
-    pub fn read_volume(
-        &mut self,
-        id: &VolumeId,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, ControlError> {
+    pub fn read_volume(&mut self, id: &VolumeId, offset: u64, len: u64) -> Result<Vec<u8>, ControlError> {
         let v = self.volume(id)?.clone();
         let name = store_name(id.as_str())?;
         self.store
@@ -1179,18 +1165,9 @@ impl Ebs {
     }
 
     /// Writes through the replicated data path (what an attached instance does).
-    pub fn write_volume(
-        &mut self,
-        id: &VolumeId,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<(), ControlError> {
+    pub fn write_volume(&mut self, id: &VolumeId, offset: u64, data: &[u8]) -> Result<(), ControlError> {
         let v = self.volume(id)?.clone();
         let name = store_name(id.as_str())?;
-        self.store
-            .cluster(v.zone_id.as_str())
-            .map_err(storage_error)?
-            .write(&name, offset, data)
-            .map_err(storage_error)
+        self.store.cluster(v.zone_id.as_str()).map_err(storage_error)?.write(&name, offset, data).map_err(storage_error)
     }
 }

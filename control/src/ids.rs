@@ -75,15 +75,11 @@ impl RegionName {
         let ok = !s.is_empty()
             && s.len() <= 64
             && s.as_bytes()[0].is_ascii_lowercase()
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Self(s.to_string()))
         } else {
-            Err(IdError {
-                kind: Self::KIND,
-                value: s.to_string(),
-            })
+            Err(IdError { kind: Self::KIND, value: s.to_string() })
         }
     }
 }
@@ -167,13 +163,7 @@ mod resource_id_tests {
     fn resource_ids_parse_and_generate() {
         assert!(VolumeId::parse("vol-0123456789abcdef0").is_ok());
         assert!(VolumeId::parse("vol-1234abcd").is_ok());
-        for bad in [
-            "vol-",
-            "vol-xyz",
-            "vol-0123456789ABCDEF0",
-            "snap-0123456789abcdef0",
-            "vol-0123456789abcdef01",
-        ] {
+        for bad in ["vol-", "vol-xyz", "vol-0123456789ABCDEF0", "snap-0123456789abcdef0", "vol-0123456789abcdef01"] {
             assert!(VolumeId::parse(bad).is_err(), "{bad}");
         }
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);

@@ -49,10 +49,7 @@ impl ControlConfig {
             data_dir,
             // 64 TiB of logical space per node, four nodes per zone: replicas are sparse, so
             // this costs nothing until written, and 16 TiB volumes fit.
-            cluster: ClusterConfig {
-                node_capacity: 64 << 40,
-                ..ClusterConfig::default()
-            },
+            cluster: ClusterConfig { node_capacity: 64 << 40, ..ClusterConfig::default() },
             delays: LifecycleDelays::default(),
             seed: 0x0517_5a11,
             clock: Arc::new(SystemClock::new()),
@@ -82,12 +79,7 @@ pub enum ControlError {
     #[error("a volume needs a size or a snapshot")]
     MissingSizeOrSnapshot,
     #[error("{size_gib} GiB is outside {min_gib}..={max_gib} GiB for {volume_type:?}")]
-    InvalidVolumeSize {
-        volume_type: VolumeType,
-        size_gib: u32,
-        min_gib: u32,
-        max_gib: u32,
-    },
+    InvalidVolumeSize { volume_type: VolumeType, size_gib: u32, min_gib: u32, max_gib: u32 },
     #[error("the volume ({size_gib} GiB) is smaller than its snapshot ({snapshot_gib} GiB)")]
     VolumeSmallerThanSnapshot { size_gib: u32, snapshot_gib: u32 },
     #[error("{0:?} volumes take no IOPS")]
@@ -95,18 +87,9 @@ pub enum ControlError {
     #[error("{0:?} volumes need IOPS")]
     IopsRequired(VolumeType),
     #[error("{iops} IOPS is outside {min}..={max} for {volume_type:?}")]
-    InvalidIops {
-        volume_type: VolumeType,
-        iops: u32,
-        min: u32,
-        max: u32,
-    },
+    InvalidIops { volume_type: VolumeType, iops: u32, min: u32, max: u32 },
     #[error("{iops} IOPS exceeds {per_gib} per GiB of a {size_gib} GiB volume")]
-    IopsRatio {
-        iops: u32,
-        size_gib: u32,
-        per_gib: u32,
-    },
+    IopsRatio { iops: u32, size_gib: u32, per_gib: u32 },
     #[error("{0:?} volumes take no throughput")]
     ThroughputNotSupported(VolumeType),
     #[error("throughput {throughput} is outside {min}..={max} MiB/s")]
@@ -118,42 +101,33 @@ pub enum ControlError {
     #[error("client token {0} was used with other parameters")]
     IdempotentParameterMismatch(String),
     #[error("volume {volume} is attached to {instance}")]
-    VolumeInUse {
-        volume: VolumeId,
-        instance: InstanceId,
-    },
+    VolumeInUse { volume: VolumeId, instance: InstanceId },
     #[error("volume {volume} is {state:?}")]
-    IncorrectVolumeState {
-        volume: VolumeId,
-        state: VolumeState,
-    },
+    IncorrectVolumeState { volume: VolumeId, state: VolumeState },
     #[error("volume {volume} and instance {instance} are in different zones")]
-    ZoneMismatch {
-        volume: VolumeId,
-        instance: InstanceId,
-    },
+    ZoneMismatch { volume: VolumeId, instance: InstanceId },
     #[error("device {device} is already used on {instance}")]
-    DeviceInUse {
-        device: String,
-        instance: InstanceId,
-    },
+    DeviceInUse { device: String, instance: InstanceId },
     #[error("volume {volume} is not attached")]
     NotAttached { volume: VolumeId },
     #[error("snapshot {snapshot} is in use by volume {volume}")]
-    SnapshotInUse {
-        snapshot: SnapshotId,
-        volume: VolumeId,
-    },
+    SnapshotInUse { snapshot: SnapshotId, volume: VolumeId },
     #[error("the storage cluster of zone {zone} has no room for the volume")]
     InsufficientVolumeCapacity { zone: String },
     #[error("volume {0} is being modified")]
     ModificationInProgress(VolumeId),
     #[error("volume {volume} cannot shrink from {size_gib} GiB to {new_gib} GiB")]
-    CannotShrink {
-        volume: VolumeId,
-        size_gib: u32,
-        new_gib: u32,
-    },
+    CannotShrink { volume: VolumeId, size_gib: u32, new_gib: u32 },
+    #[error("snapshot {0} is not pending: blocks can no longer be written")]
+    SnapshotNotPending(SnapshotId),
+    #[error("snapshot {0} is not completed yet")]
+    SnapshotNotCompleted(SnapshotId),
+    #[error("block {index} is beyond the end of snapshot {snapshot}")]
+    BlockIndexOutOfRange { snapshot: SnapshotId, index: u64 },
+    #[error("snapshot {snapshot}: {declared} changed blocks declared, {written} written")]
+    ChangedBlocksMismatch { snapshot: SnapshotId, declared: u64, written: u64 },
+    #[error("snapshot {0}: the aggregate checksum does not match the blocks written")]
+    ChecksumMismatch(SnapshotId),
     #[error("storage error: {0}")]
     Storage(String),
 }
@@ -168,16 +142,9 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     pub fn new(config: ControlConfig) -> Self {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
         let start_wall_ms = wall.saturating_sub(config.clock.now().as_millis() as u64);
-        Self {
-            config,
-            start_wall_ms,
-            regions: Mutex::new(BTreeMap::new()),
-        }
+        Self { config, start_wall_ms, regions: Mutex::new(BTreeMap::new()) }
     }
 
     pub fn config(&self) -> &ControlConfig {
@@ -188,10 +155,7 @@ impl ControlPlane {
     /// configured number).
     pub fn region(&self, name: &RegionName) -> Arc<Region> {
         let mut regions = self.lock();
-        regions
-            .entry(name.clone())
-            .or_insert_with(|| Arc::new(Region::new(name.clone(), &self.config)))
-            .clone()
+        regions.entry(name.clone()).or_insert_with(|| Arc::new(Region::new(name.clone(), &self.config))).clone()
     }
 
     /// Names of the regions that have been used since start (or the last reset).
@@ -248,14 +212,8 @@ mod tests {
         assert!(c.active_regions().is_empty());
         let r = c.region(&RegionName::parse("eu-west-1").unwrap());
         assert_eq!(r.zones().len(), 3);
-        assert_eq!(
-            c.active_regions(),
-            vec![RegionName::parse("eu-west-1").unwrap()]
-        );
-        assert!(Arc::ptr_eq(
-            &r,
-            &c.region(&RegionName::parse("eu-west-1").unwrap())
-        ));
+        assert_eq!(c.active_regions(), vec![RegionName::parse("eu-west-1").unwrap()]);
+        assert!(Arc::ptr_eq(&r, &c.region(&RegionName::parse("eu-west-1").unwrap())));
         c.reset().unwrap();
         assert!(c.active_regions().is_empty());
     }
@@ -263,17 +221,7 @@ mod tests {
     #[test]
     fn zone_count_override_applies_to_every_region() {
         let c = control(Some(2));
-        assert_eq!(
-            c.region(&RegionName::parse("us-east-1").unwrap())
-                .zones()
-                .len(),
-            2
-        );
-        assert_eq!(
-            c.region(&RegionName::parse("ap-south-1").unwrap())
-                .zones()
-                .len(),
-            2
-        );
+        assert_eq!(c.region(&RegionName::parse("us-east-1").unwrap()).zones().len(), 2);
+        assert_eq!(c.region(&RegionName::parse("ap-south-1").unwrap()).zones().len(), 2);
     }
 }

@@ -45,11 +45,7 @@ pub struct Region {
 impl Region {
     pub(crate) fn new(name: RegionName, config: &ControlConfig) -> Self {
         let info = catalog::lookup(name.as_str());
-        let count = config
-            .zones_per_region
-            .or(info.map(|i| i.zones))
-            .unwrap_or(DEFAULT_ZONES)
-            .clamp(1, 26);
+        let count = config.zones_per_region.or(info.map(|i| i.zones)).unwrap_or(DEFAULT_ZONES).clamp(1, 26);
         let prefix = catalog::zone_id_prefix(name.as_str());
         let zones = (0..count)
             .map(|i| Zone {
@@ -64,9 +60,7 @@ impl Region {
             ^ name
                 .as_str()
                 .bytes()
-                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-                });
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         Self {
             dir: config.data_dir.join("regions").join(name.as_str()),
             name,
@@ -91,10 +85,7 @@ impl Region {
 
     /// A snapshot of the zones, in name order.
     pub fn zones(&self) -> Vec<Zone> {
-        self.zones
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.zones.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Runs `f` on the region's EBS state, settled at `now_ms` (opened on first use).
@@ -105,18 +96,12 @@ impl Region {
     ) -> Result<T, ControlError> {
         let mut guard = self.ebs.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
-            let store = RegionStore::open(
-                &self.dir.join("storage"),
-                self.cluster.clone(),
-                self.clock.clone(),
-                self.seed,
-            )
-            .map_err(|e| ControlError::Storage(e.to_string()))?;
+            let store =
+                RegionStore::open(&self.dir.join("storage"), self.cluster.clone(), self.clock.clone(), self.seed)
+                    .map_err(|e| ControlError::Storage(e.to_string()))?;
             *guard = Some(Ebs::open(self.dir.clone(), store, self.delays, self.seed)?);
         }
-        let ebs = guard
-            .as_mut()
-            .ok_or_else(|| ControlError::Storage("EBS state vanished".into()))?;
+        let ebs = guard.as_mut().ok_or_else(|| ControlError::Storage("EBS state vanished".into()))?;
         ebs.settle(now_ms)?;
         f(ebs)
     }
@@ -134,20 +119,14 @@ impl Region {
         self.zones()
             .into_iter()
             .find(|z| z.name == zone)
-            .ok_or_else(|| ControlError::UnknownZoneName {
-                region: self.name.clone(),
-                zone: zone.to_string(),
-            })
+            .ok_or_else(|| ControlError::UnknownZoneName { region: self.name.clone(), zone: zone.to_string() })
     }
 
     pub fn zone_by_id(&self, zone_id: &str) -> Result<Zone, ControlError> {
         self.zones()
             .into_iter()
             .find(|z| z.id == zone_id)
-            .ok_or_else(|| ControlError::UnknownZoneId {
-                region: self.name.clone(),
-                zone_id: zone_id.to_string(),
-            })
+            .ok_or_else(|| ControlError::UnknownZoneId { region: self.name.clone(), zone_id: zone_id.to_string() })
     }
 }
 
@@ -157,10 +136,7 @@ mod tests {
 
     #[test]
     fn us_east_1_has_six_zones_with_ids() {
-        let config = ControlConfig::new(
-            RegionName::parse("us-east-1").unwrap(),
-            std::env::temp_dir(),
-        );
+        let config = ControlConfig::new(RegionName::parse("us-east-1").unwrap(), std::env::temp_dir());
         let r = Region::new(RegionName::parse("us-east-1").unwrap(), &config);
         let zones = r.zones();
         assert_eq!(zones.len(), 6);
@@ -169,18 +145,12 @@ mod tests {
         assert_eq!(zones[0].id, "use1-az1");
         assert_eq!(zones[5].id, "use1-az6");
         assert_eq!(r.zone_by_id("use1-az3").unwrap().name, "us-east-1c");
-        assert!(matches!(
-            r.zone_by_name("us-east-1z"),
-            Err(ControlError::UnknownZoneName { .. })
-        ));
+        assert!(matches!(r.zone_by_name("us-east-1z"), Err(ControlError::UnknownZoneName { .. })));
     }
 
     #[test]
     fn unknown_regions_get_three_zones() {
-        let config = ControlConfig::new(
-            RegionName::parse("us-east-1").unwrap(),
-            std::env::temp_dir(),
-        );
+        let config = ControlConfig::new(RegionName::parse("us-east-1").unwrap(), std::env::temp_dir());
         let r = Region::new(RegionName::parse("local").unwrap(), &config);
         let ids: Vec<_> = r.zones().into_iter().map(|z| z.id.to_string()).collect();
         assert_eq!(ids, ["local-az1", "local-az2", "local-az3"]);

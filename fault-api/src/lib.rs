@@ -43,9 +43,7 @@ pub fn handle(
     path: &str,
 ) -> Option<WireResponse> {
     let response = match (method, path) {
-        ("GET" | "HEAD", "/_squall/health" | "/_localstack/health") => {
-            health(control, version, services)
-        }
+        ("GET" | "HEAD", "/_squall/health" | "/_localstack/health") => health(control, version, services),
         ("POST", "/_squall/reset" | "/_localstack/state/reset") => match control.reset() {
             Ok(()) => json(200, &serde_json::json!({ "reset": true })),
             Err(e) => error(500, e.to_string()),
@@ -57,11 +55,7 @@ pub fn handle(
         (_, "/_squall/health" | "/_localstack/health" | "/_squall/reset" | "/moto-api/reset") => {
             error(405, format!("{method} is not allowed on {path}"))
         }
-        (_, p)
-            if p.starts_with("/_squall/")
-                || p.starts_with("/_localstack/")
-                || p.starts_with("/moto-api/") =>
-        {
+        (_, p) if p.starts_with("/_squall/") || p.starts_with("/_localstack/") || p.starts_with("/moto-api/") => {
             error(404, format!("no squall endpoint at {path}"))
         }
         _ => return None,
@@ -70,29 +64,10 @@ pub fn handle(
 }
 
 fn health(control: &ControlPlane, version: &str, services: &[ServiceHealth]) -> WireResponse {
-    let services = services
-        .iter()
-        .map(|s| {
-            (
-                s.name.to_string(),
-                serde_json::to_value(s.state).unwrap_or_default(),
-            )
-        })
-        .collect();
-    let regions = control
-        .active_regions()
-        .into_iter()
-        .map(|r| r.to_string())
-        .collect();
-    json(
-        200,
-        &Health {
-            edition: "squall",
-            version,
-            services,
-            regions,
-        },
-    )
+    let services =
+        services.iter().map(|s| (s.name.to_string(), serde_json::to_value(s.state).unwrap_or_default())).collect();
+    let regions = control.active_regions().into_iter().map(|r| r.to_string()).collect();
+    json(200, &Health { edition: "squall", version, services, regions })
 }
 
 fn error(status: u16, message: String) -> WireResponse {
@@ -118,14 +93,8 @@ mod tests {
     }
 
     const SERVICES: &[ServiceHealth] = &[
-        ServiceHealth {
-            name: "ec2",
-            state: ServiceState::Running,
-        },
-        ServiceHealth {
-            name: "rds",
-            state: ServiceState::Disabled,
-        },
+        ServiceHealth { name: "ec2", state: ServiceState::Running },
+        ServiceHealth { name: "rds", state: ServiceState::Disabled },
     ];
 
     #[test]
@@ -148,30 +117,15 @@ mod tests {
         assert_eq!(r.status, 200);
         assert!(c.active_regions().is_empty());
         c.region(&RegionName::parse("eu-west-1").unwrap());
-        assert_eq!(
-            handle(&c, "v", SERVICES, "POST", "/_squall/reset")
-                .unwrap()
-                .status,
-            200
-        );
+        assert_eq!(handle(&c, "v", SERVICES, "POST", "/_squall/reset").unwrap().status, 200);
         assert!(c.active_regions().is_empty());
     }
 
     #[test]
     fn wrong_methods_and_unknown_paths_get_json_errors() {
         let c = control();
-        assert_eq!(
-            handle(&c, "v", SERVICES, "DELETE", "/_squall/health")
-                .unwrap()
-                .status,
-            405
-        );
-        assert_eq!(
-            handle(&c, "v", SERVICES, "GET", "/_squall/nope")
-                .unwrap()
-                .status,
-            404
-        );
+        assert_eq!(handle(&c, "v", SERVICES, "DELETE", "/_squall/health").unwrap().status, 405);
+        assert_eq!(handle(&c, "v", SERVICES, "GET", "/_squall/nope").unwrap().status, 404);
         assert!(handle(&c, "v", SERVICES, "POST", "/").is_none());
     }
 }

@@ -5,9 +5,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::{
-    CreateVolumePermission, CreateVolumePermissionModifications, ResourceType,
-    SnapshotAttributeName, SnapshotState, Tag, TagSpecification, VolumeAttributeName,
-    VolumeModificationState, VolumeState, VolumeType,
+    CreateVolumePermission, CreateVolumePermissionModifications, ResourceType, SnapshotAttributeName, SnapshotState,
+    Tag, TagSpecification, VolumeAttributeName, VolumeModificationState, VolumeState, VolumeType,
 };
 
 use aws_sdk_ec2::client::Waiters;
@@ -20,12 +19,7 @@ const WAIT: Duration = Duration::from_secs(120);
 fn tags(pairs: &[(&str, &str)], resource: ResourceType) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(resource)
-        .set_tags(Some(
-            pairs
-                .iter()
-                .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
-                .collect(),
-        ))
+        .set_tags(Some(pairs.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect()))
         .build()
 }
 
@@ -38,10 +32,7 @@ pub async fn volume_lifecycle_with_waiters(endpoint: String) {
         .availability_zone("eu-west-2b")
         .size(8)
         .volume_type(VolumeType::Gp3)
-        .tag_specifications(tags(
-            &[("Name", "data"), ("env", "test")],
-            ResourceType::Volume,
-        ))
+        .tag_specifications(tags(&[("Name", "data"), ("env", "test")], ResourceType::Volume))
         .send()
         .await
         .expect("CreateVolume");
@@ -49,25 +40,11 @@ pub async fn volume_lifecycle_with_waiters(endpoint: String) {
     assert!(id.starts_with("vol-") && id.len() == 21, "{id}");
     assert_eq!(created.state(), Some(&VolumeState::Creating));
     assert_eq!(created.size(), Some(8));
-    assert_eq!(
-        (created.iops(), created.throughput()),
-        (Some(3000), Some(125)),
-        "gp3 defaults"
-    );
+    assert_eq!((created.iops(), created.throughput()), (Some(3000), Some(125)), "gp3 defaults");
     assert_eq!(created.availability_zone_id(), Some("euw2-az2"));
 
-    client
-        .wait_until_volume_available()
-        .volume_ids(&id)
-        .wait(WAIT)
-        .await
-        .expect("volume_available waiter");
-    let described = client
-        .describe_volumes()
-        .volume_ids(&id)
-        .send()
-        .await
-        .expect("DescribeVolumes");
+    client.wait_until_volume_available().volume_ids(&id).wait(WAIT).await.expect("volume_available waiter");
+    let described = client.describe_volumes().volume_ids(&id).send().await.expect("DescribeVolumes");
     let v = &described.volumes()[0];
     assert_eq!(v.state(), Some(&VolumeState::Available));
     assert_eq!(v.volume_type(), Some(&VolumeType::Gp3));
@@ -75,19 +52,9 @@ pub async fn volume_lifecycle_with_waiters(endpoint: String) {
     assert!(v.attachments().is_empty());
     assert_eq!(v.encrypted(), Some(false));
 
-    let status = client
-        .describe_volume_status()
-        .volume_ids(&id)
-        .send()
-        .await
-        .expect("DescribeVolumeStatus");
+    let status = client.describe_volume_status().volume_ids(&id).send().await.expect("DescribeVolumeStatus");
     let item = &status.volume_statuses()[0];
-    assert_eq!(
-        item.volume_status()
-            .and_then(|s| s.status())
-            .map(|s| s.as_str()),
-        Some("ok")
-    );
+    assert_eq!(item.volume_status().and_then(|s| s.status()).map(|s| s.as_str()), Some("ok"));
     let attr = client
         .describe_volume_attribute()
         .volume_id(&id)
@@ -99,11 +66,7 @@ pub async fn volume_lifecycle_with_waiters(endpoint: String) {
     client
         .modify_volume_attribute()
         .volume_id(&id)
-        .auto_enable_io(
-            aws_sdk_ec2::types::AttributeBooleanValue::builder()
-                .value(true)
-                .build(),
-        )
+        .auto_enable_io(aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build())
         .send()
         .await
         .expect("ModifyVolumeAttribute");
@@ -115,203 +78,93 @@ pub async fn volume_lifecycle_with_waiters(endpoint: String) {
         .await
         .expect("attr");
     assert_eq!(attr.auto_enable_io().and_then(|a| a.value()), Some(true));
-    client
-        .enable_volume_io()
-        .volume_id(&id)
-        .send()
-        .await
-        .expect("EnableVolumeIO");
+    client.enable_volume_io().volume_id(&id).send().await.expect("EnableVolumeIO");
 
-    let modified = client
-        .modify_volume()
-        .volume_id(&id)
-        .size(20)
-        .iops(4000)
-        .send()
-        .await
-        .expect("ModifyVolume");
+    let modified = client.modify_volume().volume_id(&id).size(20).iops(4000).send().await.expect("ModifyVolume");
     let m = modified.volume_modification().expect("modification");
-    assert_eq!(
-        m.modification_state(),
-        Some(&VolumeModificationState::Modifying)
-    );
-    assert_eq!(
-        (m.original_size(), m.target_size(), m.target_iops()),
-        (Some(8), Some(20), Some(4000))
-    );
-    let again = client
-        .modify_volume()
-        .volume_id(&id)
-        .size(30)
-        .send()
-        .await
-        .expect_err("one modification at a time");
+    assert_eq!(m.modification_state(), Some(&VolumeModificationState::Modifying));
+    assert_eq!((m.original_size(), m.target_size(), m.target_iops()), (Some(8), Some(20), Some(4000)));
+    let again = client.modify_volume().volume_id(&id).size(30).send().await.expect_err("one modification at a time");
     assert_eq!(error_seen(again).code, "IncorrectModificationState");
-    let shown = client
-        .describe_volumes()
-        .volume_ids(&id)
-        .send()
-        .await
-        .expect("DescribeVolumes");
+    let shown = client.describe_volumes().volume_ids(&id).send().await.expect("DescribeVolumes");
     assert_eq!(shown.volumes()[0].size(), Some(20));
 
-    let snapshot = client
-        .create_snapshot()
-        .volume_id(&id)
-        .description("before delete")
-        .send()
-        .await
-        .expect("CreateSnapshot");
+    let snapshot =
+        client.create_snapshot().volume_id(&id).description("before delete").send().await.expect("CreateSnapshot");
     let snap_id = snapshot.snapshot_id().expect("snapshot id").to_string();
     assert_eq!(snapshot.state(), Some(&SnapshotState::Pending));
     assert_eq!(snapshot.volume_size(), Some(20));
-    client
-        .delete_volume()
-        .volume_id(&id)
-        .send()
-        .await
-        .expect("DeleteVolume");
+    client.delete_volume().volume_id(&id).send().await.expect("DeleteVolume");
     let (snap_done, deleted) = tokio::join!(
-        client
-            .wait_until_snapshot_completed()
-            .snapshot_ids(&snap_id)
-            .wait(WAIT),
-        client
-            .wait_until_volume_deleted()
-            .volume_ids(&id)
-            .wait(WAIT),
+        client.wait_until_snapshot_completed().snapshot_ids(&snap_id).wait(WAIT),
+        client.wait_until_volume_deleted().volume_ids(&id).wait(WAIT),
     );
     snap_done.expect("snapshot_completed waiter");
     deleted.expect("volume_deleted waiter");
-    let gone = client
-        .describe_volumes()
-        .volume_ids(&id)
-        .send()
-        .await
-        .expect_err("deleted");
+    let gone = client.describe_volumes().volume_ids(&id).send().await.expect_err("deleted");
     assert_eq!(error_seen(gone).code, "InvalidVolume.NotFound");
-    let mods = client
-        .describe_volumes_modifications()
-        .send()
-        .await
-        .expect("DescribeVolumesModifications");
+    let mods = client.describe_volumes_modifications().send().await.expect("DescribeVolumesModifications");
     assert!(
-        mods.volumes_modifications()
-            .iter()
-            .all(|m| m.volume_id() != Some(id.as_str())),
+        mods.volumes_modifications().iter().all(|m| m.volume_id() != Some(id.as_str())),
         "modifications go with their volume"
     );
 }
 
 pub async fn volume_validation_errors(endpoint: String) {
     let client = ec2(&endpoint, "eu-west-3");
-    let cases: Vec<(
-        aws_sdk_ec2::operation::create_volume::builders::CreateVolumeFluentBuilder,
-        u16,
-        &str,
-        &str,
-    )> = vec![
+    let cases: Vec<(aws_sdk_ec2::operation::create_volume::builders::CreateVolumeFluentBuilder, u16, &str, &str)> = vec![
+        (client.create_volume().availability_zone("eu-west-3z").size(1), 400, "InvalidParameterValue", "eu-west-3z"),
+        (client.create_volume().availability_zone("eu-west-3a"), 400, "MissingParameter", "size"),
         (
-            client
-                .create_volume()
-                .availability_zone("eu-west-3z")
-                .size(1),
-            400,
-            "InvalidParameterValue",
-            "eu-west-3z",
-        ),
-        (
-            client.create_volume().availability_zone("eu-west-3a"),
-            400,
-            "MissingParameter",
-            "size",
-        ),
-        (
-            client
-                .create_volume()
-                .availability_zone("eu-west-3a")
-                .size(20_000),
+            client.create_volume().availability_zone("eu-west-3a").size(20_000),
             400,
             "InvalidParameterValue",
             "too large",
         ),
         (
-            client
-                .create_volume()
-                .availability_zone("eu-west-3a")
-                .size(10)
-                .volume_type(VolumeType::St1),
+            client.create_volume().availability_zone("eu-west-3a").size(10).volume_type(VolumeType::St1),
             400,
             "InvalidParameterValue",
             "too small",
         ),
         (
-            client
-                .create_volume()
-                .availability_zone("eu-west-3a")
-                .size(10)
-                .iops(300),
+            client.create_volume().availability_zone("eu-west-3a").size(10).iops(300),
             400,
             "InvalidParameterCombination",
             "iops",
         ),
         (
-            client
-                .create_volume()
-                .availability_zone("eu-west-3a")
-                .size(10)
-                .volume_type(VolumeType::Io2),
+            client.create_volume().availability_zone("eu-west-3a").size(10).volume_type(VolumeType::Io2),
             400,
             "MissingParameter",
             "iops",
         ),
         (
-            client
-                .create_volume()
-                .availability_zone("eu-west-3a")
-                .size(10)
-                .volume_type(VolumeType::Io1)
-                .iops(1000),
+            client.create_volume().availability_zone("eu-west-3a").size(10).volume_type(VolumeType::Io1).iops(1000),
             400,
             "InvalidParameterValue",
             "ratio",
         ),
         (
-            client
-                .create_volume()
-                .availability_zone("eu-west-3a")
-                .size(10)
-                .multi_attach_enabled(true),
+            client.create_volume().availability_zone("eu-west-3a").size(10).multi_attach_enabled(true),
             400,
             "InvalidParameterCombination",
             "Multi-Attach",
         ),
         (
-            client
-                .create_volume()
-                .availability_zone("eu-west-3a")
-                .size(10)
-                .snapshot_id("snap-0123456789abcdef0"),
+            client.create_volume().availability_zone("eu-west-3a").size(10).snapshot_id("snap-0123456789abcdef0"),
             400,
             "InvalidSnapshot.NotFound",
             "snap-0123456789abcdef0",
         ),
         (
-            client
-                .create_volume()
-                .availability_zone("eu-west-3a")
-                .availability_zone_id("euw3-az1")
-                .size(10),
+            client.create_volume().availability_zone("eu-west-3a").availability_zone_id("euw3-az1").size(10),
             400,
             "InvalidParameterCombination",
             "AvailabilityZone",
         ),
         (
-            client
-                .create_volume()
-                .availability_zone("eu-west-3a")
-                .size(10)
-                .dry_run(true),
+            client.create_volume().availability_zone("eu-west-3a").size(10).dry_run(true),
             412,
             "DryRunOperation",
             "DryRun flag is set",
@@ -329,52 +182,20 @@ pub async fn volume_validation_errors(endpoint: String) {
     ];
     for (call, status, code, needle) in cases {
         let seen = error_seen(call.send().await.expect_err("must fail"));
-        assert_eq!(
-            (seen.status, seen.code.as_str()),
-            (status, code),
-            "{seen:?}"
-        );
+        assert_eq!((seen.status, seen.code.as_str()), (status, code), "{seen:?}");
         assert!(seen.message.contains(needle), "{needle:?} not in {seen:?}");
     }
     // Nothing was created by any of them, the dry run included.
-    let all = client
-        .describe_volumes()
-        .send()
-        .await
-        .expect("DescribeVolumes");
+    let all = client.describe_volumes().send().await.expect("DescribeVolumes");
     assert!(all.volumes().is_empty(), "{:?}", all.volumes());
 
-    for (id, code) in [
-        ("vol-xyz", "InvalidVolumeID.Malformed"),
-        ("vol-0123456789abcdef0", "InvalidVolume.NotFound"),
-    ] {
-        let seen = error_seen(
-            client
-                .delete_volume()
-                .volume_id(id)
-                .send()
-                .await
-                .expect_err("bad id"),
-        );
+    for (id, code) in [("vol-xyz", "InvalidVolumeID.Malformed"), ("vol-0123456789abcdef0", "InvalidVolume.NotFound")] {
+        let seen = error_seen(client.delete_volume().volume_id(id).send().await.expect_err("bad id"));
         assert_eq!((seen.status, seen.code.as_str()), (400, code));
-        let seen = error_seen(
-            client
-                .describe_volumes()
-                .volume_ids(id)
-                .send()
-                .await
-                .expect_err("bad id"),
-        );
+        let seen = error_seen(client.describe_volumes().volume_ids(id).send().await.expect_err("bad id"));
         assert_eq!(seen.code, code);
     }
-    let seen = error_seen(
-        client
-            .describe_volumes()
-            .max_results(2)
-            .send()
-            .await
-            .expect_err("MaxResults under 5"),
-    );
+    let seen = error_seen(client.describe_volumes().max_results(2).send().await.expect_err("MaxResults under 5"));
     assert_eq!(seen.code, "InvalidParameterValue");
     let seen = error_seen(
         client
@@ -387,13 +208,7 @@ pub async fn volume_validation_errors(endpoint: String) {
             .expect_err("no such volume"),
     );
     assert_eq!(seen.code, "InvalidVolume.NotFound");
-    let created = client
-        .create_volume()
-        .availability_zone("eu-west-3a")
-        .size(1)
-        .send()
-        .await
-        .expect("create");
+    let created = client.create_volume().availability_zone("eu-west-3a").size(1).send().await.expect("create");
     let vol = created.volume_id().expect("id");
     let seen = error_seen(
         client
@@ -406,23 +221,9 @@ pub async fn volume_validation_errors(endpoint: String) {
             .expect_err("no instance"),
     );
     assert_eq!(seen.code, "InvalidInstanceID.NotFound");
-    let seen = error_seen(
-        client
-            .delete_volume()
-            .volume_id(vol)
-            .send()
-            .await
-            .expect_err("still creating"),
-    );
+    let seen = error_seen(client.delete_volume().volume_id(vol).send().await.expect_err("still creating"));
     assert_eq!(seen.code, "IncorrectState");
-    let seen = error_seen(
-        client
-            .detach_volume()
-            .volume_id(vol)
-            .send()
-            .await
-            .expect_err("not attached"),
-    );
+    let seen = error_seen(client.detach_volume().volume_id(vol).send().await.expect_err("not attached"));
     assert_eq!(seen.code, "IncorrectState");
 }
 
@@ -431,21 +232,13 @@ pub async fn volume_validation_errors(endpoint: String) {
 pub async fn volume_capacity_is_finite(endpoint: String) {
     let client = ec2(&endpoint, "sa-east-1");
     let big = || {
-        client
-            .create_volume()
-            .availability_zone("sa-east-1c")
-            .size(65_536)
-            .volume_type(VolumeType::Io2)
-            .iops(64_000)
+        client.create_volume().availability_zone("sa-east-1c").size(65_536).volume_type(VolumeType::Io2).iops(64_000)
     };
     for _ in 0..2 {
         big().send().await.expect("a 64 TiB volume fits");
     }
     let seen = error_seen(big().send().await.expect_err("the cluster is full"));
-    assert_eq!(
-        (seen.status, seen.code.as_str()),
-        (500, "InsufficientVolumeCapacity")
-    );
+    assert_eq!((seen.status, seen.code.as_str()), (500, "InsufficientVolumeCapacity"));
     client
         .create_volume()
         .availability_zone("sa-east-1a")
@@ -455,17 +248,9 @@ pub async fn volume_capacity_is_finite(endpoint: String) {
         .send()
         .await
         .expect("another zone has room");
-    let in_c = client
-        .describe_volumes()
-        .filters(filter("availability-zone", &["sa-east-1c"]))
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(
-        in_c.volumes().len(),
-        2,
-        "the refused volume was not created"
-    );
+    let in_c =
+        client.describe_volumes().filters(filter("availability-zone", &["sa-east-1c"])).send().await.expect("describe");
+    assert_eq!(in_c.volumes().len(), 2, "the refused volume was not created");
 }
 
 pub async fn describe_volumes_pages_through_1000_volumes(endpoint: String) {
@@ -473,54 +258,30 @@ pub async fn describe_volumes_pages_through_1000_volumes(endpoint: String) {
     let mut created = BTreeSet::new();
     for i in 0..1000 {
         let az = ["ap-south-1a", "ap-south-1b", "ap-south-1c"][i % 3];
-        let out = client
-            .create_volume()
-            .availability_zone(az)
-            .size(1)
-            .send()
-            .await
-            .expect("CreateVolume");
+        let out = client.create_volume().availability_zone(az).size(1).send().await.expect("CreateVolume");
         created.insert(out.volume_id().expect("id").to_string());
     }
     assert_eq!(created.len(), 1000);
     let mut seen = Vec::new();
-    let mut pages = client
-        .describe_volumes()
-        .max_results(5)
-        .into_paginator()
-        .send();
+    let mut pages = client.describe_volumes().max_results(5).into_paginator().send();
     let mut page_count = 0;
     while let Some(page) = pages.next().await {
         let page = page.expect("page");
         assert!(page.volumes().len() <= 5);
         page_count += 1;
-        seen.extend(
-            page.volumes()
-                .iter()
-                .map(|v| v.volume_id().expect("id").to_string()),
-        );
+        seen.extend(page.volumes().iter().map(|v| v.volume_id().expect("id").to_string()));
     }
     assert_eq!(seen.len(), 1000, "each volume exactly once");
     assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), created);
     assert_eq!(page_count, 200);
-    let filtered = client
-        .describe_volumes()
-        .filters(filter("availability-zone", &["ap-south-1b"]))
-        .send()
-        .await
-        .expect("filter");
+    let filtered =
+        client.describe_volumes().filters(filter("availability-zone", &["ap-south-1b"])).send().await.expect("filter");
     assert_eq!(filtered.volumes().len(), 333);
 }
 
 pub async fn snapshots_copies_and_permissions(endpoint: String) {
     let client = ec2(&endpoint, "ca-central-1");
-    let volume = client
-        .create_volume()
-        .availability_zone("ca-central-1a")
-        .size(4)
-        .send()
-        .await
-        .expect("create");
+    let volume = client.create_volume().availability_zone("ca-central-1a").size(4).send().await.expect("create");
     let vol = volume.volume_id().expect("id").to_string();
     let snap = client
         .create_snapshot()
@@ -531,17 +292,9 @@ pub async fn snapshots_copies_and_permissions(endpoint: String) {
         .expect("CreateSnapshot");
     let snap_id = snap.snapshot_id().expect("id").to_string();
     assert_eq!(snap.owner_id(), Some("000000000000"));
-    let restored = client
-        .create_volume()
-        .availability_zone("ca-central-1b")
-        .snapshot_id(&snap_id)
-        .send()
-        .await
-        .expect("restore");
-    assert_eq!(
-        (restored.size(), restored.snapshot_id()),
-        (Some(4), Some(snap_id.as_str()))
-    );
+    let restored =
+        client.create_volume().availability_zone("ca-central-1b").snapshot_id(&snap_id).send().await.expect("restore");
+    assert_eq!((restored.size(), restored.snapshot_id()), (Some(4), Some(snap_id.as_str())));
     let seen = error_seen(
         client
             .create_volume()
@@ -564,34 +317,12 @@ pub async fn snapshots_copies_and_permissions(endpoint: String) {
         .expect("CopySnapshot");
     let copy_id = copy.snapshot_id().expect("id").to_string();
     assert_ne!(copy_id, snap_id);
-    let mine = client
-        .describe_snapshots()
-        .owner_ids("self")
-        .send()
-        .await
-        .expect("DescribeSnapshots");
-    let ids: BTreeSet<_> = mine
-        .snapshots()
-        .iter()
-        .filter_map(|s| s.snapshot_id())
-        .collect();
-    assert_eq!(
-        ids,
-        [snap_id.as_str(), copy_id.as_str()].into_iter().collect()
-    );
-    let amazon = client
-        .describe_snapshots()
-        .owner_ids("amazon")
-        .send()
-        .await
-        .expect("amazon");
+    let mine = client.describe_snapshots().owner_ids("self").send().await.expect("DescribeSnapshots");
+    let ids: BTreeSet<_> = mine.snapshots().iter().filter_map(|s| s.snapshot_id()).collect();
+    assert_eq!(ids, [snap_id.as_str(), copy_id.as_str()].into_iter().collect());
+    let amazon = client.describe_snapshots().owner_ids("amazon").send().await.expect("amazon");
     assert!(amazon.snapshots().is_empty());
-    let tagged = client
-        .describe_snapshots()
-        .filters(filter("tag:purpose", &["backup"]))
-        .send()
-        .await
-        .expect("filter");
+    let tagged = client.describe_snapshots().filters(filter("tag:purpose", &["backup"])).send().await.expect("filter");
     assert_eq!(tagged.snapshots().len(), 1);
 
     client
@@ -599,11 +330,7 @@ pub async fn snapshots_copies_and_permissions(endpoint: String) {
         .snapshot_id(&snap_id)
         .create_volume_permission(
             CreateVolumePermissionModifications::builder()
-                .add(
-                    CreateVolumePermission::builder()
-                        .user_id("111122223333")
-                        .build(),
-                )
+                .add(CreateVolumePermission::builder().user_id("111122223333").build())
                 .build(),
         )
         .send()
@@ -616,18 +343,10 @@ pub async fn snapshots_copies_and_permissions(endpoint: String) {
         .send()
         .await
         .expect("attr");
-    let users: Vec<_> = attr
-        .create_volume_permissions()
-        .iter()
-        .filter_map(|p| p.user_id())
-        .collect();
+    let users: Vec<_> = attr.create_volume_permissions().iter().filter_map(|p| p.user_id()).collect();
     assert_eq!(users, ["111122223333"]);
-    let restorable = client
-        .describe_snapshots()
-        .restorable_by_user_ids("111122223333")
-        .send()
-        .await
-        .expect("restorable");
+    let restorable =
+        client.describe_snapshots().restorable_by_user_ids("111122223333").send().await.expect("restorable");
     assert_eq!(restorable.snapshots().len(), 1);
     client
         .reset_snapshot_attribute()
@@ -645,44 +364,16 @@ pub async fn snapshots_copies_and_permissions(endpoint: String) {
         .expect("attr");
     assert!(attr.create_volume_permissions().is_empty());
 
-    client
-        .delete_snapshot()
-        .snapshot_id(&copy_id)
-        .send()
-        .await
-        .expect("DeleteSnapshot");
-    let seen = error_seen(
-        client
-            .describe_snapshots()
-            .snapshot_ids(&copy_id)
-            .send()
-            .await
-            .expect_err("deleted"),
-    );
-    assert_eq!(
-        (seen.status, seen.code.as_str()),
-        (400, "InvalidSnapshot.NotFound")
-    );
-    let seen = error_seen(
-        client
-            .delete_snapshot()
-            .snapshot_id("snap-zz")
-            .send()
-            .await
-            .expect_err("malformed"),
-    );
+    client.delete_snapshot().snapshot_id(&copy_id).send().await.expect("DeleteSnapshot");
+    let seen = error_seen(client.describe_snapshots().snapshot_ids(&copy_id).send().await.expect_err("deleted"));
+    assert_eq!((seen.status, seen.code.as_str()), (400, "InvalidSnapshot.NotFound"));
+    let seen = error_seen(client.delete_snapshot().snapshot_id("snap-zz").send().await.expect_err("malformed"));
     assert_eq!(seen.code, "InvalidSnapshotID.Malformed");
 }
 
 pub async fn tags_on_volumes_and_snapshots(endpoint: String) {
     let client = ec2(&endpoint, "eu-north-1");
-    let v = client
-        .create_volume()
-        .availability_zone("eu-north-1a")
-        .size(1)
-        .send()
-        .await
-        .expect("create");
+    let v = client.create_volume().availability_zone("eu-north-1a").size(1).send().await.expect("create");
     let vol = v.volume_id().expect("id").to_string();
     client
         .create_tags()
@@ -692,24 +383,11 @@ pub async fn tags_on_volumes_and_snapshots(endpoint: String) {
         .send()
         .await
         .expect("CreateTags");
-    let found = client
-        .describe_tags()
-        .filters(filter("resource-id", &[&vol]))
-        .send()
-        .await
-        .expect("DescribeTags");
+    let found = client.describe_tags().filters(filter("resource-id", &[&vol])).send().await.expect("DescribeTags");
     let keys: Vec<_> = found.tags().iter().filter_map(|t| t.key()).collect();
     assert_eq!(keys, ["team", "tier"]);
-    assert_eq!(
-        found.tags()[0].resource_type().map(|t| t.as_str()),
-        Some("volume")
-    );
-    let by_tag = client
-        .describe_volumes()
-        .filters(filter("tag:tier", &["gold"]))
-        .send()
-        .await
-        .expect("by tag");
+    assert_eq!(found.tags()[0].resource_type().map(|t| t.as_str()), Some("volume"));
+    let by_tag = client.describe_volumes().filters(filter("tag:tier", &["gold"])).send().await.expect("by tag");
     assert_eq!(by_tag.volumes().len(), 1);
     client
         .delete_tags()
@@ -718,35 +396,15 @@ pub async fn tags_on_volumes_and_snapshots(endpoint: String) {
         .send()
         .await
         .expect("DeleteTags");
-    let still = client
-        .describe_tags()
-        .filters(filter("key", &["tier"]))
-        .send()
-        .await
-        .expect("value mismatch keeps the tag");
+    let still =
+        client.describe_tags().filters(filter("key", &["tier"])).send().await.expect("value mismatch keeps the tag");
     assert_eq!(still.tags().len(), 1);
-    client
-        .delete_tags()
-        .resources(&vol)
-        .tags(Tag::builder().key("tier").build())
-        .send()
-        .await
-        .expect("DeleteTags");
+    client.delete_tags().resources(&vol).tags(Tag::builder().key("tier").build()).send().await.expect("DeleteTags");
     let left = client.describe_tags().send().await.expect("DescribeTags");
     assert_eq!(left.tags().len(), 1);
 
-    let many: Vec<Tag> = (0..51)
-        .map(|i| Tag::builder().key(format!("k{i}")).value("v").build())
-        .collect();
-    let seen = error_seen(
-        client
-            .create_tags()
-            .resources(&vol)
-            .set_tags(Some(many))
-            .send()
-            .await
-            .expect_err("51 tags"),
-    );
+    let many: Vec<Tag> = (0..51).map(|i| Tag::builder().key(format!("k{i}")).value("v").build()).collect();
+    let seen = error_seen(client.create_tags().resources(&vol).set_tags(Some(many)).send().await.expect_err("51 tags"));
     assert_eq!(seen.code, "TagLimitExceeded");
     let seen = error_seen(
         client

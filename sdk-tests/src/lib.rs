@@ -88,13 +88,8 @@ pub struct ErrorSeen {
     pub message: String,
 }
 
-pub fn error_seen<E: ProvideErrorMetadata + std::fmt::Debug>(
-    e: SdkError<E, HttpResponse>,
-) -> ErrorSeen {
-    let status = e
-        .raw_response()
-        .map(|r| r.status().as_u16())
-        .unwrap_or_default();
+pub fn error_seen<E: ProvideErrorMetadata + std::fmt::Debug>(e: SdkError<E, HttpResponse>) -> ErrorSeen {
+    let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or_default();
     match e.as_service_error() {
         Some(service) => ErrorSeen {
             status,

@@ -8,14 +8,7 @@ use squall::config::ServeOptions;
 fn aws(endpoint: &str, args: &[&str]) -> Option<Output> {
     let output = Command::new("aws")
         .args(args)
-        .args([
-            "--endpoint-url",
-            endpoint,
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ])
+        .args(["--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json"])
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_PAGER", "")
@@ -24,10 +17,7 @@ fn aws(endpoint: &str, args: &[&str]) -> Option<Output> {
     match output {
         Ok(o) => Some(o),
         Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but the AWS CLI cannot run: {e}"
-            );
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but the AWS CLI cannot run: {e}");
             eprintln!("\n*** SKIPPED: the AWS CLI (`aws`) is not installed: {e} ***\n");
             None
         }
@@ -36,26 +26,17 @@ fn aws(endpoint: &str, args: &[&str]) -> Option<Output> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_cli_lists_six_zones_and_reports_invalid_action() {
-    let server = squall::start(&ServeOptions::ephemeral())
-        .await
-        .expect("squall starts");
+    let server = squall::start(&ServeOptions::ephemeral()).await.expect("squall starts");
     let endpoint = server.endpoint_url();
     let run = |args: &'static [&'static str]| {
         let endpoint = endpoint.clone();
         tokio::task::spawn_blocking(move || aws(&endpoint, args))
     };
 
-    let Some(out) = run(&["ec2", "describe-availability-zones"])
-        .await
-        .expect("task")
-    else {
+    let Some(out) = run(&["ec2", "describe-availability-zones"]).await.expect("task") else {
         return;
     };
-    assert!(
-        out.status.success(),
-        "aws failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "aws failed: {}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("aws prints JSON");
     let names: Vec<_> = json["AvailabilityZones"]
         .as_array()
@@ -63,34 +44,15 @@ async fn aws_cli_lists_six_zones_and_reports_invalid_action() {
         .iter()
         .map(|z| z["ZoneName"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "us-east-1a",
-            "us-east-1b",
-            "us-east-1c",
-            "us-east-1d",
-            "us-east-1e",
-            "us-east-1f"
-        ]
-    );
+    assert_eq!(names, ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f"]);
     assert_eq!(json["AvailabilityZones"][0]["ZoneId"], "use1-az1");
 
-    let out = run(&["ec2", "describe-vpn-gateways"])
-        .await
-        .expect("task")
-        .expect("aws ran before");
+    let out = run(&["ec2", "describe-vpn-gateways"]).await.expect("task").expect("aws ran before");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("(InvalidAction)") && stderr.contains("DescribeVpnGateways"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("(InvalidAction)") && stderr.contains("DescribeVpnGateways"), "{stderr}");
 
-    let out = run(&["sts", "get-caller-identity"])
-        .await
-        .expect("task")
-        .expect("aws ran before");
+    let out = run(&["sts", "get-caller-identity"]).await.expect("task").expect("aws ran before");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("aws prints JSON");
     assert_eq!(json["Account"], "000000000000");
 
@@ -101,93 +63,44 @@ async fn aws_cli_lists_six_zones_and_reports_invalid_action() {
 async fn aws_cli_volume_lifecycle() {
     // Transitions take 20 ms here, so the CLI's waiters (which poll every 15 s) succeed on their
     // first or second look.
-    let options = ServeOptions {
-        lifecycle_delay_ms: 20,
-        ..ServeOptions::ephemeral()
-    };
+    let options = ServeOptions { lifecycle_delay_ms: 20, ..ServeOptions::ephemeral() };
     let server = squall::start(&options).await.expect("squall starts");
     let endpoint = server.endpoint_url();
     let run = |args: Vec<String>| {
         let endpoint = endpoint.clone();
         async move {
-            tokio::task::spawn_blocking(move || {
-                aws(
-                    &endpoint,
-                    &args.iter().map(String::as_str).collect::<Vec<_>>(),
-                )
-            })
-            .await
-            .expect("task")
+            tokio::task::spawn_blocking(move || aws(&endpoint, &args.iter().map(String::as_str).collect::<Vec<_>>()))
+                .await
+                .expect("task")
         }
     };
     let args = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
-    let Some(out) = run(args(
-        "ec2 create-volume --availability-zone us-east-1d --size 2 --volume-type gp3",
-    ))
-    .await
+    let Some(out) = run(args("ec2 create-volume --availability-zone us-east-1d --size 2 --volume-type gp3")).await
     else {
         return;
     };
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let id = created["VolumeId"].as_str().expect("VolumeId").to_string();
     assert_eq!(created["Size"], 2);
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let out = run(args(&format!(
-        "ec2 wait volume-available --volume-ids {id}"
-    )))
-    .await
-    .expect("ran");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = run(args(&format!("ec2 describe-volumes --volume-ids {id}")))
-        .await
-        .expect("ran");
+    let out = run(args(&format!("ec2 wait volume-available --volume-ids {id}"))).await.expect("ran");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(args(&format!("ec2 describe-volumes --volume-ids {id}"))).await.expect("ran");
     let described: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(described["Volumes"][0]["State"], "available");
     assert_eq!(described["Volumes"][0]["AvailabilityZoneId"], "use1-az4");
-    let out = run(args(&format!(
-        "ec2 create-tags --resources {id} --tags Key=team,Value=storage"
-    )))
-    .await
-    .expect("ran");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = run(args("ec2 describe-tags --filters Name=key,Values=team"))
-        .await
-        .expect("ran");
+    let out = run(args(&format!("ec2 create-tags --resources {id} --tags Key=team,Value=storage"))).await.expect("ran");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(args("ec2 describe-tags --filters Name=key,Values=team")).await.expect("ran");
     let tags: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(tags["Tags"][0]["ResourceId"], id.as_str());
-    let out = run(args(&format!("ec2 delete-volume --volume-id {id}")))
-        .await
-        .expect("ran");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run(args(&format!("ec2 delete-volume --volume-id {id}"))).await.expect("ran");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let out = run(args(&format!("ec2 wait volume-deleted --volume-ids {id}")))
-        .await
-        .expect("ran");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = run(args(&format!("ec2 describe-volumes --volume-ids {id}")))
-        .await
-        .expect("ran");
+    let out = run(args(&format!("ec2 wait volume-deleted --volume-ids {id}"))).await.expect("ran");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(args(&format!("ec2 describe-volumes --volume-ids {id}"))).await.expect("ran");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("(InvalidVolume.NotFound)"));
     server.shutdown().await;

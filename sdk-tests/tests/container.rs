@@ -15,10 +15,7 @@ const IMAGE: &str = "squall";
 const TAG: &str = "sdk-tests";
 
 fn docker_available() -> bool {
-    Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output().is_ok_and(|o| o.status.success())
 }
 
 fn build_image() {

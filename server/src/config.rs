@@ -60,11 +60,7 @@ pub struct ServeOptions {
 #[derive(Debug, Clone, Args)]
 pub struct HealthOptions {
     /// The health URL to probe (plain http).
-    #[arg(
-        long,
-        env = "SQUALL_HEALTH_URL",
-        default_value = "http://127.0.0.1:4566/_squall/health"
-    )]
+    #[arg(long, env = "SQUALL_HEALTH_URL", default_value = "http://127.0.0.1:4566/_squall/health")]
     pub url: String,
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 2000)]

@@ -9,32 +9,18 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use squall_control::ControlPlane;
 use squall_fault_api::{ServiceHealth, ServiceState};
+use squall_protocol::rest::RestRequest;
 use squall_protocol::{ApiError, QueryParams, RequestContext, WireResponse};
 
 use crate::sigv4::{self, CredentialScope};
 
 /// The services squall routes to, and whether each is built yet.
 pub const SERVICES: &[ServiceHealth] = &[
-    ServiceHealth {
-        name: "ec2",
-        state: ServiceState::Running,
-    },
-    ServiceHealth {
-        name: "sts",
-        state: ServiceState::Running,
-    },
-    ServiceHealth {
-        name: "ebs",
-        state: ServiceState::Disabled,
-    },
-    ServiceHealth {
-        name: "rds",
-        state: ServiceState::Disabled,
-    },
-    ServiceHealth {
-        name: "fis",
-        state: ServiceState::Disabled,
-    },
+    ServiceHealth { name: "ec2", state: ServiceState::Running },
+    ServiceHealth { name: "sts", state: ServiceState::Running },
+    ServiceHealth { name: "ebs", state: ServiceState::Running },
+    ServiceHealth { name: "rds", state: ServiceState::Disabled },
+    ServiceHealth { name: "fis", state: ServiceState::Disabled },
 ];
 
 /// The query-protocol API versions that identify a service without a credential scope.
@@ -47,6 +33,8 @@ pub struct Incoming<'a> {
     pub path: &'a str,
     pub query: &'a str,
     pub authorization: Option<&'a str>,
+    /// Every header, names in lower case (REST services bind members to headers).
+    pub headers: Vec<(String, String)>,
     pub body: &'a [u8],
 }
 
@@ -87,34 +75,18 @@ pub struct Gateway<'a> {
 
 impl Gateway<'_> {
     pub fn route(&self, request: &Incoming<'_>, request_id: String) -> Outcome {
-        if let Some(response) = squall_fault_api::handle(
-            self.control,
-            self.version,
-            SERVICES,
-            request.method,
-            request.path,
-        ) {
-            return Outcome {
-                response,
-                service: "squall",
-                action: None,
-            };
+        if let Some(response) =
+            squall_fault_api::handle(self.control, self.version, SERVICES, request.method, request.path)
+        {
+            return Outcome { response, service: "squall", action: None };
         }
-        let scope = request
-            .authorization
-            .and_then(sigv4::scope_from_authorization)
-            .or_else(|| {
-                // Presigned requests carry the scope in the query string.
-                QueryParams::parse(request.query.as_bytes(), b"")
-                    .get("X-Amz-Credential")
-                    .and_then(sigv4::parse_credential)
-            });
-        let is_form = request.method == "POST" || request.method == "GET";
-        let params = if is_form {
-            QueryParams::parse(request.query.as_bytes(), request.body)
-        } else {
-            QueryParams::default()
-        };
+        let scope = request.authorization.and_then(sigv4::scope_from_authorization).or_else(|| {
+            // Presigned requests carry the scope in the query string.
+            QueryParams::parse(request.query.as_bytes(), b"").get("X-Amz-Credential").and_then(sigv4::parse_credential)
+        });
+        let is_form = (request.method == "POST" || request.method == "GET") && !request.path.starts_with("/snapshots");
+        let params =
+            if is_form { QueryParams::parse(request.query.as_bytes(), request.body) } else { QueryParams::default() };
         let service = match scope.as_ref().map(|s| s.service.as_str()) {
             Some("ec2") => Service::Ec2,
             Some("sts") => Service::Sts,
@@ -124,11 +96,7 @@ impl Gateway<'_> {
             Some(_) => Service::Unknown,
             None => by_version_or_path(&params, request.path),
         };
-        let CredentialScope {
-            access_key_id,
-            region,
-            ..
-        } = scope.unwrap_or(CredentialScope {
+        let CredentialScope { access_key_id, region, .. } = scope.unwrap_or(CredentialScope {
             access_key_id: String::new(),
             region: self.control.config().default_region.to_string(),
             service: String::new(),
@@ -136,39 +104,35 @@ impl Gateway<'_> {
         let access_key_id = (!access_key_id.is_empty()).then_some(access_key_id);
         let ctx = RequestContext::new(request_id, region, access_key_id);
         let action = params.action().map(str::to_string);
-        let response = catch_unwind(AssertUnwindSafe(|| self.dispatch(service, &ctx, &params))).unwrap_or_else(|_| {
-            // A panic is a squall bug; the client still gets the protocol's internal-error shape.
-            tracing::error!(request_id = %ctx.request_id, service = service.name(), "handler panicked");
-            render_error(service, &ApiError::internal("squall hit an internal error; see its log"), &ctx.request_id)
-        });
-        Outcome {
-            response,
-            service: service.name(),
-            action,
-        }
+        let response = catch_unwind(AssertUnwindSafe(|| self.dispatch(service, &ctx, &params, request)))
+            .unwrap_or_else(|_| {
+                // A panic is a squall bug; the client still gets the protocol's internal-error shape.
+                tracing::error!(request_id = %ctx.request_id, service = service.name(), "handler panicked");
+                render_error(service, &ApiError::internal("squall hit an internal error; see its log"), &ctx.request_id)
+            });
+        Outcome { response, service: service.name(), action }
     }
 
-    fn dispatch(
-        &self,
-        service: Service,
-        ctx: &RequestContext,
-        params: &QueryParams,
-    ) -> WireResponse {
+    fn dispatch(&self, service: Service, ctx: &RequestContext, params: &QueryParams, request: &Incoming<'_>) -> WireResponse {
         match service {
             Service::Ec2 => squall_ec2::handle(self.control, ctx, params),
             Service::Sts => squall_sts::handle(ctx, params),
-            Service::Rds | Service::Ebs | Service::Fis | Service::Unknown => {
+            Service::Ebs => {
+                let rest = RestRequest {
+                    path_params: Default::default(),
+                    query: QueryParams::parse(request.query.as_bytes(), b""),
+                    headers: request.headers.clone(),
+                    body: request.body.to_vec(),
+                };
+                squall_ebs::handle(self.control, ctx, request.method, request.path, rest)
+            }
+            Service::Rds | Service::Fis | Service::Unknown => {
                 let what = match service {
                     Service::Rds => "the RDS API",
-                    Service::Ebs => "the EBS direct APIs",
                     Service::Fis => "the Fault Injection Service API",
                     _ => "this service",
                 };
-                let e = ApiError::new(
-                    501,
-                    "NotImplemented",
-                    format!("squall does not implement {what} yet"),
-                );
+                let e = ApiError::new(501, "NotImplemented", format!("squall does not implement {what} yet"));
                 render_error(service, &e, &ctx.request_id)
             }
         }
@@ -184,15 +148,9 @@ fn by_version_or_path(params: &QueryParams, path: &str) -> Service {
     }
     if path.starts_with("/snapshots") {
         Service::Ebs
-    } else if [
-        "/experiment",
-        "/actions",
-        "/targetResourceTypes",
-        "/safetyLevers",
-        "/tags",
-    ]
-    .iter()
-    .any(|p| path.starts_with(p))
+    } else if ["/experiment", "/actions", "/targetResourceTypes", "/safetyLevers", "/tags"]
+        .iter()
+        .any(|p| path.starts_with(p))
     {
         Service::Fis
     } else {
@@ -222,20 +180,8 @@ mod tests {
     }
 
     fn call(control: &ControlPlane, auth: Option<&str>, path: &str, body: &str) -> Outcome {
-        let g = Gateway {
-            control,
-            version: "test",
-        };
-        g.route(
-            &Incoming {
-                method: "POST",
-                path,
-                query: "",
-                authorization: auth,
-                body: body.as_bytes(),
-            },
-            "rid".into(),
-        )
+        let g = Gateway { control, version: "test" };
+        g.route(&Incoming { method: "POST", path, query: "", authorization: auth, headers: vec![], body: body.as_bytes() }, "rid".into())
     }
 
     fn text(o: &Outcome) -> String {
@@ -245,31 +191,18 @@ mod tests {
     #[test]
     fn scope_picks_service_and_region() {
         let c = control();
-        let auth = "AWS4-HMAC-SHA256 Credential=AK/20261126/ap-southeast-2/ec2/aws4_request, SignedHeaders=host, Signature=x";
-        let o = call(
-            &c,
-            Some(auth),
-            "/",
-            "Action=DescribeAvailabilityZones&Version=2016-11-15",
-        );
+        let auth =
+            "AWS4-HMAC-SHA256 Credential=AK/20261126/ap-southeast-2/ec2/aws4_request, SignedHeaders=host, Signature=x";
+        let o = call(&c, Some(auth), "/", "Action=DescribeAvailabilityZones&Version=2016-11-15");
         assert_eq!(o.service, "ec2");
         assert_eq!(o.response.status, 200);
-        assert!(
-            text(&o).contains("<zoneName>ap-southeast-2a</zoneName>"),
-            "{}",
-            text(&o)
-        );
+        assert!(text(&o).contains("<zoneName>ap-southeast-2a</zoneName>"), "{}", text(&o));
     }
 
     #[test]
     fn without_a_scope_the_version_decides_and_the_default_region_applies() {
         let c = control();
-        let o = call(
-            &c,
-            None,
-            "/",
-            "Action=DescribeAvailabilityZones&Version=2016-11-15",
-        );
+        let o = call(&c, None, "/", "Action=DescribeAvailabilityZones&Version=2016-11-15");
         assert_eq!(o.service, "ec2");
         assert!(text(&o).contains("<zoneId>euw1-az1</zoneId>"));
         let o = call(&c, None, "/", "Action=GetCallerIdentity&Version=2011-06-15");
@@ -280,38 +213,20 @@ mod tests {
     #[test]
     fn services_not_built_yet_answer_501_in_their_own_shape() {
         let c = control();
-        let o = call(
-            &c,
-            None,
-            "/",
-            "Action=DescribeDBInstances&Version=2014-10-31",
-        );
+        let o = call(&c, None, "/", "Action=DescribeDBInstances&Version=2014-10-31");
         assert_eq!((o.service, o.response.status), ("rds", 501));
-        assert!(text(&o)
-            .contains("<ErrorResponse><Error><Type>Receiver</Type><Code>NotImplemented</Code>"));
-        let o = call(&c, None, "/snapshots", "");
-        assert_eq!((o.service, o.response.status), ("ebs", 501));
-        assert_eq!(
-            o.response.headers,
-            vec![("x-amzn-ErrorType", "NotImplemented".to_string())]
-        );
+        assert!(text(&o).contains("<ErrorResponse><Error><Type>Receiver</Type><Code>NotImplemented</Code>"));
+        let o = call(&c, None, "/experiments", "");
+        assert_eq!((o.service, o.response.status), ("fis", 501));
+        assert_eq!(o.response.headers, vec![("x-amzn-ErrorType", "NotImplemented".to_string())]);
     }
 
     #[test]
     fn squall_paths_come_first() {
         let c = control();
-        let g = Gateway {
-            control: &c,
-            version: "test",
-        };
+        let g = Gateway { control: &c, version: "test" };
         let o = g.route(
-            &Incoming {
-                method: "GET",
-                path: "/_localstack/health",
-                query: "",
-                authorization: None,
-                body: b"",
-            },
+            &Incoming { method: "GET", path: "/_localstack/health", query: "", authorization: None, headers: vec![], body: b"" },
             "r".into(),
         );
         assert_eq!((o.service, o.response.status), ("squall", 200));

@@ -31,11 +31,7 @@ pub struct AppState {
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight connections.
-pub async fn serve(
-    listener: TcpListener,
-    state: Arc<AppState>,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl std::future::Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -68,10 +64,7 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
     }
 }
@@ -88,9 +81,7 @@ async fn handle(
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
             tracing::debug!(%peer, error = %e, "request body rejected");
-            let mut r = Response::new(Full::new(Bytes::from_static(
-                b"request body too large or unreadable\n",
-            )));
+            let mut r = Response::new(Full::new(Bytes::from_static(b"request body too large or unreadable\n")));
             *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
             return Ok(r);
         }
@@ -101,16 +92,15 @@ async fn handle(
         method,
         path,
         query: parts.uri.query().unwrap_or(""),
-        authorization: parts
+        authorization: parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()),
+        headers: parts
             .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
+            .iter()
+            .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_string(), v.to_string())))
+            .collect(),
         body: &body,
     };
-    let gateway = Gateway {
-        control: &state.control,
-        version: state.version,
-    };
+    let gateway = Gateway { control: &state.control, version: state.version };
     let outcome = gateway.route(&incoming, request_id.clone());
     let wire = outcome.response;
     let status = StatusCode::from_u16(wire.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -135,11 +125,7 @@ async fn handle(
         "request"
     );
     let head_only = method == "HEAD";
-    let mut response = Response::new(Full::new(if head_only {
-        Bytes::new()
-    } else {
-        Bytes::from(wire.body)
-    }));
+    let mut response = Response::new(Full::new(if head_only { Bytes::new() } else { Bytes::from(wire.body) }));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(wire.content_type));

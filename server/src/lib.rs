@@ -31,14 +31,7 @@ pub fn new_request_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 /// A server running in the background of the current tokio runtime (tests start one on port 0).
@@ -71,34 +64,24 @@ impl RunningServer {
 pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     let (temp_dir, data_dir) = match &options.data_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
             (None, dir.clone())
         }
         None => {
-            let temp = tempfile::Builder::new()
-                .prefix("squall-")
-                .tempdir()
-                .context("cannot create a temporary data dir")?;
+            let temp =
+                tempfile::Builder::new().prefix("squall-").tempdir().context("cannot create a temporary data dir")?;
             let path = temp.path().to_path_buf();
             (Some(temp), path)
         }
     };
-    let listener = TcpListener::bind(options.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let listener =
+        TcpListener::bind(options.listen).await.with_context(|| format!("cannot listen on {}", options.listen))?;
     let addr = listener.local_addr()?;
-    let default_region =
-        RegionName::parse(&options.region).map_err(|e| anyhow::anyhow!("--region: {e}"))?;
+    let default_region = RegionName::parse(&options.region).map_err(|e| anyhow::anyhow!("--region: {e}"))?;
     let mut config = ControlConfig::new(default_region, data_dir.clone());
     config.zones_per_region = options.azs;
-    config.seed = options
-        .seed
-        .unwrap_or_else(|| rand::thread_rng().next_u64());
-    let state = Arc::new(http::AppState {
-        control: ControlPlane::new(config),
-        version: VERSION,
-    });
+    config.seed = options.seed.unwrap_or_else(|| rand::thread_rng().next_u64());
+    let state = Arc::new(http::AppState { control: ControlPlane::new(config), version: VERSION });
     let ticker = tokio::spawn(background_work(state.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -108,13 +91,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         .await;
         ticker.abort();
     });
-    Ok(RunningServer {
-        addr,
-        data_dir,
-        stop: Some(stop),
-        task,
-        _temp_dir: temp_dir,
-    })
+    Ok(RunningServer { addr, data_dir, stop: Some(stop), task, _temp_dir: temp_dir })
 }
 
 /// How often storage background work (failure detection, re-mirroring) runs.

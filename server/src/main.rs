@@ -7,18 +7,16 @@ use squall::config::{Cli, Command, ServeOptions};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Health(h)) => {
-            match squall::probe::probe(&h.url, Duration::from_millis(h.timeout_ms)) {
-                Ok(body) => {
-                    println!("{body}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("squall health: {e:#}");
-                    ExitCode::FAILURE
-                }
+        Some(Command::Health(h)) => match squall::probe::probe(&h.url, Duration::from_millis(h.timeout_ms)) {
+            Ok(body) => {
+                println!("{body}");
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("squall health: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Some(Command::Serve(options)) => serve(options),
         None => serve(cli.serve),
     }
@@ -27,10 +25,7 @@ fn main() -> ExitCode {
 fn serve(options: ServeOptions) -> ExitCode {
     let started = Instant::now();
     init_logging(&options);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("squall: cannot start the runtime: {e}");
@@ -70,14 +65,13 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -91,17 +85,11 @@ async fn shutdown_signal() {
 
 fn init_logging(options: &ServeOptions) {
     let filter = tracing_subscriber::EnvFilter::try_new(&options.log).unwrap_or_else(|e| {
-        eprintln!(
-            "squall: invalid log filter {:?} ({e}); using info",
-            options.log
-        );
+        eprintln!("squall: invalid log filter {:?} ({e}); using info", options.log);
         tracing_subscriber::EnvFilter::new("info")
     });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if options.log_format == "json" {
         builder.json().init();
     } else {

@@ -12,10 +12,7 @@ pub struct CredentialScope {
 
 pub fn scope_from_authorization(header: &str) -> Option<CredentialScope> {
     let rest = header.trim().strip_prefix("AWS4-HMAC-SHA256")?;
-    let credential = rest
-        .split(',')
-        .map(str::trim)
-        .find_map(|part| part.strip_prefix("Credential="))?;
+    let credential = rest.split(',').map(str::trim).find_map(|part| part.strip_prefix("Credential="))?;
     parse_credential(credential)
 }
 
@@ -25,18 +22,10 @@ pub fn parse_credential(credential: &str) -> Option<CredentialScope> {
     let _date = parts.next()?;
     let region = parts.next()?.to_string();
     let service = parts.next()?.to_string();
-    if parts.next()? != "aws4_request"
-        || access_key_id.is_empty()
-        || region.is_empty()
-        || service.is_empty()
-    {
+    if parts.next()? != "aws4_request" || access_key_id.is_empty() || region.is_empty() || service.is_empty() {
         return None;
     }
-    Some(CredentialScope {
-        access_key_id,
-        region,
-        service,
-    })
+    Some(CredentialScope { access_key_id, region, service })
 }
 
 #[cfg(test)]
@@ -59,17 +48,8 @@ mod tests {
     #[test]
     fn rejects_what_is_not_a_sigv4_scope() {
         assert_eq!(scope_from_authorization("Basic dXNlcg=="), None);
-        assert_eq!(
-            scope_from_authorization("AWS4-HMAC-SHA256 Credential=AK/2026/us-east-1"),
-            None
-        );
-        assert_eq!(
-            scope_from_authorization("AWS4-HMAC-SHA256 Credential=AK/2026/us-east-1/ec2/other"),
-            None
-        );
-        assert_eq!(
-            scope_from_authorization("AWS4-HMAC-SHA256 Credential=//us-east-1/ec2/aws4_request"),
-            None
-        );
+        assert_eq!(scope_from_authorization("AWS4-HMAC-SHA256 Credential=AK/2026/us-east-1"), None);
+        assert_eq!(scope_from_authorization("AWS4-HMAC-SHA256 Credential=AK/2026/us-east-1/ec2/other"), None);
+        assert_eq!(scope_from_authorization("AWS4-HMAC-SHA256 Credential=//us-east-1/ec2/aws4_request"), None);
     }
 }

@@ -13,17 +13,11 @@ const ALLOWED_INTERNAL: &[(&str, &[&str])] = &[
     ("squall-protocol", &[]),
     ("squall-ec2", &["squall-protocol", "squall-control"]),
     ("squall-sts", &["squall-protocol"]),
+    ("squall-ebs", &["squall-protocol", "squall-control"]),
     ("squall-fault-api", &["squall-protocol", "squall-control"]),
     (
         "squall",
-        &[
-            "squall-protocol",
-            "squall-control",
-            "squall-storage",
-            "squall-ec2",
-            "squall-sts",
-            "squall-fault-api",
-        ],
+        &["squall-protocol", "squall-control", "squall-storage", "squall-ec2", "squall-sts", "squall-fault-api"],
     ),
     ("squall-sdk-tests", &["squall"]),
 ];
@@ -66,16 +60,18 @@ fn violations(graph: &Graph) -> Vec<String> {
                 if !allowed.contains(&dep.as_str()) {
                     out.push(format!("{krate} must not depend on {dep}"));
                 }
-            } else if let Some(rule) = forbidden_external(krate).into_iter().find(|f| {
-                if f.ends_with('-') {
-                    dep.starts_with(f)
-                } else {
-                    dep == f
-                }
-            }) {
-                out.push(format!(
-                    "{krate} must not depend on {dep} (forbidden: {rule})"
-                ));
+            } else if let Some(rule) =
+                forbidden_external(krate).into_iter().find(
+                    |f| {
+                        if f.ends_with('-') {
+                            dep.starts_with(f)
+                        } else {
+                            dep == f
+                        }
+                    },
+                )
+            {
+                out.push(format!("{krate} must not depend on {dep} (forbidden: {rule})"));
             }
         }
     }
@@ -91,13 +87,8 @@ fn workspace_graph() -> Graph {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
-    assert!(
-        output.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let meta: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    assert!(output.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
     let mut graph = Graph::new();
     for package in meta["packages"].as_array().expect("packages") {
         let name = package["name"].as_str().expect("name").to_string();
@@ -116,10 +107,7 @@ fn workspace_graph() -> Graph {
 #[test]
 fn the_workspace_follows_the_layering() {
     let graph = workspace_graph();
-    assert!(
-        graph.contains_key("squall-storage") && graph.contains_key("squall"),
-        "unexpected workspace: {graph:?}"
-    );
+    assert!(graph.contains_key("squall-storage") && graph.contains_key("squall"), "unexpected workspace: {graph:?}");
     let v = violations(&graph);
     assert!(v.is_empty(), "layering violations:\n{}", v.join("\n"));
 }
@@ -127,22 +115,10 @@ fn the_workspace_follows_the_layering() {
 #[test]
 fn the_checker_catches_forbidden_edges() {
     let mut graph = workspace_graph();
-    graph
-        .get_mut("squall-storage")
-        .unwrap()
-        .push("hyper".into());
-    graph
-        .get_mut("squall-ec2")
-        .unwrap()
-        .push("squall-storage".into());
-    graph
-        .get_mut("squall-control")
-        .unwrap()
-        .push("aws-sdk-ec2".into());
-    graph
-        .get_mut("squall-protocol")
-        .unwrap()
-        .push("squall-control".into());
+    graph.get_mut("squall-storage").unwrap().push("hyper".into());
+    graph.get_mut("squall-ec2").unwrap().push("squall-storage".into());
+    graph.get_mut("squall-control").unwrap().push("aws-sdk-ec2".into());
+    graph.get_mut("squall-protocol").unwrap().push("squall-control".into());
     graph.insert("squall-newthing".into(), vec![]);
     let v = violations(&graph);
     assert_eq!(
@@ -187,11 +163,7 @@ fn every_dependency_has_a_licence_compatible_with_apache_2() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let meta: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     let mut refused = Vec::new();
     for package in meta["packages"].as_array().expect("packages") {
@@ -205,15 +177,8 @@ fn every_dependency_has_a_licence_compatible_with_apache_2() {
                     .any(|l| ACCEPTED_LICENSES.contains(&l.trim_end_matches('+')))
             });
         if !acceptable && !name.starts_with("squall") {
-            refused.push(format!(
-                "{name} {}: {license:?}",
-                package["version"].as_str().unwrap_or_default()
-            ));
+            refused.push(format!("{name} {}: {license:?}", package["version"].as_str().unwrap_or_default()));
         }
     }
-    assert!(
-        refused.is_empty(),
-        "crates whose licence squall cannot ship with:\n{}",
-        refused.join("\n")
-    );
+    assert!(refused.is_empty(), "crates whose licence squall cannot ship with:\n{}", refused.join("\n"));
 }

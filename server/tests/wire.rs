@@ -18,16 +18,8 @@ fn send(addr: std::net::SocketAddr, raw: &[u8]) -> Reply {
     s.read_to_end(&mut buf).expect("read");
     let text = String::from_utf8_lossy(&buf).to_string();
     let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    Reply {
-        status,
-        headers: head.to_lowercase(),
-        body: body.to_string(),
-    }
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status");
+    Reply { status, headers: head.to_lowercase(), body: body.to_string() }
 }
 
 fn post(addr: std::net::SocketAddr, auth: Option<&str>, body: &[u8]) -> Reply {
@@ -44,13 +36,11 @@ fn post(addr: std::net::SocketAddr, auth: Option<&str>, body: &[u8]) -> Reply {
     send(addr, &bytes)
 }
 
-const EU_WEST_1: &str = "AWS4-HMAC-SHA256 Credential=test/20261126/eu-west-1/ec2/aws4_request, SignedHeaders=host, Signature=00";
+const EU_WEST_1: &str =
+    "AWS4-HMAC-SHA256 Credential=test/20261126/eu-west-1/ec2/aws4_request, SignedHeaders=host, Signature=00";
 
 fn request_id_of(body: &str) -> &str {
-    body.split("<requestId>")
-        .nth(1)
-        .and_then(|r| r.split("</requestId>").next())
-        .expect("a requestId")
+    body.split("<requestId>").nth(1).and_then(|r| r.split("</requestId>").next()).expect("a requestId")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,28 +48,14 @@ async fn describe_availability_zones_matches_the_golden_response() {
     let server = squall::start(&ServeOptions::ephemeral()).await.unwrap();
     let addr = server.addr;
     let reply = tokio::task::spawn_blocking(move || {
-        post(
-            addr,
-            Some(EU_WEST_1),
-            b"Action=DescribeAvailabilityZones&Version=2016-11-15",
-        )
+        post(addr, Some(EU_WEST_1), b"Action=DescribeAvailabilityZones&Version=2016-11-15")
     })
     .await
     .unwrap();
     assert_eq!(reply.status, 200);
-    assert!(
-        reply
-            .headers
-            .contains("content-type: text/xml;charset=utf-8"),
-        "{}",
-        reply.headers
-    );
+    assert!(reply.headers.contains("content-type: text/xml;charset=utf-8"), "{}", reply.headers);
     let id = request_id_of(&reply.body).to_string();
-    assert!(
-        reply.headers.contains(&format!("x-amzn-requestid: {id}")),
-        "{}",
-        reply.headers
-    );
+    assert!(reply.headers.contains(&format!("x-amzn-requestid: {id}")), "{}", reply.headers);
     let golden = include_str!("fixtures/describe_availability_zones_eu_west_1.xml").trim_end();
     assert_eq!(reply.body.replace(&id, "REQUEST-ID"), golden);
     server.shutdown().await;
@@ -105,12 +81,7 @@ async fn bad_input_gets_ec2_errors_never_a_crash() {
     let server = squall::start(&ServeOptions::ephemeral()).await.unwrap();
     let addr = server.addr;
     let cases: Vec<(&[u8], u16, &str, &str)> = vec![
-        (
-            b"Version=2016-11-15",
-            400,
-            "MissingParameter",
-            "The request must contain the parameter Action",
-        ),
+        (b"Version=2016-11-15", 400, "MissingParameter", "The request must contain the parameter Action"),
         (
             b"Action=DescribeAvailabilityZones&Version=2016-11-15&DryRun=maybe",
             400,
@@ -141,37 +112,20 @@ async fn bad_input_gets_ec2_errors_never_a_crash() {
             "InvalidAction",
             "The action RunInstances is not implemented by squall yet.",
         ),
-        (
-            b"Action=Describe%FF%FE&Version=2016-11-15&\xff\xfe=\x00",
-            400,
-            "InvalidAction",
-            "not valid",
-        ),
+        (b"Action=Describe%FF%FE&Version=2016-11-15&\xff\xfe=\x00", 400, "InvalidAction", "not valid"),
     ];
     for (body, status, code, message) in cases {
-        let reply = tokio::task::spawn_blocking(move || post(addr, Some(EU_WEST_1), body))
-            .await
-            .unwrap();
+        let reply = tokio::task::spawn_blocking(move || post(addr, Some(EU_WEST_1), body)).await.unwrap();
         let shown = String::from_utf8_lossy(body);
         assert_eq!(reply.status, status, "{shown}: {}", reply.body);
-        assert!(
-            reply.body.contains(&format!("<Code>{code}</Code>")),
-            "{shown}: {}",
-            reply.body
-        );
+        assert!(reply.body.contains(&format!("<Code>{code}</Code>")), "{shown}: {}", reply.body);
         assert!(reply.body.contains(message), "{shown}: {}", reply.body);
-        assert!(
-            reply.body.contains("<RequestID>"),
-            "{shown}: {}",
-            reply.body
-        );
+        assert!(reply.body.contains("<RequestID>"), "{shown}: {}", reply.body);
     }
     // Still serving after all of that.
-    let reply = tokio::task::spawn_blocking(move || {
-        post(addr, None, b"Action=DescribeRegions&Version=2016-11-15")
-    })
-    .await
-    .unwrap();
+    let reply = tokio::task::spawn_blocking(move || post(addr, None, b"Action=DescribeRegions&Version=2016-11-15"))
+        .await
+        .unwrap();
     assert_eq!(reply.status, 200);
     server.shutdown().await;
 }
@@ -197,10 +151,7 @@ async fn shutdown_lets_an_open_keep_alive_connection_finish_its_request() {
     // A client that has sent half a request when shutdown begins still gets its answer.
     let mut stream = TcpStream::connect(addr).unwrap();
     let body = b"Action=DescribeRegions&Version=2016-11-15";
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let head = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
     stream.write_all(head.as_bytes()).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let shutdown = tokio::spawn(server.shutdown());
@@ -223,8 +174,5 @@ async fn shutdown_lets_an_open_keep_alive_connection_finish_its_request() {
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.contains("</DescribeRegionsResponse>"));
     shutdown.await.unwrap();
-    assert!(
-        TcpStream::connect(addr).is_err(),
-        "the listener is closed after shutdown"
-    );
+    assert!(TcpStream::connect(addr).is_err(), "the listener is closed after shutdown");
 }

@@ -12,19 +12,11 @@ use squall_storage::{Cluster, ClusterConfig, PolicyKind, SystemClock, VolumeId};
 const MIB: u64 = 1 << 20;
 
 fn chunk(len: usize, seed: u64) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u64).wrapping_mul(2_654_435_761).wrapping_add(seed) as u8)
-        .collect()
+    (0..len).map(|i| (i as u64).wrapping_mul(2_654_435_761).wrapping_add(seed) as u8).collect()
 }
 
 /// Writes `total` bytes in `block`-sized writes at offsets from `offsets`, then one flush.
-fn run(
-    total: u64,
-    block: usize,
-    offsets: &[u64],
-    mut write: impl FnMut(u64, &[u8]),
-    flush: impl FnOnce(),
-) -> Duration {
+fn run(total: u64, block: usize, offsets: &[u64], mut write: impl FnMut(u64, &[u8]), flush: impl FnOnce()) -> Duration {
     let data = chunk(block, 7);
     let start = Instant::now();
     for &offset in offsets.iter().take((total / block as u64) as usize) {
@@ -35,21 +27,15 @@ fn run(
 }
 
 fn main() {
-    let mib: u64 = std::env::var("SQUALL_BENCH_MIB")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256);
+    let mib: u64 = std::env::var("SQUALL_BENCH_MIB").ok().and_then(|s| s.parse().ok()).unwrap_or(256);
     let total = mib * MIB;
     let size = total.max(64 * MIB);
     // Benchmarks go where the build goes (same disk as a developer's data dir), not /tmp.
-    let base = std::env::var("CARGO_TARGET_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
+    let base =
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
     std::fs::create_dir_all(&base).expect("target dir");
     println!("write throughput, {mib} MiB per case, one flush (fdatasync) at the end");
-    println!(
-        "{:<32} {:>12} {:>12} {:>8}",
-        "case", "plain MiB/s", "squall MiB/s", "ratio"
-    );
+    println!("{:<32} {:>12} {:>12} {:>8}", "case", "plain MiB/s", "squall MiB/s", "ratio");
     for (name, block, random) in [
         ("sequential 1 MiB writes", MIB as usize, false),
         ("sequential 64 KiB writes", 64 * 1024, false),
@@ -61,9 +47,7 @@ fn main() {
             // A fixed permutation (LCG shuffle), so both sides write the same pattern.
             let mut state = 0x2545_f491_4f6c_dd1du64;
             for i in (1..offsets.len()).rev() {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1);
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                 offsets.swap(i, (state >> 33) as usize % (i + 1));
             }
         }
@@ -88,19 +72,8 @@ fn main() {
         drop(dir);
 
         let dir = tempfile::tempdir_in(&base).expect("tempdir");
-        let config = ClusterConfig {
-            nodes: 2,
-            node_capacity: 4 * size,
-            policy: PolicyKind::Hardened,
-        };
-        let cluster = Cluster::open(
-            dir.path(),
-            "bench",
-            &config,
-            Arc::new(SystemClock::new()),
-            1,
-        )
-        .expect("cluster");
+        let config = ClusterConfig { nodes: 2, node_capacity: 4 * size, policy: PolicyKind::Hardened };
+        let cluster = Cluster::open(dir.path(), "bench", &config, Arc::new(SystemClock::new()), 1).expect("cluster");
         let v = VolumeId::new("vol-bench").expect("name");
         let mut cluster = cluster;
         cluster.create_volume(&v, size).expect("volume");
@@ -113,12 +86,7 @@ fn main() {
             || cluster.borrow_mut().flush(&v).expect("flush"),
         );
         let mbps = |d: Duration| (case_total / MIB) as f64 / d.as_secs_f64();
-        println!(
-            "{name:<32} {:>12.0} {:>12.0} {:>7.2}x",
-            mbps(plain),
-            mbps(squall),
-            mbps(squall) / mbps(plain)
-        );
+        println!("{name:<32} {:>12.0} {:>12.0} {:>7.2}x", mbps(plain), mbps(squall), mbps(squall) / mbps(plain));
     }
     println!("(ratio = squall / plain file; squall writes every byte twice, with checksums)");
 }

@@ -18,9 +18,7 @@ pub struct SystemClock {
 
 impl SystemClock {
     pub fn new() -> Self {
-        Self {
-            start: Instant::now(),
-        }
+        Self { start: Instant::now() }
     }
 }
 

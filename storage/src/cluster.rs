@@ -35,11 +35,7 @@ pub struct ClusterConfig {
 impl Default for ClusterConfig {
     fn default() -> Self {
         // Four nodes of 2 TiB: room for tests, nothing allocated until written (sparse files).
-        Self {
-            nodes: 4,
-            node_capacity: 2 << 40,
-            policy: PolicyKind::Hardened,
-        }
+        Self { nodes: 4, node_capacity: 2 << 40, policy: PolicyKind::Hardened }
     }
 }
 
@@ -195,22 +191,14 @@ impl Cluster {
         };
         if let Some(f) = &file {
             if f.format_version != AUTHORITY_FORMAT {
-                return Err(StorageError::StoreIo(format!(
-                    "authority format {} is not supported",
-                    f.format_version
-                )));
+                return Err(StorageError::StoreIo(format!("authority format {} is not supported", f.format_version)));
             }
         }
         let (policy_kind, node_metas, records) = match file {
             Some(f) => (f.policy, f.nodes, f.volumes),
             None => (
                 config.policy,
-                (0..config.nodes)
-                    .map(|i| NodeMeta {
-                        id: NodeId(i),
-                        capacity: config.node_capacity,
-                    })
-                    .collect(),
+                (0..config.nodes).map(|i| NodeMeta { id: NodeId(i), capacity: config.node_capacity }).collect(),
                 BTreeMap::new(),
             ),
         };
@@ -229,28 +217,15 @@ impl Cluster {
         };
         for meta in node_metas {
             let node_dir = cluster.node_dir(meta.id);
-            let mut node = Node {
-                dir: node_dir,
-                capacity: meta.capacity,
-                up: true,
-                replicas: BTreeMap::new(),
-                reserved: 0,
-            };
+            let mut node =
+                Node { dir: node_dir, capacity: meta.capacity, up: true, replicas: BTreeMap::new(), reserved: 0 };
             Self::load_replicas(&mut node)?;
             cluster.nodes.insert(meta.id, node);
         }
         let now = cluster.clock.now();
         for (id, record) in &cluster.records {
             if record.stuck_since_ms.is_some() {
-                cluster.jobs.insert(
-                    id.clone(),
-                    Job {
-                        lost_at: now,
-                        failures: 0,
-                        next_attempt: now,
-                        copy: None,
-                    },
-                );
+                cluster.jobs.insert(id.clone(), Job { lost_at: now, failures: 0, next_attempt: now, copy: None });
             }
         }
         cluster.persist()?;
@@ -275,14 +250,7 @@ impl Cluster {
         let file = AuthorityFile {
             format_version: AUTHORITY_FORMAT,
             policy: self.policy.kind(),
-            nodes: self
-                .nodes
-                .iter()
-                .map(|(id, n)| NodeMeta {
-                    id: *id,
-                    capacity: n.capacity,
-                })
-                .collect(),
+            nodes: self.nodes.iter().map(|(id, n)| NodeMeta { id: *id, capacity: n.capacity }).collect(),
             volumes: self.records.clone(),
         };
         let path = self.dir.join("authority.json");
@@ -304,13 +272,7 @@ impl Cluster {
     /// Adds a node (new capacity, as in the recovery from the 2011 event).
     pub fn add_node(&mut self, capacity: u64) -> Result<NodeId, StorageError> {
         let id = NodeId(self.nodes.keys().next_back().map_or(0, |n| n.0 + 1));
-        let mut node = Node {
-            dir: self.node_dir(id),
-            capacity,
-            up: true,
-            replicas: BTreeMap::new(),
-            reserved: 0,
-        };
+        let mut node = Node { dir: self.node_dir(id), capacity, up: true, replicas: BTreeMap::new(), reserved: 0 };
         Self::load_replicas(&mut node)?;
         self.nodes.insert(id, node);
         self.persist()?;
@@ -323,10 +285,7 @@ impl Cluster {
 
     /// Stops a node: it serves nothing and its open files are closed; its bytes stay on disk.
     pub fn crash_node(&mut self, id: NodeId) -> Result<(), StorageError> {
-        let node = self
-            .nodes
-            .get_mut(&id)
-            .ok_or(StorageError::NodeNotFound(id))?;
+        let node = self.nodes.get_mut(&id).ok_or(StorageError::NodeNotFound(id))?;
         node.up = false;
         node.replicas.clear();
         node.reserved = 0;
@@ -335,10 +294,7 @@ impl Cluster {
 
     /// Starts a crashed node again, reopening its replicas from disk.
     pub fn restart_node(&mut self, id: NodeId) -> Result<(), StorageError> {
-        let node = self
-            .nodes
-            .get_mut(&id)
-            .ok_or(StorageError::NodeNotFound(id))?;
+        let node = self.nodes.get_mut(&id).ok_or(StorageError::NodeNotFound(id))?;
         if !node.up {
             Self::load_replicas(node)?;
             node.up = true;
@@ -398,9 +354,7 @@ impl Cluster {
     }
 
     fn free(&self, id: NodeId) -> u64 {
-        self.nodes
-            .get(&id)
-            .map_or(0, |n| n.capacity.saturating_sub(n.used()))
+        self.nodes.get(&id).map_or(0, |n| n.capacity.saturating_sub(n.used()))
     }
 
     /// Creates a volume of `size` bytes with replicas on the two live nodes with most free space.
@@ -408,38 +362,19 @@ impl Cluster {
         if self.records.contains_key(volume) {
             return Err(StorageError::VolumeExists(volume.clone()));
         }
-        let candidates: Vec<NodeId> = self
-            .nodes
-            .keys()
-            .copied()
-            .filter(|&n| self.node_live(n) && self.free(n) >= size)
-            .collect();
+        let candidates: Vec<NodeId> =
+            self.nodes.keys().copied().filter(|&n| self.node_live(n) && self.free(n) >= size).collect();
         let primary = self.pick_node(&candidates, None);
         let secondary = primary.and_then(|p| self.pick_node(&candidates, Some(p)));
         let (Some(primary), Some(secondary)) = (primary, secondary) else {
-            return Err(StorageError::InsufficientCapacity {
-                cluster: self.name.clone(),
-                requested: size,
-            });
+            return Err(StorageError::InsufficientCapacity { cluster: self.name.clone(), requested: size });
         };
         for n in [primary, secondary] {
-            let node = self
-                .nodes
-                .get_mut(&n)
-                .ok_or(StorageError::NodeNotFound(n))?;
+            let node = self.nodes.get_mut(&n).ok_or(StorageError::NodeNotFound(n))?;
             let replica = Replica::create(&node.dir, volume, size, 1)?;
             node.replicas.insert(volume.clone(), replica);
         }
-        self.records.insert(
-            volume.clone(),
-            VolumeRecord {
-                size,
-                primary,
-                secondary,
-                epoch: 1,
-                stuck_since_ms: None,
-            },
-        );
+        self.records.insert(volume.clone(), VolumeRecord { size, primary, secondary, epoch: 1, stuck_since_ms: None });
         self.persist()
     }
 
@@ -461,21 +396,14 @@ impl Cluster {
 
     /// Grows a volume to `size` bytes on both replicas (ModifyVolume), if both nodes have room.
     pub fn grow_volume(&mut self, volume: &VolumeId, size: u64) -> Result<(), StorageError> {
-        let record = self
-            .records
-            .get(volume)
-            .cloned()
-            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        let record = self.records.get(volume).cloned().ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
         let extra = size.saturating_sub(record.size);
         for n in [record.primary, record.secondary] {
             if !self.node_up(n) {
                 return Err(StorageError::NodeDown(n));
             }
             if self.free(n) < extra {
-                return Err(StorageError::InsufficientCapacity {
-                    cluster: self.name.clone(),
-                    requested: extra,
-                });
+                return Err(StorageError::InsufficientCapacity { cluster: self.name.clone(), requested: extra });
             }
         }
         for n in [record.primary, record.secondary] {
@@ -490,10 +418,7 @@ impl Cluster {
     /// Deletes a volume: its record, and the replicas on live nodes (a down node drops its
     /// replica when it comes back).
     pub fn delete_volume(&mut self, volume: &VolumeId) -> Result<(), StorageError> {
-        let record = self
-            .records
-            .remove(volume)
-            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        let record = self.records.remove(volume).ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
         if let Some(job) = self.jobs.remove(volume) {
             self.release_reservation(volume, &job, record.size);
         }
@@ -520,15 +445,7 @@ impl Cluster {
         if let Some(record) = self.records.get_mut(volume) {
             if record.stuck_since_ms.is_none() {
                 record.stuck_since_ms = Some(now.as_millis() as u64);
-                self.jobs.insert(
-                    volume.clone(),
-                    Job {
-                        lost_at: now,
-                        failures: 0,
-                        next_attempt: now,
-                        copy: None,
-                    },
-                );
+                self.jobs.insert(volume.clone(), Job { lost_at: now, failures: 0, next_attempt: now, copy: None });
                 self.counters.stuck_events += 1;
                 self.persist()?;
             }
@@ -538,31 +455,19 @@ impl Cluster {
 
     /// The record of a volume whose primary serves I/O now, or `Stuck` (after marking it so
     /// when this request is the one that finds the replica set broken).
-    fn io_record(
-        &mut self,
-        volume: &VolumeId,
-        replicate_bytes: Option<u64>,
-    ) -> Result<VolumeRecord, StorageError> {
-        let record = self
-            .records
-            .get(volume)
-            .cloned()
-            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+    fn io_record(&mut self, volume: &VolumeId, replicate_bytes: Option<u64>) -> Result<VolumeRecord, StorageError> {
+        let record = self.records.get(volume).cloned().ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
         if record.stuck_since_ms.is_some() {
             return Err(StorageError::Stuck(volume.clone()));
         }
         let now = self.clock.now();
         // Instances reach the primary over the primary network.
-        let primary_ok = self.node_up(record.primary)
-            && !self.fabric.is_isolated(record.primary, Network::Primary);
+        let primary_ok = self.node_up(record.primary) && !self.fabric.is_isolated(record.primary, Network::Primary);
         let replication_ok = match replicate_bytes {
             None => true,
             Some(bytes) => {
                 self.node_up(record.secondary)
-                    && self
-                        .fabric
-                        .transfer(record.primary, record.secondary, bytes, now)
-                        .is_ok()
+                    && self.fabric.transfer(record.primary, record.secondary, bytes, now).is_ok()
             }
         };
         if !primary_ok || !replication_ok {
@@ -572,45 +477,27 @@ impl Cluster {
         Ok(record)
     }
 
-    fn replica_mut(
-        &mut self,
-        node: NodeId,
-        volume: &VolumeId,
-    ) -> Result<&mut Replica, StorageError> {
-        let n = self
-            .nodes
-            .get_mut(&node)
-            .ok_or(StorageError::NodeNotFound(node))?;
+    fn replica_mut(&mut self, node: NodeId, volume: &VolumeId) -> Result<&mut Replica, StorageError> {
+        let n = self.nodes.get_mut(&node).ok_or(StorageError::NodeNotFound(node))?;
         if !n.up {
             return Err(StorageError::NodeDown(node));
         }
-        n.replicas
-            .get_mut(volume)
-            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))
+        n.replicas.get_mut(volume).ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))
     }
 
     /// Writes `data` at `offset`: applied by the primary, forwarded to the secondary, and
     /// acknowledged (`Ok`) only when both have it.
-    pub fn write(
-        &mut self,
-        volume: &VolumeId,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<(), StorageError> {
+    pub fn write(&mut self, volume: &VolumeId, offset: u64, data: &[u8]) -> Result<(), StorageError> {
         let record = self.io_record(volume, Some(data.len() as u64))?;
-        self.replica_mut(record.primary, volume)?
-            .write(record.epoch, offset, data)?;
-        self.replica_mut(record.secondary, volume)?
-            .write(record.epoch, offset, data)
+        self.replica_mut(record.primary, volume)?.write(record.epoch, offset, data)?;
+        self.replica_mut(record.secondary, volume)?.write(record.epoch, offset, data)
     }
 
     /// Zeroes a range on both replicas (TRIM / WRITE_ZEROES).
     pub fn zero(&mut self, volume: &VolumeId, offset: u64, len: u64) -> Result<(), StorageError> {
         let record = self.io_record(volume, Some(64))?;
-        self.replica_mut(record.primary, volume)?
-            .zero(record.epoch, offset, len)?;
-        self.replica_mut(record.secondary, volume)?
-            .zero(record.epoch, offset, len)
+        self.replica_mut(record.primary, volume)?.zero(record.epoch, offset, len)?;
+        self.replica_mut(record.secondary, volume)?.zero(record.epoch, offset, len)
     }
 
     /// Makes every acknowledged write durable on both replicas.
@@ -622,50 +509,26 @@ impl Cluster {
 
     /// Reads from the primary; a block that fails its checksum is served from the other replica
     /// and repaired.
-    pub fn read(
-        &mut self,
-        volume: &VolumeId,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, StorageError> {
+    pub fn read(&mut self, volume: &VolumeId, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
         let record = self.io_record(volume, None)?;
         self.read_repairing(volume, record.primary, Some(record.secondary), offset, len)
     }
 
     /// Indices of the written blocks ([`crate::BLOCK_SIZE`] each) of a live replica of a volume.
     pub fn written_blocks(&self, volume: &VolumeId) -> Result<Vec<u64>, StorageError> {
-        let record = self
-            .records
-            .get(volume)
-            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        let record = self.records.get(volume).ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
         [record.primary, record.secondary]
             .into_iter()
             .filter(|&n| self.node_live(n))
-            .find_map(|n| {
-                self.nodes
-                    .get(&n)
-                    .and_then(|node| node.replicas.get(volume))
-            })
+            .find_map(|n| self.nodes.get(&n).and_then(|node| node.replicas.get(volume)))
             .map(|r| r.written_blocks().collect())
             .ok_or_else(|| StorageError::NoLiveReplica(volume.clone()))
     }
 
     /// Reads from any live replica, even of a stuck volume (what a snapshot does).
-    pub fn read_any_replica(
-        &mut self,
-        volume: &VolumeId,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, StorageError> {
-        let record = self
-            .records
-            .get(volume)
-            .cloned()
-            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
-        let live: Vec<NodeId> = [record.primary, record.secondary]
-            .into_iter()
-            .filter(|&n| self.node_live(n))
-            .collect();
+    pub fn read_any_replica(&mut self, volume: &VolumeId, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        let record = self.records.get(volume).cloned().ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        let live: Vec<NodeId> = [record.primary, record.secondary].into_iter().filter(|&n| self.node_live(n)).collect();
         match live.as_slice() {
             [] => Err(StorageError::NoLiveReplica(volume.clone())),
             [one] => self.read_repairing(volume, *one, None, offset, len),
@@ -689,15 +552,8 @@ impl Cluster {
                 Err(StorageError::Corrupt { block, .. }) => {
                     self.counters.corruptions_detected += 1;
                     let good = match fallback {
-                        Some(other) if self.node_up(other) => {
-                            self.replica_mut(other, volume)?.read_block(block)?
-                        }
-                        _ => {
-                            return Err(StorageError::Corrupt {
-                                volume: volume.clone(),
-                                block,
-                            })
-                        }
+                        Some(other) if self.node_up(other) => self.replica_mut(other, volume)?.read_block(block)?,
+                        _ => return Err(StorageError::Corrupt { volume: volume.clone(), block }),
                     };
                     self.replica_mut(from, volume)?.write_block(block, &good)?;
                     self.counters.corruptions_repaired += 1;
@@ -722,11 +578,7 @@ impl Cluster {
 
     /// The data file of a volume's replica on a node (tests corrupt it on purpose).
     pub fn replica_data_path(&self, node: NodeId, volume: &VolumeId) -> Option<PathBuf> {
-        self.nodes
-            .get(&node)?
-            .replicas
-            .get(volume)
-            .map(Replica::data_path)
+        self.nodes.get(&node)?.replicas.get(volume).map(Replica::data_path)
     }
 
     /// Epoch each replica of a volume holds, by node (only nodes that are up).
@@ -749,20 +601,14 @@ impl Cluster {
         }
         self.replica_epochs(volume)
             .into_iter()
-            .filter(|(node, epoch)| {
-                *epoch == record.epoch && *node == record.primary && self.node_live(*node)
-            })
+            .filter(|(node, epoch)| *epoch == record.epoch && *node == record.primary && self.node_live(*node))
             .map(|(node, _)| node)
             .collect()
     }
 
     /// Every block of both replicas of a volume, for comparison (tests).
     pub fn replica_contents(&mut self, volume: &VolumeId) -> Result<Vec<Vec<u8>>, StorageError> {
-        let record = self
-            .records
-            .get(volume)
-            .cloned()
-            .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        let record = self.records.get(volume).cloned().ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
         let mut out = Vec::new();
         for node in [record.primary, record.secondary] {
             out.push(self.replica_mut(node, volume)?.read(0, record.size)?);
@@ -799,19 +645,10 @@ impl Cluster {
     }
 
     fn rebuilds_touching(&self, node: NodeId) -> usize {
-        self.jobs
-            .values()
-            .filter_map(|j| j.copy.as_ref())
-            .filter(|c| c.survivor == node || c.target == node)
-            .count()
+        self.jobs.values().filter_map(|j| j.copy.as_ref()).filter(|c| c.survivor == node || c.target == node).count()
     }
 
-    fn recovered(
-        &mut self,
-        volume: &VolumeId,
-        job: &Job,
-        now: Duration,
-    ) -> Result<(), StorageError> {
+    fn recovered(&mut self, volume: &VolumeId, job: &Job, now: Duration) -> Result<(), StorageError> {
         self.jobs.remove(volume);
         if let Some(record) = self.records.get_mut(volume) {
             record.stuck_since_ms = None;
@@ -821,17 +658,9 @@ impl Cluster {
     }
 
     /// Commits a new replica set `{primary, secondary}` at the next epoch.
-    fn commit_set(
-        &mut self,
-        volume: &VolumeId,
-        primary: NodeId,
-        secondary: NodeId,
-    ) -> Result<(), StorageError> {
+    fn commit_set(&mut self, volume: &VolumeId, primary: NodeId, secondary: NodeId) -> Result<(), StorageError> {
         let epoch = {
-            let record = self
-                .records
-                .get_mut(volume)
-                .ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+            let record = self.records.get_mut(volume).ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
             record.epoch += 1;
             record.primary = primary;
             record.secondary = secondary;
@@ -844,12 +673,7 @@ impl Cluster {
     }
 
     /// Puts a failed job back in the queue after the policy's delay.
-    fn retry_later(
-        &mut self,
-        volume: &VolumeId,
-        mut job: Job,
-        now: Duration,
-    ) -> Result<(), StorageError> {
+    fn retry_later(&mut self, volume: &VolumeId, mut job: Job, now: Duration) -> Result<(), StorageError> {
         job.failures += 1;
         job.next_attempt = now + self.policy.retry_delay(job.failures, &mut self.rng);
         self.jobs.insert(volume.clone(), job);
@@ -857,10 +681,7 @@ impl Cluster {
     }
 
     fn advance_job(&mut self, volume: &VolumeId, now: Duration) -> Result<(), StorageError> {
-        let (Some(record), Some(mut job)) = (
-            self.records.get(volume).cloned(),
-            self.jobs.get(volume).cloned(),
-        ) else {
+        let (Some(record), Some(mut job)) = (self.records.get(volume).cloned(), self.jobs.get(volume).cloned()) else {
             return Ok(());
         };
         if let Some(copy) = job.copy.clone() {
@@ -872,19 +693,12 @@ impl Cluster {
         if now < job.next_attempt {
             return Ok(());
         }
-        let live: Vec<NodeId> = [record.primary, record.secondary]
-            .into_iter()
-            .filter(|&n| self.node_live(n))
-            .collect();
+        let live: Vec<NodeId> = [record.primary, record.secondary].into_iter().filter(|&n| self.node_live(n)).collect();
         if live.is_empty() {
             // No replica can negotiate with the authority: nothing to do until one comes back.
             return Ok(());
         }
-        let pair_whole = live.len() == 2
-            && self
-                .fabric
-                .route(record.primary, record.secondary)
-                .is_some();
+        let pair_whole = live.len() == 2 && self.fabric.route(record.primary, record.secondary).is_some();
         let in_grace = now.saturating_sub(job.lost_at) < self.policy.peer_grace();
         if pair_whole && (self.policy.reconnect_to_previous_peer() || in_grace) {
             // I/O was blocked since the peer was lost, so both replicas hold the same bytes.
@@ -900,16 +714,8 @@ impl Cluster {
                 return Ok(()); // wait for a rebuild slot
             }
         }
-        let survivor = if live.contains(&record.primary) {
-            record.primary
-        } else {
-            record.secondary
-        };
-        let old_peer = if survivor == record.primary {
-            record.secondary
-        } else {
-            record.primary
-        };
+        let survivor = if live.contains(&record.primary) { record.primary } else { record.secondary };
+        let old_peer = if survivor == record.primary { record.secondary } else { record.primary };
         if let Some(limit) = self.policy.max_rebuilds_per_node() {
             if self.rebuilds_touching(survivor) >= limit {
                 return Ok(());
@@ -932,15 +738,8 @@ impl Cluster {
             self.counters.failures_no_space += 1;
             return self.retry_later(volume, job, now);
         };
-        let bytes = self
-            .nodes
-            .get(&survivor)
-            .and_then(|n| n.replicas.get(volume))
-            .map_or(0, Replica::allocated_bytes);
-        let Some(duration) =
-            self.fabric
-                .transfer_time(survivor, target, bytes, self.policy.copy_throttle())
-        else {
+        let bytes = self.nodes.get(&survivor).and_then(|n| n.replicas.get(volume)).map_or(0, Replica::allocated_bytes);
+        let Some(duration) = self.fabric.transfer_time(survivor, target, bytes, self.policy.copy_throttle()) else {
             return self.retry_later(volume, job, now);
         };
         let reserved = self.policy.reserve_target_space();
@@ -949,13 +748,7 @@ impl Cluster {
                 n.reserved += record.size;
             }
         }
-        job.copy = Some(Copy {
-            survivor,
-            target,
-            done_at: now + duration,
-            bytes,
-            reserved,
-        });
+        job.copy = Some(Copy { survivor, target, done_at: now + duration, bytes, reserved });
         self.jobs.insert(volume.clone(), job.clone());
         if duration.is_zero() {
             let copy = job.copy.clone().expect("just set");
@@ -978,10 +771,7 @@ impl Cluster {
             && self.node_live(copy.target)
             && self.fabric.route(copy.survivor, copy.target).is_some();
         // Without a reservation the space may have gone to another copy in the meantime.
-        let fits = self
-            .nodes
-            .get(&copy.target)
-            .is_some_and(|n| n.used() + record.size <= n.capacity);
+        let fits = self.nodes.get(&copy.target).is_some_and(|n| n.used() + record.size <= n.capacity);
         if !reachable || !fits {
             if fits {
                 self.counters.copies_aborted += 1;
@@ -991,16 +781,10 @@ impl Cluster {
             return self.retry_later(volume, job, now);
         }
         // Copy the written blocks for real; the new replica joins at the next epoch.
-        let target_dir = self
-            .nodes
-            .get(&copy.target)
-            .map(|n| n.dir.clone())
-            .ok_or(StorageError::NodeNotFound(copy.target))?;
+        let target_dir =
+            self.nodes.get(&copy.target).map(|n| n.dir.clone()).ok_or(StorageError::NodeNotFound(copy.target))?;
         let mut fresh = Replica::create(&target_dir, volume, record.size, record.epoch)?;
-        let blocks: Vec<u64> = self
-            .replica_mut(copy.survivor, volume)?
-            .written_blocks()
-            .collect();
+        let blocks: Vec<u64> = self.replica_mut(copy.survivor, volume)?.written_blocks().collect();
         for block in blocks {
             match self.replica_mut(copy.survivor, volume)?.read_block(block) {
                 Ok(data) => fresh.write_block(block, &data)?,
@@ -1035,44 +819,28 @@ impl Cluster {
                 continue;
             }
             for volume in node.replicas.keys() {
-                let member = self
-                    .records
-                    .get(volume)
-                    .is_some_and(|r| r.primary == *id || r.secondary == *id);
-                let incoming = self
-                    .jobs
-                    .get(volume)
-                    .and_then(|j| j.copy.as_ref())
-                    .is_some_and(|c| c.target == *id);
+                let member = self.records.get(volume).is_some_and(|r| r.primary == *id || r.secondary == *id);
+                let incoming = self.jobs.get(volume).and_then(|j| j.copy.as_ref()).is_some_and(|c| c.target == *id);
                 if !member && !incoming {
                     orphans.push((*id, volume.clone()));
                 }
             }
         }
         for (id, volume) in orphans {
-            let searches =
-                !self.policy.confirm_with_authority_first() && self.records.contains_key(&volume);
+            let searches = !self.policy.confirm_with_authority_first() && self.records.contains_key(&volume);
             if !searches {
                 self.stale_searches.remove(&(id, volume.clone()));
-                if let Some(replica) = self
-                    .nodes
-                    .get_mut(&id)
-                    .and_then(|n| n.replicas.remove(&volume))
-                {
+                if let Some(replica) = self.nodes.get_mut(&id).and_then(|n| n.replicas.remove(&volume)) {
                     replica.destroy()?;
                 }
                 continue;
             }
-            let due = *self
-                .stale_searches
-                .entry((id, volume.clone()))
-                .or_insert(now);
+            let due = *self.stale_searches.entry((id, volume.clone())).or_insert(now);
             if now < due {
                 continue;
             }
             self.counters.remirror_attempts += 1;
-            let (size, allocated) = match self.nodes.get(&id).and_then(|n| n.replicas.get(&volume))
-            {
+            let (size, allocated) = match self.nodes.get(&id).and_then(|n| n.replicas.get(&volume)) {
                 Some(r) => (r.size(), r.allocated_bytes()),
                 None => continue,
             };
@@ -1092,21 +860,13 @@ impl Cluster {
             self.counters.bytes_copied += allocated;
             self.counters.stale_copies_refused += 1;
             self.stale_searches.remove(&(id, volume.clone()));
-            if let Some(replica) = self
-                .nodes
-                .get_mut(&id)
-                .and_then(|n| n.replicas.remove(&volume))
-            {
+            if let Some(replica) = self.nodes.get_mut(&id).and_then(|n| n.replicas.remove(&volume)) {
                 replica.destroy()?;
             }
         }
         // Searches of replicas that are gone (node crashed, volume deleted) end with them.
         let nodes = &self.nodes;
-        self.stale_searches.retain(|(id, volume), _| {
-            nodes
-                .get(id)
-                .is_some_and(|n| n.replicas.contains_key(volume))
-        });
+        self.stale_searches.retain(|(id, volume), _| nodes.get(id).is_some_and(|n| n.replicas.contains_key(volume)));
         Ok(())
     }
 
@@ -1115,11 +875,7 @@ impl Cluster {
     }
 
     pub fn status(&self) -> ClusterStatus {
-        let stuck = self
-            .records
-            .values()
-            .filter(|r| r.stuck_since_ms.is_some())
-            .count();
+        let stuck = self.records.values().filter(|r| r.stuck_since_ms.is_some()).count();
         ClusterStatus {
             name: self.name.clone(),
             policy: self.policy.kind(),
@@ -1153,12 +909,7 @@ impl Cluster {
             .iter()
             .filter(|(id, n)| n.up && self.fabric.reaches_authority(**id))
             .flat_map(|(id, n)| n.replicas.iter().map(move |(v, r)| (*id, v, r.size())))
-            .filter(|(id, v, _)| {
-                !self
-                    .records
-                    .get(*v)
-                    .is_some_and(|r| r.primary == *id || r.secondary == *id)
-            })
+            .filter(|(id, v, _)| !self.records.get(*v).is_some_and(|r| r.primary == *id || r.secondary == *id))
             .map(|(_, _, size)| size)
             .sum::<u64>()
             + self.nodes.values().map(|n| n.reserved).sum::<u64>()

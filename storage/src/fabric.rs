@@ -8,9 +8,7 @@ use std::time::Duration;
 use crate::NodeId;
 
 /// One of the two networks of a cluster.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
     Primary,
@@ -115,19 +113,11 @@ impl Fabric {
 
     /// Whether a node can talk to the cluster's authority (over either network).
     pub fn reaches_authority(&self, node: NodeId) -> bool {
-        Network::BOTH
-            .into_iter()
-            .any(|n| !self.net(n).isolated.contains(&node))
+        Network::BOTH.into_iter().any(|n| !self.net(n).isolated.contains(&node))
     }
 
     /// Sends `bytes` from `a` to `b` at time `now`, spending the route's bandwidth budget.
-    pub fn transfer(
-        &mut self,
-        a: NodeId,
-        b: NodeId,
-        bytes: u64,
-        now: Duration,
-    ) -> Result<Network, RouteError> {
+    pub fn transfer(&mut self, a: NodeId, b: NodeId, bytes: u64, now: Duration) -> Result<Network, RouteError> {
         let network = self.route(a, b).ok_or(RouteError::Unreachable)?;
         let net = self.net_mut(network);
         if let Some(cap) = net.bandwidth {
@@ -146,13 +136,7 @@ impl Fabric {
 
     /// How long moving `bytes` between `a` and `b` takes at the route's cap and latency, no
     /// faster than `throttle` bytes per second.
-    pub fn transfer_time(
-        &self,
-        a: NodeId,
-        b: NodeId,
-        bytes: u64,
-        throttle: Option<u64>,
-    ) -> Option<Duration> {
+    pub fn transfer_time(&self, a: NodeId, b: NodeId, bytes: u64, throttle: Option<u64>) -> Option<Duration> {
         let net = self.net(self.route(a, b)?);
         let rate = match (net.bandwidth, throttle) {
             (Some(x), Some(y)) => Some(x.min(y)),
@@ -194,17 +178,8 @@ mod tests {
         f.cap_bandwidth(Network::Replication, Some(1000));
         let t = Duration::from_millis(10);
         assert_eq!(f.transfer(a, b, 600, t), Ok(Network::Replication));
-        assert_eq!(
-            f.transfer(a, b, 600, t),
-            Err(RouteError::Saturated(Network::Replication))
-        );
-        assert_eq!(
-            f.transfer(a, b, 600, Duration::from_millis(1010)),
-            Ok(Network::Replication)
-        );
-        assert_eq!(
-            f.transfer_time(a, b, 2000, None),
-            Some(Duration::from_secs(2))
-        );
+        assert_eq!(f.transfer(a, b, 600, t), Err(RouteError::Saturated(Network::Replication)));
+        assert_eq!(f.transfer(a, b, 600, Duration::from_millis(1010)), Ok(Network::Replication));
+        assert_eq!(f.transfer_time(a, b, 2000, None), Some(Duration::from_secs(2)));
     }
 }

@@ -27,9 +27,7 @@ pub use replica::BLOCK_SIZE;
 pub use snapshot::{SnapshotId, SnapshotInfo, SnapshotStore, SNAPSHOT_BLOCK_SIZE};
 
 /// A storage node of one cluster.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct NodeId(pub u32);
 
 impl fmt::Display for NodeId {
@@ -39,9 +37,7 @@ impl fmt::Display for NodeId {
 }
 
 /// A volume's name in the store: 1 to 128 characters of `[A-Za-z0-9._-]` (it names files).
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct VolumeId(String);
 
@@ -50,8 +46,7 @@ impl VolumeId {
         let ok = !s.is_empty()
             && s.len() <= 128
             && !s.starts_with('.')
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if ok {
             Ok(Self(s.to_string()))
         } else {
@@ -97,18 +92,9 @@ pub enum StorageError {
     #[error("volume {0} has no live replica")]
     NoLiveReplica(VolumeId),
     #[error("volume {volume}: request of epoch {request} refused by a replica of epoch {replica}")]
-    StaleEpoch {
-        volume: VolumeId,
-        request: u64,
-        replica: u64,
-    },
+    StaleEpoch { volume: VolumeId, request: u64, replica: u64 },
     #[error("volume {volume}: range {offset}+{len} is outside its {size} bytes")]
-    OutOfRange {
-        volume: VolumeId,
-        offset: u64,
-        len: u64,
-        size: u64,
-    },
+    OutOfRange { volume: VolumeId, offset: u64, len: u64, size: u64 },
     #[error("volume {volume}: block {block} failed its checksum on every replica")]
     Corrupt { volume: VolumeId, block: u64 },
     #[error("volume {volume}: I/O error: {message}")]

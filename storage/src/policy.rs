@@ -127,10 +127,7 @@ impl RemirrorPolicy for Hardened {
     }
     fn retry_delay(&self, failures: u32, rng: &mut dyn rand::RngCore) -> Duration {
         // Exponential backoff with full jitter.
-        let exp = self
-            .base_backoff
-            .saturating_mul(1u32 << failures.min(16))
-            .min(self.max_backoff);
+        let exp = self.base_backoff.saturating_mul(1u32 << failures.min(16)).min(self.max_backoff);
         exp.mul_f64(rng.gen_range(0.5..=1.0))
     }
     fn max_rebuilds_per_node(&self) -> Option<usize> {
@@ -162,15 +159,9 @@ mod tests {
         let h = Hardened::default();
         let d1 = h.retry_delay(1, &mut rng);
         let d6 = h.retry_delay(6, &mut rng);
-        assert!(
-            d1 >= Duration::from_millis(200) && d1 <= Duration::from_millis(400),
-            "{d1:?}"
-        );
+        assert!(d1 >= Duration::from_millis(200) && d1 <= Duration::from_millis(400), "{d1:?}");
         assert!(d6 > d1 && d6 <= h.max_backoff);
-        assert_eq!(
-            h.retry_delay(40, &mut rng).max(h.max_backoff),
-            h.max_backoff
-        );
+        assert_eq!(h.retry_delay(40, &mut rng).max(h.max_backoff), h.max_backoff);
         assert_eq!(Legacy.retry_delay(9, &mut rng), Duration::ZERO);
     }
 }

@@ -19,21 +19,9 @@ pub struct RegionStore {
 
 impl RegionStore {
     /// Opens the store under `dir`; clusters are opened when first named.
-    pub fn open(
-        dir: &Path,
-        config: ClusterConfig,
-        clock: Arc<dyn Clock>,
-        seed: u64,
-    ) -> Result<Self, StorageError> {
+    pub fn open(dir: &Path, config: ClusterConfig, clock: Arc<dyn Clock>, seed: u64) -> Result<Self, StorageError> {
         let snapshots = SnapshotStore::open(&dir.join("snapshots"))?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            config,
-            clock,
-            seed,
-            clusters: BTreeMap::new(),
-            snapshots,
-        })
+        Ok(Self { dir: dir.to_path_buf(), config, clock, seed, clusters: BTreeMap::new(), snapshots })
     }
 
     /// The cluster named `zone` (an opaque name; the control plane uses zone ids), opened or
@@ -43,21 +31,12 @@ impl RegionStore {
             crate::VolumeId::new(zone)?; // the name becomes a directory
                                          // Each cluster draws from its own random stream, derived from the region's seed.
             let seed = self.seed
-                ^ zone.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-                });
-            let cluster = Cluster::open(
-                &self.dir.join("clusters").join(zone),
-                zone,
-                &self.config,
-                self.clock.clone(),
-                seed,
-            )?;
+                ^ zone.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+            let cluster =
+                Cluster::open(&self.dir.join("clusters").join(zone), zone, &self.config, self.clock.clone(), seed)?;
             self.clusters.insert(zone.to_string(), cluster);
         }
-        self.clusters
-            .get_mut(zone)
-            .ok_or_else(|| StorageError::StoreIo(format!("cluster {zone} vanished")))
+        self.clusters.get_mut(zone).ok_or_else(|| StorageError::StoreIo(format!("cluster {zone} vanished")))
     }
 
     /// Clusters opened so far.
@@ -70,15 +49,10 @@ impl RegionStore {
     }
 
     /// The cluster of `zone` and the snapshot store together (snapshotting reads a cluster).
-    pub fn cluster_and_snapshots(
-        &mut self,
-        zone: &str,
-    ) -> Result<(&mut Cluster, &SnapshotStore), StorageError> {
+    pub fn cluster_and_snapshots(&mut self, zone: &str) -> Result<(&mut Cluster, &SnapshotStore), StorageError> {
         self.cluster(zone)?;
-        let cluster = self
-            .clusters
-            .get_mut(zone)
-            .ok_or_else(|| StorageError::StoreIo(format!("cluster {zone} vanished")))?;
+        let cluster =
+            self.clusters.get_mut(zone).ok_or_else(|| StorageError::StoreIo(format!("cluster {zone} vanished")))?;
         Ok((cluster, &self.snapshots))
     }
 
@@ -100,42 +74,21 @@ mod tests {
     fn clusters_are_lazy_and_snapshots_cross_zones() {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new());
-        let config = ClusterConfig {
-            node_capacity: 64 << 20,
-            ..ClusterConfig::default()
-        };
+        let config = ClusterConfig { node_capacity: 64 << 20, ..ClusterConfig::default() };
         let mut region = RegionStore::open(dir.path(), config.clone(), clock.clone(), 1).unwrap();
         assert_eq!(region.clusters().count(), 0);
         let v = VolumeId::new("v").unwrap();
-        region
-            .cluster("use1-az1")
-            .unwrap()
-            .create_volume(&v, 1 << 20)
-            .unwrap();
-        region
-            .cluster("use1-az1")
-            .unwrap()
-            .write(&v, 0, b"hello")
-            .unwrap();
+        region.cluster("use1-az1").unwrap().create_volume(&v, 1 << 20).unwrap();
+        region.cluster("use1-az1").unwrap().write(&v, 0, b"hello").unwrap();
         let (az1, snaps) = region.cluster_and_snapshots("use1-az1").unwrap();
-        snaps
-            .snapshot_volume(az1, &v, &VolumeId::new("s").unwrap(), None)
-            .unwrap();
+        snaps.snapshot_volume(az1, &v, &VolumeId::new("s").unwrap(), None).unwrap();
         let (az2, snaps) = region.cluster_and_snapshots("use1-az2").unwrap();
-        snaps
-            .restore(&VolumeId::new("s").unwrap(), az2, &v, 1 << 20)
-            .unwrap();
-        assert_eq!(
-            region.cluster("use1-az2").unwrap().read(&v, 0, 5).unwrap(),
-            b"hello"
-        );
+        snaps.restore(&VolumeId::new("s").unwrap(), az2, &v, 1 << 20).unwrap();
+        assert_eq!(region.cluster("use1-az2").unwrap().read(&v, 0, 5).unwrap(), b"hello");
         assert_eq!(region.clusters().count(), 2);
         assert!(region.cluster("../escape").is_err());
         drop(region);
         let mut again = RegionStore::open(dir.path(), config, clock, 1).unwrap();
-        assert_eq!(
-            again.cluster("use1-az2").unwrap().read(&v, 0, 5).unwrap(),
-            b"hello"
-        );
+        assert_eq!(again.cluster("use1-az2").unwrap().read(&v, 0, 5).unwrap(), b"hello");
     }
 }

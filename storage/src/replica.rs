@@ -42,50 +42,23 @@ pub struct Replica {
 }
 
 fn io(volume: &VolumeId, e: std::io::Error) -> StorageError {
-    StorageError::Io {
-        volume: volume.clone(),
-        message: e.to_string(),
-    }
+    StorageError::Io { volume: volume.clone(), message: e.to_string() }
 }
 
 impl Replica {
     fn paths(dir: &Path, volume: &VolumeId) -> (PathBuf, PathBuf, PathBuf) {
-        (
-            dir.join(format!("{volume}.data")),
-            dir.join(format!("{volume}.sums")),
-            dir.join(format!("{volume}.meta")),
-        )
+        (dir.join(format!("{volume}.data")), dir.join(format!("{volume}.sums")), dir.join(format!("{volume}.meta")))
     }
 
-    pub fn create(
-        dir: &Path,
-        volume: &VolumeId,
-        size: u64,
-        epoch: u64,
-    ) -> Result<Self, StorageError> {
+    pub fn create(dir: &Path, volume: &VolumeId, size: u64, epoch: u64) -> Result<Self, StorageError> {
         fs::create_dir_all(dir).map_err(|e| io(volume, e))?;
         let (data_path, sums_path, _) = Self::paths(dir, volume);
-        let open = |p: &Path| {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(p)
-        };
+        let open = |p: &Path| OpenOptions::new().read(true).write(true).create(true).truncate(true).open(p);
         let data = SegmentedFile::create(&data_path, size).map_err(|e| io(volume, e))?;
         let sums = open(&sums_path).map_err(|e| io(volume, e))?;
-        sums.set_len(size.div_ceil(BLOCK_SIZE) * SUM_ENTRY)
-            .map_err(|e| io(volume, e))?;
-        let replica = Self {
-            volume: volume.clone(),
-            dir: dir.to_path_buf(),
-            data,
-            sums,
-            size,
-            epoch,
-            written: BTreeSet::new(),
-        };
+        sums.set_len(size.div_ceil(BLOCK_SIZE) * SUM_ENTRY).map_err(|e| io(volume, e))?;
+        let replica =
+            Self { volume: volume.clone(), dir: dir.to_path_buf(), data, sums, size, epoch, written: BTreeSet::new() };
         replica.save_meta()?;
         Ok(replica)
     }
@@ -93,27 +66,19 @@ impl Replica {
     /// Reopens a replica written before, rebuilding the set of written blocks from its checksums.
     pub fn open(dir: &Path, volume: &VolumeId) -> Result<Self, StorageError> {
         let (data_path, sums_path, meta_path) = Self::paths(dir, volume);
-        let meta: ReplicaMeta = serde_json::from_slice(
-            &fs::read(&meta_path).map_err(|e| io(volume, e))?,
-        )
-        .map_err(|e| StorageError::Io {
-            volume: volume.clone(),
-            message: format!("bad replica metadata: {e}"),
-        })?;
+        let meta: ReplicaMeta = serde_json::from_slice(&fs::read(&meta_path).map_err(|e| io(volume, e))?)
+            .map_err(|e| StorageError::Io { volume: volume.clone(), message: format!("bad replica metadata: {e}") })?;
         if meta.format_version != REPLICA_FORMAT {
             return Err(StorageError::Io {
                 volume: volume.clone(),
-                message: format!(
-                    "replica format {} is not supported (expected {REPLICA_FORMAT})",
-                    meta.format_version
-                ),
+                message: format!("replica format {} is not supported (expected {REPLICA_FORMAT})", meta.format_version),
             });
         }
         let open = |p: &Path| OpenOptions::new().read(true).write(true).open(p);
         let data = SegmentedFile::open(&data_path, meta.size).map_err(|e| io(volume, e))?;
         let sums = open(&sums_path).map_err(|e| io(volume, e))?;
-        let written = Self::scan_written(&sums, meta.size.div_ceil(BLOCK_SIZE) * SUM_ENTRY)
-            .map_err(|e| io(volume, e))?;
+        let written =
+            Self::scan_written(&sums, meta.size.div_ceil(BLOCK_SIZE) * SUM_ENTRY).map_err(|e| io(volume, e))?;
         Ok(Self {
             volume: volume.clone(),
             dir: dir.to_path_buf(),
@@ -137,9 +102,7 @@ impl Replica {
                 Err(rustix::io::Errno::NXIO) => break, // no data after pos
                 Err(e) => return Err(e.into()),
             };
-            let end = rustix::fs::seek(sums, rustix::fs::SeekFrom::Hole(start))
-                .map_err(std::io::Error::from)?
-                .min(len);
+            let end = rustix::fs::seek(sums, rustix::fs::SeekFrom::Hole(start)).map_err(std::io::Error::from)?.min(len);
             // Extents are page-aligned; entries are 8 bytes, so an extent never splits one.
             let mut at = start - start % SUM_ENTRY;
             while at < end {
@@ -165,10 +128,7 @@ impl Replica {
         let mut out: Vec<VolumeId> = entries
             .filter_map(|e| e.ok())
             .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".meta"))
-                    .and_then(|v| VolumeId::new(v).ok())
+                e.file_name().to_str().and_then(|n| n.strip_suffix(".meta")).and_then(|v| VolumeId::new(v).ok())
             })
             .collect();
         out.sort();
@@ -177,16 +137,10 @@ impl Replica {
 
     fn save_meta(&self) -> Result<(), StorageError> {
         let (_, _, meta_path) = Self::paths(&self.dir, &self.volume);
-        let meta = ReplicaMeta {
-            format_version: REPLICA_FORMAT,
-            size: self.size,
-            epoch: self.epoch,
-        };
+        let meta = ReplicaMeta { format_version: REPLICA_FORMAT, size: self.size, epoch: self.epoch };
         let tmp = meta_path.with_extension("meta.tmp");
-        let bytes = serde_json::to_vec(&meta).map_err(|e| StorageError::Io {
-            volume: self.volume.clone(),
-            message: e.to_string(),
-        })?;
+        let bytes = serde_json::to_vec(&meta)
+            .map_err(|e| StorageError::Io { volume: self.volume.clone(), message: e.to_string() })?;
         fs::write(&tmp, bytes).map_err(|e| io(&self.volume, e))?;
         fs::rename(&tmp, &meta_path).map_err(|e| io(&self.volume, e))
     }
@@ -233,15 +187,9 @@ impl Replica {
         // it is rewritten at full length (zero-padded) before the file grows.
         let last = self.size.div_ceil(BLOCK_SIZE).saturating_sub(1);
         let last_was_short = !self.size.is_multiple_of(BLOCK_SIZE) && self.written.contains(&last);
-        let old_last = if last_was_short {
-            Some(self.read_block(last)?)
-        } else {
-            None
-        };
+        let old_last = if last_was_short { Some(self.read_block(last)?) } else { None };
         self.data.grow(size).map_err(|e| io(&self.volume, e))?;
-        self.sums
-            .set_len(size.div_ceil(BLOCK_SIZE) * SUM_ENTRY)
-            .map_err(|e| io(&self.volume, e))?;
+        self.sums.set_len(size.div_ceil(BLOCK_SIZE) * SUM_ENTRY).map_err(|e| io(&self.volume, e))?;
         self.size = size;
         if let Some(mut data) = old_last {
             data.resize(self.block_len(last), 0);
@@ -262,11 +210,7 @@ impl Replica {
     /// Fencing: a request of another epoch than the replica's is refused.
     pub fn check_epoch(&self, epoch: u64) -> Result<(), StorageError> {
         if epoch != self.epoch {
-            return Err(StorageError::StaleEpoch {
-                volume: self.volume.clone(),
-                request: epoch,
-                replica: self.epoch,
-            });
+            return Err(StorageError::StaleEpoch { volume: self.volume.clone(), request: epoch, replica: self.epoch });
         }
         Ok(())
     }
@@ -274,12 +218,7 @@ impl Replica {
     fn check_range(&self, offset: u64, len: u64) -> Result<(), StorageError> {
         match offset.checked_add(len) {
             Some(end) if end <= self.size => Ok(()),
-            _ => Err(StorageError::OutOfRange {
-                volume: self.volume.clone(),
-                offset,
-                len,
-                size: self.size,
-            }),
+            _ => Err(StorageError::OutOfRange { volume: self.volume.clone(), offset, len, size: self.size }),
         }
     }
 
@@ -294,19 +233,12 @@ impl Replica {
         if !self.written.contains(&block) {
             return Ok(buf);
         }
-        self.data
-            .read_exact_at(&mut buf, block * BLOCK_SIZE)
-            .map_err(|e| io(&self.volume, e))?;
+        self.data.read_exact_at(&mut buf, block * BLOCK_SIZE).map_err(|e| io(&self.volume, e))?;
         let mut entry = [0u8; SUM_ENTRY as usize];
-        self.sums
-            .read_exact_at(&mut entry, block * SUM_ENTRY)
-            .map_err(|e| io(&self.volume, e))?;
+        self.sums.read_exact_at(&mut entry, block * SUM_ENTRY).map_err(|e| io(&self.volume, e))?;
         let expected = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
         if crc32c::crc32c(&buf) != expected {
-            return Err(StorageError::Corrupt {
-                volume: self.volume.clone(),
-                block,
-            });
+            return Err(StorageError::Corrupt { volume: self.volume.clone(), block });
         }
         Ok(buf)
     }
@@ -314,15 +246,11 @@ impl Replica {
     /// Writes one whole block and its checksum.
     pub fn write_block(&mut self, block: u64, data: &[u8]) -> Result<(), StorageError> {
         debug_assert_eq!(data.len(), self.block_len(block));
-        self.data
-            .write_all_at(data, block * BLOCK_SIZE)
-            .map_err(|e| io(&self.volume, e))?;
+        self.data.write_all_at(data, block * BLOCK_SIZE).map_err(|e| io(&self.volume, e))?;
         let mut entry = [0u8; SUM_ENTRY as usize];
         entry[..4].copy_from_slice(&crc32c::crc32c(data).to_le_bytes());
         entry[4..].copy_from_slice(&WRITTEN_MARKER.to_le_bytes());
-        self.sums
-            .write_all_at(&entry, block * SUM_ENTRY)
-            .map_err(|e| io(&self.volume, e))?;
+        self.sums.write_all_at(&entry, block * SUM_ENTRY).map_err(|e| io(&self.volume, e))?;
         self.written.insert(block);
         Ok(())
     }
@@ -331,12 +259,8 @@ impl Replica {
         let start = block * BLOCK_SIZE;
         let len = self.block_len(block) as u64;
         // Give the bytes back to the file system; the checksum entry goes back to "hole".
-        self.data
-            .punch_hole(start, len)
-            .map_err(|e| io(&self.volume, e))?;
-        self.sums
-            .write_all_at(&[0u8; SUM_ENTRY as usize], block * SUM_ENTRY)
-            .map_err(|e| io(&self.volume, e))?;
+        self.data.punch_hole(start, len).map_err(|e| io(&self.volume, e))?;
+        self.sums.write_all_at(&[0u8; SUM_ENTRY as usize], block * SUM_ENTRY).map_err(|e| io(&self.volume, e))?;
         self.written.remove(&block);
         Ok(())
     }
@@ -366,11 +290,7 @@ impl Replica {
             let block = pos / BLOCK_SIZE;
             let within = (pos % BLOCK_SIZE) as usize;
             let src_at = (pos - offset) as usize;
-            let full_blocks = if within == 0 {
-                (end - pos) / BLOCK_SIZE
-            } else {
-                0
-            };
+            let full_blocks = if within == 0 { (end - pos) / BLOCK_SIZE } else { 0 };
             if full_blocks > 0 {
                 // A run of whole blocks: one write for the data, one for their checksums.
                 let len = (full_blocks * BLOCK_SIZE) as usize;
@@ -400,12 +320,8 @@ impl Replica {
             sums.extend_from_slice(&crc32c::crc32c(chunk).to_le_bytes());
             sums.extend_from_slice(&WRITTEN_MARKER.to_le_bytes());
         }
-        self.data
-            .write_all_at(data, first * BLOCK_SIZE)
-            .map_err(|e| io(&self.volume, e))?;
-        self.sums
-            .write_all_at(&sums, first * SUM_ENTRY)
-            .map_err(|e| io(&self.volume, e))?;
+        self.data.write_all_at(data, first * BLOCK_SIZE).map_err(|e| io(&self.volume, e))?;
+        self.sums.write_all_at(&sums, first * SUM_ENTRY).map_err(|e| io(&self.volume, e))?;
         let blocks = data.len() as u64 / BLOCK_SIZE;
         self.written.extend(first..first + blocks);
         Ok(())
@@ -478,22 +394,9 @@ mod tests {
     fn epochs_fence_and_ranges_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let mut r = Replica::create(dir.path(), &vol("v"), 8192, 3).unwrap();
-        assert!(matches!(
-            r.write(2, 0, b"x"),
-            Err(StorageError::StaleEpoch {
-                request: 2,
-                replica: 3,
-                ..
-            })
-        ));
-        assert!(matches!(
-            r.write(3, 8190, b"xyz"),
-            Err(StorageError::OutOfRange { .. })
-        ));
-        assert!(matches!(
-            r.read(u64::MAX, 2),
-            Err(StorageError::OutOfRange { .. })
-        ));
+        assert!(matches!(r.write(2, 0, b"x"), Err(StorageError::StaleEpoch { request: 2, replica: 3, .. })));
+        assert!(matches!(r.write(3, 8190, b"xyz"), Err(StorageError::OutOfRange { .. })));
+        assert!(matches!(r.read(u64::MAX, 2), Err(StorageError::OutOfRange { .. })));
         r.write(3, 8189, b"xyz").unwrap();
     }
 
@@ -505,17 +408,9 @@ mod tests {
         r.zero(1, 100, 2 * BLOCK_SIZE).unwrap();
         let back = r.read(0, 3 * BLOCK_SIZE).unwrap();
         assert!(back[..100].iter().all(|&b| b == 7));
-        assert!(back[100..100 + 2 * BLOCK_SIZE as usize]
-            .iter()
-            .all(|&b| b == 0));
-        assert!(back[100 + 2 * BLOCK_SIZE as usize..]
-            .iter()
-            .all(|&b| b == 7));
-        assert_eq!(
-            r.allocated_bytes(),
-            2 * BLOCK_SIZE,
-            "the middle block became a hole"
-        );
+        assert!(back[100..100 + 2 * BLOCK_SIZE as usize].iter().all(|&b| b == 0));
+        assert!(back[100 + 2 * BLOCK_SIZE as usize..].iter().all(|&b| b == 7));
+        assert_eq!(r.allocated_bytes(), 2 * BLOCK_SIZE, "the middle block became a hole");
     }
 
     #[test]
@@ -525,10 +420,7 @@ mod tests {
         r.write(1, 0, &vec![1u8; 2 * BLOCK_SIZE as usize]).unwrap();
         let f = OpenOptions::new().write(true).open(r.data_path()).unwrap();
         f.write_all_at(&[9], BLOCK_SIZE + 5).unwrap();
-        assert!(matches!(
-            r.read(BLOCK_SIZE, 10),
-            Err(StorageError::Corrupt { block: 1, .. })
-        ));
+        assert!(matches!(r.read(BLOCK_SIZE, 10), Err(StorageError::Corrupt { block: 1, .. })));
         assert_eq!(r.read(0, 10).unwrap(), vec![1u8; 10]);
     }
 }

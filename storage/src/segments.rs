@@ -30,42 +30,26 @@ fn segment_count(size: u64) -> usize {
 }
 
 fn segment_len(size: u64, index: usize) -> u64 {
-    size.saturating_sub(index as u64 * SEGMENT_BYTES)
-        .min(SEGMENT_BYTES)
+    size.saturating_sub(index as u64 * SEGMENT_BYTES).min(SEGMENT_BYTES)
 }
 
 impl SegmentedFile {
     pub(crate) fn create(base: &Path, size: u64) -> io::Result<Self> {
         let mut files = Vec::new();
         for i in 0..segment_count(size) {
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(segment_path(base, i))?;
+            let f =
+                OpenOptions::new().read(true).write(true).create(true).truncate(true).open(segment_path(base, i))?;
             f.set_len(segment_len(size, i))?;
             files.push(f);
         }
-        Ok(Self {
-            base: base.to_path_buf(),
-            files,
-        })
+        Ok(Self { base: base.to_path_buf(), files })
     }
 
     pub(crate) fn open(base: &Path, size: u64) -> io::Result<Self> {
         let files = (0..segment_count(size))
-            .map(|i| {
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(segment_path(base, i))
-            })
+            .map(|i| OpenOptions::new().read(true).write(true).open(segment_path(base, i)))
             .collect::<io::Result<Vec<_>>>()?;
-        Ok(Self {
-            base: base.to_path_buf(),
-            files,
-        })
+        Ok(Self { base: base.to_path_buf(), files })
     }
 
     /// Grows to `size` bytes, adding segment files as needed.
@@ -99,9 +83,10 @@ impl SegmentedFile {
             let index = (at / SEGMENT_BYTES) as usize;
             let within = at % SEGMENT_BYTES;
             let take = ((SEGMENT_BYTES - within) as usize).min(len - done);
-            let file = self.files.get(index).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "offset beyond the replica")
-            })?;
+            let file = self
+                .files
+                .get(index)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset beyond the replica"))?;
             f(file, within, done..done + take)?;
             done += take;
         }
@@ -115,9 +100,10 @@ impl SegmentedFile {
             let index = (at / SEGMENT_BYTES) as usize;
             let within = at % SEGMENT_BYTES;
             let take = ((SEGMENT_BYTES - within) as usize).min(buf.len() - done);
-            let file = self.files.get(index).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "offset beyond the replica")
-            })?;
+            let file = self
+                .files
+                .get(index)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset beyond the replica"))?;
             file.read_exact_at(&mut buf[done..done + take], within)?;
             done += take;
         }
@@ -125,9 +111,7 @@ impl SegmentedFile {
     }
 
     pub(crate) fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.each(offset, buf.len(), |file, at, range| {
-            file.write_all_at(&buf[range], at)
-        })
+        self.each(offset, buf.len(), |file, at, range| file.write_all_at(&buf[range], at))
     }
 
     /// Gives a range's space back to the file system (it reads as zeros).

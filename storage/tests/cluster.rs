@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use squall_storage::{
-    Cluster, ClusterConfig, ManualClock, Network, NodeId, PolicyKind, SnapshotStore, StorageError,
-    VolumeId,
+    Cluster, ClusterConfig, ManualClock, Network, NodeId, PolicyKind, SnapshotStore, StorageError, VolumeId,
 };
 
 const MIB: u64 = 1 << 20;
@@ -15,25 +14,13 @@ fn vol(s: &str) -> VolumeId {
     VolumeId::new(s).expect("valid name")
 }
 
-fn cluster(
-    dir: &std::path::Path,
-    clock: &ManualClock,
-    nodes: u32,
-    capacity: u64,
-    policy: PolicyKind,
-) -> Cluster {
-    let config = ClusterConfig {
-        nodes,
-        node_capacity: capacity,
-        policy,
-    };
+fn cluster(dir: &std::path::Path, clock: &ManualClock, nodes: u32, capacity: u64, policy: PolicyKind) -> Cluster {
+    let config = ClusterConfig { nodes, node_capacity: capacity, policy };
     Cluster::open(dir, "az1", &config, Arc::new(clock.clone()), 7).expect("cluster opens")
 }
 
 fn pattern(seed: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
 #[test]
@@ -51,27 +38,15 @@ fn bytes_written_are_read_back_from_two_replicas_and_capacity_is_reserved() {
     c.flush(&v).unwrap();
     assert_eq!(c.read(&v, 12_345, data.len() as u64).unwrap(), data);
     let replicas = c.replica_contents(&v).unwrap();
-    assert_eq!(
-        replicas[0], replicas[1],
-        "both replicas hold the same bytes"
-    );
+    assert_eq!(replicas[0], replicas[1], "both replicas hold the same bytes");
     // Provisioned size is reserved on both nodes: only two nodes have room for another 8 MiB.
     c.create_volume(&vol("vol-2"), 8 * MIB).unwrap();
     let err = c.create_volume(&vol("vol-3"), 8 * MIB).unwrap_err();
-    assert!(
-        matches!(err, StorageError::InsufficientCapacity { requested, .. } if requested == 8 * MIB),
-        "{err}"
-    );
+    assert!(matches!(err, StorageError::InsufficientCapacity { requested, .. } if requested == 8 * MIB), "{err}");
     c.delete_volume(&v).unwrap();
     c.create_volume(&vol("vol-3"), 8 * MIB).unwrap();
-    assert!(matches!(
-        c.read(&v, 0, 1),
-        Err(StorageError::VolumeNotFound(_))
-    ));
-    assert!(matches!(
-        c.write(&vol("vol-3"), 8 * MIB - 1, b"ab"),
-        Err(StorageError::OutOfRange { .. })
-    ));
+    assert!(matches!(c.read(&v, 0, 1), Err(StorageError::VolumeNotFound(_))));
+    assert!(matches!(c.write(&vol("vol-3"), 8 * MIB - 1, b"ab"), Err(StorageError::OutOfRange { .. })));
 }
 
 #[test]
@@ -89,11 +64,7 @@ fn a_restart_keeps_replica_sets_epochs_and_bytes() {
     };
     let mut c = cluster(dir.path(), &clock, 4, 64 * MIB, PolicyKind::Hardened);
     assert_eq!(c.record(&v), Some(&record));
-    assert_eq!(
-        c.policy(),
-        PolicyKind::Legacy,
-        "the policy in force is persisted too"
-    );
+    assert_eq!(c.policy(), PolicyKind::Legacy, "the policy in force is persisted too");
     assert_eq!(c.read(&v, MIB, data.len() as u64).unwrap(), data);
     assert_eq!(c.read(&v, 0, 16).unwrap(), vec![0; 16]);
 }
@@ -110,39 +81,20 @@ fn a_corrupted_block_is_served_from_the_good_replica_and_repaired() {
     c.flush(&v).unwrap();
     let primary = c.record(&v).unwrap().primary;
     let path = c.replica_data_path(primary, &v).unwrap();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
     let mut byte = [0u8; 1];
     f.read_exact_at(&mut byte, 5000).unwrap();
     f.write_all_at(&[byte[0] ^ 0xff], 5000).unwrap();
-    assert_eq!(
-        c.read(&v, 0, data.len() as u64).unwrap(),
-        data,
-        "the good bytes are served"
-    );
-    assert_eq!(
-        (
-            c.counters().corruptions_detected,
-            c.counters().corruptions_repaired
-        ),
-        (1, 1)
-    );
+    assert_eq!(c.read(&v, 0, data.len() as u64).unwrap(), data, "the good bytes are served");
+    assert_eq!((c.counters().corruptions_detected, c.counters().corruptions_repaired), (1, 1));
     assert_eq!(c.read(&v, 0, data.len() as u64).unwrap(), data);
-    assert_eq!(
-        c.counters().corruptions_detected,
-        1,
-        "the bad replica was repaired"
-    );
+    assert_eq!(c.counters().corruptions_detected, 1, "the bad replica was repaired");
     let replicas = c.replica_contents(&v).unwrap();
     assert_eq!(replicas[0], replicas[1]);
 }
 
 #[test]
-fn losing_the_secondary_blocks_io_until_a_new_peer_is_committed_and_the_old_primary_view_is_fenced()
-{
+fn losing_the_secondary_blocks_io_until_a_new_peer_is_committed_and_the_old_primary_view_is_fenced() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new();
     let mut c = cluster(dir.path(), &clock, 4, 64 * MIB, PolicyKind::Hardened);
@@ -152,10 +104,7 @@ fn losing_the_secondary_blocks_io_until_a_new_peer_is_committed_and_the_old_prim
     let before = c.record(&v).unwrap().clone();
     c.partition(&[before.secondary], &Network::BOTH);
     // The write cannot reach the secondary: it is not acknowledged and the volume is stuck.
-    assert!(matches!(
-        c.write(&v, 0, b"lost"),
-        Err(StorageError::Stuck(_))
-    ));
+    assert!(matches!(c.write(&v, 0, b"lost"), Err(StorageError::Stuck(_))));
     assert!(matches!(c.read(&v, 0, 4), Err(StorageError::Stuck(_))));
     assert!(c.writable_primaries(&v).is_empty());
     // Within the grace period the hardened policy waits for the old peer.
@@ -173,21 +122,11 @@ fn losing_the_secondary_blocks_io_until_a_new_peer_is_committed_and_the_old_prim
     assert_eq!(after.epoch, before.epoch + 1);
     assert_eq!(after.primary, before.primary);
     assert_ne!(after.secondary, before.secondary);
-    assert_eq!(
-        c.read(&v, 0, 8192).unwrap(),
-        pattern(1, 8192),
-        "the unacknowledged write is not there"
-    );
+    assert_eq!(c.read(&v, 0, 8192).unwrap(), pattern(1, 8192), "the unacknowledged write is not there");
     assert_eq!(c.counters().remirror_successes, 1);
-    assert_eq!(
-        c.counters().bytes_copied,
-        8192,
-        "copy cost is the written data, not the 4 MiB"
-    );
+    assert_eq!(c.counters().bytes_copied, 8192, "copy cost is the written data, not the 4 MiB");
     // A request of the old epoch is refused by the new secondary.
-    let err = c
-        .write_to_replica(after.secondary, &v, before.epoch, 0, b"stale")
-        .unwrap_err();
+    let err = c.write_to_replica(after.secondary, &v, before.epoch, 0, b"stale").unwrap_err();
     assert!(
         matches!(err, StorageError::StaleEpoch { request, replica, .. } if request == before.epoch && replica == after.epoch)
     );
@@ -196,12 +135,7 @@ fn losing_the_secondary_blocks_io_until_a_new_peer_is_committed_and_the_old_prim
     c.heal();
     c.tick().unwrap();
     assert_eq!(c.leaked_bytes(), 0);
-    let old = c
-        .status()
-        .nodes
-        .into_iter()
-        .find(|n| n.id == before.secondary)
-        .unwrap();
+    let old = c.status().nodes.into_iter().find(|n| n.id == before.secondary).unwrap();
     assert_eq!(old.replicas, 0);
 }
 
@@ -221,11 +155,7 @@ fn a_crashed_node_restarts_with_its_bytes_and_hardened_reconnects_to_it() {
         clock.advance(Duration::from_secs(1));
         c.tick().unwrap();
     }
-    assert_eq!(
-        c.status().stuck,
-        1,
-        "no third node to re-mirror to: stays stuck"
-    );
+    assert_eq!(c.status().stuck, 1, "no third node to re-mirror to: stays stuck");
     assert!(c.counters().failures_no_space > 0);
     c.restart_node(secondary).unwrap();
     clock.advance(Duration::from_secs(60));
@@ -241,34 +171,18 @@ fn a_crashed_node_restarts_with_its_bytes_and_hardened_reconnects_to_it() {
 fn snapshots_are_incremental_restore_anywhere_and_work_on_a_stuck_volume() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new();
-    let mut az1 = cluster(
-        &dir.path().join("az1"),
-        &clock,
-        3,
-        256 * MIB,
-        PolicyKind::Hardened,
-    );
-    let mut az2 = cluster(
-        &dir.path().join("az2"),
-        &clock,
-        3,
-        256 * MIB,
-        PolicyKind::Hardened,
-    );
+    let mut az1 = cluster(&dir.path().join("az1"), &clock, 3, 256 * MIB, PolicyKind::Hardened);
+    let mut az2 = cluster(&dir.path().join("az2"), &clock, 3, 256 * MIB, PolicyKind::Hardened);
     let store = SnapshotStore::open(&dir.path().join("snapshots")).unwrap();
     let v = vol("vol-s");
     az1.create_volume(&v, 4 * MIB).unwrap();
     az1.write(&v, 0, &pattern(1, 600_000)).unwrap();
     az1.write(&v, 3 * MIB, &pattern(2, 1000)).unwrap();
-    let s1 = store
-        .snapshot_volume(&mut az1, &v, &vol("snap-1"), None)
-        .unwrap();
+    let s1 = store.snapshot_volume(&mut az1, &v, &vol("snap-1"), None).unwrap();
     assert_eq!(s1.blocks.keys().copied().collect::<Vec<_>>(), [0, 1, 6]);
     assert_eq!(s1.changed_blocks, 3);
     az1.write(&v, 3 * MIB + 10, b"changed").unwrap();
-    let s2 = store
-        .snapshot_volume(&mut az1, &v, &vol("snap-2"), Some(&vol("snap-1")))
-        .unwrap();
+    let s2 = store.snapshot_volume(&mut az1, &v, &vol("snap-2"), Some(&vol("snap-1"))).unwrap();
     assert_eq!(s2.changed_blocks, 1, "only the changed block is new");
     assert_eq!(store.diff(&vol("snap-1"), &vol("snap-2")).unwrap(), [6]);
     // The volume gets stuck; a snapshot still works from the surviving replica.
@@ -276,33 +190,17 @@ fn snapshots_are_incremental_restore_anywhere_and_work_on_a_stuck_volume() {
     az1.crash_node(secondary).unwrap();
     az1.tick().unwrap();
     assert!(matches!(az1.read(&v, 0, 1), Err(StorageError::Stuck(_))));
-    let s3 = store
-        .snapshot_volume(&mut az1, &v, &vol("snap-3"), Some(&vol("snap-2")))
-        .unwrap();
+    let s3 = store.snapshot_volume(&mut az1, &v, &vol("snap-3"), Some(&vol("snap-2"))).unwrap();
     assert_eq!(s3.changed_blocks, 0);
     // Restore in the other AZ: identical bytes.
-    store
-        .restore(&vol("snap-3"), &mut az2, &vol("vol-copy"), 4 * MIB)
-        .unwrap();
+    store.restore(&vol("snap-3"), &mut az2, &vol("vol-copy"), 4 * MIB).unwrap();
     let original = az1.read_any_replica(&v, 0, 4 * MIB).unwrap();
     assert_eq!(az2.read(&vol("vol-copy"), 0, 4 * MIB).unwrap(), original);
-    assert_eq!(
-        store.read_block(&vol("snap-3"), 6).unwrap(),
-        original[3 * MIB as usize..3 * MIB as usize + 512 * 1024]
-    );
-    let other = store
-        .snapshot_volume(&mut az2, &vol("vol-copy"), &vol("snap-x"), None)
-        .unwrap();
-    assert!(matches!(
-        store.diff(&vol("snap-1"), &other.id),
-        Err(StorageError::DifferentLineage(..))
-    ));
+    assert_eq!(store.read_block(&vol("snap-3"), 6).unwrap(), original[3 * MIB as usize..3 * MIB as usize + 512 * 1024]);
+    let other = store.snapshot_volume(&mut az2, &vol("vol-copy"), &vol("snap-x"), None).unwrap();
+    assert!(matches!(store.diff(&vol("snap-1"), &other.id), Err(StorageError::DifferentLineage(..))));
     store.delete(&vol("snap-1")).unwrap();
-    assert_eq!(
-        store.read_block(&vol("snap-2"), 0).unwrap(),
-        original[..512 * 1024],
-        "shared blocks survive a delete"
-    );
+    assert_eq!(store.read_block(&vol("snap-2"), 0).unwrap(), original[..512 * 1024], "shared blocks survive a delete");
 }
 
 #[test]
@@ -314,10 +212,7 @@ fn nodes_can_be_added_at_runtime() {
     assert!(c.create_volume(&vol("b"), 4 * MIB).is_err());
     let n = c.add_node(4 * MIB).unwrap();
     assert_eq!(n, NodeId(2));
-    assert!(
-        c.create_volume(&vol("b"), 4 * MIB).is_err(),
-        "one new node is not two"
-    );
+    assert!(c.create_volume(&vol("b"), 4 * MIB).is_err(), "one new node is not two");
     c.add_node(4 * MIB).unwrap();
     c.create_volume(&vol("b"), 4 * MIB).unwrap();
 }
@@ -336,8 +231,5 @@ fn a_volume_grows_with_its_bytes_kept_and_new_space_zero() {
     c.write(&v, 3 * MIB - 4, b"tail").unwrap();
     let replicas = c.replica_contents(&v).unwrap();
     assert_eq!(replicas[0], replicas[1]);
-    assert!(matches!(
-        c.grow_volume(&v, 100 * MIB),
-        Err(StorageError::InsufficientCapacity { .. })
-    ));
+    assert!(matches!(c.grow_volume(&v, 100 * MIB), Err(StorageError::InsufficientCapacity { .. })));
 }

@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use squall_storage::{
-    Cluster, ClusterConfig, ManualClock, Network, NodeId, PolicyKind, StorageError, VolumeId,
-};
+use squall_storage::{Cluster, ClusterConfig, ManualClock, Network, NodeId, PolicyKind, StorageError, VolumeId};
 
 const VOLUME_SIZE: u64 = 256 * 1024;
 const VOLUMES: usize = 5;
@@ -39,23 +37,12 @@ struct Sim {
 impl Sim {
     fn new(seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let policy = if rng.gen_bool(0.5) {
-            PolicyKind::Legacy
-        } else {
-            PolicyKind::Hardened
-        };
-        let config = ClusterConfig {
-            nodes: NODES,
-            node_capacity: 4 * VOLUME_SIZE,
-            policy,
-        };
+        let policy = if rng.gen_bool(0.5) { PolicyKind::Legacy } else { PolicyKind::Hardened };
+        let config = ClusterConfig { nodes: NODES, node_capacity: 4 * VOLUME_SIZE, policy };
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = ManualClock::new();
-        let mut cluster =
-            Cluster::open(dir.path(), "sim", &config, Arc::new(clock.clone()), seed).expect("open");
-        let volumes: Vec<VolumeId> = (0..VOLUMES)
-            .map(|i| VolumeId::new(&format!("vol-{i}")).expect("name"))
-            .collect();
+        let mut cluster = Cluster::open(dir.path(), "sim", &config, Arc::new(clock.clone()), seed).expect("open");
+        let volumes: Vec<VolumeId> = (0..VOLUMES).map(|i| VolumeId::new(&format!("vol-{i}")).expect("name")).collect();
         for v in &volumes {
             cluster.create_volume(v, VOLUME_SIZE).expect("create");
         }
@@ -77,17 +64,9 @@ impl Sim {
         for v in &self.volumes {
             let record = self.cluster.record(v).expect("record");
             let writable = self.cluster.writable_primaries(v);
-            assert!(
-                writable.len() <= 1,
-                "seed {}: two writable replicas of {v}: {writable:?}",
-                self.seed
-            );
+            assert!(writable.len() <= 1, "seed {}: two writable replicas of {v}: {writable:?}", self.seed);
             for (node, epoch) in self.cluster.replica_epochs(v) {
-                assert!(
-                    epoch <= record.epoch,
-                    "seed {}: replica on {node} ahead of the authority",
-                    self.seed
-                );
+                assert!(epoch <= record.epoch, "seed {}: replica on {node} ahead of the authority", self.seed);
                 if epoch == record.epoch {
                     assert!(
                         node == record.primary || node == record.secondary,
@@ -152,9 +131,7 @@ impl Sim {
         match self.rng.gen_range(0..6) {
             0 => {
                 let count = self.rng.gen_range(1..=2);
-                let set: Vec<NodeId> = (0..count)
-                    .map(|_| nodes[self.rng.gen_range(0..nodes.len())])
-                    .collect();
+                let set: Vec<NodeId> = (0..count).map(|_| nodes[self.rng.gen_range(0..nodes.len())]).collect();
                 let networks: &[Network] = match self.rng.gen_range(0..3) {
                     0 => &[Network::Primary],
                     1 => &[Network::Replication],
@@ -174,14 +151,12 @@ impl Sim {
             4 => {
                 self.cluster.partition(&[node], &[Network::Primary]);
                 let cap = self.rng.gen_range(1..=64) * 1024;
-                self.cluster
-                    .fabric_mut()
-                    .cap_bandwidth(Network::Replication, Some(cap));
+                self.cluster.fabric_mut().cap_bandwidth(Network::Replication, Some(cap));
             }
-            _ => self.cluster.fabric_mut().set_latency(
-                Network::Replication,
-                Duration::from_millis(self.rng.gen_range(0..200)),
-            ),
+            _ => self
+                .cluster
+                .fabric_mut()
+                .set_latency(Network::Replication, Duration::from_millis(self.rng.gen_range(0..200))),
         }
     }
 
@@ -193,8 +168,7 @@ impl Sim {
             for _ in 0..self.rng.gen_range(1..4) {
                 self.io_step();
             }
-            self.clock
-                .advance(Duration::from_millis(self.rng.gen_range(10..700)));
+            self.clock.advance(Duration::from_millis(self.rng.gen_range(10..700)));
             self.cluster.tick().expect("tick");
             self.check_fencing();
         }
@@ -202,9 +176,7 @@ impl Sim {
         // space while they search (the 2011 storm); switching to `hardened` is the operators'
         // fix, after which no capacity may stay held.
         self.cluster.heal();
-        self.cluster
-            .set_policy(PolicyKind::Hardened)
-            .expect("policy");
+        self.cluster.set_policy(PolicyKind::Hardened).expect("policy");
         for node in self.cluster.node_ids() {
             self.cluster.restart_node(node).expect("restart");
         }
@@ -217,45 +189,23 @@ impl Sim {
             }
         }
         let status = self.cluster.status();
-        assert_eq!(
-            status.stuck, 0,
-            "seed {}: volumes still stuck after healing: {status:?}",
-            self.seed
-        );
+        assert_eq!(status.stuck, 0, "seed {}: volumes still stuck after healing: {status:?}", self.seed);
         self.check_contents();
-        assert_eq!(
-            self.cluster.leaked_bytes(),
-            0,
-            "seed {}: capacity leaked: {:?}",
-            self.seed,
-            self.cluster.status()
-        );
+        assert_eq!(self.cluster.leaked_bytes(), 0, "seed {}: capacity leaked: {:?}", self.seed, self.cluster.status());
         // A restart from the data directory keeps every byte.
         if self.seed.is_multiple_of(10) {
             let clock = Arc::new(self.clock.clone());
-            self.cluster = Cluster::open(self.dir.path(), "sim", &self.config, clock, self.seed)
-                .expect("reopen");
+            self.cluster = Cluster::open(self.dir.path(), "sim", &self.config, clock, self.seed).expect("reopen");
             self.check_contents();
         }
     }
 
     fn check_contents(&mut self) {
         for (i, v) in self.volumes.clone().iter().enumerate() {
-            let data = self
-                .cluster
-                .read(v, 0, VOLUME_SIZE)
-                .expect("read after heal");
-            assert!(
-                data == self.model[i],
-                "seed {}: {v} lost an acknowledged write",
-                self.seed
-            );
+            let data = self.cluster.read(v, 0, VOLUME_SIZE).expect("read after heal");
+            assert!(data == self.model[i], "seed {}: {v} lost an acknowledged write", self.seed);
             let replicas = self.cluster.replica_contents(v).expect("replicas");
-            assert!(
-                replicas[0] == replicas[1],
-                "seed {}: replicas of {v} differ",
-                self.seed
-            );
+            assert!(replicas[0] == replicas[1], "seed {}: replicas of {v} differ", self.seed);
         }
     }
 }
@@ -265,10 +215,7 @@ fn random_faults_never_break_the_invariants() {
     let seeds: Vec<u64> = match std::env::var("SQUALL_SIM_SEED") {
         Ok(s) => vec![s.parse().expect("SQUALL_SIM_SEED is a number")],
         Err(_) => {
-            let n: u64 = std::env::var("SQUALL_SIM_SEEDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(300);
+            let n: u64 = std::env::var("SQUALL_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
             (0..n).collect()
         }
     };
@@ -278,12 +225,7 @@ fn random_faults_never_break_the_invariants() {
             let mut sim = Sim::new(seed);
             sim.run();
             let c = sim.cluster.counters();
-            (
-                sim.acknowledged,
-                sim.blocked,
-                c.remirror_successes,
-                c.reconnects,
-            )
+            (sim.acknowledged, sim.blocked, c.remirror_successes, c.reconnects)
         }));
         match outcome {
             Ok((a, b, r, c)) => {

@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use squall_storage::{
-    Cluster, ClusterConfig, Counters, ManualClock, Network, NodeId, PolicyKind, VolumeId,
-};
+use squall_storage::{Cluster, ClusterConfig, Counters, ManualClock, Network, NodeId, PolicyKind, VolumeId};
 
 const GIB: u64 = 1 << 30;
 const NODES: u32 = 10;
@@ -33,30 +31,16 @@ struct Outcome {
 fn storm(policy: PolicyKind) -> Outcome {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new();
-    let config = ClusterConfig {
-        nodes: NODES,
-        node_capacity: NODE_CAPACITY,
-        policy,
-    };
-    let mut c = Cluster::open(
-        dir.path(),
-        "use1-az1",
-        &config,
-        Arc::new(clock.clone()),
-        SEED,
-    )
-    .expect("open");
+    let config = ClusterConfig { nodes: NODES, node_capacity: NODE_CAPACITY, policy };
+    let mut c = Cluster::open(dir.path(), "use1-az1", &config, Arc::new(clock.clone()), SEED).expect("open");
     // Copies take time: 20 ms per transfer on either network.
     for n in Network::BOTH {
         c.fabric_mut().set_latency(n, Duration::from_millis(20));
     }
-    let volumes: Vec<VolumeId> = (0..VOLUMES)
-        .map(|i| VolumeId::new(&format!("vol-{i:03}")).expect("name"))
-        .collect();
+    let volumes: Vec<VolumeId> = (0..VOLUMES).map(|i| VolumeId::new(&format!("vol-{i:03}")).expect("name")).collect();
     for (i, v) in volumes.iter().enumerate() {
         c.create_volume(v, GIB).expect("create");
-        c.write(v, (i as u64) * 4096, &[i as u8; 64 * 1024])
-            .expect("write");
+        c.write(v, (i as u64) * 4096, &[i as u8; 64 * 1024]).expect("write");
     }
     let isolated: Vec<NodeId> = (0..ISOLATED).map(NodeId).collect();
     c.partition(&isolated, &Network::BOTH);
@@ -80,10 +64,7 @@ fn storm(policy: PolicyKind) -> Outcome {
     let status = c.status();
     let held_by_stale = c.leaked_bytes();
     if policy == PolicyKind::Hardened {
-        assert_eq!(
-            held_by_stale, 0,
-            "hardened: replaced replicas must give their space back"
-        );
+        assert_eq!(held_by_stale, 0, "hardened: replaced replicas must give their space back");
     }
     for v in &volumes {
         assert!(c.writable_primaries(v).len() <= 1);
@@ -130,34 +111,14 @@ fn legacy_storms_and_hardened_recovers() {
     print("hardened", &hardened);
 
     // Legacy: space runs out, a measurable share stays stuck, and nodes keep searching.
-    assert!(
-        legacy.stuck_after * 20 >= VOLUMES,
-        "legacy should leave at least 5% stuck, got {}",
-        legacy.stuck_after
-    );
-    assert!(
-        legacy.counters.failures_no_space > 1000,
-        "legacy retries without backoff: {:?}",
-        legacy.counters
-    );
-    assert!(
-        legacy.attempts_at_end > legacy.attempts_after_heal + 1000,
-        "legacy attempts keep climbing after the heal"
-    );
-    assert!(
-        legacy.held_by_stale > 0,
-        "replaced replicas hold space while they search"
-    );
+    assert!(legacy.stuck_after * 20 >= VOLUMES, "legacy should leave at least 5% stuck, got {}", legacy.stuck_after);
+    assert!(legacy.counters.failures_no_space > 1000, "legacy retries without backoff: {:?}", legacy.counters);
+    assert!(legacy.attempts_at_end > legacy.attempts_after_heal + 1000, "legacy attempts keep climbing after the heal");
+    assert!(legacy.held_by_stale > 0, "replaced replicas hold space while they search");
 
     // Hardened: everything recovers by reconnecting, with few attempts in total.
     assert_eq!(hardened.stuck_after, 0);
     assert!(hardened.counters.reconnects > 0);
-    assert_eq!(
-        hardened.attempts_at_end, hardened.attempts_after_heal,
-        "no searches once healed"
-    );
-    assert!(
-        hardened.attempts_at_end * 10 < legacy.attempts_at_end,
-        "backoff bounds the attempts"
-    );
+    assert_eq!(hardened.attempts_at_end, hardened.attempts_after_heal, "no searches once healed");
+    assert!(hardened.attempts_at_end * 10 < legacy.attempts_at_end, "backoff bounds the attempts");
 }

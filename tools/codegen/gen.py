@@ -96,6 +96,8 @@ def type_name(shape_name):
 
 def variant_name(value, taken):
     parts = re.split(r"[^A-Za-z0-9]+", value)
+    # All-caps values (`SHA256`, `LINEAR`) become CamelCase like the rest.
+    parts = [p.capitalize() if p.isupper() else p for p in parts]
     n = "".join(p[:1].upper() + p[1:] for p in parts if p)
     if not n:
         n = "Empty"
@@ -137,9 +139,15 @@ class Generator:
             raise SystemExit(f"{self.name}: map shape {shape_name} is not supported by the generator yet")
 
     def analyse(self):
+        self.top_inputs = set()
+        self.top_outputs = set()
         for resource, ops in self.spec["resources"].items():
             for op in ops:
                 o = self.model["operations"][op]
+                if "input" in o:
+                    self.top_inputs.add(o["input"]["shape"])
+                if "output" in o:
+                    self.top_outputs.add(o["output"]["shape"])
                 for direction, target in (("input", self.decode), ("output", self.encode)):
                     if direction in o:
                         acc = set()
@@ -216,6 +224,8 @@ class Generator:
         return f'{value_expr}.encode_xml(w, "{tag}");'
 
     def gen_struct(self, shape_name):
+        if self.protocol == "rest-json":
+            return self.gen_rest_struct(shape_name)
         shape = self.shapes[shape_name]
         tn = type_name(shape_name)
         required = set(shape.get("required", []))
@@ -276,6 +286,123 @@ class Generator:
             out.append("}")
         return "\n".join(out)
 
+    def json_name(self, member_name, member):
+        return member.get("jsonName", member.get("locationName", member_name))
+
+    def struct_header(self, shape_name):
+        shape = self.shapes[shape_name]
+        tn = type_name(shape_name)
+        required = set(shape.get("required", []))
+        derives = ["Debug", "Clone", "PartialEq"]
+        if self.has_default(shape_name):
+            derives.append("Default")
+        out = [f"/// Shape `{shape_name}` of the model.", f"#[derive({', '.join(derives)})]", f"pub struct {tn} {{"]
+        for mn, m in shape.get("members", {}).items():
+            rt = self.rust_type(m["shape"])
+            out.append(f"    pub {snake(mn)}: {rt}," if mn in required else f"    pub {snake(mn)}: Option<{rt}>,")
+        out.append("}")
+        return out
+
+    def gen_rest_struct(self, shape_name):
+        shape = self.shapes[shape_name]
+        tn = type_name(shape_name)
+        required = set(shape.get("required", []))
+        members = shape.get("members", {})
+        payload = shape.get("payload")
+        out = self.struct_header(shape_name)
+        body_members = {mn: m for mn, m in members.items() if "location" not in m and mn != payload}
+        if shape_name in self.decode:
+            if shape_name in self.top_inputs:
+                out.append(f"impl {tn} {{")
+                out.append("    /// Decodes a request: members bound to the URI, query string, headers, payload and JSON body.")
+                r = "req" if members else "_req"
+                out.append(f"    pub fn decode_rest({r}: &RestRequest) -> Result<Self, ApiError> {{")
+                if body_members:
+                    out.append("        let body = req.json_body()?;")
+                out.append("        Ok(Self {")
+                for mn, m in members.items():
+                    loc = m.get("location")
+                    name = m.get("locationName", mn)
+                    rt = self.rust_type(m["shape"])
+                    if loc == "uri":
+                        expr = f'text_member::<{rt}>(req.path_params.get("{name}").map(String::as_str), "{name}")?'
+                    elif loc == "querystring":
+                        expr = f'text_member::<{rt}>(req.query.get("{name}"), "{name}")?'
+                    elif loc == "header":
+                        expr = f'text_member::<{rt}>(req.header("{name}"), "{name}")?'
+                    elif mn == payload:
+                        expr = "Some(Blob(req.body.clone()))"
+                    else:
+                        expr = f'json_member::<{rt}>(&body, "{self.json_name(mn, m)}")?'
+                    if mn in required:
+                        expr = f'required_rest({expr}, "{name}")?'
+                    out.append(f"            {snake(mn)}: {expr},")
+                out.append("        })")
+                out.append("    }")
+                out.append("}")
+            else:
+                out.append(f"impl JsonDecode for {tn} {{")
+                v = "v" if members else "_v"
+                out.append(f"    fn decode_json({v}: &serde_json::Value, name: &str) -> Result<Self, ApiError> {{")
+                out.append("        if !v.is_object() { return Err(ApiError::client(\"ValidationException\", format!(\"{name} must be an object\")).with_reason(\"INVALID_PARAMETER_VALUE\")); }" if members else "        let _ = name;")
+                out.append("        Ok(Self {")
+                for mn, m in members.items():
+                    rt = self.rust_type(m["shape"])
+                    expr = f'json_member::<{rt}>(v, "{self.json_name(mn, m)}")?'
+                    if mn in required:
+                        expr = f'required_rest({expr}, "{self.json_name(mn, m)}")?'
+                    out.append(f"            {snake(mn)}: {expr},")
+                out.append("        })")
+                out.append("    }")
+                out.append("}")
+        if shape_name in self.encode:
+            def value_expr(mn, m, var):
+                return var
+            if shape_name in self.top_outputs:
+                out.append(f"impl {tn} {{")
+                out.append("    /// Encodes a response: header-bound members as headers, the payload or a JSON body.")
+                out.append("    pub fn encode_rest(&self) -> RestResponse {")
+                out.append("        let mut r = RestResponse { content_type: \"application/json\", ..RestResponse::default() };")
+                for mn, m in members.items():
+                    if m.get("location") == "header":
+                        name = m.get("locationName", mn)
+                        get = f"self.{snake(mn)}"
+                        if mn in required:
+                            out.append(f'        r.headers.push(("{name}", {get}.to_header()));')
+                        else:
+                            out.append(f'        if let Some(v) = &{get} {{ r.headers.push(("{name}", v.to_header())); }}')
+                if payload:
+                    out.append(f"        if let Some(v) = &self.{snake(payload)} {{ r.body = v.0.clone(); }}")
+                    out.append('        r.content_type = "application/octet-stream";')
+                else:
+                    out.append("        let mut object = serde_json::Map::new();" if body_members else "        let object = serde_json::Map::new();")
+                    for mn, m in body_members.items():
+                        key = self.json_name(mn, m)
+                        get = f"self.{snake(mn)}"
+                        if mn in required:
+                            out.append(f'        object.insert("{key}".to_string(), {get}.encode_json());')
+                        else:
+                            out.append(f'        if let Some(v) = &{get} {{ object.insert("{key}".to_string(), v.encode_json()); }}')
+                    out.append("        r.body = serde_json::Value::Object(object).to_string().into_bytes();")
+                out.append("        r")
+                out.append("    }")
+                out.append("}")
+            else:
+                out.append(f"impl JsonEncode for {tn} {{")
+                out.append("    fn encode_json(&self) -> serde_json::Value {")
+                out.append("        let mut object = serde_json::Map::new();" if members else "        let object = serde_json::Map::new();")
+                for mn, m in members.items():
+                    key = self.json_name(mn, m)
+                    get = f"self.{snake(mn)}"
+                    if mn in required:
+                        out.append(f'        object.insert("{key}".to_string(), {get}.encode_json());')
+                    else:
+                        out.append(f'        if let Some(v) = &{get} {{ object.insert("{key}".to_string(), v.encode_json()); }}')
+                out.append("        serde_json::Value::Object(object)")
+                out.append("    }")
+                out.append("}")
+        return "\n".join(out)
+
     def gen_enum(self, shape_name):
         shape = self.shapes[shape_name]
         tn = type_name(shape_name)
@@ -301,6 +428,24 @@ class Generator:
         out.append("        Self::ALL.iter().copied().find(|v| v.as_str() == value)")
         out.append("    }")
         out.append("}")
+        if self.protocol == "rest-json":
+            out.append(f"impl TextDecode for {tn} {{")
+            out.append("    fn decode_text(raw: &str, name: &str) -> Result<Self, ApiError> {")
+            out.append("        Self::from_wire(raw).ok_or_else(|| ApiError::client(\"ValidationException\", format!(\"Invalid value '{raw}' for {name}.\")).with_reason(\"INVALID_PARAMETER_VALUE\"))")
+            out.append("    }")
+            out.append("}")
+            out.append(f"impl JsonDecode for {tn} {{")
+            out.append("    fn decode_json(v: &serde_json::Value, name: &str) -> Result<Self, ApiError> {")
+            out.append("        Self::decode_text(&String::decode_json(v, name)?, name)")
+            out.append("    }")
+            out.append("}")
+            out.append(f"impl JsonEncode for {tn} {{")
+            out.append("    fn encode_json(&self) -> serde_json::Value { serde_json::Value::from(self.as_str()) }")
+            out.append("}")
+            out.append(f"impl ToHeader for {tn} {{")
+            out.append("    fn to_header(&self) -> String { self.as_str().to_string() }")
+            out.append("}")
+            return "\n".join(out)
         if shape_name in self.decode:
             out.append(f"impl QueryDecode for {tn} {{")
             out.append("    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {")
@@ -324,6 +469,12 @@ class Generator:
         )
 
     def prelude(self):
+        if self.protocol == "rest-json":
+            return (
+                "#![allow(clippy::all, unused_imports)]\n"
+                "use squall_protocol::rest::*;\n"
+                "use squall_protocol::{ApiError, Blob, Timestamp};\n"
+            )
         return (
             "#![allow(clippy::all, unused_imports)]\n"
             "use squall_protocol::codec::*;\n"
@@ -351,7 +502,63 @@ class Generator:
         files["mod.rs"] = self.gen_mod(resources, "common" in by_file)
         return files
 
+    def gen_rest_mod(self, resources, has_common):
+        ops = [(r, op) for r in resources for op in self.spec["resources"][r]]
+        out = [self.header("operations"), "#![allow(clippy::all)]"]
+        for m in (["common"] if has_common else []) + resources:
+            out.append(f"pub mod {m};")
+            out.append(f"pub use {m}::*;")
+        out.append("use squall_protocol::rest::{match_uri, RestRequest, RestResponse};")
+        out.append("use squall_protocol::ApiError;")
+        out.append("use std::collections::BTreeMap;")
+        all_ops = sorted(self.model["operations"])
+        out.append("/// Every operation of the model, implemented by squall or not (sorted).")
+        out.append("pub const MODEL_OPERATIONS: &[&str] = &[" + ", ".join(f'"{o}"' for o in all_ops) + "];")
+        out.append("/// (operation, HTTP method, URI template) of every operation of the model.")
+        out.append("pub const ROUTES: &[(&str, &str, &str)] = &[" + ", ".join(
+            f'("{o}", "{self.model["operations"][o]["http"]["method"]}", "{self.model["operations"][o]["http"]["requestUri"]}")' for o in all_ops) + "];")
+        out.append("/// Finds the model operation of a method and path, with its URI labels.")
+        out.append("pub fn route(method: &str, path: &str) -> Option<(&'static str, BTreeMap<String, String>)> {")
+        out.append("    ROUTES.iter().filter(|(_, m, _)| *m == method).find_map(|(op, _, uri)| match_uri(uri, path).map(|p| (*op, p)))")
+        out.append("}")
+        out.append("/// A decoded request of one implemented operation.")
+        out.append("#[derive(Debug, Clone, PartialEq)]")
+        out.append("pub enum Request {")
+        for _, op in ops:
+            out.append(f"    {op}({type_name(self.model['operations'][op]['input']['shape'])}),")
+        out.append("}")
+        out.append("impl Request {")
+        out.append("    /// Decodes the request of `operation`; `None` when squall does not implement it.")
+        out.append("    pub fn decode(operation: &str, req: &RestRequest) -> Option<Result<Self, ApiError>> {")
+        out.append("        Some(match operation {")
+        for _, op in ops:
+            it = type_name(self.model['operations'][op]['input']['shape'])
+            out.append(f'            "{op}" => {it}::decode_rest(req).map(Self::{op}),')
+        out.append("            _ => return None,")
+        out.append("        })")
+        out.append("    }")
+        out.append("}")
+        out.append("/// The result of one implemented operation.")
+        out.append("#[derive(Debug, Clone, PartialEq)]")
+        out.append("pub enum Response {")
+        for _, op in ops:
+            out.append(f"    {op}({type_name(self.model['operations'][op]['output']['shape'])}),")
+        out.append("}")
+        out.append("impl Response {")
+        out.append("    /// The HTTP status the model gives the operation's success, and the encoded answer.")
+        out.append("    pub fn encode(&self) -> (u16, RestResponse) {")
+        out.append("        match self {")
+        for _, op in ops:
+            code = self.model['operations'][op]['http'].get('responseCode', 200)
+            out.append(f"            Self::{op}(v) => ({code}, v.encode_rest()),")
+        out.append("        }")
+        out.append("    }")
+        out.append("}")
+        return "\n".join(out) + "\n"
+
     def gen_mod(self, resources, has_common):
+        if self.protocol == "rest-json":
+            return self.gen_rest_mod(resources, has_common)
         ops = [(r, op) for r in resources for op in self.spec["resources"][r]]
         meta = self.model["metadata"]
         ns = meta.get("xmlNamespace", "")
@@ -434,7 +641,7 @@ class Generator:
 
 
 def rustfmt(paths):
-    subprocess.run(["rustfmt", "--edition", "2021", *paths], check=True)
+    subprocess.run(["rustfmt", "--edition", "2021", "--config-path", os.path.join(ROOT, "rustfmt.toml"), *paths], check=True)
 
 
 def generate(into_root):

@@ -8,20 +8,14 @@ use squall_protocol::{ApiError, RequestContext, Timestamp};
 
 use crate::generated::{ResourceType, Tag, TagSpecification};
 
-pub(crate) fn region(
-    control: &ControlPlane,
-    ctx: &RequestContext,
-) -> Result<Arc<Region>, ApiError> {
-    let name = RegionName::parse(&ctx.region).map_err(|_| {
-        ApiError::invalid_parameter_value(format!("Invalid region: [{}]", ctx.region))
-    })?;
+pub(crate) fn region(control: &ControlPlane, ctx: &RequestContext) -> Result<Arc<Region>, ApiError> {
+    let name = RegionName::parse(&ctx.region)
+        .map_err(|_| ApiError::invalid_parameter_value(format!("Invalid region: [{}]", ctx.region)))?;
     Ok(control.region(&name))
 }
 
 pub(crate) fn timestamp(ms: u64) -> Timestamp {
-    Timestamp {
-        epoch_millis: ms as i64,
-    }
+    Timestamp { epoch_millis: ms as i64 }
 }
 
 /// Parses an id of one kind, answering EC2's `Invalid<Kind>ID.Malformed` for anything else.
@@ -31,39 +25,19 @@ pub(crate) fn parse_id<T>(
     prefix: &str,
     parse: fn(&str) -> Result<T, squall_control::IdError>,
 ) -> Result<T, ApiError> {
-    parse(value).map_err(|_| {
-        ApiError::client(
-            code,
-            format!("Invalid id: \"{value}\" (expecting \"{prefix}-...\")"),
-        )
-    })
+    parse(value).map_err(|_| ApiError::client(code, format!("Invalid id: \"{value}\" (expecting \"{prefix}-...\")")))
 }
 
 pub(crate) fn volume_id(value: &str) -> Result<squall_control::VolumeId, ApiError> {
-    parse_id(
-        value,
-        "InvalidVolumeID.Malformed",
-        "vol",
-        squall_control::VolumeId::parse,
-    )
+    parse_id(value, "InvalidVolumeID.Malformed", "vol", squall_control::VolumeId::parse)
 }
 
 pub(crate) fn snapshot_id(value: &str) -> Result<squall_control::SnapshotId, ApiError> {
-    parse_id(
-        value,
-        "InvalidSnapshotID.Malformed",
-        "snap",
-        squall_control::SnapshotId::parse,
-    )
+    parse_id(value, "InvalidSnapshotID.Malformed", "snap", squall_control::SnapshotId::parse)
 }
 
 pub(crate) fn instance_id(value: &str) -> Result<squall_control::InstanceId, ApiError> {
-    parse_id(
-        value,
-        "InvalidInstanceID.Malformed",
-        "i",
-        squall_control::InstanceId::parse,
-    )
+    parse_id(value, "InvalidInstanceID.Malformed", "i", squall_control::InstanceId::parse)
 }
 
 /// AWS's tag rules: keys 1..=128 characters, values up to 256, the `aws:` prefix reserved.
@@ -82,9 +56,7 @@ pub(crate) fn validate_tag(key: &str, value: &str) -> Result<(), ApiError> {
         )));
     }
     if key.to_ascii_lowercase().starts_with("aws:") {
-        return Err(ApiError::invalid_parameter_value(
-            "Tag keys starting with 'aws:' are reserved for internal use",
-        ));
+        return Err(ApiError::invalid_parameter_value("Tag keys starting with 'aws:' are reserved for internal use"));
     }
     Ok(())
 }
@@ -108,40 +80,25 @@ pub(crate) fn tags_for(
     let mut out = BTreeMap::new();
     for spec in specs.unwrap_or_default() {
         match spec.resource_type {
-            Some(t) if t == resource => {
-                out.extend(tag_map(spec.tags.as_deref().unwrap_or_default())?)
-            }
+            Some(t) if t == resource => out.extend(tag_map(spec.tags.as_deref().unwrap_or_default())?),
             Some(t) => {
                 return Err(ApiError::invalid_parameter_value(format!(
                     "'{}' is not a valid taggable resource type for this operation.",
                     t.as_str()
                 )))
             }
-            None => {
-                return Err(ApiError::missing_parameter(
-                    "TagSpecification.N.ResourceType",
-                ))
-            }
+            None => return Err(ApiError::missing_parameter("TagSpecification.N.ResourceType")),
         }
     }
     Ok(out)
 }
 
 pub(crate) fn wire_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| Tag {
-            key: Some(k.clone()),
-            value: Some(v.clone()),
-        })
-        .collect()
+    tags.iter().map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect()
 }
 
 /// Page size from `MaxResults`: EC2 rejects values under `min` and caps values over `max`.
-pub(crate) fn page_size(
-    max_results: Option<i32>,
-    min: i32,
-    max: i32,
-) -> Result<Option<usize>, ApiError> {
+pub(crate) fn page_size(max_results: Option<i32>, min: i32, max: i32) -> Result<Option<usize>, ApiError> {
     match max_results {
         None => Ok(None),
         Some(n) if n < min => Err(ApiError::invalid_parameter_value(format!(
@@ -158,8 +115,8 @@ pub(crate) fn after_token<T>(
 ) -> Result<Option<T>, ApiError> {
     match token {
         None | Some("") => Ok(None),
-        Some(t) => parse(t).map(Some).map_err(|_| {
-            ApiError::invalid_parameter_value(format!("Invalid value '{t}' for NextToken."))
-        }),
+        Some(t) => parse(t)
+            .map(Some)
+            .map_err(|_| ApiError::invalid_parameter_value(format!("Invalid value '{t}' for NextToken."))),
     }
 }

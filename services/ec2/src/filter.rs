@@ -12,9 +12,7 @@ pub(crate) fn validate(filters: &[Filter], known: &[&str]) -> Result<(), ApiErro
         let name = f.name.as_deref().unwrap_or_default();
         let tag_filter = name.starts_with("tag:") && known.contains(&"tag:*");
         if !tag_filter && !known.contains(&name) {
-            return Err(ApiError::invalid_parameter_value(format!(
-                "The filter '{name}' is invalid"
-            )));
+            return Err(ApiError::invalid_parameter_value(format!("The filter '{name}' is invalid")));
         }
     }
     Ok(())
@@ -27,9 +25,7 @@ pub(crate) fn matches(filters: &[Filter], values_of: impl Fn(&str) -> Vec<String
         let name = f.name.as_deref().unwrap_or_default();
         let wanted = f.values.as_deref().unwrap_or_default();
         let have = values_of(name);
-        wanted
-            .iter()
-            .any(|pattern| have.iter().any(|v| wildcard_match(pattern, v)))
+        wanted.iter().any(|pattern| have.iter().any(|v| wildcard_match(pattern, v)))
     })
 }
 
@@ -86,10 +82,7 @@ mod tests {
     use super::*;
 
     fn filter(name: &str, values: &[&str]) -> Filter {
-        Filter {
-            name: Some(name.into()),
-            values: Some(values.iter().map(|v| v.to_string()).collect()),
-        }
+        Filter { name: Some(name.into()), values: Some(values.iter().map(|v| v.to_string()).collect()) }
     }
 
     #[test]
@@ -111,21 +104,9 @@ mod tests {
             "state" => vec!["available".to_string()],
             _ => vec![],
         };
-        assert!(matches(
-            &[filter("zone-name", &["us-east-1b", "us-east-1a"])],
-            values
-        ));
-        assert!(matches(
-            &[
-                filter("zone-name", &["*a"]),
-                filter("state", &["available"])
-            ],
-            values
-        ));
-        assert!(!matches(
-            &[filter("zone-name", &["*a"]), filter("state", &["impaired"])],
-            values
-        ));
+        assert!(matches(&[filter("zone-name", &["us-east-1b", "us-east-1a"])], values));
+        assert!(matches(&[filter("zone-name", &["*a"]), filter("state", &["available"])], values));
+        assert!(!matches(&[filter("zone-name", &["*a"]), filter("state", &["impaired"])], values));
     }
 
     #[test]

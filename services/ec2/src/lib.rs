@@ -10,9 +10,7 @@ mod tags;
 mod volumes;
 
 use squall_control::{ControlError, ControlPlane};
-use squall_protocol::{
-    decode_action, ec2_response, ApiError, QueryParams, RequestContext, WireResponse,
-};
+use squall_protocol::{decode_action, ec2_response, ApiError, QueryParams, RequestContext, WireResponse};
 
 use generated::{Request, Response};
 
@@ -24,79 +22,48 @@ pub fn handle(control: &ControlPlane, ctx: &RequestContext, params: &QueryParams
     let result = decode_action(params, generated::MODEL_OPERATIONS, Request::decode)
         .and_then(|request| dispatch(control, ctx, request));
     match result {
-        Ok(response) => ec2_response(
-            response.action(),
-            generated::XML_NAMESPACE,
-            &ctx.request_id,
-            |w| response.encode_members(w),
-        ),
+        Ok(response) => {
+            ec2_response(response.action(), generated::XML_NAMESPACE, &ctx.request_id, |w| response.encode_members(w))
+        }
         Err(e) => e.to_ec2_response(&ctx.request_id),
     }
 }
 
-fn dispatch(
-    control: &ControlPlane,
-    ctx: &RequestContext,
-    request: Request,
-) -> Result<Response, ApiError> {
+fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> Result<Response, ApiError> {
     Ok(match request {
-        Request::DescribeRegions(r) => {
-            Response::DescribeRegions(regions::describe_regions(ctx, r)?)
+        Request::DescribeRegions(r) => Response::DescribeRegions(regions::describe_regions(ctx, r)?),
+        Request::DescribeAvailabilityZones(r) => {
+            Response::DescribeAvailabilityZones(regions::describe_availability_zones(control, ctx, r)?)
         }
-        Request::DescribeAvailabilityZones(r) => Response::DescribeAvailabilityZones(
-            regions::describe_availability_zones(control, ctx, r)?,
-        ),
-        Request::CreateVolume(r) => {
-            Response::CreateVolume(volumes::create_volume(control, ctx, r)?)
+        Request::CreateVolume(r) => Response::CreateVolume(volumes::create_volume(control, ctx, r)?),
+        Request::DeleteVolume(r) => Response::DeleteVolume(volumes::delete_volume(control, ctx, r)?),
+        Request::DescribeVolumes(r) => Response::DescribeVolumes(volumes::describe_volumes(control, ctx, r)?),
+        Request::ModifyVolume(r) => Response::ModifyVolume(volumes::modify_volume(control, ctx, r)?),
+        Request::DescribeVolumesModifications(r) => {
+            Response::DescribeVolumesModifications(volumes::describe_volumes_modifications(control, ctx, r)?)
         }
-        Request::DeleteVolume(r) => {
-            Response::DeleteVolume(volumes::delete_volume(control, ctx, r)?)
-        }
-        Request::DescribeVolumes(r) => {
-            Response::DescribeVolumes(volumes::describe_volumes(control, ctx, r)?)
-        }
-        Request::ModifyVolume(r) => {
-            Response::ModifyVolume(volumes::modify_volume(control, ctx, r)?)
-        }
-        Request::DescribeVolumesModifications(r) => Response::DescribeVolumesModifications(
-            volumes::describe_volumes_modifications(control, ctx, r)?,
-        ),
-        Request::AttachVolume(r) => {
-            Response::AttachVolume(volumes::attach_volume(control, ctx, r)?)
-        }
-        Request::DetachVolume(r) => {
-            Response::DetachVolume(volumes::detach_volume(control, ctx, r)?)
-        }
+        Request::AttachVolume(r) => Response::AttachVolume(volumes::attach_volume(control, ctx, r)?),
+        Request::DetachVolume(r) => Response::DetachVolume(volumes::detach_volume(control, ctx, r)?),
         Request::DescribeVolumeStatus(r) => {
             Response::DescribeVolumeStatus(volumes::describe_volume_status(control, ctx, r)?)
         }
-        Request::EnableVolumeIO(r) => {
-            Response::EnableVolumeIO(volumes::enable_volume_io(control, ctx, r)?)
-        }
+        Request::EnableVolumeIO(r) => Response::EnableVolumeIO(volumes::enable_volume_io(control, ctx, r)?),
         Request::ModifyVolumeAttribute(r) => {
             Response::ModifyVolumeAttribute(volumes::modify_volume_attribute(control, ctx, r)?)
         }
         Request::DescribeVolumeAttribute(r) => {
             Response::DescribeVolumeAttribute(volumes::describe_volume_attribute(control, ctx, r)?)
         }
-        Request::CreateSnapshot(r) => {
-            Response::CreateSnapshot(snapshots::create_snapshot(control, ctx, r)?)
+        Request::CreateSnapshot(r) => Response::CreateSnapshot(snapshots::create_snapshot(control, ctx, r)?),
+        Request::DeleteSnapshot(r) => Response::DeleteSnapshot(snapshots::delete_snapshot(control, ctx, r)?),
+        Request::DescribeSnapshots(r) => Response::DescribeSnapshots(snapshots::describe_snapshots(control, ctx, r)?),
+        Request::CopySnapshot(r) => Response::CopySnapshot(snapshots::copy_snapshot(control, ctx, r)?),
+        Request::ModifySnapshotAttribute(r) => {
+            Response::ModifySnapshotAttribute(snapshots::modify_snapshot_attribute(control, ctx, r)?)
         }
-        Request::DeleteSnapshot(r) => {
-            Response::DeleteSnapshot(snapshots::delete_snapshot(control, ctx, r)?)
+        Request::DescribeSnapshotAttribute(r) => {
+            Response::DescribeSnapshotAttribute(snapshots::describe_snapshot_attribute(control, ctx, r)?)
         }
-        Request::DescribeSnapshots(r) => {
-            Response::DescribeSnapshots(snapshots::describe_snapshots(control, ctx, r)?)
-        }
-        Request::CopySnapshot(r) => {
-            Response::CopySnapshot(snapshots::copy_snapshot(control, ctx, r)?)
-        }
-        Request::ModifySnapshotAttribute(r) => Response::ModifySnapshotAttribute(
-            snapshots::modify_snapshot_attribute(control, ctx, r)?,
-        ),
-        Request::DescribeSnapshotAttribute(r) => Response::DescribeSnapshotAttribute(
-            snapshots::describe_snapshot_attribute(control, ctx, r)?,
-        ),
         Request::ResetSnapshotAttribute(r) => {
             Response::ResetSnapshotAttribute(snapshots::reset_snapshot_attribute(control, ctx, r)?)
         }
@@ -117,28 +84,40 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
         E::UnknownRegion(region) => invalid(format!("Invalid region: [{region}]")),
         E::DryRun => ApiError::dry_run_operation(),
         E::VolumeNotFound(v) => ApiError::client("InvalidVolume.NotFound", format!("The volume '{v}' does not exist.")),
-        E::SnapshotNotFound(s) => ApiError::client("InvalidSnapshot.NotFound", format!("The snapshot '{s}' does not exist.")),
-        E::InstanceNotFound(i) => ApiError::client("InvalidInstanceID.NotFound", format!("The instance ID '{i}' does not exist")),
+        E::SnapshotNotFound(s) => {
+            ApiError::client("InvalidSnapshot.NotFound", format!("The snapshot '{s}' does not exist."))
+        }
+        E::InstanceNotFound(i) => {
+            ApiError::client("InvalidInstanceID.NotFound", format!("The instance ID '{i}' does not exist"))
+        }
         E::UnknownResourceId(r) => ApiError::client("InvalidID", format!("The ID '{r}' is not valid")),
         E::MissingSizeOrSnapshot => ApiError::missing_parameter("size or snapshotId"),
         E::InvalidVolumeSize { size_gib, max_gib, .. } if size_gib > max_gib => {
             invalid(format!("Volume of {size_gib}GiB is too large; maximum is {max_gib}GiB."))
         }
-        E::InvalidVolumeSize { size_gib, min_gib, .. } => invalid(format!("Volume of {size_gib}GiB is too small; minimum is {min_gib}GiB.")),
+        E::InvalidVolumeSize { size_gib, min_gib, .. } => {
+            invalid(format!("Volume of {size_gib}GiB is too small; minimum is {min_gib}GiB."))
+        }
         E::VolumeSmallerThanSnapshot { size_gib, snapshot_gib } => {
             invalid(format!("Volume of {size_gib}GiB is smaller than snapshot, expect size >= {snapshot_gib}GiB"))
         }
-        E::IopsNotSupported(t) => combination(format!("The parameter iops is not supported for {} volumes.", volumes::to_wire_type(t).as_str())),
+        E::IopsNotSupported(t) => combination(format!(
+            "The parameter iops is not supported for {} volumes.",
+            volumes::to_wire_type(t).as_str()
+        )),
         E::IopsRequired(_) => ApiError::missing_parameter("iops"),
-        E::InvalidIops { iops, max, .. } if iops > max => invalid(format!("Volume iops of {iops} is too high; maximum is {max}.")),
+        E::InvalidIops { iops, max, .. } if iops > max => {
+            invalid(format!("Volume iops of {iops} is too high; maximum is {max}."))
+        }
         E::InvalidIops { iops, min, .. } => invalid(format!("Volume iops of {iops} is too low; minimum is {min}.")),
         E::IopsRatio { iops, size_gib, per_gib } => invalid(format!(
             "Iops to volume size ratio of {:.6} is too high; maximum is {per_gib}.000000.",
             f64::from(iops) / f64::from(size_gib.max(1))
         )),
-        E::ThroughputNotSupported(t) => {
-            combination(format!("The parameter throughput is not supported for {} volumes.", volumes::to_wire_type(t).as_str()))
-        }
+        E::ThroughputNotSupported(t) => combination(format!(
+            "The parameter throughput is not supported for {} volumes.",
+            volumes::to_wire_type(t).as_str()
+        )),
         E::InvalidThroughput { throughput, min, max } => {
             invalid(format!("Throughput of {throughput} MiB/s is not valid; it must be between {min} and {max} MiB/s."))
         }
@@ -170,7 +149,9 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
         E::DeviceInUse { device, .. } => {
             invalid(format!("Invalid value '{device}' for unixDevice. Attachment point {device} is already in use"))
         }
-        E::NotAttached { volume } => ApiError::client("IncorrectState", format!("Volume '{volume}' is in the 'available' state.")),
+        E::NotAttached { volume } => {
+            ApiError::client("IncorrectState", format!("Volume '{volume}' is in the 'available' state."))
+        }
         E::SnapshotInUse { snapshot, volume } => ApiError::client(
             "InvalidSnapshot.InUse",
             format!("The snapshot {snapshot} is currently in use by {volume}"),
@@ -186,6 +167,16 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
             format!("Cannot modify volume {v} as it is already being modified"),
         ),
         E::CannotShrink { .. } => invalid("New size cannot be smaller than existing size".to_string()),
+        E::SnapshotNotPending(s) | E::SnapshotNotCompleted(s) => {
+            ApiError::client("IncorrectState", format!("Snapshot '{s}' is in an invalid state for this operation."))
+        }
+        E::BlockIndexOutOfRange { snapshot, index } => {
+            invalid(format!("Block {index} is beyond the end of snapshot {snapshot}."))
+        }
+        E::ChangedBlocksMismatch { snapshot, declared, written } => {
+            invalid(format!("Snapshot {snapshot}: {declared} changed blocks declared, {written} written."))
+        }
+        E::ChecksumMismatch(s) => invalid(format!("Snapshot {s}: the checksum does not match.")),
         E::Storage(message) => ApiError::internal(format!("An internal error has occurred ({message})")),
     }
 }

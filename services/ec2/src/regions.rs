@@ -5,8 +5,8 @@ use squall_protocol::{ApiError, RequestContext};
 
 use crate::generated::{
     AvailabilityZone, AvailabilityZoneMessage, AvailabilityZoneOptInStatus, AvailabilityZoneState,
-    DescribeAvailabilityZonesRequest, DescribeAvailabilityZonesResult, DescribeRegionsRequest,
-    DescribeRegionsResult, Region,
+    DescribeAvailabilityZonesRequest, DescribeAvailabilityZonesResult, DescribeRegionsRequest, DescribeRegionsResult,
+    Region,
 };
 use crate::{check_dry_run, control_error, filter};
 
@@ -44,9 +44,7 @@ pub(crate) fn describe_regions(
     let named = request.region_names.unwrap_or_default();
     for name in &named {
         if !REGION_CATALOG.iter().any(|r| r.name == name) {
-            return Err(ApiError::invalid_parameter_value(format!(
-                "Invalid region: [{name}]"
-            )));
+            return Err(ApiError::invalid_parameter_value(format!("Invalid region: [{name}]")));
         }
     }
     let all = request.all_regions.unwrap_or(false);
@@ -75,9 +73,7 @@ pub(crate) fn describe_regions(
             geography: None,
         })
         .collect();
-    Ok(DescribeRegionsResult {
-        regions: Some(regions),
-    })
+    Ok(DescribeRegionsResult { regions: Some(regions) })
 }
 
 fn endpoint(region: &str) -> String {
@@ -100,9 +96,8 @@ pub(crate) fn describe_availability_zones(
     check_dry_run(request.dry_run)?;
     let filters = request.filters.unwrap_or_default();
     filter::validate(&filters, ZONE_FILTERS)?;
-    let region_name = RegionName::parse(&ctx.region).map_err(|_| {
-        ApiError::invalid_parameter_value(format!("Invalid region: [{}]", ctx.region))
-    })?;
+    let region_name = RegionName::parse(&ctx.region)
+        .map_err(|_| ApiError::invalid_parameter_value(format!("Invalid region: [{}]", ctx.region)))?;
     let region = control.region(&region_name);
     let names = request.zone_names.unwrap_or_default();
     let ids = request.zone_ids.unwrap_or_default();
@@ -132,9 +127,7 @@ pub(crate) fn describe_availability_zones(
                 "network-border-group" | "region-name" => vec![border_group.clone()],
                 "group-long-name" => group_long_name.iter().cloned().collect(),
                 "message" => z.messages.clone(),
-                "opt-in-status" => vec![AvailabilityZoneOptInStatus::OptInNotRequired
-                    .as_str()
-                    .to_string()],
+                "opt-in-status" => vec![AvailabilityZoneOptInStatus::OptInNotRequired.as_str().to_string()],
                 "state" => vec![zone_state(z.state).as_str().to_string()],
                 "zone-id" => vec![z.id.to_string()],
                 "zone-name" => vec![z.name.to_string()],
@@ -144,14 +137,7 @@ pub(crate) fn describe_availability_zones(
         })
         .map(|z| AvailabilityZone {
             opt_in_status: Some(AvailabilityZoneOptInStatus::OptInNotRequired),
-            messages: Some(
-                z.messages
-                    .iter()
-                    .map(|m| AvailabilityZoneMessage {
-                        message: Some(m.clone()),
-                    })
-                    .collect(),
-            ),
+            messages: Some(z.messages.iter().map(|m| AvailabilityZoneMessage { message: Some(m.clone()) }).collect()),
             region_name: Some(region_name.to_string()),
             zone_name: Some(z.name.to_string()),
             zone_id: Some(z.id.to_string()),
@@ -163,7 +149,5 @@ pub(crate) fn describe_availability_zones(
             ..Default::default()
         })
         .collect();
-    Ok(DescribeAvailabilityZonesResult {
-        availability_zones: Some(zones),
-    })
+    Ok(DescribeAvailabilityZonesResult { availability_zones: Some(zones) })
 }

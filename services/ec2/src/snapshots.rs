@@ -5,15 +5,12 @@ use squall_control::ebs::{self, SnapshotState as State};
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
 
-use crate::common::{
-    after_token, page_size, region, snapshot_id, tags_for, timestamp, volume_id, wire_tags,
-};
+use crate::common::{after_token, page_size, region, snapshot_id, tags_for, timestamp, volume_id, wire_tags};
 use crate::generated::{
-    CopySnapshotRequest, CopySnapshotResult, CreateSnapshotRequest, CreateVolumePermission,
-    DeleteSnapshotRequest, DescribeSnapshotAttributeRequest, DescribeSnapshotAttributeResult,
-    DescribeSnapshotsRequest, DescribeSnapshotsResult, ModifySnapshotAttributeRequest,
-    OperationType, PermissionGroup, ResetSnapshotAttributeRequest, ResourceType, Snapshot,
-    SnapshotAttributeName, SnapshotState, StorageTier,
+    CopySnapshotRequest, CopySnapshotResult, CreateSnapshotRequest, CreateVolumePermission, DeleteSnapshotRequest,
+    DescribeSnapshotAttributeRequest, DescribeSnapshotAttributeResult, DescribeSnapshotsRequest,
+    DescribeSnapshotsResult, ModifySnapshotAttributeRequest, OperationType, PermissionGroup,
+    ResetSnapshotAttributeRequest, ResourceType, Snapshot, SnapshotAttributeName, SnapshotState, StorageTier,
 };
 use crate::{check_dry_run, control_error, filter};
 
@@ -51,12 +48,7 @@ fn wire_snapshot(s: &ebs::Snapshot, account: &str) -> Snapshot {
     Snapshot {
         snapshot_id: Some(s.id.to_string()),
         // A copied snapshot's volume id is a placeholder on AWS; squall keeps the source's.
-        volume_id: Some(
-            s.volume_id
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_else(|| "vol-ffffffff".to_string()),
-        ),
+        volume_id: Some(s.volume_id.as_ref().map(ToString::to_string).unwrap_or_else(|| "vol-ffffffff".to_string())),
         state: Some(wire_state(s.state)),
         start_time: Some(timestamp(s.start_time_ms)),
         progress: Some(progress(s.state).to_string()),
@@ -81,13 +73,7 @@ pub(crate) fn create_snapshot(
     let now = control.now_ms();
     let s = region(control, ctx)?
         .with_ebs(now, |ebs| {
-            ebs.create_snapshot(
-                &volume,
-                r.description.clone().unwrap_or_default(),
-                tags,
-                now,
-                r.dry_run == Some(true),
-            )
+            ebs.create_snapshot(&volume, r.description.clone().unwrap_or_default(), tags, now, r.dry_run == Some(true))
         })
         .map_err(control_error)?;
     Ok(wire_snapshot(&s, &ctx.account_id))
@@ -100,9 +86,7 @@ pub(crate) fn delete_snapshot(
 ) -> Result<(), ApiError> {
     let id = snapshot_id(&r.snapshot_id)?;
     let now = control.now_ms();
-    region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.delete_snapshot(&id, r.dry_run == Some(true)))
-        .map_err(control_error)
+    region(control, ctx)?.with_ebs(now, |ebs| ebs.delete_snapshot(&id, r.dry_run == Some(true))).map_err(control_error)
 }
 
 fn filter_values(s: &ebs::Snapshot, account: &str, name: &str) -> Vec<String> {
@@ -134,12 +118,7 @@ pub(crate) fn describe_snapshots(
     check_dry_run(r.dry_run)?;
     let filters = r.filters.unwrap_or_default();
     filter::validate(&filters, SNAPSHOT_FILTERS)?;
-    let ids = r
-        .snapshot_ids
-        .unwrap_or_default()
-        .iter()
-        .map(|s| snapshot_id(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids = r.snapshot_ids.unwrap_or_default().iter().map(|s| snapshot_id(s)).collect::<Result<Vec<_>, _>>()?;
     let limit = page_size(r.max_results, 5, 1000)?;
     if limit.is_some() && !ids.is_empty() {
         return Err(ApiError::client(
@@ -157,37 +136,21 @@ pub(crate) fn describe_snapshots(
     let (snapshots, more) = region(control, ctx)?
         .with_ebs(now, |ebs| {
             if let Some(missing) = ids.iter().find(|id| ebs.snapshot(id).is_err()) {
-                return Err(squall_control::ControlError::SnapshotNotFound(
-                    missing.clone(),
-                ));
+                return Err(squall_control::ControlError::SnapshotNotFound(missing.clone()));
             }
-            Ok(
-                ebs.snapshots_after(after.as_ref(), limit.unwrap_or(usize::MAX), |s| {
-                    owned
-                        && (ids.is_empty() || ids.contains(&s.id))
-                        && restorable_by.iter().all(|u| {
-                            *u == account
-                                || s.create_volume_permissions
-                                    .iter()
-                                    .any(|p| p == u || p == "all")
-                        })
-                        && filter::matches(&filters, |name| filter_values(s, &account, name))
-                }),
-            )
+            Ok(ebs.snapshots_after(after.as_ref(), limit.unwrap_or(usize::MAX), |s| {
+                owned
+                    && (ids.is_empty() || ids.contains(&s.id))
+                    && restorable_by
+                        .iter()
+                        .all(|u| *u == account || s.create_volume_permissions.iter().any(|p| p == u || p == "all"))
+                    && filter::matches(&filters, |name| filter_values(s, &account, name))
+            }))
         })
         .map_err(control_error)?;
-    let next_token = if more {
-        snapshots.last().map(|s| s.id.to_string())
-    } else {
-        None
-    };
+    let next_token = if more { snapshots.last().map(|s| s.id.to_string()) } else { None };
     Ok(DescribeSnapshotsResult {
-        snapshots: Some(
-            snapshots
-                .iter()
-                .map(|s| wire_snapshot(s, &ctx.account_id))
-                .collect(),
-        ),
+        snapshots: Some(snapshots.iter().map(|s| wire_snapshot(s, &ctx.account_id)).collect()),
         next_token,
     })
 }
@@ -207,15 +170,7 @@ pub(crate) fn copy_snapshot(
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Snapshot)?;
     let now = control.now_ms();
     let s = region(control, ctx)?
-        .with_ebs(now, |ebs| {
-            ebs.copy_snapshot(
-                &source,
-                r.description.clone(),
-                tags,
-                now,
-                r.dry_run == Some(true),
-            )
-        })
+        .with_ebs(now, |ebs| ebs.copy_snapshot(&source, r.description.clone(), tags, now, r.dry_run == Some(true)))
         .map_err(control_error)?;
     Ok(CopySnapshotResult {
         snapshot_id: Some(s.id.to_string()),
@@ -240,12 +195,8 @@ pub(crate) fn modify_snapshot_attribute(
     r: ModifySnapshotAttributeRequest,
 ) -> Result<(), ApiError> {
     let id = snapshot_id(&r.snapshot_id)?;
-    if r.attribute
-        .is_some_and(|a| a != SnapshotAttributeName::CreateVolumePermission)
-    {
-        return Err(ApiError::invalid_parameter_value(
-            "Only the createVolumePermission attribute can be modified",
-        ));
+    if r.attribute.is_some_and(|a| a != SnapshotAttributeName::CreateVolumePermission) {
+        return Err(ApiError::invalid_parameter_value("Only the createVolumePermission attribute can be modified"));
     }
     let (mut add, mut remove) = match &r.create_volume_permission {
         Some(m) => (
@@ -265,9 +216,7 @@ pub(crate) fn modify_snapshot_attribute(
     check_dry_run(r.dry_run)?;
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| {
-            ebs.set_create_volume_permissions(&id, &add, &remove, false)
-        })
+        .with_ebs(now, |ebs| ebs.set_create_volume_permissions(&id, &add, &remove, false))
         .map_err(control_error)
 }
 
@@ -279,9 +228,7 @@ pub(crate) fn describe_snapshot_attribute(
     check_dry_run(r.dry_run)?;
     let id = snapshot_id(&r.snapshot_id)?;
     let now = control.now_ms();
-    let s = region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.snapshot(&id).cloned())
-        .map_err(control_error)?;
+    let s = region(control, ctx)?.with_ebs(now, |ebs| ebs.snapshot(&id).cloned()).map_err(control_error)?;
     Ok(match r.attribute {
         SnapshotAttributeName::CreateVolumePermission => DescribeSnapshotAttributeResult {
             snapshot_id: Some(id.to_string()),
@@ -290,15 +237,9 @@ pub(crate) fn describe_snapshot_attribute(
                     .iter()
                     .map(|p| {
                         if p == "all" {
-                            CreateVolumePermission {
-                                group: Some(PermissionGroup::All),
-                                user_id: None,
-                            }
+                            CreateVolumePermission { group: Some(PermissionGroup::All), user_id: None }
                         } else {
-                            CreateVolumePermission {
-                                group: None,
-                                user_id: Some(p.clone()),
-                            }
+                            CreateVolumePermission { group: None, user_id: Some(p.clone()) }
                         }
                     })
                     .collect(),
@@ -320,15 +261,11 @@ pub(crate) fn reset_snapshot_attribute(
 ) -> Result<(), ApiError> {
     let id = snapshot_id(&r.snapshot_id)?;
     if r.attribute != SnapshotAttributeName::CreateVolumePermission {
-        return Err(ApiError::invalid_parameter_value(
-            "Only the createVolumePermission attribute can be reset",
-        ));
+        return Err(ApiError::invalid_parameter_value("Only the createVolumePermission attribute can be reset"));
     }
     check_dry_run(r.dry_run)?;
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| {
-            ebs.set_create_volume_permissions(&id, &[], &[], true)
-        })
+        .with_ebs(now, |ebs| ebs.set_create_volume_permissions(&id, &[], &[], true))
         .map_err(control_error)
 }

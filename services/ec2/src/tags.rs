@@ -5,32 +5,21 @@ use squall_protocol::{ApiError, RequestContext};
 
 use crate::common::{page_size, region, tag_map, validate_tag};
 use crate::generated::{
-    CreateTagsRequest, DeleteTagsRequest, DescribeTagsRequest, DescribeTagsResult, ResourceType,
-    TagDescription,
+    CreateTagsRequest, DeleteTagsRequest, DescribeTagsRequest, DescribeTagsResult, ResourceType, TagDescription,
 };
 use crate::{check_dry_run, control_error, filter};
 
 const TAG_FILTERS: &[&str] = &["key", "resource-id", "resource-type", "tag:*", "value"];
 
-pub(crate) fn create_tags(
-    control: &ControlPlane,
-    ctx: &RequestContext,
-    r: CreateTagsRequest,
-) -> Result<(), ApiError> {
+pub(crate) fn create_tags(control: &ControlPlane, ctx: &RequestContext, r: CreateTagsRequest) -> Result<(), ApiError> {
     let tags = tag_map(&r.tags)?;
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| {
-            ebs.create_tags(&r.resources, &tags, r.dry_run == Some(true))
-        })
+        .with_ebs(now, |ebs| ebs.create_tags(&r.resources, &tags, r.dry_run == Some(true)))
         .map_err(control_error)
 }
 
-pub(crate) fn delete_tags(
-    control: &ControlPlane,
-    ctx: &RequestContext,
-    r: DeleteTagsRequest,
-) -> Result<(), ApiError> {
+pub(crate) fn delete_tags(control: &ControlPlane, ctx: &RequestContext, r: DeleteTagsRequest) -> Result<(), ApiError> {
     let mut tags = Vec::new();
     for t in r.tags.unwrap_or_default() {
         let key = t.key.unwrap_or_default();
@@ -39,9 +28,7 @@ pub(crate) fn delete_tags(
     }
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| {
-            ebs.delete_tags(&r.resources, &tags, r.dry_run == Some(true))
-        })
+        .with_ebs(now, |ebs| ebs.delete_tags(&r.resources, &tags, r.dry_run == Some(true)))
         .map_err(control_error)
 }
 
@@ -61,14 +48,12 @@ pub(crate) fn describe_tags(
     // The token is the position in the (sorted, stable) list of tags.
     let start: usize = match r.next_token.as_deref() {
         None | Some("") => 0,
-        Some(t) => t.parse().map_err(|_| {
-            ApiError::invalid_parameter_value(format!("Invalid value '{t}' for NextToken."))
-        })?,
+        Some(t) => {
+            t.parse().map_err(|_| ApiError::invalid_parameter_value(format!("Invalid value '{t}' for NextToken.")))?
+        }
     };
     let now = control.now_ms();
-    let all = region(control, ctx)?
-        .with_ebs(now, |ebs| Ok(ebs.all_tags()))
-        .map_err(control_error)?;
+    let all = region(control, ctx)?.with_ebs(now, |ebs| Ok(ebs.all_tags())).map_err(control_error)?;
     let matching: Vec<_> = all
         .into_iter()
         .filter(|(id, kind, key, value)| {
@@ -96,8 +81,5 @@ pub(crate) fn describe_tags(
         })
         .collect();
     let end = start + page.len();
-    Ok(DescribeTagsResult {
-        tags: Some(page),
-        next_token: (end < matching.len()).then(|| end.to_string()),
-    })
+    Ok(DescribeTagsResult { tags: Some(page), next_token: (end < matching.len()).then(|| end.to_string()) })
 }

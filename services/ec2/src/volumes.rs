@@ -2,25 +2,19 @@
 //! `DescribeVolumesModifications`, `AttachVolume`, `DetachVolume`, `DescribeVolumeStatus`,
 //! `EnableVolumeIO`, `ModifyVolumeAttribute`, `DescribeVolumeAttribute`.
 
-use squall_control::ebs::{
-    self, AttachmentState, ModificationState, VolumeHealth, VolumeSpec, VolumeState as State,
-};
+use squall_control::ebs::{self, AttachmentState, ModificationState, VolumeHealth, VolumeSpec, VolumeState as State};
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
 
-use crate::common::{
-    after_token, instance_id, page_size, region, tags_for, timestamp, volume_id, wire_tags,
-};
+use crate::common::{after_token, instance_id, page_size, region, tags_for, timestamp, volume_id, wire_tags};
 use crate::generated::{
     AttachVolumeRequest, AttributeBooleanValue, CreateVolumeRequest, DeleteVolumeRequest,
     DescribeVolumeAttributeRequest, DescribeVolumeAttributeResult, DescribeVolumeStatusRequest,
-    DescribeVolumeStatusResult, DescribeVolumesModificationsRequest,
-    DescribeVolumesModificationsResult, DescribeVolumesRequest, DescribeVolumesResult,
-    DetachVolumeRequest, EnableVolumeIORequest, ModifyVolumeAttributeRequest, ModifyVolumeRequest,
-    ModifyVolumeResult, ResourceType, Volume, VolumeAttachment, VolumeAttachmentState,
-    VolumeAttributeName, VolumeModification, VolumeModificationState, VolumeState,
-    VolumeStatusDetails, VolumeStatusInfo, VolumeStatusInfoStatus, VolumeStatusItem,
-    VolumeStatusName, VolumeType,
+    DescribeVolumeStatusResult, DescribeVolumesModificationsRequest, DescribeVolumesModificationsResult,
+    DescribeVolumesRequest, DescribeVolumesResult, DetachVolumeRequest, EnableVolumeIORequest,
+    ModifyVolumeAttributeRequest, ModifyVolumeRequest, ModifyVolumeResult, ResourceType, Volume, VolumeAttachment,
+    VolumeAttachmentState, VolumeAttributeName, VolumeModification, VolumeModificationState, VolumeState,
+    VolumeStatusDetails, VolumeStatusInfo, VolumeStatusInfoStatus, VolumeStatusItem, VolumeStatusName, VolumeType,
 };
 use crate::{check_dry_run, control_error, filter};
 
@@ -45,12 +39,8 @@ const VOLUME_FILTERS: &[&str] = &[
     "volume-type",
 ];
 
-const STATUS_FILTERS: &[&str] = &[
-    "availability-zone",
-    "volume-status.status",
-    "volume-status.details-name",
-    "volume-status.details-status",
-];
+const STATUS_FILTERS: &[&str] =
+    &["availability-zone", "volume-status.status", "volume-status.details-name", "volume-status.details-status"];
 
 pub(crate) fn to_control_type(t: VolumeType) -> Result<ebs::VolumeType, ApiError> {
     Ok(match t {
@@ -109,22 +99,12 @@ fn wire_volume(v: &ebs::Volume, account: &str, region: &str) -> Volume {
     Volume {
         volume_id: Some(v.id.to_string()),
         size: Some(v.size_gib as i32),
-        snapshot_id: Some(
-            v.snapshot_id
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-        ),
+        snapshot_id: Some(v.snapshot_id.as_ref().map(ToString::to_string).unwrap_or_default()),
         availability_zone: Some(v.zone.to_string()),
         availability_zone_id: Some(v.zone_id.to_string()),
         state: Some(wire_state(v.state)),
         create_time: Some(timestamp(v.create_time_ms)),
-        attachments: Some(
-            v.attachments
-                .iter()
-                .map(|a| wire_attachment(&v.id, a))
-                .collect(),
-        ),
+        attachments: Some(v.attachments.iter().map(|a| wire_attachment(&v.id, a)).collect()),
         encrypted: Some(v.encrypted),
         kms_key_id: v.kms_key_id.clone(),
         volume_type: Some(to_wire_type(v.volume_type)),
@@ -140,16 +120,13 @@ fn wire_volume(v: &ebs::Volume, account: &str, region: &str) -> Volume {
 }
 
 fn volume_filter_values(v: &ebs::Volume, name: &str) -> Vec<String> {
-    let attachments =
-        |f: &dyn Fn(&ebs::Attachment) -> String| v.attachments.iter().map(f).collect::<Vec<_>>();
+    let attachments = |f: &dyn Fn(&ebs::Attachment) -> String| v.attachments.iter().map(f).collect::<Vec<_>>();
     match name {
         "attachment.attach-time" => attachments(&|a| timestamp(a.attach_time_ms).to_string()),
         "attachment.delete-on-termination" => attachments(&|a| a.delete_on_termination.to_string()),
         "attachment.device" => attachments(&|a| a.device.clone()),
         "attachment.instance-id" => attachments(&|a| a.instance.to_string()),
-        "attachment.status" => {
-            attachments(&|a| wire_attachment_state(a.state).as_str().to_string())
-        }
+        "attachment.status" => attachments(&|a| wire_attachment_state(a.state).as_str().to_string()),
         "availability-zone" => vec![v.zone.to_string()],
         "availability-zone-id" => vec![v.zone_id.to_string()],
         "create-time" => vec![timestamp(v.create_time_ms).to_string()],
@@ -170,9 +147,7 @@ fn volume_filter_values(v: &ebs::Volume, name: &str) -> Vec<String> {
 }
 
 fn non_negative(value: Option<i32>, name: &str) -> Result<Option<u32>, ApiError> {
-    value
-        .map(|v| u32::try_from(v).map_err(|_| ApiError::invalid_value(name, &v.to_string())))
-        .transpose()
+    value.map(|v| u32::try_from(v).map_err(|_| ApiError::invalid_value(name, &v.to_string()))).transpose()
 }
 
 pub(crate) fn create_volume(
@@ -195,11 +170,7 @@ pub(crate) fn create_volume(
     let spec = VolumeSpec {
         zone: zone.name.clone(),
         size_gib: non_negative(r.size, "Size")?,
-        snapshot_id: r
-            .snapshot_id
-            .as_deref()
-            .map(crate::common::snapshot_id)
-            .transpose()?,
+        snapshot_id: r.snapshot_id.as_deref().map(crate::common::snapshot_id).transpose()?,
         volume_type: to_control_type(r.volume_type.unwrap_or(VolumeType::Gp2))?,
         iops: non_negative(r.iops, "Iops")?,
         throughput: non_negative(r.throughput, "Throughput")?,
@@ -211,11 +182,8 @@ pub(crate) fn create_volume(
     };
     let now = control.now_ms();
     let dry_run = r.dry_run == Some(true);
-    let volume = region
-        .with_ebs(now, |ebs| {
-            ebs.create_volume(spec, zone.id.clone(), now, dry_run)
-        })
-        .map_err(control_error)?;
+    let volume =
+        region.with_ebs(now, |ebs| ebs.create_volume(spec, zone.id.clone(), now, dry_run)).map_err(control_error)?;
     Ok(wire_volume(&volume, &ctx.account_id, &ctx.region))
 }
 
@@ -227,9 +195,7 @@ pub(crate) fn delete_volume(
     let id = volume_id(&r.volume_id)?;
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| {
-            ebs.delete_volume(&id, now, r.dry_run == Some(true))
-        })
+        .with_ebs(now, |ebs| ebs.delete_volume(&id, now, r.dry_run == Some(true)))
         .map_err(control_error)
 }
 
@@ -241,12 +207,7 @@ pub(crate) fn describe_volumes(
     check_dry_run(r.dry_run)?;
     let filters = r.filters.unwrap_or_default();
     filter::validate(&filters, VOLUME_FILTERS)?;
-    let ids = r
-        .volume_ids
-        .unwrap_or_default()
-        .iter()
-        .map(|s| volume_id(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids = r.volume_ids.unwrap_or_default().iter().map(|s| volume_id(s)).collect::<Result<Vec<_>, _>>()?;
     let limit = page_size(r.max_results, 5, 500)?;
     if limit.is_some() && !ids.is_empty() {
         return Err(ApiError::client(
@@ -259,30 +220,17 @@ pub(crate) fn describe_volumes(
     let (volumes, more) = region(control, ctx)?
         .with_ebs(now, |ebs| {
             if let Some(missing) = ids.iter().find(|id| ebs.volume(id).is_err()) {
-                return Err(squall_control::ControlError::VolumeNotFound(
-                    missing.clone(),
-                ));
+                return Err(squall_control::ControlError::VolumeNotFound(missing.clone()));
             }
-            Ok(
-                ebs.volumes_after(after.as_ref(), limit.unwrap_or(usize::MAX), |v| {
-                    (ids.is_empty() || ids.contains(&v.id))
-                        && filter::matches(&filters, |name| volume_filter_values(v, name))
-                }),
-            )
+            Ok(ebs.volumes_after(after.as_ref(), limit.unwrap_or(usize::MAX), |v| {
+                (ids.is_empty() || ids.contains(&v.id))
+                    && filter::matches(&filters, |name| volume_filter_values(v, name))
+            }))
         })
         .map_err(control_error)?;
-    let next_token = if more {
-        volumes.last().map(|v| v.id.to_string())
-    } else {
-        None
-    };
+    let next_token = if more { volumes.last().map(|v| v.id.to_string()) } else { None };
     Ok(DescribeVolumesResult {
-        volumes: Some(
-            volumes
-                .iter()
-                .map(|v| wire_volume(v, &ctx.account_id, &ctx.region))
-                .collect(),
-        ),
+        volumes: Some(volumes.iter().map(|v| wire_volume(v, &ctx.account_id, &ctx.region)).collect()),
         next_token,
     })
 }
@@ -295,10 +243,7 @@ fn wire_modification_state(s: ModificationState) -> VolumeModificationState {
     }
 }
 
-fn wire_modification(
-    volume: &squall_control::VolumeId,
-    m: &ebs::Modification,
-) -> VolumeModification {
+fn wire_modification(volume: &squall_control::VolumeId, m: &ebs::Modification) -> VolumeModification {
     VolumeModification {
         volume_id: Some(volume.to_string()),
         modification_state: Some(wire_modification_state(m.state)),
@@ -348,9 +293,7 @@ pub(crate) fn modify_volume(
             )
         })
         .map_err(control_error)?;
-    Ok(ModifyVolumeResult {
-        volume_modification: Some(wire_modification(&id, &m)),
-    })
+    Ok(ModifyVolumeResult { volume_modification: Some(wire_modification(&id, &m)) })
 }
 
 pub(crate) fn describe_volumes_modifications(
@@ -372,21 +315,14 @@ pub(crate) fn describe_volumes_modifications(
             "volume-id",
         ],
     )?;
-    let ids = r
-        .volume_ids
-        .unwrap_or_default()
-        .iter()
-        .map(|s| volume_id(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids = r.volume_ids.unwrap_or_default().iter().map(|s| volume_id(s)).collect::<Result<Vec<_>, _>>()?;
     let limit = page_size(r.max_results, 1, 500)?.unwrap_or(500);
     let after = after_token(r.next_token.as_deref(), volume_id)?;
     let now = control.now_ms();
     let (volumes, more) = region(control, ctx)?
         .with_ebs(now, |ebs| {
             if let Some(missing) = ids.iter().find(|id| ebs.volume(id).is_err()) {
-                return Err(squall_control::ControlError::VolumeNotFound(
-                    missing.clone(),
-                ));
+                return Err(squall_control::ControlError::VolumeNotFound(missing.clone()));
             }
             Ok(ebs.volumes_after(after.as_ref(), limit, |v| {
                 let Some(m) = &v.modification else {
@@ -412,17 +348,10 @@ pub(crate) fn describe_volumes_modifications(
             }))
         })
         .map_err(control_error)?;
-    let next_token = if more {
-        volumes.last().map(|v| v.id.to_string())
-    } else {
-        None
-    };
+    let next_token = if more { volumes.last().map(|v| v.id.to_string()) } else { None };
     Ok(DescribeVolumesModificationsResult {
         volumes_modifications: Some(
-            volumes
-                .iter()
-                .filter_map(|v| v.modification.as_ref().map(|m| wire_modification(&v.id, m)))
-                .collect(),
+            volumes.iter().filter_map(|v| v.modification.as_ref().map(|m| wire_modification(&v.id, m))).collect(),
         ),
         next_token,
     })
@@ -437,9 +366,7 @@ pub(crate) fn attach_volume(
     let instance = instance_id(&r.instance_id)?;
     let now = control.now_ms();
     let a = region(control, ctx)?
-        .with_ebs(now, |ebs| {
-            ebs.attach_volume(&id, &instance, &r.device, now, r.dry_run == Some(true))
-        })
+        .with_ebs(now, |ebs| ebs.attach_volume(&id, &instance, &r.device, now, r.dry_run == Some(true)))
         .map_err(control_error)?;
     Ok(wire_attachment(&id, &a))
 }
@@ -454,13 +381,7 @@ pub(crate) fn detach_volume(
     let now = control.now_ms();
     let a = region(control, ctx)?
         .with_ebs(now, |ebs| {
-            ebs.detach_volume(
-                &id,
-                instance.as_ref(),
-                r.device.as_deref(),
-                now,
-                r.dry_run == Some(true),
-            )
+            ebs.detach_volume(&id, instance.as_ref(), r.device.as_deref(), now, r.dry_run == Some(true))
         })
         .map_err(control_error)?;
     Ok(wire_attachment(&id, &a))
@@ -468,23 +389,14 @@ pub(crate) fn detach_volume(
 
 /// `io-performance` applies to provisioned-performance types only (EBS User Guide).
 fn io_performance_applies(t: ebs::VolumeType) -> bool {
-    matches!(
-        t,
-        ebs::VolumeType::Gp3 | ebs::VolumeType::Io1 | ebs::VolumeType::Io2
-    )
+    matches!(t, ebs::VolumeType::Gp3 | ebs::VolumeType::Io1 | ebs::VolumeType::Io2)
 }
 
 fn status_item(v: &ebs::Volume, health: VolumeHealth) -> VolumeStatusItem {
     let applies = io_performance_applies(v.volume_type);
     let (status, performance) = match health {
-        VolumeHealth::Ok => (
-            VolumeStatusInfoStatus::Ok,
-            if applies { "normal" } else { "not-applicable" },
-        ),
-        VolumeHealth::Stuck => (
-            VolumeStatusInfoStatus::Impaired,
-            if applies { "stalled" } else { "not-applicable" },
-        ),
+        VolumeHealth::Ok => (VolumeStatusInfoStatus::Ok, if applies { "normal" } else { "not-applicable" }),
+        VolumeHealth::Stuck => (VolumeStatusInfoStatus::Impaired, if applies { "stalled" } else { "not-applicable" }),
     };
     VolumeStatusItem {
         volume_id: Some(v.id.to_string()),
@@ -493,10 +405,7 @@ fn status_item(v: &ebs::Volume, health: VolumeHealth) -> VolumeStatusItem {
         volume_status: Some(VolumeStatusInfo {
             status: Some(status),
             details: Some(vec![
-                VolumeStatusDetails {
-                    name: Some(VolumeStatusName::IoEnabled),
-                    status: Some("passed".to_string()),
-                },
+                VolumeStatusDetails { name: Some(VolumeStatusName::IoEnabled), status: Some("passed".to_string()) },
                 VolumeStatusDetails {
                     name: Some(VolumeStatusName::IoPerformance),
                     status: Some(performance.to_string()),
@@ -526,12 +435,7 @@ pub(crate) fn describe_volume_status(
     check_dry_run(r.dry_run)?;
     let filters = r.filters.unwrap_or_default();
     filter::validate(&filters, STATUS_FILTERS)?;
-    let ids = r
-        .volume_ids
-        .unwrap_or_default()
-        .iter()
-        .map(|s| volume_id(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids = r.volume_ids.unwrap_or_default().iter().map(|s| volume_id(s)).collect::<Result<Vec<_>, _>>()?;
     let limit = page_size(r.max_results, 5, 1000)?;
     if limit.is_some() && !ids.is_empty() {
         return Err(ApiError::client(
@@ -544,25 +448,18 @@ pub(crate) fn describe_volume_status(
     let (items, last, more) = region(control, ctx)?
         .with_ebs(now, |ebs| {
             if let Some(missing) = ids.iter().find(|id| ebs.volume(id).is_err()) {
-                return Err(squall_control::ControlError::VolumeNotFound(
-                    missing.clone(),
-                ));
+                return Err(squall_control::ControlError::VolumeNotFound(missing.clone()));
             }
-            let (volumes, more) =
-                ebs.volumes_after(after.as_ref(), limit.unwrap_or(usize::MAX), |v| {
-                    ids.is_empty() || ids.contains(&v.id)
-                });
+            let (volumes, more) = ebs
+                .volumes_after(after.as_ref(), limit.unwrap_or(usize::MAX), |v| ids.is_empty() || ids.contains(&v.id));
             let mut items = Vec::new();
             for v in &volumes {
                 let item = status_item(v, ebs.volume_health(&v.id)?);
                 let keep = filter::matches(&filters, |name| match name {
                     "availability-zone" => vec![v.zone.to_string()],
-                    "volume-status.status" => item
-                        .volume_status
-                        .iter()
-                        .filter_map(|s| s.status)
-                        .map(|s| s.as_str().to_string())
-                        .collect(),
+                    "volume-status.status" => {
+                        item.volume_status.iter().filter_map(|s| s.status).map(|s| s.as_str().to_string()).collect()
+                    }
                     "volume-status.details-name" => {
                         vec!["io-enabled".to_string(), "io-performance".to_string()]
                     }
@@ -581,10 +478,7 @@ pub(crate) fn describe_volume_status(
             Ok((items, volumes.last().map(|v| v.id.to_string()), more))
         })
         .map_err(control_error)?;
-    Ok(DescribeVolumeStatusResult {
-        volume_statuses: Some(items),
-        next_token: if more { last } else { None },
-    })
+    Ok(DescribeVolumeStatusResult { volume_statuses: Some(items), next_token: if more { last } else { None } })
 }
 
 pub(crate) fn enable_volume_io(
@@ -594,9 +488,7 @@ pub(crate) fn enable_volume_io(
 ) -> Result<(), ApiError> {
     let id = volume_id(&r.volume_id)?;
     let now = control.now_ms();
-    region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.volume(&id).map(|_| ()))
-        .map_err(control_error)?;
+    region(control, ctx)?.with_ebs(now, |ebs| ebs.volume(&id).map(|_| ())).map_err(control_error)?;
     // I/O is never left disabled by squall today (no fault disables it yet), so enabling it is
     // already true; the call still validates the volume as AWS does.
     check_dry_run(r.dry_run)
@@ -613,9 +505,7 @@ pub(crate) fn modify_volume_attribute(
     };
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| {
-            ebs.set_auto_enable_io(&id, value, r.dry_run == Some(true))
-        })
+        .with_ebs(now, |ebs| ebs.set_auto_enable_io(&id, value, r.dry_run == Some(true)))
         .map_err(control_error)
 }
 
@@ -627,15 +517,11 @@ pub(crate) fn describe_volume_attribute(
     check_dry_run(r.dry_run)?;
     let id = volume_id(&r.volume_id)?;
     let now = control.now_ms();
-    let v = region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.volume(&id).cloned())
-        .map_err(control_error)?;
+    let v = region(control, ctx)?.with_ebs(now, |ebs| ebs.volume(&id).cloned()).map_err(control_error)?;
     Ok(match r.attribute {
         VolumeAttributeName::AutoEnableIO => DescribeVolumeAttributeResult {
             volume_id: Some(id.to_string()),
-            auto_enable_io: Some(AttributeBooleanValue {
-                value: Some(v.auto_enable_io),
-            }),
+            auto_enable_io: Some(AttributeBooleanValue { value: Some(v.auto_enable_io) }),
             product_codes: None,
         },
         VolumeAttributeName::ProductCodes => DescribeVolumeAttributeResult {

@@ -13,16 +13,10 @@ pub trait XmlEncode {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str);
 }
 
-fn parse_scalar<T>(
-    q: &QueryParams,
-    key: &str,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> Result<Option<T>, ApiError> {
+fn parse_scalar<T>(q: &QueryParams, key: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
     match q.get(key) {
         None => Ok(None),
-        Some(raw) => parse(raw)
-            .map(Some)
-            .ok_or_else(|| ApiError::invalid_value(key, raw)),
+        Some(raw) => parse(raw).map(Some).ok_or_else(|| ApiError::invalid_value(key, raw)),
     }
 }
 
@@ -77,9 +71,9 @@ pub fn decode_enum<T>(
 /// An `ec2`-protocol list (always flattened): `key.1`, `key.2`, … (or `key.1.Member` for
 /// structures). Absent when no index is present.
 pub fn ec2_list<T: QueryDecode>(q: &QueryParams, key: &str) -> Result<Option<Vec<T>>, ApiError> {
-    let indices = q.indices(key).map_err(|bad| {
-        ApiError::invalid_parameter_value(format!("The parameter {bad} is not recognized"))
-    })?;
+    let indices = q
+        .indices(key)
+        .map_err(|bad| ApiError::invalid_parameter_value(format!("The parameter {bad} is not recognized")))?;
     if indices.is_empty() {
         return Ok(None);
     }
@@ -95,11 +89,7 @@ pub fn ec2_list<T: QueryDecode>(q: &QueryParams, key: &str) -> Result<Option<Vec
 
 /// An `awsQuery` list: `key.member.1`, … (`member` is the list member's wire name); `key=`
 /// with an empty value is an explicitly empty list.
-pub fn query_list<T: QueryDecode>(
-    q: &QueryParams,
-    key: &str,
-    member: &str,
-) -> Result<Option<Vec<T>>, ApiError> {
+pub fn query_list<T: QueryDecode>(q: &QueryParams, key: &str, member: &str) -> Result<Option<Vec<T>>, ApiError> {
     if q.get(key) == Some("") {
         return Ok(Some(Vec::new()));
     }
@@ -165,11 +155,7 @@ const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 pub fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -220,44 +206,19 @@ mod tests {
 
     #[test]
     fn lists_in_both_query_dialects() {
-        let q = QueryParams::from_pairs([
-            ("ZoneName.1", "a"),
-            ("ZoneName.2", "b"),
-            ("Ids.member.1", "x"),
-            ("Empty", ""),
-        ]);
-        assert_eq!(
-            ec2_list::<String>(&q, "ZoneName"),
-            Ok(Some(vec!["a".to_string(), "b".to_string()]))
-        );
+        let q =
+            QueryParams::from_pairs([("ZoneName.1", "a"), ("ZoneName.2", "b"), ("Ids.member.1", "x"), ("Empty", "")]);
+        assert_eq!(ec2_list::<String>(&q, "ZoneName"), Ok(Some(vec!["a".to_string(), "b".to_string()])));
         assert_eq!(ec2_list::<String>(&q, "ZoneId"), Ok(None));
-        assert_eq!(
-            query_list::<String>(&q, "Ids", "member"),
-            Ok(Some(vec!["x".to_string()]))
-        );
-        assert_eq!(
-            query_list::<String>(&q, "Empty", "member"),
-            Ok(Some(vec![]))
-        );
+        assert_eq!(query_list::<String>(&q, "Ids", "member"), Ok(Some(vec!["x".to_string()])));
+        assert_eq!(query_list::<String>(&q, "Empty", "member"), Ok(Some(vec![])));
         let bad = QueryParams::from_pairs([("ZoneName.one", "a")]);
-        assert_eq!(
-            ec2_list::<String>(&bad, "ZoneName").unwrap_err().code,
-            "InvalidParameterValue"
-        );
+        assert_eq!(ec2_list::<String>(&bad, "ZoneName").unwrap_err().code, "InvalidParameterValue");
     }
 
     #[test]
     fn base64_round_trips() {
-        for data in [
-            &b""[..],
-            b"f",
-            b"fo",
-            b"foo",
-            b"foob",
-            b"fooba",
-            b"foobar",
-            &[0, 255, 128, 7],
-        ] {
+        for data in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar", &[0, 255, 128, 7]] {
             let enc = base64_encode(data);
             assert_eq!(base64_decode(&enc).as_deref(), Some(data), "{enc}");
         }

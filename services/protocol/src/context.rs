@@ -20,12 +20,7 @@ impl RequestContext {
             Some(key) if key.len() == 12 && key.bytes().all(|b| b.is_ascii_digit()) => key.clone(),
             _ => DEFAULT_ACCOUNT_ID.to_string(),
         };
-        Self {
-            request_id,
-            region,
-            access_key_id,
-            account_id,
-        }
+        Self { request_id, region, access_key_id, account_id }
     }
 }
 

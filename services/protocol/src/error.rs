@@ -18,17 +18,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(
-        status: u16,
-        code: impl Into<Cow<'static, str>>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            status,
-            code: code.into(),
-            message: message.into(),
-            reason: None,
-        }
+    pub fn new(status: u16, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self { status, code: code.into(), message: message.into(), reason: None }
     }
 
     /// Adds a restJson1 `Reason`.
@@ -43,10 +34,7 @@ impl ApiError {
     }
 
     pub fn missing_parameter(name: &str) -> Self {
-        Self::client(
-            "MissingParameter",
-            format!("The request must contain the parameter {name}"),
-        )
+        Self::client("MissingParameter", format!("The request must contain the parameter {name}"))
     }
 
     pub fn invalid_parameter_value(message: impl Into<String>) -> Self {
@@ -70,11 +58,7 @@ impl ApiError {
 
     /// EC2's answer to `DryRun=true` when the request would have succeeded (HTTP 412).
     pub fn dry_run_operation() -> Self {
-        Self::new(
-            412,
-            "DryRunOperation",
-            "Request would have succeeded, but DryRun flag is set.",
-        )
+        Self::new(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -102,14 +86,7 @@ impl ApiError {
         let mut w = XmlWriter::new();
         w.open("ErrorResponse");
         w.open("Error");
-        w.text_element(
-            "Type",
-            if self.status >= 500 {
-                "Receiver"
-            } else {
-                "Sender"
-            },
-        );
+        w.text_element("Type", if self.status >= 500 { "Receiver" } else { "Sender" });
         w.text_element("Code", &self.code);
         w.text_element("Message", &self.message);
         w.close("Error");
@@ -136,10 +113,7 @@ mod tests {
 
     #[test]
     fn ec2_error_body_matches_the_reference_shape() {
-        let e = ApiError::client(
-            "InvalidVolume.NotFound",
-            "The volume 'vol-1' does not exist.",
-        );
+        let e = ApiError::client("InvalidVolume.NotFound", "The volume 'vol-1' does not exist.");
         let r = e.to_ec2_response("req-1");
         assert_eq!(r.status, 400);
         assert_eq!(
@@ -152,29 +126,16 @@ mod tests {
 
     #[test]
     fn query_error_has_type_sender_or_receiver() {
-        let body =
-            String::from_utf8(ApiError::internal("boom").to_query_response("r").body).unwrap();
-        assert!(
-            body.contains("<Type>Receiver</Type><Code>InternalError</Code>"),
-            "{body}"
-        );
-        let body = String::from_utf8(ApiError::missing_parameter("X").to_query_response("r").body)
-            .unwrap();
+        let body = String::from_utf8(ApiError::internal("boom").to_query_response("r").body).unwrap();
+        assert!(body.contains("<Type>Receiver</Type><Code>InternalError</Code>"), "{body}");
+        let body = String::from_utf8(ApiError::missing_parameter("X").to_query_response("r").body).unwrap();
         assert!(body.contains("<Type>Sender</Type>"), "{body}");
     }
 
     #[test]
     fn json_error_has_message_reason_and_the_error_type_header() {
-        let r = ApiError::client("ValidationException", "bad \"x\"")
-            .with_reason("INVALID_BLOCK")
-            .to_json_response("r");
-        assert_eq!(
-            String::from_utf8(r.body).unwrap(),
-            r#"{"Message":"bad \"x\"","Reason":"INVALID_BLOCK"}"#
-        );
-        assert_eq!(
-            r.headers,
-            vec![("x-amzn-ErrorType", "ValidationException".to_string())]
-        );
+        let r = ApiError::client("ValidationException", "bad \"x\"").with_reason("INVALID_BLOCK").to_json_response("r");
+        assert_eq!(String::from_utf8(r.body).unwrap(), r#"{"Message":"bad \"x\"","Reason":"INVALID_BLOCK"}"#);
+        assert_eq!(r.headers, vec![("x-amzn-ErrorType", "ValidationException".to_string())]);
     }
 }

@@ -34,21 +34,11 @@ pub struct WireResponse {
 
 impl WireResponse {
     pub fn xml(status: u16, body: Vec<u8>) -> Self {
-        Self {
-            status,
-            content_type: "text/xml;charset=UTF-8",
-            headers: Vec::new(),
-            body,
-        }
+        Self { status, content_type: "text/xml;charset=UTF-8", headers: Vec::new(), body }
     }
 
     pub fn json(status: u16, body: Vec<u8>) -> Self {
-        Self {
-            status,
-            content_type: "application/json",
-            headers: Vec::new(),
-            body,
-        }
+        Self { status, content_type: "application/json", headers: Vec::new(), body }
     }
 }
 
@@ -60,15 +50,9 @@ pub fn decode_action<R>(
     model_operations: &[&str],
     decode: impl FnOnce(&str, &QueryParams) -> Option<Result<R, ApiError>>,
 ) -> Result<R, ApiError> {
-    let action = params
-        .action()
-        .ok_or_else(|| ApiError::missing_parameter("Action"))?;
-    decode(action, params).unwrap_or_else(|| {
-        Err(ApiError::invalid_action(
-            action,
-            model_operations.binary_search(&action).is_ok(),
-        ))
-    })
+    let action = params.action().ok_or_else(|| ApiError::missing_parameter("Action"))?;
+    decode(action, params)
+        .unwrap_or_else(|| Err(ApiError::invalid_action(action, model_operations.binary_search(&action).is_ok())))
 }
 
 /// Renders an `ec2` protocol success response: `<{Action}Response>` with `<requestId>` first and

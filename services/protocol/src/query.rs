@@ -21,15 +21,8 @@ impl QueryParams {
         Self { params }
     }
 
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        Self {
-            params: pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self { params: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -65,10 +58,7 @@ impl QueryParams {
     pub fn indices(&self, key: &str) -> Result<Vec<u32>, String> {
         let dotted = format!("{key}.");
         let mut out = Vec::new();
-        for (k, _) in self
-            .params
-            .range::<str, _>((Bound::Included(dotted.as_str()), Bound::Unbounded))
-        {
+        for (k, _) in self.params.range::<str, _>((Bound::Included(dotted.as_str()), Bound::Unbounded)) {
             let Some(rest) = k.strip_prefix(&dotted) else {
                 break;
             };
@@ -125,11 +115,7 @@ mod tests {
 
     #[test]
     fn indices_are_numeric_sorted_and_distinct() {
-        let q = QueryParams::from_pairs([
-            ("Filter.10.Name", "a"),
-            ("Filter.2.Name", "b"),
-            ("Filter.2.Value.1", "c"),
-        ]);
+        let q = QueryParams::from_pairs([("Filter.10.Name", "a"), ("Filter.2.Name", "b"), ("Filter.2.Value.1", "c")]);
         assert_eq!(q.indices("Filter"), Ok(vec![2, 10]));
         let bad = QueryParams::from_pairs([("Filter.x.Name", "a")]);
         assert_eq!(bad.indices("Filter"), Err("Filter.x.Name".to_string()));

@@ -20,10 +20,7 @@ pub struct RestRequest {
 
 impl RestRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The body as a JSON object (an empty body is an empty object).
@@ -31,8 +28,7 @@ impl RestRequest {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Object(Map::new()));
         }
-        serde_json::from_slice(&self.body)
-            .map_err(|e| validation(format!("The request body is not valid JSON: {e}")))
+        serde_json::from_slice(&self.body).map_err(|e| validation(format!("The request body is not valid JSON: {e}")))
     }
 }
 
@@ -100,9 +96,7 @@ fn wrong_type(name: &str, expected: &str) -> ApiError {
 
 impl JsonDecode for String {
     fn decode_json(v: &Value, name: &str) -> Result<Self, ApiError> {
-        v.as_str()
-            .map(str::to_string)
-            .ok_or_else(|| wrong_type(name, "a string"))
+        v.as_str().map(str::to_string).ok_or_else(|| wrong_type(name, "a string"))
     }
 }
 
@@ -114,9 +108,7 @@ impl JsonDecode for bool {
 
 impl JsonDecode for i32 {
     fn decode_json(v: &Value, name: &str) -> Result<Self, ApiError> {
-        v.as_i64()
-            .and_then(|n| i32::try_from(n).ok())
-            .ok_or_else(|| wrong_type(name, "an integer"))
+        v.as_i64().and_then(|n| i32::try_from(n).ok()).ok_or_else(|| wrong_type(name, "an integer"))
     }
 }
 
@@ -136,29 +128,20 @@ impl JsonDecode for Timestamp {
     /// restJson1 timestamps are epoch seconds (fractions allowed).
     fn decode_json(v: &Value, name: &str) -> Result<Self, ApiError> {
         v.as_f64()
-            .map(|s| Timestamp {
-                epoch_millis: (s * 1000.0).round() as i64,
-            })
+            .map(|s| Timestamp { epoch_millis: (s * 1000.0).round() as i64 })
             .ok_or_else(|| wrong_type(name, "epoch seconds"))
     }
 }
 
 impl JsonDecode for Blob {
     fn decode_json(v: &Value, name: &str) -> Result<Self, ApiError> {
-        v.as_str()
-            .and_then(base64_decode)
-            .map(Blob)
-            .ok_or_else(|| wrong_type(name, "base64"))
+        v.as_str().and_then(base64_decode).map(Blob).ok_or_else(|| wrong_type(name, "base64"))
     }
 }
 
 impl<T: JsonDecode> JsonDecode for Vec<T> {
     fn decode_json(v: &Value, name: &str) -> Result<Self, ApiError> {
-        v.as_array()
-            .ok_or_else(|| wrong_type(name, "a list"))?
-            .iter()
-            .map(|item| T::decode_json(item, name))
-            .collect()
+        v.as_array().ok_or_else(|| wrong_type(name, "a list"))?.iter().map(|item| T::decode_json(item, name)).collect()
     }
 }
 
@@ -196,9 +179,7 @@ impl JsonEncode for i64 {
 
 impl JsonEncode for f64 {
     fn encode_json(&self) -> Value {
-        Number::from_f64(*self)
-            .map(Value::Number)
-            .unwrap_or(Value::Null)
+        Number::from_f64(*self).map(Value::Number).unwrap_or(Value::Null)
     }
 }
 
@@ -220,6 +201,27 @@ impl<T: JsonEncode> JsonEncode for Vec<T> {
     }
 }
 
+/// Turns an absent required member into a `ValidationException`.
+pub fn required_rest<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| validation(format!("The request is missing the required parameter {name}.")))
+}
+
+/// A value carried in a response header.
+pub trait ToHeader {
+    fn to_header(&self) -> String;
+}
+
+macro_rules! to_header {
+    ($($t:ty),*) => {$(
+        impl ToHeader for $t {
+            fn to_header(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+to_header!(String, i32, i64, bool);
+
 /// Matches a request path against a model `requestUri` template (`/snapshots/{snapshotId}/blocks`),
 /// returning the percent-decoded labels.
 pub fn match_uri(template: &str, path: &str) -> Option<BTreeMap<String, String>> {
@@ -235,9 +237,7 @@ pub fn match_uri(template: &str, path: &str) -> Option<BTreeMap<String, String>>
             if ps.is_empty() {
                 return None;
             }
-            let decoded = form_urlencoded::parse(format!("x={ps}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())?;
+            let decoded = form_urlencoded::parse(format!("x={ps}").as_bytes()).next().map(|(_, v)| v.into_owned())?;
             params.insert(label.trim_end_matches('+').to_string(), decoded);
         } else if ts != ps {
             return None;
@@ -252,55 +252,23 @@ mod tests {
 
     #[test]
     fn uri_templates_match_with_labels() {
-        let m = match_uri(
-            "/snapshots/{snapshotId}/blocks/{blockIndex}",
-            "/snapshots/snap-1/blocks/3",
-        )
-        .unwrap();
+        let m = match_uri("/snapshots/{snapshotId}/blocks/{blockIndex}", "/snapshots/snap-1/blocks/3").unwrap();
         assert_eq!(m["snapshotId"], "snap-1");
         assert_eq!(m["blockIndex"], "3");
-        assert!(match_uri(
-            "/snapshots/{snapshotId}/blocks",
-            "/snapshots/snap-1/blocks/3"
-        )
-        .is_none());
+        assert!(match_uri("/snapshots/{snapshotId}/blocks", "/snapshots/snap-1/blocks/3").is_none());
         assert!(match_uri("/snapshots", "/snapshots").is_some());
-        assert!(match_uri(
-            "/snapshots/completion/{snapshotId}",
-            "/snapshots/snap-1/blocks"
-        )
-        .is_none());
+        assert!(match_uri("/snapshots/completion/{snapshotId}", "/snapshots/snap-1/blocks").is_none());
     }
 
     #[test]
     fn json_members_decode_and_timestamps_are_epoch_seconds() {
-        let v: Value = serde_json::from_str(
-            r#"{"VolumeSize": 8, "Tags": ["a"], "When": 1736937000.123, "Bad": "x"}"#,
-        )
-        .unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"VolumeSize": 8, "Tags": ["a"], "When": 1736937000.123, "Bad": "x"}"#).unwrap();
         assert_eq!(json_member::<i64>(&v, "VolumeSize").unwrap(), Some(8));
-        assert_eq!(
-            json_member::<Vec<String>>(&v, "Tags").unwrap(),
-            Some(vec!["a".to_string()])
-        );
-        assert_eq!(
-            json_member::<Timestamp>(&v, "When")
-                .unwrap()
-                .unwrap()
-                .epoch_millis,
-            1_736_937_000_123
-        );
+        assert_eq!(json_member::<Vec<String>>(&v, "Tags").unwrap(), Some(vec!["a".to_string()]));
+        assert_eq!(json_member::<Timestamp>(&v, "When").unwrap().unwrap().epoch_millis, 1_736_937_000_123);
         assert_eq!(json_member::<i64>(&v, "Missing").unwrap(), None);
-        assert_eq!(
-            json_member::<i64>(&v, "Bad").unwrap_err().code,
-            "ValidationException"
-        );
-        assert_eq!(
-            Timestamp {
-                epoch_millis: 1_500
-            }
-            .encode_json(),
-            serde_json::json!(1.5)
-        );
+        assert_eq!(json_member::<i64>(&v, "Bad").unwrap_err().code, "ValidationException");
+        assert_eq!(Timestamp { epoch_millis: 1_500 }.encode_json(), serde_json::json!(1.5));
     }
 }

@@ -14,9 +14,7 @@ impl Timestamp {
             Ok(d) => d.as_millis() as i64,
             Err(e) => -(e.duration().as_millis() as i64),
         };
-        Self {
-            epoch_millis: millis,
-        }
+        Self { epoch_millis: millis }
     }
 
     pub fn to_system_time(self) -> SystemTime {
@@ -43,10 +41,7 @@ impl Timestamp {
         }
         let mut millis_of_day: i64 = 0;
         if let Some(t) = time {
-            let t = t
-                .strip_suffix('Z')
-                .or_else(|| t.strip_suffix("+00:00"))
-                .unwrap_or(t);
+            let t = t.strip_suffix('Z').or_else(|| t.strip_suffix("+00:00")).unwrap_or(t);
             let (hms, frac) = match t.split_once('.') {
                 Some((a, b)) => (a, b),
                 None => (t, ""),
@@ -62,9 +57,7 @@ impl Timestamp {
             millis_of_day = ((h * 60 + m) * 60 + sec) * 1000 + frac_ms;
         }
         let days = days_from_civil(year, month, day);
-        Some(Self {
-            epoch_millis: days * 86_400_000 + millis_of_day,
-        })
+        Some(Self { epoch_millis: days * 86_400_000 + millis_of_day })
     }
 }
 
@@ -75,14 +68,7 @@ impl fmt::Display for Timestamp {
         let ms = self.epoch_millis.rem_euclid(86_400_000);
         let (y, m, d) = civil_from_days(days);
         let secs = ms / 1000;
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-            secs / 3600,
-            (secs / 60) % 60,
-            secs % 60,
-            ms % 1000
-        )
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", secs / 3600, (secs / 60) % 60, secs % 60, ms % 1000)
     }
 }
 
@@ -116,42 +102,19 @@ mod tests {
 
     #[test]
     fn formats_like_ec2() {
-        let t = Timestamp {
-            epoch_millis: 1_606_732_796_000,
-        };
+        let t = Timestamp { epoch_millis: 1_606_732_796_000 };
         assert_eq!(t.to_string(), "2020-11-30T10:39:56.000Z");
-        assert_eq!(
-            Timestamp { epoch_millis: 0 }.to_string(),
-            "1970-01-01T00:00:00.000Z"
-        );
-        assert_eq!(
-            Timestamp {
-                epoch_millis: 951_782_400_123
-            }
-            .to_string(),
-            "2000-02-29T00:00:00.123Z"
-        );
+        assert_eq!(Timestamp { epoch_millis: 0 }.to_string(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp { epoch_millis: 951_782_400_123 }.to_string(), "2000-02-29T00:00:00.123Z");
     }
 
     #[test]
     fn parses_what_it_formats_and_aws_input_forms() {
-        for s in [
-            "2020-11-30T10:39:56.000Z",
-            "2000-02-29T00:00:00.123Z",
-            "1969-12-31T23:59:59.999Z",
-        ] {
+        for s in ["2020-11-30T10:39:56.000Z", "2000-02-29T00:00:00.123Z", "1969-12-31T23:59:59.999Z"] {
             assert_eq!(Timestamp::parse_iso8601(s).unwrap().to_string(), s);
         }
-        assert_eq!(
-            Timestamp::parse_iso8601("2015-01-25T08:00:00Z")
-                .unwrap()
-                .to_string(),
-            "2015-01-25T08:00:00.000Z"
-        );
-        assert_eq!(
-            Timestamp::parse_iso8601("2015-01-25").unwrap().to_string(),
-            "2015-01-25T00:00:00.000Z"
-        );
+        assert_eq!(Timestamp::parse_iso8601("2015-01-25T08:00:00Z").unwrap().to_string(), "2015-01-25T08:00:00.000Z");
+        assert_eq!(Timestamp::parse_iso8601("2015-01-25").unwrap().to_string(), "2015-01-25T00:00:00.000Z");
         assert!(Timestamp::parse_iso8601("2015-13-25").is_none());
         assert!(Timestamp::parse_iso8601("yesterday").is_none());
     }

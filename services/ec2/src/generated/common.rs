@@ -469,9 +469,7 @@ impl ResourceType {
             Self::LocalGatewayRouteTable => "local-gateway-route-table",
             Self::LocalGatewayVirtualInterface => "local-gateway-virtual-interface",
             Self::LocalGatewayVirtualInterfaceGroup => "local-gateway-virtual-interface-group",
-            Self::LocalGatewayRouteTableVpcAssociation => {
-                "local-gateway-route-table-vpc-association"
-            }
+            Self::LocalGatewayRouteTableVpcAssociation => "local-gateway-route-table-vpc-association",
             Self::LocalGatewayRouteTableVirtualInterfaceGroupAssociation => {
                 "local-gateway-route-table-virtual-interface-group-association"
             }
@@ -506,9 +504,7 @@ impl ResourceType {
             Self::TransitGatewayPolicyTable => "transit-gateway-policy-table",
             Self::TransitGatewayMeteringPolicy => "transit-gateway-metering-policy",
             Self::TransitGatewayRouteTable => "transit-gateway-route-table",
-            Self::TransitGatewayRouteTableAnnouncement => {
-                "transit-gateway-route-table-announcement"
-            }
+            Self::TransitGatewayRouteTableAnnouncement => "transit-gateway-route-table-announcement",
             Self::Volume => "volume",
             Self::Vpc => "vpc",
             Self::VpcEndpoint => "vpc-endpoint",
@@ -537,9 +533,7 @@ impl ResourceType {
             Self::IpamResourceDiscoveryAssociation => "ipam-resource-discovery-association",
             Self::InstanceConnectEndpoint => "instance-connect-endpoint",
             Self::VerifiedAccessEndpointTarget => "verified-access-endpoint-target",
-            Self::IpamExternalResourceVerificationToken => {
-                "ipam-external-resource-verification-token"
-            }
+            Self::IpamExternalResourceVerificationToken => "ipam-external-resource-verification-token",
             Self::CapacityBlock => "capacity-block",
             Self::MacModificationTask => "mac-modification-task",
             Self::IpamPrefixListResolver => "ipam-prefix-list-resolver",

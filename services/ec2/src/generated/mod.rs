@@ -908,50 +908,42 @@ impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
     pub fn decode(action: &str, q: &QueryParams) -> Option<Result<Self, ApiError>> {
         Some(match action {
-            "DescribeRegions" => {
-                DescribeRegionsRequest::decode_members(q, "").map(Self::DescribeRegions)
+            "DescribeRegions" => DescribeRegionsRequest::decode_members(q, "").map(Self::DescribeRegions),
+            "DescribeAvailabilityZones" => {
+                DescribeAvailabilityZonesRequest::decode_members(q, "").map(Self::DescribeAvailabilityZones)
             }
-            "DescribeAvailabilityZones" => DescribeAvailabilityZonesRequest::decode_members(q, "")
-                .map(Self::DescribeAvailabilityZones),
             "CreateVolume" => CreateVolumeRequest::decode_members(q, "").map(Self::CreateVolume),
             "DeleteVolume" => DeleteVolumeRequest::decode_members(q, "").map(Self::DeleteVolume),
-            "DescribeVolumes" => {
-                DescribeVolumesRequest::decode_members(q, "").map(Self::DescribeVolumes)
-            }
+            "DescribeVolumes" => DescribeVolumesRequest::decode_members(q, "").map(Self::DescribeVolumes),
             "ModifyVolume" => ModifyVolumeRequest::decode_members(q, "").map(Self::ModifyVolume),
             "DescribeVolumesModifications" => {
-                DescribeVolumesModificationsRequest::decode_members(q, "")
-                    .map(Self::DescribeVolumesModifications)
+                DescribeVolumesModificationsRequest::decode_members(q, "").map(Self::DescribeVolumesModifications)
             }
             "AttachVolume" => AttachVolumeRequest::decode_members(q, "").map(Self::AttachVolume),
             "DetachVolume" => DetachVolumeRequest::decode_members(q, "").map(Self::DetachVolume),
             "DescribeVolumeStatus" => {
                 DescribeVolumeStatusRequest::decode_members(q, "").map(Self::DescribeVolumeStatus)
             }
-            "EnableVolumeIO" => {
-                EnableVolumeIORequest::decode_members(q, "").map(Self::EnableVolumeIO)
-            }
+            "EnableVolumeIO" => EnableVolumeIORequest::decode_members(q, "").map(Self::EnableVolumeIO),
             "ModifyVolumeAttribute" => {
                 ModifyVolumeAttributeRequest::decode_members(q, "").map(Self::ModifyVolumeAttribute)
             }
-            "DescribeVolumeAttribute" => DescribeVolumeAttributeRequest::decode_members(q, "")
-                .map(Self::DescribeVolumeAttribute),
-            "CreateSnapshot" => {
-                CreateSnapshotRequest::decode_members(q, "").map(Self::CreateSnapshot)
+            "DescribeVolumeAttribute" => {
+                DescribeVolumeAttributeRequest::decode_members(q, "").map(Self::DescribeVolumeAttribute)
             }
-            "DeleteSnapshot" => {
-                DeleteSnapshotRequest::decode_members(q, "").map(Self::DeleteSnapshot)
-            }
-            "DescribeSnapshots" => {
-                DescribeSnapshotsRequest::decode_members(q, "").map(Self::DescribeSnapshots)
-            }
+            "CreateSnapshot" => CreateSnapshotRequest::decode_members(q, "").map(Self::CreateSnapshot),
+            "DeleteSnapshot" => DeleteSnapshotRequest::decode_members(q, "").map(Self::DeleteSnapshot),
+            "DescribeSnapshots" => DescribeSnapshotsRequest::decode_members(q, "").map(Self::DescribeSnapshots),
             "CopySnapshot" => CopySnapshotRequest::decode_members(q, "").map(Self::CopySnapshot),
-            "ModifySnapshotAttribute" => ModifySnapshotAttributeRequest::decode_members(q, "")
-                .map(Self::ModifySnapshotAttribute),
-            "DescribeSnapshotAttribute" => DescribeSnapshotAttributeRequest::decode_members(q, "")
-                .map(Self::DescribeSnapshotAttribute),
-            "ResetSnapshotAttribute" => ResetSnapshotAttributeRequest::decode_members(q, "")
-                .map(Self::ResetSnapshotAttribute),
+            "ModifySnapshotAttribute" => {
+                ModifySnapshotAttributeRequest::decode_members(q, "").map(Self::ModifySnapshotAttribute)
+            }
+            "DescribeSnapshotAttribute" => {
+                DescribeSnapshotAttributeRequest::decode_members(q, "").map(Self::DescribeSnapshotAttribute)
+            }
+            "ResetSnapshotAttribute" => {
+                ResetSnapshotAttributeRequest::decode_members(q, "").map(Self::ResetSnapshotAttribute)
+            }
             "CreateTags" => CreateTagsRequest::decode_members(q, "").map(Self::CreateTags),
             "DeleteTags" => DeleteTagsRequest::decode_members(q, "").map(Self::DeleteTags),
             "DescribeTags" => DescribeTagsRequest::decode_members(q, "").map(Self::DescribeTags),

@@ -167,13 +167,8 @@ pub enum AvailabilityZoneState {
 }
 impl AvailabilityZoneState {
     /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[
-        Self::Available,
-        Self::Information,
-        Self::Impaired,
-        Self::Unavailable,
-        Self::Constrained,
-    ];
+    pub const ALL: &'static [Self] =
+        &[Self::Available, Self::Information, Self::Impaired, Self::Unavailable, Self::Constrained];
     /// The value as it appears on the wire.
     pub const fn as_str(&self) -> &'static str {
         match self {

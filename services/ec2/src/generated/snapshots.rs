@@ -54,23 +54,14 @@ impl CopySnapshotRequest {
             encrypted: bool::decode_query(q, &join(key, "Encrypted"))?,
             kms_key_id: String::decode_query(q, &join(key, "KmsKeyId"))?,
             presigned_url: String::decode_query(q, &join(key, "PresignedUrl"))?,
-            source_region: required(
-                String::decode_query(q, &join(key, "SourceRegion"))?,
-                &join(key, "SourceRegion"),
-            )?,
+            source_region: required(String::decode_query(q, &join(key, "SourceRegion"))?, &join(key, "SourceRegion"))?,
             source_snapshot_id: required(
                 String::decode_query(q, &join(key, "SourceSnapshotId"))?,
                 &join(key, "SourceSnapshotId"),
             )?,
             tag_specifications: ec2_list::<TagSpecification>(q, &join(key, "TagSpecification"))?,
-            completion_duration_minutes: i32::decode_query(
-                q,
-                &join(key, "CompletionDurationMinutes"),
-            )?,
-            destination_availability_zone: String::decode_query(
-                q,
-                &join(key, "DestinationAvailabilityZone"),
-            )?,
+            completion_duration_minutes: i32::decode_query(q, &join(key, "CompletionDurationMinutes"))?,
+            destination_availability_zone: String::decode_query(q, &join(key, "DestinationAvailabilityZone"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
         })
     }
@@ -123,10 +114,7 @@ impl CreateSnapshotRequest {
         Ok(Self {
             description: String::decode_query(q, &join(key, "Description"))?,
             outpost_arn: String::decode_query(q, &join(key, "OutpostArn"))?,
-            volume_id: required(
-                String::decode_query(q, &join(key, "VolumeId"))?,
-                &join(key, "VolumeId"),
-            )?,
+            volume_id: required(String::decode_query(q, &join(key, "VolumeId"))?, &join(key, "VolumeId"))?,
             tag_specifications: ec2_list::<TagSpecification>(q, &join(key, "TagSpecification"))?,
             location: SnapshotLocationEnum::decode_query(q, &join(key, "Location"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
@@ -215,10 +203,7 @@ impl DeleteSnapshotRequest {
     /// Decodes the members of this structure found under `key` ("" for a request's root).
     pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
         Ok(Self {
-            snapshot_id: required(
-                String::decode_query(q, &join(key, "SnapshotId"))?,
-                &join(key, "SnapshotId"),
-            )?,
+            snapshot_id: required(String::decode_query(q, &join(key, "SnapshotId"))?, &join(key, "SnapshotId"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
         })
     }
@@ -246,10 +231,7 @@ impl DescribeSnapshotAttributeRequest {
                 SnapshotAttributeName::decode_query(q, &join(key, "Attribute"))?,
                 &join(key, "Attribute"),
             )?,
-            snapshot_id: required(
-                String::decode_query(q, &join(key, "SnapshotId"))?,
-                &join(key, "SnapshotId"),
-            )?,
+            snapshot_id: required(String::decode_query(q, &join(key, "SnapshotId"))?, &join(key, "SnapshotId"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
         })
     }
@@ -369,10 +351,7 @@ impl ModifySnapshotAttributeRequest {
             )?,
             group_names: ec2_list::<String>(q, &join(key, "UserGroup"))?,
             operation_type: OperationType::decode_query(q, &join(key, "OperationType"))?,
-            snapshot_id: required(
-                String::decode_query(q, &join(key, "SnapshotId"))?,
-                &join(key, "SnapshotId"),
-            )?,
+            snapshot_id: required(String::decode_query(q, &join(key, "SnapshotId"))?, &join(key, "SnapshotId"))?,
             user_ids: ec2_list::<String>(q, &join(key, "UserId"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
         })
@@ -459,10 +438,7 @@ impl ResetSnapshotAttributeRequest {
                 SnapshotAttributeName::decode_query(q, &join(key, "Attribute"))?,
                 &join(key, "Attribute"),
             )?,
-            snapshot_id: required(
-                String::decode_query(q, &join(key, "SnapshotId"))?,
-                &join(key, "SnapshotId"),
-            )?,
+            snapshot_id: required(String::decode_query(q, &join(key, "SnapshotId"))?, &join(key, "SnapshotId"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
         })
     }
@@ -659,13 +635,8 @@ pub enum SnapshotState {
 }
 impl SnapshotState {
     /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[
-        Self::Pending,
-        Self::Completed,
-        Self::Error,
-        Self::Recoverable,
-        Self::Recovering,
-    ];
+    pub const ALL: &'static [Self] =
+        &[Self::Pending, Self::Completed, Self::Error, Self::Recoverable, Self::Recovering];
     /// The value as it appears on the wire.
     pub const fn as_str(&self) -> &'static str {
         match self {

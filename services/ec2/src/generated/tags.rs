@@ -20,10 +20,7 @@ impl CreateTagsRequest {
     pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
         Ok(Self {
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
-            resources: required(
-                ec2_list::<String>(q, &join(key, "ResourceId"))?,
-                &join(key, "ResourceId"),
-            )?,
+            resources: required(ec2_list::<String>(q, &join(key, "ResourceId"))?, &join(key, "ResourceId"))?,
             tags: required(ec2_list::<Tag>(q, &join(key, "Tag"))?, &join(key, "Tag"))?,
         })
     }
@@ -48,10 +45,7 @@ impl DeleteTagsRequest {
     pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
         Ok(Self {
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
-            resources: required(
-                ec2_list::<String>(q, &join(key, "ResourceId"))?,
-                &join(key, "ResourceId"),
-            )?,
+            resources: required(ec2_list::<String>(q, &join(key, "ResourceId"))?, &join(key, "ResourceId"))?,
             tags: ec2_list::<Tag>(q, &join(key, "Tag"))?,
         })
     }

@@ -21,18 +21,9 @@ impl AttachVolumeRequest {
     /// Decodes the members of this structure found under `key` ("" for a request's root).
     pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
         Ok(Self {
-            device: required(
-                String::decode_query(q, &join(key, "Device"))?,
-                &join(key, "Device"),
-            )?,
-            instance_id: required(
-                String::decode_query(q, &join(key, "InstanceId"))?,
-                &join(key, "InstanceId"),
-            )?,
-            volume_id: required(
-                String::decode_query(q, &join(key, "VolumeId"))?,
-                &join(key, "VolumeId"),
-            )?,
+            device: required(String::decode_query(q, &join(key, "Device"))?, &join(key, "Device"))?,
+            instance_id: required(String::decode_query(q, &join(key, "InstanceId"))?, &join(key, "InstanceId"))?,
+            volume_id: required(String::decode_query(q, &join(key, "VolumeId"))?, &join(key, "VolumeId"))?,
             ebs_card_index: i32::decode_query(q, &join(key, "EbsCardIndex"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
         })
@@ -54,9 +45,7 @@ pub struct AttributeBooleanValue {
 impl AttributeBooleanValue {
     /// Decodes the members of this structure found under `key` ("" for a request's root).
     pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
-        Ok(Self {
-            value: bool::decode_query(q, &join(key, "Value"))?,
-        })
+        Ok(Self { value: bool::decode_query(q, &join(key, "Value"))? })
     }
 }
 impl QueryDecode for AttributeBooleanValue {
@@ -119,10 +108,7 @@ impl CreateVolumeRequest {
             multi_attach_enabled: bool::decode_query(q, &join(key, "MultiAttachEnabled"))?,
             throughput: i32::decode_query(q, &join(key, "Throughput"))?,
             client_token: String::decode_query(q, &join(key, "ClientToken"))?,
-            volume_initialization_rate: i32::decode_query(
-                q,
-                &join(key, "VolumeInitializationRate"),
-            )?,
+            volume_initialization_rate: i32::decode_query(q, &join(key, "VolumeInitializationRate"))?,
             operator: OperatorRequest::decode_query(q, &join(key, "Operator"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
         })
@@ -146,10 +132,7 @@ impl DeleteVolumeRequest {
     /// Decodes the members of this structure found under `key` ("" for a request's root).
     pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
         Ok(Self {
-            volume_id: required(
-                String::decode_query(q, &join(key, "VolumeId"))?,
-                &join(key, "VolumeId"),
-            )?,
+            volume_id: required(String::decode_query(q, &join(key, "VolumeId"))?, &join(key, "VolumeId"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
         })
     }
@@ -177,10 +160,7 @@ impl DescribeVolumeAttributeRequest {
                 VolumeAttributeName::decode_query(q, &join(key, "Attribute"))?,
                 &join(key, "Attribute"),
             )?,
-            volume_id: required(
-                String::decode_query(q, &join(key, "VolumeId"))?,
-                &join(key, "VolumeId"),
-            )?,
+            volume_id: required(String::decode_query(q, &join(key, "VolumeId"))?, &join(key, "VolumeId"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
         })
     }
@@ -238,10 +218,7 @@ impl DescribeVolumeStatusRequest {
             max_results: i32::decode_query(q, &join(key, "MaxResults"))?,
             next_token: String::decode_query(q, &join(key, "NextToken"))?,
             volume_ids: ec2_list::<String>(q, &join(key, "VolumeId"))?,
-            include_managed_resources: bool::decode_query(
-                q,
-                &join(key, "IncludeManagedResources"),
-            )?,
+            include_managed_resources: bool::decode_query(q, &join(key, "IncludeManagedResources"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
             filters: ec2_list::<Filter>(q, &join(key, "Filter"))?,
         })
@@ -298,10 +275,7 @@ impl DescribeVolumesModificationsRequest {
             filters: ec2_list::<Filter>(q, &join(key, "Filter"))?,
             next_token: String::decode_query(q, &join(key, "NextToken"))?,
             max_results: i32::decode_query(q, &join(key, "MaxResults"))?,
-            include_managed_resources: bool::decode_query(
-                q,
-                &join(key, "IncludeManagedResources"),
-            )?,
+            include_managed_resources: bool::decode_query(q, &join(key, "IncludeManagedResources"))?,
         })
     }
 }
@@ -352,10 +326,7 @@ impl DescribeVolumesRequest {
     pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
         Ok(Self {
             volume_ids: ec2_list::<String>(q, &join(key, "VolumeId"))?,
-            include_managed_resources: bool::decode_query(
-                q,
-                &join(key, "IncludeManagedResources"),
-            )?,
+            include_managed_resources: bool::decode_query(q, &join(key, "IncludeManagedResources"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
             filters: ec2_list::<Filter>(q, &join(key, "Filter"))?,
             next_token: String::decode_query(q, &join(key, "NextToken"))?,
@@ -411,10 +382,7 @@ impl DetachVolumeRequest {
             device: String::decode_query(q, &join(key, "Device"))?,
             force: bool::decode_query(q, &join(key, "Force"))?,
             instance_id: String::decode_query(q, &join(key, "InstanceId"))?,
-            volume_id: required(
-                String::decode_query(q, &join(key, "VolumeId"))?,
-                &join(key, "VolumeId"),
-            )?,
+            volume_id: required(String::decode_query(q, &join(key, "VolumeId"))?, &join(key, "VolumeId"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
         })
     }
@@ -438,10 +406,7 @@ impl EnableVolumeIORequest {
     pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
         Ok(Self {
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
-            volume_id: required(
-                String::decode_query(q, &join(key, "VolumeId"))?,
-                &join(key, "VolumeId"),
-            )?,
+            volume_id: required(String::decode_query(q, &join(key, "VolumeId"))?, &join(key, "VolumeId"))?,
         })
     }
 }
@@ -524,10 +489,7 @@ impl ModifyVolumeAttributeRequest {
     pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
         Ok(Self {
             auto_enable_io: AttributeBooleanValue::decode_query(q, &join(key, "AutoEnableIO"))?,
-            volume_id: required(
-                String::decode_query(q, &join(key, "VolumeId"))?,
-                &join(key, "VolumeId"),
-            )?,
+            volume_id: required(String::decode_query(q, &join(key, "VolumeId"))?, &join(key, "VolumeId"))?,
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
         })
     }
@@ -556,10 +518,7 @@ impl ModifyVolumeRequest {
     pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
         Ok(Self {
             dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
-            volume_id: required(
-                String::decode_query(q, &join(key, "VolumeId"))?,
-                &join(key, "VolumeId"),
-            )?,
+            volume_id: required(String::decode_query(q, &join(key, "VolumeId"))?, &join(key, "VolumeId"))?,
             size: i32::decode_query(q, &join(key, "Size"))?,
             volume_type: VolumeType::decode_query(q, &join(key, "VolumeType"))?,
             iops: i32::decode_query(q, &join(key, "Iops"))?,
@@ -604,9 +563,7 @@ pub struct OperatorRequest {
 impl OperatorRequest {
     /// Decodes the members of this structure found under `key` ("" for a request's root).
     pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
-        Ok(Self {
-            principal: String::decode_query(q, &join(key, "Principal"))?,
-        })
+        Ok(Self { principal: String::decode_query(q, &join(key, "Principal"))? })
     }
 }
 impl QueryDecode for OperatorRequest {
@@ -821,13 +778,7 @@ pub enum VolumeAttachmentState {
 }
 impl VolumeAttachmentState {
     /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[
-        Self::Attaching,
-        Self::Attached,
-        Self::Detaching,
-        Self::Detached,
-        Self::Busy,
-    ];
+    pub const ALL: &'static [Self] = &[Self::Attaching, Self::Attached, Self::Detaching, Self::Detached, Self::Busy];
     /// The value as it appears on the wire.
     pub const fn as_str(&self) -> &'static str {
         match self {
@@ -974,12 +925,7 @@ pub enum VolumeModificationState {
 }
 impl VolumeModificationState {
     /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[
-        Self::Modifying,
-        Self::Optimizing,
-        Self::Completed,
-        Self::Failed,
-    ];
+    pub const ALL: &'static [Self] = &[Self::Modifying, Self::Optimizing, Self::Completed, Self::Failed];
     /// The value as it appears on the wire.
     pub const fn as_str(&self) -> &'static str {
         match self {
@@ -1017,14 +963,8 @@ pub enum VolumeState {
 }
 impl VolumeState {
     /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[
-        Self::Creating,
-        Self::Available,
-        Self::InUse,
-        Self::Deleting,
-        Self::Deleted,
-        Self::Error,
-    ];
+    pub const ALL: &'static [Self] =
+        &[Self::Creating, Self::Available, Self::InUse, Self::Deleting, Self::Deleted, Self::Error];
     /// The value as it appears on the wire.
     pub const fn as_str(&self) -> &'static str {
         match self {
@@ -1204,12 +1144,7 @@ pub enum VolumeStatusInfoStatus {
 }
 impl VolumeStatusInfoStatus {
     /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[
-        Self::Ok,
-        Self::Impaired,
-        Self::InsufficientData,
-        Self::Warning,
-    ];
+    pub const ALL: &'static [Self] = &[Self::Ok, Self::Impaired, Self::InsufficientData, Self::Warning];
     /// The value as it appears on the wire.
     pub const fn as_str(&self) -> &'static str {
         match self {
@@ -1297,11 +1232,7 @@ pub enum VolumeStatusName {
 }
 impl VolumeStatusName {
     /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[
-        Self::IoEnabled,
-        Self::IoPerformance,
-        Self::InitializationState,
-    ];
+    pub const ALL: &'static [Self] = &[Self::IoEnabled, Self::IoPerformance, Self::InitializationState];
     /// The value as it appears on the wire.
     pub const fn as_str(&self) -> &'static str {
         match self {
@@ -1340,15 +1271,8 @@ pub enum VolumeType {
 }
 impl VolumeType {
     /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[
-        Self::Standard,
-        Self::Io1,
-        Self::Io2,
-        Self::Gp2,
-        Self::Sc1,
-        Self::St1,
-        Self::Gp3,
-    ];
+    pub const ALL: &'static [Self] =
+        &[Self::Standard, Self::Io1, Self::Io2, Self::Gp2, Self::Sc1, Self::St1, Self::Gp3];
     /// The value as it appears on the wire.
     pub const fn as_str(&self) -> &'static str {
         match self {

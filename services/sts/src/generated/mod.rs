@@ -36,9 +36,7 @@ impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
     pub fn decode(action: &str, q: &QueryParams) -> Option<Result<Self, ApiError>> {
         Some(match action {
-            "GetCallerIdentity" => {
-                GetCallerIdentityRequest::decode_members(q, "").map(Self::GetCallerIdentity)
-            }
+            "GetCallerIdentity" => GetCallerIdentityRequest::decode_members(q, "").map(Self::GetCallerIdentity),
             _ => return None,
         })
     }

@@ -1,0 +1,406 @@
+//! The EBS direct APIs (`restJson1`, service `ebs`): write a snapshot block by block, read the
+//! blocks of a completed one, and list what changed between two snapshots of one lineage. The
+//! snapshots are the same ones EC2's CreateSnapshot makes: either side reads the other's.
+
+pub mod generated;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use squall_control::ebs::{Snapshot as ControlSnapshot, SnapshotState, DIRECT_BLOCK_SIZE};
+use squall_control::{ControlError, ControlPlane, Region, RegionName, SnapshotId};
+use squall_protocol::codec::{base64_decode, base64_encode};
+use squall_protocol::rest::RestRequest;
+use squall_protocol::{ApiError, Blob, RequestContext, Timestamp, WireResponse};
+
+use generated::{
+    Block, ChangedBlock, ChecksumAggregationMethod, ChecksumAlgorithm, CompleteSnapshotRequest,
+    CompleteSnapshotResponse, GetSnapshotBlockRequest, GetSnapshotBlockResponse, ListChangedBlocksRequest,
+    ListChangedBlocksResponse, ListSnapshotBlocksRequest, ListSnapshotBlocksResponse, PutSnapshotBlockRequest,
+    PutSnapshotBlockResponse, Request, Response, SSEType, StartSnapshotRequest, StartSnapshotResponse, Status, Tag,
+};
+
+/// Block tokens and listings expire a week after they are issued, as AWS's do.
+const TOKEN_LIFETIME_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// Answers one EBS direct API request (`method`, `path`, the request's parts).
+pub fn handle(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    method: &str,
+    path: &str,
+    req: RestRequest,
+) -> WireResponse {
+    let result = match generated::route(method, path) {
+        None => Err(ApiError::new(404, "UnknownOperationException", format!("No EBS operation at {method} {path}"))),
+        Some((operation, params)) => {
+            let req = RestRequest { path_params: params, ..req };
+            match Request::decode(operation, &req) {
+                None => Err(ApiError::new(
+                    501,
+                    "NotImplemented",
+                    format!("The operation {operation} is not implemented by squall yet."),
+                )),
+                Some(Err(e)) => Err(e),
+                Some(Ok(request)) => dispatch(control, ctx, request),
+            }
+        }
+    };
+    match result {
+        Ok(response) => {
+            let (status, rest) = response.encode();
+            let mut wire = WireResponse::json(status, rest.body);
+            wire.content_type = rest.content_type;
+            wire.headers = rest.headers;
+            wire
+        }
+        Err(e) => e.to_json_response(&ctx.request_id),
+    }
+}
+
+fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> Result<Response, ApiError> {
+    let region = region(control, ctx)?;
+    let now = control.now_ms();
+    Ok(match request {
+        Request::StartSnapshot(r) => Response::StartSnapshot(start_snapshot(&region, ctx, now, r)?),
+        Request::PutSnapshotBlock(r) => Response::PutSnapshotBlock(put_snapshot_block(&region, now, r)?),
+        Request::CompleteSnapshot(r) => Response::CompleteSnapshot(complete_snapshot(&region, now, r)?),
+        Request::ListSnapshotBlocks(r) => Response::ListSnapshotBlocks(list_snapshot_blocks(&region, now, r)?),
+        Request::ListChangedBlocks(r) => Response::ListChangedBlocks(list_changed_blocks(&region, now, r)?),
+        Request::GetSnapshotBlock(r) => Response::GetSnapshotBlock(get_snapshot_block(&region, now, r)?),
+    })
+}
+
+fn region(control: &ControlPlane, ctx: &RequestContext) -> Result<Arc<Region>, ApiError> {
+    let name = RegionName::parse(&ctx.region)
+        .map_err(|_| validation("INVALID_PARAMETER_VALUE", format!("Invalid region {}", ctx.region)))?;
+    Ok(control.region(&name))
+}
+
+fn validation(reason: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::client("ValidationException", message).with_reason(reason)
+}
+
+fn snapshot_id(value: &str) -> Result<SnapshotId, ApiError> {
+    SnapshotId::parse(value)
+        .map_err(|_| validation("INVALID_SNAPSHOT_ID", format!("The snapshot ID '{value}' is not valid.")))
+}
+
+/// The EBS direct APIs' code, status and `Reason` for each control-plane error.
+fn control_error(e: ControlError) -> ApiError {
+    use ControlError as E;
+    match e {
+        E::SnapshotNotFound(s) => {
+            ApiError::new(404, "ResourceNotFoundException", format!("The snapshot '{s}' does not exist."))
+                .with_reason("SNAPSHOT_NOT_FOUND")
+        }
+        E::SnapshotNotPending(s) => {
+            validation("INVALID_SNAPSHOT_ID", format!("The snapshot '{s}' is not in the pending state."))
+        }
+        E::SnapshotNotCompleted(s) => {
+            validation("INVALID_SNAPSHOT_ID", format!("The snapshot '{s}' is not completed."))
+        }
+        E::BlockIndexOutOfRange { index, .. } => {
+            validation("INVALID_BLOCK", format!("The block index {index} is beyond the end of the snapshot."))
+        }
+        E::ChangedBlocksMismatch { declared, written, .. } => validation(
+            "INVALID_PARAMETER_VALUE",
+            format!("ChangedBlocksCount is {declared} but {written} blocks were written to the snapshot."),
+        ),
+        E::ChecksumMismatch(_) => validation(
+            "INVALID_PARAMETER_VALUE",
+            "The aggregated checksum does not match the checksums of the written blocks.",
+        ),
+        E::InvalidVolumeSize { size_gib, .. } => {
+            validation("INVALID_VOLUME_SIZE", format!("The volume size {size_gib} GiB is not valid."))
+        }
+        E::VolumeSmallerThanSnapshot { size_gib, snapshot_gib } => validation(
+            "INVALID_VOLUME_SIZE",
+            format!("The volume size {size_gib} GiB is smaller than the parent snapshot's {snapshot_gib} GiB."),
+        ),
+        E::TooManyTags => validation("INVALID_TAG", "A snapshot can have at most 50 tags."),
+        E::Storage(m) => ApiError::new(500, "InternalServerException", format!("An internal error occurred ({m})")),
+        // The rest cannot come from an EBS direct operation; if one ever does, it is still the
+        // caller's input that the control plane refused.
+        other @ (E::UnknownZoneName { .. }
+        | E::UnknownZoneId { .. }
+        | E::UnknownRegion(_)
+        | E::DryRun
+        | E::VolumeNotFound(_)
+        | E::InstanceNotFound(_)
+        | E::UnknownResourceId(_)
+        | E::MissingSizeOrSnapshot
+        | E::IopsNotSupported(_)
+        | E::IopsRequired(_)
+        | E::InvalidIops { .. }
+        | E::IopsRatio { .. }
+        | E::ThroughputNotSupported(_)
+        | E::InvalidThroughput { .. }
+        | E::MultiAttachNotSupported(_)
+        | E::IdempotentParameterMismatch(_)
+        | E::VolumeInUse { .. }
+        | E::IncorrectVolumeState { .. }
+        | E::ZoneMismatch { .. }
+        | E::DeviceInUse { .. }
+        | E::NotAttached { .. }
+        | E::SnapshotInUse { .. }
+        | E::InsufficientVolumeCapacity { .. }
+        | E::ModificationInProgress(_)
+        | E::CannotShrink { .. }) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
+    }
+}
+
+fn expiry(now: u64) -> Timestamp {
+    Timestamp { epoch_millis: (now + TOKEN_LIFETIME_MS) as i64 }
+}
+
+fn tags_of(s: &ControlSnapshot) -> Option<Vec<Tag>> {
+    (!s.tags.is_empty())
+        .then(|| s.tags.iter().map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect())
+}
+
+fn start_snapshot(
+    region: &Region,
+    ctx: &RequestContext,
+    now: u64,
+    r: StartSnapshotRequest,
+) -> Result<StartSnapshotResponse, ApiError> {
+    let parent = r.parent_snapshot_id.as_deref().map(snapshot_id).transpose()?;
+    let size = u32::try_from(r.volume_size)
+        .map_err(|_| validation("INVALID_VOLUME_SIZE", format!("The volume size {} is not valid.", r.volume_size)))?;
+    let mut tags = BTreeMap::new();
+    for t in r.tags.unwrap_or_default() {
+        let key = t.key.unwrap_or_default();
+        if key.is_empty() || key.len() > 127 || key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(validation("INVALID_TAG", format!("The tag key '{key}' is not valid.")));
+        }
+        tags.insert(key, t.value.unwrap_or_default());
+    }
+    let encrypted = r.encrypted.unwrap_or(false);
+    let s = region
+        .with_ebs(now, |ebs| {
+            ebs.start_snapshot(
+                size,
+                parent.as_ref(),
+                r.description.clone().unwrap_or_default(),
+                tags,
+                encrypted,
+                r.kms_key_arn.clone(),
+                now,
+            )
+        })
+        .map_err(control_error)?;
+    Ok(StartSnapshotResponse {
+        description: Some(s.description.clone()),
+        snapshot_id: Some(s.id.to_string()),
+        owner_id: Some(ctx.account_id.clone()),
+        status: Some(Status::Pending),
+        start_time: Some(Timestamp { epoch_millis: s.start_time_ms as i64 }),
+        volume_size: Some(i64::from(s.volume_size_gib)),
+        block_size: Some(DIRECT_BLOCK_SIZE as i32),
+        tags: tags_of(&s),
+        parent_snapshot_id: s.parent.as_ref().map(ToString::to_string),
+        kms_key_arn: s.kms_key_id.clone(),
+        sse_type: Some(if encrypted { SSEType::SseEbs } else { SSEType::None }),
+    })
+}
+
+fn put_snapshot_block(
+    region: &Region,
+    now: u64,
+    r: PutSnapshotBlockRequest,
+) -> Result<PutSnapshotBlockResponse, ApiError> {
+    let id = snapshot_id(&r.snapshot_id)?;
+    if r.data_length != DIRECT_BLOCK_SIZE as i32 || r.block_data.0.len() != DIRECT_BLOCK_SIZE as usize {
+        return Err(validation(
+            "INVALID_PARAMETER_VALUE",
+            format!(
+                "The data length must be {DIRECT_BLOCK_SIZE} bytes; got {} declared and {} sent.",
+                r.data_length,
+                r.block_data.0.len()
+            ),
+        ));
+    }
+    let index = u64::try_from(r.block_index)
+        .map_err(|_| validation("INVALID_BLOCK", "The block index must not be negative."))?;
+    let ChecksumAlgorithm::Sha256 = r.checksum_algorithm;
+    let declared = base64_decode(&r.checksum)
+        .ok_or_else(|| validation("INVALID_PARAMETER_VALUE", "The checksum is not valid base64."))?;
+    let actual: [u8; 32] = Sha256::digest(&r.block_data.0).into();
+    if declared != actual {
+        return Err(validation(
+            "INVALID_BLOCK",
+            "The checksum of the block data does not match the provided checksum.",
+        ));
+    }
+    let digest =
+        region.with_ebs(now, |ebs| ebs.put_snapshot_block(&id, index, &r.block_data.0)).map_err(control_error)?;
+    Ok(PutSnapshotBlockResponse {
+        checksum: Some(base64_encode(&digest)),
+        checksum_algorithm: Some(ChecksumAlgorithm::Sha256),
+    })
+}
+
+fn complete_snapshot(
+    region: &Region,
+    now: u64,
+    r: CompleteSnapshotRequest,
+) -> Result<CompleteSnapshotResponse, ApiError> {
+    let id = snapshot_id(&r.snapshot_id)?;
+    let changed = u64::try_from(r.changed_blocks_count)
+        .map_err(|_| validation("INVALID_PARAMETER_VALUE", "ChangedBlocksCount must not be negative."))?;
+    let checksum = match (&r.checksum, r.checksum_aggregation_method) {
+        (None, _) => None,
+        (Some(c), None | Some(ChecksumAggregationMethod::Linear)) => Some(
+            base64_decode(c)
+                .ok_or_else(|| validation("INVALID_PARAMETER_VALUE", "The checksum is not valid base64."))?,
+        ),
+    };
+    region.with_ebs(now, |ebs| ebs.complete_snapshot(&id, changed, checksum.as_deref())).map_err(control_error)?;
+    Ok(CompleteSnapshotResponse { status: Some(Status::Pending) })
+}
+
+/// A block token names the snapshot, the block and its content, so a token for another snapshot,
+/// index or version of the block is refused.
+fn block_token(snapshot: &SnapshotId, index: u64, hash: &str) -> String {
+    base64_encode(format!("squall:{snapshot}:{index}:{}", &hash[..16.min(hash.len())]).as_bytes())
+}
+
+fn page(max_results: Option<i32>, next_token: Option<&str>, starting: Option<i32>) -> Result<(usize, u64), ApiError> {
+    let limit = match max_results {
+        None => 10_000,
+        Some(n) if (100..=10_000).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(validation("INVALID_PARAMETER_VALUE", format!("MaxResults {n} is outside 100..=10000.")))
+        }
+    };
+    let from_token = match next_token {
+        None | Some("") => None,
+        Some(t) => Some(
+            base64_decode(t)
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.strip_prefix("squall-page:").and_then(|n| n.parse::<u64>().ok()))
+                .ok_or_else(|| validation("INVALID_PAGE_TOKEN", "The page token is not valid."))?,
+        ),
+    };
+    let starting = u64::try_from(starting.unwrap_or(0))
+        .map_err(|_| validation("INVALID_PARAMETER_VALUE", "StartingBlockIndex must not be negative."))?;
+    Ok((limit, from_token.unwrap_or(0).max(starting)))
+}
+
+fn page_token(next_index: u64) -> String {
+    base64_encode(format!("squall-page:{next_index}").as_bytes())
+}
+
+fn list_snapshot_blocks(
+    region: &Region,
+    now: u64,
+    r: ListSnapshotBlocksRequest,
+) -> Result<ListSnapshotBlocksResponse, ApiError> {
+    let id = snapshot_id(&r.snapshot_id)?;
+    let (limit, from) = page(r.max_results, r.next_token.as_deref(), r.starting_block_index)?;
+    let (snapshot, blocks) = region
+        .with_ebs(now, |ebs| Ok((ebs.snapshot(&id)?.clone(), ebs.snapshot_blocks(&id)?)))
+        .map_err(control_error)?;
+    let selected: Vec<_> = blocks.iter().filter(|b| b.index >= from).take(limit + 1).collect();
+    let next_token = (selected.len() > limit).then(|| page_token(selected[limit].index));
+    Ok(ListSnapshotBlocksResponse {
+        blocks: Some(
+            selected
+                .iter()
+                .take(limit)
+                .map(|b| Block {
+                    block_index: Some(b.index as i32),
+                    block_token: Some(block_token(&id, b.index, &b.hash)),
+                })
+                .collect(),
+        ),
+        expiry_time: Some(expiry(now)),
+        volume_size: Some(i64::from(snapshot.volume_size_gib)),
+        block_size: Some(DIRECT_BLOCK_SIZE as i32),
+        next_token,
+    })
+}
+
+fn list_changed_blocks(
+    region: &Region,
+    now: u64,
+    r: ListChangedBlocksRequest,
+) -> Result<ListChangedBlocksResponse, ApiError> {
+    let second = snapshot_id(&r.second_snapshot_id)?;
+    let first = r.first_snapshot_id.as_deref().map(snapshot_id).transpose()?;
+    let (limit, from) = page(r.max_results, r.next_token.as_deref(), r.starting_block_index)?;
+    let (snapshot, first_blocks, second_blocks) = region
+        .with_ebs(now, |ebs| {
+            let first_blocks = match &first {
+                Some(f) => {
+                    if !ebs.same_lineage(f, &second)? {
+                        return Ok(None);
+                    }
+                    ebs.snapshot_blocks(f)?
+                }
+                None => Vec::new(),
+            };
+            Ok(Some((ebs.snapshot(&second)?.clone(), first_blocks, ebs.snapshot_blocks(&second)?)))
+        })
+        .map_err(control_error)?
+        .ok_or_else(|| validation("UNRELATED_SNAPSHOTS", "The snapshots are not of the same lineage."))?;
+    let a: BTreeMap<u64, &str> = first_blocks.iter().map(|b| (b.index, b.hash.as_str())).collect();
+    let b: BTreeMap<u64, &str> = second_blocks.iter().map(|b| (b.index, b.hash.as_str())).collect();
+    let mut indices: Vec<u64> =
+        a.keys().chain(b.keys()).copied().filter(|i| *i >= from && a.get(i) != b.get(i)).collect();
+    indices.sort_unstable();
+    indices.dedup();
+    let next_token = (indices.len() > limit).then(|| page_token(indices[limit]));
+    let first_id = first.clone();
+    Ok(ListChangedBlocksResponse {
+        changed_blocks: Some(
+            indices
+                .iter()
+                .take(limit)
+                .map(|i| ChangedBlock {
+                    block_index: Some(*i as i32),
+                    first_block_token: first_id.as_ref().and_then(|f| a.get(i).map(|h| block_token(f, *i, h))),
+                    second_block_token: b.get(i).map(|h| block_token(&second, *i, h)),
+                })
+                .collect(),
+        ),
+        expiry_time: Some(expiry(now)),
+        volume_size: Some(i64::from(snapshot.volume_size_gib)),
+        block_size: Some(DIRECT_BLOCK_SIZE as i32),
+        next_token,
+    })
+}
+
+fn get_snapshot_block(
+    region: &Region,
+    now: u64,
+    r: GetSnapshotBlockRequest,
+) -> Result<GetSnapshotBlockResponse, ApiError> {
+    let id = snapshot_id(&r.snapshot_id)?;
+    let index = u64::try_from(r.block_index)
+        .map_err(|_| validation("INVALID_BLOCK", "The block index must not be negative."))?;
+    let data = region
+        .with_ebs(now, |ebs| {
+            let snapshot = ebs.snapshot(&id)?;
+            if snapshot.state != SnapshotState::Completed {
+                return Err(ControlError::SnapshotNotCompleted(id.clone()));
+            }
+            let hash = ebs.snapshot_blocks(&id)?.into_iter().find(|b| b.index == index).map(|b| b.hash);
+            Ok((hash, ebs.snapshot_block(&id, index)?))
+        })
+        .map_err(control_error)?;
+    let (hash, bytes) = data;
+    let valid = hash.as_ref().is_some_and(|h| block_token(&id, index, h) == r.block_token);
+    if !valid {
+        return Err(validation("INVALID_BLOCK_TOKEN", "The block token is not valid for this snapshot and block."));
+    }
+    let checksum: [u8; 32] = Sha256::digest(&bytes).into();
+    Ok(GetSnapshotBlockResponse {
+        data_length: Some(bytes.len() as i32),
+        checksum: Some(base64_encode(&checksum)),
+        checksum_algorithm: Some(ChecksumAlgorithm::Sha256),
+        block_data: Some(Blob(bytes)),
+    })
+}
