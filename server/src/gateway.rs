@@ -113,7 +113,13 @@ impl Gateway<'_> {
         Outcome { response, service: service.name(), action }
     }
 
-    fn dispatch(&self, service: Service, ctx: &RequestContext, params: &QueryParams, request: &Incoming<'_>) -> WireResponse {
+    fn dispatch(
+        &self,
+        service: Service,
+        ctx: &RequestContext,
+        params: &QueryParams,
+        request: &Incoming<'_>,
+    ) -> WireResponse {
         match service {
             Service::Ec2 => squall_ec2::handle(self.control, ctx, params),
             Service::Sts => squall_sts::handle(ctx, params),
@@ -181,7 +187,10 @@ mod tests {
 
     fn call(control: &ControlPlane, auth: Option<&str>, path: &str, body: &str) -> Outcome {
         let g = Gateway { control, version: "test" };
-        g.route(&Incoming { method: "POST", path, query: "", authorization: auth, headers: vec![], body: body.as_bytes() }, "rid".into())
+        g.route(
+            &Incoming { method: "POST", path, query: "", authorization: auth, headers: vec![], body: body.as_bytes() },
+            "rid".into(),
+        )
     }
 
     fn text(o: &Outcome) -> String {
@@ -226,7 +235,14 @@ mod tests {
         let c = control();
         let g = Gateway { control: &c, version: "test" };
         let o = g.route(
-            &Incoming { method: "GET", path: "/_localstack/health", query: "", authorization: None, headers: vec![], body: b"" },
+            &Incoming {
+                method: "GET",
+                path: "/_localstack/health",
+                query: "",
+                authorization: None,
+                headers: vec![],
+                body: b"",
+            },
             "r".into(),
         );
         assert_eq!((o.service, o.response.status), ("squall", 200));

@@ -17,7 +17,15 @@ const ALLOWED_INTERNAL: &[(&str, &[&str])] = &[
     ("squall-fault-api", &["squall-protocol", "squall-control"]),
     (
         "squall",
-        &["squall-protocol", "squall-control", "squall-storage", "squall-ec2", "squall-sts", "squall-fault-api"],
+        &[
+            "squall-protocol",
+            "squall-control",
+            "squall-storage",
+            "squall-ec2",
+            "squall-sts",
+            "squall-ebs",
+            "squall-fault-api",
+        ],
     ),
     ("squall-sdk-tests", &["squall"]),
 ];
