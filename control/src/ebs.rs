@@ -804,13 +804,16 @@ impl Ebs {
                 break id;
             }
         };
-        // Incremental: the newest earlier snapshot of the same volume is the parent.
+        // Incremental: the parent is the newest earlier snapshot of the same volume, else the
+        // snapshot the volume was created from (so both stay in one lineage).
         let parent = self
             .snapshots
             .values()
             .filter(|s| s.volume_id.as_ref() == Some(volume))
             .max_by_key(|s| (s.start_time_ms, s.id.clone()))
-            .map(|s| store_name(s.id.as_str()))
+            .map(|s| s.id.clone())
+            .or_else(|| v.snapshot_id.clone().filter(|s| self.snapshots.contains_key(s)))
+            .map(|s| store_name(s.as_str()))
             .transpose()?;
         let (cluster, snapshots) = self.store.cluster_and_snapshots(v.zone_id.as_str()).map_err(storage_error)?;
         snapshots

@@ -427,3 +427,192 @@ pub async fn tags_on_volumes_and_snapshots(endpoint: String) {
     );
     assert_eq!(seen.code, "InvalidID");
 }
+
+fn block(seed: u8) -> Vec<u8> {
+    (0..512 * 1024usize).map(|i| (i as u8).wrapping_mul(seed).wrapping_add(seed)).collect()
+}
+
+fn sha256_b64(data: &[u8]) -> String {
+    use sha2::Digest;
+    squall::support::base64_encode(&sha2::Sha256::digest(data))
+}
+
+/// EBS direct APIs end to end: write blocks, complete with the LINEAR checksum, restore the
+/// snapshot as a volume in another zone, snapshot that volume through EC2, read every block back.
+/// Polls every 50 ms (the SDK's waiters poll every 15 s; `volume_lifecycle_with_waiters` uses those).
+async fn snapshot_completed(ec2: &aws_sdk_ec2::Client, id: &str) {
+    for _ in 0..200 {
+        let out = ec2.describe_snapshots().snapshot_ids(id).send().await.expect("DescribeSnapshots");
+        if out.snapshots().first().and_then(|s| s.state()) == Some(&SnapshotState::Completed) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("snapshot {id} did not complete");
+}
+
+async fn volume_available(ec2: &aws_sdk_ec2::Client, id: &str) {
+    for _ in 0..200 {
+        let out = ec2.describe_volumes().volume_ids(id).send().await.expect("DescribeVolumes");
+        if out.volumes().first().and_then(|v| v.state()) == Some(&VolumeState::Available) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("volume {id} did not become available");
+}
+
+pub async fn ebs_direct_blocks_round_trip_through_volumes(endpoint: String) {
+    use sha2::Digest;
+    let ebs = crate::ebs(&endpoint, "us-east-2");
+    let ec2 = ec2(&endpoint, "us-east-2");
+    let started = ebs.start_snapshot().volume_size(8).description("direct").send().await.expect("StartSnapshot");
+    let first = started.snapshot_id().expect("id").to_string();
+    assert_eq!((started.block_size(), started.volume_size()), (Some(524_288), Some(8)));
+    let blocks: Vec<(i32, Vec<u8>)> = vec![(0, block(3)), (5, block(7)), (9, block(11))];
+    let mut digests = Vec::new();
+    for (index, data) in &blocks {
+        let out = ebs
+            .put_snapshot_block()
+            .snapshot_id(&first)
+            .block_index(*index)
+            .data_length(524_288)
+            .checksum(sha256_b64(data))
+            .checksum_algorithm(aws_sdk_ebs::types::ChecksumAlgorithm::ChecksumAlgorithmSha256)
+            .block_data(aws_sdk_ebs::primitives::ByteStream::from(data.clone()))
+            .send()
+            .await
+            .expect("PutSnapshotBlock");
+        assert_eq!(out.checksum(), Some(sha256_b64(data).as_str()));
+        digests.extend_from_slice(&sha2::Sha256::digest(data));
+    }
+    let bad = ebs
+        .put_snapshot_block()
+        .snapshot_id(&first)
+        .block_index(1)
+        .data_length(524_288)
+        .checksum(sha256_b64(b"something else"))
+        .checksum_algorithm(aws_sdk_ebs::types::ChecksumAlgorithm::ChecksumAlgorithmSha256)
+        .block_data(aws_sdk_ebs::primitives::ByteStream::from(block(1)))
+        .send()
+        .await
+        .expect_err("wrong checksum");
+    let seen = error_seen(bad);
+    assert_eq!((seen.status, seen.code.as_str()), (400, "ValidationException"));
+    let linear = squall::support::base64_encode(&sha2::Sha256::digest(&digests));
+    let wrong_count =
+        ebs.complete_snapshot().snapshot_id(&first).changed_blocks_count(2).send().await.expect_err("count");
+    assert_eq!(error_seen(wrong_count).code, "ValidationException");
+    ebs.complete_snapshot()
+        .snapshot_id(&first)
+        .changed_blocks_count(3)
+        .checksum(&linear)
+        .checksum_algorithm(aws_sdk_ebs::types::ChecksumAlgorithm::ChecksumAlgorithmSha256)
+        .checksum_aggregation_method(aws_sdk_ebs::types::ChecksumAggregationMethod::ChecksumAggregationLinear)
+        .send()
+        .await
+        .expect("CompleteSnapshot");
+    snapshot_completed(&ec2, &first).await;
+
+    let listed = ebs.list_snapshot_blocks().snapshot_id(&first).send().await.expect("ListSnapshotBlocks");
+    let indices: Vec<i32> = listed.blocks().iter().filter_map(|b| b.block_index()).collect();
+    assert_eq!(indices, [0, 5, 9]);
+    for (b, (_, data)) in listed.blocks().iter().zip(&blocks) {
+        let got = ebs
+            .get_snapshot_block()
+            .snapshot_id(&first)
+            .block_index(b.block_index().expect("index"))
+            .block_token(b.block_token().expect("token"))
+            .send()
+            .await
+            .expect("GetSnapshotBlock");
+        assert_eq!(got.checksum(), Some(sha256_b64(data).as_str()));
+        let bytes = got.block_data.collect().await.expect("body").into_bytes();
+        assert!(bytes.as_ref() == data.as_slice(), "block bytes differ");
+    }
+    let bad_token = ebs
+        .get_snapshot_block()
+        .snapshot_id(&first)
+        .block_index(5)
+        .block_token("AAAA")
+        .send()
+        .await
+        .expect_err("token");
+    assert_eq!(error_seen(bad_token).code, "ValidationException");
+    let missing = ebs.list_snapshot_blocks().snapshot_id("snap-0123456789abcdef0").send().await.expect_err("missing");
+    let seen = error_seen(missing);
+    assert_eq!((seen.status, seen.code.as_str()), (404, "ResourceNotFoundException"));
+
+    // The snapshot restores as a volume in another zone, and a snapshot of that volume holds the same bytes.
+    let volume = ec2.create_volume().availability_zone("us-east-2c").snapshot_id(&first).send().await.expect("restore");
+    let vol = volume.volume_id().expect("id").to_string();
+    volume_available(&ec2, &vol).await;
+    let again = ec2.create_snapshot().volume_id(&vol).send().await.expect("CreateSnapshot");
+    let second = again.snapshot_id().expect("id").to_string();
+    snapshot_completed(&ec2, &second).await;
+    let listed = ebs.list_snapshot_blocks().snapshot_id(&second).send().await.expect("ListSnapshotBlocks");
+    let indices: Vec<i32> = listed.blocks().iter().filter_map(|b| b.block_index()).collect();
+    assert_eq!(indices, [0, 5, 9], "the restored volume holds exactly the written blocks");
+    for (b, (_, data)) in listed.blocks().iter().zip(&blocks) {
+        let got = ebs
+            .get_snapshot_block()
+            .snapshot_id(&second)
+            .block_index(b.block_index().expect("index"))
+            .block_token(b.block_token().expect("token"))
+            .send()
+            .await
+            .expect("GetSnapshotBlock");
+        let bytes = got.block_data.collect().await.expect("body").into_bytes();
+        assert!(bytes.as_ref() == data.as_slice(), "bytes differ after the round trip");
+    }
+    let unchanged = ebs
+        .list_changed_blocks()
+        .first_snapshot_id(&first)
+        .second_snapshot_id(&second)
+        .send()
+        .await
+        .expect("same lineage");
+    assert!(unchanged.changed_blocks().is_empty(), "{:?}", unchanged.changed_blocks());
+
+    // A child snapshot that rewrites block 5 and adds block 12 differs in exactly those.
+    let child = ebs.start_snapshot().volume_size(8).parent_snapshot_id(&first).send().await.expect("child");
+    let child_id = child.snapshot_id().expect("id").to_string();
+    for (index, seed) in [(5, 99u8), (12, 42u8)] {
+        let data = block(seed);
+        ebs.put_snapshot_block()
+            .snapshot_id(&child_id)
+            .block_index(index)
+            .data_length(524_288)
+            .checksum(sha256_b64(&data))
+            .checksum_algorithm(aws_sdk_ebs::types::ChecksumAlgorithm::ChecksumAlgorithmSha256)
+            .block_data(aws_sdk_ebs::primitives::ByteStream::from(data))
+            .send()
+            .await
+            .expect("PutSnapshotBlock");
+    }
+    ebs.complete_snapshot().snapshot_id(&child_id).changed_blocks_count(2).send().await.expect("complete");
+    snapshot_completed(&ec2, &child_id).await;
+    let changed = ebs
+        .list_changed_blocks()
+        .first_snapshot_id(&first)
+        .second_snapshot_id(&child_id)
+        .send()
+        .await
+        .expect("changed");
+    let indices: Vec<i32> = changed.changed_blocks().iter().filter_map(|b| b.block_index()).collect();
+    assert_eq!(indices, [5, 12]);
+    assert!(changed.changed_blocks()[1].first_block_token().is_none(), "block 12 is new in the child");
+    let other = ebs.start_snapshot().volume_size(1).send().await.expect("unrelated");
+    let other_id = other.snapshot_id().expect("id").to_string();
+    ebs.complete_snapshot().snapshot_id(&other_id).changed_blocks_count(0).send().await.expect("complete empty");
+    snapshot_completed(&ec2, &other_id).await;
+    let seen = error_seen(
+        ebs.list_changed_blocks()
+            .first_snapshot_id(&other_id)
+            .second_snapshot_id(&first)
+            .send()
+            .await
+            .expect_err("unrelated"),
+    );
+    assert_eq!(seen.code, "ValidationException");
+}

@@ -36,7 +36,8 @@ macro_rules! for_each_check {
             volume_capacity_is_finite,
             describe_volumes_pages_through_1000_volumes,
             snapshots_copies_and_permissions,
-            tags_on_volumes_and_snapshots
+            tags_on_volumes_and_snapshots,
+            ebs_direct_blocks_round_trip_through_volumes
         );
     };
 }
@@ -64,6 +65,22 @@ pub fn ec2_with_key(endpoint: &str, region: &str, access_key_id: &str) -> aws_sd
     aws_sdk_ec2::Client::from_conf(conf)
 }
 
+pub fn ebs(endpoint: &str, region: &str) -> aws_sdk_ebs::Client {
+    let conf = aws_sdk_ebs::Config::builder()
+        .behavior_version(aws_sdk_ebs::config::BehaviorVersion::latest())
+        .region(aws_sdk_ebs::config::Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_ebs::config::Credentials::new(
+            ACCESS_KEY_ID,
+            "test",
+            None,
+            None,
+            "squall-sdk-tests",
+        ))
+        .build();
+    aws_sdk_ebs::Client::from_conf(conf)
+}
+
 pub fn sts(endpoint: &str, region: &str, access_key_id: &str) -> aws_sdk_sts::Client {
     let conf = aws_sdk_sts::Config::builder()
         .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
@@ -80,6 +97,17 @@ pub fn sts(endpoint: &str, region: &str, access_key_id: &str) -> aws_sdk_sts::Cl
     aws_sdk_sts::Client::from_conf(conf)
 }
 
+/// The HTTP status of a raw response, whichever SDK crate's response type it is.
+pub trait HasStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
 /// What a user checks of a failed call: HTTP status, AWS error code, message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorSeen {
@@ -88,8 +116,10 @@ pub struct ErrorSeen {
     pub message: String,
 }
 
-pub fn error_seen<E: ProvideErrorMetadata + std::fmt::Debug>(e: SdkError<E, HttpResponse>) -> ErrorSeen {
-    let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or_default();
+pub fn error_seen<E: ProvideErrorMetadata + std::fmt::Debug, R: HasStatus + std::fmt::Debug>(
+    e: SdkError<E, R>,
+) -> ErrorSeen {
+    let status = e.raw_response().map(HasStatus::status_code).unwrap_or_default();
     match e.as_service_error() {
         Some(service) => ErrorSeen {
             status,

@@ -19,6 +19,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::ServeOptions;
+
+/// Helpers that tests and tools built on squall share with it.
+pub mod support {
+    pub use squall_protocol::codec::{base64_decode, base64_encode};
+}
 pub use gateway::SERVICES;
 
 /// squall's version, as reported by `/_squall/health`.
