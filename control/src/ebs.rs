@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use squall_storage::{RegionStore, StorageError, VolumeId as StoreName};
 
 use crate::ids::{AzId, AzName, InstanceId, SnapshotId, VolumeId};
+use crate::instances::{Instance, InstanceState};
 use crate::ControlError;
 
 const GIB: u64 = 1 << 30;
@@ -276,6 +277,8 @@ struct EbsFile {
     format_version: u32,
     volumes: BTreeMap<VolumeId, Volume>,
     snapshots: BTreeMap<SnapshotId, Snapshot>,
+    #[serde(default)]
+    instances: BTreeMap<InstanceId, Instance>,
 }
 
 /// The EBS state of one region. Not thread-safe by itself: the region holds it in a lock.
@@ -285,8 +288,8 @@ pub struct Ebs {
     store: RegionStore,
     volumes: BTreeMap<VolumeId, Volume>,
     snapshots: BTreeMap<SnapshotId, Snapshot>,
-    /// Instances known to the region (RunInstances fills it); volumes attach only to these.
-    instances: BTreeMap<InstanceId, AzName>,
+    /// The region's instances; volumes attach only to these.
+    instances: BTreeMap<InstanceId, Instance>,
     delays: LifecycleDelays,
     rng: StdRng,
 }
@@ -328,15 +331,19 @@ impl Ebs {
             store,
             volumes: file.volumes,
             snapshots: file.snapshots,
-            instances: BTreeMap::new(),
+            instances: file.instances,
             delays,
             rng: rand::SeedableRng::seed_from_u64(seed),
         })
     }
 
     fn persist(&self) -> Result<(), ControlError> {
-        let file =
-            EbsFile { format_version: EBS_FORMAT, volumes: self.volumes.clone(), snapshots: self.snapshots.clone() };
+        let file = EbsFile {
+            format_version: EBS_FORMAT,
+            volumes: self.volumes.clone(),
+            snapshots: self.snapshots.clone(),
+            instances: self.instances.clone(),
+        };
         let bytes = serde_json::to_vec(&file).map_err(|e| ControlError::Storage(e.to_string()))?;
         fs::create_dir_all(&self.dir).map_err(|e| ControlError::Storage(e.to_string()))?;
         let tmp = self.dir.join("ebs.json.tmp");
@@ -406,6 +413,7 @@ impl Ebs {
                 changed = true;
             }
         }
+        changed |= self.settle_instances(now_ms)?;
         for s in self.snapshots.values_mut() {
             if s.state == SnapshotState::Pending && !s.awaiting_completion && due(s.start_time_ms, d.snapshot) {
                 s.state = SnapshotState::Completed;
@@ -688,9 +696,11 @@ impl Ebs {
         dry_run: bool,
     ) -> Result<Attachment, ControlError> {
         let v = self.volume(id)?;
-        let instance_zone =
-            self.instances.get(instance).ok_or_else(|| ControlError::InstanceNotFound(instance.clone()))?;
-        if *instance_zone != v.zone {
+        let target = self.instances.get(instance).ok_or_else(|| ControlError::InstanceNotFound(instance.clone()))?;
+        if !matches!(target.state, InstanceState::Running | InstanceState::Stopped | InstanceState::Pending) {
+            return Err(ControlError::IncorrectInstanceState { instance: instance.clone(), state: target.state });
+        }
+        if target.zone != v.zone {
             return Err(ControlError::ZoneMismatch { volume: id.clone(), instance: instance.clone() });
         }
         if v.state != VolumeState::Available && !(v.multi_attach && v.state == VolumeState::InUse) {
@@ -754,9 +764,47 @@ impl Ebs {
         Ok(out)
     }
 
-    /// Registers an instance that volumes may attach to (the instance API calls this).
-    pub fn register_instance(&mut self, id: InstanceId, zone: AzName) {
-        self.instances.insert(id, zone);
+    // ---- helpers for the instance operations (instances.rs) ---------------------------------
+
+    pub(crate) fn instances_ref(&self) -> &BTreeMap<InstanceId, Instance> {
+        &self.instances
+    }
+
+    pub(crate) fn instances_mut(&mut self) -> &mut BTreeMap<InstanceId, Instance> {
+        &mut self.instances
+    }
+
+    pub(crate) fn rng_mut(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+
+    pub(crate) fn next_random(&mut self) -> u128 {
+        use rand::RngCore;
+        (u128::from(self.rng.next_u64()) << 64) | u128::from(self.rng.next_u64())
+    }
+
+    pub(crate) fn volume_mut(&mut self, id: &VolumeId) -> Option<&mut Volume> {
+        self.volumes.get_mut(id)
+    }
+
+    pub(crate) fn delays(&self) -> LifecycleDelays {
+        self.delays
+    }
+
+    pub(crate) fn save(&self) -> Result<(), ControlError> {
+        self.persist()
+    }
+
+    /// A terminated instance's volumes: detached, and deleted when marked delete-on-termination.
+    pub(crate) fn release_volumes_of(&mut self, instance: &InstanceId, now_ms: u64) {
+        for v in self.volumes.values_mut() {
+            let Some(pos) = v.attachments.iter().position(|a| a.instance == *instance) else { continue };
+            let a = v.attachments.remove(pos);
+            if v.attachments.is_empty() {
+                v.state = if a.delete_on_termination { VolumeState::Deleting } else { VolumeState::Available };
+                v.state_since_ms = now_ms;
+            }
+        }
     }
 
     pub fn set_auto_enable_io(&mut self, id: &VolumeId, value: bool, dry_run: bool) -> Result<(), ControlError> {

@@ -8,6 +8,7 @@
 mod catalog;
 pub mod ebs;
 mod ids;
+pub mod instances;
 mod region;
 
 use std::collections::BTreeMap;
@@ -118,6 +119,8 @@ pub enum ControlError {
     ModificationInProgress(VolumeId),
     #[error("volume {volume} cannot shrink from {size_gib} GiB to {new_gib} GiB")]
     CannotShrink { volume: VolumeId, size_gib: u32, new_gib: u32 },
+    #[error("instance {instance} is {state:?}")]
+    IncorrectInstanceState { instance: InstanceId, state: instances::InstanceState },
     #[error("snapshot {0} is not pending: blocks can no longer be written")]
     SnapshotNotPending(SnapshotId),
     #[error("snapshot {0} is not completed yet")]

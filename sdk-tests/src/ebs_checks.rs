@@ -616,3 +616,130 @@ pub async fn ebs_direct_blocks_round_trip_through_volumes(endpoint: String) {
     );
     assert_eq!(seen.code, "ValidationException");
 }
+
+async fn instance_state(ec2: &aws_sdk_ec2::Client, id: &str) -> aws_sdk_ec2::types::InstanceStateName {
+    let out = ec2.describe_instances().instance_ids(id).send().await.expect("DescribeInstances");
+    out.reservations()[0].instances()[0].state().and_then(|s| s.name()).cloned().expect("state")
+}
+
+async fn until_instance(ec2: &aws_sdk_ec2::Client, id: &str, want: aws_sdk_ec2::types::InstanceStateName) {
+    for _ in 0..200 {
+        if instance_state(ec2, id).await == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("instance {id} never reached {want:?}");
+}
+
+/// Instances own real volumes: a root volume at launch, volumes attached later (with the SDK's
+/// `volume_in_use` waiter), the zone, device and in-use rules, and what termination does to them.
+pub async fn instances_own_volumes_and_attach_them(endpoint: String) {
+    use aws_sdk_ec2::types::{InstanceStateName, InstanceType, Placement, VolumeAttachmentState};
+    let ec2 = ec2(&endpoint, "eu-central-1");
+    let run = ec2
+        .run_instances()
+        .image_id("ami-0123456789abcdef0")
+        .instance_type(InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .placement(Placement::builder().availability_zone("eu-central-1b").build())
+        .tag_specifications(tags(&[("Name", "web")], ResourceType::Instance))
+        .send()
+        .await
+        .expect("RunInstances");
+    let instance = &run.instances()[0];
+    let id = instance.instance_id().expect("id").to_string();
+    assert_eq!(instance.state().and_then(|s| s.name()), Some(&InstanceStateName::Pending));
+    assert_eq!(instance.placement().and_then(|p| p.availability_zone()), Some("eu-central-1b"));
+    let root = instance.block_device_mappings()[0].ebs().and_then(|e| e.volume_id()).expect("root volume").to_string();
+    until_instance(&ec2, &id, InstanceStateName::Running).await;
+    let root_volume = ec2.describe_volumes().volume_ids(&root).send().await.expect("root");
+    assert_eq!(root_volume.volumes()[0].state(), Some(&VolumeState::InUse));
+    assert_eq!(root_volume.volumes()[0].attachments()[0].instance_id(), Some(id.as_str()));
+
+    let data = ec2.create_volume().availability_zone("eu-central-1b").size(2).send().await.expect("create");
+    let vol = data.volume_id().expect("id").to_string();
+    volume_available(&ec2, &vol).await;
+    let attached =
+        ec2.attach_volume().volume_id(&vol).instance_id(&id).device("/dev/sdf").send().await.expect("AttachVolume");
+    assert_eq!(attached.state(), Some(&VolumeAttachmentState::Attaching));
+    // As on AWS, the volume is `in-use` from the start of the attachment; the attachment itself
+    // goes attaching → attached.
+    ec2.wait_until_volume_in_use().volume_ids(&vol).wait(WAIT).await.expect("volume_in_use waiter");
+    let mut state = None;
+    for _ in 0..200 {
+        let shown = ec2.describe_volumes().volume_ids(&vol).send().await.expect("describe");
+        state = shown.volumes()[0].attachments().first().and_then(|a| a.state()).cloned();
+        if state == Some(VolumeAttachmentState::Attached) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, Some(VolumeAttachmentState::Attached));
+
+    let other = ec2.create_volume().availability_zone("eu-central-1a").size(1).send().await.expect("create");
+    let other_id = other.volume_id().expect("id").to_string();
+    volume_available(&ec2, &other_id).await;
+    let seen = error_seen(
+        ec2.attach_volume().volume_id(&other_id).instance_id(&id).device("/dev/sdg").send().await.expect_err("zone"),
+    );
+    assert_eq!(seen.code, "InvalidVolume.ZoneMismatch");
+    let seen = error_seen(
+        ec2.attach_volume().volume_id(&vol).instance_id(&id).device("/dev/sdh").send().await.expect_err("in use"),
+    );
+    assert_eq!(seen.code, "VolumeInUse");
+    let seen = error_seen(ec2.delete_volume().volume_id(&vol).send().await.expect_err("attached"));
+    assert_eq!(seen.code, "VolumeInUse");
+    let third = ec2.create_volume().availability_zone("eu-central-1b").size(1).send().await.expect("create");
+    let third_id = third.volume_id().expect("id").to_string();
+    volume_available(&ec2, &third_id).await;
+    let seen = error_seen(
+        ec2.attach_volume().volume_id(&third_id).instance_id(&id).device("/dev/sdf").send().await.expect_err("device"),
+    );
+    assert_eq!(seen.code, "InvalidParameterValue");
+
+    let detached = ec2.detach_volume().volume_id(&vol).send().await.expect("DetachVolume");
+    assert_eq!(detached.state(), Some(&VolumeAttachmentState::Detaching));
+    volume_available(&ec2, &vol).await;
+
+    ec2.stop_instances().instance_ids(&id).send().await.expect("StopInstances");
+    until_instance(&ec2, &id, InstanceStateName::Stopped).await;
+    let started = ec2.start_instances().instance_ids(&id).send().await.expect("StartInstances");
+    assert_eq!(
+        started.starting_instances()[0].current_state().and_then(|s| s.name()),
+        Some(&InstanceStateName::Pending)
+    );
+    until_instance(&ec2, &id, InstanceStateName::Running).await;
+    ec2.attach_volume().volume_id(&vol).instance_id(&id).device("/dev/sdf").send().await.expect("attach again");
+    let terminated = ec2.terminate_instances().instance_ids(&id).send().await.expect("TerminateInstances");
+    assert_eq!(terminated.terminating_instances()[0].current_state().and_then(|s| s.code()), Some(32));
+    until_instance(&ec2, &id, InstanceStateName::Terminated).await;
+    let reason = ec2.describe_instances().instance_ids(&id).send().await.expect("describe");
+    assert!(reason.reservations()[0].instances()[0]
+        .state_transition_reason()
+        .unwrap_or_default()
+        .starts_with("User initiated ("));
+    // The root volume was delete-on-termination; the attached one is released.
+    volume_available(&ec2, &vol).await;
+    for _ in 0..200 {
+        if ec2.describe_volumes().volume_ids(&root).send().await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = error_seen(ec2.describe_volumes().volume_ids(&root).send().await.expect_err("root deleted"));
+    assert_eq!(seen.code, "InvalidVolume.NotFound");
+
+    let seen = error_seen(
+        ec2.run_instances().image_id("ami-xyz").min_count(1).max_count(1).send().await.expect_err("bad ami"),
+    );
+    assert_eq!(seen.code, "InvalidAMIID.Malformed");
+    let seen =
+        error_seen(ec2.describe_instances().instance_ids("i-0123456789abcdef0").send().await.expect_err("missing"));
+    assert_eq!(seen.code, "InvalidInstanceID.NotFound");
+    let seen = error_seen(ec2.stop_instances().instance_ids("i-nope").send().await.expect_err("malformed"));
+    assert_eq!(seen.code, "InvalidInstanceID.Malformed");
+    let seen = error_seen(ec2.start_instances().instance_ids(&id).send().await.expect_err("terminated"));
+    assert_eq!(seen.code, "IncorrectInstanceState");
+}

@@ -37,7 +37,8 @@ macro_rules! for_each_check {
             describe_volumes_pages_through_1000_volumes,
             snapshots_copies_and_permissions,
             tags_on_volumes_and_snapshots,
-            ebs_direct_blocks_round_trip_through_volumes
+            ebs_direct_blocks_round_trip_through_volumes,
+            instances_own_volumes_and_attach_them
         );
     };
 }

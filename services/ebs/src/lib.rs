@@ -147,7 +147,8 @@ fn control_error(e: ControlError) -> ApiError {
         | E::SnapshotInUse { .. }
         | E::InsufficientVolumeCapacity { .. }
         | E::ModificationInProgress(_)
-        | E::CannotShrink { .. }) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
+        | E::CannotShrink { .. }
+        | E::IncorrectInstanceState { .. }) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
     }
 }
 

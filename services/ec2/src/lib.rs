@@ -4,6 +4,7 @@
 mod common;
 mod filter;
 pub mod generated;
+mod instances;
 mod regions;
 mod snapshots;
 mod tags;
@@ -66,6 +67,13 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         }
         Request::ResetSnapshotAttribute(r) => {
             Response::ResetSnapshotAttribute(snapshots::reset_snapshot_attribute(control, ctx, r)?)
+        }
+        Request::RunInstances(r) => Response::RunInstances(instances::run_instances(control, ctx, r)?),
+        Request::DescribeInstances(r) => Response::DescribeInstances(instances::describe_instances(control, ctx, r)?),
+        Request::StopInstances(r) => Response::StopInstances(instances::stop_instances(control, ctx, r)?),
+        Request::StartInstances(r) => Response::StartInstances(instances::start_instances(control, ctx, r)?),
+        Request::TerminateInstances(r) => {
+            Response::TerminateInstances(instances::terminate_instances(control, ctx, r)?)
         }
         Request::CreateTags(r) => Response::CreateTags(tags::create_tags(control, ctx, r)?),
         Request::DeleteTags(r) => Response::DeleteTags(tags::delete_tags(control, ctx, r)?),
@@ -167,6 +175,21 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
             format!("Cannot modify volume {v} as it is already being modified"),
         ),
         E::CannotShrink { .. } => invalid("New size cannot be smaller than existing size".to_string()),
+        E::IncorrectInstanceState { instance, state } => {
+            use squall_control::instances::InstanceState as S;
+            let state = match state {
+                S::Pending => "pending",
+                S::Running => "running",
+                S::ShuttingDown => "shutting-down",
+                S::Terminated => "terminated",
+                S::Stopping => "stopping",
+                S::Stopped => "stopped",
+            };
+            ApiError::client(
+                "IncorrectInstanceState",
+                format!("The instance '{instance}' is not in a state from which it can be changed: it is '{state}'."),
+            )
+        }
         E::SnapshotNotPending(s) | E::SnapshotNotCompleted(s) => {
             ApiError::client("IncorrectState", format!("Snapshot '{s}' is in an invalid state for this operation."))
         }

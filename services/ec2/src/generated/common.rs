@@ -29,6 +29,53 @@ impl QueryDecode for Filter {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `OperatorRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OperatorRequest {
+    pub principal: Option<String>,
+}
+impl OperatorRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self { principal: String::decode_query(q, &join(key, "Principal"))? })
+    }
+}
+impl QueryDecode for OperatorRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `OperatorResponse` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OperatorResponse {
+    pub managed: Option<bool>,
+    pub principal: Option<String>,
+    pub hidden_by_default: Option<bool>,
+}
+impl OperatorResponse {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.managed {
+            v.encode_xml(w, "managed");
+        }
+        if let Some(v) = &self.principal {
+            v.encode_xml(w, "principal");
+        }
+        if let Some(v) = &self.hidden_by_default {
+            v.encode_xml(w, "hiddenByDefault");
+        }
+    }
+}
+impl XmlEncode for OperatorResponse {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `ProductCode` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProductCode {
@@ -660,5 +707,54 @@ impl QueryDecode for TagSpecification {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Enum `VolumeType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VolumeType {
+    /// `standard`
+    Standard,
+    /// `io1`
+    Io1,
+    /// `io2`
+    Io2,
+    /// `gp2`
+    Gp2,
+    /// `sc1`
+    Sc1,
+    /// `st1`
+    St1,
+    /// `gp3`
+    Gp3,
+}
+impl VolumeType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] =
+        &[Self::Standard, Self::Io1, Self::Io2, Self::Gp2, Self::Sc1, Self::St1, Self::Gp3];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Io1 => "io1",
+            Self::Io2 => "io2",
+            Self::Gp2 => "gp2",
+            Self::Sc1 => "sc1",
+            Self::St1 => "st1",
+            Self::Gp3 => "gp3",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for VolumeType {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for VolumeType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }

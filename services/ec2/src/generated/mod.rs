@@ -12,8 +12,10 @@ pub use volumes::*;
 pub mod snapshots;
 pub use snapshots::*;
 pub mod tags;
-use squall_protocol::{ApiError, QueryParams, XmlWriter};
 pub use tags::*;
+pub mod instances;
+pub use instances::*;
+use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2016-11-15";
 /// XML namespace of every response.
@@ -876,6 +878,11 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "CreateTags",
     "DeleteTags",
     "DescribeTags",
+    "RunInstances",
+    "DescribeInstances",
+    "TerminateInstances",
+    "StopInstances",
+    "StartInstances",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -903,6 +910,11 @@ pub enum Request {
     CreateTags(CreateTagsRequest),
     DeleteTags(DeleteTagsRequest),
     DescribeTags(DescribeTagsRequest),
+    RunInstances(RunInstancesRequest),
+    DescribeInstances(DescribeInstancesRequest),
+    TerminateInstances(TerminateInstancesRequest),
+    StopInstances(StopInstancesRequest),
+    StartInstances(StartInstancesRequest),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -947,6 +959,11 @@ impl Request {
             "CreateTags" => CreateTagsRequest::decode_members(q, "").map(Self::CreateTags),
             "DeleteTags" => DeleteTagsRequest::decode_members(q, "").map(Self::DeleteTags),
             "DescribeTags" => DescribeTagsRequest::decode_members(q, "").map(Self::DescribeTags),
+            "RunInstances" => RunInstancesRequest::decode_members(q, "").map(Self::RunInstances),
+            "DescribeInstances" => DescribeInstancesRequest::decode_members(q, "").map(Self::DescribeInstances),
+            "TerminateInstances" => TerminateInstancesRequest::decode_members(q, "").map(Self::TerminateInstances),
+            "StopInstances" => StopInstancesRequest::decode_members(q, "").map(Self::StopInstances),
+            "StartInstances" => StartInstancesRequest::decode_members(q, "").map(Self::StartInstances),
             _ => return None,
         })
     }
@@ -976,6 +993,11 @@ impl Request {
             Self::CreateTags(_) => "CreateTags",
             Self::DeleteTags(_) => "DeleteTags",
             Self::DescribeTags(_) => "DescribeTags",
+            Self::RunInstances(_) => "RunInstances",
+            Self::DescribeInstances(_) => "DescribeInstances",
+            Self::TerminateInstances(_) => "TerminateInstances",
+            Self::StopInstances(_) => "StopInstances",
+            Self::StartInstances(_) => "StartInstances",
         }
     }
 }
@@ -1005,6 +1027,11 @@ pub enum Response {
     CreateTags(()),
     DeleteTags(()),
     DescribeTags(DescribeTagsResult),
+    RunInstances(Reservation),
+    DescribeInstances(DescribeInstancesResult),
+    TerminateInstances(TerminateInstancesResult),
+    StopInstances(StopInstancesResult),
+    StartInstances(StartInstancesResult),
 }
 impl Response {
     /// The operation's name.
@@ -1033,6 +1060,11 @@ impl Response {
             Self::CreateTags(_) => "CreateTags",
             Self::DeleteTags(_) => "DeleteTags",
             Self::DescribeTags(_) => "DescribeTags",
+            Self::RunInstances(_) => "RunInstances",
+            Self::DescribeInstances(_) => "DescribeInstances",
+            Self::TerminateInstances(_) => "TerminateInstances",
+            Self::StopInstances(_) => "StopInstances",
+            Self::StartInstances(_) => "StartInstances",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -1104,6 +1136,26 @@ impl Response {
             Self::CreateTags(()) => false,
             Self::DeleteTags(()) => false,
             Self::DescribeTags(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RunInstances(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeInstances(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::TerminateInstances(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::StopInstances(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::StartInstances(v) => {
                 v.encode_members(w);
                 true
             }

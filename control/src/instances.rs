@@ -1,0 +1,315 @@
+//! EC2 instances as the block store sees them: they run no code, but they are placed in a zone,
+//! own real EBS volumes (a root volume and any mapped ones), move through AWS's states by
+//! themselves, and are what volumes attach to. They share the region's EBS lock because every
+//! instance operation changes volumes too.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ebs::{Attachment, AttachmentState, Ebs, VolumeSpec, VolumeState, VolumeType};
+use crate::ids::{AzId, AzName, InstanceId};
+use crate::ControlError;
+
+/// How long a terminated instance stays visible, as on AWS (about an hour).
+const TERMINATED_VISIBLE_MS: u64 = 60 * 60 * 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    Pending,
+    Running,
+    ShuttingDown,
+    Terminated,
+    Stopping,
+    Stopped,
+}
+
+impl InstanceState {
+    /// AWS's state code (the low byte of `InstanceState.Code`).
+    pub fn code(self) -> i32 {
+        match self {
+            InstanceState::Pending => 0,
+            InstanceState::Running => 16,
+            InstanceState::ShuttingDown => 32,
+            InstanceState::Terminated => 48,
+            InstanceState::Stopping => 64,
+            InstanceState::Stopped => 80,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub reservation_id: String,
+    pub image_id: String,
+    pub instance_type: String,
+    pub zone: AzName,
+    pub zone_id: AzId,
+    pub private_ip: String,
+    pub state: InstanceState,
+    pub state_since_ms: u64,
+    pub launch_time_ms: u64,
+    pub launch_index: u32,
+    pub key_name: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    /// When the user last stopped or terminated it (the EC2 layer words `stateTransitionReason`).
+    pub user_transition_ms: Option<u64>,
+    /// `stateReason` code and message, when the last transition has one.
+    pub state_reason: Option<(String, String)>,
+    pub root_device: String,
+}
+
+/// One EBS volume of a launch: the root device or a block-device mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchVolume {
+    pub device: String,
+    pub size_gib: u32,
+    pub volume_type: VolumeType,
+    pub iops: Option<u32>,
+    pub delete_on_termination: bool,
+}
+
+/// What a RunInstances asks for, after wire decoding and zone resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchSpec {
+    pub image_id: String,
+    pub instance_type: String,
+    pub zone: AzName,
+    pub zone_id: AzId,
+    /// Index of the zone in its region (it picks the subnet's address range).
+    pub zone_index: u8,
+    pub count: u32,
+    pub key_name: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub volume_tags: BTreeMap<String, String>,
+    pub volumes: Vec<LaunchVolume>,
+}
+
+impl Ebs {
+    /// Launches `count` instances, each with its volumes created and attached.
+    pub fn run_instances(
+        &mut self,
+        spec: LaunchSpec,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<(String, Vec<Instance>), ControlError> {
+        for v in &spec.volumes {
+            let limits = v.volume_type.limits();
+            if v.size_gib < limits.min_gib || v.size_gib > limits.max_gib {
+                return Err(ControlError::InvalidVolumeSize {
+                    volume_type: v.volume_type,
+                    size_gib: v.size_gib,
+                    min_gib: limits.min_gib,
+                    max_gib: limits.max_gib,
+                });
+            }
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let reservation_id = format!("r-{:017x}", self.next_random() & 0x1_ffff_ffff_ffff_ffff);
+        let mut launched = Vec::new();
+        for launch_index in 0..spec.count {
+            let id = loop {
+                let id = InstanceId::generate(self.rng_mut());
+                if !self.instances_ref().contains_key(&id) {
+                    break id;
+                }
+            };
+            let n = self.instances_ref().values().filter(|i| i.zone == spec.zone).count() as u32 + 4;
+            let private_ip = format!("172.31.{}.{}", u32::from(spec.zone_index) * 16 + n / 256, n % 256);
+            for v in &spec.volumes {
+                let volume = self.create_volume(
+                    VolumeSpec {
+                        zone: spec.zone.clone(),
+                        size_gib: Some(v.size_gib),
+                        snapshot_id: None,
+                        volume_type: v.volume_type,
+                        iops: v.iops,
+                        throughput: None,
+                        encrypted: false,
+                        kms_key_id: None,
+                        multi_attach: false,
+                        tags: spec.volume_tags.clone(),
+                        client_token: None,
+                    },
+                    spec.zone_id.clone(),
+                    now_ms,
+                    false,
+                )?;
+                self.attach_at_launch(&volume.id, &id, &v.device, v.delete_on_termination, now_ms);
+            }
+            let instance = Instance {
+                id: id.clone(),
+                reservation_id: reservation_id.clone(),
+                image_id: spec.image_id.clone(),
+                instance_type: spec.instance_type.clone(),
+                zone: spec.zone.clone(),
+                zone_id: spec.zone_id.clone(),
+                private_ip,
+                state: InstanceState::Pending,
+                state_since_ms: now_ms,
+                launch_time_ms: now_ms,
+                launch_index,
+                key_name: spec.key_name.clone(),
+                tags: spec.tags.clone(),
+                user_transition_ms: None,
+                state_reason: None,
+                root_device: spec.volumes.first().map(|v| v.device.clone()).unwrap_or_else(|| "/dev/xvda".to_string()),
+            };
+            self.instances_mut().insert(id, instance.clone());
+            launched.push(instance);
+        }
+        self.save()?;
+        Ok((reservation_id, launched))
+    }
+
+    fn attach_at_launch(
+        &mut self,
+        volume: &crate::VolumeId,
+        instance: &InstanceId,
+        device: &str,
+        delete_on_termination: bool,
+        now_ms: u64,
+    ) {
+        if let Some(v) = self.volume_mut(volume) {
+            v.state = VolumeState::InUse;
+            v.state_since_ms = now_ms;
+            v.attachments.push(Attachment {
+                instance: instance.clone(),
+                device: device.to_string(),
+                state: AttachmentState::Attached,
+                since_ms: now_ms,
+                attach_time_ms: now_ms,
+                delete_on_termination,
+            });
+        }
+    }
+
+    pub fn instance(&self, id: &InstanceId) -> Result<&Instance, ControlError> {
+        self.instances_ref().get(id).ok_or_else(|| ControlError::InstanceNotFound(id.clone()))
+    }
+
+    pub fn instances_after(
+        &self,
+        after: Option<&InstanceId>,
+        limit: usize,
+        keep: impl Fn(&Instance) -> bool,
+    ) -> (Vec<Instance>, bool) {
+        let range = match after {
+            Some(a) => self.instances_ref().range::<InstanceId, _>((Bound::Excluded(a), Bound::Unbounded)),
+            None => self.instances_ref().range::<InstanceId, _>(..),
+        };
+        let mut out = Vec::new();
+        let mut more = false;
+        for i in range.map(|(_, i)| i).filter(|i| keep(i)) {
+            if out.len() == limit {
+                more = true;
+                break;
+            }
+            out.push(i.clone());
+        }
+        (out, more)
+    }
+
+    /// Moves each instance to `target` (stopping, shutting-down or pending) if its state allows;
+    /// returns (id, previous, current) for each.
+    pub fn change_instance_states(
+        &mut self,
+        ids: &[InstanceId],
+        target: InstanceState,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Vec<(InstanceId, InstanceState, InstanceState)>, ControlError> {
+        for id in ids {
+            let i = self.instance(id)?;
+            let allowed = match target {
+                InstanceState::Stopping => matches!(
+                    i.state,
+                    InstanceState::Pending | InstanceState::Running | InstanceState::Stopping | InstanceState::Stopped
+                ),
+                InstanceState::Pending => {
+                    matches!(i.state, InstanceState::Stopped | InstanceState::Pending | InstanceState::Running)
+                }
+                _ => true,
+            };
+            if !allowed {
+                return Err(ControlError::IncorrectInstanceState { instance: id.clone(), state: i.state });
+            }
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(i) = self.instances_mut().get_mut(id) else { continue };
+            let previous = i.state;
+            let next = match (target, previous) {
+                // Already there or on the way: AWS answers with the state it is in.
+                (InstanceState::Stopping, InstanceState::Stopped | InstanceState::Stopping) => previous,
+                (InstanceState::Pending, InstanceState::Running | InstanceState::Pending) => previous,
+                (InstanceState::ShuttingDown, InstanceState::Terminated | InstanceState::ShuttingDown) => previous,
+                (t, _) => t,
+            };
+            if next != previous {
+                i.state = next;
+                i.state_since_ms = now_ms;
+                i.user_transition_ms = match next {
+                    InstanceState::Pending => None,
+                    _ => Some(now_ms),
+                };
+                i.state_reason = match next {
+                    InstanceState::Stopping | InstanceState::ShuttingDown => Some((
+                        "Client.UserInitiatedShutdown".to_string(),
+                        "Client.UserInitiatedShutdown: User initiated shutdown".to_string(),
+                    )),
+                    _ => None,
+                };
+            }
+            out.push((id.clone(), previous, next));
+        }
+        self.save()?;
+        Ok(out)
+    }
+
+    /// Advances instance states; a terminated instance lets go of its volumes (deleting those
+    /// marked delete-on-termination) and disappears after an hour.
+    pub(crate) fn settle_instances(&mut self, now_ms: u64) -> Result<bool, ControlError> {
+        let delay = self.delays().volume_create.as_millis() as u64;
+        let mut changed = false;
+        let mut terminated = Vec::new();
+        let mut gone = Vec::new();
+        for i in self.instances_mut().values_mut() {
+            let due = now_ms >= i.state_since_ms + delay;
+            let next = match i.state {
+                InstanceState::Pending if due => Some(InstanceState::Running),
+                InstanceState::Stopping if due => Some(InstanceState::Stopped),
+                InstanceState::ShuttingDown if due => Some(InstanceState::Terminated),
+                InstanceState::Terminated if now_ms >= i.state_since_ms + TERMINATED_VISIBLE_MS => {
+                    gone.push(i.id.clone());
+                    None
+                }
+                _ => None,
+            };
+            if let Some(next) = next {
+                i.state = next;
+                i.state_since_ms = now_ms;
+                if next == InstanceState::Terminated {
+                    terminated.push(i.id.clone());
+                }
+                changed = true;
+            }
+        }
+        for id in terminated {
+            self.release_volumes_of(&id, now_ms);
+        }
+        for id in gone {
+            self.instances_mut().remove(&id);
+            changed = true;
+        }
+        Ok(changed)
+    }
+}

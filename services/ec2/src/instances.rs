@@ -1,0 +1,372 @@
+//! EC2 instances: `RunInstances`, `DescribeInstances`, `StopInstances`, `StartInstances`,
+//! `TerminateInstances`. Instances run no code; they own real EBS volumes and move through AWS's
+//! states by themselves.
+
+use squall_control::ebs::{AttachmentState, VolumeType as ControlVolumeType};
+use squall_control::instances::{InstanceState as State, LaunchSpec, LaunchVolume};
+use squall_control::{instances, ControlPlane, InstanceId};
+use squall_protocol::{ApiError, RequestContext, Timestamp};
+
+use crate::common::{after_token, instance_id, page_size, region, tags_for, timestamp, wire_tags};
+use crate::generated::{
+    ArchitectureValues, AttachmentStatus, DescribeInstancesRequest, DescribeInstancesResult, DeviceType,
+    EbsInstanceBlockDevice, HypervisorType, Instance, InstanceBlockDeviceMapping, InstanceState, InstanceStateChange,
+    InstanceStateName, InstanceType, Monitoring, MonitoringState, Placement, Reservation, ResourceType,
+    RunInstancesRequest, StartInstancesRequest, StartInstancesResult, StateReason, StopInstancesRequest,
+    StopInstancesResult, Tenancy, TerminateInstancesRequest, TerminateInstancesResult, VirtualizationType,
+};
+use crate::volumes::to_control_type;
+use crate::{check_dry_run, control_error, filter};
+
+const INSTANCE_FILTERS: &[&str] = &[
+    "availability-zone",
+    "image-id",
+    "instance-id",
+    "instance-state-code",
+    "instance-state-name",
+    "instance-type",
+    "key-name",
+    "private-ip-address",
+    "reservation-id",
+    "tag-key",
+    "tag:*",
+];
+
+/// The root device of every image squall launches (Amazon Linux's).
+const ROOT_DEVICE: &str = "/dev/xvda";
+/// The root volume when the request maps none: 8 GiB gp3, deleted with the instance.
+const DEFAULT_ROOT_GIB: u32 = 8;
+
+fn wire_state_name(s: State) -> InstanceStateName {
+    match s {
+        State::Pending => InstanceStateName::Pending,
+        State::Running => InstanceStateName::Running,
+        State::ShuttingDown => InstanceStateName::ShuttingDown,
+        State::Terminated => InstanceStateName::Terminated,
+        State::Stopping => InstanceStateName::Stopping,
+        State::Stopped => InstanceStateName::Stopped,
+    }
+}
+
+fn wire_state(s: State) -> InstanceState {
+    InstanceState { code: Some(s.code()), name: Some(wire_state_name(s)) }
+}
+
+/// `User initiated (2026-01-01 10:00:00 GMT)`, as AWS words a user's stop or terminate.
+fn user_initiated(ms: u64) -> String {
+    let t = Timestamp { epoch_millis: ms as i64 }.to_string();
+    format!("User initiated ({} {} GMT)", &t[..10], &t[11..19])
+}
+
+fn wire_instance(i: &instances::Instance, devices: Vec<InstanceBlockDeviceMapping>) -> Instance {
+    let ip_dashed = i.private_ip.replace('.', "-");
+    Instance {
+        instance_id: Some(i.id.to_string()),
+        image_id: Some(i.image_id.clone()),
+        instance_type: InstanceType::from_wire(&i.instance_type),
+        state: Some(wire_state(i.state)),
+        private_ip_address: (i.state != State::Terminated).then(|| i.private_ip.clone()),
+        private_dns_name: Some(if i.state == State::Terminated {
+            String::new()
+        } else {
+            format!("ip-{ip_dashed}.ec2.internal")
+        }),
+        public_dns_name: Some(String::new()),
+        state_transition_reason: Some(i.user_transition_ms.map(user_initiated).unwrap_or_default()),
+        state_reason: i
+            .state_reason
+            .as_ref()
+            .map(|(code, message)| StateReason { code: Some(code.clone()), message: Some(message.clone()) }),
+        key_name: i.key_name.clone(),
+        ami_launch_index: Some(i.launch_index as i32),
+        launch_time: Some(timestamp(i.launch_time_ms)),
+        placement: Some(Placement {
+            availability_zone: Some(i.zone.to_string()),
+            availability_zone_id: Some(i.zone_id.to_string()),
+            tenancy: Some(Tenancy::Default),
+            group_name: Some(String::new()),
+            ..Default::default()
+        }),
+        monitoring: Some(Monitoring { state: Some(MonitoringState::Disabled), metric_category_ids: None }),
+        architecture: Some(ArchitectureValues::X8664),
+        root_device_name: Some(i.root_device.clone()),
+        root_device_type: Some(DeviceType::Ebs),
+        block_device_mappings: Some(devices),
+        virtualization_type: Some(VirtualizationType::Hvm),
+        hypervisor: Some(HypervisorType::Xen),
+        ebs_optimized: Some(false),
+        ena_support: Some(true),
+        tags: (!i.tags.is_empty()).then(|| wire_tags(&i.tags)),
+        ..Default::default()
+    }
+}
+
+fn filter_values(i: &instances::Instance, name: &str) -> Vec<String> {
+    match name {
+        "availability-zone" => vec![i.zone.to_string()],
+        "image-id" => vec![i.image_id.clone()],
+        "instance-id" => vec![i.id.to_string()],
+        "instance-state-code" => vec![i.state.code().to_string()],
+        "instance-state-name" => vec![wire_state_name(i.state).as_str().to_string()],
+        "instance-type" => vec![i.instance_type.clone()],
+        "key-name" => i.key_name.iter().cloned().collect(),
+        "private-ip-address" => vec![i.private_ip.clone()],
+        "reservation-id" => vec![i.reservation_id.clone()],
+        "tag-key" => i.tags.keys().cloned().collect(),
+        other => match other.strip_prefix("tag:") {
+            Some(key) => i.tags.get(key).cloned().into_iter().collect(),
+            None => vec![],
+        },
+    }
+}
+
+fn launch_volumes(r: &RunInstancesRequest) -> Result<Vec<LaunchVolume>, ApiError> {
+    let mut root = LaunchVolume {
+        device: ROOT_DEVICE.to_string(),
+        size_gib: DEFAULT_ROOT_GIB,
+        volume_type: ControlVolumeType::Gp3,
+        iops: None,
+        delete_on_termination: true,
+    };
+    let mut extra = Vec::new();
+    for m in r.block_device_mappings.as_deref().unwrap_or_default() {
+        let device =
+            m.device_name.clone().ok_or_else(|| ApiError::missing_parameter("BlockDeviceMapping.N.DeviceName"))?;
+        let Some(ebs) = &m.ebs else { continue };
+        let volume_type = ebs.volume_type.map(to_control_type).transpose()?.unwrap_or(ControlVolumeType::Gp3);
+        let size = match ebs.volume_size {
+            Some(s) => u32::try_from(s)
+                .map_err(|_| ApiError::invalid_value("BlockDeviceMapping.N.Ebs.VolumeSize", &s.to_string()))?,
+            None if device == ROOT_DEVICE => DEFAULT_ROOT_GIB,
+            None => return Err(ApiError::missing_parameter("BlockDeviceMapping.N.Ebs.VolumeSize")),
+        };
+        let volume = LaunchVolume {
+            device: device.clone(),
+            size_gib: size,
+            volume_type,
+            iops: ebs.iops.map(|i| i.max(0) as u32),
+            delete_on_termination: ebs.delete_on_termination.unwrap_or(device == ROOT_DEVICE),
+        };
+        if device == ROOT_DEVICE {
+            root = volume;
+        } else {
+            extra.push(volume);
+        }
+    }
+    let mut all = vec![root];
+    all.extend(extra);
+    Ok(all)
+}
+
+fn image_id(value: &str) -> Result<String, ApiError> {
+    // Any well-formed AMI id is accepted: squall's images are not real (see docs/ebs.md).
+    let ok = value
+        .strip_prefix("ami-")
+        .is_some_and(|h| (h.len() == 8 || h.len() == 17) && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(ApiError::client("InvalidAMIID.Malformed", format!("Invalid id: \"{value}\" (expecting \"ami-...\")")))
+    }
+}
+
+pub(crate) fn run_instances(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: RunInstancesRequest,
+) -> Result<Reservation, ApiError> {
+    let image = image_id(r.image_id.as_deref().ok_or_else(|| ApiError::missing_parameter("ImageId"))?)?;
+    if r.min_count < 1 || r.max_count < r.min_count {
+        return Err(ApiError::invalid_parameter_value(format!(
+            "Invalid value '{}' for MinCount/MaxCount: MinCount must be at least 1 and no more than MaxCount ({}).",
+            r.min_count, r.max_count
+        )));
+    }
+    if r.max_count > 100 {
+        return Err(ApiError::client(
+            "InstanceLimitExceeded",
+            "You have requested more instances (".to_string()
+                + &r.max_count.to_string()
+                + ") than your current instance limit of 100 allows.",
+        ));
+    }
+    if let Some(subnet) = &r.subnet_id {
+        return Err(ApiError::client("InvalidSubnetID.NotFound", format!("The subnet ID '{subnet}' does not exist")));
+    }
+    let region = region(control, ctx)?;
+    let zone = match r.placement.as_ref().and_then(|p| p.availability_zone.as_deref()) {
+        Some(name) => region.zone_by_name(name).map_err(control_error)?,
+        None => region.zones().into_iter().next().ok_or_else(|| ApiError::internal("the region has no zones"))?,
+    };
+    let zone_index = region.zones().iter().position(|z| z.name == zone.name).unwrap_or(0) as u8;
+    let spec = LaunchSpec {
+        image_id: image,
+        instance_type: r.instance_type.map(|t| t.as_str().to_string()).unwrap_or_else(|| "m1.small".to_string()),
+        zone: zone.name.clone(),
+        zone_id: zone.id.clone(),
+        zone_index,
+        count: r.max_count as u32,
+        key_name: r.key_name.clone(),
+        tags: tags_for_kind(&r, ResourceType::Instance)?,
+        volume_tags: tags_for_kind(&r, ResourceType::Volume)?,
+        volumes: launch_volumes(&r)?,
+    };
+    let now = control.now_ms();
+    let dry_run = r.dry_run == Some(true);
+    let (reservation, launched, devices) = region
+        .with_ebs(now, |ebs| {
+            let (reservation, launched) = ebs.run_instances(spec, now, dry_run)?;
+            let devices: Vec<_> = launched.iter().map(|i| block_devices(ebs, &i.id)).collect();
+            Ok((reservation, launched, devices))
+        })
+        .map_err(control_error)?;
+    Ok(Reservation {
+        reservation_id: Some(reservation),
+        owner_id: Some(ctx.account_id.clone()),
+        groups: Some(Vec::new()),
+        instances: Some(launched.iter().zip(devices).map(|(i, d)| wire_instance(i, d)).collect()),
+        requester_id: None,
+    })
+}
+
+/// Tags of `TagSpecification.N` for one resource type; other types in the request are fine.
+fn tags_for_kind(
+    r: &RunInstancesRequest,
+    kind: ResourceType,
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let specs: Vec<_> =
+        r.tag_specifications.iter().flatten().filter(|s| s.resource_type == Some(kind)).cloned().collect();
+    tags_for(Some(&specs), kind)
+}
+
+fn block_devices(ebs: &squall_control::ebs::Ebs, instance: &InstanceId) -> Vec<InstanceBlockDeviceMapping> {
+    let (volumes, _) = ebs.volumes_after(None, usize::MAX, |v| v.attachments.iter().any(|a| a.instance == *instance));
+    volumes
+        .iter()
+        .flat_map(|v| v.attachments.iter().filter(|a| a.instance == *instance).map(move |a| (v, a)))
+        .map(|(v, a)| InstanceBlockDeviceMapping {
+            device_name: Some(a.device.clone()),
+            ebs: Some(EbsInstanceBlockDevice {
+                volume_id: Some(v.id.to_string()),
+                status: Some(match a.state {
+                    AttachmentState::Attaching => AttachmentStatus::Attaching,
+                    AttachmentState::Attached => AttachmentStatus::Attached,
+                    AttachmentState::Detaching => AttachmentStatus::Detaching,
+                }),
+                attach_time: Some(timestamp(a.attach_time_ms)),
+                delete_on_termination: Some(a.delete_on_termination),
+                ..Default::default()
+            }),
+        })
+        .collect()
+}
+
+pub(crate) fn describe_instances(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: DescribeInstancesRequest,
+) -> Result<DescribeInstancesResult, ApiError> {
+    check_dry_run(r.dry_run)?;
+    let filters = r.filters.unwrap_or_default();
+    filter::validate(&filters, INSTANCE_FILTERS)?;
+    let ids = r.instance_ids.unwrap_or_default().iter().map(|s| instance_id(s)).collect::<Result<Vec<_>, _>>()?;
+    let limit = page_size(r.max_results, 5, 1000)?;
+    if limit.is_some() && !ids.is_empty() {
+        return Err(ApiError::client(
+            "InvalidParameterCombination",
+            "The parameter instancesSet cannot be used with the parameter maxResults",
+        ));
+    }
+    let after = after_token(r.next_token.as_deref(), instance_id)?;
+    let now = control.now_ms();
+    let (found, more) = region(control, ctx)?
+        .with_ebs(now, |ebs| {
+            if let Some(missing) = ids.iter().find(|id| ebs.instance(id).is_err()) {
+                return Err(squall_control::ControlError::InstanceNotFound(missing.clone()));
+            }
+            let (list, more) = ebs.instances_after(after.as_ref(), limit.unwrap_or(usize::MAX), |i| {
+                (ids.is_empty() || ids.contains(&i.id)) && filter::matches(&filters, |name| filter_values(i, name))
+            });
+            Ok((
+                list.into_iter()
+                    .map(|i| {
+                        let d = block_devices(ebs, &i.id);
+                        (i, d)
+                    })
+                    .collect::<Vec<_>>(),
+                more,
+            ))
+        })
+        .map_err(control_error)?;
+    let next_token = if more { found.last().map(|(i, _)| i.id.to_string()) } else { None };
+    // Consecutive instances of one launch share a reservation, as AWS groups them.
+    let mut reservations: Vec<Reservation> = Vec::new();
+    for (i, devices) in &found {
+        let wire = wire_instance(i, devices.clone());
+        match reservations.last_mut() {
+            Some(r) if r.reservation_id.as_deref() == Some(i.reservation_id.as_str()) => {
+                r.instances.get_or_insert_with(Vec::new).push(wire)
+            }
+            _ => reservations.push(Reservation {
+                reservation_id: Some(i.reservation_id.clone()),
+                owner_id: Some(ctx.account_id.clone()),
+                groups: Some(Vec::new()),
+                instances: Some(vec![wire]),
+                requester_id: None,
+            }),
+        }
+    }
+    Ok(DescribeInstancesResult { reservations: Some(reservations), next_token })
+}
+
+fn change_states(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    ids: &[String],
+    target: State,
+    dry_run: Option<bool>,
+) -> Result<Vec<InstanceStateChange>, ApiError> {
+    let ids = ids.iter().map(|s| instance_id(s)).collect::<Result<Vec<_>, _>>()?;
+    let now = control.now_ms();
+    let changes = region(control, ctx)?
+        .with_ebs(now, |ebs| ebs.change_instance_states(&ids, target, now, dry_run == Some(true)))
+        .map_err(control_error)?;
+    Ok(changes
+        .into_iter()
+        .map(|(id, previous, current)| InstanceStateChange {
+            instance_id: Some(id.to_string()),
+            previous_state: Some(wire_state(previous)),
+            current_state: Some(wire_state(current)),
+        })
+        .collect())
+}
+
+pub(crate) fn stop_instances(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: StopInstancesRequest,
+) -> Result<StopInstancesResult, ApiError> {
+    Ok(StopInstancesResult {
+        stopping_instances: Some(change_states(control, ctx, &r.instance_ids, State::Stopping, r.dry_run)?),
+    })
+}
+
+pub(crate) fn start_instances(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: StartInstancesRequest,
+) -> Result<StartInstancesResult, ApiError> {
+    Ok(StartInstancesResult {
+        starting_instances: Some(change_states(control, ctx, &r.instance_ids, State::Pending, r.dry_run)?),
+    })
+}
+
+pub(crate) fn terminate_instances(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: TerminateInstancesRequest,
+) -> Result<TerminateInstancesResult, ApiError> {
+    Ok(TerminateInstancesResult {
+        terminating_instances: Some(change_states(control, ctx, &r.instance_ids, State::ShuttingDown, r.dry_run)?),
+    })
+}
