@@ -712,6 +712,28 @@ pub async fn instances_own_volumes_and_attach_them(endpoint: String) {
     );
     until_instance(&ec2, &id, InstanceStateName::Running).await;
     ec2.attach_volume().volume_id(&vol).instance_id(&id).device("/dev/sdf").send().await.expect("attach again");
+    let all = ec2
+        .create_snapshots()
+        .instance_specification(aws_sdk_ec2::types::InstanceSpecification::builder().instance_id(&id).build())
+        .description("whole instance")
+        .send()
+        .await
+        .expect("CreateSnapshots");
+    let mut of: Vec<_> = all.snapshots().iter().filter_map(|s| s.volume_id()).collect();
+    of.sort_unstable();
+    let mut expected = vec![root.as_str(), vol.as_str()];
+    expected.sort_unstable();
+    assert_eq!(of, expected, "one snapshot per attached volume");
+    let data_only = ec2
+        .create_snapshots()
+        .instance_specification(
+            aws_sdk_ec2::types::InstanceSpecification::builder().instance_id(&id).exclude_boot_volume(true).build(),
+        )
+        .send()
+        .await
+        .expect("CreateSnapshots without the boot volume");
+    let of: Vec<_> = data_only.snapshots().iter().filter_map(|s| s.volume_id()).collect();
+    assert_eq!(of, [vol.as_str()]);
     let terminated = ec2.terminate_instances().instance_ids(&id).send().await.expect("TerminateInstances");
     assert_eq!(terminated.terminating_instances()[0].current_state().and_then(|s| s.code()), Some(32));
     until_instance(&ec2, &id, InstanceStateName::Terminated).await;

@@ -56,6 +56,7 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             Response::DescribeVolumeAttribute(volumes::describe_volume_attribute(control, ctx, r)?)
         }
         Request::CreateSnapshot(r) => Response::CreateSnapshot(snapshots::create_snapshot(control, ctx, r)?),
+        Request::CreateSnapshots(r) => Response::CreateSnapshots(snapshots::create_snapshots(control, ctx, r)?),
         Request::DeleteSnapshot(r) => Response::DeleteSnapshot(snapshots::delete_snapshot(control, ctx, r)?),
         Request::DescribeSnapshots(r) => Response::DescribeSnapshots(snapshots::describe_snapshots(control, ctx, r)?),
         Request::CopySnapshot(r) => Response::CopySnapshot(snapshots::copy_snapshot(control, ctx, r)?),

@@ -7,10 +7,11 @@ use squall_protocol::{ApiError, RequestContext};
 
 use crate::common::{after_token, page_size, region, snapshot_id, tags_for, timestamp, volume_id, wire_tags};
 use crate::generated::{
-    CopySnapshotRequest, CopySnapshotResult, CreateSnapshotRequest, CreateVolumePermission, DeleteSnapshotRequest,
-    DescribeSnapshotAttributeRequest, DescribeSnapshotAttributeResult, DescribeSnapshotsRequest,
-    DescribeSnapshotsResult, ModifySnapshotAttributeRequest, OperationType, PermissionGroup,
-    ResetSnapshotAttributeRequest, ResourceType, Snapshot, SnapshotAttributeName, SnapshotState, StorageTier,
+    CopySnapshotRequest, CopySnapshotResult, CopyTagsFromSource, CreateSnapshotRequest, CreateSnapshotsRequest,
+    CreateSnapshotsResult, CreateVolumePermission, DeleteSnapshotRequest, DescribeSnapshotAttributeRequest,
+    DescribeSnapshotAttributeResult, DescribeSnapshotsRequest, DescribeSnapshotsResult, ModifySnapshotAttributeRequest,
+    OperationType, PermissionGroup, ResetSnapshotAttributeRequest, ResourceType, Snapshot, SnapshotAttributeName,
+    SnapshotInfo, SnapshotState, StorageTier,
 };
 use crate::{check_dry_run, control_error, filter};
 
@@ -77,6 +78,67 @@ pub(crate) fn create_snapshot(
         })
         .map_err(control_error)?;
     Ok(wire_snapshot(&s, &ctx.account_id))
+}
+
+/// Snapshots every volume attached to an instance (crash-consistent across them: one lock).
+pub(crate) fn create_snapshots(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: CreateSnapshotsRequest,
+) -> Result<CreateSnapshotsResult, ApiError> {
+    let spec = &r.instance_specification;
+    let instance = crate::common::instance_id(&spec.instance_id)?;
+    let excluded =
+        spec.exclude_data_volume_ids.iter().flatten().map(|v| volume_id(v)).collect::<Result<Vec<_>, _>>()?;
+    let exclude_boot = spec.exclude_boot_volume.unwrap_or(false);
+    let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Snapshot)?;
+    let copy_tags = r.copy_tags_from_source == Some(CopyTagsFromSource::Volume);
+    let now = control.now_ms();
+    let dry_run = r.dry_run == Some(true);
+    let snapshots = region(control, ctx)?
+        .with_ebs(now, |ebs| {
+            let root = ebs.instance(&instance)?.root_device.clone();
+            let (volumes, _) =
+                ebs.volumes_after(None, usize::MAX, |v| v.attachments.iter().any(|a| a.instance == instance));
+            let chosen: Vec<_> = volumes
+                .into_iter()
+                .filter(|v| !excluded.contains(&v.id))
+                .filter(|v| !(exclude_boot && v.attachments.iter().any(|a| a.instance == instance && a.device == root)))
+                .collect();
+            if dry_run {
+                return Err(squall_control::ControlError::DryRun);
+            }
+            let mut out = Vec::new();
+            for v in chosen {
+                let mut snapshot_tags = if copy_tags { v.tags.clone() } else { Default::default() };
+                snapshot_tags.extend(tags.clone());
+                let description = r.description.clone().unwrap_or_default();
+                out.push((ebs.create_snapshot(&v.id, description, snapshot_tags, now, false)?, v.zone.to_string()));
+            }
+            Ok(out)
+        })
+        .map_err(control_error)?;
+    Ok(CreateSnapshotsResult {
+        snapshots: Some(
+            snapshots
+                .iter()
+                .map(|(s, zone)| SnapshotInfo {
+                    snapshot_id: Some(s.id.to_string()),
+                    volume_id: s.volume_id.as_ref().map(ToString::to_string),
+                    state: Some(wire_state(s.state)),
+                    volume_size: Some(s.volume_size_gib as i32),
+                    start_time: Some(timestamp(s.start_time_ms)),
+                    progress: Some(progress(s.state).to_string()),
+                    owner_id: Some(ctx.account_id.clone()),
+                    description: Some(s.description.clone()),
+                    encrypted: Some(s.encrypted),
+                    tags: (!s.tags.is_empty()).then(|| wire_tags(&s.tags)),
+                    availability_zone: Some(zone.clone()),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+    })
 }
 
 pub(crate) fn delete_snapshot(

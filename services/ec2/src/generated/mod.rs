@@ -875,6 +875,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "ModifySnapshotAttribute",
     "DescribeSnapshotAttribute",
     "ResetSnapshotAttribute",
+    "CreateSnapshots",
     "CreateTags",
     "DeleteTags",
     "DescribeTags",
@@ -907,6 +908,7 @@ pub enum Request {
     ModifySnapshotAttribute(ModifySnapshotAttributeRequest),
     DescribeSnapshotAttribute(DescribeSnapshotAttributeRequest),
     ResetSnapshotAttribute(ResetSnapshotAttributeRequest),
+    CreateSnapshots(CreateSnapshotsRequest),
     CreateTags(CreateTagsRequest),
     DeleteTags(DeleteTagsRequest),
     DescribeTags(DescribeTagsRequest),
@@ -956,6 +958,7 @@ impl Request {
             "ResetSnapshotAttribute" => {
                 ResetSnapshotAttributeRequest::decode_members(q, "").map(Self::ResetSnapshotAttribute)
             }
+            "CreateSnapshots" => CreateSnapshotsRequest::decode_members(q, "").map(Self::CreateSnapshots),
             "CreateTags" => CreateTagsRequest::decode_members(q, "").map(Self::CreateTags),
             "DeleteTags" => DeleteTagsRequest::decode_members(q, "").map(Self::DeleteTags),
             "DescribeTags" => DescribeTagsRequest::decode_members(q, "").map(Self::DescribeTags),
@@ -990,6 +993,7 @@ impl Request {
             Self::ModifySnapshotAttribute(_) => "ModifySnapshotAttribute",
             Self::DescribeSnapshotAttribute(_) => "DescribeSnapshotAttribute",
             Self::ResetSnapshotAttribute(_) => "ResetSnapshotAttribute",
+            Self::CreateSnapshots(_) => "CreateSnapshots",
             Self::CreateTags(_) => "CreateTags",
             Self::DeleteTags(_) => "DeleteTags",
             Self::DescribeTags(_) => "DescribeTags",
@@ -1024,6 +1028,7 @@ pub enum Response {
     ModifySnapshotAttribute(()),
     DescribeSnapshotAttribute(DescribeSnapshotAttributeResult),
     ResetSnapshotAttribute(()),
+    CreateSnapshots(CreateSnapshotsResult),
     CreateTags(()),
     DeleteTags(()),
     DescribeTags(DescribeTagsResult),
@@ -1057,6 +1062,7 @@ impl Response {
             Self::ModifySnapshotAttribute(_) => "ModifySnapshotAttribute",
             Self::DescribeSnapshotAttribute(_) => "DescribeSnapshotAttribute",
             Self::ResetSnapshotAttribute(_) => "ResetSnapshotAttribute",
+            Self::CreateSnapshots(_) => "CreateSnapshots",
             Self::CreateTags(_) => "CreateTags",
             Self::DeleteTags(_) => "DeleteTags",
             Self::DescribeTags(_) => "DescribeTags",
@@ -1133,6 +1139,10 @@ impl Response {
                 true
             }
             Self::ResetSnapshotAttribute(()) => false,
+            Self::CreateSnapshots(v) => {
+                v.encode_members(w);
+                true
+            }
             Self::CreateTags(()) => false,
             Self::DeleteTags(()) => false,
             Self::DescribeTags(v) => {

@@ -98,6 +98,31 @@ impl XmlEncode for CopySnapshotResult {
         w.close(tag);
     }
 }
+/// Enum `CopyTagsFromSource` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CopyTagsFromSource {
+    /// `volume`
+    Volume,
+}
+impl CopyTagsFromSource {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Volume];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Volume => "volume",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for CopyTagsFromSource {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
 /// Shape `CreateSnapshotRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreateSnapshotRequest {
@@ -127,6 +152,62 @@ impl QueryDecode for CreateSnapshotRequest {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CreateSnapshotsRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateSnapshotsRequest {
+    pub description: Option<String>,
+    pub instance_specification: InstanceSpecification,
+    pub outpost_arn: Option<String>,
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    pub dry_run: Option<bool>,
+    pub copy_tags_from_source: Option<CopyTagsFromSource>,
+    pub location: Option<SnapshotLocationEnum>,
+}
+impl CreateSnapshotsRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            description: String::decode_query(q, &join(key, "Description"))?,
+            instance_specification: required(
+                InstanceSpecification::decode_query(q, &join(key, "InstanceSpecification"))?,
+                &join(key, "InstanceSpecification"),
+            )?,
+            outpost_arn: String::decode_query(q, &join(key, "OutpostArn"))?,
+            tag_specifications: ec2_list::<TagSpecification>(q, &join(key, "TagSpecification"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            copy_tags_from_source: CopyTagsFromSource::decode_query(q, &join(key, "CopyTagsFromSource"))?,
+            location: SnapshotLocationEnum::decode_query(q, &join(key, "Location"))?,
+        })
+    }
+}
+impl QueryDecode for CreateSnapshotsRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CreateSnapshotsResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateSnapshotsResult {
+    pub snapshots: Option<Vec<SnapshotInfo>>,
+}
+impl CreateSnapshotsResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.snapshots {
+            encode_list(w, "snapshotSet", "item", v);
+        }
+    }
+}
+impl XmlEncode for CreateSnapshotsResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `CreateVolumePermission` of the model.
@@ -327,6 +408,31 @@ impl XmlEncode for DescribeSnapshotsResult {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Shape `InstanceSpecification` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceSpecification {
+    pub instance_id: String,
+    pub exclude_boot_volume: Option<bool>,
+    pub exclude_data_volume_ids: Option<Vec<String>>,
+}
+impl InstanceSpecification {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            instance_id: required(String::decode_query(q, &join(key, "InstanceId"))?, &join(key, "InstanceId"))?,
+            exclude_boot_volume: bool::decode_query(q, &join(key, "ExcludeBootVolume"))?,
+            exclude_data_volume_ids: ec2_list::<String>(q, &join(key, "ExcludeDataVolumeId"))?,
+        })
+    }
+}
+impl QueryDecode for InstanceSpecification {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Shape `ModifySnapshotAttributeRequest` of the model.
@@ -589,6 +695,74 @@ impl SnapshotAttributeName {
 impl QueryDecode for SnapshotAttributeName {
     fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
         decode_enum(q, key, Self::from_wire)
+    }
+}
+/// Shape `SnapshotInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SnapshotInfo {
+    pub description: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+    pub encrypted: Option<bool>,
+    pub volume_id: Option<String>,
+    pub state: Option<SnapshotState>,
+    pub volume_size: Option<i32>,
+    pub start_time: Option<Timestamp>,
+    pub progress: Option<String>,
+    pub owner_id: Option<String>,
+    pub snapshot_id: Option<String>,
+    pub outpost_arn: Option<String>,
+    pub sse_type: Option<SSEType>,
+    pub availability_zone: Option<String>,
+}
+impl SnapshotInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.description {
+            v.encode_xml(w, "description");
+        }
+        if let Some(v) = &self.tags {
+            encode_list(w, "tagSet", "item", v);
+        }
+        if let Some(v) = &self.encrypted {
+            v.encode_xml(w, "encrypted");
+        }
+        if let Some(v) = &self.volume_id {
+            v.encode_xml(w, "volumeId");
+        }
+        if let Some(v) = &self.state {
+            v.encode_xml(w, "state");
+        }
+        if let Some(v) = &self.volume_size {
+            v.encode_xml(w, "volumeSize");
+        }
+        if let Some(v) = &self.start_time {
+            v.encode_xml(w, "startTime");
+        }
+        if let Some(v) = &self.progress {
+            v.encode_xml(w, "progress");
+        }
+        if let Some(v) = &self.owner_id {
+            v.encode_xml(w, "ownerId");
+        }
+        if let Some(v) = &self.snapshot_id {
+            v.encode_xml(w, "snapshotId");
+        }
+        if let Some(v) = &self.outpost_arn {
+            v.encode_xml(w, "outpostArn");
+        }
+        if let Some(v) = &self.sse_type {
+            v.encode_xml(w, "sseType");
+        }
+        if let Some(v) = &self.availability_zone {
+            v.encode_xml(w, "availabilityZone");
+        }
+    }
+}
+impl XmlEncode for SnapshotInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Enum `SnapshotLocationEnum` of the model.
