@@ -195,6 +195,31 @@ pub struct Volume {
     pub tags: BTreeMap<String, String>,
     pub client_token: Option<String>,
     pub modification: Option<Modification>,
+    /// The storage primary and epoch last seen, to notice a failover to the other replica.
+    #[serde(default)]
+    pub seen_primary: Option<(u32, u64)>,
+    /// The latest potential-data-inconsistency event, if any.
+    #[serde(default)]
+    pub io_event: Option<IoEvent>,
+}
+
+/// EBS disables a volume's I/O when its data may be inconsistent: squall does so when a volume
+/// fails over to its other replica (the primary was lost while the instance may have had writes
+/// in flight to it). `autoEnableIO` re-enables at once; otherwise `EnableVolumeIO` does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoEvent {
+    pub id: String,
+    pub since_ms: u64,
+    /// When I/O was enabled again (by the user, or automatically).
+    pub enabled_ms: Option<u64>,
+    pub auto_enabled: bool,
+}
+
+impl Volume {
+    /// Whether I/O is disabled, waiting for `EnableVolumeIO`.
+    pub fn io_disabled(&self) -> bool {
+        self.io_event.as_ref().is_some_and(|e| e.enabled_ms.is_none())
+    }
 }
 
 impl Volume {
@@ -427,8 +452,72 @@ impl Ebs {
     }
 
     /// Background work of the region's storage (re-mirroring), at the storage clock's time.
-    pub(crate) fn tick_storage(&mut self) -> Result<(), ControlError> {
-        self.store.tick().map_err(storage_error)
+    pub(crate) fn tick_storage(&mut self, now_ms: u64) -> Result<(), ControlError> {
+        self.store.tick().map_err(storage_error)?;
+        self.notice_failovers(now_ms)
+    }
+
+    /// Compares each volume's storage replica set with the one last seen: a new set whose primary
+    /// was the secondary is a failover, after which EBS disables I/O (or re-enables it at once
+    /// with `autoEnableIO`).
+    fn notice_failovers(&mut self, now_ms: u64) -> Result<(), ControlError> {
+        let mut changed = false;
+        let ids: Vec<VolumeId> = self.volumes.keys().cloned().collect();
+        for id in ids {
+            let Some(v) = self.volumes.get(&id) else { continue };
+            let zone = v.zone_id.clone();
+            let name = store_name(id.as_str())?;
+            let Some(record) = self.store.cluster(zone.as_str()).map_err(storage_error)?.record(&name).cloned() else {
+                continue;
+            };
+            let current = (record.primary.0, record.epoch);
+            let Some(v) = self.volumes.get_mut(&id) else { continue };
+            match v.seen_primary {
+                Some((primary, epoch))
+                    if epoch != current.1 && primary != current.0 && record.stuck_since_ms.is_none() =>
+                {
+                    let event_id = format!("evol-{:017x}", (now_ms << 12) ^ u64::from(current.0) ^ (current.1 << 40));
+                    let auto = v.auto_enable_io;
+                    v.io_event = Some(IoEvent {
+                        id: event_id,
+                        since_ms: now_ms,
+                        enabled_ms: auto.then_some(now_ms),
+                        auto_enabled: auto,
+                    });
+                    v.seen_primary = Some(current);
+                    changed = true;
+                }
+                Some(seen) if seen == current => {}
+                _ if record.stuck_since_ms.is_none() => {
+                    v.seen_primary = Some(current);
+                    changed = true;
+                }
+                _ => {}
+            }
+        }
+        if changed {
+            self.persist()?;
+        }
+        Ok(())
+    }
+
+    /// The region's storage cluster of a zone (by zone id), for fault injection and tests.
+    pub fn storage_cluster(&mut self, zone_id: &AzId) -> Result<&mut squall_storage::Cluster, ControlError> {
+        self.store.cluster(zone_id.as_str()).map_err(storage_error)
+    }
+
+    /// EnableVolumeIO: ends a potential-data-inconsistency event (a no-op when I/O is enabled).
+    pub fn enable_volume_io(&mut self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+        self.volume(id)?;
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        if let Some(event) = self.volumes.get_mut(id).and_then(|v| v.io_event.as_mut()) {
+            if event.enabled_ms.is_none() {
+                event.enabled_ms = Some(now_ms);
+            }
+        }
+        self.persist()
     }
 
     // ---- volumes ---------------------------------------------------------------------------
@@ -560,6 +649,8 @@ impl Ebs {
             tags: spec.tags,
             client_token: spec.client_token,
             modification: None,
+            seen_primary: None,
+            io_event: None,
         };
         self.volumes.insert(id, volume.clone());
         self.persist()?;

@@ -21,7 +21,7 @@ use ebs::{LifecycleDelays, VolumeState, VolumeType};
 pub use catalog::{RegionInfo, RegionOptIn, REGION_CATALOG};
 pub use ids::{AzId, AzName, IdError, InstanceId, RegionName, SnapshotId, VolumeId};
 pub use region::{Region, Zone, ZoneState};
-pub use squall_storage::{Clock, ClusterConfig, ManualClock, SystemClock};
+pub use squall_storage::{Clock, ClusterConfig, ManualClock, SystemClock, VolumeId as StoreVolumeId};
 
 /// Settings of the control plane, fixed at start.
 #[derive(Debug, Clone)]
@@ -186,8 +186,9 @@ impl ControlPlane {
     /// Background work of every region (storage re-mirroring); the server calls it on a timer.
     pub fn tick(&self) -> Result<(), ControlError> {
         let regions: Vec<Arc<Region>> = self.lock().values().cloned().collect();
+        let now = self.now_ms();
         for region in regions {
-            region.tick()?;
+            region.tick(now)?;
         }
         Ok(())
     }

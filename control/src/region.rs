@@ -107,10 +107,10 @@ impl Region {
     }
 
     /// Storage background work, only if EBS was ever used in this region.
-    pub(crate) fn tick(&self) -> Result<(), ControlError> {
+    pub(crate) fn tick(&self, now_ms: u64) -> Result<(), ControlError> {
         let mut guard = self.ebs.lock().unwrap_or_else(PoisonError::into_inner);
         match guard.as_mut() {
-            Some(ebs) => ebs.tick_storage(),
+            Some(ebs) => ebs.tick_storage(now_ms),
             None => Ok(()),
         }
     }

@@ -14,7 +14,8 @@ use crate::generated::{
     DescribeVolumesRequest, DescribeVolumesResult, DetachVolumeRequest, EnableVolumeIORequest,
     ModifyVolumeAttributeRequest, ModifyVolumeRequest, ModifyVolumeResult, ResourceType, Volume, VolumeAttachment,
     VolumeAttachmentState, VolumeAttributeName, VolumeModification, VolumeModificationState, VolumeState,
-    VolumeStatusDetails, VolumeStatusInfo, VolumeStatusInfoStatus, VolumeStatusItem, VolumeStatusName, VolumeType,
+    VolumeStatusAction, VolumeStatusDetails, VolumeStatusEvent, VolumeStatusInfo, VolumeStatusInfoStatus,
+    VolumeStatusItem, VolumeStatusName, VolumeType,
 };
 use crate::{check_dry_run, control_error, filter};
 
@@ -394,10 +395,48 @@ fn io_performance_applies(t: ebs::VolumeType) -> bool {
 
 fn status_item(v: &ebs::Volume, health: VolumeHealth) -> VolumeStatusItem {
     let applies = io_performance_applies(v.volume_type);
-    let (status, performance) = match health {
-        VolumeHealth::Ok => (VolumeStatusInfoStatus::Ok, if applies { "normal" } else { "not-applicable" }),
-        VolumeHealth::Stuck => (VolumeStatusInfoStatus::Impaired, if applies { "stalled" } else { "not-applicable" }),
+    let io_disabled = v.io_disabled();
+    let performance = match health {
+        VolumeHealth::Ok if applies => "normal",
+        VolumeHealth::Stuck if applies => "stalled",
+        _ => "not-applicable",
     };
+    let status = if health == VolumeHealth::Stuck || io_disabled {
+        VolumeStatusInfoStatus::Impaired
+    } else {
+        VolumeStatusInfoStatus::Ok
+    };
+    // The potential-data-inconsistency event, with AWS's descriptions for each stage.
+    let events: Vec<VolumeStatusEvent> = v
+        .io_event
+        .iter()
+        .map(|e| VolumeStatusEvent {
+            event_id: Some(e.id.clone()),
+            event_type: Some("potential-data-inconsistency".to_string()),
+            description: Some(
+                match (e.enabled_ms, e.auto_enabled) {
+                    (None, _) => "Awaiting Action: Enable IO",
+                    (Some(_), true) => "IO Auto-Enabled",
+                    (Some(_), false) => "IO Enabled",
+                }
+                .to_string(),
+            ),
+            not_before: Some(timestamp(e.since_ms)),
+            not_after: e.enabled_ms.map(timestamp),
+            instance_id: v.attachments.first().map(|a| a.instance.to_string()),
+        })
+        .collect();
+    let actions: Vec<VolumeStatusAction> = v
+        .io_event
+        .iter()
+        .filter(|e| e.enabled_ms.is_none())
+        .map(|e| VolumeStatusAction {
+            code: Some("enable-volume-io".to_string()),
+            event_id: Some(e.id.clone()),
+            event_type: Some("potential-data-inconsistency".to_string()),
+            description: Some("Enable IO".to_string()),
+        })
+        .collect();
     VolumeStatusItem {
         volume_id: Some(v.id.to_string()),
         availability_zone: Some(v.zone.to_string()),
@@ -405,15 +444,18 @@ fn status_item(v: &ebs::Volume, health: VolumeHealth) -> VolumeStatusItem {
         volume_status: Some(VolumeStatusInfo {
             status: Some(status),
             details: Some(vec![
-                VolumeStatusDetails { name: Some(VolumeStatusName::IoEnabled), status: Some("passed".to_string()) },
+                VolumeStatusDetails {
+                    name: Some(VolumeStatusName::IoEnabled),
+                    status: Some(if io_disabled { "failed" } else { "passed" }.to_string()),
+                },
                 VolumeStatusDetails {
                     name: Some(VolumeStatusName::IoPerformance),
                     status: Some(performance.to_string()),
                 },
             ]),
         }),
-        events: Some(Vec::new()),
-        actions: Some(Vec::new()),
+        events: Some(events),
+        actions: Some(actions),
         attachment_statuses: Some(
             v.attachments
                 .iter()
@@ -488,10 +530,9 @@ pub(crate) fn enable_volume_io(
 ) -> Result<(), ApiError> {
     let id = volume_id(&r.volume_id)?;
     let now = control.now_ms();
-    region(control, ctx)?.with_ebs(now, |ebs| ebs.volume(&id).map(|_| ())).map_err(control_error)?;
-    // I/O is never left disabled by squall today (no fault disables it yet), so enabling it is
-    // already true; the call still validates the volume as AWS does.
-    check_dry_run(r.dry_run)
+    region(control, ctx)?
+        .with_ebs(now, |ebs| ebs.enable_volume_io(&id, now, r.dry_run == Some(true)))
+        .map_err(control_error)
 }
 
 pub(crate) fn modify_volume_attribute(

@@ -1,0 +1,125 @@
+//! DescribeVolumeStatus driven by the storage cluster, on a manual clock: a volume whose primary
+//! storage node dies is `impaired` / `stalled` while it re-mirrors, then — having failed over to
+//! its other replica — has its I/O disabled with a `potential-data-inconsistency` event until
+//! `EnableVolumeIO` (or at once, with `autoEnableIO`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use squall_control::{ControlConfig, ControlPlane, ManualClock, RegionName, VolumeId};
+use squall_protocol::{QueryParams, RequestContext};
+
+struct Harness {
+    control: ControlPlane,
+    clock: ManualClock,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new();
+        let mut config = ControlConfig::new(RegionName::parse("us-east-1").expect("region"), dir.path().to_path_buf());
+        config.clock = Arc::new(clock.clone());
+        config.seed = 7;
+        Self { control: ControlPlane::new(config), clock, _dir: dir }
+    }
+
+    fn call(&self, body: &str) -> (u16, String) {
+        let ctx = RequestContext::new("req".into(), "us-east-1".into(), None);
+        let r = squall_ec2::handle(&self.control, &ctx, &QueryParams::parse(b"", body.as_bytes()));
+        (r.status, String::from_utf8(r.body).expect("utf-8"))
+    }
+
+    fn advance(&self, total: Duration) {
+        let step = Duration::from_millis(100);
+        let mut t = Duration::ZERO;
+        while t < total {
+            self.clock.advance(step);
+            self.control.tick().expect("tick");
+            t += step;
+        }
+    }
+
+    fn create_volume(&self, zone: &str) -> VolumeId {
+        let (status, body) =
+            self.call(&format!("Action=CreateVolume&Version=2016-11-15&AvailabilityZone={zone}&Size=4&VolumeType=gp3"));
+        assert_eq!(status, 200, "{body}");
+        let id = body.split("<volumeId>").nth(1).and_then(|s| s.split('<').next()).expect("volume id");
+        VolumeId::parse(id).expect("id")
+    }
+
+    fn status(&self, v: &VolumeId) -> String {
+        let (status, body) = self.call(&format!("Action=DescribeVolumeStatus&Version=2016-11-15&VolumeId.1={v}"));
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Crashes the storage node holding the volume's primary replica.
+    fn crash_primary(&self, v: &VolumeId) {
+        let region = self.control.region(&RegionName::parse("us-east-1").expect("region"));
+        let now = self.control.now_ms();
+        region
+            .with_ebs(now, |ebs| {
+                let zone = ebs.volume(v)?.zone_id.clone();
+                let cluster = ebs.storage_cluster(&zone)?;
+                let name = squall_storage_name(v);
+                let primary = cluster.record(&name).expect("record").primary;
+                cluster.crash_node(primary).map_err(|e| squall_control::ControlError::Storage(e.to_string()))
+            })
+            .expect("crash");
+    }
+}
+
+fn squall_storage_name(v: &VolumeId) -> squall_control::StoreVolumeId {
+    squall_control::StoreVolumeId::new(v.as_str()).expect("name")
+}
+
+#[test]
+fn a_failover_disables_io_until_enable_volume_io() {
+    let h = Harness::new();
+    let v = h.create_volume("us-east-1a");
+    h.advance(Duration::from_secs(1));
+    let ok = h.status(&v);
+    assert!(ok.contains("<status>ok</status>"), "{ok}");
+    assert!(ok.contains("<name>io-performance</name><status>normal</status>"), "{ok}");
+
+    h.crash_primary(&v);
+    h.advance(Duration::from_millis(200));
+    let stuck = h.status(&v);
+    assert!(stuck.contains("<status>impaired</status>"), "{stuck}");
+    assert!(stuck.contains("<name>io-performance</name><status>stalled</status>"), "{stuck}");
+
+    // The hardened policy waits 5 s for the lost node, then re-mirrors from the secondary.
+    h.advance(Duration::from_secs(10));
+    let disabled = h.status(&v);
+    assert!(disabled.contains("<status>impaired</status>"), "{disabled}");
+    assert!(disabled.contains("<name>io-enabled</name><status>failed</status>"), "{disabled}");
+    assert!(disabled.contains("<eventType>potential-data-inconsistency</eventType>"), "{disabled}");
+    assert!(disabled.contains("<description>Awaiting Action: Enable IO</description>"), "{disabled}");
+    assert!(disabled.contains("<code>enable-volume-io</code>"), "{disabled}");
+
+    let (status, body) = h.call(&format!("Action=EnableVolumeIO&Version=2016-11-15&VolumeId={v}"));
+    assert_eq!(status, 200, "{body}");
+    let enabled = h.status(&v);
+    assert!(enabled.contains("<status>ok</status></volumeStatus>"), "{enabled}");
+    assert!(enabled.contains("<description>IO Enabled</description>"), "{enabled}");
+    assert!(enabled.contains("<notAfter>"), "{enabled}");
+    assert!(enabled.contains("<actionsSet/>"), "{enabled}");
+}
+
+#[test]
+fn auto_enable_io_re_enables_at_once() {
+    let h = Harness::new();
+    let v = h.create_volume("us-east-1b");
+    let (status, body) =
+        h.call(&format!("Action=ModifyVolumeAttribute&Version=2016-11-15&VolumeId={v}&AutoEnableIO.Value=true"));
+    assert_eq!(status, 200, "{body}");
+    h.advance(Duration::from_secs(1));
+    h.crash_primary(&v);
+    h.advance(Duration::from_secs(11));
+    let after = h.status(&v);
+    assert!(after.contains("<status>ok</status></volumeStatus>"), "{after}");
+    assert!(after.contains("<description>IO Auto-Enabled</description>"), "{after}");
+    assert!(after.contains("<name>io-enabled</name><status>passed</status>"), "{after}");
+}
