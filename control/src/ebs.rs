@@ -319,6 +319,28 @@ pub struct Ebs {
     rng: StdRng,
 }
 
+/// Up to `limit` values after the key `after`, in key order, that pass `keep`, and whether more
+/// follow: a page of a listing costs the page, not the whole region.
+pub(crate) fn page_after<K: Ord, V: Clone>(
+    map: &BTreeMap<K, V>,
+    after: Option<&K>,
+    limit: usize,
+    keep: impl Fn(&V) -> bool,
+) -> (Vec<V>, bool) {
+    let range = match after {
+        Some(a) => map.range((Bound::Excluded(a), Bound::Unbounded)),
+        None => map.range::<K, _>(..),
+    };
+    let mut out = Vec::new();
+    for v in range.map(|(_, v)| v).filter(|v| keep(v)) {
+        if out.len() == limit {
+            return (out, true);
+        }
+        out.push(v.clone());
+    }
+    (out, false)
+}
+
 fn storage_error(e: StorageError) -> ControlError {
     match e {
         StorageError::InsufficientCapacity { cluster, .. } => {
@@ -669,20 +691,7 @@ impl Ebs {
         limit: usize,
         keep: impl Fn(&Volume) -> bool,
     ) -> (Vec<Volume>, bool) {
-        let range = match after {
-            Some(a) => self.volumes.range::<VolumeId, _>((Bound::Excluded(a), Bound::Unbounded)),
-            None => self.volumes.range::<VolumeId, _>(..),
-        };
-        let mut out = Vec::new();
-        let mut more = false;
-        for v in range.map(|(_, v)| v).filter(|v| keep(v)) {
-            if out.len() == limit {
-                more = true;
-                break;
-            }
-            out.push(v.clone());
-        }
-        (out, more)
+        page_after(&self.volumes, after, limit, keep)
     }
 
     /// Changes size, type, IOPS, throughput or multi-attach. The new size is usable at once (the
@@ -987,20 +996,7 @@ impl Ebs {
         limit: usize,
         keep: impl Fn(&Snapshot) -> bool,
     ) -> (Vec<Snapshot>, bool) {
-        let range = match after {
-            Some(a) => self.snapshots.range::<SnapshotId, _>((Bound::Excluded(a), Bound::Unbounded)),
-            None => self.snapshots.range::<SnapshotId, _>(..),
-        };
-        let mut out = Vec::new();
-        let mut more = false;
-        for s in range.map(|(_, s)| s).filter(|s| keep(s)) {
-            if out.len() == limit {
-                more = true;
-                break;
-            }
-            out.push(s.clone());
-        }
-        (out, more)
+        page_after(&self.snapshots, after, limit, keep)
     }
 
     pub fn delete_snapshot(&mut self, id: &SnapshotId, dry_run: bool) -> Result<(), ControlError> {

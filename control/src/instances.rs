@@ -4,7 +4,6 @@
 //! instance operation changes volumes too.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
@@ -199,20 +198,7 @@ impl Ebs {
         limit: usize,
         keep: impl Fn(&Instance) -> bool,
     ) -> (Vec<Instance>, bool) {
-        let range = match after {
-            Some(a) => self.instances_ref().range::<InstanceId, _>((Bound::Excluded(a), Bound::Unbounded)),
-            None => self.instances_ref().range::<InstanceId, _>(..),
-        };
-        let mut out = Vec::new();
-        let mut more = false;
-        for i in range.map(|(_, i)| i).filter(|i| keep(i)) {
-            if out.len() == limit {
-                more = true;
-                break;
-            }
-            out.push(i.clone());
-        }
-        (out, more)
+        crate::ebs::page_after(self.instances_ref(), after, limit, keep)
     }
 
     /// Moves each instance to `target` (stopping, shutting-down or pending) if its state allows;

@@ -439,6 +439,23 @@ fn sha256_b64(data: &[u8]) -> String {
 
 /// EBS direct APIs end to end: write blocks, complete with the LINEAR checksum, restore the
 /// snapshot as a volume in another zone, snapshot that volume through EC2, read every block back.
+/// PutSnapshotBlock of one 512 KiB block with its SHA-256, as the EBS direct APIs require.
+fn put_block(
+    ebs: &aws_sdk_ebs::Client,
+    snapshot: &str,
+    index: i32,
+    data: &[u8],
+    checksum: String,
+) -> aws_sdk_ebs::operation::put_snapshot_block::builders::PutSnapshotBlockFluentBuilder {
+    ebs.put_snapshot_block()
+        .snapshot_id(snapshot)
+        .block_index(index)
+        .data_length(524_288)
+        .checksum(checksum)
+        .checksum_algorithm(aws_sdk_ebs::types::ChecksumAlgorithm::ChecksumAlgorithmSha256)
+        .block_data(aws_sdk_ebs::primitives::ByteStream::from(data.to_vec()))
+}
+
 /// Polls every 50 ms (the SDK's waiters poll every 15 s; `volume_lifecycle_with_waiters` uses those).
 async fn snapshot_completed(ec2: &aws_sdk_ec2::Client, id: &str) {
     for _ in 0..200 {
@@ -472,31 +489,12 @@ pub async fn ebs_direct_blocks_round_trip_through_volumes(endpoint: String) {
     let blocks: Vec<(i32, Vec<u8>)> = vec![(0, block(3)), (5, block(7)), (9, block(11))];
     let mut digests = Vec::new();
     for (index, data) in &blocks {
-        let out = ebs
-            .put_snapshot_block()
-            .snapshot_id(&first)
-            .block_index(*index)
-            .data_length(524_288)
-            .checksum(sha256_b64(data))
-            .checksum_algorithm(aws_sdk_ebs::types::ChecksumAlgorithm::ChecksumAlgorithmSha256)
-            .block_data(aws_sdk_ebs::primitives::ByteStream::from(data.clone()))
-            .send()
-            .await
-            .expect("PutSnapshotBlock");
+        let out = put_block(&ebs, &first, *index, data, sha256_b64(data)).send().await.expect("PutSnapshotBlock");
         assert_eq!(out.checksum(), Some(sha256_b64(data).as_str()));
         digests.extend_from_slice(&sha2::Sha256::digest(data));
     }
-    let bad = ebs
-        .put_snapshot_block()
-        .snapshot_id(&first)
-        .block_index(1)
-        .data_length(524_288)
-        .checksum(sha256_b64(b"something else"))
-        .checksum_algorithm(aws_sdk_ebs::types::ChecksumAlgorithm::ChecksumAlgorithmSha256)
-        .block_data(aws_sdk_ebs::primitives::ByteStream::from(block(1)))
-        .send()
-        .await
-        .expect_err("wrong checksum");
+    let bad =
+        put_block(&ebs, &first, 1, &block(1), sha256_b64(b"something else")).send().await.expect_err("wrong checksum");
     let seen = error_seen(bad);
     assert_eq!((seen.status, seen.code.as_str()), (400, "ValidationException"));
     let linear = squall::support::base64_encode(&sha2::Sha256::digest(&digests));
@@ -579,16 +577,7 @@ pub async fn ebs_direct_blocks_round_trip_through_volumes(endpoint: String) {
     let child_id = child.snapshot_id().expect("id").to_string();
     for (index, seed) in [(5, 99u8), (12, 42u8)] {
         let data = block(seed);
-        ebs.put_snapshot_block()
-            .snapshot_id(&child_id)
-            .block_index(index)
-            .data_length(524_288)
-            .checksum(sha256_b64(&data))
-            .checksum_algorithm(aws_sdk_ebs::types::ChecksumAlgorithm::ChecksumAlgorithmSha256)
-            .block_data(aws_sdk_ebs::primitives::ByteStream::from(data))
-            .send()
-            .await
-            .expect("PutSnapshotBlock");
+        put_block(&ebs, &child_id, index, &data, sha256_b64(&data)).send().await.expect("PutSnapshotBlock");
     }
     ebs.complete_snapshot().snapshot_id(&child_id).changed_blocks_count(2).send().await.expect("complete");
     snapshot_completed(&ec2, &child_id).await;
