@@ -22,6 +22,11 @@ use crate::{Clock, NodeId, StorageError, VolumeId};
 
 /// Version of the authority's file format.
 const AUTHORITY_FORMAT: u32 = 1;
+/// Replicas whose files a cluster keeps open at once (each holds two or more descriptors); the
+/// least recently used are closed beyond it and reopen on their next access.
+const MAX_OPEN_REPLICAS: usize = 256;
+/// How many replica accesses pass between two checks of that budget.
+const OPEN_BUDGET_CHECK_EVERY: u64 = 32;
 
 /// How a cluster is built when it is first created.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,6 +171,9 @@ pub struct Cluster {
     clock: Arc<dyn Clock>,
     rng: StdRng,
     counters: Counters,
+    /// Replica accesses so far, and when each replica was last used (for the open-file budget).
+    accesses: u64,
+    last_use: BTreeMap<(NodeId, VolumeId), u64>,
 }
 
 fn store_io(e: impl std::fmt::Display) -> StorageError {
@@ -214,6 +222,8 @@ impl Cluster {
             clock,
             rng: StdRng::seed_from_u64(seed),
             counters: Counters::default(),
+            accesses: 0,
+            last_use: BTreeMap::new(),
         };
         for meta in node_metas {
             let node_dir = cluster.node_dir(meta.id);
@@ -375,6 +385,9 @@ impl Cluster {
             node.replicas.insert(volume.clone(), replica);
         }
         self.records.insert(volume.clone(), VolumeRecord { size, primary, secondary, epoch: 1, stuck_since_ms: None });
+        for n in [primary, secondary] {
+            self.note_use(n, volume);
+        }
         self.persist()
     }
 
@@ -419,6 +432,7 @@ impl Cluster {
     /// replica when it comes back).
     pub fn delete_volume(&mut self, volume: &VolumeId) -> Result<(), StorageError> {
         let record = self.records.remove(volume).ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        self.last_use.retain(|(_, v), _| v != volume);
         if let Some(job) = self.jobs.remove(volume) {
             self.release_reservation(volume, &job, record.size);
         }
@@ -477,12 +491,50 @@ impl Cluster {
         Ok(record)
     }
 
+    /// Records a use of a replica for the open-file budget, checking the budget now and then.
+    fn note_use(&mut self, node: NodeId, volume: &VolumeId) {
+        self.accesses += 1;
+        self.last_use.insert((node, volume.clone()), self.accesses);
+        if self.accesses.is_multiple_of(OPEN_BUDGET_CHECK_EVERY) {
+            self.enforce_open_budget();
+        }
+    }
+
     fn replica_mut(&mut self, node: NodeId, volume: &VolumeId) -> Result<&mut Replica, StorageError> {
+        self.note_use(node, volume);
         let n = self.nodes.get_mut(&node).ok_or(StorageError::NodeNotFound(node))?;
         if !n.up {
             return Err(StorageError::NodeDown(node));
         }
         n.replicas.get_mut(volume).ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))
+    }
+
+    /// How many replicas have their files open right now.
+    pub fn open_replicas(&self) -> usize {
+        self.nodes.values().flat_map(|n| n.replicas.values()).filter(|r| r.is_open()).count()
+    }
+
+    /// Closes the files of the least recently used replicas beyond [`MAX_OPEN_REPLICAS`].
+    fn enforce_open_budget(&mut self) {
+        let mut open: Vec<(u64, NodeId, &VolumeId)> = self
+            .nodes
+            .iter()
+            .flat_map(|(id, n)| n.replicas.iter().map(move |(v, r)| (id, v, r)))
+            .filter(|(_, _, r)| r.is_open())
+            .map(|(id, v, _)| (self.last_use.get(&(*id, v.clone())).copied().unwrap_or(0), *id, v))
+            .collect();
+        if open.len() <= MAX_OPEN_REPLICAS {
+            return;
+        }
+        open.sort_unstable();
+        // Close down to half the budget, so the check does not run at every access.
+        let excess = open.len() - MAX_OPEN_REPLICAS / 2;
+        let to_close: Vec<(NodeId, VolumeId)> = open.into_iter().take(excess).map(|(_, n, v)| (n, v.clone())).collect();
+        for (node, volume) in to_close {
+            if let Some(r) = self.nodes.get(&node).and_then(|n| n.replicas.get(&volume)) {
+                r.close();
+            }
+        }
     }
 
     /// Writes `data` at `offset`: applied by the primary, forwarded to the secondary, and

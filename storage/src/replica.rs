@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,11 +31,18 @@ struct ReplicaMeta {
 }
 
 #[derive(Debug)]
+struct Files {
+    data: SegmentedFile,
+    sums: File,
+}
+
+#[derive(Debug)]
 pub struct Replica {
     volume: VolumeId,
     dir: PathBuf,
-    data: SegmentedFile,
-    sums: File,
+    /// Open lazily and closed by the cluster when many replicas are idle, so a node with
+    /// thousands of volumes does not hold thousands of file descriptors.
+    files: Mutex<Option<Files>>,
     size: u64,
     epoch: u64,
     /// Indices of blocks that hold written data (the rest are holes).
@@ -57,8 +65,14 @@ impl Replica {
         let data = SegmentedFile::create(&data_path, size).map_err(|e| io(volume, e))?;
         let sums = open(&sums_path).map_err(|e| io(volume, e))?;
         sums.set_len(size.div_ceil(BLOCK_SIZE) * SUM_ENTRY).map_err(|e| io(volume, e))?;
-        let replica =
-            Self { volume: volume.clone(), dir: dir.to_path_buf(), data, sums, size, epoch, written: BTreeSet::new() };
+        let replica = Self {
+            volume: volume.clone(),
+            dir: dir.to_path_buf(),
+            files: Mutex::new(Some(Files { data, sums })),
+            size,
+            epoch,
+            written: BTreeSet::new(),
+        };
         replica.save_meta()?;
         Ok(replica)
     }
@@ -75,15 +89,18 @@ impl Replica {
             });
         }
         let open = |p: &Path| OpenOptions::new().read(true).write(true).open(p);
-        let data = SegmentedFile::open(&data_path, meta.size).map_err(|e| io(volume, e))?;
+        // The data files must exist; they are opened on first use, not now, so a node with many
+        // replicas starts without opening them all.
+        for segment in SegmentedFile::paths(&data_path, meta.size) {
+            fs::metadata(&segment).map_err(|e| io(volume, e))?;
+        }
         let sums = open(&sums_path).map_err(|e| io(volume, e))?;
         let written =
             Self::scan_written(&sums, meta.size.div_ceil(BLOCK_SIZE) * SUM_ENTRY).map_err(|e| io(volume, e))?;
         Ok(Self {
             volume: volume.clone(),
             dir: dir.to_path_buf(),
-            data,
-            sums,
+            files: Mutex::new(None),
             size: meta.size,
             epoch: meta.epoch,
             written,
@@ -118,6 +135,30 @@ impl Replica {
             pos = end;
         }
         Ok(written)
+    }
+
+    /// Runs `f` with the replica's open files, opening them first if they were closed.
+    fn with_files<T>(&self, f: impl FnOnce(&mut Files) -> std::io::Result<T>) -> Result<T, StorageError> {
+        let mut guard = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            let (data_path, sums_path, _) = Self::paths(&self.dir, &self.volume);
+            let data = SegmentedFile::open(&data_path, self.size).map_err(|e| io(&self.volume, e))?;
+            let sums = OpenOptions::new().read(true).write(true).open(&sums_path).map_err(|e| io(&self.volume, e))?;
+            *guard = Some(Files { data, sums });
+        }
+        match guard.as_mut() {
+            Some(files) => f(files).map_err(|e| io(&self.volume, e)),
+            None => Err(StorageError::Io { volume: self.volume.clone(), message: "replica files are not open".into() }),
+        }
+    }
+
+    /// Closes the replica's files (they reopen on the next access).
+    pub fn close(&self) {
+        *self.files.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.files.lock().unwrap_or_else(PoisonError::into_inner).is_some()
     }
 
     /// Volumes that have a replica in `dir`.
@@ -188,8 +229,10 @@ impl Replica {
         let last = self.size.div_ceil(BLOCK_SIZE).saturating_sub(1);
         let last_was_short = !self.size.is_multiple_of(BLOCK_SIZE) && self.written.contains(&last);
         let old_last = if last_was_short { Some(self.read_block(last)?) } else { None };
-        self.data.grow(size).map_err(|e| io(&self.volume, e))?;
-        self.sums.set_len(size.div_ceil(BLOCK_SIZE) * SUM_ENTRY).map_err(|e| io(&self.volume, e))?;
+        self.with_files(|f| {
+            f.data.grow(size)?;
+            f.sums.set_len(size.div_ceil(BLOCK_SIZE) * SUM_ENTRY)
+        })?;
         self.size = size;
         if let Some(mut data) = old_last {
             data.resize(self.block_len(last), 0);
@@ -233,9 +276,12 @@ impl Replica {
         if !self.written.contains(&block) {
             return Ok(buf);
         }
-        self.data.read_exact_at(&mut buf, block * BLOCK_SIZE).map_err(|e| io(&self.volume, e))?;
         let mut entry = [0u8; SUM_ENTRY as usize];
-        self.sums.read_exact_at(&mut entry, block * SUM_ENTRY).map_err(|e| io(&self.volume, e))?;
+        self.with_files(|f| {
+            f.data.read_exact_at(&mut buf, block * BLOCK_SIZE)?;
+            f.sums.read_exact_at(&mut entry, block * SUM_ENTRY)
+        })?;
+
         let expected = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
         if crc32c::crc32c(&buf) != expected {
             return Err(StorageError::Corrupt { volume: self.volume.clone(), block });
@@ -246,11 +292,11 @@ impl Replica {
     /// Writes one whole block and its checksum.
     pub fn write_block(&mut self, block: u64, data: &[u8]) -> Result<(), StorageError> {
         debug_assert_eq!(data.len(), self.block_len(block));
-        self.data.write_all_at(data, block * BLOCK_SIZE).map_err(|e| io(&self.volume, e))?;
+        self.with_files(|f| f.data.write_all_at(data, block * BLOCK_SIZE))?;
         let mut entry = [0u8; SUM_ENTRY as usize];
         entry[..4].copy_from_slice(&crc32c::crc32c(data).to_le_bytes());
         entry[4..].copy_from_slice(&WRITTEN_MARKER.to_le_bytes());
-        self.sums.write_all_at(&entry, block * SUM_ENTRY).map_err(|e| io(&self.volume, e))?;
+        self.with_files(|f| f.sums.write_all_at(&entry, block * SUM_ENTRY))?;
         self.written.insert(block);
         Ok(())
     }
@@ -259,8 +305,10 @@ impl Replica {
         let start = block * BLOCK_SIZE;
         let len = self.block_len(block) as u64;
         // Give the bytes back to the file system; the checksum entry goes back to "hole".
-        self.data.punch_hole(start, len).map_err(|e| io(&self.volume, e))?;
-        self.sums.write_all_at(&[0u8; SUM_ENTRY as usize], block * SUM_ENTRY).map_err(|e| io(&self.volume, e))?;
+        self.with_files(|f| {
+            f.data.punch_hole(start, len)?;
+            f.sums.write_all_at(&[0u8; SUM_ENTRY as usize], block * SUM_ENTRY)
+        })?;
         self.written.remove(&block);
         Ok(())
     }
@@ -320,8 +368,10 @@ impl Replica {
             sums.extend_from_slice(&crc32c::crc32c(chunk).to_le_bytes());
             sums.extend_from_slice(&WRITTEN_MARKER.to_le_bytes());
         }
-        self.data.write_all_at(data, first * BLOCK_SIZE).map_err(|e| io(&self.volume, e))?;
-        self.sums.write_all_at(&sums, first * SUM_ENTRY).map_err(|e| io(&self.volume, e))?;
+        self.with_files(|f| {
+            f.data.write_all_at(data, first * BLOCK_SIZE)?;
+            f.sums.write_all_at(&sums, first * SUM_ENTRY)
+        })?;
         let blocks = data.len() as u64 / BLOCK_SIZE;
         self.written.extend(first..first + blocks);
         Ok(())
@@ -353,8 +403,10 @@ impl Replica {
 
     /// Makes everything written so far durable (`fdatasync` of data and checksums).
     pub fn flush(&self) -> Result<(), StorageError> {
-        self.data.sync_data().map_err(|e| io(&self.volume, e))?;
-        self.sums.sync_data().map_err(|e| io(&self.volume, e))
+        self.with_files(|f| {
+            f.data.sync_data()?;
+            f.sums.sync_data()
+        })
     }
 
     /// The path of the data file (tests corrupt it on purpose).

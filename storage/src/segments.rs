@@ -45,6 +45,11 @@ impl SegmentedFile {
         Ok(Self { base: base.to_path_buf(), files })
     }
 
+    /// The segment files a replica of `size` bytes has.
+    pub(crate) fn paths(base: &Path, size: u64) -> Vec<PathBuf> {
+        (0..segment_count(size)).map(|i| segment_path(base, i)).collect()
+    }
+
     pub(crate) fn open(base: &Path, size: u64) -> io::Result<Self> {
         let files = (0..segment_count(size))
             .map(|i| OpenOptions::new().read(true).write(true).open(segment_path(base, i)))

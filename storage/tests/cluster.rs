@@ -233,3 +233,24 @@ fn a_volume_grows_with_its_bytes_kept_and_new_space_zero() {
     assert_eq!(replicas[0], replicas[1]);
     assert!(matches!(c.grow_volume(&v, 100 * MIB), Err(StorageError::InsufficientCapacity { .. })));
 }
+
+#[test]
+fn thousands_of_replicas_keep_few_files_open_and_reopen_on_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let mut c = cluster(dir.path(), &clock, 4, 1 << 40, PolicyKind::Hardened);
+    let volumes: Vec<VolumeId> = (0..1500).map(|i| vol(&format!("v{i}"))).collect();
+    for (i, v) in volumes.iter().enumerate() {
+        c.create_volume(v, MIB).unwrap();
+        c.write(v, 0, &[i as u8; 16]).unwrap();
+    }
+    // 3,000 replicas, but only a bounded number hold descriptors.
+    assert!(c.open_replicas() <= 256 + 64, "{} replicas open", c.open_replicas());
+    for (i, v) in volumes.iter().enumerate().step_by(97) {
+        assert_eq!(c.read(v, 0, 16).unwrap(), vec![i as u8; 16], "a closed replica reopens");
+    }
+    drop(c);
+    let mut c = cluster(dir.path(), &clock, 4, 1 << 40, PolicyKind::Hardened);
+    assert_eq!(c.open_replicas(), 0, "reopening a cluster opens no data files");
+    assert_eq!(c.read(&volumes[1234], 0, 16).unwrap(), vec![1234usize as u8; 16]);
+}
