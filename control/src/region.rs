@@ -27,6 +27,30 @@ pub struct Zone {
     pub messages: Vec<String>,
 }
 
+/// The default VPC every region has (172.31.0.0/16) and its default subnet in each zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultNetwork {
+    pub vpc_id: String,
+    pub cidr: &'static str,
+    pub subnets: Vec<DefaultSubnet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultSubnet {
+    pub id: String,
+    pub zone: AzName,
+    pub zone_id: AzId,
+    /// 172.31.(16·i).0/20 for the i-th zone, as AWS lays out default subnets.
+    pub cidr: String,
+}
+
+/// 17 hex digits that depend only on `text` (FNV-1a, 64 bits, plus four more bits): default
+/// resources keep their ids across restarts.
+fn stable_hex(text: &str) -> String {
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    format!("{:x}{h:016x}", (h >> 60) ^ 0x5)
+}
+
 /// One emulated region: its zones and, later, the resources in them.
 #[derive(Debug)]
 pub struct Region {
@@ -88,6 +112,26 @@ impl Region {
         self.zones.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// The region's default VPC and subnets.
+    pub fn default_network(&self) -> DefaultNetwork {
+        let name = self.name.as_str();
+        DefaultNetwork {
+            vpc_id: format!("vpc-{}", stable_hex(&format!("{name}/default-vpc"))),
+            cidr: "172.31.0.0/16",
+            subnets: self
+                .zones()
+                .into_iter()
+                .enumerate()
+                .map(|(i, z)| DefaultSubnet {
+                    id: format!("subnet-{}", stable_hex(&format!("{name}/{}", z.name))),
+                    cidr: format!("172.31.{}.0/20", i * 16),
+                    zone: z.name,
+                    zone_id: z.id,
+                })
+                .collect(),
+        }
+    }
+
     /// Runs `f` on the region's EBS state, settled at `now_ms` (opened on first use).
     pub fn with_ebs<T>(
         &self,
@@ -146,6 +190,19 @@ mod tests {
         assert_eq!(zones[5].id, "use1-az6");
         assert_eq!(r.zone_by_id("use1-az3").unwrap().name, "us-east-1c");
         assert!(matches!(r.zone_by_name("us-east-1z"), Err(ControlError::UnknownZoneName { .. })));
+    }
+
+    #[test]
+    fn the_default_network_is_stable_with_a_subnet_per_zone() {
+        let config = ControlConfig::new(RegionName::parse("us-east-1").unwrap(), std::env::temp_dir());
+        let r = Region::new(RegionName::parse("us-east-1").unwrap(), &config);
+        let n = r.default_network();
+        assert_eq!(n, r.default_network());
+        assert_eq!(n.vpc_id.len(), "vpc-".len() + 17);
+        assert_eq!(n.subnets.len(), 6);
+        assert_eq!(n.subnets[1].cidr, "172.31.16.0/20");
+        assert_eq!(n.subnets[1].zone, "us-east-1b");
+        assert!(n.subnets[0].id.starts_with("subnet-") && n.subnets[0].id.len() == "subnet-".len() + 17);
     }
 
     #[test]

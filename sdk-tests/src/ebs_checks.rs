@@ -754,3 +754,61 @@ pub async fn instances_own_volumes_and_attach_them(endpoint: String) {
     let seen = error_seen(ec2.start_instances().instance_ids(&id).send().await.expect_err("terminated"));
     assert_eq!(seen.code, "IncorrectInstanceState");
 }
+
+/// Every region has a default VPC with a default subnet per zone; a subnet decides an instance's zone.
+pub async fn default_network_places_instances(endpoint: String) {
+    let ec2 = ec2(&endpoint, "ap-northeast-2");
+    let vpcs = ec2.describe_vpcs().send().await.expect("DescribeVpcs");
+    assert_eq!(vpcs.vpcs().len(), 1);
+    let vpc = &vpcs.vpcs()[0];
+    assert_eq!((vpc.cidr_block(), vpc.is_default()), (Some("172.31.0.0/16"), Some(true)));
+    let vpc_id = vpc.vpc_id().expect("vpc id").to_string();
+    let subnets = ec2.describe_subnets().filters(filter("vpc-id", &[&vpc_id])).send().await.expect("DescribeSubnets");
+    let zones: Vec<_> = subnets.subnets().iter().filter_map(|s| s.availability_zone()).collect();
+    assert_eq!(zones, ["ap-northeast-2a", "ap-northeast-2b", "ap-northeast-2c", "ap-northeast-2d"]);
+    let cidrs: Vec<_> = subnets.subnets().iter().filter_map(|s| s.cidr_block()).collect();
+    assert_eq!(cidrs, ["172.31.0.0/20", "172.31.16.0/20", "172.31.32.0/20", "172.31.48.0/20"]);
+    assert!(subnets.subnets().iter().all(|s| s.default_for_az() == Some(true)));
+    let in_c =
+        ec2.describe_subnets().filters(filter("availability-zone", &["ap-northeast-2c"])).send().await.expect("filter");
+    let subnet = in_c.subnets()[0].subnet_id().expect("subnet id").to_string();
+
+    let run = ec2
+        .run_instances()
+        .image_id("ami-0123456789abcdef0")
+        .min_count(2)
+        .max_count(2)
+        .subnet_id(&subnet)
+        .send()
+        .await
+        .expect("RunInstances");
+    assert_eq!(run.instances().len(), 2);
+    for i in run.instances() {
+        assert_eq!(i.placement().and_then(|p| p.availability_zone()), Some("ap-northeast-2c"));
+        assert_eq!(i.subnet_id(), Some(subnet.as_str()));
+        assert_eq!(i.vpc_id(), Some(vpc_id.as_str()));
+        assert!(i.private_ip_address().unwrap_or_default().starts_with("172.31.32."), "{:?}", i.private_ip_address());
+    }
+    let described = ec2
+        .describe_instances()
+        .filters(filter("availability-zone", &["ap-northeast-2c"]))
+        .send()
+        .await
+        .expect("DescribeInstances");
+    assert_eq!(described.reservations().len(), 1, "one launch, one reservation");
+    assert_eq!(described.reservations()[0].instances().len(), 2);
+
+    let seen = error_seen(
+        ec2.run_instances()
+            .image_id("ami-0123456789abcdef0")
+            .min_count(1)
+            .max_count(1)
+            .subnet_id("subnet-0123456789abcdef0")
+            .send()
+            .await
+            .expect_err("no subnet"),
+    );
+    assert_eq!(seen.code, "InvalidSubnetID.NotFound");
+    let seen = error_seen(ec2.describe_vpcs().vpc_ids("vpc-0123456789abcdef0").send().await.expect_err("no vpc"));
+    assert_eq!(seen.code, "InvalidVpcID.NotFound");
+}

@@ -38,7 +38,8 @@ macro_rules! for_each_check {
             snapshots_copies_and_permissions,
             tags_on_volumes_and_snapshots,
             ebs_direct_blocks_round_trip_through_volumes,
-            instances_own_volumes_and_attach_them
+            instances_own_volumes_and_attach_them,
+            default_network_places_instances
         );
     };
 }

@@ -58,7 +58,12 @@ fn user_initiated(ms: u64) -> String {
     format!("User initiated ({} {} GMT)", &t[..10], &t[11..19])
 }
 
-fn wire_instance(i: &instances::Instance, devices: Vec<InstanceBlockDeviceMapping>) -> Instance {
+fn wire_instance(
+    i: &instances::Instance,
+    devices: Vec<InstanceBlockDeviceMapping>,
+    network: &squall_control::DefaultNetwork,
+) -> Instance {
+    let subnet = network.subnets.iter().find(|s| s.zone == i.zone).map(|s| s.id.clone());
     let ip_dashed = i.private_ip.replace('.', "-");
     Instance {
         instance_id: Some(i.id.to_string()),
@@ -97,6 +102,8 @@ fn wire_instance(i: &instances::Instance, devices: Vec<InstanceBlockDeviceMappin
         ebs_optimized: Some(false),
         ena_support: Some(true),
         tags: (!i.tags.is_empty()).then(|| wire_tags(&i.tags)),
+        subnet_id: if i.state == State::Terminated { None } else { subnet },
+        vpc_id: (i.state != State::Terminated).then(|| network.vpc_id.clone()),
         ..Default::default()
     }
 }
@@ -190,13 +197,28 @@ pub(crate) fn run_instances(
                 + ") than your current instance limit of 100 allows.",
         ));
     }
-    if let Some(subnet) = &r.subnet_id {
-        return Err(ApiError::client("InvalidSubnetID.NotFound", format!("The subnet ID '{subnet}' does not exist")));
-    }
     let region = region(control, ctx)?;
-    let zone = match r.placement.as_ref().and_then(|p| p.availability_zone.as_deref()) {
-        Some(name) => region.zone_by_name(name).map_err(control_error)?,
-        None => region.zones().into_iter().next().ok_or_else(|| ApiError::internal("the region has no zones"))?,
+    let placement_zone = r.placement.as_ref().and_then(|p| p.availability_zone.as_deref());
+    // The subnet decides the zone; a placement zone must agree with it.
+    let zone = match (&r.subnet_id, placement_zone) {
+        (Some(subnet), placement) => {
+            let network = region.default_network();
+            let s = network.subnets.iter().find(|s| s.id == *subnet).ok_or_else(|| {
+                ApiError::client("InvalidSubnetID.NotFound", format!("The subnet ID '{subnet}' does not exist"))
+            })?;
+            if placement.is_some_and(|p| p != s.zone.as_str()) {
+                return Err(ApiError::invalid_parameter_value(format!(
+                    "Value ({}) for parameter availabilityZone is invalid. Subnet '{subnet}' is in zone {}.",
+                    placement.unwrap_or_default(),
+                    s.zone
+                )));
+            }
+            region.zone_by_name(s.zone.as_str()).map_err(control_error)?
+        }
+        (None, Some(name)) => region.zone_by_name(name).map_err(control_error)?,
+        (None, None) => {
+            region.zones().into_iter().next().ok_or_else(|| ApiError::internal("the region has no zones"))?
+        }
     };
     let zone_index = region.zones().iter().position(|z| z.name == zone.name).unwrap_or(0) as u8;
     let spec = LaunchSpec {
@@ -213,6 +235,7 @@ pub(crate) fn run_instances(
     };
     let now = control.now_ms();
     let dry_run = r.dry_run == Some(true);
+    let network = region.default_network();
     let (reservation, launched, devices) = region
         .with_ebs(now, |ebs| {
             let (reservation, launched) = ebs.run_instances(spec, now, dry_run)?;
@@ -224,7 +247,7 @@ pub(crate) fn run_instances(
         reservation_id: Some(reservation),
         owner_id: Some(ctx.account_id.clone()),
         groups: Some(Vec::new()),
-        instances: Some(launched.iter().zip(devices).map(|(i, d)| wire_instance(i, d)).collect()),
+        instances: Some(launched.iter().zip(devices).map(|(i, d)| wire_instance(i, d, &network)).collect()),
         requester_id: None,
     })
 }
@@ -279,7 +302,9 @@ pub(crate) fn describe_instances(
     }
     let after = after_token(r.next_token.as_deref(), instance_id)?;
     let now = control.now_ms();
-    let (found, more) = region(control, ctx)?
+    let region = region(control, ctx)?;
+    let network = region.default_network();
+    let (found, more) = region
         .with_ebs(now, |ebs| {
             if let Some(missing) = ids.iter().find(|id| ebs.instance(id).is_err()) {
                 return Err(squall_control::ControlError::InstanceNotFound(missing.clone()));
@@ -302,7 +327,7 @@ pub(crate) fn describe_instances(
     // Consecutive instances of one launch share a reservation, as AWS groups them.
     let mut reservations: Vec<Reservation> = Vec::new();
     for (i, devices) in &found {
-        let wire = wire_instance(i, devices.clone());
+        let wire = wire_instance(i, devices.clone(), &network);
         match reservations.last_mut() {
             Some(r) if r.reservation_id.as_deref() == Some(i.reservation_id.as_str()) => {
                 r.instances.get_or_insert_with(Vec::new).push(wire)

@@ -5,6 +5,7 @@ mod common;
 mod filter;
 pub mod generated;
 mod instances;
+mod network;
 mod regions;
 mod snapshots;
 mod tags;
@@ -69,6 +70,8 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         Request::ResetSnapshotAttribute(r) => {
             Response::ResetSnapshotAttribute(snapshots::reset_snapshot_attribute(control, ctx, r)?)
         }
+        Request::DescribeVpcs(r) => Response::DescribeVpcs(network::describe_vpcs(control, ctx, r)?),
+        Request::DescribeSubnets(r) => Response::DescribeSubnets(network::describe_subnets(control, ctx, r)?),
         Request::RunInstances(r) => Response::RunInstances(instances::run_instances(control, ctx, r)?),
         Request::DescribeInstances(r) => Response::DescribeInstances(instances::describe_instances(control, ctx, r)?),
         Request::StopInstances(r) => Response::StopInstances(instances::stop_instances(control, ctx, r)?),

@@ -29,6 +29,39 @@ impl QueryDecode for Filter {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Enum `HostnameType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HostnameType {
+    /// `ip-name`
+    IpName,
+    /// `resource-name`
+    ResourceName,
+}
+impl HostnameType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::IpName, Self::ResourceName];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::IpName => "ip-name",
+            Self::ResourceName => "resource-name",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for HostnameType {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for HostnameType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Shape `OperatorRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OperatorRequest {
@@ -707,6 +740,42 @@ impl QueryDecode for TagSpecification {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Enum `Tenancy` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tenancy {
+    /// `default`
+    Default,
+    /// `dedicated`
+    Dedicated,
+    /// `host`
+    Host,
+}
+impl Tenancy {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Default, Self::Dedicated, Self::Host];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Dedicated => "dedicated",
+            Self::Host => "host",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for Tenancy {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for Tenancy {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Enum `VolumeType` of the model.

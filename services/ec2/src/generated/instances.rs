@@ -874,39 +874,6 @@ impl QueryDecode for HibernationOptionsRequest {
         Self::decode_members(q, key).map(Some)
     }
 }
-/// Enum `HostnameType` of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HostnameType {
-    /// `ip-name`
-    IpName,
-    /// `resource-name`
-    ResourceName,
-}
-impl HostnameType {
-    /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[Self::IpName, Self::ResourceName];
-    /// The value as it appears on the wire.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::IpName => "ip-name",
-            Self::ResourceName => "resource-name",
-        }
-    }
-    /// Parses a wire value; `None` for a value the model does not list.
-    pub fn from_wire(value: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|v| v.as_str() == value)
-    }
-}
-impl QueryDecode for HostnameType {
-    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
-        decode_enum(q, key, Self::from_wire)
-    }
-}
-impl XmlEncode for HostnameType {
-    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.text_element(tag, self.as_str());
-    }
-}
 /// Enum `HttpTokensState` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HttpTokensState {
@@ -9138,42 +9105,6 @@ impl XmlEncode for StopInstancesResult {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
-    }
-}
-/// Enum `Tenancy` of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Tenancy {
-    /// `default`
-    Default,
-    /// `dedicated`
-    Dedicated,
-    /// `host`
-    Host,
-}
-impl Tenancy {
-    /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[Self::Default, Self::Dedicated, Self::Host];
-    /// The value as it appears on the wire.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Default => "default",
-            Self::Dedicated => "dedicated",
-            Self::Host => "host",
-        }
-    }
-    /// Parses a wire value; `None` for a value the model does not list.
-    pub fn from_wire(value: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|v| v.as_str() == value)
-    }
-}
-impl QueryDecode for Tenancy {
-    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
-        decode_enum(q, key, Self::from_wire)
-    }
-}
-impl XmlEncode for Tenancy {
-    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.text_element(tag, self.as_str());
     }
 }
 /// Shape `TerminateInstancesRequest` of the model.

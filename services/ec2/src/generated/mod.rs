@@ -15,6 +15,8 @@ pub mod tags;
 pub use tags::*;
 pub mod instances;
 pub use instances::*;
+pub mod network;
+pub use network::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2016-11-15";
@@ -884,6 +886,8 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "TerminateInstances",
     "StopInstances",
     "StartInstances",
+    "DescribeVpcs",
+    "DescribeSubnets",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -917,6 +921,8 @@ pub enum Request {
     TerminateInstances(TerminateInstancesRequest),
     StopInstances(StopInstancesRequest),
     StartInstances(StartInstancesRequest),
+    DescribeVpcs(DescribeVpcsRequest),
+    DescribeSubnets(DescribeSubnetsRequest),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -967,6 +973,8 @@ impl Request {
             "TerminateInstances" => TerminateInstancesRequest::decode_members(q, "").map(Self::TerminateInstances),
             "StopInstances" => StopInstancesRequest::decode_members(q, "").map(Self::StopInstances),
             "StartInstances" => StartInstancesRequest::decode_members(q, "").map(Self::StartInstances),
+            "DescribeVpcs" => DescribeVpcsRequest::decode_members(q, "").map(Self::DescribeVpcs),
+            "DescribeSubnets" => DescribeSubnetsRequest::decode_members(q, "").map(Self::DescribeSubnets),
             _ => return None,
         })
     }
@@ -1002,6 +1010,8 @@ impl Request {
             Self::TerminateInstances(_) => "TerminateInstances",
             Self::StopInstances(_) => "StopInstances",
             Self::StartInstances(_) => "StartInstances",
+            Self::DescribeVpcs(_) => "DescribeVpcs",
+            Self::DescribeSubnets(_) => "DescribeSubnets",
         }
     }
 }
@@ -1037,6 +1047,8 @@ pub enum Response {
     TerminateInstances(TerminateInstancesResult),
     StopInstances(StopInstancesResult),
     StartInstances(StartInstancesResult),
+    DescribeVpcs(DescribeVpcsResult),
+    DescribeSubnets(DescribeSubnetsResult),
 }
 impl Response {
     /// The operation's name.
@@ -1071,6 +1083,8 @@ impl Response {
             Self::TerminateInstances(_) => "TerminateInstances",
             Self::StopInstances(_) => "StopInstances",
             Self::StartInstances(_) => "StartInstances",
+            Self::DescribeVpcs(_) => "DescribeVpcs",
+            Self::DescribeSubnets(_) => "DescribeSubnets",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -1166,6 +1180,14 @@ impl Response {
                 true
             }
             Self::StartInstances(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeVpcs(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeSubnets(v) => {
                 v.encode_members(w);
                 true
             }
