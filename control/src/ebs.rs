@@ -408,7 +408,8 @@ impl Ebs {
             match v.state {
                 VolumeState::Creating if due(v.state_since_ms, d.volume_create) => {
                     v.state = VolumeState::Available;
-                    v.state_since_ms = now_ms;
+                    // The transition happened when it fell due, not when someone looked.
+                    v.state_since_ms += d.volume_create.as_millis() as u64;
                     changed = true;
                 }
                 VolumeState::Deleting if due(v.state_since_ms, d.volume_delete) => gone.push(v.id.clone()),
@@ -426,9 +427,9 @@ impl Ebs {
                 };
                 if let Some(state) = next {
                     m.state = state;
-                    m.state_since_ms = now_ms;
+                    m.state_since_ms += d.modification.as_millis() as u64;
                     if state == ModificationState::Completed {
-                        m.end_ms = Some(now_ms);
+                        m.end_ms = Some(m.state_since_ms);
                     }
                     changed = true;
                 }
@@ -438,7 +439,7 @@ impl Ebs {
             for a in &mut v.attachments {
                 if a.state == AttachmentState::Attaching && due(a.since_ms, d.attach) {
                     a.state = AttachmentState::Attached;
-                    a.since_ms = now_ms;
+                    a.since_ms += d.attach.as_millis() as u64;
                     changed = true;
                 }
             }

@@ -282,7 +282,8 @@ impl Ebs {
             };
             if let Some(next) = next {
                 i.state = next;
-                i.state_since_ms = now_ms;
+                // The transition happened when it fell due, not when someone looked.
+                i.state_since_ms += delay;
                 if next == InstanceState::Terminated {
                     terminated.push(i.id.clone());
                 }

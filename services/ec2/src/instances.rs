@@ -9,11 +9,13 @@ use squall_protocol::{ApiError, RequestContext, Timestamp};
 
 use crate::common::{after_token, instance_id, page_size, region, tags_for, timestamp, wire_tags};
 use crate::generated::{
-    ArchitectureValues, AttachmentStatus, DescribeInstancesRequest, DescribeInstancesResult, DeviceType,
-    EbsInstanceBlockDevice, HypervisorType, Instance, InstanceBlockDeviceMapping, InstanceState, InstanceStateChange,
-    InstanceStateName, InstanceType, Monitoring, MonitoringState, Placement, Reservation, ResourceType,
-    RunInstancesRequest, StartInstancesRequest, StartInstancesResult, StateReason, StopInstancesRequest,
-    StopInstancesResult, Tenancy, TerminateInstancesRequest, TerminateInstancesResult, VirtualizationType,
+    ArchitectureValues, AttachmentStatus, DescribeInstanceStatusRequest, DescribeInstanceStatusResult,
+    DescribeInstancesRequest, DescribeInstancesResult, DeviceType, EbsInstanceBlockDevice, EbsStatusDetails,
+    EbsStatusSummary, HypervisorType, Instance, InstanceBlockDeviceMapping, InstanceState, InstanceStateChange,
+    InstanceStateName, InstanceStatus, InstanceStatusDetails, InstanceStatusSummary, InstanceType, Monitoring,
+    MonitoringState, Placement, Reservation, ResourceType, RunInstancesRequest, StartInstancesRequest,
+    StartInstancesResult, StateReason, StatusName, StatusType, StopInstancesRequest, StopInstancesResult,
+    SummaryStatus, Tenancy, TerminateInstancesRequest, TerminateInstancesResult, VirtualizationType,
 };
 use crate::volumes::to_control_type;
 use crate::{check_dry_run, control_error, filter};
@@ -394,4 +396,151 @@ pub(crate) fn terminate_instances(
     Ok(TerminateInstancesResult {
         terminating_instances: Some(change_states(control, ctx, &r.instance_ids, State::ShuttingDown, r.dry_run)?),
     })
+}
+
+/// One status summary with its reachability detail.
+fn summary(status: SummaryStatus, detail: StatusType, impaired_since: Option<u64>) -> InstanceStatusSummary {
+    InstanceStatusSummary {
+        status: Some(status),
+        details: Some(vec![InstanceStatusDetails {
+            name: Some(StatusName::Reachability),
+            status: Some(detail),
+            impaired_since: impaired_since.map(timestamp),
+        }]),
+    }
+}
+
+/// Instance status reflects the health of the instance's volumes: while an attached volume has no
+/// writable primary (it is re-mirroring), I/O hangs, so the attached-EBS check fails and so does
+/// reachability, as a stuck root volume makes an instance unreachable.
+pub(crate) fn describe_instance_status(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: DescribeInstanceStatusRequest,
+) -> Result<DescribeInstanceStatusResult, ApiError> {
+    check_dry_run(r.dry_run)?;
+    let filters = r.filters.unwrap_or_default();
+    filter::validate(
+        &filters,
+        &[
+            "availability-zone",
+            "instance-state-code",
+            "instance-state-name",
+            "instance-status.status",
+            "instance-status.reachability",
+            "system-status.status",
+            "attached-ebs-status.status",
+        ],
+    )?;
+    let ids = r.instance_ids.unwrap_or_default().iter().map(|s| instance_id(s)).collect::<Result<Vec<_>, _>>()?;
+    let limit = page_size(r.max_results, 5, 1000)?;
+    if limit.is_some() && !ids.is_empty() {
+        return Err(ApiError::client(
+            "InvalidParameterCombination",
+            "The parameter instancesSet cannot be used with the parameter maxResults",
+        ));
+    }
+    let include_all = r.include_all_instances.unwrap_or(false);
+    let after = after_token(r.next_token.as_deref(), instance_id)?;
+    let now = control.now_ms();
+    // Checks report `initializing` for one lifecycle step after an instance starts running,
+    // squall's stand-in for AWS's few minutes.
+    let settle_ms = control.config().delays.volume_create.as_millis() as u64;
+    let (items, last, more) = region(control, ctx)?
+        .with_ebs(now, |ebs| {
+            if let Some(missing) = ids.iter().find(|id| ebs.instance(id).is_err()) {
+                return Err(squall_control::ControlError::InstanceNotFound(missing.clone()));
+            }
+            // Without IncludeAllInstances only running instances are listed, as on AWS.
+            let (list, more) = ebs.instances_after(after.as_ref(), limit.unwrap_or(usize::MAX), |i| {
+                (ids.is_empty() || ids.contains(&i.id)) && (include_all || i.state == State::Running)
+            });
+            let mut items = Vec::new();
+            for i in &list {
+                let (volumes, _) =
+                    ebs.volumes_after(None, usize::MAX, |v| v.attachments.iter().any(|a| a.instance == i.id));
+                let mut stuck_since = None;
+                for v in &volumes {
+                    if ebs.volume_health(&v.id)? == squall_control::ebs::VolumeHealth::Stuck {
+                        stuck_since = Some(now);
+                    }
+                }
+                let running = i.state == State::Running;
+                let initializing = running && now < i.state_since_ms + settle_ms;
+                let (sys, inst, ebs_status) = if !running {
+                    let na = || summary(SummaryStatus::NotApplicable, StatusType::InsufficientData, None);
+                    (na(), na(), EbsStatusSummary { status: Some(SummaryStatus::NotApplicable), details: None })
+                } else if initializing {
+                    let init = || summary(SummaryStatus::Initializing, StatusType::Initializing, None);
+                    (init(), init(), EbsStatusSummary { status: Some(SummaryStatus::Initializing), details: None })
+                } else if stuck_since.is_some() {
+                    (
+                        summary(SummaryStatus::Ok, StatusType::Passed, None),
+                        summary(SummaryStatus::Impaired, StatusType::Failed, stuck_since),
+                        EbsStatusSummary {
+                            status: Some(SummaryStatus::Impaired),
+                            details: Some(vec![EbsStatusDetails {
+                                name: Some(StatusName::Reachability),
+                                status: Some(StatusType::Failed),
+                                impaired_since: stuck_since.map(timestamp),
+                            }]),
+                        },
+                    )
+                } else {
+                    (
+                        summary(SummaryStatus::Ok, StatusType::Passed, None),
+                        summary(SummaryStatus::Ok, StatusType::Passed, None),
+                        EbsStatusSummary {
+                            status: Some(SummaryStatus::Ok),
+                            details: Some(vec![EbsStatusDetails {
+                                name: Some(StatusName::Reachability),
+                                status: Some(StatusType::Passed),
+                                impaired_since: None,
+                            }]),
+                        },
+                    )
+                };
+                let item = InstanceStatus {
+                    instance_id: Some(i.id.to_string()),
+                    availability_zone: Some(i.zone.to_string()),
+                    availability_zone_id: Some(i.zone_id.to_string()),
+                    instance_state: Some(wire_state(i.state)),
+                    system_status: Some(sys),
+                    instance_status: Some(inst),
+                    attached_ebs_status: Some(ebs_status),
+                    events: Some(Vec::new()),
+                    ..Default::default()
+                };
+                let status_of = |s: &Option<InstanceStatusSummary>| {
+                    s.as_ref().and_then(|s| s.status).map(|s| s.as_str().to_string())
+                };
+                let keep = filter::matches(&filters, |name| match name {
+                    "availability-zone" => vec![i.zone.to_string()],
+                    "instance-state-code" => vec![i.state.code().to_string()],
+                    "instance-state-name" => vec![wire_state_name(i.state).as_str().to_string()],
+                    "instance-status.status" => status_of(&item.instance_status).into_iter().collect(),
+                    "instance-status.reachability" => item
+                        .instance_status
+                        .iter()
+                        .flat_map(|s| s.details.iter().flatten())
+                        .filter_map(|d| d.status.map(|s| s.as_str().to_string()))
+                        .collect(),
+                    "system-status.status" => status_of(&item.system_status).into_iter().collect(),
+                    "attached-ebs-status.status" => item
+                        .attached_ebs_status
+                        .as_ref()
+                        .and_then(|s| s.status)
+                        .map(|s| s.as_str().to_string())
+                        .into_iter()
+                        .collect(),
+                    _ => vec![],
+                });
+                if keep {
+                    items.push(item);
+                }
+            }
+            Ok((items, list.last().map(|i| i.id.to_string()), more))
+        })
+        .map_err(control_error)?;
+    Ok(DescribeInstanceStatusResult { instance_statuses: Some(items), next_token: if more { last } else { None } })
 }

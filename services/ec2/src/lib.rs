@@ -74,6 +74,9 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         Request::DescribeSubnets(r) => Response::DescribeSubnets(network::describe_subnets(control, ctx, r)?),
         Request::RunInstances(r) => Response::RunInstances(instances::run_instances(control, ctx, r)?),
         Request::DescribeInstances(r) => Response::DescribeInstances(instances::describe_instances(control, ctx, r)?),
+        Request::DescribeInstanceStatus(r) => {
+            Response::DescribeInstanceStatus(instances::describe_instance_status(control, ctx, r)?)
+        }
         Request::StopInstances(r) => Response::StopInstances(instances::stop_instances(control, ctx, r)?),
         Request::StartInstances(r) => Response::StartInstances(instances::start_instances(control, ctx, r)?),
         Request::TerminateInstances(r) => {

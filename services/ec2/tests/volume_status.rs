@@ -123,3 +123,43 @@ fn auto_enable_io_re_enables_at_once() {
     assert!(after.contains("<description>IO Auto-Enabled</description>"), "{after}");
     assert!(after.contains("<name>io-enabled</name><status>passed</status>"), "{after}");
 }
+
+#[test]
+fn an_instance_is_impaired_while_its_root_volume_is_stuck() {
+    let h = Harness::new();
+    let (status, body) = h.call("Action=RunInstances&Version=2016-11-15&ImageId=ami-0123456789abcdef0&MinCount=1&MaxCount=1&Placement.AvailabilityZone=us-east-1c");
+    assert_eq!(status, 200, "{body}");
+    let instance =
+        body.split("<instanceId>").nth(1).and_then(|s| s.split('<').next()).expect("instance id").to_string();
+    let root = body.split("<volumeId>").nth(1).and_then(|s| s.split('<').next()).expect("root volume").to_string();
+    let describe = || h.call(&format!("Action=DescribeInstanceStatus&Version=2016-11-15&InstanceId.1={instance}")).1;
+    assert!(
+        describe().contains("<instanceStatusSet/>"),
+        "a pending instance is not listed without IncludeAllInstances"
+    );
+    h.advance(Duration::from_secs(1));
+    let ok = describe();
+    assert!(ok.contains("<instanceStatus><details><item><name>reachability</name><status>passed</status>"), "{ok}");
+    assert!(ok.contains("<attachedEbsStatus><details><item><name>reachability</name><status>passed</status>"), "{ok}");
+
+    h.crash_primary(&VolumeId::parse(&root).expect("id"));
+    h.advance(Duration::from_millis(200));
+    let impaired = describe();
+    assert!(impaired.contains("<instanceStatus><details><item><impairedSince>"), "{impaired}");
+    assert!(
+        impaired.contains("<status>failed</status></item></details><status>impaired</status></instanceStatus>"),
+        "{impaired}"
+    );
+    assert!(impaired.contains("<status>impaired</status></attachedEbsStatus>"), "{impaired}");
+    assert!(
+        impaired.contains("<systemStatus><details><item><name>reachability</name><status>passed</status>"),
+        "{impaired}"
+    );
+    let (_, filtered) = h.call("Action=DescribeInstanceStatus&Version=2016-11-15&Filter.1.Name=instance-status.status&Filter.1.Value.1=impaired");
+    assert!(filtered.contains(&instance), "{filtered}");
+
+    // Re-mirrored after the grace period: reachable again.
+    h.advance(Duration::from_secs(10));
+    let recovered = describe();
+    assert!(recovered.contains("<status>ok</status></instanceStatus>"), "{recovered}");
+}

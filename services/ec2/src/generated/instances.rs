@@ -41,6 +41,30 @@ impl XmlEncode for AmdSevSnpSpecification {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `ApplicationStatusSummary` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApplicationStatusSummary {
+    pub status: Option<SummaryStatus>,
+    pub impaired_since: Option<Timestamp>,
+}
+impl ApplicationStatusSummary {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "status");
+        }
+        if let Some(v) = &self.impaired_since {
+            v.encode_xml(w, "impairedSince");
+        }
+    }
+}
+impl XmlEncode for ApplicationStatusSummary {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Enum `ArchitectureValues` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ArchitectureValues {
@@ -445,6 +469,63 @@ impl QueryDecode for CreditSpecificationRequest {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `DescribeInstanceStatusRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeInstanceStatusRequest {
+    pub instance_ids: Option<Vec<String>>,
+    pub max_results: Option<i32>,
+    pub next_token: Option<String>,
+    pub include_managed_resources: Option<bool>,
+    pub dry_run: Option<bool>,
+    pub filters: Option<Vec<Filter>>,
+    pub include_all_instances: Option<bool>,
+}
+impl DescribeInstanceStatusRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            instance_ids: ec2_list::<String>(q, &join(key, "InstanceId"))?,
+            max_results: i32::decode_query(q, &join(key, "MaxResults"))?,
+            next_token: String::decode_query(q, &join(key, "NextToken"))?,
+            include_managed_resources: bool::decode_query(q, &join(key, "IncludeManagedResources"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            filters: ec2_list::<Filter>(q, &join(key, "Filter"))?,
+            include_all_instances: bool::decode_query(q, &join(key, "IncludeAllInstances"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeInstanceStatusRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeInstanceStatusResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeInstanceStatusResult {
+    pub instance_statuses: Option<Vec<InstanceStatus>>,
+    pub next_token: Option<String>,
+}
+impl DescribeInstanceStatusResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_statuses {
+            encode_list(w, "instanceStatusSet", "item", v);
+        }
+        if let Some(v) = &self.next_token {
+            v.encode_xml(w, "nextToken");
+        }
+    }
+}
+impl XmlEncode for DescribeInstanceStatusResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DescribeInstancesRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeInstancesRequest {
@@ -615,6 +696,58 @@ impl EbsInstanceBlockDevice {
     }
 }
 impl XmlEncode for EbsInstanceBlockDevice {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `EbsStatusDetails` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EbsStatusDetails {
+    pub impaired_since: Option<Timestamp>,
+    pub name: Option<StatusName>,
+    pub status: Option<StatusType>,
+}
+impl EbsStatusDetails {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.impaired_since {
+            v.encode_xml(w, "impairedSince");
+        }
+        if let Some(v) = &self.name {
+            v.encode_xml(w, "name");
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "status");
+        }
+    }
+}
+impl XmlEncode for EbsStatusDetails {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `EbsStatusSummary` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EbsStatusSummary {
+    pub details: Option<Vec<EbsStatusDetails>>,
+    pub status: Option<SummaryStatus>,
+}
+impl EbsStatusSummary {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.details {
+            encode_list(w, "details", "item", v);
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "status");
+        }
+    }
+}
+impl XmlEncode for EbsStatusSummary {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);
@@ -809,6 +942,49 @@ impl QueryDecode for EnclaveOptionsRequest {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Enum `EventCode` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventCode {
+    /// `instance-reboot`
+    InstanceReboot,
+    /// `system-reboot`
+    SystemReboot,
+    /// `system-maintenance`
+    SystemMaintenance,
+    /// `instance-retirement`
+    InstanceRetirement,
+    /// `instance-stop`
+    InstanceStop,
+}
+impl EventCode {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[
+        Self::InstanceReboot,
+        Self::SystemReboot,
+        Self::SystemMaintenance,
+        Self::InstanceRetirement,
+        Self::InstanceStop,
+    ];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::InstanceReboot => "instance-reboot",
+            Self::SystemReboot => "system-reboot",
+            Self::SystemMaintenance => "system-maintenance",
+            Self::InstanceRetirement => "instance-retirement",
+            Self::InstanceStop => "instance-stop",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for EventCode {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Shape `GroupIdentifier` of the model.
@@ -2430,6 +2606,162 @@ impl InstanceStateName {
 impl XmlEncode for InstanceStateName {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `InstanceStatus` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceStatus {
+    pub availability_zone: Option<String>,
+    pub availability_zone_id: Option<String>,
+    pub outpost_arn: Option<String>,
+    pub operator: Option<OperatorResponse>,
+    pub events: Option<Vec<InstanceStatusEvent>>,
+    pub instance_id: Option<String>,
+    pub instance_state: Option<InstanceState>,
+    pub instance_status: Option<InstanceStatusSummary>,
+    pub system_status: Option<InstanceStatusSummary>,
+    pub attached_ebs_status: Option<EbsStatusSummary>,
+    pub application_status: Option<ApplicationStatusSummary>,
+    pub performance_status: Option<PerformanceStatusSummary>,
+}
+impl InstanceStatus {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.availability_zone {
+            v.encode_xml(w, "availabilityZone");
+        }
+        if let Some(v) = &self.availability_zone_id {
+            v.encode_xml(w, "availabilityZoneId");
+        }
+        if let Some(v) = &self.outpost_arn {
+            v.encode_xml(w, "outpostArn");
+        }
+        if let Some(v) = &self.operator {
+            v.encode_xml(w, "operator");
+        }
+        if let Some(v) = &self.events {
+            encode_list(w, "eventsSet", "item", v);
+        }
+        if let Some(v) = &self.instance_id {
+            v.encode_xml(w, "instanceId");
+        }
+        if let Some(v) = &self.instance_state {
+            v.encode_xml(w, "instanceState");
+        }
+        if let Some(v) = &self.instance_status {
+            v.encode_xml(w, "instanceStatus");
+        }
+        if let Some(v) = &self.system_status {
+            v.encode_xml(w, "systemStatus");
+        }
+        if let Some(v) = &self.attached_ebs_status {
+            v.encode_xml(w, "attachedEbsStatus");
+        }
+        if let Some(v) = &self.application_status {
+            v.encode_xml(w, "applicationStatus");
+        }
+        if let Some(v) = &self.performance_status {
+            v.encode_xml(w, "performanceStatus");
+        }
+    }
+}
+impl XmlEncode for InstanceStatus {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `InstanceStatusDetails` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceStatusDetails {
+    pub impaired_since: Option<Timestamp>,
+    pub name: Option<StatusName>,
+    pub status: Option<StatusType>,
+}
+impl InstanceStatusDetails {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.impaired_since {
+            v.encode_xml(w, "impairedSince");
+        }
+        if let Some(v) = &self.name {
+            v.encode_xml(w, "name");
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "status");
+        }
+    }
+}
+impl XmlEncode for InstanceStatusDetails {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `InstanceStatusEvent` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceStatusEvent {
+    pub instance_event_id: Option<String>,
+    pub code: Option<EventCode>,
+    pub description: Option<String>,
+    pub not_after: Option<Timestamp>,
+    pub not_before: Option<Timestamp>,
+    pub not_before_deadline: Option<Timestamp>,
+}
+impl InstanceStatusEvent {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_event_id {
+            v.encode_xml(w, "instanceEventId");
+        }
+        if let Some(v) = &self.code {
+            v.encode_xml(w, "code");
+        }
+        if let Some(v) = &self.description {
+            v.encode_xml(w, "description");
+        }
+        if let Some(v) = &self.not_after {
+            v.encode_xml(w, "notAfter");
+        }
+        if let Some(v) = &self.not_before {
+            v.encode_xml(w, "notBefore");
+        }
+        if let Some(v) = &self.not_before_deadline {
+            v.encode_xml(w, "notBeforeDeadline");
+        }
+    }
+}
+impl XmlEncode for InstanceStatusEvent {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `InstanceStatusSummary` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceStatusSummary {
+    pub details: Option<Vec<InstanceStatusDetails>>,
+    pub status: Option<SummaryStatus>,
+}
+impl InstanceStatusSummary {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.details {
+            encode_list(w, "details", "item", v);
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "status");
+        }
+    }
+}
+impl XmlEncode for InstanceStatusSummary {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Enum `InstanceType` of the model.
@@ -8474,6 +8806,34 @@ impl XmlEncode for NetworkInterfaceStatus {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `PerformanceStatusSummary` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PerformanceStatusSummary {
+    pub status: Option<SummaryStatus>,
+    pub impaired_since: Option<Timestamp>,
+    pub remediation: Option<String>,
+}
+impl PerformanceStatusSummary {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "status");
+        }
+        if let Some(v) = &self.impaired_since {
+            v.encode_xml(w, "impairedSince");
+        }
+        if let Some(v) = &self.remediation {
+            v.encode_xml(w, "remediation");
+        }
+    }
+}
+impl XmlEncode for PerformanceStatusSummary {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `Placement` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Placement {
@@ -9058,6 +9418,65 @@ impl XmlEncode for StateReason {
         w.close(tag);
     }
 }
+/// Enum `StatusName` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusName {
+    /// `reachability`
+    Reachability,
+}
+impl StatusName {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Reachability];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Reachability => "reachability",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for StatusName {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `StatusType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusType {
+    /// `passed`
+    Passed,
+    /// `failed`
+    Failed,
+    /// `insufficient-data`
+    InsufficientData,
+    /// `initializing`
+    Initializing,
+}
+impl StatusType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Passed, Self::Failed, Self::InsufficientData, Self::Initializing];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed => "failed",
+            Self::InsufficientData => "insufficient-data",
+            Self::Initializing => "initializing",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for StatusType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Shape `StopInstancesRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StopInstancesRequest {
@@ -9105,6 +9524,44 @@ impl XmlEncode for StopInstancesResult {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Enum `SummaryStatus` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SummaryStatus {
+    /// `ok`
+    Ok,
+    /// `impaired`
+    Impaired,
+    /// `insufficient-data`
+    InsufficientData,
+    /// `not-applicable`
+    NotApplicable,
+    /// `initializing`
+    Initializing,
+}
+impl SummaryStatus {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] =
+        &[Self::Ok, Self::Impaired, Self::InsufficientData, Self::NotApplicable, Self::Initializing];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Impaired => "impaired",
+            Self::InsufficientData => "insufficient-data",
+            Self::NotApplicable => "not-applicable",
+            Self::Initializing => "initializing",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for SummaryStatus {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Shape `TerminateInstancesRequest` of the model.

@@ -886,6 +886,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "TerminateInstances",
     "StopInstances",
     "StartInstances",
+    "DescribeInstanceStatus",
     "DescribeVpcs",
     "DescribeSubnets",
 ];
@@ -921,6 +922,7 @@ pub enum Request {
     TerminateInstances(TerminateInstancesRequest),
     StopInstances(StopInstancesRequest),
     StartInstances(StartInstancesRequest),
+    DescribeInstanceStatus(DescribeInstanceStatusRequest),
     DescribeVpcs(DescribeVpcsRequest),
     DescribeSubnets(DescribeSubnetsRequest),
 }
@@ -973,6 +975,9 @@ impl Request {
             "TerminateInstances" => TerminateInstancesRequest::decode_members(q, "").map(Self::TerminateInstances),
             "StopInstances" => StopInstancesRequest::decode_members(q, "").map(Self::StopInstances),
             "StartInstances" => StartInstancesRequest::decode_members(q, "").map(Self::StartInstances),
+            "DescribeInstanceStatus" => {
+                DescribeInstanceStatusRequest::decode_members(q, "").map(Self::DescribeInstanceStatus)
+            }
             "DescribeVpcs" => DescribeVpcsRequest::decode_members(q, "").map(Self::DescribeVpcs),
             "DescribeSubnets" => DescribeSubnetsRequest::decode_members(q, "").map(Self::DescribeSubnets),
             _ => return None,
@@ -1010,6 +1015,7 @@ impl Request {
             Self::TerminateInstances(_) => "TerminateInstances",
             Self::StopInstances(_) => "StopInstances",
             Self::StartInstances(_) => "StartInstances",
+            Self::DescribeInstanceStatus(_) => "DescribeInstanceStatus",
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
         }
@@ -1047,6 +1053,7 @@ pub enum Response {
     TerminateInstances(TerminateInstancesResult),
     StopInstances(StopInstancesResult),
     StartInstances(StartInstancesResult),
+    DescribeInstanceStatus(DescribeInstanceStatusResult),
     DescribeVpcs(DescribeVpcsResult),
     DescribeSubnets(DescribeSubnetsResult),
 }
@@ -1083,6 +1090,7 @@ impl Response {
             Self::TerminateInstances(_) => "TerminateInstances",
             Self::StopInstances(_) => "StopInstances",
             Self::StartInstances(_) => "StartInstances",
+            Self::DescribeInstanceStatus(_) => "DescribeInstanceStatus",
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
         }
@@ -1180,6 +1188,10 @@ impl Response {
                 true
             }
             Self::StartInstances(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeInstanceStatus(v) => {
                 v.encode_members(w);
                 true
             }
