@@ -88,6 +88,14 @@ pub async fn volume_lifecycle_with_waiters(endpoint: String) {
     assert_eq!(error_seen(again).code, "IncorrectModificationState");
     let shown = client.describe_volumes().volume_ids(&id).send().await.expect("DescribeVolumes");
     assert_eq!(shown.volumes()[0].size(), Some(20));
+    let mods =
+        client.describe_volumes_modifications().volume_ids(&id).send().await.expect("DescribeVolumesModifications");
+    let m = &mods.volumes_modifications()[0];
+    assert_eq!((m.volume_id(), m.original_size(), m.target_size()), (Some(id.as_str()), Some(8), Some(20)));
+    let seen = error_seen(
+        client.describe_volumes_modifications().volume_ids("vol-0123456789abcdef0").send().await.expect_err("missing"),
+    );
+    assert_eq!(seen.code, "InvalidVolume.NotFound");
 
     let snapshot =
         client.create_snapshot().volume_id(&id).description("before delete").send().await.expect("CreateSnapshot");
