@@ -36,7 +36,8 @@ impl Timestamp {
         let year: i64 = d.next()?.parse().ok()?;
         let month: u32 = d.next()?.parse().ok()?;
         let day: u32 = d.next()?.parse().ok()?;
-        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        // Four-digit years only, as ISO-8601 without extension (and no overflow below).
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) || !(0..=9999).contains(&year) {
             return None;
         }
         let mut millis_of_day: i64 = 0;
@@ -117,5 +118,6 @@ mod tests {
         assert_eq!(Timestamp::parse_iso8601("2015-01-25").unwrap().to_string(), "2015-01-25T00:00:00.000Z");
         assert!(Timestamp::parse_iso8601("2015-13-25").is_none());
         assert!(Timestamp::parse_iso8601("yesterday").is_none());
+        assert!(Timestamp::parse_iso8601("999999999999999-01-01").is_none());
     }
 }
