@@ -20,7 +20,7 @@ use ebs::{LifecycleDelays, VolumeState, VolumeType};
 
 pub use catalog::{RegionInfo, RegionOptIn, REGION_CATALOG};
 pub use ids::{AzId, AzName, IdError, InstanceId, RegionName, SnapshotId, VolumeId};
-pub use region::{DefaultNetwork, DefaultSubnet, Region, Zone, ZoneState};
+pub use region::{stable_hex, DefaultNetwork, DefaultSubnet, Region, Zone, ZoneState};
 pub use squall_storage::{Clock, ClusterConfig, ManualClock, SystemClock, VolumeId as StoreVolumeId};
 
 /// Settings of the control plane, fixed at start.

@@ -46,7 +46,7 @@ pub struct DefaultSubnet {
 
 /// 17 hex digits that depend only on `text` (FNV-1a, 64 bits, plus four more bits): default
 /// resources keep their ids across restarts.
-fn stable_hex(text: &str) -> String {
+pub fn stable_hex(text: &str) -> String {
     let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     format!("{:x}{h:016x}", (h >> 60) ^ 0x5)
 }

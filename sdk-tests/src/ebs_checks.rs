@@ -820,3 +820,35 @@ pub async fn default_network_places_instances(endpoint: String) {
     let seen = error_seen(ec2.describe_vpcs().vpc_ids("vpc-0123456789abcdef0").send().await.expect_err("no vpc"));
     assert_eq!(seen.code, "InvalidVpcID.NotFound");
 }
+
+/// The image catalogue as Terraform's `aws_ami` data source queries it, and launching from it.
+pub async fn images_catalogue_and_launch(endpoint: String) {
+    let ec2 = ec2(&endpoint, "us-west-1");
+    let al = ec2
+        .describe_images()
+        .owners("amazon")
+        .filters(filter("name", &["al2023-ami-2023.*-x86_64"]))
+        .filters(filter("architecture", &["x86_64"]))
+        .send()
+        .await
+        .expect("DescribeImages");
+    assert_eq!(al.images().len(), 1);
+    let image = &al.images()[0];
+    assert_eq!((image.image_owner_alias(), image.root_device_name()), (Some("amazon"), Some("/dev/xvda")));
+    let ubuntu = ec2.describe_images().owners("099720109477").send().await.expect("Canonical");
+    let ubuntu = &ubuntu.images()[0];
+    let ubuntu_id = ubuntu.image_id().expect("id").to_string();
+    assert_eq!(ubuntu.root_device_name(), Some("/dev/sda1"));
+    let again = ec2.describe_images().image_ids(&ubuntu_id).send().await.expect("by id");
+    assert_eq!(again.images()[0].name(), ubuntu.name(), "ids are stable");
+
+    let run = ec2.run_instances().image_id(&ubuntu_id).min_count(1).max_count(1).send().await.expect("RunInstances");
+    let instance = &run.instances()[0];
+    assert_eq!(instance.root_device_name(), Some("/dev/sda1"));
+    assert_eq!(instance.block_device_mappings()[0].device_name(), Some("/dev/sda1"));
+
+    let seen = error_seen(ec2.describe_images().image_ids("ami-0123456789abcdef0").send().await.expect_err("unknown"));
+    assert_eq!(seen.code, "InvalidAMIID.NotFound");
+    let seen = error_seen(ec2.describe_images().image_ids("ami-nope").send().await.expect_err("malformed"));
+    assert_eq!(seen.code, "InvalidAMIID.Malformed");
+}

@@ -39,7 +39,8 @@ macro_rules! for_each_check {
             tags_on_volumes_and_snapshots,
             ebs_direct_blocks_round_trip_through_volumes,
             instances_own_volumes_and_attach_them,
-            default_network_places_instances
+            default_network_places_instances,
+            images_catalogue_and_launch
         );
     };
 }

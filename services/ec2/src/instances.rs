@@ -129,10 +129,10 @@ fn filter_values(i: &instances::Instance, name: &str) -> Vec<String> {
     }
 }
 
-fn launch_volumes(r: &RunInstancesRequest) -> Result<Vec<LaunchVolume>, ApiError> {
+fn launch_volumes(r: &RunInstancesRequest, root_device: &str, root_gib: u32) -> Result<Vec<LaunchVolume>, ApiError> {
     let mut root = LaunchVolume {
-        device: ROOT_DEVICE.to_string(),
-        size_gib: DEFAULT_ROOT_GIB,
+        device: root_device.to_string(),
+        size_gib: root_gib,
         volume_type: ControlVolumeType::Gp3,
         iops: None,
         delete_on_termination: true,
@@ -146,7 +146,7 @@ fn launch_volumes(r: &RunInstancesRequest) -> Result<Vec<LaunchVolume>, ApiError
         let size = match ebs.volume_size {
             Some(s) => u32::try_from(s)
                 .map_err(|_| ApiError::invalid_value("BlockDeviceMapping.N.Ebs.VolumeSize", &s.to_string()))?,
-            None if device == ROOT_DEVICE => DEFAULT_ROOT_GIB,
+            None if device == root_device => root_gib,
             None => return Err(ApiError::missing_parameter("BlockDeviceMapping.N.Ebs.VolumeSize")),
         };
         let volume = LaunchVolume {
@@ -154,9 +154,9 @@ fn launch_volumes(r: &RunInstancesRequest) -> Result<Vec<LaunchVolume>, ApiError
             size_gib: size,
             volume_type,
             iops: ebs.iops.map(|i| i.max(0) as u32),
-            delete_on_termination: ebs.delete_on_termination.unwrap_or(device == ROOT_DEVICE),
+            delete_on_termination: ebs.delete_on_termination.unwrap_or(device == root_device),
         };
-        if device == ROOT_DEVICE {
+        if device == root_device {
             root = volume;
         } else {
             extra.push(volume);
@@ -233,7 +233,15 @@ pub(crate) fn run_instances(
         key_name: r.key_name.clone(),
         tags: tags_for_kind(&r, ResourceType::Instance)?,
         volume_tags: tags_for_kind(&r, ResourceType::Volume)?,
-        volumes: launch_volumes(&r)?,
+        volumes: {
+            let image =
+                crate::images::catalogue_image(region.name().as_str(), r.image_id.as_deref().unwrap_or_default());
+            launch_volumes(
+                &r,
+                image.map_or(ROOT_DEVICE, |i| i.root_device),
+                image.map_or(DEFAULT_ROOT_GIB, |i| i.root_gib),
+            )?
+        },
     };
     let now = control.now_ms();
     let dry_run = r.dry_run == Some(true);

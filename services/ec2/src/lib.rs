@@ -4,6 +4,7 @@
 mod common;
 mod filter;
 pub mod generated;
+mod images;
 mod instances;
 mod network;
 mod regions;
@@ -70,6 +71,7 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         Request::ResetSnapshotAttribute(r) => {
             Response::ResetSnapshotAttribute(snapshots::reset_snapshot_attribute(control, ctx, r)?)
         }
+        Request::DescribeImages(r) => Response::DescribeImages(images::describe_images(control, ctx, r)?),
         Request::DescribeVpcs(r) => Response::DescribeVpcs(network::describe_vpcs(control, ctx, r)?),
         Request::DescribeSubnets(r) => Response::DescribeSubnets(network::describe_subnets(control, ctx, r)?),
         Request::RunInstances(r) => Response::RunInstances(instances::run_instances(control, ctx, r)?),

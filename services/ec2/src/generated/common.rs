@@ -6,6 +6,249 @@
 use squall_protocol::codec::*;
 use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};
 
+/// Enum `ArchitectureValues` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArchitectureValues {
+    /// `i386`
+    I386,
+    /// `x86_64`
+    X8664,
+    /// `arm64`
+    Arm64,
+    /// `x86_64_mac`
+    X8664Mac,
+    /// `arm64_mac`
+    Arm64Mac,
+}
+impl ArchitectureValues {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::I386, Self::X8664, Self::Arm64, Self::X8664Mac, Self::Arm64Mac];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::I386 => "i386",
+            Self::X8664 => "x86_64",
+            Self::Arm64 => "arm64",
+            Self::X8664Mac => "x86_64_mac",
+            Self::Arm64Mac => "arm64_mac",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for ArchitectureValues {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `BlockDeviceMapping` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BlockDeviceMapping {
+    pub ebs: Option<EbsBlockDevice>,
+    pub no_device: Option<String>,
+    pub device_name: Option<String>,
+    pub virtual_name: Option<String>,
+}
+impl BlockDeviceMapping {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            ebs: EbsBlockDevice::decode_query(q, &join(key, "Ebs"))?,
+            no_device: String::decode_query(q, &join(key, "NoDevice"))?,
+            device_name: String::decode_query(q, &join(key, "DeviceName"))?,
+            virtual_name: String::decode_query(q, &join(key, "VirtualName"))?,
+        })
+    }
+}
+impl QueryDecode for BlockDeviceMapping {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+impl BlockDeviceMapping {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.ebs {
+            v.encode_xml(w, "ebs");
+        }
+        if let Some(v) = &self.no_device {
+            v.encode_xml(w, "noDevice");
+        }
+        if let Some(v) = &self.device_name {
+            v.encode_xml(w, "deviceName");
+        }
+        if let Some(v) = &self.virtual_name {
+            v.encode_xml(w, "virtualName");
+        }
+    }
+}
+impl XmlEncode for BlockDeviceMapping {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `BootModeValues` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BootModeValues {
+    /// `legacy-bios`
+    LegacyBios,
+    /// `uefi`
+    Uefi,
+    /// `uefi-preferred`
+    UefiPreferred,
+}
+impl BootModeValues {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::LegacyBios, Self::Uefi, Self::UefiPreferred];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::LegacyBios => "legacy-bios",
+            Self::Uefi => "uefi",
+            Self::UefiPreferred => "uefi-preferred",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for BootModeValues {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `DeviceType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceType {
+    /// `ebs`
+    Ebs,
+    /// `instance-store`
+    InstanceStore,
+}
+impl DeviceType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Ebs, Self::InstanceStore];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ebs => "ebs",
+            Self::InstanceStore => "instance-store",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for DeviceType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `EbsBlockDevice` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EbsBlockDevice {
+    pub delete_on_termination: Option<bool>,
+    pub iops: Option<i32>,
+    pub snapshot_id: Option<String>,
+    pub volume_size: Option<i32>,
+    pub volume_type: Option<VolumeType>,
+    pub kms_key_id: Option<String>,
+    pub throughput: Option<i32>,
+    pub outpost_arn: Option<String>,
+    pub availability_zone: Option<String>,
+    pub encrypted: Option<bool>,
+    pub volume_initialization_rate: Option<i32>,
+    pub availability_zone_id: Option<String>,
+    pub ebs_card_index: Option<i32>,
+}
+impl EbsBlockDevice {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            delete_on_termination: bool::decode_query(q, &join(key, "DeleteOnTermination"))?,
+            iops: i32::decode_query(q, &join(key, "Iops"))?,
+            snapshot_id: String::decode_query(q, &join(key, "SnapshotId"))?,
+            volume_size: i32::decode_query(q, &join(key, "VolumeSize"))?,
+            volume_type: VolumeType::decode_query(q, &join(key, "VolumeType"))?,
+            kms_key_id: String::decode_query(q, &join(key, "KmsKeyId"))?,
+            throughput: i32::decode_query(q, &join(key, "Throughput"))?,
+            outpost_arn: String::decode_query(q, &join(key, "OutpostArn"))?,
+            availability_zone: String::decode_query(q, &join(key, "AvailabilityZone"))?,
+            encrypted: bool::decode_query(q, &join(key, "Encrypted"))?,
+            volume_initialization_rate: i32::decode_query(q, &join(key, "VolumeInitializationRate"))?,
+            availability_zone_id: String::decode_query(q, &join(key, "AvailabilityZoneId"))?,
+            ebs_card_index: i32::decode_query(q, &join(key, "EbsCardIndex"))?,
+        })
+    }
+}
+impl QueryDecode for EbsBlockDevice {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+impl EbsBlockDevice {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.delete_on_termination {
+            v.encode_xml(w, "deleteOnTermination");
+        }
+        if let Some(v) = &self.iops {
+            v.encode_xml(w, "iops");
+        }
+        if let Some(v) = &self.snapshot_id {
+            v.encode_xml(w, "snapshotId");
+        }
+        if let Some(v) = &self.volume_size {
+            v.encode_xml(w, "volumeSize");
+        }
+        if let Some(v) = &self.volume_type {
+            v.encode_xml(w, "volumeType");
+        }
+        if let Some(v) = &self.kms_key_id {
+            v.encode_xml(w, "kmsKeyId");
+        }
+        if let Some(v) = &self.throughput {
+            v.encode_xml(w, "throughput");
+        }
+        if let Some(v) = &self.outpost_arn {
+            v.encode_xml(w, "outpostArn");
+        }
+        if let Some(v) = &self.availability_zone {
+            v.encode_xml(w, "availabilityZone");
+        }
+        if let Some(v) = &self.encrypted {
+            v.encode_xml(w, "encrypted");
+        }
+        if let Some(v) = &self.volume_initialization_rate {
+            v.encode_xml(w, "VolumeInitializationRate");
+        }
+        if let Some(v) = &self.availability_zone_id {
+            v.encode_xml(w, "AvailabilityZoneId");
+        }
+        if let Some(v) = &self.ebs_card_index {
+            v.encode_xml(w, "EbsCardIndex");
+        }
+    }
+}
+impl XmlEncode for EbsBlockDevice {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `Filter` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Filter {
@@ -62,6 +305,34 @@ impl XmlEncode for HostnameType {
         w.text_element(tag, self.as_str());
     }
 }
+/// Enum `HypervisorType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HypervisorType {
+    /// `ovm`
+    Ovm,
+    /// `xen`
+    Xen,
+}
+impl HypervisorType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Ovm, Self::Xen];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ovm => "ovm",
+            Self::Xen => "xen",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for HypervisorType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Shape `OperatorRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OperatorRequest {
@@ -107,6 +378,31 @@ impl XmlEncode for OperatorResponse {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Enum `PlatformValues` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlatformValues {
+    /// `Windows`
+    Windows,
+}
+impl PlatformValues {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Windows];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Windows => "Windows",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for PlatformValues {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Shape `ProductCode` of the model.
@@ -678,6 +974,30 @@ impl XmlEncode for SSEType {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `StateReason` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StateReason {
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+impl StateReason {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.code {
+            v.encode_xml(w, "code");
+        }
+        if let Some(v) = &self.message {
+            v.encode_xml(w, "message");
+        }
+    }
+}
+impl XmlEncode for StateReason {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `Tag` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Tag {
@@ -774,6 +1094,34 @@ impl QueryDecode for Tenancy {
     }
 }
 impl XmlEncode for Tenancy {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `VirtualizationType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VirtualizationType {
+    /// `hvm`
+    Hvm,
+    /// `paravirtual`
+    Paravirtual,
+}
+impl VirtualizationType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Hvm, Self::Paravirtual];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Hvm => "hvm",
+            Self::Paravirtual => "paravirtual",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for VirtualizationType {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
     }

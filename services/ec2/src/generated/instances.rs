@@ -65,43 +65,6 @@ impl XmlEncode for ApplicationStatusSummary {
         w.close(tag);
     }
 }
-/// Enum `ArchitectureValues` of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ArchitectureValues {
-    /// `i386`
-    I386,
-    /// `x86_64`
-    X8664,
-    /// `arm64`
-    Arm64,
-    /// `x86_64_mac`
-    X8664Mac,
-    /// `arm64_mac`
-    Arm64Mac,
-}
-impl ArchitectureValues {
-    /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[Self::I386, Self::X8664, Self::Arm64, Self::X8664Mac, Self::Arm64Mac];
-    /// The value as it appears on the wire.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::I386 => "i386",
-            Self::X8664 => "x86_64",
-            Self::Arm64 => "arm64",
-            Self::X8664Mac => "x86_64_mac",
-            Self::Arm64Mac => "arm64_mac",
-        }
-    }
-    /// Parses a wire value; `None` for a value the model does not list.
-    pub fn from_wire(value: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|v| v.as_str() == value)
-    }
-}
-impl XmlEncode for ArchitectureValues {
-    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.text_element(tag, self.as_str());
-    }
-}
 /// Enum `AttachmentStatus` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AttachmentStatus {
@@ -132,64 +95,6 @@ impl AttachmentStatus {
     }
 }
 impl XmlEncode for AttachmentStatus {
-    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.text_element(tag, self.as_str());
-    }
-}
-/// Shape `BlockDeviceMapping` of the model.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct BlockDeviceMapping {
-    pub ebs: Option<EbsBlockDevice>,
-    pub no_device: Option<String>,
-    pub device_name: Option<String>,
-    pub virtual_name: Option<String>,
-}
-impl BlockDeviceMapping {
-    /// Decodes the members of this structure found under `key` ("" for a request's root).
-    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
-        Ok(Self {
-            ebs: EbsBlockDevice::decode_query(q, &join(key, "Ebs"))?,
-            no_device: String::decode_query(q, &join(key, "NoDevice"))?,
-            device_name: String::decode_query(q, &join(key, "DeviceName"))?,
-            virtual_name: String::decode_query(q, &join(key, "VirtualName"))?,
-        })
-    }
-}
-impl QueryDecode for BlockDeviceMapping {
-    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
-        if !q.has_prefix(key) {
-            return Ok(None);
-        }
-        Self::decode_members(q, key).map(Some)
-    }
-}
-/// Enum `BootModeValues` of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BootModeValues {
-    /// `legacy-bios`
-    LegacyBios,
-    /// `uefi`
-    Uefi,
-    /// `uefi-preferred`
-    UefiPreferred,
-}
-impl BootModeValues {
-    /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[Self::LegacyBios, Self::Uefi, Self::UefiPreferred];
-    /// The value as it appears on the wire.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::LegacyBios => "legacy-bios",
-            Self::Uefi => "uefi",
-            Self::UefiPreferred => "uefi-preferred",
-        }
-    }
-    /// Parses a wire value; `None` for a value the model does not list.
-    pub fn from_wire(value: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|v| v.as_str() == value)
-    }
-}
-impl XmlEncode for BootModeValues {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
     }
@@ -579,79 +484,6 @@ impl XmlEncode for DescribeInstancesResult {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
-    }
-}
-/// Enum `DeviceType` of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeviceType {
-    /// `ebs`
-    Ebs,
-    /// `instance-store`
-    InstanceStore,
-}
-impl DeviceType {
-    /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[Self::Ebs, Self::InstanceStore];
-    /// The value as it appears on the wire.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Ebs => "ebs",
-            Self::InstanceStore => "instance-store",
-        }
-    }
-    /// Parses a wire value; `None` for a value the model does not list.
-    pub fn from_wire(value: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|v| v.as_str() == value)
-    }
-}
-impl XmlEncode for DeviceType {
-    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.text_element(tag, self.as_str());
-    }
-}
-/// Shape `EbsBlockDevice` of the model.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct EbsBlockDevice {
-    pub delete_on_termination: Option<bool>,
-    pub iops: Option<i32>,
-    pub snapshot_id: Option<String>,
-    pub volume_size: Option<i32>,
-    pub volume_type: Option<VolumeType>,
-    pub kms_key_id: Option<String>,
-    pub throughput: Option<i32>,
-    pub outpost_arn: Option<String>,
-    pub availability_zone: Option<String>,
-    pub encrypted: Option<bool>,
-    pub volume_initialization_rate: Option<i32>,
-    pub availability_zone_id: Option<String>,
-    pub ebs_card_index: Option<i32>,
-}
-impl EbsBlockDevice {
-    /// Decodes the members of this structure found under `key` ("" for a request's root).
-    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
-        Ok(Self {
-            delete_on_termination: bool::decode_query(q, &join(key, "DeleteOnTermination"))?,
-            iops: i32::decode_query(q, &join(key, "Iops"))?,
-            snapshot_id: String::decode_query(q, &join(key, "SnapshotId"))?,
-            volume_size: i32::decode_query(q, &join(key, "VolumeSize"))?,
-            volume_type: VolumeType::decode_query(q, &join(key, "VolumeType"))?,
-            kms_key_id: String::decode_query(q, &join(key, "KmsKeyId"))?,
-            throughput: i32::decode_query(q, &join(key, "Throughput"))?,
-            outpost_arn: String::decode_query(q, &join(key, "OutpostArn"))?,
-            availability_zone: String::decode_query(q, &join(key, "AvailabilityZone"))?,
-            encrypted: bool::decode_query(q, &join(key, "Encrypted"))?,
-            volume_initialization_rate: i32::decode_query(q, &join(key, "VolumeInitializationRate"))?,
-            availability_zone_id: String::decode_query(q, &join(key, "AvailabilityZoneId"))?,
-            ebs_card_index: i32::decode_query(q, &join(key, "EbsCardIndex"))?,
-        })
-    }
-}
-impl QueryDecode for EbsBlockDevice {
-    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
-        if !q.has_prefix(key) {
-            return Ok(None);
-        }
-        Self::decode_members(q, key).map(Some)
     }
 }
 /// Shape `EbsInstanceBlockDevice` of the model.
@@ -1079,34 +911,6 @@ impl QueryDecode for HttpTokensState {
     }
 }
 impl XmlEncode for HttpTokensState {
-    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.text_element(tag, self.as_str());
-    }
-}
-/// Enum `HypervisorType` of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HypervisorType {
-    /// `ovm`
-    Ovm,
-    /// `xen`
-    Xen,
-}
-impl HypervisorType {
-    /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[Self::Ovm, Self::Xen];
-    /// The value as it appears on the wire.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Ovm => "ovm",
-            Self::Xen => "xen",
-        }
-    }
-    /// Parses a wire value; `None` for a value the model does not list.
-    pub fn from_wire(value: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|v| v.as_str() == value)
-    }
-}
-impl XmlEncode for HypervisorType {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
     }
@@ -8915,31 +8719,6 @@ impl XmlEncode for Placement {
         w.close(tag);
     }
 }
-/// Enum `PlatformValues` of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PlatformValues {
-    /// `Windows`
-    Windows,
-}
-impl PlatformValues {
-    /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[Self::Windows];
-    /// The value as it appears on the wire.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Windows => "Windows",
-        }
-    }
-    /// Parses a wire value; `None` for a value the model does not list.
-    pub fn from_wire(value: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|v| v.as_str() == value)
-    }
-}
-impl XmlEncode for PlatformValues {
-    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.text_element(tag, self.as_str());
-    }
-}
 /// Shape `PrivateDnsNameOptionsRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PrivateDnsNameOptionsRequest {
@@ -9394,30 +9173,6 @@ impl XmlEncode for StartInstancesResult {
         w.close(tag);
     }
 }
-/// Shape `StateReason` of the model.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct StateReason {
-    pub code: Option<String>,
-    pub message: Option<String>,
-}
-impl StateReason {
-    /// Writes the members of this structure as XML elements, without a wrapping element.
-    pub fn encode_members(&self, w: &mut XmlWriter) {
-        if let Some(v) = &self.code {
-            v.encode_xml(w, "code");
-        }
-        if let Some(v) = &self.message {
-            v.encode_xml(w, "message");
-        }
-    }
-}
-impl XmlEncode for StateReason {
-    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.open(tag);
-        self.encode_members(w);
-        w.close(tag);
-    }
-}
 /// Enum `StatusName` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatusName {
@@ -9609,33 +9364,5 @@ impl XmlEncode for TerminateInstancesResult {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
-    }
-}
-/// Enum `VirtualizationType` of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VirtualizationType {
-    /// `hvm`
-    Hvm,
-    /// `paravirtual`
-    Paravirtual,
-}
-impl VirtualizationType {
-    /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[Self::Hvm, Self::Paravirtual];
-    /// The value as it appears on the wire.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Hvm => "hvm",
-            Self::Paravirtual => "paravirtual",
-        }
-    }
-    /// Parses a wire value; `None` for a value the model does not list.
-    pub fn from_wire(value: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|v| v.as_str() == value)
-    }
-}
-impl XmlEncode for VirtualizationType {
-    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.text_element(tag, self.as_str());
     }
 }

@@ -17,6 +17,8 @@ pub mod instances;
 pub use instances::*;
 pub mod network;
 pub use network::*;
+pub mod images;
+pub use images::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2016-11-15";
@@ -889,6 +891,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DescribeInstanceStatus",
     "DescribeVpcs",
     "DescribeSubnets",
+    "DescribeImages",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -925,6 +928,7 @@ pub enum Request {
     DescribeInstanceStatus(DescribeInstanceStatusRequest),
     DescribeVpcs(DescribeVpcsRequest),
     DescribeSubnets(DescribeSubnetsRequest),
+    DescribeImages(DescribeImagesRequest),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -980,6 +984,7 @@ impl Request {
             }
             "DescribeVpcs" => DescribeVpcsRequest::decode_members(q, "").map(Self::DescribeVpcs),
             "DescribeSubnets" => DescribeSubnetsRequest::decode_members(q, "").map(Self::DescribeSubnets),
+            "DescribeImages" => DescribeImagesRequest::decode_members(q, "").map(Self::DescribeImages),
             _ => return None,
         })
     }
@@ -1018,6 +1023,7 @@ impl Request {
             Self::DescribeInstanceStatus(_) => "DescribeInstanceStatus",
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
+            Self::DescribeImages(_) => "DescribeImages",
         }
     }
 }
@@ -1056,6 +1062,7 @@ pub enum Response {
     DescribeInstanceStatus(DescribeInstanceStatusResult),
     DescribeVpcs(DescribeVpcsResult),
     DescribeSubnets(DescribeSubnetsResult),
+    DescribeImages(DescribeImagesResult),
 }
 impl Response {
     /// The operation's name.
@@ -1093,6 +1100,7 @@ impl Response {
             Self::DescribeInstanceStatus(_) => "DescribeInstanceStatus",
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
+            Self::DescribeImages(_) => "DescribeImages",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -1200,6 +1208,10 @@ impl Response {
                 true
             }
             Self::DescribeSubnets(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeImages(v) => {
                 v.encode_members(w);
                 true
             }
