@@ -18,6 +18,7 @@ use squall_storage::{RegionStore, StorageError, VolumeId as StoreName};
 
 use crate::ids::{AzId, AzName, InstanceId, SnapshotId, VolumeId};
 use crate::instances::{Instance, InstanceState};
+use crate::security_groups::SecurityGroup;
 use crate::ControlError;
 
 const GIB: u64 = 1 << 30;
@@ -304,6 +305,8 @@ struct EbsFile {
     snapshots: BTreeMap<SnapshotId, Snapshot>,
     #[serde(default)]
     instances: BTreeMap<InstanceId, Instance>,
+    #[serde(default)]
+    security_groups: BTreeMap<String, SecurityGroup>,
 }
 
 /// The EBS state of one region. Not thread-safe by itself: the region holds it in a lock.
@@ -315,6 +318,7 @@ pub struct Ebs {
     snapshots: BTreeMap<SnapshotId, Snapshot>,
     /// The region's instances; volumes attach only to these.
     instances: BTreeMap<InstanceId, Instance>,
+    security_groups: BTreeMap<String, SecurityGroup>,
     delays: LifecycleDelays,
     rng: StdRng,
 }
@@ -379,6 +383,7 @@ impl Ebs {
             volumes: file.volumes,
             snapshots: file.snapshots,
             instances: file.instances,
+            security_groups: file.security_groups,
             delays,
             rng: rand::SeedableRng::seed_from_u64(seed),
         })
@@ -390,6 +395,7 @@ impl Ebs {
             volumes: self.volumes.clone(),
             snapshots: self.snapshots.clone(),
             instances: self.instances.clone(),
+            security_groups: self.security_groups.clone(),
         };
         let bytes = serde_json::to_vec(&file).map_err(|e| ControlError::Storage(e.to_string()))?;
         fs::create_dir_all(&self.dir).map_err(|e| ControlError::Storage(e.to_string()))?;
@@ -873,6 +879,14 @@ impl Ebs {
 
     pub(crate) fn instances_mut(&mut self) -> &mut BTreeMap<InstanceId, Instance> {
         &mut self.instances
+    }
+
+    pub(crate) fn security_groups_ref(&self) -> &BTreeMap<String, SecurityGroup> {
+        &self.security_groups
+    }
+
+    pub(crate) fn security_groups_mut(&mut self) -> &mut BTreeMap<String, SecurityGroup> {
+        &mut self.security_groups
     }
 
     pub(crate) fn rng_mut(&mut self) -> &mut StdRng {

@@ -10,6 +10,7 @@ pub mod ebs;
 mod ids;
 pub mod instances;
 mod region;
+pub mod security_groups;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -121,6 +122,20 @@ pub enum ControlError {
     CannotShrink { volume: VolumeId, size_gib: u32, new_gib: u32 },
     #[error("instance {instance} is {state:?}")]
     IncorrectInstanceState { instance: InstanceId, state: instances::InstanceState },
+    #[error("security group {0} does not exist")]
+    SecurityGroupNotFound(String),
+    #[error("a security group named {name} already exists in {vpc_id}")]
+    SecurityGroupExists { name: String, vpc_id: String },
+    #[error("the default security group {0} cannot be deleted")]
+    CannotDeleteDefaultGroup(String),
+    #[error("security group {0} is referenced by another group")]
+    SecurityGroupInUse(String),
+    #[error("the rule already exists in security group {0}")]
+    DuplicatePermission(String),
+    #[error("no such rule in security group {0}")]
+    PermissionNotFound(String),
+    #[error("security group rule {0} does not exist")]
+    SecurityGroupRuleNotFound(String),
     #[error("snapshot {0} is not pending: blocks can no longer be written")]
     SnapshotNotPending(SnapshotId),
     #[error("snapshot {0} is not completed yet")]

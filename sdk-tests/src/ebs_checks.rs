@@ -852,3 +852,69 @@ pub async fn images_catalogue_and_launch(endpoint: String) {
     let seen = error_seen(ec2.describe_images().image_ids("ami-nope").send().await.expect_err("malformed"));
     assert_eq!(seen.code, "InvalidAMIID.Malformed");
 }
+
+/// Security groups as Terraform drives them: create, authorize, describe, revoke, delete.
+pub async fn security_groups_and_rules(endpoint: String) {
+    use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
+    let ec2 = ec2(&endpoint, "eu-south-1");
+    let default = ec2.describe_security_groups().group_names("default").send().await.expect("default group");
+    let default_id = default.security_groups()[0].group_id().expect("id").to_string();
+    let created = ec2
+        .create_security_group()
+        .group_name("web")
+        .description("web tier")
+        .send()
+        .await
+        .expect("CreateSecurityGroup");
+    let web = created.group_id().expect("id").to_string();
+    assert!(web.starts_with("sg-"));
+    let dup = error_seen(
+        ec2.create_security_group().group_name("web").description("again").send().await.expect_err("duplicate"),
+    );
+    assert_eq!(dup.code, "InvalidGroup.Duplicate");
+
+    let https = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443)
+        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        .user_id_group_pairs(UserIdGroupPair::builder().group_id(&default_id).build())
+        .build();
+    let added = ec2
+        .authorize_security_group_ingress()
+        .group_id(&web)
+        .ip_permissions(https.clone())
+        .send()
+        .await
+        .expect("Authorize");
+    assert_eq!(added.security_group_rules().len(), 2);
+    let seen = error_seen(
+        ec2.authorize_security_group_ingress()
+            .group_id(&web)
+            .ip_permissions(https.clone())
+            .send()
+            .await
+            .expect_err("dup rule"),
+    );
+    assert_eq!(seen.code, "InvalidPermission.Duplicate");
+
+    let shown = ec2.describe_security_groups().group_ids(&web).send().await.expect("DescribeSecurityGroups");
+    let g = &shown.security_groups()[0];
+    assert_eq!((g.group_name(), g.description()), (Some("web"), Some("web tier")));
+    let ingress = &g.ip_permissions()[0];
+    assert_eq!((ingress.ip_protocol(), ingress.from_port(), ingress.to_port()), (Some("tcp"), Some(443), Some(443)));
+    assert_eq!(ingress.ip_ranges()[0].cidr_ip(), Some("0.0.0.0/0"));
+    assert_eq!(ingress.user_id_group_pairs()[0].group_id(), Some(default_id.as_str()));
+    assert_eq!(g.ip_permissions_egress()[0].ip_protocol(), Some("-1"), "new groups allow all egress");
+
+    let rules = ec2.describe_security_group_rules().filters(filter("group-id", &[&web])).send().await.expect("rules");
+    assert_eq!(rules.security_group_rules().len(), 3);
+    let seen = error_seen(ec2.delete_security_group().group_id(&default_id).send().await.expect_err("default"));
+    assert_eq!(seen.code, "CannotDelete");
+    ec2.revoke_security_group_ingress().group_id(&web).ip_permissions(https).send().await.expect("Revoke");
+    let after = ec2.describe_security_groups().group_ids(&web).send().await.expect("describe");
+    assert!(after.security_groups()[0].ip_permissions().is_empty());
+    ec2.delete_security_group().group_id(&web).send().await.expect("DeleteSecurityGroup");
+    let seen = error_seen(ec2.describe_security_groups().group_ids(&web).send().await.expect_err("deleted"));
+    assert_eq!(seen.code, "InvalidGroup.NotFound");
+}

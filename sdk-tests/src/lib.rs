@@ -40,7 +40,8 @@ macro_rules! for_each_check {
             ebs_direct_blocks_round_trip_through_volumes,
             instances_own_volumes_and_attach_them,
             default_network_places_instances,
-            images_catalogue_and_launch
+            images_catalogue_and_launch,
+            security_groups_and_rules
         );
     };
 }

@@ -107,10 +107,10 @@ async fn bad_input_gets_ec2_errors_never_a_crash() {
             "The action NoSuchThing is not valid for this web service.",
         ),
         (
-            b"Action=RunInstances&Version=2016-11-15",
+            b"Action=CreateVpnGateway&Version=2016-11-15&Type=ipsec.1",
             400,
             "InvalidAction",
-            "The action RunInstances is not implemented by squall yet.",
+            "The action CreateVpnGateway is not implemented by squall yet.",
         ),
         (b"Action=Describe%FF%FE&Version=2016-11-15&\xff\xfe=\x00", 400, "InvalidAction", "not valid"),
     ];

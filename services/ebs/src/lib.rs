@@ -148,7 +148,14 @@ fn control_error(e: ControlError) -> ApiError {
         | E::InsufficientVolumeCapacity { .. }
         | E::ModificationInProgress(_)
         | E::CannotShrink { .. }
-        | E::IncorrectInstanceState { .. }) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
+        | E::IncorrectInstanceState { .. }
+        | E::SecurityGroupNotFound(_)
+        | E::SecurityGroupExists { .. }
+        | E::CannotDeleteDefaultGroup(_)
+        | E::SecurityGroupInUse(_)
+        | E::DuplicatePermission(_)
+        | E::PermissionNotFound(_)
+        | E::SecurityGroupRuleNotFound(_)) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
     }
 }
 

@@ -8,6 +8,7 @@ mod images;
 mod instances;
 mod network;
 mod regions;
+mod security_groups;
 mod snapshots;
 mod tags;
 mod volumes;
@@ -72,6 +73,30 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             Response::ResetSnapshotAttribute(snapshots::reset_snapshot_attribute(control, ctx, r)?)
         }
         Request::DescribeImages(r) => Response::DescribeImages(images::describe_images(control, ctx, r)?),
+        Request::CreateSecurityGroup(r) => {
+            Response::CreateSecurityGroup(security_groups::create_security_group(control, ctx, r)?)
+        }
+        Request::DeleteSecurityGroup(r) => {
+            Response::DeleteSecurityGroup(security_groups::delete_security_group(control, ctx, r)?)
+        }
+        Request::DescribeSecurityGroups(r) => {
+            Response::DescribeSecurityGroups(security_groups::describe_security_groups(control, ctx, r)?)
+        }
+        Request::AuthorizeSecurityGroupIngress(r) => {
+            Response::AuthorizeSecurityGroupIngress(security_groups::authorize_security_group_ingress(control, ctx, r)?)
+        }
+        Request::AuthorizeSecurityGroupEgress(r) => {
+            Response::AuthorizeSecurityGroupEgress(security_groups::authorize_security_group_egress(control, ctx, r)?)
+        }
+        Request::RevokeSecurityGroupIngress(r) => {
+            Response::RevokeSecurityGroupIngress(security_groups::revoke_security_group_ingress(control, ctx, r)?)
+        }
+        Request::RevokeSecurityGroupEgress(r) => {
+            Response::RevokeSecurityGroupEgress(security_groups::revoke_security_group_egress(control, ctx, r)?)
+        }
+        Request::DescribeSecurityGroupRules(r) => {
+            Response::DescribeSecurityGroupRules(security_groups::describe_security_group_rules(control, ctx, r)?)
+        }
         Request::DescribeVpcs(r) => Response::DescribeVpcs(network::describe_vpcs(control, ctx, r)?),
         Request::DescribeSubnets(r) => Response::DescribeSubnets(network::describe_subnets(control, ctx, r)?),
         Request::RunInstances(r) => Response::RunInstances(instances::run_instances(control, ctx, r)?),
@@ -199,6 +224,32 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
                 format!("The instance '{instance}' is not in a state from which it can be changed: it is '{state}'."),
             )
         }
+        E::SecurityGroupNotFound(g) if g.is_empty() => ApiError::missing_parameter("GroupId"),
+        E::SecurityGroupNotFound(g) => {
+            ApiError::client("InvalidGroup.NotFound", format!("The security group '{g}' does not exist"))
+        }
+        E::SecurityGroupExists { name, vpc_id } => ApiError::client(
+            "InvalidGroup.Duplicate",
+            format!("The security group '{name}' already exists for VPC '{vpc_id}'"),
+        ),
+        E::CannotDeleteDefaultGroup(g) => ApiError::client(
+            "CannotDelete",
+            format!("the specified group: \"{g}\" name: \"default\" cannot be deleted by a user"),
+        ),
+        E::SecurityGroupInUse(g) => {
+            ApiError::client("DependencyViolation", format!("resource {g} has a dependent object"))
+        }
+        E::DuplicatePermission(g) => ApiError::client(
+            "InvalidPermission.Duplicate",
+            format!("the specified rule already exists in security group {g}"),
+        ),
+        E::PermissionNotFound(_) => {
+            ApiError::client("InvalidPermission.NotFound", "The specified rule does not exist in this security group.")
+        }
+        E::SecurityGroupRuleNotFound(r) => ApiError::client(
+            "InvalidSecurityGroupRuleId.NotFound",
+            format!("The security group rule ID '{r}' does not exist"),
+        ),
         E::SnapshotNotPending(s) | E::SnapshotNotCompleted(s) => {
             ApiError::client("IncorrectState", format!("Snapshot '{s}' is in an invalid state for this operation."))
         }

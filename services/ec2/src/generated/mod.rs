@@ -19,6 +19,8 @@ pub mod network;
 pub use network::*;
 pub mod images;
 pub use images::*;
+pub mod security_groups;
+pub use security_groups::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2016-11-15";
@@ -892,6 +894,14 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DescribeVpcs",
     "DescribeSubnets",
     "DescribeImages",
+    "CreateSecurityGroup",
+    "DeleteSecurityGroup",
+    "DescribeSecurityGroups",
+    "AuthorizeSecurityGroupIngress",
+    "AuthorizeSecurityGroupEgress",
+    "RevokeSecurityGroupIngress",
+    "RevokeSecurityGroupEgress",
+    "DescribeSecurityGroupRules",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -929,6 +939,14 @@ pub enum Request {
     DescribeVpcs(DescribeVpcsRequest),
     DescribeSubnets(DescribeSubnetsRequest),
     DescribeImages(DescribeImagesRequest),
+    CreateSecurityGroup(CreateSecurityGroupRequest),
+    DeleteSecurityGroup(DeleteSecurityGroupRequest),
+    DescribeSecurityGroups(DescribeSecurityGroupsRequest),
+    AuthorizeSecurityGroupIngress(AuthorizeSecurityGroupIngressRequest),
+    AuthorizeSecurityGroupEgress(AuthorizeSecurityGroupEgressRequest),
+    RevokeSecurityGroupIngress(RevokeSecurityGroupIngressRequest),
+    RevokeSecurityGroupEgress(RevokeSecurityGroupEgressRequest),
+    DescribeSecurityGroupRules(DescribeSecurityGroupRulesRequest),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -985,6 +1003,26 @@ impl Request {
             "DescribeVpcs" => DescribeVpcsRequest::decode_members(q, "").map(Self::DescribeVpcs),
             "DescribeSubnets" => DescribeSubnetsRequest::decode_members(q, "").map(Self::DescribeSubnets),
             "DescribeImages" => DescribeImagesRequest::decode_members(q, "").map(Self::DescribeImages),
+            "CreateSecurityGroup" => CreateSecurityGroupRequest::decode_members(q, "").map(Self::CreateSecurityGroup),
+            "DeleteSecurityGroup" => DeleteSecurityGroupRequest::decode_members(q, "").map(Self::DeleteSecurityGroup),
+            "DescribeSecurityGroups" => {
+                DescribeSecurityGroupsRequest::decode_members(q, "").map(Self::DescribeSecurityGroups)
+            }
+            "AuthorizeSecurityGroupIngress" => {
+                AuthorizeSecurityGroupIngressRequest::decode_members(q, "").map(Self::AuthorizeSecurityGroupIngress)
+            }
+            "AuthorizeSecurityGroupEgress" => {
+                AuthorizeSecurityGroupEgressRequest::decode_members(q, "").map(Self::AuthorizeSecurityGroupEgress)
+            }
+            "RevokeSecurityGroupIngress" => {
+                RevokeSecurityGroupIngressRequest::decode_members(q, "").map(Self::RevokeSecurityGroupIngress)
+            }
+            "RevokeSecurityGroupEgress" => {
+                RevokeSecurityGroupEgressRequest::decode_members(q, "").map(Self::RevokeSecurityGroupEgress)
+            }
+            "DescribeSecurityGroupRules" => {
+                DescribeSecurityGroupRulesRequest::decode_members(q, "").map(Self::DescribeSecurityGroupRules)
+            }
             _ => return None,
         })
     }
@@ -1024,6 +1062,14 @@ impl Request {
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
             Self::DescribeImages(_) => "DescribeImages",
+            Self::CreateSecurityGroup(_) => "CreateSecurityGroup",
+            Self::DeleteSecurityGroup(_) => "DeleteSecurityGroup",
+            Self::DescribeSecurityGroups(_) => "DescribeSecurityGroups",
+            Self::AuthorizeSecurityGroupIngress(_) => "AuthorizeSecurityGroupIngress",
+            Self::AuthorizeSecurityGroupEgress(_) => "AuthorizeSecurityGroupEgress",
+            Self::RevokeSecurityGroupIngress(_) => "RevokeSecurityGroupIngress",
+            Self::RevokeSecurityGroupEgress(_) => "RevokeSecurityGroupEgress",
+            Self::DescribeSecurityGroupRules(_) => "DescribeSecurityGroupRules",
         }
     }
 }
@@ -1063,6 +1109,14 @@ pub enum Response {
     DescribeVpcs(DescribeVpcsResult),
     DescribeSubnets(DescribeSubnetsResult),
     DescribeImages(DescribeImagesResult),
+    CreateSecurityGroup(CreateSecurityGroupResult),
+    DeleteSecurityGroup(DeleteSecurityGroupResult),
+    DescribeSecurityGroups(DescribeSecurityGroupsResult),
+    AuthorizeSecurityGroupIngress(AuthorizeSecurityGroupIngressResult),
+    AuthorizeSecurityGroupEgress(AuthorizeSecurityGroupEgressResult),
+    RevokeSecurityGroupIngress(RevokeSecurityGroupIngressResult),
+    RevokeSecurityGroupEgress(RevokeSecurityGroupEgressResult),
+    DescribeSecurityGroupRules(DescribeSecurityGroupRulesResult),
 }
 impl Response {
     /// The operation's name.
@@ -1101,6 +1155,14 @@ impl Response {
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
             Self::DescribeImages(_) => "DescribeImages",
+            Self::CreateSecurityGroup(_) => "CreateSecurityGroup",
+            Self::DeleteSecurityGroup(_) => "DeleteSecurityGroup",
+            Self::DescribeSecurityGroups(_) => "DescribeSecurityGroups",
+            Self::AuthorizeSecurityGroupIngress(_) => "AuthorizeSecurityGroupIngress",
+            Self::AuthorizeSecurityGroupEgress(_) => "AuthorizeSecurityGroupEgress",
+            Self::RevokeSecurityGroupIngress(_) => "RevokeSecurityGroupIngress",
+            Self::RevokeSecurityGroupEgress(_) => "RevokeSecurityGroupEgress",
+            Self::DescribeSecurityGroupRules(_) => "DescribeSecurityGroupRules",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -1212,6 +1274,38 @@ impl Response {
                 true
             }
             Self::DescribeImages(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateSecurityGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteSecurityGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeSecurityGroups(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::AuthorizeSecurityGroupIngress(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::AuthorizeSecurityGroupEgress(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RevokeSecurityGroupIngress(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RevokeSecurityGroupEgress(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeSecurityGroupRules(v) => {
                 v.encode_members(w);
                 true
             }

@@ -1,0 +1,221 @@
+//! Security groups of a region's default VPC: named sets of ingress and egress rules. squall
+//! keeps them (instances run no traffic) so tools that create, authorize and describe them work.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ebs::Ebs;
+use crate::ControlError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroupRule {
+    pub id: String,
+    pub egress: bool,
+    /// `-1` (all), `tcp`, `udp`, `icmp`, or a protocol number.
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub cidr_ipv4: Option<String>,
+    /// Another group of the region, as the rule's source or destination.
+    pub group: Option<String>,
+    pub description: Option<String>,
+}
+
+impl SecurityGroupRule {
+    /// Two rules grant the same thing (AWS refuses a duplicate).
+    pub fn same_grant(&self, other: &SecurityGroupRule) -> bool {
+        self.egress == other.egress
+            && self.protocol == other.protocol
+            && self.from_port == other.from_port
+            && self.to_port == other.to_port
+            && self.cidr_ipv4 == other.cidr_ipv4
+            && self.group == other.group
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub vpc_id: String,
+    pub tags: BTreeMap<String, String>,
+    pub rules: Vec<SecurityGroupRule>,
+}
+
+fn rule_id(ebs: &mut Ebs) -> String {
+    format!("sgr-{:017x}", ebs.next_random() & 0x1_ffff_ffff_ffff_ffff)
+}
+
+impl Ebs {
+    /// The VPC's `default` group (created on first use: all traffic from itself, all egress).
+    fn ensure_default_group(&mut self, vpc_id: &str) -> Result<(), ControlError> {
+        if self.security_groups_ref().values().any(|g| g.vpc_id == vpc_id && g.name == "default") {
+            return Ok(());
+        }
+        let id = format!("sg-{}", crate::stable_hex(&format!("{vpc_id}/default")));
+        let ingress = SecurityGroupRule {
+            id: rule_id(self),
+            egress: false,
+            protocol: "-1".into(),
+            from_port: None,
+            to_port: None,
+            cidr_ipv4: None,
+            group: Some(id.clone()),
+            description: None,
+        };
+        let egress = SecurityGroupRule {
+            id: rule_id(self),
+            egress: true,
+            protocol: "-1".into(),
+            from_port: None,
+            to_port: None,
+            cidr_ipv4: Some("0.0.0.0/0".into()),
+            group: None,
+            description: None,
+        };
+        let group = SecurityGroup {
+            id: id.clone(),
+            name: "default".into(),
+            description: "default VPC security group".into(),
+            vpc_id: vpc_id.to_string(),
+            tags: BTreeMap::new(),
+            rules: vec![ingress, egress],
+        };
+        self.security_groups_mut().insert(id, group);
+        self.save()
+    }
+
+    /// Every group of the VPC, the default one included.
+    pub fn security_groups(&mut self, vpc_id: &str) -> Result<Vec<SecurityGroup>, ControlError> {
+        self.ensure_default_group(vpc_id)?;
+        Ok(self.security_groups_ref().values().filter(|g| g.vpc_id == vpc_id).cloned().collect())
+    }
+
+    pub fn create_security_group(
+        &mut self,
+        vpc_id: &str,
+        name: &str,
+        description: &str,
+        tags: BTreeMap<String, String>,
+        dry_run: bool,
+    ) -> Result<SecurityGroup, ControlError> {
+        self.ensure_default_group(vpc_id)?;
+        if self.security_groups_ref().values().any(|g| g.vpc_id == vpc_id && g.name == name) {
+            return Err(ControlError::SecurityGroupExists { name: name.to_string(), vpc_id: vpc_id.to_string() });
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let id = format!("sg-{:017x}", self.next_random() & 0x1_ffff_ffff_ffff_ffff);
+        // New groups allow all egress and no ingress, as on AWS.
+        let egress = SecurityGroupRule {
+            id: rule_id(self),
+            egress: true,
+            protocol: "-1".into(),
+            from_port: None,
+            to_port: None,
+            cidr_ipv4: Some("0.0.0.0/0".into()),
+            group: None,
+            description: None,
+        };
+        let group = SecurityGroup {
+            id: id.clone(),
+            name: name.to_string(),
+            description: description.to_string(),
+            vpc_id: vpc_id.to_string(),
+            tags,
+            rules: vec![egress],
+        };
+        self.security_groups_mut().insert(id, group.clone());
+        self.save()?;
+        Ok(group)
+    }
+
+    pub fn delete_security_group(&mut self, id: &str, dry_run: bool) -> Result<(), ControlError> {
+        let group =
+            self.security_groups_ref().get(id).ok_or_else(|| ControlError::SecurityGroupNotFound(id.to_string()))?;
+        if group.name == "default" {
+            return Err(ControlError::CannotDeleteDefaultGroup(id.to_string()));
+        }
+        let referenced = self
+            .security_groups_ref()
+            .values()
+            .any(|g| g.id != id && g.rules.iter().any(|r| r.group.as_deref() == Some(id)));
+        if referenced {
+            return Err(ControlError::SecurityGroupInUse(id.to_string()));
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        self.security_groups_mut().remove(id);
+        self.save()
+    }
+
+    /// Adds rules (ids are assigned here); a rule that repeats an existing grant is refused.
+    pub fn authorize(
+        &mut self,
+        group: &str,
+        mut rules: Vec<SecurityGroupRule>,
+        dry_run: bool,
+    ) -> Result<Vec<SecurityGroupRule>, ControlError> {
+        let existing = self
+            .security_groups_ref()
+            .get(group)
+            .ok_or_else(|| ControlError::SecurityGroupNotFound(group.to_string()))?;
+        for r in &rules {
+            if let Some(source) = &r.group {
+                if !self.security_groups_ref().contains_key(source) {
+                    return Err(ControlError::SecurityGroupNotFound(source.clone()));
+                }
+            }
+            if existing.rules.iter().any(|e| e.same_grant(r)) {
+                return Err(ControlError::DuplicatePermission(group.to_string()));
+            }
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        for r in &mut rules {
+            r.id = rule_id(self);
+        }
+        if let Some(g) = self.security_groups_mut().get_mut(group) {
+            g.rules.extend(rules.iter().cloned());
+        }
+        self.save()?;
+        Ok(rules)
+    }
+
+    /// Removes rules that match `rules` (by grant) or have one of `rule_ids`.
+    pub fn revoke(
+        &mut self,
+        group: &str,
+        rules: &[SecurityGroupRule],
+        rule_ids: &[String],
+        egress: bool,
+        dry_run: bool,
+    ) -> Result<(), ControlError> {
+        let g = self
+            .security_groups_ref()
+            .get(group)
+            .ok_or_else(|| ControlError::SecurityGroupNotFound(group.to_string()))?;
+        for r in rules {
+            if !g.rules.iter().any(|e| e.same_grant(r)) {
+                return Err(ControlError::PermissionNotFound(group.to_string()));
+            }
+        }
+        for id in rule_ids {
+            if !g.rules.iter().any(|e| e.id == *id && e.egress == egress) {
+                return Err(ControlError::SecurityGroupRuleNotFound(id.clone()));
+            }
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        if let Some(g) = self.security_groups_mut().get_mut(group) {
+            g.rules.retain(|e| !(rules.iter().any(|r| e.same_grant(r)) || rule_ids.contains(&e.id)));
+        }
+        self.save()
+    }
+}
