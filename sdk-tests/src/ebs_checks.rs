@@ -918,3 +918,39 @@ pub async fn security_groups_and_rules(endpoint: String) {
     let seen = error_seen(ec2.describe_security_groups().group_ids(&web).send().await.expect_err("deleted"));
     assert_eq!(seen.code, "InvalidGroup.NotFound");
 }
+
+pub async fn instance_types_reboot_and_console(endpoint: String) {
+    use aws_sdk_ec2::types::{ArchitectureType, InstanceType};
+    let ec2 = ec2(&endpoint, "me-central-1");
+    let types = ec2
+        .describe_instance_types()
+        .instance_types(InstanceType::T3Micro)
+        .send()
+        .await
+        .expect("DescribeInstanceTypes");
+    let t = &types.instance_types()[0];
+    assert_eq!(t.v_cpu_info().and_then(|v| v.default_v_cpus()), Some(2));
+    assert_eq!(t.memory_info().and_then(|m| m.size_in_mib()), Some(1024));
+    let arm = ec2
+        .describe_instance_types()
+        .filters(filter("processor-info.supported-architecture", &["arm64"]))
+        .send()
+        .await
+        .expect("filter");
+    assert!(!arm.instance_types().is_empty());
+    assert!(arm
+        .instance_types()
+        .iter()
+        .all(|t| t.processor_info().map(|p| p.supported_architectures().contains(&ArchitectureType::Arm64))
+            == Some(true)));
+
+    let run =
+        ec2.run_instances().image_id("ami-0123456789abcdef0").min_count(1).max_count(1).send().await.expect("run");
+    let id = run.instances()[0].instance_id().expect("id").to_string();
+    ec2.reboot_instances().instance_ids(&id).send().await.expect("RebootInstances");
+    let console = ec2.get_console_output().instance_id(&id).send().await.expect("GetConsoleOutput");
+    assert_eq!(console.instance_id(), Some(id.as_str()));
+    let seen =
+        error_seen(ec2.get_console_output().instance_id("i-0123456789abcdef0").send().await.expect_err("missing"));
+    assert_eq!(seen.code, "InvalidInstanceID.NotFound");
+}

@@ -41,7 +41,8 @@ macro_rules! for_each_check {
             instances_own_volumes_and_attach_them,
             default_network_places_instances,
             images_catalogue_and_launch,
-            security_groups_and_rules
+            security_groups_and_rules,
+            instance_types_reboot_and_console
         );
     };
 }

@@ -9,6 +9,11 @@ use squall_protocol::{ApiError, RequestContext, Timestamp};
 
 use crate::common::{after_token, instance_id, page_size, region, tags_for, timestamp, wire_tags};
 use crate::generated::{
+    ArchitectureType, DescribeInstanceTypesRequest, DescribeInstanceTypesResult, GetConsoleOutputRequest,
+    GetConsoleOutputResult, InstanceTypeHypervisor, InstanceTypeInfo, MemoryInfo, ProcessorInfo,
+    RebootInstancesRequest, RootDeviceType, UsageClassType, VCpuInfo,
+};
+use crate::generated::{
     ArchitectureValues, AttachmentStatus, DescribeInstanceStatusRequest, DescribeInstanceStatusResult,
     DescribeInstancesRequest, DescribeInstancesResult, DeviceType, EbsInstanceBlockDevice, EbsStatusDetails,
     EbsStatusSummary, HypervisorType, Instance, InstanceBlockDeviceMapping, InstanceState, InstanceStateChange,
@@ -551,4 +556,137 @@ pub(crate) fn describe_instance_status(
         })
         .map_err(control_error)?;
     Ok(DescribeInstanceStatusResult { instance_statuses: Some(items), next_token: if more { last } else { None } })
+}
+
+/// RebootInstances: a running instance stays running (it runs no code to restart).
+pub(crate) fn reboot_instances(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: RebootInstancesRequest,
+) -> Result<(), ApiError> {
+    let ids = r.instance_ids.iter().map(|s| instance_id(s)).collect::<Result<Vec<_>, _>>()?;
+    let now = control.now_ms();
+    region(control, ctx)?
+        .with_ebs(now, |ebs| {
+            for id in &ids {
+                let i = ebs.instance(id)?;
+                if matches!(i.state, State::Terminated | State::ShuttingDown) {
+                    return Err(squall_control::ControlError::IncorrectInstanceState {
+                        instance: id.clone(),
+                        state: i.state,
+                    });
+                }
+            }
+            if r.dry_run == Some(true) {
+                return Err(squall_control::ControlError::DryRun);
+            }
+            Ok(())
+        })
+        .map_err(control_error)
+}
+
+/// GetConsoleOutput: well-formed and empty, as for an instance that printed nothing yet.
+pub(crate) fn get_console_output(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: GetConsoleOutputRequest,
+) -> Result<GetConsoleOutputResult, ApiError> {
+    let id = instance_id(&r.instance_id)?;
+    let now = control.now_ms();
+    region(control, ctx)?.with_ebs(now, |ebs| ebs.instance(&id).map(|_| ())).map_err(control_error)?;
+    check_dry_run(r.dry_run)?;
+    Ok(GetConsoleOutputResult {
+        instance_id: Some(id.to_string()),
+        timestamp: Some(timestamp(now)),
+        output: Some(String::new()),
+    })
+}
+
+/// (type, vCPUs, MiB, architecture, free tier) of the catalogue DescribeInstanceTypes serves.
+const INSTANCE_TYPES: &[(InstanceType, i32, i64, ArchitectureType, bool)] = &[
+    (InstanceType::T2Micro, 1, 1024, ArchitectureType::X8664, true),
+    (InstanceType::T3Micro, 2, 1024, ArchitectureType::X8664, true),
+    (InstanceType::T3Small, 2, 2048, ArchitectureType::X8664, false),
+    (InstanceType::T3Medium, 2, 4096, ArchitectureType::X8664, false),
+    (InstanceType::T3Large, 2, 8192, ArchitectureType::X8664, false),
+    (InstanceType::T4gMicro, 2, 1024, ArchitectureType::Arm64, false),
+    (InstanceType::M5Large, 2, 8192, ArchitectureType::X8664, false),
+    (InstanceType::M5Xlarge, 4, 16384, ArchitectureType::X8664, false),
+    (InstanceType::C5Large, 2, 4096, ArchitectureType::X8664, false),
+    (InstanceType::R5Large, 2, 16384, ArchitectureType::X8664, false),
+    (InstanceType::M6gLarge, 2, 8192, ArchitectureType::Arm64, false),
+];
+
+pub(crate) fn describe_instance_types(
+    _control: &ControlPlane,
+    _ctx: &RequestContext,
+    r: DescribeInstanceTypesRequest,
+) -> Result<DescribeInstanceTypesResult, ApiError> {
+    check_dry_run(r.dry_run)?;
+    let filters = r.filters.unwrap_or_default();
+    filter::validate(
+        &filters,
+        &[
+            "current-generation",
+            "free-tier-eligible",
+            "instance-type",
+            "memory-info.size-in-mib",
+            "processor-info.supported-architecture",
+            "vcpu-info.default-vcpus",
+        ],
+    )?;
+    let wanted = r.instance_types.unwrap_or_default();
+    if let Some(missing) = wanted.iter().find(|t| !INSTANCE_TYPES.iter().any(|(known, ..)| known == *t)) {
+        return Err(ApiError::invalid_parameter_value(format!(
+            "The following supplied instance types do not exist: [{}]",
+            missing.as_str()
+        )));
+    }
+    let limit = page_size(r.max_results, 5, 100)?.unwrap_or(100);
+    let start: usize = match r.next_token.as_deref() {
+        None | Some("") => 0,
+        Some(t) => {
+            t.parse().map_err(|_| ApiError::invalid_parameter_value(format!("Invalid value '{t}' for NextToken.")))?
+        }
+    };
+    let matching: Vec<InstanceTypeInfo> = INSTANCE_TYPES
+        .iter()
+        .filter(|(t, ..)| wanted.is_empty() || wanted.contains(t))
+        .filter(|(t, cpus, mib, arch, free)| {
+            filter::matches(&filters, |name| match name {
+                "current-generation" => vec!["true".to_string()],
+                "free-tier-eligible" => vec![free.to_string()],
+                "instance-type" => vec![t.as_str().to_string()],
+                "memory-info.size-in-mib" => vec![mib.to_string()],
+                "processor-info.supported-architecture" => vec![arch.as_str().to_string()],
+                "vcpu-info.default-vcpus" => vec![cpus.to_string()],
+                _ => vec![],
+            })
+        })
+        .map(|(t, cpus, mib, arch, free)| InstanceTypeInfo {
+            instance_type: Some(*t),
+            current_generation: Some(true),
+            free_tier_eligible: Some(*free),
+            supported_usage_classes: Some(vec![UsageClassType::OnDemand, UsageClassType::Spot]),
+            supported_root_device_types: Some(vec![RootDeviceType::Ebs]),
+            supported_virtualization_types: Some(vec![VirtualizationType::Hvm]),
+            bare_metal: Some(false),
+            hypervisor: Some(if t.as_str().starts_with("t2") {
+                InstanceTypeHypervisor::Xen
+            } else {
+                InstanceTypeHypervisor::Nitro
+            }),
+            processor_info: Some(ProcessorInfo { supported_architectures: Some(vec![*arch]), ..Default::default() }),
+            v_cpu_info: Some(VCpuInfo { default_v_cpus: Some(*cpus), ..Default::default() }),
+            memory_info: Some(MemoryInfo { size_in_mi_b: Some(*mib) }),
+            instance_storage_supported: Some(false),
+            ..Default::default()
+        })
+        .collect();
+    let page: Vec<_> = matching.iter().skip(start).take(limit).cloned().collect();
+    let end = start + page.len();
+    Ok(DescribeInstanceTypesResult {
+        instance_types: Some(page),
+        next_token: (end < matching.len()).then(|| end.to_string()),
+    })
 }

@@ -104,6 +104,11 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         Request::DescribeInstanceStatus(r) => {
             Response::DescribeInstanceStatus(instances::describe_instance_status(control, ctx, r)?)
         }
+        Request::RebootInstances(r) => Response::RebootInstances(instances::reboot_instances(control, ctx, r)?),
+        Request::GetConsoleOutput(r) => Response::GetConsoleOutput(instances::get_console_output(control, ctx, r)?),
+        Request::DescribeInstanceTypes(r) => {
+            Response::DescribeInstanceTypes(instances::describe_instance_types(control, ctx, r)?)
+        }
         Request::StopInstances(r) => Response::StopInstances(instances::stop_instances(control, ctx, r)?),
         Request::StartInstances(r) => Response::StartInstances(instances::start_instances(control, ctx, r)?),
         Request::TerminateInstances(r) => {

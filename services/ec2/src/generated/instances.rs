@@ -65,6 +65,71 @@ impl XmlEncode for ApplicationStatusSummary {
         w.close(tag);
     }
 }
+/// Enum `ArchitectureType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArchitectureType {
+    /// `i386`
+    I386,
+    /// `x86_64`
+    X8664,
+    /// `arm64`
+    Arm64,
+    /// `x86_64_mac`
+    X8664Mac,
+    /// `arm64_mac`
+    Arm64Mac,
+}
+impl ArchitectureType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::I386, Self::X8664, Self::Arm64, Self::X8664Mac, Self::Arm64Mac];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::I386 => "i386",
+            Self::X8664 => "x86_64",
+            Self::Arm64 => "arm64",
+            Self::X8664Mac => "x86_64_mac",
+            Self::Arm64Mac => "arm64_mac",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for ArchitectureType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `AttachmentLimitType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttachmentLimitType {
+    /// `shared`
+    Shared,
+    /// `dedicated`
+    Dedicated,
+}
+impl AttachmentLimitType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Shared, Self::Dedicated];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Shared => "shared",
+            Self::Dedicated => "dedicated",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for AttachmentLimitType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Enum `AttachmentStatus` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AttachmentStatus {
@@ -95,6 +160,65 @@ impl AttachmentStatus {
     }
 }
 impl XmlEncode for AttachmentStatus {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `BandwidthWeightingType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BandwidthWeightingType {
+    /// `default`
+    Default,
+    /// `vpc-1`
+    Vpc1,
+    /// `ebs-1`
+    Ebs1,
+}
+impl BandwidthWeightingType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Default, Self::Vpc1, Self::Ebs1];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Vpc1 => "vpc-1",
+            Self::Ebs1 => "ebs-1",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for BandwidthWeightingType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `BootModeType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BootModeType {
+    /// `legacy-bios`
+    LegacyBios,
+    /// `uefi`
+    Uefi,
+}
+impl BootModeType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::LegacyBios, Self::Uefi];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::LegacyBios => "legacy-bios",
+            Self::Uefi => "uefi",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for BootModeType {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
     }
@@ -374,6 +498,34 @@ impl QueryDecode for CreditSpecificationRequest {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `DefaultConnectionTrackingConfiguration` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DefaultConnectionTrackingConfiguration {
+    pub default_tcp_established_timeout: Option<i32>,
+    pub default_udp_timeout: Option<i32>,
+    pub default_udp_stream_timeout: Option<i32>,
+}
+impl DefaultConnectionTrackingConfiguration {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.default_tcp_established_timeout {
+            v.encode_xml(w, "defaultTcpEstablishedTimeout");
+        }
+        if let Some(v) = &self.default_udp_timeout {
+            v.encode_xml(w, "defaultUdpTimeout");
+        }
+        if let Some(v) = &self.default_udp_stream_timeout {
+            v.encode_xml(w, "defaultUdpStreamTimeout");
+        }
+    }
+}
+impl XmlEncode for DefaultConnectionTrackingConfiguration {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DescribeInstanceStatusRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeInstanceStatusRequest {
@@ -425,6 +577,61 @@ impl DescribeInstanceStatusResult {
     }
 }
 impl XmlEncode for DescribeInstanceStatusResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DescribeInstanceTypesRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeInstanceTypesRequest {
+    pub dry_run: Option<bool>,
+    pub instance_types: Option<Vec<InstanceType>>,
+    pub filters: Option<Vec<Filter>>,
+    pub max_results: Option<i32>,
+    pub next_token: Option<String>,
+    pub include_unsupported_in_region: Option<bool>,
+}
+impl DescribeInstanceTypesRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            instance_types: ec2_list::<InstanceType>(q, &join(key, "InstanceType"))?,
+            filters: ec2_list::<Filter>(q, &join(key, "Filter"))?,
+            max_results: i32::decode_query(q, &join(key, "MaxResults"))?,
+            next_token: String::decode_query(q, &join(key, "NextToken"))?,
+            include_unsupported_in_region: bool::decode_query(q, &join(key, "IncludeUnsupportedInRegion"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeInstanceTypesRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeInstanceTypesResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeInstanceTypesResult {
+    pub instance_types: Option<Vec<InstanceTypeInfo>>,
+    pub next_token: Option<String>,
+}
+impl DescribeInstanceTypesResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_types {
+            encode_list(w, "instanceTypeSet", "item", v);
+        }
+        if let Some(v) = &self.next_token {
+            v.encode_xml(w, "nextToken");
+        }
+    }
+}
+impl XmlEncode for DescribeInstanceTypesResult {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);
@@ -486,6 +693,182 @@ impl XmlEncode for DescribeInstancesResult {
         w.close(tag);
     }
 }
+/// Shape `DiskInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DiskInfo {
+    pub size_in_gb: Option<i64>,
+    pub count: Option<i32>,
+    pub r#type: Option<DiskType>,
+}
+impl DiskInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.size_in_gb {
+            v.encode_xml(w, "sizeInGB");
+        }
+        if let Some(v) = &self.count {
+            v.encode_xml(w, "count");
+        }
+        if let Some(v) = &self.r#type {
+            v.encode_xml(w, "type");
+        }
+    }
+}
+impl XmlEncode for DiskInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `DiskType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DiskType {
+    /// `hdd`
+    Hdd,
+    /// `ssd`
+    Ssd,
+}
+impl DiskType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Hdd, Self::Ssd];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Hdd => "hdd",
+            Self::Ssd => "ssd",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for DiskType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `EbsCardInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EbsCardInfo {
+    pub ebs_card_index: Option<i32>,
+    pub baseline_bandwidth_in_mbps: Option<i32>,
+    pub baseline_throughput_in_m_bps: Option<f64>,
+    pub baseline_iops: Option<i32>,
+    pub maximum_bandwidth_in_mbps: Option<i32>,
+    pub maximum_throughput_in_m_bps: Option<f64>,
+    pub maximum_iops: Option<i32>,
+}
+impl EbsCardInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.ebs_card_index {
+            v.encode_xml(w, "ebsCardIndex");
+        }
+        if let Some(v) = &self.baseline_bandwidth_in_mbps {
+            v.encode_xml(w, "baselineBandwidthInMbps");
+        }
+        if let Some(v) = &self.baseline_throughput_in_m_bps {
+            v.encode_xml(w, "baselineThroughputInMBps");
+        }
+        if let Some(v) = &self.baseline_iops {
+            v.encode_xml(w, "baselineIops");
+        }
+        if let Some(v) = &self.maximum_bandwidth_in_mbps {
+            v.encode_xml(w, "maximumBandwidthInMbps");
+        }
+        if let Some(v) = &self.maximum_throughput_in_m_bps {
+            v.encode_xml(w, "maximumThroughputInMBps");
+        }
+        if let Some(v) = &self.maximum_iops {
+            v.encode_xml(w, "maximumIops");
+        }
+    }
+}
+impl XmlEncode for EbsCardInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `EbsEncryptionSupport` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EbsEncryptionSupport {
+    /// `unsupported`
+    Unsupported,
+    /// `supported`
+    Supported,
+}
+impl EbsEncryptionSupport {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Unsupported, Self::Supported];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "unsupported",
+            Self::Supported => "supported",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for EbsEncryptionSupport {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `EbsInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EbsInfo {
+    pub ebs_optimized_support: Option<EbsOptimizedSupport>,
+    pub encryption_support: Option<EbsEncryptionSupport>,
+    pub ebs_optimized_info: Option<EbsOptimizedInfo>,
+    pub nvme_support: Option<EbsNvmeSupport>,
+    pub maximum_ebs_attachments: Option<i32>,
+    pub attachment_limit_type: Option<AttachmentLimitType>,
+    pub maximum_ebs_cards: Option<i32>,
+    pub ebs_cards: Option<Vec<EbsCardInfo>>,
+}
+impl EbsInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.ebs_optimized_support {
+            v.encode_xml(w, "ebsOptimizedSupport");
+        }
+        if let Some(v) = &self.encryption_support {
+            v.encode_xml(w, "encryptionSupport");
+        }
+        if let Some(v) = &self.ebs_optimized_info {
+            v.encode_xml(w, "ebsOptimizedInfo");
+        }
+        if let Some(v) = &self.nvme_support {
+            v.encode_xml(w, "nvmeSupport");
+        }
+        if let Some(v) = &self.maximum_ebs_attachments {
+            v.encode_xml(w, "maximumEbsAttachments");
+        }
+        if let Some(v) = &self.attachment_limit_type {
+            v.encode_xml(w, "attachmentLimitType");
+        }
+        if let Some(v) = &self.maximum_ebs_cards {
+            v.encode_xml(w, "maximumEbsCards");
+        }
+        if let Some(v) = &self.ebs_cards {
+            encode_list(w, "ebsCardSet", "item", v);
+        }
+    }
+}
+impl XmlEncode for EbsInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `EbsInstanceBlockDevice` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EbsInstanceBlockDevice {
@@ -534,6 +917,108 @@ impl XmlEncode for EbsInstanceBlockDevice {
         w.close(tag);
     }
 }
+/// Enum `EbsNvmeSupport` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EbsNvmeSupport {
+    /// `unsupported`
+    Unsupported,
+    /// `supported`
+    Supported,
+    /// `required`
+    Required,
+}
+impl EbsNvmeSupport {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Unsupported, Self::Supported, Self::Required];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "unsupported",
+            Self::Supported => "supported",
+            Self::Required => "required",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for EbsNvmeSupport {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `EbsOptimizedInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EbsOptimizedInfo {
+    pub baseline_bandwidth_in_mbps: Option<i32>,
+    pub baseline_throughput_in_m_bps: Option<f64>,
+    pub baseline_iops: Option<i32>,
+    pub maximum_bandwidth_in_mbps: Option<i32>,
+    pub maximum_throughput_in_m_bps: Option<f64>,
+    pub maximum_iops: Option<i32>,
+}
+impl EbsOptimizedInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.baseline_bandwidth_in_mbps {
+            v.encode_xml(w, "baselineBandwidthInMbps");
+        }
+        if let Some(v) = &self.baseline_throughput_in_m_bps {
+            v.encode_xml(w, "baselineThroughputInMBps");
+        }
+        if let Some(v) = &self.baseline_iops {
+            v.encode_xml(w, "baselineIops");
+        }
+        if let Some(v) = &self.maximum_bandwidth_in_mbps {
+            v.encode_xml(w, "maximumBandwidthInMbps");
+        }
+        if let Some(v) = &self.maximum_throughput_in_m_bps {
+            v.encode_xml(w, "maximumThroughputInMBps");
+        }
+        if let Some(v) = &self.maximum_iops {
+            v.encode_xml(w, "maximumIops");
+        }
+    }
+}
+impl XmlEncode for EbsOptimizedInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `EbsOptimizedSupport` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EbsOptimizedSupport {
+    /// `unsupported`
+    Unsupported,
+    /// `supported`
+    Supported,
+    /// `default`
+    Default,
+}
+impl EbsOptimizedSupport {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Unsupported, Self::Supported, Self::Default];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "unsupported",
+            Self::Supported => "supported",
+            Self::Default => "default",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for EbsOptimizedSupport {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Shape `EbsStatusDetails` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EbsStatusDetails {
@@ -580,6 +1065,26 @@ impl EbsStatusSummary {
     }
 }
 impl XmlEncode for EbsStatusSummary {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `EfaInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EfaInfo {
+    pub maximum_efa_interfaces: Option<i32>,
+}
+impl EfaInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.maximum_efa_interfaces {
+            v.encode_xml(w, "maximumEfaInterfaces");
+        }
+    }
+}
+impl XmlEncode for EfaInfo {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);
@@ -737,6 +1242,37 @@ impl QueryDecode for EnaSrdUdpSpecificationRequest {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Enum `EnaSupport` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnaSupport {
+    /// `unsupported`
+    Unsupported,
+    /// `supported`
+    Supported,
+    /// `required`
+    Required,
+}
+impl EnaSupport {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Unsupported, Self::Supported, Self::Required];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "unsupported",
+            Self::Supported => "supported",
+            Self::Required => "required",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for EnaSupport {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Shape `EnclaveOptions` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EnclaveOptions {
@@ -774,6 +1310,37 @@ impl QueryDecode for EnclaveOptionsRequest {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Enum `EphemeralNvmeSupport` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EphemeralNvmeSupport {
+    /// `unsupported`
+    Unsupported,
+    /// `supported`
+    Supported,
+    /// `required`
+    Required,
+}
+impl EphemeralNvmeSupport {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Unsupported, Self::Supported, Self::Required];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "unsupported",
+            Self::Supported => "supported",
+            Self::Required => "required",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for EphemeralNvmeSupport {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Enum `EventCode` of the model.
@@ -817,6 +1384,251 @@ impl EventCode {
 impl XmlEncode for EventCode {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `FlexibleEnaQueuesSupport` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlexibleEnaQueuesSupport {
+    /// `unsupported`
+    Unsupported,
+    /// `supported`
+    Supported,
+}
+impl FlexibleEnaQueuesSupport {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Unsupported, Self::Supported];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "unsupported",
+            Self::Supported => "supported",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for FlexibleEnaQueuesSupport {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `FpgaDeviceInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FpgaDeviceInfo {
+    pub name: Option<String>,
+    pub manufacturer: Option<String>,
+    pub count: Option<i32>,
+    pub memory_info: Option<FpgaDeviceMemoryInfo>,
+}
+impl FpgaDeviceInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.name {
+            v.encode_xml(w, "name");
+        }
+        if let Some(v) = &self.manufacturer {
+            v.encode_xml(w, "manufacturer");
+        }
+        if let Some(v) = &self.count {
+            v.encode_xml(w, "count");
+        }
+        if let Some(v) = &self.memory_info {
+            v.encode_xml(w, "memoryInfo");
+        }
+    }
+}
+impl XmlEncode for FpgaDeviceInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `FpgaDeviceMemoryInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FpgaDeviceMemoryInfo {
+    pub size_in_mi_b: Option<i32>,
+}
+impl FpgaDeviceMemoryInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.size_in_mi_b {
+            v.encode_xml(w, "sizeInMiB");
+        }
+    }
+}
+impl XmlEncode for FpgaDeviceMemoryInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `FpgaInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FpgaInfo {
+    pub fpgas: Option<Vec<FpgaDeviceInfo>>,
+    pub total_fpga_memory_in_mi_b: Option<i32>,
+}
+impl FpgaInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.fpgas {
+            encode_list(w, "fpgas", "item", v);
+        }
+        if let Some(v) = &self.total_fpga_memory_in_mi_b {
+            v.encode_xml(w, "totalFpgaMemoryInMiB");
+        }
+    }
+}
+impl XmlEncode for FpgaInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `GetConsoleOutputRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GetConsoleOutputRequest {
+    pub instance_id: String,
+    pub latest: Option<bool>,
+    pub dry_run: Option<bool>,
+}
+impl GetConsoleOutputRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            instance_id: required(String::decode_query(q, &join(key, "InstanceId"))?, &join(key, "InstanceId"))?,
+            latest: bool::decode_query(q, &join(key, "Latest"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for GetConsoleOutputRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `GetConsoleOutputResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GetConsoleOutputResult {
+    pub instance_id: Option<String>,
+    pub timestamp: Option<Timestamp>,
+    pub output: Option<String>,
+}
+impl GetConsoleOutputResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_id {
+            v.encode_xml(w, "instanceId");
+        }
+        if let Some(v) = &self.timestamp {
+            v.encode_xml(w, "timestamp");
+        }
+        if let Some(v) = &self.output {
+            v.encode_xml(w, "output");
+        }
+    }
+}
+impl XmlEncode for GetConsoleOutputResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `GpuDeviceInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GpuDeviceInfo {
+    pub name: Option<String>,
+    pub manufacturer: Option<String>,
+    pub count: Option<i32>,
+    pub logical_gpu_count: Option<i32>,
+    pub gpu_partition_size: Option<f64>,
+    pub workloads: Option<Vec<String>>,
+    pub memory_info: Option<GpuDeviceMemoryInfo>,
+}
+impl GpuDeviceInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.name {
+            v.encode_xml(w, "name");
+        }
+        if let Some(v) = &self.manufacturer {
+            v.encode_xml(w, "manufacturer");
+        }
+        if let Some(v) = &self.count {
+            v.encode_xml(w, "count");
+        }
+        if let Some(v) = &self.logical_gpu_count {
+            v.encode_xml(w, "logicalGpuCount");
+        }
+        if let Some(v) = &self.gpu_partition_size {
+            v.encode_xml(w, "gpuPartitionSize");
+        }
+        if let Some(v) = &self.workloads {
+            encode_list(w, "workloadSet", "item", v);
+        }
+        if let Some(v) = &self.memory_info {
+            v.encode_xml(w, "memoryInfo");
+        }
+    }
+}
+impl XmlEncode for GpuDeviceInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `GpuDeviceMemoryInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GpuDeviceMemoryInfo {
+    pub size_in_mi_b: Option<i32>,
+}
+impl GpuDeviceMemoryInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.size_in_mi_b {
+            v.encode_xml(w, "sizeInMiB");
+        }
+    }
+}
+impl XmlEncode for GpuDeviceMemoryInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `GpuInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GpuInfo {
+    pub gpus: Option<Vec<GpuDeviceInfo>>,
+    pub total_gpu_memory_in_mi_b: Option<i32>,
+}
+impl GpuInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.gpus {
+            encode_list(w, "gpus", "item", v);
+        }
+        if let Some(v) = &self.total_gpu_memory_in_mi_b {
+            v.encode_xml(w, "totalGpuMemoryInMiB");
+        }
+    }
+}
+impl XmlEncode for GpuInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `GroupIdentifier` of the model.
@@ -960,6 +1772,82 @@ impl QueryDecode for IamInstanceProfileSpecification {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `InferenceAcceleratorInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InferenceAcceleratorInfo {
+    pub accelerators: Option<Vec<InferenceDeviceInfo>>,
+    pub total_inference_memory_in_mi_b: Option<i32>,
+}
+impl InferenceAcceleratorInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.accelerators {
+            encode_list(w, "accelerators", "item", v);
+        }
+        if let Some(v) = &self.total_inference_memory_in_mi_b {
+            v.encode_xml(w, "totalInferenceMemoryInMiB");
+        }
+    }
+}
+impl XmlEncode for InferenceAcceleratorInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `InferenceDeviceInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InferenceDeviceInfo {
+    pub count: Option<i32>,
+    pub name: Option<String>,
+    pub manufacturer: Option<String>,
+    pub memory_info: Option<InferenceDeviceMemoryInfo>,
+}
+impl InferenceDeviceInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.count {
+            v.encode_xml(w, "count");
+        }
+        if let Some(v) = &self.name {
+            v.encode_xml(w, "name");
+        }
+        if let Some(v) = &self.manufacturer {
+            v.encode_xml(w, "manufacturer");
+        }
+        if let Some(v) = &self.memory_info {
+            v.encode_xml(w, "memoryInfo");
+        }
+    }
+}
+impl XmlEncode for InferenceDeviceInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `InferenceDeviceMemoryInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InferenceDeviceMemoryInfo {
+    pub size_in_mi_b: Option<i32>,
+}
+impl InferenceDeviceMemoryInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.size_in_mi_b {
+            v.encode_xml(w, "sizeInMiB");
+        }
+    }
+}
+impl XmlEncode for InferenceDeviceMemoryInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `Instance` of the model.
@@ -2562,6 +3450,66 @@ impl InstanceStatusSummary {
     }
 }
 impl XmlEncode for InstanceStatusSummary {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `InstanceStorageEncryptionSupport` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceStorageEncryptionSupport {
+    /// `unsupported`
+    Unsupported,
+    /// `required`
+    Required,
+}
+impl InstanceStorageEncryptionSupport {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Unsupported, Self::Required];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "unsupported",
+            Self::Required => "required",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for InstanceStorageEncryptionSupport {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `InstanceStorageInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceStorageInfo {
+    pub total_size_in_gb: Option<i64>,
+    pub disks: Option<Vec<DiskInfo>>,
+    pub nvme_support: Option<EphemeralNvmeSupport>,
+    pub encryption_support: Option<InstanceStorageEncryptionSupport>,
+}
+impl InstanceStorageInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.total_size_in_gb {
+            v.encode_xml(w, "totalSizeInGB");
+        }
+        if let Some(v) = &self.disks {
+            encode_list(w, "disks", "item", v);
+        }
+        if let Some(v) = &self.nvme_support {
+            v.encode_xml(w, "nvmeSupport");
+        }
+        if let Some(v) = &self.encryption_support {
+            v.encode_xml(w, "encryptionSupport");
+        }
+    }
+}
+impl XmlEncode for InstanceStorageInfo {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);
@@ -8344,6 +9292,178 @@ impl XmlEncode for InstanceType {
         w.text_element(tag, self.as_str());
     }
 }
+/// Enum `InstanceTypeHypervisor` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceTypeHypervisor {
+    /// `nitro`
+    Nitro,
+    /// `xen`
+    Xen,
+}
+impl InstanceTypeHypervisor {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Nitro, Self::Xen];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Nitro => "nitro",
+            Self::Xen => "xen",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for InstanceTypeHypervisor {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `InstanceTypeInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceTypeInfo {
+    pub instance_type: Option<InstanceType>,
+    pub current_generation: Option<bool>,
+    pub free_tier_eligible: Option<bool>,
+    pub supported_usage_classes: Option<Vec<UsageClassType>>,
+    pub supported_root_device_types: Option<Vec<RootDeviceType>>,
+    pub supported_virtualization_types: Option<Vec<VirtualizationType>>,
+    pub bare_metal: Option<bool>,
+    pub hypervisor: Option<InstanceTypeHypervisor>,
+    pub processor_info: Option<ProcessorInfo>,
+    pub v_cpu_info: Option<VCpuInfo>,
+    pub memory_info: Option<MemoryInfo>,
+    pub instance_storage_supported: Option<bool>,
+    pub instance_storage_info: Option<InstanceStorageInfo>,
+    pub ebs_info: Option<EbsInfo>,
+    pub network_info: Option<NetworkInfo>,
+    pub gpu_info: Option<GpuInfo>,
+    pub fpga_info: Option<FpgaInfo>,
+    pub placement_group_info: Option<PlacementGroupInfo>,
+    pub inference_accelerator_info: Option<InferenceAcceleratorInfo>,
+    pub hibernation_supported: Option<bool>,
+    pub burstable_performance_supported: Option<bool>,
+    pub dedicated_hosts_supported: Option<bool>,
+    pub auto_recovery_supported: Option<bool>,
+    pub supported_boot_modes: Option<Vec<BootModeType>>,
+    pub nitro_enclaves_support: Option<NitroEnclavesSupport>,
+    pub nitro_tpm_support: Option<NitroTpmSupport>,
+    pub nitro_tpm_info: Option<NitroTpmInfo>,
+    pub media_accelerator_info: Option<MediaAcceleratorInfo>,
+    pub neuron_info: Option<NeuronInfo>,
+    pub phc_support: Option<PhcSupport>,
+    pub reboot_migration_support: Option<RebootMigrationSupport>,
+    pub supported_in_region: Option<bool>,
+}
+impl InstanceTypeInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_type {
+            v.encode_xml(w, "instanceType");
+        }
+        if let Some(v) = &self.current_generation {
+            v.encode_xml(w, "currentGeneration");
+        }
+        if let Some(v) = &self.free_tier_eligible {
+            v.encode_xml(w, "freeTierEligible");
+        }
+        if let Some(v) = &self.supported_usage_classes {
+            encode_list(w, "supportedUsageClasses", "item", v);
+        }
+        if let Some(v) = &self.supported_root_device_types {
+            encode_list(w, "supportedRootDeviceTypes", "item", v);
+        }
+        if let Some(v) = &self.supported_virtualization_types {
+            encode_list(w, "supportedVirtualizationTypes", "item", v);
+        }
+        if let Some(v) = &self.bare_metal {
+            v.encode_xml(w, "bareMetal");
+        }
+        if let Some(v) = &self.hypervisor {
+            v.encode_xml(w, "hypervisor");
+        }
+        if let Some(v) = &self.processor_info {
+            v.encode_xml(w, "processorInfo");
+        }
+        if let Some(v) = &self.v_cpu_info {
+            v.encode_xml(w, "vCpuInfo");
+        }
+        if let Some(v) = &self.memory_info {
+            v.encode_xml(w, "memoryInfo");
+        }
+        if let Some(v) = &self.instance_storage_supported {
+            v.encode_xml(w, "instanceStorageSupported");
+        }
+        if let Some(v) = &self.instance_storage_info {
+            v.encode_xml(w, "instanceStorageInfo");
+        }
+        if let Some(v) = &self.ebs_info {
+            v.encode_xml(w, "ebsInfo");
+        }
+        if let Some(v) = &self.network_info {
+            v.encode_xml(w, "networkInfo");
+        }
+        if let Some(v) = &self.gpu_info {
+            v.encode_xml(w, "gpuInfo");
+        }
+        if let Some(v) = &self.fpga_info {
+            v.encode_xml(w, "fpgaInfo");
+        }
+        if let Some(v) = &self.placement_group_info {
+            v.encode_xml(w, "placementGroupInfo");
+        }
+        if let Some(v) = &self.inference_accelerator_info {
+            v.encode_xml(w, "inferenceAcceleratorInfo");
+        }
+        if let Some(v) = &self.hibernation_supported {
+            v.encode_xml(w, "hibernationSupported");
+        }
+        if let Some(v) = &self.burstable_performance_supported {
+            v.encode_xml(w, "burstablePerformanceSupported");
+        }
+        if let Some(v) = &self.dedicated_hosts_supported {
+            v.encode_xml(w, "dedicatedHostsSupported");
+        }
+        if let Some(v) = &self.auto_recovery_supported {
+            v.encode_xml(w, "autoRecoverySupported");
+        }
+        if let Some(v) = &self.supported_boot_modes {
+            encode_list(w, "supportedBootModes", "item", v);
+        }
+        if let Some(v) = &self.nitro_enclaves_support {
+            v.encode_xml(w, "nitroEnclavesSupport");
+        }
+        if let Some(v) = &self.nitro_tpm_support {
+            v.encode_xml(w, "nitroTpmSupport");
+        }
+        if let Some(v) = &self.nitro_tpm_info {
+            v.encode_xml(w, "nitroTpmInfo");
+        }
+        if let Some(v) = &self.media_accelerator_info {
+            v.encode_xml(w, "mediaAcceleratorInfo");
+        }
+        if let Some(v) = &self.neuron_info {
+            v.encode_xml(w, "neuronInfo");
+        }
+        if let Some(v) = &self.phc_support {
+            v.encode_xml(w, "phcSupport");
+        }
+        if let Some(v) = &self.reboot_migration_support {
+            v.encode_xml(w, "rebootMigrationSupport");
+        }
+        if let Some(v) = &self.supported_in_region {
+            v.encode_xml(w, "supportedInRegion");
+        }
+    }
+}
+impl XmlEncode for InstanceTypeInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `Ipv4PrefixSpecificationRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Ipv4PrefixSpecificationRequest {
@@ -8481,6 +9601,102 @@ impl QueryDecode for MarketType {
         decode_enum(q, key, Self::from_wire)
     }
 }
+/// Shape `MediaAcceleratorInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MediaAcceleratorInfo {
+    pub accelerators: Option<Vec<MediaDeviceInfo>>,
+    pub total_media_memory_in_mi_b: Option<i32>,
+}
+impl MediaAcceleratorInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.accelerators {
+            encode_list(w, "accelerators", "item", v);
+        }
+        if let Some(v) = &self.total_media_memory_in_mi_b {
+            v.encode_xml(w, "totalMediaMemoryInMiB");
+        }
+    }
+}
+impl XmlEncode for MediaAcceleratorInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `MediaDeviceInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MediaDeviceInfo {
+    pub count: Option<i32>,
+    pub name: Option<String>,
+    pub manufacturer: Option<String>,
+    pub memory_info: Option<MediaDeviceMemoryInfo>,
+}
+impl MediaDeviceInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.count {
+            v.encode_xml(w, "count");
+        }
+        if let Some(v) = &self.name {
+            v.encode_xml(w, "name");
+        }
+        if let Some(v) = &self.manufacturer {
+            v.encode_xml(w, "manufacturer");
+        }
+        if let Some(v) = &self.memory_info {
+            v.encode_xml(w, "memoryInfo");
+        }
+    }
+}
+impl XmlEncode for MediaDeviceInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `MediaDeviceMemoryInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MediaDeviceMemoryInfo {
+    pub size_in_mi_b: Option<i32>,
+}
+impl MediaDeviceMemoryInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.size_in_mi_b {
+            v.encode_xml(w, "sizeInMiB");
+        }
+    }
+}
+impl XmlEncode for MediaDeviceMemoryInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `MemoryInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MemoryInfo {
+    pub size_in_mi_b: Option<i64>,
+}
+impl MemoryInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.size_in_mi_b {
+            v.encode_xml(w, "sizeInMiB");
+        }
+    }
+}
+impl XmlEncode for MemoryInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `Monitoring` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Monitoring {
@@ -8572,6 +9788,188 @@ impl XmlEncode for NestedVirtualizationSpecification {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `NetworkCardInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkCardInfo {
+    pub network_card_index: Option<i32>,
+    pub network_performance: Option<String>,
+    pub maximum_network_interfaces: Option<i32>,
+    pub additional_flexible_network_interfaces: Option<i32>,
+    pub baseline_bandwidth_in_gbps: Option<f64>,
+    pub peak_bandwidth_in_gbps: Option<f64>,
+    pub default_ena_queue_count_per_interface: Option<i32>,
+    pub maximum_ena_queue_count: Option<i32>,
+    pub maximum_ena_queue_count_per_interface: Option<i32>,
+    pub interface_types: Option<Vec<NetworkCardInterfaceType>>,
+}
+impl NetworkCardInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.network_card_index {
+            v.encode_xml(w, "networkCardIndex");
+        }
+        if let Some(v) = &self.network_performance {
+            v.encode_xml(w, "networkPerformance");
+        }
+        if let Some(v) = &self.maximum_network_interfaces {
+            v.encode_xml(w, "maximumNetworkInterfaces");
+        }
+        if let Some(v) = &self.additional_flexible_network_interfaces {
+            v.encode_xml(w, "additionalFlexibleNetworkInterfaces");
+        }
+        if let Some(v) = &self.baseline_bandwidth_in_gbps {
+            v.encode_xml(w, "baselineBandwidthInGbps");
+        }
+        if let Some(v) = &self.peak_bandwidth_in_gbps {
+            v.encode_xml(w, "peakBandwidthInGbps");
+        }
+        if let Some(v) = &self.default_ena_queue_count_per_interface {
+            v.encode_xml(w, "defaultEnaQueueCountPerInterface");
+        }
+        if let Some(v) = &self.maximum_ena_queue_count {
+            v.encode_xml(w, "maximumEnaQueueCount");
+        }
+        if let Some(v) = &self.maximum_ena_queue_count_per_interface {
+            v.encode_xml(w, "maximumEnaQueueCountPerInterface");
+        }
+        if let Some(v) = &self.interface_types {
+            encode_list(w, "interfaceTypeSet", "item", v);
+        }
+    }
+}
+impl XmlEncode for NetworkCardInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `NetworkCardInterfaceType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NetworkCardInterfaceType {
+    /// `interface`
+    Interface,
+    /// `efa`
+    Efa,
+    /// `efa-only`
+    EfaOnly,
+    /// `secondary`
+    Secondary,
+}
+impl NetworkCardInterfaceType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Interface, Self::Efa, Self::EfaOnly, Self::Secondary];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Interface => "interface",
+            Self::Efa => "efa",
+            Self::EfaOnly => "efa-only",
+            Self::Secondary => "secondary",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for NetworkCardInterfaceType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `NetworkInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkInfo {
+    pub network_performance: Option<String>,
+    pub maximum_network_interfaces: Option<i32>,
+    pub maximum_network_cards: Option<i32>,
+    pub default_network_card_index: Option<i32>,
+    pub network_cards: Option<Vec<NetworkCardInfo>>,
+    pub ipv4_addresses_per_interface: Option<i32>,
+    pub ipv6_addresses_per_interface: Option<i32>,
+    pub ipv6_supported: Option<bool>,
+    pub ena_support: Option<EnaSupport>,
+    pub efa_supported: Option<bool>,
+    pub efa_info: Option<EfaInfo>,
+    pub encryption_in_transit_supported: Option<bool>,
+    pub ena_srd_supported: Option<bool>,
+    pub bandwidth_weightings: Option<Vec<BandwidthWeightingType>>,
+    pub flexible_ena_queues_support: Option<FlexibleEnaQueuesSupport>,
+    pub connection_tracking_configuration: Option<DefaultConnectionTrackingConfiguration>,
+    pub secondary_network_supported: Option<bool>,
+    pub maximum_secondary_network_interfaces: Option<i32>,
+    pub ipv4_addresses_per_secondary_interface: Option<i32>,
+}
+impl NetworkInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.network_performance {
+            v.encode_xml(w, "networkPerformance");
+        }
+        if let Some(v) = &self.maximum_network_interfaces {
+            v.encode_xml(w, "maximumNetworkInterfaces");
+        }
+        if let Some(v) = &self.maximum_network_cards {
+            v.encode_xml(w, "maximumNetworkCards");
+        }
+        if let Some(v) = &self.default_network_card_index {
+            v.encode_xml(w, "defaultNetworkCardIndex");
+        }
+        if let Some(v) = &self.network_cards {
+            encode_list(w, "networkCards", "item", v);
+        }
+        if let Some(v) = &self.ipv4_addresses_per_interface {
+            v.encode_xml(w, "ipv4AddressesPerInterface");
+        }
+        if let Some(v) = &self.ipv6_addresses_per_interface {
+            v.encode_xml(w, "ipv6AddressesPerInterface");
+        }
+        if let Some(v) = &self.ipv6_supported {
+            v.encode_xml(w, "ipv6Supported");
+        }
+        if let Some(v) = &self.ena_support {
+            v.encode_xml(w, "enaSupport");
+        }
+        if let Some(v) = &self.efa_supported {
+            v.encode_xml(w, "efaSupported");
+        }
+        if let Some(v) = &self.efa_info {
+            v.encode_xml(w, "efaInfo");
+        }
+        if let Some(v) = &self.encryption_in_transit_supported {
+            v.encode_xml(w, "encryptionInTransitSupported");
+        }
+        if let Some(v) = &self.ena_srd_supported {
+            v.encode_xml(w, "enaSrdSupported");
+        }
+        if let Some(v) = &self.bandwidth_weightings {
+            encode_list(w, "bandwidthWeightings", "item", v);
+        }
+        if let Some(v) = &self.flexible_ena_queues_support {
+            v.encode_xml(w, "flexibleEnaQueuesSupport");
+        }
+        if let Some(v) = &self.connection_tracking_configuration {
+            v.encode_xml(w, "connectionTrackingConfiguration");
+        }
+        if let Some(v) = &self.secondary_network_supported {
+            v.encode_xml(w, "secondaryNetworkSupported");
+        }
+        if let Some(v) = &self.maximum_secondary_network_interfaces {
+            v.encode_xml(w, "maximumSecondaryNetworkInterfaces");
+        }
+        if let Some(v) = &self.ipv4_addresses_per_secondary_interface {
+            v.encode_xml(w, "ipv4AddressesPerSecondaryInterface");
+        }
+    }
+}
+impl XmlEncode for NetworkInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Enum `NetworkInterfaceStatus` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NetworkInterfaceStatus {
@@ -8610,6 +10008,182 @@ impl XmlEncode for NetworkInterfaceStatus {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `NeuronDeviceCoreInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NeuronDeviceCoreInfo {
+    pub count: Option<i32>,
+    pub version: Option<i32>,
+}
+impl NeuronDeviceCoreInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.count {
+            v.encode_xml(w, "count");
+        }
+        if let Some(v) = &self.version {
+            v.encode_xml(w, "version");
+        }
+    }
+}
+impl XmlEncode for NeuronDeviceCoreInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `NeuronDeviceInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NeuronDeviceInfo {
+    pub count: Option<i32>,
+    pub name: Option<String>,
+    pub core_info: Option<NeuronDeviceCoreInfo>,
+    pub memory_info: Option<NeuronDeviceMemoryInfo>,
+}
+impl NeuronDeviceInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.count {
+            v.encode_xml(w, "count");
+        }
+        if let Some(v) = &self.name {
+            v.encode_xml(w, "name");
+        }
+        if let Some(v) = &self.core_info {
+            v.encode_xml(w, "coreInfo");
+        }
+        if let Some(v) = &self.memory_info {
+            v.encode_xml(w, "memoryInfo");
+        }
+    }
+}
+impl XmlEncode for NeuronDeviceInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `NeuronDeviceMemoryInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NeuronDeviceMemoryInfo {
+    pub size_in_mi_b: Option<i32>,
+}
+impl NeuronDeviceMemoryInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.size_in_mi_b {
+            v.encode_xml(w, "sizeInMiB");
+        }
+    }
+}
+impl XmlEncode for NeuronDeviceMemoryInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `NeuronInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NeuronInfo {
+    pub neuron_devices: Option<Vec<NeuronDeviceInfo>>,
+    pub total_neuron_device_memory_in_mi_b: Option<i32>,
+}
+impl NeuronInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.neuron_devices {
+            encode_list(w, "neuronDevices", "item", v);
+        }
+        if let Some(v) = &self.total_neuron_device_memory_in_mi_b {
+            v.encode_xml(w, "totalNeuronDeviceMemoryInMiB");
+        }
+    }
+}
+impl XmlEncode for NeuronInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `NitroEnclavesSupport` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NitroEnclavesSupport {
+    /// `unsupported`
+    Unsupported,
+    /// `supported`
+    Supported,
+}
+impl NitroEnclavesSupport {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Unsupported, Self::Supported];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "unsupported",
+            Self::Supported => "supported",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for NitroEnclavesSupport {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `NitroTpmInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NitroTpmInfo {
+    pub supported_versions: Option<Vec<String>>,
+}
+impl NitroTpmInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.supported_versions {
+            encode_list(w, "supportedVersions", "item", v);
+        }
+    }
+}
+impl XmlEncode for NitroTpmInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `NitroTpmSupport` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NitroTpmSupport {
+    /// `unsupported`
+    Unsupported,
+    /// `supported`
+    Supported,
+}
+impl NitroTpmSupport {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Unsupported, Self::Supported];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "unsupported",
+            Self::Supported => "supported",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for NitroTpmSupport {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Shape `PerformanceStatusSummary` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PerformanceStatusSummary {
@@ -8636,6 +10210,34 @@ impl XmlEncode for PerformanceStatusSummary {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Enum `PhcSupport` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PhcSupport {
+    /// `unsupported`
+    Unsupported,
+    /// `supported`
+    Supported,
+}
+impl PhcSupport {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Unsupported, Self::Supported];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "unsupported",
+            Self::Supported => "supported",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for PhcSupport {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Shape `Placement` of the model.
@@ -8719,6 +10321,57 @@ impl XmlEncode for Placement {
         w.close(tag);
     }
 }
+/// Shape `PlacementGroupInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlacementGroupInfo {
+    pub supported_strategies: Option<Vec<PlacementGroupStrategy>>,
+}
+impl PlacementGroupInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.supported_strategies {
+            encode_list(w, "supportedStrategies", "item", v);
+        }
+    }
+}
+impl XmlEncode for PlacementGroupInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `PlacementGroupStrategy` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlacementGroupStrategy {
+    /// `cluster`
+    Cluster,
+    /// `partition`
+    Partition,
+    /// `spread`
+    Spread,
+}
+impl PlacementGroupStrategy {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Cluster, Self::Partition, Self::Spread];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Cluster => "cluster",
+            Self::Partition => "partition",
+            Self::Spread => "spread",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for PlacementGroupStrategy {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Shape `PrivateDnsNameOptionsRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PrivateDnsNameOptionsRequest {
@@ -8795,6 +10448,89 @@ impl QueryDecode for PrivateIpAddressSpecification {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `ProcessorInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProcessorInfo {
+    pub supported_architectures: Option<Vec<ArchitectureType>>,
+    pub sustained_clock_speed_in_ghz: Option<f64>,
+    pub supported_features: Option<Vec<SupportedAdditionalProcessorFeature>>,
+    pub manufacturer: Option<String>,
+}
+impl ProcessorInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.supported_architectures {
+            encode_list(w, "supportedArchitectures", "item", v);
+        }
+        if let Some(v) = &self.sustained_clock_speed_in_ghz {
+            v.encode_xml(w, "sustainedClockSpeedInGhz");
+        }
+        if let Some(v) = &self.supported_features {
+            encode_list(w, "supportedFeatures", "item", v);
+        }
+        if let Some(v) = &self.manufacturer {
+            v.encode_xml(w, "manufacturer");
+        }
+    }
+}
+impl XmlEncode for ProcessorInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `RebootInstancesRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RebootInstancesRequest {
+    pub instance_ids: Vec<String>,
+    pub dry_run: Option<bool>,
+}
+impl RebootInstancesRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            instance_ids: required(ec2_list::<String>(q, &join(key, "InstanceId"))?, &join(key, "InstanceId"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for RebootInstancesRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Enum `RebootMigrationSupport` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RebootMigrationSupport {
+    /// `unsupported`
+    Unsupported,
+    /// `supported`
+    Supported,
+}
+impl RebootMigrationSupport {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Unsupported, Self::Supported];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "unsupported",
+            Self::Supported => "supported",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for RebootMigrationSupport {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Shape `Reservation` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Reservation {
@@ -8829,6 +10565,34 @@ impl XmlEncode for Reservation {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Enum `RootDeviceType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RootDeviceType {
+    /// `ebs`
+    Ebs,
+    /// `instance-store`
+    InstanceStore,
+}
+impl RootDeviceType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Ebs, Self::InstanceStore];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ebs => "ebs",
+            Self::InstanceStore => "instance-store",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for RootDeviceType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Shape `RunInstancesMonitoringEnabled` of the model.
@@ -9319,6 +11083,34 @@ impl XmlEncode for SummaryStatus {
         w.text_element(tag, self.as_str());
     }
 }
+/// Enum `SupportedAdditionalProcessorFeature` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SupportedAdditionalProcessorFeature {
+    /// `amd-sev-snp`
+    AmdSevSnp,
+    /// `nested-virtualization`
+    NestedVirtualization,
+}
+impl SupportedAdditionalProcessorFeature {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::AmdSevSnp, Self::NestedVirtualization];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::AmdSevSnp => "amd-sev-snp",
+            Self::NestedVirtualization => "nested-virtualization",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for SupportedAdditionalProcessorFeature {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Shape `TerminateInstancesRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TerminateInstancesRequest {
@@ -9360,6 +11152,73 @@ impl TerminateInstancesResult {
     }
 }
 impl XmlEncode for TerminateInstancesResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `UsageClassType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UsageClassType {
+    /// `spot`
+    Spot,
+    /// `on-demand`
+    OnDemand,
+    /// `capacity-block`
+    CapacityBlock,
+}
+impl UsageClassType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Spot, Self::OnDemand, Self::CapacityBlock];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Spot => "spot",
+            Self::OnDemand => "on-demand",
+            Self::CapacityBlock => "capacity-block",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for UsageClassType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `VCpuInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VCpuInfo {
+    pub default_v_cpus: Option<i32>,
+    pub default_cores: Option<i32>,
+    pub default_threads_per_core: Option<i32>,
+    pub valid_cores: Option<Vec<i32>>,
+    pub valid_threads_per_core: Option<Vec<i32>>,
+}
+impl VCpuInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.default_v_cpus {
+            v.encode_xml(w, "defaultVCpus");
+        }
+        if let Some(v) = &self.default_cores {
+            v.encode_xml(w, "defaultCores");
+        }
+        if let Some(v) = &self.default_threads_per_core {
+            v.encode_xml(w, "defaultThreadsPerCore");
+        }
+        if let Some(v) = &self.valid_cores {
+            encode_list(w, "validCores", "item", v);
+        }
+        if let Some(v) = &self.valid_threads_per_core {
+            encode_list(w, "validThreadsPerCore", "item", v);
+        }
+    }
+}
+impl XmlEncode for VCpuInfo {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);

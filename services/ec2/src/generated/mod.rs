@@ -891,6 +891,9 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "StopInstances",
     "StartInstances",
     "DescribeInstanceStatus",
+    "RebootInstances",
+    "GetConsoleOutput",
+    "DescribeInstanceTypes",
     "DescribeVpcs",
     "DescribeSubnets",
     "DescribeImages",
@@ -936,6 +939,9 @@ pub enum Request {
     StopInstances(StopInstancesRequest),
     StartInstances(StartInstancesRequest),
     DescribeInstanceStatus(DescribeInstanceStatusRequest),
+    RebootInstances(RebootInstancesRequest),
+    GetConsoleOutput(GetConsoleOutputRequest),
+    DescribeInstanceTypes(DescribeInstanceTypesRequest),
     DescribeVpcs(DescribeVpcsRequest),
     DescribeSubnets(DescribeSubnetsRequest),
     DescribeImages(DescribeImagesRequest),
@@ -1000,6 +1006,11 @@ impl Request {
             "DescribeInstanceStatus" => {
                 DescribeInstanceStatusRequest::decode_members(q, "").map(Self::DescribeInstanceStatus)
             }
+            "RebootInstances" => RebootInstancesRequest::decode_members(q, "").map(Self::RebootInstances),
+            "GetConsoleOutput" => GetConsoleOutputRequest::decode_members(q, "").map(Self::GetConsoleOutput),
+            "DescribeInstanceTypes" => {
+                DescribeInstanceTypesRequest::decode_members(q, "").map(Self::DescribeInstanceTypes)
+            }
             "DescribeVpcs" => DescribeVpcsRequest::decode_members(q, "").map(Self::DescribeVpcs),
             "DescribeSubnets" => DescribeSubnetsRequest::decode_members(q, "").map(Self::DescribeSubnets),
             "DescribeImages" => DescribeImagesRequest::decode_members(q, "").map(Self::DescribeImages),
@@ -1059,6 +1070,9 @@ impl Request {
             Self::StopInstances(_) => "StopInstances",
             Self::StartInstances(_) => "StartInstances",
             Self::DescribeInstanceStatus(_) => "DescribeInstanceStatus",
+            Self::RebootInstances(_) => "RebootInstances",
+            Self::GetConsoleOutput(_) => "GetConsoleOutput",
+            Self::DescribeInstanceTypes(_) => "DescribeInstanceTypes",
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
             Self::DescribeImages(_) => "DescribeImages",
@@ -1106,6 +1120,9 @@ pub enum Response {
     StopInstances(StopInstancesResult),
     StartInstances(StartInstancesResult),
     DescribeInstanceStatus(DescribeInstanceStatusResult),
+    RebootInstances(()),
+    GetConsoleOutput(GetConsoleOutputResult),
+    DescribeInstanceTypes(DescribeInstanceTypesResult),
     DescribeVpcs(DescribeVpcsResult),
     DescribeSubnets(DescribeSubnetsResult),
     DescribeImages(DescribeImagesResult),
@@ -1152,6 +1169,9 @@ impl Response {
             Self::StopInstances(_) => "StopInstances",
             Self::StartInstances(_) => "StartInstances",
             Self::DescribeInstanceStatus(_) => "DescribeInstanceStatus",
+            Self::RebootInstances(_) => "RebootInstances",
+            Self::GetConsoleOutput(_) => "GetConsoleOutput",
+            Self::DescribeInstanceTypes(_) => "DescribeInstanceTypes",
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
             Self::DescribeImages(_) => "DescribeImages",
@@ -1262,6 +1282,15 @@ impl Response {
                 true
             }
             Self::DescribeInstanceStatus(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RebootInstances(()) => false,
+            Self::GetConsoleOutput(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeInstanceTypes(v) => {
                 v.encode_members(w);
                 true
             }
