@@ -321,6 +321,9 @@ pub struct Ebs {
     security_groups: BTreeMap<String, SecurityGroup>,
     delays: LifecycleDelays,
     rng: StdRng,
+    /// Nothing can fall due before this time (ms), so `settle` may skip its scan; any change
+    /// resets it to 0.
+    quiet_until: std::cell::Cell<u64>,
 }
 
 /// Up to `limit` values after the key `after`, in key order, that pass `keep`, and whether more
@@ -386,10 +389,12 @@ impl Ebs {
             security_groups: file.security_groups,
             delays,
             rng: rand::SeedableRng::seed_from_u64(seed),
+            quiet_until: std::cell::Cell::new(0),
         })
     }
 
     fn persist(&self) -> Result<(), ControlError> {
+        self.quiet_until.set(0);
         let file = EbsFile {
             format_version: EBS_FORMAT,
             volumes: self.volumes.clone(),
@@ -406,6 +411,49 @@ impl Ebs {
 
     /// Advances every state whose delay has passed.
     pub(crate) fn settle(&mut self, now_ms: u64) -> Result<(), ControlError> {
+        // Every request settles first; most of the time nothing is due, and a scan of thousands
+        // of volumes per request would be wasted.
+        if now_ms < self.quiet_until.get() {
+            return Ok(());
+        }
+        self.settle_scan(now_ms)?;
+        self.quiet_until.set(self.next_due());
+        Ok(())
+    }
+
+    /// The earliest time a pending transition falls due (`u64::MAX` when none is pending).
+    fn next_due(&self) -> u64 {
+        let d = self.delays;
+        let at = |since: u64, delay: Duration| since.saturating_add(delay.as_millis() as u64);
+        let mut next = self.next_instance_due();
+        for v in self.volumes.values() {
+            match v.state {
+                VolumeState::Creating => next = next.min(at(v.state_since_ms, d.volume_create)),
+                VolumeState::Deleting => next = next.min(at(v.state_since_ms, d.volume_delete)),
+                VolumeState::Available | VolumeState::InUse => {}
+            }
+            if let Some(m) = &v.modification {
+                if m.state != ModificationState::Completed {
+                    next = next.min(at(m.state_since_ms, d.modification));
+                }
+            }
+            for a in &v.attachments {
+                match a.state {
+                    AttachmentState::Attaching => next = next.min(at(a.since_ms, d.attach)),
+                    AttachmentState::Detaching => next = next.min(at(a.since_ms, d.detach)),
+                    AttachmentState::Attached => {}
+                }
+            }
+        }
+        for s in self.snapshots.values() {
+            if s.state == SnapshotState::Pending && !s.awaiting_completion {
+                next = next.min(at(s.start_time_ms, d.snapshot));
+            }
+        }
+        next
+    }
+
+    fn settle_scan(&mut self, now_ms: u64) -> Result<(), ControlError> {
         let d = self.delays;
         let due = |since: u64, delay: Duration| now_ms >= since + delay.as_millis() as u64;
         let mut changed = false;

@@ -261,6 +261,22 @@ impl Ebs {
         Ok(out)
     }
 
+    /// The earliest time an instance transition falls due (`u64::MAX` when none is pending).
+    pub(crate) fn next_instance_due(&self) -> u64 {
+        let delay = self.delays().volume_create.as_millis() as u64;
+        self.instances_ref()
+            .values()
+            .filter_map(|i| match i.state {
+                InstanceState::Pending | InstanceState::Stopping | InstanceState::ShuttingDown => {
+                    Some(i.state_since_ms.saturating_add(delay))
+                }
+                InstanceState::Terminated => Some(i.state_since_ms.saturating_add(TERMINATED_VISIBLE_MS)),
+                InstanceState::Running | InstanceState::Stopped => None,
+            })
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
     /// Advances instance states; a terminated instance lets go of its volumes (deleting those
     /// marked delete-on-termination) and disappears after an hour.
     pub(crate) fn settle_instances(&mut self, now_ms: u64) -> Result<bool, ControlError> {
