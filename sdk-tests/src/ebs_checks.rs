@@ -465,26 +465,31 @@ fn put_block(
 }
 
 /// Polls every 50 ms (the SDK's waiters poll every 15 s; `volume_lifecycle_with_waiters` uses those).
-async fn snapshot_completed(ec2: &aws_sdk_ec2::Client, id: &str) {
+/// Calls `check` every 50 ms until it holds, for at most 10 s, then fails naming `what`.
+async fn poll_until<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
     for _ in 0..200 {
-        let out = ec2.describe_snapshots().snapshot_ids(id).send().await.expect("DescribeSnapshots");
-        if out.snapshots().first().and_then(|s| s.state()) == Some(&SnapshotState::Completed) {
+        if check().await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("snapshot {id} did not complete");
+    panic!("{what} did not happen within 10 s");
+}
+
+async fn snapshot_completed(ec2: &aws_sdk_ec2::Client, id: &str) {
+    poll_until(&format!("snapshot {id} completing"), || async {
+        let out = ec2.describe_snapshots().snapshot_ids(id).send().await.expect("DescribeSnapshots");
+        out.snapshots().first().and_then(|s| s.state()) == Some(&SnapshotState::Completed)
+    })
+    .await;
 }
 
 async fn volume_available(ec2: &aws_sdk_ec2::Client, id: &str) {
-    for _ in 0..200 {
+    poll_until(&format!("volume {id} becoming available"), || async {
         let out = ec2.describe_volumes().volume_ids(id).send().await.expect("DescribeVolumes");
-        if out.volumes().first().and_then(|v| v.state()) == Some(&VolumeState::Available) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("volume {id} did not become available");
+        out.volumes().first().and_then(|v| v.state()) == Some(&VolumeState::Available)
+    })
+    .await;
 }
 
 pub async fn ebs_direct_blocks_round_trip_through_volumes(endpoint: String) {
@@ -620,13 +625,7 @@ async fn instance_state(ec2: &aws_sdk_ec2::Client, id: &str) -> aws_sdk_ec2::typ
 }
 
 async fn until_instance(ec2: &aws_sdk_ec2::Client, id: &str, want: aws_sdk_ec2::types::InstanceStateName) {
-    for _ in 0..200 {
-        if instance_state(ec2, id).await == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("instance {id} never reached {want:?}");
+    poll_until(&format!("instance {id} reaching {want:?}"), || async { instance_state(ec2, id).await == want }).await;
 }
 
 /// Instances own real volumes: a root volume at launch, volumes attached later (with the SDK's
@@ -664,16 +663,11 @@ pub async fn instances_own_volumes_and_attach_them(endpoint: String) {
     // As on AWS, the volume is `in-use` from the start of the attachment; the attachment itself
     // goes attaching → attached.
     ec2.wait_until_volume_in_use().volume_ids(&vol).wait(WAIT).await.expect("volume_in_use waiter");
-    let mut state = None;
-    for _ in 0..200 {
+    poll_until("the attachment becoming attached", || async {
         let shown = ec2.describe_volumes().volume_ids(&vol).send().await.expect("describe");
-        state = shown.volumes()[0].attachments().first().and_then(|a| a.state()).cloned();
-        if state == Some(VolumeAttachmentState::Attached) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(state, Some(VolumeAttachmentState::Attached));
+        shown.volumes()[0].attachments().first().and_then(|a| a.state()) == Some(&VolumeAttachmentState::Attached)
+    })
+    .await;
 
     let other = ec2.create_volume().availability_zone("eu-central-1a").size(1).send().await.expect("create");
     let other_id = other.volume_id().expect("id").to_string();
@@ -741,12 +735,10 @@ pub async fn instances_own_volumes_and_attach_them(endpoint: String) {
         .starts_with("User initiated ("));
     // The root volume was delete-on-termination; the attached one is released.
     volume_available(&ec2, &vol).await;
-    for _ in 0..200 {
-        if ec2.describe_volumes().volume_ids(&root).send().await.is_err() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until("the root volume being deleted", || async {
+        ec2.describe_volumes().volume_ids(&root).send().await.is_err()
+    })
+    .await;
     let seen = error_seen(ec2.describe_volumes().volume_ids(&root).send().await.expect_err("root deleted"));
     assert_eq!(seen.code, "InvalidVolume.NotFound");
 

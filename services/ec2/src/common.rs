@@ -120,3 +120,21 @@ pub(crate) fn after_token<T>(
             .map_err(|_| ApiError::invalid_parameter_value(format!("Invalid value '{t}' for NextToken."))),
     }
 }
+
+/// One page of an in-memory listing whose `NextToken` is the position of the page's first item.
+pub(crate) fn offset_page<T>(
+    items: Vec<T>,
+    token: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let start: usize = match token {
+        None | Some("") => 0,
+        Some(t) => {
+            t.parse().map_err(|_| ApiError::invalid_parameter_value(format!("Invalid value '{t}' for NextToken.")))?
+        }
+    };
+    let total = items.len();
+    let page: Vec<T> = items.into_iter().skip(start).take(limit).collect();
+    let end = start + page.len();
+    Ok((page, (end < total).then(|| end.to_string())))
+}

@@ -5,7 +5,7 @@
 use squall_control::{stable_hex, ControlPlane};
 use squall_protocol::{ApiError, RequestContext};
 
-use crate::common::{page_size, region};
+use crate::common::{offset_page, page_size, region};
 use crate::generated::{
     ArchitectureValues, BlockDeviceMapping, BootModeValues, DescribeImagesRequest, DescribeImagesResult, DeviceType,
     EbsBlockDevice, HypervisorType, Image, ImageState, ImageTypeValues, VirtualizationType, VolumeType,
@@ -166,12 +166,6 @@ pub(crate) fn describe_images(
     }
     let owners = r.owners.unwrap_or_default();
     let limit = page_size(r.max_results, 5, 1000)?.unwrap_or(usize::MAX);
-    let start: usize = match r.next_token.as_deref() {
-        None | Some("") => 0,
-        Some(t) => {
-            t.parse().map_err(|_| ApiError::invalid_parameter_value(format!("Invalid value '{t}' for NextToken.")))?
-        }
-    };
     let matching: Vec<Image> = CATALOGUE
         .iter()
         .filter(|i| ids.is_empty() || ids.contains(&image_id(&region_name, i)))
@@ -203,7 +197,6 @@ pub(crate) fn describe_images(
         })
         .map(|i| wire_image(&region_name, i))
         .collect();
-    let page: Vec<Image> = matching.iter().skip(start).take(limit).cloned().collect();
-    let end = start + page.len();
-    Ok(DescribeImagesResult { images: Some(page), next_token: (end < matching.len()).then(|| end.to_string()) })
+    let (page, next_token) = offset_page(matching, r.next_token.as_deref(), limit)?;
+    Ok(DescribeImagesResult { images: Some(page), next_token })
 }

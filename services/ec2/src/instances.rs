@@ -7,7 +7,7 @@ use squall_control::instances::{InstanceState as State, LaunchSpec, LaunchVolume
 use squall_control::{instances, ControlPlane, InstanceId};
 use squall_protocol::{ApiError, RequestContext, Timestamp};
 
-use crate::common::{after_token, instance_id, page_size, region, tags_for, timestamp, wire_tags};
+use crate::common::{after_token, instance_id, offset_page, page_size, region, tags_for, timestamp, wire_tags};
 use crate::generated::{
     ArchitectureType, DescribeInstanceTypesRequest, DescribeInstanceTypesResult, GetConsoleOutputRequest,
     GetConsoleOutputResult, InstanceTypeHypervisor, InstanceTypeInfo, MemoryInfo, ProcessorInfo,
@@ -321,8 +321,8 @@ pub(crate) fn describe_instances(
     let network = region.default_network();
     let (found, more) = region
         .with_ebs(now, |ebs| {
-            if let Some(missing) = ids.iter().find(|id| ebs.instance(id).is_err()) {
-                return Err(squall_control::ControlError::InstanceNotFound(missing.clone()));
+            for id in &ids {
+                ebs.instance(id)?;
             }
             let (list, more) = ebs.instances_after(after.as_ref(), limit.unwrap_or(usize::MAX), |i| {
                 (ids.is_empty() || ids.contains(&i.id)) && filter::matches(&filters, |name| filter_values(i, name))
@@ -461,8 +461,8 @@ pub(crate) fn describe_instance_status(
     let settle_ms = control.config().delays.volume_create.as_millis() as u64;
     let (items, last, more) = region(control, ctx)?
         .with_ebs(now, |ebs| {
-            if let Some(missing) = ids.iter().find(|id| ebs.instance(id).is_err()) {
-                return Err(squall_control::ControlError::InstanceNotFound(missing.clone()));
+            for id in &ids {
+                ebs.instance(id)?;
             }
             // Without IncludeAllInstances only running instances are listed, as on AWS.
             let (list, more) = ebs.instances_after(after.as_ref(), limit.unwrap_or(usize::MAX), |i| {
@@ -643,12 +643,6 @@ pub(crate) fn describe_instance_types(
         )));
     }
     let limit = page_size(r.max_results, 5, 100)?.unwrap_or(100);
-    let start: usize = match r.next_token.as_deref() {
-        None | Some("") => 0,
-        Some(t) => {
-            t.parse().map_err(|_| ApiError::invalid_parameter_value(format!("Invalid value '{t}' for NextToken.")))?
-        }
-    };
     let matching: Vec<InstanceTypeInfo> = INSTANCE_TYPES
         .iter()
         .filter(|(t, ..)| wanted.is_empty() || wanted.contains(t))
@@ -683,10 +677,6 @@ pub(crate) fn describe_instance_types(
             ..Default::default()
         })
         .collect();
-    let page: Vec<_> = matching.iter().skip(start).take(limit).cloned().collect();
-    let end = start + page.len();
-    Ok(DescribeInstanceTypesResult {
-        instance_types: Some(page),
-        next_token: (end < matching.len()).then(|| end.to_string()),
-    })
+    let (page, next_token) = offset_page(matching, r.next_token.as_deref(), limit)?;
+    Ok(DescribeInstanceTypesResult { instance_types: Some(page), next_token })
 }

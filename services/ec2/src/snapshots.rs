@@ -197,8 +197,8 @@ pub(crate) fn describe_snapshots(
     let now = control.now_ms();
     let (snapshots, more) = region(control, ctx)?
         .with_ebs(now, |ebs| {
-            if let Some(missing) = ids.iter().find(|id| ebs.snapshot(id).is_err()) {
-                return Err(squall_control::ControlError::SnapshotNotFound(missing.clone()));
+            for id in &ids {
+                ebs.snapshot(id)?;
             }
             Ok(ebs.snapshots_after(after.as_ref(), limit.unwrap_or(usize::MAX), |s| {
                 owned

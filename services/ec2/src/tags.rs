@@ -3,7 +3,7 @@
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
 
-use crate::common::{page_size, region, tag_map, validate_tag};
+use crate::common::{offset_page, page_size, region, tag_map, validate_tag};
 use crate::generated::{
     CreateTagsRequest, DeleteTagsRequest, DescribeTagsRequest, DescribeTagsResult, ResourceType, TagDescription,
 };
@@ -45,13 +45,6 @@ pub(crate) fn describe_tags(
     let filters = r.filters.unwrap_or_default();
     filter::validate(&filters, TAG_FILTERS)?;
     let limit = page_size(r.max_results, 5, 1000)?.unwrap_or(1000);
-    // The token is the position in the (sorted, stable) list of tags.
-    let start: usize = match r.next_token.as_deref() {
-        None | Some("") => 0,
-        Some(t) => {
-            t.parse().map_err(|_| ApiError::invalid_parameter_value(format!("Invalid value '{t}' for NextToken.")))?
-        }
-    };
     let now = control.now_ms();
     let all = region(control, ctx)?.with_ebs(now, |ebs| Ok(ebs.all_tags())).map_err(control_error)?;
     let matching: Vec<_> = all
@@ -69,17 +62,16 @@ pub(crate) fn describe_tags(
             })
         })
         .collect();
-    let page: Vec<TagDescription> = matching
-        .iter()
-        .skip(start)
-        .take(limit)
+    // The token is the position in the (sorted, stable) list of tags.
+    let (page, next_token) = offset_page(matching, r.next_token.as_deref(), limit)?;
+    let tags = page
+        .into_iter()
         .map(|(id, kind, key, value)| TagDescription {
-            resource_id: Some(id.clone()),
+            resource_id: Some(id),
             resource_type: Some(resource_type(kind)),
-            key: Some(key.clone()),
-            value: Some(value.clone()),
+            key: Some(key),
+            value: Some(value),
         })
         .collect();
-    let end = start + page.len();
-    Ok(DescribeTagsResult { tags: Some(page), next_token: (end < matching.len()).then(|| end.to_string()) })
+    Ok(DescribeTagsResult { tags: Some(tags), next_token })
 }

@@ -220,8 +220,8 @@ pub(crate) fn describe_volumes(
     let now = control.now_ms();
     let (volumes, more) = region(control, ctx)?
         .with_ebs(now, |ebs| {
-            if let Some(missing) = ids.iter().find(|id| ebs.volume(id).is_err()) {
-                return Err(squall_control::ControlError::VolumeNotFound(missing.clone()));
+            for id in &ids {
+                ebs.volume(id)?;
             }
             Ok(ebs.volumes_after(after.as_ref(), limit.unwrap_or(usize::MAX), |v| {
                 (ids.is_empty() || ids.contains(&v.id))
@@ -322,8 +322,8 @@ pub(crate) fn describe_volumes_modifications(
     let now = control.now_ms();
     let (volumes, more) = region(control, ctx)?
         .with_ebs(now, |ebs| {
-            if let Some(missing) = ids.iter().find(|id| ebs.volume(id).is_err()) {
-                return Err(squall_control::ControlError::VolumeNotFound(missing.clone()));
+            for id in &ids {
+                ebs.volume(id)?;
             }
             Ok(ebs.volumes_after(after.as_ref(), limit, |v| {
                 let Some(m) = &v.modification else {
@@ -489,8 +489,8 @@ pub(crate) fn describe_volume_status(
     let now = control.now_ms();
     let (items, last, more) = region(control, ctx)?
         .with_ebs(now, |ebs| {
-            if let Some(missing) = ids.iter().find(|id| ebs.volume(id).is_err()) {
-                return Err(squall_control::ControlError::VolumeNotFound(missing.clone()));
+            for id in &ids {
+                ebs.volume(id)?;
             }
             let (volumes, more) = ebs
                 .volumes_after(after.as_ref(), limit.unwrap_or(usize::MAX), |v| ids.is_empty() || ids.contains(&v.id));
