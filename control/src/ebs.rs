@@ -1353,22 +1353,4 @@ impl Ebs {
         }
         out
     }
-
-    /// The bytes of a volume (any live replica), for tests and tools.
-    pub fn read_volume(&mut self, id: &VolumeId, offset: u64, len: u64) -> Result<Vec<u8>, ControlError> {
-        let v = self.volume(id)?.clone();
-        let name = store_name(id.as_str())?;
-        self.store
-            .cluster(v.zone_id.as_str())
-            .map_err(storage_error)?
-            .read_any_replica(&name, offset, len)
-            .map_err(storage_error)
-    }
-
-    /// Writes through the replicated data path (what an attached instance does).
-    pub fn write_volume(&mut self, id: &VolumeId, offset: u64, data: &[u8]) -> Result<(), ControlError> {
-        let v = self.volume(id)?.clone();
-        let name = store_name(id.as_str())?;
-        self.store.cluster(v.zone_id.as_str()).map_err(storage_error)?.write(&name, offset, data).map_err(storage_error)
-    }
 }

@@ -115,8 +115,6 @@ macro_rules! resource_id {
         name_type!($(#[$doc])* $name, "resource id");
 
         impl $name {
-            pub const PREFIX: &'static str = $prefix;
-
             /// Accepts AWS's two id forms: the prefix and 8 or 17 lower-case hex digits.
             pub fn parse(s: &str) -> Result<Self, IdError> {
                 let ok = s

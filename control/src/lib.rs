@@ -66,8 +66,6 @@ pub enum ControlError {
     UnknownZoneName { region: RegionName, zone: String },
     #[error("no Availability Zone with id {zone_id} in region {region}")]
     UnknownZoneId { region: RegionName, zone_id: String },
-    #[error("unknown region {0}")]
-    UnknownRegion(String),
     #[error("the request would have succeeded (dry run)")]
     DryRun,
     #[error("volume {0} does not exist")]

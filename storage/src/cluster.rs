@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::fabric::{Fabric, Network, RouteError};
+use crate::fabric::{Fabric, Network};
 use crate::policy::{policy, PolicyKind, RemirrorPolicy};
 use crate::replica::Replica;
 use crate::{Clock, NodeId, StorageError, VolumeId};
@@ -965,10 +965,5 @@ impl Cluster {
             .map(|(_, _, size)| size)
             .sum::<u64>()
             + self.nodes.values().map(|n| n.reserved).sum::<u64>()
-    }
-
-    /// Reports routing problems between two nodes (for status and tests).
-    pub fn route_between(&self, a: NodeId, b: NodeId) -> Result<Network, RouteError> {
-        self.fabric.route(a, b).ok_or(RouteError::Unreachable)
     }
 }

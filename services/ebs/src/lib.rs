@@ -125,7 +125,6 @@ fn control_error(e: ControlError) -> ApiError {
         // caller's input that the control plane refused.
         other @ (E::UnknownZoneName { .. }
         | E::UnknownZoneId { .. }
-        | E::UnknownRegion(_)
         | E::DryRun
         | E::VolumeNotFound(_)
         | E::InstanceNotFound(_)

@@ -128,7 +128,6 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
     match e {
         E::UnknownZoneName { zone, .. } => invalid(format!("Invalid availability zone: [{zone}]")),
         E::UnknownZoneId { zone_id, .. } => invalid(format!("Invalid availability zone: [{zone_id}]")),
-        E::UnknownRegion(region) => invalid(format!("Invalid region: [{region}]")),
         E::DryRun => ApiError::dry_run_operation(),
         E::VolumeNotFound(v) => ApiError::client("InvalidVolume.NotFound", format!("The volume '{v}' does not exist.")),
         E::SnapshotNotFound(s) => {
