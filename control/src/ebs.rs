@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 use squall_storage::{RegionStore, StorageError, VolumeId as StoreName};
 
 use crate::ids::{AzId, AzName, InstanceId, SnapshotId, VolumeId};
+use crate::images::Image;
 use crate::instances::{Instance, InstanceState};
+use crate::keypairs::KeyPair;
+use crate::network::NetworkState;
 use crate::security_groups::SecurityGroup;
 use crate::ControlError;
 
@@ -307,6 +310,12 @@ struct EbsFile {
     instances: BTreeMap<InstanceId, Instance>,
     #[serde(default)]
     security_groups: BTreeMap<String, SecurityGroup>,
+    #[serde(default)]
+    network: NetworkState,
+    #[serde(default)]
+    key_pairs: BTreeMap<String, KeyPair>,
+    #[serde(default)]
+    images: BTreeMap<String, Image>,
 }
 
 /// The EBS state of one region. Not thread-safe by itself: the region holds it in a lock.
@@ -319,6 +328,9 @@ pub struct Ebs {
     /// The region's instances; volumes attach only to these.
     instances: BTreeMap<InstanceId, Instance>,
     security_groups: BTreeMap<String, SecurityGroup>,
+    network: NetworkState,
+    key_pairs: BTreeMap<String, KeyPair>,
+    images: BTreeMap<String, Image>,
     delays: LifecycleDelays,
     rng: StdRng,
     /// Nothing can fall due before this time (ms), so `settle` may skip its scan; any change
@@ -387,6 +399,9 @@ impl Ebs {
             snapshots: file.snapshots,
             instances: file.instances,
             security_groups: file.security_groups,
+            network: file.network,
+            key_pairs: file.key_pairs,
+            images: file.images,
             delays,
             rng: rand::SeedableRng::seed_from_u64(seed),
             quiet_until: std::cell::Cell::new(0),
@@ -401,6 +416,9 @@ impl Ebs {
             snapshots: self.snapshots.clone(),
             instances: self.instances.clone(),
             security_groups: self.security_groups.clone(),
+            network: self.network.clone(),
+            key_pairs: self.key_pairs.clone(),
+            images: self.images.clone(),
         };
         let bytes = serde_json::to_vec(&file).map_err(|e| ControlError::Storage(e.to_string()))?;
         fs::create_dir_all(&self.dir).map_err(|e| ControlError::Storage(e.to_string()))?;
@@ -937,6 +955,30 @@ impl Ebs {
         &mut self.security_groups
     }
 
+    pub(crate) fn network_ref(&self) -> &NetworkState {
+        &self.network
+    }
+
+    pub(crate) fn network_mut(&mut self) -> &mut NetworkState {
+        &mut self.network
+    }
+
+    pub(crate) fn key_pairs_ref(&self) -> &BTreeMap<String, KeyPair> {
+        &self.key_pairs
+    }
+
+    pub(crate) fn key_pairs_mut(&mut self) -> &mut BTreeMap<String, KeyPair> {
+        &mut self.key_pairs
+    }
+
+    pub(crate) fn images_ref(&self) -> &BTreeMap<String, Image> {
+        &self.images
+    }
+
+    pub(crate) fn images_mut(&mut self) -> &mut BTreeMap<String, Image> {
+        &mut self.images
+    }
+
     pub(crate) fn rng_mut(&mut self) -> &mut StdRng {
         &mut self.rng
     }
@@ -956,6 +998,14 @@ impl Ebs {
 
     pub(crate) fn save(&self) -> Result<(), ControlError> {
         self.persist()
+    }
+
+    pub(crate) fn set_delete_on_termination(&mut self, instance: &InstanceId, device: &str, value: bool) {
+        for v in self.volumes.values_mut() {
+            for a in v.attachments.iter_mut().filter(|a| a.instance == *instance && a.device == device) {
+                a.delete_on_termination = value;
+            }
+        }
     }
 
     /// A terminated instance's volumes: detached, and deleted when marked delete-on-termination.
@@ -1068,6 +1118,9 @@ impl Ebs {
             self.volumes.values().find(|v| v.snapshot_id.as_ref() == Some(id) && v.state == VolumeState::Creating)
         {
             return Err(ControlError::SnapshotInUse { snapshot: id.clone(), volume: v.id.clone() });
+        }
+        if let Some(image) = self.image_using(id) {
+            return Err(ControlError::SnapshotUsedByImage { snapshot: id.clone(), image });
         }
         if dry_run {
             return Err(ControlError::DryRun);
@@ -1289,7 +1342,17 @@ impl Ebs {
         if let Ok(id) = SnapshotId::parse(resource) {
             return self.snapshots.get_mut(&id).map(|s| &mut s.tags).ok_or(ControlError::SnapshotNotFound(id));
         }
-        Err(ControlError::UnknownResourceId(resource.to_string()))
+        if let Ok(id) = InstanceId::parse(resource) {
+            return self.instances.get_mut(&id).map(|i| &mut i.tags).ok_or(ControlError::InstanceNotFound(id));
+        }
+        let missing = || ControlError::UnknownResourceId(resource.to_string());
+        match resource.split_once('-').map(|(p, _)| p) {
+            Some("vpc" | "subnet") => self.network_tags_mut(resource).ok_or_else(missing),
+            Some("ami") => self.image_tags_mut(resource).ok_or_else(missing),
+            Some("sg") => self.security_groups.get_mut(resource).map(|g| &mut g.tags).ok_or_else(missing),
+            Some("key") => self.key_pairs.get_mut(resource).map(|k| &mut k.tags).ok_or_else(missing),
+            _ => Err(missing()),
+        }
     }
 
     pub fn create_tags(
@@ -1350,6 +1413,24 @@ impl Ebs {
         }
         for s in self.snapshots.values() {
             out.extend(s.tags.iter().map(|(k, val)| (s.id.to_string(), "snapshot", k.clone(), val.clone())));
+        }
+        for i in self.instances.values() {
+            out.extend(i.tags.iter().map(|(k, val)| (i.id.to_string(), "instance", k.clone(), val.clone())));
+        }
+        for v in self.network.vpcs.values() {
+            out.extend(v.tags.iter().map(|(k, val)| (v.id.clone(), "vpc", k.clone(), val.clone())));
+        }
+        for s in self.network.subnets.values() {
+            out.extend(s.tags.iter().map(|(k, val)| (s.id.clone(), "subnet", k.clone(), val.clone())));
+        }
+        for g in self.security_groups.values() {
+            out.extend(g.tags.iter().map(|(k, val)| (g.id.clone(), "security-group", k.clone(), val.clone())));
+        }
+        for i in self.images.values() {
+            out.extend(i.tags.iter().map(|(k, val)| (i.id.clone(), "image", k.clone(), val.clone())));
+        }
+        for k in self.key_pairs.values() {
+            out.extend(k.tags.iter().map(|(kk, val)| (k.id.clone(), "key-pair", kk.clone(), val.clone())));
         }
         out
     }

@@ -59,6 +59,60 @@ pub struct Instance {
     /// `stateReason` code and message, when the last transition has one.
     pub state_reason: Option<(String, String)>,
     pub root_device: String,
+    #[serde(default)]
+    pub subnet_id: Option<String>,
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Base64 as given to RunInstances or ModifyInstanceAttribute.
+    #[serde(default)]
+    pub user_data: Option<String>,
+    #[serde(default)]
+    pub client_token: Option<String>,
+    #[serde(default)]
+    pub attributes: InstanceAttributes,
+}
+
+/// The attributes ModifyInstanceAttribute changes (besides type, user data and groups).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceAttributes {
+    pub disable_api_termination: bool,
+    pub disable_api_stop: bool,
+    /// `InstanceInitiatedShutdownBehavior` is `terminate` (else `stop`).
+    pub shutdown_terminates: bool,
+    pub source_dest_check: bool,
+    pub ebs_optimized: bool,
+}
+
+impl Default for InstanceAttributes {
+    fn default() -> Self {
+        Self {
+            disable_api_termination: false,
+            disable_api_stop: false,
+            shutdown_terminates: false,
+            source_dest_check: true,
+            ebs_optimized: false,
+        }
+    }
+}
+
+/// One change of ModifyInstanceAttribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttributeChange {
+    InstanceType(String),
+    UserData(Option<String>),
+    Groups(Vec<String>),
+    DisableApiTermination(bool),
+    DisableApiStop(bool),
+    ShutdownTerminates(bool),
+    SourceDestCheck(bool),
+    EbsOptimized(bool),
+    /// DeleteOnTermination of the volume on a device.
+    DeleteOnTermination {
+        device: String,
+        value: bool,
+    },
 }
 
 /// One EBS volume of a launch: the root device or a block-device mapping.
@@ -69,6 +123,8 @@ pub struct LaunchVolume {
     pub volume_type: VolumeType,
     pub iops: Option<u32>,
     pub delete_on_termination: bool,
+    /// The image's snapshot the volume starts from (blank when `None`).
+    pub snapshot_id: Option<crate::SnapshotId>,
 }
 
 /// What a RunInstances asks for, after wire decoding and zone resolution.
@@ -78,10 +134,15 @@ pub struct LaunchSpec {
     pub instance_type: String,
     pub zone: AzName,
     pub zone_id: AzId,
-    /// Index of the zone in its region (it picks the subnet's address range).
-    pub zone_index: u8,
+    /// The subnet the instances go in (in `zone`); it hands out their addresses.
+    pub subnet_id: String,
+    /// Group ids; empty means the VPC's default group.
+    pub security_groups: Vec<String>,
     pub count: u32,
     pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    pub client_token: Option<String>,
+    pub attributes: InstanceAttributes,
     pub tags: BTreeMap<String, String>,
     pub volume_tags: BTreeMap<String, String>,
     pub volumes: Vec<LaunchVolume>,
@@ -95,6 +156,22 @@ impl Ebs {
         now_ms: u64,
         dry_run: bool,
     ) -> Result<(String, Vec<Instance>), ControlError> {
+        if let Some(token) = &spec.client_token {
+            let earlier: Vec<Instance> =
+                self.instances_ref().values().filter(|i| i.client_token.as_ref() == Some(token)).cloned().collect();
+            if let Some(first) = earlier.first() {
+                let same = first.image_id == spec.image_id
+                    && first.instance_type == spec.instance_type
+                    && first.subnet_id.as_deref() == Some(spec.subnet_id.as_str());
+                if !same {
+                    return Err(ControlError::IdempotentParameterMismatch(token.clone()));
+                }
+                let reservation = first.reservation_id.clone();
+                let mut earlier = earlier;
+                earlier.sort_by_key(|i| i.launch_index);
+                return Ok((reservation, earlier));
+            }
+        }
         for v in &spec.volumes {
             let limits = v.volume_type.limits();
             if v.size_gib < limits.min_gib || v.size_gib > limits.max_gib {
@@ -105,6 +182,36 @@ impl Ebs {
                     max_gib: limits.max_gib,
                 });
             }
+            if let Some(s) = &v.snapshot_id {
+                let snapshot_gib = self.snapshot(s)?.volume_size_gib;
+                if v.size_gib < snapshot_gib {
+                    return Err(ControlError::VolumeSmallerThanSnapshot { size_gib: v.size_gib, snapshot_gib });
+                }
+            }
+        }
+        let subnet = self.subnet(&spec.subnet_id)?.clone();
+        if let Some(key) = &spec.key_name {
+            self.key_pair_by_name(key)?;
+        }
+        let mut groups = spec.security_groups.clone();
+        for g in &groups {
+            let group =
+                self.security_groups_ref().get(g).ok_or_else(|| ControlError::SecurityGroupNotFound(g.clone()))?;
+            if group.vpc_id != subnet.vpc_id {
+                return Err(ControlError::GroupSubnetMismatch { group: g.clone(), subnet: subnet.id.clone() });
+            }
+        }
+        if groups.is_empty() {
+            self.ensure_default_group(&subnet.vpc_id)?;
+            groups.extend(
+                self.security_groups_ref()
+                    .values()
+                    .filter(|g| g.vpc_id == subnet.vpc_id && g.name == "default")
+                    .map(|g| g.id.clone()),
+            );
+        }
+        if subnet.available_addresses() < u64::from(spec.count) {
+            return Err(ControlError::InsufficientFreeAddresses(subnet.id.clone()));
         }
         if dry_run {
             return Err(ControlError::DryRun);
@@ -118,14 +225,13 @@ impl Ebs {
                     break id;
                 }
             };
-            let n = self.instances_ref().values().filter(|i| i.zone == spec.zone).count() as u32 + 4;
-            let private_ip = format!("172.31.{}.{}", u32::from(spec.zone_index) * 16 + n / 256, n % 256);
+            let private_ip = self.allocate_address(&subnet.id)?;
             for v in &spec.volumes {
                 let volume = self.create_volume(
                     VolumeSpec {
                         zone: spec.zone.clone(),
                         size_gib: Some(v.size_gib),
-                        snapshot_id: None,
+                        snapshot_id: v.snapshot_id.clone(),
                         volume_type: v.volume_type,
                         iops: v.iops,
                         throughput: None,
@@ -158,12 +264,77 @@ impl Ebs {
                 user_transition_ms: None,
                 state_reason: None,
                 root_device: spec.volumes.first().map(|v| v.device.clone()).unwrap_or_else(|| "/dev/xvda".to_string()),
+                subnet_id: Some(subnet.id.clone()),
+                vpc_id: Some(subnet.vpc_id.clone()),
+                security_groups: groups.clone(),
+                user_data: spec.user_data.clone(),
+                client_token: spec.client_token.clone(),
+                attributes: spec.attributes.clone(),
             };
             self.instances_mut().insert(id, instance.clone());
             launched.push(instance);
         }
         self.save()?;
         Ok((reservation_id, launched))
+    }
+
+    /// Changes one attribute. Type, user data and EBS optimization change only while stopped.
+    pub fn modify_instance_attribute(
+        &mut self,
+        id: &InstanceId,
+        change: AttributeChange,
+        dry_run: bool,
+    ) -> Result<(), ControlError> {
+        let i = self.instance(id)?.clone();
+        let needs_stopped = matches!(
+            change,
+            AttributeChange::InstanceType(_) | AttributeChange::UserData(_) | AttributeChange::EbsOptimized(_)
+        );
+        if needs_stopped && i.state != InstanceState::Stopped {
+            return Err(ControlError::IncorrectInstanceState { instance: id.clone(), state: i.state });
+        }
+        if let AttributeChange::Groups(groups) = &change {
+            for g in groups {
+                let group =
+                    self.security_groups_ref().get(g).ok_or_else(|| ControlError::SecurityGroupNotFound(g.clone()))?;
+                if Some(&group.vpc_id) != i.vpc_id.as_ref() {
+                    return Err(ControlError::GroupSubnetMismatch {
+                        group: g.clone(),
+                        subnet: i.subnet_id.clone().unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        if let AttributeChange::DeleteOnTermination { device, .. } = &change {
+            let attached = self
+                .volumes_after(None, usize::MAX, |v| {
+                    v.attachments.iter().any(|a| a.instance == *id && a.device == *device)
+                })
+                .0;
+            if attached.is_empty() {
+                return Err(ControlError::NoDevice { instance: id.clone(), device: device.clone() });
+            }
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        if let AttributeChange::DeleteOnTermination { device, value } = &change {
+            self.set_delete_on_termination(id, device, *value);
+            return self.save();
+        }
+        let Some(i) = self.instances_mut().get_mut(id) else { return Err(ControlError::InstanceNotFound(id.clone())) };
+        match change {
+            AttributeChange::InstanceType(t) => i.instance_type = t,
+            AttributeChange::UserData(d) => i.user_data = d,
+            AttributeChange::Groups(g) => i.security_groups = g,
+            AttributeChange::DisableApiTermination(v) => i.attributes.disable_api_termination = v,
+            AttributeChange::DisableApiStop(v) => i.attributes.disable_api_stop = v,
+            AttributeChange::ShutdownTerminates(v) => i.attributes.shutdown_terminates = v,
+            AttributeChange::SourceDestCheck(v) => i.attributes.source_dest_check = v,
+            AttributeChange::EbsOptimized(v) => i.attributes.ebs_optimized = v,
+            AttributeChange::DeleteOnTermination { .. } => {}
+        }
+        self.save()
     }
 
     fn attach_at_launch(
@@ -224,6 +395,12 @@ impl Ebs {
             };
             if !allowed {
                 return Err(ControlError::IncorrectInstanceState { instance: id.clone(), state: i.state });
+            }
+            if target == InstanceState::ShuttingDown && i.attributes.disable_api_termination {
+                return Err(ControlError::TerminationProtected(id.clone()));
+            }
+            if target == InstanceState::Stopping && i.attributes.disable_api_stop {
+                return Err(ControlError::StopProtected(id.clone()));
             }
         }
         if dry_run {

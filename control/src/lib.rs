@@ -8,7 +8,10 @@
 mod catalog;
 pub mod ebs;
 mod ids;
+pub mod images;
 pub mod instances;
+pub mod keypairs;
+pub mod network;
 mod region;
 pub mod security_groups;
 
@@ -40,6 +43,9 @@ pub struct ControlConfig {
     pub seed: u64,
     /// Time for lifecycles and storage; wall-clock timestamps are derived from it.
     pub clock: Arc<dyn Clock>,
+    /// RunInstances accepts any well-formed `ami-` id that is not a known image, launching it
+    /// with a blank 8 GiB root volume (on by default, as tests often hard-code AMI ids).
+    pub accept_any_image: bool,
 }
 
 impl ControlConfig {
@@ -55,6 +61,7 @@ impl ControlConfig {
             delays: LifecycleDelays::default(),
             seed: 0x0517_5a11,
             clock: Arc::new(SystemClock::new()),
+            accept_any_image: true,
         }
     }
 }
@@ -144,6 +151,56 @@ pub enum ControlError {
     ChangedBlocksMismatch { snapshot: SnapshotId, declared: u64, written: u64 },
     #[error("snapshot {0}: the aggregate checksum does not match the blocks written")]
     ChecksumMismatch(SnapshotId),
+    #[error("VPC {0} does not exist")]
+    VpcNotFound(String),
+    #[error("subnet {0} does not exist")]
+    SubnetNotFound(String),
+    #[error("{0} is not a CIDR block")]
+    InvalidCidr(String),
+    #[error("{0} is not a valid VPC range (/16 to /28)")]
+    VpcRange(String),
+    #[error("{0} is not a valid range for a subnet of its VPC")]
+    SubnetRange(String),
+    #[error("{0} overlaps another subnet of the VPC")]
+    SubnetConflict(String),
+    #[error("{kind} {id} has dependencies")]
+    DependencyViolation { kind: &'static str, id: String },
+    #[error("subnet {0} has no free addresses")]
+    InsufficientFreeAddresses(String),
+    #[error("security group {group} is not in the VPC of subnet {subnet}")]
+    GroupSubnetMismatch { group: String, subnet: String },
+    #[error("key pair {0} does not exist")]
+    KeyPairNotFound(String),
+    #[error("key pair {0} already exists")]
+    KeyPairExists(String),
+    #[error("{0:?} is not a valid key pair name")]
+    InvalidKeyName(String),
+    #[error("the key is not an OpenSSH public key")]
+    InvalidKeyFormat,
+    #[error("image {0} does not exist")]
+    ImageNotFound(String),
+    #[error("{0:?} is not a valid image name")]
+    InvalidImageName(String),
+    #[error("image name {name} is in use by {image}")]
+    ImageNameInUse { name: String, image: String },
+    #[error("no snapshot is mapped to the root device {0}")]
+    MissingRootSnapshot(String),
+    #[error("snapshot {snapshot} is used by image {image}")]
+    SnapshotUsedByImage { snapshot: SnapshotId, image: String },
+    #[error("the region has no default VPC")]
+    NoDefaultVpc,
+    #[error("image {0} is not available yet")]
+    ImageNotAvailable(String),
+    #[error("placement zone {zone} is not the zone {subnet_zone} of subnet {subnet}")]
+    PlacementMismatch { zone: String, subnet: String, subnet_zone: String },
+    #[error("zone {0} has no default subnet")]
+    NoDefaultSubnet(String),
+    #[error("instance {instance} has no device {device}")]
+    NoDevice { instance: InstanceId, device: String },
+    #[error("instance {0} may not be terminated (disableApiTermination)")]
+    TerminationProtected(InstanceId),
+    #[error("instance {0} may not be stopped (disableApiStop)")]
+    StopProtected(InstanceId),
     #[error("storage error: {0}")]
     Storage(String),
 }

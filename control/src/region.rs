@@ -143,7 +143,9 @@ impl Region {
             let store =
                 RegionStore::open(&self.dir.join("storage"), self.cluster.clone(), self.clock.clone(), self.seed)
                     .map_err(|e| ControlError::Storage(e.to_string()))?;
-            *guard = Some(Ebs::open(self.dir.clone(), store, self.delays, self.seed)?);
+            let mut ebs = Ebs::open(self.dir.clone(), store, self.delays, self.seed)?;
+            ebs.ensure_default_network(&self.default_network())?;
+            *guard = Some(ebs);
         }
         let ebs = guard.as_mut().ok_or_else(|| ControlError::Storage("EBS state vanished".into()))?;
         ebs.settle(now_ms)?;

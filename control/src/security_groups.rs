@@ -50,7 +50,7 @@ fn rule_id(ebs: &mut Ebs) -> String {
 
 impl Ebs {
     /// The VPC's `default` group (created on first use: all traffic from itself, all egress).
-    fn ensure_default_group(&mut self, vpc_id: &str) -> Result<(), ControlError> {
+    pub(crate) fn ensure_default_group(&mut self, vpc_id: &str) -> Result<(), ControlError> {
         if self.security_groups_ref().values().any(|g| g.vpc_id == vpc_id && g.name == "default") {
             return Ok(());
         }
@@ -85,6 +85,20 @@ impl Ebs {
         };
         self.security_groups_mut().insert(id, group);
         self.save()
+    }
+
+    pub fn security_group(&self, id: &str) -> Option<&SecurityGroup> {
+        self.security_groups_ref().get(id)
+    }
+
+    /// The id of the group called `name` in the VPC.
+    pub fn security_groups_named(&self, vpc_id: &str, name: &str) -> Option<String> {
+        self.security_groups_ref().values().find(|g| g.vpc_id == vpc_id && g.name == name).map(|g| g.id.clone())
+    }
+
+    /// Every group of the region, in every VPC.
+    pub fn all_security_groups(&self) -> Vec<SecurityGroup> {
+        self.security_groups_ref().values().cloned().collect()
     }
 
     /// Every group of the VPC, the default one included.

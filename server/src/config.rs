@@ -49,6 +49,11 @@ pub struct ServeOptions {
     /// default. Set it to replay a run.
     #[arg(long, env = "SQUALL_SEED")]
     pub seed: Option<u64>,
+    /// Whether RunInstances accepts any well-formed `ami-` id that is not a known image (launching
+    /// it with a blank 8 GiB root volume). On by default, since tests often hard-code AMI ids;
+    /// `false` answers `InvalidAMIID.NotFound` for them, as AWS does.
+    #[arg(long, env = "SQUALL_ACCEPT_ANY_AMI", default_value_t = true, action = clap::ArgAction::Set)]
+    pub accept_any_ami: bool,
     /// Log filter in tracing's syntax, e.g. `info`, `squall=debug`.
     #[arg(long, env = "SQUALL_LOG", default_value = "info")]
     pub log: String,
@@ -77,6 +82,7 @@ impl ServeOptions {
             azs: None,
             seed: None,
             lifecycle_delay_ms: 300,
+            accept_any_ami: true,
             log: "info".to_string(),
             log_format: "text".to_string(),
         }

@@ -154,7 +154,32 @@ fn control_error(e: ControlError) -> ApiError {
         | E::SecurityGroupInUse(_)
         | E::DuplicatePermission(_)
         | E::PermissionNotFound(_)
-        | E::SecurityGroupRuleNotFound(_)) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
+        | E::SecurityGroupRuleNotFound(_)
+        | E::VpcNotFound(_)
+        | E::SubnetNotFound(_)
+        | E::InvalidCidr(_)
+        | E::VpcRange(_)
+        | E::SubnetRange(_)
+        | E::SubnetConflict(_)
+        | E::DependencyViolation { .. }
+        | E::InsufficientFreeAddresses(_)
+        | E::GroupSubnetMismatch { .. }
+        | E::KeyPairNotFound(_)
+        | E::KeyPairExists(_)
+        | E::InvalidKeyName(_)
+        | E::InvalidKeyFormat
+        | E::ImageNotFound(_)
+        | E::InvalidImageName(_)
+        | E::ImageNameInUse { .. }
+        | E::MissingRootSnapshot(_)
+        | E::SnapshotUsedByImage { .. }
+        | E::TerminationProtected(_)
+        | E::StopProtected(_)
+        | E::NoDevice { .. }
+        | E::ImageNotAvailable(_)
+        | E::PlacementMismatch { .. }
+        | E::NoDefaultSubnet(_)
+        | E::NoDefaultVpc) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
     }
 }
 

@@ -1,16 +1,20 @@
-//! Images: `DescribeImages` over a small built-in catalogue of public images per region, with
-//! ids that are stable per region. RunInstances takes the root device of a catalogue image; any
-//! other well-formed `ami-` id launches with squall's default root device (documented).
+//! Images: `DescribeImages` over a small built-in catalogue of public images per region (ids
+//! stable per region, blank root volumes) and the account's own images (`CreateImage`,
+//! `RegisterImage`, `DeregisterImage`), whose snapshots hold real bytes that launches restore.
 
-use squall_control::{stable_hex, ControlPlane};
+use squall_control::images::{Image as OwnImage, ImageMapping, ImageSpec, ImageState as OwnState};
+use squall_control::{stable_hex, ControlPlane, SnapshotId};
 use squall_protocol::{ApiError, RequestContext};
 
-use crate::common::{offset_page, page_size, region};
+use crate::common::{instance_id, offset_page, page_size, region, tags_for, timestamp, wire_tags};
 use crate::generated::{
-    ArchitectureValues, BlockDeviceMapping, BootModeValues, DescribeImagesRequest, DescribeImagesResult, DeviceType,
-    EbsBlockDevice, HypervisorType, Image, ImageState, ImageTypeValues, VirtualizationType, VolumeType,
+    ArchitectureValues, BlockDeviceMapping, BootModeValues, CreateImageRequest, CreateImageResult,
+    DeleteSnapshotReturnCode, DeregisterImageRequest, DeregisterImageResult, DescribeImagesRequest,
+    DescribeImagesResult, DeviceType, EbsBlockDevice, HypervisorType, Image, ImageState, ImageTypeValues,
+    RegisterImageRequest, RegisterImageResult, ResourceType, SnapshotReturnCodes, VirtualizationType, VolumeType,
 };
-use crate::{check_dry_run, filter};
+use crate::volumes::{to_control_type, to_wire_type};
+use crate::{check_dry_run, control_error, filter};
 
 /// One public image of the catalogue.
 pub(crate) struct CatalogueImage {
@@ -123,6 +127,125 @@ fn wire_image(region: &str, i: &CatalogueImage) -> Image {
     }
 }
 
+/// A well-formed AMI id (`ami-` and 8 or 17 hex digits), or AWS's `InvalidAMIID.Malformed`.
+pub(crate) fn check_image_id(id: &str) -> Result<(), ApiError> {
+    let well_formed = id
+        .strip_prefix("ami-")
+        .is_some_and(|h| (h.len() == 8 || h.len() == 17) && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ApiError::client("InvalidAMIID.Malformed", format!("Invalid id: \"{id}\" (expecting \"ami-...\")")))
+    }
+}
+
+fn own_wire_image(i: &OwnImage, state: OwnState, account: &str) -> Image {
+    Image {
+        image_id: Some(i.id.clone()),
+        name: Some(i.name.clone()),
+        description: i.description.clone(),
+        owner_id: Some(account.to_string()),
+        image_location: Some(format!("{account}/{}", i.name)),
+        state: Some(match state {
+            OwnState::Pending => ImageState::Pending,
+            OwnState::Available => ImageState::Available,
+            OwnState::Failed => ImageState::Failed,
+        }),
+        public: Some(false),
+        architecture: Some(ArchitectureValues::from_wire(&i.architecture).unwrap_or(ArchitectureValues::X8664)),
+        image_type: Some(ImageTypeValues::Machine),
+        virtualization_type: Some(VirtualizationType::Hvm),
+        hypervisor: Some(HypervisorType::Xen),
+        root_device_type: Some(DeviceType::Ebs),
+        root_device_name: Some(i.root_device.clone()),
+        ena_support: Some(true),
+        sriov_net_support: Some("simple".to_string()),
+        platform_details: Some("Linux/UNIX".to_string()),
+        usage_operation: Some("RunInstances".to_string()),
+        creation_date: Some(timestamp(i.created_ms).to_string()),
+        source_instance_id: i.source_instance.as_ref().map(|s| s.to_string()),
+        tags: (!i.tags.is_empty()).then(|| wire_tags(&i.tags)),
+        block_device_mappings: Some(
+            i.mappings
+                .iter()
+                .map(|m| BlockDeviceMapping {
+                    device_name: Some(m.device.clone()),
+                    ebs: Some(EbsBlockDevice {
+                        snapshot_id: m.snapshot_id.as_ref().map(|s| s.to_string()),
+                        volume_size: Some(m.size_gib as i32),
+                        volume_type: Some(to_wire_type(m.volume_type)),
+                        delete_on_termination: Some(m.delete_on_termination),
+                        encrypted: Some(false),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+fn filter_values(i: &Image, name: &str) -> Vec<String> {
+    let root = i.block_device_mappings.iter().flatten().find(|m| m.device_name == i.root_device_name);
+    let opt = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
+    match name {
+        "architecture" => i.architecture.iter().map(|a| a.as_str().to_string()).collect(),
+        "block-device-mapping.snapshot-id" => i
+            .block_device_mappings
+            .iter()
+            .flatten()
+            .filter_map(|m| m.ebs.as_ref().and_then(|e| e.snapshot_id.clone()))
+            .collect(),
+        "block-device-mapping.volume-size" => {
+            root.and_then(|m| m.ebs.as_ref()?.volume_size).map(|s| s.to_string()).into_iter().collect()
+        }
+        "description" => opt(&i.description),
+        "image-id" => opt(&i.image_id),
+        "image-type" => vec!["machine".to_string()],
+        "is-public" => i.public.iter().map(|p| p.to_string()).collect(),
+        "name" => opt(&i.name),
+        "owner-alias" => opt(&i.image_owner_alias),
+        "owner-id" => opt(&i.owner_id),
+        "platform-details" => opt(&i.platform_details),
+        "root-device-name" => opt(&i.root_device_name),
+        "root-device-type" => vec!["ebs".to_string()],
+        "state" => i.state.iter().map(|s| s.as_str().to_string()).collect(),
+        "virtualization-type" => vec!["hvm".to_string()],
+        "tag-key" => i.tags.iter().flatten().filter_map(|t| t.key.clone()).collect(),
+        other => match other.strip_prefix("tag:") {
+            Some(key) => i
+                .tags
+                .iter()
+                .flatten()
+                .filter(|t| t.key.as_deref() == Some(key))
+                .filter_map(|t| t.value.clone())
+                .collect(),
+            None => vec![],
+        },
+    }
+}
+
+const IMAGE_FILTERS: &[&str] = &[
+    "architecture",
+    "block-device-mapping.snapshot-id",
+    "block-device-mapping.volume-size",
+    "description",
+    "image-id",
+    "image-type",
+    "is-public",
+    "name",
+    "owner-alias",
+    "owner-id",
+    "platform-details",
+    "root-device-name",
+    "root-device-type",
+    "state",
+    "tag-key",
+    "tag:*",
+    "virtualization-type",
+];
+
 pub(crate) fn describe_images(
     control: &ControlPlane,
     ctx: &RequestContext,
@@ -130,73 +253,141 @@ pub(crate) fn describe_images(
 ) -> Result<DescribeImagesResult, ApiError> {
     check_dry_run(r.dry_run)?;
     let filters = r.filters.unwrap_or_default();
-    filter::validate(
-        &filters,
-        &[
-            "architecture",
-            "description",
-            "image-id",
-            "image-type",
-            "is-public",
-            "name",
-            "owner-alias",
-            "owner-id",
-            "platform-details",
-            "root-device-name",
-            "root-device-type",
-            "state",
-            "virtualization-type",
-        ],
-    )?;
-    let region_name = region(control, ctx)?.name().to_string();
+    filter::validate(&filters, IMAGE_FILTERS)?;
+    let region = region(control, ctx)?;
+    let region_name = region.name().to_string();
     let ids = r.image_ids.unwrap_or_default();
     for id in &ids {
-        let well_formed = id
-            .strip_prefix("ami-")
-            .is_some_and(|h| (h.len() == 8 || h.len() == 17) && h.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !well_formed {
-            return Err(ApiError::client(
-                "InvalidAMIID.Malformed",
-                format!("Invalid id: \"{id}\" (expecting \"ami-...\")"),
-            ));
-        }
-        if catalogue_image(&region_name, id).is_none() {
-            return Err(ApiError::client("InvalidAMIID.NotFound", format!("The image id '[{id}]' does not exist")));
-        }
+        check_image_id(id)?;
+    }
+    let own = region
+        .with_ebs(control.now_ms(), |ebs| {
+            Ok(ebs.images().iter().map(|i| own_wire_image(i, ebs.image_state(i), &ctx.account_id)).collect::<Vec<_>>())
+        })
+        .map_err(control_error)?;
+    let mut all: Vec<Image> = CATALOGUE.iter().map(|i| wire_image(&region_name, i)).collect();
+    all.extend(own);
+    if let Some(missing) = ids.iter().find(|id| !all.iter().any(|i| i.image_id.as_ref() == Some(*id))) {
+        return Err(ApiError::client("InvalidAMIID.NotFound", format!("The image id '[{missing}]' does not exist")));
     }
     let owners = r.owners.unwrap_or_default();
     let limit = page_size(r.max_results, 5, 1000)?.unwrap_or(usize::MAX);
-    let matching: Vec<Image> = CATALOGUE
-        .iter()
-        .filter(|i| ids.is_empty() || ids.contains(&image_id(&region_name, i)))
+    let matching: Vec<Image> = all
+        .into_iter()
+        .filter(|i| ids.is_empty() || i.image_id.as_ref().is_some_and(|id| ids.contains(id)))
         .filter(|i| {
             owners.is_empty()
                 || owners.iter().any(|o| {
-                    *o == i.owner_id
-                        || Some(o.as_str()) == i.owner_alias
-                        || (o == "self" && i.owner_id == ctx.account_id)
+                    i.owner_id.as_ref() == Some(o)
+                        || i.image_owner_alias.as_ref() == Some(o)
+                        || (o == "self" && i.owner_id.as_deref() == Some(ctx.account_id.as_str()))
                 })
         })
-        .filter(|i| {
-            filter::matches(&filters, |name| match name {
-                "architecture" => vec![i.architecture.as_str().to_string()],
-                "description" => vec![i.description.to_string()],
-                "image-id" => vec![image_id(&region_name, i)],
-                "image-type" => vec!["machine".to_string()],
-                "is-public" => vec!["true".to_string()],
-                "name" => vec![i.name.to_string()],
-                "owner-alias" => i.owner_alias.map(str::to_string).into_iter().collect(),
-                "owner-id" => vec![i.owner_id.to_string()],
-                "platform-details" => vec!["Linux/UNIX".to_string()],
-                "root-device-name" => vec![i.root_device.to_string()],
-                "root-device-type" => vec!["ebs".to_string()],
-                "state" => vec!["available".to_string()],
-                "virtualization-type" => vec!["hvm".to_string()],
-                _ => vec![],
-            })
-        })
-        .map(|i| wire_image(&region_name, i))
+        .filter(|i| filter::matches(&filters, |name| filter_values(i, name)))
         .collect();
     let (page, next_token) = offset_page(matching, r.next_token.as_deref(), limit)?;
     Ok(DescribeImagesResult { images: Some(page), next_token })
+}
+
+pub(crate) fn create_image(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: CreateImageRequest,
+) -> Result<CreateImageResult, ApiError> {
+    let instance = instance_id(&r.instance_id)?;
+    let tags = tags_for(
+        Some(
+            &r.tag_specifications
+                .iter()
+                .flatten()
+                .filter(|s| s.resource_type == Some(ResourceType::Image))
+                .cloned()
+                .collect::<Vec<_>>(),
+        ),
+        ResourceType::Image,
+    )?;
+    let now = control.now_ms();
+    let image = region(control, ctx)?
+        .with_ebs(now, |ebs| {
+            ebs.create_image(&instance, &r.name, r.description.clone(), tags, now, r.dry_run == Some(true))
+        })
+        .map_err(control_error)?;
+    Ok(CreateImageResult { image_id: Some(image.id) })
+}
+
+pub(crate) fn register_image(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: RegisterImageRequest,
+) -> Result<RegisterImageResult, ApiError> {
+    if r.image_location.is_some() {
+        return Err(ApiError::invalid_parameter_value(
+            "ImageLocation (instance-store images from S3) is not supported by squall; register EBS snapshots.",
+        ));
+    }
+    let root_device = r.root_device_name.clone().ok_or_else(|| ApiError::missing_parameter("RootDeviceName"))?;
+    let mut mappings = Vec::new();
+    for m in r.block_device_mappings.iter().flatten() {
+        let device =
+            m.device_name.clone().ok_or_else(|| ApiError::missing_parameter("BlockDeviceMapping.N.DeviceName"))?;
+        let Some(ebs) = &m.ebs else { continue };
+        let snapshot_id = ebs.snapshot_id.as_deref().map(crate::common::snapshot_id).transpose()?;
+        let volume_type =
+            ebs.volume_type.map(to_control_type).transpose()?.unwrap_or(squall_control::ebs::VolumeType::Gp3);
+        mappings.push((device, snapshot_id, ebs.volume_size, volume_type, ebs.delete_on_termination.unwrap_or(true)));
+    }
+    let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Image)?;
+    let now = control.now_ms();
+    let image = region(control, ctx)?
+        .with_ebs(now, |ebs| {
+            let mut resolved = Vec::new();
+            for (device, snapshot_id, size, volume_type, delete_on_termination) in mappings {
+                // The size defaults to the snapshot's.
+                let size_gib = match (size, &snapshot_id) {
+                    (Some(s), _) => s.max(0) as u32,
+                    (None, Some(snap)) => ebs.snapshot(snap)?.volume_size_gib,
+                    (None, None) => 8,
+                };
+                resolved.push(ImageMapping { device, snapshot_id, size_gib, volume_type, delete_on_termination });
+            }
+            let spec = ImageSpec {
+                name: r.name.clone(),
+                description: r.description.clone(),
+                architecture: r.architecture.map_or("x86_64", |a| a.as_str()).to_string(),
+                root_device,
+                mappings: resolved,
+                tags,
+            };
+            ebs.register_image(spec, now, r.dry_run == Some(true))
+        })
+        .map_err(control_error)?;
+    Ok(RegisterImageResult { image_id: Some(image.id) })
+}
+
+pub(crate) fn deregister_image(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: DeregisterImageRequest,
+) -> Result<DeregisterImageResult, ApiError> {
+    check_image_id(&r.image_id)?;
+    let region = region(control, ctx)?;
+    if catalogue_image(region.name().as_str(), &r.image_id).is_some() {
+        return Err(ApiError::client("AuthFailure", format!("Not authorized for image:{}", r.image_id)));
+    }
+    let delete = r.delete_associated_snapshots == Some(true);
+    let deleted: Vec<SnapshotId> = region
+        .with_ebs(control.now_ms(), |ebs| ebs.deregister_image(&r.image_id, delete, r.dry_run == Some(true)))
+        .map_err(control_error)?;
+    Ok(DeregisterImageResult {
+        r#return: Some(true),
+        delete_snapshot_results: delete.then(|| {
+            deleted
+                .iter()
+                .map(|s| DeleteSnapshotReturnCode {
+                    snapshot_id: Some(s.to_string()),
+                    return_code: Some(SnapshotReturnCodes::Success),
+                })
+                .collect()
+        }),
+    })
 }

@@ -3,8 +3,10 @@
 //! states by themselves.
 
 use squall_control::ebs::{AttachmentState, VolumeType as ControlVolumeType};
-use squall_control::instances::{InstanceState as State, LaunchSpec, LaunchVolume};
-use squall_control::{instances, ControlPlane, InstanceId};
+use squall_control::instances::{
+    AttributeChange, InstanceAttributes, InstanceState as State, LaunchSpec, LaunchVolume,
+};
+use squall_control::{instances, ControlError, ControlPlane, InstanceId};
 use squall_protocol::{ApiError, RequestContext, Timestamp};
 
 use crate::common::{after_token, instance_id, offset_page, page_size, region, tags_for, timestamp, wire_tags};
@@ -22,6 +24,10 @@ use crate::generated::{
     StartInstancesResult, StateReason, StatusName, StatusType, StopInstancesRequest, StopInstancesResult,
     SummaryStatus, Tenancy, TerminateInstancesRequest, TerminateInstancesResult, VirtualizationType,
 };
+use crate::generated::{
+    AttributeBooleanValue, AttributeValue, DescribeInstanceAttributeRequest, GroupIdentifier, InstanceAttribute,
+    InstanceAttributeName, ModifyInstanceAttributeRequest, ShutdownBehavior,
+};
 use crate::volumes::to_control_type;
 use crate::{check_dry_run, control_error, filter};
 
@@ -35,6 +41,11 @@ const INSTANCE_FILTERS: &[&str] = &[
     "key-name",
     "private-ip-address",
     "reservation-id",
+    "subnet-id",
+    "vpc-id",
+    "instance.group-id",
+    "group-id",
+    "client-token",
     "tag-key",
     "tag:*",
 ];
@@ -68,9 +79,8 @@ fn user_initiated(ms: u64) -> String {
 fn wire_instance(
     i: &instances::Instance,
     devices: Vec<InstanceBlockDeviceMapping>,
-    network: &squall_control::DefaultNetwork,
+    groups: &[(String, String)],
 ) -> Instance {
-    let subnet = network.subnets.iter().find(|s| s.zone == i.zone).map(|s| s.id.clone());
     let ip_dashed = i.private_ip.replace('.', "-");
     Instance {
         instance_id: Some(i.id.to_string()),
@@ -106,11 +116,19 @@ fn wire_instance(
         block_device_mappings: Some(devices),
         virtualization_type: Some(VirtualizationType::Hvm),
         hypervisor: Some(HypervisorType::Xen),
-        ebs_optimized: Some(false),
+        ebs_optimized: Some(i.attributes.ebs_optimized),
         ena_support: Some(true),
         tags: (!i.tags.is_empty()).then(|| wire_tags(&i.tags)),
-        subnet_id: if i.state == State::Terminated { None } else { subnet },
-        vpc_id: (i.state != State::Terminated).then(|| network.vpc_id.clone()),
+        subnet_id: if i.state == State::Terminated { None } else { i.subnet_id.clone() },
+        vpc_id: if i.state == State::Terminated { None } else { i.vpc_id.clone() },
+        client_token: Some(i.client_token.clone().unwrap_or_default()),
+        source_dest_check: (i.state != State::Terminated).then_some(i.attributes.source_dest_check),
+        security_groups: Some(
+            groups
+                .iter()
+                .map(|(id, name)| GroupIdentifier { group_id: Some(id.clone()), group_name: Some(name.clone()) })
+                .collect(),
+        ),
         ..Default::default()
     }
 }
@@ -126,6 +144,10 @@ fn filter_values(i: &instances::Instance, name: &str) -> Vec<String> {
         "key-name" => i.key_name.iter().cloned().collect(),
         "private-ip-address" => vec![i.private_ip.clone()],
         "reservation-id" => vec![i.reservation_id.clone()],
+        "subnet-id" => i.subnet_id.iter().cloned().collect(),
+        "vpc-id" => i.vpc_id.iter().cloned().collect(),
+        "instance.group-id" | "group-id" => i.security_groups.clone(),
+        "client-token" => i.client_token.iter().cloned().collect(),
         "tag-key" => i.tags.keys().cloned().collect(),
         other => match other.strip_prefix("tag:") {
             Some(key) => i.tags.get(key).cloned().into_iter().collect(),
@@ -134,53 +156,92 @@ fn filter_values(i: &instances::Instance, name: &str) -> Vec<String> {
     }
 }
 
-fn launch_volumes(r: &RunInstancesRequest, root_device: &str, root_gib: u32) -> Result<Vec<LaunchVolume>, ApiError> {
-    let mut root = LaunchVolume {
-        device: root_device.to_string(),
-        size_gib: root_gib,
-        volume_type: ControlVolumeType::Gp3,
-        iops: None,
-        delete_on_termination: true,
-    };
-    let mut extra = Vec::new();
+/// The volumes of a launch: the image's mappings, overridden or extended by the request's.
+fn launch_volumes(r: &RunInstancesRequest, image: &[LaunchVolume]) -> Result<Vec<LaunchVolume>, ApiError> {
+    let mut all: Vec<LaunchVolume> = image.to_vec();
+    let root_device = image.first().map(|v| v.device.clone()).unwrap_or_else(|| ROOT_DEVICE.to_string());
+    let root_device = root_device.as_str();
     for m in r.block_device_mappings.as_deref().unwrap_or_default() {
         let device =
             m.device_name.clone().ok_or_else(|| ApiError::missing_parameter("BlockDeviceMapping.N.DeviceName"))?;
         let Some(ebs) = &m.ebs else { continue };
-        let volume_type = ebs.volume_type.map(to_control_type).transpose()?.unwrap_or(ControlVolumeType::Gp3);
-        let size = match ebs.volume_size {
-            Some(s) => u32::try_from(s)
+        let from_image = all.iter().position(|v| v.device == device);
+        let base = from_image.map(|p| all[p].clone());
+        let volume_type = match ebs.volume_type {
+            Some(t) => to_control_type(t)?,
+            None => base.as_ref().map_or(ControlVolumeType::Gp3, |b| b.volume_type),
+        };
+        let snapshot_id = match &ebs.snapshot_id {
+            Some(s) => Some(crate::common::snapshot_id(s)?),
+            None => base.as_ref().and_then(|b| b.snapshot_id.clone()),
+        };
+        let size = match (ebs.volume_size, &base) {
+            (Some(s), _) => u32::try_from(s)
                 .map_err(|_| ApiError::invalid_value("BlockDeviceMapping.N.Ebs.VolumeSize", &s.to_string()))?,
-            None if device == root_device => root_gib,
-            None => return Err(ApiError::missing_parameter("BlockDeviceMapping.N.Ebs.VolumeSize")),
+            (None, Some(b)) => b.size_gib,
+            (None, None) if snapshot_id.is_some() => 0,
+            (None, None) => return Err(ApiError::missing_parameter("BlockDeviceMapping.N.Ebs.VolumeSize")),
         };
         let volume = LaunchVolume {
             device: device.clone(),
             size_gib: size,
             volume_type,
             iops: ebs.iops.map(|i| i.max(0) as u32),
-            delete_on_termination: ebs.delete_on_termination.unwrap_or(device == root_device),
+            delete_on_termination: ebs
+                .delete_on_termination
+                .unwrap_or(base.as_ref().map_or(device == root_device, |b| b.delete_on_termination)),
+            snapshot_id,
         };
-        if device == root_device {
-            root = volume;
-        } else {
-            extra.push(volume);
+        match from_image {
+            Some(p) => all[p] = volume,
+            None => all.push(volume),
         }
     }
-    let mut all = vec![root];
-    all.extend(extra);
     Ok(all)
 }
 
-fn image_id(value: &str) -> Result<String, ApiError> {
-    // Any well-formed AMI id is accepted: squall's images are not real (see docs/ebs.md).
-    let ok = value
-        .strip_prefix("ami-")
-        .is_some_and(|h| (h.len() == 8 || h.len() == 17) && h.bytes().all(|b| b.is_ascii_hexdigit()));
-    if ok {
-        Ok(value.to_string())
-    } else {
-        Err(ApiError::client("InvalidAMIID.Malformed", format!("Invalid id: \"{value}\" (expecting \"ami-...\")")))
+/// The volumes an image brings: its mappings, or a blank 8 GiB root for catalogue images and
+/// (when squall is configured to accept any AMI) for ids it does not know.
+fn image_volumes(
+    control: &ControlPlane,
+    region: &str,
+    ebs: &squall_control::ebs::Ebs,
+    image_id: &str,
+) -> Result<Vec<LaunchVolume>, ControlError> {
+    let blank = |device: &str, size_gib: u32| LaunchVolume {
+        device: device.to_string(),
+        size_gib,
+        volume_type: ControlVolumeType::Gp3,
+        iops: None,
+        delete_on_termination: true,
+        snapshot_id: None,
+    };
+    if let Some(i) = crate::images::catalogue_image(region, image_id) {
+        return Ok(vec![blank(i.root_device, i.root_gib)]);
+    }
+    match ebs.image(image_id) {
+        Ok(image) => {
+            if ebs.image_state(image) != squall_control::images::ImageState::Available {
+                return Err(ControlError::ImageNotAvailable(image_id.to_string()));
+            }
+            let mut volumes: Vec<LaunchVolume> = image
+                .mappings
+                .iter()
+                .map(|m| LaunchVolume {
+                    device: m.device.clone(),
+                    size_gib: m.size_gib,
+                    volume_type: m.volume_type,
+                    iops: None,
+                    delete_on_termination: m.delete_on_termination,
+                    snapshot_id: m.snapshot_id.clone(),
+                })
+                .collect();
+            // The root device first: it names the instance's root.
+            volumes.sort_by_key(|v| v.device != image.root_device);
+            Ok(volumes)
+        }
+        Err(e) if !control.config().accept_any_image => Err(e),
+        Err(_) => Ok(vec![blank(ROOT_DEVICE, DEFAULT_ROOT_GIB)]),
     }
 }
 
@@ -189,7 +250,8 @@ pub(crate) fn run_instances(
     ctx: &RequestContext,
     r: RunInstancesRequest,
 ) -> Result<Reservation, ApiError> {
-    let image = image_id(r.image_id.as_deref().ok_or_else(|| ApiError::missing_parameter("ImageId"))?)?;
+    let image = r.image_id.clone().ok_or_else(|| ApiError::missing_parameter("ImageId"))?;
+    crate::images::check_image_id(&image)?;
     if r.min_count < 1 || r.max_count < r.min_count {
         return Err(ApiError::invalid_parameter_value(format!(
             "Invalid value '{}' for MinCount/MaxCount: MinCount must be at least 1 and no more than MaxCount ({}).",
@@ -204,67 +266,110 @@ pub(crate) fn run_instances(
                 + ") than your current instance limit of 100 allows.",
         ));
     }
+    if r.security_groups.as_ref().is_some_and(|g| !g.is_empty()) && r.subnet_id.is_some() {
+        return Err(ApiError::client(
+            "InvalidParameterCombination",
+            "The parameter groupName cannot be used with the parameter subnet",
+        ));
+    }
+    if let Some(d) = &r.user_data {
+        if squall_protocol::codec::base64_decode(d).is_none() {
+            return Err(ApiError::client("InvalidParameterValue", "Invalid BASE64 encoding of user data."));
+        }
+        if d.len() > 25 * 1024 {
+            return Err(ApiError::client("InvalidParameterValue", "User data is limited to 16384 bytes"));
+        }
+    }
     let region = region(control, ctx)?;
-    let placement_zone = r.placement.as_ref().and_then(|p| p.availability_zone.as_deref());
-    // The subnet decides the zone; a placement zone must agree with it.
-    let zone = match (&r.subnet_id, placement_zone) {
-        (Some(subnet), placement) => {
-            let network = region.default_network();
-            let s = network.subnets.iter().find(|s| s.id == *subnet).ok_or_else(|| {
-                ApiError::client("InvalidSubnetID.NotFound", format!("The subnet ID '{subnet}' does not exist"))
-            })?;
-            if placement.is_some_and(|p| p != s.zone.as_str()) {
-                return Err(ApiError::invalid_parameter_value(format!(
-                    "Value ({}) for parameter availabilityZone is invalid. Subnet '{subnet}' is in zone {}.",
-                    placement.unwrap_or_default(),
-                    s.zone
-                )));
-            }
-            region.zone_by_name(s.zone.as_str()).map_err(control_error)?
-        }
-        (None, Some(name)) => region.zone_by_name(name).map_err(control_error)?,
-        (None, None) => {
-            region.zones().into_iter().next().ok_or_else(|| ApiError::internal("the region has no zones"))?
-        }
+    let placement_zone = r.placement.as_ref().and_then(|p| p.availability_zone.clone());
+    let placement = placement_zone.as_deref().map(|z| region.zone_by_name(z)).transpose().map_err(control_error)?;
+    let first_zone = region.zones().into_iter().next().ok_or_else(|| ApiError::internal("the region has no zones"))?;
+    let attributes = InstanceAttributes {
+        disable_api_termination: r.disable_api_termination == Some(true),
+        disable_api_stop: r.disable_api_stop == Some(true),
+        shutdown_terminates: r.instance_initiated_shutdown_behavior == Some(ShutdownBehavior::Terminate),
+        ebs_optimized: r.ebs_optimized == Some(true),
+        ..Default::default()
     };
-    let zone_index = region.zones().iter().position(|z| z.name == zone.name).unwrap_or(0) as u8;
-    let spec = LaunchSpec {
-        image_id: image,
-        instance_type: r.instance_type.map(|t| t.as_str().to_string()).unwrap_or_else(|| "m1.small".to_string()),
-        zone: zone.name.clone(),
-        zone_id: zone.id.clone(),
-        zone_index,
-        count: r.max_count as u32,
-        key_name: r.key_name.clone(),
-        tags: tags_for_kind(&r, ResourceType::Instance)?,
-        volume_tags: tags_for_kind(&r, ResourceType::Volume)?,
-        volumes: {
-            let image =
-                crate::images::catalogue_image(region.name().as_str(), r.image_id.as_deref().unwrap_or_default());
-            launch_volumes(
-                &r,
-                image.map_or(ROOT_DEVICE, |i| i.root_device),
-                image.map_or(DEFAULT_ROOT_GIB, |i| i.root_gib),
-            )?
-        },
-    };
+    let tags = tags_for_kind(&r, ResourceType::Instance)?;
+    let volume_tags = tags_for_kind(&r, ResourceType::Volume)?;
     let now = control.now_ms();
     let dry_run = r.dry_run == Some(true);
-    let network = region.default_network();
-    let (reservation, launched, devices) = region
+    let region_name = region.name().to_string();
+    let from_image =
+        region.with_ebs(now, |ebs| image_volumes(control, &region_name, ebs, &image)).map_err(control_error)?;
+    let volumes = launch_volumes(&r, &from_image)?;
+    let (reservation, launched, devices, groups) = region
         .with_ebs(now, |ebs| {
+            // The subnet decides the zone; a placement zone must agree with it. Without a
+            // subnet, the default subnet of the placement zone (or of the first zone).
+            let subnet = match &r.subnet_id {
+                Some(id) => {
+                    let s = ebs.subnet(id)?.clone();
+                    if let Some(p) = &placement {
+                        if p.name != s.zone {
+                            return Err(ControlError::PlacementMismatch {
+                                zone: p.name.to_string(),
+                                subnet: s.id.clone(),
+                                subnet_zone: s.zone.to_string(),
+                            });
+                        }
+                    }
+                    s
+                }
+                None => {
+                    let zone = placement.as_ref().map_or(&first_zone.name, |p| &p.name);
+                    ebs.default_subnet(zone).cloned().ok_or(ControlError::NoDefaultSubnet(zone.to_string()))?
+                }
+            };
+            let zone_id = region.zone_by_name(subnet.zone.as_str())?.id;
+            let mut group_ids = r.security_group_ids.clone().unwrap_or_default();
+            for name in r.security_groups.iter().flatten() {
+                let g = ebs
+                    .security_groups_named(&subnet.vpc_id, name)
+                    .ok_or_else(|| ControlError::SecurityGroupNotFound(name.clone()))?;
+                group_ids.push(g);
+            }
+            let spec = LaunchSpec {
+                image_id: image.clone(),
+                instance_type: r
+                    .instance_type
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_else(|| "m1.small".to_string()),
+                zone: subnet.zone.clone(),
+                zone_id,
+                subnet_id: subnet.id.clone(),
+                security_groups: group_ids,
+                count: r.max_count as u32,
+                key_name: r.key_name.clone(),
+                user_data: r.user_data.clone(),
+                client_token: r.client_token.clone(),
+                attributes: attributes.clone(),
+                tags: tags.clone(),
+                volume_tags: volume_tags.clone(),
+                volumes: volumes.clone(),
+            };
             let (reservation, launched) = ebs.run_instances(spec, now, dry_run)?;
             let devices: Vec<_> = launched.iter().map(|i| block_devices(ebs, &i.id)).collect();
-            Ok((reservation, launched, devices))
+            let groups: Vec<_> = launched.iter().map(|i| group_names(ebs, i)).collect();
+            Ok((reservation, launched, devices, groups))
         })
         .map_err(control_error)?;
     Ok(Reservation {
         reservation_id: Some(reservation),
         owner_id: Some(ctx.account_id.clone()),
         groups: Some(Vec::new()),
-        instances: Some(launched.iter().zip(devices).map(|(i, d)| wire_instance(i, d, &network)).collect()),
+        instances: Some(launched.iter().zip(devices).zip(groups).map(|((i, d), g)| wire_instance(i, d, &g)).collect()),
         requester_id: None,
     })
+}
+
+/// (id, name) of each of the instance's security groups.
+fn group_names(ebs: &squall_control::ebs::Ebs, i: &instances::Instance) -> Vec<(String, String)> {
+    i.security_groups
+        .iter()
+        .map(|id| (id.clone(), ebs.security_group(id).map(|g| g.name.clone()).unwrap_or_default()))
+        .collect()
 }
 
 /// Tags of `TagSpecification.N` for one resource type; other types in the request are fine.
@@ -318,7 +423,6 @@ pub(crate) fn describe_instances(
     let after = after_token(r.next_token.as_deref(), instance_id)?;
     let now = control.now_ms();
     let region = region(control, ctx)?;
-    let network = region.default_network();
     let (found, more) = region
         .with_ebs(now, |ebs| {
             for id in &ids {
@@ -331,18 +435,19 @@ pub(crate) fn describe_instances(
                 list.into_iter()
                     .map(|i| {
                         let d = block_devices(ebs, &i.id);
-                        (i, d)
+                        let g = group_names(ebs, &i);
+                        (i, d, g)
                     })
                     .collect::<Vec<_>>(),
                 more,
             ))
         })
         .map_err(control_error)?;
-    let next_token = if more { found.last().map(|(i, _)| i.id.to_string()) } else { None };
+    let next_token = if more { found.last().map(|(i, _, _)| i.id.to_string()) } else { None };
     // Consecutive instances of one launch share a reservation, as AWS groups them.
     let mut reservations: Vec<Reservation> = Vec::new();
-    for (i, devices) in &found {
-        let wire = wire_instance(i, devices.clone(), &network);
+    for (i, devices, groups) in &found {
+        let wire = wire_instance(i, devices.clone(), groups);
         match reservations.last_mut() {
             Some(r) if r.reservation_id.as_deref() == Some(i.reservation_id.as_str()) => {
                 r.instances.get_or_insert_with(Vec::new).push(wire)
@@ -679,4 +784,163 @@ pub(crate) fn describe_instance_types(
         .collect();
     let (page, next_token) = offset_page(matching, r.next_token.as_deref(), limit)?;
     Ok(DescribeInstanceTypesResult { instance_types: Some(page), next_token })
+}
+
+fn attr_bool(value: bool) -> Option<AttributeBooleanValue> {
+    Some(AttributeBooleanValue { value: Some(value) })
+}
+
+fn attr_value(value: impl Into<String>) -> Option<AttributeValue> {
+    Some(AttributeValue { value: Some(value.into()) })
+}
+
+pub(crate) fn describe_instance_attribute(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: DescribeInstanceAttributeRequest,
+) -> Result<InstanceAttribute, ApiError> {
+    check_dry_run(r.dry_run)?;
+    let id = instance_id(&r.instance_id)?;
+    let (i, devices, groups) = region(control, ctx)?
+        .with_ebs(control.now_ms(), |ebs| {
+            let i = ebs.instance(&id)?.clone();
+            let d = block_devices(ebs, &id);
+            let g = group_names(ebs, &i);
+            Ok((i, d, g))
+        })
+        .map_err(control_error)?;
+    let mut out = InstanceAttribute { instance_id: Some(i.id.to_string()), ..Default::default() };
+    match r.attribute {
+        InstanceAttributeName::InstanceType => out.instance_type = attr_value(i.instance_type.clone()),
+        InstanceAttributeName::Kernel => out.kernel_id = Some(AttributeValue { value: None }),
+        InstanceAttributeName::Ramdisk => out.ramdisk_id = Some(AttributeValue { value: None }),
+        InstanceAttributeName::UserData => out.user_data = Some(AttributeValue { value: i.user_data.clone() }),
+        InstanceAttributeName::DisableApiTermination => {
+            out.disable_api_termination = attr_bool(i.attributes.disable_api_termination)
+        }
+        InstanceAttributeName::DisableApiStop => out.disable_api_stop = attr_bool(i.attributes.disable_api_stop),
+        InstanceAttributeName::InstanceInitiatedShutdownBehavior => {
+            out.instance_initiated_shutdown_behavior =
+                attr_value(if i.attributes.shutdown_terminates { "terminate" } else { "stop" })
+        }
+        InstanceAttributeName::RootDeviceName => out.root_device_name = attr_value(i.root_device.clone()),
+        InstanceAttributeName::BlockDeviceMapping => out.block_device_mappings = Some(devices),
+        InstanceAttributeName::ProductCodes => out.product_codes = Some(Vec::new()),
+        InstanceAttributeName::SourceDestCheck => out.source_dest_check = attr_bool(i.attributes.source_dest_check),
+        InstanceAttributeName::GroupSet => {
+            out.groups = Some(
+                groups
+                    .into_iter()
+                    .map(|(id, name)| GroupIdentifier { group_id: Some(id), group_name: Some(name) })
+                    .collect(),
+            )
+        }
+        InstanceAttributeName::EbsOptimized => out.ebs_optimized = attr_bool(i.attributes.ebs_optimized),
+        InstanceAttributeName::SriovNetSupport => out.sriov_net_support = attr_value("simple"),
+        InstanceAttributeName::EnaSupport => out.ena_support = attr_bool(true),
+        InstanceAttributeName::EnclaveOptions => {
+            out.enclave_options = Some(crate::generated::EnclaveOptions { enabled: Some(false) })
+        }
+    }
+    Ok(out)
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(ApiError::invalid_value(name, other)),
+    }
+}
+
+/// The one change a ModifyInstanceAttribute asks for (AWS takes one attribute per call).
+fn attribute_change(r: &ModifyInstanceAttributeRequest) -> Result<AttributeChange, ApiError> {
+    let mut changes = Vec::new();
+    if let Some(v) = r.source_dest_check.as_ref().and_then(|v| v.value) {
+        changes.push(AttributeChange::SourceDestCheck(v));
+    }
+    if let Some(v) = r.disable_api_stop.as_ref().and_then(|v| v.value) {
+        changes.push(AttributeChange::DisableApiStop(v));
+    }
+    if let Some(v) = r.disable_api_termination.as_ref().and_then(|v| v.value) {
+        changes.push(AttributeChange::DisableApiTermination(v));
+    }
+    if let Some(v) = r.ebs_optimized.as_ref().and_then(|v| v.value) {
+        changes.push(AttributeChange::EbsOptimized(v));
+    }
+    if let Some(v) = r.instance_type.as_ref().and_then(|v| v.value.clone()) {
+        changes.push(AttributeChange::InstanceType(v));
+    }
+    if let Some(v) = &r.user_data {
+        let data = v.value.as_ref().map(|b| squall_protocol::codec::base64_encode(&b.0)).filter(|s| !s.is_empty());
+        changes.push(AttributeChange::UserData(data));
+    }
+    if let Some(v) = r.instance_initiated_shutdown_behavior.as_ref().and_then(|v| v.value.clone()) {
+        changes.push(AttributeChange::ShutdownTerminates(shutdown_behavior(&v)?));
+    }
+    if let Some(groups) = &r.groups {
+        changes.push(AttributeChange::Groups(groups.clone()));
+    }
+    for m in r.block_device_mappings.iter().flatten() {
+        let device =
+            m.device_name.clone().ok_or_else(|| ApiError::missing_parameter("BlockDeviceMapping.N.DeviceName"))?;
+        let value = m.ebs.as_ref().and_then(|e| e.delete_on_termination).unwrap_or(false);
+        changes.push(AttributeChange::DeleteOnTermination { device, value });
+    }
+    if let (Some(name), Some(value)) = (r.attribute, r.value.as_deref()) {
+        changes.push(match name {
+            InstanceAttributeName::InstanceType => AttributeChange::InstanceType(value.to_string()),
+            InstanceAttributeName::UserData => AttributeChange::UserData(
+                Some(squall_protocol::codec::base64_encode(value.as_bytes())).filter(|s| !s.is_empty()),
+            ),
+            InstanceAttributeName::DisableApiTermination => {
+                AttributeChange::DisableApiTermination(parse_bool("Value", value)?)
+            }
+            InstanceAttributeName::DisableApiStop => AttributeChange::DisableApiStop(parse_bool("Value", value)?),
+            InstanceAttributeName::InstanceInitiatedShutdownBehavior => {
+                AttributeChange::ShutdownTerminates(shutdown_behavior(value)?)
+            }
+            InstanceAttributeName::SourceDestCheck => AttributeChange::SourceDestCheck(parse_bool("Value", value)?),
+            InstanceAttributeName::EbsOptimized => AttributeChange::EbsOptimized(parse_bool("Value", value)?),
+            other => {
+                return Err(ApiError::client(
+                    "InvalidParameterValue",
+                    format!("Value ({}) for parameter attribute is invalid. Unknown attribute.", other.as_str()),
+                ))
+            }
+        });
+    }
+    match changes.len() {
+        1 => Ok(changes.remove(0)),
+        0 => Err(ApiError::missing_parameter("Attribute")),
+        _ => Err(ApiError::client(
+            "InvalidParameterCombination",
+            "Fields for multiple attribute types specified: only one attribute can be modified at a time",
+        )),
+    }
+}
+
+fn shutdown_behavior(value: &str) -> Result<bool, ApiError> {
+    match value {
+        "terminate" => Ok(true),
+        "stop" => Ok(false),
+        other => Err(ApiError::invalid_value("InstanceInitiatedShutdownBehavior", other)),
+    }
+}
+
+pub(crate) fn modify_instance_attribute(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: ModifyInstanceAttributeRequest,
+) -> Result<(), ApiError> {
+    let id = instance_id(&r.instance_id)?;
+    let change = attribute_change(&r)?;
+    if let AttributeChange::InstanceType(t) = &change {
+        if InstanceType::from_wire(t).is_none() {
+            return Err(ApiError::invalid_value("InstanceType", t));
+        }
+    }
+    region(control, ctx)?
+        .with_ebs(control.now_ms(), |ebs| ebs.modify_instance_attribute(&id, change, r.dry_run == Some(true)))
+        .map_err(control_error)
 }

@@ -6,6 +6,7 @@ mod filter;
 pub mod generated;
 mod images;
 mod instances;
+mod key_pairs;
 mod network;
 mod regions;
 mod security_groups;
@@ -96,6 +97,23 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         }
         Request::DescribeSecurityGroupRules(r) => {
             Response::DescribeSecurityGroupRules(security_groups::describe_security_group_rules(control, ctx, r)?)
+        }
+        Request::CreateVpc(r) => Response::CreateVpc(network::create_vpc(control, ctx, r)?),
+        Request::DeleteVpc(r) => Response::DeleteVpc(network::delete_vpc(control, ctx, r)?),
+        Request::CreateSubnet(r) => Response::CreateSubnet(network::create_subnet(control, ctx, r)?),
+        Request::DeleteSubnet(r) => Response::DeleteSubnet(network::delete_subnet(control, ctx, r)?),
+        Request::CreateKeyPair(r) => Response::CreateKeyPair(key_pairs::create_key_pair(control, ctx, r)?),
+        Request::ImportKeyPair(r) => Response::ImportKeyPair(key_pairs::import_key_pair(control, ctx, r)?),
+        Request::DescribeKeyPairs(r) => Response::DescribeKeyPairs(key_pairs::describe_key_pairs(control, ctx, r)?),
+        Request::DeleteKeyPair(r) => Response::DeleteKeyPair(key_pairs::delete_key_pair(control, ctx, r)?),
+        Request::CreateImage(r) => Response::CreateImage(images::create_image(control, ctx, r)?),
+        Request::RegisterImage(r) => Response::RegisterImage(images::register_image(control, ctx, r)?),
+        Request::DeregisterImage(r) => Response::DeregisterImage(images::deregister_image(control, ctx, r)?),
+        Request::DescribeInstanceAttribute(r) => {
+            Response::DescribeInstanceAttribute(instances::describe_instance_attribute(control, ctx, r)?)
+        }
+        Request::ModifyInstanceAttribute(r) => {
+            Response::ModifyInstanceAttribute(instances::modify_instance_attribute(control, ctx, r)?)
         }
         Request::DescribeVpcs(r) => Response::DescribeVpcs(network::describe_vpcs(control, ctx, r)?),
         Request::DescribeSubnets(r) => Response::DescribeSubnets(network::describe_subnets(control, ctx, r)?),
@@ -264,6 +282,88 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
             invalid(format!("Snapshot {snapshot}: {declared} changed blocks declared, {written} written."))
         }
         E::ChecksumMismatch(s) => invalid(format!("Snapshot {s}: the checksum does not match.")),
+        E::VpcNotFound(v) => ApiError::client("InvalidVpcID.NotFound", format!("The vpc ID '{v}' does not exist")),
+        E::SubnetNotFound(s) => {
+            ApiError::client("InvalidSubnetID.NotFound", format!("The subnet ID '{s}' does not exist"))
+        }
+        E::InvalidCidr(c) => {
+            invalid(format!("Value ({c}) for parameter cidrBlock is invalid. This is not a valid CIDR block."))
+        }
+        E::VpcRange(c) => ApiError::client("InvalidVpc.Range", format!("The CIDR '{c}' is invalid.")),
+        E::SubnetRange(c) => ApiError::client("InvalidSubnet.Range", format!("The CIDR '{c}' is invalid.")),
+        E::SubnetConflict(c) => {
+            ApiError::client("InvalidSubnet.Conflict", format!("The CIDR '{c}' conflicts with another subnet"))
+        }
+        E::DependencyViolation { kind, id } => ApiError::client(
+            "DependencyViolation",
+            format!("The {kind} '{id}' has dependencies and cannot be deleted."),
+        ),
+        E::InsufficientFreeAddresses(s) => ApiError::client(
+            "InsufficientFreeAddressesInSubnet",
+            format!(
+                "There are not enough free addresses in subnet '{s}' to satisfy the requested number of instances."
+            ),
+        ),
+        E::GroupSubnetMismatch { group, subnet } => ApiError::client(
+            "InvalidParameter",
+            format!("Security group {group} and subnet {subnet} belong to different networks."),
+        ),
+        E::KeyPairNotFound(k) if k.is_empty() => ApiError::missing_parameter("KeyName"),
+        E::KeyPairNotFound(k) => {
+            ApiError::client("InvalidKeyPair.NotFound", format!("The key pair '{k}' does not exist"))
+        }
+        E::KeyPairExists(k) => {
+            ApiError::client("InvalidKeyPair.Duplicate", format!("The keypair '{k}' already exists."))
+        }
+        E::InvalidKeyName(k) => invalid(format!("Value ({k}) for parameter KeyName is invalid.")),
+        E::InvalidKeyFormat => ApiError::client("InvalidKey.Format", "Key is not in valid OpenSSH public key format"),
+        E::ImageNotFound(i) => {
+            ApiError::client("InvalidAMIID.NotFound", format!("The image id '[{i}]' does not exist"))
+        }
+        E::InvalidImageName(_) => ApiError::client(
+            "InvalidAMIName.Malformed",
+            "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', \
+             '[', ']', ' ', '.', '/', '-', ''', '@' and '_'",
+        ),
+        E::ImageNameInUse { name, image } => {
+            ApiError::client("InvalidAMIName.Duplicate", format!("AMI name {name} is already in use by AMI {image}"))
+        }
+        E::MissingRootSnapshot(device) => ApiError::client(
+            "InvalidBlockDeviceMapping",
+            format!("The root device {device} must be mapped to a snapshot."),
+        ),
+        E::SnapshotUsedByImage { snapshot, image } => {
+            ApiError::client("InvalidSnapshot.InUse", format!("The snapshot {snapshot} is currently in use by {image}"))
+        }
+        E::TerminationProtected(i) => ApiError::client(
+            "OperationNotPermitted",
+            format!(
+                "The instance '{i}' may not be terminated. Modify its 'disableApiTermination' instance attribute \
+                 and try again."
+            ),
+        ),
+        E::StopProtected(i) => ApiError::client(
+            "OperationNotPermitted",
+            format!(
+                "The instance '{i}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again."
+            ),
+        ),
+        E::NoDefaultVpc => ApiError::client("VPCIdNotSpecified", "No default VPC for this user"),
+        E::ImageNotAvailable(i) => ApiError::client(
+            "InvalidAMIID.Unavailable",
+            format!("The image id '[{i}]' is not available yet; its snapshots are still being taken."),
+        ),
+        E::PlacementMismatch { zone, subnet, subnet_zone } => invalid(format!(
+            "Value ({zone}) for parameter availabilityZone is invalid. Subnet '{subnet}' is in the availability \
+             zone {subnet_zone}"
+        )),
+        E::NoDefaultSubnet(zone) => ApiError::client(
+            "MissingInput",
+            format!("No subnets found for the default VPC in {zone}. Please specify a subnet."),
+        ),
+        E::NoDevice { device, .. } => {
+            ApiError::client("InvalidInstanceAttributeValue", format!("No device is currently mapped at {device}"))
+        }
         E::Storage(message) => ApiError::internal(format!("An internal error has occurred ({message})")),
     }
 }

@@ -1,52 +1,83 @@
-//! The default network of each region: `DescribeVpcs`, `DescribeSubnets`. Every region has one
-//! default VPC (172.31.0.0/16) with a default subnet per Availability Zone; the subnet decides
-//! where an instance runs.
+//! VPCs and subnets: `DescribeVpcs`, `DescribeSubnets`, `CreateVpc`, `DeleteVpc`,
+//! `CreateSubnet`, `DeleteSubnet`. Every region starts with a default VPC (172.31.0.0/16) and a
+//! default subnet per Availability Zone; the subnet decides where an instance runs.
 
-use squall_control::{ControlPlane, DefaultNetwork};
+use squall_control::network::{Subnet as ControlSubnet, SubnetSpec, Vpc as ControlVpc};
+use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
 
-use crate::common::region;
+use crate::common::{region, tags_for, wire_tags};
 use crate::generated::{
-    DescribeSubnetsRequest, DescribeSubnetsResult, DescribeVpcsRequest, DescribeVpcsResult, Subnet, SubnetState,
-    Tenancy, Vpc, VpcCidrBlockAssociation, VpcCidrBlockState, VpcCidrBlockStateCode, VpcState,
+    CreateSubnetRequest, CreateSubnetResult, CreateVpcRequest, CreateVpcResult, DeleteSubnetRequest, DeleteVpcRequest,
+    DescribeSubnetsRequest, DescribeSubnetsResult, DescribeVpcsRequest, DescribeVpcsResult, ResourceType, Subnet,
+    SubnetState, Tenancy, Vpc, VpcCidrBlockAssociation, VpcCidrBlockState, VpcCidrBlockStateCode, VpcState,
 };
-use crate::{check_dry_run, filter};
+use crate::{check_dry_run, control_error, filter};
 
 const VPC_FILTERS: &[&str] =
-    &["cidr", "cidr-block-association.cidr-block", "is-default", "owner-id", "state", "vpc-id"];
+    &["cidr", "cidr-block-association.cidr-block", "is-default", "owner-id", "state", "tag-key", "tag:*", "vpc-id"];
 const SUBNET_FILTERS: &[&str] = &[
     "availability-zone",
     "availability-zone-id",
     "cidr-block",
+    "cidr",
+    "cidrBlock",
     "default-for-az",
+    "defaultForAz",
     "owner-id",
     "state",
     "subnet-id",
+    "tag-key",
+    "tag:*",
     "vpc-id",
 ];
 
-/// IPv4 addresses of a /20 that instances can use (AWS reserves five per subnet).
-const SUBNET_ADDRESSES: i32 = 4096 - 5;
-
-fn wire_vpc(n: &DefaultNetwork, account: &str) -> Vpc {
+fn wire_vpc(v: &ControlVpc, account: &str) -> Vpc {
     Vpc {
-        vpc_id: Some(n.vpc_id.clone()),
-        cidr_block: Some(n.cidr.to_string()),
+        vpc_id: Some(v.id.clone()),
+        cidr_block: Some(v.cidr.clone()),
         state: Some(VpcState::Available),
-        is_default: Some(true),
+        is_default: Some(v.is_default),
         owner_id: Some(account.to_string()),
         instance_tenancy: Some(Tenancy::Default),
         dhcp_options_id: Some("default".to_string()),
         cidr_block_association_set: Some(vec![VpcCidrBlockAssociation {
-            association_id: Some(format!("vpc-cidr-assoc-{}", &n.vpc_id[4..])),
-            cidr_block: Some(n.cidr.to_string()),
+            association_id: Some(format!("vpc-cidr-assoc-{}", &v.id[4..])),
+            cidr_block: Some(v.cidr.clone()),
             cidr_block_state: Some(VpcCidrBlockState {
                 state: Some(VpcCidrBlockStateCode::Associated),
                 status_message: None,
             }),
         }]),
-        tags: Some(Vec::new()),
+        tags: Some(wire_tags(&v.tags)),
         ..Default::default()
+    }
+}
+
+fn wire_subnet(s: &ControlSubnet, ctx: &RequestContext) -> Subnet {
+    Subnet {
+        subnet_id: Some(s.id.clone()),
+        vpc_id: Some(s.vpc_id.clone()),
+        cidr_block: Some(s.cidr.clone()),
+        availability_zone: Some(s.zone.to_string()),
+        availability_zone_id: Some(s.zone_id.to_string()),
+        state: Some(SubnetState::Available),
+        available_ip_address_count: Some(s.available_addresses().min(i32::MAX as u64) as i32),
+        default_for_az: Some(s.default_for_az),
+        map_public_ip_on_launch: Some(s.default_for_az),
+        owner_id: Some(ctx.account_id.clone()),
+        subnet_arn: Some(format!("arn:aws:ec2:{}:{}:subnet/{}", ctx.region, ctx.account_id, s.id)),
+        assign_ipv6_address_on_creation: Some(false),
+        ipv6_cidr_block_association_set: Some(Vec::new()),
+        tags: Some(wire_tags(&s.tags)),
+        ..Default::default()
+    }
+}
+
+fn tag_values(tags: &std::collections::BTreeMap<String, String>, name: &str) -> Vec<String> {
+    match name {
+        "tag-key" => tags.keys().cloned().collect(),
+        other => other.strip_prefix("tag:").and_then(|k| tags.get(k).cloned()).into_iter().collect(),
     }
 }
 
@@ -58,21 +89,30 @@ pub(crate) fn describe_vpcs(
     check_dry_run(r.dry_run)?;
     let filters = r.filters.unwrap_or_default();
     filter::validate(&filters, VPC_FILTERS)?;
-    let network = region(control, ctx)?.default_network();
-    for id in r.vpc_ids.iter().flatten() {
-        if *id != network.vpc_id {
-            return Err(ApiError::client("InvalidVpcID.NotFound", format!("The vpc ID '{id}' does not exist")));
-        }
-    }
-    let keep = filter::matches(&filters, |name| match name {
-        "cidr" | "cidr-block-association.cidr-block" => vec![network.cidr.to_string()],
-        "is-default" => vec!["true".to_string()],
-        "owner-id" => vec![ctx.account_id.clone()],
-        "state" => vec!["available".to_string()],
-        "vpc-id" => vec![network.vpc_id.clone()],
-        _ => vec![],
-    });
-    let vpcs = if keep { vec![wire_vpc(&network, &ctx.account_id)] } else { Vec::new() };
+    let ids = r.vpc_ids.unwrap_or_default();
+    let vpcs = region(control, ctx)?
+        .with_ebs(control.now_ms(), |ebs| {
+            for id in &ids {
+                ebs.vpc(id)?;
+            }
+            Ok(ebs.vpcs())
+        })
+        .map_err(control_error)?;
+    let vpcs = vpcs
+        .iter()
+        .filter(|v| ids.is_empty() || ids.contains(&v.id))
+        .filter(|v| {
+            filter::matches(&filters, |name| match name {
+                "cidr" | "cidr-block-association.cidr-block" => vec![v.cidr.clone()],
+                "is-default" => vec![v.is_default.to_string()],
+                "owner-id" => vec![ctx.account_id.clone()],
+                "state" => vec!["available".to_string()],
+                "vpc-id" => vec![v.id.clone()],
+                other => tag_values(&v.tags, other),
+            })
+        })
+        .map(|v| wire_vpc(v, &ctx.account_id))
+        .collect();
     Ok(DescribeVpcsResult { vpcs: Some(vpcs), next_token: None })
 }
 
@@ -84,45 +124,91 @@ pub(crate) fn describe_subnets(
     check_dry_run(r.dry_run)?;
     let filters = r.filters.unwrap_or_default();
     filter::validate(&filters, SUBNET_FILTERS)?;
-    let network = region(control, ctx)?.default_network();
     let ids = r.subnet_ids.unwrap_or_default();
-    if let Some(missing) = ids.iter().find(|id| !network.subnets.iter().any(|s| s.id == **id)) {
-        return Err(ApiError::client("InvalidSubnetID.NotFound", format!("The subnet ID '{missing}' does not exist")));
-    }
-    let subnets = network
-        .subnets
+    let subnets = region(control, ctx)?
+        .with_ebs(control.now_ms(), |ebs| {
+            for id in &ids {
+                ebs.subnet(id)?;
+            }
+            Ok(ebs.subnets())
+        })
+        .map_err(control_error)?;
+    let subnets = subnets
         .iter()
         .filter(|s| ids.is_empty() || ids.contains(&s.id))
         .filter(|s| {
             filter::matches(&filters, |name| match name {
                 "availability-zone" => vec![s.zone.to_string()],
                 "availability-zone-id" => vec![s.zone_id.to_string()],
-                "cidr-block" => vec![s.cidr.clone()],
-                "default-for-az" => vec!["true".to_string()],
+                "cidr-block" | "cidr" | "cidrBlock" => vec![s.cidr.clone()],
+                "default-for-az" | "defaultForAz" => vec![s.default_for_az.to_string()],
                 "owner-id" => vec![ctx.account_id.clone()],
                 "state" => vec!["available".to_string()],
                 "subnet-id" => vec![s.id.clone()],
-                "vpc-id" => vec![network.vpc_id.clone()],
-                _ => vec![],
+                "vpc-id" => vec![s.vpc_id.clone()],
+                other => tag_values(&s.tags, other),
             })
         })
-        .map(|s| Subnet {
-            subnet_id: Some(s.id.clone()),
-            vpc_id: Some(network.vpc_id.clone()),
-            cidr_block: Some(s.cidr.clone()),
-            availability_zone: Some(s.zone.to_string()),
-            availability_zone_id: Some(s.zone_id.to_string()),
-            state: Some(SubnetState::Available),
-            available_ip_address_count: Some(SUBNET_ADDRESSES),
-            default_for_az: Some(true),
-            map_public_ip_on_launch: Some(true),
-            owner_id: Some(ctx.account_id.clone()),
-            subnet_arn: Some(format!("arn:aws:ec2:{}:{}:subnet/{}", ctx.region, ctx.account_id, s.id)),
-            assign_ipv6_address_on_creation: Some(false),
-            ipv6_cidr_block_association_set: Some(Vec::new()),
-            tags: Some(Vec::new()),
-            ..Default::default()
-        })
+        .map(|s| wire_subnet(s, ctx))
         .collect();
     Ok(DescribeSubnetsResult { subnets: Some(subnets), next_token: None })
+}
+
+pub(crate) fn create_vpc(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: CreateVpcRequest,
+) -> Result<CreateVpcResult, ApiError> {
+    let cidr = r.cidr_block.as_deref().ok_or_else(|| ApiError::missing_parameter("CidrBlock"))?;
+    let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Vpc)?;
+    let vpc = region(control, ctx)?
+        .with_ebs(control.now_ms(), |ebs| ebs.create_vpc(cidr, tags, r.dry_run == Some(true)))
+        .map_err(control_error)?;
+    let mut wire = wire_vpc(&vpc, &ctx.account_id);
+    // A new VPC is `pending` in CreateVpc's answer and `available` right after.
+    wire.state = Some(VpcState::Pending);
+    Ok(CreateVpcResult { vpc: Some(wire) })
+}
+
+pub(crate) fn delete_vpc(control: &ControlPlane, ctx: &RequestContext, r: DeleteVpcRequest) -> Result<(), ApiError> {
+    region(control, ctx)?
+        .with_ebs(control.now_ms(), |ebs| ebs.delete_vpc(&r.vpc_id, r.dry_run == Some(true)))
+        .map_err(control_error)
+}
+
+pub(crate) fn create_subnet(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: CreateSubnetRequest,
+) -> Result<CreateSubnetResult, ApiError> {
+    let cidr = r.cidr_block.clone().ok_or_else(|| ApiError::missing_parameter("CidrBlock"))?;
+    let region = region(control, ctx)?;
+    let zone = match (&r.availability_zone, &r.availability_zone_id) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::client(
+                "InvalidParameterCombination",
+                "Only one of availabilityZone or availabilityZoneId may be specified.",
+            ))
+        }
+        (Some(name), None) => region.zone_by_name(name).map_err(control_error)?,
+        (None, Some(id)) => region.zone_by_id(id).map_err(control_error)?,
+        // AWS picks a zone; squall takes the first.
+        (None, None) => region.zones().into_iter().next().ok_or_else(|| ApiError::internal("no zones"))?,
+    };
+    let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Subnet)?;
+    let spec = SubnetSpec { vpc_id: r.vpc_id.clone(), cidr, zone: zone.name, zone_id: zone.id, tags };
+    let subnet = region
+        .with_ebs(control.now_ms(), |ebs| ebs.create_subnet(spec, r.dry_run == Some(true)))
+        .map_err(control_error)?;
+    Ok(CreateSubnetResult { subnet: Some(wire_subnet(&subnet, ctx)) })
+}
+
+pub(crate) fn delete_subnet(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: DeleteSubnetRequest,
+) -> Result<(), ApiError> {
+    region(control, ctx)?
+        .with_ebs(control.now_ms(), |ebs| ebs.delete_subnet(&r.subnet_id, r.dry_run == Some(true)))
+        .map_err(control_error)
 }

@@ -184,12 +184,6 @@ pub(crate) fn create_security_group(
     r: CreateSecurityGroupRequest,
 ) -> Result<CreateSecurityGroupResult, ApiError> {
     let region = region(control, ctx)?;
-    let vpc = region.default_network().vpc_id;
-    if let Some(v) = &r.vpc_id {
-        if *v != vpc {
-            return Err(ApiError::client("InvalidVpcID.NotFound", format!("The vpc ID '{v}' does not exist")));
-        }
-    }
     if r.group_name.starts_with("sg-") {
         return Err(ApiError::invalid_parameter_value("Group names may not be in the format sg-*"));
     }
@@ -197,6 +191,11 @@ pub(crate) fn create_security_group(
     let now = control.now_ms();
     let g = region
         .with_ebs(now, |ebs| {
+            // Without a VpcId, the default VPC (AWS: `VPCIdNotSpecified` when there is none).
+            let vpc = match &r.vpc_id {
+                Some(v) => ebs.vpc(v)?.id.clone(),
+                None => ebs.default_vpc().ok_or(ControlError::NoDefaultVpc)?.id.clone(),
+            };
             ebs.create_security_group(&vpc, &r.group_name, &r.description, tags, r.dry_run == Some(true))
         })
         .map_err(control_error)?;
@@ -236,7 +235,7 @@ pub(crate) fn describe_security_groups(
     filter::validate(&filters, &["description", "group-id", "group-name", "owner-id", "tag-key", "tag:*", "vpc-id"])?;
     let region = region(control, ctx)?;
     let vpc = region.default_network().vpc_id;
-    let groups = region.with_ebs(control.now_ms(), |ebs| ebs.security_groups(&vpc)).map_err(control_error)?;
+    let groups = region.with_ebs(control.now_ms(), |ebs| Ok(ebs.all_security_groups())).map_err(control_error)?;
     let ids = r.group_ids.unwrap_or_default();
     let names = r.group_names.unwrap_or_default();
     if let Some(missing) = ids.iter().find(|id| !groups.iter().any(|g| g.id == **id)) {
@@ -245,7 +244,7 @@ pub(crate) fn describe_security_groups(
             format!("The security group '{missing}' does not exist"),
         ));
     }
-    if let Some(missing) = names.iter().find(|n| !groups.iter().any(|g| g.name == **n)) {
+    if let Some(missing) = names.iter().find(|n| !groups.iter().any(|g| g.name == **n && g.vpc_id == vpc)) {
         return Err(ApiError::client(
             "InvalidGroup.NotFound",
             format!("The security group '{missing}' does not exist in default VPC"),
@@ -253,7 +252,10 @@ pub(crate) fn describe_security_groups(
     }
     let selected = groups
         .iter()
-        .filter(|g| (ids.is_empty() || ids.contains(&g.id)) && (names.is_empty() || names.contains(&g.name)))
+        .filter(|g| {
+            (ids.is_empty() || ids.contains(&g.id))
+                && (names.is_empty() || (names.contains(&g.name) && g.vpc_id == vpc))
+        })
         .filter(|g| {
             filter::matches(&filters, |name| match name {
                 "description" => vec![g.description.clone()],
@@ -411,8 +413,7 @@ pub(crate) fn describe_security_group_rules(
     let filters = r.filters.unwrap_or_default();
     filter::validate(&filters, &["group-id", "security-group-rule-id", "tag-key", "tag:*"])?;
     let region = region(control, ctx)?;
-    let vpc = region.default_network().vpc_id;
-    let groups = region.with_ebs(control.now_ms(), |ebs| ebs.security_groups(&vpc)).map_err(control_error)?;
+    let groups = region.with_ebs(control.now_ms(), |ebs| Ok(ebs.all_security_groups())).map_err(control_error)?;
     let ids = r.security_group_rule_ids.unwrap_or_default();
     let rules: Vec<SecurityGroupRule> = groups
         .iter()

@@ -38,9 +38,48 @@ impl ArchitectureValues {
         Self::ALL.iter().copied().find(|v| v.as_str() == value)
     }
 }
+impl QueryDecode for ArchitectureValues {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
 impl XmlEncode for ArchitectureValues {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `AttributeBooleanValue` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttributeBooleanValue {
+    pub value: Option<bool>,
+}
+impl AttributeBooleanValue {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self { value: bool::decode_query(q, &join(key, "Value"))? })
+    }
+}
+impl QueryDecode for AttributeBooleanValue {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+impl AttributeBooleanValue {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.value {
+            v.encode_xml(w, "value");
+        }
+    }
+}
+impl XmlEncode for AttributeBooleanValue {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `BlockDeviceMapping` of the model.
@@ -118,6 +157,11 @@ impl BootModeValues {
     /// Parses a wire value; `None` for a value the model does not list.
     pub fn from_wire(value: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for BootModeValues {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
     }
 }
 impl XmlEncode for BootModeValues {
@@ -972,6 +1016,34 @@ impl SSEType {
 impl XmlEncode for SSEType {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `SnapshotLocationEnum` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SnapshotLocationEnum {
+    /// `regional`
+    Regional,
+    /// `local`
+    Local,
+}
+impl SnapshotLocationEnum {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Regional, Self::Local];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Regional => "regional",
+            Self::Local => "local",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for SnapshotLocationEnum {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
     }
 }
 /// Shape `StateReason` of the model.

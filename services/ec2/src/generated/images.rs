@@ -8,6 +8,161 @@ use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};
 
 use super::common::*;
 
+/// Enum `BootModeOverrideValues` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BootModeOverrideValues {
+    /// `uefi`
+    Uefi,
+}
+impl BootModeOverrideValues {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Uefi];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Uefi => "uefi",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for BootModeOverrideValues {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+/// Shape `CreateImageRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateImageRequest {
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    pub snapshot_location: Option<SnapshotLocationEnum>,
+    pub boot_mode_override: Option<BootModeOverrideValues>,
+    pub dry_run: Option<bool>,
+    pub instance_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub no_reboot: Option<bool>,
+    pub block_device_mappings: Option<Vec<BlockDeviceMapping>>,
+}
+impl CreateImageRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            tag_specifications: ec2_list::<TagSpecification>(q, &join(key, "TagSpecification"))?,
+            snapshot_location: SnapshotLocationEnum::decode_query(q, &join(key, "SnapshotLocation"))?,
+            boot_mode_override: BootModeOverrideValues::decode_query(q, &join(key, "BootModeOverride"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            instance_id: required(String::decode_query(q, &join(key, "InstanceId"))?, &join(key, "InstanceId"))?,
+            name: required(String::decode_query(q, &join(key, "Name"))?, &join(key, "Name"))?,
+            description: String::decode_query(q, &join(key, "Description"))?,
+            no_reboot: bool::decode_query(q, &join(key, "NoReboot"))?,
+            block_device_mappings: ec2_list::<BlockDeviceMapping>(q, &join(key, "BlockDeviceMapping"))?,
+        })
+    }
+}
+impl QueryDecode for CreateImageRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CreateImageResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateImageResult {
+    pub image_id: Option<String>,
+}
+impl CreateImageResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.image_id {
+            v.encode_xml(w, "imageId");
+        }
+    }
+}
+impl XmlEncode for CreateImageResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DeleteSnapshotReturnCode` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteSnapshotReturnCode {
+    pub snapshot_id: Option<String>,
+    pub return_code: Option<SnapshotReturnCodes>,
+}
+impl DeleteSnapshotReturnCode {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.snapshot_id {
+            v.encode_xml(w, "snapshotId");
+        }
+        if let Some(v) = &self.return_code {
+            v.encode_xml(w, "returnCode");
+        }
+    }
+}
+impl XmlEncode for DeleteSnapshotReturnCode {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DeregisterImageRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeregisterImageRequest {
+    pub image_id: String,
+    pub delete_associated_snapshots: Option<bool>,
+    pub dry_run: Option<bool>,
+}
+impl DeregisterImageRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            image_id: required(String::decode_query(q, &join(key, "ImageId"))?, &join(key, "ImageId"))?,
+            delete_associated_snapshots: bool::decode_query(q, &join(key, "DeleteAssociatedSnapshots"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for DeregisterImageRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DeregisterImageResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeregisterImageResult {
+    pub r#return: Option<bool>,
+    pub delete_snapshot_results: Option<Vec<DeleteSnapshotReturnCode>>,
+}
+impl DeregisterImageResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.r#return {
+            v.encode_xml(w, "return");
+        }
+        if let Some(v) = &self.delete_snapshot_results {
+            encode_list(w, "deleteSnapshotResultSet", "item", v);
+        }
+    }
+}
+impl XmlEncode for DeregisterImageResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DescribeImagesRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeImagesRequest {
@@ -391,6 +546,11 @@ impl ImdsSupportValues {
         Self::ALL.iter().copied().find(|v| v.as_str() == value)
     }
 }
+impl QueryDecode for ImdsSupportValues {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
 impl XmlEncode for ImdsSupportValues {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
@@ -434,6 +594,81 @@ impl InstanceTypeSpecification {
     }
 }
 impl XmlEncode for InstanceTypeSpecification {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `RegisterImageRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RegisterImageRequest {
+    pub image_location: Option<String>,
+    pub billing_products: Option<Vec<String>>,
+    pub boot_mode: Option<BootModeValues>,
+    pub tpm_support: Option<TpmSupportValues>,
+    pub uefi_data: Option<String>,
+    pub imds_support: Option<ImdsSupportValues>,
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    pub dry_run: Option<bool>,
+    pub name: String,
+    pub description: Option<String>,
+    pub architecture: Option<ArchitectureValues>,
+    pub kernel_id: Option<String>,
+    pub ramdisk_id: Option<String>,
+    pub root_device_name: Option<String>,
+    pub block_device_mappings: Option<Vec<BlockDeviceMapping>>,
+    pub virtualization_type: Option<String>,
+    pub sriov_net_support: Option<String>,
+    pub ena_support: Option<bool>,
+}
+impl RegisterImageRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            image_location: String::decode_query(q, &join(key, "ImageLocation"))?,
+            billing_products: ec2_list::<String>(q, &join(key, "BillingProduct"))?,
+            boot_mode: BootModeValues::decode_query(q, &join(key, "BootMode"))?,
+            tpm_support: TpmSupportValues::decode_query(q, &join(key, "TpmSupport"))?,
+            uefi_data: String::decode_query(q, &join(key, "UefiData"))?,
+            imds_support: ImdsSupportValues::decode_query(q, &join(key, "ImdsSupport"))?,
+            tag_specifications: ec2_list::<TagSpecification>(q, &join(key, "TagSpecification"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            name: required(String::decode_query(q, &join(key, "Name"))?, &join(key, "Name"))?,
+            description: String::decode_query(q, &join(key, "Description"))?,
+            architecture: ArchitectureValues::decode_query(q, &join(key, "Architecture"))?,
+            kernel_id: String::decode_query(q, &join(key, "KernelId"))?,
+            ramdisk_id: String::decode_query(q, &join(key, "RamdiskId"))?,
+            root_device_name: String::decode_query(q, &join(key, "RootDeviceName"))?,
+            block_device_mappings: ec2_list::<BlockDeviceMapping>(q, &join(key, "BlockDeviceMapping"))?,
+            virtualization_type: String::decode_query(q, &join(key, "VirtualizationType"))?,
+            sriov_net_support: String::decode_query(q, &join(key, "SriovNetSupport"))?,
+            ena_support: bool::decode_query(q, &join(key, "EnaSupport"))?,
+        })
+    }
+}
+impl QueryDecode for RegisterImageRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `RegisterImageResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RegisterImageResult {
+    pub image_id: Option<String>,
+}
+impl RegisterImageResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.image_id {
+            v.encode_xml(w, "imageId");
+        }
+    }
+}
+impl XmlEncode for RegisterImageResult {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);
@@ -521,6 +756,44 @@ impl XmlEncode for SeverityLabel {
         w.text_element(tag, self.as_str());
     }
 }
+/// Enum `SnapshotReturnCodes` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SnapshotReturnCodes {
+    /// `success`
+    Success,
+    /// `skipped`
+    Skipped,
+    /// `missing-permissions`
+    MissingPermissions,
+    /// `internal-error`
+    InternalError,
+    /// `client-error`
+    ClientError,
+}
+impl SnapshotReturnCodes {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] =
+        &[Self::Success, Self::Skipped, Self::MissingPermissions, Self::InternalError, Self::ClientError];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Skipped => "skipped",
+            Self::MissingPermissions => "missing-permissions",
+            Self::InternalError => "internal-error",
+            Self::ClientError => "client-error",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for SnapshotReturnCodes {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Enum `TpmSupportValues` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TpmSupportValues {
@@ -539,6 +812,11 @@ impl TpmSupportValues {
     /// Parses a wire value; `None` for a value the model does not list.
     pub fn from_wire(value: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for TpmSupportValues {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
     }
 }
 impl XmlEncode for TpmSupportValues {

@@ -164,6 +164,40 @@ impl XmlEncode for AttachmentStatus {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `AttributeValue` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttributeValue {
+    pub value: Option<String>,
+}
+impl AttributeValue {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self { value: String::decode_query(q, &join(key, "Value"))? })
+    }
+}
+impl QueryDecode for AttributeValue {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+impl AttributeValue {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.value {
+            v.encode_xml(w, "value");
+        }
+    }
+}
+impl XmlEncode for AttributeValue {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Enum `BandwidthWeightingType` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BandwidthWeightingType {
@@ -524,6 +558,34 @@ impl XmlEncode for DefaultConnectionTrackingConfiguration {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Shape `DescribeInstanceAttributeRequest` of the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DescribeInstanceAttributeRequest {
+    pub dry_run: Option<bool>,
+    pub instance_id: String,
+    pub attribute: InstanceAttributeName,
+}
+impl DescribeInstanceAttributeRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            instance_id: required(String::decode_query(q, &join(key, "InstanceId"))?, &join(key, "InstanceId"))?,
+            attribute: required(
+                InstanceAttributeName::decode_query(q, &join(key, "Attribute"))?,
+                &join(key, "Attribute"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for DescribeInstanceAttributeRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Shape `DescribeInstanceStatusRequest` of the model.
@@ -915,6 +977,29 @@ impl XmlEncode for EbsInstanceBlockDevice {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Shape `EbsInstanceBlockDeviceSpecification` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EbsInstanceBlockDeviceSpecification {
+    pub volume_id: Option<String>,
+    pub delete_on_termination: Option<bool>,
+}
+impl EbsInstanceBlockDeviceSpecification {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            volume_id: String::decode_query(q, &join(key, "VolumeId"))?,
+            delete_on_termination: bool::decode_query(q, &join(key, "DeleteOnTermination"))?,
+        })
+    }
+}
+impl QueryDecode for EbsInstanceBlockDeviceSpecification {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Enum `EbsNvmeSupport` of the model.
@@ -2154,6 +2239,177 @@ impl XmlEncode for InstanceAttachmentEnaSrdUdpSpecification {
         w.close(tag);
     }
 }
+/// Shape `InstanceAttribute` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceAttribute {
+    pub block_device_mappings: Option<Vec<InstanceBlockDeviceMapping>>,
+    pub disable_api_termination: Option<AttributeBooleanValue>,
+    pub ena_support: Option<AttributeBooleanValue>,
+    pub enclave_options: Option<EnclaveOptions>,
+    pub ebs_optimized: Option<AttributeBooleanValue>,
+    pub instance_id: Option<String>,
+    pub instance_initiated_shutdown_behavior: Option<AttributeValue>,
+    pub instance_type: Option<AttributeValue>,
+    pub kernel_id: Option<AttributeValue>,
+    pub product_codes: Option<Vec<ProductCode>>,
+    pub ramdisk_id: Option<AttributeValue>,
+    pub root_device_name: Option<AttributeValue>,
+    pub source_dest_check: Option<AttributeBooleanValue>,
+    pub sriov_net_support: Option<AttributeValue>,
+    pub user_data: Option<AttributeValue>,
+    pub disable_api_stop: Option<AttributeBooleanValue>,
+    pub groups: Option<Vec<GroupIdentifier>>,
+}
+impl InstanceAttribute {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.block_device_mappings {
+            encode_list(w, "blockDeviceMapping", "item", v);
+        }
+        if let Some(v) = &self.disable_api_termination {
+            v.encode_xml(w, "disableApiTermination");
+        }
+        if let Some(v) = &self.ena_support {
+            v.encode_xml(w, "enaSupport");
+        }
+        if let Some(v) = &self.enclave_options {
+            v.encode_xml(w, "enclaveOptions");
+        }
+        if let Some(v) = &self.ebs_optimized {
+            v.encode_xml(w, "ebsOptimized");
+        }
+        if let Some(v) = &self.instance_id {
+            v.encode_xml(w, "instanceId");
+        }
+        if let Some(v) = &self.instance_initiated_shutdown_behavior {
+            v.encode_xml(w, "instanceInitiatedShutdownBehavior");
+        }
+        if let Some(v) = &self.instance_type {
+            v.encode_xml(w, "instanceType");
+        }
+        if let Some(v) = &self.kernel_id {
+            v.encode_xml(w, "kernel");
+        }
+        if let Some(v) = &self.product_codes {
+            encode_list(w, "productCodes", "item", v);
+        }
+        if let Some(v) = &self.ramdisk_id {
+            v.encode_xml(w, "ramdisk");
+        }
+        if let Some(v) = &self.root_device_name {
+            v.encode_xml(w, "rootDeviceName");
+        }
+        if let Some(v) = &self.source_dest_check {
+            v.encode_xml(w, "sourceDestCheck");
+        }
+        if let Some(v) = &self.sriov_net_support {
+            v.encode_xml(w, "sriovNetSupport");
+        }
+        if let Some(v) = &self.user_data {
+            v.encode_xml(w, "userData");
+        }
+        if let Some(v) = &self.disable_api_stop {
+            v.encode_xml(w, "disableApiStop");
+        }
+        if let Some(v) = &self.groups {
+            encode_list(w, "groupSet", "item", v);
+        }
+    }
+}
+impl XmlEncode for InstanceAttribute {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `InstanceAttributeName` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceAttributeName {
+    /// `instanceType`
+    InstanceType,
+    /// `kernel`
+    Kernel,
+    /// `ramdisk`
+    Ramdisk,
+    /// `userData`
+    UserData,
+    /// `disableApiTermination`
+    DisableApiTermination,
+    /// `instanceInitiatedShutdownBehavior`
+    InstanceInitiatedShutdownBehavior,
+    /// `rootDeviceName`
+    RootDeviceName,
+    /// `blockDeviceMapping`
+    BlockDeviceMapping,
+    /// `productCodes`
+    ProductCodes,
+    /// `sourceDestCheck`
+    SourceDestCheck,
+    /// `groupSet`
+    GroupSet,
+    /// `ebsOptimized`
+    EbsOptimized,
+    /// `sriovNetSupport`
+    SriovNetSupport,
+    /// `enaSupport`
+    EnaSupport,
+    /// `enclaveOptions`
+    EnclaveOptions,
+    /// `disableApiStop`
+    DisableApiStop,
+}
+impl InstanceAttributeName {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[
+        Self::InstanceType,
+        Self::Kernel,
+        Self::Ramdisk,
+        Self::UserData,
+        Self::DisableApiTermination,
+        Self::InstanceInitiatedShutdownBehavior,
+        Self::RootDeviceName,
+        Self::BlockDeviceMapping,
+        Self::ProductCodes,
+        Self::SourceDestCheck,
+        Self::GroupSet,
+        Self::EbsOptimized,
+        Self::SriovNetSupport,
+        Self::EnaSupport,
+        Self::EnclaveOptions,
+        Self::DisableApiStop,
+    ];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::InstanceType => "instanceType",
+            Self::Kernel => "kernel",
+            Self::Ramdisk => "ramdisk",
+            Self::UserData => "userData",
+            Self::DisableApiTermination => "disableApiTermination",
+            Self::InstanceInitiatedShutdownBehavior => "instanceInitiatedShutdownBehavior",
+            Self::RootDeviceName => "rootDeviceName",
+            Self::BlockDeviceMapping => "blockDeviceMapping",
+            Self::ProductCodes => "productCodes",
+            Self::SourceDestCheck => "sourceDestCheck",
+            Self::GroupSet => "groupSet",
+            Self::EbsOptimized => "ebsOptimized",
+            Self::SriovNetSupport => "sriovNetSupport",
+            Self::EnaSupport => "enaSupport",
+            Self::EnclaveOptions => "enclaveOptions",
+            Self::DisableApiStop => "disableApiStop",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for InstanceAttributeName {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
 /// Enum `InstanceAutoRecoveryState` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InstanceAutoRecoveryState {
@@ -2245,6 +2501,33 @@ impl XmlEncode for InstanceBlockDeviceMapping {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Shape `InstanceBlockDeviceMappingSpecification` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceBlockDeviceMappingSpecification {
+    pub device_name: Option<String>,
+    pub ebs: Option<EbsInstanceBlockDeviceSpecification>,
+    pub virtual_name: Option<String>,
+    pub no_device: Option<String>,
+}
+impl InstanceBlockDeviceMappingSpecification {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            device_name: String::decode_query(q, &join(key, "DeviceName"))?,
+            ebs: EbsInstanceBlockDeviceSpecification::decode_query(q, &join(key, "Ebs"))?,
+            virtual_name: String::decode_query(q, &join(key, "VirtualName"))?,
+            no_device: String::decode_query(q, &join(key, "NoDevice"))?,
+        })
+    }
+}
+impl QueryDecode for InstanceBlockDeviceMappingSpecification {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Enum `InstanceBootModeValues` of the model.
@@ -9697,6 +9980,67 @@ impl XmlEncode for MemoryInfo {
         w.close(tag);
     }
 }
+/// Shape `ModifyInstanceAttributeRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyInstanceAttributeRequest {
+    pub source_dest_check: Option<AttributeBooleanValue>,
+    pub enclave_options: Option<EnclaveOptionsRequest>,
+    pub disable_api_stop: Option<AttributeBooleanValue>,
+    pub dry_run: Option<bool>,
+    pub instance_id: String,
+    pub attribute: Option<InstanceAttributeName>,
+    pub value: Option<String>,
+    pub block_device_mappings: Option<Vec<InstanceBlockDeviceMappingSpecification>>,
+    pub disable_api_termination: Option<AttributeBooleanValue>,
+    pub instance_type: Option<AttributeValue>,
+    pub kernel: Option<AttributeValue>,
+    pub ramdisk: Option<AttributeValue>,
+    pub user_data: Option<SecureBlobAttributeValue>,
+    pub instance_initiated_shutdown_behavior: Option<AttributeValue>,
+    pub groups: Option<Vec<String>>,
+    pub ebs_optimized: Option<AttributeBooleanValue>,
+    pub sriov_net_support: Option<AttributeValue>,
+    pub ena_support: Option<AttributeBooleanValue>,
+}
+impl ModifyInstanceAttributeRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            source_dest_check: AttributeBooleanValue::decode_query(q, &join(key, "SourceDestCheck"))?,
+            enclave_options: EnclaveOptionsRequest::decode_query(q, &join(key, "EnclaveOptions"))?,
+            disable_api_stop: AttributeBooleanValue::decode_query(q, &join(key, "DisableApiStop"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            instance_id: required(String::decode_query(q, &join(key, "InstanceId"))?, &join(key, "InstanceId"))?,
+            attribute: InstanceAttributeName::decode_query(q, &join(key, "Attribute"))?,
+            value: String::decode_query(q, &join(key, "Value"))?,
+            block_device_mappings: ec2_list::<InstanceBlockDeviceMappingSpecification>(
+                q,
+                &join(key, "BlockDeviceMapping"),
+            )?,
+            disable_api_termination: AttributeBooleanValue::decode_query(q, &join(key, "DisableApiTermination"))?,
+            instance_type: AttributeValue::decode_query(q, &join(key, "InstanceType"))?,
+            kernel: AttributeValue::decode_query(q, &join(key, "Kernel"))?,
+            ramdisk: AttributeValue::decode_query(q, &join(key, "Ramdisk"))?,
+            user_data: SecureBlobAttributeValue::decode_query(q, &join(key, "UserData"))?,
+            instance_initiated_shutdown_behavior: AttributeValue::decode_query(
+                q,
+                &join(key, "InstanceInitiatedShutdownBehavior"),
+            )?,
+            groups: ec2_list::<String>(q, &join(key, "GroupId"))?,
+            ebs_optimized: AttributeBooleanValue::decode_query(q, &join(key, "EbsOptimized"))?,
+            sriov_net_support: AttributeValue::decode_query(q, &join(key, "SriovNetSupport"))?,
+            ena_support: AttributeBooleanValue::decode_query(q, &join(key, "EnaSupport"))?,
+        })
+    }
+}
+impl QueryDecode for ModifyInstanceAttributeRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `Monitoring` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Monitoring {
@@ -10802,6 +11146,25 @@ impl QueryDecode for SecondaryInterfaceType {
 impl XmlEncode for SecondaryInterfaceType {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `SecureBlobAttributeValue` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SecureBlobAttributeValue {
+    pub value: Option<Blob>,
+}
+impl SecureBlobAttributeValue {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self { value: Blob::decode_query(q, &join(key, "Value"))? })
+    }
+}
+impl QueryDecode for SecureBlobAttributeValue {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Enum `ShutdownBehavior` of the model.

@@ -21,6 +21,8 @@ pub mod images;
 pub use images::*;
 pub mod security_groups;
 pub use security_groups::*;
+pub mod key_pairs;
+pub use key_pairs::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2016-11-15";
@@ -894,9 +896,18 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "RebootInstances",
     "GetConsoleOutput",
     "DescribeInstanceTypes",
+    "DescribeInstanceAttribute",
+    "ModifyInstanceAttribute",
     "DescribeVpcs",
     "DescribeSubnets",
+    "CreateVpc",
+    "DeleteVpc",
+    "CreateSubnet",
+    "DeleteSubnet",
     "DescribeImages",
+    "CreateImage",
+    "RegisterImage",
+    "DeregisterImage",
     "CreateSecurityGroup",
     "DeleteSecurityGroup",
     "DescribeSecurityGroups",
@@ -905,6 +916,10 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "RevokeSecurityGroupIngress",
     "RevokeSecurityGroupEgress",
     "DescribeSecurityGroupRules",
+    "CreateKeyPair",
+    "ImportKeyPair",
+    "DescribeKeyPairs",
+    "DeleteKeyPair",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -942,9 +957,18 @@ pub enum Request {
     RebootInstances(RebootInstancesRequest),
     GetConsoleOutput(GetConsoleOutputRequest),
     DescribeInstanceTypes(DescribeInstanceTypesRequest),
+    DescribeInstanceAttribute(DescribeInstanceAttributeRequest),
+    ModifyInstanceAttribute(ModifyInstanceAttributeRequest),
     DescribeVpcs(DescribeVpcsRequest),
     DescribeSubnets(DescribeSubnetsRequest),
+    CreateVpc(CreateVpcRequest),
+    DeleteVpc(DeleteVpcRequest),
+    CreateSubnet(CreateSubnetRequest),
+    DeleteSubnet(DeleteSubnetRequest),
     DescribeImages(DescribeImagesRequest),
+    CreateImage(CreateImageRequest),
+    RegisterImage(RegisterImageRequest),
+    DeregisterImage(DeregisterImageRequest),
     CreateSecurityGroup(CreateSecurityGroupRequest),
     DeleteSecurityGroup(DeleteSecurityGroupRequest),
     DescribeSecurityGroups(DescribeSecurityGroupsRequest),
@@ -953,6 +977,10 @@ pub enum Request {
     RevokeSecurityGroupIngress(RevokeSecurityGroupIngressRequest),
     RevokeSecurityGroupEgress(RevokeSecurityGroupEgressRequest),
     DescribeSecurityGroupRules(DescribeSecurityGroupRulesRequest),
+    CreateKeyPair(CreateKeyPairRequest),
+    ImportKeyPair(ImportKeyPairRequest),
+    DescribeKeyPairs(DescribeKeyPairsRequest),
+    DeleteKeyPair(DeleteKeyPairRequest),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -1011,9 +1039,22 @@ impl Request {
             "DescribeInstanceTypes" => {
                 DescribeInstanceTypesRequest::decode_members(q, "").map(Self::DescribeInstanceTypes)
             }
+            "DescribeInstanceAttribute" => {
+                DescribeInstanceAttributeRequest::decode_members(q, "").map(Self::DescribeInstanceAttribute)
+            }
+            "ModifyInstanceAttribute" => {
+                ModifyInstanceAttributeRequest::decode_members(q, "").map(Self::ModifyInstanceAttribute)
+            }
             "DescribeVpcs" => DescribeVpcsRequest::decode_members(q, "").map(Self::DescribeVpcs),
             "DescribeSubnets" => DescribeSubnetsRequest::decode_members(q, "").map(Self::DescribeSubnets),
+            "CreateVpc" => CreateVpcRequest::decode_members(q, "").map(Self::CreateVpc),
+            "DeleteVpc" => DeleteVpcRequest::decode_members(q, "").map(Self::DeleteVpc),
+            "CreateSubnet" => CreateSubnetRequest::decode_members(q, "").map(Self::CreateSubnet),
+            "DeleteSubnet" => DeleteSubnetRequest::decode_members(q, "").map(Self::DeleteSubnet),
             "DescribeImages" => DescribeImagesRequest::decode_members(q, "").map(Self::DescribeImages),
+            "CreateImage" => CreateImageRequest::decode_members(q, "").map(Self::CreateImage),
+            "RegisterImage" => RegisterImageRequest::decode_members(q, "").map(Self::RegisterImage),
+            "DeregisterImage" => DeregisterImageRequest::decode_members(q, "").map(Self::DeregisterImage),
             "CreateSecurityGroup" => CreateSecurityGroupRequest::decode_members(q, "").map(Self::CreateSecurityGroup),
             "DeleteSecurityGroup" => DeleteSecurityGroupRequest::decode_members(q, "").map(Self::DeleteSecurityGroup),
             "DescribeSecurityGroups" => {
@@ -1034,6 +1075,10 @@ impl Request {
             "DescribeSecurityGroupRules" => {
                 DescribeSecurityGroupRulesRequest::decode_members(q, "").map(Self::DescribeSecurityGroupRules)
             }
+            "CreateKeyPair" => CreateKeyPairRequest::decode_members(q, "").map(Self::CreateKeyPair),
+            "ImportKeyPair" => ImportKeyPairRequest::decode_members(q, "").map(Self::ImportKeyPair),
+            "DescribeKeyPairs" => DescribeKeyPairsRequest::decode_members(q, "").map(Self::DescribeKeyPairs),
+            "DeleteKeyPair" => DeleteKeyPairRequest::decode_members(q, "").map(Self::DeleteKeyPair),
             _ => return None,
         })
     }
@@ -1073,9 +1118,18 @@ impl Request {
             Self::RebootInstances(_) => "RebootInstances",
             Self::GetConsoleOutput(_) => "GetConsoleOutput",
             Self::DescribeInstanceTypes(_) => "DescribeInstanceTypes",
+            Self::DescribeInstanceAttribute(_) => "DescribeInstanceAttribute",
+            Self::ModifyInstanceAttribute(_) => "ModifyInstanceAttribute",
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
+            Self::CreateVpc(_) => "CreateVpc",
+            Self::DeleteVpc(_) => "DeleteVpc",
+            Self::CreateSubnet(_) => "CreateSubnet",
+            Self::DeleteSubnet(_) => "DeleteSubnet",
             Self::DescribeImages(_) => "DescribeImages",
+            Self::CreateImage(_) => "CreateImage",
+            Self::RegisterImage(_) => "RegisterImage",
+            Self::DeregisterImage(_) => "DeregisterImage",
             Self::CreateSecurityGroup(_) => "CreateSecurityGroup",
             Self::DeleteSecurityGroup(_) => "DeleteSecurityGroup",
             Self::DescribeSecurityGroups(_) => "DescribeSecurityGroups",
@@ -1084,6 +1138,10 @@ impl Request {
             Self::RevokeSecurityGroupIngress(_) => "RevokeSecurityGroupIngress",
             Self::RevokeSecurityGroupEgress(_) => "RevokeSecurityGroupEgress",
             Self::DescribeSecurityGroupRules(_) => "DescribeSecurityGroupRules",
+            Self::CreateKeyPair(_) => "CreateKeyPair",
+            Self::ImportKeyPair(_) => "ImportKeyPair",
+            Self::DescribeKeyPairs(_) => "DescribeKeyPairs",
+            Self::DeleteKeyPair(_) => "DeleteKeyPair",
         }
     }
 }
@@ -1123,9 +1181,18 @@ pub enum Response {
     RebootInstances(()),
     GetConsoleOutput(GetConsoleOutputResult),
     DescribeInstanceTypes(DescribeInstanceTypesResult),
+    DescribeInstanceAttribute(InstanceAttribute),
+    ModifyInstanceAttribute(()),
     DescribeVpcs(DescribeVpcsResult),
     DescribeSubnets(DescribeSubnetsResult),
+    CreateVpc(CreateVpcResult),
+    DeleteVpc(()),
+    CreateSubnet(CreateSubnetResult),
+    DeleteSubnet(()),
     DescribeImages(DescribeImagesResult),
+    CreateImage(CreateImageResult),
+    RegisterImage(RegisterImageResult),
+    DeregisterImage(DeregisterImageResult),
     CreateSecurityGroup(CreateSecurityGroupResult),
     DeleteSecurityGroup(DeleteSecurityGroupResult),
     DescribeSecurityGroups(DescribeSecurityGroupsResult),
@@ -1134,6 +1201,10 @@ pub enum Response {
     RevokeSecurityGroupIngress(RevokeSecurityGroupIngressResult),
     RevokeSecurityGroupEgress(RevokeSecurityGroupEgressResult),
     DescribeSecurityGroupRules(DescribeSecurityGroupRulesResult),
+    CreateKeyPair(KeyPair),
+    ImportKeyPair(ImportKeyPairResult),
+    DescribeKeyPairs(DescribeKeyPairsResult),
+    DeleteKeyPair(DeleteKeyPairResult),
 }
 impl Response {
     /// The operation's name.
@@ -1172,9 +1243,18 @@ impl Response {
             Self::RebootInstances(_) => "RebootInstances",
             Self::GetConsoleOutput(_) => "GetConsoleOutput",
             Self::DescribeInstanceTypes(_) => "DescribeInstanceTypes",
+            Self::DescribeInstanceAttribute(_) => "DescribeInstanceAttribute",
+            Self::ModifyInstanceAttribute(_) => "ModifyInstanceAttribute",
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
+            Self::CreateVpc(_) => "CreateVpc",
+            Self::DeleteVpc(_) => "DeleteVpc",
+            Self::CreateSubnet(_) => "CreateSubnet",
+            Self::DeleteSubnet(_) => "DeleteSubnet",
             Self::DescribeImages(_) => "DescribeImages",
+            Self::CreateImage(_) => "CreateImage",
+            Self::RegisterImage(_) => "RegisterImage",
+            Self::DeregisterImage(_) => "DeregisterImage",
             Self::CreateSecurityGroup(_) => "CreateSecurityGroup",
             Self::DeleteSecurityGroup(_) => "DeleteSecurityGroup",
             Self::DescribeSecurityGroups(_) => "DescribeSecurityGroups",
@@ -1183,6 +1263,10 @@ impl Response {
             Self::RevokeSecurityGroupIngress(_) => "RevokeSecurityGroupIngress",
             Self::RevokeSecurityGroupEgress(_) => "RevokeSecurityGroupEgress",
             Self::DescribeSecurityGroupRules(_) => "DescribeSecurityGroupRules",
+            Self::CreateKeyPair(_) => "CreateKeyPair",
+            Self::ImportKeyPair(_) => "ImportKeyPair",
+            Self::DescribeKeyPairs(_) => "DescribeKeyPairs",
+            Self::DeleteKeyPair(_) => "DeleteKeyPair",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -1294,6 +1378,11 @@ impl Response {
                 v.encode_members(w);
                 true
             }
+            Self::DescribeInstanceAttribute(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyInstanceAttribute(()) => false,
             Self::DescribeVpcs(v) => {
                 v.encode_members(w);
                 true
@@ -1302,7 +1391,29 @@ impl Response {
                 v.encode_members(w);
                 true
             }
+            Self::CreateVpc(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteVpc(()) => false,
+            Self::CreateSubnet(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteSubnet(()) => false,
             Self::DescribeImages(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateImage(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RegisterImage(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeregisterImage(v) => {
                 v.encode_members(w);
                 true
             }
@@ -1335,6 +1446,22 @@ impl Response {
                 true
             }
             Self::DescribeSecurityGroupRules(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateKeyPair(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ImportKeyPair(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeKeyPairs(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteKeyPair(v) => {
                 v.encode_members(w);
                 true
             }

@@ -59,6 +59,188 @@ impl XmlEncode for BlockPublicAccessStates {
         w.close(tag);
     }
 }
+/// Shape `CreateSubnetRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateSubnetRequest {
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    pub availability_zone: Option<String>,
+    pub availability_zone_id: Option<String>,
+    pub cidr_block: Option<String>,
+    pub ipv6_cidr_block: Option<String>,
+    pub outpost_arn: Option<String>,
+    pub vpc_id: String,
+    pub ipv6_native: Option<bool>,
+    pub ipv4_ipam_pool_id: Option<String>,
+    pub ipv4_netmask_length: Option<i32>,
+    pub ipv6_ipam_pool_id: Option<String>,
+    pub ipv6_netmask_length: Option<i32>,
+    pub dry_run: Option<bool>,
+}
+impl CreateSubnetRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            tag_specifications: ec2_list::<TagSpecification>(q, &join(key, "TagSpecification"))?,
+            availability_zone: String::decode_query(q, &join(key, "AvailabilityZone"))?,
+            availability_zone_id: String::decode_query(q, &join(key, "AvailabilityZoneId"))?,
+            cidr_block: String::decode_query(q, &join(key, "CidrBlock"))?,
+            ipv6_cidr_block: String::decode_query(q, &join(key, "Ipv6CidrBlock"))?,
+            outpost_arn: String::decode_query(q, &join(key, "OutpostArn"))?,
+            vpc_id: required(String::decode_query(q, &join(key, "VpcId"))?, &join(key, "VpcId"))?,
+            ipv6_native: bool::decode_query(q, &join(key, "Ipv6Native"))?,
+            ipv4_ipam_pool_id: String::decode_query(q, &join(key, "Ipv4IpamPoolId"))?,
+            ipv4_netmask_length: i32::decode_query(q, &join(key, "Ipv4NetmaskLength"))?,
+            ipv6_ipam_pool_id: String::decode_query(q, &join(key, "Ipv6IpamPoolId"))?,
+            ipv6_netmask_length: i32::decode_query(q, &join(key, "Ipv6NetmaskLength"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for CreateSubnetRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CreateSubnetResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateSubnetResult {
+    pub subnet: Option<Subnet>,
+}
+impl CreateSubnetResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.subnet {
+            v.encode_xml(w, "subnet");
+        }
+    }
+}
+impl XmlEncode for CreateSubnetResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `CreateVpcRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateVpcRequest {
+    pub cidr_block: Option<String>,
+    pub ipv6_pool: Option<String>,
+    pub ipv6_cidr_block: Option<String>,
+    pub ipv4_ipam_pool_id: Option<String>,
+    pub ipv4_netmask_length: Option<i32>,
+    pub ipv6_ipam_pool_id: Option<String>,
+    pub ipv6_netmask_length: Option<i32>,
+    pub ipv6_cidr_block_network_border_group: Option<String>,
+    pub vpc_encryption_control: Option<VpcEncryptionControlConfiguration>,
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    pub dry_run: Option<bool>,
+    pub instance_tenancy: Option<Tenancy>,
+    pub amazon_provided_ipv6_cidr_block: Option<bool>,
+}
+impl CreateVpcRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            cidr_block: String::decode_query(q, &join(key, "CidrBlock"))?,
+            ipv6_pool: String::decode_query(q, &join(key, "Ipv6Pool"))?,
+            ipv6_cidr_block: String::decode_query(q, &join(key, "Ipv6CidrBlock"))?,
+            ipv4_ipam_pool_id: String::decode_query(q, &join(key, "Ipv4IpamPoolId"))?,
+            ipv4_netmask_length: i32::decode_query(q, &join(key, "Ipv4NetmaskLength"))?,
+            ipv6_ipam_pool_id: String::decode_query(q, &join(key, "Ipv6IpamPoolId"))?,
+            ipv6_netmask_length: i32::decode_query(q, &join(key, "Ipv6NetmaskLength"))?,
+            ipv6_cidr_block_network_border_group: String::decode_query(
+                q,
+                &join(key, "Ipv6CidrBlockNetworkBorderGroup"),
+            )?,
+            vpc_encryption_control: VpcEncryptionControlConfiguration::decode_query(
+                q,
+                &join(key, "VpcEncryptionControl"),
+            )?,
+            tag_specifications: ec2_list::<TagSpecification>(q, &join(key, "TagSpecification"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            instance_tenancy: Tenancy::decode_query(q, &join(key, "InstanceTenancy"))?,
+            amazon_provided_ipv6_cidr_block: bool::decode_query(q, &join(key, "AmazonProvidedIpv6CidrBlock"))?,
+        })
+    }
+}
+impl QueryDecode for CreateVpcRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CreateVpcResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateVpcResult {
+    pub vpc: Option<Vpc>,
+}
+impl CreateVpcResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.vpc {
+            v.encode_xml(w, "vpc");
+        }
+    }
+}
+impl XmlEncode for CreateVpcResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DeleteSubnetRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteSubnetRequest {
+    pub subnet_id: String,
+    pub dry_run: Option<bool>,
+}
+impl DeleteSubnetRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            subnet_id: required(String::decode_query(q, &join(key, "SubnetId"))?, &join(key, "SubnetId"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for DeleteSubnetRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DeleteVpcRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteVpcRequest {
+    pub vpc_id: String,
+    pub dry_run: Option<bool>,
+}
+impl DeleteVpcRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            vpc_id: required(String::decode_query(q, &join(key, "VpcId"))?, &join(key, "VpcId"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for DeleteVpcRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `DescribeSubnetsRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeSubnetsRequest {
@@ -833,6 +1015,74 @@ impl XmlEncode for VpcEncryptionControl {
         w.close(tag);
     }
 }
+/// Shape `VpcEncryptionControlConfiguration` of the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VpcEncryptionControlConfiguration {
+    pub mode: VpcEncryptionControlMode,
+    pub internet_gateway_exclusion: Option<VpcEncryptionControlExclusionStateInput>,
+    pub egress_only_internet_gateway_exclusion: Option<VpcEncryptionControlExclusionStateInput>,
+    pub nat_gateway_exclusion: Option<VpcEncryptionControlExclusionStateInput>,
+    pub virtual_private_gateway_exclusion: Option<VpcEncryptionControlExclusionStateInput>,
+    pub vpc_peering_exclusion: Option<VpcEncryptionControlExclusionStateInput>,
+    pub lambda_exclusion: Option<VpcEncryptionControlExclusionStateInput>,
+    pub vpc_lattice_exclusion: Option<VpcEncryptionControlExclusionStateInput>,
+    pub elastic_file_system_exclusion: Option<VpcEncryptionControlExclusionStateInput>,
+    pub global_accelerator_exclusion: Option<VpcEncryptionControlExclusionStateInput>,
+    pub api_gateway_v2_exclusion: Option<VpcEncryptionControlExclusionStateInput>,
+}
+impl VpcEncryptionControlConfiguration {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            mode: required(VpcEncryptionControlMode::decode_query(q, &join(key, "Mode"))?, &join(key, "Mode"))?,
+            internet_gateway_exclusion: VpcEncryptionControlExclusionStateInput::decode_query(
+                q,
+                &join(key, "InternetGatewayExclusion"),
+            )?,
+            egress_only_internet_gateway_exclusion: VpcEncryptionControlExclusionStateInput::decode_query(
+                q,
+                &join(key, "EgressOnlyInternetGatewayExclusion"),
+            )?,
+            nat_gateway_exclusion: VpcEncryptionControlExclusionStateInput::decode_query(
+                q,
+                &join(key, "NatGatewayExclusion"),
+            )?,
+            virtual_private_gateway_exclusion: VpcEncryptionControlExclusionStateInput::decode_query(
+                q,
+                &join(key, "VirtualPrivateGatewayExclusion"),
+            )?,
+            vpc_peering_exclusion: VpcEncryptionControlExclusionStateInput::decode_query(
+                q,
+                &join(key, "VpcPeeringExclusion"),
+            )?,
+            lambda_exclusion: VpcEncryptionControlExclusionStateInput::decode_query(q, &join(key, "LambdaExclusion"))?,
+            vpc_lattice_exclusion: VpcEncryptionControlExclusionStateInput::decode_query(
+                q,
+                &join(key, "VpcLatticeExclusion"),
+            )?,
+            elastic_file_system_exclusion: VpcEncryptionControlExclusionStateInput::decode_query(
+                q,
+                &join(key, "ElasticFileSystemExclusion"),
+            )?,
+            global_accelerator_exclusion: VpcEncryptionControlExclusionStateInput::decode_query(
+                q,
+                &join(key, "GlobalAcceleratorExclusion"),
+            )?,
+            api_gateway_v2_exclusion: VpcEncryptionControlExclusionStateInput::decode_query(
+                q,
+                &join(key, "ApiGatewayV2Exclusion"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for VpcEncryptionControlConfiguration {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `VpcEncryptionControlExclusion` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct VpcEncryptionControlExclusion {
@@ -889,6 +1139,34 @@ impl VpcEncryptionControlExclusionState {
 impl XmlEncode for VpcEncryptionControlExclusionState {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `VpcEncryptionControlExclusionStateInput` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VpcEncryptionControlExclusionStateInput {
+    /// `enable`
+    Enable,
+    /// `disable`
+    Disable,
+}
+impl VpcEncryptionControlExclusionStateInput {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Enable, Self::Disable];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Enable => "enable",
+            Self::Disable => "disable",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for VpcEncryptionControlExclusionStateInput {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
     }
 }
 /// Shape `VpcEncryptionControlExclusions` of the model.
@@ -968,6 +1246,11 @@ impl VpcEncryptionControlMode {
     /// Parses a wire value; `None` for a value the model does not list.
     pub fn from_wire(value: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for VpcEncryptionControlMode {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
     }
 }
 impl XmlEncode for VpcEncryptionControlMode {

@@ -765,34 +765,6 @@ impl XmlEncode for SnapshotInfo {
         w.close(tag);
     }
 }
-/// Enum `SnapshotLocationEnum` of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SnapshotLocationEnum {
-    /// `regional`
-    Regional,
-    /// `local`
-    Local,
-}
-impl SnapshotLocationEnum {
-    /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[Self::Regional, Self::Local];
-    /// The value as it appears on the wire.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Regional => "regional",
-            Self::Local => "local",
-        }
-    }
-    /// Parses a wire value; `None` for a value the model does not list.
-    pub fn from_wire(value: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|v| v.as_str() == value)
-    }
-}
-impl QueryDecode for SnapshotLocationEnum {
-    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
-        decode_enum(q, key, Self::from_wire)
-    }
-}
 /// Enum `SnapshotState` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SnapshotState {

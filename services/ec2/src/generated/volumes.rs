@@ -37,40 +37,6 @@ impl QueryDecode for AttachVolumeRequest {
         Self::decode_members(q, key).map(Some)
     }
 }
-/// Shape `AttributeBooleanValue` of the model.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct AttributeBooleanValue {
-    pub value: Option<bool>,
-}
-impl AttributeBooleanValue {
-    /// Decodes the members of this structure found under `key` ("" for a request's root).
-    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
-        Ok(Self { value: bool::decode_query(q, &join(key, "Value"))? })
-    }
-}
-impl QueryDecode for AttributeBooleanValue {
-    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
-        if !q.has_prefix(key) {
-            return Ok(None);
-        }
-        Self::decode_members(q, key).map(Some)
-    }
-}
-impl AttributeBooleanValue {
-    /// Writes the members of this structure as XML elements, without a wrapping element.
-    pub fn encode_members(&self, w: &mut XmlWriter) {
-        if let Some(v) = &self.value {
-            v.encode_xml(w, "value");
-        }
-    }
-}
-impl XmlEncode for AttributeBooleanValue {
-    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.open(tag);
-        self.encode_members(w);
-        w.close(tag);
-    }
-}
 /// Shape `CreateVolumeRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreateVolumeRequest {

@@ -1,0 +1,233 @@
+//! Images the user makes: `CreateImage` snapshots an instance's volumes, `RegisterImage` names
+//! existing snapshots. Launching such an image restores its root volume (and any other mapped
+//! volume) from those snapshots, so bytes written on one instance boot the next. The public
+//! catalogue of images lives with the EC2 service; these are the account's own.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ebs::{Ebs, SnapshotState, VolumeType};
+use crate::ids::{InstanceId, SnapshotId};
+use crate::instances::InstanceState;
+use crate::ControlError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageMapping {
+    pub device: String,
+    pub snapshot_id: Option<SnapshotId>,
+    pub size_gib: u32,
+    pub volume_type: VolumeType,
+    pub delete_on_termination: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// `x86_64`, `arm64`, `i386`, `x86_64_mac`, `arm64_mac`.
+    pub architecture: String,
+    pub root_device: String,
+    pub mappings: Vec<ImageMapping>,
+    pub created_ms: u64,
+    pub source_instance: Option<InstanceId>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageState {
+    /// Its snapshots are still being taken.
+    Pending,
+    Available,
+    /// A snapshot failed or vanished.
+    Failed,
+}
+
+/// What RegisterImage asks for.
+#[derive(Debug, Clone)]
+pub struct ImageSpec {
+    pub name: String,
+    pub description: Option<String>,
+    pub architecture: String,
+    pub root_device: String,
+    pub mappings: Vec<ImageMapping>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// AMI names: 3 to 128 characters of letters, digits and `()[] ./-'@_`.
+fn check_name(name: &str) -> Result<(), ControlError> {
+    let ok =
+        (3..=128).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ControlError::InvalidImageName(name.to_string()))
+    }
+}
+
+impl Ebs {
+    fn check_unique_name(&self, name: &str) -> Result<(), ControlError> {
+        match self.images_ref().values().find(|i| i.name == name) {
+            Some(i) => Err(ControlError::ImageNameInUse { name: name.to_string(), image: i.id.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    fn new_image_id(&mut self) -> String {
+        format!("ami-{:017x}", self.next_random() & 0x1_ffff_ffff_ffff_ffff)
+    }
+
+    /// Snapshots every volume attached to the instance and registers them as an image.
+    pub fn create_image(
+        &mut self,
+        instance: &InstanceId,
+        name: &str,
+        description: Option<String>,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Image, ControlError> {
+        let i = self.instance(instance)?.clone();
+        if !matches!(i.state, InstanceState::Running | InstanceState::Stopped) {
+            return Err(ControlError::IncorrectInstanceState { instance: instance.clone(), state: i.state });
+        }
+        check_name(name)?;
+        self.check_unique_name(name)?;
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let mut attached: Vec<_> = self
+            .volumes_after(None, usize::MAX, |v| v.attachments.iter().any(|a| a.instance == *instance))
+            .0
+            .into_iter()
+            .filter_map(|v| {
+                let a = v.attachments.iter().find(|a| a.instance == *instance)?.clone();
+                Some((v, a))
+            })
+            .collect();
+        attached.sort_by(|a, b| a.1.device.cmp(&b.1.device));
+        let id = self.new_image_id();
+        let mut mappings = Vec::new();
+        for (v, a) in attached {
+            let snap = self.create_snapshot(
+                &v.id,
+                format!("Created by CreateImage({instance}) for {id}"),
+                BTreeMap::new(),
+                now_ms,
+                false,
+            )?;
+            mappings.push(ImageMapping {
+                device: a.device.clone(),
+                snapshot_id: Some(snap.id.clone()),
+                size_gib: v.size_gib,
+                volume_type: v.volume_type,
+                delete_on_termination: a.delete_on_termination,
+            });
+        }
+        let image = Image {
+            id: id.clone(),
+            name: name.to_string(),
+            description,
+            architecture: "x86_64".to_string(),
+            root_device: i.root_device.clone(),
+            mappings,
+            created_ms: now_ms,
+            source_instance: Some(instance.clone()),
+            tags,
+        };
+        self.images_mut().insert(id, image.clone());
+        self.save()?;
+        Ok(image)
+    }
+
+    pub fn register_image(&mut self, spec: ImageSpec, now_ms: u64, dry_run: bool) -> Result<Image, ControlError> {
+        check_name(&spec.name)?;
+        self.check_unique_name(&spec.name)?;
+        for m in &spec.mappings {
+            if let Some(s) = &m.snapshot_id {
+                self.snapshot(s)?;
+            }
+        }
+        if !spec.mappings.iter().any(|m| m.device == spec.root_device && m.snapshot_id.is_some()) {
+            return Err(ControlError::MissingRootSnapshot(spec.root_device.clone()));
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let id = self.new_image_id();
+        let image = Image {
+            id: id.clone(),
+            name: spec.name,
+            description: spec.description,
+            architecture: spec.architecture,
+            root_device: spec.root_device,
+            mappings: spec.mappings,
+            created_ms: now_ms,
+            source_instance: None,
+            tags: spec.tags,
+        };
+        self.images_mut().insert(id, image.clone());
+        self.save()?;
+        Ok(image)
+    }
+
+    pub fn image(&self, id: &str) -> Result<&Image, ControlError> {
+        self.images_ref().get(id).ok_or_else(|| ControlError::ImageNotFound(id.to_string()))
+    }
+
+    pub fn images(&self) -> Vec<Image> {
+        self.images_ref().values().cloned().collect()
+    }
+
+    /// Pending while any of its snapshots is, failed if one failed or is gone.
+    pub fn image_state(&self, image: &Image) -> ImageState {
+        let mut state = ImageState::Available;
+        for s in image.mappings.iter().filter_map(|m| m.snapshot_id.as_ref()) {
+            match self.snapshot(s).map(|s| s.state) {
+                Ok(SnapshotState::Completed) => {}
+                Ok(SnapshotState::Pending) => state = ImageState::Pending,
+                Err(_) => return ImageState::Failed,
+            }
+        }
+        state
+    }
+
+    /// Deregisters an image; with `delete_snapshots`, its snapshots go too. Answers the ids of
+    /// the snapshots deleted.
+    pub fn deregister_image(
+        &mut self,
+        id: &str,
+        delete_snapshots: bool,
+        dry_run: bool,
+    ) -> Result<Vec<SnapshotId>, ControlError> {
+        let image = self.image(id)?.clone();
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        self.images_mut().remove(id);
+        let mut deleted = Vec::new();
+        if delete_snapshots {
+            for s in image.mappings.iter().filter_map(|m| m.snapshot_id.clone()) {
+                if self.delete_snapshot(&s, false).is_ok() {
+                    deleted.push(s);
+                }
+            }
+        }
+        self.save()?;
+        Ok(deleted)
+    }
+
+    /// The image that uses a snapshot, if any (such a snapshot cannot be deleted).
+    pub(crate) fn image_using(&self, snapshot: &SnapshotId) -> Option<String> {
+        self.images_ref()
+            .values()
+            .find(|i| i.mappings.iter().any(|m| m.snapshot_id.as_ref() == Some(snapshot)))
+            .map(|i| i.id.clone())
+    }
+
+    /// Tags of an image, for CreateTags/DeleteTags.
+    pub(crate) fn image_tags_mut(&mut self, id: &str) -> Option<&mut BTreeMap<String, String>> {
+        self.images_mut().get_mut(id).map(|i| &mut i.tags)
+    }
+}
