@@ -98,7 +98,8 @@ fn openssh_ed25519_private(seed: &[u8; 32], public: &[u8; 32], comment: &str, ch
     out.extend_from_slice(&1u32.to_be_bytes());
     put_string(&mut out, &blob);
     put_string(&mut out, &private);
-    format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{}-----END OPENSSH PRIVATE KEY-----", wrap(&B64.encode(out), 70))
+    // OpenSSH needs the final newline to read the key back.
+    format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{}-----END OPENSSH PRIVATE KEY-----\n", wrap(&B64.encode(out), 70))
 }
 
 /// A newly generated key: (private key material, public key line, fingerprint).

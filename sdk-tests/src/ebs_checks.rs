@@ -16,7 +16,7 @@ use crate::{ec2, error_seen};
 
 const WAIT: Duration = Duration::from_secs(120);
 
-fn tags(pairs: &[(&str, &str)], resource: ResourceType) -> TagSpecification {
+pub(crate) fn tags(pairs: &[(&str, &str)], resource: ResourceType) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(resource)
         .set_tags(Some(pairs.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()).collect()))
@@ -436,11 +436,11 @@ pub async fn tags_on_volumes_and_snapshots(endpoint: String) {
     assert_eq!(seen.code, "InvalidID");
 }
 
-fn block(seed: u8) -> Vec<u8> {
+pub(crate) fn block(seed: u8) -> Vec<u8> {
     (0..512 * 1024usize).map(|i| (i as u8).wrapping_mul(seed).wrapping_add(seed)).collect()
 }
 
-fn sha256_b64(data: &[u8]) -> String {
+pub(crate) fn sha256_b64(data: &[u8]) -> String {
     use sha2::Digest;
     squall::support::base64_encode(&sha2::Sha256::digest(data))
 }
@@ -448,7 +448,7 @@ fn sha256_b64(data: &[u8]) -> String {
 /// EBS direct APIs end to end: write blocks, complete with the LINEAR checksum, restore the
 /// snapshot as a volume in another zone, snapshot that volume through EC2, read every block back.
 /// PutSnapshotBlock of one 512 KiB block with its SHA-256, as the EBS direct APIs require.
-fn put_block(
+pub(crate) fn put_block(
     ebs: &aws_sdk_ebs::Client,
     snapshot: &str,
     index: i32,
@@ -466,7 +466,7 @@ fn put_block(
 
 /// Polls every 50 ms (the SDK's waiters poll every 15 s; `volume_lifecycle_with_waiters` uses those).
 /// Calls `check` every 50 ms until it holds, for at most 10 s, then fails naming `what`.
-async fn poll_until<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+pub(crate) async fn poll_until<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
     for _ in 0..200 {
         if check().await {
             return;
@@ -476,7 +476,7 @@ async fn poll_until<F: std::future::Future<Output = bool>>(what: &str, mut check
     panic!("{what} did not happen within 10 s");
 }
 
-async fn snapshot_completed(ec2: &aws_sdk_ec2::Client, id: &str) {
+pub(crate) async fn snapshot_completed(ec2: &aws_sdk_ec2::Client, id: &str) {
     poll_until(&format!("snapshot {id} completing"), || async {
         let out = ec2.describe_snapshots().snapshot_ids(id).send().await.expect("DescribeSnapshots");
         out.snapshots().first().and_then(|s| s.state()) == Some(&SnapshotState::Completed)
@@ -484,7 +484,7 @@ async fn snapshot_completed(ec2: &aws_sdk_ec2::Client, id: &str) {
     .await;
 }
 
-async fn volume_available(ec2: &aws_sdk_ec2::Client, id: &str) {
+pub(crate) async fn volume_available(ec2: &aws_sdk_ec2::Client, id: &str) {
     poll_until(&format!("volume {id} becoming available"), || async {
         let out = ec2.describe_volumes().volume_ids(id).send().await.expect("DescribeVolumes");
         out.volumes().first().and_then(|v| v.state()) == Some(&VolumeState::Available)
@@ -619,12 +619,12 @@ pub async fn ebs_direct_blocks_round_trip_through_volumes(endpoint: String) {
     assert_eq!(seen.code, "ValidationException");
 }
 
-async fn instance_state(ec2: &aws_sdk_ec2::Client, id: &str) -> aws_sdk_ec2::types::InstanceStateName {
+pub(crate) async fn instance_state(ec2: &aws_sdk_ec2::Client, id: &str) -> aws_sdk_ec2::types::InstanceStateName {
     let out = ec2.describe_instances().instance_ids(id).send().await.expect("DescribeInstances");
     out.reservations()[0].instances()[0].state().and_then(|s| s.name()).cloned().expect("state")
 }
 
-async fn until_instance(ec2: &aws_sdk_ec2::Client, id: &str, want: aws_sdk_ec2::types::InstanceStateName) {
+pub(crate) async fn until_instance(ec2: &aws_sdk_ec2::Client, id: &str, want: aws_sdk_ec2::types::InstanceStateName) {
     poll_until(&format!("instance {id} reaching {want:?}"), || async { instance_state(ec2, id).await == want }).await;
 }
 

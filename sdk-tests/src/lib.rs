@@ -10,6 +10,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 pub mod checks;
 pub mod ebs_checks;
+pub mod instance_checks;
 pub use ebs_checks::*;
 
 /// One check of the suite: runs against the endpoint and panics on a wrong answer.
@@ -42,7 +43,12 @@ macro_rules! for_each_check {
             default_network_places_instances,
             images_catalogue_and_launch,
             security_groups_and_rules,
-            instance_types_reboot_and_console
+            instance_types_reboot_and_console,
+            multi_az_app_in_its_own_vpc,
+            instance_and_network_errors,
+            key_pairs_hold_real_keys,
+            images_boot_their_snapshots,
+            instance_attributes_and_idempotency
         );
     };
 }

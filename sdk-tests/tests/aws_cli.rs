@@ -105,3 +105,78 @@ async fn aws_cli_volume_lifecycle() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("(InvalidVolume.NotFound)"));
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_instance_lifecycle() {
+    // Transitions take 20 ms, so the CLI's waiters (every 15 s) succeed on their first look.
+    let options = ServeOptions { lifecycle_delay_ms: 20, ..ServeOptions::ephemeral() };
+    let server = squall::start(&options).await.expect("squall starts");
+    let endpoint = server.endpoint_url();
+    let run = |args: String| {
+        let endpoint = endpoint.clone();
+        async move {
+            let args: Vec<String> = args.split(' ').map(str::to_string).collect();
+            let out = tokio::task::spawn_blocking(move || {
+                aws(&endpoint, &args.iter().map(String::as_str).collect::<Vec<_>>())
+            })
+            .await
+            .expect("task")?;
+            Some(out)
+        }
+    };
+    let json = |out: &Output| -> serde_json::Value {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let Some(out) = run("ec2 create-vpc --cidr-block 10.9.0.0/16".into()).await else { return };
+    let vpc = json(&out)["Vpc"]["VpcId"].as_str().expect("VpcId").to_string();
+    let out = run(format!("ec2 create-subnet --vpc-id {vpc} --cidr-block 10.9.4.0/24 --availability-zone us-east-1e"))
+        .await
+        .expect("ran");
+    let subnet = json(&out)["Subnet"]["SubnetId"].as_str().expect("SubnetId").to_string();
+    let out = run(format!(
+        "ec2 run-instances --image-id ami-0123456789abcdef0 --count 2 --instance-type t3.micro --subnet-id {subnet}"
+    ))
+    .await
+    .expect("ran");
+    let launched = json(&out);
+    let ids: Vec<String> = launched["Instances"]
+        .as_array()
+        .expect("Instances")
+        .iter()
+        .map(|i| i["InstanceId"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    for i in launched["Instances"].as_array().expect("Instances") {
+        assert_eq!(i["Placement"]["AvailabilityZone"], "us-east-1e");
+        assert_eq!(i["SubnetId"], subnet.as_str());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let out = run(format!("ec2 wait instance-running --instance-ids {} {}", ids[0], ids[1])).await.expect("ran");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(format!("ec2 stop-instances --instance-ids {}", ids[0])).await.expect("ran");
+    assert_eq!(json(&out)["StoppingInstances"][0]["CurrentState"]["Name"], "stopping");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let out = run(format!("ec2 wait instance-stopped --instance-ids {}", ids[0])).await.expect("ran");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(format!(
+        "ec2 describe-instances --filters Name=subnet-id,Values={subnet} Name=instance-state-name,Values=running"
+    ))
+    .await
+    .expect("ran");
+    let running = json(&out);
+    assert_eq!(running["Reservations"][0]["Instances"].as_array().map(Vec::len), Some(1));
+    assert_eq!(running["Reservations"][0]["Instances"][0]["InstanceId"], ids[1].as_str());
+    let out = run(format!("ec2 terminate-instances --instance-ids {} {}", ids[0], ids[1])).await.expect("ran");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let out = run(format!("ec2 wait instance-terminated --instance-ids {} {}", ids[0], ids[1])).await.expect("ran");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(format!("ec2 start-instances --instance-ids {}", ids[0])).await.expect("ran");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(IncorrectInstanceState)"), "{out:?}");
+    let out = run(format!("ec2 delete-subnet --subnet-id {subnet}")).await.expect("ran");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(format!("ec2 delete-vpc --vpc-id {vpc}")).await.expect("ran");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    server.shutdown().await;
+}

@@ -1,28 +1,43 @@
-//! boto3 (PyPI), the other SDK most tests are written with, drives the EBS volume lifecycle
-//! against an in-process squall (`sdk-tests/python/volume_lifecycle.py`). Skipped loudly when
+//! boto3 (PyPI), the other SDK most tests are written with, drives the EBS volume and the EC2
+//! instance lifecycles against an in-process squall (`sdk-tests/python/*.py`). Skipped loudly when
 //! python3 or boto3 is missing, except under `CI=true` (.ci/run installs boto3).
 
 use std::process::Command;
 
 use squall::config::ServeOptions;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn boto3_volume_lifecycle() {
+fn run_script(name: &'static str, lifecycle_delay_ms: u64) -> Option<impl std::future::Future<Output = String>> {
     let have_boto3 = Command::new("python3").args(["-c", "import boto3"]).status().is_ok_and(|s| s.success());
     if !have_boto3 {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but python3 with boto3 is not available");
         eprintln!("\n*** SKIPPED: python3 with boto3 is not available ***\n");
-        return;
+        return None;
     }
-    let server = squall::start(&ServeOptions::ephemeral()).await.expect("squall starts");
-    let endpoint = server.endpoint_url();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/volume_lifecycle.py");
-    let out = tokio::task::spawn_blocking(move || Command::new("python3").arg(script).arg(endpoint).output())
-        .await
-        .expect("task")
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "boto3 script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("boto3 volume lifecycle: ok"), "{stdout}");
-    server.shutdown().await;
+    Some(async move {
+        let options = ServeOptions { lifecycle_delay_ms, ..ServeOptions::ephemeral() };
+        let server = squall::start(&options).await.expect("squall starts");
+        let endpoint = server.endpoint_url();
+        let script = format!("{}/python/{name}", env!("CARGO_MANIFEST_DIR"));
+        let out = tokio::task::spawn_blocking(move || Command::new("python3").arg(script).arg(endpoint).output())
+            .await
+            .expect("task")
+            .expect("python3 runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{name} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        server.shutdown().await;
+        stdout
+    })
+}
+
+/// Instances with boto3's own waiters (polling every second here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_instance_lifecycle() {
+    let Some(run) = run_script("instance_lifecycle.py", 100) else { return };
+    assert!(run.await.contains("boto3 instance lifecycle: ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_volume_lifecycle() {
+    let Some(run) = run_script("volume_lifecycle.py", 300) else { return };
+    assert!(run.await.contains("boto3 volume lifecycle: ok"));
 }
