@@ -331,6 +331,8 @@ pub struct Ebs {
     network: NetworkState,
     key_pairs: BTreeMap<String, KeyPair>,
     images: BTreeMap<String, Image>,
+    /// Instances that may hold capacity in one zone at once.
+    instance_capacity: u32,
     delays: LifecycleDelays,
     rng: StdRng,
     /// Nothing can fall due before this time (ms), so `settle` may skip its scan; any change
@@ -402,6 +404,7 @@ impl Ebs {
             network: file.network,
             key_pairs: file.key_pairs,
             images: file.images,
+            instance_capacity: u32::MAX,
             delays,
             rng: rand::SeedableRng::seed_from_u64(seed),
             quiet_until: std::cell::Cell::new(0),
@@ -953,6 +956,22 @@ impl Ebs {
 
     pub(crate) fn security_groups_mut(&mut self) -> &mut BTreeMap<String, SecurityGroup> {
         &mut self.security_groups
+    }
+
+    pub(crate) fn set_instance_capacity(&mut self, capacity: u32) {
+        self.instance_capacity = capacity;
+    }
+
+    /// Instances of the zone that hold capacity (all but stopped and terminated ones).
+    pub(crate) fn instances_holding_capacity(&self, zone: &AzName) -> u32 {
+        self.instances
+            .values()
+            .filter(|i| i.zone == *zone && !matches!(i.state, InstanceState::Stopped | InstanceState::Terminated))
+            .count() as u32
+    }
+
+    pub(crate) fn instance_capacity(&self) -> u32 {
+        self.instance_capacity
     }
 
     pub(crate) fn network_ref(&self) -> &NetworkState {

@@ -210,6 +210,12 @@ impl Ebs {
                     .map(|g| g.id.clone()),
             );
         }
+        if self.instances_holding_capacity(&spec.zone).saturating_add(spec.count) > self.instance_capacity() {
+            return Err(ControlError::InsufficientInstanceCapacity {
+                instance_type: spec.instance_type.clone(),
+                zone: spec.zone.clone(),
+            });
+        }
         if subnet.available_addresses() < u64::from(spec.count) {
             return Err(ControlError::InsufficientFreeAddresses(subnet.id.clone()));
         }
@@ -395,6 +401,19 @@ impl Ebs {
             };
             if !allowed {
                 return Err(ControlError::IncorrectInstanceState { instance: id.clone(), state: i.state });
+            }
+            if target == InstanceState::Pending && i.state == InstanceState::Stopped {
+                let starting_here = ids
+                    .iter()
+                    .filter_map(|id| self.instances_ref().get(id))
+                    .filter(|o| o.zone == i.zone && o.state == InstanceState::Stopped)
+                    .count() as u32;
+                if self.instances_holding_capacity(&i.zone).saturating_add(starting_here) > self.instance_capacity() {
+                    return Err(ControlError::InsufficientInstanceCapacity {
+                        instance_type: i.instance_type.clone(),
+                        zone: i.zone.clone(),
+                    });
+                }
             }
             if target == InstanceState::ShuttingDown && i.attributes.disable_api_termination {
                 return Err(ControlError::TerminationProtected(id.clone()));

@@ -46,6 +46,10 @@ pub struct ControlConfig {
     /// RunInstances accepts any well-formed `ami-` id that is not a known image, launching it
     /// with a blank 8 GiB root volume (on by default, as tests often hard-code AMI ids).
     pub accept_any_image: bool,
+    /// Instances that can run at once in each zone (stopped and terminated ones hold no
+    /// capacity); beyond it, RunInstances and StartInstances fail with
+    /// `InsufficientInstanceCapacity`, as when an AWS zone runs out.
+    pub instance_capacity_per_zone: u32,
 }
 
 impl ControlConfig {
@@ -62,6 +66,7 @@ impl ControlConfig {
             seed: 0x0517_5a11,
             clock: Arc::new(SystemClock::new()),
             accept_any_image: true,
+            instance_capacity_per_zone: 1000,
         }
     }
 }
@@ -187,6 +192,8 @@ pub enum ControlError {
     MissingRootSnapshot(String),
     #[error("snapshot {snapshot} is used by image {image}")]
     SnapshotUsedByImage { snapshot: SnapshotId, image: String },
+    #[error("zone {zone} has no capacity left for {instance_type}")]
+    InsufficientInstanceCapacity { instance_type: String, zone: AzName },
     #[error("the region has no default VPC")]
     NoDefaultVpc,
     #[error("image {0} is not available yet")]

@@ -62,6 +62,7 @@ pub struct Region {
     dir: std::path::PathBuf,
     cluster: ClusterConfig,
     delays: LifecycleDelays,
+    instance_capacity: u32,
     seed: u64,
     clock: Arc<dyn Clock>,
 }
@@ -93,6 +94,7 @@ impl Region {
             ebs: Mutex::new(None),
             cluster: config.cluster.clone(),
             delays: config.delays,
+            instance_capacity: config.instance_capacity_per_zone,
             seed,
             clock: config.clock.clone(),
         }
@@ -145,6 +147,7 @@ impl Region {
                     .map_err(|e| ControlError::Storage(e.to_string()))?;
             let mut ebs = Ebs::open(self.dir.clone(), store, self.delays, self.seed)?;
             ebs.ensure_default_network(&self.default_network())?;
+            ebs.set_instance_capacity(self.instance_capacity);
             *guard = Some(ebs);
         }
         let ebs = guard.as_mut().ok_or_else(|| ControlError::Storage("EBS state vanished".into()))?;

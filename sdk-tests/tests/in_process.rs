@@ -33,3 +33,43 @@ async fn strict_images_refuse_unknown_ami_ids() {
     run(&known).await.expect("a catalogue image launches");
     server.shutdown().await;
 }
+
+/// With room for two instances per zone, a third in that zone is `InsufficientInstanceCapacity`
+/// (500), other zones still launch, and a stopped instance gives its capacity back, so starting
+/// it again can fail the same way, as on AWS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_zone_answers_insufficient_instance_capacity() {
+    use aws_sdk_ec2::types::{InstanceStateName, Placement};
+    let options = ServeOptions { instance_capacity_per_az: 2, lifecycle_delay_ms: 20, ..ServeOptions::ephemeral() };
+    let server = squall::start(&options).await.expect("squall starts");
+    let ec2 = squall_sdk_tests::ec2(&server.endpoint_url(), "us-east-1");
+    let run = |zone: &str, n: i32| {
+        ec2.run_instances()
+            .image_id("ami-0123456789abcdef0")
+            .min_count(n)
+            .max_count(n)
+            .placement(Placement::builder().availability_zone(zone).build())
+            .send()
+    };
+    let first = run("us-east-1a", 2).await.expect("two fit");
+    let err = run("us-east-1a", 1).await.expect_err("the zone is full");
+    let seen = squall_sdk_tests::error_seen(err);
+    assert_eq!((seen.status, seen.code.as_str()), (500, "InsufficientInstanceCapacity"));
+    assert!(seen.message.contains("(us-east-1a)"), "{}", seen.message);
+    run("us-east-1b", 1).await.expect("another zone has room");
+
+    let stopped = first.instances()[0].instance_id().expect("id").to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    ec2.stop_instances().instance_ids(&stopped).send().await.expect("stop");
+    for _ in 0..100 {
+        let d = ec2.describe_instances().instance_ids(&stopped).send().await.expect("describe");
+        if d.reservations()[0].instances()[0].state().and_then(|s| s.name()) == Some(&InstanceStateName::Stopped) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    run("us-east-1a", 1).await.expect("the stopped instance gave its capacity back");
+    let err = ec2.start_instances().instance_ids(&stopped).send().await.expect_err("no room to start again");
+    assert_eq!(squall_sdk_tests::error_seen(err).code, "InsufficientInstanceCapacity");
+    server.shutdown().await;
+}

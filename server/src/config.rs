@@ -54,6 +54,10 @@ pub struct ServeOptions {
     /// `false` answers `InvalidAMIID.NotFound` for them, as AWS does.
     #[arg(long, env = "SQUALL_ACCEPT_ANY_AMI", default_value_t = true, action = clap::ArgAction::Set)]
     pub accept_any_ami: bool,
+    /// Instances that can run at once in each Availability Zone; more fail with
+    /// `InsufficientInstanceCapacity` (500), as when an AWS zone runs out.
+    #[arg(long, env = "SQUALL_INSTANCE_CAPACITY_PER_AZ", default_value_t = 1000)]
+    pub instance_capacity_per_az: u32,
     /// Log filter in tracing's syntax, e.g. `info`, `squall=debug`.
     #[arg(long, env = "SQUALL_LOG", default_value = "info")]
     pub log: String,
@@ -83,6 +87,7 @@ impl ServeOptions {
             seed: None,
             lifecycle_delay_ms: 300,
             accept_any_ami: true,
+            instance_capacity_per_az: 1000,
             log: "info".to_string(),
             log_format: "text".to_string(),
         }

@@ -86,6 +86,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     let mut config = ControlConfig::new(default_region, data_dir.clone());
     config.zones_per_region = options.azs;
     config.accept_any_image = options.accept_any_ami;
+    config.instance_capacity_per_zone = options.instance_capacity_per_az;
     config.seed = options.seed.unwrap_or_else(|| rand::thread_rng().next_u64());
     let state = Arc::new(http::AppState { control: ControlPlane::new(config), version: VERSION });
     let ticker = tokio::spawn(background_work(state.clone()));

@@ -179,7 +179,8 @@ fn control_error(e: ControlError) -> ApiError {
         | E::ImageNotAvailable(_)
         | E::PlacementMismatch { .. }
         | E::NoDefaultSubnet(_)
-        | E::NoDefaultVpc) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
+        | E::NoDefaultVpc
+        | E::InsufficientInstanceCapacity { .. }) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
     }
 }
 

@@ -348,6 +348,16 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
                 "The instance '{i}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again."
             ),
         ),
+        E::InsufficientInstanceCapacity { instance_type, zone } => ApiError::new(
+            500,
+            "InsufficientInstanceCapacity",
+            format!(
+                "We currently do not have sufficient {instance_type} capacity in the Availability Zone you requested \
+                 ({zone}). Our system will be working on provisioning additional capacity. You can currently get \
+                 {instance_type} capacity by not specifying an Availability Zone in your request or choosing other \
+                 Availability Zones."
+            ),
+        ),
         E::NoDefaultVpc => ApiError::client("VPCIdNotSpecified", "No default VPC for this user"),
         E::ImageNotAvailable(i) => ApiError::client(
             "InvalidAMIID.Unavailable",
