@@ -5,6 +5,7 @@
 //! of HTTP or XML. Regions are created lazily on first use, so the 30-odd regions a client
 //! may name cost nothing until one is called.
 
+pub mod block_io;
 mod catalog;
 pub mod ebs;
 mod ids;

@@ -155,6 +155,11 @@ impl Region {
         f(ebs)
     }
 
+    /// Whether the region has EBS state (opened in this run, or persisted by an earlier one).
+    pub fn has_ebs_state(&self) -> bool {
+        self.ebs.lock().unwrap_or_else(PoisonError::into_inner).is_some() || self.dir.join("ebs.json").exists()
+    }
+
     /// Storage background work, only if EBS was ever used in this region.
     pub(crate) fn tick(&self, now_ms: u64) -> Result<(), ControlError> {
         let mut guard = self.ebs.lock().unwrap_or_else(PoisonError::into_inner);

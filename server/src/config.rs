@@ -31,6 +31,13 @@ pub struct ServeOptions {
     /// Address for all AWS APIs, the fault API and health (LocalStack's port by default).
     #[arg(long, env = "SQUALL_LISTEN", default_value = "0.0.0.0:4566")]
     pub listen: SocketAddr,
+    /// Address of the NBD server that exports attached volumes (export name = volume id).
+    #[arg(long, env = "SQUALL_NBD_LISTEN", default_value = "0.0.0.0:10809")]
+    pub nbd_listen: SocketAddr,
+    /// Fail NBD requests held on a stuck volume with EIO after this many milliseconds; 0 holds
+    /// them until the volume recovers (like Amazon Linux's maximal `nvme_core.io_timeout`).
+    #[arg(long, env = "SQUALL_NBD_IO_TIMEOUT_MS", default_value_t = 0)]
+    pub nbd_io_timeout_ms: u64,
     /// Directory for volumes, snapshots and metadata. Default: a fresh temporary directory,
     /// removed when squall exits.
     #[arg(long, env = "SQUALL_DATA_DIR")]
@@ -81,6 +88,8 @@ impl ServeOptions {
     pub fn ephemeral() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            nbd_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            nbd_io_timeout_ms: 0,
             data_dir: None,
             region: "us-east-1".to_string(),
             azs: None,

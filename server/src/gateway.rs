@@ -70,11 +70,30 @@ impl Service {
 
 pub struct Gateway<'a> {
     pub control: &'a ControlPlane,
+    pub nbd: &'a squall_nbd::Nbd,
     pub version: &'a str,
 }
 
 impl Gateway<'_> {
+    /// `GET /_squall/nbd`: the data path's sessions and held requests per exported volume.
+    fn nbd_status(&self) -> WireResponse {
+        let exports: serde_json::Map<String, serde_json::Value> = self
+            .nbd
+            .stats()
+            .into_iter()
+            .map(|(volume, s)| {
+                (volume, serde_json::json!({ "sessions": s.sessions, "held": s.held, "timedOut": s.timed_out }))
+            })
+            .collect();
+        let timeout = self.nbd.io_timeout().map(|t| t.as_millis() as u64);
+        let body = serde_json::json!({ "ioTimeoutMs": timeout, "exports": exports });
+        WireResponse::json(200, serde_json::to_vec(&body).unwrap_or_default())
+    }
+
     pub fn route(&self, request: &Incoming<'_>, request_id: String) -> Outcome {
+        if request.method == "GET" && request.path == "/_squall/nbd" {
+            return Outcome { response: self.nbd_status(), service: "squall", action: None };
+        }
         if let Some(response) =
             squall_fault_api::handle(self.control, self.version, SERVICES, request.method, request.path)
         {
@@ -186,7 +205,8 @@ mod tests {
     }
 
     fn call(control: &ControlPlane, auth: Option<&str>, path: &str, body: &str) -> Outcome {
-        let g = Gateway { control, version: "test" };
+        let nbd = squall_nbd::Nbd::new(std::sync::Arc::new(self::control()));
+        let g = Gateway { control, nbd: &nbd, version: "test" };
         g.route(
             &Incoming { method: "POST", path, query: "", authorization: auth, headers: vec![], body: body.as_bytes() },
             "rid".into(),
@@ -233,7 +253,8 @@ mod tests {
     #[test]
     fn squall_paths_come_first() {
         let c = control();
-        let g = Gateway { control: &c, version: "test" };
+        let nbd = squall_nbd::Nbd::new(std::sync::Arc::new(control()));
+        let g = Gateway { control: &c, nbd: &nbd, version: "test" };
         let o = g.route(
             &Incoming {
                 method: "GET",

@@ -26,7 +26,9 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub struct AppState {
-    pub control: ControlPlane,
+    pub control: Arc<ControlPlane>,
+    /// The NBD data path, whose statistics `/_squall/nbd` shows.
+    pub nbd: Arc<squall_nbd::Nbd>,
     pub version: &'static str,
 }
 
@@ -100,7 +102,7 @@ async fn handle(
             .collect(),
         body: &body,
     };
-    let gateway = Gateway { control: &state.control, version: state.version };
+    let gateway = Gateway { control: &state.control, nbd: &state.nbd, version: state.version };
     let outcome = gateway.route(&incoming, request_id.clone());
     let wire = outcome.response;
     let status = StatusCode::from_u16(wire.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -42,6 +42,8 @@ pub fn new_request_id() -> String {
 /// A server running in the background of the current tokio runtime (tests start one on port 0).
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where the NBD server listens.
+    pub nbd_addr: SocketAddr,
     pub data_dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -88,17 +90,32 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     config.accept_any_image = options.accept_any_ami;
     config.instance_capacity_per_zone = options.instance_capacity_per_az;
     config.seed = options.seed.unwrap_or_else(|| rand::thread_rng().next_u64());
-    let state = Arc::new(http::AppState { control: ControlPlane::new(config), version: VERSION });
+    let control = Arc::new(ControlPlane::new(config));
+    let nbd = squall_nbd::Nbd::new(control.clone());
+    if options.nbd_io_timeout_ms > 0 {
+        nbd.set_io_timeout(Some(std::time::Duration::from_millis(options.nbd_io_timeout_ms)));
+    }
+    let nbd_listener = TcpListener::bind(options.nbd_listen)
+        .await
+        .with_context(|| format!("cannot listen for NBD on {}", options.nbd_listen))?;
+    let nbd_addr = nbd_listener.local_addr()?;
+    let state = Arc::new(http::AppState { control, nbd: nbd.clone(), version: VERSION });
     let ticker = tokio::spawn(background_work(state.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
+    let (nbd_stop, nbd_stopped) = oneshot::channel::<()>();
+    let nbd_task = tokio::spawn(nbd.serve(nbd_listener, async move {
+        let _ = nbd_stopped.await;
+    }));
     let task = tokio::spawn(async move {
         http::serve(listener, state, async move {
             let _ = stopped.await;
         })
         .await;
+        let _ = nbd_stop.send(());
+        let _ = nbd_task.await;
         ticker.abort();
     });
-    Ok(RunningServer { addr, data_dir, stop: Some(stop), task, _temp_dir: temp_dir })
+    Ok(RunningServer { addr, nbd_addr, data_dir, stop: Some(stop), task, _temp_dir: temp_dir })
 }
 
 /// How often storage background work (failure detection, re-mirroring) runs.

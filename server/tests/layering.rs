@@ -15,6 +15,7 @@ const ALLOWED_INTERNAL: &[(&str, &[&str])] = &[
     ("squall-sts", &["squall-protocol"]),
     ("squall-ebs", &["squall-protocol", "squall-control"]),
     ("squall-fault-api", &["squall-protocol", "squall-control"]),
+    ("squall-nbd", &["squall-control"]),
     (
         "squall",
         &[
@@ -25,6 +26,7 @@ const ALLOWED_INTERNAL: &[(&str, &[&str])] = &[
             "squall-sts",
             "squall-ebs",
             "squall-fault-api",
+            "squall-nbd",
         ],
     ),
     ("squall-sdk-tests", &["squall"]),
