@@ -19,6 +19,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::ServeOptions;
+/// The crates under the server, for tests and embedders that drive storage faults or speak NBD
+/// (until the fault API exists).
+pub use {squall_control as control, squall_nbd as nbd, squall_storage as storage};
 
 /// Helpers that tests and tools built on squall share with it.
 pub mod support {
@@ -44,6 +47,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where the NBD server listens.
     pub nbd_addr: SocketAddr,
+    pub control: Arc<ControlPlane>,
+    pub nbd: Arc<squall_nbd::Nbd>,
     pub data_dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -99,11 +104,11 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("cannot listen for NBD on {}", options.nbd_listen))?;
     let nbd_addr = nbd_listener.local_addr()?;
-    let state = Arc::new(http::AppState { control, nbd: nbd.clone(), version: VERSION });
+    let state = Arc::new(http::AppState { control: control.clone(), nbd: nbd.clone(), version: VERSION });
     let ticker = tokio::spawn(background_work(state.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
     let (nbd_stop, nbd_stopped) = oneshot::channel::<()>();
-    let nbd_task = tokio::spawn(nbd.serve(nbd_listener, async move {
+    let nbd_task = tokio::spawn(nbd.clone().serve(nbd_listener, async move {
         let _ = nbd_stopped.await;
     }));
     let task = tokio::spawn(async move {
@@ -115,7 +120,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         let _ = nbd_task.await;
         ticker.abort();
     });
-    Ok(RunningServer { addr, nbd_addr, data_dir, stop: Some(stop), task, _temp_dir: temp_dir })
+    Ok(RunningServer { addr, nbd_addr, control, nbd, data_dir, stop: Some(stop), task, _temp_dir: temp_dir })
 }
 
 /// How often storage background work (failure detection, re-mirroring) runs.
