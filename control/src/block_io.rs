@@ -108,10 +108,11 @@ impl Ebs {
         self.io_target(id, offset, len)?.zero(&name, offset, len).map_err(|e| io_error(id, e))
     }
 
-    /// Makes every acknowledged write durable on both replicas.
-    pub fn io_flush(&mut self, id: &VolumeId) -> Result<(), IoError> {
+    /// What makes every acknowledged write durable on both replicas; call
+    /// [`squall_storage::FlushHandles::sync`] on it after letting go of the region.
+    pub fn io_flush(&mut self, id: &VolumeId) -> Result<squall_storage::FlushHandles, IoError> {
         let name = store_name(id)?;
-        self.io_target(id, 0, 0)?.flush(&name).map_err(|e| io_error(id, e))
+        self.io_target(id, 0, 0)?.flush_handles(&name).map_err(|e| io_error(id, e))
     }
 }
 
@@ -119,7 +120,7 @@ fn store_name(id: &VolumeId) -> Result<squall_storage::VolumeId, IoError> {
     squall_storage::VolumeId::new(id.as_str()).map_err(|e| IoError::Storage(e.to_string()))
 }
 
-fn io_error(id: &VolumeId, e: StorageError) -> IoError {
+pub fn io_error(id: &VolumeId, e: StorageError) -> IoError {
     match e {
         StorageError::Stuck(_) => IoError::Held(id.to_string()),
         other => IoError::Storage(other.to_string()),

@@ -62,7 +62,9 @@ impl Backend for ControlPlane {
     }
 
     fn flush(&self, export: &Export) -> Result<(), IoError> {
-        self.region(&export.region).block_io(self.now_ms(), |ebs| ebs.io_flush(&export.volume))
+        let handles = self.region(&export.region).block_io(self.now_ms(), |ebs| ebs.io_flush(&export.volume))?;
+        // The fdatasyncs run after the region is let go: other I/O and API calls go on.
+        handles.sync().map_err(|e| squall_control::block_io::io_error(&export.volume, e))
     }
 }
 
@@ -370,7 +372,7 @@ impl Nbd {
                 CMD_READ if beyond => Err((EINVAL, "read beyond the end of the volume".into())),
                 CMD_READ => {
                     let (offset, len) = (request.offset, request.length);
-                    self.io(export, move |b, e| b.read(e, offset, len)).await.map(Some)
+                    self.io(export, false, move |b, e| b.read(e, offset, len)).await.map(Some)
                 }
                 CMD_WRITE | CMD_TRIM | CMD_WRITE_ZEROES if beyond => {
                     Err((ENOSPC, "write beyond the end of the volume".into()))
@@ -378,20 +380,20 @@ impl Nbd {
                 CMD_WRITE => {
                     let offset = request.offset;
                     let data = Arc::new(payload);
-                    self.io(export, move |b, e| b.write(e, offset, &data)).await.map(|()| None)
+                    self.io(export, false, move |b, e| b.write(e, offset, &data)).await.map(|()| None)
                 }
                 CMD_TRIM | CMD_WRITE_ZEROES => {
                     let (offset, len) = (request.offset, request.length);
-                    self.io(export, move |b, e| b.zero(e, offset, len)).await.map(|()| None)
+                    self.io(export, false, move |b, e| b.zero(e, offset, len)).await.map(|()| None)
                 }
-                CMD_FLUSH => self.io(export, |b, e| b.flush(e)).await.map(|()| None),
+                CMD_FLUSH => self.io(export, true, |b, e| b.flush(e)).await.map(|()| None),
                 other => Err((EINVAL, format!("unknown command {other}"))),
             }
         };
         // FUA: durable on both replicas before the reply.
         let result = match result {
             Ok(None) if fua && matches!(request.kind, CMD_WRITE | CMD_TRIM | CMD_WRITE_ZEROES) => {
-                self.io(export, |b, e| b.flush(e)).await.map(|()| None)
+                self.io(export, true, |b, e| b.flush(e)).await.map(|()| None)
             }
             other => other,
         };
@@ -415,10 +417,14 @@ impl Nbd {
     }
 
     /// Runs `op` on the backend, holding (retrying) while the volume is stuck or its I/O is
-    /// disabled, until it recovers or `io_timeout` runs out.
+    /// disabled, until it recovers or `io_timeout` runs out. Reads and writes (page-cache
+    /// copies of at most 32 MiB) run on the async worker: handing each to a blocking thread
+    /// cost more than the I/O. A FLUSH (`fdatasync`s that take milliseconds) runs on a
+    /// blocking thread.
     async fn io<T: Send + 'static>(
         &self,
         export: &Arc<Export>,
+        blocking: bool,
         op: impl Fn(&dyn Backend, &Export) -> Result<T, IoError> + Send + Sync + 'static,
     ) -> Result<T, (u32, String)> {
         let op = Arc::new(op);
@@ -427,10 +433,14 @@ impl Nbd {
         let mut delay = Duration::from_millis(5);
         let volume = export.volume.to_string();
         let result = loop {
-            let (backend, export2, op2) = (self.backend.clone(), export.clone(), op.clone());
-            let outcome = tokio::task::spawn_blocking(move || op2(backend.as_ref(), &export2))
-                .await
-                .unwrap_or_else(|e| Err(IoError::Storage(e.to_string())));
+            let outcome = if blocking {
+                let (backend, export2, op2) = (self.backend.clone(), export.clone(), op.clone());
+                tokio::task::spawn_blocking(move || op2(backend.as_ref(), &export2))
+                    .await
+                    .unwrap_or_else(|e| Err(IoError::Storage(e.to_string())))
+            } else {
+                op(self.backend.as_ref(), export)
+            };
             match outcome {
                 Err(IoError::Held(_)) => {
                     if !held {

@@ -19,7 +19,7 @@ mod snapshot;
 use std::fmt;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use cluster::{Cluster, ClusterConfig, ClusterStatus, Counters, NodeStatus, VolumeRecord};
+pub use cluster::{Cluster, ClusterConfig, ClusterStatus, Counters, FlushHandles, NodeStatus, VolumeRecord};
 pub use fabric::{Fabric, Network, RouteError};
 pub use policy::{policy, Hardened, Legacy, PolicyKind, RemirrorPolicy};
 pub use region::RegionStore;

@@ -409,6 +409,16 @@ impl Replica {
         })
     }
 
+    /// Duplicates of the replica's files (data segments and checksums), for a flush that runs
+    /// without holding the cluster.
+    pub fn sync_handles(&self) -> Result<Vec<std::fs::File>, StorageError> {
+        self.with_files(|f| {
+            let mut files = f.data.try_clone_files()?;
+            files.push(f.sums.try_clone()?);
+            Ok(files)
+        })
+    }
+
     /// The path of the data file (tests corrupt it on purpose).
     pub fn data_path(&self) -> PathBuf {
         Self::paths(&self.dir, &self.volume).0
