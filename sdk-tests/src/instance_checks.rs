@@ -506,3 +506,39 @@ pub async fn instance_attributes_and_idempotency(endpoint: String) {
     ec2.terminate_instances().instance_ids(&id).send().await.expect("terminate once unprotected");
     until_instance(&ec2, &id, InstanceStateName::Terminated).await;
 }
+
+/// The NBD data path of a running squall: an attached volume is listed, written and read back
+/// through NBD, and its bytes are what a snapshot of it holds.
+pub async fn nbd_round_trip(endpoint: String, nbd: std::net::SocketAddr) {
+    use squall::nbd::client::{self, Client};
+    let ec2 = ec2(&endpoint, "us-west-2");
+    let run = run_one_in_zone(&ec2, "us-west-2b").await;
+    let instance = run.instance_id().expect("id").to_string();
+    until_instance(&ec2, &instance, InstanceStateName::Running).await;
+    let volume = ec2.create_volume().availability_zone("us-west-2b").size(1).send().await.expect("CreateVolume");
+    let volume = volume.volume_id().expect("id").to_string();
+    volume_available(&ec2, &volume).await;
+    ec2.attach_volume().volume_id(&volume).instance_id(&instance).device("/dev/sdg").send().await.expect("attach");
+    ec2.wait_until_volume_in_use().volume_ids(&volume).wait(WAITER).await.expect("volume_in_use");
+    assert!(client::list(nbd).await.expect("NBD_OPT_LIST").contains(&volume));
+    let mut c = Client::connect(nbd, &volume).await.expect("NBD connect");
+    assert_eq!(c.size, 1 << 30);
+    let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 253) as u8).collect();
+    assert_eq!(c.write(3 << 20, &data).await.expect("write"), Ok(vec![]));
+    assert_eq!(c.flush().await.expect("flush"), Ok(vec![]));
+    assert_eq!(c.read(3 << 20, 1 << 20).await.expect("read"), Ok(data));
+    c.disconnect().await.expect("disconnect");
+}
+
+async fn run_one_in_zone(ec2: &aws_sdk_ec2::Client, zone: &str) -> aws_sdk_ec2::types::Instance {
+    let out = ec2
+        .run_instances()
+        .image_id("ami-0123456789abcdef0")
+        .min_count(1)
+        .max_count(1)
+        .placement(Placement::builder().availability_zone(zone).build())
+        .send()
+        .await
+        .expect("RunInstances");
+    out.instances()[0].clone()
+}

@@ -41,6 +41,7 @@ macro_rules! run_in_container {
             let started = Instant::now();
             let container = GenericImage::new(IMAGE, TAG)
                 .with_exposed_port(4566.tcp())
+                .with_exposed_port(10809.tcp())
                 .with_wait_for(WaitFor::message_on_stdout("Ready."))
                 .start()
                 .await
@@ -48,6 +49,8 @@ macro_rules! run_in_container {
             let port = container.get_host_port_ipv4(4566.tcp()).await.expect("port 4566 is mapped");
             eprintln!("container ready in {:?}", started.elapsed());
             let endpoint = format!("http://127.0.0.1:{port}");
+            let nbd_port = container.get_host_port_ipv4(10809.tcp()).await.expect("port 10809 is mapped");
+            let nbd = std::net::SocketAddr::from(([127, 0, 0, 1], nbd_port));
             $(
                 eprintln!("check {} against the container", stringify!($name));
                 squall_sdk_tests::checks::$name(endpoint.clone()).await;
@@ -55,6 +58,8 @@ macro_rules! run_in_container {
                 let health = squall::probe::probe(&format!("{endpoint}/_squall/health"), std::time::Duration::from_secs(5));
                 assert!(health.is_ok(), "container unhealthy after {}: {health:?}", stringify!($name));
             )*
+            eprintln!("check nbd_round_trip against the container");
+            squall_sdk_tests::checks::nbd_round_trip(endpoint.clone(), nbd).await;
         }
     };
 }

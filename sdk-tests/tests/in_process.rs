@@ -73,3 +73,10 @@ async fn a_full_zone_answers_insufficient_instance_capacity() {
     assert_eq!(squall_sdk_tests::error_seen(err).code, "InsufficientInstanceCapacity");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nbd_round_trip() {
+    let server = squall::start(&ServeOptions::ephemeral()).await.expect("squall starts");
+    squall_sdk_tests::checks::nbd_round_trip(server.endpoint_url(), server.nbd_addr).await;
+    server.shutdown().await;
+}
