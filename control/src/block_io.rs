@@ -81,7 +81,7 @@ impl Ebs {
         if v.state != VolumeState::InUse {
             return Err(IoError::NotAttached { volume: id.to_string(), state: state_name(v.state) });
         }
-        if v.io_disabled() {
+        if v.io_disabled() || self.paused_since(id).is_some() {
             return Err(IoError::Held(id.to_string()));
         }
         let size = u64::from(v.size_gib) << 30;

@@ -333,6 +333,9 @@ pub struct Ebs {
     images: BTreeMap<String, Image>,
     /// Instances that may hold capacity in one zone at once.
     instance_capacity: u32,
+    /// Volumes whose I/O a `volume-io-pause` fault holds, and since when (not persisted: faults
+    /// end with the process).
+    paused: BTreeMap<VolumeId, u64>,
     delays: LifecycleDelays,
     rng: StdRng,
     /// Nothing can fall due before this time (ms), so `settle` may skip its scan; any change
@@ -405,6 +408,7 @@ impl Ebs {
             key_pairs: file.key_pairs,
             images: file.images,
             instance_capacity: u32::MAX,
+            paused: BTreeMap::new(),
             delays,
             rng: rand::SeedableRng::seed_from_u64(seed),
             quiet_until: std::cell::Cell::new(0),
@@ -958,6 +962,28 @@ impl Ebs {
         &mut self.security_groups
     }
 
+    /// Holds I/O of exactly these volumes (`volume-io-pause`).
+    pub(crate) fn set_paused(&mut self, volumes: std::collections::BTreeSet<VolumeId>, now_ms: u64) {
+        self.paused.retain(|v, _| volumes.contains(v));
+        for v in volumes {
+            self.paused.entry(v).or_insert(now_ms);
+        }
+    }
+
+    /// Since when a fault pauses the volume's I/O, if one does.
+    pub fn paused_since(&self, id: &VolumeId) -> Option<u64> {
+        self.paused.get(id).copied()
+    }
+
+    pub(crate) fn set_policy(&mut self, kind: squall_storage::PolicyKind) -> Result<(), ControlError> {
+        self.store.set_policy(kind).map_err(storage_error)
+    }
+
+    /// The storage status of every cluster the region has opened, by zone id.
+    pub fn storage_status(&mut self) -> Vec<squall_storage::ClusterStatus> {
+        self.store.clusters().map(|(_, c)| c.status()).collect()
+    }
+
     pub(crate) fn set_instance_capacity(&mut self, capacity: u32) {
         self.instance_capacity = capacity;
     }
@@ -1054,6 +1080,9 @@ impl Ebs {
     pub fn volume_health(&mut self, id: &VolumeId) -> Result<VolumeHealth, ControlError> {
         let v = self.volume(id)?.clone();
         let name = store_name(id.as_str())?;
+        if self.paused.contains_key(id) {
+            return Ok(VolumeHealth::Stuck);
+        }
         let cluster = self.store.cluster(v.zone_id.as_str()).map_err(storage_error)?;
         Ok(match cluster.record(&name) {
             Some(r) if r.stuck_since_ms.is_some() => VolumeHealth::Stuck,

@@ -8,6 +8,7 @@
 pub mod block_io;
 mod catalog;
 pub mod ebs;
+pub mod faults;
 mod ids;
 pub mod images;
 pub mod instances;
@@ -26,7 +27,7 @@ use ebs::{LifecycleDelays, VolumeState, VolumeType};
 pub use catalog::{RegionInfo, RegionOptIn, REGION_CATALOG};
 pub use ids::{AzId, AzName, IdError, InstanceId, RegionName, SnapshotId, VolumeId};
 pub use region::{stable_hex, DefaultNetwork, DefaultSubnet, Region, Zone, ZoneState};
-pub use squall_storage::{Clock, ClusterConfig, ManualClock, SystemClock, VolumeId as StoreVolumeId};
+pub use squall_storage::{Clock, ClusterConfig, ManualClock, PolicyKind, SystemClock, VolumeId as StoreVolumeId};
 
 /// Settings of the control plane, fixed at start.
 #[derive(Debug, Clone)]
@@ -195,6 +196,8 @@ pub enum ControlError {
     SnapshotUsedByImage { snapshot: SnapshotId, image: String },
     #[error("zone {zone} has no capacity left for {instance_type}")]
     InsufficientInstanceCapacity { instance_type: String, zone: AzName },
+    #[error("zone {0} is unavailable")]
+    ZoneUnavailable(String),
     #[error("the region has no default VPC")]
     NoDefaultVpc,
     #[error("image {0} is not available yet")]
@@ -219,13 +222,19 @@ pub struct ControlPlane {
     config: ControlConfig,
     start_wall_ms: u64,
     regions: Mutex<BTreeMap<RegionName, Arc<Region>>>,
+    /// Installed fault rules (see `faults.rs`).
+    faults: Mutex<faults::FaultBook>,
+    /// The re-mirroring policy of every cluster; switchable at run time.
+    policy: Arc<Mutex<squall_storage::PolicyKind>>,
 }
 
 impl ControlPlane {
     pub fn new(config: ControlConfig) -> Self {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
         let start_wall_ms = wall.saturating_sub(config.clock.now().as_millis() as u64);
-        Self { config, start_wall_ms, regions: Mutex::new(BTreeMap::new()) }
+        let policy = Arc::new(Mutex::new(config.cluster.policy));
+        let faults = faults::FaultBook::new(config.seed);
+        Self { config, start_wall_ms, regions: Mutex::new(BTreeMap::new()), faults, policy }
     }
 
     pub fn config(&self) -> &ControlConfig {
@@ -236,7 +245,10 @@ impl ControlPlane {
     /// configured number).
     pub fn region(&self, name: &RegionName) -> Arc<Region> {
         let mut regions = self.lock();
-        regions.entry(name.clone()).or_insert_with(|| Arc::new(Region::new(name.clone(), &self.config))).clone()
+        regions
+            .entry(name.clone())
+            .or_insert_with(|| Arc::new(Region::new(name.clone(), &self.config, self.policy.clone())))
+            .clone()
     }
 
     /// Names of the regions that have been used since start (or the last reset).
@@ -247,6 +259,7 @@ impl ControlPlane {
     /// Forgets all state, as if the server had just started (for test isolation).
     /// Also deletes the regions' persisted state under the data directory.
     pub fn reset(&self) -> Result<(), ControlError> {
+        self.remove_all_faults();
         let mut regions = self.lock();
         regions.clear();
         match std::fs::remove_dir_all(self.config.data_dir.join("regions")) {
@@ -263,8 +276,9 @@ impl ControlPlane {
 
     /// Background work of every region (storage re-mirroring); the server calls it on a timer.
     pub fn tick(&self) -> Result<(), ControlError> {
-        let regions: Vec<Arc<Region>> = self.lock().values().cloned().collect();
         let now = self.now_ms();
+        self.expire_faults(now);
+        let regions: Vec<Arc<Region>> = self.lock().values().cloned().collect();
         for region in regions {
             region.tick(now)?;
         }

@@ -63,12 +63,18 @@ pub struct Region {
     cluster: ClusterConfig,
     delays: LifecycleDelays,
     instance_capacity: u32,
+    /// The re-mirroring policy, shared with the control plane (the fault API switches it).
+    policy: Arc<Mutex<squall_storage::PolicyKind>>,
     seed: u64,
     clock: Arc<dyn Clock>,
 }
 
 impl Region {
-    pub(crate) fn new(name: RegionName, config: &ControlConfig) -> Self {
+    pub(crate) fn new(
+        name: RegionName,
+        config: &ControlConfig,
+        policy: Arc<Mutex<squall_storage::PolicyKind>>,
+    ) -> Self {
         let info = catalog::lookup(name.as_str());
         let count = config.zones_per_region.or(info.map(|i| i.zones)).unwrap_or(DEFAULT_ZONES).clamp(1, 26);
         let prefix = catalog::zone_id_prefix(name.as_str());
@@ -95,6 +101,7 @@ impl Region {
             cluster: config.cluster.clone(),
             delays: config.delays,
             instance_capacity: config.instance_capacity_per_zone,
+            policy,
             seed,
             clock: config.clock.clone(),
         }
@@ -142,9 +149,10 @@ impl Region {
     ) -> Result<T, ControlError> {
         let mut guard = self.ebs.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
-            let store =
-                RegionStore::open(&self.dir.join("storage"), self.cluster.clone(), self.clock.clone(), self.seed)
-                    .map_err(|e| ControlError::Storage(e.to_string()))?;
+            let mut cluster = self.cluster.clone();
+            cluster.policy = *self.policy.lock().unwrap_or_else(PoisonError::into_inner);
+            let store = RegionStore::open(&self.dir.join("storage"), cluster, self.clock.clone(), self.seed)
+                .map_err(|e| ControlError::Storage(e.to_string()))?;
             let mut ebs = Ebs::open(self.dir.clone(), store, self.delays, self.seed)?;
             ebs.ensure_default_network(&self.default_network())?;
             ebs.set_instance_capacity(self.instance_capacity);
@@ -153,6 +161,24 @@ impl Region {
         let ebs = guard.as_mut().ok_or_else(|| ControlError::Storage("EBS state vanished".into()))?;
         ebs.settle(now_ms)?;
         f(ebs)
+    }
+
+    /// Sets each zone's state and messages (zones not named are `available`, without messages).
+    pub(crate) fn set_zone_states(&self, states: &std::collections::BTreeMap<AzName, (ZoneState, Vec<String>)>) {
+        let mut zones = self.zones.write().unwrap_or_else(PoisonError::into_inner);
+        for z in zones.iter_mut() {
+            let (state, messages) = states.get(&z.name).cloned().unwrap_or((ZoneState::Available, Vec::new()));
+            z.state = state;
+            z.messages = messages;
+        }
+    }
+
+    /// Switches the re-mirroring policy of the region's open clusters (and of those opened later).
+    pub(crate) fn set_policy(&self, kind: squall_storage::PolicyKind, now_ms: u64) -> Result<(), ControlError> {
+        if !self.has_ebs_state() {
+            return Ok(());
+        }
+        self.with_ebs(now_ms, |ebs| ebs.set_policy(kind))
     }
 
     /// Whether the region has EBS state (opened in this run, or persisted by an earlier one).
@@ -191,7 +217,7 @@ mod tests {
     #[test]
     fn us_east_1_has_six_zones_with_ids() {
         let config = ControlConfig::new(RegionName::parse("us-east-1").unwrap(), std::env::temp_dir());
-        let r = Region::new(RegionName::parse("us-east-1").unwrap(), &config);
+        let r = Region::new(RegionName::parse("us-east-1").unwrap(), &config, Arc::new(Mutex::new(squall_storage::PolicyKind::Hardened)));
         let zones = r.zones();
         assert_eq!(zones.len(), 6);
         assert_eq!(zones[0].name, "us-east-1a");
@@ -205,7 +231,7 @@ mod tests {
     #[test]
     fn the_default_network_is_stable_with_a_subnet_per_zone() {
         let config = ControlConfig::new(RegionName::parse("us-east-1").unwrap(), std::env::temp_dir());
-        let r = Region::new(RegionName::parse("us-east-1").unwrap(), &config);
+        let r = Region::new(RegionName::parse("us-east-1").unwrap(), &config, Arc::new(Mutex::new(squall_storage::PolicyKind::Hardened)));
         let n = r.default_network();
         assert_eq!(n, r.default_network());
         assert_eq!(n.vpc_id.len(), "vpc-".len() + 17);
@@ -218,7 +244,7 @@ mod tests {
     #[test]
     fn unknown_regions_get_three_zones() {
         let config = ControlConfig::new(RegionName::parse("us-east-1").unwrap(), std::env::temp_dir());
-        let r = Region::new(RegionName::parse("local").unwrap(), &config);
+        let r = Region::new(RegionName::parse("local").unwrap(), &config, Arc::new(Mutex::new(squall_storage::PolicyKind::Hardened)));
         let ids: Vec<_> = r.zones().into_iter().map(|z| z.id.to_string()).collect();
         assert_eq!(ids, ["local-az1", "local-az2", "local-az3"]);
         assert_eq!(r.long_name(), None);

@@ -1,13 +1,45 @@
-//! squall's own HTTP surface under `/_squall/` (JSON): health, reset, and — as they are built —
-//! fault injection and status. It only reads and changes control-plane state; the behaviour of
-//! a fault lives where the fault bites.
+//! squall's own HTTP surface under `/_squall/` (JSON): health, reset, fault injection
+//! (`/_squall/faults`), run-time configuration (`/_squall/config`), status (`/_squall/status`)
+//! and Prometheus metrics of the storage (`/metrics`, with the gateway's request figures). It
+//! only reads and changes control-plane state; the behaviour of a fault lives where the fault
+//! bites. `fault-api/openapi.yaml` describes it.
 //!
 //! The same health answer is served at `/_localstack/health`, so tools written to wait for
 //! LocalStack wait for squall, and `/moto-api/reset` resets like moto's server mode.
 
-use serde::Serialize;
+mod faults;
+pub mod metrics;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use squall_control::faults::FaultError;
 use squall_control::ControlPlane;
 use squall_protocol::WireResponse;
+
+/// The data path's settings the fault API can change (the NBD server implements it).
+pub trait DataPath: Send + Sync {
+    fn io_timeout(&self) -> Option<Duration>;
+    fn set_io_timeout(&self, timeout: Option<Duration>);
+}
+
+/// Everything the surface works on.
+pub struct Surface<'a> {
+    pub control: &'a ControlPlane,
+    pub data_path: &'a dyn DataPath,
+    pub version: &'a str,
+    pub services: &'a [ServiceHealth],
+    /// When set, the fault and config endpoints need `Authorization: Bearer <token>`.
+    pub token: Option<&'a str>,
+}
+
+/// One HTTP request, as much of it as the surface reads.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub body: &'a [u8],
+    pub authorization: Option<&'a str>,
+}
 
 /// Whether a service answers requests, in LocalStack's vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,15 +67,22 @@ struct Health<'a> {
 }
 
 /// Routes a request under `/_squall/`, `/_localstack/` or `/moto-api/`; `None` for any other path.
-pub fn handle(
-    control: &ControlPlane,
-    version: &str,
-    services: &[ServiceHealth],
-    method: &str,
-    path: &str,
-) -> Option<WireResponse> {
+pub fn handle(surface: &Surface<'_>, request: &Request<'_>) -> Option<WireResponse> {
+    let (method, path) = (request.method, request.path);
+    let control = surface.control;
+    let guarded = path == "/_squall/config" || path == "/_squall/faults" || path.starts_with("/_squall/faults/");
+    if guarded {
+        if let Some(token) = surface.token {
+            let presented = request.authorization.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim);
+            if presented != Some(token) {
+                return Some(error(401, "this endpoint needs Authorization: Bearer <SQUALL_FAULT_TOKEN>".into()));
+            }
+        }
+    }
     let response = match (method, path) {
-        ("GET" | "HEAD", "/_squall/health" | "/_localstack/health") => health(control, version, services),
+        ("GET" | "HEAD", "/_squall/health" | "/_localstack/health") => {
+            health(control, surface.version, surface.services)
+        }
         ("POST", "/_squall/reset" | "/_localstack/state/reset") => match control.reset() {
             Ok(()) => json(200, &serde_json::json!({ "reset": true })),
             Err(e) => error(500, e.to_string()),
@@ -52,15 +91,115 @@ pub fn handle(
             Ok(()) => json(200, &serde_json::json!({ "status": "ok" })),
             Err(e) => error(500, e.to_string()),
         },
-        (_, "/_squall/health" | "/_localstack/health" | "/_squall/reset" | "/moto-api/reset") => {
-            error(405, format!("{method} is not allowed on {path}"))
+        ("POST", "/_squall/faults") => {
+            let default_region = control.config().default_region.to_string();
+            match faults::parse(control, &default_region, request.body) {
+                Err(message) => error(400, message),
+                Ok((region, kind, duration)) => match control.install_fault(&region, kind, duration) {
+                    Ok(fault) => json(201, &fault),
+                    Err(e) => fault_error(e),
+                },
+            }
         }
+        ("GET", "/_squall/faults") => json(200, &serde_json::json!({ "faults": active_faults(control) })),
+        ("DELETE", "/_squall/faults") => {
+            let healed = control.remove_all_faults();
+            json(200, &serde_json::json!({ "healed": healed }))
+        }
+        ("GET", p) if p.starts_with("/_squall/faults/") => match control.fault(&p["/_squall/faults/".len()..]) {
+            Ok(f) => json(200, &with_remaining(control, &f)),
+            Err(e) => fault_error(e),
+        },
+        ("DELETE", p) if p.starts_with("/_squall/faults/") => {
+            match control.remove_fault(&p["/_squall/faults/".len()..]) {
+                Ok(f) => json(200, &serde_json::json!({ "healed": f })),
+                Err(e) => fault_error(e),
+            }
+        }
+        ("GET", "/_squall/config") => config(surface),
+        ("PUT", "/_squall/config") => match put_config(surface, request.body) {
+            Ok(()) => config(surface),
+            Err(message) => error(400, message),
+        },
+        ("GET", "/_squall/status") => status(surface),
+        (_, "/_squall/health" | "/_localstack/health" | "/_squall/reset" | "/moto-api/reset" | "/_squall/config")
+        | (_, "/_squall/faults" | "/_squall/status") => error(405, format!("{method} is not allowed on {path}")),
+        (_, p) if p.starts_with("/_squall/faults/") => error(405, format!("{method} is not allowed on {path}")),
         (_, p) if p.starts_with("/_squall/") || p.starts_with("/_localstack/") || p.starts_with("/moto-api/") => {
             error(404, format!("no squall endpoint at {path}"))
         }
         _ => return None,
     };
     Some(response)
+}
+
+fn fault_error(e: FaultError) -> WireResponse {
+    match e {
+        FaultError::Invalid(m) => error(400, m),
+        FaultError::NotFound(id) => error(404, format!("no active fault with id {id}")),
+    }
+}
+
+/// A fault with the seconds it has left (`null` without a duration).
+fn with_remaining(control: &ControlPlane, f: &squall_control::faults::Fault) -> serde_json::Value {
+    let mut v = serde_json::to_value(f).unwrap_or_default();
+    let remaining = f.ends_ms.map(|e| e.saturating_sub(control.now_ms()) as f64 / 1000.0);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("remainingSeconds".into(), serde_json::json!(remaining));
+    }
+    v
+}
+
+fn active_faults(control: &ControlPlane) -> Vec<serde_json::Value> {
+    control.faults().iter().map(|f| with_remaining(control, f)).collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ConfigBody {
+    policy: Option<String>,
+    /// Milliseconds; 0 or null holds NBD I/O on stuck volumes until they recover.
+    nbd_io_timeout_ms: Option<Option<u64>>,
+}
+
+fn put_config(surface: &Surface<'_>, body: &[u8]) -> Result<(), String> {
+    let b: ConfigBody = serde_json::from_slice(body).map_err(|e| format!("malformed config body: {e}"))?;
+    let policy = match b.policy.as_deref() {
+        None => None,
+        Some("legacy") => Some(squall_control::PolicyKind::Legacy),
+        Some("hardened") => Some(squall_control::PolicyKind::Hardened),
+        Some(other) => return Err(format!("unknown policy {other:?} (legacy or hardened)")),
+    };
+    if let Some(kind) = policy {
+        surface.control.set_policy(kind).map_err(|e| e.to_string())?;
+    }
+    if let Some(timeout) = b.nbd_io_timeout_ms {
+        surface.data_path.set_io_timeout(timeout.filter(|ms| *ms > 0).map(Duration::from_millis));
+    }
+    Ok(())
+}
+
+fn config(surface: &Surface<'_>) -> WireResponse {
+    json(
+        200,
+        &serde_json::json!({
+            "policy": surface.control.policy(),
+            "nbdIoTimeoutMs": surface.data_path.io_timeout().map(|t| t.as_millis() as u64),
+        }),
+    )
+}
+
+fn status(surface: &Surface<'_>) -> WireResponse {
+    let control = surface.control;
+    json(
+        200,
+        &serde_json::json!({
+            "policy": control.policy(),
+            "nbdIoTimeoutMs": surface.data_path.io_timeout().map(|t| t.as_millis() as u64),
+            "regions": control.status(),
+            "faults": active_faults(control),
+        }),
+    )
 }
 
 fn health(control: &ControlPlane, version: &str, services: &[ServiceHealth]) -> WireResponse {
@@ -97,11 +236,24 @@ mod tests {
         ServiceHealth { name: "rds", state: ServiceState::Disabled },
     ];
 
+    struct NoDataPath;
+    impl DataPath for NoDataPath {
+        fn io_timeout(&self) -> Option<Duration> {
+            None
+        }
+        fn set_io_timeout(&self, _: Option<Duration>) {}
+    }
+
+    fn call(c: &ControlPlane, version: &str, method: &str, path: &str) -> Option<WireResponse> {
+        let surface = Surface { control: c, data_path: &NoDataPath, version, services: SERVICES, token: None };
+        handle(&surface, &Request { method, path, body: b"", authorization: None })
+    }
+
     #[test]
     fn health_lists_services_and_the_same_json_answers_the_localstack_path() {
         let c = control();
-        let a = handle(&c, "1.2.3", SERVICES, "GET", "/_squall/health").unwrap();
-        let b = handle(&c, "1.2.3", SERVICES, "GET", "/_localstack/health").unwrap();
+        let a = call(&c, "1.2.3", "GET", "/_squall/health").unwrap();
+        let b = call(&c, "1.2.3", "GET", "/_localstack/health").unwrap();
         assert_eq!(a, b);
         let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
         assert_eq!(v["version"], "1.2.3");
@@ -113,19 +265,19 @@ mod tests {
     fn reset_forgets_regions() {
         let c = control();
         c.region(&RegionName::parse("eu-west-1").unwrap());
-        let r = handle(&c, "v", SERVICES, "POST", "/moto-api/reset").unwrap();
+        let r = call(&c, "v", "POST", "/moto-api/reset").unwrap();
         assert_eq!(r.status, 200);
         assert!(c.active_regions().is_empty());
         c.region(&RegionName::parse("eu-west-1").unwrap());
-        assert_eq!(handle(&c, "v", SERVICES, "POST", "/_squall/reset").unwrap().status, 200);
+        assert_eq!(call(&c, "v", "POST", "/_squall/reset").unwrap().status, 200);
         assert!(c.active_regions().is_empty());
     }
 
     #[test]
     fn wrong_methods_and_unknown_paths_get_json_errors() {
         let c = control();
-        assert_eq!(handle(&c, "v", SERVICES, "DELETE", "/_squall/health").unwrap().status, 405);
-        assert_eq!(handle(&c, "v", SERVICES, "GET", "/_squall/nope").unwrap().status, 404);
-        assert!(handle(&c, "v", SERVICES, "POST", "/").is_none());
+        assert_eq!(call(&c, "v", "DELETE", "/_squall/health").unwrap().status, 405);
+        assert_eq!(call(&c, "v", "GET", "/_squall/nope").unwrap().status, 404);
+        assert!(call(&c, "v", "POST", "/").is_none());
     }
 }

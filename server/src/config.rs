@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the AWS APIs on --listen (the default command).
-    Serve(ServeOptions),
+    Serve(Box<ServeOptions>),
     /// Probe a running squall's health endpoint; exit 0 when it answers healthy. Needs no
     /// shell, so a `FROM scratch` image can use it as its HEALTHCHECK.
     Health(HealthOptions),
@@ -65,6 +65,20 @@ pub struct ServeOptions {
     /// `InsufficientInstanceCapacity` (500), as when an AWS zone runs out.
     #[arg(long, env = "SQUALL_INSTANCE_CAPACITY_PER_AZ", default_value_t = 1000)]
     pub instance_capacity_per_az: u32,
+    /// Storage nodes in each zone's cluster (each volume has two replicas on two of them).
+    #[arg(long, env = "SQUALL_STORAGE_NODES_PER_AZ", default_value_t = 4, value_parser = clap::value_parser!(u32).range(2..=256))]
+    pub storage_nodes_per_az: u32,
+    /// Logical capacity of each storage node, GiB (replicas are sparse files: only written bytes
+    /// use disk). Small values make a tight cluster for re-mirroring-storm drills.
+    #[arg(long, env = "SQUALL_STORAGE_NODE_CAPACITY_GIB", default_value_t = 64 << 10)]
+    pub storage_node_capacity_gib: u64,
+    /// The re-mirroring policy of every cluster at start: `hardened` or `legacy` (April 2011's).
+    #[arg(long, env = "SQUALL_REMIRROR_POLICY", default_value = "hardened", value_parser = ["hardened", "legacy"])]
+    pub remirror_policy: String,
+    /// A bearer token the fault and config endpoints (`/_squall/faults`, `/_squall/config`)
+    /// require when set.
+    #[arg(long, env = "SQUALL_FAULT_TOKEN", hide_env_values = true)]
+    pub fault_token: Option<String>,
     /// Log filter in tracing's syntax, e.g. `info`, `squall=debug`.
     #[arg(long, env = "SQUALL_LOG", default_value = "info")]
     pub log: String,
@@ -97,6 +111,10 @@ impl ServeOptions {
             lifecycle_delay_ms: 300,
             accept_any_ami: true,
             instance_capacity_per_az: 1000,
+            fault_token: None,
+            storage_nodes_per_az: 4,
+            storage_node_capacity_gib: 64 << 10,
+            remirror_policy: "hardened".to_string(),
             log: "info".to_string(),
             log_format: "text".to_string(),
         }

@@ -43,6 +43,8 @@ pub struct Outcome {
     pub response: WireResponse,
     pub service: &'static str,
     pub action: Option<String>,
+    /// Latency an `api-latency` fault adds before the answer goes out.
+    pub delay_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,25 @@ pub struct Gateway<'a> {
     pub control: &'a ControlPlane,
     pub nbd: &'a squall_nbd::Nbd,
     pub version: &'a str,
+    /// `SQUALL_FAULT_TOKEN`, when set.
+    pub token: Option<&'a str>,
+    pub metrics: &'a crate::metrics::Metrics,
+}
+
+/// The NBD server's settings as the fault API changes them.
+struct NbdSettings<'a>(&'a squall_nbd::Nbd);
+
+impl squall_fault_api::DataPath for NbdSettings<'_> {
+    fn io_timeout(&self) -> Option<std::time::Duration> {
+        self.0.io_timeout()
+    }
+    fn set_io_timeout(&self, timeout: Option<std::time::Duration>) {
+        self.0.set_io_timeout(timeout);
+    }
+}
+
+fn squall(response: WireResponse) -> Outcome {
+    Outcome { response, service: "squall", action: None, delay_ms: 0 }
 }
 
 impl Gateway<'_> {
@@ -92,12 +113,29 @@ impl Gateway<'_> {
 
     pub fn route(&self, request: &Incoming<'_>, request_id: String) -> Outcome {
         if request.method == "GET" && request.path == "/_squall/nbd" {
-            return Outcome { response: self.nbd_status(), service: "squall", action: None };
+            return squall(self.nbd_status());
         }
-        if let Some(response) =
-            squall_fault_api::handle(self.control, self.version, SERVICES, request.method, request.path)
-        {
-            return Outcome { response, service: "squall", action: None };
+        if request.method == "GET" && request.path == "/metrics" {
+            let text = squall_fault_api::metrics::storage_metrics(self.control) + &self.metrics.render();
+            let mut response = WireResponse::json(200, text.into_bytes());
+            response.content_type = "text/plain; version=0.0.4";
+            return squall(response);
+        }
+        let surface = squall_fault_api::Surface {
+            control: self.control,
+            data_path: &NbdSettings(self.nbd),
+            version: self.version,
+            services: SERVICES,
+            token: self.token,
+        };
+        let fault_request = squall_fault_api::Request {
+            method: request.method,
+            path: request.path,
+            body: request.body,
+            authorization: request.authorization,
+        };
+        if let Some(response) = squall_fault_api::handle(&surface, &fault_request) {
+            return squall(response);
         }
         let scope = request.authorization.and_then(sigv4::scope_from_authorization).or_else(|| {
             // Presigned requests carry the scope in the query string.
@@ -123,13 +161,26 @@ impl Gateway<'_> {
         let access_key_id = (!access_key_id.is_empty()).then_some(access_key_id);
         let ctx = RequestContext::new(request_id, region, access_key_id);
         let action = params.action().map(str::to_string);
+        // Fault rules of the API edge (FIS's inject-api-* actions).
+        let zone = params.get("AvailabilityZone").or_else(|| params.get("Placement.AvailabilityZone"));
+        let effect = self.control.api_effect(&ctx.region, service.name(), action.as_deref(), zone);
+        if let Some((status, code)) = &effect.error {
+            let message = match code.as_str() {
+                "RequestLimitExceeded" => "Request limit exceeded.".to_string(),
+                "InternalError" => "An internal error has occurred".to_string(),
+                _ => format!("{code} (injected by squall fault {})", effect.fault_id.as_deref().unwrap_or("-")),
+            };
+            let e = ApiError::new(*status, code.clone(), message);
+            let response = render_error(service, &e, &ctx.request_id);
+            return Outcome { response, service: service.name(), action, delay_ms: effect.latency_ms };
+        }
         let response = catch_unwind(AssertUnwindSafe(|| self.dispatch(service, &ctx, &params, request)))
             .unwrap_or_else(|_| {
                 // A panic is a squall bug; the client still gets the protocol's internal-error shape.
                 tracing::error!(request_id = %ctx.request_id, service = service.name(), "handler panicked");
                 render_error(service, &ApiError::internal("squall hit an internal error; see its log"), &ctx.request_id)
             });
-        Outcome { response, service: service.name(), action }
+        Outcome { response, service: service.name(), action, delay_ms: effect.latency_ms }
     }
 
     fn dispatch(
@@ -206,7 +257,8 @@ mod tests {
 
     fn call(control: &ControlPlane, auth: Option<&str>, path: &str, body: &str) -> Outcome {
         let nbd = squall_nbd::Nbd::new(std::sync::Arc::new(self::control()));
-        let g = Gateway { control, nbd: &nbd, version: "test" };
+        let metrics = crate::metrics::Metrics::default();
+        let g = Gateway { control, nbd: &nbd, version: "test", token: None, metrics: &metrics };
         g.route(
             &Incoming { method: "POST", path, query: "", authorization: auth, headers: vec![], body: body.as_bytes() },
             "rid".into(),
@@ -254,7 +306,8 @@ mod tests {
     fn squall_paths_come_first() {
         let c = control();
         let nbd = squall_nbd::Nbd::new(std::sync::Arc::new(control()));
-        let g = Gateway { control: &c, nbd: &nbd, version: "test" };
+        let metrics = crate::metrics::Metrics::default();
+        let g = Gateway { control: &c, nbd: &nbd, version: "test", token: None, metrics: &metrics };
         let o = g.route(
             &Incoming {
                 method: "GET",

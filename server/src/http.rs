@@ -29,6 +29,9 @@ pub struct AppState {
     pub control: Arc<ControlPlane>,
     /// The NBD data path, whose statistics `/_squall/nbd` shows.
     pub nbd: Arc<squall_nbd::Nbd>,
+    /// `SQUALL_FAULT_TOKEN`: when set, the fault and config endpoints require it.
+    pub fault_token: Option<String>,
+    pub metrics: crate::metrics::Metrics,
     pub version: &'static str,
 }
 
@@ -102,9 +105,21 @@ async fn handle(
             .collect(),
         body: &body,
     };
-    let gateway = Gateway { control: &state.control, nbd: &state.nbd, version: state.version };
+    let gateway = Gateway {
+        control: &state.control,
+        nbd: &state.nbd,
+        version: state.version,
+        token: state.fault_token.as_deref(),
+        metrics: &state.metrics,
+    };
     let outcome = gateway.route(&incoming, request_id.clone());
+    if outcome.delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(outcome.delay_ms)).await;
+    }
     let wire = outcome.response;
+    if outcome.service != "squall" {
+        state.metrics.record(outcome.service, outcome.action.as_deref(), wire.status, started.elapsed());
+    }
     let status = StatusCode::from_u16(wire.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
         tracing::warn!(

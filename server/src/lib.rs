@@ -4,6 +4,7 @@
 pub mod config;
 mod gateway;
 mod http;
+mod metrics;
 pub mod probe;
 mod sigv4;
 
@@ -94,6 +95,13 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     config.zones_per_region = options.azs;
     config.accept_any_image = options.accept_any_ami;
     config.instance_capacity_per_zone = options.instance_capacity_per_az;
+    config.cluster.nodes = options.storage_nodes_per_az;
+    config.cluster.node_capacity = options.storage_node_capacity_gib << 30;
+    config.cluster.policy = match options.remirror_policy.as_str() {
+        "legacy" => squall_storage::PolicyKind::Legacy,
+        "hardened" => squall_storage::PolicyKind::Hardened,
+        other => anyhow::bail!("--remirror-policy: {other} is neither hardened nor legacy"),
+    };
     config.seed = options.seed.unwrap_or_else(|| rand::thread_rng().next_u64());
     let control = Arc::new(ControlPlane::new(config));
     let nbd = squall_nbd::Nbd::new(control.clone());
@@ -104,7 +112,13 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("cannot listen for NBD on {}", options.nbd_listen))?;
     let nbd_addr = nbd_listener.local_addr()?;
-    let state = Arc::new(http::AppState { control: control.clone(), nbd: nbd.clone(), version: VERSION });
+    let state = Arc::new(http::AppState {
+        control: control.clone(),
+        nbd: nbd.clone(),
+        fault_token: options.fault_token.clone().filter(|t| !t.is_empty()),
+        metrics: metrics::Metrics::default(),
+        version: VERSION,
+    });
     let ticker = tokio::spawn(background_work(state.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
     let (nbd_stop, nbd_stopped) = oneshot::channel::<()>();

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some(Command::Serve(options)) => serve(options),
+        Some(Command::Serve(options)) => serve(*options),
         None => serve(cli.serve),
     }
 }

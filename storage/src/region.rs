@@ -44,6 +44,15 @@ impl RegionStore {
         self.clusters.iter_mut()
     }
 
+    /// Switches the re-mirroring policy of every open cluster and of clusters opened later.
+    pub fn set_policy(&mut self, kind: crate::PolicyKind) -> Result<(), StorageError> {
+        self.config.policy = kind;
+        for c in self.clusters.values_mut() {
+            c.set_policy(kind)?;
+        }
+        Ok(())
+    }
+
     pub fn snapshots(&self) -> &SnapshotStore {
         &self.snapshots
     }

@@ -180,7 +180,8 @@ fn control_error(e: ControlError) -> ApiError {
         | E::PlacementMismatch { .. }
         | E::NoDefaultSubnet(_)
         | E::NoDefaultVpc
-        | E::InsufficientInstanceCapacity { .. }) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
+        | E::InsufficientInstanceCapacity { .. }
+        | E::ZoneUnavailable(_)) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
     }
 }
 

@@ -322,7 +322,11 @@ pub(crate) fn run_instances(
                     ebs.default_subnet(zone).cloned().ok_or(ControlError::NoDefaultSubnet(zone.to_string()))?
                 }
             };
-            let zone_id = region.zone_by_name(subnet.zone.as_str())?.id;
+            let zone = region.zone_by_name(subnet.zone.as_str())?;
+            if zone.state == squall_control::ZoneState::Unavailable {
+                return Err(ControlError::ZoneUnavailable(zone.name.to_string()));
+            }
+            let zone_id = zone.id;
             let mut group_ids = r.security_group_ids.clone().unwrap_or_default();
             for name in r.security_groups.iter().flatten() {
                 let g = ebs
@@ -564,7 +568,9 @@ pub(crate) fn describe_instance_status(
     // Checks report `initializing` for one lifecycle step after an instance starts running,
     // squall's stand-in for AWS's few minutes.
     let settle_ms = control.config().delays.volume_create.as_millis() as u64;
-    let (items, last, more) = region(control, ctx)?
+    let region = region(control, ctx)?;
+    let zones = region.zones();
+    let (items, last, more) = region
         .with_ebs(now, |ebs| {
             for id in &ids {
                 ebs.instance(id)?;
@@ -591,6 +597,21 @@ pub(crate) fn describe_instance_status(
                 } else if initializing {
                     let init = || summary(SummaryStatus::Initializing, StatusType::Initializing, None);
                     (init(), init(), EbsStatusSummary { status: Some(SummaryStatus::Initializing), details: None })
+                } else if zones.iter().any(|z| z.name == i.zone && z.state != squall_control::ZoneState::Available) {
+                    // The zone is impaired or out: the host is unreachable.
+                    let since = Some(now);
+                    (
+                        summary(SummaryStatus::Impaired, StatusType::Failed, since),
+                        summary(SummaryStatus::Impaired, StatusType::Failed, since),
+                        EbsStatusSummary {
+                            status: Some(if stuck_since.is_some() {
+                                SummaryStatus::Impaired
+                            } else {
+                                SummaryStatus::Ok
+                            }),
+                            details: None,
+                        },
+                    )
                 } else if stuck_since.is_some() {
                     (
                         summary(SummaryStatus::Ok, StatusType::Passed, None),

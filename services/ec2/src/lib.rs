@@ -358,6 +358,11 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
                  Availability Zones."
             ),
         ),
+        E::ZoneUnavailable(zone) => ApiError::new(
+            503,
+            "Unavailable",
+            format!("The service is unavailable in {zone} at this time. Please try again later."),
+        ),
         E::NoDefaultVpc => ApiError::client("VPCIdNotSpecified", "No default VPC for this user"),
         E::ImageNotAvailable(i) => ApiError::client(
             "InvalidAMIID.Unavailable",

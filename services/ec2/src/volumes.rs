@@ -168,6 +168,7 @@ pub(crate) fn create_volume(
         (None, Some(id)) => region.zone_by_id(id).map_err(control_error)?,
         (None, None) => return Err(ApiError::missing_parameter("AvailabilityZone")),
     };
+    crate::common::zone_reachable(&zone)?;
     let spec = VolumeSpec {
         zone: zone.name.clone(),
         size_gib: non_negative(r.size, "Size")?,

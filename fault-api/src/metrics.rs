@@ -1,0 +1,65 @@
+//! The storage side of `GET /metrics`, in Prometheus's text format: zones, nodes, volumes by
+//! state, re-mirroring counters and active faults. The gateway appends its request figures.
+
+use std::fmt::Write;
+
+use squall_control::ControlPlane;
+
+/// Appends one metric family's header.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+pub fn storage_metrics(control: &ControlPlane) -> String {
+    let status = control.status();
+    let mut out = String::new();
+    family(&mut out, "squall_zone_up", "gauge", "1 when the zone is available, 0 when impaired or unavailable.");
+    for (region, zones) in &status {
+        for z in zones {
+            let up = u8::from(z.state == "available");
+            let _ =
+                writeln!(out, "squall_zone_up{{region=\"{region}\",zone=\"{}\",state=\"{}\"}} {up}", z.name, z.state);
+        }
+    }
+    family(&mut out, "squall_storage_nodes", "gauge", "Storage nodes by state (up, crashed, isolated).");
+    family(&mut out, "squall_storage_bytes", "gauge", "Storage capacity and provisioned bytes.");
+    family(&mut out, "squall_volumes", "gauge", "Volumes by state (healthy, stuck, remirroring).");
+    family(&mut out, "squall_remirror_queue", "gauge", "Re-mirror jobs waiting or running.");
+    family(&mut out, "squall_remirror_attempts_total", "counter", "Searches for a new peer.");
+    family(&mut out, "squall_remirror_successes_total", "counter", "New replica sets committed after a copy.");
+    family(&mut out, "squall_remirror_reconnects_total", "counter", "Replica sets re-formed with the previous peer.");
+    family(&mut out, "squall_remirror_no_space_total", "counter", "Re-mirror searches that found no space.");
+    family(&mut out, "squall_remirror_bytes_copied_total", "counter", "Bytes copied by re-mirroring.");
+    family(&mut out, "squall_volume_stuck_events_total", "counter", "Times a volume became stuck.");
+    for (region, zones) in &status {
+        for z in zones {
+            let Some(s) = &z.storage else { continue };
+            let l = format!("region=\"{region}\",zone=\"{}\"", z.name);
+            let crashed = s.nodes.iter().filter(|n| !n.up).count();
+            let isolated = s.nodes.iter().filter(|n| n.up && (n.isolated_primary || n.isolated_replication)).count();
+            let up = s.nodes.len() - crashed - isolated;
+            for (state, n) in [("up", up), ("crashed", crashed), ("isolated", isolated)] {
+                let _ = writeln!(out, "squall_storage_nodes{{{l},state=\"{state}\"}} {n}");
+            }
+            let capacity: u64 = s.nodes.iter().map(|n| n.capacity).sum();
+            let used: u64 = s.nodes.iter().map(|n| n.used).sum();
+            let _ = writeln!(out, "squall_storage_bytes{{{l},kind=\"capacity\"}} {capacity}");
+            let _ = writeln!(out, "squall_storage_bytes{{{l},kind=\"used\"}} {used}");
+            for (state, n) in [("healthy", s.healthy), ("stuck", s.stuck), ("remirroring", s.remirroring)] {
+                let _ = writeln!(out, "squall_volumes{{{l},state=\"{state}\"}} {n}");
+            }
+            let c = &s.counters;
+            let _ = writeln!(out, "squall_remirror_queue{{{l}}} {}", s.queue);
+            let _ = writeln!(out, "squall_remirror_attempts_total{{{l}}} {}", c.remirror_attempts);
+            let _ = writeln!(out, "squall_remirror_successes_total{{{l}}} {}", c.remirror_successes);
+            let _ = writeln!(out, "squall_remirror_reconnects_total{{{l}}} {}", c.reconnects);
+            let _ = writeln!(out, "squall_remirror_no_space_total{{{l}}} {}", c.failures_no_space);
+            let _ = writeln!(out, "squall_remirror_bytes_copied_total{{{l}}} {}", c.bytes_copied);
+            let _ = writeln!(out, "squall_volume_stuck_events_total{{{l}}} {}", c.stuck_events);
+        }
+    }
+    family(&mut out, "squall_faults_active", "gauge", "Fault rules in force.");
+    let _ = writeln!(out, "squall_faults_active {}", control.faults().len());
+    out
+}
