@@ -217,7 +217,11 @@ mod tests {
     #[test]
     fn us_east_1_has_six_zones_with_ids() {
         let config = ControlConfig::new(RegionName::parse("us-east-1").unwrap(), std::env::temp_dir());
-        let r = Region::new(RegionName::parse("us-east-1").unwrap(), &config, Arc::new(Mutex::new(squall_storage::PolicyKind::Hardened)));
+        let r = Region::new(
+            RegionName::parse("us-east-1").unwrap(),
+            &config,
+            Arc::new(Mutex::new(squall_storage::PolicyKind::Hardened)),
+        );
         let zones = r.zones();
         assert_eq!(zones.len(), 6);
         assert_eq!(zones[0].name, "us-east-1a");
@@ -231,7 +235,11 @@ mod tests {
     #[test]
     fn the_default_network_is_stable_with_a_subnet_per_zone() {
         let config = ControlConfig::new(RegionName::parse("us-east-1").unwrap(), std::env::temp_dir());
-        let r = Region::new(RegionName::parse("us-east-1").unwrap(), &config, Arc::new(Mutex::new(squall_storage::PolicyKind::Hardened)));
+        let r = Region::new(
+            RegionName::parse("us-east-1").unwrap(),
+            &config,
+            Arc::new(Mutex::new(squall_storage::PolicyKind::Hardened)),
+        );
         let n = r.default_network();
         assert_eq!(n, r.default_network());
         assert_eq!(n.vpc_id.len(), "vpc-".len() + 17);
@@ -244,7 +252,11 @@ mod tests {
     #[test]
     fn unknown_regions_get_three_zones() {
         let config = ControlConfig::new(RegionName::parse("us-east-1").unwrap(), std::env::temp_dir());
-        let r = Region::new(RegionName::parse("local").unwrap(), &config, Arc::new(Mutex::new(squall_storage::PolicyKind::Hardened)));
+        let r = Region::new(
+            RegionName::parse("local").unwrap(),
+            &config,
+            Arc::new(Mutex::new(squall_storage::PolicyKind::Hardened)),
+        );
         let ids: Vec<_> = r.zones().into_iter().map(|z| z.id.to_string()).collect();
         assert_eq!(ids, ["local-az1", "local-az2", "local-az3"]);
         assert_eq!(r.long_name(), None);

@@ -39,11 +39,17 @@ async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> b
 }
 
 async fn instance_in(ec2: &aws_sdk_ec2::Client, zone: &str) -> String {
+    // A 1 GiB root volume: small clusters stay small.
+    let root = aws_sdk_ec2::types::BlockDeviceMapping::builder()
+        .device_name("/dev/xvda")
+        .ebs(aws_sdk_ec2::types::EbsBlockDevice::builder().volume_size(1).build())
+        .build();
     let run = ec2
         .run_instances()
         .image_id("ami-0123456789abcdef0")
         .min_count(1)
         .max_count(1)
+        .block_device_mappings(root)
         .placement(Placement::builder().availability_zone(zone).build())
         .send()
         .await
@@ -323,4 +329,111 @@ async fn bad_fault_requests_are_refused_clearly_and_the_token_guards_the_api() {
     let (status, _) = http(server.addr, "GET", "/_squall/health", "", None);
     assert_eq!(status, 200, "health needs no token");
     server.shutdown().await;
+}
+
+/// Stuck volumes of zone `zone` (from `/_squall/status`), and how many it has.
+fn stuck_in(addr: SocketAddr, zone: &str) -> (u64, u64) {
+    let (_, st) = http(addr, "GET", "/_squall/status", "", None);
+    let zones = st["regions"]["us-east-1"].as_array().cloned().unwrap_or_default();
+    let z = zones.into_iter().find(|z| z["name"] == zone).unwrap_or_default();
+    (z["storage"]["stuck"].as_u64().unwrap_or(0), z["storage"]["volumes"].as_u64().unwrap_or(0))
+}
+
+/// One run of the storm in small: a tight cluster (8 nodes of 3 GiB, eleven 1 GiB volumes — a
+/// root and ten data volumes — with two replicas each: 92% provisioned, copies taking at least
+/// 300 ms), half its nodes degraded (primary network lost, replication capped at 1 KiB/s) while
+/// the instance keeps writing to every volume. With `add_capacity`, four new nodes arrive while
+/// the fault is still on. Answers the stuck fraction sampled over time (seconds since the fault,
+/// fraction, phase), and the server.
+async fn storm(policy: &str, add_capacity: bool) -> (Vec<(f64, f64, &'static str)>, squall::RunningServer) {
+    let options = ServeOptions {
+        lifecycle_delay_ms: 20,
+        storage_nodes_per_az: 8,
+        storage_node_capacity_gib: 3,
+        storage_latency_ms: 300,
+        remirror_policy: policy.to_string(),
+        seed: Some(2011),
+        ..ServeOptions::ephemeral()
+    };
+    let server = squall::start(&options).await.expect("squall starts");
+    let ec2 = ec2(&server.endpoint_url(), "us-east-1");
+    let zone = "us-east-1a";
+    let instance = instance_in(&ec2, zone).await;
+    let volumes = volumes_on(&ec2, zone, &instance, 10, "storm").await;
+    for v in &volumes {
+        assert!(touch(server.nbd_addr, v, 0, 1, Duration::from_secs(5)).await);
+    }
+    // Probing writes fail fast instead of hanging once a volume is stuck.
+    http(server.addr, "PUT", "/_squall/config", r#"{"nbdIoTimeoutMs":200}"#, None);
+    let started = Instant::now();
+    let body =
+        r#"{"kind":"network-degradation","zone":"us-east-1a","fraction":0.5,"seed":2011,"replicationBandwidth":1024}"#;
+    let (status, fault) = http(server.addr, "POST", "/_squall/faults", body, None);
+    assert_eq!(status, 201, "{fault}");
+    let id = fault["id"].as_str().expect("id").to_string();
+    let mut samples = Vec::new();
+    let mut phase = "degraded";
+    let mut capacity_added = false;
+    while started.elapsed() < Duration::from_secs(if add_capacity { 14 } else { 8 }) {
+        if add_capacity && !capacity_added && started.elapsed() >= Duration::from_secs(7) {
+            let body = r#"{"kind":"capacity","zone":"us-east-1a","addNodes":4,"nodeCapacityGib":3}"#;
+            assert_eq!(http(server.addr, "POST", "/_squall/faults", body, None).0, 201);
+            capacity_added = true;
+            phase = "degraded+capacity";
+        }
+        // The instance keeps doing I/O: every volume is probed now and then.
+        for v in &volumes {
+            let _ = touch(server.nbd_addr, v, 4096, 2, Duration::from_millis(300)).await;
+        }
+        let (stuck, total) = stuck_in(server.addr, zone);
+        samples.push((started.elapsed().as_secs_f64(), stuck as f64 / total.max(1) as f64, phase));
+    }
+    http(server.addr, "DELETE", &format!("/_squall/faults/{id}"), "", None);
+    let healed = Instant::now();
+    while healed.elapsed() < Duration::from_secs(6) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (stuck, total) = stuck_in(server.addr, zone);
+        samples.push((started.elapsed().as_secs_f64(), stuck as f64 / total.max(1) as f64, "healed"));
+    }
+    (samples, server)
+}
+
+fn print_series(policy: &str, samples: &[(f64, f64, &str)]) {
+    let line: Vec<String> = samples.iter().map(|(t, f, p)| format!("{t:.1}s {p} {:.0}%", f * 100.0)).collect();
+    eprintln!("stuck fraction, {policy}: {}", line.join(" | "));
+}
+
+fn peak(samples: &[(f64, f64, &str)], phase: &str) -> f64 {
+    samples.iter().filter(|s| s.2 == phase).map(|s| s.1).fold(0.0, f64::max)
+}
+
+fn last(samples: &[(f64, f64, &str)], phase: &str) -> f64 {
+    samples.iter().filter(|s| s.2 == phase).map(|s| s.1).next_back().unwrap_or(0.0)
+}
+
+/// The storm in small through the API: the same network degradation (same seed, same tight
+/// cluster) leaves far more volumes stuck under `legacy` — even after `capacity` adds nodes, as
+/// its copies must come from primaries cut off behind the capped network — than under
+/// `hardened`, which reconnects replicas to their previous peers and needs no new capacity.
+/// Both recover once the network heals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storm_in_small_legacy_strands_volumes_hardened_does_not() {
+    let (legacy, server) = storm("legacy", true).await;
+    server.shutdown().await;
+    let (hardened, server) = storm("hardened", false).await;
+    server.shutdown().await;
+    print_series("legacy", &legacy);
+    print_series("hardened", &hardened);
+    let (legacy_peak, hardened_peak) = (peak(&legacy, "degraded"), peak(&hardened, "degraded"));
+    let legacy_with_capacity = last(&legacy, "degraded+capacity");
+    eprintln!(
+        "stuck while degraded: legacy {:.0}% (then {:.0}% once 4 nodes were added), hardened {:.0}% without new capacity",
+        legacy_peak * 100.0,
+        legacy_with_capacity * 100.0,
+        hardened_peak * 100.0
+    );
+    assert!(legacy_peak >= hardened_peak + 0.2, "legacy strands more volumes: {legacy_peak} vs {hardened_peak}");
+    assert!(legacy_with_capacity > 0.0, "legacy: new nodes do not help while copies must come from cut-off primaries");
+    assert_eq!(last(&legacy, "healed"), 0.0, "legacy recovers after healing");
+    assert_eq!(last(&hardened, "healed"), 0.0, "hardened recovers after healing");
 }

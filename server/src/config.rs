@@ -72,6 +72,10 @@ pub struct ServeOptions {
     /// use disk). Small values make a tight cluster for re-mirroring-storm drills.
     #[arg(long, env = "SQUALL_STORAGE_NODE_CAPACITY_GIB", default_value_t = 64 << 10)]
     pub storage_node_capacity_gib: u64,
+    /// Latency of every transfer inside a zone's storage cluster, ms: a re-mirroring copy takes
+    /// at least this long (0: copies take only their bandwidth time).
+    #[arg(long, env = "SQUALL_STORAGE_LATENCY_MS", default_value_t = 0)]
+    pub storage_latency_ms: u64,
     /// The re-mirroring policy of every cluster at start: `hardened` or `legacy` (April 2011's).
     #[arg(long, env = "SQUALL_REMIRROR_POLICY", default_value = "hardened", value_parser = ["hardened", "legacy"])]
     pub remirror_policy: String,
@@ -113,6 +117,7 @@ impl ServeOptions {
             instance_capacity_per_az: 1000,
             fault_token: None,
             storage_nodes_per_az: 4,
+            storage_latency_ms: 0,
             storage_node_capacity_gib: 64 << 10,
             remirror_policy: "hardened".to_string(),
             log: "info".to_string(),

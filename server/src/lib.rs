@@ -97,6 +97,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     config.instance_capacity_per_zone = options.instance_capacity_per_az;
     config.cluster.nodes = options.storage_nodes_per_az;
     config.cluster.node_capacity = options.storage_node_capacity_gib << 30;
+    config.cluster.network_latency = std::time::Duration::from_millis(options.storage_latency_ms);
     config.cluster.policy = match options.remirror_policy.as_str() {
         "legacy" => squall_storage::PolicyKind::Legacy,
         "hardened" => squall_storage::PolicyKind::Hardened,

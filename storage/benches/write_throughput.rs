@@ -72,7 +72,12 @@ fn main() {
         drop(dir);
 
         let dir = tempfile::tempdir_in(&base).expect("tempdir");
-        let config = ClusterConfig { nodes: 2, node_capacity: 4 * size, policy: PolicyKind::Hardened };
+        let config = ClusterConfig {
+            nodes: 2,
+            node_capacity: 4 * size,
+            policy: PolicyKind::Hardened,
+            ..ClusterConfig::default()
+        };
         let cluster = Cluster::open(dir.path(), "bench", &config, Arc::new(SystemClock::new()), 1).expect("cluster");
         let v = VolumeId::new("vol-bench").expect("name");
         let mut cluster = cluster;

@@ -35,12 +35,14 @@ pub struct ClusterConfig {
     /// Logical bytes each node can hold (replicas are provisioned at their full size).
     pub node_capacity: u64,
     pub policy: PolicyKind,
+    /// Latency of every transfer on either network (a re-mirroring copy takes at least this).
+    pub network_latency: std::time::Duration,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
         // Four nodes of 2 TiB: room for tests, nothing allocated until written (sparse files).
-        Self { nodes: 4, node_capacity: 2 << 40, policy: PolicyKind::Hardened }
+        Self { nodes: 4, node_capacity: 2 << 40, policy: PolicyKind::Hardened, network_latency: Duration::ZERO }
     }
 }
 
@@ -239,7 +241,13 @@ impl Cluster {
             dir: dir.to_path_buf(),
             nodes: BTreeMap::new(),
             records,
-            fabric: Fabric::default(),
+            fabric: {
+                let mut f = Fabric::default();
+                for n in Network::BOTH {
+                    f.set_latency(n, config.network_latency);
+                }
+                f
+            },
             jobs: BTreeMap::new(),
             stale_searches: BTreeMap::new(),
             policy: policy(policy_kind),

@@ -15,7 +15,7 @@ fn vol(s: &str) -> VolumeId {
 }
 
 fn cluster(dir: &std::path::Path, clock: &ManualClock, nodes: u32, capacity: u64, policy: PolicyKind) -> Cluster {
-    let config = ClusterConfig { nodes, node_capacity: capacity, policy };
+    let config = ClusterConfig { nodes, node_capacity: capacity, policy, ..ClusterConfig::default() };
     Cluster::open(dir, "az1", &config, Arc::new(clock.clone()), 7).expect("cluster opens")
 }
 

@@ -38,7 +38,7 @@ impl Sim {
     fn new(seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let policy = if rng.gen_bool(0.5) { PolicyKind::Legacy } else { PolicyKind::Hardened };
-        let config = ClusterConfig { nodes: NODES, node_capacity: 4 * VOLUME_SIZE, policy };
+        let config = ClusterConfig { nodes: NODES, node_capacity: 4 * VOLUME_SIZE, policy, ..ClusterConfig::default() };
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = ManualClock::new();
         let mut cluster = Cluster::open(dir.path(), "sim", &config, Arc::new(clock.clone()), seed).expect("open");

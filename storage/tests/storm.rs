@@ -31,7 +31,7 @@ struct Outcome {
 fn storm(policy: PolicyKind) -> Outcome {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new();
-    let config = ClusterConfig { nodes: NODES, node_capacity: NODE_CAPACITY, policy };
+    let config = ClusterConfig { nodes: NODES, node_capacity: NODE_CAPACITY, policy, ..ClusterConfig::default() };
     let mut c = Cluster::open(dir.path(), "use1-az1", &config, Arc::new(clock.clone()), SEED).expect("open");
     // Copies take time: 20 ms per transfer on either network.
     for n in Network::BOTH {
