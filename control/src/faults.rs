@@ -28,6 +28,10 @@ pub enum FaultKind {
     NetworkDegradation { zone: AzName, nodes: Vec<u32>, replication_bytes_per_second: u64 },
     /// Nodes crashed (restarted when the fault heals).
     NodeCrash { zone: AzName, nodes: Vec<u32> },
+    /// The 2011 race condition: a node of the zone crashes with this probability each time it
+    /// closes a replication connection (it only bites in a re-mirroring storm). Nodes it crashed
+    /// restart when the fault heals.
+    NodeCrashOnClose { zone: AzName, probability: f64 },
     /// The FIS action `aws:ebs:pause-volume-io`: I/O to these volumes is held.
     VolumeIoPause { volumes: Vec<VolumeId> },
     /// Every node of a zone isolated from everything; the zone reports `unavailable` and its
@@ -173,6 +177,13 @@ impl ControlPlane {
                     .map_err(|e| invalid(e.to_string()))
             }
             FaultKind::AzOutage { zone } => zone_exists(zone),
+            FaultKind::NodeCrashOnClose { zone, probability } => {
+                zone_exists(zone)?;
+                if !(*probability > 0.0 && *probability <= 1.0) {
+                    return Err(invalid("probability must be in (0, 1]"));
+                }
+                Ok(())
+            }
             FaultKind::ApiError { zone, probability, status, code, .. } => {
                 if let Some(z) = zone {
                     zone_exists(z)?;
@@ -300,6 +311,7 @@ impl ControlPlane {
                 FaultKind::NetworkPartition { zone, .. }
                 | FaultKind::NetworkDegradation { zone, .. }
                 | FaultKind::NodeCrash { zone, .. }
+                | FaultKind::NodeCrashOnClose { zone, .. }
                 | FaultKind::AzOutage { zone } => {
                     zones.insert(zone.clone());
                 }
@@ -314,6 +326,7 @@ impl ControlPlane {
                     FaultKind::NetworkPartition { zone: fz, .. }
                     | FaultKind::NetworkDegradation { zone: fz, .. }
                     | FaultKind::NodeCrash { zone: fz, .. }
+                    | FaultKind::NodeCrashOnClose { zone: fz, .. }
                     | FaultKind::AzOutage { zone: fz } => fz == zone,
                     _ => false,
                 })
@@ -324,6 +337,17 @@ impl ControlPlane {
                 c.heal();
                 c.fabric_mut().cap_bandwidth(Network::Replication, None);
                 let mut crashed: BTreeSet<NodeId> = BTreeSet::new();
+                let on_close = in_zone.iter().find_map(|f| match f.kind {
+                    FaultKind::NodeCrashOnClose { probability, .. } => Some(probability),
+                    _ => None,
+                });
+                c.set_crash_on_close(on_close);
+                if on_close.is_some() {
+                    // Nodes the race crashed stay down while the rule is in force.
+                    crashed.extend(c.crashed_on_close());
+                } else {
+                    c.clear_crashed_on_close();
+                }
                 for f in &in_zone {
                     match &f.kind {
                         FaultKind::NetworkPartition { nodes, networks: names, .. } => {

@@ -65,6 +65,7 @@ pub fn parse(
         "network-partition" => &["zone", "nodes", "fraction", "seed", "networks"],
         "network-degradation" => &["zone", "nodes", "fraction", "seed", "replicationBandwidth"],
         "node-crash" => &["zone", "nodes", "fraction", "seed"],
+        "node-crash-on-close" => &["zone", "probability"],
         "volume-io-pause" => &["volumes", "tags"],
         "az-outage" => &["zone"],
         "api-error" => &["service", "actions", "zone", "code", "status", "probability"],
@@ -73,7 +74,7 @@ pub fn parse(
         other => {
             return Err(format!(
                 "unknown fault kind {other:?}; kinds: network-partition, network-degradation, node-crash, \
-                 volume-io-pause, az-outage, api-error, api-latency, capacity"
+                 node-crash-on-close, volume-io-pause, az-outage, api-error, api-latency, capacity"
             ))
         }
     };
@@ -167,6 +168,10 @@ pub fn parse(
             FaultKind::VolumeIoPause { volumes }
         }
         "az-outage" => FaultKind::AzOutage { zone: zone()? },
+        "node-crash-on-close" => FaultKind::NodeCrashOnClose {
+            zone: zone()?,
+            probability: b.probability.ok_or("node-crash-on-close needs a probability")?,
+        },
         "api-error" => {
             let code = b.code.clone().ok_or("api-error needs an AWS error code (e.g. RequestLimitExceeded)")?;
             FaultKind::ApiError {

@@ -32,6 +32,12 @@ pub fn storage_metrics(control: &ControlPlane) -> String {
     family(&mut out, "squall_remirror_no_space_total", "counter", "Re-mirror searches that found no space.");
     family(&mut out, "squall_remirror_bytes_copied_total", "counter", "Bytes copied by re-mirroring.");
     family(&mut out, "squall_volume_stuck_events_total", "counter", "Times a volume became stuck.");
+    family(
+        &mut out,
+        "squall_node_crashes_on_close_total",
+        "counter",
+        "Nodes crashed closing a replication connection.",
+    );
     for (region, zones) in &status {
         for z in zones {
             let Some(s) = &z.storage else { continue };
@@ -57,6 +63,7 @@ pub fn storage_metrics(control: &ControlPlane) -> String {
             let _ = writeln!(out, "squall_remirror_no_space_total{{{l}}} {}", c.failures_no_space);
             let _ = writeln!(out, "squall_remirror_bytes_copied_total{{{l}}} {}", c.bytes_copied);
             let _ = writeln!(out, "squall_volume_stuck_events_total{{{l}}} {}", c.stuck_events);
+            let _ = writeln!(out, "squall_node_crashes_on_close_total{{{l}}} {}", c.crashes_on_close);
         }
     }
     family(&mut out, "squall_faults_active", "gauge", "Fault rules in force.");

@@ -437,3 +437,47 @@ async fn the_storm_in_small_legacy_strands_volumes_hardened_does_not() {
     assert_eq!(last(&legacy, "healed"), 0.0, "legacy recovers after healing");
     assert_eq!(last(&hardened, "healed"), 0.0, "hardened recovers after healing");
 }
+
+/// `node-crash-on-close`, the seed's race condition: during a re-mirroring storm, nodes that
+/// close replication connections crash; healing the rule restarts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_on_close_crashes_nodes_in_a_storm_and_healing_restarts_them() {
+    let options = ServeOptions {
+        lifecycle_delay_ms: 20,
+        storage_nodes_per_az: 6,
+        storage_node_capacity_gib: 3,
+        remirror_policy: "legacy".into(),
+        seed: Some(2011),
+        ..ServeOptions::ephemeral()
+    };
+    let server = squall::start(&options).await.expect("squall starts");
+    let ec2 = ec2(&server.endpoint_url(), "us-east-1");
+    let instance = instance_in(&ec2, "us-east-1a").await;
+    volumes_on(&ec2, "us-east-1a", &instance, 6, "storm").await;
+    let race = r#"{"kind":"node-crash-on-close","zone":"us-east-1a","probability":1}"#;
+    assert_eq!(http(server.addr, "POST", "/_squall/faults", race, None).0, 201);
+    let cut = r#"{"kind":"network-partition","zone":"us-east-1a","nodes":[0,1]}"#;
+    assert_eq!(http(server.addr, "POST", "/_squall/faults", cut, None).0, 201);
+    let zone_a = || {
+        let (_, st) = http(server.addr, "GET", "/_squall/status", "", None);
+        st["regions"]["us-east-1"].as_array().and_then(|z| z.iter().find(|z| z["name"] == "us-east-1a").cloned())
+    };
+    wait_for("a node crashed closing a connection", Duration::from_secs(20), async || {
+        zone_a().is_some_and(|z| z["storage"]["counters"]["crashes_on_close"].as_u64().unwrap_or(0) > 0)
+    })
+    .await;
+    let down = zone_a().expect("zone")["storage"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["up"] == false)
+        .count();
+    eprintln!("{down} nodes down after crashing on close");
+    assert!(down > 0);
+    http(server.addr, "DELETE", "/_squall/faults", "", None);
+    wait_for("every node up again", Duration::from_secs(20), async || {
+        zone_a().is_some_and(|z| z["storage"]["nodes"].as_array().is_some_and(|n| n.iter().all(|n| n["up"] == true)))
+    })
+    .await;
+    server.shutdown().await;
+}

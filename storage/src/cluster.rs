@@ -114,6 +114,8 @@ pub struct Counters {
     pub bytes_copied: u64,
     /// Times a volume became stuck.
     pub stuck_events: u64,
+    /// Nodes crashed while closing a replication connection (`set_crash_on_close`).
+    pub crashes_on_close: u64,
     /// Total time volumes spent stuck, counted when they recover.
     pub stuck_millis: u64,
     pub corruptions_detected: u64,
@@ -197,6 +199,10 @@ pub struct Cluster {
     clock: Arc<dyn Clock>,
     rng: StdRng,
     counters: Counters,
+    /// The 2011 race: a node closing a replication connection crashes with this probability.
+    crash_on_close: Option<f64>,
+    /// Nodes that crashed that way (restarted when the rule is lifted).
+    crashed_on_close: std::collections::BTreeSet<NodeId>,
     /// Replica accesses so far, and when each replica was last used (for the open-file budget).
     accesses: u64,
     last_use: BTreeMap<(NodeId, VolumeId), u64>,
@@ -254,6 +260,8 @@ impl Cluster {
             clock,
             rng: StdRng::seed_from_u64(seed),
             counters: Counters::default(),
+            crash_on_close: None,
+            crashed_on_close: std::collections::BTreeSet::new(),
             accesses: 0,
             last_use: BTreeMap::new(),
         };
@@ -764,8 +772,40 @@ impl Cluster {
         self.replica_mut(secondary, volume)?.set_epoch(epoch)
     }
 
+    /// Makes a node that closes a replication connection crash with probability `p` (the race
+    /// condition of April 2011, which only bites when many connections close: in a storm);
+    /// `None` lifts the rule.
+    pub fn set_crash_on_close(&mut self, p: Option<f64>) {
+        self.crash_on_close = p.filter(|p| *p > 0.0).map(|p| p.min(1.0));
+    }
+
+    /// Nodes crashed by the crash-on-close rule since it was last cleared.
+    pub fn crashed_on_close(&self) -> Vec<NodeId> {
+        self.crashed_on_close.iter().copied().collect()
+    }
+
+    /// Forgets which nodes crashed on close (after restarting them).
+    pub fn clear_crashed_on_close(&mut self) {
+        self.crashed_on_close.clear();
+    }
+
+    /// A node closes a replication connection (a copy ended, or a search for a peer failed).
+    fn connection_closed(&mut self, node: NodeId) -> Result<(), StorageError> {
+        let Some(p) = self.crash_on_close else { return Ok(()) };
+        if self.node_up(node) && self.rng.gen_bool(p) {
+            self.crash_node(node)?;
+            self.crashed_on_close.insert(node);
+            self.counters.crashes_on_close += 1;
+        }
+        Ok(())
+    }
+
     /// Puts a failed job back in the queue after the policy's delay.
     fn retry_later(&mut self, volume: &VolumeId, mut job: Job, now: Duration) -> Result<(), StorageError> {
+        if let Some(record) = self.records.get(volume).cloned() {
+            let survivor = job.copy.as_ref().map_or(record.primary, |c| c.survivor);
+            self.connection_closed(survivor)?;
+        }
         job.failures += 1;
         job.next_attempt = now + self.policy.retry_delay(job.failures, &mut self.rng);
         self.jobs.insert(volume.clone(), job);
@@ -858,6 +898,7 @@ impl Cluster {
         now: Duration,
     ) -> Result<(), StorageError> {
         self.release_reservation(volume, &job, record.size);
+        self.connection_closed(copy.target)?;
         job.copy = None;
         let reachable = self.node_live(copy.survivor)
             && self.node_live(copy.target)

@@ -254,3 +254,38 @@ fn thousands_of_replicas_keep_few_files_open_and_reopen_on_use() {
     assert_eq!(c.open_replicas(), 0, "reopening a cluster opens no data files");
     assert_eq!(c.read(&volumes[1234], 0, 16).unwrap(), vec![1234usize as u8; 16]);
 }
+
+#[test]
+fn with_crash_on_close_a_remirroring_storm_crashes_nodes_and_lifting_it_stops_that() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    // Tight: six nodes of 3 MiB, five 1 MiB volumes, copies have nowhere much to go.
+    let mut c = cluster(dir.path(), &clock, 6, 3 * MIB, PolicyKind::Legacy);
+    let volumes: Vec<VolumeId> = (0..5).map(|i| vol(&format!("vol-{i}"))).collect();
+    for v in &volumes {
+        c.create_volume(v, MIB).unwrap();
+        c.write(v, 0, &[1; 4096]).unwrap();
+    }
+    c.set_crash_on_close(Some(1.0));
+    c.partition(&[NodeId(0), NodeId(1)], &Network::BOTH);
+    for _ in 0..50 {
+        clock.advance(Duration::from_millis(100));
+        c.tick().unwrap();
+    }
+    let crashed = c.crashed_on_close();
+    assert!(!crashed.is_empty(), "closing replication connections crashed nodes");
+    assert_eq!(c.counters().crashes_on_close, crashed.len() as u64);
+    assert!(c.status().nodes.iter().filter(|n| !n.up).count() >= crashed.len());
+    c.set_crash_on_close(None);
+    c.heal();
+    for n in c.crashed_on_close() {
+        c.restart_node(n).unwrap();
+    }
+    c.clear_crashed_on_close();
+    let before = c.counters().crashes_on_close;
+    for _ in 0..50 {
+        clock.advance(Duration::from_millis(100));
+        c.tick().unwrap();
+    }
+    assert_eq!(c.counters().crashes_on_close, before, "no crash once the rule is lifted");
+}
