@@ -280,4 +280,29 @@ mod tests {
         assert_eq!(call(&c, "v", "GET", "/_squall/nope").unwrap().status, 404);
         assert!(call(&c, "v", "POST", "/").is_none());
     }
+
+    #[test]
+    fn the_openapi_description_names_every_fault_kind_and_endpoint() {
+        let spec = include_str!("../openapi.yaml");
+        for kind in [
+            "network-partition",
+            "network-degradation",
+            "node-crash",
+            "node-crash-on-close",
+            "volume-io-pause",
+            "az-outage",
+            "api-error",
+            "api-latency",
+            "capacity",
+        ] {
+            assert!(spec.contains(kind), "openapi.yaml lacks {kind}");
+            let c = control();
+            let body = format!(r#"{{"kind":"{kind}","colour":"red"}}"#);
+            let err = faults::parse(&c, "us-east-1", body.as_bytes()).expect_err("unknown field");
+            assert!(err.contains("colour"), "{kind}: {err}");
+        }
+        for path in ["/_squall/faults:", "/_squall/faults/{id}:", "/_squall/config:", "/_squall/status:", "/metrics:"] {
+            assert!(spec.contains(path), "openapi.yaml lacks {path}");
+        }
+    }
 }
