@@ -4,6 +4,7 @@ use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::types::{AvailabilityZoneState, Filter};
 
 pub use crate::ebs_checks::*;
+pub use crate::fault_checks::*;
 pub use crate::instance_checks::*;
 use crate::{ec2, ec2_with_key, error_seen, sts};
 

@@ -10,6 +10,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 pub mod checks;
 pub mod ebs_checks;
+pub mod fault_checks;
 pub mod instance_checks;
 pub use ebs_checks::*;
 

@@ -60,6 +60,8 @@ macro_rules! run_in_container {
             )*
             eprintln!("check nbd_round_trip against the container");
             squall_sdk_tests::checks::nbd_round_trip(endpoint.clone(), nbd).await;
+            eprintln!("check fault_api_round_trip against the container");
+            squall_sdk_tests::checks::fault_api_round_trip(endpoint.clone(), nbd).await;
         }
     };
 }

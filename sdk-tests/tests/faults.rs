@@ -2,8 +2,7 @@
 //! effects seen through AWS's own APIs (the real SDK), NBD and `/_squall/status`, and healing.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{
@@ -15,19 +14,7 @@ use squall_sdk_tests::{ec2, error_seen};
 
 /// One HTTP/1.1 request to squall's own surface: (status, JSON body).
 fn http(addr: SocketAddr, method: &str, path: &str, body: &str, token: Option<&str>) -> (u16, serde_json::Value) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: squall\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(request.as_bytes()).expect("send");
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read");
-    let status = raw.get(9..12).and_then(|c| c.parse().ok()).expect("status line");
-    let json = raw.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str(b).ok()).unwrap_or_default();
-    (status, json)
+    squall_sdk_tests::checks::squall_http_with_token(&format!("http://{addr}"), method, path, body, token)
 }
 
 async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {

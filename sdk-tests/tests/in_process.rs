@@ -80,3 +80,10 @@ async fn nbd_round_trip() {
     squall_sdk_tests::checks::nbd_round_trip(server.endpoint_url(), server.nbd_addr).await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_api_round_trip() {
+    let server = squall::start(&ServeOptions::ephemeral()).await.expect("squall starts");
+    squall_sdk_tests::checks::fault_api_round_trip(server.endpoint_url(), server.nbd_addr).await;
+    server.shutdown().await;
+}
