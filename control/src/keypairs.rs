@@ -194,19 +194,26 @@ impl Ebs {
             return Err(ControlError::DryRun);
         }
         let (private, public_key, fingerprint) = generate(key_type, name, self.rng_mut())?;
+        let key = self.keep_key_pair(name, key_type, fingerprint, public_key, tags, now_ms)?;
+        Ok((key, private))
+    }
+
+    /// Stores a new key pair under a fresh `key-` id.
+    fn keep_key_pair(
+        &mut self,
+        name: &str,
+        key_type: KeyType,
+        fingerprint: String,
+        public_key: String,
+        tags: BTreeMap<String, String>,
+        created_ms: u64,
+    ) -> Result<KeyPair, ControlError> {
         let id = format!("key-{:017x}", self.next_random() & 0x1_ffff_ffff_ffff_ffff);
-        let key = KeyPair {
-            id: id.clone(),
-            name: name.to_string(),
-            key_type,
-            fingerprint,
-            public_key,
-            created_ms: now_ms,
-            tags,
-        };
+        let key =
+            KeyPair { id: id.clone(), name: name.to_string(), key_type, fingerprint, public_key, created_ms, tags };
         self.key_pairs_mut().insert(id, key.clone());
         self.save()?;
-        Ok((key, private))
+        Ok(key)
     }
 
     pub fn import_key_pair(
@@ -225,19 +232,7 @@ impl Ebs {
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        let id = format!("key-{:017x}", self.next_random() & 0x1_ffff_ffff_ffff_ffff);
-        let key = KeyPair {
-            id: id.clone(),
-            name: name.to_string(),
-            key_type,
-            fingerprint,
-            public_key: format!("{public} {name}"),
-            created_ms: now_ms,
-            tags,
-        };
-        self.key_pairs_mut().insert(id, key.clone());
-        self.save()?;
-        Ok(key)
+        self.keep_key_pair(name, key_type, fingerprint, format!("{public} {name}"), tags, now_ms)
     }
 
     pub fn key_pairs(&self) -> Vec<KeyPair> {

@@ -327,19 +327,15 @@ pub async fn images_boot_their_snapshots(endpoint: String) {
     ebs.complete_snapshot().snapshot_id(&root_snap).changed_blocks_count(1).send().await.expect("CompleteSnapshot");
     snapshot_completed(&ec2, &root_snap).await;
 
-    let registered = ec2
-        .register_image()
-        .name("golden-1")
-        .root_device_name("/dev/xvda")
-        .block_device_mappings(
+    let register = || {
+        ec2.register_image().name("golden-1").root_device_name("/dev/xvda").block_device_mappings(
             BlockDeviceMapping::builder()
                 .device_name("/dev/xvda")
                 .ebs(EbsBlockDevice::builder().snapshot_id(&root_snap).build())
                 .build(),
         )
-        .send()
-        .await
-        .expect("RegisterImage");
+    };
+    let registered = register().send().await.expect("RegisterImage");
     let image = registered.image_id().expect("id").to_string();
     let mine = ec2.describe_images().owners("self").send().await.expect("DescribeImages");
     assert_eq!(mine.images().len(), 1);
@@ -349,19 +345,7 @@ pub async fn images_boot_their_snapshots(endpoint: String) {
     let mapping = &described.block_device_mappings()[0];
     assert_eq!(mapping.ebs().and_then(|e| e.snapshot_id()), Some(root_snap.as_str()));
     assert_eq!(mapping.ebs().and_then(|e| e.volume_size()), Some(2), "the snapshot's size");
-    let dup = ec2
-        .register_image()
-        .name("golden-1")
-        .root_device_name("/dev/xvda")
-        .block_device_mappings(
-            BlockDeviceMapping::builder()
-                .device_name("/dev/xvda")
-                .ebs(EbsBlockDevice::builder().snapshot_id(&root_snap).build())
-                .build(),
-        )
-        .send()
-        .await
-        .expect_err("duplicate name");
+    let dup = register().send().await.expect_err("duplicate name");
     assert_eq!(error_seen(dup).code, "InvalidAMIName.Duplicate");
     let in_use = ec2.delete_snapshot().snapshot_id(&root_snap).send().await.expect_err("used by the image");
     assert_eq!(error_seen(in_use).code, "InvalidSnapshot.InUse");
@@ -530,7 +514,7 @@ pub async fn nbd_round_trip(endpoint: String, nbd: std::net::SocketAddr) {
     c.disconnect().await.expect("disconnect");
 }
 
-async fn run_one_in_zone(ec2: &aws_sdk_ec2::Client, zone: &str) -> aws_sdk_ec2::types::Instance {
+pub async fn run_one_in_zone(ec2: &aws_sdk_ec2::Client, zone: &str) -> aws_sdk_ec2::types::Instance {
     let out = ec2
         .run_instances()
         .image_id("ami-0123456789abcdef0")

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::types::{InstanceStateName, Placement, VolumeState};
+use aws_sdk_ec2::types::{InstanceStateName, VolumeState};
 use squall::config::ServeOptions;
 use squall::nbd::client::{self, Client};
 use squall::storage::Network;
@@ -36,16 +36,8 @@ async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
 
 /// An instance in `zone` (with its root volume) and a data volume of `gib` attached to it.
 async fn attached_volume(ec2: &aws_sdk_ec2::Client, zone: &str, gib: i32, snapshot: Option<&str>) -> (String, String) {
-    let run = ec2
-        .run_instances()
-        .image_id("ami-0123456789abcdef0")
-        .min_count(1)
-        .max_count(1)
-        .placement(Placement::builder().availability_zone(zone).build())
-        .send()
-        .await
-        .expect("RunInstances");
-    let instance = run.instances()[0].instance_id().expect("id").to_string();
+    let run = squall_sdk_tests::instance_checks::run_one_in_zone(ec2, zone).await;
+    let instance = run.instance_id().expect("id").to_string();
     wait_for("instance running", async || {
         let d = ec2.describe_instances().instance_ids(&instance).send().await.expect("describe");
         d.reservations()[0].instances()[0].state().and_then(|s| s.name()) == Some(&InstanceStateName::Running)
