@@ -21,6 +21,10 @@ use squall_protocol::WireResponse;
 pub trait DataPath: Send + Sync {
     fn io_timeout(&self) -> Option<Duration>;
     fn set_io_timeout(&self, timeout: Option<Duration>);
+    /// Per exported volume: sessions, requests held now, requests timed out (for status).
+    fn exports(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
 /// Everything the surface works on.
@@ -197,6 +201,7 @@ fn status(surface: &Surface<'_>) -> WireResponse {
             "policy": control.policy(),
             "nbdIoTimeoutMs": surface.data_path.io_timeout().map(|t| t.as_millis() as u64),
             "regions": control.status(),
+            "nbd": surface.data_path.exports(),
             "faults": active_faults(control),
         }),
     )

@@ -36,8 +36,8 @@ pub fn squall_http_with_token(
     let mut raw = String::new();
     s.read_to_string(&mut raw).expect("read");
     let status = raw.get(9..12).and_then(|c| c.parse().ok()).expect("status line");
-    let json = raw.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str(b).ok()).unwrap_or_default();
-    (status, json)
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
 }
 
 pub async fn fault_api_round_trip(endpoint: String, nbd: SocketAddr) {
@@ -105,6 +105,17 @@ pub async fn fault_api_round_trip(endpoint: String, nbd: SocketAddr) {
     ec2.describe_volumes().send().await.expect("no longer throttled");
     let (_, st) = squall_http(&endpoint, "GET", "/_squall/status", "");
     assert_eq!(st["faults"].as_array().map(Vec::len), Some(0));
-    let (status, _) = squall_http(&endpoint, "GET", "/metrics", "");
+    let (status, metrics) = squall_http(&endpoint, "GET", "/metrics", "");
     assert_eq!(status, 200);
+    let text = metrics.as_str().expect("Prometheus text");
+    for line in [
+        "squall_api_requests_total{service=\"ec2\",action=\"CreateVolume\",zone=\"eu-west-3a\",status=\"200\"} 1",
+        // The SDK tries a throttled call three times (its standard retry mode).
+        "squall_api_errors_total{service=\"ec2\",action=\"DescribeVolumes\",zone=\"-\"} 3",
+        "squall_volumes{region=\"eu-west-3\",zone=\"eu-west-3a\",state=\"healthy\"} 2",
+        "squall_zone_up{region=\"eu-west-3\",zone=\"eu-west-3c\",state=\"available\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "/metrics lacks {line}:\n{text}");
+    }
+    assert!(text.contains(&format!("squall_nbd_sessions{{volume=\"{volume}\"}}")), "{text}");
 }

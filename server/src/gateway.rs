@@ -45,6 +45,8 @@ pub struct Outcome {
     pub action: Option<String>,
     /// Latency an `api-latency` fault adds before the answer goes out.
     pub delay_ms: u64,
+    /// The zone the request names, if any (a label of the request metrics).
+    pub zone: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,23 +91,47 @@ impl squall_fault_api::DataPath for NbdSettings<'_> {
     fn set_io_timeout(&self, timeout: Option<std::time::Duration>) {
         self.0.set_io_timeout(timeout);
     }
+    fn exports(&self) -> serde_json::Value {
+        nbd_exports(self.0)
+    }
+}
+
+fn nbd_exports(nbd: &squall_nbd::Nbd) -> serde_json::Value {
+    nbd.stats()
+        .into_iter()
+        .map(|(volume, s)| {
+            (volume, serde_json::json!({ "sessions": s.sessions, "held": s.held, "timedOut": s.timed_out }))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// The NBD figures of `/metrics`: sessions, held requests (the queue of a stuck volume) and time-outs.
+fn nbd_metrics(nbd: &squall_nbd::Nbd) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    out.push_str("# HELP squall_nbd_sessions Open NBD connections per exported volume.\n");
+    out.push_str("# TYPE squall_nbd_sessions gauge\n");
+    out.push_str("# HELP squall_nbd_held_requests NBD requests held because the volume is stuck or paused.\n");
+    out.push_str("# TYPE squall_nbd_held_requests gauge\n");
+    out.push_str("# HELP squall_nbd_timed_out_total NBD requests failed with EIO after the I/O timeout.\n");
+    out.push_str("# TYPE squall_nbd_timed_out_total counter\n");
+    for (volume, s) in nbd.stats() {
+        let _ = writeln!(out, "squall_nbd_sessions{{volume=\"{volume}\"}} {}", s.sessions);
+        let _ = writeln!(out, "squall_nbd_held_requests{{volume=\"{volume}\"}} {}", s.held);
+        let _ = writeln!(out, "squall_nbd_timed_out_total{{volume=\"{volume}\"}} {}", s.timed_out);
+    }
+    out
 }
 
 fn squall(response: WireResponse) -> Outcome {
-    Outcome { response, service: "squall", action: None, delay_ms: 0 }
+    Outcome { response, service: "squall", action: None, delay_ms: 0, zone: None }
 }
 
 impl Gateway<'_> {
     /// `GET /_squall/nbd`: the data path's sessions and held requests per exported volume.
     fn nbd_status(&self) -> WireResponse {
-        let exports: serde_json::Map<String, serde_json::Value> = self
-            .nbd
-            .stats()
-            .into_iter()
-            .map(|(volume, s)| {
-                (volume, serde_json::json!({ "sessions": s.sessions, "held": s.held, "timedOut": s.timed_out }))
-            })
-            .collect();
+        let exports = nbd_exports(self.nbd);
         let timeout = self.nbd.io_timeout().map(|t| t.as_millis() as u64);
         let body = serde_json::json!({ "ioTimeoutMs": timeout, "exports": exports });
         WireResponse::json(200, serde_json::to_vec(&body).unwrap_or_default())
@@ -116,7 +142,9 @@ impl Gateway<'_> {
             return squall(self.nbd_status());
         }
         if request.method == "GET" && request.path == "/metrics" {
-            let text = squall_fault_api::metrics::storage_metrics(self.control) + &self.metrics.render();
+            let text = squall_fault_api::metrics::storage_metrics(self.control)
+                + &nbd_metrics(self.nbd)
+                + &self.metrics.render();
             let mut response = WireResponse::json(200, text.into_bytes());
             response.content_type = "text/plain; version=0.0.4";
             return squall(response);
@@ -172,7 +200,8 @@ impl Gateway<'_> {
             };
             let e = ApiError::new(*status, code.clone(), message);
             let response = render_error(service, &e, &ctx.request_id);
-            return Outcome { response, service: service.name(), action, delay_ms: effect.latency_ms };
+            let zone = zone.map(str::to_string);
+            return Outcome { response, service: service.name(), action, delay_ms: effect.latency_ms, zone };
         }
         let response = catch_unwind(AssertUnwindSafe(|| self.dispatch(service, &ctx, &params, request)))
             .unwrap_or_else(|_| {
@@ -180,7 +209,8 @@ impl Gateway<'_> {
                 tracing::error!(request_id = %ctx.request_id, service = service.name(), "handler panicked");
                 render_error(service, &ApiError::internal("squall hit an internal error; see its log"), &ctx.request_id)
             });
-        Outcome { response, service: service.name(), action, delay_ms: effect.latency_ms }
+        let zone = zone.map(str::to_string);
+        Outcome { response, service: service.name(), action, delay_ms: effect.latency_ms, zone }
     }
 
     fn dispatch(

@@ -118,7 +118,12 @@ async fn handle(
     }
     let wire = outcome.response;
     if outcome.service != "squall" {
-        state.metrics.record(outcome.service, outcome.action.as_deref(), wire.status, started.elapsed());
+        let labels = crate::metrics::Labels {
+            service: outcome.service,
+            action: outcome.action.as_deref(),
+            zone: outcome.zone.as_deref(),
+        };
+        state.metrics.record(&labels, wire.status, started.elapsed());
     }
     let status = StatusCode::from_u16(wire.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {

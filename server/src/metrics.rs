@@ -1,5 +1,6 @@
-//! Request figures for `GET /metrics`: counts per service, action and HTTP status, and a latency
-//! histogram per service and action, in Prometheus's text format.
+//! Request figures for `GET /metrics`: counts per service, action, zone and HTTP status, and a
+//! latency histogram per service, action and zone, in Prometheus's text format. The zone is the
+//! one a request names (`AvailabilityZone`), `-` for the others.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -17,15 +18,27 @@ struct ActionStats {
     sum_seconds: f64,
 }
 
+/// What a request is counted under.
+pub struct Labels<'a> {
+    pub service: &'a str,
+    pub action: Option<&'a str>,
+    pub zone: Option<&'a str>,
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
-    actions: Mutex<BTreeMap<(String, String), ActionStats>>,
+    actions: Mutex<BTreeMap<(String, String, String), ActionStats>>,
 }
 
 impl Metrics {
-    pub fn record(&self, service: &str, action: Option<&str>, status: u16, elapsed: Duration) {
+    pub fn record(&self, labels: &Labels<'_>, status: u16, elapsed: Duration) {
         let mut actions = self.actions.lock().unwrap_or_else(PoisonError::into_inner);
-        let s = actions.entry((service.to_string(), action.unwrap_or("-").to_string())).or_default();
+        let key = (
+            labels.service.to_string(),
+            labels.action.unwrap_or("-").to_string(),
+            labels.zone.unwrap_or("-").chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect(),
+        );
+        let s = actions.entry(key).or_default();
         *s.by_status.entry(status).or_default() += 1;
         let secs = elapsed.as_secs_f64();
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -42,24 +55,25 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP squall_api_requests_total API requests by service, action and HTTP status.\n");
         out.push_str("# TYPE squall_api_requests_total counter\n");
-        for ((service, action), s) in actions.iter() {
+        for ((service, action, zone), s) in actions.iter() {
             for (status, n) in &s.by_status {
                 let _ = writeln!(
                     out,
-                    "squall_api_requests_total{{service=\"{service}\",action=\"{action}\",status=\"{status}\"}} {n}"
+                    "squall_api_requests_total{{service=\"{service}\",action=\"{action}\",zone=\"{zone}\",status=\"{status}\"}} {n}"
                 );
             }
         }
         out.push_str("# HELP squall_api_errors_total API requests answered with an error (HTTP 4xx/5xx).\n");
         out.push_str("# TYPE squall_api_errors_total counter\n");
-        for ((service, action), s) in actions.iter() {
+        for ((service, action, zone), s) in actions.iter() {
             let errors: u64 = s.by_status.iter().filter(|(st, _)| **st >= 400).map(|(_, n)| n).sum();
-            let _ = writeln!(out, "squall_api_errors_total{{service=\"{service}\",action=\"{action}\"}} {errors}");
+            let labels = format!("service=\"{service}\",action=\"{action}\",zone=\"{zone}\"");
+            let _ = writeln!(out, "squall_api_errors_total{{{labels}}} {errors}");
         }
         out.push_str("# HELP squall_api_request_duration_seconds Time to answer an API request.\n");
         out.push_str("# TYPE squall_api_request_duration_seconds histogram\n");
-        for ((service, action), s) in actions.iter() {
-            let l = format!("service=\"{service}\",action=\"{action}\"");
+        for ((service, action, zone), s) in actions.iter() {
+            let l = format!("service=\"{service}\",action=\"{action}\",zone=\"{zone}\"");
             for (bound, n) in BUCKETS.iter().zip(s.buckets) {
                 let _ = writeln!(out, "squall_api_request_duration_seconds_bucket{{{l},le=\"{bound}\"}} {n}");
             }
