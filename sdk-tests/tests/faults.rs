@@ -399,10 +399,10 @@ fn last(samples: &[(f64, f64, &str)], phase: &str) -> f64 {
 }
 
 /// The storm in small through the API: the same network degradation (same seed, same tight
-/// cluster) leaves far more volumes stuck under `legacy` — even after `capacity` adds nodes, as
-/// its copies must come from primaries cut off behind the capped network — than under
-/// `hardened`, which reconnects replicas to their previous peers and needs no new capacity.
-/// Both recover once the network heals.
+/// cluster) leaves far more volumes stuck under `legacy` — new capacity helps only part of the
+/// way while the network stays degraded, as many copies must come from primaries behind the
+/// capped network — than under `hardened`, which reconnects replicas to their previous peers and
+/// needs no new capacity. Both recover once the network heals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_storm_in_small_legacy_strands_volumes_hardened_does_not() {
     let (legacy, server) = storm("legacy", true).await;
@@ -420,7 +420,7 @@ async fn the_storm_in_small_legacy_strands_volumes_hardened_does_not() {
         hardened_peak * 100.0
     );
     assert!(legacy_peak >= hardened_peak + 0.2, "legacy strands more volumes: {legacy_peak} vs {hardened_peak}");
-    assert!(legacy_with_capacity > 0.0, "legacy: new nodes do not help while copies must come from cut-off primaries");
+    assert!(legacy_with_capacity > 0.0, "legacy: new nodes do not unstick everything while the network is degraded");
     assert_eq!(last(&legacy, "healed"), 0.0, "legacy recovers after healing");
     assert_eq!(last(&hardened, "healed"), 0.0, "hardened recovers after healing");
 }

@@ -199,6 +199,8 @@ pub struct Cluster {
     clock: Arc<dyn Clock>,
     rng: StdRng,
     counters: Counters,
+    /// The configured latency of every transfer (kept across `heal`).
+    base_latency: Duration,
     /// The 2011 race: a node closing a replication connection crashes with this probability.
     crash_on_close: Option<f64>,
     /// Nodes that crashed that way (restarted when the rule is lifted).
@@ -260,6 +262,7 @@ impl Cluster {
             clock,
             rng: StdRng::seed_from_u64(seed),
             counters: Counters::default(),
+            base_latency: config.network_latency,
             crash_on_close: None,
             crashed_on_close: std::collections::BTreeSet::new(),
             accesses: 0,
@@ -366,8 +369,12 @@ impl Cluster {
         }
     }
 
+    /// Heals both networks and lifts caps; the configured latency stays.
     pub fn heal(&mut self) {
         self.fabric.heal_all();
+        for n in Network::BOTH {
+            self.fabric.set_latency(n, self.base_latency);
+        }
     }
 
     pub fn policy(&self) -> PolicyKind {
