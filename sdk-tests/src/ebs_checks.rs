@@ -445,8 +445,6 @@ pub(crate) fn sha256_b64(data: &[u8]) -> String {
     squall::support::base64_encode(&sha2::Sha256::digest(data))
 }
 
-/// EBS direct APIs end to end: write blocks, complete with the LINEAR checksum, restore the
-/// snapshot as a volume in another zone, snapshot that volume through EC2, read every block back.
 /// PutSnapshotBlock of one 512 KiB block with its SHA-256, as the EBS direct APIs require.
 pub(crate) fn put_block(
     ebs: &aws_sdk_ebs::Client,
@@ -492,6 +490,8 @@ pub(crate) async fn volume_available(ec2: &aws_sdk_ec2::Client, id: &str) {
     .await;
 }
 
+/// EBS direct APIs end to end: write blocks, complete with the LINEAR checksum, restore the
+/// snapshot as a volume in another zone, snapshot that volume through EC2, read every block back.
 pub async fn ebs_direct_blocks_round_trip_through_volumes(endpoint: String) {
     use sha2::Digest;
     let ebs = crate::ebs(&endpoint, "us-east-2");
