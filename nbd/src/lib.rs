@@ -22,7 +22,7 @@ use squall_control::block_io::{Export, IoError};
 use squall_control::ControlPlane;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use proto::*;
 
@@ -89,6 +89,10 @@ pub struct Nbd {
 
 /// Requests of one connection in flight at once.
 const MAX_IN_FLIGHT: u32 = 64;
+/// Bytes of READ and WRITE data one connection may hold in memory at once (payloads read, replies
+/// not yet sent), in units of 64 KiB: 256 MiB, so 64 requests of 32 MiB cannot take 2 GiB.
+const BUDGET_UNIT: u32 = 64 << 10;
+const MAX_BUDGET_UNITS: u32 = (256 << 20) / BUDGET_UNIT;
 /// How often a session checks that its volume is still attached.
 const ATTACHMENT_CHECK: Duration = Duration::from_millis(200);
 
@@ -297,9 +301,10 @@ impl Nbd {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let export = Arc::new(export);
-        let (tx, rx) = mpsc::channel::<Vec<u8>>(2 * MAX_IN_FLIGHT as usize);
+        let (tx, rx) = mpsc::channel::<(Vec<u8>, OwnedSemaphorePermit)>(2 * MAX_IN_FLIGHT as usize);
         let writer = tokio::spawn(write_replies(rx, w));
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize));
+        let budget = Arc::new(Semaphore::new(MAX_BUDGET_UNITS as usize));
         // Set when the volume is detached or deleted: the session ends cleanly.
         let gone = Arc::new(AtomicBool::new(false));
         let gone_notify = Arc::new(Notify::new());
@@ -317,12 +322,20 @@ impl Nbd {
             }
             // A wrong magic means the stream is out of step: end the connection.
             let Some(request) = parse_request(&header) else { break Ok(()) };
+            if request.kind == CMD_WRITE && request.length > MAX_PAYLOAD {
+                // The payload cannot be trusted (or skipped safely): disconnect, write nothing.
+                break Ok(());
+            }
+            // Data this request will hold in memory (its payload or its reply), taken from the
+            // connection's budget before the payload is read; an oversized READ costs nothing
+            // (it is refused without reading).
+            let units = match request.kind {
+                CMD_READ | CMD_WRITE if request.length <= MAX_PAYLOAD => request.length.div_ceil(BUDGET_UNIT).max(1),
+                _ => 1,
+            };
+            let Ok(held_bytes) = budget.clone().acquire_many_owned(units).await else { break Ok(()) };
             let mut payload = Vec::new();
             if request.kind == CMD_WRITE {
-                if request.length > MAX_PAYLOAD {
-                    // The payload cannot be trusted (or skipped safely): disconnect, write nothing.
-                    break Ok(());
-                }
                 payload = vec![0u8; request.length as usize];
                 if let Err(e) = r.read_exact(&mut payload).await {
                     // A partial write payload is never applied.
@@ -339,7 +352,8 @@ impl Nbd {
             let gone = gone.clone();
             tokio::spawn(async move {
                 let reply = nbd.serve_request(&export, request, payload, structured, &gone).await;
-                let _ = tx.send(reply).await;
+                // The budget goes back once the reply is on the wire.
+                let _ = tx.send((reply, held_bytes)).await;
                 drop(permit);
             });
         };
@@ -470,8 +484,11 @@ impl Nbd {
 }
 
 /// Sends replies in the order they are ready, flushing whenever no other reply is waiting.
-async fn write_replies<W: AsyncWrite + Unpin>(mut rx: mpsc::Receiver<Vec<u8>>, mut w: BufWriter<W>) -> io::Result<()> {
-    while let Some(reply) = rx.recv().await {
+async fn write_replies<W: AsyncWrite + Unpin>(
+    mut rx: mpsc::Receiver<(Vec<u8>, OwnedSemaphorePermit)>,
+    mut w: BufWriter<W>,
+) -> io::Result<()> {
+    while let Some((reply, _budget)) = rx.recv().await {
         w.write_all(&reply).await?;
         if rx.is_empty() {
             w.flush().await?;
