@@ -152,10 +152,16 @@ impl Ebs {
     /// Launches `count` instances, each with its volumes created and attached.
     pub fn run_instances(
         &mut self,
-        spec: LaunchSpec,
+        mut spec: LaunchSpec,
         now_ms: u64,
         dry_run: bool,
     ) -> Result<(String, Vec<Instance>), ControlError> {
+        // A mapping that names a snapshot but no size takes the snapshot's size.
+        for v in &mut spec.volumes {
+            if let (0, Some(s)) = (v.size_gib, &v.snapshot_id) {
+                v.size_gib = self.snapshot(s)?.volume_size_gib;
+            }
+        }
         if let Some(token) = &spec.client_token {
             let earlier: Vec<Instance> =
                 self.instances_ref().values().filter(|i| i.client_token.as_ref() == Some(token)).cloned().collect();

@@ -362,6 +362,13 @@ pub async fn images_boot_their_snapshots(endpoint: String) {
                 .ebs(EbsBlockDevice::builder().volume_size(4).build())
                 .build(),
         )
+        // A data volume from the same snapshot, its size taken from the snapshot.
+        .block_device_mappings(
+            BlockDeviceMapping::builder()
+                .device_name("/dev/sdf")
+                .ebs(EbsBlockDevice::builder().snapshot_id(&root_snap).build())
+                .build(),
+        )
         .send()
         .await
         .expect("RunInstances");
@@ -371,6 +378,11 @@ pub async fn images_boot_their_snapshots(endpoint: String) {
     let root_volume = ec2.describe_volumes().volume_ids(&root).send().await.expect("root");
     assert_eq!(root_volume.volumes()[0].snapshot_id(), Some(root_snap.as_str()));
     assert_eq!(root_volume.volumes()[0].size(), Some(4));
+    let sdf = run.instances()[0].block_device_mappings().iter().find(|m| m.device_name() == Some("/dev/sdf"));
+    let sdf = sdf.and_then(|m| m.ebs()).and_then(|e| e.volume_id()).expect("data volume").to_string();
+    let data_volume = ec2.describe_volumes().volume_ids(&sdf).send().await.expect("data");
+    assert_eq!(data_volume.volumes()[0].size(), Some(2), "the snapshot's size");
+    assert_eq!(data_volume.volumes()[0].snapshot_id(), Some(root_snap.as_str()));
     until_instance(&ec2, &instance, InstanceStateName::Running).await;
 
     // CreateImage snapshots the running instance's root; that snapshot holds the same bytes.
@@ -378,7 +390,11 @@ pub async fn images_boot_their_snapshots(endpoint: String) {
     let image2 = created.image_id().expect("id").to_string();
     ec2.wait_until_image_available().image_ids(&image2).wait(WAITER).await.expect("image_available");
     let image2_desc = ec2.describe_images().image_ids(&image2).send().await.expect("describe");
-    let snap2 = image2_desc.images()[0].block_device_mappings()[0]
+    let image2_root =
+        image2_desc.images()[0].block_device_mappings().iter().find(|m| m.device_name() == Some("/dev/xvda"));
+    assert_eq!(image2_desc.images()[0].block_device_mappings().len(), 2, "one snapshot per attached volume");
+    let snap2 = image2_root
+        .expect("the root mapping")
         .ebs()
         .and_then(|e| e.snapshot_id())
         .expect("CreateImage took a snapshot")
@@ -399,7 +415,7 @@ pub async fn images_boot_their_snapshots(endpoint: String) {
 
     let dereg =
         ec2.deregister_image().image_id(&image2).delete_associated_snapshots(true).send().await.expect("Deregister");
-    assert_eq!(dereg.delete_snapshot_results().len(), 1);
+    assert_eq!(dereg.delete_snapshot_results().len(), 2);
     let gone = ec2.describe_snapshots().snapshot_ids(&snap2).send().await.expect_err("snapshot deleted with it");
     assert_eq!(error_seen(gone).code, "InvalidSnapshot.NotFound");
     let gone = ec2.describe_images().image_ids(&image2).send().await.expect_err("deregistered");
