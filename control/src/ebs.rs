@@ -1028,6 +1028,11 @@ impl Ebs {
         &mut self.rng
     }
 
+    /// A new id of AWS's shape: `prefix-` and 17 hex digits from the region's seeded stream.
+    pub(crate) fn random_id(&mut self, prefix: &str) -> String {
+        format!("{prefix}-{:017x}", self.next_random() & 0x1_ffff_ffff_ffff_ffff)
+    }
+
     pub(crate) fn next_random(&mut self) -> u128 {
         use rand::RngCore;
         (u128::from(self.rng.next_u64()) << 64) | u128::from(self.rng.next_u64())

@@ -74,10 +74,6 @@ impl Ebs {
         }
     }
 
-    fn new_image_id(&mut self) -> String {
-        format!("ami-{:017x}", self.next_random() & 0x1_ffff_ffff_ffff_ffff)
-    }
-
     /// Snapshots every volume attached to the instance and registers them as an image.
     pub fn create_image(
         &mut self,
@@ -107,7 +103,7 @@ impl Ebs {
             })
             .collect();
         attached.sort_by(|a, b| a.1.device.cmp(&b.1.device));
-        let id = self.new_image_id();
+        let id = self.random_id("ami");
         let mut mappings = Vec::new();
         for (v, a) in attached {
             let snap = self.create_snapshot(
@@ -155,7 +151,7 @@ impl Ebs {
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        let id = self.new_image_id();
+        let id = self.random_id("ami");
         let image = Image {
             id: id.clone(),
             name: spec.name,

@@ -228,7 +228,7 @@ impl Ebs {
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        let reservation_id = format!("r-{:017x}", self.next_random() & 0x1_ffff_ffff_ffff_ffff);
+        let reservation_id = self.random_id("r");
         let mut launched = Vec::new();
         for launch_index in 0..spec.count {
             let id = loop {

@@ -208,7 +208,7 @@ impl Ebs {
         tags: BTreeMap<String, String>,
         created_ms: u64,
     ) -> Result<KeyPair, ControlError> {
-        let id = format!("key-{:017x}", self.next_random() & 0x1_ffff_ffff_ffff_ffff);
+        let id = self.random_id("key");
         let key =
             KeyPair { id: id.clone(), name: name.to_string(), key_type, fingerprint, public_key, created_ms, tags };
         self.key_pairs_mut().insert(id, key.clone());

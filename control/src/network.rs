@@ -111,10 +111,6 @@ pub struct SubnetSpec {
     pub tags: BTreeMap<String, String>,
 }
 
-fn random_id(ebs: &mut Ebs, prefix: &str) -> String {
-    format!("{prefix}-{:017x}", ebs.next_random() & 0x1_ffff_ffff_ffff_ffff)
-}
-
 impl Ebs {
     /// Creates the default VPC, its subnets and its default security group, once: a default VPC
     /// the user deletes stays deleted.
@@ -186,7 +182,7 @@ impl Ebs {
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        let id = random_id(self, "vpc");
+        let id = self.random_id("vpc");
         let vpc = Vpc { id: id.clone(), cidr: block.to_string(), is_default: false, tags };
         self.network_mut().vpcs.insert(id.clone(), vpc.clone());
         self.ensure_default_group(&id)?;
@@ -228,7 +224,7 @@ impl Ebs {
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        let id = random_id(self, "subnet");
+        let id = self.random_id("subnet");
         let subnet = Subnet {
             id: id.clone(),
             vpc_id: spec.vpc_id,

@@ -44,10 +44,6 @@ pub struct SecurityGroup {
     pub rules: Vec<SecurityGroupRule>,
 }
 
-fn rule_id(ebs: &mut Ebs) -> String {
-    format!("sgr-{:017x}", ebs.next_random() & 0x1_ffff_ffff_ffff_ffff)
-}
-
 impl Ebs {
     /// The VPC's `default` group (created on first use: all traffic from itself, all egress).
     pub(crate) fn ensure_default_group(&mut self, vpc_id: &str) -> Result<(), ControlError> {
@@ -56,7 +52,7 @@ impl Ebs {
         }
         let id = format!("sg-{}", crate::stable_hex(&format!("{vpc_id}/default")));
         let ingress = SecurityGroupRule {
-            id: rule_id(self),
+            id: self.random_id("sgr"),
             egress: false,
             protocol: "-1".into(),
             from_port: None,
@@ -66,7 +62,7 @@ impl Ebs {
             description: None,
         };
         let egress = SecurityGroupRule {
-            id: rule_id(self),
+            id: self.random_id("sgr"),
             egress: true,
             protocol: "-1".into(),
             from_port: None,
@@ -122,10 +118,10 @@ impl Ebs {
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        let id = format!("sg-{:017x}", self.next_random() & 0x1_ffff_ffff_ffff_ffff);
+        let id = self.random_id("sg");
         // New groups allow all egress and no ingress, as on AWS.
         let egress = SecurityGroupRule {
-            id: rule_id(self),
+            id: self.random_id("sgr"),
             egress: true,
             protocol: "-1".into(),
             from_port: None,
@@ -192,7 +188,7 @@ impl Ebs {
             return Err(ControlError::DryRun);
         }
         for r in &mut rules {
-            r.id = rule_id(self);
+            r.id = self.random_id("sgr");
         }
         if let Some(g) = self.security_groups_mut().get_mut(group) {
             g.rules.extend(rules.iter().cloned());
