@@ -144,14 +144,16 @@ impl Region {
 }
 
 impl ControlPlane {
-    /// The region that holds a volume, among the regions in use or on disk.
-    pub fn region_of_volume(&self, id: &str) -> Option<std::sync::Arc<Region>> {
-        let vid = VolumeId::parse(id).ok()?;
+    /// The export of an attached volume, looked up in every region in use or on disk.
+    pub fn export(&self, id: &str) -> Result<Export, IoError> {
         let now = self.now_ms();
-        self.known_regions()
-            .into_iter()
-            .map(|r| self.region(&r))
-            .find(|region| region.with_ebs(now, |ebs| Ok(ebs.volume(&vid).is_ok())).unwrap_or(false))
+        for name in self.known_regions() {
+            match self.region(&name).block_io(now, |ebs| ebs.export(id, &name)) {
+                Err(IoError::NotFound(_)) => continue,
+                found => return found,
+            }
+        }
+        Err(IoError::NotFound(id.to_string()))
     }
 
     /// Every attached volume of every region in use or on disk, by volume id.

@@ -102,26 +102,38 @@ pub struct ApiEffect {
     pub fault_id: Option<String>,
 }
 
+impl FaultKind {
+    /// The zone whose storage cluster the fault changes, for the kinds that change one.
+    fn storage_zone(&self) -> Option<&AzName> {
+        match self {
+            FaultKind::NetworkPartition { zone, .. }
+            | FaultKind::NetworkDegradation { zone, .. }
+            | FaultKind::NodeCrash { zone, .. }
+            | FaultKind::NodeCrashOnClose { zone, .. }
+            | FaultKind::AzOutage { zone } => Some(zone),
+            FaultKind::VolumeIoPause { .. }
+            | FaultKind::ApiError { .. }
+            | FaultKind::ApiLatency { .. }
+            | FaultKind::Capacity { .. } => None,
+        }
+    }
+}
+
 fn networks(names: &[String]) -> Result<Vec<Network>, FaultError> {
     if names.is_empty() {
         return Ok(Network::BOTH.to_vec());
     }
-    names
-        .iter()
-        .map(|n| match n.as_str() {
-            "primary" => Ok(Network::Primary),
-            "replication" => Ok(Network::Replication),
-            "both" => Ok(Network::Primary),
-            other => Err(invalid(format!("unknown network {other:?} (expected primary, replication or both)"))),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(|mut v| {
-            if names.iter().any(|n| n == "both") {
-                v = Network::BOTH.to_vec();
-            }
-            v.dedup();
-            v
-        })
+    let mut out = Vec::new();
+    for name in names {
+        let named: &[Network] = match name.as_str() {
+            "primary" => &[Network::Primary],
+            "replication" => &[Network::Replication],
+            "both" => &Network::BOTH,
+            other => return Err(invalid(format!("unknown network {other:?} (expected primary, replication or both)"))),
+        };
+        out.extend(named.iter().copied().filter(|n| !out.contains(n)).collect::<Vec<_>>());
+    }
+    Ok(out)
 }
 
 fn node_ids(nodes: &[u32]) -> Vec<NodeId> {
@@ -305,32 +317,11 @@ impl ControlPlane {
         let now = self.now_ms();
         let mine: Vec<&Fault> = active.iter().filter(|f| f.region == *region.name()).collect();
         // Zones whose storage some rule touches (or touched).
-        let mut zones: BTreeSet<AzName> = BTreeSet::new();
-        for f in mine.iter().copied().chain(removed) {
-            match &f.kind {
-                FaultKind::NetworkPartition { zone, .. }
-                | FaultKind::NetworkDegradation { zone, .. }
-                | FaultKind::NodeCrash { zone, .. }
-                | FaultKind::NodeCrashOnClose { zone, .. }
-                | FaultKind::AzOutage { zone } => {
-                    zones.insert(zone.clone());
-                }
-                _ => {}
-            }
-        }
+        let zones: BTreeSet<&AzName> =
+            mine.iter().copied().chain(removed).filter_map(|f| f.kind.storage_zone()).collect();
         for zone in &zones {
             let Ok(z) = region.zone_by_name(zone.as_str()) else { continue };
-            let in_zone: Vec<&&Fault> = mine
-                .iter()
-                .filter(|f| match &f.kind {
-                    FaultKind::NetworkPartition { zone: fz, .. }
-                    | FaultKind::NetworkDegradation { zone: fz, .. }
-                    | FaultKind::NodeCrash { zone: fz, .. }
-                    | FaultKind::NodeCrashOnClose { zone: fz, .. }
-                    | FaultKind::AzOutage { zone: fz } => fz == zone,
-                    _ => false,
-                })
-                .collect();
+            let in_zone: Vec<&&Fault> = mine.iter().filter(|f| f.kind.storage_zone() == Some(*zone)).collect();
             let result = region.with_ebs(now, |ebs| {
                 let c = ebs.storage_cluster(&z.id)?;
                 let all_nodes = c.node_ids();
@@ -362,9 +353,9 @@ impl ControlPlane {
                         _ => {}
                     }
                 }
+                let up_nodes: BTreeSet<NodeId> = c.status().nodes.iter().filter(|s| s.up).map(|s| s.id).collect();
                 for n in &all_nodes {
-                    let status = c.status().nodes.into_iter().find(|s| s.id == *n);
-                    let up = status.is_some_and(|s| s.up);
+                    let up = up_nodes.contains(n);
                     if crashed.contains(n) && up {
                         c.crash_node(*n).map_err(|e| crate::ControlError::Storage(e.to_string()))?;
                     } else if !crashed.contains(n) && !up {

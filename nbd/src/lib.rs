@@ -44,9 +44,7 @@ impl Backend for ControlPlane {
     }
 
     fn export(&self, name: &str) -> Result<Export, IoError> {
-        let region = self.region_of_volume(name).ok_or_else(|| IoError::NotFound(name.to_string()))?;
-        let region_name = region.name().clone();
-        region.block_io(self.now_ms(), |ebs| ebs.export(name, &region_name))
+        ControlPlane::export(self, name)
     }
 
     fn read(&self, export: &Export, offset: u64, len: u32) -> Result<Vec<u8>, IoError> {

@@ -141,3 +141,12 @@ pub fn error_seen<E: ProvideErrorMetadata + std::fmt::Debug, R: HasStatus + std:
         None => panic!("expected a service error, got {e:?}"),
     }
 }
+
+/// Calls `check` every 25 ms until it holds; fails naming `what` after `limit`.
+pub async fn wait_for(what: &str, limit: std::time::Duration, mut check: impl AsyncFnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "{what} did not happen within {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}

@@ -10,19 +10,11 @@ use aws_sdk_ec2::types::{
 };
 use squall::config::ServeOptions;
 use squall::nbd::client::Client;
-use squall_sdk_tests::{ec2, error_seen};
+use squall_sdk_tests::{ec2, error_seen, wait_for};
 
 /// One HTTP/1.1 request to squall's own surface: (status, JSON body).
 fn http(addr: SocketAddr, method: &str, path: &str, body: &str, token: Option<&str>) -> (u16, serde_json::Value) {
     squall_sdk_tests::checks::squall_http_with_token(&format!("http://{addr}"), method, path, body, token)
-}
-
-async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < limit, "{what} did not happen within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn instance_in(ec2: &aws_sdk_ec2::Client, zone: &str) -> String {

@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{InstanceStateName, VolumeState};
 use squall::config::ServeOptions;
 use squall::nbd::client::{self, Client};
 use squall::storage::Network;
-use squall_sdk_tests::{ebs, ec2};
+use squall_sdk_tests::{ebs, ec2, wait_for};
 
 fn have(tool: &str) -> bool {
     let found = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
@@ -26,19 +26,14 @@ async fn start() -> squall::RunningServer {
     squall::start(&options).await.expect("squall starts")
 }
 
-async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < Duration::from_secs(60), "{what} did not happen within 60 s");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+/// How long the data path's transitions may take here.
+const LIMIT: Duration = Duration::from_secs(60);
 
 /// An instance in `zone` (with its root volume) and a data volume of `gib` attached to it.
 async fn attached_volume(ec2: &aws_sdk_ec2::Client, zone: &str, gib: i32, snapshot: Option<&str>) -> (String, String) {
     let run = squall_sdk_tests::instance_checks::run_one_in_zone(ec2, zone).await;
     let instance = run.instance_id().expect("id").to_string();
-    wait_for("instance running", async || {
+    wait_for("instance running", LIMIT, async || {
         let d = ec2.describe_instances().instance_ids(&instance).send().await.expect("describe");
         d.reservations()[0].instances()[0].state().and_then(|s| s.name()) == Some(&InstanceStateName::Running)
     })
@@ -49,9 +44,9 @@ async fn attached_volume(ec2: &aws_sdk_ec2::Client, zone: &str, gib: i32, snapsh
         let d = ec2.describe_volumes().volume_ids(&volume).send().await.expect("describe");
         d.volumes()[0].state() == Some(&want)
     };
-    wait_for("volume available", async || state(VolumeState::Available).await).await;
+    wait_for("volume available", LIMIT, async || state(VolumeState::Available).await).await;
     ec2.attach_volume().volume_id(&volume).instance_id(&instance).device("/dev/sdf").send().await.expect("attach");
-    wait_for("volume in use", async || state(VolumeState::InUse).await).await;
+    wait_for("volume in use", LIMIT, async || state(VolumeState::InUse).await).await;
     (instance, volume)
 }
 
@@ -152,7 +147,7 @@ async fn real_clients_read_and_write_attached_volumes() {
     let mut session = Client::connect(server.nbd_addr, &volume).await.expect("connect");
     assert_eq!(session.read(0, 512).await.expect("read").map(|d| d.len()), Ok(512));
     ec2.detach_volume().volume_id(&volume).send().await.expect("detach");
-    wait_for("the session to end", async || session.read(0, 512).await.is_err()).await;
+    wait_for("the session to end", LIMIT, async || session.read(0, 512).await.is_err()).await;
     let err = Client::connect(server.nbd_addr, &volume).await.err().expect("refused once detached");
     assert!(err.to_string().contains("only attached (in-use) volumes are exported"), "{err}");
     assert_eq!(client::list(server.nbd_addr).await.expect("list"), vec![root]);
@@ -177,7 +172,7 @@ async fn bytes_written_over_nbd_survive_a_snapshot_restored_in_another_zone() {
 
     let snap = ec2.create_snapshot().volume_id(&volume).send().await.expect("CreateSnapshot");
     let snap = snap.snapshot_id().expect("id").to_string();
-    wait_for("snapshot completed", async || {
+    wait_for("snapshot completed", LIMIT, async || {
         let d = ec2.describe_snapshots().snapshot_ids(&snap).send().await.expect("describe");
         d.snapshots()[0].state() == Some(&aws_sdk_ec2::types::SnapshotState::Completed)
     })
@@ -255,7 +250,7 @@ async fn a_partitioned_secondary_holds_io_until_the_volume_remirrors() {
         .expect("partition");
     let partitioned = Instant::now();
 
-    wait_for("a held write", async || server.nbd.stats().get(&volume).is_some_and(|s| s.held > 0)).await;
+    wait_for("a held write", LIMIT, async || server.nbd.stats().get(&volume).is_some_and(|s| s.held > 0)).await;
     let status = ec2.describe_volume_status().volume_ids(&volume).send().await.expect("DescribeVolumeStatus");
     let info = status.volume_statuses()[0].volume_status().expect("status");
     assert_eq!(info.status(), Some(&aws_sdk_ec2::types::VolumeStatusInfoStatus::Impaired));

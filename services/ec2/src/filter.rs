@@ -30,6 +30,15 @@ pub(crate) fn matches(filters: &[Filter], values_of: impl Fn(&str) -> Vec<String
 }
 
 /// Glob matching with `*` (any run), `?` (one character) and `\` escaping the next character.
+/// Values of the `tag-key` and `tag:<key>` filters for a resource with these tags (nothing for
+/// any other filter name).
+pub(crate) fn tag_values(tags: &std::collections::BTreeMap<String, String>, name: &str) -> Vec<String> {
+    match name {
+        "tag-key" => tags.keys().cloned().collect(),
+        other => other.strip_prefix("tag:").and_then(|k| tags.get(k).cloned()).into_iter().collect(),
+    }
+}
+
 pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();

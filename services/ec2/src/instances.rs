@@ -148,11 +148,7 @@ fn filter_values(i: &instances::Instance, name: &str) -> Vec<String> {
         "vpc-id" => i.vpc_id.iter().cloned().collect(),
         "instance.group-id" | "group-id" => i.security_groups.clone(),
         "client-token" => i.client_token.iter().cloned().collect(),
-        "tag-key" => i.tags.keys().cloned().collect(),
-        other => match other.strip_prefix("tag:") {
-            Some(key) => i.tags.get(key).cloned().into_iter().collect(),
-            None => vec![],
-        },
+        other => filter::tag_values(&i.tags, other),
     }
 }
 

@@ -107,8 +107,7 @@ pub(crate) fn describe_key_pairs(
                 "key-name" => vec![k.name.clone()],
                 "key-pair-id" => vec![k.id.clone()],
                 "key-type" => vec![wire_type(k.key_type).as_str().to_string()],
-                "tag-key" => k.tags.keys().cloned().collect(),
-                other => other.strip_prefix("tag:").and_then(|t| k.tags.get(t).cloned()).into_iter().collect(),
+                other => filter::tag_values(&k.tags, other),
             })
         })
         .map(|k| wire_info(k, r.include_public_key == Some(true)))

@@ -74,13 +74,6 @@ fn wire_subnet(s: &ControlSubnet, ctx: &RequestContext) -> Subnet {
     }
 }
 
-fn tag_values(tags: &std::collections::BTreeMap<String, String>, name: &str) -> Vec<String> {
-    match name {
-        "tag-key" => tags.keys().cloned().collect(),
-        other => other.strip_prefix("tag:").and_then(|k| tags.get(k).cloned()).into_iter().collect(),
-    }
-}
-
 pub(crate) fn describe_vpcs(
     control: &ControlPlane,
     ctx: &RequestContext,
@@ -108,7 +101,7 @@ pub(crate) fn describe_vpcs(
                 "owner-id" => vec![ctx.account_id.clone()],
                 "state" => vec!["available".to_string()],
                 "vpc-id" => vec![v.id.clone()],
-                other => tag_values(&v.tags, other),
+                other => filter::tag_values(&v.tags, other),
             })
         })
         .map(|v| wire_vpc(v, &ctx.account_id))
@@ -146,7 +139,7 @@ pub(crate) fn describe_subnets(
                 "state" => vec!["available".to_string()],
                 "subnet-id" => vec![s.id.clone()],
                 "vpc-id" => vec![s.vpc_id.clone()],
-                other => tag_values(&s.tags, other),
+                other => filter::tag_values(&s.tags, other),
             })
         })
         .map(|s| wire_subnet(s, ctx))

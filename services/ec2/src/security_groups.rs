@@ -262,9 +262,8 @@ pub(crate) fn describe_security_groups(
                 "group-id" => vec![g.id.clone()],
                 "group-name" => vec![g.name.clone()],
                 "owner-id" => vec![ctx.account_id.clone()],
-                "tag-key" => g.tags.keys().cloned().collect(),
                 "vpc-id" => vec![g.vpc_id.clone()],
-                other => other.strip_prefix("tag:").and_then(|k| g.tags.get(k).cloned()).into_iter().collect(),
+                other => filter::tag_values(&g.tags, other),
             })
         })
         .map(|g| wire_group(g, ctx))

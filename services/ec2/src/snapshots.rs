@@ -162,13 +162,9 @@ fn filter_values(s: &ebs::Snapshot, account: &str, name: &str) -> Vec<String> {
         "start-time" => vec![timestamp(s.start_time_ms).to_string()],
         "status" => vec![wire_state(s.state).as_str().to_string()],
         "storage-tier" => vec!["standard".to_string()],
-        "tag-key" => s.tags.keys().cloned().collect(),
         "volume-id" => s.volume_id.iter().map(ToString::to_string).collect(),
         "volume-size" => vec![s.volume_size_gib.to_string()],
-        other => match other.strip_prefix("tag:") {
-            Some(key) => s.tags.get(key).cloned().into_iter().collect(),
-            None => vec![],
-        },
+        other => filter::tag_values(&s.tags, other),
     }
 }
 

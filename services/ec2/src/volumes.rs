@@ -137,13 +137,9 @@ fn volume_filter_values(v: &ebs::Volume, name: &str) -> Vec<String> {
         "size" => vec![v.size_gib.to_string()],
         "snapshot-id" => v.snapshot_id.iter().map(ToString::to_string).collect(),
         "status" => vec![wire_state(v.state).as_str().to_string()],
-        "tag-key" => v.tags.keys().cloned().collect(),
         "volume-id" => vec![v.id.to_string()],
         "volume-type" => vec![to_wire_type(v.volume_type).as_str().to_string()],
-        other => match other.strip_prefix("tag:") {
-            Some(key) => v.tags.get(key).cloned().into_iter().collect(),
-            None => Vec::new(),
-        },
+        other => filter::tag_values(&v.tags, other),
     }
 }
 
