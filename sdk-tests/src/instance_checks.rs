@@ -373,8 +373,9 @@ pub async fn images_boot_their_snapshots(endpoint: String) {
         .await
         .expect("RunInstances");
     let instance = run.instances()[0].instance_id().expect("id").to_string();
-    let root =
-        run.instances()[0].block_device_mappings()[0].ebs().and_then(|e| e.volume_id()).expect("root").to_string();
+    // Mappings come in no particular order: find the root by its device.
+    let root = run.instances()[0].block_device_mappings().iter().find(|m| m.device_name() == Some("/dev/xvda"));
+    let root = root.and_then(|m| m.ebs()).and_then(|e| e.volume_id()).expect("root").to_string();
     let root_volume = ec2.describe_volumes().volume_ids(&root).send().await.expect("root");
     assert_eq!(root_volume.volumes()[0].snapshot_id(), Some(root_snap.as_str()));
     assert_eq!(root_volume.volumes()[0].size(), Some(4));
