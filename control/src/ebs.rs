@@ -7,26 +7,24 @@
 //! waiters see the transitions without any timer.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::ops::Bound;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use squall_storage::{RegionStore, StorageError, VolumeId as StoreName};
 
+use crate::db::{self, Db, Row};
 use crate::ids::{AzId, AzName, InstanceId, SnapshotId, VolumeId};
 use crate::images::Image;
 use crate::instances::{Instance, InstanceState};
 use crate::keypairs::KeyPair;
-use crate::network::NetworkState;
+use crate::network::{NetworkState, Subnet, Vpc};
 use crate::security_groups::SecurityGroup;
+use crate::table::Table;
 use crate::ControlError;
 
 const GIB: u64 = 1 << 30;
-/// Version of the region's EBS metadata file.
-const EBS_FORMAT: u32 = 1;
 /// AWS's limit of tags per resource.
 pub const MAX_TAGS: usize = 50;
 
@@ -301,36 +299,62 @@ pub enum VolumeHealth {
     Stuck,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct EbsFile {
-    format_version: u32,
-    volumes: BTreeMap<VolumeId, Volume>,
-    snapshots: BTreeMap<SnapshotId, Snapshot>,
-    #[serde(default)]
-    instances: BTreeMap<InstanceId, Instance>,
-    #[serde(default)]
-    security_groups: BTreeMap<String, SecurityGroup>,
-    #[serde(default)]
-    network: NetworkState,
-    #[serde(default)]
-    key_pairs: BTreeMap<String, KeyPair>,
-    #[serde(default)]
-    images: BTreeMap<String, Image>,
+/// The earliest time one of the volume's pending transitions falls due (`u64::MAX`: none).
+fn volume_next_due(v: &Volume, d: LifecycleDelays) -> u64 {
+    let at = |since: u64, delay: Duration| since.saturating_add(delay.as_millis() as u64);
+    let mut next = match v.state {
+        VolumeState::Creating => at(v.state_since_ms, d.volume_create),
+        VolumeState::Deleting => at(v.state_since_ms, d.volume_delete),
+        VolumeState::Available | VolumeState::InUse => u64::MAX,
+    };
+    if let Some(m) = &v.modification {
+        if m.state != ModificationState::Completed {
+            next = next.min(at(m.state_since_ms, d.modification));
+        }
+    }
+    for a in &v.attachments {
+        match a.state {
+            AttachmentState::Attaching => next = next.min(at(a.since_ms, d.attach)),
+            AttachmentState::Detaching => next = next.min(at(a.since_ms, d.detach)),
+            AttachmentState::Attached => {}
+        }
+    }
+    next
 }
+
+impl Row for Volume {
+    const TABLE: &'static str = "volumes";
+    type Key = VolumeId;
+    fn key(&self) -> VolumeId {
+        self.id.clone()
+    }
+}
+
+impl Row for Snapshot {
+    const TABLE: &'static str = "snapshots";
+    type Key = SnapshotId;
+    fn key(&self) -> SnapshotId {
+        self.id.clone()
+    }
+}
+
+/// The `meta` key that records that the default network was made (a deleted default VPC stays
+/// deleted).
+pub(crate) const DEFAULT_NETWORK_MADE: &str = "default_network_made";
 
 /// The EBS state of one region. Not thread-safe by itself: the region holds it in a lock.
 #[derive(Debug)]
 pub struct Ebs {
-    dir: PathBuf,
+    db: Db,
     store: RegionStore,
-    volumes: BTreeMap<VolumeId, Volume>,
-    snapshots: BTreeMap<SnapshotId, Snapshot>,
+    volumes: Table<VolumeId, Volume>,
+    snapshots: Table<SnapshotId, Snapshot>,
     /// The region's instances; volumes attach only to these.
-    instances: BTreeMap<InstanceId, Instance>,
-    security_groups: BTreeMap<String, SecurityGroup>,
+    instances: Table<InstanceId, Instance>,
+    security_groups: Table<String, SecurityGroup>,
     network: NetworkState,
-    key_pairs: BTreeMap<String, KeyPair>,
-    images: BTreeMap<String, Image>,
+    key_pairs: Table<String, KeyPair>,
+    images: Table<String, Image>,
     /// Instances that may hold capacity in one zone at once.
     instance_capacity: u32,
     /// Volumes whose I/O a `volume-io-pause` fault holds, and since when (not persisted: faults
@@ -341,28 +365,6 @@ pub struct Ebs {
     /// Nothing can fall due before this time (ms), so `settle` may skip its scan; any change
     /// resets it to 0.
     quiet_until: std::cell::Cell<u64>,
-}
-
-/// Up to `limit` values after the key `after`, in key order, that pass `keep`, and whether more
-/// follow: a page of a listing costs the page, not the whole region.
-pub(crate) fn page_after<K: Ord, V: Clone>(
-    map: &BTreeMap<K, V>,
-    after: Option<&K>,
-    limit: usize,
-    keep: impl Fn(&V) -> bool,
-) -> (Vec<V>, bool) {
-    let range = match after {
-        Some(a) => map.range((Bound::Excluded(a), Bound::Unbounded)),
-        None => map.range::<K, _>(..),
-    };
-    let mut out = Vec::new();
-    for v in range.map(|(_, v)| v).filter(|v| keep(v)) {
-        if out.len() == limit {
-            return (out, true);
-        }
-        out.push(v.clone());
-    }
-    (out, false)
 }
 
 fn storage_error(e: StorageError) -> ControlError {
@@ -380,58 +382,151 @@ fn store_name(id: &str) -> Result<StoreName, ControlError> {
 
 impl Ebs {
     pub(crate) fn open(
-        dir: PathBuf,
+        dir: &Path,
         store: RegionStore,
         delays: LifecycleDelays,
         seed: u64,
     ) -> Result<Self, ControlError> {
-        let file: EbsFile = match fs::read(dir.join("ebs.json")) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| ControlError::Storage(format!("bad ebs.json: {e}")))?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                EbsFile { format_version: EBS_FORMAT, ..EbsFile::default() }
-            }
-            Err(e) => return Err(ControlError::Storage(e.to_string())),
+        let db = Db::open(dir)?;
+        let network = NetworkState {
+            default_made: db.meta(DEFAULT_NETWORK_MADE)?.is_some(),
+            default_made_changed: false,
+            vpcs: Table::from_rows(db.load::<Vpc>()?),
+            subnets: Table::from_rows(db.load::<Subnet>()?),
         };
-        if file.format_version != EBS_FORMAT {
-            return Err(ControlError::Storage(format!("ebs.json format {} is not supported", file.format_version)));
-        }
-        Ok(Self {
-            dir,
+        let mut ebs = Self {
+            volumes: Table::from_rows(db.load::<Volume>()?),
+            snapshots: Table::from_rows(db.load::<Snapshot>()?),
+            instances: Table::from_rows(db.load::<Instance>()?),
+            security_groups: Table::from_rows(db.load::<SecurityGroup>()?),
+            network,
+            key_pairs: Table::from_rows(db.load::<KeyPair>()?),
+            images: Table::from_rows(db.load::<Image>()?),
+            db,
             store,
-            volumes: file.volumes,
-            snapshots: file.snapshots,
-            instances: file.instances,
-            security_groups: file.security_groups,
-            network: file.network,
-            key_pairs: file.key_pairs,
-            images: file.images,
             instance_capacity: u32::MAX,
             paused: BTreeMap::new(),
             delays,
             rng: rand::SeedableRng::seed_from_u64(seed),
             quiet_until: std::cell::Cell::new(0),
-        })
+        };
+        ebs.drop_orphan_storage()?;
+        Ok(ebs)
     }
 
-    fn persist(&self) -> Result<(), ControlError> {
+    /// Storage volumes that no volume row names: a crash between creating a volume's replicas
+    /// and committing its row left them behind (the command never answered), so they go.
+    fn drop_orphan_storage(&mut self) -> Result<(), ControlError> {
+        let zone_ids = self.store.stored_cluster_names().map_err(storage_error)?;
+        for zone in zone_ids {
+            let cluster = self.store.cluster(&zone).map_err(storage_error)?;
+            let orphans: Vec<StoreName> = cluster
+                .volumes()
+                .map(|(name, _)| name.clone())
+                .filter(|name| VolumeId::parse(name.as_str()).map_or(true, |id| !self.volumes.contains_key(&id)))
+                .collect();
+            for name in orphans {
+                tracing::warn!(
+                    volume = name.as_str(),
+                    zone,
+                    "dropping storage of a volume whose creation never committed"
+                );
+                cluster.delete_volume(&name).map_err(storage_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the running command's changes durable in one transaction; on failure nothing of
+    /// the command remains, in memory or on disk.
+    pub(crate) fn commit(&mut self) -> Result<(), ControlError> {
+        let changed = self.volumes.has_changes()
+            || self.snapshots.has_changes()
+            || self.instances.has_changes()
+            || self.security_groups.has_changes()
+            || self.network.vpcs.has_changes()
+            || self.network.subnets.has_changes()
+            || self.key_pairs.has_changes()
+            || self.images.has_changes()
+            || self.network.default_made_changed;
+        if !changed {
+            self.forget_originals();
+            return Ok(());
+        }
         self.quiet_until.set(0);
-        let file = EbsFile {
-            format_version: EBS_FORMAT,
-            volumes: self.volumes.clone(),
-            snapshots: self.snapshots.clone(),
-            instances: self.instances.clone(),
-            security_groups: self.security_groups.clone(),
-            network: self.network.clone(),
-            key_pairs: self.key_pairs.clone(),
-            images: self.images.clone(),
-        };
-        let bytes = serde_json::to_vec(&file).map_err(|e| ControlError::Storage(e.to_string()))?;
-        fs::create_dir_all(&self.dir).map_err(|e| ControlError::Storage(e.to_string()))?;
-        let tmp = self.dir.join("ebs.json.tmp");
-        fs::write(&tmp, bytes).map_err(|e| ControlError::Storage(e.to_string()))?;
-        fs::rename(&tmp, self.dir.join("ebs.json")).map_err(|e| ControlError::Storage(e.to_string()))
+        let written = (|| {
+            let tx = self.db.transaction()?;
+            db::put_changes(&tx, &self.volumes)?;
+            db::put_changes(&tx, &self.snapshots)?;
+            db::put_changes(&tx, &self.instances)?;
+            db::put_changes(&tx, &self.security_groups)?;
+            db::put_changes(&tx, &self.network.vpcs)?;
+            db::put_changes(&tx, &self.network.subnets)?;
+            db::put_changes(&tx, &self.key_pairs)?;
+            db::put_changes(&tx, &self.images)?;
+            if self.network.default_made_changed {
+                db::set_meta(&tx, DEFAULT_NETWORK_MADE, "true")?;
+            }
+            tx.commit().map_err(db::db_error)
+        })();
+        match written {
+            Ok(()) => {
+                self.forget_originals();
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    fn forget_originals(&mut self) {
+        self.volumes.commit();
+        self.snapshots.commit();
+        self.instances.commit();
+        self.security_groups.commit();
+        self.network.vpcs.commit();
+        self.network.subnets.commit();
+        self.network.default_made_changed = false;
+        self.key_pairs.commit();
+        self.images.commit();
+    }
+
+    /// Undoes every change of the running command in memory (it failed part-way).
+    pub(crate) fn rollback(&mut self) {
+        self.quiet_until.set(0);
+        // What the command made in the block store goes with it.
+        let made: Vec<(AzId, VolumeId)> =
+            self.volumes.inserted().map(|(id, v)| (v.zone_id.clone(), id.clone())).collect();
+        for (zone, id) in made {
+            let dropped = store_name(id.as_str()).and_then(|name| {
+                self.store.cluster(zone.as_str()).and_then(|c| c.delete_volume(&name)).map_err(storage_error)
+            });
+            if let Err(e) = dropped {
+                tracing::warn!(volume = %id, "could not drop the storage of a volume whose command failed: {e}");
+            }
+        }
+        let made: Vec<SnapshotId> = self.snapshots.inserted().map(|(id, _)| id.clone()).collect();
+        for id in made {
+            if let Err(e) =
+                store_name(id.as_str()).and_then(|n| self.store.snapshots().delete(&n).map_err(storage_error))
+            {
+                tracing::warn!(snapshot = %id, "could not drop the blocks of a snapshot whose command failed: {e}");
+            }
+        }
+        self.volumes.rollback();
+        self.snapshots.rollback();
+        self.instances.rollback();
+        self.security_groups.rollback();
+        self.network.vpcs.rollback();
+        self.network.subnets.rollback();
+        if self.network.default_made_changed {
+            self.network.default_made = false;
+            self.network.default_made_changed = false;
+        }
+        self.key_pairs.rollback();
+        self.images.rollback();
     }
 
     /// Advances every state whose delay has passed.
@@ -452,23 +547,7 @@ impl Ebs {
         let at = |since: u64, delay: Duration| since.saturating_add(delay.as_millis() as u64);
         let mut next = self.next_instance_due();
         for v in self.volumes.values() {
-            match v.state {
-                VolumeState::Creating => next = next.min(at(v.state_since_ms, d.volume_create)),
-                VolumeState::Deleting => next = next.min(at(v.state_since_ms, d.volume_delete)),
-                VolumeState::Available | VolumeState::InUse => {}
-            }
-            if let Some(m) = &v.modification {
-                if m.state != ModificationState::Completed {
-                    next = next.min(at(m.state_since_ms, d.modification));
-                }
-            }
-            for a in &v.attachments {
-                match a.state {
-                    AttachmentState::Attaching => next = next.min(at(a.since_ms, d.attach)),
-                    AttachmentState::Detaching => next = next.min(at(a.since_ms, d.detach)),
-                    AttachmentState::Attached => {}
-                }
-            }
+            next = next.min(volume_next_due(v, d));
         }
         for s in self.snapshots.values() {
             if s.state == SnapshotState::Pending && !s.awaiting_completion {
@@ -478,18 +557,20 @@ impl Ebs {
         next
     }
 
+    /// Applies every transition that has fallen due (only the rows that change are touched).
     fn settle_scan(&mut self, now_ms: u64) -> Result<(), ControlError> {
         let d = self.delays;
         let due = |since: u64, delay: Duration| now_ms >= since + delay.as_millis() as u64;
-        let mut changed = false;
         let mut gone = Vec::new();
-        for v in self.volumes.values_mut() {
+        let due_volumes: Vec<VolumeId> =
+            self.volumes.values().filter(|v| volume_next_due(v, d) <= now_ms).map(|v| v.id.clone()).collect();
+        for id in due_volumes {
+            let Some(v) = self.volumes.get_mut(&id) else { continue };
             match v.state {
                 VolumeState::Creating if due(v.state_since_ms, d.volume_create) => {
                     v.state = VolumeState::Available;
                     // The transition happened when it fell due, not when someone looked.
                     v.state_since_ms += d.volume_create.as_millis() as u64;
-                    changed = true;
                 }
                 VolumeState::Deleting if due(v.state_since_ms, d.volume_delete) => gone.push(v.id.clone()),
                 _ => {}
@@ -510,7 +591,6 @@ impl Ebs {
                     if state == ModificationState::Completed {
                         m.end_ms = Some(m.state_since_ms);
                     }
-                    changed = true;
                 }
             }
             let before = v.attachments.len();
@@ -519,15 +599,11 @@ impl Ebs {
                 if a.state == AttachmentState::Attaching && due(a.since_ms, d.attach) {
                     a.state = AttachmentState::Attached;
                     a.since_ms += d.attach.as_millis() as u64;
-                    changed = true;
                 }
             }
-            if v.attachments.len() != before {
-                changed = true;
-                if v.attachments.is_empty() && v.state == VolumeState::InUse {
-                    v.state = VolumeState::Available;
-                    v.state_since_ms = now_ms;
-                }
+            if v.attachments.len() != before && v.attachments.is_empty() && v.state == VolumeState::InUse {
+                v.state = VolumeState::Available;
+                v.state_since_ms = now_ms;
             }
         }
         for id in gone {
@@ -537,19 +613,13 @@ impl Ebs {
                     Ok(()) | Err(StorageError::VolumeNotFound(_)) => {}
                     Err(e) => return Err(storage_error(e)),
                 }
-                changed = true;
             }
         }
-        changed |= self.settle_instances(now_ms)?;
-        for s in self.snapshots.values_mut() {
-            if s.state == SnapshotState::Pending && !s.awaiting_completion && due(s.start_time_ms, d.snapshot) {
-                s.state = SnapshotState::Completed;
-                changed = true;
-            }
-        }
-        if changed {
-            self.persist()?;
-        }
+        self.settle_instances(now_ms)?;
+        self.snapshots.update_where(
+            |s| s.state == SnapshotState::Pending && !s.awaiting_completion && due(s.start_time_ms, d.snapshot),
+            |s| s.state = SnapshotState::Completed,
+        );
         Ok(())
     }
 
@@ -563,42 +633,36 @@ impl Ebs {
     /// was the secondary is a failover, after which EBS disables I/O (or re-enables it at once
     /// with `autoEnableIO`).
     fn notice_failovers(&mut self, now_ms: u64) -> Result<(), ControlError> {
-        let mut changed = false;
         let ids: Vec<VolumeId> = self.volumes.keys().cloned().collect();
         for id in ids {
             let Some(v) = self.volumes.get(&id) else { continue };
             let zone = v.zone_id.clone();
+            let seen = v.seen_primary;
             let name = store_name(id.as_str())?;
             let Some(record) = self.store.cluster(zone.as_str()).map_err(storage_error)?.record(&name).cloned() else {
                 continue;
             };
             let current = (record.primary.0, record.epoch);
+            let settled = record.stuck_since_ms.is_none();
+            let failed_over = match seen {
+                Some((primary, epoch)) if epoch != current.1 && primary != current.0 && settled => true,
+                Some(seen) if seen == current => continue,
+                _ if settled => false,
+                _ => continue,
+            };
+            // Only volumes whose replica set changed are touched (and written).
             let Some(v) = self.volumes.get_mut(&id) else { continue };
-            match v.seen_primary {
-                Some((primary, epoch))
-                    if epoch != current.1 && primary != current.0 && record.stuck_since_ms.is_none() =>
-                {
-                    let event_id = format!("evol-{:017x}", (now_ms << 12) ^ u64::from(current.0) ^ (current.1 << 40));
-                    let auto = v.auto_enable_io;
-                    v.io_event = Some(IoEvent {
-                        id: event_id,
-                        since_ms: now_ms,
-                        enabled_ms: auto.then_some(now_ms),
-                        auto_enabled: auto,
-                    });
-                    v.seen_primary = Some(current);
-                    changed = true;
-                }
-                Some(seen) if seen == current => {}
-                _ if record.stuck_since_ms.is_none() => {
-                    v.seen_primary = Some(current);
-                    changed = true;
-                }
-                _ => {}
+            if failed_over {
+                let event_id = format!("evol-{:017x}", (now_ms << 12) ^ u64::from(current.0) ^ (current.1 << 40));
+                let auto = v.auto_enable_io;
+                v.io_event = Some(IoEvent {
+                    id: event_id,
+                    since_ms: now_ms,
+                    enabled_ms: auto.then_some(now_ms),
+                    auto_enabled: auto,
+                });
             }
-        }
-        if changed {
-            self.persist()?;
+            v.seen_primary = Some(current);
         }
         Ok(())
     }
@@ -619,7 +683,7 @@ impl Ebs {
                 event.enabled_ms = Some(now_ms);
             }
         }
-        self.persist()
+        Ok(())
     }
 
     // ---- volumes ---------------------------------------------------------------------------
@@ -755,7 +819,6 @@ impl Ebs {
             io_event: None,
         };
         self.volumes.insert(id, volume.clone());
-        self.persist()?;
         Ok(volume)
     }
 
@@ -771,7 +834,7 @@ impl Ebs {
         limit: usize,
         keep: impl Fn(&Volume) -> bool,
     ) -> (Vec<Volume>, bool) {
-        page_after(&self.volumes, after, limit, keep)
+        self.volumes.page_after(after, limit, keep)
     }
 
     /// Changes size, type, IOPS, throughput or multi-attach. The new size is usable at once (the
@@ -846,7 +909,6 @@ impl Ebs {
         v.throughput = target.throughput;
         v.multi_attach = target.multi_attach;
         v.modification = Some(modification.clone());
-        self.persist()?;
         Ok(modification)
     }
 
@@ -864,7 +926,7 @@ impl Ebs {
         let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
         v.state = VolumeState::Deleting;
         v.state_since_ms = now_ms;
-        self.persist()
+        Ok(())
     }
 
     pub fn attach_volume(
@@ -912,7 +974,6 @@ impl Ebs {
         v.attachments.push(attachment.clone());
         v.state = VolumeState::InUse;
         v.state_since_ms = now_ms;
-        self.persist()?;
         Ok(attachment)
     }
 
@@ -940,25 +1001,24 @@ impl Ebs {
         a.state = AttachmentState::Detaching;
         a.since_ms = now_ms;
         let out = a.clone();
-        self.persist()?;
         Ok(out)
     }
 
     // ---- helpers for the instance operations (instances.rs) ---------------------------------
 
-    pub(crate) fn instances_ref(&self) -> &BTreeMap<InstanceId, Instance> {
+    pub(crate) fn instances_ref(&self) -> &Table<InstanceId, Instance> {
         &self.instances
     }
 
-    pub(crate) fn instances_mut(&mut self) -> &mut BTreeMap<InstanceId, Instance> {
+    pub(crate) fn instances_mut(&mut self) -> &mut Table<InstanceId, Instance> {
         &mut self.instances
     }
 
-    pub(crate) fn security_groups_ref(&self) -> &BTreeMap<String, SecurityGroup> {
+    pub(crate) fn security_groups_ref(&self) -> &Table<String, SecurityGroup> {
         &self.security_groups
     }
 
-    pub(crate) fn security_groups_mut(&mut self) -> &mut BTreeMap<String, SecurityGroup> {
+    pub(crate) fn security_groups_mut(&mut self) -> &mut Table<String, SecurityGroup> {
         &mut self.security_groups
     }
 
@@ -1008,19 +1068,19 @@ impl Ebs {
         &mut self.network
     }
 
-    pub(crate) fn key_pairs_ref(&self) -> &BTreeMap<String, KeyPair> {
+    pub(crate) fn key_pairs_ref(&self) -> &Table<String, KeyPair> {
         &self.key_pairs
     }
 
-    pub(crate) fn key_pairs_mut(&mut self) -> &mut BTreeMap<String, KeyPair> {
+    pub(crate) fn key_pairs_mut(&mut self) -> &mut Table<String, KeyPair> {
         &mut self.key_pairs
     }
 
-    pub(crate) fn images_ref(&self) -> &BTreeMap<String, Image> {
+    pub(crate) fn images_ref(&self) -> &Table<String, Image> {
         &self.images
     }
 
-    pub(crate) fn images_mut(&mut self) -> &mut BTreeMap<String, Image> {
+    pub(crate) fn images_mut(&mut self) -> &mut Table<String, Image> {
         &mut self.images
     }
 
@@ -1046,28 +1106,29 @@ impl Ebs {
         self.delays
     }
 
-    pub(crate) fn save(&self) -> Result<(), ControlError> {
-        self.persist()
-    }
-
     pub(crate) fn set_delete_on_termination(&mut self, instance: &InstanceId, device: &str, value: bool) {
-        for v in self.volumes.values_mut() {
-            for a in v.attachments.iter_mut().filter(|a| a.instance == *instance && a.device == device) {
-                a.delete_on_termination = value;
-            }
-        }
+        let is_it = |a: &Attachment| a.instance == *instance && a.device == device;
+        self.volumes.update_where(
+            |v| v.attachments.iter().any(is_it),
+            |v| {
+                for a in v.attachments.iter_mut().filter(|a| is_it(a)) {
+                    a.delete_on_termination = value;
+                }
+            },
+        );
     }
 
     /// A terminated instance's volumes: detached, and deleted when marked delete-on-termination.
     pub(crate) fn release_volumes_of(&mut self, instance: &InstanceId, now_ms: u64) {
-        for v in self.volumes.values_mut() {
-            let Some(pos) = v.attachments.iter().position(|a| a.instance == *instance) else { continue };
+        let attached = |v: &Volume| v.attachments.iter().any(|a| a.instance == *instance);
+        self.volumes.update_where(attached, |v| {
+            let Some(pos) = v.attachments.iter().position(|a| a.instance == *instance) else { return };
             let a = v.attachments.remove(pos);
             if v.attachments.is_empty() {
                 v.state = if a.delete_on_termination { VolumeState::Deleting } else { VolumeState::Available };
                 v.state_since_ms = now_ms;
             }
-        }
+        });
     }
 
     pub fn set_auto_enable_io(&mut self, id: &VolumeId, value: bool, dry_run: bool) -> Result<(), ControlError> {
@@ -1078,7 +1139,7 @@ impl Ebs {
         if let Some(v) = self.volumes.get_mut(id) {
             v.auto_enable_io = value;
         }
-        self.persist()
+        Ok(())
     }
 
     /// Whether the volume's replica set has a confirmed writable primary.
@@ -1148,7 +1209,6 @@ impl Ebs {
             parent: parent.as_ref().and_then(|p| SnapshotId::parse(p.as_str()).ok()),
         };
         self.snapshots.insert(id, snapshot.clone());
-        self.persist()?;
         Ok(snapshot)
     }
 
@@ -1162,7 +1222,7 @@ impl Ebs {
         limit: usize,
         keep: impl Fn(&Snapshot) -> bool,
     ) -> (Vec<Snapshot>, bool) {
-        page_after(&self.snapshots, after, limit, keep)
+        self.snapshots.page_after(after, limit, keep)
     }
 
     pub fn delete_snapshot(&mut self, id: &SnapshotId, dry_run: bool) -> Result<(), ControlError> {
@@ -1180,7 +1240,7 @@ impl Ebs {
         }
         self.store.snapshots().delete(&store_name(id.as_str())?).map_err(storage_error)?;
         self.snapshots.remove(id);
-        self.persist()
+        Ok(())
     }
 
     pub fn copy_snapshot(
@@ -1213,7 +1273,6 @@ impl Ebs {
             ..src
         };
         self.snapshots.insert(id, copy.clone());
-        self.persist()?;
         Ok(copy)
     }
 
@@ -1234,7 +1293,7 @@ impl Ebs {
                 s.create_volume_permissions.push(p.clone());
             }
         }
-        self.persist()
+        Ok(())
     }
 
     // ---- EBS direct APIs -------------------------------------------------------------------
@@ -1300,7 +1359,6 @@ impl Ebs {
             parent: parent.cloned(),
         };
         self.snapshots.insert(id, snapshot.clone());
-        self.persist()?;
         Ok(snapshot)
     }
 
@@ -1353,7 +1411,7 @@ impl Ebs {
         if let Some(s) = self.snapshots.get_mut(id) {
             s.awaiting_completion = false;
         }
-        self.persist()
+        Ok(())
     }
 
     /// The non-empty blocks of a completed snapshot, from `start` on, in index order.
@@ -1428,7 +1486,7 @@ impl Ebs {
         for r in resources {
             self.tags_mut(r)?.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        self.persist()
+        Ok(())
     }
 
     /// Deletes tags: a key with `Some(value)` only when the value matches; `None` whatever it is.
@@ -1455,7 +1513,7 @@ impl Ebs {
                 }
             }
         }
-        self.persist()
+        Ok(())
     }
 
     /// Every tag of the region's resources: (resource id, resource type, key, value), in order.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::Row;
 use crate::ebs::{Ebs, SnapshotState, VolumeType};
 use crate::ids::{InstanceId, SnapshotId};
 use crate::instances::InstanceState;
@@ -33,6 +34,14 @@ pub struct Image {
     pub created_ms: u64,
     pub source_instance: Option<InstanceId>,
     pub tags: BTreeMap<String, String>,
+}
+
+impl Row for Image {
+    const TABLE: &'static str = "images";
+    type Key = String;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +142,6 @@ impl Ebs {
             tags,
         };
         self.images_mut().insert(id, image.clone());
-        self.save()?;
         Ok(image)
     }
 
@@ -164,7 +172,6 @@ impl Ebs {
             tags: spec.tags,
         };
         self.images_mut().insert(id, image.clone());
-        self.save()?;
         Ok(image)
     }
 
@@ -210,7 +217,6 @@ impl Ebs {
                 }
             }
         }
-        self.save()?;
         Ok(deleted)
     }
 

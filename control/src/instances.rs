@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::Row;
 use crate::ebs::{Attachment, AttachmentState, Ebs, VolumeSpec, VolumeState, VolumeType};
 use crate::ids::{AzId, AzName, InstanceId};
 use crate::ControlError;
@@ -72,6 +73,14 @@ pub struct Instance {
     pub client_token: Option<String>,
     #[serde(default)]
     pub attributes: InstanceAttributes,
+}
+
+impl Row for Instance {
+    const TABLE: &'static str = "instances";
+    type Key = InstanceId;
+    fn key(&self) -> InstanceId {
+        self.id.clone()
+    }
 }
 
 /// The attributes ModifyInstanceAttribute changes (besides type, user data and groups).
@@ -286,7 +295,6 @@ impl Ebs {
             self.instances_mut().insert(id, instance.clone());
             launched.push(instance);
         }
-        self.save()?;
         Ok((reservation_id, launched))
     }
 
@@ -332,7 +340,7 @@ impl Ebs {
         }
         if let AttributeChange::DeleteOnTermination { device, value } = &change {
             self.set_delete_on_termination(id, device, *value);
-            return self.save();
+            return Ok(());
         }
         let Some(i) = self.instances_mut().get_mut(id) else { return Err(ControlError::InstanceNotFound(id.clone())) };
         match change {
@@ -346,7 +354,7 @@ impl Ebs {
             AttributeChange::EbsOptimized(v) => i.attributes.ebs_optimized = v,
             AttributeChange::DeleteOnTermination { .. } => {}
         }
-        self.save()
+        Ok(())
     }
 
     fn attach_at_launch(
@@ -381,7 +389,7 @@ impl Ebs {
         limit: usize,
         keep: impl Fn(&Instance) -> bool,
     ) -> (Vec<Instance>, bool) {
-        crate::ebs::page_after(self.instances_ref(), after, limit, keep)
+        self.instances_ref().page_after(after, limit, keep)
     }
 
     /// Moves each instance to `target` (stopping, shutting-down or pending) if its state allows;
@@ -459,7 +467,6 @@ impl Ebs {
             }
             out.push((id.clone(), previous, next));
         }
-        self.save()?;
         Ok(out)
     }
 
@@ -481,18 +488,29 @@ impl Ebs {
 
     /// Advances instance states; a terminated instance lets go of its volumes (deleting those
     /// marked delete-on-termination) and disappears after an hour.
-    pub(crate) fn settle_instances(&mut self, now_ms: u64) -> Result<bool, ControlError> {
+    pub(crate) fn settle_instances(&mut self, now_ms: u64) -> Result<(), ControlError> {
         let delay = self.delays().volume_create.as_millis() as u64;
-        let mut changed = false;
         let mut terminated = Vec::new();
         let mut gone = Vec::new();
-        for i in self.instances_mut().values_mut() {
-            let due = now_ms >= i.state_since_ms + delay;
+        let transitional = |s: InstanceState| {
+            matches!(s, InstanceState::Pending | InstanceState::Stopping | InstanceState::ShuttingDown)
+        };
+        let due: Vec<InstanceId> = self
+            .instances_ref()
+            .values()
+            .filter(|i| {
+                (transitional(i.state) && now_ms >= i.state_since_ms + delay)
+                    || (i.state == InstanceState::Terminated && now_ms >= i.state_since_ms + TERMINATED_VISIBLE_MS)
+            })
+            .map(|i| i.id.clone())
+            .collect();
+        for id in due {
+            let Some(i) = self.instances_mut().get_mut(&id) else { continue };
             let next = match i.state {
-                InstanceState::Pending if due => Some(InstanceState::Running),
-                InstanceState::Stopping if due => Some(InstanceState::Stopped),
-                InstanceState::ShuttingDown if due => Some(InstanceState::Terminated),
-                InstanceState::Terminated if now_ms >= i.state_since_ms + TERMINATED_VISIBLE_MS => {
+                InstanceState::Pending => Some(InstanceState::Running),
+                InstanceState::Stopping => Some(InstanceState::Stopped),
+                InstanceState::ShuttingDown => Some(InstanceState::Terminated),
+                InstanceState::Terminated => {
                     gone.push(i.id.clone());
                     None
                 }
@@ -505,7 +523,6 @@ impl Ebs {
                 if next == InstanceState::Terminated {
                     terminated.push(i.id.clone());
                 }
-                changed = true;
             }
         }
         for id in terminated {
@@ -513,8 +530,7 @@ impl Ebs {
         }
         for id in gone {
             self.instances_mut().remove(&id);
-            changed = true;
         }
-        Ok(changed)
+        Ok(())
     }
 }

@@ -14,6 +14,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use crate::db::Row;
 use crate::ebs::Ebs;
 use crate::ControlError;
 
@@ -34,6 +35,14 @@ pub struct KeyPair {
     pub public_key: String,
     pub created_ms: u64,
     pub tags: BTreeMap<String, String>,
+}
+
+impl Row for KeyPair {
+    const TABLE: &'static str = "key_pairs";
+    type Key = String;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
 }
 
 /// SSH wire encoding: a length-prefixed string.
@@ -212,7 +221,6 @@ impl Ebs {
         let key =
             KeyPair { id: id.clone(), name: name.to_string(), key_type, fingerprint, public_key, created_ms, tags };
         self.key_pairs_mut().insert(id, key.clone());
-        self.save()?;
         Ok(key)
     }
 
@@ -266,7 +274,6 @@ impl Ebs {
         }
         if let Some(k) = &found {
             self.key_pairs_mut().remove(&k.id);
-            self.save()?;
         }
         Ok(found)
     }

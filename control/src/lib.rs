@@ -7,15 +7,18 @@
 
 pub mod block_io;
 mod catalog;
+mod db;
 pub mod ebs;
 pub mod faults;
 mod ids;
 pub mod images;
 pub mod instances;
 pub mod keypairs;
+mod legacy;
 pub mod network;
 mod region;
 pub mod security_groups;
+mod table;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -7,9 +7,11 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::Row;
 use crate::ebs::Ebs;
 use crate::ids::{AzId, AzName};
 use crate::region::DefaultNetwork;
+use crate::table::Table;
 use crate::ControlError;
 
 /// An IPv4 block: a network address and a prefix length.
@@ -120,6 +122,7 @@ impl Ebs {
         }
         let n = self.network_mut();
         n.default_made = true;
+        n.default_made_changed = true;
         n.vpcs.insert(
             network.vpc_id.clone(),
             Vpc { id: network.vpc_id.clone(), cidr: network.cidr.to_string(), is_default: true, tags: BTreeMap::new() },
@@ -140,7 +143,7 @@ impl Ebs {
             );
         }
         self.ensure_default_group(&network.vpc_id)?;
-        self.save()
+        Ok(())
     }
 
     pub fn vpcs(&self) -> Vec<Vpc> {
@@ -186,7 +189,6 @@ impl Ebs {
         let vpc = Vpc { id: id.clone(), cidr: block.to_string(), is_default: false, tags };
         self.network_mut().vpcs.insert(id.clone(), vpc.clone());
         self.ensure_default_group(&id)?;
-        self.save()?;
         Ok(vpc)
     }
 
@@ -203,7 +205,7 @@ impl Ebs {
         }
         self.network_mut().vpcs.remove(id);
         self.security_groups_mut().retain(|_, g| g.vpc_id != id);
-        self.save()
+        Ok(())
     }
 
     pub fn create_subnet(&mut self, spec: SubnetSpec, dry_run: bool) -> Result<Subnet, ControlError> {
@@ -236,7 +238,6 @@ impl Ebs {
             hosts_used: 0,
         };
         self.network_mut().subnets.insert(id, subnet.clone());
-        self.save()?;
         Ok(subnet)
     }
 
@@ -254,7 +255,7 @@ impl Ebs {
             return Err(ControlError::DryRun);
         }
         self.network_mut().subnets.remove(id);
-        self.save()
+        Ok(())
     }
 
     /// The next private address of a subnet (for a launching instance).
@@ -279,15 +280,31 @@ impl Ebs {
     }
 }
 
-/// The persisted network state of a region.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The network state of a region.
+#[derive(Debug, Default)]
 pub(crate) struct NetworkState {
-    #[serde(default)]
+    /// The default network was made once (a deleted default VPC stays deleted).
     pub default_made: bool,
-    #[serde(default)]
-    pub vpcs: BTreeMap<String, Vpc>,
-    #[serde(default)]
-    pub subnets: BTreeMap<String, Subnet>,
+    /// `default_made` changed in the running command.
+    pub default_made_changed: bool,
+    pub vpcs: Table<String, Vpc>,
+    pub subnets: Table<String, Subnet>,
+}
+
+impl Row for Vpc {
+    const TABLE: &'static str = "vpcs";
+    type Key = String;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl Row for Subnet {
+    const TABLE: &'static str = "subnets";
+    type Key = String;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
 }
 
 #[cfg(test)]

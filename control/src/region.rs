@@ -141,7 +141,9 @@ impl Region {
         }
     }
 
-    /// Runs `f` on the region's EBS state, settled at `now_ms` (opened on first use).
+    /// Runs `f` on the region's EBS state, settled at `now_ms` (opened on first use), as one
+    /// command: what `f` changes is committed in one transaction when it returns `Ok`, and undone
+    /// when it returns an error (nothing of a failed command remains).
     pub fn with_ebs<T>(
         &self,
         now_ms: u64,
@@ -153,14 +155,32 @@ impl Region {
             cluster.policy = *self.policy.lock().unwrap_or_else(PoisonError::into_inner);
             let store = RegionStore::open(&self.dir.join("storage"), cluster, self.clock.clone(), self.seed)
                 .map_err(|e| ControlError::Storage(e.to_string()))?;
-            let mut ebs = Ebs::open(self.dir.clone(), store, self.delays, self.seed)?;
-            ebs.ensure_default_network(&self.default_network())?;
+            let mut ebs = Ebs::open(&self.dir, store, self.delays, self.seed)?;
             ebs.set_instance_capacity(self.instance_capacity);
+            let made = ebs.ensure_default_network(&self.default_network()).and_then(|()| ebs.commit());
+            if let Err(e) = made {
+                ebs.rollback();
+                return Err(e);
+            }
             *guard = Some(ebs);
         }
         let ebs = guard.as_mut().ok_or_else(|| ControlError::Storage("EBS state vanished".into()))?;
-        ebs.settle(now_ms)?;
-        f(ebs)
+        // Transitions that fell due are their own transaction: a failing command keeps them.
+        let settled = ebs.settle(now_ms).and_then(|()| ebs.commit());
+        if let Err(e) = settled {
+            ebs.rollback();
+            return Err(e);
+        }
+        match f(ebs) {
+            Ok(out) => {
+                ebs.commit()?;
+                Ok(out)
+            }
+            Err(e) => {
+                ebs.rollback();
+                Err(e)
+            }
+        }
     }
 
     /// Sets each zone's state and messages (zones not named are `available`, without messages).
@@ -183,15 +203,21 @@ impl Region {
 
     /// Whether the region has EBS state (opened in this run, or persisted by an earlier one).
     pub fn has_ebs_state(&self) -> bool {
-        self.ebs.lock().unwrap_or_else(PoisonError::into_inner).is_some() || self.dir.join("ebs.json").exists()
+        self.ebs.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+            || self.dir.join(crate::db::DB_FILE).exists()
+            || self.dir.join(crate::legacy::LEGACY_FILE).exists()
     }
 
     /// Storage background work, only if EBS was ever used in this region.
     pub(crate) fn tick(&self, now_ms: u64) -> Result<(), ControlError> {
         let mut guard = self.ebs.lock().unwrap_or_else(PoisonError::into_inner);
-        match guard.as_mut() {
-            Some(ebs) => ebs.tick_storage(now_ms),
-            None => Ok(()),
+        let Some(ebs) = guard.as_mut() else { return Ok(()) };
+        match ebs.tick_storage(now_ms).and_then(|()| ebs.commit()) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                ebs.rollback();
+                Err(e)
+            }
         }
     }
 

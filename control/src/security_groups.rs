@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::Row;
 use crate::ebs::Ebs;
 use crate::ControlError;
 
@@ -44,6 +45,14 @@ pub struct SecurityGroup {
     pub rules: Vec<SecurityGroupRule>,
 }
 
+impl Row for SecurityGroup {
+    const TABLE: &'static str = "security_groups";
+    type Key = String;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
 impl Ebs {
     /// The VPC's `default` group (created on first use: all traffic from itself, all egress).
     pub(crate) fn ensure_default_group(&mut self, vpc_id: &str) -> Result<(), ControlError> {
@@ -80,7 +89,7 @@ impl Ebs {
             rules: vec![ingress, egress],
         };
         self.security_groups_mut().insert(id, group);
-        self.save()
+        Ok(())
     }
 
     pub fn security_group(&self, id: &str) -> Option<&SecurityGroup> {
@@ -139,7 +148,6 @@ impl Ebs {
             rules: vec![egress],
         };
         self.security_groups_mut().insert(id, group.clone());
-        self.save()?;
         Ok(group)
     }
 
@@ -160,7 +168,7 @@ impl Ebs {
             return Err(ControlError::DryRun);
         }
         self.security_groups_mut().remove(id);
-        self.save()
+        Ok(())
     }
 
     /// Adds rules (ids are assigned here); a rule that repeats an existing grant is refused.
@@ -193,7 +201,6 @@ impl Ebs {
         if let Some(g) = self.security_groups_mut().get_mut(group) {
             g.rules.extend(rules.iter().cloned());
         }
-        self.save()?;
         Ok(rules)
     }
 
@@ -226,6 +233,6 @@ impl Ebs {
         if let Some(g) = self.security_groups_mut().get_mut(group) {
             g.rules.retain(|e| !(rules.iter().any(|r| e.same_grant(r)) || rule_ids.contains(&e.id)));
         }
-        self.save()
+        Ok(())
     }
 }

@@ -16,12 +16,11 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::fabric::{Fabric, Network};
+use crate::journal::{Authority, Entry, Journal};
 use crate::policy::{policy, PolicyKind, RemirrorPolicy};
 use crate::replica::Replica;
 use crate::{Clock, NodeId, StorageError, VolumeId};
 
-/// Version of the authority's file format.
-const AUTHORITY_FORMAT: u32 = 1;
 /// Replicas whose files a cluster keeps open at once (each holds two or more descriptors); the
 /// least recently used are closed beyond it and reopen on their next access.
 const MAX_OPEN_REPLICAS: usize = 256;
@@ -80,20 +79,6 @@ pub struct VolumeRecord {
     pub epoch: u64,
     /// Set while the volume has no confirmed writable primary (its I/O blocks).
     pub stuck_since_ms: Option<u64>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct NodeMeta {
-    id: NodeId,
-    capacity: u64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct AuthorityFile {
-    format_version: u32,
-    policy: PolicyKind,
-    nodes: Vec<NodeMeta>,
-    volumes: BTreeMap<VolumeId, VolumeRecord>,
 }
 
 /// Figures of the re-mirroring machinery, for status, metrics and tests.
@@ -208,6 +193,8 @@ pub struct Cluster {
     /// Replica accesses so far, and when each replica was last used (for the open-file budget).
     accesses: u64,
     last_use: BTreeMap<(NodeId, VolumeId), u64>,
+    /// The authority's durable log of the configuration.
+    journal: Journal,
 }
 
 fn store_io(e: impl std::fmt::Display) -> StorageError {
@@ -225,24 +212,13 @@ impl Cluster {
         seed: u64,
     ) -> Result<Self, StorageError> {
         fs::create_dir_all(dir).map_err(store_io)?;
-        let authority_path = dir.join("authority.json");
-        let file: Option<AuthorityFile> = match fs::read(&authority_path) {
-            Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(store_io)?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(store_io(e)),
-        };
-        if let Some(f) = &file {
-            if f.format_version != AUTHORITY_FORMAT {
-                return Err(StorageError::StoreIo(format!("authority format {} is not supported", f.format_version)));
+        let (journal, found) = Journal::open(dir)?;
+        let is_new = found.is_none();
+        let (policy_kind, node_metas, records) = match found {
+            Some(a) => (a.policy.unwrap_or(config.policy), a.nodes, a.volumes),
+            None => {
+                (config.policy, (0..config.nodes).map(|i| (NodeId(i), config.node_capacity)).collect(), BTreeMap::new())
             }
-        }
-        let (policy_kind, node_metas, records) = match file {
-            Some(f) => (f.policy, f.nodes, f.volumes),
-            None => (
-                config.policy,
-                (0..config.nodes).map(|i| NodeMeta { id: NodeId(i), capacity: config.node_capacity }).collect(),
-                BTreeMap::new(),
-            ),
         };
         let mut cluster = Self {
             name: name.to_string(),
@@ -267,13 +243,13 @@ impl Cluster {
             crashed_on_close: std::collections::BTreeSet::new(),
             accesses: 0,
             last_use: BTreeMap::new(),
+            journal,
         };
-        for meta in node_metas {
-            let node_dir = cluster.node_dir(meta.id);
-            let mut node =
-                Node { dir: node_dir, capacity: meta.capacity, up: true, replicas: BTreeMap::new(), reserved: 0 };
+        for (id, capacity) in node_metas {
+            let node_dir = cluster.node_dir(id);
+            let mut node = Node { dir: node_dir, capacity, up: true, replicas: BTreeMap::new(), reserved: 0 };
             Self::load_replicas(&mut node)?;
-            cluster.nodes.insert(meta.id, node);
+            cluster.nodes.insert(id, node);
         }
         let now = cluster.clock.now();
         for (id, record) in &cluster.records {
@@ -281,7 +257,9 @@ impl Cluster {
                 cluster.jobs.insert(id.clone(), Job { lost_at: now, failures: 0, next_attempt: now, copy: None });
             }
         }
-        cluster.persist()?;
+        if is_new {
+            cluster.journal.rewrite(&cluster.authority())?;
+        }
         Ok(cluster)
     }
 
@@ -299,17 +277,33 @@ impl Cluster {
         Ok(())
     }
 
-    fn persist(&self) -> Result<(), StorageError> {
-        let file = AuthorityFile {
-            format_version: AUTHORITY_FORMAT,
-            policy: self.policy.kind(),
-            nodes: self.nodes.iter().map(|(id, n)| NodeMeta { id: *id, capacity: n.capacity }).collect(),
+    /// The configuration the authority holds, as its log records it.
+    fn authority(&self) -> Authority {
+        Authority {
+            policy: Some(self.policy.kind()),
+            nodes: self.nodes.iter().map(|(id, n)| (*id, n.capacity)).collect(),
             volumes: self.records.clone(),
+        }
+    }
+
+    /// Makes the authority's changes durable (one append and one `fdatasync`), compacting the
+    /// log when it has grown well past the live records.
+    fn log(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
+        self.journal.append(entries)?;
+        if self.journal.wants_compaction(self.records.len()) {
+            let authority = self.authority();
+            self.journal.rewrite(&authority)?;
+        }
+        Ok(())
+    }
+
+    /// Logs the current record of `volume` (or its deletion when it has none).
+    fn log_volume(&mut self, volume: &VolumeId) -> Result<(), StorageError> {
+        let entry = match self.records.get(volume) {
+            Some(record) => Entry::Volume { id: volume.clone(), record: record.clone() },
+            None => Entry::Forget { id: volume.clone() },
         };
-        let path = self.dir.join("authority.json");
-        let tmp = self.dir.join("authority.json.tmp");
-        fs::write(&tmp, serde_json::to_vec(&file).map_err(store_io)?).map_err(store_io)?;
-        fs::rename(&tmp, &path).map_err(store_io)
+        self.log(&[entry])
     }
 
     pub fn name(&self) -> &str {
@@ -328,7 +322,7 @@ impl Cluster {
         let mut node = Node { dir: self.node_dir(id), capacity, up: true, replicas: BTreeMap::new(), reserved: 0 };
         Self::load_replicas(&mut node)?;
         self.nodes.insert(id, node);
-        self.persist()?;
+        self.log(&[Entry::Node { id, capacity }])?;
         Ok(id)
     }
 
@@ -388,7 +382,8 @@ impl Cluster {
     /// Installs a policy with custom parameters (tests tune the hardened one).
     pub fn set_policy_impl(&mut self, p: Box<dyn RemirrorPolicy>) -> Result<(), StorageError> {
         self.policy = p;
-        self.persist()
+        let policy = self.policy.kind();
+        self.log(&[Entry::Policy { policy }])
     }
 
     fn node_up(&self, id: NodeId) -> bool {
@@ -435,7 +430,7 @@ impl Cluster {
         for n in [primary, secondary] {
             self.note_use(n, volume);
         }
-        self.persist()
+        self.log_volume(volume)
     }
 
     /// Scatters replicas as EBS does: each is the emptier of two random candidates ("power of
@@ -472,7 +467,7 @@ impl Cluster {
         if let Some(r) = self.records.get_mut(volume) {
             r.size = size;
         }
-        self.persist()
+        self.log_volume(volume)
     }
 
     /// Deletes a volume: its record, and the replicas on live nodes (a down node drops its
@@ -483,7 +478,7 @@ impl Cluster {
         if let Some(job) = self.jobs.remove(volume) {
             self.release_reservation(volume, &job, record.size);
         }
-        self.persist()?;
+        self.log_volume(volume)?;
         for node in self.nodes.values_mut().filter(|n| n.up) {
             if let Some(replica) = node.replicas.remove(volume) {
                 replica.destroy()?;
@@ -508,7 +503,7 @@ impl Cluster {
                 record.stuck_since_ms = Some(now.as_millis() as u64);
                 self.jobs.insert(volume.clone(), Job { lost_at: now, failures: 0, next_attempt: now, copy: None });
                 self.counters.stuck_events += 1;
-                self.persist()?;
+                self.log_volume(volume)?;
             }
         }
         Ok(())
@@ -761,7 +756,7 @@ impl Cluster {
             record.stuck_since_ms = None;
         }
         self.counters.stuck_millis += now.saturating_sub(job.lost_at).as_millis() as u64;
-        self.persist()
+        self.log_volume(volume)
     }
 
     /// Commits a new replica set `{primary, secondary}` at the next epoch.
@@ -774,7 +769,7 @@ impl Cluster {
             record.epoch
         };
         // The authority's record is the truth: persist it before the replicas learn the epoch.
-        self.persist()?;
+        self.log_volume(volume)?;
         self.replica_mut(primary, volume)?.set_epoch(epoch)?;
         self.replica_mut(secondary, volume)?.set_epoch(epoch)
     }

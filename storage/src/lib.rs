@@ -10,6 +10,7 @@
 mod clock;
 mod cluster;
 mod fabric;
+mod journal;
 mod policy;
 mod region;
 mod replica;

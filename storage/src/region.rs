@@ -39,6 +39,24 @@ impl RegionStore {
         self.clusters.get_mut(zone).ok_or_else(|| StorageError::StoreIo(format!("cluster {zone} vanished")))
     }
 
+    /// Names of the clusters stored under the store's directory (opened or not).
+    pub fn stored_cluster_names(&self) -> Result<Vec<String>, StorageError> {
+        let mut names = Vec::new();
+        let entries = match std::fs::read_dir(self.dir.join("clusters")) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+            Err(e) => return Err(StorageError::StoreIo(e.to_string())),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| StorageError::StoreIo(e.to_string()))?;
+            if entry.path().is_dir() {
+                names.extend(entry.file_name().to_str().map(str::to_string));
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     /// Clusters opened so far.
     pub fn clusters(&mut self) -> impl Iterator<Item = (&String, &mut Cluster)> {
         self.clusters.iter_mut()

@@ -179,11 +179,9 @@ impl Replica {
     fn save_meta(&self) -> Result<(), StorageError> {
         let (_, _, meta_path) = Self::paths(&self.dir, &self.volume);
         let meta = ReplicaMeta { format_version: REPLICA_FORMAT, size: self.size, epoch: self.epoch };
-        let tmp = meta_path.with_extension("meta.tmp");
         let bytes = serde_json::to_vec(&meta)
             .map_err(|e| StorageError::Io { volume: self.volume.clone(), message: e.to_string() })?;
-        fs::write(&tmp, bytes).map_err(|e| io(&self.volume, e))?;
-        fs::rename(&tmp, &meta_path).map_err(|e| io(&self.volume, e))
+        crate::journal::write_durably(&meta_path, &bytes).map_err(|e| io(&self.volume, e))
     }
 
     /// Removes the replica's files.

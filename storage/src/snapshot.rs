@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::journal::write_durably;
 use crate::{Cluster, StorageError, VolumeId};
 
 /// Snapshot block size, as EBS direct APIs use.
@@ -114,16 +115,12 @@ impl SnapshotStore {
             changed_blocks: changed,
             written_blocks: Default::default(),
         };
-        let tmp = self.manifest_path(id).with_extension("json.tmp");
-        fs::write(&tmp, serde_json::to_vec(&info).map_err(io)?).map_err(io)?;
-        fs::rename(&tmp, self.manifest_path(id)).map_err(io)?;
+        write_durably(&self.manifest_path(id), &serde_json::to_vec(&info).map_err(io)?).map_err(io)?;
         Ok(info)
     }
 
     fn save(&self, info: &SnapshotInfo) -> Result<(), StorageError> {
-        let tmp = self.manifest_path(&info.id).with_extension("json.tmp");
-        fs::write(&tmp, serde_json::to_vec(info).map_err(io)?).map_err(io)?;
-        fs::rename(&tmp, self.manifest_path(&info.id)).map_err(io)
+        write_durably(&self.manifest_path(&info.id), &serde_json::to_vec(info).map_err(io)?).map_err(io)
     }
 
     /// Starts an empty snapshot to be written block by block, holding its parent's blocks.
@@ -173,9 +170,7 @@ impl SnapshotStore {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(io)?;
         }
-        let tmp = path.with_extension("tmp");
-        fs::write(&tmp, data).map_err(io)?;
-        fs::rename(&tmp, &path).map_err(io)
+        write_durably(&path, data).map_err(io)
     }
 
     /// The bytes of one block of a snapshot (zeros for an empty block), verified by its hash.

@@ -1,0 +1,83 @@
+//! Schema step 1: the tables, filled from `ebs.json` when the region was written by squall's
+//! first format (the whole region as one JSON file, `format_version` 1). The file is left in
+//! place, renamed `ebs.json.imported`, once the import has committed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::Transaction;
+use serde::Deserialize;
+
+use crate::db::{self, Row};
+use crate::ebs::{Snapshot, Volume};
+use crate::ids::{InstanceId, SnapshotId, VolumeId};
+use crate::images::Image;
+use crate::instances::Instance;
+use crate::keypairs::KeyPair;
+use crate::network::{Subnet, Vpc};
+use crate::security_groups::SecurityGroup;
+use crate::ControlError;
+
+pub(crate) const LEGACY_FILE: &str = "ebs.json";
+pub(crate) const IMPORTED_FILE: &str = "ebs.json.imported";
+
+#[derive(Debug, Default, Deserialize)]
+struct LegacyNetwork {
+    #[serde(default)]
+    default_made: bool,
+    #[serde(default)]
+    vpcs: BTreeMap<String, Vpc>,
+    #[serde(default)]
+    subnets: BTreeMap<String, Subnet>,
+}
+
+/// The region as the first format wrote it.
+#[derive(Debug, Deserialize)]
+struct LegacyFile {
+    format_version: u32,
+    volumes: BTreeMap<VolumeId, Volume>,
+    snapshots: BTreeMap<SnapshotId, Snapshot>,
+    #[serde(default)]
+    instances: BTreeMap<InstanceId, Instance>,
+    #[serde(default)]
+    security_groups: BTreeMap<String, SecurityGroup>,
+    #[serde(default)]
+    network: LegacyNetwork,
+    #[serde(default)]
+    key_pairs: BTreeMap<String, KeyPair>,
+    #[serde(default)]
+    images: BTreeMap<String, Image>,
+}
+
+fn put_all<'a, V: Row + 'a>(tx: &Transaction<'_>, rows: impl IntoIterator<Item = &'a V>) -> Result<(), ControlError> {
+    for row in rows {
+        db::put_row(tx, &row.key(), Some(row))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn create_schema_and_import_ebs_json(tx: &Transaction<'_>, dir: &Path) -> Result<(), ControlError> {
+    db::create_tables(tx)?;
+    let bytes = match std::fs::read(dir.join(LEGACY_FILE)) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(ControlError::Storage(format!("{LEGACY_FILE}: {e}"))),
+    };
+    let file: LegacyFile =
+        serde_json::from_slice(&bytes).map_err(|e| ControlError::Storage(format!("bad {LEGACY_FILE}: {e}")))?;
+    if file.format_version != 1 {
+        return Err(ControlError::Storage(format!("{LEGACY_FILE} format {} is not supported", file.format_version)));
+    }
+    put_all(tx, file.volumes.values())?;
+    put_all(tx, file.snapshots.values())?;
+    put_all(tx, file.instances.values())?;
+    put_all(tx, file.security_groups.values())?;
+    put_all(tx, file.network.vpcs.values())?;
+    put_all(tx, file.network.subnets.values())?;
+    put_all(tx, file.key_pairs.values())?;
+    put_all(tx, file.images.values())?;
+    if file.network.default_made {
+        db::set_meta(tx, crate::ebs::DEFAULT_NETWORK_MADE, "true")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! kill -9 durability: the squall binary on a data directory, a client creating volumes,
+//! snapshots, tags and instances (each with several volumes) in a loop, SIGKILL at a random
+//! moment, restart on the same directory. Every resource whose call was answered with success
+//! must be back with its state; a RunInstances cut short leaves all of its instance or nothing;
+//! the block store holds no volume the control plane does not know. Seeded: the seed is printed
+//! and `SQUALL_DURABILITY_SEED` replays it; `SQUALL_DURABILITY_TRIALS` sets the number of kills.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+
+const SCOPE: &str =
+    "AWS4-HMAC-SHA256 Credential=test/20261130/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00";
+
+/// One request on a fresh connection; `None` when the server went away before answering.
+fn call(addr: SocketAddr, body: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    let raw = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: {SCOPE}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(raw.as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+fn get(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+/// Every text between `<tag>` and `</tag>`, in order.
+fn all<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    xml.split(&open).skip(1).filter_map(|rest| rest.split(&close).next()).collect()
+}
+
+fn first<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    all(xml, tag).into_iter().next()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn start(dir: &Path) -> (Child, SocketAddr) {
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_squall"))
+        .args(["serve", "--listen", &addr.to_string(), "--nbd-listen", "127.0.0.1:0", "--log", "warn"])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--lifecycle-delay-ms", "50"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("squall starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if get(addr, "/_squall/health").is_some_and(|b| b.contains("running")) {
+            return (child, addr);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().ok();
+    child.wait().ok();
+    panic!("squall did not become healthy on {addr} within 60 s");
+}
+
+/// What the server acknowledged.
+#[derive(Debug, Default)]
+struct Acked {
+    volumes: BTreeSet<String>,
+    deleted_volumes: BTreeSet<String>,
+    snapshots: BTreeSet<String>,
+    tags: BTreeMap<String, (String, String)>,
+    /// Instance id → its volumes as RunInstances reported them (root and data).
+    instances: BTreeMap<String, usize>,
+}
+
+/// Creates resources until the server stops answering.
+fn workload(addr: SocketAddr, seed: u64, acked: &Mutex<Acked>, stop: &AtomicBool) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut n = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let choice = rng.gen_range(0..10);
+        let known: Vec<String> = acked.lock().expect("lock").volumes.iter().cloned().collect();
+        let pick = (!known.is_empty()).then(|| known[rng.gen_range(0..known.len())].clone());
+        let answer = match (choice, pick) {
+            (0..=3, _) | (_, None) => {
+                call(addr, "Action=CreateVolume&Version=2016-11-15&AvailabilityZone=us-east-1a&Size=1").map(|(s, b)| {
+                    if s == 200 {
+                        if let Some(id) = first(&b, "volumeId") {
+                            acked.lock().expect("lock").volumes.insert(id.to_string());
+                        }
+                    }
+                    s
+                })
+            }
+            (4..=5, Some(v)) => {
+                let value = format!("v{n}");
+                call(
+                    addr,
+                    &format!(
+                        "Action=CreateTags&Version=2016-11-15&ResourceId.1={v}&Tag.1.Key=round&Tag.1.Value={value}"
+                    ),
+                )
+                .map(|(s, _)| {
+                    if s == 200 {
+                        acked.lock().expect("lock").tags.insert(v.clone(), ("round".into(), value));
+                    }
+                    s
+                })
+            }
+            (6, Some(v)) => {
+                call(addr, &format!("Action=CreateSnapshot&Version=2016-11-15&VolumeId={v}")).map(|(s, b)| {
+                    if s == 200 {
+                        if let Some(id) = first(&b, "snapshotId") {
+                            acked.lock().expect("lock").snapshots.insert(id.to_string());
+                        }
+                    }
+                    s
+                })
+            }
+            (7, Some(v)) => {
+                call(addr, &format!("Action=DeleteVolume&Version=2016-11-15&VolumeId={v}")).map(|(s, _)| {
+                    if s == 200 {
+                        let mut a = acked.lock().expect("lock");
+                        a.volumes.remove(&v);
+                        a.deleted_volumes.insert(v.clone());
+                    }
+                    s
+                })
+            }
+            _ => call(
+                addr,
+                "Action=RunInstances&Version=2016-11-15&ImageId=ami-0123456789abcdef0&MinCount=1&MaxCount=1\
+                 &InstanceType=t3.micro&Placement.AvailabilityZone=us-east-1a\
+                 &BlockDeviceMapping.1.DeviceName=/dev/sdf&BlockDeviceMapping.1.Ebs.VolumeSize=1\
+                 &BlockDeviceMapping.2.DeviceName=/dev/sdg&BlockDeviceMapping.2.Ebs.VolumeSize=1",
+            )
+            .map(|(s, b)| {
+                if s == 200 {
+                    if let Some(id) = first(&b, "instanceId") {
+                        acked.lock().expect("lock").instances.insert(id.to_string(), 3);
+                    }
+                }
+                s
+            }),
+        };
+        if answer.is_none() {
+            return; // killed
+        }
+    }
+}
+
+fn check_after_restart(addr: SocketAddr, acked: &Acked, trial: u32) {
+    let volumes = call(addr, "Action=DescribeVolumes&Version=2016-11-15").expect("DescribeVolumes answers").1;
+    let items: Vec<&str> = volumes.split("<item>").collect();
+    let present: BTreeSet<&str> = all(&volumes, "volumeId").into_iter().collect();
+    for v in &acked.volumes {
+        assert!(present.contains(v.as_str()), "trial {trial}: acknowledged volume {v} is missing after kill -9");
+    }
+    for v in &acked.deleted_volumes {
+        let block = items.iter().find(|i| i.contains(&format!("<volumeId>{v}</volumeId>")));
+        assert!(
+            block.is_none_or(|b| b.contains("<status>deleting</status>")),
+            "trial {trial}: volume {v} whose deletion was acknowledged came back"
+        );
+    }
+    for (v, (key, _)) in &acked.tags {
+        if acked.deleted_volumes.contains(v) {
+            continue;
+        }
+        let tags = call(
+            addr,
+            &format!("Action=DescribeTags&Version=2016-11-15&Filter.1.Name=resource-id&Filter.1.Value.1={v}"),
+        )
+        .expect("DescribeTags answers")
+        .1;
+        // A later CreateTags whose answer was lost may have changed the value; the key stays.
+        assert!(all(&tags, "key").contains(&key.as_str()), "trial {trial}: tag {key} of {v} is missing: {tags}");
+    }
+    let snapshots =
+        call(addr, "Action=DescribeSnapshots&Version=2016-11-15&Owner.1=self").expect("DescribeSnapshots answers").1;
+    let present: BTreeSet<&str> = all(&snapshots, "snapshotId").into_iter().collect();
+    for s in &acked.snapshots {
+        assert!(present.contains(s.as_str()), "trial {trial}: acknowledged snapshot {s} is missing");
+    }
+    let instances = call(addr, "Action=DescribeInstances&Version=2016-11-15").expect("DescribeInstances answers").1;
+    let present: BTreeSet<&str> = all(&instances, "instanceId").into_iter().collect();
+    for i in acked.instances.keys() {
+        assert!(present.contains(i.as_str()), "trial {trial}: acknowledged instance {i} is missing");
+    }
+    // All or nothing: every instance there (acknowledged or not) has its three volumes.
+    for i in &present {
+        let attached = items.iter().filter(|item| item.contains(&format!("<instanceId>{i}</instanceId>"))).count();
+        assert_eq!(attached, 3, "trial {trial}: instance {i} has {attached} of its 3 volumes");
+    }
+    // The block store holds exactly the volumes the control plane knows (once deletions under
+    // way have finished: they leave both at once).
+    let mut volumes = volumes;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while volumes.contains("<status>deleting</status>") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        volumes = call(addr, "Action=DescribeVolumes&Version=2016-11-15").expect("DescribeVolumes answers").1;
+    }
+    let status = get(addr, "/_squall/status").expect("status answers");
+    let status: serde_json::Value = serde_json::from_str(&status).expect("status is JSON");
+    let stored: u64 = status["regions"]["us-east-1"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|z| z["storage"]["volumes"].as_u64().unwrap_or(0))
+        .sum();
+    let known = all(&volumes, "volumeId").into_iter().collect::<BTreeSet<_>>().len() as u64;
+    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    for st in all(&volumes, "status") {
+        *by_status.entry(st).or_default() += 1;
+    }
+    assert_eq!(
+        stored, known,
+        "trial {trial}: the block store holds {stored} volumes, the control plane {known} ({by_status:?})"
+    );
+}
+
+#[test]
+fn acknowledged_changes_survive_kill_9_and_launches_are_all_or_nothing() {
+    let seed: u64 = std::env::var("SQUALL_DURABILITY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::thread_rng().gen());
+    let trials: u32 = std::env::var("SQUALL_DURABILITY_TRIALS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    println!("durability seed {seed} (SQUALL_DURABILITY_SEED={seed} replays it), {trials} trials");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let acked = Arc::new(Mutex::new(Acked::default()));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (mut child, mut addr) = start(dir.path());
+    for trial in 0..trials {
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..2)
+            .map(|c| {
+                let (acked, stop) = (acked.clone(), stop.clone());
+                let client_seed = seed ^ (u64::from(trial) << 8) ^ c;
+                std::thread::spawn(move || workload(addr, client_seed, &acked, &stop))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(rng.gen_range(50..600)));
+        child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
+        child.wait().expect("reaped");
+        stop.store(true, Ordering::Relaxed);
+        for c in clients {
+            c.join().expect("client thread");
+        }
+        (child, addr) = start(dir.path());
+        let acked = acked.lock().expect("lock");
+        check_after_restart(addr, &acked, trial);
+        println!(
+            "trial {trial}: ok — {} volumes, {} snapshots, {} instances, {} tagged acknowledged so far",
+            acked.volumes.len(),
+            acked.snapshots.len(),
+            acked.instances.len(),
+            acked.tags.len()
+        );
+    }
+    child.kill().ok();
+    child.wait().ok();
+    let acked = acked.lock().expect("lock");
+    assert!(acked.volumes.len() + acked.instances.len() > trials as usize, "the workload made too little to check");
+}
