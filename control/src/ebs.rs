@@ -6,7 +6,7 @@
 //! (`creating` → `available` after the configured delay, `pending` → `completed`, …), so SDK
 //! waiters see the transitions without any timer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -365,6 +365,36 @@ pub struct Ebs {
     /// Nothing can fall due before this time (ms), so `settle` may skip its scan; any change
     /// resets it to 0.
     quiet_until: std::cell::Cell<u64>,
+    /// The rows with a transition still to come: the only ones `settle` looks at, so its cost
+    /// follows what is in flight, not the size of the region.
+    pending: Pending,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    volumes: BTreeSet<VolumeId>,
+    snapshots: BTreeSet<SnapshotId>,
+    instances: BTreeSet<InstanceId>,
+}
+
+/// When a snapshot completes by itself (`u64::MAX`: it does not, or has).
+fn snapshot_next_due(s: &Snapshot, d: LifecycleDelays) -> u64 {
+    if s.state == SnapshotState::Pending && !s.awaiting_completion {
+        s.start_time_ms.saturating_add(d.snapshot.as_millis() as u64)
+    } else {
+        u64::MAX
+    }
+}
+
+/// Puts each changed row in or out of a pending set, by whether it still has a transition due.
+fn track<K: Ord + Clone, V: Clone + PartialEq>(set: &mut BTreeSet<K>, table: &Table<K, V>, due: impl Fn(&V) -> u64) {
+    for (key, row) in table.changes() {
+        if row.is_some_and(|r| due(r) < u64::MAX) {
+            set.insert(key.clone());
+        } else {
+            set.remove(key);
+        }
+    }
 }
 
 fn storage_error(e: StorageError) -> ControlError {
@@ -409,6 +439,23 @@ impl Ebs {
             delays,
             rng: rand::SeedableRng::seed_from_u64(seed),
             quiet_until: std::cell::Cell::new(0),
+            pending: Pending::default(),
+        };
+        let d = ebs.delays;
+        ebs.pending = Pending {
+            volumes: ebs.volumes.values().filter(|v| volume_next_due(v, d) < u64::MAX).map(|v| v.id.clone()).collect(),
+            snapshots: ebs
+                .snapshots
+                .values()
+                .filter(|s| snapshot_next_due(s, d) < u64::MAX)
+                .map(|s| s.id.clone())
+                .collect(),
+            instances: ebs
+                .instances
+                .values()
+                .filter(|i| crate::instances::instance_next_due(i, d) < u64::MAX)
+                .map(|i| i.id.clone())
+                .collect(),
         };
         ebs.drop_orphan_storage()?;
         Ok(ebs)
@@ -471,6 +518,10 @@ impl Ebs {
         })();
         match written {
             Ok(()) => {
+                let d = self.delays;
+                track(&mut self.pending.volumes, &self.volumes, |v| volume_next_due(v, d));
+                track(&mut self.pending.snapshots, &self.snapshots, |s| snapshot_next_due(s, d));
+                track(&mut self.pending.instances, &self.instances, |i| crate::instances::instance_next_due(i, d));
                 self.forget_originals();
                 Ok(())
             }
@@ -544,17 +595,16 @@ impl Ebs {
     /// The earliest time a pending transition falls due (`u64::MAX` when none is pending).
     fn next_due(&self) -> u64 {
         let d = self.delays;
-        let at = |since: u64, delay: Duration| since.saturating_add(delay.as_millis() as u64);
-        let mut next = self.next_instance_due();
-        for v in self.volumes.values() {
-            next = next.min(volume_next_due(v, d));
-        }
-        for s in self.snapshots.values() {
-            if s.state == SnapshotState::Pending && !s.awaiting_completion {
-                next = next.min(at(s.start_time_ms, d.snapshot));
-            }
-        }
-        next
+        let volumes = self.pending.volumes.iter().filter_map(|id| self.volumes.get(id)).map(|v| volume_next_due(v, d));
+        let snapshots =
+            self.pending.snapshots.iter().filter_map(|id| self.snapshots.get(id)).map(|s| snapshot_next_due(s, d));
+        let instances = self
+            .pending
+            .instances
+            .iter()
+            .filter_map(|id| self.instances.get(id))
+            .map(|i| crate::instances::instance_next_due(i, d));
+        volumes.chain(snapshots).chain(instances).min().unwrap_or(u64::MAX)
     }
 
     /// Applies every transition that has fallen due (only the rows that change are touched).
@@ -562,8 +612,13 @@ impl Ebs {
         let d = self.delays;
         let due = |since: u64, delay: Duration| now_ms >= since + delay.as_millis() as u64;
         let mut gone = Vec::new();
-        let due_volumes: Vec<VolumeId> =
-            self.volumes.values().filter(|v| volume_next_due(v, d) <= now_ms).map(|v| v.id.clone()).collect();
+        let due_volumes: Vec<VolumeId> = self
+            .pending
+            .volumes
+            .iter()
+            .filter(|id| self.volumes.get(*id).is_some_and(|v| volume_next_due(v, d) <= now_ms))
+            .cloned()
+            .collect();
         for id in due_volumes {
             let Some(v) = self.volumes.get_mut(&id) else { continue };
             match v.state {
@@ -616,10 +671,18 @@ impl Ebs {
             }
         }
         self.settle_instances(now_ms)?;
-        self.snapshots.update_where(
-            |s| s.state == SnapshotState::Pending && !s.awaiting_completion && due(s.start_time_ms, d.snapshot),
-            |s| s.state = SnapshotState::Completed,
-        );
+        let due_snapshots: Vec<SnapshotId> = self
+            .pending
+            .snapshots
+            .iter()
+            .filter(|id| self.snapshots.get(*id).is_some_and(|s| snapshot_next_due(s, d) <= now_ms))
+            .cloned()
+            .collect();
+        for id in due_snapshots {
+            if let Some(s) = self.snapshots.get_mut(&id) {
+                s.state = SnapshotState::Completed;
+            }
+        }
         Ok(())
     }
 
@@ -633,7 +696,13 @@ impl Ebs {
     /// was the secondary is a failover, after which EBS disables I/O (or re-enables it at once
     /// with `autoEnableIO`).
     fn notice_failovers(&mut self, now_ms: u64) -> Result<(), ControlError> {
-        let ids: Vec<VolumeId> = self.volumes.keys().cloned().collect();
+        // Only volumes whose storage record changed can have failed over.
+        let ids: Vec<VolumeId> = self
+            .store
+            .clusters()
+            .flat_map(|(_, c)| c.take_record_changes())
+            .filter_map(|name| VolumeId::parse(name.as_str()).ok())
+            .collect();
         for id in ids {
             let Some(v) = self.volumes.get(&id) else { continue };
             let zone = v.zone_id.clone();
@@ -1100,6 +1169,11 @@ impl Ebs {
 
     pub(crate) fn volume_mut(&mut self, id: &VolumeId) -> Option<&mut Volume> {
         self.volumes.get_mut(id)
+    }
+
+    /// Instances with a transition still to come.
+    pub(crate) fn pending_instances(&self) -> impl Iterator<Item = &InstanceId> {
+        self.pending.instances.iter()
     }
 
     pub(crate) fn delays(&self) -> LifecycleDelays {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Row;
-use crate::ebs::{Attachment, AttachmentState, Ebs, VolumeSpec, VolumeState, VolumeType};
+use crate::ebs::{Attachment, AttachmentState, Ebs, LifecycleDelays, VolumeSpec, VolumeState, VolumeType};
 use crate::ids::{AzId, AzName, InstanceId};
 use crate::ControlError;
 
@@ -80,6 +80,17 @@ impl Row for Instance {
     type Key = InstanceId;
     fn key(&self) -> InstanceId {
         self.id.clone()
+    }
+}
+
+/// The earliest time the instance's next transition falls due (`u64::MAX`: none is pending).
+pub(crate) fn instance_next_due(i: &Instance, d: LifecycleDelays) -> u64 {
+    match i.state {
+        InstanceState::Pending | InstanceState::Stopping | InstanceState::ShuttingDown => {
+            i.state_since_ms.saturating_add(d.volume_create.as_millis() as u64)
+        }
+        InstanceState::Terminated => i.state_since_ms.saturating_add(TERMINATED_VISIBLE_MS),
+        InstanceState::Running | InstanceState::Stopped => u64::MAX,
     }
 }
 
@@ -470,39 +481,17 @@ impl Ebs {
         Ok(out)
     }
 
-    /// The earliest time an instance transition falls due (`u64::MAX` when none is pending).
-    pub(crate) fn next_instance_due(&self) -> u64 {
-        let delay = self.delays().volume_create.as_millis() as u64;
-        self.instances_ref()
-            .values()
-            .filter_map(|i| match i.state {
-                InstanceState::Pending | InstanceState::Stopping | InstanceState::ShuttingDown => {
-                    Some(i.state_since_ms.saturating_add(delay))
-                }
-                InstanceState::Terminated => Some(i.state_since_ms.saturating_add(TERMINATED_VISIBLE_MS)),
-                InstanceState::Running | InstanceState::Stopped => None,
-            })
-            .min()
-            .unwrap_or(u64::MAX)
-    }
-
     /// Advances instance states; a terminated instance lets go of its volumes (deleting those
     /// marked delete-on-termination) and disappears after an hour.
     pub(crate) fn settle_instances(&mut self, now_ms: u64) -> Result<(), ControlError> {
         let delay = self.delays().volume_create.as_millis() as u64;
         let mut terminated = Vec::new();
         let mut gone = Vec::new();
-        let transitional = |s: InstanceState| {
-            matches!(s, InstanceState::Pending | InstanceState::Stopping | InstanceState::ShuttingDown)
-        };
+        let d = self.delays();
         let due: Vec<InstanceId> = self
-            .instances_ref()
-            .values()
-            .filter(|i| {
-                (transitional(i.state) && now_ms >= i.state_since_ms + delay)
-                    || (i.state == InstanceState::Terminated && now_ms >= i.state_since_ms + TERMINATED_VISIBLE_MS)
-            })
-            .map(|i| i.id.clone())
+            .pending_instances()
+            .filter(|id| self.instances_ref().get(*id).is_some_and(|i| instance_next_due(i, d) <= now_ms))
+            .cloned()
             .collect();
         for id in due {
             let Some(i) = self.instances_mut().get_mut(&id) else { continue };

@@ -42,10 +42,6 @@ impl<K: Ord + Clone, V: Clone + PartialEq> Table<K, V> {
         self.rows.values()
     }
 
-    pub(crate) fn keys(&self) -> impl DoubleEndedIterator<Item = &K> {
-        self.rows.keys()
-    }
-
     #[cfg(test)]
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
         self.rows.iter()

@@ -142,13 +142,46 @@ struct Node {
     capacity: u64,
     up: bool,
     replicas: BTreeMap<VolumeId, Replica>,
+    /// The sum of the replicas' sizes (kept with them, so placement costs no scan).
+    replica_bytes: u64,
     /// Space promised to copies under way (hardened policy).
     reserved: u64,
 }
 
 impl Node {
+    fn new(dir: PathBuf, capacity: u64) -> Self {
+        Self { dir, capacity, up: true, replicas: BTreeMap::new(), replica_bytes: 0, reserved: 0 }
+    }
+
     fn used(&self) -> u64 {
-        self.replicas.values().map(Replica::size).sum::<u64>() + self.reserved
+        self.replica_bytes + self.reserved
+    }
+
+    fn add_replica(&mut self, volume: VolumeId, replica: Replica) {
+        self.replica_bytes += replica.size();
+        if let Some(old) = self.replicas.insert(volume, replica) {
+            self.replica_bytes -= old.size();
+        }
+    }
+
+    fn take_replica(&mut self, volume: &VolumeId) -> Option<Replica> {
+        let replica = self.replicas.remove(volume)?;
+        self.replica_bytes -= replica.size();
+        Some(replica)
+    }
+
+    fn clear_replicas(&mut self) {
+        self.replicas.clear();
+        self.replica_bytes = 0;
+    }
+
+    /// Grows one replica to `size` bytes.
+    fn grow_replica(&mut self, volume: &VolumeId, size: u64) -> Result<(), StorageError> {
+        let replica = self.replicas.get_mut(volume).ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        let before = replica.size();
+        replica.grow(size)?;
+        self.replica_bytes = self.replica_bytes - before + replica.size();
+        Ok(())
     }
 }
 
@@ -195,6 +228,8 @@ pub struct Cluster {
     last_use: BTreeMap<(NodeId, VolumeId), u64>,
     /// The authority's durable log of the configuration.
     journal: Journal,
+    /// Volumes whose record changed since the owner last asked (`take_record_changes`).
+    record_changes: std::collections::BTreeSet<VolumeId>,
 }
 
 fn store_io(e: impl std::fmt::Display) -> StorageError {
@@ -244,10 +279,13 @@ impl Cluster {
             accesses: 0,
             last_use: BTreeMap::new(),
             journal,
+            record_changes: std::collections::BTreeSet::new(),
         };
+        // The owner compares every record once after a restart.
+        cluster.record_changes = cluster.records.keys().cloned().collect();
         for (id, capacity) in node_metas {
             let node_dir = cluster.node_dir(id);
-            let mut node = Node { dir: node_dir, capacity, up: true, replicas: BTreeMap::new(), reserved: 0 };
+            let mut node = Node::new(node_dir, capacity);
             Self::load_replicas(&mut node)?;
             cluster.nodes.insert(id, node);
         }
@@ -269,10 +307,10 @@ impl Cluster {
 
     fn load_replicas(node: &mut Node) -> Result<(), StorageError> {
         fs::create_dir_all(&node.dir).map_err(store_io)?;
-        node.replicas.clear();
+        node.clear_replicas();
         for volume in Replica::list(&node.dir) {
             let replica = Replica::open(&node.dir, &volume)?;
-            node.replicas.insert(volume, replica);
+            node.add_replica(volume, replica);
         }
         Ok(())
     }
@@ -299,6 +337,7 @@ impl Cluster {
 
     /// Logs the current record of `volume` (or its deletion when it has none).
     fn log_volume(&mut self, volume: &VolumeId) -> Result<(), StorageError> {
+        self.record_changes.insert(volume.clone());
         let entry = match self.records.get(volume) {
             Some(record) => Entry::Volume { id: volume.clone(), record: record.clone() },
             None => Entry::Forget { id: volume.clone() },
@@ -319,7 +358,7 @@ impl Cluster {
     /// Adds a node (new capacity, as in the recovery from the 2011 event).
     pub fn add_node(&mut self, capacity: u64) -> Result<NodeId, StorageError> {
         let id = NodeId(self.nodes.keys().next_back().map_or(0, |n| n.0 + 1));
-        let mut node = Node { dir: self.node_dir(id), capacity, up: true, replicas: BTreeMap::new(), reserved: 0 };
+        let mut node = Node::new(self.node_dir(id), capacity);
         Self::load_replicas(&mut node)?;
         self.nodes.insert(id, node);
         self.log(&[Entry::Node { id, capacity }])?;
@@ -334,7 +373,7 @@ impl Cluster {
     pub fn crash_node(&mut self, id: NodeId) -> Result<(), StorageError> {
         let node = self.nodes.get_mut(&id).ok_or(StorageError::NodeNotFound(id))?;
         node.up = false;
-        node.replicas.clear();
+        node.clear_replicas();
         node.reserved = 0;
         Ok(())
     }
@@ -397,6 +436,12 @@ impl Cluster {
 
     // ---- volumes -----------------------------------------------------------------------------
 
+    /// The volumes whose record (replica set, epoch, stuck state) changed, was made or was
+    /// deleted since the last call: what an owner that mirrors records needs to look at.
+    pub fn take_record_changes(&mut self) -> Vec<VolumeId> {
+        std::mem::take(&mut self.record_changes).into_iter().collect()
+    }
+
     pub fn record(&self, volume: &VolumeId) -> Option<&VolumeRecord> {
         self.records.get(volume)
     }
@@ -424,7 +469,7 @@ impl Cluster {
         for n in [primary, secondary] {
             let node = self.nodes.get_mut(&n).ok_or(StorageError::NodeNotFound(n))?;
             let replica = Replica::create(&node.dir, volume, size, 1)?;
-            node.replicas.insert(volume.clone(), replica);
+            node.add_replica(volume.clone(), replica);
         }
         self.records.insert(volume.clone(), VolumeRecord { size, primary, secondary, epoch: 1, stuck_since_ms: None });
         for n in [primary, secondary] {
@@ -462,7 +507,8 @@ impl Cluster {
             }
         }
         for n in [record.primary, record.secondary] {
-            self.replica_mut(n, volume)?.grow(size)?;
+            self.note_use(n, volume);
+            self.nodes.get_mut(&n).ok_or(StorageError::NodeNotFound(n))?.grow_replica(volume, size)?;
         }
         if let Some(r) = self.records.get_mut(volume) {
             r.size = size;
@@ -480,7 +526,7 @@ impl Cluster {
         }
         self.log_volume(volume)?;
         for node in self.nodes.values_mut().filter(|n| n.up) {
-            if let Some(replica) = node.replicas.remove(volume) {
+            if let Some(replica) = node.take_replica(volume) {
                 replica.destroy()?;
             }
         }
@@ -935,7 +981,7 @@ impl Cluster {
         }
         fresh.flush()?;
         if let Some(n) = self.nodes.get_mut(&copy.target) {
-            n.replicas.insert(volume.clone(), fresh);
+            n.add_replica(volume.clone(), fresh);
         }
         self.commit_set(volume, copy.survivor, copy.target)?;
         self.counters.remirror_successes += 1;
@@ -965,7 +1011,7 @@ impl Cluster {
             let searches = !self.policy.confirm_with_authority_first() && self.records.contains_key(&volume);
             if !searches {
                 self.stale_searches.remove(&(id, volume.clone()));
-                if let Some(replica) = self.nodes.get_mut(&id).and_then(|n| n.replicas.remove(&volume)) {
+                if let Some(replica) = self.nodes.get_mut(&id).and_then(|n| n.take_replica(&volume)) {
                     replica.destroy()?;
                 }
                 continue;
@@ -995,7 +1041,7 @@ impl Cluster {
             self.counters.bytes_copied += allocated;
             self.counters.stale_copies_refused += 1;
             self.stale_searches.remove(&(id, volume.clone()));
-            if let Some(replica) = self.nodes.get_mut(&id).and_then(|n| n.replicas.remove(&volume)) {
+            if let Some(replica) = self.nodes.get_mut(&id).and_then(|n| n.take_replica(&volume)) {
                 replica.destroy()?;
             }
         }
