@@ -891,6 +891,11 @@ impl Ebs {
         Ok(volume)
     }
 
+    /// How many volumes the region has.
+    pub fn volume_count(&self) -> usize {
+        self.volumes.len()
+    }
+
     pub fn volume(&self, id: &VolumeId) -> Result<&Volume, ControlError> {
         self.volumes.get(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))
     }
@@ -1618,5 +1623,130 @@ impl Ebs {
             out.extend(k.tags.iter().map(|(kk, val)| (k.id.clone(), "key-pair", kk.clone(), val.clone())));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{VolumeSpec, VolumeState, VolumeType};
+    use crate::instances::{InstanceAttributes, LaunchSpec, LaunchVolume};
+    use crate::test_support::TestRegion;
+    use crate::ControlError;
+
+    fn spec(t: &TestRegion, zone: &str, size: Option<u32>, volume_type: VolumeType, iops: Option<u32>) -> VolumeSpec {
+        VolumeSpec {
+            zone: t.region.zone_by_name(zone).unwrap().name,
+            size_gib: size,
+            snapshot_id: None,
+            volume_type,
+            iops,
+            throughput: None,
+            encrypted: false,
+            kms_key_id: None,
+            multi_attach: false,
+            tags: BTreeMap::new(),
+            client_token: None,
+        }
+    }
+
+    fn create(t: &TestRegion, s: VolumeSpec) -> Result<super::Volume, ControlError> {
+        let zone = t.region.zone_by_name(s.zone.as_str()).unwrap().id;
+        t.run(|ebs| ebs.create_volume(s, zone, t.control.now_ms(), false))
+    }
+
+    #[test]
+    fn volume_sizes_and_iops_follow_the_type_limits() {
+        let t = TestRegion::new();
+        let too_big = create(&t, spec(&t, "us-east-1a", Some(16_385), VolumeType::Gp3, None));
+        assert!(matches!(too_big, Err(ControlError::InvalidVolumeSize { max_gib: 16_384, .. })));
+        let ratio = create(&t, spec(&t, "us-east-1a", Some(4), VolumeType::Gp3, Some(4_000)));
+        assert_eq!(ratio.unwrap_err(), ControlError::IopsRatio { iops: 4_000, size_gib: 4, per_gib: 500 });
+        let io1 = create(&t, spec(&t, "us-east-1a", Some(10), VolumeType::Io1, None));
+        assert_eq!(io1.unwrap_err(), ControlError::IopsRequired(VolumeType::Io1));
+        let missing = create(&t, spec(&t, "us-east-1a", None, VolumeType::Gp2, None));
+        assert_eq!(missing.unwrap_err(), ControlError::MissingSizeOrSnapshot);
+        let gp2 = create(&t, spec(&t, "us-east-1a", Some(100), VolumeType::Gp2, None)).unwrap();
+        assert_eq!((gp2.iops, gp2.state), (Some(300), VolumeState::Creating));
+    }
+
+    fn launch(t: &TestRegion, sizes: &[u32]) -> Result<(String, Vec<crate::instances::Instance>), ControlError> {
+        let zone = t.region.zone_by_name("us-east-1a").unwrap();
+        let subnet = t.run(|ebs| Ok(ebs.default_subnet(&zone.name).cloned())).unwrap().unwrap();
+        let volumes = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size_gib)| LaunchVolume {
+                device: format!("/dev/sd{}", (b'f' + i as u8) as char),
+                size_gib,
+                volume_type: VolumeType::Gp3,
+                iops: None,
+                delete_on_termination: true,
+                snapshot_id: None,
+            })
+            .collect();
+        let spec = LaunchSpec {
+            image_id: "ami-0123456789abcdef0".into(),
+            instance_type: "t3.micro".into(),
+            zone: zone.name,
+            zone_id: zone.id,
+            subnet_id: subnet.id,
+            security_groups: Vec::new(),
+            count: 1,
+            key_name: None,
+            user_data: None,
+            client_token: None,
+            attributes: InstanceAttributes::default(),
+            tags: BTreeMap::new(),
+            volume_tags: BTreeMap::new(),
+            volumes,
+        };
+        t.run(|ebs| ebs.run_instances(spec, t.control.now_ms(), false))
+    }
+
+    #[test]
+    fn a_launch_is_one_command_all_or_nothing() {
+        let t = TestRegion::new();
+        // The third volume is refused after the first two were made in the block store.
+        let failed = launch(&t, &[8, 8, 16_385]);
+        assert!(matches!(failed, Err(ControlError::InvalidVolumeSize { .. })), "{failed:?}");
+        let (volumes, stored) = t
+            .run(|ebs| {
+                let stored: usize = ebs.storage_status().iter().map(|c| c.volumes).sum();
+                Ok((ebs.volumes_after(None, 100, |_| true).0.len(), stored))
+            })
+            .unwrap();
+        assert_eq!((volumes, stored), (0, 0), "volumes of the failed launch remain");
+        assert!(t.run(|ebs| Ok(ebs.instances_after(None, 10, |_| true).0.is_empty())).unwrap());
+        let (_, launched) = launch(&t, &[8, 8]).unwrap();
+        let attached = t
+            .run(|ebs| {
+                Ok(ebs.volumes_after(None, 100, |v| v.attachments.iter().any(|a| a.instance == launched[0].id)).0)
+            })
+            .unwrap();
+        assert_eq!(attached.len(), 2);
+    }
+
+    #[test]
+    fn attach_rules_zone_state_and_device() {
+        let t = TestRegion::new();
+        let (_, launched) = launch(&t, &[8]).unwrap();
+        let instance = launched[0].id.clone();
+        let other_zone = create(&t, spec(&t, "us-east-1b", Some(1), VolumeType::Gp3, None)).unwrap();
+        let v = create(&t, spec(&t, "us-east-1a", Some(1), VolumeType::Gp3, None)).unwrap();
+        let now = t.control.now_ms();
+        let creating = t.run(|ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdz", now, false));
+        assert!(matches!(creating, Err(ControlError::IncorrectVolumeState { state: VolumeState::Creating, .. })));
+        // Once available (the lifecycle delay passed), the zone and the device are checked.
+        let later = now + 1_000;
+        let zone =
+            t.region.with_ebs(later, |ebs| ebs.attach_volume(&other_zone.id, &instance, "/dev/sdz", later, false));
+        assert!(matches!(zone, Err(ControlError::ZoneMismatch { .. })));
+        let taken = t.region.with_ebs(later, |ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdf", later, false));
+        assert!(matches!(taken, Err(ControlError::DeviceInUse { .. })));
+        t.region.with_ebs(later, |ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdz", later, false)).unwrap();
+        let busy = t.region.with_ebs(later, |ebs| ebs.delete_volume(&v.id, later, false));
+        assert!(matches!(busy, Err(ControlError::VolumeInUse { .. })));
     }
 }

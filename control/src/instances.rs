@@ -228,7 +228,6 @@ impl Ebs {
             }
         }
         if groups.is_empty() {
-            self.ensure_default_group(&subnet.vpc_id)?;
             groups.extend(
                 self.security_groups_ref()
                     .values()

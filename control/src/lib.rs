@@ -294,6 +294,36 @@ impl ControlPlane {
     }
 }
 
+/// A region on a fresh data directory, for the unit tests of each resource module.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    pub(crate) struct TestRegion {
+        pub control: ControlPlane,
+        pub region: Arc<Region>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl TestRegion {
+        pub(crate) fn new() -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let config = ControlConfig::new(RegionName::parse("us-east-1").expect("region"), dir.path().to_path_buf());
+            let control = ControlPlane::new(config);
+            let region = control.region(&RegionName::parse("us-east-1").expect("region"));
+            Self { control, region, _dir: dir }
+        }
+
+        /// Runs one command (committed on `Ok`, undone on error).
+        pub(crate) fn run<T>(
+            &self,
+            f: impl FnOnce(&mut ebs::Ebs) -> Result<T, ControlError>,
+        ) -> Result<T, ControlError> {
+            self.region.with_ebs(self.control.now_ms(), f)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -309,6 +309,41 @@ impl Row for Subnet {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::network::SubnetSpec;
+    use crate::test_support::TestRegion;
+    use crate::ControlError;
+
+    fn subnet(t: &TestRegion, vpc: &str, cidr: &str) -> SubnetSpec {
+        let zone = t.region.zone_by_name("us-east-1b").unwrap();
+        SubnetSpec { vpc_id: vpc.into(), cidr: cidr.into(), zone: zone.name, zone_id: zone.id, tags: BTreeMap::new() }
+    }
+
+    #[test]
+    fn vpc_and_subnet_ranges_follow_aws_rules() {
+        let t = TestRegion::new();
+        let wide = t.run(|ebs| ebs.create_vpc("10.0.0.0/8", BTreeMap::new(), false));
+        assert_eq!(wide.unwrap_err(), ControlError::VpcRange("10.0.0.0/8".into()));
+        let vpc = t.run(|ebs| ebs.create_vpc("10.1.0.0/16", BTreeMap::new(), false)).unwrap();
+        let outside = t.run(|ebs| ebs.create_subnet(subnet(&t, &vpc.id, "10.2.0.0/24"), false));
+        assert_eq!(outside.unwrap_err(), ControlError::SubnetRange("10.2.0.0/24".into()));
+        t.run(|ebs| ebs.create_subnet(subnet(&t, &vpc.id, "10.1.0.0/24"), false)).unwrap();
+        let overlap = t.run(|ebs| ebs.create_subnet(subnet(&t, &vpc.id, "10.1.0.128/25"), false));
+        assert_eq!(overlap.unwrap_err(), ControlError::SubnetConflict("10.1.0.128/25".into()));
+        let busy = t.run(|ebs| ebs.delete_vpc(&vpc.id, false));
+        assert!(matches!(busy, Err(ControlError::DependencyViolation { kind: "vpc", .. })));
+    }
+
+    #[test]
+    fn a_dry_run_changes_nothing() {
+        let t = TestRegion::new();
+        let before = t.run(|ebs| Ok(ebs.vpcs().len())).unwrap();
+        let dry = t.run(|ebs| ebs.create_vpc("10.3.0.0/16", BTreeMap::new(), true));
+        assert_eq!(dry.unwrap_err(), ControlError::DryRun);
+        assert_eq!(t.run(|ebs| Ok(ebs.vpcs().len())).unwrap(), before);
+    }
+
     use super::Cidr;
 
     #[test]

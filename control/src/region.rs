@@ -151,6 +151,8 @@ impl Region {
     ) -> Result<T, ControlError> {
         let mut guard = self.ebs.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
+            // Wall time for the log line only; nothing depends on it.
+            let started = std::time::Instant::now();
             let mut cluster = self.cluster.clone();
             cluster.policy = *self.policy.lock().unwrap_or_else(PoisonError::into_inner);
             let store = RegionStore::open(&self.dir.join("storage"), cluster, self.clock.clone(), self.seed)
@@ -162,6 +164,12 @@ impl Region {
                 ebs.rollback();
                 return Err(e);
             }
+            tracing::info!(
+                region = %self.name,
+                volumes = ebs.volume_count(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "region opened"
+            );
             *guard = Some(ebs);
         }
         let ebs = guard.as_mut().ok_or_else(|| ControlError::Storage("EBS state vanished".into()))?;

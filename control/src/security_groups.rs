@@ -54,7 +54,7 @@ impl Row for SecurityGroup {
 }
 
 impl Ebs {
-    /// The VPC's `default` group (created on first use: all traffic from itself, all egress).
+    /// Makes the VPC's `default` group, with the VPC (all traffic from itself, all egress).
     pub(crate) fn ensure_default_group(&mut self, vpc_id: &str) -> Result<(), ControlError> {
         if self.security_groups_ref().values().any(|g| g.vpc_id == vpc_id && g.name == "default") {
             return Ok(());
@@ -106,9 +106,9 @@ impl Ebs {
         self.security_groups_ref().values().cloned().collect()
     }
 
-    /// Every group of the VPC, the default one included.
-    pub fn security_groups(&mut self, vpc_id: &str) -> Result<Vec<SecurityGroup>, ControlError> {
-        self.ensure_default_group(vpc_id)?;
+    /// Every group of the VPC, the default one included (made with the VPC). A read: it changes
+    /// nothing, so a VPC that is gone has no groups.
+    pub fn security_groups(&self, vpc_id: &str) -> Result<Vec<SecurityGroup>, ControlError> {
         Ok(self.security_groups_ref().values().filter(|g| g.vpc_id == vpc_id).cloned().collect())
     }
 
@@ -120,7 +120,7 @@ impl Ebs {
         tags: BTreeMap<String, String>,
         dry_run: bool,
     ) -> Result<SecurityGroup, ControlError> {
-        self.ensure_default_group(vpc_id)?;
+        self.vpc(vpc_id)?;
         if self.security_groups_ref().values().any(|g| g.vpc_id == vpc_id && g.name == name) {
             return Err(ControlError::SecurityGroupExists { name: name.to_string(), vpc_id: vpc_id.to_string() });
         }
@@ -234,5 +234,42 @@ impl Ebs {
             g.rules.retain(|e| !(rules.iter().any(|r| e.same_grant(r)) || rule_ids.contains(&e.id)));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::test_support::TestRegion;
+    use crate::ControlError;
+
+    #[test]
+    fn a_vpc_comes_with_its_default_group_and_takes_it_along_when_deleted() {
+        let t = TestRegion::new();
+        let vpc = t.run(|ebs| ebs.create_vpc("10.7.0.0/16", BTreeMap::new(), false)).unwrap();
+        let groups = t.run(|ebs| ebs.security_groups(&vpc.id)).unwrap();
+        assert_eq!(groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["default"]);
+        t.run(|ebs| ebs.delete_vpc(&vpc.id, false)).unwrap();
+        // Reading the groups of a deleted VPC makes no orphan default group.
+        assert!(t.run(|ebs| ebs.security_groups(&vpc.id)).unwrap().is_empty());
+        assert!(t.run(|ebs| Ok(ebs.all_security_groups())).unwrap().iter().all(|g| g.vpc_id != vpc.id));
+        let made = t.run(|ebs| ebs.create_security_group(&vpc.id, "web", "web tier", BTreeMap::new(), false));
+        assert_eq!(made.unwrap_err(), ControlError::VpcNotFound(vpc.id.clone()));
+    }
+
+    #[test]
+    fn group_names_are_unique_per_vpc_and_the_default_group_stays() {
+        let t = TestRegion::new();
+        let vpc = t.run(|ebs| ebs.create_vpc("10.8.0.0/16", BTreeMap::new(), false)).unwrap();
+        let web = t.run(|ebs| ebs.create_security_group(&vpc.id, "web", "web tier", BTreeMap::new(), false)).unwrap();
+        let again = t.run(|ebs| ebs.create_security_group(&vpc.id, "web", "again", BTreeMap::new(), false));
+        assert!(matches!(again, Err(ControlError::SecurityGroupExists { .. })));
+        let default = t.run(|ebs| ebs.security_groups(&vpc.id)).unwrap().into_iter().find(|g| g.name == "default");
+        let default = default.expect("a default group");
+        let refused = t.run(|ebs| ebs.delete_security_group(&default.id, false));
+        assert_eq!(refused.unwrap_err(), ControlError::CannotDeleteDefaultGroup(default.id.clone()));
+        t.run(|ebs| ebs.delete_security_group(&web.id, false)).unwrap();
+        assert_eq!(t.run(|ebs| ebs.security_groups(&vpc.id)).unwrap().len(), 1);
     }
 }

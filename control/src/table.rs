@@ -47,7 +47,6 @@ impl<K: Ord + Clone, V: Clone + PartialEq> Table<K, V> {
         self.rows.iter()
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.rows.len()
     }

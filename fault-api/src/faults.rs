@@ -10,32 +10,88 @@ use serde::Deserialize;
 use squall_control::faults::FaultKind;
 use squall_control::{AzName, ControlPlane, RegionName, VolumeId};
 
+/// A fault body without its `region` and `duration` (every kind takes those): the kind names
+/// the variant, and each variant takes exactly its own fields.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FaultBody {
-    pub kind: String,
-    pub region: Option<String>,
-    /// Seconds after which the fault heals by itself.
-    pub duration: Option<f64>,
-    pub zone: Option<String>,
-    pub nodes: Option<Vec<u32>>,
-    /// A share of the zone's nodes, chosen with `seed`, instead of `nodes`.
-    pub fraction: Option<f64>,
-    pub seed: Option<u64>,
-    pub networks: Option<Vec<String>>,
-    /// network-degradation: what the replication network still carries, bytes per second.
-    pub replication_bandwidth: Option<u64>,
-    pub volumes: Option<Vec<String>>,
-    /// volume-io-pause: every volume with all these tags.
-    pub tags: Option<BTreeMap<String, String>>,
-    pub service: Option<String>,
-    pub actions: Option<Vec<String>>,
-    pub code: Option<String>,
-    pub status: Option<u16>,
-    pub probability: Option<f64>,
-    pub latency_ms: Option<u64>,
-    pub add_nodes: Option<u32>,
-    pub node_capacity_gib: Option<u64>,
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+enum Body {
+    #[serde(rename_all = "camelCase")]
+    NetworkPartition {
+        zone: String,
+        nodes: Option<Vec<u32>>,
+        fraction: Option<f64>,
+        seed: Option<u64>,
+        networks: Option<Vec<String>>,
+    },
+    #[serde(rename_all = "camelCase")]
+    NetworkDegradation {
+        zone: String,
+        nodes: Option<Vec<u32>>,
+        fraction: Option<f64>,
+        seed: Option<u64>,
+        /// What the replication network still carries, bytes per second.
+        replication_bandwidth: Option<u64>,
+    },
+    NodeCrash {
+        zone: String,
+        nodes: Option<Vec<u32>>,
+        fraction: Option<f64>,
+        seed: Option<u64>,
+    },
+    NodeCrashOnClose {
+        zone: String,
+        probability: f64,
+    },
+    VolumeIoPause {
+        volumes: Option<Vec<String>>,
+        /// Every volume with all these tags.
+        tags: Option<BTreeMap<String, String>>,
+    },
+    AzOutage {
+        zone: String,
+    },
+    ApiError {
+        service: String,
+        actions: Option<Vec<String>>,
+        zone: Option<String>,
+        code: String,
+        status: Option<u16>,
+        probability: Option<f64>,
+    },
+    #[serde(rename_all = "camelCase")]
+    ApiLatency {
+        service: String,
+        actions: Option<Vec<String>>,
+        zone: Option<String>,
+        latency_ms: u64,
+        probability: Option<f64>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Capacity {
+        zone: String,
+        add_nodes: u32,
+        node_capacity_gib: Option<u64>,
+    },
+}
+
+const KINDS: &str = "network-partition, network-degradation, node-crash, node-crash-on-close, volume-io-pause, \
+                     az-outage, api-error, api-latency, capacity";
+
+/// serde's message in the fault API's words (it still names the field or kind at fault).
+fn body_error(kind: &str, e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let quoted = |s: &str| s.split('`').nth(1).unwrap_or_default().to_string();
+    if text.starts_with("unknown variant") {
+        format!("unknown fault kind {:?}; kinds: {KINDS}", quoted(&text))
+    } else if text.starts_with("missing field `kind`") {
+        format!("a fault needs a kind; kinds: {KINDS}")
+    } else if text.starts_with("missing field") {
+        format!("{kind} needs a {}", quoted(&text))
+    } else if text.starts_with("unknown field") {
+        format!("{kind} does not take {:?}: {text}", quoted(&text))
+    } else {
+        format!("malformed fault body: {text}")
+    }
 }
 
 /// The HTTP status AWS sends with a well-known error code.
@@ -53,153 +109,145 @@ pub fn parse(
     default_region: &str,
     body: &[u8],
 ) -> Result<(RegionName, FaultKind, Option<u64>), String> {
-    let b: FaultBody = serde_json::from_slice(body).map_err(|e| format!("malformed fault body: {e}"))?;
-    let region_name = b.region.clone().unwrap_or_else(|| default_region.to_string());
+    let mut value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("malformed fault body: {e}"))?;
+    let fields = value.as_object_mut().ok_or("malformed fault body: a JSON object is expected")?;
+    let kind_name = fields.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
+    let region_name = match fields.remove("region") {
+        None | Some(serde_json::Value::Null) => default_region.to_string(),
+        Some(serde_json::Value::String(r)) => r,
+        Some(other) => return Err(format!("region must be a string, not {other}")),
+    };
+    let duration = match fields.remove("duration") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(d) => match d.as_f64() {
+            Some(d) if d.is_finite() && d > 0.0 => Some((d * 1000.0).round() as u64),
+            _ => return Err("duration must be a positive number of seconds".into()),
+        },
+    };
+    let b: Body = serde_json::from_value(value).map_err(|e| body_error(&kind_name, &e))?;
     let region = RegionName::parse(&region_name).map_err(|e| format!("region: {e}"))?;
-    let duration = match b.duration {
-        Some(d) if !(d.is_finite() && d > 0.0) => return Err("duration must be a positive number of seconds".into()),
-        Some(d) => Some((d * 1000.0).round() as u64),
-        None => None,
-    };
-    let allowed: &[&str] = match b.kind.as_str() {
-        "network-partition" => &["zone", "nodes", "fraction", "seed", "networks"],
-        "network-degradation" => &["zone", "nodes", "fraction", "seed", "replicationBandwidth"],
-        "node-crash" => &["zone", "nodes", "fraction", "seed"],
-        "node-crash-on-close" => &["zone", "probability"],
-        "volume-io-pause" => &["volumes", "tags"],
-        "az-outage" => &["zone"],
-        "api-error" => &["service", "actions", "zone", "code", "status", "probability"],
-        "api-latency" => &["service", "actions", "zone", "latencyMs", "probability"],
-        "capacity" => &["zone", "addNodes", "nodeCapacityGib"],
-        other => {
-            return Err(format!(
-                "unknown fault kind {other:?}; kinds: network-partition, network-degradation, node-crash, \
-                 node-crash-on-close, volume-io-pause, az-outage, api-error, api-latency, capacity"
-            ))
-        }
-    };
-    let given: Vec<&str> = [
-        ("zone", b.zone.is_some()),
-        ("nodes", b.nodes.is_some()),
-        ("fraction", b.fraction.is_some()),
-        ("seed", b.seed.is_some()),
-        ("networks", b.networks.is_some()),
-        ("replicationBandwidth", b.replication_bandwidth.is_some()),
-        ("volumes", b.volumes.is_some()),
-        ("tags", b.tags.is_some()),
-        ("service", b.service.is_some()),
-        ("actions", b.actions.is_some()),
-        ("code", b.code.is_some()),
-        ("status", b.status.is_some()),
-        ("probability", b.probability.is_some()),
-        ("latencyMs", b.latency_ms.is_some()),
-        ("addNodes", b.add_nodes.is_some()),
-        ("nodeCapacityGib", b.node_capacity_gib.is_some()),
-    ]
-    .into_iter()
-    .filter(|(_, set)| *set)
-    .map(|(name, _)| name)
-    .collect();
-    if let Some(extra) = given.iter().find(|f| !allowed.contains(f)) {
-        return Err(format!("{} does not take {extra:?} (it takes: {})", b.kind, allowed.join(", ")));
-    }
-    let zone = || -> Result<AzName, String> {
-        let z = b.zone.as_deref().ok_or_else(|| format!("{} needs a zone", b.kind))?;
+    let zone = |z: &str| -> Result<AzName, String> {
         control.region(&region).zone_by_name(z).map(|z| z.name).map_err(|_| format!("no zone {z} in {region}"))
     };
-    let nodes = |zone: &AzName| -> Result<Vec<u32>, String> {
-        match (&b.nodes, b.fraction) {
-            (Some(_), Some(_)) => Err("give nodes or fraction, not both".into()),
-            (Some(n), None) => Ok(n.clone()),
-            (None, Some(f)) if f > 0.0 && f <= 1.0 => {
+    let nodes = |zone: &AzName, choice: (Option<Vec<u32>>, Option<f64>, Option<u64>)| -> Result<Vec<u32>, String> {
+        match choice {
+            (Some(_), Some(_), _) => Err("give nodes or fraction, not both".into()),
+            (Some(n), None, _) => Ok(n),
+            (None, Some(f), seed) if f > 0.0 && f <= 1.0 => {
                 let mut all = control.storage_nodes(&region, zone.as_str()).map_err(|e| e.to_string())?;
                 let take = ((all.len() as f64) * f).round().max(1.0) as usize;
-                all.shuffle(&mut rand::rngs::StdRng::seed_from_u64(b.seed.unwrap_or(0)));
+                all.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed.unwrap_or(0)));
                 all.truncate(take);
                 all.sort_unstable();
                 Ok(all)
             }
-            (None, Some(_)) => Err("fraction must be in (0, 1]".into()),
-            (None, None) => Err(format!("{} needs nodes (ids) or a fraction", b.kind)),
+            (None, Some(_), _) => Err("fraction must be in (0, 1]".into()),
+            (None, None, _) => Err(format!("{kind_name} needs nodes (ids) or a fraction")),
         }
     };
-    let probability = b.probability.unwrap_or(1.0);
-    let api_zone = || -> Result<Option<AzName>, String> { b.zone.as_ref().map(|_| zone()).transpose() };
-    let service = || -> Result<String, String> {
-        let s = b.service.clone().ok_or_else(|| format!("{} needs a service (ec2, ebs, sts, rds)", b.kind))?;
+    let api_zone = |z: Option<String>| -> Result<Option<AzName>, String> { z.as_deref().map(zone).transpose() };
+    let service = |s: String| -> Result<String, String> {
         match s.as_str() {
             "ec2" | "ebs" | "sts" | "rds" | "fis" => Ok(s),
             other => Err(format!("unknown service {other:?} (ec2, ebs, sts, rds, fis)")),
         }
     };
-    let kind = match b.kind.as_str() {
-        "network-partition" => {
-            let zone = zone()?;
-            let nodes = nodes(&zone)?;
-            FaultKind::NetworkPartition { zone, nodes, networks: b.networks.clone().unwrap_or_default() }
+    let kind = match b {
+        Body::NetworkPartition { zone: z, nodes: n, fraction, seed, networks } => {
+            let zone = zone(&z)?;
+            let nodes = nodes(&zone, (n, fraction, seed))?;
+            FaultKind::NetworkPartition { zone, nodes, networks: networks.unwrap_or_default() }
         }
-        "network-degradation" => {
-            let zone = zone()?;
-            let nodes = nodes(&zone)?;
+        Body::NetworkDegradation { zone: z, nodes: n, fraction, seed, replication_bandwidth } => {
+            let zone = zone(&z)?;
+            let nodes = nodes(&zone, (n, fraction, seed))?;
             FaultKind::NetworkDegradation {
                 zone,
                 nodes,
-                replication_bytes_per_second: b.replication_bandwidth.unwrap_or(1 << 20),
+                replication_bytes_per_second: replication_bandwidth.unwrap_or(1 << 20),
             }
         }
-        "node-crash" => {
-            let zone = zone()?;
-            let nodes = nodes(&zone)?;
+        Body::NodeCrash { zone: z, nodes: n, fraction, seed } => {
+            let zone = zone(&z)?;
+            let nodes = nodes(&zone, (n, fraction, seed))?;
             FaultKind::NodeCrash { zone, nodes }
         }
-        "volume-io-pause" => {
+        Body::VolumeIoPause { volumes: ids, tags } => {
+            if ids.is_none() && tags.is_none() {
+                return Err("volume-io-pause needs volumes (ids) or tags".into());
+            }
             let mut volumes = Vec::new();
-            for v in b.volumes.iter().flatten() {
+            for v in ids.iter().flatten() {
                 volumes.push(VolumeId::parse(v).map_err(|e| format!("volumes: {e}"))?);
             }
-            if let Some(tags) = &b.tags {
+            if let Some(tags) = &tags {
                 volumes.extend(control.volumes_tagged(&region, tags));
-            }
-            if b.volumes.is_none() && b.tags.is_none() {
-                return Err("volume-io-pause needs volumes (ids) or tags".into());
             }
             volumes.sort();
             volumes.dedup();
             FaultKind::VolumeIoPause { volumes }
         }
-        "az-outage" => FaultKind::AzOutage { zone: zone()? },
-        "node-crash-on-close" => FaultKind::NodeCrashOnClose {
-            zone: zone()?,
-            probability: b.probability.ok_or("node-crash-on-close needs a probability")?,
+        Body::AzOutage { zone: z } => FaultKind::AzOutage { zone: zone(&z)? },
+        Body::NodeCrashOnClose { zone: z, probability } => FaultKind::NodeCrashOnClose { zone: zone(&z)?, probability },
+        Body::ApiError { service: s, actions, zone: z, code, status, probability } => FaultKind::ApiError {
+            service: service(s)?,
+            actions: actions.unwrap_or_default(),
+            zone: api_zone(z)?,
+            status: status.unwrap_or_else(|| default_status(&code)),
+            code,
+            probability: probability.unwrap_or(1.0),
         },
-        "api-error" => {
-            let code = b.code.clone().ok_or("api-error needs an AWS error code (e.g. RequestLimitExceeded)")?;
-            FaultKind::ApiError {
-                service: service()?,
-                actions: b.actions.clone().unwrap_or_default(),
-                zone: api_zone()?,
-                status: b.status.unwrap_or_else(|| default_status(&code)),
-                code,
-                probability,
-            }
+        Body::ApiLatency { service: s, actions, zone: z, latency_ms, probability } => FaultKind::ApiLatency {
+            service: service(s)?,
+            actions: actions.unwrap_or_default(),
+            zone: api_zone(z)?,
+            latency_ms,
+            probability: probability.unwrap_or(1.0),
+        },
+        Body::Capacity { zone: z, add_nodes, node_capacity_gib } => {
+            FaultKind::Capacity { zone: zone(&z)?, add_nodes, node_capacity: node_capacity_gib.unwrap_or(1024) << 30 }
         }
-        "api-latency" => FaultKind::ApiLatency {
-            service: service()?,
-            actions: b.actions.clone().unwrap_or_default(),
-            zone: api_zone()?,
-            latency_ms: b.latency_ms.ok_or("api-latency needs latencyMs")?,
-            probability,
-        },
-        "capacity" => FaultKind::Capacity {
-            zone: zone()?,
-            add_nodes: b.add_nodes.ok_or("capacity needs addNodes")?,
-            node_capacity: b.node_capacity_gib.unwrap_or(1024) << 30,
-        },
-        _ => unreachable_kind(&b.kind)?,
     };
     Ok((region, kind, duration))
 }
 
-fn unreachable_kind(kind: &str) -> Result<FaultKind, String> {
-    Err(format!("unknown fault kind {kind:?}"))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use squall_control::ControlConfig;
+
+    fn check(body: &str) -> Result<FaultKind, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let control =
+            ControlPlane::new(ControlConfig::new(RegionName::parse("us-east-1").expect("region"), dir.path().into()));
+        parse(&control, "us-east-1", body.as_bytes()).map(|(_, kind, _)| kind)
+    }
+
+    #[test]
+    fn each_kind_takes_exactly_its_fields() {
+        let cases = [
+            (r#"{"kind":"meteor"}"#, "unknown fault kind \"meteor\""),
+            (r#"{"zone":"us-east-1a"}"#, "a fault needs a kind"),
+            (r#"{"kind":"az-outage"}"#, "az-outage needs a zone"),
+            (r#"{"kind":"az-outage","zone":"us-east-1a","nodes":[1]}"#, "az-outage does not take \"nodes\""),
+            (r#"{"kind":"node-crash","zone":"us-east-1a","colour":"red"}"#, "unknown field `colour`"),
+            (r#"{"kind":"node-crash","zone":"us-east-1a"}"#, "node-crash needs nodes (ids) or a fraction"),
+            (r#"{"kind":"capacity","zone":"us-east-1a"}"#, "capacity needs a addNodes"),
+            (r#"{"kind":"az-outage","zone":"us-east-1a","duration":"soon"}"#, "duration must be a positive"),
+            (r#"[1,2]"#, "a JSON object is expected"),
+        ];
+        for (body, expected) in cases {
+            let err = check(body).expect_err(body);
+            assert!(err.contains(expected), "{body}: {err:?} should mention {expected:?}");
+        }
+        assert!(matches!(
+            check(r#"{"kind":"node-crash","zone":"us-east-1b","nodes":[0,2],"duration":5}"#),
+            Ok(FaultKind::NodeCrash { nodes, .. }) if nodes == [0, 2]
+        ));
+        assert!(matches!(
+            check(r#"{"kind":"api-error","service":"ec2","code":"RequestLimitExceeded"}"#),
+            Ok(FaultKind::ApiError { status: 503, .. })
+        ));
+    }
 }

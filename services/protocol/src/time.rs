@@ -33,13 +33,14 @@ impl Timestamp {
             None => (s, None),
         };
         let mut d = date.splitn(3, '-');
-        let year: i64 = d.next()?.parse().ok()?;
-        let month: u32 = d.next()?.parse().ok()?;
-        let day: u32 = d.next()?.parse().ok()?;
-        // Four-digit years only, as ISO-8601 without extension (and no overflow below).
-        if !(1..=12).contains(&month) || !(1..=31).contains(&day) || !(0..=9999).contains(&year) {
+        let year: i32 = d.next()?.parse().ok()?;
+        let month: u8 = d.next()?.parse().ok()?;
+        let day: u8 = d.next()?.parse().ok()?;
+        // Four-digit years only, as ISO-8601 without extension; a day the month has.
+        if !(0..=9999).contains(&year) {
             return None;
         }
+        let date = time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
         let mut millis_of_day: i64 = 0;
         if let Some(t) = time {
             let t = t.strip_suffix('Z').or_else(|| t.strip_suffix("+00:00")).unwrap_or(t);
@@ -57,7 +58,7 @@ impl Timestamp {
             let frac_ms: i64 = format!("{frac:0<3}")[..3].parse().ok()?;
             millis_of_day = ((h * 60 + m) * 60 + sec) * 1000 + frac_ms;
         }
-        let days = days_from_civil(year, month, day);
+        let days = i64::from(date.to_julian_day() - UNIX_EPOCH_JULIAN_DAY);
         Some(Self { epoch_millis: days * 86_400_000 + millis_of_day })
     }
 }
@@ -67,35 +68,20 @@ impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let days = self.epoch_millis.div_euclid(86_400_000);
         let ms = self.epoch_millis.rem_euclid(86_400_000);
-        let (y, m, d) = civil_from_days(days);
+        // Beyond what a Julian day number holds (±5.8 million years) only hostile input goes.
+        let date = i32::try_from(days)
+            .ok()
+            .and_then(|d| d.checked_add(UNIX_EPOCH_JULIAN_DAY))
+            .and_then(|j| time::Date::from_julian_day(j).ok())
+            .unwrap_or(time::Date::MIN);
+        let (y, m, d) = (date.year(), date.month() as u8, date.day());
         let secs = ms / 1000;
         write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", secs / 3600, (secs / 60) % 60, secs % 60, ms % 1000)
     }
 }
 
-// Howard Hinnant's days-from-civil algorithms (public domain), proleptic Gregorian calendar.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+/// The Julian day number of 1970-01-01.
+const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
 
 #[cfg(test)]
 mod tests {
@@ -117,6 +103,9 @@ mod tests {
         assert_eq!(Timestamp::parse_iso8601("2015-01-25T08:00:00Z").unwrap().to_string(), "2015-01-25T08:00:00.000Z");
         assert_eq!(Timestamp::parse_iso8601("2015-01-25").unwrap().to_string(), "2015-01-25T00:00:00.000Z");
         assert!(Timestamp::parse_iso8601("2015-13-25").is_none());
+        assert!(Timestamp::parse_iso8601("2015-02-31").is_none());
+        assert!(Timestamp::parse_iso8601("2023-02-29T00:00:00Z").is_none());
+        assert!(Timestamp::parse_iso8601("2024-02-29T00:00:00Z").is_some());
         assert!(Timestamp::parse_iso8601("yesterday").is_none());
         assert!(Timestamp::parse_iso8601("999999999999999-01-01").is_none());
     }
