@@ -1114,8 +1114,8 @@ impl Ebs {
     }
 
     /// The storage status of every cluster the region has opened, by zone id.
-    pub fn storage_status(&mut self) -> Vec<squall_storage::ClusterStatus> {
-        self.store.clusters().map(|(_, c)| c.status()).collect()
+    pub fn storage_status(&mut self) -> Vec<crate::status::ZoneStorageStatus> {
+        self.store.clusters().map(|(_, c)| c.status().into()).collect()
     }
 
     pub(crate) fn set_instance_capacity(&mut self, capacity: u32) {

@@ -470,7 +470,7 @@ pub struct ZoneStatus {
     pub state: &'static str,
     pub messages: Vec<String>,
     /// The zone's storage cluster, if it has been opened.
-    pub storage: Option<squall_storage::ClusterStatus>,
+    pub storage: Option<crate::status::ZoneStorageStatus>,
 }
 
 impl ControlPlane {
@@ -499,7 +499,7 @@ impl ControlPlane {
         let mut out = BTreeMap::new();
         for name in self.known_regions() {
             let region = self.region(&name);
-            let clusters: BTreeMap<String, squall_storage::ClusterStatus> = region
+            let clusters: BTreeMap<String, crate::status::ZoneStorageStatus> = region
                 .with_ebs(now, |ebs| Ok(ebs.storage_status()))
                 .unwrap_or_default()
                 .into_iter()

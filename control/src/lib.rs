@@ -18,6 +18,7 @@ mod legacy;
 pub mod network;
 mod region;
 pub mod security_groups;
+pub mod status;
 mod table;
 
 use std::collections::BTreeMap;

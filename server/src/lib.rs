@@ -99,8 +99,8 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     config.cluster.node_capacity = options.storage_node_capacity_gib << 30;
     config.cluster.network_latency = std::time::Duration::from_millis(options.storage_latency_ms);
     config.cluster.policy = match options.remirror_policy.as_str() {
-        "legacy" => squall_storage::PolicyKind::Legacy,
-        "hardened" => squall_storage::PolicyKind::Hardened,
+        "legacy" => squall_control::PolicyKind::Legacy,
+        "hardened" => squall_control::PolicyKind::Hardened,
         other => anyhow::bail!("--remirror-policy: {other} is neither hardened nor legacy"),
     };
     config.seed = options.seed.unwrap_or_else(|| rand::thread_rng().next_u64());
