@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::Row;
 use crate::ebs::{Attachment, AttachmentState, Ebs, LifecycleDelays, VolumeSpec, VolumeState, VolumeType};
 use crate::ids::{AzId, AzName, InstanceId};
+use crate::region::{Region, ZoneState};
 use crate::ControlError;
 
 /// How long a terminated instance stays visible, as on AWS (about an hour).
@@ -166,6 +167,196 @@ pub struct LaunchSpec {
     pub tags: BTreeMap<String, String>,
     pub volume_tags: BTreeMap<String, String>,
     pub volumes: Vec<LaunchVolume>,
+}
+
+/// The root device of an image without mappings of its own (catalogue images, unknown ids).
+pub const ROOT_DEVICE: &str = "/dev/xvda";
+/// The root volume such an image gets, as Amazon Linux's is.
+pub const DEFAULT_ROOT_GIB: u32 = 8;
+
+/// One `BlockDeviceMapping.N` of a RunInstances, after wire decoding; what it leaves out comes
+/// from the image's mapping of the same device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestedMapping {
+    pub device: String,
+    pub size_gib: Option<u32>,
+    pub volume_type: Option<VolumeType>,
+    pub iops: Option<u32>,
+    pub delete_on_termination: Option<bool>,
+    pub snapshot_id: Option<crate::SnapshotId>,
+}
+
+/// What a RunInstances asks for, after wire decoding: the control plane resolves the image, the
+/// subnet and zone, the groups and the volumes, and launches, as one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchRequest {
+    pub image_id: String,
+    /// The root device and size of a public catalogue image, when the id is one (the catalogue is
+    /// the EC2 service's: it also renders DescribeImages).
+    pub catalogue_root: Option<(String, u32)>,
+    pub instance_type: String,
+    /// `Placement.AvailabilityZone`.
+    pub placement_zone: Option<String>,
+    pub subnet_id: Option<String>,
+    pub security_group_ids: Vec<String>,
+    /// Group names, looked up in the subnet's VPC.
+    pub security_group_names: Vec<String>,
+    pub count: u32,
+    pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    pub client_token: Option<String>,
+    pub attributes: InstanceAttributes,
+    pub tags: BTreeMap<String, String>,
+    pub volume_tags: BTreeMap<String, String>,
+    pub mappings: Vec<RequestedMapping>,
+}
+
+impl Region {
+    /// RunInstances: one command that validates everything, then makes the instances and their
+    /// volumes, and commits once; a launch that fails part-way leaves nothing behind.
+    pub fn run_instances(
+        &self,
+        req: LaunchRequest,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<(String, Vec<Instance>), ControlError> {
+        let placement = req.placement_zone.as_deref().map(|z| self.zone_by_name(z)).transpose()?;
+        let first_zone = self.zones().into_iter().next().ok_or(ControlError::NoDefaultVpc)?;
+        self.with_ebs(now_ms, |ebs| {
+            let image = ebs.image_volumes(&req.image_id, req.catalogue_root.as_ref(), self.accept_any_image())?;
+            let volumes = merge_mappings(&image, &req.mappings)?;
+            // The subnet decides the zone; a placement zone must agree with it. Without a subnet,
+            // the default subnet of the placement zone (or of the first zone).
+            let subnet = match &req.subnet_id {
+                Some(id) => {
+                    let s = ebs.subnet(id)?.clone();
+                    if let Some(p) = &placement {
+                        if p.name != s.zone {
+                            return Err(ControlError::PlacementMismatch {
+                                zone: p.name.to_string(),
+                                subnet: s.id.clone(),
+                                subnet_zone: s.zone.to_string(),
+                            });
+                        }
+                    }
+                    s
+                }
+                None => {
+                    let zone = placement.as_ref().map_or(&first_zone.name, |p| &p.name);
+                    ebs.default_subnet(zone).cloned().ok_or(ControlError::NoDefaultSubnet(zone.to_string()))?
+                }
+            };
+            let zone = self.zone_by_name(subnet.zone.as_str())?;
+            if zone.state == ZoneState::Unavailable {
+                return Err(ControlError::ZoneUnavailable(zone.name.to_string()));
+            }
+            let mut groups = req.security_group_ids.clone();
+            for name in &req.security_group_names {
+                let g = ebs
+                    .security_groups_named(&subnet.vpc_id, name)
+                    .ok_or_else(|| ControlError::SecurityGroupNotFound(name.clone()))?;
+                groups.push(g);
+            }
+            let spec = LaunchSpec {
+                image_id: req.image_id.clone(),
+                instance_type: req.instance_type.clone(),
+                zone: subnet.zone.clone(),
+                zone_id: zone.id,
+                subnet_id: subnet.id.clone(),
+                security_groups: groups,
+                count: req.count,
+                key_name: req.key_name.clone(),
+                user_data: req.user_data.clone(),
+                client_token: req.client_token.clone(),
+                attributes: req.attributes.clone(),
+                tags: req.tags.clone(),
+                volume_tags: req.volume_tags.clone(),
+                volumes,
+            };
+            ebs.run_instances(spec, now_ms, dry_run)
+        })
+    }
+}
+
+/// The volumes of a launch: the image's, overridden or extended by the request's mappings.
+fn merge_mappings(image: &[LaunchVolume], mappings: &[RequestedMapping]) -> Result<Vec<LaunchVolume>, ControlError> {
+    let mut all: Vec<LaunchVolume> = image.to_vec();
+    let root_device = image.first().map_or(ROOT_DEVICE, |v| v.device.as_str()).to_string();
+    for m in mappings {
+        let from_image = all.iter().position(|v| v.device == m.device);
+        let base = from_image.map(|p| all[p].clone());
+        let volume_type = m.volume_type.or(base.as_ref().map(|b| b.volume_type)).unwrap_or(VolumeType::Gp3);
+        let snapshot_id = m.snapshot_id.clone().or_else(|| base.as_ref().and_then(|b| b.snapshot_id.clone()));
+        let size_gib = match (m.size_gib, &base) {
+            (Some(s), _) => s,
+            (None, Some(b)) => b.size_gib,
+            // Takes the snapshot's size (run_instances looks it up).
+            (None, None) if snapshot_id.is_some() => 0,
+            (None, None) => return Err(ControlError::MappingWithoutSize(m.device.clone())),
+        };
+        let volume = LaunchVolume {
+            device: m.device.clone(),
+            size_gib,
+            volume_type,
+            iops: m.iops,
+            delete_on_termination: m
+                .delete_on_termination
+                .unwrap_or(base.as_ref().map_or(m.device == root_device, |b| b.delete_on_termination)),
+            snapshot_id,
+        };
+        match from_image {
+            Some(p) => all[p] = volume,
+            None => all.push(volume),
+        }
+    }
+    Ok(all)
+}
+
+impl Ebs {
+    /// The volumes an image brings: its mappings (root first), or a blank 8 GiB root for
+    /// catalogue images and — when `accept_any` — for ids squall does not know.
+    fn image_volumes(
+        &self,
+        image_id: &str,
+        catalogue_root: Option<&(String, u32)>,
+        accept_any: bool,
+    ) -> Result<Vec<LaunchVolume>, ControlError> {
+        let blank = |device: &str, size_gib: u32| LaunchVolume {
+            device: device.to_string(),
+            size_gib,
+            volume_type: VolumeType::Gp3,
+            iops: None,
+            delete_on_termination: true,
+            snapshot_id: None,
+        };
+        if let Some((device, size)) = catalogue_root {
+            return Ok(vec![blank(device, *size)]);
+        }
+        match self.image(image_id) {
+            Ok(image) => {
+                if self.image_state(image) != crate::images::ImageState::Available {
+                    return Err(ControlError::ImageNotAvailable(image_id.to_string()));
+                }
+                let mut volumes: Vec<LaunchVolume> = image
+                    .mappings
+                    .iter()
+                    .map(|m| LaunchVolume {
+                        device: m.device.clone(),
+                        size_gib: m.size_gib,
+                        volume_type: m.volume_type,
+                        iops: None,
+                        delete_on_termination: m.delete_on_termination,
+                        snapshot_id: m.snapshot_id.clone(),
+                    })
+                    .collect();
+                // The root device first: it names the instance's root.
+                volumes.sort_by_key(|v| v.device != image.root_device);
+                Ok(volumes)
+            }
+            Err(e) if !accept_any => Err(e),
+            Err(_) => Ok(vec![blank(ROOT_DEVICE, DEFAULT_ROOT_GIB)]),
+        }
+    }
 }
 
 impl Ebs {

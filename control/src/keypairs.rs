@@ -267,7 +267,7 @@ impl Ebs {
                 self.key_pairs_ref().get(id).cloned().ok_or_else(|| ControlError::KeyPairNotFound(id.to_string()))?,
             ),
             (None, Some(name)) => self.key_pairs_ref().values().find(|k| k.name == name).cloned(),
-            (None, None) => return Err(ControlError::KeyPairNotFound(String::new())),
+            (None, None) => return Err(ControlError::KeyPairUnnamed),
         };
         if dry_run {
             return Err(ControlError::DryRun);

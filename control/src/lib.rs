@@ -140,6 +140,8 @@ pub enum ControlError {
     IncorrectInstanceState { instance: InstanceId, state: instances::InstanceState },
     #[error("security group {0} does not exist")]
     SecurityGroupNotFound(String),
+    #[error("the request names no security group (neither id nor name)")]
+    SecurityGroupUnnamed,
     #[error("a security group named {name} already exists in {vpc_id}")]
     SecurityGroupExists { name: String, vpc_id: String },
     #[error("the default security group {0} cannot be deleted")]
@@ -182,6 +184,8 @@ pub enum ControlError {
     GroupSubnetMismatch { group: String, subnet: String },
     #[error("key pair {0} does not exist")]
     KeyPairNotFound(String),
+    #[error("the request names no key pair (neither id nor name)")]
+    KeyPairUnnamed,
     #[error("key pair {0} already exists")]
     KeyPairExists(String),
     #[error("{0:?} is not a valid key pair name")]
@@ -208,6 +212,8 @@ pub enum ControlError {
     ImageNotAvailable(String),
     #[error("placement zone {zone} is not the zone {subnet_zone} of subnet {subnet}")]
     PlacementMismatch { zone: String, subnet: String, subnet_zone: String },
+    #[error("the mapping of {0} names neither a size nor a snapshot")]
+    MappingWithoutSize(String),
     #[error("zone {0} has no default subnet")]
     NoDefaultSubnet(String),
     #[error("instance {instance} has no device {device}")]

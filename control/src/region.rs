@@ -63,6 +63,7 @@ pub struct Region {
     cluster: ClusterConfig,
     delays: LifecycleDelays,
     instance_capacity: u32,
+    accept_any_image: bool,
     /// The re-mirroring policy, shared with the control plane (the fault API switches it).
     policy: Arc<Mutex<squall_storage::PolicyKind>>,
     seed: u64,
@@ -101,10 +102,16 @@ impl Region {
             cluster: config.cluster.clone(),
             delays: config.delays,
             instance_capacity: config.instance_capacity_per_zone,
+            accept_any_image: config.accept_any_image,
             policy,
             seed,
             clock: config.clock.clone(),
         }
+    }
+
+    /// Whether RunInstances launches unknown `ami-` ids with a blank root.
+    pub fn accept_any_image(&self) -> bool {
+        self.accept_any_image
     }
 
     pub fn name(&self) -> &RegionName {

@@ -149,6 +149,7 @@ fn control_error(e: ControlError) -> ApiError {
         | E::CannotShrink { .. }
         | E::IncorrectInstanceState { .. }
         | E::SecurityGroupNotFound(_)
+        | E::SecurityGroupUnnamed
         | E::SecurityGroupExists { .. }
         | E::CannotDeleteDefaultGroup(_)
         | E::SecurityGroupInUse(_)
@@ -165,6 +166,7 @@ fn control_error(e: ControlError) -> ApiError {
         | E::InsufficientFreeAddresses(_)
         | E::GroupSubnetMismatch { .. }
         | E::KeyPairNotFound(_)
+        | E::KeyPairUnnamed
         | E::KeyPairExists(_)
         | E::InvalidKeyName(_)
         | E::InvalidKeyFormat
@@ -179,6 +181,7 @@ fn control_error(e: ControlError) -> ApiError {
         | E::ImageNotAvailable(_)
         | E::PlacementMismatch { .. }
         | E::NoDefaultSubnet(_)
+        | E::MappingWithoutSize(_)
         | E::NoDefaultVpc
         | E::InsufficientInstanceCapacity { .. }
         | E::ZoneUnavailable(_)) => validation("INVALID_PARAMETER_VALUE", other.to_string()),

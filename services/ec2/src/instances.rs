@@ -2,11 +2,11 @@
 //! `TerminateInstances`. Instances run no code; they own real EBS volumes and move through AWS's
 //! states by themselves.
 
-use squall_control::ebs::{AttachmentState, VolumeType as ControlVolumeType};
+use squall_control::ebs::AttachmentState;
 use squall_control::instances::{
-    AttributeChange, InstanceAttributes, InstanceState as State, LaunchSpec, LaunchVolume,
+    AttributeChange, InstanceAttributes, InstanceState as State, LaunchRequest, RequestedMapping,
 };
-use squall_control::{instances, ControlError, ControlPlane, InstanceId};
+use squall_control::{instances, ControlPlane, InstanceId};
 use squall_protocol::{ApiError, RequestContext, Timestamp};
 
 use crate::common::{after_token, instance_id, offset_page, page_size, region, tags_for, timestamp, wire_tags};
@@ -49,11 +49,6 @@ const INSTANCE_FILTERS: &[&str] = &[
     "tag-key",
     "tag:*",
 ];
-
-/// The root device of every image squall launches (Amazon Linux's).
-const ROOT_DEVICE: &str = "/dev/xvda";
-/// The root volume when the request maps none: 8 GiB gp3, deleted with the instance.
-const DEFAULT_ROOT_GIB: u32 = 8;
 
 fn wire_state_name(s: State) -> InstanceStateName {
     match s {
@@ -152,95 +147,6 @@ fn filter_values(i: &instances::Instance, name: &str) -> Vec<String> {
     }
 }
 
-/// The volumes of a launch: the image's mappings, overridden or extended by the request's.
-fn launch_volumes(r: &RunInstancesRequest, image: &[LaunchVolume]) -> Result<Vec<LaunchVolume>, ApiError> {
-    let mut all: Vec<LaunchVolume> = image.to_vec();
-    let root_device = image.first().map(|v| v.device.clone()).unwrap_or_else(|| ROOT_DEVICE.to_string());
-    let root_device = root_device.as_str();
-    for m in r.block_device_mappings.as_deref().unwrap_or_default() {
-        let device =
-            m.device_name.clone().ok_or_else(|| ApiError::missing_parameter("BlockDeviceMapping.N.DeviceName"))?;
-        let Some(ebs) = &m.ebs else { continue };
-        let from_image = all.iter().position(|v| v.device == device);
-        let base = from_image.map(|p| all[p].clone());
-        let volume_type = match ebs.volume_type {
-            Some(t) => to_control_type(t)?,
-            None => base.as_ref().map_or(ControlVolumeType::Gp3, |b| b.volume_type),
-        };
-        let snapshot_id = match &ebs.snapshot_id {
-            Some(s) => Some(crate::common::snapshot_id(s)?),
-            None => base.as_ref().and_then(|b| b.snapshot_id.clone()),
-        };
-        let size = match (ebs.volume_size, &base) {
-            (Some(s), _) => u32::try_from(s)
-                .map_err(|_| ApiError::invalid_value("BlockDeviceMapping.N.Ebs.VolumeSize", &s.to_string()))?,
-            (None, Some(b)) => b.size_gib,
-            (None, None) if snapshot_id.is_some() => 0,
-            (None, None) => return Err(ApiError::missing_parameter("BlockDeviceMapping.N.Ebs.VolumeSize")),
-        };
-        let volume = LaunchVolume {
-            device: device.clone(),
-            size_gib: size,
-            volume_type,
-            iops: ebs.iops.map(|i| i.max(0) as u32),
-            delete_on_termination: ebs
-                .delete_on_termination
-                .unwrap_or(base.as_ref().map_or(device == root_device, |b| b.delete_on_termination)),
-            snapshot_id,
-        };
-        match from_image {
-            Some(p) => all[p] = volume,
-            None => all.push(volume),
-        }
-    }
-    Ok(all)
-}
-
-/// The volumes an image brings: its mappings, or a blank 8 GiB root for catalogue images and
-/// (when squall is configured to accept any AMI) for ids it does not know.
-fn image_volumes(
-    control: &ControlPlane,
-    region: &str,
-    ebs: &squall_control::ebs::Ebs,
-    image_id: &str,
-) -> Result<Vec<LaunchVolume>, ControlError> {
-    let blank = |device: &str, size_gib: u32| LaunchVolume {
-        device: device.to_string(),
-        size_gib,
-        volume_type: ControlVolumeType::Gp3,
-        iops: None,
-        delete_on_termination: true,
-        snapshot_id: None,
-    };
-    if let Some(i) = crate::images::catalogue_image(region, image_id) {
-        return Ok(vec![blank(i.root_device, i.root_gib)]);
-    }
-    match ebs.image(image_id) {
-        Ok(image) => {
-            if ebs.image_state(image) != squall_control::images::ImageState::Available {
-                return Err(ControlError::ImageNotAvailable(image_id.to_string()));
-            }
-            let mut volumes: Vec<LaunchVolume> = image
-                .mappings
-                .iter()
-                .map(|m| LaunchVolume {
-                    device: m.device.clone(),
-                    size_gib: m.size_gib,
-                    volume_type: m.volume_type,
-                    iops: None,
-                    delete_on_termination: m.delete_on_termination,
-                    snapshot_id: m.snapshot_id.clone(),
-                })
-                .collect();
-            // The root device first: it names the instance's root.
-            volumes.sort_by_key(|v| v.device != image.root_device);
-            Ok(volumes)
-        }
-        Err(e) if !control.config().accept_any_image => Err(e),
-        Err(_) => Ok(vec![blank(ROOT_DEVICE, DEFAULT_ROOT_GIB)]),
-    }
-}
-
 pub(crate) fn run_instances(
     control: &ControlPlane,
     ctx: &RequestContext,
@@ -277,82 +183,58 @@ pub(crate) fn run_instances(
         }
     }
     let region = region(control, ctx)?;
-    let placement_zone = r.placement.as_ref().and_then(|p| p.availability_zone.clone());
-    let placement = placement_zone.as_deref().map(|z| region.zone_by_name(z)).transpose().map_err(control_error)?;
-    let first_zone = region.zones().into_iter().next().ok_or_else(|| ApiError::internal("the region has no zones"))?;
-    let attributes = InstanceAttributes {
-        disable_api_termination: r.disable_api_termination == Some(true),
-        disable_api_stop: r.disable_api_stop == Some(true),
-        shutdown_terminates: r.instance_initiated_shutdown_behavior == Some(ShutdownBehavior::Terminate),
-        ebs_optimized: r.ebs_optimized == Some(true),
-        ..Default::default()
+    let mut mappings = Vec::new();
+    for m in r.block_device_mappings.as_deref().unwrap_or_default() {
+        let device =
+            m.device_name.clone().ok_or_else(|| ApiError::missing_parameter("BlockDeviceMapping.N.DeviceName"))?;
+        let Some(ebs) = &m.ebs else { continue };
+        mappings.push(RequestedMapping {
+            device,
+            size_gib: ebs
+                .volume_size
+                .map(|s| {
+                    u32::try_from(s)
+                        .map_err(|_| ApiError::invalid_value("BlockDeviceMapping.N.Ebs.VolumeSize", &s.to_string()))
+                })
+                .transpose()?,
+            volume_type: ebs.volume_type.map(to_control_type).transpose()?,
+            iops: ebs.iops.map(|i| i.max(0) as u32),
+            delete_on_termination: ebs.delete_on_termination,
+            snapshot_id: ebs.snapshot_id.as_deref().map(crate::common::snapshot_id).transpose()?,
+        });
+    }
+    let request = LaunchRequest {
+        catalogue_root: crate::images::catalogue_image(region.name().as_str(), &image)
+            .map(|i| (i.root_device.to_string(), i.root_gib)),
+        image_id: image,
+        instance_type: r.instance_type.map(|t| t.as_str().to_string()).unwrap_or_else(|| "m1.small".to_string()),
+        placement_zone: r.placement.as_ref().and_then(|p| p.availability_zone.clone()),
+        subnet_id: r.subnet_id.clone(),
+        security_group_ids: r.security_group_ids.clone().unwrap_or_default(),
+        security_group_names: r.security_groups.clone().unwrap_or_default(),
+        count: r.max_count as u32,
+        key_name: r.key_name.clone(),
+        user_data: r.user_data.clone(),
+        client_token: r.client_token.clone(),
+        attributes: InstanceAttributes {
+            disable_api_termination: r.disable_api_termination == Some(true),
+            disable_api_stop: r.disable_api_stop == Some(true),
+            shutdown_terminates: r.instance_initiated_shutdown_behavior == Some(ShutdownBehavior::Terminate),
+            ebs_optimized: r.ebs_optimized == Some(true),
+            ..Default::default()
+        },
+        tags: tags_for_kind(&r, ResourceType::Instance)?,
+        volume_tags: tags_for_kind(&r, ResourceType::Volume)?,
+        mappings,
     };
-    let tags = tags_for_kind(&r, ResourceType::Instance)?;
-    let volume_tags = tags_for_kind(&r, ResourceType::Volume)?;
     let now = control.now_ms();
-    let dry_run = r.dry_run == Some(true);
-    let region_name = region.name().to_string();
-    let from_image =
-        region.with_ebs(now, |ebs| image_volumes(control, &region_name, ebs, &image)).map_err(control_error)?;
-    let volumes = launch_volumes(&r, &from_image)?;
-    let (reservation, launched, devices, groups) = region
+    let (reservation, launched) = region.run_instances(request, now, r.dry_run == Some(true)).map_err(control_error)?;
+    // What the launch made, read back for the answer.
+    let (devices, groups) = region
         .with_ebs(now, |ebs| {
-            // The subnet decides the zone; a placement zone must agree with it. Without a
-            // subnet, the default subnet of the placement zone (or of the first zone).
-            let subnet = match &r.subnet_id {
-                Some(id) => {
-                    let s = ebs.subnet(id)?.clone();
-                    if let Some(p) = &placement {
-                        if p.name != s.zone {
-                            return Err(ControlError::PlacementMismatch {
-                                zone: p.name.to_string(),
-                                subnet: s.id.clone(),
-                                subnet_zone: s.zone.to_string(),
-                            });
-                        }
-                    }
-                    s
-                }
-                None => {
-                    let zone = placement.as_ref().map_or(&first_zone.name, |p| &p.name);
-                    ebs.default_subnet(zone).cloned().ok_or(ControlError::NoDefaultSubnet(zone.to_string()))?
-                }
-            };
-            let zone = region.zone_by_name(subnet.zone.as_str())?;
-            if zone.state == squall_control::ZoneState::Unavailable {
-                return Err(ControlError::ZoneUnavailable(zone.name.to_string()));
-            }
-            let zone_id = zone.id;
-            let mut group_ids = r.security_group_ids.clone().unwrap_or_default();
-            for name in r.security_groups.iter().flatten() {
-                let g = ebs
-                    .security_groups_named(&subnet.vpc_id, name)
-                    .ok_or_else(|| ControlError::SecurityGroupNotFound(name.clone()))?;
-                group_ids.push(g);
-            }
-            let spec = LaunchSpec {
-                image_id: image.clone(),
-                instance_type: r
-                    .instance_type
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_else(|| "m1.small".to_string()),
-                zone: subnet.zone.clone(),
-                zone_id,
-                subnet_id: subnet.id.clone(),
-                security_groups: group_ids,
-                count: r.max_count as u32,
-                key_name: r.key_name.clone(),
-                user_data: r.user_data.clone(),
-                client_token: r.client_token.clone(),
-                attributes: attributes.clone(),
-                tags: tags.clone(),
-                volume_tags: volume_tags.clone(),
-                volumes: volumes.clone(),
-            };
-            let (reservation, launched) = ebs.run_instances(spec, now, dry_run)?;
             let devices: Vec<_> = launched.iter().map(|i| block_devices(ebs, &i.id)).collect();
             let groups: Vec<_> = launched.iter().map(|i| group_names(ebs, i)).collect();
-            Ok((reservation, launched, devices, groups))
+            Ok((devices, groups))
         })
         .map_err(control_error)?;
     Ok(Reservation {

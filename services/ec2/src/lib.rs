@@ -246,7 +246,7 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
                 format!("The instance '{instance}' is not in a state from which it can be changed: it is '{state}'."),
             )
         }
-        E::SecurityGroupNotFound(g) if g.is_empty() => ApiError::missing_parameter("GroupId"),
+        E::SecurityGroupUnnamed => ApiError::missing_parameter("GroupId"),
         E::SecurityGroupNotFound(g) => {
             ApiError::client("InvalidGroup.NotFound", format!("The security group '{g}' does not exist"))
         }
@@ -308,7 +308,7 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
             "InvalidParameter",
             format!("Security group {group} and subnet {subnet} belong to different networks."),
         ),
-        E::KeyPairNotFound(k) if k.is_empty() => ApiError::missing_parameter("KeyName"),
+        E::KeyPairUnnamed => ApiError::missing_parameter("KeyName"),
         E::KeyPairNotFound(k) => {
             ApiError::client("InvalidKeyPair.NotFound", format!("The key pair '{k}' does not exist"))
         }
@@ -372,6 +372,7 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
             "Value ({zone}) for parameter availabilityZone is invalid. Subnet '{subnet}' is in the availability \
              zone {subnet_zone}"
         )),
+        E::MappingWithoutSize(_) => ApiError::missing_parameter("BlockDeviceMapping.N.Ebs.VolumeSize"),
         E::NoDefaultSubnet(zone) => ApiError::client(
             "MissingInput",
             format!("No subnets found for the default VPC in {zone}. Please specify a subnet."),

@@ -174,7 +174,7 @@ fn resolve(groups: &[Group], group_id: Option<&str>, group_name: Option<&str>) -
             .find(|g| g.name == name)
             .map(|g| g.id.clone())
             .ok_or_else(|| ControlError::SecurityGroupNotFound(name.to_string())),
-        (None, None) => Err(ControlError::SecurityGroupNotFound(String::new())),
+        (None, None) => Err(ControlError::SecurityGroupUnnamed),
     }
 }
 
