@@ -8,8 +8,9 @@
 
 use squall_storage::StorageError;
 
-use crate::ebs::{Ebs, VolumeState};
 use crate::ids::{RegionName, VolumeId};
+use crate::state::RegionState;
+use crate::volumes::VolumeState;
 use crate::{ControlPlane, Region};
 
 /// An attached volume as the data path exports it.
@@ -46,7 +47,7 @@ fn state_name(s: VolumeState) -> &'static str {
     }
 }
 
-impl Ebs {
+impl RegionState {
     /// The export of an attached volume, or why it cannot be one.
     pub fn export(&self, id: &str, region: &RegionName) -> Result<Export, IoError> {
         let vid = VolumeId::parse(id).map_err(|_| IoError::NotFound(id.to_string()))?;
@@ -129,9 +130,13 @@ pub fn io_error(id: &VolumeId, e: StorageError) -> IoError {
 
 impl Region {
     /// Runs block I/O on the region's EBS state at `now_ms`.
-    pub fn block_io<T>(&self, now_ms: u64, f: impl FnOnce(&mut Ebs) -> Result<T, IoError>) -> Result<T, IoError> {
+    pub fn block_io<T>(
+        &self,
+        now_ms: u64,
+        f: impl FnOnce(&mut RegionState) -> Result<T, IoError>,
+    ) -> Result<T, IoError> {
         let mut out = None;
-        let result = self.with_ebs(now_ms, |ebs| {
+        let result = self.with_state(now_ms, |ebs| {
             out = Some(f(ebs));
             Ok(())
         });
@@ -164,7 +169,7 @@ impl ControlPlane {
             .into_iter()
             .flat_map(|name| {
                 let region = self.region(&name);
-                region.with_ebs(now, |ebs| Ok(ebs.exports(&name))).unwrap_or_default()
+                region.with_state(now, |ebs| Ok(ebs.exports(&name))).unwrap_or_default()
             })
             .collect();
         out.sort_by(|a, b| a.volume.as_str().cmp(b.volume.as_str()));

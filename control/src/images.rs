@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Row;
-use crate::ebs::{Ebs, SnapshotState, VolumeType};
 use crate::ids::{InstanceId, SnapshotId};
 use crate::instances::InstanceState;
+use crate::snapshots::SnapshotState;
+use crate::state::RegionState;
+use crate::volumes::VolumeType;
 use crate::ControlError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +77,7 @@ fn check_name(name: &str) -> Result<(), ControlError> {
     }
 }
 
-impl Ebs {
+impl RegionState {
     fn check_unique_name(&self, name: &str) -> Result<(), ControlError> {
         match self.images_ref().values().find(|i| i.name == name) {
             Some(i) => Err(ControlError::ImageNameInUse { name: name.to_string(), image: i.id.clone() }),

@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Row;
-use crate::ebs::{Attachment, AttachmentState, Ebs, LifecycleDelays, VolumeSpec, VolumeState, VolumeType};
 use crate::ids::{AzId, AzName, InstanceId};
+use crate::lifecycle::LifecycleDelays;
 use crate::region::{Region, ZoneState};
+use crate::state::RegionState;
+use crate::volumes::{Attachment, AttachmentState, VolumeSpec, VolumeState, VolumeType};
 use crate::ControlError;
 
 /// How long a terminated instance stays visible, as on AWS (about an hour).
@@ -222,7 +224,7 @@ impl Region {
     ) -> Result<(String, Vec<Instance>), ControlError> {
         let placement = req.placement_zone.as_deref().map(|z| self.zone_by_name(z)).transpose()?;
         let first_zone = self.zones().into_iter().next().ok_or(ControlError::NoDefaultVpc)?;
-        self.with_ebs(now_ms, |ebs| {
+        self.with_state(now_ms, |ebs| {
             let image = ebs.image_volumes(&req.image_id, req.catalogue_root.as_ref(), self.accept_any_image())?;
             let volumes = merge_mappings(&image, &req.mappings)?;
             // The subnet decides the zone; a placement zone must agree with it. Without a subnet,
@@ -312,7 +314,7 @@ fn merge_mappings(image: &[LaunchVolume], mappings: &[RequestedMapping]) -> Resu
     Ok(all)
 }
 
-impl Ebs {
+impl RegionState {
     /// The volumes an image brings: its mappings (root first), or a blank 8 GiB root for
     /// catalogue images and — when `accept_any` — for ids squall does not know.
     fn image_volumes(
@@ -359,7 +361,7 @@ impl Ebs {
     }
 }
 
-impl Ebs {
+impl RegionState {
     /// Launches `count` instances, each with its volumes created and attached.
     pub fn run_instances(
         &mut self,
@@ -677,13 +679,7 @@ impl Ebs {
         let delay = self.delays().volume_create.as_millis() as u64;
         let mut terminated = Vec::new();
         let mut gone = Vec::new();
-        let d = self.delays();
-        let due: Vec<InstanceId> = self
-            .pending_instances()
-            .filter(|id| self.instances_ref().get(*id).is_some_and(|i| instance_next_due(i, d) <= now_ms))
-            .cloned()
-            .collect();
-        for id in due {
+        for id in self.due_instances(now_ms) {
             let Some(i) = self.instances_mut().get_mut(&id) else { continue };
             let next = match i.state {
                 InstanceState::Pending => Some(InstanceState::Running),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::db::Row;
-use crate::ebs::Ebs;
+use crate::state::RegionState;
 use crate::ControlError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,7 +185,7 @@ fn check_name(name: &str) -> Result<(), ControlError> {
     Ok(())
 }
 
-impl Ebs {
+impl RegionState {
     /// Creates a key pair; answers it and its private key material (kept nowhere).
     pub fn create_key_pair(
         &mut self,

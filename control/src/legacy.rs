@@ -9,13 +9,14 @@ use rusqlite::Transaction;
 use serde::Deserialize;
 
 use crate::db::{self, Row};
-use crate::ebs::{Snapshot, Volume};
 use crate::ids::{InstanceId, SnapshotId, VolumeId};
 use crate::images::Image;
 use crate::instances::Instance;
 use crate::keypairs::KeyPair;
 use crate::network::{Subnet, Vpc};
 use crate::security_groups::SecurityGroup;
+use crate::snapshots::Snapshot;
+use crate::volumes::Volume;
 use crate::ControlError;
 
 pub(crate) const LEGACY_FILE: &str = "ebs.json";
@@ -77,7 +78,7 @@ pub(crate) fn create_schema_and_import_ebs_json(tx: &Transaction<'_>, dir: &Path
     put_all(tx, file.key_pairs.values())?;
     put_all(tx, file.images.values())?;
     if file.network.default_made {
-        db::set_meta(tx, crate::ebs::DEFAULT_NETWORK_MADE, "true")?;
+        db::set_meta(tx, crate::state::DEFAULT_NETWORK_MADE, "true")?;
     }
     Ok(())
 }

@@ -8,25 +8,31 @@
 pub mod block_io;
 mod catalog;
 mod db;
-pub mod ebs;
+pub mod ebs_direct;
 pub mod faults;
 mod ids;
 pub mod images;
 pub mod instances;
 pub mod keypairs;
 mod legacy;
+pub mod lifecycle;
 pub mod network;
 mod region;
 pub mod security_groups;
+pub mod snapshots;
+pub mod state;
 pub mod status;
 mod table;
+pub mod tags;
+pub mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ebs::{LifecycleDelays, VolumeState, VolumeType};
+use lifecycle::LifecycleDelays;
+use volumes::{VolumeState, VolumeType};
 
 pub use catalog::{RegionInfo, RegionOptIn, REGION_CATALOG};
 pub use ids::{AzId, AzName, IdError, InstanceId, RegionName, SnapshotId, VolumeId};
@@ -324,9 +330,9 @@ pub(crate) mod test_support {
         /// Runs one command (committed on `Ok`, undone on error).
         pub(crate) fn run<T>(
             &self,
-            f: impl FnOnce(&mut ebs::Ebs) -> Result<T, ControlError>,
+            f: impl FnOnce(&mut state::RegionState) -> Result<T, ControlError>,
         ) -> Result<T, ControlError> {
-            self.region.with_ebs(self.control.now_ms(), f)
+            self.region.with_state(self.control.now_ms(), f)
         }
     }
 }

@@ -8,9 +8,9 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Row;
-use crate::ebs::Ebs;
 use crate::ids::{AzId, AzName};
 use crate::region::DefaultNetwork;
+use crate::state::RegionState;
 use crate::table::Table;
 use crate::ControlError;
 
@@ -113,7 +113,7 @@ pub struct SubnetSpec {
     pub tags: BTreeMap<String, String>,
 }
 
-impl Ebs {
+impl RegionState {
     /// Creates the default VPC, its subnets and its default security group, once: a default VPC
     /// the user deletes stays deleted.
     pub(crate) fn ensure_default_network(&mut self, network: &DefaultNetwork) -> Result<(), ControlError> {

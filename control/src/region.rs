@@ -3,8 +3,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use squall_storage::{Clock, ClusterConfig, RegionStore};
 
 use crate::catalog::{self, DEFAULT_ZONES};
-use crate::ebs::{Ebs, LifecycleDelays};
 use crate::ids::{AzId, AzName, RegionName};
+use crate::lifecycle::LifecycleDelays;
+use crate::state::RegionState;
 use crate::{ControlConfig, ControlError};
 
 /// The health of an Availability Zone as DescribeAvailabilityZones reports it.
@@ -58,7 +59,7 @@ pub struct Region {
     long_name: Option<&'static str>,
     zones: RwLock<Vec<Zone>>,
     /// EBS state, opened on first use (with the region's storage clusters).
-    ebs: Mutex<Option<Ebs>>,
+    ebs: Mutex<Option<RegionState>>,
     dir: std::path::PathBuf,
     cluster: ClusterConfig,
     delays: LifecycleDelays,
@@ -151,10 +152,10 @@ impl Region {
     /// Runs `f` on the region's EBS state, settled at `now_ms` (opened on first use), as one
     /// command: what `f` changes is committed in one transaction when it returns `Ok`, and undone
     /// when it returns an error (nothing of a failed command remains).
-    pub fn with_ebs<T>(
+    pub fn with_state<T>(
         &self,
         now_ms: u64,
-        f: impl FnOnce(&mut Ebs) -> Result<T, ControlError>,
+        f: impl FnOnce(&mut RegionState) -> Result<T, ControlError>,
     ) -> Result<T, ControlError> {
         let mut guard = self.ebs.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
@@ -164,7 +165,7 @@ impl Region {
             cluster.policy = *self.policy.lock().unwrap_or_else(PoisonError::into_inner);
             let store = RegionStore::open(&self.dir.join("storage"), cluster, self.clock.clone(), self.seed)
                 .map_err(|e| ControlError::Storage(e.to_string()))?;
-            let mut ebs = Ebs::open(&self.dir, store, self.delays, self.seed)?;
+            let mut ebs = RegionState::open(&self.dir, store, self.delays, self.seed)?;
             ebs.set_instance_capacity(self.instance_capacity);
             let made = ebs.ensure_default_network(&self.default_network()).and_then(|()| ebs.commit());
             if let Err(e) = made {
@@ -213,7 +214,7 @@ impl Region {
         if !self.has_ebs_state() {
             return Ok(());
         }
-        self.with_ebs(now_ms, |ebs| ebs.set_policy(kind))
+        self.with_state(now_ms, |ebs| ebs.set_policy(kind))
     }
 
     /// Whether the region has EBS state (opened in this run, or persisted by an earlier one).

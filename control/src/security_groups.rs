@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Row;
-use crate::ebs::Ebs;
+use crate::state::RegionState;
 use crate::ControlError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +53,7 @@ impl Row for SecurityGroup {
     }
 }
 
-impl Ebs {
+impl RegionState {
     /// Makes the VPC's `default` group, with the VPC (all traffic from itself, all egress).
     pub(crate) fn ensure_default_group(&mut self, vpc_id: &str) -> Result<(), ControlError> {
         if self.security_groups_ref().values().any(|g| g.vpc_id == vpc_id && g.name == "default") {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use squall_control::ebs::{VolumeSpec, VolumeState, VolumeType};
+use squall_control::volumes::{VolumeSpec, VolumeState, VolumeType};
 use squall_control::{ControlConfig, ControlError, ControlPlane, InstanceId, RegionName, SnapshotId, VolumeId, Zone};
 
 fn control(dir: &Path) -> ControlPlane {
@@ -51,7 +51,7 @@ fn a_region_written_as_ebs_json_opens_with_all_its_resources() {
     let region = c.region(&us_east_1());
     let now = c.now_ms();
     region
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             let data = ebs.volume(&VolumeId::parse("vol-4ba33d830beb1292f").unwrap())?;
             assert_eq!(data.size_gib, 2);
             assert_eq!(data.state, VolumeState::Available);
@@ -76,7 +76,7 @@ fn a_region_written_as_ebs_json_opens_with_all_its_resources() {
     drop(c);
     // Opened again: from the database, not from the file.
     let c = control(dir.path());
-    let count = c.region(&us_east_1()).with_ebs(c.now_ms(), |ebs| Ok(ebs.volumes_after(None, 100, |_| true).0.len()));
+    let count = c.region(&us_east_1()).with_state(c.now_ms(), |ebs| Ok(ebs.volumes_after(None, 100, |_| true).0.len()));
     assert_eq!(count.unwrap(), 2);
 }
 
@@ -87,16 +87,17 @@ fn a_failed_command_leaves_nothing_and_a_committed_one_survives_a_restart() {
     let region = c.region(&us_east_1());
     let now = c.now_ms();
     let zone = c_zone("us-east-1a").id;
-    let kept = region.with_ebs(now, |ebs| ebs.create_volume(spec("us-east-1a", 1), zone.clone(), now, false)).unwrap();
+    let kept =
+        region.with_state(now, |ebs| ebs.create_volume(spec("us-east-1a", 1), zone.clone(), now, false)).unwrap();
     // Two volumes made, then a failure: the command is undone whole.
-    let failed = region.with_ebs(now, |ebs| {
+    let failed = region.with_state(now, |ebs| {
         ebs.create_volume(spec("us-east-1a", 2), zone.clone(), now, false)?;
         ebs.create_volume(spec("us-east-1a", 3), zone.clone(), now, false)?;
         Err::<(), _>(ControlError::InsufficientVolumeCapacity { zone: "injected".into() })
     });
     assert!(matches!(failed, Err(ControlError::InsufficientVolumeCapacity { .. })));
     let (listed, stored) = region
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             let listed: Vec<VolumeId> = ebs.volumes_after(None, 100, |_| true).0.into_iter().map(|v| v.id).collect();
             let stored: usize = ebs.storage_status().iter().map(|s| s.volumes).sum();
             Ok((listed, stored))
@@ -108,7 +109,7 @@ fn a_failed_command_leaves_nothing_and_a_committed_one_survives_a_restart() {
     drop(c);
     let c = control(dir.path());
     let after =
-        c.region(&us_east_1()).with_ebs(c.now_ms(), |ebs| Ok(ebs.volumes_after(None, 100, |_| true).0)).unwrap();
+        c.region(&us_east_1()).with_state(c.now_ms(), |ebs| Ok(ebs.volumes_after(None, 100, |_| true).0)).unwrap();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].id, kept.id);
     assert_eq!(after[0].tags, kept.tags);
@@ -123,6 +124,6 @@ fn a_database_from_a_newer_squall_is_refused_with_a_clear_error() {
     db.pragma_update(None, "user_version", 99).unwrap();
     drop(db);
     let c = control(dir.path());
-    let err = c.region(&us_east_1()).with_ebs(c.now_ms(), |_| Ok(())).unwrap_err();
+    let err = c.region(&us_east_1()).with_state(c.now_ms(), |_| Ok(())).unwrap_err();
     assert!(err.to_string().contains("schema version 99 is newer"), "{err}");
 }

@@ -207,7 +207,7 @@ async fn a_partitioned_secondary_holds_io_until_the_volume_remirrors() {
     let vid = squall::control::VolumeId::parse(&volume).expect("id");
     let record = |region: &squall::control::Region| {
         region
-            .with_ebs(control.now_ms(), |ebs| {
+            .with_state(control.now_ms(), |ebs| {
                 let zone = ebs.volume(&vid)?.zone_id.clone();
                 Ok(ebs.storage_cluster(&zone)?.record(&store_name).cloned())
             })
@@ -242,7 +242,7 @@ async fn a_partitioned_secondary_holds_io_until_the_volume_remirrors() {
         acked = ack_rx.recv().await.expect("acks") + 1;
     }
     region
-        .with_ebs(control.now_ms(), |ebs| {
+        .with_state(control.now_ms(), |ebs| {
             let zone = ebs.volume(&vid)?.zone_id.clone();
             ebs.storage_cluster(&zone)?.partition(&[before.secondary], &[Network::Primary, Network::Replication]);
             Ok(())
@@ -271,7 +271,7 @@ async fn a_partitioned_secondary_holds_io_until_the_volume_remirrors() {
     stop_tx.send(()).expect("stop");
     let written = writer.await.expect("writer");
     region
-        .with_ebs(control.now_ms(), |ebs| {
+        .with_state(control.now_ms(), |ebs| {
             let zone = ebs.volume(&vid)?.zone_id.clone();
             ebs.storage_cluster(&zone)?.heal();
             Ok(())

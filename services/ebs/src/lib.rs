@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use squall_control::ebs::{Snapshot as ControlSnapshot, SnapshotState, DIRECT_BLOCK_SIZE};
+use squall_control::ebs_direct::DIRECT_BLOCK_SIZE;
+use squall_control::snapshots::{Snapshot as ControlSnapshot, SnapshotState};
 use squall_control::{ControlError, ControlPlane, Region, RegionName, SnapshotId};
 use squall_protocol::codec::{base64_decode, base64_encode};
 use squall_protocol::rest::RestRequest;
@@ -216,7 +217,7 @@ fn start_snapshot(
     }
     let encrypted = r.encrypted.unwrap_or(false);
     let s = region
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             ebs.start_snapshot(
                 size,
                 parent.as_ref(),
@@ -272,7 +273,7 @@ fn put_snapshot_block(
         ));
     }
     let digest =
-        region.with_ebs(now, |ebs| ebs.put_snapshot_block(&id, index, &r.block_data.0)).map_err(control_error)?;
+        region.with_state(now, |ebs| ebs.put_snapshot_block(&id, index, &r.block_data.0)).map_err(control_error)?;
     Ok(PutSnapshotBlockResponse {
         checksum: Some(base64_encode(&digest)),
         checksum_algorithm: Some(ChecksumAlgorithm::Sha256),
@@ -294,7 +295,7 @@ fn complete_snapshot(
                 .ok_or_else(|| validation("INVALID_PARAMETER_VALUE", "The checksum is not valid base64."))?,
         ),
     };
-    region.with_ebs(now, |ebs| ebs.complete_snapshot(&id, changed, checksum.as_deref())).map_err(control_error)?;
+    region.with_state(now, |ebs| ebs.complete_snapshot(&id, changed, checksum.as_deref())).map_err(control_error)?;
     Ok(CompleteSnapshotResponse { status: Some(Status::Pending) })
 }
 
@@ -338,7 +339,7 @@ fn list_snapshot_blocks(
     let id = snapshot_id(&r.snapshot_id)?;
     let (limit, from) = page(r.max_results, r.next_token.as_deref(), r.starting_block_index)?;
     let (snapshot, blocks) = region
-        .with_ebs(now, |ebs| Ok((ebs.snapshot(&id)?.clone(), ebs.snapshot_blocks(&id)?)))
+        .with_state(now, |ebs| Ok((ebs.snapshot(&id)?.clone(), ebs.snapshot_blocks(&id)?)))
         .map_err(control_error)?;
     let selected: Vec<_> = blocks.iter().filter(|b| b.index >= from).take(limit + 1).collect();
     let next_token = (selected.len() > limit).then(|| page_token(selected[limit].index));
@@ -369,7 +370,7 @@ fn list_changed_blocks(
     let first = r.first_snapshot_id.as_deref().map(snapshot_id).transpose()?;
     let (limit, from) = page(r.max_results, r.next_token.as_deref(), r.starting_block_index)?;
     let (snapshot, first_blocks, second_blocks) = region
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             let first_blocks = match &first {
                 Some(f) => {
                     if !ebs.same_lineage(f, &second)? {
@@ -419,7 +420,7 @@ fn get_snapshot_block(
     let index = u64::try_from(r.block_index)
         .map_err(|_| validation("INVALID_BLOCK", "The block index must not be negative."))?;
     let data = region
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             let snapshot = ebs.snapshot(&id)?;
             if snapshot.state != SnapshotState::Completed {
                 return Err(ControlError::SnapshotNotCompleted(id.clone()));

@@ -261,7 +261,7 @@ pub(crate) fn describe_images(
         check_image_id(id)?;
     }
     let own = region
-        .with_ebs(control.now_ms(), |ebs| {
+        .with_state(control.now_ms(), |ebs| {
             Ok(ebs.images().iter().map(|i| own_wire_image(i, ebs.image_state(i), &ctx.account_id)).collect::<Vec<_>>())
         })
         .map_err(control_error)?;
@@ -308,7 +308,7 @@ pub(crate) fn create_image(
     )?;
     let now = control.now_ms();
     let image = region(control, ctx)?
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             ebs.create_image(&instance, &r.name, r.description.clone(), tags, now, r.dry_run == Some(true))
         })
         .map_err(control_error)?;
@@ -333,13 +333,13 @@ pub(crate) fn register_image(
         let Some(ebs) = &m.ebs else { continue };
         let snapshot_id = ebs.snapshot_id.as_deref().map(crate::common::snapshot_id).transpose()?;
         let volume_type =
-            ebs.volume_type.map(to_control_type).transpose()?.unwrap_or(squall_control::ebs::VolumeType::Gp3);
+            ebs.volume_type.map(to_control_type).transpose()?.unwrap_or(squall_control::volumes::VolumeType::Gp3);
         mappings.push((device, snapshot_id, ebs.volume_size, volume_type, ebs.delete_on_termination.unwrap_or(true)));
     }
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Image)?;
     let now = control.now_ms();
     let image = region(control, ctx)?
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             let mut resolved = Vec::new();
             for (device, snapshot_id, size, volume_type, delete_on_termination) in mappings {
                 // The size defaults to the snapshot's.
@@ -376,7 +376,7 @@ pub(crate) fn deregister_image(
     }
     let delete = r.delete_associated_snapshots == Some(true);
     let deleted: Vec<SnapshotId> = region
-        .with_ebs(control.now_ms(), |ebs| ebs.deregister_image(&r.image_id, delete, r.dry_run == Some(true)))
+        .with_state(control.now_ms(), |ebs| ebs.deregister_image(&r.image_id, delete, r.dry_run == Some(true)))
         .map_err(control_error)?;
     Ok(DeregisterImageResult {
         r#return: Some(true),

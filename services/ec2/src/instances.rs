@@ -2,10 +2,10 @@
 //! `TerminateInstances`. Instances run no code; they own real EBS volumes and move through AWS's
 //! states by themselves.
 
-use squall_control::ebs::AttachmentState;
 use squall_control::instances::{
     AttributeChange, InstanceAttributes, InstanceState as State, LaunchRequest, RequestedMapping,
 };
+use squall_control::volumes::AttachmentState;
 use squall_control::{instances, ControlPlane, InstanceId};
 use squall_protocol::{ApiError, RequestContext, Timestamp};
 
@@ -231,7 +231,7 @@ pub(crate) fn run_instances(
     let (reservation, launched) = region.run_instances(request, now, r.dry_run == Some(true)).map_err(control_error)?;
     // What the launch made, read back for the answer.
     let (devices, groups) = region
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             let devices: Vec<_> = launched.iter().map(|i| block_devices(ebs, &i.id)).collect();
             let groups: Vec<_> = launched.iter().map(|i| group_names(ebs, i)).collect();
             Ok((devices, groups))
@@ -247,7 +247,7 @@ pub(crate) fn run_instances(
 }
 
 /// (id, name) of each of the instance's security groups.
-fn group_names(ebs: &squall_control::ebs::Ebs, i: &instances::Instance) -> Vec<(String, String)> {
+fn group_names(ebs: &squall_control::state::RegionState, i: &instances::Instance) -> Vec<(String, String)> {
     i.security_groups
         .iter()
         .map(|id| (id.clone(), ebs.security_group(id).map(|g| g.name.clone()).unwrap_or_default()))
@@ -264,7 +264,7 @@ fn tags_for_kind(
     tags_for(Some(&specs), kind)
 }
 
-fn block_devices(ebs: &squall_control::ebs::Ebs, instance: &InstanceId) -> Vec<InstanceBlockDeviceMapping> {
+fn block_devices(ebs: &squall_control::state::RegionState, instance: &InstanceId) -> Vec<InstanceBlockDeviceMapping> {
     let (volumes, _) = ebs.volumes_after(None, usize::MAX, |v| v.attachments.iter().any(|a| a.instance == *instance));
     volumes
         .iter()
@@ -306,7 +306,7 @@ pub(crate) fn describe_instances(
     let now = control.now_ms();
     let region = region(control, ctx)?;
     let (found, more) = region
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             for id in &ids {
                 ebs.instance(id)?;
             }
@@ -356,7 +356,7 @@ fn change_states(
     let ids = ids.iter().map(|s| instance_id(s)).collect::<Result<Vec<_>, _>>()?;
     let now = control.now_ms();
     let changes = region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.change_instance_states(&ids, target, now, dry_run == Some(true)))
+        .with_state(now, |ebs| ebs.change_instance_states(&ids, target, now, dry_run == Some(true)))
         .map_err(control_error)?;
     Ok(changes
         .into_iter()
@@ -449,7 +449,7 @@ pub(crate) fn describe_instance_status(
     let region = region(control, ctx)?;
     let zones = region.zones();
     let (items, last, more) = region
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             for id in &ids {
                 ebs.instance(id)?;
             }
@@ -463,7 +463,7 @@ pub(crate) fn describe_instance_status(
                     ebs.volumes_after(None, usize::MAX, |v| v.attachments.iter().any(|a| a.instance == i.id));
                 let mut stuck_since = None;
                 for v in &volumes {
-                    if ebs.volume_health(&v.id)? == squall_control::ebs::VolumeHealth::Stuck {
+                    if ebs.volume_health(&v.id)? == squall_control::volumes::VolumeHealth::Stuck {
                         stuck_since = Some(now);
                     }
                 }
@@ -571,7 +571,7 @@ pub(crate) fn reboot_instances(
     let ids = r.instance_ids.iter().map(|s| instance_id(s)).collect::<Result<Vec<_>, _>>()?;
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             for id in &ids {
                 let i = ebs.instance(id)?;
                 if matches!(i.state, State::Terminated | State::ShuttingDown) {
@@ -597,7 +597,7 @@ pub(crate) fn get_console_output(
 ) -> Result<GetConsoleOutputResult, ApiError> {
     let id = instance_id(&r.instance_id)?;
     let now = control.now_ms();
-    region(control, ctx)?.with_ebs(now, |ebs| ebs.instance(&id).map(|_| ())).map_err(control_error)?;
+    region(control, ctx)?.with_state(now, |ebs| ebs.instance(&id).map(|_| ())).map_err(control_error)?;
     check_dry_run(r.dry_run)?;
     Ok(GetConsoleOutputResult {
         instance_id: Some(id.to_string()),
@@ -701,7 +701,7 @@ pub(crate) fn describe_instance_attribute(
     check_dry_run(r.dry_run)?;
     let id = instance_id(&r.instance_id)?;
     let (i, devices, groups) = region(control, ctx)?
-        .with_ebs(control.now_ms(), |ebs| {
+        .with_state(control.now_ms(), |ebs| {
             let i = ebs.instance(&id)?.clone();
             let d = block_devices(ebs, &id);
             let g = group_names(ebs, &i);
@@ -840,6 +840,6 @@ pub(crate) fn modify_instance_attribute(
         }
     }
     region(control, ctx)?
-        .with_ebs(control.now_ms(), |ebs| ebs.modify_instance_attribute(&id, change, r.dry_run == Some(true)))
+        .with_state(control.now_ms(), |ebs| ebs.modify_instance_attribute(&id, change, r.dry_run == Some(true)))
         .map_err(control_error)
 }

@@ -199,10 +199,10 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
         }
         E::IncorrectVolumeState { volume, state } => {
             let state = match state {
-                squall_control::ebs::VolumeState::Creating => "creating",
-                squall_control::ebs::VolumeState::Available => "available",
-                squall_control::ebs::VolumeState::InUse => "in-use",
-                squall_control::ebs::VolumeState::Deleting => "deleting",
+                squall_control::volumes::VolumeState::Creating => "creating",
+                squall_control::volumes::VolumeState::Available => "available",
+                squall_control::volumes::VolumeState::InUse => "in-use",
+                squall_control::volumes::VolumeState::Deleting => "deleting",
             };
             ApiError::client("IncorrectState", format!("The volume '{volume}' is in the '{state}' state."))
         }

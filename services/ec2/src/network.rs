@@ -84,7 +84,7 @@ pub(crate) fn describe_vpcs(
     filter::validate(&filters, VPC_FILTERS)?;
     let ids = r.vpc_ids.unwrap_or_default();
     let vpcs = region(control, ctx)?
-        .with_ebs(control.now_ms(), |ebs| {
+        .with_state(control.now_ms(), |ebs| {
             for id in &ids {
                 ebs.vpc(id)?;
             }
@@ -119,7 +119,7 @@ pub(crate) fn describe_subnets(
     filter::validate(&filters, SUBNET_FILTERS)?;
     let ids = r.subnet_ids.unwrap_or_default();
     let subnets = region(control, ctx)?
-        .with_ebs(control.now_ms(), |ebs| {
+        .with_state(control.now_ms(), |ebs| {
             for id in &ids {
                 ebs.subnet(id)?;
             }
@@ -155,7 +155,7 @@ pub(crate) fn create_vpc(
     let cidr = r.cidr_block.as_deref().ok_or_else(|| ApiError::missing_parameter("CidrBlock"))?;
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Vpc)?;
     let vpc = region(control, ctx)?
-        .with_ebs(control.now_ms(), |ebs| ebs.create_vpc(cidr, tags, r.dry_run == Some(true)))
+        .with_state(control.now_ms(), |ebs| ebs.create_vpc(cidr, tags, r.dry_run == Some(true)))
         .map_err(control_error)?;
     let mut wire = wire_vpc(&vpc, &ctx.account_id);
     // A new VPC is `pending` in CreateVpc's answer and `available` right after.
@@ -165,7 +165,7 @@ pub(crate) fn create_vpc(
 
 pub(crate) fn delete_vpc(control: &ControlPlane, ctx: &RequestContext, r: DeleteVpcRequest) -> Result<(), ApiError> {
     region(control, ctx)?
-        .with_ebs(control.now_ms(), |ebs| ebs.delete_vpc(&r.vpc_id, r.dry_run == Some(true)))
+        .with_state(control.now_ms(), |ebs| ebs.delete_vpc(&r.vpc_id, r.dry_run == Some(true)))
         .map_err(control_error)
 }
 
@@ -191,7 +191,7 @@ pub(crate) fn create_subnet(
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Subnet)?;
     let spec = SubnetSpec { vpc_id: r.vpc_id.clone(), cidr, zone: zone.name, zone_id: zone.id, tags };
     let subnet = region
-        .with_ebs(control.now_ms(), |ebs| ebs.create_subnet(spec, r.dry_run == Some(true)))
+        .with_state(control.now_ms(), |ebs| ebs.create_subnet(spec, r.dry_run == Some(true)))
         .map_err(control_error)?;
     Ok(CreateSubnetResult { subnet: Some(wire_subnet(&subnet, ctx)) })
 }
@@ -202,6 +202,6 @@ pub(crate) fn delete_subnet(
     r: DeleteSubnetRequest,
 ) -> Result<(), ApiError> {
     region(control, ctx)?
-        .with_ebs(control.now_ms(), |ebs| ebs.delete_subnet(&r.subnet_id, r.dry_run == Some(true)))
+        .with_state(control.now_ms(), |ebs| ebs.delete_subnet(&r.subnet_id, r.dry_run == Some(true)))
         .map_err(control_error)
 }

@@ -190,7 +190,7 @@ pub(crate) fn create_security_group(
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::SecurityGroup)?;
     let now = control.now_ms();
     let g = region
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             // Without a VpcId, the default VPC (AWS: `VPCIdNotSpecified` when there is none).
             let vpc = match &r.vpc_id {
                 Some(v) => ebs.vpc(v)?.id.clone(),
@@ -215,7 +215,7 @@ pub(crate) fn delete_security_group(
     let vpc = region.default_network().vpc_id;
     let now = control.now_ms();
     let id = region
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             let groups = ebs.security_groups(&vpc)?;
             let id = resolve(&groups, r.group_id.as_deref(), r.group_name.as_deref())?;
             ebs.delete_security_group(&id, r.dry_run == Some(true))?;
@@ -235,7 +235,7 @@ pub(crate) fn describe_security_groups(
     filter::validate(&filters, &["description", "group-id", "group-name", "owner-id", "tag-key", "tag:*", "vpc-id"])?;
     let region = region(control, ctx)?;
     let vpc = region.default_network().vpc_id;
-    let groups = region.with_ebs(control.now_ms(), |ebs| Ok(ebs.all_security_groups())).map_err(control_error)?;
+    let groups = region.with_state(control.now_ms(), |ebs| Ok(ebs.all_security_groups())).map_err(control_error)?;
     let ids = r.group_ids.unwrap_or_default();
     let names = r.group_names.unwrap_or_default();
     if let Some(missing) = ids.iter().find(|id| !groups.iter().any(|g| g.id == **id)) {
@@ -285,7 +285,7 @@ fn authorize(
     let region = region(control, ctx)?;
     let vpc = region.default_network().vpc_id;
     let (id, added) = region
-        .with_ebs(control.now_ms(), |ebs| {
+        .with_state(control.now_ms(), |ebs| {
             let groups = ebs.security_groups(&vpc)?;
             let id = resolve(&groups, group, name)?;
             let added = ebs.authorize(&id, rules, dry_run == Some(true))?;
@@ -343,7 +343,7 @@ fn revoke(
     let region = region(control, ctx)?;
     let vpc = region.default_network().vpc_id;
     region
-        .with_ebs(control.now_ms(), |ebs| {
+        .with_state(control.now_ms(), |ebs| {
             let groups = ebs.security_groups(&vpc)?;
             let id = resolve(&groups, group, name)?;
             ebs.revoke(&id, &rules, &ids, egress, dry_run == Some(true))
@@ -412,7 +412,7 @@ pub(crate) fn describe_security_group_rules(
     let filters = r.filters.unwrap_or_default();
     filter::validate(&filters, &["group-id", "security-group-rule-id", "tag-key", "tag:*"])?;
     let region = region(control, ctx)?;
-    let groups = region.with_ebs(control.now_ms(), |ebs| Ok(ebs.all_security_groups())).map_err(control_error)?;
+    let groups = region.with_state(control.now_ms(), |ebs| Ok(ebs.all_security_groups())).map_err(control_error)?;
     let ids = r.security_group_rule_ids.unwrap_or_default();
     let rules: Vec<SecurityGroupRule> = groups
         .iter()

@@ -1,7 +1,8 @@
 //! EBS snapshots through EC2: `CreateSnapshot`, `DeleteSnapshot`, `DescribeSnapshots`,
 //! `CopySnapshot`, `ModifySnapshotAttribute`, `DescribeSnapshotAttribute`, `ResetSnapshotAttribute`.
 
-use squall_control::ebs::{self, SnapshotState as State};
+use squall_control::snapshots::{Snapshot as ControlSnapshot, SnapshotState as State};
+
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
 
@@ -45,7 +46,7 @@ fn progress(s: State) -> &'static str {
     }
 }
 
-fn wire_snapshot(s: &ebs::Snapshot, account: &str) -> Snapshot {
+fn wire_snapshot(s: &ControlSnapshot, account: &str) -> Snapshot {
     Snapshot {
         snapshot_id: Some(s.id.to_string()),
         // A copied snapshot's volume id is a placeholder on AWS; squall keeps the source's.
@@ -73,7 +74,7 @@ pub(crate) fn create_snapshot(
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Snapshot)?;
     let now = control.now_ms();
     let s = region(control, ctx)?
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             ebs.create_snapshot(&volume, r.description.clone().unwrap_or_default(), tags, now, r.dry_run == Some(true))
         })
         .map_err(control_error)?;
@@ -96,7 +97,7 @@ pub(crate) fn create_snapshots(
     let now = control.now_ms();
     let dry_run = r.dry_run == Some(true);
     let snapshots = region(control, ctx)?
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             let root = ebs.instance(&instance)?.root_device.clone();
             let (volumes, _) =
                 ebs.volumes_after(None, usize::MAX, |v| v.attachments.iter().any(|a| a.instance == instance));
@@ -148,10 +149,12 @@ pub(crate) fn delete_snapshot(
 ) -> Result<(), ApiError> {
     let id = snapshot_id(&r.snapshot_id)?;
     let now = control.now_ms();
-    region(control, ctx)?.with_ebs(now, |ebs| ebs.delete_snapshot(&id, r.dry_run == Some(true))).map_err(control_error)
+    region(control, ctx)?
+        .with_state(now, |ebs| ebs.delete_snapshot(&id, r.dry_run == Some(true)))
+        .map_err(control_error)
 }
 
-fn filter_values(s: &ebs::Snapshot, account: &str, name: &str) -> Vec<String> {
+fn filter_values(s: &ControlSnapshot, account: &str, name: &str) -> Vec<String> {
     match name {
         "description" => vec![s.description.clone()],
         "encrypted" => vec![s.encrypted.to_string()],
@@ -192,7 +195,7 @@ pub(crate) fn describe_snapshots(
     let account = ctx.account_id.clone();
     let now = control.now_ms();
     let (snapshots, more) = region(control, ctx)?
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             for id in &ids {
                 ebs.snapshot(id)?;
             }
@@ -228,7 +231,7 @@ pub(crate) fn copy_snapshot(
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Snapshot)?;
     let now = control.now_ms();
     let s = region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.copy_snapshot(&source, r.description.clone(), tags, now, r.dry_run == Some(true)))
+        .with_state(now, |ebs| ebs.copy_snapshot(&source, r.description.clone(), tags, now, r.dry_run == Some(true)))
         .map_err(control_error)?;
     Ok(CopySnapshotResult {
         snapshot_id: Some(s.id.to_string()),
@@ -274,7 +277,7 @@ pub(crate) fn modify_snapshot_attribute(
     check_dry_run(r.dry_run)?;
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.set_create_volume_permissions(&id, &add, &remove, false))
+        .with_state(now, |ebs| ebs.set_create_volume_permissions(&id, &add, &remove, false))
         .map_err(control_error)
 }
 
@@ -286,7 +289,7 @@ pub(crate) fn describe_snapshot_attribute(
     check_dry_run(r.dry_run)?;
     let id = snapshot_id(&r.snapshot_id)?;
     let now = control.now_ms();
-    let s = region(control, ctx)?.with_ebs(now, |ebs| ebs.snapshot(&id).cloned()).map_err(control_error)?;
+    let s = region(control, ctx)?.with_state(now, |ebs| ebs.snapshot(&id).cloned()).map_err(control_error)?;
     Ok(match r.attribute {
         SnapshotAttributeName::CreateVolumePermission => DescribeSnapshotAttributeResult {
             snapshot_id: Some(id.to_string()),
@@ -324,6 +327,6 @@ pub(crate) fn reset_snapshot_attribute(
     check_dry_run(r.dry_run)?;
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.set_create_volume_permissions(&id, &[], &[], true))
+        .with_state(now, |ebs| ebs.set_create_volume_permissions(&id, &[], &[], true))
         .map_err(control_error)
 }

@@ -15,7 +15,7 @@ pub(crate) fn create_tags(control: &ControlPlane, ctx: &RequestContext, r: Creat
     let tags = tag_map(&r.tags)?;
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.create_tags(&r.resources, &tags, r.dry_run == Some(true)))
+        .with_state(now, |ebs| ebs.create_tags(&r.resources, &tags, r.dry_run == Some(true)))
         .map_err(control_error)
 }
 
@@ -28,7 +28,7 @@ pub(crate) fn delete_tags(control: &ControlPlane, ctx: &RequestContext, r: Delet
     }
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.delete_tags(&r.resources, &tags, r.dry_run == Some(true)))
+        .with_state(now, |ebs| ebs.delete_tags(&r.resources, &tags, r.dry_run == Some(true)))
         .map_err(control_error)
 }
 
@@ -46,7 +46,7 @@ pub(crate) fn describe_tags(
     filter::validate(&filters, TAG_FILTERS)?;
     let limit = page_size(r.max_results, 5, 1000)?.unwrap_or(1000);
     let now = control.now_ms();
-    let all = region(control, ctx)?.with_ebs(now, |ebs| Ok(ebs.all_tags())).map_err(control_error)?;
+    let all = region(control, ctx)?.with_state(now, |ebs| Ok(ebs.all_tags())).map_err(control_error)?;
     let matching: Vec<_> = all
         .into_iter()
         .filter(|(id, kind, key, value)| {

@@ -2,7 +2,9 @@
 //! `DescribeVolumesModifications`, `AttachVolume`, `DetachVolume`, `DescribeVolumeStatus`,
 //! `EnableVolumeIO`, `ModifyVolumeAttribute`, `DescribeVolumeAttribute`.
 
-use squall_control::ebs::{self, AttachmentState, ModificationState, VolumeHealth, VolumeSpec, VolumeState as State};
+use squall_control::volumes::{
+    self as vols, AttachmentState, ModificationState, VolumeHealth, VolumeSpec, VolumeState as State,
+};
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
 
@@ -43,27 +45,27 @@ const VOLUME_FILTERS: &[&str] = &[
 const STATUS_FILTERS: &[&str] =
     &["availability-zone", "volume-status.status", "volume-status.details-name", "volume-status.details-status"];
 
-pub(crate) fn to_control_type(t: VolumeType) -> Result<ebs::VolumeType, ApiError> {
+pub(crate) fn to_control_type(t: VolumeType) -> Result<vols::VolumeType, ApiError> {
     Ok(match t {
-        VolumeType::Gp2 => ebs::VolumeType::Gp2,
-        VolumeType::Gp3 => ebs::VolumeType::Gp3,
-        VolumeType::Io1 => ebs::VolumeType::Io1,
-        VolumeType::Io2 => ebs::VolumeType::Io2,
-        VolumeType::St1 => ebs::VolumeType::St1,
-        VolumeType::Sc1 => ebs::VolumeType::Sc1,
-        VolumeType::Standard => ebs::VolumeType::Standard,
+        VolumeType::Gp2 => vols::VolumeType::Gp2,
+        VolumeType::Gp3 => vols::VolumeType::Gp3,
+        VolumeType::Io1 => vols::VolumeType::Io1,
+        VolumeType::Io2 => vols::VolumeType::Io2,
+        VolumeType::St1 => vols::VolumeType::St1,
+        VolumeType::Sc1 => vols::VolumeType::Sc1,
+        VolumeType::Standard => vols::VolumeType::Standard,
     })
 }
 
-pub(crate) fn to_wire_type(t: ebs::VolumeType) -> VolumeType {
+pub(crate) fn to_wire_type(t: vols::VolumeType) -> VolumeType {
     match t {
-        ebs::VolumeType::Gp2 => VolumeType::Gp2,
-        ebs::VolumeType::Gp3 => VolumeType::Gp3,
-        ebs::VolumeType::Io1 => VolumeType::Io1,
-        ebs::VolumeType::Io2 => VolumeType::Io2,
-        ebs::VolumeType::St1 => VolumeType::St1,
-        ebs::VolumeType::Sc1 => VolumeType::Sc1,
-        ebs::VolumeType::Standard => VolumeType::Standard,
+        vols::VolumeType::Gp2 => VolumeType::Gp2,
+        vols::VolumeType::Gp3 => VolumeType::Gp3,
+        vols::VolumeType::Io1 => VolumeType::Io1,
+        vols::VolumeType::Io2 => VolumeType::Io2,
+        vols::VolumeType::St1 => VolumeType::St1,
+        vols::VolumeType::Sc1 => VolumeType::Sc1,
+        vols::VolumeType::Standard => VolumeType::Standard,
     }
 }
 
@@ -84,7 +86,7 @@ fn wire_attachment_state(s: AttachmentState) -> VolumeAttachmentState {
     }
 }
 
-fn wire_attachment(volume: &squall_control::VolumeId, a: &ebs::Attachment) -> VolumeAttachment {
+fn wire_attachment(volume: &squall_control::VolumeId, a: &vols::Attachment) -> VolumeAttachment {
     VolumeAttachment {
         volume_id: Some(volume.to_string()),
         instance_id: Some(a.instance.to_string()),
@@ -96,7 +98,7 @@ fn wire_attachment(volume: &squall_control::VolumeId, a: &ebs::Attachment) -> Vo
     }
 }
 
-fn wire_volume(v: &ebs::Volume, account: &str, region: &str) -> Volume {
+fn wire_volume(v: &vols::Volume, account: &str, region: &str) -> Volume {
     Volume {
         volume_id: Some(v.id.to_string()),
         size: Some(v.size_gib as i32),
@@ -120,8 +122,8 @@ fn wire_volume(v: &ebs::Volume, account: &str, region: &str) -> Volume {
     }
 }
 
-fn volume_filter_values(v: &ebs::Volume, name: &str) -> Vec<String> {
-    let attachments = |f: &dyn Fn(&ebs::Attachment) -> String| v.attachments.iter().map(f).collect::<Vec<_>>();
+fn volume_filter_values(v: &vols::Volume, name: &str) -> Vec<String> {
+    let attachments = |f: &dyn Fn(&vols::Attachment) -> String| v.attachments.iter().map(f).collect::<Vec<_>>();
     match name {
         "attachment.attach-time" => attachments(&|a| timestamp(a.attach_time_ms).to_string()),
         "attachment.delete-on-termination" => attachments(&|a| a.delete_on_termination.to_string()),
@@ -181,7 +183,7 @@ pub(crate) fn create_volume(
     let now = control.now_ms();
     let dry_run = r.dry_run == Some(true);
     let volume =
-        region.with_ebs(now, |ebs| ebs.create_volume(spec, zone.id.clone(), now, dry_run)).map_err(control_error)?;
+        region.with_state(now, |ebs| ebs.create_volume(spec, zone.id.clone(), now, dry_run)).map_err(control_error)?;
     Ok(wire_volume(&volume, &ctx.account_id, &ctx.region))
 }
 
@@ -193,7 +195,7 @@ pub(crate) fn delete_volume(
     let id = volume_id(&r.volume_id)?;
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.delete_volume(&id, now, r.dry_run == Some(true)))
+        .with_state(now, |ebs| ebs.delete_volume(&id, now, r.dry_run == Some(true)))
         .map_err(control_error)
 }
 
@@ -216,7 +218,7 @@ pub(crate) fn describe_volumes(
     let after = after_token(r.next_token.as_deref(), volume_id)?;
     let now = control.now_ms();
     let (volumes, more) = region(control, ctx)?
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             for id in &ids {
                 ebs.volume(id)?;
             }
@@ -241,7 +243,7 @@ fn wire_modification_state(s: ModificationState) -> VolumeModificationState {
     }
 }
 
-fn wire_modification(volume: &squall_control::VolumeId, m: &ebs::Modification) -> VolumeModification {
+fn wire_modification(volume: &squall_control::VolumeId, m: &vols::Modification) -> VolumeModification {
     VolumeModification {
         volume_id: Some(volume.to_string()),
         modification_state: Some(wire_modification_state(m.state)),
@@ -278,7 +280,7 @@ pub(crate) fn modify_volume(
     let throughput = non_negative(r.throughput, "Throughput")?;
     let now = control.now_ms();
     let m = region(control, ctx)?
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             ebs.modify_volume(
                 &id,
                 size,
@@ -318,7 +320,7 @@ pub(crate) fn describe_volumes_modifications(
     let after = after_token(r.next_token.as_deref(), volume_id)?;
     let now = control.now_ms();
     let (volumes, more) = region(control, ctx)?
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             for id in &ids {
                 ebs.volume(id)?;
             }
@@ -364,7 +366,7 @@ pub(crate) fn attach_volume(
     let instance = instance_id(&r.instance_id)?;
     let now = control.now_ms();
     let a = region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.attach_volume(&id, &instance, &r.device, now, r.dry_run == Some(true)))
+        .with_state(now, |ebs| ebs.attach_volume(&id, &instance, &r.device, now, r.dry_run == Some(true)))
         .map_err(control_error)?;
     Ok(wire_attachment(&id, &a))
 }
@@ -378,7 +380,7 @@ pub(crate) fn detach_volume(
     let instance = r.instance_id.as_deref().map(instance_id).transpose()?;
     let now = control.now_ms();
     let a = region(control, ctx)?
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             ebs.detach_volume(&id, instance.as_ref(), r.device.as_deref(), now, r.dry_run == Some(true))
         })
         .map_err(control_error)?;
@@ -386,11 +388,11 @@ pub(crate) fn detach_volume(
 }
 
 /// `io-performance` applies to provisioned-performance types only (EBS User Guide).
-fn io_performance_applies(t: ebs::VolumeType) -> bool {
-    matches!(t, ebs::VolumeType::Gp3 | ebs::VolumeType::Io1 | ebs::VolumeType::Io2)
+fn io_performance_applies(t: vols::VolumeType) -> bool {
+    matches!(t, vols::VolumeType::Gp3 | vols::VolumeType::Io1 | vols::VolumeType::Io2)
 }
 
-fn status_item(v: &ebs::Volume, health: VolumeHealth) -> VolumeStatusItem {
+fn status_item(v: &vols::Volume, health: VolumeHealth) -> VolumeStatusItem {
     let applies = io_performance_applies(v.volume_type);
     let io_disabled = v.io_disabled();
     let performance = match health {
@@ -485,7 +487,7 @@ pub(crate) fn describe_volume_status(
     let after = after_token(r.next_token.as_deref(), volume_id)?;
     let now = control.now_ms();
     let (items, last, more) = region(control, ctx)?
-        .with_ebs(now, |ebs| {
+        .with_state(now, |ebs| {
             for id in &ids {
                 ebs.volume(id)?;
             }
@@ -528,7 +530,7 @@ pub(crate) fn enable_volume_io(
     let id = volume_id(&r.volume_id)?;
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.enable_volume_io(&id, now, r.dry_run == Some(true)))
+        .with_state(now, |ebs| ebs.enable_volume_io(&id, now, r.dry_run == Some(true)))
         .map_err(control_error)
 }
 
@@ -543,7 +545,7 @@ pub(crate) fn modify_volume_attribute(
     };
     let now = control.now_ms();
     region(control, ctx)?
-        .with_ebs(now, |ebs| ebs.set_auto_enable_io(&id, value, r.dry_run == Some(true)))
+        .with_state(now, |ebs| ebs.set_auto_enable_io(&id, value, r.dry_run == Some(true)))
         .map_err(control_error)
 }
 
@@ -555,7 +557,7 @@ pub(crate) fn describe_volume_attribute(
     check_dry_run(r.dry_run)?;
     let id = volume_id(&r.volume_id)?;
     let now = control.now_ms();
-    let v = region(control, ctx)?.with_ebs(now, |ebs| ebs.volume(&id).cloned()).map_err(control_error)?;
+    let v = region(control, ctx)?.with_state(now, |ebs| ebs.volume(&id).cloned()).map_err(control_error)?;
     Ok(match r.attribute {
         VolumeAttributeName::AutoEnableIO => DescribeVolumeAttributeResult {
             volume_id: Some(id.to_string()),

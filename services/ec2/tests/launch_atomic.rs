@@ -16,7 +16,7 @@ fn call(control: &ControlPlane, body: &str) -> (u16, String) {
 fn stored_volumes(control: &ControlPlane) -> usize {
     let region = control.region(&RegionName::parse("us-east-1").expect("region"));
     region
-        .with_ebs(control.now_ms(), |ebs| Ok(ebs.storage_status().iter().map(|c| c.volumes).sum()))
+        .with_state(control.now_ms(), |ebs| Ok(ebs.storage_status().iter().map(|c| c.volumes).sum()))
         .expect("storage status")
 }
 

@@ -60,7 +60,7 @@ impl Harness {
         let region = self.control.region(&RegionName::parse("us-east-1").expect("region"));
         let now = self.control.now_ms();
         region
-            .with_ebs(now, |ebs| {
+            .with_state(now, |ebs| {
                 let zone = ebs.volume(v)?.zone_id.clone();
                 let cluster = ebs.storage_cluster(&zone)?;
                 let name = squall_storage_name(v);

@@ -1,0 +1,189 @@
+//! EBS snapshots through EC2: CreateSnapshot (incremental, from any surviving replica),
+//! CopySnapshot, DeleteSnapshot and create-volume permissions, over the regional snapshot store.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::Row;
+use crate::ids::{SnapshotId, VolumeId};
+use crate::state::{storage_error, store_name, RegionState};
+use crate::tags::MAX_TAGS;
+use crate::volumes::VolumeState;
+use crate::ControlError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotState {
+    Pending,
+    Completed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub id: SnapshotId,
+    pub volume_id: Option<VolumeId>,
+    pub volume_size_gib: u32,
+    pub description: String,
+    pub start_time_ms: u64,
+    pub state: SnapshotState,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    /// Account ids (and `all`) allowed to create volumes from it.
+    pub create_volume_permissions: Vec<String>,
+    /// Started through the EBS direct APIs and not yet completed: stays `pending` until
+    /// CompleteSnapshot.
+    #[serde(default)]
+    pub awaiting_completion: bool,
+    #[serde(default)]
+    pub parent: Option<SnapshotId>,
+}
+
+impl Row for Snapshot {
+    const TABLE: &'static str = "snapshots";
+    type Key = SnapshotId;
+    fn key(&self) -> SnapshotId {
+        self.id.clone()
+    }
+}
+
+impl RegionState {
+    pub fn create_snapshot(
+        &mut self,
+        volume: &VolumeId,
+        description: String,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Snapshot, ControlError> {
+        let v = self.volume(volume)?.clone();
+        if tags.len() > MAX_TAGS {
+            return Err(ControlError::TooManyTags);
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let id = loop {
+            let id = SnapshotId::generate(&mut self.rng);
+            if !self.snapshots.contains_key(&id) {
+                break id;
+            }
+        };
+        // Incremental: the parent is the newest earlier snapshot of the same volume, else the
+        // snapshot the volume was created from (so both stay in one lineage).
+        let parent = self
+            .snapshots
+            .values()
+            .filter(|s| s.volume_id.as_ref() == Some(volume))
+            .max_by_key(|s| (s.start_time_ms, s.id.clone()))
+            .map(|s| s.id.clone())
+            .or_else(|| v.snapshot_id.clone().filter(|s| self.snapshots.contains_key(s)))
+            .map(|s| store_name(s.as_str()))
+            .transpose()?;
+        let (cluster, snapshots) = self.store.cluster_and_snapshots(v.zone_id.as_str()).map_err(storage_error)?;
+        snapshots
+            .snapshot_volume(cluster, &store_name(volume.as_str())?, &store_name(id.as_str())?, parent.as_ref())
+            .map_err(storage_error)?;
+        let snapshot = Snapshot {
+            id: id.clone(),
+            volume_id: Some(volume.clone()),
+            volume_size_gib: v.size_gib,
+            description,
+            start_time_ms: now_ms,
+            state: SnapshotState::Pending,
+            encrypted: v.encrypted,
+            kms_key_id: v.kms_key_id.clone(),
+            tags,
+            create_volume_permissions: Vec::new(),
+            awaiting_completion: false,
+            parent: parent.as_ref().and_then(|p| SnapshotId::parse(p.as_str()).ok()),
+        };
+        self.snapshots.insert(id, snapshot.clone());
+        Ok(snapshot)
+    }
+
+    pub fn snapshot(&self, id: &SnapshotId) -> Result<&Snapshot, ControlError> {
+        self.snapshots.get(id).ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))
+    }
+
+    pub fn snapshots_after(
+        &self,
+        after: Option<&SnapshotId>,
+        limit: usize,
+        keep: impl Fn(&Snapshot) -> bool,
+    ) -> (Vec<Snapshot>, bool) {
+        self.snapshots.page_after(after, limit, keep)
+    }
+
+    pub fn delete_snapshot(&mut self, id: &SnapshotId, dry_run: bool) -> Result<(), ControlError> {
+        self.snapshot(id)?;
+        if let Some(v) =
+            self.volumes.values().find(|v| v.snapshot_id.as_ref() == Some(id) && v.state == VolumeState::Creating)
+        {
+            return Err(ControlError::SnapshotInUse { snapshot: id.clone(), volume: v.id.clone() });
+        }
+        if let Some(image) = self.image_using(id) {
+            return Err(ControlError::SnapshotUsedByImage { snapshot: id.clone(), image });
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        self.store.snapshots().delete(&store_name(id.as_str())?).map_err(storage_error)?;
+        self.snapshots.remove(id);
+        Ok(())
+    }
+
+    pub fn copy_snapshot(
+        &mut self,
+        source: &SnapshotId,
+        description: Option<String>,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Snapshot, ControlError> {
+        let src = self.snapshot(source)?.clone();
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let id = loop {
+            let id = SnapshotId::generate(&mut self.rng);
+            if !self.snapshots.contains_key(&id) {
+                break id;
+            }
+        };
+        self.store.snapshots().copy(&store_name(source.as_str())?, &store_name(id.as_str())?).map_err(storage_error)?;
+        let copy = Snapshot {
+            id: id.clone(),
+            awaiting_completion: false,
+            description: description.unwrap_or_else(|| format!("[Copied {} from {}]", source, "this region")),
+            start_time_ms: now_ms,
+            state: SnapshotState::Pending,
+            tags,
+            create_volume_permissions: Vec::new(),
+            ..src
+        };
+        self.snapshots.insert(id, copy.clone());
+        Ok(copy)
+    }
+
+    pub fn set_create_volume_permissions(
+        &mut self,
+        id: &SnapshotId,
+        add: &[String],
+        remove: &[String],
+        reset: bool,
+    ) -> Result<(), ControlError> {
+        let s = self.snapshots.get_mut(id).ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))?;
+        if reset {
+            s.create_volume_permissions.clear();
+        }
+        s.create_volume_permissions.retain(|p| !remove.contains(p));
+        for p in add {
+            if !s.create_volume_permissions.contains(p) {
+                s.create_volume_permissions.push(p.clone());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,337 @@
+//! The state of one region: a table per resource kind (volumes, snapshots, instances, VPCs,
+//! subnets, security groups, key pairs, images), the region's block store, and the machinery of
+//! a command — open from the database, commit a command's changes in one transaction, or roll
+//! them back. The rules of each resource live in the module named after it (`volumes.rs`,
+//! `snapshots.rs`, `ebs_direct.rs`, `instances.rs`, …), as `impl RegionState` blocks.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rand::rngs::StdRng;
+use squall_storage::{RegionStore, StorageError, VolumeId as StoreName};
+
+use crate::db::{self, Db};
+use crate::ids::{AzId, AzName, InstanceId, SnapshotId, VolumeId};
+use crate::images::Image;
+use crate::instances::{Instance, InstanceState};
+use crate::keypairs::KeyPair;
+use crate::lifecycle::{snapshot_next_due, track, volume_next_due, LifecycleDelays, Pending};
+use crate::network::{NetworkState, Subnet, Vpc};
+use crate::security_groups::SecurityGroup;
+use crate::snapshots::Snapshot;
+use crate::table::Table;
+use crate::volumes::Volume;
+use crate::ControlError;
+
+/// Bytes per GiB.
+pub(crate) const GIB: u64 = 1 << 30;
+
+/// The `meta` key that records that the default network was made (a deleted default VPC stays
+/// deleted).
+pub(crate) const DEFAULT_NETWORK_MADE: &str = "default_network_made";
+
+/// The EBS state of one region. Not thread-safe by itself: the region holds it in a lock.
+#[derive(Debug)]
+pub struct RegionState {
+    pub(crate) db: Db,
+    pub(crate) store: RegionStore,
+    pub(crate) volumes: Table<VolumeId, Volume>,
+    pub(crate) snapshots: Table<SnapshotId, Snapshot>,
+    /// The region's instances; volumes attach only to these.
+    pub(crate) instances: Table<InstanceId, Instance>,
+    pub(crate) security_groups: Table<String, SecurityGroup>,
+    pub(crate) network: NetworkState,
+    pub(crate) key_pairs: Table<String, KeyPair>,
+    pub(crate) images: Table<String, Image>,
+    /// Instances that may hold capacity in one zone at once.
+    pub(crate) instance_capacity: u32,
+    /// Volumes whose I/O a `volume-io-pause` fault holds, and since when (not persisted: faults
+    /// end with the process).
+    pub(crate) paused: BTreeMap<VolumeId, u64>,
+    pub(crate) delays: LifecycleDelays,
+    pub(crate) rng: StdRng,
+    /// Nothing can fall due before this time (ms), so `settle` may skip its scan; any change
+    /// resets it to 0.
+    pub(crate) quiet_until: std::cell::Cell<u64>,
+    /// The rows with a transition still to come: the only ones `settle` looks at, so its cost
+    /// follows what is in flight, not the size of the region.
+    pub(crate) pending: Pending,
+}
+
+pub(crate) fn storage_error(e: StorageError) -> ControlError {
+    match e {
+        StorageError::InsufficientCapacity { cluster, .. } => {
+            ControlError::InsufficientVolumeCapacity { zone: cluster }
+        }
+        other => ControlError::Storage(other.to_string()),
+    }
+}
+
+pub(crate) fn store_name(id: &str) -> Result<StoreName, ControlError> {
+    StoreName::new(id).map_err(storage_error)
+}
+
+impl RegionState {
+    pub(crate) fn open(
+        dir: &Path,
+        store: RegionStore,
+        delays: LifecycleDelays,
+        seed: u64,
+    ) -> Result<Self, ControlError> {
+        let db = Db::open(dir)?;
+        let network = NetworkState {
+            default_made: db.meta(DEFAULT_NETWORK_MADE)?.is_some(),
+            default_made_changed: false,
+            vpcs: Table::from_rows(db.load::<Vpc>()?),
+            subnets: Table::from_rows(db.load::<Subnet>()?),
+        };
+        let mut ebs = Self {
+            volumes: Table::from_rows(db.load::<Volume>()?),
+            snapshots: Table::from_rows(db.load::<Snapshot>()?),
+            instances: Table::from_rows(db.load::<Instance>()?),
+            security_groups: Table::from_rows(db.load::<SecurityGroup>()?),
+            network,
+            key_pairs: Table::from_rows(db.load::<KeyPair>()?),
+            images: Table::from_rows(db.load::<Image>()?),
+            db,
+            store,
+            instance_capacity: u32::MAX,
+            paused: BTreeMap::new(),
+            delays,
+            rng: rand::SeedableRng::seed_from_u64(seed),
+            quiet_until: std::cell::Cell::new(0),
+            pending: Pending::default(),
+        };
+        let d = ebs.delays;
+        ebs.pending = Pending {
+            volumes: ebs.volumes.values().filter(|v| volume_next_due(v, d) < u64::MAX).map(|v| v.id.clone()).collect(),
+            snapshots: ebs
+                .snapshots
+                .values()
+                .filter(|s| snapshot_next_due(s, d) < u64::MAX)
+                .map(|s| s.id.clone())
+                .collect(),
+            instances: ebs
+                .instances
+                .values()
+                .filter(|i| crate::instances::instance_next_due(i, d) < u64::MAX)
+                .map(|i| i.id.clone())
+                .collect(),
+        };
+        ebs.drop_orphan_storage()?;
+        Ok(ebs)
+    }
+
+    /// Storage volumes that no volume row names: a crash between creating a volume's replicas
+    /// and committing its row left them behind (the command never answered), so they go.
+    fn drop_orphan_storage(&mut self) -> Result<(), ControlError> {
+        let zone_ids = self.store.stored_cluster_names().map_err(storage_error)?;
+        for zone in zone_ids {
+            let cluster = self.store.cluster(&zone).map_err(storage_error)?;
+            let orphans: Vec<StoreName> = cluster
+                .volumes()
+                .map(|(name, _)| name.clone())
+                .filter(|name| VolumeId::parse(name.as_str()).map_or(true, |id| !self.volumes.contains_key(&id)))
+                .collect();
+            for name in orphans {
+                tracing::warn!(
+                    volume = name.as_str(),
+                    zone,
+                    "dropping storage of a volume whose creation never committed"
+                );
+                cluster.delete_volume(&name).map_err(storage_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the running command's changes durable in one transaction; on failure nothing of
+    /// the command remains, in memory or on disk.
+    pub(crate) fn commit(&mut self) -> Result<(), ControlError> {
+        let changed = self.volumes.has_changes()
+            || self.snapshots.has_changes()
+            || self.instances.has_changes()
+            || self.security_groups.has_changes()
+            || self.network.vpcs.has_changes()
+            || self.network.subnets.has_changes()
+            || self.key_pairs.has_changes()
+            || self.images.has_changes()
+            || self.network.default_made_changed;
+        if !changed {
+            self.forget_originals();
+            return Ok(());
+        }
+        self.quiet_until.set(0);
+        let written = (|| {
+            let tx = self.db.transaction()?;
+            db::put_changes(&tx, &self.volumes)?;
+            db::put_changes(&tx, &self.snapshots)?;
+            db::put_changes(&tx, &self.instances)?;
+            db::put_changes(&tx, &self.security_groups)?;
+            db::put_changes(&tx, &self.network.vpcs)?;
+            db::put_changes(&tx, &self.network.subnets)?;
+            db::put_changes(&tx, &self.key_pairs)?;
+            db::put_changes(&tx, &self.images)?;
+            if self.network.default_made_changed {
+                db::set_meta(&tx, DEFAULT_NETWORK_MADE, "true")?;
+            }
+            tx.commit().map_err(db::db_error)
+        })();
+        match written {
+            Ok(()) => {
+                let d = self.delays;
+                track(&mut self.pending.volumes, &self.volumes, |v| volume_next_due(v, d));
+                track(&mut self.pending.snapshots, &self.snapshots, |s| snapshot_next_due(s, d));
+                track(&mut self.pending.instances, &self.instances, |i| crate::instances::instance_next_due(i, d));
+                self.forget_originals();
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    fn forget_originals(&mut self) {
+        self.volumes.commit();
+        self.snapshots.commit();
+        self.instances.commit();
+        self.security_groups.commit();
+        self.network.vpcs.commit();
+        self.network.subnets.commit();
+        self.network.default_made_changed = false;
+        self.key_pairs.commit();
+        self.images.commit();
+    }
+
+    /// Undoes every change of the running command in memory (it failed part-way).
+    pub(crate) fn rollback(&mut self) {
+        self.quiet_until.set(0);
+        // What the command made in the block store goes with it.
+        let made: Vec<(AzId, VolumeId)> =
+            self.volumes.inserted().map(|(id, v)| (v.zone_id.clone(), id.clone())).collect();
+        for (zone, id) in made {
+            let dropped = store_name(id.as_str()).and_then(|name| {
+                self.store.cluster(zone.as_str()).and_then(|c| c.delete_volume(&name)).map_err(storage_error)
+            });
+            if let Err(e) = dropped {
+                tracing::warn!(volume = %id, "could not drop the storage of a volume whose command failed: {e}");
+            }
+        }
+        let made: Vec<SnapshotId> = self.snapshots.inserted().map(|(id, _)| id.clone()).collect();
+        for id in made {
+            if let Err(e) =
+                store_name(id.as_str()).and_then(|n| self.store.snapshots().delete(&n).map_err(storage_error))
+            {
+                tracing::warn!(snapshot = %id, "could not drop the blocks of a snapshot whose command failed: {e}");
+            }
+        }
+        self.volumes.rollback();
+        self.snapshots.rollback();
+        self.instances.rollback();
+        self.security_groups.rollback();
+        self.network.vpcs.rollback();
+        self.network.subnets.rollback();
+        if self.network.default_made_changed {
+            self.network.default_made = false;
+            self.network.default_made_changed = false;
+        }
+        self.key_pairs.rollback();
+        self.images.rollback();
+    }
+
+    /// The region's storage cluster of a zone (by zone id), for fault injection and tests.
+    pub fn storage_cluster(&mut self, zone_id: &AzId) -> Result<&mut squall_storage::Cluster, ControlError> {
+        self.store.cluster(zone_id.as_str()).map_err(storage_error)
+    }
+
+    // ---- volumes ---------------------------------------------------------------------------
+
+    // ---- helpers for the instance operations (instances.rs) ---------------------------------
+
+    pub(crate) fn instances_ref(&self) -> &Table<InstanceId, Instance> {
+        &self.instances
+    }
+
+    pub(crate) fn instances_mut(&mut self) -> &mut Table<InstanceId, Instance> {
+        &mut self.instances
+    }
+
+    pub(crate) fn security_groups_ref(&self) -> &Table<String, SecurityGroup> {
+        &self.security_groups
+    }
+
+    pub(crate) fn security_groups_mut(&mut self) -> &mut Table<String, SecurityGroup> {
+        &mut self.security_groups
+    }
+
+    pub(crate) fn set_policy(&mut self, kind: squall_storage::PolicyKind) -> Result<(), ControlError> {
+        self.store.set_policy(kind).map_err(storage_error)
+    }
+
+    /// The storage status of every cluster the region has opened, by zone id.
+    pub fn storage_status(&mut self) -> Vec<crate::status::ZoneStorageStatus> {
+        self.store.clusters().map(|(_, c)| c.status().into()).collect()
+    }
+
+    pub(crate) fn set_instance_capacity(&mut self, capacity: u32) {
+        self.instance_capacity = capacity;
+    }
+
+    /// Instances of the zone that hold capacity (all but stopped and terminated ones).
+    pub(crate) fn instances_holding_capacity(&self, zone: &AzName) -> u32 {
+        self.instances
+            .values()
+            .filter(|i| i.zone == *zone && !matches!(i.state, InstanceState::Stopped | InstanceState::Terminated))
+            .count() as u32
+    }
+
+    pub(crate) fn instance_capacity(&self) -> u32 {
+        self.instance_capacity
+    }
+
+    pub(crate) fn network_ref(&self) -> &NetworkState {
+        &self.network
+    }
+
+    pub(crate) fn network_mut(&mut self) -> &mut NetworkState {
+        &mut self.network
+    }
+
+    pub(crate) fn key_pairs_ref(&self) -> &Table<String, KeyPair> {
+        &self.key_pairs
+    }
+
+    pub(crate) fn key_pairs_mut(&mut self) -> &mut Table<String, KeyPair> {
+        &mut self.key_pairs
+    }
+
+    pub(crate) fn images_ref(&self) -> &Table<String, Image> {
+        &self.images
+    }
+
+    pub(crate) fn images_mut(&mut self) -> &mut Table<String, Image> {
+        &mut self.images
+    }
+
+    pub(crate) fn rng_mut(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+
+    /// A new id of AWS's shape: `prefix-` and 17 hex digits from the region's seeded stream.
+    pub(crate) fn random_id(&mut self, prefix: &str) -> String {
+        format!("{prefix}-{:017x}", self.next_random() & 0x1_ffff_ffff_ffff_ffff)
+    }
+
+    pub(crate) fn next_random(&mut self) -> u128 {
+        use rand::RngCore;
+        (u128::from(self.rng.next_u64()) << 64) | u128::from(self.rng.next_u64())
+    }
+
+    // ---- snapshots -------------------------------------------------------------------------
+
+    // ---- EBS direct APIs -------------------------------------------------------------------
+
+    // ---- tags ------------------------------------------------------------------------------
+}

@@ -1,0 +1,802 @@
+//! EBS volumes: their types and limits, states, attachments and modifications, and the rules
+//! of CreateVolume, ModifyVolume, DeleteVolume, AttachVolume, DetachVolume, EnableVolumeIO and
+//! volume health, each volume backed by a real volume in its zone's storage cluster.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::Row;
+use crate::ids::{AzId, AzName, InstanceId, SnapshotId, VolumeId};
+use crate::instances::InstanceState;
+use crate::snapshots::Snapshot;
+use crate::state::{storage_error, store_name, RegionState, GIB};
+use crate::tags::MAX_TAGS;
+use crate::ControlError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeType {
+    Gp2,
+    Gp3,
+    Io1,
+    Io2,
+    St1,
+    Sc1,
+    Standard,
+}
+
+/// AWS's limits for one volume type (EBS User Guide, "Amazon EBS volume types").
+#[derive(Debug, Clone, Copy)]
+pub struct TypeLimits {
+    pub min_gib: u32,
+    pub max_gib: u32,
+    /// (min, max, default, max per GiB) when IOPS can be provisioned.
+    pub iops: Option<(u32, u32, Option<u32>, u32)>,
+    /// (min, max, default) MiB/s when throughput can be provisioned.
+    pub throughput: Option<(u32, u32, u32)>,
+}
+
+impl VolumeType {
+    pub fn limits(self) -> TypeLimits {
+        match self {
+            VolumeType::Gp2 => TypeLimits { min_gib: 1, max_gib: 16_384, iops: None, throughput: None },
+            VolumeType::Gp3 => TypeLimits {
+                min_gib: 1,
+                max_gib: 16_384,
+                iops: Some((3_000, 16_000, Some(3_000), 500)),
+                throughput: Some((125, 1_000, 125)),
+            },
+            VolumeType::Io1 => {
+                TypeLimits { min_gib: 4, max_gib: 16_384, iops: Some((100, 64_000, None, 50)), throughput: None }
+            }
+            VolumeType::Io2 => {
+                TypeLimits { min_gib: 4, max_gib: 65_536, iops: Some((100, 256_000, None, 1_000)), throughput: None }
+            }
+            VolumeType::St1 | VolumeType::Sc1 => {
+                TypeLimits { min_gib: 125, max_gib: 16_384, iops: None, throughput: None }
+            }
+            VolumeType::Standard => TypeLimits { min_gib: 1, max_gib: 1_024, iops: None, throughput: None },
+        }
+    }
+
+    /// The IOPS a volume of this type and size delivers without provisioning (gp2's burst
+    /// baseline: 3 per GiB, 100 to 16,000).
+    pub fn baseline_iops(self, size_gib: u32) -> Option<u32> {
+        match self {
+            VolumeType::Gp2 => Some((size_gib.saturating_mul(3)).clamp(100, 16_000)),
+            _ => None,
+        }
+    }
+
+    pub fn supports_multi_attach(self) -> bool {
+        matches!(self, VolumeType::Io1 | VolumeType::Io2)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VolumeState {
+    Creating,
+    Available,
+    InUse,
+    Deleting,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentState {
+    Attaching,
+    Attached,
+    Detaching,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub instance: InstanceId,
+    pub device: String,
+    pub state: AttachmentState,
+    pub since_ms: u64,
+    pub attach_time_ms: u64,
+    pub delete_on_termination: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModificationState {
+    Modifying,
+    Optimizing,
+    Completed,
+}
+
+/// The settings a volume has or is being changed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSettings {
+    pub size_gib: u32,
+    pub volume_type: VolumeType,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    pub multi_attach: bool,
+}
+
+/// The latest ModifyVolume of a volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Modification {
+    pub original: VolumeSettings,
+    pub target: VolumeSettings,
+    pub state: ModificationState,
+    pub state_since_ms: u64,
+    pub start_ms: u64,
+    pub end_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    pub id: VolumeId,
+    pub zone: AzName,
+    pub zone_id: AzId,
+    pub size_gib: u32,
+    pub volume_type: VolumeType,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub multi_attach: bool,
+    pub snapshot_id: Option<SnapshotId>,
+    pub create_time_ms: u64,
+    pub state: VolumeState,
+    pub state_since_ms: u64,
+    pub attachments: Vec<Attachment>,
+    pub auto_enable_io: bool,
+    pub tags: BTreeMap<String, String>,
+    pub client_token: Option<String>,
+    pub modification: Option<Modification>,
+    /// The storage primary and epoch last seen, to notice a failover to the other replica.
+    #[serde(default)]
+    pub seen_primary: Option<(u32, u64)>,
+    /// The latest potential-data-inconsistency event, if any.
+    #[serde(default)]
+    pub io_event: Option<IoEvent>,
+}
+
+/// EBS disables a volume's I/O when its data may be inconsistent: squall does so when a volume
+/// fails over to its other replica (the primary was lost while the instance may have had writes
+/// in flight to it). `autoEnableIO` re-enables at once; otherwise `EnableVolumeIO` does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoEvent {
+    pub id: String,
+    pub since_ms: u64,
+    /// When I/O was enabled again (by the user, or automatically).
+    pub enabled_ms: Option<u64>,
+    pub auto_enabled: bool,
+}
+
+/// What a CreateVolume asks for, after wire decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeSpec {
+    pub zone: AzName,
+    pub size_gib: Option<u32>,
+    pub snapshot_id: Option<SnapshotId>,
+    pub volume_type: VolumeType,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub multi_attach: bool,
+    pub tags: BTreeMap<String, String>,
+    pub client_token: Option<String>,
+}
+
+/// The health of a volume's data path, as DescribeVolumeStatus reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeHealth {
+    Ok,
+    /// No writable primary is confirmed (re-mirroring): I/O is stalled.
+    Stuck,
+}
+
+impl Row for Volume {
+    const TABLE: &'static str = "volumes";
+    type Key = VolumeId;
+    fn key(&self) -> VolumeId {
+        self.id.clone()
+    }
+}
+
+impl Volume {
+    /// Whether I/O is disabled, waiting for `EnableVolumeIO`.
+    pub fn io_disabled(&self) -> bool {
+        self.io_event.as_ref().is_some_and(|e| e.enabled_ms.is_none())
+    }
+}
+
+impl Volume {
+    pub fn settings(&self) -> VolumeSettings {
+        VolumeSettings {
+            size_gib: self.size_gib,
+            volume_type: self.volume_type,
+            iops: self.iops,
+            throughput: self.throughput,
+            multi_attach: self.multi_attach,
+        }
+    }
+}
+
+impl RegionState {
+    /// Background work of the region's storage (re-mirroring), at the storage clock's time.
+    pub(crate) fn tick_storage(&mut self, now_ms: u64) -> Result<(), ControlError> {
+        self.store.tick().map_err(storage_error)?;
+        self.notice_failovers(now_ms)
+    }
+
+    /// Compares each volume's storage replica set with the one last seen: a new set whose primary
+    /// was the secondary is a failover, after which EBS disables I/O (or re-enables it at once
+    /// with `autoEnableIO`).
+    fn notice_failovers(&mut self, now_ms: u64) -> Result<(), ControlError> {
+        // Only volumes whose storage record changed can have failed over.
+        let ids: Vec<VolumeId> = self
+            .store
+            .clusters()
+            .flat_map(|(_, c)| c.take_record_changes())
+            .filter_map(|name| VolumeId::parse(name.as_str()).ok())
+            .collect();
+        for id in ids {
+            let Some(v) = self.volumes.get(&id) else { continue };
+            let zone = v.zone_id.clone();
+            let seen = v.seen_primary;
+            let name = store_name(id.as_str())?;
+            let Some(record) = self.store.cluster(zone.as_str()).map_err(storage_error)?.record(&name).cloned() else {
+                continue;
+            };
+            let current = (record.primary.0, record.epoch);
+            let settled = record.stuck_since_ms.is_none();
+            let failed_over = match seen {
+                Some((primary, epoch)) if epoch != current.1 && primary != current.0 && settled => true,
+                Some(seen) if seen == current => continue,
+                _ if settled => false,
+                _ => continue,
+            };
+            // Only volumes whose replica set changed are touched (and written).
+            let Some(v) = self.volumes.get_mut(&id) else { continue };
+            if failed_over {
+                let event_id = format!("evol-{:017x}", (now_ms << 12) ^ u64::from(current.0) ^ (current.1 << 40));
+                let auto = v.auto_enable_io;
+                v.io_event = Some(IoEvent {
+                    id: event_id,
+                    since_ms: now_ms,
+                    enabled_ms: auto.then_some(now_ms),
+                    auto_enabled: auto,
+                });
+            }
+            v.seen_primary = Some(current);
+        }
+        Ok(())
+    }
+
+    /// EnableVolumeIO: ends a potential-data-inconsistency event (a no-op when I/O is enabled).
+    pub fn enable_volume_io(&mut self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+        self.volume(id)?;
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        if let Some(event) = self.volumes.get_mut(id).and_then(|v| v.io_event.as_mut()) {
+            if event.enabled_ms.is_none() {
+                event.enabled_ms = Some(now_ms);
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_spec(
+        &self,
+        spec: &VolumeSpec,
+        snapshot: Option<&Snapshot>,
+    ) -> Result<(u32, Option<u32>, Option<u32>), ControlError> {
+        let limits = spec.volume_type.limits();
+        let size = match (spec.size_gib, snapshot) {
+            (Some(size), Some(s)) if size < s.volume_size_gib => {
+                return Err(ControlError::VolumeSmallerThanSnapshot { size_gib: size, snapshot_gib: s.volume_size_gib })
+            }
+            (Some(size), _) => size,
+            (None, Some(s)) => s.volume_size_gib.max(limits.min_gib),
+            (None, None) => return Err(ControlError::MissingSizeOrSnapshot),
+        };
+        if size < limits.min_gib || size > limits.max_gib {
+            return Err(ControlError::InvalidVolumeSize {
+                volume_type: spec.volume_type,
+                size_gib: size,
+                min_gib: limits.min_gib,
+                max_gib: limits.max_gib,
+            });
+        }
+        let iops = match (spec.iops, limits.iops) {
+            (Some(_), None) => return Err(ControlError::IopsNotSupported(spec.volume_type)),
+            (None, Some((_, _, None, _))) => return Err(ControlError::IopsRequired(spec.volume_type)),
+            (None, Some((_, _, default, _))) => default,
+            (Some(iops), Some((min, max, _, per_gib))) => {
+                if iops < min || iops > max {
+                    return Err(ControlError::InvalidIops { volume_type: spec.volume_type, iops, min, max });
+                }
+                if u64::from(iops) > u64::from(size) * u64::from(per_gib) {
+                    return Err(ControlError::IopsRatio { iops, size_gib: size, per_gib });
+                }
+                Some(iops)
+            }
+            (None, None) => None,
+        };
+        let throughput = match (spec.throughput, limits.throughput) {
+            (Some(_), None) => return Err(ControlError::ThroughputNotSupported(spec.volume_type)),
+            (None, Some((_, _, default))) => Some(default),
+            (Some(t), Some((min, max, _))) => {
+                if t < min || t > max {
+                    return Err(ControlError::InvalidThroughput { throughput: t, min, max });
+                }
+                Some(t)
+            }
+            (None, None) => None,
+        };
+        if spec.multi_attach && !spec.volume_type.supports_multi_attach() {
+            return Err(ControlError::MultiAttachNotSupported(spec.volume_type));
+        }
+        if spec.tags.len() > MAX_TAGS {
+            return Err(ControlError::TooManyTags);
+        }
+        Ok((size, iops, throughput))
+    }
+
+    pub fn create_volume(
+        &mut self,
+        spec: VolumeSpec,
+        zone_id: AzId,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Volume, ControlError> {
+        if let Some(token) = &spec.client_token {
+            if let Some(existing) = self.volumes.values().find(|v| v.client_token.as_ref() == Some(token)) {
+                let same = existing.zone == spec.zone
+                    && spec.size_gib.is_none_or(|s| s == existing.size_gib)
+                    && existing.volume_type == spec.volume_type
+                    && existing.snapshot_id == spec.snapshot_id;
+                return if same {
+                    Ok(existing.clone())
+                } else {
+                    Err(ControlError::IdempotentParameterMismatch(token.clone()))
+                };
+            }
+        }
+        let snapshot = match &spec.snapshot_id {
+            Some(id) => {
+                Some(self.snapshots.get(id).cloned().ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))?)
+            }
+            None => None,
+        };
+        let (size, iops, throughput) = self.validate_spec(&spec, snapshot.as_ref())?;
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let id = loop {
+            let id = VolumeId::generate(&mut self.rng);
+            if !self.volumes.contains_key(&id) {
+                break id;
+            }
+        };
+        let name = store_name(id.as_str())?;
+        let bytes = u64::from(size) * GIB;
+        match &spec.snapshot_id {
+            Some(snap) => {
+                let (cluster, snapshots) = self.store.cluster_and_snapshots(zone_id.as_str()).map_err(storage_error)?;
+                snapshots.restore(&store_name(snap.as_str())?, cluster, &name, bytes).map_err(storage_error)?;
+            }
+            None => self
+                .store
+                .cluster(zone_id.as_str())
+                .map_err(storage_error)?
+                .create_volume(&name, bytes)
+                .map_err(storage_error)?,
+        }
+        let volume = Volume {
+            id: id.clone(),
+            zone: spec.zone,
+            zone_id,
+            size_gib: size,
+            volume_type: spec.volume_type,
+            iops: iops.or(spec.volume_type.baseline_iops(size)),
+            throughput,
+            encrypted: spec.encrypted || snapshot.as_ref().is_some_and(|s| s.encrypted),
+            kms_key_id: spec.kms_key_id.or_else(|| snapshot.as_ref().and_then(|s| s.kms_key_id.clone())),
+            multi_attach: spec.multi_attach,
+            snapshot_id: spec.snapshot_id,
+            create_time_ms: now_ms,
+            state: VolumeState::Creating,
+            state_since_ms: now_ms,
+            attachments: Vec::new(),
+            auto_enable_io: false,
+            tags: spec.tags,
+            client_token: spec.client_token,
+            modification: None,
+            seen_primary: None,
+            io_event: None,
+        };
+        self.volumes.insert(id, volume.clone());
+        Ok(volume)
+    }
+
+    /// How many volumes the region has.
+    pub fn volume_count(&self) -> usize {
+        self.volumes.len()
+    }
+
+    pub fn volume(&self, id: &VolumeId) -> Result<&Volume, ControlError> {
+        self.volumes.get(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))
+    }
+
+    /// Volumes after `after` in id order, as many as `limit`, that pass `keep`: a page of a
+    /// listing costs the page, not the whole region.
+    pub fn volumes_after(
+        &self,
+        after: Option<&VolumeId>,
+        limit: usize,
+        keep: impl Fn(&Volume) -> bool,
+    ) -> (Vec<Volume>, bool) {
+        self.volumes.page_after(after, limit, keep)
+    }
+
+    /// Changes size, type, IOPS, throughput or multi-attach. The new size is usable at once (the
+    /// replicas grow); the modification then goes modifying → optimizing → completed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn modify_volume(
+        &mut self,
+        id: &VolumeId,
+        size_gib: Option<u32>,
+        volume_type: Option<VolumeType>,
+        iops: Option<u32>,
+        throughput: Option<u32>,
+        multi_attach: Option<bool>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Modification, ControlError> {
+        let v = self.volume(id)?.clone();
+        if v.modification.as_ref().is_some_and(|m| m.state != ModificationState::Completed) {
+            return Err(ControlError::ModificationInProgress(id.clone()));
+        }
+        if let Some(size) = size_gib {
+            if size < v.size_gib {
+                return Err(ControlError::CannotShrink { volume: id.clone(), size_gib: v.size_gib, new_gib: size });
+            }
+        }
+        let target_type = volume_type.unwrap_or(v.volume_type);
+        let spec = VolumeSpec {
+            zone: v.zone.clone(),
+            size_gib: Some(size_gib.unwrap_or(v.size_gib)),
+            snapshot_id: None,
+            volume_type: target_type,
+            // IOPS and throughput carry over only while the type keeps them.
+            iops: iops.or(if target_type == v.volume_type && target_type != VolumeType::Gp2 { v.iops } else { None }),
+            throughput: throughput.or(if target_type == v.volume_type { v.throughput } else { None }),
+            encrypted: v.encrypted,
+            kms_key_id: None,
+            multi_attach: multi_attach.unwrap_or(v.multi_attach),
+            tags: BTreeMap::new(),
+            client_token: None,
+        };
+        let (size, iops, throughput) = self.validate_spec(&spec, None)?;
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        if size > v.size_gib {
+            let name = store_name(id.as_str())?;
+            self.store
+                .cluster(v.zone_id.as_str())
+                .map_err(storage_error)?
+                .grow_volume(&name, u64::from(size) * GIB)
+                .map_err(storage_error)?;
+        }
+        let target = VolumeSettings {
+            size_gib: size,
+            volume_type: target_type,
+            iops: iops.or(target_type.baseline_iops(size)),
+            throughput,
+            multi_attach: spec.multi_attach,
+        };
+        let modification = Modification {
+            original: v.settings(),
+            target,
+            state: ModificationState::Modifying,
+            state_since_ms: now_ms,
+            start_ms: now_ms,
+            end_ms: None,
+        };
+        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        v.size_gib = target.size_gib;
+        v.volume_type = target.volume_type;
+        v.iops = target.iops;
+        v.throughput = target.throughput;
+        v.multi_attach = target.multi_attach;
+        v.modification = Some(modification.clone());
+        Ok(modification)
+    }
+
+    pub fn delete_volume(&mut self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+        let v = self.volumes.get(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        if let Some(a) = v.attachments.first() {
+            return Err(ControlError::VolumeInUse { volume: id.clone(), instance: a.instance.clone() });
+        }
+        if v.state != VolumeState::Available {
+            return Err(ControlError::IncorrectVolumeState { volume: id.clone(), state: v.state });
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        v.state = VolumeState::Deleting;
+        v.state_since_ms = now_ms;
+        Ok(())
+    }
+
+    pub fn attach_volume(
+        &mut self,
+        id: &VolumeId,
+        instance: &InstanceId,
+        device: &str,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Attachment, ControlError> {
+        let v = self.volume(id)?;
+        let target = self.instances.get(instance).ok_or_else(|| ControlError::InstanceNotFound(instance.clone()))?;
+        if !matches!(target.state, InstanceState::Running | InstanceState::Stopped | InstanceState::Pending) {
+            return Err(ControlError::IncorrectInstanceState { instance: instance.clone(), state: target.state });
+        }
+        if target.zone != v.zone {
+            return Err(ControlError::ZoneMismatch { volume: id.clone(), instance: instance.clone() });
+        }
+        if v.state != VolumeState::Available && !(v.multi_attach && v.state == VolumeState::InUse) {
+            return match v.attachments.first() {
+                Some(a) => Err(ControlError::VolumeInUse { volume: id.clone(), instance: a.instance.clone() }),
+                None => Err(ControlError::IncorrectVolumeState { volume: id.clone(), state: v.state }),
+            };
+        }
+        let device_taken = self
+            .volumes
+            .values()
+            .flat_map(|other| other.attachments.iter())
+            .any(|a| a.instance == *instance && a.device == device);
+        if device_taken {
+            return Err(ControlError::DeviceInUse { device: device.to_string(), instance: instance.clone() });
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let attachment = Attachment {
+            instance: instance.clone(),
+            device: device.to_string(),
+            state: AttachmentState::Attaching,
+            since_ms: now_ms,
+            attach_time_ms: now_ms,
+            delete_on_termination: false,
+        };
+        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        v.attachments.push(attachment.clone());
+        v.state = VolumeState::InUse;
+        v.state_since_ms = now_ms;
+        Ok(attachment)
+    }
+
+    pub fn detach_volume(
+        &mut self,
+        id: &VolumeId,
+        instance: Option<&InstanceId>,
+        device: Option<&str>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Attachment, ControlError> {
+        let v = self.volume(id)?;
+        let found = v
+            .attachments
+            .iter()
+            .position(|a| instance.is_none_or(|i| *i == a.instance) && device.is_none_or(|d| d == a.device));
+        let Some(index) = found else {
+            return Err(ControlError::NotAttached { volume: id.clone() });
+        };
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        let a = &mut v.attachments[index];
+        a.state = AttachmentState::Detaching;
+        a.since_ms = now_ms;
+        let out = a.clone();
+        Ok(out)
+    }
+
+    /// Holds I/O of exactly these volumes (`volume-io-pause`).
+    pub(crate) fn set_paused(&mut self, volumes: std::collections::BTreeSet<VolumeId>, now_ms: u64) {
+        self.paused.retain(|v, _| volumes.contains(v));
+        for v in volumes {
+            self.paused.entry(v).or_insert(now_ms);
+        }
+    }
+
+    /// Since when a fault pauses the volume's I/O, if one does.
+    pub fn paused_since(&self, id: &VolumeId) -> Option<u64> {
+        self.paused.get(id).copied()
+    }
+
+    pub(crate) fn volume_mut(&mut self, id: &VolumeId) -> Option<&mut Volume> {
+        self.volumes.get_mut(id)
+    }
+
+    pub(crate) fn set_delete_on_termination(&mut self, instance: &InstanceId, device: &str, value: bool) {
+        let is_it = |a: &Attachment| a.instance == *instance && a.device == device;
+        self.volumes.update_where(
+            |v| v.attachments.iter().any(is_it),
+            |v| {
+                for a in v.attachments.iter_mut().filter(|a| is_it(a)) {
+                    a.delete_on_termination = value;
+                }
+            },
+        );
+    }
+
+    /// A terminated instance's volumes: detached, and deleted when marked delete-on-termination.
+    pub(crate) fn release_volumes_of(&mut self, instance: &InstanceId, now_ms: u64) {
+        let attached = |v: &Volume| v.attachments.iter().any(|a| a.instance == *instance);
+        self.volumes.update_where(attached, |v| {
+            let Some(pos) = v.attachments.iter().position(|a| a.instance == *instance) else { return };
+            let a = v.attachments.remove(pos);
+            if v.attachments.is_empty() {
+                v.state = if a.delete_on_termination { VolumeState::Deleting } else { VolumeState::Available };
+                v.state_since_ms = now_ms;
+            }
+        });
+    }
+
+    pub fn set_auto_enable_io(&mut self, id: &VolumeId, value: bool, dry_run: bool) -> Result<(), ControlError> {
+        self.volume(id)?;
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        if let Some(v) = self.volumes.get_mut(id) {
+            v.auto_enable_io = value;
+        }
+        Ok(())
+    }
+
+    /// Whether the volume's replica set has a confirmed writable primary.
+    pub fn volume_health(&mut self, id: &VolumeId) -> Result<VolumeHealth, ControlError> {
+        let v = self.volume(id)?.clone();
+        let name = store_name(id.as_str())?;
+        if self.paused.contains_key(id) {
+            return Ok(VolumeHealth::Stuck);
+        }
+        let cluster = self.store.cluster(v.zone_id.as_str()).map_err(storage_error)?;
+        Ok(match cluster.record(&name) {
+            Some(r) if r.stuck_since_ms.is_some() => VolumeHealth::Stuck,
+            _ => VolumeHealth::Ok,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{VolumeSpec, VolumeState, VolumeType};
+    use crate::instances::{InstanceAttributes, LaunchSpec, LaunchVolume};
+    use crate::test_support::TestRegion;
+    use crate::ControlError;
+
+    fn spec(t: &TestRegion, zone: &str, size: Option<u32>, volume_type: VolumeType, iops: Option<u32>) -> VolumeSpec {
+        VolumeSpec {
+            zone: t.region.zone_by_name(zone).unwrap().name,
+            size_gib: size,
+            snapshot_id: None,
+            volume_type,
+            iops,
+            throughput: None,
+            encrypted: false,
+            kms_key_id: None,
+            multi_attach: false,
+            tags: BTreeMap::new(),
+            client_token: None,
+        }
+    }
+
+    fn create(t: &TestRegion, s: VolumeSpec) -> Result<super::Volume, ControlError> {
+        let zone = t.region.zone_by_name(s.zone.as_str()).unwrap().id;
+        t.run(|ebs| ebs.create_volume(s, zone, t.control.now_ms(), false))
+    }
+
+    #[test]
+    fn volume_sizes_and_iops_follow_the_type_limits() {
+        let t = TestRegion::new();
+        let too_big = create(&t, spec(&t, "us-east-1a", Some(16_385), VolumeType::Gp3, None));
+        assert!(matches!(too_big, Err(ControlError::InvalidVolumeSize { max_gib: 16_384, .. })));
+        let ratio = create(&t, spec(&t, "us-east-1a", Some(4), VolumeType::Gp3, Some(4_000)));
+        assert_eq!(ratio.unwrap_err(), ControlError::IopsRatio { iops: 4_000, size_gib: 4, per_gib: 500 });
+        let io1 = create(&t, spec(&t, "us-east-1a", Some(10), VolumeType::Io1, None));
+        assert_eq!(io1.unwrap_err(), ControlError::IopsRequired(VolumeType::Io1));
+        let missing = create(&t, spec(&t, "us-east-1a", None, VolumeType::Gp2, None));
+        assert_eq!(missing.unwrap_err(), ControlError::MissingSizeOrSnapshot);
+        let gp2 = create(&t, spec(&t, "us-east-1a", Some(100), VolumeType::Gp2, None)).unwrap();
+        assert_eq!((gp2.iops, gp2.state), (Some(300), VolumeState::Creating));
+    }
+
+    fn launch(t: &TestRegion, sizes: &[u32]) -> Result<(String, Vec<crate::instances::Instance>), ControlError> {
+        let zone = t.region.zone_by_name("us-east-1a").unwrap();
+        let subnet = t.run(|ebs| Ok(ebs.default_subnet(&zone.name).cloned())).unwrap().unwrap();
+        let volumes = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size_gib)| LaunchVolume {
+                device: format!("/dev/sd{}", (b'f' + i as u8) as char),
+                size_gib,
+                volume_type: VolumeType::Gp3,
+                iops: None,
+                delete_on_termination: true,
+                snapshot_id: None,
+            })
+            .collect();
+        let spec = LaunchSpec {
+            image_id: "ami-0123456789abcdef0".into(),
+            instance_type: "t3.micro".into(),
+            zone: zone.name,
+            zone_id: zone.id,
+            subnet_id: subnet.id,
+            security_groups: Vec::new(),
+            count: 1,
+            key_name: None,
+            user_data: None,
+            client_token: None,
+            attributes: InstanceAttributes::default(),
+            tags: BTreeMap::new(),
+            volume_tags: BTreeMap::new(),
+            volumes,
+        };
+        t.run(|ebs| ebs.run_instances(spec, t.control.now_ms(), false))
+    }
+
+    #[test]
+    fn a_launch_is_one_command_all_or_nothing() {
+        let t = TestRegion::new();
+        // The third volume is refused after the first two were made in the block store.
+        let failed = launch(&t, &[8, 8, 16_385]);
+        assert!(matches!(failed, Err(ControlError::InvalidVolumeSize { .. })), "{failed:?}");
+        let (volumes, stored) = t
+            .run(|ebs| {
+                let stored: usize = ebs.storage_status().iter().map(|c| c.volumes).sum();
+                Ok((ebs.volumes_after(None, 100, |_| true).0.len(), stored))
+            })
+            .unwrap();
+        assert_eq!((volumes, stored), (0, 0), "volumes of the failed launch remain");
+        assert!(t.run(|ebs| Ok(ebs.instances_after(None, 10, |_| true).0.is_empty())).unwrap());
+        let (_, launched) = launch(&t, &[8, 8]).unwrap();
+        let attached = t
+            .run(|ebs| {
+                Ok(ebs.volumes_after(None, 100, |v| v.attachments.iter().any(|a| a.instance == launched[0].id)).0)
+            })
+            .unwrap();
+        assert_eq!(attached.len(), 2);
+    }
+
+    #[test]
+    fn attach_rules_zone_state_and_device() {
+        let t = TestRegion::new();
+        let (_, launched) = launch(&t, &[8]).unwrap();
+        let instance = launched[0].id.clone();
+        let other_zone = create(&t, spec(&t, "us-east-1b", Some(1), VolumeType::Gp3, None)).unwrap();
+        let v = create(&t, spec(&t, "us-east-1a", Some(1), VolumeType::Gp3, None)).unwrap();
+        let now = t.control.now_ms();
+        let creating = t.run(|ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdz", now, false));
+        assert!(matches!(creating, Err(ControlError::IncorrectVolumeState { state: VolumeState::Creating, .. })));
+        // Once available (the lifecycle delay passed), the zone and the device are checked.
+        let later = now + 1_000;
+        let zone =
+            t.region.with_state(later, |ebs| ebs.attach_volume(&other_zone.id, &instance, "/dev/sdz", later, false));
+        assert!(matches!(zone, Err(ControlError::ZoneMismatch { .. })));
+        let taken = t.region.with_state(later, |ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdf", later, false));
+        assert!(matches!(taken, Err(ControlError::DeviceInUse { .. })));
+        t.region.with_state(later, |ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdz", later, false)).unwrap();
+        let busy = t.region.with_state(later, |ebs| ebs.delete_volume(&v.id, later, false));
+        assert!(matches!(busy, Err(ControlError::VolumeInUse { .. })));
+    }
+}
