@@ -58,7 +58,7 @@ pub struct Region {
     name: RegionName,
     long_name: Option<&'static str>,
     zones: RwLock<Vec<Zone>>,
-    /// EBS state, opened on first use (with the region's storage clusters).
+    /// The region's resources, opened on first use (with the region's storage clusters).
     ebs: Mutex<Option<RegionState>>,
     dir: std::path::PathBuf,
     cluster: ClusterConfig,
@@ -149,7 +149,7 @@ impl Region {
         }
     }
 
-    /// Runs `f` on the region's EBS state, settled at `now_ms` (opened on first use), as one
+    /// Runs `f` on the region's state, settled at `now_ms` (opened on first use), as one
     /// command: what `f` changes is committed in one transaction when it returns `Ok`, and undone
     /// when it returns an error (nothing of a failed command remains).
     pub fn with_state<T>(

@@ -30,7 +30,7 @@ pub(crate) const GIB: u64 = 1 << 30;
 /// deleted).
 pub(crate) const DEFAULT_NETWORK_MADE: &str = "default_network_made";
 
-/// The EBS state of one region. Not thread-safe by itself: the region holds it in a lock.
+/// The state of one region. Not thread-safe by itself: the region holds it in a lock.
 #[derive(Debug)]
 pub struct RegionState {
     pub(crate) db: Db,
