@@ -674,13 +674,83 @@ impl RegionState {
             _ => VolumeHealth::Ok,
         })
     }
+
+    /// What DescribeVolumeStatus reports of a volume: impaired while its I/O is stalled or
+    /// disabled, the two checks, and the potential-data-inconsistency event of a failover.
+    pub fn volume_status(&mut self, id: &VolumeId) -> Result<VolumeStatus, ControlError> {
+        let health = self.volume_health(id)?;
+        let v = self.volume(id)?;
+        let io_enabled = !v.io_disabled();
+        // AWS reports io-performance only for the types with provisioned performance (EBS User
+        // Guide).
+        let io_performance = match health {
+            _ if !matches!(v.volume_type, VolumeType::Gp3 | VolumeType::Io1 | VolumeType::Io2) => {
+                IoPerformance::NotApplicable
+            }
+            VolumeHealth::Ok => IoPerformance::Normal,
+            VolumeHealth::Stuck => IoPerformance::Stalled,
+        };
+        Ok(VolumeStatus {
+            impaired: health == VolumeHealth::Stuck || !io_enabled,
+            io_enabled,
+            io_performance,
+            event: v.io_event.as_ref().map(|e| IoEventStatus {
+                id: e.id.clone(),
+                since_ms: e.since_ms,
+                enabled_ms: e.enabled_ms,
+                stage: match (e.enabled_ms, e.auto_enabled) {
+                    (None, _) => IoEventStage::AwaitingEnable,
+                    (Some(_), true) => IoEventStage::AutoEnabled,
+                    (Some(_), false) => IoEventStage::Enabled,
+                },
+                instance: v.attachments.first().map(|a| a.instance.clone()),
+            }),
+        })
+    }
+}
+
+/// The `io-performance` check of DescribeVolumeStatus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoPerformance {
+    Normal,
+    /// No writable primary is confirmed: I/O waits.
+    Stalled,
+    NotApplicable,
+}
+
+/// Where a potential-data-inconsistency event stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoEventStage {
+    /// I/O stays disabled until EnableVolumeIO.
+    AwaitingEnable,
+    Enabled,
+    AutoEnabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoEventStatus {
+    pub id: String,
+    pub since_ms: u64,
+    pub enabled_ms: Option<u64>,
+    pub stage: IoEventStage,
+    /// The instance the volume was attached to, if any.
+    pub instance: Option<InstanceId>,
+}
+
+/// A volume's status as DescribeVolumeStatus shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeStatus {
+    pub impaired: bool,
+    pub io_enabled: bool,
+    pub io_performance: IoPerformance,
+    pub event: Option<IoEventStatus>,
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::{VolumeSpec, VolumeState, VolumeType};
+    use super::{IoPerformance, VolumeSpec, VolumeState, VolumeType};
     use crate::instances::{InstanceAttributes, LaunchSpec, LaunchVolume};
     use crate::test_support::TestRegion;
     use crate::ControlError;
@@ -798,5 +868,27 @@ mod tests {
         t.region.with_state(later, |ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdz", later, false)).unwrap();
         let busy = t.region.with_state(later, |ebs| ebs.delete_volume(&v.id, later, false));
         assert!(matches!(busy, Err(ControlError::VolumeInUse { .. })));
+    }
+
+    #[test]
+    fn a_paused_volume_is_impaired_and_stalled_where_aws_reports_performance() {
+        let t = TestRegion::new();
+        let gp3 = create(&t, spec(&t, "us-east-1a", Some(1), VolumeType::Gp3, None)).unwrap();
+        let gp2 = create(&t, spec(&t, "us-east-1a", Some(1), VolumeType::Gp2, None)).unwrap();
+        let ok = t.run(|state| state.volume_status(&gp3.id)).unwrap();
+        assert!(!ok.impaired && ok.io_enabled && ok.event.is_none());
+        assert_eq!(ok.io_performance, IoPerformance::Normal);
+        let now = t.control.now_ms();
+        t.run(|state| {
+            state.set_paused([gp3.id.clone(), gp2.id.clone()].into_iter().collect(), now);
+            Ok(())
+        })
+        .unwrap();
+        let stalled = t.run(|state| state.volume_status(&gp3.id)).unwrap();
+        assert!(stalled.impaired && stalled.io_enabled);
+        assert_eq!(stalled.io_performance, IoPerformance::Stalled);
+        let gp2_status = t.run(|state| state.volume_status(&gp2.id)).unwrap();
+        assert!(gp2_status.impaired);
+        assert_eq!(gp2_status.io_performance, IoPerformance::NotApplicable);
     }
 }

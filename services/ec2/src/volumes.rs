@@ -2,9 +2,7 @@
 //! `DescribeVolumesModifications`, `AttachVolume`, `DetachVolume`, `DescribeVolumeStatus`,
 //! `EnableVolumeIO`, `ModifyVolumeAttribute`, `DescribeVolumeAttribute`.
 
-use squall_control::volumes::{
-    self as vols, AttachmentState, ModificationState, VolumeHealth, VolumeSpec, VolumeState as State,
-};
+use squall_control::volumes::{self as vols, AttachmentState, ModificationState, VolumeSpec, VolumeState as State};
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
 
@@ -387,48 +385,39 @@ pub(crate) fn detach_volume(
     Ok(wire_attachment(&id, &a))
 }
 
-/// `io-performance` applies to provisioned-performance types only (EBS User Guide).
-fn io_performance_applies(t: vols::VolumeType) -> bool {
-    matches!(t, vols::VolumeType::Gp3 | vols::VolumeType::Io1 | vols::VolumeType::Io2)
-}
-
-fn status_item(v: &vols::Volume, health: VolumeHealth) -> VolumeStatusItem {
-    let applies = io_performance_applies(v.volume_type);
-    let io_disabled = v.io_disabled();
-    let performance = match health {
-        VolumeHealth::Ok if applies => "normal",
-        VolumeHealth::Stuck if applies => "stalled",
-        _ => "not-applicable",
+/// A volume's status in DescribeVolumeStatus's shape (the control plane decides it).
+fn status_item(v: &vols::Volume, st: &vols::VolumeStatus) -> VolumeStatusItem {
+    let performance = match st.io_performance {
+        vols::IoPerformance::Normal => "normal",
+        vols::IoPerformance::Stalled => "stalled",
+        vols::IoPerformance::NotApplicable => "not-applicable",
     };
-    let status = if health == VolumeHealth::Stuck || io_disabled {
-        VolumeStatusInfoStatus::Impaired
-    } else {
-        VolumeStatusInfoStatus::Ok
-    };
+    let status = if st.impaired { VolumeStatusInfoStatus::Impaired } else { VolumeStatusInfoStatus::Ok };
+    let io_disabled = !st.io_enabled;
     // The potential-data-inconsistency event, with AWS's descriptions for each stage.
-    let events: Vec<VolumeStatusEvent> = v
-        .io_event
+    let events: Vec<VolumeStatusEvent> = st
+        .event
         .iter()
         .map(|e| VolumeStatusEvent {
             event_id: Some(e.id.clone()),
             event_type: Some("potential-data-inconsistency".to_string()),
             description: Some(
-                match (e.enabled_ms, e.auto_enabled) {
-                    (None, _) => "Awaiting Action: Enable IO",
-                    (Some(_), true) => "IO Auto-Enabled",
-                    (Some(_), false) => "IO Enabled",
+                match e.stage {
+                    vols::IoEventStage::AwaitingEnable => "Awaiting Action: Enable IO",
+                    vols::IoEventStage::AutoEnabled => "IO Auto-Enabled",
+                    vols::IoEventStage::Enabled => "IO Enabled",
                 }
                 .to_string(),
             ),
             not_before: Some(timestamp(e.since_ms)),
             not_after: e.enabled_ms.map(timestamp),
-            instance_id: v.attachments.first().map(|a| a.instance.to_string()),
+            instance_id: e.instance.as_ref().map(ToString::to_string),
         })
         .collect();
-    let actions: Vec<VolumeStatusAction> = v
-        .io_event
+    let actions: Vec<VolumeStatusAction> = st
+        .event
         .iter()
-        .filter(|e| e.enabled_ms.is_none())
+        .filter(|e| e.stage == vols::IoEventStage::AwaitingEnable)
         .map(|e| VolumeStatusAction {
             code: Some("enable-volume-io".to_string()),
             event_id: Some(e.id.clone()),
@@ -495,7 +484,7 @@ pub(crate) fn describe_volume_status(
                 .volumes_after(after.as_ref(), limit.unwrap_or(usize::MAX), |v| ids.is_empty() || ids.contains(&v.id));
             let mut items = Vec::new();
             for v in &volumes {
-                let item = status_item(v, ebs.volume_health(&v.id)?);
+                let item = status_item(v, &ebs.volume_status(&v.id)?);
                 let keep = filter::matches(&filters, |name| match name {
                     "availability-zone" => vec![v.zone.to_string()],
                     "volume-status.status" => {
