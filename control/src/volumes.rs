@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::Row;
 use crate::ids::{AzId, AzName, InstanceId, SnapshotId, VolumeId};
 use crate::instances::InstanceState;
+use crate::region::{Region, ZoneState};
 use crate::snapshots::Snapshot;
 use crate::state::{storage_error, store_name, RegionState, GIB};
 use crate::tags::MAX_TAGS;
@@ -706,6 +707,18 @@ impl RegionState {
                 instance: v.attachments.first().map(|a| a.instance.clone()),
             }),
         })
+    }
+}
+
+impl Region {
+    /// CreateVolume as one command: in `spec.zone`, unless an outage has cut that zone's control
+    /// path (AWS then answers that the service is unavailable there; other zones keep working).
+    pub fn create_volume(&self, spec: VolumeSpec, now_ms: u64, dry_run: bool) -> Result<Volume, ControlError> {
+        let zone = self.zone_by_name(spec.zone.as_str())?;
+        if zone.state == ZoneState::Unavailable {
+            return Err(ControlError::ZoneUnavailable(zone.name.to_string()));
+        }
+        self.with_state(now_ms, |state| state.create_volume(spec, zone.id, now_ms, dry_run))
     }
 }
 

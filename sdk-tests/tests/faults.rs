@@ -39,6 +39,17 @@ async fn instance_in(ec2: &aws_sdk_ec2::Client, zone: &str) -> String {
         d.reservations()[0].instances()[0].state().and_then(|s| s.name()) == Some(&InstanceStateName::Running)
     })
     .await;
+    // As the instance_status_ok waiter would: past `initializing`, so that what a fault does to
+    // the checks is what the test sees.
+    wait_for("status checks ok", Duration::from_secs(30), async || {
+        let s = ec2.describe_instance_status().instance_ids(&id).send().await.expect("instance status");
+        s.instance_statuses()
+            .first()
+            .and_then(|i| i.system_status())
+            .and_then(|st| st.status())
+            .is_some_and(|st| *st == aws_sdk_ec2::types::SummaryStatus::Ok)
+    })
+    .await;
     id
 }
 

@@ -138,16 +138,3 @@ pub(crate) fn offset_page<T>(
     let end = start + page.len();
     Ok((page, (end < total).then(|| end.to_string())))
 }
-
-/// A zone whose control path an outage has cut answers `Unavailable` (503) to requests that
-/// would create something in it; other zones keep working.
-pub(crate) fn zone_reachable(zone: &squall_control::Zone) -> Result<(), ApiError> {
-    if zone.state == squall_control::ZoneState::Unavailable {
-        return Err(ApiError::new(
-            503,
-            "Unavailable",
-            format!("The service is unavailable in {} at this time. Please try again later.", zone.name),
-        ));
-    }
-    Ok(())
-}

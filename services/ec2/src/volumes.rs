@@ -164,7 +164,6 @@ pub(crate) fn create_volume(
         (None, Some(id)) => region.zone_by_id(id).map_err(control_error)?,
         (None, None) => return Err(ApiError::missing_parameter("AvailabilityZone")),
     };
-    crate::common::zone_reachable(&zone)?;
     let spec = VolumeSpec {
         zone: zone.name.clone(),
         size_gib: non_negative(r.size, "Size")?,
@@ -180,8 +179,7 @@ pub(crate) fn create_volume(
     };
     let now = control.now_ms();
     let dry_run = r.dry_run == Some(true);
-    let volume =
-        region.with_state(now, |ebs| ebs.create_volume(spec, zone.id.clone(), now, dry_run)).map_err(control_error)?;
+    let volume = region.create_volume(spec, now, dry_run).map_err(control_error)?;
     Ok(wire_volume(&volume, &ctx.account_id, &ctx.region))
 }
 
