@@ -57,12 +57,7 @@ impl RegionState {
         if tags.len() > MAX_TAGS {
             return Err(ControlError::TooManyTags);
         }
-        let id = loop {
-            let id = SnapshotId::generate(&mut self.rng);
-            if !self.snapshots.contains_key(&id) {
-                break id;
-            }
-        };
+        let id = self.new_snapshot_id();
         let parent_name = parent.map(|p| store_name(p.as_str())).transpose()?;
         self.store
             .snapshots()

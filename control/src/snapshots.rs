@@ -64,12 +64,7 @@ impl RegionState {
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        let id = loop {
-            let id = SnapshotId::generate(&mut self.rng);
-            if !self.snapshots.contains_key(&id) {
-                break id;
-            }
-        };
+        let id = self.new_snapshot_id();
         // Incremental: the parent is the newest earlier snapshot of the same volume, else the
         // snapshot the volume was created from (so both stay in one lineage).
         let parent = self
@@ -101,6 +96,16 @@ impl RegionState {
         };
         self.snapshots.insert(id, snapshot.clone());
         Ok(snapshot)
+    }
+
+    /// A snapshot id from the region's seeded stream that no snapshot has.
+    pub(crate) fn new_snapshot_id(&mut self) -> SnapshotId {
+        loop {
+            let id = SnapshotId::generate(&mut self.rng);
+            if !self.snapshots.contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     pub fn snapshot(&self, id: &SnapshotId) -> Result<&Snapshot, ControlError> {
@@ -146,12 +151,7 @@ impl RegionState {
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        let id = loop {
-            let id = SnapshotId::generate(&mut self.rng);
-            if !self.snapshots.contains_key(&id) {
-                break id;
-            }
-        };
+        let id = self.new_snapshot_id();
         self.store.snapshots().copy(&store_name(source.as_str())?, &store_name(id.as_str())?).map_err(storage_error)?;
         let copy = Snapshot {
             id: id.clone(),
