@@ -9,8 +9,8 @@
 use squall_storage::StorageError;
 
 use crate::ids::{RegionName, VolumeId};
+use crate::model::volume::VolumeState;
 use crate::state::RegionState;
-use crate::volumes::VolumeState;
 use crate::{ControlPlane, Region};
 
 /// An attached volume as the data path exports it.

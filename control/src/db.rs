@@ -11,40 +11,26 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::table::Table;
-use crate::ControlError;
+use crate::error::{ControlError, InternalError};
+use crate::table::{Row, Table};
 
 /// The file of a region's metadata, under the region's directory.
 pub(crate) const DB_FILE: &str = "control.sqlite";
 
 /// One step of the schema: brings a database at version `i` to `i + 1` (`i` = index in the list).
-type Migration = fn(&Transaction<'_>, &Path) -> Result<(), ControlError>;
+pub(crate) type Migration = fn(&Transaction<'_>, &Path) -> Result<(), ControlError>;
 
-/// Every schema step in order; the schema version is their count.
-const MIGRATIONS: &[Migration] = &[crate::legacy::create_schema_and_import_ebs_json];
-
-pub(crate) fn schema_version() -> i64 {
-    MIGRATIONS.len() as i64
-}
+/// The `meta` key set once the region's default network was made.
+pub(crate) const DEFAULT_NETWORK_MADE: &str = "default_network_made";
 
 pub(crate) fn db_error(e: rusqlite::Error) -> ControlError {
-    ControlError::Storage(format!("metadata database: {e}"))
+    e.into()
 }
 
 fn json_error(e: serde_json::Error) -> ControlError {
-    ControlError::Storage(format!("metadata row: {e}"))
-}
-
-/// A resource kind kept in a table of its own.
-pub(crate) trait Row: Serialize + DeserializeOwned + Clone + PartialEq {
-    /// The SQL table (also the `kind` of its tags).
-    const TABLE: &'static str;
-    type Key: Ord + Clone + std::fmt::Display;
-    fn key(&self) -> Self::Key;
+    e.into()
 }
 
 /// The tables of schema version 1.
@@ -69,33 +55,31 @@ pub(crate) struct Db {
 }
 
 impl Db {
-    /// Opens (or creates) the database in `dir` and runs the migrations it lacks.
-    pub(crate) fn open(dir: &Path) -> Result<Self, ControlError> {
-        std::fs::create_dir_all(dir).map_err(|e| ControlError::Storage(format!("{}: {e}", dir.display())))?;
+    /// Opens (or creates) the database in `dir` and runs the steps of `migrations` it lacks;
+    /// also answers the version the database had before.
+    pub(crate) fn open(dir: &Path, migrations: &[Migration]) -> Result<(Self, i64), ControlError> {
+        let schema_version = migrations.len() as i64;
+        std::fs::create_dir_all(dir).map_err(|e| ControlError::file(dir, e))?;
         let mut conn = Connection::open(dir.join(DB_FILE)).map_err(db_error)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db_error)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(db_error)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db_error)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(db_error)?;
-        if version > schema_version() {
-            return Err(ControlError::Storage(format!(
+        if version > schema_version {
+            return Err(InternalError::Unreadable(format!(
                 "{}: schema version {version} is newer than this squall's {} (written by a later release)",
                 dir.join(DB_FILE).display(),
-                schema_version()
-            )));
+                schema_version
+            ))
+            .into());
         }
-        for (step, migrate) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        for (step, migrate) in migrations.iter().enumerate().skip(version as usize) {
             let tx = conn.transaction().map_err(db_error)?;
             migrate(&tx, dir)?;
             tx.pragma_update(None, "user_version", step as i64 + 1).map_err(db_error)?;
             tx.commit().map_err(db_error)?;
         }
-        let legacy = dir.join(crate::legacy::LEGACY_FILE);
-        if version == 0 && legacy.exists() {
-            std::fs::rename(&legacy, dir.join(crate::legacy::IMPORTED_FILE))
-                .map_err(|e| ControlError::Storage(format!("{}: {e}", legacy.display())))?;
-        }
-        Ok(Self { conn })
+        Ok((Self { conn }, version))
     }
 
     /// Every row of a kind, with its tags.

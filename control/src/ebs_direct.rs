@@ -3,23 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::error::{ControlError, SnapshotError, VolumeError};
 use crate::ids::SnapshotId;
-use crate::snapshots::{Snapshot, SnapshotState};
+use crate::model::snapshot::{Snapshot, SnapshotBlock, SnapshotState, DIRECT_BLOCK_SIZE};
+use crate::model::volume::VolumeType;
 use crate::state::{storage_error, store_name, RegionState, GIB};
 use crate::tags::MAX_TAGS;
-use crate::volumes::VolumeType;
-use crate::ControlError;
-
-/// Bytes per block of the EBS direct APIs.
-pub const DIRECT_BLOCK_SIZE: u64 = 512 * 1024;
-
-/// A block of a completed snapshot, as the EBS direct APIs list it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotBlock {
-    pub index: u64,
-    /// Hex SHA-256 of the block's bytes.
-    pub hash: String,
-}
 
 impl RegionState {
     /// StartSnapshot: an empty snapshot (or one holding `parent`'s blocks) to be written block by block.
@@ -35,23 +24,23 @@ impl RegionState {
         now_ms: u64,
     ) -> Result<Snapshot, ControlError> {
         if volume_size_gib == 0 || volume_size_gib > 65_536 {
-            return Err(ControlError::InvalidVolumeSize {
+            return Err(ControlError::Volume(VolumeError::InvalidVolumeSize {
                 volume_type: VolumeType::Gp3,
                 size_gib: volume_size_gib,
                 min_gib: 1,
                 max_gib: 65_536,
-            });
+            }));
         }
         if let Some(p) = parent {
             let parent_snapshot = self.snapshot(p)?;
             if parent_snapshot.state != SnapshotState::Completed {
-                return Err(ControlError::SnapshotNotCompleted(p.clone()));
+                return Err(ControlError::Snapshot(SnapshotError::SnapshotNotCompleted(p.clone())));
             }
             if parent_snapshot.volume_size_gib > volume_size_gib {
-                return Err(ControlError::VolumeSmallerThanSnapshot {
+                return Err(ControlError::Volume(VolumeError::VolumeSmallerThanSnapshot {
                     size_gib: volume_size_gib,
                     snapshot_gib: parent_snapshot.volume_size_gib,
-                });
+                }));
             }
         }
         if tags.len() > MAX_TAGS {
@@ -85,10 +74,10 @@ impl RegionState {
     pub fn put_snapshot_block(&mut self, id: &SnapshotId, index: u64, data: &[u8]) -> Result<[u8; 32], ControlError> {
         let s = self.snapshot(id)?;
         if !s.awaiting_completion {
-            return Err(ControlError::SnapshotNotPending(id.clone()));
+            return Err(ControlError::Snapshot(SnapshotError::SnapshotNotPending(id.clone())));
         }
         if index >= u64::from(s.volume_size_gib) * GIB / DIRECT_BLOCK_SIZE {
-            return Err(ControlError::BlockIndexOutOfRange { snapshot: id.clone(), index });
+            return Err(ControlError::Snapshot(SnapshotError::BlockIndexOutOfRange { snapshot: id.clone(), index }));
         }
         self.store.snapshots().write_block(&store_name(id.as_str())?, index, data).map_err(storage_error)
     }
@@ -104,27 +93,29 @@ impl RegionState {
     ) -> Result<(), ControlError> {
         let s = self.snapshot(id)?;
         if !s.awaiting_completion {
-            return Err(ControlError::SnapshotNotPending(id.clone()));
+            return Err(ControlError::Snapshot(SnapshotError::SnapshotNotPending(id.clone())));
         }
         let info = self.store.snapshots().info(&store_name(id.as_str())?).map_err(storage_error)?;
         if info.written_blocks.len() as u64 != changed_blocks {
-            return Err(ControlError::ChangedBlocksMismatch {
+            return Err(ControlError::Snapshot(SnapshotError::ChangedBlocksMismatch {
                 snapshot: id.clone(),
                 declared: changed_blocks,
                 written: info.written_blocks.len() as u64,
-            });
+            }));
         }
         if let Some(expected) = linear_checksum {
             let mut concatenated = Vec::with_capacity(info.written_blocks.len() * 32);
             for index in &info.written_blocks {
-                let hash =
-                    info.blocks.get(index).ok_or_else(|| ControlError::Storage(format!("block {index} vanished")))?;
+                let hash = info
+                    .blocks
+                    .get(index)
+                    .ok_or_else(|| ControlError::invariant(format!("block {index} of a written snapshot vanished")))?;
                 concatenated
                     .extend((0..hash.len()).step_by(2).filter_map(|i| u8::from_str_radix(&hash[i..i + 2], 16).ok()));
             }
             let actual: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&concatenated).into();
             if actual.as_slice() != expected {
-                return Err(ControlError::ChecksumMismatch(id.clone()));
+                return Err(ControlError::Snapshot(SnapshotError::ChecksumMismatch(id.clone())));
             }
         }
         if let Some(s) = self.snapshots.get_mut(id) {
@@ -137,7 +128,7 @@ impl RegionState {
     pub fn snapshot_blocks(&self, id: &SnapshotId) -> Result<Vec<SnapshotBlock>, ControlError> {
         let s = self.snapshot(id)?;
         if s.state != SnapshotState::Completed {
-            return Err(ControlError::SnapshotNotCompleted(id.clone()));
+            return Err(ControlError::Snapshot(SnapshotError::SnapshotNotCompleted(id.clone())));
         }
         let info = self.store.snapshots().info(&store_name(id.as_str())?).map_err(storage_error)?;
         let per_block = (DIRECT_BLOCK_SIZE / squall_storage::SNAPSHOT_BLOCK_SIZE).max(1);
@@ -158,7 +149,7 @@ impl RegionState {
     pub fn snapshot_block(&self, id: &SnapshotId, index: u64) -> Result<Vec<u8>, ControlError> {
         let s = self.snapshot(id)?;
         if s.state != SnapshotState::Completed {
-            return Err(ControlError::SnapshotNotCompleted(id.clone()));
+            return Err(ControlError::Snapshot(SnapshotError::SnapshotNotCompleted(id.clone())));
         }
         self.store.snapshots().read_block(&store_name(id.as_str())?, index).map_err(storage_error)
     }

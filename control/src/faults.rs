@@ -14,7 +14,7 @@ use serde::Serialize;
 use squall_storage::{Network, NodeId, PolicyKind};
 
 use crate::ids::{AzName, RegionName, VolumeId};
-use crate::region::ZoneState;
+use crate::model::zone::ZoneState;
 use crate::{ControlPlane, Region};
 
 /// The fault vocabulary (see docs/faults.md).
@@ -256,7 +256,7 @@ impl ControlPlane {
                     (0..*add_nodes)
                         .map(|_| c.add_node(*node_capacity).map(|n| n.0))
                         .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| crate::ControlError::Storage(e.to_string()))
+                        .map_err(crate::ControlError::from)
                 })
                 .map_err(|e| invalid(e.to_string()))?;
         }
@@ -357,9 +357,9 @@ impl ControlPlane {
                 for n in &all_nodes {
                     let up = up_nodes.contains(n);
                     if crashed.contains(n) && up {
-                        c.crash_node(*n).map_err(|e| crate::ControlError::Storage(e.to_string()))?;
+                        c.crash_node(*n)?;
                     } else if !crashed.contains(n) && !up {
-                        c.restart_node(*n).map_err(|e| crate::ControlError::Storage(e.to_string()))?;
+                        c.restart_node(*n)?;
                     }
                 }
                 Ok(())

@@ -5,66 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use crate::db::Row;
+use crate::error::{ControlError, ImageError, InstanceError};
 use crate::ids::{InstanceId, SnapshotId};
-use crate::instances::InstanceState;
-use crate::snapshots::SnapshotState;
+use crate::model::image::{Image, ImageMapping, ImageSpec, ImageState};
+use crate::model::instance::InstanceState;
+use crate::model::snapshot::SnapshotState;
 use crate::state::RegionState;
-use crate::volumes::VolumeType;
-use crate::ControlError;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageMapping {
-    pub device: String,
-    pub snapshot_id: Option<SnapshotId>,
-    pub size_gib: u32,
-    pub volume_type: VolumeType,
-    pub delete_on_termination: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Image {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    /// `x86_64`, `arm64`, `i386`, `x86_64_mac`, `arm64_mac`.
-    pub architecture: String,
-    pub root_device: String,
-    pub mappings: Vec<ImageMapping>,
-    pub created_ms: u64,
-    pub source_instance: Option<InstanceId>,
-    pub tags: BTreeMap<String, String>,
-}
-
-impl Row for Image {
-    const TABLE: &'static str = "images";
-    type Key = String;
-    fn key(&self) -> String {
-        self.id.clone()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageState {
-    /// Its snapshots are still being taken.
-    Pending,
-    Available,
-    /// A snapshot failed or vanished.
-    Failed,
-}
-
-/// What RegisterImage asks for.
-#[derive(Debug, Clone)]
-pub struct ImageSpec {
-    pub name: String,
-    pub description: Option<String>,
-    pub architecture: String,
-    pub root_device: String,
-    pub mappings: Vec<ImageMapping>,
-    pub tags: BTreeMap<String, String>,
-}
 
 /// AMI names: 3 to 128 characters of letters, digits and `()[] ./-'@_`.
 fn check_name(name: &str) -> Result<(), ControlError> {
@@ -73,14 +19,16 @@ fn check_name(name: &str) -> Result<(), ControlError> {
     if ok {
         Ok(())
     } else {
-        Err(ControlError::InvalidImageName(name.to_string()))
+        Err(ControlError::Image(ImageError::InvalidImageName(name.to_string())))
     }
 }
 
 impl RegionState {
     fn check_unique_name(&self, name: &str) -> Result<(), ControlError> {
         match self.images_ref().values().find(|i| i.name == name) {
-            Some(i) => Err(ControlError::ImageNameInUse { name: name.to_string(), image: i.id.clone() }),
+            Some(i) => {
+                Err(ControlError::Image(ImageError::ImageNameInUse { name: name.to_string(), image: i.id.clone() }))
+            }
             None => Ok(()),
         }
     }
@@ -97,7 +45,10 @@ impl RegionState {
     ) -> Result<Image, ControlError> {
         let i = self.instance(instance)?.clone();
         if !matches!(i.state, InstanceState::Running | InstanceState::Stopped) {
-            return Err(ControlError::IncorrectInstanceState { instance: instance.clone(), state: i.state });
+            return Err(ControlError::Instance(InstanceError::IncorrectInstanceState {
+                instance: instance.clone(),
+                state: i.state,
+            }));
         }
         check_name(name)?;
         self.check_unique_name(name)?;
@@ -156,7 +107,7 @@ impl RegionState {
             }
         }
         if !spec.mappings.iter().any(|m| m.device == spec.root_device && m.snapshot_id.is_some()) {
-            return Err(ControlError::MissingRootSnapshot(spec.root_device.clone()));
+            return Err(ControlError::Image(ImageError::MissingRootSnapshot(spec.root_device.clone())));
         }
         if dry_run {
             return Err(ControlError::DryRun);
@@ -178,7 +129,7 @@ impl RegionState {
     }
 
     pub fn image(&self, id: &str) -> Result<&Image, ControlError> {
-        self.images_ref().get(id).ok_or_else(|| ControlError::ImageNotFound(id.to_string()))
+        self.images_ref().get(id).ok_or_else(|| ControlError::Image(ImageError::NotFound(id.to_string())))
     }
 
     pub fn images(&self) -> Vec<Image> {

@@ -3,215 +3,16 @@
 //! themselves, and are what volumes attach to. They share the region's EBS lock because every
 //! instance operation changes volumes too.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
-use crate::db::Row;
-use crate::ids::{AzId, AzName, InstanceId};
-use crate::lifecycle::LifecycleDelays;
-use crate::region::{Region, ZoneState};
+use crate::error::{ControlError, ImageError, InstanceError, NetworkError, SecurityGroupError, VolumeError, ZoneError};
+use crate::ids::InstanceId;
+use crate::model::instance::{
+    AttributeChange, Instance, InstanceState, LaunchRequest, LaunchSpec, LaunchVolume, RequestedMapping,
+    DEFAULT_ROOT_GIB, ROOT_DEVICE,
+};
+use crate::model::volume::{Attachment, AttachmentState, VolumeSpec, VolumeState, VolumeType};
+use crate::model::zone::ZoneState;
+use crate::region::Region;
 use crate::state::RegionState;
-use crate::volumes::{Attachment, AttachmentState, VolumeSpec, VolumeState, VolumeType};
-use crate::ControlError;
-
-/// How long a terminated instance stays visible, as on AWS (about an hour).
-const TERMINATED_VISIBLE_MS: u64 = 60 * 60 * 1000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InstanceState {
-    Pending,
-    Running,
-    ShuttingDown,
-    Terminated,
-    Stopping,
-    Stopped,
-}
-
-impl InstanceState {
-    /// AWS's state code (the low byte of `InstanceState.Code`).
-    pub fn code(self) -> i32 {
-        match self {
-            InstanceState::Pending => 0,
-            InstanceState::Running => 16,
-            InstanceState::ShuttingDown => 32,
-            InstanceState::Terminated => 48,
-            InstanceState::Stopping => 64,
-            InstanceState::Stopped => 80,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Instance {
-    pub id: InstanceId,
-    pub reservation_id: String,
-    pub image_id: String,
-    pub instance_type: String,
-    pub zone: AzName,
-    pub zone_id: AzId,
-    pub private_ip: String,
-    pub state: InstanceState,
-    pub state_since_ms: u64,
-    pub launch_time_ms: u64,
-    pub launch_index: u32,
-    pub key_name: Option<String>,
-    pub tags: BTreeMap<String, String>,
-    /// When the user last stopped or terminated it (the EC2 layer words `stateTransitionReason`).
-    pub user_transition_ms: Option<u64>,
-    /// `stateReason` code and message, when the last transition has one.
-    pub state_reason: Option<(String, String)>,
-    pub root_device: String,
-    #[serde(default)]
-    pub subnet_id: Option<String>,
-    #[serde(default)]
-    pub vpc_id: Option<String>,
-    #[serde(default)]
-    pub security_groups: Vec<String>,
-    /// Base64 as given to RunInstances or ModifyInstanceAttribute.
-    #[serde(default)]
-    pub user_data: Option<String>,
-    #[serde(default)]
-    pub client_token: Option<String>,
-    #[serde(default)]
-    pub attributes: InstanceAttributes,
-}
-
-impl Row for Instance {
-    const TABLE: &'static str = "instances";
-    type Key = InstanceId;
-    fn key(&self) -> InstanceId {
-        self.id.clone()
-    }
-}
-
-/// The earliest time the instance's next transition falls due (`u64::MAX`: none is pending).
-pub(crate) fn instance_next_due(i: &Instance, d: LifecycleDelays) -> u64 {
-    match i.state {
-        InstanceState::Pending | InstanceState::Stopping | InstanceState::ShuttingDown => {
-            i.state_since_ms.saturating_add(d.volume_create.as_millis() as u64)
-        }
-        InstanceState::Terminated => i.state_since_ms.saturating_add(TERMINATED_VISIBLE_MS),
-        InstanceState::Running | InstanceState::Stopped => u64::MAX,
-    }
-}
-
-/// The attributes ModifyInstanceAttribute changes (besides type, user data and groups).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InstanceAttributes {
-    pub disable_api_termination: bool,
-    pub disable_api_stop: bool,
-    /// `InstanceInitiatedShutdownBehavior` is `terminate` (else `stop`).
-    pub shutdown_terminates: bool,
-    pub source_dest_check: bool,
-    pub ebs_optimized: bool,
-}
-
-impl Default for InstanceAttributes {
-    fn default() -> Self {
-        Self {
-            disable_api_termination: false,
-            disable_api_stop: false,
-            shutdown_terminates: false,
-            source_dest_check: true,
-            ebs_optimized: false,
-        }
-    }
-}
-
-/// One change of ModifyInstanceAttribute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AttributeChange {
-    InstanceType(String),
-    UserData(Option<String>),
-    Groups(Vec<String>),
-    DisableApiTermination(bool),
-    DisableApiStop(bool),
-    ShutdownTerminates(bool),
-    SourceDestCheck(bool),
-    EbsOptimized(bool),
-    /// DeleteOnTermination of the volume on a device.
-    DeleteOnTermination {
-        device: String,
-        value: bool,
-    },
-}
-
-/// One EBS volume of a launch: the root device or a block-device mapping.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LaunchVolume {
-    pub device: String,
-    pub size_gib: u32,
-    pub volume_type: VolumeType,
-    pub iops: Option<u32>,
-    pub delete_on_termination: bool,
-    /// The image's snapshot the volume starts from (blank when `None`).
-    pub snapshot_id: Option<crate::SnapshotId>,
-}
-
-/// What a RunInstances asks for, after wire decoding and zone resolution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LaunchSpec {
-    pub image_id: String,
-    pub instance_type: String,
-    pub zone: AzName,
-    pub zone_id: AzId,
-    /// The subnet the instances go in (in `zone`); it hands out their addresses.
-    pub subnet_id: String,
-    /// Group ids; empty means the VPC's default group.
-    pub security_groups: Vec<String>,
-    pub count: u32,
-    pub key_name: Option<String>,
-    pub user_data: Option<String>,
-    pub client_token: Option<String>,
-    pub attributes: InstanceAttributes,
-    pub tags: BTreeMap<String, String>,
-    pub volume_tags: BTreeMap<String, String>,
-    pub volumes: Vec<LaunchVolume>,
-}
-
-/// The root device of an image without mappings of its own (catalogue images, unknown ids).
-pub const ROOT_DEVICE: &str = "/dev/xvda";
-/// The root volume such an image gets, as Amazon Linux's is.
-pub const DEFAULT_ROOT_GIB: u32 = 8;
-
-/// One `BlockDeviceMapping.N` of a RunInstances, after wire decoding; what it leaves out comes
-/// from the image's mapping of the same device.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestedMapping {
-    pub device: String,
-    pub size_gib: Option<u32>,
-    pub volume_type: Option<VolumeType>,
-    pub iops: Option<u32>,
-    pub delete_on_termination: Option<bool>,
-    pub snapshot_id: Option<crate::SnapshotId>,
-}
-
-/// What a RunInstances asks for, after wire decoding: the control plane resolves the image, the
-/// subnet and zone, the groups and the volumes, and launches, as one command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LaunchRequest {
-    pub image_id: String,
-    /// The root device and size of a public catalogue image, when the id is one (the catalogue is
-    /// the EC2 service's: it also renders DescribeImages).
-    pub catalogue_root: Option<(String, u32)>,
-    pub instance_type: String,
-    /// `Placement.AvailabilityZone`.
-    pub placement_zone: Option<String>,
-    pub subnet_id: Option<String>,
-    pub security_group_ids: Vec<String>,
-    /// Group names, looked up in the subnet's VPC.
-    pub security_group_names: Vec<String>,
-    pub count: u32,
-    pub key_name: Option<String>,
-    pub user_data: Option<String>,
-    pub client_token: Option<String>,
-    pub attributes: InstanceAttributes,
-    pub tags: BTreeMap<String, String>,
-    pub volume_tags: BTreeMap<String, String>,
-    pub mappings: Vec<RequestedMapping>,
-}
 
 impl Region {
     /// RunInstances: one command that validates everything, then makes the instances and their
@@ -223,7 +24,7 @@ impl Region {
         dry_run: bool,
     ) -> Result<(String, Vec<Instance>), ControlError> {
         let placement = req.placement_zone.as_deref().map(|z| self.zone_by_name(z)).transpose()?;
-        let first_zone = self.zones().into_iter().next().ok_or(ControlError::NoDefaultVpc)?;
+        let first_zone = self.zones().into_iter().next().ok_or(ControlError::Network(NetworkError::NoDefaultVpc))?;
         self.with_state(now_ms, |ebs| {
             let image = ebs.image_volumes(&req.image_id, req.catalogue_root.as_ref(), self.accept_any_image())?;
             let volumes = merge_mappings(&image, &req.mappings)?;
@@ -234,29 +35,31 @@ impl Region {
                     let s = ebs.subnet(id)?.clone();
                     if let Some(p) = &placement {
                         if p.name != s.zone {
-                            return Err(ControlError::PlacementMismatch {
+                            return Err(ControlError::Instance(InstanceError::PlacementMismatch {
                                 zone: p.name.to_string(),
                                 subnet: s.id.clone(),
                                 subnet_zone: s.zone.to_string(),
-                            });
+                            }));
                         }
                     }
                     s
                 }
                 None => {
                     let zone = placement.as_ref().map_or(&first_zone.name, |p| &p.name);
-                    ebs.default_subnet(zone).cloned().ok_or(ControlError::NoDefaultSubnet(zone.to_string()))?
+                    ebs.default_subnet(zone)
+                        .cloned()
+                        .ok_or(ControlError::Network(NetworkError::NoDefaultSubnet(zone.to_string())))?
                 }
             };
             let zone = self.zone_by_name(subnet.zone.as_str())?;
             if zone.state == ZoneState::Unavailable {
-                return Err(ControlError::ZoneUnavailable(zone.name.to_string()));
+                return Err(ControlError::Zone(ZoneError::ZoneUnavailable(zone.name.to_string())));
             }
             let mut groups = req.security_group_ids.clone();
             for name in &req.security_group_names {
                 let g = ebs
                     .security_groups_named(&subnet.vpc_id, name)
-                    .ok_or_else(|| ControlError::SecurityGroupNotFound(name.clone()))?;
+                    .ok_or_else(|| ControlError::SecurityGroup(SecurityGroupError::NotFound(name.clone())))?;
                 groups.push(g);
             }
             let spec = LaunchSpec {
@@ -294,7 +97,7 @@ fn merge_mappings(image: &[LaunchVolume], mappings: &[RequestedMapping]) -> Resu
             (None, Some(b)) => b.size_gib,
             // Takes the snapshot's size (run_instances looks it up).
             (None, None) if snapshot_id.is_some() => 0,
-            (None, None) => return Err(ControlError::MappingWithoutSize(m.device.clone())),
+            (None, None) => return Err(ControlError::Instance(InstanceError::MappingWithoutSize(m.device.clone()))),
         };
         let volume = LaunchVolume {
             device: m.device.clone(),
@@ -336,8 +139,8 @@ impl RegionState {
         }
         match self.image(image_id) {
             Ok(image) => {
-                if self.image_state(image) != crate::images::ImageState::Available {
-                    return Err(ControlError::ImageNotAvailable(image_id.to_string()));
+                if self.image_state(image) != crate::model::image::ImageState::Available {
+                    return Err(ControlError::Image(ImageError::ImageNotAvailable(image_id.to_string())));
                 }
                 let mut volumes: Vec<LaunchVolume> = image
                     .mappings
@@ -394,17 +197,20 @@ impl RegionState {
         for v in &spec.volumes {
             let limits = v.volume_type.limits();
             if v.size_gib < limits.min_gib || v.size_gib > limits.max_gib {
-                return Err(ControlError::InvalidVolumeSize {
+                return Err(ControlError::Volume(VolumeError::InvalidVolumeSize {
                     volume_type: v.volume_type,
                     size_gib: v.size_gib,
                     min_gib: limits.min_gib,
                     max_gib: limits.max_gib,
-                });
+                }));
             }
             if let Some(s) = &v.snapshot_id {
                 let snapshot_gib = self.snapshot(s)?.volume_size_gib;
                 if v.size_gib < snapshot_gib {
-                    return Err(ControlError::VolumeSmallerThanSnapshot { size_gib: v.size_gib, snapshot_gib });
+                    return Err(ControlError::Volume(VolumeError::VolumeSmallerThanSnapshot {
+                        size_gib: v.size_gib,
+                        snapshot_gib,
+                    }));
                 }
             }
         }
@@ -414,10 +220,15 @@ impl RegionState {
         }
         let mut groups = spec.security_groups.clone();
         for g in &groups {
-            let group =
-                self.security_groups_ref().get(g).ok_or_else(|| ControlError::SecurityGroupNotFound(g.clone()))?;
+            let group = self
+                .security_groups_ref()
+                .get(g)
+                .ok_or_else(|| ControlError::SecurityGroup(SecurityGroupError::NotFound(g.clone())))?;
             if group.vpc_id != subnet.vpc_id {
-                return Err(ControlError::GroupSubnetMismatch { group: g.clone(), subnet: subnet.id.clone() });
+                return Err(ControlError::Network(NetworkError::GroupSubnetMismatch {
+                    group: g.clone(),
+                    subnet: subnet.id.clone(),
+                }));
             }
         }
         if groups.is_empty() {
@@ -429,13 +240,13 @@ impl RegionState {
             );
         }
         if self.instances_holding_capacity(&spec.zone).saturating_add(spec.count) > self.instance_capacity() {
-            return Err(ControlError::InsufficientInstanceCapacity {
+            return Err(ControlError::Instance(InstanceError::InsufficientInstanceCapacity {
                 instance_type: spec.instance_type.clone(),
                 zone: spec.zone.clone(),
-            });
+            }));
         }
         if subnet.available_addresses() < u64::from(spec.count) {
-            return Err(ControlError::InsufficientFreeAddresses(subnet.id.clone()));
+            return Err(ControlError::Network(NetworkError::InsufficientFreeAddresses(subnet.id.clone())));
         }
         if dry_run {
             return Err(ControlError::DryRun);
@@ -514,17 +325,22 @@ impl RegionState {
             AttributeChange::InstanceType(_) | AttributeChange::UserData(_) | AttributeChange::EbsOptimized(_)
         );
         if needs_stopped && i.state != InstanceState::Stopped {
-            return Err(ControlError::IncorrectInstanceState { instance: id.clone(), state: i.state });
+            return Err(ControlError::Instance(InstanceError::IncorrectInstanceState {
+                instance: id.clone(),
+                state: i.state,
+            }));
         }
         if let AttributeChange::Groups(groups) = &change {
             for g in groups {
-                let group =
-                    self.security_groups_ref().get(g).ok_or_else(|| ControlError::SecurityGroupNotFound(g.clone()))?;
+                let group = self
+                    .security_groups_ref()
+                    .get(g)
+                    .ok_or_else(|| ControlError::SecurityGroup(SecurityGroupError::NotFound(g.clone())))?;
                 if Some(&group.vpc_id) != i.vpc_id.as_ref() {
-                    return Err(ControlError::GroupSubnetMismatch {
+                    return Err(ControlError::Network(NetworkError::GroupSubnetMismatch {
                         group: g.clone(),
                         subnet: i.subnet_id.clone().unwrap_or_default(),
-                    });
+                    }));
                 }
             }
         }
@@ -535,7 +351,10 @@ impl RegionState {
                 })
                 .0;
             if attached.is_empty() {
-                return Err(ControlError::NoDevice { instance: id.clone(), device: device.clone() });
+                return Err(ControlError::Instance(InstanceError::NoDevice {
+                    instance: id.clone(),
+                    device: device.clone(),
+                }));
             }
         }
         if dry_run {
@@ -545,7 +364,9 @@ impl RegionState {
             self.set_delete_on_termination(id, device, *value);
             return Ok(());
         }
-        let Some(i) = self.instances_mut().get_mut(id) else { return Err(ControlError::InstanceNotFound(id.clone())) };
+        let Some(i) = self.instances_mut().get_mut(id) else {
+            return Err(ControlError::Instance(InstanceError::NotFound(id.clone())));
+        };
         match change {
             AttributeChange::InstanceType(t) => i.instance_type = t,
             AttributeChange::UserData(d) => i.user_data = d,
@@ -583,7 +404,7 @@ impl RegionState {
     }
 
     pub fn instance(&self, id: &InstanceId) -> Result<&Instance, ControlError> {
-        self.instances_ref().get(id).ok_or_else(|| ControlError::InstanceNotFound(id.clone()))
+        self.instances_ref().get(id).ok_or_else(|| ControlError::Instance(InstanceError::NotFound(id.clone())))
     }
 
     pub fn instances_after(
@@ -617,7 +438,10 @@ impl RegionState {
                 _ => true,
             };
             if !allowed {
-                return Err(ControlError::IncorrectInstanceState { instance: id.clone(), state: i.state });
+                return Err(ControlError::Instance(InstanceError::IncorrectInstanceState {
+                    instance: id.clone(),
+                    state: i.state,
+                }));
             }
             if target == InstanceState::Pending && i.state == InstanceState::Stopped {
                 let starting_here = ids
@@ -626,17 +450,17 @@ impl RegionState {
                     .filter(|o| o.zone == i.zone && o.state == InstanceState::Stopped)
                     .count() as u32;
                 if self.instances_holding_capacity(&i.zone).saturating_add(starting_here) > self.instance_capacity() {
-                    return Err(ControlError::InsufficientInstanceCapacity {
+                    return Err(ControlError::Instance(InstanceError::InsufficientInstanceCapacity {
                         instance_type: i.instance_type.clone(),
                         zone: i.zone.clone(),
-                    });
+                    }));
                 }
             }
             if target == InstanceState::ShuttingDown && i.attributes.disable_api_termination {
-                return Err(ControlError::TerminationProtected(id.clone()));
+                return Err(ControlError::Instance(InstanceError::TerminationProtected(id.clone())));
             }
             if target == InstanceState::Stopping && i.attributes.disable_api_stop {
-                return Err(ControlError::StopProtected(id.clone()));
+                return Err(ControlError::Instance(InstanceError::StopProtected(id.clone())));
             }
         }
         if dry_run {

@@ -11,38 +11,14 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use crate::db::Row;
+use crate::error::{ControlError, InternalError, KeyPairError};
+use crate::model::key_pair::{KeyPair, KeyType};
 use crate::state::RegionState;
-use crate::ControlError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyType {
-    Rsa,
-    Ed25519,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyPair {
-    pub id: String,
-    pub name: String,
-    pub key_type: KeyType,
-    pub fingerprint: String,
-    /// The OpenSSH public key line (`ssh-ed25519 AAAA… name`).
-    pub public_key: String,
-    pub created_ms: u64,
-    pub tags: BTreeMap<String, String>,
-}
-
-impl Row for KeyPair {
-    const TABLE: &'static str = "key_pairs";
-    type Key = String;
-    fn key(&self) -> String {
-        self.id.clone()
-    }
+fn key_error(e: impl std::fmt::Display) -> ControlError {
+    InternalError::KeyGeneration(e.to_string()).into()
 }
 
 /// SSH wire encoding: a length-prefixed string.
@@ -133,9 +109,9 @@ fn generate(
             use rsa::pkcs1::EncodeRsaPrivateKey;
             use rsa::pkcs8::EncodePrivateKey;
             use rsa::traits::PublicKeyParts;
-            let key = rsa::RsaPrivateKey::new(rng, 2048).map_err(|e| ControlError::Storage(e.to_string()))?;
-            let pem = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).map_err(|e| ControlError::Storage(e.to_string()))?;
-            let der = key.to_pkcs8_der().map_err(|e| ControlError::Storage(e.to_string()))?;
+            let key = rsa::RsaPrivateKey::new(rng, 2048).map_err(key_error)?;
+            let pem = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).map_err(key_error)?;
+            let der = key.to_pkcs8_der().map_err(key_error)?;
             let fingerprint = colon_hex(&sha1::Sha1::digest(der.as_bytes()));
             let mut blob = Vec::new();
             put_string(&mut blob, b"ssh-rsa");
@@ -180,7 +156,7 @@ fn parse_public(material: &[u8]) -> Option<(KeyType, String, String)> {
 
 fn check_name(name: &str) -> Result<(), ControlError> {
     if name.is_empty() || name.len() > 255 || !name.is_ascii() {
-        return Err(ControlError::InvalidKeyName(name.to_string()));
+        return Err(ControlError::KeyPair(KeyPairError::InvalidKeyName(name.to_string())));
     }
     Ok(())
 }
@@ -197,7 +173,7 @@ impl RegionState {
     ) -> Result<(KeyPair, String), ControlError> {
         check_name(name)?;
         if self.key_pairs_ref().values().any(|k| k.name == name) {
-            return Err(ControlError::KeyPairExists(name.to_string()));
+            return Err(ControlError::KeyPair(KeyPairError::Exists(name.to_string())));
         }
         if dry_run {
             return Err(ControlError::DryRun);
@@ -233,9 +209,10 @@ impl RegionState {
         dry_run: bool,
     ) -> Result<KeyPair, ControlError> {
         check_name(name)?;
-        let (key_type, public, fingerprint) = parse_public(material).ok_or(ControlError::InvalidKeyFormat)?;
+        let (key_type, public, fingerprint) =
+            parse_public(material).ok_or(ControlError::KeyPair(KeyPairError::InvalidKeyFormat))?;
         if self.key_pairs_ref().values().any(|k| k.name == name) {
-            return Err(ControlError::KeyPairExists(name.to_string()));
+            return Err(ControlError::KeyPair(KeyPairError::Exists(name.to_string())));
         }
         if dry_run {
             return Err(ControlError::DryRun);
@@ -251,7 +228,7 @@ impl RegionState {
         self.key_pairs_ref()
             .values()
             .find(|k| k.name == name)
-            .ok_or_else(|| ControlError::KeyPairNotFound(name.to_string()))
+            .ok_or_else(|| ControlError::KeyPair(KeyPairError::NotFound(name.to_string())))
     }
 
     /// Deletes by name or id. Like EC2, deleting a name that does not exist succeeds; an id
@@ -264,10 +241,13 @@ impl RegionState {
     ) -> Result<Option<KeyPair>, ControlError> {
         let found = match (id, name) {
             (Some(id), _) => Some(
-                self.key_pairs_ref().get(id).cloned().ok_or_else(|| ControlError::KeyPairNotFound(id.to_string()))?,
+                self.key_pairs_ref()
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| ControlError::KeyPair(KeyPairError::NotFound(id.to_string())))?,
             ),
             (None, Some(name)) => self.key_pairs_ref().values().find(|k| k.name == name).cloned(),
-            (None, None) => return Err(ControlError::KeyPairUnnamed),
+            (None, None) => return Err(ControlError::KeyPair(KeyPairError::Unnamed)),
         };
         if dry_run {
             return Err(ControlError::DryRun);

@@ -8,35 +8,41 @@
 pub mod block_io;
 mod catalog;
 mod db;
-pub mod ebs_direct;
+mod ebs_direct;
+mod error;
 pub mod faults;
 mod ids;
-pub mod images;
-pub mod instances;
-pub mod keypairs;
-mod legacy;
-pub mod lifecycle;
-pub mod network;
+mod images;
+mod instances;
+mod keypairs;
+mod lifecycle;
+mod migrations;
+pub mod model;
+mod network;
 mod region;
-pub mod security_groups;
-pub mod snapshots;
+mod security_groups;
+mod snapshots;
 pub mod state;
 pub mod status;
 mod table;
-pub mod tags;
-pub mod volumes;
+mod tags;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lifecycle::LifecycleDelays;
-use volumes::{VolumeState, VolumeType};
+use model::lifecycle::LifecycleDelays;
 
 pub use catalog::{RegionInfo, RegionOptIn, REGION_CATALOG};
+pub use error::{
+    ControlError, ImageError, InstanceError, InternalError, KeyPairError, NetworkError, SecurityGroupError,
+    SnapshotError, VolumeError, ZoneError,
+};
 pub use ids::{AzId, AzName, IdError, InstanceId, RegionName, SnapshotId, VolumeId};
-pub use region::{stable_hex, DefaultNetwork, DefaultSubnet, Region, Zone, ZoneState};
+pub use model::zone::{stable_hex, DefaultNetwork, DefaultSubnet, Zone, ZoneState};
+pub use region::Region;
 pub use squall_storage::{Clock, ClusterConfig, ManualClock, PolicyKind, SystemClock, VolumeId as StoreVolumeId};
 
 /// Settings of the control plane, fixed at start.
@@ -81,155 +87,6 @@ impl ControlConfig {
             instance_capacity_per_zone: 1000,
         }
     }
-}
-
-/// Errors of the control plane, phrased in squall's terms; services map them to wire codes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ControlError {
-    #[error("no Availability Zone named {zone} in region {region}")]
-    UnknownZoneName { region: RegionName, zone: String },
-    #[error("no Availability Zone with id {zone_id} in region {region}")]
-    UnknownZoneId { region: RegionName, zone_id: String },
-    #[error("the request would have succeeded (dry run)")]
-    DryRun,
-    #[error("volume {0} does not exist")]
-    VolumeNotFound(VolumeId),
-    #[error("snapshot {0} does not exist")]
-    SnapshotNotFound(SnapshotId),
-    #[error("instance {0} does not exist")]
-    InstanceNotFound(InstanceId),
-    #[error("{0} is not the id of a resource squall knows")]
-    UnknownResourceId(String),
-    #[error("a volume needs a size or a snapshot")]
-    MissingSizeOrSnapshot,
-    #[error("{size_gib} GiB is outside {min_gib}..={max_gib} GiB for {volume_type:?}")]
-    InvalidVolumeSize { volume_type: VolumeType, size_gib: u32, min_gib: u32, max_gib: u32 },
-    #[error("the volume ({size_gib} GiB) is smaller than its snapshot ({snapshot_gib} GiB)")]
-    VolumeSmallerThanSnapshot { size_gib: u32, snapshot_gib: u32 },
-    #[error("{0:?} volumes take no IOPS")]
-    IopsNotSupported(VolumeType),
-    #[error("{0:?} volumes need IOPS")]
-    IopsRequired(VolumeType),
-    #[error("{iops} IOPS is outside {min}..={max} for {volume_type:?}")]
-    InvalidIops { volume_type: VolumeType, iops: u32, min: u32, max: u32 },
-    #[error("{iops} IOPS exceeds {per_gib} per GiB of a {size_gib} GiB volume")]
-    IopsRatio { iops: u32, size_gib: u32, per_gib: u32 },
-    #[error("{0:?} volumes take no throughput")]
-    ThroughputNotSupported(VolumeType),
-    #[error("throughput {throughput} is outside {min}..={max} MiB/s")]
-    InvalidThroughput { throughput: u32, min: u32, max: u32 },
-    #[error("{0:?} volumes cannot be multi-attached")]
-    MultiAttachNotSupported(VolumeType),
-    #[error("more than 50 tags on one resource")]
-    TooManyTags,
-    #[error("client token {0} was used with other parameters")]
-    IdempotentParameterMismatch(String),
-    #[error("volume {volume} is attached to {instance}")]
-    VolumeInUse { volume: VolumeId, instance: InstanceId },
-    #[error("volume {volume} is {state:?}")]
-    IncorrectVolumeState { volume: VolumeId, state: VolumeState },
-    #[error("volume {volume} and instance {instance} are in different zones")]
-    ZoneMismatch { volume: VolumeId, instance: InstanceId },
-    #[error("device {device} is already used on {instance}")]
-    DeviceInUse { device: String, instance: InstanceId },
-    #[error("volume {volume} is not attached")]
-    NotAttached { volume: VolumeId },
-    #[error("snapshot {snapshot} is in use by volume {volume}")]
-    SnapshotInUse { snapshot: SnapshotId, volume: VolumeId },
-    #[error("the storage cluster of zone {zone} has no room for the volume")]
-    InsufficientVolumeCapacity { zone: String },
-    #[error("volume {0} is being modified")]
-    ModificationInProgress(VolumeId),
-    #[error("volume {volume} cannot shrink from {size_gib} GiB to {new_gib} GiB")]
-    CannotShrink { volume: VolumeId, size_gib: u32, new_gib: u32 },
-    #[error("instance {instance} is {state:?}")]
-    IncorrectInstanceState { instance: InstanceId, state: instances::InstanceState },
-    #[error("security group {0} does not exist")]
-    SecurityGroupNotFound(String),
-    #[error("the request names no security group (neither id nor name)")]
-    SecurityGroupUnnamed,
-    #[error("a security group named {name} already exists in {vpc_id}")]
-    SecurityGroupExists { name: String, vpc_id: String },
-    #[error("the default security group {0} cannot be deleted")]
-    CannotDeleteDefaultGroup(String),
-    #[error("security group {0} is referenced by another group")]
-    SecurityGroupInUse(String),
-    #[error("the rule already exists in security group {0}")]
-    DuplicatePermission(String),
-    #[error("no such rule in security group {0}")]
-    PermissionNotFound(String),
-    #[error("security group rule {0} does not exist")]
-    SecurityGroupRuleNotFound(String),
-    #[error("snapshot {0} is not pending: blocks can no longer be written")]
-    SnapshotNotPending(SnapshotId),
-    #[error("snapshot {0} is not completed yet")]
-    SnapshotNotCompleted(SnapshotId),
-    #[error("block {index} is beyond the end of snapshot {snapshot}")]
-    BlockIndexOutOfRange { snapshot: SnapshotId, index: u64 },
-    #[error("snapshot {snapshot}: {declared} changed blocks declared, {written} written")]
-    ChangedBlocksMismatch { snapshot: SnapshotId, declared: u64, written: u64 },
-    #[error("snapshot {0}: the aggregate checksum does not match the blocks written")]
-    ChecksumMismatch(SnapshotId),
-    #[error("VPC {0} does not exist")]
-    VpcNotFound(String),
-    #[error("subnet {0} does not exist")]
-    SubnetNotFound(String),
-    #[error("{0} is not a CIDR block")]
-    InvalidCidr(String),
-    #[error("{0} is not a valid VPC range (/16 to /28)")]
-    VpcRange(String),
-    #[error("{0} is not a valid range for a subnet of its VPC")]
-    SubnetRange(String),
-    #[error("{0} overlaps another subnet of the VPC")]
-    SubnetConflict(String),
-    #[error("{kind} {id} has dependencies")]
-    DependencyViolation { kind: &'static str, id: String },
-    #[error("subnet {0} has no free addresses")]
-    InsufficientFreeAddresses(String),
-    #[error("security group {group} is not in the VPC of subnet {subnet}")]
-    GroupSubnetMismatch { group: String, subnet: String },
-    #[error("key pair {0} does not exist")]
-    KeyPairNotFound(String),
-    #[error("the request names no key pair (neither id nor name)")]
-    KeyPairUnnamed,
-    #[error("key pair {0} already exists")]
-    KeyPairExists(String),
-    #[error("{0:?} is not a valid key pair name")]
-    InvalidKeyName(String),
-    #[error("the key is not an OpenSSH public key")]
-    InvalidKeyFormat,
-    #[error("image {0} does not exist")]
-    ImageNotFound(String),
-    #[error("{0:?} is not a valid image name")]
-    InvalidImageName(String),
-    #[error("image name {name} is in use by {image}")]
-    ImageNameInUse { name: String, image: String },
-    #[error("no snapshot is mapped to the root device {0}")]
-    MissingRootSnapshot(String),
-    #[error("snapshot {snapshot} is used by image {image}")]
-    SnapshotUsedByImage { snapshot: SnapshotId, image: String },
-    #[error("zone {zone} has no capacity left for {instance_type}")]
-    InsufficientInstanceCapacity { instance_type: String, zone: AzName },
-    #[error("zone {0} is unavailable")]
-    ZoneUnavailable(String),
-    #[error("the region has no default VPC")]
-    NoDefaultVpc,
-    #[error("image {0} is not available yet")]
-    ImageNotAvailable(String),
-    #[error("placement zone {zone} is not the zone {subnet_zone} of subnet {subnet}")]
-    PlacementMismatch { zone: String, subnet: String, subnet_zone: String },
-    #[error("the mapping of {0} names neither a size nor a snapshot")]
-    MappingWithoutSize(String),
-    #[error("zone {0} has no default subnet")]
-    NoDefaultSubnet(String),
-    #[error("instance {instance} has no device {device}")]
-    NoDevice { instance: InstanceId, device: String },
-    #[error("instance {0} may not be terminated (disableApiTermination)")]
-    TerminationProtected(InstanceId),
-    #[error("instance {0} may not be stopped (disableApiStop)")]
-    StopProtected(InstanceId),
-    #[error("storage error: {0}")]
-    Storage(String),
 }
 
 /// The whole emulated cloud: every region a client has touched.
@@ -281,7 +138,7 @@ impl ControlPlane {
         match std::fs::remove_dir_all(self.config.data_dir.join("regions")) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(ControlError::Storage(format!("reset: {e}"))),
+            Err(e) => Err(ControlError::file(self.config.data_dir.join("regions"), e)),
         }
     }
 

@@ -3,54 +3,12 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use squall_storage::{Clock, ClusterConfig, RegionStore};
 
 use crate::catalog::{self, DEFAULT_ZONES};
+use crate::error::{ControlError, ZoneError};
 use crate::ids::{AzId, AzName, RegionName};
-use crate::lifecycle::LifecycleDelays;
+use crate::model::lifecycle::LifecycleDelays;
+use crate::model::zone::{stable_hex, DefaultNetwork, DefaultSubnet, Zone, ZoneState};
 use crate::state::RegionState;
-use crate::{ControlConfig, ControlError};
-
-/// The health of an Availability Zone as DescribeAvailabilityZones reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ZoneState {
-    Available,
-    /// Working, with elevated errors or latency (a degradation fault).
-    Impaired,
-    /// Not reachable at all (an outage fault).
-    Unavailable,
-}
-
-/// One Availability Zone of a region.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Zone {
-    pub name: AzName,
-    pub id: AzId,
-    pub state: ZoneState,
-    /// Free-text notices shown with the zone (why it is impaired).
-    pub messages: Vec<String>,
-}
-
-/// The default VPC every region has (172.31.0.0/16) and its default subnet in each zone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DefaultNetwork {
-    pub vpc_id: String,
-    pub cidr: &'static str,
-    pub subnets: Vec<DefaultSubnet>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DefaultSubnet {
-    pub id: String,
-    pub zone: AzName,
-    pub zone_id: AzId,
-    /// 172.31.(16·i).0/20 for the i-th zone, as AWS lays out default subnets.
-    pub cidr: String,
-}
-
-/// 17 hex digits that depend only on `text` (FNV-1a, 64 bits, plus four more bits): default
-/// resources keep their ids across restarts.
-pub fn stable_hex(text: &str) -> String {
-    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    format!("{:x}{h:016x}", (h >> 60) ^ 0x5)
-}
+use crate::ControlConfig;
 
 /// One emulated region: its zones and, later, the resources in them.
 #[derive(Debug)]
@@ -163,8 +121,7 @@ impl Region {
             let started = std::time::Instant::now();
             let mut cluster = self.cluster.clone();
             cluster.policy = *self.policy.lock().unwrap_or_else(PoisonError::into_inner);
-            let store = RegionStore::open(&self.dir.join("storage"), cluster, self.clock.clone(), self.seed)
-                .map_err(|e| ControlError::Storage(e.to_string()))?;
+            let store = RegionStore::open(&self.dir.join("storage"), cluster, self.clock.clone(), self.seed)?;
             let mut ebs = RegionState::open(&self.dir, store, self.delays, self.seed)?;
             ebs.set_instance_capacity(self.instance_capacity);
             let made = ebs.ensure_default_network(&self.default_network()).and_then(|()| ebs.commit());
@@ -180,7 +137,7 @@ impl Region {
             );
             *guard = Some(ebs);
         }
-        let ebs = guard.as_mut().ok_or_else(|| ControlError::Storage("EBS state vanished".into()))?;
+        let ebs = guard.as_mut().ok_or_else(|| ControlError::invariant("the region state vanished"))?;
         // Transitions that fell due are their own transaction: a failing command keeps them.
         let settled = ebs.settle(now_ms).and_then(|()| ebs.commit());
         if let Err(e) = settled {
@@ -221,7 +178,7 @@ impl Region {
     pub fn has_ebs_state(&self) -> bool {
         self.ebs.lock().unwrap_or_else(PoisonError::into_inner).is_some()
             || self.dir.join(crate::db::DB_FILE).exists()
-            || self.dir.join(crate::legacy::LEGACY_FILE).exists()
+            || self.dir.join(crate::migrations::LEGACY_FILE).exists()
     }
 
     /// Storage background work, only if EBS was ever used in this region.
@@ -238,17 +195,15 @@ impl Region {
     }
 
     pub fn zone_by_name(&self, zone: &str) -> Result<Zone, ControlError> {
-        self.zones()
-            .into_iter()
-            .find(|z| z.name == zone)
-            .ok_or_else(|| ControlError::UnknownZoneName { region: self.name.clone(), zone: zone.to_string() })
+        self.zones().into_iter().find(|z| z.name == zone).ok_or_else(|| {
+            ControlError::Zone(ZoneError::UnknownZoneName { region: self.name.clone(), zone: zone.to_string() })
+        })
     }
 
     pub fn zone_by_id(&self, zone_id: &str) -> Result<Zone, ControlError> {
-        self.zones()
-            .into_iter()
-            .find(|z| z.id == zone_id)
-            .ok_or_else(|| ControlError::UnknownZoneId { region: self.name.clone(), zone_id: zone_id.to_string() })
+        self.zones().into_iter().find(|z| z.id == zone_id).ok_or_else(|| {
+            ControlError::Zone(ZoneError::UnknownZoneId { region: self.name.clone(), zone_id: zone_id.to_string() })
+        })
     }
 }
 
@@ -271,7 +226,7 @@ mod tests {
         assert_eq!(zones[0].id, "use1-az1");
         assert_eq!(zones[5].id, "use1-az6");
         assert_eq!(r.zone_by_id("use1-az3").unwrap().name, "us-east-1c");
-        assert!(matches!(r.zone_by_name("us-east-1z"), Err(ControlError::UnknownZoneName { .. })));
+        assert!(matches!(r.zone_by_name("us-east-1z"), Err(ControlError::Zone(ZoneError::UnknownZoneName { .. }))));
     }
 
     #[test]

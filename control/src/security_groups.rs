@@ -3,55 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use crate::db::Row;
+use crate::error::{ControlError, SecurityGroupError};
+use crate::model::security_group::{SecurityGroup, SecurityGroupRule};
 use crate::state::RegionState;
-use crate::ControlError;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecurityGroupRule {
-    pub id: String,
-    pub egress: bool,
-    /// `-1` (all), `tcp`, `udp`, `icmp`, or a protocol number.
-    pub protocol: String,
-    pub from_port: Option<i32>,
-    pub to_port: Option<i32>,
-    pub cidr_ipv4: Option<String>,
-    /// Another group of the region, as the rule's source or destination.
-    pub group: Option<String>,
-    pub description: Option<String>,
-}
-
-impl SecurityGroupRule {
-    /// Two rules grant the same thing (AWS refuses a duplicate).
-    pub fn same_grant(&self, other: &SecurityGroupRule) -> bool {
-        self.egress == other.egress
-            && self.protocol == other.protocol
-            && self.from_port == other.from_port
-            && self.to_port == other.to_port
-            && self.cidr_ipv4 == other.cidr_ipv4
-            && self.group == other.group
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecurityGroup {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub vpc_id: String,
-    pub tags: BTreeMap<String, String>,
-    pub rules: Vec<SecurityGroupRule>,
-}
-
-impl Row for SecurityGroup {
-    const TABLE: &'static str = "security_groups";
-    type Key = String;
-    fn key(&self) -> String {
-        self.id.clone()
-    }
-}
 
 impl RegionState {
     /// Makes the VPC's `default` group, with the VPC (all traffic from itself, all egress).
@@ -122,7 +76,10 @@ impl RegionState {
     ) -> Result<SecurityGroup, ControlError> {
         self.vpc(vpc_id)?;
         if self.security_groups_ref().values().any(|g| g.vpc_id == vpc_id && g.name == name) {
-            return Err(ControlError::SecurityGroupExists { name: name.to_string(), vpc_id: vpc_id.to_string() });
+            return Err(ControlError::SecurityGroup(SecurityGroupError::Exists {
+                name: name.to_string(),
+                vpc_id: vpc_id.to_string(),
+            }));
         }
         if dry_run {
             return Err(ControlError::DryRun);
@@ -152,17 +109,19 @@ impl RegionState {
     }
 
     pub fn delete_security_group(&mut self, id: &str, dry_run: bool) -> Result<(), ControlError> {
-        let group =
-            self.security_groups_ref().get(id).ok_or_else(|| ControlError::SecurityGroupNotFound(id.to_string()))?;
+        let group = self
+            .security_groups_ref()
+            .get(id)
+            .ok_or_else(|| ControlError::SecurityGroup(SecurityGroupError::NotFound(id.to_string())))?;
         if group.name == "default" {
-            return Err(ControlError::CannotDeleteDefaultGroup(id.to_string()));
+            return Err(ControlError::SecurityGroup(SecurityGroupError::CannotDeleteDefaultGroup(id.to_string())));
         }
         let referenced = self
             .security_groups_ref()
             .values()
             .any(|g| g.id != id && g.rules.iter().any(|r| r.group.as_deref() == Some(id)));
         if referenced {
-            return Err(ControlError::SecurityGroupInUse(id.to_string()));
+            return Err(ControlError::SecurityGroup(SecurityGroupError::InUse(id.to_string())));
         }
         if dry_run {
             return Err(ControlError::DryRun);
@@ -181,15 +140,15 @@ impl RegionState {
         let existing = self
             .security_groups_ref()
             .get(group)
-            .ok_or_else(|| ControlError::SecurityGroupNotFound(group.to_string()))?;
+            .ok_or_else(|| ControlError::SecurityGroup(SecurityGroupError::NotFound(group.to_string())))?;
         for r in &rules {
             if let Some(source) = &r.group {
                 if !self.security_groups_ref().contains_key(source) {
-                    return Err(ControlError::SecurityGroupNotFound(source.clone()));
+                    return Err(ControlError::SecurityGroup(SecurityGroupError::NotFound(source.clone())));
                 }
             }
             if existing.rules.iter().any(|e| e.same_grant(r)) {
-                return Err(ControlError::DuplicatePermission(group.to_string()));
+                return Err(ControlError::SecurityGroup(SecurityGroupError::DuplicatePermission(group.to_string())));
             }
         }
         if dry_run {
@@ -216,15 +175,15 @@ impl RegionState {
         let g = self
             .security_groups_ref()
             .get(group)
-            .ok_or_else(|| ControlError::SecurityGroupNotFound(group.to_string()))?;
+            .ok_or_else(|| ControlError::SecurityGroup(SecurityGroupError::NotFound(group.to_string())))?;
         for r in rules {
             if !g.rules.iter().any(|e| e.same_grant(r)) {
-                return Err(ControlError::PermissionNotFound(group.to_string()));
+                return Err(ControlError::SecurityGroup(SecurityGroupError::PermissionNotFound(group.to_string())));
             }
         }
         for id in rule_ids {
             if !g.rules.iter().any(|e| e.id == *id && e.egress == egress) {
-                return Err(ControlError::SecurityGroupRuleNotFound(id.clone()));
+                return Err(ControlError::SecurityGroup(SecurityGroupError::SecurityGroupRuleNotFound(id.clone())));
             }
         }
         if dry_run {
@@ -241,8 +200,8 @@ impl RegionState {
 mod tests {
     use std::collections::BTreeMap;
 
+    use crate::error::{ControlError, NetworkError, SecurityGroupError};
     use crate::test_support::TestRegion;
-    use crate::ControlError;
 
     #[test]
     fn a_vpc_comes_with_its_default_group_and_takes_it_along_when_deleted() {
@@ -255,7 +214,7 @@ mod tests {
         assert!(t.run(|ebs| ebs.security_groups(&vpc.id)).unwrap().is_empty());
         assert!(t.run(|ebs| Ok(ebs.all_security_groups())).unwrap().iter().all(|g| g.vpc_id != vpc.id));
         let made = t.run(|ebs| ebs.create_security_group(&vpc.id, "web", "web tier", BTreeMap::new(), false));
-        assert_eq!(made.unwrap_err(), ControlError::VpcNotFound(vpc.id.clone()));
+        assert_eq!(made.unwrap_err(), ControlError::Network(NetworkError::VpcNotFound(vpc.id.clone())));
     }
 
     #[test]
@@ -264,11 +223,14 @@ mod tests {
         let vpc = t.run(|ebs| ebs.create_vpc("10.8.0.0/16", BTreeMap::new(), false)).unwrap();
         let web = t.run(|ebs| ebs.create_security_group(&vpc.id, "web", "web tier", BTreeMap::new(), false)).unwrap();
         let again = t.run(|ebs| ebs.create_security_group(&vpc.id, "web", "again", BTreeMap::new(), false));
-        assert!(matches!(again, Err(ControlError::SecurityGroupExists { .. })));
+        assert!(matches!(again, Err(ControlError::SecurityGroup(SecurityGroupError::Exists { .. }))));
         let default = t.run(|ebs| ebs.security_groups(&vpc.id)).unwrap().into_iter().find(|g| g.name == "default");
         let default = default.expect("a default group");
         let refused = t.run(|ebs| ebs.delete_security_group(&default.id, false));
-        assert_eq!(refused.unwrap_err(), ControlError::CannotDeleteDefaultGroup(default.id.clone()));
+        assert_eq!(
+            refused.unwrap_err(),
+            ControlError::SecurityGroup(SecurityGroupError::CannotDeleteDefaultGroup(default.id.clone()))
+        );
         t.run(|ebs| ebs.delete_security_group(&web.id, false)).unwrap();
         assert_eq!(t.run(|ebs| ebs.security_groups(&vpc.id)).unwrap().len(), 1);
     }

@@ -3,50 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use crate::db::Row;
+use crate::error::{ControlError, SnapshotError};
 use crate::ids::{SnapshotId, VolumeId};
+use crate::model::snapshot::{Snapshot, SnapshotState};
+use crate::model::volume::VolumeState;
 use crate::state::{storage_error, store_name, RegionState};
 use crate::tags::MAX_TAGS;
-use crate::volumes::VolumeState;
-use crate::ControlError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SnapshotState {
-    Pending,
-    Completed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub id: SnapshotId,
-    pub volume_id: Option<VolumeId>,
-    pub volume_size_gib: u32,
-    pub description: String,
-    pub start_time_ms: u64,
-    pub state: SnapshotState,
-    pub encrypted: bool,
-    pub kms_key_id: Option<String>,
-    pub tags: BTreeMap<String, String>,
-    /// Account ids (and `all`) allowed to create volumes from it.
-    pub create_volume_permissions: Vec<String>,
-    /// Started through the EBS direct APIs and not yet completed: stays `pending` until
-    /// CompleteSnapshot.
-    #[serde(default)]
-    pub awaiting_completion: bool,
-    #[serde(default)]
-    pub parent: Option<SnapshotId>,
-}
-
-impl Row for Snapshot {
-    const TABLE: &'static str = "snapshots";
-    type Key = SnapshotId;
-    fn key(&self) -> SnapshotId {
-        self.id.clone()
-    }
-}
 
 impl RegionState {
     pub fn create_snapshot(
@@ -109,7 +71,7 @@ impl RegionState {
     }
 
     pub fn snapshot(&self, id: &SnapshotId) -> Result<&Snapshot, ControlError> {
-        self.snapshots.get(id).ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))
+        self.snapshots.get(id).ok_or_else(|| ControlError::Snapshot(SnapshotError::NotFound(id.clone())))
     }
 
     pub fn snapshots_after(
@@ -126,10 +88,10 @@ impl RegionState {
         if let Some(v) =
             self.volumes.values().find(|v| v.snapshot_id.as_ref() == Some(id) && v.state == VolumeState::Creating)
         {
-            return Err(ControlError::SnapshotInUse { snapshot: id.clone(), volume: v.id.clone() });
+            return Err(ControlError::Snapshot(SnapshotError::InUse { snapshot: id.clone(), volume: v.id.clone() }));
         }
         if let Some(image) = self.image_using(id) {
-            return Err(ControlError::SnapshotUsedByImage { snapshot: id.clone(), image });
+            return Err(ControlError::Snapshot(SnapshotError::SnapshotUsedByImage { snapshot: id.clone(), image }));
         }
         if dry_run {
             return Err(ControlError::DryRun);
@@ -174,7 +136,8 @@ impl RegionState {
         remove: &[String],
         reset: bool,
     ) -> Result<(), ControlError> {
-        let s = self.snapshots.get_mut(id).ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))?;
+        let s =
+            self.snapshots.get_mut(id).ok_or_else(|| ControlError::Snapshot(SnapshotError::NotFound(id.clone())))?;
         if reset {
             s.create_volume_permissions.clear();
         }

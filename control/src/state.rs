@@ -11,24 +11,21 @@ use rand::rngs::StdRng;
 use squall_storage::{RegionStore, StorageError, VolumeId as StoreName};
 
 use crate::db::{self, Db};
+use crate::error::{ControlError, VolumeError};
 use crate::ids::{AzId, AzName, InstanceId, SnapshotId, VolumeId};
-use crate::images::Image;
-use crate::instances::{Instance, InstanceState};
-use crate::keypairs::KeyPair;
-use crate::lifecycle::{snapshot_next_due, track, volume_next_due, LifecycleDelays, Pending};
-use crate::network::{NetworkState, Subnet, Vpc};
-use crate::security_groups::SecurityGroup;
-use crate::snapshots::Snapshot;
+use crate::migrations;
+use crate::model::image::Image;
+use crate::model::instance::{Instance, InstanceState};
+use crate::model::key_pair::KeyPair;
+use crate::model::lifecycle::{snapshot_next_due, track, volume_next_due, LifecycleDelays, Pending};
+use crate::model::network::{NetworkState, Subnet, Vpc};
+use crate::model::security_group::SecurityGroup;
+use crate::model::snapshot::Snapshot;
+use crate::model::volume::Volume;
 use crate::table::Table;
-use crate::volumes::Volume;
-use crate::ControlError;
 
 /// Bytes per GiB.
 pub(crate) const GIB: u64 = 1 << 30;
-
-/// The `meta` key that records that the default network was made (a deleted default VPC stays
-/// deleted).
-pub(crate) const DEFAULT_NETWORK_MADE: &str = "default_network_made";
 
 /// The state of one region. Not thread-safe by itself: the region holds it in a lock.
 #[derive(Debug)]
@@ -61,9 +58,9 @@ pub struct RegionState {
 pub(crate) fn storage_error(e: StorageError) -> ControlError {
     match e {
         StorageError::InsufficientCapacity { cluster, .. } => {
-            ControlError::InsufficientVolumeCapacity { zone: cluster }
+            ControlError::Volume(VolumeError::InsufficientVolumeCapacity { zone: cluster })
         }
-        other => ControlError::Storage(other.to_string()),
+        other => other.into(),
     }
 }
 
@@ -78,9 +75,12 @@ impl RegionState {
         delays: LifecycleDelays,
         seed: u64,
     ) -> Result<Self, ControlError> {
-        let db = Db::open(dir)?;
+        let (db, found_version) = Db::open(dir, migrations::MIGRATIONS)?;
+        if found_version == 0 {
+            migrations::retire_legacy_file(dir)?;
+        }
         let network = NetworkState {
-            default_made: db.meta(DEFAULT_NETWORK_MADE)?.is_some(),
+            default_made: db.meta(db::DEFAULT_NETWORK_MADE)?.is_some(),
             default_made_changed: false,
             vpcs: Table::from_rows(db.load::<Vpc>()?),
             subnets: Table::from_rows(db.load::<Subnet>()?),
@@ -114,7 +114,7 @@ impl RegionState {
             instances: ebs
                 .instances
                 .values()
-                .filter(|i| crate::instances::instance_next_due(i, d) < u64::MAX)
+                .filter(|i| crate::model::instance::instance_next_due(i, d) < u64::MAX)
                 .map(|i| i.id.clone())
                 .collect(),
         };
@@ -173,7 +173,7 @@ impl RegionState {
             db::put_changes(&tx, &self.key_pairs)?;
             db::put_changes(&tx, &self.images)?;
             if self.network.default_made_changed {
-                db::set_meta(&tx, DEFAULT_NETWORK_MADE, "true")?;
+                db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
             }
             tx.commit().map_err(db::db_error)
         })();
@@ -182,7 +182,9 @@ impl RegionState {
                 let d = self.delays;
                 track(&mut self.pending.volumes, &self.volumes, |v| volume_next_due(v, d));
                 track(&mut self.pending.snapshots, &self.snapshots, |s| snapshot_next_due(s, d));
-                track(&mut self.pending.instances, &self.instances, |i| crate::instances::instance_next_due(i, d));
+                track(&mut self.pending.instances, &self.instances, |i| {
+                    crate::model::instance::instance_next_due(i, d)
+                });
                 self.forget_originals();
                 Ok(())
             }

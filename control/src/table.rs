@@ -197,3 +197,11 @@ mod tests {
         assert_eq!(t.page_after(None, 5, |v| v.len() == 3), (vec!["one", "two"], false));
     }
 }
+
+/// A resource kind kept in a table of its own.
+pub(crate) trait Row: serde::Serialize + serde::de::DeserializeOwned + Clone + PartialEq {
+    /// The SQL table (also the `kind` of its tags).
+    const TABLE: &'static str;
+    type Key: Ord + Clone + std::fmt::Display;
+    fn key(&self) -> Self::Key;
+}

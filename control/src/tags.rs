@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::error::{ControlError, InstanceError, SnapshotError, VolumeError};
 use crate::ids::{InstanceId, SnapshotId, VolumeId};
 use crate::state::RegionState;
-use crate::ControlError;
 
 /// AWS's limit of tags per resource.
 pub const MAX_TAGS: usize = 50;
@@ -12,13 +12,25 @@ pub const MAX_TAGS: usize = 50;
 impl RegionState {
     fn tags_mut(&mut self, resource: &str) -> Result<&mut BTreeMap<String, String>, ControlError> {
         if let Ok(id) = VolumeId::parse(resource) {
-            return self.volumes.get_mut(&id).map(|v| &mut v.tags).ok_or(ControlError::VolumeNotFound(id));
+            return self
+                .volumes
+                .get_mut(&id)
+                .map(|v| &mut v.tags)
+                .ok_or(ControlError::Volume(VolumeError::NotFound(id)));
         }
         if let Ok(id) = SnapshotId::parse(resource) {
-            return self.snapshots.get_mut(&id).map(|s| &mut s.tags).ok_or(ControlError::SnapshotNotFound(id));
+            return self
+                .snapshots
+                .get_mut(&id)
+                .map(|s| &mut s.tags)
+                .ok_or(ControlError::Snapshot(SnapshotError::NotFound(id)));
         }
         if let Ok(id) = InstanceId::parse(resource) {
-            return self.instances.get_mut(&id).map(|i| &mut i.tags).ok_or(ControlError::InstanceNotFound(id));
+            return self
+                .instances
+                .get_mut(&id)
+                .map(|i| &mut i.tags)
+                .ok_or(ControlError::Instance(InstanceError::NotFound(id)));
         }
         let missing = || ControlError::UnknownResourceId(resource.to_string());
         match resource.split_once('-').map(|(p, _)| p) {

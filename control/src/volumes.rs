@@ -4,224 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use crate::db::Row;
-use crate::ids::{AzId, AzName, InstanceId, SnapshotId, VolumeId};
-use crate::instances::InstanceState;
-use crate::region::{Region, ZoneState};
-use crate::snapshots::Snapshot;
+use crate::error::{ControlError, InstanceError, SnapshotError, VolumeError, ZoneError};
+use crate::ids::{AzId, InstanceId, VolumeId};
+use crate::model::instance::InstanceState;
+use crate::model::snapshot::Snapshot;
+use crate::model::volume::{
+    Attachment, AttachmentState, IoEvent, IoEventStage, IoEventStatus, IoPerformance, Modification, ModificationState,
+    Volume, VolumeHealth, VolumeSettings, VolumeSpec, VolumeState, VolumeStatus, VolumeType,
+};
+use crate::model::zone::ZoneState;
+use crate::region::Region;
 use crate::state::{storage_error, store_name, RegionState, GIB};
 use crate::tags::MAX_TAGS;
-use crate::ControlError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VolumeType {
-    Gp2,
-    Gp3,
-    Io1,
-    Io2,
-    St1,
-    Sc1,
-    Standard,
-}
-
-/// AWS's limits for one volume type (EBS User Guide, "Amazon EBS volume types").
-#[derive(Debug, Clone, Copy)]
-pub struct TypeLimits {
-    pub min_gib: u32,
-    pub max_gib: u32,
-    /// (min, max, default, max per GiB) when IOPS can be provisioned.
-    pub iops: Option<(u32, u32, Option<u32>, u32)>,
-    /// (min, max, default) MiB/s when throughput can be provisioned.
-    pub throughput: Option<(u32, u32, u32)>,
-}
-
-impl VolumeType {
-    pub fn limits(self) -> TypeLimits {
-        match self {
-            VolumeType::Gp2 => TypeLimits { min_gib: 1, max_gib: 16_384, iops: None, throughput: None },
-            VolumeType::Gp3 => TypeLimits {
-                min_gib: 1,
-                max_gib: 16_384,
-                iops: Some((3_000, 16_000, Some(3_000), 500)),
-                throughput: Some((125, 1_000, 125)),
-            },
-            VolumeType::Io1 => {
-                TypeLimits { min_gib: 4, max_gib: 16_384, iops: Some((100, 64_000, None, 50)), throughput: None }
-            }
-            VolumeType::Io2 => {
-                TypeLimits { min_gib: 4, max_gib: 65_536, iops: Some((100, 256_000, None, 1_000)), throughput: None }
-            }
-            VolumeType::St1 | VolumeType::Sc1 => {
-                TypeLimits { min_gib: 125, max_gib: 16_384, iops: None, throughput: None }
-            }
-            VolumeType::Standard => TypeLimits { min_gib: 1, max_gib: 1_024, iops: None, throughput: None },
-        }
-    }
-
-    /// The IOPS a volume of this type and size delivers without provisioning (gp2's burst
-    /// baseline: 3 per GiB, 100 to 16,000).
-    pub fn baseline_iops(self, size_gib: u32) -> Option<u32> {
-        match self {
-            VolumeType::Gp2 => Some((size_gib.saturating_mul(3)).clamp(100, 16_000)),
-            _ => None,
-        }
-    }
-
-    pub fn supports_multi_attach(self) -> bool {
-        matches!(self, VolumeType::Io1 | VolumeType::Io2)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum VolumeState {
-    Creating,
-    Available,
-    InUse,
-    Deleting,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttachmentState {
-    Attaching,
-    Attached,
-    Detaching,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attachment {
-    pub instance: InstanceId,
-    pub device: String,
-    pub state: AttachmentState,
-    pub since_ms: u64,
-    pub attach_time_ms: u64,
-    pub delete_on_termination: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModificationState {
-    Modifying,
-    Optimizing,
-    Completed,
-}
-
-/// The settings a volume has or is being changed to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VolumeSettings {
-    pub size_gib: u32,
-    pub volume_type: VolumeType,
-    pub iops: Option<u32>,
-    pub throughput: Option<u32>,
-    pub multi_attach: bool,
-}
-
-/// The latest ModifyVolume of a volume.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Modification {
-    pub original: VolumeSettings,
-    pub target: VolumeSettings,
-    pub state: ModificationState,
-    pub state_since_ms: u64,
-    pub start_ms: u64,
-    pub end_ms: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Volume {
-    pub id: VolumeId,
-    pub zone: AzName,
-    pub zone_id: AzId,
-    pub size_gib: u32,
-    pub volume_type: VolumeType,
-    pub iops: Option<u32>,
-    pub throughput: Option<u32>,
-    pub encrypted: bool,
-    pub kms_key_id: Option<String>,
-    pub multi_attach: bool,
-    pub snapshot_id: Option<SnapshotId>,
-    pub create_time_ms: u64,
-    pub state: VolumeState,
-    pub state_since_ms: u64,
-    pub attachments: Vec<Attachment>,
-    pub auto_enable_io: bool,
-    pub tags: BTreeMap<String, String>,
-    pub client_token: Option<String>,
-    pub modification: Option<Modification>,
-    /// The storage primary and epoch last seen, to notice a failover to the other replica.
-    #[serde(default)]
-    pub seen_primary: Option<(u32, u64)>,
-    /// The latest potential-data-inconsistency event, if any.
-    #[serde(default)]
-    pub io_event: Option<IoEvent>,
-}
-
-/// EBS disables a volume's I/O when its data may be inconsistent: squall does so when a volume
-/// fails over to its other replica (the primary was lost while the instance may have had writes
-/// in flight to it). `autoEnableIO` re-enables at once; otherwise `EnableVolumeIO` does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IoEvent {
-    pub id: String,
-    pub since_ms: u64,
-    /// When I/O was enabled again (by the user, or automatically).
-    pub enabled_ms: Option<u64>,
-    pub auto_enabled: bool,
-}
-
-/// What a CreateVolume asks for, after wire decoding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeSpec {
-    pub zone: AzName,
-    pub size_gib: Option<u32>,
-    pub snapshot_id: Option<SnapshotId>,
-    pub volume_type: VolumeType,
-    pub iops: Option<u32>,
-    pub throughput: Option<u32>,
-    pub encrypted: bool,
-    pub kms_key_id: Option<String>,
-    pub multi_attach: bool,
-    pub tags: BTreeMap<String, String>,
-    pub client_token: Option<String>,
-}
-
-/// The health of a volume's data path, as DescribeVolumeStatus reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VolumeHealth {
-    Ok,
-    /// No writable primary is confirmed (re-mirroring): I/O is stalled.
-    Stuck,
-}
-
-impl Row for Volume {
-    const TABLE: &'static str = "volumes";
-    type Key = VolumeId;
-    fn key(&self) -> VolumeId {
-        self.id.clone()
-    }
-}
-
-impl Volume {
-    /// Whether I/O is disabled, waiting for `EnableVolumeIO`.
-    pub fn io_disabled(&self) -> bool {
-        self.io_event.as_ref().is_some_and(|e| e.enabled_ms.is_none())
-    }
-}
-
-impl Volume {
-    pub fn settings(&self) -> VolumeSettings {
-        VolumeSettings {
-            size_gib: self.size_gib,
-            volume_type: self.volume_type,
-            iops: self.iops,
-            throughput: self.throughput,
-            multi_attach: self.multi_attach,
-        }
-    }
-}
 
 impl RegionState {
     /// Background work of the region's storage (re-mirroring), at the storage clock's time.
@@ -296,48 +90,58 @@ impl RegionState {
         let limits = spec.volume_type.limits();
         let size = match (spec.size_gib, snapshot) {
             (Some(size), Some(s)) if size < s.volume_size_gib => {
-                return Err(ControlError::VolumeSmallerThanSnapshot { size_gib: size, snapshot_gib: s.volume_size_gib })
+                return Err(ControlError::Volume(VolumeError::VolumeSmallerThanSnapshot {
+                    size_gib: size,
+                    snapshot_gib: s.volume_size_gib,
+                }))
             }
             (Some(size), _) => size,
             (None, Some(s)) => s.volume_size_gib.max(limits.min_gib),
-            (None, None) => return Err(ControlError::MissingSizeOrSnapshot),
+            (None, None) => return Err(ControlError::Volume(VolumeError::MissingSizeOrSnapshot)),
         };
         if size < limits.min_gib || size > limits.max_gib {
-            return Err(ControlError::InvalidVolumeSize {
+            return Err(ControlError::Volume(VolumeError::InvalidVolumeSize {
                 volume_type: spec.volume_type,
                 size_gib: size,
                 min_gib: limits.min_gib,
                 max_gib: limits.max_gib,
-            });
+            }));
         }
         let iops = match (spec.iops, limits.iops) {
-            (Some(_), None) => return Err(ControlError::IopsNotSupported(spec.volume_type)),
-            (None, Some((_, _, None, _))) => return Err(ControlError::IopsRequired(spec.volume_type)),
+            (Some(_), None) => return Err(ControlError::Volume(VolumeError::IopsNotSupported(spec.volume_type))),
+            (None, Some((_, _, None, _))) => {
+                return Err(ControlError::Volume(VolumeError::IopsRequired(spec.volume_type)))
+            }
             (None, Some((_, _, default, _))) => default,
             (Some(iops), Some((min, max, _, per_gib))) => {
                 if iops < min || iops > max {
-                    return Err(ControlError::InvalidIops { volume_type: spec.volume_type, iops, min, max });
+                    return Err(ControlError::Volume(VolumeError::InvalidIops {
+                        volume_type: spec.volume_type,
+                        iops,
+                        min,
+                        max,
+                    }));
                 }
                 if u64::from(iops) > u64::from(size) * u64::from(per_gib) {
-                    return Err(ControlError::IopsRatio { iops, size_gib: size, per_gib });
+                    return Err(ControlError::Volume(VolumeError::IopsRatio { iops, size_gib: size, per_gib }));
                 }
                 Some(iops)
             }
             (None, None) => None,
         };
         let throughput = match (spec.throughput, limits.throughput) {
-            (Some(_), None) => return Err(ControlError::ThroughputNotSupported(spec.volume_type)),
+            (Some(_), None) => return Err(ControlError::Volume(VolumeError::ThroughputNotSupported(spec.volume_type))),
             (None, Some((_, _, default))) => Some(default),
             (Some(t), Some((min, max, _))) => {
                 if t < min || t > max {
-                    return Err(ControlError::InvalidThroughput { throughput: t, min, max });
+                    return Err(ControlError::Volume(VolumeError::InvalidThroughput { throughput: t, min, max }));
                 }
                 Some(t)
             }
             (None, None) => None,
         };
         if spec.multi_attach && !spec.volume_type.supports_multi_attach() {
-            return Err(ControlError::MultiAttachNotSupported(spec.volume_type));
+            return Err(ControlError::Volume(VolumeError::MultiAttachNotSupported(spec.volume_type)));
         }
         if spec.tags.len() > MAX_TAGS {
             return Err(ControlError::TooManyTags);
@@ -366,9 +170,12 @@ impl RegionState {
             }
         }
         let snapshot = match &spec.snapshot_id {
-            Some(id) => {
-                Some(self.snapshots.get(id).cloned().ok_or_else(|| ControlError::SnapshotNotFound(id.clone()))?)
-            }
+            Some(id) => Some(
+                self.snapshots
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| ControlError::Snapshot(SnapshotError::NotFound(id.clone())))?,
+            ),
             None => None,
         };
         let (size, iops, throughput) = self.validate_spec(&spec, snapshot.as_ref())?;
@@ -428,7 +235,7 @@ impl RegionState {
     }
 
     pub fn volume(&self, id: &VolumeId) -> Result<&Volume, ControlError> {
-        self.volumes.get(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))
+        self.volumes.get(id).ok_or_else(|| ControlError::Volume(VolumeError::NotFound(id.clone())))
     }
 
     /// Volumes after `after` in id order, as many as `limit`, that pass `keep`: a page of a
@@ -458,11 +265,15 @@ impl RegionState {
     ) -> Result<Modification, ControlError> {
         let v = self.volume(id)?.clone();
         if v.modification.as_ref().is_some_and(|m| m.state != ModificationState::Completed) {
-            return Err(ControlError::ModificationInProgress(id.clone()));
+            return Err(ControlError::Volume(VolumeError::ModificationInProgress(id.clone())));
         }
         if let Some(size) = size_gib {
             if size < v.size_gib {
-                return Err(ControlError::CannotShrink { volume: id.clone(), size_gib: v.size_gib, new_gib: size });
+                return Err(ControlError::Volume(VolumeError::CannotShrink {
+                    volume: id.clone(),
+                    size_gib: v.size_gib,
+                    new_gib: size,
+                }));
             }
         }
         let target_type = volume_type.unwrap_or(v.volume_type);
@@ -507,7 +318,7 @@ impl RegionState {
             start_ms: now_ms,
             end_ms: None,
         };
-        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::Volume(VolumeError::NotFound(id.clone())))?;
         v.size_gib = target.size_gib;
         v.volume_type = target.volume_type;
         v.iops = target.iops;
@@ -518,17 +329,17 @@ impl RegionState {
     }
 
     pub fn delete_volume(&mut self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
-        let v = self.volumes.get(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        let v = self.volumes.get(id).ok_or_else(|| ControlError::Volume(VolumeError::NotFound(id.clone())))?;
         if let Some(a) = v.attachments.first() {
-            return Err(ControlError::VolumeInUse { volume: id.clone(), instance: a.instance.clone() });
+            return Err(ControlError::Volume(VolumeError::InUse { volume: id.clone(), instance: a.instance.clone() }));
         }
         if v.state != VolumeState::Available {
-            return Err(ControlError::IncorrectVolumeState { volume: id.clone(), state: v.state });
+            return Err(ControlError::Volume(VolumeError::IncorrectVolumeState { volume: id.clone(), state: v.state }));
         }
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::Volume(VolumeError::NotFound(id.clone())))?;
         v.state = VolumeState::Deleting;
         v.state_since_ms = now_ms;
         Ok(())
@@ -543,17 +354,30 @@ impl RegionState {
         dry_run: bool,
     ) -> Result<Attachment, ControlError> {
         let v = self.volume(id)?;
-        let target = self.instances.get(instance).ok_or_else(|| ControlError::InstanceNotFound(instance.clone()))?;
+        let target = self
+            .instances
+            .get(instance)
+            .ok_or_else(|| ControlError::Instance(InstanceError::NotFound(instance.clone())))?;
         if !matches!(target.state, InstanceState::Running | InstanceState::Stopped | InstanceState::Pending) {
-            return Err(ControlError::IncorrectInstanceState { instance: instance.clone(), state: target.state });
+            return Err(ControlError::Instance(InstanceError::IncorrectInstanceState {
+                instance: instance.clone(),
+                state: target.state,
+            }));
         }
         if target.zone != v.zone {
-            return Err(ControlError::ZoneMismatch { volume: id.clone(), instance: instance.clone() });
+            return Err(ControlError::Volume(VolumeError::ZoneMismatch {
+                volume: id.clone(),
+                instance: instance.clone(),
+            }));
         }
         if v.state != VolumeState::Available && !(v.multi_attach && v.state == VolumeState::InUse) {
             return match v.attachments.first() {
-                Some(a) => Err(ControlError::VolumeInUse { volume: id.clone(), instance: a.instance.clone() }),
-                None => Err(ControlError::IncorrectVolumeState { volume: id.clone(), state: v.state }),
+                Some(a) => {
+                    Err(ControlError::Volume(VolumeError::InUse { volume: id.clone(), instance: a.instance.clone() }))
+                }
+                None => {
+                    Err(ControlError::Volume(VolumeError::IncorrectVolumeState { volume: id.clone(), state: v.state }))
+                }
             };
         }
         let device_taken = self
@@ -562,7 +386,10 @@ impl RegionState {
             .flat_map(|other| other.attachments.iter())
             .any(|a| a.instance == *instance && a.device == device);
         if device_taken {
-            return Err(ControlError::DeviceInUse { device: device.to_string(), instance: instance.clone() });
+            return Err(ControlError::Volume(VolumeError::DeviceInUse {
+                device: device.to_string(),
+                instance: instance.clone(),
+            }));
         }
         if dry_run {
             return Err(ControlError::DryRun);
@@ -575,7 +402,7 @@ impl RegionState {
             attach_time_ms: now_ms,
             delete_on_termination: false,
         };
-        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::Volume(VolumeError::NotFound(id.clone())))?;
         v.attachments.push(attachment.clone());
         v.state = VolumeState::InUse;
         v.state_since_ms = now_ms;
@@ -596,12 +423,12 @@ impl RegionState {
             .iter()
             .position(|a| instance.is_none_or(|i| *i == a.instance) && device.is_none_or(|d| d == a.device));
         let Some(index) = found else {
-            return Err(ControlError::NotAttached { volume: id.clone() });
+            return Err(ControlError::Volume(VolumeError::NotAttached { volume: id.clone() }));
         };
         if dry_run {
             return Err(ControlError::DryRun);
         }
-        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::VolumeNotFound(id.clone()))?;
+        let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::Volume(VolumeError::NotFound(id.clone())))?;
         let a = &mut v.attachments[index];
         a.state = AttachmentState::Detaching;
         a.since_ms = now_ms;
@@ -716,57 +543,22 @@ impl Region {
     pub fn create_volume(&self, spec: VolumeSpec, now_ms: u64, dry_run: bool) -> Result<Volume, ControlError> {
         let zone = self.zone_by_name(spec.zone.as_str())?;
         if zone.state == ZoneState::Unavailable {
-            return Err(ControlError::ZoneUnavailable(zone.name.to_string()));
+            return Err(ControlError::Zone(ZoneError::ZoneUnavailable(zone.name.to_string())));
         }
         self.with_state(now_ms, |state| state.create_volume(spec, zone.id, now_ms, dry_run))
     }
 }
 
 /// The `io-performance` check of DescribeVolumeStatus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IoPerformance {
-    Normal,
-    /// No writable primary is confirmed: I/O waits.
-    Stalled,
-    NotApplicable,
-}
-
-/// Where a potential-data-inconsistency event stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IoEventStage {
-    /// I/O stays disabled until EnableVolumeIO.
-    AwaitingEnable,
-    Enabled,
-    AutoEnabled,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IoEventStatus {
-    pub id: String,
-    pub since_ms: u64,
-    pub enabled_ms: Option<u64>,
-    pub stage: IoEventStage,
-    /// The instance the volume was attached to, if any.
-    pub instance: Option<InstanceId>,
-}
-
-/// A volume's status as DescribeVolumeStatus shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeStatus {
-    pub impaired: bool,
-    pub io_enabled: bool,
-    pub io_performance: IoPerformance,
-    pub event: Option<IoEventStatus>,
-}
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::{IoPerformance, VolumeSpec, VolumeState, VolumeType};
-    use crate::instances::{InstanceAttributes, LaunchSpec, LaunchVolume};
+    use crate::error::{ControlError, VolumeError};
+    use crate::model::instance::{InstanceAttributes, LaunchSpec, LaunchVolume};
     use crate::test_support::TestRegion;
-    use crate::ControlError;
 
     fn spec(t: &TestRegion, zone: &str, size: Option<u32>, volume_type: VolumeType, iops: Option<u32>) -> VolumeSpec {
         VolumeSpec {
@@ -793,18 +585,21 @@ mod tests {
     fn volume_sizes_and_iops_follow_the_type_limits() {
         let t = TestRegion::new();
         let too_big = create(&t, spec(&t, "us-east-1a", Some(16_385), VolumeType::Gp3, None));
-        assert!(matches!(too_big, Err(ControlError::InvalidVolumeSize { max_gib: 16_384, .. })));
+        assert!(matches!(too_big, Err(ControlError::Volume(VolumeError::InvalidVolumeSize { max_gib: 16_384, .. }))));
         let ratio = create(&t, spec(&t, "us-east-1a", Some(4), VolumeType::Gp3, Some(4_000)));
-        assert_eq!(ratio.unwrap_err(), ControlError::IopsRatio { iops: 4_000, size_gib: 4, per_gib: 500 });
+        assert_eq!(
+            ratio.unwrap_err(),
+            ControlError::Volume(VolumeError::IopsRatio { iops: 4_000, size_gib: 4, per_gib: 500 })
+        );
         let io1 = create(&t, spec(&t, "us-east-1a", Some(10), VolumeType::Io1, None));
-        assert_eq!(io1.unwrap_err(), ControlError::IopsRequired(VolumeType::Io1));
+        assert_eq!(io1.unwrap_err(), ControlError::Volume(VolumeError::IopsRequired(VolumeType::Io1)));
         let missing = create(&t, spec(&t, "us-east-1a", None, VolumeType::Gp2, None));
-        assert_eq!(missing.unwrap_err(), ControlError::MissingSizeOrSnapshot);
+        assert_eq!(missing.unwrap_err(), ControlError::Volume(VolumeError::MissingSizeOrSnapshot));
         let gp2 = create(&t, spec(&t, "us-east-1a", Some(100), VolumeType::Gp2, None)).unwrap();
         assert_eq!((gp2.iops, gp2.state), (Some(300), VolumeState::Creating));
     }
 
-    fn launch(t: &TestRegion, sizes: &[u32]) -> Result<(String, Vec<crate::instances::Instance>), ControlError> {
+    fn launch(t: &TestRegion, sizes: &[u32]) -> Result<(String, Vec<crate::model::instance::Instance>), ControlError> {
         let zone = t.region.zone_by_name("us-east-1a").unwrap();
         let subnet = t.run(|ebs| Ok(ebs.default_subnet(&zone.name).cloned())).unwrap().unwrap();
         let volumes = sizes
@@ -843,7 +638,7 @@ mod tests {
         let t = TestRegion::new();
         // The third volume is refused after the first two were made in the block store.
         let failed = launch(&t, &[8, 8, 16_385]);
-        assert!(matches!(failed, Err(ControlError::InvalidVolumeSize { .. })), "{failed:?}");
+        assert!(matches!(failed, Err(ControlError::Volume(VolumeError::InvalidVolumeSize { .. }))), "{failed:?}");
         let (volumes, stored) = t
             .run(|ebs| {
                 let stored: usize = ebs.storage_status().iter().map(|c| c.volumes).sum();
@@ -870,17 +665,20 @@ mod tests {
         let v = create(&t, spec(&t, "us-east-1a", Some(1), VolumeType::Gp3, None)).unwrap();
         let now = t.control.now_ms();
         let creating = t.run(|ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdz", now, false));
-        assert!(matches!(creating, Err(ControlError::IncorrectVolumeState { state: VolumeState::Creating, .. })));
+        assert!(matches!(
+            creating,
+            Err(ControlError::Volume(VolumeError::IncorrectVolumeState { state: VolumeState::Creating, .. }))
+        ));
         // Once available (the lifecycle delay passed), the zone and the device are checked.
         let later = now + 1_000;
         let zone =
             t.region.with_state(later, |ebs| ebs.attach_volume(&other_zone.id, &instance, "/dev/sdz", later, false));
-        assert!(matches!(zone, Err(ControlError::ZoneMismatch { .. })));
+        assert!(matches!(zone, Err(ControlError::Volume(VolumeError::ZoneMismatch { .. }))));
         let taken = t.region.with_state(later, |ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdf", later, false));
-        assert!(matches!(taken, Err(ControlError::DeviceInUse { .. })));
+        assert!(matches!(taken, Err(ControlError::Volume(VolumeError::DeviceInUse { .. }))));
         t.region.with_state(later, |ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdz", later, false)).unwrap();
         let busy = t.region.with_state(later, |ebs| ebs.delete_volume(&v.id, later, false));
-        assert!(matches!(busy, Err(ControlError::VolumeInUse { .. })));
+        assert!(matches!(busy, Err(ControlError::Volume(VolumeError::InUse { .. }))));
     }
 
     #[test]

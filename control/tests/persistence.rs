@@ -7,8 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use squall_control::volumes::{VolumeSpec, VolumeState, VolumeType};
-use squall_control::{ControlConfig, ControlError, ControlPlane, InstanceId, RegionName, SnapshotId, VolumeId, Zone};
+use squall_control::model::volume::{VolumeSpec, VolumeState, VolumeType};
+use squall_control::{
+    ControlConfig, ControlError, ControlPlane, InstanceId, RegionName, SnapshotId, VolumeError, VolumeId, Zone,
+};
 
 fn control(dir: &Path) -> ControlPlane {
     ControlPlane::new(ControlConfig::new(RegionName::parse("us-east-1").unwrap(), dir.to_path_buf()))
@@ -93,9 +95,9 @@ fn a_failed_command_leaves_nothing_and_a_committed_one_survives_a_restart() {
     let failed = region.with_state(now, |ebs| {
         ebs.create_volume(spec("us-east-1a", 2), zone.clone(), now, false)?;
         ebs.create_volume(spec("us-east-1a", 3), zone.clone(), now, false)?;
-        Err::<(), _>(ControlError::InsufficientVolumeCapacity { zone: "injected".into() })
+        Err::<(), _>(ControlError::Volume(VolumeError::InsufficientVolumeCapacity { zone: "injected".into() }))
     });
-    assert!(matches!(failed, Err(ControlError::InsufficientVolumeCapacity { .. })));
+    assert!(matches!(failed, Err(ControlError::Volume(VolumeError::InsufficientVolumeCapacity { .. }))));
     let (listed, stored) = region
         .with_state(now, |ebs| {
             let listed: Vec<VolumeId> = ebs.volumes_after(None, 100, |_| true).0.into_iter().map(|v| v.id).collect();

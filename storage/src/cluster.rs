@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::fabric::{Fabric, Network};
-use crate::journal::{Authority, Entry, Journal};
+use crate::journal::{Authority, Entry, Journal, VolumeRecord};
 use crate::policy::{policy, PolicyKind, RemirrorPolicy};
 use crate::replica::Replica;
 use crate::{Clock, NodeId, StorageError, VolumeId};
@@ -67,18 +67,6 @@ impl FlushHandles {
             None => Ok(()),
         }
     }
-}
-
-/// The authority's configuration record of one volume.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VolumeRecord {
-    pub size: u64,
-    pub primary: NodeId,
-    pub secondary: NodeId,
-    /// Incremented at every new replica set; replicas refuse requests of another epoch.
-    pub epoch: u64,
-    /// Set while the volume has no confirmed writable primary (its I/O blocks).
-    pub stuck_since_ms: Option<u64>,
 }
 
 /// Figures of the re-mirroring machinery, for status, metrics and tests.

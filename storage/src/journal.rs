@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::VolumeRecord;
 use crate::policy::PolicyKind;
 use crate::{NodeId, StorageError, VolumeId};
 
@@ -114,16 +113,16 @@ fn parse(text: &[u8]) -> Option<Entry> {
     (crc32c::crc32c(json) == crc).then(|| serde_json::from_slice(json).ok()).flatten()
 }
 
-/// Replaces the file at `path` with `bytes` so that a crash, of the process or of the machine,
-/// leaves either the old content or the new one: written beside it, synced, then renamed.
-pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_data()?;
-    fs::rename(&tmp, path)
+/// The authority's configuration record of one volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeRecord {
+    pub size: u64,
+    pub primary: NodeId,
+    pub secondary: NodeId,
+    /// Incremented at every new replica set; replicas refuse requests of another epoch.
+    pub epoch: u64,
+    /// Set while the volume has no confirmed writable primary (its I/O blocks).
+    pub stuck_since_ms: Option<u64>,
 }
 
 #[derive(Debug)]

@@ -9,6 +9,7 @@
 
 mod clock;
 mod cluster;
+mod durable;
 mod fabric;
 mod journal;
 mod policy;
@@ -20,8 +21,9 @@ mod snapshot;
 use std::fmt;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use cluster::{Cluster, ClusterConfig, ClusterStatus, Counters, FlushHandles, NodeStatus, VolumeRecord};
+pub use cluster::{Cluster, ClusterConfig, ClusterStatus, Counters, FlushHandles, NodeStatus};
 pub use fabric::{Fabric, Network, RouteError};
+pub use journal::VolumeRecord;
 pub use policy::{policy, Hardened, Legacy, PolicyKind, RemirrorPolicy};
 pub use region::RegionStore;
 pub use replica::BLOCK_SIZE;

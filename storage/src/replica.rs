@@ -181,7 +181,7 @@ impl Replica {
         let meta = ReplicaMeta { format_version: REPLICA_FORMAT, size: self.size, epoch: self.epoch };
         let bytes = serde_json::to_vec(&meta)
             .map_err(|e| StorageError::Io { volume: self.volume.clone(), message: e.to_string() })?;
-        crate::journal::write_durably(&meta_path, &bytes).map_err(|e| io(&self.volume, e))
+        crate::durable::write_durably(&meta_path, &bytes).map_err(|e| io(&self.volume, e))
     }
 
     /// Removes the replica's files.

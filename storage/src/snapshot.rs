@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::journal::write_durably;
+use crate::durable::write_durably;
 use crate::{Cluster, StorageError, VolumeId};
 
 /// Snapshot block size, as EBS direct APIs use.

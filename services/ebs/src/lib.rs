@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use squall_control::ebs_direct::DIRECT_BLOCK_SIZE;
-use squall_control::snapshots::{Snapshot as ControlSnapshot, SnapshotState};
-use squall_control::{ControlError, ControlPlane, Region, RegionName, SnapshotId};
+use squall_control::model::snapshot::DIRECT_BLOCK_SIZE;
+use squall_control::model::snapshot::{Snapshot as ControlSnapshot, SnapshotState};
+use squall_control::{ControlError, ControlPlane, Region, RegionName, SnapshotError, SnapshotId};
 use squall_protocol::codec::{base64_decode, base64_encode};
 use squall_protocol::rest::RestRequest;
 use squall_protocol::{ApiError, Blob, RequestContext, Timestamp, WireResponse};
@@ -90,102 +90,106 @@ fn snapshot_id(value: &str) -> Result<SnapshotId, ApiError> {
 
 /// The EBS direct APIs' code, status and `Reason` for each control-plane error.
 fn control_error(e: ControlError) -> ApiError {
+    use squall_control::{
+        ImageError, InstanceError, KeyPairError, NetworkError, SecurityGroupError, SnapshotError, VolumeError,
+        ZoneError,
+    };
     use ControlError as E;
     match e {
-        E::SnapshotNotFound(s) => {
+        E::Snapshot(SnapshotError::NotFound(s)) => {
             ApiError::new(404, "ResourceNotFoundException", format!("The snapshot '{s}' does not exist."))
                 .with_reason("SNAPSHOT_NOT_FOUND")
         }
-        E::SnapshotNotPending(s) => {
+        E::Snapshot(SnapshotError::SnapshotNotPending(s)) => {
             validation("INVALID_SNAPSHOT_ID", format!("The snapshot '{s}' is not in the pending state."))
         }
-        E::SnapshotNotCompleted(s) => {
+        E::Snapshot(SnapshotError::SnapshotNotCompleted(s)) => {
             validation("INVALID_SNAPSHOT_ID", format!("The snapshot '{s}' is not completed."))
         }
-        E::BlockIndexOutOfRange { index, .. } => {
+        E::Snapshot(SnapshotError::BlockIndexOutOfRange { index, .. }) => {
             validation("INVALID_BLOCK", format!("The block index {index} is beyond the end of the snapshot."))
         }
-        E::ChangedBlocksMismatch { declared, written, .. } => validation(
+        E::Snapshot(SnapshotError::ChangedBlocksMismatch { declared, written, .. }) => validation(
             "INVALID_PARAMETER_VALUE",
             format!("ChangedBlocksCount is {declared} but {written} blocks were written to the snapshot."),
         ),
-        E::ChecksumMismatch(_) => validation(
+        E::Snapshot(SnapshotError::ChecksumMismatch(_)) => validation(
             "INVALID_PARAMETER_VALUE",
             "The aggregated checksum does not match the checksums of the written blocks.",
         ),
-        E::InvalidVolumeSize { size_gib, .. } => {
+        E::Volume(VolumeError::InvalidVolumeSize { size_gib, .. }) => {
             validation("INVALID_VOLUME_SIZE", format!("The volume size {size_gib} GiB is not valid."))
         }
-        E::VolumeSmallerThanSnapshot { size_gib, snapshot_gib } => validation(
+        E::Volume(VolumeError::VolumeSmallerThanSnapshot { size_gib, snapshot_gib }) => validation(
             "INVALID_VOLUME_SIZE",
             format!("The volume size {size_gib} GiB is smaller than the parent snapshot's {snapshot_gib} GiB."),
         ),
         E::TooManyTags => validation("INVALID_TAG", "A snapshot can have at most 50 tags."),
-        E::Storage(m) => ApiError::new(500, "InternalServerException", format!("An internal error occurred ({m})")),
+        E::Internal(e) => ApiError::new(500, "InternalServerException", format!("An internal error occurred ({e})")),
         // The rest cannot come from an EBS direct operation; if one ever does, it is still the
         // caller's input that the control plane refused.
-        other @ (E::UnknownZoneName { .. }
-        | E::UnknownZoneId { .. }
+        other @ (E::Zone(ZoneError::UnknownZoneName { .. })
+        | E::Zone(ZoneError::UnknownZoneId { .. })
         | E::DryRun
-        | E::VolumeNotFound(_)
-        | E::InstanceNotFound(_)
+        | E::Volume(VolumeError::NotFound(_))
+        | E::Instance(InstanceError::NotFound(_))
         | E::UnknownResourceId(_)
-        | E::MissingSizeOrSnapshot
-        | E::IopsNotSupported(_)
-        | E::IopsRequired(_)
-        | E::InvalidIops { .. }
-        | E::IopsRatio { .. }
-        | E::ThroughputNotSupported(_)
-        | E::InvalidThroughput { .. }
-        | E::MultiAttachNotSupported(_)
+        | E::Volume(VolumeError::MissingSizeOrSnapshot)
+        | E::Volume(VolumeError::IopsNotSupported(_))
+        | E::Volume(VolumeError::IopsRequired(_))
+        | E::Volume(VolumeError::InvalidIops { .. })
+        | E::Volume(VolumeError::IopsRatio { .. })
+        | E::Volume(VolumeError::ThroughputNotSupported(_))
+        | E::Volume(VolumeError::InvalidThroughput { .. })
+        | E::Volume(VolumeError::MultiAttachNotSupported(_))
         | E::IdempotentParameterMismatch(_)
-        | E::VolumeInUse { .. }
-        | E::IncorrectVolumeState { .. }
-        | E::ZoneMismatch { .. }
-        | E::DeviceInUse { .. }
-        | E::NotAttached { .. }
-        | E::SnapshotInUse { .. }
-        | E::InsufficientVolumeCapacity { .. }
-        | E::ModificationInProgress(_)
-        | E::CannotShrink { .. }
-        | E::IncorrectInstanceState { .. }
-        | E::SecurityGroupNotFound(_)
-        | E::SecurityGroupUnnamed
-        | E::SecurityGroupExists { .. }
-        | E::CannotDeleteDefaultGroup(_)
-        | E::SecurityGroupInUse(_)
-        | E::DuplicatePermission(_)
-        | E::PermissionNotFound(_)
-        | E::SecurityGroupRuleNotFound(_)
-        | E::VpcNotFound(_)
-        | E::SubnetNotFound(_)
-        | E::InvalidCidr(_)
-        | E::VpcRange(_)
-        | E::SubnetRange(_)
-        | E::SubnetConflict(_)
-        | E::DependencyViolation { .. }
-        | E::InsufficientFreeAddresses(_)
-        | E::GroupSubnetMismatch { .. }
-        | E::KeyPairNotFound(_)
-        | E::KeyPairUnnamed
-        | E::KeyPairExists(_)
-        | E::InvalidKeyName(_)
-        | E::InvalidKeyFormat
-        | E::ImageNotFound(_)
-        | E::InvalidImageName(_)
-        | E::ImageNameInUse { .. }
-        | E::MissingRootSnapshot(_)
-        | E::SnapshotUsedByImage { .. }
-        | E::TerminationProtected(_)
-        | E::StopProtected(_)
-        | E::NoDevice { .. }
-        | E::ImageNotAvailable(_)
-        | E::PlacementMismatch { .. }
-        | E::NoDefaultSubnet(_)
-        | E::MappingWithoutSize(_)
-        | E::NoDefaultVpc
-        | E::InsufficientInstanceCapacity { .. }
-        | E::ZoneUnavailable(_)) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
+        | E::Volume(VolumeError::InUse { .. })
+        | E::Volume(VolumeError::IncorrectVolumeState { .. })
+        | E::Volume(VolumeError::ZoneMismatch { .. })
+        | E::Volume(VolumeError::DeviceInUse { .. })
+        | E::Volume(VolumeError::NotAttached { .. })
+        | E::Snapshot(SnapshotError::InUse { .. })
+        | E::Volume(VolumeError::InsufficientVolumeCapacity { .. })
+        | E::Volume(VolumeError::ModificationInProgress(_))
+        | E::Volume(VolumeError::CannotShrink { .. })
+        | E::Instance(InstanceError::IncorrectInstanceState { .. })
+        | E::SecurityGroup(SecurityGroupError::NotFound(_))
+        | E::SecurityGroup(SecurityGroupError::Unnamed)
+        | E::SecurityGroup(SecurityGroupError::Exists { .. })
+        | E::SecurityGroup(SecurityGroupError::CannotDeleteDefaultGroup(_))
+        | E::SecurityGroup(SecurityGroupError::InUse(_))
+        | E::SecurityGroup(SecurityGroupError::DuplicatePermission(_))
+        | E::SecurityGroup(SecurityGroupError::PermissionNotFound(_))
+        | E::SecurityGroup(SecurityGroupError::SecurityGroupRuleNotFound(_))
+        | E::Network(NetworkError::VpcNotFound(_))
+        | E::Network(NetworkError::SubnetNotFound(_))
+        | E::Network(NetworkError::InvalidCidr(_))
+        | E::Network(NetworkError::VpcRange(_))
+        | E::Network(NetworkError::SubnetRange(_))
+        | E::Network(NetworkError::SubnetConflict(_))
+        | E::Network(NetworkError::DependencyViolation { .. })
+        | E::Network(NetworkError::InsufficientFreeAddresses(_))
+        | E::Network(NetworkError::GroupSubnetMismatch { .. })
+        | E::KeyPair(KeyPairError::NotFound(_))
+        | E::KeyPair(KeyPairError::Unnamed)
+        | E::KeyPair(KeyPairError::Exists(_))
+        | E::KeyPair(KeyPairError::InvalidKeyName(_))
+        | E::KeyPair(KeyPairError::InvalidKeyFormat)
+        | E::Image(ImageError::NotFound(_))
+        | E::Image(ImageError::InvalidImageName(_))
+        | E::Image(ImageError::ImageNameInUse { .. })
+        | E::Image(ImageError::MissingRootSnapshot(_))
+        | E::Snapshot(SnapshotError::SnapshotUsedByImage { .. })
+        | E::Instance(InstanceError::TerminationProtected(_))
+        | E::Instance(InstanceError::StopProtected(_))
+        | E::Instance(InstanceError::NoDevice { .. })
+        | E::Image(ImageError::ImageNotAvailable(_))
+        | E::Instance(InstanceError::PlacementMismatch { .. })
+        | E::Network(NetworkError::NoDefaultSubnet(_))
+        | E::Instance(InstanceError::MappingWithoutSize(_))
+        | E::Network(NetworkError::NoDefaultVpc)
+        | E::Instance(InstanceError::InsufficientInstanceCapacity { .. })
+        | E::Zone(ZoneError::ZoneUnavailable(_))) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
     }
 }
 
@@ -423,7 +427,7 @@ fn get_snapshot_block(
         .with_state(now, |ebs| {
             let snapshot = ebs.snapshot(&id)?;
             if snapshot.state != SnapshotState::Completed {
-                return Err(ControlError::SnapshotNotCompleted(id.clone()));
+                return Err(ControlError::Snapshot(SnapshotError::SnapshotNotCompleted(id.clone())));
             }
             let hash = ebs.snapshot_blocks(&id)?.into_iter().find(|b| b.index == index).map(|b| b.hash);
             Ok((hash, ebs.snapshot_block(&id, index)?))

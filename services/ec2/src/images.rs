@@ -2,7 +2,7 @@
 //! stable per region, blank root volumes) and the account's own images (`CreateImage`,
 //! `RegisterImage`, `DeregisterImage`), whose snapshots hold real bytes that launches restore.
 
-use squall_control::images::{Image as OwnImage, ImageMapping, ImageSpec, ImageState as OwnState};
+use squall_control::model::image::{Image as OwnImage, ImageMapping, ImageSpec, ImageState as OwnState};
 use squall_control::{stable_hex, ControlPlane, SnapshotId};
 use squall_protocol::{ApiError, RequestContext};
 
@@ -333,7 +333,7 @@ pub(crate) fn register_image(
         let Some(ebs) = &m.ebs else { continue };
         let snapshot_id = ebs.snapshot_id.as_deref().map(crate::common::snapshot_id).transpose()?;
         let volume_type =
-            ebs.volume_type.map(to_control_type).transpose()?.unwrap_or(squall_control::volumes::VolumeType::Gp3);
+            ebs.volume_type.map(to_control_type).transpose()?.unwrap_or(squall_control::model::volume::VolumeType::Gp3);
         mappings.push((device, snapshot_id, ebs.volume_size, volume_type, ebs.delete_on_termination.unwrap_or(true)));
     }
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Image)?;

@@ -2,11 +2,12 @@
 //! `TerminateInstances`. Instances run no code; they own real EBS volumes and move through AWS's
 //! states by themselves.
 
-use squall_control::instances::{
+use squall_control::model::instance as instances;
+use squall_control::model::instance::{
     AttributeChange, InstanceAttributes, InstanceState as State, LaunchRequest, RequestedMapping,
 };
-use squall_control::volumes::AttachmentState;
-use squall_control::{instances, ControlPlane, InstanceId};
+use squall_control::model::volume::AttachmentState;
+use squall_control::{ControlPlane, InstanceError, InstanceId};
 use squall_protocol::{ApiError, RequestContext, Timestamp};
 
 use crate::common::{after_token, instance_id, offset_page, page_size, region, tags_for, timestamp, wire_tags};
@@ -463,7 +464,7 @@ pub(crate) fn describe_instance_status(
                     ebs.volumes_after(None, usize::MAX, |v| v.attachments.iter().any(|a| a.instance == i.id));
                 let mut stuck_since = None;
                 for v in &volumes {
-                    if ebs.volume_health(&v.id)? == squall_control::volumes::VolumeHealth::Stuck {
+                    if ebs.volume_health(&v.id)? == squall_control::model::volume::VolumeHealth::Stuck {
                         stuck_since = Some(now);
                     }
                 }
@@ -575,10 +576,10 @@ pub(crate) fn reboot_instances(
             for id in &ids {
                 let i = ebs.instance(id)?;
                 if matches!(i.state, State::Terminated | State::ShuttingDown) {
-                    return Err(squall_control::ControlError::IncorrectInstanceState {
+                    return Err(squall_control::ControlError::Instance(InstanceError::IncorrectInstanceState {
                         instance: id.clone(),
                         state: i.state,
-                    });
+                    }));
                 }
             }
             if r.dry_run == Some(true) {

@@ -1,7 +1,7 @@
 //! Key pairs: `CreateKeyPair` (real RSA or Ed25519 key material), `ImportKeyPair`,
 //! `DescribeKeyPairs`, `DeleteKeyPair`.
 
-use squall_control::keypairs::{KeyPair as ControlKeyPair, KeyType as ControlKeyType};
+use squall_control::model::key_pair::{KeyPair as ControlKeyPair, KeyType as ControlKeyType};
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
 

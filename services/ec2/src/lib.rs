@@ -140,52 +140,60 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
 
 /// EC2's code, status and wording for each control-plane error.
 pub(crate) fn control_error(e: ControlError) -> ApiError {
+    use squall_control::{
+        ImageError, InstanceError, KeyPairError, NetworkError, SecurityGroupError, SnapshotError, VolumeError,
+        ZoneError,
+    };
     use ControlError as E;
     let invalid = ApiError::invalid_parameter_value;
     let combination = |m: String| ApiError::client("InvalidParameterCombination", m);
     match e {
-        E::UnknownZoneName { zone, .. } => invalid(format!("Invalid availability zone: [{zone}]")),
-        E::UnknownZoneId { zone_id, .. } => invalid(format!("Invalid availability zone: [{zone_id}]")),
+        E::Zone(ZoneError::UnknownZoneName { zone, .. }) => invalid(format!("Invalid availability zone: [{zone}]")),
+        E::Zone(ZoneError::UnknownZoneId { zone_id, .. }) => invalid(format!("Invalid availability zone: [{zone_id}]")),
         E::DryRun => ApiError::dry_run_operation(),
-        E::VolumeNotFound(v) => ApiError::client("InvalidVolume.NotFound", format!("The volume '{v}' does not exist.")),
-        E::SnapshotNotFound(s) => {
+        E::Volume(VolumeError::NotFound(v)) => {
+            ApiError::client("InvalidVolume.NotFound", format!("The volume '{v}' does not exist."))
+        }
+        E::Snapshot(SnapshotError::NotFound(s)) => {
             ApiError::client("InvalidSnapshot.NotFound", format!("The snapshot '{s}' does not exist."))
         }
-        E::InstanceNotFound(i) => {
+        E::Instance(InstanceError::NotFound(i)) => {
             ApiError::client("InvalidInstanceID.NotFound", format!("The instance ID '{i}' does not exist"))
         }
         E::UnknownResourceId(r) => ApiError::client("InvalidID", format!("The ID '{r}' is not valid")),
-        E::MissingSizeOrSnapshot => ApiError::missing_parameter("size or snapshotId"),
-        E::InvalidVolumeSize { size_gib, max_gib, .. } if size_gib > max_gib => {
+        E::Volume(VolumeError::MissingSizeOrSnapshot) => ApiError::missing_parameter("size or snapshotId"),
+        E::Volume(VolumeError::InvalidVolumeSize { size_gib, max_gib, .. }) if size_gib > max_gib => {
             invalid(format!("Volume of {size_gib}GiB is too large; maximum is {max_gib}GiB."))
         }
-        E::InvalidVolumeSize { size_gib, min_gib, .. } => {
+        E::Volume(VolumeError::InvalidVolumeSize { size_gib, min_gib, .. }) => {
             invalid(format!("Volume of {size_gib}GiB is too small; minimum is {min_gib}GiB."))
         }
-        E::VolumeSmallerThanSnapshot { size_gib, snapshot_gib } => {
+        E::Volume(VolumeError::VolumeSmallerThanSnapshot { size_gib, snapshot_gib }) => {
             invalid(format!("Volume of {size_gib}GiB is smaller than snapshot, expect size >= {snapshot_gib}GiB"))
         }
-        E::IopsNotSupported(t) => combination(format!(
+        E::Volume(VolumeError::IopsNotSupported(t)) => combination(format!(
             "The parameter iops is not supported for {} volumes.",
             volumes::to_wire_type(t).as_str()
         )),
-        E::IopsRequired(_) => ApiError::missing_parameter("iops"),
-        E::InvalidIops { iops, max, .. } if iops > max => {
+        E::Volume(VolumeError::IopsRequired(_)) => ApiError::missing_parameter("iops"),
+        E::Volume(VolumeError::InvalidIops { iops, max, .. }) if iops > max => {
             invalid(format!("Volume iops of {iops} is too high; maximum is {max}."))
         }
-        E::InvalidIops { iops, min, .. } => invalid(format!("Volume iops of {iops} is too low; minimum is {min}.")),
-        E::IopsRatio { iops, size_gib, per_gib } => invalid(format!(
+        E::Volume(VolumeError::InvalidIops { iops, min, .. }) => {
+            invalid(format!("Volume iops of {iops} is too low; minimum is {min}."))
+        }
+        E::Volume(VolumeError::IopsRatio { iops, size_gib, per_gib }) => invalid(format!(
             "Iops to volume size ratio of {:.6} is too high; maximum is {per_gib}.000000.",
             f64::from(iops) / f64::from(size_gib.max(1))
         )),
-        E::ThroughputNotSupported(t) => combination(format!(
+        E::Volume(VolumeError::ThroughputNotSupported(t)) => combination(format!(
             "The parameter throughput is not supported for {} volumes.",
             volumes::to_wire_type(t).as_str()
         )),
-        E::InvalidThroughput { throughput, min, max } => {
+        E::Volume(VolumeError::InvalidThroughput { throughput, min, max }) => {
             invalid(format!("Throughput of {throughput} MiB/s is not valid; it must be between {min} and {max} MiB/s."))
         }
-        E::MultiAttachNotSupported(t) => combination(format!(
+        E::Volume(VolumeError::MultiAttachNotSupported(t)) => combination(format!(
             "Multi-Attach is not supported for {} volumes; it is supported for io1 and io2 only.",
             volumes::to_wire_type(t).as_str()
         )),
@@ -194,45 +202,47 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
             "IdempotentParameterMismatch",
             format!("The client token '{token}' was already used with different request parameters."),
         ),
-        E::VolumeInUse { volume, instance } => {
+        E::Volume(VolumeError::InUse { volume, instance }) => {
             ApiError::client("VolumeInUse", format!("Volume {volume} is currently attached to {instance}"))
         }
-        E::IncorrectVolumeState { volume, state } => {
+        E::Volume(VolumeError::IncorrectVolumeState { volume, state }) => {
             let state = match state {
-                squall_control::volumes::VolumeState::Creating => "creating",
-                squall_control::volumes::VolumeState::Available => "available",
-                squall_control::volumes::VolumeState::InUse => "in-use",
-                squall_control::volumes::VolumeState::Deleting => "deleting",
+                squall_control::model::volume::VolumeState::Creating => "creating",
+                squall_control::model::volume::VolumeState::Available => "available",
+                squall_control::model::volume::VolumeState::InUse => "in-use",
+                squall_control::model::volume::VolumeState::Deleting => "deleting",
             };
             ApiError::client("IncorrectState", format!("The volume '{volume}' is in the '{state}' state."))
         }
-        E::ZoneMismatch { volume, instance } => ApiError::client(
+        E::Volume(VolumeError::ZoneMismatch { volume, instance }) => ApiError::client(
             "InvalidVolume.ZoneMismatch",
             format!("The volume '{volume}' is not in the same availability zone as instance '{instance}'"),
         ),
-        E::DeviceInUse { device, .. } => {
+        E::Volume(VolumeError::DeviceInUse { device, .. }) => {
             invalid(format!("Invalid value '{device}' for unixDevice. Attachment point {device} is already in use"))
         }
-        E::NotAttached { volume } => {
+        E::Volume(VolumeError::NotAttached { volume }) => {
             ApiError::client("IncorrectState", format!("Volume '{volume}' is in the 'available' state."))
         }
-        E::SnapshotInUse { snapshot, volume } => ApiError::client(
+        E::Snapshot(SnapshotError::InUse { snapshot, volume }) => ApiError::client(
             "InvalidSnapshot.InUse",
             format!("The snapshot {snapshot} is currently in use by {volume}"),
         ),
-        E::InsufficientVolumeCapacity { .. } => ApiError::new(
+        E::Volume(VolumeError::InsufficientVolumeCapacity { .. }) => ApiError::new(
             500,
             "InsufficientVolumeCapacity",
             "There is not enough capacity to fulfill your EBS volume provision request. You can try to provision a \
              different volume type, EBS volume in a different availability zone, or you can wait and try again later.",
         ),
-        E::ModificationInProgress(v) => ApiError::client(
+        E::Volume(VolumeError::ModificationInProgress(v)) => ApiError::client(
             "IncorrectModificationState",
             format!("Cannot modify volume {v} as it is already being modified"),
         ),
-        E::CannotShrink { .. } => invalid("New size cannot be smaller than existing size".to_string()),
-        E::IncorrectInstanceState { instance, state } => {
-            use squall_control::instances::InstanceState as S;
+        E::Volume(VolumeError::CannotShrink { .. }) => {
+            invalid("New size cannot be smaller than existing size".to_string())
+        }
+        E::Instance(InstanceError::IncorrectInstanceState { instance, state }) => {
+            use squall_control::model::instance::InstanceState as S;
             let state = match state {
                 S::Pending => "pending",
                 S::Running => "running",
@@ -246,109 +256,121 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
                 format!("The instance '{instance}' is not in a state from which it can be changed: it is '{state}'."),
             )
         }
-        E::SecurityGroupUnnamed => ApiError::missing_parameter("GroupId"),
-        E::SecurityGroupNotFound(g) => {
+        E::SecurityGroup(SecurityGroupError::Unnamed) => ApiError::missing_parameter("GroupId"),
+        E::SecurityGroup(SecurityGroupError::NotFound(g)) => {
             ApiError::client("InvalidGroup.NotFound", format!("The security group '{g}' does not exist"))
         }
-        E::SecurityGroupExists { name, vpc_id } => ApiError::client(
+        E::SecurityGroup(SecurityGroupError::Exists { name, vpc_id }) => ApiError::client(
             "InvalidGroup.Duplicate",
             format!("The security group '{name}' already exists for VPC '{vpc_id}'"),
         ),
-        E::CannotDeleteDefaultGroup(g) => ApiError::client(
+        E::SecurityGroup(SecurityGroupError::CannotDeleteDefaultGroup(g)) => ApiError::client(
             "CannotDelete",
             format!("the specified group: \"{g}\" name: \"default\" cannot be deleted by a user"),
         ),
-        E::SecurityGroupInUse(g) => {
+        E::SecurityGroup(SecurityGroupError::InUse(g)) => {
             ApiError::client("DependencyViolation", format!("resource {g} has a dependent object"))
         }
-        E::DuplicatePermission(g) => ApiError::client(
+        E::SecurityGroup(SecurityGroupError::DuplicatePermission(g)) => ApiError::client(
             "InvalidPermission.Duplicate",
             format!("the specified rule already exists in security group {g}"),
         ),
-        E::PermissionNotFound(_) => {
+        E::SecurityGroup(SecurityGroupError::PermissionNotFound(_)) => {
             ApiError::client("InvalidPermission.NotFound", "The specified rule does not exist in this security group.")
         }
-        E::SecurityGroupRuleNotFound(r) => ApiError::client(
+        E::SecurityGroup(SecurityGroupError::SecurityGroupRuleNotFound(r)) => ApiError::client(
             "InvalidSecurityGroupRuleId.NotFound",
             format!("The security group rule ID '{r}' does not exist"),
         ),
-        E::SnapshotNotPending(s) | E::SnapshotNotCompleted(s) => {
+        E::Snapshot(SnapshotError::SnapshotNotPending(s)) | E::Snapshot(SnapshotError::SnapshotNotCompleted(s)) => {
             ApiError::client("IncorrectState", format!("Snapshot '{s}' is in an invalid state for this operation."))
         }
-        E::BlockIndexOutOfRange { snapshot, index } => {
+        E::Snapshot(SnapshotError::BlockIndexOutOfRange { snapshot, index }) => {
             invalid(format!("Block {index} is beyond the end of snapshot {snapshot}."))
         }
-        E::ChangedBlocksMismatch { snapshot, declared, written } => {
+        E::Snapshot(SnapshotError::ChangedBlocksMismatch { snapshot, declared, written }) => {
             invalid(format!("Snapshot {snapshot}: {declared} changed blocks declared, {written} written."))
         }
-        E::ChecksumMismatch(s) => invalid(format!("Snapshot {s}: the checksum does not match.")),
-        E::VpcNotFound(v) => ApiError::client("InvalidVpcID.NotFound", format!("The vpc ID '{v}' does not exist")),
-        E::SubnetNotFound(s) => {
+        E::Snapshot(SnapshotError::ChecksumMismatch(s)) => {
+            invalid(format!("Snapshot {s}: the checksum does not match."))
+        }
+        E::Network(NetworkError::VpcNotFound(v)) => {
+            ApiError::client("InvalidVpcID.NotFound", format!("The vpc ID '{v}' does not exist"))
+        }
+        E::Network(NetworkError::SubnetNotFound(s)) => {
             ApiError::client("InvalidSubnetID.NotFound", format!("The subnet ID '{s}' does not exist"))
         }
-        E::InvalidCidr(c) => {
+        E::Network(NetworkError::InvalidCidr(c)) => {
             invalid(format!("Value ({c}) for parameter cidrBlock is invalid. This is not a valid CIDR block."))
         }
-        E::VpcRange(c) => ApiError::client("InvalidVpc.Range", format!("The CIDR '{c}' is invalid.")),
-        E::SubnetRange(c) => ApiError::client("InvalidSubnet.Range", format!("The CIDR '{c}' is invalid.")),
-        E::SubnetConflict(c) => {
+        E::Network(NetworkError::VpcRange(c)) => {
+            ApiError::client("InvalidVpc.Range", format!("The CIDR '{c}' is invalid."))
+        }
+        E::Network(NetworkError::SubnetRange(c)) => {
+            ApiError::client("InvalidSubnet.Range", format!("The CIDR '{c}' is invalid."))
+        }
+        E::Network(NetworkError::SubnetConflict(c)) => {
             ApiError::client("InvalidSubnet.Conflict", format!("The CIDR '{c}' conflicts with another subnet"))
         }
-        E::DependencyViolation { kind, id } => ApiError::client(
+        E::Network(NetworkError::DependencyViolation { kind, id }) => ApiError::client(
             "DependencyViolation",
             format!("The {kind} '{id}' has dependencies and cannot be deleted."),
         ),
-        E::InsufficientFreeAddresses(s) => ApiError::client(
+        E::Network(NetworkError::InsufficientFreeAddresses(s)) => ApiError::client(
             "InsufficientFreeAddressesInSubnet",
             format!(
                 "There are not enough free addresses in subnet '{s}' to satisfy the requested number of instances."
             ),
         ),
-        E::GroupSubnetMismatch { group, subnet } => ApiError::client(
+        E::Network(NetworkError::GroupSubnetMismatch { group, subnet }) => ApiError::client(
             "InvalidParameter",
             format!("Security group {group} and subnet {subnet} belong to different networks."),
         ),
-        E::KeyPairUnnamed => ApiError::missing_parameter("KeyName"),
-        E::KeyPairNotFound(k) => {
+        E::KeyPair(KeyPairError::Unnamed) => ApiError::missing_parameter("KeyName"),
+        E::KeyPair(KeyPairError::NotFound(k)) => {
             ApiError::client("InvalidKeyPair.NotFound", format!("The key pair '{k}' does not exist"))
         }
-        E::KeyPairExists(k) => {
+        E::KeyPair(KeyPairError::Exists(k)) => {
             ApiError::client("InvalidKeyPair.Duplicate", format!("The keypair '{k}' already exists."))
         }
-        E::InvalidKeyName(k) => invalid(format!("Value ({k}) for parameter KeyName is invalid.")),
-        E::InvalidKeyFormat => ApiError::client("InvalidKey.Format", "Key is not in valid OpenSSH public key format"),
-        E::ImageNotFound(i) => {
+        E::KeyPair(KeyPairError::InvalidKeyName(k)) => {
+            invalid(format!("Value ({k}) for parameter KeyName is invalid."))
+        }
+        E::KeyPair(KeyPairError::InvalidKeyFormat) => {
+            ApiError::client("InvalidKey.Format", "Key is not in valid OpenSSH public key format")
+        }
+        E::Image(ImageError::NotFound(i)) => {
             ApiError::client("InvalidAMIID.NotFound", format!("The image id '[{i}]' does not exist"))
         }
-        E::InvalidImageName(_) => ApiError::client(
+        E::Image(ImageError::InvalidImageName(_)) => ApiError::client(
             "InvalidAMIName.Malformed",
             "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', \
              '[', ']', ' ', '.', '/', '-', ''', '@' and '_'",
         ),
-        E::ImageNameInUse { name, image } => {
+        E::Image(ImageError::ImageNameInUse { name, image }) => {
             ApiError::client("InvalidAMIName.Duplicate", format!("AMI name {name} is already in use by AMI {image}"))
         }
-        E::MissingRootSnapshot(device) => ApiError::client(
+        E::Image(ImageError::MissingRootSnapshot(device)) => ApiError::client(
             "InvalidBlockDeviceMapping",
             format!("The root device {device} must be mapped to a snapshot."),
         ),
-        E::SnapshotUsedByImage { snapshot, image } => {
+        E::Snapshot(SnapshotError::SnapshotUsedByImage { snapshot, image }) => {
             ApiError::client("InvalidSnapshot.InUse", format!("The snapshot {snapshot} is currently in use by {image}"))
         }
-        E::TerminationProtected(i) => ApiError::client(
+        E::Instance(InstanceError::TerminationProtected(i)) => ApiError::client(
             "OperationNotPermitted",
             format!(
                 "The instance '{i}' may not be terminated. Modify its 'disableApiTermination' instance attribute \
                  and try again."
             ),
         ),
-        E::StopProtected(i) => ApiError::client(
+        E::Instance(InstanceError::StopProtected(i)) => ApiError::client(
             "OperationNotPermitted",
             format!(
                 "The instance '{i}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again."
             ),
         ),
-        E::InsufficientInstanceCapacity { instance_type, zone } => ApiError::new(
+        E::Instance(InstanceError::InsufficientInstanceCapacity { instance_type, zone }) => ApiError::new(
             500,
             "InsufficientInstanceCapacity",
             format!(
@@ -358,29 +380,31 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
                  Availability Zones."
             ),
         ),
-        E::ZoneUnavailable(zone) => ApiError::new(
+        E::Zone(ZoneError::ZoneUnavailable(zone)) => ApiError::new(
             503,
             "Unavailable",
             format!("The service is unavailable in {zone} at this time. Please try again later."),
         ),
-        E::NoDefaultVpc => ApiError::client("VPCIdNotSpecified", "No default VPC for this user"),
-        E::ImageNotAvailable(i) => ApiError::client(
+        E::Network(NetworkError::NoDefaultVpc) => ApiError::client("VPCIdNotSpecified", "No default VPC for this user"),
+        E::Image(ImageError::ImageNotAvailable(i)) => ApiError::client(
             "InvalidAMIID.Unavailable",
             format!("The image id '[{i}]' is not available yet; its snapshots are still being taken."),
         ),
-        E::PlacementMismatch { zone, subnet, subnet_zone } => invalid(format!(
+        E::Instance(InstanceError::PlacementMismatch { zone, subnet, subnet_zone }) => invalid(format!(
             "Value ({zone}) for parameter availabilityZone is invalid. Subnet '{subnet}' is in the availability \
              zone {subnet_zone}"
         )),
-        E::MappingWithoutSize(_) => ApiError::missing_parameter("BlockDeviceMapping.N.Ebs.VolumeSize"),
-        E::NoDefaultSubnet(zone) => ApiError::client(
+        E::Instance(InstanceError::MappingWithoutSize(_)) => {
+            ApiError::missing_parameter("BlockDeviceMapping.N.Ebs.VolumeSize")
+        }
+        E::Network(NetworkError::NoDefaultSubnet(zone)) => ApiError::client(
             "MissingInput",
             format!("No subnets found for the default VPC in {zone}. Please specify a subnet."),
         ),
-        E::NoDevice { device, .. } => {
+        E::Instance(InstanceError::NoDevice { device, .. }) => {
             ApiError::client("InvalidInstanceAttributeValue", format!("No device is currently mapped at {device}"))
         }
-        E::Storage(message) => ApiError::internal(format!("An internal error has occurred ({message})")),
+        E::Internal(e) => ApiError::internal(format!("An internal error has occurred ({e})")),
     }
 }
 

@@ -2,7 +2,7 @@
 //! `CreateSubnet`, `DeleteSubnet`. Every region starts with a default VPC (172.31.0.0/16) and a
 //! default subnet per Availability Zone; the subnet decides where an instance runs.
 
-use squall_control::network::{Subnet as ControlSubnet, SubnetSpec, Vpc as ControlVpc};
+use squall_control::model::network::{Subnet as ControlSubnet, SubnetSpec, Vpc as ControlVpc};
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
 

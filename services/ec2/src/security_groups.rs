@@ -2,8 +2,8 @@
 //! `DescribeSecurityGroups`, `Authorize/RevokeSecurityGroupIngress/Egress`,
 //! `DescribeSecurityGroupRules`.
 
-use squall_control::security_groups::{SecurityGroup as Group, SecurityGroupRule as Rule};
-use squall_control::{ControlError, ControlPlane};
+use squall_control::model::security_group::{SecurityGroup as Group, SecurityGroupRule as Rule};
+use squall_control::{ControlError, ControlPlane, NetworkError, SecurityGroupError};
 use squall_protocol::{ApiError, RequestContext};
 
 use crate::common::{region, tags_for, wire_tags};
@@ -173,8 +173,8 @@ fn resolve(groups: &[Group], group_id: Option<&str>, group_name: Option<&str>) -
             .iter()
             .find(|g| g.name == name)
             .map(|g| g.id.clone())
-            .ok_or_else(|| ControlError::SecurityGroupNotFound(name.to_string())),
-        (None, None) => Err(ControlError::SecurityGroupUnnamed),
+            .ok_or_else(|| ControlError::SecurityGroup(SecurityGroupError::NotFound(name.to_string()))),
+        (None, None) => Err(ControlError::SecurityGroup(SecurityGroupError::Unnamed)),
     }
 }
 
@@ -194,7 +194,7 @@ pub(crate) fn create_security_group(
             // Without a VpcId, the default VPC (AWS: `VPCIdNotSpecified` when there is none).
             let vpc = match &r.vpc_id {
                 Some(v) => ebs.vpc(v)?.id.clone(),
-                None => ebs.default_vpc().ok_or(ControlError::NoDefaultVpc)?.id.clone(),
+                None => ebs.default_vpc().ok_or(ControlError::Network(NetworkError::NoDefaultVpc))?.id.clone(),
             };
             ebs.create_security_group(&vpc, &r.group_name, &r.description, tags, r.dry_run == Some(true))
         })

@@ -1,7 +1,7 @@
 //! EBS snapshots through EC2: `CreateSnapshot`, `DeleteSnapshot`, `DescribeSnapshots`,
 //! `CopySnapshot`, `ModifySnapshotAttribute`, `DescribeSnapshotAttribute`, `ResetSnapshotAttribute`.
 
-use squall_control::snapshots::{Snapshot as ControlSnapshot, SnapshotState as State};
+use squall_control::model::snapshot::{Snapshot as ControlSnapshot, SnapshotState as State};
 
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};

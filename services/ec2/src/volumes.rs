@@ -2,7 +2,9 @@
 //! `DescribeVolumesModifications`, `AttachVolume`, `DetachVolume`, `DescribeVolumeStatus`,
 //! `EnableVolumeIO`, `ModifyVolumeAttribute`, `DescribeVolumeAttribute`.
 
-use squall_control::volumes::{self as vols, AttachmentState, ModificationState, VolumeSpec, VolumeState as State};
+use squall_control::model::volume::{
+    self as vols, AttachmentState, ModificationState, VolumeSpec, VolumeState as State,
+};
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
 

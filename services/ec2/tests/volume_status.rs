@@ -65,7 +65,7 @@ impl Harness {
                 let cluster = ebs.storage_cluster(&zone)?;
                 let name = squall_storage_name(v);
                 let primary = cluster.record(&name).expect("record").primary;
-                cluster.crash_node(primary).map_err(|e| squall_control::ControlError::Storage(e.to_string()))
+                Ok(cluster.crash_node(primary)?)
             })
             .expect("crash");
     }

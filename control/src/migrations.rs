@@ -1,6 +1,7 @@
-//! Schema step 1: the tables, filled from `ebs.json` when the region was written by squall's
-//! first format (the whole region as one JSON file, `format_version` 1). The file is left in
-//! place, renamed `ebs.json.imported`, once the import has committed.
+//! The steps of the metadata schema, in order. Step 1: the tables, filled from `ebs.json` when
+//! the region was written by squall's first format (the whole region as one JSON file,
+//! `format_version` 1). The file is left in place, renamed `ebs.json.imported`, once the import
+//! has committed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,19 +9,32 @@ use std::path::Path;
 use rusqlite::Transaction;
 use serde::Deserialize;
 
-use crate::db::{self, Row};
+use crate::db;
+use crate::error::{ControlError, InternalError};
 use crate::ids::{InstanceId, SnapshotId, VolumeId};
-use crate::images::Image;
-use crate::instances::Instance;
-use crate::keypairs::KeyPair;
-use crate::network::{Subnet, Vpc};
-use crate::security_groups::SecurityGroup;
-use crate::snapshots::Snapshot;
-use crate::volumes::Volume;
-use crate::ControlError;
+use crate::model::image::Image;
+use crate::model::instance::Instance;
+use crate::model::key_pair::KeyPair;
+use crate::model::network::{Subnet, Vpc};
+use crate::model::security_group::SecurityGroup;
+use crate::model::snapshot::Snapshot;
+use crate::model::volume::Volume;
+use crate::table::Row;
 
 pub(crate) const LEGACY_FILE: &str = "ebs.json";
 pub(crate) const IMPORTED_FILE: &str = "ebs.json.imported";
+
+/// Every schema step in order; the schema version is their count.
+pub(crate) const MIGRATIONS: &[db::Migration] = &[create_schema_and_import_ebs_json];
+
+/// Renames an imported `ebs.json` once the database holding its rows has committed.
+pub(crate) fn retire_legacy_file(dir: &Path) -> Result<(), ControlError> {
+    let legacy = dir.join(LEGACY_FILE);
+    if legacy.exists() {
+        std::fs::rename(&legacy, dir.join(IMPORTED_FILE)).map_err(|e| ControlError::file(&legacy, e))?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Default, Deserialize)]
 struct LegacyNetwork {
@@ -62,12 +76,16 @@ pub(crate) fn create_schema_and_import_ebs_json(tx: &Transaction<'_>, dir: &Path
     let bytes = match std::fs::read(dir.join(LEGACY_FILE)) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(ControlError::Storage(format!("{LEGACY_FILE}: {e}"))),
+        Err(e) => return Err(ControlError::file(dir.join(LEGACY_FILE), e)),
     };
     let file: LegacyFile =
-        serde_json::from_slice(&bytes).map_err(|e| ControlError::Storage(format!("bad {LEGACY_FILE}: {e}")))?;
+        serde_json::from_slice(&bytes).map_err(|e| InternalError::Unreadable(format!("bad {LEGACY_FILE}: {e}")))?;
     if file.format_version != 1 {
-        return Err(ControlError::Storage(format!("{LEGACY_FILE} format {} is not supported", file.format_version)));
+        return Err(InternalError::Unreadable(format!(
+            "{LEGACY_FILE} format {} is not supported",
+            file.format_version
+        ))
+        .into());
     }
     put_all(tx, file.volumes.values())?;
     put_all(tx, file.snapshots.values())?;
@@ -78,7 +96,7 @@ pub(crate) fn create_schema_and_import_ebs_json(tx: &Transaction<'_>, dir: &Path
     put_all(tx, file.key_pairs.values())?;
     put_all(tx, file.images.values())?;
     if file.network.default_made {
-        db::set_meta(tx, crate::state::DEFAULT_NETWORK_MADE, "true")?;
+        db::set_meta(tx, db::DEFAULT_NETWORK_MADE, "true")?;
     }
     Ok(())
 }

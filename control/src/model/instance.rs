@@ -1,0 +1,229 @@
+//! EC2 instances as data, and what a launch asks for.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AzId, AzName, InstanceId, SnapshotId};
+use crate::model::lifecycle::LifecycleDelays;
+use crate::model::volume::VolumeType;
+use crate::table::Row;
+
+/// How long a terminated instance stays visible, as on AWS (about an hour).
+const TERMINATED_VISIBLE_MS: u64 = 60 * 60 * 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    Pending,
+    Running,
+    ShuttingDown,
+    Terminated,
+    Stopping,
+    Stopped,
+}
+
+impl InstanceState {
+    /// AWS's state code (the low byte of `InstanceState.Code`).
+    pub fn code(self) -> i32 {
+        match self {
+            InstanceState::Pending => 0,
+            InstanceState::Running => 16,
+            InstanceState::ShuttingDown => 32,
+            InstanceState::Terminated => 48,
+            InstanceState::Stopping => 64,
+            InstanceState::Stopped => 80,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub reservation_id: String,
+    pub image_id: String,
+    pub instance_type: String,
+    pub zone: AzName,
+    pub zone_id: AzId,
+    pub private_ip: String,
+    pub state: InstanceState,
+    pub state_since_ms: u64,
+    pub launch_time_ms: u64,
+    pub launch_index: u32,
+    pub key_name: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    /// When the user last stopped or terminated it (the EC2 layer words `stateTransitionReason`).
+    pub user_transition_ms: Option<u64>,
+    /// `stateReason` code and message, when the last transition has one.
+    pub state_reason: Option<(String, String)>,
+    pub root_device: String,
+    #[serde(default)]
+    pub subnet_id: Option<String>,
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Base64 as given to RunInstances or ModifyInstanceAttribute.
+    #[serde(default)]
+    pub user_data: Option<String>,
+    #[serde(default)]
+    pub client_token: Option<String>,
+    #[serde(default)]
+    pub attributes: InstanceAttributes,
+}
+
+impl Row for Instance {
+    const TABLE: &'static str = "instances";
+    type Key = InstanceId;
+    fn key(&self) -> InstanceId {
+        self.id.clone()
+    }
+}
+
+/// The earliest time the instance's next transition falls due (`u64::MAX`: none is pending).
+pub(crate) fn instance_next_due(i: &Instance, d: LifecycleDelays) -> u64 {
+    match i.state {
+        InstanceState::Pending | InstanceState::Stopping | InstanceState::ShuttingDown => {
+            i.state_since_ms.saturating_add(d.volume_create.as_millis() as u64)
+        }
+        InstanceState::Terminated => i.state_since_ms.saturating_add(TERMINATED_VISIBLE_MS),
+        InstanceState::Running | InstanceState::Stopped => u64::MAX,
+    }
+}
+
+/// The attributes ModifyInstanceAttribute changes (besides type, user data and groups).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceAttributes {
+    pub disable_api_termination: bool,
+    pub disable_api_stop: bool,
+    /// `InstanceInitiatedShutdownBehavior` is `terminate` (else `stop`).
+    pub shutdown_terminates: bool,
+    pub source_dest_check: bool,
+    pub ebs_optimized: bool,
+}
+
+impl Default for InstanceAttributes {
+    fn default() -> Self {
+        Self {
+            disable_api_termination: false,
+            disable_api_stop: false,
+            shutdown_terminates: false,
+            source_dest_check: true,
+            ebs_optimized: false,
+        }
+    }
+}
+
+/// One change of ModifyInstanceAttribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttributeChange {
+    InstanceType(String),
+    UserData(Option<String>),
+    Groups(Vec<String>),
+    DisableApiTermination(bool),
+    DisableApiStop(bool),
+    ShutdownTerminates(bool),
+    SourceDestCheck(bool),
+    EbsOptimized(bool),
+    /// DeleteOnTermination of the volume on a device.
+    DeleteOnTermination {
+        device: String,
+        value: bool,
+    },
+}
+
+/// One EBS volume of a launch: the root device or a block-device mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchVolume {
+    pub device: String,
+    pub size_gib: u32,
+    pub volume_type: VolumeType,
+    pub iops: Option<u32>,
+    pub delete_on_termination: bool,
+    /// The image's snapshot the volume starts from (blank when `None`).
+    pub snapshot_id: Option<SnapshotId>,
+}
+
+/// What a RunInstances asks for, after wire decoding and zone resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchSpec {
+    pub image_id: String,
+    pub instance_type: String,
+    pub zone: AzName,
+    pub zone_id: AzId,
+    /// The subnet the instances go in (in `zone`); it hands out their addresses.
+    pub subnet_id: String,
+    /// Group ids; empty means the VPC's default group.
+    pub security_groups: Vec<String>,
+    pub count: u32,
+    pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    pub client_token: Option<String>,
+    pub attributes: InstanceAttributes,
+    pub tags: BTreeMap<String, String>,
+    pub volume_tags: BTreeMap<String, String>,
+    pub volumes: Vec<LaunchVolume>,
+}
+
+/// The root device of an image without mappings of its own (catalogue images, unknown ids).
+pub const ROOT_DEVICE: &str = "/dev/xvda";
+/// The root volume such an image gets, as Amazon Linux's is.
+pub const DEFAULT_ROOT_GIB: u32 = 8;
+
+/// One `BlockDeviceMapping.N` of a RunInstances, after wire decoding; what it leaves out comes
+/// from the image's mapping of the same device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestedMapping {
+    pub device: String,
+    pub size_gib: Option<u32>,
+    pub volume_type: Option<VolumeType>,
+    pub iops: Option<u32>,
+    pub delete_on_termination: Option<bool>,
+    pub snapshot_id: Option<SnapshotId>,
+}
+
+/// What a RunInstances asks for, after wire decoding: the control plane resolves the image, the
+/// subnet and zone, the groups and the volumes, and launches, as one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchRequest {
+    pub image_id: String,
+    /// The root device and size of a public catalogue image, when the id is one (the catalogue is
+    /// the EC2 service's: it also renders DescribeImages).
+    pub catalogue_root: Option<(String, u32)>,
+    pub instance_type: String,
+    /// `Placement.AvailabilityZone`.
+    pub placement_zone: Option<String>,
+    pub subnet_id: Option<String>,
+    pub security_group_ids: Vec<String>,
+    /// Group names, looked up in the subnet's VPC.
+    pub security_group_names: Vec<String>,
+    pub count: u32,
+    pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    pub client_token: Option<String>,
+    pub attributes: InstanceAttributes,
+    pub tags: BTreeMap<String, String>,
+    pub volume_tags: BTreeMap<String, String>,
+    pub mappings: Vec<RequestedMapping>,
+}
+
+/// The errors of EC2 instances and launches.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstanceError {
+    #[error("instance {0} does not exist")]
+    NotFound(InstanceId),
+    #[error("instance {instance} is {state:?}")]
+    IncorrectInstanceState { instance: InstanceId, state: InstanceState },
+    #[error("zone {zone} has no capacity left for {instance_type}")]
+    InsufficientInstanceCapacity { instance_type: String, zone: AzName },
+    #[error("placement zone {zone} is not the zone {subnet_zone} of subnet {subnet}")]
+    PlacementMismatch { zone: String, subnet: String, subnet_zone: String },
+    #[error("the mapping of {0} names neither a size nor a snapshot")]
+    MappingWithoutSize(String),
+    #[error("instance {instance} has no device {device}")]
+    NoDevice { instance: InstanceId, device: String },
+    #[error("instance {0} may not be terminated (disableApiTermination)")]
+    TerminationProtected(InstanceId),
+    #[error("instance {0} may not be stopped (disableApiStop)")]
+    StopProtected(InstanceId),
+}

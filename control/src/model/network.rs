@@ -1,0 +1,167 @@
+//! VPCs, subnets and CIDR blocks as data.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AzId, AzName};
+use crate::table::{Row, Table};
+
+/// An IPv4 block: a network address and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub base: u32,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `a.b.c.d/n` where the host bits are zero; `None` when it is not such a block.
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let (addr, prefix) = text.split_once('/')?;
+        let addr: Ipv4Addr = addr.parse().ok()?;
+        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+        let base = u32::from(addr);
+        let cidr = Cidr { base, prefix };
+        (base & !cidr.mask() == 0).then_some(cidr)
+    }
+
+    fn mask(self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix)
+        }
+    }
+
+    pub fn size(self) -> u64 {
+        1u64 << (32 - self.prefix)
+    }
+
+    fn last(self) -> u32 {
+        self.base + (self.size() - 1) as u32
+    }
+
+    pub fn contains(self, inner: Cidr) -> bool {
+        inner.prefix >= self.prefix && inner.base & self.mask() == self.base
+    }
+
+    pub fn overlaps(self, other: Cidr) -> bool {
+        self.base <= other.last() && other.base <= self.last()
+    }
+
+    /// The `n`-th address of the block.
+    pub fn host(self, n: u32) -> Ipv4Addr {
+        Ipv4Addr::from(self.base.wrapping_add(n))
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.base), self.prefix)
+    }
+}
+
+/// AWS reserves the first four addresses of a subnet and the last one.
+const RESERVED_LOW: u32 = 4;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vpc {
+    pub id: String,
+    pub cidr: String,
+    pub is_default: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subnet {
+    pub id: String,
+    pub vpc_id: String,
+    pub cidr: String,
+    pub zone: AzName,
+    pub zone_id: AzId,
+    pub default_for_az: bool,
+    pub tags: BTreeMap<String, String>,
+    /// Host numbers handed out so far (addresses are not reused, which keeps them unique).
+    pub hosts_used: u32,
+}
+
+impl Subnet {
+    fn block(&self) -> Cidr {
+        Cidr::parse(&self.cidr).unwrap_or(Cidr { base: 0, prefix: 32 })
+    }
+
+    /// The address the next instance gets (check `available_addresses` first).
+    pub(crate) fn next_address(&self) -> Ipv4Addr {
+        self.block().host(RESERVED_LOW + self.hosts_used)
+    }
+
+    /// Addresses still free for instances.
+    pub fn available_addresses(&self) -> u64 {
+        (self.block().size()).saturating_sub(u64::from(RESERVED_LOW) + 1 + u64::from(self.hosts_used))
+    }
+}
+
+/// What CreateSubnet asks for, once the zone is resolved.
+#[derive(Debug, Clone)]
+pub struct SubnetSpec {
+    pub vpc_id: String,
+    pub cidr: String,
+    pub zone: AzName,
+    pub zone_id: AzId,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The network state of a region.
+#[derive(Debug, Default)]
+pub(crate) struct NetworkState {
+    /// The default network was made once (a deleted default VPC stays deleted).
+    pub default_made: bool,
+    /// `default_made` changed in the running command.
+    pub default_made_changed: bool,
+    pub vpcs: Table<String, Vpc>,
+    pub subnets: Table<String, Subnet>,
+}
+
+impl Row for Vpc {
+    const TABLE: &'static str = "vpcs";
+    type Key = String;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl Row for Subnet {
+    const TABLE: &'static str = "subnets";
+    type Key = String;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+/// The errors of VPCs and subnets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetworkError {
+    #[error("VPC {0} does not exist")]
+    VpcNotFound(String),
+    #[error("subnet {0} does not exist")]
+    SubnetNotFound(String),
+    #[error("{0} is not a CIDR block")]
+    InvalidCidr(String),
+    #[error("{0} is not a valid VPC range (/16 to /28)")]
+    VpcRange(String),
+    #[error("{0} is not a valid range for a subnet of its VPC")]
+    SubnetRange(String),
+    #[error("{0} overlaps another subnet of the VPC")]
+    SubnetConflict(String),
+    #[error("{kind} {id} has dependencies")]
+    DependencyViolation { kind: &'static str, id: String },
+    #[error("subnet {0} has no free addresses")]
+    InsufficientFreeAddresses(String),
+    #[error("security group {group} is not in the VPC of subnet {subnet}")]
+    GroupSubnetMismatch { group: String, subnet: String },
+    #[error("the region has no default VPC")]
+    NoDefaultVpc,
+    #[error("zone {0} has no default subnet")]
+    NoDefaultSubnet(String),
+}

@@ -1,0 +1,76 @@
+//! EBS snapshots as data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{SnapshotId, VolumeId};
+use crate::table::Row;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotState {
+    Pending,
+    Completed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub id: SnapshotId,
+    pub volume_id: Option<VolumeId>,
+    pub volume_size_gib: u32,
+    pub description: String,
+    pub start_time_ms: u64,
+    pub state: SnapshotState,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    /// Account ids (and `all`) allowed to create volumes from it.
+    pub create_volume_permissions: Vec<String>,
+    /// Started through the EBS direct APIs and not yet completed: stays `pending` until
+    /// CompleteSnapshot.
+    #[serde(default)]
+    pub awaiting_completion: bool,
+    #[serde(default)]
+    pub parent: Option<SnapshotId>,
+}
+
+impl Row for Snapshot {
+    const TABLE: &'static str = "snapshots";
+    type Key = SnapshotId;
+    fn key(&self) -> SnapshotId {
+        self.id.clone()
+    }
+}
+
+/// Bytes per block of the EBS direct APIs.
+pub const DIRECT_BLOCK_SIZE: u64 = 512 * 1024;
+
+/// A block of a completed snapshot, as the EBS direct APIs list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotBlock {
+    pub index: u64,
+    /// Hex SHA-256 of the block's bytes.
+    pub hash: String,
+}
+
+/// The errors of EBS snapshots (through EC2 and the EBS direct APIs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot {0} does not exist")]
+    NotFound(SnapshotId),
+    #[error("snapshot {snapshot} is in use by volume {volume}")]
+    InUse { snapshot: SnapshotId, volume: VolumeId },
+    #[error("snapshot {0} is not pending: blocks can no longer be written")]
+    SnapshotNotPending(SnapshotId),
+    #[error("snapshot {0} is not completed yet")]
+    SnapshotNotCompleted(SnapshotId),
+    #[error("block {index} is beyond the end of snapshot {snapshot}")]
+    BlockIndexOutOfRange { snapshot: SnapshotId, index: u64 },
+    #[error("snapshot {snapshot}: {declared} changed blocks declared, {written} written")]
+    ChangedBlocksMismatch { snapshot: SnapshotId, declared: u64, written: u64 },
+    #[error("snapshot {0}: the aggregate checksum does not match the blocks written")]
+    ChecksumMismatch(SnapshotId),
+    #[error("snapshot {snapshot} is used by image {image}")]
+    SnapshotUsedByImage { snapshot: SnapshotId, image: String },
+}
