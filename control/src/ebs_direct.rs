@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 
 use crate::error::{ControlError, SnapshotError, VolumeError};
 use crate::ids::SnapshotId;
-use crate::model::snapshot::{Snapshot, SnapshotBlock, SnapshotState, DIRECT_BLOCK_SIZE};
+use crate::model::snapshot::{ChangedBlock, Snapshot, SnapshotBlock, SnapshotState, DIRECT_BLOCK_SIZE};
 use crate::model::volume::VolumeType;
+use crate::region::Region;
 use crate::state::{storage_error, store_name, RegionState, GIB};
 use crate::tags::MAX_TAGS;
 
 impl RegionState {
     /// StartSnapshot: an empty snapshot (or one holding `parent`'s blocks) to be written block by block.
     #[allow(clippy::too_many_arguments)]
-    pub fn start_snapshot(
+    pub(crate) fn start_snapshot(
         &mut self,
         volume_size_gib: u32,
         parent: Option<&SnapshotId>,
@@ -71,7 +72,12 @@ impl RegionState {
     }
 
     /// PutSnapshotBlock: stores one 512 KiB block; returns its SHA-256.
-    pub fn put_snapshot_block(&mut self, id: &SnapshotId, index: u64, data: &[u8]) -> Result<[u8; 32], ControlError> {
+    pub(crate) fn put_snapshot_block(
+        &mut self,
+        id: &SnapshotId,
+        index: u64,
+        data: &[u8],
+    ) -> Result<[u8; 32], ControlError> {
         let s = self.snapshot(id)?;
         if !s.awaiting_completion {
             return Err(ControlError::Snapshot(SnapshotError::SnapshotNotPending(id.clone())));
@@ -85,7 +91,7 @@ impl RegionState {
     /// CompleteSnapshot: checks the number of blocks written and, when given, the LINEAR
     /// aggregate checksum (SHA-256 over the blocks' raw SHA-256 digests in index order, as AWS's
     /// coldsnap computes it); the snapshot then completes.
-    pub fn complete_snapshot(
+    pub(crate) fn complete_snapshot(
         &mut self,
         id: &SnapshotId,
         changed_blocks: u64,
@@ -145,6 +151,34 @@ impl RegionState {
         Ok(ia.lineage == ib.lineage)
     }
 
+    /// ListChangedBlocks: the blocks that differ between `first` (or an empty snapshot) and
+    /// `second`, from `from` on, in index order; `None` when the two are of different lineages.
+    pub fn changed_blocks(
+        &self,
+        first: Option<&SnapshotId>,
+        second: &SnapshotId,
+        from: u64,
+    ) -> Result<Option<Vec<ChangedBlock>>, ControlError> {
+        let first_blocks = match first {
+            Some(f) if !self.same_lineage(f, second)? => return Ok(None),
+            Some(f) => self.snapshot_blocks(f)?,
+            None => Vec::new(),
+        };
+        let a: BTreeMap<u64, String> = first_blocks.into_iter().map(|b| (b.index, b.hash)).collect();
+        let mut b: BTreeMap<u64, String> =
+            self.snapshot_blocks(second)?.into_iter().map(|b| (b.index, b.hash)).collect();
+        let mut indices: Vec<u64> =
+            a.keys().chain(b.keys()).copied().filter(|i| *i >= from && a.get(i) != b.get(i)).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        Ok(Some(
+            indices
+                .into_iter()
+                .map(|index| ChangedBlock { index, first_hash: a.get(&index).cloned(), second_hash: b.remove(&index) })
+                .collect(),
+        ))
+    }
+
     /// The bytes of one block of a completed snapshot.
     pub fn snapshot_block(&self, id: &SnapshotId, index: u64) -> Result<Vec<u8>, ControlError> {
         let s = self.snapshot(id)?;
@@ -152,5 +186,46 @@ impl RegionState {
             return Err(ControlError::Snapshot(SnapshotError::SnapshotNotCompleted(id.clone())));
         }
         self.store.snapshots().read_block(&store_name(id.as_str())?, index).map_err(storage_error)
+    }
+}
+
+impl Region {
+    /// StartSnapshot.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_snapshot(
+        &self,
+        volume_size_gib: u32,
+        parent: Option<&SnapshotId>,
+        description: String,
+        tags: BTreeMap<String, String>,
+        encrypted: bool,
+        kms_key_id: Option<String>,
+        now_ms: u64,
+    ) -> Result<Snapshot, ControlError> {
+        self.with_state(now_ms, |state| {
+            state.start_snapshot(volume_size_gib, parent, description, tags, encrypted, kms_key_id, now_ms)
+        })
+    }
+
+    /// PutSnapshotBlock: the block's SHA-256.
+    pub fn put_snapshot_block(
+        &self,
+        id: &SnapshotId,
+        index: u64,
+        data: &[u8],
+        now_ms: u64,
+    ) -> Result<[u8; 32], ControlError> {
+        self.with_state(now_ms, |state| state.put_snapshot_block(id, index, data))
+    }
+
+    /// CompleteSnapshot.
+    pub fn complete_snapshot(
+        &self,
+        id: &SnapshotId,
+        changed_blocks: u64,
+        linear_checksum: Option<&[u8]>,
+        now_ms: u64,
+    ) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.complete_snapshot(id, changed_blocks, linear_checksum))
     }
 }

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use crate::error::{ControlError, ImageError, InstanceError};
 use crate::ids::{InstanceId, SnapshotId};
 use crate::model::image::{Image, ImageMapping, ImageSpec, ImageState};
-use crate::model::instance::InstanceState;
+use crate::model::instance::{InstanceState, DEFAULT_ROOT_GIB};
 use crate::model::snapshot::SnapshotState;
+use crate::region::Region;
 use crate::state::RegionState;
 
 /// AMI names: 3 to 128 characters of letters, digits and `()[] ./-'@_`.
@@ -34,7 +35,7 @@ impl RegionState {
     }
 
     /// Snapshots every volume attached to the instance and registers them as an image.
-    pub fn create_image(
+    pub(crate) fn create_image(
         &mut self,
         instance: &InstanceId,
         name: &str,
@@ -98,15 +99,33 @@ impl RegionState {
         Ok(image)
     }
 
-    pub fn register_image(&mut self, spec: ImageSpec, now_ms: u64, dry_run: bool) -> Result<Image, ControlError> {
+    pub(crate) fn register_image(
+        &mut self,
+        spec: ImageSpec,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Image, ControlError> {
         check_name(&spec.name)?;
         self.check_unique_name(&spec.name)?;
-        for m in &spec.mappings {
+        let mut mappings = Vec::new();
+        for m in spec.mappings {
+            let size_gib = match (m.size_gib, &m.snapshot_id) {
+                (Some(size), _) => size,
+                (None, Some(s)) => self.snapshot(s)?.volume_size_gib,
+                (None, None) => DEFAULT_ROOT_GIB,
+            };
             if let Some(s) = &m.snapshot_id {
                 self.snapshot(s)?;
             }
+            mappings.push(ImageMapping {
+                device: m.device,
+                snapshot_id: m.snapshot_id,
+                size_gib,
+                volume_type: m.volume_type,
+                delete_on_termination: m.delete_on_termination,
+            });
         }
-        if !spec.mappings.iter().any(|m| m.device == spec.root_device && m.snapshot_id.is_some()) {
+        if !mappings.iter().any(|m| m.device == spec.root_device && m.snapshot_id.is_some()) {
             return Err(ControlError::Image(ImageError::MissingRootSnapshot(spec.root_device.clone())));
         }
         if dry_run {
@@ -119,7 +138,7 @@ impl RegionState {
             description: spec.description,
             architecture: spec.architecture,
             root_device: spec.root_device,
-            mappings: spec.mappings,
+            mappings,
             created_ms: now_ms,
             source_instance: None,
             tags: spec.tags,
@@ -151,7 +170,7 @@ impl RegionState {
 
     /// Deregisters an image; with `delete_snapshots`, its snapshots go too. Answers the ids of
     /// the snapshots deleted.
-    pub fn deregister_image(
+    pub(crate) fn deregister_image(
         &mut self,
         id: &str,
         delete_snapshots: bool,
@@ -184,5 +203,36 @@ impl RegionState {
     /// Tags of an image, for CreateTags/DeleteTags.
     pub(crate) fn image_tags_mut(&mut self, id: &str) -> Option<&mut BTreeMap<String, String>> {
         self.images_mut().get_mut(id).map(|i| &mut i.tags)
+    }
+}
+
+impl Region {
+    /// CreateImage: snapshots of the instance's volumes, named as an image.
+    pub fn create_image(
+        &self,
+        instance: &InstanceId,
+        name: &str,
+        description: Option<String>,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Image, ControlError> {
+        self.with_state(now_ms, |state| state.create_image(instance, name, description, tags, now_ms, dry_run))
+    }
+
+    /// RegisterImage: existing snapshots named as an image.
+    pub fn register_image(&self, spec: ImageSpec, now_ms: u64, dry_run: bool) -> Result<Image, ControlError> {
+        self.with_state(now_ms, |state| state.register_image(spec, now_ms, dry_run))
+    }
+
+    /// DeregisterImage, and its snapshots when asked; the ids of the snapshots deleted.
+    pub fn deregister_image(
+        &self,
+        id: &str,
+        delete_snapshots: bool,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Vec<SnapshotId>, ControlError> {
+        self.with_state(now_ms, |state| state.deregister_image(id, delete_snapshots, dry_run))
     }
 }

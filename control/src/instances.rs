@@ -6,10 +6,10 @@
 use crate::error::{ControlError, ImageError, InstanceError, NetworkError, SecurityGroupError, VolumeError, ZoneError};
 use crate::ids::InstanceId;
 use crate::model::instance::{
-    AttributeChange, Instance, InstanceState, LaunchRequest, LaunchSpec, LaunchVolume, RequestedMapping,
-    DEFAULT_ROOT_GIB, ROOT_DEVICE,
+    AttributeChange, Check, Instance, InstanceState, InstanceStatus, LaunchRequest, LaunchSpec, LaunchVolume,
+    RequestedMapping, DEFAULT_ROOT_GIB, ROOT_DEVICE,
 };
-use crate::model::volume::{Attachment, AttachmentState, VolumeSpec, VolumeState, VolumeType};
+use crate::model::volume::{Attachment, AttachmentState, VolumeHealth, VolumeSpec, VolumeState, VolumeType};
 use crate::model::zone::ZoneState;
 use crate::region::Region;
 use crate::state::RegionState;
@@ -117,6 +117,117 @@ fn merge_mappings(image: &[LaunchVolume], mappings: &[RequestedMapping]) -> Resu
     Ok(all)
 }
 
+impl Region {
+    /// ModifyInstanceAttribute: one attribute per call, as AWS takes them.
+    pub fn modify_instance_attribute(
+        &self,
+        id: &InstanceId,
+        change: AttributeChange,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.modify_instance_attribute(id, change, dry_run))
+    }
+
+    /// StartInstances (`target` pending), StopInstances (stopping) and TerminateInstances
+    /// (shutting-down): all the instances or none; (id, previous, current) for each.
+    pub fn change_instance_states(
+        &self,
+        ids: &[InstanceId],
+        target: InstanceState,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Vec<(InstanceId, InstanceState, InstanceState)>, ControlError> {
+        self.with_state(now_ms, |state| state.change_instance_states(ids, target, now_ms, dry_run))
+    }
+
+    /// RebootInstances: a running instance stays running (it runs no code to restart); an
+    /// instance on its way out cannot be rebooted.
+    pub fn reboot_instances(&self, ids: &[InstanceId], now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+        self.read(now_ms, |state| {
+            for id in ids {
+                let i = state.instance(id)?;
+                if matches!(i.state, InstanceState::Terminated | InstanceState::ShuttingDown) {
+                    return Err(ControlError::Instance(InstanceError::IncorrectInstanceState {
+                        instance: id.clone(),
+                        state: i.state,
+                    }));
+                }
+            }
+            if dry_run {
+                return Err(ControlError::DryRun);
+            }
+            Ok(())
+        })
+    }
+
+    /// DescribeInstanceStatus: the instances after `after` (all, or only running ones), each with
+    /// its three checks; and whether more follow.
+    pub fn instance_statuses(
+        &self,
+        ids: &[InstanceId],
+        after: Option<&InstanceId>,
+        limit: usize,
+        include_all: bool,
+        now_ms: u64,
+    ) -> Result<(Vec<(Instance, InstanceStatus)>, bool), ControlError> {
+        let zones = self.zones();
+        self.read(now_ms, |state| {
+            for id in ids {
+                state.instance(id)?;
+            }
+            // Without IncludeAllInstances only running instances are listed, as on AWS.
+            let (list, more) = state.instances_after(after, limit, |i| {
+                (ids.is_empty() || ids.contains(&i.id)) && (include_all || i.state == InstanceState::Running)
+            });
+            let mut out = Vec::new();
+            for i in list {
+                let zone = zones.iter().find(|z| z.name == i.zone).map_or(ZoneState::Available, |z| z.state);
+                let status = state.instance_status(&i, zone, now_ms)?;
+                out.push((i, status));
+            }
+            Ok((out, more))
+        })
+    }
+}
+
+impl RegionState {
+    /// The checks of an instance: not applicable unless running; initializing for one lifecycle
+    /// step after it starts (squall's stand-in for AWS's few minutes); the host unreachable when
+    /// its zone is impaired or out; the instance and its EBS checks failed while a volume
+    /// attached to it is stuck.
+    pub fn instance_status(&self, i: &Instance, zone: ZoneState, now_ms: u64) -> Result<InstanceStatus, ControlError> {
+        let running = i.state == InstanceState::Running;
+        let settle_ms = self.delays().volume_create.as_millis() as u64;
+        if !running {
+            return Ok(InstanceStatus {
+                system: Check::NotApplicable,
+                instance: Check::NotApplicable,
+                ebs: Check::NotApplicable,
+            });
+        }
+        if now_ms < i.state_since_ms.saturating_add(settle_ms) {
+            return Ok(InstanceStatus {
+                system: Check::Initializing,
+                instance: Check::Initializing,
+                ebs: Check::Initializing,
+            });
+        }
+        let (attached, _) = self.volumes_after(None, usize::MAX, |v| v.attachments.iter().any(|a| a.instance == i.id));
+        let mut stuck = false;
+        for v in &attached {
+            stuck |= self.volume_health(&v.id)? == VolumeHealth::Stuck;
+        }
+        let failed = Check::Failed { since_ms: now_ms };
+        let ebs = if stuck { failed } else { Check::Passed };
+        Ok(if zone != ZoneState::Available {
+            InstanceStatus { system: failed, instance: failed, ebs }
+        } else {
+            InstanceStatus { system: Check::Passed, instance: ebs, ebs }
+        })
+    }
+}
+
 impl RegionState {
     /// The volumes an image brings: its mappings (root first), or a blank 8 GiB root for
     /// catalogue images and — when `accept_any` — for ids squall does not know.
@@ -166,7 +277,7 @@ impl RegionState {
 
 impl RegionState {
     /// Launches `count` instances, each with its volumes created and attached.
-    pub fn run_instances(
+    pub(crate) fn run_instances(
         &mut self,
         mut spec: LaunchSpec,
         now_ms: u64,
@@ -313,7 +424,7 @@ impl RegionState {
     }
 
     /// Changes one attribute. Type, user data and EBS optimization change only while stopped.
-    pub fn modify_instance_attribute(
+    pub(crate) fn modify_instance_attribute(
         &mut self,
         id: &InstanceId,
         change: AttributeChange,
@@ -418,7 +529,7 @@ impl RegionState {
 
     /// Moves each instance to `target` (stopping, shutting-down or pending) if its state allows;
     /// returns (id, previous, current) for each.
-    pub fn change_instance_states(
+    pub(crate) fn change_instance_states(
         &mut self,
         ids: &[InstanceId],
         target: InstanceState,

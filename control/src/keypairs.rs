@@ -15,6 +15,7 @@ use sha2::Digest;
 
 use crate::error::{ControlError, InternalError, KeyPairError};
 use crate::model::key_pair::{KeyPair, KeyType};
+use crate::region::Region;
 use crate::state::RegionState;
 
 fn key_error(e: impl std::fmt::Display) -> ControlError {
@@ -163,7 +164,7 @@ fn check_name(name: &str) -> Result<(), ControlError> {
 
 impl RegionState {
     /// Creates a key pair; answers it and its private key material (kept nowhere).
-    pub fn create_key_pair(
+    pub(crate) fn create_key_pair(
         &mut self,
         name: &str,
         key_type: KeyType,
@@ -200,7 +201,7 @@ impl RegionState {
         Ok(key)
     }
 
-    pub fn import_key_pair(
+    pub(crate) fn import_key_pair(
         &mut self,
         name: &str,
         material: &[u8],
@@ -233,7 +234,7 @@ impl RegionState {
 
     /// Deletes by name or id. Like EC2, deleting a name that does not exist succeeds; an id
     /// that does not exist is an error.
-    pub fn delete_key_pair(
+    pub(crate) fn delete_key_pair(
         &mut self,
         name: Option<&str>,
         id: Option<&str>,
@@ -256,6 +257,43 @@ impl RegionState {
             self.key_pairs_mut().remove(&k.id);
         }
         Ok(found)
+    }
+}
+
+impl Region {
+    /// CreateKeyPair: the key pair and its private key (the only time it is seen).
+    pub fn create_key_pair(
+        &self,
+        name: &str,
+        key_type: KeyType,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<(KeyPair, String), ControlError> {
+        self.with_state(now_ms, |state| state.create_key_pair(name, key_type, tags, now_ms, dry_run))
+    }
+
+    /// ImportKeyPair (an OpenSSH public key).
+    pub fn import_key_pair(
+        &self,
+        name: &str,
+        material: &[u8],
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<KeyPair, ControlError> {
+        self.with_state(now_ms, |state| state.import_key_pair(name, material, tags, now_ms, dry_run))
+    }
+
+    /// DeleteKeyPair, by name or id; the key pair deleted, if there was one.
+    pub fn delete_key_pair(
+        &self,
+        name: Option<&str>,
+        id: Option<&str>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Option<KeyPair>, ControlError> {
+        self.with_state(now_ms, |state| state.delete_key_pair(name, id, dry_run))
     }
 }
 

@@ -8,6 +8,7 @@ use crate::error::{ControlError, NetworkError};
 use crate::ids::AzName;
 use crate::model::network::{Cidr, Subnet, SubnetSpec, Vpc};
 use crate::model::zone::DefaultNetwork;
+use crate::region::Region;
 use crate::state::RegionState;
 
 impl RegionState {
@@ -72,7 +73,7 @@ impl RegionState {
         self.network_ref().subnets.values().find(|s| s.default_for_az && s.zone == *zone)
     }
 
-    pub fn create_vpc(
+    pub(crate) fn create_vpc(
         &mut self,
         cidr: &str,
         tags: BTreeMap<String, String>,
@@ -94,7 +95,7 @@ impl RegionState {
     }
 
     /// Deletes a VPC with nothing left in it but its default security group.
-    pub fn delete_vpc(&mut self, id: &str, dry_run: bool) -> Result<(), ControlError> {
+    pub(crate) fn delete_vpc(&mut self, id: &str, dry_run: bool) -> Result<(), ControlError> {
         self.vpc(id)?;
         let has_subnets = self.network_ref().subnets.values().any(|s| s.vpc_id == id);
         let has_groups = self.security_groups_ref().values().any(|g| g.vpc_id == id && g.name != "default");
@@ -109,7 +110,7 @@ impl RegionState {
         Ok(())
     }
 
-    pub fn create_subnet(&mut self, spec: SubnetSpec, dry_run: bool) -> Result<Subnet, ControlError> {
+    pub(crate) fn create_subnet(&mut self, spec: SubnetSpec, dry_run: bool) -> Result<Subnet, ControlError> {
         let vpc = self.vpc(&spec.vpc_id)?;
         let block = Cidr::parse(&spec.cidr)
             .ok_or_else(|| ControlError::Network(NetworkError::InvalidCidr(spec.cidr.clone())))?;
@@ -145,7 +146,7 @@ impl RegionState {
     }
 
     /// Deletes a subnet no live instance uses.
-    pub fn delete_subnet(&mut self, id: &str, dry_run: bool) -> Result<(), ControlError> {
+    pub(crate) fn delete_subnet(&mut self, id: &str, dry_run: bool) -> Result<(), ControlError> {
         self.subnet(id)?;
         let used = self.instances_ref().values().any(|i| {
             i.subnet_id.as_deref() == Some(id) && i.state != crate::model::instance::InstanceState::Terminated
@@ -185,6 +186,34 @@ impl RegionState {
             return Some(&mut v.tags);
         }
         n.subnets.get_mut(id).map(|s| &mut s.tags)
+    }
+}
+
+impl Region {
+    /// CreateVpc (with its default security group).
+    pub fn create_vpc(
+        &self,
+        cidr: &str,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Vpc, ControlError> {
+        self.with_state(now_ms, |state| state.create_vpc(cidr, tags, dry_run))
+    }
+
+    /// DeleteVpc.
+    pub fn delete_vpc(&self, id: &str, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.delete_vpc(id, dry_run))
+    }
+
+    /// CreateSubnet.
+    pub fn create_subnet(&self, spec: SubnetSpec, now_ms: u64, dry_run: bool) -> Result<Subnet, ControlError> {
+        self.with_state(now_ms, |state| state.create_subnet(spec, dry_run))
+    }
+
+    /// DeleteSubnet.
+    pub fn delete_subnet(&self, id: &str, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.delete_subnet(id, dry_run))
     }
 }
 

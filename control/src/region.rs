@@ -107,10 +107,22 @@ impl Region {
         }
     }
 
+    /// A read of the region's state, settled at `now_ms`: what every Describe uses. `f` sees the
+    /// state but cannot change it; changes go through the typed commands (`Region::create_volume`,
+    /// `Region::run_instances`, … one per mutating AWS action, in the module of each resource).
+    pub fn read<T>(
+        &self,
+        now_ms: u64,
+        f: impl FnOnce(&RegionState) -> Result<T, ControlError>,
+    ) -> Result<T, ControlError> {
+        self.with_state(now_ms, |state| f(state))
+    }
+
     /// Runs `f` on the region's state, settled at `now_ms` (opened on first use), as one
     /// command: what `f` changes is committed in one transaction when it returns `Ok`, and undone
-    /// when it returns an error (nothing of a failed command remains).
-    pub fn with_state<T>(
+    /// when it returns an error (nothing of a failed command remains). The commands of each
+    /// resource module are built on it.
+    pub(crate) fn with_state<T>(
         &self,
         now_ms: u64,
         f: impl FnOnce(&mut RegionState) -> Result<T, ControlError>,

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{ControlError, SecurityGroupError};
-use crate::model::security_group::{SecurityGroup, SecurityGroupRule};
+use crate::error::{ControlError, NetworkError, SecurityGroupError};
+use crate::model::security_group::{GroupRef, SecurityGroup, SecurityGroupRule};
+use crate::region::Region;
 use crate::state::RegionState;
 
 impl RegionState {
@@ -55,6 +56,18 @@ impl RegionState {
         self.security_groups_ref().values().find(|g| g.vpc_id == vpc_id && g.name == name).map(|g| g.id.clone())
     }
 
+    /// The id of the group a request names (by id, or by name in the default VPC).
+    pub fn resolve_group(&self, group: &GroupRef) -> Result<String, ControlError> {
+        match (&group.id, &group.name) {
+            (Some(id), _) => Ok(id.clone()),
+            (None, Some(name)) => self
+                .default_vpc()
+                .and_then(|vpc| self.security_groups_named(&vpc.id, name))
+                .ok_or_else(|| ControlError::SecurityGroup(SecurityGroupError::NotFound(name.clone()))),
+            (None, None) => Err(ControlError::SecurityGroup(SecurityGroupError::Unnamed)),
+        }
+    }
+
     /// Every group of the region, in every VPC.
     pub fn all_security_groups(&self) -> Vec<SecurityGroup> {
         self.security_groups_ref().values().cloned().collect()
@@ -66,7 +79,7 @@ impl RegionState {
         Ok(self.security_groups_ref().values().filter(|g| g.vpc_id == vpc_id).cloned().collect())
     }
 
-    pub fn create_security_group(
+    pub(crate) fn create_security_group(
         &mut self,
         vpc_id: &str,
         name: &str,
@@ -108,7 +121,7 @@ impl RegionState {
         Ok(group)
     }
 
-    pub fn delete_security_group(&mut self, id: &str, dry_run: bool) -> Result<(), ControlError> {
+    pub(crate) fn delete_security_group(&mut self, id: &str, dry_run: bool) -> Result<(), ControlError> {
         let group = self
             .security_groups_ref()
             .get(id)
@@ -131,7 +144,7 @@ impl RegionState {
     }
 
     /// Adds rules (ids are assigned here); a rule that repeats an existing grant is refused.
-    pub fn authorize(
+    pub(crate) fn authorize(
         &mut self,
         group: &str,
         mut rules: Vec<SecurityGroupRule>,
@@ -164,7 +177,7 @@ impl RegionState {
     }
 
     /// Removes rules that match `rules` (by grant) or have one of `rule_ids`.
-    pub fn revoke(
+    pub(crate) fn revoke(
         &mut self,
         group: &str,
         rules: &[SecurityGroupRule],
@@ -193,6 +206,67 @@ impl RegionState {
             g.rules.retain(|e| !(rules.iter().any(|r| e.same_grant(r)) || rule_ids.contains(&e.id)));
         }
         Ok(())
+    }
+}
+
+impl Region {
+    /// CreateSecurityGroup, in the VPC given or else the default VPC.
+    pub fn create_security_group(
+        &self,
+        vpc_id: Option<&str>,
+        name: &str,
+        description: &str,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<SecurityGroup, ControlError> {
+        self.with_state(now_ms, |state| {
+            let vpc = match vpc_id {
+                Some(v) => state.vpc(v)?.id.clone(),
+                None => state.default_vpc().ok_or(ControlError::Network(NetworkError::NoDefaultVpc))?.id.clone(),
+            };
+            state.create_security_group(&vpc, name, description, tags, dry_run)
+        })
+    }
+
+    /// DeleteSecurityGroup; the id of the group deleted.
+    pub fn delete_security_group(&self, group: &GroupRef, now_ms: u64, dry_run: bool) -> Result<String, ControlError> {
+        self.with_state(now_ms, |state| {
+            let id = state.resolve_group(group)?;
+            state.delete_security_group(&id, dry_run)?;
+            Ok(id)
+        })
+    }
+
+    /// AuthorizeSecurityGroupIngress and …Egress: the group's id and the rules added.
+    pub fn authorize_security_group(
+        &self,
+        group: &GroupRef,
+        rules: Vec<SecurityGroupRule>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<(String, Vec<SecurityGroupRule>), ControlError> {
+        self.with_state(now_ms, |state| {
+            let id = state.resolve_group(group)?;
+            let added = state.authorize(&id, rules, dry_run)?;
+            Ok((id, added))
+        })
+    }
+
+    /// RevokeSecurityGroupIngress and …Egress: by grant or by rule id.
+    pub fn revoke_security_group(
+        &self,
+        group: &GroupRef,
+        rules: &[SecurityGroupRule],
+        rule_ids: &[String],
+        egress: bool,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| {
+            let id = state.resolve_group(group)?;
+            state.revoke(&id, rules, rule_ids, egress, dry_run)
+        })
     }
 }
 

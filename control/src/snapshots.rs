@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 
 use crate::error::{ControlError, SnapshotError};
-use crate::ids::{SnapshotId, VolumeId};
-use crate::model::snapshot::{Snapshot, SnapshotState};
-use crate::model::volume::VolumeState;
+use crate::ids::{AzName, SnapshotId, VolumeId};
+use crate::model::snapshot::{InstanceSnapshots, Snapshot, SnapshotState};
+use crate::model::volume::{Volume, VolumeState};
+use crate::region::Region;
 use crate::state::{storage_error, store_name, RegionState};
 use crate::tags::MAX_TAGS;
 
 impl RegionState {
-    pub fn create_snapshot(
+    pub(crate) fn create_snapshot(
         &mut self,
         volume: &VolumeId,
         description: String,
@@ -60,6 +61,36 @@ impl RegionState {
         Ok(snapshot)
     }
 
+    /// CreateSnapshots: one snapshot of each volume attached to the instance, in one transaction
+    /// (crash-consistent across them), without the boot volume or the excluded data volumes if
+    /// asked; each snapshot gets the request's tags over, if asked, its volume's.
+    pub(crate) fn create_snapshots(
+        &mut self,
+        req: InstanceSnapshots,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Vec<(Snapshot, AzName)>, ControlError> {
+        let root = self.instance(&req.instance)?.root_device.clone();
+        let (volumes, _) =
+            self.volumes_after(None, usize::MAX, |v| v.attachments.iter().any(|a| a.instance == req.instance));
+        let boot = |v: &Volume| v.attachments.iter().any(|a| a.instance == req.instance && a.device == root);
+        let chosen: Vec<Volume> = volumes
+            .into_iter()
+            .filter(|v| !req.exclude_volumes.contains(&v.id))
+            .filter(|v| !(req.exclude_boot && boot(v)))
+            .collect();
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        let mut out = Vec::new();
+        for v in chosen {
+            let mut tags = if req.copy_volume_tags { v.tags.clone() } else { BTreeMap::new() };
+            tags.extend(req.tags.clone());
+            out.push((self.create_snapshot(&v.id, req.description.clone(), tags, now_ms, false)?, v.zone.clone()));
+        }
+        Ok(out)
+    }
+
     /// A snapshot id from the region's seeded stream that no snapshot has.
     pub(crate) fn new_snapshot_id(&mut self) -> SnapshotId {
         loop {
@@ -83,7 +114,7 @@ impl RegionState {
         self.snapshots.page_after(after, limit, keep)
     }
 
-    pub fn delete_snapshot(&mut self, id: &SnapshotId, dry_run: bool) -> Result<(), ControlError> {
+    pub(crate) fn delete_snapshot(&mut self, id: &SnapshotId, dry_run: bool) -> Result<(), ControlError> {
         self.snapshot(id)?;
         if let Some(v) =
             self.volumes.values().find(|v| v.snapshot_id.as_ref() == Some(id) && v.state == VolumeState::Creating)
@@ -101,7 +132,7 @@ impl RegionState {
         Ok(())
     }
 
-    pub fn copy_snapshot(
+    pub(crate) fn copy_snapshot(
         &mut self,
         source: &SnapshotId,
         description: Option<String>,
@@ -129,7 +160,7 @@ impl RegionState {
         Ok(copy)
     }
 
-    pub fn set_create_volume_permissions(
+    pub(crate) fn set_create_volume_permissions(
         &mut self,
         id: &SnapshotId,
         add: &[String],
@@ -148,5 +179,58 @@ impl RegionState {
             }
         }
         Ok(())
+    }
+}
+
+impl Region {
+    /// CreateSnapshot: a point-in-time, incremental copy of the volume, read from a surviving replica.
+    pub fn create_snapshot(
+        &self,
+        volume: &VolumeId,
+        description: String,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Snapshot, ControlError> {
+        self.with_state(now_ms, |state| state.create_snapshot(volume, description, tags, now_ms, dry_run))
+    }
+
+    /// CreateSnapshots (multi-volume, crash-consistent).
+    pub fn create_snapshots(
+        &self,
+        req: InstanceSnapshots,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Vec<(Snapshot, AzName)>, ControlError> {
+        self.with_state(now_ms, |state| state.create_snapshots(req, now_ms, dry_run))
+    }
+
+    /// DeleteSnapshot.
+    pub fn delete_snapshot(&self, id: &SnapshotId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.delete_snapshot(id, dry_run))
+    }
+
+    /// CopySnapshot (within the region).
+    pub fn copy_snapshot(
+        &self,
+        source: &SnapshotId,
+        description: Option<String>,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Snapshot, ControlError> {
+        self.with_state(now_ms, |state| state.copy_snapshot(source, description, tags, now_ms, dry_run))
+    }
+
+    /// ModifySnapshotAttribute and ResetSnapshotAttribute (`createVolumePermission`).
+    pub fn set_create_volume_permissions(
+        &self,
+        id: &SnapshotId,
+        add: &[String],
+        remove: &[String],
+        reset: bool,
+        now_ms: u64,
+    ) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.set_create_volume_permissions(id, add, remove, reset))
     }
 }

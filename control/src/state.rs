@@ -244,7 +244,7 @@ impl RegionState {
     }
 
     /// The region's storage cluster of a zone (by zone id), for fault injection and tests.
-    pub fn storage_cluster(&mut self, zone_id: &AzId) -> Result<&mut squall_storage::Cluster, ControlError> {
+    pub(crate) fn storage_cluster(&mut self, zone_id: &AzId) -> Result<&mut squall_storage::Cluster, ControlError> {
         self.store.cluster(zone_id.as_str()).map_err(storage_error)
     }
 
@@ -273,7 +273,7 @@ impl RegionState {
     }
 
     /// The storage status of every cluster the region has opened, by zone id.
-    pub fn storage_status(&mut self) -> Vec<crate::status::ZoneStorageStatus> {
+    pub(crate) fn storage_status(&mut self) -> Vec<crate::status::ZoneStorageStatus> {
         self.store.clusters().map(|(_, c)| c.status().into()).collect()
     }
 
@@ -336,4 +336,69 @@ impl RegionState {
     // ---- EBS direct APIs -------------------------------------------------------------------
 
     // ---- tags ------------------------------------------------------------------------------
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::error::{ControlError, VolumeError};
+    use crate::model::volume::{VolumeSpec, VolumeType};
+    use crate::{AzName, ControlConfig, ControlPlane, RegionName, VolumeId};
+
+    fn control(dir: &std::path::Path) -> ControlPlane {
+        ControlPlane::new(ControlConfig::new(RegionName::parse("us-east-1").expect("region"), dir.to_path_buf()))
+    }
+
+    fn spec(size: u32) -> VolumeSpec {
+        VolumeSpec {
+            zone: AzName::new("us-east-1a".to_string()),
+            size_gib: Some(size),
+            snapshot_id: None,
+            volume_type: VolumeType::Gp3,
+            iops: None,
+            throughput: None,
+            encrypted: false,
+            kms_key_id: None,
+            multi_attach: false,
+            tags: BTreeMap::from([("Name".to_string(), format!("v{size}"))]),
+            client_token: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_command_leaves_nothing_and_a_committed_one_survives_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let us_east_1 = RegionName::parse("us-east-1").expect("region");
+        let c = control(dir.path());
+        let region = c.region(&us_east_1);
+        let now = c.now_ms();
+        let zone = region.zone_by_name("us-east-1a").expect("zone").id;
+        let kept = region.create_volume(spec(1), now, false).expect("create");
+        // Two volumes made, then a failure: the command is undone whole.
+        let failed = region.with_state(now, |state| {
+            state.create_volume(spec(2), zone.clone(), now, false)?;
+            state.create_volume(spec(3), zone.clone(), now, false)?;
+            Err::<(), _>(ControlError::Volume(VolumeError::InsufficientVolumeCapacity { zone: "injected".into() }))
+        });
+        assert!(matches!(failed, Err(ControlError::Volume(VolumeError::InsufficientVolumeCapacity { .. }))));
+        let (listed, stored) = region
+            .with_state(now, |state| {
+                let listed: Vec<VolumeId> =
+                    state.volumes_after(None, 100, |_| true).0.into_iter().map(|v| v.id).collect();
+                let stored: usize = state.storage_status().iter().map(|s| s.volumes).sum();
+                Ok((listed, stored))
+            })
+            .expect("read");
+        assert_eq!(listed, vec![kept.id.clone()]);
+        assert_eq!(stored, 1, "the failed command's volumes are gone from the block store too");
+        drop(region);
+        drop(c);
+        let c = control(dir.path());
+        let after = c.region(&us_east_1).read(c.now_ms(), |state| Ok(state.volumes_after(None, 100, |_| true).0));
+        let after = after.expect("read");
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].id, kept.id);
+        assert_eq!(after[0].tags, kept.tags);
+    }
 }

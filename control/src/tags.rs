@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{ControlError, InstanceError, SnapshotError, VolumeError};
 use crate::ids::{InstanceId, SnapshotId, VolumeId};
+use crate::region::Region;
 use crate::state::RegionState;
 
 /// AWS's limit of tags per resource.
@@ -42,7 +43,7 @@ impl RegionState {
         }
     }
 
-    pub fn create_tags(
+    pub(crate) fn create_tags(
         &mut self,
         resources: &[String],
         tags: &BTreeMap<String, String>,
@@ -66,7 +67,7 @@ impl RegionState {
     }
 
     /// Deletes tags: a key with `Some(value)` only when the value matches; `None` whatever it is.
-    pub fn delete_tags(
+    pub(crate) fn delete_tags(
         &mut self,
         resources: &[String],
         tags: &[(String, Option<String>)],
@@ -120,5 +121,29 @@ impl RegionState {
             out.extend(k.tags.iter().map(|(kk, val)| (k.id.clone(), "key-pair", kk.clone(), val.clone())));
         }
         out
+    }
+}
+
+impl Region {
+    /// CreateTags on any resources of the region (all of them or none).
+    pub fn create_tags(
+        &self,
+        resources: &[String],
+        tags: &BTreeMap<String, String>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.create_tags(resources, tags, dry_run))
+    }
+
+    /// DeleteTags: each key, or each key with that value.
+    pub fn delete_tags(
+        &self,
+        resources: &[String],
+        tags: &[(String, Option<String>)],
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.delete_tags(resources, tags, dry_run))
     }
 }

@@ -10,7 +10,7 @@ use crate::model::instance::InstanceState;
 use crate::model::snapshot::Snapshot;
 use crate::model::volume::{
     Attachment, AttachmentState, IoEvent, IoEventStage, IoEventStatus, IoPerformance, Modification, ModificationState,
-    Volume, VolumeHealth, VolumeSettings, VolumeSpec, VolumeState, VolumeStatus, VolumeType,
+    ReplicaSet, Volume, VolumeHealth, VolumeSettings, VolumeSpec, VolumeState, VolumeStatus, VolumeType,
 };
 use crate::model::zone::ZoneState;
 use crate::region::Region;
@@ -69,7 +69,7 @@ impl RegionState {
     }
 
     /// EnableVolumeIO: ends a potential-data-inconsistency event (a no-op when I/O is enabled).
-    pub fn enable_volume_io(&mut self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+    pub(crate) fn enable_volume_io(&mut self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
         self.volume(id)?;
         if dry_run {
             return Err(ControlError::DryRun);
@@ -149,7 +149,7 @@ impl RegionState {
         Ok((size, iops, throughput))
     }
 
-    pub fn create_volume(
+    pub(crate) fn create_volume(
         &mut self,
         spec: VolumeSpec,
         zone_id: AzId,
@@ -252,7 +252,7 @@ impl RegionState {
     /// Changes size, type, IOPS, throughput or multi-attach. The new size is usable at once (the
     /// replicas grow); the modification then goes modifying → optimizing → completed.
     #[allow(clippy::too_many_arguments)]
-    pub fn modify_volume(
+    pub(crate) fn modify_volume(
         &mut self,
         id: &VolumeId,
         size_gib: Option<u32>,
@@ -328,7 +328,7 @@ impl RegionState {
         Ok(modification)
     }
 
-    pub fn delete_volume(&mut self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+    pub(crate) fn delete_volume(&mut self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
         let v = self.volumes.get(id).ok_or_else(|| ControlError::Volume(VolumeError::NotFound(id.clone())))?;
         if let Some(a) = v.attachments.first() {
             return Err(ControlError::Volume(VolumeError::InUse { volume: id.clone(), instance: a.instance.clone() }));
@@ -345,7 +345,7 @@ impl RegionState {
         Ok(())
     }
 
-    pub fn attach_volume(
+    pub(crate) fn attach_volume(
         &mut self,
         id: &VolumeId,
         instance: &InstanceId,
@@ -409,7 +409,7 @@ impl RegionState {
         Ok(attachment)
     }
 
-    pub fn detach_volume(
+    pub(crate) fn detach_volume(
         &mut self,
         id: &VolumeId,
         instance: Option<&InstanceId>,
@@ -478,7 +478,7 @@ impl RegionState {
         });
     }
 
-    pub fn set_auto_enable_io(&mut self, id: &VolumeId, value: bool, dry_run: bool) -> Result<(), ControlError> {
+    pub(crate) fn set_auto_enable_io(&mut self, id: &VolumeId, value: bool, dry_run: bool) -> Result<(), ControlError> {
         self.volume(id)?;
         if dry_run {
             return Err(ControlError::DryRun);
@@ -490,22 +490,43 @@ impl RegionState {
     }
 
     /// Whether the volume's replica set has a confirmed writable primary.
-    pub fn volume_health(&mut self, id: &VolumeId) -> Result<VolumeHealth, ControlError> {
-        let v = self.volume(id)?.clone();
+    pub fn volume_health(&self, id: &VolumeId) -> Result<VolumeHealth, ControlError> {
+        let v = self.volume(id)?;
         let name = store_name(id.as_str())?;
         if self.paused.contains_key(id) {
             return Ok(VolumeHealth::Stuck);
         }
-        let cluster = self.store.cluster(v.zone_id.as_str()).map_err(storage_error)?;
+        let cluster = self
+            .store
+            .opened_cluster(v.zone_id.as_str())
+            .ok_or_else(|| ControlError::invariant(format!("the storage cluster of {} is not open", v.zone_id)))?;
         Ok(match cluster.record(&name) {
             Some(r) if r.stuck_since_ms.is_some() => VolumeHealth::Stuck,
             _ => VolumeHealth::Ok,
         })
     }
 
+    /// The storage nodes holding the volume's primary and secondary replicas, in its zone's
+    /// cluster (for drills that crash one of them).
+    pub fn volume_replicas(&self, id: &VolumeId) -> Result<ReplicaSet, ControlError> {
+        let v = self.volume(id)?;
+        let name = store_name(id.as_str())?;
+        let r = self
+            .store
+            .opened_cluster(v.zone_id.as_str())
+            .and_then(|c| c.record(&name))
+            .ok_or_else(|| ControlError::invariant(format!("volume {id} has no storage record")))?;
+        Ok(ReplicaSet {
+            primary: r.primary.0,
+            secondary: r.secondary.0,
+            epoch: r.epoch,
+            stuck: r.stuck_since_ms.is_some(),
+        })
+    }
+
     /// What DescribeVolumeStatus reports of a volume: impaired while its I/O is stalled or
     /// disabled, the two checks, and the potential-data-inconsistency event of a failover.
-    pub fn volume_status(&mut self, id: &VolumeId) -> Result<VolumeStatus, ControlError> {
+    pub fn volume_status(&self, id: &VolumeId) -> Result<VolumeStatus, ControlError> {
         let health = self.volume_health(id)?;
         let v = self.volume(id)?;
         let io_enabled = !v.io_disabled();
@@ -546,6 +567,69 @@ impl Region {
             return Err(ControlError::Zone(ZoneError::ZoneUnavailable(zone.name.to_string())));
         }
         self.with_state(now_ms, |state| state.create_volume(spec, zone.id, now_ms, dry_run))
+    }
+
+    /// ModifyVolume: a bigger size, another type, IOPS or throughput, or Multi-Attach.
+    #[allow(clippy::too_many_arguments)]
+    pub fn modify_volume(
+        &self,
+        id: &VolumeId,
+        size_gib: Option<u32>,
+        volume_type: Option<VolumeType>,
+        iops: Option<u32>,
+        throughput: Option<u32>,
+        multi_attach: Option<bool>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Modification, ControlError> {
+        self.with_state(now_ms, |state| {
+            state.modify_volume(id, size_gib, volume_type, iops, throughput, multi_attach, now_ms, dry_run)
+        })
+    }
+
+    /// DeleteVolume.
+    pub fn delete_volume(&self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.delete_volume(id, now_ms, dry_run))
+    }
+
+    /// AttachVolume.
+    pub fn attach_volume(
+        &self,
+        id: &VolumeId,
+        instance: &InstanceId,
+        device: &str,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Attachment, ControlError> {
+        self.with_state(now_ms, |state| state.attach_volume(id, instance, device, now_ms, dry_run))
+    }
+
+    /// DetachVolume.
+    pub fn detach_volume(
+        &self,
+        id: &VolumeId,
+        instance: Option<&InstanceId>,
+        device: Option<&str>,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Attachment, ControlError> {
+        self.with_state(now_ms, |state| state.detach_volume(id, instance, device, now_ms, dry_run))
+    }
+
+    /// EnableVolumeIO.
+    pub fn enable_volume_io(&self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.enable_volume_io(id, now_ms, dry_run))
+    }
+
+    /// ModifyVolumeAttribute (`autoEnableIO`).
+    pub fn set_auto_enable_io(
+        &self,
+        id: &VolumeId,
+        value: bool,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.set_auto_enable_io(id, value, dry_run))
     }
 }
 

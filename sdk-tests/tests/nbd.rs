@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{InstanceStateName, VolumeState};
 use squall::config::ServeOptions;
+use squall::control::faults::FaultKind;
 use squall::nbd::client::{self, Client};
-use squall::storage::Network;
 use squall_sdk_tests::{ebs, ec2, wait_for};
 
 fn have(tool: &str) -> bool {
@@ -203,16 +203,9 @@ async fn a_partitioned_secondary_holds_io_until_the_volume_remirrors() {
     let (_, volume) = attached_volume(&ec2, "us-east-1a", 1, None).await;
     let control = server.control.clone();
     let region = control.region(&squall::control::RegionName::parse("us-east-1").expect("region"));
-    let store_name = squall::storage::VolumeId::new(&volume).expect("name");
     let vid = squall::control::VolumeId::parse(&volume).expect("id");
     let record = |region: &squall::control::Region| {
-        region
-            .with_state(control.now_ms(), |ebs| {
-                let zone = ebs.volume(&vid)?.zone_id.clone();
-                Ok(ebs.storage_cluster(&zone)?.record(&store_name).cloned())
-            })
-            .expect("storage record")
-            .expect("the volume has a record")
+        region.read(control.now_ms(), |state| state.volume_replicas(&vid)).expect("the volume's replicas")
     };
     let before = record(&region);
 
@@ -241,13 +234,13 @@ async fn a_partitioned_secondary_holds_io_until_the_volume_remirrors() {
     while acked < 20 {
         acked = ack_rx.recv().await.expect("acks") + 1;
     }
-    region
-        .with_state(control.now_ms(), |ebs| {
-            let zone = ebs.volume(&vid)?.zone_id.clone();
-            ebs.storage_cluster(&zone)?.partition(&[before.secondary], &[Network::Primary, Network::Replication]);
-            Ok(())
-        })
-        .expect("partition");
+    let zone = region.read(control.now_ms(), |state| Ok(state.volume(&vid)?.zone.clone())).expect("zone");
+    let partition = FaultKind::NetworkPartition {
+        zone,
+        nodes: vec![before.secondary],
+        networks: vec!["primary".into(), "replication".into()],
+    };
+    let fault = control.install_fault(region.name(), partition, None).expect("partition");
     let partitioned = Instant::now();
 
     wait_for("a held write", LIMIT, async || server.nbd.stats().get(&volume).is_some_and(|s| s.held > 0)).await;
@@ -265,18 +258,12 @@ async fn a_partitioned_secondary_holds_io_until_the_volume_remirrors() {
     let after = record(&region);
     assert!(after.epoch > before.epoch, "a new replica set: {before:?} → {after:?}");
     assert_ne!(after.secondary, before.secondary, "the cut-off node is no longer a replica");
-    assert_eq!(after.stuck_since_ms, None);
+    assert!(!after.stuck);
     assert_eq!(server.nbd.stats()[&volume].held, 0);
     tokio::time::sleep(Duration::from_millis(100)).await;
     stop_tx.send(()).expect("stop");
     let written = writer.await.expect("writer");
-    region
-        .with_state(control.now_ms(), |ebs| {
-            let zone = ebs.volume(&vid)?.zone_id.clone();
-            ebs.storage_cluster(&zone)?.heal();
-            Ok(())
-        })
-        .expect("heal");
+    control.remove_fault(&fault.id).expect("heal");
 
     let mut c = Client::connect(server.nbd_addr, &volume).await.expect("connect");
     for n in 0..written {

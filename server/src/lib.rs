@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 pub use config::ServeOptions;
 /// The crates under the server, for tests and embedders that drive storage faults or speak NBD
 /// (until the fault API exists).
-pub use {squall_control as control, squall_nbd as nbd, squall_storage as storage};
+pub use {squall_control as control, squall_nbd as nbd};
 
 /// Helpers that tests and tools built on squall share with it.
 pub mod support {

@@ -22,7 +22,6 @@ const ALLOWED_INTERNAL: &[(&str, &[&str])] = &[
         &[
             "squall-protocol",
             "squall-control",
-            "squall-storage",
             "squall-ec2",
             "squall-sts",
             "squall-ebs",

@@ -39,6 +39,12 @@ impl RegionStore {
         self.clusters.get_mut(zone).ok_or_else(|| StorageError::StoreIo(format!("cluster {zone} vanished")))
     }
 
+    /// The cluster of a zone if it is open (every cluster holding a volume is, once the store
+    /// has been opened by its owner).
+    pub fn opened_cluster(&self, zone: &str) -> Option<&Cluster> {
+        self.clusters.get(zone)
+    }
+
     /// Names of the clusters stored under the store's directory (opened or not).
     pub fn stored_cluster_names(&self) -> Result<Vec<String>, StorageError> {
         let mut names = Vec::new();

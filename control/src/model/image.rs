@@ -55,8 +55,19 @@ pub struct ImageSpec {
     pub description: Option<String>,
     pub architecture: String,
     pub root_device: String,
-    pub mappings: Vec<ImageMapping>,
+    pub mappings: Vec<RequestedImageMapping>,
     pub tags: BTreeMap<String, String>,
+}
+
+/// One `BlockDeviceMapping.N` of a RegisterImage: without a size, the snapshot's (8 GiB for a
+/// blank volume).
+#[derive(Debug, Clone)]
+pub struct RequestedImageMapping {
+    pub device: String,
+    pub snapshot_id: Option<SnapshotId>,
+    pub size_gib: Option<u32>,
+    pub volume_type: VolumeType,
+    pub delete_on_termination: bool,
 }
 
 /// The errors of the account's images.

@@ -207,6 +207,28 @@ pub struct LaunchRequest {
     pub mappings: Vec<RequestedMapping>,
 }
 
+/// One check of DescribeInstanceStatus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The instance is not running.
+    NotApplicable,
+    /// It started running moments ago.
+    Initializing,
+    Passed,
+    Failed {
+        since_ms: u64,
+    },
+}
+
+/// What DescribeInstanceStatus reports of an instance: its host (system), itself (instance)
+/// and its attached EBS volumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceStatus {
+    pub system: Check,
+    pub instance: Check,
+    pub ebs: Check,
+}
+
 /// The errors of EC2 instances and launches.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InstanceError {

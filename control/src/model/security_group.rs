@@ -50,6 +50,14 @@ impl Row for SecurityGroup {
     }
 }
 
+/// How a request names a security group: by id, or by name (a group of the default VPC, as
+/// EC2's `GroupName` parameters mean).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
 /// The errors of security groups and their rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecurityGroupError {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{SnapshotId, VolumeId};
+use crate::ids::{InstanceId, SnapshotId, VolumeId};
 use crate::table::Row;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +52,26 @@ pub struct SnapshotBlock {
     pub index: u64,
     /// Hex SHA-256 of the block's bytes.
     pub hash: String,
+}
+
+/// A block that differs between two snapshots, with its hash in each (`None`: empty there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedBlock {
+    pub index: u64,
+    pub first_hash: Option<String>,
+    pub second_hash: Option<String>,
+}
+
+/// What a CreateSnapshots asks for: the volumes attached to an instance, less some.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSnapshots {
+    pub instance: InstanceId,
+    pub exclude_boot: bool,
+    pub exclude_volumes: Vec<VolumeId>,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    /// Each snapshot also gets its volume's tags (the request's win).
+    pub copy_volume_tags: bool,
 }
 
 /// The errors of EBS snapshots (through EC2 and the EBS direct APIs).

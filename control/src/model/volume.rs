@@ -251,6 +251,17 @@ pub struct VolumeStatus {
     pub event: Option<IoEventStatus>,
 }
 
+/// Where a volume's bytes live: the storage nodes of its two replicas in its zone's cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaSet {
+    pub primary: u32,
+    pub secondary: u32,
+    /// Incremented at every new replica set (a re-mirror or a failover).
+    pub epoch: u64,
+    /// No writable primary is confirmed: the volume's I/O waits.
+    pub stuck: bool,
+}
+
 /// The errors of EBS volumes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VolumeError {

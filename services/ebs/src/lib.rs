@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use squall_control::model::snapshot::DIRECT_BLOCK_SIZE;
-use squall_control::model::snapshot::{Snapshot as ControlSnapshot, SnapshotState};
-use squall_control::{ControlError, ControlPlane, Region, RegionName, SnapshotError, SnapshotId};
+use squall_control::model::snapshot::{Snapshot as ControlSnapshot, DIRECT_BLOCK_SIZE};
+use squall_control::{ControlError, ControlPlane, Region, RegionName, SnapshotId};
 use squall_protocol::codec::{base64_decode, base64_encode};
 use squall_protocol::rest::RestRequest;
 use squall_protocol::{ApiError, Blob, RequestContext, Timestamp, WireResponse};
@@ -221,17 +220,15 @@ fn start_snapshot(
     }
     let encrypted = r.encrypted.unwrap_or(false);
     let s = region
-        .with_state(now, |ebs| {
-            ebs.start_snapshot(
-                size,
-                parent.as_ref(),
-                r.description.clone().unwrap_or_default(),
-                tags,
-                encrypted,
-                r.kms_key_arn.clone(),
-                now,
-            )
-        })
+        .start_snapshot(
+            size,
+            parent.as_ref(),
+            r.description.clone().unwrap_or_default(),
+            tags,
+            encrypted,
+            r.kms_key_arn.clone(),
+            now,
+        )
         .map_err(control_error)?;
     Ok(StartSnapshotResponse {
         description: Some(s.description.clone()),
@@ -276,8 +273,7 @@ fn put_snapshot_block(
             "The checksum of the block data does not match the provided checksum.",
         ));
     }
-    let digest =
-        region.with_state(now, |ebs| ebs.put_snapshot_block(&id, index, &r.block_data.0)).map_err(control_error)?;
+    let digest = region.put_snapshot_block(&id, index, &r.block_data.0, now).map_err(control_error)?;
     Ok(PutSnapshotBlockResponse {
         checksum: Some(base64_encode(&digest)),
         checksum_algorithm: Some(ChecksumAlgorithm::Sha256),
@@ -299,7 +295,7 @@ fn complete_snapshot(
                 .ok_or_else(|| validation("INVALID_PARAMETER_VALUE", "The checksum is not valid base64."))?,
         ),
     };
-    region.with_state(now, |ebs| ebs.complete_snapshot(&id, changed, checksum.as_deref())).map_err(control_error)?;
+    region.complete_snapshot(&id, changed, checksum.as_deref(), now).map_err(control_error)?;
     Ok(CompleteSnapshotResponse { status: Some(Status::Pending) })
 }
 
@@ -342,9 +338,8 @@ fn list_snapshot_blocks(
 ) -> Result<ListSnapshotBlocksResponse, ApiError> {
     let id = snapshot_id(&r.snapshot_id)?;
     let (limit, from) = page(r.max_results, r.next_token.as_deref(), r.starting_block_index)?;
-    let (snapshot, blocks) = region
-        .with_state(now, |ebs| Ok((ebs.snapshot(&id)?.clone(), ebs.snapshot_blocks(&id)?)))
-        .map_err(control_error)?;
+    let (snapshot, blocks) =
+        region.read(now, |ebs| Ok((ebs.snapshot(&id)?.clone(), ebs.snapshot_blocks(&id)?))).map_err(control_error)?;
     let selected: Vec<_> = blocks.iter().filter(|b| b.index >= from).take(limit + 1).collect();
     let next_token = (selected.len() > limit).then(|| page_token(selected[limit].index));
     Ok(ListSnapshotBlocksResponse {
@@ -373,38 +368,23 @@ fn list_changed_blocks(
     let second = snapshot_id(&r.second_snapshot_id)?;
     let first = r.first_snapshot_id.as_deref().map(snapshot_id).transpose()?;
     let (limit, from) = page(r.max_results, r.next_token.as_deref(), r.starting_block_index)?;
-    let (snapshot, first_blocks, second_blocks) = region
-        .with_state(now, |ebs| {
-            let first_blocks = match &first {
-                Some(f) => {
-                    if !ebs.same_lineage(f, &second)? {
-                        return Ok(None);
-                    }
-                    ebs.snapshot_blocks(f)?
-                }
-                None => Vec::new(),
-            };
-            Ok(Some((ebs.snapshot(&second)?.clone(), first_blocks, ebs.snapshot_blocks(&second)?)))
-        })
-        .map_err(control_error)?
-        .ok_or_else(|| validation("UNRELATED_SNAPSHOTS", "The snapshots are not of the same lineage."))?;
-    let a: BTreeMap<u64, &str> = first_blocks.iter().map(|b| (b.index, b.hash.as_str())).collect();
-    let b: BTreeMap<u64, &str> = second_blocks.iter().map(|b| (b.index, b.hash.as_str())).collect();
-    let mut indices: Vec<u64> =
-        a.keys().chain(b.keys()).copied().filter(|i| *i >= from && a.get(i) != b.get(i)).collect();
-    indices.sort_unstable();
-    indices.dedup();
-    let next_token = (indices.len() > limit).then(|| page_token(indices[limit]));
-    let first_id = first.clone();
+    let (snapshot, changed) = region
+        .read(now, |state| Ok((state.snapshot(&second)?.clone(), state.changed_blocks(first.as_ref(), &second, from)?)))
+        .map_err(control_error)?;
+    let changed =
+        changed.ok_or_else(|| validation("UNRELATED_SNAPSHOTS", "The snapshots are not of the same lineage."))?;
+    let next_token = (changed.len() > limit).then(|| page_token(changed[limit].index));
     Ok(ListChangedBlocksResponse {
         changed_blocks: Some(
-            indices
+            changed
                 .iter()
                 .take(limit)
-                .map(|i| ChangedBlock {
-                    block_index: Some(*i as i32),
-                    first_block_token: first_id.as_ref().and_then(|f| a.get(i).map(|h| block_token(f, *i, h))),
-                    second_block_token: b.get(i).map(|h| block_token(&second, *i, h)),
+                .map(|c| ChangedBlock {
+                    block_index: Some(c.index as i32),
+                    first_block_token: first
+                        .as_ref()
+                        .and_then(|f| c.first_hash.as_ref().map(|h| block_token(f, c.index, h))),
+                    second_block_token: c.second_hash.as_ref().map(|h| block_token(&second, c.index, h)),
                 })
                 .collect(),
         ),
@@ -423,14 +403,11 @@ fn get_snapshot_block(
     let id = snapshot_id(&r.snapshot_id)?;
     let index = u64::try_from(r.block_index)
         .map_err(|_| validation("INVALID_BLOCK", "The block index must not be negative."))?;
+    // Both reads refuse a snapshot that has not completed.
     let data = region
-        .with_state(now, |ebs| {
-            let snapshot = ebs.snapshot(&id)?;
-            if snapshot.state != SnapshotState::Completed {
-                return Err(ControlError::Snapshot(SnapshotError::SnapshotNotCompleted(id.clone())));
-            }
-            let hash = ebs.snapshot_blocks(&id)?.into_iter().find(|b| b.index == index).map(|b| b.hash);
-            Ok((hash, ebs.snapshot_block(&id, index)?))
+        .read(now, |state| {
+            let hash = state.snapshot_blocks(&id)?.into_iter().find(|b| b.index == index).map(|b| b.hash);
+            Ok((hash, state.snapshot_block(&id, index)?))
         })
         .map_err(control_error)?;
     let (hash, bytes) = data;

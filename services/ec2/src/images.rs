@@ -2,7 +2,7 @@
 //! stable per region, blank root volumes) and the account's own images (`CreateImage`,
 //! `RegisterImage`, `DeregisterImage`), whose snapshots hold real bytes that launches restore.
 
-use squall_control::model::image::{Image as OwnImage, ImageMapping, ImageSpec, ImageState as OwnState};
+use squall_control::model::image::{Image as OwnImage, ImageSpec, ImageState as OwnState, RequestedImageMapping};
 use squall_control::{stable_hex, ControlPlane, SnapshotId};
 use squall_protocol::{ApiError, RequestContext};
 
@@ -261,7 +261,7 @@ pub(crate) fn describe_images(
         check_image_id(id)?;
     }
     let own = region
-        .with_state(control.now_ms(), |ebs| {
+        .read(control.now_ms(), |ebs| {
             Ok(ebs.images().iter().map(|i| own_wire_image(i, ebs.image_state(i), &ctx.account_id)).collect::<Vec<_>>())
         })
         .map_err(control_error)?;
@@ -308,9 +308,7 @@ pub(crate) fn create_image(
     )?;
     let now = control.now_ms();
     let image = region(control, ctx)?
-        .with_state(now, |ebs| {
-            ebs.create_image(&instance, &r.name, r.description.clone(), tags, now, r.dry_run == Some(true))
-        })
+        .create_image(&instance, &r.name, r.description.clone(), tags, now, r.dry_run == Some(true))
         .map_err(control_error)?;
     Ok(CreateImageResult { image_id: Some(image.id) })
 }
@@ -334,33 +332,25 @@ pub(crate) fn register_image(
         let snapshot_id = ebs.snapshot_id.as_deref().map(crate::common::snapshot_id).transpose()?;
         let volume_type =
             ebs.volume_type.map(to_control_type).transpose()?.unwrap_or(squall_control::model::volume::VolumeType::Gp3);
-        mappings.push((device, snapshot_id, ebs.volume_size, volume_type, ebs.delete_on_termination.unwrap_or(true)));
+        mappings.push(RequestedImageMapping {
+            device,
+            snapshot_id,
+            size_gib: ebs.volume_size.map(|s| s.max(0) as u32),
+            volume_type,
+            delete_on_termination: ebs.delete_on_termination.unwrap_or(true),
+        });
     }
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Image)?;
     let now = control.now_ms();
-    let image = region(control, ctx)?
-        .with_state(now, |ebs| {
-            let mut resolved = Vec::new();
-            for (device, snapshot_id, size, volume_type, delete_on_termination) in mappings {
-                // The size defaults to the snapshot's.
-                let size_gib = match (size, &snapshot_id) {
-                    (Some(s), _) => s.max(0) as u32,
-                    (None, Some(snap)) => ebs.snapshot(snap)?.volume_size_gib,
-                    (None, None) => 8,
-                };
-                resolved.push(ImageMapping { device, snapshot_id, size_gib, volume_type, delete_on_termination });
-            }
-            let spec = ImageSpec {
-                name: r.name.clone(),
-                description: r.description.clone(),
-                architecture: r.architecture.map_or("x86_64", |a| a.as_str()).to_string(),
-                root_device,
-                mappings: resolved,
-                tags,
-            };
-            ebs.register_image(spec, now, r.dry_run == Some(true))
-        })
-        .map_err(control_error)?;
+    let spec = ImageSpec {
+        name: r.name.clone(),
+        description: r.description.clone(),
+        architecture: r.architecture.map_or("x86_64", |a| a.as_str()).to_string(),
+        root_device,
+        mappings,
+        tags,
+    };
+    let image = region(control, ctx)?.register_image(spec, now, r.dry_run == Some(true)).map_err(control_error)?;
     Ok(RegisterImageResult { image_id: Some(image.id) })
 }
 
@@ -376,7 +366,7 @@ pub(crate) fn deregister_image(
     }
     let delete = r.delete_associated_snapshots == Some(true);
     let deleted: Vec<SnapshotId> = region
-        .with_state(control.now_ms(), |ebs| ebs.deregister_image(&r.image_id, delete, r.dry_run == Some(true)))
+        .deregister_image(&r.image_id, delete, control.now_ms(), r.dry_run == Some(true))
         .map_err(control_error)?;
     Ok(DeregisterImageResult {
         r#return: Some(true),

@@ -3,11 +3,12 @@
 //! states by themselves.
 
 use squall_control::model::instance as instances;
+use squall_control::model::instance::Check;
 use squall_control::model::instance::{
     AttributeChange, InstanceAttributes, InstanceState as State, LaunchRequest, RequestedMapping,
 };
 use squall_control::model::volume::AttachmentState;
-use squall_control::{ControlPlane, InstanceError, InstanceId};
+use squall_control::{ControlPlane, InstanceId};
 use squall_protocol::{ApiError, RequestContext, Timestamp};
 
 use crate::common::{after_token, instance_id, offset_page, page_size, region, tags_for, timestamp, wire_tags};
@@ -232,7 +233,7 @@ pub(crate) fn run_instances(
     let (reservation, launched) = region.run_instances(request, now, r.dry_run == Some(true)).map_err(control_error)?;
     // What the launch made, read back for the answer.
     let (devices, groups) = region
-        .with_state(now, |ebs| {
+        .read(now, |ebs| {
             let devices: Vec<_> = launched.iter().map(|i| block_devices(ebs, &i.id)).collect();
             let groups: Vec<_> = launched.iter().map(|i| group_names(ebs, i)).collect();
             Ok((devices, groups))
@@ -307,7 +308,7 @@ pub(crate) fn describe_instances(
     let now = control.now_ms();
     let region = region(control, ctx)?;
     let (found, more) = region
-        .with_state(now, |ebs| {
+        .read(now, |ebs| {
             for id in &ids {
                 ebs.instance(id)?;
             }
@@ -357,7 +358,7 @@ fn change_states(
     let ids = ids.iter().map(|s| instance_id(s)).collect::<Result<Vec<_>, _>>()?;
     let now = control.now_ms();
     let changes = region(control, ctx)?
-        .with_state(now, |ebs| ebs.change_instance_states(&ids, target, now, dry_run == Some(true)))
+        .change_instance_states(&ids, target, now, dry_run == Some(true))
         .map_err(control_error)?;
     Ok(changes
         .into_iter()
@@ -399,8 +400,14 @@ pub(crate) fn terminate_instances(
     })
 }
 
-/// One status summary with its reachability detail.
-fn summary(status: SummaryStatus, detail: StatusType, impaired_since: Option<u64>) -> InstanceStatusSummary {
+/// A system or instance check as a status summary with its reachability detail.
+fn wire_check(check: Check) -> InstanceStatusSummary {
+    let (status, detail, impaired_since) = match check {
+        Check::NotApplicable => (SummaryStatus::NotApplicable, StatusType::InsufficientData, None),
+        Check::Initializing => (SummaryStatus::Initializing, StatusType::Initializing, None),
+        Check::Passed => (SummaryStatus::Ok, StatusType::Passed, None),
+        Check::Failed { since_ms } => (SummaryStatus::Impaired, StatusType::Failed, Some(since_ms)),
+    };
     InstanceStatusSummary {
         status: Some(status),
         details: Some(vec![InstanceStatusDetails {
@@ -408,6 +415,28 @@ fn summary(status: SummaryStatus, detail: StatusType, impaired_since: Option<u64
             status: Some(detail),
             impaired_since: impaired_since.map(timestamp),
         }]),
+    }
+}
+
+/// The attached-EBS check (details only once the instance has run long enough to have them).
+fn wire_ebs_check(check: Check) -> EbsStatusSummary {
+    let details = |status, since: Option<u64>| {
+        Some(vec![EbsStatusDetails {
+            name: Some(StatusName::Reachability),
+            status: Some(status),
+            impaired_since: since.map(timestamp),
+        }])
+    };
+    match check {
+        Check::NotApplicable => EbsStatusSummary { status: Some(SummaryStatus::NotApplicable), details: None },
+        Check::Initializing => EbsStatusSummary { status: Some(SummaryStatus::Initializing), details: None },
+        Check::Passed => {
+            EbsStatusSummary { status: Some(SummaryStatus::Ok), details: details(StatusType::Passed, None) }
+        }
+        Check::Failed { since_ms } => EbsStatusSummary {
+            status: Some(SummaryStatus::Impaired),
+            details: details(StatusType::Failed, Some(since_ms)),
+        },
     }
 }
 
@@ -444,122 +473,50 @@ pub(crate) fn describe_instance_status(
     let include_all = r.include_all_instances.unwrap_or(false);
     let after = after_token(r.next_token.as_deref(), instance_id)?;
     let now = control.now_ms();
-    // Checks report `initializing` for one lifecycle step after an instance starts running,
-    // squall's stand-in for AWS's few minutes.
-    let settle_ms = control.config().delays.volume_create.as_millis() as u64;
-    let region = region(control, ctx)?;
-    let zones = region.zones();
-    let (items, last, more) = region
-        .with_state(now, |ebs| {
-            for id in &ids {
-                ebs.instance(id)?;
-            }
-            // Without IncludeAllInstances only running instances are listed, as on AWS.
-            let (list, more) = ebs.instances_after(after.as_ref(), limit.unwrap_or(usize::MAX), |i| {
-                (ids.is_empty() || ids.contains(&i.id)) && (include_all || i.state == State::Running)
-            });
-            let mut items = Vec::new();
-            for i in &list {
-                let (volumes, _) =
-                    ebs.volumes_after(None, usize::MAX, |v| v.attachments.iter().any(|a| a.instance == i.id));
-                let mut stuck_since = None;
-                for v in &volumes {
-                    if ebs.volume_health(&v.id)? == squall_control::model::volume::VolumeHealth::Stuck {
-                        stuck_since = Some(now);
-                    }
-                }
-                let running = i.state == State::Running;
-                let initializing = running && now < i.state_since_ms + settle_ms;
-                let (sys, inst, ebs_status) = if !running {
-                    let na = || summary(SummaryStatus::NotApplicable, StatusType::InsufficientData, None);
-                    (na(), na(), EbsStatusSummary { status: Some(SummaryStatus::NotApplicable), details: None })
-                } else if initializing {
-                    let init = || summary(SummaryStatus::Initializing, StatusType::Initializing, None);
-                    (init(), init(), EbsStatusSummary { status: Some(SummaryStatus::Initializing), details: None })
-                } else if zones.iter().any(|z| z.name == i.zone && z.state != squall_control::ZoneState::Available) {
-                    // The zone is impaired or out: the host is unreachable.
-                    let since = Some(now);
-                    (
-                        summary(SummaryStatus::Impaired, StatusType::Failed, since),
-                        summary(SummaryStatus::Impaired, StatusType::Failed, since),
-                        EbsStatusSummary {
-                            status: Some(if stuck_since.is_some() {
-                                SummaryStatus::Impaired
-                            } else {
-                                SummaryStatus::Ok
-                            }),
-                            details: None,
-                        },
-                    )
-                } else if stuck_since.is_some() {
-                    (
-                        summary(SummaryStatus::Ok, StatusType::Passed, None),
-                        summary(SummaryStatus::Impaired, StatusType::Failed, stuck_since),
-                        EbsStatusSummary {
-                            status: Some(SummaryStatus::Impaired),
-                            details: Some(vec![EbsStatusDetails {
-                                name: Some(StatusName::Reachability),
-                                status: Some(StatusType::Failed),
-                                impaired_since: stuck_since.map(timestamp),
-                            }]),
-                        },
-                    )
-                } else {
-                    (
-                        summary(SummaryStatus::Ok, StatusType::Passed, None),
-                        summary(SummaryStatus::Ok, StatusType::Passed, None),
-                        EbsStatusSummary {
-                            status: Some(SummaryStatus::Ok),
-                            details: Some(vec![EbsStatusDetails {
-                                name: Some(StatusName::Reachability),
-                                status: Some(StatusType::Passed),
-                                impaired_since: None,
-                            }]),
-                        },
-                    )
-                };
-                let item = InstanceStatus {
-                    instance_id: Some(i.id.to_string()),
-                    availability_zone: Some(i.zone.to_string()),
-                    availability_zone_id: Some(i.zone_id.to_string()),
-                    instance_state: Some(wire_state(i.state)),
-                    system_status: Some(sys),
-                    instance_status: Some(inst),
-                    attached_ebs_status: Some(ebs_status),
-                    events: Some(Vec::new()),
-                    ..Default::default()
-                };
-                let status_of = |s: &Option<InstanceStatusSummary>| {
-                    s.as_ref().and_then(|s| s.status).map(|s| s.as_str().to_string())
-                };
-                let keep = filter::matches(&filters, |name| match name {
-                    "availability-zone" => vec![i.zone.to_string()],
-                    "instance-state-code" => vec![i.state.code().to_string()],
-                    "instance-state-name" => vec![wire_state_name(i.state).as_str().to_string()],
-                    "instance-status.status" => status_of(&item.instance_status).into_iter().collect(),
-                    "instance-status.reachability" => item
-                        .instance_status
-                        .iter()
-                        .flat_map(|s| s.details.iter().flatten())
-                        .filter_map(|d| d.status.map(|s| s.as_str().to_string()))
-                        .collect(),
-                    "system-status.status" => status_of(&item.system_status).into_iter().collect(),
-                    "attached-ebs-status.status" => item
-                        .attached_ebs_status
-                        .as_ref()
-                        .and_then(|s| s.status)
-                        .map(|s| s.as_str().to_string())
-                        .into_iter()
-                        .collect(),
-                    _ => vec![],
-                });
-                if keep {
-                    items.push(item);
-                }
-            }
-            Ok((items, list.last().map(|i| i.id.to_string()), more))
-        })
+    let (list, more) = region(control, ctx)?
+        .instance_statuses(&ids, after.as_ref(), limit.unwrap_or(usize::MAX), include_all, now)
         .map_err(control_error)?;
+    let last = list.last().map(|(i, _)| i.id.to_string());
+    let mut items = Vec::new();
+    for (i, status) in &list {
+        let item = InstanceStatus {
+            instance_id: Some(i.id.to_string()),
+            availability_zone: Some(i.zone.to_string()),
+            availability_zone_id: Some(i.zone_id.to_string()),
+            instance_state: Some(wire_state(i.state)),
+            system_status: Some(wire_check(status.system)),
+            instance_status: Some(wire_check(status.instance)),
+            attached_ebs_status: Some(wire_ebs_check(status.ebs)),
+            events: Some(Vec::new()),
+            ..Default::default()
+        };
+        let status_of =
+            |s: &Option<InstanceStatusSummary>| s.as_ref().and_then(|s| s.status).map(|s| s.as_str().to_string());
+        let keep = filter::matches(&filters, |name| match name {
+            "availability-zone" => vec![i.zone.to_string()],
+            "instance-state-code" => vec![i.state.code().to_string()],
+            "instance-state-name" => vec![wire_state_name(i.state).as_str().to_string()],
+            "instance-status.status" => status_of(&item.instance_status).into_iter().collect(),
+            "instance-status.reachability" => item
+                .instance_status
+                .iter()
+                .flat_map(|s| s.details.iter().flatten())
+                .filter_map(|d| d.status.map(|s| s.as_str().to_string()))
+                .collect(),
+            "system-status.status" => status_of(&item.system_status).into_iter().collect(),
+            "attached-ebs-status.status" => item
+                .attached_ebs_status
+                .as_ref()
+                .and_then(|s| s.status)
+                .map(|s| s.as_str().to_string())
+                .into_iter()
+                .collect(),
+            _ => vec![],
+        });
+        if keep {
+            items.push(item);
+        }
+    }
     Ok(DescribeInstanceStatusResult { instance_statuses: Some(items), next_token: if more { last } else { None } })
 }
 
@@ -571,23 +528,7 @@ pub(crate) fn reboot_instances(
 ) -> Result<(), ApiError> {
     let ids = r.instance_ids.iter().map(|s| instance_id(s)).collect::<Result<Vec<_>, _>>()?;
     let now = control.now_ms();
-    region(control, ctx)?
-        .with_state(now, |ebs| {
-            for id in &ids {
-                let i = ebs.instance(id)?;
-                if matches!(i.state, State::Terminated | State::ShuttingDown) {
-                    return Err(squall_control::ControlError::Instance(InstanceError::IncorrectInstanceState {
-                        instance: id.clone(),
-                        state: i.state,
-                    }));
-                }
-            }
-            if r.dry_run == Some(true) {
-                return Err(squall_control::ControlError::DryRun);
-            }
-            Ok(())
-        })
-        .map_err(control_error)
+    region(control, ctx)?.reboot_instances(&ids, now, r.dry_run == Some(true)).map_err(control_error)
 }
 
 /// GetConsoleOutput: well-formed and empty, as for an instance that printed nothing yet.
@@ -598,7 +539,7 @@ pub(crate) fn get_console_output(
 ) -> Result<GetConsoleOutputResult, ApiError> {
     let id = instance_id(&r.instance_id)?;
     let now = control.now_ms();
-    region(control, ctx)?.with_state(now, |ebs| ebs.instance(&id).map(|_| ())).map_err(control_error)?;
+    region(control, ctx)?.read(now, |ebs| ebs.instance(&id).map(|_| ())).map_err(control_error)?;
     check_dry_run(r.dry_run)?;
     Ok(GetConsoleOutputResult {
         instance_id: Some(id.to_string()),
@@ -702,7 +643,7 @@ pub(crate) fn describe_instance_attribute(
     check_dry_run(r.dry_run)?;
     let id = instance_id(&r.instance_id)?;
     let (i, devices, groups) = region(control, ctx)?
-        .with_state(control.now_ms(), |ebs| {
+        .read(control.now_ms(), |ebs| {
             let i = ebs.instance(&id)?.clone();
             let d = block_devices(ebs, &id);
             let g = group_names(ebs, &i);
@@ -841,6 +782,6 @@ pub(crate) fn modify_instance_attribute(
         }
     }
     region(control, ctx)?
-        .with_state(control.now_ms(), |ebs| ebs.modify_instance_attribute(&id, change, r.dry_run == Some(true)))
+        .modify_instance_attribute(&id, change, control.now_ms(), r.dry_run == Some(true))
         .map_err(control_error)
 }

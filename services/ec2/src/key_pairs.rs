@@ -38,7 +38,7 @@ pub(crate) fn create_key_pair(
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::KeyPair)?;
     let now = control.now_ms();
     let (key, material) = region(control, ctx)?
-        .with_state(now, |ebs| ebs.create_key_pair(&r.key_name, key_type, tags, now, r.dry_run == Some(true)))
+        .create_key_pair(&r.key_name, key_type, tags, now, r.dry_run == Some(true))
         .map_err(control_error)?;
     Ok(KeyPair {
         key_pair_id: Some(key.id.clone()),
@@ -57,9 +57,7 @@ pub(crate) fn import_key_pair(
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::KeyPair)?;
     let now = control.now_ms();
     let key = region(control, ctx)?
-        .with_state(now, |ebs| {
-            ebs.import_key_pair(&r.key_name, &r.public_key_material.0, tags, now, r.dry_run == Some(true))
-        })
+        .import_key_pair(&r.key_name, &r.public_key_material.0, tags, now, r.dry_run == Some(true))
         .map_err(control_error)?;
     Ok(ImportKeyPairResult {
         key_fingerprint: Some(key.fingerprint.clone()),
@@ -91,7 +89,7 @@ pub(crate) fn describe_key_pairs(
     filter::validate(&filters, KEY_FILTERS)?;
     let names = r.key_names.unwrap_or_default();
     let ids = r.key_pair_ids.unwrap_or_default();
-    let keys = region(control, ctx)?.with_state(control.now_ms(), |ebs| Ok(ebs.key_pairs())).map_err(control_error)?;
+    let keys = region(control, ctx)?.read(control.now_ms(), |ebs| Ok(ebs.key_pairs())).map_err(control_error)?;
     if let Some(missing) = names.iter().find(|n| !keys.iter().any(|k| k.name == **n)) {
         return Err(ApiError::client("InvalidKeyPair.NotFound", format!("The key pair '{missing}' does not exist")));
     }
@@ -121,9 +119,7 @@ pub(crate) fn delete_key_pair(
     r: DeleteKeyPairRequest,
 ) -> Result<DeleteKeyPairResult, ApiError> {
     let deleted = region(control, ctx)?
-        .with_state(control.now_ms(), |ebs| {
-            ebs.delete_key_pair(r.key_name.as_deref(), r.key_pair_id.as_deref(), r.dry_run == Some(true))
-        })
+        .delete_key_pair(r.key_name.as_deref(), r.key_pair_id.as_deref(), control.now_ms(), r.dry_run == Some(true))
         .map_err(control_error)?;
     Ok(DeleteKeyPairResult { r#return: Some(true), key_pair_id: deleted.map(|k| k.id) })
 }

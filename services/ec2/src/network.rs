@@ -84,7 +84,7 @@ pub(crate) fn describe_vpcs(
     filter::validate(&filters, VPC_FILTERS)?;
     let ids = r.vpc_ids.unwrap_or_default();
     let vpcs = region(control, ctx)?
-        .with_state(control.now_ms(), |ebs| {
+        .read(control.now_ms(), |ebs| {
             for id in &ids {
                 ebs.vpc(id)?;
             }
@@ -119,7 +119,7 @@ pub(crate) fn describe_subnets(
     filter::validate(&filters, SUBNET_FILTERS)?;
     let ids = r.subnet_ids.unwrap_or_default();
     let subnets = region(control, ctx)?
-        .with_state(control.now_ms(), |ebs| {
+        .read(control.now_ms(), |ebs| {
             for id in &ids {
                 ebs.subnet(id)?;
             }
@@ -155,7 +155,7 @@ pub(crate) fn create_vpc(
     let cidr = r.cidr_block.as_deref().ok_or_else(|| ApiError::missing_parameter("CidrBlock"))?;
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Vpc)?;
     let vpc = region(control, ctx)?
-        .with_state(control.now_ms(), |ebs| ebs.create_vpc(cidr, tags, r.dry_run == Some(true)))
+        .create_vpc(cidr, tags, control.now_ms(), r.dry_run == Some(true))
         .map_err(control_error)?;
     let mut wire = wire_vpc(&vpc, &ctx.account_id);
     // A new VPC is `pending` in CreateVpc's answer and `available` right after.
@@ -164,9 +164,7 @@ pub(crate) fn create_vpc(
 }
 
 pub(crate) fn delete_vpc(control: &ControlPlane, ctx: &RequestContext, r: DeleteVpcRequest) -> Result<(), ApiError> {
-    region(control, ctx)?
-        .with_state(control.now_ms(), |ebs| ebs.delete_vpc(&r.vpc_id, r.dry_run == Some(true)))
-        .map_err(control_error)
+    region(control, ctx)?.delete_vpc(&r.vpc_id, control.now_ms(), r.dry_run == Some(true)).map_err(control_error)
 }
 
 pub(crate) fn create_subnet(
@@ -190,9 +188,7 @@ pub(crate) fn create_subnet(
     };
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Subnet)?;
     let spec = SubnetSpec { vpc_id: r.vpc_id.clone(), cidr, zone: zone.name, zone_id: zone.id, tags };
-    let subnet = region
-        .with_state(control.now_ms(), |ebs| ebs.create_subnet(spec, r.dry_run == Some(true)))
-        .map_err(control_error)?;
+    let subnet = region.create_subnet(spec, control.now_ms(), r.dry_run == Some(true)).map_err(control_error)?;
     Ok(CreateSubnetResult { subnet: Some(wire_subnet(&subnet, ctx)) })
 }
 
@@ -201,7 +197,5 @@ pub(crate) fn delete_subnet(
     ctx: &RequestContext,
     r: DeleteSubnetRequest,
 ) -> Result<(), ApiError> {
-    region(control, ctx)?
-        .with_state(control.now_ms(), |ebs| ebs.delete_subnet(&r.subnet_id, r.dry_run == Some(true)))
-        .map_err(control_error)
+    region(control, ctx)?.delete_subnet(&r.subnet_id, control.now_ms(), r.dry_run == Some(true)).map_err(control_error)
 }

@@ -2,8 +2,8 @@
 //! `DescribeSecurityGroups`, `Authorize/RevokeSecurityGroupIngress/Egress`,
 //! `DescribeSecurityGroupRules`.
 
-use squall_control::model::security_group::{SecurityGroup as Group, SecurityGroupRule as Rule};
-use squall_control::{ControlError, ControlPlane, NetworkError, SecurityGroupError};
+use squall_control::model::security_group::{GroupRef, SecurityGroup as Group, SecurityGroupRule as Rule};
+use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
 
 use crate::common::{region, tags_for, wire_tags};
@@ -165,19 +165,6 @@ fn wire_rule(group: &str, r: &Rule, ctx: &RequestContext) -> SecurityGroupRule {
     }
 }
 
-/// The group id of `group_id`, or of the group called `group_name` in the default VPC.
-fn resolve(groups: &[Group], group_id: Option<&str>, group_name: Option<&str>) -> Result<String, ControlError> {
-    match (group_id, group_name) {
-        (Some(id), _) => Ok(id.to_string()),
-        (None, Some(name)) => groups
-            .iter()
-            .find(|g| g.name == name)
-            .map(|g| g.id.clone())
-            .ok_or_else(|| ControlError::SecurityGroup(SecurityGroupError::NotFound(name.to_string()))),
-        (None, None) => Err(ControlError::SecurityGroup(SecurityGroupError::Unnamed)),
-    }
-}
-
 pub(crate) fn create_security_group(
     control: &ControlPlane,
     ctx: &RequestContext,
@@ -190,14 +177,7 @@ pub(crate) fn create_security_group(
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::SecurityGroup)?;
     let now = control.now_ms();
     let g = region
-        .with_state(now, |ebs| {
-            // Without a VpcId, the default VPC (AWS: `VPCIdNotSpecified` when there is none).
-            let vpc = match &r.vpc_id {
-                Some(v) => ebs.vpc(v)?.id.clone(),
-                None => ebs.default_vpc().ok_or(ControlError::Network(NetworkError::NoDefaultVpc))?.id.clone(),
-            };
-            ebs.create_security_group(&vpc, &r.group_name, &r.description, tags, r.dry_run == Some(true))
-        })
+        .create_security_group(r.vpc_id.as_deref(), &r.group_name, &r.description, tags, now, r.dry_run == Some(true))
         .map_err(control_error)?;
     Ok(CreateSecurityGroupResult {
         group_id: Some(g.id.clone()),
@@ -211,16 +191,9 @@ pub(crate) fn delete_security_group(
     ctx: &RequestContext,
     r: DeleteSecurityGroupRequest,
 ) -> Result<DeleteSecurityGroupResult, ApiError> {
-    let region = region(control, ctx)?;
-    let vpc = region.default_network().vpc_id;
-    let now = control.now_ms();
-    let id = region
-        .with_state(now, |ebs| {
-            let groups = ebs.security_groups(&vpc)?;
-            let id = resolve(&groups, r.group_id.as_deref(), r.group_name.as_deref())?;
-            ebs.delete_security_group(&id, r.dry_run == Some(true))?;
-            Ok(id)
-        })
+    let group = GroupRef { id: r.group_id.clone(), name: r.group_name.clone() };
+    let id = region(control, ctx)?
+        .delete_security_group(&group, control.now_ms(), r.dry_run == Some(true))
         .map_err(control_error)?;
     Ok(DeleteSecurityGroupResult { r#return: Some(true), group_id: Some(id) })
 }
@@ -235,7 +208,7 @@ pub(crate) fn describe_security_groups(
     filter::validate(&filters, &["description", "group-id", "group-name", "owner-id", "tag-key", "tag:*", "vpc-id"])?;
     let region = region(control, ctx)?;
     let vpc = region.default_network().vpc_id;
-    let groups = region.with_state(control.now_ms(), |ebs| Ok(ebs.all_security_groups())).map_err(control_error)?;
+    let groups = region.read(control.now_ms(), |ebs| Ok(ebs.all_security_groups())).map_err(control_error)?;
     let ids = r.group_ids.unwrap_or_default();
     let names = r.group_names.unwrap_or_default();
     if let Some(missing) = ids.iter().find(|id| !groups.iter().any(|g| g.id == **id)) {
@@ -282,15 +255,9 @@ fn authorize(
     if rules.is_empty() {
         return Err(ApiError::missing_parameter("IpPermissions"));
     }
-    let region = region(control, ctx)?;
-    let vpc = region.default_network().vpc_id;
-    let (id, added) = region
-        .with_state(control.now_ms(), |ebs| {
-            let groups = ebs.security_groups(&vpc)?;
-            let id = resolve(&groups, group, name)?;
-            let added = ebs.authorize(&id, rules, dry_run == Some(true))?;
-            Ok((id, added))
-        })
+    let group = GroupRef { id: group.map(str::to_string), name: name.map(str::to_string) };
+    let (id, added) = region(control, ctx)?
+        .authorize_security_group(&group, rules, control.now_ms(), dry_run == Some(true))
         .map_err(control_error)?;
     Ok(added.iter().map(|r| wire_rule(&id, r, ctx)).collect())
 }
@@ -340,14 +307,9 @@ fn revoke(
     egress: bool,
     dry_run: Option<bool>,
 ) -> Result<(), ApiError> {
-    let region = region(control, ctx)?;
-    let vpc = region.default_network().vpc_id;
-    region
-        .with_state(control.now_ms(), |ebs| {
-            let groups = ebs.security_groups(&vpc)?;
-            let id = resolve(&groups, group, name)?;
-            ebs.revoke(&id, &rules, &ids, egress, dry_run == Some(true))
-        })
+    let group = GroupRef { id: group.map(str::to_string), name: name.map(str::to_string) };
+    region(control, ctx)?
+        .revoke_security_group(&group, &rules, &ids, egress, control.now_ms(), dry_run == Some(true))
         .map_err(control_error)
 }
 
@@ -412,7 +374,7 @@ pub(crate) fn describe_security_group_rules(
     let filters = r.filters.unwrap_or_default();
     filter::validate(&filters, &["group-id", "security-group-rule-id", "tag-key", "tag:*"])?;
     let region = region(control, ctx)?;
-    let groups = region.with_state(control.now_ms(), |ebs| Ok(ebs.all_security_groups())).map_err(control_error)?;
+    let groups = region.read(control.now_ms(), |ebs| Ok(ebs.all_security_groups())).map_err(control_error)?;
     let ids = r.security_group_rule_ids.unwrap_or_default();
     let rules: Vec<SecurityGroupRule> = groups
         .iter()

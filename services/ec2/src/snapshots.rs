@@ -1,7 +1,7 @@
 //! EBS snapshots through EC2: `CreateSnapshot`, `DeleteSnapshot`, `DescribeSnapshots`,
 //! `CopySnapshot`, `ModifySnapshotAttribute`, `DescribeSnapshotAttribute`, `ResetSnapshotAttribute`.
 
-use squall_control::model::snapshot::{Snapshot as ControlSnapshot, SnapshotState as State};
+use squall_control::model::snapshot::{InstanceSnapshots, Snapshot as ControlSnapshot, SnapshotState as State};
 
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
@@ -74,9 +74,7 @@ pub(crate) fn create_snapshot(
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Snapshot)?;
     let now = control.now_ms();
     let s = region(control, ctx)?
-        .with_state(now, |ebs| {
-            ebs.create_snapshot(&volume, r.description.clone().unwrap_or_default(), tags, now, r.dry_run == Some(true))
-        })
+        .create_snapshot(&volume, r.description.clone().unwrap_or_default(), tags, now, r.dry_run == Some(true))
         .map_err(control_error)?;
     Ok(wire_snapshot(&s, &ctx.account_id))
 }
@@ -96,29 +94,15 @@ pub(crate) fn create_snapshots(
     let copy_tags = r.copy_tags_from_source == Some(CopyTagsFromSource::Volume);
     let now = control.now_ms();
     let dry_run = r.dry_run == Some(true);
-    let snapshots = region(control, ctx)?
-        .with_state(now, |ebs| {
-            let root = ebs.instance(&instance)?.root_device.clone();
-            let (volumes, _) =
-                ebs.volumes_after(None, usize::MAX, |v| v.attachments.iter().any(|a| a.instance == instance));
-            let chosen: Vec<_> = volumes
-                .into_iter()
-                .filter(|v| !excluded.contains(&v.id))
-                .filter(|v| !(exclude_boot && v.attachments.iter().any(|a| a.instance == instance && a.device == root)))
-                .collect();
-            if dry_run {
-                return Err(squall_control::ControlError::DryRun);
-            }
-            let mut out = Vec::new();
-            for v in chosen {
-                let mut snapshot_tags = if copy_tags { v.tags.clone() } else { Default::default() };
-                snapshot_tags.extend(tags.clone());
-                let description = r.description.clone().unwrap_or_default();
-                out.push((ebs.create_snapshot(&v.id, description, snapshot_tags, now, false)?, v.zone.to_string()));
-            }
-            Ok(out)
-        })
-        .map_err(control_error)?;
+    let request = InstanceSnapshots {
+        instance,
+        exclude_boot,
+        exclude_volumes: excluded,
+        description: r.description.clone().unwrap_or_default(),
+        tags,
+        copy_volume_tags: copy_tags,
+    };
+    let snapshots = region(control, ctx)?.create_snapshots(request, now, dry_run).map_err(control_error)?;
     Ok(CreateSnapshotsResult {
         snapshots: Some(
             snapshots
@@ -134,7 +118,7 @@ pub(crate) fn create_snapshots(
                     description: Some(s.description.clone()),
                     encrypted: Some(s.encrypted),
                     tags: (!s.tags.is_empty()).then(|| wire_tags(&s.tags)),
-                    availability_zone: Some(zone.clone()),
+                    availability_zone: Some(zone.to_string()),
                     ..Default::default()
                 })
                 .collect(),
@@ -149,9 +133,7 @@ pub(crate) fn delete_snapshot(
 ) -> Result<(), ApiError> {
     let id = snapshot_id(&r.snapshot_id)?;
     let now = control.now_ms();
-    region(control, ctx)?
-        .with_state(now, |ebs| ebs.delete_snapshot(&id, r.dry_run == Some(true)))
-        .map_err(control_error)
+    region(control, ctx)?.delete_snapshot(&id, now, r.dry_run == Some(true)).map_err(control_error)
 }
 
 fn filter_values(s: &ControlSnapshot, account: &str, name: &str) -> Vec<String> {
@@ -195,7 +177,7 @@ pub(crate) fn describe_snapshots(
     let account = ctx.account_id.clone();
     let now = control.now_ms();
     let (snapshots, more) = region(control, ctx)?
-        .with_state(now, |ebs| {
+        .read(now, |ebs| {
             for id in &ids {
                 ebs.snapshot(id)?;
             }
@@ -231,7 +213,7 @@ pub(crate) fn copy_snapshot(
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Snapshot)?;
     let now = control.now_ms();
     let s = region(control, ctx)?
-        .with_state(now, |ebs| ebs.copy_snapshot(&source, r.description.clone(), tags, now, r.dry_run == Some(true)))
+        .copy_snapshot(&source, r.description.clone(), tags, now, r.dry_run == Some(true))
         .map_err(control_error)?;
     Ok(CopySnapshotResult {
         snapshot_id: Some(s.id.to_string()),
@@ -276,9 +258,7 @@ pub(crate) fn modify_snapshot_attribute(
     }
     check_dry_run(r.dry_run)?;
     let now = control.now_ms();
-    region(control, ctx)?
-        .with_state(now, |ebs| ebs.set_create_volume_permissions(&id, &add, &remove, false))
-        .map_err(control_error)
+    region(control, ctx)?.set_create_volume_permissions(&id, &add, &remove, false, now).map_err(control_error)
 }
 
 pub(crate) fn describe_snapshot_attribute(
@@ -289,7 +269,7 @@ pub(crate) fn describe_snapshot_attribute(
     check_dry_run(r.dry_run)?;
     let id = snapshot_id(&r.snapshot_id)?;
     let now = control.now_ms();
-    let s = region(control, ctx)?.with_state(now, |ebs| ebs.snapshot(&id).cloned()).map_err(control_error)?;
+    let s = region(control, ctx)?.read(now, |ebs| ebs.snapshot(&id).cloned()).map_err(control_error)?;
     Ok(match r.attribute {
         SnapshotAttributeName::CreateVolumePermission => DescribeSnapshotAttributeResult {
             snapshot_id: Some(id.to_string()),
@@ -326,7 +306,5 @@ pub(crate) fn reset_snapshot_attribute(
     }
     check_dry_run(r.dry_run)?;
     let now = control.now_ms();
-    region(control, ctx)?
-        .with_state(now, |ebs| ebs.set_create_volume_permissions(&id, &[], &[], true))
-        .map_err(control_error)
+    region(control, ctx)?.set_create_volume_permissions(&id, &[], &[], true, now).map_err(control_error)
 }

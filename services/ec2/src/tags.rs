@@ -14,9 +14,7 @@ const TAG_FILTERS: &[&str] = &["key", "resource-id", "resource-type", "tag:*", "
 pub(crate) fn create_tags(control: &ControlPlane, ctx: &RequestContext, r: CreateTagsRequest) -> Result<(), ApiError> {
     let tags = tag_map(&r.tags)?;
     let now = control.now_ms();
-    region(control, ctx)?
-        .with_state(now, |ebs| ebs.create_tags(&r.resources, &tags, r.dry_run == Some(true)))
-        .map_err(control_error)
+    region(control, ctx)?.create_tags(&r.resources, &tags, now, r.dry_run == Some(true)).map_err(control_error)
 }
 
 pub(crate) fn delete_tags(control: &ControlPlane, ctx: &RequestContext, r: DeleteTagsRequest) -> Result<(), ApiError> {
@@ -27,9 +25,7 @@ pub(crate) fn delete_tags(control: &ControlPlane, ctx: &RequestContext, r: Delet
         tags.push((key, t.value));
     }
     let now = control.now_ms();
-    region(control, ctx)?
-        .with_state(now, |ebs| ebs.delete_tags(&r.resources, &tags, r.dry_run == Some(true)))
-        .map_err(control_error)
+    region(control, ctx)?.delete_tags(&r.resources, &tags, now, r.dry_run == Some(true)).map_err(control_error)
 }
 
 fn resource_type(name: &str) -> ResourceType {
@@ -46,7 +42,7 @@ pub(crate) fn describe_tags(
     filter::validate(&filters, TAG_FILTERS)?;
     let limit = page_size(r.max_results, 5, 1000)?.unwrap_or(1000);
     let now = control.now_ms();
-    let all = region(control, ctx)?.with_state(now, |ebs| Ok(ebs.all_tags())).map_err(control_error)?;
+    let all = region(control, ctx)?.read(now, |ebs| Ok(ebs.all_tags())).map_err(control_error)?;
     let matching: Vec<_> = all
         .into_iter()
         .filter(|(id, kind, key, value)| {

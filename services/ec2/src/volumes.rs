@@ -192,9 +192,7 @@ pub(crate) fn delete_volume(
 ) -> Result<(), ApiError> {
     let id = volume_id(&r.volume_id)?;
     let now = control.now_ms();
-    region(control, ctx)?
-        .with_state(now, |ebs| ebs.delete_volume(&id, now, r.dry_run == Some(true)))
-        .map_err(control_error)
+    region(control, ctx)?.delete_volume(&id, now, r.dry_run == Some(true)).map_err(control_error)
 }
 
 pub(crate) fn describe_volumes(
@@ -216,7 +214,7 @@ pub(crate) fn describe_volumes(
     let after = after_token(r.next_token.as_deref(), volume_id)?;
     let now = control.now_ms();
     let (volumes, more) = region(control, ctx)?
-        .with_state(now, |ebs| {
+        .read(now, |ebs| {
             for id in &ids {
                 ebs.volume(id)?;
             }
@@ -278,18 +276,7 @@ pub(crate) fn modify_volume(
     let throughput = non_negative(r.throughput, "Throughput")?;
     let now = control.now_ms();
     let m = region(control, ctx)?
-        .with_state(now, |ebs| {
-            ebs.modify_volume(
-                &id,
-                size,
-                volume_type,
-                iops,
-                throughput,
-                r.multi_attach_enabled,
-                now,
-                r.dry_run == Some(true),
-            )
-        })
+        .modify_volume(&id, size, volume_type, iops, throughput, r.multi_attach_enabled, now, r.dry_run == Some(true))
         .map_err(control_error)?;
     Ok(ModifyVolumeResult { volume_modification: Some(wire_modification(&id, &m)) })
 }
@@ -318,7 +305,7 @@ pub(crate) fn describe_volumes_modifications(
     let after = after_token(r.next_token.as_deref(), volume_id)?;
     let now = control.now_ms();
     let (volumes, more) = region(control, ctx)?
-        .with_state(now, |ebs| {
+        .read(now, |ebs| {
             for id in &ids {
                 ebs.volume(id)?;
             }
@@ -364,7 +351,7 @@ pub(crate) fn attach_volume(
     let instance = instance_id(&r.instance_id)?;
     let now = control.now_ms();
     let a = region(control, ctx)?
-        .with_state(now, |ebs| ebs.attach_volume(&id, &instance, &r.device, now, r.dry_run == Some(true)))
+        .attach_volume(&id, &instance, &r.device, now, r.dry_run == Some(true))
         .map_err(control_error)?;
     Ok(wire_attachment(&id, &a))
 }
@@ -378,9 +365,7 @@ pub(crate) fn detach_volume(
     let instance = r.instance_id.as_deref().map(instance_id).transpose()?;
     let now = control.now_ms();
     let a = region(control, ctx)?
-        .with_state(now, |ebs| {
-            ebs.detach_volume(&id, instance.as_ref(), r.device.as_deref(), now, r.dry_run == Some(true))
-        })
+        .detach_volume(&id, instance.as_ref(), r.device.as_deref(), now, r.dry_run == Some(true))
         .map_err(control_error)?;
     Ok(wire_attachment(&id, &a))
 }
@@ -476,7 +461,7 @@ pub(crate) fn describe_volume_status(
     let after = after_token(r.next_token.as_deref(), volume_id)?;
     let now = control.now_ms();
     let (items, last, more) = region(control, ctx)?
-        .with_state(now, |ebs| {
+        .read(now, |ebs| {
             for id in &ids {
                 ebs.volume(id)?;
             }
@@ -518,9 +503,7 @@ pub(crate) fn enable_volume_io(
 ) -> Result<(), ApiError> {
     let id = volume_id(&r.volume_id)?;
     let now = control.now_ms();
-    region(control, ctx)?
-        .with_state(now, |ebs| ebs.enable_volume_io(&id, now, r.dry_run == Some(true)))
-        .map_err(control_error)
+    region(control, ctx)?.enable_volume_io(&id, now, r.dry_run == Some(true)).map_err(control_error)
 }
 
 pub(crate) fn modify_volume_attribute(
@@ -533,9 +516,7 @@ pub(crate) fn modify_volume_attribute(
         return Err(ApiError::missing_parameter("AutoEnableIO"));
     };
     let now = control.now_ms();
-    region(control, ctx)?
-        .with_state(now, |ebs| ebs.set_auto_enable_io(&id, value, r.dry_run == Some(true)))
-        .map_err(control_error)
+    region(control, ctx)?.set_auto_enable_io(&id, value, now, r.dry_run == Some(true)).map_err(control_error)
 }
 
 pub(crate) fn describe_volume_attribute(
@@ -546,7 +527,7 @@ pub(crate) fn describe_volume_attribute(
     check_dry_run(r.dry_run)?;
     let id = volume_id(&r.volume_id)?;
     let now = control.now_ms();
-    let v = region(control, ctx)?.with_state(now, |ebs| ebs.volume(&id).cloned()).map_err(control_error)?;
+    let v = region(control, ctx)?.read(now, |ebs| ebs.volume(&id).cloned()).map_err(control_error)?;
     Ok(match r.attribute {
         VolumeAttributeName::AutoEnableIO => DescribeVolumeAttributeResult {
             volume_id: Some(id.to_string()),

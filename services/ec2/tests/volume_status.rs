@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use squall_control::faults::FaultKind;
 use squall_control::{ControlConfig, ControlPlane, ManualClock, RegionName, VolumeId};
 use squall_protocol::{QueryParams, RequestContext};
 
@@ -55,24 +56,17 @@ impl Harness {
         body
     }
 
-    /// Crashes the storage node holding the volume's primary replica.
+    /// Crashes the storage node holding the volume's primary replica (a node-crash fault).
     fn crash_primary(&self, v: &VolumeId) {
-        let region = self.control.region(&RegionName::parse("us-east-1").expect("region"));
-        let now = self.control.now_ms();
-        region
-            .with_state(now, |ebs| {
-                let zone = ebs.volume(v)?.zone_id.clone();
-                let cluster = ebs.storage_cluster(&zone)?;
-                let name = squall_storage_name(v);
-                let primary = cluster.record(&name).expect("record").primary;
-                Ok(cluster.crash_node(primary)?)
-            })
+        let us_east_1 = RegionName::parse("us-east-1").expect("region");
+        let region = self.control.region(&us_east_1);
+        let (zone, primary) = region
+            .read(self.control.now_ms(), |state| Ok((state.volume(v)?.zone.clone(), state.volume_replicas(v)?.primary)))
+            .expect("placement");
+        self.control
+            .install_fault(&us_east_1, FaultKind::NodeCrash { zone, nodes: vec![primary] }, None)
             .expect("crash");
     }
-}
-
-fn squall_storage_name(v: &VolumeId) -> squall_control::StoreVolumeId {
-    squall_control::StoreVolumeId::new(v.as_str()).expect("name")
 }
 
 #[test]
