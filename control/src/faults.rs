@@ -37,15 +37,11 @@ pub enum FaultKind {
     /// Every node of a zone isolated from everything; the zone reports `unavailable` and its
     /// control path refuses new volumes and instances.
     AzOutage { zone: AzName },
-    /// The FIS actions `aws:fis:inject-api-*-error`: an AWS error for matching requests.
-    ApiError {
-        service: String,
-        actions: Vec<String>,
-        zone: Option<AzName>,
-        code: String,
-        status: u16,
-        probability: f64,
-    },
+    /// The FIS actions `aws:fis:inject-api-*-error`: matching requests fail with the error named
+    /// by `code`. The control plane only matches requests and draws the probability; the code is
+    /// the fault author's, opaque here, and the API edge renders it in the service's protocol
+    /// (its HTTP status, message and shape).
+    ApiError { service: String, actions: Vec<String>, zone: Option<AzName>, code: String, probability: f64 },
     /// The FIS action `aws:fis:inject-api-throttle-error`'s cousin: added latency.
     ApiLatency { service: String, actions: Vec<String>, zone: Option<AzName>, latency_ms: u64, probability: f64 },
     /// New storage nodes in a zone (recovery capacity, as AWS added in 2011). Permanent.
@@ -97,8 +93,8 @@ impl FaultBook {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ApiEffect {
     pub latency_ms: u64,
-    /// (HTTP status, AWS error code).
-    pub error: Option<(u16, String)>,
+    /// The error code the request must fail with (see `FaultKind::ApiError`).
+    pub error: Option<String>,
     pub fault_id: Option<String>,
 }
 
@@ -196,15 +192,15 @@ impl ControlPlane {
                 }
                 Ok(())
             }
-            FaultKind::ApiError { zone, probability, status, code, .. } => {
+            FaultKind::ApiError { zone, probability, code, .. } => {
                 if let Some(z) = zone {
                     zone_exists(z)?;
                 }
                 if !(0.0..=1.0).contains(probability) {
                     return Err(invalid("probability must be between 0 and 1"));
                 }
-                if !(400..=599).contains(status) || code.is_empty() {
-                    return Err(invalid("api-error needs an error code and an HTTP status 400-599"));
+                if code.is_empty() {
+                    return Err(invalid("api-error needs an error code"));
                 }
                 Ok(())
             }
@@ -435,10 +431,10 @@ impl ControlPlane {
                 FaultKind::ApiLatency { latency_ms, probability, .. } if book.rng.gen_bool(probability) => {
                     effect.latency_ms += latency_ms;
                 }
-                FaultKind::ApiError { code, status, probability, .. }
+                FaultKind::ApiError { code, probability, .. }
                     if effect.error.is_none() && book.rng.gen_bool(probability) =>
                 {
-                    effect.error = Some((status, code));
+                    effect.error = Some(code);
                     effect.fault_id = Some(f.id.clone());
                 }
                 _ => {}

@@ -55,7 +55,6 @@ enum Body {
         actions: Option<Vec<String>>,
         zone: Option<String>,
         code: String,
-        status: Option<u16>,
         probability: Option<f64>,
     },
     #[serde(rename_all = "camelCase")]
@@ -91,15 +90,6 @@ fn body_error(kind: &str, e: &serde_json::Error) -> String {
         format!("{kind} does not take {:?}: {text}", quoted(&text))
     } else {
         format!("malformed fault body: {text}")
-    }
-}
-
-/// The HTTP status AWS sends with a well-known error code.
-fn default_status(code: &str) -> u16 {
-    match code {
-        "InternalError" | "InternalFailure" | "InsufficientInstanceCapacity" | "InsufficientVolumeCapacity" => 500,
-        "RequestLimitExceeded" | "Unavailable" | "ServiceUnavailable" | "Throttling" | "ThrottlingException" => 503,
-        _ => 400,
     }
 }
 
@@ -190,11 +180,10 @@ pub fn parse(
         }
         Body::AzOutage { zone: z } => FaultKind::AzOutage { zone: zone(&z)? },
         Body::NodeCrashOnClose { zone: z, probability } => FaultKind::NodeCrashOnClose { zone: zone(&z)?, probability },
-        Body::ApiError { service: s, actions, zone: z, code, status, probability } => FaultKind::ApiError {
+        Body::ApiError { service: s, actions, zone: z, code, probability } => FaultKind::ApiError {
             service: service(s)?,
             actions: actions.unwrap_or_default(),
             zone: api_zone(z)?,
-            status: status.unwrap_or_else(|| default_status(&code)),
             code,
             probability: probability.unwrap_or(1.0),
         },
@@ -247,7 +236,7 @@ mod tests {
         ));
         assert!(matches!(
             check(r#"{"kind":"api-error","service":"ec2","code":"RequestLimitExceeded"}"#),
-            Ok(FaultKind::ApiError { status: 503, .. })
+            Ok(FaultKind::ApiError { code, .. }) if code == "RequestLimitExceeded"
         ));
     }
 }

@@ -220,7 +220,7 @@ async fn injected_api_errors_hit_only_their_action_and_zone() {
     let body = r#"{"kind":"api-error","service":"ec2","actions":["CreateVolume"],"zone":"us-east-1b","code":"InsufficientVolumeCapacity","probability":1}"#;
     let (status, fault) = http(server.addr, "POST", "/_squall/faults", body, None);
     assert_eq!(status, 201, "{fault}");
-    assert_eq!(fault["status"], 500, "AWS's status for that code");
+    assert_eq!(fault["code"], "InsufficientVolumeCapacity");
     let err = ec2.create_volume().availability_zone("us-east-1b").size(1).send().await.expect_err("injected");
     let seen = error_seen(err);
     assert_eq!((seen.status, seen.code.as_str()), (500, "InsufficientVolumeCapacity"));

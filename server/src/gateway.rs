@@ -192,13 +192,8 @@ impl Gateway<'_> {
         // Fault rules of the API edge (FIS's inject-api-* actions).
         let zone = params.get("AvailabilityZone").or_else(|| params.get("Placement.AvailabilityZone"));
         let effect = self.control.api_effect(&ctx.region, service.name(), action.as_deref(), zone);
-        if let Some((status, code)) = &effect.error {
-            let message = match code.as_str() {
-                "RequestLimitExceeded" => "Request limit exceeded.".to_string(),
-                "InternalError" => "An internal error has occurred".to_string(),
-                _ => format!("{code} (injected by squall fault {})", effect.fault_id.as_deref().unwrap_or("-")),
-            };
-            let e = ApiError::new(*status, code.clone(), message);
+        if let Some(code) = &effect.error {
+            let e = injected_error(service, code, effect.fault_id.as_deref().unwrap_or("-"));
             let response = render_error(service, &e, &ctx.request_id);
             let zone = zone.map(str::to_string);
             return Outcome { response, service: service.name(), action, delay_ms: effect.latency_ms, zone };
@@ -264,6 +259,32 @@ fn by_version_or_path(params: &QueryParams, path: &str) -> Service {
     }
 }
 
+/// The answer to a request an `api-error` fault fails: the error code its author named, with the
+/// HTTP status the service sends with that code (AWS answers its capacity, internal and
+/// throttling errors as server errors, every other code as a client error) and AWS's message for
+/// the common ones.
+fn injected_error(service: Service, code: &str, fault_id: &str) -> ApiError {
+    let status = match (service, code) {
+        (_, "InternalError" | "InternalFailure" | "InternalServerException") => 500,
+        (_, "InsufficientInstanceCapacity" | "InsufficientVolumeCapacity" | "InsufficientDBInstanceCapacity") => 500,
+        (_, "Unavailable" | "ServiceUnavailable" | "ServiceUnavailableException") => 503,
+        // EC2 throttles with 503; the query and JSON services with a 400.
+        (Service::Ec2 | Service::Unknown, "RequestLimitExceeded") => 503,
+        // The EBS direct APIs' error shapes carry their own statuses (botocore's ebs model).
+        (Service::Ebs, "AccessDeniedException") => 403,
+        (Service::Ebs, "ResourceNotFoundException") => 404,
+        (Service::Ebs, "ConflictException") => 409,
+        (Service::Ebs, "ServiceQuotaExceededException") => 402,
+        _ => 400,
+    };
+    let message = match code {
+        "RequestLimitExceeded" => "Request limit exceeded.".to_string(),
+        "InternalError" => "An internal error has occurred".to_string(),
+        _ => format!("{code} (injected by squall fault {fault_id})"),
+    };
+    ApiError::new(status, code.to_string(), message)
+}
+
 /// An error in the shape of the protocol the client speaks.
 fn render_error(service: Service, e: &ApiError, request_id: &str) -> WireResponse {
     match service {
@@ -297,6 +318,24 @@ mod tests {
 
     fn text(o: &Outcome) -> String {
         String::from_utf8(o.response.body.clone()).unwrap()
+    }
+
+    #[test]
+    fn injected_errors_carry_the_status_the_service_sends_with_their_code() {
+        let cases = [
+            (Service::Ec2, "RequestLimitExceeded", 503),
+            (Service::Ec2, "InsufficientVolumeCapacity", 500),
+            (Service::Ec2, "InvalidVolume.NotFound", 400),
+            (Service::Rds, "Throttling", 400),
+            (Service::Rds, "InternalFailure", 500),
+            (Service::Ebs, "ResourceNotFoundException", 404),
+            (Service::Ebs, "RequestThrottledException", 400),
+            (Service::Ebs, "ServiceUnavailableException", 503),
+        ];
+        for (service, code, status) in cases {
+            let e = injected_error(service, code, "f-1");
+            assert_eq!((e.status, &*e.code), (status, code), "{code}");
+        }
     }
 
     #[test]
