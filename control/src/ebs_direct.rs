@@ -229,3 +229,67 @@ impl Region {
         self.with_state(now_ms, |state| state.complete_snapshot(id, changed_blocks, linear_checksum))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::error::{ControlError, SnapshotError};
+    use crate::model::snapshot::DIRECT_BLOCK_SIZE;
+    use crate::test_support::TestRegion;
+    use crate::SnapshotId;
+
+    fn block(byte: u8) -> Vec<u8> {
+        vec![byte; DIRECT_BLOCK_SIZE as usize]
+    }
+
+    fn start(t: &TestRegion, parent: Option<&SnapshotId>) -> SnapshotId {
+        t.region.start_snapshot(1, parent, String::new(), BTreeMap::new(), false, None, t.now()).unwrap().id
+    }
+
+    #[test]
+    fn blocks_are_bounded_counted_and_diffed_within_a_lineage() {
+        let t = TestRegion::new();
+        let parent = start(&t, None);
+        // 1 GiB holds 2,048 blocks of 512 KiB.
+        let beyond = t.region.put_snapshot_block(&parent, 2048, &block(1), t.now());
+        assert_eq!(
+            beyond.unwrap_err(),
+            ControlError::Snapshot(SnapshotError::BlockIndexOutOfRange { snapshot: parent.clone(), index: 2048 })
+        );
+        t.region.put_snapshot_block(&parent, 0, &block(1), t.now()).unwrap();
+        let miscounted = t.region.complete_snapshot(&parent, 2, None, t.now());
+        assert!(matches!(miscounted, Err(ControlError::Snapshot(SnapshotError::ChangedBlocksMismatch { .. }))));
+        t.region.complete_snapshot(&parent, 1, None, t.now()).unwrap();
+        let late = t.region.put_snapshot_block(&parent, 1, &block(2), t.now());
+        assert_eq!(late.unwrap_err(), ControlError::Snapshot(SnapshotError::SnapshotNotPending(parent.clone())));
+        t.advance(300);
+
+        let child = start(&t, Some(&parent));
+        t.region.put_snapshot_block(&child, 5, &block(3), t.now()).unwrap();
+        t.region.complete_snapshot(&child, 1, None, t.now()).unwrap();
+        t.advance(300);
+        let (from_parent, from_nothing, same) = t
+            .region
+            .read(t.now(), |s| {
+                Ok((
+                    s.changed_blocks(Some(&parent), &child, 0)?,
+                    s.changed_blocks(None, &child, 0)?,
+                    s.same_lineage(&parent, &child)?,
+                ))
+            })
+            .unwrap();
+        let from_parent = from_parent.expect("same lineage");
+        assert!(same, "the child continues its parent's lineage");
+        assert_eq!(from_parent.iter().map(|c| c.index).collect::<Vec<_>>(), [5]);
+        assert_eq!(from_parent[0].first_hash, None);
+        assert_eq!(from_nothing.expect("no first").iter().map(|c| c.index).collect::<Vec<_>>(), [0, 5]);
+        let data = t.region.read(t.now(), |s| s.snapshot_block(&child, 0)).unwrap();
+        assert_eq!(data, block(1), "the child holds its parent's blocks");
+        let other = start(&t, None);
+        t.region.complete_snapshot(&other, 0, None, t.now()).unwrap();
+        t.advance(300);
+        let apart = t.region.read(t.now(), |s| s.changed_blocks(Some(&other), &child, 0)).unwrap();
+        assert_eq!(apart, None, "snapshots of different lineages are not compared");
+    }
+}

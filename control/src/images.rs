@@ -236,3 +236,71 @@ impl Region {
         self.with_state(now_ms, |state| state.deregister_image(id, delete_snapshots, dry_run))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::error::{ControlError, ImageError, SnapshotError};
+    use crate::model::image::{ImageSpec, ImageState, RequestedImageMapping};
+    use crate::model::volume::VolumeType;
+    use crate::test_support::TestRegion;
+    use crate::SnapshotId;
+
+    fn spec(name: &str, root: Option<&SnapshotId>, size: Option<u32>) -> ImageSpec {
+        ImageSpec {
+            name: name.into(),
+            description: None,
+            architecture: "x86_64".into(),
+            root_device: "/dev/xvda".into(),
+            mappings: vec![RequestedImageMapping {
+                device: "/dev/xvda".into(),
+                snapshot_id: root.cloned(),
+                size_gib: size,
+                volume_type: VolumeType::Gp3,
+                delete_on_termination: true,
+            }],
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn register_image_needs_a_root_snapshot_a_valid_unique_name_and_sizes_from_the_snapshot() {
+        let t = TestRegion::new();
+        let v = t.region.create_volume(t.volume_spec("us-east-1a", 3), t.now(), false).unwrap();
+        let s = t.region.create_snapshot(&v.id, String::new(), BTreeMap::new(), t.now(), false).unwrap();
+        let blank = t.region.register_image(spec("blank-root", None, None), t.now(), false);
+        assert_eq!(blank.unwrap_err(), ControlError::Image(ImageError::MissingRootSnapshot("/dev/xvda".into())));
+        let bad = t.region.register_image(spec("x", Some(&s.id), None), t.now(), false);
+        assert_eq!(bad.unwrap_err(), ControlError::Image(ImageError::InvalidImageName("x".into())));
+        let image = t.region.register_image(spec("web-1", Some(&s.id), None), t.now(), false).unwrap();
+        assert_eq!(image.mappings[0].size_gib, 3, "the snapshot's size");
+        let state = |t: &TestRegion| t.region.read(t.now(), |st| Ok(st.image_state(st.image(&image.id)?))).unwrap();
+        assert_eq!(state(&t), ImageState::Pending, "its snapshot is still pending");
+        t.advance(300);
+        assert_eq!(state(&t), ImageState::Available);
+        let again = t.region.register_image(spec("web-1", Some(&s.id), Some(4)), t.now(), false);
+        assert!(matches!(again, Err(ControlError::Image(ImageError::ImageNameInUse { .. }))));
+        // The image holds its snapshot until it is deregistered.
+        let held = t.region.delete_snapshot(&s.id, t.now(), false).unwrap_err();
+        assert!(matches!(held, ControlError::Snapshot(SnapshotError::SnapshotUsedByImage { .. })));
+        let deleted = t.region.deregister_image(&image.id, true, t.now(), false).unwrap();
+        assert_eq!(deleted, vec![s.id.clone()]);
+        let left = t.region.read(t.now(), |st| Ok(st.snapshots_after(None, 10, |_| true).0.len())).unwrap();
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn create_image_snapshots_every_volume_of_a_running_or_stopped_instance() {
+        let t = TestRegion::new();
+        let i = t.launch("us-east-1a", &[2]).unwrap();
+        let early = t.region.create_image(&i.id, "too-early", None, BTreeMap::new(), t.now(), false);
+        assert!(early.is_err(), "a pending instance cannot be imaged");
+        t.advance(300);
+        let image = t.region.create_image(&i.id, "from-i", None, BTreeMap::new(), t.now(), false).unwrap();
+        let devices: Vec<&str> = image.mappings.iter().map(|m| m.device.as_str()).collect();
+        assert_eq!(devices, ["/dev/sdf", "/dev/xvda"]);
+        assert!(image.mappings.iter().all(|m| m.snapshot_id.is_some()));
+        assert_eq!(image.source_instance.as_ref(), Some(&i.id));
+    }
+}

@@ -644,3 +644,86 @@ impl RegionState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use crate::error::{ControlError, InstanceError};
+    use crate::model::instance::{AttributeChange, Check, InstanceState, InstanceStatus};
+    use crate::model::volume::VolumeState;
+    use crate::test_support::TestRegion;
+
+    #[test]
+    fn a_launch_makes_its_volumes_and_attaches_them() {
+        let t = TestRegion::new();
+        let i = t.launch("us-east-1b", &[5]).unwrap();
+        assert_eq!((i.state, i.zone.as_str()), (InstanceState::Pending, "us-east-1b"));
+        let volumes = t
+            .region
+            .read(t.now(), |s| Ok(s.volumes_after(None, 100, |v| v.attachments.iter().any(|a| a.instance == i.id)).0))
+            .unwrap();
+        let mut sizes: Vec<u32> = volumes.iter().map(|v| v.size_gib).collect();
+        sizes.sort_unstable();
+        assert_eq!(sizes, [5, 8], "the 8 GiB root and the mapped volume");
+        assert!(volumes.iter().all(|v| v.state == VolumeState::InUse && v.zone == i.zone));
+    }
+
+    #[test]
+    fn protection_attributes_and_states_refuse_what_aws_refuses() {
+        let t = TestRegion::new();
+        let i = t.launch("us-east-1a", &[]).unwrap();
+        t.advance(300);
+        let stop = |t: &TestRegion| {
+            t.region.change_instance_states(std::slice::from_ref(&i.id), InstanceState::Stopping, t.now(), false)
+        };
+        t.region.modify_instance_attribute(&i.id, AttributeChange::DisableApiStop(true), t.now(), false).unwrap();
+        assert_eq!(stop(&t).unwrap_err(), ControlError::Instance(InstanceError::StopProtected(i.id.clone())));
+        // Changing the type needs a stopped instance.
+        let resize =
+            t.region.modify_instance_attribute(&i.id, AttributeChange::InstanceType("m5.large".into()), t.now(), false);
+        assert!(matches!(resize, Err(ControlError::Instance(InstanceError::IncorrectInstanceState { .. }))));
+        t.region.modify_instance_attribute(&i.id, AttributeChange::DisableApiStop(false), t.now(), false).unwrap();
+        let changes = stop(&t).unwrap();
+        assert_eq!(changes, vec![(i.id.clone(), InstanceState::Running, InstanceState::Stopping)]);
+        t.region
+            .change_instance_states(std::slice::from_ref(&i.id), InstanceState::ShuttingDown, t.now(), false)
+            .unwrap();
+        let reboot = t.region.reboot_instances(std::slice::from_ref(&i.id), t.now(), false).unwrap_err();
+        assert!(matches!(reboot, ControlError::Instance(InstanceError::IncorrectInstanceState { .. })));
+    }
+
+    #[test]
+    fn status_checks_go_from_initializing_to_passed_and_fail_while_a_volume_is_stuck() {
+        let t = TestRegion::new();
+        let i = t.launch("us-east-1a", &[1]).unwrap();
+        let status = |t: &TestRegion| t.region.instance_statuses(&[], None, 100, true, t.now()).unwrap().0[0].1;
+        let all = |c| InstanceStatus { system: c, instance: c, ebs: c };
+        assert_eq!(status(&t), all(Check::NotApplicable), "pending");
+        t.advance(300);
+        assert_eq!(status(&t), all(Check::Initializing), "just running");
+        t.advance(300);
+        assert_eq!(status(&t), all(Check::Passed));
+        let only_running = t.region.instance_statuses(&[], None, 100, false, t.now()).unwrap().0;
+        assert_eq!(only_running.len(), 1);
+        // Pausing the data volume's I/O leaves it without a working primary: stuck.
+        let data = t
+            .region
+            .read(t.now(), |s| {
+                Ok(s.volumes_after(None, 100, |v| {
+                    v.attachments.iter().any(|a| a.instance == i.id && a.device == "/dev/sdf")
+                })
+                .0)
+            })
+            .unwrap();
+        let now = t.now();
+        t.region
+            .with_state(now, |s| {
+                s.set_paused(BTreeSet::from([data[0].id.clone()]), now);
+                Ok(())
+            })
+            .unwrap();
+        let failed = Check::Failed { since_ms: t.now() };
+        assert_eq!(status(&t), InstanceStatus { system: Check::Passed, instance: failed, ebs: failed });
+    }
+}

@@ -43,7 +43,7 @@ pub use error::{
 pub use ids::{AzId, AzName, IdError, InstanceId, RegionName, SnapshotId, VolumeId};
 pub use model::zone::{stable_hex, DefaultNetwork, DefaultSubnet, Zone, ZoneState};
 pub use region::Region;
-pub use squall_storage::{Clock, ClusterConfig, ManualClock, PolicyKind, SystemClock, VolumeId as StoreVolumeId};
+pub use squall_storage::{Clock, ClusterConfig, ManualClock, PolicyKind, SystemClock};
 
 /// Settings of the control plane, fixed at start.
 #[derive(Debug, Clone)]
@@ -169,19 +169,86 @@ impl ControlPlane {
 pub(crate) mod test_support {
     use super::*;
 
+    /// A region of its own in a temporary directory, on a clock that only moves when told.
     pub(crate) struct TestRegion {
         pub control: ControlPlane,
         pub region: Arc<Region>,
+        clock: Arc<ManualClock>,
         _dir: tempfile::TempDir,
     }
 
     impl TestRegion {
         pub(crate) fn new() -> Self {
             let dir = tempfile::tempdir().expect("tempdir");
-            let config = ControlConfig::new(RegionName::parse("us-east-1").expect("region"), dir.path().to_path_buf());
+            let mut config =
+                ControlConfig::new(RegionName::parse("us-east-1").expect("region"), dir.path().to_path_buf());
+            let clock = Arc::new(ManualClock::new());
+            config.clock = clock.clone();
             let control = ControlPlane::new(config);
             let region = control.region(&RegionName::parse("us-east-1").expect("region"));
-            Self { control, region, _dir: dir }
+            Self { control, region, clock, _dir: dir }
+        }
+
+        pub(crate) fn now(&self) -> u64 {
+            self.control.now_ms()
+        }
+
+        /// Moves the clock on by `ms` (lifecycles advance when the next call settles).
+        pub(crate) fn advance(&self, ms: u64) {
+            self.clock.advance(std::time::Duration::from_millis(ms));
+        }
+
+        /// A gp3 volume of `size_gib` in `zone`, with `tags`.
+        pub(crate) fn volume_spec(&self, zone: &str, size_gib: u32) -> model::volume::VolumeSpec {
+            model::volume::VolumeSpec {
+                zone: self.region.zone_by_name(zone).expect("zone").name,
+                size_gib: Some(size_gib),
+                snapshot_id: None,
+                volume_type: model::volume::VolumeType::Gp3,
+                iops: None,
+                throughput: None,
+                encrypted: false,
+                kms_key_id: None,
+                multi_attach: false,
+                tags: BTreeMap::new(),
+                client_token: None,
+            }
+        }
+
+        /// One instance of an unknown AMI (a blank 8 GiB root) in `zone`, with data volumes of
+        /// these sizes on /dev/sdf, /dev/sdg, …
+        pub(crate) fn launch(&self, zone: &str, data_gib: &[u32]) -> Result<model::instance::Instance, ControlError> {
+            let mappings = data_gib
+                .iter()
+                .enumerate()
+                .map(|(i, &size)| model::instance::RequestedMapping {
+                    device: format!("/dev/sd{}", (b'f' + i as u8) as char),
+                    size_gib: Some(size),
+                    volume_type: None,
+                    iops: None,
+                    delete_on_termination: Some(true),
+                    snapshot_id: None,
+                })
+                .collect();
+            let req = model::instance::LaunchRequest {
+                image_id: "ami-0123456789abcdef0".into(),
+                catalogue_root: None,
+                instance_type: "t3.micro".into(),
+                placement_zone: Some(zone.to_string()),
+                subnet_id: None,
+                security_group_ids: Vec::new(),
+                security_group_names: Vec::new(),
+                count: 1,
+                key_name: None,
+                user_data: None,
+                client_token: None,
+                attributes: model::instance::InstanceAttributes::default(),
+                tags: BTreeMap::new(),
+                volume_tags: BTreeMap::new(),
+                mappings,
+            };
+            let (_, mut launched) = self.region.run_instances(req, self.now(), false)?;
+            launched.pop().ok_or_else(|| ControlError::invariant("a launch of one made none"))
         }
 
         /// Runs one command (committed on `Ok`, undone on error).

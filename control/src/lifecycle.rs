@@ -119,3 +119,29 @@ impl RegionState {
         self.delays
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::model::snapshot::SnapshotState;
+    use crate::model::volume::VolumeState;
+    use crate::test_support::TestRegion;
+
+    #[test]
+    fn volumes_and_snapshots_advance_when_their_delay_has_passed_and_not_before() {
+        let t = TestRegion::new();
+        let v = t.region.create_volume(t.volume_spec("us-east-1a", 1), t.now(), false).unwrap();
+        assert_eq!(v.state, VolumeState::Creating);
+        t.advance(299);
+        let state = |t: &TestRegion| t.region.read(t.now(), |s| Ok(s.volume(&v.id)?.state)).unwrap();
+        assert_eq!(state(&t), VolumeState::Creating, "the default delay is 300 ms");
+        t.advance(1);
+        assert_eq!(state(&t), VolumeState::Available);
+        let snap = t.region.create_snapshot(&v.id, "s".into(), BTreeMap::new(), t.now(), false).unwrap();
+        assert_eq!(snap.state, SnapshotState::Pending);
+        t.advance(300);
+        let done = t.region.read(t.now(), |s| Ok(s.snapshot(&snap.id)?.state)).unwrap();
+        assert_eq!(done, SnapshotState::Completed);
+    }
+}

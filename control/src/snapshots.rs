@@ -234,3 +234,80 @@ impl Region {
         self.with_state(now_ms, |state| state.set_create_volume_permissions(id, add, remove, reset))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::error::{ControlError, VolumeError};
+    use crate::model::snapshot::InstanceSnapshots;
+    use crate::test_support::TestRegion;
+    use crate::VolumeId;
+
+    #[test]
+    fn snapshots_of_one_volume_form_a_lineage() {
+        let t = TestRegion::new();
+        let v = t.region.create_volume(t.volume_spec("us-east-1a", 1), t.now(), false).unwrap();
+        let first = t.region.create_snapshot(&v.id, "1".into(), BTreeMap::new(), t.now(), false).unwrap();
+        t.advance(1);
+        let second = t.region.create_snapshot(&v.id, "2".into(), BTreeMap::new(), t.now(), false).unwrap();
+        assert_eq!(first.parent, None);
+        assert_eq!(second.parent.as_ref(), Some(&first.id), "incremental on the newest earlier snapshot");
+        let gone = VolumeId::parse("vol-0123456789abcdef0").unwrap();
+        let missing = t.region.create_snapshot(&gone, String::new(), BTreeMap::new(), t.now(), false);
+        assert_eq!(missing.unwrap_err(), ControlError::Volume(VolumeError::NotFound(gone)));
+    }
+
+    #[test]
+    fn a_dry_run_and_a_refused_delete_change_nothing() {
+        let t = TestRegion::new();
+        let v = t.region.create_volume(t.volume_spec("us-east-1a", 1), t.now(), false).unwrap();
+        let dry = t.region.create_snapshot(&v.id, String::new(), BTreeMap::new(), t.now(), true);
+        assert_eq!(dry.unwrap_err(), ControlError::DryRun);
+        let s = t.region.create_snapshot(&v.id, String::new(), BTreeMap::new(), t.now(), false).unwrap();
+        t.advance(300);
+        // A volume being created from the snapshot holds it.
+        let mut spec = t.volume_spec("us-east-1b", 1);
+        spec.snapshot_id = Some(s.id.clone());
+        let restored = t.region.create_volume(spec, t.now(), false).unwrap();
+        let busy = t.region.delete_snapshot(&s.id, t.now(), false).unwrap_err();
+        assert!(
+            matches!(busy, ControlError::Snapshot(crate::SnapshotError::InUse { ref volume, .. }) if *volume == restored.id)
+        );
+        let count = t.region.read(t.now(), |st| Ok(st.snapshots_after(None, 100, |_| true).0.len())).unwrap();
+        assert_eq!(count, 1);
+        t.advance(300);
+        t.region.delete_snapshot(&s.id, t.now(), false).unwrap();
+    }
+
+    #[test]
+    fn create_snapshots_takes_the_attached_volumes_less_the_boot_one_and_copies_tags() {
+        let t = TestRegion::new();
+        let i = t.launch("us-east-1a", &[2, 3]).unwrap();
+        t.advance(300);
+        let data = t
+            .region
+            .read(t.now(), |s| {
+                Ok(s.volumes_after(None, 100, |v| v.attachments.iter().any(|a| a.device != i.root_device)).0)
+            })
+            .unwrap();
+        assert_eq!(data.len(), 2);
+        let tags = BTreeMap::from([("team".to_string(), "db".to_string())]);
+        t.region.create_tags(&[data[0].id.to_string()], &tags, t.now(), false).unwrap();
+        let req = InstanceSnapshots {
+            instance: i.id.clone(),
+            exclude_boot: true,
+            exclude_volumes: vec![data[1].id.clone()],
+            description: "nightly".into(),
+            tags: BTreeMap::from([("run".to_string(), "7".to_string())]),
+            copy_volume_tags: true,
+        };
+        let made = t.region.create_snapshots(req, t.now(), false).unwrap();
+        assert_eq!(made.len(), 1, "{made:?}");
+        let (s, zone) = &made[0];
+        assert_eq!(s.volume_id.as_ref(), Some(&data[0].id));
+        assert_eq!(zone.as_str(), "us-east-1a");
+        assert_eq!(s.tags.get("team").map(String::as_str), Some("db"));
+        assert_eq!(s.tags.get("run").map(String::as_str), Some("7"));
+    }
+}

@@ -150,6 +150,14 @@ impl<K: Ord + Clone, V: Clone + PartialEq> Table<K, V> {
     }
 }
 
+/// A resource kind kept in a table of its own.
+pub(crate) trait Row: serde::Serialize + serde::de::DeserializeOwned + Clone + PartialEq {
+    /// The SQL table (also the `kind` of its tags).
+    const TABLE: &'static str;
+    type Key: Ord + Clone + std::fmt::Display;
+    fn key(&self) -> Self::Key;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,12 +204,4 @@ mod tests {
         assert_eq!(t.page_after(Some(&2), 2, |_| true), (vec!["three"], false));
         assert_eq!(t.page_after(None, 5, |v| v.len() == 3), (vec!["one", "two"], false));
     }
-}
-
-/// A resource kind kept in a table of its own.
-pub(crate) trait Row: serde::Serialize + serde::de::DeserializeOwned + Clone + PartialEq {
-    /// The SQL table (also the `kind` of its tags).
-    const TABLE: &'static str;
-    type Key: Ord + Clone + std::fmt::Display;
-    fn key(&self) -> Self::Key;
 }

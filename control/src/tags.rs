@@ -147,3 +147,35 @@ impl Region {
         self.with_state(now_ms, |state| state.delete_tags(resources, tags, dry_run))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::error::ControlError;
+    use crate::test_support::TestRegion;
+
+    #[test]
+    fn tags_go_on_every_resource_or_none_and_stay_within_aws_limits() {
+        let t = TestRegion::new();
+        let v = t.region.create_volume(t.volume_spec("us-east-1a", 1), t.now(), false).unwrap();
+        let vpc = t.region.create_vpc("10.9.0.0/16", BTreeMap::new(), t.now(), false).unwrap();
+        let tags = BTreeMap::from([("env".to_string(), "test".to_string()), ("team".to_string(), "a".to_string())]);
+        let both = [v.id.to_string(), vpc.id.clone(), "vpc-0000000000000000f".to_string()];
+        let partial = t.region.create_tags(&both, &tags, t.now(), false);
+        assert_eq!(partial.unwrap_err(), ControlError::UnknownResourceId("vpc-0000000000000000f".into()));
+        let tagged = |t: &TestRegion| t.region.read(t.now(), |s| Ok(s.volume(&v.id)?.tags.clone())).unwrap();
+        assert!(tagged(&t).is_empty(), "nothing was tagged");
+        t.region.create_tags(&both[..2], &tags, t.now(), false).unwrap();
+        assert_eq!(tagged(&t), tags);
+        let many: BTreeMap<String, String> = (0..49).map(|n| (format!("k{n}"), String::new())).collect();
+        let over = t.region.create_tags(&[v.id.to_string()], &many, t.now(), false);
+        assert_eq!(over.unwrap_err(), ControlError::TooManyTags, "2 + 49 > 50");
+        // A value given must match for the tag to go.
+        let delete = [("env".to_string(), Some("prod".to_string())), ("team".to_string(), None)];
+        t.region.delete_tags(&[v.id.to_string()], &delete, t.now(), false).unwrap();
+        assert_eq!(tagged(&t), BTreeMap::from([("env".to_string(), "test".to_string())]));
+        let all = t.region.read(t.now(), |s| Ok(s.all_tags().len())).unwrap();
+        assert_eq!(all, 3, "env on the volume, env and team on the VPC");
+    }
+}

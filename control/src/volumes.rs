@@ -633,8 +633,6 @@ impl Region {
     }
 }
 
-/// The `io-performance` check of DescribeVolumeStatus.
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
