@@ -129,15 +129,15 @@ pub fn io_error(id: &VolumeId, e: StorageError) -> IoError {
 }
 
 impl Region {
-    /// Runs block I/O on the region's EBS state at `now_ms`.
+    /// Runs block I/O on the region's state at `now_ms`.
     pub fn block_io<T>(
         &self,
         now_ms: u64,
         f: impl FnOnce(&mut RegionState) -> Result<T, IoError>,
     ) -> Result<T, IoError> {
         let mut out = None;
-        let result = self.with_state(now_ms, |ebs| {
-            out = Some(f(ebs));
+        let result = self.with_state(now_ms, |state| {
+            out = Some(f(state));
             Ok(())
         });
         match (result, out) {
@@ -153,7 +153,7 @@ impl ControlPlane {
     pub fn export(&self, id: &str) -> Result<Export, IoError> {
         let now = self.now_ms();
         for name in self.known_regions() {
-            match self.region(&name).block_io(now, |ebs| ebs.export(id, &name)) {
+            match self.region(&name).block_io(now, |state| state.export(id, &name)) {
                 Err(IoError::NotFound(_)) => continue,
                 found => return found,
             }
@@ -169,7 +169,7 @@ impl ControlPlane {
             .into_iter()
             .flat_map(|name| {
                 let region = self.region(&name);
-                region.with_state(now, |ebs| Ok(ebs.exports(&name))).unwrap_or_default()
+                region.with_state(now, |state| Ok(state.exports(&name))).unwrap_or_default()
             })
             .collect();
         out.sort_by(|a, b| a.volume.as_str().cmp(b.volume.as_str()));
@@ -179,7 +179,7 @@ impl ControlPlane {
     /// Regions that have been used since start, plus those with state in the data directory.
     pub fn known_regions(&self) -> Vec<RegionName> {
         let mut names: Vec<RegionName> =
-            self.active_regions().into_iter().filter(|r| self.region(r).has_ebs_state()).collect();
+            self.active_regions().into_iter().filter(|r| self.region(r).has_state()).collect();
         if let Ok(dir) = std::fs::read_dir(self.config().data_dir.join("regions")) {
             for entry in dir.flatten() {
                 if let Some(name) = entry.file_name().to_str().and_then(|n| RegionName::parse(n).ok()) {

@@ -156,7 +156,7 @@ impl ControlPlane {
             }
             let zone = region.zone_by_name(z.as_str()).map_err(|e| invalid(e.to_string()))?;
             let known = region
-                .with_state(self.now_ms(), |ebs| Ok(ebs.storage_cluster(&zone.id)?.node_ids()))
+                .with_state(self.now_ms(), |state| Ok(state.storage_cluster(&zone.id)?.node_ids()))
                 .map_err(|e| invalid(e.to_string()))?;
             match nodes.iter().find(|n| !known.contains(&NodeId(**n))) {
                 Some(n) => Err(invalid(format!("zone {z} has no storage node {n} (it has {})", known.len()))),
@@ -176,9 +176,9 @@ impl ControlPlane {
                     return Err(invalid("volume-io-pause: no volume matches the target"));
                 }
                 region
-                    .with_state(self.now_ms(), |ebs| {
+                    .with_state(self.now_ms(), |state| {
                         for v in volumes {
-                            ebs.volume(v)?;
+                            state.volume(v)?;
                         }
                         Ok(())
                     })
@@ -247,8 +247,8 @@ impl ControlPlane {
         if let FaultKind::Capacity { zone, add_nodes, node_capacity } = &fault.kind {
             let zone_id = r.zone_by_name(zone.as_str()).map_err(|e| invalid(e.to_string()))?.id;
             fault.added_nodes = r
-                .with_state(now, |ebs| {
-                    let c = ebs.storage_cluster(&zone_id)?;
+                .with_state(now, |state| {
+                    let c = state.storage_cluster(&zone_id)?;
                     (0..*add_nodes)
                         .map(|_| c.add_node(*node_capacity).map(|n| n.0))
                         .collect::<Result<Vec<_>, _>>()
@@ -318,8 +318,8 @@ impl ControlPlane {
         for zone in &zones {
             let Ok(z) = region.zone_by_name(zone.as_str()) else { continue };
             let in_zone: Vec<&&Fault> = mine.iter().filter(|f| f.kind.storage_zone() == Some(*zone)).collect();
-            let result = region.with_state(now, |ebs| {
-                let c = ebs.storage_cluster(&z.id)?;
+            let result = region.with_state(now, |state| {
+                let c = state.storage_cluster(&z.id)?;
                 let all_nodes = c.node_ids();
                 c.heal();
                 c.fabric_mut().cap_bandwidth(Network::Replication, None);
@@ -397,8 +397,8 @@ impl ControlPlane {
             })
             .flatten()
             .collect();
-        let _ = region.with_state(now, |ebs| {
-            ebs.set_paused(paused, now);
+        let _ = region.with_state(now, |state| {
+            state.set_paused(paused, now);
             Ok(())
         });
     }
@@ -474,16 +474,18 @@ impl ControlPlane {
     pub fn storage_nodes(&self, region: &RegionName, zone: &str) -> Result<Vec<u32>, FaultError> {
         let r = self.region(region);
         let z = r.zone_by_name(zone).map_err(|_| invalid(format!("no zone {zone} in {region}")))?;
-        r.with_state(self.now_ms(), |ebs| Ok(ebs.storage_cluster(&z.id)?.node_ids().into_iter().map(|n| n.0).collect()))
-            .map_err(|e| invalid(e.to_string()))
+        r.with_state(self.now_ms(), |state| {
+            Ok(state.storage_cluster(&z.id)?.node_ids().into_iter().map(|n| n.0).collect())
+        })
+        .map_err(|e| invalid(e.to_string()))
     }
 
     /// Volumes of the region that carry every one of `tags` (FIS's tag targets).
     pub fn volumes_tagged(&self, region: &RegionName, tags: &BTreeMap<String, String>) -> Vec<VolumeId> {
         self.region(region)
-            .with_state(self.now_ms(), |ebs| {
+            .with_state(self.now_ms(), |state| {
                 let (volumes, _) =
-                    ebs.volumes_after(None, usize::MAX, |v| tags.iter().all(|(k, val)| v.tags.get(k) == Some(val)));
+                    state.volumes_after(None, usize::MAX, |v| tags.iter().all(|(k, val)| v.tags.get(k) == Some(val)));
                 Ok(volumes.into_iter().map(|v| v.id).collect())
             })
             .unwrap_or_default()
@@ -496,7 +498,7 @@ impl ControlPlane {
         for name in self.known_regions() {
             let region = self.region(&name);
             let clusters: BTreeMap<String, crate::status::ZoneStorageStatus> = region
-                .with_state(now, |ebs| Ok(ebs.storage_status()))
+                .with_state(now, |state| Ok(state.storage_status()))
                 .unwrap_or_default()
                 .into_iter()
                 .map(|c| (c.name.clone(), c))

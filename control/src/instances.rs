@@ -1,6 +1,6 @@
 //! EC2 instances as the block store sees them: they run no code, but they are placed in a zone,
 //! own real EBS volumes (a root volume and any mapped ones), move through AWS's states by
-//! themselves, and are what volumes attach to. They share the region's EBS lock because every
+//! themselves, and are what volumes attach to. They share the region's lock because every
 //! instance operation changes volumes too.
 
 use crate::error::{ControlError, ImageError, InstanceError, NetworkError, SecurityGroupError, VolumeError, ZoneError};
@@ -25,14 +25,14 @@ impl Region {
     ) -> Result<(String, Vec<Instance>), ControlError> {
         let placement = req.placement_zone.as_deref().map(|z| self.zone_by_name(z)).transpose()?;
         let first_zone = self.zones().into_iter().next().ok_or(ControlError::Network(NetworkError::NoDefaultVpc))?;
-        self.with_state(now_ms, |ebs| {
-            let image = ebs.image_volumes(&req.image_id, req.catalogue_root.as_ref(), self.accept_any_image())?;
+        self.with_state(now_ms, |state| {
+            let image = state.image_volumes(&req.image_id, req.catalogue_root.as_ref(), self.accept_any_image())?;
             let volumes = merge_mappings(&image, &req.mappings)?;
             // The subnet decides the zone; a placement zone must agree with it. Without a subnet,
             // the default subnet of the placement zone (or of the first zone).
             let subnet = match &req.subnet_id {
                 Some(id) => {
-                    let s = ebs.subnet(id)?.clone();
+                    let s = state.subnet(id)?.clone();
                     if let Some(p) = &placement {
                         if p.name != s.zone {
                             return Err(ControlError::Instance(InstanceError::PlacementMismatch {
@@ -46,7 +46,8 @@ impl Region {
                 }
                 None => {
                     let zone = placement.as_ref().map_or(&first_zone.name, |p| &p.name);
-                    ebs.default_subnet(zone)
+                    state
+                        .default_subnet(zone)
                         .cloned()
                         .ok_or(ControlError::Network(NetworkError::NoDefaultSubnet(zone.to_string())))?
                 }
@@ -57,7 +58,7 @@ impl Region {
             }
             let mut groups = req.security_group_ids.clone();
             for name in &req.security_group_names {
-                let g = ebs
+                let g = state
                     .security_groups_named(&subnet.vpc_id, name)
                     .ok_or_else(|| ControlError::SecurityGroup(SecurityGroupError::NotFound(name.clone())))?;
                 groups.push(g);
@@ -78,7 +79,7 @@ impl Region {
                 volume_tags: req.volume_tags.clone(),
                 volumes,
             };
-            ebs.run_instances(spec, now_ms, dry_run)
+            state.run_instances(spec, now_ms, dry_run)
         })
     }
 }

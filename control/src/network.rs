@@ -233,25 +233,25 @@ mod tests {
     #[test]
     fn vpc_and_subnet_ranges_follow_aws_rules() {
         let t = TestRegion::new();
-        let wide = t.run(|ebs| ebs.create_vpc("10.0.0.0/8", BTreeMap::new(), false));
+        let wide = t.run(|state| state.create_vpc("10.0.0.0/8", BTreeMap::new(), false));
         assert_eq!(wide.unwrap_err(), ControlError::Network(NetworkError::VpcRange("10.0.0.0/8".into())));
-        let vpc = t.run(|ebs| ebs.create_vpc("10.1.0.0/16", BTreeMap::new(), false)).unwrap();
-        let outside = t.run(|ebs| ebs.create_subnet(subnet(&t, &vpc.id, "10.2.0.0/24"), false));
+        let vpc = t.run(|state| state.create_vpc("10.1.0.0/16", BTreeMap::new(), false)).unwrap();
+        let outside = t.run(|state| state.create_subnet(subnet(&t, &vpc.id, "10.2.0.0/24"), false));
         assert_eq!(outside.unwrap_err(), ControlError::Network(NetworkError::SubnetRange("10.2.0.0/24".into())));
-        t.run(|ebs| ebs.create_subnet(subnet(&t, &vpc.id, "10.1.0.0/24"), false)).unwrap();
-        let overlap = t.run(|ebs| ebs.create_subnet(subnet(&t, &vpc.id, "10.1.0.128/25"), false));
+        t.run(|state| state.create_subnet(subnet(&t, &vpc.id, "10.1.0.0/24"), false)).unwrap();
+        let overlap = t.run(|state| state.create_subnet(subnet(&t, &vpc.id, "10.1.0.128/25"), false));
         assert_eq!(overlap.unwrap_err(), ControlError::Network(NetworkError::SubnetConflict("10.1.0.128/25".into())));
-        let busy = t.run(|ebs| ebs.delete_vpc(&vpc.id, false));
+        let busy = t.run(|state| state.delete_vpc(&vpc.id, false));
         assert!(matches!(busy, Err(ControlError::Network(NetworkError::DependencyViolation { kind: "vpc", .. }))));
     }
 
     #[test]
     fn a_dry_run_changes_nothing() {
         let t = TestRegion::new();
-        let before = t.run(|ebs| Ok(ebs.vpcs().len())).unwrap();
-        let dry = t.run(|ebs| ebs.create_vpc("10.3.0.0/16", BTreeMap::new(), true));
+        let before = t.run(|state| Ok(state.vpcs().len())).unwrap();
+        let dry = t.run(|state| state.create_vpc("10.3.0.0/16", BTreeMap::new(), true));
         assert_eq!(dry.unwrap_err(), ControlError::DryRun);
-        assert_eq!(t.run(|ebs| Ok(ebs.vpcs().len())).unwrap(), before);
+        assert_eq!(t.run(|state| Ok(state.vpcs().len())).unwrap(), before);
     }
 
     use super::Cidr;

@@ -17,7 +17,7 @@ pub struct Region {
     long_name: Option<&'static str>,
     zones: RwLock<Vec<Zone>>,
     /// The region's resources, opened on first use (with the region's storage clusters).
-    ebs: Mutex<Option<RegionState>>,
+    state: Mutex<Option<RegionState>>,
     dir: std::path::PathBuf,
     cluster: ClusterConfig,
     delays: LifecycleDelays,
@@ -57,7 +57,7 @@ impl Region {
             name,
             long_name: info.map(|i| i.long_name),
             zones: RwLock::new(zones),
-            ebs: Mutex::new(None),
+            state: Mutex::new(None),
             cluster: config.cluster.clone(),
             delays: config.delays,
             instance_capacity: config.instance_capacity_per_zone,
@@ -127,42 +127,42 @@ impl Region {
         now_ms: u64,
         f: impl FnOnce(&mut RegionState) -> Result<T, ControlError>,
     ) -> Result<T, ControlError> {
-        let mut guard = self.ebs.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
             // Wall time for the log line only; nothing depends on it.
             let started = std::time::Instant::now();
             let mut cluster = self.cluster.clone();
             cluster.policy = *self.policy.lock().unwrap_or_else(PoisonError::into_inner);
             let store = RegionStore::open(&self.dir.join("storage"), cluster, self.clock.clone(), self.seed)?;
-            let mut ebs = RegionState::open(&self.dir, store, self.delays, self.seed)?;
-            ebs.set_instance_capacity(self.instance_capacity);
-            let made = ebs.ensure_default_network(&self.default_network()).and_then(|()| ebs.commit());
+            let mut state = RegionState::open(&self.dir, store, self.delays, self.seed)?;
+            state.set_instance_capacity(self.instance_capacity);
+            let made = state.ensure_default_network(&self.default_network()).and_then(|()| state.commit());
             if let Err(e) = made {
-                ebs.rollback();
+                state.rollback();
                 return Err(e);
             }
             tracing::info!(
                 region = %self.name,
-                volumes = ebs.volume_count(),
+                volumes = state.volume_count(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "region opened"
             );
-            *guard = Some(ebs);
+            *guard = Some(state);
         }
-        let ebs = guard.as_mut().ok_or_else(|| ControlError::invariant("the region state vanished"))?;
+        let state = guard.as_mut().ok_or_else(|| ControlError::invariant("the region state vanished"))?;
         // Transitions that fell due are their own transaction: a failing command keeps them.
-        let settled = ebs.settle(now_ms).and_then(|()| ebs.commit());
+        let settled = state.settle(now_ms).and_then(|()| state.commit());
         if let Err(e) = settled {
-            ebs.rollback();
+            state.rollback();
             return Err(e);
         }
-        match f(ebs) {
+        match f(state) {
             Ok(out) => {
-                ebs.commit()?;
+                state.commit()?;
                 Ok(out)
             }
             Err(e) => {
-                ebs.rollback();
+                state.rollback();
                 Err(e)
             }
         }
@@ -180,27 +180,27 @@ impl Region {
 
     /// Switches the re-mirroring policy of the region's open clusters (and of those opened later).
     pub(crate) fn set_policy(&self, kind: squall_storage::PolicyKind, now_ms: u64) -> Result<(), ControlError> {
-        if !self.has_ebs_state() {
+        if !self.has_state() {
             return Ok(());
         }
-        self.with_state(now_ms, |ebs| ebs.set_policy(kind))
+        self.with_state(now_ms, |state| state.set_policy(kind))
     }
 
-    /// Whether the region has EBS state (opened in this run, or persisted by an earlier one).
-    pub fn has_ebs_state(&self) -> bool {
-        self.ebs.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+    /// Whether the region has state (opened in this run, or persisted by an earlier one).
+    pub fn has_state(&self) -> bool {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).is_some()
             || self.dir.join(crate::db::DB_FILE).exists()
             || self.dir.join(crate::migrations::LEGACY_FILE).exists()
     }
 
     /// Storage background work, only if EBS was ever used in this region.
     pub(crate) fn tick(&self, now_ms: u64) -> Result<(), ControlError> {
-        let mut guard = self.ebs.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(ebs) = guard.as_mut() else { return Ok(()) };
-        match ebs.tick_storage(now_ms).and_then(|()| ebs.commit()) {
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(state) = guard.as_mut() else { return Ok(()) };
+        match state.tick_storage(now_ms).and_then(|()| state.commit()) {
             Ok(()) => Ok(()),
             Err(e) => {
-                ebs.rollback();
+                state.rollback();
                 Err(e)
             }
         }

@@ -280,32 +280,33 @@ mod tests {
     #[test]
     fn a_vpc_comes_with_its_default_group_and_takes_it_along_when_deleted() {
         let t = TestRegion::new();
-        let vpc = t.run(|ebs| ebs.create_vpc("10.7.0.0/16", BTreeMap::new(), false)).unwrap();
-        let groups = t.run(|ebs| ebs.security_groups(&vpc.id)).unwrap();
+        let vpc = t.run(|state| state.create_vpc("10.7.0.0/16", BTreeMap::new(), false)).unwrap();
+        let groups = t.run(|state| state.security_groups(&vpc.id)).unwrap();
         assert_eq!(groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["default"]);
-        t.run(|ebs| ebs.delete_vpc(&vpc.id, false)).unwrap();
+        t.run(|state| state.delete_vpc(&vpc.id, false)).unwrap();
         // Reading the groups of a deleted VPC makes no orphan default group.
-        assert!(t.run(|ebs| ebs.security_groups(&vpc.id)).unwrap().is_empty());
-        assert!(t.run(|ebs| Ok(ebs.all_security_groups())).unwrap().iter().all(|g| g.vpc_id != vpc.id));
-        let made = t.run(|ebs| ebs.create_security_group(&vpc.id, "web", "web tier", BTreeMap::new(), false));
+        assert!(t.run(|state| state.security_groups(&vpc.id)).unwrap().is_empty());
+        assert!(t.run(|state| Ok(state.all_security_groups())).unwrap().iter().all(|g| g.vpc_id != vpc.id));
+        let made = t.run(|state| state.create_security_group(&vpc.id, "web", "web tier", BTreeMap::new(), false));
         assert_eq!(made.unwrap_err(), ControlError::Network(NetworkError::VpcNotFound(vpc.id.clone())));
     }
 
     #[test]
     fn group_names_are_unique_per_vpc_and_the_default_group_stays() {
         let t = TestRegion::new();
-        let vpc = t.run(|ebs| ebs.create_vpc("10.8.0.0/16", BTreeMap::new(), false)).unwrap();
-        let web = t.run(|ebs| ebs.create_security_group(&vpc.id, "web", "web tier", BTreeMap::new(), false)).unwrap();
-        let again = t.run(|ebs| ebs.create_security_group(&vpc.id, "web", "again", BTreeMap::new(), false));
+        let vpc = t.run(|state| state.create_vpc("10.8.0.0/16", BTreeMap::new(), false)).unwrap();
+        let web =
+            t.run(|state| state.create_security_group(&vpc.id, "web", "web tier", BTreeMap::new(), false)).unwrap();
+        let again = t.run(|state| state.create_security_group(&vpc.id, "web", "again", BTreeMap::new(), false));
         assert!(matches!(again, Err(ControlError::SecurityGroup(SecurityGroupError::Exists { .. }))));
-        let default = t.run(|ebs| ebs.security_groups(&vpc.id)).unwrap().into_iter().find(|g| g.name == "default");
+        let default = t.run(|state| state.security_groups(&vpc.id)).unwrap().into_iter().find(|g| g.name == "default");
         let default = default.expect("a default group");
-        let refused = t.run(|ebs| ebs.delete_security_group(&default.id, false));
+        let refused = t.run(|state| state.delete_security_group(&default.id, false));
         assert_eq!(
             refused.unwrap_err(),
             ControlError::SecurityGroup(SecurityGroupError::CannotDeleteDefaultGroup(default.id.clone()))
         );
-        t.run(|ebs| ebs.delete_security_group(&web.id, false)).unwrap();
-        assert_eq!(t.run(|ebs| ebs.security_groups(&vpc.id)).unwrap().len(), 1);
+        t.run(|state| state.delete_security_group(&web.id, false)).unwrap();
+        assert_eq!(t.run(|state| state.security_groups(&vpc.id)).unwrap().len(), 1);
     }
 }

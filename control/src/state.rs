@@ -85,7 +85,7 @@ impl RegionState {
             vpcs: Table::from_rows(db.load::<Vpc>()?),
             subnets: Table::from_rows(db.load::<Subnet>()?),
         };
-        let mut ebs = Self {
+        let mut state = Self {
             volumes: Table::from_rows(db.load::<Volume>()?),
             snapshots: Table::from_rows(db.load::<Snapshot>()?),
             instances: Table::from_rows(db.load::<Instance>()?),
@@ -102,24 +102,29 @@ impl RegionState {
             quiet_until: std::cell::Cell::new(0),
             pending: Pending::default(),
         };
-        let d = ebs.delays;
-        ebs.pending = Pending {
-            volumes: ebs.volumes.values().filter(|v| volume_next_due(v, d) < u64::MAX).map(|v| v.id.clone()).collect(),
-            snapshots: ebs
+        let d = state.delays;
+        state.pending = Pending {
+            volumes: state
+                .volumes
+                .values()
+                .filter(|v| volume_next_due(v, d) < u64::MAX)
+                .map(|v| v.id.clone())
+                .collect(),
+            snapshots: state
                 .snapshots
                 .values()
                 .filter(|s| snapshot_next_due(s, d) < u64::MAX)
                 .map(|s| s.id.clone())
                 .collect(),
-            instances: ebs
+            instances: state
                 .instances
                 .values()
                 .filter(|i| crate::model::instance::instance_next_due(i, d) < u64::MAX)
                 .map(|i| i.id.clone())
                 .collect(),
         };
-        ebs.drop_orphan_storage()?;
-        Ok(ebs)
+        state.drop_orphan_storage()?;
+        Ok(state)
     }
 
     /// Storage volumes that no volume row names: a crash between creating a volume's replicas

@@ -660,7 +660,7 @@ mod tests {
 
     fn create(t: &TestRegion, s: VolumeSpec) -> Result<super::Volume, ControlError> {
         let zone = t.region.zone_by_name(s.zone.as_str()).unwrap().id;
-        t.run(|ebs| ebs.create_volume(s, zone, t.control.now_ms(), false))
+        t.run(|state| state.create_volume(s, zone, t.control.now_ms(), false))
     }
 
     #[test]
@@ -683,7 +683,7 @@ mod tests {
 
     fn launch(t: &TestRegion, sizes: &[u32]) -> Result<(String, Vec<crate::model::instance::Instance>), ControlError> {
         let zone = t.region.zone_by_name("us-east-1a").unwrap();
-        let subnet = t.run(|ebs| Ok(ebs.default_subnet(&zone.name).cloned())).unwrap().unwrap();
+        let subnet = t.run(|state| Ok(state.default_subnet(&zone.name).cloned())).unwrap().unwrap();
         let volumes = sizes
             .iter()
             .enumerate()
@@ -712,7 +712,7 @@ mod tests {
             volume_tags: BTreeMap::new(),
             volumes,
         };
-        t.run(|ebs| ebs.run_instances(spec, t.control.now_ms(), false))
+        t.run(|state| state.run_instances(spec, t.control.now_ms(), false))
     }
 
     #[test]
@@ -722,17 +722,17 @@ mod tests {
         let failed = launch(&t, &[8, 8, 16_385]);
         assert!(matches!(failed, Err(ControlError::Volume(VolumeError::InvalidVolumeSize { .. }))), "{failed:?}");
         let (volumes, stored) = t
-            .run(|ebs| {
-                let stored: usize = ebs.storage_status().iter().map(|c| c.volumes).sum();
-                Ok((ebs.volumes_after(None, 100, |_| true).0.len(), stored))
+            .run(|state| {
+                let stored: usize = state.storage_status().iter().map(|c| c.volumes).sum();
+                Ok((state.volumes_after(None, 100, |_| true).0.len(), stored))
             })
             .unwrap();
         assert_eq!((volumes, stored), (0, 0), "volumes of the failed launch remain");
-        assert!(t.run(|ebs| Ok(ebs.instances_after(None, 10, |_| true).0.is_empty())).unwrap());
+        assert!(t.run(|state| Ok(state.instances_after(None, 10, |_| true).0.is_empty())).unwrap());
         let (_, launched) = launch(&t, &[8, 8]).unwrap();
         let attached = t
-            .run(|ebs| {
-                Ok(ebs.volumes_after(None, 100, |v| v.attachments.iter().any(|a| a.instance == launched[0].id)).0)
+            .run(|state| {
+                Ok(state.volumes_after(None, 100, |v| v.attachments.iter().any(|a| a.instance == launched[0].id)).0)
             })
             .unwrap();
         assert_eq!(attached.len(), 2);
@@ -746,20 +746,21 @@ mod tests {
         let other_zone = create(&t, spec(&t, "us-east-1b", Some(1), VolumeType::Gp3, None)).unwrap();
         let v = create(&t, spec(&t, "us-east-1a", Some(1), VolumeType::Gp3, None)).unwrap();
         let now = t.control.now_ms();
-        let creating = t.run(|ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdz", now, false));
+        let creating = t.run(|state| state.attach_volume(&v.id, &instance, "/dev/sdz", now, false));
         assert!(matches!(
             creating,
             Err(ControlError::Volume(VolumeError::IncorrectVolumeState { state: VolumeState::Creating, .. }))
         ));
         // Once available (the lifecycle delay passed), the zone and the device are checked.
         let later = now + 1_000;
-        let zone =
-            t.region.with_state(later, |ebs| ebs.attach_volume(&other_zone.id, &instance, "/dev/sdz", later, false));
+        let zone = t
+            .region
+            .with_state(later, |state| state.attach_volume(&other_zone.id, &instance, "/dev/sdz", later, false));
         assert!(matches!(zone, Err(ControlError::Volume(VolumeError::ZoneMismatch { .. }))));
-        let taken = t.region.with_state(later, |ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdf", later, false));
+        let taken = t.region.with_state(later, |state| state.attach_volume(&v.id, &instance, "/dev/sdf", later, false));
         assert!(matches!(taken, Err(ControlError::Volume(VolumeError::DeviceInUse { .. }))));
-        t.region.with_state(later, |ebs| ebs.attach_volume(&v.id, &instance, "/dev/sdz", later, false)).unwrap();
-        let busy = t.region.with_state(later, |ebs| ebs.delete_volume(&v.id, later, false));
+        t.region.with_state(later, |state| state.attach_volume(&v.id, &instance, "/dev/sdz", later, false)).unwrap();
+        let busy = t.region.with_state(later, |state| state.delete_volume(&v.id, later, false));
         assert!(matches!(busy, Err(ControlError::Volume(VolumeError::InUse { .. }))));
     }
 

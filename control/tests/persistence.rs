@@ -29,22 +29,22 @@ fn a_region_written_as_ebs_json_opens_with_all_its_resources() {
     let region = c.region(&us_east_1());
     let now = c.now_ms();
     region
-        .read(now, |ebs| {
-            let data = ebs.volume(&VolumeId::parse("vol-4ba33d830beb1292f").unwrap())?;
+        .read(now, |state| {
+            let data = state.volume(&VolumeId::parse("vol-4ba33d830beb1292f").unwrap())?;
             assert_eq!(data.size_gib, 2);
             assert_eq!(data.state, VolumeState::Available);
             assert_eq!(data.tags.get("Name").map(String::as_str), Some("legacy-data"));
-            let root = ebs.volume(&VolumeId::parse("vol-05079a23838771749").unwrap())?;
+            let root = state.volume(&VolumeId::parse("vol-05079a23838771749").unwrap())?;
             assert_eq!(root.state, VolumeState::InUse);
             assert_eq!(root.attachments[0].instance, "i-1ba7914371545b18a");
-            let snap = ebs.snapshot(&SnapshotId::parse("snap-13f633ad1c9ab358a").unwrap())?;
+            let snap = state.snapshot(&SnapshotId::parse("snap-13f633ad1c9ab358a").unwrap())?;
             assert_eq!(snap.description, "before-upgrade");
-            let i = ebs.instance(&InstanceId::parse("i-1ba7914371545b18a").unwrap())?;
+            let i = state.instance(&InstanceId::parse("i-1ba7914371545b18a").unwrap())?;
             assert_eq!(i.tags.get("role").map(String::as_str), Some("web"));
             assert_eq!(i.zone, "us-east-1b");
-            assert!(ebs.vpcs().iter().any(|v| v.id == "vpc-15c6cea4968a7e440" && v.cidr == "10.1.0.0/16"));
-            assert!(ebs.vpcs().iter().any(|v| v.is_default));
-            assert!(ebs.key_pairs().iter().any(|k| k.name == "legacy-key"));
+            assert!(state.vpcs().iter().any(|v| v.id == "vpc-15c6cea4968a7e440" && v.cidr == "10.1.0.0/16"));
+            assert!(state.vpcs().iter().any(|v| v.is_default));
+            assert!(state.key_pairs().iter().any(|k| k.name == "legacy-key"));
             Ok(())
         })
         .unwrap();
@@ -54,7 +54,7 @@ fn a_region_written_as_ebs_json_opens_with_all_its_resources() {
     drop(c);
     // Opened again: from the database, not from the file.
     let c = control(dir.path());
-    let count = c.region(&us_east_1()).read(c.now_ms(), |ebs| Ok(ebs.volumes_after(None, 100, |_| true).0.len()));
+    let count = c.region(&us_east_1()).read(c.now_ms(), |state| Ok(state.volumes_after(None, 100, |_| true).0.len()));
     assert_eq!(count.unwrap(), 2);
 }
 

@@ -338,8 +338,9 @@ fn list_snapshot_blocks(
 ) -> Result<ListSnapshotBlocksResponse, ApiError> {
     let id = snapshot_id(&r.snapshot_id)?;
     let (limit, from) = page(r.max_results, r.next_token.as_deref(), r.starting_block_index)?;
-    let (snapshot, blocks) =
-        region.read(now, |ebs| Ok((ebs.snapshot(&id)?.clone(), ebs.snapshot_blocks(&id)?))).map_err(control_error)?;
+    let (snapshot, blocks) = region
+        .read(now, |state| Ok((state.snapshot(&id)?.clone(), state.snapshot_blocks(&id)?)))
+        .map_err(control_error)?;
     let selected: Vec<_> = blocks.iter().filter(|b| b.index >= from).take(limit + 1).collect();
     let next_token = (selected.len() > limit).then(|| page_token(selected[limit].index));
     Ok(ListSnapshotBlocksResponse {

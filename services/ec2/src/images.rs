@@ -261,8 +261,12 @@ pub(crate) fn describe_images(
         check_image_id(id)?;
     }
     let own = region
-        .read(control.now_ms(), |ebs| {
-            Ok(ebs.images().iter().map(|i| own_wire_image(i, ebs.image_state(i), &ctx.account_id)).collect::<Vec<_>>())
+        .read(control.now_ms(), |state| {
+            Ok(state
+                .images()
+                .iter()
+                .map(|i| own_wire_image(i, state.image_state(i), &ctx.account_id))
+                .collect::<Vec<_>>())
         })
         .map_err(control_error)?;
     let mut all: Vec<Image> = CATALOGUE.iter().map(|i| wire_image(&region_name, i)).collect();

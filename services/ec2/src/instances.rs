@@ -233,9 +233,9 @@ pub(crate) fn run_instances(
     let (reservation, launched) = region.run_instances(request, now, r.dry_run == Some(true)).map_err(control_error)?;
     // What the launch made, read back for the answer.
     let (devices, groups) = region
-        .read(now, |ebs| {
-            let devices: Vec<_> = launched.iter().map(|i| block_devices(ebs, &i.id)).collect();
-            let groups: Vec<_> = launched.iter().map(|i| group_names(ebs, i)).collect();
+        .read(now, |state| {
+            let devices: Vec<_> = launched.iter().map(|i| block_devices(state, &i.id)).collect();
+            let groups: Vec<_> = launched.iter().map(|i| group_names(state, i)).collect();
             Ok((devices, groups))
         })
         .map_err(control_error)?;
@@ -308,18 +308,18 @@ pub(crate) fn describe_instances(
     let now = control.now_ms();
     let region = region(control, ctx)?;
     let (found, more) = region
-        .read(now, |ebs| {
+        .read(now, |state| {
             for id in &ids {
-                ebs.instance(id)?;
+                state.instance(id)?;
             }
-            let (list, more) = ebs.instances_after(after.as_ref(), limit.unwrap_or(usize::MAX), |i| {
+            let (list, more) = state.instances_after(after.as_ref(), limit.unwrap_or(usize::MAX), |i| {
                 (ids.is_empty() || ids.contains(&i.id)) && filter::matches(&filters, |name| filter_values(i, name))
             });
             Ok((
                 list.into_iter()
                     .map(|i| {
-                        let d = block_devices(ebs, &i.id);
-                        let g = group_names(ebs, &i);
+                        let d = block_devices(state, &i.id);
+                        let g = group_names(state, &i);
                         (i, d, g)
                     })
                     .collect::<Vec<_>>(),
@@ -539,7 +539,7 @@ pub(crate) fn get_console_output(
 ) -> Result<GetConsoleOutputResult, ApiError> {
     let id = instance_id(&r.instance_id)?;
     let now = control.now_ms();
-    region(control, ctx)?.read(now, |ebs| ebs.instance(&id).map(|_| ())).map_err(control_error)?;
+    region(control, ctx)?.read(now, |state| state.instance(&id).map(|_| ())).map_err(control_error)?;
     check_dry_run(r.dry_run)?;
     Ok(GetConsoleOutputResult {
         instance_id: Some(id.to_string()),
@@ -643,10 +643,10 @@ pub(crate) fn describe_instance_attribute(
     check_dry_run(r.dry_run)?;
     let id = instance_id(&r.instance_id)?;
     let (i, devices, groups) = region(control, ctx)?
-        .read(control.now_ms(), |ebs| {
-            let i = ebs.instance(&id)?.clone();
-            let d = block_devices(ebs, &id);
-            let g = group_names(ebs, &i);
+        .read(control.now_ms(), |state| {
+            let i = state.instance(&id)?.clone();
+            let d = block_devices(state, &id);
+            let g = group_names(state, &i);
             Ok((i, d, g))
         })
         .map_err(control_error)?;

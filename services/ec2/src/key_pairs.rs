@@ -89,7 +89,7 @@ pub(crate) fn describe_key_pairs(
     filter::validate(&filters, KEY_FILTERS)?;
     let names = r.key_names.unwrap_or_default();
     let ids = r.key_pair_ids.unwrap_or_default();
-    let keys = region(control, ctx)?.read(control.now_ms(), |ebs| Ok(ebs.key_pairs())).map_err(control_error)?;
+    let keys = region(control, ctx)?.read(control.now_ms(), |state| Ok(state.key_pairs())).map_err(control_error)?;
     if let Some(missing) = names.iter().find(|n| !keys.iter().any(|k| k.name == **n)) {
         return Err(ApiError::client("InvalidKeyPair.NotFound", format!("The key pair '{missing}' does not exist")));
     }

@@ -84,11 +84,11 @@ pub(crate) fn describe_vpcs(
     filter::validate(&filters, VPC_FILTERS)?;
     let ids = r.vpc_ids.unwrap_or_default();
     let vpcs = region(control, ctx)?
-        .read(control.now_ms(), |ebs| {
+        .read(control.now_ms(), |state| {
             for id in &ids {
-                ebs.vpc(id)?;
+                state.vpc(id)?;
             }
-            Ok(ebs.vpcs())
+            Ok(state.vpcs())
         })
         .map_err(control_error)?;
     let vpcs = vpcs
@@ -119,11 +119,11 @@ pub(crate) fn describe_subnets(
     filter::validate(&filters, SUBNET_FILTERS)?;
     let ids = r.subnet_ids.unwrap_or_default();
     let subnets = region(control, ctx)?
-        .read(control.now_ms(), |ebs| {
+        .read(control.now_ms(), |state| {
             for id in &ids {
-                ebs.subnet(id)?;
+                state.subnet(id)?;
             }
-            Ok(ebs.subnets())
+            Ok(state.subnets())
         })
         .map_err(control_error)?;
     let subnets = subnets

@@ -208,7 +208,7 @@ pub(crate) fn describe_security_groups(
     filter::validate(&filters, &["description", "group-id", "group-name", "owner-id", "tag-key", "tag:*", "vpc-id"])?;
     let region = region(control, ctx)?;
     let vpc = region.default_network().vpc_id;
-    let groups = region.read(control.now_ms(), |ebs| Ok(ebs.all_security_groups())).map_err(control_error)?;
+    let groups = region.read(control.now_ms(), |state| Ok(state.all_security_groups())).map_err(control_error)?;
     let ids = r.group_ids.unwrap_or_default();
     let names = r.group_names.unwrap_or_default();
     if let Some(missing) = ids.iter().find(|id| !groups.iter().any(|g| g.id == **id)) {
@@ -374,7 +374,7 @@ pub(crate) fn describe_security_group_rules(
     let filters = r.filters.unwrap_or_default();
     filter::validate(&filters, &["group-id", "security-group-rule-id", "tag-key", "tag:*"])?;
     let region = region(control, ctx)?;
-    let groups = region.read(control.now_ms(), |ebs| Ok(ebs.all_security_groups())).map_err(control_error)?;
+    let groups = region.read(control.now_ms(), |state| Ok(state.all_security_groups())).map_err(control_error)?;
     let ids = r.security_group_rule_ids.unwrap_or_default();
     let rules: Vec<SecurityGroupRule> = groups
         .iter()

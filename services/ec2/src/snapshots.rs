@@ -177,11 +177,11 @@ pub(crate) fn describe_snapshots(
     let account = ctx.account_id.clone();
     let now = control.now_ms();
     let (snapshots, more) = region(control, ctx)?
-        .read(now, |ebs| {
+        .read(now, |state| {
             for id in &ids {
-                ebs.snapshot(id)?;
+                state.snapshot(id)?;
             }
-            Ok(ebs.snapshots_after(after.as_ref(), limit.unwrap_or(usize::MAX), |s| {
+            Ok(state.snapshots_after(after.as_ref(), limit.unwrap_or(usize::MAX), |s| {
                 owned
                     && (ids.is_empty() || ids.contains(&s.id))
                     && restorable_by
@@ -269,7 +269,7 @@ pub(crate) fn describe_snapshot_attribute(
     check_dry_run(r.dry_run)?;
     let id = snapshot_id(&r.snapshot_id)?;
     let now = control.now_ms();
-    let s = region(control, ctx)?.read(now, |ebs| ebs.snapshot(&id).cloned()).map_err(control_error)?;
+    let s = region(control, ctx)?.read(now, |state| state.snapshot(&id).cloned()).map_err(control_error)?;
     Ok(match r.attribute {
         SnapshotAttributeName::CreateVolumePermission => DescribeSnapshotAttributeResult {
             snapshot_id: Some(id.to_string()),

@@ -42,7 +42,7 @@ pub(crate) fn describe_tags(
     filter::validate(&filters, TAG_FILTERS)?;
     let limit = page_size(r.max_results, 5, 1000)?.unwrap_or(1000);
     let now = control.now_ms();
-    let all = region(control, ctx)?.read(now, |ebs| Ok(ebs.all_tags())).map_err(control_error)?;
+    let all = region(control, ctx)?.read(now, |state| Ok(state.all_tags())).map_err(control_error)?;
     let matching: Vec<_> = all
         .into_iter()
         .filter(|(id, kind, key, value)| {

@@ -214,11 +214,11 @@ pub(crate) fn describe_volumes(
     let after = after_token(r.next_token.as_deref(), volume_id)?;
     let now = control.now_ms();
     let (volumes, more) = region(control, ctx)?
-        .read(now, |ebs| {
+        .read(now, |state| {
             for id in &ids {
-                ebs.volume(id)?;
+                state.volume(id)?;
             }
-            Ok(ebs.volumes_after(after.as_ref(), limit.unwrap_or(usize::MAX), |v| {
+            Ok(state.volumes_after(after.as_ref(), limit.unwrap_or(usize::MAX), |v| {
                 (ids.is_empty() || ids.contains(&v.id))
                     && filter::matches(&filters, |name| volume_filter_values(v, name))
             }))
@@ -305,11 +305,11 @@ pub(crate) fn describe_volumes_modifications(
     let after = after_token(r.next_token.as_deref(), volume_id)?;
     let now = control.now_ms();
     let (volumes, more) = region(control, ctx)?
-        .read(now, |ebs| {
+        .read(now, |state| {
             for id in &ids {
-                ebs.volume(id)?;
+                state.volume(id)?;
             }
-            Ok(ebs.volumes_after(after.as_ref(), limit, |v| {
+            Ok(state.volumes_after(after.as_ref(), limit, |v| {
                 let Some(m) = &v.modification else {
                     return false;
                 };
@@ -461,15 +461,15 @@ pub(crate) fn describe_volume_status(
     let after = after_token(r.next_token.as_deref(), volume_id)?;
     let now = control.now_ms();
     let (items, last, more) = region(control, ctx)?
-        .read(now, |ebs| {
+        .read(now, |state| {
             for id in &ids {
-                ebs.volume(id)?;
+                state.volume(id)?;
             }
-            let (volumes, more) = ebs
+            let (volumes, more) = state
                 .volumes_after(after.as_ref(), limit.unwrap_or(usize::MAX), |v| ids.is_empty() || ids.contains(&v.id));
             let mut items = Vec::new();
             for v in &volumes {
-                let item = status_item(v, &ebs.volume_status(&v.id)?);
+                let item = status_item(v, &state.volume_status(&v.id)?);
                 let keep = filter::matches(&filters, |name| match name {
                     "availability-zone" => vec![v.zone.to_string()],
                     "volume-status.status" => {
@@ -527,7 +527,7 @@ pub(crate) fn describe_volume_attribute(
     check_dry_run(r.dry_run)?;
     let id = volume_id(&r.volume_id)?;
     let now = control.now_ms();
-    let v = region(control, ctx)?.read(now, |ebs| ebs.volume(&id).cloned()).map_err(control_error)?;
+    let v = region(control, ctx)?.read(now, |state| state.volume(&id).cloned()).map_err(control_error)?;
     Ok(match r.attribute {
         VolumeAttributeName::AutoEnableIO => DescribeVolumeAttributeResult {
             volume_id: Some(id.to_string()),
