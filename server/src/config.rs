@@ -50,6 +50,8 @@ pub struct ServeOptions {
     pub azs: Option<u8>,
     /// How long each asynchronous transition takes (creating → available, pending → completed,
     /// attaching → attached, …), in milliseconds. Short but non-zero by default, so waiters wait.
+    /// 0 is instant, as moto is: the creating call still answers AWS's first state, and every
+    /// later request sees the settled one.
     #[arg(long, env = "SQUALL_LIFECYCLE_DELAY_MS", default_value_t = 300)]
     pub lifecycle_delay_ms: u64,
     /// Seed of every random choice (resource ids, replica placement, backoff jitter); random by

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rand::RngCore;
+use squall_control::model::lifecycle::LifecycleDelays;
 use squall_control::{ControlConfig, ControlPlane, RegionName};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -93,6 +94,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     let default_region = RegionName::parse(&options.region).map_err(|e| anyhow::anyhow!("--region: {e}"))?;
     let mut config = ControlConfig::new(default_region, data_dir.clone());
     config.zones_per_region = options.azs;
+    config.delays = LifecycleDelays::uniform(std::time::Duration::from_millis(options.lifecycle_delay_ms));
     config.accept_any_image = options.accept_any_ami;
     config.instance_capacity_per_zone = options.instance_capacity_per_az;
     config.cluster.nodes = options.storage_nodes_per_az;
