@@ -165,3 +165,34 @@ fn the_checker_catches_forbidden_edges() {
         ]
     );
 }
+
+/// `cargo run --release` (the README's first command) builds the default members: they must not
+/// pull in the AWS SDK crates, which only the tests use (minutes of compiling on a small machine).
+#[test]
+fn cargo_run_builds_no_aws_sdk() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--no-deps"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    let meta: serde_json::Value = serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    let names: BTreeMap<&str, &str> = meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| (p["id"].as_str().expect("id"), p["name"].as_str().expect("name")))
+        .collect();
+    let defaults: Vec<&str> = meta["workspace_default_members"]
+        .as_array()
+        .expect("workspace_default_members (cargo 1.71+)")
+        .iter()
+        .map(|id| names[id.as_str().expect("id")])
+        .collect();
+    assert!(defaults.contains(&"squall"), "the server is a default member: {defaults:?}");
+    let graph = workspace_graph();
+    for krate in &defaults {
+        let sdks: Vec<String> = closure(&graph, krate).into_iter().filter(|d| d.starts_with("aws-sdk-")).collect();
+        assert!(sdks.is_empty(), "{krate} (a default member) builds {sdks:?}");
+    }
+}
