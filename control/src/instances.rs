@@ -25,6 +25,18 @@ impl Region {
     ) -> Result<(String, Vec<Instance>), ControlError> {
         let placement = req.placement_zone.as_deref().map(|z| self.zone_by_name(z)).transpose()?;
         let first_zone = self.zones().into_iter().next().ok_or(ControlError::Network(NetworkError::NoDefaultVpc))?;
+        if !dry_run {
+            // The root volume's replicas need two nodes of the launch zone to answer.
+            let subnet_zone = self.read(now_ms, |state| {
+                Ok(req.subnet_id.as_ref().and_then(|id| state.subnet(id).ok()).map(|s| s.zone.clone()))
+            })?;
+            let name = subnet_zone.or(placement.as_ref().map(|p| p.name.clone())).unwrap_or(first_zone.name.clone());
+            if let Ok(zone) = self.zone_by_name(name.as_str()) {
+                if zone.state != ZoneState::Unavailable {
+                    self.await_storage(&zone, now_ms, |state| state.draw_nodes(&zone.id, 2))?;
+                }
+            }
+        }
         self.with_state(now_ms, |state| {
             let image = state.image_volumes(&req.image_id, req.catalogue_root.as_ref(), self.accept_any_image())?;
             let volumes = merge_mappings(&image, &req.mappings)?;

@@ -19,6 +19,7 @@ mod lifecycle;
 mod migrations;
 pub mod model;
 mod network;
+pub mod pool;
 mod region;
 mod security_groups;
 mod snapshots;
@@ -57,6 +58,11 @@ pub struct ControlConfig {
     /// The storage cluster built for each zone on first use.
     pub cluster: ClusterConfig,
     pub delays: LifecycleDelays,
+    /// Each region's API worker pool.
+    pub pool: pool::PoolSettings,
+    /// How long a call that needs a zone's storage waits for it to answer, by policy:
+    /// `legacy` waits long (as EBS's control plane did in 2011), `hardened` fails fast.
+    pub storage_wait: StorageWait,
     /// Seeds every random choice (ids, placement, backoff jitter).
     pub seed: u64,
     /// Time for lifecycles and storage; wall-clock timestamps are derived from it.
@@ -81,11 +87,26 @@ impl ControlConfig {
             // this costs nothing until written, and 16 TiB volumes fit.
             cluster: ClusterConfig { node_capacity: 64 << 40, ..ClusterConfig::default() },
             delays: LifecycleDelays::default(),
+            pool: pool::PoolSettings::default(),
+            storage_wait: StorageWait::default(),
             seed: 0x0517_5a11,
             clock: Arc::new(SystemClock::new()),
             accept_any_image: true,
             instance_capacity_per_zone: 1000,
         }
+    }
+}
+
+/// How long a call waits for a zone's storage to answer, under each re-mirroring policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageWait {
+    pub legacy: std::time::Duration,
+    pub hardened: std::time::Duration,
+}
+
+impl Default for StorageWait {
+    fn default() -> Self {
+        Self { legacy: std::time::Duration::from_secs(30), hardened: std::time::Duration::from_secs(1) }
     }
 }
 
@@ -179,11 +200,17 @@ pub(crate) mod test_support {
 
     impl TestRegion {
         pub(crate) fn new() -> Self {
+            Self::with_config(|_| {})
+        }
+
+        /// A test region whose configuration `f` adjusts first.
+        pub(crate) fn with_config(f: impl FnOnce(&mut ControlConfig)) -> Self {
             let dir = tempfile::tempdir().expect("tempdir");
             let mut config =
                 ControlConfig::new(RegionName::parse("us-east-1").expect("region"), dir.path().to_path_buf());
             let clock = Arc::new(ManualClock::new());
             config.clock = clock.clone();
+            f(&mut config);
             let control = ControlPlane::new(config);
             let region = control.region(&RegionName::parse("us-east-1").expect("region"));
             Self { control, region, clock, _dir: dir }

@@ -7,8 +7,9 @@ use crate::error::{ControlError, ZoneError};
 use crate::ids::{AzId, AzName, RegionName};
 use crate::model::lifecycle::LifecycleDelays;
 use crate::model::zone::{stable_hex, DefaultNetwork, DefaultSubnet, Zone, ZoneState};
+use crate::pool::{ApiPool, PoolSettings, PoolStatus};
 use crate::state::RegionState;
-use crate::ControlConfig;
+use crate::{ControlConfig, StorageWait};
 
 /// One emulated region: its zones and, later, the resources in them.
 #[derive(Debug)]
@@ -27,6 +28,10 @@ pub struct Region {
     policy: Arc<Mutex<squall_storage::PolicyKind>>,
     seed: u64,
     clock: Arc<dyn Clock>,
+    /// The API worker pool, started by the region's first request.
+    pool: std::sync::OnceLock<ApiPool>,
+    pool_settings: PoolSettings,
+    storage_wait: StorageWait,
 }
 
 impl Region {
@@ -65,6 +70,78 @@ impl Region {
             policy,
             seed,
             clock: config.clock.clone(),
+            pool: std::sync::OnceLock::new(),
+            pool_settings: config.pool,
+            storage_wait: config.storage_wait,
+        }
+    }
+
+    /// The region's API worker pool (started on first use).
+    pub fn pool(&self) -> &ApiPool {
+        self.pool.get_or_init(|| ApiPool::new(self.name.as_str(), self.pool_settings, self.policy.clone()))
+    }
+
+    /// The pool's figures, if it has started.
+    pub fn pool_status(&self) -> Option<PoolStatus> {
+        self.pool.get().map(ApiPool::status)
+    }
+
+    /// Waits until the storage node of the volume's primary replica answers (see
+    /// `await_storage`); an unknown volume goes on at once (the command answers that it is not
+    /// found).
+    pub(crate) fn await_volume_storage(&self, id: &crate::VolumeId, now_ms: u64) -> Result<(), ControlError> {
+        let zone = self.read(now_ms, |state| Ok(state.volume(id).ok().map(|v| v.zone.clone())))?;
+        let Some(zone) = zone.and_then(|z| self.zone_by_name(z.as_str()).ok()) else {
+            return Ok(());
+        };
+        self.await_storage(&zone, now_ms, |state| Ok(vec![state.volume_replicas(id)?.primary]))
+    }
+
+    /// Waits, without holding the region's lock, until every storage node of `zone` the call
+    /// needs answers on the primary network, for as long as the policy allows (`legacy`: long,
+    /// `hardened`: short). `needs` picks the nodes from the zone's nodes and the state; a call
+    /// that needs none goes on at once.
+    pub(crate) fn await_storage(
+        &self,
+        zone: &Zone,
+        now_ms: u64,
+        mut needs: impl FnMut(&mut RegionState) -> Result<Vec<u32>, ControlError>,
+    ) -> Result<(), ControlError> {
+        let policy = *self.policy.lock().unwrap_or_else(PoisonError::into_inner);
+        let limit = match policy {
+            squall_storage::PolicyKind::Legacy => self.storage_wait.legacy,
+            squall_storage::PolicyKind::Hardened => self.storage_wait.hardened,
+        };
+        let started = std::time::Instant::now();
+        let mut nodes: Option<Vec<u32>> = None;
+        loop {
+            let now_ms = now_ms + started.elapsed().as_millis() as u64;
+            let blocked = self.with_state(now_ms, |state| {
+                let unreachable = state.unreachable_nodes(&zone.id)?;
+                if unreachable.is_empty() {
+                    return Ok(false);
+                }
+                // The nodes are chosen once: the call waits for those to come back.
+                let wanted = match &nodes {
+                    Some(n) => n.clone(),
+                    None => needs(state)?,
+                };
+                let blocked = wanted.iter().any(|n| unreachable.contains(n));
+                nodes = Some(wanted);
+                Ok(blocked)
+            })?;
+            if !blocked {
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            if waited >= limit {
+                return Err(ZoneError::StorageTimeout {
+                    zone: zone.name.to_string(),
+                    waited_ms: waited.as_millis() as u64,
+                }
+                .into());
+            }
+            std::thread::sleep((limit - waited).min(std::time::Duration::from_millis(20)));
         }
     }
 

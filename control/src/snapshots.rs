@@ -192,6 +192,9 @@ impl Region {
         now_ms: u64,
         dry_run: bool,
     ) -> Result<Snapshot, ControlError> {
+        if !dry_run {
+            self.await_volume_storage(volume, now_ms)?;
+        }
         self.with_state(now_ms, |state| state.create_snapshot(volume, description, tags, now_ms, dry_run))
     }
 

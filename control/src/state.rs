@@ -248,6 +248,22 @@ impl RegionState {
         self.images.rollback();
     }
 
+    /// The storage nodes of a zone that a client cannot reach now (crashed, or cut from the
+    /// primary network).
+    pub(crate) fn unreachable_nodes(&mut self, zone_id: &AzId) -> Result<Vec<u32>, ControlError> {
+        Ok(self.storage_cluster(zone_id)?.unreachable_nodes().into_iter().map(|n| n.0).collect())
+    }
+
+    /// `count` distinct storage nodes of a zone, drawn from the region's random stream: where a
+    /// new volume's replicas may go, as the control plane sees it before asking the storage.
+    pub(crate) fn draw_nodes(&mut self, zone_id: &AzId, count: usize) -> Result<Vec<u32>, ControlError> {
+        use rand::seq::SliceRandom;
+        let mut nodes: Vec<u32> = self.storage_cluster(zone_id)?.node_ids().into_iter().map(|n| n.0).collect();
+        nodes.shuffle(&mut self.rng);
+        nodes.truncate(count);
+        Ok(nodes)
+    }
+
     /// The region's storage cluster of a zone (by zone id), for fault injection and tests.
     pub(crate) fn storage_cluster(&mut self, zone_id: &AzId) -> Result<&mut squall_storage::Cluster, ControlError> {
         self.store.cluster(zone_id.as_str()).map_err(storage_error)

@@ -566,6 +566,10 @@ impl Region {
         if zone.state == ZoneState::Unavailable {
             return Err(ControlError::Zone(ZoneError::ZoneUnavailable(zone.name.to_string())));
         }
+        if !dry_run {
+            // The two nodes the replicas may go to must answer.
+            self.await_storage(&zone, now_ms, |state| state.draw_nodes(&zone.id, 2))?;
+        }
         self.with_state(now_ms, |state| state.create_volume(spec, zone.id, now_ms, dry_run))
     }
 
@@ -582,6 +586,9 @@ impl Region {
         now_ms: u64,
         dry_run: bool,
     ) -> Result<Modification, ControlError> {
+        if !dry_run {
+            self.await_volume_storage(id, now_ms)?;
+        }
         self.with_state(now_ms, |state| {
             state.modify_volume(id, size_gib, volume_type, iops, throughput, multi_attach, now_ms, dry_run)
         })
@@ -589,6 +596,9 @@ impl Region {
 
     /// DeleteVolume.
     pub fn delete_volume(&self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
+        if !dry_run {
+            self.await_volume_storage(id, now_ms)?;
+        }
         self.with_state(now_ms, |state| state.delete_volume(id, now_ms, dry_run))
     }
 
@@ -601,6 +611,9 @@ impl Region {
         now_ms: u64,
         dry_run: bool,
     ) -> Result<Attachment, ControlError> {
+        if !dry_run {
+            self.await_volume_storage(id, now_ms)?;
+        }
         self.with_state(now_ms, |state| state.attach_volume(id, instance, device, now_ms, dry_run))
     }
 
@@ -613,6 +626,9 @@ impl Region {
         now_ms: u64,
         dry_run: bool,
     ) -> Result<Attachment, ControlError> {
+        if !dry_run {
+            self.await_volume_storage(id, now_ms)?;
+        }
         self.with_state(now_ms, |state| state.detach_volume(id, instance, device, now_ms, dry_run))
     }
 
@@ -661,6 +677,43 @@ mod tests {
     fn create(t: &TestRegion, s: VolumeSpec) -> Result<super::Volume, ControlError> {
         let zone = t.region.zone_by_name(s.zone.as_str()).unwrap().id;
         t.run(|state| state.create_volume(s, zone, t.control.now_ms(), false))
+    }
+
+    #[test]
+    fn calls_wait_for_a_zone_s_storage_and_time_out_when_it_does_not_answer() {
+        use crate::faults::FaultKind;
+        let t = TestRegion::with_config(|c| {
+            c.storage_wait.hardened = std::time::Duration::from_millis(200);
+            c.storage_wait.legacy = std::time::Duration::from_millis(600);
+        });
+        let us_east_1 = crate::RegionName::parse("us-east-1").unwrap();
+        let v = t.region.create_volume(t.volume_spec("us-east-1a", 1), t.now(), false).unwrap();
+        let zone = t.region.zone_by_name("us-east-1a").unwrap().name;
+        let nodes = t.control.storage_nodes(&us_east_1, "us-east-1a").unwrap();
+        let cut = FaultKind::NetworkPartition { zone, nodes, networks: vec!["primary".into()] };
+        let fault = t.control.install_fault(&us_east_1, cut, None).unwrap();
+        let started = std::time::Instant::now();
+        let err = t.region.create_volume(t.volume_spec("us-east-1a", 1), t.now(), false).unwrap_err();
+        let waited = started.elapsed();
+        assert!(matches!(err, ControlError::Zone(crate::ZoneError::StorageTimeout { .. })), "{err:?}");
+        assert!(
+            waited >= std::time::Duration::from_millis(200) && waited < std::time::Duration::from_millis(600),
+            "{waited:?}"
+        );
+        let err = t.region.delete_volume(&v.id, t.now(), false).unwrap_err();
+        assert!(matches!(err, ControlError::Zone(crate::ZoneError::StorageTimeout { .. })), "{err:?}");
+        // Another zone's storage answers at once; so does a dry run.
+        t.region.create_volume(t.volume_spec("us-east-1b", 1), t.now(), false).unwrap();
+        let dry = t.region.create_volume(t.volume_spec("us-east-1a", 1), t.now(), true);
+        assert_eq!(dry.unwrap_err(), ControlError::DryRun);
+        // Legacy waits longer.
+        t.control.set_policy(squall_storage::PolicyKind::Legacy).unwrap();
+        let started = std::time::Instant::now();
+        t.region.create_volume(t.volume_spec("us-east-1a", 1), t.now(), false).unwrap_err();
+        assert!(started.elapsed() >= std::time::Duration::from_millis(600), "{:?}", started.elapsed());
+        // Healed: the call goes through.
+        t.control.remove_fault(&fault.id).unwrap();
+        t.region.create_volume(t.volume_spec("us-east-1a", 1), t.now(), false).unwrap();
     }
 
     #[test]

@@ -417,6 +417,15 @@ impl Cluster {
         self.nodes.get(&id).is_some_and(|n| n.up)
     }
 
+    /// The nodes a client cannot reach: crashed, or cut from the primary network.
+    pub fn unreachable_nodes(&self) -> Vec<NodeId> {
+        self.nodes
+            .keys()
+            .copied()
+            .filter(|&n| !self.node_up(n) || self.fabric.is_isolated(n, Network::Primary))
+            .collect()
+    }
+
     /// Up and in contact with the authority.
     fn node_live(&self, id: NodeId) -> bool {
         self.node_up(id) && self.fabric.reaches_authority(id)

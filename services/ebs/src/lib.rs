@@ -188,7 +188,9 @@ fn control_error(e: ControlError) -> ApiError {
         | E::Instance(InstanceError::MappingWithoutSize(_))
         | E::Network(NetworkError::NoDefaultVpc)
         | E::Instance(InstanceError::InsufficientInstanceCapacity { .. })
-        | E::Zone(ZoneError::ZoneUnavailable(_))) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
+        | E::Zone(ZoneError::ZoneUnavailable(_) | ZoneError::StorageTimeout { .. })) => {
+            validation("INVALID_PARAMETER_VALUE", other.to_string())
+        }
     }
 }
 

@@ -380,6 +380,14 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
                  Availability Zones."
             ),
         ),
+        E::Zone(ZoneError::StorageTimeout { zone, waited_ms }) => ApiError::new(
+            503,
+            "Unavailable",
+            format!(
+                "The service is unavailable in {zone} at this time: its storage did not answer within {waited_ms} ms. \
+                 Please try again later or use another Availability Zone."
+            ),
+        ),
         E::Zone(ZoneError::ZoneUnavailable(zone)) => ApiError::new(
             503,
             "Unavailable",

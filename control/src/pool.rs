@@ -1,0 +1,334 @@
+//! A region's control-plane worker pool: every AWS API request of the region runs on one of a
+//! bounded set of worker threads, with a bounded queue in front and a deadline for waiting in it.
+//! The re-mirroring policy governs it as it governs the storage:
+//!
+//! - `legacy` (April 2011): one shared pool, no limit per zone, no shedding. When a zone's storage
+//!   stops answering, its calls hold workers for the whole (long) storage time-out, the queue
+//!   fills, and requests for every zone — even zone-free ones — wait past their deadline or are
+//!   turned away.
+//! - `hardened`: a bulkhead per zone (a zone's requests may hold at most a third of the workers,
+//!   queued or running), and load shedding once the queue is half full; with the short storage
+//!   time-out this policy also sets, a degraded zone fails fast and the others stay served.
+//!
+//! The pool knows nothing of HTTP: a job is a closure told whether it may run, called exactly
+//! once — on a worker, or at once when it is turned away.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use squall_storage::PolicyKind;
+
+/// Sizes of a region's pool, fixed at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Worker threads.
+    pub workers: usize,
+    /// Requests that may wait for a worker.
+    pub queue: usize,
+    /// How long a request may wait in the queue before it is answered with an error instead.
+    pub deadline: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { workers: 16, queue: 64, deadline: Duration::from_secs(10) }
+    }
+}
+
+/// Why a request did not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The queue is full (legacy), or half full (hardened sheds load before it fills).
+    Overloaded,
+    /// The zone already holds its share of the workers (hardened).
+    ZoneBusy(String),
+    /// It waited in the queue past its deadline.
+    Expired { waited: Duration },
+}
+
+/// What a job is told: run now (on a worker), or why it will not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Run,
+    Rejected(Rejection),
+}
+
+type Job = Box<dyn FnOnce(Admission) + Send>;
+
+struct Queued {
+    zone: Option<String>,
+    enqueued: Instant,
+    job: Job,
+}
+
+/// Figures of the pool, for `/_squall/status` and `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolStatus {
+    pub workers: usize,
+    pub busy: usize,
+    pub queued: usize,
+    pub queue_capacity: usize,
+    /// Requests of each zone queued or running.
+    pub in_flight_by_zone: BTreeMap<String, usize>,
+    pub completed: u64,
+    /// Turned away: queue full or shed.
+    pub rejected_overloaded: u64,
+    /// Turned away: the zone held its share of the workers.
+    pub rejected_zone_busy: u64,
+    /// Waited in the queue past the deadline.
+    pub expired: u64,
+}
+
+struct State {
+    queue: VecDeque<Queued>,
+    busy: usize,
+    in_flight: BTreeMap<String, usize>,
+    counters: PoolStatus,
+    stopping: bool,
+}
+
+struct Inner {
+    settings: PoolSettings,
+    policy: Arc<Mutex<PolicyKind>>,
+    state: Mutex<State>,
+    work: Condvar,
+}
+
+/// The worker pool of one region.
+pub struct ApiPool {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ApiPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiPool").field("settings", &self.inner.settings).finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn policy(&self) -> PolicyKind {
+        *self.policy.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ApiPool {
+    /// Starts the workers (threads named `squall-api-<region>-<n>`).
+    pub fn new(name: &str, settings: PoolSettings, policy: Arc<Mutex<PolicyKind>>) -> Self {
+        let settings = PoolSettings { workers: settings.workers.max(1), ..settings };
+        let inner = Arc::new(Inner {
+            settings,
+            policy,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                busy: 0,
+                in_flight: BTreeMap::new(),
+                counters: PoolStatus::default(),
+                stopping: false,
+            }),
+            work: Condvar::new(),
+        });
+        for n in 0..settings.workers {
+            let inner = inner.clone();
+            let spawned =
+                std::thread::Builder::new().name(format!("squall-api-{name}-{n}")).spawn(move || work(&inner));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start an API worker");
+            }
+        }
+        Self { inner }
+    }
+
+    /// The most requests of one zone that may be queued or running at once under `hardened`.
+    pub fn zone_share(&self) -> usize {
+        self.inner.settings.workers.div_ceil(3)
+    }
+
+    /// Queues `job` for a worker, or calls it at once with the reason it is turned away.
+    /// `zone` is the zone whose storage the request needs, if any.
+    pub fn submit(&self, zone: Option<&str>, job: impl FnOnce(Admission) + Send + 'static) {
+        let settings = self.inner.settings;
+        let rejection = {
+            let mut state = self.inner.lock();
+            // Requests running or queued (a queued one may be about to go to an idle worker).
+            let outstanding = state.busy + state.queue.len();
+            let rejection = match self.inner.policy() {
+                PolicyKind::Legacy if outstanding >= settings.workers + settings.queue => Some(Rejection::Overloaded),
+                PolicyKind::Legacy => None,
+                PolicyKind::Hardened => {
+                    let zone_load = zone.map_or(0, |z| state.in_flight.get(z).copied().unwrap_or(0));
+                    if zone.is_some() && zone_load >= self.zone_share() {
+                        Some(Rejection::ZoneBusy(zone.unwrap_or_default().to_string()))
+                    } else if outstanding >= settings.workers + settings.queue.div_ceil(2) {
+                        Some(Rejection::Overloaded)
+                    } else {
+                        None
+                    }
+                }
+            };
+            match &rejection {
+                Some(Rejection::ZoneBusy(_)) => state.counters.rejected_zone_busy += 1,
+                Some(_) => state.counters.rejected_overloaded += 1,
+                None => {
+                    if let Some(z) = zone {
+                        *state.in_flight.entry(z.to_string()).or_default() += 1;
+                    }
+                    let zone = zone.map(str::to_string);
+                    state.queue.push_back(Queued { zone, enqueued: Instant::now(), job: Box::new(job) });
+                    self.inner.work.notify_one();
+                    return;
+                }
+            }
+            rejection
+        };
+        if let Some(r) = rejection {
+            job(Admission::Rejected(r));
+        }
+    }
+
+    pub fn status(&self) -> PoolStatus {
+        let state = self.inner.lock();
+        PoolStatus {
+            workers: self.inner.settings.workers,
+            busy: state.busy,
+            queued: state.queue.len(),
+            queue_capacity: self.inner.settings.queue,
+            in_flight_by_zone: state.in_flight.iter().filter(|(_, n)| **n > 0).map(|(z, n)| (z.clone(), *n)).collect(),
+            ..state.counters.clone()
+        }
+    }
+}
+
+impl Drop for ApiPool {
+    /// Workers finish what is queued, then stop.
+    fn drop(&mut self) {
+        self.inner.lock().stopping = true;
+        self.inner.work.notify_all();
+    }
+}
+
+fn work(inner: &Inner) {
+    let mut state = inner.lock();
+    loop {
+        let Some(next) = state.queue.pop_front() else {
+            if state.stopping {
+                return;
+            }
+            state = inner.work.wait(state).unwrap_or_else(PoisonError::into_inner);
+            continue;
+        };
+        let waited = next.enqueued.elapsed();
+        let admission = if waited > inner.settings.deadline {
+            state.counters.expired += 1;
+            Admission::Rejected(Rejection::Expired { waited })
+        } else {
+            state.busy += 1;
+            Admission::Run
+        };
+        let ran = admission == Admission::Run;
+        drop(state);
+        (next.job)(admission);
+        state = inner.lock();
+        if ran {
+            state.busy -= 1;
+            state.counters.completed += 1;
+        }
+        if let Some(z) = &next.zone {
+            if let Some(n) = state.in_flight.get_mut(z) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    fn pool(workers: usize, queue: usize, policy: PolicyKind) -> ApiPool {
+        let settings = PoolSettings { workers, queue, deadline: Duration::from_secs(5) };
+        ApiPool::new("test", settings, Arc::new(Mutex::new(policy)))
+    }
+
+    /// A job that holds its worker until the test lets go of `release`, then reports its admission.
+    fn blocker(pool: &ApiPool, zone: Option<&str>, release: &Arc<Mutex<()>>, seen: &mpsc::Sender<Admission>) {
+        let (release, seen) = (release.clone(), seen.clone());
+        pool.submit(zone, move |a| {
+            if a == Admission::Run {
+                drop(release.lock());
+            }
+            let _ = seen.send(a);
+        });
+    }
+
+    #[test]
+    fn legacy_queues_until_full_then_turns_away_every_zone() {
+        let p = pool(2, 2, PolicyKind::Legacy);
+        let release = Arc::new(Mutex::new(()));
+        let held = release.lock().unwrap();
+        let (seen, admissions) = mpsc::channel();
+        for _ in 0..4 {
+            blocker(&p, Some("z-a"), &release, &seen);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let s = p.status();
+        assert_eq!((s.busy, s.queued), (2, 2), "two running, two queued: {s:?}");
+        // Another zone, and a zone-free request, find the queue full.
+        for zone in [Some("z-b"), None] {
+            let (tx, rx) = mpsc::channel();
+            p.submit(zone, move |a| drop(tx.send(a)));
+            assert_eq!(rx.recv().unwrap(), Admission::Rejected(Rejection::Overloaded));
+        }
+        drop(held);
+        for _ in 0..4 {
+            assert_eq!(admissions.recv().unwrap(), Admission::Run);
+        }
+        assert_eq!(p.status().rejected_overloaded, 2);
+    }
+
+    #[test]
+    fn hardened_caps_each_zone_and_keeps_room_for_the_others() {
+        let p = pool(6, 8, PolicyKind::Hardened);
+        assert_eq!(p.zone_share(), 2);
+        let release = Arc::new(Mutex::new(()));
+        let held = release.lock().unwrap();
+        let (seen, admissions) = mpsc::channel();
+        blocker(&p, Some("z-a"), &release, &seen);
+        blocker(&p, Some("z-a"), &release, &seen);
+        std::thread::sleep(Duration::from_millis(50));
+        let (tx, rx) = mpsc::channel();
+        p.submit(Some("z-a"), move |a| drop(tx.send(a)));
+        assert_eq!(rx.recv().unwrap(), Admission::Rejected(Rejection::ZoneBusy("z-a".into())));
+        let (tx, rx) = mpsc::channel();
+        p.submit(Some("z-b"), move |a| drop(tx.send(a)));
+        assert_eq!(rx.recv().unwrap(), Admission::Run, "another zone still gets a worker");
+        drop(held);
+        assert_eq!(admissions.recv().unwrap(), Admission::Run);
+        assert_eq!(admissions.recv().unwrap(), Admission::Run);
+        assert_eq!(p.status().rejected_zone_busy, 1);
+    }
+
+    #[test]
+    fn a_request_that_waited_past_its_deadline_is_not_run() {
+        let settings = PoolSettings { workers: 1, queue: 4, deadline: Duration::from_millis(20) };
+        let p = ApiPool::new("test", settings, Arc::new(Mutex::new(PolicyKind::Legacy)));
+        let release = Arc::new(Mutex::new(()));
+        let held = release.lock().unwrap();
+        let (seen, admissions) = mpsc::channel();
+        blocker(&p, None, &release, &seen);
+        blocker(&p, None, &release, &seen);
+        std::thread::sleep(Duration::from_millis(60));
+        drop(held);
+        assert_eq!(admissions.recv().unwrap(), Admission::Run);
+        assert!(matches!(admissions.recv().unwrap(), Admission::Rejected(Rejection::Expired { .. })));
+        assert_eq!(p.status().expired, 1);
+    }
+}
