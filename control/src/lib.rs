@@ -145,6 +145,12 @@ impl ControlPlane {
             .clone()
     }
 
+    /// The API worker pool of every region whose pool has started.
+    pub fn pool_status(&self) -> BTreeMap<String, pool::PoolStatus> {
+        let regions: Vec<Arc<Region>> = self.lock().values().cloned().collect();
+        regions.iter().filter_map(|r| Some((r.name().to_string(), r.pool_status()?))).collect()
+    }
+
     /// Names of the regions that have been used since start (or the last reset).
     pub fn active_regions(&self) -> Vec<RegionName> {
         self.lock().keys().cloned().collect()

@@ -233,7 +233,10 @@ fn work(inner: &Inner) {
         };
         let ran = admission == Admission::Run;
         drop(state);
-        (next.job)(admission);
+        let job = next.job;
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || job(admission))).is_err() {
+            tracing::error!("an API job panicked; its worker goes on");
+        }
         state = inner.lock();
         if ran {
             state.busy -= 1;

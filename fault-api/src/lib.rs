@@ -201,6 +201,7 @@ fn status(surface: &Surface<'_>) -> WireResponse {
             "policy": control.policy(),
             "nbdIoTimeoutMs": surface.data_path.io_timeout().map(|t| t.as_millis() as u64),
             "regions": control.status(),
+            "apiPools": control.pool_status(),
             "nbd": surface.data_path.exports(),
             "faults": active_faults(control),
         }),

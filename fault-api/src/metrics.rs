@@ -66,6 +66,27 @@ pub fn storage_metrics(control: &ControlPlane) -> String {
             let _ = writeln!(out, "squall_node_crashes_on_close_total{{{l}}} {}", c.crashes_on_close);
         }
     }
+    family(&mut out, "squall_api_workers", "gauge", "API worker threads of the region's pool.");
+    family(&mut out, "squall_api_busy", "gauge", "API workers running a request.");
+    family(&mut out, "squall_api_queued", "gauge", "API requests waiting for a worker.");
+    family(&mut out, "squall_api_in_flight", "gauge", "API requests queued or running, by the zone they need.");
+    family(&mut out, "squall_api_completed_total", "counter", "API requests a worker ran.");
+    family(&mut out, "squall_api_rejected_total", "counter", "API requests turned away, by reason.");
+    for (region, p) in control.pool_status() {
+        let l = format!("region=\"{region}\"");
+        let _ = writeln!(out, "squall_api_workers{{{l}}} {}", p.workers);
+        let _ = writeln!(out, "squall_api_busy{{{l}}} {}", p.busy);
+        let _ = writeln!(out, "squall_api_queued{{{l}}} {}", p.queued);
+        for (zone, n) in &p.in_flight_by_zone {
+            let _ = writeln!(out, "squall_api_in_flight{{{l},zone=\"{zone}\"}} {n}");
+        }
+        let _ = writeln!(out, "squall_api_completed_total{{{l}}} {}", p.completed);
+        for (reason, n) in
+            [("overloaded", p.rejected_overloaded), ("zone_busy", p.rejected_zone_busy), ("expired", p.expired)]
+        {
+            let _ = writeln!(out, "squall_api_rejected_total{{{l},reason=\"{reason}\"}} {n}");
+        }
+    }
     family(&mut out, "squall_faults_active", "gauge", "Fault rules in force.");
     let _ = writeln!(out, "squall_faults_active {}", control.faults().len());
     out

@@ -81,6 +81,23 @@ pub struct ServeOptions {
     /// The re-mirroring policy of every cluster at start: `hardened` or `legacy` (April 2011's).
     #[arg(long, env = "SQUALL_REMIRROR_POLICY", default_value = "hardened", value_parser = ["hardened", "legacy"])]
     pub remirror_policy: String,
+    /// Worker threads of each region's API pool: every AWS API request runs on one of them.
+    #[arg(long, env = "SQUALL_API_WORKERS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub api_workers: u32,
+    /// API requests that may wait for a worker (the `legacy` policy turns more away with
+    /// `RequestLimitExceeded`; `hardened` sheds load once half of it is used).
+    #[arg(long, env = "SQUALL_API_QUEUE", default_value_t = 64)]
+    pub api_queue: u32,
+    /// How long an API request may wait for a worker before it is answered `InternalError`, ms.
+    #[arg(long, env = "SQUALL_API_DEADLINE_MS", default_value_t = 10_000)]
+    pub api_deadline_ms: u64,
+    /// How long a call that needs a zone's storage waits for it under the `legacy` policy, ms
+    /// (April 2011's long time-outs that filled the control plane's pool).
+    #[arg(long, env = "SQUALL_STORAGE_WAIT_LEGACY_MS", default_value_t = 30_000)]
+    pub storage_wait_legacy_ms: u64,
+    /// How long a call that needs a zone's storage waits for it under the `hardened` policy, ms.
+    #[arg(long, env = "SQUALL_STORAGE_WAIT_HARDENED_MS", default_value_t = 1_000)]
+    pub storage_wait_hardened_ms: u64,
     /// A bearer token the fault and config endpoints (`/_squall/faults`, `/_squall/config`)
     /// require when set.
     #[arg(long, env = "SQUALL_FAULT_TOKEN", hide_env_values = true)]
@@ -122,6 +139,11 @@ impl ServeOptions {
             storage_latency_ms: 0,
             storage_node_capacity_gib: 64 << 10,
             remirror_policy: "hardened".to_string(),
+            api_workers: 16,
+            api_queue: 64,
+            api_deadline_ms: 10_000,
+            storage_wait_legacy_ms: 30_000,
+            storage_wait_hardened_ms: 1_000,
             log: "info".to_string(),
             log_format: "text".to_string(),
         }

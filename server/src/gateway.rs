@@ -7,6 +7,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use squall_control::pool::Rejection;
 use squall_control::ControlPlane;
 use squall_fault_api::{ServiceHealth, ServiceState};
 use squall_protocol::rest::RestRequest;
@@ -68,6 +69,63 @@ impl Service {
             Service::Ebs => "ebs",
             Service::Fis => "fis",
             Service::Unknown => "unknown",
+        }
+    }
+}
+
+/// An AWS API request, classified and owned: what the worker pool carries to a worker.
+pub struct ApiCall {
+    service: Service,
+    region: String,
+    access_key_id: Option<String>,
+    params: QueryParams,
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// The zone whose storage the request needs (named, or the zone of the volume or subnet it
+    /// names), if any: the worker pool's bulkheads count requests by it.
+    pub zone: Option<String>,
+}
+
+impl ApiCall {
+    /// The region the request is for (from its credential scope, else the default region).
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The answer to a request the worker pool turned away, in the service's own error shape:
+    /// throttled when the pool is overloaded, the zone unavailable when it holds its share of
+    /// the workers, an internal error when it waited past its deadline.
+    pub fn rejected(&self, rejection: &Rejection, request_id: &str) -> Outcome {
+        let e = match (rejection, self.service) {
+            (Rejection::Overloaded, Service::Ec2 | Service::Unknown) => {
+                ApiError::new(503, "RequestLimitExceeded", "Request limit exceeded.")
+            }
+            (Rejection::Overloaded, Service::Ebs) => {
+                ApiError::new(400, "RequestThrottledException", "The request was throttled.")
+            }
+            (Rejection::Overloaded, _) => ApiError::new(400, "Throttling", "Rate exceeded"),
+            (Rejection::ZoneBusy(zone), _) => ApiError::new(
+                503,
+                "Unavailable",
+                format!(
+                    "The service is unavailable in {zone} at this time: too many requests to it are in progress. \
+                     Please try again later or use another Availability Zone."
+                ),
+            ),
+            (Rejection::Expired { waited }, _) => ApiError::internal(format!(
+                "An internal error has occurred (the request waited {} ms for the control plane)",
+                waited.as_millis()
+            )),
+        };
+        Outcome {
+            response: render_error(self.service, &e, request_id),
+            service: self.service.name(),
+            action: self.params.action().map(str::to_string),
+            delay_ms: 0,
+            zone: self.zone.clone(),
         }
     }
 }
@@ -137,9 +195,22 @@ impl Gateway<'_> {
         WireResponse::json(200, serde_json::to_vec(&body).unwrap_or_default())
     }
 
+    /// Answers one request in the calling thread: squall's own endpoints at once, AWS API calls
+    /// through `execute` (the HTTP layer runs those on the region's worker pool instead).
+    #[cfg(test)]
     pub fn route(&self, request: &Incoming<'_>, request_id: String) -> Outcome {
+        if let Some(outcome) = self.own_paths(request) {
+            return outcome;
+        }
+        let call = self.classify(request);
+        self.execute(&call, request_id)
+    }
+
+    /// squall's own endpoints (`/_squall/…`, `/metrics`, `/_localstack/…`, `/moto-api/…`),
+    /// answered at once; `None` for an AWS API request.
+    pub fn own_paths(&self, request: &Incoming<'_>) -> Option<Outcome> {
         if request.method == "GET" && request.path == "/_squall/nbd" {
-            return squall(self.nbd_status());
+            return Some(squall(self.nbd_status()));
         }
         if request.method == "GET" && request.path == "/metrics" {
             let text = squall_fault_api::metrics::storage_metrics(self.control)
@@ -147,7 +218,7 @@ impl Gateway<'_> {
                 + &self.metrics.render();
             let mut response = WireResponse::json(200, text.into_bytes());
             response.content_type = "text/plain; version=0.0.4";
-            return squall(response);
+            return Some(squall(response));
         }
         let surface = squall_fault_api::Surface {
             control: self.control,
@@ -162,9 +233,12 @@ impl Gateway<'_> {
             body: request.body,
             authorization: request.authorization,
         };
-        if let Some(response) = squall_fault_api::handle(&surface, &fault_request) {
-            return squall(response);
-        }
+        squall_fault_api::handle(&surface, &fault_request).map(squall)
+    }
+
+    /// Which service and region an AWS API request is for, and the zone whose storage it needs,
+    /// as an owned call a worker can run.
+    pub fn classify(&self, request: &Incoming<'_>) -> ApiCall {
         let scope = request.authorization.and_then(sigv4::scope_from_authorization).or_else(|| {
             // Presigned requests carry the scope in the query string.
             QueryParams::parse(request.query.as_bytes(), b"").get("X-Amz-Credential").and_then(sigv4::parse_credential)
@@ -186,11 +260,53 @@ impl Gateway<'_> {
             region: self.control.config().default_region.to_string(),
             service: String::new(),
         });
-        let access_key_id = (!access_key_id.is_empty()).then_some(access_key_id);
-        let ctx = RequestContext::new(request_id, region, access_key_id);
+        let zone = if service == Service::Ec2 { self.zone_of(&region, &params) } else { None };
+        ApiCall {
+            service,
+            region,
+            access_key_id: (!access_key_id.is_empty()).then_some(access_key_id),
+            params,
+            method: request.method.to_string(),
+            path: request.path.to_string(),
+            query: request.query.to_string(),
+            headers: request.headers.clone(),
+            body: request.body.to_vec(),
+            zone,
+        }
+    }
+
+    /// The zone an EC2 request names, or the zone of the volume or subnet it names.
+    fn zone_of(&self, region: &str, params: &QueryParams) -> Option<String> {
+        if let Some(z) = params.get("AvailabilityZone").or_else(|| params.get("Placement.AvailabilityZone")) {
+            return Some(z.to_string());
+        }
+        let name = squall_control::RegionName::parse(region).ok()?;
+        let (volume, subnet) = (params.get("VolumeId"), params.get("SubnetId"));
+        if volume.is_none() && subnet.is_none() {
+            return None;
+        }
+        let region = self.control.region(&name);
+        let volume = volume.and_then(|v| squall_control::VolumeId::parse(v).ok());
+        region
+            .read(self.control.now_ms(), |state| {
+                Ok(match (&volume, subnet) {
+                    (Some(v), _) => state.volume(v).ok().map(|v| v.zone.to_string()),
+                    (None, Some(s)) => state.subnet(s).ok().map(|s| s.zone.to_string()),
+                    (None, None) => None,
+                })
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Runs an AWS API call: fault rules of the API edge first, then the service.
+    pub fn execute(&self, call: &ApiCall, request_id: String) -> Outcome {
+        let service = call.service;
+        let ctx = RequestContext::new(request_id, call.region.clone(), call.access_key_id.clone());
+        let params = &call.params;
         let action = params.action().map(str::to_string);
         // Fault rules of the API edge (FIS's inject-api-* actions).
-        let zone = params.get("AvailabilityZone").or_else(|| params.get("Placement.AvailabilityZone"));
+        let zone = call.zone.as_deref();
         let effect = self.control.api_effect(&ctx.region, service.name(), action.as_deref(), zone);
         if let Some(code) = &effect.error {
             let e = injected_error(service, code, effect.fault_id.as_deref().unwrap_or("-"));
@@ -198,8 +314,8 @@ impl Gateway<'_> {
             let zone = zone.map(str::to_string);
             return Outcome { response, service: service.name(), action, delay_ms: effect.latency_ms, zone };
         }
-        let response = catch_unwind(AssertUnwindSafe(|| self.dispatch(service, &ctx, &params, request)))
-            .unwrap_or_else(|_| {
+        let response =
+            catch_unwind(AssertUnwindSafe(|| self.dispatch(service, &ctx, params, call))).unwrap_or_else(|_| {
                 // A panic is a squall bug; the client still gets the protocol's internal-error shape.
                 tracing::error!(request_id = %ctx.request_id, service = service.name(), "handler panicked");
                 render_error(service, &ApiError::internal("squall hit an internal error; see its log"), &ctx.request_id)
@@ -208,24 +324,18 @@ impl Gateway<'_> {
         Outcome { response, service: service.name(), action, delay_ms: effect.latency_ms, zone }
     }
 
-    fn dispatch(
-        &self,
-        service: Service,
-        ctx: &RequestContext,
-        params: &QueryParams,
-        request: &Incoming<'_>,
-    ) -> WireResponse {
+    fn dispatch(&self, service: Service, ctx: &RequestContext, params: &QueryParams, call: &ApiCall) -> WireResponse {
         match service {
             Service::Ec2 => squall_ec2::handle(self.control, ctx, params),
             Service::Sts => squall_sts::handle(ctx, params),
             Service::Ebs => {
                 let rest = RestRequest {
                     path_params: Default::default(),
-                    query: QueryParams::parse(request.query.as_bytes(), b""),
-                    headers: request.headers.clone(),
-                    body: request.body.to_vec(),
+                    query: QueryParams::parse(call.query.as_bytes(), b""),
+                    headers: call.headers.clone(),
+                    body: call.body.clone(),
                 };
-                squall_ebs::handle(self.control, ctx, request.method, request.path, rest)
+                squall_ebs::handle(self.control, ctx, &call.method, &call.path, rest)
             }
             Service::Rds | Service::Fis | Service::Unknown => {
                 let what = match service {

@@ -13,10 +13,11 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use squall_control::ControlPlane;
+use squall_control::pool::Admission;
+use squall_control::{ControlPlane, RegionName};
 use tokio::net::TcpListener;
 
-use crate::gateway::{Gateway, Incoming};
+use crate::gateway::{ApiCall, Gateway, Incoming, Outcome};
 
 /// The largest request body squall reads: EC2 query requests are small; EBS PutSnapshotBlock
 /// carries 512 KiB blocks. 16 MiB leaves room without letting one client exhaust memory.
@@ -74,6 +75,53 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl s
     }
 }
 
+impl AppState {
+    fn gateway(&self) -> Gateway<'_> {
+        Gateway {
+            control: &self.control,
+            nbd: &self.nbd,
+            version: self.version,
+            token: self.fault_token.as_deref(),
+            metrics: &self.metrics,
+        }
+    }
+}
+
+/// Runs an AWS API call on a worker of its region's pool (or answers why the pool turned it
+/// away); the connection's task waits without holding a thread.
+async fn run_on_pool(state: &Arc<AppState>, call: ApiCall, request_id: String) -> Outcome {
+    let Ok(name) = RegionName::parse(call.region()) else {
+        // A malformed region in the scope: the service answers it (no pool to run on).
+        return state.gateway().execute(&call, request_id);
+    };
+    let region = state.control.region(&name);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let zone = call.zone.clone();
+    let job_state = state.clone();
+    let id = request_id.clone();
+    region.pool().submit(zone.as_deref(), move |admission| {
+        let outcome = match admission {
+            Admission::Run => job_state.gateway().execute(&call, id),
+            Admission::Rejected(r) => call.rejected(&r, &id),
+        };
+        let _ = tx.send(outcome);
+    });
+    match rx.await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::error!(request_id, "an API worker dropped a request");
+            let e = squall_protocol::ApiError::internal("squall hit an internal error; see its log");
+            Outcome {
+                response: e.to_ec2_response(&request_id),
+                service: "unknown",
+                action: None,
+                delay_ms: 0,
+                zone: None,
+            }
+        }
+    }
+}
+
 async fn handle(
     state: Arc<AppState>,
     peer: SocketAddr,
@@ -105,14 +153,11 @@ async fn handle(
             .collect(),
         body: &body,
     };
-    let gateway = Gateway {
-        control: &state.control,
-        nbd: &state.nbd,
-        version: state.version,
-        token: state.fault_token.as_deref(),
-        metrics: &state.metrics,
+    let gateway = state.gateway();
+    let outcome = match gateway.own_paths(&incoming) {
+        Some(outcome) => outcome,
+        None => run_on_pool(&state, gateway.classify(&incoming), request_id.clone()).await,
     };
-    let outcome = gateway.route(&incoming, request_id.clone());
     if outcome.delay_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(outcome.delay_ms)).await;
     }

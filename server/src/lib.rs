@@ -95,6 +95,15 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     let mut config = ControlConfig::new(default_region, data_dir.clone());
     config.zones_per_region = options.azs;
     config.delays = LifecycleDelays::uniform(std::time::Duration::from_millis(options.lifecycle_delay_ms));
+    config.pool = squall_control::pool::PoolSettings {
+        workers: options.api_workers as usize,
+        queue: options.api_queue as usize,
+        deadline: std::time::Duration::from_millis(options.api_deadline_ms),
+    };
+    config.storage_wait = squall_control::StorageWait {
+        legacy: std::time::Duration::from_millis(options.storage_wait_legacy_ms),
+        hardened: std::time::Duration::from_millis(options.storage_wait_hardened_ms),
+    };
     config.accept_any_image = options.accept_any_ami;
     config.instance_capacity_per_zone = options.instance_capacity_per_az;
     config.cluster.nodes = options.storage_nodes_per_az;
