@@ -272,6 +272,15 @@ mod tests {
         });
     }
 
+    /// Waits (up to 10 s) until `n` workers run a job.
+    fn wait_busy(p: &ApiPool, n: usize) {
+        let started = Instant::now();
+        while p.status().busy < n {
+            assert!(started.elapsed() < Duration::from_secs(10), "{n} workers never got busy: {:?}", p.status());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     #[test]
     fn legacy_queues_until_full_then_turns_away_every_zone() {
         let p = pool(2, 2, PolicyKind::Legacy);
@@ -281,7 +290,7 @@ mod tests {
         for _ in 0..4 {
             blocker(&p, Some("z-a"), &release, &seen);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        wait_busy(&p, 2);
         let s = p.status();
         assert_eq!((s.busy, s.queued), (2, 2), "two running, two queued: {s:?}");
         // Another zone, and a zone-free request, find the queue full.
@@ -306,7 +315,7 @@ mod tests {
         let (seen, admissions) = mpsc::channel();
         blocker(&p, Some("z-a"), &release, &seen);
         blocker(&p, Some("z-a"), &release, &seen);
-        std::thread::sleep(Duration::from_millis(50));
+        wait_busy(&p, 2);
         let (tx, rx) = mpsc::channel();
         p.submit(Some("z-a"), move |a| drop(tx.send(a)));
         assert_eq!(rx.recv().unwrap(), Admission::Rejected(Rejection::ZoneBusy("z-a".into())));
@@ -327,6 +336,7 @@ mod tests {
         let held = release.lock().unwrap();
         let (seen, admissions) = mpsc::channel();
         blocker(&p, None, &release, &seen);
+        wait_busy(&p, 1);
         blocker(&p, None, &release, &seen);
         std::thread::sleep(Duration::from_millis(60));
         drop(held);
