@@ -6,7 +6,10 @@
 //! after a failover answers [`IoError::Held`]: the caller holds the request and retries, which is
 //! what an instance saw in April 2011 — I/O that hangs, not I/O that fails.
 
-use squall_storage::StorageError;
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
+use squall_storage::{SharedCluster, StorageError};
 
 use crate::ids::{RegionName, VolumeId};
 use crate::model::volume::VolumeState;
@@ -74,51 +77,60 @@ impl RegionState {
         let (attached, _) = self.volumes_after(None, usize::MAX, |v| v.state == VolumeState::InUse);
         attached.iter().filter_map(|v| self.export(v.id.as_str(), region).ok()).collect()
     }
+}
 
-    /// The cluster and store name of an attached volume whose I/O may proceed, after checking
-    /// the range against its size.
-    fn io_target(&mut self, id: &VolumeId, offset: u64, len: u64) -> Result<&mut squall_storage::Cluster, IoError> {
-        let v = self.volume(id).map_err(|_| IoError::NotFound(id.to_string()))?;
-        if v.state != VolumeState::InUse {
-            return Err(IoError::NotAttached { volume: id.to_string(), state: state_name(v.state) });
-        }
-        if v.io_disabled() || self.paused_since(id).is_some() {
-            return Err(IoError::Held(id.to_string()));
-        }
-        let size = u64::from(v.size_gib) << 30;
-        if offset.checked_add(len).is_none_or(|end| end > size) {
-            return Err(IoError::OutOfRange { offset, len, size });
-        }
-        let zone = v.zone_id.clone();
-        self.storage_cluster(&zone).map_err(|e| IoError::Storage(e.to_string()))
-    }
+/// What block I/O needs of an attached volume: its zone's cluster, its name there, its size, and
+/// whether its I/O is held.
+#[derive(Debug, Clone)]
+struct IoTarget {
+    cluster: SharedCluster,
+    name: squall_storage::VolumeId,
+    size: u64,
+    state: VolumeState,
+    /// Paused by a fault, or disabled after a failover until EnableVolumeIO.
+    held: bool,
+}
 
-    pub fn io_read(&mut self, id: &VolumeId, offset: u64, len: u64) -> Result<Vec<u8>, IoError> {
-        let name = store_name(id)?;
-        self.io_target(id, offset, len)?.read(&name, offset, len).map_err(|e| io_error(id, e))
-    }
+/// The data path's view of a region's volumes, kept beside the region's state and refreshed when
+/// a command commits, so that block I/O never takes the state's lock: an NBD write waits for its
+/// zone's cluster only, never for an API call or a metadata write.
+#[derive(Debug, Default)]
+pub(crate) struct IoIndex {
+    targets: RwLock<HashMap<VolumeId, IoTarget>>,
+}
 
-    pub fn io_write(&mut self, id: &VolumeId, offset: u64, data: &[u8]) -> Result<(), IoError> {
-        let name = store_name(id)?;
-        self.io_target(id, offset, data.len() as u64)?.write(&name, offset, data).map_err(|e| io_error(id, e))
-    }
-
-    /// Zeroes a range (TRIM and WRITE_ZEROES).
-    pub fn io_zero(&mut self, id: &VolumeId, offset: u64, len: u64) -> Result<(), IoError> {
-        let name = store_name(id)?;
-        self.io_target(id, offset, len)?.zero(&name, offset, len).map_err(|e| io_error(id, e))
-    }
-
-    /// What makes every acknowledged write durable on both replicas; call
-    /// [`squall_storage::FlushHandles::sync`] on it after letting go of the region.
-    pub fn io_flush(&mut self, id: &VolumeId) -> Result<squall_storage::FlushHandles, IoError> {
-        let name = store_name(id)?;
-        self.io_target(id, 0, 0)?.flush_handles(&name).map_err(|e| io_error(id, e))
+impl IoIndex {
+    fn get(&self, id: &VolumeId) -> Option<IoTarget> {
+        self.targets.read().unwrap_or_else(PoisonError::into_inner).get(id).cloned()
     }
 }
 
-fn store_name(id: &VolumeId) -> Result<squall_storage::VolumeId, IoError> {
-    squall_storage::VolumeId::new(id.as_str()).map_err(|e| IoError::Storage(e.to_string()))
+impl RegionState {
+    /// Brings the data path's view of these volumes up to date (a volume gone or never stored
+    /// leaves it).
+    pub(crate) fn refresh_io(&mut self, ids: impl IntoIterator<Item = VolumeId>) {
+        let mut fresh = Vec::new();
+        for id in ids {
+            let target = self.volume(&id).ok().cloned().and_then(|v| {
+                let cluster = self.store.opened_cluster(v.zone_id.as_str())?;
+                Some(IoTarget {
+                    cluster,
+                    name: squall_storage::VolumeId::new(id.as_str()).ok()?,
+                    size: u64::from(v.size_gib) << 30,
+                    state: v.state,
+                    held: v.io_disabled() || self.paused_since(&id).is_some(),
+                })
+            });
+            fresh.push((id, target));
+        }
+        let mut targets = self.io.targets.write().unwrap_or_else(PoisonError::into_inner);
+        for (id, target) in fresh {
+            match target {
+                Some(t) => targets.insert(id, t),
+                None => targets.remove(&id),
+            };
+        }
+    }
 }
 
 pub fn io_error(id: &VolumeId, e: StorageError) -> IoError {
@@ -129,22 +141,59 @@ pub fn io_error(id: &VolumeId, e: StorageError) -> IoError {
 }
 
 impl Region {
-    /// Runs block I/O on the region's state at `now_ms`.
-    pub fn block_io<T>(
-        &self,
-        now_ms: u64,
-        f: impl FnOnce(&mut RegionState) -> Result<T, IoError>,
-    ) -> Result<T, IoError> {
-        let mut out = None;
-        let result = self.with_state(now_ms, |state| {
-            out = Some(f(state));
-            Ok(())
-        });
-        match (result, out) {
-            (_, Some(r)) => r,
-            (Err(e), None) => Err(IoError::Storage(e.to_string())),
-            (Ok(()), None) => Err(IoError::Storage("block I/O did not run".into())),
+    /// The target of an I/O to `id` over `offset..offset+len`, if it may proceed now. Reads the
+    /// data path's view only (a volume it does not know is looked up once through the state).
+    fn io_target(&self, id: &VolumeId, offset: u64, len: u64, now_ms: u64) -> Result<IoTarget, IoError> {
+        let target = match self.io.get(id) {
+            Some(t) => t,
+            None => {
+                self.with_state(now_ms, |state| {
+                    state.refresh_io([id.clone()]);
+                    Ok(())
+                })
+                .map_err(|e| IoError::Storage(e.to_string()))?;
+                self.io.get(id).ok_or_else(|| IoError::NotFound(id.to_string()))?
+            }
+        };
+        if target.state != VolumeState::InUse {
+            return Err(IoError::NotAttached { volume: id.to_string(), state: state_name(target.state) });
         }
+        if target.held {
+            return Err(IoError::Held(id.to_string()));
+        }
+        if offset.checked_add(len).is_none_or(|end| end > target.size) {
+            return Err(IoError::OutOfRange { offset, len, size: target.size });
+        }
+        Ok(target)
+    }
+
+    /// Reads from an attached volume (waits for its zone's cluster, not for the region).
+    pub fn io_read(&self, id: &VolumeId, offset: u64, len: u64, now_ms: u64) -> Result<Vec<u8>, IoError> {
+        let t = self.io_target(id, offset, len, now_ms)?;
+        let result = t.cluster.lock().read(&t.name, offset, len);
+        result.map_err(|e| io_error(id, e))
+    }
+
+    /// Writes to an attached volume; returns when both replicas have the bytes.
+    pub fn io_write(&self, id: &VolumeId, offset: u64, data: &[u8], now_ms: u64) -> Result<(), IoError> {
+        let t = self.io_target(id, offset, data.len() as u64, now_ms)?;
+        let result = t.cluster.lock().write(&t.name, offset, data);
+        result.map_err(|e| io_error(id, e))
+    }
+
+    /// Zeroes a range (TRIM and WRITE_ZEROES).
+    pub fn io_zero(&self, id: &VolumeId, offset: u64, len: u64, now_ms: u64) -> Result<(), IoError> {
+        let t = self.io_target(id, offset, len, now_ms)?;
+        let result = t.cluster.lock().zero(&t.name, offset, len);
+        result.map_err(|e| io_error(id, e))
+    }
+
+    /// Makes every acknowledged write durable on both replicas: the files to sync are taken
+    /// under the cluster's lock, synced outside it.
+    pub fn io_flush(&self, id: &VolumeId, now_ms: u64) -> Result<(), IoError> {
+        let t = self.io_target(id, 0, 0, now_ms)?;
+        let handles = t.cluster.lock().flush_handles(&t.name);
+        handles.map_err(|e| io_error(id, e))?.sync().map_err(|e| io_error(id, e))
     }
 }
 
@@ -153,7 +202,8 @@ impl ControlPlane {
     pub fn export(&self, id: &str) -> Result<Export, IoError> {
         let now = self.now_ms();
         for name in self.known_regions() {
-            match self.region(&name).block_io(now, |state| state.export(id, &name)) {
+            let found = self.region(&name).read(now, |state| Ok(state.export(id, &name)));
+            match found.unwrap_or_else(|e| Err(IoError::Storage(e.to_string()))) {
                 Err(IoError::NotFound(_)) => continue,
                 found => return found,
             }
@@ -190,5 +240,61 @@ impl ControlPlane {
             }
         }
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::IoError;
+    use crate::test_support::TestRegion;
+
+    #[test]
+    fn block_io_goes_on_while_an_api_call_holds_the_region() {
+        let t = TestRegion::new();
+        let i = t.launch("us-east-1a", &[1]).unwrap();
+        t.advance(300);
+        let v = t
+            .region
+            .read(t.now(), |s| {
+                Ok(s.volumes_after(None, 10, |v| v.attachments.iter().any(|a| a.device == "/dev/sdf")).0)
+            })
+            .unwrap()
+            .remove(0);
+        t.region.io_write(&v.id, 0, b"before", t.now()).unwrap();
+        let beyond = t.region.io_read(&v.id, (1 << 30) - 2, 4, t.now()).unwrap_err();
+        assert!(matches!(beyond, IoError::OutOfRange { .. }), "{beyond:?}");
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let t = &t;
+            scope.spawn(move || {
+                // A slow command: it holds the region's state for a second.
+                t.region
+                    .with_state(t.now(), |_| {
+                        tx.send(()).unwrap();
+                        std::thread::sleep(Duration::from_secs(1));
+                        Ok(())
+                    })
+                    .unwrap();
+            });
+            rx.recv().unwrap();
+            let started = Instant::now();
+            t.region.io_write(&v.id, 4096, b"during", t.now()).unwrap();
+            let read = t.region.io_read(&v.id, 4096, 6, t.now()).unwrap();
+            t.region.io_flush(&v.id, t.now()).unwrap();
+            assert_eq!(read, b"during");
+            assert!(
+                started.elapsed() < Duration::from_millis(500),
+                "I/O waited {:?} for the region",
+                started.elapsed()
+            );
+        });
+        // The data path follows what commands commit: detached, the volume takes no I/O.
+        t.region.detach_volume(&v.id, Some(&i.id), None, t.now(), false).unwrap();
+        t.advance(300);
+        t.region.read(t.now(), |_| Ok(())).unwrap();
+        let refused = t.region.io_read(&v.id, 0, 6, t.now()).unwrap_err();
+        assert!(matches!(refused, IoError::NotAttached { .. }), "{refused:?}");
     }
 }

@@ -156,7 +156,7 @@ impl ControlPlane {
             }
             let zone = region.zone_by_name(z.as_str()).map_err(|e| invalid(e.to_string()))?;
             let known = region
-                .with_state(self.now_ms(), |state| Ok(state.storage_cluster(&zone.id)?.node_ids()))
+                .with_state(self.now_ms(), |state| Ok(state.storage_cluster(&zone.id)?.lock().node_ids()))
                 .map_err(|e| invalid(e.to_string()))?;
             match nodes.iter().find(|n| !known.contains(&NodeId(**n))) {
                 Some(n) => Err(invalid(format!("zone {z} has no storage node {n} (it has {})", known.len()))),
@@ -248,7 +248,8 @@ impl ControlPlane {
             let zone_id = r.zone_by_name(zone.as_str()).map_err(|e| invalid(e.to_string()))?.id;
             fault.added_nodes = r
                 .with_state(now, |state| {
-                    let c = state.storage_cluster(&zone_id)?;
+                    let shared = state.storage_cluster(&zone_id)?;
+                    let mut c = shared.lock();
                     (0..*add_nodes)
                         .map(|_| c.add_node(*node_capacity).map(|n| n.0))
                         .collect::<Result<Vec<_>, _>>()
@@ -319,7 +320,8 @@ impl ControlPlane {
             let Ok(z) = region.zone_by_name(zone.as_str()) else { continue };
             let in_zone: Vec<&&Fault> = mine.iter().filter(|f| f.kind.storage_zone() == Some(*zone)).collect();
             let result = region.with_state(now, |state| {
-                let c = state.storage_cluster(&z.id)?;
+                let shared = state.storage_cluster(&z.id)?;
+                let mut c = shared.lock();
                 let all_nodes = c.node_ids();
                 c.heal();
                 c.fabric_mut().cap_bandwidth(Network::Replication, None);
@@ -475,7 +477,7 @@ impl ControlPlane {
         let r = self.region(region);
         let z = r.zone_by_name(zone).map_err(|_| invalid(format!("no zone {zone} in {region}")))?;
         r.with_state(self.now_ms(), |state| {
-            Ok(state.storage_cluster(&z.id)?.node_ids().into_iter().map(|n| n.0).collect())
+            Ok(state.storage_cluster(&z.id)?.lock().node_ids().into_iter().map(|n| n.0).collect())
         })
         .map_err(|e| invalid(e.to_string()))
     }

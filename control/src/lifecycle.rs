@@ -93,7 +93,7 @@ impl RegionState {
         for id in gone {
             if let Some(v) = self.volumes.remove(&id) {
                 let name = store_name(id.as_str())?;
-                match self.store.cluster(v.zone_id.as_str()).map_err(storage_error)?.delete_volume(&name) {
+                match self.store.cluster(v.zone_id.as_str()).map_err(storage_error)?.lock().delete_volume(&name) {
                     Ok(()) | Err(StorageError::VolumeNotFound(_)) => {}
                     Err(e) => return Err(storage_error(e)),
                 }

@@ -28,6 +28,8 @@ pub struct Region {
     policy: Arc<Mutex<squall_storage::PolicyKind>>,
     seed: u64,
     clock: Arc<dyn Clock>,
+    /// The data path's view of the volumes (block I/O reads it instead of locking `state`).
+    pub(crate) io: Arc<crate::block_io::IoIndex>,
     /// The API worker pool, started by the region's first request.
     pool: std::sync::OnceLock<ApiPool>,
     pool_settings: PoolSettings,
@@ -70,6 +72,7 @@ impl Region {
             policy,
             seed,
             clock: config.clock.clone(),
+            io: Arc::default(),
             pool: std::sync::OnceLock::new(),
             pool_settings: config.pool,
             storage_wait: config.storage_wait,
@@ -211,7 +214,7 @@ impl Region {
             let mut cluster = self.cluster.clone();
             cluster.policy = *self.policy.lock().unwrap_or_else(PoisonError::into_inner);
             let store = RegionStore::open(&self.dir.join("storage"), cluster, self.clock.clone(), self.seed)?;
-            let mut state = RegionState::open(&self.dir, store, self.delays, self.seed)?;
+            let mut state = RegionState::open(&self.dir, store, self.delays, self.seed, self.io.clone())?;
             state.set_instance_capacity(self.instance_capacity);
             let made = state.ensure_default_network(&self.default_network()).and_then(|()| state.commit());
             if let Err(e) = made {

@@ -41,7 +41,12 @@ impl RegionState {
             .transpose()?;
         let (cluster, snapshots) = self.store.cluster_and_snapshots(v.zone_id.as_str()).map_err(storage_error)?;
         snapshots
-            .snapshot_volume(cluster, &store_name(volume.as_str())?, &store_name(id.as_str())?, parent.as_ref())
+            .snapshot_volume(
+                &mut cluster.lock(),
+                &store_name(volume.as_str())?,
+                &store_name(id.as_str())?,
+                parent.as_ref(),
+            )
             .map_err(storage_error)?;
         let snapshot = Snapshot {
             id: id.clone(),

@@ -45,6 +45,8 @@ pub struct RegionState {
     /// Volumes whose I/O a `volume-io-pause` fault holds, and since when (not persisted: faults
     /// end with the process).
     pub(crate) paused: BTreeMap<VolumeId, u64>,
+    /// The data path's view of the volumes, refreshed as commands commit.
+    pub(crate) io: std::sync::Arc<crate::block_io::IoIndex>,
     pub(crate) delays: LifecycleDelays,
     pub(crate) rng: StdRng,
     /// Nothing can fall due before this time (ms), so `settle` may skip its scan; any change
@@ -74,6 +76,7 @@ impl RegionState {
         store: RegionStore,
         delays: LifecycleDelays,
         seed: u64,
+        io: std::sync::Arc<crate::block_io::IoIndex>,
     ) -> Result<Self, ControlError> {
         let (db, found_version) = Db::open(dir, migrations::MIGRATIONS)?;
         if found_version == 0 {
@@ -97,6 +100,7 @@ impl RegionState {
             store,
             instance_capacity: u32::MAX,
             paused: BTreeMap::new(),
+            io,
             delays,
             rng: rand::SeedableRng::seed_from_u64(seed),
             quiet_until: std::cell::Cell::new(0),
@@ -124,6 +128,8 @@ impl RegionState {
                 .collect(),
         };
         state.drop_orphan_storage()?;
+        let all: Vec<VolumeId> = state.volumes.values().map(|v| v.id.clone()).collect();
+        state.refresh_io(all);
         Ok(state)
     }
 
@@ -132,7 +138,8 @@ impl RegionState {
     fn drop_orphan_storage(&mut self) -> Result<(), ControlError> {
         let zone_ids = self.store.stored_cluster_names().map_err(storage_error)?;
         for zone in zone_ids {
-            let cluster = self.store.cluster(&zone).map_err(storage_error)?;
+            let shared = self.store.cluster(&zone).map_err(storage_error)?;
+            let mut cluster = shared.lock();
             let orphans: Vec<StoreName> = cluster
                 .volumes()
                 .map(|(name, _)| name.clone())
@@ -184,6 +191,8 @@ impl RegionState {
         })();
         match written {
             Ok(()) => {
+                let touched: Vec<VolumeId> = self.volumes.changes().map(|(id, _)| id.clone()).collect();
+                self.refresh_io(touched);
                 let d = self.delays;
                 track(&mut self.pending.volumes, &self.volumes, |v| volume_next_due(v, d));
                 track(&mut self.pending.snapshots, &self.snapshots, |s| snapshot_next_due(s, d));
@@ -220,7 +229,7 @@ impl RegionState {
             self.volumes.inserted().map(|(id, v)| (v.zone_id.clone(), id.clone())).collect();
         for (zone, id) in made {
             let dropped = store_name(id.as_str()).and_then(|name| {
-                self.store.cluster(zone.as_str()).and_then(|c| c.delete_volume(&name)).map_err(storage_error)
+                self.store.cluster(zone.as_str()).and_then(|c| c.lock().delete_volume(&name)).map_err(storage_error)
             });
             if let Err(e) = dropped {
                 tracing::warn!(volume = %id, "could not drop the storage of a volume whose command failed: {e}");
@@ -251,21 +260,21 @@ impl RegionState {
     /// The storage nodes of a zone that a client cannot reach now (crashed, or cut from the
     /// primary network).
     pub(crate) fn unreachable_nodes(&mut self, zone_id: &AzId) -> Result<Vec<u32>, ControlError> {
-        Ok(self.storage_cluster(zone_id)?.unreachable_nodes().into_iter().map(|n| n.0).collect())
+        Ok(self.storage_cluster(zone_id)?.lock().unreachable_nodes().into_iter().map(|n| n.0).collect())
     }
 
     /// `count` distinct storage nodes of a zone, drawn from the region's random stream: where a
     /// new volume's replicas may go, as the control plane sees it before asking the storage.
     pub(crate) fn draw_nodes(&mut self, zone_id: &AzId, count: usize) -> Result<Vec<u32>, ControlError> {
         use rand::seq::SliceRandom;
-        let mut nodes: Vec<u32> = self.storage_cluster(zone_id)?.node_ids().into_iter().map(|n| n.0).collect();
+        let mut nodes: Vec<u32> = self.storage_cluster(zone_id)?.lock().node_ids().into_iter().map(|n| n.0).collect();
         nodes.shuffle(&mut self.rng);
         nodes.truncate(count);
         Ok(nodes)
     }
 
     /// The region's storage cluster of a zone (by zone id), for fault injection and tests.
-    pub(crate) fn storage_cluster(&mut self, zone_id: &AzId) -> Result<&mut squall_storage::Cluster, ControlError> {
+    pub(crate) fn storage_cluster(&mut self, zone_id: &AzId) -> Result<squall_storage::SharedCluster, ControlError> {
         self.store.cluster(zone_id.as_str()).map_err(storage_error)
     }
 
@@ -295,7 +304,7 @@ impl RegionState {
 
     /// The storage status of every cluster the region has opened, by zone id.
     pub(crate) fn storage_status(&mut self) -> Vec<crate::status::ZoneStorageStatus> {
-        self.store.clusters().map(|(_, c)| c.status().into()).collect()
+        self.store.clusters().map(|(_, c)| c.lock().status().into()).collect()
     }
 
     pub(crate) fn set_instance_capacity(&mut self, capacity: u32) {

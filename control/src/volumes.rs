@@ -32,7 +32,7 @@ impl RegionState {
         let ids: Vec<VolumeId> = self
             .store
             .clusters()
-            .flat_map(|(_, c)| c.take_record_changes())
+            .flat_map(|(_, c)| c.lock().take_record_changes())
             .filter_map(|name| VolumeId::parse(name.as_str()).ok())
             .collect();
         for id in ids {
@@ -40,7 +40,8 @@ impl RegionState {
             let zone = v.zone_id.clone();
             let seen = v.seen_primary;
             let name = store_name(id.as_str())?;
-            let Some(record) = self.store.cluster(zone.as_str()).map_err(storage_error)?.record(&name).cloned() else {
+            let Some(record) = self.store.cluster(zone.as_str()).map_err(storage_error)?.lock().record(&name).cloned()
+            else {
                 continue;
             };
             let current = (record.primary.0, record.epoch);
@@ -193,12 +194,15 @@ impl RegionState {
         match &spec.snapshot_id {
             Some(snap) => {
                 let (cluster, snapshots) = self.store.cluster_and_snapshots(zone_id.as_str()).map_err(storage_error)?;
-                snapshots.restore(&store_name(snap.as_str())?, cluster, &name, bytes).map_err(storage_error)?;
+                snapshots
+                    .restore(&store_name(snap.as_str())?, &mut cluster.lock(), &name, bytes)
+                    .map_err(storage_error)?;
             }
             None => self
                 .store
                 .cluster(zone_id.as_str())
                 .map_err(storage_error)?
+                .lock()
                 .create_volume(&name, bytes)
                 .map_err(storage_error)?,
         }
@@ -300,6 +304,7 @@ impl RegionState {
             self.store
                 .cluster(v.zone_id.as_str())
                 .map_err(storage_error)?
+                .lock()
                 .grow_volume(&name, u64::from(size) * GIB)
                 .map_err(storage_error)?;
         }
@@ -438,10 +443,13 @@ impl RegionState {
 
     /// Holds I/O of exactly these volumes (`volume-io-pause`).
     pub(crate) fn set_paused(&mut self, volumes: std::collections::BTreeSet<VolumeId>, now_ms: u64) {
+        let mut touched: Vec<VolumeId> = self.paused.keys().cloned().collect();
+        touched.extend(volumes.iter().cloned());
         self.paused.retain(|v, _| volumes.contains(v));
         for v in volumes {
             self.paused.entry(v).or_insert(now_ms);
         }
+        self.refresh_io(touched);
     }
 
     /// Since when a fault pauses the volume's I/O, if one does.
@@ -500,10 +508,8 @@ impl RegionState {
             .store
             .opened_cluster(v.zone_id.as_str())
             .ok_or_else(|| ControlError::invariant(format!("the storage cluster of {} is not open", v.zone_id)))?;
-        Ok(match cluster.record(&name) {
-            Some(r) if r.stuck_since_ms.is_some() => VolumeHealth::Stuck,
-            _ => VolumeHealth::Ok,
-        })
+        let stuck = cluster.lock().record(&name).is_some_and(|r| r.stuck_since_ms.is_some());
+        Ok(if stuck { VolumeHealth::Stuck } else { VolumeHealth::Ok })
     }
 
     /// The storage nodes holding the volume's primary and secondary replicas, in its zone's
@@ -514,7 +520,7 @@ impl RegionState {
         let r = self
             .store
             .opened_cluster(v.zone_id.as_str())
-            .and_then(|c| c.record(&name))
+            .and_then(|c| c.lock().record(&name).cloned())
             .ok_or_else(|| ControlError::invariant(format!("volume {id} has no storage record")))?;
         Ok(ReplicaSet {
             primary: r.primary.0,

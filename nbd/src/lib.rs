@@ -47,22 +47,23 @@ impl Backend for ControlPlane {
         ControlPlane::export(self, name)
     }
 
+    // Block I/O reads the region's data-path view and locks only the volume's zone cluster: it
+    // never waits for an API call or a metadata write.
     fn read(&self, export: &Export, offset: u64, len: u32) -> Result<Vec<u8>, IoError> {
-        self.region(&export.region).block_io(self.now_ms(), |ebs| ebs.io_read(&export.volume, offset, u64::from(len)))
+        self.region(&export.region).io_read(&export.volume, offset, u64::from(len), self.now_ms())
     }
 
     fn write(&self, export: &Export, offset: u64, data: &[u8]) -> Result<(), IoError> {
-        self.region(&export.region).block_io(self.now_ms(), |ebs| ebs.io_write(&export.volume, offset, data))
+        self.region(&export.region).io_write(&export.volume, offset, data, self.now_ms())
     }
 
     fn zero(&self, export: &Export, offset: u64, len: u32) -> Result<(), IoError> {
-        self.region(&export.region).block_io(self.now_ms(), |ebs| ebs.io_zero(&export.volume, offset, u64::from(len)))
+        self.region(&export.region).io_zero(&export.volume, offset, u64::from(len), self.now_ms())
     }
 
     fn flush(&self, export: &Export) -> Result<(), IoError> {
-        let handles = self.region(&export.region).block_io(self.now_ms(), |ebs| ebs.io_flush(&export.volume))?;
-        // The fdatasyncs run after the region is let go: other I/O and API calls go on.
-        handles.sync().map_err(|e| squall_control::block_io::io_error(&export.volume, e))
+        // The fdatasyncs run after the cluster is let go: other I/O goes on.
+        self.region(&export.region).io_flush(&export.volume, self.now_ms())
     }
 }
 

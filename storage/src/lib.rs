@@ -25,7 +25,7 @@ pub use cluster::{Cluster, ClusterConfig, ClusterStatus, Counters, FlushHandles,
 pub use fabric::{Fabric, Network, RouteError};
 pub use journal::VolumeRecord;
 pub use policy::{policy, Hardened, Legacy, PolicyKind, RemirrorPolicy};
-pub use region::RegionStore;
+pub use region::{RegionStore, SharedCluster};
 pub use replica::BLOCK_SIZE;
 pub use snapshot::{SnapshotId, SnapshotInfo, SnapshotStore, SNAPSHOT_BLOCK_SIZE};
 

@@ -1,9 +1,12 @@
 //! A region's storage: one cluster per Availability Zone, created on first use (so a region's
 //! six zones cost nothing until a volume lands in one), and the regional snapshot store.
+//!
+//! Each cluster has a lock of its own ([`SharedCluster`]): the data path of one zone reaches its
+//! cluster without waiting for the owner of the store, nor for another zone.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::{Clock, Cluster, ClusterConfig, SnapshotStore, StorageError};
 
@@ -13,8 +16,20 @@ pub struct RegionStore {
     config: ClusterConfig,
     clock: Arc<dyn Clock>,
     seed: u64,
-    clusters: BTreeMap<String, Cluster>,
+    clusters: BTreeMap<String, SharedCluster>,
     snapshots: SnapshotStore,
+}
+
+/// A zone's cluster, shared between the store's owner and the data path.
+#[derive(Debug, Clone)]
+pub struct SharedCluster(Arc<Mutex<Cluster>>);
+
+impl SharedCluster {
+    /// The cluster, for one operation (a poisoned lock is taken over: the cluster's state is
+    /// kept consistent by each operation, not by the lock).
+    pub fn lock(&self) -> MutexGuard<'_, Cluster> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl RegionStore {
@@ -26,7 +41,7 @@ impl RegionStore {
 
     /// The cluster named `zone` (an opaque name; the control plane uses zone ids), opened or
     /// created on first use. Cluster names follow volume naming rules.
-    pub fn cluster(&mut self, zone: &str) -> Result<&mut Cluster, StorageError> {
+    pub fn cluster(&mut self, zone: &str) -> Result<SharedCluster, StorageError> {
         if !self.clusters.contains_key(zone) {
             crate::VolumeId::new(zone)?; // the name becomes a directory
                                          // Each cluster draws from its own random stream, derived from the region's seed.
@@ -34,15 +49,15 @@ impl RegionStore {
                 ^ zone.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
             let cluster =
                 Cluster::open(&self.dir.join("clusters").join(zone), zone, &self.config, self.clock.clone(), seed)?;
-            self.clusters.insert(zone.to_string(), cluster);
+            self.clusters.insert(zone.to_string(), SharedCluster(Arc::new(Mutex::new(cluster))));
         }
-        self.clusters.get_mut(zone).ok_or_else(|| StorageError::StoreIo(format!("cluster {zone} vanished")))
+        self.clusters.get(zone).cloned().ok_or_else(|| StorageError::StoreIo(format!("cluster {zone} vanished")))
     }
 
     /// The cluster of a zone if it is open (every cluster holding a volume is, once the store
     /// has been opened by its owner).
-    pub fn opened_cluster(&self, zone: &str) -> Option<&Cluster> {
-        self.clusters.get(zone)
+    pub fn opened_cluster(&self, zone: &str) -> Option<SharedCluster> {
+        self.clusters.get(zone).cloned()
     }
 
     /// Names of the clusters stored under the store's directory (opened or not).
@@ -64,15 +79,15 @@ impl RegionStore {
     }
 
     /// Clusters opened so far.
-    pub fn clusters(&mut self) -> impl Iterator<Item = (&String, &mut Cluster)> {
-        self.clusters.iter_mut()
+    pub fn clusters(&self) -> impl Iterator<Item = (&String, &SharedCluster)> {
+        self.clusters.iter()
     }
 
     /// Switches the re-mirroring policy of every open cluster and of clusters opened later.
     pub fn set_policy(&mut self, kind: crate::PolicyKind) -> Result<(), StorageError> {
         self.config.policy = kind;
-        for c in self.clusters.values_mut() {
-            c.set_policy(kind)?;
+        for c in self.clusters.values() {
+            c.lock().set_policy(kind)?;
         }
         Ok(())
     }
@@ -82,17 +97,15 @@ impl RegionStore {
     }
 
     /// The cluster of `zone` and the snapshot store together (snapshotting reads a cluster).
-    pub fn cluster_and_snapshots(&mut self, zone: &str) -> Result<(&mut Cluster, &SnapshotStore), StorageError> {
-        self.cluster(zone)?;
-        let cluster =
-            self.clusters.get_mut(zone).ok_or_else(|| StorageError::StoreIo(format!("cluster {zone} vanished")))?;
+    pub fn cluster_and_snapshots(&mut self, zone: &str) -> Result<(SharedCluster, &SnapshotStore), StorageError> {
+        let cluster = self.cluster(zone)?;
         Ok((cluster, &self.snapshots))
     }
 
     /// One round of background work in every open cluster.
     pub fn tick(&mut self) -> Result<(), StorageError> {
-        for cluster in self.clusters.values_mut() {
-            cluster.tick()?;
+        for cluster in self.clusters.values() {
+            cluster.lock().tick()?;
         }
         Ok(())
     }
@@ -111,17 +124,17 @@ mod tests {
         let mut region = RegionStore::open(dir.path(), config.clone(), clock.clone(), 1).unwrap();
         assert_eq!(region.clusters().count(), 0);
         let v = VolumeId::new("v").unwrap();
-        region.cluster("use1-az1").unwrap().create_volume(&v, 1 << 20).unwrap();
-        region.cluster("use1-az1").unwrap().write(&v, 0, b"hello").unwrap();
+        region.cluster("use1-az1").unwrap().lock().create_volume(&v, 1 << 20).unwrap();
+        region.cluster("use1-az1").unwrap().lock().write(&v, 0, b"hello").unwrap();
         let (az1, snaps) = region.cluster_and_snapshots("use1-az1").unwrap();
-        snaps.snapshot_volume(az1, &v, &VolumeId::new("s").unwrap(), None).unwrap();
+        snaps.snapshot_volume(&mut az1.lock(), &v, &VolumeId::new("s").unwrap(), None).unwrap();
         let (az2, snaps) = region.cluster_and_snapshots("use1-az2").unwrap();
-        snaps.restore(&VolumeId::new("s").unwrap(), az2, &v, 1 << 20).unwrap();
-        assert_eq!(region.cluster("use1-az2").unwrap().read(&v, 0, 5).unwrap(), b"hello");
+        snaps.restore(&VolumeId::new("s").unwrap(), &mut az2.lock(), &v, 1 << 20).unwrap();
+        assert_eq!(region.cluster("use1-az2").unwrap().lock().read(&v, 0, 5).unwrap(), b"hello");
         assert_eq!(region.clusters().count(), 2);
         assert!(region.cluster("../escape").is_err());
         drop(region);
         let mut again = RegionStore::open(dir.path(), config, clock, 1).unwrap();
-        assert_eq!(again.cluster("use1-az2").unwrap().read(&v, 0, 5).unwrap(), b"hello");
+        assert_eq!(again.cluster("use1-az2").unwrap().lock().read(&v, 0, 5).unwrap(), b"hello");
     }
 }
