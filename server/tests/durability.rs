@@ -2,8 +2,10 @@
 //! snapshots, tags and instances (each with several volumes) in a loop, SIGKILL at a random
 //! moment, restart on the same directory. Every resource whose call was answered with success
 //! must be back with its state; a RunInstances cut short leaves all of its instance or nothing;
-//! the block store holds no volume the control plane does not know. Seeded: the seed is printed
-//! and `SQUALL_DURABILITY_SEED` replays it; `SQUALL_DURABILITY_TRIALS` sets the number of kills.
+//! the block store holds no volume the control plane does not know. Meanwhile an NBD client
+//! writes blocks to an attached volume, flushing after each: every block whose flush was
+//! acknowledged reads back after the restart. Seeded: the seed is printed and
+//! `SQUALL_DURABILITY_SEED` replays it; `SQUALL_DURABILITY_TRIALS` sets the number of kills.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -62,11 +64,18 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-fn start(dir: &Path) -> (Child, SocketAddr) {
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    nbd: SocketAddr,
+}
+
+fn start(dir: &Path) -> Server {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    let nbd: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("address");
     let mut child = Command::new(env!("CARGO_BIN_EXE_squall"))
-        .args(["serve", "--listen", &addr.to_string(), "--nbd-listen", "127.0.0.1:0", "--log", "warn"])
+        .args(["serve", "--listen", &addr.to_string(), "--nbd-listen", &nbd.to_string(), "--log", "warn"])
         .arg("--data-dir")
         .arg(dir)
         .args(["--lifecycle-delay-ms", "50"])
@@ -77,7 +86,7 @@ fn start(dir: &Path) -> (Child, SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if get(addr, "/_squall/health").is_some_and(|b| b.contains("running")) {
-            return (child, addr);
+            return Server { child, addr, nbd };
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -97,6 +106,65 @@ struct Acked {
     tags: BTreeMap<String, (String, String)>,
     /// Instance id → its volumes as RunInstances reported them (root and data).
     instances: BTreeMap<String, usize>,
+}
+
+/// An instance with two 1 GiB data volumes (three volumes in all, as the workload's launches):
+/// the one on /dev/sdf is the volume the NBD writer uses.
+fn attached_volume(addr: SocketAddr) -> String {
+    let (status, body) = call(
+        addr,
+        "Action=RunInstances&Version=2016-11-15&ImageId=ami-0123456789abcdef0&MinCount=1&MaxCount=1\
+         &InstanceType=t3.micro&Placement.AvailabilityZone=us-east-1b\
+         &BlockDeviceMapping.1.DeviceName=/dev/sdf&BlockDeviceMapping.1.Ebs.VolumeSize=1\
+         &BlockDeviceMapping.2.DeviceName=/dev/sdg&BlockDeviceMapping.2.Ebs.VolumeSize=1",
+    )
+    .expect("RunInstances answers");
+    assert_eq!(status, 200, "{body}");
+    let instance = first(&body, "instanceId").expect("an instance").to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = call(addr, &format!("Action=DescribeInstances&Version=2016-11-15&InstanceId.1={instance}"))
+            .expect("DescribeInstances answers");
+        let data = body.split("<item>").find(|i| i.contains("<deviceName>/dev/sdf</deviceName>"));
+        if let Some(v) = data.filter(|i| i.contains("<status>attached</status>")).and_then(|i| first(i, "volumeId")) {
+            return v.to_string();
+        }
+        assert!(Instant::now() < deadline, "the data volume never attached: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pattern of block `n` (4 KiB at offset n × 4 KiB).
+fn block(n: u64) -> Vec<u8> {
+    let mut data = vec![(n % 251) as u8 + 1; 4096];
+    data[..8].copy_from_slice(&n.to_le_bytes());
+    data
+}
+
+/// Writes block after block to `volume` over NBD, flushing after each; records each block whose
+/// flush was acknowledged, until the server goes away.
+fn nbd_writer(nbd: SocketAddr, volume: String, next: u64, acked: &Mutex<BTreeSet<u64>>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let Ok(mut c) = squall::nbd::client::Client::connect(nbd, &volume).await else { return };
+        for n in next..next + 100_000 {
+            let Ok(Ok(_)) = c.write(n * 4096, &block(n)).await else { return };
+            let Ok(Ok(_)) = c.flush().await else { return };
+            acked.lock().expect("lock").insert(n);
+        }
+    });
+}
+
+/// Every block whose flush was acknowledged reads back whole.
+fn check_blocks(nbd: SocketAddr, volume: &str, acked: &BTreeSet<u64>, trial: u32) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let mut c = squall::nbd::client::Client::connect(nbd, volume).await.expect("NBD connects after the restart");
+        for n in acked {
+            let got = c.read(n * 4096, 4096).await.expect("read").expect("read ok");
+            assert_eq!(got, block(*n), "trial {trial}: block {n}, flushed before kill -9, is not intact");
+        }
+    });
 }
 
 /// Creates resources until the server stops answering.
@@ -266,36 +334,46 @@ fn acknowledged_changes_survive_kill_9_and_launches_are_all_or_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let (mut child, mut addr) = start(dir.path());
+    let mut server = start(dir.path());
+    let volume = attached_volume(server.addr);
+    let blocks = Arc::new(Mutex::new(BTreeSet::new()));
     for trial in 0..trials {
         let stop = Arc::new(AtomicBool::new(false));
-        let clients: Vec<_> = (0..2)
+        let addr = server.addr;
+        let mut clients: Vec<_> = (0..2)
             .map(|c| {
                 let (acked, stop) = (acked.clone(), stop.clone());
                 let client_seed = seed ^ (u64::from(trial) << 8) ^ c;
                 std::thread::spawn(move || workload(addr, client_seed, &acked, &stop))
             })
             .collect();
+        let next = blocks.lock().expect("lock").last().map_or(0, |n| n + 1);
+        let (nbd, v, b) = (server.nbd, volume.clone(), blocks.clone());
+        clients.push(std::thread::spawn(move || nbd_writer(nbd, v, next, &b)));
         std::thread::sleep(Duration::from_millis(rng.gen_range(50..600)));
-        child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
-        child.wait().expect("reaped");
+        server.child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
+        server.child.wait().expect("reaped");
         stop.store(true, Ordering::Relaxed);
         for c in clients {
             c.join().expect("client thread");
         }
-        (child, addr) = start(dir.path());
+        server = start(dir.path());
         let acked = acked.lock().expect("lock");
-        check_after_restart(addr, &acked, trial);
+        check_after_restart(server.addr, &acked, trial);
+        let blocks = blocks.lock().expect("lock");
+        check_blocks(server.nbd, &volume, &blocks, trial);
         println!(
-            "trial {trial}: ok — {} volumes, {} snapshots, {} instances, {} tagged acknowledged so far",
+            "trial {trial}: ok — {} volumes, {} snapshots, {} instances, {} tagged, {} NBD blocks flushed so far",
             acked.volumes.len(),
             acked.snapshots.len(),
             acked.instances.len(),
-            acked.tags.len()
+            acked.tags.len(),
+            blocks.len()
         );
     }
-    child.kill().ok();
-    child.wait().ok();
+    server.child.kill().ok();
+    server.child.wait().ok();
+    assert!(blocks.lock().expect("lock").len() > trials as usize, "the NBD writer flushed too little to check");
     let acked = acked.lock().expect("lock");
     assert!(acked.volumes.len() + acked.instances.len() > trials as usize, "the workload made too little to check");
 }
