@@ -6,9 +6,11 @@
 //!   stops answering, its calls hold workers for the whole (long) storage time-out, the queue
 //!   fills, and requests for every zone — even zone-free ones — wait past their deadline or are
 //!   turned away.
-//! - `hardened`: a bulkhead per zone (a zone's requests may hold at most a third of the workers,
-//!   queued or running), and load shedding once the queue is half full; with the short storage
-//!   time-out this policy also sets, a degraded zone fails fast and the others stay served.
+//! - `hardened`: load shedding once the queue is half full, and a bulkhead per zone kept by the
+//!   region (`Region::submit`, `Region::await_storage`): the calls waiting for one zone's storage
+//!   may hold at most a third of the workers; while they do, that zone's requests are turned
+//!   away before they queue. With the short storage time-out this policy also sets, a degraded
+//!   zone fails fast and the others stay served.
 //!
 //! The pool knows nothing of HTTP: a job is a closure told whether it may run, called exactly
 //! once — on a worker, or at once when it is turned away.
@@ -42,7 +44,8 @@ impl Default for PoolSettings {
 pub enum Rejection {
     /// The queue is full (legacy), or half full (hardened sheds load before it fills).
     Overloaded,
-    /// The zone already holds its share of the workers (hardened).
+    /// The calls waiting for this zone's storage hold their share of the workers (hardened: see
+    /// `Region::submit`).
     ZoneBusy(String),
     /// It waited in the queue past its deadline.
     Expired { waited: Duration },
@@ -73,11 +76,11 @@ pub struct PoolStatus {
     pub queue_capacity: usize,
     /// Requests of each zone queued or running.
     pub in_flight_by_zone: BTreeMap<String, usize>,
+    /// Workers waiting for each zone's storage to answer (the region fills this in).
+    pub waiting_for_storage: BTreeMap<String, usize>,
     pub completed: u64,
     /// Turned away: queue full or shed.
     pub rejected_overloaded: u64,
-    /// Turned away: the zone held its share of the workers.
-    pub rejected_zone_busy: u64,
     /// Waited in the queue past the deadline.
     pub expired: u64,
 }
@@ -145,11 +148,6 @@ impl ApiPool {
         Self { inner }
     }
 
-    /// The most requests of one zone that may be queued or running at once under `hardened`.
-    pub fn zone_share(&self) -> usize {
-        self.inner.settings.workers.div_ceil(3)
-    }
-
     /// Queues `job` for a worker, or calls it at once with the reason it is turned away.
     /// `zone` is the zone whose storage the request needs, if any.
     pub fn submit(&self, zone: Option<&str>, job: impl FnOnce(Admission) + Send + 'static) {
@@ -161,19 +159,12 @@ impl ApiPool {
             let rejection = match self.inner.policy() {
                 PolicyKind::Legacy if outstanding >= settings.workers + settings.queue => Some(Rejection::Overloaded),
                 PolicyKind::Legacy => None,
-                PolicyKind::Hardened => {
-                    let zone_load = zone.map_or(0, |z| state.in_flight.get(z).copied().unwrap_or(0));
-                    if zone.is_some() && zone_load >= self.zone_share() {
-                        Some(Rejection::ZoneBusy(zone.unwrap_or_default().to_string()))
-                    } else if outstanding >= settings.workers + settings.queue.div_ceil(2) {
-                        Some(Rejection::Overloaded)
-                    } else {
-                        None
-                    }
+                PolicyKind::Hardened if outstanding >= settings.workers + settings.queue.div_ceil(2) => {
+                    Some(Rejection::Overloaded)
                 }
+                PolicyKind::Hardened => None,
             };
             match &rejection {
-                Some(Rejection::ZoneBusy(_)) => state.counters.rejected_zone_busy += 1,
                 Some(_) => state.counters.rejected_overloaded += 1,
                 None => {
                     if let Some(z) = zone {
@@ -190,6 +181,11 @@ impl ApiPool {
         if let Some(r) = rejection {
             job(Admission::Rejected(r));
         }
+    }
+
+    /// Requests of `zone` queued or running now.
+    pub fn in_flight(&self, zone: &str) -> usize {
+        self.inner.lock().in_flight.get(zone).copied().unwrap_or(0)
     }
 
     pub fn status(&self) -> PoolStatus {
@@ -307,25 +303,23 @@ mod tests {
     }
 
     #[test]
-    fn hardened_caps_each_zone_and_keeps_room_for_the_others() {
-        let p = pool(6, 8, PolicyKind::Hardened);
-        assert_eq!(p.zone_share(), 2);
+    fn hardened_sheds_load_before_the_queue_is_full() {
+        let p = pool(2, 4, PolicyKind::Hardened);
         let release = Arc::new(Mutex::new(()));
         let held = release.lock().unwrap();
         let (seen, admissions) = mpsc::channel();
-        blocker(&p, Some("z-a"), &release, &seen);
-        blocker(&p, Some("z-a"), &release, &seen);
+        for _ in 0..4 {
+            blocker(&p, Some("z-a"), &release, &seen);
+        }
         wait_busy(&p, 2);
         let (tx, rx) = mpsc::channel();
-        p.submit(Some("z-a"), move |a| drop(tx.send(a)));
-        assert_eq!(rx.recv().unwrap(), Admission::Rejected(Rejection::ZoneBusy("z-a".into())));
-        let (tx, rx) = mpsc::channel();
-        p.submit(Some("z-b"), move |a| drop(tx.send(a)));
-        assert_eq!(rx.recv().unwrap(), Admission::Run, "another zone still gets a worker");
+        p.submit(None, move |a| drop(tx.send(a)));
+        assert_eq!(rx.recv().unwrap(), Admission::Rejected(Rejection::Overloaded), "two queued of four: shed");
+        assert_eq!(p.status().in_flight_by_zone.get("z-a"), Some(&4));
         drop(held);
-        assert_eq!(admissions.recv().unwrap(), Admission::Run);
-        assert_eq!(admissions.recv().unwrap(), Admission::Run);
-        assert_eq!(p.status().rejected_zone_busy, 1);
+        for _ in 0..4 {
+            assert_eq!(admissions.recv().unwrap(), Admission::Run);
+        }
     }
 
     #[test]

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use squall_storage::{Clock, ClusterConfig, RegionStore};
@@ -7,7 +8,7 @@ use crate::error::{ControlError, ZoneError};
 use crate::ids::{AzId, AzName, RegionName};
 use crate::model::lifecycle::LifecycleDelays;
 use crate::model::zone::{stable_hex, DefaultNetwork, DefaultSubnet, Zone, ZoneState};
-use crate::pool::{ApiPool, PoolSettings, PoolStatus};
+use crate::pool::{Admission, ApiPool, PoolSettings, PoolStatus, Rejection};
 use crate::state::RegionState;
 use crate::{ControlConfig, StorageWait};
 
@@ -34,6 +35,26 @@ pub struct Region {
     pool: std::sync::OnceLock<ApiPool>,
     pool_settings: PoolSettings,
     storage_wait: StorageWait,
+    /// Calls waiting for each zone's storage now (the hardened bulkhead counts them).
+    storage_waiters: Mutex<BTreeMap<String, usize>>,
+}
+
+/// Counts one call among a zone's storage waiters while it lives.
+struct Waiting<'a> {
+    waiters: &'a Mutex<BTreeMap<String, usize>>,
+    zone: String,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = w.get_mut(&self.zone) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                w.remove(&self.zone);
+            }
+        }
+    }
 }
 
 impl Region {
@@ -76,6 +97,7 @@ impl Region {
             pool: std::sync::OnceLock::new(),
             pool_settings: config.pool,
             storage_wait: config.storage_wait,
+            storage_waiters: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -84,9 +106,34 @@ impl Region {
         self.pool.get_or_init(|| ApiPool::new(self.name.as_str(), self.pool_settings, self.policy.clone()))
     }
 
-    /// The pool's figures, if it has started.
+    /// Runs an API request on the region's pool (see [`ApiPool::submit`]). Under `hardened`,
+    /// while calls wait for a zone's storage (it is degraded), that zone's requests may hold at
+    /// most a third of the workers, queued or running: beyond, they are turned away at once,
+    /// before they can queue in front of the other zones' requests. A healthy zone has no cap.
+    pub fn submit(&self, zone: Option<&str>, job: impl FnOnce(Admission) + Send + 'static) {
+        let hardened =
+            *self.policy.lock().unwrap_or_else(PoisonError::into_inner) == squall_storage::PolicyKind::Hardened;
+        if let (true, Some(z)) = (hardened, zone) {
+            let waiting = self.storage_waiters.lock().unwrap_or_else(PoisonError::into_inner).get(z).copied();
+            if waiting.unwrap_or(0) > 0 && self.pool().in_flight(z) >= self.zone_share() {
+                job(Admission::Rejected(Rejection::ZoneBusy(z.to_string())));
+                return;
+            }
+        }
+        self.pool().submit(zone, job);
+    }
+
+    /// The pool's figures, if it has started, with the calls waiting for each zone's storage.
     pub fn pool_status(&self) -> Option<PoolStatus> {
-        self.pool.get().map(ApiPool::status)
+        let mut status = self.pool.get().map(ApiPool::status)?;
+        status.waiting_for_storage = self.storage_waiters.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        Some(status)
+    }
+
+    /// Under `hardened`, the most calls that may wait for one zone's storage at once: a third
+    /// of the region's workers (the bulkhead that keeps the other zones served).
+    pub fn zone_share(&self) -> usize {
+        self.pool_settings.workers.div_ceil(3)
     }
 
     /// Waits until the storage node of the volume's primary replica answers (see
@@ -117,6 +164,7 @@ impl Region {
         };
         let started = std::time::Instant::now();
         let mut nodes: Option<Vec<u32>> = None;
+        let mut waiting: Option<Waiting<'_>> = None;
         loop {
             let now_ms = now_ms + started.elapsed().as_millis() as u64;
             let blocked = self.with_state(now_ms, |state| {
@@ -135,6 +183,16 @@ impl Region {
             })?;
             if !blocked {
                 return Ok(());
+            }
+            if waiting.is_none() {
+                let mut w = self.storage_waiters.lock().unwrap_or_else(PoisonError::into_inner);
+                let n = w.entry(zone.name.to_string()).or_default();
+                if policy == squall_storage::PolicyKind::Hardened && *n >= self.zone_share() {
+                    // The zone holds its share of the workers already: fail fast.
+                    return Err(ZoneError::StorageBusy { zone: zone.name.to_string() }.into());
+                }
+                *n += 1;
+                waiting = Some(Waiting { waiters: &self.storage_waiters, zone: zone.name.to_string() });
             }
             let waited = started.elapsed();
             if waited >= limit {

@@ -70,6 +70,7 @@ pub fn storage_metrics(control: &ControlPlane) -> String {
     family(&mut out, "squall_api_busy", "gauge", "API workers running a request.");
     family(&mut out, "squall_api_queued", "gauge", "API requests waiting for a worker.");
     family(&mut out, "squall_api_in_flight", "gauge", "API requests queued or running, by the zone they need.");
+    family(&mut out, "squall_api_waiting_for_storage", "gauge", "API workers waiting for a zone's storage.");
     family(&mut out, "squall_api_completed_total", "counter", "API requests a worker ran.");
     family(&mut out, "squall_api_rejected_total", "counter", "API requests turned away, by reason.");
     for (region, p) in control.pool_status() {
@@ -81,9 +82,10 @@ pub fn storage_metrics(control: &ControlPlane) -> String {
             let _ = writeln!(out, "squall_api_in_flight{{{l},zone=\"{zone}\"}} {n}");
         }
         let _ = writeln!(out, "squall_api_completed_total{{{l}}} {}", p.completed);
-        for (reason, n) in
-            [("overloaded", p.rejected_overloaded), ("zone_busy", p.rejected_zone_busy), ("expired", p.expired)]
-        {
+        for (zone, n) in &p.waiting_for_storage {
+            let _ = writeln!(out, "squall_api_waiting_for_storage{{{l},zone=\"{zone}\"}} {n}");
+        }
+        for (reason, n) in [("overloaded", p.rejected_overloaded), ("expired", p.expired)] {
             let _ = writeln!(out, "squall_api_rejected_total{{{l},reason=\"{reason}\"}} {n}");
         }
     }

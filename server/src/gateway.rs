@@ -96,8 +96,8 @@ impl ApiCall {
     }
 
     /// The answer to a request the worker pool turned away, in the service's own error shape:
-    /// throttled when the pool is overloaded, the zone unavailable when it holds its share of
-    /// the workers, an internal error when it waited past its deadline.
+    /// throttled when the pool is overloaded, the zone unavailable while its storage waiters hold
+    /// their share of the workers, an internal error when it waited past its deadline.
     pub fn rejected(&self, rejection: &Rejection, request_id: &str) -> Outcome {
         let e = match (rejection, self.service) {
             (Rejection::Overloaded, Service::Ec2 | Service::Unknown) => {
@@ -111,7 +111,7 @@ impl ApiCall {
                 503,
                 "Unavailable",
                 format!(
-                    "The service is unavailable in {zone} at this time: too many requests to it are in progress. \
+                    "The service is unavailable in {zone} at this time: too many requests are waiting for its storage. \
                      Please try again later or use another Availability Zone."
                 ),
             ),

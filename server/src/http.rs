@@ -99,7 +99,7 @@ async fn run_on_pool(state: &Arc<AppState>, call: ApiCall, request_id: String) -
     let zone = call.zone.clone();
     let job_state = state.clone();
     let id = request_id.clone();
-    region.pool().submit(zone.as_deref(), move |admission| {
+    region.submit(zone.as_deref(), move |admission| {
         let outcome = match admission {
             Admission::Run => job_state.gateway().execute(&call, id),
             Admission::Rejected(r) => call.rejected(&r, &id),

@@ -51,6 +51,8 @@ pub fn stable_hex(text: &str) -> String {
 pub enum ZoneError {
     #[error("the storage of zone {zone} did not answer within {waited_ms} ms")]
     StorageTimeout { zone: String, waited_ms: u64 },
+    #[error("too many calls are waiting for the storage of zone {zone}")]
+    StorageBusy { zone: String },
     #[error("no Availability Zone named {zone} in region {region}")]
     UnknownZoneName { region: RegionName, zone: String },
     #[error("no Availability Zone with id {zone_id} in region {region}")]

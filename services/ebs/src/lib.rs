@@ -188,9 +188,9 @@ fn control_error(e: ControlError) -> ApiError {
         | E::Instance(InstanceError::MappingWithoutSize(_))
         | E::Network(NetworkError::NoDefaultVpc)
         | E::Instance(InstanceError::InsufficientInstanceCapacity { .. })
-        | E::Zone(ZoneError::ZoneUnavailable(_) | ZoneError::StorageTimeout { .. })) => {
-            validation("INVALID_PARAMETER_VALUE", other.to_string())
-        }
+        | E::Zone(
+            ZoneError::ZoneUnavailable(_) | ZoneError::StorageTimeout { .. } | ZoneError::StorageBusy { .. },
+        )) => validation("INVALID_PARAMETER_VALUE", other.to_string()),
     }
 }
 

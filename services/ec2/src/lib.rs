@@ -388,6 +388,14 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
                  Please try again later or use another Availability Zone."
             ),
         ),
+        E::Zone(ZoneError::StorageBusy { zone }) => ApiError::new(
+            503,
+            "Unavailable",
+            format!(
+                "The service is unavailable in {zone} at this time: too many requests are waiting for its storage. \
+                 Please try again later or use another Availability Zone."
+            ),
+        ),
         E::Zone(ZoneError::ZoneUnavailable(zone)) => ApiError::new(
             503,
             "Unavailable",
