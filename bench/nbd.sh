@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # squall's NBD data path beside qemu-nbd, in one run on this machine, measured with fio's nbd
-# engine: sequential 1 MiB write/read at QD16, 4 KiB random read/write at QD32, 4 KiB
-# write+flush at QD1. Prints each figure and the squall/qemu-nbd ratio.
+# engine: sequential 1 MiB write (plain, and ending with a flush) and read at QD16, 4 KiB random
+# read/write at QD32, 4 KiB write+flush at QD1. Prints each figure and the squall/qemu-nbd ratio.
 #
 #   bench/nbd.sh [size_mib=1024] [runtime_s=15]
 #
@@ -74,6 +74,9 @@ else:
     print(f'{label:<26} {sq_iops:>10.0f} IOPS {qe_iops:>10.0f} IOPS {sq_iops / qe_iops:>7.2f}x')"
 }
 bench "seq write 1M QD16 MiB/s" --rw=write --bs=1M --iodepth=16
+# The same ending with a flush: both sides must make the bytes durable, so page-cache copies
+# do not flatter either.
+bench "seq write+end flush MiB/s" --rw=write --bs=1M --iodepth=16 --end_fsync=1
 bench "seq read 1M QD16 MiB/s" --rw=read --bs=1M --iodepth=16
 bench "rand read 4K QD32" --rw=randread --bs=4k --iodepth=32 --time_based --runtime=$RUNTIME
 bench "rand write 4K QD32" --rw=randwrite --bs=4k --iodepth=32 --time_based --runtime=$RUNTIME
