@@ -35,7 +35,7 @@ pub struct PoolSettings {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { workers: 16, queue: 64, deadline: Duration::from_secs(10) }
+        Self { workers: 16, queue: 128, deadline: Duration::from_secs(10) }
     }
 }
 

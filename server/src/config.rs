@@ -86,7 +86,7 @@ pub struct ServeOptions {
     pub api_workers: u32,
     /// API requests that may wait for a worker (the `legacy` policy turns more away with
     /// `RequestLimitExceeded`; `hardened` sheds load once half of it is used).
-    #[arg(long, env = "SQUALL_API_QUEUE", default_value_t = 64)]
+    #[arg(long, env = "SQUALL_API_QUEUE", default_value_t = 128)]
     pub api_queue: u32,
     /// How long an API request may wait for a worker before it is answered `InternalError`, ms.
     #[arg(long, env = "SQUALL_API_DEADLINE_MS", default_value_t = 10_000)]
@@ -140,7 +140,7 @@ impl ServeOptions {
             storage_node_capacity_gib: 64 << 10,
             remirror_policy: "hardened".to_string(),
             api_workers: 16,
-            api_queue: 64,
+            api_queue: 128,
             api_deadline_ms: 10_000,
             storage_wait_legacy_ms: 30_000,
             storage_wait_hardened_ms: 1_000,
