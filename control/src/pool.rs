@@ -195,7 +195,7 @@ impl ApiPool {
             busy: state.busy,
             queued: state.queue.len(),
             queue_capacity: self.inner.settings.queue,
-            in_flight_by_zone: state.in_flight.iter().filter(|(_, n)| **n > 0).map(|(z, n)| (z.clone(), *n)).collect(),
+            in_flight_by_zone: state.in_flight.clone(),
             ..state.counters.clone()
         }
     }
@@ -239,8 +239,12 @@ fn work(inner: &Inner) {
             state.counters.completed += 1;
         }
         if let Some(z) = &next.zone {
+            // Zone names come from requests: a count at zero leaves, so they cannot pile up.
             if let Some(n) = state.in_flight.get_mut(z) {
                 *n = n.saturating_sub(1);
+                if *n == 0 {
+                    state.in_flight.remove(z);
+                }
             }
         }
     }
