@@ -37,6 +37,8 @@ pub struct Region {
     storage_wait: StorageWait,
     /// Calls waiting for each zone's storage now (the hardened bulkhead counts them).
     storage_waiters: Mutex<BTreeMap<String, usize>>,
+    /// When a call last found each zone's storage not answering.
+    storage_blocked_at: Mutex<BTreeMap<String, std::time::Instant>>,
 }
 
 /// Counts one call among a zone's storage waiters while it lives.
@@ -98,6 +100,7 @@ impl Region {
             pool_settings: config.pool,
             storage_wait: config.storage_wait,
             storage_waiters: Mutex::new(BTreeMap::new()),
+            storage_blocked_at: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -107,20 +110,28 @@ impl Region {
     }
 
     /// Runs an API request on the region's pool (see [`ApiPool::submit`]). Under `hardened`,
-    /// while calls wait for a zone's storage (it is degraded), that zone's requests may hold at
-    /// most a third of the workers, queued or running: beyond, they are turned away at once,
-    /// before they can queue in front of the other zones' requests. A healthy zone has no cap.
+    /// while a zone is degraded (calls wait for its storage, or one found it not answering in
+    /// the last second), its requests may hold at most a third of the workers, queued or
+    /// running: beyond, they are turned away at once, before they can queue in front of the
+    /// other zones' requests. A healthy zone has no cap.
     pub fn submit(&self, zone: Option<&str>, job: impl FnOnce(Admission) + Send + 'static) {
         let hardened =
             *self.policy.lock().unwrap_or_else(PoisonError::into_inner) == squall_storage::PolicyKind::Hardened;
         if let (true, Some(z)) = (hardened, zone) {
-            let waiting = self.storage_waiters.lock().unwrap_or_else(PoisonError::into_inner).get(z).copied();
-            if waiting.unwrap_or(0) > 0 && self.pool().in_flight(z) >= self.zone_share() {
+            if self.degraded(z) && self.pool().in_flight(z) >= self.zone_share() {
                 job(Admission::Rejected(Rejection::ZoneBusy(z.to_string())));
                 return;
             }
         }
         self.pool().submit(zone, job);
+    }
+
+    /// Whether calls wait for the zone's storage now, or one found it not answering in the last
+    /// second (so that a moment without waiters does not let a burst of its requests in).
+    fn degraded(&self, zone: &str) -> bool {
+        let waiting = self.storage_waiters.lock().unwrap_or_else(PoisonError::into_inner).get(zone).copied();
+        let recent = self.storage_blocked_at.lock().unwrap_or_else(PoisonError::into_inner).get(zone).copied();
+        waiting.unwrap_or(0) > 0 || recent.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(1))
     }
 
     /// The pool's figures, if it has started, with the calls waiting for each zone's storage.
@@ -184,6 +195,10 @@ impl Region {
             if !blocked {
                 return Ok(());
             }
+            self.storage_blocked_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(zone.name.to_string(), std::time::Instant::now());
             if waiting.is_none() {
                 let mut w = self.storage_waiters.lock().unwrap_or_else(PoisonError::into_inner);
                 let n = w.entry(zone.name.to_string()).or_default();

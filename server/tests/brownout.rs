@@ -183,10 +183,12 @@ async fn a_degraded_zone_browns_out_the_region_under_legacy_and_not_under_harden
         *codes.entry(format!("{status} {code}")).or_default() += 1;
     }
     eprintln!("hardened: the degraded zone's CreateVolume answers: {codes:?}");
-    assert!(
-        hardened.degraded.iter().all(|(status, code, _)| *status == 200 || (*status == 503 && code == "Unavailable")),
-        "{codes:?}"
-    );
+    // Unavailable (its storage, or its share of the workers), or shed with the rest of the load
+    // in the first burst, before any call has found the zone degraded.
+    let clear = |status: u16, code: &str| {
+        status == 200 || (status == 503 && ["Unavailable", "RequestLimitExceeded"].contains(&code))
+    };
+    assert!(hardened.degraded.iter().all(|(status, code, _)| clear(*status, code)), "{codes:?}");
     assert!(codes.keys().any(|k| k == "503 Unavailable"), "{codes:?}");
     // The pools show it: legacy full and turning requests away, hardened capping the zone.
     eprintln!("legacy pool: {}\nhardened pool: {}", legacy.pool, hardened.pool);
