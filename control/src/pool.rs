@@ -272,6 +272,13 @@ mod tests {
         });
     }
 
+    /// Submits a job that only reports its admission, and answers that admission.
+    fn admission(p: &ApiPool, zone: Option<&str>) -> Admission {
+        let (tx, rx) = mpsc::channel();
+        p.submit(zone, move |a| drop(tx.send(a)));
+        rx.recv().unwrap()
+    }
+
     /// Waits (up to 10 s) until `n` workers run a job.
     fn wait_busy(p: &ApiPool, n: usize) {
         let started = Instant::now();
@@ -295,9 +302,7 @@ mod tests {
         assert_eq!((s.busy, s.queued), (2, 2), "two running, two queued: {s:?}");
         // Another zone, and a zone-free request, find the queue full.
         for zone in [Some("z-b"), None] {
-            let (tx, rx) = mpsc::channel();
-            p.submit(zone, move |a| drop(tx.send(a)));
-            assert_eq!(rx.recv().unwrap(), Admission::Rejected(Rejection::Overloaded));
+            assert_eq!(admission(&p, zone), Admission::Rejected(Rejection::Overloaded));
         }
         drop(held);
         for _ in 0..4 {
@@ -316,9 +321,7 @@ mod tests {
             blocker(&p, Some("z-a"), &release, &seen);
         }
         wait_busy(&p, 2);
-        let (tx, rx) = mpsc::channel();
-        p.submit(None, move |a| drop(tx.send(a)));
-        assert_eq!(rx.recv().unwrap(), Admission::Rejected(Rejection::Overloaded), "two queued of four: shed");
+        assert_eq!(admission(&p, None), Admission::Rejected(Rejection::Overloaded), "two queued of four: shed");
         assert_eq!(p.status().in_flight_by_zone.get("z-a"), Some(&4));
         drop(held);
         for _ in 0..4 {

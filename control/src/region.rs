@@ -151,11 +151,11 @@ impl Region {
     /// `await_storage`); an unknown volume goes on at once (the command answers that it is not
     /// found).
     pub(crate) fn await_volume_storage(&self, id: &crate::VolumeId, now_ms: u64) -> Result<(), ControlError> {
-        let zone = self.read(now_ms, |state| Ok(state.volume(id).ok().map(|v| v.zone.clone())))?;
-        let Some(zone) = zone.and_then(|z| self.zone_by_name(z.as_str()).ok()) else {
-            return Ok(());
-        };
-        self.await_storage(&zone, now_ms, |state| Ok(vec![state.volume_replicas(id)?.primary]))
+        self.await_storage_of(
+            now_ms,
+            |state| state.volume(id).ok().map(|v| (v.zone.clone(), v.zone_id.clone())),
+            |state| Ok(vec![state.volume_replicas(id)?.primary]),
+        )
     }
 
     /// Waits, without holding the region's lock, until every storage node of `zone` the call
@@ -166,6 +166,17 @@ impl Region {
         &self,
         zone: &Zone,
         now_ms: u64,
+        needs: impl FnMut(&mut RegionState) -> Result<Vec<u32>, ControlError>,
+    ) -> Result<(), ControlError> {
+        self.await_storage_of(now_ms, |_| Some((zone.name.clone(), zone.id.clone())), needs)
+    }
+
+    /// `await_storage` for the zone `zone_of` finds in the state (none: nothing to wait for), in
+    /// the same pass over the state as the first look at the zone's storage.
+    fn await_storage_of(
+        &self,
+        now_ms: u64,
+        zone_of: impl Fn(&RegionState) -> Option<(AzName, AzId)>,
         mut needs: impl FnMut(&mut RegionState) -> Result<Vec<u32>, ControlError>,
     ) -> Result<(), ControlError> {
         let policy = *self.policy.lock().unwrap_or_else(PoisonError::into_inner);
@@ -174,12 +185,17 @@ impl Region {
             squall_storage::PolicyKind::Hardened => self.storage_wait.hardened,
         };
         let started = std::time::Instant::now();
+        let mut zone: Option<(AzName, AzId)> = None;
         let mut nodes: Option<Vec<u32>> = None;
         let mut waiting: Option<Waiting<'_>> = None;
         loop {
             let now_ms = now_ms + started.elapsed().as_millis() as u64;
             let blocked = self.with_state(now_ms, |state| {
-                let unreachable = state.unreachable_nodes(&zone.id)?;
+                if zone.is_none() {
+                    zone = zone_of(state);
+                }
+                let Some((_, zone_id)) = &zone else { return Ok(false) };
+                let unreachable = state.unreachable_nodes(zone_id)?;
                 if unreachable.is_empty() {
                     return Ok(false);
                 }
@@ -192,30 +208,27 @@ impl Region {
                 nodes = Some(wanted);
                 Ok(blocked)
             })?;
-            if !blocked {
+            let (true, Some((name, _))) = (blocked, &zone) else {
                 return Ok(());
-            }
+            };
+            let name = name.to_string();
             self.storage_blocked_at
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(zone.name.to_string(), std::time::Instant::now());
+                .insert(name.clone(), std::time::Instant::now());
             if waiting.is_none() {
                 let mut w = self.storage_waiters.lock().unwrap_or_else(PoisonError::into_inner);
-                let n = w.entry(zone.name.to_string()).or_default();
+                let n = w.entry(name.clone()).or_default();
                 if policy == squall_storage::PolicyKind::Hardened && *n >= self.zone_share() {
                     // The zone holds its share of the workers already: fail fast.
-                    return Err(ZoneError::StorageBusy { zone: zone.name.to_string() }.into());
+                    return Err(ZoneError::StorageBusy { zone: name }.into());
                 }
                 *n += 1;
-                waiting = Some(Waiting { waiters: &self.storage_waiters, zone: zone.name.to_string() });
+                waiting = Some(Waiting { waiters: &self.storage_waiters, zone: name.clone() });
             }
             let waited = started.elapsed();
             if waited >= limit {
-                return Err(ZoneError::StorageTimeout {
-                    zone: zone.name.to_string(),
-                    waited_ms: waited.as_millis() as u64,
-                }
-                .into());
+                return Err(ZoneError::StorageTimeout { zone: name, waited_ms: waited.as_millis() as u64 }.into());
             }
             std::thread::sleep((limit - waited).min(std::time::Duration::from_millis(20)));
         }

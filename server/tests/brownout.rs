@@ -9,38 +9,17 @@
 //!
 //! Healing the fault brings both back. The test asserts the contrast, not absolute times.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{call, ec2, tag};
 use squall::config::ServeOptions;
 
-/// One request on a connection of its own: (status, body); status 0 when the connection failed.
-fn call(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(addr) else { return (0, String::new()) };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
-    let raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    if s.write_all(raw.as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, out)
-}
-
-fn ec2(addr: SocketAddr, body: &str) -> (u16, String) {
-    call(addr, "POST", "/", &format!("Version=2016-11-15&{body}"))
-}
-
 fn code(body: &str) -> &str {
-    body.split("<Code>").nth(1).and_then(|s| s.split('<').next()).unwrap_or("-")
+    tag(body, "Code").unwrap_or("-")
 }
 
 #[derive(Debug, Default)]
@@ -136,9 +115,8 @@ async fn brownout(policy: &'static str) -> Run {
             std::thread::sleep(Duration::from_millis(50));
         }
         let (_, status) = call(addr, "GET", "/_squall/status", "");
-        let json = status.split_once("\r\n\r\n").map_or("", |(_, b)| b);
         let pool =
-            serde_json::from_str::<serde_json::Value>(json).expect("status JSON")["apiPools"]["us-east-1"].clone();
+            serde_json::from_str::<serde_json::Value>(&status).expect("status JSON")["apiPools"]["us-east-1"].clone();
         let (_, metrics) = call(addr, "GET", "/metrics", "");
         let (status, body) = call(addr, "DELETE", "/_squall/faults", "");
         assert_eq!(status, 200, "{body}");

@@ -1,29 +1,23 @@
 //! `--lifecycle-delay-ms` reaches the control plane: 0 is instant (the creating call answers
 //! `creating`, the next request sees `available`), 50 and 2000 take that long.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::{ec2, tag};
 use squall::config::ServeOptions;
 
-fn call(addr: SocketAddr, body: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    let raw = format!(
-        "POST / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(raw.as_bytes()).expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out
+/// An EC2 call that must succeed: its body.
+fn call(addr: SocketAddr, params: &str) -> String {
+    let (status, body) = ec2(addr, params);
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
-fn tag<'a>(xml: &'a str, name: &str) -> &'a str {
-    let open = format!("<{name}>");
-    xml.split(&open).nth(1).and_then(|s| s.split('<').next()).unwrap_or_else(|| panic!("no <{name}> in {xml}"))
+fn value<'a>(xml: &'a str, name: &str) -> &'a str {
+    tag(xml, name).unwrap_or_else(|| panic!("no <{name}> in {xml}"))
 }
 
 /// Creates a volume; answers the state CreateVolume reported, how long from the call until
@@ -35,14 +29,14 @@ async fn time_to_available(delay_ms: u64) -> (String, Duration, u32) {
     let addr = server.addr;
     let found = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let created = call(addr, "Action=CreateVolume&Version=2016-11-15&AvailabilityZone=us-east-1a&Size=1");
-        let id = tag(&created, "volumeId").to_string();
+        let created = call(addr, "Action=CreateVolume&AvailabilityZone=us-east-1a&Size=1");
+        let id = value(&created, "volumeId").to_string();
         let mut describes = 0;
         loop {
-            let described = call(addr, &format!("Action=DescribeVolumes&Version=2016-11-15&VolumeId.1={id}"));
+            let described = call(addr, &format!("Action=DescribeVolumes&VolumeId.1={id}"));
             describes += 1;
-            if tag(&described, "status") == "available" {
-                break (tag(&created, "status").to_string(), started.elapsed(), describes);
+            if value(&described, "status") == "available" {
+                break (value(&created, "status").to_string(), started.elapsed(), describes);
             }
             assert!(started.elapsed() < Duration::from_secs(10), "never available");
             std::thread::sleep(Duration::from_millis(5));
