@@ -167,25 +167,34 @@ impl Region {
         Ok(target)
     }
 
-    /// Reads from an attached volume (waits for its zone's cluster, not for the region).
+    /// Reads from an attached volume. The zone's cluster is held only to look at the replica
+    /// set; the read itself runs beside other I/O. A block that fails its checksum is read again
+    /// under the cluster, which repairs it from the other replica.
     pub fn io_read(&self, id: &VolumeId, offset: u64, len: u64, now_ms: u64) -> Result<Vec<u8>, IoError> {
         let t = self.io_target(id, offset, len, now_ms)?;
-        let result = t.cluster.lock().read(&t.name, offset, len);
-        result.map_err(|e| io_error(id, e))
+        let plan = t.cluster.lock().plan_io(&t.name, None);
+        match plan.and_then(|plan| plan.read(offset, len)) {
+            Err(StorageError::Corrupt { .. }) => {
+                let repaired = t.cluster.lock().read(&t.name, offset, len);
+                repaired.map_err(|e| io_error(id, e))
+            }
+            other => other.map_err(|e| io_error(id, e)),
+        }
     }
 
-    /// Writes to an attached volume; returns when both replicas have the bytes.
+    /// Writes to an attached volume; returns when both replicas have the bytes. The zone's
+    /// cluster is held only to look at the replica set.
     pub fn io_write(&self, id: &VolumeId, offset: u64, data: &[u8], now_ms: u64) -> Result<(), IoError> {
         let t = self.io_target(id, offset, data.len() as u64, now_ms)?;
-        let result = t.cluster.lock().write(&t.name, offset, data);
-        result.map_err(|e| io_error(id, e))
+        let plan = t.cluster.lock().plan_io(&t.name, Some(data.len() as u64));
+        plan.and_then(|plan| plan.write(offset, data)).map_err(|e| io_error(id, e))
     }
 
     /// Zeroes a range (TRIM and WRITE_ZEROES).
     pub fn io_zero(&self, id: &VolumeId, offset: u64, len: u64, now_ms: u64) -> Result<(), IoError> {
         let t = self.io_target(id, offset, len, now_ms)?;
-        let result = t.cluster.lock().zero(&t.name, offset, len);
-        result.map_err(|e| io_error(id, e))
+        let plan = t.cluster.lock().plan_io(&t.name, Some(squall_storage::ZERO_REQUEST_BYTES));
+        plan.and_then(|plan| plan.zero(offset, len)).map_err(|e| io_error(id, e))
     }
 
     /// Makes every acknowledged write durable on both replicas: the files to sync are taken

@@ -88,6 +88,14 @@ pub struct Nbd {
 
 /// Requests of one connection in flight at once.
 const MAX_IN_FLIGHT: u32 = 64;
+/// Reads and writes of at least this many bytes run on a blocking thread: a large write goes to
+/// the disk directly (`O_DIRECT`) and a large read may too, each taking up to milliseconds that
+/// would stall every connection sharing the async worker. Smaller ones are page-cache copies,
+/// cheaper than the hand-over to another thread.
+const BLOCKING_IO_BYTES: u32 = 64 << 10;
+/// Where a write's payload starts in memory: the block store writes runs of whole blocks from a
+/// buffer aligned like this straight to the disk (`O_DIRECT`), without copying them.
+const PAYLOAD_ALIGN: usize = 4096;
 /// Bytes of READ and WRITE data one connection may hold in memory at once (payloads read, replies
 /// not yet sent), in units of 64 KiB: 256 MiB, so 64 requests of 32 MiB cannot take 2 GiB.
 const BUDGET_UNIT: u32 = 64 << 10;
@@ -333,10 +341,10 @@ impl Nbd {
                 _ => 1,
             };
             let Ok(held_bytes) = budget.clone().acquire_many_owned(units).await else { break Ok(()) };
-            let mut payload = Vec::new();
+            let mut payload = Payload::new(0);
             if request.kind == CMD_WRITE {
-                payload = vec![0u8; request.length as usize];
-                if let Err(e) = r.read_exact(&mut payload).await {
+                payload = Payload::new(request.length as usize);
+                if let Err(e) = r.read_exact(payload.as_mut_slice()).await {
                     // A partial write payload is never applied.
                     break if e.kind() == io::ErrorKind::UnexpectedEof { Ok(()) } else { Err(e) };
                 }
@@ -369,7 +377,7 @@ impl Nbd {
         self: Arc<Self>,
         export: &Arc<Export>,
         request: Request,
-        payload: Vec<u8>,
+        payload: Payload,
         structured: bool,
         gone: &AtomicBool,
     ) -> Vec<u8> {
@@ -385,15 +393,17 @@ impl Nbd {
                 CMD_READ if beyond => Err((EINVAL, "read beyond the end of the volume".into())),
                 CMD_READ => {
                     let (offset, len) = (request.offset, request.length);
-                    self.io(export, false, move |b, e| b.read(e, offset, len)).await.map(Some)
+                    let blocking = len >= BLOCKING_IO_BYTES;
+                    self.io(export, blocking, move |b, e| b.read(e, offset, len)).await.map(Some)
                 }
                 CMD_WRITE | CMD_TRIM | CMD_WRITE_ZEROES if beyond => {
                     Err((ENOSPC, "write beyond the end of the volume".into()))
                 }
                 CMD_WRITE => {
                     let offset = request.offset;
+                    let blocking = request.length >= BLOCKING_IO_BYTES;
                     let data = Arc::new(payload);
-                    self.io(export, false, move |b, e| b.write(e, offset, &data)).await.map(|()| None)
+                    self.io(export, blocking, move |b, e| b.write(e, offset, data.as_slice())).await.map(|()| None)
                 }
                 CMD_TRIM | CMD_WRITE_ZEROES => {
                     let (offset, len) = (request.offset, request.length);
@@ -430,10 +440,10 @@ impl Nbd {
     }
 
     /// Runs `op` on the backend, holding (retrying) while the volume is stuck or its I/O is
-    /// disabled, until it recovers or `io_timeout` runs out. Reads and writes (page-cache
-    /// copies of at most 32 MiB) run on the async worker: handing each to a blocking thread
-    /// cost more than the I/O. A FLUSH (`fdatasync`s that take milliseconds) runs on a
-    /// blocking thread.
+    /// disabled, until it recovers or `io_timeout` runs out. With `blocking` (a FLUSH's
+    /// `fdatasync`s, large reads and writes) it runs on a blocking thread; small reads and writes
+    /// (page-cache copies) run on the async worker, where the hand-over would cost more than
+    /// the I/O.
     async fn io<T: Send + 'static>(
         &self,
         export: &Arc<Export>,
@@ -479,6 +489,33 @@ impl Nbd {
             self.update(&volume, |s| s.held -= 1);
         }
         result
+    }
+}
+
+/// A WRITE's payload, placed at a [`PAYLOAD_ALIGN`] boundary inside its allocation.
+struct Payload {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Payload {
+    fn new(len: usize) -> Self {
+        if len == 0 {
+            return Self { raw: Vec::new(), start: 0, len: 0 };
+        }
+        let raw = vec![0u8; len + PAYLOAD_ALIGN - 1];
+        // Less than PAYLOAD_ALIGN by construction; were it not, the bytes would merely be copied.
+        let start = raw.as_ptr().align_offset(PAYLOAD_ALIGN).min(PAYLOAD_ALIGN - 1);
+        Self { raw, start, len }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.raw[self.start..self.start + self.len]
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.raw[self.start..self.start + self.len]
     }
 }
 

@@ -27,6 +27,9 @@ const MAX_OPEN_REPLICAS: usize = 256;
 /// How many replica accesses pass between two checks of that budget.
 const OPEN_BUDGET_CHECK_EVERY: u64 = 32;
 
+/// What a TRIM, WRITE_ZEROES or FLUSH sends over the replication network: a request, no data.
+pub const ZERO_REQUEST_BYTES: u64 = 64;
+
 /// How a cluster is built when it is first created.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterConfig {
@@ -65,6 +68,44 @@ impl FlushHandles {
         match results.into_iter().find_map(Result::err) {
             Some(e) => Err(StorageError::Io { volume: self.volume, message: e.to_string() }),
             None => Ok(()),
+        }
+    }
+}
+
+/// A volume's replica set as one request found it. The block I/O itself runs without the
+/// cluster's lock, so requests of one volume and of many proceed in parallel; fencing makes a
+/// request that raced a change of the replica set fail as `Stuck` (to be retried on the new set).
+#[derive(Debug, Clone)]
+pub struct IoPlan {
+    volume: VolumeId,
+    epoch: u64,
+    primary: Arc<Replica>,
+    secondary: Arc<Replica>,
+}
+
+impl IoPlan {
+    /// Writes on the primary, then on the secondary: `Ok` when both have the bytes.
+    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        self.primary.write(self.epoch, offset, data).map_err(|e| self.moved(e))?;
+        self.secondary.write(self.epoch, offset, data).map_err(|e| self.moved(e))
+    }
+
+    /// Zeroes a range on both replicas.
+    pub fn zero(&self, offset: u64, len: u64) -> Result<(), StorageError> {
+        self.primary.zero(self.epoch, offset, len).map_err(|e| self.moved(e))?;
+        self.secondary.zero(self.epoch, offset, len).map_err(|e| self.moved(e))
+    }
+
+    /// Reads from the primary. A block that fails its checksum answers `Corrupt`: the caller
+    /// reads again through [`Cluster::read`], which repairs it from the other replica.
+    pub fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        self.primary.read(offset, len)
+    }
+
+    fn moved(&self, e: StorageError) -> StorageError {
+        match e {
+            StorageError::StaleEpoch { .. } => StorageError::Stuck(self.volume.clone()),
+            other => other,
         }
     }
 }
@@ -129,7 +170,7 @@ struct Node {
     dir: PathBuf,
     capacity: u64,
     up: bool,
-    replicas: BTreeMap<VolumeId, Replica>,
+    replicas: BTreeMap<VolumeId, Arc<Replica>>,
     /// The sum of the replicas' sizes (kept with them, so placement costs no scan).
     replica_bytes: u64,
     /// Space promised to copies under way (hardened policy).
@@ -147,12 +188,12 @@ impl Node {
 
     fn add_replica(&mut self, volume: VolumeId, replica: Replica) {
         self.replica_bytes += replica.size();
-        if let Some(old) = self.replicas.insert(volume, replica) {
+        if let Some(old) = self.replicas.insert(volume, Arc::new(replica)) {
             self.replica_bytes -= old.size();
         }
     }
 
-    fn take_replica(&mut self, volume: &VolumeId) -> Option<Replica> {
+    fn take_replica(&mut self, volume: &VolumeId) -> Option<Arc<Replica>> {
         let replica = self.replicas.remove(volume)?;
         self.replica_bytes -= replica.size();
         Some(replica)
@@ -165,7 +206,7 @@ impl Node {
 
     /// Grows one replica to `size` bytes.
     fn grow_replica(&mut self, volume: &VolumeId, size: u64) -> Result<(), StorageError> {
-        let replica = self.replicas.get_mut(volume).ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
+        let replica = self.replicas.get(volume).ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
         let before = replica.size();
         replica.grow(size)?;
         self.replica_bytes = self.replica_bytes - before + replica.size();
@@ -585,13 +626,13 @@ impl Cluster {
         }
     }
 
-    fn replica_mut(&mut self, node: NodeId, volume: &VolumeId) -> Result<&mut Replica, StorageError> {
+    fn replica(&mut self, node: NodeId, volume: &VolumeId) -> Result<&Arc<Replica>, StorageError> {
         self.note_use(node, volume);
-        let n = self.nodes.get_mut(&node).ok_or(StorageError::NodeNotFound(node))?;
+        let n = self.nodes.get(&node).ok_or(StorageError::NodeNotFound(node))?;
         if !n.up {
             return Err(StorageError::NodeDown(node));
         }
-        n.replicas.get_mut(volume).ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))
+        n.replicas.get(volume).ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))
     }
 
     /// How many replicas have their files open right now.
@@ -622,19 +663,24 @@ impl Cluster {
         }
     }
 
+    /// Checks that a volume serves I/O now (a write of `replicate_bytes` crosses the
+    /// replication network) and hands out its replica set, for I/O outside the cluster's lock.
+    pub fn plan_io(&mut self, volume: &VolumeId, replicate_bytes: Option<u64>) -> Result<IoPlan, StorageError> {
+        let record = self.io_record(volume, replicate_bytes)?;
+        let primary = self.replica(record.primary, volume)?.clone();
+        let secondary = self.replica(record.secondary, volume)?.clone();
+        Ok(IoPlan { volume: volume.clone(), epoch: record.epoch, primary, secondary })
+    }
+
     /// Writes `data` at `offset`: applied by the primary, forwarded to the secondary, and
     /// acknowledged (`Ok`) only when both have it.
     pub fn write(&mut self, volume: &VolumeId, offset: u64, data: &[u8]) -> Result<(), StorageError> {
-        let record = self.io_record(volume, Some(data.len() as u64))?;
-        self.replica_mut(record.primary, volume)?.write(record.epoch, offset, data)?;
-        self.replica_mut(record.secondary, volume)?.write(record.epoch, offset, data)
+        self.plan_io(volume, Some(data.len() as u64))?.write(offset, data)
     }
 
     /// Zeroes a range on both replicas (TRIM / WRITE_ZEROES).
     pub fn zero(&mut self, volume: &VolumeId, offset: u64, len: u64) -> Result<(), StorageError> {
-        let record = self.io_record(volume, Some(64))?;
-        self.replica_mut(record.primary, volume)?.zero(record.epoch, offset, len)?;
-        self.replica_mut(record.secondary, volume)?.zero(record.epoch, offset, len)
+        self.plan_io(volume, Some(ZERO_REQUEST_BYTES))?.zero(offset, len)
     }
 
     /// Makes every acknowledged write durable on both replicas.
@@ -646,9 +692,9 @@ impl Cluster {
     /// `Stuck`); [`FlushHandles::sync`] then runs without holding the cluster, so other
     /// volumes' I/O goes on during the `fdatasync`s.
     pub fn flush_handles(&mut self, volume: &VolumeId) -> Result<FlushHandles, StorageError> {
-        let record = self.io_record(volume, Some(64))?;
-        let mut files = self.replica_mut(record.primary, volume)?.sync_handles()?;
-        files.extend(self.replica_mut(record.secondary, volume)?.sync_handles()?);
+        let record = self.io_record(volume, Some(ZERO_REQUEST_BYTES))?;
+        let mut files = self.replica(record.primary, volume)?.sync_handles()?;
+        files.extend(self.replica(record.secondary, volume)?.sync_handles()?);
         Ok(FlushHandles { volume: volume.clone(), files })
     }
 
@@ -666,7 +712,7 @@ impl Cluster {
             .into_iter()
             .filter(|&n| self.node_live(n))
             .find_map(|n| self.nodes.get(&n).and_then(|node| node.replicas.get(volume)))
-            .map(|r| r.written_blocks().collect())
+            .map(|r| r.written_blocks())
             .ok_or_else(|| StorageError::NoLiveReplica(volume.clone()))
     }
 
@@ -693,14 +739,14 @@ impl Cluster {
         len: u64,
     ) -> Result<Vec<u8>, StorageError> {
         loop {
-            match self.replica_mut(from, volume)?.read(offset, len) {
+            match self.replica(from, volume)?.read(offset, len) {
                 Err(StorageError::Corrupt { block, .. }) => {
                     self.counters.corruptions_detected += 1;
                     let good = match fallback {
-                        Some(other) if self.node_up(other) => self.replica_mut(other, volume)?.read_block(block)?,
+                        Some(other) if self.node_up(other) => self.replica(other, volume)?.read_block(block)?,
                         _ => return Err(StorageError::Corrupt { volume: volume.clone(), block }),
                     };
-                    self.replica_mut(from, volume)?.write_block(block, &good)?;
+                    self.replica(from, volume)?.write_block(block, &good)?;
                     self.counters.corruptions_repaired += 1;
                 }
                 other => return other,
@@ -718,12 +764,12 @@ impl Cluster {
         offset: u64,
         data: &[u8],
     ) -> Result<(), StorageError> {
-        self.replica_mut(node, volume)?.write(epoch, offset, data)
+        self.replica(node, volume)?.write(epoch, offset, data)
     }
 
     /// The data file of a volume's replica on a node (tests corrupt it on purpose).
     pub fn replica_data_path(&self, node: NodeId, volume: &VolumeId) -> Option<PathBuf> {
-        self.nodes.get(&node)?.replicas.get(volume).map(Replica::data_path)
+        self.nodes.get(&node)?.replicas.get(volume).map(|r| r.data_path())
     }
 
     /// Epoch each replica of a volume holds, by node (only nodes that are up).
@@ -756,7 +802,7 @@ impl Cluster {
         let record = self.records.get(volume).cloned().ok_or_else(|| StorageError::VolumeNotFound(volume.clone()))?;
         let mut out = Vec::new();
         for node in [record.primary, record.secondary] {
-            out.push(self.replica_mut(node, volume)?.read(0, record.size)?);
+            out.push(self.replica(node, volume)?.read(0, record.size)?);
         }
         Ok(out)
     }
@@ -813,8 +859,8 @@ impl Cluster {
         };
         // The authority's record is the truth: persist it before the replicas learn the epoch.
         self.log_volume(volume)?;
-        self.replica_mut(primary, volume)?.set_epoch(epoch)?;
-        self.replica_mut(secondary, volume)?.set_epoch(epoch)
+        self.replica(primary, volume)?.set_epoch(epoch)?;
+        self.replica(secondary, volume)?.set_epoch(epoch)
     }
 
     /// Makes a node that closes a replication connection crash with probability `p` (the race
@@ -915,7 +961,7 @@ impl Cluster {
             self.counters.failures_no_space += 1;
             return self.retry_later(volume, job, now);
         };
-        let bytes = self.nodes.get(&survivor).and_then(|n| n.replicas.get(volume)).map_or(0, Replica::allocated_bytes);
+        let bytes = self.nodes.get(&survivor).and_then(|n| n.replicas.get(volume)).map_or(0, |r| r.allocated_bytes());
         let Some(duration) = self.fabric.transfer_time(survivor, target, bytes, self.policy.copy_throttle()) else {
             return self.retry_later(volume, job, now);
         };
@@ -961,10 +1007,13 @@ impl Cluster {
         // Copy the written blocks for real; the new replica joins at the next epoch.
         let target_dir =
             self.nodes.get(&copy.target).map(|n| n.dir.clone()).ok_or(StorageError::NodeNotFound(copy.target))?;
-        let mut fresh = Replica::create(&target_dir, volume, record.size, record.epoch)?;
-        let blocks: Vec<u64> = self.replica_mut(copy.survivor, volume)?.written_blocks().collect();
+        // The survivor first refuses the old set's writes (waiting for those in flight), so none
+        // lands behind the copy: I/O of the old set is held (stuck) until the new set commits.
+        self.replica(copy.survivor, volume)?.fence(record.epoch + 1);
+        let fresh = Replica::create(&target_dir, volume, record.size, record.epoch + 1)?;
+        let blocks: Vec<u64> = self.replica(copy.survivor, volume)?.written_blocks();
         for block in blocks {
-            match self.replica_mut(copy.survivor, volume)?.read_block(block) {
+            match self.replica(copy.survivor, volume)?.read_block(block) {
                 Ok(data) => fresh.write_block(block, &data)?,
                 Err(StorageError::Corrupt { .. }) => {
                     // The only good copy is damaged here: keep the volume stuck, never spread bad bytes.

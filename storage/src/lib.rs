@@ -21,12 +21,14 @@ mod snapshot;
 use std::fmt;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use cluster::{Cluster, ClusterConfig, ClusterStatus, Counters, FlushHandles, NodeStatus};
+pub use cluster::{
+    Cluster, ClusterConfig, ClusterStatus, Counters, FlushHandles, IoPlan, NodeStatus, ZERO_REQUEST_BYTES,
+};
 pub use fabric::{Fabric, Network, RouteError};
 pub use journal::VolumeRecord;
 pub use policy::{policy, Hardened, Legacy, PolicyKind, RemirrorPolicy};
 pub use region::{RegionStore, SharedCluster};
-pub use replica::BLOCK_SIZE;
+pub use replica::{BLOCK_SIZE, DIRECT_ALIGN};
 pub use snapshot::{SnapshotId, SnapshotInfo, SnapshotStore, SNAPSHOT_BLOCK_SIZE};
 
 /// A storage node of one cluster.

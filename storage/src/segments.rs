@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Bytes per segment file; a multiple of every block size, so no block spans two files.
@@ -51,8 +51,13 @@ impl SegmentedFile {
     }
 
     pub(crate) fn open(base: &Path, size: u64) -> io::Result<Self> {
+        Self::open_with(base, size, 0)
+    }
+
+    /// Opens the segments with extra `open(2)` flags (`O_DIRECT`).
+    pub(crate) fn open_with(base: &Path, size: u64, flags: i32) -> io::Result<Self> {
         let files = (0..segment_count(size))
-            .map(|i| OpenOptions::new().read(true).write(true).open(segment_path(base, i)))
+            .map(|i| OpenOptions::new().read(true).write(true).custom_flags(flags).open(segment_path(base, i)))
             .collect::<io::Result<Vec<_>>>()?;
         Ok(Self { base: base.to_path_buf(), files })
     }
