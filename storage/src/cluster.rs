@@ -48,27 +48,23 @@ impl Default for ClusterConfig {
     }
 }
 
-/// The files a flush syncs: both replicas' data and checksums.
-#[derive(Debug)]
+/// The syncs of a flush: both replicas' data and checksums.
 pub struct FlushHandles {
     volume: VolumeId,
-    files: Vec<std::fs::File>,
+    jobs: Vec<crate::durable::SyncJob>,
+}
+
+impl std::fmt::Debug for FlushHandles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlushHandles").field("volume", &self.volume).field("syncs", &self.jobs.len()).finish()
+    }
 }
 
 impl FlushHandles {
-    /// `fdatasync`s every file, all at once (one thread each): durable on both replicas.
+    /// `fdatasync`s every file, all at once: durable on both replicas.
     pub fn sync(self) -> Result<(), StorageError> {
-        let results: Vec<std::io::Result<()>> = std::thread::scope(|scope| {
-            let running: Vec<_> = self.files.iter().map(|f| scope.spawn(move || f.sync_data())).collect();
-            running
-                .into_iter()
-                .map(|t| t.join().unwrap_or_else(|_| Err(std::io::Error::other("fdatasync thread panicked"))))
-                .collect()
-        });
-        match results.into_iter().find_map(Result::err) {
-            Some(e) => Err(StorageError::Io { volume: self.volume, message: e.to_string() }),
-            None => Ok(()),
-        }
+        crate::durable::sync_all(self.jobs)
+            .map_err(|e| StorageError::Io { volume: self.volume, message: e.to_string() })
     }
 }
 
@@ -693,9 +689,9 @@ impl Cluster {
     /// volumes' I/O goes on during the `fdatasync`s.
     pub fn flush_handles(&mut self, volume: &VolumeId) -> Result<FlushHandles, StorageError> {
         let record = self.io_record(volume, Some(ZERO_REQUEST_BYTES))?;
-        let mut files = self.replica(record.primary, volume)?.sync_handles()?;
-        files.extend(self.replica(record.secondary, volume)?.sync_handles()?);
-        Ok(FlushHandles { volume: volume.clone(), files })
+        let mut jobs = self.replica(record.primary, volume)?.sync_jobs()?;
+        jobs.extend(self.replica(record.secondary, volume)?.sync_jobs()?);
+        Ok(FlushHandles { volume: volume.clone(), jobs })
     }
 
     /// Reads from the primary; a block that fails its checksum is served from the other replica

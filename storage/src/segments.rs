@@ -137,11 +137,6 @@ impl SegmentedFile {
         })
     }
 
-    /// Duplicates of the open segment files, to sync them without holding the replica.
-    pub(crate) fn try_clone_files(&self) -> io::Result<Vec<File>> {
-        self.files.iter().map(File::try_clone).collect()
-    }
-
     pub(crate) fn sync_data(&self) -> io::Result<()> {
         self.files.iter().try_for_each(File::sync_data)
     }
