@@ -24,6 +24,8 @@ pub(crate) type Migration = fn(&Transaction<'_>, &Path) -> Result<(), ControlErr
 
 /// The `meta` key set once the region's default network was made.
 pub(crate) const DEFAULT_NETWORK_MADE: &str = "default_network_made";
+/// The `meta` key counting how often the region's state was opened (it seeds the id stream).
+pub(crate) const TIMES_OPENED: &str = "times_opened";
 
 pub(crate) fn db_error(e: rusqlite::Error) -> ControlError {
     e.into()

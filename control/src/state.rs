@@ -78,10 +78,20 @@ impl RegionState {
         seed: u64,
         io: std::sync::Arc<crate::block_io::IoIndex>,
     ) -> Result<Self, ControlError> {
-        let (db, found_version) = Db::open(dir, migrations::MIGRATIONS)?;
+        let (mut db, found_version) = Db::open(dir, migrations::MIGRATIONS)?;
         if found_version == 0 {
             migrations::retire_legacy_file(dir)?;
         }
+        // Ids come from a seeded stream; each opening of the region draws from a stream of its
+        // own, or a restart would hand out again the ids of resources deleted before it (AWS
+        // never reuses an id).
+        let opened = db.meta(db::TIMES_OPENED)?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) + 1;
+        {
+            let tx = db.transaction()?;
+            db::set_meta(&tx, db::TIMES_OPENED, &opened.to_string())?;
+            tx.commit().map_err(db::db_error)?;
+        }
+        let id_seed = seed ^ opened.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let network = NetworkState {
             default_made: db.meta(db::DEFAULT_NETWORK_MADE)?.is_some(),
             default_made_changed: false,
@@ -102,7 +112,7 @@ impl RegionState {
             paused: BTreeMap::new(),
             io,
             delays,
-            rng: rand::SeedableRng::seed_from_u64(seed),
+            rng: rand::SeedableRng::seed_from_u64(id_seed),
             quiet_until: std::cell::Cell::new(0),
             pending: Pending::default(),
         };
@@ -430,5 +440,25 @@ mod tests {
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].id, kept.id);
         assert_eq!(after[0].tags, kept.tags);
+    }
+
+    #[test]
+    fn a_restart_never_hands_out_an_id_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let us_east_1 = RegionName::parse("us-east-1").expect("region");
+        // Three runs alike after the first: a volume made, deleted and settled in each.
+        let ids: Vec<VolumeId> = (0..3)
+            .map(|_| {
+                let c = control(dir.path());
+                let region = c.region(&us_east_1);
+                let v = region.create_volume(spec(1), c.now_ms(), false).expect("create");
+                region.delete_volume(&v.id, c.now_ms() + 1_000, false).expect("delete");
+                let gone = region.read(c.now_ms() + 600_000, |state| Ok(state.volume(&v.id).is_err()));
+                assert!(gone.expect("read"), "the deletion settled");
+                v.id
+            })
+            .collect();
+        assert_ne!(ids[1], ids[2], "a restart handed out the id of a volume deleted before it");
+        assert_ne!(ids[0], ids[1]);
     }
 }

@@ -3,8 +3,12 @@
 //! volumes — for a while; prints DescribeVolumes' latency alone and under the mix, and every
 //! answer by action and code.
 //!
-//!     cargo run --release -p squall --example api_mix -- [seconds=60]
+//!     cargo run --release -p squall --example api_mix -- [seconds=60] [rate=20]
 //!
+//! Each client starts a request `rate` times a second on a fixed schedule (open loop; an NBD
+//! writer sends four 64 KiB writes per tick), and a latency counts from the scheduled start, so a
+//! client held up by a slow answer does not hide the wait. `rate` 0 makes every client send as
+//! fast as it can (closed loop): on two cores that measures CPU saturation, not interference.
 //! squall runs in this process (release build, default settings but a 20 ms lifecycle); the
 //! clients are plain threads with keep-alive connections. Nothing is asserted.
 
@@ -89,11 +93,39 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1))).copied().unwrap_or_default()
 }
 
-fn describe_loop(addr: SocketAddr, stop: &AtomicBool, counts: &Counts) -> Vec<Duration> {
+/// A client's schedule: `rate` starts a second, the first at a phase of its own so clients do not
+/// start in step; without a rate, each start is now.
+struct Pacer {
+    interval: Option<Duration>,
+    next: Instant,
+}
+
+impl Pacer {
+    fn new(rate: f64, client: usize, clients: usize) -> Self {
+        let interval = (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
+        let phase = interval.map_or(Duration::ZERO, |i| i.mul_f64(client as f64 / clients.max(1) as f64));
+        Self { interval, next: Instant::now() + phase }
+    }
+
+    /// Waits for the next scheduled start and returns it (a late client starts at once, and its
+    /// latency still counts from the schedule).
+    fn wait(&mut self) -> Instant {
+        let Some(interval) = self.interval else { return Instant::now() };
+        let due = self.next;
+        self.next += interval;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        due
+    }
+}
+
+fn describe_loop(addr: SocketAddr, stop: &AtomicBool, counts: &Counts, mut pacer: Pacer) -> Vec<Duration> {
     let mut http = Http::connect(addr);
     let mut latencies = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        let started = Instant::now();
+        let started = pacer.wait();
         let (status, code, _) = http.ec2("Action=DescribeVolumes&MaxResults=100");
         latencies.push(started.elapsed());
         count(counts, "DescribeVolumes", status, &code);
@@ -103,6 +135,7 @@ fn describe_loop(addr: SocketAddr, stop: &AtomicBool, counts: &Counts) -> Vec<Du
 
 fn main() {
     let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(60);
+    let rate: f64 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(20.0);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let options = ServeOptions { lifecycle_delay_ms: 20, ..ServeOptions::ephemeral() };
     let server = rt.block_on(squall::start(&options)).expect("squall starts");
@@ -142,7 +175,7 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let idle = {
         let (flag, counts) = (stop.clone(), counts.clone());
-        let t = std::thread::spawn(move || describe_loop(addr, &flag, &counts));
+        let t = std::thread::spawn(move || describe_loop(addr, &flag, &counts, Pacer::new(0.0, 0, 1)));
         std::thread::sleep(Duration::from_secs(5));
         stop.store(true, Ordering::Relaxed);
         let mut l = t.join().expect("idle client");
@@ -155,8 +188,9 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let nbd_bytes = Arc::new(AtomicU64::new(0));
     let mut threads = Vec::new();
-    for v in &written {
+    for (i, v) in written.iter().enumerate() {
         let (stop, v, bytes) = (stop.clone(), v.clone(), nbd_bytes.clone());
+        let mut pacer = Pacer::new(rate, i, written.len());
         threads.push(std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async {
@@ -164,6 +198,9 @@ fn main() {
                 let data = vec![0x5a; 64 << 10];
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
+                    if n.is_multiple_of(4) {
+                        pacer.wait();
+                    }
                     c.write((n % 4096) * (64 << 10), &data).await.expect("write").expect("written");
                     bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
                     n += 1;
@@ -175,16 +212,18 @@ fn main() {
             Vec::new()
         }));
     }
-    for _ in 0..24 {
+    for c in 0..24 {
         let (stop, counts) = (stop.clone(), counts.clone());
-        threads.push(std::thread::spawn(move || describe_loop(addr, &stop, &counts)));
+        threads.push(std::thread::spawn(move || describe_loop(addr, &stop, &counts, Pacer::new(rate, c, 24))));
     }
     for c in 0..16 {
         let (stop, counts) = (stop.clone(), counts.clone());
         threads.push(std::thread::spawn(move || {
             let mut http = Http::connect(addr);
             let zone = ["us-east-1a", "us-east-1b", "us-east-1c"][c % 3];
+            let mut pacer = Pacer::new(rate / 2.0, c, 16); // a create and a delete per tick
             while !stop.load(Ordering::Relaxed) {
+                pacer.wait();
                 let (status, code, body) = http.ec2(&format!("Action=CreateVolume&AvailabilityZone={zone}&Size=1"));
                 count(&counts, "CreateVolume", status, &code);
                 let Some(v) = tag(&body, "volumeId").map(str::to_string) else { continue };
@@ -199,9 +238,11 @@ fn main() {
         let (stop, counts, v) = (stop.clone(), counts.clone(), v.clone());
         let instance = instances[i % 4].clone();
         let device = format!("/dev/sd{}", (b'n' + (i / 4) as u8) as char);
+        let mut pacer = Pacer::new(rate / 4.0, i, cycled.len()); // attach, wait, detach, wait
         threads.push(std::thread::spawn(move || {
             let mut http = Http::connect(addr);
             while !stop.load(Ordering::Relaxed) {
+                pacer.wait();
                 let (status, code, _) =
                     http.ec2(&format!("Action=AttachVolume&VolumeId={v}&InstanceId={instance}&Device={device}"));
                 count(&counts, "AttachVolume", status, &code);
@@ -232,8 +273,9 @@ fn main() {
         ms(percentile(&idle, 0.99))
     );
     println!(
-        "DescribeVolumes under the mix ({} s, 64 clients): {} calls, p50 {:.2} ms, p99 {:.2} ms — p99 {:.1}x alone",
+        "DescribeVolumes under the mix ({} s, 64 clients, {}): {} calls, p50 {:.2} ms, p99 {:.2} ms — p99 {:.1}x alone",
         seconds,
+        if rate > 0.0 { format!("{rate} starts/s each") } else { "closed loop".to_string() },
         mixed.len(),
         ms(percentile(&mixed, 0.5)),
         ms(percentile(&mixed, 0.99)),

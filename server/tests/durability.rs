@@ -2,9 +2,10 @@
 //! snapshots, tags and instances (each with several volumes) in a loop, SIGKILL at a random
 //! moment, restart on the same directory. Every resource whose call was answered with success
 //! must be back with its state; a RunInstances cut short leaves all of its instance or nothing;
-//! the block store holds no volume the control plane does not know. Meanwhile an NBD client
-//! writes blocks to an attached volume, flushing after each: every block whose flush was
-//! acknowledged reads back after the restart. Seeded: the seed is printed and
+//! the block store holds no volume the control plane does not know. Meanwhile six such clients
+//! run at once, and three NBD clients write to one attached volume side by side — two 4 KiB
+//! writers (page cache) and one of 64 KiB blocks (straight to the disk), each flushing after every
+//! block: every block whose flush was acknowledged reads back after the restart. Seeded: the seed is printed and
 //! `SQUALL_DURABILITY_SEED` replays it; `SQUALL_DURABILITY_TRIALS` sets the number of kills.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,7 +71,11 @@ struct Server {
     nbd: SocketAddr,
 }
 
+/// Starts squall on `dir`, its warnings appended to `dir/../server.log` (kept for a failure's
+/// diagnosis: every start and what it said).
 fn start(dir: &Path) -> Server {
+    let log_path = dir.parent().expect("the data directory has a parent").join("server.log");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).expect("server log");
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
     let nbd: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("address");
@@ -80,7 +85,7 @@ fn start(dir: &Path) -> Server {
         .arg(dir)
         .args(["--lifecycle-delay-ms", "50"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log))
         .spawn()
         .expect("squall starts");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -141,28 +146,65 @@ fn block(n: u64) -> Vec<u8> {
     data
 }
 
-/// Writes block after block to `volume` over NBD, flushing after each; records each block whose
-/// flush was acknowledged, until the server goes away.
-fn nbd_writer(nbd: SocketAddr, volume: String, next: u64, acked: &Mutex<BTreeSet<u64>>) {
+/// Where the 64 KiB writer's blocks start (the 4 KiB writers stay below it).
+const BIG_BASE: u64 = 512 << 20;
+const BIG: u64 = 64 << 10;
+
+/// The pattern of big block `n` (64 KiB at BIG_BASE + n × 64 KiB).
+fn big_block(n: u64) -> Vec<u8> {
+    let mut data = vec![(n % 241) as u8 + 7; BIG as usize];
+    data[..8].copy_from_slice(&n.to_le_bytes());
+    data[BIG as usize - 8..].copy_from_slice(&n.to_be_bytes());
+    data
+}
+
+/// Which blocks an NBD writer writes: 4 KiB blocks of one parity, or 64 KiB blocks.
+#[derive(Clone, Copy)]
+enum Lane {
+    Small { parity: u64 },
+    Big,
+}
+
+impl Lane {
+    fn at(self, n: u64) -> (u64, Vec<u8>) {
+        match self {
+            Lane::Small { .. } => (n * 4096, block(n)),
+            Lane::Big => (BIG_BASE + n * BIG, big_block(n)),
+        }
+    }
+}
+
+/// Writes block after block of its lane to `volume` over NBD, flushing after each; records each
+/// block whose flush was acknowledged, until the server goes away.
+fn nbd_writer(nbd: SocketAddr, volume: String, lane: Lane, next: u64, acked: &Mutex<BTreeSet<u64>>) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let Ok(mut c) = squall::nbd::client::Client::connect(nbd, &volume).await else { return };
-        for n in next..next + 100_000 {
-            let Ok(Ok(_)) = c.write(n * 4096, &block(n)).await else { return };
+        let mut n = next;
+        if let Lane::Small { parity } = lane {
+            n += (n + parity) % 2; // this writer's parity
+        }
+        let step = if matches!(lane, Lane::Small { .. }) { 2 } else { 1 };
+        // The big lane has 8,192 places above BIG_BASE in the 1 GiB volume.
+        while matches!(lane, Lane::Small { .. }) || n < ((1 << 30) - BIG_BASE) / BIG {
+            let (offset, data) = lane.at(n);
+            let Ok(Ok(_)) = c.write(offset, &data).await else { return };
             let Ok(Ok(_)) = c.flush().await else { return };
             acked.lock().expect("lock").insert(n);
+            n += step;
         }
     });
 }
 
-/// Every block whose flush was acknowledged reads back whole.
-fn check_blocks(nbd: SocketAddr, volume: &str, acked: &BTreeSet<u64>, trial: u32) {
+/// Every block of a lane whose flush was acknowledged reads back whole.
+fn check_blocks(nbd: SocketAddr, volume: &str, lane: Lane, acked: &BTreeSet<u64>, trial: u32) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let mut c = squall::nbd::client::Client::connect(nbd, volume).await.expect("NBD connects after the restart");
         for n in acked {
-            let got = c.read(n * 4096, 4096).await.expect("read").expect("read ok");
-            assert_eq!(got, block(*n), "trial {trial}: block {n}, flushed before kill -9, is not intact");
+            let (offset, data) = lane.at(*n);
+            let got = c.read(offset, data.len() as u32).await.expect("read").expect("read ok");
+            assert!(got == data, "trial {trial}: block at {offset}, flushed before kill -9, is not intact");
         }
     });
 }
@@ -256,7 +298,13 @@ fn check_after_restart(addr: SocketAddr, acked: &Acked, trial: u32) {
     let items: Vec<&str> = volumes.split("<item>").collect();
     let present: BTreeSet<&str> = all(&volumes, "volumeId").into_iter().collect();
     for v in &acked.volumes {
-        assert!(present.contains(v.as_str()), "trial {trial}: acknowledged volume {v} is missing after kill -9");
+        assert!(
+            present.contains(v.as_str()),
+            "trial {trial}: acknowledged volume {v} is missing after kill -9 (maybe deleted: {}, deleted: {}; \
+             the server's warnings are in the log beside the data directory)",
+            acked.maybe_deleted.contains(v.as_str()),
+            acked.deleted_volumes.contains(v.as_str())
+        );
     }
     for v in &acked.deleted_volumes {
         let block = items.iter().find(|i| i.contains(&format!("<volumeId>{v}</volumeId>")));
@@ -321,6 +369,20 @@ fn check_after_restart(addr: SocketAddr, acked: &Acked, trial: u32) {
     );
 }
 
+/// Removes the work directory when the test passes, keeps it when it fails.
+struct KeepOnPanic(Option<tempfile::TempDir>);
+
+impl Drop for KeepOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(dir) = self.0.take() {
+                let kept = dir.keep();
+                eprintln!("kept {} for a diagnosis", kept.display());
+            }
+        }
+    }
+}
+
 #[test]
 fn acknowledged_changes_survive_kill_9_and_launches_are_all_or_nothing() {
     let seed: u64 = std::env::var("SQUALL_DURABILITY_SEED")
@@ -331,16 +393,23 @@ fn acknowledged_changes_survive_kill_9_and_launches_are_all_or_nothing() {
     println!(
         "durability seed {seed} (SQUALL_DURABILITY_SEED={seed} repeats its choices and kill times), {trials} trials"
     );
-    let dir = tempfile::tempdir().expect("tempdir");
+    // Kept when the test fails: the data directory and the server's log, for a diagnosis.
+    let work = tempfile::Builder::new().prefix("squall-durability-").tempdir().expect("tempdir");
+    println!("data directory and server log under {}", work.path().display());
+    let data = work.path().join("data");
+    std::fs::create_dir_all(&data).expect("data directory");
+    let _keep = KeepOnPanic(Some(work));
+    let dir = data.as_path();
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut server = start(dir.path());
+    let mut server = start(dir);
     let volume = attached_volume(server.addr);
     let blocks = Arc::new(Mutex::new(BTreeSet::new()));
+    let big_blocks = Arc::new(Mutex::new(BTreeSet::new()));
     for trial in 0..trials {
         let stop = Arc::new(AtomicBool::new(false));
         let addr = server.addr;
-        let mut clients: Vec<_> = (0..2)
+        let mut clients: Vec<_> = (0..6)
             .map(|c| {
                 let (acked, stop) = (acked.clone(), stop.clone());
                 let client_seed = seed ^ (u64::from(trial) << 8) ^ c;
@@ -348,8 +417,13 @@ fn acknowledged_changes_survive_kill_9_and_launches_are_all_or_nothing() {
             })
             .collect();
         let next = blocks.lock().expect("lock").last().map_or(0, |n| n + 1);
-        let (nbd, v, b) = (server.nbd, volume.clone(), blocks.clone());
-        clients.push(std::thread::spawn(move || nbd_writer(nbd, v, next, &b)));
+        for parity in 0..2 {
+            let (nbd, v, b) = (server.nbd, volume.clone(), blocks.clone());
+            clients.push(std::thread::spawn(move || nbd_writer(nbd, v, Lane::Small { parity }, next, &b)));
+        }
+        let next_big = big_blocks.lock().expect("lock").last().map_or(0, |n| n + 1);
+        let (nbd, v, b) = (server.nbd, volume.clone(), big_blocks.clone());
+        clients.push(std::thread::spawn(move || nbd_writer(nbd, v, Lane::Big, next_big, &b)));
         std::thread::sleep(Duration::from_millis(rng.gen_range(50..600)));
         server.child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
         server.child.wait().expect("reaped");
@@ -357,23 +431,28 @@ fn acknowledged_changes_survive_kill_9_and_launches_are_all_or_nothing() {
         for c in clients {
             c.join().expect("client thread");
         }
-        server = start(dir.path());
+        server = start(dir);
         let acked = acked.lock().expect("lock");
         check_after_restart(server.addr, &acked, trial);
         let blocks = blocks.lock().expect("lock");
-        check_blocks(server.nbd, &volume, &blocks, trial);
+        check_blocks(server.nbd, &volume, Lane::Small { parity: 0 }, &blocks, trial);
+        let big = big_blocks.lock().expect("lock");
+        check_blocks(server.nbd, &volume, Lane::Big, &big, trial);
         println!(
-            "trial {trial}: ok — {} volumes, {} snapshots, {} instances, {} tagged, {} NBD blocks flushed so far",
+            "trial {trial}: ok — {} volumes, {} snapshots, {} instances, {} tagged, {} 4 KiB and {} 64 KiB NBD \
+             blocks flushed so far",
             acked.volumes.len(),
             acked.snapshots.len(),
             acked.instances.len(),
             acked.tags.len(),
-            blocks.len()
+            blocks.len(),
+            big.len()
         );
     }
     server.child.kill().ok();
     server.child.wait().ok();
-    assert!(blocks.lock().expect("lock").len() > trials as usize, "the NBD writer flushed too little to check");
+    assert!(blocks.lock().expect("lock").len() > trials as usize, "the 4 KiB writers flushed too little to check");
+    assert!(big_blocks.lock().expect("lock").len() > trials as usize, "the 64 KiB writer flushed too little to check");
     let acked = acked.lock().expect("lock");
     assert!(acked.volumes.len() + acked.instances.len() > trials as usize, "the workload made too little to check");
 }
