@@ -39,6 +39,9 @@ fn json_error(e: serde_json::Error) -> ControlError {
 pub(crate) const TABLES: &[&str] =
     &["volumes", "snapshots", "instances", "security_groups", "key_pairs", "images", "vpcs", "subnets"];
 
+/// The tables of schema version 2 (RDS).
+pub(crate) const RDS_TABLES: &[&str] = &["db_instances", "db_subnet_groups", "rds_events"];
+
 pub(crate) fn create_tables(tx: &Transaction<'_>) -> Result<(), ControlError> {
     let mut sql = String::from(
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -10,6 +10,7 @@ pub use crate::model::image::ImageError;
 pub use crate::model::instance::InstanceError;
 pub use crate::model::key_pair::KeyPairError;
 pub use crate::model::network::NetworkError;
+pub use crate::model::rds::RdsError;
 pub use crate::model::security_group::SecurityGroupError;
 pub use crate::model::snapshot::SnapshotError;
 pub use crate::model::volume::VolumeError;
@@ -42,6 +43,8 @@ pub enum ControlError {
     SecurityGroup(#[from] SecurityGroupError),
     #[error(transparent)]
     KeyPair(#[from] KeyPairError),
+    #[error(transparent)]
+    Rds(#[from] RdsError),
     #[error(transparent)]
     Internal(#[from] InternalError),
 }

@@ -20,6 +20,7 @@ mod migrations;
 pub mod model;
 mod network;
 pub mod pool;
+pub mod rds;
 mod region;
 mod security_groups;
 mod snapshots;
@@ -38,7 +39,7 @@ use model::lifecycle::LifecycleDelays;
 
 pub use catalog::{RegionInfo, RegionOptIn, REGION_CATALOG};
 pub use error::{
-    ControlError, ImageError, InstanceError, InternalError, KeyPairError, NetworkError, SecurityGroupError,
+    ControlError, ImageError, InstanceError, InternalError, KeyPairError, NetworkError, RdsError, SecurityGroupError,
     SnapshotError, VolumeError, ZoneError,
 };
 pub use ids::{AzId, AzName, IdError, InstanceId, RegionName, SnapshotId, VolumeId};
@@ -74,6 +75,9 @@ pub struct ControlConfig {
     /// capacity); beyond it, RunInstances and StartInstances fail with
     /// `InsufficientInstanceCapacity`, as when an AWS zone runs out.
     pub instance_capacity_per_zone: u32,
+    /// The host name DB instances' endpoints answer with (`Endpoint.Address`): where a client on
+    /// the user's machine reaches squall.
+    pub rds_address: String,
 }
 
 impl ControlConfig {
@@ -93,6 +97,7 @@ impl ControlConfig {
             clock: Arc::new(SystemClock::new()),
             accept_any_image: true,
             instance_capacity_per_zone: 1000,
+            rds_address: "localhost".to_string(),
         }
     }
 }

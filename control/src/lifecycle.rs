@@ -39,7 +39,8 @@ impl RegionState {
             .iter()
             .filter_map(|id| self.instances.get(id))
             .map(|i| crate::model::instance::instance_next_due(i, d));
-        volumes.chain(snapshots).chain(instances).min().unwrap_or(u64::MAX)
+        let db_instances = self.db_instances.values().map(|i| crate::rds::db_instance_next_due(i, d));
+        volumes.chain(snapshots).chain(instances).chain(db_instances).min().unwrap_or(u64::MAX)
     }
 
     /// Applies every transition that has fallen due (only the rows that change are touched).
@@ -100,6 +101,7 @@ impl RegionState {
             }
         }
         self.settle_instances(now_ms)?;
+        self.settle_db_instances(now_ms)?;
         let due_snapshots = due_now(&self.pending.snapshots, &self.snapshots, |s| snapshot_next_due(s, d), now_ms);
         for id in due_snapshots {
             if let Some(s) = self.snapshots.get_mut(&id) {

@@ -25,7 +25,16 @@ pub(crate) const LEGACY_FILE: &str = "ebs.json";
 pub(crate) const IMPORTED_FILE: &str = "ebs.json.imported";
 
 /// Every schema step in order; the schema version is their count.
-pub(crate) const MIGRATIONS: &[db::Migration] = &[create_schema_and_import_ebs_json];
+pub(crate) const MIGRATIONS: &[db::Migration] = &[create_schema_and_import_ebs_json, create_rds_tables];
+
+/// Step 2: RDS's tables (DB instances, DB subnet groups, events).
+fn create_rds_tables(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
+    let mut sql = String::new();
+    for t in db::RDS_TABLES {
+        sql.push_str(&format!("CREATE TABLE {t} (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;"));
+    }
+    tx.execute_batch(&sql).map_err(db::db_error)
+}
 
 /// Renames an imported `ebs.json` once the database holding its rows has committed.
 pub(crate) fn retire_legacy_file(dir: &Path) -> Result<(), ControlError> {

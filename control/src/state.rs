@@ -19,6 +19,7 @@ use crate::model::instance::{Instance, InstanceState};
 use crate::model::key_pair::KeyPair;
 use crate::model::lifecycle::{snapshot_next_due, track, volume_next_due, LifecycleDelays, Pending};
 use crate::model::network::{NetworkState, Subnet, Vpc};
+use crate::model::rds::{DbInstance, DbSubnetGroup, RdsEvent};
 use crate::model::security_group::SecurityGroup;
 use crate::model::snapshot::Snapshot;
 use crate::model::volume::Volume;
@@ -40,6 +41,9 @@ pub struct RegionState {
     pub(crate) network: NetworkState,
     pub(crate) key_pairs: Table<String, KeyPair>,
     pub(crate) images: Table<String, Image>,
+    pub(crate) db_instances: Table<String, DbInstance>,
+    pub(crate) db_subnet_groups: Table<String, DbSubnetGroup>,
+    pub(crate) rds_events: Table<String, RdsEvent>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
     /// Volumes whose I/O a `volume-io-pause` fault holds, and since when (not persisted: faults
@@ -106,6 +110,9 @@ impl RegionState {
             network,
             key_pairs: Table::from_rows(db.load::<KeyPair>()?),
             images: Table::from_rows(db.load::<Image>()?),
+            db_instances: Table::from_rows(db.load::<DbInstance>()?),
+            db_subnet_groups: Table::from_rows(db.load::<DbSubnetGroup>()?),
+            rds_events: Table::from_rows(db.load::<RdsEvent>()?),
             db,
             store,
             instance_capacity: u32::MAX,
@@ -154,6 +161,7 @@ impl RegionState {
                 .volumes()
                 .map(|(name, _)| name.clone())
                 .filter(|name| VolumeId::parse(name.as_str()).map_or(true, |id| !self.volumes.contains_key(&id)))
+                .filter(|name| !self.is_db_storage(name.as_str()))
                 .collect();
             for name in orphans {
                 tracing::warn!(
@@ -178,6 +186,9 @@ impl RegionState {
             || self.network.subnets.has_changes()
             || self.key_pairs.has_changes()
             || self.images.has_changes()
+            || self.db_instances.has_changes()
+            || self.db_subnet_groups.has_changes()
+            || self.rds_events.has_changes()
             || self.network.default_made_changed;
         if !changed {
             self.forget_originals();
@@ -194,6 +205,9 @@ impl RegionState {
             db::put_changes(&tx, &self.network.subnets)?;
             db::put_changes(&tx, &self.key_pairs)?;
             db::put_changes(&tx, &self.images)?;
+            db::put_changes(&tx, &self.db_instances)?;
+            db::put_changes(&tx, &self.db_subnet_groups)?;
+            db::put_changes(&tx, &self.rds_events)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
             }
@@ -229,6 +243,9 @@ impl RegionState {
         self.network.default_made_changed = false;
         self.key_pairs.commit();
         self.images.commit();
+        self.db_instances.commit();
+        self.db_subnet_groups.commit();
+        self.rds_events.commit();
     }
 
     /// Undoes every change of the running command in memory (it failed part-way).
@@ -263,8 +280,20 @@ impl RegionState {
             self.network.default_made = false;
             self.network.default_made_changed = false;
         }
+        // A DB instance the command made takes its storage with it.
+        let made: Vec<crate::model::rds::DbStorage> = self
+            .db_instances
+            .inserted()
+            .flat_map(|(_, i)| std::iter::once(i.primary.clone()).chain(i.standby.clone()))
+            .collect();
+        for storage in made {
+            self.drop_db_storage(&storage);
+        }
         self.key_pairs.rollback();
         self.images.rollback();
+        self.db_instances.rollback();
+        self.db_subnet_groups.rollback();
+        self.rds_events.rollback();
     }
 
     /// The storage nodes of a zone that a client cannot reach now (crashed, or cut from the

@@ -41,3 +41,10 @@ async fn boto3_volume_lifecycle() {
     let Some(run) = run_script("volume_lifecycle.py", 300) else { return };
     assert!(run.await.contains("boto3 volume lifecycle: ok"));
 }
+
+/// RDS DB instances: subnet groups, Multi-AZ, a forced failover, waiters, error codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_rds_lifecycle() {
+    let Some(run) = run_script("rds_lifecycle.py", 100) else { return };
+    assert!(run.await.contains("boto3 rds lifecycle: ok"));
+}

@@ -221,7 +221,9 @@ class Generator:
             if shape.get("flattened"):
                 return f'for item in {value_expr} {{ item.encode_xml(w, "{tag}"); }}'
             return f'encode_list(w, "{tag}", "{item}", {value_expr});'
-        return f'{value_expr}.encode_xml(w, "{tag}");'
+        # `&self.x.encode_xml(..)` would borrow the call's result, not the field.
+        receiver = f"({value_expr})" if value_expr.startswith("&") else value_expr
+        return f'{receiver}.encode_xml(w, "{tag}");'
 
     def gen_struct(self, shape_name):
         if self.protocol == "rest-json":

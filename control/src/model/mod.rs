@@ -7,6 +7,7 @@ pub mod instance;
 pub mod key_pair;
 pub mod lifecycle;
 pub mod network;
+pub mod rds;
 pub mod security_group;
 pub mod snapshot;
 pub mod volume;

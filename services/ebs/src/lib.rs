@@ -169,6 +169,7 @@ fn control_error(e: ControlError) -> ApiError {
         | E::Network(NetworkError::DependencyViolation { .. })
         | E::Network(NetworkError::InsufficientFreeAddresses(_))
         | E::Network(NetworkError::GroupSubnetMismatch { .. })
+        | E::Rds(_)
         | E::KeyPair(KeyPairError::NotFound(_))
         | E::KeyPair(KeyPairError::Unnamed)
         | E::KeyPair(KeyPairError::Exists(_))

@@ -1,0 +1,231 @@
+//! RDS as data: DB subnet groups, DB instances (their storage in the block store, a standby's in
+//! another zone), and the events RDS reports about them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AzId, AzName};
+use crate::table::Row;
+
+/// A subnet of a DB subnet group, with the zone it lies in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbSubnet {
+    pub subnet_id: String,
+    pub zone: AzName,
+    pub zone_id: AzId,
+}
+
+/// A DB subnet group: the subnets (of one VPC, in at least two zones) an instance may use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbSubnetGroup {
+    /// Lower-case, as RDS stores it.
+    pub name: String,
+    pub description: String,
+    pub vpc_id: String,
+    pub subnets: Vec<DbSubnet>,
+    pub created_ms: u64,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Row for DbSubnetGroup {
+    const TABLE: &'static str = "db_subnet_groups";
+    type Key = String;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// The name RDS shows for the subnet group of the default VPC.
+pub const DEFAULT_SUBNET_GROUP: &str = "default";
+
+/// A DB instance's status, as DescribeDBInstances shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbInstanceStatus {
+    Creating,
+    BackingUp,
+    Available,
+    Rebooting,
+    Stopping,
+    Stopped,
+    Starting,
+    Deleting,
+}
+
+impl DbInstanceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::BackingUp => "backing-up",
+            Self::Available => "available",
+            Self::Rebooting => "rebooting",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Starting => "starting",
+            Self::Deleting => "deleting",
+        }
+    }
+}
+
+/// Where one copy of an instance's storage lives: a zone and the block-store volumes (striped)
+/// that hold it there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbStorage {
+    pub zone: AzName,
+    pub zone_id: AzId,
+    /// Names of the volumes in the zone's storage cluster (not EC2 volumes: RDS's own).
+    pub volumes: Vec<String>,
+}
+
+/// A DB instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbInstance {
+    /// The identifier, lower-case.
+    pub id: String,
+    /// `db-` and 26 upper-case letters and digits: the id that never changes.
+    pub resource_id: String,
+    pub class: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub status: DbInstanceStatus,
+    pub status_since_ms: u64,
+    pub master_username: Option<String>,
+    /// Kept for the SQL endpoint; never shown.
+    pub master_password: Option<String>,
+    pub db_name: Option<String>,
+    pub allocated_gib: u32,
+    pub storage_type: String,
+    pub iops: Option<u32>,
+    pub port: u16,
+    /// The endpoint's host name (`<id>.<hash>.<region>.rds.amazonaws.com` on AWS; squall
+    /// answers `localhost` or what it is configured to answer).
+    pub address: String,
+    pub multi_az: bool,
+    /// The primary's storage (its zone is the instance's AvailabilityZone).
+    pub primary: DbStorage,
+    /// The standby's storage in another zone, for Multi-AZ.
+    pub standby: Option<DbStorage>,
+    /// `None`: the default VPC's subnets.
+    pub subnet_group: Option<String>,
+    pub vpc_id: String,
+    pub parameter_group: String,
+    pub backup_retention_days: u32,
+    pub backup_window: String,
+    pub maintenance_window: String,
+    pub deletion_protection: bool,
+    pub publicly_accessible: bool,
+    pub auto_minor_version_upgrade: bool,
+    pub copy_tags_to_snapshot: bool,
+    pub storage_encrypted: bool,
+    pub created_ms: u64,
+    /// A reboot in progress promotes the standby when it completes.
+    pub failing_over: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Row for DbInstance {
+    const TABLE: &'static str = "db_instances";
+    type Key = String;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+/// What kind of resource an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventSource {
+    DbInstance,
+}
+
+impl EventSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DbInstance => "db-instance",
+        }
+    }
+}
+
+/// One event, as DescribeEvents reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RdsEvent {
+    /// Order of the events (zero-padded in the table's key).
+    pub seq: u64,
+    pub source_id: String,
+    pub source: EventSource,
+    pub message: String,
+    pub time_ms: u64,
+    pub categories: Vec<String>,
+    /// AWS's event id (`RDS-EVENT-0005`).
+    pub event_id: String,
+}
+
+impl Row for RdsEvent {
+    const TABLE: &'static str = "rds_events";
+    type Key = String;
+    fn key(&self) -> String {
+        format!("{:020}", self.seq)
+    }
+}
+
+/// What CreateDBInstance asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbInstanceSpec {
+    pub id: String,
+    pub class: String,
+    pub engine: String,
+    pub engine_version: Option<String>,
+    pub allocated_gib: Option<u32>,
+    pub storage_type: Option<String>,
+    pub iops: Option<u32>,
+    pub master_username: Option<String>,
+    pub master_password: Option<String>,
+    pub db_name: Option<String>,
+    pub zone: Option<String>,
+    pub multi_az: bool,
+    pub subnet_group: Option<String>,
+    pub port: Option<u16>,
+    pub parameter_group: Option<String>,
+    pub backup_retention_days: Option<u32>,
+    pub backup_window: Option<String>,
+    pub maintenance_window: Option<String>,
+    pub deletion_protection: bool,
+    pub publicly_accessible: Option<bool>,
+    pub auto_minor_version_upgrade: Option<bool>,
+    pub copy_tags_to_snapshot: bool,
+    pub storage_encrypted: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The errors of RDS, in squall's terms (the RDS service maps them to AWS's codes).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RdsError {
+    #[error("DB instance {0} already exists")]
+    InstanceExists(String),
+    #[error("DB instance {0} not found")]
+    InstanceNotFound(String),
+    #[error("DB instance {id} is {status}: {why}")]
+    InvalidInstanceState { id: String, status: &'static str, why: &'static str },
+    #[error("DB subnet group {0} already exists")]
+    SubnetGroupExists(String),
+    #[error("DB subnet group {0} not found")]
+    SubnetGroupNotFound(String),
+    #[error("the DB subnet group covers only {covered:?}: at least 2 zones are needed")]
+    SubnetGroupTooFewZones { covered: Vec<String> },
+    #[error("DB subnet group {group} is used by DB instance {instance}")]
+    SubnetGroupInUse { group: String, instance: String },
+    #[error("subnets {0:?} do not exist or are not in one VPC")]
+    InvalidSubnets(Vec<String>),
+    /// A value outside what RDS accepts (AWS's message, word for word where known).
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    /// Values that cannot go together.
+    #[error("{0}")]
+    InvalidParameterCombination(String),
+    #[error("no storage for {requested_gib} GiB in zone {zone}")]
+    InsufficientCapacity { zone: String, requested_gib: u32 },
+    #[error("{0} is not the ARN of an RDS resource of this region")]
+    InvalidArn(String),
+    #[error("{0}")]
+    NotBuiltYet(String),
+}

@@ -1,0 +1,1039 @@
+//! RDS's rules: DB subnet groups and DB instances, whose storage lives in the block store of
+//! their zone (and, for Multi-AZ, of a standby's zone), with the statuses that advance by
+//! themselves and the events RDS writes about them.
+//!
+//! Storage rule: an instance's AllocatedStorage is striped over one volume below 400 GiB and over
+//! four from 400 GiB (as RDS stripes EBS volumes), each volume in the zone's storage cluster under
+//! a name of RDS's own (`rds-<resource id>-<zone id>-<n>`), not an EC2 volume: DescribeVolumes
+//! never shows it, as on AWS.
+
+use std::collections::BTreeMap;
+
+use crate::error::ControlError;
+use crate::ids::{AzId, AzName};
+use crate::model::lifecycle::LifecycleDelays;
+use crate::model::rds::{
+    DbInstance, DbInstanceSpec, DbInstanceStatus, DbStorage, DbSubnet, DbSubnetGroup, EventSource, RdsError, RdsEvent,
+    DEFAULT_SUBNET_GROUP,
+};
+use crate::model::zone::{Zone, ZoneState};
+use crate::region::Region;
+use crate::state::{storage_error, store_name, RegionState};
+
+const GIB: u64 = 1 << 30;
+/// From this size on, RDS stripes an instance's storage over four volumes.
+pub const STRIPE_FROM_GIB: u32 = 400;
+pub const STRIPES: usize = 4;
+
+/// An engine squall serves: its versions (newest first; the first is the default), parameter
+/// group family per major version, and default port.
+pub struct Engine {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub versions: &'static [&'static str],
+    pub port: u16,
+    /// Storage bounds in GiB for gp2/gp3.
+    pub min_gib: u32,
+    pub max_gib: u32,
+}
+
+pub const ENGINES: &[Engine] = &[
+    Engine {
+        name: "postgres",
+        description: "PostgreSQL",
+        versions: &["16.4", "16.3", "15.8", "15.7", "14.13", "13.16"],
+        port: 5432,
+        min_gib: 20,
+        max_gib: 65536,
+    },
+    Engine {
+        name: "mysql",
+        description: "MySQL Community Edition",
+        versions: &["8.0.39", "8.0.36", "8.4.3"],
+        port: 3306,
+        min_gib: 20,
+        max_gib: 65536,
+    },
+    Engine {
+        name: "mariadb",
+        description: "MariaDB Community Edition",
+        versions: &["10.11.9", "10.6.19", "11.4.3"],
+        port: 3306,
+        min_gib: 20,
+        max_gib: 65536,
+    },
+];
+
+impl Engine {
+    /// The parameter group family of a version (`postgres16`, `mysql8.0`, `mariadb10.11`).
+    pub fn family(&self, version: &str) -> String {
+        let mut parts = version.split('.');
+        let major = parts.next().unwrap_or_default();
+        match self.name {
+            "postgres" => format!("postgres{major}"),
+            _ => format!("{}{major}.{}", self.name, parts.next().unwrap_or("0")),
+        }
+    }
+}
+
+pub fn engine(name: &str) -> Option<&'static Engine> {
+    ENGINES.iter().find(|e| e.name == name)
+}
+
+/// Instance class families squall knows, and their sizes.
+const CLASS_FAMILIES: &[&str] = &["t3", "t4g", "m5", "m6g", "m6i", "m7g", "m7i", "r5", "r6g", "r6i", "r7g"];
+const CLASS_SIZES: &[&str] =
+    &["micro", "small", "medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"];
+
+pub fn valid_class(class: &str) -> bool {
+    let mut parts = class.split('.');
+    matches!((parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("db"), Some(family), Some(size), None)
+            if CLASS_FAMILIES.contains(&family)
+                && CLASS_SIZES.contains(&size)
+                // micro/small/medium exist only for the burstable families.
+                && (family.starts_with('t') || !matches!(size, "micro" | "small" | "medium")))
+}
+
+/// AWS's identifier rule (DB instances): 1–63 letters, digits and hyphens, a letter first, no
+/// two hyphens in a row, no hyphen last.
+pub fn valid_identifier(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 63
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !id.contains("--")
+        && !id.ends_with('-')
+}
+
+fn invalid(message: impl Into<String>) -> ControlError {
+    RdsError::InvalidParameterValue(message.into()).into()
+}
+
+fn combination(message: impl Into<String>) -> ControlError {
+    RdsError::InvalidParameterCombination(message.into()).into()
+}
+
+/// When the instance's next transition falls due (`u64::MAX`: none pending).
+pub(crate) fn db_instance_next_due(i: &DbInstance, d: LifecycleDelays) -> u64 {
+    let step = d.volume_create.as_millis() as u64;
+    match i.status {
+        DbInstanceStatus::Creating
+        | DbInstanceStatus::BackingUp
+        | DbInstanceStatus::Rebooting
+        | DbInstanceStatus::Stopping
+        | DbInstanceStatus::Starting
+        | DbInstanceStatus::Deleting => i.status_since_ms.saturating_add(step),
+        DbInstanceStatus::Available | DbInstanceStatus::Stopped => u64::MAX,
+    }
+}
+
+impl RegionState {
+    // ---- reads ---------------------------------------------------------------------------------
+
+    /// DB instances in identifier order.
+    pub fn db_instances(&self) -> impl Iterator<Item = &DbInstance> {
+        self.db_instances.values()
+    }
+
+    pub fn db_instance(&self, id: &str) -> Result<&DbInstance, ControlError> {
+        self.db_instances.get(&id.to_ascii_lowercase()).ok_or_else(|| RdsError::InstanceNotFound(id.into()).into())
+    }
+
+    /// The default VPC's subnets, as the subnet group named `default` (RDS shows it so).
+    fn default_subnet_group(&self) -> Option<DbSubnetGroup> {
+        let vpc = self.default_vpc()?;
+        let subnets: Vec<DbSubnet> = self
+            .subnets()
+            .into_iter()
+            .filter(|s| s.vpc_id == vpc.id && s.default_for_az)
+            .map(|s| DbSubnet { subnet_id: s.id.clone(), zone: s.zone.clone(), zone_id: s.zone_id.clone() })
+            .collect();
+        Some(DbSubnetGroup {
+            name: DEFAULT_SUBNET_GROUP.to_string(),
+            description: "default".to_string(),
+            vpc_id: vpc.id.clone(),
+            subnets,
+            created_ms: 0,
+            tags: BTreeMap::new(),
+        })
+    }
+
+    /// DB subnet groups in name order (`default` among them while the default VPC exists).
+    pub fn db_subnet_groups(&self) -> Vec<DbSubnetGroup> {
+        let mut all: Vec<DbSubnetGroup> = self.db_subnet_groups.values().cloned().collect();
+        if let Some(default) = self.default_subnet_group() {
+            all.push(default);
+        }
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    pub fn db_subnet_group(&self, name: &str) -> Result<DbSubnetGroup, ControlError> {
+        let key = name.to_ascii_lowercase();
+        if key == DEFAULT_SUBNET_GROUP {
+            return self.default_subnet_group().ok_or_else(|| RdsError::SubnetGroupNotFound(name.into()).into());
+        }
+        self.db_subnet_groups.get(&key).cloned().ok_or_else(|| RdsError::SubnetGroupNotFound(name.into()).into())
+    }
+
+    /// Events in the order they happened.
+    pub fn rds_events(&self) -> impl Iterator<Item = &RdsEvent> {
+        self.rds_events.values()
+    }
+
+    // ---- subnet groups -------------------------------------------------------------------------
+
+    pub(crate) fn create_db_subnet_group(
+        &mut self,
+        name: &str,
+        description: &str,
+        subnet_ids: &[String],
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Result<DbSubnetGroup, ControlError> {
+        let key = name.to_ascii_lowercase();
+        let valid_name = !key.is_empty()
+            && key.len() <= 255
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' '));
+        if !valid_name || key == DEFAULT_SUBNET_GROUP {
+            return Err(invalid(format!(
+                "The parameter DBSubnetGroupName is not a valid identifier: {name}. It must contain at most 255 \
+                 letters, digits, periods, underscores, spaces or hyphens, and must not be default."
+            )));
+        }
+        if description.is_empty() {
+            return Err(invalid("The parameter DBSubnetGroupDescription must be provided and must not be blank."));
+        }
+        if self.db_subnet_groups.contains_key(&key) {
+            return Err(RdsError::SubnetGroupExists(key).into());
+        }
+        let subnets = self.db_subnets(subnet_ids)?;
+        let group = DbSubnetGroup {
+            name: key.clone(),
+            description: description.to_string(),
+            vpc_id: subnets.0,
+            subnets: subnets.1,
+            created_ms: now_ms,
+            tags,
+        };
+        self.db_subnet_groups.insert(key, group.clone());
+        Ok(group)
+    }
+
+    /// The subnets of a group: they exist, lie in one VPC, and cover at least two zones.
+    fn db_subnets(&self, subnet_ids: &[String]) -> Result<(String, Vec<DbSubnet>), ControlError> {
+        if subnet_ids.is_empty() {
+            return Err(invalid("The parameter SubnetIds must be provided and must not be empty."));
+        }
+        let mut subnets = Vec::new();
+        let mut unknown = Vec::new();
+        for id in subnet_ids {
+            match self.subnet(id) {
+                Ok(s) => subnets.push(s.clone()),
+                Err(_) => unknown.push(id.clone()),
+            }
+        }
+        let vpc = subnets.first().map(|s| s.vpc_id.clone()).unwrap_or_default();
+        if !unknown.is_empty() || subnets.iter().any(|s| s.vpc_id != vpc) {
+            let mut named = unknown;
+            named.extend(subnets.iter().filter(|s| s.vpc_id != vpc).map(|s| s.id.clone()));
+            return Err(RdsError::InvalidSubnets(named).into());
+        }
+        let mut zones: Vec<String> = subnets.iter().map(|s| s.zone.to_string()).collect();
+        zones.sort();
+        zones.dedup();
+        if zones.len() < 2 {
+            return Err(RdsError::SubnetGroupTooFewZones { covered: zones }.into());
+        }
+        let mut out: Vec<DbSubnet> =
+            subnets.into_iter().map(|s| DbSubnet { subnet_id: s.id, zone: s.zone, zone_id: s.zone_id }).collect();
+        out.dedup_by(|a, b| a.subnet_id == b.subnet_id);
+        Ok((vpc, out))
+    }
+
+    pub(crate) fn delete_db_subnet_group(&mut self, name: &str) -> Result<(), ControlError> {
+        let key = name.to_ascii_lowercase();
+        if key == DEFAULT_SUBNET_GROUP {
+            return Err(invalid("The default DB subnet group cannot be deleted."));
+        }
+        if !self.db_subnet_groups.contains_key(&key) {
+            return Err(RdsError::SubnetGroupNotFound(name.into()).into());
+        }
+        if let Some(user) = self.db_instances.values().find(|i| i.subnet_group.as_deref() == Some(key.as_str())) {
+            return Err(RdsError::SubnetGroupInUse { group: key, instance: user.id.clone() }.into());
+        }
+        self.db_subnet_groups.remove(&key);
+        Ok(())
+    }
+
+    // ---- instances -----------------------------------------------------------------------------
+
+    /// CreateDBInstance: checks the request as RDS does, places the primary (and a standby in
+    /// another zone of the subnet group), and creates their storage in the block store.
+    pub(crate) fn create_db_instance(
+        &mut self,
+        spec: DbInstanceSpec,
+        zones: &[Zone],
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let id = spec.id.to_ascii_lowercase();
+        if !valid_identifier(&id) {
+            return Err(invalid(
+                "The parameter DBInstanceIdentifier is not a valid identifier. Identifiers must begin with a \
+                 letter; must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or \
+                 contain two consecutive hyphens.",
+            ));
+        }
+        let engine = engine(&spec.engine).ok_or_else(|| invalid(format!("Invalid DB engine: {}", spec.engine)))?;
+        let version = match &spec.engine_version {
+            None => engine.versions[0].to_string(),
+            Some(v) => {
+                // A major version alone (`16`, `8.0`) picks its newest minor.
+                let found = engine.versions.iter().find(|known| *known == v || known.starts_with(&format!("{v}.")));
+                found.ok_or_else(|| invalid(format!("Cannot find version {v} for {}", engine.name)))?.to_string()
+            }
+        };
+        if !valid_class(&spec.class) {
+            return Err(combination(format!(
+                "RDS does not support creating a DB instance with the following combination: \
+                 DBInstanceClass={}, Engine={}, EngineVersion={version}, LicenseModel={}. For supported \
+                 combinations of instance class and database engine version, see the documentation.",
+                spec.class,
+                engine.name,
+                license(engine.name)
+            )));
+        }
+        let storage_type = spec.storage_type.clone().unwrap_or_else(|| "gp2".to_string());
+        if !matches!(storage_type.as_str(), "gp2" | "gp3" | "io1" | "io2" | "standard") {
+            return Err(invalid(format!("Invalid storage type: {storage_type}")));
+        }
+        let allocated = spec
+            .allocated_gib
+            .ok_or_else(|| invalid("The parameter AllocatedStorage must be provided and must not be null."))?;
+        let (min, max) = match storage_type.as_str() {
+            "io1" | "io2" => (100, engine.max_gib),
+            "standard" => (5, 3072),
+            _ => (engine.min_gib, engine.max_gib),
+        };
+        if allocated < min || allocated > max {
+            return Err(invalid(format!(
+                "Invalid storage size for engine name {} and storage type {storage_type}: {allocated}",
+                engine.name
+            )));
+        }
+        if matches!(storage_type.as_str(), "io1" | "io2") && spec.iops.is_none() {
+            return Err(invalid("The parameter Iops must be provided for storage type io1 and io2."));
+        }
+        let username = spec
+            .master_username
+            .clone()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| invalid("The parameter MasterUsername must be provided and must not be blank."))?;
+        let valid_user = username.len() <= 63
+            && username.starts_with(|c: char| c.is_ascii_alphabetic())
+            && username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_user {
+            return Err(invalid(format!(
+                "MasterUsername {username} cannot be used. It must begin with a letter, contain only letters, \
+                 digits and underscores, and be at most 63 characters long."
+            )));
+        }
+        let password = spec
+            .master_password
+            .clone()
+            .ok_or_else(|| invalid("The parameter MasterUserPassword must be provided and must not be blank."))?;
+        if password.len() < 8 {
+            return Err(invalid(
+                "The parameter MasterUserPassword is not a valid password because it is shorter than 8 characters.",
+            ));
+        }
+        if password.len() > 128 || password.chars().any(|c| matches!(c, '/' | '"' | '@') || c.is_whitespace()) {
+            return Err(invalid(
+                "The parameter MasterUserPassword is not a valid password. Only printable ASCII characters \
+                 besides '/', '@', '\"', ' ' may be used.",
+            ));
+        }
+        if spec.multi_az && spec.zone.is_some() {
+            return Err(combination("Requesting a specific availability zone is not valid for Multi-AZ instances."));
+        }
+        let retention = spec.backup_retention_days.unwrap_or(1);
+        if retention > 35 {
+            return Err(invalid(format!(
+                "Invalid backup retention period: {retention}. It must be between 0 and 35 days."
+            )));
+        }
+        let backup_window = match &spec.backup_window {
+            Some(w) => check_backup_window(w)?,
+            None => "03:00-03:30".to_string(),
+        };
+        let maintenance_window = match &spec.maintenance_window {
+            Some(w) => check_maintenance_window(w)?,
+            None => "sun:05:00-sun:05:30".to_string(),
+        };
+        if self.db_instances.contains_key(&id) {
+            return Err(RdsError::InstanceExists(id).into());
+        }
+        let group = match &spec.subnet_group {
+            Some(name) => self.db_subnet_group(name)?,
+            None => self
+                .default_subnet_group()
+                .ok_or_else(|| invalid("There is no default VPC: name a DBSubnetGroupName."))?,
+        };
+        // The zones of the group that are up, in the group's order.
+        let mut group_zones: Vec<(AzName, AzId)> = Vec::new();
+        for s in &group.subnets {
+            if !group_zones.iter().any(|(z, _)| *z == s.zone) {
+                group_zones.push((s.zone.clone(), s.zone_id.clone()));
+            }
+        }
+        let up = |zone: &AzName| zones.iter().any(|z| z.name == *zone && z.state != ZoneState::Unavailable);
+        let primary_zone = match &spec.zone {
+            Some(z) => {
+                let found = group_zones.iter().find(|(name, _)| name.as_str() == z).cloned();
+                found.ok_or_else(|| {
+                    combination(format!(
+                        "No default subnet detected in VPC. Please contact AWS Support to recreate default \
+                         Subnets, or the DB subnet group does not cover Availability Zone {z}."
+                    ))
+                })?
+            }
+            None => {
+                let candidates: Vec<&(AzName, AzId)> = group_zones.iter().filter(|(z, _)| up(z)).collect();
+                if candidates.is_empty() {
+                    return Err(RdsError::InsufficientCapacity { zone: "any".into(), requested_gib: allocated }.into());
+                }
+                let pick = (self.next_random() % candidates.len() as u128) as usize;
+                candidates[pick].clone()
+            }
+        };
+        if !up(&primary_zone.0) {
+            return Err(
+                RdsError::InsufficientCapacity { zone: primary_zone.0.to_string(), requested_gib: allocated }.into()
+            );
+        }
+        let standby_zone = if spec.multi_az {
+            let others: Vec<&(AzName, AzId)> =
+                group_zones.iter().filter(|(z, _)| *z != primary_zone.0 && up(z)).collect();
+            if others.is_empty() {
+                return Err(
+                    RdsError::InsufficientCapacity { zone: "a second zone".into(), requested_gib: allocated }.into()
+                );
+            }
+            let pick = (self.next_random() % others.len() as u128) as usize;
+            Some(others[pick].clone())
+        } else {
+            None
+        };
+        let resource_id = self.resource_id();
+        let primary = self.create_db_storage(&resource_id, &primary_zone, allocated)?;
+        let standby = match &standby_zone {
+            Some(z) => match self.create_db_storage(&resource_id, z, allocated) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.drop_db_storage(&primary);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        let family = engine.family(&version);
+        let instance = DbInstance {
+            id: id.clone(),
+            resource_id,
+            class: spec.class.clone(),
+            engine: engine.name.to_string(),
+            engine_version: version,
+            status: DbInstanceStatus::Creating,
+            status_since_ms: now_ms,
+            master_username: Some(username),
+            master_password: Some(password),
+            db_name: spec.db_name.clone(),
+            allocated_gib: allocated,
+            storage_type,
+            iops: spec.iops,
+            port: spec.port.unwrap_or(engine.port),
+            address: address.to_string(),
+            multi_az: spec.multi_az,
+            primary,
+            standby,
+            subnet_group: spec.subnet_group.as_ref().map(|g| g.to_ascii_lowercase()),
+            vpc_id: group.vpc_id.clone(),
+            parameter_group: spec.parameter_group.clone().unwrap_or_else(|| format!("default.{family}")),
+            backup_retention_days: retention,
+            backup_window,
+            maintenance_window,
+            deletion_protection: spec.deletion_protection,
+            publicly_accessible: spec.publicly_accessible.unwrap_or(false),
+            auto_minor_version_upgrade: spec.auto_minor_version_upgrade.unwrap_or(true),
+            copy_tags_to_snapshot: spec.copy_tags_to_snapshot,
+            storage_encrypted: spec.storage_encrypted,
+            created_ms: now_ms,
+            failing_over: false,
+            tags: spec.tags,
+        };
+        self.db_instances.insert(id.clone(), instance.clone());
+        self.rds_event(&id, "DB instance created", "RDS-EVENT-0005", "creation", now_ms);
+        Ok(instance)
+    }
+
+    /// `db-` and 26 upper-case letters and digits, as RDS's DbiResourceId.
+    fn resource_id(&mut self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let mut n = self.next_random();
+        let mut id = String::from("db-");
+        for _ in 0..26 {
+            id.push(ALPHABET[(n % 32) as usize] as char);
+            n /= 32;
+        }
+        id
+    }
+
+    /// The volumes of one copy of an instance's storage, made in its zone's cluster.
+    fn create_db_storage(
+        &mut self,
+        resource_id: &str,
+        zone: &(AzName, AzId),
+        allocated_gib: u32,
+    ) -> Result<DbStorage, ControlError> {
+        let count = if allocated_gib >= STRIPE_FROM_GIB { STRIPES } else { 1 };
+        let per_volume = u64::from(allocated_gib).div_ceil(count as u64) * GIB;
+        let cluster = self.store.cluster(zone.1.as_str()).map_err(storage_error)?;
+        let mut made = Vec::new();
+        for n in 0..count {
+            let name = format!("rds-{}-{}-{n}", resource_id.to_ascii_lowercase(), zone.1);
+            let created = store_name(&name)
+                .and_then(|store| cluster.lock().create_volume(&store, per_volume).map_err(storage_error));
+            if let Err(e) = created {
+                self.drop_db_storage(&DbStorage { zone: zone.0.clone(), zone_id: zone.1.clone(), volumes: made });
+                return Err(match e {
+                    ControlError::Volume(crate::error::VolumeError::InsufficientVolumeCapacity { .. }) => {
+                        RdsError::InsufficientCapacity { zone: zone.0.to_string(), requested_gib: allocated_gib }.into()
+                    }
+                    other => other,
+                });
+            }
+            made.push(name);
+        }
+        Ok(DbStorage { zone: zone.0.clone(), zone_id: zone.1.clone(), volumes: made })
+    }
+
+    /// Deletes the volumes of one copy of an instance's storage (what is gone already is fine).
+    pub(crate) fn drop_db_storage(&mut self, storage: &DbStorage) {
+        let Ok(cluster) = self.store.cluster(storage.zone_id.as_str()) else { return };
+        for name in &storage.volumes {
+            let dropped = store_name(name).and_then(|n| match cluster.lock().delete_volume(&n) {
+                Ok(()) | Err(squall_storage::StorageError::VolumeNotFound(_)) => Ok(()),
+                Err(e) => Err(storage_error(e)),
+            });
+            if let Err(e) = dropped {
+                tracing::warn!(volume = %name, "could not drop an RDS volume: {e}");
+            }
+        }
+    }
+
+    /// Whether a storage volume name belongs to a DB instance (restart keeps it).
+    pub(crate) fn is_db_storage(&self, name: &str) -> bool {
+        name.starts_with("rds-")
+            && self.db_instances.values().any(|i| {
+                i.primary.volumes.iter().chain(i.standby.iter().flat_map(|s| s.volumes.iter())).any(|v| v == name)
+            })
+    }
+
+    fn instance_mut(&mut self, id: &str) -> Result<&mut DbInstance, ControlError> {
+        self.db_instances.get_mut(&id.to_ascii_lowercase()).ok_or_else(|| RdsError::InstanceNotFound(id.into()).into())
+    }
+
+    fn rds_event(&mut self, source_id: &str, message: &str, event_id: &str, category: &str, now_ms: u64) {
+        let seq = self.rds_events.values().next_back().map_or(1, |e| e.seq + 1);
+        let event = RdsEvent {
+            seq,
+            source_id: source_id.to_string(),
+            source: EventSource::DbInstance,
+            message: message.to_string(),
+            time_ms: now_ms,
+            categories: vec![category.to_string()],
+            event_id: event_id.to_string(),
+        };
+        self.rds_events.insert(event.key_string(), event);
+    }
+
+    /// DeleteDBInstance.
+    pub(crate) fn delete_db_instance(
+        &mut self,
+        id: &str,
+        skip_final_snapshot: bool,
+        final_snapshot: Option<&str>,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let instance = self.db_instance(id)?.clone();
+        if instance.deletion_protection {
+            return Err(combination(
+                "Cannot delete protected DB Instance, please disable deletion protection and try again.",
+            ));
+        }
+        match (skip_final_snapshot, final_snapshot) {
+            (true, Some(_)) => {
+                return Err(combination("Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier."))
+            }
+            (false, None) => {
+                return Err(combination("FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified."))
+            }
+            (false, Some(_)) => {
+                return Err(RdsError::NotBuiltYet(
+                    "squall does not take DB snapshots yet: delete with SkipFinalSnapshot=true".into(),
+                )
+                .into())
+            }
+            (true, None) => {}
+        }
+        match instance.status {
+            DbInstanceStatus::Deleting => {
+                return Err(RdsError::InvalidInstanceState {
+                    id: instance.id,
+                    status: "deleting",
+                    why: "it is already being deleted",
+                }
+                .into())
+            }
+            DbInstanceStatus::Available | DbInstanceStatus::Stopped | DbInstanceStatus::BackingUp => {}
+            other => {
+                return Err(RdsError::InvalidInstanceState {
+                    id: instance.id,
+                    status: other.as_str(),
+                    why: "it must be available or stopped to be deleted",
+                }
+                .into())
+            }
+        }
+        let i = self.instance_mut(id)?;
+        i.status = DbInstanceStatus::Deleting;
+        i.status_since_ms = now_ms;
+        let out = i.clone();
+        Ok(out)
+    }
+
+    /// The instance, if it is in `required` status (else AWS's InvalidDBInstanceState).
+    fn instance_in(&self, id: &str, required: DbInstanceStatus, why: &'static str) -> Result<DbInstance, ControlError> {
+        let instance = self.db_instance(id)?;
+        if instance.status != required {
+            return Err(RdsError::InvalidInstanceState {
+                id: instance.id.clone(),
+                status: instance.status.as_str(),
+                why,
+            }
+            .into());
+        }
+        Ok(instance.clone())
+    }
+
+    /// Moves an instance to `status` from now on.
+    fn begin(&mut self, id: &str, status: DbInstanceStatus, now_ms: u64) -> Result<DbInstance, ControlError> {
+        let i = self.instance_mut(id)?;
+        i.status = status;
+        i.status_since_ms = now_ms;
+        Ok(i.clone())
+    }
+
+    /// RebootDBInstance, with a failover to the standby when asked.
+    pub(crate) fn reboot_db_instance(
+        &mut self,
+        id: &str,
+        force_failover: bool,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let instance = self.instance_in(id, DbInstanceStatus::Available, "it must be available to be rebooted")?;
+        if force_failover && !instance.multi_az {
+            return Err(combination(format!(
+                "Cannot do a forced failover on DB instance {} because it is not a Multi-AZ instance.",
+                instance.id
+            )));
+        }
+        self.instance_mut(id)?.failing_over = force_failover;
+        let out = self.begin(id, DbInstanceStatus::Rebooting, now_ms)?;
+        if force_failover {
+            self.rds_event(&out.id, "Multi-AZ instance failover started.", "RDS-EVENT-0013", "failover", now_ms);
+        } else {
+            self.rds_event(&out.id, "DB instance restarted", "RDS-EVENT-0006", "availability", now_ms);
+        }
+        Ok(out)
+    }
+
+    /// StopDBInstance.
+    pub(crate) fn stop_db_instance(&mut self, id: &str, now_ms: u64) -> Result<DbInstance, ControlError> {
+        let instance = self.instance_in(id, DbInstanceStatus::Available, "it must be available to be stopped")?;
+        if instance.multi_az && instance.engine.starts_with("sqlserver") {
+            return Err(combination("Multi-AZ SQL Server instances cannot be stopped."));
+        }
+        self.begin(id, DbInstanceStatus::Stopping, now_ms)
+    }
+
+    /// StartDBInstance.
+    pub(crate) fn start_db_instance(&mut self, id: &str, now_ms: u64) -> Result<DbInstance, ControlError> {
+        self.instance_in(id, DbInstanceStatus::Stopped, "it must be stopped to be started")?;
+        self.begin(id, DbInstanceStatus::Starting, now_ms)
+    }
+
+    /// The transitions of DB instances that have fallen due.
+    pub(crate) fn settle_db_instances(&mut self, now_ms: u64) -> Result<(), ControlError> {
+        let d = self.delays;
+        let step = d.volume_create.as_millis() as u64;
+        let due: Vec<String> =
+            self.db_instances.values().filter(|i| db_instance_next_due(i, d) <= now_ms).map(|i| i.id.clone()).collect();
+        for id in due {
+            // A chain of transitions may all have fallen due since the last look.
+            while let Some(i) = self.db_instances.get(&id).cloned() {
+                if db_instance_next_due(&i, d) > now_ms {
+                    break;
+                }
+                let at = i.status_since_ms + step;
+                let (next, event): (Option<DbInstanceStatus>, Option<(&str, &str, &str)>) = match i.status {
+                    DbInstanceStatus::Creating => (
+                        Some(DbInstanceStatus::BackingUp),
+                        Some(("Backing up DB instance", "RDS-EVENT-0001", "backup")),
+                    ),
+                    DbInstanceStatus::BackingUp => (
+                        Some(DbInstanceStatus::Available),
+                        Some(("Finished DB Instance backup", "RDS-EVENT-0002", "backup")),
+                    ),
+                    DbInstanceStatus::Rebooting => (Some(DbInstanceStatus::Available), None),
+                    DbInstanceStatus::Stopping => (
+                        Some(DbInstanceStatus::Stopped),
+                        Some(("DB instance stopped", "RDS-EVENT-0087", "notification")),
+                    ),
+                    DbInstanceStatus::Starting => (
+                        Some(DbInstanceStatus::Available),
+                        Some(("DB instance started", "RDS-EVENT-0088", "notification")),
+                    ),
+                    DbInstanceStatus::Deleting => (None, Some(("DB instance deleted", "RDS-EVENT-0003", "deletion"))),
+                    DbInstanceStatus::Available | DbInstanceStatus::Stopped => break,
+                };
+                match next {
+                    None => {
+                        if let Some(gone) = self.db_instances.remove(&id) {
+                            self.drop_db_storage(&gone.primary);
+                            if let Some(standby) = &gone.standby {
+                                self.drop_db_storage(standby);
+                            }
+                        }
+                    }
+                    Some(status) => {
+                        let failover = i.status == DbInstanceStatus::Rebooting && i.failing_over;
+                        if let Some(row) = self.db_instances.get_mut(&id) {
+                            row.status = status;
+                            row.status_since_ms = at;
+                            if failover {
+                                // The standby becomes the primary; the old primary the standby.
+                                if let Some(standby) = row.standby.take() {
+                                    row.standby = Some(std::mem::replace(&mut row.primary, standby));
+                                }
+                                row.failing_over = false;
+                            }
+                        }
+                        if failover {
+                            self.rds_event(
+                                &id,
+                                "Multi-AZ instance failover completed",
+                                "RDS-EVENT-0049",
+                                "failover",
+                                at,
+                            );
+                        }
+                    }
+                }
+                if let Some((message, event_id, category)) = event {
+                    self.rds_event(&id, message, event_id, category, at);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn db_tags_mut(&mut self, kind: &str, id: &str) -> Result<&mut BTreeMap<String, String>, ControlError> {
+        match kind {
+            "db" => Ok(&mut self.instance_mut(id)?.tags),
+            "subgrp" => {
+                let key = id.to_ascii_lowercase();
+                self.db_subnet_groups
+                    .get_mut(&key)
+                    .map(|g| &mut g.tags)
+                    .ok_or_else(|| RdsError::SubnetGroupNotFound(id.into()).into())
+            }
+            _ => Err(RdsError::InvalidArn(format!("{kind}:{id}")).into()),
+        }
+    }
+
+    pub fn db_tags(&self, kind: &str, id: &str) -> Result<BTreeMap<String, String>, ControlError> {
+        match kind {
+            "db" => Ok(self.db_instance(id)?.tags.clone()),
+            "subgrp" => Ok(self.db_subnet_group(id)?.tags),
+            _ => Err(RdsError::InvalidArn(format!("{kind}:{id}")).into()),
+        }
+    }
+}
+
+fn license(engine: &str) -> &'static str {
+    match engine {
+        "postgres" => "postgresql-license",
+        _ => "general-public-license",
+    }
+}
+
+/// `hh24:mi-hh24:mi`, at least 30 minutes (it may span midnight).
+fn check_backup_window(w: &str) -> Result<String, ControlError> {
+    let bad = || {
+        invalid(format!("The backup window {w} is not valid: it must be hh24:mi-hh24:mi and at least 30 minutes long."))
+    };
+    let (from, to) = w.split_once('-').ok_or_else(bad)?;
+    let (a, b) = (minutes(from).ok_or_else(bad)?, minutes(to).ok_or_else(bad)?);
+    let length = (b + 24 * 60 - a) % (24 * 60);
+    if length < 30 {
+        return Err(bad());
+    }
+    Ok(w.to_string())
+}
+
+/// `ddd:hh24:mi-ddd:hh24:mi` (any case), at least 30 minutes and under a day.
+fn check_maintenance_window(w: &str) -> Result<String, ControlError> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let lower = w.to_ascii_lowercase();
+    let bad = || {
+        invalid(format!(
+            "The maintenance window {w} is not valid: it must be ddd:hh24:mi-ddd:hh24:mi, at least 30 minutes and \
+             less than 24 hours long."
+        ))
+    };
+    let point = |p: &str| -> Option<u32> {
+        let (day, time) = p.split_once(':')?;
+        let d = DAYS.iter().position(|x| *x == day)? as u32;
+        Some(d * 24 * 60 + minutes(time)?)
+    };
+    let (from, to) = lower.split_once('-').ok_or_else(bad)?;
+    let (a, b) = (point(from).ok_or_else(bad)?, point(to).ok_or_else(bad)?);
+    let week = 7 * 24 * 60;
+    let length = (b + week - a) % week;
+    if !(30..24 * 60).contains(&length) {
+        return Err(bad());
+    }
+    Ok(lower)
+}
+
+fn minutes(hhmm: &str) -> Option<u32> {
+    let (h, m) = hhmm.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+impl RdsEvent {
+    fn key_string(&self) -> String {
+        use crate::table::Row;
+        self.key()
+    }
+}
+
+impl Region {
+    fn zones_now(&self) -> Vec<Zone> {
+        self.zones()
+    }
+
+    /// CreateDBSubnetGroup.
+    pub fn create_db_subnet_group(
+        &self,
+        name: &str,
+        description: &str,
+        subnet_ids: &[String],
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Result<DbSubnetGroup, ControlError> {
+        self.with_state(now_ms, |state| state.create_db_subnet_group(name, description, subnet_ids, tags, now_ms))
+    }
+
+    /// DeleteDBSubnetGroup.
+    pub fn delete_db_subnet_group(&self, name: &str, now_ms: u64) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.delete_db_subnet_group(name))
+    }
+
+    /// CreateDBInstance. The zones' storage must answer first, as for CreateVolume.
+    pub fn create_db_instance(
+        &self,
+        spec: DbInstanceSpec,
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let zones = self.zones_now();
+        self.with_state(now_ms, |state| state.create_db_instance(spec, &zones, address, now_ms))
+    }
+
+    /// DeleteDBInstance.
+    pub fn delete_db_instance(
+        &self,
+        id: &str,
+        skip_final_snapshot: bool,
+        final_snapshot: Option<&str>,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        self.with_state(now_ms, |state| state.delete_db_instance(id, skip_final_snapshot, final_snapshot, now_ms))
+    }
+
+    /// RebootDBInstance.
+    pub fn reboot_db_instance(&self, id: &str, force_failover: bool, now_ms: u64) -> Result<DbInstance, ControlError> {
+        self.with_state(now_ms, |state| state.reboot_db_instance(id, force_failover, now_ms))
+    }
+
+    /// StopDBInstance.
+    pub fn stop_db_instance(&self, id: &str, now_ms: u64) -> Result<DbInstance, ControlError> {
+        self.with_state(now_ms, |state| state.stop_db_instance(id, now_ms))
+    }
+
+    /// StartDBInstance.
+    pub fn start_db_instance(&self, id: &str, now_ms: u64) -> Result<DbInstance, ControlError> {
+        self.with_state(now_ms, |state| state.start_db_instance(id, now_ms))
+    }
+
+    /// AddTagsToResource / RemoveTagsFromResource on an RDS resource (`kind` is the ARN's
+    /// resource type: `db`, `subgrp`).
+    pub fn change_db_tags(
+        &self,
+        kind: &str,
+        id: &str,
+        add: BTreeMap<String, String>,
+        remove: &[String],
+        now_ms: u64,
+    ) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| {
+            let tags = state.db_tags_mut(kind, id)?;
+            for key in remove {
+                tags.remove(key);
+            }
+            tags.extend(add);
+            if tags.len() > 50 {
+                return Err(ControlError::TooManyTags);
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::TestRegion;
+
+    fn spec(id: &str, gib: u32, multi_az: bool) -> DbInstanceSpec {
+        DbInstanceSpec {
+            id: id.into(),
+            class: "db.m6g.large".into(),
+            engine: "postgres".into(),
+            allocated_gib: Some(gib),
+            master_username: Some("app".into()),
+            master_password: Some("s3cret-pass".into()),
+            multi_az,
+            ..Default::default()
+        }
+    }
+
+    /// Volumes in the storage cluster of each zone id.
+    fn stored(t: &TestRegion) -> BTreeMap<String, usize> {
+        t.region
+            .with_state(t.now(), |s| Ok(s.storage_status().into_iter().map(|z| (z.name, z.volumes)).collect()))
+            .expect("status")
+    }
+
+    #[test]
+    fn storage_is_striped_from_400_gib_and_a_standby_has_its_own_in_another_zone() {
+        let t = TestRegion::new();
+        let small = t.region.create_db_instance(spec("small", 100, false), "localhost", t.now()).expect("small");
+        assert_eq!(small.primary.volumes.len(), 1);
+        assert!(small.standby.is_none());
+        let big = t.region.create_db_instance(spec("big", 1000, true), "localhost", t.now()).expect("big");
+        let standby = big.standby.clone().expect("a standby");
+        assert_eq!((big.primary.volumes.len(), standby.volumes.len()), (STRIPES, STRIPES));
+        assert_ne!(big.primary.zone, standby.zone, "the standby is in another zone");
+        let volumes = stored(&t);
+        let in_zone = |id: &AzId| volumes.get(id.as_str()).copied().unwrap_or(0);
+        let small_there = |id: &AzId| usize::from(small.primary.zone_id == *id);
+        assert_eq!(in_zone(&big.primary.zone_id), STRIPES + small_there(&big.primary.zone_id));
+        assert_eq!(in_zone(&standby.zone_id), STRIPES + small_there(&standby.zone_id));
+        assert_eq!(volumes.values().sum::<usize>(), 1 + 2 * STRIPES, "{volumes:?}");
+        // None of it is an EC2 volume.
+        let ec2 = t.region.read(t.now(), |s| Ok(s.volumes_after(None, 100, |_| true).0.len())).expect("read");
+        assert_eq!(ec2, 0);
+    }
+
+    #[test]
+    fn a_forced_failover_swaps_the_storage_and_deletion_frees_it() {
+        let t = TestRegion::new();
+        let made = t.region.create_db_instance(spec("orders", 50, true), "localhost", t.now()).expect("create");
+        let standby = made.standby.clone().expect("standby");
+        let refused = t.region.reboot_db_instance("orders", true, t.now()).expect_err("still creating");
+        assert!(matches!(refused, ControlError::Rds(RdsError::InvalidInstanceState { .. })), "{refused:?}");
+        t.advance(1_000);
+        t.region.reboot_db_instance("Orders", true, t.now()).expect("failover");
+        t.advance(1_000);
+        let after = t.region.read(t.now(), |s| Ok(s.db_instance("orders")?.clone())).expect("read");
+        assert_eq!(after.status, DbInstanceStatus::Available);
+        assert_eq!(after.primary, standby, "the standby's storage is the primary's now");
+        assert_eq!(after.standby.as_ref(), Some(&made.primary));
+        let messages: Vec<String> =
+            t.region.read(t.now(), |s| Ok(s.rds_events().map(|e| e.message.clone()).collect())).expect("events");
+        assert_eq!(
+            messages,
+            [
+                "DB instance created",
+                "Backing up DB instance",
+                "Finished DB Instance backup",
+                "Multi-AZ instance failover started.",
+                "Multi-AZ instance failover completed",
+            ]
+        );
+        t.region.delete_db_instance("orders", true, None, t.now()).expect("delete");
+        t.advance(1_000);
+        t.region.read(t.now(), |_| Ok(())).expect("settle");
+        assert_eq!(stored(&t).values().sum::<usize>(), 0, "the storage went with the instance");
+    }
+
+    #[test]
+    fn instances_and_their_storage_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let name = crate::RegionName::parse("us-east-1").expect("region");
+        let config = || crate::ControlConfig::new(name.clone(), dir.path().to_path_buf());
+        let made = {
+            let c = crate::ControlPlane::new(config());
+            c.region(&name).create_db_instance(spec("kept", 20, true), "localhost", c.now_ms()).expect("create")
+        };
+        let c = crate::ControlPlane::new(config());
+        let region = c.region(&name);
+        let back = region.read(c.now_ms(), |s| Ok(s.db_instance("kept")?.clone())).expect("read");
+        assert_eq!((back.resource_id, back.primary, back.standby), (made.resource_id, made.primary, made.standby));
+        let volumes: usize =
+            region.with_state(c.now_ms(), |s| Ok(s.storage_status().iter().map(|z| z.volumes).sum())).expect("status");
+        assert_eq!(volumes, 2, "the restart kept the instance's storage (it is no orphan)");
+    }
+
+    #[test]
+    fn a_failed_creation_leaves_no_storage_and_rules_answer_as_aws() {
+        // Zones of 1 TiB: a 2 TiB instance does not fit, and what was made for it goes.
+        let t = TestRegion::with_config(|c| c.cluster.node_capacity = 1 << 40);
+        let err = t.region.create_db_instance(spec("huge", 2048, false), "localhost", t.now()).expect_err("too big");
+        assert!(matches!(err, ControlError::Rds(RdsError::InsufficientCapacity { .. })), "{err:?}");
+        assert_eq!(stored(&t).values().sum::<usize>(), 0);
+        for (id, why) in [("-x", "leading hyphen"), ("a-", "trailing hyphen"), ("a--b", "double hyphen"), ("", "empty")]
+        {
+            let err = t.region.create_db_instance(spec(id, 20, false), "localhost", t.now()).expect_err(why);
+            assert!(matches!(err, ControlError::Rds(RdsError::InvalidParameterValue(_))), "{why}: {err:?}");
+        }
+        assert!(valid_identifier(&"a".repeat(63)) && !valid_identifier(&"a".repeat(64)));
+        assert!(valid_class("db.t3.micro") && valid_class("db.r6g.2xlarge"));
+        assert!(!valid_class("db.m5.micro") && !valid_class("t3.micro") && !valid_class("db.t3"));
+        assert!(check_backup_window("23:45-00:15").is_ok(), "a window may span midnight");
+        assert!(check_backup_window("03:00-03:20").is_err() && check_backup_window("3:00-03:30").is_err());
+        assert!(check_maintenance_window("Sun:23:30-Mon:00:15").is_ok());
+        assert!(check_maintenance_window("mon:03:00-tue:03:00").is_err(), "a day or more");
+        assert_eq!(engine("postgres").map(|e| e.family("16.4")), Some("postgres16".to_string()));
+        assert_eq!(engine("mysql").map(|e| e.family("8.0.39")), Some("mysql8.0".to_string()));
+    }
+}

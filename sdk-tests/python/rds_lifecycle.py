@@ -1,0 +1,162 @@
+"""RDS DB instances through boto3 (PyPI), against the squall at argv[1]: a DB subnet group over two
+zones of a new VPC, a Multi-AZ PostgreSQL instance with boto3's waiters, a forced failover that
+swaps the zones (and its events), stop/start, tags by ARN, AWS's error codes for bad input, and
+deletion.
+
+Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
+"""
+import sys
+import time
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+endpoint = sys.argv[1]
+session = dict(
+    endpoint_url=endpoint,
+    region_name="eu-west-1",
+    aws_access_key_id="test",
+    aws_secret_access_key="test",
+    config=Config(retries={"max_attempts": 1}),
+)
+ec2 = boto3.client("ec2", **session)
+rds = boto3.client("rds", **session)
+fast = {"Delay": 1, "MaxAttempts": 60}
+
+
+def error_code(call, **kwargs):
+    try:
+        call(**kwargs)
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    raise AssertionError(f"{call.__name__} succeeded: {kwargs}")
+
+
+vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+a = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24", AvailabilityZone="eu-west-1a")["Subnet"]["SubnetId"]
+b = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.2.0/24", AvailabilityZone="eu-west-1b")["Subnet"]["SubnetId"]
+
+# A group must cover two zones.
+code = error_code(
+    rds.create_db_subnet_group, DBSubnetGroupName="one-zone", DBSubnetGroupDescription="x", SubnetIds=[a]
+)
+assert code == "DBSubnetGroupDoesNotCoverEnoughAZs", code
+group = rds.create_db_subnet_group(
+    DBSubnetGroupName="App-DB", DBSubnetGroupDescription="app databases", SubnetIds=[a, b]
+)["DBSubnetGroup"]
+assert group["DBSubnetGroupName"] == "app-db" and group["VpcId"] == vpc, group
+assert {s["SubnetAvailabilityZone"]["Name"] for s in group["Subnets"]} == {"eu-west-1a", "eu-west-1b"}, group
+assert group["DBSubnetGroupArn"] == "arn:aws:rds:eu-west-1:000000000000:subgrp:app-db", group
+code = error_code(rds.describe_db_subnet_groups, DBSubnetGroupName="nope")
+assert code == "DBSubnetGroupNotFoundFault", code
+
+base = dict(
+    DBInstanceClass="db.t3.micro",
+    Engine="postgres",
+    AllocatedStorage=20,
+    MasterUsername="app",
+    MasterUserPassword="s3cret-pass",
+    DBSubnetGroupName="app-db",
+)
+# AWS's answers to bad input.
+for bad, expected in [
+    (dict(DBInstanceIdentifier="1st"), "InvalidParameterValue"),
+    (dict(DBInstanceIdentifier="a--b"), "InvalidParameterValue"),
+    (dict(DBInstanceIdentifier="ok", MasterUserPassword="short"), "InvalidParameterValue"),
+    (dict(DBInstanceIdentifier="ok", AllocatedStorage=5), "InvalidParameterValue"),
+    (dict(DBInstanceIdentifier="ok", Engine="cobol-db"), "InvalidParameterValue"),
+    (dict(DBInstanceIdentifier="ok", DBInstanceClass="db.x9.huge"), "InvalidParameterCombination"),
+    (dict(DBInstanceIdentifier="ok", MultiAZ=True, AvailabilityZone="eu-west-1a"), "InvalidParameterCombination"),
+    (dict(DBInstanceIdentifier="ok", DBSubnetGroupName="missing"), "DBSubnetGroupNotFoundFault"),
+    (dict(DBInstanceIdentifier="ok", PreferredMaintenanceWindow="mon:03:00-mon:03:10"), "InvalidParameterValue"),
+]:
+    code = error_code(rds.create_db_instance, **{**base, **bad})
+    assert code == expected, (bad, code)
+
+made = rds.create_db_instance(DBInstanceIdentifier="Orders", MultiAZ=True, DBName="orders", **base)["DBInstance"]
+assert made["DBInstanceIdentifier"] == "orders" and made["DBInstanceStatus"] == "creating", made
+code = error_code(rds.create_db_instance, DBInstanceIdentifier="orders", **base)
+assert code == "DBInstanceAlreadyExists", code
+
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="orders", WaiterConfig=fast)
+db = rds.describe_db_instances(DBInstanceIdentifier="orders")["DBInstances"][0]
+primary, standby = db["AvailabilityZone"], db["SecondaryAvailabilityZone"]
+assert {primary, standby} == {"eu-west-1a", "eu-west-1b"}, db
+assert db["MultiAZ"] and db["Endpoint"]["Port"] == 5432 and db["Endpoint"]["Address"] == "localhost", db
+assert db["DBInstanceArn"] == "arn:aws:rds:eu-west-1:000000000000:db:orders", db
+assert db["DbiResourceId"].startswith("db-") and len(db["DbiResourceId"]) == 29, db
+assert db["DBParameterGroups"][0]["DBParameterGroupName"].startswith("default.postgres"), db
+
+# Forced failover: the standby's zone becomes the primary's; events say so, in order.
+rebooting = rds.reboot_db_instance(DBInstanceIdentifier="orders", ForceFailover=True)["DBInstance"]
+assert rebooting["DBInstanceStatus"] == "rebooting", rebooting
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="orders", WaiterConfig=fast)
+db = rds.describe_db_instances(DBInstanceIdentifier="orders")["DBInstances"][0]
+assert (db["AvailabilityZone"], db["SecondaryAvailabilityZone"]) == (standby, primary), db
+assert db["Endpoint"]["Port"] == 5432, db
+events = rds.describe_events(SourceType="db-instance", SourceIdentifier="orders")["Events"]
+messages = [e["Message"] for e in events]
+assert messages[0] == "DB instance created", messages
+started = messages.index("Multi-AZ instance failover started.")
+assert messages.index("Multi-AZ instance failover completed") > started, messages
+assert all(e["SourceArn"] == db["DBInstanceArn"] for e in events), events
+
+# A single-AZ instance cannot fail over.
+rds.create_db_instance(DBInstanceIdentifier="cache", AvailabilityZone="eu-west-1b", **base)
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="cache", WaiterConfig=fast)
+single = rds.describe_db_instances(DBInstanceIdentifier="cache")["DBInstances"][0]
+assert single["AvailabilityZone"] == "eu-west-1b" and "SecondaryAvailabilityZone" not in single, single
+code = error_code(rds.reboot_db_instance, DBInstanceIdentifier="cache", ForceFailover=True)
+assert code == "InvalidParameterCombination", code
+
+# Stop and start.
+assert rds.stop_db_instance(DBInstanceIdentifier="cache")["DBInstance"]["DBInstanceStatus"] == "stopping"
+for _ in range(60):
+    status = rds.describe_db_instances(DBInstanceIdentifier="cache")["DBInstances"][0]["DBInstanceStatus"]
+    if status == "stopped":
+        break
+    time.sleep(0.2)
+assert status == "stopped", status
+code = error_code(rds.reboot_db_instance, DBInstanceIdentifier="cache")
+assert code == "InvalidDBInstanceState", code
+rds.start_db_instance(DBInstanceIdentifier="cache")
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="cache", WaiterConfig=fast)
+
+# Tags by ARN.
+arn = db["DBInstanceArn"]
+rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "team", "Value": "payments"}, {"Key": "tier", "Value": "1"}])
+rds.remove_tags_from_resource(ResourceName=arn, TagKeys=["tier"])
+tags = rds.list_tags_for_resource(ResourceName=arn)["TagList"]
+assert tags == [{"Key": "team", "Value": "payments"}], tags
+code = error_code(rds.list_tags_for_resource, ResourceName="arn:aws:rds:eu-west-1:000000000000:db:ghost")
+assert code == "DBInstanceNotFound", code
+
+# Filters and paging.
+code = error_code(rds.describe_db_instances, Filters=[{"Name": "colour", "Values": ["red"]}])
+assert code == "InvalidParameterValue", code
+by_engine = rds.describe_db_instances(Filters=[{"Name": "engine", "Values": ["postgres"]}])["DBInstances"]
+assert [d["DBInstanceIdentifier"] for d in by_engine] == ["cache", "orders"], by_engine
+by_arn = rds.describe_db_instances(Filters=[{"Name": "db-instance-id", "Values": [arn]}])["DBInstances"]
+assert [d["DBInstanceIdentifier"] for d in by_arn] == ["orders"], by_arn
+versions = rds.describe_db_engine_versions(Engine="postgres", DefaultOnly=True)["DBEngineVersions"]
+assert len(versions) == 1 and versions[0]["DBParameterGroupFamily"].startswith("postgres"), versions
+
+# Deletion: the group is in use until the instances are gone.
+code = error_code(rds.delete_db_subnet_group, DBSubnetGroupName="app-db")
+assert code == "InvalidDBSubnetGroupStateFault", code
+code = error_code(rds.delete_db_instance, DBInstanceIdentifier="orders")
+assert code == "InvalidParameterCombination", code
+for name in ["orders", "cache"]:
+    gone = rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)["DBInstance"]
+    assert gone["DBInstanceStatus"] == "deleting", gone
+    rds.get_waiter("db_instance_deleted").wait(DBInstanceIdentifier=name, WaiterConfig=fast)
+code = error_code(rds.describe_db_instances, DBInstanceIdentifier="orders")
+assert code == "DBInstanceNotFound", code
+rds.delete_db_subnet_group(DBSubnetGroupName="app-db")
+code = error_code(rds.describe_db_subnet_groups, DBSubnetGroupName="app-db")
+assert code == "DBSubnetGroupNotFoundFault", code
+deleted = [e["Message"] for e in rds.describe_events(SourceType="db-instance", SourceIdentifier="orders")["Events"]]
+assert deleted[-1] == "DB instance deleted", deleted
+
+print("boto3 rds lifecycle: ok")

@@ -1,0 +1,588 @@
+//! RDS over the `awsQuery` protocol (API version 2014-10-31): DB instances whose storage lives in
+//! the block store (a standby's in another zone for Multi-AZ), DB subnet groups, the engine
+//! catalogue, events and tags. Wire types are generated from botocore's model; the rules are the
+//! control plane's (`squall_control::rds`); this crate maps one to the other and names AWS's error
+//! codes.
+
+pub mod generated;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use squall_control::model::rds::{DbInstance as Instance, DbInstanceSpec, DbSubnetGroup as Group, RdsEvent};
+use squall_control::{ControlError, ControlPlane, RdsError, Region, RegionName};
+use squall_protocol::{decode_action, query_response, ApiError, QueryParams, RequestContext, Timestamp, WireResponse};
+
+use generated::*;
+
+/// Answers one RDS request in the `awsQuery` shape, success or error.
+pub fn handle(control: &ControlPlane, ctx: &RequestContext, params: &QueryParams) -> WireResponse {
+    let result = decode_action(params, MODEL_OPERATIONS, Request::decode).and_then(|r| dispatch(control, ctx, r));
+    match result {
+        Ok(response) => {
+            query_response(response.action(), XML_NAMESPACE, &ctx.request_id, |w| response.encode_members(w))
+        }
+        Err(e) => e.to_query_response(&ctx.request_id),
+    }
+}
+
+fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> Result<Response, ApiError> {
+    let region = region(control, ctx)?;
+    let now = control.now_ms();
+    let arns = Arns { region: &ctx.region, account: &ctx.account_id };
+    Ok(match request {
+        Request::CreateDBInstance(r) => {
+            let spec = instance_spec(r)?;
+            let made = region.create_db_instance(spec, &control.config().rds_address, now).map_err(control_error)?;
+            Response::CreateDBInstance(CreateDBInstanceResult {
+                db_instance: Some(render_instance(&made, &region, &arns)),
+            })
+        }
+        Request::DescribeDBInstances(r) => Response::DescribeDBInstances(describe_instances(&region, &arns, r, now)?),
+        Request::DeleteDBInstance(r) => {
+            let skip = r.skip_final_snapshot.unwrap_or(false);
+            let gone = region
+                .delete_db_instance(&r.db_instance_identifier, skip, r.final_db_snapshot_identifier.as_deref(), now)
+                .map_err(control_error)?;
+            Response::DeleteDBInstance(DeleteDBInstanceResult {
+                db_instance: Some(render_instance(&gone, &region, &arns)),
+            })
+        }
+        Request::RebootDBInstance(r) => {
+            let i = region
+                .reboot_db_instance(&r.db_instance_identifier, r.force_failover.unwrap_or(false), now)
+                .map_err(control_error)?;
+            Response::RebootDBInstance(RebootDBInstanceResult {
+                db_instance: Some(render_instance(&i, &region, &arns)),
+            })
+        }
+        Request::StopDBInstance(r) => {
+            if r.db_snapshot_identifier.is_some() {
+                return Err(not_built("squall does not take DB snapshots yet: stop without DBSnapshotIdentifier"));
+            }
+            let i = region.stop_db_instance(&r.db_instance_identifier, now).map_err(control_error)?;
+            Response::StopDBInstance(StopDBInstanceResult { db_instance: Some(render_instance(&i, &region, &arns)) })
+        }
+        Request::StartDBInstance(r) => {
+            let i = region.start_db_instance(&r.db_instance_identifier, now).map_err(control_error)?;
+            Response::StartDBInstance(StartDBInstanceResult { db_instance: Some(render_instance(&i, &region, &arns)) })
+        }
+        Request::CreateDBSubnetGroup(r) => {
+            let tags = tag_map(r.tags.unwrap_or_default())?;
+            let g = region
+                .create_db_subnet_group(
+                    &r.db_subnet_group_name,
+                    &r.db_subnet_group_description,
+                    &r.subnet_ids,
+                    tags,
+                    now,
+                )
+                .map_err(control_error)?;
+            Response::CreateDBSubnetGroup(CreateDBSubnetGroupResult { db_subnet_group: Some(render_group(&g, &arns)) })
+        }
+        Request::DescribeDBSubnetGroups(r) => {
+            no_filters(r.filters.as_deref())?;
+            let limit = max_records(r.max_records)?;
+            let groups = region
+                .read(now, |state| match &r.db_subnet_group_name {
+                    Some(name) => Ok(vec![state.db_subnet_group(name)?]),
+                    None => Ok(state.db_subnet_groups()),
+                })
+                .map_err(control_error)?;
+            let (page, marker) = paginate(groups, |g| g.name.clone(), r.marker.as_deref(), limit);
+            Response::DescribeDBSubnetGroups(DBSubnetGroupMessage {
+                marker,
+                db_subnet_groups: Some(page.iter().map(|g| render_group(g, &arns)).collect()),
+            })
+        }
+        Request::DeleteDBSubnetGroup(r) => {
+            region.delete_db_subnet_group(&r.db_subnet_group_name, now).map_err(control_error)?;
+            Response::DeleteDBSubnetGroup(())
+        }
+        Request::DescribeDBEngineVersions(r) => Response::DescribeDBEngineVersions(engine_versions(r)?),
+        Request::DescribeEvents(r) => Response::DescribeEvents(describe_events(&region, &arns, r, now)?),
+        Request::AddTagsToResource(r) => {
+            let (kind, id) = arns.parse(&r.resource_name)?;
+            let tags = tag_map(r.tags)?;
+            region.change_db_tags(&kind, &id, tags, &[], now).map_err(control_error)?;
+            Response::AddTagsToResource(())
+        }
+        Request::RemoveTagsFromResource(r) => {
+            let (kind, id) = arns.parse(&r.resource_name)?;
+            region.change_db_tags(&kind, &id, BTreeMap::new(), &r.tag_keys, now).map_err(control_error)?;
+            Response::RemoveTagsFromResource(())
+        }
+        Request::ListTagsForResource(r) => {
+            no_filters(r.filters.as_deref())?;
+            let (kind, id) = arns.parse(&r.resource_name)?;
+            let tags = region.read(now, |state| state.db_tags(&kind, &id)).map_err(control_error)?;
+            Response::ListTagsForResource(TagListMessage { tag_list: Some(render_tags(&tags)) })
+        }
+    })
+}
+
+fn region(control: &ControlPlane, ctx: &RequestContext) -> Result<Arc<Region>, ApiError> {
+    let name = RegionName::parse(&ctx.region)
+        .map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid region: {}", ctx.region)))?;
+    Ok(control.region(&name))
+}
+
+fn not_built(message: &str) -> ApiError {
+    ApiError::new(501, "NotImplemented", message)
+}
+
+/// The ARNs of this region and account.
+struct Arns<'a> {
+    region: &'a str,
+    account: &'a str,
+}
+
+impl Arns<'_> {
+    fn of(&self, kind: &str, id: &str) -> String {
+        format!("arn:aws:rds:{}:{}:{kind}:{id}", self.region, self.account)
+    }
+
+    /// `(resource type, name)` of an RDS ARN of this region.
+    fn parse(&self, arn: &str) -> Result<(String, String), ApiError> {
+        let invalid = || {
+            ApiError::client(
+                "InvalidParameterValue",
+                format!("The specified resource name does not match an RDS resource in this region: {arn}"),
+            )
+        };
+        let parts: Vec<&str> = arn.splitn(7, ':').collect();
+        match parts.as_slice() {
+            ["arn", "aws", "rds", region, _account, kind, id] if *region == self.region && !id.is_empty() => {
+                match *kind {
+                    "db" | "subgrp" => Ok((kind.to_string(), id.to_string())),
+                    _ => Err(invalid()),
+                }
+            }
+            _ => Err(invalid()),
+        }
+    }
+}
+
+fn tag_map(tags: Vec<Tag>) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    for t in tags {
+        let key = t.key.unwrap_or_default();
+        if key.is_empty() || key.len() > 128 || key.starts_with("aws:") {
+            return Err(ApiError::client(
+                "InvalidParameterValue",
+                format!("Tag key {key:?} is not valid: 1 to 128 characters, not starting with aws:"),
+            ));
+        }
+        out.insert(key, t.value.unwrap_or_default());
+    }
+    Ok(out)
+}
+
+fn render_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect()
+}
+
+fn timestamp(ms: u64) -> Timestamp {
+    Timestamp { epoch_millis: ms as i64 }
+}
+
+/// MaxRecords: 20 to 100 (100 when absent).
+fn max_records(n: Option<i32>) -> Result<usize, ApiError> {
+    match n {
+        None => Ok(100),
+        Some(n) if (20..=100).contains(&n) => Ok(n as usize),
+        Some(n) => Err(ApiError::client(
+            "InvalidParameterValue",
+            format!("Invalid value {n} for MaxRecords. Must be between 20 and 100"),
+        )),
+    }
+}
+
+/// The page after `marker` (the key of the last item of the previous page) and the next marker.
+fn paginate<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    marker: Option<&str>,
+    limit: usize,
+) -> (Vec<T>, Option<String>) {
+    let mut rest: Vec<T> = items.into_iter().filter(|i| marker.is_none_or(|m| key(i).as_str() > m)).collect();
+    if rest.len() > limit {
+        rest.truncate(limit);
+        let next = rest.last().map(&key);
+        (rest, next)
+    } else {
+        (rest, None)
+    }
+}
+
+fn no_filters(filters: Option<&[Filter]>) -> Result<(), ApiError> {
+    match filters.and_then(|f| f.first()) {
+        Some(f) => Err(ApiError::client("InvalidParameterValue", format!("Unrecognized filter name: {}", f.name))),
+        None => Ok(()),
+    }
+}
+
+fn instance_spec(r: CreateDBInstanceMessage) -> Result<DbInstanceSpec, ApiError> {
+    if r.db_cluster_identifier.is_some() {
+        return Err(not_built("squall does not serve DB clusters yet"));
+    }
+    let non_negative = |name: &str, v: Option<i32>| -> Result<Option<u32>, ApiError> {
+        v.map(|n| {
+            u32::try_from(n).map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid {name}: {n}")))
+        })
+        .transpose()
+    };
+    let port = match r.port {
+        None => None,
+        Some(p) if (1150..=65535).contains(&p) => Some(p as u16),
+        Some(p) => {
+            return Err(ApiError::client(
+                "InvalidParameterValue",
+                format!("Invalid port {p}: the port must be between 1150 and 65535"),
+            ))
+        }
+    };
+    Ok(DbInstanceSpec {
+        id: r.db_instance_identifier,
+        class: r.db_instance_class,
+        engine: r.engine,
+        engine_version: r.engine_version,
+        allocated_gib: non_negative("AllocatedStorage", r.allocated_storage)?,
+        storage_type: r.storage_type,
+        iops: non_negative("Iops", r.iops)?,
+        master_username: r.master_username,
+        master_password: r.master_user_password,
+        db_name: r.db_name,
+        zone: r.availability_zone,
+        multi_az: r.multi_az.unwrap_or(false),
+        subnet_group: r.db_subnet_group_name,
+        port,
+        parameter_group: r.db_parameter_group_name,
+        backup_retention_days: non_negative("BackupRetentionPeriod", r.backup_retention_period)?,
+        backup_window: r.preferred_backup_window,
+        maintenance_window: r.preferred_maintenance_window,
+        deletion_protection: r.deletion_protection.unwrap_or(false),
+        publicly_accessible: r.publicly_accessible,
+        auto_minor_version_upgrade: r.auto_minor_version_upgrade,
+        copy_tags_to_snapshot: r.copy_tags_to_snapshot.unwrap_or(false),
+        storage_encrypted: r.storage_encrypted.unwrap_or(false),
+        tags: tag_map(r.tags.unwrap_or_default())?,
+    })
+}
+
+fn render_group(g: &Group, arns: &Arns<'_>) -> DBSubnetGroup {
+    DBSubnetGroup {
+        db_subnet_group_name: Some(g.name.clone()),
+        db_subnet_group_description: Some(g.description.clone()),
+        vpc_id: Some(g.vpc_id.clone()),
+        subnet_group_status: Some("Complete".into()),
+        subnets: Some(
+            g.subnets
+                .iter()
+                .map(|s| Subnet {
+                    subnet_identifier: Some(s.subnet_id.clone()),
+                    subnet_availability_zone: Some(AvailabilityZone { name: Some(s.zone.to_string()) }),
+                    subnet_outpost: None,
+                    subnet_status: Some("Active".into()),
+                })
+                .collect(),
+        ),
+        db_subnet_group_arn: Some(arns.of("subgrp", &g.name)),
+        supported_network_types: Some(vec!["IPV4".into()]),
+    }
+}
+
+fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance {
+    let group = region.read(0, |state| {
+        Ok(match &i.subnet_group {
+            Some(name) => state.db_subnet_group(name).ok(),
+            None => state.db_subnet_groups().into_iter().find(|g| g.name == "default"),
+        })
+    });
+    let creating = i.status == squall_control::model::rds::DbInstanceStatus::Creating;
+    DBInstance {
+        db_instance_identifier: Some(i.id.clone()),
+        db_instance_class: Some(i.class.clone()),
+        engine: Some(i.engine.clone()),
+        db_instance_status: Some(i.status.as_str().into()),
+        master_username: i.master_username.clone(),
+        db_name: i.db_name.clone(),
+        // RDS shows no endpoint until the instance is first up.
+        endpoint: (!creating).then(|| Endpoint {
+            address: Some(i.address.clone()),
+            port: Some(i32::from(i.port)),
+            hosted_zone_id: Some("Z2R2ITUGPM61AM".into()),
+        }),
+        allocated_storage: Some(i.allocated_gib as i32),
+        instance_create_time: (!creating).then(|| timestamp(i.created_ms)),
+        preferred_backup_window: Some(i.backup_window.clone()),
+        backup_retention_period: Some(i.backup_retention_days as i32),
+        db_security_groups: Some(Vec::new()),
+        vpc_security_groups: Some(Vec::new()),
+        db_parameter_groups: Some(vec![DBParameterGroupStatus {
+            db_parameter_group_name: Some(i.parameter_group.clone()),
+            parameter_apply_status: Some("in-sync".into()),
+        }]),
+        availability_zone: Some(i.primary.zone.to_string()),
+        db_subnet_group: group.ok().flatten().map(|g| render_group(&g, arns)),
+        preferred_maintenance_window: Some(i.maintenance_window.clone()),
+        pending_modified_values: Some(PendingModifiedValues::default()),
+        multi_az: Some(i.multi_az),
+        engine_version: Some(i.engine_version.clone()),
+        auto_minor_version_upgrade: Some(i.auto_minor_version_upgrade),
+        read_replica_db_instance_identifiers: Some(Vec::new()),
+        license_model: Some(
+            if i.engine == "postgres" { "postgresql-license" } else { "general-public-license" }.into(),
+        ),
+        iops: i.iops.map(|n| n as i32),
+        option_group_memberships: Some(vec![OptionGroupMembership {
+            option_group_name: Some(format!("default:{}", option_group_suffix(i))),
+            status: Some("in-sync".into()),
+        }]),
+        secondary_availability_zone: i.standby.as_ref().map(|s| s.zone.to_string()),
+        publicly_accessible: Some(i.publicly_accessible),
+        storage_type: Some(i.storage_type.clone()),
+        db_instance_port: Some(0),
+        storage_encrypted: Some(i.storage_encrypted),
+        dbi_resource_id: Some(i.resource_id.clone()),
+        ca_certificate_identifier: Some("rds-ca-rsa2048-g1".into()),
+        domain_memberships: Some(Vec::new()),
+        copy_tags_to_snapshot: Some(i.copy_tags_to_snapshot),
+        monitoring_interval: Some(0),
+        db_instance_arn: Some(arns.of("db", &i.id)),
+        iam_database_authentication_enabled: Some(false),
+        performance_insights_enabled: Some(false),
+        deletion_protection: Some(i.deletion_protection),
+        associated_roles: Some(Vec::new()),
+        tag_list: Some(render_tags(&i.tags)),
+        customer_owned_ip_enabled: Some(false),
+        network_type: Some("IPV4".into()),
+        backup_target: Some("region".into()),
+        ..Default::default()
+    }
+}
+
+/// `postgres-16`, `mysql-8-0`: the suffix of the default option group's name.
+fn option_group_suffix(i: &Instance) -> String {
+    let mut parts = i.engine_version.split('.');
+    let major = parts.next().unwrap_or_default();
+    match i.engine.as_str() {
+        "postgres" => format!("postgres-{major}"),
+        other => format!("{other}-{major}-{}", parts.next().unwrap_or("0")),
+    }
+}
+
+const INSTANCE_FILTERS: &[&str] = &["db-instance-id", "dbi-resource-id", "engine", "db-cluster-id", "domain"];
+
+fn describe_instances(
+    region: &Region,
+    arns: &Arns<'_>,
+    r: DescribeDBInstancesMessage,
+    now: u64,
+) -> Result<DBInstanceMessage, ApiError> {
+    let limit = max_records(r.max_records)?;
+    let filters = r.filters.unwrap_or_default();
+    for f in &filters {
+        if !INSTANCE_FILTERS.contains(&f.name.as_str()) {
+            return Err(ApiError::client("InvalidParameterValue", format!("Unrecognized filter name: {}", f.name)));
+        }
+        if f.values.is_empty() {
+            return Err(ApiError::client(
+                "InvalidParameterValue",
+                format!("The list of values for filter {} must not be empty.", f.name),
+            ));
+        }
+    }
+    let wanted = r.db_instance_identifier.clone();
+    let instances: Vec<Instance> = region
+        .read(now, |state| {
+            if let Some(id) = &wanted {
+                state.db_instance(id)?;
+            }
+            Ok(state
+                .db_instances()
+                .filter(|i| wanted.as_ref().is_none_or(|w| i.id == w.to_ascii_lowercase()))
+                .filter(|i| {
+                    filters.iter().all(|f| {
+                        f.values.iter().any(|v| match f.name.as_str() {
+                            // An id or an ARN.
+                            "db-instance-id" => *v == i.id || *v == arns.of("db", &i.id),
+                            "dbi-resource-id" => *v == i.resource_id,
+                            "engine" => *v == i.engine,
+                            _ => false,
+                        })
+                    })
+                })
+                .cloned()
+                .collect())
+        })
+        .map_err(control_error)?;
+    let (page, marker) = paginate(instances, |i| i.id.clone(), r.marker.as_deref(), limit);
+    Ok(DBInstanceMessage {
+        marker,
+        db_instances: Some(page.iter().map(|i| render_instance(i, region, arns)).collect()),
+    })
+}
+
+fn engine_versions(r: DescribeDBEngineVersionsMessage) -> Result<DBEngineVersionMessage, ApiError> {
+    no_filters(r.filters.as_deref())?;
+    let limit = max_records(r.max_records)?;
+    let mut out = Vec::new();
+    for engine in squall_control::rds::ENGINES {
+        if r.engine.as_ref().is_some_and(|e| e != engine.name) {
+            continue;
+        }
+        for (n, version) in engine.versions.iter().enumerate() {
+            let family = engine.family(version);
+            let wanted_version =
+                r.engine_version.as_ref().is_none_or(|v| v == version || version.starts_with(&format!("{v}.")));
+            let wanted_family = r.db_parameter_group_family.as_ref().is_none_or(|f| *f == family);
+            let default = n == 0;
+            if !wanted_version || !wanted_family || (r.default_only == Some(true) && !default) {
+                continue;
+            }
+            let major = match engine.name {
+                "postgres" => version.split('.').next().unwrap_or_default().to_string(),
+                _ => version.split('.').take(2).collect::<Vec<_>>().join("."),
+            };
+            out.push(DBEngineVersion {
+                engine: Some(engine.name.into()),
+                major_engine_version: Some(major),
+                engine_version: Some(version.to_string()),
+                db_parameter_group_family: Some(family),
+                db_engine_description: Some(engine.description.into()),
+                db_engine_version_description: Some(format!("{} {version}", engine.description)),
+                supports_log_exports_to_cloudwatch_logs: Some(true),
+                supports_read_replica: Some(true),
+                supported_engine_modes: Some(vec!["provisioned".into()]),
+                status: Some("available".into()),
+                supports_parallel_query: Some(false),
+                supports_global_databases: Some(false),
+                valid_upgrade_target: Some(Vec::new()),
+                ..Default::default()
+            });
+        }
+    }
+    let (page, marker) = paginate(
+        out,
+        |v| format!("{}:{}", v.engine.clone().unwrap_or_default(), v.engine_version.clone().unwrap_or_default()),
+        r.marker.as_deref(),
+        limit,
+    );
+    Ok(DBEngineVersionMessage { marker, db_engine_versions: Some(page) })
+}
+
+fn describe_events(
+    region: &Region,
+    arns: &Arns<'_>,
+    r: DescribeEventsMessage,
+    now: u64,
+) -> Result<EventsMessage, ApiError> {
+    no_filters(r.filters.as_deref())?;
+    let limit = max_records(r.max_records)?;
+    if r.source_identifier.is_some() && r.source_type.is_none() {
+        return Err(ApiError::client(
+            "InvalidParameterCombination",
+            "Cannot specify source identifier without source type",
+        ));
+    }
+    if let Some(t) = &r.source_type {
+        if *t != SourceType::DbInstance {
+            // No other source writes events in squall yet.
+            return Ok(EventsMessage { marker: None, events: Some(Vec::new()) });
+        }
+    }
+    let end = r.end_time.map_or(now, |t| t.epoch_millis.max(0) as u64);
+    let start = match (r.start_time, r.duration) {
+        (Some(t), _) => t.epoch_millis.max(0) as u64,
+        (None, Some(minutes)) => end.saturating_sub(u64::try_from(minutes).unwrap_or(0) * 60_000),
+        (None, None) => end.saturating_sub(60 * 60_000),
+    };
+    let wanted = r.source_identifier.as_ref().map(|s| s.to_ascii_lowercase());
+    let categories = r.event_categories.unwrap_or_default();
+    let events: Vec<RdsEvent> = region
+        .read(now, |state| {
+            Ok(state
+                .rds_events()
+                .filter(|e| e.time_ms >= start && e.time_ms <= end)
+                .filter(|e| wanted.as_ref().is_none_or(|w| e.source_id == *w))
+                .filter(|e| categories.is_empty() || e.categories.iter().any(|c| categories.contains(c)))
+                .cloned()
+                .collect())
+        })
+        .map_err(control_error)?;
+    let (page, marker) = paginate(events, |e| format!("{:020}", e.seq), r.marker.as_deref(), limit);
+    Ok(EventsMessage {
+        marker,
+        events: Some(
+            page.iter()
+                .map(|e| Event {
+                    source_identifier: Some(e.source_id.clone()),
+                    source_type: Some(SourceType::DbInstance),
+                    message: Some(e.message.clone()),
+                    event_categories: Some(e.categories.clone()),
+                    date: Some(timestamp(e.time_ms)),
+                    source_arn: Some(arns.of("db", &e.source_id)),
+                })
+                .collect(),
+        ),
+    })
+}
+
+/// RDS's code, status and wording for each control-plane error.
+fn control_error(e: ControlError) -> ApiError {
+    let client = |code: &'static str, message: String| ApiError::client(code, message);
+    match e {
+        ControlError::Rds(e) => match e {
+            RdsError::InstanceExists(_) => client("DBInstanceAlreadyExists", "DB instance already exists".into()),
+            RdsError::InstanceNotFound(id) => {
+                ApiError::new(404, "DBInstanceNotFound", format!("DBInstance {id} not found."))
+            }
+            RdsError::InvalidInstanceState { id, status, .. } => client(
+                "InvalidDBInstanceState",
+                format!("Instance {id} is in {status} state, which does not allow this operation."),
+            ),
+            RdsError::SubnetGroupExists(name) => {
+                client("DBSubnetGroupAlreadyExists", format!("The DB subnet group '{name}' already exists."))
+            }
+            RdsError::SubnetGroupNotFound(name) => {
+                ApiError::new(404, "DBSubnetGroupNotFoundFault", format!("DBSubnetGroup {name} not found."))
+            }
+            RdsError::SubnetGroupTooFewZones { covered } => client(
+                "DBSubnetGroupDoesNotCoverEnoughAZs",
+                format!(
+                    "The DB subnet group doesn't meet Availability Zone (AZ) coverage requirement. Current AZ \
+                     coverage: {}. Add subnets to cover at least 2 AZs.",
+                    covered.join(", ")
+                ),
+            ),
+            RdsError::SubnetGroupInUse { group, instance } => client(
+                "InvalidDBSubnetGroupStateFault",
+                format!(
+                    "Cannot delete the subnet group '{group}' because at least one database instance: {instance} \
+                     is still using it."
+                ),
+            ),
+            RdsError::InvalidSubnets(ids) => {
+                client("InvalidSubnet", format!("Some input subnets in :[{}] are invalid.", ids.join(", ")))
+            }
+            RdsError::InvalidParameterValue(m) => client("InvalidParameterValue", m),
+            RdsError::InvalidParameterCombination(m) => client("InvalidParameterCombination", m),
+            RdsError::InsufficientCapacity { zone, requested_gib } => client(
+                "InsufficientDBInstanceCapacity",
+                format!("Cannot create a DB instance with {requested_gib} GiB of storage in {zone} at this time."),
+            ),
+            RdsError::InvalidArn(what) => client(
+                "InvalidParameterValue",
+                format!("The specified resource name does not match an RDS resource in this region: {what}"),
+            ),
+            RdsError::NotBuiltYet(m) => not_built(&m),
+        },
+        ControlError::TooManyTags => {
+            client("TagQuotaPerResourceExceeded", "A resource can have at most 50 tags.".into())
+        }
+        ControlError::Zone(z) => client("InvalidParameterValue", z.to_string()),
+        ControlError::Internal(e) => ApiError::new(500, "InternalFailure", format!("An internal error occurred ({e})")),
+        other => client("InvalidParameterValue", other.to_string()),
+    }
+}
