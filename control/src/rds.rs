@@ -675,6 +675,57 @@ impl RegionState {
         self.begin(id, DbInstanceStatus::Starting, now_ms)
     }
 
+    /// How long a copy of an instance's storage has been stuck (its longest-stuck volume, by the
+    /// storage clock), or `None` while every volume of it serves.
+    fn db_storage_stuck_for(&mut self, storage: &DbStorage) -> Result<Option<u64>, ControlError> {
+        let cluster = self.store.cluster(storage.zone_id.as_str()).map_err(storage_error)?;
+        let c = cluster.lock();
+        let now = c.now().as_millis() as u64;
+        let mut longest = None;
+        for name in &storage.volumes {
+            let since = c.record(&store_name(name)?).and_then(|r| r.stuck_since_ms);
+            if let Some(since) = since {
+                longest = longest.max(Some(now.saturating_sub(since)));
+            }
+        }
+        Ok(longest)
+    }
+
+    /// Multi-AZ instances whose primary storage has been stuck for the detection time fail over
+    /// to the standby, as RDS does when the primary's zone or its EBS volumes fail — if the
+    /// standby's storage serves; with both stuck the instance waits with its primary.
+    pub(crate) fn detect_db_failovers(&mut self, now_ms: u64) -> Result<(), ControlError> {
+        let detect = self.delays.db_failover_detect.as_millis() as u64;
+        let candidates: Vec<DbInstance> = self
+            .db_instances
+            .values()
+            .filter(|i| i.multi_az && i.status == DbInstanceStatus::Available)
+            .cloned()
+            .collect();
+        for i in candidates {
+            let Some(standby) = &i.standby else { continue };
+            let Some(stuck_for) = self.db_storage_stuck_for(&i.primary)? else { continue };
+            if stuck_for < detect {
+                continue;
+            }
+            if self.db_storage_stuck_for(standby)?.is_some() {
+                continue; // nowhere to go: the instance stays stuck with its primary
+            }
+            if let Some(row) = self.db_instances.get_mut(&i.id) {
+                row.failing_over = true;
+                row.status = DbInstanceStatus::Rebooting;
+                row.status_since_ms = now_ms;
+            }
+            let reason = format!(
+                "The primary's storage in {} has not answered for {stuck_for} ms: failing over to the standby in {}.",
+                i.primary.zone, standby.zone
+            );
+            self.rds_event(&i.id, &reason, "RDS-EVENT-0034", "failover", now_ms);
+            self.rds_event(&i.id, "Multi-AZ instance failover started.", "RDS-EVENT-0013", "failover", now_ms);
+        }
+        Ok(())
+    }
+
     /// The transitions of DB instances that have fallen due.
     pub(crate) fn settle_db_instances(&mut self, now_ms: u64) -> Result<(), ControlError> {
         let d = self.delays;
@@ -921,6 +972,7 @@ impl Region {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::lifecycle::DB_FAILOVER_DETECT;
     use crate::test_support::TestRegion;
 
     fn spec(id: &str, gib: u32, multi_az: bool) -> DbInstanceSpec {
@@ -994,6 +1046,39 @@ mod tests {
         t.advance(1_000);
         t.region.read(t.now(), |_| Ok(())).expect("settle");
         assert_eq!(stored(&t).values().sum::<usize>(), 0, "the storage went with the instance");
+    }
+
+    #[test]
+    fn an_outage_of_the_primary_zone_fails_over_after_the_detection_time() {
+        let t = TestRegion::new();
+        let made = t.region.create_db_instance(spec("orders", 20, true), "localhost", t.now()).expect("create");
+        let standby = made.standby.clone().expect("standby");
+        t.advance(1_000);
+        t.region.read(t.now(), |_| Ok(())).expect("settle");
+        let region = crate::RegionName::parse("us-east-1").expect("region");
+        t.control
+            .install_fault(&region, crate::faults::FaultKind::AzOutage { zone: made.primary.zone.clone() }, None)
+            .expect("outage");
+        // The storage notices at its next tick; RDS waits for the detection time.
+        t.control.tick().expect("tick");
+        let during = t.region.read(t.now(), |s| Ok(s.db_instance("orders")?.clone())).expect("read");
+        assert_eq!(during.status, DbInstanceStatus::Available, "not before the detection time");
+        t.advance(DB_FAILOVER_DETECT.as_millis() as u64);
+        t.control.tick().expect("tick");
+        t.advance(1_000);
+        let after = t.region.read(t.now(), |s| Ok(s.db_instance("orders")?.clone())).expect("read");
+        assert_eq!(after.status, DbInstanceStatus::Available);
+        assert_eq!(after.primary, standby, "the standby took over");
+        let messages: Vec<String> =
+            t.region.read(t.now(), |s| Ok(s.rds_events().map(|e| e.message.clone()).collect())).expect("events");
+        let started = messages.iter().position(|m| m == "Multi-AZ instance failover started.").expect("started");
+        assert!(messages[started - 1].starts_with("The primary's storage in"), "{messages:?}");
+        assert_eq!(messages.last().map(String::as_str), Some("Multi-AZ instance failover completed"));
+        // The old primary's zone is still out: no failover back to it.
+        t.advance(10_000);
+        t.control.tick().expect("tick");
+        let still = t.region.read(t.now(), |s| Ok(s.db_instance("orders")?.clone())).expect("read");
+        assert_eq!((still.status, still.primary), (DbInstanceStatus::Available, standby));
     }
 
     #[test]

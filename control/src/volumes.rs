@@ -21,7 +21,8 @@ impl RegionState {
     /// Background work of the region's storage (re-mirroring), at the storage clock's time.
     pub(crate) fn tick_storage(&mut self, now_ms: u64) -> Result<(), ControlError> {
         self.store.tick().map_err(storage_error)?;
-        self.notice_failovers(now_ms)
+        self.notice_failovers(now_ms)?;
+        self.detect_db_failovers(now_ms)
     }
 
     /// Compares each volume's storage replica set with the one last seen: a new set whose primary

@@ -5,8 +5,10 @@ deletion.
 
 Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
+import json
 import sys
 import time
+import urllib.request
 
 import boto3
 from botocore.config import Config
@@ -101,6 +103,30 @@ assert messages[0] == "DB instance created", messages
 started = messages.index("Multi-AZ instance failover started.")
 assert messages.index("Multi-AZ instance failover completed") > started, messages
 assert all(e["SourceArn"] == db["DBInstanceArn"] for e in events), events
+
+# An outage of the primary's zone (squall's fault API): RDS fails over by itself after its
+# detection time, to the standby's zone.
+def fault_api(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(endpoint + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or b"null")
+
+
+now_primary = db["AvailabilityZone"]
+fault = fault_api("POST", "/_squall/faults", {"kind": "az-outage", "zone": now_primary, "region": "eu-west-1"})
+deadline = time.time() + 30
+while time.time() < deadline:
+    db = rds.describe_db_instances(DBInstanceIdentifier="orders")["DBInstances"][0]
+    if db["DBInstanceStatus"] == "available" and db["AvailabilityZone"] != now_primary:
+        break
+    time.sleep(0.2)
+assert db["AvailabilityZone"] != now_primary and db["DBInstanceStatus"] == "available", db
+assert db["SecondaryAvailabilityZone"] == now_primary, db
+messages = [e["Message"] for e in rds.describe_events(SourceType="db-instance", SourceIdentifier="orders")["Events"]]
+assert any(m.startswith(f"The primary's storage in {now_primary} has not answered") for m in messages), messages
+assert messages[-1] == "Multi-AZ instance failover completed", messages
+fault_api("DELETE", "/_squall/faults/" + fault["id"])
 
 # A single-AZ instance cannot fail over.
 rds.create_db_instance(DBInstanceIdentifier="cache", AvailabilityZone="eu-west-1b", **base)

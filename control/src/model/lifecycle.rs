@@ -18,7 +18,13 @@ pub struct LifecycleDelays {
     pub detach: Duration,
     pub snapshot: Duration,
     pub modification: Duration,
+    /// How long a Multi-AZ DB instance's primary storage may be stuck before RDS fails over to
+    /// the standby (AWS takes 60–120 s; squall a short, fixed default, not the lifecycle delay).
+    pub db_failover_detect: Duration,
 }
+
+/// The default of [`LifecycleDelays::db_failover_detect`].
+pub const DB_FAILOVER_DETECT: Duration = Duration::from_secs(2);
 
 impl LifecycleDelays {
     /// The same delay for every transition.
@@ -30,6 +36,7 @@ impl LifecycleDelays {
             detach: delay,
             snapshot: delay,
             modification: delay,
+            db_failover_detect: DB_FAILOVER_DETECT,
         }
     }
 }
