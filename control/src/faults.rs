@@ -469,6 +469,8 @@ pub struct ZoneStatus {
     pub messages: Vec<String>,
     /// The zone's storage cluster, if it has been opened.
     pub storage: Option<crate::status::ZoneStorageStatus>,
+    /// DB instances whose primary or standby is in the zone.
+    pub db_instances: crate::status::ZoneDbStatus,
 }
 
 impl ControlPlane {
@@ -499,12 +501,10 @@ impl ControlPlane {
         let mut out = BTreeMap::new();
         for name in self.known_regions() {
             let region = self.region(&name);
-            let clusters: BTreeMap<String, crate::status::ZoneStorageStatus> = region
-                .with_state(now, |state| Ok(state.storage_status()))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|c| (c.name.clone(), c))
-                .collect();
+            let (clusters, mut db) =
+                region.with_state(now, |state| Ok((state.storage_status(), state.db_status()?))).unwrap_or_default();
+            let clusters: BTreeMap<String, crate::status::ZoneStorageStatus> =
+                clusters.into_iter().map(|c| (c.name.clone(), c)).collect();
             let zones = region
                 .zones()
                 .into_iter()
@@ -518,6 +518,7 @@ impl ControlPlane {
                     },
                     messages: z.messages.clone(),
                     storage: clusters.get(z.id.as_str()).cloned(),
+                    db_instances: db.remove(&z.name).unwrap_or_default(),
                 })
                 .collect();
             out.insert(name.to_string(), zones);

@@ -80,6 +80,9 @@ pub fn engine(name: &str) -> Option<&'static Engine> {
     ENGINES.iter().find(|e| e.name == name)
 }
 
+/// The event that ends every failover, forced or not.
+const FAILOVER_COMPLETED: &str = "Multi-AZ instance failover completed";
+
 /// Instance class families squall knows, and their sizes.
 const CLASS_FAMILIES: &[&str] = &["t3", "t4g", "m5", "m6g", "m6i", "m7g", "m7i", "r5", "r6g", "r6i", "r7g"];
 const CLASS_SIZES: &[&str] =
@@ -726,6 +729,22 @@ impl RegionState {
         Ok(())
     }
 
+    /// DB instances by zone: primaries, standbys, primaries whose storage is stuck.
+    pub(crate) fn db_status(&mut self) -> Result<BTreeMap<AzName, crate::status::ZoneDbStatus>, ControlError> {
+        let mut zones: BTreeMap<AzName, crate::status::ZoneDbStatus> = BTreeMap::new();
+        let instances: Vec<DbInstance> = self.db_instances.values().cloned().collect();
+        for i in instances {
+            let stuck = self.db_storage_stuck_for(&i.primary)?.is_some();
+            let primary = zones.entry(i.primary.zone.clone()).or_default();
+            primary.primaries += 1;
+            primary.stuck += usize::from(stuck);
+            if let Some(standby) = &i.standby {
+                zones.entry(standby.zone.clone()).or_default().standbys += 1;
+            }
+        }
+        Ok(zones)
+    }
+
     /// The transitions of DB instances that have fallen due.
     pub(crate) fn settle_db_instances(&mut self, now_ms: u64) -> Result<(), ControlError> {
         let d = self.delays;
@@ -783,13 +802,7 @@ impl RegionState {
                             }
                         }
                         if failover {
-                            self.rds_event(
-                                &id,
-                                "Multi-AZ instance failover completed",
-                                "RDS-EVENT-0049",
-                                "failover",
-                                at,
-                            );
+                            self.rds_event(&id, FAILOVER_COMPLETED, "RDS-EVENT-0049", "failover", at);
                         }
                     }
                 }

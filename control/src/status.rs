@@ -35,6 +35,16 @@ pub struct RemirrorCounters {
     pub corruptions_repaired: u64,
 }
 
+/// A zone's DB instances: primaries and standbys placed there, and primaries whose storage is
+/// stuck now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneDbStatus {
+    pub primaries: usize,
+    pub standbys: usize,
+    pub stuck: usize,
+}
+
 /// A zone's storage cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ZoneStorageStatus {

@@ -22,6 +22,17 @@ pub fn storage_metrics(control: &ControlPlane) -> String {
                 writeln!(out, "squall_zone_up{{region=\"{region}\",zone=\"{}\",state=\"{}\"}} {up}", z.name, z.state);
         }
     }
+    family(&mut out, "squall_db_instances", "gauge", "DB instances by role (primary, standby) in the zone.");
+    family(&mut out, "squall_db_instances_stuck", "gauge", "DB instances whose primary storage in the zone is stuck.");
+    for (region, zones) in &status {
+        for z in zones {
+            let l = format!("region=\"{region}\",zone=\"{}\"", z.name);
+            let d = &z.db_instances;
+            let _ = writeln!(out, "squall_db_instances{{{l},role=\"primary\"}} {}", d.primaries);
+            let _ = writeln!(out, "squall_db_instances{{{l},role=\"standby\"}} {}", d.standbys);
+            let _ = writeln!(out, "squall_db_instances_stuck{{{l}}} {}", d.stuck);
+        }
+    }
     family(&mut out, "squall_storage_nodes", "gauge", "Storage nodes by state (up, crashed, isolated).");
     family(&mut out, "squall_storage_bytes", "gauge", "Storage capacity and provisioned bytes.");
     family(&mut out, "squall_volumes", "gauge", "Volumes by state (healthy, stuck, remirroring).");

@@ -113,8 +113,19 @@ def fault_api(method, path, body=None):
         return json.loads(r.read() or b"null")
 
 
+def db_figures(zone):
+    zones = fault_api("GET", "/_squall/status")["regions"]["eu-west-1"]
+    return next(z["dbInstances"] for z in zones if z["name"] == zone)
+
+
 now_primary = db["AvailabilityZone"]
+assert db_figures(now_primary) == {"primaries": 1, "standbys": 0, "stuck": 0}, db_figures(now_primary)
 fault = fault_api("POST", "/_squall/faults", {"kind": "az-outage", "zone": now_primary, "region": "eu-west-1"})
+# The status shows the primary's storage stuck until RDS fails over.
+deadline = time.time() + 5
+while time.time() < deadline and db_figures(now_primary)["stuck"] == 0:
+    time.sleep(0.05)
+assert db_figures(now_primary)["stuck"] == 1, db_figures(now_primary)
 deadline = time.time() + 30
 while time.time() < deadline:
     db = rds.describe_db_instances(DBInstanceIdentifier="orders")["DBInstances"][0]
@@ -126,6 +137,11 @@ assert db["SecondaryAvailabilityZone"] == now_primary, db
 messages = [e["Message"] for e in rds.describe_events(SourceType="db-instance", SourceIdentifier="orders")["Events"]]
 assert any(m.startswith(f"The primary's storage in {now_primary} has not answered") for m in messages), messages
 assert messages[-1] == "Multi-AZ instance failover completed", messages
+assert db_figures(now_primary) == {"primaries": 0, "standbys": 1, "stuck": 0}, db_figures(now_primary)
+assert db_figures(db["AvailabilityZone"])["primaries"] == 1, db_figures(db["AvailabilityZone"])
+with urllib.request.urlopen(endpoint + "/metrics") as r:
+    metrics = r.read().decode()
+assert f'squall_db_instances{{region="eu-west-1",zone="{now_primary}",role="standby"}} 1' in metrics, metrics
 fault_api("DELETE", "/_squall/faults/" + fault["id"])
 
 # A single-AZ instance cannot fail over.
