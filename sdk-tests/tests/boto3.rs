@@ -7,6 +7,15 @@ use std::process::Command;
 use squall::config::ServeOptions;
 
 fn run_script(name: &'static str, lifecycle_delay_ms: u64) -> Option<impl std::future::Future<Output = String>> {
+    run_script_with(name, ServeOptions { lifecycle_delay_ms, ..ServeOptions::ephemeral() }, &[])
+}
+
+/// Runs `python/<name> <endpoint> <args…>` against a squall started with `options`.
+fn run_script_with(
+    name: &'static str,
+    options: ServeOptions,
+    args: &'static [&'static str],
+) -> Option<impl std::future::Future<Output = String>> {
     let have_boto3 = Command::new("python3").args(["-c", "import boto3"]).status().is_ok_and(|s| s.success());
     if !have_boto3 {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but python3 with boto3 is not available");
@@ -14,14 +23,14 @@ fn run_script(name: &'static str, lifecycle_delay_ms: u64) -> Option<impl std::f
         return None;
     }
     Some(async move {
-        let options = ServeOptions { lifecycle_delay_ms, ..ServeOptions::ephemeral() };
         let server = squall::start(&options).await.expect("squall starts");
         let endpoint = server.endpoint_url();
         let script = format!("{}/python/{name}", env!("CARGO_MANIFEST_DIR"));
-        let out = tokio::task::spawn_blocking(move || Command::new("python3").arg(script).arg(endpoint).output())
-            .await
-            .expect("task")
-            .expect("python3 runs");
+        let out =
+            tokio::task::spawn_blocking(move || Command::new("python3").arg(script).arg(endpoint).args(args).output())
+                .await
+                .expect("task")
+                .expect("python3 runs");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.status.success(), "{name} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         server.shutdown().await;
@@ -47,4 +56,17 @@ async fn boto3_volume_lifecycle() {
 async fn boto3_rds_lifecycle() {
     let Some(run) = run_script("rds_lifecycle.py", 100) else { return };
     assert!(run.await.contains("boto3 rds lifecycle: ok"));
+}
+
+/// `--rds-address` and `--rds-failover-detect-ms` reach the control plane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_rds_settings_reach_the_control_plane() {
+    let options = ServeOptions {
+        lifecycle_delay_ms: 100,
+        rds_address: "db.squall.internal".to_string(),
+        rds_failover_detect_ms: 600_000,
+        ..ServeOptions::ephemeral()
+    };
+    let Some(run) = run_script_with("rds_settings.py", options, &["db.squall.internal"]) else { return };
+    assert!(run.await.contains("boto3 rds settings: ok"));
 }

@@ -67,6 +67,14 @@ pub struct ServeOptions {
     /// `InsufficientInstanceCapacity` (500), as when an AWS zone runs out.
     #[arg(long, env = "SQUALL_INSTANCE_CAPACITY_PER_AZ", default_value_t = 1000)]
     pub instance_capacity_per_az: u32,
+    /// The host name DB instances' endpoints answer (`Endpoint.Address`): where the user's
+    /// clients reach squall (`localhost`; a container's name when squall runs in one).
+    #[arg(long, env = "SQUALL_RDS_ADDRESS", default_value = "localhost")]
+    pub rds_address: String,
+    /// How long a Multi-AZ DB instance's primary storage may be stuck before RDS fails over to
+    /// the standby, in milliseconds (AWS takes 60-120 s; short by default so drills move).
+    #[arg(long, env = "SQUALL_RDS_FAILOVER_DETECT_MS", default_value_t = 2000)]
+    pub rds_failover_detect_ms: u64,
     /// Storage nodes in each zone's cluster (each volume has two replicas on two of them).
     #[arg(long, env = "SQUALL_STORAGE_NODES_PER_AZ", default_value_t = 4, value_parser = clap::value_parser!(u32).range(2..=256))]
     pub storage_nodes_per_az: u32,
@@ -134,6 +142,8 @@ impl ServeOptions {
             lifecycle_delay_ms: 300,
             accept_any_ami: true,
             instance_capacity_per_az: 1000,
+            rds_address: "localhost".to_string(),
+            rds_failover_detect_ms: 2000,
             fault_token: None,
             storage_nodes_per_az: 4,
             storage_latency_ms: 0,

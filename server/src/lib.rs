@@ -106,6 +106,8 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     };
     config.accept_any_image = options.accept_any_ami;
     config.instance_capacity_per_zone = options.instance_capacity_per_az;
+    config.delays.db_failover_detect = std::time::Duration::from_millis(options.rds_failover_detect_ms);
+    config.rds_address = options.rds_address.clone();
     config.cluster.nodes = options.storage_nodes_per_az;
     config.cluster.node_capacity = options.storage_node_capacity_gib << 30;
     config.cluster.network_latency = std::time::Duration::from_millis(options.storage_latency_ms);
