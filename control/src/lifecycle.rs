@@ -40,7 +40,8 @@ impl RegionState {
             .filter_map(|id| self.instances.get(id))
             .map(|i| crate::model::instance::instance_next_due(i, d));
         let db_instances = self.db_instances.values().map(|i| crate::rds::db_instance_next_due(i, d));
-        volumes.chain(snapshots).chain(instances).chain(db_instances).min().unwrap_or(u64::MAX)
+        let db_snapshots = self.db_snapshots.values().map(|s| crate::rds::db_snapshot_next_due(s, d));
+        volumes.chain(snapshots).chain(instances).chain(db_instances).chain(db_snapshots).min().unwrap_or(u64::MAX)
     }
 
     /// Applies every transition that has fallen due (only the rows that change are touched).

@@ -25,7 +25,14 @@ pub(crate) const LEGACY_FILE: &str = "ebs.json";
 pub(crate) const IMPORTED_FILE: &str = "ebs.json.imported";
 
 /// Every schema step in order; the schema version is their count.
-pub(crate) const MIGRATIONS: &[db::Migration] = &[create_schema_and_import_ebs_json, create_rds_tables];
+pub(crate) const MIGRATIONS: &[db::Migration] =
+    &[create_schema_and_import_ebs_json, create_rds_tables, create_db_snapshots];
+
+/// Step 3: DB snapshots.
+fn create_db_snapshots(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
+    tx.execute_batch("CREATE TABLE db_snapshots (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;")
+        .map_err(db::db_error)
+}
 
 /// Step 2: RDS's tables (DB instances, DB subnet groups, events).
 fn create_rds_tables(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {

@@ -13,8 +13,8 @@ use crate::error::ControlError;
 use crate::ids::{AzId, AzName};
 use crate::model::lifecycle::LifecycleDelays;
 use crate::model::rds::{
-    DbInstance, DbInstanceSpec, DbInstanceStatus, DbStorage, DbSubnet, DbSubnetGroup, EventSource, RdsError, RdsEvent,
-    DEFAULT_SUBNET_GROUP,
+    DbInstance, DbInstanceSpec, DbInstanceStatus, DbSnapshot, DbSnapshotStatus, DbStorage, DbSubnet, DbSubnetGroup,
+    EventSource, RdsError, RdsEvent, DEFAULT_SUBNET_GROUP,
 };
 use crate::model::zone::{Zone, ZoneState};
 use crate::region::Region;
@@ -101,8 +101,12 @@ pub fn valid_class(class: &str) -> bool {
 /// AWS's identifier rule (DB instances): 1–63 letters, digits and hyphens, a letter first, no
 /// two hyphens in a row, no hyphen last.
 pub fn valid_identifier(id: &str) -> bool {
+    identifier_shape(id, 63)
+}
+
+fn identifier_shape(id: &str, max_len: usize) -> bool {
     !id.is_empty()
-        && id.len() <= 63
+        && id.len() <= max_len
         && id.starts_with(|c: char| c.is_ascii_alphabetic())
         && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !id.contains("--")
@@ -115,6 +119,28 @@ fn invalid(message: impl Into<String>) -> ControlError {
 
 fn combination(message: impl Into<String>) -> ControlError {
     RdsError::InvalidParameterCombination(message.into()).into()
+}
+
+/// How many volumes hold an instance's storage of this size.
+fn stripes_for(allocated_gib: u32) -> usize {
+    if allocated_gib >= STRIPE_FROM_GIB {
+        STRIPES
+    } else {
+        1
+    }
+}
+
+/// AWS's rule for DB snapshot identifiers: as for instances, up to 255 characters.
+pub fn valid_snapshot_identifier(id: &str) -> bool {
+    identifier_shape(id, 255)
+}
+
+/// When the snapshot becomes available (`u64::MAX`: it is).
+pub(crate) fn db_snapshot_next_due(s: &DbSnapshot, d: LifecycleDelays) -> u64 {
+    match s.status {
+        DbSnapshotStatus::Creating => s.status_since_ms.saturating_add(d.volume_create.as_millis() as u64),
+        DbSnapshotStatus::Available => u64::MAX,
+    }
 }
 
 /// When the instance's next transition falls due (`u64::MAX`: none pending).
@@ -281,6 +307,18 @@ impl RegionState {
         address: &str,
         now_ms: u64,
     ) -> Result<DbInstance, ControlError> {
+        self.new_db_instance(spec, zones, address, now_ms, None)
+    }
+
+    /// A new instance, its storage made empty or restored from `from`'s volumes.
+    fn new_db_instance(
+        &mut self,
+        spec: DbInstanceSpec,
+        zones: &[Zone],
+        address: &str,
+        now_ms: u64,
+        from: Option<&DbSnapshot>,
+    ) -> Result<DbInstance, ControlError> {
         let id = spec.id.to_ascii_lowercase();
         if !valid_identifier(&id) {
             return Err(invalid(
@@ -430,9 +468,10 @@ impl RegionState {
             None
         };
         let resource_id = self.resource_id();
-        let primary = self.create_db_storage(&resource_id, &primary_zone, allocated)?;
+        let source = from.map(|s| s.volumes.as_slice());
+        let primary = self.create_db_storage(&resource_id, &primary_zone, allocated, source)?;
         let standby = match &standby_zone {
-            Some(z) => match self.create_db_storage(&resource_id, z, allocated) {
+            Some(z) => match self.create_db_storage(&resource_id, z, allocated, source) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     self.drop_db_storage(&primary);
@@ -477,7 +516,13 @@ impl RegionState {
             tags: spec.tags,
         };
         self.db_instances.insert(id.clone(), instance.clone());
-        self.rds_event(&id, "DB instance created", "RDS-EVENT-0005", "creation", now_ms);
+        match from {
+            None => self.rds_event(&id, "DB instance created", "RDS-EVENT-0005", "creation", now_ms),
+            Some(s) => {
+                let message = format!("Restored from snapshot {}", s.id);
+                self.rds_event(&id, &message, "RDS-EVENT-0043", "creation", now_ms)
+            }
+        }
         Ok(instance)
     }
 
@@ -499,15 +544,20 @@ impl RegionState {
         resource_id: &str,
         zone: &(AzName, AzId),
         allocated_gib: u32,
+        from: Option<&[String]>,
     ) -> Result<DbStorage, ControlError> {
-        let count = if allocated_gib >= STRIPE_FROM_GIB { STRIPES } else { 1 };
+        let count = from.map_or(stripes_for(allocated_gib), <[String]>::len);
         let per_volume = u64::from(allocated_gib).div_ceil(count as u64) * GIB;
-        let cluster = self.store.cluster(zone.1.as_str()).map_err(storage_error)?;
+        let (cluster, snapshots) = self.store.cluster_and_snapshots(zone.1.as_str()).map_err(storage_error)?;
         let mut made = Vec::new();
         for n in 0..count {
             let name = format!("rds-{}-{}-{n}", resource_id.to_ascii_lowercase(), zone.1);
-            let created = store_name(&name)
-                .and_then(|store| cluster.lock().create_volume(&store, per_volume).map_err(storage_error));
+            let created = store_name(&name).and_then(|store| match from.and_then(|f| f.get(n)) {
+                None => cluster.lock().create_volume(&store, per_volume).map_err(storage_error),
+                Some(snapshot) => snapshots
+                    .restore(&store_name(snapshot)?, &mut cluster.lock(), &store, per_volume)
+                    .map_err(storage_error),
+            });
             if let Err(e) = created {
                 self.drop_db_storage(&DbStorage { zone: zone.0.clone(), zone_id: zone.1.clone(), volumes: made });
                 return Err(match e {
@@ -549,11 +599,23 @@ impl RegionState {
     }
 
     fn rds_event(&mut self, source_id: &str, message: &str, event_id: &str, category: &str, now_ms: u64) {
+        self.rds_event_of(EventSource::DbInstance, source_id, message, event_id, category, now_ms);
+    }
+
+    fn rds_event_of(
+        &mut self,
+        source: EventSource,
+        source_id: &str,
+        message: &str,
+        event_id: &str,
+        category: &str,
+        now_ms: u64,
+    ) {
         let seq = self.rds_events.values().next_back().map_or(1, |e| e.seq + 1);
         let event = RdsEvent {
             seq,
             source_id: source_id.to_string(),
-            source: EventSource::DbInstance,
+            source,
             message: message.to_string(),
             time_ms: now_ms,
             categories: vec![category.to_string()],
@@ -583,13 +645,7 @@ impl RegionState {
             (false, None) => {
                 return Err(combination("FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified."))
             }
-            (false, Some(_)) => {
-                return Err(RdsError::NotBuiltYet(
-                    "squall does not take DB snapshots yet: delete with SkipFinalSnapshot=true".into(),
-                )
-                .into())
-            }
-            (true, None) => {}
+            (false, Some(_)) | (true, None) => {}
         }
         match instance.status {
             DbInstanceStatus::Deleting => {
@@ -609,6 +665,9 @@ impl RegionState {
                 }
                 .into())
             }
+        }
+        if let Some(snapshot) = final_snapshot {
+            self.create_db_snapshot(id, snapshot, BTreeMap::new(), now_ms)?;
         }
         let i = self.instance_mut(id)?;
         i.status = DbInstanceStatus::Deleting;
@@ -729,6 +788,175 @@ impl RegionState {
         Ok(())
     }
 
+    // ---- snapshots -----------------------------------------------------------------------------
+
+    /// DB snapshots in identifier order.
+    pub fn db_snapshots(&self) -> impl Iterator<Item = &DbSnapshot> {
+        self.db_snapshots.values()
+    }
+
+    pub fn db_snapshot(&self, id: &str) -> Result<&DbSnapshot, ControlError> {
+        self.db_snapshots.get(&id.to_ascii_lowercase()).ok_or_else(|| RdsError::SnapshotNotFound(id.into()).into())
+    }
+
+    /// CreateDBSnapshot (and a final snapshot): each volume of the instance's primary storage
+    /// snapshotted in the snapshot store, read from any live replica (as EBS snapshots are).
+    pub(crate) fn create_db_snapshot(
+        &mut self,
+        instance_id: &str,
+        snapshot_id: &str,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Result<DbSnapshot, ControlError> {
+        let id = snapshot_id.to_ascii_lowercase();
+        if !valid_snapshot_identifier(&id) {
+            return Err(invalid(
+                "The parameter DBSnapshotIdentifier is not a valid identifier. Identifiers must begin with a \
+                 letter; must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or \
+                 contain two consecutive hyphens.",
+            ));
+        }
+        let instance = self.db_instance(instance_id)?.clone();
+        if self.db_snapshots.contains_key(&id) {
+            return Err(RdsError::SnapshotExists(id).into());
+        }
+        if !matches!(instance.status, DbInstanceStatus::Available | DbInstanceStatus::Stopped) {
+            return Err(RdsError::InvalidInstanceState {
+                id: instance.id,
+                status: instance.status.as_str(),
+                why: "it must be available or stopped to be snapshotted",
+            }
+            .into());
+        }
+        let tag = self.random_id("s");
+        let (cluster, snapshots) =
+            self.store.cluster_and_snapshots(instance.primary.zone_id.as_str()).map_err(storage_error)?;
+        let mut taken: Vec<String> = Vec::new();
+        for (n, volume) in instance.primary.volumes.iter().enumerate() {
+            let name = format!("rds-snap-{}-{n}", &tag[2..]);
+            let made = store_name(&name).and_then(|snap| {
+                snapshots.snapshot_volume(&mut cluster.lock(), &store_name(volume)?, &snap, None).map_err(storage_error)
+            });
+            if let Err(e) = made {
+                for name in &taken {
+                    let _ = store_name(name).map(|n| snapshots.delete(&n));
+                }
+                return Err(e);
+            }
+            taken.push(name);
+        }
+        let snapshot = DbSnapshot {
+            id: id.clone(),
+            instance_id: instance.id.clone(),
+            instance_resource_id: instance.resource_id.clone(),
+            class: instance.class.clone(),
+            engine: instance.engine.clone(),
+            engine_version: instance.engine_version.clone(),
+            allocated_gib: instance.allocated_gib,
+            storage_type: instance.storage_type.clone(),
+            iops: instance.iops,
+            port: instance.port,
+            master_username: instance.master_username.clone(),
+            master_password: instance.master_password.clone(),
+            db_name: instance.db_name.clone(),
+            zone: instance.primary.zone.clone(),
+            vpc_id: instance.vpc_id.clone(),
+            instance_created_ms: instance.created_ms,
+            status: DbSnapshotStatus::Creating,
+            status_since_ms: now_ms,
+            created_ms: now_ms,
+            snapshot_type: "manual".into(),
+            volumes: taken,
+            encrypted: instance.storage_encrypted,
+            tags,
+        };
+        self.db_snapshots.insert(id.clone(), snapshot.clone());
+        self.rds_event_of(
+            EventSource::DbSnapshot,
+            &id,
+            "Creating manual snapshot",
+            "RDS-EVENT-0091",
+            "creation",
+            now_ms,
+        );
+        Ok(snapshot)
+    }
+
+    /// DeleteDBSnapshot: the snapshot store's snapshots go with it.
+    pub(crate) fn delete_db_snapshot(&mut self, id: &str) -> Result<DbSnapshot, ControlError> {
+        let snapshot = self.db_snapshot(id)?.clone();
+        if snapshot.status != DbSnapshotStatus::Available {
+            return Err(RdsError::InvalidSnapshotState {
+                id: snapshot.id,
+                status: snapshot.status.as_str(),
+                why: "it must be available to be deleted",
+            }
+            .into());
+        }
+        for name in &snapshot.volumes {
+            self.store.snapshots().delete(&store_name(name)?).map_err(storage_error)?;
+        }
+        self.db_snapshots.remove(&snapshot.id);
+        Ok(snapshot)
+    }
+
+    /// RestoreDBInstanceFromDBSnapshot: a new instance whose storage holds the snapshot's bytes;
+    /// `overrides` carries what the request names (the rest comes from the snapshot).
+    pub(crate) fn restore_db_instance(
+        &mut self,
+        snapshot_id: &str,
+        overrides: DbInstanceSpec,
+        zones: &[Zone],
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let snapshot = self.db_snapshot(snapshot_id)?.clone();
+        if snapshot.status != DbSnapshotStatus::Available {
+            return Err(RdsError::InvalidSnapshotState {
+                id: snapshot.id,
+                status: snapshot.status.as_str(),
+                why: "it must be available to be restored",
+            }
+            .into());
+        }
+        if !overrides.engine.is_empty() && overrides.engine != snapshot.engine {
+            return Err(combination(format!(
+                "The engine {} cannot be restored from a snapshot of engine {}.",
+                overrides.engine, snapshot.engine
+            )));
+        }
+        let allocated = overrides.allocated_gib.unwrap_or(snapshot.allocated_gib);
+        if allocated < snapshot.allocated_gib {
+            return Err(invalid(format!(
+                "The allocated storage {allocated} GiB is smaller than the snapshot's {} GiB.",
+                snapshot.allocated_gib
+            )));
+        }
+        if stripes_for(allocated) != snapshot.volumes.len() {
+            return Err(RdsError::NotBuiltYet(format!(
+                "squall restores a snapshot onto as many volumes as it was taken from: {allocated} GiB would \
+                 need another layout than the snapshot's {} GiB",
+                snapshot.allocated_gib
+            ))
+            .into());
+        }
+        let class = if overrides.class.is_empty() { snapshot.class.clone() } else { overrides.class.clone() };
+        let spec = DbInstanceSpec {
+            class,
+            engine: snapshot.engine.clone(),
+            engine_version: Some(snapshot.engine_version.clone()),
+            allocated_gib: Some(allocated),
+            storage_type: overrides.storage_type.clone().or_else(|| Some(snapshot.storage_type.clone())),
+            iops: overrides.iops.or(snapshot.iops),
+            master_username: snapshot.master_username.clone(),
+            master_password: snapshot.master_password.clone(),
+            db_name: snapshot.db_name.clone(),
+            port: overrides.port.or(Some(snapshot.port)),
+            ..overrides
+        };
+        self.new_db_instance(spec, zones, address, now_ms, Some(&snapshot))
+    }
+
     /// DB instances by zone: primaries, standbys, primaries whose storage is stuck.
     pub(crate) fn db_status(&mut self) -> Result<BTreeMap<AzName, crate::status::ZoneDbStatus>, ControlError> {
         let mut zones: BTreeMap<AzName, crate::status::ZoneDbStatus> = BTreeMap::new();
@@ -749,6 +977,26 @@ impl RegionState {
     pub(crate) fn settle_db_instances(&mut self, now_ms: u64) -> Result<(), ControlError> {
         let d = self.delays;
         let step = d.volume_create.as_millis() as u64;
+        let ready: Vec<(String, u64)> = self
+            .db_snapshots
+            .values()
+            .filter(|s| s.status == DbSnapshotStatus::Creating && s.status_since_ms + step <= now_ms)
+            .map(|s| (s.id.clone(), s.status_since_ms + step))
+            .collect();
+        for (id, at) in ready {
+            if let Some(s) = self.db_snapshots.get_mut(&id) {
+                s.status = DbSnapshotStatus::Available;
+                s.status_since_ms = at;
+            }
+            self.rds_event_of(
+                EventSource::DbSnapshot,
+                &id,
+                "Manual snapshot created",
+                "RDS-EVENT-0042",
+                "creation",
+                at,
+            );
+        }
         let due: Vec<String> =
             self.db_instances.values().filter(|i| db_instance_next_due(i, d) <= now_ms).map(|i| i.id.clone()).collect();
         for id in due {
@@ -824,6 +1072,13 @@ impl RegionState {
                     .map(|g| &mut g.tags)
                     .ok_or_else(|| RdsError::SubnetGroupNotFound(id.into()).into())
             }
+            "snapshot" => {
+                let key = id.to_ascii_lowercase();
+                self.db_snapshots
+                    .get_mut(&key)
+                    .map(|s| &mut s.tags)
+                    .ok_or_else(|| RdsError::SnapshotNotFound(id.into()).into())
+            }
             _ => Err(RdsError::InvalidArn(format!("{kind}:{id}")).into()),
         }
     }
@@ -832,6 +1087,7 @@ impl RegionState {
         match kind {
             "db" => Ok(self.db_instance(id)?.tags.clone()),
             "subgrp" => Ok(self.db_subnet_group(id)?.tags),
+            "snapshot" => Ok(self.db_snapshot(id)?.tags.clone()),
             _ => Err(RdsError::InvalidArn(format!("{kind}:{id}")).into()),
         }
     }
@@ -946,6 +1202,34 @@ impl Region {
     /// RebootDBInstance.
     pub fn reboot_db_instance(&self, id: &str, force_failover: bool, now_ms: u64) -> Result<DbInstance, ControlError> {
         self.with_state(now_ms, |state| state.reboot_db_instance(id, force_failover, now_ms))
+    }
+
+    /// CreateDBSnapshot.
+    pub fn create_db_snapshot(
+        &self,
+        instance_id: &str,
+        snapshot_id: &str,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Result<DbSnapshot, ControlError> {
+        self.with_state(now_ms, |state| state.create_db_snapshot(instance_id, snapshot_id, tags, now_ms))
+    }
+
+    /// DeleteDBSnapshot.
+    pub fn delete_db_snapshot(&self, id: &str, now_ms: u64) -> Result<DbSnapshot, ControlError> {
+        self.with_state(now_ms, |state| state.delete_db_snapshot(id))
+    }
+
+    /// RestoreDBInstanceFromDBSnapshot.
+    pub fn restore_db_instance_from_snapshot(
+        &self,
+        snapshot_id: &str,
+        overrides: DbInstanceSpec,
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let zones = self.zones_now();
+        self.with_state(now_ms, |state| state.restore_db_instance(snapshot_id, overrides, &zones, address, now_ms))
     }
 
     /// StopDBInstance.
@@ -1092,6 +1376,78 @@ mod tests {
         t.control.tick().expect("tick");
         let still = t.region.read(t.now(), |s| Ok(s.db_instance("orders")?.clone())).expect("read");
         assert_eq!((still.status, still.primary), (DbInstanceStatus::Available, standby));
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_same_bytes_in_another_zone_and_a_final_snapshot_outlives_its_instance() {
+        let t = TestRegion::new();
+        let made = t.region.create_db_instance(spec("src", 500, false), "localhost", t.now()).expect("create");
+        assert_eq!(made.primary.volumes.len(), STRIPES);
+        // Bytes on two of the four striped volumes, as the SQL endpoint will write them.
+        let write = |storage: &DbStorage, n: usize, offset: u64, data: &[u8]| {
+            t.region
+                .with_state(t.now(), |s| {
+                    let c = s.store.cluster(storage.zone_id.as_str()).map_err(storage_error)?;
+                    let name = store_name(&storage.volumes[n])?;
+                    let written = c.lock().write(&name, offset, data);
+                    written.map_err(storage_error)
+                })
+                .expect("write")
+        };
+        let read = |storage: &DbStorage, n: usize, offset: u64, len: u64| {
+            t.region
+                .with_state(t.now(), |s| {
+                    let c = s.store.cluster(storage.zone_id.as_str()).map_err(storage_error)?;
+                    let name = store_name(&storage.volumes[n])?;
+                    let bytes = c.lock().read(&name, offset, len);
+                    bytes.map_err(storage_error)
+                })
+                .expect("read")
+        };
+        write(&made.primary, 0, 4096, b"page one");
+        write(&made.primary, 3, 7 << 20, b"page seven MiB in");
+        let early = t.region.create_db_snapshot("src", "snap-1", BTreeMap::new(), t.now()).expect_err("creating");
+        assert!(matches!(early, ControlError::Rds(RdsError::InvalidInstanceState { .. })), "{early:?}");
+        t.advance(1_000);
+        let snap = t.region.create_db_snapshot("src", "Snap-1", BTreeMap::new(), t.now()).expect("snapshot");
+        assert_eq!((snap.id.as_str(), snap.status), ("snap-1", DbSnapshotStatus::Creating));
+        // Written after the snapshot: not in it.
+        write(&made.primary, 0, 4096, b"PAGE ONE");
+        let other_zone = t.region.zones().into_iter().find(|z| z.name != made.primary.zone).expect("zone").name;
+        let restore = |zone: &AzName| DbInstanceSpec {
+            id: "copy".into(),
+            class: "db.r6g.large".into(),
+            zone: Some(zone.to_string()),
+            ..Default::default()
+        };
+        let busy = t.region.restore_db_instance_from_snapshot("snap-1", restore(&other_zone), "localhost", t.now());
+        assert!(matches!(busy, Err(ControlError::Rds(RdsError::InvalidSnapshotState { .. }))), "{busy:?}");
+        t.advance(1_000);
+        let copy = t
+            .region
+            .restore_db_instance_from_snapshot("snap-1", restore(&other_zone), "localhost", t.now())
+            .expect("restore");
+        assert_eq!(
+            (copy.primary.zone.clone(), copy.class.as_str(), copy.allocated_gib),
+            (other_zone, "db.r6g.large", 500)
+        );
+        assert_eq!(copy.master_password, made.master_password, "the restored instance keeps its users");
+        assert_eq!(read(&copy.primary, 0, 4096, 8), b"page one");
+        assert_eq!(read(&copy.primary, 3, 7 << 20, 17), b"page seven MiB in");
+        assert_eq!(read(&made.primary, 0, 4096, 8), b"PAGE ONE");
+        // A final snapshot at deletion outlives the instance; a restore smaller than it is refused.
+        t.advance(1_000);
+        t.region.delete_db_instance("src", false, Some("src-final"), t.now()).expect("delete");
+        t.advance(1_000);
+        let kept = t.region.read(t.now(), |s| Ok(s.db_snapshot("src-final")?.clone())).expect("final snapshot");
+        assert_eq!(kept.status, DbSnapshotStatus::Available);
+        assert!(t.region.read(t.now(), |s| Ok(s.db_instance("src").is_err())).expect("read"), "the instance is gone");
+        let small = DbInstanceSpec { allocated_gib: Some(300), ..restore(&made.primary.zone) };
+        let refused = t.region.restore_db_instance_from_snapshot("src-final", small, "localhost", t.now());
+        assert!(matches!(refused, Err(ControlError::Rds(RdsError::InvalidParameterValue(_)))), "{refused:?}");
+        t.region.delete_db_snapshot("snap-1", t.now()).expect("delete snapshot");
+        let gone = t.region.delete_db_snapshot("snap-1", t.now()).expect_err("gone");
+        assert!(matches!(gone, ControlError::Rds(RdsError::SnapshotNotFound(_))), "{gone:?}");
     }
 
     #[test]

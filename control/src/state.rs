@@ -19,7 +19,7 @@ use crate::model::instance::{Instance, InstanceState};
 use crate::model::key_pair::KeyPair;
 use crate::model::lifecycle::{snapshot_next_due, track, volume_next_due, LifecycleDelays, Pending};
 use crate::model::network::{NetworkState, Subnet, Vpc};
-use crate::model::rds::{DbInstance, DbSubnetGroup, RdsEvent};
+use crate::model::rds::{DbInstance, DbSnapshot, DbSubnetGroup, RdsEvent};
 use crate::model::security_group::SecurityGroup;
 use crate::model::snapshot::Snapshot;
 use crate::model::volume::Volume;
@@ -44,6 +44,7 @@ pub struct RegionState {
     pub(crate) db_instances: Table<String, DbInstance>,
     pub(crate) db_subnet_groups: Table<String, DbSubnetGroup>,
     pub(crate) rds_events: Table<String, RdsEvent>,
+    pub(crate) db_snapshots: Table<String, DbSnapshot>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
     /// Volumes whose I/O a `volume-io-pause` fault holds, and since when (not persisted: faults
@@ -113,6 +114,7 @@ impl RegionState {
             db_instances: Table::from_rows(db.load::<DbInstance>()?),
             db_subnet_groups: Table::from_rows(db.load::<DbSubnetGroup>()?),
             rds_events: Table::from_rows(db.load::<RdsEvent>()?),
+            db_snapshots: Table::from_rows(db.load::<DbSnapshot>()?),
             db,
             store,
             instance_capacity: u32::MAX,
@@ -189,6 +191,7 @@ impl RegionState {
             || self.db_instances.has_changes()
             || self.db_subnet_groups.has_changes()
             || self.rds_events.has_changes()
+            || self.db_snapshots.has_changes()
             || self.network.default_made_changed;
         if !changed {
             self.forget_originals();
@@ -208,6 +211,7 @@ impl RegionState {
             db::put_changes(&tx, &self.db_instances)?;
             db::put_changes(&tx, &self.db_subnet_groups)?;
             db::put_changes(&tx, &self.rds_events)?;
+            db::put_changes(&tx, &self.db_snapshots)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
             }
@@ -246,6 +250,7 @@ impl RegionState {
         self.db_instances.commit();
         self.db_subnet_groups.commit();
         self.rds_events.commit();
+        self.db_snapshots.commit();
     }
 
     /// Undoes every change of the running command in memory (it failed part-way).
@@ -289,11 +294,18 @@ impl RegionState {
         for storage in made {
             self.drop_db_storage(&storage);
         }
+        let taken: Vec<String> = self.db_snapshots.inserted().flat_map(|(_, s)| s.volumes.clone()).collect();
+        for name in taken {
+            if let Err(e) = store_name(&name).and_then(|n| self.store.snapshots().delete(&n).map_err(storage_error)) {
+                tracing::warn!(snapshot = %name, "could not drop a DB snapshot's blocks whose command failed: {e}");
+            }
+        }
         self.key_pairs.rollback();
         self.images.rollback();
         self.db_instances.rollback();
         self.db_subnet_groups.rollback();
         self.rds_events.rollback();
+        self.db_snapshots.rollback();
     }
 
     /// The storage nodes of a zone that a client cannot reach now (crashed, or cut from the

@@ -184,15 +184,54 @@ assert [d["DBInstanceIdentifier"] for d in by_arn] == ["orders"], by_arn
 versions = rds.describe_db_engine_versions(Engine="postgres", DefaultOnly=True)["DBEngineVersions"]
 assert len(versions) == 1 and versions[0]["DBParameterGroupFamily"].startswith("postgres"), versions
 
+# Snapshots: taken, waited for, restored into a new instance in the other zone, deleted.
+snap = rds.create_db_snapshot(DBSnapshotIdentifier="Orders-Snap", DBInstanceIdentifier="orders")["DBSnapshot"]
+assert snap["DBSnapshotIdentifier"] == "orders-snap" and snap["Status"] == "creating", snap
+assert snap["SnapshotType"] == "manual" and snap["Engine"] == "postgres" and snap["AllocatedStorage"] == 20, snap
+code = error_code(rds.create_db_snapshot, DBSnapshotIdentifier="orders-snap", DBInstanceIdentifier="orders")
+assert code == "DBSnapshotAlreadyExists", code
+rds.get_waiter("db_snapshot_available").wait(DBSnapshotIdentifier="orders-snap", WaiterConfig=fast)
+listed = rds.describe_db_snapshots(DBInstanceIdentifier="orders")["DBSnapshots"]
+assert [x["DBSnapshotIdentifier"] for x in listed] == ["orders-snap"], listed
+assert listed[0]["DBSnapshotArn"] == "arn:aws:rds:eu-west-1:000000000000:snapshot:orders-snap", listed
+other_zone = db["SecondaryAvailabilityZone"]
+restored = rds.restore_db_instance_from_db_snapshot(
+    DBInstanceIdentifier="orders-copy",
+    DBSnapshotIdentifier="orders-snap",
+    DBInstanceClass="db.m6g.large",
+    AvailabilityZone=other_zone,
+    DBSubnetGroupName="app-db",
+)["DBInstance"]
+assert restored["DBInstanceStatus"] == "creating" and restored["AvailabilityZone"] == other_zone, restored
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="orders-copy", WaiterConfig=fast)
+copy = rds.describe_db_instances(DBInstanceIdentifier="orders-copy")["DBInstances"][0]
+assert (copy["DBInstanceClass"], copy["Engine"], copy["MasterUsername"]) == ("db.m6g.large", "postgres", "app"), copy
+assert copy["DBName"] == "orders" and not copy["MultiAZ"], copy
+events = rds.describe_events(SourceType="db-snapshot", SourceIdentifier="orders-snap")["Events"]
+assert [e["Message"] for e in events] == ["Creating manual snapshot", "Manual snapshot created"], events
+code = error_code(rds.restore_db_instance_from_db_snapshot, DBInstanceIdentifier="x", DBSnapshotIdentifier="ghost")
+assert code == "DBSnapshotNotFound", code
+assert rds.delete_db_snapshot(DBSnapshotIdentifier="orders-snap")["DBSnapshot"]["Status"] == "deleted"
+code = error_code(rds.describe_db_snapshots, DBSnapshotIdentifier="orders-snap")
+assert code == "DBSnapshotNotFound", code
+
 # Deletion: the group is in use until the instances are gone.
 code = error_code(rds.delete_db_subnet_group, DBSubnetGroupName="app-db")
 assert code == "InvalidDBSubnetGroupStateFault", code
 code = error_code(rds.delete_db_instance, DBInstanceIdentifier="orders")
 assert code == "InvalidParameterCombination", code
-for name in ["orders", "cache"]:
+# A final snapshot outlives its instance.
+gone = rds.delete_db_instance(DBInstanceIdentifier="cache", FinalDBSnapshotIdentifier="cache-final")["DBInstance"]
+assert gone["DBInstanceStatus"] == "deleting", gone
+for name in ["orders", "orders-copy"]:
     gone = rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)["DBInstance"]
     assert gone["DBInstanceStatus"] == "deleting", gone
+for name in ["orders", "orders-copy", "cache"]:
     rds.get_waiter("db_instance_deleted").wait(DBInstanceIdentifier=name, WaiterConfig=fast)
+rds.get_waiter("db_snapshot_available").wait(DBSnapshotIdentifier="cache-final", WaiterConfig=fast)
+final = rds.describe_db_snapshots(DBSnapshotIdentifier="cache-final")["DBSnapshots"][0]
+assert final["DBInstanceIdentifier"] == "cache" and final["SnapshotType"] == "manual", final
+rds.delete_db_snapshot(DBSnapshotIdentifier="cache-final")
 code = error_code(rds.describe_db_instances, DBInstanceIdentifier="orders")
 assert code == "DBInstanceNotFound", code
 rds.delete_db_subnet_group(DBSubnetGroupName="app-db")

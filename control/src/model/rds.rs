@@ -132,16 +132,77 @@ impl Row for DbInstance {
     }
 }
 
+/// A DB snapshot's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbSnapshotStatus {
+    Creating,
+    Available,
+}
+
+impl DbSnapshotStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Available => "available",
+        }
+    }
+}
+
+/// A DB snapshot: a snapshot in the block store's snapshot store of each volume of the
+/// instance's primary storage, and what a restore needs to rebuild the instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbSnapshot {
+    /// Lower-case.
+    pub id: String,
+    pub instance_id: String,
+    /// The instance's DbiResourceId.
+    pub instance_resource_id: String,
+    pub class: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub allocated_gib: u32,
+    pub storage_type: String,
+    pub iops: Option<u32>,
+    pub port: u16,
+    pub master_username: Option<String>,
+    /// Kept for the restored instance's SQL endpoint; never shown.
+    pub master_password: Option<String>,
+    pub db_name: Option<String>,
+    pub zone: AzName,
+    pub vpc_id: String,
+    pub instance_created_ms: u64,
+    pub status: DbSnapshotStatus,
+    pub status_since_ms: u64,
+    pub created_ms: u64,
+    /// `manual` (CreateDBSnapshot, a final snapshot) or `automated`.
+    pub snapshot_type: String,
+    /// The snapshot store's snapshots, one per volume of the instance's storage, in order.
+    pub volumes: Vec<String>,
+    pub encrypted: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Row for DbSnapshot {
+    const TABLE: &'static str = "db_snapshots";
+    type Key = String;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
 /// What kind of resource an event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventSource {
     DbInstance,
+    DbSnapshot,
 }
 
 impl EventSource {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DbInstance => "db-instance",
+            Self::DbSnapshot => "db-snapshot",
         }
     }
 }
@@ -206,6 +267,12 @@ pub enum RdsError {
     InstanceNotFound(String),
     #[error("DB instance {id} is {status}: {why}")]
     InvalidInstanceState { id: String, status: &'static str, why: &'static str },
+    #[error("DB snapshot {0} already exists")]
+    SnapshotExists(String),
+    #[error("DB snapshot {0} not found")]
+    SnapshotNotFound(String),
+    #[error("DB snapshot {id} is {status}: {why}")]
+    InvalidSnapshotState { id: String, status: &'static str, why: &'static str },
     #[error("DB subnet group {0} already exists")]
     SubnetGroupExists(String),
     #[error("DB subnet group {0} not found")]

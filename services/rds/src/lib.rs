@@ -9,7 +9,9 @@ pub mod generated;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use squall_control::model::rds::{DbInstance as Instance, DbInstanceSpec, DbSubnetGroup as Group, RdsEvent};
+use squall_control::model::rds::{
+    DbInstance as Instance, DbInstanceSpec, DbSnapshot as Snapshot, DbSubnetGroup as Group, EventSource, RdsEvent,
+};
 use squall_control::{ControlError, ControlPlane, RdsError, Region, RegionName};
 use squall_protocol::{decode_action, query_response, ApiError, QueryParams, RequestContext, Timestamp, WireResponse};
 
@@ -99,6 +101,35 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             region.delete_db_subnet_group(&r.db_subnet_group_name, now).map_err(control_error)?;
             Response::DeleteDBSubnetGroup(())
         }
+        Request::CreateDBSnapshot(r) => {
+            let tags = tag_map(r.tags.unwrap_or_default())?;
+            let s = region
+                .create_db_snapshot(&r.db_instance_identifier, &r.db_snapshot_identifier, tags, now)
+                .map_err(control_error)?;
+            Response::CreateDBSnapshot(CreateDBSnapshotResult { db_snapshot: Some(render_snapshot(&s, &arns)) })
+        }
+        Request::DeleteDBSnapshot(r) => {
+            let s = region.delete_db_snapshot(&r.db_snapshot_identifier, now).map_err(control_error)?;
+            let mut shown = render_snapshot(&s, &arns);
+            shown.status = Some("deleted".into());
+            Response::DeleteDBSnapshot(DeleteDBSnapshotResult { db_snapshot: Some(shown) })
+        }
+        Request::DescribeDBSnapshots(r) => Response::DescribeDBSnapshots(describe_snapshots(&region, &arns, r, now)?),
+        Request::RestoreDBInstanceFromDBSnapshot(r) => {
+            if r.db_cluster_snapshot_identifier.is_some() {
+                return Err(not_built("squall does not serve DB cluster snapshots yet"));
+            }
+            let snapshot = r.db_snapshot_identifier.clone().ok_or_else(|| {
+                ApiError::client("InvalidParameterValue", "The parameter DBSnapshotIdentifier must be provided.")
+            })?;
+            let overrides = restore_overrides(r)?;
+            let made = region
+                .restore_db_instance_from_snapshot(&snapshot, overrides, &control.config().rds_address, now)
+                .map_err(control_error)?;
+            Response::RestoreDBInstanceFromDBSnapshot(RestoreDBInstanceFromDBSnapshotResult {
+                db_instance: Some(render_instance(&made, &region, &arns)),
+            })
+        }
         Request::DescribeDBEngineVersions(r) => Response::DescribeDBEngineVersions(engine_versions(r)?),
         Request::DescribeEvents(r) => Response::DescribeEvents(describe_events(&region, &arns, r, now)?),
         Request::AddTagsToResource(r) => {
@@ -154,7 +185,7 @@ impl Arns<'_> {
         match parts.as_slice() {
             ["arn", "aws", "rds", region, _account, kind, id] if *region == self.region && !id.is_empty() => {
                 match *kind {
-                    "db" | "subgrp" => Ok((kind.to_string(), id.to_string())),
+                    "db" | "subgrp" | "snapshot" => Ok((kind.to_string(), id.to_string())),
                     _ => Err(invalid()),
                 }
             }
@@ -232,16 +263,7 @@ fn instance_spec(r: CreateDBInstanceMessage) -> Result<DbInstanceSpec, ApiError>
         })
         .transpose()
     };
-    let port = match r.port {
-        None => None,
-        Some(p) if (1150..=65535).contains(&p) => Some(p as u16),
-        Some(p) => {
-            return Err(ApiError::client(
-                "InvalidParameterValue",
-                format!("Invalid port {p}: the port must be between 1150 and 65535"),
-            ))
-        }
-    };
+    let port = port(r.port)?;
     Ok(DbInstanceSpec {
         id: r.db_instance_identifier,
         class: r.db_instance_class,
@@ -372,6 +394,137 @@ fn option_group_suffix(i: &Instance) -> String {
     }
 }
 
+fn render_snapshot(s: &Snapshot, arns: &Arns<'_>) -> DBSnapshot {
+    DBSnapshot {
+        db_snapshot_identifier: Some(s.id.clone()),
+        db_instance_identifier: Some(s.instance_id.clone()),
+        snapshot_create_time: (s.status == squall_control::model::rds::DbSnapshotStatus::Available)
+            .then(|| timestamp(s.created_ms)),
+        engine: Some(s.engine.clone()),
+        allocated_storage: Some(s.allocated_gib as i32),
+        status: Some(s.status.as_str().into()),
+        port: Some(i32::from(s.port)),
+        availability_zone: Some(s.zone.to_string()),
+        vpc_id: Some(s.vpc_id.clone()),
+        instance_create_time: Some(timestamp(s.instance_created_ms)),
+        master_username: s.master_username.clone(),
+        engine_version: Some(s.engine_version.clone()),
+        license_model: Some(
+            if s.engine == "postgres" { "postgresql-license" } else { "general-public-license" }.into(),
+        ),
+        snapshot_type: Some(s.snapshot_type.clone()),
+        iops: s.iops.map(|n| n as i32),
+        percent_progress: Some(if s.status == squall_control::model::rds::DbSnapshotStatus::Available {
+            100
+        } else {
+            0
+        }),
+        storage_type: Some(s.storage_type.clone()),
+        encrypted: Some(s.encrypted),
+        db_snapshot_arn: Some(arns.of("snapshot", &s.id)),
+        iam_database_authentication_enabled: Some(false),
+        dbi_resource_id: Some(s.instance_resource_id.clone()),
+        tag_list: Some(render_tags(&s.tags)),
+        original_snapshot_create_time: Some(timestamp(s.created_ms)),
+        snapshot_target: Some("region".into()),
+        ..Default::default()
+    }
+}
+
+const SNAPSHOT_FILTERS: &[&str] = &["db-instance-id", "db-snapshot-id", "dbi-resource-id", "snapshot-type", "engine"];
+
+fn describe_snapshots(
+    region: &Region,
+    arns: &Arns<'_>,
+    r: DescribeDBSnapshotsMessage,
+    now: u64,
+) -> Result<DBSnapshotMessage, ApiError> {
+    let limit = max_records(r.max_records)?;
+    let filters = r.filters.unwrap_or_default();
+    for f in &filters {
+        if !SNAPSHOT_FILTERS.contains(&f.name.as_str()) {
+            return Err(ApiError::client("InvalidParameterValue", format!("Unrecognized filter name: {}", f.name)));
+        }
+    }
+    if let Some(t) = &r.snapshot_type {
+        if !matches!(t.as_str(), "manual" | "automated" | "shared" | "public" | "awsbackup") {
+            return Err(ApiError::client("InvalidParameterValue", format!("Invalid snapshot type: {t}")));
+        }
+    }
+    let wanted = r.db_snapshot_identifier.clone();
+    let snapshots: Vec<Snapshot> = region
+        .read(now, |state| {
+            if let Some(id) = &wanted {
+                state.db_snapshot(id)?;
+            }
+            Ok(state
+                .db_snapshots()
+                .filter(|s| wanted.as_ref().is_none_or(|w| s.id == w.to_ascii_lowercase()))
+                .filter(|s| r.db_instance_identifier.as_ref().is_none_or(|i| s.instance_id == i.to_ascii_lowercase()))
+                .filter(|s| r.dbi_resource_id.as_ref().is_none_or(|d| s.instance_resource_id == *d))
+                .filter(|s| r.snapshot_type.as_ref().is_none_or(|t| s.snapshot_type == *t))
+                .filter(|s| {
+                    filters.iter().all(|f| {
+                        f.values.iter().any(|v| match f.name.as_str() {
+                            "db-instance-id" => *v == s.instance_id || *v == arns.of("db", &s.instance_id),
+                            "db-snapshot-id" => *v == s.id || *v == arns.of("snapshot", &s.id),
+                            "dbi-resource-id" => *v == s.instance_resource_id,
+                            "snapshot-type" => *v == s.snapshot_type,
+                            "engine" => *v == s.engine,
+                            _ => false,
+                        })
+                    })
+                })
+                .cloned()
+                .collect())
+        })
+        .map_err(control_error)?;
+    let (page, marker) = paginate(snapshots, |s| s.id.clone(), r.marker.as_deref(), limit);
+    Ok(DBSnapshotMessage { marker, db_snapshots: Some(page.iter().map(|s| render_snapshot(s, arns)).collect()) })
+}
+
+/// What RestoreDBInstanceFromDBSnapshot names besides the snapshot.
+fn restore_overrides(r: RestoreDBInstanceFromDBSnapshotMessage) -> Result<DbInstanceSpec, ApiError> {
+    let non_negative = |name: &str, v: Option<i32>| -> Result<Option<u32>, ApiError> {
+        v.map(|n| {
+            u32::try_from(n).map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid {name}: {n}")))
+        })
+        .transpose()
+    };
+    Ok(DbInstanceSpec {
+        id: r.db_instance_identifier,
+        class: r.db_instance_class.unwrap_or_default(),
+        engine: r.engine.unwrap_or_default(),
+        allocated_gib: non_negative("AllocatedStorage", r.allocated_storage)?,
+        storage_type: r.storage_type,
+        iops: non_negative("Iops", r.iops)?,
+        zone: r.availability_zone,
+        multi_az: r.multi_az.unwrap_or(false),
+        subnet_group: r.db_subnet_group_name,
+        port: port(r.port)?,
+        parameter_group: r.db_parameter_group_name,
+        backup_retention_days: non_negative("BackupRetentionPeriod", r.backup_retention_period)?,
+        backup_window: r.preferred_backup_window,
+        deletion_protection: r.deletion_protection.unwrap_or(false),
+        publicly_accessible: r.publicly_accessible,
+        auto_minor_version_upgrade: r.auto_minor_version_upgrade,
+        copy_tags_to_snapshot: r.copy_tags_to_snapshot.unwrap_or(false),
+        tags: tag_map(r.tags.unwrap_or_default())?,
+        ..Default::default()
+    })
+}
+
+fn port(p: Option<i32>) -> Result<Option<u16>, ApiError> {
+    match p {
+        None => Ok(None),
+        Some(p) if (1150..=65535).contains(&p) => Ok(Some(p as u16)),
+        Some(p) => Err(ApiError::client(
+            "InvalidParameterValue",
+            format!("Invalid port {p}: the port must be between 1150 and 65535"),
+        )),
+    }
+}
+
 const INSTANCE_FILTERS: &[&str] = &["db-instance-id", "dbi-resource-id", "engine", "db-cluster-id", "domain"];
 
 fn describe_instances(
@@ -486,12 +639,13 @@ fn describe_events(
             "Cannot specify source identifier without source type",
         ));
     }
-    if let Some(t) = &r.source_type {
-        if *t != SourceType::DbInstance {
-            // No other source writes events in squall yet.
-            return Ok(EventsMessage { marker: None, events: Some(Vec::new()) });
-        }
-    }
+    let source = match &r.source_type {
+        None => None,
+        Some(SourceType::DbInstance) => Some(EventSource::DbInstance),
+        Some(SourceType::DbSnapshot) => Some(EventSource::DbSnapshot),
+        // No other source writes events in squall yet.
+        Some(_) => return Ok(EventsMessage { marker: None, events: Some(Vec::new()) }),
+    };
     let end = r.end_time.map_or(now, |t| t.epoch_millis.max(0) as u64);
     let start = match (r.start_time, r.duration) {
         (Some(t), _) => t.epoch_millis.max(0) as u64,
@@ -505,6 +659,7 @@ fn describe_events(
             Ok(state
                 .rds_events()
                 .filter(|e| e.time_ms >= start && e.time_ms <= end)
+                .filter(|e| source.is_none_or(|s| e.source == s))
                 .filter(|e| wanted.as_ref().is_none_or(|w| e.source_id == *w))
                 .filter(|e| categories.is_empty() || e.categories.iter().any(|c| categories.contains(c)))
                 .cloned()
@@ -516,13 +671,19 @@ fn describe_events(
         marker,
         events: Some(
             page.iter()
-                .map(|e| Event {
-                    source_identifier: Some(e.source_id.clone()),
-                    source_type: Some(SourceType::DbInstance),
-                    message: Some(e.message.clone()),
-                    event_categories: Some(e.categories.clone()),
-                    date: Some(timestamp(e.time_ms)),
-                    source_arn: Some(arns.of("db", &e.source_id)),
+                .map(|e| {
+                    let (source_type, kind) = match e.source {
+                        EventSource::DbInstance => (SourceType::DbInstance, "db"),
+                        EventSource::DbSnapshot => (SourceType::DbSnapshot, "snapshot"),
+                    };
+                    Event {
+                        source_identifier: Some(e.source_id.clone()),
+                        source_type: Some(source_type),
+                        message: Some(e.message.clone()),
+                        event_categories: Some(e.categories.clone()),
+                        date: Some(timestamp(e.time_ms)),
+                        source_arn: Some(arns.of(kind, &e.source_id)),
+                    }
                 })
                 .collect(),
         ),
@@ -541,6 +702,17 @@ fn control_error(e: ControlError) -> ApiError {
             RdsError::InvalidInstanceState { id, status, .. } => client(
                 "InvalidDBInstanceState",
                 format!("Instance {id} is in {status} state, which does not allow this operation."),
+            ),
+            RdsError::SnapshotExists(id) => client(
+                "DBSnapshotAlreadyExists",
+                format!("Cannot create the snapshot because a snapshot with the identifier {id} already exists."),
+            ),
+            RdsError::SnapshotNotFound(id) => {
+                ApiError::new(404, "DBSnapshotNotFound", format!("DBSnapshot {id} not found."))
+            }
+            RdsError::InvalidSnapshotState { id, status, .. } => client(
+                "InvalidDBSnapshotState",
+                format!("Snapshot {id} is in {status} state, which does not allow this operation."),
             ),
             RdsError::SubnetGroupExists(name) => {
                 client("DBSubnetGroupAlreadyExists", format!("The DB subnet group '{name}' already exists."))

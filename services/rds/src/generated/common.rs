@@ -6,6 +6,241 @@
 use squall_protocol::codec::*;
 use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};
 
+/// Enum `ActivityStreamMode` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActivityStreamMode {
+    /// `sync`
+    Sync,
+    /// `async`
+    Async,
+}
+impl ActivityStreamMode {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Sync, Self::Async];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sync => "sync",
+            Self::Async => "async",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for ActivityStreamMode {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `ActivityStreamPolicyStatus` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActivityStreamPolicyStatus {
+    /// `locked`
+    Locked,
+    /// `unlocked`
+    Unlocked,
+    /// `locking-policy`
+    LockingPolicy,
+    /// `unlocking-policy`
+    UnlockingPolicy,
+}
+impl ActivityStreamPolicyStatus {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Locked, Self::Unlocked, Self::LockingPolicy, Self::UnlockingPolicy];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Locked => "locked",
+            Self::Unlocked => "unlocked",
+            Self::LockingPolicy => "locking-policy",
+            Self::UnlockingPolicy => "unlocking-policy",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for ActivityStreamPolicyStatus {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `ActivityStreamStatus` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActivityStreamStatus {
+    /// `stopped`
+    Stopped,
+    /// `starting`
+    Starting,
+    /// `started`
+    Started,
+    /// `stopping`
+    Stopping,
+}
+impl ActivityStreamStatus {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Stopped, Self::Starting, Self::Started, Self::Stopping];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Stopped => "stopped",
+            Self::Starting => "starting",
+            Self::Started => "started",
+            Self::Stopping => "stopping",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for ActivityStreamStatus {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `AdditionalStorageVolume` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AdditionalStorageVolume {
+    pub volume_name: String,
+    pub allocated_storage: Option<i32>,
+    pub iops: Option<i32>,
+    pub max_allocated_storage: Option<i32>,
+    pub storage_throughput: Option<i32>,
+    pub storage_type: Option<String>,
+}
+impl AdditionalStorageVolume {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            volume_name: required(String::decode_query(q, &join(key, "VolumeName"))?, &join(key, "VolumeName"))?,
+            allocated_storage: i32::decode_query(q, &join(key, "AllocatedStorage"))?,
+            iops: i32::decode_query(q, &join(key, "IOPS"))?,
+            max_allocated_storage: i32::decode_query(q, &join(key, "MaxAllocatedStorage"))?,
+            storage_throughput: i32::decode_query(q, &join(key, "StorageThroughput"))?,
+            storage_type: String::decode_query(q, &join(key, "StorageType"))?,
+        })
+    }
+}
+impl QueryDecode for AdditionalStorageVolume {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+impl AdditionalStorageVolume {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        (&self.volume_name).encode_xml(w, "VolumeName");
+        if let Some(v) = &self.allocated_storage {
+            v.encode_xml(w, "AllocatedStorage");
+        }
+        if let Some(v) = &self.iops {
+            v.encode_xml(w, "IOPS");
+        }
+        if let Some(v) = &self.max_allocated_storage {
+            v.encode_xml(w, "MaxAllocatedStorage");
+        }
+        if let Some(v) = &self.storage_throughput {
+            v.encode_xml(w, "StorageThroughput");
+        }
+        if let Some(v) = &self.storage_type {
+            v.encode_xml(w, "StorageType");
+        }
+    }
+}
+impl XmlEncode for AdditionalStorageVolume {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `AdditionalStorageVolumeOutput` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AdditionalStorageVolumeOutput {
+    pub volume_name: Option<String>,
+    pub storage_volume_status: Option<String>,
+    pub storage_operation_status: Option<String>,
+    pub storage_operation_percent_progress: Option<i32>,
+    pub allocated_storage: Option<i32>,
+    pub iops: Option<i32>,
+    pub max_allocated_storage: Option<i32>,
+    pub storage_throughput: Option<i32>,
+    pub storage_type: Option<String>,
+}
+impl AdditionalStorageVolumeOutput {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.volume_name {
+            v.encode_xml(w, "VolumeName");
+        }
+        if let Some(v) = &self.storage_volume_status {
+            v.encode_xml(w, "StorageVolumeStatus");
+        }
+        if let Some(v) = &self.storage_operation_status {
+            v.encode_xml(w, "StorageOperationStatus");
+        }
+        if let Some(v) = &self.storage_operation_percent_progress {
+            v.encode_xml(w, "StorageOperationPercentProgress");
+        }
+        if let Some(v) = &self.allocated_storage {
+            v.encode_xml(w, "AllocatedStorage");
+        }
+        if let Some(v) = &self.iops {
+            v.encode_xml(w, "IOPS");
+        }
+        if let Some(v) = &self.max_allocated_storage {
+            v.encode_xml(w, "MaxAllocatedStorage");
+        }
+        if let Some(v) = &self.storage_throughput {
+            v.encode_xml(w, "StorageThroughput");
+        }
+        if let Some(v) = &self.storage_type {
+            v.encode_xml(w, "StorageType");
+        }
+    }
+}
+impl XmlEncode for AdditionalStorageVolumeOutput {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `AutomationMode` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AutomationMode {
+    /// `full`
+    Full,
+    /// `all-paused`
+    AllPaused,
+}
+impl AutomationMode {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Full, Self::AllPaused];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::AllPaused => "all-paused",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for AutomationMode {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Shape `AvailabilityZone` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AvailabilityZone {
@@ -20,6 +255,558 @@ impl AvailabilityZone {
     }
 }
 impl XmlEncode for AvailabilityZone {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `CertificateDetails` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CertificateDetails {
+    pub ca_identifier: Option<String>,
+    pub valid_till: Option<Timestamp>,
+}
+impl CertificateDetails {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.ca_identifier {
+            v.encode_xml(w, "CAIdentifier");
+        }
+        if let Some(v) = &self.valid_till {
+            v.encode_xml(w, "ValidTill");
+        }
+    }
+}
+impl XmlEncode for CertificateDetails {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBInstance` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBInstance {
+    pub db_instance_identifier: Option<String>,
+    pub db_instance_class: Option<String>,
+    pub engine: Option<String>,
+    pub db_instance_status: Option<String>,
+    pub master_username: Option<String>,
+    pub db_name: Option<String>,
+    pub endpoint: Option<Endpoint>,
+    pub primary_endpoint: Option<PrimaryEndpoint>,
+    pub allocated_storage: Option<i32>,
+    pub instance_create_time: Option<Timestamp>,
+    pub preferred_backup_window: Option<String>,
+    pub backup_retention_period: Option<i32>,
+    pub db_security_groups: Option<Vec<DBSecurityGroupMembership>>,
+    pub vpc_security_groups: Option<Vec<VpcSecurityGroupMembership>>,
+    pub db_parameter_groups: Option<Vec<DBParameterGroupStatus>>,
+    pub availability_zone: Option<String>,
+    pub db_subnet_group: Option<DBSubnetGroup>,
+    pub preferred_maintenance_window: Option<String>,
+    pub upgrade_rollout_order: Option<UpgradeRolloutOrder>,
+    pub pending_modified_values: Option<PendingModifiedValues>,
+    pub latest_restorable_time: Option<Timestamp>,
+    pub multi_az: Option<bool>,
+    pub engine_version: Option<String>,
+    pub auto_minor_version_upgrade: Option<bool>,
+    pub read_replica_source_db_instance_identifier: Option<String>,
+    pub read_replica_db_instance_identifiers: Option<Vec<String>>,
+    pub read_replica_db_cluster_identifiers: Option<Vec<String>>,
+    pub replica_mode: Option<ReplicaMode>,
+    pub license_model: Option<String>,
+    pub iops: Option<i32>,
+    pub storage_throughput: Option<i32>,
+    pub option_group_memberships: Option<Vec<OptionGroupMembership>>,
+    pub character_set_name: Option<String>,
+    pub nchar_character_set_name: Option<String>,
+    pub secondary_availability_zone: Option<String>,
+    pub publicly_accessible: Option<bool>,
+    pub status_infos: Option<Vec<DBInstanceStatusInfo>>,
+    pub storage_type: Option<String>,
+    pub storage_encryption_type: Option<StorageEncryptionType>,
+    pub tde_credential_arn: Option<String>,
+    pub db_instance_port: Option<i32>,
+    pub db_cluster_identifier: Option<String>,
+    pub storage_encrypted: Option<bool>,
+    pub kms_key_id: Option<String>,
+    pub dbi_resource_id: Option<String>,
+    pub ca_certificate_identifier: Option<String>,
+    pub domain_memberships: Option<Vec<DomainMembership>>,
+    pub copy_tags_to_snapshot: Option<bool>,
+    pub monitoring_interval: Option<i32>,
+    pub enhanced_monitoring_resource_arn: Option<String>,
+    pub monitoring_role_arn: Option<String>,
+    pub promotion_tier: Option<i32>,
+    pub db_instance_arn: Option<String>,
+    pub timezone: Option<String>,
+    pub iam_database_authentication_enabled: Option<bool>,
+    pub database_insights_mode: Option<DatabaseInsightsMode>,
+    pub performance_insights_enabled: Option<bool>,
+    pub performance_insights_kms_key_id: Option<String>,
+    pub performance_insights_retention_period: Option<i32>,
+    pub enabled_cloudwatch_logs_exports: Option<Vec<String>>,
+    pub processor_features: Option<Vec<ProcessorFeature>>,
+    pub deletion_protection: Option<bool>,
+    pub associated_roles: Option<Vec<DBInstanceRole>>,
+    pub listener_endpoint: Option<Endpoint>,
+    pub max_allocated_storage: Option<i32>,
+    pub tag_list: Option<Vec<Tag>>,
+    pub automation_mode: Option<AutomationMode>,
+    pub resume_full_automation_mode_time: Option<Timestamp>,
+    pub customer_owned_ip_enabled: Option<bool>,
+    pub network_type: Option<String>,
+    pub activity_stream_status: Option<ActivityStreamStatus>,
+    pub activity_stream_kms_key_id: Option<String>,
+    pub activity_stream_kinesis_stream_name: Option<String>,
+    pub activity_stream_mode: Option<ActivityStreamMode>,
+    pub activity_stream_engine_native_audit_fields_included: Option<bool>,
+    pub aws_backup_recovery_point_arn: Option<String>,
+    pub db_instance_automated_backups_replications: Option<Vec<DBInstanceAutomatedBackupsReplication>>,
+    pub backup_target: Option<String>,
+    pub automatic_restart_time: Option<Timestamp>,
+    pub custom_iam_instance_profile: Option<String>,
+    pub activity_stream_policy_status: Option<ActivityStreamPolicyStatus>,
+    pub certificate_details: Option<CertificateDetails>,
+    pub db_system_id: Option<String>,
+    pub master_user_secret: Option<MasterUserSecret>,
+    pub read_replica_source_db_cluster_identifier: Option<String>,
+    pub percent_progress: Option<String>,
+    pub multi_tenant: Option<bool>,
+    pub dedicated_log_volume: Option<bool>,
+    pub is_storage_config_upgrade_available: Option<bool>,
+    pub engine_lifecycle_support: Option<String>,
+    pub additional_storage_volumes: Option<Vec<AdditionalStorageVolumeOutput>>,
+    pub storage_volume_status: Option<String>,
+    pub storage_operation_status: Option<String>,
+    pub storage_operation_percent_progress: Option<i32>,
+    pub db_capacity_reservation_identifier: Option<String>,
+    pub vpc_networking_enabled: Option<bool>,
+}
+impl DBInstance {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_instance_identifier {
+            v.encode_xml(w, "DBInstanceIdentifier");
+        }
+        if let Some(v) = &self.db_instance_class {
+            v.encode_xml(w, "DBInstanceClass");
+        }
+        if let Some(v) = &self.engine {
+            v.encode_xml(w, "Engine");
+        }
+        if let Some(v) = &self.db_instance_status {
+            v.encode_xml(w, "DBInstanceStatus");
+        }
+        if let Some(v) = &self.master_username {
+            v.encode_xml(w, "MasterUsername");
+        }
+        if let Some(v) = &self.db_name {
+            v.encode_xml(w, "DBName");
+        }
+        if let Some(v) = &self.endpoint {
+            v.encode_xml(w, "Endpoint");
+        }
+        if let Some(v) = &self.primary_endpoint {
+            v.encode_xml(w, "PrimaryEndpoint");
+        }
+        if let Some(v) = &self.allocated_storage {
+            v.encode_xml(w, "AllocatedStorage");
+        }
+        if let Some(v) = &self.instance_create_time {
+            v.encode_xml(w, "InstanceCreateTime");
+        }
+        if let Some(v) = &self.preferred_backup_window {
+            v.encode_xml(w, "PreferredBackupWindow");
+        }
+        if let Some(v) = &self.backup_retention_period {
+            v.encode_xml(w, "BackupRetentionPeriod");
+        }
+        if let Some(v) = &self.db_security_groups {
+            encode_list(w, "DBSecurityGroups", "DBSecurityGroup", v);
+        }
+        if let Some(v) = &self.vpc_security_groups {
+            encode_list(w, "VpcSecurityGroups", "VpcSecurityGroupMembership", v);
+        }
+        if let Some(v) = &self.db_parameter_groups {
+            encode_list(w, "DBParameterGroups", "DBParameterGroup", v);
+        }
+        if let Some(v) = &self.availability_zone {
+            v.encode_xml(w, "AvailabilityZone");
+        }
+        if let Some(v) = &self.db_subnet_group {
+            v.encode_xml(w, "DBSubnetGroup");
+        }
+        if let Some(v) = &self.preferred_maintenance_window {
+            v.encode_xml(w, "PreferredMaintenanceWindow");
+        }
+        if let Some(v) = &self.upgrade_rollout_order {
+            v.encode_xml(w, "UpgradeRolloutOrder");
+        }
+        if let Some(v) = &self.pending_modified_values {
+            v.encode_xml(w, "PendingModifiedValues");
+        }
+        if let Some(v) = &self.latest_restorable_time {
+            v.encode_xml(w, "LatestRestorableTime");
+        }
+        if let Some(v) = &self.multi_az {
+            v.encode_xml(w, "MultiAZ");
+        }
+        if let Some(v) = &self.engine_version {
+            v.encode_xml(w, "EngineVersion");
+        }
+        if let Some(v) = &self.auto_minor_version_upgrade {
+            v.encode_xml(w, "AutoMinorVersionUpgrade");
+        }
+        if let Some(v) = &self.read_replica_source_db_instance_identifier {
+            v.encode_xml(w, "ReadReplicaSourceDBInstanceIdentifier");
+        }
+        if let Some(v) = &self.read_replica_db_instance_identifiers {
+            encode_list(w, "ReadReplicaDBInstanceIdentifiers", "ReadReplicaDBInstanceIdentifier", v);
+        }
+        if let Some(v) = &self.read_replica_db_cluster_identifiers {
+            encode_list(w, "ReadReplicaDBClusterIdentifiers", "ReadReplicaDBClusterIdentifier", v);
+        }
+        if let Some(v) = &self.replica_mode {
+            v.encode_xml(w, "ReplicaMode");
+        }
+        if let Some(v) = &self.license_model {
+            v.encode_xml(w, "LicenseModel");
+        }
+        if let Some(v) = &self.iops {
+            v.encode_xml(w, "Iops");
+        }
+        if let Some(v) = &self.storage_throughput {
+            v.encode_xml(w, "StorageThroughput");
+        }
+        if let Some(v) = &self.option_group_memberships {
+            encode_list(w, "OptionGroupMemberships", "OptionGroupMembership", v);
+        }
+        if let Some(v) = &self.character_set_name {
+            v.encode_xml(w, "CharacterSetName");
+        }
+        if let Some(v) = &self.nchar_character_set_name {
+            v.encode_xml(w, "NcharCharacterSetName");
+        }
+        if let Some(v) = &self.secondary_availability_zone {
+            v.encode_xml(w, "SecondaryAvailabilityZone");
+        }
+        if let Some(v) = &self.publicly_accessible {
+            v.encode_xml(w, "PubliclyAccessible");
+        }
+        if let Some(v) = &self.status_infos {
+            encode_list(w, "StatusInfos", "DBInstanceStatusInfo", v);
+        }
+        if let Some(v) = &self.storage_type {
+            v.encode_xml(w, "StorageType");
+        }
+        if let Some(v) = &self.storage_encryption_type {
+            v.encode_xml(w, "StorageEncryptionType");
+        }
+        if let Some(v) = &self.tde_credential_arn {
+            v.encode_xml(w, "TdeCredentialArn");
+        }
+        if let Some(v) = &self.db_instance_port {
+            v.encode_xml(w, "DbInstancePort");
+        }
+        if let Some(v) = &self.db_cluster_identifier {
+            v.encode_xml(w, "DBClusterIdentifier");
+        }
+        if let Some(v) = &self.storage_encrypted {
+            v.encode_xml(w, "StorageEncrypted");
+        }
+        if let Some(v) = &self.kms_key_id {
+            v.encode_xml(w, "KmsKeyId");
+        }
+        if let Some(v) = &self.dbi_resource_id {
+            v.encode_xml(w, "DbiResourceId");
+        }
+        if let Some(v) = &self.ca_certificate_identifier {
+            v.encode_xml(w, "CACertificateIdentifier");
+        }
+        if let Some(v) = &self.domain_memberships {
+            encode_list(w, "DomainMemberships", "DomainMembership", v);
+        }
+        if let Some(v) = &self.copy_tags_to_snapshot {
+            v.encode_xml(w, "CopyTagsToSnapshot");
+        }
+        if let Some(v) = &self.monitoring_interval {
+            v.encode_xml(w, "MonitoringInterval");
+        }
+        if let Some(v) = &self.enhanced_monitoring_resource_arn {
+            v.encode_xml(w, "EnhancedMonitoringResourceArn");
+        }
+        if let Some(v) = &self.monitoring_role_arn {
+            v.encode_xml(w, "MonitoringRoleArn");
+        }
+        if let Some(v) = &self.promotion_tier {
+            v.encode_xml(w, "PromotionTier");
+        }
+        if let Some(v) = &self.db_instance_arn {
+            v.encode_xml(w, "DBInstanceArn");
+        }
+        if let Some(v) = &self.timezone {
+            v.encode_xml(w, "Timezone");
+        }
+        if let Some(v) = &self.iam_database_authentication_enabled {
+            v.encode_xml(w, "IAMDatabaseAuthenticationEnabled");
+        }
+        if let Some(v) = &self.database_insights_mode {
+            v.encode_xml(w, "DatabaseInsightsMode");
+        }
+        if let Some(v) = &self.performance_insights_enabled {
+            v.encode_xml(w, "PerformanceInsightsEnabled");
+        }
+        if let Some(v) = &self.performance_insights_kms_key_id {
+            v.encode_xml(w, "PerformanceInsightsKMSKeyId");
+        }
+        if let Some(v) = &self.performance_insights_retention_period {
+            v.encode_xml(w, "PerformanceInsightsRetentionPeriod");
+        }
+        if let Some(v) = &self.enabled_cloudwatch_logs_exports {
+            encode_list(w, "EnabledCloudwatchLogsExports", "member", v);
+        }
+        if let Some(v) = &self.processor_features {
+            encode_list(w, "ProcessorFeatures", "ProcessorFeature", v);
+        }
+        if let Some(v) = &self.deletion_protection {
+            v.encode_xml(w, "DeletionProtection");
+        }
+        if let Some(v) = &self.associated_roles {
+            encode_list(w, "AssociatedRoles", "DBInstanceRole", v);
+        }
+        if let Some(v) = &self.listener_endpoint {
+            v.encode_xml(w, "ListenerEndpoint");
+        }
+        if let Some(v) = &self.max_allocated_storage {
+            v.encode_xml(w, "MaxAllocatedStorage");
+        }
+        if let Some(v) = &self.tag_list {
+            encode_list(w, "TagList", "Tag", v);
+        }
+        if let Some(v) = &self.automation_mode {
+            v.encode_xml(w, "AutomationMode");
+        }
+        if let Some(v) = &self.resume_full_automation_mode_time {
+            v.encode_xml(w, "ResumeFullAutomationModeTime");
+        }
+        if let Some(v) = &self.customer_owned_ip_enabled {
+            v.encode_xml(w, "CustomerOwnedIpEnabled");
+        }
+        if let Some(v) = &self.network_type {
+            v.encode_xml(w, "NetworkType");
+        }
+        if let Some(v) = &self.activity_stream_status {
+            v.encode_xml(w, "ActivityStreamStatus");
+        }
+        if let Some(v) = &self.activity_stream_kms_key_id {
+            v.encode_xml(w, "ActivityStreamKmsKeyId");
+        }
+        if let Some(v) = &self.activity_stream_kinesis_stream_name {
+            v.encode_xml(w, "ActivityStreamKinesisStreamName");
+        }
+        if let Some(v) = &self.activity_stream_mode {
+            v.encode_xml(w, "ActivityStreamMode");
+        }
+        if let Some(v) = &self.activity_stream_engine_native_audit_fields_included {
+            v.encode_xml(w, "ActivityStreamEngineNativeAuditFieldsIncluded");
+        }
+        if let Some(v) = &self.aws_backup_recovery_point_arn {
+            v.encode_xml(w, "AwsBackupRecoveryPointArn");
+        }
+        if let Some(v) = &self.db_instance_automated_backups_replications {
+            encode_list(w, "DBInstanceAutomatedBackupsReplications", "DBInstanceAutomatedBackupsReplication", v);
+        }
+        if let Some(v) = &self.backup_target {
+            v.encode_xml(w, "BackupTarget");
+        }
+        if let Some(v) = &self.automatic_restart_time {
+            v.encode_xml(w, "AutomaticRestartTime");
+        }
+        if let Some(v) = &self.custom_iam_instance_profile {
+            v.encode_xml(w, "CustomIamInstanceProfile");
+        }
+        if let Some(v) = &self.activity_stream_policy_status {
+            v.encode_xml(w, "ActivityStreamPolicyStatus");
+        }
+        if let Some(v) = &self.certificate_details {
+            v.encode_xml(w, "CertificateDetails");
+        }
+        if let Some(v) = &self.db_system_id {
+            v.encode_xml(w, "DBSystemId");
+        }
+        if let Some(v) = &self.master_user_secret {
+            v.encode_xml(w, "MasterUserSecret");
+        }
+        if let Some(v) = &self.read_replica_source_db_cluster_identifier {
+            v.encode_xml(w, "ReadReplicaSourceDBClusterIdentifier");
+        }
+        if let Some(v) = &self.percent_progress {
+            v.encode_xml(w, "PercentProgress");
+        }
+        if let Some(v) = &self.multi_tenant {
+            v.encode_xml(w, "MultiTenant");
+        }
+        if let Some(v) = &self.dedicated_log_volume {
+            v.encode_xml(w, "DedicatedLogVolume");
+        }
+        if let Some(v) = &self.is_storage_config_upgrade_available {
+            v.encode_xml(w, "IsStorageConfigUpgradeAvailable");
+        }
+        if let Some(v) = &self.engine_lifecycle_support {
+            v.encode_xml(w, "EngineLifecycleSupport");
+        }
+        if let Some(v) = &self.additional_storage_volumes {
+            encode_list(w, "AdditionalStorageVolumes", "member", v);
+        }
+        if let Some(v) = &self.storage_volume_status {
+            v.encode_xml(w, "StorageVolumeStatus");
+        }
+        if let Some(v) = &self.storage_operation_status {
+            v.encode_xml(w, "StorageOperationStatus");
+        }
+        if let Some(v) = &self.storage_operation_percent_progress {
+            v.encode_xml(w, "StorageOperationPercentProgress");
+        }
+        if let Some(v) = &self.db_capacity_reservation_identifier {
+            v.encode_xml(w, "DBCapacityReservationIdentifier");
+        }
+        if let Some(v) = &self.vpc_networking_enabled {
+            v.encode_xml(w, "VPCNetworkingEnabled");
+        }
+    }
+}
+impl XmlEncode for DBInstance {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBInstanceAutomatedBackupsReplication` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBInstanceAutomatedBackupsReplication {
+    pub db_instance_automated_backups_arn: Option<String>,
+}
+impl DBInstanceAutomatedBackupsReplication {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_instance_automated_backups_arn {
+            v.encode_xml(w, "DBInstanceAutomatedBackupsArn");
+        }
+    }
+}
+impl XmlEncode for DBInstanceAutomatedBackupsReplication {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBInstanceRole` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBInstanceRole {
+    pub role_arn: Option<String>,
+    pub feature_name: Option<String>,
+    pub status: Option<String>,
+}
+impl DBInstanceRole {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.role_arn {
+            v.encode_xml(w, "RoleArn");
+        }
+        if let Some(v) = &self.feature_name {
+            v.encode_xml(w, "FeatureName");
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "Status");
+        }
+    }
+}
+impl XmlEncode for DBInstanceRole {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBInstanceStatusInfo` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBInstanceStatusInfo {
+    pub status_type: Option<String>,
+    pub normal: Option<bool>,
+    pub status: Option<String>,
+    pub message: Option<String>,
+}
+impl DBInstanceStatusInfo {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.status_type {
+            v.encode_xml(w, "StatusType");
+        }
+        if let Some(v) = &self.normal {
+            v.encode_xml(w, "Normal");
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "Status");
+        }
+        if let Some(v) = &self.message {
+            v.encode_xml(w, "Message");
+        }
+    }
+}
+impl XmlEncode for DBInstanceStatusInfo {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBParameterGroupStatus` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBParameterGroupStatus {
+    pub db_parameter_group_name: Option<String>,
+    pub parameter_apply_status: Option<String>,
+}
+impl DBParameterGroupStatus {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_parameter_group_name {
+            v.encode_xml(w, "DBParameterGroupName");
+        }
+        if let Some(v) = &self.parameter_apply_status {
+            v.encode_xml(w, "ParameterApplyStatus");
+        }
+    }
+}
+impl XmlEncode for DBParameterGroupStatus {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBSecurityGroupMembership` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBSecurityGroupMembership {
+    pub db_security_group_name: Option<String>,
+    pub status: Option<String>,
+}
+impl DBSecurityGroupMembership {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_security_group_name {
+            v.encode_xml(w, "DBSecurityGroupName");
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "Status");
+        }
+    }
+}
+impl XmlEncode for DBSecurityGroupMembership {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);
@@ -70,6 +857,111 @@ impl XmlEncode for DBSubnetGroup {
         w.close(tag);
     }
 }
+/// Enum `DatabaseInsightsMode` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DatabaseInsightsMode {
+    /// `standard`
+    Standard,
+    /// `advanced`
+    Advanced,
+}
+impl DatabaseInsightsMode {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Standard, Self::Advanced];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Advanced => "advanced",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for DatabaseInsightsMode {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for DatabaseInsightsMode {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `DomainMembership` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DomainMembership {
+    pub domain: Option<String>,
+    pub status: Option<String>,
+    pub fqdn: Option<String>,
+    pub iam_role_name: Option<String>,
+    pub ou: Option<String>,
+    pub auth_secret_arn: Option<String>,
+    pub dns_ips: Option<Vec<String>>,
+}
+impl DomainMembership {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.domain {
+            v.encode_xml(w, "Domain");
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "Status");
+        }
+        if let Some(v) = &self.fqdn {
+            v.encode_xml(w, "FQDN");
+        }
+        if let Some(v) = &self.iam_role_name {
+            v.encode_xml(w, "IAMRoleName");
+        }
+        if let Some(v) = &self.ou {
+            v.encode_xml(w, "OU");
+        }
+        if let Some(v) = &self.auth_secret_arn {
+            v.encode_xml(w, "AuthSecretArn");
+        }
+        if let Some(v) = &self.dns_ips {
+            encode_list(w, "DnsIps", "member", v);
+        }
+    }
+}
+impl XmlEncode for DomainMembership {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `Endpoint` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Endpoint {
+    pub address: Option<String>,
+    pub port: Option<i32>,
+    pub hosted_zone_id: Option<String>,
+}
+impl Endpoint {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.address {
+            v.encode_xml(w, "Address");
+        }
+        if let Some(v) = &self.port {
+            v.encode_xml(w, "Port");
+        }
+        if let Some(v) = &self.hosted_zone_id {
+            v.encode_xml(w, "HostedZoneId");
+        }
+    }
+}
+impl XmlEncode for Endpoint {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `Filter` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Filter {
@@ -93,6 +985,58 @@ impl QueryDecode for Filter {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `MasterUserSecret` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MasterUserSecret {
+    pub secret_arn: Option<String>,
+    pub secret_status: Option<String>,
+    pub kms_key_id: Option<String>,
+}
+impl MasterUserSecret {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.secret_arn {
+            v.encode_xml(w, "SecretArn");
+        }
+        if let Some(v) = &self.secret_status {
+            v.encode_xml(w, "SecretStatus");
+        }
+        if let Some(v) = &self.kms_key_id {
+            v.encode_xml(w, "KmsKeyId");
+        }
+    }
+}
+impl XmlEncode for MasterUserSecret {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `OptionGroupMembership` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OptionGroupMembership {
+    pub option_group_name: Option<String>,
+    pub status: Option<String>,
+}
+impl OptionGroupMembership {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.option_group_name {
+            v.encode_xml(w, "OptionGroupName");
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "Status");
+        }
+    }
+}
+impl XmlEncode for OptionGroupMembership {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `Outpost` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Outpost {
@@ -111,6 +1055,266 @@ impl XmlEncode for Outpost {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Shape `PendingCloudwatchLogsExports` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PendingCloudwatchLogsExports {
+    pub log_types_to_enable: Option<Vec<String>>,
+    pub log_types_to_disable: Option<Vec<String>>,
+}
+impl PendingCloudwatchLogsExports {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.log_types_to_enable {
+            encode_list(w, "LogTypesToEnable", "member", v);
+        }
+        if let Some(v) = &self.log_types_to_disable {
+            encode_list(w, "LogTypesToDisable", "member", v);
+        }
+    }
+}
+impl XmlEncode for PendingCloudwatchLogsExports {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `PendingModifiedValues` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PendingModifiedValues {
+    pub db_instance_class: Option<String>,
+    pub allocated_storage: Option<i32>,
+    pub master_user_password: Option<String>,
+    pub port: Option<i32>,
+    pub backup_retention_period: Option<i32>,
+    pub multi_az: Option<bool>,
+    pub engine_version: Option<String>,
+    pub license_model: Option<String>,
+    pub iops: Option<i32>,
+    pub storage_throughput: Option<i32>,
+    pub db_instance_identifier: Option<String>,
+    pub storage_type: Option<String>,
+    pub ca_certificate_identifier: Option<String>,
+    pub db_subnet_group_name: Option<String>,
+    pub pending_cloudwatch_logs_exports: Option<PendingCloudwatchLogsExports>,
+    pub processor_features: Option<Vec<ProcessorFeature>>,
+    pub automation_mode: Option<AutomationMode>,
+    pub resume_full_automation_mode_time: Option<Timestamp>,
+    pub multi_tenant: Option<bool>,
+    pub iam_database_authentication_enabled: Option<bool>,
+    pub dedicated_log_volume: Option<bool>,
+    pub engine: Option<String>,
+    pub additional_storage_volumes: Option<Vec<AdditionalStorageVolume>>,
+    pub db_capacity_reservation_identifier: Option<String>,
+}
+impl PendingModifiedValues {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_instance_class {
+            v.encode_xml(w, "DBInstanceClass");
+        }
+        if let Some(v) = &self.allocated_storage {
+            v.encode_xml(w, "AllocatedStorage");
+        }
+        if let Some(v) = &self.master_user_password {
+            v.encode_xml(w, "MasterUserPassword");
+        }
+        if let Some(v) = &self.port {
+            v.encode_xml(w, "Port");
+        }
+        if let Some(v) = &self.backup_retention_period {
+            v.encode_xml(w, "BackupRetentionPeriod");
+        }
+        if let Some(v) = &self.multi_az {
+            v.encode_xml(w, "MultiAZ");
+        }
+        if let Some(v) = &self.engine_version {
+            v.encode_xml(w, "EngineVersion");
+        }
+        if let Some(v) = &self.license_model {
+            v.encode_xml(w, "LicenseModel");
+        }
+        if let Some(v) = &self.iops {
+            v.encode_xml(w, "Iops");
+        }
+        if let Some(v) = &self.storage_throughput {
+            v.encode_xml(w, "StorageThroughput");
+        }
+        if let Some(v) = &self.db_instance_identifier {
+            v.encode_xml(w, "DBInstanceIdentifier");
+        }
+        if let Some(v) = &self.storage_type {
+            v.encode_xml(w, "StorageType");
+        }
+        if let Some(v) = &self.ca_certificate_identifier {
+            v.encode_xml(w, "CACertificateIdentifier");
+        }
+        if let Some(v) = &self.db_subnet_group_name {
+            v.encode_xml(w, "DBSubnetGroupName");
+        }
+        if let Some(v) = &self.pending_cloudwatch_logs_exports {
+            v.encode_xml(w, "PendingCloudwatchLogsExports");
+        }
+        if let Some(v) = &self.processor_features {
+            encode_list(w, "ProcessorFeatures", "ProcessorFeature", v);
+        }
+        if let Some(v) = &self.automation_mode {
+            v.encode_xml(w, "AutomationMode");
+        }
+        if let Some(v) = &self.resume_full_automation_mode_time {
+            v.encode_xml(w, "ResumeFullAutomationModeTime");
+        }
+        if let Some(v) = &self.multi_tenant {
+            v.encode_xml(w, "MultiTenant");
+        }
+        if let Some(v) = &self.iam_database_authentication_enabled {
+            v.encode_xml(w, "IAMDatabaseAuthenticationEnabled");
+        }
+        if let Some(v) = &self.dedicated_log_volume {
+            v.encode_xml(w, "DedicatedLogVolume");
+        }
+        if let Some(v) = &self.engine {
+            v.encode_xml(w, "Engine");
+        }
+        if let Some(v) = &self.additional_storage_volumes {
+            encode_list(w, "AdditionalStorageVolumes", "member", v);
+        }
+        if let Some(v) = &self.db_capacity_reservation_identifier {
+            v.encode_xml(w, "DBCapacityReservationIdentifier");
+        }
+    }
+}
+impl XmlEncode for PendingModifiedValues {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `PrimaryEndpoint` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PrimaryEndpoint {
+    pub address: Option<String>,
+    pub hosted_zone_id: Option<String>,
+}
+impl PrimaryEndpoint {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.address {
+            v.encode_xml(w, "Address");
+        }
+        if let Some(v) = &self.hosted_zone_id {
+            v.encode_xml(w, "HostedZoneId");
+        }
+    }
+}
+impl XmlEncode for PrimaryEndpoint {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `ProcessorFeature` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProcessorFeature {
+    pub name: Option<String>,
+    pub value: Option<String>,
+}
+impl ProcessorFeature {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            name: String::decode_query(q, &join(key, "Name"))?,
+            value: String::decode_query(q, &join(key, "Value"))?,
+        })
+    }
+}
+impl QueryDecode for ProcessorFeature {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+impl ProcessorFeature {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.name {
+            v.encode_xml(w, "Name");
+        }
+        if let Some(v) = &self.value {
+            v.encode_xml(w, "Value");
+        }
+    }
+}
+impl XmlEncode for ProcessorFeature {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `ReplicaMode` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReplicaMode {
+    /// `open-read-only`
+    OpenReadOnly,
+    /// `mounted`
+    Mounted,
+}
+impl ReplicaMode {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::OpenReadOnly, Self::Mounted];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::OpenReadOnly => "open-read-only",
+            Self::Mounted => "mounted",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for ReplicaMode {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `StorageEncryptionType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StorageEncryptionType {
+    /// `none`
+    None,
+    /// `sse-kms`
+    SseKms,
+    /// `sse-rds`
+    SseRds,
+}
+impl StorageEncryptionType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::None, Self::SseKms, Self::SseRds];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::SseKms => "sse-kms",
+            Self::SseRds => "sse-rds",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for StorageEncryptionType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Shape `Subnet` of the model.
@@ -180,6 +1384,84 @@ impl Tag {
     }
 }
 impl XmlEncode for Tag {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `TagSpecification` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TagSpecification {
+    pub resource_type: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+impl TagSpecification {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            resource_type: String::decode_query(q, &join(key, "ResourceType"))?,
+            tags: query_list::<Tag>(q, &join(key, "Tags"), "Tag")?,
+        })
+    }
+}
+impl QueryDecode for TagSpecification {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Enum `UpgradeRolloutOrder` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UpgradeRolloutOrder {
+    /// `first`
+    First,
+    /// `second`
+    Second,
+    /// `last`
+    Last,
+}
+impl UpgradeRolloutOrder {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::First, Self::Second, Self::Last];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::First => "first",
+            Self::Second => "second",
+            Self::Last => "last",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for UpgradeRolloutOrder {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `VpcSecurityGroupMembership` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VpcSecurityGroupMembership {
+    pub vpc_security_group_id: Option<String>,
+    pub status: Option<String>,
+}
+impl VpcSecurityGroupMembership {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.vpc_security_group_id {
+            v.encode_xml(w, "VpcSecurityGroupId");
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "Status");
+        }
+    }
+}
+impl XmlEncode for VpcSecurityGroupMembership {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);

@@ -14,8 +14,10 @@ pub use engines::*;
 pub mod events;
 pub use events::*;
 pub mod tags;
-use squall_protocol::{ApiError, QueryParams, XmlWriter};
 pub use tags::*;
+pub mod snapshots;
+pub use snapshots::*;
+use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2014-10-31";
 /// XML namespace of every response.
@@ -207,6 +209,10 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "AddTagsToResource",
     "ListTagsForResource",
     "RemoveTagsFromResource",
+    "CreateDBSnapshot",
+    "DescribeDBSnapshots",
+    "DeleteDBSnapshot",
+    "RestoreDBInstanceFromDBSnapshot",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,6 +231,10 @@ pub enum Request {
     AddTagsToResource(AddTagsToResourceMessage),
     ListTagsForResource(ListTagsForResourceMessage),
     RemoveTagsFromResource(RemoveTagsFromResourceMessage),
+    CreateDBSnapshot(CreateDBSnapshotMessage),
+    DescribeDBSnapshots(DescribeDBSnapshotsMessage),
+    DeleteDBSnapshot(DeleteDBSnapshotMessage),
+    RestoreDBInstanceFromDBSnapshot(RestoreDBInstanceFromDBSnapshotMessage),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -250,6 +260,12 @@ impl Request {
             "RemoveTagsFromResource" => {
                 RemoveTagsFromResourceMessage::decode_members(q, "").map(Self::RemoveTagsFromResource)
             }
+            "CreateDBSnapshot" => CreateDBSnapshotMessage::decode_members(q, "").map(Self::CreateDBSnapshot),
+            "DescribeDBSnapshots" => DescribeDBSnapshotsMessage::decode_members(q, "").map(Self::DescribeDBSnapshots),
+            "DeleteDBSnapshot" => DeleteDBSnapshotMessage::decode_members(q, "").map(Self::DeleteDBSnapshot),
+            "RestoreDBInstanceFromDBSnapshot" => {
+                RestoreDBInstanceFromDBSnapshotMessage::decode_members(q, "").map(Self::RestoreDBInstanceFromDBSnapshot)
+            }
             _ => return None,
         })
     }
@@ -270,6 +286,10 @@ impl Request {
             Self::AddTagsToResource(_) => "AddTagsToResource",
             Self::ListTagsForResource(_) => "ListTagsForResource",
             Self::RemoveTagsFromResource(_) => "RemoveTagsFromResource",
+            Self::CreateDBSnapshot(_) => "CreateDBSnapshot",
+            Self::DescribeDBSnapshots(_) => "DescribeDBSnapshots",
+            Self::DeleteDBSnapshot(_) => "DeleteDBSnapshot",
+            Self::RestoreDBInstanceFromDBSnapshot(_) => "RestoreDBInstanceFromDBSnapshot",
         }
     }
 }
@@ -290,6 +310,10 @@ pub enum Response {
     AddTagsToResource(()),
     ListTagsForResource(TagListMessage),
     RemoveTagsFromResource(()),
+    CreateDBSnapshot(CreateDBSnapshotResult),
+    DescribeDBSnapshots(DBSnapshotMessage),
+    DeleteDBSnapshot(DeleteDBSnapshotResult),
+    RestoreDBInstanceFromDBSnapshot(RestoreDBInstanceFromDBSnapshotResult),
 }
 impl Response {
     /// The operation's name.
@@ -309,6 +333,10 @@ impl Response {
             Self::AddTagsToResource(_) => "AddTagsToResource",
             Self::ListTagsForResource(_) => "ListTagsForResource",
             Self::RemoveTagsFromResource(_) => "RemoveTagsFromResource",
+            Self::CreateDBSnapshot(_) => "CreateDBSnapshot",
+            Self::DescribeDBSnapshots(_) => "DescribeDBSnapshots",
+            Self::DeleteDBSnapshot(_) => "DeleteDBSnapshot",
+            Self::RestoreDBInstanceFromDBSnapshot(_) => "RestoreDBInstanceFromDBSnapshot",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -362,6 +390,22 @@ impl Response {
                 true
             }
             Self::RemoveTagsFromResource(()) => false,
+            Self::CreateDBSnapshot(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBSnapshots(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteDBSnapshot(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RestoreDBInstanceFromDBSnapshot(v) => {
+                v.encode_members(w);
+                true
+            }
         }
     }
 }
