@@ -13,8 +13,8 @@ use crate::error::ControlError;
 use crate::ids::{AzId, AzName};
 use crate::model::lifecycle::LifecycleDelays;
 use crate::model::rds::{
-    DbInstance, DbInstanceSpec, DbInstanceStatus, DbSnapshot, DbSnapshotStatus, DbStorage, DbSubnet, DbSubnetGroup,
-    EventSource, RdsError, RdsEvent, DEFAULT_SUBNET_GROUP,
+    DbInstance, DbInstanceSpec, DbInstanceStatus, DbModification, DbSnapshot, DbSnapshotStatus, DbStorage, DbSubnet,
+    DbSubnetGroup, EventSource, PendingChanges, RdsError, RdsEvent, DEFAULT_SUBNET_GROUP,
 };
 use crate::model::zone::{Zone, ZoneState};
 use crate::region::Region;
@@ -150,11 +150,32 @@ pub(crate) fn db_instance_next_due(i: &DbInstance, d: LifecycleDelays) -> u64 {
         DbInstanceStatus::Creating
         | DbInstanceStatus::BackingUp
         | DbInstanceStatus::Rebooting
+        | DbInstanceStatus::Modifying
         | DbInstanceStatus::Stopping
         | DbInstanceStatus::Starting
         | DbInstanceStatus::Deleting => i.status_since_ms.saturating_add(step),
+        DbInstanceStatus::Available if !i.pending.is_empty() => {
+            next_window_start(&i.maintenance_window, i.pending.since_ms).unwrap_or(u64::MAX)
+        }
         DbInstanceStatus::Available | DbInstanceStatus::Stopped => u64::MAX,
     }
+}
+
+/// When a weekly window (`ddd:hh24:mi-ddd:hh24:mi`, UTC) next opens after `after_ms`.
+pub(crate) fn next_window_start(window: &str, after_ms: u64) -> Option<u64> {
+    const WEEK_MIN: u64 = 7 * 24 * 60;
+    // 1970-01-01 was a Thursday: minutes since then, shifted so Monday 00:00 is 0.
+    const EPOCH_WEEKDAY_FROM_MONDAY: u64 = 3;
+    let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let (start, _) = window.split_once('-')?;
+    let (day, time) = start.split_once(':')?;
+    let day = days.iter().position(|d| *d == day)? as u64;
+    let at = day * 24 * 60 + u64::from(minutes(time)?);
+    let now_min = after_ms / 60_000;
+    let week_pos = (now_min + EPOCH_WEEKDAY_FROM_MONDAY * 24 * 60) % WEEK_MIN;
+    let wait = (at + WEEK_MIN - week_pos) % WEEK_MIN;
+    let wait = if wait == 0 { WEEK_MIN } else { wait };
+    Some((now_min + wait) * 60_000)
 }
 
 impl RegionState {
@@ -514,6 +535,8 @@ impl RegionState {
             created_ms: now_ms,
             failing_over: false,
             tags: spec.tags,
+            pending: PendingChanges::default(),
+            modifying: Vec::new(),
         };
         self.db_instances.insert(id.clone(), instance.clone());
         match from {
@@ -788,6 +811,240 @@ impl RegionState {
         Ok(())
     }
 
+    // ---- modification --------------------------------------------------------------------------
+
+    /// ModifyDBInstance: what RDS applies at once (backups, windows, protection, password, port)
+    /// is applied now; class, storage, Multi-AZ and the identifier now with `apply_immediately`,
+    /// else when the maintenance window next opens (shown as pending modified values meanwhile).
+    pub(crate) fn modify_db_instance(
+        &mut self,
+        id: &str,
+        m: DbModification,
+        zones: &[Zone],
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let instance = self.instance_in(id, DbInstanceStatus::Available, "it must be available to be modified")?;
+        if let Some(class) = &m.class {
+            if !valid_class(class) {
+                return Err(combination(format!(
+                    "RDS does not support modifying a DB instance to the following combination: \
+                     DBInstanceClass={class}, Engine={}, EngineVersion={}.",
+                    instance.engine, instance.engine_version
+                )));
+            }
+        }
+        if let Some(gib) = m.allocated_gib {
+            let max = engine(&instance.engine).map_or(65536, |e| e.max_gib);
+            if gib < instance.allocated_gib || gib > max {
+                return Err(invalid(format!(
+                    "Invalid storage size: {gib}. The allocated storage can only grow, up to {max} GiB, from {}.",
+                    instance.allocated_gib
+                )));
+            }
+            if stripes_for(gib) != stripes_for(instance.allocated_gib) {
+                return Err(RdsError::NotBuiltYet(format!(
+                    "squall grows an instance's storage on the volumes it has: {gib} GiB would need another layout \
+                     than {} GiB",
+                    instance.allocated_gib
+                ))
+                .into());
+            }
+        }
+        if let Some(new_id) = &m.new_id {
+            let new_id = new_id.to_ascii_lowercase();
+            if !valid_identifier(&new_id) {
+                return Err(invalid("The parameter NewDBInstanceIdentifier is not a valid identifier."));
+            }
+            if new_id != instance.id && self.db_instances.contains_key(&new_id) {
+                return Err(RdsError::InstanceExists(new_id).into());
+            }
+        }
+        if let Some(password) = &m.master_password {
+            if password.len() < 8 {
+                return Err(invalid(
+                    "The parameter MasterUserPassword is not a valid password because it is shorter than 8 \
+                     characters.",
+                ));
+            }
+        }
+        if m.backup_retention_days.is_some_and(|d| d > 35) {
+            return Err(invalid("Invalid backup retention period: it must be between 0 and 35 days."));
+        }
+        let backup_window = m.backup_window.as_deref().map(check_backup_window).transpose()?;
+        let maintenance_window = m.maintenance_window.as_deref().map(check_maintenance_window).transpose()?;
+        if m.multi_az == Some(true) && !instance.multi_az && self.standby_zone_for(&instance, Some(zones)).is_none() {
+            return Err(RdsError::InsufficientCapacity {
+                zone: "a second zone".into(),
+                requested_gib: instance.allocated_gib,
+            }
+            .into());
+        }
+        let mut rebooting = false;
+        {
+            let i = self.instance_mut(id)?;
+            if let Some(v) = m.backup_retention_days {
+                i.backup_retention_days = v;
+            }
+            if let Some(v) = backup_window {
+                i.backup_window = v;
+            }
+            if let Some(v) = maintenance_window {
+                i.maintenance_window = v;
+            }
+            if let Some(v) = m.deletion_protection {
+                i.deletion_protection = v;
+            }
+            if let Some(v) = m.copy_tags_to_snapshot {
+                i.copy_tags_to_snapshot = v;
+            }
+            if let Some(v) = m.auto_minor_version_upgrade {
+                i.auto_minor_version_upgrade = v;
+            }
+            if let Some(v) = m.publicly_accessible {
+                i.publicly_accessible = v;
+            }
+            if let Some(v) = m.master_password.clone() {
+                i.master_password = Some(v);
+            }
+            if let Some(port) = m.port.filter(|p| *p != i.port) {
+                // A new port restarts the database, whatever ApplyImmediately says.
+                i.port = port;
+                rebooting = true;
+            }
+        }
+        let deferred = PendingChanges {
+            class: m.class.clone().filter(|c| *c != instance.class),
+            allocated_gib: m.allocated_gib.filter(|g| *g != instance.allocated_gib),
+            multi_az: m.multi_az.filter(|v| *v != instance.multi_az),
+            new_id: m.new_id.as_ref().map(|n| n.to_ascii_lowercase()).filter(|n| *n != instance.id),
+            since_ms: now_ms,
+        };
+        let mut current = instance.id.clone();
+        if m.apply_immediately {
+            current = self.apply_db_changes(&instance.id, deferred, Some(zones), now_ms)?;
+        } else if !deferred.is_empty() {
+            self.instance_mut(&instance.id)?.pending = deferred;
+        }
+        if rebooting {
+            let i = self.begin(&current, DbInstanceStatus::Modifying, now_ms)?;
+            self.instance_mut(&i.id)?.modifying.push("port".into());
+            self.rds_event(
+                &current,
+                "Applying modification to database port",
+                "RDS-EVENT-0014",
+                "configuration change",
+                now_ms,
+            );
+        }
+        Ok(self.db_instance(&current)?.clone())
+    }
+
+    /// A zone of the instance's subnet group, other than its primary's, that is up.
+    fn standby_zone_for(&self, instance: &DbInstance, zones: Option<&[Zone]>) -> Option<(AzName, AzId)> {
+        let group = match &instance.subnet_group {
+            Some(name) => self.db_subnet_group(name).ok()?,
+            None => self.default_subnet_group()?,
+        };
+        group
+            .subnets
+            .iter()
+            .filter(|s| s.zone != instance.primary.zone)
+            .find(|s| {
+                zones.is_none_or(|zones| zones.iter().any(|z| z.name == s.zone && z.state != ZoneState::Unavailable))
+            })
+            .map(|s| (s.zone.clone(), s.zone_id.clone()))
+    }
+
+    /// Applies class, storage, Multi-AZ and identifier changes now; answers the identifier the
+    /// instance has afterwards. The instance is `modifying` for a lifecycle step.
+    fn apply_db_changes(
+        &mut self,
+        id: &str,
+        changes: PendingChanges,
+        zones: Option<&[Zone]>,
+        now_ms: u64,
+    ) -> Result<String, ControlError> {
+        if changes.is_empty() {
+            return Ok(id.to_ascii_lowercase());
+        }
+        let instance = self.db_instance(id)?.clone();
+        let mut applying: Vec<(String, &str)> = Vec::new();
+        if let Some(class) = &changes.class {
+            self.instance_mut(id)?.class = class.clone();
+            applying.push(("database instance class".into(), "DB instance class"));
+        }
+        if let Some(gib) = changes.allocated_gib {
+            let per_volume = u64::from(gib).div_ceil(instance.primary.volumes.len() as u64) * GIB;
+            for storage in std::iter::once(&instance.primary).chain(instance.standby.iter()) {
+                let cluster = self.store.cluster(storage.zone_id.as_str()).map_err(storage_error)?;
+                for name in &storage.volumes {
+                    let grown = cluster.lock().grow_volume(&store_name(name)?, per_volume);
+                    grown.map_err(storage_error)?;
+                }
+            }
+            self.instance_mut(id)?.allocated_gib = gib;
+            applying.push(("allocated storage".into(), "allocated storage"));
+        }
+        match changes.multi_az {
+            Some(true) => {
+                let zone = self.standby_zone_for(&instance, zones).ok_or_else(|| RdsError::InsufficientCapacity {
+                    zone: "a second zone".into(),
+                    requested_gib: instance.allocated_gib,
+                })?;
+                // The standby starts as a copy of the primary, taken through the snapshot store
+                // (as RDS seeds a new standby from a snapshot).
+                let seed = self.random_id("s");
+                let names: Vec<String> =
+                    (0..instance.primary.volumes.len()).map(|n| format!("rds-seed-{}-{n}", &seed[2..])).collect();
+                let (cluster, snapshots) =
+                    self.store.cluster_and_snapshots(instance.primary.zone_id.as_str()).map_err(storage_error)?;
+                for (volume, name) in instance.primary.volumes.iter().zip(&names) {
+                    snapshots
+                        .snapshot_volume(&mut cluster.lock(), &store_name(volume)?, &store_name(name)?, None)
+                        .map_err(storage_error)?;
+                }
+                let allocated = self.db_instance(id)?.allocated_gib;
+                let made = self.create_db_storage(&instance.resource_id, &zone, allocated, Some(&names));
+                for name in &names {
+                    let _ = store_name(name).map(|n| self.store.snapshots().delete(&n));
+                }
+                let standby = made?;
+                let i = self.instance_mut(id)?;
+                i.standby = Some(standby);
+                i.multi_az = true;
+                applying.push(("convert to a Multi-AZ DB Instance".into(), "Multi-AZ conversion"));
+            }
+            Some(false) => {
+                if let Some(standby) = self.instance_mut(id)?.standby.take() {
+                    self.drop_db_storage(&standby);
+                }
+                self.instance_mut(id)?.multi_az = false;
+                applying.push(("convert to a Single-AZ DB Instance".into(), "Single-AZ conversion"));
+            }
+            None => {}
+        }
+        let mut current = instance.id.clone();
+        if let Some(new_id) = &changes.new_id {
+            let mut row =
+                self.db_instances.remove(&instance.id).ok_or_else(|| RdsError::InstanceNotFound(id.into()))?;
+            row.id = new_id.clone();
+            self.db_instances.insert(new_id.clone(), row);
+            let message = format!("Renamed instance from {} to {new_id}", instance.id);
+            self.rds_event(new_id, &message, "RDS-EVENT-0034", "configuration change", now_ms);
+            current = new_id.clone();
+        }
+        let i = self.instance_mut(&current)?;
+        i.pending = PendingChanges::default();
+        i.modifying = applying.iter().map(|(_, done)| done.to_string()).collect();
+        i.status = DbInstanceStatus::Modifying;
+        i.status_since_ms = now_ms;
+        for (what, _) in applying {
+            let message = format!("Applying modification to {what}");
+            self.rds_event(&current, &message, "RDS-EVENT-0014", "configuration change", now_ms);
+        }
+        Ok(current)
+    }
+
     // ---- snapshots -----------------------------------------------------------------------------
 
     /// DB snapshots in identifier order.
@@ -1016,6 +1273,13 @@ impl RegionState {
                         Some(("Finished DB Instance backup", "RDS-EVENT-0002", "backup")),
                     ),
                     DbInstanceStatus::Rebooting => (Some(DbInstanceStatus::Available), None),
+                    DbInstanceStatus::Modifying => (Some(DbInstanceStatus::Available), None),
+                    DbInstanceStatus::Available if !i.pending.is_empty() => {
+                        // The maintenance window opened: what waited for it is applied now.
+                        let opened = next_window_start(&i.maintenance_window, i.pending.since_ms).unwrap_or(now_ms);
+                        self.apply_db_changes(&id, i.pending.clone(), None, opened.min(now_ms))?;
+                        continue;
+                    }
                     DbInstanceStatus::Stopping => (
                         Some(DbInstanceStatus::Stopped),
                         Some(("DB instance stopped", "RDS-EVENT-0087", "notification")),
@@ -1038,9 +1302,16 @@ impl RegionState {
                     }
                     Some(status) => {
                         let failover = i.status == DbInstanceStatus::Rebooting && i.failing_over;
+                        let finished =
+                            if i.status == DbInstanceStatus::Modifying { i.modifying.clone() } else { Vec::new() };
+                        for what in &finished {
+                            let message = format!("Finished applying modification to {what}");
+                            self.rds_event(&id, &message, "RDS-EVENT-0017", "configuration change", at);
+                        }
                         if let Some(row) = self.db_instances.get_mut(&id) {
                             row.status = status;
                             row.status_since_ms = at;
+                            row.modifying.clear();
                             if failover {
                                 // The standby becomes the primary; the old primary the standby.
                                 if let Some(standby) = row.standby.take() {
@@ -1230,6 +1501,12 @@ impl Region {
     ) -> Result<DbInstance, ControlError> {
         let zones = self.zones_now();
         self.with_state(now_ms, |state| state.restore_db_instance(snapshot_id, overrides, &zones, address, now_ms))
+    }
+
+    /// ModifyDBInstance.
+    pub fn modify_db_instance(&self, id: &str, m: DbModification, now_ms: u64) -> Result<DbInstance, ControlError> {
+        let zones = self.zones_now();
+        self.with_state(now_ms, |state| state.modify_db_instance(id, m, &zones, now_ms))
     }
 
     /// StopDBInstance.
@@ -1448,6 +1725,101 @@ mod tests {
         t.region.delete_db_snapshot("snap-1", t.now()).expect("delete snapshot");
         let gone = t.region.delete_db_snapshot("snap-1", t.now()).expect_err("gone");
         assert!(matches!(gone, ControlError::Rds(RdsError::SnapshotNotFound(_))), "{gone:?}");
+    }
+
+    #[test]
+    fn modifications_apply_now_or_in_the_maintenance_window() {
+        let t = TestRegion::new();
+        let made = t.region.create_db_instance(spec("orders", 100, false), "localhost", t.now()).expect("create");
+        t.advance(1_000);
+        // Bytes the standby must have when Multi-AZ is turned on.
+        t.region
+            .with_state(t.now(), |s| {
+                let c = s.store.cluster(made.primary.zone_id.as_str()).map_err(storage_error)?;
+                let written = c.lock().write(&store_name(&made.primary.volumes[0])?, 8192, b"row 42");
+                written.map_err(storage_error)
+            })
+            .expect("write");
+        let now = DbModification {
+            class: Some("db.r6g.xlarge".into()),
+            allocated_gib: Some(150),
+            multi_az: Some(true),
+            backup_retention_days: Some(7),
+            deletion_protection: Some(true),
+            apply_immediately: true,
+            ..Default::default()
+        };
+        let modifying = t.region.modify_db_instance("orders", now, t.now()).expect("modify");
+        assert_eq!(modifying.status, DbInstanceStatus::Modifying);
+        assert_eq!((modifying.class.as_str(), modifying.allocated_gib), ("db.r6g.xlarge", 150));
+        assert_eq!((modifying.backup_retention_days, modifying.deletion_protection), (7, true));
+        let standby = modifying.standby.clone().expect("a standby now");
+        assert_ne!(standby.zone, made.primary.zone);
+        let copied = t
+            .region
+            .with_state(t.now(), |s| {
+                let c = s.store.cluster(standby.zone_id.as_str()).map_err(storage_error)?;
+                let name = store_name(&standby.volumes[0])?;
+                let mut c = c.lock();
+                let size = c.record(&name).map(|r| r.size).unwrap_or(0);
+                let bytes = c.read(&name, 8192, 6);
+                Ok((size, bytes.map_err(storage_error)?))
+            })
+            .expect("standby bytes");
+        assert_eq!(copied, (150 << 30, b"row 42".to_vec()), "the standby starts as a copy, at the new size");
+        t.advance(1_000);
+        let refused = t.region.delete_db_instance("orders", true, None, t.now()).expect_err("protected");
+        assert!(matches!(refused, ControlError::Rds(RdsError::InvalidParameterCombination(_))), "{refused:?}");
+        // Without ApplyImmediately: pending until the maintenance window opens.
+        let later = DbModification {
+            class: Some("db.m6g.large".into()),
+            new_id: Some("Orders-V2".into()),
+            ..Default::default()
+        };
+        let pending = t.region.modify_db_instance("orders", later, t.now()).expect("modify");
+        assert_eq!(pending.status, DbInstanceStatus::Available);
+        assert_eq!(pending.class, "db.r6g.xlarge");
+        assert_eq!(
+            (pending.pending.class.as_deref(), pending.pending.new_id.as_deref()),
+            (Some("db.m6g.large"), Some("orders-v2"))
+        );
+        let opens = next_window_start(&pending.maintenance_window, t.now()).expect("window");
+        assert!(opens > t.now() && opens <= t.now() + 7 * 24 * 3_600_000);
+        t.advance(opens - t.now() + 1_000);
+        t.region.read(t.now(), |_| Ok(())).expect("settle");
+        t.advance(1_000);
+        let renamed = t.region.read(t.now(), |s| Ok(s.db_instance("orders-v2")?.clone())).expect("renamed");
+        assert_eq!((renamed.class.as_str(), renamed.status), ("db.m6g.large", DbInstanceStatus::Available));
+        assert!(renamed.pending.is_empty());
+        assert!(t.region.read(t.now(), |s| Ok(s.db_instance("orders").is_err())).expect("read"));
+        let messages: Vec<String> =
+            t.region.read(t.now(), |s| Ok(s.rds_events().map(|e| e.message.clone()).collect())).expect("events");
+        assert!(
+            messages.contains(&"Finished applying modification to Multi-AZ conversion".to_string()),
+            "{messages:?}"
+        );
+        assert!(messages.contains(&"Renamed instance from orders to orders-v2".to_string()), "{messages:?}");
+        // Storage only grows; a layout change is not built; a bad class is refused.
+        for (m, what) in [
+            (DbModification { allocated_gib: Some(50), apply_immediately: true, ..Default::default() }, "shrink"),
+            (DbModification { class: Some("db.z1.tiny".into()), ..Default::default() }, "class"),
+        ] {
+            let err = t.region.modify_db_instance("orders-v2", m, t.now()).expect_err(what);
+            assert!(matches!(err, ControlError::Rds(_)), "{what}: {err:?}");
+        }
+        let wider = DbModification { allocated_gib: Some(500), apply_immediately: true, ..Default::default() };
+        let err = t.region.modify_db_instance("orders-v2", wider, t.now()).expect_err("layout");
+        assert!(matches!(err, ControlError::Rds(RdsError::NotBuiltYet(_))), "{err:?}");
+    }
+
+    #[test]
+    fn maintenance_windows_open_on_their_weekday() {
+        // 2026-11-30 is a Monday; 12:00 UTC.
+        let monday_noon = 1_796_040_000_000u64;
+        assert_eq!(next_window_start("mon:13:00-mon:13:30", monday_noon), Some(monday_noon + 3_600_000));
+        assert_eq!(next_window_start("mon:11:00-mon:11:30", monday_noon), Some(monday_noon + (7 * 24 - 1) * 3_600_000));
+        assert_eq!(next_window_start("tue:00:00-tue:00:30", monday_noon), Some(monday_noon + 12 * 3_600_000));
+        assert_eq!(next_window_start("nope", monday_noon), None);
     }
 
     #[test]

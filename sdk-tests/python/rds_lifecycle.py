@@ -165,6 +165,26 @@ assert code == "InvalidDBInstanceState", code
 rds.start_db_instance(DBInstanceIdentifier="cache")
 rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="cache", WaiterConfig=fast)
 
+# ModifyDBInstance: applied now with ApplyImmediately (a class, a standby seeded from the
+# primary), else pending until the maintenance window.
+modified = rds.modify_db_instance(
+    DBInstanceIdentifier="cache",
+    DBInstanceClass="db.t3.small",
+    MultiAZ=True,
+    BackupRetentionPeriod=5,
+    ApplyImmediately=True,
+)["DBInstance"]
+assert modified["DBInstanceStatus"] == "modifying" and modified["DBInstanceClass"] == "db.t3.small", modified
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="cache", WaiterConfig=fast)
+cache = rds.describe_db_instances(DBInstanceIdentifier="cache")["DBInstances"][0]
+assert cache["MultiAZ"] and cache["SecondaryAvailabilityZone"] == "eu-west-1a", cache
+assert cache["BackupRetentionPeriod"] == 5, cache
+later = rds.modify_db_instance(DBInstanceIdentifier="cache", DBInstanceClass="db.t3.medium")["DBInstance"]
+assert later["DBInstanceStatus"] == "available" and later["DBInstanceClass"] == "db.t3.small", later
+assert later["PendingModifiedValues"] == {"DBInstanceClass": "db.t3.medium"}, later["PendingModifiedValues"]
+code = error_code(rds.modify_db_instance, DBInstanceIdentifier="cache", AllocatedStorage=10, ApplyImmediately=True)
+assert code == "InvalidParameterValue", code
+
 # Tags by ARN.
 arn = db["DBInstanceArn"]
 rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "team", "Value": "payments"}, {"Key": "tier", "Value": "1"}])

@@ -47,6 +47,7 @@ pub enum DbInstanceStatus {
     BackingUp,
     Available,
     Rebooting,
+    Modifying,
     Stopping,
     Stopped,
     Starting,
@@ -60,6 +61,7 @@ impl DbInstanceStatus {
             Self::BackingUp => "backing-up",
             Self::Available => "available",
             Self::Rebooting => "rebooting",
+            Self::Modifying => "modifying",
             Self::Stopping => "stopping",
             Self::Stopped => "stopped",
             Self::Starting => "starting",
@@ -122,6 +124,48 @@ pub struct DbInstance {
     /// A reboot in progress promotes the standby when it completes.
     pub failing_over: bool,
     pub tags: BTreeMap<String, String>,
+    /// Changes asked without ApplyImmediately: applied when the maintenance window next opens.
+    #[serde(default)]
+    pub pending: PendingChanges,
+    /// What the running `modifying` status applies (each gets its "finished" event).
+    #[serde(default)]
+    pub modifying: Vec<String>,
+}
+
+/// Changes of ModifyDBInstance that wait for the maintenance window (PendingModifiedValues).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChanges {
+    pub class: Option<String>,
+    pub allocated_gib: Option<u32>,
+    pub multi_az: Option<bool>,
+    pub new_id: Option<String>,
+    /// When the changes were asked (the window after this applies them).
+    pub since_ms: u64,
+}
+
+impl PendingChanges {
+    pub fn is_empty(&self) -> bool {
+        self.class.is_none() && self.allocated_gib.is_none() && self.multi_az.is_none() && self.new_id.is_none()
+    }
+}
+
+/// What ModifyDBInstance asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbModification {
+    pub class: Option<String>,
+    pub allocated_gib: Option<u32>,
+    pub multi_az: Option<bool>,
+    pub new_id: Option<String>,
+    pub port: Option<u16>,
+    pub master_password: Option<String>,
+    pub backup_retention_days: Option<u32>,
+    pub backup_window: Option<String>,
+    pub maintenance_window: Option<String>,
+    pub deletion_protection: Option<bool>,
+    pub copy_tags_to_snapshot: Option<bool>,
+    pub auto_minor_version_upgrade: Option<bool>,
+    pub publicly_accessible: Option<bool>,
+    pub apply_immediately: bool,
 }
 
 impl Row for DbInstance {

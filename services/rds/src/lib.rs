@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use squall_control::model::rds::{
-    DbInstance as Instance, DbInstanceSpec, DbSnapshot as Snapshot, DbSubnetGroup as Group, EventSource, RdsEvent,
+    DbInstance as Instance, DbInstanceSpec, DbModification, DbSnapshot as Snapshot, DbSubnetGroup as Group,
+    EventSource, RdsEvent,
 };
 use squall_control::{ControlError, ControlPlane, RdsError, Region, RegionName};
 use squall_protocol::{decode_action, query_response, ApiError, QueryParams, RequestContext, Timestamp, WireResponse};
@@ -55,6 +56,14 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
                 .reboot_db_instance(&r.db_instance_identifier, r.force_failover.unwrap_or(false), now)
                 .map_err(control_error)?;
             Response::RebootDBInstance(RebootDBInstanceResult {
+                db_instance: Some(render_instance(&i, &region, &arns)),
+            })
+        }
+        Request::ModifyDBInstance(r) => {
+            let id = r.db_instance_identifier.clone();
+            let m = modification(r)?;
+            let i = region.modify_db_instance(&id, m, now).map_err(control_error)?;
+            Response::ModifyDBInstance(ModifyDBInstanceResult {
                 db_instance: Some(render_instance(&i, &region, &arns)),
             })
         }
@@ -348,7 +357,13 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance
         availability_zone: Some(i.primary.zone.to_string()),
         db_subnet_group: group.ok().flatten().map(|g| render_group(&g, arns)),
         preferred_maintenance_window: Some(i.maintenance_window.clone()),
-        pending_modified_values: Some(PendingModifiedValues::default()),
+        pending_modified_values: Some(PendingModifiedValues {
+            db_instance_class: i.pending.class.clone(),
+            allocated_storage: i.pending.allocated_gib.map(|g| g as i32),
+            multi_az: i.pending.multi_az,
+            db_instance_identifier: i.pending.new_id.clone(),
+            ..Default::default()
+        }),
         multi_az: Some(i.multi_az),
         engine_version: Some(i.engine_version.clone()),
         auto_minor_version_upgrade: Some(i.auto_minor_version_upgrade),
@@ -511,6 +526,43 @@ fn restore_overrides(r: RestoreDBInstanceFromDBSnapshotMessage) -> Result<DbInst
         copy_tags_to_snapshot: r.copy_tags_to_snapshot.unwrap_or(false),
         tags: tag_map(r.tags.unwrap_or_default())?,
         ..Default::default()
+    })
+}
+
+/// What ModifyDBInstance names; settings squall does not model are refused rather than ignored.
+fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> {
+    let unsupported = [
+        ("DBSubnetGroupName", r.db_subnet_group_name.is_some()),
+        ("EngineVersion", r.engine_version.is_some()),
+        ("StorageType", r.storage_type.is_some()),
+        ("Iops", r.iops.is_some()),
+        ("DBParameterGroupName", r.db_parameter_group_name.is_some()),
+        ("OptionGroupName", r.option_group_name.is_some()),
+    ];
+    if let Some((name, _)) = unsupported.iter().find(|(_, given)| *given) {
+        return Err(not_built(&format!("squall does not modify {name} yet")));
+    }
+    let non_negative = |name: &str, v: Option<i32>| -> Result<Option<u32>, ApiError> {
+        v.map(|n| {
+            u32::try_from(n).map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid {name}: {n}")))
+        })
+        .transpose()
+    };
+    Ok(DbModification {
+        class: r.db_instance_class,
+        allocated_gib: non_negative("AllocatedStorage", r.allocated_storage)?,
+        multi_az: r.multi_az,
+        new_id: r.new_db_instance_identifier,
+        port: port(r.db_port_number)?,
+        master_password: r.master_user_password,
+        backup_retention_days: non_negative("BackupRetentionPeriod", r.backup_retention_period)?,
+        backup_window: r.preferred_backup_window,
+        maintenance_window: r.preferred_maintenance_window,
+        deletion_protection: r.deletion_protection,
+        copy_tags_to_snapshot: r.copy_tags_to_snapshot,
+        auto_minor_version_upgrade: r.auto_minor_version_upgrade,
+        publicly_accessible: r.publicly_accessible,
+        apply_immediately: r.apply_immediately.unwrap_or(false),
     })
 }
 

@@ -236,6 +236,11 @@ impl AutomationMode {
         Self::ALL.iter().copied().find(|v| v.as_str() == value)
     }
 }
+impl QueryDecode for AutomationMode {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
 impl XmlEncode for AutomationMode {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
@@ -1279,6 +1284,11 @@ impl ReplicaMode {
     /// Parses a wire value; `None` for a value the model does not list.
     pub fn from_wire(value: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for ReplicaMode {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
     }
 }
 impl XmlEncode for ReplicaMode {

@@ -8,6 +8,29 @@ use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};
 
 use super::common::*;
 
+/// Shape `CloudwatchLogsExportConfiguration` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CloudwatchLogsExportConfiguration {
+    pub enable_log_types: Option<Vec<String>>,
+    pub disable_log_types: Option<Vec<String>>,
+}
+impl CloudwatchLogsExportConfiguration {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            enable_log_types: query_list::<String>(q, &join(key, "EnableLogTypes"), "member")?,
+            disable_log_types: query_list::<String>(q, &join(key, "DisableLogTypes"), "member")?,
+        })
+    }
+}
+impl QueryDecode for CloudwatchLogsExportConfiguration {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `CreateDBInstanceMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreateDBInstanceMessage {
@@ -330,6 +353,226 @@ impl MasterUserAuthenticationType {
 impl QueryDecode for MasterUserAuthenticationType {
     fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
         decode_enum(q, key, Self::from_wire)
+    }
+}
+/// Shape `ModifyAdditionalStorageVolume` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyAdditionalStorageVolume {
+    pub volume_name: String,
+    pub allocated_storage: Option<i32>,
+    pub iops: Option<i32>,
+    pub max_allocated_storage: Option<i32>,
+    pub storage_throughput: Option<i32>,
+    pub storage_type: Option<String>,
+    pub set_for_delete: Option<bool>,
+}
+impl ModifyAdditionalStorageVolume {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            volume_name: required(String::decode_query(q, &join(key, "VolumeName"))?, &join(key, "VolumeName"))?,
+            allocated_storage: i32::decode_query(q, &join(key, "AllocatedStorage"))?,
+            iops: i32::decode_query(q, &join(key, "IOPS"))?,
+            max_allocated_storage: i32::decode_query(q, &join(key, "MaxAllocatedStorage"))?,
+            storage_throughput: i32::decode_query(q, &join(key, "StorageThroughput"))?,
+            storage_type: String::decode_query(q, &join(key, "StorageType"))?,
+            set_for_delete: bool::decode_query(q, &join(key, "SetForDelete"))?,
+        })
+    }
+}
+impl QueryDecode for ModifyAdditionalStorageVolume {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `ModifyDBInstanceMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyDBInstanceMessage {
+    pub db_instance_identifier: String,
+    pub allocated_storage: Option<i32>,
+    pub db_instance_class: Option<String>,
+    pub db_subnet_group_name: Option<String>,
+    pub db_security_groups: Option<Vec<String>>,
+    pub vpc_security_group_ids: Option<Vec<String>>,
+    pub apply_immediately: Option<bool>,
+    pub master_user_password: Option<String>,
+    pub db_parameter_group_name: Option<String>,
+    pub backup_retention_period: Option<i32>,
+    pub preferred_backup_window: Option<String>,
+    pub preferred_maintenance_window: Option<String>,
+    pub multi_az: Option<bool>,
+    pub engine_version: Option<String>,
+    pub allow_major_version_upgrade: Option<bool>,
+    pub auto_minor_version_upgrade: Option<bool>,
+    pub license_model: Option<String>,
+    pub iops: Option<i32>,
+    pub storage_throughput: Option<i32>,
+    pub option_group_name: Option<String>,
+    pub new_db_instance_identifier: Option<String>,
+    pub storage_type: Option<String>,
+    pub tde_credential_arn: Option<String>,
+    pub tde_credential_password: Option<String>,
+    pub ca_certificate_identifier: Option<String>,
+    pub domain: Option<String>,
+    pub domain_fqdn: Option<String>,
+    pub domain_ou: Option<String>,
+    pub domain_auth_secret_arn: Option<String>,
+    pub domain_dns_ips: Option<Vec<String>>,
+    pub disable_domain: Option<bool>,
+    pub copy_tags_to_snapshot: Option<bool>,
+    pub monitoring_interval: Option<i32>,
+    pub db_port_number: Option<i32>,
+    pub publicly_accessible: Option<bool>,
+    pub monitoring_role_arn: Option<String>,
+    pub domain_iam_role_name: Option<String>,
+    pub promotion_tier: Option<i32>,
+    pub enable_iam_database_authentication: Option<bool>,
+    pub database_insights_mode: Option<DatabaseInsightsMode>,
+    pub enable_performance_insights: Option<bool>,
+    pub performance_insights_kms_key_id: Option<String>,
+    pub performance_insights_retention_period: Option<i32>,
+    pub cloudwatch_logs_export_configuration: Option<CloudwatchLogsExportConfiguration>,
+    pub processor_features: Option<Vec<ProcessorFeature>>,
+    pub use_default_processor_features: Option<bool>,
+    pub deletion_protection: Option<bool>,
+    pub max_allocated_storage: Option<i32>,
+    pub certificate_rotation_restart: Option<bool>,
+    pub replica_mode: Option<ReplicaMode>,
+    pub automation_mode: Option<AutomationMode>,
+    pub resume_full_automation_mode_minutes: Option<i32>,
+    pub enable_customer_owned_ip: Option<bool>,
+    pub network_type: Option<String>,
+    pub aws_backup_recovery_point_arn: Option<String>,
+    pub manage_master_user_password: Option<bool>,
+    pub rotate_master_user_password: Option<bool>,
+    pub master_user_secret_kms_key_id: Option<String>,
+    pub multi_tenant: Option<bool>,
+    pub dedicated_log_volume: Option<bool>,
+    pub engine: Option<String>,
+    pub additional_storage_volumes: Option<Vec<ModifyAdditionalStorageVolume>>,
+    pub db_capacity_reservation_identifier: Option<String>,
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    pub master_user_authentication_type: Option<MasterUserAuthenticationType>,
+    pub engine_lifecycle_support: Option<String>,
+}
+impl ModifyDBInstanceMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_instance_identifier: required(
+                String::decode_query(q, &join(key, "DBInstanceIdentifier"))?,
+                &join(key, "DBInstanceIdentifier"),
+            )?,
+            allocated_storage: i32::decode_query(q, &join(key, "AllocatedStorage"))?,
+            db_instance_class: String::decode_query(q, &join(key, "DBInstanceClass"))?,
+            db_subnet_group_name: String::decode_query(q, &join(key, "DBSubnetGroupName"))?,
+            db_security_groups: query_list::<String>(q, &join(key, "DBSecurityGroups"), "DBSecurityGroupName")?,
+            vpc_security_group_ids: query_list::<String>(q, &join(key, "VpcSecurityGroupIds"), "VpcSecurityGroupId")?,
+            apply_immediately: bool::decode_query(q, &join(key, "ApplyImmediately"))?,
+            master_user_password: String::decode_query(q, &join(key, "MasterUserPassword"))?,
+            db_parameter_group_name: String::decode_query(q, &join(key, "DBParameterGroupName"))?,
+            backup_retention_period: i32::decode_query(q, &join(key, "BackupRetentionPeriod"))?,
+            preferred_backup_window: String::decode_query(q, &join(key, "PreferredBackupWindow"))?,
+            preferred_maintenance_window: String::decode_query(q, &join(key, "PreferredMaintenanceWindow"))?,
+            multi_az: bool::decode_query(q, &join(key, "MultiAZ"))?,
+            engine_version: String::decode_query(q, &join(key, "EngineVersion"))?,
+            allow_major_version_upgrade: bool::decode_query(q, &join(key, "AllowMajorVersionUpgrade"))?,
+            auto_minor_version_upgrade: bool::decode_query(q, &join(key, "AutoMinorVersionUpgrade"))?,
+            license_model: String::decode_query(q, &join(key, "LicenseModel"))?,
+            iops: i32::decode_query(q, &join(key, "Iops"))?,
+            storage_throughput: i32::decode_query(q, &join(key, "StorageThroughput"))?,
+            option_group_name: String::decode_query(q, &join(key, "OptionGroupName"))?,
+            new_db_instance_identifier: String::decode_query(q, &join(key, "NewDBInstanceIdentifier"))?,
+            storage_type: String::decode_query(q, &join(key, "StorageType"))?,
+            tde_credential_arn: String::decode_query(q, &join(key, "TdeCredentialArn"))?,
+            tde_credential_password: String::decode_query(q, &join(key, "TdeCredentialPassword"))?,
+            ca_certificate_identifier: String::decode_query(q, &join(key, "CACertificateIdentifier"))?,
+            domain: String::decode_query(q, &join(key, "Domain"))?,
+            domain_fqdn: String::decode_query(q, &join(key, "DomainFqdn"))?,
+            domain_ou: String::decode_query(q, &join(key, "DomainOu"))?,
+            domain_auth_secret_arn: String::decode_query(q, &join(key, "DomainAuthSecretArn"))?,
+            domain_dns_ips: query_list::<String>(q, &join(key, "DomainDnsIps"), "member")?,
+            disable_domain: bool::decode_query(q, &join(key, "DisableDomain"))?,
+            copy_tags_to_snapshot: bool::decode_query(q, &join(key, "CopyTagsToSnapshot"))?,
+            monitoring_interval: i32::decode_query(q, &join(key, "MonitoringInterval"))?,
+            db_port_number: i32::decode_query(q, &join(key, "DBPortNumber"))?,
+            publicly_accessible: bool::decode_query(q, &join(key, "PubliclyAccessible"))?,
+            monitoring_role_arn: String::decode_query(q, &join(key, "MonitoringRoleArn"))?,
+            domain_iam_role_name: String::decode_query(q, &join(key, "DomainIAMRoleName"))?,
+            promotion_tier: i32::decode_query(q, &join(key, "PromotionTier"))?,
+            enable_iam_database_authentication: bool::decode_query(q, &join(key, "EnableIAMDatabaseAuthentication"))?,
+            database_insights_mode: DatabaseInsightsMode::decode_query(q, &join(key, "DatabaseInsightsMode"))?,
+            enable_performance_insights: bool::decode_query(q, &join(key, "EnablePerformanceInsights"))?,
+            performance_insights_kms_key_id: String::decode_query(q, &join(key, "PerformanceInsightsKMSKeyId"))?,
+            performance_insights_retention_period: i32::decode_query(
+                q,
+                &join(key, "PerformanceInsightsRetentionPeriod"),
+            )?,
+            cloudwatch_logs_export_configuration: CloudwatchLogsExportConfiguration::decode_query(
+                q,
+                &join(key, "CloudwatchLogsExportConfiguration"),
+            )?,
+            processor_features: query_list::<ProcessorFeature>(q, &join(key, "ProcessorFeatures"), "ProcessorFeature")?,
+            use_default_processor_features: bool::decode_query(q, &join(key, "UseDefaultProcessorFeatures"))?,
+            deletion_protection: bool::decode_query(q, &join(key, "DeletionProtection"))?,
+            max_allocated_storage: i32::decode_query(q, &join(key, "MaxAllocatedStorage"))?,
+            certificate_rotation_restart: bool::decode_query(q, &join(key, "CertificateRotationRestart"))?,
+            replica_mode: ReplicaMode::decode_query(q, &join(key, "ReplicaMode"))?,
+            automation_mode: AutomationMode::decode_query(q, &join(key, "AutomationMode"))?,
+            resume_full_automation_mode_minutes: i32::decode_query(q, &join(key, "ResumeFullAutomationModeMinutes"))?,
+            enable_customer_owned_ip: bool::decode_query(q, &join(key, "EnableCustomerOwnedIp"))?,
+            network_type: String::decode_query(q, &join(key, "NetworkType"))?,
+            aws_backup_recovery_point_arn: String::decode_query(q, &join(key, "AwsBackupRecoveryPointArn"))?,
+            manage_master_user_password: bool::decode_query(q, &join(key, "ManageMasterUserPassword"))?,
+            rotate_master_user_password: bool::decode_query(q, &join(key, "RotateMasterUserPassword"))?,
+            master_user_secret_kms_key_id: String::decode_query(q, &join(key, "MasterUserSecretKmsKeyId"))?,
+            multi_tenant: bool::decode_query(q, &join(key, "MultiTenant"))?,
+            dedicated_log_volume: bool::decode_query(q, &join(key, "DedicatedLogVolume"))?,
+            engine: String::decode_query(q, &join(key, "Engine"))?,
+            additional_storage_volumes: query_list::<ModifyAdditionalStorageVolume>(
+                q,
+                &join(key, "AdditionalStorageVolumes"),
+                "member",
+            )?,
+            db_capacity_reservation_identifier: String::decode_query(q, &join(key, "DBCapacityReservationIdentifier"))?,
+            tag_specifications: query_list::<TagSpecification>(q, &join(key, "TagSpecifications"), "item")?,
+            master_user_authentication_type: MasterUserAuthenticationType::decode_query(
+                q,
+                &join(key, "MasterUserAuthenticationType"),
+            )?,
+            engine_lifecycle_support: String::decode_query(q, &join(key, "EngineLifecycleSupport"))?,
+        })
+    }
+}
+impl QueryDecode for ModifyDBInstanceMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `ModifyDBInstanceResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyDBInstanceResult {
+    pub db_instance: Option<DBInstance>,
+}
+impl ModifyDBInstanceResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_instance {
+            v.encode_xml(w, "DBInstance");
+        }
+    }
+}
+impl XmlEncode for ModifyDBInstanceResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `RebootDBInstanceMessage` of the model.

@@ -201,6 +201,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "RebootDBInstance",
     "StartDBInstance",
     "StopDBInstance",
+    "ModifyDBInstance",
     "CreateDBSubnetGroup",
     "DescribeDBSubnetGroups",
     "DeleteDBSubnetGroup",
@@ -223,6 +224,7 @@ pub enum Request {
     RebootDBInstance(RebootDBInstanceMessage),
     StartDBInstance(StartDBInstanceMessage),
     StopDBInstance(StopDBInstanceMessage),
+    ModifyDBInstance(ModifyDBInstanceMessage),
     CreateDBSubnetGroup(CreateDBSubnetGroupMessage),
     DescribeDBSubnetGroups(DescribeDBSubnetGroupsMessage),
     DeleteDBSubnetGroup(DeleteDBSubnetGroupMessage),
@@ -246,6 +248,7 @@ impl Request {
             "RebootDBInstance" => RebootDBInstanceMessage::decode_members(q, "").map(Self::RebootDBInstance),
             "StartDBInstance" => StartDBInstanceMessage::decode_members(q, "").map(Self::StartDBInstance),
             "StopDBInstance" => StopDBInstanceMessage::decode_members(q, "").map(Self::StopDBInstance),
+            "ModifyDBInstance" => ModifyDBInstanceMessage::decode_members(q, "").map(Self::ModifyDBInstance),
             "CreateDBSubnetGroup" => CreateDBSubnetGroupMessage::decode_members(q, "").map(Self::CreateDBSubnetGroup),
             "DescribeDBSubnetGroups" => {
                 DescribeDBSubnetGroupsMessage::decode_members(q, "").map(Self::DescribeDBSubnetGroups)
@@ -278,6 +281,7 @@ impl Request {
             Self::RebootDBInstance(_) => "RebootDBInstance",
             Self::StartDBInstance(_) => "StartDBInstance",
             Self::StopDBInstance(_) => "StopDBInstance",
+            Self::ModifyDBInstance(_) => "ModifyDBInstance",
             Self::CreateDBSubnetGroup(_) => "CreateDBSubnetGroup",
             Self::DescribeDBSubnetGroups(_) => "DescribeDBSubnetGroups",
             Self::DeleteDBSubnetGroup(_) => "DeleteDBSubnetGroup",
@@ -302,6 +306,7 @@ pub enum Response {
     RebootDBInstance(RebootDBInstanceResult),
     StartDBInstance(StartDBInstanceResult),
     StopDBInstance(StopDBInstanceResult),
+    ModifyDBInstance(ModifyDBInstanceResult),
     CreateDBSubnetGroup(CreateDBSubnetGroupResult),
     DescribeDBSubnetGroups(DBSubnetGroupMessage),
     DeleteDBSubnetGroup(()),
@@ -325,6 +330,7 @@ impl Response {
             Self::RebootDBInstance(_) => "RebootDBInstance",
             Self::StartDBInstance(_) => "StartDBInstance",
             Self::StopDBInstance(_) => "StopDBInstance",
+            Self::ModifyDBInstance(_) => "ModifyDBInstance",
             Self::CreateDBSubnetGroup(_) => "CreateDBSubnetGroup",
             Self::DescribeDBSubnetGroups(_) => "DescribeDBSubnetGroups",
             Self::DeleteDBSubnetGroup(_) => "DeleteDBSubnetGroup",
@@ -364,6 +370,10 @@ impl Response {
                 true
             }
             Self::StopDBInstance(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyDBInstance(v) => {
                 v.encode_members(w);
                 true
             }
