@@ -12,6 +12,7 @@ pub mod checks;
 pub mod ebs_checks;
 pub mod fault_checks;
 pub mod instance_checks;
+pub mod rds_checks;
 pub use ebs_checks::*;
 
 /// One check of the suite: runs against the endpoint and panics on a wrong answer.
@@ -49,7 +50,8 @@ macro_rules! for_each_check {
             instance_and_network_errors,
             key_pairs_hold_real_keys,
             images_boot_their_snapshots,
-            instance_attributes_and_idempotency
+            instance_attributes_and_idempotency,
+            rds_multi_az_instance_fails_over
         );
     };
 }
@@ -107,6 +109,22 @@ pub fn sts(endpoint: &str, region: &str, access_key_id: &str) -> aws_sdk_sts::Cl
         ))
         .build();
     aws_sdk_sts::Client::from_conf(conf)
+}
+
+pub fn rds(endpoint: &str, region: &str) -> aws_sdk_rds::Client {
+    let conf = aws_sdk_rds::Config::builder()
+        .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+        .region(aws_sdk_rds::config::Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_rds::config::Credentials::new(
+            ACCESS_KEY_ID,
+            "test",
+            None,
+            None,
+            "squall-sdk-tests",
+        ))
+        .build();
+    aws_sdk_rds::Client::from_conf(conf)
 }
 
 /// The HTTP status of a raw response, whichever SDK crate's response type it is.
