@@ -537,6 +537,7 @@ impl RegionState {
             tags: spec.tags,
             pending: PendingChanges::default(),
             modifying: Vec::new(),
+            storage_stuck_since_ms: None,
         };
         self.db_instances.insert(id.clone(), instance.clone());
         match from {
@@ -776,10 +777,48 @@ impl RegionState {
         Ok(longest)
     }
 
+    /// Notes on each instance whether its primary's storage is stuck (an instance's storage spans
+    /// several volumes and is stuck if any of them is), with an event when that starts and ends:
+    /// I/O to such an instance hangs, as in April 2011.
+    fn notice_db_storage(&mut self, now_ms: u64) -> Result<(), ControlError> {
+        let instances: Vec<DbInstance> = self
+            .db_instances
+            .values()
+            .filter(|i| !matches!(i.status, DbInstanceStatus::Creating | DbInstanceStatus::Deleting))
+            .cloned()
+            .collect();
+        for i in instances {
+            let stuck = self.db_storage_stuck_for(&i.primary)?.is_some();
+            match (stuck, i.storage_stuck_since_ms) {
+                (true, None) => {
+                    self.instance_mut(&i.id)?.storage_stuck_since_ms = Some(now_ms);
+                    let message = format!(
+                        "The storage of the DB instance in {} is not answering: I/O is blocked until it recovers.",
+                        i.primary.zone
+                    );
+                    self.rds_event(&i.id, &message, "RDS-EVENT-0221", "availability", now_ms);
+                }
+                (false, Some(_)) => {
+                    self.instance_mut(&i.id)?.storage_stuck_since_ms = None;
+                    self.rds_event(
+                        &i.id,
+                        "The storage of the DB instance answers again.",
+                        "RDS-EVENT-0222",
+                        "availability",
+                        now_ms,
+                    );
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Multi-AZ instances whose primary storage has been stuck for the detection time fail over
     /// to the standby, as RDS does when the primary's zone or its EBS volumes fail — if the
     /// standby's storage serves; with both stuck the instance waits with its primary.
     pub(crate) fn detect_db_failovers(&mut self, now_ms: u64) -> Result<(), ControlError> {
+        self.notice_db_storage(now_ms)?;
         let detect = self.delays.db_failover_detect.as_millis() as u64;
         let candidates: Vec<DbInstance> = self
             .db_instances
@@ -1820,6 +1859,45 @@ mod tests {
         assert_eq!(next_window_start("mon:11:00-mon:11:30", monday_noon), Some(monday_noon + (7 * 24 - 1) * 3_600_000));
         assert_eq!(next_window_start("tue:00:00-tue:00:30", monday_noon), Some(monday_noon + 12 * 3_600_000));
         assert_eq!(next_window_start("nope", monday_noon), None);
+    }
+
+    #[test]
+    fn a_single_az_instance_shows_its_stuck_storage_until_the_zone_heals() {
+        let t = TestRegion::new();
+        let made = t.region.create_db_instance(spec("big", 1000, false), "localhost", t.now()).expect("create");
+        assert_eq!(made.primary.volumes.len(), STRIPES);
+        t.advance(1_000);
+        t.region.read(t.now(), |_| Ok(())).expect("settle");
+        let region = crate::RegionName::parse("us-east-1").expect("region");
+        let outage = t
+            .control
+            .install_fault(&region, crate::faults::FaultKind::AzOutage { zone: made.primary.zone.clone() }, None)
+            .expect("outage");
+        t.control.tick().expect("tick");
+        let stuck = t.region.read(t.now(), |s| Ok(s.db_instance("big")?.clone())).expect("read");
+        assert!(stuck.storage_stuck_since_ms.is_some(), "the instance shows its stuck storage");
+        assert_eq!(stuck.status, DbInstanceStatus::Available, "no status of AWS's says stuck; StatusInfos does");
+        let zones = t.region.with_state(t.now(), |s| s.db_status()).expect("status");
+        assert_eq!(zones.get(&made.primary.zone).map(|z| z.stuck), Some(1));
+        // Long after the detection time: a single-AZ instance has nowhere to go.
+        t.advance(60_000);
+        t.control.tick().expect("tick");
+        let still = t.region.read(t.now(), |s| Ok(s.db_instance("big")?.clone())).expect("read");
+        assert_eq!(still.primary, made.primary);
+        t.control.remove_fault(&outage.id).expect("heal");
+        for _ in 0..50 {
+            t.advance(1_000);
+            t.control.tick().expect("tick");
+        }
+        let healed = t.region.read(t.now(), |s| Ok(s.db_instance("big")?.clone())).expect("read");
+        assert_eq!(healed.storage_stuck_since_ms, None, "the storage recovered after the heal");
+        let messages: Vec<String> =
+            t.region.read(t.now(), |s| Ok(s.rds_events().map(|e| e.message.clone()).collect())).expect("events");
+        let began = messages.iter().position(|m| m.starts_with("The storage of the DB instance in")).expect("began");
+        assert!(
+            messages[began..].contains(&"The storage of the DB instance answers again.".to_string()),
+            "{messages:?}"
+        );
     }
 
     #[test]

@@ -56,8 +56,12 @@ assert any(z["name"] == primary and z["dbInstances"]["stuck"] == 1 for z in zone
 time.sleep(4)  # twice the default detection time
 db = rds.describe_db_instances(DBInstanceIdentifier="slow-detect")["DBInstances"][0]
 assert db["AvailabilityZone"] == primary and db["DBInstanceStatus"] == "available", db
+# Its storage is stuck, and the instance says so.
+info = db["StatusInfos"]
+assert [(i["StatusType"], i["Normal"], i["Status"]) for i in info] == [("storage", False, "stuck")], info
 messages = [e["Message"] for e in rds.describe_events(SourceType="db-instance", SourceIdentifier="slow-detect")["Events"]]
 assert not any("failover" in m for m in messages), messages
+assert any(m.startswith(f"The storage of the DB instance in {primary} is not answering") for m in messages), messages
 fault_api("DELETE", "/_squall/faults/" + fault["id"])
 
 print("boto3 rds settings: ok")

@@ -130,6 +130,10 @@ pub struct DbInstance {
     /// What the running `modifying` status applies (each gets its "finished" event).
     #[serde(default)]
     pub modifying: Vec<String>,
+    /// Since when the primary's storage has been stuck (I/O to the database hangs), as the
+    /// storage tick last saw it; `None` while it serves.
+    #[serde(default)]
+    pub storage_stuck_since_ms: Option<u64>,
 }
 
 /// Changes of ModifyDBInstance that wait for the maintenance window (PendingModifiedValues).

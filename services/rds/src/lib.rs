@@ -377,6 +377,19 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance
             status: Some("in-sync".into()),
         }]),
         secondary_availability_zone: i.standby.as_ref().map(|s| s.zone.to_string()),
+        // squall's way to show what AWS's statuses have no word for: the storage is stuck.
+        status_infos: i.storage_stuck_since_ms.map(|since| {
+            vec![DBInstanceStatusInfo {
+                status_type: Some("storage".into()),
+                normal: Some(false),
+                status: Some("stuck".into()),
+                message: Some(format!(
+                    "The storage in {} has not answered since {}: I/O is blocked until it recovers.",
+                    i.primary.zone,
+                    timestamp(since)
+                )),
+            }]
+        }),
         publicly_accessible: Some(i.publicly_accessible),
         storage_type: Some(i.storage_type.clone()),
         db_instance_port: Some(0),
