@@ -161,6 +161,12 @@ impl ControlPlane {
         self.lock().keys().cloned().collect()
     }
 
+    /// Whether `zone` names an Availability Zone of a region in use (metrics label only these).
+    pub fn is_zone_name(&self, zone: &str) -> bool {
+        let regions: Vec<Arc<Region>> = self.lock().values().cloned().collect();
+        regions.iter().any(|r| r.zones().iter().any(|z| z.name.as_str() == zone))
+    }
+
     /// Forgets all state, as if the server had just started (for test isolation).
     /// Also deletes the regions' persisted state under the data directory.
     pub fn reset(&self) -> Result<(), ControlError> {

@@ -74,7 +74,12 @@ struct Health<'a> {
 pub fn handle(surface: &Surface<'_>, request: &Request<'_>) -> Option<WireResponse> {
     let (method, path) = (request.method, request.path);
     let control = surface.control;
-    let guarded = path == "/_squall/config" || path == "/_squall/faults" || path.starts_with("/_squall/faults/");
+    // Every endpoint that changes squall: faults, config, and the resets (which heal every fault
+    // and delete every resource).
+    let guarded = path == "/_squall/config"
+        || path == "/_squall/faults"
+        || path.starts_with("/_squall/faults/")
+        || (method == "POST" && matches!(path, "/_squall/reset" | "/_localstack/state/reset" | "/moto-api/reset"));
     if guarded {
         if let Some(token) = surface.token {
             let presented = request.authorization.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim);
@@ -265,6 +270,27 @@ mod tests {
         assert_eq!(v["version"], "1.2.3");
         assert_eq!(v["services"]["ec2"], "running");
         assert_eq!(v["services"]["rds"], "disabled");
+    }
+
+    #[test]
+    fn with_a_token_every_reset_needs_it() {
+        let c = control();
+        let surface =
+            Surface { control: &c, data_path: &NoDataPath, version: "v", services: SERVICES, token: Some("t0k") };
+        let eu = RegionName::parse("eu-west-1").unwrap();
+        c.region(&eu);
+        for path in ["/_squall/reset", "/_localstack/state/reset", "/moto-api/reset"] {
+            let r = handle(&surface, &Request { method: "POST", path, body: b"", authorization: None }).unwrap();
+            assert_eq!(r.status, 401, "{path}");
+            let wrong = Request { method: "POST", path, body: b"", authorization: Some("Bearer nope") };
+            assert_eq!(handle(&surface, &wrong).unwrap().status, 401, "{path}");
+        }
+        assert_eq!(c.active_regions(), vec![eu], "nothing was reset");
+        let right = Request { method: "POST", path: "/_squall/reset", body: b"", authorization: Some("Bearer t0k") };
+        assert_eq!(handle(&surface, &right).unwrap().status, 200);
+        assert!(c.active_regions().is_empty());
+        let health = Request { method: "GET", path: "/_squall/health", body: b"", authorization: None };
+        assert_eq!(handle(&surface, &health).unwrap().status, 200, "health needs no token");
     }
 
     #[test]

@@ -318,6 +318,13 @@ async fn bad_fault_requests_are_refused_clearly_and_the_token_guards_the_api() {
     assert_eq!(status, 400, "{answer}");
     let (status, _) = http(server.addr, "GET", "/_squall/health", "", None);
     assert_eq!(status, 200, "health needs no token");
+    // The resets heal every fault and delete every resource: they need the token too.
+    for path in ["/_squall/reset", "/_localstack/state/reset", "/moto-api/reset"] {
+        let (status, answer) = http(server.addr, "POST", path, "", None);
+        assert_eq!(status, 401, "{path}: {answer}");
+    }
+    let (status, _) = http(server.addr, "POST", "/moto-api/reset", "", t);
+    assert_eq!(status, 200);
     server.shutdown().await;
 }
 

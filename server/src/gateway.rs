@@ -277,10 +277,11 @@ impl Gateway<'_> {
 
     /// The zone an EC2 request names, or the zone of the volume or subnet it names.
     fn zone_of(&self, region: &str, params: &QueryParams) -> Option<String> {
-        if let Some(z) = params.get("AvailabilityZone").or_else(|| params.get("Placement.AvailabilityZone")) {
-            return Some(z.to_string());
-        }
         let name = squall_control::RegionName::parse(region).ok()?;
+        if let Some(z) = params.get("AvailabilityZone").or_else(|| params.get("Placement.AvailabilityZone")) {
+            // Only a zone the region has: a made-up name gets no bulkhead and no metrics label.
+            return self.control.region(&name).zone_by_name(z).ok().map(|zone| zone.name.to_string());
+        }
         let (volume, subnet) = (params.get("VolumeId"), params.get("SubnetId"));
         if volume.is_none() && subnet.is_none() {
             return None;
@@ -348,6 +349,18 @@ impl Gateway<'_> {
             }
         }
     }
+}
+
+/// Whether `action` is one the named service serves: metrics label those by name and every other
+/// (a client may send any string as `Action`) as `unknown`, so the label set stays closed.
+pub fn served_action(service: &str, action: &str) -> bool {
+    let served: &[&str] = match service {
+        "ec2" => squall_ec2::generated::IMPLEMENTED_OPERATIONS,
+        "sts" => squall_sts::generated::IMPLEMENTED_OPERATIONS,
+        "rds" => squall_rds::generated::IMPLEMENTED_OPERATIONS,
+        _ => &[],
+    };
+    served.contains(&action)
 }
 
 fn by_version_or_path(params: &QueryParams, path: &str) -> Service {

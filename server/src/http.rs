@@ -163,10 +163,18 @@ async fn handle(
     }
     let wire = outcome.response;
     if outcome.service != "squall" {
+        // Labels from closed sets only: a served action or `unknown`, a zone squall has or none.
+        let action = outcome.action.as_deref().map(|a| {
+            if crate::gateway::served_action(outcome.service, a) {
+                a
+            } else {
+                "unknown"
+            }
+        });
         let labels = crate::metrics::Labels {
             service: outcome.service,
-            action: outcome.action.as_deref(),
-            zone: outcome.zone.as_deref(),
+            action,
+            zone: outcome.zone.as_deref().filter(|z| state.control.is_zone_name(z)),
         };
         state.metrics.record(&labels, wire.status, started.elapsed());
     }

@@ -176,3 +176,32 @@ async fn shutdown_lets_an_open_keep_alive_connection_finish_its_request() {
     shutdown.await.unwrap();
     assert!(TcpStream::connect(addr).is_err(), "the listener is closed after shutdown");
 }
+
+/// `/metrics` labels come from closed sets: any `Action` a client makes up is counted as
+/// `unknown` (it cannot inject lines or grow the page), a zone squall does not have is no label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_labels_stay_closed_whatever_clients_send() {
+    let server = squall::start(&ServeOptions::ephemeral()).await.unwrap();
+    let addr = server.addr;
+    let injected = "Evil%22%7D+1%0Asquall_injected_metric%7Ba%3D%22b%22%7D+42%0A";
+    let mut bodies = vec![format!("Action={injected}&Version=2016-11-15")];
+    bodies.extend((0..300).map(|n| format!("Action=MadeUp{n}&Version=2016-11-15")));
+    bodies.push("Action=DescribeVolumes&Version=2016-11-15&AvailabilityZone=zz-fake-9q".to_string());
+    bodies.push("Action=CreateVolume&Version=2016-11-15&AvailabilityZone=nowhere-1z&Size=1".to_string());
+    bodies.push("Action=DescribeVolumes&Version=2016-11-15".to_string());
+    for body in &bodies {
+        let reply = post(addr, None, body.as_bytes());
+        assert!(reply.status == 200 || reply.status == 400, "{body}: {}", reply.status);
+    }
+    let metrics = send(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").body;
+    assert!(!metrics.contains("squall_injected_metric"), "a crafted Action wrote into /metrics");
+    assert!(!metrics.contains("MadeUp"), "made-up actions are not labels");
+    let fake: Vec<&str> = metrics.lines().filter(|l| l.contains("zz-fake-9q") || l.contains("nowhere-1z")).collect();
+    assert!(fake.is_empty(), "made-up zones are not labels: {fake:?}");
+    assert!(
+        metrics.contains(r#"squall_api_requests_total{service="ec2",action="unknown",zone="-",status="400"} 301"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"action="DescribeVolumes""#));
+    server.shutdown().await;
+}
