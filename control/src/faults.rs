@@ -18,6 +18,10 @@ use crate::model::zone::ZoneState;
 use crate::{ControlPlane, Region};
 
 /// The fault vocabulary (see docs/faults.md).
+/// Storage nodes a zone may have in all, `capacity` faults included (as `--storage-nodes-per-az`
+/// allows at most): each node is a directory and a share of every scan.
+pub const MAX_NODES_PER_ZONE: usize = 256;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum FaultKind {
@@ -246,6 +250,14 @@ impl ControlPlane {
         };
         if let FaultKind::Capacity { zone, add_nodes, node_capacity } = &fault.kind {
             let zone_id = r.zone_by_name(zone.as_str()).map_err(|e| invalid(e.to_string()))?.id;
+            let nodes = r
+                .with_state(now, |state| Ok(state.storage_cluster(&zone_id)?.lock().node_ids().len()))
+                .map_err(|e| invalid(e.to_string()))?;
+            if nodes + *add_nodes as usize > MAX_NODES_PER_ZONE {
+                return Err(invalid(format!(
+                    "capacity: {zone} has {nodes} storage nodes; at most {MAX_NODES_PER_ZONE} per zone"
+                )));
+            }
             fault.added_nodes = r
                 .with_state(now, |state| {
                     let shared = state.storage_cluster(&zone_id)?;

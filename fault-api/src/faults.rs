@@ -93,6 +93,13 @@ fn body_error(kind: &str, e: &serde_json::Error) -> String {
     }
 }
 
+/// The longest `duration` a fault may have: a week, in seconds (a drill is hours long).
+pub const MAX_DURATION_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+/// The most latency an `api-latency` fault may add: ten minutes, in milliseconds.
+pub const MAX_LATENCY_MS: u64 = 600_000;
+/// The largest storage node a `capacity` fault may add: 1 PiB, in GiB.
+pub const MAX_NODE_CAPACITY_GIB: u64 = 1 << 20;
+
 /// Checks a body and builds the rule; answers (region, kind, duration in ms).
 pub fn parse(
     control: &ControlPlane,
@@ -111,8 +118,12 @@ pub fn parse(
     let duration = match fields.remove("duration") {
         None | Some(serde_json::Value::Null) => None,
         Some(d) => match d.as_f64() {
-            Some(d) if d.is_finite() && d > 0.0 => Some((d * 1000.0).round() as u64),
-            _ => return Err("duration must be a positive number of seconds".into()),
+            Some(d) if d.is_finite() && d > 0.0 && d <= MAX_DURATION_SECONDS => Some((d * 1000.0).round() as u64),
+            _ => {
+                return Err(format!(
+                    "duration must be a positive number of seconds, at most {MAX_DURATION_SECONDS} (a week)"
+                ))
+            }
         },
     };
     let b: Body = serde_json::from_value(value).map_err(|e| body_error(&kind_name, &e))?;
@@ -187,6 +198,9 @@ pub fn parse(
             code,
             probability: probability.unwrap_or(1.0),
         },
+        Body::ApiLatency { latency_ms, .. } if latency_ms > MAX_LATENCY_MS => {
+            return Err(format!("latencyMs must be at most {MAX_LATENCY_MS} (ten minutes)"))
+        }
         Body::ApiLatency { service: s, actions, zone: z, latency_ms, probability } => FaultKind::ApiLatency {
             service: service(s)?,
             actions: actions.unwrap_or_default(),
@@ -195,7 +209,11 @@ pub fn parse(
             probability: probability.unwrap_or(1.0),
         },
         Body::Capacity { zone: z, add_nodes, node_capacity_gib } => {
-            FaultKind::Capacity { zone: zone(&z)?, add_nodes, node_capacity: node_capacity_gib.unwrap_or(1024) << 30 }
+            let gib = node_capacity_gib.unwrap_or(1024);
+            if gib == 0 || gib > MAX_NODE_CAPACITY_GIB {
+                return Err(format!("nodeCapacityGib must be 1 to {MAX_NODE_CAPACITY_GIB} (1 PiB)"));
+            }
+            FaultKind::Capacity { zone: zone(&z)?, add_nodes, node_capacity: gib << 30 }
         }
     };
     Ok((region, kind, duration))
@@ -225,6 +243,14 @@ mod tests {
             (r#"{"kind":"capacity","zone":"us-east-1a"}"#, "capacity needs a addNodes"),
             (r#"{"kind":"az-outage","zone":"us-east-1a","duration":"soon"}"#, "duration must be a positive"),
             (r#"[1,2]"#, "a JSON object is expected"),
+            // Numbers are bounded before any arithmetic: no wrap, no rule that never ends.
+            (r#"{"kind":"az-outage","zone":"us-east-1a","duration":1e19}"#, "at most 604800"),
+            (r#"{"kind":"az-outage","zone":"us-east-1a","duration":1e300}"#, "at most 604800"),
+            (r#"{"kind":"az-outage","zone":"us-east-1a","duration":18446744073709551616}"#, "at most 604800"),
+            (r#"{"kind":"api-latency","service":"ec2","latencyMs":18446744073709551615}"#, "latencyMs must be at most"),
+            (r#"{"kind":"capacity","zone":"us-east-1a","addNodes":1,"nodeCapacityGib":17179869184}"#, "1 PiB"),
+            (r#"{"kind":"capacity","zone":"us-east-1a","addNodes":1,"nodeCapacityGib":18446744073709551615}"#, "1 PiB"),
+            (r#"{"kind":"capacity","zone":"us-east-1a","addNodes":1,"nodeCapacityGib":0}"#, "1 PiB"),
         ];
         for (body, expected) in cases {
             let err = check(body).expect_err(body);

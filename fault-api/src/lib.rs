@@ -163,6 +163,9 @@ fn active_faults(control: &ControlPlane) -> Vec<serde_json::Value> {
     control.faults().iter().map(|f| with_remaining(control, f)).collect()
 }
 
+/// The longest NBD I/O time-out the config takes: a day, in milliseconds (0 or null: none).
+const MAX_NBD_IO_TIMEOUT_MS: u64 = 24 * 3_600_000;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ConfigBody {
@@ -181,6 +184,11 @@ fn put_config(surface: &Surface<'_>, body: &[u8]) -> Result<(), String> {
     };
     if let Some(kind) = policy {
         surface.control.set_policy(kind).map_err(|e| e.to_string())?;
+    }
+    if let Some(Some(ms)) = b.nbd_io_timeout_ms {
+        if ms > MAX_NBD_IO_TIMEOUT_MS {
+            return Err(format!("nbdIoTimeoutMs must be at most {MAX_NBD_IO_TIMEOUT_MS} (a day); 0 or null holds I/O"));
+        }
     }
     if let Some(timeout) = b.nbd_io_timeout_ms {
         surface.data_path.set_io_timeout(timeout.filter(|ms| *ms > 0).map(Duration::from_millis));
@@ -291,6 +299,25 @@ mod tests {
         assert!(c.active_regions().is_empty());
         let health = Request { method: "GET", path: "/_squall/health", body: b"", authorization: None };
         assert_eq!(handle(&surface, &health).unwrap().status, 200, "health needs no token");
+    }
+
+    #[test]
+    fn capacity_is_bounded_per_zone_and_config_numbers_too() {
+        let c = control();
+        let surface = Surface { control: &c, data_path: &NoDataPath, version: "v", services: SERVICES, token: None };
+        let post = |body: &str| {
+            let r = Request { method: "POST", path: "/_squall/faults", body: body.as_bytes(), authorization: None };
+            handle(&surface, &r).unwrap().status
+        };
+        let add = r#"{"kind":"capacity","zone":"us-east-1a","addNodes":64,"nodeCapacityGib":1}"#;
+        // Four nodes to start with, 64 at a time: three fit under 256, the fourth does not.
+        assert_eq!([post(add), post(add), post(add), post(add)], [201, 201, 201, 400]);
+        let put = |body: &str| {
+            let r = Request { method: "PUT", path: "/_squall/config", body: body.as_bytes(), authorization: None };
+            handle(&surface, &r).unwrap().status
+        };
+        assert_eq!(put(r#"{"nbdIoTimeoutMs":18446744073709551615}"#), 400);
+        assert_eq!(put(r#"{"nbdIoTimeoutMs":5000}"#), 200);
     }
 
     #[test]
