@@ -67,6 +67,10 @@ pub struct ServeOptions {
     /// `InsufficientInstanceCapacity` (500), as when an AWS zone runs out.
     #[arg(long, env = "SQUALL_INSTANCE_CAPACITY_PER_AZ", default_value_t = 1000)]
     pub instance_capacity_per_az: u32,
+    /// The account squall answers for when a request's access key id is not itself a 12-digit
+    /// account id (`000000000000`, LocalStack's; moto's is `123456789012`): owner ids, ARNs.
+    #[arg(long, env = "SQUALL_ACCOUNT_ID", default_value = "000000000000", value_parser = account_id)]
+    pub account_id: String,
     /// The host name DB instances' endpoints answer (`Endpoint.Address`): where the user's
     /// clients reach squall (`localhost`; a container's name when squall runs in one).
     #[arg(long, env = "SQUALL_RDS_ADDRESS", default_value = "localhost")]
@@ -143,6 +147,7 @@ impl ServeOptions {
             accept_any_ami: true,
             instance_capacity_per_az: 1000,
             rds_address: "localhost".to_string(),
+            account_id: squall_protocol::DEFAULT_ACCOUNT_ID.to_string(),
             rds_failover_detect_ms: 2000,
             fault_token: None,
             storage_nodes_per_az: 4,
@@ -157,5 +162,14 @@ impl ServeOptions {
             log: "info".to_string(),
             log_format: "text".to_string(),
         }
+    }
+}
+
+/// `--account-id`: twelve digits, as AWS account ids are.
+fn account_id(s: &str) -> Result<String, String> {
+    if squall_protocol::is_account_id(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not an account id (twelve digits)"))
     }
 }

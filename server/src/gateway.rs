@@ -137,6 +137,8 @@ pub struct Gateway<'a> {
     /// `SQUALL_FAULT_TOKEN`, when set.
     pub token: Option<&'a str>,
     pub metrics: &'a crate::metrics::Metrics,
+    /// The account of requests whose access key names none (`--account-id`).
+    pub account_id: &'a str,
 }
 
 /// The NBD server's settings as the fault API changes them.
@@ -303,7 +305,12 @@ impl Gateway<'_> {
     /// Runs an AWS API call: fault rules of the API edge first, then the service.
     pub fn execute(&self, call: &ApiCall, request_id: String) -> Outcome {
         let service = call.service;
-        let ctx = RequestContext::new(request_id, call.region.clone(), call.access_key_id.clone());
+        let ctx = RequestContext::with_default_account(
+            request_id,
+            call.region.clone(),
+            call.access_key_id.clone(),
+            self.account_id,
+        );
         let params = &call.params;
         let action = params.action().map(str::to_string);
         // Fault rules of the API edge (FIS's inject-api-* actions).
@@ -432,7 +439,8 @@ mod tests {
     fn call(control: &ControlPlane, auth: Option<&str>, path: &str, body: &str) -> Outcome {
         let nbd = squall_nbd::Nbd::new(std::sync::Arc::new(self::control()));
         let metrics = crate::metrics::Metrics::default();
-        let g = Gateway { control, nbd: &nbd, version: "test", token: None, metrics: &metrics };
+        let g =
+            Gateway { control, nbd: &nbd, version: "test", token: None, metrics: &metrics, account_id: "000000000000" };
         g.route(
             &Incoming { method: "POST", path, query: "", authorization: auth, headers: vec![], body: body.as_bytes() },
             "rid".into(),
@@ -504,7 +512,14 @@ mod tests {
         let c = control();
         let nbd = squall_nbd::Nbd::new(std::sync::Arc::new(control()));
         let metrics = crate::metrics::Metrics::default();
-        let g = Gateway { control: &c, nbd: &nbd, version: "test", token: None, metrics: &metrics };
+        let g = Gateway {
+            control: &c,
+            nbd: &nbd,
+            version: "test",
+            token: None,
+            metrics: &metrics,
+            account_id: "000000000000",
+        };
         let o = g.route(
             &Incoming {
                 method: "GET",

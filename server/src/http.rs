@@ -34,6 +34,8 @@ pub struct AppState {
     pub fault_token: Option<String>,
     pub metrics: crate::metrics::Metrics,
     pub version: &'static str,
+    /// `--account-id`: the account of requests whose access key names none.
+    pub account_id: String,
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight connections.
@@ -83,6 +85,7 @@ impl AppState {
             version: self.version,
             token: self.fault_token.as_deref(),
             metrics: &self.metrics,
+            account_id: &self.account_id,
         }
     }
 }

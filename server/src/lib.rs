@@ -132,6 +132,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         fault_token: options.fault_token.clone().filter(|t| !t.is_empty()),
         metrics: metrics::Metrics::default(),
         version: VERSION,
+        account_id: options.account_id.clone(),
     });
     let ticker = tokio::spawn(background_work(state.clone()));
     let (stop, stopped) = oneshot::channel::<()>();

@@ -205,3 +205,36 @@ async fn metrics_labels_stay_closed_whatever_clients_send() {
     assert!(metrics.contains(r#"action="DescribeVolumes""#));
     server.shutdown().await;
 }
+
+/// `--account-id` is the account of requests whose access key names none: STS, owner ids, ARNs;
+/// a 12-digit access key id is still its own account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_id_setting_reaches_owners_and_arns() {
+    let options =
+        ServeOptions { account_id: "111122223333".into(), lifecycle_delay_ms: 0, ..ServeOptions::ephemeral() };
+    let server = squall::start(&options).await.unwrap();
+    let addr = server.addr;
+    let scope = |key: &str, service: &str| {
+        format!("AWS4-HMAC-SHA256 Credential={key}/20261130/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00")
+    };
+    let who = post(addr, Some(&scope("test", "sts")), b"Action=GetCallerIdentity&Version=2011-06-15").body;
+    assert!(who.contains("<Account>111122223333</Account>"), "{who}");
+    let own = post(addr, Some(&scope("123456789012", "sts")), b"Action=GetCallerIdentity&Version=2011-06-15").body;
+    assert!(own.contains("<Account>123456789012</Account>"), "{own}");
+    let ec2 = scope("test", "ec2");
+    let volume =
+        post(addr, Some(&ec2), b"Action=CreateVolume&Version=2016-11-15&AvailabilityZone=us-east-1a&Size=1").body;
+    let id = volume.split("<volumeId>").nth(1).and_then(|v| v.split('<').next()).expect("a volume");
+    let snap =
+        post(addr, Some(&ec2), format!("Action=CreateSnapshot&Version=2016-11-15&VolumeId={id}").as_bytes()).body;
+    assert!(snap.contains("<ownerId>111122223333</ownerId>"), "{snap}");
+    let db = post(
+        addr,
+        Some(&scope("test", "rds")),
+        b"Action=CreateDBInstance&Version=2014-10-31&DBInstanceIdentifier=acct&DBInstanceClass=db.t3.micro\
+          &Engine=postgres&AllocatedStorage=20&MasterUsername=app&MasterUserPassword=s3cret-pass",
+    )
+    .body;
+    assert!(db.contains("<DBInstanceArn>arn:aws:rds:us-east-1:111122223333:db:acct</DBInstanceArn>"), "{db}");
+    server.shutdown().await;
+}

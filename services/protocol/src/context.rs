@@ -16,12 +16,27 @@ pub struct RequestContext {
 
 impl RequestContext {
     pub fn new(request_id: String, region: String, access_key_id: Option<String>) -> Self {
+        Self::with_default_account(request_id, region, access_key_id, DEFAULT_ACCOUNT_ID)
+    }
+
+    /// As [`RequestContext::new`], with `default_account` for access keys that name none.
+    pub fn with_default_account(
+        request_id: String,
+        region: String,
+        access_key_id: Option<String>,
+        default_account: &str,
+    ) -> Self {
         let account_id = match &access_key_id {
-            Some(key) if key.len() == 12 && key.bytes().all(|b| b.is_ascii_digit()) => key.clone(),
-            _ => DEFAULT_ACCOUNT_ID.to_string(),
+            Some(key) if is_account_id(key) => key.clone(),
+            _ => default_account.to_string(),
         };
         Self { request_id, region, access_key_id, account_id }
     }
+}
+
+/// Twelve digits, as AWS account ids are.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]

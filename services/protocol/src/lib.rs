@@ -13,7 +13,7 @@ pub mod rest;
 mod time;
 mod xml;
 
-pub use context::{RequestContext, DEFAULT_ACCOUNT_ID};
+pub use context::{is_account_id, RequestContext, DEFAULT_ACCOUNT_ID};
 pub use error::ApiError;
 pub use query::{join, QueryParams};
 pub use time::Timestamp;
