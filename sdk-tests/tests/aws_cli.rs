@@ -180,3 +180,62 @@ async fn aws_cli_instance_lifecycle() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     server.shutdown().await;
 }
+
+/// RDS through the CLI with `--endpoint-url` in us-east-1 (where the CLI v1 ignores
+/// `AWS_ENDPOINT_URL` for rds): create, describe, a refused reboot, delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_drives_rds_instances() {
+    let options = ServeOptions { lifecycle_delay_ms: 0, ..ServeOptions::ephemeral() };
+    let server = squall::start(&options).await.expect("squall starts");
+    let endpoint = server.endpoint_url();
+    let run = |args: &'static [&'static str]| {
+        let endpoint = endpoint.clone();
+        tokio::task::spawn_blocking(move || aws(&endpoint, args))
+    };
+    let Some(out) = run(&[
+        "rds",
+        "create-db-instance",
+        "--db-instance-identifier",
+        "orders",
+        "--engine",
+        "postgres",
+        "--db-instance-class",
+        "db.t3.micro",
+        "--allocated-storage",
+        "20",
+        "--master-username",
+        "app",
+        "--master-user-password",
+        "s3cret-pass",
+        "--multi-az",
+    ])
+    .await
+    .expect("task") else {
+        return;
+    };
+    assert!(out.status.success(), "aws failed: {}", String::from_utf8_lossy(&out.stderr));
+    let made: serde_json::Value = serde_json::from_slice(&out.stdout).expect("aws prints JSON");
+    assert_eq!(made["DBInstance"]["DBInstanceStatus"], "creating");
+    // With --lifecycle-delay-ms 0 the next request sees the settled state.
+    let out = run(&["rds", "describe-db-instances", "--db-instance-identifier", "orders"]).await.expect("task");
+    let out = out.expect("aws ran before");
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("aws prints JSON");
+    let db = &seen["DBInstances"][0];
+    assert_eq!(db["DBInstanceStatus"], "available", "{db}");
+    assert_ne!(db["AvailabilityZone"], db["SecondaryAvailabilityZone"]);
+    assert_eq!(db["Endpoint"]["Port"], 5432);
+    let out = run(&["rds", "reboot-db-instance", "--db-instance-identifier", "nobody"]).await.expect("task");
+    let out = out.expect("aws ran before");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(DBInstanceNotFound)") && stderr.contains("DBInstance nobody not found."), "{stderr}");
+    let out = run(&["rds", "delete-db-instance", "--db-instance-identifier", "orders", "--skip-final-snapshot"])
+        .await
+        .expect("task")
+        .expect("aws ran before");
+    assert!(out.status.success(), "aws failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["rds", "describe-db-instances"]).await.expect("task").expect("aws ran before");
+    let left: serde_json::Value = serde_json::from_slice(&out.stdout).expect("aws prints JSON");
+    assert_eq!(left["DBInstances"], serde_json::json!([]), "deleted at once with a zero lifecycle delay");
+    server.shutdown().await;
+}
