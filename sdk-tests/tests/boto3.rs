@@ -70,3 +70,10 @@ async fn boto3_rds_settings_reach_the_control_plane() {
     let Some(run) = run_script_with("rds_settings.py", options, &["db.squall.internal"]) else { return };
     assert!(run.await.contains("boto3 rds settings: ok"));
 }
+
+/// Services squall does not serve answer in their own protocol's error shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_reads_the_error_of_every_unserved_service() {
+    let Some(run) = run_script("unserved_services.py", 300) else { return };
+    assert!(run.await.contains("boto3 unserved services: ok"));
+}

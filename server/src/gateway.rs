@@ -84,6 +84,9 @@ pub struct ApiCall {
     query: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// The service its credential scope names (`s3`, `sqs`, …), for answering the ones squall
+    /// does not serve in their own protocol.
+    scope_service: Option<String>,
     /// The zone whose storage the request needs (named, or the zone of the volume or subnet it
     /// names), if any: the worker pool's bulkheads count requests by it.
     pub zone: Option<String>,
@@ -257,6 +260,7 @@ impl Gateway<'_> {
             Some(_) => Service::Unknown,
             None => by_version_or_path(&params, request.path),
         };
+        let scope_service = scope.as_ref().map(|s| s.service.clone());
         let CredentialScope { access_key_id, region, .. } = scope.unwrap_or(CredentialScope {
             access_key_id: String::new(),
             region: self.control.config().default_region.to_string(),
@@ -273,6 +277,7 @@ impl Gateway<'_> {
             query: request.query.to_string(),
             headers: request.headers.clone(),
             body: request.body.to_vec(),
+            scope_service,
             zone,
         }
     }
@@ -346,14 +351,15 @@ impl Gateway<'_> {
                 squall_ebs::handle(self.control, ctx, &call.method, &call.path, rest)
             }
             Service::Rds => squall_rds::handle(self.control, ctx, params),
-            Service::Fis | Service::Unknown => {
-                let what = match service {
-                    Service::Fis => "the Fault Injection Service API",
-                    _ => "this service",
-                };
-                let e = ApiError::new(501, "NotImplemented", format!("squall does not implement {what} yet"));
+            Service::Fis => {
+                let e = ApiError::new(
+                    501,
+                    "NotImplemented",
+                    "squall does not implement the Fault Injection Service API yet",
+                );
                 render_error(service, &e, &ctx.request_id)
             }
+            Service::Unknown => unserved_service(call, &ctx.request_id),
         }
     }
 }
@@ -386,6 +392,32 @@ fn by_version_or_path(params: &QueryParams, path: &str) -> Service {
         Service::Fis
     } else {
         Service::Unknown
+    }
+}
+
+/// A request for a service squall does not serve, answered in that service's own protocol (as
+/// far as the request shows it) so its client can read the error: awsJson when it names an
+/// `X-Amz-Target`, awsQuery when it is a form with an `Action`, restXml for S3, restJson
+/// otherwise; EC2's shape when nothing says which service it is.
+fn unserved_service(call: &ApiCall, request_id: &str) -> WireResponse {
+    let Some(service) = call.scope_service.as_deref() else {
+        let e = ApiError::new(501, "NotImplemented", "squall does not implement this service yet");
+        return e.to_ec2_response(request_id);
+    };
+    let e = ApiError::new(
+        501,
+        "NotImplemented",
+        format!("squall does not serve the {service} API (it emulates EC2, EBS, STS and RDS)"),
+    );
+    let has_target = call.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("x-amz-target"));
+    if has_target {
+        e.to_aws_json_response(request_id)
+    } else if call.params.action().is_some() {
+        e.to_query_response(request_id)
+    } else if service == "s3" {
+        e.to_rest_xml_response(request_id)
+    } else {
+        e.to_json_response(request_id)
     }
 }
 

@@ -95,6 +95,26 @@ impl ApiError {
         WireResponse::xml(self.status, w.finish())
     }
 
+    /// The `awsJson1_0`/`awsJson1_1` error: `__type` and `message` in the body (and the code in
+    /// `x-amzn-ErrorType`, which some clients read first).
+    pub fn to_aws_json_response(&self, _request_id: &str) -> WireResponse {
+        let body = serde_json::json!({ "__type": self.code, "message": self.message });
+        let mut r = WireResponse::json(self.status, body.to_string().into_bytes());
+        r.headers.push(("x-amzn-ErrorType", self.code.to_string()));
+        r
+    }
+
+    /// The `restXml` error (S3's shape): `<Error><Code>…</Code><Message>…</Message>`.
+    pub fn to_rest_xml_response(&self, request_id: &str) -> WireResponse {
+        let mut w = XmlWriter::new();
+        w.open("Error");
+        w.text_element("Code", &self.code);
+        w.text_element("Message", &self.message);
+        w.text_element("RequestId", request_id);
+        w.close("Error");
+        WireResponse::xml(self.status, w.finish())
+    }
+
     /// The `restJson1` error: code in `x-amzn-ErrorType`, `Message` (and `Reason`) in the body.
     pub fn to_json_response(&self, _request_id: &str) -> WireResponse {
         let mut body = serde_json::json!({ "Message": self.message });
