@@ -88,8 +88,9 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
             (Some(temp), path)
         }
     };
-    let listener =
-        TcpListener::bind(options.listen).await.with_context(|| format!("cannot listen on {}", options.listen))?;
+    let listener = TcpListener::bind(options.listen).await.with_context(|| {
+        format!("cannot listen on {} (another squall or LocalStack there? choose a port with --listen)", options.listen)
+    })?;
     let addr = listener.local_addr()?;
     let default_region = RegionName::parse(&options.region).map_err(|e| anyhow::anyhow!("--region: {e}"))?;
     let mut config = ControlConfig::new(default_region, data_dir.clone());
@@ -122,9 +123,9 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     if options.nbd_io_timeout_ms > 0 {
         nbd.set_io_timeout(Some(std::time::Duration::from_millis(options.nbd_io_timeout_ms)));
     }
-    let nbd_listener = TcpListener::bind(options.nbd_listen)
-        .await
-        .with_context(|| format!("cannot listen for NBD on {}", options.nbd_listen))?;
+    let nbd_listener = TcpListener::bind(options.nbd_listen).await.with_context(|| {
+        format!("cannot listen for NBD on {} (a second squall needs its own --nbd-listen)", options.nbd_listen)
+    })?;
     let nbd_addr = nbd_listener.local_addr()?;
     let state = Arc::new(http::AppState {
         control: control.clone(),

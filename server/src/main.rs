@@ -35,7 +35,7 @@ fn serve(options: ServeOptions) -> ExitCode {
     match runtime.block_on(run(options, started)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // Once, on stderr (the log goes there too).
             eprintln!("squall: {e:#}");
             ExitCode::FAILURE
         }
@@ -46,6 +46,7 @@ async fn run(options: ServeOptions, started: Instant) -> anyhow::Result<()> {
     let server = squall::start(&options).await?;
     tracing::info!(
         listen = %server.addr,
+        nbd = %server.nbd_addr,
         data_dir = %server.data_dir.display(),
         region = %options.region,
         version = squall::VERSION,
