@@ -6,6 +6,7 @@ use serde::Serialize;
 
 /// One storage node of a zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StorageNodeStatus {
     pub id: u32,
     pub up: bool,
@@ -20,6 +21,7 @@ pub struct StorageNodeStatus {
 
 /// What re-mirroring has done in a zone since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RemirrorCounters {
     pub remirror_attempts: u64,
     pub remirror_successes: u64,
@@ -47,6 +49,7 @@ pub struct ZoneDbStatus {
 
 /// A zone's storage cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ZoneStorageStatus {
     /// The zone id the cluster serves.
     pub name: String,

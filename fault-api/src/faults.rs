@@ -158,7 +158,8 @@ pub fn parse(
         Body::NetworkPartition { zone: z, nodes: n, fraction, seed, networks } => {
             let zone = zone(&z)?;
             let nodes = nodes(&zone, (n, fraction, seed))?;
-            FaultKind::NetworkPartition { zone, nodes, networks: networks.unwrap_or_default() }
+            // Stored as applied: no list means both networks, and the fault says so.
+            FaultKind::NetworkPartition { zone, nodes, networks: networks.unwrap_or_else(|| vec!["both".to_string()]) }
         }
         Body::NetworkDegradation { zone: z, nodes: n, fraction, seed, replication_bandwidth } => {
             let zone = zone(&z)?;

@@ -201,7 +201,7 @@ fn config(surface: &Surface<'_>) -> WireResponse {
         200,
         &serde_json::json!({
             "policy": surface.control.policy(),
-            "nbdIoTimeoutMs": surface.data_path.io_timeout().map(|t| t.as_millis() as u64),
+            "nbdIoTimeoutMs": surface.data_path.io_timeout().map_or(0, |t| t.as_millis() as u64),
         }),
     )
 }
@@ -212,7 +212,7 @@ fn status(surface: &Surface<'_>) -> WireResponse {
         200,
         &serde_json::json!({
             "policy": control.policy(),
-            "nbdIoTimeoutMs": surface.data_path.io_timeout().map(|t| t.as_millis() as u64),
+            "nbdIoTimeoutMs": surface.data_path.io_timeout().map_or(0, |t| t.as_millis() as u64),
             "regions": control.status(),
             "apiPools": control.pool_status(),
             "nbd": surface.data_path.exports(),
@@ -317,7 +317,19 @@ mod tests {
             handle(&surface, &r).unwrap().status
         };
         assert_eq!(put(r#"{"nbdIoTimeoutMs":18446744073709551615}"#), 400);
+        let get = || {
+            let r = Request { method: "GET", path: "/_squall/config", body: b"", authorization: None };
+            serde_json::from_slice::<serde_json::Value>(&handle(&surface, &r).unwrap().body).unwrap()
+        };
+        assert_eq!(get()["nbdIoTimeoutMs"], 0, "no time-out shows as 0, as documented");
         assert_eq!(put(r#"{"nbdIoTimeoutMs":5000}"#), 200);
+        // A partition without networks is of both, and says so.
+        let created = {
+            let body = br#"{"kind":"network-partition","zone":"us-east-1a","nodes":[0]}"#;
+            let r = Request { method: "POST", path: "/_squall/faults", body, authorization: None };
+            serde_json::from_slice::<serde_json::Value>(&handle(&surface, &r).unwrap().body).unwrap()
+        };
+        assert_eq!(created["networks"], serde_json::json!(["both"]), "{created}");
     }
 
     #[test]

@@ -464,7 +464,7 @@ async fn crash_on_close_crashes_nodes_in_a_storm_and_healing_restarts_them() {
         st["regions"]["us-east-1"].as_array().and_then(|z| z.iter().find(|z| z["name"] == "us-east-1a").cloned())
     };
     wait_for("a node crashed closing a connection", Duration::from_secs(20), async || {
-        zone_a().is_some_and(|z| z["storage"]["counters"]["crashes_on_close"].as_u64().unwrap_or(0) > 0)
+        zone_a().is_some_and(|z| z["storage"]["counters"]["crashesOnClose"].as_u64().unwrap_or(0) > 0)
     })
     .await;
     let down = zone_a().expect("zone")["storage"]["nodes"]

@@ -115,7 +115,7 @@ pub struct ServeOptions {
     #[arg(long, env = "SQUALL_FAULT_TOKEN", hide_env_values = true)]
     pub fault_token: Option<String>,
     /// Log filter in tracing's syntax, e.g. `info`, `squall=debug`.
-    #[arg(long, env = "SQUALL_LOG", default_value = "info")]
+    #[arg(long, env = "SQUALL_LOG", default_value = "info", value_parser = log_filter)]
     pub log: String,
     /// Log format: `text` or `json`.
     #[arg(long, env = "SQUALL_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
@@ -172,4 +172,11 @@ fn account_id(s: &str) -> Result<String, String> {
     } else {
         Err(format!("{s:?} is not an account id (twelve digits)"))
     }
+}
+
+/// `--log`: a filter tracing understands, refused (as any bad flag) rather than replaced.
+fn log_filter(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map(|_| s.to_string())
+        .map_err(|e| format!("{s:?} is not a log filter: {e}"))
 }

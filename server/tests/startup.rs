@@ -25,3 +25,11 @@ fn a_taken_port_is_named_once_with_the_flag_to_change() {
     }
     drop(taken);
 }
+
+#[test]
+fn a_bad_log_filter_is_refused_like_any_bad_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_squall")).args(["--log", "squall=loud"]).output().expect("squall runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid value 'squall=loud' for '--log <LOG>'"), "{stderr}");
+}
