@@ -161,6 +161,16 @@ impl ControlPlane {
         self.lock().keys().cloned().collect()
     }
 
+    /// How long this control plane has been up (by its clock).
+    pub fn uptime(&self) -> std::time::Duration {
+        self.config.clock.now()
+    }
+
+    /// Wall-clock milliseconds when this control plane started.
+    pub fn started_ms(&self) -> u64 {
+        self.start_wall_ms
+    }
+
     /// Whether `zone` names an Availability Zone of a region in use (metrics label only these).
     pub fn is_zone_name(&self, zone: &str) -> bool {
         let regions: Vec<Arc<Region>> = self.lock().values().cloned().collect();

@@ -92,6 +92,7 @@ pub fn handle(surface: &Surface<'_>, request: &Request<'_>) -> Option<WireRespon
         ("GET" | "HEAD", "/_squall/health" | "/_localstack/health") => {
             health(control, surface.version, surface.services)
         }
+        ("GET", "/_localstack/info" | "/_squall/info") => info(control, surface.version),
         ("POST", "/_squall/reset" | "/_localstack/state/reset") => match control.reset() {
             Ok(()) => json(200, &serde_json::json!({ "reset": true })),
             Err(e) => error(500, e.to_string()),
@@ -228,6 +229,27 @@ fn health(control: &ControlPlane, version: &str, services: &[ServiceHealth]) -> 
     json(200, &Health { edition: "squall", version, services, regions })
 }
 
+/// LocalStack's `/_localstack/info`, which tooling reads for the version and the session: the
+/// same keys, squall's values.
+fn info(control: &ControlPlane, version: &str) -> WireResponse {
+    let now = control.now_ms();
+    let server_time = squall_protocol::Timestamp { epoch_millis: now as i64 }.to_string();
+    json(
+        200,
+        &serde_json::json!({
+            "version": format!("squall-{version}"),
+            "edition": "squall",
+            "is_license_activated": false,
+            "session_id": format!("{:012x}-{:08x}", control.started_ms(), std::process::id()),
+            "machine_id": "squall",
+            "system": std::env::consts::OS,
+            "is_docker": std::path::Path::new("/.dockerenv").exists(),
+            "server_time_utc": server_time,
+            "uptime": control.uptime().as_secs(),
+        }),
+    )
+}
+
 fn error(status: u16, message: String) -> WireResponse {
     json(status, &serde_json::json!({ "error": message }))
 }
@@ -330,6 +352,19 @@ mod tests {
             serde_json::from_slice::<serde_json::Value>(&handle(&surface, &r).unwrap().body).unwrap()
         };
         assert_eq!(created["networks"], serde_json::json!(["both"]), "{created}");
+    }
+
+    #[test]
+    fn localstack_info_answers_with_its_keys() {
+        let c = control();
+        let r = call(&c, "1.2.3", "GET", "/_localstack/info").unwrap();
+        assert_eq!(r.status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!((v["version"].as_str(), v["edition"].as_str()), (Some("squall-1.2.3"), Some("squall")));
+        for key in ["session_id", "system", "server_time_utc", "uptime", "is_docker", "is_license_activated"] {
+            assert!(!v[key].is_null(), "{key} missing: {v}");
+        }
+        assert_eq!(call(&c, "1.2.3", "GET", "/_squall/info").unwrap().status, 200);
     }
 
     #[test]
