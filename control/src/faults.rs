@@ -513,8 +513,9 @@ impl ControlPlane {
         let mut out = BTreeMap::new();
         for name in self.known_regions() {
             let region = self.region(&name);
-            let (clusters, mut db) =
-                region.with_state(now, |state| Ok((state.storage_status(), state.db_status()?))).unwrap_or_default();
+            let (clusters, mut db) = region
+                .with_state(now, |state| Ok((state.storage_status(), state.db_status().unwrap_or_default())))
+                .unwrap_or_default();
             let clusters: BTreeMap<String, crate::status::ZoneStorageStatus> =
                 clusters.into_iter().map(|c| (c.name.clone(), c)).collect();
             let zones = region
