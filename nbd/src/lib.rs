@@ -505,7 +505,8 @@ impl Payload {
             return Self { raw: Vec::new(), start: 0, len: 0 };
         }
         let raw = vec![0u8; len + PAYLOAD_ALIGN - 1];
-        // Less than PAYLOAD_ALIGN by construction; were it not, the bytes would merely be copied.
+        // Less than PAYLOAD_ALIGN by construction; were it not, the block store would simply take
+        // the page-cache path for this write.
         let start = raw.as_ptr().align_offset(PAYLOAD_ALIGN).min(PAYLOAD_ALIGN - 1);
         Self { raw, start, len }
     }
