@@ -22,9 +22,10 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub(crate) type SyncJob = Box<dyn FnOnce() -> std::io::Result<()> + Send>;
 
 /// Long-lived threads for syncs: a flush waits for four `fdatasync`s (data and checksums of two
-/// replicas) and starting a thread for each cost about as much as the sync (measured with strace
-/// under bench/nbd.sh's write+flush job). Syncs wait on the disk, not the CPU, so a few threads
-/// serve the whole process.
+/// replicas) side by side. Starting a thread for each showed in strace as a clone, mmap and
+/// mprotect per sync; these threads remove that work (the write+flush rate did not change
+/// measurably: the syncs themselves dominate, docs/measurements.md). Syncs wait on the disk, not
+/// the CPU, so a few threads serve the whole process.
 const SYNC_THREADS: usize = 4;
 
 type Queued = (SyncJob, mpsc::Sender<std::io::Result<()>>);
