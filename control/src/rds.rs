@@ -161,16 +161,21 @@ pub(crate) fn db_instance_next_due(i: &DbInstance, d: LifecycleDelays) -> u64 {
     }
 }
 
+/// Minutes since Monday 00:00 of a `ddd:hh24:mi` point (lower-case day).
+fn week_minute(point: &str) -> Option<u32> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let (day, time) = point.split_once(':')?;
+    let day = DAYS.iter().position(|d| *d == day)? as u32;
+    Some(day * 24 * 60 + minutes(time)?)
+}
+
 /// When a weekly window (`ddd:hh24:mi-ddd:hh24:mi`, UTC) next opens after `after_ms`.
 pub(crate) fn next_window_start(window: &str, after_ms: u64) -> Option<u64> {
     const WEEK_MIN: u64 = 7 * 24 * 60;
     // 1970-01-01 was a Thursday: minutes since then, shifted so Monday 00:00 is 0.
     const EPOCH_WEEKDAY_FROM_MONDAY: u64 = 3;
-    let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
     let (start, _) = window.split_once('-')?;
-    let (day, time) = start.split_once(':')?;
-    let day = days.iter().position(|d| *d == day)? as u64;
-    let at = day * 24 * 60 + u64::from(minutes(time)?);
+    let at = u64::from(week_minute(start)?);
     let now_min = after_ms / 60_000;
     let week_pos = (now_min + EPOCH_WEEKDAY_FROM_MONDAY * 24 * 60) % WEEK_MIN;
     let wait = (at + WEEK_MIN - week_pos) % WEEK_MIN;
@@ -1403,7 +1408,8 @@ impl RegionState {
     }
 }
 
-fn license(engine: &str) -> &'static str {
+/// The license model RDS names for an engine.
+pub fn license(engine: &str) -> &'static str {
     match engine {
         "postgres" => "postgresql-license",
         _ => "general-public-license",
@@ -1426,7 +1432,6 @@ fn check_backup_window(w: &str) -> Result<String, ControlError> {
 
 /// `ddd:hh24:mi-ddd:hh24:mi` (any case), at least 30 minutes and under a day.
 fn check_maintenance_window(w: &str) -> Result<String, ControlError> {
-    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
     let lower = w.to_ascii_lowercase();
     let bad = || {
         invalid(format!(
@@ -1434,13 +1439,8 @@ fn check_maintenance_window(w: &str) -> Result<String, ControlError> {
              less than 24 hours long."
         ))
     };
-    let point = |p: &str| -> Option<u32> {
-        let (day, time) = p.split_once(':')?;
-        let d = DAYS.iter().position(|x| *x == day)? as u32;
-        Some(d * 24 * 60 + minutes(time)?)
-    };
     let (from, to) = lower.split_once('-').ok_or_else(bad)?;
-    let (a, b) = (point(from).ok_or_else(bad)?, point(to).ok_or_else(bad)?);
+    let (a, b) = (week_minute(from).ok_or_else(bad)?, week_minute(to).ok_or_else(bad)?);
     let week = 7 * 24 * 60;
     let length = (b + week - a) % week;
     if !(30..24 * 60).contains(&length) {

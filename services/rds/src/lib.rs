@@ -266,12 +266,6 @@ fn instance_spec(r: CreateDBInstanceMessage) -> Result<DbInstanceSpec, ApiError>
     if r.db_cluster_identifier.is_some() {
         return Err(not_built("squall does not serve DB clusters yet"));
     }
-    let non_negative = |name: &str, v: Option<i32>| -> Result<Option<u32>, ApiError> {
-        v.map(|n| {
-            u32::try_from(n).map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid {name}: {n}")))
-        })
-        .transpose()
-    };
     let port = port(r.port)?;
     Ok(DbInstanceSpec {
         id: r.db_instance_identifier,
@@ -368,9 +362,7 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance
         engine_version: Some(i.engine_version.clone()),
         auto_minor_version_upgrade: Some(i.auto_minor_version_upgrade),
         read_replica_db_instance_identifiers: Some(Vec::new()),
-        license_model: Some(
-            if i.engine == "postgres" { "postgresql-license" } else { "general-public-license" }.into(),
-        ),
+        license_model: Some(squall_control::rds::license(&i.engine).into()),
         iops: i.iops.map(|n| n as i32),
         option_group_memberships: Some(vec![OptionGroupMembership {
             option_group_name: Some(format!("default:{}", option_group_suffix(i))),
@@ -437,9 +429,7 @@ fn render_snapshot(s: &Snapshot, arns: &Arns<'_>) -> DBSnapshot {
         instance_create_time: Some(timestamp(s.instance_created_ms)),
         master_username: s.master_username.clone(),
         engine_version: Some(s.engine_version.clone()),
-        license_model: Some(
-            if s.engine == "postgres" { "postgresql-license" } else { "general-public-license" }.into(),
-        ),
+        license_model: Some(squall_control::rds::license(&s.engine).into()),
         snapshot_type: Some(s.snapshot_type.clone()),
         iops: s.iops.map(|n| n as i32),
         percent_progress: Some(if s.status == squall_control::model::rds::DbSnapshotStatus::Available {
@@ -513,12 +503,6 @@ fn describe_snapshots(
 
 /// What RestoreDBInstanceFromDBSnapshot names besides the snapshot.
 fn restore_overrides(r: RestoreDBInstanceFromDBSnapshotMessage) -> Result<DbInstanceSpec, ApiError> {
-    let non_negative = |name: &str, v: Option<i32>| -> Result<Option<u32>, ApiError> {
-        v.map(|n| {
-            u32::try_from(n).map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid {name}: {n}")))
-        })
-        .transpose()
-    };
     Ok(DbInstanceSpec {
         id: r.db_instance_identifier,
         class: r.db_instance_class.unwrap_or_default(),
@@ -555,12 +539,6 @@ fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> 
     if let Some((name, _)) = unsupported.iter().find(|(_, given)| *given) {
         return Err(not_built(&format!("squall does not modify {name} yet")));
     }
-    let non_negative = |name: &str, v: Option<i32>| -> Result<Option<u32>, ApiError> {
-        v.map(|n| {
-            u32::try_from(n).map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid {name}: {n}")))
-        })
-        .transpose()
-    };
     Ok(DbModification {
         class: r.db_instance_class,
         allocated_gib: non_negative("AllocatedStorage", r.allocated_storage)?,
@@ -577,6 +555,12 @@ fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> 
         publicly_accessible: r.publicly_accessible,
         apply_immediately: r.apply_immediately.unwrap_or(false),
     })
+}
+
+/// A count the request gives as a signed integer (storage, IOPS, days), refused when negative.
+fn non_negative(name: &str, v: Option<i32>) -> Result<Option<u32>, ApiError> {
+    v.map(|n| u32::try_from(n).map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid {name}: {n}"))))
+        .transpose()
 }
 
 fn port(p: Option<i32>) -> Result<Option<u16>, ApiError> {
