@@ -707,7 +707,8 @@ mod tests {
                 let r = &r;
                 scope.spawn(move || {
                     for round in 0..20u64 {
-                        for block in 0..blocks {
+                        // Below the whole-block writer's range (its last 16 blocks).
+                        for block in 0..blocks - (DIRECT_MIN_BYTES as u64 / BLOCK_SIZE) {
                             let value = (writer * 31 + round) as u8;
                             r.write(1, block * BLOCK_SIZE + writer * 512, &[value; 512]).unwrap();
                         }
