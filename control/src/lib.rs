@@ -6,6 +6,8 @@
 //! may name cost nothing until one is called.
 
 pub mod block_io;
+mod db_io;
+pub use db_io::{DbDevice, DbEndpoint, DbIoError, DB_STRIPE_BYTES};
 mod catalog;
 mod db;
 mod ebs_direct;
@@ -78,6 +80,10 @@ pub struct ControlConfig {
     /// The host name DB instances' endpoints answer with (`Endpoint.Address`): where a client on
     /// the user's machine reaches squall.
     pub rds_address: String,
+    /// Where DB instances created without a Port serve their SQL endpoint: the lowest port of
+    /// this range that no other instance of the region has (LocalStack's range by default), so
+    /// that several instances of one engine do not all ask for 5432 on one machine.
+    pub rds_ports: std::ops::RangeInclusive<u16>,
 }
 
 impl ControlConfig {
@@ -98,6 +104,7 @@ impl ControlConfig {
             accept_any_image: true,
             instance_capacity_per_zone: 1000,
             rds_address: "localhost".to_string(),
+            rds_ports: 4510..=4559,
         }
     }
 }

@@ -521,7 +521,7 @@ impl RegionState {
             allocated_gib: allocated,
             storage_type,
             iops: spec.iops,
-            port: spec.port.unwrap_or(engine.port),
+            port: spec.port.unwrap_or_else(|| self.free_db_port(engine.port)),
             address: address.to_string(),
             multi_az: spec.multi_az,
             primary,
@@ -543,6 +543,8 @@ impl RegionState {
             pending: PendingChanges::default(),
             modifying: Vec::new(),
             storage_stuck_since_ms: None,
+            standby_in_sync: true,
+            failover_refused: false,
         };
         self.db_instances.insert(id.clone(), instance.clone());
         match from {
@@ -553,6 +555,13 @@ impl RegionState {
             }
         }
         Ok(instance)
+    }
+
+    /// The lowest port of the configured range that no instance of the region has (the engine's
+    /// own port when all are taken).
+    fn free_db_port(&self, engine_port: u16) -> u16 {
+        let taken: std::collections::BTreeSet<u16> = self.db_instances.values().map(|i| i.port).collect();
+        self.db_ports.clone().find(|p| !taken.contains(p)).unwrap_or(engine_port)
     }
 
     /// `db-` and 26 upper-case letters and digits, as RDS's DbiResourceId.
@@ -627,7 +636,7 @@ impl RegionState {
         self.db_instances.get_mut(&id.to_ascii_lowercase()).ok_or_else(|| RdsError::InstanceNotFound(id.into()).into())
     }
 
-    fn rds_event(&mut self, source_id: &str, message: &str, event_id: &str, category: &str, now_ms: u64) {
+    pub(crate) fn rds_event(&mut self, source_id: &str, message: &str, event_id: &str, category: &str, now_ms: u64) {
         self.rds_event_of(EventSource::DbInstance, source_id, message, event_id, category, now_ms);
     }
 
@@ -741,6 +750,14 @@ impl RegionState {
                 instance.id
             )));
         }
+        if force_failover && !instance.standby_in_sync {
+            return Err(RdsError::InvalidInstanceState {
+                id: instance.id.clone(),
+                status: "available",
+                why: "its standby is not in sync with the primary (it is being rebuilt), so it cannot fail over",
+            }
+            .into());
+        }
         self.instance_mut(id)?.failing_over = force_failover;
         let out = self.begin(id, DbInstanceStatus::Rebooting, now_ms)?;
         if force_failover {
@@ -839,6 +856,20 @@ impl RegionState {
             }
             if self.db_storage_stuck_for(standby)?.is_some() {
                 continue; // nowhere to go: the instance stays stuck with its primary
+            }
+            if !i.standby_in_sync {
+                // As for 2.5% of Multi-AZ instances in April 2011: the standby missed writes the
+                // primary acknowledged, so promoting it would lose them. The instance waits.
+                if !i.failover_refused {
+                    let reason = format!(
+                        "The primary's storage in {} has not answered for {stuck_for} ms, but the standby in {} is \
+                         not in sync: the instance does not fail over and waits for its primary.",
+                        i.primary.zone, standby.zone
+                    );
+                    self.rds_event(&i.id, &reason, "RDS-EVENT-0034", "failover", now_ms);
+                    self.instance_mut(&i.id)?.failover_refused = true;
+                }
+                continue;
             }
             if let Some(row) = self.db_instances.get_mut(&i.id) {
                 row.failing_over = true;
@@ -1056,6 +1087,9 @@ impl RegionState {
                 let i = self.instance_mut(id)?;
                 i.standby = Some(standby);
                 i.multi_az = true;
+                // Writes after the seed's copy are not on it yet: the SQL endpoint copies the
+                // primary onto it and marks it in sync.
+                i.standby_in_sync = false;
                 applying.push(("convert to a Multi-AZ DB Instance".into(), "Multi-AZ conversion"));
             }
             Some(false) => {
@@ -1361,6 +1395,10 @@ impl RegionState {
                                 if let Some(standby) = row.standby.take() {
                                     row.standby = Some(std::mem::replace(&mut row.primary, standby));
                                 }
+                                // Only an in-sync standby is promoted: the old primary has every
+                                // write the new one has.
+                                row.standby_in_sync = true;
+                                row.failover_refused = false;
                                 row.failing_over = false;
                             }
                         }

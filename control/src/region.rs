@@ -24,6 +24,7 @@ pub struct Region {
     cluster: ClusterConfig,
     delays: LifecycleDelays,
     instance_capacity: u32,
+    db_ports: std::ops::RangeInclusive<u16>,
     accept_any_image: bool,
     /// The re-mirroring policy, shared with the control plane (the fault API switches it).
     policy: Arc<Mutex<squall_storage::PolicyKind>>,
@@ -91,6 +92,7 @@ impl Region {
             cluster: config.cluster.clone(),
             delays: config.delays,
             instance_capacity: config.instance_capacity_per_zone,
+            db_ports: config.rds_ports.clone(),
             accept_any_image: config.accept_any_image,
             policy,
             seed,
@@ -302,6 +304,7 @@ impl Region {
             let store = RegionStore::open(&self.dir.join("storage"), cluster, self.clock.clone(), self.seed)?;
             let mut state = RegionState::open(&self.dir, store, self.delays, self.seed, self.io.clone())?;
             state.set_instance_capacity(self.instance_capacity);
+            state.db_ports = self.db_ports.clone();
             let made = state.ensure_default_network(&self.default_network()).and_then(|()| state.commit());
             if let Err(e) = made {
                 state.rollback();

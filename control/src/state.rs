@@ -47,6 +47,8 @@ pub struct RegionState {
     pub(crate) db_snapshots: Table<String, DbSnapshot>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
+    /// Ports for DB instances created without one (`ControlConfig::rds_ports`).
+    pub(crate) db_ports: std::ops::RangeInclusive<u16>,
     /// Volumes whose I/O a `volume-io-pause` fault holds, and since when (not persisted: faults
     /// end with the process).
     pub(crate) paused: BTreeMap<VolumeId, u64>,
@@ -118,6 +120,7 @@ impl RegionState {
             db,
             store,
             instance_capacity: u32::MAX,
+            db_ports: 4510..=4559,
             paused: BTreeMap::new(),
             io,
             delays,

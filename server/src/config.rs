@@ -75,6 +75,11 @@ pub struct ServeOptions {
     /// clients reach squall (`localhost`; a container's name when squall runs in one).
     #[arg(long, env = "SQUALL_RDS_ADDRESS", default_value = "localhost")]
     pub rds_address: String,
+    /// Ports for the SQL endpoints of DB instances created without a Port (LocalStack's range):
+    /// each gets the lowest one no other instance of its region has. Endpoints listen on the
+    /// host of --listen.
+    #[arg(long, env = "SQUALL_RDS_PORTS", default_value = "4510-4559", value_parser = port_range)]
+    pub rds_ports: std::ops::RangeInclusive<u16>,
     /// How long a Multi-AZ DB instance's primary storage may be stuck before RDS fails over to
     /// the standby, in milliseconds (AWS takes 60-120 s; short by default so drills move).
     #[arg(long, env = "SQUALL_RDS_FAILOVER_DETECT_MS", default_value_t = 2000)]
@@ -147,6 +152,7 @@ impl ServeOptions {
             accept_any_ami: true,
             instance_capacity_per_az: 1000,
             rds_address: "localhost".to_string(),
+            rds_ports: 4510..=4559,
             account_id: squall_protocol::DEFAULT_ACCOUNT_ID.to_string(),
             rds_failover_detect_ms: 2000,
             fault_token: None,
@@ -179,4 +185,15 @@ fn log_filter(s: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(s)
         .map(|_| s.to_string())
         .map_err(|e| format!("{s:?} is not a log filter: {e}"))
+}
+
+/// `4510-4559`: a range of ports, low to high.
+fn port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let (low, high) = s.split_once('-').ok_or_else(|| format!("{s}: expected LOW-HIGH, e.g. 4510-4559"))?;
+    let low: u16 = low.trim().parse().map_err(|_| format!("{low}: not a port"))?;
+    let high: u16 = high.trim().parse().map_err(|_| format!("{high}: not a port"))?;
+    if low == 0 || low > high {
+        return Err(format!("{s}: the range must go from a port to a port not below it"));
+    }
+    Ok(low..=high)
 }

@@ -51,6 +51,8 @@ pub struct RunningServer {
     pub nbd_addr: SocketAddr,
     pub control: Arc<ControlPlane>,
     pub nbd: Arc<squall_nbd::Nbd>,
+    /// The SQL endpoints of DB instances.
+    pub sql: Arc<squall_sql::Endpoints>,
     pub data_dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -109,6 +111,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     config.instance_capacity_per_zone = options.instance_capacity_per_az;
     config.delays.db_failover_detect = std::time::Duration::from_millis(options.rds_failover_detect_ms);
     config.rds_address = options.rds_address.clone();
+    config.rds_ports = options.rds_ports.clone();
     config.cluster.nodes = options.storage_nodes_per_az;
     config.cluster.node_capacity = options.storage_node_capacity_gib << 30;
     config.cluster.network_latency = std::time::Duration::from_millis(options.storage_latency_ms);
@@ -136,6 +139,11 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         account_id: options.account_id.clone(),
     });
     let ticker = tokio::spawn(background_work(state.clone()));
+    let sql = squall_sql::Endpoints::new(control.clone(), &options.listen.ip().to_string());
+    let (sql_stop, sql_stopped) = oneshot::channel::<()>();
+    let sql_task = tokio::spawn(sql.clone().run(async move {
+        let _ = sql_stopped.await;
+    }));
     let (stop, stopped) = oneshot::channel::<()>();
     let (nbd_stop, nbd_stopped) = oneshot::channel::<()>();
     let nbd_task = tokio::spawn(nbd.clone().serve(nbd_listener, async move {
@@ -147,10 +155,12 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         })
         .await;
         let _ = nbd_stop.send(());
+        let _ = sql_stop.send(());
         let _ = nbd_task.await;
+        let _ = sql_task.await;
         ticker.abort();
     });
-    Ok(RunningServer { addr, nbd_addr, control, nbd, data_dir, stop: Some(stop), task, _temp_dir: temp_dir })
+    Ok(RunningServer { addr, nbd_addr, control, nbd, sql, data_dir, stop: Some(stop), task, _temp_dir: temp_dir })
 }
 
 /// How often storage background work (failure detection, re-mirroring) runs.

@@ -134,6 +134,18 @@ pub struct DbInstance {
     /// storage tick last saw it; `None` while it serves.
     #[serde(default)]
     pub storage_stuck_since_ms: Option<u64>,
+    /// Whether the standby has every write the primary acknowledged: writes stop reaching a
+    /// standby that stops answering, and failover never promotes a standby out of sync. A new
+    /// standby is out of sync until its SQL endpoint has copied the primary onto it.
+    #[serde(default = "in_sync")]
+    pub standby_in_sync: bool,
+    /// An automatic failover was refused (standby out of sync) and said so in an event.
+    #[serde(default)]
+    pub failover_refused: bool,
+}
+
+fn in_sync() -> bool {
+    true
 }
 
 /// Changes of ModifyDBInstance that wait for the maintenance window (PendingModifiedValues).

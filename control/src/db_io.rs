@@ -1,0 +1,359 @@
+//! Block I/O on a DB instance's storage, for its SQL endpoint: the bytes of the database live on
+//! the instance's volumes in the block store, striped over them, and — for Multi-AZ — written
+//! synchronously to the standby's volumes in another zone too. A write returns when both replicas
+//! of the primary's volume (and of the standby's, while it is in sync) have it.
+//!
+//! A primary volume that is stuck answers [`DbIoError::Held`]: the caller waits and retries, as a
+//! database on a stuck EBS volume did in April 2011. A standby that stops answering is dropped
+//! from the write path, and the control plane records (durably, before any write acknowledged
+//! without it) that it is out of sync: failover never promotes it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use squall_storage::{SharedCluster, StorageError};
+
+use crate::error::ControlError;
+use crate::ids::RegionName;
+use crate::model::rds::{DbInstanceStatus, DbStorage};
+use crate::state::{store_name, RegionState};
+use crate::ControlPlane;
+
+/// Bytes of one stripe: consecutive stripes go to consecutive volumes of a striped instance.
+pub const DB_STRIPE_BYTES: u64 = 64 * 1024;
+
+/// A DB instance as its SQL endpoint serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbEndpoint {
+    pub region: RegionName,
+    pub id: String,
+    pub engine: String,
+    pub port: u16,
+    pub master_username: String,
+    pub master_password: String,
+    /// The database clients name when they connect (`postgres` unless DBName was given).
+    pub db_name: String,
+    pub status: DbInstanceStatus,
+    pub primary: DbStorage,
+    pub standby: Option<DbStorage>,
+    pub standby_in_sync: bool,
+    pub allocated_gib: u32,
+}
+
+impl DbEndpoint {
+    /// Whether the endpoint takes connections in this status (not while it is created, rebooted,
+    /// failed over, stopped or deleted).
+    pub fn serving(&self) -> bool {
+        matches!(self.status, DbInstanceStatus::Available | DbInstanceStatus::BackingUp | DbInstanceStatus::Modifying)
+    }
+
+    /// What the endpoint's database is opened on: a change of it (a failover swaps primary and
+    /// standby) means the database must be closed and opened again.
+    pub fn storage_key(&self) -> String {
+        format!("{}/{}", self.region, self.primary.volumes.join(","))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DbIoError {
+    /// The primary's storage is stuck: retry later.
+    #[error("the storage of DB instance {0} is not answering (stuck)")]
+    Held(String),
+    #[error("{offset}+{len} is beyond the end of the DB instance's storage ({size} bytes)")]
+    OutOfRange { offset: u64, len: u64, size: u64 },
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+/// One copy of an instance's storage: its volumes in its zone's cluster, striped.
+#[derive(Debug, Clone)]
+struct Copy {
+    cluster: SharedCluster,
+    volumes: Vec<squall_storage::VolumeId>,
+}
+
+/// A piece of an I/O that falls in one stripe: which volume, where in it, where in the buffer.
+struct Piece {
+    volume: usize,
+    offset: u64,
+    at: usize,
+    len: usize,
+}
+
+impl Copy {
+    fn open(state: &RegionState, storage: &DbStorage) -> Result<Self, ControlError> {
+        let cluster = state.store.opened_cluster(storage.zone_id.as_str()).ok_or_else(|| {
+            ControlError::invariant(format!("the storage cluster of {} is not open", storage.zone_id))
+        })?;
+        let volumes = storage.volumes.iter().map(|v| store_name(v)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { cluster, volumes })
+    }
+
+    fn pieces(&self, offset: u64, len: usize) -> Vec<Piece> {
+        let k = self.volumes.len() as u64;
+        let mut out = Vec::new();
+        let mut at = 0usize;
+        while at < len {
+            let logical = offset + at as u64;
+            let stripe = logical / DB_STRIPE_BYTES;
+            let within = logical % DB_STRIPE_BYTES;
+            let take = ((DB_STRIPE_BYTES - within) as usize).min(len - at);
+            out.push(Piece {
+                volume: (stripe % k) as usize,
+                offset: (stripe / k) * DB_STRIPE_BYTES + within,
+                at,
+                len: take,
+            });
+            at += take;
+        }
+        out
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        for p in self.pieces(offset, data.len()) {
+            let name = &self.volumes[p.volume];
+            let plan = self.cluster.lock().plan_io(name, Some(p.len as u64))?;
+            plan.write(p.offset, &data[p.at..p.at + p.len])?;
+        }
+        Ok(())
+    }
+
+    fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+        let mut out = vec![0u8; len];
+        for p in self.pieces(offset, len) {
+            let name = &self.volumes[p.volume];
+            let plan = self.cluster.lock().plan_io(name, None)?;
+            let bytes = match plan.read(p.offset, p.len as u64) {
+                // A block that fails its checksum is read again under the cluster, which
+                // repairs it from the other replica.
+                Err(StorageError::Corrupt { .. }) => self.cluster.lock().read(name, p.offset, p.len as u64)?,
+                other => other?,
+            };
+            out[p.at..p.at + p.len].copy_from_slice(&bytes);
+        }
+        Ok(out)
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        for name in &self.volumes {
+            let handles = self.cluster.lock().flush_handles(name)?;
+            handles.sync()?;
+        }
+        Ok(())
+    }
+}
+
+type OutOfSync = Box<dyn Fn() -> Result<(), ControlError> + Send + Sync>;
+
+/// The storage of one DB instance as one device: what its SQL endpoint's database is stored on.
+pub struct DbDevice {
+    instance: String,
+    size: u64,
+    primary: Copy,
+    standby: Option<Copy>,
+    /// Writes go to the standby too while this holds.
+    standby_in_sync: AtomicBool,
+    /// Records durably that the standby fell out of sync (failover must not promote it).
+    mark_out_of_sync: OutOfSync,
+}
+
+impl std::fmt::Debug for DbDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbDevice").field("instance", &self.instance).field("size", &self.size).finish()
+    }
+}
+
+fn held_or(instance: &str, e: StorageError) -> DbIoError {
+    match e {
+        StorageError::Stuck(_) => DbIoError::Held(instance.to_string()),
+        other => DbIoError::Storage(other.to_string()),
+    }
+}
+
+impl DbDevice {
+    /// Bytes the device holds.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Whether writes still reach the standby (false for a single-AZ instance).
+    pub fn standby_in_sync(&self) -> bool {
+        self.standby.is_some() && self.standby_in_sync.load(Ordering::SeqCst)
+    }
+
+    fn check(&self, offset: u64, len: u64) -> Result<(), DbIoError> {
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(DbIoError::OutOfRange { offset, len, size: self.size });
+        }
+        Ok(())
+    }
+
+    pub fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, DbIoError> {
+        self.check(offset, len as u64)?;
+        self.primary.read(offset, len).map_err(|e| held_or(&self.instance, e))
+    }
+
+    /// Writes on the primary's volumes, then on the standby's while it is in sync.
+    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), DbIoError> {
+        self.check(offset, data.len() as u64)?;
+        self.primary.write(offset, data).map_err(|e| held_or(&self.instance, e))?;
+        self.on_standby(|standby| standby.write(offset, data))
+    }
+
+    /// Makes every write so far durable on both replicas of every volume of the primary and of
+    /// the in-sync standby.
+    pub fn flush(&self) -> Result<(), DbIoError> {
+        self.primary.flush().map_err(|e| held_or(&self.instance, e))?;
+        self.on_standby(Copy::flush)
+    }
+
+    /// Copies the first `len` bytes of the primary onto the standby and makes them durable there:
+    /// how an out-of-sync standby is rebuilt, while nothing writes to the device. Answers whether
+    /// the standby now has them (false when it still does not answer).
+    pub fn rebuild_standby(&self, len: u64) -> Result<bool, DbIoError> {
+        let Some(standby) = &self.standby else { return Ok(false) };
+        const CHUNK: u64 = 1 << 20;
+        let len = len.min(self.size);
+        let mut at = 0;
+        while at < len {
+            let n = CHUNK.min(len - at) as usize;
+            let bytes = self.primary.read(at, n).map_err(|e| held_or(&self.instance, e))?;
+            if standby.write(at, &bytes).is_err() {
+                return Ok(false);
+            }
+            at += n as u64;
+        }
+        if standby.flush().is_err() {
+            return Ok(false);
+        }
+        self.standby_in_sync.store(true, Ordering::SeqCst);
+        Ok(true)
+    }
+
+    /// Runs `f` on the standby while it is in sync. A standby that fails is dropped from the
+    /// write path — after the control plane has recorded that it is out of sync, so that no
+    /// write acknowledged without it can be lost by a failover to it.
+    fn on_standby(&self, f: impl FnOnce(&Copy) -> Result<(), StorageError>) -> Result<(), DbIoError> {
+        let Some(standby) = &self.standby else { return Ok(()) };
+        if !self.standby_in_sync.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        match f(standby) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::warn!(instance = %self.instance, "the standby stopped answering ({e}): it is out of sync now");
+                (self.mark_out_of_sync)().map_err(|e| DbIoError::Storage(e.to_string()))?;
+                self.standby_in_sync.store(false, Ordering::SeqCst);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl RegionState {
+    fn db_endpoint(&self, region: &RegionName, i: &crate::model::rds::DbInstance) -> DbEndpoint {
+        DbEndpoint {
+            region: region.clone(),
+            id: i.id.clone(),
+            engine: i.engine.clone(),
+            port: i.port,
+            master_username: i.master_username.clone().unwrap_or_default(),
+            master_password: i.master_password.clone().unwrap_or_default(),
+            db_name: i.db_name.clone().unwrap_or_else(|| "postgres".to_string()),
+            status: i.status,
+            primary: i.primary.clone(),
+            standby: i.standby.clone(),
+            standby_in_sync: i.standby_in_sync,
+            allocated_gib: i.allocated_gib,
+        }
+    }
+
+    /// Records that the standby of `id` (the copy in `standby_zone`) no longer gets the writes.
+    pub(crate) fn mark_db_standby_out_of_sync(
+        &mut self,
+        id: &str,
+        standby_zone: &str,
+        now_ms: u64,
+    ) -> Result<(), ControlError> {
+        let Some(i) = self.db_instances.get(id) else { return Ok(()) };
+        if !i.standby.as_ref().is_some_and(|s| s.zone.as_str() == standby_zone) || !i.standby_in_sync {
+            return Ok(());
+        }
+        let message = format!(
+            "The standby in {standby_zone} stopped answering: it is out of sync, and the instance cannot fail over to it."
+        );
+        if let Some(row) = self.db_instances.get_mut(id) {
+            row.standby_in_sync = false;
+        }
+        self.rds_event(id, &message, "RDS-EVENT-0222", "availability", now_ms);
+        Ok(())
+    }
+}
+
+impl ControlPlane {
+    /// Records that the standby of `endpoint` has every write again (after
+    /// [`DbDevice::rebuild_standby`]): failover may promote it.
+    pub fn mark_db_standby_in_sync(&self, endpoint: &DbEndpoint) -> Result<(), ControlError> {
+        let now = self.now_ms();
+        self.region(&endpoint.region).with_state(now, |state| {
+            let Some(i) = state.db_instances.get(&endpoint.id) else { return Ok(()) };
+            if i.standby != endpoint.standby || i.primary != endpoint.primary || i.standby_in_sync {
+                return Ok(());
+            }
+            let zone = endpoint.standby.as_ref().map(|s| s.zone.to_string()).unwrap_or_default();
+            if let Some(row) = state.db_instances.get_mut(&endpoint.id) {
+                row.standby_in_sync = true;
+                row.failover_refused = false;
+            }
+            let message = format!("The standby in {zone} has every write of the primary again: it is in sync.");
+            state.rds_event(&endpoint.id, &message, "RDS-EVENT-0025", "availability", now);
+            Ok(())
+        })
+    }
+
+    /// Every DB instance of every region in use or on disk, as its SQL endpoint serves it.
+    pub fn db_endpoints(&self) -> Vec<DbEndpoint> {
+        let now = self.now_ms();
+        let mut out = Vec::new();
+        for name in self.known_regions() {
+            let found = self
+                .region(&name)
+                .read(now, |state| Ok(state.db_instances().map(|i| state.db_endpoint(&name, i)).collect::<Vec<_>>()));
+            out.extend(found.unwrap_or_default());
+        }
+        out.sort_by(|a, b| (a.region.as_str(), a.id.as_str()).cmp(&(b.region.as_str(), b.id.as_str())));
+        out
+    }
+
+    /// The device of an endpoint's storage, as it is now.
+    pub fn db_device(&self, endpoint: &DbEndpoint) -> Result<Arc<DbDevice>, ControlError> {
+        let region = self.region(&endpoint.region);
+        let (primary, standby) = region.read(self.now_ms(), |state| {
+            let primary = Copy::open(state, &endpoint.primary)?;
+            let standby = endpoint.standby.as_ref().map(|s| Copy::open(state, s)).transpose()?;
+            Ok((primary, standby))
+        })?;
+        let per_volume = u64::from(endpoint.allocated_gib).div_ceil(primary.volumes.len() as u64) << 30;
+        let size = per_volume * primary.volumes.len() as u64;
+        let clock = self.config.clock.clone();
+        let start = self.start_wall_ms;
+        let id = endpoint.id.clone();
+        let standby_zone = endpoint.standby.as_ref().map(|s| s.zone.to_string()).unwrap_or_default();
+        let mark_out_of_sync: OutOfSync = Box::new(move || {
+            let now = start + clock.now().as_millis() as u64;
+            region.with_state(now, |state| state.mark_db_standby_out_of_sync(&id, &standby_zone, now))
+        });
+        Ok(Arc::new(DbDevice {
+            instance: endpoint.id.clone(),
+            size,
+            primary,
+            standby_in_sync: AtomicBool::new(endpoint.standby_in_sync && standby.is_some()),
+            standby,
+            mark_out_of_sync,
+        }))
+    }
+}

@@ -1,0 +1,375 @@
+//! One DB instance's database: a SQLite connection over its storage (through the block VFS),
+//! the functions PostgreSQL clients call, and the mapping of SQLite's errors to SQLSTATEs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::translate::SqlError;
+use crate::vfs::{self, Disk};
+use crate::Device;
+
+/// What a statement answered: columns (name and declared type), rows, rows changed.
+#[derive(Debug, Default, Clone)]
+pub struct Outcome {
+    pub columns: Vec<(String, Option<String>)>,
+    pub rows: Vec<Vec<Value>>,
+    pub changes: usize,
+}
+
+/// The database of one endpoint.
+pub struct Database {
+    name: String,
+    disk: Arc<Disk>,
+    conn: Mutex<Option<Connection>>,
+    /// Whose turn it is to run statements: a session holds it for a whole transaction (SQLite
+    /// has one writer, and one connection serves every session of the endpoint).
+    pub turn: Arc<tokio::sync::Mutex<()>>,
+    pub commits: AtomicU64,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("name", &self.name).finish()
+    }
+}
+
+pub const SERVER_VERSION: &str = "15.4";
+
+fn version_string() -> String {
+    format!(
+        "PostgreSQL {SERVER_VERSION} (squall: the PostgreSQL protocol over SQLite {} on the replicated block store)",
+        rusqlite::version()
+    )
+}
+
+impl Database {
+    /// Opens (or creates) the database on `device`, under a name unique in the process.
+    pub fn open(name: &str, device: Arc<dyn Device>, db_name: &str, user: &str) -> Result<Arc<Self>, String> {
+        let disk = Disk::open(device).map_err(|e| format!("cannot open the storage: {e}"))?;
+        vfs::attach(name, disk.clone()).map_err(|e| format!("cannot register the storage: {e}"))?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags_and_vfs(name, flags, vfs::VFS_NAME).map_err(|e| {
+            vfs::detach(name);
+            format!("cannot open the database: {e}")
+        })?;
+        let setup = conn.execute_batch(
+            "PRAGMA page_size = 4096; PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -16384;",
+        );
+        if let Err(e) = setup.and_then(|()| functions(&conn, db_name, user, disk.clone())) {
+            vfs::detach(name);
+            return Err(format!("cannot set the database up: {e}"));
+        }
+        Ok(Arc::new(Self {
+            name: name.to_string(),
+            disk,
+            conn: Mutex::new(Some(conn)),
+            turn: Arc::new(tokio::sync::Mutex::new(())),
+            commits: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn disk(&self) -> &Arc<Disk> {
+        &self.disk
+    }
+
+    /// Closes the database: statements waiting on its storage fail, then the connection goes
+    /// (what was not committed is not in the WAL's committed frames, so nothing is lost).
+    pub fn close(&self) {
+        self.disk.close();
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner).take();
+        drop(conn);
+        vfs::detach(&self.name);
+    }
+
+    /// Runs SQLite statements in order with `params` (the last one's rows are the answer).
+    /// Blocking: call it off the async reactor.
+    pub fn run(&self, sql: &[String], params: &[Value]) -> Result<Outcome, SqlError> {
+        let guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = guard.as_ref().ok_or_else(closed)?;
+        let mut out = Outcome::default();
+        for (n, one) in sql.iter().enumerate() {
+            let mut stmt = conn.prepare_cached(one).map_err(|e| sql_error(&e, &self.disk))?;
+            let count = stmt.parameter_count();
+            for i in 1..=count {
+                let v = params.get(i - 1).cloned().unwrap_or(Value::Null);
+                stmt.raw_bind_parameter(i, v).map_err(|e| sql_error(&e, &self.disk))?;
+            }
+            if n + 1 < sql.len() || stmt.column_count() == 0 {
+                let changes = stmt.raw_execute().map_err(|e| sql_error(&e, &self.disk))?;
+                out.changes += changes;
+                continue;
+            }
+            out.columns = stmt.columns().map(|c| (c.name().to_string(), c.decl_type().map(str::to_string))).collect();
+            let width = out.columns.len();
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next().map_err(|e| sql_error(&e, &self.disk))? {
+                let mut values = Vec::with_capacity(width);
+                for i in 0..width {
+                    values.push(row.get::<_, Value>(i).map_err(|e| sql_error(&e, &self.disk))?);
+                }
+                out.rows.push(values);
+            }
+            drop(rows);
+            out.changes += conn.changes() as usize;
+        }
+        Ok(out)
+    }
+
+    /// Whether SQLite has a transaction open.
+    pub fn in_transaction(&self) -> bool {
+        let guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.as_ref().is_some_and(|c| !c.is_autocommit())
+    }
+
+    /// Runs a statement without parameters (BEGIN, COMMIT, ROLLBACK).
+    pub fn batch(&self, sql: &str) -> Result<(), SqlError> {
+        let guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = guard.as_ref().ok_or_else(closed)?;
+        conn.execute_batch(sql).map_err(|e| sql_error(&e, &self.disk))?;
+        if sql.eq_ignore_ascii_case("COMMIT") {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The columns of a statement without running it, and how many parameters it takes.
+    pub fn describe(&self, sql: &str) -> Result<(Vec<(String, Option<String>)>, usize, bool), SqlError> {
+        let guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = guard.as_ref().ok_or_else(closed)?;
+        let stmt = conn.prepare_cached(sql).map_err(|e| sql_error(&e, &self.disk))?;
+        let cols = stmt.columns().map(|c| (c.name().to_string(), c.decl_type().map(str::to_string))).collect();
+        Ok((cols, stmt.parameter_count(), stmt.readonly()))
+    }
+
+    /// Declared types of a table's columns, by name.
+    pub fn table_columns(&self, table: &str) -> Vec<(String, String)> {
+        let guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(conn) = guard.as_ref() else { return Vec::new() };
+        let Ok(mut stmt) = conn.prepare("SELECT name, type FROM pragma_table_info(?1)") else { return Vec::new() };
+        stmt.query_map([table], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map(|rows| rows.flatten().collect())
+            .unwrap_or_default()
+    }
+
+    /// Stops the statement running now (statement_timeout, CancelRequest).
+    pub fn interrupt(&self) {
+        self.disk.set_interrupt(true);
+        if let Ok(guard) = self.conn.try_lock() {
+            if let Some(c) = guard.as_ref() {
+                c.get_interrupt_handle().interrupt();
+            }
+        }
+    }
+}
+
+/// An interrupt handle that does not need the connection's lock (taken while it runs).
+pub struct Interrupter {
+    disk: Arc<Disk>,
+    handle: Option<rusqlite::InterruptHandle>,
+}
+
+impl Interrupter {
+    pub fn of(db: &Database) -> Self {
+        let guard = db.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        Self { disk: db.disk.clone(), handle: guard.as_ref().map(Connection::get_interrupt_handle) }
+    }
+
+    pub fn interrupt(&self) {
+        self.disk.set_interrupt(true);
+        if let Some(h) = &self.handle {
+            h.interrupt();
+        }
+    }
+}
+
+fn closed() -> SqlError {
+    SqlError::new(
+        "57P01",
+        "terminating connection due to administrator command (the DB instance is failing over, rebooting or stopping)",
+    )
+}
+
+fn functions(conn: &Connection, db_name: &str, user: &str, disk: Arc<Disk>) -> rusqlite::Result<()> {
+    let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    let nondet = FunctionFlags::SQLITE_UTF8;
+    fn now(_: &mut rusqlite::functions::Context<'_>) -> rusqlite::Result<String> {
+        Ok(timestamp_now())
+    }
+    for name in ["now", "transaction_timestamp", "statement_timestamp", "clock_timestamp"] {
+        conn.create_scalar_function(name, 0, nondet, now)?;
+    }
+    let version = version_string();
+    conn.create_scalar_function("version", 0, det, move |_| Ok(version.clone()))?;
+    let db = db_name.to_string();
+    conn.create_scalar_function("current_database", 0, det, move |_| Ok(db.clone()))?;
+    conn.create_scalar_function("current_schema", 0, det, |_| Ok("public".to_string()))?;
+    let u = user.to_string();
+    conn.create_scalar_function("current_user", 0, det, move |_| Ok(u.clone()))?;
+    conn.create_scalar_function("pg_backend_pid", 0, det, |_| Ok(i64::from(std::process::id())))?;
+    conn.create_scalar_function("pg_table_is_visible", 1, det, |_| Ok(true))?;
+    conn.create_scalar_function("gen_random_uuid", 0, nondet, |_| Ok(random_uuid()))?;
+    conn.create_scalar_function("uuid_generate_v4", 0, nondet, |_| Ok(random_uuid()))?;
+    conn.create_scalar_function("random", 0, nondet, |_| Ok(random_unit()))?;
+    // pg_sleep waits in small steps, so that a statement timeout or a cancel stops it.
+    conn.create_scalar_function("pg_sleep", 1, nondet, move |ctx| {
+        let secs: f64 = ctx.get(0)?;
+        let until = std::time::Instant::now() + Duration::from_secs_f64(secs.clamp(0.0, 86_400.0));
+        while std::time::Instant::now() < until {
+            if disk.interrupted() || disk.is_closed() {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+                    Some("interrupted".into()),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Value::Null)
+    })?;
+    Ok(())
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.finish()
+}
+
+fn random_unit() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn random_uuid() -> String {
+    let a = random_u64();
+    let b = random_u64();
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&a.to_be_bytes());
+    bytes[8..].copy_from_slice(&b.to_be_bytes());
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+/// Now, as PostgreSQL prints a timestamptz in UTC: `2026-11-30 20:15:00.123456+00`.
+pub fn timestamp_now() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06}+00",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        now.subsec_micros()
+    )
+}
+
+/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// SQLite's error as PostgreSQL's: SQLSTATE and a message in PostgreSQL's words where they
+/// differ.
+pub fn sql_error(e: &rusqlite::Error, disk: &Disk) -> SqlError {
+    use rusqlite::ffi::ErrorCode;
+    let text = e.to_string();
+    if let rusqlite::Error::SqliteFailure(f, msg) = e {
+        let msg = msg.clone().unwrap_or_else(|| text.clone());
+        match f.code {
+            ErrorCode::ConstraintViolation => {
+                return match f.extended_code {
+                    2067 | 1555 => {
+                        SqlError::new("23505", format!("duplicate key value violates unique constraint ({msg})"))
+                    }
+                    1299 => SqlError::new("23502", format!("null value violates not-null constraint ({msg})")),
+                    787 => SqlError::new("23503", format!("insert or update violates foreign key constraint ({msg})")),
+                    275 => SqlError::new("23514", format!("new row violates check constraint ({msg})")),
+                    _ => SqlError::new("23000", msg),
+                };
+            }
+            ErrorCode::OperationInterrupted => {
+                return SqlError::new("57014", "canceling statement due to user request");
+            }
+            ErrorCode::SystemIoFailure if disk.is_closed() => return closed(),
+            ErrorCode::SystemIoFailure if disk.interrupted() => {
+                return SqlError::new("57014", "canceling statement while the storage was stuck");
+            }
+            ErrorCode::SystemIoFailure => {
+                return SqlError::new("58030", format!("I/O error on the DB instance's storage: {msg}"))
+            }
+            ErrorCode::DiskFull => {
+                return SqlError::new("53100", "could not extend file: the DB instance's storage is full")
+            }
+            ErrorCode::ReadOnly => return SqlError::new("25006", "cannot execute in a read-only transaction"),
+            _ => {}
+        }
+        return message_error(&msg);
+    }
+    message_error(&text)
+}
+
+fn message_error(msg: &str) -> SqlError {
+    let after = |prefix: &str| msg.strip_prefix(prefix).map(str::trim).map(str::to_string);
+    if let Some(t) = after("no such table:") {
+        return SqlError::new("42P01", format!("relation \"{t}\" does not exist"));
+    }
+    if let Some(c) = after("no such column:") {
+        return SqlError::new("42703", format!("column \"{c}\" does not exist"));
+    }
+    if let Some(f) = after("no such function:") {
+        return SqlError::new("42883", format!("function {f} does not exist (squall's SQL endpoint runs on SQLite)"));
+    }
+    if msg.starts_with("table ") && msg.ends_with("already exists") {
+        let name = msg.trim_start_matches("table ").trim_end_matches(" already exists");
+        return SqlError::new("42P07", format!("relation \"{name}\" already exists"));
+    }
+    if msg.starts_with("index ") && msg.ends_with("already exists") {
+        let name = msg.trim_start_matches("index ").trim_end_matches(" already exists");
+        return SqlError::new("42P07", format!("relation \"{name}\" already exists"));
+    }
+    if msg.contains("syntax error") || msg.starts_with("near ") || msg.contains("incomplete input") {
+        return SqlError::syntax(format!("syntax error: {msg}"));
+    }
+    if msg.contains("datatype mismatch") {
+        return SqlError::new("42804", msg.to_string());
+    }
+    if msg.contains("cannot start a transaction within a transaction") {
+        return SqlError::new("25001", "there is already a transaction in progress");
+    }
+    if msg.contains("no such savepoint") {
+        return SqlError::new("3B001", format!("savepoint does not exist ({msg})"));
+    }
+    SqlError::new("XX000", msg.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn days_become_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_787), (2026, 11, 30));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

@@ -1,0 +1,305 @@
+//! RDS SQL endpoints: each DB instance of a PostgreSQL engine serves the PostgreSQL wire protocol
+//! on its endpoint port, in front of SQLite whose pages live on the instance's volumes in the
+//! replicated block store (through a SQLite VFS, not through a host file). A stuck volume makes
+//! statements wait; a failover closes the connections and serves the endpoint from the
+//! standby's copy, which has every committed transaction.
+
+pub mod database;
+pub mod session;
+pub mod translate;
+pub mod vfs;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use squall_control::{ControlPlane, DbEndpoint};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::database::Database;
+use crate::session::{Credentials, Handlers, Session, Shared};
+
+/// Where a database's bytes are: a DB instance's storage in squall, memory in unit tests.
+pub trait Device: Send + Sync + 'static {
+    fn size(&self) -> u64;
+    fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, DeviceError>;
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError>;
+    fn flush(&self) -> Result<(), DeviceError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    /// The storage is stuck: retry later.
+    #[error("the storage is not answering (stuck)")]
+    Held,
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Device for squall_control::DbDevice {
+    fn size(&self) -> u64 {
+        squall_control::DbDevice::size(self)
+    }
+
+    fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, DeviceError> {
+        squall_control::DbDevice::read(self, offset, len).map_err(device_error)
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
+        squall_control::DbDevice::write(self, offset, data).map_err(device_error)
+    }
+
+    fn flush(&self) -> Result<(), DeviceError> {
+        squall_control::DbDevice::flush(self).map_err(device_error)
+    }
+}
+
+fn device_error(e: squall_control::DbIoError) -> DeviceError {
+    match e {
+        squall_control::DbIoError::Held(_) => DeviceError::Held,
+        other => DeviceError::Failed(other.to_string()),
+    }
+}
+
+/// How often the endpoints look at the control plane for instances created, failed over,
+/// stopped or deleted.
+const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// What one served endpoint is: its listener task, its database, and how to end both.
+struct Served {
+    key: String,
+    port: u16,
+    db: Option<Arc<Database>>,
+    stop: watch::Sender<bool>,
+}
+
+/// The SQL endpoints of every DB instance, kept in step with the control plane.
+pub struct Endpoints {
+    control: Arc<ControlPlane>,
+    /// The address endpoints listen on (the host part of `--rds-listen`).
+    host: String,
+    served: Mutex<HashMap<String, Served>>,
+    refused_logged: Mutex<HashMap<String, String>>,
+}
+
+/// What `/_squall/status` shows of an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointStatus {
+    pub instance: String,
+    pub port: u16,
+    pub commits: u64,
+    pub held_ms: u64,
+}
+
+impl Endpoints {
+    pub fn new(control: Arc<ControlPlane>, host: &str) -> Arc<Self> {
+        Arc::new(Self {
+            control,
+            host: host.to_string(),
+            served: Mutex::new(HashMap::new()),
+            refused_logged: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn status(&self) -> Vec<EndpointStatus> {
+        let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<EndpointStatus> = served
+            .iter()
+            .map(|(id, s)| EndpointStatus {
+                instance: id.clone(),
+                port: s.port,
+                commits: s.db.as_ref().map_or(0, |d| d.commits.load(Ordering::Relaxed)),
+                held_ms: s.db.as_ref().map_or(0, |d| d.disk().held_ms.load(Ordering::Relaxed)),
+            })
+            .collect();
+        out.sort_by(|a, b| a.instance.cmp(&b.instance));
+        out
+    }
+
+    /// Follows the control plane until `shutdown`, opening and closing endpoints.
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let me = self.clone();
+            let wanted = tokio::task::spawn_blocking(move || me.control.db_endpoints()).await.unwrap_or_default();
+            self.clone().reconcile(wanted).await;
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(WATCH_INTERVAL) => {}
+            }
+        }
+        let all: Vec<String> = self.served.lock().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect();
+        for id in all {
+            self.close(&id).await;
+        }
+    }
+
+    async fn close(&self, id: &str) {
+        let gone = self.served.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+        if let Some(s) = gone {
+            let _ = s.stop.send(true);
+            if let Some(db) = s.db {
+                db.disk().close();
+                let _ = tokio::task::spawn_blocking(move || db.close()).await;
+            }
+            tracing::info!(instance = id, port = s.port, "SQL endpoint closed");
+        }
+    }
+
+    async fn reconcile(self: Arc<Self>, wanted: Vec<DbEndpoint>) {
+        let mut keep = Vec::new();
+        for ep in wanted {
+            let id = format!("{}/{}", ep.region, ep.id);
+            if !ep.engine.contains("postgres") {
+                let mut logged = self.refused_logged.lock().unwrap_or_else(PoisonError::into_inner);
+                if logged.get(&id) != Some(&ep.engine) {
+                    tracing::warn!(
+                        instance = %ep.id,
+                        engine = %ep.engine,
+                        "the SQL endpoint of this DB instance is not served: squall serves PostgreSQL-protocol \
+                         endpoints only (engines postgres, aurora-postgresql)"
+                    );
+                    logged.insert(id.clone(), ep.engine.clone());
+                }
+                continue;
+            }
+            if !ep.serving() {
+                continue;
+            }
+            keep.push(id.clone());
+            let key = format!("{}@{}", ep.storage_key(), ep.port);
+            let current = self.served.lock().unwrap_or_else(PoisonError::into_inner).get(&id).map(|s| s.key.clone());
+            if current.as_deref() == Some(key.as_str()) {
+                continue;
+            }
+            if current.is_some() {
+                // Failed over (or the port changed): connections close, the endpoint reopens on
+                // the storage the instance has now.
+                self.close(&id).await;
+            }
+            self.clone().open(id, key, ep).await;
+        }
+        let stale: Vec<String> = self
+            .served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .filter(|k| !keep.contains(k))
+            .cloned()
+            .collect();
+        for id in stale {
+            self.close(&id).await;
+        }
+    }
+
+    async fn open(self: Arc<Self>, id: String, key: String, ep: DbEndpoint) {
+        let addr = format!("{}:{}", self.host, ep.port);
+        let listener = match TcpListener::bind(&addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                let mut logged = self.refused_logged.lock().unwrap_or_else(PoisonError::into_inner);
+                let why = format!("bind {addr}: {e}");
+                if logged.get(&id) != Some(&why) {
+                    tracing::warn!(instance = %ep.id, "cannot serve the SQL endpoint on {addr}: {e}");
+                    logged.insert(id.clone(), why);
+                }
+                return;
+            }
+        };
+        let (stop, stopped) = watch::channel(false);
+        self.served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone(), Served { key, port: ep.port, db: None, stop });
+        let control = self.control.clone();
+        let me = self.clone();
+        let ep2 = ep.clone();
+        let name = format!("{}-{}-{}", ep.region, ep.id, ep.primary.volumes.join("+"));
+        // Opening reads the storage: off the reactor, and it may wait on a stuck volume.
+        let opened = tokio::task::spawn_blocking(move || -> Result<Arc<Database>, String> {
+            let device = control.db_device(&ep2).map_err(|e| e.to_string())?;
+            let db = Database::open(&name, device.clone(), &ep2.db_name, &ep2.master_username)?;
+            if ep2.standby.is_some() && !ep2.standby_in_sync {
+                // A new (or returning) standby gets the primary's bytes before it counts as in sync.
+                if let Ok(true) = device.rebuild_standby(db.disk().used_bytes()) {
+                    control.mark_db_standby_in_sync(&ep2).map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(db)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        let db = match opened {
+            Ok(db) => db,
+            Err(e) => {
+                tracing::warn!(instance = %ep.id, "cannot open the database of the SQL endpoint: {e}");
+                me.served.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+                return;
+            }
+        };
+        if let Some(s) = me.served.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
+            s.db = Some(db.clone());
+        }
+        tracing::info!(instance = %ep.id, address = %addr, "SQL endpoint serving (PostgreSQL protocol)");
+        let shared = Arc::new(Shared {
+            db,
+            credentials: Credentials {
+                user: ep.master_username.clone(),
+                password: ep.master_password.clone(),
+                db_name: ep.db_name.clone(),
+            },
+        });
+        tokio::spawn(accept(listener, shared, stopped));
+    }
+}
+
+/// Serves connections until `stopped`: then each open connection gets PostgreSQL's FATAL
+/// 57P01 (as on a shutdown) and is closed.
+async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            accepted = listener.accept() => {
+                let Ok((socket, _)) = accepted else { continue };
+                let _ = socket.set_nodelay(true);
+                tokio::spawn(connection(socket, shared.clone(), stopped.clone()));
+            }
+        }
+    }
+}
+
+async fn connection(socket: TcpStream, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let Ok(std_socket) = socket.into_std() else { return };
+    let Ok(spare) = std_socket.try_clone() else { return };
+    let Ok(socket) = TcpStream::from_std(std_socket) else { return };
+    let handlers = Handlers { session: Session::new(shared.clone()), credentials: shared.credentials.clone() };
+    tokio::select! {
+        _ = pgwire::tokio::process_socket(socket, None, handlers) => {}
+        _ = stopped.changed() => {
+            if let Ok(mut s) = TcpStream::from_std(spare) {
+                let _ = s.write_all(&fatal_message("57P01", "terminating connection due to administrator command")).await;
+                let _ = s.shutdown().await;
+            }
+        }
+    }
+}
+
+/// An ErrorResponse message with severity FATAL.
+fn fatal_message(code: &str, message: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (field, value) in [(b'S', "FATAL"), (b'V', "FATAL"), (b'C', code), (b'M', message)] {
+        body.push(field);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut out = vec![b'E'];
+    out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    out.extend(body);
+    out
+}

@@ -1,0 +1,415 @@
+//! A SQLite VFS whose files live on a block device: the database and its write-ahead log are
+//! two regions of the DB instance's storage, and a small superblock records their lengths.
+//!
+//! Layout: `[0, 4 KiB)` superblock (magic, WAL length, database length); the WAL region after
+//! it (1/16 of the device, at most 1 GiB); the database file in the rest. SQLite's other files
+//! (temporary tables, statement journals) are kept in memory: nothing durable lives there.
+//!
+//! Durability: SQLite syncs the WAL when a transaction commits (synchronous=FULL); a sync here
+//! writes the superblock when a length changed and then flushes the device, which returns when
+//! every replica of every volume (and the in-sync standby's) has the bytes.
+
+use std::collections::HashMap;
+use std::io::{self, ErrorKind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use sqlite_vfs::wip::{WalIndex, WalIndexLock};
+use sqlite_vfs::{DatabaseHandle, LockKind, OpenKind, OpenOptions, Vfs};
+
+use crate::{Device, DeviceError};
+
+pub const VFS_NAME: &str = "squall-blocks";
+const SUPERBLOCK_BYTES: u64 = 4096;
+const MAGIC: &[u8; 8] = b"SQUALLPG";
+/// How long a read or write on a stuck device waits between tries.
+const HELD_RETRY: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Main,
+    Wal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Lengths {
+    db: u64,
+    wal: u64,
+}
+
+/// A device laid out for one database.
+pub struct Disk {
+    device: Arc<dyn Device>,
+    wal_start: u64,
+    wal_cap: u64,
+    db_start: u64,
+    db_cap: u64,
+    lengths: Mutex<(Lengths, Lengths)>, // (current, durable)
+    /// A statement that waits on a stuck device gives up when this is set (cancel, timeout).
+    interrupt: AtomicBool,
+    /// Closed (failover, deletion, shutdown): every operation fails from now on.
+    closed: AtomicBool,
+    /// Milliseconds spent waiting on a stuck device, in all.
+    pub held_ms: AtomicU64,
+}
+
+impl std::fmt::Debug for Disk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Disk").field("wal_cap", &self.wal_cap).field("db_cap", &self.db_cap).finish()
+    }
+}
+
+fn device_error(e: DeviceError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl Disk {
+    /// Lays a database out on `device` (reading the superblock of one that has one).
+    pub fn open(device: Arc<dyn Device>) -> io::Result<Arc<Self>> {
+        let size = device.size();
+        if size < 16 * SUPERBLOCK_BYTES {
+            return Err(io::Error::other(format!("a device of {size} bytes is too small for a database")));
+        }
+        let wal_cap = ((size / 16).min(1 << 30) / SUPERBLOCK_BYTES) * SUPERBLOCK_BYTES;
+        let disk = Self {
+            device,
+            wal_start: SUPERBLOCK_BYTES,
+            wal_cap,
+            db_start: SUPERBLOCK_BYTES + wal_cap,
+            db_cap: size - SUPERBLOCK_BYTES - wal_cap,
+            lengths: Mutex::new((Lengths::default(), Lengths::default())),
+            interrupt: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            held_ms: AtomicU64::new(0),
+        };
+        let block = disk.retry(|| disk.device.read(0, SUPERBLOCK_BYTES as usize))?;
+        if &block[..8] == MAGIC {
+            let num = |at: usize| u64::from_le_bytes(block[at..at + 8].try_into().unwrap_or([0; 8]));
+            let found = Lengths { wal: num(16), db: num(24) };
+            if found.wal > disk.wal_cap || found.db > disk.db_cap {
+                return Err(io::Error::other("the superblock names lengths beyond the device: not a squall database"));
+            }
+            *disk.lengths.lock().unwrap_or_else(PoisonError::into_inner) = (found, found);
+        }
+        Ok(Arc::new(disk))
+    }
+
+    /// Fails every later operation (and wakes a wait on a stuck device).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Makes a wait on a stuck device give up (`true`), or lets waits go on (`false`).
+    pub fn set_interrupt(&self, on: bool) {
+        self.interrupt.store(on, Ordering::SeqCst);
+    }
+
+    pub fn interrupted(&self) -> bool {
+        self.interrupt.load(Ordering::SeqCst)
+    }
+
+    /// Bytes of the device in use (superblock, WAL and database), for rebuilding a standby.
+    pub fn used_bytes(&self) -> u64 {
+        let (l, _) = *self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
+        if l.db == 0 {
+            SUPERBLOCK_BYTES + l.wal
+        } else {
+            self.db_start + l.db
+        }
+    }
+
+    /// Runs `f` until the device answers: a stuck device makes the caller wait, as I/O on a
+    /// stuck EBS volume does.
+    fn retry<T>(&self, f: impl Fn() -> Result<T, DeviceError>) -> io::Result<T> {
+        loop {
+            if self.is_closed() {
+                return Err(io::Error::new(ErrorKind::BrokenPipe, "the database is closed (failover or shutdown)"));
+            }
+            match f() {
+                Ok(v) => return Ok(v),
+                Err(DeviceError::Held) => {
+                    if self.interrupted() {
+                        return Err(io::Error::new(ErrorKind::Interrupted, "canceled while the storage was stuck"));
+                    }
+                    std::thread::sleep(HELD_RETRY);
+                    self.held_ms.fetch_add(HELD_RETRY.as_millis() as u64, Ordering::Relaxed);
+                }
+                Err(e) => return Err(device_error(e)),
+            }
+        }
+    }
+
+    fn region(&self, file: FileKind) -> (u64, u64) {
+        match file {
+            FileKind::Main => (self.db_start, self.db_cap),
+            FileKind::Wal => (self.wal_start, self.wal_cap),
+        }
+    }
+
+    fn len(&self, file: FileKind) -> u64 {
+        let (l, _) = *self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
+        match file {
+            FileKind::Main => l.db,
+            FileKind::Wal => l.wal,
+        }
+    }
+
+    fn set_len(&self, file: FileKind, len: u64) {
+        let mut g = self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
+        match file {
+            FileKind::Main => g.0.db = len,
+            FileKind::Wal => g.0.wal = len,
+        }
+    }
+
+    fn read(&self, file: FileKind, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let len = self.len(file);
+        let (start, _) = self.region(file);
+        let n = len.saturating_sub(offset).min(buf.len() as u64) as usize;
+        if n > 0 {
+            let bytes = self.retry(|| self.device.read(start + offset, n))?;
+            buf[..n].copy_from_slice(&bytes);
+        }
+        if n < buf.len() {
+            // SQLite wants the rest zeroed with a short read.
+            buf[n..].fill(0);
+            return Err(io::Error::new(ErrorKind::UnexpectedEof, "short read"));
+        }
+        Ok(())
+    }
+
+    fn write(&self, file: FileKind, data: &[u8], offset: u64) -> io::Result<()> {
+        let (start, cap) = self.region(file);
+        let end = offset + data.len() as u64;
+        if end > cap {
+            // SQLITE_FULL: the instance's storage is full.
+            return Err(io::Error::new(ErrorKind::WriteZero, "the DB instance's storage is full"));
+        }
+        self.retry(|| self.device.write(start + offset, data))?;
+        if end > self.len(file) {
+            self.set_len(file, end);
+        }
+        Ok(())
+    }
+
+    /// Makes what was written durable, with the lengths that go with it.
+    fn sync(&self) -> io::Result<()> {
+        let (current, durable) = *self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
+        if current != durable {
+            let mut block = vec![0u8; SUPERBLOCK_BYTES as usize];
+            block[..8].copy_from_slice(MAGIC);
+            block[8..12].copy_from_slice(&1u32.to_le_bytes());
+            block[16..24].copy_from_slice(&current.wal.to_le_bytes());
+            block[24..32].copy_from_slice(&current.db.to_le_bytes());
+            self.retry(|| self.device.write(0, &block))?;
+        }
+        self.retry(|| self.device.flush())?;
+        self.lengths.lock().unwrap_or_else(PoisonError::into_inner).1 = current;
+        Ok(())
+    }
+}
+
+/// The disks SQLite may open, by database name.
+fn disks() -> &'static Mutex<HashMap<String, Arc<Disk>>> {
+    static DISKS: OnceLock<Mutex<HashMap<String, Arc<Disk>>>> = OnceLock::new();
+    DISKS.get_or_init(Default::default)
+}
+
+/// Makes `disk` openable by SQLite as the database `name` (with the VFS registered).
+pub fn attach(name: &str, disk: Arc<Disk>) -> io::Result<()> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| sqlite_vfs::register(VFS_NAME, BlockVfs, false).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(io::Error::other)?;
+    disks().lock().unwrap_or_else(PoisonError::into_inner).insert(name.to_string(), disk);
+    Ok(())
+}
+
+pub fn detach(name: &str) {
+    disks().lock().unwrap_or_else(PoisonError::into_inner).remove(name);
+}
+
+fn disk_of(name: &str) -> Option<(Arc<Disk>, FileKind)> {
+    let (base, kind) = match name.strip_suffix("-wal") {
+        Some(base) => (base, FileKind::Wal),
+        None => (name, FileKind::Main),
+    };
+    disks().lock().unwrap_or_else(PoisonError::into_inner).get(base).cloned().map(|d| (d, kind))
+}
+
+struct BlockVfs;
+
+pub enum Handle {
+    Disk { disk: Arc<Disk>, file: FileKind, lock: LockKind },
+    Memory { data: Vec<u8>, lock: LockKind },
+}
+
+impl Vfs for BlockVfs {
+    type Handle = Handle;
+
+    fn open(&self, db: &str, opts: OpenOptions) -> io::Result<Handle> {
+        match opts.kind {
+            OpenKind::MainDb | OpenKind::Wal => {
+                let (disk, file) =
+                    disk_of(db).ok_or_else(|| io::Error::new(ErrorKind::NotFound, format!("no device for {db}")))?;
+                let expected = if opts.kind == OpenKind::Wal { FileKind::Wal } else { FileKind::Main };
+                if file != expected {
+                    return Err(io::Error::other(format!("{db} is not a {expected:?} file")));
+                }
+                Ok(Handle::Disk { disk, file, lock: LockKind::None })
+            }
+            _ => Ok(Handle::Memory { data: Vec::new(), lock: LockKind::None }),
+        }
+    }
+
+    fn delete(&self, db: &str) -> io::Result<()> {
+        if let Some((disk, FileKind::Wal)) = disk_of(db) {
+            disk.set_len(FileKind::Wal, 0);
+            disk.sync()?;
+        }
+        Ok(())
+    }
+
+    fn exists(&self, db: &str) -> io::Result<bool> {
+        Ok(match disk_of(db) {
+            Some((disk, file)) => disk.len(file) > 0,
+            None => false,
+        })
+    }
+
+    fn temporary_name(&self) -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        format!("squall-temp-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn random(&self, buffer: &mut [i8]) {
+        // SQLite's randomness only names temporary files and seeds its PRNG here.
+        let mut x =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64) | 1;
+        for b in buffer {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as i8;
+        }
+    }
+
+    fn sleep(&self, duration: Duration) -> Duration {
+        std::thread::sleep(duration);
+        duration
+    }
+}
+
+impl DatabaseHandle for Handle {
+    type WalIndex = NoSharedMemory;
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(match self {
+            Handle::Disk { disk, file, .. } => disk.len(*file),
+            Handle::Memory { data, .. } => data.len() as u64,
+        })
+    }
+
+    fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        match self {
+            Handle::Disk { disk, file, .. } => disk.read(*file, buf, offset),
+            Handle::Memory { data, .. } => {
+                let start = (offset as usize).min(data.len());
+                let n = (data.len() - start).min(buf.len());
+                buf[..n].copy_from_slice(&data[start..start + n]);
+                if n < buf.len() {
+                    buf[n..].fill(0);
+                    return Err(io::Error::new(ErrorKind::UnexpectedEof, "short read"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        match self {
+            Handle::Disk { disk, file, .. } => disk.write(*file, buf, offset),
+            Handle::Memory { data, .. } => {
+                let end = offset as usize + buf.len();
+                if data.len() < end {
+                    data.resize(end, 0);
+                }
+                data[offset as usize..end].copy_from_slice(buf);
+                Ok(())
+            }
+        }
+    }
+
+    fn sync(&mut self, _data_only: bool) -> io::Result<()> {
+        match self {
+            Handle::Disk { disk, .. } => disk.sync(),
+            Handle::Memory { .. } => Ok(()),
+        }
+    }
+
+    fn set_len(&mut self, size: u64) -> io::Result<()> {
+        match self {
+            Handle::Disk { disk, file, .. } => {
+                let (_, cap) = disk.region(*file);
+                if size > cap {
+                    return Err(io::Error::new(ErrorKind::WriteZero, "the DB instance's storage is full"));
+                }
+                disk.set_len(*file, size);
+                Ok(())
+            }
+            Handle::Memory { data, .. } => {
+                data.resize(size as usize, 0);
+                Ok(())
+            }
+        }
+    }
+
+    // One connection per database, in exclusive locking mode: the locks only record the state.
+    fn lock(&mut self, lock: LockKind) -> io::Result<bool> {
+        match self {
+            Handle::Disk { lock: l, .. } | Handle::Memory { lock: l, .. } => *l = lock,
+        }
+        Ok(true)
+    }
+
+    fn reserved(&mut self) -> io::Result<bool> {
+        Ok(false)
+    }
+
+    fn current_lock(&self) -> io::Result<LockKind> {
+        Ok(match self {
+            Handle::Disk { lock, .. } | Handle::Memory { lock, .. } => *lock,
+        })
+    }
+
+    fn wal_index(&self, _readonly: bool) -> io::Result<NoSharedMemory> {
+        Ok(NoSharedMemory)
+    }
+}
+
+/// WAL without shared memory: SQLite keeps the WAL index on the heap in exclusive locking mode.
+pub struct NoSharedMemory;
+
+impl WalIndex for NoSharedMemory {
+    fn enabled() -> bool {
+        false
+    }
+
+    fn map(&mut self, _region: u32) -> io::Result<[u8; 32768]> {
+        Err(io::Error::other("no shared memory: the database runs in exclusive locking mode"))
+    }
+
+    fn lock(&mut self, _locks: std::ops::Range<u8>, _lock: WalIndexLock) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    fn delete(self) -> io::Result<()> {
+        Ok(())
+    }
+}
