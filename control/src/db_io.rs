@@ -280,7 +280,7 @@ impl RegionState {
         now_ms: u64,
     ) -> Result<(), ControlError> {
         let Some(i) = self.db_instances.get(id) else { return Ok(()) };
-        if !i.standby.as_ref().is_some_and(|s| s.zone.as_str() == standby_zone) || !i.standby_in_sync {
+        if i.standby.as_ref().is_none_or(|s| s.zone.as_str() != standby_zone) || !i.standby_in_sync {
             return Ok(());
         }
         let message = format!(

@@ -1286,7 +1286,8 @@ impl RegionState {
             master_username: snapshot.master_username.clone(),
             master_password: snapshot.master_password.clone(),
             db_name: snapshot.db_name.clone(),
-            port: overrides.port.or(Some(snapshot.port)),
+            // Without a Port, a free one: the source instance may still hold the snapshot's.
+            port: overrides.port,
             ..overrides
         };
         self.new_db_instance(spec, zones, address, now_ms, Some(&snapshot))

@@ -85,7 +85,8 @@ rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="orders", Wait
 db = rds.describe_db_instances(DBInstanceIdentifier="orders")["DBInstances"][0]
 primary, standby = db["AvailabilityZone"], db["SecondaryAvailabilityZone"]
 assert {primary, standby} == {"eu-west-1a", "eu-west-1b"}, db
-assert db["MultiAZ"] and db["Endpoint"]["Port"] == 5432 and db["Endpoint"]["Address"] == "localhost", db
+# Without a Port, the instance's SQL endpoint gets the lowest free port of --rds-ports (4510-4559).
+assert db["MultiAZ"] and db["Endpoint"]["Port"] == 4510 and db["Endpoint"]["Address"] == "localhost", db
 assert db["DBInstanceArn"] == "arn:aws:rds:eu-west-1:000000000000:db:orders", db
 assert db["DbiResourceId"].startswith("db-") and len(db["DbiResourceId"]) == 29, db
 assert db["DBParameterGroups"][0]["DBParameterGroupName"].startswith("default.postgres"), db
@@ -96,7 +97,7 @@ assert rebooting["DBInstanceStatus"] == "rebooting", rebooting
 rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="orders", WaiterConfig=fast)
 db = rds.describe_db_instances(DBInstanceIdentifier="orders")["DBInstances"][0]
 assert (db["AvailabilityZone"], db["SecondaryAvailabilityZone"]) == (standby, primary), db
-assert db["Endpoint"]["Port"] == 5432, db
+assert db["Endpoint"]["Port"] == 4510, db
 events = rds.describe_events(SourceType="db-instance", SourceIdentifier="orders")["Events"]
 messages = [e["Message"] for e in events]
 assert messages[0] == "DB instance created", messages

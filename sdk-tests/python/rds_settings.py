@@ -44,7 +44,7 @@ rds.get_waiter("db_instance_available").wait(
     DBInstanceIdentifier="slow-detect", WaiterConfig={"Delay": 1, "MaxAttempts": 60}
 )
 db = rds.describe_db_instances(DBInstanceIdentifier="slow-detect")["DBInstances"][0]
-assert db["Endpoint"] == {"Address": address, "Port": 3306, "HostedZoneId": "Z2R2ITUGPM61AM"}, db["Endpoint"]
+assert db["Endpoint"] == {"Address": address, "Port": 4510, "HostedZoneId": "Z2R2ITUGPM61AM"}, db["Endpoint"]
 
 primary = db["AvailabilityZone"]
 fault = fault_api("POST", "/_squall/faults", {"kind": "az-outage", "zone": primary})

@@ -223,7 +223,8 @@ async fn aws_cli_drives_rds_instances() {
     let db = &seen["DBInstances"][0];
     assert_eq!(db["DBInstanceStatus"], "available", "{db}");
     assert_ne!(db["AvailabilityZone"], db["SecondaryAvailabilityZone"]);
-    assert_eq!(db["Endpoint"]["Port"], 5432);
+    // The lowest free port of --rds-ports, where its SQL endpoint listens.
+    assert_eq!(db["Endpoint"]["Port"], 4510);
     let out = run(&["rds", "reboot-db-instance", "--db-instance-identifier", "nobody"]).await.expect("task");
     let out = out.expect("aws ran before");
     assert!(!out.status.success());

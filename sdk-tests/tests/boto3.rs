@@ -51,6 +51,27 @@ async fn boto3_volume_lifecycle() {
     assert!(run.await.contains("boto3 volume lifecycle: ok"));
 }
 
+/// The SQL endpoint of a Multi-AZ PostgreSQL instance through psycopg 3: CRUD, transactions,
+/// error codes, statement_timeout, and a drill of 10 forced failovers and a zone outage under a
+/// writer committing without pause: no acknowledged commit is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psycopg_rds_sql_endpoint_loses_no_commit_through_failovers() {
+    let have_psycopg = Command::new("python3").args(["-c", "import psycopg"]).status().is_ok_and(|s| s.success());
+    if !have_psycopg {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but psycopg is not available");
+        eprintln!("\n*** SKIPPED: python3 with psycopg is not available ***\n");
+        return;
+    }
+    // A port no other test's server hands out: the instance asks for it explicitly.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let port: &'static str = Box::leak(port.to_string().into_boxed_str());
+    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_sql.py", options, Box::leak(Box::new([port]))) else { return };
+    let out = run.await;
+    assert!(out.contains("rds sql endpoint: ok"), "{out}");
+    assert!(out.contains(", 0 lost"), "{out}");
+}
+
 /// RDS DB instances: subnet groups, Multi-AZ, a forced failover, waiters, error codes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_rds_lifecycle() {

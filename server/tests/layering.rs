@@ -18,6 +18,7 @@ const ALLOWED_INTERNAL: &[(&str, &[&str])] = &[
     ("squall-ebs", &["squall-protocol", "squall-control"]),
     ("squall-fault-api", &["squall-protocol", "squall-control"]),
     ("squall-nbd", &["squall-control"]),
+    ("squall-sql", &["squall-control"]),
     (
         "squall",
         &[
@@ -29,6 +30,7 @@ const ALLOWED_INTERNAL: &[(&str, &[&str])] = &[
             "squall-ebs",
             "squall-fault-api",
             "squall-nbd",
+            "squall-sql",
         ],
     ),
     ("squall-sdk-tests", &["squall"]),
@@ -56,7 +58,8 @@ const HTTP: &[&str] = &["hyper", "hyper-util", "http", "http-body", "http-body-u
 fn forbidden_external(krate: &str) -> Vec<&'static str> {
     match krate {
         "squall-storage" | "squall-control" => HTTP_XML_AWS.to_vec(),
-        "squall-nbd" => HTTP.iter().copied().chain(["aws-"]).collect(),
+        // The data paths (NBD, the SQL endpoints) have no use for HTTP.
+        "squall-nbd" | "squall-sql" => HTTP.iter().copied().chain(["aws-"]).collect(),
         // Everything but the test crate must build without the (slow) AWS SDK crates.
         "squall-sdk-tests" => vec![],
         _ => vec!["aws-"],

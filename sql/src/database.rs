@@ -13,10 +13,13 @@ use crate::translate::SqlError;
 use crate::vfs::{self, Disk};
 use crate::Device;
 
-/// What a statement answered: columns (name and declared type), rows, rows changed.
+/// Result columns: name and declared type.
+pub type Columns = Vec<(String, Option<String>)>;
+
+/// What a statement answered: columns, rows, rows changed.
 #[derive(Debug, Default, Clone)]
 pub struct Outcome {
-    pub columns: Vec<(String, Option<String>)>,
+    pub columns: Columns,
     pub rows: Vec<Vec<Value>>,
     pub changes: usize,
 }
@@ -140,7 +143,7 @@ impl Database {
     }
 
     /// The columns of a statement without running it, and how many parameters it takes.
-    pub fn describe(&self, sql: &str) -> Result<(Vec<(String, Option<String>)>, usize, bool), SqlError> {
+    pub fn describe(&self, sql: &str) -> Result<(Columns, usize, bool), SqlError> {
         let guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let conn = guard.as_ref().ok_or_else(closed)?;
         let stmt = conn.prepare_cached(sql).map_err(|e| sql_error(&e, &self.disk))?;
@@ -293,6 +296,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 pub fn sql_error(e: &rusqlite::Error, disk: &Disk) -> SqlError {
     use rusqlite::ffi::ErrorCode;
     let text = e.to_string();
+    if let rusqlite::Error::SqlInputError { msg, .. } = e {
+        return message_error(msg);
+    }
     if let rusqlite::Error::SqliteFailure(f, msg) = e {
         let msg = msg.clone().unwrap_or_else(|| text.clone());
         match f.code {

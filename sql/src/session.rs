@@ -27,7 +27,7 @@ use pgwire::messages::PgWireBackendMessage;
 use rusqlite::types::Value;
 use tokio::sync::OwnedMutexGuard;
 
-use crate::database::{Database, Interrupter, Outcome, SERVER_VERSION};
+use crate::database::{Columns, Database, Interrupter, Outcome, SERVER_VERSION};
 use crate::translate::{self, CopySpec, Kind, PgType, SqlError, Statement};
 use crate::wire;
 
@@ -604,7 +604,7 @@ impl SimpleQueryHandler for Session {
 impl Session {
     /// Result types of a statement from its columns (declared types, functions), without
     /// running it.
-    fn static_types(&self, sql: &str) -> Result<(Vec<(String, Option<String>)>, Vec<PgType>, usize, bool), SqlError> {
+    fn static_types(&self, sql: &str) -> Result<(Columns, Vec<PgType>, usize, bool), SqlError> {
         let (columns, params, readonly) = self.db().describe(sql)?;
         let types = columns.iter().enumerate().map(|(i, (n, d))| wire::column_type(n, d.as_deref(), None, i)).collect();
         Ok((columns, types, params, readonly))

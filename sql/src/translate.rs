@@ -450,9 +450,19 @@ fn words(t: &[Tok]) -> Vec<String> {
 
 fn render(t: &[Tok]) -> String {
     let mut s = String::new();
+    let mut last_space = true;
     for tok in t {
+        if *tok == Tok::Space {
+            if last_space {
+                continue;
+            }
+            last_space = true;
+        } else {
+            last_space = false;
+        }
         let _ = write!(s, "{}", tok.text());
     }
+    s.truncate(s.trim_end().len());
     s
 }
 
