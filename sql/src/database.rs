@@ -65,7 +65,15 @@ impl Database {
              PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = ON; \
              PRAGMA cache_size = -16384;",
         );
-        if let Err(e) = setup.and_then(|()| functions(&conn, db_name, user, disk.clone())) {
+        let mut databases = vec![db_name.to_string()];
+        if db_name != "postgres" {
+            databases.push("postgres".to_string());
+        }
+        let installed = setup
+            .and_then(|()| rusqlite::vtab::series::load_module(&conn))
+            .and_then(|()| functions(&conn, db_name, user, disk.clone()))
+            .and_then(|()| crate::catalog::install(&conn, &databases, user));
+        if let Err(e) = installed {
             vfs::detach(name);
             return Err(format!("cannot set the database up: {e}"));
         }

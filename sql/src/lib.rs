@@ -4,6 +4,7 @@
 //! statements wait; a failover closes the connections and serves the endpoint from the
 //! standby's copy, which has every committed transaction.
 
+pub mod catalog;
 pub mod database;
 pub mod session;
 pub mod translate;

@@ -439,9 +439,25 @@ pub struct Statement {
     pub params: u32,
 }
 
+/// Fragments of psql's catalog queries that have no SQLite form, and what stands for them
+/// (SQLite has no arrays: relation options are never set here).
+const PSQL_FRAGMENTS: &[(&str, &str)] = &[
+    ("c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x)", "c.reloptions"),
+    (
+        "pg_catalog.array_to_string(array(select rolname from pg_catalog.pg_roles where oid = any (pol.polroles) order by 1),',')",
+        "NULL",
+    ),
+];
+
 /// Translates a query string into its statements.
 pub fn translate(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    split(lex(sql)?).into_iter().map(statement).collect()
+    let mut owned = None;
+    for (from, to) in PSQL_FRAGMENTS {
+        if sql.contains(from) {
+            owned = Some(owned.as_deref().unwrap_or(sql).replace(from, to));
+        }
+    }
+    split(lex(owned.as_deref().unwrap_or(sql))?).into_iter().map(statement).collect()
 }
 
 fn words(t: &[Tok]) -> Vec<String> {
@@ -997,6 +1013,19 @@ fn is_keyword(t: &Tok) -> bool {
 /// The rewrites of one statement's tokens.
 fn rewrite(mut t: Vec<Tok>, param_types: &mut Vec<(u32, PgType)>) -> Result<Vec<Tok>, SqlError> {
     let ddl = t.first().is_some_and(|x| x.is_word("create") || x.is_word("alter"));
+    // One schema: `pg_catalog.` and `public.` qualifiers go first, so that the rewrites below
+    // see `OPERATOR(~)` and `COLLATE default`.
+    let mut k = 0;
+    while k + 1 < t.len() {
+        if (t[k].is_word("pg_catalog") || t[k].is_word("public"))
+            && t[k + 1] == Tok::Dot
+            && (k == 0 || t[k - 1] != Tok::Dot)
+        {
+            t.drain(k..k + 2);
+        } else {
+            k += 1;
+        }
+    }
     let mut i = 0;
     while i < t.len() {
         // expr::type
@@ -1034,13 +1063,60 @@ fn rewrite(mut t: Vec<Tok>, param_types: &mut Vec<(u32, PgType)>) -> Result<Vec<
         }
         match t[i].word().as_deref() {
             Some("ilike") => t[i] = Tok::Word("LIKE".into()),
-            Some("pg_catalog") if t.get(i + 1) == Some(&Tok::Dot) => {
-                t.drain(i..i + 2);
+            // information_schema.tables → the view information_schema_tables.
+            Some("information_schema") if t.get(i + 1) == Some(&Tok::Dot) => {
+                if let Some(Tok::Word(view)) = t.get(i + 2).cloned() {
+                    t.splice(i..i + 3, [Tok::Word(format!("information_schema_{}", view.to_ascii_lowercase()))]);
+                }
+            }
+            // OPERATOR(pg_catalog.~) (the schema already dropped): a regular expression match.
+            Some("operator")
+                if t.get(i + 1) == Some(&Tok::LParen)
+                    && matches!(t.get(i + 2), Some(Tok::Op(_)))
+                    && t.get(i + 3) == Some(&Tok::RParen) =>
+            {
+                let op = t[i + 2].text();
+                t.splice(i..i + 4, [Tok::Op(op)]);
                 continue;
             }
-            Some("public") if t.get(i + 1) == Some(&Tok::Dot) => {
-                t.drain(i..i + 2);
-                continue;
+            // COLLATE default / COLLATE "C": SQLite's own collation is the same byte order.
+            Some("collate") => {
+                if let Some(k) = next_non_space(&t, i + 1) {
+                    let name = match &t[k] {
+                        Tok::Word(w) => w.to_ascii_lowercase(),
+                        Tok::Ident(q) => q.trim_matches('"').to_ascii_lowercase(),
+                        _ => String::new(),
+                    };
+                    if matches!(name.as_str(), "default" | "c" | "posix") {
+                        t.drain(i..=k);
+                        continue;
+                    }
+                }
+            }
+            // x = ANY (ARRAY[a, b]) → x IN (a, b); x <> ALL (ARRAY[…]) → x NOT IN (…).
+            Some(quantifier @ ("any" | "all")) => {
+                let open = next_non_space(&t, i + 1).filter(|&k| t[k] == Tok::LParen);
+                let array = open.and_then(|o| next_non_space(&t, o + 1)).filter(|&k| t[k].is_word("array"));
+                let bracket = array.and_then(|a| next_non_space(&t, a + 1)).filter(|&k| t[k] == Tok::LBracket);
+                let op = prev_non_space(&t, i);
+                if let (Some(open), Some(bracket), Some(op)) = (open, bracket, op) {
+                    let close_bracket = (bracket..t.len()).find(|&k| t[k] == Tok::RBracket);
+                    let close = matching(&t, open);
+                    let op_text = t[op].text();
+                    let replacement = match (quantifier, op_text.as_str()) {
+                        ("any", "=") => Some("IN"),
+                        ("all", "<>" | "!=") => Some("NOT IN"),
+                        _ => None,
+                    };
+                    if let (Some(cb), Some(close), Some(word)) = (close_bracket, close, replacement) {
+                        let mut inner = vec![Tok::LParen];
+                        inner.extend(t[bracket + 1..cb].iter().cloned());
+                        inner.push(Tok::RParen);
+                        t.splice(i..=close, inner);
+                        t[op] = Tok::Word(word.into());
+                        continue;
+                    }
+                }
             }
             Some(w @ ("current_user" | "session_user" | "current_catalog" | "current_schema" | "current_role"))
                 if t.get(i + 1) != Some(&Tok::LParen) && !(i > 0 && t[i - 1] == Tok::Dot) =>
@@ -1094,7 +1170,10 @@ fn rewrite(mut t: Vec<Tok>, param_types: &mut Vec<(u32, PgType)>) -> Result<Vec<
                             && !t[k].is_word("cross")
                     }) {
                         let alias = t[k].text();
-                        let call = render(&t[i..=close]);
+                        // The call's arguments get the rewrites too, before they become text.
+                        let mut call_tokens = vec![t[i].clone()];
+                        call_tokens.extend(rewrite(t[i + 1..=close].to_vec(), param_types)?);
+                        let call = render(&call_tokens);
                         let sub = format!("(SELECT value AS {alias} FROM {call}) AS {alias}");
                         t.splice(i..=k, [Tok::Word(sub)]);
                     }
@@ -1102,11 +1181,61 @@ fn rewrite(mut t: Vec<Tok>, param_types: &mut Vec<(u32, PgType)>) -> Result<Vec<
             }
             _ => {}
         }
+        // x[i]: SQLite has no arrays, so no value is one; a subscript is NULL, as PostgreSQL's
+        // is out of range.
+        if t[i] == Tok::LBracket && i > 0 && !t[i - 1].is_word("array") {
+            let mut depth = 0;
+            let close = (i..t.len()).find(|&k| {
+                match t[k] {
+                    Tok::LBracket => depth += 1,
+                    Tok::RBracket => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            });
+            if let (Some(close), Some(start)) = (close, operand_start(&t, i)) {
+                let mut call = vec![Tok::Word("squall_subscript".into()), Tok::LParen];
+                call.extend(t[start..i].iter().cloned());
+                call.push(Tok::Comma);
+                call.extend(t[i + 1..close].iter().cloned());
+                call.push(Tok::RParen);
+                let n = call.len();
+                t.splice(start..=close, call);
+                i = start + n;
+                continue;
+            }
+        }
+        // pg_get_indexdef(oid, …): the definition from SQLite's schema (a function cannot read it).
+        if t[i].is_word("pg_get_indexdef") && t.get(i + 1) == Some(&Tok::LParen) {
+            if let Some(close) = matching(&t, i + 1) {
+                let mut depth = 0;
+                let first_end = (i + 2..close)
+                    .find(|&k| {
+                        match t[k] {
+                            Tok::LParen => depth += 1,
+                            Tok::RParen => depth -= 1,
+                            _ => {}
+                        }
+                        depth == 0 && t[k] == Tok::Comma
+                    })
+                    .unwrap_or(close);
+                let arg = render(&t[i + 2..first_end]);
+                let sub = format!("(SELECT def FROM squall_indexdefs WHERE oid = ({arg}))");
+                t.splice(i..=close, [Tok::Word(sub)]);
+                i += 1;
+                continue;
+            }
+        }
+        if t[i].is_word("string_agg") && t.get(i + 1) == Some(&Tok::LParen) {
+            t[i] = Tok::Word("group_concat".into());
+        }
         if let Tok::Op(o) = &t[i] {
             match o.as_str() {
                 "~~" => t[i] = Tok::Word("LIKE".into()),
                 "~~*" => t[i] = Tok::Word("LIKE".into()),
                 "!~~" | "!~~*" => t[i] = Tok::Word("NOT LIKE".into()),
+                "~" => t[i] = Tok::Word("REGEXP".into()),
+                "!~" => t[i] = Tok::Word("NOT REGEXP".into()),
                 _ => {}
             }
         }
@@ -1232,6 +1361,15 @@ mod tests {
         assert_eq!(one("select 'true'::boolean, '2024-01-01'::date"), "select 1, '2024-01-01'");
         assert_eq!(one("select x from t where name ILIKE $1 for update"), "select x from t where name LIKE ?1");
         assert_eq!(one("select pg_catalog.version(), current_user"), "select version(), current_user()");
+        assert_eq!(
+            one("select relname from pg_catalog.pg_class where relkind = ANY (ARRAY['r'::varchar, 'v']) and n !~ '^pg_'"),
+            "select relname from pg_class where relkind IN (CAST('r' AS TEXT), 'v') and n NOT REGEXP '^pg_'"
+        );
+        assert_eq!(
+            one("select 1 where c.relname OPERATOR(pg_catalog.~) '^(t)$' COLLATE pg_catalog.default"),
+            "select 1 where c.relname REGEXP '^(t)$'"
+        );
+        assert_eq!(one("select * from information_schema.tables"), "select * from information_schema_tables");
         let s = translate("select * from t where id = $2::bigint and v = $1").unwrap().remove(0);
         assert_eq!(s.param_types, vec![(2, PgType::Int8)]);
         assert_eq!(s.params, 2);

@@ -75,6 +75,13 @@ pub fn column_name(sqlite_name: &str) -> String {
     if n.chars().all(|c| c.is_alphanumeric() || c == '_') && !n.starts_with(|c: char| c.is_ascii_digit()) {
         return n.to_string();
     }
+    // An alias with spaces ("Locale Provider") is a name; an expression's text is not.
+    if !n.is_empty()
+        && !n.starts_with(|c: char| c.is_ascii_digit())
+        && !n.contains(['+', '-', '*', '/', '|', '=', '<', '>', '\'', '"', '%', '?', ':'])
+    {
+        return n.to_string();
+    }
     if n.starts_with('"') && n.ends_with('"') && n.len() >= 2 {
         return n[1..n.len() - 1].to_string();
     }
@@ -98,6 +105,9 @@ pub fn column_type(sqlite_name: &str, decl: Option<&str>, values: Option<&[Vec<V
         return PgType::Text;
     }
     let lower = sqlite_name.trim().to_ascii_lowercase();
+    if CATALOG_BOOLEANS.contains(&lower.as_str()) {
+        return PgType::Bool;
+    }
     if let Some((f, _)) = lower.split_once('(') {
         let f = f.trim().rsplit('.').next().unwrap_or("");
         match f {
@@ -142,6 +152,56 @@ pub fn column_type(sqlite_name: &str, decl: Option<&str>, values: Option<&[Vec<V
     }
     PgType::Text
 }
+
+/// Boolean columns of the emulated `pg_catalog` (views over SQLite's schema have no declared
+/// types): clients such as psql compare them with `t`.
+const CATALOG_BOOLEANS: &[&str] = &[
+    "relhasindex",
+    "relhasrules",
+    "relhastriggers",
+    "relrowsecurity",
+    "relforcerowsecurity",
+    "relhasoids",
+    "relispartition",
+    "relispopulated",
+    "relhassubclass",
+    "relisshared",
+    "attnotnull",
+    "atthasdef",
+    "attisdropped",
+    "attislocal",
+    "indisunique",
+    "indisprimary",
+    "indisclustered",
+    "indisvalid",
+    "indisready",
+    "indislive",
+    "indisreplident",
+    "indisexclusion",
+    "indimmediate",
+    "indnullsnotdistinct",
+    "condeferrable",
+    "condeferred",
+    "convalidated",
+    "conislocal",
+    "rolsuper",
+    "rolinherit",
+    "rolcreaterole",
+    "rolcreatedb",
+    "rolcanlogin",
+    "rolreplication",
+    "rolbypassrls",
+    "usesuper",
+    "datistemplate",
+    "datallowconn",
+    "typisdefined",
+    "typnotnull",
+    "polpermissive",
+    "puballtables",
+    "pubviaroot",
+    "inhdetachpending",
+    "tgisinternal",
+];
 
 pub fn fields(
     columns: &[(String, Option<String>)],
