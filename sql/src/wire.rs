@@ -105,7 +105,7 @@ pub fn column_type(sqlite_name: &str, decl: Option<&str>, values: Option<&[Vec<V
         return PgType::Text;
     }
     let lower = sqlite_name.trim().to_ascii_lowercase();
-    if CATALOG_BOOLEANS.contains(&lower.as_str()) {
+    if CATALOG_BOOLEANS.contains(&lower.as_str()) || is_predicate(&lower) {
         return PgType::Bool;
     }
     if let Some((f, _)) = lower.split_once('(') {
@@ -151,6 +151,28 @@ pub fn column_type(sqlite_name: &str, decl: Option<&str>, values: Option<&[Vec<V
         }
     }
     PgType::Text
+}
+
+/// Whether an unaliased column's expression is a comparison or a logical one (its value is a
+/// PostgreSQL boolean, which SQLite answers as 0 or 1): looked for outside parentheses and quotes.
+fn is_predicate(expr: &str) -> bool {
+    let mut top = String::with_capacity(expr.len());
+    let mut depth = 0;
+    let mut quoted = false;
+    for c in expr.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            _ if depth == 0 && !quoted => top.push(c),
+            _ => {}
+        }
+    }
+    let padded = format!(" {top} ");
+    ["=", "<", ">", " and ", " or ", " not ", " is ", " like ", " in ", " between ", " exists ", " regexp ", " glob "]
+        .iter()
+        .any(|op| padded.contains(op))
+        && !padded.contains("||")
 }
 
 /// Boolean columns of the emulated `pg_catalog` (views over SQLite's schema have no declared
@@ -561,6 +583,12 @@ mod tests {
         assert_eq!(column_type("x", Some("timestamptz"), None, 0), PgType::Timestamptz);
         assert_eq!(column_type("x", Some("SERIAL"), None, 0), PgType::Int4);
         assert_eq!(column_type("1", None, Some(&[vec![Value::Integer(1)]]), 0), PgType::Int8);
+        assert_eq!(
+            column_type("sum(a) = (select sum(b) from t)", None, Some(&[vec![Value::Integer(1)]]), 0),
+            PgType::Bool
+        );
+        assert_eq!(column_type("count(*) > 3", None, None, 0), PgType::Bool);
+        assert_eq!(column_type("a || '=' || b", None, None, 0), PgType::Text);
     }
 
     #[test]
