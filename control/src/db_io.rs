@@ -211,21 +211,23 @@ impl DbDevice {
         self.on_standby(Copy::flush)
     }
 
-    /// Copies the first `len` bytes of the primary onto the standby and makes them durable there:
-    /// how an out-of-sync standby is rebuilt, while nothing writes to the device. Answers whether
-    /// the standby now has them (false when it still does not answer).
-    pub fn rebuild_standby(&self, len: u64) -> Result<bool, DbIoError> {
+    /// Copies the `ranges` (offset, length) of the primary that hold data onto the standby and
+    /// makes them durable there: how an out-of-sync standby is rebuilt, while nothing writes to
+    /// the device. Answers whether the standby now has them (false when it still does not answer).
+    pub fn rebuild_standby(&self, ranges: &[(u64, u64)]) -> Result<bool, DbIoError> {
         let Some(standby) = &self.standby else { return Ok(false) };
         const CHUNK: u64 = 1 << 20;
-        let len = len.min(self.size);
-        let mut at = 0;
-        while at < len {
-            let n = CHUNK.min(len - at) as usize;
-            let bytes = self.primary.read(at, n).map_err(|e| held_or(&self.instance, e))?;
-            if standby.write(at, &bytes).is_err() {
-                return Ok(false);
+        for &(start, len) in ranges {
+            let end = start.saturating_add(len).min(self.size);
+            let mut at = start;
+            while at < end {
+                let n = CHUNK.min(end - at) as usize;
+                let bytes = self.primary.read(at, n).map_err(|e| held_or(&self.instance, e))?;
+                if standby.write(at, &bytes).is_err() {
+                    return Ok(false);
+                }
+                at += n as u64;
             }
-            at += n as u64;
         }
         if standby.flush().is_err() {
             return Ok(false);

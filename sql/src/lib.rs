@@ -76,8 +76,15 @@ struct Served {
     key: String,
     port: u16,
     db: Option<Arc<Database>>,
+    device: Option<Arc<squall_control::DbDevice>>,
     stop: watch::Sender<bool>,
+    /// A rebuild of an out-of-sync standby is running, or when the last one was tried.
+    rebuilding: Arc<std::sync::atomic::AtomicBool>,
+    last_rebuild: Option<std::time::Instant>,
 }
+
+/// How often a standby that is out of sync is tried again (its zone may still be down).
+const REBUILD_RETRY: Duration = Duration::from_secs(1);
 
 /// The SQL endpoints of every DB instance, kept in step with the control plane.
 pub struct Endpoints {
@@ -176,6 +183,9 @@ impl Endpoints {
             let key = format!("{}@{}", ep.storage_key(), ep.port);
             let current = self.served.lock().unwrap_or_else(PoisonError::into_inner).get(&id).map(|s| s.key.clone());
             if current.as_deref() == Some(key.as_str()) {
+                if ep.standby.is_some() && !ep.standby_in_sync {
+                    self.rebuild_standby(&id, &ep);
+                }
                 continue;
             }
             if current.is_some() {
@@ -198,6 +208,44 @@ impl Endpoints {
         }
     }
 
+    /// Copies the primary onto an out-of-sync standby (its zone answers again, or it is new)
+    /// while no session runs a statement, then records it in sync: failover may use it again.
+    fn rebuild_standby(self: &Arc<Self>, id: &str, ep: &DbEndpoint) {
+        let (db, device, flag) = {
+            let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(s) = served.get_mut(id) else { return };
+            let due = s.last_rebuild.is_none_or(|t| t.elapsed() >= REBUILD_RETRY);
+            if !due || s.rebuilding.load(Ordering::SeqCst) {
+                return;
+            }
+            let (Some(db), Some(device)) = (s.db.clone(), s.device.clone()) else { return };
+            s.last_rebuild = Some(std::time::Instant::now());
+            s.rebuilding.store(true, Ordering::SeqCst);
+            (db, device, s.rebuilding.clone())
+        };
+        let control = self.control.clone();
+        let ep = ep.clone();
+        tokio::spawn(async move {
+            let turn = db.turn.clone().lock_owned().await;
+            let done = tokio::task::spawn_blocking(move || -> Result<bool, String> {
+                let rebuilt = device.rebuild_standby(&db.disk().used_ranges()).map_err(|e| e.to_string())?;
+                if rebuilt {
+                    control.mark_db_standby_in_sync(&ep).map_err(|e| e.to_string())?;
+                }
+                Ok(rebuilt)
+            })
+            .await;
+            drop(turn);
+            match done {
+                Ok(Ok(true)) => tracing::info!("the standby of a DB instance was rebuilt: it is in sync again"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!("rebuilding a standby failed: {e}"),
+                Err(e) => tracing::warn!("rebuilding a standby failed: {e}"),
+            }
+            flag.store(false, Ordering::SeqCst);
+        });
+    }
+
     async fn open(self: Arc<Self>, id: String, key: String, ep: DbEndpoint) {
         let addr = format!("{}:{}", self.host, ep.port);
         let listener = match TcpListener::bind(&addr).await {
@@ -213,30 +261,31 @@ impl Endpoints {
             }
         };
         let (stop, stopped) = watch::channel(false);
-        self.served
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone(), Served { key, port: ep.port, db: None, stop });
+        self.served.lock().unwrap_or_else(PoisonError::into_inner).insert(
+            id.clone(),
+            Served { key, port: ep.port, db: None, device: None, stop, rebuilding: Arc::default(), last_rebuild: None },
+        );
         let control = self.control.clone();
         let me = self.clone();
         let ep2 = ep.clone();
         let name = format!("{}-{}-{}", ep.region, ep.id, ep.primary.volumes.join("+"));
         // Opening reads the storage: off the reactor, and it may wait on a stuck volume.
-        let opened = tokio::task::spawn_blocking(move || -> Result<Arc<Database>, String> {
-            let device = control.db_device(&ep2).map_err(|e| e.to_string())?;
-            let db = Database::open(&name, device.clone(), &ep2.db_name, &ep2.master_username)?;
-            if ep2.standby.is_some() && !ep2.standby_in_sync {
-                // A new (or returning) standby gets the primary's bytes before it counts as in sync.
-                if let Ok(true) = device.rebuild_standby(db.disk().used_bytes()) {
-                    control.mark_db_standby_in_sync(&ep2).map_err(|e| e.to_string())?;
+        let opened =
+            tokio::task::spawn_blocking(move || -> Result<(Arc<Database>, Arc<squall_control::DbDevice>), String> {
+                let device = control.db_device(&ep2).map_err(|e| e.to_string())?;
+                let db = Database::open(&name, device.clone(), &ep2.db_name, &ep2.master_username)?;
+                if ep2.standby.is_some() && !ep2.standby_in_sync {
+                    // A new (or returning) standby gets the primary's bytes before it counts as in sync.
+                    if let Ok(true) = device.rebuild_standby(&db.disk().used_ranges()) {
+                        control.mark_db_standby_in_sync(&ep2).map_err(|e| e.to_string())?;
+                    }
                 }
-            }
-            Ok(db)
-        })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
-        let db = match opened {
-            Ok(db) => db,
+                Ok((db, device))
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        let (db, device) = match opened {
+            Ok(opened) => opened,
             Err(e) => {
                 tracing::warn!(instance = %ep.id, "cannot open the database of the SQL endpoint: {e}");
                 me.served.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
@@ -245,6 +294,7 @@ impl Endpoints {
         };
         if let Some(s) = me.served.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
             s.db = Some(db.clone());
+            s.device = Some(device);
         }
         tracing::info!(instance = %ep.id, address = %addr, "SQL endpoint serving (PostgreSQL protocol)");
         let shared = Arc::new(Shared {

@@ -113,14 +113,11 @@ impl Disk {
         self.interrupt.load(Ordering::SeqCst)
     }
 
-    /// Bytes of the device in use (superblock, WAL and database), for rebuilding a standby.
-    pub fn used_bytes(&self) -> u64 {
+    /// The ranges of the device that hold data (superblock, WAL, database), as (offset,
+    /// length): what rebuilding a standby copies.
+    pub fn used_ranges(&self) -> Vec<(u64, u64)> {
         let (l, _) = *self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
-        if l.db == 0 {
-            SUPERBLOCK_BYTES + l.wal
-        } else {
-            self.db_start + l.db
-        }
+        vec![(0, SUPERBLOCK_BYTES), (self.wal_start, l.wal), (self.db_start, l.db)]
     }
 
     /// Runs `f` until the device answers: a stuck device makes the caller wait, as I/O on a
