@@ -234,7 +234,7 @@ fn typmod(decl: &str) -> i64 {
     let Some((_, args)) = decl.split_once('(') else { return -1 };
     let nums: Vec<i64> = args.trim_end_matches(')').split(',').filter_map(|n| n.trim().parse().ok()).collect();
     match (PgType::from_name(decl), nums.as_slice()) {
-        (Some(PgType::Numeric), [p]) => ((p << 16) | 0) + 4,
+        (Some(PgType::Numeric), [p]) => (p << 16) + 4,
         (Some(PgType::Numeric), [p, s]) => ((p << 16) | s) + 4,
         (Some(PgType::Varchar | PgType::Bpchar), [n]) => n + 4,
         _ => -1,
