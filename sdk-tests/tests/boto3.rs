@@ -72,6 +72,22 @@ async fn psycopg_rds_sql_endpoint_loses_no_commit_through_failovers() {
     assert!(out.contains(", 0 lost"), "{out}");
 }
 
+/// SQLAlchemy 2, core and ORM, over psycopg against a PostgreSQL instance's SQL endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlalchemy_orm_and_core_work_against_the_sql_endpoint() {
+    let have = Command::new("python3").args(["-c", "import sqlalchemy, psycopg"]).status().is_ok_and(|s| s.success());
+    if !have {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but SQLAlchemy or psycopg is not available");
+        eprintln!("\n*** SKIPPED: python3 with SQLAlchemy and psycopg is not available ***\n");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let port: &'static str = Box::leak(port.to_string().into_boxed_str());
+    let options = ServeOptions { lifecycle_delay_ms: 50, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_sqlalchemy.py", options, Box::leak(Box::new([port]))) else { return };
+    assert!(run.await.contains("sqlalchemy: ok"));
+}
+
 /// RDS DB instances: subnet groups, Multi-AZ, a forced failover, waiters, error codes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_rds_lifecycle() {

@@ -631,8 +631,9 @@ fn statement(t: Vec<Tok>) -> Result<Statement, SqlError> {
         other => other.to_ascii_uppercase(),
     };
     let mut param_types = Vec::new();
+    // Counted before the rewrites, some of which fold parameters into text.
+    let params = max_param(&t);
     let body = rewrite(t, &mut param_types)?;
-    let params = max_param(&body);
     Ok(Statement { kind: Kind::Run(tag), sqlite: vec![render(&body)], param_types, params })
 }
 
@@ -1181,6 +1182,30 @@ fn rewrite(mut t: Vec<Tok>, param_types: &mut Vec<(u32, PgType)>) -> Result<Vec<
             }
             _ => {}
         }
+        // (VALUES …) AS name(a, b): SQLite names a VALUES list's columns column1, column2, …
+        if t[i] == Tok::LParen && next_non_space(&t, i + 1).is_some_and(|k| t[k].is_word("values")) {
+            if let Some(close) = matching(&t, i) {
+                let mut k = next_non_space(&t, close + 1);
+                if k.is_some_and(|k| t[k].is_word("as")) {
+                    k = k.and_then(|k| next_non_space(&t, k + 1));
+                }
+                let alias = k.filter(|&k| matches!(t[k], Tok::Word(_) | Tok::Ident(_)) && !is_keyword(&t[k]));
+                let cols_open = alias.filter(|&a| t.get(a + 1) == Some(&Tok::LParen));
+                if let (Some(alias), Some(open)) = (alias, cols_open) {
+                    if let Some(cols_close) = matching(&t, open) {
+                        let names = name_list(&t[..cols_close], open + 1, &[]);
+                        let inner = rewrite(t[i..=close].to_vec(), param_types)?;
+                        let select: Vec<String> =
+                            names.iter().enumerate().map(|(n, c)| format!("column{} AS {c}", n + 1)).collect();
+                        let sub =
+                            format!("(SELECT {} FROM {}) AS {}", select.join(", "), render(&inner), t[alias].text());
+                        t.splice(i..=cols_close, [Tok::Word(sub)]);
+                        i += 1;
+                        continue;
+                    }
+                }
+            }
+        }
         // x[i]: SQLite has no arrays, so no value is one; a subscript is NULL, as PostgreSQL's
         // is out of range.
         if t[i] == Tok::LBracket && i > 0 && !t[i - 1].is_word("array") {
@@ -1370,6 +1395,10 @@ mod tests {
             "select 1 where c.relname REGEXP '^(t)$'"
         );
         assert_eq!(one("select * from information_schema.tables"), "select * from information_schema_tables");
+        assert_eq!(
+            one("INSERT INTO b (t) SELECT p0::VARCHAR FROM (VALUES ($1::VARCHAR, 0), ($2, 1)) AS imp_sen(p0, sen) ORDER BY sen"),
+            "INSERT INTO b (t) SELECT CAST(p0 AS TEXT) FROM (SELECT column1 AS p0, column2 AS sen FROM (VALUES (CAST(?1 AS TEXT), 0), (?2, 1))) AS imp_sen ORDER BY sen"
+        );
         let s = translate("select * from t where id = $2::bigint and v = $1").unwrap().remove(0);
         assert_eq!(s.param_types, vec![(2, PgType::Int8)]);
         assert_eq!(s.params, 2);
