@@ -159,3 +159,101 @@ SELECT name || '=' || price FROM items ORDER BY id;
     checks.await.expect("checks");
     server.shutdown().await;
 }
+
+/// tokio-postgres: prepared statements whose parameter types the endpoint infers from the
+/// columns, binary results decoded into Rust types, transactions, and error codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_postgres_prepares_binds_and_decodes_binary_results() {
+    use tokio_postgres::error::SqlState;
+    if !have("aws") {
+        return;
+    }
+    let server =
+        squall::start(&ServeOptions { lifecycle_delay_ms: 0, ..ServeOptions::ephemeral() }).await.expect("starts");
+    let endpoint = server.endpoint_url();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let out = tokio::task::spawn_blocking(move || {
+        aws(
+            &endpoint,
+            &[
+                "rds",
+                "create-db-instance",
+                "--db-instance-identifier",
+                "rusty",
+                "--engine",
+                "postgres",
+                "--db-instance-class",
+                "db.t3.micro",
+                "--allocated-storage",
+                "20",
+                "--master-username",
+                "shopkeeper",
+                "--master-user-password",
+                "counter-top",
+                "--port",
+                &port.to_string(),
+            ],
+        )
+    })
+    .await
+    .expect("task");
+    assert!(out.status.success(), "{}", text(&out));
+    let config = format!("host=127.0.0.1 port={port} user=shopkeeper password=counter-top dbname=postgres");
+    let started = Instant::now();
+    let (mut client, connection) = loop {
+        match tokio_postgres::connect(&config, tokio_postgres::NoTls).await {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(started.elapsed() < Duration::from_secs(20), "the endpoint never answered: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE parts (id BIGSERIAL PRIMARY KEY, code INTEGER NOT NULL UNIQUE, name TEXT, \
+             weight DOUBLE PRECISION, fragile BOOLEAN, blob BYTEA)",
+        )
+        .await
+        .expect("create");
+    let insert = client
+        .prepare("INSERT INTO parts (code, name, weight, fragile, blob) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+        .await
+        .expect("prepare");
+    let first: i64 =
+        client.query_one(&insert, &[&7i32, &"cog", &1.25f64, &true, &vec![0u8, 1, 255]]).await.expect("insert").get(0);
+    let second: i64 =
+        client.query_one(&insert, &[&8i32, &"gear", &2.5f64, &false, &Vec::<u8>::new()]).await.expect("insert").get(0);
+    assert_eq!((first, second), (1, 2));
+    let row = client
+        .query_one("SELECT code, name, weight, fragile, blob FROM parts WHERE code = $1", &[&7i32])
+        .await
+        .expect("select");
+    assert_eq!(row.get::<_, i32>(0), 7);
+    assert_eq!(row.get::<_, String>(1), "cog");
+    assert_eq!(row.get::<_, f64>(2), 1.25);
+    assert!(row.get::<_, bool>(3));
+    assert_eq!(row.get::<_, Vec<u8>>(4), vec![0u8, 1, 255]);
+    let count: i64 = client.query_one("SELECT count(*) FROM parts", &[]).await.expect("count").get(0);
+    assert_eq!(count, 2);
+
+    // A transaction rolled back leaves nothing; one committed stays.
+    let tx = client.transaction().await.expect("begin");
+    tx.execute("UPDATE parts SET weight = $1 WHERE code = $2", &[&9.0f64, &7i32]).await.expect("update");
+    tx.rollback().await.expect("rollback");
+    let tx = client.transaction().await.expect("begin");
+    tx.execute("DELETE FROM parts WHERE code = $1", &[&8i32]).await.expect("delete");
+    tx.commit().await.expect("commit");
+    let rows = client.query("SELECT code, weight FROM parts ORDER BY code", &[]).await.expect("select");
+    let seen: Vec<(i32, f64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(seen, vec![(7, 1.25)]);
+
+    let duplicate = client.execute(&insert, &[&7i32, &"again", &0.0f64, &false, &Vec::<u8>::new()]).await.unwrap_err();
+    assert_eq!(duplicate.code(), Some(&SqlState::UNIQUE_VIOLATION), "{duplicate}");
+    let missing = client.query("SELECT * FROM nowhere", &[]).await.unwrap_err();
+    assert_eq!(missing.code(), Some(&SqlState::UNDEFINED_TABLE), "{missing}");
+    drop(client);
+    let _ = driver.await;
+    server.shutdown().await;
+}

@@ -33,6 +33,37 @@ pub struct Database {
     /// has one writer, and one connection serves every session of the endpoint).
     pub turn: Arc<tokio::sync::Mutex<()>>,
     pub commits: AtomicU64,
+    /// PostgreSQL's widths of INTEGER columns declared bigint or smallint (marked in the stored
+    /// schema), by (table, column); read again after DDL.
+    widths: Mutex<Option<Widths>>,
+}
+
+type Widths = std::collections::HashMap<(String, String), &'static str>;
+
+/// The marked columns of the stored schema.
+fn load_widths(conn: &Connection) -> Widths {
+    let mut out = Widths::new();
+    let Ok(mut stmt) = conn.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND sql LIKE '%/*pg:%'")
+    else {
+        return out;
+    };
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)));
+    for (table, sql) in rows.into_iter().flatten().flatten() {
+        for (mark, width) in [(crate::translate::INT8_MARK, "int8"), (crate::translate::INT2_MARK, "int2")] {
+            for (at, _) in sql.match_indices(mark) {
+                let before = sql[..at].trim_end();
+                let before = before.strip_suffix("INTEGER").unwrap_or(before).trim_end();
+                let tail: Vec<char> =
+                    before.chars().rev().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '"').collect();
+                let name: String = tail.into_iter().rev().collect();
+                let name = name.trim_matches('"').to_ascii_lowercase();
+                if !name.is_empty() {
+                    out.insert((table.to_ascii_lowercase(), name), width);
+                }
+            }
+        }
+    }
+    out
 }
 
 impl std::fmt::Debug for Database {
@@ -83,6 +114,7 @@ impl Database {
             conn: Mutex::new(Some(conn)),
             turn: Arc::new(tokio::sync::Mutex::new(())),
             commits: AtomicU64::new(0),
+            widths: Mutex::new(None),
         }))
     }
 
@@ -105,6 +137,12 @@ impl Database {
         let guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let conn = guard.as_ref().ok_or_else(closed)?;
         let mut out = Outcome::default();
+        if sql.iter().any(|s| {
+            let head = s.trim_start().get(..6).unwrap_or("").to_ascii_uppercase();
+            head.starts_with("CREATE") || head.starts_with("ALTER") || head.starts_with("DROP")
+        }) {
+            *self.widths.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
         for (n, one) in sql.iter().enumerate() {
             let mut stmt = conn.prepare_cached(one).map_err(|e| sql_error(&e, &self.disk))?;
             let count = stmt.parameter_count();
@@ -117,7 +155,7 @@ impl Database {
                 out.changes += changes;
                 continue;
             }
-            out.columns = stmt.columns().map(|c| (c.name().to_string(), c.decl_type().map(str::to_string))).collect();
+            out.columns = self.columns_of(conn, &stmt);
             let width = out.columns.len();
             let mut rows = stmt.raw_query();
             while let Some(row) = rows.next().map_err(|e| sql_error(&e, &self.disk))? {
@@ -155,8 +193,25 @@ impl Database {
         let guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let conn = guard.as_ref().ok_or_else(closed)?;
         let stmt = conn.prepare_cached(sql).map_err(|e| sql_error(&e, &self.disk))?;
-        let cols = stmt.columns().map(|c| (c.name().to_string(), c.decl_type().map(str::to_string))).collect();
+        let cols = self.columns_of(conn, &stmt);
         Ok((cols, stmt.parameter_count(), stmt.readonly()))
+    }
+
+    /// A statement's result columns with their declared types (PostgreSQL's width for a marked
+    /// INTEGER column).
+    fn columns_of(&self, conn: &Connection, stmt: &rusqlite::Statement<'_>) -> Columns {
+        let mut widths = self.widths.lock().unwrap_or_else(PoisonError::into_inner);
+        let widths = widths.get_or_insert_with(|| load_widths(conn));
+        stmt.columns()
+            .zip(stmt.columns_with_metadata())
+            .map(|(c, m)| {
+                let marked = match (m.table_name(), m.origin_name()) {
+                    (Some(t), Some(o)) => widths.get(&(t.to_ascii_lowercase(), o.to_ascii_lowercase())).copied(),
+                    _ => None,
+                };
+                (c.name().to_string(), marked.map(str::to_string).or_else(|| c.decl_type().map(str::to_string)))
+            })
+            .collect()
     }
 
     /// Declared types of a table's columns, by name.

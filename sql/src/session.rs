@@ -40,7 +40,9 @@ pub struct Credentials {
 }
 
 fn user_error(e: SqlError) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), e.code.into(), e.message)))
+    // A NUL would end the message's field on the wire (a client's bytes may be quoted in it).
+    let message = e.message.replace('\0', "\\0");
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), e.code.into(), message)))
 }
 
 fn fatal(code: &str, message: String) -> PgWireError {
@@ -459,10 +461,19 @@ impl Session {
     /// Parameter values of a portal, by the statement's parameter types.
     fn params(&self, portal: &Portal<Arc<Prepared>>) -> Result<Vec<Value>, SqlError> {
         let prepared = &portal.statement.statement;
+        let mut from_columns: Option<HashMap<u32, PgType>> = None;
         (0..portal.parameter_len())
             .map(|i| {
                 let declared = portal.statement.parameter_types.get(i).cloned().flatten();
                 let t = declared.and_then(|t| wire::pg_type_of_oid(t.oid())).or_else(|| prepared.param_type(i));
+                // What a Describe told the client, when neither it nor a cast named a type.
+                let t = t.or_else(|| {
+                    let st = prepared.statement.as_ref()?;
+                    from_columns
+                        .get_or_insert_with(|| self.parameter_types_from_columns(st))
+                        .get(&(i as u32 + 1))
+                        .copied()
+                });
                 wire::param_value(portal.parameters[i].as_deref(), portal.parameter_format.is_binary(i), t)
             })
             .collect()
@@ -602,6 +613,23 @@ impl SimpleQueryHandler for Session {
 }
 
 impl Session {
+    /// Types of parameters compared with or assigned to a table's column: the column's type.
+    fn parameter_types_from_columns(&self, st: &Statement) -> HashMap<u32, PgType> {
+        let Some(sql) = st.sqlite.last() else { return HashMap::new() };
+        let (tables, params) = translate::parameter_columns(sql);
+        if params.is_empty() {
+            return HashMap::new();
+        }
+        let columns: Vec<(String, String)> = tables.iter().flat_map(|t| self.db().table_columns(t)).collect();
+        params
+            .into_iter()
+            .filter_map(|(n, col)| {
+                let decl = columns.iter().find(|(c, _)| c.eq_ignore_ascii_case(&col)).map(|(_, d)| d.clone())?;
+                Some((n, PgType::from_name(&decl).unwrap_or(PgType::Text)))
+            })
+            .collect()
+    }
+
     /// Result types of a statement from its columns (declared types, functions), without
     /// running it.
     fn static_types(&self, sql: &str) -> Result<(Columns, Vec<PgType>, usize, bool), SqlError> {
@@ -665,6 +693,7 @@ impl ExtendedQueryHandler for Session {
             return Ok(DescribeStatementResponse::new(Vec::new(), Vec::new()));
         };
         let count = st.params as usize;
+        let from_columns = self.parameter_types_from_columns(st);
         let param_types: Vec<Type> = (0..count)
             .map(|i| {
                 stmt.parameter_types
@@ -673,6 +702,7 @@ impl ExtendedQueryHandler for Session {
                     .flatten()
                     .filter(|t| t.oid() != 0)
                     .or_else(|| stmt.statement.param_type(i).map(wire::pg_wire_type))
+                    .or_else(|| from_columns.get(&(i as u32 + 1)).map(|t| wire::pg_wire_type(*t)))
                     .unwrap_or(Type::TEXT)
             })
             .collect();

@@ -449,6 +449,11 @@ const PSQL_FRAGMENTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Marks, in a stored table definition, an INTEGER column that PostgreSQL declared bigint.
+pub const INT8_MARK: &str = "/*pg:int8*/";
+/// … and one declared smallint.
+pub const INT2_MARK: &str = "/*pg:int2*/";
+
 /// Translates a query string into its statements.
 pub fn translate(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let mut owned = None;
@@ -1279,8 +1284,18 @@ fn rewrite(mut t: Vec<Tok>, param_types: &mut Vec<(u32, PgType)>) -> Result<Vec<
 fn ddl_rewrite(t: &mut Vec<Tok>, i: usize) -> Result<Option<usize>, SqlError> {
     let Some(w) = t[i].word() else { return Ok(None) };
     match w.as_str() {
-        "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2" => {
+        // INTEGER makes the column SQLite's rowid (numbered on insert); a comment, kept in the
+        // stored schema, remembers PostgreSQL's width for the types clients are told.
+        "serial" | "serial4" => {
             t[i] = Tok::Word("INTEGER".into());
+            Ok(Some(i + 1))
+        }
+        "bigserial" | "serial8" => {
+            t[i] = Tok::Word(format!("INTEGER {INT8_MARK}"));
+            Ok(Some(i + 1))
+        }
+        "smallserial" | "serial2" => {
+            t[i] = Tok::Word(format!("INTEGER {INT2_MARK}"));
             Ok(Some(i + 1))
         }
         "unlogged" | "concurrently" => {
@@ -1337,10 +1352,12 @@ fn ddl_rewrite(t: &mut Vec<Tok>, i: usize) -> Result<Option<usize>, SqlError> {
             t.drain(i..=k);
             // The column's type, just before: an integer type becomes INTEGER.
             if let Some(p) = prev_non_space(t, i) {
-                if t[p].word().is_some_and(|w| {
-                    matches!(w.as_str(), "int" | "int4" | "int8" | "integer" | "bigint" | "smallint" | "int2")
-                }) {
-                    t[p] = Tok::Word("INTEGER".into());
+                let width = t[p].word();
+                match width.as_deref() {
+                    Some("int" | "int4" | "integer") => t[p] = Tok::Word("INTEGER".into()),
+                    Some("int8" | "bigint") => t[p] = Tok::Word(format!("INTEGER {INT8_MARK}")),
+                    Some("int2" | "smallint") => t[p] = Tok::Word(format!("INTEGER {INT2_MARK}")),
+                    _ => {}
                 }
             }
             Ok(Some(i))
@@ -1412,7 +1429,7 @@ mod tests {
         );
         assert_eq!(
             one("create table x (id bigint generated always as identity primary key, v text)"),
-            "create table x (id INTEGER primary key, v text)"
+            "create table x (id INTEGER /*pg:int8*/ primary key, v text)"
         );
         assert_eq!(
             one("create table pgbench_tellers(tid int not null,bid int) with (fillfactor=100)"),
@@ -1455,5 +1472,95 @@ mod tests {
             translate("create function f() returns int as $$ select 1 $$ language sql").unwrap_err().code,
             "0A000"
         );
+    }
+}
+
+/// Where a statement's parameters go, for the types a Describe announces when neither the
+/// client nor a cast names one: the tables it names, and for each parameter the column it is
+/// compared with or assigned to (`col = $1`, `SET col = $1`, `INSERT INTO t (a, b) VALUES ($1, $2)`).
+pub fn parameter_columns(sql: &str) -> (Vec<String>, Vec<(u32, String)>) {
+    // SQLite's ?N parameters, as the lexer knows them ($N).
+    let Ok(t) = lex(&sql.replace('?', "$")) else { return (Vec::new(), Vec::new()) };
+    let t: Vec<Tok> = t.into_iter().filter(|x| *x != Tok::Space).collect();
+    let mut tables = Vec::new();
+    let mut out = Vec::new();
+    for (i, tok) in t.iter().enumerate() {
+        if tok.is_word("into") || tok.is_word("update") || tok.is_word("from") || tok.is_word("join") {
+            if let Some(name) = t.get(i + 1).and_then(name_text) {
+                tables.push(name.trim_matches('"').to_string());
+            }
+        }
+        let Tok::Param(n) = tok else { continue };
+        let column_at = |k: usize| -> Option<String> {
+            match t.get(k)? {
+                Tok::Word(w) if !is_keyword(&t[k]) => Some(w.to_ascii_lowercase()),
+                Tok::Ident(q) => Some(q.trim_matches('"').to_string()),
+                _ => None,
+            }
+        };
+        let comparison = |k: usize| matches!(t.get(k), Some(Tok::Op(o)) if matches!(o.as_str(), "=" | "<>" | "!=" | "<" | ">" | "<=" | ">="));
+        if i >= 2 && comparison(i - 1) {
+            if let Some(c) = column_at(i - 2) {
+                out.push((*n, c));
+                continue;
+            }
+        }
+        if comparison(i + 1) {
+            if let Some(c) = column_at(i + 2) {
+                out.push((*n, c));
+                continue;
+            }
+        }
+    }
+    // INSERT INTO t (a, b, …) VALUES (…, …): parameters by position.
+    if t.first().is_some_and(|x| x.is_word("insert")) {
+        if let (Some(open), Some(values)) =
+            (t.iter().position(|x| *x == Tok::LParen), t.iter().position(|x| x.is_word("values")))
+        {
+            if open < values {
+                let cols: Vec<String> = t[open + 1..values]
+                    .iter()
+                    .take_while(|x| **x != Tok::RParen)
+                    .filter_map(name_text)
+                    .map(|c| c.trim_matches('"').to_string())
+                    .collect();
+                let mut position = 0;
+                let mut depth = 0;
+                for tok in &t[values + 1..] {
+                    match tok {
+                        Tok::LParen => {
+                            depth += 1;
+                            if depth == 1 {
+                                position = 0;
+                            }
+                        }
+                        Tok::RParen => depth -= 1,
+                        Tok::Comma if depth == 1 => position += 1,
+                        Tok::Param(n) if depth == 1 => {
+                            if let Some(c) = cols.get(position) {
+                                out.push((*n, c.clone()));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    (tables, out)
+}
+
+#[cfg(test)]
+mod parameter_tests {
+    use super::parameter_columns;
+
+    #[test]
+    fn parameters_find_their_columns() {
+        let (tables, cols) = parameter_columns("INSERT INTO items (name, price) VALUES (?1, ?2), (?3, ?4)");
+        assert_eq!(tables, vec!["items"]);
+        assert_eq!(cols, vec![(1, "name".into()), (2, "price".into()), (3, "name".into()), (4, "price".into())]);
+        let (tables, cols) = parameter_columns("UPDATE items SET price = ?1 WHERE id = ?2 AND ?3 < qty");
+        assert_eq!(tables, vec!["items"]);
+        assert_eq!(cols, vec![(1, "price".into()), (2, "id".into()), (3, "qty".into())]);
     }
 }
