@@ -106,6 +106,15 @@ try:
 except psycopg.errors.QueryCanceled as e:
     assert e.sqlstate == "57014" and time.time() - started < 3, (e.sqlstate, time.time() - started)
 conn.execute("SET statement_timeout = 0")
+# CancelRequest (psycopg's cancel(), from another thread) stops the running statement.
+threading.Timer(0.3, conn.cancel).start()
+started = time.time()
+try:
+    conn.execute("SELECT pg_sleep(5)")
+    raise AssertionError("the cancel did not stop the statement")
+except psycopg.errors.QueryCanceled as e:
+    assert e.sqlstate == "57014" and time.time() - started < 3, (e.sqlstate, time.time() - started)
+assert conn.execute("SELECT 1").fetchone() == (1,)  # the session goes on
 conn.close()
 
 

@@ -297,14 +297,14 @@ impl Endpoints {
             s.device = Some(device);
         }
         tracing::info!(instance = %ep.id, address = %addr, "SQL endpoint serving (PostgreSQL protocol)");
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Shared::new(
             db,
-            credentials: Credentials {
+            Credentials {
                 user: ep.master_username.clone(),
                 password: ep.master_password.clone(),
                 db_name: ep.db_name.clone(),
             },
-        });
+        ));
         tokio::spawn(accept(listener, shared, stopped));
     }
 }

@@ -78,6 +78,17 @@ fn rand_byte() -> u8 {
 pub struct Shared {
     pub db: Arc<Database>,
     pub credentials: Credentials,
+    /// Sessions by (pid, secret key), for CancelRequest.
+    pub connections: Arc<pgwire::api::ConnectionManager>,
+    pub cancel: Arc<pgwire::api::cancel::DefaultCancelHandler>,
+}
+
+impl Shared {
+    pub fn new(db: Arc<Database>, credentials: Credentials) -> Self {
+        let connections = Arc::new(pgwire::api::ConnectionManager::new());
+        let cancel = Arc::new(pgwire::api::cancel::DefaultCancelHandler::new(connections.clone()));
+        Self { db, credentials, connections, cancel }
+    }
 }
 
 #[derive(Default)]
@@ -821,7 +832,16 @@ impl PgWireServerHandlers for Handlers {
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.server_version = SERVER_VERSION.to_string();
-        Arc::new(Md5PasswordAuthStartupHandler::new(Arc::new(Auth(self.credentials.clone())), Arc::new(parameters)))
+        Arc::new(
+            Md5PasswordAuthStartupHandler::new(Arc::new(Auth(self.credentials.clone())), Arc::new(parameters))
+                .with_connection_manager(self.session.shared.connections.clone()),
+        )
+    }
+
+    // CancelRequest: the running statement's future is dropped, which interrupts SQLite and a
+    // wait on stuck storage (57014).
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.session.shared.cancel.clone()
     }
 
     fn copy_handler(&self) -> Arc<impl CopyHandler> {
