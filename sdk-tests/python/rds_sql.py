@@ -239,4 +239,48 @@ d = wait_available(not_zone=primary)
 c = connect()
 assert c.execute("SELECT count(*) FROM after_cut").fetchone()[0] == 50
 c.close()
+
+# A single-AZ instance on stuck storage: statements wait (as I/O on a stuck EBS volume did),
+# statement_timeout cancels them with 57014, and once the zone is back they go through.
+solo_port = port + 1 if port < 65535 else port - 1
+rds.create_db_instance(
+    DBInstanceIdentifier="solo", Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+    MasterUsername="ledger_admin", MasterUserPassword="correct-horse", DBName="app", Port=solo_port,
+)
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="solo", WaiterConfig=fast)
+zone = rds.describe_db_instances(DBInstanceIdentifier="solo")["DBInstances"][0]["AvailabilityZone"]
+solo_dsn = dsn.replace(f"port={port}", f"port={solo_port}")
+for _ in range(100):
+    try:
+        solo = psycopg.connect(solo_dsn, autocommit=True)
+        break
+    except psycopg.OperationalError:
+        time.sleep(0.1)
+solo.execute("CREATE TABLE waits (n INTEGER)")
+solo.execute("SET statement_timeout = 700")
+cut = fault_api("POST", "/_squall/faults", {"kind": "az-outage", "zone": zone, "region": "us-east-1"})
+started = time.time()
+try:
+    solo.execute("INSERT INTO waits VALUES (1)")
+    raise AssertionError("a write to stuck storage returned")
+except psycopg.errors.QueryCanceled as e:
+    waited = time.time() - started
+    assert e.sqlstate == "57014" and 0.6 < waited < 5, (e.sqlstate, waited)
+fault_api("DELETE", "/_squall/faults/" + cut["id"])
+solo.execute("SET statement_timeout = 0")
+deadline = time.time() + 20
+while True:
+    try:
+        solo.execute("INSERT INTO waits VALUES (2)")
+        break
+    except psycopg.Error:
+        assert time.time() < deadline, "the write never went through after the zone came back"
+        time.sleep(0.2)
+        try:
+            solo.close()
+        except psycopg.Error:
+            pass
+        solo = psycopg.connect(solo_dsn, autocommit=True)
+assert 2 in [r[0] for r in solo.execute("SELECT n FROM waits").fetchall()]
+solo.close()
 print("rds sql endpoint: ok")
