@@ -291,7 +291,7 @@ fn functions(conn: &Connection, db_name: &str, user: &str, disk: Arc<Disk>) -> r
             if disk.interrupted() || disk.is_closed() {
                 return Err(rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
-                    Some("interrupted".into()),
+                    Some(CANCELED.into()),
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -376,9 +376,7 @@ pub fn sql_error(e: &rusqlite::Error, disk: &Disk) -> SqlError {
                     _ => SqlError::new("23000", msg),
                 };
             }
-            ErrorCode::OperationInterrupted => {
-                return SqlError::new("57014", "canceling statement due to user request");
-            }
+            ErrorCode::OperationInterrupted => return SqlError::new("57014", CANCELED),
             ErrorCode::SystemIoFailure if disk.is_closed() => return closed(),
             ErrorCode::SystemIoFailure if disk.interrupted() => {
                 return SqlError::new("57014", "canceling statement while the storage was stuck");
@@ -397,7 +395,13 @@ pub fn sql_error(e: &rusqlite::Error, disk: &Disk) -> SqlError {
     message_error(&text)
 }
 
+/// What an interrupted statement answers (a CancelRequest, or a timeout the session reports).
+const CANCELED: &str = "canceling statement due to user request";
+
 fn message_error(msg: &str) -> SqlError {
+    if msg == CANCELED || msg == "interrupted" {
+        return SqlError::new("57014", CANCELED);
+    }
     let after = |prefix: &str| msg.strip_prefix(prefix).map(str::trim).map(str::to_string);
     if let Some(t) = after("no such table:") {
         return SqlError::new("42P01", format!("relation \"{t}\" does not exist"));

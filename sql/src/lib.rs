@@ -228,6 +228,7 @@ impl Endpoints {
         tokio::spawn(async move {
             let turn = db.turn.clone().lock_owned().await;
             let done = tokio::task::spawn_blocking(move || -> Result<bool, String> {
+                db.disk().write_pending().map_err(|e| e.to_string())?;
                 let rebuilt = device.rebuild_standby(&db.disk().used_ranges()).map_err(|e| e.to_string())?;
                 if rebuilt {
                     control.mark_db_standby_in_sync(&ep).map_err(|e| e.to_string())?;

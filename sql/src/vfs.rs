@@ -52,7 +52,15 @@ pub struct Disk {
     closed: AtomicBool,
     /// Milliseconds spent waiting on a stuck device, in all.
     pub held_ms: AtomicU64,
+    /// Writes not yet sent to the device, by device offset (no two overlap or touch): SQLite
+    /// writes a WAL frame as a 24-byte header and a page, each unaligned, and syncs once per
+    /// commit, so the writes of a commit go out together, as one write per contiguous run,
+    /// when it syncs. Reads see them.
+    pending: Mutex<std::collections::BTreeMap<u64, Vec<u8>>>,
 }
+
+/// Pending bytes beyond which writes go to the device before a sync.
+const PENDING_LIMIT: usize = 16 << 20;
 
 impl std::fmt::Debug for Disk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,6 +90,7 @@ impl Disk {
             interrupt: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             held_ms: AtomicU64::new(0),
+            pending: Mutex::new(std::collections::BTreeMap::new()),
         };
         let block = disk.retry(|| disk.device.read(0, SUPERBLOCK_BYTES as usize))?;
         if &block[..8] == MAGIC {
@@ -158,9 +167,25 @@ impl Disk {
 
     fn set_len(&self, file: FileKind, len: u64) {
         let mut g = self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
-        match file {
-            FileKind::Main => g.0.db = len,
-            FileKind::Wal => g.0.wal = len,
+        let old = match file {
+            FileKind::Main => std::mem::replace(&mut g.0.db, len),
+            FileKind::Wal => std::mem::replace(&mut g.0.wal, len),
+        };
+        drop(g);
+        if len < old {
+            // Pending bytes past the new end are gone with it (a file that grows again reads
+            // zeros there until written).
+            let (start, cap) = self.region(file);
+            let (cut, region_end) = (start + len, start + cap);
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let inside: Vec<u64> = pending.range(..region_end).map(|(s, _)| *s).filter(|s| *s >= start).collect();
+            for s in inside {
+                if s >= cut {
+                    pending.remove(&s);
+                } else if let Some(d) = pending.get_mut(&s) {
+                    d.truncate(d.len().min((cut - s) as usize));
+                }
+            }
         }
     }
 
@@ -169,8 +194,32 @@ impl Disk {
         let (start, _) = self.region(file);
         let n = len.saturating_sub(offset).min(buf.len() as u64) as usize;
         if n > 0 {
-            let bytes = self.retry(|| self.device.read(start + offset, n))?;
-            buf[..n].copy_from_slice(&bytes);
+            let at = start + offset;
+            let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            // One pending run covering the whole read answers it; otherwise the device's bytes
+            // with the pending ones laid over them.
+            let covering = pending.range(..=at).next_back().filter(|(s, d)| **s + d.len() as u64 >= at + n as u64);
+            if let Some((s, d)) = covering {
+                let from = (at - s) as usize;
+                buf[..n].copy_from_slice(&d[from..from + n]);
+            } else {
+                drop(pending);
+                let bytes = self.retry(|| self.device.read(at, n))?;
+                buf[..n].copy_from_slice(&bytes);
+                let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                let end = at + n as u64;
+                let first = pending.range(..at).next_back().map_or(at, |(s, _)| *s);
+                for (s, d) in pending.range(first..end) {
+                    let d_end = s + d.len() as u64;
+                    if d_end <= at {
+                        continue;
+                    }
+                    let lo = (*s).max(at);
+                    let hi = d_end.min(end);
+                    buf[(lo - at) as usize..(hi - at) as usize]
+                        .copy_from_slice(&d[(lo - s) as usize..(hi - s) as usize]);
+                }
+            }
         }
         if n < buf.len() {
             // SQLite wants the rest zeroed with a short read.
@@ -187,15 +236,61 @@ impl Disk {
             // SQLITE_FULL: the instance's storage is full.
             return Err(io::Error::new(ErrorKind::WriteZero, "the DB instance's storage is full"));
         }
-        self.retry(|| self.device.write(start + offset, data))?;
+        let over_limit = self.buffer(start + offset, data);
         if end > self.len(file) {
             self.set_len(file, end);
+        }
+        if over_limit {
+            self.write_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Adds a write to the pending ones, merged with those it overlaps or touches; answers
+    /// whether the pending bytes are over the limit.
+    fn buffer(&self, at: u64, data: &[u8]) -> bool {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let end = at + data.len() as u64;
+        let mut start = at;
+        let mut merged_end = end;
+        let touching: Vec<u64> =
+            pending.range(..=end).rev().take_while(|(s, d)| **s + d.len() as u64 >= at).map(|(s, _)| *s).collect();
+        let mut parts = Vec::with_capacity(touching.len());
+        for s in touching {
+            if let Some(d) = pending.remove(&s) {
+                start = start.min(s);
+                merged_end = merged_end.max(s + d.len() as u64);
+                parts.push((s, d));
+            }
+        }
+        let mut run = vec![0u8; (merged_end - start) as usize];
+        for (s, d) in parts {
+            run[(s - start) as usize..(s - start) as usize + d.len()].copy_from_slice(&d);
+        }
+        run[(at - start) as usize..(end - start) as usize].copy_from_slice(data);
+        pending.insert(start, run);
+        pending.values().map(Vec::len).sum::<usize>() > PENDING_LIMIT
+    }
+
+    /// Sends the pending writes to the device (not yet durable: [`Disk::sync`] flushes).
+    pub fn write_pending(&self) -> io::Result<()> {
+        let runs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut runs = runs.into_iter();
+        while let Some((at, data)) = runs.next() {
+            if let Err(e) = self.retry(|| self.device.write(at, &data)) {
+                // Not written: kept, with those after it, for the next try.
+                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                pending.insert(at, data);
+                pending.extend(runs);
+                return Err(e);
+            }
         }
         Ok(())
     }
 
     /// Makes what was written durable, with the lengths that go with it.
     fn sync(&self) -> io::Result<()> {
+        self.write_pending()?;
         let (current, durable) = *self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
         if current != durable {
             let mut block = vec![0u8; SUPERBLOCK_BYTES as usize];
@@ -408,5 +503,68 @@ impl WalIndex for NoSharedMemory {
 
     fn delete(self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::{Disk, FileKind};
+    use crate::{Device, DeviceError};
+
+    /// A device in memory that counts its writes and flushes.
+    struct Memory {
+        bytes: Mutex<Vec<u8>>,
+        writes: Mutex<usize>,
+    }
+
+    impl Device for Memory {
+        fn size(&self) -> u64 {
+            self.bytes.lock().unwrap().len() as u64
+        }
+        fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, DeviceError> {
+            Ok(self.bytes.lock().unwrap()[offset as usize..offset as usize + len].to_vec())
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
+            *self.writes.lock().unwrap() += 1;
+            self.bytes.lock().unwrap()[offset as usize..offset as usize + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+        fn flush(&self) -> Result<(), DeviceError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn writes_wait_for_the_sync_and_reads_see_them_meanwhile() {
+        let device = Arc::new(Memory { bytes: Mutex::new(vec![0; 1 << 20]), writes: Mutex::new(0) });
+        let disk = Disk::open(device.clone()).unwrap();
+        // A WAL frame: a 24-byte header and a page, then another frame right after.
+        disk.write(FileKind::Wal, &[1; 24], 32).unwrap();
+        disk.write(FileKind::Wal, &[2; 4096], 56).unwrap();
+        disk.write(FileKind::Wal, &[3; 24], 4152).unwrap();
+        disk.write(FileKind::Wal, &[7; 8], 40).unwrap(); // overwrites part of the first header
+        assert_eq!(*device.writes.lock().unwrap(), 0, "nothing reaches the device before a sync");
+        let mut buf = vec![0u8; 64];
+        disk.read(FileKind::Wal, &mut buf, 30).unwrap();
+        assert_eq!(&buf[..2], &[0, 0]);
+        assert_eq!(&buf[2..10], &[1; 8]);
+        assert_eq!(&buf[10..18], &[7; 8]);
+        assert_eq!(&buf[26..64], &[2; 38]);
+        disk.sync().unwrap();
+        // One write for the contiguous run, one for the superblock.
+        assert_eq!(*device.writes.lock().unwrap(), 2);
+        let again = Disk::open(device.clone()).unwrap();
+        let mut buf = vec![0u8; 4096];
+        again.read(FileKind::Wal, &mut buf, 56).unwrap();
+        assert_eq!(buf, vec![2; 4096]);
+        // Truncation forgets pending bytes past the end.
+        again.write(FileKind::Wal, &[9; 100], 0).unwrap();
+        again.set_len(FileKind::Wal, 10);
+        let mut buf = vec![0u8; 10];
+        again.read(FileKind::Wal, &mut buf, 0).unwrap();
+        assert_eq!(buf, vec![9; 10]);
+        assert!(again.read(FileKind::Wal, &mut [0u8; 20], 0).is_err(), "a read past the end is short");
     }
 }
