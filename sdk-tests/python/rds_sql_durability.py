@@ -1,4 +1,5 @@
-"""Committed rows of a DB instance's SQL endpoint survive kill -9 of squall, reboot, stop/start,
+"""Committed rows of a DB instance's SQL endpoint survive kill -9 of squall (three writers
+committing at once, so their commits share flushes), reboot, stop/start,
 and a DB snapshot restores them: psycopg 3 and boto3 against the squall binary at argv[1], run
 on the data directory argv[2] (started, killed and restarted by this script).
 
@@ -87,8 +88,9 @@ acknowledged = []
 for trial in range(3):
     stop = threading.Event()
 
-    def writer():
-        n = (trial + 1) * 1_000_000
+    def writer(lane):
+        # Three writers at once: their commits share flushes (group commit).
+        n = (trial + 1) * 1_000_000 + lane * 100_000
         try:
             w = connect()
             while not stop.is_set():
@@ -104,13 +106,15 @@ for trial in range(3):
         except psycopg.Error:
             pass  # the server was killed: what was acknowledged is what counts
 
-    t = threading.Thread(target=writer)
-    t.start()
+    threads = [threading.Thread(target=writer, args=(lane,)) for lane in range(3)]
+    for t in threads:
+        t.start()
     time.sleep(rng.uniform(0.5, 1.5))
     proc.kill()  # SIGKILL
     proc.wait()
     stop.set()
-    t.join(10)
+    for t in threads:
+        t.join(10)
     proc = start()
     c = connect()
     present = {r[0] for r in c.execute("SELECT n FROM rows").fetchall()}

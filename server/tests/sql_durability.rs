@@ -1,5 +1,6 @@
-//! kill -9 durability of the RDS SQL endpoint: the squall binary on a data directory, a psycopg
-//! client committing rows (single statements and multi-row transactions), squall killed at
+//! kill -9 durability of the RDS SQL endpoint: the squall binary on a data directory, three
+//! psycopg clients committing rows at once (single statements and multi-row transactions; their
+//! commits share flushes), squall killed at
 //! random moments and restarted three times: every acknowledged row is there. Then reboot,
 //! stop/start and a DB snapshot's restore keep them (`sdk-tests/python/rds_sql_durability.py`,
 //! which prints its seed; `SQUALL_SQL_DURABILITY_SEED` repeats it). Skipped loudly without

@@ -245,6 +245,30 @@ impl Session {
         }
     }
 
+    /// Waits until the commits written so far are durable (group commit: called after the
+    /// database is let go, so the next transaction runs during the flush).
+    async fn durable(&self) -> Result<(), SqlError> {
+        let disk = self.db().disk().clone();
+        if !disk.commits_in_flight() {
+            return Ok(());
+        }
+        let waited = if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(|| disk.wait_durable())
+        } else {
+            tokio::task::spawn_blocking(move || disk.wait_durable())
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        };
+        waited.map_err(|e| {
+            if self.db().disk().is_closed() {
+                SqlError::new("57P01", "terminating connection due to administrator command (failover, reboot or stop)")
+            } else {
+                SqlError::new("58030", format!("could not make the commit durable: {e}"))
+            }
+        })
+    }
+
     async fn batch(&self, sql: &'static str) -> Result<(), SqlError> {
         let db = self.db().clone();
         tokio::task::spawn_blocking(move || db.batch(sql))
@@ -295,6 +319,7 @@ impl Session {
                 }
                 drop(turn);
                 committed?;
+                self.durable().await?;
                 self.db().commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(Response::TransactionEnd(Tag::new("COMMIT")))
             }
@@ -357,7 +382,7 @@ impl Session {
             }
             Kind::Run(tag) => {
                 // Outside a transaction each statement takes the turn for itself.
-                let _turn = match tx.turn {
+                let own_turn = match tx.turn {
                     Some(_) => None,
                     None => Some(self.db().turn.clone().lock_owned().await),
                 };
@@ -374,6 +399,12 @@ impl Session {
                         return Err(e);
                     }
                 };
+                if own_turn.is_some() {
+                    // Autocommit: the statement committed; answer once it is durable, after
+                    // letting the database go.
+                    drop(own_turn);
+                    self.durable().await?;
+                }
                 if outcome.columns.is_empty() {
                     return Ok(Response::Execution(command_tag(tag, outcome.changes)));
                 }
@@ -534,6 +565,10 @@ impl Session {
         .await
         .map_err(|e| SqlError::new("XX000", format!("the COPY's thread failed: {e}")))?;
         done?;
+        drop(_turn);
+        if !in_tx {
+            self.durable().await?;
+        }
         Ok(count)
     }
 

@@ -57,6 +57,14 @@ pub struct Disk {
     /// commit, so the writes of a commit go out together, as one write per contiguous run,
     /// when it syncs. Reads see them.
     pending: Mutex<std::collections::BTreeMap<u64, Vec<u8>>>,
+    /// Group commit: (commits written to the device, commits known durable). A commit's WAL
+    /// sync writes its bytes and returns; the session acknowledges it only after
+    /// [`Disk::wait_durable`], having let the next transaction start — so one flush makes
+    /// several commits durable, as PostgreSQL's group commit does.
+    commits: Mutex<(u64, u64)>,
+    /// Held while a flush runs: commits that wait queue behind it, and the next flush covers
+    /// them all.
+    flushing: Mutex<()>,
 }
 
 /// Pending bytes beyond which writes go to the device before a sync.
@@ -91,6 +99,8 @@ impl Disk {
             closed: AtomicBool::new(false),
             held_ms: AtomicU64::new(0),
             pending: Mutex::new(std::collections::BTreeMap::new()),
+            commits: Mutex::new((0, 0)),
+            flushing: Mutex::new(()),
         };
         let block = disk.retry(|| disk.device.read(0, SUPERBLOCK_BYTES as usize))?;
         if &block[..8] == MAGIC {
@@ -288,21 +298,67 @@ impl Disk {
         Ok(())
     }
 
-    /// Makes what was written durable, with the lengths that go with it.
-    fn sync(&self) -> io::Result<()> {
+    /// Sends the pending writes and the lengths that go with them to the device.
+    fn write_out(&self) -> io::Result<()> {
         self.write_pending()?;
-        let (current, durable) = *self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
-        if current != durable {
+        let (current, written) = *self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
+        if current != written {
             let mut block = vec![0u8; SUPERBLOCK_BYTES as usize];
             block[..8].copy_from_slice(MAGIC);
             block[8..12].copy_from_slice(&1u32.to_le_bytes());
             block[16..24].copy_from_slice(&current.wal.to_le_bytes());
             block[24..32].copy_from_slice(&current.db.to_le_bytes());
             self.retry(|| self.device.write(0, &block))?;
+            self.lengths.lock().unwrap_or_else(PoisonError::into_inner).1 = current;
         }
-        self.retry(|| self.device.flush())?;
-        self.lengths.lock().unwrap_or_else(PoisonError::into_inner).1 = current;
         Ok(())
+    }
+
+    /// Makes what was written durable, with the lengths that go with it (and every commit
+    /// written before).
+    fn sync(&self) -> io::Result<()> {
+        self.write_out()?;
+        let _flushing = self.flushing.lock().unwrap_or_else(PoisonError::into_inner);
+        let written = self.commits.lock().unwrap_or_else(PoisonError::into_inner).0;
+        self.retry(|| self.device.flush())?;
+        let mut c = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+        c.1 = c.1.max(written);
+        Ok(())
+    }
+
+    /// A commit's WAL sync: its bytes go to the device now; durability is waited for by the
+    /// session after it lets the database go ([`Disk::wait_durable`]).
+    fn sync_commit(&self) -> io::Result<()> {
+        self.write_out()?;
+        self.commits.lock().unwrap_or_else(PoisonError::into_inner).0 += 1;
+        Ok(())
+    }
+
+    /// Waits until every commit written so far is durable: the first waiter flushes, those
+    /// that queue meanwhile are covered by the next flush. Blocking.
+    pub fn wait_durable(&self) -> io::Result<()> {
+        let target = self.commits.lock().unwrap_or_else(PoisonError::into_inner).0;
+        if self.commits.lock().unwrap_or_else(PoisonError::into_inner).1 >= target {
+            return Ok(());
+        }
+        let _flushing = self.flushing.lock().unwrap_or_else(PoisonError::into_inner);
+        let written = {
+            let c = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+            if c.1 >= target {
+                return Ok(()); // the flush that ran while this one queued covered it
+            }
+            c.0
+        };
+        self.retry(|| self.device.flush())?;
+        let mut c = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+        c.1 = c.1.max(written);
+        Ok(())
+    }
+
+    /// Whether a commit written to the device is not durable yet.
+    pub fn commits_in_flight(&self) -> bool {
+        let c = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+        c.1 < c.0
     }
 }
 
@@ -440,6 +496,10 @@ impl DatabaseHandle for Handle {
 
     fn sync(&mut self, _data_only: bool) -> io::Result<()> {
         match self {
+            // The WAL syncs at each commit: group commit (the session waits for durability
+            // before it acknowledges). The database file syncs in checkpoints, before the WAL
+            // may be overwritten: that one is durable before it returns.
+            Handle::Disk { disk, file: FileKind::Wal, .. } => disk.sync_commit(),
             Handle::Disk { disk, .. } => disk.sync(),
             Handle::Memory { .. } => Ok(()),
         }
