@@ -25,6 +25,10 @@ pub trait DataPath: Send + Sync {
     fn exports(&self) -> serde_json::Value {
         serde_json::Value::Null
     }
+    /// Per DB instance's SQL endpoint: its port, commits, time waited on stuck storage.
+    fn sql_endpoints(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
 /// Everything the surface works on.
@@ -217,6 +221,7 @@ fn status(surface: &Surface<'_>) -> WireResponse {
             "regions": control.status(),
             "apiPools": control.pool_status(),
             "nbd": surface.data_path.exports(),
+            "sqlEndpoints": surface.data_path.sql_endpoints(),
             "faults": active_faults(control),
         }),
     )

@@ -189,6 +189,12 @@ check = connect()
 present = {r[0] for r in check.execute("SELECT n FROM drill").fetchall()}
 lost = [n for n in acknowledged if n not in present]
 print(f"drill: {len(acknowledged)} commits acknowledged, {len(failures)} statements failed over, {len(lost)} lost")
+# squall's status and metrics count the endpoint's commits.
+endpoints = fault_api("GET", "/_squall/status")["sqlEndpoints"]
+ledger = next(e for e in endpoints if e["instance"] == "us-east-1/ledger")
+assert ledger["port"] == port and ledger["commits"] > 0, endpoints
+with urllib.request.urlopen(endpoint + "/metrics") as r:
+    assert 'squall_sql_commits_total{instance="us-east-1/ledger"}' in r.read().decode()
 assert acknowledged and not lost, lost[:20]
 assert len(acknowledged) > 20, len(acknowledged)
 # The accounts survived every failover too.

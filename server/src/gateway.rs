@@ -136,6 +136,7 @@ impl ApiCall {
 pub struct Gateway<'a> {
     pub control: &'a ControlPlane,
     pub nbd: &'a squall_nbd::Nbd,
+    pub sql: &'a squall_sql::Endpoints,
     pub version: &'a str,
     /// `SQUALL_FAULT_TOKEN`, when set.
     pub token: Option<&'a str>,
@@ -144,10 +145,22 @@ pub struct Gateway<'a> {
     pub account_id: &'a str,
 }
 
-/// The NBD server's settings as the fault API changes them.
-struct NbdSettings<'a>(&'a squall_nbd::Nbd);
+/// The data paths (NBD, the SQL endpoints) as the fault API sees them.
+struct NbdSettings<'a>(&'a squall_nbd::Nbd, &'a squall_sql::Endpoints);
 
 impl squall_fault_api::DataPath for NbdSettings<'_> {
+    fn sql_endpoints(&self) -> serde_json::Value {
+        self.1
+            .status()
+            .into_iter()
+            .map(|e| {
+                serde_json::json!({
+                    "instance": e.instance, "port": e.port, "commits": e.commits, "heldMs": e.held_ms,
+                })
+            })
+            .collect::<Vec<_>>()
+            .into()
+    }
     fn io_timeout(&self) -> Option<std::time::Duration> {
         self.0.io_timeout()
     }
@@ -167,6 +180,22 @@ fn nbd_exports(nbd: &squall_nbd::Nbd) -> serde_json::Value {
         })
         .collect::<serde_json::Map<_, _>>()
         .into()
+}
+
+/// The SQL endpoints' figures of `/metrics`: commits, and time spent waiting on stuck storage.
+fn sql_metrics(sql: &squall_sql::Endpoints) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    out.push_str("# HELP squall_sql_commits_total Transactions committed through a DB instance's SQL endpoint.\n");
+    out.push_str("# TYPE squall_sql_commits_total counter\n");
+    out.push_str("# HELP squall_sql_held_seconds_total Time a DB instance's statements waited on stuck storage.\n");
+    out.push_str("# TYPE squall_sql_held_seconds_total counter\n");
+    for e in sql.status() {
+        let _ = writeln!(out, "squall_sql_commits_total{{instance=\"{}\"}} {}", e.instance, e.commits);
+        let _ =
+            writeln!(out, "squall_sql_held_seconds_total{{instance=\"{}\"}} {}", e.instance, e.held_ms as f64 / 1000.0);
+    }
+    out
 }
 
 /// The NBD figures of `/metrics`: sessions, held requests (the queue of a stuck volume) and time-outs.
@@ -220,6 +249,7 @@ impl Gateway<'_> {
         if request.method == "GET" && request.path == "/metrics" {
             let text = squall_fault_api::metrics::storage_metrics(self.control)
                 + &nbd_metrics(self.nbd)
+                + &sql_metrics(self.sql)
                 + &self.metrics.render();
             let mut response = WireResponse::json(200, text.into_bytes());
             response.content_type = "text/plain; version=0.0.4";
@@ -227,7 +257,7 @@ impl Gateway<'_> {
         }
         let surface = squall_fault_api::Surface {
             control: self.control,
-            data_path: &NbdSettings(self.nbd),
+            data_path: &NbdSettings(self.nbd, self.sql),
             version: self.version,
             services: SERVICES,
             token: self.token,

@@ -30,6 +30,8 @@ pub struct AppState {
     pub control: Arc<ControlPlane>,
     /// The NBD data path, whose statistics `/_squall/nbd` shows.
     pub nbd: Arc<squall_nbd::Nbd>,
+    /// The SQL endpoints of DB instances, whose figures `/_squall/status` and `/metrics` show.
+    pub sql: Arc<squall_sql::Endpoints>,
     /// `SQUALL_FAULT_TOKEN`: when set, the fault and config endpoints require it.
     pub fault_token: Option<String>,
     pub metrics: crate::metrics::Metrics,
@@ -82,6 +84,7 @@ impl AppState {
         Gateway {
             control: &self.control,
             nbd: &self.nbd,
+            sql: &self.sql,
             version: self.version,
             token: self.fault_token.as_deref(),
             metrics: &self.metrics,

@@ -130,16 +130,17 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         format!("cannot listen for NBD on {} (a second squall needs its own --nbd-listen)", options.nbd_listen)
     })?;
     let nbd_addr = nbd_listener.local_addr()?;
+    let sql = squall_sql::Endpoints::new(control.clone(), &options.listen.ip().to_string());
     let state = Arc::new(http::AppState {
         control: control.clone(),
         nbd: nbd.clone(),
+        sql: sql.clone(),
         fault_token: options.fault_token.clone().filter(|t| !t.is_empty()),
         metrics: metrics::Metrics::default(),
         version: VERSION,
         account_id: options.account_id.clone(),
     });
     let ticker = tokio::spawn(background_work(state.clone()));
-    let sql = squall_sql::Endpoints::new(control.clone(), &options.listen.ip().to_string());
     let (sql_stop, sql_stopped) = oneshot::channel::<()>();
     let sql_task = tokio::spawn(sql.clone().run(async move {
         let _ = sql_stopped.await;

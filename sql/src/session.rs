@@ -404,6 +404,9 @@ impl Session {
                     // letting the database go.
                     drop(own_turn);
                     self.durable().await?;
+                    if tag != "SELECT" {
+                        self.db().commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
                 if outcome.columns.is_empty() {
                     return Ok(Response::Execution(command_tag(tag, outcome.changes)));
