@@ -500,9 +500,17 @@ mod tests {
 
     fn call(control: &ControlPlane, auth: Option<&str>, path: &str, body: &str) -> Outcome {
         let nbd = squall_nbd::Nbd::new(std::sync::Arc::new(self::control()));
+        let sql = squall_sql::Endpoints::new(std::sync::Arc::new(self::control()), "127.0.0.1");
         let metrics = crate::metrics::Metrics::default();
-        let g =
-            Gateway { control, nbd: &nbd, version: "test", token: None, metrics: &metrics, account_id: "000000000000" };
+        let g = Gateway {
+            control,
+            nbd: &nbd,
+            sql: &sql,
+            version: "test",
+            token: None,
+            metrics: &metrics,
+            account_id: "000000000000",
+        };
         g.route(
             &Incoming { method: "POST", path, query: "", authorization: auth, headers: vec![], body: body.as_bytes() },
             "rid".into(),
@@ -573,10 +581,12 @@ mod tests {
     fn squall_paths_come_first() {
         let c = control();
         let nbd = squall_nbd::Nbd::new(std::sync::Arc::new(control()));
+        let sql = squall_sql::Endpoints::new(std::sync::Arc::new(control()), "127.0.0.1");
         let metrics = crate::metrics::Metrics::default();
         let g = Gateway {
             control: &c,
             nbd: &nbd,
+            sql: &sql,
             version: "test",
             token: None,
             metrics: &metrics,
