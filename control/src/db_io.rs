@@ -22,6 +22,12 @@ use crate::ControlPlane;
 /// Bytes of one stripe: consecutive stripes go to consecutive volumes of a striped instance.
 pub const DB_STRIPE_BYTES: u64 = 64 * 1024;
 
+/// Whether instances of `engine` have a SQL endpoint (the PostgreSQL protocol), whose writes
+/// reach the storage after it is created.
+pub fn served_engine(engine: &str) -> bool {
+    engine.contains("postgres")
+}
+
 /// A DB instance as its SQL endpoint serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbEndpoint {
@@ -48,9 +54,10 @@ impl DbEndpoint {
     }
 
     /// What the endpoint's database is opened on: a change of it (a failover swaps primary and
-    /// standby) means the database must be closed and opened again.
+    /// standby; a standby is added or dropped) means the database must be closed and opened again.
     pub fn storage_key(&self) -> String {
-        format!("{}/{}", self.region, self.primary.volumes.join(","))
+        let standby = self.standby.as_ref().map(|s| s.volumes.join(",")).unwrap_or_default();
+        format!("{}/{}|{standby}", self.region, self.primary.volumes.join(","))
     }
 }
 

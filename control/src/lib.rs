@@ -7,7 +7,7 @@
 
 pub mod block_io;
 mod db_io;
-pub use db_io::{DbDevice, DbEndpoint, DbIoError, DB_STRIPE_BYTES};
+pub use db_io::{served_engine, DbDevice, DbEndpoint, DbIoError, DB_STRIPE_BYTES};
 mod catalog;
 mod db;
 mod ebs_direct;

@@ -1088,8 +1088,9 @@ impl RegionState {
                 i.standby = Some(standby);
                 i.multi_az = true;
                 // Writes after the seed's copy are not on it yet: the SQL endpoint copies the
-                // primary onto it and marks it in sync.
-                i.standby_in_sync = false;
+                // primary onto it and marks it in sync. Engines without an endpoint write
+                // nothing after the seed.
+                i.standby_in_sync = !crate::db_io::served_engine(&i.engine);
                 applying.push(("convert to a Multi-AZ DB Instance".into(), "Multi-AZ conversion"));
             }
             Some(false) => {

@@ -289,4 +289,39 @@ while True:
         solo = psycopg.connect(solo_dsn, autocommit=True)
 assert 2 in [r[0] for r in solo.execute("SELECT n FROM waits").fetchall()]
 solo.close()
+
+# Made Multi-AZ: the new standby gets the primary's bytes (it is out of sync until then), and a
+# failover to it keeps the rows.
+rds.modify_db_instance(DBInstanceIdentifier="solo", MultiAZ=True, ApplyImmediately=True)
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="solo", WaiterConfig=fast)
+solo_events = lambda: [e["Message"] for e in rds.describe_events(SourceType="db-instance", SourceIdentifier="solo")["Events"]]
+deadline = time.time() + 20
+while time.time() < deadline and not any("has every write of the primary again" in m for m in solo_events()):
+    time.sleep(0.2)
+assert any("has every write of the primary again" in m for m in solo_events()), solo_events()
+for _ in range(100):
+    try:
+        solo = psycopg.connect(solo_dsn, autocommit=True)
+        break
+    except psycopg.OperationalError:
+        time.sleep(0.1)
+solo.execute("INSERT INTO waits VALUES (3)")
+solo.close()
+before = rds.describe_db_instances(DBInstanceIdentifier="solo")["DBInstances"][0]["AvailabilityZone"]
+rds.reboot_db_instance(DBInstanceIdentifier="solo", ForceFailover=True)
+deadline = time.time() + 30
+while True:
+    d = rds.describe_db_instances(DBInstanceIdentifier="solo")["DBInstances"][0]
+    if d["DBInstanceStatus"] == "available" and d["AvailabilityZone"] != before:
+        break
+    assert time.time() < deadline, d
+    time.sleep(0.1)
+for _ in range(100):
+    try:
+        solo = psycopg.connect(solo_dsn, autocommit=True)
+        break
+    except psycopg.OperationalError:
+        time.sleep(0.1)
+assert sorted(r[0] for r in solo.execute("SELECT n FROM waits").fetchall()) == [2, 3]
+solo.close()
 print("rds sql endpoint: ok")

@@ -163,7 +163,7 @@ impl Endpoints {
         let mut keep = Vec::new();
         for ep in wanted {
             let id = format!("{}/{}", ep.region, ep.id);
-            if !ep.engine.contains("postgres") {
+            if !squall_control::served_engine(&ep.engine) {
                 let mut logged = self.refused_logged.lock().unwrap_or_else(PoisonError::into_inner);
                 if logged.get(&id) != Some(&ep.engine) {
                     tracing::warn!(
