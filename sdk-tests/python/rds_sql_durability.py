@@ -99,7 +99,8 @@ for trial in range(3):
                     with w.transaction():  # a few rows per transaction, now and then
                         for k in range(3):
                             w.execute("INSERT INTO rows VALUES (%s, %s)", (n * 10 + k, "x" * 200))
-                        acknowledged.extend(n * 10 + k for k in range(3))
+                    # Acknowledged once the block has committed (its COMMIT answered), not before.
+                    acknowledged.extend(n * 10 + k for k in range(3))
                 else:
                     w.execute("INSERT INTO rows VALUES (%s, %s)", (n * 10, "y" * 100))
                     acknowledged.append(n * 10)

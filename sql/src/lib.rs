@@ -264,12 +264,23 @@ impl Endpoints {
         let (stop, stopped) = watch::channel(false);
         self.served.lock().unwrap_or_else(PoisonError::into_inner).insert(
             id.clone(),
-            Served { key, port: ep.port, db: None, device: None, stop, rebuilding: Arc::default(), last_rebuild: None },
+            Served {
+                key: key.clone(),
+                port: ep.port,
+                db: None,
+                device: None,
+                stop,
+                rebuilding: Arc::default(),
+                last_rebuild: None,
+            },
         );
         let control = self.control.clone();
         let me = self.clone();
         let ep2 = ep.clone();
-        let name = format!("{}-{}-{}", ep.region, ep.id, ep.primary.volumes.join("+"));
+        // Unique per opening: an opening that outlives its endpoint (stuck storage) never
+        // unregisters a newer one's device.
+        static OPENINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!("{}-{}-{}", ep.region, ep.id, OPENINGS.fetch_add(1, Ordering::Relaxed));
         // Opening reads the storage: off the reactor, and it may wait on a stuck volume.
         let opened =
             tokio::task::spawn_blocking(move || -> Result<(Arc<Database>, Arc<squall_control::DbDevice>), String> {
@@ -293,9 +304,18 @@ impl Endpoints {
                 return;
             }
         };
-        if let Some(s) = me.served.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
-            s.db = Some(db.clone());
-            s.device = Some(device);
+        let still_wanted = match me.served.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
+            Some(s) if s.key == key => {
+                s.db = Some(db.clone());
+                s.device = Some(device);
+                true
+            }
+            _ => false,
+        };
+        if !still_wanted {
+            // Closed while it opened (its storage may have been stuck meanwhile): let it go.
+            let _ = tokio::task::spawn_blocking(move || db.close()).await;
+            return;
         }
         tracing::info!(instance = %ep.id, address = %addr, "SQL endpoint serving (PostgreSQL protocol)");
         let shared = Arc::new(Shared::new(
