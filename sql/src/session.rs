@@ -284,7 +284,6 @@ impl Session {
         format: &Format,
         announced: Option<Vec<PgType>>,
         cached: Option<Arc<Outcome>>,
-        send_describe: bool,
     ) -> Result<Response, SqlError> {
         let mut tx = self.tx.lock().await;
         let ends_tx = matches!(st.kind, Kind::Commit | Kind::Rollback)
@@ -429,7 +428,6 @@ impl Session {
                     "SELECT" => {}
                     other => response.set_command_tag(other),
                 }
-                let _ = send_describe;
                 Ok(Response::Query(response))
             }
         }
@@ -712,7 +710,7 @@ impl SimpleQueryHandler for Session {
         let statements = translate::translate(query).map_err(user_error)?;
         let mut out = Vec::new();
         for st in &statements {
-            match self.execute(st, Vec::new(), &Format::UnifiedText, None, None, true).await {
+            match self.execute(st, Vec::new(), &Format::UnifiedText, None, None).await {
                 Ok(r) => {
                     let copy = matches!(r, Response::CopyIn(_));
                     out.push(r);
@@ -794,7 +792,7 @@ impl ExtendedQueryHandler for Session {
                 .or_else(|| d.get(&format!("statement:{}", portal.statement.id)))
                 .cloned()
         };
-        self.execute(st, params, &portal.result_column_format, announced, cached, false).await.map_err(user_error)
+        self.execute(st, params, &portal.result_column_format, announced, cached).await.map_err(user_error)
     }
 
     async fn do_describe_statement<C>(

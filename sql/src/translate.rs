@@ -648,13 +648,10 @@ fn max_param(t: &[Tok]) -> u32 {
 
 fn set(t: &[Tok]) -> Result<Statement, SqlError> {
     // SET [SESSION | LOCAL] name { TO | = } value  |  SET TIME ZONE value
-    let mut i = 1;
-    let mut rest: Vec<&Tok> = t.iter().skip(i).filter(|x| **x != Tok::Space).collect();
+    let mut rest: Vec<&Tok> = t.iter().skip(1).filter(|x| **x != Tok::Space).collect();
     if rest.first().is_some_and(|x| x.is_word("session") || x.is_word("local")) {
         rest.remove(0);
-        i += 1;
     }
-    let _ = i;
     if rest.first().is_some_and(|x| x.is_word("transaction") || x.is_word("characteristics")) {
         return Ok(Statement {
             kind: Kind::Noop("SET".into()),
@@ -792,7 +789,6 @@ fn alter_add_primary_key(t: &[Tok]) -> Result<Option<Statement>, SqlError> {
 }
 
 fn copy(t: &[Tok]) -> Result<Statement, SqlError> {
-    let w = words(t);
     let mut spec = CopySpec {
         table: String::new(),
         columns: Vec::new(),
@@ -812,11 +808,9 @@ fn copy(t: &[Tok]) -> Result<Statement, SqlError> {
         while i < t.len() {
             match &t[i] {
                 Tok::Dot => name.clear(),
+                // FROM/TO (or any word after the name) ends the table's name.
                 Tok::Word(x) if !name.is_empty() || x.eq_ignore_ascii_case("from") || x.eq_ignore_ascii_case("to") => {
-                    if name.is_empty() {
-                        break;
-                    }
-                    break;
+                    break
                 }
                 other => {
                     if let Some(n) = name_text(other) {
@@ -848,7 +842,6 @@ fn copy(t: &[Tok]) -> Result<Statement, SqlError> {
             ))
         }
     };
-    let _ = w;
     // Options: WITH (FORMAT csv, HEADER, DELIMITER ',') or the old WITH CSV HEADER.
     let opts: Vec<&Tok> = t[i..].iter().filter(|x| **x != Tok::Space).collect();
     for (k, tok) in opts.iter().enumerate() {
