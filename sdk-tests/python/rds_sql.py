@@ -44,10 +44,10 @@ assert db["Endpoint"]["Port"] == port, db
 dsn = f"host=127.0.0.1 port={port} dbname=app user=ledger_admin password=correct-horse connect_timeout=5"
 
 
-def connect(attempts=100):
+def connect(attempts=100, to=None):
     for _ in range(attempts):
         try:
-            return psycopg.connect(dsn, autocommit=True)
+            return psycopg.connect(to or dsn, autocommit=True)
         except psycopg.OperationalError:
             time.sleep(0.1)
     raise AssertionError("the endpoint never took a connection")
@@ -256,12 +256,7 @@ rds.create_db_instance(
 rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="solo", WaiterConfig=fast)
 zone = rds.describe_db_instances(DBInstanceIdentifier="solo")["DBInstances"][0]["AvailabilityZone"]
 solo_dsn = dsn.replace(f"port={port}", f"port={solo_port}")
-for _ in range(100):
-    try:
-        solo = psycopg.connect(solo_dsn, autocommit=True)
-        break
-    except psycopg.OperationalError:
-        time.sleep(0.1)
+solo = connect(to=solo_dsn)
 solo.execute("CREATE TABLE waits (n INTEGER)")
 solo.execute("SET statement_timeout = 700")
 cut = fault_api("POST", "/_squall/faults", {"kind": "az-outage", "zone": zone, "region": "us-east-1"})
@@ -299,12 +294,7 @@ deadline = time.time() + 20
 while time.time() < deadline and not any("has every write of the primary again" in m for m in solo_events()):
     time.sleep(0.2)
 assert any("has every write of the primary again" in m for m in solo_events()), solo_events()
-for _ in range(100):
-    try:
-        solo = psycopg.connect(solo_dsn, autocommit=True)
-        break
-    except psycopg.OperationalError:
-        time.sleep(0.1)
+solo = connect(to=solo_dsn)
 solo.execute("INSERT INTO waits VALUES (3)")
 solo.close()
 before = rds.describe_db_instances(DBInstanceIdentifier="solo")["DBInstances"][0]["AvailabilityZone"]
@@ -316,12 +306,7 @@ while True:
         break
     assert time.time() < deadline, d
     time.sleep(0.1)
-for _ in range(100):
-    try:
-        solo = psycopg.connect(solo_dsn, autocommit=True)
-        break
-    except psycopg.OperationalError:
-        time.sleep(0.1)
+solo = connect(to=solo_dsn)
 assert sorted(r[0] for r in solo.execute("SELECT n FROM waits").fetchall()) == [2, 3]
 solo.close()
 print("rds sql endpoint: ok")

@@ -47,6 +47,40 @@ fn pg(tool: &str, port: u16, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("ends")
 }
 
+/// CreateDBInstance through the AWS CLI: a PostgreSQL instance of user `shopkeeper` on `port`.
+async fn create_instance(endpoint: &str, id: &str, port: u16, extra: &[&str]) {
+    let mut args: Vec<String> = [
+        "rds",
+        "create-db-instance",
+        "--db-instance-identifier",
+        id,
+        "--engine",
+        "postgres",
+        "--db-instance-class",
+        "db.t3.micro",
+        "--allocated-storage",
+        "20",
+        "--master-username",
+        "shopkeeper",
+        "--master-user-password",
+        "counter-top",
+        "--port",
+        &port.to_string(),
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let endpoint = endpoint.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        aws(&endpoint, &args)
+    })
+    .await
+    .expect("task");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
@@ -60,37 +94,7 @@ async fn psql_and_pgbench_work_against_the_sql_endpoint() {
         squall::start(&ServeOptions { lifecycle_delay_ms: 0, ..ServeOptions::ephemeral() }).await.expect("starts");
     let endpoint = server.endpoint_url();
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-    let out = tokio::task::spawn_blocking({
-        let endpoint = endpoint.clone();
-        move || {
-            aws(
-                &endpoint,
-                &[
-                    "rds",
-                    "create-db-instance",
-                    "--db-instance-identifier",
-                    "shop",
-                    "--engine",
-                    "postgres",
-                    "--db-instance-class",
-                    "db.t3.micro",
-                    "--allocated-storage",
-                    "20",
-                    "--master-username",
-                    "shopkeeper",
-                    "--master-user-password",
-                    "counter-top",
-                    "--db-name",
-                    "shop",
-                    "--port",
-                    &port.to_string(),
-                ],
-            )
-        }
-    })
-    .await
-    .expect("task");
-    assert!(out.status.success(), "{}", text(&out));
+    create_instance(&endpoint, "shop", port, &["--db-name", "shop"]).await;
 
     let checks = tokio::task::spawn_blocking(move || {
         // The endpoint opens within the control plane's watch interval.
@@ -172,32 +176,7 @@ async fn tokio_postgres_prepares_binds_and_decodes_binary_results() {
         squall::start(&ServeOptions { lifecycle_delay_ms: 0, ..ServeOptions::ephemeral() }).await.expect("starts");
     let endpoint = server.endpoint_url();
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-    let out = tokio::task::spawn_blocking(move || {
-        aws(
-            &endpoint,
-            &[
-                "rds",
-                "create-db-instance",
-                "--db-instance-identifier",
-                "rusty",
-                "--engine",
-                "postgres",
-                "--db-instance-class",
-                "db.t3.micro",
-                "--allocated-storage",
-                "20",
-                "--master-username",
-                "shopkeeper",
-                "--master-user-password",
-                "counter-top",
-                "--port",
-                &port.to_string(),
-            ],
-        )
-    })
-    .await
-    .expect("task");
-    assert!(out.status.success(), "{}", text(&out));
+    create_instance(&endpoint, "rusty", port, &[]).await;
     let config = format!("host=127.0.0.1 port={port} user=shopkeeper password=counter-top dbname=postgres");
     let started = Instant::now();
     let (mut client, connection) = loop {

@@ -177,7 +177,7 @@ impl Session {
         let db = self.db().clone();
         db.disk().set_interrupt(false);
         let interrupter = Arc::new(Interrupter::of(&db));
-        if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        if can_block_in_place() {
             return self.run_inline(&db, interrupter, &sql, &params).await;
         }
         struct OnDrop(Option<Arc<Interrupter>>);
@@ -252,8 +252,7 @@ impl Session {
         if !disk.commits_in_flight() {
             return Ok(());
         }
-        let waited = if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-        {
+        let waited = if can_block_in_place() {
             tokio::task::block_in_place(|| disk.wait_durable())
         } else {
             tokio::task::spawn_blocking(move || disk.wait_durable())
@@ -593,6 +592,12 @@ impl Session {
             })
             .collect()
     }
+}
+
+/// Whether blocking work may run on this worker (`block_in_place` needs the multi-threaded
+/// runtime; elsewhere it goes to a blocking thread).
+fn can_block_in_place() -> bool {
+    tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
 }
 
 fn command_tag(tag: &str, changes: usize) -> Tag {
