@@ -44,6 +44,10 @@ pub struct DbEndpoint {
     pub standby: Option<DbStorage>,
     pub standby_in_sync: bool,
     pub allocated_gib: u32,
+    /// A read replica refuses writes until it is promoted.
+    pub read_only: bool,
+    /// The source a read replica receives writes from (`None` once its promotion started).
+    pub replicating_from: Option<String>,
 }
 
 impl DbEndpoint {
@@ -57,7 +61,8 @@ impl DbEndpoint {
     /// standby; a standby is added or dropped) means the database must be closed and opened again.
     pub fn storage_key(&self) -> String {
         let standby = self.standby.as_ref().map(|s| s.volumes.join(",")).unwrap_or_default();
-        format!("{}/{}|{standby}", self.region, self.primary.volumes.join(","))
+        let mode = if self.read_only { "ro" } else { "rw" };
+        format!("{}/{}|{standby}|{mode}", self.region, self.primary.volumes.join(","))
     }
 }
 
@@ -295,6 +300,8 @@ impl RegionState {
             standby: i.standby.clone(),
             standby_in_sync: i.standby_in_sync,
             allocated_gib: i.allocated_gib,
+            read_only: i.read_replica_source.is_some(),
+            replicating_from: i.read_replica_source.clone().filter(|_| !i.promoting),
         }
     }
 

@@ -14,7 +14,7 @@ use crate::ids::{AzId, AzName};
 use crate::model::lifecycle::LifecycleDelays;
 use crate::model::rds::{
     DbInstance, DbInstanceSpec, DbInstanceStatus, DbModification, DbSnapshot, DbSnapshotStatus, DbStorage, DbSubnet,
-    DbSubnetGroup, EventSource, PendingChanges, RdsError, RdsEvent, DEFAULT_SUBNET_GROUP,
+    DbSubnetGroup, EventSource, PendingChanges, RdsError, RdsEvent, ReadReplicaSpec, DEFAULT_SUBNET_GROUP,
 };
 use crate::model::zone::{Zone, ZoneState};
 use crate::region::Region;
@@ -81,6 +81,9 @@ pub fn engine(name: &str) -> Option<&'static Engine> {
 }
 
 /// The event that ends every failover, forced or not.
+/// Read replicas one DB instance may have, as RDS allows.
+const MAX_READ_REPLICAS: usize = 15;
+
 const FAILOVER_COMPLETED: &str = "Multi-AZ instance failover completed";
 
 /// Instance class families squall knows, and their sizes.
@@ -545,6 +548,8 @@ impl RegionState {
             storage_stuck_since_ms: None,
             standby_in_sync: true,
             failover_refused: false,
+            read_replica_source: None,
+            promoting: false,
         };
         self.db_instances.insert(id.clone(), instance.clone());
         match from {
@@ -676,7 +681,12 @@ impl RegionState {
                 "Cannot delete protected DB Instance, please disable deletion protection and try again.",
             ));
         }
+        let replica = instance.read_replica_source.is_some();
         match (skip_final_snapshot, final_snapshot) {
+            (_, Some(_)) if replica => {
+                return Err(combination("FinalDBSnapshotIdentifier can not be specified when deleting a replica instance"))
+            }
+            (_, None) if replica => {}
             (true, Some(_)) => {
                 return Err(combination("Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier."))
             }
@@ -712,6 +722,156 @@ impl RegionState {
         i.status_since_ms = now_ms;
         let out = i.clone();
         Ok(out)
+    }
+
+    // ---- read replicas -------------------------------------------------------------------------
+
+    /// The read replicas of `source`, by identifier.
+    pub fn read_replicas_of(&self, source: &str) -> Vec<String> {
+        self.db_instances
+            .values()
+            .filter(|i| i.read_replica_source.as_deref() == Some(source))
+            .map(|i| i.id.clone())
+            .collect()
+    }
+
+    /// CreateDBInstanceReadReplica: a new instance with the source's engine, storage size and
+    /// credentials, in the source's subnet group; its storage starts empty and its SQL endpoint
+    /// copies the source's bytes before it serves, then receives its writes asynchronously.
+    pub(crate) fn create_db_read_replica(
+        &mut self,
+        spec: ReadReplicaSpec,
+        zones: &[Zone],
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let source = self.db_instance(&spec.source)?.clone();
+        if source.status != DbInstanceStatus::Available {
+            return Err(RdsError::InvalidInstanceState {
+                id: source.id,
+                status: source.status.as_str(),
+                why: "it must be available to be the source of a read replica",
+            }
+            .into());
+        }
+        if source.backup_retention_days == 0 {
+            return Err(RdsError::InvalidInstanceStateMessage(
+                "Automated backups are not enabled for this database instance. To enable automated backups, use \
+                 ModifyDBInstance to set the backup retention period to a non-zero value."
+                    .into(),
+            )
+            .into());
+        }
+        if source.read_replica_source.is_some() && !source.engine.contains("postgres") {
+            return Err(RdsError::InvalidInstanceState {
+                id: source.id,
+                status: "available",
+                why: "it is a read replica itself, and only PostgreSQL replicas can be sources (cascading)",
+            }
+            .into());
+        }
+        if self.read_replicas_of(&source.id).len() >= MAX_READ_REPLICAS {
+            return Err(RdsError::InstanceQuotaExceeded(format!(
+                "DB instance {} already has {MAX_READ_REPLICAS} read replicas, the most it may have.",
+                source.id
+            ))
+            .into());
+        }
+        let base = DbInstanceSpec {
+            id: spec.id.clone(),
+            class: spec.class.clone().unwrap_or_else(|| source.class.clone()),
+            engine: source.engine.clone(),
+            engine_version: Some(source.engine_version.clone()),
+            allocated_gib: Some(source.allocated_gib),
+            storage_type: spec.storage_type.clone().or_else(|| Some(source.storage_type.clone())),
+            iops: source.iops,
+            master_username: source.master_username.clone(),
+            master_password: source.master_password.clone(),
+            db_name: source.db_name.clone(),
+            zone: spec.zone.clone(),
+            multi_az: spec.multi_az,
+            subnet_group: spec.subnet_group.clone().or_else(|| source.subnet_group.clone()),
+            port: spec.port,
+            parameter_group: Some(source.parameter_group.clone()),
+            backup_retention_days: Some(0),
+            backup_window: Some(source.backup_window.clone()),
+            maintenance_window: None,
+            deletion_protection: spec.deletion_protection,
+            publicly_accessible: spec.publicly_accessible.or(Some(source.publicly_accessible)),
+            auto_minor_version_upgrade: spec.auto_minor_version_upgrade.or(Some(source.auto_minor_version_upgrade)),
+            copy_tags_to_snapshot: spec.copy_tags_to_snapshot,
+            storage_encrypted: source.storage_encrypted,
+            tags: spec.tags,
+        };
+        self.new_db_instance(base, zones, address, now_ms, None)?;
+        let row = self.instance_mut(&spec.id)?;
+        row.read_replica_source = Some(source.id.clone());
+        let made = row.clone();
+        let message = format!("Read replica {} of {} created: replication starts when it is available", made.id, source.id);
+        self.rds_event(&made.id, &message, "RDS-EVENT-0046", "read replica", now_ms);
+        Ok(made)
+    }
+
+    /// PromoteReadReplica: replication stops now; the instance takes writes when the promotion
+    /// completes (status `modifying` until then), with the backups asked for.
+    pub(crate) fn promote_read_replica(
+        &mut self,
+        id: &str,
+        backup_retention_days: Option<u32>,
+        backup_window: Option<&str>,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let instance = self.db_instance(id)?.clone();
+        if instance.read_replica_source.is_none() {
+            return Err(RdsError::InvalidInstanceState {
+                id: instance.id,
+                status: instance.status.as_str(),
+                why: "it is not a read replica",
+            }
+            .into());
+        }
+        let instance = self.instance_in(id, DbInstanceStatus::Available, "it must be available to be promoted")?;
+        if instance.promoting {
+            return Err(RdsError::InvalidInstanceState {
+                id: instance.id,
+                status: "modifying",
+                why: "it is already being promoted",
+            }
+            .into());
+        }
+        let retention = backup_retention_days.unwrap_or(1);
+        if retention > 35 {
+            return Err(invalid(format!(
+                "Invalid backup retention period: {retention}. It must be between 0 and 35 days."
+            )));
+        }
+        let window = backup_window.map(check_backup_window).transpose()?;
+        {
+            let row = self.instance_mut(id)?;
+            row.promoting = true;
+            row.backup_retention_days = retention;
+            if let Some(w) = window {
+                row.backup_window = w;
+            }
+        }
+        let out = self.begin(id, DbInstanceStatus::Modifying, now_ms)?;
+        self.rds_event(
+            &out.id,
+            "Replication for the read replica was stopped: promoting it to a standalone instance",
+            "RDS-EVENT-0062",
+            "read replica",
+            now_ms,
+        );
+        Ok(out)
+    }
+
+    /// A read replica becomes a standalone instance (promoted, or its source was deleted).
+    fn end_replication(&mut self, id: &str, now_ms: u64) {
+        let Some(row) = self.db_instances.get_mut(id) else { return };
+        let Some(source) = row.read_replica_source.take() else { return };
+        row.promoting = false;
+        let message = format!("Replication from {source} has ended: the instance is a standalone DB instance now");
+        self.rds_event(id, &message, "RDS-EVENT-0047", "read replica", now_ms);
     }
 
     /// The instance, if it is in `required` status (else AWS's InvalidDBInstanceState).
@@ -771,6 +931,22 @@ impl RegionState {
     /// StopDBInstance.
     pub(crate) fn stop_db_instance(&mut self, id: &str, now_ms: u64) -> Result<DbInstance, ControlError> {
         let instance = self.instance_in(id, DbInstanceStatus::Available, "it must be available to be stopped")?;
+        if instance.read_replica_source.is_some() {
+            return Err(RdsError::InvalidInstanceState {
+                id: instance.id,
+                status: "available",
+                why: "it is a read replica, and a read replica cannot be stopped",
+            }
+            .into());
+        }
+        if !self.read_replicas_of(&instance.id).is_empty() {
+            return Err(RdsError::InvalidInstanceState {
+                id: instance.id,
+                status: "available",
+                why: "it has read replicas, and an instance with read replicas cannot be stopped",
+            }
+            .into());
+        }
         if instance.multi_az && instance.engine.starts_with("sqlserver") {
             return Err(combination("Multi-AZ SQL Server instances cannot be stopped."));
         }
@@ -945,6 +1121,11 @@ impl RegionState {
         if m.backup_retention_days.is_some_and(|d| d > 35) {
             return Err(invalid("Invalid backup retention period: it must be between 0 and 35 days."));
         }
+        if m.backup_retention_days == Some(0) && !self.read_replicas_of(&instance.id).is_empty() {
+            return Err(combination(
+                "The backup retention period cannot be 0 for a DB instance that is the source of read replicas.",
+            ));
+        }
         let backup_window = m.backup_window.as_deref().map(check_backup_window).transpose()?;
         let maintenance_window = m.maintenance_window.as_deref().map(check_maintenance_window).transpose()?;
         if m.multi_az == Some(true) && !instance.multi_az && self.standby_zone_for(&instance, Some(zones)).is_none() {
@@ -1108,6 +1289,12 @@ impl RegionState {
                 self.db_instances.remove(&instance.id).ok_or_else(|| RdsError::InstanceNotFound(id.into()))?;
             row.id = new_id.clone();
             self.db_instances.insert(new_id.clone(), row);
+            // Its read replicas follow the new name.
+            let old_id = instance.id.clone();
+            self.db_instances.update_where(
+                |r| r.read_replica_source.as_deref() == Some(old_id.as_str()),
+                |r| r.read_replica_source = Some(new_id.clone()),
+            );
             let message = format!("Renamed instance from {} to {new_id}", instance.id);
             self.rds_event(new_id, &message, "RDS-EVENT-0034", "configuration change", now_ms);
             current = new_id.clone();
@@ -1344,6 +1531,10 @@ impl RegionState {
                 }
                 let at = i.status_since_ms + step;
                 let (next, event): (Option<DbInstanceStatus>, Option<(&str, &str, &str)>) = match i.status {
+                    // A read replica takes no backups: its bytes come from its source.
+                    DbInstanceStatus::Creating if i.read_replica_source.is_some() => {
+                        (Some(DbInstanceStatus::Available), None)
+                    }
                     DbInstanceStatus::Creating => (
                         Some(DbInstanceStatus::BackingUp),
                         Some(("Backing up DB instance", "RDS-EVENT-0001", "backup")),
@@ -1373,6 +1564,10 @@ impl RegionState {
                 };
                 match next {
                     None => {
+                        // The read replicas of a deleted instance become standalone instances.
+                        for replica in self.read_replicas_of(&id) {
+                            self.end_replication(&replica, at);
+                        }
                         if let Some(gone) = self.db_instances.remove(&id) {
                             self.drop_db_storage(&gone.primary);
                             if let Some(standby) = &gone.standby {
@@ -1382,6 +1577,9 @@ impl RegionState {
                     }
                     Some(status) => {
                         let failover = i.status == DbInstanceStatus::Rebooting && i.failing_over;
+                        if i.status == DbInstanceStatus::Modifying && i.promoting {
+                            self.end_replication(&id, at);
+                        }
                         let finished =
                             if i.status == DbInstanceStatus::Modifying { i.modifying.clone() } else { Vec::new() };
                         for what in &finished {
@@ -1586,6 +1784,28 @@ impl Region {
     pub fn modify_db_instance(&self, id: &str, m: DbModification, now_ms: u64) -> Result<DbInstance, ControlError> {
         let zones = self.zones_now();
         self.with_state(now_ms, |state| state.modify_db_instance(id, m, &zones, now_ms))
+    }
+
+    /// CreateDBInstanceReadReplica.
+    pub fn create_db_read_replica(
+        &self,
+        spec: ReadReplicaSpec,
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let zones = self.zones_now();
+        self.with_state(now_ms, |state| state.create_db_read_replica(spec, &zones, address, now_ms))
+    }
+
+    /// PromoteReadReplica.
+    pub fn promote_read_replica(
+        &self,
+        id: &str,
+        backup_retention_days: Option<u32>,
+        backup_window: Option<&str>,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        self.with_state(now_ms, |state| state.promote_read_replica(id, backup_retention_days, backup_window, now_ms))
     }
 
     /// StopDBInstance.

@@ -156,6 +156,7 @@ impl squall_fault_api::DataPath for NbdSettings<'_> {
             .map(|e| {
                 serde_json::json!({
                     "instance": e.instance, "port": e.port, "commits": e.commits, "heldMs": e.held_ms,
+                    "replicaOf": e.replica_of, "replicaLagMs": e.replica_lag_ms,
                 })
             })
             .collect::<Vec<_>>()
@@ -182,18 +183,34 @@ fn nbd_exports(nbd: &squall_nbd::Nbd) -> serde_json::Value {
         .into()
 }
 
-/// The SQL endpoints' figures of `/metrics`: commits, and time spent waiting on stuck storage.
+/// The SQL endpoints' figures of `/metrics`: commits, time spent waiting on stuck storage, and
+/// each read replica's lag behind its source (each family's samples grouped under its header).
 fn sql_metrics(sql: &squall_sql::Endpoints) -> String {
     use std::fmt::Write;
+    let endpoints = sql.status();
     let mut out = String::new();
     out.push_str("# HELP squall_sql_commits_total Transactions committed through a DB instance's SQL endpoint.\n");
     out.push_str("# TYPE squall_sql_commits_total counter\n");
+    for e in &endpoints {
+        let _ = writeln!(out, "squall_sql_commits_total{{instance=\"{}\"}} {}", e.instance, e.commits);
+    }
     out.push_str("# HELP squall_sql_held_seconds_total Time a DB instance's statements waited on stuck storage.\n");
     out.push_str("# TYPE squall_sql_held_seconds_total counter\n");
-    for e in sql.status() {
-        let _ = writeln!(out, "squall_sql_commits_total{{instance=\"{}\"}} {}", e.instance, e.commits);
+    for e in &endpoints {
         let _ =
             writeln!(out, "squall_sql_held_seconds_total{{instance=\"{}\"}} {}", e.instance, e.held_ms as f64 / 1000.0);
+    }
+    out.push_str("# HELP squall_rds_replica_lag_seconds How far a read replica is behind its source (RDS's ReplicaLag).\n");
+    out.push_str("# TYPE squall_rds_replica_lag_seconds gauge\n");
+    for e in &endpoints {
+        if let (Some(source), Some(lag)) = (&e.replica_of, e.replica_lag_ms) {
+            let _ = writeln!(
+                out,
+                "squall_rds_replica_lag_seconds{{instance=\"{}\",source=\"{source}\"}} {}",
+                e.instance,
+                lag as f64 / 1000.0
+            );
+        }
     }
     out
 }

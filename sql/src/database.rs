@@ -36,6 +36,11 @@ pub struct Database {
     /// PostgreSQL's widths of INTEGER columns declared bigint or smallint (marked in the stored
     /// schema), by (table, column); read again after DDL.
     widths: Mutex<Option<Widths>>,
+    /// A read replica's database: statements that write answer 25006.
+    pub read_only: bool,
+    /// What the connection is opened with, to open it again ([`Database::refresh`]).
+    db_name: String,
+    user: String,
 }
 
 type Widths = std::collections::HashMap<(String, String), &'static str>;
@@ -82,32 +87,18 @@ fn version_string() -> String {
 }
 
 impl Database {
-    /// Opens (or creates) the database on `device`, under a name unique in the process.
-    pub fn open(name: &str, device: Arc<dyn Device>, db_name: &str, user: &str) -> Result<Arc<Self>, String> {
+    /// Opens (or creates) the database on `device`, under a name unique in the process; a read
+    /// replica's (`read_only`) refuses writes and never checkpoints.
+    pub fn open(
+        name: &str,
+        device: Arc<dyn Device>,
+        db_name: &str,
+        user: &str,
+        read_only: bool,
+    ) -> Result<Arc<Self>, String> {
         let disk = Disk::open(device).map_err(|e| format!("cannot open the storage: {e}"))?;
         vfs::attach(name, disk.clone()).map_err(|e| format!("cannot register the storage: {e}"))?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags_and_vfs(name, flags, vfs::VFS_NAME).map_err(|e| {
-            vfs::detach(name);
-            format!("cannot open the database: {e}")
-        })?;
-        let setup = conn.execute_batch(
-            "PRAGMA page_size = 4096; PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = -16384;",
-        );
-        let mut databases = vec![db_name.to_string()];
-        if db_name != "postgres" {
-            databases.push("postgres".to_string());
-        }
-        let installed = setup
-            .and_then(|()| rusqlite::vtab::series::load_module(&conn))
-            .and_then(|()| functions(&conn, db_name, user, disk.clone()))
-            .and_then(|()| crate::catalog::install(&conn, &databases, user));
-        if let Err(e) = installed {
-            vfs::detach(name);
-            return Err(format!("cannot set the database up: {e}"));
-        }
+        let conn = connect(name, &disk, db_name, user, read_only).inspect_err(|_| vfs::detach(name))?;
         Ok(Arc::new(Self {
             name: name.to_string(),
             disk,
@@ -115,7 +106,28 @@ impl Database {
             turn: Arc::new(tokio::sync::Mutex::new(())),
             commits: AtomicU64::new(0),
             widths: Mutex::new(None),
+            read_only,
+            db_name: db_name.to_string(),
+            user: user.to_string(),
         }))
+    }
+
+    /// A read replica receives its source's bytes: the connection closes (nothing reads while
+    /// `apply` writes the storage), then opens again on what the storage holds now. The caller
+    /// holds the turn.
+    pub fn refresh(&self, apply: impl FnOnce(&Disk) -> std::io::Result<()>) -> Result<(), String> {
+        let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            return Err("the database is closed".into());
+        }
+        drop(guard.take());
+        let applied = apply(&self.disk).map_err(|e| format!("cannot apply the source's writes: {e}"));
+        *self.widths.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        if self.disk.is_closed() {
+            return Err("the database is closed".into());
+        }
+        *guard = Some(connect(&self.name, &self.disk, &self.db_name, &self.user, self.read_only)?);
+        applied
     }
 
     pub fn disk(&self) -> &Arc<Disk> {
@@ -144,24 +156,32 @@ impl Database {
             *self.widths.lock().unwrap_or_else(PoisonError::into_inner) = None;
         }
         for (n, one) in sql.iter().enumerate() {
-            let mut stmt = conn.prepare_cached(one).map_err(|e| sql_error(&e, &self.disk))?;
+            let error = |e: rusqlite::Error| {
+                let mut error = sql_error(&e, &self.disk);
+                if error.code == "25006" {
+                    // As PostgreSQL words it on a hot standby: which statement was refused.
+                    error.message = format!("cannot execute {} in a read-only transaction", statement_verb(one));
+                }
+                error
+            };
+            let mut stmt = conn.prepare_cached(one).map_err(error)?;
             let count = stmt.parameter_count();
             for i in 1..=count {
                 let v = params.get(i - 1).cloned().unwrap_or(Value::Null);
-                stmt.raw_bind_parameter(i, v).map_err(|e| sql_error(&e, &self.disk))?;
+                stmt.raw_bind_parameter(i, v).map_err(error)?;
             }
             if n + 1 < sql.len() || stmt.column_count() == 0 {
-                let changes = stmt.raw_execute().map_err(|e| sql_error(&e, &self.disk))?;
+                let changes = stmt.raw_execute().map_err(error)?;
                 out.changes += changes;
                 continue;
             }
             out.columns = self.columns_of(conn, &stmt);
             let width = out.columns.len();
             let mut rows = stmt.raw_query();
-            while let Some(row) = rows.next().map_err(|e| sql_error(&e, &self.disk))? {
+            while let Some(row) = rows.next().map_err(error)? {
                 let mut values = Vec::with_capacity(width);
                 for i in 0..width {
-                    values.push(row.get::<_, Value>(i).map_err(|e| sql_error(&e, &self.disk))?);
+                    values.push(row.get::<_, Value>(i).map_err(error)?);
                 }
                 out.rows.push(values);
             }
@@ -255,6 +275,38 @@ impl Interrupter {
     }
 }
 
+/// A SQLite connection to the database `name` on `disk`, set up for the PostgreSQL protocol.
+fn connect(name: &str, disk: &Arc<Disk>, db_name: &str, user: &str, read_only: bool) -> Result<Connection, String> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags_and_vfs(name, flags, vfs::VFS_NAME)
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    if read_only {
+        // A replica's storage changes only by what its source wrote: closing must not fold the
+        // WAL into the database file.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(|e| format!("cannot set the database up: {e}"))?;
+    }
+    let setup = conn.execute_batch(if read_only {
+        "PRAGMA locking_mode = EXCLUSIVE; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;"
+    } else {
+        "PRAGMA page_size = 4096; PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -16384;"
+    });
+    let mut databases = vec![db_name.to_string()];
+    if db_name != "postgres" {
+        databases.push("postgres".to_string());
+    }
+    setup
+        .and_then(|()| rusqlite::vtab::series::load_module(&conn))
+        .and_then(|()| functions(&conn, db_name, user, disk.clone(), read_only))
+        .and_then(|()| crate::catalog::install(&conn, &databases, user))
+        // Set last: the catalogue's views above are written to the temporary schema.
+        .and_then(|()| if read_only { conn.execute_batch("PRAGMA query_only = ON;") } else { Ok(()) })
+        .map_err(|e| format!("cannot set the database up: {e}"))?;
+    Ok(conn)
+}
+
 fn closed() -> SqlError {
     SqlError::new(
         "57P01",
@@ -262,7 +314,13 @@ fn closed() -> SqlError {
     )
 }
 
-fn functions(conn: &Connection, db_name: &str, user: &str, disk: Arc<Disk>) -> rusqlite::Result<()> {
+fn functions(
+    conn: &Connection,
+    db_name: &str,
+    user: &str,
+    disk: Arc<Disk>,
+    read_only: bool,
+) -> rusqlite::Result<()> {
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     let nondet = FunctionFlags::SQLITE_UTF8;
     fn now(_: &mut rusqlite::functions::Context<'_>) -> rusqlite::Result<String> {
@@ -280,6 +338,8 @@ fn functions(conn: &Connection, db_name: &str, user: &str, disk: Arc<Disk>) -> r
     conn.create_scalar_function("current_user", 0, det, move |_| Ok(u.clone()))?;
     conn.create_scalar_function("pg_backend_pid", 0, det, |_| Ok(i64::from(std::process::id())))?;
     conn.create_scalar_function("pg_table_is_visible", 1, det, |_| Ok(true))?;
+    // A read replica is a standby in recovery, as PostgreSQL says of a hot standby.
+    conn.create_scalar_function("pg_is_in_recovery", 0, det, move |_| Ok(read_only))?;
     conn.create_scalar_function("gen_random_uuid", 0, nondet, |_| Ok(random_uuid()))?;
     conn.create_scalar_function("uuid_generate_v4", 0, nondet, |_| Ok(random_uuid()))?;
     conn.create_scalar_function("random", 0, nondet, |_| Ok(random_unit()))?;
@@ -387,12 +447,27 @@ pub fn sql_error(e: &rusqlite::Error, disk: &Disk) -> SqlError {
             ErrorCode::DiskFull => {
                 return SqlError::new("53100", "could not extend file: the DB instance's storage is full")
             }
-            ErrorCode::ReadOnly => return SqlError::new("25006", "cannot execute in a read-only transaction"),
+            ErrorCode::ReadOnly => {
+                return SqlError::new("25006", "cannot execute this statement in a read-only transaction")
+            }
             _ => {}
         }
         return message_error(&msg);
     }
     message_error(&text)
+}
+
+/// `INSERT`, `CREATE TABLE`: the command a statement runs, as PostgreSQL names it.
+fn statement_verb(sql: &str) -> String {
+    let words: Vec<String> = sql.split_whitespace().take(3).map(str::to_ascii_uppercase).collect();
+    match words.first().map(String::as_str) {
+        Some("CREATE" | "DROP" | "ALTER") => {
+            let object = words.iter().skip(1).find(|w| !matches!(w.as_str(), "TEMP" | "TEMPORARY" | "UNIQUE"));
+            format!("{} {}", words[0], object.map_or("", String::as_str))
+        }
+        Some(first) => first.to_string(),
+        None => "this statement".to_string(),
+    }
 }
 
 /// What an interrupted statement answers (a CancelRequest, or a timeout the session reports).

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod database;
+pub mod replica;
 pub mod session;
 pub mod translate;
 pub mod vfs;
@@ -81,6 +82,8 @@ struct Served {
     /// A rebuild of an out-of-sync standby is running, or when the last one was tried.
     rebuilding: Arc<std::sync::atomic::AtomicBool>,
     last_rebuild: Option<std::time::Instant>,
+    /// For a read replica: its source and how far it has got.
+    replica: Option<Arc<replica::Link>>,
 }
 
 /// How often a standby that is out of sync is tried again (its zone may still be down).
@@ -102,6 +105,9 @@ pub struct EndpointStatus {
     pub port: u16,
     pub commits: u64,
     pub held_ms: u64,
+    /// For a read replica: its source ("region/id") while it replicates, and its lag.
+    pub replica_of: Option<String>,
+    pub replica_lag_ms: Option<u64>,
 }
 
 impl Endpoints {
@@ -118,11 +124,20 @@ impl Endpoints {
         let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out: Vec<EndpointStatus> = served
             .iter()
-            .map(|(id, s)| EndpointStatus {
-                instance: id.clone(),
-                port: s.port,
-                commits: s.db.as_ref().map_or(0, |d| d.commits.load(Ordering::Relaxed)),
-                held_ms: s.db.as_ref().map_or(0, |d| d.disk().held_ms.load(Ordering::Relaxed)),
+            .map(|(id, s)| {
+                let source = s.replica.as_ref().and_then(|l| l.source());
+                let lag = s.replica.as_ref().filter(|_| source.is_some()).map(|l| {
+                    let source_db = source.as_ref().and_then(|src| served.get(src)).and_then(|x| x.db.as_ref());
+                    l.lag(source_db).as_millis() as u64
+                });
+                EndpointStatus {
+                    instance: id.clone(),
+                    port: s.port,
+                    commits: s.db.as_ref().map_or(0, |d| d.commits.load(Ordering::Relaxed)),
+                    held_ms: s.db.as_ref().map_or(0, |d| d.disk().held_ms.load(Ordering::Relaxed)),
+                    replica_of: source,
+                    replica_lag_ms: lag,
+                }
             })
             .collect();
         out.sort_by(|a, b| a.instance.cmp(&b.instance));
@@ -181,7 +196,16 @@ impl Endpoints {
             }
             keep.push(id.clone());
             let key = format!("{}@{}", ep.storage_key(), ep.port);
-            let current = self.served.lock().unwrap_or_else(PoisonError::into_inner).get(&id).map(|s| s.key.clone());
+            let source = ep.replicating_from.as_ref().map(|src| format!("{}/{src}", ep.region));
+            let current = {
+                let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+                let found = served.get(&id);
+                if let Some(link) = found.and_then(|s| s.replica.as_ref()) {
+                    // A promotion stops replication; a renamed source is followed under its new name.
+                    link.set_source(source.clone());
+                }
+                found.map(|s| s.key.clone())
+            };
             if current.as_deref() == Some(key.as_str()) {
                 if ep.standby.is_some() && !ep.standby_in_sync {
                     self.rebuild_standby(&id, &ep);
@@ -272,11 +296,30 @@ impl Endpoints {
                 stop,
                 rebuilding: Arc::default(),
                 last_rebuild: None,
+                replica: None,
             },
         );
+        // A read replica copies its source's bytes before it serves: the source must serve.
+        let link = ep.read_only.then(|| {
+            replica::Link::new(&id, ep.replicating_from.as_ref().map(|src| format!("{}/{src}", ep.region)))
+        });
+        let source_db = match link.as_ref().and_then(|l| l.source()) {
+            None => None,
+            Some(source) => {
+                let found = self.served.lock().unwrap_or_else(PoisonError::into_inner).get(&source).and_then(|s| s.db.clone());
+                if found.is_none() {
+                    // Tried again at the next look.
+                    self.served.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+                    return;
+                }
+                found
+            }
+        };
         let control = self.control.clone();
         let me = self.clone();
         let ep2 = ep.clone();
+        let link2 = link.clone();
+        let seeding_stopped = stopped.clone();
         // Unique per opening: an opening that outlives its endpoint (stuck storage) never
         // unregisters a newer one's device.
         static OPENINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -285,7 +328,10 @@ impl Endpoints {
         let opened =
             tokio::task::spawn_blocking(move || -> Result<(Arc<Database>, Arc<squall_control::DbDevice>), String> {
                 let device = control.db_device(&ep2).map_err(|e| e.to_string())?;
-                let db = Database::open(&name, device.clone(), &ep2.db_name, &ep2.master_username)?;
+                if let (Some(source), Some(link)) = (&source_db, &link2) {
+                    replica::seed(source, link, device.as_ref(), &seeding_stopped)?;
+                }
+                let db = Database::open(&name, device.clone(), &ep2.db_name, &ep2.master_username, ep2.read_only)?;
                 if ep2.standby.is_some() && !ep2.standby_in_sync {
                     // A new (or returning) standby gets the primary's bytes before it counts as in sync.
                     if let Ok(true) = device.rebuild_standby(&db.disk().used_ranges()) {
@@ -308,6 +354,7 @@ impl Endpoints {
             Some(s) if s.key == key => {
                 s.db = Some(db.clone());
                 s.device = Some(device);
+                s.replica = link.clone();
                 true
             }
             _ => false,
@@ -317,7 +364,15 @@ impl Endpoints {
             let _ = tokio::task::spawn_blocking(move || db.close()).await;
             return;
         }
-        tracing::info!(instance = %ep.id, address = %addr, "SQL endpoint serving (PostgreSQL protocol)");
+        tracing::info!(
+            instance = %ep.id,
+            address = %addr,
+            read_only = ep.read_only,
+            "SQL endpoint serving (PostgreSQL protocol)"
+        );
+        if let Some(link) = link {
+            tokio::spawn(me.clone().replicate(db.clone(), link, stopped.clone()));
+        }
         let shared = Arc::new(Shared::new(
             db,
             Credentials {
@@ -327,6 +382,46 @@ impl Endpoints {
             },
         ));
         tokio::spawn(accept(listener, shared, stopped));
+    }
+}
+
+impl Endpoints {
+    /// The database an endpoint serves now.
+    fn served_db(&self, id: &str) -> Option<Arc<Database>> {
+        self.served.lock().unwrap_or_else(PoisonError::into_inner).get(id).and_then(|s| s.db.clone())
+    }
+
+    /// Brings the source's writes to a read replica every [`replica::REPLICATION_INTERVAL`],
+    /// until the replica's endpoint closes or its replication stops (promotion). While the
+    /// source does not serve (rebooting, stuck), the replica serves what it has and its lag
+    /// grows.
+    async fn replicate(self: Arc<Self>, db: Arc<Database>, link: Arc<replica::Link>, mut stopped: watch::Receiver<bool>) {
+        let mut failing = false;
+        let mut last_source: Option<Arc<Database>> = None;
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = tokio::time::sleep(replica::REPLICATION_INTERVAL) => {}
+            }
+            let Some(source_id) = link.source() else { break };
+            let Some(source) = self.served_db(&source_id) else { continue };
+            last_source = Some(source.clone());
+            match replica::step(&source, &db, &link).await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!(replica = %link.who, source = %source_id, "replication resumed");
+                }
+                Ok(()) => {}
+                Err(e) if !failing && !db.disk().is_closed() => {
+                    failing = true;
+                    tracing::warn!(replica = %link.who, source = %source_id, "replication failed, retrying: {e}");
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(source) = last_source {
+            source.disk().unfollow(&link.who);
+        }
     }
 }
 

@@ -451,7 +451,9 @@ impl Session {
             "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" => "0".into(),
             "max_identifier_length" => "63".into(),
             "integer_datetimes" => "on".into(),
-            "default_transaction_read_only" | "transaction_read_only" => "off".into(),
+            "default_transaction_read_only" | "transaction_read_only" => {
+                if self.db().read_only { "on" } else { "off" }.into()
+            }
             "is_superuser" => "on".into(),
             other => {
                 return Err(SqlError::new("42704", format!("unrecognized configuration parameter \"{other}\"")));

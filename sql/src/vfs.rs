@@ -65,6 +65,11 @@ pub struct Disk {
     /// Held while a flush runs: commits that wait queue behind it, and the next flush covers
     /// them all.
     flushing: Mutex<()>,
+    /// For each read replica that follows this database: the ranges of the device written
+    /// since it last took them (start → end, none overlapping or touching).
+    followers: Mutex<HashMap<String, std::collections::BTreeMap<u64, u64>>>,
+    /// Writes sent to the device, in all: a replica that has seen this many has every byte.
+    pub writes: AtomicU64,
 }
 
 /// Pending bytes beyond which writes go to the device before a sync.
@@ -101,17 +106,72 @@ impl Disk {
             pending: Mutex::new(std::collections::BTreeMap::new()),
             commits: Mutex::new((0, 0)),
             flushing: Mutex::new(()),
+            followers: Mutex::new(HashMap::new()),
+            writes: AtomicU64::new(0),
         };
-        let block = disk.retry(|| disk.device.read(0, SUPERBLOCK_BYTES as usize))?;
+        disk.load_lengths()?;
+        Ok(Arc::new(disk))
+    }
+
+    /// Reads the lengths of the files from the superblock (none: an empty device).
+    fn load_lengths(&self) -> io::Result<()> {
+        let block = self.retry(|| self.device.read(0, SUPERBLOCK_BYTES as usize))?;
+        let mut found = Lengths::default();
         if &block[..8] == MAGIC {
             let num = |at: usize| u64::from_le_bytes(block[at..at + 8].try_into().unwrap_or([0; 8]));
-            let found = Lengths { wal: num(16), db: num(24) };
-            if found.wal > disk.wal_cap || found.db > disk.db_cap {
+            found = Lengths { wal: num(16), db: num(24) };
+            if found.wal > self.wal_cap || found.db > self.db_cap {
                 return Err(io::Error::other("the superblock names lengths beyond the device: not a squall database"));
             }
-            *disk.lengths.lock().unwrap_or_else(PoisonError::into_inner) = (found, found);
         }
-        Ok(Arc::new(disk))
+        *self.lengths.lock().unwrap_or_else(PoisonError::into_inner) = (found, found);
+        Ok(())
+    }
+
+    /// Writes `data` at `at` on the device (waiting while it is stuck), noting the range for
+    /// the read replicas that follow this database.
+    fn put(&self, at: u64, data: &[u8]) -> io::Result<()> {
+        self.retry(|| self.device.write(at, data))?;
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        let mut followers = self.followers.lock().unwrap_or_else(PoisonError::into_inner);
+        for ranges in followers.values_mut() {
+            add_range(ranges, at, at + data.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// Starts noting, for the read replica `who`, every range written from now on (what it
+    /// noted before is forgotten).
+    pub fn follow(&self, who: &str) {
+        self.followers.lock().unwrap_or_else(PoisonError::into_inner).insert(who.to_string(), Default::default());
+    }
+
+    pub fn unfollow(&self, who: &str) {
+        self.followers.lock().unwrap_or_else(PoisonError::into_inner).remove(who);
+    }
+
+    /// The ranges (offset, length) written since `who` last took them; `None` when `who` does
+    /// not follow this database (it must copy every used range).
+    pub fn take_written(&self, who: &str) -> Option<Vec<(u64, u64)>> {
+        let mut followers = self.followers.lock().unwrap_or_else(PoisonError::into_inner);
+        let ranges = followers.get_mut(who)?;
+        Some(std::mem::take(ranges).into_iter().map(|(s, e)| (s, e - s)).collect())
+    }
+
+    /// Reads bytes of the device as they are there now (what a replica copies).
+    pub fn read_device(&self, at: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.retry(|| self.device.read(at, len))
+    }
+
+    /// Writes bytes a replica received onto the device, makes them durable, and takes the
+    /// files' lengths from the superblock they carry. The database must not be open meanwhile.
+    pub fn apply(&self, pieces: &[(u64, Vec<u8>)]) -> io::Result<()> {
+        for (at, data) in pieces {
+            self.put(*at, data)?;
+        }
+        self.retry(|| self.device.flush())?;
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.load_lengths()
     }
 
     /// Fails every later operation (and wakes a wait on a stuck device).
@@ -287,7 +347,7 @@ impl Disk {
         let runs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
         let mut runs = runs.into_iter();
         while let Some((at, data)) = runs.next() {
-            if let Err(e) = self.retry(|| self.device.write(at, &data)) {
+            if let Err(e) = self.put(at, &data) {
                 // Not written: kept, with those after it, for the next try.
                 let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
                 pending.insert(at, data);
@@ -299,7 +359,7 @@ impl Disk {
     }
 
     /// Sends the pending writes and the lengths that go with them to the device.
-    fn write_out(&self) -> io::Result<()> {
+    pub fn write_out(&self) -> io::Result<()> {
         self.write_pending()?;
         let (current, written) = *self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
         if current != written {
@@ -308,7 +368,7 @@ impl Disk {
             block[8..12].copy_from_slice(&1u32.to_le_bytes());
             block[16..24].copy_from_slice(&current.wal.to_le_bytes());
             block[24..32].copy_from_slice(&current.db.to_le_bytes());
-            self.retry(|| self.device.write(0, &block))?;
+            self.put(0, &block)?;
             self.lengths.lock().unwrap_or_else(PoisonError::into_inner).1 = current;
         }
         Ok(())
@@ -360,6 +420,19 @@ impl Disk {
         let c = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
         c.1 < c.0
     }
+}
+
+/// Adds [start, end) to a set of ranges, merged with those it overlaps or touches.
+fn add_range(ranges: &mut std::collections::BTreeMap<u64, u64>, start: u64, end: u64) {
+    let (mut lo, mut hi) = (start, end);
+    let touching: Vec<u64> = ranges.range(..=end).rev().take_while(|(_, e)| **e >= start).map(|(s, _)| *s).collect();
+    for s in touching {
+        if let Some(e) = ranges.remove(&s) {
+            lo = lo.min(s);
+            hi = hi.max(e);
+        }
+    }
+    ranges.insert(lo, hi);
 }
 
 /// The disks SQLite may open, by database name.

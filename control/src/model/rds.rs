@@ -142,6 +142,14 @@ pub struct DbInstance {
     /// An automatic failover was refused (standby out of sync) and said so in an event.
     #[serde(default)]
     pub failover_refused: bool,
+    /// For a read replica, the instance (of the same region) whose writes it receives,
+    /// asynchronously; `None` for an instance that takes writes.
+    #[serde(default)]
+    pub read_replica_source: Option<String>,
+    /// PromoteReadReplica is running: replication has stopped, and the replica takes writes
+    /// when the promotion completes.
+    #[serde(default)]
+    pub promoting: bool,
 }
 
 fn in_sync() -> bool {
@@ -318,6 +326,24 @@ pub struct DbInstanceSpec {
     pub tags: BTreeMap<String, String>,
 }
 
+/// What CreateDBInstanceReadReplica asks for besides the source (the rest comes from it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadReplicaSpec {
+    pub id: String,
+    pub source: String,
+    pub class: Option<String>,
+    pub zone: Option<String>,
+    pub port: Option<u16>,
+    pub multi_az: bool,
+    pub storage_type: Option<String>,
+    pub subnet_group: Option<String>,
+    pub publicly_accessible: Option<bool>,
+    pub auto_minor_version_upgrade: Option<bool>,
+    pub deletion_protection: bool,
+    pub copy_tags_to_snapshot: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
 /// The errors of RDS, in squall's terms (the RDS service maps them to AWS's codes).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RdsError {
@@ -327,6 +353,11 @@ pub enum RdsError {
     InstanceNotFound(String),
     #[error("DB instance {id} is {status}: {why}")]
     InvalidInstanceState { id: String, status: &'static str, why: &'static str },
+    /// InvalidDBInstanceState with RDS's own words for the case.
+    #[error("{0}")]
+    InvalidInstanceStateMessage(String),
+    #[error("{0}")]
+    InstanceQuotaExceeded(String),
     #[error("DB snapshot {0} already exists")]
     SnapshotExists(String),
     #[error("DB snapshot {0} not found")]

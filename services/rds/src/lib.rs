@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use squall_control::model::rds::{
     DbInstance as Instance, DbInstanceSpec, DbModification, DbSnapshot as Snapshot, DbSubnetGroup as Group,
-    EventSource, RdsEvent,
+    EventSource, RdsEvent, ReadReplicaSpec,
 };
 use squall_control::{ControlError, ControlPlane, RdsError, Region, RegionName};
 use squall_protocol::{decode_action, query_response, ApiError, QueryParams, RequestContext, Timestamp, WireResponse};
@@ -66,6 +66,20 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             Response::ModifyDBInstance(ModifyDBInstanceResult {
                 db_instance: Some(render_instance(&i, &region, &arns)),
             })
+        }
+        Request::CreateDBInstanceReadReplica(r) => {
+            let spec = read_replica_spec(r)?;
+            let made = region.create_db_read_replica(spec, &control.config().rds_address, now).map_err(control_error)?;
+            Response::CreateDBInstanceReadReplica(CreateDBInstanceReadReplicaResult {
+                db_instance: Some(render_instance(&made, &region, &arns)),
+            })
+        }
+        Request::PromoteReadReplica(r) => {
+            let retention = non_negative("BackupRetentionPeriod", r.backup_retention_period)?;
+            let i = region
+                .promote_read_replica(&r.db_instance_identifier, retention, r.preferred_backup_window.as_deref(), now)
+                .map_err(control_error)?;
+            Response::PromoteReadReplica(PromoteReadReplicaResult { db_instance: Some(render_instance(&i, &region, &arns)) })
         }
         Request::StopDBInstance(r) => {
             if r.db_snapshot_identifier.is_some() {
@@ -295,6 +309,37 @@ fn instance_spec(r: CreateDBInstanceMessage) -> Result<DbInstanceSpec, ApiError>
     })
 }
 
+/// What CreateDBInstanceReadReplica names; what squall does not model is refused, not ignored.
+fn read_replica_spec(r: CreateDBInstanceReadReplicaMessage) -> Result<ReadReplicaSpec, ApiError> {
+    if r.source_db_cluster_identifier.is_some() {
+        return Err(not_built("squall does not serve DB clusters yet: name a SourceDBInstanceIdentifier"));
+    }
+    if r.pre_signed_url.is_some() {
+        return Err(not_built("squall emulates one region: cross-region read replicas are not served"));
+    }
+    if r.allocated_storage.is_some() {
+        return Err(not_built("squall gives a read replica the allocated storage of its source: leave AllocatedStorage out"));
+    }
+    let source = r.source_db_instance_identifier.ok_or_else(|| {
+        ApiError::client("InvalidParameterValue", "The parameter SourceDBInstanceIdentifier must be provided.")
+    })?;
+    Ok(ReadReplicaSpec {
+        id: r.db_instance_identifier,
+        source,
+        class: r.db_instance_class,
+        zone: r.availability_zone,
+        port: port(r.port)?,
+        multi_az: r.multi_az.unwrap_or(false),
+        storage_type: r.storage_type,
+        subnet_group: r.db_subnet_group_name,
+        publicly_accessible: r.publicly_accessible,
+        auto_minor_version_upgrade: r.auto_minor_version_upgrade,
+        deletion_protection: r.deletion_protection.unwrap_or(false),
+        copy_tags_to_snapshot: r.copy_tags_to_snapshot.unwrap_or(false),
+        tags: tag_map(r.tags.unwrap_or_default())?,
+    })
+}
+
 fn render_group(g: &Group, arns: &Arns<'_>) -> DBSubnetGroup {
     DBSubnetGroup {
         db_subnet_group_name: Some(g.name.clone()),
@@ -361,7 +406,10 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance
         multi_az: Some(i.multi_az),
         engine_version: Some(i.engine_version.clone()),
         auto_minor_version_upgrade: Some(i.auto_minor_version_upgrade),
-        read_replica_db_instance_identifiers: Some(Vec::new()),
+        read_replica_source_db_instance_identifier: i.read_replica_source.clone(),
+        read_replica_db_instance_identifiers: Some(
+            region.read(0, |state| Ok(state.read_replicas_of(&i.id))).unwrap_or_default(),
+        ),
         license_model: Some(squall_control::rds::license(&i.engine).into()),
         iops: i.iops.map(|n| n as i32),
         option_group_memberships: Some(vec![OptionGroupMembership {
@@ -369,19 +417,7 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance
             status: Some("in-sync".into()),
         }]),
         secondary_availability_zone: i.standby.as_ref().map(|s| s.zone.to_string()),
-        // squall's way to show what AWS's statuses have no word for: the storage is stuck.
-        status_infos: i.storage_stuck_since_ms.map(|since| {
-            vec![DBInstanceStatusInfo {
-                status_type: Some("storage".into()),
-                normal: Some(false),
-                status: Some("stuck".into()),
-                message: Some(format!(
-                    "The storage in {} has not answered since {}: I/O is blocked until it recovers.",
-                    i.primary.zone,
-                    timestamp(since)
-                )),
-            }]
-        }),
+        status_infos: status_infos(i),
         publicly_accessible: Some(i.publicly_accessible),
         storage_type: Some(i.storage_type.clone()),
         db_instance_port: Some(0),
@@ -402,6 +438,33 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance
         backup_target: Some("region".into()),
         ..Default::default()
     }
+}
+
+/// A read replica's replication state, as RDS shows it; and squall's way to show what AWS's
+/// statuses have no word for: the storage is stuck.
+fn status_infos(i: &Instance) -> Option<Vec<DBInstanceStatusInfo>> {
+    let mut infos = Vec::new();
+    if i.read_replica_source.is_some() {
+        infos.push(DBInstanceStatusInfo {
+            status_type: Some("read replication".into()),
+            normal: Some(true),
+            status: Some(if i.promoting { "stopped" } else { "replicating" }.into()),
+            message: None,
+        });
+    }
+    if let Some(since) = i.storage_stuck_since_ms {
+        infos.push(DBInstanceStatusInfo {
+            status_type: Some("storage".into()),
+            normal: Some(false),
+            status: Some("stuck".into()),
+            message: Some(format!(
+                "The storage in {} has not answered since {}: I/O is blocked until it recovers.",
+                i.primary.zone,
+                timestamp(since)
+            )),
+        });
+    }
+    (!infos.is_empty()).then_some(infos)
 }
 
 /// `postgres-16`, `mysql-8-0`: the suffix of the default option group's name.
@@ -752,6 +815,8 @@ fn control_error(e: ControlError) -> ApiError {
                 "InvalidDBInstanceState",
                 format!("Instance {id} is in {status} state, which does not allow this operation."),
             ),
+            RdsError::InvalidInstanceStateMessage(m) => client("InvalidDBInstanceState", m),
+            RdsError::InstanceQuotaExceeded(m) => client("InstanceQuotaExceeded", m),
             RdsError::SnapshotExists(id) => client(
                 "DBSnapshotAlreadyExists",
                 format!("Cannot create the snapshot because a snapshot with the identifier {id} already exists."),

@@ -206,6 +206,159 @@ impl QueryDecode for CreateDBInstanceMessage {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `CreateDBInstanceReadReplicaMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateDBInstanceReadReplicaMessage {
+    pub db_instance_identifier: String,
+    pub source_db_instance_identifier: Option<String>,
+    pub db_instance_class: Option<String>,
+    pub availability_zone: Option<String>,
+    pub port: Option<i32>,
+    pub multi_az: Option<bool>,
+    pub auto_minor_version_upgrade: Option<bool>,
+    pub iops: Option<i32>,
+    pub storage_throughput: Option<i32>,
+    pub option_group_name: Option<String>,
+    pub db_parameter_group_name: Option<String>,
+    pub publicly_accessible: Option<bool>,
+    pub tags: Option<Vec<Tag>>,
+    pub db_subnet_group_name: Option<String>,
+    pub vpc_security_group_ids: Option<Vec<String>>,
+    pub storage_type: Option<String>,
+    pub copy_tags_to_snapshot: Option<bool>,
+    pub monitoring_interval: Option<i32>,
+    pub monitoring_role_arn: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub pre_signed_url: Option<String>,
+    pub enable_iam_database_authentication: Option<bool>,
+    pub database_insights_mode: Option<DatabaseInsightsMode>,
+    pub enable_performance_insights: Option<bool>,
+    pub performance_insights_kms_key_id: Option<String>,
+    pub performance_insights_retention_period: Option<i32>,
+    pub enable_cloudwatch_logs_exports: Option<Vec<String>>,
+    pub processor_features: Option<Vec<ProcessorFeature>>,
+    pub use_default_processor_features: Option<bool>,
+    pub deletion_protection: Option<bool>,
+    pub domain: Option<String>,
+    pub domain_iam_role_name: Option<String>,
+    pub domain_fqdn: Option<String>,
+    pub domain_ou: Option<String>,
+    pub domain_auth_secret_arn: Option<String>,
+    pub domain_dns_ips: Option<Vec<String>>,
+    pub replica_mode: Option<ReplicaMode>,
+    pub enable_customer_owned_ip: Option<bool>,
+    pub network_type: Option<String>,
+    pub max_allocated_storage: Option<i32>,
+    pub backup_target: Option<String>,
+    pub custom_iam_instance_profile: Option<String>,
+    pub allocated_storage: Option<i32>,
+    pub source_db_cluster_identifier: Option<String>,
+    pub dedicated_log_volume: Option<bool>,
+    pub upgrade_storage_config: Option<bool>,
+    pub ca_certificate_identifier: Option<String>,
+    pub additional_storage_volumes: Option<Vec<AdditionalStorageVolume>>,
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    pub db_capacity_reservation_identifier: Option<String>,
+}
+impl CreateDBInstanceReadReplicaMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_instance_identifier: required(
+                String::decode_query(q, &join(key, "DBInstanceIdentifier"))?,
+                &join(key, "DBInstanceIdentifier"),
+            )?,
+            source_db_instance_identifier: String::decode_query(q, &join(key, "SourceDBInstanceIdentifier"))?,
+            db_instance_class: String::decode_query(q, &join(key, "DBInstanceClass"))?,
+            availability_zone: String::decode_query(q, &join(key, "AvailabilityZone"))?,
+            port: i32::decode_query(q, &join(key, "Port"))?,
+            multi_az: bool::decode_query(q, &join(key, "MultiAZ"))?,
+            auto_minor_version_upgrade: bool::decode_query(q, &join(key, "AutoMinorVersionUpgrade"))?,
+            iops: i32::decode_query(q, &join(key, "Iops"))?,
+            storage_throughput: i32::decode_query(q, &join(key, "StorageThroughput"))?,
+            option_group_name: String::decode_query(q, &join(key, "OptionGroupName"))?,
+            db_parameter_group_name: String::decode_query(q, &join(key, "DBParameterGroupName"))?,
+            publicly_accessible: bool::decode_query(q, &join(key, "PubliclyAccessible"))?,
+            tags: query_list::<Tag>(q, &join(key, "Tags"), "Tag")?,
+            db_subnet_group_name: String::decode_query(q, &join(key, "DBSubnetGroupName"))?,
+            vpc_security_group_ids: query_list::<String>(q, &join(key, "VpcSecurityGroupIds"), "VpcSecurityGroupId")?,
+            storage_type: String::decode_query(q, &join(key, "StorageType"))?,
+            copy_tags_to_snapshot: bool::decode_query(q, &join(key, "CopyTagsToSnapshot"))?,
+            monitoring_interval: i32::decode_query(q, &join(key, "MonitoringInterval"))?,
+            monitoring_role_arn: String::decode_query(q, &join(key, "MonitoringRoleArn"))?,
+            kms_key_id: String::decode_query(q, &join(key, "KmsKeyId"))?,
+            pre_signed_url: String::decode_query(q, &join(key, "PreSignedUrl"))?,
+            enable_iam_database_authentication: bool::decode_query(q, &join(key, "EnableIAMDatabaseAuthentication"))?,
+            database_insights_mode: DatabaseInsightsMode::decode_query(q, &join(key, "DatabaseInsightsMode"))?,
+            enable_performance_insights: bool::decode_query(q, &join(key, "EnablePerformanceInsights"))?,
+            performance_insights_kms_key_id: String::decode_query(q, &join(key, "PerformanceInsightsKMSKeyId"))?,
+            performance_insights_retention_period: i32::decode_query(
+                q,
+                &join(key, "PerformanceInsightsRetentionPeriod"),
+            )?,
+            enable_cloudwatch_logs_exports: query_list::<String>(
+                q,
+                &join(key, "EnableCloudwatchLogsExports"),
+                "member",
+            )?,
+            processor_features: query_list::<ProcessorFeature>(q, &join(key, "ProcessorFeatures"), "ProcessorFeature")?,
+            use_default_processor_features: bool::decode_query(q, &join(key, "UseDefaultProcessorFeatures"))?,
+            deletion_protection: bool::decode_query(q, &join(key, "DeletionProtection"))?,
+            domain: String::decode_query(q, &join(key, "Domain"))?,
+            domain_iam_role_name: String::decode_query(q, &join(key, "DomainIAMRoleName"))?,
+            domain_fqdn: String::decode_query(q, &join(key, "DomainFqdn"))?,
+            domain_ou: String::decode_query(q, &join(key, "DomainOu"))?,
+            domain_auth_secret_arn: String::decode_query(q, &join(key, "DomainAuthSecretArn"))?,
+            domain_dns_ips: query_list::<String>(q, &join(key, "DomainDnsIps"), "member")?,
+            replica_mode: ReplicaMode::decode_query(q, &join(key, "ReplicaMode"))?,
+            enable_customer_owned_ip: bool::decode_query(q, &join(key, "EnableCustomerOwnedIp"))?,
+            network_type: String::decode_query(q, &join(key, "NetworkType"))?,
+            max_allocated_storage: i32::decode_query(q, &join(key, "MaxAllocatedStorage"))?,
+            backup_target: String::decode_query(q, &join(key, "BackupTarget"))?,
+            custom_iam_instance_profile: String::decode_query(q, &join(key, "CustomIamInstanceProfile"))?,
+            allocated_storage: i32::decode_query(q, &join(key, "AllocatedStorage"))?,
+            source_db_cluster_identifier: String::decode_query(q, &join(key, "SourceDBClusterIdentifier"))?,
+            dedicated_log_volume: bool::decode_query(q, &join(key, "DedicatedLogVolume"))?,
+            upgrade_storage_config: bool::decode_query(q, &join(key, "UpgradeStorageConfig"))?,
+            ca_certificate_identifier: String::decode_query(q, &join(key, "CACertificateIdentifier"))?,
+            additional_storage_volumes: query_list::<AdditionalStorageVolume>(
+                q,
+                &join(key, "AdditionalStorageVolumes"),
+                "member",
+            )?,
+            tag_specifications: query_list::<TagSpecification>(q, &join(key, "TagSpecifications"), "item")?,
+            db_capacity_reservation_identifier: String::decode_query(q, &join(key, "DBCapacityReservationIdentifier"))?,
+        })
+    }
+}
+impl QueryDecode for CreateDBInstanceReadReplicaMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CreateDBInstanceReadReplicaResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateDBInstanceReadReplicaResult {
+    pub db_instance: Option<DBInstance>,
+}
+impl CreateDBInstanceReadReplicaResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_instance {
+            v.encode_xml(w, "DBInstance");
+        }
+    }
+}
+impl XmlEncode for CreateDBInstanceReadReplicaResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `CreateDBInstanceResult` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreateDBInstanceResult {
@@ -569,6 +722,56 @@ impl ModifyDBInstanceResult {
     }
 }
 impl XmlEncode for ModifyDBInstanceResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `PromoteReadReplicaMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PromoteReadReplicaMessage {
+    pub db_instance_identifier: String,
+    pub backup_retention_period: Option<i32>,
+    pub preferred_backup_window: Option<String>,
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+}
+impl PromoteReadReplicaMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_instance_identifier: required(
+                String::decode_query(q, &join(key, "DBInstanceIdentifier"))?,
+                &join(key, "DBInstanceIdentifier"),
+            )?,
+            backup_retention_period: i32::decode_query(q, &join(key, "BackupRetentionPeriod"))?,
+            preferred_backup_window: String::decode_query(q, &join(key, "PreferredBackupWindow"))?,
+            tag_specifications: query_list::<TagSpecification>(q, &join(key, "TagSpecifications"), "item")?,
+        })
+    }
+}
+impl QueryDecode for PromoteReadReplicaMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `PromoteReadReplicaResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PromoteReadReplicaResult {
+    pub db_instance: Option<DBInstance>,
+}
+impl PromoteReadReplicaResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_instance {
+            v.encode_xml(w, "DBInstance");
+        }
+    }
+}
+impl XmlEncode for PromoteReadReplicaResult {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);

@@ -202,6 +202,8 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "StartDBInstance",
     "StopDBInstance",
     "ModifyDBInstance",
+    "CreateDBInstanceReadReplica",
+    "PromoteReadReplica",
     "CreateDBSubnetGroup",
     "DescribeDBSubnetGroups",
     "DeleteDBSubnetGroup",
@@ -225,6 +227,8 @@ pub enum Request {
     StartDBInstance(StartDBInstanceMessage),
     StopDBInstance(StopDBInstanceMessage),
     ModifyDBInstance(ModifyDBInstanceMessage),
+    CreateDBInstanceReadReplica(CreateDBInstanceReadReplicaMessage),
+    PromoteReadReplica(PromoteReadReplicaMessage),
     CreateDBSubnetGroup(CreateDBSubnetGroupMessage),
     DescribeDBSubnetGroups(DescribeDBSubnetGroupsMessage),
     DeleteDBSubnetGroup(DeleteDBSubnetGroupMessage),
@@ -249,6 +253,10 @@ impl Request {
             "StartDBInstance" => StartDBInstanceMessage::decode_members(q, "").map(Self::StartDBInstance),
             "StopDBInstance" => StopDBInstanceMessage::decode_members(q, "").map(Self::StopDBInstance),
             "ModifyDBInstance" => ModifyDBInstanceMessage::decode_members(q, "").map(Self::ModifyDBInstance),
+            "CreateDBInstanceReadReplica" => {
+                CreateDBInstanceReadReplicaMessage::decode_members(q, "").map(Self::CreateDBInstanceReadReplica)
+            }
+            "PromoteReadReplica" => PromoteReadReplicaMessage::decode_members(q, "").map(Self::PromoteReadReplica),
             "CreateDBSubnetGroup" => CreateDBSubnetGroupMessage::decode_members(q, "").map(Self::CreateDBSubnetGroup),
             "DescribeDBSubnetGroups" => {
                 DescribeDBSubnetGroupsMessage::decode_members(q, "").map(Self::DescribeDBSubnetGroups)
@@ -282,6 +290,8 @@ impl Request {
             Self::StartDBInstance(_) => "StartDBInstance",
             Self::StopDBInstance(_) => "StopDBInstance",
             Self::ModifyDBInstance(_) => "ModifyDBInstance",
+            Self::CreateDBInstanceReadReplica(_) => "CreateDBInstanceReadReplica",
+            Self::PromoteReadReplica(_) => "PromoteReadReplica",
             Self::CreateDBSubnetGroup(_) => "CreateDBSubnetGroup",
             Self::DescribeDBSubnetGroups(_) => "DescribeDBSubnetGroups",
             Self::DeleteDBSubnetGroup(_) => "DeleteDBSubnetGroup",
@@ -307,6 +317,8 @@ pub enum Response {
     StartDBInstance(StartDBInstanceResult),
     StopDBInstance(StopDBInstanceResult),
     ModifyDBInstance(ModifyDBInstanceResult),
+    CreateDBInstanceReadReplica(CreateDBInstanceReadReplicaResult),
+    PromoteReadReplica(PromoteReadReplicaResult),
     CreateDBSubnetGroup(CreateDBSubnetGroupResult),
     DescribeDBSubnetGroups(DBSubnetGroupMessage),
     DeleteDBSubnetGroup(()),
@@ -331,6 +343,8 @@ impl Response {
             Self::StartDBInstance(_) => "StartDBInstance",
             Self::StopDBInstance(_) => "StopDBInstance",
             Self::ModifyDBInstance(_) => "ModifyDBInstance",
+            Self::CreateDBInstanceReadReplica(_) => "CreateDBInstanceReadReplica",
+            Self::PromoteReadReplica(_) => "PromoteReadReplica",
             Self::CreateDBSubnetGroup(_) => "CreateDBSubnetGroup",
             Self::DescribeDBSubnetGroups(_) => "DescribeDBSubnetGroups",
             Self::DeleteDBSubnetGroup(_) => "DeleteDBSubnetGroup",
@@ -374,6 +388,14 @@ impl Response {
                 true
             }
             Self::ModifyDBInstance(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateDBInstanceReadReplica(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::PromoteReadReplica(v) => {
                 v.encode_members(w);
                 true
             }
