@@ -684,7 +684,9 @@ impl RegionState {
         let replica = instance.read_replica_source.is_some();
         match (skip_final_snapshot, final_snapshot) {
             (_, Some(_)) if replica => {
-                return Err(combination("FinalDBSnapshotIdentifier can not be specified when deleting a replica instance"))
+                return Err(combination(
+                    "FinalDBSnapshotIdentifier can not be specified when deleting a replica instance",
+                ))
             }
             (_, None) if replica => {}
             (true, Some(_)) => {
@@ -807,7 +809,8 @@ impl RegionState {
         let row = self.instance_mut(&spec.id)?;
         row.read_replica_source = Some(source.id.clone());
         let made = row.clone();
-        let message = format!("Read replica {} of {} created: replication starts when it is available", made.id, source.id);
+        let message =
+            format!("Read replica {} of {} created: replication starts when it is available", made.id, source.id);
         self.rds_event(&made.id, &message, "RDS-EVENT-0046", "read replica", now_ms);
         Ok(made)
     }

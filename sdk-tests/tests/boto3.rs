@@ -72,6 +72,31 @@ async fn psycopg_rds_sql_endpoint_loses_no_commit_through_failovers() {
     assert!(out.contains(", 0 lost"), "{out}");
 }
 
+/// Read replicas through boto3 and psycopg: a replica serves its source's rows, refuses writes
+/// (25006), catches up asynchronously with its lag shown, serves reads while its source's zone
+/// is out, and takes writes once promoted or once its source is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_replicas_follow_their_source_and_take_writes_once_promoted() {
+    let have_psycopg = Command::new("python3").args(["-c", "import psycopg"]).status().is_ok_and(|s| s.success());
+    if !have_psycopg {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but psycopg is not available");
+        eprintln!("\n*** SKIPPED: python3 with psycopg is not available ***\n");
+        return;
+    }
+    // Ports no other test's server hands out: each instance asks for one explicitly.
+    let listeners: Vec<std::net::TcpListener> =
+        (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    let ports: Vec<&'static str> = listeners
+        .iter()
+        .map(|l| &*Box::leak(l.local_addr().expect("addr").port().to_string().into_boxed_str()))
+        .collect();
+    drop(listeners);
+    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_replica.py", options, Box::leak(ports.into_boxed_slice())) else { return };
+    let out = run.await;
+    assert!(out.contains("rds read replicas: ok"), "{out}");
+}
+
 /// SQLAlchemy 2, core and ORM, over psycopg against a PostgreSQL instance's SQL endpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlalchemy_orm_and_core_work_against_the_sql_endpoint() {

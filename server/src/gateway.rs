@@ -200,7 +200,9 @@ fn sql_metrics(sql: &squall_sql::Endpoints) -> String {
         let _ =
             writeln!(out, "squall_sql_held_seconds_total{{instance=\"{}\"}} {}", e.instance, e.held_ms as f64 / 1000.0);
     }
-    out.push_str("# HELP squall_rds_replica_lag_seconds How far a read replica is behind its source (RDS's ReplicaLag).\n");
+    out.push_str(
+        "# HELP squall_rds_replica_lag_seconds How far a read replica is behind its source (RDS's ReplicaLag).\n",
+    );
     out.push_str("# TYPE squall_rds_replica_lag_seconds gauge\n");
     for e in &endpoints {
         if let (Some(source), Some(lag)) = (&e.replica_of, e.replica_lag_ms) {

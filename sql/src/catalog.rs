@@ -138,7 +138,6 @@ pub fn install(conn: &Connection, databases: &[String], user: &str) -> rusqlite:
     conn.create_scalar_function("col_description", 2, det, |_| Ok(None::<String>))?;
     conn.create_scalar_function("has_table_privilege", 2, det, |_| Ok(true))?;
     conn.create_scalar_function("has_schema_privilege", 2, det, |_| Ok(true))?;
-    conn.create_scalar_function("pg_is_in_recovery", 0, det, |_| Ok(false))?;
     conn.create_scalar_function("to_regtype", 1, det, |ctx| {
         let name: Option<String> = ctx.get(0)?;
         Ok(name.and_then(|n| PgType::from_name(&n)).map(|t| i64::from(pg_wire_type(t).oid())))

@@ -314,13 +314,7 @@ fn closed() -> SqlError {
     )
 }
 
-fn functions(
-    conn: &Connection,
-    db_name: &str,
-    user: &str,
-    disk: Arc<Disk>,
-    read_only: bool,
-) -> rusqlite::Result<()> {
+fn functions(conn: &Connection, db_name: &str, user: &str, disk: Arc<Disk>, read_only: bool) -> rusqlite::Result<()> {
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     let nondet = FunctionFlags::SQLITE_UTF8;
     fn now(_: &mut rusqlite::functions::Context<'_>) -> rusqlite::Result<String> {

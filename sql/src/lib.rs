@@ -300,13 +300,14 @@ impl Endpoints {
             },
         );
         // A read replica copies its source's bytes before it serves: the source must serve.
-        let link = ep.read_only.then(|| {
-            replica::Link::new(&id, ep.replicating_from.as_ref().map(|src| format!("{}/{src}", ep.region)))
-        });
+        let link = ep
+            .read_only
+            .then(|| replica::Link::new(&id, ep.replicating_from.as_ref().map(|src| format!("{}/{src}", ep.region))));
         let source_db = match link.as_ref().and_then(|l| l.source()) {
             None => None,
             Some(source) => {
-                let found = self.served.lock().unwrap_or_else(PoisonError::into_inner).get(&source).and_then(|s| s.db.clone());
+                let found =
+                    self.served.lock().unwrap_or_else(PoisonError::into_inner).get(&source).and_then(|s| s.db.clone());
                 if found.is_none() {
                     // Tried again at the next look.
                     self.served.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
@@ -395,7 +396,12 @@ impl Endpoints {
     /// until the replica's endpoint closes or its replication stops (promotion). While the
     /// source does not serve (rebooting, stuck), the replica serves what it has and its lag
     /// grows.
-    async fn replicate(self: Arc<Self>, db: Arc<Database>, link: Arc<replica::Link>, mut stopped: watch::Receiver<bool>) {
+    async fn replicate(
+        self: Arc<Self>,
+        db: Arc<Database>,
+        link: Arc<replica::Link>,
+        mut stopped: watch::Receiver<bool>,
+    ) {
         let mut failing = false;
         let mut last_source: Option<Arc<Database>> = None;
         loop {

@@ -57,8 +57,10 @@ impl Link {
     }
 
     /// How far behind its source the replica is: nothing when it has every write of the
-    /// database it follows, else the time since it last caught up.
+    /// database it follows and heard from it lately, else the time since it last caught up (a
+    /// source that does not answer — stuck, rebooting — makes the lag grow).
     pub fn lag(&self, source_now: Option<&Arc<Database>>) -> Duration {
+        let since = self.applied_at.lock().unwrap_or_else(PoisonError::into_inner).elapsed();
         let followed = self.followed.lock().unwrap_or_else(PoisonError::into_inner).upgrade();
         let caught_up = match (source_now, followed) {
             (Some(now), Some(followed)) => {
@@ -67,10 +69,10 @@ impl Link {
             }
             _ => false,
         };
-        if caught_up {
+        if caught_up && since < 5 * REPLICATION_INTERVAL {
             Duration::ZERO
         } else {
-            self.applied_at.lock().unwrap_or_else(PoisonError::into_inner).elapsed()
+            since
         }
     }
 
@@ -105,7 +107,12 @@ fn read_pieces(source: &Disk, ranges: &[(u64, u64)]) -> std::io::Result<Pieces> 
 /// Seeds a replica's storage (not open yet) with every used range of its source, without
 /// holding the source up: the source notes what it writes meanwhile, and the first
 /// [`step`] takes that. Gives up when `stopped`.
-pub fn seed(source: &Arc<Database>, link: &Link, target: &dyn Device, stopped: &watch::Receiver<bool>) -> Result<(), String> {
+pub fn seed(
+    source: &Arc<Database>,
+    link: &Link,
+    target: &dyn Device,
+    stopped: &watch::Receiver<bool>,
+) -> Result<(), String> {
     let disk = source.disk();
     disk.follow(&link.who);
     *link.followed.lock().unwrap_or_else(PoisonError::into_inner) = Arc::downgrade(source);
@@ -224,7 +231,10 @@ mod tests {
         step(&source, &replica, &link).await.unwrap();
         assert_eq!(rows(&replica), vec![1, 2, 3]);
         let refused = replica.run(&["INSERT INTO t VALUES (4)".into()], &[]).unwrap_err();
-        assert_eq!((refused.code, refused.message.as_str()), ("25006", "cannot execute INSERT in a read-only transaction"));
+        assert_eq!(
+            (refused.code, refused.message.as_str()),
+            ("25006", "cannot execute INSERT in a read-only transaction")
+        );
         // Many steps with checkpoints in between: the replica keeps up.
         for n in 10..400 {
             source.run(&[format!("INSERT INTO t VALUES ({n})")], &[]).unwrap();

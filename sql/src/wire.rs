@@ -119,7 +119,7 @@ pub fn column_type(sqlite_name: &str, decl: Option<&str>, values: Option<&[Vec<V
             "random" => return PgType::Float8,
             "gen_random_uuid" | "uuid_generate_v4" => return PgType::Uuid,
             "avg" => return PgType::Numeric,
-            "exists" | "pg_table_is_visible" => return PgType::Bool,
+            "exists" | "pg_table_is_visible" | "pg_is_in_recovery" => return PgType::Bool,
             "cast" => {
                 if let Some((_, ty)) = lower.rsplit_once(" as ") {
                     if let Some(t) = PgType::from_name(ty.trim_end_matches(')')) {

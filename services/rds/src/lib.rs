@@ -69,7 +69,8 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         }
         Request::CreateDBInstanceReadReplica(r) => {
             let spec = read_replica_spec(r)?;
-            let made = region.create_db_read_replica(spec, &control.config().rds_address, now).map_err(control_error)?;
+            let made =
+                region.create_db_read_replica(spec, &control.config().rds_address, now).map_err(control_error)?;
             Response::CreateDBInstanceReadReplica(CreateDBInstanceReadReplicaResult {
                 db_instance: Some(render_instance(&made, &region, &arns)),
             })
@@ -79,7 +80,9 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             let i = region
                 .promote_read_replica(&r.db_instance_identifier, retention, r.preferred_backup_window.as_deref(), now)
                 .map_err(control_error)?;
-            Response::PromoteReadReplica(PromoteReadReplicaResult { db_instance: Some(render_instance(&i, &region, &arns)) })
+            Response::PromoteReadReplica(PromoteReadReplicaResult {
+                db_instance: Some(render_instance(&i, &region, &arns)),
+            })
         }
         Request::StopDBInstance(r) => {
             if r.db_snapshot_identifier.is_some() {
@@ -318,7 +321,9 @@ fn read_replica_spec(r: CreateDBInstanceReadReplicaMessage) -> Result<ReadReplic
         return Err(not_built("squall emulates one region: cross-region read replicas are not served"));
     }
     if r.allocated_storage.is_some() {
-        return Err(not_built("squall gives a read replica the allocated storage of its source: leave AllocatedStorage out"));
+        return Err(not_built(
+            "squall gives a read replica the allocated storage of its source: leave AllocatedStorage out",
+        ));
     }
     let source = r.source_db_instance_identifier.ok_or_else(|| {
         ApiError::client("InvalidParameterValue", "The parameter SourceDBInstanceIdentifier must be provided.")
