@@ -1925,6 +1925,33 @@ mod tests {
     }
 
     #[test]
+    fn read_replicas_follow_a_renamed_source_and_stand_alone_when_it_is_deleted() {
+        let t = TestRegion::new();
+        t.region.create_db_instance(spec("orders", 50, false), "localhost", t.now()).expect("create");
+        let replica = |id: &str| ReadReplicaSpec { id: id.into(), source: "orders".into(), ..Default::default() };
+        let early = t.region.create_db_read_replica(replica("early"), "localhost", t.now()).expect_err("creating");
+        assert!(matches!(early, ControlError::Rds(RdsError::InvalidInstanceState { .. })), "{early:?}");
+        t.advance(1_000);
+        let made = t.region.create_db_read_replica(replica("orders-ro"), "localhost", t.now()).expect("replica");
+        assert_eq!((made.read_replica_source.as_deref(), made.allocated_gib), (Some("orders"), 50));
+        assert_eq!(made.master_username.as_deref(), Some("app"), "the source's credentials");
+        t.advance(1_000);
+        let refused = t.region.stop_db_instance("orders", t.now()).expect_err("a source with replicas");
+        assert!(matches!(refused, ControlError::Rds(RdsError::InvalidInstanceState { .. })), "{refused:?}");
+        let m = DbModification { new_id: Some("ledger".into()), apply_immediately: true, ..Default::default() };
+        t.region.modify_db_instance("orders", m, t.now()).expect("rename");
+        t.advance(1_000);
+        let row = t.region.read(t.now(), |s| Ok(s.db_instance("orders-ro")?.clone())).expect("read");
+        assert_eq!(row.read_replica_source.as_deref(), Some("ledger"), "the replica follows the new name");
+        assert_eq!(t.region.read(t.now(), |s| Ok(s.read_replicas_of("ledger"))).expect("read"), ["orders-ro"]);
+        t.region.delete_db_instance("ledger", true, None, t.now()).expect("delete");
+        t.advance(1_000);
+        let row = t.region.read(t.now(), |s| Ok(s.db_instance("orders-ro")?.clone())).expect("read");
+        assert_eq!(row.read_replica_source, None, "a deleted source's replicas stand alone");
+        assert_eq!(row.status, DbInstanceStatus::Available);
+    }
+
+    #[test]
     fn an_outage_of_the_primary_zone_fails_over_after_the_detection_time() {
         let t = TestRegion::new();
         let made = t.region.create_db_instance(spec("orders", 20, true), "localhost", t.now()).expect("create");
