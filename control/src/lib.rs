@@ -13,6 +13,7 @@ mod db;
 mod ebs_direct;
 mod error;
 pub mod faults;
+pub mod fis;
 mod ids;
 mod images;
 mod instances;
@@ -132,6 +133,10 @@ pub struct ControlPlane {
     faults: Mutex<faults::FaultBook>,
     /// The re-mirroring policy of every cluster; switchable at run time.
     policy: Arc<Mutex<squall_storage::PolicyKind>>,
+    /// FIS experiment templates and experiments (see `fis.rs`).
+    fis: Mutex<fis::FisBook>,
+    /// Held while experiments advance (the tick and requests both advance them).
+    fis_advancing: Mutex<()>,
 }
 
 impl ControlPlane {
@@ -140,7 +145,16 @@ impl ControlPlane {
         let start_wall_ms = wall.saturating_sub(config.clock.now().as_millis() as u64);
         let policy = Arc::new(Mutex::new(config.cluster.policy));
         let faults = faults::FaultBook::new(config.seed);
-        Self { config, start_wall_ms, regions: Mutex::new(BTreeMap::new()), faults, policy }
+        let fis = fis::FisBook::new(config.seed);
+        Self {
+            config,
+            start_wall_ms,
+            regions: Mutex::new(BTreeMap::new()),
+            faults,
+            policy,
+            fis,
+            fis_advancing: Mutex::new(()),
+        }
     }
 
     pub fn config(&self) -> &ControlConfig {
@@ -206,6 +220,7 @@ impl ControlPlane {
     pub fn tick(&self) -> Result<(), ControlError> {
         let now = self.now_ms();
         self.expire_faults(now);
+        self.advance_experiments();
         let regions: Vec<Arc<Region>> = self.lock().values().cloned().collect();
         for region in regions {
             region.tick(now)?;

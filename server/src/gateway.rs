@@ -21,7 +21,7 @@ pub const SERVICES: &[ServiceHealth] = &[
     ServiceHealth { name: "sts", state: ServiceState::Running },
     ServiceHealth { name: "ebs", state: ServiceState::Running },
     ServiceHealth { name: "rds", state: ServiceState::Running },
-    ServiceHealth { name: "fis", state: ServiceState::Disabled },
+    ServiceHealth { name: "fis", state: ServiceState::Running },
 ];
 
 /// The query-protocol API versions that identify a service without a credential scope.
@@ -297,7 +297,10 @@ impl Gateway<'_> {
             // Presigned requests carry the scope in the query string.
             QueryParams::parse(request.query.as_bytes(), b"").get("X-Amz-Credential").and_then(sigv4::parse_credential)
         });
-        let is_form = (request.method == "POST" || request.method == "GET") && !request.path.starts_with("/snapshots");
+        let rest_json = ["/snapshots", "/experiment", "/actions", "/targetResourceTypes", "/safetyLevers", "/tags"]
+            .iter()
+            .any(|p| request.path.starts_with(p));
+        let is_form = (request.method == "POST" || request.method == "GET") && !rest_json;
         let params =
             if is_form { QueryParams::parse(request.query.as_bytes(), request.body) } else { QueryParams::default() };
         let service = match scope.as_ref().map(|s| s.service.as_str()) {
@@ -390,24 +393,20 @@ impl Gateway<'_> {
         match service {
             Service::Ec2 => squall_ec2::handle(self.control, ctx, params),
             Service::Sts => squall_sts::handle(ctx, params),
-            Service::Ebs => {
+            Service::Ebs | Service::Fis => {
                 let rest = RestRequest {
                     path_params: Default::default(),
                     query: QueryParams::parse(call.query.as_bytes(), b""),
                     headers: call.headers.clone(),
                     body: call.body.clone(),
                 };
-                squall_ebs::handle(self.control, ctx, &call.method, &call.path, rest)
+                if service == Service::Ebs {
+                    squall_ebs::handle(self.control, ctx, &call.method, &call.path, rest)
+                } else {
+                    squall_fis::handle(self.control, ctx, &call.method, &call.path, rest)
+                }
             }
             Service::Rds => squall_rds::handle(self.control, ctx, params),
-            Service::Fis => {
-                let e = ApiError::new(
-                    501,
-                    "NotImplemented",
-                    "squall does not implement the Fault Injection Service API yet",
-                );
-                render_error(service, &e, &ctx.request_id)
-            }
             Service::Unknown => unserved_service(call, &ctx.request_id),
         }
     }
@@ -591,9 +590,10 @@ mod tests {
         let o = call(&c, None, "/", "Action=CreateDBCluster&Version=2014-10-31");
         assert_eq!((o.service, o.response.status), ("rds", 400));
         assert!(text(&o).contains("<Code>InvalidAction</Code>"), "{}", text(&o));
-        let o = call(&c, None, "/experiments", "");
-        assert_eq!((o.service, o.response.status), ("fis", 501));
-        assert_eq!(o.response.headers, vec![("x-amzn-ErrorType", "NotImplemented".to_string())]);
+        // FIS answers in restJson1: StartExperiment without its template is a ValidationException.
+        let o = call(&c, None, "/experiments", "{}");
+        assert_eq!((o.service, o.response.status), ("fis", 400), "{}", text(&o));
+        assert_eq!(o.response.headers, vec![("x-amzn-ErrorType", "ValidationException".to_string())]);
     }
 
     #[test]

@@ -136,7 +136,10 @@ class Generator:
         elif t == "list":
             self.walk(shape["member"]["shape"], acc)
         elif t == "map":
-            raise SystemExit(f"{self.name}: map shape {shape_name} is not supported by the generator yet")
+            if self.protocol != "rest-json":
+                raise SystemExit(f"{self.name}: map shape {shape_name}: only rest-json services decode maps")
+            self.walk(shape["key"]["shape"], acc)
+            self.walk(shape["value"]["shape"], acc)
 
     def analyse(self):
         self.top_inputs = set()
@@ -168,6 +171,10 @@ class Generator:
             return type_name(shape_name)
         if t == "list":
             return f"Vec<{self.rust_type(shape['member']['shape'])}>"
+        if t == "map":
+            if self.protocol != "rest-json":
+                raise SystemExit(f"map shape {shape_name}: only rest-json services decode maps")
+            return f"std::collections::BTreeMap<String, {self.rust_type(shape['value']['shape'])}>"
         return PRIMITIVES[t]
 
     def has_default(self, shape_name, seen=None):
@@ -328,6 +335,8 @@ class Generator:
                     rt = self.rust_type(m["shape"])
                     if loc == "uri":
                         expr = f'text_member::<{rt}>(req.path_params.get("{name}").map(String::as_str), "{name}")?'
+                    elif loc == "querystring" and self.shapes[m["shape"]]["type"] == "list":
+                        expr = f'req.query.get_all("{name}")'
                     elif loc == "querystring":
                         expr = f'text_member::<{rt}>(req.query.get("{name}"), "{name}")?'
                     elif loc == "header":

@@ -2,6 +2,7 @@
 //! asks for, and the errors of its area. No rules live here (they are in the module of each
 //! resource beside `model/`), so every rule module can use any resource's data without a cycle.
 
+pub mod fis;
 pub mod image;
 pub mod instance;
 pub mod key_pair;

@@ -7,22 +7,36 @@ use std::ops::Bound;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryParams {
     params: BTreeMap<String, String>,
+    /// Earlier values of keys given more than once (`tagKeys=a&tagKeys=b`, a restJson list in
+    /// the query string), in order; `params` holds the last.
+    repeated: BTreeMap<String, Vec<String>>,
 }
 
 impl QueryParams {
     /// Parses `application/x-www-form-urlencoded` data; body values win over query-string ones.
     pub fn parse(query_string: &[u8], body: &[u8]) -> Self {
         let mut params = BTreeMap::new();
+        let mut repeated: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for source in [query_string, body] {
             for (k, v) in form_urlencoded::parse(source) {
-                params.insert(k.into_owned(), v.into_owned());
+                if let Some(earlier) = params.insert(k.clone().into_owned(), v.into_owned()) {
+                    repeated.entry(k.into_owned()).or_default().push(earlier);
+                }
             }
         }
-        Self { params }
+        Self { params, repeated }
     }
 
     pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Self { params: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        Self { params: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(), repeated: BTreeMap::new() }
+    }
+
+    /// Every value of a key given once or more, in order (`None` when absent).
+    pub fn get_all(&self, key: &str) -> Option<Vec<String>> {
+        let last = self.params.get(key)?;
+        let mut all = self.repeated.get(key).cloned().unwrap_or_default();
+        all.push(last.clone());
+        Some(all)
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {

@@ -145,6 +145,16 @@ impl<T: JsonDecode> JsonDecode for Vec<T> {
     }
 }
 
+impl<T: JsonDecode> JsonDecode for std::collections::BTreeMap<String, T> {
+    fn decode_json(v: &Value, name: &str) -> Result<Self, ApiError> {
+        v.as_object()
+            .ok_or_else(|| wrong_type(name, "a map"))?
+            .iter()
+            .map(|(k, item)| T::decode_json(item, name).map(|t| (k.clone(), t)))
+            .collect()
+    }
+}
+
 /// The member `name` of a JSON object (absent or `null` is `None`).
 pub fn json_member<T: JsonDecode>(object: &Value, name: &str) -> Result<Option<T>, ApiError> {
     match object.get(name) {
@@ -192,6 +202,12 @@ impl JsonEncode for Timestamp {
 impl JsonEncode for Blob {
     fn encode_json(&self) -> Value {
         Value::String(base64_encode(&self.0))
+    }
+}
+
+impl<T: JsonEncode> JsonEncode for std::collections::BTreeMap<String, T> {
+    fn encode_json(&self) -> Value {
+        Value::Object(self.iter().map(|(k, v)| (k.clone(), v.encode_json())).collect())
     }
 }
 
