@@ -223,6 +223,17 @@ fn status(surface: &Surface<'_>) -> WireResponse {
             "nbd": surface.data_path.exports(),
             "sqlEndpoints": surface.data_path.sql_endpoints(),
             "faults": active_faults(control),
+            "experiments": control
+                .experiments(None)
+                .iter()
+                .map(|e| serde_json::json!({
+                    "id": e.id,
+                    "region": e.region.to_string(),
+                    "templateId": e.template_id,
+                    "state": e.status.as_str(),
+                    "actions": e.actions.iter().map(|(n, a)| (n.clone(), serde_json::Value::from(a.status.as_str()))).collect::<serde_json::Map<_, _>>(),
+                }))
+                .collect::<Vec<_>>(),
         }),
     )
 }

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use squall_control::model::fis::ActionStatus;
 use squall_control::ControlPlane;
 
 /// Appends one metric family's header.
@@ -102,5 +103,21 @@ pub fn storage_metrics(control: &ControlPlane) -> String {
     }
     family(&mut out, "squall_faults_active", "gauge", "Fault rules in force.");
     let _ = writeln!(out, "squall_faults_active {}", control.faults().len());
+    let experiments = control.experiments(None);
+    let mut by_state: std::collections::BTreeMap<(String, &str), usize> = std::collections::BTreeMap::new();
+    let mut running_actions: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for e in &experiments {
+        *by_state.entry((e.region.to_string(), e.status.as_str())).or_default() += 1;
+        let running = e.actions.values().filter(|a| a.status == ActionStatus::Running).count();
+        *running_actions.entry(e.region.to_string()).or_default() += running;
+    }
+    family(&mut out, "squall_fis_experiments", "gauge", "FIS experiments by state.");
+    for ((region, state), n) in &by_state {
+        let _ = writeln!(out, "squall_fis_experiments{{region=\"{region}\",state=\"{state}\"}} {n}");
+    }
+    family(&mut out, "squall_fis_actions_running", "gauge", "FIS experiment actions running now.");
+    for (region, n) in &running_actions {
+        let _ = writeln!(out, "squall_fis_actions_running{{region=\"{region}\"}} {n}");
+    }
     out
 }

@@ -113,6 +113,15 @@ async fn sqlalchemy_orm_and_core_work_against_the_sql_endpoint() {
     assert!(run.await.contains("sqlalchemy: ok"));
 }
 
+/// FIS through boto3: templates checked as FIS checks them, experiments chained by startAfter
+/// that pause volumes, stop instances, fail an RDS instance over and inject API errors, stopped
+/// mid-way with their effects undone, targets chosen by tags, filters, COUNT and PERCENT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_fis_experiments_act_through_the_fault_engine() {
+    let Some(run) = run_script("fis_experiments.py", 100) else { return };
+    assert!(run.await.contains("fis experiments: ok"));
+}
+
 /// RDS DB instances: subnet groups, Multi-AZ, a forced failover, waiters, error codes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_rds_lifecycle() {
