@@ -240,3 +240,201 @@ async fn aws_cli_drives_rds_instances() {
     assert_eq!(left["DBInstances"], serde_json::json!([]), "deleted at once with a zero lifecycle delay");
     server.shutdown().await;
 }
+
+/// The AWS CLI's answer as JSON; panics with its stderr when it failed.
+fn json_of(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "aws failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("aws prints JSON")
+}
+
+/// docs/fis/az-power-interruption.json, as a user runs it with the AWS CLI (only its zone set to
+/// where the Multi-AZ DB instance's primary landed): while it runs, the zone's instances are
+/// stopped, launches there fail, its tagged volume is paused (a write over NBD waits), its
+/// subnet's storage network is cut and the DB instance fails over; StopExperiment recovers
+/// everything, and every acknowledged write — the one that waited included — reads back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_runs_the_az_power_interruption_scenario_and_everything_recovers() {
+    use aws_sdk_ec2::types::{Filter, InstanceStateName, ResourceType, Tag, TagSpecification};
+    use squall::nbd::client::Client;
+    use squall_sdk_tests::{ec2, rds, wait_for};
+    use std::time::Duration;
+
+    let options = ServeOptions { lifecycle_delay_ms: 20, ..ServeOptions::ephemeral() };
+    let server = squall::start(&options).await.expect("squall starts");
+    let endpoint = server.endpoint_url();
+    let cli = |args: Vec<String>| {
+        let endpoint = endpoint.clone();
+        async move {
+            tokio::task::spawn_blocking(move || aws(&endpoint, &args.iter().map(String::as_str).collect::<Vec<_>>()))
+                .await
+                .expect("task")
+        }
+    };
+    let Some(out) = cli(vec!["fis".into(), "list-actions".into()]).await else { return };
+    assert!(json_of(&out)["actions"].as_array().is_some_and(|a| a.len() >= 10));
+    let (ec2, rds) = (ec2(&endpoint, "us-east-1"), rds(&endpoint, "us-east-1"));
+    let limit = Duration::from_secs(60);
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+
+    // A Multi-AZ DB instance: the zone of its primary is the one that loses power.
+    let db_tag = aws_sdk_rds::types::Tag::builder().key("AzImpairmentPower").value("DisruptRds").build();
+    rds.create_db_instance()
+        .db_instance_identifier("ledger")
+        .engine("mysql")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("admin")
+        .master_user_password("correct-horse")
+        .multi_az(true)
+        .tags(db_tag)
+        .send()
+        .await
+        .expect("CreateDBInstance");
+    let db = async || rds.describe_db_instances().db_instance_identifier("ledger").send().await.expect("describe");
+    wait_for("the DB instance", limit, async || db().await.db_instances()[0].db_instance_status() == Some("available"))
+        .await;
+    let first = db().await.db_instances()[0].clone();
+    let zone = first.availability_zone().expect("zone").to_string();
+    let standby_zone = first.secondary_availability_zone().expect("standby").to_string();
+
+    // Two instances there, a data volume attached to one, and the zone's subnet, all tagged.
+    let spec = |kind: ResourceType, value: &str| {
+        TagSpecification::builder().resource_type(kind).tags(tag("AzImpairmentPower", value)).build()
+    };
+    let placement = aws_sdk_ec2::types::Placement::builder().availability_zone(&zone).build();
+    let launched = ec2
+        .run_instances()
+        .image_id("ami-0123456789abcdef0")
+        .min_count(2)
+        .max_count(2)
+        .placement(placement.clone())
+        .tag_specifications(spec(ResourceType::Instance, "StopInstances"))
+        .send()
+        .await
+        .expect("RunInstances");
+    let ids: Vec<String> = launched.instances().iter().filter_map(|i| i.instance_id().map(str::to_string)).collect();
+    let states = async || -> Vec<InstanceStateName> {
+        let d = ec2.describe_instances().set_instance_ids(Some(ids.clone())).send().await.expect("describe");
+        d.reservations().iter().flat_map(|r| r.instances()).filter_map(|i| i.state()?.name().cloned()).collect()
+    };
+    wait_for("instances running", limit, async || states().await.iter().all(|s| *s == InstanceStateName::Running))
+        .await;
+    let volume = ec2
+        .create_volume()
+        .availability_zone(&zone)
+        .size(1)
+        .tag_specifications(spec(ResourceType::Volume, "ApiPauseVolume"))
+        .send()
+        .await
+        .expect("CreateVolume")
+        .volume_id()
+        .expect("id")
+        .to_string();
+    let volume_state = async || {
+        ec2.describe_volumes().volume_ids(&volume).send().await.expect("describe").volumes()[0]
+            .state()
+            .map(|s| s.as_str().to_string())
+    };
+    wait_for("volume available", limit, async || volume_state().await.as_deref() == Some("available")).await;
+    ec2.attach_volume().volume_id(&volume).instance_id(&ids[0]).device("/dev/sdf").send().await.expect("attach");
+    wait_for("volume in use", limit, async || volume_state().await.as_deref() == Some("in-use")).await;
+    let subnets = ec2
+        .describe_subnets()
+        .filters(Filter::builder().name("availability-zone").values(&zone).build())
+        .send()
+        .await
+        .expect("subnets");
+    let subnet = subnets.subnets()[0].subnet_id().expect("subnet").to_string();
+    ec2.create_tags().resources(&subnet).tags(tag("AzImpairmentPower", "DisruptSubnet")).send().await.expect("tag");
+    let volume_status = async || {
+        let d = ec2.describe_volume_status().volume_ids(&volume).send().await.expect("status");
+        d.volume_statuses()[0].volume_status().and_then(|s| s.status()).map(|s| s.as_str().to_string())
+    };
+
+    // Acknowledged writes over NBD before the power goes.
+    let mut nbd = Client::connect(server.nbd_addr, &volume).await.expect("NBD connect");
+    let block = |n: u8| vec![n; 4096];
+    for n in 0..16u8 {
+        assert_eq!(nbd.write(u64::from(n) * 4096, &block(n)).await.expect("write"), Ok(vec![]));
+    }
+    assert_eq!(nbd.flush().await.expect("flush"), Ok(vec![]));
+
+    // The template as a user runs it.
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/fis/az-power-interruption.json"))
+            .expect("the scenario template")
+            .replace("us-east-1a", &zone);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("az-power.json");
+    std::fs::write(&path, template).expect("write template");
+    let input = format!("file://{}", path.display());
+    let made = cli(vec!["fis".into(), "create-experiment-template".into(), "--cli-input-json".into(), input]).await;
+    let template_id = json_of(&made.expect("aws"))["experimentTemplate"]["id"].as_str().expect("id").to_string();
+    let started =
+        cli(vec!["fis".into(), "start-experiment".into(), "--experiment-template-id".into(), template_id]).await;
+    let experiment = json_of(&started.expect("aws"))["experiment"]["id"].as_str().expect("id").to_string();
+
+    // The power is out.
+    wait_for("instances stopped", limit, async || states().await.iter().all(|s| *s == InstanceStateName::Stopped))
+        .await;
+    wait_for("the DB instance failed over", limit, async || {
+        let i = db().await.db_instances()[0].clone();
+        i.db_instance_status() == Some("available") && i.availability_zone() == Some(standby_zone.as_str())
+    })
+    .await;
+    wait_for("the volume impaired", limit, async || volume_status().await.as_deref() == Some("impaired")).await;
+    let refused = ec2
+        .run_instances()
+        .image_id("ami-0123456789abcdef0")
+        .min_count(1)
+        .max_count(1)
+        .placement(placement.clone())
+        .send()
+        .await;
+    let code = refused.err().and_then(|e| e.as_service_error().and_then(|s| s.meta().code().map(str::to_string)));
+    assert_eq!(code.as_deref(), Some("InsufficientInstanceCapacity"), "launches in the zone must fail");
+    let writer = tokio::spawn(async move {
+        let written = nbd.write(16 * 4096, &block(99)).await.expect("write");
+        let flushed = nbd.flush().await.expect("flush");
+        (nbd, written, flushed)
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!writer.is_finished(), "a write to a paused volume must wait");
+    let status = cli(vec!["fis".into(), "get-experiment".into(), "--id".into(), experiment.clone()]).await;
+    let running = json_of(&status.expect("aws"));
+    assert_eq!(running["experiment"]["state"]["status"], "running", "{running}");
+
+    // Power back: everything recovers, and no acknowledged write is lost.
+    let stopped = cli(vec!["fis".into(), "stop-experiment".into(), "--id".into(), experiment.clone()]).await;
+    assert!(matches!(
+        json_of(&stopped.expect("aws"))["experiment"]["state"]["status"].as_str(),
+        Some("stopping" | "stopped")
+    ));
+    let (mut nbd, written, flushed) =
+        tokio::time::timeout(limit, writer).await.expect("the waiting write completes").expect("task");
+    assert_eq!((written, flushed), (Ok(vec![]), Ok(vec![])));
+    wait_for("instances running again", limit, async || {
+        states().await.iter().all(|s| *s == InstanceStateName::Running)
+    })
+    .await;
+    wait_for("the volume ok", limit, async || volume_status().await.as_deref() == Some("ok")).await;
+    let launched = ec2
+        .run_instances()
+        .image_id("ami-0123456789abcdef0")
+        .min_count(1)
+        .max_count(1)
+        .placement(placement)
+        .send()
+        .await;
+    assert!(launched.is_ok(), "launches in the zone work again: {launched:?}");
+    for n in 0..16u8 {
+        assert_eq!(nbd.read(u64::from(n) * 4096, 4096).await.expect("read"), Ok(block(n)), "block {n}");
+    }
+    assert_eq!(nbd.read(16 * 4096, 4096).await.expect("read"), Ok(block(99)), "the write that waited");
+    let ended = cli(vec!["fis".into(), "get-experiment".into(), "--id".into(), experiment]).await;
+    let ended = json_of(&ended.expect("aws"));
+    assert_eq!(ended["experiment"]["state"]["status"], "stopped", "{ended}");
+    assert_eq!(ended["experiment"]["actions"]["Failover-RDS"]["state"]["status"], "completed", "{ended}");
+    assert_eq!(ended["experiment"]["actions"]["Stop-Instances"]["state"]["status"], "stopped", "{ended}");
+    server.shutdown().await;
+}
