@@ -5,6 +5,7 @@ use aws_sdk_ec2::types::{AvailabilityZoneState, Filter};
 
 pub use crate::ebs_checks::*;
 pub use crate::fault_checks::*;
+pub use crate::fis_checks::*;
 pub use crate::instance_checks::*;
 pub use crate::rds_checks::*;
 use crate::{ec2, ec2_with_key, error_seen, sts};

@@ -11,6 +11,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 pub mod checks;
 pub mod ebs_checks;
 pub mod fault_checks;
+pub mod fis_checks;
 pub mod instance_checks;
 pub mod rds_checks;
 pub use ebs_checks::*;
@@ -51,7 +52,8 @@ macro_rules! for_each_check {
             key_pairs_hold_real_keys,
             images_boot_their_snapshots,
             instance_attributes_and_idempotency,
-            rds_multi_az_instance_fails_over
+            rds_multi_az_instance_fails_over,
+            fis_experiment_pauses_a_volume_until_stopped
         );
     };
 }
@@ -125,6 +127,22 @@ pub fn rds(endpoint: &str, region: &str) -> aws_sdk_rds::Client {
         ))
         .build();
     aws_sdk_rds::Client::from_conf(conf)
+}
+
+pub fn fis(endpoint: &str, region: &str) -> aws_sdk_fis::Client {
+    let conf = aws_sdk_fis::Config::builder()
+        .behavior_version(aws_sdk_fis::config::BehaviorVersion::latest())
+        .region(aws_sdk_fis::config::Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_fis::config::Credentials::new(
+            ACCESS_KEY_ID,
+            "test",
+            None,
+            None,
+            "squall-sdk-tests",
+        ))
+        .build();
+    aws_sdk_fis::Client::from_conf(conf)
 }
 
 /// The HTTP status of a raw response, whichever SDK crate's response type it is.
