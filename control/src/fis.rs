@@ -727,6 +727,16 @@ impl ControlPlane {
         Ok(e)
     }
 
+    /// Forgets every template and experiment (POST /_squall/reset); what running actions have
+    /// in force is undone by the reset that follows (faults removed, state forgotten).
+    pub(crate) fn forget_experiments(&self) {
+        let _advancing = self.fis_advancing.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut book = self.fis_lock();
+        book.templates.clear();
+        book.experiments.clear();
+        book.tokens.clear();
+    }
+
     fn experiment_unadvanced(&self, region: &RegionName, id: &str) -> Result<Experiment, FisError> {
         self.fis_lock()
             .experiments

@@ -201,6 +201,8 @@ impl ControlPlane {
     /// Forgets all state, as if the server had just started (for test isolation).
     /// Also deletes the regions' persisted state under the data directory.
     pub fn reset(&self) -> Result<(), ControlError> {
+        // Experiments first: their actions' effects go with the faults below.
+        self.forget_experiments();
         self.remove_all_faults();
         let mut regions = self.lock();
         regions.clear();
