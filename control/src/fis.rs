@@ -286,6 +286,18 @@ pub fn parse_duration(text: &str) -> Option<u64> {
     (any && total.is_finite()).then_some(total.round() as u64)
 }
 
+/// squall's stop condition (an extension: squall has no CloudWatch alarms): the experiment stops
+/// when more volumes of its region's block store are stuck than the condition's value says.
+pub const STUCK_VOLUMES: &str = "squall:stuck-volumes";
+
+/// The number a stop condition's value names (`more than 2 stuck volumes`): the SDKs want at
+/// least 20 characters there, as for an alarm's ARN.
+fn stuck_volume_limit(value: &str) -> Option<u32> {
+    let mut numbers = value.split(|c: char| !c.is_ascii_digit()).filter(|w| !w.is_empty());
+    let n = numbers.next()?.parse().ok()?;
+    numbers.next().is_none().then_some(n)
+}
+
 fn validation(message: impl Into<String>) -> FisError {
     FisError::Validation(message.into())
 }
@@ -323,11 +335,19 @@ pub fn validate_template(spec: &TemplateSpec) -> Result<(), FisError> {
     for c in &spec.stop_conditions {
         match c.source.as_str() {
             "none" => {}
+            STUCK_VOLUMES => {
+                if c.value.as_deref().and_then(stuck_volume_limit).is_none() {
+                    return Err(validation(format!(
+                        "Stop condition {STUCK_VOLUMES} needs a value naming the number of stuck volumes beyond which \
+                         the experiment stops, such as \"more than 2 stuck volumes\""
+                    )));
+                }
+            }
             "aws:cloudwatch:alarm" => {
-                return Err(validation(
+                return Err(validation(format!(
                     "Stop condition source aws:cloudwatch:alarm is not supported: squall has no CloudWatch alarms \
-                     (use source none)",
-                ))
+                     (use source none, or squall's {STUCK_VOLUMES})"
+                )))
             }
             other => return Err(validation(format!("Invalid stop condition source: {other}"))),
         }
@@ -787,6 +807,10 @@ impl ControlPlane {
         if e.status != ExperimentStatus::Running {
             return;
         }
+        if let Some(reason) = self.stop_condition_fired(e) {
+            self.halt(&region, e, ExperimentStatus::Stopped, &reason, now);
+            return;
+        }
         // Actions whose time is up end; then those whose predecessors are done start — in
         // rounds, so a chain of instantaneous actions runs in one advance.
         loop {
@@ -869,24 +893,48 @@ impl ControlPlane {
     }
 
     fn fail_experiment(&self, region: &Region, e: &mut Experiment, reason: &str, now: u64) {
+        self.halt(region, e, ExperimentStatus::Failed, reason, now);
+    }
+
+    /// Ends an experiment early: running actions undone and stopped, pending ones cancelled.
+    fn halt(&self, region: &Region, e: &mut Experiment, status: ExperimentStatus, reason: &str, now: u64) {
         for run in e.actions.values_mut() {
             match run.status {
                 ActionStatus::Running => {
                     self.undo_action(region, run);
                     run.status = ActionStatus::Stopped;
-                    run.reason = "Experiment failed: the action was stopped.".into();
+                    run.reason = format!("The experiment ended: {reason}");
                     run.end_ms = Some(now);
                 }
                 ActionStatus::Pending => {
                     run.status = ActionStatus::Cancelled;
-                    run.reason = "Experiment failed.".into();
+                    run.reason = format!("The experiment ended: {reason}");
                 }
                 _ => {}
             }
         }
-        e.status = ExperimentStatus::Failed;
+        e.status = status;
         e.reason = reason.to_string();
         e.end_ms = Some(now);
+    }
+
+    /// The reason a stop condition of the experiment fired, if one did.
+    fn stop_condition_fired(&self, e: &Experiment) -> Option<String> {
+        let limits: Vec<u32> = e
+            .template
+            .stop_conditions
+            .iter()
+            .filter(|c| c.source == STUCK_VOLUMES)
+            .filter_map(|c| c.value.as_deref().and_then(stuck_volume_limit))
+            .collect();
+        let limit = limits.into_iter().min()?;
+        let stuck: usize = self
+            .status()
+            .get(e.region.as_str())
+            .map(|zones| zones.iter().filter_map(|z| z.storage.as_ref()).map(|s| s.stuck).sum())
+            .unwrap_or(0);
+        (stuck > limit as usize)
+            .then(|| format!("Stop condition {STUCK_VOLUMES} fired: {stuck} volumes are stuck, more than {limit}."))
     }
 
     /// Resolves each target the actions use; a target that resolves to nothing fails the
@@ -1216,6 +1264,14 @@ mod tests {
         for bad in ["2M", "PT", "PTM", "PT5X", "P", "PT-1S", ""] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_stuck_volumes_condition_names_one_number() {
+        assert_eq!(stuck_volume_limit("more than 2 stuck volumes"), Some(2));
+        assert_eq!(stuck_volume_limit("0"), Some(0));
+        assert_eq!(stuck_volume_limit("no number at all here"), None);
+        assert_eq!(stuck_volume_limit("between 2 and 5 volumes"), None, "one number only");
     }
 
     #[test]

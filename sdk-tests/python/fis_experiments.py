@@ -264,6 +264,23 @@ assert after["AvailabilityZone"] == before["SecondaryAvailabilityZone"], (before
 events = [ev["Message"] for ev in rds.describe_events(SourceIdentifier="orders", SourceType="db-instance")["Events"]]
 assert "Multi-AZ instance failover completed" in events, events
 
+# squall's stop condition: the experiment stops when more volumes are stuck than it allows
+# (here a partition of half the zone's storage nodes, installed through the fault API).
+guarded = fis.create_experiment_template(
+    description="stop when volumes get stuck", roleArn=ROLE,
+    stopConditions=[{"source": "squall:stuck-volumes", "value": "more than 1 stuck volume"}],
+    actions={"hold": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT10M"}}},
+)["experimentTemplate"]
+e = fis.start_experiment(experimentTemplateId=guarded["id"])["experiment"]
+wait_for_experiment(e["id"], ["running"])
+partition = json.loads(urllib.request.urlopen(urllib.request.Request(
+    endpoint + "/_squall/faults", method="POST", headers={"Content-Type": "application/json"},
+    data=json.dumps({"kind": "network-partition", "zone": zones[0], "fraction": 0.5, "seed": 7}).encode())).read())
+halted = wait_for_experiment(e["id"], ["stopped"])
+assert halted["state"]["reason"].startswith("Stop condition squall:stuck-volumes fired"), halted["state"]
+assert halted["actions"]["hold"]["state"]["status"] == "stopped", halted["actions"]
+urllib.request.urlopen(urllib.request.Request(endpoint + "/_squall/faults/" + partition["id"], method="DELETE"))
+
 # Templates: update, tags by ARN, delete.
 updated = fis.update_experiment_template(id=chained["id"], description="renamed",
                                          actions={"settle": {"parameters": {"duration": "PT3S"}}, "pause": {}})["experimentTemplate"]
