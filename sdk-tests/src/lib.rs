@@ -61,88 +61,48 @@ macro_rules! for_each_check {
 /// The dummy credentials every check signs with (squall does not verify signatures).
 pub const ACCESS_KEY_ID: &str = "test";
 
+/// `$name(endpoint, region, access_key_id)`: a client of the SDK crate `$krate` for squall at
+/// `endpoint`, signing with dummy credentials under `access_key_id`.
+macro_rules! client_with_key {
+    ($name:ident, $krate:ident) => {
+        pub fn $name(endpoint: &str, region: &str, access_key_id: &str) -> $krate::Client {
+            let conf = $krate::Config::builder()
+                .behavior_version($krate::config::BehaviorVersion::latest())
+                .region($krate::config::Region::new(region.to_string()))
+                .endpoint_url(endpoint)
+                .credentials_provider($krate::config::Credentials::new(
+                    access_key_id,
+                    "test",
+                    None,
+                    None,
+                    "squall-sdk-tests",
+                ))
+                .build();
+            $krate::Client::from_conf(conf)
+        }
+    };
+}
+
+client_with_key!(ec2_with_key, aws_sdk_ec2);
+client_with_key!(ebs_with_key, aws_sdk_ebs);
+client_with_key!(sts, aws_sdk_sts);
+client_with_key!(rds_with_key, aws_sdk_rds);
+client_with_key!(fis_with_key, aws_sdk_fis);
+
 pub fn ec2(endpoint: &str, region: &str) -> aws_sdk_ec2::Client {
     ec2_with_key(endpoint, region, ACCESS_KEY_ID)
 }
 
-pub fn ec2_with_key(endpoint: &str, region: &str, access_key_id: &str) -> aws_sdk_ec2::Client {
-    let conf = aws_sdk_ec2::Config::builder()
-        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
-        .region(aws_sdk_ec2::config::Region::new(region.to_string()))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-            access_key_id,
-            "test",
-            None,
-            None,
-            "squall-sdk-tests",
-        ))
-        .build();
-    aws_sdk_ec2::Client::from_conf(conf)
-}
-
 pub fn ebs(endpoint: &str, region: &str) -> aws_sdk_ebs::Client {
-    let conf = aws_sdk_ebs::Config::builder()
-        .behavior_version(aws_sdk_ebs::config::BehaviorVersion::latest())
-        .region(aws_sdk_ebs::config::Region::new(region.to_string()))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_ebs::config::Credentials::new(
-            ACCESS_KEY_ID,
-            "test",
-            None,
-            None,
-            "squall-sdk-tests",
-        ))
-        .build();
-    aws_sdk_ebs::Client::from_conf(conf)
-}
-
-pub fn sts(endpoint: &str, region: &str, access_key_id: &str) -> aws_sdk_sts::Client {
-    let conf = aws_sdk_sts::Config::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .region(aws_sdk_sts::config::Region::new(region.to_string()))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            access_key_id,
-            "test",
-            None,
-            None,
-            "squall-sdk-tests",
-        ))
-        .build();
-    aws_sdk_sts::Client::from_conf(conf)
+    ebs_with_key(endpoint, region, ACCESS_KEY_ID)
 }
 
 pub fn rds(endpoint: &str, region: &str) -> aws_sdk_rds::Client {
-    let conf = aws_sdk_rds::Config::builder()
-        .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
-        .region(aws_sdk_rds::config::Region::new(region.to_string()))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_rds::config::Credentials::new(
-            ACCESS_KEY_ID,
-            "test",
-            None,
-            None,
-            "squall-sdk-tests",
-        ))
-        .build();
-    aws_sdk_rds::Client::from_conf(conf)
+    rds_with_key(endpoint, region, ACCESS_KEY_ID)
 }
 
 pub fn fis(endpoint: &str, region: &str) -> aws_sdk_fis::Client {
-    let conf = aws_sdk_fis::Config::builder()
-        .behavior_version(aws_sdk_fis::config::BehaviorVersion::latest())
-        .region(aws_sdk_fis::config::Region::new(region.to_string()))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_fis::config::Credentials::new(
-            ACCESS_KEY_ID,
-            "test",
-            None,
-            None,
-            "squall-sdk-tests",
-        ))
-        .build();
-    aws_sdk_fis::Client::from_conf(conf)
+    fis_with_key(endpoint, region, ACCESS_KEY_ID)
 }
 
 /// The HTTP status of a raw response, whichever SDK crate's response type it is.

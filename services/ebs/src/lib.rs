@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use squall_control::model::snapshot::{Snapshot as ControlSnapshot, DIRECT_BLOCK_SIZE};
 use squall_control::{ControlError, ControlPlane, Region, RegionName, SnapshotId};
 use squall_protocol::codec::{base64_decode, base64_encode};
-use squall_protocol::rest::RestRequest;
+use squall_protocol::rest::{serve, RestRequest, RestService};
 use squall_protocol::{ApiError, Blob, RequestContext, Timestamp, WireResponse};
 
 use generated::{
@@ -32,31 +32,9 @@ pub fn handle(
     path: &str,
     req: RestRequest,
 ) -> WireResponse {
-    let result = match generated::route(method, path) {
-        None => Err(ApiError::new(404, "UnknownOperationException", format!("No EBS operation at {method} {path}"))),
-        Some((operation, params)) => {
-            let req = RestRequest { path_params: params, ..req };
-            match Request::decode(operation, &req) {
-                None => Err(ApiError::new(
-                    501,
-                    "NotImplemented",
-                    format!("The operation {operation} is not implemented by squall yet."),
-                )),
-                Some(Err(e)) => Err(e),
-                Some(Ok(request)) => dispatch(control, ctx, request),
-            }
-        }
-    };
-    match result {
-        Ok(response) => {
-            let (status, rest) = response.encode();
-            let mut wire = WireResponse::json(status, rest.body);
-            wire.content_type = rest.content_type;
-            wire.headers = rest.headers;
-            wire
-        }
-        Err(e) => e.to_json_response(&ctx.request_id),
-    }
+    let service =
+        RestService { name: "EBS", route: generated::route, decode: Request::decode, encode: Response::encode };
+    serve(&service, method, path, req, &ctx.request_id, |request| dispatch(control, ctx, request))
 }
 
 fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> Result<Response, ApiError> {

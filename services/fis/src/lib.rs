@@ -13,7 +13,7 @@ use squall_control::model::fis::{
     FisTarget, TemplateSpec,
 };
 use squall_control::{ControlPlane, RegionName};
-use squall_protocol::rest::RestRequest;
+use squall_protocol::rest::{serve, RestRequest, RestService};
 use squall_protocol::{ApiError, RequestContext, Timestamp, WireResponse};
 
 use generated::*;
@@ -26,31 +26,9 @@ pub fn handle(
     path: &str,
     req: RestRequest,
 ) -> WireResponse {
-    let result = match generated::route(method, path) {
-        None => Err(ApiError::new(404, "UnknownOperationException", format!("No FIS operation at {method} {path}"))),
-        Some((operation, params)) => {
-            let req = RestRequest { path_params: params, ..req };
-            match Request::decode(operation, &req) {
-                None => Err(ApiError::new(
-                    501,
-                    "NotImplemented",
-                    format!("The operation {operation} is not implemented by squall yet."),
-                )),
-                Some(Err(e)) => Err(e),
-                Some(Ok(request)) => dispatch(control, ctx, request),
-            }
-        }
-    };
-    match result {
-        Ok(response) => {
-            let (status, rest) = response.encode();
-            let mut wire = WireResponse::json(status, rest.body);
-            wire.content_type = rest.content_type;
-            wire.headers = rest.headers;
-            wire
-        }
-        Err(e) => e.to_json_response(&ctx.request_id),
-    }
+    let service =
+        RestService { name: "FIS", route: generated::route, decode: Request::decode, encode: Response::encode };
+    serve(&service, method, path, req, &ctx.request_id, |request| dispatch(control, ctx, request))
 }
 
 fn validation(message: impl Into<String>) -> ApiError {
@@ -379,6 +357,22 @@ fn filters_of(filters: Option<Vec<ExperimentTemplateTargetInputFilter>>) -> Vec<
     filters.unwrap_or_default().into_iter().map(|f| (f.path, f.values)).collect()
 }
 
+/// A template target from CreateExperimentTemplate's or UpdateExperimentTemplate's input (two
+/// shapes of the model with the same members).
+macro_rules! target_of {
+    ($t:expr) => {{
+        let t = $t;
+        FisTarget {
+            resource_type: t.resource_type,
+            resource_arns: t.resource_arns.unwrap_or_default(),
+            resource_tags: t.resource_tags.unwrap_or_default(),
+            filters: filters_of(t.filters),
+            selection_mode: t.selection_mode,
+            parameters: t.parameters.unwrap_or_default(),
+        }
+    }};
+}
+
 fn create_spec(r: CreateExperimentTemplateRequest) -> Result<TemplateSpec, ApiError> {
     if r.experiment_report_configuration.is_some() {
         return Err(validation("squall writes no experiment reports: leave experimentReportConfiguration out"));
@@ -386,22 +380,7 @@ fn create_spec(r: CreateExperimentTemplateRequest) -> Result<TemplateSpec, ApiEr
     let options = r.experiment_options.unwrap_or_default();
     Ok(TemplateSpec {
         description: r.description,
-        targets: r
-            .targets
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(name, t)| {
-                let target = FisTarget {
-                    resource_type: t.resource_type,
-                    resource_arns: t.resource_arns.unwrap_or_default(),
-                    resource_tags: t.resource_tags.unwrap_or_default(),
-                    filters: filters_of(t.filters),
-                    selection_mode: t.selection_mode,
-                    parameters: t.parameters.unwrap_or_default(),
-                };
-                (name, target)
-            })
-            .collect(),
+        targets: r.targets.unwrap_or_default().into_iter().map(|(name, t)| (name, target_of!(t))).collect(),
         actions: r
             .actions
             .into_iter()
@@ -451,20 +430,7 @@ fn update_change(r: UpdateExperimentTemplateRequest) -> Result<Change, ApiError>
                 conditions.into_iter().map(|c| FisStopCondition { source: c.source, value: c.value }).collect();
         }
         if let Some(targets) = r.targets {
-            spec.targets = targets
-                .into_iter()
-                .map(|(name, t)| {
-                    let target = FisTarget {
-                        resource_type: t.resource_type,
-                        resource_arns: t.resource_arns.unwrap_or_default(),
-                        resource_tags: t.resource_tags.unwrap_or_default(),
-                        filters: filters_of(t.filters),
-                        selection_mode: t.selection_mode,
-                        parameters: t.parameters.unwrap_or_default(),
-                    };
-                    (name, target)
-                })
-                .collect();
+            spec.targets = targets.into_iter().map(|(name, t)| (name, target_of!(t))).collect();
         }
         if let Some(actions) = r.actions {
             let old = std::mem::take(&mut spec.actions);

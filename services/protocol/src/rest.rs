@@ -40,6 +40,61 @@ pub struct RestResponse {
     pub content_type: &'static str,
 }
 
+/// A generated router: the operation at (method, path), with the URI's labels.
+pub type Router = fn(&str, &str) -> Option<(&'static str, BTreeMap<String, String>)>;
+
+/// What a generated `restJson1` module gives to answer its requests: its router, its request
+/// decoder and its response encoder.
+pub struct RestService<Req, Resp> {
+    /// The service's name in messages (`EBS`, `FIS`).
+    pub name: &'static str,
+    pub route: Router,
+    pub decode: fn(&str, &RestRequest) -> Option<Result<Req, ApiError>>,
+    pub encode: fn(&Resp) -> (u16, RestResponse),
+}
+
+/// Answers one request of a `restJson1` service: routed by method and path, decoded, handled by
+/// `dispatch`, encoded — or answered with the error in the protocol's shape (404 for no
+/// operation there, 501 naming an operation squall does not implement).
+pub fn serve<Req, Resp>(
+    service: &RestService<Req, Resp>,
+    method: &str,
+    path: &str,
+    req: RestRequest,
+    request_id: &str,
+    dispatch: impl FnOnce(Req) -> Result<Resp, ApiError>,
+) -> crate::WireResponse {
+    let result = match (service.route)(method, path) {
+        None => Err(ApiError::new(
+            404,
+            "UnknownOperationException",
+            format!("No {} operation at {method} {path}", service.name),
+        )),
+        Some((operation, params)) => {
+            let req = RestRequest { path_params: params, ..req };
+            match (service.decode)(operation, &req) {
+                None => Err(ApiError::new(
+                    501,
+                    "NotImplemented",
+                    format!("The operation {operation} is not implemented by squall yet."),
+                )),
+                Some(Err(e)) => Err(e),
+                Some(Ok(request)) => dispatch(request),
+            }
+        }
+    };
+    match result {
+        Ok(response) => {
+            let (status, rest) = (service.encode)(&response);
+            let mut wire = crate::WireResponse::json(status, rest.body);
+            wire.content_type = rest.content_type;
+            wire.headers = rest.headers;
+            wire
+        }
+        Err(e) => e.to_json_response(request_id),
+    }
+}
+
 fn validation(message: String) -> ApiError {
     ApiError::client("ValidationException", message).with_reason("INVALID_PARAMETER_VALUE")
 }
