@@ -351,13 +351,28 @@ async fn aws_cli_runs_the_az_power_interruption_scenario_and_everything_recovers
         d.volume_statuses()[0].volume_status().and_then(|s| s.status()).map(|s| s.as_str().to_string())
     };
 
+    // A second volume there, not paused: only the cut storage network reaches it.
+    let other = ec2.create_volume().availability_zone(&zone).size(1).send().await.expect("CreateVolume");
+    let other = other.volume_id().expect("id").to_string();
+    let other_state = async || {
+        ec2.describe_volumes().volume_ids(&other).send().await.expect("describe").volumes()[0]
+            .state()
+            .map(|s| s.as_str().to_string())
+    };
+    wait_for("volume available", limit, async || other_state().await.as_deref() == Some("available")).await;
+    ec2.attach_volume().volume_id(&other).instance_id(&ids[1]).device("/dev/sdf").send().await.expect("attach");
+    wait_for("volume in use", limit, async || other_state().await.as_deref() == Some("in-use")).await;
+
     // Acknowledged writes over NBD before the power goes.
     let mut nbd = Client::connect(server.nbd_addr, &volume).await.expect("NBD connect");
+    let mut nbd_other = Client::connect(server.nbd_addr, &other).await.expect("NBD connect");
     let block = |n: u8| vec![n; 4096];
     for n in 0..16u8 {
         assert_eq!(nbd.write(u64::from(n) * 4096, &block(n)).await.expect("write"), Ok(vec![]));
     }
     assert_eq!(nbd.flush().await.expect("flush"), Ok(vec![]));
+    assert_eq!(nbd_other.write(0, &block(7)).await.expect("write"), Ok(vec![]));
+    assert_eq!(nbd_other.flush().await.expect("flush"), Ok(vec![]));
 
     // The template as a user runs it.
     let template =
@@ -398,8 +413,14 @@ async fn aws_cli_runs_the_az_power_interruption_scenario_and_everything_recovers
         let flushed = nbd.flush().await.expect("flush");
         (nbd, written, flushed)
     });
+    let cut_writer = tokio::spawn(async move {
+        let written = nbd_other.write(4096, &block(8)).await.expect("write");
+        let flushed = nbd_other.flush().await.expect("flush");
+        (nbd_other, written, flushed)
+    });
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(!writer.is_finished(), "a write to a paused volume must wait");
+    assert!(!cut_writer.is_finished(), "a write to a volume whose storage network is cut must wait");
     let status = cli(vec!["fis".into(), "get-experiment".into(), "--id".into(), experiment.clone()]).await;
     let running = json_of(&status.expect("aws"));
     assert_eq!(running["experiment"]["state"]["status"], "running", "{running}");
@@ -413,6 +434,10 @@ async fn aws_cli_runs_the_az_power_interruption_scenario_and_everything_recovers
     let (mut nbd, written, flushed) =
         tokio::time::timeout(limit, writer).await.expect("the waiting write completes").expect("task");
     assert_eq!((written, flushed), (Ok(vec![]), Ok(vec![])));
+    let (mut nbd_other, written, flushed) =
+        tokio::time::timeout(limit, cut_writer).await.expect("the write behind the cut completes").expect("task");
+    assert_eq!((written, flushed), (Ok(vec![]), Ok(vec![])));
+    assert_eq!(nbd_other.read(0, 8192).await.expect("read"), Ok([block(7), block(8)].concat()));
     wait_for("instances running again", limit, async || {
         states().await.iter().all(|s| *s == InstanceStateName::Running)
     })
