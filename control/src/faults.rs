@@ -483,6 +483,9 @@ pub struct ZoneStatus {
     pub storage: Option<crate::status::ZoneStorageStatus>,
     /// DB instances whose primary or standby is in the zone.
     pub db_instances: crate::status::ZoneDbStatus,
+    /// EBS volumes of the zone whose I/O EBS disabled after they were stuck (their status says
+    /// "Awaiting Action: Enable IO"): their I/O waits until `EnableVolumeIO` or auto-enable.
+    pub volumes_io_disabled: usize,
 }
 
 impl ControlPlane {
@@ -513,8 +516,15 @@ impl ControlPlane {
         let mut out = BTreeMap::new();
         for name in self.known_regions() {
             let region = self.region(&name);
-            let (clusters, mut db) = region
-                .with_state(now, |state| Ok((state.storage_status(), state.db_status().unwrap_or_default())))
+            let (clusters, mut db, mut io_disabled) = region
+                .with_state(now, |state| {
+                    let mut io_disabled: BTreeMap<String, usize> = BTreeMap::new();
+                    let (volumes, _) = state.volumes_after(None, usize::MAX, |v| v.io_disabled());
+                    for v in volumes {
+                        *io_disabled.entry(v.zone.to_string()).or_default() += 1;
+                    }
+                    Ok((state.storage_status(), state.db_status().unwrap_or_default(), io_disabled))
+                })
                 .unwrap_or_default();
             let clusters: BTreeMap<String, crate::status::ZoneStorageStatus> =
                 clusters.into_iter().map(|c| (c.name.clone(), c)).collect();
@@ -532,6 +542,7 @@ impl ControlPlane {
                     messages: z.messages.clone(),
                     storage: clusters.get(z.id.as_str()).cloned(),
                     db_instances: db.remove(&z.name).unwrap_or_default(),
+                    volumes_io_disabled: io_disabled.remove(z.name.as_str()).unwrap_or_default(),
                 })
                 .collect();
             out.insert(name.to_string(), zones);

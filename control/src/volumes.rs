@@ -845,4 +845,30 @@ mod tests {
         assert!(gp2_status.impaired);
         assert_eq!(gp2_status.io_performance, IoPerformance::NotApplicable);
     }
+
+    #[test]
+    fn the_status_counts_volumes_awaiting_enable_io_until_it_is_called() {
+        let t = TestRegion::new();
+        let v = create(&t, spec(&t, "us-east-1b", Some(1), VolumeType::Gp3, None)).unwrap();
+        let disabled = |t: &TestRegion| -> Vec<(String, usize)> {
+            let status = t.control.status();
+            status["us-east-1"]
+                .iter()
+                .filter(|z| z.volumes_io_disabled > 0)
+                .map(|z| (z.name.clone(), z.volumes_io_disabled))
+                .collect()
+        };
+        assert_eq!(disabled(&t), vec![]);
+        // What a failover to the other replica leaves, as notice_failovers records it.
+        t.run(|state| {
+            let vol = state.volume_mut(&v.id).expect("volume");
+            vol.io_event =
+                Some(super::IoEvent { id: "evol-1".into(), since_ms: 1, enabled_ms: None, auto_enabled: false });
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(disabled(&t), vec![("us-east-1b".to_string(), 1)]);
+        t.run(|state| state.enable_volume_io(&v.id, t.control.now_ms(), false)).unwrap();
+        assert_eq!(disabled(&t), vec![], "EnableVolumeIO ends the wait");
+    }
 }

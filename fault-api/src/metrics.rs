@@ -34,6 +34,21 @@ pub fn storage_metrics(control: &ControlPlane) -> String {
             let _ = writeln!(out, "squall_db_instances_stuck{{{l}}} {}", d.stuck);
         }
     }
+    family(
+        &mut out,
+        "squall_volumes_io_disabled",
+        "gauge",
+        "EBS volumes whose I/O is disabled until EnableVolumeIO (Awaiting Action: Enable IO).",
+    );
+    for (region, zones) in &status {
+        for z in zones {
+            let _ = writeln!(
+                out,
+                "squall_volumes_io_disabled{{region=\"{region}\",zone=\"{}\"}} {}",
+                z.name, z.volumes_io_disabled
+            );
+        }
+    }
     family(&mut out, "squall_storage_nodes", "gauge", "Storage nodes by state (up, crashed, isolated).");
     family(&mut out, "squall_storage_bytes", "gauge", "Storage capacity and provisioned bytes.");
     family(&mut out, "squall_volumes", "gauge", "Volumes by state (healthy, stuck, remirroring).");
