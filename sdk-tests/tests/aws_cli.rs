@@ -364,8 +364,8 @@ async fn aws_cli_runs_the_az_power_interruption_scenario_and_everything_recovers
     wait_for("volume in use", limit, async || other_state().await.as_deref() == Some("in-use")).await;
 
     // Acknowledged writes over NBD before the power goes.
-    let mut nbd = Client::connect(server.nbd_addr, &volume).await.expect("NBD connect");
-    let mut nbd_other = Client::connect(server.nbd_addr, &other).await.expect("NBD connect");
+    let mut nbd = Client::connect(server.nbd_addr.expect("NBD listens"), &volume).await.expect("NBD connect");
+    let mut nbd_other = Client::connect(server.nbd_addr.expect("NBD listens"), &other).await.expect("NBD connect");
     let block = |n: u8| vec![n; 4096];
     for n in 0..16u8 {
         assert_eq!(nbd.write(u64::from(n) * 4096, &block(n)).await.expect("write"), Ok(vec![]));

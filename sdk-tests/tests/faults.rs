@@ -121,7 +121,10 @@ async fn isolating_half_of_a_zone_impairs_only_that_zone_and_heals() {
     let all: Vec<String> = by_zone.values().flatten().cloned().collect();
     // Every volume gets a first acknowledged write.
     for (i, v) in all.iter().enumerate() {
-        assert!(touch(server.nbd_addr, v, 0, i as u8 + 1, Duration::from_secs(5)).await, "first write to {v}");
+        assert!(
+            touch(server.nbd_addr.expect("NBD listens"), v, 0, i as u8 + 1, Duration::from_secs(5)).await,
+            "first write to {v}"
+        );
     }
 
     let body = r#"{"kind":"network-partition","zone":"us-east-1a","fraction":0.5,"seed":7,"networks":["primary","replication"]}"#;
@@ -134,7 +137,7 @@ async fn isolating_half_of_a_zone_impairs_only_that_zone_and_heals() {
 
     // Instances doing I/O notice: writes to volumes with a replica on a cut-off node hang.
     for (i, v) in by_zone[a].iter().enumerate() {
-        let _ = touch(server.nbd_addr, v, 8192, i as u8 + 100, Duration::from_millis(300)).await;
+        let _ = touch(server.nbd_addr.expect("NBD listens"), v, 8192, i as u8 + 100, Duration::from_millis(300)).await;
     }
     let status_a = volume_status(&ec2, &by_zone[a]).await;
     let impaired = status_a.values().filter(|s| **s == VolumeStatusInfoStatus::Impaired).count();
@@ -143,7 +146,10 @@ async fn isolating_half_of_a_zone_impairs_only_that_zone_and_heals() {
     let others: Vec<String> = by_zone[b].iter().chain(&by_zone[c]).cloned().collect();
     for (v, s) in volume_status(&ec2, &others).await {
         assert_eq!(s, VolumeStatusInfoStatus::Ok, "{v} is in another zone");
-        assert!(touch(server.nbd_addr, &v, 4096, 9, Duration::from_secs(5)).await, "{v} keeps serving I/O");
+        assert!(
+            touch(server.nbd_addr.expect("NBD listens"), &v, 4096, 9, Duration::from_secs(5)).await,
+            "{v} keeps serving I/O"
+        );
     }
     let created = ec2.create_volume().availability_zone(b).size(1).send().await.expect("CreateVolume in another zone");
     assert!(created.volume_id().is_some());
@@ -160,7 +166,7 @@ async fn isolating_half_of_a_zone_impairs_only_that_zone_and_heals() {
     .await;
     // Every acknowledged first write is there.
     for (i, v) in all.iter().enumerate() {
-        let mut client = Client::connect(server.nbd_addr, v).await.expect("connect");
+        let mut client = Client::connect(server.nbd_addr.expect("NBD listens"), v).await.expect("connect");
         let got = tokio::time::timeout(Duration::from_secs(30), client.read(0, 4096)).await;
         assert_eq!(got.expect("read in time").expect("read"), Ok(vec![i as u8 + 1; 4096]), "{v}");
     }
@@ -198,7 +204,7 @@ async fn pausing_volume_io_by_tag_stalls_only_those_volumes_for_the_duration() {
     let ebs = is.instance_statuses()[0].attached_ebs_status().and_then(|s| s.status()).cloned();
     assert_eq!(ebs, Some(aws_sdk_ec2::types::SummaryStatus::Impaired));
     // A write is held for the rest of the duration, then completes by itself.
-    assert!(touch(server.nbd_addr, &db[0], 0, 7, Duration::from_secs(10)).await);
+    assert!(touch(server.nbd_addr.expect("NBD listens"), &db[0], 0, 7, Duration::from_secs(10)).await);
     let held_for = started.elapsed();
     eprintln!("a write to a paused volume completed after {held_for:?}");
     assert!(held_for >= Duration::from_millis(1500), "the write was held: {held_for:?}");
@@ -358,7 +364,7 @@ async fn storm(policy: &str, add_capacity: bool) -> (Vec<(f64, f64, &'static str
     let instance = instance_in(&ec2, zone).await;
     let volumes = volumes_on(&ec2, zone, &instance, 18, "storm").await;
     for v in &volumes {
-        assert!(touch(server.nbd_addr, v, 0, 1, Duration::from_secs(5)).await);
+        assert!(touch(server.nbd_addr.expect("NBD listens"), v, 0, 1, Duration::from_secs(5)).await);
     }
     // Probing writes fail fast instead of hanging once a volume is stuck.
     http(server.addr, "PUT", "/_squall/config", r#"{"nbdIoTimeoutMs":200}"#, None);
@@ -380,7 +386,7 @@ async fn storm(policy: &str, add_capacity: bool) -> (Vec<(f64, f64, &'static str
         }
         // The instance keeps doing I/O: every volume is probed now and then.
         for v in &volumes {
-            let _ = touch(server.nbd_addr, v, 4096, 2, Duration::from_millis(300)).await;
+            let _ = touch(server.nbd_addr.expect("NBD listens"), v, 4096, 2, Duration::from_millis(300)).await;
         }
         let (stuck, total) = stuck_in(server.addr, zone);
         samples.push((started.elapsed().as_secs_f64(), stuck as f64 / total.max(1) as f64, phase));

@@ -77,13 +77,13 @@ async fn a_full_zone_answers_insufficient_instance_capacity() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nbd_round_trip() {
     let server = squall::start(&ServeOptions::ephemeral()).await.expect("squall starts");
-    squall_sdk_tests::checks::nbd_round_trip(server.endpoint_url(), server.nbd_addr).await;
+    squall_sdk_tests::checks::nbd_round_trip(server.endpoint_url(), server.nbd_addr.expect("NBD listens")).await;
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_api_round_trip() {
     let server = squall::start(&ServeOptions::ephemeral()).await.expect("squall starts");
-    squall_sdk_tests::checks::fault_api_round_trip(server.endpoint_url(), server.nbd_addr).await;
+    squall_sdk_tests::checks::fault_api_round_trip(server.endpoint_url(), server.nbd_addr.expect("NBD listens")).await;
     server.shutdown().await;
 }

@@ -51,7 +51,7 @@ async fn attached_volume(ec2: &aws_sdk_ec2::Client, zone: &str, gib: i32, snapsh
 }
 
 fn nbd_uri(server: &squall::RunningServer, volume: &str) -> String {
-    format!("nbd://127.0.0.1:{}/{volume}", server.nbd_addr.port())
+    format!("nbd://127.0.0.1:{}/{volume}", server.nbd_addr.expect("NBD listens").port())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,7 +73,7 @@ async fn real_clients_read_and_write_attached_volumes() {
         .to_string();
 
     // NBD_OPT_LIST names exactly the attached volumes: the root and the data volume.
-    let mut listed = client::list(server.nbd_addr).await.expect("list");
+    let mut listed = client::list(server.nbd_addr.expect("NBD listens")).await.expect("list");
     listed.sort();
     let mut attached = vec![root.clone(), volume.clone()];
     attached.sort();
@@ -81,7 +81,7 @@ async fn real_clients_read_and_write_attached_volumes() {
 
     if have("nbdinfo") {
         let out = Command::new("nbdinfo")
-            .args(["--list", "--json", &format!("nbd://127.0.0.1:{}", server.nbd_addr.port())])
+            .args(["--list", "--json", &format!("nbd://127.0.0.1:{}", server.nbd_addr.expect("NBD listens").port())])
             .output()
             .expect("nbdinfo runs");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -144,13 +144,14 @@ async fn real_clients_read_and_write_attached_volumes() {
     }
 
     // Detaching ends the export: new sessions are refused, the list shrinks.
-    let mut session = Client::connect(server.nbd_addr, &volume).await.expect("connect");
+    let mut session = Client::connect(server.nbd_addr.expect("NBD listens"), &volume).await.expect("connect");
     assert_eq!(session.read(0, 512).await.expect("read").map(|d| d.len()), Ok(512));
     ec2.detach_volume().volume_id(&volume).send().await.expect("detach");
     wait_for("the session to end", LIMIT, async || session.read(0, 512).await.is_err()).await;
-    let err = Client::connect(server.nbd_addr, &volume).await.err().expect("refused once detached");
+    let err =
+        Client::connect(server.nbd_addr.expect("NBD listens"), &volume).await.err().expect("refused once detached");
     assert!(err.to_string().contains("only attached (in-use) volumes are exported"), "{err}");
-    assert_eq!(client::list(server.nbd_addr).await.expect("list"), vec![root]);
+    assert_eq!(client::list(server.nbd_addr.expect("NBD listens")).await.expect("list"), vec![root]);
     let _ = instance;
     server.shutdown().await;
 }
@@ -164,7 +165,7 @@ async fn bytes_written_over_nbd_survive_a_snapshot_restored_in_another_zone() {
     let ebs = ebs(&server.endpoint_url(), "us-east-1");
     let (_, volume) = attached_volume(&ec2, "us-east-1a", 2, None).await;
     let pattern: Vec<u8> = (0..512 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
-    let mut c = Client::connect(server.nbd_addr, &volume).await.expect("connect");
+    let mut c = Client::connect(server.nbd_addr.expect("NBD listens"), &volume).await.expect("connect");
     assert_eq!(c.write(0, b"squall").await.expect("write"), Ok(vec![]));
     assert_eq!(c.write(10 * 512 * 1024, &pattern).await.expect("write"), Ok(vec![]));
     assert_eq!(c.flush().await.expect("flush"), Ok(vec![]));
@@ -186,7 +187,9 @@ async fn bytes_written_over_nbd_survive_a_snapshot_restored_in_another_zone() {
     assert!(got.as_ref() == pattern.as_slice(), "GetSnapshotBlock returns the bytes written over NBD");
 
     let (_, restored) = attached_volume(&ec2, "us-east-1c", 2, Some(&snap)).await;
-    let mut c = Client::connect(server.nbd_addr, &restored).await.expect("connect to the restored volume");
+    let mut c = Client::connect(server.nbd_addr.expect("NBD listens"), &restored)
+        .await
+        .expect("connect to the restored volume");
     assert_eq!(c.size, 2 << 30);
     assert_eq!(c.read(0, 6).await.expect("read"), Ok(b"squall".to_vec()));
     assert_eq!(c.read(10 * 512 * 1024, 512 * 1024).await.expect("read"), Ok(pattern));
@@ -212,7 +215,7 @@ async fn a_partitioned_secondary_holds_io_until_the_volume_remirrors() {
     // The writer: 64 KiB writes at consecutive offsets, each with its own pattern.
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-    let addr = server.nbd_addr;
+    let addr = server.nbd_addr.expect("NBD listens");
     let vol = volume.clone();
     let writer = tokio::spawn(async move {
         let mut c = Client::connect(addr, &vol).await.expect("connect");
@@ -265,7 +268,7 @@ async fn a_partitioned_secondary_holds_io_until_the_volume_remirrors() {
     let written = writer.await.expect("writer");
     control.remove_fault(&fault.id).expect("heal");
 
-    let mut c = Client::connect(server.nbd_addr, &volume).await.expect("connect");
+    let mut c = Client::connect(server.nbd_addr.expect("NBD listens"), &volume).await.expect("connect");
     for n in 0..written {
         let got = c.read(n * 65536, 65536).await.expect("read").expect("read ok");
         assert!(got.iter().all(|b| *b == (n % 251) as u8 + 1), "acknowledged write {n} is intact");

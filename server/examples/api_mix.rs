@@ -139,7 +139,7 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let options = ServeOptions { lifecycle_delay_ms: 20, ..ServeOptions::ephemeral() };
     let server = rt.block_on(squall::start(&options)).expect("squall starts");
-    let (addr, nbd) = (server.addr, server.nbd_addr);
+    let (addr, nbd) = (server.addr, server.nbd_addr.expect("NBD listens"));
     let counts: Counts = Arc::default();
 
     // Four instances; 8 volumes attached for NBD writers, 16 more for attach/detach cycles.

@@ -26,14 +26,33 @@ pub enum Command {
     Health(HealthOptions),
 }
 
+/// Where the NBD server listens, or `off` (also `none`, `0`): no NBD server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NbdListen(pub Option<SocketAddr>);
+
+impl std::str::FromStr for NbdListen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "off" | "none" | "0" => Ok(Self(None)),
+            addr => addr
+                .parse()
+                .map(|a| Self(Some(a)))
+                .map_err(|_| format!("{addr} is neither an address (host:port) nor off")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeOptions {
     /// Address for all AWS APIs, the fault API and health (LocalStack's port by default).
     #[arg(long, env = "SQUALL_LISTEN", default_value = "0.0.0.0:4566")]
     pub listen: SocketAddr,
-    /// Address of the NBD server that exports attached volumes (export name = volume id).
+    /// Address of the NBD server that exports attached volumes (export name = volume id);
+    /// `off` serves no NBD (a second squall beside another, a CI job that needs no block path).
     #[arg(long, env = "SQUALL_NBD_LISTEN", default_value = "0.0.0.0:10809")]
-    pub nbd_listen: SocketAddr,
+    pub nbd_listen: NbdListen,
     /// Fail NBD requests held on a stuck volume with EIO after this many milliseconds; 0 holds
     /// them until the volume recovers (like Amazon Linux's maximal `nvme_core.io_timeout`).
     #[arg(long, env = "SQUALL_NBD_IO_TIMEOUT_MS", default_value_t = 0)]
@@ -142,7 +161,7 @@ impl ServeOptions {
     pub fn ephemeral() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            nbd_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            nbd_listen: NbdListen(Some(SocketAddr::from(([127, 0, 0, 1], 0)))),
             nbd_io_timeout_ms: 0,
             data_dir: None,
             region: "us-east-1".to_string(),

@@ -47,8 +47,8 @@ pub fn new_request_id() -> String {
 /// A server running in the background of the current tokio runtime (tests start one on port 0).
 pub struct RunningServer {
     pub addr: SocketAddr,
-    /// Where the NBD server listens.
-    pub nbd_addr: SocketAddr,
+    /// Where the NBD server listens (`None` with `--nbd-listen off`).
+    pub nbd_addr: Option<SocketAddr>,
     pub control: Arc<ControlPlane>,
     pub nbd: Arc<squall_nbd::Nbd>,
     /// The SQL endpoints of DB instances.
@@ -126,10 +126,13 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     if options.nbd_io_timeout_ms > 0 {
         nbd.set_io_timeout(Some(std::time::Duration::from_millis(options.nbd_io_timeout_ms)));
     }
-    let nbd_listener = TcpListener::bind(options.nbd_listen).await.with_context(|| {
-        format!("cannot listen for NBD on {} (a second squall needs its own --nbd-listen)", options.nbd_listen)
-    })?;
-    let nbd_addr = nbd_listener.local_addr()?;
+    let nbd_listener = match options.nbd_listen.0 {
+        None => None,
+        Some(at) => Some(TcpListener::bind(at).await.with_context(|| {
+            format!("cannot listen for NBD on {at} (a second squall needs its own --nbd-listen, or --nbd-listen off)")
+        })?),
+    };
+    let nbd_addr = nbd_listener.as_ref().map(TcpListener::local_addr).transpose()?;
     let sql = squall_sql::Endpoints::new(control.clone(), &options.listen.ip().to_string());
     let state = Arc::new(http::AppState {
         control: control.clone(),
@@ -147,9 +150,11 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     }));
     let (stop, stopped) = oneshot::channel::<()>();
     let (nbd_stop, nbd_stopped) = oneshot::channel::<()>();
-    let nbd_task = tokio::spawn(nbd.clone().serve(nbd_listener, async move {
-        let _ = nbd_stopped.await;
-    }));
+    let nbd_task = nbd_listener.map(|listener| {
+        tokio::spawn(nbd.clone().serve(listener, async move {
+            let _ = nbd_stopped.await;
+        }))
+    });
     let task = tokio::spawn(async move {
         http::serve(listener, state, async move {
             let _ = stopped.await;
@@ -157,7 +162,9 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         .await;
         let _ = nbd_stop.send(());
         let _ = sql_stop.send(());
-        let _ = nbd_task.await;
+        if let Some(nbd_task) = nbd_task {
+            let _ = nbd_task.await;
+        }
         let _ = sql_task.await;
         ticker.abort();
     });

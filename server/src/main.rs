@@ -46,7 +46,7 @@ async fn run(options: ServeOptions, started: Instant) -> anyhow::Result<()> {
     let server = squall::start(&options).await?;
     tracing::info!(
         listen = %server.addr,
-        nbd = %server.nbd_addr,
+        nbd = %server.nbd_addr.map_or_else(|| "off".to_string(), |a| a.to_string()),
         data_dir = %server.data_dir.display(),
         region = %options.region,
         version = squall::VERSION,

@@ -33,3 +33,41 @@ fn a_bad_log_filter_is_refused_like_any_bad_flag() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("invalid value 'squall=loud' for '--log <LOG>'"), "{stderr}");
 }
+
+/// `--nbd-listen off`: a second squall beside one that holds the NBD port starts, serves the
+/// APIs, says its NBD is off, and exports nothing; a value that is neither an address nor `off`
+/// is refused like any bad flag.
+#[test]
+fn nbd_can_be_turned_off_so_a_second_squall_starts_beside_the_first() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The default NBD port, held as a first squall would (if nothing here holds it already).
+    let held = TcpListener::bind("0.0.0.0:10809").ok();
+    let api = TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("address");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_squall"))
+        .args(["--listen", &api.to_string(), "--nbd-listen", "off", "--log", "info"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("squall runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l == "Ready.");
+    assert!(ready, "squall did not start with --nbd-listen off");
+    let mut http = std::net::TcpStream::connect(api).expect("the API answers");
+    http.write_all(b"GET /_squall/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("send");
+    let mut answer = String::new();
+    http.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    child.kill().expect("kill");
+    let mut stderr = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read");
+    assert!(stderr.contains("nbd=off"), "the start-up line says NBD is off: {stderr}");
+    drop(held);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_squall")).args(["--nbd-listen", "sometimes"]).output().expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sometimes is neither an address (host:port) nor off"), "{stderr}");
+}
