@@ -61,6 +61,7 @@ fn nbd_can_be_turned_off_so_a_second_squall_starts_beside_the_first() {
     http.read_to_string(&mut answer).expect("read");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     child.kill().expect("kill");
+    child.wait().expect("squall ends");
     let mut stderr = String::new();
     child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read");
     assert!(stderr.contains("nbd=off"), "the start-up line says NBD is off: {stderr}");
