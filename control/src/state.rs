@@ -162,6 +162,9 @@ impl RegionState {
         for zone in zone_ids {
             let shared = self.store.cluster(&zone).map_err(storage_error)?;
             let mut cluster = shared.lock();
+            for (volume, why) in cluster.take_damaged_replicas() {
+                tracing::warn!(volume = volume.as_str(), zone, "removed a replica that could not be opened: {why}");
+            }
             let orphans: Vec<StoreName> = cluster
                 .volumes()
                 .map(|(name, _)| name.clone())

@@ -255,6 +255,8 @@ pub struct Cluster {
     journal: Journal,
     /// Volumes whose record changed since the owner last asked (`take_record_changes`).
     record_changes: std::collections::BTreeSet<VolumeId>,
+    /// Replicas that could not be opened at load time and were removed (`take_damaged_replicas`).
+    damaged: Vec<(VolumeId, String)>,
 }
 
 fn store_io(e: impl std::fmt::Display) -> StorageError {
@@ -305,13 +307,14 @@ impl Cluster {
             last_use: BTreeMap::new(),
             journal,
             record_changes: std::collections::BTreeSet::new(),
+            damaged: Vec::new(),
         };
         // The owner compares every record once after a restart.
         cluster.record_changes = cluster.records.keys().cloned().collect();
         for (id, capacity) in node_metas {
             let node_dir = cluster.node_dir(id);
             let mut node = Node::new(node_dir, capacity);
-            Self::load_replicas(&mut node)?;
+            Self::load_replicas(&mut node, &mut cluster.damaged)?;
             cluster.nodes.insert(id, node);
         }
         let now = cluster.clock.now();
@@ -330,14 +333,29 @@ impl Cluster {
         self.dir.join(id.to_string())
     }
 
-    fn load_replicas(node: &mut Node) -> Result<(), StorageError> {
+    /// Loads a node's replicas. One that cannot be opened (its data or checksums gone: a
+    /// deletion cut short by a crash before metadata went first) is removed and reported in
+    /// `damaged`, rather than keeping the whole cluster from opening: the volume, if it still
+    /// has a record, has lost that replica and re-mirrors from the other.
+    fn load_replicas(node: &mut Node, damaged: &mut Vec<(VolumeId, String)>) -> Result<(), StorageError> {
         fs::create_dir_all(&node.dir).map_err(store_io)?;
         node.clear_replicas();
         for volume in Replica::list(&node.dir) {
-            let replica = Replica::open(&node.dir, &volume)?;
-            node.add_replica(volume, replica);
+            match Replica::open(&node.dir, &volume) {
+                Ok(replica) => node.add_replica(volume, replica),
+                Err(e) => {
+                    Replica::remove_files(&node.dir, &volume)?;
+                    damaged.push((volume, e.to_string()));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Replicas found unusable when the cluster opened (and removed), with why: the owner logs
+    /// them.
+    pub fn take_damaged_replicas(&mut self) -> Vec<(VolumeId, String)> {
+        std::mem::take(&mut self.damaged)
     }
 
     /// The configuration the authority holds, as its log records it.
@@ -384,7 +402,7 @@ impl Cluster {
     pub fn add_node(&mut self, capacity: u64) -> Result<NodeId, StorageError> {
         let id = NodeId(self.nodes.keys().next_back().map_or(0, |n| n.0 + 1));
         let mut node = Node::new(self.node_dir(id), capacity);
-        Self::load_replicas(&mut node)?;
+        Self::load_replicas(&mut node, &mut self.damaged)?;
         self.nodes.insert(id, node);
         self.log(&[Entry::Node { id, capacity }])?;
         Ok(id)
@@ -407,7 +425,7 @@ impl Cluster {
     pub fn restart_node(&mut self, id: NodeId) -> Result<(), StorageError> {
         let node = self.nodes.get_mut(&id).ok_or(StorageError::NodeNotFound(id))?;
         if !node.up {
-            Self::load_replicas(node)?;
+            Self::load_replicas(node, &mut self.damaged)?;
             node.up = true;
         }
         Ok(())

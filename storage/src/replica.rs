@@ -272,16 +272,25 @@ impl Replica {
     /// Removes the replica's files (I/O still in flight writes to the unlinked files).
     pub fn destroy(&self) -> Result<(), StorageError> {
         self.close();
-        let (a, b, c) = Self::paths(&self.dir, &self.volume);
-        SegmentedFile::remove(&a).map_err(|e| io(&self.volume, e))?;
-        for p in [b, c] {
-            match fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(&self.volume, e)),
-            }
+        Self::remove_files(&self.dir, &self.volume)
+    }
+
+    /// Removes a replica's files, its metadata first: the metadata is what makes a replica exist
+    /// on a node, so a crash half-way leaves only files no replica claims (cleared at the next
+    /// open), never a replica without its data.
+    pub fn remove_files(dir: &Path, volume: &VolumeId) -> Result<(), StorageError> {
+        let (data, sums, meta) = Self::paths(dir, volume);
+        let remove = |p: &Path| match fs::remove_file(p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(volume, e)),
+        };
+        remove(&meta)?;
+        if let Ok(dir) = fs::File::open(dir) {
+            let _ = dir.sync_all(); // the metadata is gone for good before the data goes
         }
-        Ok(())
+        SegmentedFile::remove(&data).map_err(|e| io(volume, e))?;
+        remove(&sums)
     }
 
     pub fn size(&self) -> u64 {

@@ -69,6 +69,49 @@ fn a_restart_keeps_replica_sets_epochs_and_bytes() {
     assert_eq!(c.read(&v, 0, 16).unwrap(), vec![0; 16]);
 }
 
+/// kill -9 during a deletion used to leave a replica's metadata without its data (the cluster
+/// then refused to open, and every volume of the zone with it). Now a deletion removes the
+/// metadata first, and a replica whose data is gone is removed at open and reported.
+#[test]
+fn a_replica_whose_data_is_gone_does_not_keep_the_cluster_from_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let (keep, broken) = (vol("vol-keep"), vol("vol-broken"));
+    let data = pattern(5, 4096);
+    let path = {
+        let mut c = cluster(dir.path(), &clock, 3, 64 * MIB, PolicyKind::Hardened);
+        c.create_volume(&keep, MIB).unwrap();
+        c.write(&keep, 0, &data).unwrap();
+        c.flush(&keep).unwrap();
+        c.create_volume(&broken, MIB).unwrap();
+        let primary = c.record(&broken).unwrap().primary;
+        c.replica_data_path(primary, &broken).unwrap()
+    };
+    std::fs::remove_file(&path).unwrap(); // what the old order left behind
+    let mut c = cluster(dir.path(), &clock, 3, 64 * MIB, PolicyKind::Hardened);
+    let damaged = c.take_damaged_replicas();
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    assert_eq!(damaged[0].0, broken);
+    assert!(!path.with_extension("meta").exists(), "its leftovers are removed");
+    assert_eq!(c.read(&keep, 0, data.len() as u64).unwrap(), data, "the other volumes serve");
+    c.delete_volume(&keep).unwrap();
+    let leftovers: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.to_string_lossy().contains("vol-keep")).collect();
+    assert_eq!(leftovers, Vec::<std::path::PathBuf>::new(), "a deletion leaves no file behind");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[test]
 fn a_corrupted_block_is_served_from_the_good_replica_and_repaired() {
     let dir = tempfile::tempdir().unwrap();
