@@ -101,7 +101,7 @@ fn a_replica_whose_data_is_gone_does_not_keep_the_cluster_from_opening() {
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
+    for e in std::fs::read_dir(dir).expect("a directory").flatten() {
         let p = e.path();
         if p.is_dir() {
             out.extend(walk(&p));
