@@ -101,6 +101,7 @@ pub fn handle(surface: &Surface<'_>, request: &Request<'_>) -> Option<WireRespon
             Ok(()) => json(200, &serde_json::json!({ "reset": true })),
             Err(e) => error(500, e.to_string()),
         },
+        ("GET", "/moto-api/data.json") => json(200, &data_json(control)),
         ("POST", "/moto-api/reset") => match control.reset() {
             Ok(()) => json(200, &serde_json::json!({ "status": "ok" })),
             Err(e) => error(500, e.to_string()),
@@ -145,6 +146,58 @@ pub fn handle(surface: &Surface<'_>, request: &Request<'_>) -> Option<WireRespon
         _ => return None,
     };
     Some(response)
+}
+
+/// moto's `/moto-api/data.json`: every resource squall holds, by service and resource model,
+/// each with its region (passwords left out).
+fn data_json(control: &ControlPlane) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let mut models: std::collections::BTreeMap<(&str, &str), Vec<Value>> = std::collections::BTreeMap::new();
+    let now = control.now_ms();
+    for name in control.known_regions() {
+        let region = name.to_string();
+        let listed = control.region(&name).read(now, |state| {
+            let (instances, _) = state.instances_after(None, usize::MAX, |_| true);
+            let (volumes, _) = state.volumes_after(None, usize::MAX, |_| true);
+            let (snapshots, _) = state.snapshots_after(None, usize::MAX, |_| true);
+            Ok(vec![
+                ("ec2", "Instance", instances.iter().map(|i| json!(i)).collect::<Vec<_>>()),
+                ("ec2", "Volume", volumes.iter().map(|v| json!(v)).collect()),
+                ("ec2", "Snapshot", snapshots.iter().map(|s| json!(s)).collect()),
+                ("ec2", "KeyPair", state.key_pairs().iter().map(|k| json!(k)).collect()),
+                ("ec2", "Vpc", state.vpcs().iter().map(|v| json!(v)).collect()),
+                ("ec2", "Subnet", state.subnets().iter().map(|s| json!(s)).collect()),
+                ("rds", "DBInstance", state.db_instances().map(|i| json!(i)).collect()),
+                ("rds", "DBSnapshot", state.db_snapshots().map(|s| json!(s)).collect()),
+                ("rds", "DBSubnetGroup", state.db_subnet_groups().iter().map(|g| json!(g)).collect()),
+            ])
+        });
+        let templates = control.experiment_templates(&name).into_iter().map(|t| {
+            json!({ "id": t.id, "description": t.spec.description, "actions": t.spec.actions.keys().collect::<Vec<_>>() })
+        });
+        let experiments = control
+            .experiments(Some(&name))
+            .into_iter()
+            .map(|e| json!({ "id": e.id, "templateId": e.template_id, "state": e.status.as_str() }));
+        let fis =
+            vec![("fis", "ExperimentTemplate", templates.collect()), ("fis", "Experiment", experiments.collect())];
+        for (service, model, items) in listed.unwrap_or_default().into_iter().chain(fis) {
+            let list = models.entry((service, model)).or_default();
+            for mut item in items {
+                if let Some(map) = item.as_object_mut() {
+                    map.remove("master_password");
+                    map.insert("region".into(), Value::from(region.clone()));
+                }
+                list.push(item);
+            }
+        }
+    }
+    let mut out = serde_json::Map::new();
+    for ((service, model), items) in models {
+        let entry = out.entry(service.to_string()).or_insert_with(|| json!({}));
+        entry[model] = Value::from(items);
+    }
+    Value::Object(out)
 }
 
 fn fault_error(e: FaultError) -> WireResponse {
@@ -381,6 +434,31 @@ mod tests {
             assert!(!v[key].is_null(), "{key} missing: {v}");
         }
         assert_eq!(call(&c, "1.2.3", "GET", "/_squall/info").unwrap().status, 200);
+    }
+
+    #[test]
+    fn moto_data_json_lists_what_squall_holds_without_passwords() {
+        let c = control();
+        let region = c.region(&RegionName::parse("us-east-1").unwrap());
+        let spec = squall_control::model::rds::DbInstanceSpec {
+            id: "ledger".into(),
+            class: "db.t3.micro".into(),
+            engine: "postgres".into(),
+            allocated_gib: Some(20),
+            master_username: Some("app".into()),
+            master_password: Some("s3cret-pass".into()),
+            ..Default::default()
+        };
+        region.create_db_instance(spec, "localhost", c.now_ms()).unwrap();
+        let r = call(&c, "v", "GET", "/moto-api/data.json").unwrap();
+        assert_eq!(r.status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let db = &v["rds"]["DBInstance"][0];
+        assert_eq!((db["id"].as_str(), db["region"].as_str()), (Some("ledger"), Some("us-east-1")), "{v}");
+        assert!(db.get("master_password").is_none(), "no password in {db}");
+        assert!(!String::from_utf8_lossy(&r.body).contains("s3cret-pass"));
+        assert!(v["ec2"]["Vpc"].as_array().is_some_and(|vpcs| !vpcs.is_empty()), "the default VPC: {v}");
+        assert_eq!(v["fis"]["Experiment"], serde_json::json!([]));
     }
 
     #[test]
