@@ -85,6 +85,9 @@ pub struct ControlConfig {
     /// this range that no other instance of the region has (LocalStack's range by default), so
     /// that several instances of one engine do not all ask for 5432 on one machine.
     pub rds_ports: std::ops::RangeInclusive<u16>,
+    /// Regions served besides AWS's (the catalogue) and the default region: a request scoped to
+    /// any other region is refused, and creates nothing.
+    pub extra_regions: Vec<RegionName>,
 }
 
 impl ControlConfig {
@@ -106,6 +109,7 @@ impl ControlConfig {
             instance_capacity_per_zone: 1000,
             rds_address: "localhost".to_string(),
             rds_ports: 4510..=4559,
+            extra_regions: Vec::new(),
         }
     }
 }
@@ -190,6 +194,14 @@ impl ControlPlane {
     /// Wall-clock milliseconds when this control plane started.
     pub fn started_ms(&self) -> u64 {
         self.start_wall_ms
+    }
+
+    /// Whether squall serves the region `name`: one of AWS's, the default region, or one named
+    /// with `--extra-regions`.
+    pub fn serves_region(&self, name: &str) -> bool {
+        catalog::lookup(name).is_some()
+            || self.config.default_region.as_str() == name
+            || self.config.extra_regions.iter().any(|r| r.as_str() == name)
     }
 
     /// Whether `zone` names an Availability Zone of a region in use (metrics label only these).

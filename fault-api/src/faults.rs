@@ -115,6 +115,9 @@ pub fn parse(
         Some(serde_json::Value::String(r)) => r,
         Some(other) => return Err(format!("region must be a string, not {other}")),
     };
+    if !control.serves_region(&region_name) {
+        return Err(format!("squall does not serve region {region_name} (name it with --extra-regions to add it)"));
+    }
     let duration = match fields.remove("duration") {
         None | Some(serde_json::Value::Null) => None,
         Some(d) => match d.as_f64() {

@@ -403,6 +403,9 @@ mod tests {
         let add = r#"{"kind":"capacity","zone":"us-east-1a","addNodes":64,"nodeCapacityGib":1}"#;
         // Four nodes to start with, 64 at a time: three fit under 256, the fourth does not.
         assert_eq!([post(add), post(add), post(add), post(add)], [201, 201, 201, 400]);
+        // A region squall does not serve is refused, and creates nothing.
+        assert_eq!(post(r#"{"kind":"az-outage","zone":"zz-fake-9a","region":"zz-fake-9"}"#), 400);
+        assert!(c.known_regions().iter().all(|r| r.as_str() != "zz-fake-9"));
         let put = |body: &str| {
             let r = Request { method: "PUT", path: "/_squall/config", body: body.as_bytes(), authorization: None };
             handle(&surface, &r).unwrap().status

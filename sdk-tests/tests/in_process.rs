@@ -87,3 +87,20 @@ async fn fault_api_round_trip() {
     squall_sdk_tests::checks::fault_api_round_trip(server.endpoint_url(), server.nbd_addr.expect("NBD listens")).await;
     server.shutdown().await;
 }
+
+/// `--extra-regions`: a region AWS does not have is served once named there; any other such
+/// region is refused as AWS refuses a signature scoped to a region it does not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_regions_are_served_and_unknown_ones_refused() {
+    let options = ServeOptions { extra_regions: vec!["zz-lab-1".to_string()], ..ServeOptions::ephemeral() };
+    let server = squall::start(&options).await.expect("squall starts");
+    let lab = squall_sdk_tests::ec2(&server.endpoint_url(), "zz-lab-1");
+    let zones = lab.describe_availability_zones().send().await.expect("a named extra region is served");
+    assert_eq!(zones.availability_zones().len(), 3);
+    let other = squall_sdk_tests::ec2(&server.endpoint_url(), "zz-other-1");
+    let err = other.describe_availability_zones().send().await.expect_err("an unnamed region is refused");
+    let seen = squall_sdk_tests::error_seen(err);
+    assert_eq!((seen.status, seen.code.as_str()), (401, "AuthFailure"));
+    assert!(seen.message.contains("zz-other-1"), "{}", seen.message);
+    server.shutdown().await;
+}

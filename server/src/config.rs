@@ -99,6 +99,10 @@ pub struct ServeOptions {
     /// host of --listen.
     #[arg(long, env = "SQUALL_RDS_PORTS", default_value = "4510-4559", value_parser = port_range)]
     pub rds_ports: std::ops::RangeInclusive<u16>,
+    /// Regions to serve besides AWS's own (comma-separated): a request scoped to any other
+    /// region is refused with AWS's answer for a bad region in a signature.
+    #[arg(long, env = "SQUALL_EXTRA_REGIONS", value_delimiter = ',')]
+    pub extra_regions: Vec<String>,
     /// How long a Multi-AZ DB instance's primary storage may be stuck before RDS fails over to
     /// the standby, in milliseconds (AWS takes 60-120 s; short by default so drills move).
     #[arg(long, env = "SQUALL_RDS_FAILOVER_DETECT_MS", default_value_t = 2000)]
@@ -172,6 +176,7 @@ impl ServeOptions {
             instance_capacity_per_az: 1000,
             rds_address: "localhost".to_string(),
             rds_ports: 4510..=4559,
+            extra_regions: Vec::new(),
             account_id: squall_protocol::DEFAULT_ACCOUNT_ID.to_string(),
             rds_failover_detect_ms: 2000,
             fault_token: None,

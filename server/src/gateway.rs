@@ -370,6 +370,17 @@ impl Gateway<'_> {
         );
         let params = &call.params;
         let action = params.action().map(str::to_string);
+        if !self.control.serves_region(&ctx.region) {
+            // As AWS answers a signature scoped to a region it does not have; nothing is created.
+            let message = format!("Credential should be scoped to a valid region, not '{}'.", ctx.region);
+            let e = match service {
+                Service::Ec2 | Service::Unknown => ApiError::new(401, "AuthFailure", message),
+                Service::Sts | Service::Rds => ApiError::new(403, "SignatureDoesNotMatch", message),
+                Service::Ebs | Service::Fis => ApiError::new(403, "InvalidSignatureException", message),
+            };
+            let response = render_error(service, &e, &ctx.request_id);
+            return Outcome { response, service: service.name(), action, delay_ms: 0, zone: None };
+        }
         // Fault rules of the API edge (FIS's inject-api-* actions).
         let zone = call.zone.as_deref();
         let effect = self.control.api_effect(&ctx.region, service.name(), action.as_deref(), zone);
@@ -566,6 +577,26 @@ mod tests {
         assert_eq!(o.service, "ec2");
         assert_eq!(o.response.status, 200);
         assert!(text(&o).contains("<zoneName>ap-southeast-2a</zoneName>"), "{}", text(&o));
+    }
+
+    #[test]
+    fn a_region_squall_does_not_serve_is_refused_and_creates_nothing() {
+        let c = control();
+        let scoped = |service: &str| {
+            format!("AWS4-HMAC-SHA256 Credential=AK/20261126/zz-fake-9/{service}/aws4_request, SignedHeaders=host, Signature=x")
+        };
+        let o = call(&c, Some(&scoped("ec2")), "/", "Action=DescribeVolumes&Version=2016-11-15");
+        assert_eq!((o.service, o.response.status), ("ec2", 401));
+        assert!(text(&o).contains("<Code>AuthFailure</Code>"), "{}", text(&o));
+        assert!(
+            text(&o).contains("Credential should be scoped to a valid region, not &apos;zz-fake-9&apos;."),
+            "{}",
+            text(&o)
+        );
+        let o = call(&c, Some(&scoped("rds")), "/", "Action=DescribeDBInstances&Version=2014-10-31");
+        assert_eq!((o.service, o.response.status), ("rds", 403));
+        assert!(text(&o).contains("<Code>SignatureDoesNotMatch</Code>"), "{}", text(&o));
+        assert!(c.known_regions().iter().all(|r| r.as_str() != "zz-fake-9"), "a refused region leaves no state");
     }
 
     #[test]

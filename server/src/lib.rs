@@ -112,6 +112,11 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     config.delays.db_failover_detect = std::time::Duration::from_millis(options.rds_failover_detect_ms);
     config.rds_address = options.rds_address.clone();
     config.rds_ports = options.rds_ports.clone();
+    config.extra_regions = options
+        .extra_regions
+        .iter()
+        .map(|r| RegionName::parse(r.trim()).map_err(|e| anyhow::anyhow!("--extra-regions: {e}")))
+        .collect::<anyhow::Result<_>>()?;
     config.cluster.nodes = options.storage_nodes_per_az;
     config.cluster.node_capacity = options.storage_node_capacity_gib << 30;
     config.cluster.network_latency = std::time::Duration::from_millis(options.storage_latency_ms);
