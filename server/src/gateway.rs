@@ -370,6 +370,20 @@ impl Gateway<'_> {
         );
         let params = &call.params;
         let action = params.action().map(str::to_string);
+        if matches!(service, Service::Ec2 | Service::Sts | Service::Rds) {
+            let malformed =
+                squall_protocol::malformed(call.query.as_bytes()).or_else(|| squall_protocol::malformed(&call.body));
+            if let Some(why) = malformed {
+                // AWS's common error for a query string it cannot read (with its status, 404).
+                let e = ApiError::new(
+                    404,
+                    "MalformedQueryString",
+                    format!("The query string contains a syntax error: {why}."),
+                );
+                let response = render_error(service, &e, &ctx.request_id);
+                return Outcome { response, service: service.name(), action, delay_ms: 0, zone: None };
+            }
+        }
         if !self.control.serves_region(&ctx.region) {
             // As AWS answers a signature scoped to a region it does not have; nothing is created.
             let message = format!("Credential should be scoped to a valid region, not '{}'.", ctx.region);
@@ -577,6 +591,27 @@ mod tests {
         assert_eq!(o.service, "ec2");
         assert_eq!(o.response.status, 200);
         assert!(text(&o).contains("<zoneName>ap-southeast-2a</zoneName>"), "{}", text(&o));
+    }
+
+    #[test]
+    fn malformed_query_strings_are_refused_not_decoded_into_something_else() {
+        let c = control();
+        for body in [
+            "Action=CreateTags&Version=2016-11-15&ResourceId.1=vol-1&Tag.1.Key=a%zz",
+            "Action=CreateTags&Version=2016-11-15&ResourceId.1=vol-1&Tag.1.Key=%ff%fe",
+            "Action=DescribeVolumes&Version=2016-11-15&Filter.1.Name=a%2",
+        ] {
+            let o = call(&c, None, "/", body);
+            assert_eq!(o.response.status, 404, "{body}: {}", text(&o));
+            assert!(text(&o).contains("<Code>MalformedQueryString</Code>"), "{}", text(&o));
+        }
+        let o = call(
+            &c,
+            None,
+            "/",
+            "Action=DescribeVolumes&Version=2016-11-15&Filter.1.Name=tag%3Aname&Filter.1.Value.1=%C3%A9t%C3%A9+x",
+        );
+        assert_eq!(o.response.status, 200, "well-formed percent-encoding and UTF-8 pass: {}", text(&o));
     }
 
     #[test]

@@ -12,6 +12,38 @@ pub struct QueryParams {
     repeated: BTreeMap<String, Vec<String>>,
 }
 
+/// Why a form-encoded request (query string or body) is not well formed: a `%` not followed by
+/// two hex digits, or bytes that do not decode to UTF-8. Decoding such input would silently
+/// turn it into something else (`%zz` kept literally, bad bytes into U+FFFD).
+pub fn malformed(source: &[u8]) -> Option<String> {
+    let mut decoded = Vec::with_capacity(source.len());
+    let mut i = 0;
+    while i < source.len() {
+        match source[i] {
+            b'%' => {
+                let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+                match (hex(source.get(i + 1)), hex(source.get(i + 2))) {
+                    (Some(h), Some(l)) => decoded.push((h * 16 + l) as u8),
+                    _ => return Some(format!("invalid percent-encoding at byte {i}")),
+                }
+                i += 3;
+            }
+            b'&' | b'=' => {
+                if std::str::from_utf8(&decoded).is_err() {
+                    return Some("a name or value is not valid UTF-8".to_string());
+                }
+                decoded.clear();
+                i += 1;
+            }
+            b => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).err().map(|_| "a name or value is not valid UTF-8".to_string())
+}
+
 impl QueryParams {
     /// Parses `application/x-www-form-urlencoded` data; body values win over query-string ones.
     pub fn parse(query_string: &[u8], body: &[u8]) -> Self {
