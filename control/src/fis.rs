@@ -495,6 +495,9 @@ pub(crate) struct FisBook {
     experiments: BTreeMap<String, Experiment>,
     /// clientToken → the template or experiment it made (idempotent retries).
     tokens: BTreeMap<String, String>,
+    /// Instances an ended action must start again that were still stopping when it ended: started
+    /// once stopped (each tick looks).
+    to_start: Vec<(RegionName, Vec<InstanceId>)>,
     rng: StdRng,
 }
 
@@ -504,6 +507,7 @@ impl FisBook {
             templates: BTreeMap::new(),
             experiments: BTreeMap::new(),
             tokens: BTreeMap::new(),
+            to_start: Vec::new(),
             rng: StdRng::seed_from_u64(seed ^ 0xf15),
         })
     }
@@ -755,6 +759,7 @@ impl ControlPlane {
         book.templates.clear();
         book.experiments.clear();
         book.tokens.clear();
+        book.to_start.clear();
     }
 
     fn experiment_unadvanced(&self, region: &RegionName, id: &str) -> Result<Experiment, FisError> {
@@ -773,6 +778,7 @@ impl ControlPlane {
     /// Moves every experiment on: targets resolved, actions started and ended as they fall due.
     pub(crate) fn advance_experiments(&self) {
         let _advancing = self.fis_advancing.lock().unwrap_or_else(PoisonError::into_inner);
+        self.start_deferred();
         let live: Vec<Experiment> =
             self.fis_lock().experiments.values().filter(|e| !e.status.is_final()).cloned().collect();
         for mut e in live {
@@ -1189,18 +1195,36 @@ impl ControlPlane {
                     let _ = self.remove_fault(id);
                 }
                 Undo::StartInstances(ids) => {
-                    // Instances terminated meanwhile stay terminated; the others start.
-                    let alive: Vec<InstanceId> = ids
-                        .iter()
-                        .filter(|id| {
-                            region.read(now, |s| Ok(s.instance(id)?.state == InstanceState::Stopped)).unwrap_or(false)
-                        })
-                        .cloned()
-                        .collect();
-                    if let Err(e) = region.change_instance_states(&alive, InstanceState::Pending, now, false) {
-                        tracing::warn!("an experiment could not start the instances it stopped: {e}");
+                    let stopping = self.start_stopped(region, ids, now);
+                    if !stopping.is_empty() {
+                        self.fis_lock().to_start.push((region.name().clone(), stopping));
                     }
                 }
+            }
+        }
+    }
+
+    /// Starts those of `ids` that are stopped (terminated ones stay terminated); answers those
+    /// still stopping, to start once they have stopped.
+    fn start_stopped(&self, region: &Region, ids: &[InstanceId], now: u64) -> Vec<InstanceId> {
+        let state_of = |id: &InstanceId| region.read(now, |s| Ok(s.instance(id)?.state)).ok();
+        let stopped: Vec<InstanceId> =
+            ids.iter().filter(|id| state_of(id) == Some(InstanceState::Stopped)).cloned().collect();
+        if let Err(e) = region.change_instance_states(&stopped, InstanceState::Pending, now, false) {
+            tracing::warn!("an experiment could not start the instances it stopped: {e}");
+        }
+        ids.iter().filter(|id| state_of(id) == Some(InstanceState::Stopping)).cloned().collect()
+    }
+
+    /// Starts the instances ended actions left stopping, once they have stopped.
+    fn start_deferred(&self) {
+        let waiting = std::mem::take(&mut self.fis_lock().to_start);
+        let now = self.now_ms();
+        for (region, ids) in waiting {
+            let handle = self.region(&region);
+            let still = self.start_stopped(&handle, &ids, now);
+            if !still.is_empty() {
+                self.fis_lock().to_start.push((region, still));
             }
         }
     }
@@ -1253,6 +1277,70 @@ mod tests {
             role_arn: "arn:aws:iam::000000000000:role/fis".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn instances_still_stopping_when_an_experiment_stops_start_once_they_have_stopped() {
+        use crate::model::instance::{InstanceAttributes, LaunchRequest};
+        let t = crate::test_support::TestRegion::new();
+        let request = LaunchRequest {
+            image_id: "ami-0123456789abcdef0".into(),
+            catalogue_root: None,
+            instance_type: "t3.micro".into(),
+            placement_zone: Some("us-east-1a".into()),
+            subnet_id: None,
+            security_group_ids: Vec::new(),
+            security_group_names: Vec::new(),
+            count: 1,
+            key_name: None,
+            user_data: None,
+            client_token: None,
+            attributes: InstanceAttributes::default(),
+            tags: BTreeMap::from([("drill".into(), "yes".into())]),
+            volume_tags: BTreeMap::new(),
+            mappings: Vec::new(),
+        };
+        let (_, launched) = t.region.run_instances(request, t.now(), false).unwrap();
+        let id = launched[0].id.clone();
+        t.advance(60_000);
+        let state = |t: &crate::test_support::TestRegion| t.run(|s| Ok(s.instance(&id)?.state)).unwrap();
+        assert_eq!(state(&t), InstanceState::Running);
+        let spec = TemplateSpec {
+            description: "stop".into(),
+            targets: BTreeMap::from([(
+                "az".into(),
+                FisTarget {
+                    resource_type: "aws:ec2:instance".into(),
+                    resource_tags: BTreeMap::from([("drill".into(), "yes".into())]),
+                    selection_mode: "ALL".into(),
+                    ..Default::default()
+                },
+            )]),
+            actions: BTreeMap::from([(
+                "stop".into(),
+                FisAction {
+                    action_id: "aws:ec2:stop-instances".into(),
+                    parameters: BTreeMap::from([("startInstancesAfterDuration".into(), "PT30M".into())]),
+                    targets: BTreeMap::from([("Instances".into(), "az".into())]),
+                    ..Default::default()
+                },
+            )]),
+            stop_conditions: vec![FisStopCondition { source: "none".into(), value: None }],
+            role_arn: "arn:aws:iam::000000000000:role/fis".into(),
+            ..Default::default()
+        };
+        let region = t.region.name().clone();
+        let template = t.control.create_experiment_template(&region, spec, None).unwrap();
+        let e = t.control.start_experiment(&region, &template.id, BTreeMap::new(), false, None).unwrap();
+        t.control.advance_experiments();
+        assert_eq!(state(&t), InstanceState::Stopping);
+        let stopped = t.control.stop_experiment(&region, &e.id).unwrap();
+        assert_eq!(stopped.status, ExperimentStatus::Stopped);
+        assert_eq!(state(&t), InstanceState::Stopping, "still stopping when the experiment ended");
+        t.advance(60_000);
+        t.run(|_| Ok(())).unwrap(); // the instance has stopped by now
+        t.control.advance_experiments();
+        assert!(matches!(state(&t), InstanceState::Pending | InstanceState::Running), "{:?}", state(&t));
     }
 
     #[test]
