@@ -112,7 +112,8 @@ async fn bad_input_gets_ec2_errors_never_a_crash() {
             "InvalidAction",
             "The action CreateVpnGateway is not implemented by squall yet.",
         ),
-        (b"Action=Describe%FF%FE&Version=2016-11-15&\xff\xfe=\x00", 400, "InvalidAction", "not valid"),
+        // Bytes that are not UTF-8 are refused, not decoded into something else.
+        (b"Action=Describe%FF%FE&Version=2016-11-15&\xff\xfe=\x00", 404, "MalformedQueryString", "not valid UTF-8"),
     ];
     for (body, status, code, message) in cases {
         let reply = tokio::task::spawn_blocking(move || post(addr, Some(EU_WEST_1), body)).await.unwrap();
