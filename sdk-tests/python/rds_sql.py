@@ -248,7 +248,7 @@ c.close()
 
 # A single-AZ instance on stuck storage: statements wait (as I/O on a stuck EBS volume did),
 # statement_timeout cancels them with 57014, and once the zone is back they go through.
-solo_port = port + 1 if port < 65535 else port - 1
+solo_port = int(sys.argv[3])  # reserved by the runner, like the first port
 rds.create_db_instance(
     DBInstanceIdentifier="solo", Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
     MasterUsername="ledger_admin", MasterUserPassword="correct-horse", DBName="app", Port=solo_port,

@@ -62,11 +62,17 @@ async fn psycopg_rds_sql_endpoint_loses_no_commit_through_failovers() {
         eprintln!("\n*** SKIPPED: python3 with psycopg is not available ***\n");
         return;
     }
-    // A port no other test's server hands out: the instance asks for it explicitly.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
-    let port: &'static str = Box::leak(port.to_string().into_boxed_str());
+    // Ports no other test's server hands out (held together, so they differ): the instances
+    // ask for them explicitly.
+    let listeners: Vec<std::net::TcpListener> =
+        (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    let ports: Vec<&'static str> = listeners
+        .iter()
+        .map(|l| &*Box::leak(l.local_addr().expect("addr").port().to_string().into_boxed_str()))
+        .collect();
+    drop(listeners);
     let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
-    let Some(run) = run_script_with("rds_sql.py", options, Box::leak(Box::new([port]))) else { return };
+    let Some(run) = run_script_with("rds_sql.py", options, Box::leak(ports.into_boxed_slice())) else { return };
     let out = run.await;
     assert!(out.contains("rds sql endpoint: ok"), "{out}");
     assert!(out.contains(", 0 lost"), "{out}");
