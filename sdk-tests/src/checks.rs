@@ -182,7 +182,7 @@ pub async fn health_json_on_both_paths(endpoint: String) {
     assert_eq!(squall["services"]["ec2"], "running");
     assert_eq!(squall["services"]["sts"], "running");
     assert_eq!(squall["services"]["rds"], "running");
-    assert_eq!(squall["services"]["fis"], "disabled");
+    assert_eq!(squall["services"]["fis"], "running");
     assert_eq!(squall["version"], env!("CARGO_PKG_VERSION"));
 }
 
