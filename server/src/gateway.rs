@@ -24,6 +24,10 @@ pub const SERVICES: &[ServiceHealth] = &[
     ServiceHealth { name: "fis", state: ServiceState::Running },
 ];
 
+/// Path prefixes of FIS's restJson1 operations (a request without a credential scope is FIS's
+/// by its path; EBS direct's is `/snapshots`).
+const FIS_PATHS: &[&str] = &["/experiment", "/actions", "/targetResourceTypes", "/safetyLevers", "/tags"];
+
 /// The query-protocol API versions that identify a service without a credential scope.
 const STS_VERSION: &str = "2011-06-15";
 const RDS_VERSION: &str = "2014-10-31";
@@ -297,9 +301,7 @@ impl Gateway<'_> {
             // Presigned requests carry the scope in the query string.
             QueryParams::parse(request.query.as_bytes(), b"").get("X-Amz-Credential").and_then(sigv4::parse_credential)
         });
-        let rest_json = ["/snapshots", "/experiment", "/actions", "/targetResourceTypes", "/safetyLevers", "/tags"]
-            .iter()
-            .any(|p| request.path.starts_with(p));
+        let rest_json = request.path.starts_with("/snapshots") || FIS_PATHS.iter().any(|p| request.path.starts_with(p));
         let is_form = (request.method == "POST" || request.method == "GET") && !rest_json;
         let params =
             if is_form { QueryParams::parse(request.query.as_bytes(), request.body) } else { QueryParams::default() };
@@ -458,10 +460,7 @@ fn by_version_or_path(params: &QueryParams, path: &str) -> Service {
     }
     if path.starts_with("/snapshots") {
         Service::Ebs
-    } else if ["/experiment", "/actions", "/targetResourceTypes", "/safetyLevers", "/tags"]
-        .iter()
-        .any(|p| path.starts_with(p))
-    {
+    } else if FIS_PATHS.iter().any(|p| path.starts_with(p)) {
         Service::Fis
     } else {
         Service::Unknown
