@@ -934,10 +934,10 @@ impl ControlPlane {
             .filter_map(|c| c.value.as_deref().and_then(stuck_volume_limit))
             .collect();
         let limit = limits.into_iter().min()?;
+        // Only the region's storage clusters: not the whole status of every region on each tick.
         let stuck: usize = self
-            .status()
-            .get(e.region.as_str())
-            .map(|zones| zones.iter().filter_map(|z| z.storage.as_ref()).map(|s| s.stuck).sum())
+            .region(&e.region)
+            .with_state(self.now_ms(), |state| Ok(state.storage_status().iter().map(|s| s.stuck).sum()))
             .unwrap_or(0);
         (stuck > limit as usize)
             .then(|| format!("Stop condition {STUCK_VOLUMES} fired: {stuck} volumes are stuck, more than {limit}."))
