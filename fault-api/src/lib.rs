@@ -7,8 +7,10 @@
 //! The same health answer is served at `/_localstack/health`, so tools written to wait for
 //! LocalStack wait for squall, and `/moto-api/reset` resets like moto's server mode.
 
+mod dashboard;
 mod faults;
 pub mod metrics;
+pub mod window;
 
 use std::time::Duration;
 
@@ -39,12 +41,16 @@ pub struct Surface<'a> {
     pub services: &'a [ServiceHealth],
     /// When set, the fault and config endpoints need `Authorization: Bearer <token>`.
     pub token: Option<&'a str>,
+    /// The last minutes of API calls, per zone (the dashboard's sparklines).
+    pub api_window: &'a window::ApiWindow,
 }
 
 /// One HTTP request, as much of it as the surface reads.
 pub struct Request<'a> {
     pub method: &'a str,
     pub path: &'a str,
+    /// The query string, without its `?`.
+    pub query: &'a str,
     pub body: &'a [u8],
     pub authorization: Option<&'a str>,
 }
@@ -91,6 +97,9 @@ pub fn handle(surface: &Surface<'_>, request: &Request<'_>) -> Option<WireRespon
                 return Some(error(401, "this endpoint needs Authorization: Bearer <SQUALL_FAULT_TOKEN>".into()));
             }
         }
+    }
+    if let Some(response) = dashboard::handle(surface, method, path, request.query) {
+        return Some(response);
     }
     let response = match (method, path) {
         ("GET" | "HEAD", "/_squall/health" | "/_localstack/health") => {
@@ -332,6 +341,8 @@ fn json(status: u16, value: &impl Serialize) -> WireResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    static WINDOW: window::ApiWindow = window::ApiWindow::new();
     use squall_control::{ControlConfig, RegionName};
 
     fn control() -> ControlPlane {
@@ -355,8 +366,15 @@ mod tests {
     }
 
     fn call(c: &ControlPlane, version: &str, method: &str, path: &str) -> Option<WireResponse> {
-        let surface = Surface { control: c, data_path: &NoDataPath, version, services: SERVICES, token: None };
-        handle(&surface, &Request { method, path, body: b"", authorization: None })
+        let surface = Surface {
+            control: c,
+            data_path: &NoDataPath,
+            version,
+            services: SERVICES,
+            token: None,
+            api_window: &WINDOW,
+        };
+        handle(&surface, &Request { method, path, query: "", body: b"", authorization: None })
     }
 
     #[test]
@@ -374,30 +392,51 @@ mod tests {
     #[test]
     fn with_a_token_every_reset_needs_it() {
         let c = control();
-        let surface =
-            Surface { control: &c, data_path: &NoDataPath, version: "v", services: SERVICES, token: Some("t0k") };
+        let surface = Surface {
+            control: &c,
+            data_path: &NoDataPath,
+            version: "v",
+            services: SERVICES,
+            token: Some("t0k"),
+            api_window: &WINDOW,
+        };
         let eu = RegionName::parse("eu-west-1").unwrap();
         c.region(&eu);
         for path in ["/_squall/reset", "/_localstack/state/reset", "/moto-api/reset"] {
-            let r = handle(&surface, &Request { method: "POST", path, body: b"", authorization: None }).unwrap();
+            let r =
+                handle(&surface, &Request { method: "POST", path, query: "", body: b"", authorization: None }).unwrap();
             assert_eq!(r.status, 401, "{path}");
-            let wrong = Request { method: "POST", path, body: b"", authorization: Some("Bearer nope") };
+            let wrong = Request { method: "POST", path, query: "", body: b"", authorization: Some("Bearer nope") };
             assert_eq!(handle(&surface, &wrong).unwrap().status, 401, "{path}");
         }
         assert_eq!(c.active_regions(), vec![eu], "nothing was reset");
-        let right = Request { method: "POST", path: "/_squall/reset", body: b"", authorization: Some("Bearer t0k") };
+        let right =
+            Request { method: "POST", path: "/_squall/reset", query: "", body: b"", authorization: Some("Bearer t0k") };
         assert_eq!(handle(&surface, &right).unwrap().status, 200);
         assert!(c.active_regions().is_empty());
-        let health = Request { method: "GET", path: "/_squall/health", body: b"", authorization: None };
+        let health = Request { method: "GET", path: "/_squall/health", query: "", body: b"", authorization: None };
         assert_eq!(handle(&surface, &health).unwrap().status, 200, "health needs no token");
     }
 
     #[test]
     fn capacity_is_bounded_per_zone_and_config_numbers_too() {
         let c = control();
-        let surface = Surface { control: &c, data_path: &NoDataPath, version: "v", services: SERVICES, token: None };
+        let surface = Surface {
+            control: &c,
+            data_path: &NoDataPath,
+            version: "v",
+            services: SERVICES,
+            token: None,
+            api_window: &WINDOW,
+        };
         let post = |body: &str| {
-            let r = Request { method: "POST", path: "/_squall/faults", body: body.as_bytes(), authorization: None };
+            let r = Request {
+                method: "POST",
+                path: "/_squall/faults",
+                query: "",
+                body: body.as_bytes(),
+                authorization: None,
+            };
             handle(&surface, &r).unwrap().status
         };
         let add = r#"{"kind":"capacity","zone":"us-east-1a","addNodes":64,"nodeCapacityGib":1}"#;
@@ -407,12 +446,18 @@ mod tests {
         assert_eq!(post(r#"{"kind":"az-outage","zone":"zz-fake-9a","region":"zz-fake-9"}"#), 400);
         assert!(c.known_regions().iter().all(|r| r.as_str() != "zz-fake-9"));
         let put = |body: &str| {
-            let r = Request { method: "PUT", path: "/_squall/config", body: body.as_bytes(), authorization: None };
+            let r = Request {
+                method: "PUT",
+                path: "/_squall/config",
+                query: "",
+                body: body.as_bytes(),
+                authorization: None,
+            };
             handle(&surface, &r).unwrap().status
         };
         assert_eq!(put(r#"{"nbdIoTimeoutMs":18446744073709551615}"#), 400);
         let get = || {
-            let r = Request { method: "GET", path: "/_squall/config", body: b"", authorization: None };
+            let r = Request { method: "GET", path: "/_squall/config", query: "", body: b"", authorization: None };
             serde_json::from_slice::<serde_json::Value>(&handle(&surface, &r).unwrap().body).unwrap()
         };
         assert_eq!(get()["nbdIoTimeoutMs"], 0, "no time-out shows as 0, as documented");
@@ -420,7 +465,7 @@ mod tests {
         // A partition without networks is of both, and says so.
         let created = {
             let body = br#"{"kind":"network-partition","zone":"us-east-1a","nodes":[0]}"#;
-            let r = Request { method: "POST", path: "/_squall/faults", body, authorization: None };
+            let r = Request { method: "POST", path: "/_squall/faults", query: "", body, authorization: None };
             serde_json::from_slice::<serde_json::Value>(&handle(&surface, &r).unwrap().body).unwrap()
         };
         assert_eq!(created["networks"], serde_json::json!(["both"]), "{created}");
@@ -476,6 +521,68 @@ mod tests {
         assert!(c.active_regions().is_empty());
     }
 
+    fn get(c: &ControlPlane, window: &window::ApiWindow, path: &str, query: &str) -> (u16, serde_json::Value) {
+        let surface = Surface {
+            control: c,
+            data_path: &NoDataPath,
+            version: "v",
+            services: SERVICES,
+            token: None,
+            api_window: window,
+        };
+        let r = handle(&surface, &Request { method: "GET", path, query, body: b"", authorization: None }).unwrap();
+        (r.status, serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null))
+    }
+
+    #[test]
+    fn the_dashboard_page_and_its_state_per_zone_with_the_api_window() {
+        let c = control();
+        let page = call(&c, "v", "GET", "/_squall/dashboard").unwrap();
+        assert_eq!((page.status, page.content_type), (200, "text/html; charset=utf-8"));
+        assert!(String::from_utf8_lossy(&page.body).contains("<title>squall dashboard</title>"));
+
+        let window = window::ApiWindow::new();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        window.record("us-east-1", Some("us-east-1b"), 200, Duration::from_millis(2), now);
+        window.record("us-east-1", Some("us-east-1b"), 503, Duration::from_millis(2), now);
+        window.record("us-east-1", None, 200, Duration::from_millis(2), now);
+        let (status, s) = get(&c, &window, "/_squall/dashboard/state", "seconds=5");
+        assert_eq!(status, 200, "{s}");
+        assert_eq!(s["region"], "us-east-1");
+        let zones = s["zones"].as_array().unwrap();
+        assert_eq!(zones.len(), 6, "us-east-1 has six zones");
+        let b = zones.iter().find(|z| z["name"] == "us-east-1b").unwrap();
+        assert_eq!(b["state"], "available");
+        assert_eq!(b["api"].as_array().unwrap().len(), 5);
+        let last = &b["api"][4];
+        assert!((last["ok"].as_u64(), last["failed"].as_u64()) == (Some(1), Some(1)) || b["api"][3]["ok"] == 1, "{b}");
+        assert_eq!(s["zoneFreeApi"].as_array().unwrap().len(), 5);
+        assert_eq!(s["tokenRequired"], false);
+        assert_eq!(s["faults"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn the_dashboard_refuses_bad_parameters_with_json_errors() {
+        let c = control();
+        let w = window::ApiWindow::new();
+        for (path, query, needle) in [
+            ("/_squall/dashboard/state", "region=mars-north-9", "does not serve a region"),
+            ("/_squall/dashboard/state", "region=%ZZ", "does not serve a region"),
+            ("/_squall/dashboard/state", "seconds=0", "seconds must be"),
+            ("/_squall/dashboard/state", "seconds=301", "seconds must be"),
+            ("/_squall/dashboard/volumes", "limit=100000", "limit must be"),
+            ("/_squall/dashboard/volumes", "limit=-1", "limit must be"),
+        ] {
+            let (status, v) = get(&c, &w, path, query);
+            assert_eq!(status, 400, "{path}?{query}: {v}");
+            assert!(v["error"].as_str().unwrap().contains(needle), "{path}?{query}: {v}");
+        }
+        let (status, v) = get(&c, &w, "/_squall/dashboard/volumes", "q=vol-");
+        assert_eq!((status, v["matched"].as_u64()), (200, Some(0)), "{v}");
+        assert_eq!(call(&c, "v", "POST", "/_squall/dashboard/state").unwrap().status, 405);
+        assert_eq!(call(&c, "v", "GET", "/_squall/dashboard/nope").unwrap().status, 404);
+    }
+
     #[test]
     fn wrong_methods_and_unknown_paths_get_json_errors() {
         let c = control();
@@ -504,7 +611,16 @@ mod tests {
             let err = faults::parse(&c, "us-east-1", body.as_bytes()).expect_err("unknown field");
             assert!(err.contains("colour"), "{kind}: {err}");
         }
-        for path in ["/_squall/faults:", "/_squall/faults/{id}:", "/_squall/config:", "/_squall/status:", "/metrics:"] {
+        for path in [
+            "/_squall/faults:",
+            "/_squall/faults/{id}:",
+            "/_squall/config:",
+            "/_squall/status:",
+            "/metrics:",
+            "/_squall/dashboard:",
+            "/_squall/dashboard/state:",
+            "/_squall/dashboard/volumes:",
+        ] {
             assert!(spec.contains(path), "openapi.yaml lacks {path}");
         }
     }

@@ -284,10 +284,12 @@ impl Gateway<'_> {
             version: self.version,
             services: SERVICES,
             token: self.token,
+            api_window: &self.metrics.window,
         };
         let fault_request = squall_fault_api::Request {
             method: request.method,
             path: request.path,
+            query: request.query,
             body: request.body,
             authorization: request.authorization,
         };

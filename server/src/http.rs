@@ -160,9 +160,13 @@ async fn handle(
         body: &body,
     };
     let gateway = state.gateway();
-    let outcome = match gateway.own_paths(&incoming) {
-        Some(outcome) => outcome,
-        None => run_on_pool(&state, gateway.classify(&incoming), request_id.clone()).await,
+    let (outcome, region) = match gateway.own_paths(&incoming) {
+        Some(outcome) => (outcome, None),
+        None => {
+            let call = gateway.classify(&incoming);
+            let region = call.region().to_string();
+            (run_on_pool(&state, call, request_id.clone()).await, Some(region))
+        }
     };
     if outcome.delay_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(outcome.delay_ms)).await;
@@ -178,6 +182,7 @@ async fn handle(
             }
         });
         let labels = crate::metrics::Labels {
+            region: region.as_deref().filter(|r| state.control.serves_region(r)),
             service: outcome.service,
             action,
             zone: outcome.zone.as_deref().filter(|z| state.control.is_zone_name(z)),

@@ -20,6 +20,9 @@ struct ActionStats {
 
 /// What a request is counted under.
 pub struct Labels<'a> {
+    /// The region the call was for, if squall serves it (the per-second window's key; not a
+    /// Prometheus label).
+    pub region: Option<&'a str>,
     pub service: &'a str,
     pub action: Option<&'a str>,
     pub zone: Option<&'a str>,
@@ -28,10 +31,16 @@ pub struct Labels<'a> {
 #[derive(Debug, Default)]
 pub struct Metrics {
     actions: Mutex<BTreeMap<(String, String, String), ActionStats>>,
+    /// The same calls second by second for the last minutes (the dashboard's sparklines).
+    pub window: squall_fault_api::window::ApiWindow,
 }
 
 impl Metrics {
     pub fn record(&self, labels: &Labels<'_>, status: u16, elapsed: Duration) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if let Some(region) = labels.region {
+            self.window.record(region, labels.zone, status, elapsed, now);
+        }
         let mut actions = self.actions.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (
             labels.service.to_string(),
