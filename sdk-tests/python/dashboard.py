@@ -9,10 +9,12 @@ usage: dashboard.py ENDPOINT [SCREENSHOT_DIR] [FAULT_TOKEN]
 
 import json
 import sys
+import threading
 import time
 import urllib.request
 
 import boto3
+from botocore.config import Config
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -54,6 +56,30 @@ volumes = [
         {"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": f"dash-{i}"}]}])["VolumeId"]
     for i, z in enumerate([a, a, a, b])
 ]
+
+# Background traffic, as an application under test would send: CreateVolume in zones a and b and
+# a zone-free call, without retries, so the page has calls to draw and the outage has calls to fail.
+stop = threading.Event()
+traffic = {"ok": 0, "failed": 0}
+
+
+def send_traffic():
+    client = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test", config=Config(retries={"max_attempts": 1}))
+    while not stop.is_set():
+        for call in (lambda: client.create_volume(Size=1, AvailabilityZone=a),
+                     lambda: client.create_volume(Size=1, AvailabilityZone=b),
+                     client.describe_regions):
+            try:
+                call()
+                traffic["ok"] += 1
+            except client.exceptions.ClientError:
+                traffic["failed"] += 1
+        stop.wait(0.25)
+
+
+traffic_thread = threading.Thread(target=send_traffic, daemon=True)
+traffic_thread.start()
 
 options = webdriver.ChromeOptions()
 options.binary_location = "/usr/bin/chromium"
@@ -107,9 +133,13 @@ try:
     # AZ outage from the page's control: the zone turns unavailable in the page within 2 s.
     driver.find_element(By.CSS_SELECTOR, f'article[data-zone="{a}"] button[data-action="az-outage"]').click()
     _, took = wait_for("zone a unavailable", lambda: state_of(a) == "unavailable", timeout=2.0)
+    # Zone a's CreateVolume calls now fail, and its sparkline shows them; zone b's do not.
+    wait_for("failed calls in zone a's sparkline", lambda: driver.find_elements(
+        By.CSS_SELECTOR, f'article[data-zone="{a}"] .spark rect.fail'), timeout=3.0)
     faults = squall("/_squall/faults")["faults"]
     assert [(f["kind"], f["zone"]) for f in faults] == [("az-outage", a)], faults
     assert state_of(b) == "available"
+    assert not driver.find_elements(By.CSS_SELECTOR, f'article[data-zone="{b}"] .spark rect.fail')
     # The zone's CreateVolume is refused while its control path is cut.
     try:
         ec2.create_volume(Size=1, AvailabilityZone=a)
@@ -123,6 +153,8 @@ try:
     if shots:
         driver.save_screenshot(f"{shots}/dashboard-az-outage.png")
 
+    stop.set()
+    traffic_thread.join()
     # Heal it from the page: the zone returns.
     driver.find_element(By.CSS_SELECTOR, '#faults tr[data-fault] button[data-action="heal"]').click()
     _, healed_in = wait_for("zone a available again", lambda: state_of(a) == "available", timeout=2.0)
@@ -165,7 +197,8 @@ try:
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == [], errors
     print(f"zones {len(zones)}, nodes in {a}: {nodes_of_a}, API {summary}; outage shown in {took:.2f} s, "
-          f"CreateVolume refused with {refused}, healed in {healed_in:.2f} s")
+          f"CreateVolume refused with {refused}, healed in {healed_in:.2f} s; traffic {traffic}")
     print("dashboard in chromium: ok")
 finally:
+    stop.set()
     driver.quit()
