@@ -1487,12 +1487,18 @@ impl RegionState {
     /// DB instances by zone: primaries, standbys, primaries whose storage is stuck.
     pub(crate) fn db_status(&mut self) -> Result<BTreeMap<AzName, crate::status::ZoneDbStatus>, ControlError> {
         let mut zones: BTreeMap<AzName, crate::status::ZoneDbStatus> = BTreeMap::new();
+        let mut failovers: BTreeMap<String, usize> = BTreeMap::new();
+        for e in self.rds_events.values().filter(|e| e.message == FAILOVER_COMPLETED) {
+            *failovers.entry(e.source_id.clone()).or_default() += 1;
+        }
         let instances: Vec<DbInstance> = self.db_instances.values().cloned().collect();
         for i in instances {
             let stuck = self.db_storage_stuck_for(&i.primary)?.is_some();
             let primary = zones.entry(i.primary.zone.clone()).or_default();
             primary.primaries += 1;
             primary.stuck += usize::from(stuck);
+            primary.failovers += failovers.get(i.id.as_str()).copied().unwrap_or(0);
+            primary.failovers_refused += usize::from(i.failover_refused);
             if let Some(standby) = &i.standby {
                 zones.entry(standby.zone.clone()).or_default().standbys += 1;
             }
@@ -1918,6 +1924,10 @@ mod tests {
                 "Multi-AZ instance failover completed",
             ]
         );
+        // The status counts the failover in the zone the primary is in now.
+        let zones = t.region.with_state(t.now(), |s| s.db_status()).expect("status");
+        assert_eq!(zones.get(&standby.zone).map(|z| (z.primaries, z.failovers)), Some((1, 1)));
+        assert_eq!(zones.get(&made.primary.zone).map(|z| (z.standbys, z.failovers)), Some((1, 0)));
         t.region.delete_db_instance("orders", true, None, t.now()).expect("delete");
         t.advance(1_000);
         t.region.read(t.now(), |_| Ok(())).expect("settle");

@@ -49,6 +49,11 @@ pub struct ZoneDbStatus {
     pub primaries: usize,
     pub standbys: usize,
     pub stuck: usize,
+    /// Multi-AZ failovers completed by the instances whose primary is here now (their
+    /// `Multi-AZ instance failover completed` events still kept).
+    pub failovers: usize,
+    /// Primaries here whose automatic failover was refused: their standby was not in sync.
+    pub failovers_refused: usize,
 }
 
 /// A zone's storage cluster.

@@ -139,6 +139,9 @@ fn state(surface: &Surface<'_>, region: &RegionName, seconds: u64) -> Value {
                 "state": e.status.as_str(),
                 "description": e.template.description,
                 "runningSeconds": e.start_ms.map(|s| e.end_ms.unwrap_or(now_ms).saturating_sub(s) / 1000),
+                // Until the last of its timed actions ends by itself (none: nothing timed runs).
+                "remainingSeconds": e.actions.values().filter_map(|a| a.due_ms).filter(|_| e.end_ms.is_none())
+                    .max().map(|due| due.saturating_sub(now_ms).div_ceil(1000)),
                 "actions": e.actions.iter().map(|(n, a)| (n.clone(), Value::from(a.status.as_str()))).collect::<serde_json::Map<_, _>>(),
             })
         })

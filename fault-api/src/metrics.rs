@@ -36,6 +36,30 @@ pub fn storage_metrics(control: &ControlPlane) -> String {
     }
     family(
         &mut out,
+        "squall_db_failovers",
+        "gauge",
+        "Multi-AZ failovers completed by the DB instances whose primary is in the zone now.",
+    );
+    for (region, zones) in &status {
+        for z in zones {
+            let l = format!("region=\"{region}\",zone=\"{}\"", z.name);
+            let _ = writeln!(out, "squall_db_failovers{{{l}}} {}", z.db_instances.failovers);
+        }
+    }
+    family(
+        &mut out,
+        "squall_db_failovers_refused",
+        "gauge",
+        "DB instances in the zone whose automatic failover was refused (standby out of sync).",
+    );
+    for (region, zones) in &status {
+        for z in zones {
+            let l = format!("region=\"{region}\",zone=\"{}\"", z.name);
+            let _ = writeln!(out, "squall_db_failovers_refused{{{l}}} {}", z.db_instances.failovers_refused);
+        }
+    }
+    family(
+        &mut out,
         "squall_volumes_io_disabled",
         "gauge",
         "EBS volumes whose I/O is disabled until EnableVolumeIO (Awaiting Action: Enable IO).",

@@ -183,6 +183,26 @@ try:
     driver.find_element(By.ID, "heal-all").click()
     wait_for("every fault healed", lambda: squall("/_squall/faults")["faults"] == [])
 
+    # A FIS experiment shows with its state, its actions and the time it has left.
+    fis = boto3.client("fis", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+                       aws_secret_access_key="test")
+    template = fis.create_experiment_template(
+        description="dashboard drill", roleArn="arn:aws:iam::000000000000:role/fis-drills",
+        stopConditions=[{"source": "none"}],
+        targets={"vols": {"resourceType": "aws:ec2:ebs-volume",
+                          "resourceArns": [f"arn:aws:ec2:us-east-1:000000000000:volume/{volumes[3]}"],
+                          "selectionMode": "ALL"}},
+        actions={"pause": {"actionId": "aws:ebs:pause-volume-io", "parameters": {"duration": "PT5M"},
+                           "targets": {"Volumes": "vols"}}})["experimentTemplate"]
+    experiment = fis.start_experiment(experimentTemplateId=template["id"])["experiment"]["id"]
+    row, _ = wait_for("the experiment row", lambda: [
+        r.text for r in driver.find_elements(By.CSS_SELECTOR, "#experiments tr")
+        if experiment in r.text and "running" in r.text and "s left" in r.text and "pause: running" in r.text])
+    fis.stop_experiment(id=experiment)
+    wait_for("the experiment stopped", lambda: [
+        r for r in driver.find_elements(By.CSS_SELECTOR, "#experiments tr")
+        if experiment in r.text and "stopped" in r.text])
+
     # A phone-width screen: the zones stack, nothing scrolls sideways.
     driver.set_window_size(390, 844)
     time.sleep(1.2)
@@ -197,7 +217,8 @@ try:
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == [], errors
     print(f"zones {len(zones)}, nodes in {a}: {nodes_of_a}, API {summary}; outage shown in {took:.2f} s, "
-          f"CreateVolume refused with {refused}, healed in {healed_in:.2f} s; traffic {traffic}")
+          f"CreateVolume refused with {refused}, healed in {healed_in:.2f} s; traffic {traffic}; "
+          f"experiment row {row[0]!r}")
     print("dashboard in chromium: ok")
 finally:
     stop.set()
