@@ -84,6 +84,27 @@ pub struct Nbd {
     /// Held requests fail after this many ms; 0 holds them until the volume recovers.
     io_timeout_ms: AtomicU64,
     stats: Mutex<BTreeMap<String, ExportStats>>,
+    limits: Limits,
+    /// One permit per connection the listener may hold open.
+    connections: Arc<Semaphore>,
+}
+
+/// What one client may hold of the NBD server: fixed at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections open at once; beyond it, new ones wait in the listen backlog until one ends.
+    pub max_connections: usize,
+    /// The handshake (from connect to the chosen export) must end within this.
+    pub handshake_timeout: Duration,
+    /// A connection that sends no request for this long is closed (`None`: never; a guest's
+    /// disk may rightly sit idle for hours, as a kernel NBD client's does).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_connections: 1024, handshake_timeout: Duration::from_secs(30), idle_timeout: None }
+    }
 }
 
 /// Requests of one connection in flight at once.
@@ -105,7 +126,18 @@ const ATTACHMENT_CHECK: Duration = Duration::from_millis(200);
 
 impl Nbd {
     pub fn new(backend: Arc<dyn Backend>) -> Arc<Self> {
-        Arc::new(Self { backend, io_timeout_ms: AtomicU64::new(0), stats: Mutex::new(BTreeMap::new()) })
+        Self::with_limits(backend, Limits::default())
+    }
+
+    pub fn with_limits(backend: Arc<dyn Backend>, limits: Limits) -> Arc<Self> {
+        let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        Arc::new(Self {
+            backend,
+            io_timeout_ms: AtomicU64::new(0),
+            stats: Mutex::new(BTreeMap::new()),
+            limits,
+            connections,
+        })
     }
 
     /// Sets the I/O timeout for held requests (`None`: hold until the volume recovers).
@@ -137,6 +169,14 @@ impl Nbd {
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
+            // A connection past the cap waits in the listen backlog: the ones open go on.
+            let permit = tokio::select! {
+                permit = self.connections.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
@@ -146,6 +186,7 @@ impl Nbd {
                             if let Err(e) = nbd.session(stream).await {
                                 tracing::debug!(%peer, error = %e, "NBD session ended with an error");
                             }
+                            drop(permit);
                         });
                     }
                     Err(e) => {
@@ -163,7 +204,11 @@ impl Nbd {
     pub async fn session<S: AsyncRead + AsyncWrite + Send + 'static>(self: Arc<Self>, stream: S) -> io::Result<()> {
         let (mut r, w) = tokio::io::split(stream);
         let mut w = BufWriter::new(w);
-        let Some((export, structured)) = self.handshake(&mut r, &mut w).await? else {
+        let handshake = tokio::time::timeout(self.limits.handshake_timeout, self.handshake(&mut r, &mut w));
+        let Ok(handshake) = handshake.await else {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the NBD handshake did not end in time"));
+        };
+        let Some((export, structured)) = handshake? else {
             w.flush().await?;
             return Ok(());
         };
@@ -318,9 +363,20 @@ impl Nbd {
         let watcher = tokio::spawn(watch_attachment(self.clone(), export.clone(), gone.clone(), gone_notify.clone()));
         let mut header = [0u8; REQUEST_LEN];
         let outcome = loop {
+            // Idle: no request arrives for the idle time counted from when none is in flight
+            // (a request held on a stuck volume may rightly wait for hours).
+            let idle = async {
+                let Some(t) = self.limits.idle_timeout else { return std::future::pending().await };
+                if let Ok(all) = slots.acquire_many(MAX_IN_FLIGHT).await {
+                    drop(all);
+                }
+                tokio::time::sleep(t).await;
+            };
             let read = tokio::select! {
                 read = r.read_exact(&mut header) => read,
                 () = gone_notify.notified() => break Ok(()),
+                // No request for the idle time: the connection ends, like a detach.
+                () = idle => break Ok(()),
             };
             match read {
                 Ok(_) => {}

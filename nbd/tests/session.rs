@@ -316,3 +316,73 @@ async fn fuzzed_handshakes_and_commands_never_panic_or_hang() {
     assert!(writes.iter().all(|(offset, len)| offset + *len as u64 <= SIZE));
     eprintln!("NBD fuzz: {} writes applied, all whole and in range", writes.len());
 }
+
+fn limits(handshake_ms: u64, idle_ms: Option<u64>, max_connections: usize) -> squall_nbd::Limits {
+    squall_nbd::Limits {
+        max_connections,
+        handshake_timeout: Duration::from_millis(handshake_ms),
+        idle_timeout: idle_ms.map(Duration::from_millis),
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_the_handshake_is_dropped() {
+    let nbd = Nbd::with_limits(Memory::new(), limits(150, None, 8));
+    let (_stream, session) = pipe(&nbd);
+    let ended = tokio::time::timeout(Duration::from_secs(5), session).await.expect("the session ends by itself");
+    let err = ended.unwrap().expect_err("a timed-out handshake is an error");
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_idle_time_out_and_a_busy_one_is_not() {
+    let memory = Memory::new();
+    let nbd = Nbd::with_limits(memory.clone(), limits(5_000, Some(300), 8));
+    let (mut c, session) = client(&nbd).await;
+    // Requests every 100 ms keep it open past the idle time-out.
+    for i in 0..6u8 {
+        assert_eq!(c.write(u64::from(i) * 512, &[i; 512]).await.unwrap(), Ok(vec![]));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A request held on a stuck volume is not idleness: it still completes after recovery.
+    memory.stuck.store(true, Ordering::SeqCst);
+    let cookie = c.send(CMD_READ, 0, 512, 512, &[]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    memory.stuck.store(false, Ordering::SeqCst);
+    assert_eq!(c.receive().await.unwrap(), (cookie, Ok(vec![1; 512])));
+    // Then silence: the server ends the session cleanly.
+    tokio::time::timeout(Duration::from_secs(5), session).await.expect("closed when idle").unwrap().unwrap();
+    assert!(c.read(0, 512).await.is_err(), "the connection is gone");
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_wait_until_one_closes() {
+    let nbd = Nbd::with_limits(Memory::new(), limits(5_000, None, 2));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(nbd.clone().serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    let connect = || async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        Client::handshake(stream, VOLUME).await
+    };
+    let mut first = connect().await.expect("first");
+    let mut second = connect().await.expect("second");
+    // The third is connected by the kernel but not served: no greeting comes.
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut magic = [0u8; 8];
+    let waited = tokio::time::timeout(Duration::from_millis(400), third.read_exact(&mut magic)).await;
+    assert!(waited.is_err(), "the third connection was served past the cap");
+    // The two open ones go on working.
+    assert_eq!(second.write(0, b"ok").await.unwrap(), Ok(vec![]));
+    first.disconnect().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), third.read_exact(&mut magic))
+        .await
+        .expect("served once a connection closed")
+        .unwrap();
+    assert_eq!(u64::from_be_bytes(magic), NBDMAGIC);
+    let _ = stop.send(());
+    server.await.unwrap();
+}

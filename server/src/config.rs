@@ -138,6 +138,24 @@ pub struct ServeOptions {
     /// How long a call that needs a zone's storage waits for it under the `hardened` policy, ms.
     #[arg(long, env = "SQUALL_STORAGE_WAIT_HARDENED_MS", default_value_t = 1_000)]
     pub storage_wait_hardened_ms: u64,
+    /// How long an HTTP connection may take to send a request's headers, counted from when it is
+    /// ready for the next request — so also how long an idle keep-alive connection stays open, ms.
+    #[arg(long, env = "SQUALL_HTTP_HEADER_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_header_timeout_ms: u64,
+    /// How long a request's body may take to arrive once its headers have, ms (then 408).
+    #[arg(long, env = "SQUALL_HTTP_BODY_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_body_timeout_ms: u64,
+    /// Connections each listener (HTTP, NBD) holds open at once; more wait in the listen backlog
+    /// until one closes, and the open ones are not disturbed.
+    #[arg(long, env = "SQUALL_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
+    /// How long an NBD client may take from connecting to choosing its export, ms.
+    #[arg(long, env = "SQUALL_NBD_HANDSHAKE_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub nbd_handshake_timeout_ms: u64,
+    /// Close an NBD connection that sends no request for this long while none is in flight, ms
+    /// (0: never — a guest's disk may rightly sit idle for hours).
+    #[arg(long, env = "SQUALL_NBD_IDLE_TIMEOUT_MS", default_value_t = 0)]
+    pub nbd_idle_timeout_ms: u64,
     /// A bearer token the fault and config endpoints (`/_squall/faults`, `/_squall/config`)
     /// require when set.
     #[arg(long, env = "SQUALL_FAULT_TOKEN", hide_env_values = true)]
@@ -180,6 +198,11 @@ impl ServeOptions {
             account_id: squall_protocol::DEFAULT_ACCOUNT_ID.to_string(),
             rds_failover_detect_ms: 2000,
             fault_token: None,
+            http_header_timeout_ms: 60_000,
+            http_body_timeout_ms: 60_000,
+            max_connections: 1024,
+            nbd_handshake_timeout_ms: 30_000,
+            nbd_idle_timeout_ms: 0,
             storage_nodes_per_az: 4,
             storage_latency_ms: 0,
             storage_node_capacity_gib: 64 << 10,

@@ -22,6 +22,21 @@ use crate::gateway::{ApiCall, Gateway, Incoming, Outcome};
 /// The largest request body squall reads: EC2 query requests are small; EBS PutSnapshotBlock
 /// carries 512 KiB blocks. 16 MiB leaves room without letting one client exhaust memory.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// The largest request head (request line and headers) squall reads; beyond it, 431. AWS's SDKs
+/// send a few KiB.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// What one client may hold of the HTTP listener: fixed at start.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A request's head must arrive within this, counted from when the connection is ready for
+    /// it (so an idle keep-alive connection closes after it too).
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this once its head has (then 408).
+    pub body_timeout: Duration,
+    /// Connections open at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -38,13 +53,23 @@ pub struct AppState {
     pub version: &'static str,
     /// `--account-id`: the account of requests whose access key names none.
     pub account_id: String,
+    pub limits: Limits,
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight connections.
 pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl std::future::Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(state.limits.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        // A connection past the cap waits in the listen backlog: the ones open go on.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -57,16 +82,21 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl s
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let state_limits = state.limits;
                 let state = state.clone();
                 let service = hyper::service::service_fn(move |req| handle(state.clone(), peer, req));
                 let conn = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(state_limits.header_timeout)
+                    .max_header_size(MAX_HEADER_BYTES)
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
             () = &mut shutdown => break,
@@ -136,7 +166,15 @@ async fn handle(
     let started = Instant::now();
     let request_id = crate::new_request_id();
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    let collected = tokio::time::timeout(state.limits.body_timeout, Limited::new(body, MAX_BODY_BYTES).collect());
+    let Ok(collected) = collected.await else {
+        tracing::debug!(%peer, "request body timed out");
+        let mut r = Response::new(Full::new(Bytes::from_static(b"request body did not arrive in time\n")));
+        *r.status_mut() = StatusCode::REQUEST_TIMEOUT;
+        r.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(r);
+    };
+    let body = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
             tracing::debug!(%peer, error = %e, "request body rejected");

@@ -127,7 +127,14 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     };
     config.seed = options.seed.unwrap_or_else(|| rand::thread_rng().next_u64());
     let control = Arc::new(ControlPlane::new(config));
-    let nbd = squall_nbd::Nbd::new(control.clone());
+    let nbd = squall_nbd::Nbd::with_limits(
+        control.clone(),
+        squall_nbd::Limits {
+            max_connections: options.max_connections as usize,
+            handshake_timeout: std::time::Duration::from_millis(options.nbd_handshake_timeout_ms),
+            idle_timeout: Some(options.nbd_idle_timeout_ms).filter(|ms| *ms > 0).map(std::time::Duration::from_millis),
+        },
+    );
     if options.nbd_io_timeout_ms > 0 {
         nbd.set_io_timeout(Some(std::time::Duration::from_millis(options.nbd_io_timeout_ms)));
     }
@@ -147,6 +154,11 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         metrics: metrics::Metrics::default(),
         version: VERSION,
         account_id: options.account_id.clone(),
+        limits: http::Limits {
+            header_timeout: std::time::Duration::from_millis(options.http_header_timeout_ms),
+            body_timeout: std::time::Duration::from_millis(options.http_body_timeout_ms),
+            max_connections: options.max_connections as usize,
+        },
     });
     let ticker = tokio::spawn(background_work(state.clone()));
     let (sql_stop, sql_stopped) = oneshot::channel::<()>();

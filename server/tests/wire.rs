@@ -239,3 +239,115 @@ async fn the_account_id_setting_reaches_owners_and_arns() {
     assert!(db.contains("<DBInstanceArn>arn:aws:rds:us-east-1:111122223333:db:acct</DBInstanceArn>"), "{db}");
     server.shutdown().await;
 }
+
+/// A head larger than squall reads gets 431, not a broken pipe; the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_get_431() {
+    let server = squall::start(&ServeOptions::ephemeral()).await.unwrap();
+    let addr = server.addr;
+    let reply = tokio::task::spawn_blocking(move || {
+        let big = "a".repeat(200 * 1024);
+        let raw =
+            format!("GET /?Action=DescribeRegions HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\nConnection: close\r\n\r\n");
+        let mut s = TcpStream::connect(addr).expect("connect");
+        // The server may answer and close before it has read everything: ignore a write error.
+        let _ = s.write_all(raw.as_bytes());
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).to_string()
+    })
+    .await
+    .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 431"), "{reply:?}");
+    let ok = tokio::task::spawn_blocking(move || post(addr, None, b"Action=DescribeRegions&Version=2016-11-15"));
+    assert_eq!(ok.await.unwrap().status, 200);
+    server.shutdown().await;
+}
+
+/// Slow and idle clients are timed out: a connection that sends half a head, or sits idle after
+/// a request, is closed after the header time-out; a body that stops arriving gets 408. None of
+/// it disturbs other clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_timed_out() {
+    let options = ServeOptions { http_header_timeout_ms: 300, http_body_timeout_ms: 300, ..ServeOptions::ephemeral() };
+    let server = squall::start(&options).await.unwrap();
+    let addr = server.addr;
+    let closed_within = |mut s: TcpStream, secs: u64| {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(secs))).unwrap();
+        let mut buf = Vec::new();
+        let started = std::time::Instant::now();
+        let read = s.read_to_end(&mut buf);
+        (read.is_ok(), started.elapsed(), String::from_utf8_lossy(&buf).to_string())
+    };
+    tokio::task::spawn_blocking(move || {
+        // Half a head (slowloris).
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").unwrap();
+        let (closed, after, _) = closed_within(s, 5);
+        assert!(closed && after < std::time::Duration::from_secs(3), "half a head: closed {closed} after {after:?}");
+        // Idle after a keep-alive request.
+        let mut s = TcpStream::connect(addr).unwrap();
+        let body = b"Action=DescribeRegions&Version=2016-11-15";
+        let head = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let (closed, after, text) = closed_within(s, 5);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(closed && after < std::time::Duration::from_secs(3), "idle: closed {closed} after {after:?}");
+        // A body that stops halfway.
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nAction=Describe").unwrap();
+        let (_, after, text) = closed_within(s, 5);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+        assert!(after < std::time::Duration::from_secs(3), "{after:?}");
+        // Meanwhile others are served.
+        assert_eq!(post(addr, None, b"Action=DescribeRegions&Version=2016-11-15").status, 200);
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}
+
+/// Past `--max-connections`, a new connection waits until one closes; the open ones are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_without_harming_open_ones() {
+    let options = ServeOptions { max_connections: 2, ..ServeOptions::ephemeral() };
+    let server = squall::start(&options).await.unwrap();
+    let addr = server.addr;
+    tokio::task::spawn_blocking(move || {
+        let request = |s: &mut TcpStream| {
+            let body = b"Action=DescribeRegions&Version=2016-11-15";
+            let head = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(body).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 16 * 1024];
+            while !String::from_utf8_lossy(&got).contains("</DescribeRegionsResponse>") {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "closed early");
+                got.extend_from_slice(&buf[..n]);
+            }
+        };
+        let mut a = TcpStream::connect(addr).unwrap();
+        let mut b = TcpStream::connect(addr).unwrap();
+        request(&mut a);
+        request(&mut b);
+        // The third connects (the kernel's backlog) but gets no answer while two are open.
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_millis(500))).unwrap();
+        let body = b"Action=DescribeRegions&Version=2016-11-15";
+        let head = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
+        c.write_all(head.as_bytes()).unwrap();
+        c.write_all(body).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(c.read(&mut buf).is_err(), "the third connection was served past the cap");
+        request(&mut a);
+        drop(b);
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let n = c.read(&mut buf).expect("served once a connection closed");
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}
