@@ -368,7 +368,7 @@ async fn connections_past_the_cap_wait_until_one_closes() {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         Client::handshake(stream, VOLUME).await
     };
-    let mut first = connect().await.expect("first");
+    let first = connect().await.expect("first");
     let mut second = connect().await.expect("second");
     // The third is connected by the kernel but not served: no greeting comes.
     let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
