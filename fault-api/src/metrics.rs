@@ -6,6 +6,9 @@ use std::fmt::Write;
 use squall_control::model::fis::ActionStatus;
 use squall_control::ControlPlane;
 
+/// One per-zone figure of `/_squall/status`.
+type ZoneFigure = fn(&squall_control::faults::ZoneStatus) -> usize;
+
 /// Appends one metric family's header.
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -24,53 +27,40 @@ pub fn storage_metrics(control: &ControlPlane) -> String {
         }
     }
     family(&mut out, "squall_db_instances", "gauge", "DB instances by role (primary, standby) in the zone.");
-    family(&mut out, "squall_db_instances_stuck", "gauge", "DB instances whose primary storage in the zone is stuck.");
     for (region, zones) in &status {
         for z in zones {
             let l = format!("region=\"{region}\",zone=\"{}\"", z.name);
             let d = &z.db_instances;
             let _ = writeln!(out, "squall_db_instances{{{l},role=\"primary\"}} {}", d.primaries);
             let _ = writeln!(out, "squall_db_instances{{{l},role=\"standby\"}} {}", d.standbys);
-            let _ = writeln!(out, "squall_db_instances_stuck{{{l}}} {}", d.stuck);
         }
     }
-    family(
-        &mut out,
-        "squall_db_failovers",
-        "gauge",
-        "Multi-AZ failovers completed by the DB instances whose primary is in the zone now.",
-    );
-    for (region, zones) in &status {
-        for z in zones {
-            let l = format!("region=\"{region}\",zone=\"{}\"", z.name);
-            let _ = writeln!(out, "squall_db_failovers{{{l}}} {}", z.db_instances.failovers);
-        }
-    }
-    family(
-        &mut out,
-        "squall_db_failovers_refused",
-        "gauge",
-        "DB instances in the zone whose automatic failover was refused (standby out of sync).",
-    );
-    for (region, zones) in &status {
-        for z in zones {
-            let l = format!("region=\"{region}\",zone=\"{}\"", z.name);
-            let _ = writeln!(out, "squall_db_failovers_refused{{{l}}} {}", z.db_instances.failovers_refused);
-        }
-    }
-    family(
-        &mut out,
-        "squall_volumes_io_disabled",
-        "gauge",
-        "EBS volumes whose I/O is disabled until EnableVolumeIO (Awaiting Action: Enable IO).",
-    );
-    for (region, zones) in &status {
-        for z in zones {
-            let _ = writeln!(
-                out,
-                "squall_volumes_io_disabled{{region=\"{region}\",zone=\"{}\"}} {}",
-                z.name, z.volumes_io_disabled
-            );
+    let gauges: [(&str, &str, ZoneFigure); 4] = [
+        ("squall_db_instances_stuck", "DB instances whose primary storage in the zone is stuck.", |z| {
+            z.db_instances.stuck
+        }),
+        (
+            "squall_db_failovers",
+            "Multi-AZ failovers completed by the DB instances whose primary is in the zone now.",
+            |z| z.db_instances.failovers,
+        ),
+        (
+            "squall_db_failovers_refused",
+            "DB instances in the zone whose automatic failover was refused (standby out of sync).",
+            |z| z.db_instances.failovers_refused,
+        ),
+        (
+            "squall_volumes_io_disabled",
+            "EBS volumes whose I/O is disabled until EnableVolumeIO (Awaiting Action: Enable IO).",
+            |z| z.volumes_io_disabled,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        family(&mut out, name, "gauge", help);
+        for (region, zones) in &status {
+            for z in zones {
+                let _ = writeln!(out, "{name}{{region=\"{region}\",zone=\"{}\"}} {}", z.name, value(z));
+            }
         }
     }
     family(&mut out, "squall_storage_nodes", "gauge", "Storage nodes by state (up, crashed, isolated).");
