@@ -195,13 +195,15 @@ try:
         actions={"pause": {"actionId": "aws:ebs:pause-volume-io", "parameters": {"duration": "PT5M"},
                            "targets": {"Volumes": "vols"}}})["experimentTemplate"]
     experiment = fis.start_experiment(experimentTemplateId=template["id"])["experiment"]["id"]
+    # The table is redrawn every second: read its rows in one step inside the page.
+    def experiment_rows():
+        return js("return [...document.querySelectorAll('#experiments tr')].map(r => r.innerText)")
+
     row, _ = wait_for("the experiment row", lambda: [
-        r.text for r in driver.find_elements(By.CSS_SELECTOR, "#experiments tr")
-        if experiment in r.text and "running" in r.text and "s left" in r.text and "pause: running" in r.text])
+        r for r in experiment_rows()
+        if experiment in r and "running" in r and "s left" in r and "pause: running" in r])
     fis.stop_experiment(id=experiment)
-    wait_for("the experiment stopped", lambda: [
-        r for r in driver.find_elements(By.CSS_SELECTOR, "#experiments tr")
-        if experiment in r.text and "stopped" in r.text])
+    wait_for("the experiment stopped", lambda: [r for r in experiment_rows() if experiment in r and "stopped" in r])
 
     # A phone-width screen: the zones stack, nothing scrolls sideways.
     driver.set_window_size(390, 844)

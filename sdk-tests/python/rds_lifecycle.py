@@ -120,7 +120,9 @@ def db_figures(zone):
 
 
 now_primary = db["AvailabilityZone"]
-assert db_figures(now_primary) == {"primaries": 1, "standbys": 0, "stuck": 0}, db_figures(now_primary)
+# The forced failover above counts where the primary is now.
+expected = {"primaries": 1, "standbys": 0, "stuck": 0, "failovers": 1, "failoversRefused": 0}
+assert db_figures(now_primary) == expected, db_figures(now_primary)
 fault = fault_api("POST", "/_squall/faults", {"kind": "az-outage", "zone": now_primary, "region": "eu-west-1"})
 # The status shows the primary's storage stuck until RDS fails over.
 deadline = time.time() + 5
@@ -142,11 +144,14 @@ cause = next(i for i, m in enumerate(messages) if m.startswith(f"The primary's s
 assert messages.index("Multi-AZ instance failover started.", cause) < messages.index(
     "Multi-AZ instance failover completed", cause
 ), messages
-assert db_figures(now_primary) == {"primaries": 0, "standbys": 1, "stuck": 0}, db_figures(now_primary)
-assert db_figures(db["AvailabilityZone"])["primaries"] == 1, db_figures(db["AvailabilityZone"])
+expected = {"primaries": 0, "standbys": 1, "stuck": 0, "failovers": 0, "failoversRefused": 0}
+assert db_figures(now_primary) == expected, db_figures(now_primary)
+new_primary = db_figures(db["AvailabilityZone"])
+assert (new_primary["primaries"], new_primary["failovers"]) == (1, 2), new_primary
 with urllib.request.urlopen(endpoint + "/metrics") as r:
     metrics = r.read().decode()
 assert f'squall_db_instances{{region="eu-west-1",zone="{now_primary}",role="standby"}} 1' in metrics, metrics
+assert f'squall_db_failovers{{region="eu-west-1",zone="{db["AvailabilityZone"]}"}} 2' in metrics, metrics
 fault_api("DELETE", "/_squall/faults/" + fault["id"])
 
 # A single-AZ instance cannot fail over.
