@@ -6,7 +6,8 @@
 //!   stops answering, its calls hold workers for the whole (long) storage time-out, the queue
 //!   fills, and requests for every zone — even zone-free ones — wait past their deadline or are
 //!   turned away.
-//! - `hardened`: load shedding once the queue is half full, and a bulkhead per zone kept by the
+//! - `hardened`: load shedding once the queue is half full, a zone's requests turned away once
+//!   they hold a third of the pool (workers and queue), and a bulkhead per zone kept by the
 //!   region (`Region::submit`, `Region::await_storage`): the calls waiting for one zone's storage
 //!   may hold at most a third of the workers; while they do, that zone's requests are turned
 //!   away before they queue. With the short storage time-out this policy also sets, a degraded
@@ -159,6 +160,14 @@ impl ApiPool {
             let rejection = match self.inner.policy() {
                 PolicyKind::Legacy if outstanding >= settings.workers + settings.queue => Some(Rejection::Overloaded),
                 PolicyKind::Legacy => None,
+                // A zone's share of the pool: one zone's flood cannot push the others out.
+                PolicyKind::Hardened
+                    if zone.is_some_and(|z| {
+                        state.in_flight.get(z).copied().unwrap_or(0) >= (settings.workers + settings.queue).div_ceil(3)
+                    }) =>
+                {
+                    Some(Rejection::Overloaded)
+                }
                 PolicyKind::Hardened if outstanding >= settings.workers + settings.queue.div_ceil(2) => {
                     Some(Rejection::Overloaded)
                 }
@@ -317,14 +326,36 @@ mod tests {
         let release = Arc::new(Mutex::new(()));
         let held = release.lock().unwrap();
         let (seen, admissions) = mpsc::channel();
-        for _ in 0..4 {
-            blocker(&p, Some("z-a"), &release, &seen);
+        for zone in ["z-a", "z-a", "z-b", "z-b"] {
+            blocker(&p, Some(zone), &release, &seen);
         }
         wait_busy(&p, 2);
         assert_eq!(admission(&p, None), Admission::Rejected(Rejection::Overloaded), "two queued of four: shed");
-        assert_eq!(p.status().in_flight_by_zone.get("z-a"), Some(&4));
+        assert_eq!(p.status().in_flight_by_zone.get("z-a"), Some(&2));
         drop(held);
         for _ in 0..4 {
+            assert_eq!(admissions.recv().unwrap(), Admission::Run);
+        }
+    }
+
+    #[test]
+    fn hardened_turns_a_zone_away_once_it_holds_a_third_of_the_pool() {
+        let p = pool(3, 6, PolicyKind::Hardened);
+        let release = Arc::new(Mutex::new(()));
+        let held = release.lock().unwrap();
+        let (seen, admissions) = mpsc::channel();
+        for _ in 0..3 {
+            blocker(&p, Some("z-a"), &release, &seen);
+        }
+        wait_busy(&p, 3);
+        // Three of nine: z-a's next request is turned away; another zone's and a zone-free one
+        // still get in.
+        assert_eq!(admission(&p, Some("z-a")), Admission::Rejected(Rejection::Overloaded));
+        blocker(&p, Some("z-b"), &release, &seen);
+        blocker(&p, None, &release, &seen);
+        assert_eq!(p.status().queued, 2);
+        drop(held);
+        for _ in 0..5 {
             assert_eq!(admissions.recv().unwrap(), Admission::Run);
         }
     }

@@ -24,6 +24,9 @@ pub enum Command {
     /// Probe a running squall's health endpoint; exit 0 when it answers healthy. Needs no
     /// shell, so a `FROM scratch` image can use it as its HEALTHCHECK.
     Health(HealthOptions),
+    /// Replay an incident on an in-process region with a live workload, under each policy, and
+    /// write report.html and report.json (`squall drill april-2011`).
+    Drill(crate::drill::DrillOptions),
 }
 
 /// Where the NBD server listens, or `off` (also `none`, `0`): no NBD server.

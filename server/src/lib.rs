@@ -2,6 +2,7 @@
 //! binary is the only place where services, control plane and storage are composed.
 
 pub mod config;
+pub mod drill;
 mod gateway;
 mod http;
 mod metrics;

@@ -18,7 +18,28 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Serve(options)) => serve(*options),
+        Some(Command::Drill(options)) => drill(&options),
         None => serve(cli.serve),
+    }
+}
+
+fn drill(options: &squall::drill::DrillOptions) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("squall drill: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(squall::drill::run(options)) {
+        Ok(_) => {
+            println!("report: {}", options.out.join("report.html").display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("squall drill: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

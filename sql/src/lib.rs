@@ -5,6 +5,7 @@
 //! standby's copy, which has every committed transaction.
 
 pub mod catalog;
+pub mod client;
 pub mod database;
 pub mod replica;
 pub mod session;

@@ -70,6 +70,11 @@ impl AuthSource for Auth {
     }
 }
 
+/// The md5 password message a client sends for `salt` (`md5` and the hex digest).
+pub fn md5_password(user: &str, password: &str, salt: &[u8]) -> String {
+    hash_md5_password(user, password, salt)
+}
+
 fn rand_byte() -> u8 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() as u8)
 }

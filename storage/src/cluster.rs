@@ -29,6 +29,9 @@ const OPEN_BUDGET_CHECK_EVERY: u64 = 32;
 
 /// What a TRIM, WRITE_ZEROES or FLUSH sends over the replication network: a request, no data.
 pub const ZERO_REQUEST_BYTES: u64 = 64;
+/// The least replication bandwidth a replica pair needs to count as connected: a link capped
+/// below it (the 2011 overflow onto the replication network) routes, but cannot carry writes.
+pub const MIN_REPLICATION_RATE: u64 = 1 << 20;
 
 /// How a cluster is built when it is first created.
 #[derive(Debug, Clone, PartialEq)]
@@ -921,8 +924,20 @@ impl Cluster {
         let (Some(record), Some(mut job)) = (self.records.get(volume).cloned(), self.jobs.get(volume).cloned()) else {
             return Ok(());
         };
-        if let Some(copy) = job.copy.clone() {
+        if let Some(mut copy) = job.copy.clone() {
             if now < copy.done_at {
+                // A copy started over a starved link finishes at the link's speed now, once the
+                // network is better (a whole transfer from here is an upper bound on what is left).
+                let fresh =
+                    self.fabric.transfer_time(copy.survivor, copy.target, copy.bytes, self.policy.copy_throttle());
+                match fresh {
+                    Some(d) if now + d < copy.done_at => {
+                        copy.done_at = now + d;
+                        job.copy = Some(copy);
+                        self.jobs.insert(volume.clone(), job);
+                    }
+                    _ => {}
+                }
                 return Ok(());
             }
             return self.finish_copy(volume, &record, job, copy, now);
@@ -935,7 +950,9 @@ impl Cluster {
             // No replica can negotiate with the authority: nothing to do until one comes back.
             return Ok(());
         }
-        let pair_whole = live.len() == 2 && self.fabric.route(record.primary, record.secondary).is_some();
+        // Whole: both alive and the link between them carries writes (a starved link would
+        // only make the set stuck again at the next write).
+        let pair_whole = live.len() == 2 && self.fabric.carries(record.primary, record.secondary, MIN_REPLICATION_RATE);
         let in_grace = now.saturating_sub(job.lost_at) < self.policy.peer_grace();
         if pair_whole && (self.policy.reconnect_to_previous_peer() || in_grace) {
             // I/O was blocked since the peer was lost, so both replicas hold the same bytes.
@@ -951,7 +968,20 @@ impl Cluster {
                 return Ok(()); // wait for a rebuild slot
             }
         }
-        let survivor = if live.contains(&record.primary) { record.primary } else { record.secondary };
+        let reachable = |n: NodeId| !self.fabric.is_isolated(n, Network::Primary);
+        let survivor = if self.policy.copy_from_reachable_replica()
+            && live.len() == 2
+            && !reachable(record.primary)
+            && reachable(record.secondary)
+        {
+            // I/O has waited since the set broke and every acknowledged write reached both
+            // replicas: the one clients reach carries on.
+            record.secondary
+        } else if live.contains(&record.primary) {
+            record.primary
+        } else {
+            record.secondary
+        };
         let old_peer = if survivor == record.primary { record.secondary } else { record.primary };
         if let Some(limit) = self.policy.max_rebuilds_per_node() {
             if self.rebuilds_touching(survivor) >= limit {

@@ -111,6 +111,12 @@ impl Fabric {
         })
     }
 
+    /// Whether traffic between `a` and `b` flows at `bytes_per_second` or more: a route exists
+    /// and is not capped below that (a starved link routes, but cannot carry a volume's writes).
+    pub fn carries(&self, a: NodeId, b: NodeId, bytes_per_second: u64) -> bool {
+        self.route(a, b).is_some_and(|n| self.net(n).bandwidth.is_none_or(|cap| cap >= bytes_per_second))
+    }
+
     /// Whether a node can talk to the cluster's authority (over either network).
     pub fn reaches_authority(&self, node: NodeId) -> bool {
         Network::BOTH.into_iter().any(|n| !self.net(n).isolated.contains(&node))

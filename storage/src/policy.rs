@@ -37,6 +37,10 @@ pub trait RemirrorPolicy: std::fmt::Debug + Send + Sync {
     fn max_rebuilds_per_cluster(&self) -> Option<usize>;
     /// Copy throttle in bytes per second (`None`: as fast as the network allows).
     fn copy_throttle(&self) -> Option<u64>;
+    /// Whether a re-mirror copies from the replica clients can still reach (on the primary
+    /// network) when both replicas are alive: the set then serves again as soon as the copy is
+    /// done. In 2011 the primary that lost its peer searched from where it stood.
+    fn copy_from_reachable_replica(&self) -> bool;
 }
 
 /// April 2011: retry at once and forever, only new nodes (the lost peer is presumed failed), no
@@ -74,6 +78,9 @@ impl RemirrorPolicy for Legacy {
     }
     fn copy_throttle(&self) -> Option<u64> {
         None
+    }
+    fn copy_from_reachable_replica(&self) -> bool {
+        false
     }
 }
 
@@ -138,6 +145,9 @@ impl RemirrorPolicy for Hardened {
     }
     fn copy_throttle(&self) -> Option<u64> {
         Some(self.copy_throttle)
+    }
+    fn copy_from_reachable_replica(&self) -> bool {
+        true
     }
 }
 
