@@ -332,3 +332,63 @@ fn with_crash_on_close_a_remirroring_storm_crashes_nodes_and_lifting_it_stops_th
     }
     assert_eq!(c.counters().crashes_on_close, before, "no crash once the rule is lifted");
 }
+
+/// The 2011 trigger on one node: its primary network gone, its traffic overflowing onto a
+/// replication network capped at 1 KiB/s. `hardened` does not reconnect over that starved link
+/// (it would be stuck again at the next write): after the grace it copies from the replica
+/// clients still reach, which serves as primary once the copy is done — while the fault lasts.
+#[test]
+fn hardened_copies_from_the_reachable_replica_instead_of_reconnecting_over_a_starved_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let mut c = cluster(dir.path(), &clock, 4, 64 * MIB, PolicyKind::Hardened);
+    let v = vol("vol-d");
+    c.create_volume(&v, 4 * MIB).unwrap();
+    c.write(&v, 0, &pattern(3, 8192)).unwrap();
+    let before = c.record(&v).unwrap().clone();
+    c.partition(&[before.primary], &[Network::Primary]);
+    c.fabric_mut().cap_bandwidth(Network::Replication, Some(1024));
+    assert!(matches!(c.write(&v, 0, b"x"), Err(StorageError::Stuck(_))), "clients cannot reach the primary");
+    for _ in 0..150 {
+        clock.advance(Duration::from_millis(100));
+        c.tick().unwrap();
+    }
+    let after = c.record(&v).unwrap().clone();
+    assert_eq!(after.stuck_since_ms, None, "recovered while the fault lasts");
+    assert_eq!(after.primary, before.secondary, "the replica clients reach serves");
+    assert_ne!(after.secondary, before.primary);
+    assert_eq!(c.counters().reconnects, 0, "no reconnection over the starved link");
+    assert_eq!(c.read(&v, 0, 8192).unwrap(), pattern(3, 8192));
+    c.write(&v, 0, b"new").unwrap();
+}
+
+/// A copy that started over the capped replication network finishes at the network's speed once
+/// it is healed, not at the starved rate it started with.
+#[test]
+fn a_copy_started_over_a_starved_link_finishes_once_the_network_heals() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let mut c = cluster(dir.path(), &clock, 4, 64 * MIB, PolicyKind::Legacy);
+    let v = vol("vol-s");
+    c.create_volume(&v, 4 * MIB).unwrap();
+    c.write(&v, 0, &pattern(4, 256 * 1024)).unwrap();
+    let before = c.record(&v).unwrap().clone();
+    // The secondary is lost; the primary, cut from the primary network, copies over the capped
+    // replication network: 256 KiB at 1 KiB/s would take minutes.
+    c.partition(&[before.secondary], &Network::BOTH);
+    c.partition(&[before.primary], &[Network::Primary]);
+    c.fabric_mut().cap_bandwidth(Network::Replication, Some(1024));
+    for _ in 0..20 {
+        clock.advance(Duration::from_millis(100));
+        c.tick().unwrap();
+    }
+    assert!(c.record(&v).unwrap().stuck_since_ms.is_some(), "still copying at the starved rate");
+    c.heal();
+    c.fabric_mut().cap_bandwidth(Network::Replication, None);
+    for _ in 0..20 {
+        clock.advance(Duration::from_millis(100));
+        c.tick().unwrap();
+    }
+    assert_eq!(c.record(&v).unwrap().stuck_since_ms, None, "the copy finished at the healed network's speed");
+    assert_eq!(c.read(&v, 0, 256 * 1024).unwrap(), pattern(4, 256 * 1024));
+}
