@@ -415,32 +415,36 @@ fn last(samples: &[(f64, f64, &str)], phase: &str) -> f64 {
 }
 
 /// The storm in small through the API: the same network degradation (same seed, same tight
-/// cluster) leaves a large share of the volumes stuck under `legacy`, which new capacity reduces
-/// (copies that must come from primaries behind the capped network still wait for the network);
-/// under `hardened`, which reconnects replicas to their previous peers, the volumes recover while
-/// the fault lasts, without new capacity (all but, at most, one whose replicas both sit behind the
-/// degraded network). Both are whole once the network heals.
+/// cluster, the same four nodes added halfway) under each policy. Under `legacy` the replicas
+/// that lost a peer copy from where they stand: those behind the capped network wait for it, and
+/// a large share stays stuck even with the new capacity. Under `hardened` a replica does not
+/// reconnect over the starved link (it could not carry the writes); after its grace it copies
+/// from the replica clients still reach into space it reserves, so once capacity arrives the
+/// volumes recover while the fault lasts, at the pace of its rebuild caps. Both are whole once
+/// the network heals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_storm_in_small_legacy_needs_capacity_hardened_recovers() {
+async fn the_storm_in_small_legacy_stays_stuck_hardened_recovers_with_capacity() {
     let (legacy, server) = storm("legacy", true).await;
     server.shutdown().await;
-    let (hardened, server) = storm("hardened", false).await;
+    let (hardened, server) = storm("hardened", true).await;
     server.shutdown().await;
     print_series("legacy", &legacy);
     print_series("hardened", &hardened);
     let (legacy_peak, hardened_peak) = (peak(&legacy, "degraded"), peak(&hardened, "degraded"));
-    let legacy_with_capacity = last(&legacy, "degraded+capacity");
+    let (legacy_left, hardened_left) = (last(&legacy, "degraded+capacity"), last(&hardened, "degraded+capacity"));
     eprintln!(
-        "stuck while degraded: legacy {:.0}% (then {:.0}% once 4 nodes were added), hardened {:.0}% without new capacity",
+        "stuck while degraded: legacy {:.0}% then {:.0}% with 4 more nodes; hardened {:.0}% then {:.0}%",
         legacy_peak * 100.0,
-        legacy_with_capacity * 100.0,
-        hardened_peak * 100.0
+        legacy_left * 100.0,
+        hardened_peak * 100.0,
+        hardened_left * 100.0
     );
-    assert!(legacy_peak >= hardened_peak + 0.2, "legacy strands more volumes: {legacy_peak} vs {hardened_peak}");
-    assert!(legacy_with_capacity < legacy_peak, "legacy: new capacity unsticks volumes");
-    // At most a volume whose replicas both sit behind the degraded network waits for it.
-    let hardened_left = last(&hardened, "degraded");
-    assert!(hardened_left <= 0.1, "hardened: the volumes recover during the fault, no new capacity: {hardened_left}");
+    assert!(legacy_peak > 0.3 && hardened_peak > 0.3, "the degradation strands volumes under both");
+    assert!(legacy_left < legacy_peak, "legacy: new capacity unsticks some volumes");
+    // Hardened's copies run under its rebuild caps: half or more are back before the heal, and
+    // fewer stay stuck than under legacy with the same capacity.
+    assert!(hardened_left <= hardened_peak / 2.0, "hardened: volumes recover during the fault: {hardened_left}");
+    assert!(legacy_left > hardened_left, "legacy strands more: {legacy_left} vs {hardened_left}");
     assert_eq!(last(&legacy, "healed"), 0.0, "legacy recovers after healing");
     assert_eq!(last(&hardened, "healed"), 0.0, "hardened recovers after healing");
 }
