@@ -274,7 +274,7 @@ fn reading(report: &Report) -> Vec<String> {
     if let Some(l) = run(report, "legacy") {
         let s = &l.summary;
         out.push(format!(
-            "Under the legacy policy, the network change left up to {:.0}% of us-east-1a's volumes stuck (the event: about 13%). Their replicas searched for new peers at once and everywhere ({} re-mirror attempts), the cluster ran short of space, and {} nodes crashed closing replication connections.",
+            "Under the legacy policy, the network change left up to {:.0}% of us-east-1a's volumes stuck (the event: about 13%). Their replicas searched for new peers at once, with no grace and no reservation ({} re-mirror attempts), copying from where they stood — many over the starved network, so they stayed stuck until it healed; {} nodes crashed closing replication connections.",
             s.volumes_stuck_peak_pct, s.remirror_attempts, s.crashes_on_close
         ));
         out.push(format!(
