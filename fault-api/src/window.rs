@@ -64,14 +64,19 @@ impl ApiWindow {
     pub fn record(&self, region: &str, zone: Option<&str>, status: u16, elapsed: Duration, now: u64) {
         let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
         let seconds = series.entry((region.to_string(), zone.map(str::to_string))).or_default();
-        if seconds.back().is_none_or(|s| s.at < now) {
-            seconds.push_back(Second { at: now, ..Second::default() });
-        }
-        while seconds.front().is_some_and(|s| s.at + KEPT_SECONDS <= now) {
-            seconds.pop_front();
-        }
-        // A call that finished in an earlier second than the latest one counted goes there.
-        let Some(second) = seconds.iter_mut().rev().find(|s| s.at <= now) else { return };
+        // Calls finish out of order across threads: one may land in a second before the latest.
+        let at = match seconds.iter().rposition(|s| s.at <= now) {
+            Some(i) if seconds[i].at == now => i,
+            Some(i) => {
+                seconds.insert(i + 1, Second { at: now, ..Second::default() });
+                i + 1
+            }
+            None => {
+                seconds.push_front(Second { at: now, ..Second::default() });
+                0
+            }
+        };
+        let Some(second) = seconds.get_mut(at) else { return };
         if is_failure(status) {
             second.failed += 1;
         } else {
@@ -80,6 +85,10 @@ impl ApiWindow {
         let ms = elapsed.as_secs_f64() * 1000.0;
         let bucket = BOUNDS_MS.iter().position(|b| ms <= *b).unwrap_or(BOUNDS_MS.len());
         second.buckets[bucket] += 1;
+        let latest = seconds.back().map_or(now, |s| s.at);
+        while seconds.front().is_some_and(|s| s.at + KEPT_SECONDS <= latest) {
+            seconds.pop_front();
+        }
     }
 
     /// The last `seconds` seconds up to `now` of `region`'s series, one entry per second (empty
@@ -146,6 +155,18 @@ mod tests {
         assert_eq!(a[0].p99_ms, Some(4.0));
         assert_eq!((a[1].ok, a[1].failed, a[1].p99_ms), (0, 0, None));
         assert_eq!((f["-"][2].ok, f["-"][2].failed), (0, 1));
+    }
+
+    #[test]
+    fn a_call_that_ends_in_an_earlier_second_is_counted_there() {
+        let w = ApiWindow::default();
+        w.record("r", None, 200, Duration::ZERO, 10);
+        w.record("r", None, 500, Duration::ZERO, 12);
+        w.record("r", None, 200, Duration::ZERO, 11);
+        w.record("r", None, 200, Duration::ZERO, 10);
+        let f = w.figures("r", 3, 12);
+        let got: Vec<(u64, u32, u32)> = f["-"].iter().map(|s| (s.at, s.ok, s.failed)).collect();
+        assert_eq!(got, [(10, 2, 0), (11, 1, 0), (12, 0, 1)]);
     }
 
     #[test]

@@ -15,9 +15,9 @@ import urllib.request
 
 import boto3
 from botocore.config import Config
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+
+from browser import chromium, console_errors
 
 endpoint = sys.argv[1]
 shots = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
@@ -81,13 +81,7 @@ def send_traffic():
 traffic_thread = threading.Thread(target=send_traffic, daemon=True)
 traffic_thread.start()
 
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800",
-            "--disable-gpu", "--hide-scrollbars"]:
-    options.add_argument(arg)
-options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = chromium(1280, 800)
 try:
     driver.get(endpoint + "/_squall/dashboard")
 
@@ -216,7 +210,7 @@ try:
         js("window.scrollTo(0, 0)")
         driver.save_screenshot(f"{shots}/dashboard-phone.png")
 
-    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    errors = console_errors(driver)
     assert errors == [], errors
     print(f"zones {len(zones)}, nodes in {a}: {nodes_of_a}, API {summary}; outage shown in {took:.2f} s, "
           f"CreateVolume refused with {refused}, healed in {healed_in:.2f} s; traffic {traffic}; "

@@ -6,19 +6,13 @@ usage: report_page.py REPORT_HTML [SCREENSHOT_PNG]
 
 import sys
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+
+from browser import chromium, console_errors
 
 page = sys.argv[1]
 shot = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,2300",
-            "--hide-scrollbars", "--allow-file-access-from-files"]:
-    options.add_argument(arg)
-options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = chromium(1280, 2300)
 try:
     driver.get("file://" + page)
     charts = driver.find_elements(By.CSS_SELECTOR, "figure.chart")
@@ -37,7 +31,7 @@ try:
     assert "What happened" in driver.find_element(By.TAG_NAME, "body").text
     if shot:
         driver.save_screenshot(shot)
-    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    errors = console_errors(driver)
     assert errors == [], errors
     print(f"{len(charts)} charts, {len(rows)} figures")
     print("report page: ok")

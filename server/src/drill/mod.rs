@@ -283,6 +283,14 @@ struct Shared {
     commits: AtomicU64,
 }
 
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop.store(true, Ordering::SeqCst);
+    }
+}
+
 impl Shared {
     fn now(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
@@ -342,6 +350,8 @@ async fn run_policy(policy: &'static str, seed: u64, scale: Scale) -> anyhow::Re
         acked: AtomicU64::new(0),
         commits: AtomicU64::new(0),
     });
+    // Whatever ends this run (an error included), the workload stops with it.
+    let _stop = StopOnDrop(shared.clone());
     // The workload: every data volume written through NBD, probes in the other zones and
     // zone-free, and (from the storm on) CreateVolume calls into the zone.
     let writers: Vec<_> =
