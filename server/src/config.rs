@@ -64,6 +64,12 @@ pub struct ServeOptions {
     /// removed when squall exits.
     #[arg(long, env = "SQUALL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// LocalStack's `PERSISTENCE=1`: without `--data-dir`, keep state across restarts in
+    /// `$XDG_DATA_HOME/squall` (else `~/.local/share/squall`, else `/var/lib/squall`) instead of
+    /// a temporary directory.
+    #[arg(long, env = "PERSISTENCE", default_value = "false", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub persistence: bool,
     /// Region assumed for requests that carry no SigV4 credential scope.
     #[arg(long, env = "SQUALL_REGION", default_value = "us-east-1")]
     pub region: String,
@@ -189,6 +195,7 @@ impl ServeOptions {
             nbd_listen: NbdListen(Some(SocketAddr::from(([127, 0, 0, 1], 0)))),
             nbd_io_timeout_ms: 0,
             data_dir: None,
+            persistence: false,
             region: "us-east-1".to_string(),
             azs: None,
             seed: None,

@@ -76,6 +76,19 @@ impl RunningServer {
     }
 }
 
+/// Where `PERSISTENCE=1` keeps state without `--data-dir`: `$XDG_DATA_HOME/squall`, else
+/// `$HOME/.local/share/squall`, else `/var/lib/squall` (a container's usual volume).
+pub fn persistent_data_dir(env: impl Fn(&str) -> Option<String>) -> PathBuf {
+    let set = |k: &str| env(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(xdg) = set("XDG_DATA_HOME") {
+        xdg.join("squall")
+    } else if let Some(home) = set("HOME") {
+        home.join(".local/share/squall")
+    } else {
+        PathBuf::from("/var/lib/squall")
+    }
+}
+
 /// Binds `options.listen` and serves in a background task until [`RunningServer::shutdown`].
 /// Without `options.data_dir`, state lives in a fresh temporary directory removed at the end.
 pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
@@ -83,6 +96,12 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
             (None, dir.clone())
+        }
+        None if options.persistence => {
+            let dir = persistent_data_dir(|k| std::env::var(k).ok());
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("PERSISTENCE: cannot create {} (give --data-dir)", dir.display()))?;
+            (None, dir)
         }
         None => {
             let temp =
