@@ -1,8 +1,7 @@
 //! The drill's clients speak to squall as any client would: AWS query requests over HTTP/1.1
 //! (one connection per call, so a call stuck in a queue holds only itself) and the fault API.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The answer to one call: HTTP status and body, or `None` when the call itself failed (refused,
@@ -13,29 +12,10 @@ pub type Answer = Option<(u16, String)>;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str, auth: Option<&str>) -> Answer {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
-    s.set_read_timeout(Some(CLIENT_TIMEOUT)).ok()?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if body.starts_with('{') {
-        head.push_str("Content-Type: application/json\r\n");
-    } else {
-        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-    }
-    if let Some(a) = auth {
-        head.push_str(&format!("Authorization: {a}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).ok()?;
-    s.write_all(body.as_bytes()).ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
+    let content_type = if body.starts_with('{') { "application/json" } else { "application/x-www-form-urlencoded" };
+    let mut headers = vec![("Host", "localhost"), ("Content-Type", content_type)];
+    headers.extend(auth.map(|a| ("Authorization", a)));
+    crate::probe::exchange(addr, method, path, &headers, body.as_bytes(), CLIENT_TIMEOUT).ok()
 }
 
 /// An EC2 query call in the default region.
