@@ -749,28 +749,15 @@ fn sample(
     let stuck = |ids: &[String]| ids.iter().filter(|id| dbs.iter().any(|(d, s, _)| d == *id && *s)).count();
     let down = |ids: &[String]| ids.iter().filter(|id| dbs.iter().any(|(d, _, down)| d == *id && *down)).count();
     let pool = control.pool_status().remove(region.as_str()).unwrap_or_default();
-    // The calls that started in the second before this sample.
-    let from = f64::from(t.saturating_sub(1));
-    let to = f64::from(t);
-    let calls = shared.calls.lock().unwrap_or_else(PoisonError::into_inner);
-    let rate = |class: Class| {
-        let window: Vec<&Call> = calls.iter().filter(|c| c.class == class && c.at >= from && c.at < to).collect();
-        (!window.is_empty()).then(|| 100.0 * window.iter().filter(|c| c.served).count() as f64 / window.len() as f64)
-    };
-    let max_ms = calls
-        .iter()
-        .filter(|c| c.class != Class::Affected && c.at >= from && c.at < to)
-        .map(|c| c.ms)
-        .fold(None, |m: Option<f64>, ms| Some(m.map_or(ms, |m| m.max(ms))));
-    Second {
+    let mut second = Second {
         t,
         phase,
         volumes_stuck_pct: pct(stuck_a, all_a),
         other_zones_stuck_pct: pct(stuck_o, all_o),
-        affected_zone_api_ok_pct: rate(Class::Affected),
-        other_zones_api_ok_pct: rate(Class::Other),
-        zone_free_api_ok_pct: rate(Class::ZoneFree),
-        other_zones_api_max_ms: max_ms,
+        affected_zone_api_ok_pct: None,
+        other_zones_api_ok_pct: None,
+        zone_free_api_ok_pct: None,
+        other_zones_api_max_ms: None,
         pool_busy: pool.busy,
         pool_queued: pool.queued,
         single_az_db_stuck_pct: pct(stuck(single), single.len()),
@@ -779,7 +766,10 @@ fn sample(
         failovers_refused: refused,
         writes_acked: shared.acked.load(Ordering::Relaxed),
         commits_acked: shared.commits.load(Ordering::Relaxed),
-    }
+    };
+    // The calls answered so far (for the progress line; the report recounts once all answered).
+    rate_second(&mut second, &shared.calls.lock().unwrap_or_else(PoisonError::into_inner));
+    second
 }
 
 struct Totals {
@@ -846,20 +836,25 @@ fn summarize(seconds: &[Second], calls: &[Call], timeline: &Timeline, totals: To
 /// finally failed).
 fn rate_calls_by_start(seconds: &mut [Second], calls: &[Call]) {
     for s in seconds.iter_mut() {
-        let (from, to) = (f64::from(s.t.saturating_sub(1)), f64::from(s.t));
-        let window = |class: Class| calls.iter().filter(move |c| c.class == class && c.at >= from && c.at < to);
-        let rate = |class: Class| {
-            let all = window(class).count();
-            (all > 0).then(|| 100.0 * window(class).filter(|c| c.served).count() as f64 / all as f64)
-        };
-        s.affected_zone_api_ok_pct = rate(Class::Affected);
-        s.other_zones_api_ok_pct = rate(Class::Other);
-        s.zone_free_api_ok_pct = rate(Class::ZoneFree);
-        s.other_zones_api_max_ms = window(Class::Other)
-            .chain(window(Class::ZoneFree))
-            .map(|c| c.ms)
-            .fold(None, |m: Option<f64>, ms| Some(m.map_or(ms, |m| m.max(ms))));
+        rate_second(s, calls);
     }
+}
+
+/// The API figures of second `s.t` from the calls that started in the second before it.
+fn rate_second(s: &mut Second, calls: &[Call]) {
+    let (from, to) = (f64::from(s.t.saturating_sub(1)), f64::from(s.t));
+    let window = |class: Class| calls.iter().filter(move |c| c.class == class && c.at >= from && c.at < to);
+    let rate = |class: Class| {
+        let all = window(class).count();
+        (all > 0).then(|| 100.0 * window(class).filter(|c| c.served).count() as f64 / all as f64)
+    };
+    s.affected_zone_api_ok_pct = rate(Class::Affected);
+    s.other_zones_api_ok_pct = rate(Class::Other);
+    s.zone_free_api_ok_pct = rate(Class::ZoneFree);
+    s.other_zones_api_max_ms = window(Class::Other)
+        .chain(window(Class::ZoneFree))
+        .map(|c| c.ms)
+        .fold(None, |m: Option<f64>, ms| Some(m.map_or(ms, |m| m.max(ms))));
 }
 
 /// `n` consecutive free TCP ports on the loopback, for the DB instances' SQL endpoints.
