@@ -40,14 +40,15 @@ pub struct SecondFigures {
     pub p99_ms: Option<f64>,
 }
 
-/// Where a call is counted: its region, and the zone whose storage it needed (`None` for the
-/// zone-free calls such as DescribeRegions).
-type Key = (String, Option<String>);
+/// The zone key of zone-free calls such as DescribeRegions.
+const ZONE_FREE: &str = "-";
 
 /// Per-second figures of the calls of each region and zone, for the last [`KEPT_SECONDS`].
 #[derive(Debug, Default)]
 pub struct ApiWindow {
-    series: Mutex<BTreeMap<Key, VecDeque<Second>>>,
+    /// Region → zone (the one whose storage the call needed, or [`ZONE_FREE`]) → seconds. Looked
+    /// up by `&str`, so counting a call allocates nothing once its series exists.
+    series: Mutex<BTreeMap<String, BTreeMap<String, VecDeque<Second>>>>,
 }
 
 /// Whether an HTTP status is the service's failure rather than the caller's mistake.
@@ -63,7 +64,15 @@ impl ApiWindow {
     /// Counts one call answered with `status` after `elapsed`, at unix second `now`.
     pub fn record(&self, region: &str, zone: Option<&str>, status: u16, elapsed: Duration, now: u64) {
         let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        let seconds = series.entry((region.to_string(), zone.map(str::to_string))).or_default();
+        if !series.contains_key(region) {
+            series.insert(region.to_string(), BTreeMap::new());
+        }
+        let Some(zones) = series.get_mut(region) else { return };
+        let zone = zone.unwrap_or(ZONE_FREE);
+        if !zones.contains_key(zone) {
+            zones.insert(zone.to_string(), VecDeque::new());
+        }
+        let Some(seconds) = zones.get_mut(zone) else { return };
         // Calls finish out of order across threads: one may land in a second before the latest.
         let at = match seconds.iter().rposition(|s| s.at <= now) {
             Some(i) if seconds[i].at == now => i,
@@ -97,10 +106,7 @@ impl ApiWindow {
         let seconds = seconds.clamp(1, KEPT_SECONDS);
         let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = BTreeMap::new();
-        for ((r, zone), kept) in series.iter() {
-            if r != region {
-                continue;
-            }
+        for (zone, kept) in series.get(region).into_iter().flatten() {
             let first = now + 1 - seconds;
             let figures = (first..=now)
                 .map(|at| match kept.iter().find(|s| s.at == at) {
@@ -108,7 +114,7 @@ impl ApiWindow {
                     None => SecondFigures { at, ok: 0, failed: 0, p99_ms: None },
                 })
                 .collect();
-            out.insert(zone.clone().unwrap_or_else(|| "-".to_string()), figures);
+            out.insert(zone.clone(), figures);
         }
         out
     }
@@ -176,6 +182,6 @@ mod tests {
         w.record("r", None, 200, Duration::ZERO, 1 + KEPT_SECONDS);
         let f = w.figures("r", KEPT_SECONDS, 1 + KEPT_SECONDS);
         assert_eq!(f["-"].iter().map(|s| s.ok).sum::<u32>(), 1);
-        assert_eq!(w.series.lock().unwrap().values().next().unwrap().len(), 1);
+        assert_eq!(w.series.lock().unwrap()["r"][ZONE_FREE].len(), 1);
     }
 }
