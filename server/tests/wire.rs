@@ -351,3 +351,36 @@ async fn connections_past_the_cap_wait_without_harming_open_ones() {
     .unwrap();
     server.shutdown().await;
 }
+
+/// The NBD listener's limits come from the options: a client that never finishes the handshake
+/// is dropped after `nbd_handshake_timeout_ms`; past `max_connections`, a new NBD connection gets
+/// no greeting until one closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nbd_limits_come_from_the_options() {
+    let options = ServeOptions { nbd_handshake_timeout_ms: 200, max_connections: 1, ..ServeOptions::ephemeral() };
+    let server = squall::start(&options).await.unwrap();
+    let nbd = server.nbd_addr.expect("NBD listens");
+    tokio::task::spawn_blocking(move || {
+        let mut first = TcpStream::connect(nbd).unwrap();
+        first.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let mut greeting = [0u8; 18];
+        first.read_exact(&mut greeting).expect("the greeting");
+        // A second connection waits: the cap is one.
+        let mut second = TcpStream::connect(nbd).unwrap();
+        second.set_read_timeout(Some(std::time::Duration::from_millis(100))).unwrap();
+        let mut magic = [0u8; 8];
+        assert!(second.read_exact(&mut magic).is_err(), "served past the cap");
+        // The first never answers the greeting: closed after the handshake time-out.
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        let closed = first.read_to_end(&mut rest);
+        assert!(closed.is_ok() && started.elapsed() < std::time::Duration::from_secs(4), "{closed:?}");
+        // Then the second is greeted.
+        second.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        second.read_exact(&mut magic).expect("greeted once the first closed");
+        assert_eq!(&magic, b"NBDMAGIC");
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}
