@@ -94,6 +94,8 @@ pub struct ApiCall {
     /// The zone whose storage the request needs (named, or the zone of the volume or subnet it
     /// names), if any: the worker pool's bulkheads count requests by it.
     pub zone: Option<String>,
+    /// How many form parameters the request carried (0 for restJson requests).
+    parameters: usize,
 }
 
 impl ApiCall {
@@ -305,8 +307,17 @@ impl Gateway<'_> {
         });
         let rest_json = request.path.starts_with("/snapshots") || FIS_PATHS.iter().any(|p| request.path.starts_with(p));
         let is_form = (request.method == "POST" || request.method == "GET") && !rest_json;
-        let params =
-            if is_form { QueryParams::parse(request.query.as_bytes(), request.body) } else { QueryParams::default() };
+        let parameters = if is_form {
+            squall_protocol::parameter_count(request.query.as_bytes()) + squall_protocol::parameter_count(request.body)
+        } else {
+            0
+        };
+        // Past the cap nothing is decoded; `execute` refuses the call.
+        let params = if is_form && parameters <= squall_protocol::MAX_PARAMETERS {
+            QueryParams::parse(request.query.as_bytes(), request.body)
+        } else {
+            QueryParams::default()
+        };
         let service = match scope.as_ref().map(|s| s.service.as_str()) {
             Some("ec2") => Service::Ec2,
             Some("sts") => Service::Sts,
@@ -335,6 +346,7 @@ impl Gateway<'_> {
             body: request.body.to_vec(),
             scope_service,
             zone,
+            parameters,
         }
     }
 
@@ -374,6 +386,19 @@ impl Gateway<'_> {
         );
         let params = &call.params;
         let action = params.action().map(str::to_string);
+        if call.parameters > squall_protocol::MAX_PARAMETERS {
+            let e = ApiError::new(
+                400,
+                "InvalidParameterValue",
+                format!(
+                    "The request has {} parameters; at most {} are accepted in one request.",
+                    call.parameters,
+                    squall_protocol::MAX_PARAMETERS
+                ),
+            );
+            let response = render_error(service, &e, &ctx.request_id);
+            return Outcome { response, service: service.name(), action: None, delay_ms: 0, zone: None };
+        }
         if matches!(service, Service::Ec2 | Service::Sts | Service::Rds) {
             let malformed =
                 squall_protocol::malformed(call.query.as_bytes()).or_else(|| squall_protocol::malformed(&call.body));

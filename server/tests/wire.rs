@@ -146,6 +146,43 @@ async fn oversized_bodies_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_with_too_many_parameters_are_refused_before_decoding() {
+    let server = squall::start(&ServeOptions::ephemeral()).await.unwrap();
+    let addr = server.addr;
+    // 300,000 tiny parameters (a 1.5 MiB body, well under the body limit).
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut body = b"Action=DescribeVolumes&Version=2016-11-15".to_vec();
+        for i in 0..300_000 {
+            body.extend_from_slice(format!("&p{i}=").as_bytes());
+        }
+        post(addr, Some(EU_WEST_1), &body)
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.body.contains("<Code>InvalidParameterValue</Code>"), "{}", reply.body);
+    assert!(
+        reply.body.contains("The request has 300002 parameters; at most 10000 are accepted in one request."),
+        "{}",
+        reply.body
+    );
+    // A request of real size (1,000 ids, as a long DescribeVolumes list) is still served.
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut body = b"Action=DescribeVolumes&Version=2016-11-15".to_vec();
+        for i in 1..=1000 {
+            body.extend_from_slice(format!("&Filter.1.Value.{i}=x{i}").as_bytes());
+        }
+        body.extend_from_slice(b"&Filter.1.Name=tag:k");
+        post(addr, Some(EU_WEST_1), &body)
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.body.contains("<volumeSet/>"), "{}", reply.body);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_an_open_keep_alive_connection_finish_its_request() {
     let server = squall::start(&ServeOptions::ephemeral()).await.unwrap();
     let addr = server.addr;

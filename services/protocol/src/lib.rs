@@ -15,7 +15,7 @@ mod xml;
 
 pub use context::{is_account_id, RequestContext, DEFAULT_ACCOUNT_ID};
 pub use error::ApiError;
-pub use query::{join, malformed, QueryParams};
+pub use query::{join, malformed, parameter_count, QueryParams, MAX_PARAMETERS};
 pub use time::Timestamp;
 pub use xml::XmlWriter;
 

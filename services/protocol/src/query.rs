@@ -44,6 +44,18 @@ pub fn malformed(source: &[u8]) -> Option<String> {
     std::str::from_utf8(&decoded).err().map(|_| "a name or value is not valid UTF-8".to_string())
 }
 
+/// At most this many parameters in one query-protocol request (query string and form body
+/// together). The largest real requests (`CreateTags` on 1,000 resources with 50 tags,
+/// `DescribeInstances` with a long list of ids) stay well below it; past it a request is refused
+/// before its parameters are decoded, so a body of 300,000 empty parameters costs nothing.
+pub const MAX_PARAMETERS: usize = 10_000;
+
+/// How many parameters a form-encoded source holds (its non-empty `&`-separated pieces), counted
+/// without decoding anything.
+pub fn parameter_count(source: &[u8]) -> usize {
+    source.split(|b| *b == b'&').filter(|piece| !piece.is_empty()).count()
+}
+
 impl QueryParams {
     /// Parses `application/x-www-form-urlencoded` data; body values win over query-string ones.
     pub fn parse(query_string: &[u8], body: &[u8]) -> Self {
@@ -136,6 +148,14 @@ pub fn join(prefix: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_are_counted_without_decoding() {
+        assert_eq!(parameter_count(b""), 0);
+        assert_eq!(parameter_count(b"Action=X"), 1);
+        assert_eq!(parameter_count(b"a=1&&b=2&"), 2);
+        assert_eq!(parameter_count(b"%zz&%FF=&c"), 3);
+    }
 
     #[test]
     fn merges_query_string_and_form_body_with_percent_decoding() {
