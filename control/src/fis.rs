@@ -632,6 +632,14 @@ impl ControlPlane {
         } else {
             return Err(FisError::NotFound(format!("Resource {id} not found.")));
         };
+        let kept = tags.keys().filter(|k| !remove.contains(k) && !add.contains_key(*k)).count();
+        if kept + add.len() > crate::tags::MAX_TAGS {
+            // Refused whole: the resource keeps its tags.
+            return Err(FisError::Validation(format!(
+                "The maximum number of tags per resource is {}.",
+                crate::tags::MAX_TAGS
+            )));
+        }
         for k in remove {
             tags.remove(k);
         }

@@ -148,6 +148,13 @@ async fn boto3_rds_settings_reach_the_control_plane() {
     assert!(run.await.contains("boto3 rds settings: ok"));
 }
 
+/// AWS's tag rules in every service that takes tags, each refusal in the service's own shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_tags_are_checked_as_aws_checks_them() {
+    let Some(run) = run_script("tags.py", 100) else { return };
+    assert!(run.await.contains("boto3 tags: ok"));
+}
+
 /// Services squall does not serve answer in their own protocol's error shape.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_reads_the_error_of_every_unserved_service() {

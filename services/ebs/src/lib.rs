@@ -194,10 +194,9 @@ fn start_snapshot(
     let mut tags = BTreeMap::new();
     for t in r.tags.unwrap_or_default() {
         let key = t.key.unwrap_or_default();
-        if key.is_empty() || key.len() > 127 || key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(validation("INVALID_TAG", format!("The tag key '{key}' is not valid.")));
-        }
-        tags.insert(key, t.value.unwrap_or_default());
+        let value = t.value.unwrap_or_default();
+        squall_protocol::tags::EBS_DIRECT.check(&key, &value).map_err(|p| validation("INVALID_TAG", p.to_string()))?;
+        tags.insert(key, value);
     }
     let encrypted = r.encrypted.unwrap_or(false);
     let s = region

@@ -40,25 +40,9 @@ pub(crate) fn instance_id(value: &str) -> Result<squall_control::InstanceId, Api
     parse_id(value, "InvalidInstanceID.Malformed", "i", squall_control::InstanceId::parse)
 }
 
-/// AWS's tag rules: keys 1..=128 characters, values up to 256, the `aws:` prefix reserved.
+/// AWS's tag rules (keys 1..=128 characters, values up to 256, the `aws:` prefix reserved).
 pub(crate) fn validate_tag(key: &str, value: &str) -> Result<(), ApiError> {
-    if key.is_empty() {
-        return Err(ApiError::invalid_parameter_value("Tag key cannot be empty"));
-    }
-    if key.chars().count() > 128 {
-        return Err(ApiError::invalid_parameter_value(format!(
-            "Tag key exceeds the maximum length of 128 characters: {key}"
-        )));
-    }
-    if value.chars().count() > 256 {
-        return Err(ApiError::invalid_parameter_value(format!(
-            "Tag value exceeds the maximum length of 256 characters: {value}"
-        )));
-    }
-    if key.to_ascii_lowercase().starts_with("aws:") {
-        return Err(ApiError::invalid_parameter_value("Tag keys starting with 'aws:' are reserved for internal use"));
-    }
-    Ok(())
+    squall_protocol::tags::EC2.check(key, value).map_err(|p| ApiError::invalid_parameter_value(p.to_string()))
 }
 
 pub(crate) fn tag_map(tags: &[Tag]) -> Result<BTreeMap<String, String>, ApiError> {

@@ -35,6 +35,13 @@ fn validation(message: impl Into<String>) -> ApiError {
     ApiError::client("ValidationException", message)
 }
 
+/// FIS's tag rules on the tags a request brings (lengths, `aws:`, at most 50).
+fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    squall_protocol::tags::FIS
+        .check_all(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|p| validation(p.to_string()))
+}
+
 fn fis_error(e: FisError) -> ApiError {
     match e {
         FisError::Validation(m) => validation(m),
@@ -129,14 +136,10 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         Request::StartExperiment(r) => {
             let skip =
                 r.experiment_options.as_ref().and_then(|o| o.actions_mode.as_ref()) == Some(&ActionsMode::SkipAll);
+            let tags = r.tags.unwrap_or_default();
+            check_tags(&tags)?;
             let e = control
-                .start_experiment(
-                    &region,
-                    &r.experiment_template_id,
-                    r.tags.unwrap_or_default(),
-                    skip,
-                    Some(&r.client_token),
-                )
+                .start_experiment(&region, &r.experiment_template_id, tags, skip, Some(&r.client_token))
                 .map_err(fis_error)?;
             Response::StartExperiment(StartExperimentResponse { experiment: Some(render_experiment(&e, &arns)) })
         }
@@ -293,6 +296,7 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         }
         Request::TagResource(r) => {
             let id = fis_resource_id(&r.resource_arn)?;
+            check_tags(&r.tags)?;
             control.change_fis_tags(&region, &id, &r.tags, &[]).map_err(fis_error)?;
             Response::TagResource(TagResourceResponse {})
         }
@@ -378,6 +382,8 @@ fn create_spec(r: CreateExperimentTemplateRequest) -> Result<TemplateSpec, ApiEr
         return Err(validation("squall writes no experiment reports: leave experimentReportConfiguration out"));
     }
     let options = r.experiment_options.unwrap_or_default();
+    let tags = r.tags.unwrap_or_default();
+    check_tags(&tags)?;
     Ok(TemplateSpec {
         description: r.description,
         targets: r.targets.unwrap_or_default().into_iter().map(|(name, t)| (name, target_of!(t))).collect(),
@@ -401,7 +407,7 @@ fn create_spec(r: CreateExperimentTemplateRequest) -> Result<TemplateSpec, ApiEr
             .map(|c| FisStopCondition { source: c.source, value: c.value })
             .collect(),
         role_arn: r.role_arn,
-        tags: r.tags.unwrap_or_default(),
+        tags,
         empty_target_resolution: options
             .empty_target_resolution_mode
             .map_or_else(|| "fail".to_string(), |m| m.as_str().to_string()),

@@ -10,6 +10,7 @@ mod context;
 mod error;
 mod query;
 pub mod rest;
+pub mod tags;
 mod time;
 mod xml;
 

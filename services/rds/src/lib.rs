@@ -224,13 +224,11 @@ fn tag_map(tags: Vec<Tag>) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
     for t in tags {
         let key = t.key.unwrap_or_default();
-        if key.is_empty() || key.len() > 128 || key.starts_with("aws:") {
-            return Err(ApiError::client(
-                "InvalidParameterValue",
-                format!("Tag key {key:?} is not valid: 1 to 128 characters, not starting with aws:"),
-            ));
-        }
-        out.insert(key, t.value.unwrap_or_default());
+        let value = t.value.unwrap_or_default();
+        squall_protocol::tags::RDS
+            .check(&key, &value)
+            .map_err(|p| ApiError::client("InvalidParameterValue", p.to_string()))?;
+        out.insert(key, value);
     }
     Ok(out)
 }
