@@ -14,6 +14,10 @@ pub mod window;
 
 use std::time::Duration;
 
+/// Checks a fault body as `POST /_squall/faults` does, without starting the fault: the region,
+/// the kind and its fields with every bound, the duration. For the fuzz target and tools.
+pub use faults::parse as check_fault_body;
+
 use serde::{Deserialize, Serialize};
 use squall_control::faults::FaultError;
 use squall_control::ControlPlane;
