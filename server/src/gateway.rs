@@ -9,6 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use squall_control::pool::Rejection;
 use squall_control::ControlPlane;
+use squall_fault_api::metrics::{self, LabelSet, Scrape};
 use squall_fault_api::{ServiceHealth, ServiceState};
 use squall_protocol::rest::RestRequest;
 use squall_protocol::{ApiError, QueryParams, RequestContext, WireResponse};
@@ -189,56 +190,37 @@ fn nbd_exports(nbd: &squall_nbd::Nbd) -> serde_json::Value {
         .into()
 }
 
-/// The SQL endpoints' figures of `/metrics`: commits, time spent waiting on stuck storage, and
-/// each read replica's lag behind its source (each family's samples grouped under its header).
-fn sql_metrics(sql: &squall_sql::Endpoints) -> String {
-    use std::fmt::Write;
-    let endpoints = sql.status();
-    let mut out = String::new();
-    out.push_str("# HELP squall_sql_commits_total Transactions committed through a DB instance's SQL endpoint.\n");
-    out.push_str("# TYPE squall_sql_commits_total counter\n");
-    for e in &endpoints {
-        let _ = writeln!(out, "squall_sql_commits_total{{instance=\"{}\"}} {}", e.instance, e.commits);
-    }
-    out.push_str("# HELP squall_sql_held_seconds_total Time a DB instance's statements waited on stuck storage.\n");
-    out.push_str("# TYPE squall_sql_held_seconds_total counter\n");
-    for e in &endpoints {
-        let _ =
-            writeln!(out, "squall_sql_held_seconds_total{{instance=\"{}\"}} {}", e.instance, e.held_ms as f64 / 1000.0);
-    }
-    out.push_str(
-        "# HELP squall_rds_replica_lag_seconds How far a read replica is behind its source (RDS's ReplicaLag).\n",
+/// The SQL endpoints' figures of `/metrics`: commits, time held on stuck storage, replica lag.
+fn sql_metrics(sql: &squall_sql::Endpoints, scrape: &mut Scrape) {
+    let commits = scrape.counter("squall_sql_commits", "Transactions committed through a DB instance's SQL endpoint");
+    let held =
+        scrape.float_counter("squall_sql_held_seconds", "Time a DB instance's statements waited on stuck storage");
+    let lag = scrape.float_gauge(
+        "squall_rds_replica_lag_seconds",
+        "How far a read replica is behind its source (RDS's ReplicaLag)",
     );
-    out.push_str("# TYPE squall_rds_replica_lag_seconds gauge\n");
-    for e in &endpoints {
-        if let (Some(source), Some(lag)) = (&e.replica_of, e.replica_lag_ms) {
-            let _ = writeln!(
-                out,
-                "squall_rds_replica_lag_seconds{{instance=\"{}\",source=\"{source}\"}} {}",
-                e.instance,
-                lag as f64 / 1000.0
-            );
+    for e in sql.status() {
+        let l: LabelSet = vec![("instance", e.instance.clone())];
+        commits.get_or_create(&l).inc_by(e.commits);
+        held.get_or_create(&l).inc_by(e.held_ms as f64 / 1000.0);
+        if let (Some(source), Some(ms)) = (&e.replica_of, e.replica_lag_ms) {
+            let l = vec![("instance", e.instance.clone()), ("source", source.clone())];
+            lag.get_or_create(&l).set(ms as f64 / 1000.0);
         }
     }
-    out
 }
 
 /// The NBD figures of `/metrics`: sessions, held requests (the queue of a stuck volume) and time-outs.
-fn nbd_metrics(nbd: &squall_nbd::Nbd) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    out.push_str("# HELP squall_nbd_sessions Open NBD connections per exported volume.\n");
-    out.push_str("# TYPE squall_nbd_sessions gauge\n");
-    out.push_str("# HELP squall_nbd_held_requests NBD requests held because the volume is stuck or paused.\n");
-    out.push_str("# TYPE squall_nbd_held_requests gauge\n");
-    out.push_str("# HELP squall_nbd_timed_out_total NBD requests failed with EIO after the I/O timeout.\n");
-    out.push_str("# TYPE squall_nbd_timed_out_total counter\n");
+fn nbd_metrics(nbd: &squall_nbd::Nbd, scrape: &mut Scrape) {
+    let sessions = scrape.gauge("squall_nbd_sessions", "Open NBD connections per exported volume");
+    let held = scrape.gauge("squall_nbd_held_requests", "NBD requests held because the volume is stuck or paused");
+    let timed_out = scrape.counter("squall_nbd_timed_out", "NBD requests failed with EIO after the I/O timeout");
     for (volume, s) in nbd.stats() {
-        let _ = writeln!(out, "squall_nbd_sessions{{volume=\"{volume}\"}} {}", s.sessions);
-        let _ = writeln!(out, "squall_nbd_held_requests{{volume=\"{volume}\"}} {}", s.held);
-        let _ = writeln!(out, "squall_nbd_timed_out_total{{volume=\"{volume}\"}} {}", s.timed_out);
+        let l: LabelSet = vec![("volume", volume)];
+        metrics::set(&sessions, l.clone(), s.sessions);
+        metrics::set(&held, l.clone(), s.held);
+        metrics::total(&timed_out, l, s.timed_out);
     }
-    out
 }
 
 fn squall(response: WireResponse) -> Outcome {
@@ -272,12 +254,15 @@ impl Gateway<'_> {
             return Some(squall(self.nbd_status()));
         }
         if request.method == "GET" && request.path == "/metrics" {
-            let text = squall_fault_api::metrics::storage_metrics(self.control)
-                + &nbd_metrics(self.nbd)
-                + &sql_metrics(self.sql)
-                + &self.metrics.render();
+            let mut scrape = Scrape::default();
+            metrics::storage_metrics(self.control, &mut scrape);
+            nbd_metrics(self.nbd, &mut scrape);
+            sql_metrics(self.sql, &mut scrape);
+            let mut text = String::new();
+            scrape.write_to(&mut text);
+            self.metrics.write_to(&mut text);
             let mut response = WireResponse::json(200, text.into_bytes());
-            response.content_type = "text/plain; version=0.0.4";
+            response.content_type = metrics::CONTENT_TYPE;
             return Some(squall(response));
         }
         let surface = squall_fault_api::Surface {

@@ -241,6 +241,32 @@ async fn metrics_labels_stay_closed_whatever_clients_send() {
         "{metrics}"
     );
     assert!(metrics.contains(r#"action="DescribeVolumes""#));
+    // The exposition is well formed: every family is declared once, by HELP then TYPE, and its
+    // samples follow its header (no sample of a family declared elsewhere).
+    let mut declared = std::collections::BTreeSet::new();
+    let mut current: Option<(String, String)> = None;
+    for line in metrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(declared.insert(name.to_string()), "{name} declared twice");
+            current = Some((name.to_string(), kind.to_string()));
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let sample = line.split(['{', ' ']).next().unwrap();
+            let (family, kind) = current.as_ref().unwrap_or_else(|| panic!("{line}: a sample before any family"));
+            let own = match kind.as_str() {
+                "histogram" => ["_bucket", "_sum", "_count"].iter().any(|s| sample == format!("{family}{s}")),
+                _ => sample == family,
+            };
+            assert!(own, "{line}: a sample of another family under {family}");
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok() || value == "+Inf", "{line}: not a number");
+        }
+    }
+    for family in
+        ["squall_zone_up", "squall_api_requests_total", "squall_api_request_duration_seconds", "squall_faults_active"]
+    {
+        assert!(declared.contains(family), "{family} missing:\n{metrics}");
+    }
     server.shutdown().await;
 }
 
