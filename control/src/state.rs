@@ -177,7 +177,7 @@ impl RegionState {
                     zone,
                     "dropping storage of a volume whose creation never committed"
                 );
-                cluster.delete_volume(&name).map_err(storage_error)?;
+                cluster.reclaim_orphan(&name).map_err(storage_error)?;
             }
         }
         Ok(())
@@ -451,6 +451,44 @@ mod tests {
             tags: BTreeMap::from([("Name".to_string(), format!("v{size}"))]),
             client_token: None,
         }
+    }
+
+    #[test]
+    fn storage_no_volume_names_is_reclaimed_and_counted_at_open_and_a_known_volume_never() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let us_east_1 = RegionName::parse("us-east-1").expect("region");
+        let kept = {
+            let c = control(dir.path());
+            let region = c.region(&us_east_1);
+            let now = c.now_ms();
+            let kept = region.create_volume(spec(1), now, false).expect("create");
+            // What a crash between the replicas and the row leaves: storage with no volume row.
+            let zone = region.zone_by_name("us-east-1a").expect("zone").id;
+            region
+                .with_state(now, |state| {
+                    let cluster = state.store.cluster(zone.as_str()).map_err(crate::state::storage_error)?;
+                    let orphan = squall_storage::VolumeId::new("vol-0000000000000dead").expect("name");
+                    cluster.lock().create_volume(&orphan, 1 << 30).map_err(crate::state::storage_error)?;
+                    Ok(())
+                })
+                .expect("orphan made");
+            kept
+        };
+        let c = control(dir.path());
+        let region = c.region(&us_east_1);
+        let zones = region.with_state(c.now_ms(), |s| Ok(s.storage_status())).expect("status");
+        let zone = zones.iter().find(|z| z.volumes > 0).expect("the kept volume's zone");
+        assert_eq!(zone.volumes, 1, "only the known volume is left");
+        assert_eq!(zone.counters.orphans_reclaimed, 1, "the orphan is counted");
+        let back = region.read(c.now_ms(), |s| Ok(s.volume(&kept.id)?.clone())).expect("kept volume");
+        assert_eq!(back.id, kept.id);
+        // Opening again finds nothing more to reclaim.
+        drop(region);
+        drop(c);
+        let c = control(dir.path());
+        let zones = c.region(&us_east_1).with_state(c.now_ms(), |s| Ok(s.storage_status())).expect("status");
+        assert_eq!(zones.iter().map(|z| z.counters.orphans_reclaimed).sum::<u64>(), 0);
+        assert_eq!(zones.iter().map(|z| z.volumes).sum::<usize>(), 1);
     }
 
     #[test]

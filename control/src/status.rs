@@ -39,6 +39,8 @@ pub struct RemirrorCounters {
     pub stuck_millis: u64,
     pub corruptions_detected: u64,
     pub corruptions_repaired: u64,
+    /// Storage volumes no EC2 volume or DB instance named, removed when the region opened.
+    pub orphans_reclaimed: u64,
 }
 
 /// A zone's DB instances: primaries and standbys placed there, and primaries whose storage is
@@ -118,6 +120,7 @@ impl From<squall_storage::ClusterStatus> for ZoneStorageStatus {
                 stuck_millis: c.stuck_millis,
                 corruptions_detected: c.corruptions_detected,
                 corruptions_repaired: c.corruptions_repaired,
+                orphans_reclaimed: c.orphans_reclaimed,
             },
         }
     }

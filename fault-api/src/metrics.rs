@@ -141,6 +141,10 @@ pub fn storage_metrics(control: &ControlPlane, scrape: &mut Scrape) {
     let copied = scrape.counter("squall_remirror_bytes_copied", "Bytes copied by re-mirroring");
     let stuck_events = scrape.counter("squall_volume_stuck_events", "Times a volume became stuck");
     let crashes = scrape.counter("squall_node_crashes_on_close", "Nodes crashed closing a replication connection");
+    let orphans = scrape.counter(
+        "squall_storage_orphans_reclaimed",
+        "Storage volumes no EC2 volume or DB instance named, removed when the region opened",
+    );
     for (region, zones) in &status {
         for z in zones {
             let Some(s) = &z.storage else { continue };
@@ -166,7 +170,8 @@ pub fn storage_metrics(control: &ControlPlane, scrape: &mut Scrape) {
             total(&no_space, l.clone(), c.failures_no_space);
             total(&copied, l.clone(), c.bytes_copied);
             total(&stuck_events, l.clone(), c.stuck_events);
-            total(&crashes, l, c.crashes_on_close);
+            total(&crashes, l.clone(), c.crashes_on_close);
+            total(&orphans, l, c.orphans_reclaimed);
         }
     }
     pool_metrics(control, scrape);

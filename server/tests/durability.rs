@@ -293,7 +293,9 @@ fn workload(addr: SocketAddr, seed: u64, acked: &Mutex<Acked>, stop: &AtomicBool
     }
 }
 
-fn check_after_restart(addr: SocketAddr, acked: &Acked, trial: u32) {
+/// Checks what the restart kept; answers how many orphan storage volumes the region reclaimed
+/// when it opened (a crash between a volume's replicas and its row leaves one).
+fn check_after_restart(addr: SocketAddr, acked: &Acked, trial: u32) -> u64 {
     let volumes = call(addr, "Action=DescribeVolumes&Version=2016-11-15").expect("DescribeVolumes answers").1;
     let items: Vec<&str> = volumes.split("<item>").collect();
     let present: BTreeSet<&str> = all(&volumes, "volumeId").into_iter().collect();
@@ -367,6 +369,12 @@ fn check_after_restart(addr: SocketAddr, acked: &Acked, trial: u32) {
         stored, known,
         "trial {trial}: the block store holds {stored} volumes, the control plane {known} ({by_status:?})"
     );
+    status["regions"]["us-east-1"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|z| z["storage"]["counters"]["orphansReclaimed"].as_u64().unwrap_or(0))
+        .sum()
 }
 
 /// Removes the work directory when the test passes, keeps it when it fails.
@@ -403,6 +411,7 @@ fn acknowledged_changes_survive_kill_9_and_launches_are_all_or_nothing() {
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut server = start(dir);
+    let mut orphans = 0;
     let volume = attached_volume(server.addr);
     let blocks = Arc::new(Mutex::new(BTreeSet::new()));
     let big_blocks = Arc::new(Mutex::new(BTreeSet::new()));
@@ -433,14 +442,15 @@ fn acknowledged_changes_survive_kill_9_and_launches_are_all_or_nothing() {
         }
         server = start(dir);
         let acked = acked.lock().expect("lock");
-        check_after_restart(server.addr, &acked, trial);
+        let reclaimed = check_after_restart(server.addr, &acked, trial);
+        orphans += reclaimed;
         let blocks = blocks.lock().expect("lock");
         check_blocks(server.nbd, &volume, Lane::Small { parity: 0 }, &blocks, trial);
         let big = big_blocks.lock().expect("lock");
         check_blocks(server.nbd, &volume, Lane::Big, &big, trial);
         println!(
             "trial {trial}: ok — {} volumes, {} snapshots, {} instances, {} tagged, {} 4 KiB and {} 64 KiB NBD \
-             blocks flushed so far",
+             blocks flushed so far; {reclaimed} orphan storage volumes reclaimed at the restart",
             acked.volumes.len(),
             acked.snapshots.len(),
             acked.instances.len(),
@@ -451,6 +461,7 @@ fn acknowledged_changes_survive_kill_9_and_launches_are_all_or_nothing() {
     }
     server.child.kill().ok();
     server.child.wait().ok();
+    println!("{orphans} orphan storage volumes reclaimed in {trials} restarts, no acknowledged volume among them");
     assert!(blocks.lock().expect("lock").len() > trials as usize, "the 4 KiB writers flushed too little to check");
     assert!(big_blocks.lock().expect("lock").len() > trials as usize, "the 64 KiB writer flushed too little to check");
     let acked = acked.lock().expect("lock");

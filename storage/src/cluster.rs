@@ -133,6 +133,9 @@ pub struct Counters {
     pub stuck_millis: u64,
     pub corruptions_detected: u64,
     pub corruptions_repaired: u64,
+    /// Volumes no owner names any more, removed by [`Cluster::reclaim_orphan`] (a crash between
+    /// creating a volume here and its owner recording it leaves one).
+    pub orphans_reclaimed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -585,6 +588,13 @@ impl Cluster {
                 replica.destroy()?;
             }
         }
+        Ok(())
+    }
+
+    /// Deletes a volume its owner does not know, and counts it.
+    pub fn reclaim_orphan(&mut self, volume: &VolumeId) -> Result<(), StorageError> {
+        self.delete_volume(volume)?;
+        self.counters.orphans_reclaimed += 1;
         Ok(())
     }
 
