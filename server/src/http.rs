@@ -126,8 +126,10 @@ impl AppState {
 /// Runs an AWS API call on a worker of its region's pool (or answers why the pool turned it
 /// away); the connection's task waits without holding a thread.
 async fn run_on_pool(state: &Arc<AppState>, call: ApiCall, request_id: String) -> Outcome {
-    let Ok(name) = RegionName::parse(call.region()) else {
-        // A malformed region in the scope: the service answers it (no pool to run on).
+    let name = RegionName::parse(call.region()).ok().filter(|_| state.control.serves_region(call.region()));
+    let Some(name) = name else {
+        // A region squall does not serve: refused at once, with no region, pool or thread made
+        // for a name a client chose.
         return state.gateway().execute(&call, request_id);
     };
     let region = state.control.region(&name);

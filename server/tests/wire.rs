@@ -145,6 +145,39 @@ async fn oversized_bodies_are_refused() {
     server.shutdown().await;
 }
 
+/// Made-up regions in the credential scope are refused at once over HTTP, and leave nothing
+/// behind: no region, no worker pool (16 threads each), nothing on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_regions_get_no_pool_and_no_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ServeOptions { data_dir: Some(dir.path().to_path_buf()), ..ServeOptions::ephemeral() };
+    let server = squall::start(&options).await.unwrap();
+    let addr = server.addr;
+    let statuses = tokio::task::spawn_blocking(move || {
+        (0..200)
+            .map(|i| {
+                let auth = EU_WEST_1.replace("eu-west-1", &format!("zz-fake-{i}"));
+                let reply = post(addr, Some(&auth), b"Action=DescribeVolumes&Version=2016-11-15");
+                assert!(reply.body.contains("<Code>AuthFailure</Code>"), "{}", reply.body);
+                reply.status
+            })
+            .collect::<Vec<u16>>()
+    })
+    .await
+    .unwrap();
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    let status = send(addr, b"GET /_squall/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").body;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let pools = status["apiPools"].as_object().map_or(0, |p| p.len());
+    assert_eq!(pools, 0, "no pool (16 threads each) for a made-up region");
+    let regions = status["regions"].as_object().map_or(0, |r| r.len());
+    assert_eq!(regions, 0, "no region opened");
+    let on_disk: Vec<_> =
+        std::fs::read_dir(dir.path().join("regions")).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(on_disk.is_empty(), "{on_disk:?}");
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_with_too_many_parameters_are_refused_before_decoding() {
     let server = squall::start(&ServeOptions::ephemeral()).await.unwrap();
