@@ -169,6 +169,11 @@ pub struct ServeOptions {
     /// require when set.
     #[arg(long, env = "SQUALL_FAULT_TOKEN", hide_env_values = true)]
     pub fault_token: Option<String>,
+    /// Directory of init hooks (`boot.d`, `start.d`, `ready.d`, `shutdown.d` with `*.sh`, `*.py`
+    /// or executables), LocalStack's layout. Default: `/etc/squall/init`, else
+    /// `/etc/localstack/init`, when one exists.
+    #[arg(long, env = "SQUALL_INIT_DIR")]
+    pub init_dir: Option<PathBuf>,
     /// Log filter in tracing's syntax, e.g. `info`, `squall=debug`.
     #[arg(long, env = "SQUALL_LOG", default_value = "info", value_parser = log_filter)]
     pub log: String,
@@ -208,6 +213,7 @@ impl ServeOptions {
             account_id: squall_protocol::DEFAULT_ACCOUNT_ID.to_string(),
             rds_failover_detect_ms: 2000,
             fault_token: None,
+            init_dir: None,
             http_header_timeout_ms: 60_000,
             http_body_timeout_ms: 60_000,
             max_connections: 1024,

@@ -150,6 +150,8 @@ pub struct Gateway<'a> {
     pub metrics: &'a crate::metrics::Metrics,
     /// The account of requests whose access key names none (`--account-id`).
     pub account_id: &'a str,
+    /// Init hooks (`/_localstack/init`).
+    pub init: &'a crate::init::InitHooks,
 }
 
 /// The data paths (NBD, the SQL endpoints) as the fault API sees them.
@@ -236,6 +238,24 @@ impl Gateway<'_> {
         WireResponse::json(200, serde_json::to_vec(&body).unwrap_or_default())
     }
 
+    /// `GET /_localstack/init` (every stage) and `/_localstack/init/<stage>`, LocalStack's shape.
+    fn init_status(&self, method: &str, rest: &str) -> WireResponse {
+        let json = |status: u16, v: serde_json::Value| WireResponse::json(status, v.to_string().into_bytes());
+        if method != "GET" && method != "HEAD" {
+            return json(405, serde_json::json!({ "error": format!("{method} is not allowed here; use GET") }));
+        }
+        match rest.trim_matches('/') {
+            "" => json(200, self.init.status()),
+            stage => match crate::init::Stage::parse(stage) {
+                Some(stage) => json(200, self.init.stage_status(stage)),
+                None => json(
+                    404,
+                    serde_json::json!({ "error": format!("no init stage {stage}: boot, start, ready or shutdown") }),
+                ),
+            },
+        }
+    }
+
     /// Answers one request in the calling thread: squall's own endpoints at once, AWS API calls
     /// through `execute` (the HTTP layer runs those on the region's worker pool instead).
     #[cfg(test)]
@@ -252,6 +272,11 @@ impl Gateway<'_> {
     pub fn own_paths(&self, request: &Incoming<'_>) -> Option<Outcome> {
         if request.method == "GET" && request.path == "/_squall/nbd" {
             return Some(squall(self.nbd_status()));
+        }
+        if let Some(rest) =
+            request.path.strip_prefix("/_localstack/init").or_else(|| request.path.strip_prefix("/_squall/init"))
+        {
+            return Some(squall(self.init_status(request.method, rest)));
         }
         if request.method == "GET" && request.path == "/metrics" {
             let mut scrape = Scrape::default();
@@ -564,6 +589,7 @@ mod tests {
             token: None,
             metrics: &metrics,
             account_id: "000000000000",
+            init: &crate::init::InitHooks::default(),
         };
         g.route(
             &Incoming { method: "POST", path, query: "", authorization: auth, headers: vec![], body: body.as_bytes() },
@@ -687,6 +713,7 @@ mod tests {
             token: None,
             metrics: &metrics,
             account_id: "000000000000",
+            init: &crate::init::InitHooks::default(),
         };
         let o = g.route(
             &Incoming {

@@ -53,6 +53,8 @@ pub struct AppState {
     pub version: &'static str,
     /// `--account-id`: the account of requests whose access key names none.
     pub account_id: String,
+    /// Init hooks, whose states `/_localstack/init` shows.
+    pub init: Arc<crate::init::InitHooks>,
     pub limits: Limits,
 }
 
@@ -119,6 +121,7 @@ impl AppState {
             token: self.fault_token.as_deref(),
             metrics: &self.metrics,
             account_id: &self.account_id,
+            init: &self.init,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod drill;
 mod gateway;
 mod http;
+pub mod init;
 mod metrics;
 pub mod probe;
 mod sigv4;
@@ -55,6 +56,10 @@ pub struct RunningServer {
     /// The SQL endpoints of DB instances.
     pub sql: Arc<squall_sql::Endpoints>,
     pub data_dir: PathBuf,
+    /// Init hooks and their states (`/_localstack/init`).
+    pub init: Arc<init::InitHooks>,
+    /// The environment init scripts get.
+    init_env: Vec<(String, String)>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     /// The default data directory, removed when the server is dropped.
@@ -69,6 +74,9 @@ impl RunningServer {
 
     /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
     pub async fn shutdown(mut self) {
+        // shutdown.d runs while the APIs still answer.
+        let (hooks, env) = (self.init.clone(), self.init_env.clone());
+        let _ = tokio::task::spawn_blocking(move || hooks.run_stage(init::Stage::Shutdown, &env)).await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -110,6 +118,13 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
             (Some(temp), path)
         }
     };
+    let hooks = Arc::new(init::InitHooks::discover(options.init_dir.as_deref()));
+    if let Some(dir) = hooks.dir() {
+        tracing::info!(dir = %dir.display(), "init hooks");
+    }
+    let boot_env = init::script_env(&format!("http://{}", options.listen), &options.region);
+    let boot_hooks = hooks.clone();
+    tokio::task::spawn_blocking(move || boot_hooks.run_stage(init::Stage::Boot, &boot_env)).await?;
     let listener = TcpListener::bind(options.listen).await.with_context(|| {
         format!("cannot listen on {} (another squall or LocalStack there? choose a port with --listen)", options.listen)
     })?;
@@ -174,6 +189,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         metrics: metrics::Metrics::default(),
         version: VERSION,
         account_id: options.account_id.clone(),
+        init: hooks.clone(),
         limits: http::Limits {
             header_timeout: std::time::Duration::from_millis(options.http_header_timeout_ms),
             body_timeout: std::time::Duration::from_millis(options.http_body_timeout_ms),
@@ -205,7 +221,32 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
         let _ = sql_task.await;
         ticker.abort();
     });
-    Ok(RunningServer { addr, nbd_addr, control, nbd, sql, data_dir, stop: Some(stop), task, _temp_dir: temp_dir })
+    // start.d once the APIs answer, before start() returns (and `Ready.` is printed); ready.d
+    // after, in the background: `GET /_localstack/init/ready` says when it is done.
+    let host = if addr.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
+    let init_env = init::script_env(&format!("http://{}", SocketAddr::new(host, addr.port())), &options.region);
+    let (start_hooks, env) = (hooks.clone(), init_env.clone());
+    tokio::task::spawn_blocking(move || {
+        start_hooks.run_stage(init::Stage::Start, &env);
+    })
+    .await?;
+    let (ready_hooks, env) = (hooks.clone(), init_env.clone());
+    tokio::task::spawn_blocking(move || {
+        ready_hooks.run_stage(init::Stage::Ready, &env);
+    });
+    Ok(RunningServer {
+        addr,
+        nbd_addr,
+        control,
+        nbd,
+        sql,
+        data_dir,
+        init: hooks,
+        init_env,
+        stop: Some(stop),
+        task,
+        _temp_dir: temp_dir,
+    })
 }
 
 /// How often storage background work (failure detection, re-mirroring) runs.

@@ -63,7 +63,10 @@ fn serve(options: ServeOptions) -> ExitCode {
     }
 }
 
-async fn run(options: ServeOptions, started: Instant) -> anyhow::Result<()> {
+async fn run(mut options: ServeOptions, started: Instant) -> anyhow::Result<()> {
+    if options.init_dir.is_none() {
+        options.init_dir = squall::init::default_dir();
+    }
     let server = squall::start(&options).await?;
     tracing::info!(
         listen = %server.addr,
