@@ -90,6 +90,9 @@ impl InitHooks {
     /// Lists the scripts of `dir` (none without a directory).
     pub fn discover(dir: Option<&Path>) -> Self {
         let mut scripts = Vec::new();
+        // Absolute, since each script runs in its own directory (`--init-dir init` is relative).
+        let dir = dir.map(|d| d.canonicalize().unwrap_or_else(|_| d.to_path_buf()));
+        let dir = dir.as_deref();
         if let Some(dir) = dir {
             for stage in Stage::ALL {
                 let Ok(entries) = std::fs::read_dir(dir.join(stage.dir())) else { continue };
