@@ -97,7 +97,7 @@ pub fn storage_metrics(control: &ControlPlane, scrape: &mut Scrape) {
     for (region, zones) in &status {
         for z in zones {
             let l = zone_labels(region.as_str(), z.name.as_str());
-            set(&zone_up, with(l.clone(), "state", &z.state), usize::from(z.state == "available"));
+            set(&zone_up, with(l.clone(), "state", z.state), usize::from(z.state == "available"));
             set(&db, with(l.clone(), "role", "primary"), z.db_instances.primaries);
             set(&db, with(l, "role", "standby"), z.db_instances.standbys);
         }
