@@ -34,30 +34,23 @@ pub struct Scrape {
 }
 
 impl Scrape {
-    /// A gauge family (`name` as written).
+    /// A family registered under `name` (as written; a counter's `_total` is appended by the
+    /// writer), filled by the caller before [`Scrape::write_to`].
+    pub fn family<M>(&mut self, name: &str, help: &str) -> M
+    where
+        M: prometheus_client::registry::Metric + Clone + Default,
+    {
+        let family = M::default();
+        self.registry.register(name, help, family.clone());
+        family
+    }
+
     pub fn gauge(&mut self, name: &str, help: &str) -> GaugeFamily {
-        let family = GaugeFamily::default();
-        self.registry.register(name, help, family.clone());
-        family
+        self.family(name, help)
     }
 
-    pub fn float_gauge(&mut self, name: &str, help: &str) -> FloatGaugeFamily {
-        let family = FloatGaugeFamily::default();
-        self.registry.register(name, help, family.clone());
-        family
-    }
-
-    /// A counter family; `name` without `_total`, which the writer appends.
     pub fn counter(&mut self, name: &str, help: &str) -> CounterFamily {
-        let family = CounterFamily::default();
-        self.registry.register(name, help, family.clone());
-        family
-    }
-
-    pub fn float_counter(&mut self, name: &str, help: &str) -> FloatCounterFamily {
-        let family = FloatCounterFamily::default();
-        self.registry.register(name, help, family.clone());
-        family
+        self.family(name, help)
     }
 
     /// Appends the figures in the text format.

@@ -195,12 +195,10 @@ fn nbd_exports(nbd: &squall_nbd::Nbd) -> serde_json::Value {
 /// The SQL endpoints' figures of `/metrics`: commits, time held on stuck storage, replica lag.
 fn sql_metrics(sql: &squall_sql::Endpoints, scrape: &mut Scrape) {
     let commits = scrape.counter("squall_sql_commits", "Transactions committed through a DB instance's SQL endpoint");
-    let held =
-        scrape.float_counter("squall_sql_held_seconds", "Time a DB instance's statements waited on stuck storage");
-    let lag = scrape.float_gauge(
-        "squall_rds_replica_lag_seconds",
-        "How far a read replica is behind its source (RDS's ReplicaLag)",
-    );
+    let held: metrics::FloatCounterFamily =
+        scrape.family("squall_sql_held_seconds", "Time a DB instance's statements waited on stuck storage");
+    let lag: metrics::FloatGaugeFamily = scrape
+        .family("squall_rds_replica_lag_seconds", "How far a read replica is behind its source (RDS's ReplicaLag)");
     for e in sql.status() {
         let l: LabelSet = vec![("instance", e.instance.clone())];
         commits.get_or_create(&l).inc_by(e.commits);
