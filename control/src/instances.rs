@@ -158,6 +158,7 @@ impl Region {
     /// instance on its way out cannot be rebooted.
     pub fn reboot_instances(&self, ids: &[InstanceId], now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
         self.read(now_ms, |state| {
+            state.require_instances(ids)?;
             for id in ids {
                 let i = state.instance(id)?;
                 if matches!(i.state, InstanceState::Terminated | InstanceState::ShuttingDown) {
@@ -527,6 +528,22 @@ impl RegionState {
         }
     }
 
+    /// Whether every id names an instance; the unknown ones all at once, in request order, as
+    /// AWS lists them (`The instance IDs 'i-a, i-b' do not exist`).
+    pub fn require_instances(&self, ids: &[InstanceId]) -> Result<(), ControlError> {
+        let mut missing: Vec<InstanceId> = Vec::new();
+        for id in ids {
+            if self.instances_ref().get(id).is_none() && !missing.contains(id) {
+                missing.push(id.clone());
+            }
+        }
+        match missing.len() {
+            0 => Ok(()),
+            1 => Err(ControlError::Instance(InstanceError::NotFound(missing.remove(0)))),
+            _ => Err(ControlError::Instance(InstanceError::NotFoundMany(missing))),
+        }
+    }
+
     pub fn instance(&self, id: &InstanceId) -> Result<&Instance, ControlError> {
         self.instances_ref().get(id).ok_or_else(|| ControlError::Instance(InstanceError::NotFound(id.clone())))
     }
@@ -549,6 +566,7 @@ impl RegionState {
         now_ms: u64,
         dry_run: bool,
     ) -> Result<Vec<(InstanceId, InstanceState, InstanceState)>, ControlError> {
+        self.require_instances(ids)?;
         for id in ids {
             let i = self.instance(id)?;
             let allowed = match target {

@@ -234,6 +234,9 @@ pub struct InstanceStatus {
 pub enum InstanceError {
     #[error("instance {0} does not exist")]
     NotFound(InstanceId),
+    /// Several ids of one request name no instance: AWS names them all at once.
+    #[error("instances {0:?} do not exist")]
+    NotFoundMany(Vec<InstanceId>),
     #[error("instance {instance} is {state:?}")]
     IncorrectInstanceState { instance: InstanceId, state: InstanceState },
     #[error("zone {zone} has no capacity left for {instance_type}")]

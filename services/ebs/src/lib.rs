@@ -110,6 +110,7 @@ fn control_error(e: ControlError) -> ApiError {
         | E::DryRun
         | E::Volume(VolumeError::NotFound(_))
         | E::Instance(InstanceError::NotFound(_))
+        | E::Instance(InstanceError::NotFoundMany(_))
         | E::UnknownResourceId(_)
         | E::Volume(VolumeError::MissingSizeOrSnapshot)
         | E::Volume(VolumeError::IopsNotSupported(_))

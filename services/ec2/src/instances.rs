@@ -309,9 +309,7 @@ pub(crate) fn describe_instances(
     let region = region(control, ctx)?;
     let (found, more) = region
         .read(now, |state| {
-            for id in &ids {
-                state.instance(id)?;
-            }
+            state.require_instances(&ids)?;
             let (list, more) = state.instances_after(after.as_ref(), limit.unwrap_or(usize::MAX), |i| {
                 (ids.is_empty() || ids.contains(&i.id)) && filter::matches(&filters, |name| filter_values(i, name))
             });

@@ -160,6 +160,13 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
         E::Instance(InstanceError::NotFound(i)) => {
             ApiError::client("InvalidInstanceID.NotFound", format!("The instance ID '{i}' does not exist"))
         }
+        E::Instance(InstanceError::NotFoundMany(ids)) => {
+            let ids: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+            ApiError::client(
+                "InvalidInstanceID.NotFound",
+                format!("The instance IDs '{}' do not exist", ids.join(", ")),
+            )
+        }
         E::UnknownResourceId(r) => ApiError::client("InvalidID", format!("The ID '{r}' is not valid")),
         E::Volume(VolumeError::MissingSizeOrSnapshot) => ApiError::missing_parameter("size or snapshotId"),
         E::Volume(VolumeError::InvalidVolumeSize { size_gib, max_gib, .. }) if size_gib > max_gib => {
