@@ -48,6 +48,8 @@ pub struct DbEndpoint {
     pub read_only: bool,
     /// The source a read replica receives writes from (`None` once its promotion started).
     pub replicating_from: Option<String>,
+    /// The values of the instance's DB parameter group it runs with now (formulas worked out).
+    pub parameters: std::collections::BTreeMap<String, String>,
 }
 
 impl DbEndpoint {
@@ -302,6 +304,7 @@ impl RegionState {
             allocated_gib: i.allocated_gib,
             read_only: i.read_replica_source.is_some(),
             replicating_from: i.read_replica_source.clone().filter(|_| !i.promoting),
+            parameters: self.db_parameter_view(i).values,
         }
     }
 

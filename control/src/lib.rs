@@ -7,6 +7,8 @@
 
 pub mod block_io;
 mod db_io;
+pub mod db_parameter_groups;
+pub mod db_snapshot_copy;
 pub use db_io::{served_engine, DbDevice, DbEndpoint, DbIoError, DB_STRIPE_BYTES};
 mod catalog;
 mod db;

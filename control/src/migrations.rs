@@ -26,7 +26,13 @@ pub(crate) const IMPORTED_FILE: &str = "ebs.json.imported";
 
 /// Every schema step in order; the schema version is their count.
 pub(crate) const MIGRATIONS: &[db::Migration] =
-    &[create_schema_and_import_ebs_json, create_rds_tables, create_db_snapshots];
+    &[create_schema_and_import_ebs_json, create_rds_tables, create_db_snapshots, create_db_parameter_groups];
+
+/// Step 4: DB parameter groups.
+fn create_db_parameter_groups(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
+    tx.execute_batch("CREATE TABLE db_parameter_groups (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;")
+        .map_err(db::db_error)
+}
 
 /// Step 3: DB snapshots.
 fn create_db_snapshots(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {

@@ -91,6 +91,20 @@ const CLASS_FAMILIES: &[&str] = &["t3", "t4g", "m5", "m6g", "m6i", "m7g", "m7i",
 const CLASS_SIZES: &[&str] =
     &["micro", "small", "medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"];
 
+/// Every instance class squall offers, family by family.
+pub fn classes() -> Vec<String> {
+    let mut out = Vec::new();
+    for family in CLASS_FAMILIES {
+        for size in CLASS_SIZES {
+            let class = format!("db.{family}.{size}");
+            if valid_class(&class) {
+                out.push(class);
+            }
+        }
+    }
+    out
+}
+
 pub fn valid_class(class: &str) -> bool {
     let mut parts = class.split('.');
     matches!((parts.next(), parts.next(), parts.next(), parts.next()),
@@ -379,6 +393,10 @@ impl RegionState {
         if !matches!(storage_type.as_str(), "gp2" | "gp3" | "io1" | "io2" | "standard") {
             return Err(invalid(format!("Invalid storage type: {storage_type}")));
         }
+        let parameter_group = match &spec.parameter_group {
+            Some(name) => self.db_parameter_group_for(name, &engine.family(&version))?,
+            None => crate::db_parameter_groups::default_group_name(&engine.family(&version)),
+        };
         let allocated = spec
             .allocated_gib
             .ok_or_else(|| invalid("The parameter AllocatedStorage must be provided and must not be null."))?;
@@ -509,7 +527,6 @@ impl RegionState {
             },
             None => None,
         };
-        let family = engine.family(&version);
         let instance = DbInstance {
             id: id.clone(),
             resource_id,
@@ -531,7 +548,8 @@ impl RegionState {
             standby,
             subnet_group: spec.subnet_group.as_ref().map(|g| g.to_ascii_lowercase()),
             vpc_id: group.vpc_id.clone(),
-            parameter_group: spec.parameter_group.clone().unwrap_or_else(|| format!("default.{family}")),
+            booted_parameters: Some(self.booted_parameters(&parameter_group)),
+            parameter_group,
             backup_retention_days: retention,
             backup_window,
             maintenance_window,
@@ -645,7 +663,7 @@ impl RegionState {
         self.rds_event_of(EventSource::DbInstance, source_id, message, event_id, category, now_ms);
     }
 
-    fn rds_event_of(
+    pub(crate) fn rds_event_of(
         &mut self,
         source: EventSource,
         source_id: &str,
@@ -921,7 +939,10 @@ impl RegionState {
             }
             .into());
         }
-        self.instance_mut(id)?.failing_over = force_failover;
+        let booted = self.booted_parameters(&instance.parameter_group);
+        let row = self.instance_mut(id)?;
+        row.failing_over = force_failover;
+        row.booted_parameters = Some(booted);
         let out = self.begin(id, DbInstanceStatus::Rebooting, now_ms)?;
         if force_failover {
             self.rds_event(&out.id, "Multi-AZ instance failover started.", "RDS-EVENT-0013", "failover", now_ms);
@@ -958,7 +979,9 @@ impl RegionState {
 
     /// StartDBInstance.
     pub(crate) fn start_db_instance(&mut self, id: &str, now_ms: u64) -> Result<DbInstance, ControlError> {
-        self.instance_in(id, DbInstanceStatus::Stopped, "it must be stopped to be started")?;
+        let instance = self.instance_in(id, DbInstanceStatus::Stopped, "it must be stopped to be started")?;
+        let booted = self.booted_parameters(&instance.parameter_group);
+        self.instance_mut(id)?.booted_parameters = Some(booted);
         self.begin(id, DbInstanceStatus::Starting, now_ms)
     }
 
@@ -1138,9 +1161,20 @@ impl RegionState {
             }
             .into());
         }
+        let parameter_group = match &m.parameter_group {
+            Some(name) => {
+                let family = engine(&instance.engine).map(|e| e.family(&instance.engine_version)).unwrap_or_default();
+                Some(self.db_parameter_group_for(name, &family)?)
+            }
+            None => None,
+        };
         let mut rebooting = false;
         {
             let i = self.instance_mut(id)?;
+            if let Some(g) = parameter_group {
+                // Associated now; its values are taken at the next reboot (pending-reboot).
+                i.parameter_group = g;
+            }
             if let Some(v) = m.backup_retention_days {
                 i.backup_retention_days = v;
             }
@@ -1395,6 +1429,7 @@ impl RegionState {
             volumes: taken,
             encrypted: instance.storage_encrypted,
             tags,
+            restore_accounts: Vec::new(),
         };
         self.db_snapshots.insert(id.clone(), snapshot.clone());
         self.rds_event_of(
@@ -1634,6 +1669,17 @@ impl RegionState {
                     .map(|g| &mut g.tags)
                     .ok_or_else(|| RdsError::SubnetGroupNotFound(id.into()).into())
             }
+            "pg" => {
+                let key = id.to_ascii_lowercase();
+                if key.starts_with("default.") {
+                    self.db_parameter_group(id)?;
+                    return Err(RdsError::InvalidParameterValue("Cannot tag a default parameter group.".into()).into());
+                }
+                self.db_parameter_groups
+                    .get_mut(&key)
+                    .map(|g| &mut g.tags)
+                    .ok_or_else(|| RdsError::ParameterGroupNotFound(id.into()).into())
+            }
             "snapshot" => {
                 let key = id.to_ascii_lowercase();
                 self.db_snapshots
@@ -1649,6 +1695,7 @@ impl RegionState {
         match kind {
             "db" => Ok(self.db_instance(id)?.tags.clone()),
             "subgrp" => Ok(self.db_subnet_group(id)?.tags),
+            "pg" => Ok(self.db_parameter_group(id)?.tags),
             "snapshot" => Ok(self.db_snapshot(id)?.tags.clone()),
             _ => Err(RdsError::InvalidArn(format!("{kind}:{id}")).into()),
         }

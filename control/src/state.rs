@@ -19,7 +19,7 @@ use crate::model::instance::{Instance, InstanceState};
 use crate::model::key_pair::KeyPair;
 use crate::model::lifecycle::{snapshot_next_due, track, volume_next_due, LifecycleDelays, Pending};
 use crate::model::network::{NetworkState, Subnet, Vpc};
-use crate::model::rds::{DbInstance, DbSnapshot, DbSubnetGroup, RdsEvent};
+use crate::model::rds::{DbInstance, DbParameterGroup, DbSnapshot, DbSubnetGroup, RdsEvent};
 use crate::model::security_group::SecurityGroup;
 use crate::model::snapshot::Snapshot;
 use crate::model::volume::Volume;
@@ -45,6 +45,7 @@ pub struct RegionState {
     pub(crate) db_subnet_groups: Table<String, DbSubnetGroup>,
     pub(crate) rds_events: Table<String, RdsEvent>,
     pub(crate) db_snapshots: Table<String, DbSnapshot>,
+    pub(crate) db_parameter_groups: Table<String, DbParameterGroup>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
     /// Ports for DB instances created without one (`ControlConfig::rds_ports`).
@@ -117,6 +118,7 @@ impl RegionState {
             db_subnet_groups: Table::from_rows(db.load::<DbSubnetGroup>()?),
             rds_events: Table::from_rows(db.load::<RdsEvent>()?),
             db_snapshots: Table::from_rows(db.load::<DbSnapshot>()?),
+            db_parameter_groups: Table::from_rows(db.load::<DbParameterGroup>()?),
             db,
             store,
             instance_capacity: u32::MAX,
@@ -198,6 +200,7 @@ impl RegionState {
             || self.db_subnet_groups.has_changes()
             || self.rds_events.has_changes()
             || self.db_snapshots.has_changes()
+            || self.db_parameter_groups.has_changes()
             || self.network.default_made_changed;
         if !changed {
             self.forget_originals();
@@ -218,6 +221,7 @@ impl RegionState {
             db::put_changes(&tx, &self.db_subnet_groups)?;
             db::put_changes(&tx, &self.rds_events)?;
             db::put_changes(&tx, &self.db_snapshots)?;
+            db::put_changes(&tx, &self.db_parameter_groups)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
             }
@@ -257,6 +261,7 @@ impl RegionState {
         self.db_subnet_groups.commit();
         self.rds_events.commit();
         self.db_snapshots.commit();
+        self.db_parameter_groups.commit();
     }
 
     /// Undoes every change of the running command in memory (it failed part-way).
@@ -312,6 +317,7 @@ impl RegionState {
         self.db_subnet_groups.rollback();
         self.rds_events.rollback();
         self.db_snapshots.rollback();
+        self.db_parameter_groups.rollback();
     }
 
     /// The storage nodes of a zone that a client cannot reach now (crashed, or cut from the

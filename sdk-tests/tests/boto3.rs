@@ -186,3 +186,20 @@ async fn dashboard_in_headless_chromium() {
     assert!(out.contains("dashboard in chromium: ok"), "{out}");
     eprintln!("{out}");
 }
+
+/// DB parameter groups through boto3, and their values in the database through psycopg:
+/// `immediate` dynamic values at once, static ones at the reboot, `max_connections` enforced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameter_groups_reach_the_sql_endpoint() {
+    let have = Command::new("python3").args(["-c", "import boto3, psycopg"]).status().is_ok_and(|s| s.success());
+    if !have {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but psycopg is not available");
+        eprintln!("\n*** SKIPPED: python3 with psycopg is not available ***\n");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let port: &'static str = Box::leak(port.to_string().into_boxed_str());
+    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_parameter_groups.py", options, Box::leak(Box::new([port]))) else { return };
+    assert!(run.await.contains("boto3 rds parameter groups: ok"));
+}

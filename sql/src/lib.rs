@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::database::Database;
-use crate::session::{Credentials, Handlers, Session, Shared};
+use crate::session::{Credentials, Handlers, Parameters, Session, Shared};
 
 /// Where a database's bytes are: a DB instance's storage in squall, memory in unit tests.
 pub trait Device: Send + Sync + 'static {
@@ -85,6 +85,8 @@ struct Served {
     last_rebuild: Option<std::time::Instant>,
     /// For a read replica: its source and how far it has got.
     replica: Option<Arc<replica::Link>>,
+    /// The DB parameter group's values the instance runs with, kept current.
+    parameters: Parameters,
 }
 
 /// How often a standby that is out of sync is tried again (its zone may still be down).
@@ -205,6 +207,13 @@ impl Endpoints {
                     // A promotion stops replication; a renamed source is followed under its new name.
                     link.set_source(source.clone());
                 }
+                if let Some(s) = found {
+                    // Dynamic parameters set with `immediate` reach the sessions at once.
+                    let mut current = s.parameters.lock().unwrap_or_else(PoisonError::into_inner);
+                    if *current != ep.parameters {
+                        *current = ep.parameters.clone();
+                    }
+                }
                 found.map(|s| s.key.clone())
             };
             if current.as_deref() == Some(key.as_str()) {
@@ -298,6 +307,7 @@ impl Endpoints {
                 rebuilding: Arc::default(),
                 last_rebuild: None,
                 replica: None,
+                parameters: Arc::new(Mutex::new(ep.parameters.clone())),
             },
         );
         // A read replica copies its source's bytes before it serves: the source must serve.
@@ -375,8 +385,13 @@ impl Endpoints {
         if let Some(link) = link {
             tokio::spawn(me.clone().replicate(db.clone(), link, stopped.clone()));
         }
+        let parameters = match me.served.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
+            Some(s) => s.parameters.clone(),
+            None => return,
+        };
         let shared = Arc::new(Shared::new(
             db,
+            parameters,
             Credentials {
                 user: ep.master_username.clone(),
                 password: ep.master_password.clone(),
@@ -447,7 +462,76 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::
     }
 }
 
+/// The codes of the first packets that are not a session's startup.
+const CANCEL_REQUEST: u32 = 80_877_102;
+const SSL_REQUEST: u32 = 80_877_103;
+const GSSENC_REQUEST: u32 = 80_877_104;
+
+/// The code of the client's first packet (a StartupMessage's is its protocol version), once its
+/// first eight bytes have arrived.
+async fn first_code(socket: &TcpStream) -> Option<u32> {
+    let mut head = [0u8; 8];
+    let peeked = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.peek(&mut head).await {
+                Ok(8) => return true,
+                Ok(0) | Err(_) => return false,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+    .await;
+    matches!(peeked, Ok(true)).then(|| u32::from_be_bytes([head[4], head[5], head[6], head[7]]))
+}
+
+/// Counts a session while it lasts.
+struct SessionSlot(Arc<Shared>);
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.sessions.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Turns a session away as PostgreSQL does when `max_connections` are in use: after its startup
+/// packet (an SSLRequest is answered `N` first), with FATAL 53300.
+async fn refuse_session(mut socket: TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let exchange = async {
+        loop {
+            let mut head = [0u8; 8];
+            socket.read_exact(&mut head).await?;
+            let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let code = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+            if code == SSL_REQUEST || code == GSSENC_REQUEST {
+                socket.write_all(b"N").await?;
+                continue;
+            }
+            let mut rest = vec![0u8; len.saturating_sub(8).min(10_000)];
+            socket.read_exact(&mut rest).await?;
+            socket.write_all(&fatal_message("53300", "sorry, too many clients already")).await?;
+            return socket.shutdown().await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), exchange).await;
+}
+
 async fn connection(socket: TcpStream, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    // A CancelRequest is not a session: it never counts against max_connections.
+    let _slot = match first_code(&socket).await {
+        Some(CANCEL_REQUEST) => None,
+        _ => {
+            let limit = shared.parameter("max_connections").and_then(|v| v.parse::<usize>().ok());
+            let now = shared.sessions.fetch_add(1, Ordering::SeqCst) + 1;
+            let slot = SessionSlot(shared.clone());
+            if limit.is_some_and(|limit| now > limit) {
+                drop(slot);
+                refuse_session(socket).await;
+                return;
+            }
+            Some(slot)
+        }
+    };
     let Ok(std_socket) = socket.into_std() else { return };
     let Ok(spare) = std_socket.try_clone() else { return };
     let Ok(socket) = TcpStream::from_std(std_socket) else { return };

@@ -80,8 +80,15 @@ fn rand_byte() -> u8 {
 }
 
 /// The endpoint's part every session shares.
+/// The values of the instance's DB parameter group (`max_connections`, `statement_timeout`, …),
+/// updated while the endpoint serves.
+pub type Parameters = Arc<Mutex<std::collections::BTreeMap<String, String>>>;
+
 pub struct Shared {
     pub db: Arc<Database>,
+    pub parameters: Parameters,
+    /// Sessions connected now (`max_connections` caps them).
+    pub sessions: std::sync::atomic::AtomicUsize,
     pub credentials: Credentials,
     /// Sessions by (pid, secret key), for CancelRequest.
     pub connections: Arc<pgwire::api::ConnectionManager>,
@@ -91,11 +98,16 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(db: Arc<Database>, credentials: Credentials) -> Self {
+    pub fn new(db: Arc<Database>, parameters: Parameters, credentials: Credentials) -> Self {
         let connections = Arc::new(pgwire::api::ConnectionManager::new());
         let running: Arc<Mutex<HashMap<i32, Arc<Interrupter>>>> = Arc::default();
         let cancel = Arc::new(Cancel { connections: connections.clone(), running: running.clone() });
-        Self { db, credentials, connections, cancel, running }
+        Self { db, parameters, sessions: Default::default(), credentials, connections, cancel, running }
+    }
+
+    /// A value of the instance's DB parameter group.
+    pub fn parameter(&self, name: &str) -> Option<String> {
+        self.parameters.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
     }
 }
 
@@ -163,7 +175,12 @@ impl Session {
 
     fn statement_timeout(&self) -> Option<Duration> {
         let settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner);
-        let v = settings.get("statement_timeout")?.trim().to_ascii_lowercase();
+        // SET in the session wins; else the DB parameter group's value.
+        let v = match settings.get("statement_timeout") {
+            Some(v) => v.clone(),
+            None => self.shared.parameter("statement_timeout")?,
+        };
+        let v = v.trim().to_ascii_lowercase();
         let (num, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(v.len()));
         let n: f64 = num.parse().ok()?;
         let ms = match unit.trim() {
@@ -441,6 +458,9 @@ impl Session {
         let settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(v) = settings.get(name) {
             return Ok(v.clone());
+        }
+        if let Some(v) = self.shared.parameter(name) {
+            return Ok(v);
         }
         Ok(match name {
             "server_version" => SERVER_VERSION.into(),

@@ -150,6 +150,10 @@ pub struct DbInstance {
     /// when the promotion completes.
     #[serde(default)]
     pub promoting: bool,
+    /// The parameter group and values the instance last started with; `None` (rows written
+    /// before parameter groups existed) reads as "in sync with its group".
+    #[serde(default)]
+    pub booted_parameters: Option<BootedParameters>,
 }
 
 fn in_sync() -> bool {
@@ -189,6 +193,8 @@ pub struct DbModification {
     pub copy_tags_to_snapshot: Option<bool>,
     pub auto_minor_version_upgrade: Option<bool>,
     pub publicly_accessible: Option<bool>,
+    /// A new DB parameter group: associated at once, its values taken at the next reboot.
+    pub parameter_group: Option<String>,
     pub apply_immediately: bool,
 }
 
@@ -249,6 +255,9 @@ pub struct DbSnapshot {
     pub volumes: Vec<String>,
     pub encrypted: bool,
     pub tags: BTreeMap<String, String>,
+    /// The `restore` attribute: account ids (or `all`) that may restore a manual snapshot.
+    #[serde(default)]
+    pub restore_accounts: Vec<String>,
 }
 
 impl Row for DbSnapshot {
@@ -257,6 +266,45 @@ impl Row for DbSnapshot {
     fn key(&self) -> String {
         self.id.clone()
     }
+}
+
+/// A DB parameter group made by the user (the `default.<family>` groups are the engine's
+/// defaults and are not stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbParameterGroup {
+    /// Lower-case, as RDS stores it.
+    pub name: String,
+    pub family: String,
+    pub description: String,
+    pub created_ms: u64,
+    /// The values set by ModifyDBParameterGroup, by parameter name.
+    pub overrides: BTreeMap<String, ParameterOverride>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Row for DbParameterGroup {
+    const TABLE: &'static str = "db_parameter_groups";
+    type Key = String;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// A parameter's value in a group, and when instances take it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParameterOverride {
+    pub value: String,
+    /// `pending-reboot`: instances take the value at their next reboot; otherwise (`immediate`,
+    /// only for dynamic parameters) at once.
+    pub pending_reboot: bool,
+}
+
+/// The parameter values an instance started with: the values of its group that wait for a
+/// reboot are these until the next one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootedParameters {
+    pub group: String,
+    pub values: BTreeMap<String, String>,
 }
 
 /// What kind of resource an event is about.
@@ -386,4 +434,15 @@ pub enum RdsError {
     InvalidArn(String),
     #[error("{0}")]
     NotBuiltYet(String),
+    #[error("DB parameter group {0} already exists")]
+    ParameterGroupExists(String),
+    #[error("DB parameter group {0} not found")]
+    ParameterGroupNotFound(String),
+    /// InvalidDBParameterGroupState, with RDS's words for the case.
+    #[error("{0}")]
+    InvalidParameterGroupState(String),
+    #[error("at most {0} DB parameter groups")]
+    ParameterGroupQuotaExceeded(usize),
+    #[error("a snapshot may be shared with at most {0} accounts")]
+    SharedSnapshotQuotaExceeded(usize),
 }

@@ -5,6 +5,7 @@
 //! codes.
 
 pub mod generated;
+mod parameter_groups;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -157,6 +158,44 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             })
         }
         Request::DescribeDBEngineVersions(r) => Response::DescribeDBEngineVersions(engine_versions(r)?),
+        Request::DescribeOrderableDBInstanceOptions(r) => {
+            Response::DescribeOrderableDBInstanceOptions(orderable_options(&region, r)?)
+        }
+        Request::DescribeEventCategories(r) => Response::DescribeEventCategories(event_categories(r)?),
+        Request::CopyDBSnapshot(r) => {
+            if r.target_custom_availability_zone.is_some() || r.pre_signed_url.is_some() {
+                return Err(not_built("squall copies DB snapshots within its region only"));
+            }
+            let source = arns.name_of("snapshot", &r.source_db_snapshot_identifier)?;
+            let spec = squall_control::db_snapshot_copy::SnapshotCopySpec {
+                tags: tag_map(r.tags.unwrap_or_default())?,
+                copy_tags: r.copy_tags.unwrap_or(false),
+                kms_key_id: r.kms_key_id,
+            };
+            let s =
+                region.copy_db_snapshot(&source, &r.target_db_snapshot_identifier, spec, now).map_err(control_error)?;
+            Response::CopyDBSnapshot(CopyDBSnapshotResult { db_snapshot: Some(render_snapshot(&s, &arns)) })
+        }
+        Request::DescribeDBSnapshotAttributes(r) => {
+            let s = region.read(now, |state| Ok(state.db_snapshot(&r.db_snapshot_identifier)?.clone()));
+            Response::DescribeDBSnapshotAttributes(DescribeDBSnapshotAttributesResult {
+                db_snapshot_attributes_result: Some(snapshot_attributes(&s.map_err(control_error)?)),
+            })
+        }
+        Request::ModifyDBSnapshotAttribute(r) => {
+            let s = region
+                .modify_db_snapshot_attribute(
+                    &r.db_snapshot_identifier,
+                    &r.attribute_name,
+                    r.values_to_add.as_deref().unwrap_or_default(),
+                    r.values_to_remove.as_deref().unwrap_or_default(),
+                    now,
+                )
+                .map_err(control_error)?;
+            Response::ModifyDBSnapshotAttribute(ModifyDBSnapshotAttributeResult {
+                db_snapshot_attributes_result: Some(snapshot_attributes(&s)),
+            })
+        }
         Request::DescribeEvents(r) => Response::DescribeEvents(describe_events(&region, &arns, r, now)?),
         Request::AddTagsToResource(r) => {
             let (kind, id) = arns.parse(&r.resource_name)?;
@@ -169,6 +208,14 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             region.change_db_tags(&kind, &id, BTreeMap::new(), &r.tag_keys, now).map_err(control_error)?;
             Response::RemoveTagsFromResource(())
         }
+        r @ (Request::CreateDBParameterGroup(_)
+        | Request::CopyDBParameterGroup(_)
+        | Request::ModifyDBParameterGroup(_)
+        | Request::ResetDBParameterGroup(_)
+        | Request::DescribeDBParameterGroups(_)
+        | Request::DescribeDBParameters(_)
+        | Request::DescribeEngineDefaultParameters(_)
+        | Request::DeleteDBParameterGroup(_)) => parameter_groups::handle(&region, &arns, r, now)?,
         Request::ListTagsForResource(r) => {
             no_filters(r.filters.as_deref())?;
             let (kind, id) = arns.parse(&r.resource_name)?;
@@ -199,6 +246,20 @@ impl Arns<'_> {
         format!("arn:aws:rds:{}:{}:{kind}:{id}", self.region, self.account)
     }
 
+    /// A resource named by its name or by its ARN (of `kind`): the name.
+    fn name_of(&self, kind: &str, name_or_arn: &str) -> Result<String, ApiError> {
+        if !name_or_arn.starts_with("arn:") {
+            return Ok(name_or_arn.to_string());
+        }
+        match self.parse(name_or_arn)? {
+            (k, id) if k == kind => Ok(id),
+            _ => Err(ApiError::client(
+                "InvalidParameterValue",
+                format!("The specified resource name does not match an RDS resource in this region: {name_or_arn}"),
+            )),
+        }
+    }
+
     /// `(resource type, name)` of an RDS ARN of this region.
     fn parse(&self, arn: &str) -> Result<(String, String), ApiError> {
         let invalid = || {
@@ -211,7 +272,7 @@ impl Arns<'_> {
         match parts.as_slice() {
             ["arn", "aws", "rds", region, _account, kind, id] if *region == self.region && !id.is_empty() => {
                 match *kind {
-                    "db" | "subgrp" | "snapshot" => Ok((kind.to_string(), id.to_string())),
+                    "db" | "subgrp" | "snapshot" | "pg" => Ok((kind.to_string(), id.to_string())),
                     _ => Err(invalid()),
                 }
             }
@@ -366,12 +427,15 @@ fn render_group(g: &Group, arns: &Arns<'_>) -> DBSubnetGroup {
 }
 
 fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance {
-    let group = region.read(0, |state| {
-        Ok(match &i.subnet_group {
-            Some(name) => state.db_subnet_group(name).ok(),
-            None => state.db_subnet_groups().into_iter().find(|g| g.name == "default"),
+    let (group, parameter_status) = region
+        .read(0, |state| {
+            let group = match &i.subnet_group {
+                Some(name) => state.db_subnet_group(name).ok(),
+                None => state.db_subnet_groups().into_iter().find(|g| g.name == "default"),
+            };
+            Ok((group, state.db_parameter_view(i).apply_status))
         })
-    });
+        .unwrap_or((None, "in-sync"));
     let creating = i.status == squall_control::model::rds::DbInstanceStatus::Creating;
     DBInstance {
         db_instance_identifier: Some(i.id.clone()),
@@ -394,10 +458,10 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance
         vpc_security_groups: Some(Vec::new()),
         db_parameter_groups: Some(vec![DBParameterGroupStatus {
             db_parameter_group_name: Some(i.parameter_group.clone()),
-            parameter_apply_status: Some("in-sync".into()),
+            parameter_apply_status: Some(parameter_status.into()),
         }]),
         availability_zone: Some(i.primary.zone.to_string()),
-        db_subnet_group: group.ok().flatten().map(|g| render_group(&g, arns)),
+        db_subnet_group: group.map(|g| render_group(&g, arns)),
         preferred_maintenance_window: Some(i.maintenance_window.clone()),
         pending_modified_values: Some(PendingModifiedValues {
             db_instance_class: i.pending.class.clone(),
@@ -599,7 +663,6 @@ fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> 
         ("EngineVersion", r.engine_version.is_some()),
         ("StorageType", r.storage_type.is_some()),
         ("Iops", r.iops.is_some()),
-        ("DBParameterGroupName", r.db_parameter_group_name.is_some()),
         ("OptionGroupName", r.option_group_name.is_some()),
     ];
     if let Some((name, _)) = unsupported.iter().find(|(_, given)| *given) {
@@ -619,6 +682,7 @@ fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> 
         copy_tags_to_snapshot: r.copy_tags_to_snapshot,
         auto_minor_version_upgrade: r.auto_minor_version_upgrade,
         publicly_accessible: r.publicly_accessible,
+        parameter_group: r.db_parameter_group_name,
         apply_immediately: r.apply_immediately.unwrap_or(false),
     })
 }
@@ -738,6 +802,157 @@ fn engine_versions(r: DescribeDBEngineVersionsMessage) -> Result<DBEngineVersion
         limit,
     );
     Ok(DBEngineVersionMessage { marker, db_engine_versions: Some(page) })
+}
+
+fn snapshot_attributes(s: &Snapshot) -> DBSnapshotAttributesResult {
+    DBSnapshotAttributesResult {
+        db_snapshot_identifier: Some(s.id.clone()),
+        db_snapshot_attributes: Some(vec![DBSnapshotAttribute {
+            attribute_name: Some("restore".into()),
+            attribute_values: Some(s.restore_accounts.clone()),
+        }]),
+    }
+}
+
+/// Storage types an instance may have, and their bounds (GiB, IOPS).
+const STORAGE_TYPES: &[&str] = &["gp2", "gp3", "io1", "io2"];
+
+/// One entry per engine version, class and storage type that CreateDBInstance takes.
+fn orderable_options(
+    region: &Region,
+    r: DescribeOrderableDBInstanceOptionsMessage,
+) -> Result<OrderableDBInstanceOptionsMessage, ApiError> {
+    no_filters(r.filters.as_deref())?;
+    let limit = max_records(r.max_records)?;
+    let engine = squall_control::rds::engine(&r.engine)
+        .ok_or_else(|| ApiError::client("InvalidParameterValue", format!("Invalid DB engine: {}", r.engine)))?;
+    let license = squall_control::rds::license(engine.name);
+    if r.license_model.as_ref().is_some_and(|l| l != license) || r.vpc == Some(false) {
+        return Ok(OrderableDBInstanceOptionsMessage { orderable_db_instance_options: Some(Vec::new()), marker: None });
+    }
+    let zones: Vec<AvailabilityZone> =
+        region.zones().into_iter().map(|z| AvailabilityZone { name: Some(z.name.to_string()) }).collect();
+    let classes = squall_control::rds::classes();
+    let mut out = Vec::new();
+    for (v, version) in engine.versions.iter().enumerate() {
+        let wanted =
+            r.engine_version.as_ref().is_none_or(|want| want == version || version.starts_with(&format!("{want}.")));
+        if !wanted {
+            continue;
+        }
+        for (c, class) in classes.iter().enumerate() {
+            if r.db_instance_class.as_ref().is_some_and(|want| want != class) {
+                continue;
+            }
+            for (s, storage) in STORAGE_TYPES.iter().enumerate() {
+                let provisioned = storage.starts_with("io");
+                let key = format!("{v:03}{c:03}{s:02}");
+                out.push((
+                    key,
+                    OrderableDBInstanceOption {
+                        engine: Some(engine.name.into()),
+                        engine_version: Some(version.to_string()),
+                        db_instance_class: Some(class.clone()),
+                        license_model: Some(license.into()),
+                        availability_zones: Some(zones.clone()),
+                        multi_az_capable: Some(true),
+                        read_replica_capable: Some(true),
+                        vpc: Some(true),
+                        supports_storage_encryption: Some(true),
+                        storage_type: Some(storage.to_string()),
+                        supports_iops: Some(provisioned || *storage == "gp3"),
+                        supports_storage_throughput: Some(*storage == "gp3"),
+                        supports_enhanced_monitoring: Some(true),
+                        supports_iam_database_authentication: Some(true),
+                        supports_performance_insights: Some(true),
+                        min_storage_size: Some(if provisioned { 100 } else { engine.min_gib as i32 }),
+                        max_storage_size: Some(engine.max_gib as i32),
+                        min_iops_per_db_instance: provisioned.then_some(1000),
+                        max_iops_per_db_instance: provisioned.then_some(256_000),
+                        min_iops_per_gib: provisioned.then_some(1.0),
+                        max_iops_per_gib: provisioned.then_some(if *storage == "io2" { 1000.0 } else { 50.0 }),
+                        supported_engine_modes: Some(vec!["provisioned".into()]),
+                        supports_storage_autoscaling: Some(true),
+                        supports_kerberos_authentication: Some(false),
+                        outpost_capable: Some(false),
+                        supports_global_databases: Some(false),
+                        supports_clusters: Some(false),
+                        supported_network_types: Some(vec!["IPV4".into()]),
+                        ..Default::default()
+                    },
+                ));
+            }
+        }
+    }
+    let (page, marker) = paginate(out, |(key, _)| key.clone(), r.marker.as_deref(), limit);
+    Ok(OrderableDBInstanceOptionsMessage {
+        orderable_db_instance_options: Some(page.into_iter().map(|(_, o)| o).collect()),
+        marker,
+    })
+}
+
+/// The categories RDS writes events in, per source type.
+const EVENT_CATEGORIES: &[(&str, &[&str])] = &[
+    (
+        "db-instance",
+        &[
+            "availability",
+            "backup",
+            "configuration change",
+            "creation",
+            "deletion",
+            "failover",
+            "failure",
+            "low storage",
+            "maintenance",
+            "notification",
+            "read replica",
+            "recovery",
+            "restoration",
+            "security",
+            "security patching",
+        ],
+    ),
+    ("db-parameter-group", &["configuration change"]),
+    ("db-security-group", &["configuration change", "failure"]),
+    ("db-snapshot", &["creation", "deletion", "notification", "restoration"]),
+    (
+        "db-cluster",
+        &[
+            "configuration change",
+            "creation",
+            "deletion",
+            "failover",
+            "failure",
+            "global-failover",
+            "maintenance",
+            "migration",
+            "notification",
+            "serverless",
+        ],
+    ),
+    ("db-cluster-snapshot", &["backup", "notification"]),
+];
+
+fn event_categories(r: DescribeEventCategoriesMessage) -> Result<EventCategoriesMessage, ApiError> {
+    no_filters(r.filters.as_deref())?;
+    if let Some(t) = &r.source_type {
+        if !EVENT_CATEGORIES.iter().any(|(source, _)| source == t) {
+            return Err(ApiError::client("InvalidParameterValue", format!("Invalid source type: {t}")));
+        }
+    }
+    Ok(EventCategoriesMessage {
+        event_categories_map_list: Some(
+            EVENT_CATEGORIES
+                .iter()
+                .filter(|(source, _)| r.source_type.as_ref().is_none_or(|t| t == source))
+                .map(|(source, categories)| EventCategoriesMap {
+                    source_type: Some(source.to_string()),
+                    event_categories: Some(categories.iter().map(|c| c.to_string()).collect()),
+                })
+                .collect(),
+        ),
+    })
 }
 
 fn describe_events(
@@ -866,6 +1081,21 @@ fn control_error(e: ControlError) -> ApiError {
                 format!("The specified resource name does not match an RDS resource in this region: {what}"),
             ),
             RdsError::NotBuiltYet(m) => not_built(&m),
+            RdsError::ParameterGroupExists(name) => {
+                client("DBParameterGroupAlreadyExists", format!("Parameter group {name} already exists"))
+            }
+            RdsError::ParameterGroupNotFound(name) => {
+                ApiError::new(404, "DBParameterGroupNotFound", format!("DBParameterGroup not found: {name}"))
+            }
+            RdsError::InvalidParameterGroupState(m) => client("InvalidDBParameterGroupState", m),
+            RdsError::SharedSnapshotQuotaExceeded(n) => client(
+                "SharedSnapshotQuotaExceeded",
+                format!("A manual DB snapshot can be shared with at most {n} AWS accounts."),
+            ),
+            RdsError::ParameterGroupQuotaExceeded(n) => client(
+                "DBParameterGroupQuotaExceeded",
+                format!("The request would exceed the quota of {n} DB parameter groups for this account."),
+            ),
         },
         ControlError::TooManyTags => {
             client("TagQuotaPerResourceExceeded", "A resource can have at most 50 tags.".into())

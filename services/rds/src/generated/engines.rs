@@ -8,6 +8,98 @@ use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};
 
 use super::common::*;
 
+/// Shape `AvailableAdditionalStorageVolumesOption` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AvailableAdditionalStorageVolumesOption {
+    pub supports_storage_autoscaling: Option<bool>,
+    pub supports_storage_throughput: Option<bool>,
+    pub supports_iops: Option<bool>,
+    pub storage_type: Option<String>,
+    pub min_storage_size: Option<i32>,
+    pub max_storage_size: Option<i32>,
+    pub min_iops: Option<i32>,
+    pub max_iops: Option<i32>,
+    pub min_iops_per_gib: Option<f64>,
+    pub max_iops_per_gib: Option<f64>,
+    pub min_storage_throughput: Option<i32>,
+    pub max_storage_throughput: Option<i32>,
+}
+impl AvailableAdditionalStorageVolumesOption {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.supports_storage_autoscaling {
+            v.encode_xml(w, "SupportsStorageAutoscaling");
+        }
+        if let Some(v) = &self.supports_storage_throughput {
+            v.encode_xml(w, "SupportsStorageThroughput");
+        }
+        if let Some(v) = &self.supports_iops {
+            v.encode_xml(w, "SupportsIops");
+        }
+        if let Some(v) = &self.storage_type {
+            v.encode_xml(w, "StorageType");
+        }
+        if let Some(v) = &self.min_storage_size {
+            v.encode_xml(w, "MinStorageSize");
+        }
+        if let Some(v) = &self.max_storage_size {
+            v.encode_xml(w, "MaxStorageSize");
+        }
+        if let Some(v) = &self.min_iops {
+            v.encode_xml(w, "MinIops");
+        }
+        if let Some(v) = &self.max_iops {
+            v.encode_xml(w, "MaxIops");
+        }
+        if let Some(v) = &self.min_iops_per_gib {
+            v.encode_xml(w, "MinIopsPerGib");
+        }
+        if let Some(v) = &self.max_iops_per_gib {
+            v.encode_xml(w, "MaxIopsPerGib");
+        }
+        if let Some(v) = &self.min_storage_throughput {
+            v.encode_xml(w, "MinStorageThroughput");
+        }
+        if let Some(v) = &self.max_storage_throughput {
+            v.encode_xml(w, "MaxStorageThroughput");
+        }
+    }
+}
+impl XmlEncode for AvailableAdditionalStorageVolumesOption {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `AvailableProcessorFeature` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AvailableProcessorFeature {
+    pub name: Option<String>,
+    pub default_value: Option<String>,
+    pub allowed_values: Option<String>,
+}
+impl AvailableProcessorFeature {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.name {
+            v.encode_xml(w, "Name");
+        }
+        if let Some(v) = &self.default_value {
+            v.encode_xml(w, "DefaultValue");
+        }
+        if let Some(v) = &self.allowed_values {
+            v.encode_xml(w, "AllowedValues");
+        }
+    }
+}
+impl XmlEncode for AvailableProcessorFeature {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `CharacterSet` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CharacterSet {
@@ -281,6 +373,239 @@ impl QueryDecode for DescribeDBEngineVersionsMessage {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeOrderableDBInstanceOptionsMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeOrderableDBInstanceOptionsMessage {
+    pub engine: String,
+    pub engine_version: Option<String>,
+    pub db_instance_class: Option<String>,
+    pub license_model: Option<String>,
+    pub availability_zone_group: Option<String>,
+    pub vpc: Option<bool>,
+    pub filters: Option<Vec<Filter>>,
+    pub max_records: Option<i32>,
+    pub marker: Option<String>,
+}
+impl DescribeOrderableDBInstanceOptionsMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            engine: required(String::decode_query(q, &join(key, "Engine"))?, &join(key, "Engine"))?,
+            engine_version: String::decode_query(q, &join(key, "EngineVersion"))?,
+            db_instance_class: String::decode_query(q, &join(key, "DBInstanceClass"))?,
+            license_model: String::decode_query(q, &join(key, "LicenseModel"))?,
+            availability_zone_group: String::decode_query(q, &join(key, "AvailabilityZoneGroup"))?,
+            vpc: bool::decode_query(q, &join(key, "Vpc"))?,
+            filters: query_list::<Filter>(q, &join(key, "Filters"), "Filter")?,
+            max_records: i32::decode_query(q, &join(key, "MaxRecords"))?,
+            marker: String::decode_query(q, &join(key, "Marker"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeOrderableDBInstanceOptionsMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `OrderableDBInstanceOption` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrderableDBInstanceOption {
+    pub engine: Option<String>,
+    pub engine_version: Option<String>,
+    pub db_instance_class: Option<String>,
+    pub license_model: Option<String>,
+    pub availability_zone_group: Option<String>,
+    pub availability_zones: Option<Vec<AvailabilityZone>>,
+    pub multi_az_capable: Option<bool>,
+    pub read_replica_capable: Option<bool>,
+    pub vpc: Option<bool>,
+    pub supports_storage_encryption: Option<bool>,
+    pub storage_type: Option<String>,
+    pub supports_iops: Option<bool>,
+    pub supports_storage_throughput: Option<bool>,
+    pub supports_enhanced_monitoring: Option<bool>,
+    pub supports_iam_database_authentication: Option<bool>,
+    pub supports_performance_insights: Option<bool>,
+    pub min_storage_size: Option<i32>,
+    pub max_storage_size: Option<i32>,
+    pub min_iops_per_db_instance: Option<i32>,
+    pub max_iops_per_db_instance: Option<i32>,
+    pub min_iops_per_gib: Option<f64>,
+    pub max_iops_per_gib: Option<f64>,
+    pub min_storage_throughput_per_db_instance: Option<i32>,
+    pub max_storage_throughput_per_db_instance: Option<i32>,
+    pub min_storage_throughput_per_iops: Option<f64>,
+    pub max_storage_throughput_per_iops: Option<f64>,
+    pub available_processor_features: Option<Vec<AvailableProcessorFeature>>,
+    pub supported_engine_modes: Option<Vec<String>>,
+    pub supports_storage_autoscaling: Option<bool>,
+    pub supports_kerberos_authentication: Option<bool>,
+    pub outpost_capable: Option<bool>,
+    pub supported_activity_stream_modes: Option<Vec<String>>,
+    pub supports_global_databases: Option<bool>,
+    pub supported_network_types: Option<Vec<String>>,
+    pub supports_clusters: Option<bool>,
+    pub supports_dedicated_log_volume: Option<bool>,
+    pub supports_additional_storage_volumes: Option<bool>,
+    pub supports_http_endpoint: Option<bool>,
+    pub available_additional_storage_volumes_options: Option<Vec<AvailableAdditionalStorageVolumesOption>>,
+}
+impl OrderableDBInstanceOption {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.engine {
+            v.encode_xml(w, "Engine");
+        }
+        if let Some(v) = &self.engine_version {
+            v.encode_xml(w, "EngineVersion");
+        }
+        if let Some(v) = &self.db_instance_class {
+            v.encode_xml(w, "DBInstanceClass");
+        }
+        if let Some(v) = &self.license_model {
+            v.encode_xml(w, "LicenseModel");
+        }
+        if let Some(v) = &self.availability_zone_group {
+            v.encode_xml(w, "AvailabilityZoneGroup");
+        }
+        if let Some(v) = &self.availability_zones {
+            encode_list(w, "AvailabilityZones", "AvailabilityZone", v);
+        }
+        if let Some(v) = &self.multi_az_capable {
+            v.encode_xml(w, "MultiAZCapable");
+        }
+        if let Some(v) = &self.read_replica_capable {
+            v.encode_xml(w, "ReadReplicaCapable");
+        }
+        if let Some(v) = &self.vpc {
+            v.encode_xml(w, "Vpc");
+        }
+        if let Some(v) = &self.supports_storage_encryption {
+            v.encode_xml(w, "SupportsStorageEncryption");
+        }
+        if let Some(v) = &self.storage_type {
+            v.encode_xml(w, "StorageType");
+        }
+        if let Some(v) = &self.supports_iops {
+            v.encode_xml(w, "SupportsIops");
+        }
+        if let Some(v) = &self.supports_storage_throughput {
+            v.encode_xml(w, "SupportsStorageThroughput");
+        }
+        if let Some(v) = &self.supports_enhanced_monitoring {
+            v.encode_xml(w, "SupportsEnhancedMonitoring");
+        }
+        if let Some(v) = &self.supports_iam_database_authentication {
+            v.encode_xml(w, "SupportsIAMDatabaseAuthentication");
+        }
+        if let Some(v) = &self.supports_performance_insights {
+            v.encode_xml(w, "SupportsPerformanceInsights");
+        }
+        if let Some(v) = &self.min_storage_size {
+            v.encode_xml(w, "MinStorageSize");
+        }
+        if let Some(v) = &self.max_storage_size {
+            v.encode_xml(w, "MaxStorageSize");
+        }
+        if let Some(v) = &self.min_iops_per_db_instance {
+            v.encode_xml(w, "MinIopsPerDbInstance");
+        }
+        if let Some(v) = &self.max_iops_per_db_instance {
+            v.encode_xml(w, "MaxIopsPerDbInstance");
+        }
+        if let Some(v) = &self.min_iops_per_gib {
+            v.encode_xml(w, "MinIopsPerGib");
+        }
+        if let Some(v) = &self.max_iops_per_gib {
+            v.encode_xml(w, "MaxIopsPerGib");
+        }
+        if let Some(v) = &self.min_storage_throughput_per_db_instance {
+            v.encode_xml(w, "MinStorageThroughputPerDbInstance");
+        }
+        if let Some(v) = &self.max_storage_throughput_per_db_instance {
+            v.encode_xml(w, "MaxStorageThroughputPerDbInstance");
+        }
+        if let Some(v) = &self.min_storage_throughput_per_iops {
+            v.encode_xml(w, "MinStorageThroughputPerIops");
+        }
+        if let Some(v) = &self.max_storage_throughput_per_iops {
+            v.encode_xml(w, "MaxStorageThroughputPerIops");
+        }
+        if let Some(v) = &self.available_processor_features {
+            encode_list(w, "AvailableProcessorFeatures", "AvailableProcessorFeature", v);
+        }
+        if let Some(v) = &self.supported_engine_modes {
+            encode_list(w, "SupportedEngineModes", "member", v);
+        }
+        if let Some(v) = &self.supports_storage_autoscaling {
+            v.encode_xml(w, "SupportsStorageAutoscaling");
+        }
+        if let Some(v) = &self.supports_kerberos_authentication {
+            v.encode_xml(w, "SupportsKerberosAuthentication");
+        }
+        if let Some(v) = &self.outpost_capable {
+            v.encode_xml(w, "OutpostCapable");
+        }
+        if let Some(v) = &self.supported_activity_stream_modes {
+            encode_list(w, "SupportedActivityStreamModes", "member", v);
+        }
+        if let Some(v) = &self.supports_global_databases {
+            v.encode_xml(w, "SupportsGlobalDatabases");
+        }
+        if let Some(v) = &self.supported_network_types {
+            encode_list(w, "SupportedNetworkTypes", "member", v);
+        }
+        if let Some(v) = &self.supports_clusters {
+            v.encode_xml(w, "SupportsClusters");
+        }
+        if let Some(v) = &self.supports_dedicated_log_volume {
+            v.encode_xml(w, "SupportsDedicatedLogVolume");
+        }
+        if let Some(v) = &self.supports_additional_storage_volumes {
+            v.encode_xml(w, "SupportsAdditionalStorageVolumes");
+        }
+        if let Some(v) = &self.supports_http_endpoint {
+            v.encode_xml(w, "SupportsHttpEndpoint");
+        }
+        if let Some(v) = &self.available_additional_storage_volumes_options {
+            encode_list(w, "AvailableAdditionalStorageVolumesOptions", "AvailableAdditionalStorageVolumesOption", v);
+        }
+    }
+}
+impl XmlEncode for OrderableDBInstanceOption {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `OrderableDBInstanceOptionsMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrderableDBInstanceOptionsMessage {
+    pub orderable_db_instance_options: Option<Vec<OrderableDBInstanceOption>>,
+    pub marker: Option<String>,
+}
+impl OrderableDBInstanceOptionsMessage {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.orderable_db_instance_options {
+            encode_list(w, "OrderableDBInstanceOptions", "OrderableDBInstanceOption", v);
+        }
+        if let Some(v) = &self.marker {
+            v.encode_xml(w, "Marker");
+        }
+    }
+}
+impl XmlEncode for OrderableDBInstanceOptionsMessage {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `ServerlessV2FeaturesSupport` of the model.

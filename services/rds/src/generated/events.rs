@@ -8,6 +8,29 @@ use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};
 
 use super::common::*;
 
+/// Shape `DescribeEventCategoriesMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeEventCategoriesMessage {
+    pub source_type: Option<String>,
+    pub filters: Option<Vec<Filter>>,
+}
+impl DescribeEventCategoriesMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            source_type: String::decode_query(q, &join(key, "SourceType"))?,
+            filters: query_list::<Filter>(q, &join(key, "Filters"), "Filter")?,
+        })
+    }
+}
+impl QueryDecode for DescribeEventCategoriesMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `DescribeEventsMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeEventsMessage {
@@ -79,6 +102,50 @@ impl Event {
     }
 }
 impl XmlEncode for Event {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `EventCategoriesMap` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventCategoriesMap {
+    pub source_type: Option<String>,
+    pub event_categories: Option<Vec<String>>,
+}
+impl EventCategoriesMap {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.source_type {
+            v.encode_xml(w, "SourceType");
+        }
+        if let Some(v) = &self.event_categories {
+            encode_list(w, "EventCategories", "EventCategory", v);
+        }
+    }
+}
+impl XmlEncode for EventCategoriesMap {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `EventCategoriesMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventCategoriesMessage {
+    pub event_categories_map_list: Option<Vec<EventCategoriesMap>>,
+}
+impl EventCategoriesMessage {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.event_categories_map_list {
+            encode_list(w, "EventCategoriesMapList", "EventCategoriesMap", v);
+        }
+    }
+}
+impl XmlEncode for EventCategoriesMessage {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);

@@ -17,6 +17,8 @@ pub mod tags;
 pub use tags::*;
 pub mod snapshots;
 pub use snapshots::*;
+pub mod parameter_groups;
+pub use parameter_groups::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2014-10-31";
@@ -208,7 +210,9 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DescribeDBSubnetGroups",
     "DeleteDBSubnetGroup",
     "DescribeDBEngineVersions",
+    "DescribeOrderableDBInstanceOptions",
     "DescribeEvents",
+    "DescribeEventCategories",
     "AddTagsToResource",
     "ListTagsForResource",
     "RemoveTagsFromResource",
@@ -216,6 +220,17 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DescribeDBSnapshots",
     "DeleteDBSnapshot",
     "RestoreDBInstanceFromDBSnapshot",
+    "CopyDBSnapshot",
+    "DescribeDBSnapshotAttributes",
+    "ModifyDBSnapshotAttribute",
+    "CreateDBParameterGroup",
+    "CopyDBParameterGroup",
+    "ModifyDBParameterGroup",
+    "ResetDBParameterGroup",
+    "DescribeDBParameterGroups",
+    "DescribeDBParameters",
+    "DescribeEngineDefaultParameters",
+    "DeleteDBParameterGroup",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -233,7 +248,9 @@ pub enum Request {
     DescribeDBSubnetGroups(DescribeDBSubnetGroupsMessage),
     DeleteDBSubnetGroup(DeleteDBSubnetGroupMessage),
     DescribeDBEngineVersions(DescribeDBEngineVersionsMessage),
+    DescribeOrderableDBInstanceOptions(DescribeOrderableDBInstanceOptionsMessage),
     DescribeEvents(DescribeEventsMessage),
+    DescribeEventCategories(DescribeEventCategoriesMessage),
     AddTagsToResource(AddTagsToResourceMessage),
     ListTagsForResource(ListTagsForResourceMessage),
     RemoveTagsFromResource(RemoveTagsFromResourceMessage),
@@ -241,6 +258,17 @@ pub enum Request {
     DescribeDBSnapshots(DescribeDBSnapshotsMessage),
     DeleteDBSnapshot(DeleteDBSnapshotMessage),
     RestoreDBInstanceFromDBSnapshot(RestoreDBInstanceFromDBSnapshotMessage),
+    CopyDBSnapshot(CopyDBSnapshotMessage),
+    DescribeDBSnapshotAttributes(DescribeDBSnapshotAttributesMessage),
+    ModifyDBSnapshotAttribute(ModifyDBSnapshotAttributeMessage),
+    CreateDBParameterGroup(CreateDBParameterGroupMessage),
+    CopyDBParameterGroup(CopyDBParameterGroupMessage),
+    ModifyDBParameterGroup(ModifyDBParameterGroupMessage),
+    ResetDBParameterGroup(ResetDBParameterGroupMessage),
+    DescribeDBParameterGroups(DescribeDBParameterGroupsMessage),
+    DescribeDBParameters(DescribeDBParametersMessage),
+    DescribeEngineDefaultParameters(DescribeEngineDefaultParametersMessage),
+    DeleteDBParameterGroup(DeleteDBParameterGroupMessage),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -265,7 +293,12 @@ impl Request {
             "DescribeDBEngineVersions" => {
                 DescribeDBEngineVersionsMessage::decode_members(q, "").map(Self::DescribeDBEngineVersions)
             }
+            "DescribeOrderableDBInstanceOptions" => DescribeOrderableDBInstanceOptionsMessage::decode_members(q, "")
+                .map(Self::DescribeOrderableDBInstanceOptions),
             "DescribeEvents" => DescribeEventsMessage::decode_members(q, "").map(Self::DescribeEvents),
+            "DescribeEventCategories" => {
+                DescribeEventCategoriesMessage::decode_members(q, "").map(Self::DescribeEventCategories)
+            }
             "AddTagsToResource" => AddTagsToResourceMessage::decode_members(q, "").map(Self::AddTagsToResource),
             "ListTagsForResource" => ListTagsForResourceMessage::decode_members(q, "").map(Self::ListTagsForResource),
             "RemoveTagsFromResource" => {
@@ -276,6 +309,37 @@ impl Request {
             "DeleteDBSnapshot" => DeleteDBSnapshotMessage::decode_members(q, "").map(Self::DeleteDBSnapshot),
             "RestoreDBInstanceFromDBSnapshot" => {
                 RestoreDBInstanceFromDBSnapshotMessage::decode_members(q, "").map(Self::RestoreDBInstanceFromDBSnapshot)
+            }
+            "CopyDBSnapshot" => CopyDBSnapshotMessage::decode_members(q, "").map(Self::CopyDBSnapshot),
+            "DescribeDBSnapshotAttributes" => {
+                DescribeDBSnapshotAttributesMessage::decode_members(q, "").map(Self::DescribeDBSnapshotAttributes)
+            }
+            "ModifyDBSnapshotAttribute" => {
+                ModifyDBSnapshotAttributeMessage::decode_members(q, "").map(Self::ModifyDBSnapshotAttribute)
+            }
+            "CreateDBParameterGroup" => {
+                CreateDBParameterGroupMessage::decode_members(q, "").map(Self::CreateDBParameterGroup)
+            }
+            "CopyDBParameterGroup" => {
+                CopyDBParameterGroupMessage::decode_members(q, "").map(Self::CopyDBParameterGroup)
+            }
+            "ModifyDBParameterGroup" => {
+                ModifyDBParameterGroupMessage::decode_members(q, "").map(Self::ModifyDBParameterGroup)
+            }
+            "ResetDBParameterGroup" => {
+                ResetDBParameterGroupMessage::decode_members(q, "").map(Self::ResetDBParameterGroup)
+            }
+            "DescribeDBParameterGroups" => {
+                DescribeDBParameterGroupsMessage::decode_members(q, "").map(Self::DescribeDBParameterGroups)
+            }
+            "DescribeDBParameters" => {
+                DescribeDBParametersMessage::decode_members(q, "").map(Self::DescribeDBParameters)
+            }
+            "DescribeEngineDefaultParameters" => {
+                DescribeEngineDefaultParametersMessage::decode_members(q, "").map(Self::DescribeEngineDefaultParameters)
+            }
+            "DeleteDBParameterGroup" => {
+                DeleteDBParameterGroupMessage::decode_members(q, "").map(Self::DeleteDBParameterGroup)
             }
             _ => return None,
         })
@@ -296,7 +360,9 @@ impl Request {
             Self::DescribeDBSubnetGroups(_) => "DescribeDBSubnetGroups",
             Self::DeleteDBSubnetGroup(_) => "DeleteDBSubnetGroup",
             Self::DescribeDBEngineVersions(_) => "DescribeDBEngineVersions",
+            Self::DescribeOrderableDBInstanceOptions(_) => "DescribeOrderableDBInstanceOptions",
             Self::DescribeEvents(_) => "DescribeEvents",
+            Self::DescribeEventCategories(_) => "DescribeEventCategories",
             Self::AddTagsToResource(_) => "AddTagsToResource",
             Self::ListTagsForResource(_) => "ListTagsForResource",
             Self::RemoveTagsFromResource(_) => "RemoveTagsFromResource",
@@ -304,6 +370,17 @@ impl Request {
             Self::DescribeDBSnapshots(_) => "DescribeDBSnapshots",
             Self::DeleteDBSnapshot(_) => "DeleteDBSnapshot",
             Self::RestoreDBInstanceFromDBSnapshot(_) => "RestoreDBInstanceFromDBSnapshot",
+            Self::CopyDBSnapshot(_) => "CopyDBSnapshot",
+            Self::DescribeDBSnapshotAttributes(_) => "DescribeDBSnapshotAttributes",
+            Self::ModifyDBSnapshotAttribute(_) => "ModifyDBSnapshotAttribute",
+            Self::CreateDBParameterGroup(_) => "CreateDBParameterGroup",
+            Self::CopyDBParameterGroup(_) => "CopyDBParameterGroup",
+            Self::ModifyDBParameterGroup(_) => "ModifyDBParameterGroup",
+            Self::ResetDBParameterGroup(_) => "ResetDBParameterGroup",
+            Self::DescribeDBParameterGroups(_) => "DescribeDBParameterGroups",
+            Self::DescribeDBParameters(_) => "DescribeDBParameters",
+            Self::DescribeEngineDefaultParameters(_) => "DescribeEngineDefaultParameters",
+            Self::DeleteDBParameterGroup(_) => "DeleteDBParameterGroup",
         }
     }
 }
@@ -323,7 +400,9 @@ pub enum Response {
     DescribeDBSubnetGroups(DBSubnetGroupMessage),
     DeleteDBSubnetGroup(()),
     DescribeDBEngineVersions(DBEngineVersionMessage),
+    DescribeOrderableDBInstanceOptions(OrderableDBInstanceOptionsMessage),
     DescribeEvents(EventsMessage),
+    DescribeEventCategories(EventCategoriesMessage),
     AddTagsToResource(()),
     ListTagsForResource(TagListMessage),
     RemoveTagsFromResource(()),
@@ -331,6 +410,17 @@ pub enum Response {
     DescribeDBSnapshots(DBSnapshotMessage),
     DeleteDBSnapshot(DeleteDBSnapshotResult),
     RestoreDBInstanceFromDBSnapshot(RestoreDBInstanceFromDBSnapshotResult),
+    CopyDBSnapshot(CopyDBSnapshotResult),
+    DescribeDBSnapshotAttributes(DescribeDBSnapshotAttributesResult),
+    ModifyDBSnapshotAttribute(ModifyDBSnapshotAttributeResult),
+    CreateDBParameterGroup(CreateDBParameterGroupResult),
+    CopyDBParameterGroup(CopyDBParameterGroupResult),
+    ModifyDBParameterGroup(DBParameterGroupNameMessage),
+    ResetDBParameterGroup(DBParameterGroupNameMessage),
+    DescribeDBParameterGroups(DBParameterGroupsMessage),
+    DescribeDBParameters(DBParameterGroupDetails),
+    DescribeEngineDefaultParameters(DescribeEngineDefaultParametersResult),
+    DeleteDBParameterGroup(()),
 }
 impl Response {
     /// The operation's name.
@@ -349,7 +439,9 @@ impl Response {
             Self::DescribeDBSubnetGroups(_) => "DescribeDBSubnetGroups",
             Self::DeleteDBSubnetGroup(_) => "DeleteDBSubnetGroup",
             Self::DescribeDBEngineVersions(_) => "DescribeDBEngineVersions",
+            Self::DescribeOrderableDBInstanceOptions(_) => "DescribeOrderableDBInstanceOptions",
             Self::DescribeEvents(_) => "DescribeEvents",
+            Self::DescribeEventCategories(_) => "DescribeEventCategories",
             Self::AddTagsToResource(_) => "AddTagsToResource",
             Self::ListTagsForResource(_) => "ListTagsForResource",
             Self::RemoveTagsFromResource(_) => "RemoveTagsFromResource",
@@ -357,6 +449,17 @@ impl Response {
             Self::DescribeDBSnapshots(_) => "DescribeDBSnapshots",
             Self::DeleteDBSnapshot(_) => "DeleteDBSnapshot",
             Self::RestoreDBInstanceFromDBSnapshot(_) => "RestoreDBInstanceFromDBSnapshot",
+            Self::CopyDBSnapshot(_) => "CopyDBSnapshot",
+            Self::DescribeDBSnapshotAttributes(_) => "DescribeDBSnapshotAttributes",
+            Self::ModifyDBSnapshotAttribute(_) => "ModifyDBSnapshotAttribute",
+            Self::CreateDBParameterGroup(_) => "CreateDBParameterGroup",
+            Self::CopyDBParameterGroup(_) => "CopyDBParameterGroup",
+            Self::ModifyDBParameterGroup(_) => "ModifyDBParameterGroup",
+            Self::ResetDBParameterGroup(_) => "ResetDBParameterGroup",
+            Self::DescribeDBParameterGroups(_) => "DescribeDBParameterGroups",
+            Self::DescribeDBParameters(_) => "DescribeDBParameters",
+            Self::DescribeEngineDefaultParameters(_) => "DescribeEngineDefaultParameters",
+            Self::DeleteDBParameterGroup(_) => "DeleteDBParameterGroup",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -412,7 +515,15 @@ impl Response {
                 v.encode_members(w);
                 true
             }
+            Self::DescribeOrderableDBInstanceOptions(v) => {
+                v.encode_members(w);
+                true
+            }
             Self::DescribeEvents(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeEventCategories(v) => {
                 v.encode_members(w);
                 true
             }
@@ -438,6 +549,47 @@ impl Response {
                 v.encode_members(w);
                 true
             }
+            Self::CopyDBSnapshot(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBSnapshotAttributes(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyDBSnapshotAttribute(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateDBParameterGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CopyDBParameterGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyDBParameterGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ResetDBParameterGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBParameterGroups(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBParameters(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeEngineDefaultParameters(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteDBParameterGroup(()) => false,
         }
     }
 }

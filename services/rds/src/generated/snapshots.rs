@@ -8,6 +8,75 @@ use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};
 
 use super::common::*;
 
+/// Shape `CopyDBSnapshotMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CopyDBSnapshotMessage {
+    pub source_db_snapshot_identifier: String,
+    pub target_db_snapshot_identifier: String,
+    pub kms_key_id: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+    pub copy_tags: Option<bool>,
+    pub pre_signed_url: Option<String>,
+    pub option_group_name: Option<String>,
+    pub target_custom_availability_zone: Option<String>,
+    pub snapshot_target: Option<String>,
+    pub copy_option_group: Option<bool>,
+    pub snapshot_availability_zone: Option<String>,
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+}
+impl CopyDBSnapshotMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            source_db_snapshot_identifier: required(
+                String::decode_query(q, &join(key, "SourceDBSnapshotIdentifier"))?,
+                &join(key, "SourceDBSnapshotIdentifier"),
+            )?,
+            target_db_snapshot_identifier: required(
+                String::decode_query(q, &join(key, "TargetDBSnapshotIdentifier"))?,
+                &join(key, "TargetDBSnapshotIdentifier"),
+            )?,
+            kms_key_id: String::decode_query(q, &join(key, "KmsKeyId"))?,
+            tags: query_list::<Tag>(q, &join(key, "Tags"), "Tag")?,
+            copy_tags: bool::decode_query(q, &join(key, "CopyTags"))?,
+            pre_signed_url: String::decode_query(q, &join(key, "PreSignedUrl"))?,
+            option_group_name: String::decode_query(q, &join(key, "OptionGroupName"))?,
+            target_custom_availability_zone: String::decode_query(q, &join(key, "TargetCustomAvailabilityZone"))?,
+            snapshot_target: String::decode_query(q, &join(key, "SnapshotTarget"))?,
+            copy_option_group: bool::decode_query(q, &join(key, "CopyOptionGroup"))?,
+            snapshot_availability_zone: String::decode_query(q, &join(key, "SnapshotAvailabilityZone"))?,
+            tag_specifications: query_list::<TagSpecification>(q, &join(key, "TagSpecifications"), "item")?,
+        })
+    }
+}
+impl QueryDecode for CopyDBSnapshotMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CopyDBSnapshotResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CopyDBSnapshotResult {
+    pub db_snapshot: Option<DBSnapshot>,
+}
+impl CopyDBSnapshotResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_snapshot {
+            v.encode_xml(w, "DBSnapshot");
+        }
+    }
+}
+impl XmlEncode for CopyDBSnapshotResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `CreateDBSnapshotMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreateDBSnapshotMessage {
@@ -243,6 +312,54 @@ impl XmlEncode for DBSnapshot {
         w.close(tag);
     }
 }
+/// Shape `DBSnapshotAttribute` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBSnapshotAttribute {
+    pub attribute_name: Option<String>,
+    pub attribute_values: Option<Vec<String>>,
+}
+impl DBSnapshotAttribute {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.attribute_name {
+            v.encode_xml(w, "AttributeName");
+        }
+        if let Some(v) = &self.attribute_values {
+            encode_list(w, "AttributeValues", "AttributeValue", v);
+        }
+    }
+}
+impl XmlEncode for DBSnapshotAttribute {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBSnapshotAttributesResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBSnapshotAttributesResult {
+    pub db_snapshot_identifier: Option<String>,
+    pub db_snapshot_attributes: Option<Vec<DBSnapshotAttribute>>,
+}
+impl DBSnapshotAttributesResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_snapshot_identifier {
+            v.encode_xml(w, "DBSnapshotIdentifier");
+        }
+        if let Some(v) = &self.db_snapshot_attributes {
+            encode_list(w, "DBSnapshotAttributes", "DBSnapshotAttribute", v);
+        }
+    }
+}
+impl XmlEncode for DBSnapshotAttributesResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DBSnapshotMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DBSnapshotMessage {
@@ -311,6 +428,50 @@ impl XmlEncode for DeleteDBSnapshotResult {
         w.close(tag);
     }
 }
+/// Shape `DescribeDBSnapshotAttributesMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeDBSnapshotAttributesMessage {
+    pub db_snapshot_identifier: String,
+}
+impl DescribeDBSnapshotAttributesMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_snapshot_identifier: required(
+                String::decode_query(q, &join(key, "DBSnapshotIdentifier"))?,
+                &join(key, "DBSnapshotIdentifier"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for DescribeDBSnapshotAttributesMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeDBSnapshotAttributesResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeDBSnapshotAttributesResult {
+    pub db_snapshot_attributes_result: Option<DBSnapshotAttributesResult>,
+}
+impl DescribeDBSnapshotAttributesResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_snapshot_attributes_result {
+            v.encode_xml(w, "DBSnapshotAttributesResult");
+        }
+    }
+}
+impl XmlEncode for DescribeDBSnapshotAttributesResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DescribeDBSnapshotsMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeDBSnapshotsMessage {
@@ -346,6 +507,59 @@ impl QueryDecode for DescribeDBSnapshotsMessage {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `ModifyDBSnapshotAttributeMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyDBSnapshotAttributeMessage {
+    pub db_snapshot_identifier: String,
+    pub attribute_name: String,
+    pub values_to_add: Option<Vec<String>>,
+    pub values_to_remove: Option<Vec<String>>,
+}
+impl ModifyDBSnapshotAttributeMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_snapshot_identifier: required(
+                String::decode_query(q, &join(key, "DBSnapshotIdentifier"))?,
+                &join(key, "DBSnapshotIdentifier"),
+            )?,
+            attribute_name: required(
+                String::decode_query(q, &join(key, "AttributeName"))?,
+                &join(key, "AttributeName"),
+            )?,
+            values_to_add: query_list::<String>(q, &join(key, "ValuesToAdd"), "AttributeValue")?,
+            values_to_remove: query_list::<String>(q, &join(key, "ValuesToRemove"), "AttributeValue")?,
+        })
+    }
+}
+impl QueryDecode for ModifyDBSnapshotAttributeMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `ModifyDBSnapshotAttributeResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyDBSnapshotAttributeResult {
+    pub db_snapshot_attributes_result: Option<DBSnapshotAttributesResult>,
+}
+impl ModifyDBSnapshotAttributeResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_snapshot_attributes_result {
+            v.encode_xml(w, "DBSnapshotAttributesResult");
+        }
+    }
+}
+impl XmlEncode for ModifyDBSnapshotAttributeResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `RestoreDBInstanceFromDBSnapshotMessage` of the model.
