@@ -203,3 +203,27 @@ async fn parameter_groups_reach_the_sql_endpoint() {
     let Some(run) = run_script_with("rds_parameter_groups.py", options, Box::leak(Box::new([port]))) else { return };
     assert!(run.await.contains("boto3 rds parameter groups: ok"));
 }
+
+/// CopyDBSnapshot (tags, a copy restores on its own after the source is deleted: psycopg reads
+/// the rows), the `restore` attribute, orderable options and event categories, through boto3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_copies_hold_their_bytes_and_share_by_attribute() {
+    let have = Command::new("python3").args(["-c", "import boto3, psycopg"]).status().is_ok_and(|s| s.success());
+    if !have {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but psycopg is not available");
+        eprintln!("\n*** SKIPPED: python3 with psycopg is not available ***\n");
+        return;
+    }
+    let listeners: Vec<std::net::TcpListener> =
+        (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    let ports: Vec<&'static str> = listeners
+        .iter()
+        .map(|l| &*Box::leak(l.local_addr().expect("addr").port().to_string().into_boxed_str()))
+        .collect();
+    drop(listeners);
+    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_snapshot_copies.py", options, Box::leak(ports.into_boxed_slice())) else {
+        return;
+    };
+    assert!(run.await.contains("boto3 rds snapshot copies: ok"));
+}
