@@ -38,6 +38,29 @@ fn run_script_with(
     })
 }
 
+/// Whether python3 imports `modules` (a test needing them is skipped loudly without them,
+/// except under `CI=true`, where .ci/run installs them).
+fn have_python(modules: &str) -> bool {
+    let have = Command::new("python3").args(["-c", &format!("import {modules}")]).status().is_ok_and(|s| s.success());
+    if !have {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but python3 cannot import {modules}");
+        eprintln!("\n*** SKIPPED: python3 cannot import {modules} ***\n");
+    }
+    have
+}
+
+/// `n` distinct ports no other test's server hands out (held together, so they differ): the
+/// scripts' instances ask for them explicitly.
+fn free_ports(n: usize) -> &'static [&'static str] {
+    let listeners: Vec<std::net::TcpListener> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    let ports: Vec<&'static str> = listeners
+        .iter()
+        .map(|l| &*Box::leak(l.local_addr().expect("addr").port().to_string().into_boxed_str()))
+        .collect();
+    Box::leak(ports.into_boxed_slice())
+}
+
 /// Instances with boto3's own waiters (polling every second here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_instance_lifecycle() {
@@ -56,23 +79,12 @@ async fn boto3_volume_lifecycle() {
 /// writer committing without pause: no acknowledged commit is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psycopg_rds_sql_endpoint_loses_no_commit_through_failovers() {
-    let have_psycopg = Command::new("python3").args(["-c", "import psycopg"]).status().is_ok_and(|s| s.success());
-    if !have_psycopg {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but psycopg is not available");
-        eprintln!("\n*** SKIPPED: python3 with psycopg is not available ***\n");
+    if !have_python("psycopg") {
         return;
     }
-    // Ports no other test's server hands out (held together, so they differ): the instances
-    // ask for them explicitly.
-    let listeners: Vec<std::net::TcpListener> =
-        (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
-    let ports: Vec<&'static str> = listeners
-        .iter()
-        .map(|l| &*Box::leak(l.local_addr().expect("addr").port().to_string().into_boxed_str()))
-        .collect();
-    drop(listeners);
+    let ports = free_ports(2);
     let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
-    let Some(run) = run_script_with("rds_sql.py", options, Box::leak(ports.into_boxed_slice())) else { return };
+    let Some(run) = run_script_with("rds_sql.py", options, ports) else { return };
     let out = run.await;
     assert!(out.contains("rds sql endpoint: ok"), "{out}");
     assert!(out.contains(", 0 lost"), "{out}");
@@ -83,22 +95,12 @@ async fn psycopg_rds_sql_endpoint_loses_no_commit_through_failovers() {
 /// is out, and takes writes once promoted or once its source is deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_replicas_follow_their_source_and_take_writes_once_promoted() {
-    let have_psycopg = Command::new("python3").args(["-c", "import psycopg"]).status().is_ok_and(|s| s.success());
-    if !have_psycopg {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but psycopg is not available");
-        eprintln!("\n*** SKIPPED: python3 with psycopg is not available ***\n");
+    if !have_python("psycopg") {
         return;
     }
-    // Ports no other test's server hands out: each instance asks for one explicitly.
-    let listeners: Vec<std::net::TcpListener> =
-        (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
-    let ports: Vec<&'static str> = listeners
-        .iter()
-        .map(|l| &*Box::leak(l.local_addr().expect("addr").port().to_string().into_boxed_str()))
-        .collect();
-    drop(listeners);
+    let ports = free_ports(3);
     let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
-    let Some(run) = run_script_with("rds_replica.py", options, Box::leak(ports.into_boxed_slice())) else { return };
+    let Some(run) = run_script_with("rds_replica.py", options, ports) else { return };
     let out = run.await;
     assert!(out.contains("rds read replicas: ok"), "{out}");
 }
@@ -106,16 +108,12 @@ async fn read_replicas_follow_their_source_and_take_writes_once_promoted() {
 /// SQLAlchemy 2, core and ORM, over psycopg against a PostgreSQL instance's SQL endpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlalchemy_orm_and_core_work_against_the_sql_endpoint() {
-    let have = Command::new("python3").args(["-c", "import sqlalchemy, psycopg"]).status().is_ok_and(|s| s.success());
-    if !have {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but SQLAlchemy or psycopg is not available");
-        eprintln!("\n*** SKIPPED: python3 with SQLAlchemy and psycopg is not available ***\n");
+    if !have_python("sqlalchemy, psycopg") {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
-    let port: &'static str = Box::leak(port.to_string().into_boxed_str());
+    let ports = free_ports(1);
     let options = ServeOptions { lifecycle_delay_ms: 50, ..ServeOptions::ephemeral() };
-    let Some(run) = run_script_with("rds_sqlalchemy.py", options, Box::leak(Box::new([port]))) else { return };
+    let Some(run) = run_script_with("rds_sqlalchemy.py", options, ports) else { return };
     assert!(run.await.contains("sqlalchemy: ok"));
 }
 
@@ -191,16 +189,12 @@ async fn dashboard_in_headless_chromium() {
 /// `immediate` dynamic values at once, static ones at the reboot, `max_connections` enforced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parameter_groups_reach_the_sql_endpoint() {
-    let have = Command::new("python3").args(["-c", "import boto3, psycopg"]).status().is_ok_and(|s| s.success());
-    if !have {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but psycopg is not available");
-        eprintln!("\n*** SKIPPED: python3 with psycopg is not available ***\n");
+    if !have_python("boto3, psycopg") {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
-    let port: &'static str = Box::leak(port.to_string().into_boxed_str());
+    let ports = free_ports(1);
     let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
-    let Some(run) = run_script_with("rds_parameter_groups.py", options, Box::leak(Box::new([port]))) else { return };
+    let Some(run) = run_script_with("rds_parameter_groups.py", options, ports) else { return };
     assert!(run.await.contains("boto3 rds parameter groups: ok"));
 }
 
@@ -208,21 +202,12 @@ async fn parameter_groups_reach_the_sql_endpoint() {
 /// the rows), the `restore` attribute, orderable options and event categories, through boto3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_copies_hold_their_bytes_and_share_by_attribute() {
-    let have = Command::new("python3").args(["-c", "import boto3, psycopg"]).status().is_ok_and(|s| s.success());
-    if !have {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but psycopg is not available");
-        eprintln!("\n*** SKIPPED: python3 with psycopg is not available ***\n");
+    if !have_python("boto3, psycopg") {
         return;
     }
-    let listeners: Vec<std::net::TcpListener> =
-        (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
-    let ports: Vec<&'static str> = listeners
-        .iter()
-        .map(|l| &*Box::leak(l.local_addr().expect("addr").port().to_string().into_boxed_str()))
-        .collect();
-    drop(listeners);
+    let ports = free_ports(2);
     let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
-    let Some(run) = run_script_with("rds_snapshot_copies.py", options, Box::leak(ports.into_boxed_slice())) else {
+    let Some(run) = run_script_with("rds_snapshot_copies.py", options, ports) else {
         return;
     };
     assert!(run.await.contains("boto3 rds snapshot copies: ok"));
