@@ -13,8 +13,9 @@ use crate::error::ControlError;
 use crate::ids::{AzId, AzName};
 use crate::model::lifecycle::LifecycleDelays;
 use crate::model::rds::{
-    DbInstance, DbInstanceSpec, DbInstanceStatus, DbModification, DbSnapshot, DbSnapshotStatus, DbStorage, DbSubnet,
-    DbSubnetGroup, EventSource, PendingChanges, RdsError, RdsEvent, ReadReplicaSpec, DEFAULT_SUBNET_GROUP,
+    DbInstance, DbInstanceSpec, DbInstanceStatus, DbModification, DbSettingsChange, DbSnapshot, DbSnapshotStatus,
+    DbStorage, DbSubnet, DbSubnetGroup, EventSource, PendingChanges, RdsError, RdsEvent, ReadReplicaSpec,
+    DEFAULT_SUBNET_GROUP,
 };
 use crate::model::zone::{Zone, ZoneState};
 use crate::region::Region;
@@ -469,6 +470,19 @@ impl RegionState {
                 .default_subnet_group()
                 .ok_or_else(|| invalid("There is no default VPC: name a DBSubnetGroupName."))?,
         };
+        let settings = self.db_settings(
+            &Default::default(),
+            &spec.settings,
+            &crate::db_instance_settings::InstanceFacts {
+                engine: engine.name,
+                engine_version: &version,
+                vpc_id: &group.vpc_id,
+                allocated_gib: allocated,
+                storage_type: &storage_type,
+                encrypted: spec.storage_encrypted,
+                creating: true,
+            },
+        )?;
         // The zones of the group that are up, in the group's order.
         let mut group_zones: Vec<(AzName, AzId)> = Vec::new();
         for s in &group.subnets {
@@ -549,6 +563,7 @@ impl RegionState {
             subnet_group: spec.subnet_group.as_ref().map(|g| g.to_ascii_lowercase()),
             vpc_id: group.vpc_id.clone(),
             booted_parameters: Some(self.booted_parameters(&parameter_group)),
+            settings,
             parameter_group,
             backup_retention_days: retention,
             backup_window,
@@ -822,6 +837,7 @@ impl RegionState {
             copy_tags_to_snapshot: spec.copy_tags_to_snapshot,
             storage_encrypted: source.storage_encrypted,
             tags: spec.tags,
+            settings: DbSettingsChange { security_groups: spec.security_groups.clone(), ..Default::default() },
         };
         self.new_db_instance(base, zones, address, now_ms, None)?;
         let row = self.instance_mut(&spec.id)?;
@@ -1168,9 +1184,23 @@ impl RegionState {
             }
             None => None,
         };
+        let settings = self.db_settings(
+            &instance.settings,
+            &m.settings,
+            &crate::db_instance_settings::InstanceFacts {
+                engine: &instance.engine,
+                engine_version: &instance.engine_version,
+                vpc_id: &instance.vpc_id,
+                allocated_gib: m.allocated_gib.unwrap_or(instance.allocated_gib),
+                storage_type: &instance.storage_type,
+                encrypted: instance.storage_encrypted,
+                creating: false,
+            },
+        )?;
         let mut rebooting = false;
         {
             let i = self.instance_mut(id)?;
+            i.settings = settings;
             if let Some(g) = parameter_group {
                 // Associated now; its values are taken at the next reboot (pending-reboot).
                 i.parameter_group = g;

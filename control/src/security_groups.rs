@@ -133,7 +133,10 @@ impl RegionState {
             .security_groups_ref()
             .values()
             .any(|g| g.id != id && g.rules.iter().any(|r| r.group.as_deref() == Some(id)));
-        if referenced {
+        let instance_uses = self.instances.values().any(|i| {
+            i.state != crate::model::instance::InstanceState::Terminated && i.security_groups.iter().any(|g| g == id)
+        });
+        if referenced || instance_uses || self.db_instance_uses_security_group(id) {
             return Err(ControlError::SecurityGroup(SecurityGroupError::InUse(id.to_string())));
         }
         if dry_run {

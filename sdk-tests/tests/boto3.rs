@@ -212,3 +212,11 @@ async fn snapshot_copies_hold_their_bytes_and_share_by_attribute() {
     };
     assert!(run.await.contains("boto3 rds snapshot copies: ok"));
 }
+
+/// The instance settings Terraform sets on every DB instance (security groups, autoscaling,
+/// monitoring, IAM auth, Performance Insights, CA, KMS, throughput, log exports): RDS's rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_rds_instance_settings_follow_rds_rules() {
+    let Some(run) = run_script("rds_instance_settings.py", 100) else { return };
+    assert!(run.await.contains("boto3 rds instance settings: ok"));
+}

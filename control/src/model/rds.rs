@@ -154,6 +154,48 @@ pub struct DbInstance {
     /// before parameter groups existed) reads as "in sync with its group".
     #[serde(default)]
     pub booted_parameters: Option<BootedParameters>,
+    #[serde(default)]
+    pub settings: DbInstanceSettings,
+}
+
+/// Settings of a DB instance that RDS checks and shows: security groups, storage autoscaling,
+/// monitoring, authentication, certificates, encryption keys, throughput, log exports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbInstanceSettings {
+    /// EC2 security group ids of the instance's VPC.
+    pub security_groups: Vec<String>,
+    /// Storage autoscaling's ceiling (GiB); `None`: off.
+    pub max_allocated_gib: Option<u32>,
+    /// Enhanced monitoring's interval in seconds (0: off).
+    pub monitoring_interval: u32,
+    pub monitoring_role_arn: Option<String>,
+    pub iam_auth: bool,
+    pub performance_insights: bool,
+    pub performance_insights_retention_days: Option<u32>,
+    /// `None`: RDS's default certificate authority.
+    pub ca_certificate: Option<String>,
+    pub kms_key_id: Option<String>,
+    /// gp3 throughput in MiB/s, where it can be set.
+    pub storage_throughput: Option<u32>,
+    /// Log types exported to CloudWatch Logs.
+    pub log_exports: Vec<String>,
+}
+
+/// What CreateDBInstance or ModifyDBInstance names of [`DbInstanceSettings`] (`None`: not named).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbSettingsChange {
+    pub security_groups: Option<Vec<String>>,
+    pub max_allocated_gib: Option<u32>,
+    pub monitoring_interval: Option<u32>,
+    pub monitoring_role_arn: Option<String>,
+    pub iam_auth: Option<bool>,
+    pub performance_insights: Option<bool>,
+    pub performance_insights_retention_days: Option<u32>,
+    pub ca_certificate: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub storage_throughput: Option<u32>,
+    pub enable_log_exports: Vec<String>,
+    pub disable_log_exports: Vec<String>,
 }
 
 fn in_sync() -> bool {
@@ -195,6 +237,7 @@ pub struct DbModification {
     pub publicly_accessible: Option<bool>,
     /// A new DB parameter group: associated at once, its values taken at the next reboot.
     pub parameter_group: Option<String>,
+    pub settings: DbSettingsChange,
     pub apply_immediately: bool,
 }
 
@@ -372,6 +415,7 @@ pub struct DbInstanceSpec {
     pub copy_tags_to_snapshot: bool,
     pub storage_encrypted: bool,
     pub tags: BTreeMap<String, String>,
+    pub settings: DbSettingsChange,
 }
 
 /// What CreateDBInstanceReadReplica asks for besides the source (the rest comes from it).
@@ -390,6 +434,8 @@ pub struct ReadReplicaSpec {
     pub deletion_protection: bool,
     pub copy_tags_to_snapshot: bool,
     pub tags: BTreeMap<String, String>,
+    /// VPC security groups (the VPC's default group when none).
+    pub security_groups: Option<Vec<String>>,
 }
 
 /// The errors of RDS, in squall's terms (the RDS service maps them to AWS's codes).
@@ -445,4 +491,6 @@ pub enum RdsError {
     ParameterGroupQuotaExceeded(usize),
     #[error("a snapshot may be shared with at most {0} accounts")]
     SharedSnapshotQuotaExceeded(usize),
+    #[error("certificate {0} not found")]
+    CertificateNotFound(String),
 }

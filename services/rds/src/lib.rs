@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use squall_control::model::rds::{
-    DbInstance as Instance, DbInstanceSpec, DbModification, DbSnapshot as Snapshot, DbSubnetGroup as Group,
-    EventSource, RdsEvent, ReadReplicaSpec,
+    DbInstance as Instance, DbInstanceSpec, DbModification, DbSettingsChange, DbSnapshot as Snapshot,
+    DbSubnetGroup as Group, EventSource, RdsEvent, ReadReplicaSpec,
 };
 use squall_control::{ControlError, ControlPlane, RdsError, Region, RegionName};
 use squall_protocol::{decode_action, query_response, ApiError, QueryParams, RequestContext, Timestamp, WireResponse};
@@ -342,6 +342,36 @@ fn instance_spec(r: CreateDBInstanceMessage) -> Result<DbInstanceSpec, ApiError>
     if r.db_cluster_identifier.is_some() {
         return Err(not_built("squall does not serve DB clusters yet"));
     }
+    if r.manage_master_user_password == Some(true) {
+        return Err(not_built(
+            "squall does not serve Secrets Manager, so it cannot manage the master password: give \
+             MasterUserPassword",
+        ));
+    }
+    if r.db_security_groups.as_ref().is_some_and(|g| !g.is_empty()) {
+        return Err(ApiError::client(
+            "InvalidParameterCombination",
+            "DB Security Groups can only be associated with VPC DB Instances using API versions 2012-01-15 \
+             through 2012-09-17.",
+        ));
+    }
+    let settings = DbSettingsChange {
+        security_groups: r.vpc_security_group_ids,
+        max_allocated_gib: non_negative("MaxAllocatedStorage", r.max_allocated_storage)?,
+        monitoring_interval: non_negative("MonitoringInterval", r.monitoring_interval)?,
+        monitoring_role_arn: r.monitoring_role_arn,
+        iam_auth: r.enable_iam_database_authentication,
+        performance_insights: r.enable_performance_insights,
+        performance_insights_retention_days: non_negative(
+            "PerformanceInsightsRetentionPeriod",
+            r.performance_insights_retention_period,
+        )?,
+        ca_certificate: r.ca_certificate_identifier,
+        kms_key_id: r.kms_key_id,
+        storage_throughput: non_negative("StorageThroughput", r.storage_throughput)?,
+        enable_log_exports: r.enable_cloudwatch_logs_exports.unwrap_or_default(),
+        disable_log_exports: Vec::new(),
+    };
     let port = port(r.port)?;
     Ok(DbInstanceSpec {
         id: r.db_instance_identifier,
@@ -368,6 +398,7 @@ fn instance_spec(r: CreateDBInstanceMessage) -> Result<DbInstanceSpec, ApiError>
         copy_tags_to_snapshot: r.copy_tags_to_snapshot.unwrap_or(false),
         storage_encrypted: r.storage_encrypted.unwrap_or(false),
         tags: tag_map(r.tags.unwrap_or_default())?,
+        settings,
     })
 }
 
@@ -401,6 +432,7 @@ fn read_replica_spec(r: CreateDBInstanceReadReplicaMessage) -> Result<ReadReplic
         deletion_protection: r.deletion_protection.unwrap_or(false),
         copy_tags_to_snapshot: r.copy_tags_to_snapshot.unwrap_or(false),
         tags: tag_map(r.tags.unwrap_or_default())?,
+        security_groups: r.vpc_security_group_ids,
     })
 }
 
@@ -455,7 +487,31 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance
         preferred_backup_window: Some(i.backup_window.clone()),
         backup_retention_period: Some(i.backup_retention_days as i32),
         db_security_groups: Some(Vec::new()),
-        vpc_security_groups: Some(Vec::new()),
+        vpc_security_groups: Some(
+            i.settings
+                .security_groups
+                .iter()
+                .map(|g| VpcSecurityGroupMembership {
+                    vpc_security_group_id: Some(g.clone()),
+                    status: Some("active".into()),
+                })
+                .collect(),
+        ),
+        max_allocated_storage: i.settings.max_allocated_gib.map(|g| g as i32),
+        monitoring_role_arn: i.settings.monitoring_role_arn.clone(),
+        enhanced_monitoring_resource_arn: (i.settings.monitoring_interval > 0).then(|| {
+            format!("arn:aws:logs:{}:{}:log-group:RDSOSMetrics:log-stream:{}", arns.region, arns.account, i.resource_id)
+        }),
+        performance_insights_retention_period: i.settings.performance_insights_retention_days.map(|d| d as i32),
+        performance_insights_kms_key_id: i.settings.performance_insights.then(|| default_kms_key(arns)),
+        enabled_cloudwatch_logs_exports: (!i.settings.log_exports.is_empty()).then(|| i.settings.log_exports.clone()),
+        kms_key_id: i.storage_encrypted.then(|| i.settings.kms_key_id.clone().unwrap_or_else(|| default_kms_key(arns))),
+        storage_throughput: (i.storage_type == "gp3")
+            .then(|| i.settings.storage_throughput.unwrap_or(if i.allocated_gib >= 400 { 500 } else { 125 }) as i32),
+        certificate_details: Some(CertificateDetails {
+            ca_identifier: Some(ca_certificate(i).into()),
+            valid_till: Some(timestamp(i.created_ms + 365 * 24 * 3_600_000)),
+        }),
         db_parameter_groups: Some(vec![DBParameterGroupStatus {
             db_parameter_group_name: Some(i.parameter_group.clone()),
             parameter_apply_status: Some(parameter_status.into()),
@@ -490,13 +546,13 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance
         db_instance_port: Some(0),
         storage_encrypted: Some(i.storage_encrypted),
         dbi_resource_id: Some(i.resource_id.clone()),
-        ca_certificate_identifier: Some("rds-ca-rsa2048-g1".into()),
+        ca_certificate_identifier: Some(ca_certificate(i).into()),
         domain_memberships: Some(Vec::new()),
         copy_tags_to_snapshot: Some(i.copy_tags_to_snapshot),
-        monitoring_interval: Some(0),
+        monitoring_interval: Some(i.settings.monitoring_interval as i32),
         db_instance_arn: Some(arns.of("db", &i.id)),
-        iam_database_authentication_enabled: Some(false),
-        performance_insights_enabled: Some(false),
+        iam_database_authentication_enabled: Some(i.settings.iam_auth),
+        performance_insights_enabled: Some(i.settings.performance_insights),
         deletion_protection: Some(i.deletion_protection),
         associated_roles: Some(Vec::new()),
         tag_list: Some(render_tags(&i.tags)),
@@ -505,6 +561,16 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance
         backup_target: Some("region".into()),
         ..Default::default()
     }
+}
+
+/// The certificate authority of an instance's endpoint.
+fn ca_certificate(i: &Instance) -> &str {
+    i.settings.ca_certificate.as_deref().unwrap_or(squall_control::db_instance_settings::CA_CERTIFICATES[0])
+}
+
+/// The AWS-managed key RDS encrypts with when none is named.
+fn default_kms_key(arns: &Arns<'_>) -> String {
+    format!("arn:aws:kms:{}:{}:alias/aws/rds", arns.region, arns.account)
 }
 
 /// A read replica's replication state, as RDS shows it; and squall's way to show what AWS's
@@ -652,6 +718,7 @@ fn restore_overrides(r: RestoreDBInstanceFromDBSnapshotMessage) -> Result<DbInst
         auto_minor_version_upgrade: r.auto_minor_version_upgrade,
         copy_tags_to_snapshot: r.copy_tags_to_snapshot.unwrap_or(false),
         tags: tag_map(r.tags.unwrap_or_default())?,
+        settings: DbSettingsChange { security_groups: r.vpc_security_group_ids, ..Default::default() },
         ..Default::default()
     })
 }
@@ -668,6 +735,37 @@ fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> 
     if let Some((name, _)) = unsupported.iter().find(|(_, given)| *given) {
         return Err(not_built(&format!("squall does not modify {name} yet")));
     }
+    if r.manage_master_user_password == Some(true) || r.rotate_master_user_password == Some(true) {
+        return Err(not_built(
+            "squall does not serve Secrets Manager, so it cannot manage the master password: set \
+             MasterUserPassword",
+        ));
+    }
+    if r.db_security_groups.as_ref().is_some_and(|g| !g.is_empty()) {
+        return Err(ApiError::client(
+            "InvalidParameterCombination",
+            "DB Security Groups can only be associated with VPC DB Instances using API versions 2012-01-15 \
+             through 2012-09-17.",
+        ));
+    }
+    let logs = r.cloudwatch_logs_export_configuration.unwrap_or_default();
+    let settings = DbSettingsChange {
+        security_groups: r.vpc_security_group_ids,
+        max_allocated_gib: non_negative("MaxAllocatedStorage", r.max_allocated_storage)?,
+        monitoring_interval: non_negative("MonitoringInterval", r.monitoring_interval)?,
+        monitoring_role_arn: r.monitoring_role_arn,
+        iam_auth: r.enable_iam_database_authentication,
+        performance_insights: r.enable_performance_insights,
+        performance_insights_retention_days: non_negative(
+            "PerformanceInsightsRetentionPeriod",
+            r.performance_insights_retention_period,
+        )?,
+        ca_certificate: r.ca_certificate_identifier,
+        kms_key_id: None,
+        storage_throughput: non_negative("StorageThroughput", r.storage_throughput)?,
+        enable_log_exports: logs.enable_log_types.unwrap_or_default(),
+        disable_log_exports: logs.disable_log_types.unwrap_or_default(),
+    };
     Ok(DbModification {
         class: r.db_instance_class,
         allocated_gib: non_negative("AllocatedStorage", r.allocated_storage)?,
@@ -683,6 +781,7 @@ fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> 
         auto_minor_version_upgrade: r.auto_minor_version_upgrade,
         publicly_accessible: r.publicly_accessible,
         parameter_group: r.db_parameter_group_name,
+        settings,
         apply_immediately: r.apply_immediately.unwrap_or(false),
     })
 }
@@ -1088,6 +1187,9 @@ fn control_error(e: ControlError) -> ApiError {
                 ApiError::new(404, "DBParameterGroupNotFound", format!("DBParameterGroup not found: {name}"))
             }
             RdsError::InvalidParameterGroupState(m) => client("InvalidDBParameterGroupState", m),
+            RdsError::CertificateNotFound(id) => {
+                ApiError::new(404, "CertificateNotFound", format!("Certificate {id} not found."))
+            }
             RdsError::SharedSnapshotQuotaExceeded(n) => client(
                 "SharedSnapshotQuotaExceeded",
                 format!("A manual DB snapshot can be shared with at most {n} AWS accounts."),

@@ -1,0 +1,158 @@
+"""The settings of a DB instance that Terraform and SDK users set on every instance — VPC security
+groups from EC2, storage autoscaling, enhanced monitoring, IAM authentication, Performance
+Insights, the certificate authority, the KMS key, gp3 throughput, CloudWatch log exports — with
+RDS's rules and codes, through boto3 against the squall at argv[1].
+
+Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
+"""
+import sys
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+endpoint = sys.argv[1]
+session = dict(
+    endpoint_url=endpoint,
+    region_name="us-east-1",
+    aws_access_key_id="test",
+    aws_secret_access_key="test",
+    config=Config(retries={"max_attempts": 1}),
+)
+rds = boto3.client("rds", **session)
+ec2 = boto3.client("ec2", **session)
+fast = {"Delay": 1, "MaxAttempts": 60}
+ROLE = "arn:aws:iam::000000000000:role/rds-monitoring"
+
+
+def fails(code, call, *args, **kwargs):
+    try:
+        call(*args, **kwargs)
+    except ClientError as e:
+        got = e.response["Error"]["Code"]
+        assert got == code, f"{call.__name__}: wanted {code}, got {got}: {e}"
+        return e.response["Error"]["Message"]
+    raise AssertionError(f"{call.__name__} succeeded; wanted {code}")
+
+
+default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+default_sg = ec2.describe_security_groups(
+    Filters=[{"Name": "vpc-id", "Values": [default_vpc]}, {"Name": "group-name", "Values": ["default"]}]
+)["SecurityGroups"][0]["GroupId"]
+db_sg = ec2.create_security_group(GroupName="db", Description="database", VpcId=default_vpc)["GroupId"]
+other_vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+elsewhere_sg = ec2.create_security_group(GroupName="db", Description="elsewhere", VpcId=other_vpc)["GroupId"]
+
+base = dict(
+    Engine="postgres",
+    DBInstanceClass="db.t3.micro",
+    AllocatedStorage=20,
+    MasterUsername="app",
+    MasterUserPassword="correct-horse",
+)
+
+# ---- what CreateDBInstance refuses ------------------------------------------------------------
+msg = fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x", **base,
+            VpcSecurityGroupIds=[elsewhere_sg])
+assert msg == (f"The DB instance and EC2 security group are in different VPCs. The DB instance is in {default_vpc} "
+               f"and the EC2 security group is in {other_vpc}"), msg
+fails("InvalidParameterValue", rds.create_db_instance, DBInstanceIdentifier="x", **base,
+      VpcSecurityGroupIds=["sg-0123456789abcdef0"])
+msg = fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x", **base,
+            MonitoringInterval=60)
+assert msg == "A MonitoringRoleARN value is required if you specify a MonitoringInterval value other than 0.", msg
+fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x", **base, MonitoringRoleArn=ROLE)
+fails("InvalidParameterValue", rds.create_db_instance, DBInstanceIdentifier="x", **base, MonitoringInterval=7,
+      MonitoringRoleArn=ROLE)
+fails("InvalidParameterValue", rds.create_db_instance, DBInstanceIdentifier="x", **base, MonitoringInterval=60,
+      MonitoringRoleArn="not-an-arn")
+fails("CertificateNotFound", rds.create_db_instance, DBInstanceIdentifier="x", **base,
+      CACertificateIdentifier="rds-ca-nope")
+fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x", **base, MaxAllocatedStorage=20)
+fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x", **base,
+      KmsKeyId="arn:aws:kms:us-east-1:000000000000:key/1234")
+msg = fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x", **base,
+            EnableCloudwatchLogsExports=["postgresql", "audit"])
+assert "'audit'" in msg, msg
+fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x", **base, StorageThroughput=600)
+fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x",
+      **{**base, "StorageType": "gp3"}, StorageThroughput=600)
+fails("InvalidParameterValue", rds.create_db_instance, DBInstanceIdentifier="x", **base,
+      EnablePerformanceInsights=True, PerformanceInsightsRetentionPeriod=10)
+fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x", **base,
+      DBSecurityGroups=["classic"])
+try:
+    rds.create_db_instance(DBInstanceIdentifier="x", **base, ManageMasterUserPassword=True)
+    raise AssertionError("ManageMasterUserPassword was accepted")
+except ClientError as e:
+    assert e.response["Error"]["Code"] == "NotImplemented", e
+    assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 501, e.response
+assert rds.describe_db_instances()["DBInstances"] == [], "a refused create left an instance behind"
+
+# ---- an instance with all of them ---------------------------------------------------------------
+made = rds.create_db_instance(
+    DBInstanceIdentifier="tuned",
+    **{**base, "AllocatedStorage": 400, "StorageType": "gp3"},
+    VpcSecurityGroupIds=[db_sg, db_sg],
+    MaxAllocatedStorage=1000,
+    MonitoringInterval=60,
+    MonitoringRoleArn=ROLE,
+    EnableIAMDatabaseAuthentication=True,
+    EnablePerformanceInsights=True,
+    CACertificateIdentifier="rds-ca-rsa4096-g1",
+    StorageEncrypted=True,
+    KmsKeyId="arn:aws:kms:us-east-1:000000000000:key/1234abcd",
+    StorageThroughput=1000,
+    EnableCloudwatchLogsExports=["upgrade", "postgresql"],
+)["DBInstance"]
+assert made["VpcSecurityGroups"] == [{"VpcSecurityGroupId": db_sg, "Status": "active"}], made["VpcSecurityGroups"]
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="tuned", WaiterConfig=fast)
+db = rds.describe_db_instances(DBInstanceIdentifier="tuned")["DBInstances"][0]
+assert db["MaxAllocatedStorage"] == 1000, db
+assert db["MonitoringInterval"] == 60 and db["MonitoringRoleArn"] == ROLE, db
+assert db["EnhancedMonitoringResourceArn"].endswith(f"log-stream:{db['DbiResourceId']}"), db
+assert db["IAMDatabaseAuthenticationEnabled"] is True, db
+assert db["PerformanceInsightsEnabled"] is True and db["PerformanceInsightsRetentionPeriod"] == 7, db
+assert db["CACertificateIdentifier"] == "rds-ca-rsa4096-g1", db
+assert db["CertificateDetails"]["CAIdentifier"] == "rds-ca-rsa4096-g1", db
+assert db["StorageEncrypted"] is True and db["KmsKeyId"] == "arn:aws:kms:us-east-1:000000000000:key/1234abcd", db
+assert db["StorageThroughput"] == 1000, db
+assert db["EnabledCloudwatchLogsExports"] == ["postgresql", "upgrade"], db
+
+# An instance that names no group is in its VPC's default group.
+rds.create_db_instance(DBInstanceIdentifier="plain", **base)
+plain = rds.describe_db_instances(DBInstanceIdentifier="plain")["DBInstances"][0]
+assert plain["VpcSecurityGroups"] == [{"VpcSecurityGroupId": default_sg, "Status": "active"}], plain
+assert plain["MonitoringInterval"] == 0 and "MonitoringRoleArn" not in plain, plain
+assert plain["CACertificateIdentifier"] == "rds-ca-rsa2048-g1", plain
+assert plain["IAMDatabaseAuthenticationEnabled"] is False and "KmsKeyId" not in plain, plain
+
+# EC2 will not delete a group a DB instance uses.
+fails("DependencyViolation", ec2.delete_security_group, GroupId=db_sg)
+
+# ---- ModifyDBInstance changes them, with the same rules -----------------------------------------
+fails("InvalidParameterCombination", rds.modify_db_instance, DBInstanceIdentifier="tuned",
+      VpcSecurityGroupIds=[elsewhere_sg], ApplyImmediately=True)
+fails("CertificateNotFound", rds.modify_db_instance, DBInstanceIdentifier="tuned",
+      CACertificateIdentifier="rds-ca-nope", ApplyImmediately=True)
+rds.modify_db_instance(
+    DBInstanceIdentifier="tuned",
+    VpcSecurityGroupIds=[default_sg],
+    MonitoringInterval=0,
+    EnablePerformanceInsights=False,
+    MaxAllocatedStorage=400,
+    CloudwatchLogsExportConfiguration={"DisableLogTypes": ["upgrade"], "EnableLogTypes": []},
+    ApplyImmediately=True,
+)
+db = rds.describe_db_instances(DBInstanceIdentifier="tuned")["DBInstances"][0]
+assert db["VpcSecurityGroups"] == [{"VpcSecurityGroupId": default_sg, "Status": "active"}], db
+assert db["MonitoringInterval"] == 0 and "MonitoringRoleArn" not in db, db
+assert db["PerformanceInsightsEnabled"] is False, db
+assert "MaxAllocatedStorage" not in db, "MaxAllocatedStorage equal to the storage turns autoscaling off"
+assert db["EnabledCloudwatchLogsExports"] == ["postgresql"], db
+ec2.delete_security_group(GroupId=db_sg)
+
+for instance in ("tuned", "plain"):
+    rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier=instance, WaiterConfig=fast)
+    rds.delete_db_instance(DBInstanceIdentifier=instance, SkipFinalSnapshot=True)
+print("boto3 rds instance settings: ok")
