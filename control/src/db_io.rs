@@ -33,6 +33,8 @@ pub fn served_engine(engine: &str) -> bool {
 pub struct DbEndpoint {
     pub region: RegionName,
     pub id: String,
+    /// The DbiResourceId: the id that survives renames.
+    pub resource_id: String,
     pub engine: String,
     pub port: u16,
     pub master_username: String,
@@ -169,6 +171,9 @@ pub struct DbDevice {
     standby_in_sync: AtomicBool,
     /// Records durably that the standby fell out of sync (failover must not promote it).
     mark_out_of_sync: OutOfSync,
+    /// When a write last reached the storage (wall-clock ms), for point-in-time restore.
+    last_write: Arc<std::sync::atomic::AtomicU64>,
+    wall_ms: Box<dyn Fn() -> u64 + Send + Sync>,
 }
 
 impl std::fmt::Debug for DbDevice {
@@ -214,6 +219,8 @@ impl DbDevice {
     /// Writes on the primary's volumes, then on the standby's while it is in sync.
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), DbIoError> {
         self.check(offset, data.len() as u64)?;
+        // Stamped before the bytes land: a restore to a time after the stamp never misses them.
+        self.last_write.fetch_max((self.wall_ms)(), Ordering::SeqCst);
         self.primary.write(offset, data).map_err(|e| held_or(&self.instance, e))?;
         self.on_standby(|standby| standby.write(offset, data))
     }
@@ -292,6 +299,7 @@ impl RegionState {
         DbEndpoint {
             region: region.clone(),
             id: i.id.clone(),
+            resource_id: i.resource_id.clone(),
             engine: i.engine.clone(),
             port: i.port,
             master_username: i.master_username.clone().unwrap_or_default(),
@@ -379,6 +387,9 @@ impl ControlPlane {
         let start = self.start_wall_ms;
         let id = endpoint.id.clone();
         let standby_zone = endpoint.standby.as_ref().map(|s| s.zone.to_string()).unwrap_or_default();
+        let last_write = region.db_writes(&endpoint.resource_id);
+        let wall_clock = clock.clone();
+        let wall_ms: Box<dyn Fn() -> u64 + Send + Sync> = Box::new(move || start + wall_clock.now().as_millis() as u64);
         let mark_out_of_sync: OutOfSync = Box::new(move || {
             let now = start + clock.now().as_millis() as u64;
             region.with_state(now, |state| state.mark_db_standby_out_of_sync(&id, &standby_zone, now))
@@ -390,6 +401,8 @@ impl ControlPlane {
             standby_in_sync: AtomicBool::new(endpoint.standby_in_sync && standby.is_some()),
             standby,
             mark_out_of_sync,
+            last_write,
+            wall_ms,
         }))
     }
 }

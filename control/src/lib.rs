@@ -6,6 +6,7 @@
 //! may name cost nothing until one is called.
 
 pub mod block_io;
+pub mod db_backups;
 pub mod db_instance_settings;
 mod db_io;
 pub mod db_parameter_groups;

@@ -564,6 +564,7 @@ impl RegionState {
             vpc_id: group.vpc_id.clone(),
             booted_parameters: Some(self.booted_parameters(&parameter_group)),
             settings,
+            retain_automated_backups: false,
             parameter_group,
             backup_retention_days: retention,
             backup_window,
@@ -587,12 +588,26 @@ impl RegionState {
         self.db_instances.insert(id.clone(), instance.clone());
         match from {
             None => self.rds_event(&id, "DB instance created", "RDS-EVENT-0005", "creation", now_ms),
+            // A point-in-time restore copies a live instance, not a snapshot: its caller says so.
+            Some(s) if s.id.starts_with(crate::db_backups::TRANSIENT_PREFIX) => {}
             Some(s) => {
                 let message = format!("Restored from snapshot {}", s.id);
                 self.rds_event(&id, &message, "RDS-EVENT-0043", "creation", now_ms)
             }
         }
         Ok(instance)
+    }
+
+    /// A new instance whose volumes are restored from `from`'s.
+    pub(crate) fn new_db_instance_from(
+        &mut self,
+        spec: DbInstanceSpec,
+        zones: &[Zone],
+        address: &str,
+        now_ms: u64,
+        from: &DbSnapshot,
+    ) -> Result<DbInstance, ControlError> {
+        self.new_db_instance(spec, zones, address, now_ms, Some(from))
     }
 
     /// The lowest port of the configured range that no instance of the region has (the engine's
@@ -706,6 +721,7 @@ impl RegionState {
         id: &str,
         skip_final_snapshot: bool,
         final_snapshot: Option<&str>,
+        delete_automated_backups: bool,
         now_ms: u64,
     ) -> Result<DbInstance, ControlError> {
         let instance = self.db_instance(id)?.clone();
@@ -755,6 +771,7 @@ impl RegionState {
         let i = self.instance_mut(id)?;
         i.status = DbInstanceStatus::Deleting;
         i.status_since_ms = now_ms;
+        i.retain_automated_backups = !delete_automated_backups;
         let out = i.clone();
         Ok(out)
     }
@@ -1235,6 +1252,14 @@ impl RegionState {
                 rebooting = true;
             }
         }
+        // Backups turned off delete the automated ones; turned on, the first is taken now.
+        match (instance.backup_retention_days, m.backup_retention_days) {
+            (was, Some(0)) if was > 0 => self.drop_automated_snapshots(&instance.resource_id),
+            (0, Some(now)) if now > 0 && instance.read_replica_source.is_none() => {
+                self.take_automated_snapshot(&instance.id, now_ms)?;
+            }
+            _ => {}
+        }
         let deferred = PendingChanges {
             class: m.class.clone().filter(|c| *c != instance.class),
             allocated_gib: m.allocated_gib.filter(|g| *g != instance.allocated_gib),
@@ -1476,6 +1501,14 @@ impl RegionState {
     /// DeleteDBSnapshot: the snapshot store's snapshots go with it.
     pub(crate) fn delete_db_snapshot(&mut self, id: &str) -> Result<DbSnapshot, ControlError> {
         let snapshot = self.db_snapshot(id)?.clone();
+        if snapshot.snapshot_type == "automated" {
+            return Err(RdsError::InvalidSnapshotState {
+                id: snapshot.id,
+                status: snapshot.status.as_str(),
+                why: "only manual snapshots may be deleted (automated ones go with their backup retention period)",
+            }
+            .into());
+        }
         if snapshot.status != DbSnapshotStatus::Available {
             return Err(RdsError::InvalidSnapshotState {
                 id: snapshot.id,
@@ -1613,10 +1646,18 @@ impl RegionState {
                         Some(DbInstanceStatus::BackingUp),
                         Some(("Backing up DB instance", "RDS-EVENT-0001", "backup")),
                     ),
-                    DbInstanceStatus::BackingUp => (
-                        Some(DbInstanceStatus::Available),
-                        Some(("Finished DB Instance backup", "RDS-EVENT-0002", "backup")),
-                    ),
+                    DbInstanceStatus::BackingUp => {
+                        // The first automated backup: what point-in-time restore starts from.
+                        if i.backup_retention_days > 0 {
+                            if let Err(e) = self.take_automated_snapshot(&id, at) {
+                                tracing::warn!(instance = %id, "the first automated backup failed: {e}");
+                            }
+                        }
+                        (
+                            Some(DbInstanceStatus::Available),
+                            Some(("Finished DB Instance backup", "RDS-EVENT-0002", "backup")),
+                        )
+                    }
                     DbInstanceStatus::Rebooting => (Some(DbInstanceStatus::Available), None),
                     DbInstanceStatus::Modifying => (Some(DbInstanceStatus::Available), None),
                     DbInstanceStatus::Available if !i.pending.is_empty() => {
@@ -1643,6 +1684,9 @@ impl RegionState {
                             self.end_replication(&replica, at);
                         }
                         if let Some(gone) = self.db_instances.remove(&id) {
+                            if !gone.retain_automated_backups {
+                                self.drop_automated_snapshots(&gone.resource_id);
+                            }
                             self.drop_db_storage(&gone.primary);
                             if let Some(standby) = &gone.standby {
                                 self.drop_db_storage(standby);
@@ -1790,7 +1834,7 @@ impl RdsEvent {
 }
 
 impl Region {
-    fn zones_now(&self) -> Vec<Zone> {
+    pub(crate) fn zones_now(&self) -> Vec<Zone> {
         self.zones()
     }
 
@@ -1828,9 +1872,12 @@ impl Region {
         id: &str,
         skip_final_snapshot: bool,
         final_snapshot: Option<&str>,
+        delete_automated_backups: bool,
         now_ms: u64,
     ) -> Result<DbInstance, ControlError> {
-        self.with_state(now_ms, |state| state.delete_db_instance(id, skip_final_snapshot, final_snapshot, now_ms))
+        self.with_state(now_ms, |state| {
+            state.delete_db_instance(id, skip_final_snapshot, final_snapshot, delete_automated_backups, now_ms)
+        })
     }
 
     /// RebootDBInstance.
@@ -2005,7 +2052,7 @@ mod tests {
         let zones = t.region.with_state(t.now(), |s| s.db_status()).expect("status");
         assert_eq!(zones.get(&standby.zone).map(|z| (z.primaries, z.failovers)), Some((1, 1)));
         assert_eq!(zones.get(&made.primary.zone).map(|z| (z.standbys, z.failovers)), Some((1, 0)));
-        t.region.delete_db_instance("orders", true, None, t.now()).expect("delete");
+        t.region.delete_db_instance("orders", true, None, true, t.now()).expect("delete");
         t.advance(1_000);
         t.region.read(t.now(), |_| Ok(())).expect("settle");
         assert_eq!(stored(&t).values().sum::<usize>(), 0, "the storage went with the instance");
@@ -2031,7 +2078,7 @@ mod tests {
         let row = t.region.read(t.now(), |s| Ok(s.db_instance("orders-ro")?.clone())).expect("read");
         assert_eq!(row.read_replica_source.as_deref(), Some("ledger"), "the replica follows the new name");
         assert_eq!(t.region.read(t.now(), |s| Ok(s.read_replicas_of("ledger"))).expect("read"), ["orders-ro"]);
-        t.region.delete_db_instance("ledger", true, None, t.now()).expect("delete");
+        t.region.delete_db_instance("ledger", true, None, true, t.now()).expect("delete");
         t.advance(1_000);
         let row = t.region.read(t.now(), |s| Ok(s.db_instance("orders-ro")?.clone())).expect("read");
         assert_eq!(row.read_replica_source, None, "a deleted source's replicas stand alone");
@@ -2130,7 +2177,7 @@ mod tests {
         assert_eq!(read(&made.primary, 0, 4096, 8), b"PAGE ONE");
         // A final snapshot at deletion outlives the instance; a restore smaller than it is refused.
         t.advance(1_000);
-        t.region.delete_db_instance("src", false, Some("src-final"), t.now()).expect("delete");
+        t.region.delete_db_instance("src", false, Some("src-final"), true, t.now()).expect("delete");
         t.advance(1_000);
         let kept = t.region.read(t.now(), |s| Ok(s.db_snapshot("src-final")?.clone())).expect("final snapshot");
         assert_eq!(kept.status, DbSnapshotStatus::Available);
@@ -2184,7 +2231,7 @@ mod tests {
             .expect("standby bytes");
         assert_eq!(copied, (150 << 30, b"row 42".to_vec()), "the standby starts as a copy, at the new size");
         t.advance(1_000);
-        let refused = t.region.delete_db_instance("orders", true, None, t.now()).expect_err("protected");
+        let refused = t.region.delete_db_instance("orders", true, None, true, t.now()).expect_err("protected");
         assert!(matches!(refused, ControlError::Rds(RdsError::InvalidParameterCombination(_))), "{refused:?}");
         // Without ApplyImmediately: pending until the maintenance window opens.
         let later = DbModification {

@@ -40,6 +40,9 @@ pub struct Region {
     storage_waiters: Mutex<BTreeMap<String, usize>>,
     /// When a call last found each zone's storage not answering.
     storage_blocked_at: Mutex<BTreeMap<String, std::time::Instant>>,
+    /// When a write last reached each DB instance's storage (by resource id, wall-clock ms):
+    /// the data path stamps it, point-in-time restore reads it.
+    db_writes: Mutex<BTreeMap<String, Arc<std::sync::atomic::AtomicU64>>>,
 }
 
 /// Counts one call among a zone's storage waiters while it lives.
@@ -103,7 +106,18 @@ impl Region {
             storage_wait: config.storage_wait,
             storage_waiters: Mutex::new(BTreeMap::new()),
             storage_blocked_at: Mutex::new(BTreeMap::new()),
+            db_writes: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The last-write stamp of a DB instance's storage (made on first use).
+    pub(crate) fn db_writes(&self, resource_id: &str) -> Arc<std::sync::atomic::AtomicU64> {
+        self.db_writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(resource_id.to_string())
+            .or_default()
+            .clone()
     }
 
     /// The region's API worker pool (started on first use).

@@ -220,3 +220,15 @@ async fn boto3_rds_instance_settings_follow_rds_rules() {
     let Some(run) = run_script("rds_instance_settings.py", 100) else { return };
     assert!(run.await.contains("boto3 rds instance settings: ok"));
 }
+
+/// Automated backups (a real snapshot when an instance is created or backups are turned on,
+/// retained or not on deletion) and point-in-time restore, with psycopg reading the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automated_backups_and_point_in_time_restore_keep_the_rows() {
+    if !have_python("boto3, psycopg") {
+        return;
+    }
+    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_backups.py", options, free_ports(4)) else { return };
+    assert!(run.await.contains("boto3 rds backups: ok"));
+}

@@ -156,6 +156,9 @@ pub struct DbInstance {
     pub booted_parameters: Option<BootedParameters>,
     #[serde(default)]
     pub settings: DbInstanceSettings,
+    /// DeleteDBInstance with DeleteAutomatedBackups=false: the automated snapshots outlive it.
+    #[serde(default)]
+    pub retain_automated_backups: bool,
 }
 
 /// Settings of a DB instance that RDS checks and shows: security groups, storage autoscaling,
@@ -493,4 +496,12 @@ pub enum RdsError {
     SharedSnapshotQuotaExceeded(usize),
     #[error("certificate {0} not found")]
     CertificateNotFound(String),
+    #[error("no automated backup of DB instance resource {0}")]
+    AutomatedBackupNotFound(String),
+    #[error("{0}")]
+    InvalidAutomatedBackupState(String),
+    #[error("automated backups are not enabled for DB instance {0}")]
+    PointInTimeRestoreNotEnabled(String),
+    #[error("{0}")]
+    InvalidRestore(String),
 }

@@ -4,6 +4,7 @@
 //! control plane's (`squall_control::rds`); this crate maps one to the other and names AWS's error
 //! codes.
 
+mod backups;
 pub mod generated;
 mod parameter_groups;
 
@@ -39,17 +40,23 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             let spec = instance_spec(r)?;
             let made = region.create_db_instance(spec, &control.config().rds_address, now).map_err(control_error)?;
             Response::CreateDBInstance(CreateDBInstanceResult {
-                db_instance: Some(render_instance(&made, &region, &arns)),
+                db_instance: Some(render_instance(&made, &region, &arns, now)),
             })
         }
         Request::DescribeDBInstances(r) => Response::DescribeDBInstances(describe_instances(&region, &arns, r, now)?),
         Request::DeleteDBInstance(r) => {
             let skip = r.skip_final_snapshot.unwrap_or(false);
             let gone = region
-                .delete_db_instance(&r.db_instance_identifier, skip, r.final_db_snapshot_identifier.as_deref(), now)
+                .delete_db_instance(
+                    &r.db_instance_identifier,
+                    skip,
+                    r.final_db_snapshot_identifier.as_deref(),
+                    r.delete_automated_backups.unwrap_or(true),
+                    now,
+                )
                 .map_err(control_error)?;
             Response::DeleteDBInstance(DeleteDBInstanceResult {
-                db_instance: Some(render_instance(&gone, &region, &arns)),
+                db_instance: Some(render_instance(&gone, &region, &arns, now)),
             })
         }
         Request::RebootDBInstance(r) => {
@@ -57,7 +64,7 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
                 .reboot_db_instance(&r.db_instance_identifier, r.force_failover.unwrap_or(false), now)
                 .map_err(control_error)?;
             Response::RebootDBInstance(RebootDBInstanceResult {
-                db_instance: Some(render_instance(&i, &region, &arns)),
+                db_instance: Some(render_instance(&i, &region, &arns, now)),
             })
         }
         Request::ModifyDBInstance(r) => {
@@ -65,7 +72,7 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             let m = modification(r)?;
             let i = region.modify_db_instance(&id, m, now).map_err(control_error)?;
             Response::ModifyDBInstance(ModifyDBInstanceResult {
-                db_instance: Some(render_instance(&i, &region, &arns)),
+                db_instance: Some(render_instance(&i, &region, &arns, now)),
             })
         }
         Request::CreateDBInstanceReadReplica(r) => {
@@ -73,7 +80,7 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             let made =
                 region.create_db_read_replica(spec, &control.config().rds_address, now).map_err(control_error)?;
             Response::CreateDBInstanceReadReplica(CreateDBInstanceReadReplicaResult {
-                db_instance: Some(render_instance(&made, &region, &arns)),
+                db_instance: Some(render_instance(&made, &region, &arns, now)),
             })
         }
         Request::PromoteReadReplica(r) => {
@@ -82,7 +89,7 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
                 .promote_read_replica(&r.db_instance_identifier, retention, r.preferred_backup_window.as_deref(), now)
                 .map_err(control_error)?;
             Response::PromoteReadReplica(PromoteReadReplicaResult {
-                db_instance: Some(render_instance(&i, &region, &arns)),
+                db_instance: Some(render_instance(&i, &region, &arns, now)),
             })
         }
         Request::StopDBInstance(r) => {
@@ -90,11 +97,15 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
                 return Err(not_built("squall does not take DB snapshots yet: stop without DBSnapshotIdentifier"));
             }
             let i = region.stop_db_instance(&r.db_instance_identifier, now).map_err(control_error)?;
-            Response::StopDBInstance(StopDBInstanceResult { db_instance: Some(render_instance(&i, &region, &arns)) })
+            Response::StopDBInstance(StopDBInstanceResult {
+                db_instance: Some(render_instance(&i, &region, &arns, now)),
+            })
         }
         Request::StartDBInstance(r) => {
             let i = region.start_db_instance(&r.db_instance_identifier, now).map_err(control_error)?;
-            Response::StartDBInstance(StartDBInstanceResult { db_instance: Some(render_instance(&i, &region, &arns)) })
+            Response::StartDBInstance(StartDBInstanceResult {
+                db_instance: Some(render_instance(&i, &region, &arns, now)),
+            })
         }
         Request::CreateDBSubnetGroup(r) => {
             let tags = tag_map(r.tags.unwrap_or_default())?;
@@ -154,7 +165,7 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
                 .restore_db_instance_from_snapshot(&snapshot, overrides, &control.config().rds_address, now)
                 .map_err(control_error)?;
             Response::RestoreDBInstanceFromDBSnapshot(RestoreDBInstanceFromDBSnapshotResult {
-                db_instance: Some(render_instance(&made, &region, &arns)),
+                db_instance: Some(render_instance(&made, &region, &arns, now)),
             })
         }
         Request::DescribeDBEngineVersions(r) => Response::DescribeDBEngineVersions(engine_versions(r)?),
@@ -208,6 +219,9 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             region.change_db_tags(&kind, &id, BTreeMap::new(), &r.tag_keys, now).map_err(control_error)?;
             Response::RemoveTagsFromResource(())
         }
+        r @ (Request::DescribeDBInstanceAutomatedBackups(_)
+        | Request::DeleteDBInstanceAutomatedBackup(_)
+        | Request::RestoreDBInstanceToPointInTime(_)) => backups::handle(control, &region, &arns, r, now)?,
         r @ (Request::CreateDBParameterGroup(_)
         | Request::CopyDBParameterGroup(_)
         | Request::ModifyDBParameterGroup(_)
@@ -458,7 +472,7 @@ fn render_group(g: &Group, arns: &Arns<'_>) -> DBSubnetGroup {
     }
 }
 
-fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance {
+fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>, now: u64) -> DBInstance {
     let (group, parameter_status) = region
         .read(0, |state| {
             let group = match &i.subnet_group {
@@ -484,6 +498,8 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>) -> DBInstance
         }),
         allocated_storage: Some(i.allocated_gib as i32),
         instance_create_time: (!creating).then(|| timestamp(i.created_ms)),
+        // squall restores the present (see squall_control::db_backups).
+        latest_restorable_time: (i.backup_retention_days > 0 && !creating).then(|| timestamp(now)),
         preferred_backup_window: Some(i.backup_window.clone()),
         backup_retention_period: Some(i.backup_retention_days as i32),
         db_security_groups: Some(Vec::new()),
@@ -851,7 +867,7 @@ fn describe_instances(
     let (page, marker) = paginate(instances, |i| i.id.clone(), r.marker.as_deref(), limit);
     Ok(DBInstanceMessage {
         marker,
-        db_instances: Some(page.iter().map(|i| render_instance(i, region, arns)).collect()),
+        db_instances: Some(page.iter().map(|i| render_instance(i, &region, &arns, now)).collect()),
     })
 }
 
@@ -1187,6 +1203,17 @@ fn control_error(e: ControlError) -> ApiError {
                 ApiError::new(404, "DBParameterGroupNotFound", format!("DBParameterGroup not found: {name}"))
             }
             RdsError::InvalidParameterGroupState(m) => client("InvalidDBParameterGroupState", m),
+            RdsError::AutomatedBackupNotFound(id) => {
+                ApiError::new(404, "DBInstanceAutomatedBackupNotFound", format!("Automated backup {id} not found."))
+            }
+            RdsError::InvalidAutomatedBackupState(m) => client("InvalidDBInstanceAutomatedBackupState", m),
+            RdsError::PointInTimeRestoreNotEnabled(id) => client(
+                "PointInTimeRestoreNotEnabled",
+                format!(
+                    "Automated backups are not enabled for DB instance {id}: it cannot be restored to a point in time."
+                ),
+            ),
+            RdsError::InvalidRestore(m) => client("InvalidRestoreFault", m),
             RdsError::CertificateNotFound(id) => {
                 ApiError::new(404, "CertificateNotFound", format!("Certificate {id} not found."))
             }

@@ -19,6 +19,8 @@ pub mod snapshots;
 pub use snapshots::*;
 pub mod parameter_groups;
 pub use parameter_groups::*;
+pub mod backups;
+pub use backups::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2014-10-31";
@@ -231,6 +233,9 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DescribeDBParameters",
     "DescribeEngineDefaultParameters",
     "DeleteDBParameterGroup",
+    "DescribeDBInstanceAutomatedBackups",
+    "DeleteDBInstanceAutomatedBackup",
+    "RestoreDBInstanceToPointInTime",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,6 +274,9 @@ pub enum Request {
     DescribeDBParameters(DescribeDBParametersMessage),
     DescribeEngineDefaultParameters(DescribeEngineDefaultParametersMessage),
     DeleteDBParameterGroup(DeleteDBParameterGroupMessage),
+    DescribeDBInstanceAutomatedBackups(DescribeDBInstanceAutomatedBackupsMessage),
+    DeleteDBInstanceAutomatedBackup(DeleteDBInstanceAutomatedBackupMessage),
+    RestoreDBInstanceToPointInTime(RestoreDBInstanceToPointInTimeMessage),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -341,6 +349,14 @@ impl Request {
             "DeleteDBParameterGroup" => {
                 DeleteDBParameterGroupMessage::decode_members(q, "").map(Self::DeleteDBParameterGroup)
             }
+            "DescribeDBInstanceAutomatedBackups" => DescribeDBInstanceAutomatedBackupsMessage::decode_members(q, "")
+                .map(Self::DescribeDBInstanceAutomatedBackups),
+            "DeleteDBInstanceAutomatedBackup" => {
+                DeleteDBInstanceAutomatedBackupMessage::decode_members(q, "").map(Self::DeleteDBInstanceAutomatedBackup)
+            }
+            "RestoreDBInstanceToPointInTime" => {
+                RestoreDBInstanceToPointInTimeMessage::decode_members(q, "").map(Self::RestoreDBInstanceToPointInTime)
+            }
             _ => return None,
         })
     }
@@ -381,6 +397,9 @@ impl Request {
             Self::DescribeDBParameters(_) => "DescribeDBParameters",
             Self::DescribeEngineDefaultParameters(_) => "DescribeEngineDefaultParameters",
             Self::DeleteDBParameterGroup(_) => "DeleteDBParameterGroup",
+            Self::DescribeDBInstanceAutomatedBackups(_) => "DescribeDBInstanceAutomatedBackups",
+            Self::DeleteDBInstanceAutomatedBackup(_) => "DeleteDBInstanceAutomatedBackup",
+            Self::RestoreDBInstanceToPointInTime(_) => "RestoreDBInstanceToPointInTime",
         }
     }
 }
@@ -421,6 +440,9 @@ pub enum Response {
     DescribeDBParameters(DBParameterGroupDetails),
     DescribeEngineDefaultParameters(DescribeEngineDefaultParametersResult),
     DeleteDBParameterGroup(()),
+    DescribeDBInstanceAutomatedBackups(DBInstanceAutomatedBackupMessage),
+    DeleteDBInstanceAutomatedBackup(DeleteDBInstanceAutomatedBackupResult),
+    RestoreDBInstanceToPointInTime(RestoreDBInstanceToPointInTimeResult),
 }
 impl Response {
     /// The operation's name.
@@ -460,6 +482,9 @@ impl Response {
             Self::DescribeDBParameters(_) => "DescribeDBParameters",
             Self::DescribeEngineDefaultParameters(_) => "DescribeEngineDefaultParameters",
             Self::DeleteDBParameterGroup(_) => "DeleteDBParameterGroup",
+            Self::DescribeDBInstanceAutomatedBackups(_) => "DescribeDBInstanceAutomatedBackups",
+            Self::DeleteDBInstanceAutomatedBackup(_) => "DeleteDBInstanceAutomatedBackup",
+            Self::RestoreDBInstanceToPointInTime(_) => "RestoreDBInstanceToPointInTime",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -590,6 +615,18 @@ impl Response {
                 true
             }
             Self::DeleteDBParameterGroup(()) => false,
+            Self::DescribeDBInstanceAutomatedBackups(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteDBInstanceAutomatedBackup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RestoreDBInstanceToPointInTime(v) => {
+                v.encode_members(w);
+                true
+            }
         }
     }
 }

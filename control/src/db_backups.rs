@@ -1,0 +1,367 @@
+//! Automated backups of DB instances and point-in-time restore.
+//!
+//! An instance with a backup retention period gets an automated snapshot (`rds:<id>-<date>`,
+//! real bytes in the snapshot store) when it finishes creating and whenever backups are turned
+//! on; turning them off deletes them, and so does deleting the instance unless
+//! `DeleteAutomatedBackups=false` keeps them (an automated backup `retained`).
+//!
+//! squall keeps no transaction log, so a restore to a point in time copies the instance's volumes
+//! as they are now: that is the state at every time since the instance's last write, which the
+//! data path records ([`crate::region::Region::db_last_write`]). `UseLatestRestorableTime`
+//! always works; a `RestoreTime` works when no write reached the instance after it, and is
+//! refused clearly (not silently answered with other data) otherwise.
+
+use std::collections::BTreeMap;
+
+use crate::error::ControlError;
+use crate::model::rds::{DbInstance, DbInstanceSpec, DbSnapshot, DbSnapshotStatus, EventSource, RdsError};
+use crate::model::zone::Zone;
+use crate::region::Region;
+use crate::state::{storage_error, store_name, RegionState};
+
+/// The id of the snapshot a point-in-time restore copies the source through (never stored).
+pub(crate) const TRANSIENT_PREFIX: &str = "pitr-";
+
+/// Where a restore goes back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestorePoint {
+    Latest,
+    At(u64),
+}
+
+/// An instance's automated backups, as DescribeDBInstanceAutomatedBackups shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutomatedBackup {
+    pub resource_id: String,
+    pub instance_id: String,
+    /// `active` (the instance exists) or `retained` (kept after it was deleted).
+    pub status: &'static str,
+    /// The restore window (ms): from the first backup to now, or to the last one when retained.
+    pub earliest_ms: u64,
+    pub latest_ms: u64,
+    /// The newest automated snapshot, which holds what the backup shows.
+    pub snapshot: DbSnapshot,
+    pub retention_days: u32,
+    pub backup_window: String,
+}
+
+/// `2026-12-01-09-58` for an epoch time in ms (UTC).
+fn minute_stamp(ms: u64) -> String {
+    let days = (ms / 86_400_000) as i64;
+    let minute_of_day = (ms % 86_400_000) / 60_000;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}-{:02}-{:02}", minute_of_day / 60, minute_of_day % 60)
+}
+
+impl RegionState {
+    /// Takes an automated snapshot of the instance's primary storage now.
+    pub(crate) fn take_automated_snapshot(
+        &mut self,
+        instance_id: &str,
+        now_ms: u64,
+    ) -> Result<DbSnapshot, ControlError> {
+        let instance = self.db_instance(instance_id)?.clone();
+        let base = format!("rds:{}-{}", instance.id, minute_stamp(now_ms));
+        let mut id = base.clone();
+        let mut n = 1;
+        while self.db_snapshots.contains_key(&id) {
+            n += 1;
+            id = format!("{base}-{n}");
+        }
+        let volumes = self.snapshot_db_volumes(&instance)?;
+        let snapshot = DbSnapshot {
+            id: id.clone(),
+            instance_id: instance.id.clone(),
+            instance_resource_id: instance.resource_id.clone(),
+            class: instance.class.clone(),
+            engine: instance.engine.clone(),
+            engine_version: instance.engine_version.clone(),
+            allocated_gib: instance.allocated_gib,
+            storage_type: instance.storage_type.clone(),
+            iops: instance.iops,
+            port: instance.port,
+            master_username: instance.master_username.clone(),
+            master_password: instance.master_password.clone(),
+            db_name: instance.db_name.clone(),
+            zone: instance.primary.zone.clone(),
+            vpc_id: instance.vpc_id.clone(),
+            instance_created_ms: instance.created_ms,
+            status: DbSnapshotStatus::Available,
+            status_since_ms: now_ms,
+            created_ms: now_ms,
+            snapshot_type: "automated".into(),
+            volumes,
+            encrypted: instance.storage_encrypted,
+            tags: if instance.copy_tags_to_snapshot { instance.tags.clone() } else { BTreeMap::new() },
+            restore_accounts: Vec::new(),
+        };
+        self.db_snapshots.insert(id.clone(), snapshot.clone());
+        self.rds_event_of(
+            EventSource::DbSnapshot,
+            &id,
+            "Automated snapshot created",
+            "RDS-EVENT-0091",
+            "creation",
+            now_ms,
+        );
+        Ok(snapshot)
+    }
+
+    /// Snapshots of each volume of the instance's primary storage in the snapshot store, under
+    /// new names (taken back if one fails).
+    fn snapshot_db_volumes(&mut self, instance: &DbInstance) -> Result<Vec<String>, ControlError> {
+        let tag = self.random_id("s");
+        let (cluster, snapshots) =
+            self.store.cluster_and_snapshots(instance.primary.zone_id.as_str()).map_err(storage_error)?;
+        let mut taken: Vec<String> = Vec::new();
+        for (n, volume) in instance.primary.volumes.iter().enumerate() {
+            let name = format!("rds-snap-{}-{n}", &tag[2..]);
+            let made = store_name(&name).and_then(|snap| {
+                snapshots.snapshot_volume(&mut cluster.lock(), &store_name(volume)?, &snap, None).map_err(storage_error)
+            });
+            if let Err(e) = made {
+                for name in &taken {
+                    let _ = store_name(name).map(|n| snapshots.delete(&n));
+                }
+                return Err(e);
+            }
+            taken.push(name);
+        }
+        Ok(taken)
+    }
+
+    /// Deletes the automated snapshots of an instance (by its resource id) and their blocks.
+    pub(crate) fn drop_automated_snapshots(&mut self, resource_id: &str) {
+        let ids: Vec<String> = self
+            .db_snapshots
+            .values()
+            .filter(|s| s.snapshot_type == "automated" && s.instance_resource_id == resource_id)
+            .map(|s| s.id.clone())
+            .collect();
+        for id in ids {
+            if let Some(gone) = self.db_snapshots.remove(&id) {
+                for name in &gone.volumes {
+                    if let Err(e) =
+                        store_name(name).and_then(|n| self.store.snapshots().delete(&n).map_err(storage_error))
+                    {
+                        tracing::warn!(snapshot = %name, "could not drop an automated backup's blocks: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every automated backup: one per instance with a retention period, and the retained ones
+    /// of deleted instances; by instance identifier.
+    pub fn automated_backups(&self, now_ms: u64) -> Vec<AutomatedBackup> {
+        let mut by_resource: BTreeMap<String, Vec<&DbSnapshot>> = BTreeMap::new();
+        for s in self.db_snapshots.values().filter(|s| s.snapshot_type == "automated") {
+            by_resource.entry(s.instance_resource_id.clone()).or_default().push(s);
+        }
+        let mut out = Vec::new();
+        for (resource_id, mut snapshots) in by_resource {
+            snapshots.sort_by_key(|s| s.created_ms);
+            let (Some(first), Some(newest)) = (snapshots.first(), snapshots.last()) else { continue };
+            let live = self.db_instances.values().find(|i| i.resource_id == resource_id);
+            out.push(AutomatedBackup {
+                resource_id,
+                instance_id: live.map_or_else(|| newest.instance_id.clone(), |i| i.id.clone()),
+                status: if live.is_some() { "active" } else { "retained" },
+                earliest_ms: first.created_ms,
+                latest_ms: if live.is_some() { now_ms } else { newest.created_ms },
+                snapshot: (*newest).clone(),
+                retention_days: live.map_or(0, |i| i.backup_retention_days),
+                backup_window: live.map_or_else(String::new, |i| i.backup_window.clone()),
+            });
+        }
+        out.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+        out
+    }
+
+    /// DeleteDBInstanceAutomatedBackup: only a retained backup (its instance is gone) goes.
+    pub(crate) fn delete_db_instance_automated_backup(
+        &mut self,
+        resource_id: &str,
+        now_ms: u64,
+    ) -> Result<AutomatedBackup, ControlError> {
+        let backup = self
+            .automated_backups(now_ms)
+            .into_iter()
+            .find(|b| b.resource_id == resource_id)
+            .ok_or_else(|| RdsError::AutomatedBackupNotFound(resource_id.to_string()))?;
+        if backup.status != "retained" {
+            return Err(RdsError::InvalidAutomatedBackupState(format!(
+                "The automated backup {resource_id} belongs to DB instance {}, which exists: set its backup \
+                 retention period to 0 or delete the instance instead.",
+                backup.instance_id
+            ))
+            .into());
+        }
+        self.drop_automated_snapshots(resource_id);
+        Ok(AutomatedBackup { status: "deleting", ..backup })
+    }
+
+    /// RestoreDBInstanceToPointInTime: a new instance whose storage is a copy of the source's as
+    /// it was at `point` — which squall can give only for times since the source's last write.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn restore_db_instance_to_point_in_time(
+        &mut self,
+        source: &str,
+        point: RestorePoint,
+        last_write_ms: u64,
+        overrides: DbInstanceSpec,
+        zones: &[Zone],
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let source = self.db_instance(source)?.clone();
+        if source.backup_retention_days == 0 {
+            return Err(RdsError::PointInTimeRestoreNotEnabled(source.id).into());
+        }
+        if let RestorePoint::At(t) = point {
+            if t > now_ms || t < source.created_ms {
+                return Err(RdsError::InvalidRestore(format!(
+                    "The restore time must be between the earliest restorable time and the latest restorable time \
+                     of DB instance {}.",
+                    source.id
+                ))
+                .into());
+            }
+            if t < last_write_ms {
+                return Err(RdsError::NotBuiltYet(format!(
+                    "squall keeps no transaction log, so it restores DB instance {} only to a time after its last \
+                     write ({} ms since the epoch): use UseLatestRestorableTime, or restore a DB snapshot",
+                    source.id, last_write_ms
+                ))
+                .into());
+            }
+        }
+        if !matches!(
+            source.status,
+            crate::model::rds::DbInstanceStatus::Available | crate::model::rds::DbInstanceStatus::BackingUp
+        ) {
+            return Err(RdsError::InvalidInstanceState {
+                id: source.id,
+                status: source.status.as_str(),
+                why: "it must be available to be restored to a point in time",
+            }
+            .into());
+        }
+        let volumes = self.snapshot_db_volumes(&source)?;
+        let now = DbSnapshot {
+            id: format!("{TRANSIENT_PREFIX}{}", source.id),
+            instance_id: source.id.clone(),
+            instance_resource_id: source.resource_id.clone(),
+            class: source.class.clone(),
+            engine: source.engine.clone(),
+            engine_version: source.engine_version.clone(),
+            allocated_gib: source.allocated_gib,
+            storage_type: source.storage_type.clone(),
+            iops: source.iops,
+            port: source.port,
+            master_username: source.master_username.clone(),
+            master_password: source.master_password.clone(),
+            db_name: source.db_name.clone(),
+            zone: source.primary.zone.clone(),
+            vpc_id: source.vpc_id.clone(),
+            instance_created_ms: source.created_ms,
+            status: DbSnapshotStatus::Available,
+            status_since_ms: now_ms,
+            created_ms: now_ms,
+            snapshot_type: "manual".into(),
+            volumes: volumes.clone(),
+            encrypted: source.storage_encrypted,
+            tags: BTreeMap::new(),
+            restore_accounts: Vec::new(),
+        };
+        let spec = DbInstanceSpec {
+            class: if overrides.class.is_empty() { source.class.clone() } else { overrides.class.clone() },
+            engine: source.engine.clone(),
+            engine_version: Some(source.engine_version.clone()),
+            allocated_gib: Some(source.allocated_gib),
+            storage_type: overrides.storage_type.clone().or_else(|| Some(source.storage_type.clone())),
+            iops: overrides.iops.or(source.iops),
+            master_username: source.master_username.clone(),
+            master_password: source.master_password.clone(),
+            db_name: source.db_name.clone(),
+            subnet_group: overrides.subnet_group.clone().or_else(|| source.subnet_group.clone()),
+            parameter_group: overrides.parameter_group.clone().or_else(|| Some(source.parameter_group.clone())),
+            storage_encrypted: source.storage_encrypted,
+            ..overrides
+        };
+        let made = self.new_db_instance_from(spec, zones, address, now_ms, &now);
+        // The volumes are restored (or not): the transient snapshot goes either way.
+        for name in &volumes {
+            if let Err(e) = store_name(name).and_then(|n| self.store.snapshots().delete(&n).map_err(storage_error)) {
+                tracing::warn!(snapshot = %name, "could not drop a point-in-time restore's transient snapshot: {e}");
+            }
+        }
+        let made = made?;
+        let message = format!(
+            "Restored from DB instance {} to {}",
+            source.id,
+            match point {
+                RestorePoint::Latest => "the latest restorable time".to_string(),
+                RestorePoint::At(t) => format!("{t} ms since the epoch"),
+            }
+        );
+        self.rds_event(&made.id, &message, "RDS-EVENT-0019", "recovery", now_ms);
+        Ok(made)
+    }
+}
+
+impl Region {
+    /// When a write last reached the instance's storage through the data path, in wall-clock ms
+    /// (0: none since squall started).
+    pub fn db_last_write(&self, resource_id: &str) -> u64 {
+        self.db_writes(resource_id).load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// DeleteDBInstanceAutomatedBackup.
+    pub fn delete_db_instance_automated_backup(
+        &self,
+        resource_id: &str,
+        now_ms: u64,
+    ) -> Result<AutomatedBackup, ControlError> {
+        self.with_state(now_ms, |state| state.delete_db_instance_automated_backup(resource_id, now_ms))
+    }
+
+    /// RestoreDBInstanceToPointInTime.
+    pub fn restore_db_instance_to_point_in_time(
+        &self,
+        source: &str,
+        point: RestorePoint,
+        overrides: DbInstanceSpec,
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let zones = self.zones_now();
+        let resource = self.read(now_ms, |state| Ok(state.db_instance(source)?.resource_id.clone()))?;
+        let last_write = self.db_last_write(&resource);
+        self.with_state(now_ms, |state| {
+            state.restore_db_instance_to_point_in_time(source, point, last_write, overrides, &zones, address, now_ms)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::minute_stamp;
+
+    #[test]
+    fn automated_snapshot_names_carry_the_utc_minute() {
+        assert_eq!(minute_stamp(0), "1970-01-01-00-00");
+        // 2026-12-01 09:58 UTC.
+        assert_eq!(minute_stamp(1_796_119_080_000), "2026-12-01-09-58");
+        assert_eq!(minute_stamp(951_782_400_000), "2000-02-29-00-00");
+    }
+}
