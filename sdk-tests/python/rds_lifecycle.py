@@ -221,7 +221,10 @@ assert snap["SnapshotType"] == "manual" and snap["Engine"] == "postgres" and sna
 code = error_code(rds.create_db_snapshot, DBSnapshotIdentifier="orders-snap", DBInstanceIdentifier="orders")
 assert code == "DBSnapshotAlreadyExists", code
 rds.get_waiter("db_snapshot_available").wait(DBSnapshotIdentifier="orders-snap", WaiterConfig=fast)
-listed = rds.describe_db_snapshots(DBInstanceIdentifier="orders")["DBSnapshots"]
+# Without SnapshotType both kinds come back: the automated backup taken at creation too.
+everything = rds.describe_db_snapshots(DBInstanceIdentifier="orders")["DBSnapshots"]
+assert sorted(x["SnapshotType"] for x in everything) == ["automated", "manual"], everything
+listed = rds.describe_db_snapshots(DBInstanceIdentifier="orders", SnapshotType="manual")["DBSnapshots"]
 assert [x["DBSnapshotIdentifier"] for x in listed] == ["orders-snap"], listed
 assert listed[0]["DBSnapshotArn"] == "arn:aws:rds:eu-west-1:000000000000:snapshot:orders-snap", listed
 other_zone = db["SecondaryAvailabilityZone"]
