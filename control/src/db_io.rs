@@ -86,6 +86,8 @@ pub enum DbIoError {
 struct Copy {
     cluster: SharedCluster,
     volumes: Vec<squall_storage::VolumeId>,
+    /// Volumes a `volume-io-pause` fault holds: their I/O answers stuck until it ends.
+    paused: Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>,
 }
 
 /// A piece of an I/O that falls in one stripe: which volume, where in it, where in the buffer.
@@ -102,7 +104,16 @@ impl Copy {
             ControlError::invariant(format!("the storage cluster of {} is not open", storage.zone_id))
         })?;
         let volumes = storage.volumes.iter().map(|v| store_name(v)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { cluster, volumes })
+        Ok(Self { cluster, volumes, paused: Arc::default() })
+    }
+
+    /// Stuck while a fault pauses the volume.
+    fn check_paused(&self, name: &squall_storage::VolumeId) -> Result<(), StorageError> {
+        let paused = self.paused.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !paused.is_empty() && paused.contains(name.as_str()) {
+            return Err(StorageError::Stuck(name.clone()));
+        }
+        Ok(())
     }
 
     fn pieces(&self, offset: u64, len: usize) -> Vec<Piece> {
@@ -128,6 +139,7 @@ impl Copy {
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
         for p in self.pieces(offset, data.len()) {
             let name = &self.volumes[p.volume];
+            self.check_paused(name)?;
             let plan = self.cluster.lock().plan_io(name, Some(p.len as u64))?;
             plan.write(p.offset, &data[p.at..p.at + p.len])?;
         }
@@ -138,6 +150,7 @@ impl Copy {
         let mut out = vec![0u8; len];
         for p in self.pieces(offset, len) {
             let name = &self.volumes[p.volume];
+            self.check_paused(name)?;
             let plan = self.cluster.lock().plan_io(name, None)?;
             let bytes = match plan.read(p.offset, p.len as u64) {
                 // A block that fails its checksum is read again under the cluster, which
@@ -152,6 +165,7 @@ impl Copy {
 
     fn flush(&self) -> Result<(), StorageError> {
         for name in &self.volumes {
+            self.check_paused(name)?;
             let handles = self.cluster.lock().flush_handles(name)?;
             handles.sync()?;
         }
@@ -376,11 +390,15 @@ impl ControlPlane {
     /// The device of an endpoint's storage, as it is now.
     pub fn db_device(&self, endpoint: &DbEndpoint) -> Result<Arc<DbDevice>, ControlError> {
         let region = self.region(&endpoint.region);
-        let (primary, standby) = region.read(self.now_ms(), |state| {
+        let (mut primary, mut standby) = region.read(self.now_ms(), |state| {
             let primary = Copy::open(state, &endpoint.primary)?;
             let standby = endpoint.standby.as_ref().map(|s| Copy::open(state, s)).transpose()?;
             Ok((primary, standby))
         })?;
+        primary.paused = region.db_io_paused.clone();
+        if let Some(s) = standby.as_mut() {
+            s.paused = region.db_io_paused.clone();
+        }
         let per_volume = u64::from(endpoint.allocated_gib).div_ceil(primary.volumes.len() as u64) << 30;
         let size = per_volume * primary.volumes.len() as u64;
         let clock = self.config.clock.clone();

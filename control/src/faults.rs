@@ -36,8 +36,13 @@ pub enum FaultKind {
     /// closes a replication connection (it only bites in a re-mirroring storm). Nodes it crashed
     /// restart when the fault heals.
     NodeCrashOnClose { zone: AzName, probability: f64 },
-    /// The FIS action `aws:ebs:pause-volume-io`: I/O to these volumes is held.
-    VolumeIoPause { volumes: Vec<VolumeId> },
+    /// The FIS action `aws:ebs:pause-volume-io`: I/O to these volumes is held — EC2 volumes, and
+    /// volumes of DB instances' storage (by their names in the block store).
+    VolumeIoPause {
+        volumes: Vec<VolumeId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        db_volumes: Vec<String>,
+    },
     /// Every node of a zone isolated from everything; the zone reports `unavailable` and its
     /// control path refuses new volumes and instances.
     AzOutage { zone: AzName },
@@ -175,8 +180,8 @@ impl ControlPlane {
             FaultKind::NetworkDegradation { zone, nodes, .. } | FaultKind::NodeCrash { zone, nodes } => {
                 nodes_exist(zone, nodes)
             }
-            FaultKind::VolumeIoPause { volumes } => {
-                if volumes.is_empty() {
+            FaultKind::VolumeIoPause { volumes, db_volumes } => {
+                if volumes.is_empty() && db_volumes.is_empty() {
                     return Err(invalid("volume-io-pause: no volume matches the target"));
                 }
                 region
@@ -406,7 +411,15 @@ impl ControlPlane {
         let paused: BTreeSet<VolumeId> = mine
             .iter()
             .filter_map(|f| match &f.kind {
-                FaultKind::VolumeIoPause { volumes } => Some(volumes.clone()),
+                FaultKind::VolumeIoPause { volumes, .. } => Some(volumes.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let db_paused: BTreeSet<String> = mine
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FaultKind::VolumeIoPause { db_volumes, .. } => Some(db_volumes.clone()),
                 _ => None,
             })
             .flatten()
@@ -415,6 +428,7 @@ impl ControlPlane {
             state.set_paused(paused, now);
             Ok(())
         });
+        region.set_db_paused(db_paused, now);
     }
 
     /// What the API edge must do to a request of `service`/`action`, for a zone if the request
@@ -500,6 +514,34 @@ impl ControlPlane {
     }
 
     /// Volumes of the region that carry every one of `tags` (FIS's tag targets).
+    /// The block-store volumes of DB instances' primary storage (all, or the `index`th stripe of
+    /// each), for `volume-io-pause`.
+    pub fn db_instance_volumes(
+        &self,
+        region: &RegionName,
+        instances: &[String],
+        index: Option<usize>,
+    ) -> Result<Vec<String>, crate::ControlError> {
+        self.region(region).read(self.now_ms(), |state| {
+            let mut out = Vec::new();
+            for id in instances {
+                let i = state.db_instance(id)?;
+                match index {
+                    None => out.extend(i.primary.volumes.iter().cloned()),
+                    Some(n) => out.push(i.primary.volumes.get(n).cloned().ok_or_else(|| {
+                        crate::model::rds::RdsError::InvalidParameterValue(format!(
+                            "DB instance {} has {} volumes: dbVolume must be below {}",
+                            i.id,
+                            i.primary.volumes.len(),
+                            i.primary.volumes.len()
+                        ))
+                    })?),
+                }
+            }
+            Ok(out)
+        })
+    }
+
     pub fn volumes_tagged(&self, region: &RegionName, tags: &BTreeMap<String, String>) -> Vec<VolumeId> {
         self.region(region)
             .with_state(self.now_ms(), |state| {

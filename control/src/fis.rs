@@ -1101,7 +1101,7 @@ impl ControlPlane {
                     .iter()
                     .map(|t| VolumeId::parse(t).map_err(|e| e.to_string()))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok((vec![fault(FaultKind::VolumeIoPause { volumes })?], until("duration")))
+                Ok((vec![fault(FaultKind::VolumeIoPause { volumes, db_volumes: Vec::new() })?], until("duration")))
             }
             "aws:ec2:stop-instances" => {
                 let ids = instances()?;

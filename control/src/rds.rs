@@ -1027,11 +1027,32 @@ impl RegionState {
         let mut longest = None;
         for name in &storage.volumes {
             let since = c.record(&store_name(name)?).and_then(|r| r.stuck_since_ms);
-            if let Some(since) = since {
+            // A paused volume holds its I/O as a stuck one does.
+            let paused = self.db_paused.get(name).copied();
+            if let Some(since) = since.into_iter().chain(paused).min() {
                 longest = longest.max(Some(now.saturating_sub(since)));
             }
         }
         Ok(longest)
+    }
+
+    /// Records which DB volumes are paused, each since now by its cluster's clock (one paused
+    /// already keeps its time).
+    pub(crate) fn set_db_paused(&mut self, volumes: &std::collections::BTreeSet<String>) {
+        self.db_paused.retain(|v, _| volumes.contains(v));
+        let storages: Vec<DbStorage> = self
+            .db_instances
+            .values()
+            .flat_map(|i| std::iter::once(i.primary.clone()).chain(i.standby.clone()))
+            .collect();
+        for storage in storages {
+            let Ok(cluster) = self.store.cluster(storage.zone_id.as_str()) else { continue };
+            let now = cluster.lock().now().as_millis() as u64;
+            for name in storage.volumes.iter().filter(|v| volumes.contains(*v)) {
+                self.db_paused.entry(name.clone()).or_insert(now);
+            }
+        }
+        self.quiet_until.set(0);
     }
 
     /// Notes on each instance whether its primary's storage is stuck (an instance's storage spans

@@ -43,6 +43,8 @@ pub struct Region {
     /// When a write last reached each DB instance's storage (by resource id, wall-clock ms):
     /// the data path stamps it, point-in-time restore reads it.
     db_writes: Mutex<BTreeMap<String, Arc<std::sync::atomic::AtomicU64>>>,
+    /// DB instances' volumes whose I/O a `volume-io-pause` fault holds (the data path reads it).
+    pub(crate) db_io_paused: Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>,
 }
 
 /// Counts one call among a zone's storage waiters while it lives.
@@ -107,7 +109,18 @@ impl Region {
             storage_waiters: Mutex::new(BTreeMap::new()),
             storage_blocked_at: Mutex::new(BTreeMap::new()),
             db_writes: Mutex::new(BTreeMap::new()),
+            db_io_paused: Arc::default(),
         }
+    }
+
+    /// Holds the I/O of these DB volumes (block-store names) until the next call leaves them
+    /// out; the instances whose storage they are count as stuck from now.
+    pub fn set_db_paused(&self, volumes: std::collections::BTreeSet<String>, now_ms: u64) {
+        let _ = self.with_state(now_ms, |state| {
+            state.set_db_paused(&volumes);
+            Ok(())
+        });
+        *self.db_io_paused.write().unwrap_or_else(PoisonError::into_inner) = volumes;
     }
 
     /// The last-write stamp of a DB instance's storage (made on first use).

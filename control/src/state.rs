@@ -53,6 +53,8 @@ pub struct RegionState {
     /// Volumes whose I/O a `volume-io-pause` fault holds, and since when (not persisted: faults
     /// end with the process).
     pub(crate) paused: BTreeMap<VolumeId, u64>,
+    /// DB volumes a `volume-io-pause` fault holds, and since when by their cluster's clock (ms).
+    pub(crate) db_paused: BTreeMap<String, u64>,
     /// The data path's view of the volumes, refreshed as commands commit.
     pub(crate) io: std::sync::Arc<crate::block_io::IoIndex>,
     pub(crate) delays: LifecycleDelays,
@@ -124,6 +126,7 @@ impl RegionState {
             instance_capacity: u32::MAX,
             db_ports: 4510..=4559,
             paused: BTreeMap::new(),
+            db_paused: BTreeMap::new(),
             io,
             delays,
             rng: rand::SeedableRng::seed_from_u64(id_seed),

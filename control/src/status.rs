@@ -264,7 +264,7 @@ mod tests {
         assert_eq!(t.control.find_volumes(&us_east_1, "US-EAST-1A available", 1).0.len(), 1);
         assert_eq!(t.control.find_volumes(&us_east_1, "us-east-1a in-use", 10).1, 0);
 
-        let pause = FaultKind::VolumeIoPause { volumes: vec![a2.id.clone()] };
+        let pause = FaultKind::VolumeIoPause { volumes: vec![a2.id.clone()], db_volumes: Vec::new() };
         t.control.install_fault(&us_east_1, pause, None).unwrap();
         let (rows, matched) = t.control.find_volumes(&us_east_1, "stuck", 10);
         assert_eq!(matched, 1);

@@ -42,10 +42,15 @@ enum Body {
         zone: String,
         probability: f64,
     },
+    #[serde(rename_all = "camelCase")]
     VolumeIoPause {
         volumes: Option<Vec<String>>,
         /// Every volume with all these tags.
         tags: Option<BTreeMap<String, String>>,
+        /// The storage of these DB instances (its primary's volumes)…
+        db_instances: Option<Vec<String>>,
+        /// …or only its `dbVolume`th stripe (0-based).
+        db_volume: Option<usize>,
     },
     AzOutage {
         zone: String,
@@ -178,10 +183,17 @@ pub fn parse(
             let nodes = nodes(&zone, (n, fraction, seed))?;
             FaultKind::NodeCrash { zone, nodes }
         }
-        Body::VolumeIoPause { volumes: ids, tags } => {
-            if ids.is_none() && tags.is_none() {
-                return Err("volume-io-pause needs volumes (ids) or tags".into());
+        Body::VolumeIoPause { volumes: ids, tags, db_instances, db_volume } => {
+            if ids.is_none() && tags.is_none() && db_instances.is_none() {
+                return Err("volume-io-pause needs volumes (ids), tags or dbInstances".into());
             }
+            if db_volume.is_some() && db_instances.is_none() {
+                return Err("volume-io-pause: dbVolume needs dbInstances".into());
+            }
+            let db_volumes = match &db_instances {
+                Some(ids) => control.db_instance_volumes(&region, ids, db_volume).map_err(|e| e.to_string())?,
+                None => Vec::new(),
+            };
             let mut volumes = Vec::new();
             for v in ids.iter().flatten() {
                 volumes.push(VolumeId::parse(v).map_err(|e| format!("volumes: {e}"))?);
@@ -191,7 +203,7 @@ pub fn parse(
             }
             volumes.sort();
             volumes.dedup();
-            FaultKind::VolumeIoPause { volumes }
+            FaultKind::VolumeIoPause { volumes, db_volumes }
         }
         Body::AzOutage { zone: z } => FaultKind::AzOutage { zone: zone(&z)? },
         Body::NodeCrashOnClose { zone: z, probability } => FaultKind::NodeCrashOnClose { zone: zone(&z)?, probability },

@@ -232,3 +232,15 @@ async fn automated_backups_and_point_in_time_restore_keep_the_rows() {
     let Some(run) = run_script_with("rds_backups.py", options, free_ports(4)) else { return };
     assert!(run.await.contains("boto3 rds backups: ok"));
 }
+
+/// volume-io-pause on a DB instance's storage: one stripe of four makes the instance stuck and
+/// its commits wait until the pause ends; a Multi-AZ primary paused fails over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_db_volumes_make_the_instance_stuck_until_healed() {
+    if !have_python("boto3, psycopg") {
+        return;
+    }
+    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_io_pause.py", options, free_ports(2)) else { return };
+    assert!(run.await.contains("rds volume-io-pause: ok"));
+}
