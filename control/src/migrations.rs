@@ -25,8 +25,19 @@ pub(crate) const LEGACY_FILE: &str = "ebs.json";
 pub(crate) const IMPORTED_FILE: &str = "ebs.json.imported";
 
 /// Every schema step in order; the schema version is their count.
-pub(crate) const MIGRATIONS: &[db::Migration] =
-    &[create_schema_and_import_ebs_json, create_rds_tables, create_db_snapshots, create_db_parameter_groups];
+pub(crate) const MIGRATIONS: &[db::Migration] = &[
+    create_schema_and_import_ebs_json,
+    create_rds_tables,
+    create_db_snapshots,
+    create_db_parameter_groups,
+    create_db_option_groups,
+];
+
+/// Step 5: DB option groups.
+fn create_db_option_groups(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
+    tx.execute_batch("CREATE TABLE db_option_groups (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;")
+        .map_err(db::db_error)
+}
 
 /// Step 4: DB parameter groups.
 fn create_db_parameter_groups(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {

@@ -398,6 +398,8 @@ impl RegionState {
             Some(name) => self.db_parameter_group_for(name, &engine.family(&version))?,
             None => crate::db_parameter_groups::default_group_name(&engine.family(&version)),
         };
+        let option_group =
+            spec.option_group.as_deref().map(|g| self.db_option_group_for(g, engine.name, &version)).transpose()?;
         let allocated = spec
             .allocated_gib
             .ok_or_else(|| invalid("The parameter AllocatedStorage must be provided and must not be null."))?;
@@ -565,6 +567,7 @@ impl RegionState {
             booted_parameters: Some(self.booted_parameters(&parameter_group)),
             settings,
             retain_automated_backups: false,
+            option_group,
             parameter_group,
             backup_retention_days: retention,
             backup_window,
@@ -855,6 +858,7 @@ impl RegionState {
             storage_encrypted: source.storage_encrypted,
             tags: spec.tags,
             settings: DbSettingsChange { security_groups: spec.security_groups.clone(), ..Default::default() },
+            option_group: source.option_group.clone(),
         };
         self.new_db_instance(base, zones, address, now_ms, None)?;
         let row = self.instance_mut(&spec.id)?;
@@ -1222,6 +1226,11 @@ impl RegionState {
             }
             None => None,
         };
+        let option_group = m
+            .option_group
+            .as_deref()
+            .map(|g| self.db_option_group_for(g, &instance.engine, &instance.engine_version))
+            .transpose()?;
         let settings = self.db_settings(
             &instance.settings,
             &m.settings,
@@ -1239,6 +1248,9 @@ impl RegionState {
         {
             let i = self.instance_mut(id)?;
             i.settings = settings;
+            if let Some(g) = option_group {
+                i.option_group = Some(g);
+            }
             if let Some(g) = parameter_group {
                 // Associated now; its values are taken at the next reboot (pending-reboot).
                 i.parameter_group = g;
@@ -1764,6 +1776,17 @@ impl RegionState {
                     .map(|g| &mut g.tags)
                     .ok_or_else(|| RdsError::SubnetGroupNotFound(id.into()).into())
             }
+            "og" => {
+                let key = id.to_ascii_lowercase();
+                if key.starts_with("default:") {
+                    self.db_option_group(id)?;
+                    return Err(RdsError::InvalidParameterValue("Cannot tag a default option group.".into()).into());
+                }
+                self.db_option_groups
+                    .get_mut(&key)
+                    .map(|g| &mut g.tags)
+                    .ok_or_else(|| RdsError::OptionGroupNotFound(id.into()).into())
+            }
             "pg" => {
                 let key = id.to_ascii_lowercase();
                 if key.starts_with("default.") {
@@ -1791,6 +1814,7 @@ impl RegionState {
             "db" => Ok(self.db_instance(id)?.tags.clone()),
             "subgrp" => Ok(self.db_subnet_group(id)?.tags),
             "pg" => Ok(self.db_parameter_group(id)?.tags),
+            "og" => Ok(self.db_option_group(id)?.tags),
             "snapshot" => Ok(self.db_snapshot(id)?.tags.clone()),
             _ => Err(RdsError::InvalidArn(format!("{kind}:{id}")).into()),
         }

@@ -46,6 +46,7 @@ pub struct RegionState {
     pub(crate) rds_events: Table<String, RdsEvent>,
     pub(crate) db_snapshots: Table<String, DbSnapshot>,
     pub(crate) db_parameter_groups: Table<String, DbParameterGroup>,
+    pub(crate) db_option_groups: Table<String, crate::db_option_groups::DbOptionGroup>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
     /// Ports for DB instances created without one (`ControlConfig::rds_ports`).
@@ -121,6 +122,7 @@ impl RegionState {
             rds_events: Table::from_rows(db.load::<RdsEvent>()?),
             db_snapshots: Table::from_rows(db.load::<DbSnapshot>()?),
             db_parameter_groups: Table::from_rows(db.load::<DbParameterGroup>()?),
+            db_option_groups: Table::from_rows(db.load::<crate::db_option_groups::DbOptionGroup>()?),
             db,
             store,
             instance_capacity: u32::MAX,
@@ -204,6 +206,7 @@ impl RegionState {
             || self.rds_events.has_changes()
             || self.db_snapshots.has_changes()
             || self.db_parameter_groups.has_changes()
+            || self.db_option_groups.has_changes()
             || self.network.default_made_changed;
         if !changed {
             self.forget_originals();
@@ -225,6 +228,7 @@ impl RegionState {
             db::put_changes(&tx, &self.rds_events)?;
             db::put_changes(&tx, &self.db_snapshots)?;
             db::put_changes(&tx, &self.db_parameter_groups)?;
+            db::put_changes(&tx, &self.db_option_groups)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
             }
@@ -265,6 +269,7 @@ impl RegionState {
         self.rds_events.commit();
         self.db_snapshots.commit();
         self.db_parameter_groups.commit();
+        self.db_option_groups.commit();
     }
 
     /// Undoes every change of the running command in memory (it failed part-way).
@@ -321,6 +326,7 @@ impl RegionState {
         self.rds_events.rollback();
         self.db_snapshots.rollback();
         self.db_parameter_groups.rollback();
+        self.db_option_groups.rollback();
     }
 
     /// The storage nodes of a zone that a client cannot reach now (crashed, or cut from the

@@ -244,3 +244,11 @@ async fn paused_db_volumes_make_the_instance_stuck_until_healed() {
     let Some(run) = run_script_with("rds_io_pause.py", options, free_ports(2)) else { return };
     assert!(run.await.contains("rds volume-io-pause: ok"));
 }
+
+/// DB option groups: each engine's options and settings, RDS's rules, default groups that cannot
+/// change, instances that belong to a group of their engine and major version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_rds_option_groups_follow_rds_rules() {
+    let Some(run) = run_script("rds_option_groups.py", 100) else { return };
+    assert!(run.await.contains("boto3 rds option groups: ok"));
+}

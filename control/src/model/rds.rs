@@ -159,6 +159,9 @@ pub struct DbInstance {
     /// DeleteDBInstance with DeleteAutomatedBackups=false: the automated snapshots outlive it.
     #[serde(default)]
     pub retain_automated_backups: bool,
+    /// The option group (`None`: the default one of its engine and major version).
+    #[serde(default)]
+    pub option_group: Option<String>,
 }
 
 /// Settings of a DB instance that RDS checks and shows: security groups, storage autoscaling,
@@ -240,6 +243,8 @@ pub struct DbModification {
     pub publicly_accessible: Option<bool>,
     /// A new DB parameter group: associated at once, its values taken at the next reboot.
     pub parameter_group: Option<String>,
+    /// A new option group: applied at once.
+    pub option_group: Option<String>,
     pub settings: DbSettingsChange,
     pub apply_immediately: bool,
 }
@@ -419,6 +424,7 @@ pub struct DbInstanceSpec {
     pub storage_encrypted: bool,
     pub tags: BTreeMap<String, String>,
     pub settings: DbSettingsChange,
+    pub option_group: Option<String>,
 }
 
 /// What CreateDBInstanceReadReplica asks for besides the source (the rest comes from it).
@@ -504,4 +510,12 @@ pub enum RdsError {
     PointInTimeRestoreNotEnabled(String),
     #[error("{0}")]
     InvalidRestore(String),
+    #[error("option group {0} not found")]
+    OptionGroupNotFound(String),
+    #[error("option group {0} already exists")]
+    OptionGroupExists(String),
+    #[error("at most {0} option groups")]
+    OptionGroupQuotaExceeded(usize),
+    #[error("{0}")]
+    InvalidOptionGroupState(String),
 }

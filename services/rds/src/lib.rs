@@ -6,6 +6,7 @@
 
 mod backups;
 pub mod generated;
+mod option_groups;
 mod parameter_groups;
 
 use std::collections::BTreeMap;
@@ -222,6 +223,12 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         r @ (Request::DescribeDBInstanceAutomatedBackups(_)
         | Request::DeleteDBInstanceAutomatedBackup(_)
         | Request::RestoreDBInstanceToPointInTime(_)) => backups::handle(control, &region, &arns, r, now)?,
+        r @ (Request::CreateOptionGroup(_)
+        | Request::CopyOptionGroup(_)
+        | Request::ModifyOptionGroup(_)
+        | Request::DescribeOptionGroups(_)
+        | Request::DescribeOptionGroupOptions(_)
+        | Request::DeleteOptionGroup(_)) => option_groups::handle(&region, &arns, r, now)?,
         r @ (Request::CreateDBParameterGroup(_)
         | Request::CopyDBParameterGroup(_)
         | Request::ModifyDBParameterGroup(_)
@@ -286,7 +293,7 @@ impl Arns<'_> {
         match parts.as_slice() {
             ["arn", "aws", "rds", region, _account, kind, id] if *region == self.region && !id.is_empty() => {
                 match *kind {
-                    "db" | "subgrp" | "snapshot" | "pg" => Ok((kind.to_string(), id.to_string())),
+                    "db" | "subgrp" | "snapshot" | "pg" | "og" => Ok((kind.to_string(), id.to_string())),
                     _ => Err(invalid()),
                 }
             }
@@ -413,6 +420,7 @@ fn instance_spec(r: CreateDBInstanceMessage) -> Result<DbInstanceSpec, ApiError>
         storage_encrypted: r.storage_encrypted.unwrap_or(false),
         tags: tag_map(r.tags.unwrap_or_default())?,
         settings,
+        option_group: r.option_group_name,
     })
 }
 
@@ -473,15 +481,15 @@ fn render_group(g: &Group, arns: &Arns<'_>) -> DBSubnetGroup {
 }
 
 fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>, now: u64) -> DBInstance {
-    let (group, parameter_status) = region
+    let (group, parameter_status, option_group) = region
         .read(0, |state| {
             let group = match &i.subnet_group {
                 Some(name) => state.db_subnet_group(name).ok(),
                 None => state.db_subnet_groups().into_iter().find(|g| g.name == "default"),
             };
-            Ok((group, state.db_parameter_view(i).apply_status))
+            Ok((group, state.db_parameter_view(i).apply_status, state.option_group_of(i)))
         })
-        .unwrap_or((None, "in-sync"));
+        .unwrap_or_else(|_| (None, "in-sync", String::new()));
     let creating = i.status == squall_control::model::rds::DbInstanceStatus::Creating;
     DBInstance {
         db_instance_identifier: Some(i.id.clone()),
@@ -552,7 +560,7 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>, now: u64) -> 
         license_model: Some(squall_control::rds::license(&i.engine).into()),
         iops: i.iops.map(|n| n as i32),
         option_group_memberships: Some(vec![OptionGroupMembership {
-            option_group_name: Some(format!("default:{}", option_group_suffix(i))),
+            option_group_name: Some(option_group),
             status: Some("in-sync".into()),
         }]),
         secondary_availability_zone: i.standby.as_ref().map(|s| s.zone.to_string()),
@@ -614,16 +622,6 @@ fn status_infos(i: &Instance) -> Option<Vec<DBInstanceStatusInfo>> {
         });
     }
     (!infos.is_empty()).then_some(infos)
-}
-
-/// `postgres-16`, `mysql-8-0`: the suffix of the default option group's name.
-fn option_group_suffix(i: &Instance) -> String {
-    let mut parts = i.engine_version.split('.');
-    let major = parts.next().unwrap_or_default();
-    match i.engine.as_str() {
-        "postgres" => format!("postgres-{major}"),
-        other => format!("{other}-{major}-{}", parts.next().unwrap_or("0")),
-    }
 }
 
 fn render_snapshot(s: &Snapshot, arns: &Arns<'_>) -> DBSnapshot {
@@ -735,6 +733,7 @@ fn restore_overrides(r: RestoreDBInstanceFromDBSnapshotMessage) -> Result<DbInst
         copy_tags_to_snapshot: r.copy_tags_to_snapshot.unwrap_or(false),
         tags: tag_map(r.tags.unwrap_or_default())?,
         settings: DbSettingsChange { security_groups: r.vpc_security_group_ids, ..Default::default() },
+        option_group: r.option_group_name,
         ..Default::default()
     })
 }
@@ -746,7 +745,6 @@ fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> 
         ("EngineVersion", r.engine_version.is_some()),
         ("StorageType", r.storage_type.is_some()),
         ("Iops", r.iops.is_some()),
-        ("OptionGroupName", r.option_group_name.is_some()),
     ];
     if let Some((name, _)) = unsupported.iter().find(|(_, given)| *given) {
         return Err(not_built(&format!("squall does not modify {name} yet")));
@@ -797,6 +795,7 @@ fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> 
         auto_minor_version_upgrade: r.auto_minor_version_upgrade,
         publicly_accessible: r.publicly_accessible,
         parameter_group: r.db_parameter_group_name,
+        option_group: r.option_group_name,
         settings,
         apply_immediately: r.apply_immediately.unwrap_or(false),
     })
@@ -888,10 +887,7 @@ fn engine_versions(r: DescribeDBEngineVersionsMessage) -> Result<DBEngineVersion
             if !wanted_version || !wanted_family || (r.default_only == Some(true) && !default) {
                 continue;
             }
-            let major = match engine.name {
-                "postgres" => version.split('.').next().unwrap_or_default().to_string(),
-                _ => version.split('.').take(2).collect::<Vec<_>>().join("."),
-            };
+            let major = squall_control::db_option_groups::major_version(engine.name, version);
             out.push(DBEngineVersion {
                 engine: Some(engine.name.into()),
                 major_engine_version: Some(major),
@@ -1214,6 +1210,17 @@ fn control_error(e: ControlError) -> ApiError {
                 ),
             ),
             RdsError::InvalidRestore(m) => client("InvalidRestoreFault", m),
+            RdsError::OptionGroupNotFound(name) => {
+                ApiError::new(404, "OptionGroupNotFoundFault", format!("Specified OptionGroupName: {name} not found."))
+            }
+            RdsError::OptionGroupExists(name) => {
+                client("OptionGroupAlreadyExistsFault", format!("Option group {name} already exists."))
+            }
+            RdsError::OptionGroupQuotaExceeded(n) => client(
+                "OptionGroupQuotaExceededFault",
+                format!("The request would exceed the quota of {n} option groups for this account."),
+            ),
+            RdsError::InvalidOptionGroupState(m) => client("InvalidOptionGroupStateFault", m),
             RdsError::CertificateNotFound(id) => {
                 ApiError::new(404, "CertificateNotFound", format!("Certificate {id} not found."))
             }

@@ -21,6 +21,8 @@ pub mod parameter_groups;
 pub use parameter_groups::*;
 pub mod backups;
 pub use backups::*;
+pub mod option_groups;
+pub use option_groups::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2014-10-31";
@@ -236,6 +238,12 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DescribeDBInstanceAutomatedBackups",
     "DeleteDBInstanceAutomatedBackup",
     "RestoreDBInstanceToPointInTime",
+    "CreateOptionGroup",
+    "CopyOptionGroup",
+    "ModifyOptionGroup",
+    "DescribeOptionGroups",
+    "DescribeOptionGroupOptions",
+    "DeleteOptionGroup",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -277,6 +285,12 @@ pub enum Request {
     DescribeDBInstanceAutomatedBackups(DescribeDBInstanceAutomatedBackupsMessage),
     DeleteDBInstanceAutomatedBackup(DeleteDBInstanceAutomatedBackupMessage),
     RestoreDBInstanceToPointInTime(RestoreDBInstanceToPointInTimeMessage),
+    CreateOptionGroup(CreateOptionGroupMessage),
+    CopyOptionGroup(CopyOptionGroupMessage),
+    ModifyOptionGroup(ModifyOptionGroupMessage),
+    DescribeOptionGroups(DescribeOptionGroupsMessage),
+    DescribeOptionGroupOptions(DescribeOptionGroupOptionsMessage),
+    DeleteOptionGroup(DeleteOptionGroupMessage),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -357,6 +371,16 @@ impl Request {
             "RestoreDBInstanceToPointInTime" => {
                 RestoreDBInstanceToPointInTimeMessage::decode_members(q, "").map(Self::RestoreDBInstanceToPointInTime)
             }
+            "CreateOptionGroup" => CreateOptionGroupMessage::decode_members(q, "").map(Self::CreateOptionGroup),
+            "CopyOptionGroup" => CopyOptionGroupMessage::decode_members(q, "").map(Self::CopyOptionGroup),
+            "ModifyOptionGroup" => ModifyOptionGroupMessage::decode_members(q, "").map(Self::ModifyOptionGroup),
+            "DescribeOptionGroups" => {
+                DescribeOptionGroupsMessage::decode_members(q, "").map(Self::DescribeOptionGroups)
+            }
+            "DescribeOptionGroupOptions" => {
+                DescribeOptionGroupOptionsMessage::decode_members(q, "").map(Self::DescribeOptionGroupOptions)
+            }
+            "DeleteOptionGroup" => DeleteOptionGroupMessage::decode_members(q, "").map(Self::DeleteOptionGroup),
             _ => return None,
         })
     }
@@ -400,6 +424,12 @@ impl Request {
             Self::DescribeDBInstanceAutomatedBackups(_) => "DescribeDBInstanceAutomatedBackups",
             Self::DeleteDBInstanceAutomatedBackup(_) => "DeleteDBInstanceAutomatedBackup",
             Self::RestoreDBInstanceToPointInTime(_) => "RestoreDBInstanceToPointInTime",
+            Self::CreateOptionGroup(_) => "CreateOptionGroup",
+            Self::CopyOptionGroup(_) => "CopyOptionGroup",
+            Self::ModifyOptionGroup(_) => "ModifyOptionGroup",
+            Self::DescribeOptionGroups(_) => "DescribeOptionGroups",
+            Self::DescribeOptionGroupOptions(_) => "DescribeOptionGroupOptions",
+            Self::DeleteOptionGroup(_) => "DeleteOptionGroup",
         }
     }
 }
@@ -443,6 +473,12 @@ pub enum Response {
     DescribeDBInstanceAutomatedBackups(DBInstanceAutomatedBackupMessage),
     DeleteDBInstanceAutomatedBackup(DeleteDBInstanceAutomatedBackupResult),
     RestoreDBInstanceToPointInTime(RestoreDBInstanceToPointInTimeResult),
+    CreateOptionGroup(CreateOptionGroupResult),
+    CopyOptionGroup(CopyOptionGroupResult),
+    ModifyOptionGroup(ModifyOptionGroupResult),
+    DescribeOptionGroups(OptionGroups),
+    DescribeOptionGroupOptions(OptionGroupOptionsMessage),
+    DeleteOptionGroup(()),
 }
 impl Response {
     /// The operation's name.
@@ -485,6 +521,12 @@ impl Response {
             Self::DescribeDBInstanceAutomatedBackups(_) => "DescribeDBInstanceAutomatedBackups",
             Self::DeleteDBInstanceAutomatedBackup(_) => "DeleteDBInstanceAutomatedBackup",
             Self::RestoreDBInstanceToPointInTime(_) => "RestoreDBInstanceToPointInTime",
+            Self::CreateOptionGroup(_) => "CreateOptionGroup",
+            Self::CopyOptionGroup(_) => "CopyOptionGroup",
+            Self::ModifyOptionGroup(_) => "ModifyOptionGroup",
+            Self::DescribeOptionGroups(_) => "DescribeOptionGroups",
+            Self::DescribeOptionGroupOptions(_) => "DescribeOptionGroupOptions",
+            Self::DeleteOptionGroup(_) => "DeleteOptionGroup",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -627,6 +669,27 @@ impl Response {
                 v.encode_members(w);
                 true
             }
+            Self::CreateOptionGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CopyOptionGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyOptionGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeOptionGroups(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeOptionGroupOptions(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteOptionGroup(()) => false,
         }
     }
 }
