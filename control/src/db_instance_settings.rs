@@ -4,7 +4,8 @@
 //! throughput and CloudWatch log exports — each with RDS's rules and codes.
 
 use crate::error::ControlError;
-use crate::model::rds::{DbInstanceSettings, DbSettingsChange, RdsError};
+use crate::model::rds::{DbInstance, DbInstanceSettings, DbSettingsChange, RdsError};
+use crate::region::Region;
 use crate::state::RegionState;
 
 /// Certificate authorities RDS offers; the first is the default.
@@ -31,6 +32,32 @@ pub(crate) struct InstanceFacts<'a> {
     pub encrypted: bool,
     /// CreateDBInstance (security groups default to the VPC's default group) rather than Modify.
     pub creating: bool,
+}
+
+/// Roles one DB instance may have.
+pub const MAX_ROLES: usize = 5;
+
+/// The features an engine takes roles for (AddRoleToDBInstance's FeatureName).
+pub fn role_features(engine: &str) -> &'static [&'static str] {
+    match engine {
+        "postgres" => &["s3Import", "s3Export", "Lambda"],
+        _ => &[],
+    }
+}
+
+fn check_role_arn(arn: &str) -> Result<(), ControlError> {
+    let mut parts = arn.splitn(6, ':');
+    let valid = matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("arn"), Some("aws"), Some("iam"), Some(""), Some(account), Some(role))
+            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+                && role.strip_prefix("role/").is_some_and(|r| !r.is_empty())
+    );
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(format!("Invalid role ARN: {arn}. It must be the ARN of an IAM role.")))
+    }
 }
 
 fn invalid(message: impl Into<String>) -> ControlError {
@@ -102,16 +129,9 @@ impl RegionState {
             out.monitoring_interval = interval;
         }
         if let Some(arn) = &change.monitoring_role_arn {
-            let mut parts = arn.splitn(6, ':');
-            let valid = matches!(
-                (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next()),
-                (Some("arn"), Some("aws"), Some("iam"), Some(""), Some(account), Some(role))
-                    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
-                        && role.strip_prefix("role/").is_some_and(|r| !r.is_empty())
-            );
-            if !valid {
-                return Err(invalid(format!("Invalid MonitoringRoleArn: {arn}. It must be the ARN of an IAM role.")));
-            }
+            check_role_arn(arn).map_err(|_| {
+                invalid(format!("Invalid MonitoringRoleArn: {arn}. It must be the ARN of an IAM role."))
+            })?;
             out.monitoring_role_arn = Some(arn.clone());
         }
         if out.monitoring_interval == 0 {
@@ -211,8 +231,90 @@ impl RegionState {
         Ok(out)
     }
 
+    /// AddRoleToDBInstance: a role for one of the engine's features.
+    pub(crate) fn add_db_instance_role(
+        &mut self,
+        id: &str,
+        role: &str,
+        feature: &str,
+    ) -> Result<DbInstance, ControlError> {
+        let instance = self.db_instance(id)?.clone();
+        self.check_role_change(&instance)?;
+        check_role_arn(role)?;
+        let features = role_features(&instance.engine);
+        if !features.contains(&feature) {
+            return Err(invalid(format!(
+                "The feature {feature} is not supported for engine {}{}",
+                instance.engine,
+                if features.is_empty() { String::new() } else { format!(": use one of {}", features.join(", ")) }
+            )));
+        }
+        if instance.roles.iter().any(|(r, f)| r == role || f == feature) {
+            return Err(RdsError::RoleAlreadyExists { role: role.to_string(), instance: instance.id }.into());
+        }
+        if instance.roles.len() >= MAX_ROLES {
+            return Err(RdsError::RoleQuotaExceeded(MAX_ROLES).into());
+        }
+        let row = self.db_instances.get_mut(&instance.id).ok_or_else(|| RdsError::InstanceNotFound(id.into()))?;
+        row.roles.push((role.to_string(), feature.to_string()));
+        Ok(row.clone())
+    }
+
+    /// RemoveRoleFromDBInstance.
+    pub(crate) fn remove_db_instance_role(
+        &mut self,
+        id: &str,
+        role: &str,
+        feature: &str,
+    ) -> Result<DbInstance, ControlError> {
+        let instance = self.db_instance(id)?.clone();
+        self.check_role_change(&instance)?;
+        if !instance.roles.iter().any(|(r, f)| r == role && f == feature) {
+            return Err(RdsError::RoleNotFound { role: role.to_string(), instance: instance.id }.into());
+        }
+        let row = self.db_instances.get_mut(&instance.id).ok_or_else(|| RdsError::InstanceNotFound(id.into()))?;
+        row.roles.retain(|(r, f)| !(r == role && f == feature));
+        Ok(row.clone())
+    }
+
+    fn check_role_change(&self, instance: &DbInstance) -> Result<(), ControlError> {
+        if instance.status != crate::model::rds::DbInstanceStatus::Available {
+            return Err(RdsError::InvalidInstanceState {
+                id: instance.id.clone(),
+                status: instance.status.as_str(),
+                why: "it must be available for its roles to change",
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// Whether a DB instance that is not being deleted uses the security group.
     pub(crate) fn db_instance_uses_security_group(&self, id: &str) -> bool {
         self.db_instances.values().any(|i| i.settings.security_groups.iter().any(|g| g == id))
+    }
+}
+
+impl Region {
+    /// AddRoleToDBInstance.
+    pub fn add_db_instance_role(
+        &self,
+        id: &str,
+        role: &str,
+        feature: &str,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        self.with_state(now_ms, |state| state.add_db_instance_role(id, role, feature))
+    }
+
+    /// RemoveRoleFromDBInstance.
+    pub fn remove_db_instance_role(
+        &self,
+        id: &str,
+        role: &str,
+        feature: &str,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        self.with_state(now_ms, |state| state.remove_db_instance_role(id, role, feature))
     }
 }

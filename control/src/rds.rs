@@ -325,6 +325,52 @@ impl RegionState {
         Ok((vpc, out))
     }
 
+    /// ModifyDBSubnetGroup: a new description and set of subnets, which must stay in the VPC of
+    /// the instances using the group and keep covering their zones.
+    pub(crate) fn modify_db_subnet_group(
+        &mut self,
+        name: &str,
+        description: Option<&str>,
+        subnet_ids: &[String],
+    ) -> Result<DbSubnetGroup, ControlError> {
+        let key = name.to_ascii_lowercase();
+        if key == DEFAULT_SUBNET_GROUP {
+            return Err(invalid("The default DB subnet group cannot be modified."));
+        }
+        let mut group =
+            self.db_subnet_groups.get(&key).cloned().ok_or_else(|| RdsError::SubnetGroupNotFound(name.into()))?;
+        let (vpc, subnets) = self.db_subnets(subnet_ids)?;
+        let users: Vec<DbInstance> =
+            self.db_instances.values().filter(|i| i.subnet_group.as_deref() == Some(key.as_str())).cloned().collect();
+        if !users.is_empty() && vpc != group.vpc_id {
+            return Err(invalid(format!(
+                "The new subnets are in {vpc}, not in {} where DB instances of the group are.",
+                group.vpc_id
+            )));
+        }
+        for i in &users {
+            for zone in std::iter::once(&i.primary.zone).chain(i.standby.as_ref().map(|s| &s.zone)) {
+                if !subnets.iter().any(|s| s.zone == *zone) {
+                    let dropped: Vec<&str> =
+                        group.subnets.iter().filter(|s| s.zone == *zone).map(|s| s.subnet_id.as_str()).collect();
+                    return Err(RdsError::SubnetInUse(format!(
+                        "Some of the subnets to be deleted are currently in use: {} (DB instance {} is in {zone}).",
+                        dropped.join(", "),
+                        i.id
+                    ))
+                    .into());
+                }
+            }
+        }
+        group.vpc_id = vpc;
+        group.subnets = subnets;
+        if let Some(d) = description {
+            group.description = d.to_string();
+        }
+        self.db_subnet_groups.insert(key, group.clone());
+        Ok(group)
+    }
+
     pub(crate) fn delete_db_subnet_group(&mut self, name: &str) -> Result<(), ControlError> {
         let key = name.to_ascii_lowercase();
         if key == DEFAULT_SUBNET_GROUP {
@@ -568,6 +614,7 @@ impl RegionState {
             settings,
             retain_automated_backups: false,
             option_group,
+            roles: Vec::new(),
             parameter_group,
             backup_retention_days: retention,
             backup_window,
@@ -1881,6 +1928,17 @@ impl RdsEvent {
 impl Region {
     pub(crate) fn zones_now(&self) -> Vec<Zone> {
         self.zones()
+    }
+
+    /// ModifyDBSubnetGroup.
+    pub fn modify_db_subnet_group(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        subnet_ids: &[String],
+        now_ms: u64,
+    ) -> Result<DbSubnetGroup, ControlError> {
+        self.with_state(now_ms, |state| state.modify_db_subnet_group(name, description, subnet_ids))
     }
 
     /// CreateDBSubnetGroup.

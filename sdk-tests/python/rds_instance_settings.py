@@ -152,7 +152,56 @@ assert "MaxAllocatedStorage" not in db, "MaxAllocatedStorage equal to the storag
 assert db["EnabledCloudwatchLogsExports"] == ["postgresql"], db
 ec2.delete_security_group(GroupId=db_sg)
 
-for instance in ("tuned", "plain"):
+# ---- roles for an engine's features ----------------------------------------------------------
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="plain", WaiterConfig=fast)
+S3_ROLE = "arn:aws:iam::000000000000:role/rds-s3-import"
+rds.add_role_to_db_instance(DBInstanceIdentifier="plain", RoleArn=S3_ROLE, FeatureName="s3Import")
+roles = rds.describe_db_instances(DBInstanceIdentifier="plain")["DBInstances"][0]["AssociatedRoles"]
+assert roles == [{"RoleArn": S3_ROLE, "FeatureName": "s3Import", "Status": "ACTIVE"}], roles
+fails("DBInstanceRoleAlreadyExists", rds.add_role_to_db_instance, DBInstanceIdentifier="plain", RoleArn=S3_ROLE,
+      FeatureName="s3Import")
+fails("InvalidParameterValue", rds.add_role_to_db_instance, DBInstanceIdentifier="plain", RoleArn=ROLE,
+      FeatureName="rocket")
+fails("InvalidParameterValue", rds.add_role_to_db_instance, DBInstanceIdentifier="plain", RoleArn="not-a-role",
+      FeatureName="s3Export")
+fails("DBInstanceNotFound", rds.add_role_to_db_instance, DBInstanceIdentifier="nope", RoleArn=S3_ROLE,
+      FeatureName="s3Export")
+rds.remove_role_from_db_instance(DBInstanceIdentifier="plain", RoleArn=S3_ROLE, FeatureName="s3Import")
+assert rds.describe_db_instances(DBInstanceIdentifier="plain")["DBInstances"][0]["AssociatedRoles"] == []
+fails("DBInstanceRoleNotFound", rds.remove_role_from_db_instance, DBInstanceIdentifier="plain", RoleArn=S3_ROLE,
+      FeatureName="s3Import")
+
+# ---- what ModifyDBInstance would take ----------------------------------------------------------
+valid = rds.describe_valid_db_instance_modifications(DBInstanceIdentifier="plain")["ValidDBInstanceModificationsMessage"]
+(storage,) = valid["Storage"]
+assert storage["StorageType"] == "gp2" and storage["StorageSize"] == [{"From": 20, "To": 399, "Step": 1}], storage
+valid = rds.describe_valid_db_instance_modifications(DBInstanceIdentifier="tuned")["ValidDBInstanceModificationsMessage"]
+assert valid["Storage"][0]["StorageSize"] == [{"From": 400, "To": 65536, "Step": 1}], valid
+
+# ---- ModifyDBSubnetGroup keeps the zones and the VPC of the instances using the group -----------
+subnets = {s["AvailabilityZone"]: s["SubnetId"] for s in ec2.describe_subnets(
+    Filters=[{"Name": "vpc-id", "Values": [default_vpc]}])["Subnets"]}
+rds.create_db_subnet_group(DBSubnetGroupName="pair", DBSubnetGroupDescription="two zones",
+                           SubnetIds=[subnets["us-east-1a"], subnets["us-east-1b"]])
+rds.create_db_instance(DBInstanceIdentifier="grouped", **base, DBSubnetGroupName="pair", AvailabilityZone="us-east-1a")
+msg = fails("SubnetAlreadyInUse", rds.modify_db_subnet_group, DBSubnetGroupName="pair",
+            SubnetIds=[subnets["us-east-1b"], subnets["us-east-1c"]])
+assert subnets["us-east-1a"] in msg, msg
+other_subnets = [ec2.create_subnet(VpcId=other_vpc, CidrBlock=f"10.9.{n}.0/24", AvailabilityZone=z)["Subnet"]["SubnetId"]
+                 for n, z in ((1, "us-east-1a"), (2, "us-east-1b"))]
+fails("InvalidParameterValue", rds.modify_db_subnet_group, DBSubnetGroupName="pair", SubnetIds=other_subnets)
+fails("DBSubnetGroupDoesNotCoverEnoughAZs", rds.modify_db_subnet_group, DBSubnetGroupName="pair",
+      SubnetIds=[subnets["us-east-1a"]])
+changed = rds.modify_db_subnet_group(DBSubnetGroupName="pair", DBSubnetGroupDescription="a and c",
+                                     SubnetIds=[subnets["us-east-1a"], subnets["us-east-1c"]])["DBSubnetGroup"]
+assert changed["DBSubnetGroupDescription"] == "a and c", changed
+assert sorted(s["SubnetAvailabilityZone"]["Name"] for s in changed["Subnets"]) == ["us-east-1a", "us-east-1c"], changed
+fails("InvalidParameterValue", rds.modify_db_subnet_group, DBSubnetGroupName="default",
+      SubnetIds=[subnets["us-east-1a"], subnets["us-east-1c"]])
+fails("DBSubnetGroupNotFoundFault", rds.modify_db_subnet_group, DBSubnetGroupName="nope",
+      SubnetIds=[subnets["us-east-1a"], subnets["us-east-1c"]])
+
+for instance in ("tuned", "plain", "grouped"):
     rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier=instance, WaiterConfig=fast)
     rds.delete_db_instance(DBInstanceIdentifier=instance, SkipFinalSnapshot=True)
 print("boto3 rds instance settings: ok")

@@ -162,6 +162,10 @@ pub struct DbInstance {
     /// The option group (`None`: the default one of its engine and major version).
     #[serde(default)]
     pub option_group: Option<String>,
+    /// IAM roles associated with the instance for a feature (AddRoleToDBInstance):
+    /// `(role ARN, feature name)`.
+    #[serde(default)]
+    pub roles: Vec<(String, String)>,
 }
 
 /// Settings of a DB instance that RDS checks and shows: security groups, storage autoscaling,
@@ -518,4 +522,12 @@ pub enum RdsError {
     OptionGroupQuotaExceeded(usize),
     #[error("{0}")]
     InvalidOptionGroupState(String),
+    #[error("{0}")]
+    SubnetInUse(String),
+    #[error("role {role} is already associated with DB instance {instance}")]
+    RoleAlreadyExists { role: String, instance: String },
+    #[error("role {role} is not associated with DB instance {instance}")]
+    RoleNotFound { role: String, instance: String },
+    #[error("at most {0} roles per DB instance")]
+    RoleQuotaExceeded(usize),
 }

@@ -136,6 +136,35 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
                 db_subnet_groups: Some(page.iter().map(|g| render_group(g, &arns)).collect()),
             })
         }
+        Request::ModifyDBSubnetGroup(r) => {
+            let g = region
+                .modify_db_subnet_group(
+                    &r.db_subnet_group_name,
+                    r.db_subnet_group_description.as_deref(),
+                    &r.subnet_ids,
+                    now,
+                )
+                .map_err(control_error)?;
+            Response::ModifyDBSubnetGroup(ModifyDBSubnetGroupResult { db_subnet_group: Some(render_group(&g, &arns)) })
+        }
+        Request::AddRoleToDBInstance(r) => {
+            region
+                .add_db_instance_role(&r.db_instance_identifier, &r.role_arn, &r.feature_name, now)
+                .map_err(control_error)?;
+            Response::AddRoleToDBInstance(())
+        }
+        Request::RemoveRoleFromDBInstance(r) => {
+            region
+                .remove_db_instance_role(&r.db_instance_identifier, &r.role_arn, &r.feature_name, now)
+                .map_err(control_error)?;
+            Response::RemoveRoleFromDBInstance(())
+        }
+        Request::DescribeValidDBInstanceModifications(r) => {
+            let i = region.read(now, |state| Ok(state.db_instance(&r.db_instance_identifier)?.clone()));
+            Response::DescribeValidDBInstanceModifications(DescribeValidDBInstanceModificationsResult {
+                valid_db_instance_modifications_message: Some(valid_modifications(&i.map_err(control_error)?)),
+            })
+        }
         Request::DeleteDBSubnetGroup(r) => {
             region.delete_db_subnet_group(&r.db_subnet_group_name, now).map_err(control_error)?;
             Response::DeleteDBSubnetGroup(())
@@ -578,11 +607,45 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>, now: u64) -> 
         iam_database_authentication_enabled: Some(i.settings.iam_auth),
         performance_insights_enabled: Some(i.settings.performance_insights),
         deletion_protection: Some(i.deletion_protection),
-        associated_roles: Some(Vec::new()),
+        associated_roles: Some(
+            i.roles
+                .iter()
+                .map(|(role, feature)| DBInstanceRole {
+                    role_arn: Some(role.clone()),
+                    feature_name: Some(feature.clone()),
+                    status: Some("ACTIVE".into()),
+                })
+                .collect(),
+        ),
         tag_list: Some(render_tags(&i.tags)),
         customer_owned_ip_enabled: Some(false),
         network_type: Some("IPV4".into()),
         backup_target: Some("region".into()),
+        ..Default::default()
+    }
+}
+
+/// What ModifyDBInstance takes for the instance's storage: squall grows it on the volumes it has
+/// (one below 400 GiB, four from 400 GiB) and keeps its storage type.
+fn valid_modifications(i: &Instance) -> ValidDBInstanceModificationsMessage {
+    let max = squall_control::rds::engine(&i.engine).map_or(65_536, |e| e.max_gib);
+    let top = if i.allocated_gib < squall_control::rds::STRIPE_FROM_GIB {
+        squall_control::rds::STRIPE_FROM_GIB - 1
+    } else {
+        max
+    };
+    let provisioned = i.storage_type.starts_with("io");
+    ValidDBInstanceModificationsMessage {
+        storage: Some(vec![ValidStorageOptions {
+            storage_type: Some(i.storage_type.clone()),
+            storage_size: Some(vec![Range { from: Some(i.allocated_gib as i32), to: Some(top as i32), step: Some(1) }]),
+            provisioned_iops: provisioned.then(|| vec![Range { from: Some(1000), to: Some(256_000), step: Some(1) }]),
+            iops_to_storage_ratio: provisioned.then(|| vec![DoubleRange { from: Some(1.0), to: Some(50.0) }]),
+            supports_storage_autoscaling: Some(true),
+            ..Default::default()
+        }]),
+        valid_processor_features: Some(Vec::new()),
+        supports_dedicated_log_volume: Some(false),
         ..Default::default()
     }
 }
@@ -1221,6 +1284,19 @@ fn control_error(e: ControlError) -> ApiError {
                 format!("The request would exceed the quota of {n} option groups for this account."),
             ),
             RdsError::InvalidOptionGroupState(m) => client("InvalidOptionGroupStateFault", m),
+            RdsError::SubnetInUse(m) => client("SubnetAlreadyInUse", m),
+            RdsError::RoleAlreadyExists { role, instance } => client(
+                "DBInstanceRoleAlreadyExists",
+                format!("Role ARN {role} is already associated with DB Instance {instance}"),
+            ),
+            RdsError::RoleNotFound { role, instance } => ApiError::new(
+                404,
+                "DBInstanceRoleNotFound",
+                format!("Role ARN {role} cannot be found for DB Instance {instance}"),
+            ),
+            RdsError::RoleQuotaExceeded(n) => {
+                client("DBInstanceRoleQuotaExceeded", format!("A DB instance can have at most {n} associated roles."))
+            }
             RdsError::CertificateNotFound(id) => {
                 ApiError::new(404, "CertificateNotFound", format!("Certificate {id} not found."))
             }

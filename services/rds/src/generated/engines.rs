@@ -72,34 +72,6 @@ impl XmlEncode for AvailableAdditionalStorageVolumesOption {
         w.close(tag);
     }
 }
-/// Shape `AvailableProcessorFeature` of the model.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct AvailableProcessorFeature {
-    pub name: Option<String>,
-    pub default_value: Option<String>,
-    pub allowed_values: Option<String>,
-}
-impl AvailableProcessorFeature {
-    /// Writes the members of this structure as XML elements, without a wrapping element.
-    pub fn encode_members(&self, w: &mut XmlWriter) {
-        if let Some(v) = &self.name {
-            v.encode_xml(w, "Name");
-        }
-        if let Some(v) = &self.default_value {
-            v.encode_xml(w, "DefaultValue");
-        }
-        if let Some(v) = &self.allowed_values {
-            v.encode_xml(w, "AllowedValues");
-        }
-    }
-}
-impl XmlEncode for AvailableProcessorFeature {
-    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.open(tag);
-        self.encode_members(w);
-        w.close(tag);
-    }
-}
 /// Shape `CharacterSet` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CharacterSet {

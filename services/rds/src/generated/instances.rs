@@ -8,6 +8,34 @@ use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};
 
 use super::common::*;
 
+/// Shape `AddRoleToDBInstanceMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AddRoleToDBInstanceMessage {
+    pub db_instance_identifier: String,
+    pub role_arn: String,
+    pub feature_name: String,
+}
+impl AddRoleToDBInstanceMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_instance_identifier: required(
+                String::decode_query(q, &join(key, "DBInstanceIdentifier"))?,
+                &join(key, "DBInstanceIdentifier"),
+            )?,
+            role_arn: required(String::decode_query(q, &join(key, "RoleArn"))?, &join(key, "RoleArn"))?,
+            feature_name: required(String::decode_query(q, &join(key, "FeatureName"))?, &join(key, "FeatureName"))?,
+        })
+    }
+}
+impl QueryDecode for AddRoleToDBInstanceMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `CloudwatchLogsExportConfiguration` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CloudwatchLogsExportConfiguration {
@@ -480,6 +508,74 @@ impl QueryDecode for DescribeDBInstancesMessage {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `DescribeValidDBInstanceModificationsMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeValidDBInstanceModificationsMessage {
+    pub db_instance_identifier: String,
+}
+impl DescribeValidDBInstanceModificationsMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_instance_identifier: required(
+                String::decode_query(q, &join(key, "DBInstanceIdentifier"))?,
+                &join(key, "DBInstanceIdentifier"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for DescribeValidDBInstanceModificationsMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeValidDBInstanceModificationsResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeValidDBInstanceModificationsResult {
+    pub valid_db_instance_modifications_message: Option<ValidDBInstanceModificationsMessage>,
+}
+impl DescribeValidDBInstanceModificationsResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.valid_db_instance_modifications_message {
+            v.encode_xml(w, "ValidDBInstanceModificationsMessage");
+        }
+    }
+}
+impl XmlEncode for DescribeValidDBInstanceModificationsResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DoubleRange` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DoubleRange {
+    pub from: Option<f64>,
+    pub to: Option<f64>,
+}
+impl DoubleRange {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.from {
+            v.encode_xml(w, "From");
+        }
+        if let Some(v) = &self.to {
+            v.encode_xml(w, "To");
+        }
+    }
+}
+impl XmlEncode for DoubleRange {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Enum `MasterUserAuthenticationType` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MasterUserAuthenticationType {
@@ -778,6 +874,34 @@ impl XmlEncode for PromoteReadReplicaResult {
         w.close(tag);
     }
 }
+/// Shape `Range` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Range {
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+    pub step: Option<i32>,
+}
+impl Range {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.from {
+            v.encode_xml(w, "From");
+        }
+        if let Some(v) = &self.to {
+            v.encode_xml(w, "To");
+        }
+        if let Some(v) = &self.step {
+            v.encode_xml(w, "Step");
+        }
+    }
+}
+impl XmlEncode for Range {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `RebootDBInstanceMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RebootDBInstanceMessage {
@@ -822,6 +946,34 @@ impl XmlEncode for RebootDBInstanceResult {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Shape `RemoveRoleFromDBInstanceMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RemoveRoleFromDBInstanceMessage {
+    pub db_instance_identifier: String,
+    pub role_arn: String,
+    pub feature_name: String,
+}
+impl RemoveRoleFromDBInstanceMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_instance_identifier: required(
+                String::decode_query(q, &join(key, "DBInstanceIdentifier"))?,
+                &join(key, "DBInstanceIdentifier"),
+            )?,
+            role_arn: required(String::decode_query(q, &join(key, "RoleArn"))?, &join(key, "RoleArn"))?,
+            feature_name: required(String::decode_query(q, &join(key, "FeatureName"))?, &join(key, "FeatureName"))?,
+        })
+    }
+}
+impl QueryDecode for RemoveRoleFromDBInstanceMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Shape `StartDBInstanceMessage` of the model.
@@ -912,6 +1064,130 @@ impl StopDBInstanceResult {
     }
 }
 impl XmlEncode for StopDBInstanceResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `ValidAdditionalStorageOptions` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ValidAdditionalStorageOptions {
+    pub supports_additional_storage_volumes: Option<bool>,
+    pub volumes: Option<Vec<ValidVolumeOptions>>,
+}
+impl ValidAdditionalStorageOptions {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.supports_additional_storage_volumes {
+            v.encode_xml(w, "SupportsAdditionalStorageVolumes");
+        }
+        if let Some(v) = &self.volumes {
+            encode_list(w, "Volumes", "member", v);
+        }
+    }
+}
+impl XmlEncode for ValidAdditionalStorageOptions {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `ValidDBInstanceModificationsMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ValidDBInstanceModificationsMessage {
+    pub storage: Option<Vec<ValidStorageOptions>>,
+    pub valid_processor_features: Option<Vec<AvailableProcessorFeature>>,
+    pub supports_dedicated_log_volume: Option<bool>,
+    pub additional_storage: Option<ValidAdditionalStorageOptions>,
+}
+impl ValidDBInstanceModificationsMessage {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.storage {
+            encode_list(w, "Storage", "ValidStorageOptions", v);
+        }
+        if let Some(v) = &self.valid_processor_features {
+            encode_list(w, "ValidProcessorFeatures", "AvailableProcessorFeature", v);
+        }
+        if let Some(v) = &self.supports_dedicated_log_volume {
+            v.encode_xml(w, "SupportsDedicatedLogVolume");
+        }
+        if let Some(v) = &self.additional_storage {
+            v.encode_xml(w, "AdditionalStorage");
+        }
+    }
+}
+impl XmlEncode for ValidDBInstanceModificationsMessage {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `ValidStorageOptions` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ValidStorageOptions {
+    pub storage_type: Option<String>,
+    pub storage_size: Option<Vec<Range>>,
+    pub provisioned_iops: Option<Vec<Range>>,
+    pub iops_to_storage_ratio: Option<Vec<DoubleRange>>,
+    pub provisioned_storage_throughput: Option<Vec<Range>>,
+    pub storage_throughput_to_iops_ratio: Option<Vec<DoubleRange>>,
+    pub supports_storage_autoscaling: Option<bool>,
+}
+impl ValidStorageOptions {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.storage_type {
+            v.encode_xml(w, "StorageType");
+        }
+        if let Some(v) = &self.storage_size {
+            encode_list(w, "StorageSize", "Range", v);
+        }
+        if let Some(v) = &self.provisioned_iops {
+            encode_list(w, "ProvisionedIops", "Range", v);
+        }
+        if let Some(v) = &self.iops_to_storage_ratio {
+            encode_list(w, "IopsToStorageRatio", "DoubleRange", v);
+        }
+        if let Some(v) = &self.provisioned_storage_throughput {
+            encode_list(w, "ProvisionedStorageThroughput", "Range", v);
+        }
+        if let Some(v) = &self.storage_throughput_to_iops_ratio {
+            encode_list(w, "StorageThroughputToIopsRatio", "DoubleRange", v);
+        }
+        if let Some(v) = &self.supports_storage_autoscaling {
+            v.encode_xml(w, "SupportsStorageAutoscaling");
+        }
+    }
+}
+impl XmlEncode for ValidStorageOptions {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `ValidVolumeOptions` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ValidVolumeOptions {
+    pub volume_name: Option<String>,
+    pub storage: Option<Vec<ValidStorageOptions>>,
+}
+impl ValidVolumeOptions {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.volume_name {
+            v.encode_xml(w, "VolumeName");
+        }
+        if let Some(v) = &self.storage {
+            encode_list(w, "Storage", "ValidStorageOptions", v);
+        }
+    }
+}
+impl XmlEncode for ValidVolumeOptions {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);

@@ -210,9 +210,13 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "ModifyDBInstance",
     "CreateDBInstanceReadReplica",
     "PromoteReadReplica",
+    "AddRoleToDBInstance",
+    "RemoveRoleFromDBInstance",
+    "DescribeValidDBInstanceModifications",
     "CreateDBSubnetGroup",
     "DescribeDBSubnetGroups",
     "DeleteDBSubnetGroup",
+    "ModifyDBSubnetGroup",
     "DescribeDBEngineVersions",
     "DescribeOrderableDBInstanceOptions",
     "DescribeEvents",
@@ -257,9 +261,13 @@ pub enum Request {
     ModifyDBInstance(ModifyDBInstanceMessage),
     CreateDBInstanceReadReplica(CreateDBInstanceReadReplicaMessage),
     PromoteReadReplica(PromoteReadReplicaMessage),
+    AddRoleToDBInstance(AddRoleToDBInstanceMessage),
+    RemoveRoleFromDBInstance(RemoveRoleFromDBInstanceMessage),
+    DescribeValidDBInstanceModifications(DescribeValidDBInstanceModificationsMessage),
     CreateDBSubnetGroup(CreateDBSubnetGroupMessage),
     DescribeDBSubnetGroups(DescribeDBSubnetGroupsMessage),
     DeleteDBSubnetGroup(DeleteDBSubnetGroupMessage),
+    ModifyDBSubnetGroup(ModifyDBSubnetGroupMessage),
     DescribeDBEngineVersions(DescribeDBEngineVersionsMessage),
     DescribeOrderableDBInstanceOptions(DescribeOrderableDBInstanceOptionsMessage),
     DescribeEvents(DescribeEventsMessage),
@@ -307,11 +315,20 @@ impl Request {
                 CreateDBInstanceReadReplicaMessage::decode_members(q, "").map(Self::CreateDBInstanceReadReplica)
             }
             "PromoteReadReplica" => PromoteReadReplicaMessage::decode_members(q, "").map(Self::PromoteReadReplica),
+            "AddRoleToDBInstance" => AddRoleToDBInstanceMessage::decode_members(q, "").map(Self::AddRoleToDBInstance),
+            "RemoveRoleFromDBInstance" => {
+                RemoveRoleFromDBInstanceMessage::decode_members(q, "").map(Self::RemoveRoleFromDBInstance)
+            }
+            "DescribeValidDBInstanceModifications" => {
+                DescribeValidDBInstanceModificationsMessage::decode_members(q, "")
+                    .map(Self::DescribeValidDBInstanceModifications)
+            }
             "CreateDBSubnetGroup" => CreateDBSubnetGroupMessage::decode_members(q, "").map(Self::CreateDBSubnetGroup),
             "DescribeDBSubnetGroups" => {
                 DescribeDBSubnetGroupsMessage::decode_members(q, "").map(Self::DescribeDBSubnetGroups)
             }
             "DeleteDBSubnetGroup" => DeleteDBSubnetGroupMessage::decode_members(q, "").map(Self::DeleteDBSubnetGroup),
+            "ModifyDBSubnetGroup" => ModifyDBSubnetGroupMessage::decode_members(q, "").map(Self::ModifyDBSubnetGroup),
             "DescribeDBEngineVersions" => {
                 DescribeDBEngineVersionsMessage::decode_members(q, "").map(Self::DescribeDBEngineVersions)
             }
@@ -396,9 +413,13 @@ impl Request {
             Self::ModifyDBInstance(_) => "ModifyDBInstance",
             Self::CreateDBInstanceReadReplica(_) => "CreateDBInstanceReadReplica",
             Self::PromoteReadReplica(_) => "PromoteReadReplica",
+            Self::AddRoleToDBInstance(_) => "AddRoleToDBInstance",
+            Self::RemoveRoleFromDBInstance(_) => "RemoveRoleFromDBInstance",
+            Self::DescribeValidDBInstanceModifications(_) => "DescribeValidDBInstanceModifications",
             Self::CreateDBSubnetGroup(_) => "CreateDBSubnetGroup",
             Self::DescribeDBSubnetGroups(_) => "DescribeDBSubnetGroups",
             Self::DeleteDBSubnetGroup(_) => "DeleteDBSubnetGroup",
+            Self::ModifyDBSubnetGroup(_) => "ModifyDBSubnetGroup",
             Self::DescribeDBEngineVersions(_) => "DescribeDBEngineVersions",
             Self::DescribeOrderableDBInstanceOptions(_) => "DescribeOrderableDBInstanceOptions",
             Self::DescribeEvents(_) => "DescribeEvents",
@@ -445,9 +466,13 @@ pub enum Response {
     ModifyDBInstance(ModifyDBInstanceResult),
     CreateDBInstanceReadReplica(CreateDBInstanceReadReplicaResult),
     PromoteReadReplica(PromoteReadReplicaResult),
+    AddRoleToDBInstance(()),
+    RemoveRoleFromDBInstance(()),
+    DescribeValidDBInstanceModifications(DescribeValidDBInstanceModificationsResult),
     CreateDBSubnetGroup(CreateDBSubnetGroupResult),
     DescribeDBSubnetGroups(DBSubnetGroupMessage),
     DeleteDBSubnetGroup(()),
+    ModifyDBSubnetGroup(ModifyDBSubnetGroupResult),
     DescribeDBEngineVersions(DBEngineVersionMessage),
     DescribeOrderableDBInstanceOptions(OrderableDBInstanceOptionsMessage),
     DescribeEvents(EventsMessage),
@@ -493,9 +518,13 @@ impl Response {
             Self::ModifyDBInstance(_) => "ModifyDBInstance",
             Self::CreateDBInstanceReadReplica(_) => "CreateDBInstanceReadReplica",
             Self::PromoteReadReplica(_) => "PromoteReadReplica",
+            Self::AddRoleToDBInstance(_) => "AddRoleToDBInstance",
+            Self::RemoveRoleFromDBInstance(_) => "RemoveRoleFromDBInstance",
+            Self::DescribeValidDBInstanceModifications(_) => "DescribeValidDBInstanceModifications",
             Self::CreateDBSubnetGroup(_) => "CreateDBSubnetGroup",
             Self::DescribeDBSubnetGroups(_) => "DescribeDBSubnetGroups",
             Self::DeleteDBSubnetGroup(_) => "DeleteDBSubnetGroup",
+            Self::ModifyDBSubnetGroup(_) => "ModifyDBSubnetGroup",
             Self::DescribeDBEngineVersions(_) => "DescribeDBEngineVersions",
             Self::DescribeOrderableDBInstanceOptions(_) => "DescribeOrderableDBInstanceOptions",
             Self::DescribeEvents(_) => "DescribeEvents",
@@ -569,6 +598,12 @@ impl Response {
                 v.encode_members(w);
                 true
             }
+            Self::AddRoleToDBInstance(()) => false,
+            Self::RemoveRoleFromDBInstance(()) => false,
+            Self::DescribeValidDBInstanceModifications(v) => {
+                v.encode_members(w);
+                true
+            }
             Self::CreateDBSubnetGroup(v) => {
                 v.encode_members(w);
                 true
@@ -578,6 +613,10 @@ impl Response {
                 true
             }
             Self::DeleteDBSubnetGroup(()) => false,
+            Self::ModifyDBSubnetGroup(v) => {
+                v.encode_members(w);
+                true
+            }
             Self::DescribeDBEngineVersions(v) => {
                 v.encode_members(w);
                 true

@@ -139,3 +139,54 @@ impl QueryDecode for DescribeDBSubnetGroupsMessage {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `ModifyDBSubnetGroupMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyDBSubnetGroupMessage {
+    pub db_subnet_group_name: String,
+    pub db_subnet_group_description: Option<String>,
+    pub subnet_ids: Vec<String>,
+}
+impl ModifyDBSubnetGroupMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_subnet_group_name: required(
+                String::decode_query(q, &join(key, "DBSubnetGroupName"))?,
+                &join(key, "DBSubnetGroupName"),
+            )?,
+            db_subnet_group_description: String::decode_query(q, &join(key, "DBSubnetGroupDescription"))?,
+            subnet_ids: required(
+                query_list::<String>(q, &join(key, "SubnetIds"), "SubnetIdentifier")?,
+                &join(key, "SubnetIds"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for ModifyDBSubnetGroupMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `ModifyDBSubnetGroupResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyDBSubnetGroupResult {
+    pub db_subnet_group: Option<DBSubnetGroup>,
+}
+impl ModifyDBSubnetGroupResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_subnet_group {
+            v.encode_xml(w, "DBSubnetGroup");
+        }
+    }
+}
+impl XmlEncode for ModifyDBSubnetGroupResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
