@@ -256,9 +256,9 @@ impl RegionState {
             self.db_option_groups.values().map(|g| (g.name.clone(), g.clone())).collect();
         for i in self.db_instances.values() {
             let g = self.option_group_of(i);
-            if !all.contains_key(&g) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = all.entry(g.clone()) {
                 if let Ok(found) = self.db_option_group(&g) {
-                    all.insert(g, found);
+                    slot.insert(found);
                 }
             }
         }
@@ -292,16 +292,9 @@ impl RegionState {
         Ok(group.name)
     }
 
-    pub(crate) fn create_db_option_group(
-        &mut self,
-        name: &str,
-        engine_name: &str,
-        major: &str,
-        description: &str,
-        options: Vec<OptionInGroup>,
-        tags: BTreeMap<String, String>,
-        now_ms: u64,
-    ) -> Result<DbOptionGroup, ControlError> {
+    /// CreateOptionGroup and CopyOptionGroup: `group` as asked (its name in any case).
+    pub(crate) fn create_db_option_group(&mut self, group: DbOptionGroup) -> Result<DbOptionGroup, ControlError> {
+        let (name, engine_name, major) = (group.name.as_str(), group.engine.as_str(), group.major_version.as_str());
         if !valid_name(name) {
             return Err(invalid(
                 "The parameter OptionGroupName is not a valid identifier. Identifiers must begin with a letter; \
@@ -309,7 +302,7 @@ impl RegionState {
                  two consecutive hyphens.",
             ));
         }
-        if description.trim().is_empty() {
+        if group.description.trim().is_empty() {
             return Err(invalid("The parameter OptionGroupDescription must be provided and must not be blank."));
         }
         if engine(engine_name).is_none() {
@@ -328,15 +321,7 @@ impl RegionState {
         if self.db_option_groups.len() >= MAX_OPTION_GROUPS {
             return Err(RdsError::OptionGroupQuotaExceeded(MAX_OPTION_GROUPS).into());
         }
-        let group = DbOptionGroup {
-            name: key.clone(),
-            engine: engine_name.to_string(),
-            major_version: major.to_string(),
-            description: description.to_string(),
-            options,
-            created_ms: now_ms,
-            tags,
-        };
+        let group = DbOptionGroup { name: key.clone(), ..group };
         self.db_option_groups.insert(key, group.clone());
         Ok(group)
     }
@@ -436,7 +421,15 @@ impl Region {
         now_ms: u64,
     ) -> Result<DbOptionGroup, ControlError> {
         self.with_state(now_ms, |state| {
-            state.create_db_option_group(name, engine_name, major, description, Vec::new(), tags, now_ms)
+            state.create_db_option_group(DbOptionGroup {
+                name: name.to_string(),
+                engine: engine_name.to_string(),
+                major_version: major.to_string(),
+                description: description.to_string(),
+                options: Vec::new(),
+                created_ms: now_ms,
+                tags,
+            })
         })
     }
 
@@ -451,15 +444,13 @@ impl Region {
     ) -> Result<DbOptionGroup, ControlError> {
         self.with_state(now_ms, |state| {
             let from = state.db_option_group(source)?;
-            state.create_db_option_group(
-                target,
-                &from.engine,
-                &from.major_version,
-                description,
-                from.options,
+            state.create_db_option_group(DbOptionGroup {
+                name: target.to_string(),
+                description: description.to_string(),
+                created_ms: now_ms,
                 tags,
-                now_ms,
-            )
+                ..from
+            })
         })
     }
 

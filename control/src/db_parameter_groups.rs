@@ -300,7 +300,7 @@ pub fn class_memory(class: &str) -> u64 {
         _ => 8,
     };
     let factor = if family.starts_with('r') { 2 } else { 1 };
-    gib * factor << 30
+    (gib * factor) << 30
 }
 
 /// What a formula refers to: the instance's memory, storage and port.

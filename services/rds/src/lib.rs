@@ -929,7 +929,7 @@ fn describe_instances(
     let (page, marker) = paginate(instances, |i| i.id.clone(), r.marker.as_deref(), limit);
     Ok(DBInstanceMessage {
         marker,
-        db_instances: Some(page.iter().map(|i| render_instance(i, &region, &arns, now)).collect()),
+        db_instances: Some(page.iter().map(|i| render_instance(i, region, arns, now)).collect()),
     })
 }
 
