@@ -45,6 +45,43 @@ pub struct AutomatedBackup {
     pub backup_window: String,
 }
 
+/// A DB snapshot of `instance` made of the snapshot store's `volumes`, available, shared with
+/// nobody and untagged.
+pub(crate) fn snapshot_row(
+    instance: &DbInstance,
+    id: &str,
+    volumes: Vec<String>,
+    snapshot_type: &str,
+    now_ms: u64,
+) -> DbSnapshot {
+    DbSnapshot {
+        id: id.to_string(),
+        instance_id: instance.id.clone(),
+        instance_resource_id: instance.resource_id.clone(),
+        class: instance.class.clone(),
+        engine: instance.engine.clone(),
+        engine_version: instance.engine_version.clone(),
+        allocated_gib: instance.allocated_gib,
+        storage_type: instance.storage_type.clone(),
+        iops: instance.iops,
+        port: instance.port,
+        master_username: instance.master_username.clone(),
+        master_password: instance.master_password.clone(),
+        db_name: instance.db_name.clone(),
+        zone: instance.primary.zone.clone(),
+        vpc_id: instance.vpc_id.clone(),
+        instance_created_ms: instance.created_ms,
+        status: DbSnapshotStatus::Available,
+        status_since_ms: now_ms,
+        created_ms: now_ms,
+        snapshot_type: snapshot_type.to_string(),
+        volumes,
+        encrypted: instance.storage_encrypted,
+        tags: BTreeMap::new(),
+        restore_accounts: Vec::new(),
+    }
+}
+
 /// `2026-12-01-09-58` for an epoch time in ms (UTC).
 fn minute_stamp(ms: u64) -> String {
     let days = (ms / 86_400_000) as i64;
@@ -78,32 +115,10 @@ impl RegionState {
             id = format!("{base}-{n}");
         }
         let volumes = self.snapshot_db_volumes(&instance)?;
-        let snapshot = DbSnapshot {
-            id: id.clone(),
-            instance_id: instance.id.clone(),
-            instance_resource_id: instance.resource_id.clone(),
-            class: instance.class.clone(),
-            engine: instance.engine.clone(),
-            engine_version: instance.engine_version.clone(),
-            allocated_gib: instance.allocated_gib,
-            storage_type: instance.storage_type.clone(),
-            iops: instance.iops,
-            port: instance.port,
-            master_username: instance.master_username.clone(),
-            master_password: instance.master_password.clone(),
-            db_name: instance.db_name.clone(),
-            zone: instance.primary.zone.clone(),
-            vpc_id: instance.vpc_id.clone(),
-            instance_created_ms: instance.created_ms,
-            status: DbSnapshotStatus::Available,
-            status_since_ms: now_ms,
-            created_ms: now_ms,
-            snapshot_type: "automated".into(),
-            volumes,
-            encrypted: instance.storage_encrypted,
-            tags: if instance.copy_tags_to_snapshot { instance.tags.clone() } else { BTreeMap::new() },
-            restore_accounts: Vec::new(),
-        };
+        let mut snapshot = snapshot_row(&instance, &id, volumes, "automated", now_ms);
+        if instance.copy_tags_to_snapshot {
+            snapshot.tags = instance.tags.clone();
+        }
         self.db_snapshots.insert(id.clone(), snapshot.clone());
         self.rds_event_of(
             EventSource::DbSnapshot,
@@ -118,7 +133,7 @@ impl RegionState {
 
     /// Snapshots of each volume of the instance's primary storage in the snapshot store, under
     /// new names (taken back if one fails).
-    fn snapshot_db_volumes(&mut self, instance: &DbInstance) -> Result<Vec<String>, ControlError> {
+    pub(crate) fn snapshot_db_volumes(&mut self, instance: &DbInstance) -> Result<Vec<String>, ControlError> {
         let tag = self.random_id("s");
         let (cluster, snapshots) =
             self.store.cluster_and_snapshots(instance.primary.zone_id.as_str()).map_err(storage_error)?;
@@ -257,32 +272,7 @@ impl RegionState {
             .into());
         }
         let volumes = self.snapshot_db_volumes(&source)?;
-        let now = DbSnapshot {
-            id: format!("{TRANSIENT_PREFIX}{}", source.id),
-            instance_id: source.id.clone(),
-            instance_resource_id: source.resource_id.clone(),
-            class: source.class.clone(),
-            engine: source.engine.clone(),
-            engine_version: source.engine_version.clone(),
-            allocated_gib: source.allocated_gib,
-            storage_type: source.storage_type.clone(),
-            iops: source.iops,
-            port: source.port,
-            master_username: source.master_username.clone(),
-            master_password: source.master_password.clone(),
-            db_name: source.db_name.clone(),
-            zone: source.primary.zone.clone(),
-            vpc_id: source.vpc_id.clone(),
-            instance_created_ms: source.created_ms,
-            status: DbSnapshotStatus::Available,
-            status_since_ms: now_ms,
-            created_ms: now_ms,
-            snapshot_type: "manual".into(),
-            volumes: volumes.clone(),
-            encrypted: source.storage_encrypted,
-            tags: BTreeMap::new(),
-            restore_accounts: Vec::new(),
-        };
+        let now = snapshot_row(&source, &format!("{TRANSIENT_PREFIX}{}", source.id), volumes.clone(), "manual", now_ms);
         let spec = DbInstanceSpec {
             class: if overrides.class.is_empty() { source.class.clone() } else { overrides.class.clone() },
             engine: source.engine.clone(),

@@ -1523,49 +1523,10 @@ impl RegionState {
             }
             .into());
         }
-        let tag = self.random_id("s");
-        let (cluster, snapshots) =
-            self.store.cluster_and_snapshots(instance.primary.zone_id.as_str()).map_err(storage_error)?;
-        let mut taken: Vec<String> = Vec::new();
-        for (n, volume) in instance.primary.volumes.iter().enumerate() {
-            let name = format!("rds-snap-{}-{n}", &tag[2..]);
-            let made = store_name(&name).and_then(|snap| {
-                snapshots.snapshot_volume(&mut cluster.lock(), &store_name(volume)?, &snap, None).map_err(storage_error)
-            });
-            if let Err(e) = made {
-                for name in &taken {
-                    let _ = store_name(name).map(|n| snapshots.delete(&n));
-                }
-                return Err(e);
-            }
-            taken.push(name);
-        }
-        let snapshot = DbSnapshot {
-            id: id.clone(),
-            instance_id: instance.id.clone(),
-            instance_resource_id: instance.resource_id.clone(),
-            class: instance.class.clone(),
-            engine: instance.engine.clone(),
-            engine_version: instance.engine_version.clone(),
-            allocated_gib: instance.allocated_gib,
-            storage_type: instance.storage_type.clone(),
-            iops: instance.iops,
-            port: instance.port,
-            master_username: instance.master_username.clone(),
-            master_password: instance.master_password.clone(),
-            db_name: instance.db_name.clone(),
-            zone: instance.primary.zone.clone(),
-            vpc_id: instance.vpc_id.clone(),
-            instance_created_ms: instance.created_ms,
-            status: DbSnapshotStatus::Creating,
-            status_since_ms: now_ms,
-            created_ms: now_ms,
-            snapshot_type: "manual".into(),
-            volumes: taken,
-            encrypted: instance.storage_encrypted,
-            tags,
-            restore_accounts: Vec::new(),
-        };
+        let volumes = self.snapshot_db_volumes(&instance)?;
+        let mut snapshot = crate::db_backups::snapshot_row(&instance, &id, volumes, "manual", now_ms);
+        snapshot.status = DbSnapshotStatus::Creating;
+        snapshot.tags = tags;
         self.db_snapshots.insert(id.clone(), snapshot.clone());
         self.rds_event_of(
             EventSource::DbSnapshot,
@@ -2146,6 +2107,8 @@ mod tests {
             [
                 "DB instance created",
                 "Backing up DB instance",
+                // The first automated backup (an event of its snapshot).
+                "Automated snapshot created",
                 "Finished DB Instance backup",
                 "Multi-AZ instance failover started.",
                 "Multi-AZ instance failover completed",

@@ -7,42 +7,17 @@ import datetime
 import sys
 import time
 
-import boto3
-import psycopg
-from botocore.config import Config
 from botocore.exceptions import ClientError
+from common import FAST, client, fails, pg_connect
 
 endpoint = sys.argv[1]
 ports = [int(p) for p in sys.argv[2:6]]
-rds = boto3.client(
-    "rds",
-    endpoint_url=endpoint,
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-    config=Config(retries={"max_attempts": 1}),
-)
-fast = {"Delay": 1, "MaxAttempts": 60}
-
-
-def fails(code, call, *args, **kwargs):
-    try:
-        call(*args, **kwargs)
-    except ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"{call.__name__}: wanted {code}, got {got}: {e}"
-        return e.response["Error"]["Message"]
-    raise AssertionError(f"{call.__name__} succeeded; wanted {code}")
+rds = client("rds", endpoint)
+fast = FAST
 
 
 def connect(port):
-    dsn = f"host=127.0.0.1 port={port} dbname=vault user=keeper password=correct-horse connect_timeout=5"
-    for _ in range(100):
-        try:
-            return psycopg.connect(dsn, autocommit=True)
-        except psycopg.OperationalError:
-            time.sleep(0.1)
-    raise AssertionError(f"the endpoint on {port} never took a connection")
+    return pg_connect(port, "keeper", "correct-horse", dbname="vault")
 
 
 def rows(port):

@@ -6,48 +6,23 @@ a Multi-AZ instance whose primary volumes are paused fails over to its standby b
 
 Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
-import json
 import sys
 import threading
 import time
-import urllib.request
 
-import boto3
-import psycopg
-from botocore.config import Config
+from common import FAST, client, fault_api, pg_connect
 
 endpoint, ports = sys.argv[1], [int(p) for p in sys.argv[2:4]]
-rds = boto3.client(
-    "rds",
-    endpoint_url=endpoint,
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-    config=Config(retries={"max_attempts": 1}),
-)
-fast = {"Delay": 1, "MaxAttempts": 60}
+rds = client("rds", endpoint)
+fast = FAST
 
 
-def fault_api(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"{endpoint}{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+def faults(method, path, body=None):
+    return fault_api(endpoint, method, path, body)
 
 
 def connect(port):
-    dsn = f"host=127.0.0.1 port={port} dbname=postgres user=app password=correct-horse connect_timeout=5"
-    for _ in range(100):
-        try:
-            return psycopg.connect(dsn, autocommit=True)
-        except psycopg.OperationalError:
-            time.sleep(0.1)
-    raise AssertionError(f"the endpoint on {port} never took a connection")
+    return pg_connect(port, "app", "correct-horse")
 
 
 def describe(instance):
@@ -78,15 +53,15 @@ for i in range(20):
     conn.execute("INSERT INTO ledger VALUES (%s, %s)", (i, "x" * 20000))
 
 # The fault API checks what it is given.
-status, body = fault_api("POST", "/_squall/faults", {"kind": "volume-io-pause", "dbInstances": ["nope"]})
+status, body = faults("POST", "/_squall/faults", {"kind": "volume-io-pause", "dbInstances": ["nope"]})
 assert status == 400 and "nope" in body["error"], (status, body)
-status, body = fault_api("POST", "/_squall/faults", {"kind": "volume-io-pause", "dbInstances": ["striped"], "dbVolume": 4})
+status, body = faults("POST", "/_squall/faults", {"kind": "volume-io-pause", "dbInstances": ["striped"], "dbVolume": 4})
 assert status == 400 and "4 volumes" in body["error"], (status, body)
-status, body = fault_api("POST", "/_squall/faults", {"kind": "volume-io-pause", "dbVolume": 1})
+status, body = faults("POST", "/_squall/faults", {"kind": "volume-io-pause", "dbVolume": 1})
 assert status == 400, (status, body)
 
 # One stripe of four paused: the whole instance is stuck, as 45% of single-AZ RDS instances were.
-status, fault = fault_api("POST", "/_squall/faults", {"kind": "volume-io-pause", "dbInstances": ["striped"], "dbVolume": 2})
+status, fault = faults("POST", "/_squall/faults", {"kind": "volume-io-pause", "dbInstances": ["striped"], "dbVolume": 2})
 assert status == 201, (status, fault)
 wait_for("StatusInfos says the storage is stuck", lambda: stuck("striped"))
 assert describe("striped")["DBInstanceStatus"] == "available"
@@ -101,7 +76,7 @@ writer.join(2.0)
 assert writer.is_alive() and not done, "a commit went through while a stripe of the storage was paused"
 assert stuck("striped")
 
-status, _ = fault_api("DELETE", f"/_squall/faults/{fault['id']}")
+status, _ = faults("DELETE", f"/_squall/faults/{fault['id']}")
 assert status in (200, 204), status
 writer.join(20)
 assert not writer.is_alive() and done, "the commit never went through after the pause ended"
@@ -111,12 +86,12 @@ conn.close()
 
 # A Multi-AZ primary whose volumes are paused: RDS fails over to the standby.
 before = describe("paired")
-status, fault = fault_api("POST", "/_squall/faults", {"kind": "volume-io-pause", "dbInstances": ["paired"]})
+status, fault = faults("POST", "/_squall/faults", {"kind": "volume-io-pause", "dbInstances": ["paired"]})
 assert status == 201, (status, fault)
 wait_for("the failover", lambda: describe("paired")["AvailabilityZone"] == before["SecondaryAvailabilityZone"], 30)
 events = [e["Message"] for e in rds.describe_events(SourceType="db-instance", SourceIdentifier="paired")["Events"]]
 assert "Multi-AZ instance failover completed" in events, events
-fault_api("DELETE", f"/_squall/faults/{fault['id']}")
+faults("DELETE", f"/_squall/faults/{fault['id']}")
 rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="paired", WaiterConfig=fast)
 with connect(ports[1]) as c:
     assert c.execute("SELECT 1").fetchone() == (1,)

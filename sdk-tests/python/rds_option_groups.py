@@ -5,32 +5,13 @@ groups that cannot change, and instances that belong to a group.
 Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
 import sys
+from common import FAST, client, fails
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
 endpoint = sys.argv[1]
-session = dict(
-    endpoint_url=endpoint,
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-    config=Config(retries={"max_attempts": 1}),
-)
-rds = boto3.client("rds", **session)
-ec2 = boto3.client("ec2", **session)
-fast = {"Delay": 1, "MaxAttempts": 60}
-
-
-def fails(code, call, *args, **kwargs):
-    try:
-        call(*args, **kwargs)
-    except ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"{call.__name__}: wanted {code}, got {got}: {e}"
-        return e.response["Error"]["Message"]
-    raise AssertionError(f"{call.__name__} succeeded; wanted {code}")
+rds = client("rds", endpoint)
+ec2 = client("ec2", endpoint)
+fast = FAST
 
 
 # What each engine offers.

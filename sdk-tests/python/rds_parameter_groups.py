@@ -9,31 +9,12 @@ Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 import sys
 import time
 
-import boto3
 import psycopg
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from common import FAST, client, fails, pg_connect
 
 endpoint, port = sys.argv[1], int(sys.argv[2])
-rds = boto3.client(
-    "rds",
-    endpoint_url=endpoint,
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-    config=Config(retries={"max_attempts": 1}),
-)
-fast = {"Delay": 1, "MaxAttempts": 60}
-
-
-def fails(code, call, *args, **kwargs):
-    try:
-        call(*args, **kwargs)
-    except ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"{call.__name__}: wanted {code}, got {got}: {e}"
-        return e.response["Error"]["Message"]
-    raise AssertionError(f"{call.__name__} succeeded; wanted {code}")
+rds = client("rds", endpoint)
+fast = FAST
 
 
 # ---- groups and their rules ----------------------------------------------------------------------
@@ -139,15 +120,8 @@ assert group_status() == ("app-pg", "in-sync"), group_status()
 dsn = f"host=127.0.0.1 port={port} dbname=postgres user=app password=correct-horse connect_timeout=5"
 
 
-def connect(attempts=100):
-    for _ in range(attempts):
-        try:
-            return psycopg.connect(dsn, autocommit=True)
-        except psycopg.OperationalError as e:
-            if "too many clients" in str(e):
-                raise
-            time.sleep(0.1)
-    raise AssertionError("the endpoint never took a connection")
+def connect():
+    return pg_connect(port, "app", "correct-horse")
 
 
 def show(conn, name):

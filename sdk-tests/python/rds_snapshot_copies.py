@@ -5,43 +5,16 @@ an instance restored from a copy (port argv[2]) after the source snapshot is gon
 Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
 import sys
-import time
 
-import boto3
-import psycopg
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from common import FAST, client, fails, pg_connect
 
 endpoint, port, restored_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-rds = boto3.client(
-    "rds",
-    endpoint_url=endpoint,
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-    config=Config(retries={"max_attempts": 1}),
-)
-fast = {"Delay": 1, "MaxAttempts": 60}
-
-
-def fails(code, call, *args, **kwargs):
-    try:
-        call(*args, **kwargs)
-    except ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"{call.__name__}: wanted {code}, got {got}: {e}"
-        return e.response["Error"]["Message"]
-    raise AssertionError(f"{call.__name__} succeeded; wanted {code}")
+rds = client("rds", endpoint)
+fast = FAST
 
 
 def connect(p):
-    dsn = f"host=127.0.0.1 port={p} dbname=shop user=owner password=correct-horse connect_timeout=5"
-    for _ in range(100):
-        try:
-            return psycopg.connect(dsn, autocommit=True)
-        except psycopg.OperationalError:
-            time.sleep(0.1)
-    raise AssertionError("the endpoint never took a connection")
+    return pg_connect(p, "owner", "correct-horse", dbname="shop")
 
 
 # ---- catalogue -----------------------------------------------------------------------------------
