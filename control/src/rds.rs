@@ -1198,6 +1198,112 @@ impl RegionState {
     /// ModifyDBInstance: what RDS applies at once (backups, windows, protection, password, port)
     /// is applied now; class, storage, Multi-AZ and the identifier now with `apply_immediately`,
     /// else when the maintenance window next opens (shown as pending modified values meanwhile).
+    /// An engine version ModifyDBInstance may move to: `(version, major, parameter group, option
+    /// group)`, or `None` when it is the version the instance has.
+    fn check_upgrade(
+        &self,
+        instance: &DbInstance,
+        asked: &str,
+        m: &DbModification,
+    ) -> Result<Option<(String, bool, Option<String>, Option<String>)>, ControlError> {
+        let e = engine(&instance.engine).ok_or_else(|| invalid(format!("Invalid DB engine: {}", instance.engine)))?;
+        let target = e
+            .versions
+            .iter()
+            .filter(|v| **v == asked || v.starts_with(&format!("{asked}.")))
+            .max_by_key(|v| version_key(v))
+            .ok_or_else(|| invalid(format!("Cannot find version {asked} for {}", e.name)))?
+            .to_string();
+        if target == instance.engine_version {
+            return Ok(None);
+        }
+        if version_key(&target) < version_key(&instance.engine_version) {
+            return Err(combination(format!("Cannot upgrade {} from {} to {target}", e.name, instance.engine_version)));
+        }
+        let major = e.family(&target) != e.family(&instance.engine_version);
+        if !major {
+            return Ok(Some((target, false, None, None)));
+        }
+        if !m.allow_major_upgrade {
+            return Err(combination(
+                "The AllowMajorVersionUpgrade flag must be present when upgrading to a new major version.",
+            ));
+        }
+        if !self.read_replicas_of(&instance.id).is_empty() {
+            return Err(combination(format!(
+                "DB instance {} has read replicas: upgrade them to {target} first.",
+                instance.id
+            )));
+        }
+        let parameter_group = match &m.parameter_group {
+            Some(name) => Some(self.db_parameter_group_for(name, &e.family(&target))?),
+            None if !instance.parameter_group.starts_with("default.") => {
+                return Err(combination(format!(
+                    "The current DB instance parameter group {} is custom. You must explicitly specify a new DB \
+                     instance parameter group, either default or custom, for the engine version upgrade.",
+                    instance.parameter_group
+                )))
+            }
+            None => None,
+        };
+        let option_group = match &m.option_group {
+            Some(name) => Some(self.db_option_group_for(name, e.name, &target)?),
+            None if instance.option_group.is_some() => {
+                return Err(combination(format!(
+                    "The option group {} is for {} {}: name an option group of the new major version.",
+                    self.option_group_of(instance),
+                    e.name,
+                    crate::db_option_groups::major_version(e.name, &instance.engine_version)
+                )))
+            }
+            None => None,
+        };
+        Ok(Some((target, true, parameter_group, option_group)))
+    }
+
+    /// A new storage type and IOPS, checked as RDS checks them (`(None, None)`: no change).
+    fn check_storage_change(
+        &self,
+        instance: &DbInstance,
+        m: &DbModification,
+    ) -> Result<(Option<String>, Option<u32>), ControlError> {
+        let storage_type = m.storage_type.clone().filter(|t| *t != instance.storage_type);
+        let iops = m.iops.filter(|n| Some(*n) != instance.iops);
+        if storage_type.is_none() && iops.is_none() {
+            return Ok((None, None));
+        }
+        let t = storage_type.clone().unwrap_or_else(|| instance.storage_type.clone());
+        if !matches!(t.as_str(), "gp2" | "gp3" | "io1" | "io2" | "standard") {
+            return Err(invalid(format!("Invalid storage type: {t}")));
+        }
+        let gib = m.allocated_gib.unwrap_or(instance.allocated_gib);
+        let effective = iops.or(instance.iops);
+        match t.as_str() {
+            "io1" | "io2" => {
+                let n = effective
+                    .ok_or_else(|| combination(format!("Specify Iops when you change the storage type to {t}.")))?;
+                let ratio = if t == "io1" { 50 } else { 1000 };
+                if !(1000..=256_000).contains(&n) || n > gib.saturating_mul(ratio) {
+                    return Err(combination(format!(
+                        "Invalid Iops {n} for {t} storage of {gib} GiB: between 1000 and 256000, at most {ratio} per GiB."
+                    )));
+                }
+            }
+            "gp3" if iops.is_some() && gib < STRIPE_FROM_GIB => {
+                return Err(combination(format!(
+                    "You can't specify IOPS or storage throughput for engine {} and a storage size less than \
+                     {STRIPE_FROM_GIB}.",
+                    instance.engine
+                )));
+            }
+            "gp2" | "standard" if iops.is_some() => {
+                return Err(combination(format!("Iops cannot be set for {t} storage.")));
+            }
+            _ => {}
+        }
+        Ok((storage_type, iops))
+    }
+
     pub(crate) fn modify_db_instance(
         &mut self,
         id: &str,
@@ -1266,16 +1372,24 @@ impl RegionState {
             }
             .into());
         }
+        let upgrade = match &m.engine_version {
+            Some(v) => self.check_upgrade(&instance, v, &m)?,
+            None => None,
+        };
+        // A major upgrade takes the groups named with it; otherwise they apply now.
+        let major_upgrade = upgrade.as_ref().is_some_and(|u| u.1);
         let parameter_group = match &m.parameter_group {
-            Some(name) => {
+            Some(name) if !major_upgrade => {
                 let family = engine(&instance.engine).map(|e| e.family(&instance.engine_version)).unwrap_or_default();
                 Some(self.db_parameter_group_for(name, &family)?)
             }
-            None => None,
+            _ => None,
         };
+        let (storage_type, iops) = self.check_storage_change(&instance, &m)?;
         let option_group = m
             .option_group
             .as_deref()
+            .filter(|_| !major_upgrade)
             .map(|g| self.db_option_group_for(g, &instance.engine, &instance.engine_version))
             .transpose()?;
         let settings = self.db_settings(
@@ -1345,6 +1459,11 @@ impl RegionState {
             allocated_gib: m.allocated_gib.filter(|g| *g != instance.allocated_gib),
             multi_az: m.multi_az.filter(|v| *v != instance.multi_az),
             new_id: m.new_id.as_ref().map(|n| n.to_ascii_lowercase()).filter(|n| *n != instance.id),
+            engine_version: upgrade.as_ref().map(|u| u.0.clone()),
+            upgrade_parameter_group: upgrade.as_ref().and_then(|u| u.2.clone()),
+            upgrade_option_group: upgrade.as_ref().and_then(|u| u.3.clone()),
+            storage_type,
+            iops,
             since_ms: now_ms,
         };
         let mut current = instance.id.clone();
@@ -1454,6 +1573,37 @@ impl RegionState {
                 applying.push(("convert to a Single-AZ DB Instance".into(), "Single-AZ conversion"));
             }
             None => {}
+        }
+        if let Some(version) = &changes.engine_version {
+            let family = |v: &str| engine(&instance.engine).map(|e| e.family(v)).unwrap_or_default();
+            let (old_family, new_family) = (family(&instance.engine_version), family(version));
+            let i = self.instance_mut(id)?;
+            i.engine_version = version.clone();
+            if old_family != new_family {
+                i.parameter_group = changes
+                    .upgrade_parameter_group
+                    .clone()
+                    .unwrap_or_else(|| crate::db_parameter_groups::default_group_name(&new_family));
+                i.option_group = changes.upgrade_option_group.clone();
+            }
+            // The upgrade restarts the database: it runs with its group's values from now.
+            let group = i.parameter_group.clone();
+            let booted = self.booted_parameters(&group);
+            self.instance_mut(id)?.booted_parameters = Some(booted);
+            applying.push((format!("engine version {version}"), "engine version"));
+        }
+        if changes.storage_type.is_some() || changes.iops.is_some() {
+            let i = self.instance_mut(id)?;
+            if let Some(t) = &changes.storage_type {
+                i.storage_type = t.clone();
+                if !t.starts_with("io") && t != "gp3" {
+                    i.iops = None;
+                }
+            }
+            if let Some(n) = changes.iops {
+                i.iops = Some(n);
+            }
+            applying.push(("storage type and IOPS".into(), "storage"));
         }
         let mut current = instance.id.clone();
         if let Some(new_id) = &changes.new_id {
@@ -1827,6 +1977,11 @@ impl RegionState {
             _ => Err(RdsError::InvalidArn(format!("{kind}:{id}")).into()),
         }
     }
+}
+
+/// An engine version as numbers, for ordering (`8.0.39` → [8, 0, 39]).
+fn version_key(v: &str) -> Vec<u32> {
+    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
 /// The license model RDS names for an engine.

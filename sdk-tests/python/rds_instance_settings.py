@@ -183,7 +183,51 @@ fails("InvalidParameterValue", rds.modify_db_subnet_group, DBSubnetGroupName="de
 fails("DBSubnetGroupNotFoundFault", rds.modify_db_subnet_group, DBSubnetGroupName="nope",
       SubnetIds=[subnets["us-east-1a"], subnets["us-east-1c"]])
 
-for instance in ("tuned", "plain", "grouped"):
+# ---- engine upgrades and storage changes -------------------------------------------------------
+rds.create_db_instance(DBInstanceIdentifier="old", **{**base, "EngineVersion": "15.7"})
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="old", WaiterConfig=fast)
+msg = fails("InvalidParameterCombination", rds.modify_db_instance, DBInstanceIdentifier="old", EngineVersion="14",
+            ApplyImmediately=True)
+assert msg == "Cannot upgrade postgres from 15.7 to 14.13", msg
+fails("InvalidParameterValue", rds.modify_db_instance, DBInstanceIdentifier="old", EngineVersion="15.99",
+      ApplyImmediately=True)
+msg = fails("InvalidParameterCombination", rds.modify_db_instance, DBInstanceIdentifier="old", EngineVersion="16",
+            ApplyImmediately=True)
+assert "AllowMajorVersionUpgrade" in msg, msg
+# Without ApplyImmediately a minor upgrade waits for the maintenance window.
+db = rds.modify_db_instance(DBInstanceIdentifier="old", EngineVersion="15.8")["DBInstance"]
+assert db["PendingModifiedValues"]["EngineVersion"] == "15.8" and db["EngineVersion"] == "15.7", db
+rds.create_db_parameter_group(DBParameterGroupName="pg15", DBParameterGroupFamily="postgres15", Description="15")
+rds.modify_db_instance(DBInstanceIdentifier="old", DBParameterGroupName="pg15", ApplyImmediately=True)
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="old", WaiterConfig=fast)
+msg = fails("InvalidParameterCombination", rds.modify_db_instance, DBInstanceIdentifier="old", EngineVersion="16",
+            AllowMajorVersionUpgrade=True, ApplyImmediately=True)
+assert "parameter group pg15 is custom" in msg, msg
+fails("InvalidParameterCombination", rds.modify_db_instance, DBInstanceIdentifier="old", EngineVersion="16",
+      AllowMajorVersionUpgrade=True, DBParameterGroupName="pg15", ApplyImmediately=True)
+db = rds.modify_db_instance(DBInstanceIdentifier="old", EngineVersion="16", AllowMajorVersionUpgrade=True,
+                            DBParameterGroupName="default.postgres16", ApplyImmediately=True)["DBInstance"]
+assert db["DBInstanceStatus"] == "modifying", db
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="old", WaiterConfig=fast)
+db = rds.describe_db_instances(DBInstanceIdentifier="old")["DBInstances"][0]
+assert db["EngineVersion"] == "16.4" and "EngineVersion" not in db["PendingModifiedValues"], db
+assert db["DBParameterGroups"] == [{"DBParameterGroupName": "default.postgres16", "ParameterApplyStatus": "in-sync"}], db
+assert db["OptionGroupMemberships"][0]["OptionGroupName"] == "default:postgres-16", db
+events = [e["Message"] for e in rds.describe_events(SourceType="db-instance", SourceIdentifier="old")["Events"]]
+assert "Applying modification to engine version 16.4" in events, events
+# Storage type: io1 needs IOPS within its ratio; gp2 takes none.
+fails("InvalidParameterCombination", rds.modify_db_instance, DBInstanceIdentifier="old", StorageType="io1",
+      ApplyImmediately=True)
+fails("InvalidParameterCombination", rds.modify_db_instance, DBInstanceIdentifier="old", StorageType="io1",
+      Iops=5000, ApplyImmediately=True)
+fails("InvalidParameterCombination", rds.modify_db_instance, DBInstanceIdentifier="old", Iops=3000,
+      ApplyImmediately=True)
+rds.modify_db_instance(DBInstanceIdentifier="old", StorageType="io1", Iops=1000, ApplyImmediately=True)
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="old", WaiterConfig=fast)
+db = rds.describe_db_instances(DBInstanceIdentifier="old")["DBInstances"][0]
+assert db["StorageType"] == "io1" and db["Iops"] == 1000, db
+
+for instance in ("tuned", "plain", "grouped", "old"):
     rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier=instance, WaiterConfig=fast)
     rds.delete_db_instance(DBInstanceIdentifier=instance, SkipFinalSnapshot=True)
 print("boto3 rds instance settings: ok")

@@ -219,13 +219,31 @@ pub struct PendingChanges {
     pub allocated_gib: Option<u32>,
     pub multi_az: Option<bool>,
     pub new_id: Option<String>,
+    /// An engine upgrade, and for a major one the parameter and option groups it moves to
+    /// (`None`: the new version's default groups).
+    #[serde(default)]
+    pub engine_version: Option<String>,
+    #[serde(default)]
+    pub upgrade_parameter_group: Option<String>,
+    #[serde(default)]
+    pub upgrade_option_group: Option<String>,
+    #[serde(default)]
+    pub storage_type: Option<String>,
+    #[serde(default)]
+    pub iops: Option<u32>,
     /// When the changes were asked (the window after this applies them).
     pub since_ms: u64,
 }
 
 impl PendingChanges {
     pub fn is_empty(&self) -> bool {
-        self.class.is_none() && self.allocated_gib.is_none() && self.multi_az.is_none() && self.new_id.is_none()
+        self.class.is_none()
+            && self.allocated_gib.is_none()
+            && self.multi_az.is_none()
+            && self.new_id.is_none()
+            && self.engine_version.is_none()
+            && self.storage_type.is_none()
+            && self.iops.is_none()
     }
 }
 
@@ -249,6 +267,10 @@ pub struct DbModification {
     pub parameter_group: Option<String>,
     /// A new option group: applied at once.
     pub option_group: Option<String>,
+    pub engine_version: Option<String>,
+    pub allow_major_upgrade: bool,
+    pub storage_type: Option<String>,
+    pub iops: Option<u32>,
     pub settings: DbSettingsChange,
     pub apply_immediately: bool,
 }

@@ -577,6 +577,9 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>, now: u64) -> 
             allocated_storage: i.pending.allocated_gib.map(|g| g as i32),
             multi_az: i.pending.multi_az,
             db_instance_identifier: i.pending.new_id.clone(),
+            engine_version: i.pending.engine_version.clone(),
+            storage_type: i.pending.storage_type.clone(),
+            iops: i.pending.iops.map(|n| n as i32),
             ..Default::default()
         }),
         multi_az: Some(i.multi_az),
@@ -803,14 +806,8 @@ fn restore_overrides(r: RestoreDBInstanceFromDBSnapshotMessage) -> Result<DbInst
 
 /// What ModifyDBInstance names; settings squall does not model are refused rather than ignored.
 fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> {
-    let unsupported = [
-        ("DBSubnetGroupName", r.db_subnet_group_name.is_some()),
-        ("EngineVersion", r.engine_version.is_some()),
-        ("StorageType", r.storage_type.is_some()),
-        ("Iops", r.iops.is_some()),
-    ];
-    if let Some((name, _)) = unsupported.iter().find(|(_, given)| *given) {
-        return Err(not_built(&format!("squall does not modify {name} yet")));
+    if r.db_subnet_group_name.is_some() {
+        return Err(not_built("squall does not move a DB instance to another DB subnet group yet"));
     }
     if r.manage_master_user_password == Some(true) || r.rotate_master_user_password == Some(true) {
         return Err(not_built(
@@ -859,6 +856,10 @@ fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> 
         publicly_accessible: r.publicly_accessible,
         parameter_group: r.db_parameter_group_name,
         option_group: r.option_group_name,
+        engine_version: r.engine_version,
+        allow_major_upgrade: r.allow_major_version_upgrade.unwrap_or(false),
+        storage_type: r.storage_type,
+        iops: non_negative("Iops", r.iops)?,
         settings,
         apply_immediately: r.apply_immediately.unwrap_or(false),
     })
