@@ -513,7 +513,6 @@ impl ControlPlane {
         .map_err(|e| invalid(e.to_string()))
     }
 
-    /// Volumes of the region that carry every one of `tags` (FIS's tag targets).
     /// The block-store volumes of DB instances' primary storage (all, or the `index`th stripe of
     /// each), for `volume-io-pause`.
     pub fn db_instance_volumes(
@@ -542,6 +541,7 @@ impl ControlPlane {
         })
     }
 
+    /// Volumes of the region that carry every one of `tags` (FIS's tag targets).
     pub fn volumes_tagged(&self, region: &RegionName, tags: &BTreeMap<String, String>) -> Vec<VolumeId> {
         self.region(region)
             .with_state(self.now_ms(), |state| {
