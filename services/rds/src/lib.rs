@@ -509,16 +509,41 @@ fn render_group(g: &Group, arns: &Arns<'_>) -> DBSubnetGroup {
     }
 }
 
+/// What an instance's answer shows from the rest of the region: its subnet group, whether its
+/// parameter group waits for a reboot, its option group and its read replicas.
+struct Related {
+    group: Option<Group>,
+    parameter_status: &'static str,
+    option_group: String,
+    replicas: Vec<String>,
+}
+
+fn related(state: &squall_control::state::RegionState, i: &Instance) -> Related {
+    let group = match &i.subnet_group {
+        Some(name) => state.db_subnet_group(name).ok(),
+        None => state.db_subnet_groups().into_iter().find(|g| g.name == "default"),
+    };
+    Related {
+        group,
+        parameter_status: state.db_parameter_view(i).apply_status,
+        option_group: state.option_group_of(i),
+        replicas: state.read_replicas_of(&i.id),
+    }
+}
+
+/// One instance as RDS shows it (one read of the region).
 fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>, now: u64) -> DBInstance {
-    let (group, parameter_status, option_group) = region
-        .read(0, |state| {
-            let group = match &i.subnet_group {
-                Some(name) => state.db_subnet_group(name).ok(),
-                None => state.db_subnet_groups().into_iter().find(|g| g.name == "default"),
-            };
-            Ok((group, state.db_parameter_view(i).apply_status, state.option_group_of(i)))
-        })
-        .unwrap_or_else(|_| (None, "in-sync", String::new()));
+    let rel = region.read(0, |state| Ok(related(state, i))).unwrap_or_else(|_| Related {
+        group: None,
+        parameter_status: "in-sync",
+        option_group: String::new(),
+        replicas: Vec::new(),
+    });
+    render_with(i, rel, arns, now)
+}
+
+fn render_with(i: &Instance, rel: Related, arns: &Arns<'_>, now: u64) -> DBInstance {
+    let Related { group, parameter_status, option_group, replicas } = rel;
     let creating = i.status == squall_control::model::rds::DbInstanceStatus::Creating;
     DBInstance {
         db_instance_identifier: Some(i.id.clone()),
@@ -586,9 +611,7 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>, now: u64) -> 
         engine_version: Some(i.engine_version.clone()),
         auto_minor_version_upgrade: Some(i.auto_minor_version_upgrade),
         read_replica_source_db_instance_identifier: i.read_replica_source.clone(),
-        read_replica_db_instance_identifiers: Some(
-            region.read(0, |state| Ok(state.read_replicas_of(&i.id))).unwrap_or_default(),
-        ),
+        read_replica_db_instance_identifiers: Some(replicas),
         license_model: Some(squall_control::rds::license(&i.engine).into()),
         iops: i.iops.map(|n| n as i32),
         option_group_memberships: Some(vec![OptionGroupMembership {
@@ -928,9 +951,13 @@ fn describe_instances(
         })
         .map_err(control_error)?;
     let (page, marker) = paginate(instances, |i| i.id.clone(), r.marker.as_deref(), limit);
+    let rels = region
+        .read(now, |state| Ok(page.iter().map(|i| related(state, i)).collect::<Vec<_>>()))
+        .map_err(control_error)?;
     Ok(DBInstanceMessage {
         marker,
-        db_instances: Some(page.iter().map(|i| render_instance(i, region, arns, now)).collect()),
+        // One read of the region for the whole page.
+        db_instances: Some(page.iter().zip(rels).map(|(i, r)| render_with(i, r, arns, now)).collect()),
     })
 }
 
