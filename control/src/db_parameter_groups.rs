@@ -944,3 +944,75 @@ mod tests {
         assert_eq!(class_memory("db.r6g.large"), 16 << 30);
     }
 }
+
+#[cfg(test)]
+mod instance_tests {
+    use super::*;
+    use crate::model::rds::{DbInstanceSpec, DbModification};
+    use crate::test_support::TestRegion;
+
+    fn change(name: &str, value: &str, method: &str) -> ParameterChange {
+        ParameterChange { name: name.into(), value: Some(value.into()), apply_method: Some(method.into()) }
+    }
+
+    fn view(t: &TestRegion, id: &str) -> ParameterView {
+        t.region.read(t.now(), |s| Ok(s.db_parameter_view(s.db_instance(id)?))).expect("view")
+    }
+
+    #[test]
+    fn dynamic_values_apply_at_once_static_ones_at_the_reboot() {
+        let t = TestRegion::new();
+        t.region.create_db_parameter_group("tuned", "postgres16", "tuned", BTreeMap::new(), t.now()).expect("group");
+        let set = [change("statement_timeout", "500", "immediate")];
+        t.region.modify_db_parameter_group("tuned", &set, t.now()).expect("modify");
+        let spec = DbInstanceSpec {
+            id: "db".into(),
+            class: "db.t3.micro".into(),
+            engine: "postgres".into(),
+            allocated_gib: Some(20),
+            master_username: Some("app".into()),
+            master_password: Some("s3cret-pass".into()),
+            parameter_group: Some("Tuned".into()),
+            ..Default::default()
+        };
+        t.region.create_db_instance(spec, "localhost", t.now()).expect("create");
+        let v = view(&t, "db");
+        assert_eq!(v.apply_status, "in-sync");
+        assert_eq!(v.values["statement_timeout"], "500");
+        assert_eq!(v.values["max_connections"], "112", "LEAST({{DBInstanceClassMemory/9531392}},5000) for 1 GiB");
+        assert_eq!(v.values["autovacuum"], "on");
+
+        // Static: pending until the reboot.
+        let set = [change("max_connections", "50", "pending-reboot")];
+        t.region.modify_db_parameter_group("tuned", &set, t.now()).expect("modify");
+        let v = view(&t, "db");
+        assert_eq!((v.apply_status, v.values["max_connections"].as_str()), ("pending-reboot", "112"));
+        t.advance(1_000);
+        t.region.reboot_db_instance("db", false, t.now()).expect("reboot");
+        let v = view(&t, "db");
+        assert_eq!((v.apply_status, v.values["max_connections"].as_str()), ("in-sync", "50"));
+
+        // Dynamic with immediate: at once, also when reset.
+        let set = [change("statement_timeout", "900", "immediate")];
+        t.region.modify_db_parameter_group("tuned", &set, t.now()).expect("modify");
+        assert_eq!(view(&t, "db").values["statement_timeout"], "900");
+        let reset = [ParameterChange { name: "statement_timeout".into(), ..Default::default() }];
+        t.region.reset_db_parameter_group("tuned", false, &reset, t.now()).expect("reset");
+        let v = view(&t, "db");
+        assert!(!v.values.contains_key("statement_timeout"), "{v:?}");
+        assert_eq!(v.apply_status, "in-sync");
+
+        // Another group: associated now, its values taken at the reboot.
+        t.advance(1_000);
+        let m = DbModification { parameter_group: Some("default.postgres16".into()), ..Default::default() };
+        t.region.modify_db_instance("db", m, t.now()).expect("modify instance");
+        let v = view(&t, "db");
+        assert_eq!((v.apply_status, v.values["max_connections"].as_str()), ("pending-reboot", "50"));
+        t.advance(1_000);
+        t.region.reboot_db_instance("db", false, t.now()).expect("reboot");
+        let v = view(&t, "db");
+        assert_eq!((v.apply_status, v.values["max_connections"].as_str()), ("in-sync", "112"));
+        let gone = t.region.delete_db_parameter_group("tuned", t.now());
+        assert!(gone.is_ok(), "no instance uses the group any more: {gone:?}");
+    }
+}
