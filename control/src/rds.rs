@@ -1198,14 +1198,14 @@ impl RegionState {
     /// ModifyDBInstance: what RDS applies at once (backups, windows, protection, password, port)
     /// is applied now; class, storage, Multi-AZ and the identifier now with `apply_immediately`,
     /// else when the maintenance window next opens (shown as pending modified values meanwhile).
-    /// An engine version ModifyDBInstance may move to: `(version, major, parameter group, option
-    /// group)`, or `None` when it is the version the instance has.
+    /// The engine version ModifyDBInstance may move to, or `None` when it is the version the
+    /// instance has.
     fn check_upgrade(
         &self,
         instance: &DbInstance,
         asked: &str,
         m: &DbModification,
-    ) -> Result<Option<(String, bool, Option<String>, Option<String>)>, ControlError> {
+    ) -> Result<Option<Upgrade>, ControlError> {
         let e = engine(&instance.engine).ok_or_else(|| invalid(format!("Invalid DB engine: {}", instance.engine)))?;
         let target = e
             .versions
@@ -1222,7 +1222,7 @@ impl RegionState {
         }
         let major = e.family(&target) != e.family(&instance.engine_version);
         if !major {
-            return Ok(Some((target, false, None, None)));
+            return Ok(Some(Upgrade { version: target, major, parameter_group: None, option_group: None }));
         }
         if !m.allow_major_upgrade {
             return Err(combination(
@@ -1258,7 +1258,7 @@ impl RegionState {
             }
             None => None,
         };
-        Ok(Some((target, true, parameter_group, option_group)))
+        Ok(Some(Upgrade { version: target, major, parameter_group, option_group }))
     }
 
     /// A new storage type and IOPS, checked as RDS checks them (`(None, None)`: no change).
@@ -1377,7 +1377,7 @@ impl RegionState {
             None => None,
         };
         // A major upgrade takes the groups named with it; otherwise they apply now.
-        let major_upgrade = upgrade.as_ref().is_some_and(|u| u.1);
+        let major_upgrade = upgrade.as_ref().is_some_and(|u| u.major);
         let parameter_group = match &m.parameter_group {
             Some(name) if !major_upgrade => {
                 let family = engine(&instance.engine).map(|e| e.family(&instance.engine_version)).unwrap_or_default();
@@ -1459,9 +1459,9 @@ impl RegionState {
             allocated_gib: m.allocated_gib.filter(|g| *g != instance.allocated_gib),
             multi_az: m.multi_az.filter(|v| *v != instance.multi_az),
             new_id: m.new_id.as_ref().map(|n| n.to_ascii_lowercase()).filter(|n| *n != instance.id),
-            engine_version: upgrade.as_ref().map(|u| u.0.clone()),
-            upgrade_parameter_group: upgrade.as_ref().and_then(|u| u.2.clone()),
-            upgrade_option_group: upgrade.as_ref().and_then(|u| u.3.clone()),
+            engine_version: upgrade.as_ref().map(|u| u.version.clone()),
+            upgrade_parameter_group: upgrade.as_ref().and_then(|u| u.parameter_group.clone()),
+            upgrade_option_group: upgrade.as_ref().and_then(|u| u.option_group.clone()),
             storage_type,
             iops,
             since_ms: now_ms,
@@ -1977,6 +1977,16 @@ impl RegionState {
             _ => Err(RdsError::InvalidArn(format!("{kind}:{id}")).into()),
         }
     }
+}
+
+/// An engine upgrade ModifyDBInstance asks for.
+struct Upgrade {
+    version: String,
+    /// To another parameter group family: with the groups named for the new version (`None`:
+    /// its defaults).
+    major: bool,
+    parameter_group: Option<String>,
+    option_group: Option<String>,
 }
 
 /// An engine version as numbers, for ordering (`8.0.39` → [8, 0, 39]).
