@@ -184,16 +184,6 @@ fn state_error(message: impl Into<String>) -> ControlError {
     RdsError::InvalidOptionGroupState(message.into()).into()
 }
 
-fn valid_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 255
-        && b[0].is_ascii_alphabetic()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        && !name.ends_with('-')
-        && !name.contains("--")
-}
-
 /// The major versions squall serves for an engine.
 fn majors(engine_name: &str) -> Vec<String> {
     let mut out: Vec<String> = ENGINES
@@ -295,7 +285,7 @@ impl RegionState {
     /// CreateOptionGroup and CopyOptionGroup: `group` as asked (its name in any case).
     pub(crate) fn create_db_option_group(&mut self, group: DbOptionGroup) -> Result<DbOptionGroup, ControlError> {
         let (name, engine_name, major) = (group.name.as_str(), group.engine.as_str(), group.major_version.as_str());
-        if !valid_name(name) {
+        if !crate::rds::identifier_shape(name, 255) {
             return Err(invalid(
                 "The parameter OptionGroupName is not a valid identifier. Identifiers must begin with a letter; \
                  must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or contain \

@@ -485,16 +485,6 @@ pub struct ParameterView {
     pub apply_status: &'static str,
 }
 
-fn valid_group_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 255
-        && b[0].is_ascii_alphabetic()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        && !name.ends_with('-')
-        && !name.contains("--")
-}
-
 fn not_found(name: &str) -> ControlError {
     RdsError::ParameterGroupNotFound(name.to_string()).into()
 }
@@ -644,7 +634,7 @@ impl RegionState {
         tags: BTreeMap<String, String>,
         now_ms: u64,
     ) -> Result<DbParameterGroup, ControlError> {
-        if !valid_group_name(name) {
+        if !crate::rds::identifier_shape(name, 255) {
             return Err(invalid(
                 "The parameter DBParameterGroupName is not a valid identifier. Identifiers must begin with a \
                  letter; must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or \

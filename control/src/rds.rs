@@ -122,7 +122,9 @@ pub fn valid_identifier(id: &str) -> bool {
     identifier_shape(id, 63)
 }
 
-fn identifier_shape(id: &str, max_len: usize) -> bool {
+/// RDS's identifier shape: 1 to `max_len` letters, digits and hyphens, a letter first, no two
+/// hyphens in a row, no hyphen last.
+pub(crate) fn identifier_shape(id: &str, max_len: usize) -> bool {
     !id.is_empty()
         && id.len() <= max_len
         && id.starts_with(|c: char| c.is_ascii_alphabetic())
