@@ -7,10 +7,12 @@
 
 pub mod block_io;
 pub mod db_backups;
+pub mod db_event_subscriptions;
 pub mod db_instance_settings;
 mod db_io;
 pub mod db_option_groups;
 pub mod db_parameter_groups;
+pub mod db_security_groups;
 pub mod db_snapshot_copy;
 pub use db_io::{served_engine, DbDevice, DbEndpoint, DbIoError, DB_STRIPE_BYTES};
 mod catalog;

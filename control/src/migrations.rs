@@ -31,7 +31,17 @@ pub(crate) const MIGRATIONS: &[db::Migration] = &[
     create_db_snapshots,
     create_db_parameter_groups,
     create_db_option_groups,
+    create_db_security_groups,
 ];
+
+/// Step 6: DB security groups and event subscriptions.
+fn create_db_security_groups(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
+    tx.execute_batch(
+        "CREATE TABLE db_security_groups (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE event_subscriptions (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
+    )
+    .map_err(db::db_error)
+}
 
 /// Step 5: DB option groups.
 fn create_db_option_groups(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {

@@ -763,7 +763,15 @@ impl RegionState {
             time_ms: now_ms,
             categories: vec![category.to_string()],
             event_id: event_id.to_string(),
+            published_to: Vec::new(),
         };
+        let published_to = self
+            .event_subscriptions
+            .values()
+            .filter(|s| s.selects(&event))
+            .map(|s| (s.name.clone(), s.topic_arn.clone()))
+            .collect();
+        let event = RdsEvent { published_to, ..event };
         self.rds_events.insert(event.key_string(), event);
     }
 
@@ -1038,8 +1046,13 @@ impl RegionState {
         Ok(out)
     }
 
-    /// StopDBInstance.
-    pub(crate) fn stop_db_instance(&mut self, id: &str, now_ms: u64) -> Result<DbInstance, ControlError> {
+    /// StopDBInstance, with a snapshot of the instance taken first when `snapshot_id` names one.
+    pub(crate) fn stop_db_instance(
+        &mut self,
+        id: &str,
+        snapshot_id: Option<&str>,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
         let instance = self.instance_in(id, DbInstanceStatus::Available, "it must be available to be stopped")?;
         if instance.read_replica_source.is_some() {
             return Err(RdsError::InvalidInstanceState {
@@ -1059,6 +1072,9 @@ impl RegionState {
         }
         if instance.multi_az && instance.engine.starts_with("sqlserver") {
             return Err(combination("Multi-AZ SQL Server instances cannot be stopped."));
+        }
+        if let Some(snapshot_id) = snapshot_id {
+            self.create_db_snapshot(id, snapshot_id, BTreeMap::new(), now_ms)?;
         }
         self.begin(id, DbInstanceStatus::Stopping, now_ms)
     }
@@ -1965,6 +1981,16 @@ impl RegionState {
                     .map(|s| &mut s.tags)
                     .ok_or_else(|| RdsError::SnapshotNotFound(id.into()).into())
             }
+            "secgrp" => self
+                .db_security_groups
+                .get_mut(&id.to_ascii_lowercase())
+                .map(|g| &mut g.tags)
+                .ok_or_else(|| RdsError::SecurityGroupNotFound(id.into()).into()),
+            "es" => self
+                .event_subscriptions
+                .get_mut(&id.to_ascii_lowercase())
+                .map(|s| &mut s.tags)
+                .ok_or_else(|| RdsError::SubscriptionNotFound(id.into()).into()),
             _ => Err(RdsError::InvalidArn(format!("{kind}:{id}")).into()),
         }
     }
@@ -1976,6 +2002,8 @@ impl RegionState {
             "pg" => Ok(self.db_parameter_group(id)?.tags),
             "og" => Ok(self.db_option_group(id)?.tags),
             "snapshot" => Ok(self.db_snapshot(id)?.tags.clone()),
+            "secgrp" => Ok(self.db_security_group(id)?.tags),
+            "es" => Ok(self.event_subscription(id)?.tags),
             _ => Err(RdsError::InvalidArn(format!("{kind}:{id}")).into()),
         }
     }
@@ -2173,8 +2201,13 @@ impl Region {
     }
 
     /// StopDBInstance.
-    pub fn stop_db_instance(&self, id: &str, now_ms: u64) -> Result<DbInstance, ControlError> {
-        self.with_state(now_ms, |state| state.stop_db_instance(id, now_ms))
+    pub fn stop_db_instance(
+        &self,
+        id: &str,
+        snapshot_id: Option<&str>,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        self.with_state(now_ms, |state| state.stop_db_instance(id, snapshot_id, now_ms))
     }
 
     /// StartDBInstance.
@@ -2303,7 +2336,7 @@ mod tests {
         assert_eq!((made.read_replica_source.as_deref(), made.allocated_gib), (Some("orders"), 50));
         assert_eq!(made.master_username.as_deref(), Some("app"), "the source's credentials");
         t.advance(1_000);
-        let refused = t.region.stop_db_instance("orders", t.now()).expect_err("a source with replicas");
+        let refused = t.region.stop_db_instance("orders", None, t.now()).expect_err("a source with replicas");
         assert!(matches!(refused, ControlError::Rds(RdsError::InvalidInstanceState { .. })), "{refused:?}");
         let m = DbModification { new_id: Some("ledger".into()), apply_immediately: true, ..Default::default() };
         t.region.modify_db_instance("orders", m, t.now()).expect("rename");

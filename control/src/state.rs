@@ -47,6 +47,8 @@ pub struct RegionState {
     pub(crate) db_snapshots: Table<String, DbSnapshot>,
     pub(crate) db_parameter_groups: Table<String, DbParameterGroup>,
     pub(crate) db_option_groups: Table<String, crate::db_option_groups::DbOptionGroup>,
+    pub(crate) db_security_groups: Table<String, crate::db_security_groups::DbSecurityGroup>,
+    pub(crate) event_subscriptions: Table<String, crate::db_event_subscriptions::EventSubscription>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
     /// Ports for DB instances created without one (`ControlConfig::rds_ports`).
@@ -123,6 +125,8 @@ impl RegionState {
             db_snapshots: Table::from_rows(db.load::<DbSnapshot>()?),
             db_parameter_groups: Table::from_rows(db.load::<DbParameterGroup>()?),
             db_option_groups: Table::from_rows(db.load::<crate::db_option_groups::DbOptionGroup>()?),
+            db_security_groups: Table::from_rows(db.load::<crate::db_security_groups::DbSecurityGroup>()?),
+            event_subscriptions: Table::from_rows(db.load::<crate::db_event_subscriptions::EventSubscription>()?),
             db,
             store,
             instance_capacity: u32::MAX,
@@ -207,6 +211,8 @@ impl RegionState {
             || self.db_snapshots.has_changes()
             || self.db_parameter_groups.has_changes()
             || self.db_option_groups.has_changes()
+            || self.db_security_groups.has_changes()
+            || self.event_subscriptions.has_changes()
             || self.network.default_made_changed;
         if !changed {
             self.forget_originals();
@@ -229,6 +235,8 @@ impl RegionState {
             db::put_changes(&tx, &self.db_snapshots)?;
             db::put_changes(&tx, &self.db_parameter_groups)?;
             db::put_changes(&tx, &self.db_option_groups)?;
+            db::put_changes(&tx, &self.db_security_groups)?;
+            db::put_changes(&tx, &self.event_subscriptions)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
             }
@@ -270,6 +278,8 @@ impl RegionState {
         self.db_snapshots.commit();
         self.db_parameter_groups.commit();
         self.db_option_groups.commit();
+        self.db_security_groups.commit();
+        self.event_subscriptions.commit();
     }
 
     /// Undoes every change of the running command in memory (it failed part-way).
@@ -327,6 +337,8 @@ impl RegionState {
         self.db_snapshots.rollback();
         self.db_parameter_groups.rollback();
         self.db_option_groups.rollback();
+        self.db_security_groups.rollback();
+        self.event_subscriptions.rollback();
     }
 
     /// The storage nodes of a zone that a client cannot reach now (crashed, or cut from the

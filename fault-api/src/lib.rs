@@ -150,6 +150,7 @@ pub fn handle(surface: &Surface<'_>, request: &Request<'_>) -> Option<WireRespon
             Err(message) => error(400, message),
         },
         ("GET", "/_squall/status") => status(surface),
+        ("GET", "/_squall/rds/notifications") => json(200, &rds_notifications(control)),
         (_, "/_squall/health" | "/_localstack/health" | "/_squall/reset" | "/moto-api/reset" | "/_squall/config")
         | (_, "/_squall/faults" | "/_squall/status") => error(405, format!("{method} is not allowed on {path}")),
         (_, p) if p.starts_with("/_squall/faults/") => error(405, format!("{method} is not allowed on {path}")),
@@ -163,6 +164,50 @@ pub fn handle(surface: &Surface<'_>, request: &Request<'_>) -> Option<WireRespon
 
 /// moto's `/moto-api/data.json`: every resource squall holds, by service and resource model,
 /// each with its region (passwords left out).
+/// What RDS event subscriptions would have published to their SNS topics, in every region, in
+/// the message form RDS publishes (`Event Source`, `Event Time`, `Source ID`, `Event Message`, …).
+fn rds_notifications(control: &ControlPlane) -> serde_json::Value {
+    use serde_json::json;
+    let now = control.now_ms();
+    let mut out = Vec::new();
+    for name in control.known_regions() {
+        let region = name.to_string();
+        let Ok(notes) = control.region(&name).read(now, |state| Ok(state.event_notifications())) else { continue };
+        for n in notes {
+            let e = &n.event;
+            let account = n.topic_arn.split(':').nth(4).unwrap_or_default();
+            let kind = match e.source.as_str() {
+                "db-snapshot" => "snapshot",
+                _ => "db",
+            };
+            let time = squall_protocol::Timestamp { epoch_millis: e.time_ms as i64 }.to_string();
+            out.push(json!({
+                "region": region,
+                "subscription": n.subscription,
+                "topicArn": n.topic_arn,
+                "message": {
+                    "Event Source": e.source.as_str(),
+                    "Event Time": time.replace('T', " ").trim_end_matches('Z'),
+                    "Identifier Link": format!(
+                        "https://console.aws.amazon.com/rds/home?region={region}#{}:id={}",
+                        if kind == "db" { "dbinstance" } else { "snapshot" },
+                        e.source_id
+                    ),
+                    "Source ID": e.source_id,
+                    "Source ARN": format!("arn:aws:rds:{region}:{account}:{kind}:{}", e.source_id),
+                    "Event ID": format!(
+                        "http://docs.amazonwebservices.com/AmazonRDS/latest/UserGuide/USER_Events.html#{}",
+                        e.event_id
+                    ),
+                    "Event Message": e.message,
+                },
+                "categories": e.categories,
+            }));
+        }
+    }
+    json!({ "notifications": out })
+}
+
 fn data_json(control: &ControlPlane) -> serde_json::Value {
     use serde_json::{json, Value};
     let mut models: std::collections::BTreeMap<(&str, &str), Vec<Value>> = std::collections::BTreeMap::new();

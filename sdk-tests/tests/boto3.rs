@@ -252,3 +252,11 @@ async fn boto3_rds_option_groups_follow_rds_rules() {
     let Some(run) = run_script("rds_option_groups.py", 100) else { return };
     assert!(run.await.contains("boto3 rds option groups: ok"));
 }
+
+/// Event subscriptions (what they publish, read back from the fault API), DB security groups,
+/// and StopDBInstance with a snapshot: RDS's rules and codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_rds_event_subscriptions_publish_what_they_select() {
+    let Some(run) = run_script("rds_subscriptions.py", 100) else { return };
+    assert!(run.await.contains("boto3 rds subscriptions: ok"));
+}

@@ -412,6 +412,10 @@ pub struct RdsEvent {
     pub categories: Vec<String>,
     /// AWS's event id (`RDS-EVENT-0005`).
     pub event_id: String,
+    /// The event subscriptions that selected the event when it happened, and their SNS topics:
+    /// what RDS published it to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published_to: Vec<(String, String)>,
 }
 
 impl Row for RdsEvent {
@@ -552,4 +556,30 @@ pub enum RdsError {
     RoleNotFound { role: String, instance: String },
     #[error("at most {0} roles per DB instance")]
     RoleQuotaExceeded(usize),
+    #[error("DB security group {0} not found")]
+    SecurityGroupNotFound(String),
+    #[error("DB security group {0} already exists")]
+    SecurityGroupExists(String),
+    #[error("at most {0} DB security groups")]
+    SecurityGroupQuotaExceeded(usize),
+    #[error("{0}")]
+    InvalidSecurityGroupState(String),
+    #[error("{grantee} is already authorized in DB security group {group}")]
+    AuthorizationExists { grantee: String, group: String },
+    #[error("{grantee} is not authorized in DB security group {group}")]
+    AuthorizationNotFound { grantee: String, group: String },
+    #[error("at most {0} authorizations per DB security group")]
+    AuthorizationQuotaExceeded(usize),
+    #[error("not an SNS topic ARN: {0}")]
+    InvalidTopic(String),
+    #[error("event category {0} not found")]
+    SubscriptionCategoryNotFound(String),
+    #[error("event subscription {0} not found")]
+    SubscriptionNotFound(String),
+    #[error("event subscription {0} already exists")]
+    SubscriptionExists(String),
+    #[error("at most {0} event subscriptions")]
+    SubscriptionQuotaExceeded(usize),
+    #[error("source {0} not found")]
+    SourceNotFound(String),
 }

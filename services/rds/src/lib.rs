@@ -5,9 +5,11 @@
 //! codes.
 
 mod backups;
+mod event_subscriptions;
 pub mod generated;
 mod option_groups;
 mod parameter_groups;
+mod security_groups;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use squall_control::{ControlError, ControlPlane, RdsError, Region, RegionName};
 use squall_protocol::{decode_action, query_response, ApiError, QueryParams, RequestContext, Timestamp, WireResponse};
 
 use generated::*;
+use squall_control::db_event_subscriptions::EVENT_CATEGORIES;
 
 /// Answers one RDS request in the `awsQuery` shape, success or error.
 pub fn handle(control: &ControlPlane, ctx: &RequestContext, params: &QueryParams) -> WireResponse {
@@ -94,10 +97,9 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             })
         }
         Request::StopDBInstance(r) => {
-            if r.db_snapshot_identifier.is_some() {
-                return Err(not_built("squall does not take DB snapshots yet: stop without DBSnapshotIdentifier"));
-            }
-            let i = region.stop_db_instance(&r.db_instance_identifier, now).map_err(control_error)?;
+            let i = region
+                .stop_db_instance(&r.db_instance_identifier, r.db_snapshot_identifier.as_deref(), now)
+                .map_err(control_error)?;
             Response::StopDBInstance(StopDBInstanceResult {
                 db_instance: Some(render_instance(&i, &region, &arns, now)),
             })
@@ -266,6 +268,20 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::DescribeDBParameters(_)
         | Request::DescribeEngineDefaultParameters(_)
         | Request::DeleteDBParameterGroup(_)) => parameter_groups::handle(&region, &arns, r, now)?,
+        r @ (Request::CreateDBSecurityGroup(_)
+        | Request::DescribeDBSecurityGroups(_)
+        | Request::AuthorizeDBSecurityGroupIngress(_)
+        | Request::RevokeDBSecurityGroupIngress(_)
+        | Request::DeleteDBSecurityGroup(_)) => security_groups::handle(&region, &arns, r, now)?,
+        r @ (Request::CreateEventSubscription(_)
+        | Request::ModifyEventSubscription(_)
+        | Request::DeleteEventSubscription(_)
+        | Request::DescribeEventSubscriptions(_)
+        | Request::AddSourceIdentifierToSubscription(_)
+        | Request::RemoveSourceIdentifierFromSubscription(_)) => event_subscriptions::handle(&region, &arns, r, now)?,
+        r @ (Request::DescribeDBLogFiles(_) | Request::DownloadDBLogFilePortion(_)) => {
+            return Err(not_built(r.action()))
+        }
         Request::ListTagsForResource(r) => {
             no_filters(r.filters.as_deref())?;
             let (kind, id) = arns.parse(&r.resource_name)?;
@@ -322,7 +338,9 @@ impl Arns<'_> {
         match parts.as_slice() {
             ["arn", "aws", "rds", region, _account, kind, id] if *region == self.region && !id.is_empty() => {
                 match *kind {
-                    "db" | "subgrp" | "snapshot" | "pg" | "og" => Ok((kind.to_string(), id.to_string())),
+                    "db" | "subgrp" | "snapshot" | "pg" | "og" | "secgrp" | "es" => {
+                        Ok((kind.to_string(), id.to_string()))
+                    }
                     _ => Err(invalid()),
                 }
             }
@@ -1093,49 +1111,6 @@ fn orderable_options(
     })
 }
 
-/// The categories RDS writes events in, per source type.
-const EVENT_CATEGORIES: &[(&str, &[&str])] = &[
-    (
-        "db-instance",
-        &[
-            "availability",
-            "backup",
-            "configuration change",
-            "creation",
-            "deletion",
-            "failover",
-            "failure",
-            "low storage",
-            "maintenance",
-            "notification",
-            "read replica",
-            "recovery",
-            "restoration",
-            "security",
-            "security patching",
-        ],
-    ),
-    ("db-parameter-group", &["configuration change"]),
-    ("db-security-group", &["configuration change", "failure"]),
-    ("db-snapshot", &["creation", "deletion", "notification", "restoration"]),
-    (
-        "db-cluster",
-        &[
-            "configuration change",
-            "creation",
-            "deletion",
-            "failover",
-            "failure",
-            "global-failover",
-            "maintenance",
-            "migration",
-            "notification",
-            "serverless",
-        ],
-    ),
-    ("db-cluster-snapshot", &["backup", "notification"]),
-];
-
 fn event_categories(r: DescribeEventCategoriesMessage) -> Result<EventCategoriesMessage, ApiError> {
     no_filters(r.filters.as_deref())?;
     if let Some(t) = &r.source_type {
@@ -1332,6 +1307,47 @@ fn control_error(e: ControlError) -> ApiError {
                 "SharedSnapshotQuotaExceeded",
                 format!("A manual DB snapshot can be shared with at most {n} AWS accounts."),
             ),
+            RdsError::SecurityGroupNotFound(name) => {
+                ApiError::new(404, "DBSecurityGroupNotFound", format!("DBSecurityGroup {name} not found."))
+            }
+            RdsError::SecurityGroupExists(name) => {
+                client("DBSecurityGroupAlreadyExists", format!("A DB security group named {name} already exists."))
+            }
+            RdsError::SecurityGroupQuotaExceeded(n) => client(
+                "QuotaExceeded.DBSecurityGroup",
+                format!("The request would exceed the quota of {n} DB security groups for this account."),
+            ),
+            RdsError::InvalidSecurityGroupState(m) => client("InvalidDBSecurityGroupState", m),
+            RdsError::AuthorizationExists { grantee, group } => client(
+                "AuthorizationAlreadyExists",
+                format!("The {grantee} is already authorized for the DB security group {group}."),
+            ),
+            RdsError::AuthorizationNotFound { grantee, group } => ApiError::new(
+                404,
+                "AuthorizationNotFound",
+                format!("The {grantee} is not authorized for the DB security group {group}."),
+            ),
+            RdsError::AuthorizationQuotaExceeded(n) => client(
+                "AuthorizationQuotaExceeded",
+                format!("A DB security group can hold at most {n} authorizations."),
+            ),
+            RdsError::InvalidTopic(arn) => client("SNSInvalidTopic", format!("Invalid SNS topic ARN: {arn}")),
+            RdsError::SubscriptionCategoryNotFound(c) => ApiError::new(
+                404,
+                "SubscriptionCategoryNotFound",
+                format!("The event category {c} does not exist for this source type."),
+            ),
+            RdsError::SubscriptionNotFound(name) => {
+                ApiError::new(404, "SubscriptionNotFound", format!("Event subscription {name} not found."))
+            }
+            RdsError::SubscriptionExists(name) => {
+                client("SubscriptionAlreadyExist", format!("Subscription {name} already exists."))
+            }
+            RdsError::SubscriptionQuotaExceeded(n) => client(
+                "EventSubscriptionQuotaExceeded",
+                format!("The request would exceed the quota of {n} event subscriptions for this account."),
+            ),
+            RdsError::SourceNotFound(id) => ApiError::new(404, "SourceNotFound", format!("Source {id} not found.")),
             RdsError::ParameterGroupQuotaExceeded(n) => client(
                 "DBParameterGroupQuotaExceeded",
                 format!("The request would exceed the quota of {n} DB parameter groups for this account."),

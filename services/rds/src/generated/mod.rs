@@ -23,6 +23,12 @@ pub mod backups;
 pub use backups::*;
 pub mod option_groups;
 pub use option_groups::*;
+pub mod security_groups;
+pub use security_groups::*;
+pub mod event_subscriptions;
+pub use event_subscriptions::*;
+pub mod log_files;
+pub use log_files::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2014-10-31";
@@ -248,6 +254,19 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DescribeOptionGroups",
     "DescribeOptionGroupOptions",
     "DeleteOptionGroup",
+    "CreateDBSecurityGroup",
+    "DescribeDBSecurityGroups",
+    "DeleteDBSecurityGroup",
+    "AuthorizeDBSecurityGroupIngress",
+    "RevokeDBSecurityGroupIngress",
+    "CreateEventSubscription",
+    "ModifyEventSubscription",
+    "DeleteEventSubscription",
+    "DescribeEventSubscriptions",
+    "AddSourceIdentifierToSubscription",
+    "RemoveSourceIdentifierFromSubscription",
+    "DescribeDBLogFiles",
+    "DownloadDBLogFilePortion",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -299,6 +318,19 @@ pub enum Request {
     DescribeOptionGroups(DescribeOptionGroupsMessage),
     DescribeOptionGroupOptions(DescribeOptionGroupOptionsMessage),
     DeleteOptionGroup(DeleteOptionGroupMessage),
+    CreateDBSecurityGroup(CreateDBSecurityGroupMessage),
+    DescribeDBSecurityGroups(DescribeDBSecurityGroupsMessage),
+    DeleteDBSecurityGroup(DeleteDBSecurityGroupMessage),
+    AuthorizeDBSecurityGroupIngress(AuthorizeDBSecurityGroupIngressMessage),
+    RevokeDBSecurityGroupIngress(RevokeDBSecurityGroupIngressMessage),
+    CreateEventSubscription(CreateEventSubscriptionMessage),
+    ModifyEventSubscription(ModifyEventSubscriptionMessage),
+    DeleteEventSubscription(DeleteEventSubscriptionMessage),
+    DescribeEventSubscriptions(DescribeEventSubscriptionsMessage),
+    AddSourceIdentifierToSubscription(AddSourceIdentifierToSubscriptionMessage),
+    RemoveSourceIdentifierFromSubscription(RemoveSourceIdentifierFromSubscriptionMessage),
+    DescribeDBLogFiles(DescribeDBLogFilesMessage),
+    DownloadDBLogFilePortion(DownloadDBLogFilePortionMessage),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -398,6 +430,43 @@ impl Request {
                 DescribeOptionGroupOptionsMessage::decode_members(q, "").map(Self::DescribeOptionGroupOptions)
             }
             "DeleteOptionGroup" => DeleteOptionGroupMessage::decode_members(q, "").map(Self::DeleteOptionGroup),
+            "CreateDBSecurityGroup" => {
+                CreateDBSecurityGroupMessage::decode_members(q, "").map(Self::CreateDBSecurityGroup)
+            }
+            "DescribeDBSecurityGroups" => {
+                DescribeDBSecurityGroupsMessage::decode_members(q, "").map(Self::DescribeDBSecurityGroups)
+            }
+            "DeleteDBSecurityGroup" => {
+                DeleteDBSecurityGroupMessage::decode_members(q, "").map(Self::DeleteDBSecurityGroup)
+            }
+            "AuthorizeDBSecurityGroupIngress" => {
+                AuthorizeDBSecurityGroupIngressMessage::decode_members(q, "").map(Self::AuthorizeDBSecurityGroupIngress)
+            }
+            "RevokeDBSecurityGroupIngress" => {
+                RevokeDBSecurityGroupIngressMessage::decode_members(q, "").map(Self::RevokeDBSecurityGroupIngress)
+            }
+            "CreateEventSubscription" => {
+                CreateEventSubscriptionMessage::decode_members(q, "").map(Self::CreateEventSubscription)
+            }
+            "ModifyEventSubscription" => {
+                ModifyEventSubscriptionMessage::decode_members(q, "").map(Self::ModifyEventSubscription)
+            }
+            "DeleteEventSubscription" => {
+                DeleteEventSubscriptionMessage::decode_members(q, "").map(Self::DeleteEventSubscription)
+            }
+            "DescribeEventSubscriptions" => {
+                DescribeEventSubscriptionsMessage::decode_members(q, "").map(Self::DescribeEventSubscriptions)
+            }
+            "AddSourceIdentifierToSubscription" => AddSourceIdentifierToSubscriptionMessage::decode_members(q, "")
+                .map(Self::AddSourceIdentifierToSubscription),
+            "RemoveSourceIdentifierFromSubscription" => {
+                RemoveSourceIdentifierFromSubscriptionMessage::decode_members(q, "")
+                    .map(Self::RemoveSourceIdentifierFromSubscription)
+            }
+            "DescribeDBLogFiles" => DescribeDBLogFilesMessage::decode_members(q, "").map(Self::DescribeDBLogFiles),
+            "DownloadDBLogFilePortion" => {
+                DownloadDBLogFilePortionMessage::decode_members(q, "").map(Self::DownloadDBLogFilePortion)
+            }
             _ => return None,
         })
     }
@@ -451,6 +520,19 @@ impl Request {
             Self::DescribeOptionGroups(_) => "DescribeOptionGroups",
             Self::DescribeOptionGroupOptions(_) => "DescribeOptionGroupOptions",
             Self::DeleteOptionGroup(_) => "DeleteOptionGroup",
+            Self::CreateDBSecurityGroup(_) => "CreateDBSecurityGroup",
+            Self::DescribeDBSecurityGroups(_) => "DescribeDBSecurityGroups",
+            Self::DeleteDBSecurityGroup(_) => "DeleteDBSecurityGroup",
+            Self::AuthorizeDBSecurityGroupIngress(_) => "AuthorizeDBSecurityGroupIngress",
+            Self::RevokeDBSecurityGroupIngress(_) => "RevokeDBSecurityGroupIngress",
+            Self::CreateEventSubscription(_) => "CreateEventSubscription",
+            Self::ModifyEventSubscription(_) => "ModifyEventSubscription",
+            Self::DeleteEventSubscription(_) => "DeleteEventSubscription",
+            Self::DescribeEventSubscriptions(_) => "DescribeEventSubscriptions",
+            Self::AddSourceIdentifierToSubscription(_) => "AddSourceIdentifierToSubscription",
+            Self::RemoveSourceIdentifierFromSubscription(_) => "RemoveSourceIdentifierFromSubscription",
+            Self::DescribeDBLogFiles(_) => "DescribeDBLogFiles",
+            Self::DownloadDBLogFilePortion(_) => "DownloadDBLogFilePortion",
         }
     }
 }
@@ -504,6 +586,19 @@ pub enum Response {
     DescribeOptionGroups(OptionGroups),
     DescribeOptionGroupOptions(OptionGroupOptionsMessage),
     DeleteOptionGroup(()),
+    CreateDBSecurityGroup(CreateDBSecurityGroupResult),
+    DescribeDBSecurityGroups(DBSecurityGroupMessage),
+    DeleteDBSecurityGroup(()),
+    AuthorizeDBSecurityGroupIngress(AuthorizeDBSecurityGroupIngressResult),
+    RevokeDBSecurityGroupIngress(RevokeDBSecurityGroupIngressResult),
+    CreateEventSubscription(CreateEventSubscriptionResult),
+    ModifyEventSubscription(ModifyEventSubscriptionResult),
+    DeleteEventSubscription(DeleteEventSubscriptionResult),
+    DescribeEventSubscriptions(EventSubscriptionsMessage),
+    AddSourceIdentifierToSubscription(AddSourceIdentifierToSubscriptionResult),
+    RemoveSourceIdentifierFromSubscription(RemoveSourceIdentifierFromSubscriptionResult),
+    DescribeDBLogFiles(DescribeDBLogFilesResponse),
+    DownloadDBLogFilePortion(DownloadDBLogFilePortionDetails),
 }
 impl Response {
     /// The operation's name.
@@ -556,6 +651,19 @@ impl Response {
             Self::DescribeOptionGroups(_) => "DescribeOptionGroups",
             Self::DescribeOptionGroupOptions(_) => "DescribeOptionGroupOptions",
             Self::DeleteOptionGroup(_) => "DeleteOptionGroup",
+            Self::CreateDBSecurityGroup(_) => "CreateDBSecurityGroup",
+            Self::DescribeDBSecurityGroups(_) => "DescribeDBSecurityGroups",
+            Self::DeleteDBSecurityGroup(_) => "DeleteDBSecurityGroup",
+            Self::AuthorizeDBSecurityGroupIngress(_) => "AuthorizeDBSecurityGroupIngress",
+            Self::RevokeDBSecurityGroupIngress(_) => "RevokeDBSecurityGroupIngress",
+            Self::CreateEventSubscription(_) => "CreateEventSubscription",
+            Self::ModifyEventSubscription(_) => "ModifyEventSubscription",
+            Self::DeleteEventSubscription(_) => "DeleteEventSubscription",
+            Self::DescribeEventSubscriptions(_) => "DescribeEventSubscriptions",
+            Self::AddSourceIdentifierToSubscription(_) => "AddSourceIdentifierToSubscription",
+            Self::RemoveSourceIdentifierFromSubscription(_) => "RemoveSourceIdentifierFromSubscription",
+            Self::DescribeDBLogFiles(_) => "DescribeDBLogFiles",
+            Self::DownloadDBLogFilePortion(_) => "DownloadDBLogFilePortion",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -729,6 +837,55 @@ impl Response {
                 true
             }
             Self::DeleteOptionGroup(()) => false,
+            Self::CreateDBSecurityGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBSecurityGroups(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteDBSecurityGroup(()) => false,
+            Self::AuthorizeDBSecurityGroupIngress(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RevokeDBSecurityGroupIngress(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateEventSubscription(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyEventSubscription(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteEventSubscription(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeEventSubscriptions(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::AddSourceIdentifierToSubscription(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RemoveSourceIdentifierFromSubscription(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBLogFiles(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DownloadDBLogFilePortion(v) => {
+                v.encode_members(w);
+                true
+            }
         }
     }
 }
