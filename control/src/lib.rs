@@ -10,6 +10,7 @@ pub mod db_backups;
 pub mod db_event_subscriptions;
 pub mod db_instance_settings;
 mod db_io;
+pub mod db_logs;
 pub mod db_option_groups;
 pub mod db_parameter_groups;
 pub mod db_security_groups;

@@ -272,6 +272,11 @@ impl Region {
         &self.name
     }
 
+    /// The region's directory.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// The catalog's long name (`US East (N. Virginia)`), if the region is a known one.
     pub fn long_name(&self) -> Option<&'static str> {
         self.long_name

@@ -260,3 +260,15 @@ async fn boto3_rds_event_subscriptions_publish_what_they_select() {
     let Some(run) = run_script("rds_subscriptions.py", 100) else { return };
     assert!(run.await.contains("boto3 rds subscriptions: ok"));
 }
+
+/// DB log files: what the SQL endpoint writes (connections, failed statements, shutdowns) is
+/// listed and read back page by page, as RDS serves its log files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_log_files_hold_what_the_engine_wrote() {
+    if !have_python("boto3, psycopg") {
+        return;
+    }
+    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_log_files.py", options, free_ports(1)) else { return };
+    assert!(run.await.contains("boto3 rds log files: ok"));
+}

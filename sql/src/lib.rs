@@ -87,6 +87,8 @@ struct Served {
     replica: Option<Arc<replica::Link>>,
     /// The DB parameter group's values the instance runs with, kept current.
     parameters: Parameters,
+    /// The instance's log (DescribeDBLogFiles).
+    log: squall_control::db_logs::DbLog,
 }
 
 /// How often a standby that is out of sync is tried again (its zone may still be down).
@@ -173,6 +175,8 @@ impl Endpoints {
                 db.disk().close();
                 let _ = tokio::task::spawn_blocking(move || db.close()).await;
             }
+            s.log.write(None, "LOG", "received fast shutdown request");
+            s.log.write(None, "LOG", "database system is shut down");
             tracing::info!(instance = id, port = s.port, "SQL endpoint closed");
         }
     }
@@ -308,6 +312,7 @@ impl Endpoints {
                 last_rebuild: None,
                 replica: None,
                 parameters: Arc::new(Mutex::new(ep.parameters.clone())),
+                log: self.control.region(&ep.region).db_log(&ep.resource_id, &ep.engine),
             },
         );
         // A read replica copies its source's bytes before it serves: the source must serve.
@@ -385,11 +390,12 @@ impl Endpoints {
         if let Some(link) = link {
             tokio::spawn(me.clone().replicate(db.clone(), link, stopped.clone()));
         }
-        let parameters = match me.served.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
-            Some(s) => s.parameters.clone(),
+        let (parameters, log) = match me.served.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
+            Some(s) => (s.parameters.clone(), s.log.clone()),
             None => return,
         };
-        let shared = Arc::new(Shared::new(
+        log.write(None, "LOG", "database system is ready to accept connections");
+        let mut shared = Shared::new(
             db,
             parameters,
             Credentials {
@@ -397,7 +403,9 @@ impl Endpoints {
                 password: ep.master_password.clone(),
                 db_name: ep.db_name.clone(),
             },
-        ));
+        );
+        shared.log = Some(log);
+        let shared = Arc::new(shared);
         tokio::spawn(accept(listener, shared, stopped));
     }
 }
@@ -517,15 +525,25 @@ async fn refuse_session(mut socket: TcpStream) {
 }
 
 async fn connection(socket: TcpStream, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let peer = socket.peer_addr().ok();
+    let remote = peer.map_or_else(|| "[local]".to_string(), |a| format!("{}({})", a.ip(), a.port()));
+    let started = std::time::Instant::now();
     // A CancelRequest is not a session: it never counts against max_connections.
     let _slot = match first_code(&socket).await {
         Some(CANCEL_REQUEST) => None,
         _ => {
+            if let (Some(log), Some(a)) = (&shared.log, peer) {
+                let line = format!("connection received: host={} port={}", a.ip(), a.port());
+                log.write(Some(&session_of(&remote, "", "", 0)), "LOG", &line);
+            }
             let limit = shared.parameter("max_connections").and_then(|v| v.parse::<usize>().ok());
             let now = shared.sessions.fetch_add(1, Ordering::SeqCst) + 1;
             let slot = SessionSlot(shared.clone());
             if limit.is_some_and(|limit| now > limit) {
                 drop(slot);
+                if let Some(log) = &shared.log {
+                    log.write(Some(&session_of(&remote, "", "", 0)), "FATAL", "sorry, too many clients already");
+                }
                 refuse_session(socket).await;
                 return;
             }
@@ -535,7 +553,8 @@ async fn connection(socket: TcpStream, shared: Arc<Shared>, mut stopped: watch::
     let Ok(std_socket) = socket.into_std() else { return };
     let Ok(spare) = std_socket.try_clone() else { return };
     let Ok(socket) = TcpStream::from_std(std_socket) else { return };
-    let handlers = Handlers { session: Session::new(shared.clone()), credentials: shared.credentials.clone() };
+    let session = Session::new(shared.clone(), remote.clone());
+    let handlers = Handlers { session: session.clone(), credentials: shared.credentials.clone() };
     tokio::select! {
         _ = pgwire::tokio::process_socket(socket, None, handlers) => {}
         _ = stopped.changed() => {
@@ -544,6 +563,32 @@ async fn connection(socket: TcpStream, shared: Arc<Shared>, mut stopped: watch::
                 let _ = s.shutdown().await;
             }
         }
+    }
+    if let (Some(log), Some(pid), Some(_)) = (&shared.log, session.pid(), &_slot) {
+        let t = started.elapsed();
+        let ms = t.as_millis();
+        let line = format!(
+            "disconnection: session time: {}:{:02}:{:02}.{:03} user={} database={} host={} port={}",
+            ms / 3_600_000,
+            (ms / 60_000) % 60,
+            (ms / 1000) % 60,
+            ms % 1000,
+            shared.credentials.user,
+            shared.credentials.db_name,
+            peer.map_or_else(String::new, |a| a.ip().to_string()),
+            peer.map_or(0, |a| a.port()),
+        );
+        log.write(Some(&session_of(&remote, &shared.credentials.user, &shared.credentials.db_name, pid)), "LOG", &line);
+    }
+}
+
+/// RDS's log prefix fields of a session.
+fn session_of(remote: &str, user: &str, database: &str, pid: i32) -> squall_control::db_logs::LogSession {
+    squall_control::db_logs::LogSession {
+        remote: remote.to_string(),
+        user: user.to_string(),
+        database: database.to_string(),
+        pid: pid.unsigned_abs(),
     }
 }
 

@@ -95,6 +95,8 @@ pub struct Shared {
     pub cancel: Arc<Cancel>,
     /// The statement each session runs now on a worker thread, by the session's pid.
     running: Arc<Mutex<HashMap<i32, Arc<Interrupter>>>>,
+    /// The instance's log: connections and failed statements are written to it.
+    pub log: Option<squall_control::db_logs::DbLog>,
 }
 
 impl Shared {
@@ -102,7 +104,7 @@ impl Shared {
         let connections = Arc::new(pgwire::api::ConnectionManager::new());
         let running: Arc<Mutex<HashMap<i32, Arc<Interrupter>>>> = Arc::default();
         let cancel = Arc::new(Cancel { connections: connections.clone(), running: running.clone() });
-        Self { db, parameters, sessions: Default::default(), credentials, connections, cancel, running }
+        Self { db, parameters, sessions: Default::default(), credentials, connections, cancel, running, log: None }
     }
 
     /// A value of the instance's DB parameter group.
@@ -153,10 +155,12 @@ pub struct Session {
     parser: Arc<Parser>,
     /// This session's key for CancelRequest (its pid), once it is known.
     key: Mutex<Option<i32>>,
+    /// The client's `host(port)`, for the log.
+    remote: String,
 }
 
 impl Session {
-    pub fn new(shared: Arc<Shared>) -> Arc<Self> {
+    pub fn new(shared: Arc<Shared>, remote: String) -> Arc<Self> {
         Arc::new(Self {
             shared,
             tx: tokio::sync::Mutex::new(Tx::default()),
@@ -166,7 +170,27 @@ impl Session {
             copy_in: Mutex::new(None),
             parser: Arc::new(Parser),
             key: Mutex::new(None),
+            remote,
         })
+    }
+
+    /// The session's pid, once the client has run something.
+    pub fn pid(&self) -> Option<i32> {
+        *self.key.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes a failed statement to the instance's log, as PostgreSQL does (`ERROR`, then
+    /// `STATEMENT`).
+    fn log_error(&self, message: &str, statement: &str) {
+        let Some(log) = &self.shared.log else { return };
+        let session = squall_control::db_logs::LogSession {
+            remote: self.remote.clone(),
+            user: self.shared.credentials.user.clone(),
+            database: self.shared.credentials.db_name.clone(),
+            pid: self.pid().unwrap_or_default().unsigned_abs(),
+        };
+        log.write(Some(&session), "ERROR", message);
+        log.write(Some(&session), "STATEMENT", statement);
     }
 
     fn db(&self) -> &Arc<Database> {
@@ -693,6 +717,8 @@ fn csv_fields(line: &str, delimiter: char) -> Vec<Option<String>> {
 #[derive(Debug)]
 pub struct Prepared {
     statement: Option<Statement>,
+    /// The client's text, for the log.
+    query: String,
 }
 
 impl Prepared {
@@ -717,7 +743,7 @@ impl QueryParser for Parser {
         if all.len() > 1 {
             return Err(user_error(SqlError::syntax("cannot insert multiple commands into a prepared statement")));
         }
-        Ok(Some(Arc::new(Prepared { statement: all.pop() })))
+        Ok(Some(Arc::new(Prepared { statement: all.pop(), query: sql.to_string() })))
     }
 
     fn get_parameter_types(&self, _stmt: &Arc<Prepared>) -> PgWireResult<Vec<Type>> {
@@ -739,7 +765,13 @@ impl SimpleQueryHandler for Session {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         *self.key.lock().unwrap_or_else(PoisonError::into_inner) = Some(client.pid_and_secret_key().0);
-        let statements = translate::translate(query).map_err(user_error)?;
+        let statements = match translate::translate(query) {
+            Ok(statements) => statements,
+            Err(e) => {
+                self.log_error(&e.message, query);
+                return Err(user_error(e));
+            }
+        };
         let mut out = Vec::new();
         for st in &statements {
             match self.execute(st, Vec::new(), &Format::UnifiedText, None, None).await {
@@ -751,6 +783,7 @@ impl SimpleQueryHandler for Session {
                     }
                 }
                 Err(e) => {
+                    self.log_error(&e.message, query);
                     out.push(Response::Error(Box::new(ErrorInfo::new("ERROR".into(), e.code.into(), e.message))));
                     break;
                 }
@@ -824,7 +857,10 @@ impl ExtendedQueryHandler for Session {
                 .or_else(|| d.get(&format!("statement:{}", portal.statement.id)))
                 .cloned()
         };
-        self.execute(st, params, &portal.result_column_format, announced, cached).await.map_err(user_error)
+        self.execute(st, params, &portal.result_column_format, announced, cached).await.map_err(|e| {
+            self.log_error(&e.message, &portal.statement.statement.query);
+            user_error(e)
+        })
     }
 
     async fn do_describe_statement<C>(

@@ -582,4 +582,8 @@ pub enum RdsError {
     SubscriptionQuotaExceeded(usize),
     #[error("source {0} not found")]
     SourceNotFound(String),
+    #[error("DB instance {0} is not ready")]
+    InstanceNotReady(String),
+    #[error("log file {0} not found")]
+    LogFileNotFound(String),
 }

@@ -279,9 +279,7 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::DescribeEventSubscriptions(_)
         | Request::AddSourceIdentifierToSubscription(_)
         | Request::RemoveSourceIdentifierFromSubscription(_)) => event_subscriptions::handle(&region, &arns, r, now)?,
-        r @ (Request::DescribeDBLogFiles(_) | Request::DownloadDBLogFilePortion(_)) => {
-            return Err(not_built(r.action()))
-        }
+        r @ (Request::DescribeDBLogFiles(_) | Request::DownloadDBLogFilePortion(_)) => log_files(&region, r, now)?,
         Request::ListTagsForResource(r) => {
             no_filters(r.filters.as_deref())?;
             let (kind, id) = arns.parse(&r.resource_name)?;
@@ -1331,6 +1329,14 @@ fn control_error(e: ControlError) -> ApiError {
                 "AuthorizationQuotaExceeded",
                 format!("A DB security group can hold at most {n} authorizations."),
             ),
+            RdsError::InstanceNotReady(id) => {
+                client("DBInstanceNotReady", format!("DB instance {id} is not ready for this operation."))
+            }
+            RdsError::LogFileNotFound(file) => ApiError::new(
+                404,
+                "DBLogFileNotFoundFault",
+                format!("DBLog File: {file}, is not found on the DB instance"),
+            ),
             RdsError::InvalidTopic(arn) => client("SNSInvalidTopic", format!("Invalid SNS topic ARN: {arn}")),
             RdsError::SubscriptionCategoryNotFound(c) => ApiError::new(
                 404,
@@ -1360,4 +1366,64 @@ fn control_error(e: ControlError) -> ApiError {
         ControlError::Internal(e) => ApiError::new(500, "InternalFailure", format!("An internal error occurred ({e})")),
         other => client("InvalidParameterValue", other.to_string()),
     }
+}
+
+/// DescribeDBLogFiles and DownloadDBLogFilePortion.
+fn log_files(region: &Region, request: Request, now: u64) -> Result<Response, ApiError> {
+    Ok(match request {
+        Request::DescribeDBLogFiles(r) => {
+            no_filters(r.filters.as_deref())?;
+            let limit = max_records(r.max_records)?;
+            let files = region.db_log_files(&r.db_instance_identifier, now).map_err(control_error)?;
+            let files: Vec<_> = files
+                .into_iter()
+                .filter(|f| r.filename_contains.as_ref().is_none_or(|part| f.name.contains(part.as_str())))
+                .filter(|f| r.file_last_written.is_none_or(|after| f.last_written_ms as i64 > after))
+                .filter(|f| r.file_size.is_none_or(|larger| f.size as i64 > larger))
+                .collect();
+            let (page, marker) = paginate(files, |f| f.name.clone(), r.marker.as_deref(), limit);
+            Response::DescribeDBLogFiles(DescribeDBLogFilesResponse {
+                describe_db_log_files: Some(
+                    page.into_iter()
+                        .map(|f| DescribeDBLogFilesDetails {
+                            log_file_name: Some(f.name),
+                            last_written: Some(f.last_written_ms as i64),
+                            size: Some(f.size as i64),
+                        })
+                        .collect(),
+                ),
+                marker,
+            })
+        }
+        Request::DownloadDBLogFilePortion(r) => {
+            let marker = match r.marker.as_deref() {
+                None => None,
+                Some(m) => Some(
+                    m.parse::<u64>()
+                        .map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid marker: {m}")))?,
+                ),
+            };
+            let lines = match r.number_of_lines {
+                None => None,
+                Some(n) if n >= 1 => Some(n as usize),
+                Some(n) => {
+                    return Err(ApiError::client(
+                        "InvalidParameterValue",
+                        format!("NumberOfLines must be at least 1, not {n}"),
+                    ))
+                }
+            };
+            let p = region
+                .db_log_portion(&r.db_instance_identifier, &r.log_file_name, marker, lines, now)
+                .map_err(control_error)?;
+            Response::DownloadDBLogFilePortion(DownloadDBLogFilePortionDetails {
+                log_file_data: Some(p.data),
+                marker: Some(p.marker),
+                additional_data_pending: Some(p.pending),
+            })
+        }
+        other => {
+            return Err(ApiError::new(500, "InternalFailure", format!("{} is not a log file action", other.action())))
+        }
+    })
 }
