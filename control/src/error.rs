@@ -46,6 +46,8 @@ pub enum ControlError {
     #[error(transparent)]
     Rds(#[from] RdsError),
     #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    #[error(transparent)]
     Internal(#[from] InternalError),
 }
 

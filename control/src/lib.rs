@@ -33,6 +33,7 @@ mod network;
 pub mod pool;
 pub mod rds;
 mod region;
+pub mod secrets;
 mod security_groups;
 mod snapshots;
 pub mod state;

@@ -34,11 +34,12 @@ pub(crate) const MIGRATIONS: &[db::Migration] = &[
     create_db_security_groups,
 ];
 
-/// Step 6: DB security groups and event subscriptions.
+/// Step 6: DB security groups, event subscriptions and Secrets Manager's secrets.
 fn create_db_security_groups(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
     tx.execute_batch(
         "CREATE TABLE db_security_groups (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
-         CREATE TABLE event_subscriptions (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
+         CREATE TABLE event_subscriptions (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE secrets (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
     )
     .map_err(db::db_error)
 }

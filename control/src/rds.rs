@@ -479,10 +479,17 @@ impl RegionState {
                  digits and underscores, and be at most 63 characters long."
             )));
         }
-        let password = spec
-            .master_password
-            .clone()
-            .ok_or_else(|| invalid("The parameter MasterUserPassword must be provided and must not be blank."))?;
+        let password = match (&spec.managed_password, &spec.master_password) {
+            (Some(_), Some(_)) => {
+                return Err(combination(
+                    "You can't specify MasterUserPassword when ManageMasterUserPassword is turned on.",
+                ))
+            }
+            (Some(_), None) => self.generate_password(),
+            (None, password) => password
+                .clone()
+                .ok_or_else(|| invalid("The parameter MasterUserPassword must be provided and must not be blank."))?,
+        };
         if password.len() < 8 {
             return Err(invalid(
                 "The parameter MasterUserPassword is not a valid password because it is shorter than 8 characters.",
@@ -599,6 +606,17 @@ impl RegionState {
             engine_version: version,
             status: DbInstanceStatus::Creating,
             status_since_ms: now_ms,
+            master_secret: match &spec.managed_password {
+                Some(m) => Some(self.create_rds_master_secret(
+                    &m.instance_arn,
+                    &username,
+                    &password,
+                    m.kms_key_id.clone(),
+                    now_ms,
+                )?),
+                None => None,
+            },
+            master_secret_kms_key: spec.managed_password.as_ref().and_then(|m| m.kms_key_id.clone()),
             master_username: Some(username),
             master_password: Some(password),
             db_name: spec.db_name.clone(),
@@ -667,6 +685,14 @@ impl RegionState {
     fn free_db_port(&self, engine_port: u16) -> u16 {
         let taken: std::collections::BTreeSet<u16> = self.db_instances.values().map(|i| i.port).collect();
         self.db_ports.clone().find(|p| !taken.contains(p)).unwrap_or(engine_port)
+    }
+
+    /// A managed secret rotated: its instance takes the new password.
+    pub(crate) fn set_managed_master_password(&mut self, secret: &str, password: &str) {
+        let id = self.db_instances.values().find(|i| i.master_secret.as_deref() == Some(secret)).map(|i| i.id.clone());
+        if let Some(i) = id.and_then(|id| self.db_instances.get_mut(&id)) {
+            i.master_password = Some(password.to_string());
+        }
     }
 
     /// `db-` and 26 upper-case letters and digits, as RDS's DbiResourceId.
@@ -916,6 +942,7 @@ impl RegionState {
             tags: spec.tags,
             settings: DbSettingsChange { security_groups: spec.security_groups.clone(), ..Default::default() },
             option_group: source.option_group.clone(),
+            managed_password: None,
         };
         self.new_db_instance(base, zones, address, now_ms, None)?;
         let row = self.instance_mut(&spec.id)?;
@@ -1365,6 +1392,37 @@ impl RegionState {
                 return Err(RdsError::InstanceExists(new_id).into());
             }
         }
+        if m.manage_password.is_some() && m.unmanage_password {
+            return Err(invalid("ManageMasterUserPassword cannot be both turned on and off."));
+        }
+        let managed = instance.master_secret.is_some();
+        match (&m.master_password, managed, m.unmanage_password) {
+            (Some(_), _, false) if m.manage_password.is_some() || managed => {
+                return Err(combination(
+                    "You can't specify MasterUserPassword when ManageMasterUserPassword is turned on.",
+                ))
+            }
+            (None, true, true) => {
+                return Err(combination(
+                    "You must specify MasterUserPassword when you turn off ManageMasterUserPassword.",
+                ))
+            }
+            _ => {}
+        }
+        if m.unmanage_password && !managed {
+            return Err(combination("The master user password of this DB instance is not managed by RDS."));
+        }
+        if m.rotate_password {
+            if !managed && m.manage_password.is_none() {
+                return Err(combination(
+                    "You can't rotate the master user password: it is not managed in Secrets Manager \
+                     (ManageMasterUserPassword).",
+                ));
+            }
+            if !m.apply_immediately {
+                return Err(combination("You must specify ApplyImmediately when rotating the master user password."));
+            }
+        }
         if let Some(password) = &m.master_password {
             if password.len() < 8 {
                 return Err(invalid(
@@ -1462,6 +1520,38 @@ impl RegionState {
                 // A new port restarts the database, whatever ApplyImmediately says.
                 i.port = port;
                 rebooting = true;
+            }
+        }
+        // The master password goes to, comes back from, or rotates in its Secrets Manager secret
+        // (at once, whatever ApplyImmediately says).
+        if let Some(managed) = &m.manage_password {
+            if instance.master_secret.is_none() {
+                let password = self.generate_password();
+                let user = instance.master_username.clone().unwrap_or_default();
+                let secret = self.create_rds_master_secret(
+                    &managed.instance_arn,
+                    &user,
+                    &password,
+                    managed.kms_key_id.clone(),
+                    now_ms,
+                )?;
+                let i = self.instance_mut(&instance.id)?;
+                i.master_secret = Some(secret);
+                i.master_secret_kms_key = managed.kms_key_id.clone();
+                i.master_password = Some(password);
+            }
+        }
+        if m.unmanage_password {
+            if let Some(secret) = instance.master_secret.clone() {
+                self.drop_rds_master_secret(&secret);
+                let i = self.instance_mut(&instance.id)?;
+                i.master_secret = None;
+                i.master_secret_kms_key = None;
+            }
+        } else if m.rotate_password && m.manage_password.is_none() {
+            if let Some(secret) = instance.master_secret.clone() {
+                let password = self.rotate_rds_master_secret(&secret, now_ms)?;
+                self.instance_mut(&instance.id)?.master_password = Some(password);
             }
         }
         // Backups turned off delete the automated ones; turned on, the first is taken now.
@@ -1782,7 +1872,8 @@ impl RegionState {
             storage_type: overrides.storage_type.clone().or_else(|| Some(snapshot.storage_type.clone())),
             iops: overrides.iops.or(snapshot.iops),
             master_username: snapshot.master_username.clone(),
-            master_password: snapshot.master_password.clone(),
+            // A managed password is a new one, kept in a new secret.
+            master_password: if overrides.managed_password.is_some() { None } else { snapshot.master_password.clone() },
             db_name: snapshot.db_name.clone(),
             // Without a Port, a free one: the source instance may still hold the snapshot's.
             port: overrides.port,
@@ -1893,6 +1984,9 @@ impl RegionState {
                             self.end_replication(&replica, at);
                         }
                         if let Some(gone) = self.db_instances.remove(&id) {
+                            if let Some(secret) = &gone.master_secret {
+                                self.drop_rds_master_secret(secret);
+                            }
                             if !gone.retain_automated_backups {
                                 self.drop_automated_snapshots(&gone.resource_id);
                             }

@@ -49,6 +49,7 @@ pub struct RegionState {
     pub(crate) db_option_groups: Table<String, crate::db_option_groups::DbOptionGroup>,
     pub(crate) db_security_groups: Table<String, crate::db_security_groups::DbSecurityGroup>,
     pub(crate) event_subscriptions: Table<String, crate::db_event_subscriptions::EventSubscription>,
+    pub(crate) secrets: Table<String, crate::secrets::Secret>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
     /// Ports for DB instances created without one (`ControlConfig::rds_ports`).
@@ -127,6 +128,7 @@ impl RegionState {
             db_option_groups: Table::from_rows(db.load::<crate::db_option_groups::DbOptionGroup>()?),
             db_security_groups: Table::from_rows(db.load::<crate::db_security_groups::DbSecurityGroup>()?),
             event_subscriptions: Table::from_rows(db.load::<crate::db_event_subscriptions::EventSubscription>()?),
+            secrets: Table::from_rows(db.load::<crate::secrets::Secret>()?),
             db,
             store,
             instance_capacity: u32::MAX,
@@ -213,6 +215,7 @@ impl RegionState {
             || self.db_option_groups.has_changes()
             || self.db_security_groups.has_changes()
             || self.event_subscriptions.has_changes()
+            || self.secrets.has_changes()
             || self.network.default_made_changed;
         if !changed {
             self.forget_originals();
@@ -237,6 +240,7 @@ impl RegionState {
             db::put_changes(&tx, &self.db_option_groups)?;
             db::put_changes(&tx, &self.db_security_groups)?;
             db::put_changes(&tx, &self.event_subscriptions)?;
+            db::put_changes(&tx, &self.secrets)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
             }
@@ -280,6 +284,7 @@ impl RegionState {
         self.db_option_groups.commit();
         self.db_security_groups.commit();
         self.event_subscriptions.commit();
+        self.secrets.commit();
     }
 
     /// Undoes every change of the running command in memory (it failed part-way).
@@ -339,6 +344,7 @@ impl RegionState {
         self.db_option_groups.rollback();
         self.db_security_groups.rollback();
         self.event_subscriptions.rollback();
+        self.secrets.rollback();
     }
 
     /// The storage nodes of a zone that a client cannot reach now (crashed, or cut from the

@@ -272,3 +272,15 @@ async fn db_log_files_hold_what_the_engine_wrote() {
     let Some(run) = run_script_with("rds_log_files.py", options, free_ports(1)) else { return };
     assert!(run.await.contains("boto3 rds log files: ok"));
 }
+
+/// ManageMasterUserPassword: the master password lives in a Secrets Manager secret that
+/// GetSecretValue reads and psycopg connects with; rotations change what the database takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_master_passwords_live_in_secrets_manager() {
+    if !have_python("boto3, psycopg") {
+        return;
+    }
+    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_managed_password.py", options, free_ports(1)) else { return };
+    assert!(run.await.contains("boto3 rds managed password: ok"));
+}

@@ -23,6 +23,7 @@ pub const SERVICES: &[ServiceHealth] = &[
     ServiceHealth { name: "ebs", state: ServiceState::Running },
     ServiceHealth { name: "rds", state: ServiceState::Running },
     ServiceHealth { name: "fis", state: ServiceState::Running },
+    ServiceHealth { name: "secretsmanager", state: ServiceState::Running },
 ];
 
 /// Path prefixes of FIS's restJson1 operations (a request without a credential scope is FIS's
@@ -62,6 +63,7 @@ enum Service {
     Rds,
     Ebs,
     Fis,
+    SecretsManager,
     Unknown,
 }
 
@@ -73,6 +75,7 @@ impl Service {
             Service::Rds => "rds",
             Service::Ebs => "ebs",
             Service::Fis => "fis",
+            Service::SecretsManager => "secretsmanager",
             Service::Unknown => "unknown",
         }
     }
@@ -314,7 +317,9 @@ impl Gateway<'_> {
             QueryParams::parse(request.query.as_bytes(), b"").get("X-Amz-Credential").and_then(sigv4::parse_credential)
         });
         let rest_json = request.path.starts_with("/snapshots") || FIS_PATHS.iter().any(|p| request.path.starts_with(p));
-        let is_form = (request.method == "POST" || request.method == "GET") && !rest_json;
+        let target =
+            request.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.as_str());
+        let is_form = (request.method == "POST" || request.method == "GET") && !rest_json && target.is_none();
         let parameters = if is_form {
             squall_protocol::parameter_count(request.query.as_bytes()) + squall_protocol::parameter_count(request.body)
         } else {
@@ -332,7 +337,11 @@ impl Gateway<'_> {
             Some("rds") => Service::Rds,
             Some("ebs") => Service::Ebs,
             Some("fis") => Service::Fis,
+            Some("secretsmanager") => Service::SecretsManager,
             Some(_) => Service::Unknown,
+            None if target.is_some_and(|t| t.starts_with(squall_secretsmanager::generated::TARGET_PREFIX)) => {
+                Service::SecretsManager
+            }
             None => by_version_or_path(&params, request.path),
         };
         let scope_service = scope.as_ref().map(|s| s.service.clone());
@@ -393,7 +402,16 @@ impl Gateway<'_> {
             self.account_id,
         );
         let params = &call.params;
-        let action = params.action().map(str::to_string);
+        let action = match service {
+            // awsJson names the operation in X-Amz-Target.
+            Service::SecretsManager => call
+                .headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("x-amz-target"))
+                .and_then(|(_, t)| squall_secretsmanager::generated::operation_of_target(t))
+                .map(str::to_string),
+            _ => params.action().map(str::to_string),
+        };
         if call.parameters > squall_protocol::MAX_PARAMETERS {
             let e = ApiError::new(
                 400,
@@ -428,6 +446,7 @@ impl Gateway<'_> {
                 Service::Ec2 | Service::Unknown => ApiError::new(401, "AuthFailure", message),
                 Service::Sts | Service::Rds => ApiError::new(403, "SignatureDoesNotMatch", message),
                 Service::Ebs | Service::Fis => ApiError::new(403, "InvalidSignatureException", message),
+                Service::SecretsManager => ApiError::new(400, "UnrecognizedClientException", message),
             };
             let response = render_error(service, &e, &ctx.request_id);
             return Outcome { response, service: service.name(), action, delay_ms: 0, zone: None };
@@ -469,6 +488,15 @@ impl Gateway<'_> {
                 }
             }
             Service::Rds => squall_rds::handle(self.control, ctx, params),
+            Service::SecretsManager => {
+                let req = RestRequest {
+                    path_params: Default::default(),
+                    query: QueryParams::default(),
+                    headers: call.headers.clone(),
+                    body: call.body.clone(),
+                };
+                squall_secretsmanager::handle(self.control, ctx, req)
+            }
             Service::Unknown => unserved_service(call, &ctx.request_id),
         }
     }
@@ -481,6 +509,7 @@ pub fn served_action(service: &str, action: &str) -> bool {
         "ec2" => squall_ec2::generated::IMPLEMENTED_OPERATIONS,
         "sts" => squall_sts::generated::IMPLEMENTED_OPERATIONS,
         "rds" => squall_rds::generated::IMPLEMENTED_OPERATIONS,
+        "secretsmanager" => squall_secretsmanager::generated::IMPLEMENTED_OPERATIONS,
         _ => &[],
     };
     served.contains(&action)
@@ -514,7 +543,7 @@ fn unserved_service(call: &ApiCall, request_id: &str) -> WireResponse {
     let e = ApiError::new(
         501,
         "NotImplemented",
-        format!("squall does not serve the {service} API (it emulates EC2, EBS, STS and RDS)"),
+        format!("squall does not serve the {service} API (it emulates EC2, EBS, STS, RDS, FIS and Secrets Manager)"),
     );
     let has_target = call.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("x-amz-target"));
     if has_target {
@@ -560,6 +589,7 @@ fn render_error(service: Service, e: &ApiError, request_id: &str) -> WireRespons
         Service::Ec2 | Service::Unknown => e.to_ec2_response(request_id),
         Service::Sts | Service::Rds => e.to_query_response(request_id),
         Service::Ebs | Service::Fis => e.to_json_response(request_id),
+        Service::SecretsManager => e.to_aws_json_response(request_id),
     }
 }
 

@@ -89,6 +89,8 @@ struct Served {
     parameters: Parameters,
     /// The instance's log (DescribeDBLogFiles).
     log: squall_control::db_logs::DbLog,
+    /// The master password new sessions must give, kept current (ModifyDBInstance, rotation).
+    password: Arc<Mutex<String>>,
 }
 
 /// How often a standby that is out of sync is tried again (its zone may still be down).
@@ -212,6 +214,12 @@ impl Endpoints {
                     link.set_source(source.clone());
                 }
                 if let Some(s) = found {
+                    // A new master password holds for the next session.
+                    let mut password = s.password.lock().unwrap_or_else(PoisonError::into_inner);
+                    if *password != ep.master_password {
+                        *password = ep.master_password.clone();
+                    }
+                    drop(password);
                     // Dynamic parameters set with `immediate` reach the sessions at once.
                     let mut current = s.parameters.lock().unwrap_or_else(PoisonError::into_inner);
                     if *current != ep.parameters {
@@ -313,6 +321,7 @@ impl Endpoints {
                 replica: None,
                 parameters: Arc::new(Mutex::new(ep.parameters.clone())),
                 log: self.control.region(&ep.region).db_log(&ep.resource_id, &ep.engine),
+                password: Arc::new(Mutex::new(ep.master_password.clone())),
             },
         );
         // A read replica copies its source's bytes before it serves: the source must serve.
@@ -390,8 +399,8 @@ impl Endpoints {
         if let Some(link) = link {
             tokio::spawn(me.clone().replicate(db.clone(), link, stopped.clone()));
         }
-        let (parameters, log) = match me.served.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
-            Some(s) => (s.parameters.clone(), s.log.clone()),
+        let (parameters, log, password) = match me.served.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
+            Some(s) => (s.parameters.clone(), s.log.clone(), s.password.clone()),
             None => return,
         };
         log.write(None, "LOG", "database system is ready to accept connections");
@@ -405,6 +414,7 @@ impl Endpoints {
             },
         );
         shared.log = Some(log);
+        shared.password = password;
         let shared = Arc::new(shared);
         tokio::spawn(accept(listener, shared, stopped));
     }
@@ -554,7 +564,9 @@ async fn connection(socket: TcpStream, shared: Arc<Shared>, mut stopped: watch::
     let Ok(spare) = std_socket.try_clone() else { return };
     let Ok(socket) = TcpStream::from_std(std_socket) else { return };
     let session = Session::new(shared.clone(), remote.clone());
-    let handlers = Handlers { session: session.clone(), credentials: shared.credentials.clone() };
+    let password = shared.password.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let credentials = Credentials { password, ..shared.credentials.clone() };
+    let handlers = Handlers { session: session.clone(), credentials };
     tokio::select! {
         _ = pgwire::tokio::process_socket(socket, None, handlers) => {}
         _ = stopped.changed() => {

@@ -97,6 +97,8 @@ pub struct Shared {
     running: Arc<Mutex<HashMap<i32, Arc<Interrupter>>>>,
     /// The instance's log: connections and failed statements are written to it.
     pub log: Option<squall_control::db_logs::DbLog>,
+    /// The master password as it is now (it may change while the endpoint serves).
+    pub password: Arc<Mutex<String>>,
 }
 
 impl Shared {
@@ -104,7 +106,18 @@ impl Shared {
         let connections = Arc::new(pgwire::api::ConnectionManager::new());
         let running: Arc<Mutex<HashMap<i32, Arc<Interrupter>>>> = Arc::default();
         let cancel = Arc::new(Cancel { connections: connections.clone(), running: running.clone() });
-        Self { db, parameters, sessions: Default::default(), credentials, connections, cancel, running, log: None }
+        let password = Arc::new(Mutex::new(credentials.password.clone()));
+        Self {
+            db,
+            parameters,
+            sessions: Default::default(),
+            credentials,
+            connections,
+            cancel,
+            running,
+            log: None,
+            password,
+        }
     }
 
     /// A value of the instance's DB parameter group.

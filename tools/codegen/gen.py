@@ -40,6 +40,10 @@ RUST_KEYWORDS = {
     "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
     "override", "priv", "typeof", "unsized", "virtual", "yield", "try",
 }
+# Protocols whose bodies are JSON: restJson1 (members bound to URI, query, headers or body) and
+# awsJson1_0/1_1 (every member in the body, the operation named by X-Amz-Target).
+JSON_PROTOCOLS = ("rest-json", "json")
+
 # Shape names that would shadow a Rust prelude or squall-protocol name in generated code.
 RESERVED_TYPE_NAMES = {"String", "Option", "Result", "Vec", "Box", "Timestamp", "Blob", "Default"}
 
@@ -136,7 +140,7 @@ class Generator:
         elif t == "list":
             self.walk(shape["member"]["shape"], acc)
         elif t == "map":
-            if self.protocol != "rest-json":
+            if self.protocol not in JSON_PROTOCOLS:
                 raise SystemExit(f"{self.name}: map shape {shape_name}: only rest-json services decode maps")
             self.walk(shape["key"]["shape"], acc)
             self.walk(shape["value"]["shape"], acc)
@@ -172,7 +176,7 @@ class Generator:
         if t == "list":
             return f"Vec<{self.rust_type(shape['member']['shape'])}>"
         if t == "map":
-            if self.protocol != "rest-json":
+            if self.protocol not in JSON_PROTOCOLS:
                 raise SystemExit(f"map shape {shape_name}: only rest-json services decode maps")
             return f"std::collections::BTreeMap<String, {self.rust_type(shape['value']['shape'])}>"
         return PRIMITIVES[t]
@@ -233,7 +237,7 @@ class Generator:
         return f'{receiver}.encode_xml(w, "{tag}");'
 
     def gen_struct(self, shape_name):
-        if self.protocol == "rest-json":
+        if self.protocol in JSON_PROTOCOLS:
             return self.gen_rest_struct(shape_name)
         shape = self.shapes[shape_name]
         tn = type_name(shape_name)
@@ -439,7 +443,7 @@ class Generator:
         out.append("        Self::ALL.iter().copied().find(|v| v.as_str() == value)")
         out.append("    }")
         out.append("}")
-        if self.protocol == "rest-json":
+        if self.protocol in JSON_PROTOCOLS:
             out.append(f"impl TextDecode for {tn} {{")
             out.append("    fn decode_text(raw: &str, name: &str) -> Result<Self, ApiError> {")
             out.append("        Self::from_wire(raw).ok_or_else(|| ApiError::client(\"ValidationException\", format!(\"Invalid value '{raw}' for {name}.\")).with_reason(\"INVALID_PARAMETER_VALUE\"))")
@@ -480,7 +484,7 @@ class Generator:
         )
 
     def prelude(self):
-        if self.protocol == "rest-json":
+        if self.protocol in JSON_PROTOCOLS:
             return (
                 "#![allow(clippy::all, unused_imports)]\n"
                 "use squall_protocol::rest::*;\n"
@@ -567,8 +571,74 @@ class Generator:
         out.append("}")
         return "\n".join(out) + "\n"
 
+    def gen_json_mod(self, resources, has_common):
+        ops = [(r, op) for r in resources for op in self.spec["resources"][r]]
+        out = [self.header("operations"), "#![allow(clippy::all)]"]
+        for m in (["common"] if has_common else []) + resources:
+            out.append(f"pub mod {m};")
+            out.append(f"pub use {m}::*;")
+        out.append("use squall_protocol::rest::{RestRequest, RestResponse};")
+        out.append("use squall_protocol::ApiError;")
+        meta = self.model["metadata"]
+        all_ops = sorted(self.model["operations"])
+        out.append(f'/// The prefix of `X-Amz-Target` (`{meta["targetPrefix"]}.GetSecretValue`).')
+        out.append(f'pub const TARGET_PREFIX: &str = "{meta["targetPrefix"]}";')
+        out.append(f'/// The JSON version of the protocol (`application/x-amz-json-{meta["jsonVersion"]}`).')
+        out.append(f'pub const CONTENT_TYPE: &str = "application/x-amz-json-{meta["jsonVersion"]}";')
+        out.append("/// Every operation of the model, implemented by squall or not (sorted).")
+        out.append("pub const MODEL_OPERATIONS: &[&str] = &[" + ", ".join(f'"{o}"' for o in all_ops) + "];")
+        out.append("/// The operations squall implements (the allow-list in tools/codegen/services.json).")
+        out.append("pub const IMPLEMENTED_OPERATIONS: &[&str] = &[" + ", ".join(f'"{op}"' for _, op in ops) + "];")
+        out.append("/// The model operation an `X-Amz-Target` names.")
+        out.append("pub fn operation_of_target(target: &str) -> Option<&'static str> {")
+        out.append("    let op = target.strip_prefix(TARGET_PREFIX)?.strip_prefix('.')?;")
+        out.append("    MODEL_OPERATIONS.iter().copied().find(|o| *o == op)")
+        out.append("}")
+        out.append("/// A decoded request of one implemented operation.")
+        out.append("#[derive(Debug, Clone, PartialEq)]")
+        out.append("pub enum Request {")
+        for _, op in ops:
+            out.append(f"    {op}({type_name(self.model['operations'][op]['input']['shape'])}),")
+        out.append("}")
+        out.append("impl Request {")
+        out.append("    /// Decodes the request of `operation`; `None` when squall does not implement it.")
+        out.append("    pub fn decode(operation: &str, req: &RestRequest) -> Option<Result<Self, ApiError>> {")
+        out.append("        Some(match operation {")
+        for _, op in ops:
+            it = type_name(self.model['operations'][op]['input']['shape'])
+            out.append(f'            "{op}" => {it}::decode_rest(req).map(Self::{op}),')
+        out.append("            _ => return None,")
+        out.append("        })")
+        out.append("    }")
+        out.append("}")
+        out.append("/// The result of one implemented operation.")
+        out.append("#[derive(Debug, Clone, PartialEq)]")
+        out.append("pub enum Response {")
+        for _, op in ops:
+            o = self.model["operations"][op]
+            inner = type_name(o["output"]["shape"]) if "output" in o else "()"
+            out.append(f"    {op}({inner}),")
+        out.append("}")
+        out.append("impl Response {")
+        out.append("    /// The encoded answer (status 200, the protocol's content type).")
+        out.append("    pub fn encode(&self) -> RestResponse {")
+        out.append("        let mut r = match self {")
+        for _, op in ops:
+            if "output" in self.model["operations"][op]:
+                out.append(f"            Self::{op}(v) => v.encode_rest(),")
+            else:
+                out.append(f'            Self::{op}(()) => RestResponse {{ body: b"{{}}".to_vec(), ..RestResponse::default() }},')
+        out.append("        };")
+        out.append("        r.content_type = CONTENT_TYPE;")
+        out.append("        r")
+        out.append("    }")
+        out.append("}")
+        return "\n".join(out) + "\n"
+
     def gen_mod(self, resources, has_common):
-        if self.protocol == "rest-json":
+        if self.protocol == "json":
+            return self.gen_json_mod(resources, has_common)
+        if self.protocol in JSON_PROTOCOLS:
             return self.gen_rest_mod(resources, has_common)
         ops = [(r, op) for r in resources for op in self.spec["resources"][r]]
         meta = self.model["metadata"]

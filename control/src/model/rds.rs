@@ -95,6 +95,11 @@ pub struct DbInstance {
     pub master_username: Option<String>,
     /// Kept for the SQL endpoint; never shown.
     pub master_password: Option<String>,
+    /// The Secrets Manager secret RDS keeps the master password in (ManageMasterUserPassword).
+    #[serde(default)]
+    pub master_secret: Option<String>,
+    #[serde(default)]
+    pub master_secret_kms_key: Option<String>,
     pub db_name: Option<String>,
     pub allocated_gib: u32,
     pub storage_type: String,
@@ -272,7 +277,21 @@ pub struct DbModification {
     pub storage_type: Option<String>,
     pub iops: Option<u32>,
     pub settings: DbSettingsChange,
+    /// ManageMasterUserPassword: `Some(true)` hands the password to a secret RDS manages,
+    /// `Some(false)` takes it back (with a MasterUserPassword).
+    pub manage_password: Option<ManagedPassword>,
+    pub unmanage_password: bool,
+    /// RotateMasterUserPassword.
+    pub rotate_password: bool,
     pub apply_immediately: bool,
+}
+
+/// A master password RDS keeps in Secrets Manager: the KMS key of the secret and the ARN of the
+/// instance (the secret's description and tag name it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManagedPassword {
+    pub kms_key_id: Option<String>,
+    pub instance_arn: String,
 }
 
 impl Row for DbInstance {
@@ -455,6 +474,8 @@ pub struct DbInstanceSpec {
     pub tags: BTreeMap<String, String>,
     pub settings: DbSettingsChange,
     pub option_group: Option<String>,
+    /// ManageMasterUserPassword: RDS makes the password and keeps it in a secret.
+    pub managed_password: Option<ManagedPassword>,
 }
 
 /// What CreateDBInstanceReadReplica asks for besides the source (the rest comes from it).

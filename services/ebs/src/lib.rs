@@ -149,6 +149,7 @@ fn control_error(e: ControlError) -> ApiError {
         | E::Network(NetworkError::InsufficientFreeAddresses(_))
         | E::Network(NetworkError::GroupSubnetMismatch { .. })
         | E::Rds(_)
+        | E::Secrets(_)
         | E::KeyPair(KeyPairError::NotFound(_))
         | E::KeyPair(KeyPairError::Unnamed)
         | E::KeyPair(KeyPairError::Exists(_))

@@ -335,6 +335,7 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
         ),
         // No EC2 operation reaches RDS's rules; were one to, it is still the input that was refused.
         E::Rds(e) => invalid(e.to_string()),
+        E::Secrets(e) => invalid(e.to_string()),
         E::KeyPair(KeyPairError::Unnamed) => ApiError::missing_parameter("KeyName"),
         E::KeyPair(KeyPairError::NotFound(k)) => {
             ApiError::client("InvalidKeyPair.NotFound", format!("The key pair '{k}' does not exist"))

@@ -317,6 +317,52 @@ pub fn match_uri(template: &str, path: &str) -> Option<BTreeMap<String, String>>
     Some(params)
 }
 
+/// What a generated `awsJson` module gives to answer its requests: the operation an
+/// `X-Amz-Target` names, its request decoder and its response encoder.
+pub struct JsonService<Req, Resp> {
+    /// The service's name in messages (`Secrets Manager`).
+    pub name: &'static str,
+    pub operation_of_target: fn(&str) -> Option<&'static str>,
+    pub decode: fn(&str, &RestRequest) -> Option<Result<Req, ApiError>>,
+    pub encode: fn(&Resp) -> RestResponse,
+}
+
+/// Answers one request of an `awsJson1_0`/`awsJson1_1` service: the operation named by
+/// `X-Amz-Target`, every member in the JSON body; errors as `__type` and `message`.
+pub fn serve_json<Req, Resp>(
+    service: &JsonService<Req, Resp>,
+    req: RestRequest,
+    request_id: &str,
+    dispatch: impl FnOnce(Req) -> Result<Resp, ApiError>,
+) -> crate::WireResponse {
+    let target = req.header("x-amz-target").unwrap_or_default().to_string();
+    let result = match (service.operation_of_target)(&target) {
+        None => Err(ApiError::client(
+            "UnknownOperationException",
+            format!("{} has no operation named by X-Amz-Target {target:?}", service.name),
+        )),
+        Some(operation) => match (service.decode)(operation, &req) {
+            None => Err(ApiError::new(
+                501,
+                "NotImplemented",
+                format!("The operation {operation} is not implemented by squall yet."),
+            )),
+            Some(Err(e)) => Err(e),
+            Some(Ok(request)) => dispatch(request),
+        },
+    };
+    match result {
+        Ok(response) => {
+            let rest = (service.encode)(&response);
+            let mut wire = crate::WireResponse::json(200, rest.body);
+            wire.content_type = rest.content_type;
+            wire.headers = rest.headers;
+            wire
+        }
+        Err(e) => e.to_aws_json_response(request_id),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use squall_control::model::rds::{
     DbInstance as Instance, DbInstanceSpec, DbModification, DbSettingsChange, DbSnapshot as Snapshot,
-    DbSubnetGroup as Group, EventSource, RdsEvent, ReadReplicaSpec,
+    DbSubnetGroup as Group, EventSource, ManagedPassword, RdsEvent, ReadReplicaSpec,
 };
 use squall_control::{ControlError, ControlPlane, RdsError, Region, RegionName};
 use squall_protocol::{decode_action, query_response, ApiError, QueryParams, RequestContext, Timestamp, WireResponse};
@@ -41,7 +41,8 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
     let arns = Arns { region: &ctx.region, account: &ctx.account_id };
     Ok(match request {
         Request::CreateDBInstance(r) => {
-            let spec = instance_spec(r)?;
+            let arn = arns.of("db", &r.db_instance_identifier.to_ascii_lowercase());
+            let spec = instance_spec(r, arn)?;
             let made = region.create_db_instance(spec, &control.config().rds_address, now).map_err(control_error)?;
             Response::CreateDBInstance(CreateDBInstanceResult {
                 db_instance: Some(render_instance(&made, &region, &arns, now)),
@@ -73,7 +74,7 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         }
         Request::ModifyDBInstance(r) => {
             let id = r.db_instance_identifier.clone();
-            let m = modification(r)?;
+            let m = modification(r, arns.of("db", &id.to_ascii_lowercase()))?;
             let i = region.modify_db_instance(&id, m, now).map_err(control_error)?;
             Response::ModifyDBInstance(ModifyDBInstanceResult {
                 db_instance: Some(render_instance(&i, &region, &arns, now)),
@@ -404,16 +405,16 @@ fn no_filters(filters: Option<&[Filter]>) -> Result<(), ApiError> {
     }
 }
 
-fn instance_spec(r: CreateDBInstanceMessage) -> Result<DbInstanceSpec, ApiError> {
+/// ManageMasterUserPassword and MasterUserSecretKmsKeyId of a request, for the instance `arn`.
+fn managed_password(manage: Option<bool>, kms_key_id: Option<String>, arn: String) -> Option<ManagedPassword> {
+    (manage == Some(true)).then_some(ManagedPassword { kms_key_id, instance_arn: arn })
+}
+
+fn instance_spec(r: CreateDBInstanceMessage, arn: String) -> Result<DbInstanceSpec, ApiError> {
     if r.db_cluster_identifier.is_some() {
         return Err(not_built("squall does not serve DB clusters yet"));
     }
-    if r.manage_master_user_password == Some(true) {
-        return Err(not_built(
-            "squall does not serve Secrets Manager, so it cannot manage the master password: give \
-             MasterUserPassword",
-        ));
-    }
+    let managed_password = managed_password(r.manage_master_user_password, r.master_user_secret_kms_key_id, arn);
     if r.db_security_groups.as_ref().is_some_and(|g| !g.is_empty()) {
         return Err(ApiError::client(
             "InvalidParameterCombination",
@@ -440,6 +441,7 @@ fn instance_spec(r: CreateDBInstanceMessage) -> Result<DbInstanceSpec, ApiError>
     };
     let port = port(r.port)?;
     Ok(DbInstanceSpec {
+        managed_password,
         id: r.db_instance_identifier,
         class: r.db_instance_class,
         engine: r.engine,
@@ -529,6 +531,8 @@ fn render_group(g: &Group, arns: &Arns<'_>) -> DBSubnetGroup {
 /// parameter group waits for a reboot, its option group and its read replicas.
 struct Related {
     group: Option<Group>,
+    /// The master password's secret: its ARN's last part (`name-XXXXXX`).
+    secret: Option<String>,
     parameter_status: &'static str,
     option_group: String,
     replicas: Vec<String>,
@@ -541,6 +545,7 @@ fn related(state: &squall_control::state::RegionState, i: &Instance) -> Related 
     };
     Related {
         group,
+        secret: i.master_secret.as_ref().and_then(|n| state.secret(n).ok()).map(|s| s.arn_name()),
         parameter_status: state.db_parameter_view(i).apply_status,
         option_group: state.option_group_of(i),
         replicas: state.read_replicas_of(&i.id),
@@ -551,6 +556,7 @@ fn related(state: &squall_control::state::RegionState, i: &Instance) -> Related 
 fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>, now: u64) -> DBInstance {
     let rel = region.read(0, |state| Ok(related(state, i))).unwrap_or_else(|_| Related {
         group: None,
+        secret: None,
         parameter_status: "in-sync",
         option_group: String::new(),
         replicas: Vec::new(),
@@ -559,7 +565,7 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>, now: u64) -> 
 }
 
 fn render_with(i: &Instance, rel: Related, arns: &Arns<'_>, now: u64) -> DBInstance {
-    let Related { group, parameter_status, option_group, replicas } = rel;
+    let Related { group, secret, parameter_status, option_group, replicas } = rel;
     let creating = i.status == squall_control::model::rds::DbInstanceStatus::Creating;
     DBInstance {
         db_instance_identifier: Some(i.id.clone()),
@@ -567,6 +573,15 @@ fn render_with(i: &Instance, rel: Related, arns: &Arns<'_>, now: u64) -> DBInsta
         engine: Some(i.engine.clone()),
         db_instance_status: Some(i.status.as_str().into()),
         master_username: i.master_username.clone(),
+        master_user_secret: secret.map(|name| MasterUserSecret {
+            secret_arn: Some(format!("arn:aws:secretsmanager:{}:{}:secret:{name}", arns.region, arns.account)),
+            secret_status: Some("active".into()),
+            kms_key_id: Some(
+                i.master_secret_kms_key.clone().unwrap_or_else(|| {
+                    format!("arn:aws:kms:{}:{}:alias/aws/secretsmanager", arns.region, arns.account)
+                }),
+            ),
+        }),
         db_name: i.db_name.clone(),
         // RDS shows no endpoint until the instance is first up.
         endpoint: (!creating).then(|| Endpoint {
@@ -844,16 +859,13 @@ fn restore_overrides(r: RestoreDBInstanceFromDBSnapshotMessage) -> Result<DbInst
 }
 
 /// What ModifyDBInstance names; settings squall does not model are refused rather than ignored.
-fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> {
+fn modification(r: ModifyDBInstanceMessage, arn: String) -> Result<DbModification, ApiError> {
     if r.db_subnet_group_name.is_some() {
         return Err(not_built("squall does not move a DB instance to another DB subnet group yet"));
     }
-    if r.manage_master_user_password == Some(true) || r.rotate_master_user_password == Some(true) {
-        return Err(not_built(
-            "squall does not serve Secrets Manager, so it cannot manage the master password: set \
-             MasterUserPassword",
-        ));
-    }
+    let unmanage_password = r.manage_master_user_password == Some(false);
+    let rotate_password = r.rotate_master_user_password == Some(true);
+    let manage_password = managed_password(r.manage_master_user_password, r.master_user_secret_kms_key_id, arn);
     if r.db_security_groups.as_ref().is_some_and(|g| !g.is_empty()) {
         return Err(ApiError::client(
             "InvalidParameterCombination",
@@ -880,6 +892,9 @@ fn modification(r: ModifyDBInstanceMessage) -> Result<DbModification, ApiError> 
         disable_log_exports: logs.disable_log_types.unwrap_or_default(),
     };
     Ok(DbModification {
+        manage_password,
+        unmanage_password,
+        rotate_password,
         class: r.db_instance_class,
         allocated_gib: non_negative("AllocatedStorage", r.allocated_storage)?,
         multi_az: r.multi_az,
