@@ -281,7 +281,8 @@ impl RegionState {
             storage_type: overrides.storage_type.clone().or_else(|| Some(source.storage_type.clone())),
             iops: overrides.iops.or(source.iops),
             master_username: source.master_username.clone(),
-            master_password: source.master_password.clone(),
+            // A managed password is a new one, kept in a new secret.
+            master_password: if overrides.managed_password.is_some() { None } else { source.master_password.clone() },
             db_name: source.db_name.clone(),
             subnet_group: overrides.subnet_group.clone().or_else(|| source.subnet_group.clone()),
             parameter_group: overrides.parameter_group.clone().or_else(|| Some(source.parameter_group.clone())),

@@ -140,6 +140,16 @@ fails("InvalidParameterException", sm.delete_secret, SecretId="app/api-key", Rec
 sm.delete_secret(SecretId="app/api-key", ForceDeleteWithoutRecovery=True)
 fails("ResourceNotFoundException", sm.describe_secret, SecretId="app/api-key")
 
+# A restore can hand its password to a new secret too.
+rds.create_db_snapshot(DBInstanceIdentifier="vault", DBSnapshotIdentifier="vault-snap")
+rds.get_waiter("db_snapshot_available").wait(DBSnapshotIdentifier="vault-snap", WaiterConfig=FAST)
+restored = rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="vault-copy", DBSnapshotIdentifier="vault-snap",
+                                                    ManageMasterUserPassword=True)["DBInstance"]
+arn3 = restored["MasterUserSecret"]["SecretArn"]
+assert arn3 not in (arn, arn2) and password_of(arn3) != password_of(arn2)
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="vault-copy", WaiterConfig=FAST)
+rds.delete_db_instance(DBInstanceIdentifier="vault-copy", SkipFinalSnapshot=True)
+
 # Deleting the instance deletes the secret RDS managed for it.
 rds.delete_db_instance(DBInstanceIdentifier="vault", SkipFinalSnapshot=True)
 rds.get_waiter("db_instance_deleted").wait(DBInstanceIdentifier="vault", WaiterConfig=FAST)

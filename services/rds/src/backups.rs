@@ -100,7 +100,13 @@ pub(crate) fn handle(
                     ))
                 }
             };
+            let arn = arns.of("db", &r.target_db_instance_identifier.to_ascii_lowercase());
             let overrides = DbInstanceSpec {
+                managed_password: super::managed_password(
+                    r.manage_master_user_password,
+                    r.master_user_secret_kms_key_id,
+                    arn,
+                ),
                 id: r.target_db_instance_identifier,
                 class: r.db_instance_class.unwrap_or_default(),
                 zone: r.availability_zone,

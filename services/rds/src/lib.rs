@@ -193,7 +193,8 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             let snapshot = r.db_snapshot_identifier.clone().ok_or_else(|| {
                 ApiError::client("InvalidParameterValue", "The parameter DBSnapshotIdentifier must be provided.")
             })?;
-            let overrides = restore_overrides(r)?;
+            let arn = arns.of("db", &r.db_instance_identifier.to_ascii_lowercase());
+            let overrides = restore_overrides(r, arn)?;
             let made = region
                 .restore_db_instance_from_snapshot(&snapshot, overrides, &control.config().rds_address, now)
                 .map_err(control_error)?;
@@ -406,7 +407,11 @@ fn no_filters(filters: Option<&[Filter]>) -> Result<(), ApiError> {
 }
 
 /// ManageMasterUserPassword and MasterUserSecretKmsKeyId of a request, for the instance `arn`.
-fn managed_password(manage: Option<bool>, kms_key_id: Option<String>, arn: String) -> Option<ManagedPassword> {
+pub(crate) fn managed_password(
+    manage: Option<bool>,
+    kms_key_id: Option<String>,
+    arn: String,
+) -> Option<ManagedPassword> {
     (manage == Some(true)).then_some(ManagedPassword { kms_key_id, instance_arn: arn })
 }
 
@@ -832,8 +837,9 @@ fn describe_snapshots(
 }
 
 /// What RestoreDBInstanceFromDBSnapshot names besides the snapshot.
-fn restore_overrides(r: RestoreDBInstanceFromDBSnapshotMessage) -> Result<DbInstanceSpec, ApiError> {
+fn restore_overrides(r: RestoreDBInstanceFromDBSnapshotMessage, arn: String) -> Result<DbInstanceSpec, ApiError> {
     Ok(DbInstanceSpec {
+        managed_password: managed_password(r.manage_master_user_password, r.master_user_secret_kms_key_id, arn),
         id: r.db_instance_identifier,
         class: r.db_instance_class.unwrap_or_default(),
         engine: r.engine.unwrap_or_default(),
