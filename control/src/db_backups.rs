@@ -79,6 +79,8 @@ pub(crate) fn snapshot_row(
         encrypted: instance.storage_encrypted,
         tags: BTreeMap::new(),
         restore_accounts: Vec::new(),
+        source_snapshot_arn: None,
+        source_region: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! CopyDBSnapshot and the `restore` attribute of DB snapshots (ModifyDBSnapshotAttribute,
 //! DescribeDBSnapshotAttributes). A copy is a manual snapshot of its own whose blocks the
 //! snapshot store shares with the source (content-addressed), so deleting either leaves the
-//! other whole.
+//! other whole. A copy from another region reads the source's blocks out of that region's
+//! snapshot store and writes them into this region's: the regions share nothing.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,7 @@ use crate::model::rds::{DbSnapshot, DbSnapshotStatus, EventSource, RdsError};
 use crate::rds::valid_snapshot_identifier;
 use crate::region::Region;
 use crate::state::{storage_error, store_name, RegionState};
+use crate::{ControlPlane, RegionName};
 
 /// Accounts one manual snapshot may be shared with (RDS's quota).
 pub const MAX_SHARED_ACCOUNTS: usize = 20;
@@ -22,6 +24,16 @@ pub struct SnapshotCopySpec {
     pub copy_tags: bool,
     /// A KMS key: the copy is encrypted.
     pub kms_key_id: Option<String>,
+    /// The ARN the caller named the source by (kept on the copy).
+    pub source_arn: Option<String>,
+}
+
+/// A DB snapshot read out of its region's snapshot store: its row and, per volume, its size
+/// and its blocks (index, bytes).
+#[derive(Debug, Clone)]
+pub struct ExportedSnapshot {
+    pub row: DbSnapshot,
+    pub volumes: Vec<(u64, Vec<(u64, Vec<u8>)>)>,
 }
 
 fn invalid(message: impl Into<String>) -> ControlError {
@@ -37,25 +49,7 @@ impl RegionState {
         now_ms: u64,
     ) -> Result<DbSnapshot, ControlError> {
         let from = self.db_snapshot(source)?.clone();
-        let id = target.to_ascii_lowercase();
-        if !valid_snapshot_identifier(&id) {
-            return Err(invalid(
-                "The parameter TargetDBSnapshotIdentifier is not a valid identifier. Identifiers must begin with a \
-                 letter; must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or \
-                 contain two consecutive hyphens.",
-            ));
-        }
-        if from.status != DbSnapshotStatus::Available {
-            return Err(RdsError::InvalidSnapshotState {
-                id: from.id,
-                status: from.status.as_str(),
-                why: "it must be available to be copied",
-            }
-            .into());
-        }
-        if self.db_snapshots.contains_key(&id) {
-            return Err(RdsError::SnapshotExists(id).into());
-        }
+        let id = self.check_copy_target(&from, target)?;
         let tag = self.random_id("s");
         let store = self.store.snapshots();
         let mut copied: Vec<String> = Vec::new();
@@ -71,6 +65,43 @@ impl RegionState {
             }
             copied.push(name);
         }
+        Ok(self.add_copy(from, id, copied, spec, None, now_ms))
+    }
+
+    /// The copy's identifier (lower-case), checked, for a source that can be copied.
+    fn check_copy_target(&self, from: &DbSnapshot, target: &str) -> Result<String, ControlError> {
+        let id = target.to_ascii_lowercase();
+        if !valid_snapshot_identifier(&id) {
+            return Err(invalid(
+                "The parameter TargetDBSnapshotIdentifier is not a valid identifier. Identifiers must begin with a \
+                 letter; must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or \
+                 contain two consecutive hyphens.",
+            ));
+        }
+        if from.status != DbSnapshotStatus::Available {
+            return Err(RdsError::InvalidSnapshotState {
+                id: from.id.clone(),
+                status: from.status.as_str(),
+                why: "it must be available to be copied",
+            }
+            .into());
+        }
+        if self.db_snapshots.contains_key(&id) {
+            return Err(RdsError::SnapshotExists(id).into());
+        }
+        Ok(id)
+    }
+
+    /// The row of a copy whose volumes are `copied`, recorded with its event.
+    fn add_copy(
+        &mut self,
+        from: DbSnapshot,
+        id: String,
+        copied: Vec<String>,
+        spec: SnapshotCopySpec,
+        source_region: Option<(String, crate::ids::AzName)>,
+        now_ms: u64,
+    ) -> DbSnapshot {
         let mut tags = if spec.copy_tags { from.tags.clone() } else { BTreeMap::new() };
         tags.extend(spec.tags);
         let copy = DbSnapshot {
@@ -84,12 +115,80 @@ impl RegionState {
             encrypted: from.encrypted || spec.kms_key_id.is_some(),
             tags,
             restore_accounts: Vec::new(),
+            source_snapshot_arn: spec.source_arn.clone(),
+            source_region: source_region.as_ref().map(|(r, _)| r.clone()),
+            zone: source_region.map_or_else(|| from.zone.clone(), |(_, zone)| zone),
             ..from.clone()
         };
         self.db_snapshots.insert(id.clone(), copy.clone());
-        let message = format!("Started copy of snapshot {}", from.id);
+        let message = match &copy.source_region {
+            Some(region) => format!("Started cross region copy of snapshot {} from {region}", from.id),
+            None => format!("Started copy of snapshot {}", from.id),
+        };
         self.rds_event_of(EventSource::DbSnapshot, &id, &message, "RDS-EVENT-0060", "notification", now_ms);
-        Ok(copy)
+        copy
+    }
+
+    /// A DB snapshot's row and blocks, for a copy into another region.
+    pub(crate) fn export_db_snapshot(&self, id: &str) -> Result<ExportedSnapshot, ControlError> {
+        let row = self.db_snapshot(id)?.clone();
+        if row.status != DbSnapshotStatus::Available {
+            return Err(RdsError::InvalidSnapshotState {
+                id: row.id,
+                status: row.status.as_str(),
+                why: "it must be available to be copied",
+            }
+            .into());
+        }
+        let store = self.store.snapshots();
+        let mut volumes = Vec::new();
+        for volume in &row.volumes {
+            let name = store_name(volume)?;
+            let info = store.info(&name).map_err(storage_error)?;
+            let mut blocks = Vec::new();
+            for index in info.blocks.keys() {
+                blocks.push((*index, store.read_block(&name, *index).map_err(storage_error)?));
+            }
+            volumes.push((info.volume_size, blocks));
+        }
+        Ok(ExportedSnapshot { row, volumes })
+    }
+
+    /// A copy of a snapshot of another region: its blocks written into this region's store.
+    pub(crate) fn import_db_snapshot(
+        &mut self,
+        from: ExportedSnapshot,
+        source_region: &str,
+        target: &str,
+        spec: SnapshotCopySpec,
+        zone: crate::ids::AzName,
+        now_ms: u64,
+    ) -> Result<DbSnapshot, ControlError> {
+        let id = self.check_copy_target(&from.row, target)?;
+        if from.row.encrypted && spec.kms_key_id.is_none() {
+            return Err(invalid("KmsKeyId must be specified to copy an encrypted DB snapshot from another region."));
+        }
+        let tag = self.random_id("s");
+        let store = self.store.snapshots();
+        let mut copied: Vec<String> = Vec::new();
+        for (n, (size, blocks)) in from.volumes.iter().enumerate() {
+            let name = format!("rds-snap-{}-{n}", &tag[2..]);
+            let written = store_name(&name).and_then(|sid| {
+                store.start(&sid, *size, None).map_err(storage_error)?;
+                copied.push(name.clone());
+                for (index, data) in blocks {
+                    store.write_block(&sid, *index, data).map_err(storage_error)?;
+                }
+                Ok(())
+            });
+            if let Err(e) = written {
+                for name in &copied {
+                    let _ = store_name(name).map(|n| store.delete(&n));
+                }
+                return Err(e);
+            }
+        }
+        Ok(self.add_copy(from.row, id, copied, spec, Some((source_region.to_string(), zone)), now_ms))
     }
 
     /// ModifyDBSnapshotAttribute: adds and removes account ids (or `all`) of `restore`.
@@ -161,5 +260,28 @@ impl Region {
         now_ms: u64,
     ) -> Result<DbSnapshot, ControlError> {
         self.with_state(now_ms, |state| state.modify_db_snapshot_attribute(id, attribute, add, remove))
+    }
+}
+
+impl ControlPlane {
+    /// CopyDBSnapshot across regions: snapshot `source` of `from` copied as `target` into `to`.
+    pub fn copy_db_snapshot_between_regions(
+        &self,
+        from: &RegionName,
+        source: &str,
+        to: &RegionName,
+        target: &str,
+        spec: SnapshotCopySpec,
+    ) -> Result<DbSnapshot, ControlError> {
+        let now_ms = self.now_ms();
+        let exported = self.region(from).read(now_ms, |state| state.export_db_snapshot(source))?;
+        let destination = self.region(to);
+        let zone = destination
+            .zones_now()
+            .first()
+            .map(|z| z.name.clone())
+            .ok_or_else(|| invalid(format!("Region {to} has no Availability Zone")))?;
+        destination
+            .with_state(now_ms, |state| state.import_db_snapshot(exported, from.as_str(), target, spec, zone, now_ms))
     }
 }

@@ -1,6 +1,7 @@
 """CopyDBSnapshot, the `restore` attribute of DB snapshots, DescribeOrderableDBInstanceOptions and
 DescribeEventCategories through boto3, against the squall at argv[1]; psycopg 3 reads the rows of
-an instance restored from a copy (port argv[2]) after the source snapshot is gone.
+an instance restored from a copy (port argv[3]) after the source snapshot is gone, and of one
+restored in another region from a cross-region copy (port argv[4]).
 
 Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
@@ -8,7 +9,7 @@ import sys
 
 from common import FAST, client, fails, pg_connect
 
-endpoint, port, restored_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+endpoint, port, restored_port, west_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rds = client("rds", endpoint)
 fast = FAST
 
@@ -113,6 +114,28 @@ fails("SharedSnapshotQuotaExceeded", rds.modify_db_snapshot_attribute, DBSnapsho
       AttributeName="restore", ValuesToAdd=[f"{100000000000 + i}" for i in range(20)])
 assert restore_values("nightly-copy") == ["444455556666", "all"]
 fails("DBSnapshotNotFound", rds.describe_db_snapshot_attributes, DBSnapshotIdentifier="never")
+
+# ---- a copy into another region: its bytes go with it --------------------------------------------
+west = client("rds", endpoint, region="us-west-2")
+fails("DBSnapshotNotFound", west.copy_db_snapshot, SourceDBSnapshotIdentifier=source_arn.replace("nightly", "never"),
+      TargetDBSnapshotIdentifier="x", SourceRegion="us-east-1")
+# boto3 turns SourceRegion into the PreSignedUrl RDS asks a cross-region copy for.
+far = west.copy_db_snapshot(SourceDBSnapshotIdentifier=source_arn, TargetDBSnapshotIdentifier="nightly-west",
+                            SourceRegion="us-east-1")["DBSnapshot"]
+assert far["SourceRegion"] == "us-east-1" and far["SourceDBSnapshotIdentifier"] == source_arn, far
+assert far["DBSnapshotArn"].startswith("arn:aws:rds:us-west-2:"), far
+assert far["AvailabilityZone"].startswith("us-west-2"), far
+west.get_waiter("db_snapshot_available").wait(DBSnapshotIdentifier="nightly-west", WaiterConfig=fast)
+fails("DBSnapshotNotFound", rds.describe_db_snapshots, DBSnapshotIdentifier="nightly-west")
+west.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="shop-west", DBSnapshotIdentifier="nightly-west",
+                                          Port=west_port)
+west.get_waiter("db_instance_available").wait(DBInstanceIdentifier="shop-west", WaiterConfig=fast)
+(restored_west,) = west.describe_db_instances(DBInstanceIdentifier="shop-west")["DBInstances"]
+assert restored_west["AvailabilityZone"].startswith("us-west-2"), restored_west
+with connect(west_port) as conn:
+    rows = conn.execute("SELECT count(*), min(item), max(id) FROM orders").fetchone()
+assert rows == (50, "item-0", 49), rows
+west.delete_db_instance(DBInstanceIdentifier="shop-west", SkipFinalSnapshot=True)
 
 # ---- the copy holds the bytes on its own -------------------------------------------------------
 rds.delete_db_snapshot(DBSnapshotIdentifier="nightly")

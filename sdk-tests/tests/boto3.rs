@@ -198,14 +198,14 @@ async fn parameter_groups_reach_the_sql_endpoint() {
     assert!(run.await.contains("boto3 rds parameter groups: ok"));
 }
 
-/// CopyDBSnapshot (tags, a copy restores on its own after the source is deleted: psycopg reads
-/// the rows), the `restore` attribute, orderable options and event categories, through boto3.
+/// CopyDBSnapshot (tags, a copy restores on its own after the source is deleted, a copy into
+/// another region restores there: psycopg reads the rows), the `restore` attribute, orderable options and event categories, through boto3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_copies_hold_their_bytes_and_share_by_attribute() {
     if !have_python("boto3, psycopg") {
         return;
     }
-    let ports = free_ports(2);
+    let ports = free_ports(3);
     let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
     let Some(run) = run_script_with("rds_snapshot_copies.py", options, ports) else {
         return;

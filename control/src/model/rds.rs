@@ -354,6 +354,12 @@ pub struct DbSnapshot {
     /// The `restore` attribute: account ids (or `all`) that may restore a manual snapshot.
     #[serde(default)]
     pub restore_accounts: Vec<String>,
+    /// For a copy: the ARN of the snapshot it was copied from, and that snapshot's region when
+    /// it was another's.
+    #[serde(default)]
+    pub source_snapshot_arn: Option<String>,
+    #[serde(default)]
+    pub source_region: Option<String>,
 }
 
 impl Row for DbSnapshot {

@@ -208,17 +208,47 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         }
         Request::DescribeEventCategories(r) => Response::DescribeEventCategories(event_categories(r)?),
         Request::CopyDBSnapshot(r) => {
-            if r.target_custom_availability_zone.is_some() || r.pre_signed_url.is_some() {
-                return Err(not_built("squall copies DB snapshots within its region only"));
+            if r.target_custom_availability_zone.is_some() {
+                return Err(not_built("squall does not serve RDS Custom"));
             }
-            let source = arns.name_of("snapshot", &r.source_db_snapshot_identifier)?;
+            let named = &r.source_db_snapshot_identifier;
+            let from_region = other_region(named, &ctx.region);
+            let source_arn = match &from_region {
+                Some(_) => named.clone(),
+                None => arns.of("snapshot", &arns.name_of("snapshot", named)?.to_ascii_lowercase()),
+            };
             let spec = squall_control::db_snapshot_copy::SnapshotCopySpec {
                 tags: tag_map(r.tags.unwrap_or_default())?,
                 copy_tags: r.copy_tags.unwrap_or(false),
                 kms_key_id: r.kms_key_id,
+                source_arn: Some(source_arn),
             };
-            let s =
-                region.copy_db_snapshot(&source, &r.target_db_snapshot_identifier, spec, now).map_err(control_error)?;
+            let target = &r.target_db_snapshot_identifier;
+            let s = match from_region {
+                None if r.pre_signed_url.is_some() => {
+                    return Err(ApiError::client(
+                        "InvalidParameterValue",
+                        "A cross-region copy names its source snapshot by ARN.",
+                    ))
+                }
+                None => {
+                    let source = arns.name_of("snapshot", named)?;
+                    region.copy_db_snapshot(&source, target, spec, now).map_err(control_error)?
+                }
+                Some((source_region, id)) => {
+                    if !control.serves_region(&source_region) {
+                        return Err(ApiError::client(
+                            "InvalidParameterValue",
+                            format!("Invalid source region: {source_region}"),
+                        ));
+                    }
+                    let from = RegionName::parse(&source_region).map_err(|_| {
+                        ApiError::client("InvalidParameterValue", format!("Invalid source region: {source_region}"))
+                    })?;
+                    let to = region.name().clone();
+                    control.copy_db_snapshot_between_regions(&from, &id, &to, target, spec).map_err(control_error)?
+                }
+            };
             Response::CopyDBSnapshot(CopyDBSnapshotResult { db_snapshot: Some(render_snapshot(&s, &arns)) })
         }
         Request::DescribeDBSnapshotAttributes(r) => {
@@ -299,6 +329,17 @@ fn region(control: &ControlPlane, ctx: &RequestContext) -> Result<Arc<Region>, A
 
 fn not_built(message: &str) -> ApiError {
     ApiError::new(501, "NotImplemented", message)
+}
+
+/// `(region, snapshot id)` when `name` is the ARN of a DB snapshot of another region than
+/// `here`.
+fn other_region(name: &str, here: &str) -> Option<(String, String)> {
+    match name.splitn(7, ':').collect::<Vec<_>>().as_slice() {
+        ["arn", "aws", "rds", region, _account, "snapshot", id] if *region != here && !id.is_empty() => {
+            Some((region.to_string(), id.to_string()))
+        }
+        _ => None,
+    }
 }
 
 /// The ARNs of this region and account.
@@ -777,6 +818,8 @@ fn render_snapshot(s: &Snapshot, arns: &Arns<'_>) -> DBSnapshot {
         db_snapshot_arn: Some(arns.of("snapshot", &s.id)),
         iam_database_authentication_enabled: Some(false),
         dbi_resource_id: Some(s.instance_resource_id.clone()),
+        source_db_snapshot_identifier: s.source_snapshot_arn.clone(),
+        source_region: s.source_region.clone(),
         tag_list: Some(render_tags(&s.tags)),
         original_snapshot_create_time: Some(timestamp(s.created_ms)),
         snapshot_target: Some("region".into()),
