@@ -28,12 +28,18 @@ pub struct SnapshotCopySpec {
     pub source_arn: Option<String>,
 }
 
-/// A DB snapshot read out of its region's snapshot store: its row and, per volume, its size
-/// and its blocks (index, bytes).
+/// One volume of a DB snapshot read out of its store: its size and its blocks (index, bytes).
+#[derive(Debug, Clone)]
+pub struct ExportedVolume {
+    pub size: u64,
+    pub blocks: Vec<(u64, Vec<u8>)>,
+}
+
+/// A DB snapshot read out of its region's snapshot store: its row and its volumes.
 #[derive(Debug, Clone)]
 pub struct ExportedSnapshot {
     pub row: DbSnapshot,
-    pub volumes: Vec<(u64, Vec<(u64, Vec<u8>)>)>,
+    pub volumes: Vec<ExportedVolume>,
 }
 
 fn invalid(message: impl Into<String>) -> ControlError {
@@ -149,7 +155,7 @@ impl RegionState {
             for index in info.blocks.keys() {
                 blocks.push((*index, store.read_block(&name, *index).map_err(storage_error)?));
             }
-            volumes.push((info.volume_size, blocks));
+            volumes.push(ExportedVolume { size: info.volume_size, blocks });
         }
         Ok(ExportedSnapshot { row, volumes })
     }
@@ -171,7 +177,7 @@ impl RegionState {
         let tag = self.random_id("s");
         let store = self.store.snapshots();
         let mut copied: Vec<String> = Vec::new();
-        for (n, (size, blocks)) in from.volumes.iter().enumerate() {
+        for (n, ExportedVolume { size, blocks }) in from.volumes.iter().enumerate() {
             let name = format!("rds-snap-{}-{n}", &tag[2..]);
             let written = store_name(&name).and_then(|sid| {
                 store.start(&sid, *size, None).map_err(storage_error)?;
