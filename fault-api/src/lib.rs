@@ -669,6 +669,7 @@ mod tests {
             "/_squall/dashboard:",
             "/_squall/dashboard/state:",
             "/_squall/dashboard/volumes:",
+            "/_squall/rds/notifications:",
         ] {
             assert!(spec.contains(path), "openapi.yaml lacks {path}");
         }
