@@ -7,7 +7,6 @@ Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
 import sys
 
-from botocore.exceptions import ClientError
 from common import FAST, client, fails
 
 endpoint = sys.argv[1]
@@ -63,12 +62,9 @@ fails("InvalidParameterValue", rds.create_db_instance, DBInstanceIdentifier="x",
       EnablePerformanceInsights=True, PerformanceInsightsRetentionPeriod=10)
 fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x", **base,
       DBSecurityGroups=["classic"])
-try:
-    rds.create_db_instance(DBInstanceIdentifier="x", **base, ManageMasterUserPassword=True)
-    raise AssertionError("ManageMasterUserPassword was accepted")
-except ClientError as e:
-    assert e.response["Error"]["Code"] == "NotImplemented", e
-    assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 501, e.response
+# RDS makes a managed password: one given beside it is refused.
+fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x", **base,
+      ManageMasterUserPassword=True)
 assert rds.describe_db_instances()["DBInstances"] == [], "a refused create left an instance behind"
 
 # ---- an instance with all of them ---------------------------------------------------------------
