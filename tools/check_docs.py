@@ -144,7 +144,7 @@ def run(doc, binary):
         result = subprocess.run(["bash", os.path.join(work, "doc.sh")], cwd=work, env=env, timeout=900)
         if result.returncode != 0:
             log = open(os.path.join(work, "squall.log")).read().splitlines()
-            print(f"squall's log, last lines:\n" + "\n".join(log[-15:]))
+            print("squall's log, last lines:\n" + "\n".join(log[-15:]))
         return result.returncode == 0
 
 
