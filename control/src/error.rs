@@ -11,6 +11,7 @@ pub use crate::model::instance::InstanceError;
 pub use crate::model::key_pair::KeyPairError;
 pub use crate::model::network::NetworkError;
 pub use crate::model::rds::RdsError;
+pub use crate::model::routing::RoutingError;
 pub use crate::model::security_group::SecurityGroupError;
 pub use crate::model::snapshot::SnapshotError;
 pub use crate::model::volume::VolumeError;
@@ -47,6 +48,8 @@ pub enum ControlError {
     Rds(#[from] RdsError),
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
     #[error(transparent)]
     Internal(#[from] InternalError),
 }

@@ -33,6 +33,7 @@ mod network;
 pub mod pool;
 pub mod rds;
 mod region;
+mod routing;
 pub mod secrets;
 mod security_groups;
 mod snapshots;
@@ -51,8 +52,8 @@ use model::lifecycle::LifecycleDelays;
 
 pub use catalog::{RegionInfo, RegionOptIn, REGION_CATALOG};
 pub use error::{
-    ControlError, ImageError, InstanceError, InternalError, KeyPairError, NetworkError, RdsError, SecurityGroupError,
-    SnapshotError, VolumeError, ZoneError,
+    ControlError, ImageError, InstanceError, InternalError, KeyPairError, NetworkError, RdsError, RoutingError,
+    SecurityGroupError, SnapshotError, VolumeError, ZoneError,
 };
 pub use ids::{AzId, AzName, IdError, InstanceId, RegionName, SnapshotId, VolumeId};
 pub use model::zone::{stable_hex, DefaultNetwork, DefaultSubnet, Zone, ZoneState};

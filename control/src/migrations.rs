@@ -32,7 +32,18 @@ pub(crate) const MIGRATIONS: &[db::Migration] = &[
     create_db_parameter_groups,
     create_db_option_groups,
     create_db_security_groups,
+    create_routing_tables,
 ];
+
+/// Step 7: internet gateways and route tables (a region's main route tables are made as it
+/// opens, so regions written before this step gain them).
+fn create_routing_tables(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
+    tx.execute_batch(
+        "CREATE TABLE internet_gateways (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE route_tables (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
+    )
+    .map_err(db::db_error)
+}
 
 /// Step 6: DB security groups, event subscriptions and Secrets Manager's secrets.
 fn create_db_security_groups(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {

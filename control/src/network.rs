@@ -23,7 +23,7 @@ impl RegionState {
         n.default_made_changed = true;
         n.vpcs.insert(
             network.vpc_id.clone(),
-            Vpc { id: network.vpc_id.clone(), cidr: network.cidr.to_string(), is_default: true, tags: BTreeMap::new() },
+            Vpc::new(network.vpc_id.clone(), network.cidr.to_string(), true, BTreeMap::new()),
         );
         for s in &network.subnets {
             n.subnets.insert(
@@ -88,9 +88,10 @@ impl RegionState {
             return Err(ControlError::DryRun);
         }
         let id = self.random_id("vpc");
-        let vpc = Vpc { id: id.clone(), cidr: block.to_string(), is_default: false, tags };
+        let vpc = Vpc::new(id.clone(), block.to_string(), false, tags);
         self.network_mut().vpcs.insert(id.clone(), vpc.clone());
         self.ensure_default_group(&id)?;
+        self.ensure_routing()?;
         Ok(vpc)
     }
 
@@ -105,6 +106,7 @@ impl RegionState {
         if dry_run {
             return Err(ControlError::DryRun);
         }
+        self.drop_vpc_routing(id)?;
         self.network_mut().vpcs.remove(id);
         self.security_groups_mut().retain(|_, g| g.vpc_id != id);
         Ok(())
@@ -161,6 +163,7 @@ impl RegionState {
             return Err(ControlError::DryRun);
         }
         self.network_mut().subnets.remove(id);
+        self.drop_subnet_routing(id);
         Ok(())
     }
 

@@ -337,7 +337,10 @@ impl Region {
             let mut state = RegionState::open(&self.dir, store, self.delays, self.seed, self.io.clone())?;
             state.set_instance_capacity(self.instance_capacity);
             state.db_ports = self.db_ports.clone();
-            let made = state.ensure_default_network(&self.default_network()).and_then(|()| state.commit());
+            let made = state
+                .ensure_default_network(&self.default_network())
+                .and_then(|()| state.ensure_routing())
+                .and_then(|()| state.commit());
             if let Err(e) = made {
                 state.rollback();
                 return Err(e);

@@ -50,6 +50,8 @@ pub struct RegionState {
     pub(crate) db_security_groups: Table<String, crate::db_security_groups::DbSecurityGroup>,
     pub(crate) event_subscriptions: Table<String, crate::db_event_subscriptions::EventSubscription>,
     pub(crate) secrets: Table<String, crate::secrets::Secret>,
+    pub(crate) internet_gateways: Table<String, crate::model::routing::InternetGateway>,
+    pub(crate) route_tables: Table<String, crate::model::routing::RouteTable>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
     /// Ports for DB instances created without one (`ControlConfig::rds_ports`).
@@ -129,6 +131,8 @@ impl RegionState {
             db_security_groups: Table::from_rows(db.load::<crate::db_security_groups::DbSecurityGroup>()?),
             event_subscriptions: Table::from_rows(db.load::<crate::db_event_subscriptions::EventSubscription>()?),
             secrets: Table::from_rows(db.load::<crate::secrets::Secret>()?),
+            internet_gateways: Table::from_rows(db.load::<crate::model::routing::InternetGateway>()?),
+            route_tables: Table::from_rows(db.load::<crate::model::routing::RouteTable>()?),
             db,
             store,
             instance_capacity: u32::MAX,
@@ -216,6 +220,8 @@ impl RegionState {
             || self.db_security_groups.has_changes()
             || self.event_subscriptions.has_changes()
             || self.secrets.has_changes()
+            || self.internet_gateways.has_changes()
+            || self.route_tables.has_changes()
             || self.network.default_made_changed;
         if !changed {
             self.forget_originals();
@@ -241,6 +247,8 @@ impl RegionState {
             db::put_changes(&tx, &self.db_security_groups)?;
             db::put_changes(&tx, &self.event_subscriptions)?;
             db::put_changes(&tx, &self.secrets)?;
+            db::put_changes(&tx, &self.internet_gateways)?;
+            db::put_changes(&tx, &self.route_tables)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
             }
@@ -285,6 +293,8 @@ impl RegionState {
         self.db_security_groups.commit();
         self.event_subscriptions.commit();
         self.secrets.commit();
+        self.internet_gateways.commit();
+        self.route_tables.commit();
     }
 
     /// Undoes every change of the running command in memory (it failed part-way).
@@ -345,6 +355,8 @@ impl RegionState {
         self.db_security_groups.rollback();
         self.event_subscriptions.rollback();
         self.secrets.rollback();
+        self.internet_gateways.rollback();
+        self.route_tables.rollback();
     }
 
     /// The storage nodes of a zone that a client cannot reach now (crashed, or cut from the

@@ -39,6 +39,7 @@ impl RegionState {
             Some("ami") => self.image_tags_mut(resource).ok_or_else(missing),
             Some("sg") => self.security_groups.get_mut(resource).map(|g| &mut g.tags).ok_or_else(missing),
             Some("key") => self.key_pairs.get_mut(resource).map(|k| &mut k.tags).ok_or_else(missing),
+            Some("igw" | "rtb") => self.routing_tags_mut(resource).ok_or_else(missing),
             _ => Err(missing()),
         }
     }
@@ -119,6 +120,12 @@ impl RegionState {
         }
         for k in self.key_pairs.values() {
             out.extend(k.tags.iter().map(|(kk, val)| (k.id.clone(), "key-pair", kk.clone(), val.clone())));
+        }
+        for g in self.internet_gateways.values() {
+            out.extend(g.tags.iter().map(|(k, val)| (g.id.clone(), "internet-gateway", k.clone(), val.clone())));
+        }
+        for t in self.route_tables.values() {
+            out.extend(t.tags.iter().map(|(k, val)| (t.id.clone(), "route-table", k.clone(), val.clone())));
         }
         out
     }

@@ -284,3 +284,11 @@ async fn managed_master_passwords_live_in_secrets_manager() {
     let Some(run) = run_script_with("rds_managed_password.py", options, free_ports(1)) else { return };
     assert!(run.await.contains("boto3 rds managed password: ok"));
 }
+
+/// What Terraform's AWS provider calls around a VPC (attributes, account attributes, main route
+/// tables, default network ACLs, internet gateways, routes, associations), with EC2's codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_vpc_routing_as_terraform_uses_it() {
+    let Some(run) = run_script("vpc_routing.py", 100) else { return };
+    assert!(run.await.contains("boto3 vpc routing: ok"));
+}

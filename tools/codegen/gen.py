@@ -422,7 +422,9 @@ class Generator:
         shape = self.shapes[shape_name]
         tn = type_name(shape_name)
         taken = set()
-        variants = [(variant_name(v, taken), v) for v in shape["enum"]]
+        # Values AWS answers that the model's enum lacks (services.json `enum_extra`).
+        extra = [v for v in self.spec.get("enum_extra", {}).get(shape_name, []) if v not in shape["enum"]]
+        variants = [(variant_name(v, taken), v) for v in shape["enum"] + extra]
         out = [f"/// Enum `{shape_name}` of the model.", "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]", f"pub enum {tn} {{"]
         for vn, v in variants:
             out.append(f"    /// `{v}`")

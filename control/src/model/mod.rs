@@ -9,6 +9,7 @@ pub mod key_pair;
 pub mod lifecycle;
 pub mod network;
 pub mod rds;
+pub mod routing;
 pub mod security_group;
 pub mod snapshot;
 pub mod volume;

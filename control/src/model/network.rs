@@ -71,6 +71,43 @@ pub struct Vpc {
     pub cidr: String,
     pub is_default: bool,
     pub tags: BTreeMap<String, String>,
+    /// `enableDnsSupport`, `enableDnsHostnames`, `enableNetworkAddressUsageMetrics` as set
+    /// (`None`: AWS's default).
+    #[serde(default)]
+    pub dns_support: Option<bool>,
+    #[serde(default)]
+    pub dns_hostnames: Option<bool>,
+    #[serde(default)]
+    pub address_usage_metrics: Option<bool>,
+}
+
+impl Vpc {
+    /// A new VPC with AWS's default attributes.
+    pub fn new(id: String, cidr: String, is_default: bool, tags: BTreeMap<String, String>) -> Self {
+        Self { id, cidr, is_default, tags, dns_support: None, dns_hostnames: None, address_usage_metrics: None }
+    }
+
+    /// DNS resolution in the VPC (on by default).
+    pub fn dns_support(&self) -> bool {
+        self.dns_support.unwrap_or(true)
+    }
+
+    /// DNS hostnames for instances (on by default in the default VPC only).
+    pub fn dns_hostnames(&self) -> bool {
+        self.dns_hostnames.unwrap_or(self.is_default)
+    }
+
+    pub fn address_usage_metrics(&self) -> bool {
+        self.address_usage_metrics.unwrap_or(false)
+    }
+}
+
+/// A VPC attribute DescribeVpcAttribute and ModifyVpcAttribute name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VpcAttribute {
+    DnsSupport,
+    DnsHostnames,
+    AddressUsageMetrics,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

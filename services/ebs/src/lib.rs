@@ -150,6 +150,7 @@ fn control_error(e: ControlError) -> ApiError {
         | E::Network(NetworkError::GroupSubnetMismatch { .. })
         | E::Rds(_)
         | E::Secrets(_)
+        | E::Routing(_)
         | E::KeyPair(KeyPairError::NotFound(_))
         | E::KeyPair(KeyPairError::Unnamed)
         | E::KeyPair(KeyPairError::Exists(_))

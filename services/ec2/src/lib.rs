@@ -9,6 +9,7 @@ mod instances;
 mod key_pairs;
 mod network;
 mod regions;
+mod routing;
 mod security_groups;
 mod snapshots;
 mod tags;
@@ -116,6 +117,45 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             Response::ModifyInstanceAttribute(instances::modify_instance_attribute(control, ctx, r)?)
         }
         Request::DescribeVpcs(r) => Response::DescribeVpcs(network::describe_vpcs(control, ctx, r)?),
+        Request::DescribeVpcAttribute(r) => {
+            Response::DescribeVpcAttribute(routing::describe_vpc_attribute(control, ctx, r)?)
+        }
+        Request::ModifyVpcAttribute(r) => Response::ModifyVpcAttribute(routing::modify_vpc_attribute(control, ctx, r)?),
+        Request::DescribeAccountAttributes(r) => {
+            Response::DescribeAccountAttributes(routing::describe_account_attributes(control, ctx, r)?)
+        }
+        Request::DescribeNetworkAcls(r) => {
+            Response::DescribeNetworkAcls(routing::describe_network_acls(control, ctx, r)?)
+        }
+        Request::CreateInternetGateway(r) => {
+            Response::CreateInternetGateway(routing::create_internet_gateway(control, ctx, r)?)
+        }
+        Request::AttachInternetGateway(r) => {
+            Response::AttachInternetGateway(routing::attach_internet_gateway(control, ctx, r)?)
+        }
+        Request::DetachInternetGateway(r) => {
+            Response::DetachInternetGateway(routing::detach_internet_gateway(control, ctx, r)?)
+        }
+        Request::DeleteInternetGateway(r) => {
+            Response::DeleteInternetGateway(routing::delete_internet_gateway(control, ctx, r)?)
+        }
+        Request::DescribeInternetGateways(r) => {
+            Response::DescribeInternetGateways(routing::describe_internet_gateways(control, ctx, r)?)
+        }
+        Request::CreateRouteTable(r) => Response::CreateRouteTable(routing::create_route_table(control, ctx, r)?),
+        Request::DeleteRouteTable(r) => Response::DeleteRouteTable(routing::delete_route_table(control, ctx, r)?),
+        Request::DescribeRouteTables(r) => {
+            Response::DescribeRouteTables(routing::describe_route_tables(control, ctx, r)?)
+        }
+        Request::AssociateRouteTable(r) => {
+            Response::AssociateRouteTable(routing::associate_route_table(control, ctx, r)?)
+        }
+        Request::DisassociateRouteTable(r) => {
+            Response::DisassociateRouteTable(routing::disassociate_route_table(control, ctx, r)?)
+        }
+        Request::CreateRoute(r) => Response::CreateRoute(routing::create_route(control, ctx, r)?),
+        Request::ReplaceRoute(r) => Response::ReplaceRoute(routing::replace_route(control, ctx, r)?),
+        Request::DeleteRoute(r) => Response::DeleteRoute(routing::delete_route(control, ctx, r)?),
         Request::DescribeSubnets(r) => Response::DescribeSubnets(network::describe_subnets(control, ctx, r)?),
         Request::RunInstances(r) => Response::RunInstances(instances::run_instances(control, ctx, r)?),
         Request::DescribeInstances(r) => Response::DescribeInstances(instances::describe_instances(control, ctx, r)?),
@@ -336,6 +376,7 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
         // No EC2 operation reaches RDS's rules; were one to, it is still the input that was refused.
         E::Rds(e) => invalid(e.to_string()),
         E::Secrets(e) => invalid(e.to_string()),
+        E::Routing(e) => routing_error(e),
         E::KeyPair(KeyPairError::Unnamed) => ApiError::missing_parameter("KeyName"),
         E::KeyPair(KeyPairError::NotFound(k)) => {
             ApiError::client("InvalidKeyPair.NotFound", format!("The key pair '{k}' does not exist"))
@@ -440,5 +481,48 @@ pub(crate) fn check_dry_run(dry_run: Option<bool>) -> Result<(), ApiError> {
         Err(ApiError::dry_run_operation())
     } else {
         Ok(())
+    }
+}
+
+/// Gateways' and route tables' errors with EC2's codes and words.
+fn routing_error(e: squall_control::RoutingError) -> ApiError {
+    use squall_control::RoutingError as R;
+    match e {
+        R::GatewayNotFound(id) => ApiError::client(
+            "InvalidInternetGatewayID.NotFound",
+            format!("The internetGateway ID '{id}' does not exist"),
+        ),
+        R::RouteTableNotFound(id) => {
+            ApiError::client("InvalidRouteTableID.NotFound", format!("The routeTable ID '{id}' does not exist"))
+        }
+        R::AssociationNotFound(id) => {
+            ApiError::client("InvalidAssociationID.NotFound", format!("The association ID '{id}' does not exist"))
+        }
+        R::AlreadyAttached { resource, other } => ApiError::client(
+            "Resource.AlreadyAssociated",
+            format!("resource {resource} is already associated with {other}"),
+        ),
+        R::NotAttached { gateway, vpc } => {
+            ApiError::client("Gateway.NotAttached", format!("resource {gateway} is not attached to network {vpc}"))
+        }
+        R::RouteExists { table, destination } => ApiError::client(
+            "RouteAlreadyExists",
+            format!("The route identified by {destination} already exists in route table {table}."),
+        ),
+        R::RouteNotFound { table, destination } => ApiError::client(
+            "InvalidRoute.NotFound",
+            format!("no route with destination-cidr-block {destination} in route table {table}"),
+        ),
+        R::Invalid(m) => ApiError::invalid_parameter_value(m),
+        R::DependencyViolation { kind, id } => ApiError::client(
+            "DependencyViolation",
+            format!("The {kind} '{id}' has dependencies and cannot be deleted."),
+        ),
+        R::SubnetAssociated { subnet, table } => ApiError::client(
+            "Resource.AlreadyAssociated",
+            format!(
+                "the specified association for route table {table} conflicts with an existing association ({subnet})"
+            ),
+        ),
     }
 }

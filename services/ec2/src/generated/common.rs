@@ -48,6 +48,44 @@ impl XmlEncode for ArchitectureValues {
         w.text_element(tag, self.as_str());
     }
 }
+/// Enum `AttachmentStatus` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttachmentStatus {
+    /// `attaching`
+    Attaching,
+    /// `attached`
+    Attached,
+    /// `detaching`
+    Detaching,
+    /// `detached`
+    Detached,
+    /// `available`
+    Available,
+}
+impl AttachmentStatus {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] =
+        &[Self::Attaching, Self::Attached, Self::Detaching, Self::Detached, Self::Available];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Attaching => "attaching",
+            Self::Attached => "attached",
+            Self::Detaching => "detaching",
+            Self::Detached => "detached",
+            Self::Available => "available",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for AttachmentStatus {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Shape `AttributeBooleanValue` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AttributeBooleanValue {
@@ -314,6 +352,37 @@ impl QueryDecode for Filter {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Enum `FirewallOnboardingStatus` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FirewallOnboardingStatus {
+    /// `pending`
+    Pending,
+    /// `active`
+    Active,
+    /// `disabling`
+    Disabling,
+}
+impl FirewallOnboardingStatus {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Pending, Self::Active, Self::Disabling];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Disabling => "disabling",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for FirewallOnboardingStatus {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Enum `HostnameType` of the model.

@@ -130,40 +130,6 @@ impl XmlEncode for AttachmentLimitType {
         w.text_element(tag, self.as_str());
     }
 }
-/// Enum `AttachmentStatus` of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AttachmentStatus {
-    /// `attaching`
-    Attaching,
-    /// `attached`
-    Attached,
-    /// `detaching`
-    Detaching,
-    /// `detached`
-    Detached,
-}
-impl AttachmentStatus {
-    /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[Self::Attaching, Self::Attached, Self::Detaching, Self::Detached];
-    /// The value as it appears on the wire.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Attaching => "attaching",
-            Self::Attached => "attached",
-            Self::Detaching => "detaching",
-            Self::Detached => "detached",
-        }
-    }
-    /// Parses a wire value; `None` for a value the model does not list.
-    pub fn from_wire(value: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|v| v.as_str() == value)
-    }
-}
-impl XmlEncode for AttachmentStatus {
-    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.text_element(tag, self.as_str());
-    }
-}
 /// Shape `AttributeValue` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AttributeValue {

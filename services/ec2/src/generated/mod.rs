@@ -23,6 +23,8 @@ pub mod security_groups;
 pub use security_groups::*;
 pub mod key_pairs;
 pub use key_pairs::*;
+pub mod routing;
+pub use routing::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2016-11-15";
@@ -904,6 +906,10 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DeleteVpc",
     "CreateSubnet",
     "DeleteSubnet",
+    "DescribeVpcAttribute",
+    "ModifyVpcAttribute",
+    "DescribeAccountAttributes",
+    "DescribeNetworkAcls",
     "DescribeImages",
     "CreateImage",
     "RegisterImage",
@@ -920,6 +926,19 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "ImportKeyPair",
     "DescribeKeyPairs",
     "DeleteKeyPair",
+    "CreateInternetGateway",
+    "AttachInternetGateway",
+    "DetachInternetGateway",
+    "DeleteInternetGateway",
+    "DescribeInternetGateways",
+    "CreateRouteTable",
+    "DeleteRouteTable",
+    "DescribeRouteTables",
+    "AssociateRouteTable",
+    "DisassociateRouteTable",
+    "CreateRoute",
+    "ReplaceRoute",
+    "DeleteRoute",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -965,6 +984,10 @@ pub enum Request {
     DeleteVpc(DeleteVpcRequest),
     CreateSubnet(CreateSubnetRequest),
     DeleteSubnet(DeleteSubnetRequest),
+    DescribeVpcAttribute(DescribeVpcAttributeRequest),
+    ModifyVpcAttribute(ModifyVpcAttributeRequest),
+    DescribeAccountAttributes(DescribeAccountAttributesRequest),
+    DescribeNetworkAcls(DescribeNetworkAclsRequest),
     DescribeImages(DescribeImagesRequest),
     CreateImage(CreateImageRequest),
     RegisterImage(RegisterImageRequest),
@@ -981,6 +1004,19 @@ pub enum Request {
     ImportKeyPair(ImportKeyPairRequest),
     DescribeKeyPairs(DescribeKeyPairsRequest),
     DeleteKeyPair(DeleteKeyPairRequest),
+    CreateInternetGateway(CreateInternetGatewayRequest),
+    AttachInternetGateway(AttachInternetGatewayRequest),
+    DetachInternetGateway(DetachInternetGatewayRequest),
+    DeleteInternetGateway(DeleteInternetGatewayRequest),
+    DescribeInternetGateways(DescribeInternetGatewaysRequest),
+    CreateRouteTable(CreateRouteTableRequest),
+    DeleteRouteTable(DeleteRouteTableRequest),
+    DescribeRouteTables(DescribeRouteTablesRequest),
+    AssociateRouteTable(AssociateRouteTableRequest),
+    DisassociateRouteTable(DisassociateRouteTableRequest),
+    CreateRoute(CreateRouteRequest),
+    ReplaceRoute(ReplaceRouteRequest),
+    DeleteRoute(DeleteRouteRequest),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -1051,6 +1087,14 @@ impl Request {
             "DeleteVpc" => DeleteVpcRequest::decode_members(q, "").map(Self::DeleteVpc),
             "CreateSubnet" => CreateSubnetRequest::decode_members(q, "").map(Self::CreateSubnet),
             "DeleteSubnet" => DeleteSubnetRequest::decode_members(q, "").map(Self::DeleteSubnet),
+            "DescribeVpcAttribute" => {
+                DescribeVpcAttributeRequest::decode_members(q, "").map(Self::DescribeVpcAttribute)
+            }
+            "ModifyVpcAttribute" => ModifyVpcAttributeRequest::decode_members(q, "").map(Self::ModifyVpcAttribute),
+            "DescribeAccountAttributes" => {
+                DescribeAccountAttributesRequest::decode_members(q, "").map(Self::DescribeAccountAttributes)
+            }
+            "DescribeNetworkAcls" => DescribeNetworkAclsRequest::decode_members(q, "").map(Self::DescribeNetworkAcls),
             "DescribeImages" => DescribeImagesRequest::decode_members(q, "").map(Self::DescribeImages),
             "CreateImage" => CreateImageRequest::decode_members(q, "").map(Self::CreateImage),
             "RegisterImage" => RegisterImageRequest::decode_members(q, "").map(Self::RegisterImage),
@@ -1079,6 +1123,31 @@ impl Request {
             "ImportKeyPair" => ImportKeyPairRequest::decode_members(q, "").map(Self::ImportKeyPair),
             "DescribeKeyPairs" => DescribeKeyPairsRequest::decode_members(q, "").map(Self::DescribeKeyPairs),
             "DeleteKeyPair" => DeleteKeyPairRequest::decode_members(q, "").map(Self::DeleteKeyPair),
+            "CreateInternetGateway" => {
+                CreateInternetGatewayRequest::decode_members(q, "").map(Self::CreateInternetGateway)
+            }
+            "AttachInternetGateway" => {
+                AttachInternetGatewayRequest::decode_members(q, "").map(Self::AttachInternetGateway)
+            }
+            "DetachInternetGateway" => {
+                DetachInternetGatewayRequest::decode_members(q, "").map(Self::DetachInternetGateway)
+            }
+            "DeleteInternetGateway" => {
+                DeleteInternetGatewayRequest::decode_members(q, "").map(Self::DeleteInternetGateway)
+            }
+            "DescribeInternetGateways" => {
+                DescribeInternetGatewaysRequest::decode_members(q, "").map(Self::DescribeInternetGateways)
+            }
+            "CreateRouteTable" => CreateRouteTableRequest::decode_members(q, "").map(Self::CreateRouteTable),
+            "DeleteRouteTable" => DeleteRouteTableRequest::decode_members(q, "").map(Self::DeleteRouteTable),
+            "DescribeRouteTables" => DescribeRouteTablesRequest::decode_members(q, "").map(Self::DescribeRouteTables),
+            "AssociateRouteTable" => AssociateRouteTableRequest::decode_members(q, "").map(Self::AssociateRouteTable),
+            "DisassociateRouteTable" => {
+                DisassociateRouteTableRequest::decode_members(q, "").map(Self::DisassociateRouteTable)
+            }
+            "CreateRoute" => CreateRouteRequest::decode_members(q, "").map(Self::CreateRoute),
+            "ReplaceRoute" => ReplaceRouteRequest::decode_members(q, "").map(Self::ReplaceRoute),
+            "DeleteRoute" => DeleteRouteRequest::decode_members(q, "").map(Self::DeleteRoute),
             _ => return None,
         })
     }
@@ -1126,6 +1195,10 @@ impl Request {
             Self::DeleteVpc(_) => "DeleteVpc",
             Self::CreateSubnet(_) => "CreateSubnet",
             Self::DeleteSubnet(_) => "DeleteSubnet",
+            Self::DescribeVpcAttribute(_) => "DescribeVpcAttribute",
+            Self::ModifyVpcAttribute(_) => "ModifyVpcAttribute",
+            Self::DescribeAccountAttributes(_) => "DescribeAccountAttributes",
+            Self::DescribeNetworkAcls(_) => "DescribeNetworkAcls",
             Self::DescribeImages(_) => "DescribeImages",
             Self::CreateImage(_) => "CreateImage",
             Self::RegisterImage(_) => "RegisterImage",
@@ -1142,6 +1215,19 @@ impl Request {
             Self::ImportKeyPair(_) => "ImportKeyPair",
             Self::DescribeKeyPairs(_) => "DescribeKeyPairs",
             Self::DeleteKeyPair(_) => "DeleteKeyPair",
+            Self::CreateInternetGateway(_) => "CreateInternetGateway",
+            Self::AttachInternetGateway(_) => "AttachInternetGateway",
+            Self::DetachInternetGateway(_) => "DetachInternetGateway",
+            Self::DeleteInternetGateway(_) => "DeleteInternetGateway",
+            Self::DescribeInternetGateways(_) => "DescribeInternetGateways",
+            Self::CreateRouteTable(_) => "CreateRouteTable",
+            Self::DeleteRouteTable(_) => "DeleteRouteTable",
+            Self::DescribeRouteTables(_) => "DescribeRouteTables",
+            Self::AssociateRouteTable(_) => "AssociateRouteTable",
+            Self::DisassociateRouteTable(_) => "DisassociateRouteTable",
+            Self::CreateRoute(_) => "CreateRoute",
+            Self::ReplaceRoute(_) => "ReplaceRoute",
+            Self::DeleteRoute(_) => "DeleteRoute",
         }
     }
 }
@@ -1189,6 +1275,10 @@ pub enum Response {
     DeleteVpc(()),
     CreateSubnet(CreateSubnetResult),
     DeleteSubnet(()),
+    DescribeVpcAttribute(DescribeVpcAttributeResult),
+    ModifyVpcAttribute(()),
+    DescribeAccountAttributes(DescribeAccountAttributesResult),
+    DescribeNetworkAcls(DescribeNetworkAclsResult),
     DescribeImages(DescribeImagesResult),
     CreateImage(CreateImageResult),
     RegisterImage(RegisterImageResult),
@@ -1205,6 +1295,19 @@ pub enum Response {
     ImportKeyPair(ImportKeyPairResult),
     DescribeKeyPairs(DescribeKeyPairsResult),
     DeleteKeyPair(DeleteKeyPairResult),
+    CreateInternetGateway(CreateInternetGatewayResult),
+    AttachInternetGateway(()),
+    DetachInternetGateway(()),
+    DeleteInternetGateway(()),
+    DescribeInternetGateways(DescribeInternetGatewaysResult),
+    CreateRouteTable(CreateRouteTableResult),
+    DeleteRouteTable(()),
+    DescribeRouteTables(DescribeRouteTablesResult),
+    AssociateRouteTable(AssociateRouteTableResult),
+    DisassociateRouteTable(()),
+    CreateRoute(CreateRouteResult),
+    ReplaceRoute(()),
+    DeleteRoute(()),
 }
 impl Response {
     /// The operation's name.
@@ -1251,6 +1354,10 @@ impl Response {
             Self::DeleteVpc(_) => "DeleteVpc",
             Self::CreateSubnet(_) => "CreateSubnet",
             Self::DeleteSubnet(_) => "DeleteSubnet",
+            Self::DescribeVpcAttribute(_) => "DescribeVpcAttribute",
+            Self::ModifyVpcAttribute(_) => "ModifyVpcAttribute",
+            Self::DescribeAccountAttributes(_) => "DescribeAccountAttributes",
+            Self::DescribeNetworkAcls(_) => "DescribeNetworkAcls",
             Self::DescribeImages(_) => "DescribeImages",
             Self::CreateImage(_) => "CreateImage",
             Self::RegisterImage(_) => "RegisterImage",
@@ -1267,6 +1374,19 @@ impl Response {
             Self::ImportKeyPair(_) => "ImportKeyPair",
             Self::DescribeKeyPairs(_) => "DescribeKeyPairs",
             Self::DeleteKeyPair(_) => "DeleteKeyPair",
+            Self::CreateInternetGateway(_) => "CreateInternetGateway",
+            Self::AttachInternetGateway(_) => "AttachInternetGateway",
+            Self::DetachInternetGateway(_) => "DetachInternetGateway",
+            Self::DeleteInternetGateway(_) => "DeleteInternetGateway",
+            Self::DescribeInternetGateways(_) => "DescribeInternetGateways",
+            Self::CreateRouteTable(_) => "CreateRouteTable",
+            Self::DeleteRouteTable(_) => "DeleteRouteTable",
+            Self::DescribeRouteTables(_) => "DescribeRouteTables",
+            Self::AssociateRouteTable(_) => "AssociateRouteTable",
+            Self::DisassociateRouteTable(_) => "DisassociateRouteTable",
+            Self::CreateRoute(_) => "CreateRoute",
+            Self::ReplaceRoute(_) => "ReplaceRoute",
+            Self::DeleteRoute(_) => "DeleteRoute",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -1401,6 +1521,19 @@ impl Response {
                 true
             }
             Self::DeleteSubnet(()) => false,
+            Self::DescribeVpcAttribute(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyVpcAttribute(()) => false,
+            Self::DescribeAccountAttributes(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeNetworkAcls(v) => {
+                v.encode_members(w);
+                true
+            }
             Self::DescribeImages(v) => {
                 v.encode_members(w);
                 true
@@ -1465,6 +1598,37 @@ impl Response {
                 v.encode_members(w);
                 true
             }
+            Self::CreateInternetGateway(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::AttachInternetGateway(()) => false,
+            Self::DetachInternetGateway(()) => false,
+            Self::DeleteInternetGateway(()) => false,
+            Self::DescribeInternetGateways(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateRouteTable(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteRouteTable(()) => false,
+            Self::DescribeRouteTables(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::AssociateRouteTable(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DisassociateRouteTable(()) => false,
+            Self::CreateRoute(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ReplaceRoute(()) => false,
+            Self::DeleteRoute(()) => false,
         }
     }
 }

@@ -8,6 +8,78 @@ use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};
 
 use super::common::*;
 
+/// Shape `AccountAttribute` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountAttribute {
+    pub attribute_name: Option<String>,
+    pub attribute_values: Option<Vec<AccountAttributeValue>>,
+}
+impl AccountAttribute {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.attribute_name {
+            v.encode_xml(w, "attributeName");
+        }
+        if let Some(v) = &self.attribute_values {
+            encode_list(w, "attributeValueSet", "item", v);
+        }
+    }
+}
+impl XmlEncode for AccountAttribute {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `AccountAttributeName` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountAttributeName {
+    /// `supported-platforms`
+    SupportedPlatforms,
+    /// `default-vpc`
+    DefaultVpc,
+}
+impl AccountAttributeName {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::SupportedPlatforms, Self::DefaultVpc];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::SupportedPlatforms => "supported-platforms",
+            Self::DefaultVpc => "default-vpc",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for AccountAttributeName {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+/// Shape `AccountAttributeValue` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountAttributeValue {
+    pub attribute_value: Option<String>,
+}
+impl AccountAttributeValue {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.attribute_value {
+            v.encode_xml(w, "attributeValue");
+        }
+    }
+}
+impl XmlEncode for AccountAttributeValue {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Enum `BlockPublicAccessMode` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BlockPublicAccessMode {
@@ -241,6 +313,102 @@ impl QueryDecode for DeleteVpcRequest {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `DescribeAccountAttributesRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeAccountAttributesRequest {
+    pub dry_run: Option<bool>,
+    pub attribute_names: Option<Vec<AccountAttributeName>>,
+}
+impl DescribeAccountAttributesRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            attribute_names: ec2_list::<AccountAttributeName>(q, &join(key, "AttributeName"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeAccountAttributesRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeAccountAttributesResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeAccountAttributesResult {
+    pub account_attributes: Option<Vec<AccountAttribute>>,
+}
+impl DescribeAccountAttributesResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.account_attributes {
+            encode_list(w, "accountAttributeSet", "item", v);
+        }
+    }
+}
+impl XmlEncode for DescribeAccountAttributesResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DescribeNetworkAclsRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeNetworkAclsRequest {
+    pub next_token: Option<String>,
+    pub max_results: Option<i32>,
+    pub dry_run: Option<bool>,
+    pub network_acl_ids: Option<Vec<String>>,
+    pub filters: Option<Vec<Filter>>,
+}
+impl DescribeNetworkAclsRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            next_token: String::decode_query(q, &join(key, "NextToken"))?,
+            max_results: i32::decode_query(q, &join(key, "MaxResults"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            network_acl_ids: ec2_list::<String>(q, &join(key, "NetworkAclId"))?,
+            filters: ec2_list::<Filter>(q, &join(key, "Filter"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeNetworkAclsRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeNetworkAclsResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeNetworkAclsResult {
+    pub network_acls: Option<Vec<NetworkAcl>>,
+    pub next_token: Option<String>,
+}
+impl DescribeNetworkAclsResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.network_acls {
+            encode_list(w, "networkAclSet", "item", v);
+        }
+        if let Some(v) = &self.next_token {
+            v.encode_xml(w, "nextToken");
+        }
+    }
+}
+impl XmlEncode for DescribeNetworkAclsResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DescribeSubnetsRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeSubnetsRequest {
@@ -288,6 +456,63 @@ impl DescribeSubnetsResult {
     }
 }
 impl XmlEncode for DescribeSubnetsResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DescribeVpcAttributeRequest` of the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DescribeVpcAttributeRequest {
+    pub attribute: VpcAttributeName,
+    pub vpc_id: String,
+    pub dry_run: Option<bool>,
+}
+impl DescribeVpcAttributeRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            attribute: required(VpcAttributeName::decode_query(q, &join(key, "Attribute"))?, &join(key, "Attribute"))?,
+            vpc_id: required(String::decode_query(q, &join(key, "VpcId"))?, &join(key, "VpcId"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeVpcAttributeRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeVpcAttributeResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeVpcAttributeResult {
+    pub enable_dns_hostnames: Option<AttributeBooleanValue>,
+    pub enable_dns_support: Option<AttributeBooleanValue>,
+    pub enable_network_address_usage_metrics: Option<AttributeBooleanValue>,
+    pub vpc_id: Option<String>,
+}
+impl DescribeVpcAttributeResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.enable_dns_hostnames {
+            v.encode_xml(w, "enableDnsHostnames");
+        }
+        if let Some(v) = &self.enable_dns_support {
+            v.encode_xml(w, "enableDnsSupport");
+        }
+        if let Some(v) = &self.enable_network_address_usage_metrics {
+            v.encode_xml(w, "enableNetworkAddressUsageMetrics");
+        }
+        if let Some(v) = &self.vpc_id {
+            v.encode_xml(w, "vpcId");
+        }
+    }
+}
+impl XmlEncode for DescribeVpcAttributeResult {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);
@@ -375,35 +600,28 @@ impl XmlEncode for FirewallMode {
         w.text_element(tag, self.as_str());
     }
 }
-/// Enum `FirewallOnboardingStatus` of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FirewallOnboardingStatus {
-    /// `pending`
-    Pending,
-    /// `active`
-    Active,
-    /// `disabling`
-    Disabling,
+/// Shape `IcmpTypeCode` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IcmpTypeCode {
+    pub code: Option<i32>,
+    pub r#type: Option<i32>,
 }
-impl FirewallOnboardingStatus {
-    /// Every value the model allows, in the model's order.
-    pub const ALL: &'static [Self] = &[Self::Pending, Self::Active, Self::Disabling];
-    /// The value as it appears on the wire.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Active => "active",
-            Self::Disabling => "disabling",
+impl IcmpTypeCode {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.code {
+            v.encode_xml(w, "code");
+        }
+        if let Some(v) = &self.r#type {
+            v.encode_xml(w, "type");
         }
     }
-    /// Parses a wire value; `None` for a value the model does not list.
-    pub fn from_wire(value: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|v| v.as_str() == value)
-    }
 }
-impl XmlEncode for FirewallOnboardingStatus {
+impl XmlEncode for IcmpTypeCode {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
-        w.text_element(tag, self.as_str());
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Enum `IpSource` of the model.
@@ -463,6 +681,156 @@ impl Ipv6AddressAttribute {
 impl XmlEncode for Ipv6AddressAttribute {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `ModifyVpcAttributeRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyVpcAttributeRequest {
+    pub enable_dns_hostnames: Option<AttributeBooleanValue>,
+    pub enable_dns_support: Option<AttributeBooleanValue>,
+    pub vpc_id: String,
+    pub enable_network_address_usage_metrics: Option<AttributeBooleanValue>,
+}
+impl ModifyVpcAttributeRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            enable_dns_hostnames: AttributeBooleanValue::decode_query(q, &join(key, "EnableDnsHostnames"))?,
+            enable_dns_support: AttributeBooleanValue::decode_query(q, &join(key, "EnableDnsSupport"))?,
+            vpc_id: required(String::decode_query(q, &join(key, "VpcId"))?, &join(key, "VpcId"))?,
+            enable_network_address_usage_metrics: AttributeBooleanValue::decode_query(
+                q,
+                &join(key, "EnableNetworkAddressUsageMetrics"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for ModifyVpcAttributeRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `NetworkAcl` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkAcl {
+    pub associations: Option<Vec<NetworkAclAssociation>>,
+    pub entries: Option<Vec<NetworkAclEntry>>,
+    pub is_default: Option<bool>,
+    pub network_acl_id: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+    pub vpc_id: Option<String>,
+    pub owner_id: Option<String>,
+}
+impl NetworkAcl {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.associations {
+            encode_list(w, "associationSet", "item", v);
+        }
+        if let Some(v) = &self.entries {
+            encode_list(w, "entrySet", "item", v);
+        }
+        if let Some(v) = &self.is_default {
+            v.encode_xml(w, "default");
+        }
+        if let Some(v) = &self.network_acl_id {
+            v.encode_xml(w, "networkAclId");
+        }
+        if let Some(v) = &self.tags {
+            encode_list(w, "tagSet", "item", v);
+        }
+        if let Some(v) = &self.vpc_id {
+            v.encode_xml(w, "vpcId");
+        }
+        if let Some(v) = &self.owner_id {
+            v.encode_xml(w, "ownerId");
+        }
+    }
+}
+impl XmlEncode for NetworkAcl {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `NetworkAclAssociation` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkAclAssociation {
+    pub network_acl_association_id: Option<String>,
+    pub network_acl_id: Option<String>,
+    pub subnet_id: Option<String>,
+}
+impl NetworkAclAssociation {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.network_acl_association_id {
+            v.encode_xml(w, "networkAclAssociationId");
+        }
+        if let Some(v) = &self.network_acl_id {
+            v.encode_xml(w, "networkAclId");
+        }
+        if let Some(v) = &self.subnet_id {
+            v.encode_xml(w, "subnetId");
+        }
+    }
+}
+impl XmlEncode for NetworkAclAssociation {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `NetworkAclEntry` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkAclEntry {
+    pub cidr_block: Option<String>,
+    pub egress: Option<bool>,
+    pub icmp_type_code: Option<IcmpTypeCode>,
+    pub ipv6_cidr_block: Option<String>,
+    pub port_range: Option<PortRange>,
+    pub protocol: Option<String>,
+    pub rule_action: Option<RuleAction>,
+    pub rule_number: Option<i32>,
+}
+impl NetworkAclEntry {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.cidr_block {
+            v.encode_xml(w, "cidrBlock");
+        }
+        if let Some(v) = &self.egress {
+            v.encode_xml(w, "egress");
+        }
+        if let Some(v) = &self.icmp_type_code {
+            v.encode_xml(w, "icmpTypeCode");
+        }
+        if let Some(v) = &self.ipv6_cidr_block {
+            v.encode_xml(w, "ipv6CidrBlock");
+        }
+        if let Some(v) = &self.port_range {
+            v.encode_xml(w, "portRange");
+        }
+        if let Some(v) = &self.protocol {
+            v.encode_xml(w, "protocol");
+        }
+        if let Some(v) = &self.rule_action {
+            v.encode_xml(w, "ruleAction");
+        }
+        if let Some(v) = &self.rule_number {
+            v.encode_xml(w, "ruleNumber");
+        }
+    }
+}
+impl XmlEncode for NetworkAclEntry {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `NetworkFirewallAssociation` of the model.
@@ -531,6 +899,30 @@ impl XmlEncode for NetworkFirewallConnectivityType {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `PortRange` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PortRange {
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+}
+impl PortRange {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.from {
+            v.encode_xml(w, "from");
+        }
+        if let Some(v) = &self.to {
+            v.encode_xml(w, "to");
+        }
+    }
+}
+impl XmlEncode for PortRange {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `PrivateDnsNameOptionsOnLaunch` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PrivateDnsNameOptionsOnLaunch {
@@ -557,6 +949,34 @@ impl XmlEncode for PrivateDnsNameOptionsOnLaunch {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Enum `RuleAction` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleAction {
+    /// `allow`
+    Allow,
+    /// `deny`
+    Deny,
+}
+impl RuleAction {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Allow, Self::Deny];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for RuleAction {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Shape `Subnet` of the model.
@@ -876,6 +1296,38 @@ impl XmlEncode for Vpc {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Enum `VpcAttributeName` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VpcAttributeName {
+    /// `enableDnsSupport`
+    EnableDnsSupport,
+    /// `enableDnsHostnames`
+    EnableDnsHostnames,
+    /// `enableNetworkAddressUsageMetrics`
+    EnableNetworkAddressUsageMetrics,
+}
+impl VpcAttributeName {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] =
+        &[Self::EnableDnsSupport, Self::EnableDnsHostnames, Self::EnableNetworkAddressUsageMetrics];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::EnableDnsSupport => "enableDnsSupport",
+            Self::EnableDnsHostnames => "enableDnsHostnames",
+            Self::EnableNetworkAddressUsageMetrics => "enableNetworkAddressUsageMetrics",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for VpcAttributeName {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
     }
 }
 /// Shape `VpcCidrBlockAssociation` of the model.
