@@ -430,8 +430,11 @@ impl RegionState {
                 user_data: spec.user_data.clone(),
                 client_token: spec.client_token.clone(),
                 attributes: spec.attributes.clone(),
+                public_ip: None,
             };
-            self.instances_mut().insert(id, instance.clone());
+            self.instances_mut().insert(id.clone(), instance);
+            self.public_ip_on_transition(&id, InstanceState::Pending);
+            let instance = self.instances_ref().get(&id).cloned().ok_or_else(|| ControlError::invariant("launched"))?;
             launched.push(instance);
         }
         Ok((reservation_id, launched))
@@ -633,6 +636,9 @@ impl RegionState {
                     )),
                     _ => None,
                 };
+            }
+            if next != previous {
+                self.public_ip_on_transition(id, next);
             }
             out.push((id.clone(), previous, next));
         }

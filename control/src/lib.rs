@@ -5,6 +5,7 @@
 //! of HTTP or XML. Regions are created lazily on first use, so the 30-odd regions a client
 //! may name cost nothing until one is called.
 
+pub mod addresses;
 pub mod block_io;
 pub mod db_backups;
 pub mod db_event_subscriptions;

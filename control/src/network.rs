@@ -37,6 +37,7 @@ impl RegionState {
                     default_for_az: true,
                     tags: BTreeMap::new(),
                     hosts_used: 0,
+                    map_public_ip: None,
                 },
             );
         }
@@ -142,6 +143,7 @@ impl RegionState {
             default_for_az: false,
             tags: spec.tags,
             hosts_used: 0,
+            map_public_ip: None,
         };
         self.network_mut().subnets.insert(id, subnet.clone());
         Ok(subnet)
@@ -164,6 +166,15 @@ impl RegionState {
         }
         self.network_mut().subnets.remove(id);
         self.drop_subnet_routing(id);
+        Ok(())
+    }
+
+    /// ModifySubnetAttribute `MapPublicIpOnLaunch`.
+    pub(crate) fn set_map_public_ip(&mut self, id: &str, value: bool) -> Result<(), ControlError> {
+        self.subnet(id)?;
+        if let Some(s) = self.network_mut().subnets.get_mut(id) {
+            s.map_public_ip = Some(value);
+        }
         Ok(())
     }
 
@@ -212,6 +223,11 @@ impl Region {
     /// CreateSubnet.
     pub fn create_subnet(&self, spec: SubnetSpec, now_ms: u64, dry_run: bool) -> Result<Subnet, ControlError> {
         self.with_state(now_ms, |state| state.create_subnet(spec, dry_run))
+    }
+
+    /// ModifySubnetAttribute `MapPublicIpOnLaunch`.
+    pub fn set_map_public_ip(&self, id: &str, value: bool, now_ms: u64) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.set_map_public_ip(id, value))
     }
 
     /// DeleteSubnet.

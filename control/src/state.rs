@@ -52,6 +52,7 @@ pub struct RegionState {
     pub(crate) secrets: Table<String, crate::secrets::Secret>,
     pub(crate) internet_gateways: Table<String, crate::model::routing::InternetGateway>,
     pub(crate) route_tables: Table<String, crate::model::routing::RouteTable>,
+    pub(crate) addresses: Table<String, crate::model::routing::Address>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
     /// Ports for DB instances created without one (`ControlConfig::rds_ports`).
@@ -133,6 +134,7 @@ impl RegionState {
             secrets: Table::from_rows(db.load::<crate::secrets::Secret>()?),
             internet_gateways: Table::from_rows(db.load::<crate::model::routing::InternetGateway>()?),
             route_tables: Table::from_rows(db.load::<crate::model::routing::RouteTable>()?),
+            addresses: Table::from_rows(db.load::<crate::model::routing::Address>()?),
             db,
             store,
             instance_capacity: u32::MAX,
@@ -222,6 +224,7 @@ impl RegionState {
             || self.secrets.has_changes()
             || self.internet_gateways.has_changes()
             || self.route_tables.has_changes()
+            || self.addresses.has_changes()
             || self.network.default_made_changed;
         if !changed {
             self.forget_originals();
@@ -249,6 +252,7 @@ impl RegionState {
             db::put_changes(&tx, &self.secrets)?;
             db::put_changes(&tx, &self.internet_gateways)?;
             db::put_changes(&tx, &self.route_tables)?;
+            db::put_changes(&tx, &self.addresses)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
             }
@@ -295,6 +299,7 @@ impl RegionState {
         self.secrets.commit();
         self.internet_gateways.commit();
         self.route_tables.commit();
+        self.addresses.commit();
     }
 
     /// Undoes every change of the running command in memory (it failed part-way).
@@ -357,6 +362,7 @@ impl RegionState {
         self.secrets.rollback();
         self.internet_gateways.rollback();
         self.route_tables.rollback();
+        self.addresses.rollback();
     }
 
     /// The storage nodes of a zone that a client cannot reach now (crashed, or cut from the

@@ -40,6 +40,7 @@ impl RegionState {
             Some("sg") => self.security_groups.get_mut(resource).map(|g| &mut g.tags).ok_or_else(missing),
             Some("key") => self.key_pairs.get_mut(resource).map(|k| &mut k.tags).ok_or_else(missing),
             Some("igw" | "rtb") => self.routing_tags_mut(resource).ok_or_else(missing),
+            Some("eipalloc") => self.address_tags_mut(resource).ok_or_else(missing),
             _ => Err(missing()),
         }
     }
@@ -126,6 +127,9 @@ impl RegionState {
         }
         for t in self.route_tables.values() {
             out.extend(t.tags.iter().map(|(k, val)| (t.id.clone(), "route-table", k.clone(), val.clone())));
+        }
+        for a in self.addresses.values() {
+            out.extend(a.tags.iter().map(|(k, val)| (a.allocation_id.clone(), "elastic-ip", k.clone(), val.clone())));
         }
         out
     }

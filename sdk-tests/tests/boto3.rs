@@ -292,3 +292,11 @@ async fn boto3_vpc_routing_as_terraform_uses_it() {
     let Some(run) = run_script("vpc_routing.py", 100) else { return };
     assert!(run.await.contains("boto3 vpc routing: ok"));
 }
+
+/// Public IPv4 addresses: given at launch in subnets that map them, given back at stop, Elastic
+/// IPs allocated, associated, moved and released with EC2's codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_public_addresses_and_elastic_ips() {
+    let Some(run) = run_script("public_addresses.py", 50) else { return };
+    assert!(run.await.contains("boto3 public addresses: ok"));
+}

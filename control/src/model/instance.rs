@@ -70,6 +70,10 @@ pub struct Instance {
     pub client_token: Option<String>,
     #[serde(default)]
     pub attributes: InstanceAttributes,
+    /// The public IPv4 address given at launch or start (subnets that map public IPs), released
+    /// when it stops; an Elastic IP associated with it shows instead.
+    #[serde(default)]
+    pub public_ip: Option<String>,
 }
 
 impl Row for Instance {

@@ -121,9 +121,17 @@ pub struct Subnet {
     pub tags: BTreeMap<String, String>,
     /// Host numbers handed out so far (addresses are not reused, which keeps them unique).
     pub hosts_used: u32,
+    /// `MapPublicIpOnLaunch` as set (`None`: AWS's default, on in default subnets only).
+    #[serde(default)]
+    pub map_public_ip: Option<bool>,
 }
 
 impl Subnet {
+    /// Whether instances launched here get a public IPv4 address.
+    pub fn maps_public_ip(&self) -> bool {
+        self.map_public_ip.unwrap_or(self.default_for_az)
+    }
+
     fn block(&self) -> Cidr {
         Cidr::parse(&self.cidr).unwrap_or(Cidr { base: 0, prefix: 32 })
     }

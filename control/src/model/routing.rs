@@ -65,6 +65,30 @@ impl Row for RouteTable {
     }
 }
 
+/// An Elastic IP address, and the instance it is associated with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub allocation_id: String,
+    pub public_ip: String,
+    pub association: Option<AddressAssociation>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressAssociation {
+    pub id: String,
+    pub instance_id: String,
+    pub private_ip: String,
+}
+
+impl Row for Address {
+    const TABLE: &'static str = "addresses";
+    type Key = String;
+    fn key(&self) -> String {
+        self.allocation_id.clone()
+    }
+}
+
 /// What can go wrong with gateways and routes, in squall's terms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoutingError {
@@ -91,4 +115,13 @@ pub enum RoutingError {
     DependencyViolation { kind: &'static str, id: String },
     #[error("subnet {subnet} is already associated with route table {table}")]
     SubnetAssociated { subnet: String, table: String },
+    #[error("address {0} does not exist")]
+    AddressNotFound(String),
+    #[error("address {0} is in use")]
+    AddressInUse(String),
+    #[error("at most {0} Elastic IP addresses")]
+    AddressLimit(usize),
+    /// The address is associated with another instance and reassociation was not allowed.
+    #[error("address {address} is associated with {instance}")]
+    AddressAssociated { address: String, instance: String },
 }

@@ -73,24 +73,51 @@ fn user_initiated(ms: u64) -> String {
     format!("User initiated ({} {} GMT)", &t[..10], &t[11..19])
 }
 
+/// An instance's public address and whether its VPC gives DNS hostnames.
+pub(crate) struct Net {
+    public_ip: Option<String>,
+    dns_hostnames: bool,
+}
+
+fn net_of(state: &squall_control::state::RegionState, i: &instances::Instance) -> Net {
+    Net {
+        public_ip: state.public_ip_of(&i.id),
+        dns_hostnames: i.vpc_id.as_deref().and_then(|v| state.vpc(v).ok()).is_some_and(|v| v.dns_hostnames()),
+    }
+}
+
+/// `ip-10-0-0-1.ec2.internal` in us-east-1, `ip-10-0-0-1.<region>.compute.internal` elsewhere;
+/// public names likewise (`ec2-54-1-2-3.compute-1.amazonaws.com`).
+fn dns_names(region: &str, private_ip: &str, public_ip: Option<&str>) -> (String, Option<String>) {
+    let private = private_ip.replace('.', "-");
+    let public = public_ip.map(|ip| ip.replace('.', "-"));
+    if region == "us-east-1" {
+        (format!("ip-{private}.ec2.internal"), public.map(|p| format!("ec2-{p}.compute-1.amazonaws.com")))
+    } else {
+        (
+            format!("ip-{private}.{region}.compute.internal"),
+            public.map(|p| format!("ec2-{p}.{region}.compute.amazonaws.com")),
+        )
+    }
+}
+
 fn wire_instance(
     i: &instances::Instance,
     devices: Vec<InstanceBlockDeviceMapping>,
     groups: &[(String, String)],
+    net: &Net,
+    region: &str,
 ) -> Instance {
-    let ip_dashed = i.private_ip.replace('.', "-");
+    let (private_dns, public_dns) = dns_names(region, &i.private_ip, net.public_ip.as_deref());
     Instance {
         instance_id: Some(i.id.to_string()),
         image_id: Some(i.image_id.clone()),
         instance_type: InstanceType::from_wire(&i.instance_type),
         state: Some(wire_state(i.state)),
         private_ip_address: (i.state != State::Terminated).then(|| i.private_ip.clone()),
-        private_dns_name: Some(if i.state == State::Terminated {
-            String::new()
-        } else {
-            format!("ip-{ip_dashed}.ec2.internal")
-        }),
-        public_dns_name: Some(String::new()),
+        private_dns_name: Some(if i.state == State::Terminated { String::new() } else { private_dns }),
+        public_ip_address: net.public_ip.clone(),
+        public_dns_name: Some(public_dns.filter(|_| net.dns_hostnames).unwrap_or_default()),
         state_transition_reason: Some(i.user_transition_ms.map(user_initiated).unwrap_or_default()),
         state_reason: i
             .state_reason
@@ -232,18 +259,27 @@ pub(crate) fn run_instances(
     let now = control.now_ms();
     let (reservation, launched) = region.run_instances(request, now, r.dry_run == Some(true)).map_err(control_error)?;
     // What the launch made, read back for the answer.
-    let (devices, groups) = region
+    let (devices, groups, nets) = region
         .read(now, |state| {
             let devices: Vec<_> = launched.iter().map(|i| block_devices(state, &i.id)).collect();
             let groups: Vec<_> = launched.iter().map(|i| group_names(state, i)).collect();
-            Ok((devices, groups))
+            let nets: Vec<_> = launched.iter().map(|i| net_of(state, i)).collect();
+            Ok((devices, groups, nets))
         })
         .map_err(control_error)?;
     Ok(Reservation {
         reservation_id: Some(reservation),
         owner_id: Some(ctx.account_id.clone()),
         groups: Some(Vec::new()),
-        instances: Some(launched.iter().zip(devices).zip(groups).map(|((i, d), g)| wire_instance(i, d, &g)).collect()),
+        instances: Some(
+            launched
+                .iter()
+                .zip(devices)
+                .zip(groups)
+                .zip(nets)
+                .map(|(((i, d), g), n)| wire_instance(i, d, &g, &n, &ctx.region))
+                .collect(),
+        ),
         requester_id: None,
     })
 }
@@ -318,18 +354,19 @@ pub(crate) fn describe_instances(
                     .map(|i| {
                         let d = block_devices(state, &i.id);
                         let g = group_names(state, &i);
-                        (i, d, g)
+                        let n = net_of(state, &i);
+                        (i, d, g, n)
                     })
                     .collect::<Vec<_>>(),
                 more,
             ))
         })
         .map_err(control_error)?;
-    let next_token = if more { found.last().map(|(i, _, _)| i.id.to_string()) } else { None };
+    let next_token = if more { found.last().map(|(i, _, _, _)| i.id.to_string()) } else { None };
     // Consecutive instances of one launch share a reservation, as AWS groups them.
     let mut reservations: Vec<Reservation> = Vec::new();
-    for (i, devices, groups) in &found {
-        let wire = wire_instance(i, devices.clone(), groups);
+    for (i, devices, groups, net) in &found {
+        let wire = wire_instance(i, devices.clone(), groups, net, &ctx.region);
         match reservations.last_mut() {
             Some(r) if r.reservation_id.as_deref() == Some(i.reservation_id.as_str()) => {
                 r.instances.get_or_insert_with(Vec::new).push(wire)

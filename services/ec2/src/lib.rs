@@ -156,6 +156,16 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         Request::CreateRoute(r) => Response::CreateRoute(routing::create_route(control, ctx, r)?),
         Request::ReplaceRoute(r) => Response::ReplaceRoute(routing::replace_route(control, ctx, r)?),
         Request::DeleteRoute(r) => Response::DeleteRoute(routing::delete_route(control, ctx, r)?),
+        Request::AllocateAddress(r) => Response::AllocateAddress(routing::allocate_address(control, ctx, r)?),
+        Request::AssociateAddress(r) => Response::AssociateAddress(routing::associate_address(control, ctx, r)?),
+        Request::DisassociateAddress(r) => {
+            Response::DisassociateAddress(routing::disassociate_address(control, ctx, r)?)
+        }
+        Request::ReleaseAddress(r) => Response::ReleaseAddress(routing::release_address(control, ctx, r)?),
+        Request::DescribeAddresses(r) => Response::DescribeAddresses(routing::describe_addresses(control, ctx, r)?),
+        Request::ModifySubnetAttribute(r) => {
+            Response::ModifySubnetAttribute(routing::modify_subnet_attribute(control, ctx, r)?)
+        }
         Request::DescribeSubnets(r) => Response::DescribeSubnets(network::describe_subnets(control, ctx, r)?),
         Request::RunInstances(r) => Response::RunInstances(instances::run_instances(control, ctx, r)?),
         Request::DescribeInstances(r) => Response::DescribeInstances(instances::describe_instances(control, ctx, r)?),
@@ -517,6 +527,17 @@ fn routing_error(e: squall_control::RoutingError) -> ApiError {
         R::DependencyViolation { kind, id } => ApiError::client(
             "DependencyViolation",
             format!("The {kind} '{id}' has dependencies and cannot be deleted."),
+        ),
+        R::AddressNotFound(id) => {
+            ApiError::client("InvalidAllocationID.NotFound", format!("The allocation ID '{id}' does not exist"))
+        }
+        R::AddressInUse(ip) => ApiError::client("InvalidIPAddress.InUse", format!("Address {ip} is in use.")),
+        R::AddressLimit(n) => {
+            ApiError::client("AddressLimitExceeded", format!("The maximum number of addresses has been reached ({n})."))
+        }
+        R::AddressAssociated { address, instance } => ApiError::client(
+            "Resource.AlreadyAssociated",
+            format!("resource {address} is already associated with associate-id {instance}"),
         ),
         R::SubnetAssociated { subnet, table } => ApiError::client(
             "Resource.AlreadyAssociated",

@@ -64,7 +64,7 @@ fn wire_subnet(s: &ControlSubnet, ctx: &RequestContext) -> Subnet {
         state: Some(SubnetState::Available),
         available_ip_address_count: Some(s.available_addresses().min(i32::MAX as u64) as i32),
         default_for_az: Some(s.default_for_az),
-        map_public_ip_on_launch: Some(s.default_for_az),
+        map_public_ip_on_launch: Some(s.maps_public_ip()),
         owner_id: Some(ctx.account_id.clone()),
         subnet_arn: Some(format!("arn:aws:ec2:{}:{}:subnet/{}", ctx.region, ctx.account_id, s.id)),
         assign_ipv6_address_on_creation: Some(false),

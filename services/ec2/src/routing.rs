@@ -518,3 +518,190 @@ pub(crate) fn describe_network_acls(
         .collect();
     Ok(DescribeNetworkAclsResult { network_acls: Some(acls), next_token: None })
 }
+
+const ADDRESS_FILTERS: &[&str] = &[
+    "allocation-id",
+    "association-id",
+    "domain",
+    "instance-id",
+    "network-border-group",
+    "private-ip-address",
+    "public-ip",
+    "tag-key",
+    "tag:*",
+];
+
+fn wire_address(a: &squall_control::model::routing::Address, region: &str) -> Address {
+    Address {
+        allocation_id: Some(a.allocation_id.clone()),
+        association_id: a.association.as_ref().map(|x| x.id.clone()),
+        domain: Some(DomainType::Vpc),
+        private_ip_address: a.association.as_ref().map(|x| x.private_ip.clone()),
+        tags: Some(wire_tags(&a.tags)),
+        public_ipv4_pool: Some("amazon".into()),
+        network_border_group: Some(region.to_string()),
+        instance_id: a.association.as_ref().map(|x| x.instance_id.clone()),
+        public_ip: Some(a.public_ip.clone()),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn allocate_address(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: AllocateAddressRequest,
+) -> Result<AllocateAddressResult, ApiError> {
+    let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::ElasticIp)?;
+    check_dry_run(r.dry_run)?;
+    if r.domain == Some(DomainType::Standard) {
+        return Err(ApiError::client(
+            "InvalidParameterValue",
+            "Elastic IP addresses for use with EC2-Classic (standard) are no longer available: use domain vpc.",
+        ));
+    }
+    if r.address.is_some() || r.customer_owned_ipv4_pool.is_some() || r.ipam_pool_id.is_some() {
+        return Err(ApiError::new(501, "NotImplemented", "squall allocates addresses from Amazon's pool only"));
+    }
+    let a = region(control, ctx)?.allocate_address(tags, control.now_ms()).map_err(control_error)?;
+    Ok(AllocateAddressResult {
+        allocation_id: Some(a.allocation_id),
+        public_ipv4_pool: Some("amazon".into()),
+        network_border_group: Some(ctx.region.clone()),
+        domain: Some(DomainType::Vpc),
+        public_ip: Some(a.public_ip),
+        ..Default::default()
+    })
+}
+
+/// The allocation id a request names directly or by its public IP.
+fn allocation_of(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    allocation: Option<String>,
+    public_ip: Option<String>,
+) -> Result<String, ApiError> {
+    match (allocation, public_ip) {
+        (Some(id), _) => Ok(id),
+        (None, Some(ip)) => region(control, ctx)?
+            .read(control.now_ms(), |state| {
+                Ok(state.addresses_all().into_iter().find(|a| a.public_ip == ip).map(|a| a.allocation_id))
+            })
+            .map_err(control_error)?
+            .ok_or_else(|| ApiError::client("InvalidAddress.NotFound", format!("Address '{ip}' not found."))),
+        (None, None) => Err(ApiError::missing_parameter("AllocationId")),
+    }
+}
+
+pub(crate) fn associate_address(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: AssociateAddressRequest,
+) -> Result<AssociateAddressResult, ApiError> {
+    check_dry_run(r.dry_run)?;
+    if r.network_interface_id.is_some() || r.private_ip_address.is_some() {
+        return Err(ApiError::new(501, "NotImplemented", "squall associates addresses with instances only"));
+    }
+    let allocation = allocation_of(control, ctx, r.allocation_id, r.public_ip)?;
+    let instance = r.instance_id.ok_or_else(|| ApiError::missing_parameter("InstanceId"))?;
+    let instance = crate::common::instance_id(&instance)?;
+    let id = region(control, ctx)?
+        .associate_address(&allocation, &instance, r.allow_reassociation.unwrap_or(false), control.now_ms())
+        .map_err(control_error)?;
+    Ok(AssociateAddressResult { association_id: Some(id) })
+}
+
+pub(crate) fn disassociate_address(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: DisassociateAddressRequest,
+) -> Result<(), ApiError> {
+    check_dry_run(r.dry_run)?;
+    let association = match (r.association_id, r.public_ip) {
+        (Some(id), _) => id,
+        (None, Some(ip)) => {
+            let allocation = allocation_of(control, ctx, None, Some(ip.clone()))?;
+            region(control, ctx)?
+                .read(control.now_ms(), |state| Ok(state.address(&allocation)?.association.clone()))
+                .map_err(control_error)?
+                .map(|x| x.id)
+                .ok_or_else(|| {
+                    ApiError::client("InvalidAssociationID.NotFound", format!("Address '{ip}' is not associated."))
+                })?
+        }
+        (None, None) => return Err(ApiError::missing_parameter("AssociationId")),
+    };
+    region(control, ctx)?.disassociate_address(&association, control.now_ms()).map_err(control_error)
+}
+
+pub(crate) fn release_address(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: ReleaseAddressRequest,
+) -> Result<(), ApiError> {
+    check_dry_run(r.dry_run)?;
+    let allocation = allocation_of(control, ctx, r.allocation_id, r.public_ip)?;
+    region(control, ctx)?.release_address(&allocation, control.now_ms()).map_err(control_error)
+}
+
+pub(crate) fn describe_addresses(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: DescribeAddressesRequest,
+) -> Result<DescribeAddressesResult, ApiError> {
+    check_dry_run(r.dry_run)?;
+    let filters = r.filters.unwrap_or_default();
+    filter::validate(&filters, ADDRESS_FILTERS)?;
+    let ids = r.allocation_ids.unwrap_or_default();
+    let ips = r.public_ips.unwrap_or_default();
+    let all = region(control, ctx)?
+        .read(control.now_ms(), |state| {
+            for id in &ids {
+                state.address(id)?;
+            }
+            Ok(state.addresses_all())
+        })
+        .map_err(control_error)?;
+    if let Some(ip) = ips.iter().find(|ip| !all.iter().any(|a| a.public_ip == **ip)) {
+        return Err(ApiError::client("InvalidAddress.NotFound", format!("Address '{ip}' not found.")));
+    }
+    let list = all
+        .iter()
+        .filter(|a| ids.is_empty() || ids.contains(&a.allocation_id))
+        .filter(|a| ips.is_empty() || ips.contains(&a.public_ip))
+        .filter(|a| {
+            filter::matches(&filters, |name| match name {
+                "allocation-id" => vec![a.allocation_id.clone()],
+                "association-id" => a.association.iter().map(|x| x.id.clone()).collect(),
+                "domain" => vec!["vpc".into()],
+                "instance-id" => a.association.iter().map(|x| x.instance_id.clone()).collect(),
+                "network-border-group" => vec![ctx.region.clone()],
+                "private-ip-address" => a.association.iter().map(|x| x.private_ip.clone()).collect(),
+                "public-ip" => vec![a.public_ip.clone()],
+                other => filter::tag_values(&a.tags, other),
+            })
+        })
+        .map(|a| wire_address(a, &ctx.region))
+        .collect();
+    Ok(DescribeAddressesResult { addresses: Some(list) })
+}
+
+pub(crate) fn modify_subnet_attribute(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: ModifySubnetAttributeRequest,
+) -> Result<(), ApiError> {
+    let Some(value) = r.map_public_ip_on_launch.and_then(|v| v.value) else {
+        let given = r.assign_ipv6_address_on_creation.is_some()
+            || r.map_customer_owned_ip_on_launch.is_some()
+            || r.enable_dns64.is_some()
+            || r.private_dns_hostname_type_on_launch.is_some()
+            || r.enable_resource_name_dns_a_record_on_launch.is_some()
+            || r.enable_resource_name_dns_aaaa_record_on_launch.is_some();
+        return Err(if given {
+            ApiError::new(501, "NotImplemented", "squall changes a subnet's MapPublicIpOnLaunch only")
+        } else {
+            ApiError::missing_parameter("MapPublicIpOnLaunch")
+        });
+    };
+    region(control, ctx)?.set_map_public_ip(&r.subnet_id, value, control.now_ms()).map_err(control_error)
+}

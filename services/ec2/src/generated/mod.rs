@@ -910,6 +910,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "ModifyVpcAttribute",
     "DescribeAccountAttributes",
     "DescribeNetworkAcls",
+    "ModifySubnetAttribute",
     "DescribeImages",
     "CreateImage",
     "RegisterImage",
@@ -939,6 +940,11 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "CreateRoute",
     "ReplaceRoute",
     "DeleteRoute",
+    "AllocateAddress",
+    "AssociateAddress",
+    "DisassociateAddress",
+    "ReleaseAddress",
+    "DescribeAddresses",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -988,6 +994,7 @@ pub enum Request {
     ModifyVpcAttribute(ModifyVpcAttributeRequest),
     DescribeAccountAttributes(DescribeAccountAttributesRequest),
     DescribeNetworkAcls(DescribeNetworkAclsRequest),
+    ModifySubnetAttribute(ModifySubnetAttributeRequest),
     DescribeImages(DescribeImagesRequest),
     CreateImage(CreateImageRequest),
     RegisterImage(RegisterImageRequest),
@@ -1017,6 +1024,11 @@ pub enum Request {
     CreateRoute(CreateRouteRequest),
     ReplaceRoute(ReplaceRouteRequest),
     DeleteRoute(DeleteRouteRequest),
+    AllocateAddress(AllocateAddressRequest),
+    AssociateAddress(AssociateAddressRequest),
+    DisassociateAddress(DisassociateAddressRequest),
+    ReleaseAddress(ReleaseAddressRequest),
+    DescribeAddresses(DescribeAddressesRequest),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -1095,6 +1107,9 @@ impl Request {
                 DescribeAccountAttributesRequest::decode_members(q, "").map(Self::DescribeAccountAttributes)
             }
             "DescribeNetworkAcls" => DescribeNetworkAclsRequest::decode_members(q, "").map(Self::DescribeNetworkAcls),
+            "ModifySubnetAttribute" => {
+                ModifySubnetAttributeRequest::decode_members(q, "").map(Self::ModifySubnetAttribute)
+            }
             "DescribeImages" => DescribeImagesRequest::decode_members(q, "").map(Self::DescribeImages),
             "CreateImage" => CreateImageRequest::decode_members(q, "").map(Self::CreateImage),
             "RegisterImage" => RegisterImageRequest::decode_members(q, "").map(Self::RegisterImage),
@@ -1148,6 +1163,11 @@ impl Request {
             "CreateRoute" => CreateRouteRequest::decode_members(q, "").map(Self::CreateRoute),
             "ReplaceRoute" => ReplaceRouteRequest::decode_members(q, "").map(Self::ReplaceRoute),
             "DeleteRoute" => DeleteRouteRequest::decode_members(q, "").map(Self::DeleteRoute),
+            "AllocateAddress" => AllocateAddressRequest::decode_members(q, "").map(Self::AllocateAddress),
+            "AssociateAddress" => AssociateAddressRequest::decode_members(q, "").map(Self::AssociateAddress),
+            "DisassociateAddress" => DisassociateAddressRequest::decode_members(q, "").map(Self::DisassociateAddress),
+            "ReleaseAddress" => ReleaseAddressRequest::decode_members(q, "").map(Self::ReleaseAddress),
+            "DescribeAddresses" => DescribeAddressesRequest::decode_members(q, "").map(Self::DescribeAddresses),
             _ => return None,
         })
     }
@@ -1199,6 +1219,7 @@ impl Request {
             Self::ModifyVpcAttribute(_) => "ModifyVpcAttribute",
             Self::DescribeAccountAttributes(_) => "DescribeAccountAttributes",
             Self::DescribeNetworkAcls(_) => "DescribeNetworkAcls",
+            Self::ModifySubnetAttribute(_) => "ModifySubnetAttribute",
             Self::DescribeImages(_) => "DescribeImages",
             Self::CreateImage(_) => "CreateImage",
             Self::RegisterImage(_) => "RegisterImage",
@@ -1228,6 +1249,11 @@ impl Request {
             Self::CreateRoute(_) => "CreateRoute",
             Self::ReplaceRoute(_) => "ReplaceRoute",
             Self::DeleteRoute(_) => "DeleteRoute",
+            Self::AllocateAddress(_) => "AllocateAddress",
+            Self::AssociateAddress(_) => "AssociateAddress",
+            Self::DisassociateAddress(_) => "DisassociateAddress",
+            Self::ReleaseAddress(_) => "ReleaseAddress",
+            Self::DescribeAddresses(_) => "DescribeAddresses",
         }
     }
 }
@@ -1279,6 +1305,7 @@ pub enum Response {
     ModifyVpcAttribute(()),
     DescribeAccountAttributes(DescribeAccountAttributesResult),
     DescribeNetworkAcls(DescribeNetworkAclsResult),
+    ModifySubnetAttribute(()),
     DescribeImages(DescribeImagesResult),
     CreateImage(CreateImageResult),
     RegisterImage(RegisterImageResult),
@@ -1308,6 +1335,11 @@ pub enum Response {
     CreateRoute(CreateRouteResult),
     ReplaceRoute(()),
     DeleteRoute(()),
+    AllocateAddress(AllocateAddressResult),
+    AssociateAddress(AssociateAddressResult),
+    DisassociateAddress(()),
+    ReleaseAddress(()),
+    DescribeAddresses(DescribeAddressesResult),
 }
 impl Response {
     /// The operation's name.
@@ -1358,6 +1390,7 @@ impl Response {
             Self::ModifyVpcAttribute(_) => "ModifyVpcAttribute",
             Self::DescribeAccountAttributes(_) => "DescribeAccountAttributes",
             Self::DescribeNetworkAcls(_) => "DescribeNetworkAcls",
+            Self::ModifySubnetAttribute(_) => "ModifySubnetAttribute",
             Self::DescribeImages(_) => "DescribeImages",
             Self::CreateImage(_) => "CreateImage",
             Self::RegisterImage(_) => "RegisterImage",
@@ -1387,6 +1420,11 @@ impl Response {
             Self::CreateRoute(_) => "CreateRoute",
             Self::ReplaceRoute(_) => "ReplaceRoute",
             Self::DeleteRoute(_) => "DeleteRoute",
+            Self::AllocateAddress(_) => "AllocateAddress",
+            Self::AssociateAddress(_) => "AssociateAddress",
+            Self::DisassociateAddress(_) => "DisassociateAddress",
+            Self::ReleaseAddress(_) => "ReleaseAddress",
+            Self::DescribeAddresses(_) => "DescribeAddresses",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -1534,6 +1572,7 @@ impl Response {
                 v.encode_members(w);
                 true
             }
+            Self::ModifySubnetAttribute(()) => false,
             Self::DescribeImages(v) => {
                 v.encode_members(w);
                 true
@@ -1629,6 +1668,20 @@ impl Response {
             }
             Self::ReplaceRoute(()) => false,
             Self::DeleteRoute(()) => false,
+            Self::AllocateAddress(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::AssociateAddress(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DisassociateAddress(()) => false,
+            Self::ReleaseAddress(()) => false,
+            Self::DescribeAddresses(v) => {
+                v.encode_members(w);
+                true
+            }
         }
     }
 }

@@ -683,6 +683,62 @@ impl XmlEncode for Ipv6AddressAttribute {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `ModifySubnetAttributeRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifySubnetAttributeRequest {
+    pub assign_ipv6_address_on_creation: Option<AttributeBooleanValue>,
+    pub map_public_ip_on_launch: Option<AttributeBooleanValue>,
+    pub subnet_id: String,
+    pub map_customer_owned_ip_on_launch: Option<AttributeBooleanValue>,
+    pub customer_owned_ipv4_pool: Option<String>,
+    pub enable_dns64: Option<AttributeBooleanValue>,
+    pub private_dns_hostname_type_on_launch: Option<HostnameType>,
+    pub enable_resource_name_dns_a_record_on_launch: Option<AttributeBooleanValue>,
+    pub enable_resource_name_dns_aaaa_record_on_launch: Option<AttributeBooleanValue>,
+    pub enable_lni_at_device_index: Option<i32>,
+    pub disable_lni_at_device_index: Option<AttributeBooleanValue>,
+}
+impl ModifySubnetAttributeRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            assign_ipv6_address_on_creation: AttributeBooleanValue::decode_query(
+                q,
+                &join(key, "AssignIpv6AddressOnCreation"),
+            )?,
+            map_public_ip_on_launch: AttributeBooleanValue::decode_query(q, &join(key, "MapPublicIpOnLaunch"))?,
+            subnet_id: required(String::decode_query(q, &join(key, "SubnetId"))?, &join(key, "SubnetId"))?,
+            map_customer_owned_ip_on_launch: AttributeBooleanValue::decode_query(
+                q,
+                &join(key, "MapCustomerOwnedIpOnLaunch"),
+            )?,
+            customer_owned_ipv4_pool: String::decode_query(q, &join(key, "CustomerOwnedIpv4Pool"))?,
+            enable_dns64: AttributeBooleanValue::decode_query(q, &join(key, "EnableDns64"))?,
+            private_dns_hostname_type_on_launch: HostnameType::decode_query(
+                q,
+                &join(key, "PrivateDnsHostnameTypeOnLaunch"),
+            )?,
+            enable_resource_name_dns_a_record_on_launch: AttributeBooleanValue::decode_query(
+                q,
+                &join(key, "EnableResourceNameDnsARecordOnLaunch"),
+            )?,
+            enable_resource_name_dns_aaaa_record_on_launch: AttributeBooleanValue::decode_query(
+                q,
+                &join(key, "EnableResourceNameDnsAAAARecordOnLaunch"),
+            )?,
+            enable_lni_at_device_index: i32::decode_query(q, &join(key, "EnableLniAtDeviceIndex"))?,
+            disable_lni_at_device_index: AttributeBooleanValue::decode_query(q, &join(key, "DisableLniAtDeviceIndex"))?,
+        })
+    }
+}
+impl QueryDecode for ModifySubnetAttributeRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `ModifyVpcAttributeRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModifyVpcAttributeRequest {

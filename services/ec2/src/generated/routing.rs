@@ -8,6 +8,222 @@ use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};
 
 use super::common::*;
 
+/// Shape `Address` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Address {
+    pub allocation_id: Option<String>,
+    pub association_id: Option<String>,
+    pub domain: Option<DomainType>,
+    pub network_interface_id: Option<String>,
+    pub network_interface_owner_id: Option<String>,
+    pub private_ip_address: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+    pub public_ipv4_pool: Option<String>,
+    pub network_border_group: Option<String>,
+    pub customer_owned_ip: Option<String>,
+    pub customer_owned_ipv4_pool: Option<String>,
+    pub carrier_ip: Option<String>,
+    pub subnet_id: Option<String>,
+    pub service_managed: Option<ServiceManaged>,
+    pub instance_id: Option<String>,
+    pub public_ip: Option<String>,
+}
+impl Address {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.allocation_id {
+            v.encode_xml(w, "allocationId");
+        }
+        if let Some(v) = &self.association_id {
+            v.encode_xml(w, "associationId");
+        }
+        if let Some(v) = &self.domain {
+            v.encode_xml(w, "domain");
+        }
+        if let Some(v) = &self.network_interface_id {
+            v.encode_xml(w, "networkInterfaceId");
+        }
+        if let Some(v) = &self.network_interface_owner_id {
+            v.encode_xml(w, "networkInterfaceOwnerId");
+        }
+        if let Some(v) = &self.private_ip_address {
+            v.encode_xml(w, "privateIpAddress");
+        }
+        if let Some(v) = &self.tags {
+            encode_list(w, "tagSet", "item", v);
+        }
+        if let Some(v) = &self.public_ipv4_pool {
+            v.encode_xml(w, "publicIpv4Pool");
+        }
+        if let Some(v) = &self.network_border_group {
+            v.encode_xml(w, "networkBorderGroup");
+        }
+        if let Some(v) = &self.customer_owned_ip {
+            v.encode_xml(w, "customerOwnedIp");
+        }
+        if let Some(v) = &self.customer_owned_ipv4_pool {
+            v.encode_xml(w, "customerOwnedIpv4Pool");
+        }
+        if let Some(v) = &self.carrier_ip {
+            v.encode_xml(w, "carrierIp");
+        }
+        if let Some(v) = &self.subnet_id {
+            v.encode_xml(w, "subnetId");
+        }
+        if let Some(v) = &self.service_managed {
+            v.encode_xml(w, "serviceManaged");
+        }
+        if let Some(v) = &self.instance_id {
+            v.encode_xml(w, "instanceId");
+        }
+        if let Some(v) = &self.public_ip {
+            v.encode_xml(w, "publicIp");
+        }
+    }
+}
+impl XmlEncode for Address {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `AllocateAddressRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AllocateAddressRequest {
+    pub domain: Option<DomainType>,
+    pub address: Option<String>,
+    pub public_ipv4_pool: Option<String>,
+    pub network_border_group: Option<String>,
+    pub customer_owned_ipv4_pool: Option<String>,
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    pub ipam_pool_id: Option<String>,
+    pub dry_run: Option<bool>,
+}
+impl AllocateAddressRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            domain: DomainType::decode_query(q, &join(key, "Domain"))?,
+            address: String::decode_query(q, &join(key, "Address"))?,
+            public_ipv4_pool: String::decode_query(q, &join(key, "PublicIpv4Pool"))?,
+            network_border_group: String::decode_query(q, &join(key, "NetworkBorderGroup"))?,
+            customer_owned_ipv4_pool: String::decode_query(q, &join(key, "CustomerOwnedIpv4Pool"))?,
+            tag_specifications: ec2_list::<TagSpecification>(q, &join(key, "TagSpecification"))?,
+            ipam_pool_id: String::decode_query(q, &join(key, "IpamPoolId"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for AllocateAddressRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `AllocateAddressResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AllocateAddressResult {
+    pub allocation_id: Option<String>,
+    pub public_ipv4_pool: Option<String>,
+    pub network_border_group: Option<String>,
+    pub domain: Option<DomainType>,
+    pub customer_owned_ip: Option<String>,
+    pub customer_owned_ipv4_pool: Option<String>,
+    pub carrier_ip: Option<String>,
+    pub public_ip: Option<String>,
+}
+impl AllocateAddressResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.allocation_id {
+            v.encode_xml(w, "allocationId");
+        }
+        if let Some(v) = &self.public_ipv4_pool {
+            v.encode_xml(w, "publicIpv4Pool");
+        }
+        if let Some(v) = &self.network_border_group {
+            v.encode_xml(w, "networkBorderGroup");
+        }
+        if let Some(v) = &self.domain {
+            v.encode_xml(w, "domain");
+        }
+        if let Some(v) = &self.customer_owned_ip {
+            v.encode_xml(w, "customerOwnedIp");
+        }
+        if let Some(v) = &self.customer_owned_ipv4_pool {
+            v.encode_xml(w, "customerOwnedIpv4Pool");
+        }
+        if let Some(v) = &self.carrier_ip {
+            v.encode_xml(w, "carrierIp");
+        }
+        if let Some(v) = &self.public_ip {
+            v.encode_xml(w, "publicIp");
+        }
+    }
+}
+impl XmlEncode for AllocateAddressResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `AssociateAddressRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssociateAddressRequest {
+    pub allocation_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub public_ip: Option<String>,
+    pub dry_run: Option<bool>,
+    pub network_interface_id: Option<String>,
+    pub private_ip_address: Option<String>,
+    pub allow_reassociation: Option<bool>,
+}
+impl AssociateAddressRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            allocation_id: String::decode_query(q, &join(key, "AllocationId"))?,
+            instance_id: String::decode_query(q, &join(key, "InstanceId"))?,
+            public_ip: String::decode_query(q, &join(key, "PublicIp"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            network_interface_id: String::decode_query(q, &join(key, "NetworkInterfaceId"))?,
+            private_ip_address: String::decode_query(q, &join(key, "PrivateIpAddress"))?,
+            allow_reassociation: bool::decode_query(q, &join(key, "AllowReassociation"))?,
+        })
+    }
+}
+impl QueryDecode for AssociateAddressRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `AssociateAddressResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssociateAddressResult {
+    pub association_id: Option<String>,
+}
+impl AssociateAddressResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.association_id {
+            v.encode_xml(w, "associationId");
+        }
+    }
+}
+impl XmlEncode for AssociateAddressResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `AssociateRouteTableRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AssociateRouteTableRequest {
@@ -334,6 +550,53 @@ impl QueryDecode for DeleteRouteTableRequest {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `DescribeAddressesRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeAddressesRequest {
+    pub public_ips: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+    pub filters: Option<Vec<Filter>>,
+    pub allocation_ids: Option<Vec<String>>,
+}
+impl DescribeAddressesRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            public_ips: ec2_list::<String>(q, &join(key, "PublicIp"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            filters: ec2_list::<Filter>(q, &join(key, "Filter"))?,
+            allocation_ids: ec2_list::<String>(q, &join(key, "AllocationId"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeAddressesRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeAddressesResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeAddressesResult {
+    pub addresses: Option<Vec<Address>>,
+}
+impl DescribeAddressesResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.addresses {
+            encode_list(w, "addressesSet", "item", v);
+        }
+    }
+}
+impl XmlEncode for DescribeAddressesResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DescribeInternetGatewaysRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeInternetGatewaysRequest {
@@ -468,6 +731,31 @@ impl QueryDecode for DetachInternetGatewayRequest {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `DisassociateAddressRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DisassociateAddressRequest {
+    pub association_id: Option<String>,
+    pub public_ip: Option<String>,
+    pub dry_run: Option<bool>,
+}
+impl DisassociateAddressRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            association_id: String::decode_query(q, &join(key, "AssociationId"))?,
+            public_ip: String::decode_query(q, &join(key, "PublicIp"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for DisassociateAddressRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `DisassociateRouteTableRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DisassociateRouteTableRequest {
@@ -492,6 +780,39 @@ impl QueryDecode for DisassociateRouteTableRequest {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Enum `DomainType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DomainType {
+    /// `vpc`
+    Vpc,
+    /// `standard`
+    Standard,
+}
+impl DomainType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Vpc, Self::Standard];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Vpc => "vpc",
+            Self::Standard => "standard",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for DomainType {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for DomainType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Shape `IgwFirewall` of the model.
@@ -592,6 +913,33 @@ impl XmlEncode for PropagatingVgw {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Shape `ReleaseAddressRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReleaseAddressRequest {
+    pub allocation_id: Option<String>,
+    pub public_ip: Option<String>,
+    pub network_border_group: Option<String>,
+    pub dry_run: Option<bool>,
+}
+impl ReleaseAddressRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            allocation_id: String::decode_query(q, &join(key, "AllocationId"))?,
+            public_ip: String::decode_query(q, &join(key, "PublicIp"))?,
+            network_border_group: String::decode_query(q, &join(key, "NetworkBorderGroup"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for ReleaseAddressRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Shape `ReplaceRouteRequest` of the model.
@@ -953,6 +1301,47 @@ impl RouteTableAssociationStateCode {
     }
 }
 impl XmlEncode for RouteTableAssociationStateCode {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `ServiceManaged` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceManaged {
+    /// `alb`
+    Alb,
+    /// `nlb`
+    Nlb,
+    /// `rnat`
+    Rnat,
+    /// `rds`
+    Rds,
+    /// `lambda-network-connector`
+    LambdaNetworkConnector,
+    /// `igw-firewall`
+    IgwFirewall,
+}
+impl ServiceManaged {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] =
+        &[Self::Alb, Self::Nlb, Self::Rnat, Self::Rds, Self::LambdaNetworkConnector, Self::IgwFirewall];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Alb => "alb",
+            Self::Nlb => "nlb",
+            Self::Rnat => "rnat",
+            Self::Rds => "rds",
+            Self::LambdaNetworkConnector => "lambda-network-connector",
+            Self::IgwFirewall => "igw-firewall",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for ServiceManaged {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
     }
