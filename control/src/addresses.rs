@@ -56,12 +56,10 @@ impl RegionState {
             .and_then(|s| self.network.subnets.get(&s).map(|s| s.maps_public_ip()))
             .unwrap_or(false);
         match next {
-            InstanceState::Pending if subnet_maps => {
-                if self.instances.get(id).is_some_and(|i| i.public_ip.is_none()) {
-                    let ip = self.new_public_ip();
-                    if let Some(i) = self.instances.get_mut(id) {
-                        i.public_ip = Some(ip);
-                    }
+            InstanceState::Pending if subnet_maps && self.instances.get(id).is_some_and(|i| i.public_ip.is_none()) => {
+                let ip = self.new_public_ip();
+                if let Some(i) = self.instances.get_mut(id) {
+                    i.public_ip = Some(ip);
                 }
             }
             InstanceState::Stopping | InstanceState::ShuttingDown => {
