@@ -429,7 +429,14 @@ impl RegionState {
             .iter()
             .position(|a| instance.is_none_or(|i| *i == a.instance) && device.is_none_or(|d| d == a.device));
         let Some(index) = found else {
-            return Err(ControlError::Volume(VolumeError::NotAttached { volume: id.clone() }));
+            if v.attachments.is_empty() {
+                return Err(ControlError::Volume(VolumeError::NotAttached { volume: id.clone() }));
+            }
+            return Err(ControlError::Volume(VolumeError::AttachmentNotFound {
+                volume: id.clone(),
+                instance: instance.cloned(),
+                device: device.map(str::to_string),
+            }));
         };
         if dry_run {
             return Err(ControlError::DryRun);

@@ -99,4 +99,13 @@ many = [ec2.allocate_address(Domain="vpc")["AllocationId"] for _ in range(5)]
 fails("AddressLimitExceeded", ec2.allocate_address, Domain="vpc")
 for a in many:
     ec2.release_address(AllocationId=a)
+
+# A detach that names another instance or device: EC2's InvalidAttachment.NotFound.
+vol = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+fails("IncorrectState", ec2.detach_volume, VolumeId=vol)
+ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+ec2.attach_volume(VolumeId=vol, InstanceId=web, Device="/dev/sdf")
+fails("InvalidAttachment.NotFound", ec2.detach_volume, VolumeId=vol, InstanceId=private["InstanceId"])
+fails("InvalidAttachment.NotFound", ec2.detach_volume, VolumeId=vol, InstanceId=web, Device="/dev/sdz")
+ec2.detach_volume(VolumeId=vol, InstanceId=web, Device="/dev/sdf")
 print("boto3 public addresses: ok")

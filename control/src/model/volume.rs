@@ -297,6 +297,9 @@ pub enum VolumeError {
     DeviceInUse { device: String, instance: InstanceId },
     #[error("volume {volume} is not attached")]
     NotAttached { volume: VolumeId },
+    /// Attached, but not to the instance or at the device the request names.
+    #[error("volume {volume} has no attachment to {instance:?} at {device:?}")]
+    AttachmentNotFound { volume: VolumeId, instance: Option<InstanceId>, device: Option<String> },
     #[error("the storage cluster of zone {zone} has no room for the volume")]
     InsufficientVolumeCapacity { zone: String },
     #[error("volume {0} is being modified")]

@@ -126,6 +126,7 @@ fn control_error(e: ControlError) -> ApiError {
         | E::Volume(VolumeError::ZoneMismatch { .. })
         | E::Volume(VolumeError::DeviceInUse { .. })
         | E::Volume(VolumeError::NotAttached { .. })
+        | E::Volume(VolumeError::AttachmentNotFound { .. })
         | E::Snapshot(SnapshotError::InUse { .. })
         | E::Volume(VolumeError::InsufficientVolumeCapacity { .. })
         | E::Volume(VolumeError::ModificationInProgress(_))

@@ -281,6 +281,14 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
         E::Volume(VolumeError::NotAttached { volume }) => {
             ApiError::client("IncorrectState", format!("Volume '{volume}' is in the 'available' state."))
         }
+        E::Volume(VolumeError::AttachmentNotFound { volume, instance, device }) => ApiError::client(
+            "InvalidAttachment.NotFound",
+            match (instance, device) {
+                (_, Some(device)) => format!("Attachment point {device} is not in use for volume {volume}"),
+                (Some(instance), None) => format!("The volume '{volume}' is not attached to instance '{instance}'"),
+                (None, None) => format!("The volume '{volume}' has no such attachment"),
+            },
+        ),
         E::Snapshot(SnapshotError::InUse { snapshot, volume }) => ApiError::client(
             "InvalidSnapshot.InUse",
             format!("The snapshot {snapshot} is currently in use by {volume}"),
