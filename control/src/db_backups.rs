@@ -5,11 +5,13 @@
 //! on; turning them off deletes them, and so does deleting the instance unless
 //! `DeleteAutomatedBackups=false` keeps them (an automated backup `retained`).
 //!
-//! squall keeps no transaction log, so a restore to a point in time copies the instance's volumes
-//! as they are now: that is the state at every time since the instance's last write, which the
-//! data path records ([`crate::region::Region::db_last_write`]). `UseLatestRestorableTime`
-//! always works; a `RestoreTime` works when no write reached the instance after it, and is
-//! refused clearly (not silently answered with other data) otherwise.
+//! Point-in-time restore: a time since the instance's last write (which the data path records,
+//! [`crate::region::Region::db_last_write`]) is the state now, copied from the volumes; an
+//! earlier time is the newest **log backup** (or automated snapshot) taken at or before it.
+//! Where AWS uploads transaction logs every 5 minutes and replays them to the second, squall
+//! takes a log backup of the storage every `db_log_backup` (1 s by default) while writes come,
+//! once the storage has been quiet for a moment (so a commit is whole): a restore to a time goes
+//! back to the state of the newest log backup at or before it.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +23,10 @@ use crate::state::{storage_error, store_name, RegionState};
 
 /// The id of the snapshot a point-in-time restore copies the source through (never stored).
 pub(crate) const TRANSIENT_PREFIX: &str = "pitr-";
+/// Log backups one instance keeps at most (the oldest go first).
+pub const MAX_LOG_BACKUPS: usize = 200;
+/// How long an instance's storage must have seen no write before a log backup is taken.
+const LOG_BACKUP_QUIET_MS: u64 = 150;
 
 /// Where a restore goes back to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +162,103 @@ impl RegionState {
         Ok(taken)
     }
 
+    /// Takes a log backup of every instance with backups on whose storage was written since its
+    /// last one (`last_writes`: wall-clock ms by resource id), no sooner than `db_log_backup` after
+    /// it and once the storage has been quiet; the number taken.
+    pub(crate) fn take_log_backups(
+        &mut self,
+        last_writes: &BTreeMap<String, u64>,
+        now_ms: u64,
+    ) -> Result<usize, ControlError> {
+        let interval = self.delays.db_log_backup.as_millis() as u64;
+        let due: Vec<(DbInstance, u64)> = self
+            .db_instances
+            .values()
+            .filter(|i| {
+                i.backup_retention_days > 0
+                    && i.read_replica_source.is_none()
+                    && matches!(
+                        i.status,
+                        crate::model::rds::DbInstanceStatus::Available | crate::model::rds::DbInstanceStatus::BackingUp
+                    )
+            })
+            .filter_map(|i| {
+                let written = *last_writes.get(&i.resource_id)?;
+                let latest = self.latest_log_backup(&i.resource_id);
+                let fresh = latest.is_none_or(|b| written > b.last_write_ms);
+                let spaced = latest.is_none_or(|b| now_ms >= b.time_ms.saturating_add(interval));
+                let quiet = now_ms >= written.saturating_add(LOG_BACKUP_QUIET_MS);
+                (fresh && spaced && quiet).then(|| (i.clone(), written))
+            })
+            .collect();
+        for (instance, written) in &due {
+            let volumes = self.snapshot_db_volumes(instance)?;
+            let backup = crate::model::rds::DbLogBackup {
+                resource_id: instance.resource_id.clone(),
+                time_ms: now_ms,
+                last_write_ms: *written,
+                volumes,
+            };
+            self.db_log_backups.insert(crate::table::Row::key(&backup), backup);
+            // The oldest go beyond the cap, and those older than the retention period.
+            let keep_from = now_ms.saturating_sub(u64::from(instance.backup_retention_days) * 86_400_000);
+            let mine: Vec<(String, u64)> = self
+                .db_log_backups
+                .values()
+                .filter(|b| b.resource_id == instance.resource_id)
+                .map(|b| (crate::table::Row::key(b), b.time_ms))
+                .collect();
+            let excess = mine.len().saturating_sub(MAX_LOG_BACKUPS);
+            for (n, (key, time)) in mine.into_iter().enumerate() {
+                if n < excess || time < keep_from {
+                    self.drop_log_backup(&key);
+                }
+            }
+        }
+        Ok(due.len())
+    }
+
+    /// The newest log backup of an instance.
+    pub fn latest_log_backup(&self, resource_id: &str) -> Option<&crate::model::rds::DbLogBackup> {
+        self.db_log_backups.values().rev().find(|b| b.resource_id == resource_id)
+    }
+
+    fn drop_log_backup(&mut self, key: &str) {
+        if let Some(gone) = self.db_log_backups.remove(&key.to_string()) {
+            for name in &gone.volumes {
+                if let Err(e) = store_name(name).and_then(|n| self.store.snapshots().delete(&n).map_err(storage_error))
+                {
+                    tracing::warn!(snapshot = %name, "could not drop a log backup's blocks: {e}");
+                }
+            }
+        }
+    }
+
+    /// Deletes the log backups of an instance (by its resource id).
+    pub(crate) fn drop_log_backups(&mut self, resource_id: &str) {
+        let keys: Vec<String> =
+            self.db_log_backups.values().filter(|b| b.resource_id == resource_id).map(crate::table::Row::key).collect();
+        for key in keys {
+            self.drop_log_backup(&key);
+        }
+    }
+
+    /// The stored volumes that hold an instance's state at `t` (before its last write): its
+    /// newest log backup or automated snapshot taken at or before `t`, and when it was taken.
+    fn restore_point(&self, resource_id: &str, t: u64) -> Option<(Vec<String>, u64)> {
+        let log = self
+            .db_log_backups
+            .values()
+            .filter(|b| b.resource_id == resource_id && b.time_ms <= t)
+            .map(|b| (b.volumes.clone(), b.time_ms));
+        let automated = self
+            .db_snapshots
+            .values()
+            .filter(|s| s.snapshot_type == "automated" && s.instance_resource_id == resource_id && s.created_ms <= t)
+            .map(|s| (s.volumes.clone(), s.created_ms));
+        log.chain(automated).max_by_key(|(_, at)| *at)
+    }
+
     /// Deletes the automated snapshots of an instance (by its resource id) and their blocks.
     pub(crate) fn drop_automated_snapshots(&mut self, resource_id: &str) {
         let ids: Vec<String> = self
@@ -253,15 +356,19 @@ impl RegionState {
                 ))
                 .into());
             }
-            if t < last_write_ms {
-                return Err(RdsError::NotBuiltYet(format!(
-                    "squall keeps no transaction log, so it restores DB instance {} only to a time after its last \
-                     write ({} ms since the epoch): use UseLatestRestorableTime, or restore a DB snapshot",
-                    source.id, last_write_ms
-                ))
-                .into());
-            }
         }
+        // Before the last write: the newest log backup (or automated snapshot) at or before it.
+        let stored = match point {
+            RestorePoint::At(t) if t < last_write_ms => {
+                Some(self.restore_point(&source.resource_id, t).ok_or_else(|| {
+                    RdsError::InvalidRestore(format!(
+                        "The restore time is before the earliest restorable time of DB instance {}.",
+                        source.id
+                    ))
+                })?)
+            }
+            _ => None,
+        };
         if !matches!(
             source.status,
             crate::model::rds::DbInstanceStatus::Available | crate::model::rds::DbInstanceStatus::BackingUp
@@ -273,7 +380,11 @@ impl RegionState {
             }
             .into());
         }
-        let volumes = self.snapshot_db_volumes(&source)?;
+        let transient = stored.is_none();
+        let volumes = match &stored {
+            Some((volumes, _)) => volumes.clone(),
+            None => self.snapshot_db_volumes(&source)?,
+        };
         let now = snapshot_row(&source, &format!("{TRANSIENT_PREFIX}{}", source.id), volumes.clone(), "manual", now_ms);
         let spec = DbInstanceSpec {
             class: if overrides.class.is_empty() { source.class.clone() } else { overrides.class.clone() },
@@ -292,8 +403,8 @@ impl RegionState {
             ..overrides
         };
         let made = self.new_db_instance_from(spec, zones, address, now_ms, &now);
-        // The volumes are restored (or not): the transient snapshot goes either way.
-        for name in &volumes {
+        // The volumes are restored (or not): a transient snapshot goes either way.
+        for name in volumes.iter().filter(|_| transient) {
             if let Err(e) = store_name(name).and_then(|n| self.store.snapshots().delete(&n).map_err(storage_error)) {
                 tracing::warn!(snapshot = %name, "could not drop a point-in-time restore's transient snapshot: {e}");
             }
@@ -319,6 +430,16 @@ impl Region {
         self.db_writes(resource_id).load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Takes the log backups that are due (see [`RegionState::take_log_backups`]); the number
+    /// taken.
+    pub fn take_db_log_backups(&self, now_ms: u64) -> Result<usize, ControlError> {
+        let last_writes = self.db_last_writes();
+        if last_writes.is_empty() {
+            return Ok(0);
+        }
+        self.with_state(now_ms, |state| state.take_log_backups(&last_writes, now_ms))
+    }
+
     /// DeleteDBInstanceAutomatedBackup.
     pub fn delete_db_instance_automated_backup(
         &self,
@@ -338,8 +459,13 @@ impl Region {
         now_ms: u64,
     ) -> Result<DbInstance, ControlError> {
         let zones = self.zones_now();
-        let resource = self.read(now_ms, |state| Ok(state.db_instance(source)?.resource_id.clone()))?;
-        let last_write = self.db_last_write(&resource);
+        let (resource, backed_up) = self.read(now_ms, |state| {
+            let resource = state.db_instance(source)?.resource_id.clone();
+            let backed_up = state.latest_log_backup(&resource).map_or(0, |b| b.last_write_ms);
+            Ok((resource, backed_up))
+        })?;
+        // After a restart the data path has seen no write yet; the log backups remember theirs.
+        let last_write = self.db_last_write(&resource).max(backed_up);
         self.with_state(now_ms, |state| {
             state.restore_db_instance_to_point_in_time(source, point, last_write, overrides, &zones, address, now_ms)
         })
@@ -349,6 +475,42 @@ impl Region {
 #[cfg(test)]
 mod tests {
     use super::minute_stamp;
+    use crate::model::rds::DbInstanceSpec;
+    use crate::test_support::TestRegion;
+
+    #[test]
+    fn log_backups_follow_writes_at_the_configured_interval() {
+        let t = TestRegion::with_config(|c| c.delays.db_log_backup = std::time::Duration::from_millis(5_000));
+        let spec = DbInstanceSpec {
+            id: "ledger".into(),
+            class: "db.t3.micro".into(),
+            engine: "postgres".into(),
+            allocated_gib: Some(20),
+            master_username: Some("app".into()),
+            master_password: Some("s3cret-pass".into()),
+            backup_retention_days: Some(1),
+            ..Default::default()
+        };
+        let made = t.region.create_db_instance(spec, "localhost", t.now()).expect("create");
+        t.advance(1_000);
+        t.advance(1_000);
+        // The log backups taken when the instance's last write was at `last_write` (ms ago).
+        let take = |last_write: Option<u64>| {
+            let last: std::collections::BTreeMap<String, u64> =
+                last_write.map(|ago| (made.resource_id.clone(), t.now() - ago)).into_iter().collect();
+            t.region.with_state(t.now(), |s| s.take_log_backups(&last, t.now())).expect("take")
+        };
+        assert_eq!(take(None), 0, "no write, no log backup");
+        assert_eq!(take(Some(50)), 0, "the storage has not been quiet long enough");
+        assert_eq!(take(Some(500)), 1, "quiet after a write: a log backup");
+        assert_eq!(take(Some(500)), 0, "nothing new since");
+        t.advance(1_000);
+        assert_eq!(take(Some(300)), 0, "new writes, but the interval has not passed");
+        t.advance(5_000);
+        assert_eq!(take(Some(300)), 1, "the interval passed");
+        let kept = t.region.read(t.now(), |s| Ok(s.db_log_backups.len())).expect("read");
+        assert_eq!(kept, 2);
+    }
 
     #[test]
     fn automated_snapshot_names_carry_the_utc_minute() {

@@ -374,6 +374,17 @@ impl ControlPlane {
     }
 
     /// Every DB instance of every region in use or on disk, as its SQL endpoint serves it.
+    /// Takes the DB log backups that are due in every region (the SQL endpoints' reconcile calls
+    /// it as it polls).
+    pub fn take_db_log_backups(&self) {
+        let now = self.now_ms();
+        for name in self.known_regions() {
+            if let Err(e) = self.region(&name).take_db_log_backups(now) {
+                tracing::warn!(region = %name, "a DB log backup failed: {e}");
+            }
+        }
+    }
+
     pub fn db_endpoints(&self) -> Vec<DbEndpoint> {
         let now = self.now_ms();
         let mut out = Vec::new();

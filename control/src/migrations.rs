@@ -35,13 +35,14 @@ pub(crate) const MIGRATIONS: &[db::Migration] = &[
     create_routing_tables,
 ];
 
-/// Step 7: internet gateways, route tables and Elastic IPs (a region's main route tables are made as it
+/// Step 7: internet gateways, route tables, Elastic IPs and DB log backups (a region's main route tables are made as it
 /// opens, so regions written before this step gain them).
 fn create_routing_tables(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
     tx.execute_batch(
         "CREATE TABLE internet_gateways (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
          CREATE TABLE route_tables (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
-         CREATE TABLE addresses (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
+         CREATE TABLE addresses (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE db_log_backups (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
     )
     .map_err(db::db_error)
 }

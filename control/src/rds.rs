@@ -1556,7 +1556,10 @@ impl RegionState {
         }
         // Backups turned off delete the automated ones; turned on, the first is taken now.
         match (instance.backup_retention_days, m.backup_retention_days) {
-            (was, Some(0)) if was > 0 => self.drop_automated_snapshots(&instance.resource_id),
+            (was, Some(0)) if was > 0 => {
+                self.drop_automated_snapshots(&instance.resource_id);
+                self.drop_log_backups(&instance.resource_id);
+            }
             (0, Some(now)) if now > 0 && instance.read_replica_source.is_none() => {
                 self.take_automated_snapshot(&instance.id, now_ms)?;
             }
@@ -1990,6 +1993,7 @@ impl RegionState {
                             if !gone.retain_automated_backups {
                                 self.drop_automated_snapshots(&gone.resource_id);
                             }
+                            self.drop_log_backups(&gone.resource_id);
                             self.drop_db_storage(&gone.primary);
                             if let Some(standby) = &gone.standby {
                                 self.drop_db_storage(standby);

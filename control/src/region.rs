@@ -124,6 +124,17 @@ impl Region {
     }
 
     /// The last-write stamp of a DB instance's storage (made on first use).
+    /// The last write of every DB instance's storage the data path has seen (resource id → ms).
+    pub(crate) fn db_last_writes(&self) -> BTreeMap<String, u64> {
+        self.db_writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.load(std::sync::atomic::Ordering::SeqCst)))
+            .filter(|(_, v)| *v > 0)
+            .collect()
+    }
+
     pub(crate) fn db_writes(&self, resource_id: &str) -> Arc<std::sync::atomic::AtomicU64> {
         self.db_writes
             .lock()

@@ -53,6 +53,7 @@ pub struct RegionState {
     pub(crate) internet_gateways: Table<String, crate::model::routing::InternetGateway>,
     pub(crate) route_tables: Table<String, crate::model::routing::RouteTable>,
     pub(crate) addresses: Table<String, crate::model::routing::Address>,
+    pub(crate) db_log_backups: Table<String, crate::model::rds::DbLogBackup>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
     /// Ports for DB instances created without one (`ControlConfig::rds_ports`).
@@ -135,6 +136,7 @@ impl RegionState {
             internet_gateways: Table::from_rows(db.load::<crate::model::routing::InternetGateway>()?),
             route_tables: Table::from_rows(db.load::<crate::model::routing::RouteTable>()?),
             addresses: Table::from_rows(db.load::<crate::model::routing::Address>()?),
+            db_log_backups: Table::from_rows(db.load::<crate::model::rds::DbLogBackup>()?),
             db,
             store,
             instance_capacity: u32::MAX,
@@ -225,6 +227,7 @@ impl RegionState {
             || self.internet_gateways.has_changes()
             || self.route_tables.has_changes()
             || self.addresses.has_changes()
+            || self.db_log_backups.has_changes()
             || self.network.default_made_changed;
         if !changed {
             self.forget_originals();
@@ -253,6 +256,7 @@ impl RegionState {
             db::put_changes(&tx, &self.internet_gateways)?;
             db::put_changes(&tx, &self.route_tables)?;
             db::put_changes(&tx, &self.addresses)?;
+            db::put_changes(&tx, &self.db_log_backups)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
             }
@@ -300,6 +304,7 @@ impl RegionState {
         self.internet_gateways.commit();
         self.route_tables.commit();
         self.addresses.commit();
+        self.db_log_backups.commit();
     }
 
     /// Undoes every change of the running command in memory (it failed part-way).
@@ -363,6 +368,7 @@ impl RegionState {
         self.internet_gateways.rollback();
         self.route_tables.rollback();
         self.addresses.rollback();
+        self.db_log_backups.rollback();
     }
 
     /// The storage nodes of a zone that a client cannot reach now (crashed, or cut from the

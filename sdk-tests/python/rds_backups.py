@@ -1,5 +1,5 @@
 """Automated backups and point-in-time restore through boto3, with psycopg 3 reading the rows of
-the restored instances, against the squall at argv[1] (instances on ports argv[2..5]).
+the restored instances, against the squall at argv[1] (instances on ports argv[2..7]).
 
 Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
@@ -7,11 +7,11 @@ import datetime
 import sys
 import time
 
-from botocore.exceptions import ClientError
+import psycopg
 from common import FAST, client, fails, pg_connect
 
 endpoint = sys.argv[1]
-ports = [int(p) for p in sys.argv[2:6]]
+ports = [int(p) for p in sys.argv[2:8]]
 rds = client("rds", endpoint)
 fast = FAST
 
@@ -87,15 +87,33 @@ rds.restore_db_instance_to_point_in_time(
 rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="vault-at", WaiterConfig=fast)
 assert rows(ports[2]) == 30
 
-# Before the last write squall has no log to go back with: a clear refusal, never other data.
+# More rows; then a time between the two batches goes back to the first (the log backup taken
+# once the first batch's writes were done), and a time before any write to an empty database.
+with connect(ports[0]) as conn:
+    for i in range(30, 40):
+        conn.execute("INSERT INTO entries VALUES (%s, %s)", (i, f"entry {i}"))
+time.sleep(0.3)
+rds.restore_db_instance_to_point_in_time(
+    SourceDBInstanceIdentifier="vault", TargetDBInstanceIdentifier="vault-mid", RestoreTime=after_writes,
+    Port=ports[3],
+)
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="vault-mid", WaiterConfig=fast)
+assert rows(ports[3]) == 30, rows(ports[3])
+rds.restore_db_instance_to_point_in_time(
+    SourceDBInstanceIdentifier="vault", TargetDBInstanceIdentifier="vault-past", RestoreTime=before_writes,
+    Port=ports[4],
+)
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="vault-past", WaiterConfig=fast)
 try:
-    rds.restore_db_instance_to_point_in_time(
-        SourceDBInstanceIdentifier="vault", TargetDBInstanceIdentifier="vault-past", RestoreTime=before_writes
-    )
-    raise AssertionError("a restore to before the last write was answered")
-except ClientError as e:
-    assert e.response["Error"]["Code"] == "NotImplemented", e
-    assert "transaction log" in e.response["Error"]["Message"], e
+    rows(ports[4])
+    raise AssertionError("the restore to before any write has the table")
+except psycopg.errors.UndefinedTable:
+    pass
+assert rows(ports[0]) == 40, "the source keeps every row"
+fails("InvalidRestoreFault", rds.restore_db_instance_to_point_in_time, SourceDBInstanceIdentifier="vault",
+      TargetDBInstanceIdentifier="vault-ancient", RestoreTime=created["InstanceCreateTime"] - datetime.timedelta(days=1))
+for instance in ("vault-mid", "vault-past"):
+    rds.delete_db_instance(DBInstanceIdentifier=instance, SkipFinalSnapshot=True)
 fails("InvalidRestoreFault", rds.restore_db_instance_to_point_in_time, SourceDBInstanceIdentifier="vault",
       TargetDBInstanceIdentifier="vault-future", RestoreTime=after_writes + datetime.timedelta(days=1))
 fails("InvalidParameterCombination", rds.restore_db_instance_to_point_in_time, SourceDBInstanceIdentifier="vault",

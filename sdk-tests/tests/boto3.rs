@@ -229,7 +229,7 @@ async fn automated_backups_and_point_in_time_restore_keep_the_rows() {
         return;
     }
     let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
-    let Some(run) = run_script_with("rds_backups.py", options, free_ports(4)) else { return };
+    let Some(run) = run_script_with("rds_backups.py", options, free_ports(6)) else { return };
     assert!(run.await.contains("boto3 rds backups: ok"));
 }
 

@@ -116,6 +116,11 @@ pub struct ServeOptions {
     /// the standby, in milliseconds (AWS takes 60-120 s; short by default so drills move).
     #[arg(long, env = "SQUALL_RDS_FAILOVER_DETECT_MS", default_value_t = 2000)]
     pub rds_failover_detect_ms: u64,
+    /// How often a DB instance with backups on gets a log backup of its storage while it is
+    /// written, in milliseconds: the granularity of point-in-time restore (AWS uploads logs every
+    /// 5 minutes and replays them to the second).
+    #[arg(long, env = "SQUALL_RDS_LOG_BACKUP_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub rds_log_backup_ms: u64,
     /// Storage nodes in each zone's cluster (each volume has two replicas on two of them).
     #[arg(long, env = "SQUALL_STORAGE_NODES_PER_AZ", default_value_t = 4, value_parser = clap::value_parser!(u32).range(2..=256))]
     pub storage_nodes_per_az: u32,
@@ -212,6 +217,7 @@ impl ServeOptions {
             extra_regions: Vec::new(),
             account_id: squall_protocol::DEFAULT_ACCOUNT_ID.to_string(),
             rds_failover_detect_ms: 2000,
+            rds_log_backup_ms: 1000,
             fault_token: None,
             init_dir: None,
             http_header_timeout_ms: 60_000,

@@ -145,6 +145,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<RunningServer> {
     config.accept_any_image = options.accept_any_ami;
     config.instance_capacity_per_zone = options.instance_capacity_per_az;
     config.delays.db_failover_detect = std::time::Duration::from_millis(options.rds_failover_detect_ms);
+    config.delays.db_log_backup = std::time::Duration::from_millis(options.rds_log_backup_ms);
     config.rds_address = options.rds_address.clone();
     config.rds_ports = options.rds_ports.clone();
     config.extra_regions = options

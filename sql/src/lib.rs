@@ -156,7 +156,12 @@ impl Endpoints {
         tokio::pin!(shutdown);
         loop {
             let me = self.clone();
-            let wanted = tokio::task::spawn_blocking(move || me.control.db_endpoints()).await.unwrap_or_default();
+            let wanted = tokio::task::spawn_blocking(move || {
+                me.control.take_db_log_backups();
+                me.control.db_endpoints()
+            })
+            .await
+            .unwrap_or_default();
             self.clone().reconcile(wanted).await;
             tokio::select! {
                 _ = &mut shutdown => break,

@@ -21,10 +21,16 @@ pub struct LifecycleDelays {
     /// How long a Multi-AZ DB instance's primary storage may be stuck before RDS fails over to
     /// the standby (AWS takes 60–120 s; squall a short, fixed default, not the lifecycle delay).
     pub db_failover_detect: Duration,
+    /// How often RDS backs up a DB instance's changes for point-in-time restore (AWS uploads
+    /// transaction logs every 5 minutes; squall takes a log backup of the storage, short by
+    /// default so a restore to a recent time finds one).
+    pub db_log_backup: Duration,
 }
 
 /// The default of [`LifecycleDelays::db_failover_detect`].
 pub const DB_FAILOVER_DETECT: Duration = Duration::from_secs(2);
+/// The default of [`LifecycleDelays::db_log_backup`].
+pub const DB_LOG_BACKUP: Duration = Duration::from_secs(1);
 
 impl LifecycleDelays {
     /// The same delay for every transition.
@@ -37,6 +43,7 @@ impl LifecycleDelays {
             snapshot: delay,
             modification: delay,
             db_failover_detect: DB_FAILOVER_DETECT,
+            db_log_backup: DB_LOG_BACKUP,
         }
     }
 }

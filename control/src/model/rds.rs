@@ -302,6 +302,26 @@ impl Row for DbInstance {
     }
 }
 
+/// A log backup of a DB instance: its storage as it was after the writes up to `last_write_ms`,
+/// taken at `time_ms` (a point-in-time restore goes back to the newest one at or before the time
+/// asked for).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbLogBackup {
+    pub resource_id: String,
+    pub time_ms: u64,
+    pub last_write_ms: u64,
+    /// Snapshots of the primary storage's volumes in the snapshot store.
+    pub volumes: Vec<String>,
+}
+
+impl Row for DbLogBackup {
+    const TABLE: &'static str = "db_log_backups";
+    type Key = String;
+    fn key(&self) -> String {
+        format!("{}/{:020}", self.resource_id, self.time_ms)
+    }
+}
+
 /// A DB snapshot's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
