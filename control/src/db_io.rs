@@ -48,7 +48,8 @@ pub struct DbEndpoint {
     pub allocated_gib: u32,
     /// A read replica refuses writes until it is promoted.
     pub read_only: bool,
-    /// The source a read replica receives writes from (`None` once its promotion started).
+    /// The source a read replica receives writes from (`None` once its promotion started): an
+    /// identifier in the replica's region, or `region/identifier` in another.
     pub replicating_from: Option<String>,
     /// The values of the instance's DB parameter group it runs with now (formulas worked out).
     pub parameters: std::collections::BTreeMap<String, String>,
@@ -325,7 +326,13 @@ impl RegionState {
             standby_in_sync: i.standby_in_sync,
             allocated_gib: i.allocated_gib,
             read_only: i.read_replica_source.is_some(),
-            replicating_from: i.read_replica_source.clone().filter(|_| !i.promoting),
+            // In this region by identifier; in another by ARN, as `region/identifier`.
+            replicating_from: i.read_replica_source.clone().filter(|_| !i.promoting).map(|source| {
+                match crate::db_cross_region::parse_db_arn(&source) {
+                    Some((region, id)) => format!("{region}/{id}"),
+                    None => source,
+                }
+            }),
             parameters: self.db_parameter_view(i).values,
         }
     }

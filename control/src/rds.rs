@@ -617,6 +617,7 @@ impl RegionState {
                 None => None,
             },
             master_secret_kms_key: spec.managed_password.as_ref().and_then(|m| m.kms_key_id.clone()),
+            cross_region_replicas: Vec::new(),
             master_username: Some(username),
             master_password: Some(password),
             db_name: spec.db_name.clone(),
@@ -884,9 +885,17 @@ impl RegionState {
         now_ms: u64,
     ) -> Result<DbInstance, ControlError> {
         let source = self.db_instance(&spec.source)?.clone();
+        self.check_replica_source(&source)?;
+        let source_ref = source.id.clone();
+        self.create_replica_of(&source, source_ref, true, spec, zones, address, now_ms)
+    }
+
+    /// What RDS requires of a read replica's source (counting its replicas in this region and in
+    /// others).
+    pub(crate) fn check_replica_source(&self, source: &DbInstance) -> Result<(), ControlError> {
         if source.status != DbInstanceStatus::Available {
             return Err(RdsError::InvalidInstanceState {
-                id: source.id,
+                id: source.id.clone(),
                 status: source.status.as_str(),
                 why: "it must be available to be the source of a read replica",
             }
@@ -902,19 +911,36 @@ impl RegionState {
         }
         if source.read_replica_source.is_some() && !source.engine.contains("postgres") {
             return Err(RdsError::InvalidInstanceState {
-                id: source.id,
+                id: source.id.clone(),
                 status: "available",
                 why: "it is a read replica itself, and only PostgreSQL replicas can be sources (cascading)",
             }
             .into());
         }
-        if self.read_replicas_of(&source.id).len() >= MAX_READ_REPLICAS {
+        if self.read_replicas_of(&source.id).len() + source.cross_region_replicas.len() >= MAX_READ_REPLICAS {
             return Err(RdsError::InstanceQuotaExceeded(format!(
                 "DB instance {} already has {MAX_READ_REPLICAS} read replicas, the most it may have.",
                 source.id
             ))
             .into());
         }
+        Ok(())
+    }
+
+    /// A read replica of `source` (a row of this region, or of another region's for a
+    /// cross-region replica, `source_ref` then its ARN): its storage starts empty and its SQL
+    /// endpoint copies the source's bytes before it serves.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create_replica_of(
+        &mut self,
+        source: &DbInstance,
+        source_ref: String,
+        same_region: bool,
+        spec: ReadReplicaSpec,
+        zones: &[Zone],
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
         let base = DbInstanceSpec {
             id: spec.id.clone(),
             class: spec.class.clone().unwrap_or_else(|| source.class.clone()),
@@ -928,9 +954,10 @@ impl RegionState {
             db_name: source.db_name.clone(),
             zone: spec.zone.clone(),
             multi_az: spec.multi_az,
-            subnet_group: spec.subnet_group.clone().or_else(|| source.subnet_group.clone()),
+            // Groups are regional: a replica in another region takes its own or the defaults.
+            subnet_group: spec.subnet_group.clone().or_else(|| source.subnet_group.clone().filter(|_| same_region)),
             port: spec.port,
-            parameter_group: Some(source.parameter_group.clone()),
+            parameter_group: Some(source.parameter_group.clone()).filter(|_| same_region),
             backup_retention_days: Some(0),
             backup_window: Some(source.backup_window.clone()),
             maintenance_window: None,
@@ -941,17 +968,27 @@ impl RegionState {
             storage_encrypted: source.storage_encrypted,
             tags: spec.tags,
             settings: DbSettingsChange { security_groups: spec.security_groups.clone(), ..Default::default() },
-            option_group: source.option_group.clone(),
+            option_group: source.option_group.clone().filter(|_| same_region),
             managed_password: None,
         };
         self.new_db_instance(base, zones, address, now_ms, None)?;
         let row = self.instance_mut(&spec.id)?;
-        row.read_replica_source = Some(source.id.clone());
+        row.read_replica_source = Some(source_ref.clone());
         let made = row.clone();
         let message =
-            format!("Read replica {} of {} created: replication starts when it is available", made.id, source.id);
+            format!("Read replica {} of {source_ref} created: replication starts when it is available", made.id);
         self.rds_event(&made.id, &message, "RDS-EVENT-0046", "read replica", now_ms);
         Ok(made)
+    }
+
+    /// A cross-region replica of an instance of this region was made (`add`) or left.
+    pub(crate) fn note_cross_region_replica(&mut self, source: &str, replica_arn: &str, add: bool) {
+        if let Some(row) = self.db_instances.get_mut(&source.to_ascii_lowercase()) {
+            row.cross_region_replicas.retain(|a| a != replica_arn);
+            if add {
+                row.cross_region_replicas.push(replica_arn.to_string());
+            }
+        }
     }
 
     /// PromoteReadReplica: replication stops now; the instance takes writes when the promotion
@@ -1008,7 +1045,7 @@ impl RegionState {
     }
 
     /// A read replica becomes a standalone instance (promoted, or its source was deleted).
-    fn end_replication(&mut self, id: &str, now_ms: u64) {
+    pub(crate) fn end_replication(&mut self, id: &str, now_ms: u64) {
         let Some(row) = self.db_instances.get_mut(id) else { return };
         let Some(source) = row.read_replica_source.take() else { return };
         row.promoting = false;
@@ -1089,7 +1126,7 @@ impl RegionState {
             }
             .into());
         }
-        if !self.read_replicas_of(&instance.id).is_empty() {
+        if !self.read_replicas_of(&instance.id).is_empty() || !instance.cross_region_replicas.is_empty() {
             return Err(RdsError::InvalidInstanceState {
                 id: instance.id,
                 status: "available",
@@ -1274,7 +1311,7 @@ impl RegionState {
                 "The AllowMajorVersionUpgrade flag must be present when upgrading to a new major version.",
             ));
         }
-        if !self.read_replicas_of(&instance.id).is_empty() {
+        if !self.read_replicas_of(&instance.id).is_empty() || !instance.cross_region_replicas.is_empty() {
             return Err(combination(format!(
                 "DB instance {} has read replicas: upgrade them to {target} first.",
                 instance.id
@@ -1434,7 +1471,9 @@ impl RegionState {
         if m.backup_retention_days.is_some_and(|d| d > 35) {
             return Err(invalid("Invalid backup retention period: it must be between 0 and 35 days."));
         }
-        if m.backup_retention_days == Some(0) && !self.read_replicas_of(&instance.id).is_empty() {
+        if m.backup_retention_days == Some(0)
+            && (!self.read_replicas_of(&instance.id).is_empty() || !instance.cross_region_replicas.is_empty())
+        {
             return Err(combination(
                 "The backup retention period cannot be 0 for a DB instance that is the source of read replicas.",
             ));

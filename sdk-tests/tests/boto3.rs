@@ -300,3 +300,15 @@ async fn boto3_public_addresses_and_elastic_ips() {
     let Some(run) = run_script("public_addresses.py", 50) else { return };
     assert!(run.await.contains("boto3 public addresses: ok"));
 }
+
+/// Read replicas in another region: they copy and follow the source, are listed by ARN, and
+/// stand alone when promoted or when the source is deleted; psycopg reads the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_region_read_replicas_follow_their_source() {
+    if !have_python("boto3, psycopg") {
+        return;
+    }
+    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_cross_region_replica.py", options, free_ports(3)) else { return };
+    assert!(run.await.contains("rds cross-region replicas: ok"));
+}

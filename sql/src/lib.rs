@@ -210,7 +210,7 @@ impl Endpoints {
             }
             keep.push(id.clone());
             let key = format!("{}@{}", ep.storage_key(), ep.port);
-            let source = ep.replicating_from.as_ref().map(|src| format!("{}/{src}", ep.region));
+            let source = ep.replicating_from.as_ref().map(|src| qualified(&ep.region, src));
             let current = {
                 let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
                 let found = served.get(&id);
@@ -332,7 +332,7 @@ impl Endpoints {
         // A read replica copies its source's bytes before it serves: the source must serve.
         let link = ep
             .read_only
-            .then(|| replica::Link::new(&id, ep.replicating_from.as_ref().map(|src| format!("{}/{src}", ep.region))));
+            .then(|| replica::Link::new(&id, ep.replicating_from.as_ref().map(|src| qualified(&ep.region, src))));
         let source_db = match link.as_ref().and_then(|l| l.source()) {
             None => None,
             Some(source) => {
@@ -596,6 +596,16 @@ async fn connection(socket: TcpStream, shared: Arc<Shared>, mut stopped: watch::
             peer.map_or(0, |a| a.port()),
         );
         log.write(Some(&session_of(&remote, &shared.credentials.user, &shared.credentials.db_name, pid)), "LOG", &line);
+    }
+}
+
+/// A replica's source as the endpoints know it: `region/identifier` (a source in another region
+/// comes qualified already).
+fn qualified(region: &squall_control::RegionName, source: &str) -> String {
+    if source.contains('/') {
+        source.to_string()
+    } else {
+        format!("{region}/{source}")
     }
 }
 

@@ -100,6 +100,9 @@ pub struct DbInstance {
     pub master_secret: Option<String>,
     #[serde(default)]
     pub master_secret_kms_key: Option<String>,
+    /// ARNs of this instance's read replicas in other regions.
+    #[serde(default)]
+    pub cross_region_replicas: Vec<String>,
     pub db_name: Option<String>,
     pub allocated_gib: u32,
     pub storage_type: String,
@@ -508,7 +511,11 @@ pub struct DbInstanceSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadReplicaSpec {
     pub id: String,
+    /// The source: an identifier (or ARN) in the replica's region, or the ARN of an instance in
+    /// another region.
     pub source: String,
+    /// The request carried a `PreSignedUrl` (a cross-region replica's).
+    pub pre_signed_url: bool,
     pub class: Option<String>,
     pub zone: Option<String>,
     pub port: Option<u16>,

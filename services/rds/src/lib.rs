@@ -60,6 +60,12 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
                     now,
                 )
                 .map_err(control_error)?;
+            // Across regions: a deleted replica leaves its source's list; a deleted source's
+            // replicas there become standalone.
+            if let Some(source) = gone.read_replica_source.as_deref().filter(|s| s.starts_with("arn:")) {
+                control.forget_cross_region_replica(source, &arns.of("db", &gone.id)).map_err(control_error)?;
+            }
+            control.release_cross_region_replicas(&gone.cross_region_replicas).map_err(control_error)?;
             Response::DeleteDBInstance(DeleteDBInstanceResult {
                 db_instance: Some(render_instance(&gone, &region, &arns, now)),
             })
@@ -82,17 +88,47 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         }
         Request::CreateDBInstanceReadReplica(r) => {
             let spec = read_replica_spec(r)?;
-            let made =
-                region.create_db_read_replica(spec, &control.config().rds_address, now).map_err(control_error)?;
+            let address = &control.config().rds_address;
+            let made = match squall_control::db_cross_region::parse_db_arn(&spec.source) {
+                Some((source_region, _)) if source_region.as_str() != ctx.region => {
+                    if !control.serves_region(source_region.as_str()) {
+                        return Err(ApiError::client(
+                            "InvalidParameterValue",
+                            format!("Invalid source region: {source_region}"),
+                        ));
+                    }
+                    let replica_arn = arns.of("db", &spec.id.to_ascii_lowercase());
+                    let source = spec.source.clone();
+                    control
+                        .create_cross_region_read_replica(&source, region.name(), &replica_arn, spec, address)
+                        .map_err(control_error)?
+                }
+                _ if spec.pre_signed_url => {
+                    return Err(ApiError::client(
+                        "InvalidParameterValue",
+                        "A cross-region read replica names its source DB instance by ARN.",
+                    ))
+                }
+                _ => {
+                    let spec = ReadReplicaSpec { source: arns.name_of("db", &spec.source)?, ..spec };
+                    region.create_db_read_replica(spec, address, now).map_err(control_error)?
+                }
+            };
             Response::CreateDBInstanceReadReplica(CreateDBInstanceReadReplicaResult {
                 db_instance: Some(render_instance(&made, &region, &arns, now)),
             })
         }
         Request::PromoteReadReplica(r) => {
             let retention = non_negative("BackupRetentionPeriod", r.backup_retention_period)?;
+            let source = region
+                .read(now, |state| Ok(state.db_instance(&r.db_instance_identifier)?.read_replica_source.clone()))
+                .map_err(control_error)?;
             let i = region
                 .promote_read_replica(&r.db_instance_identifier, retention, r.preferred_backup_window.as_deref(), now)
                 .map_err(control_error)?;
+            if let Some(source) = source.as_deref().filter(|s| s.starts_with("arn:")) {
+                control.forget_cross_region_replica(source, &arns.of("db", &i.id)).map_err(control_error)?;
+            }
             Response::PromoteReadReplica(PromoteReadReplicaResult {
                 db_instance: Some(render_instance(&i, &region, &arns, now)),
             })
@@ -522,9 +558,6 @@ fn read_replica_spec(r: CreateDBInstanceReadReplicaMessage) -> Result<ReadReplic
     if r.source_db_cluster_identifier.is_some() {
         return Err(not_built("squall does not serve DB clusters yet: name a SourceDBInstanceIdentifier"));
     }
-    if r.pre_signed_url.is_some() {
-        return Err(not_built("squall emulates one region: cross-region read replicas are not served"));
-    }
     if r.allocated_storage.is_some() {
         return Err(not_built(
             "squall gives a read replica the allocated storage of its source: leave AllocatedStorage out",
@@ -534,6 +567,7 @@ fn read_replica_spec(r: CreateDBInstanceReadReplicaMessage) -> Result<ReadReplic
         ApiError::client("InvalidParameterValue", "The parameter SourceDBInstanceIdentifier must be provided.")
     })?;
     Ok(ReadReplicaSpec {
+        pre_signed_url: r.pre_signed_url.is_some(),
         id: r.db_instance_identifier,
         source,
         class: r.db_instance_class,
@@ -688,7 +722,9 @@ fn render_with(i: &Instance, rel: Related, arns: &Arns<'_>, now: u64) -> DBInsta
         engine_version: Some(i.engine_version.clone()),
         auto_minor_version_upgrade: Some(i.auto_minor_version_upgrade),
         read_replica_source_db_instance_identifier: i.read_replica_source.clone(),
-        read_replica_db_instance_identifiers: Some(replicas),
+        read_replica_db_instance_identifiers: Some(
+            replicas.into_iter().chain(i.cross_region_replicas.iter().cloned()).collect(),
+        ),
         license_model: Some(squall_control::rds::license(&i.engine).into()),
         iops: i.iops.map(|n| n as i32),
         option_group_memberships: Some(vec![OptionGroupMembership {
