@@ -173,7 +173,8 @@ pub(crate) fn db_instance_next_due(i: &DbInstance, d: LifecycleDelays) -> u64 {
         | DbInstanceStatus::Modifying
         | DbInstanceStatus::Stopping
         | DbInstanceStatus::Starting
-        | DbInstanceStatus::Deleting => i.status_since_ms.saturating_add(step),
+        | DbInstanceStatus::Deleting
+        | DbInstanceStatus::Renaming => i.status_since_ms.saturating_add(step),
         DbInstanceStatus::Available if !i.pending.is_empty() => {
             next_window_start(&i.maintenance_window, i.pending.since_ms).unwrap_or(u64::MAX)
         }
@@ -1771,10 +1772,12 @@ impl RegionState {
             self.rds_event(new_id, &message, "RDS-EVENT-0034", "configuration change", now_ms);
             current = new_id.clone();
         }
+        let renamed = current != instance.id;
         let i = self.instance_mut(&current)?;
         i.pending = PendingChanges::default();
         i.modifying = applying.iter().map(|(_, done)| done.to_string()).collect();
-        i.status = DbInstanceStatus::Modifying;
+        // A rename shows as `renaming`, as RDS shows it, whatever else comes with it.
+        i.status = if renamed { DbInstanceStatus::Renaming } else { DbInstanceStatus::Modifying };
         i.status_since_ms = now_ms;
         for (what, _) in applying {
             let message = format!("Applying modification to {what}");
@@ -2001,7 +2004,9 @@ impl RegionState {
                         )
                     }
                     DbInstanceStatus::Rebooting => (Some(DbInstanceStatus::Available), None),
-                    DbInstanceStatus::Modifying => (Some(DbInstanceStatus::Available), None),
+                    DbInstanceStatus::Modifying | DbInstanceStatus::Renaming => {
+                        (Some(DbInstanceStatus::Available), None)
+                    }
                     DbInstanceStatus::Available if !i.pending.is_empty() => {
                         // The maintenance window opened: what waited for it is applied now.
                         let opened = next_window_start(&i.maintenance_window, i.pending.since_ms).unwrap_or(now_ms);
@@ -2044,8 +2049,11 @@ impl RegionState {
                         if i.status == DbInstanceStatus::Modifying && i.promoting {
                             self.end_replication(&id, at);
                         }
-                        let finished =
-                            if i.status == DbInstanceStatus::Modifying { i.modifying.clone() } else { Vec::new() };
+                        let finished = if matches!(i.status, DbInstanceStatus::Modifying | DbInstanceStatus::Renaming) {
+                            i.modifying.clone()
+                        } else {
+                            Vec::new()
+                        };
                         for what in &finished {
                             let message = format!("Finished applying modification to {what}");
                             self.rds_event(&id, &message, "RDS-EVENT-0017", "configuration change", at);
@@ -2652,7 +2660,8 @@ mod tests {
         let opens = next_window_start(&pending.maintenance_window, t.now()).expect("window");
         assert!(opens > t.now() && opens <= t.now() + 7 * 24 * 3_600_000);
         t.advance(opens - t.now() + 1_000);
-        t.region.read(t.now(), |_| Ok(())).expect("settle");
+        let renaming = t.region.read(t.now(), |s| Ok(s.db_instance("orders-v2")?.status)).expect("settle");
+        assert_eq!(renaming, DbInstanceStatus::Renaming, "a rename shows as renaming");
         t.advance(1_000);
         let renamed = t.region.read(t.now(), |s| Ok(s.db_instance("orders-v2")?.clone())).expect("renamed");
         assert_eq!((renamed.class.as_str(), renamed.status), ("db.m6g.large", DbInstanceStatus::Available));

@@ -52,6 +52,8 @@ pub enum DbInstanceStatus {
     Stopped,
     Starting,
     Deleting,
+    /// A new identifier is being applied (NewDBInstanceIdentifier).
+    Renaming,
 }
 
 impl DbInstanceStatus {
@@ -66,6 +68,7 @@ impl DbInstanceStatus {
             Self::Stopped => "stopped",
             Self::Starting => "starting",
             Self::Deleting => "deleting",
+            Self::Renaming => "renaming",
         }
     }
 }
