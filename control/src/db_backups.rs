@@ -128,6 +128,9 @@ impl RegionState {
             snapshot.tags = instance.tags.clone();
         }
         self.db_snapshots.insert(id.clone(), snapshot.clone());
+        if let Some(row) = self.db_instances.get_mut(&instance.id) {
+            row.last_backup_ms = now_ms;
+        }
         self.rds_event_of(
             EventSource::DbSnapshot,
             &id,

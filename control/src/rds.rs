@@ -178,6 +178,11 @@ pub(crate) fn db_instance_next_due(i: &DbInstance, d: LifecycleDelays) -> u64 {
         DbInstanceStatus::Available if !i.pending.is_empty() => {
             next_window_start(&i.maintenance_window, i.pending.since_ms).unwrap_or(u64::MAX)
         }
+        // The next backup window after the newest automated backup.
+        DbInstanceStatus::Available if i.backup_retention_days > 0 && i.read_replica_source.is_none() => {
+            let since = i.last_backup_ms.max(i.created_ms);
+            last_daily_window_start(&i.backup_window, since).map_or(u64::MAX, |w| w + 86_400_000)
+        }
         DbInstanceStatus::Available | DbInstanceStatus::Stopped => u64::MAX,
     }
 }
@@ -619,6 +624,7 @@ impl RegionState {
             },
             master_secret_kms_key: spec.managed_password.as_ref().and_then(|m| m.kms_key_id.clone()),
             cross_region_replicas: Vec::new(),
+            last_backup_ms: 0,
             master_username: Some(username),
             master_password: Some(password),
             db_name: spec.db_name.clone(),
@@ -980,6 +986,80 @@ impl RegionState {
             format!("Read replica {} of {source_ref} created: replication starts when it is available", made.id);
         self.rds_event(&made.id, &message, "RDS-EVENT-0046", "read replica", now_ms);
         Ok(made)
+    }
+
+    /// Daily automated backups: an available instance whose backup window opened since its newest
+    /// automated snapshot backs up (`backing-up`, then the snapshot when that settles), and its
+    /// automated snapshots older than the retention period go.
+    fn start_daily_backups(&mut self, now_ms: u64) {
+        // Cheap when nothing is due: the windows first, the snapshots only for those opened.
+        let opened: Vec<(String, String, u64)> = self
+            .db_instances
+            .values()
+            .filter(|i| {
+                i.status == DbInstanceStatus::Available
+                    && i.backup_retention_days > 0
+                    && i.read_replica_source.is_none()
+                    && i.pending.is_empty()
+            })
+            .filter_map(|i| {
+                let opened = last_daily_window_start(&i.backup_window, now_ms)?;
+                // An instance newer than the window waits for the next one.
+                (i.created_ms < opened).then(|| (i.id.clone(), i.resource_id.clone(), opened))
+            })
+            .collect();
+        if opened.is_empty() {
+            return;
+        }
+        let mut newest: BTreeMap<&str, u64> = BTreeMap::new();
+        for s in self.db_snapshots.values().filter(|s| s.snapshot_type == "automated") {
+            let n = newest.entry(s.instance_resource_id.as_str()).or_default();
+            *n = (*n).max(s.created_ms);
+        }
+        let mut due = Vec::new();
+        for (id, resource, at) in opened {
+            match newest.get(resource.as_str()) {
+                Some(n) if *n < at => due.push(id),
+                // Backed up since the window opened (backups turned on): the next window.
+                Some(n) => {
+                    let n = *n;
+                    if let Some(row) = self.db_instances.get_mut(&id) {
+                        row.last_backup_ms = row.last_backup_ms.max(n);
+                    }
+                }
+                None => {}
+            }
+        }
+        for id in due {
+            let Some(i) = self.db_instances.get(&id).cloned() else { continue };
+            let keep_from = now_ms.saturating_sub(u64::from(i.backup_retention_days) * 86_400_000);
+            let expired: Vec<String> = self
+                .db_snapshots
+                .values()
+                .filter(|s| {
+                    s.snapshot_type == "automated"
+                        && s.instance_resource_id == i.resource_id
+                        && s.created_ms < keep_from
+                })
+                .map(|s| s.id.clone())
+                .collect();
+            for snapshot in expired {
+                if let Some(gone) = self.db_snapshots.remove(&snapshot) {
+                    for name in &gone.volumes {
+                        let dropped = crate::state::store_name(name)
+                            .and_then(|n| self.store.snapshots().delete(&n).map_err(storage_error));
+                        if let Err(e) = dropped {
+                            tracing::warn!(snapshot = %name, "could not drop an expired automated backup: {e}");
+                        }
+                    }
+                }
+            }
+            if let Some(row) = self.db_instances.get_mut(&id) {
+                row.status = DbInstanceStatus::BackingUp;
+                row.status_since_ms = now_ms;
+            }
+            self.rds_event(&id, "Backing up DB instance", "RDS-EVENT-0001", "backup", now_ms);
+        }
     }
 
     /// A cross-region replica of an instance of this region was made (`add`) or left.
@@ -1973,6 +2053,7 @@ impl RegionState {
                 at,
             );
         }
+        self.start_daily_backups(now_ms);
         let due: Vec<String> =
             self.db_instances.values().filter(|i| db_instance_next_due(i, d) <= now_ms).map(|i| i.id.clone()).collect();
         for id in due {
@@ -1992,10 +2073,11 @@ impl RegionState {
                         Some(("Backing up DB instance", "RDS-EVENT-0001", "backup")),
                     ),
                     DbInstanceStatus::BackingUp => {
-                        // The first automated backup: what point-in-time restore starts from.
+                        // An automated backup: the first, what point-in-time restore starts from, or
+                        // the day's in the backup window.
                         if i.backup_retention_days > 0 {
                             if let Err(e) = self.take_automated_snapshot(&id, at) {
-                                tracing::warn!(instance = %id, "the first automated backup failed: {e}");
+                                tracing::warn!(instance = %id, "an automated backup failed: {e}");
                             }
                         }
                         (
@@ -2208,6 +2290,14 @@ fn check_maintenance_window(w: &str) -> Result<String, ControlError> {
         return Err(bad());
     }
     Ok(lower)
+}
+
+/// When a daily window (`hh24:mi-hh24:mi`, UTC) last opened at or before `now_ms`.
+pub(crate) fn last_daily_window_start(window: &str, now_ms: u64) -> Option<u64> {
+    const DAY: u64 = 86_400_000;
+    let (start, _) = window.split_once('-')?;
+    let today = now_ms - now_ms % DAY + u64::from(minutes(start)?) * 60_000;
+    Some(if today > now_ms { today.saturating_sub(DAY) } else { today })
 }
 
 fn minutes(hhmm: &str) -> Option<u32> {
@@ -2602,6 +2692,49 @@ mod tests {
     }
 
     #[test]
+    fn automated_backups_are_taken_daily_in_the_backup_window_and_expire() {
+        let t = TestRegion::new();
+        let spec = DbInstanceSpec {
+            backup_retention_days: Some(2),
+            backup_window: Some("03:00-03:30".into()),
+            ..spec("daily", 20, false)
+        };
+        t.region.create_db_instance(spec, "localhost", t.now()).expect("create");
+        t.advance(1_000);
+        t.advance(1_000);
+        let automated = |t: &TestRegion| {
+            t.region
+                .read(t.now(), |s| {
+                    Ok(s.db_snapshots()
+                        .filter(|x| x.snapshot_type == "automated")
+                        .map(|x| x.created_ms)
+                        .collect::<Vec<_>>())
+                })
+                .expect("read")
+        };
+        let status = |t: &TestRegion| t.region.read(t.now(), |s| Ok(s.db_instance("daily")?.status)).expect("read");
+        assert_eq!((automated(&t).len(), status(&t)), (1, DbInstanceStatus::Available), "the first, at creation");
+        // The next window: backing-up, then the day's snapshot.
+        let window = |now: u64| {
+            let next = last_daily_window_start("03:00-03:30", now).expect("window") + 86_400_000;
+            next - now + 60_000
+        };
+        t.advance(window(t.now()));
+        assert_eq!(status(&t), DbInstanceStatus::BackingUp);
+        t.advance(1_000);
+        assert_eq!((automated(&t).len(), status(&t)), (2, DbInstanceStatus::Available));
+        t.advance(3_600_000);
+        assert_eq!(automated(&t).len(), 2, "one a day");
+        // Days later: the ones past the retention period go.
+        t.advance(2 * 86_400_000 + window(t.now()));
+        assert_eq!(status(&t), DbInstanceStatus::BackingUp);
+        t.advance(1_000);
+        let kept = automated(&t);
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(kept[0] > t.now() - 86_400_000);
+    }
+
+    #[test]
     fn modifications_apply_now_or_in_the_maintenance_window() {
         let t = TestRegion::new();
         let made = t.region.create_db_instance(spec("orders", 100, false), "localhost", t.now()).expect("create");
@@ -2674,6 +2807,9 @@ mod tests {
             "{messages:?}"
         );
         assert!(messages.contains(&"Renamed instance from orders to orders-v2".to_string()), "{messages:?}");
+        // Days went by: the day's automated backup runs first.
+        t.region.read(t.now(), |_| Ok(())).expect("settle");
+        t.advance(1_000);
         // Storage only grows; a layout change is not built; a bad class is refused.
         for (m, what) in [
             (DbModification { allocated_gib: Some(50), apply_immediately: true, ..Default::default() }, "shrink"),

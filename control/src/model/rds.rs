@@ -106,6 +106,9 @@ pub struct DbInstance {
     /// ARNs of this instance's read replicas in other regions.
     #[serde(default)]
     pub cross_region_replicas: Vec<String>,
+    /// When its newest automated backup was taken (0: none recorded; the creation counts).
+    #[serde(default)]
+    pub last_backup_ms: u64,
     pub db_name: Option<String>,
     pub allocated_gib: u32,
     pub storage_type: String,
