@@ -1062,6 +1062,49 @@ impl RegionState {
         }
     }
 
+    /// ModifyDBInstance `DBSubnetGroupName`: the group it moves to (`None`: it stays). The group
+    /// must cover the zones the instance's storage is in (squall does not move storage between
+    /// zones); a move to another VPC is for a single-AZ instance without read replicas that is not
+    /// one itself, as RDS requires.
+    fn check_subnet_group_move(
+        &self,
+        instance: &DbInstance,
+        name: Option<&str>,
+    ) -> Result<Option<DbSubnetGroup>, ControlError> {
+        let Some(name) = name else { return Ok(None) };
+        let group = self.db_subnet_group(name)?;
+        let current = instance.subnet_group.clone().unwrap_or_else(|| "default".into());
+        if group.name == current {
+            return Ok(None);
+        }
+        if group.vpc_id != instance.vpc_id {
+            if instance.multi_az {
+                return Err(combination(
+                    "You can't move a Multi-AZ DB instance to another VPC: turn Multi-AZ off first.",
+                ));
+            }
+            if instance.read_replica_source.is_some()
+                || !self.read_replicas_of(&instance.id).is_empty()
+                || !instance.cross_region_replicas.is_empty()
+            {
+                return Err(combination(
+                    "You can't move a DB instance that is a read replica or has read replicas to another VPC.",
+                ));
+            }
+        }
+        let zones = std::iter::once(&instance.primary.zone).chain(instance.standby.as_ref().map(|s| &s.zone));
+        for zone in zones {
+            if !group.subnets.iter().any(|s| s.zone == *zone) {
+                return Err(RdsError::NotBuiltYet(format!(
+                    "squall moves a DB instance only to a subnet group with a subnet in its zone {zone}: it does \
+                     not move storage between zones"
+                ))
+                .into());
+            }
+        }
+        Ok(Some(group))
+    }
+
     /// A cross-region replica of an instance of this region was made (`add`) or left.
     pub(crate) fn note_cross_region_replica(&mut self, source: &str, replica_arn: &str, add: bool) {
         if let Some(row) = self.db_instances.get_mut(&source.to_ascii_lowercase()) {
@@ -1588,13 +1631,26 @@ impl RegionState {
             .filter(|_| !major_upgrade)
             .map(|g| self.db_option_group_for(g, &instance.engine, &instance.engine_version))
             .transpose()?;
+        let moving_to = self.check_subnet_group_move(&instance, m.subnet_group.as_deref())?;
+        let target_vpc = moving_to.as_ref().map_or(instance.vpc_id.clone(), |g| g.vpc_id.clone());
+        let mut setting_change = m.settings.clone();
+        if target_vpc != instance.vpc_id && setting_change.security_groups.as_ref().is_none_or(|g| g.is_empty()) {
+            // A new VPC: its default group, unless groups of it were named.
+            setting_change.security_groups = Some(
+                self.security_groups_ref()
+                    .values()
+                    .filter(|g| g.vpc_id == target_vpc && g.name == "default")
+                    .map(|g| g.id.clone())
+                    .collect(),
+            );
+        }
         let settings = self.db_settings(
             &instance.settings,
-            &m.settings,
+            &setting_change,
             &crate::db_instance_settings::InstanceFacts {
                 engine: &instance.engine,
                 engine_version: &instance.engine_version,
-                vpc_id: &instance.vpc_id,
+                vpc_id: &target_vpc,
                 allocated_gib: m.allocated_gib.unwrap_or(instance.allocated_gib),
                 storage_type: &instance.storage_type,
                 encrypted: instance.storage_encrypted,
@@ -1602,6 +1658,14 @@ impl RegionState {
             },
         )?;
         let mut rebooting = false;
+        if let Some(group) = &moving_to {
+            let i = self.instance_mut(id)?;
+            i.subnet_group = Some(group.name.clone());
+            i.vpc_id = group.vpc_id.clone();
+            i.modifying.push("DB subnet group".into());
+            let message = format!("Applying modification to DB subnet group {}", group.name);
+            self.rds_event(id, &message, "RDS-EVENT-0014", "configuration change", now_ms);
+        }
         {
             let i = self.instance_mut(id)?;
             i.settings = settings;
@@ -1702,6 +1766,10 @@ impl RegionState {
             current = self.apply_db_changes(&instance.id, deferred, Some(zones), now_ms)?;
         } else if !deferred.is_empty() {
             self.instance_mut(&instance.id)?.pending = deferred;
+        }
+        if moving_to.is_some() && !rebooting {
+            // The instance moves: it restarts (modifying) on its storage where it is.
+            self.begin(&current, DbInstanceStatus::Modifying, now_ms)?;
         }
         if rebooting {
             let i = self.begin(&current, DbInstanceStatus::Modifying, now_ms)?;

@@ -179,6 +179,33 @@ fails("InvalidParameterValue", rds.modify_db_subnet_group, DBSubnetGroupName="de
 fails("DBSubnetGroupNotFoundFault", rds.modify_db_subnet_group, DBSubnetGroupName="nope",
       SubnetIds=[subnets["us-east-1a"], subnets["us-east-1c"]])
 
+# ---- ModifyDBInstance DBSubnetGroupName: to another VPC, in the instance's zone -----------------
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="grouped", WaiterConfig=fast)
+rds.create_db_subnet_group(DBSubnetGroupName="elsewhere", DBSubnetGroupDescription="the other VPC",
+                           SubnetIds=other_subnets)
+far_subnet = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.9.3.0/24", AvailabilityZone="us-east-1c")["Subnet"]
+rds.create_db_subnet_group(DBSubnetGroupName="far", DBSubnetGroupDescription="b and c",
+                           SubnetIds=[other_subnets[1], far_subnet["SubnetId"]])
+msg = fails("NotImplemented", rds.modify_db_instance, DBInstanceIdentifier="grouped", DBSubnetGroupName="far",
+            ApplyImmediately=True)
+assert "us-east-1a" in msg, msg
+fails("DBSubnetGroupNotFoundFault", rds.modify_db_instance, DBInstanceIdentifier="grouped",
+      DBSubnetGroupName="nope", ApplyImmediately=True)
+fails("InvalidParameterCombination", rds.modify_db_instance, DBInstanceIdentifier="grouped",
+      DBSubnetGroupName="elsewhere", VpcSecurityGroupIds=[default_sg], ApplyImmediately=True)
+moved = rds.modify_db_instance(DBInstanceIdentifier="grouped", DBSubnetGroupName="elsewhere",
+                               ApplyImmediately=True)["DBInstance"]
+assert moved["DBInstanceStatus"] == "modifying", moved
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="grouped", WaiterConfig=fast)
+moved = rds.describe_db_instances(DBInstanceIdentifier="grouped")["DBInstances"][0]
+assert moved["DBSubnetGroup"]["DBSubnetGroupName"] == "elsewhere" and moved["DBSubnetGroup"]["VpcId"] == other_vpc, moved
+assert moved["AvailabilityZone"] == "us-east-1a", moved
+other_default = ec2.describe_security_groups(
+    Filters=[{"Name": "vpc-id", "Values": [other_vpc]}, {"Name": "group-name", "Values": ["default"]}]
+)["SecurityGroups"][0]["GroupId"]
+assert [g["VpcSecurityGroupId"] for g in moved["VpcSecurityGroups"]] == [other_default], moved
+rds.delete_db_instance(DBInstanceIdentifier="grouped", SkipFinalSnapshot=True)
+
 # ---- engine upgrades and storage changes -------------------------------------------------------
 rds.create_db_instance(DBInstanceIdentifier="old", **{**base, "EngineVersion": "15.7"})
 rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="old", WaiterConfig=fast)
@@ -223,7 +250,7 @@ rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="old", WaiterC
 db = rds.describe_db_instances(DBInstanceIdentifier="old")["DBInstances"][0]
 assert db["StorageType"] == "io1" and db["Iops"] == 1000, db
 
-for instance in ("tuned", "plain", "grouped", "old"):
+for instance in ("tuned", "plain", "old"):
     rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier=instance, WaiterConfig=fast)
     rds.delete_db_instance(DBInstanceIdentifier=instance, SkipFinalSnapshot=True)
 print("boto3 rds instance settings: ok")

@@ -292,6 +292,8 @@ pub struct DbModification {
     pub unmanage_password: bool,
     /// RotateMasterUserPassword.
     pub rotate_password: bool,
+    /// DBSubnetGroupName: another subnet group (of the same VPC or another).
+    pub subnet_group: Option<String>,
     pub apply_immediately: bool,
 }
 

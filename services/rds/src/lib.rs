@@ -945,9 +945,6 @@ fn restore_overrides(r: RestoreDBInstanceFromDBSnapshotMessage, arn: String) -> 
 
 /// What ModifyDBInstance names; settings squall does not model are refused rather than ignored.
 fn modification(r: ModifyDBInstanceMessage, arn: String) -> Result<DbModification, ApiError> {
-    if r.db_subnet_group_name.is_some() {
-        return Err(not_built("squall does not move a DB instance to another DB subnet group yet"));
-    }
     let unmanage_password = r.manage_master_user_password == Some(false);
     let rotate_password = r.rotate_master_user_password == Some(true);
     let manage_password = managed_password(r.manage_master_user_password, r.master_user_secret_kms_key_id, arn);
@@ -977,6 +974,7 @@ fn modification(r: ModifyDBInstanceMessage, arn: String) -> Result<DbModificatio
         disable_log_exports: logs.disable_log_types.unwrap_or_default(),
     };
     Ok(DbModification {
+        subnet_group: r.db_subnet_group_name,
         manage_password,
         unmanage_password,
         rotate_password,
