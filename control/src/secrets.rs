@@ -179,6 +179,17 @@ impl RegionState {
         format!("{}-{}-4{}-a{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
     }
 
+    /// The version id a caller chose (`ClientRequestToken`, checked), or a new one.
+    fn version_id_or_new(&mut self, chosen: Option<String>) -> Result<String, SecretsError> {
+        match chosen {
+            Some(id) => {
+                check_version_id(&id)?;
+                Ok(id)
+            }
+            None => Ok(self.uuid()),
+        }
+    }
+
     /// A secret by name, full ARN or partial ARN (without the suffix); deleted ones too.
     pub fn secret(&self, id: &str) -> Result<&Secret, SecretsError> {
         if let Some(s) = self.secrets.get(id) {
@@ -231,13 +242,7 @@ impl RegionState {
         };
         let mut versions = Vec::new();
         if spec.string.is_some() || spec.binary.is_some() {
-            let id = match spec.version_id {
-                Some(id) => {
-                    check_version_id(&id)?;
-                    id
-                }
-                None => self.uuid(),
-            };
+            let id = self.version_id_or_new(spec.version_id)?;
             versions.push(SecretVersion {
                 id,
                 string: spec.string,
@@ -283,13 +288,7 @@ impl RegionState {
         if string.is_none() && binary.is_none() {
             return Err(invalid("You must provide either SecretString or SecretBinary."));
         }
-        let version_id = match version_id {
-            Some(v) => {
-                check_version_id(&v)?;
-                v
-            }
-            None => self.uuid(),
-        };
+        let version_id = self.version_id_or_new(version_id)?;
         if let Some(existing) = s.versions.iter().find(|v| v.id == version_id) {
             if existing.string == string && existing.binary == binary {
                 return Ok((s, version_id));

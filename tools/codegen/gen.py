@@ -538,9 +538,23 @@ class Generator:
         out.append("pub fn route(method: &str, path: &str) -> Option<(&'static str, BTreeMap<String, String>)> {")
         out.append("    ROUTES.iter().filter(|(_, m, _)| *m == method).find_map(|(op, _, uri)| match_uri(uri, path).map(|p| (*op, p)))")
         out.append("}")
-        out.append("/// A decoded request of one implemented operation.")
-        out.append("#[derive(Debug, Clone, PartialEq)]")
-        out.append("pub enum Request {")
+        out.extend(self.json_request_and_response_enums(ops))
+        out.append("impl Response {")
+        out.append("    /// The HTTP status the model gives the operation's success, and the encoded answer.")
+        out.append("    pub fn encode(&self) -> (u16, RestResponse) {")
+        out.append("        match self {")
+        for _, op in ops:
+            code = self.model['operations'][op]['http'].get('responseCode', 200)
+            out.append(f"            Self::{op}(v) => ({code}, v.encode_rest()),")
+        out.append("        }")
+        out.append("    }")
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+    def json_request_and_response_enums(self, ops):
+        """The `Request` enum with its `decode` and the `Response` enum, for the JSON protocols
+        (restJson1 and awsJson): every implemented operation decodes with `decode_rest`."""
+        out = ["/// A decoded request of one implemented operation.", "#[derive(Debug, Clone, PartialEq)]", "pub enum Request {"]
         for _, op in ops:
             out.append(f"    {op}({type_name(self.model['operations'][op]['input']['shape'])}),")
         out.append("}")
@@ -559,19 +573,11 @@ class Generator:
         out.append("#[derive(Debug, Clone, PartialEq)]")
         out.append("pub enum Response {")
         for _, op in ops:
-            out.append(f"    {op}({type_name(self.model['operations'][op]['output']['shape'])}),")
+            o = self.model["operations"][op]
+            inner = type_name(o["output"]["shape"]) if "output" in o else "()"
+            out.append(f"    {op}({inner}),")
         out.append("}")
-        out.append("impl Response {")
-        out.append("    /// The HTTP status the model gives the operation's success, and the encoded answer.")
-        out.append("    pub fn encode(&self) -> (u16, RestResponse) {")
-        out.append("        match self {")
-        for _, op in ops:
-            code = self.model['operations'][op]['http'].get('responseCode', 200)
-            out.append(f"            Self::{op}(v) => ({code}, v.encode_rest()),")
-        out.append("        }")
-        out.append("    }")
-        out.append("}")
-        return "\n".join(out) + "\n"
+        return out
 
     def gen_json_mod(self, resources, has_common):
         ops = [(r, op) for r in resources for op in self.spec["resources"][r]]
@@ -596,31 +602,7 @@ class Generator:
         out.append("    let op = target.strip_prefix(TARGET_PREFIX)?.strip_prefix('.')?;")
         out.append("    MODEL_OPERATIONS.iter().copied().find(|o| *o == op)")
         out.append("}")
-        out.append("/// A decoded request of one implemented operation.")
-        out.append("#[derive(Debug, Clone, PartialEq)]")
-        out.append("pub enum Request {")
-        for _, op in ops:
-            out.append(f"    {op}({type_name(self.model['operations'][op]['input']['shape'])}),")
-        out.append("}")
-        out.append("impl Request {")
-        out.append("    /// Decodes the request of `operation`; `None` when squall does not implement it.")
-        out.append("    pub fn decode(operation: &str, req: &RestRequest) -> Option<Result<Self, ApiError>> {")
-        out.append("        Some(match operation {")
-        for _, op in ops:
-            it = type_name(self.model['operations'][op]['input']['shape'])
-            out.append(f'            "{op}" => {it}::decode_rest(req).map(Self::{op}),')
-        out.append("            _ => return None,")
-        out.append("        })")
-        out.append("    }")
-        out.append("}")
-        out.append("/// The result of one implemented operation.")
-        out.append("#[derive(Debug, Clone, PartialEq)]")
-        out.append("pub enum Response {")
-        for _, op in ops:
-            o = self.model["operations"][op]
-            inner = type_name(o["output"]["shape"]) if "output" in o else "()"
-            out.append(f"    {op}({inner}),")
-        out.append("}")
+        out.extend(self.json_request_and_response_enums(ops))
         out.append("impl Response {")
         out.append("    /// The encoded answer (status 200, the protocol's content type).")
         out.append("    pub fn encode(&self) -> RestResponse {")

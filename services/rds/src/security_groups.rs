@@ -37,12 +37,8 @@ pub(crate) fn handle(region: &Region, arns: &Arns<'_>, request: Request, now: u6
             })
         }
         Request::AuthorizeDBSecurityGroupIngress(r) => {
-            let spec = IngressSpec {
-                cidr: r.cidrip,
-                ec2_group_id: r.ec2_security_group_id,
-                ec2_group_name: r.ec2_security_group_name,
-                ec2_group_owner: r.ec2_security_group_owner_id,
-            };
+            let spec =
+                ingress(r.cidrip, r.ec2_security_group_id, r.ec2_security_group_name, r.ec2_security_group_owner_id);
             let g = region
                 .authorize_db_security_group_ingress(&r.db_security_group_name, &spec, arns.account, now)
                 .map_err(control_error)?;
@@ -51,12 +47,8 @@ pub(crate) fn handle(region: &Region, arns: &Arns<'_>, request: Request, now: u6
             })
         }
         Request::RevokeDBSecurityGroupIngress(r) => {
-            let spec = IngressSpec {
-                cidr: r.cidrip,
-                ec2_group_id: r.ec2_security_group_id,
-                ec2_group_name: r.ec2_security_group_name,
-                ec2_group_owner: r.ec2_security_group_owner_id,
-            };
+            let spec =
+                ingress(r.cidrip, r.ec2_security_group_id, r.ec2_security_group_name, r.ec2_security_group_owner_id);
             let g = region
                 .revoke_db_security_group_ingress(&r.db_security_group_name, &spec, arns.account, now)
                 .map_err(control_error)?;
@@ -74,6 +66,11 @@ pub(crate) fn handle(region: &Region, arns: &Arns<'_>, request: Request, now: u6
             ))
         }
     })
+}
+
+/// What an Authorize/RevokeDBSecurityGroupIngress names: a CIDR range or an EC2 group.
+fn ingress(cidr: Option<String>, id: Option<String>, name: Option<String>, owner: Option<String>) -> IngressSpec {
+    IngressSpec { cidr, ec2_group_id: id, ec2_group_name: name, ec2_group_owner: owner }
 }
 
 fn render_group(g: &DbSecurityGroup, arns: &Arns<'_>, step: u64, now: u64) -> DBSecurityGroup {
