@@ -59,15 +59,23 @@ impl DbEndpoint {
     /// Whether the endpoint takes connections in this status (not while it is created, rebooted,
     /// failed over, stopped or deleted).
     pub fn serving(&self) -> bool {
-        matches!(self.status, DbInstanceStatus::Available | DbInstanceStatus::BackingUp | DbInstanceStatus::Modifying)
+        matches!(
+            self.status,
+            DbInstanceStatus::Available
+                | DbInstanceStatus::BackingUp
+                | DbInstanceStatus::Modifying
+                | DbInstanceStatus::StorageFull
+        )
     }
 
     /// What the endpoint's database is opened on: a change of it (a failover swaps primary and
-    /// standby; a standby is added or dropped) means the database must be closed and opened again.
+    /// standby; a standby is added or dropped; the storage grows) means the database must be
+    /// closed and opened again.
     pub fn storage_key(&self) -> String {
         let standby = self.standby.as_ref().map(|s| s.volumes.join(",")).unwrap_or_default();
         let mode = if self.read_only { "ro" } else { "rw" };
-        format!("{}/{}|{standby}|{mode}", self.region, self.primary.volumes.join(","))
+        // A storage that grew is opened again, with its new room.
+        format!("{}/{}|{standby}|{mode}|{}", self.region, self.primary.volumes.join(","), self.allocated_gib)
     }
 }
 
@@ -381,13 +389,19 @@ impl ControlPlane {
     }
 
     /// Every DB instance of every region in use or on disk, as its SQL endpoint serves it.
-    /// Takes the DB log backups that are due in every region (the SQL endpoints' reconcile calls
-    /// it as it polls).
-    pub fn take_db_log_backups(&self) {
+    /// What the SQL endpoints' reconcile does as it polls, with their storage usage
+    /// (`(region, resource id, usage)`): the DB log backups that are due, and what the usage asks
+    /// for (autoscaling, `storage-full`), in every region.
+    pub fn db_housekeeping(&self, usage: &[(RegionName, String, crate::model::rds::DbUsage)]) {
+        self.report_db_usage(usage);
         let now = self.now_ms();
         for name in self.known_regions() {
-            if let Err(e) = self.region(&name).take_db_log_backups(now) {
+            let region = self.region(&name);
+            if let Err(e) = region.take_db_log_backups(now) {
                 tracing::warn!(region = %name, "a DB log backup failed: {e}");
+            }
+            if let Err(e) = region.check_db_storage(now) {
+                tracing::warn!(region = %name, "checking DB storage failed: {e}");
             }
         }
     }

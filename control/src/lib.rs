@@ -17,6 +17,7 @@ pub mod db_option_groups;
 pub mod db_parameter_groups;
 pub mod db_security_groups;
 pub mod db_snapshot_copy;
+pub mod db_storage;
 pub use db_io::{served_engine, DbDevice, DbEndpoint, DbIoError, DB_STRIPE_BYTES};
 mod catalog;
 mod db;

@@ -183,7 +183,7 @@ pub(crate) fn db_instance_next_due(i: &DbInstance, d: LifecycleDelays) -> u64 {
             let since = i.last_backup_ms.max(i.created_ms);
             last_daily_window_start(&i.backup_window, since).map_or(u64::MAX, |w| w + 86_400_000)
         }
-        DbInstanceStatus::Available | DbInstanceStatus::Stopped => u64::MAX,
+        DbInstanceStatus::Available | DbInstanceStatus::Stopped | DbInstanceStatus::StorageFull => u64::MAX,
     }
 }
 
@@ -771,7 +771,7 @@ impl RegionState {
             })
     }
 
-    fn instance_mut(&mut self, id: &str) -> Result<&mut DbInstance, ControlError> {
+    pub(crate) fn instance_mut(&mut self, id: &str) -> Result<&mut DbInstance, ControlError> {
         self.db_instances.get_mut(&id.to_ascii_lowercase()).ok_or_else(|| RdsError::InstanceNotFound(id.into()).into())
     }
 
@@ -1517,7 +1517,16 @@ impl RegionState {
         zones: &[Zone],
         now_ms: u64,
     ) -> Result<DbInstance, ControlError> {
-        let instance = self.instance_in(id, DbInstanceStatus::Available, "it must be available to be modified")?;
+        let instance = self.db_instance(id)?.clone();
+        // A storage-full instance takes the modification that gives it room.
+        if !matches!(instance.status, DbInstanceStatus::Available | DbInstanceStatus::StorageFull) {
+            return Err(RdsError::InvalidInstanceState {
+                id: instance.id,
+                status: instance.status.as_str(),
+                why: "it must be available to be modified",
+            }
+            .into());
+        }
         if let Some(class) = &m.class {
             if !valid_class(class) {
                 return Err(combination(format!(
@@ -1803,7 +1812,7 @@ impl RegionState {
 
     /// Applies class, storage, Multi-AZ and identifier changes now; answers the identifier the
     /// instance has afterwards. The instance is `modifying` for a lifecycle step.
-    fn apply_db_changes(
+    pub(crate) fn apply_db_changes(
         &mut self,
         id: &str,
         changes: PendingChanges,
@@ -2172,7 +2181,7 @@ impl RegionState {
                         Some(("DB instance started", "RDS-EVENT-0088", "notification")),
                     ),
                     DbInstanceStatus::Deleting => (None, Some(("DB instance deleted", "RDS-EVENT-0003", "deletion"))),
-                    DbInstanceStatus::Available | DbInstanceStatus::Stopped => break,
+                    DbInstanceStatus::Available | DbInstanceStatus::Stopped | DbInstanceStatus::StorageFull => break,
                 };
                 match next {
                     None => {

@@ -43,6 +43,8 @@ pub struct Region {
     /// When a write last reached each DB instance's storage (by resource id, wall-clock ms):
     /// the data path stamps it, point-in-time restore reads it.
     db_writes: Mutex<BTreeMap<String, Arc<std::sync::atomic::AtomicU64>>>,
+    /// How full each DB instance's storage is (by resource id), as its SQL endpoint reports it.
+    pub(crate) db_usage: Mutex<BTreeMap<String, crate::model::rds::DbUsage>>,
     /// DB instances' volumes whose I/O a `volume-io-pause` fault holds (the data path reads it).
     pub(crate) db_io_paused: Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>,
 }
@@ -109,6 +111,7 @@ impl Region {
             storage_waiters: Mutex::new(BTreeMap::new()),
             storage_blocked_at: Mutex::new(BTreeMap::new()),
             db_writes: Mutex::new(BTreeMap::new()),
+            db_usage: Mutex::new(BTreeMap::new()),
             db_io_paused: Arc::default(),
         }
     }

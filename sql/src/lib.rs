@@ -87,6 +87,9 @@ struct Served {
     replica: Option<Arc<replica::Link>>,
     /// The DB parameter group's values the instance runs with, kept current.
     parameters: Parameters,
+    /// The instance's region and DbiResourceId, for its storage usage.
+    region: squall_control::RegionName,
+    resource_id: String,
     /// The instance's log (DescribeDBLogFiles).
     log: squall_control::db_logs::DbLog,
     /// The master password new sessions must give, kept current (ModifyDBInstance, rotation).
@@ -156,8 +159,9 @@ impl Endpoints {
         tokio::pin!(shutdown);
         loop {
             let me = self.clone();
+            let usage = self.usage();
             let wanted = tokio::task::spawn_blocking(move || {
-                me.control.take_db_log_backups();
+                me.control.db_housekeeping(&usage);
                 me.control.db_endpoints()
             })
             .await
@@ -326,6 +330,8 @@ impl Endpoints {
                 replica: None,
                 parameters: Arc::new(Mutex::new(ep.parameters.clone())),
                 log: self.control.region(&ep.region).db_log(&ep.resource_id, &ep.engine),
+                region: ep.region.clone(),
+                resource_id: ep.resource_id.clone(),
                 password: Arc::new(Mutex::new(ep.master_password.clone())),
             },
         );
@@ -426,6 +432,20 @@ impl Endpoints {
 }
 
 impl Endpoints {
+    /// How full the storage of each open database is.
+    fn usage(&self) -> Vec<(squall_control::RegionName, String, squall_control::model::rds::DbUsage)> {
+        self.served
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter_map(|s| {
+                let (used, capacity, room) = s.db.as_ref()?.disk().usage();
+                let usage = squall_control::model::rds::DbUsage { used, capacity, room };
+                Some((s.region.clone(), s.resource_id.clone(), usage))
+            })
+            .collect()
+    }
+
     /// The database an endpoint serves now.
     fn served_db(&self, id: &str) -> Option<Arc<Database>> {
         self.served.lock().unwrap_or_else(PoisonError::into_inner).get(id).and_then(|s| s.db.clone())

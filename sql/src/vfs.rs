@@ -192,6 +192,14 @@ impl Disk {
         self.interrupt.load(Ordering::SeqCst)
     }
 
+    /// `(used, capacity, room)` in bytes: what the database and its log use of the device, the
+    /// device's size, and what the database file may still grow by.
+    pub fn usage(&self) -> (u64, u64, u64) {
+        let (l, _) = *self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
+        let used = SUPERBLOCK_BYTES + l.wal + l.db;
+        (used, self.db_start + self.db_cap, self.db_cap.saturating_sub(l.db))
+    }
+
     /// The ranges of the device that hold data (superblock, WAL, database), as (offset,
     /// length): what rebuilding a standby copies.
     pub fn used_ranges(&self) -> Vec<(u64, u64)> {

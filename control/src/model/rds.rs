@@ -54,6 +54,8 @@ pub enum DbInstanceStatus {
     Deleting,
     /// A new identifier is being applied (NewDBInstanceIdentifier).
     Renaming,
+    /// Its storage has no room left: reads work, writes fail until the storage grows.
+    StorageFull,
 }
 
 impl DbInstanceStatus {
@@ -69,6 +71,7 @@ impl DbInstanceStatus {
             Self::Starting => "starting",
             Self::Deleting => "deleting",
             Self::Renaming => "renaming",
+            Self::StorageFull => "storage-full",
         }
     }
 }
@@ -224,6 +227,17 @@ pub struct DbSettingsChange {
 
 fn in_sync() -> bool {
     true
+}
+
+/// How full an instance's storage is, as its SQL endpoint last reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DbUsage {
+    /// Bytes the database uses (its file, its write-ahead log, the layout's header).
+    pub used: u64,
+    /// Bytes of the storage.
+    pub capacity: u64,
+    /// Bytes the database file may still grow by.
+    pub room: u64,
 }
 
 /// Changes of ModifyDBInstance that wait for the maintenance window (PendingModifiedValues).
