@@ -18,7 +18,7 @@ pub const FULL_ROOM_BYTES: u64 = 1 << 20;
 /// What autoscaling grows an instance of `allocated` GiB to, within `max` GiB (`None`: it
 /// cannot grow), keeping the storage on the volumes it has (squall does not re-stripe).
 pub fn autoscale_target(allocated: u32, max: u32) -> Option<u32> {
-    let step = (allocated / 10 + u32::from(allocated % 10 != 0)).max(10);
+    let step = allocated.div_ceil(10).max(10);
     let mut target = allocated.saturating_add(step).min(max);
     if allocated < crate::rds::STRIPE_FROM_GIB {
         target = target.min(crate::rds::STRIPE_FROM_GIB - 1);
