@@ -47,6 +47,34 @@ fn invalid(message: impl Into<String>) -> ControlError {
 }
 
 impl RegionState {
+    /// A snapshot of this region's snapshot store, read out: its size and blocks.
+    pub(crate) fn export_store_snapshot(&self, name: &str) -> Result<ExportedVolume, ControlError> {
+        let store = self.store.snapshots();
+        let name = store_name(name)?;
+        let info = store.info(&name).map_err(storage_error)?;
+        let mut blocks = Vec::new();
+        for index in info.blocks.keys() {
+            blocks.push((*index, store.read_block(&name, *index).map_err(storage_error)?));
+        }
+        Ok(ExportedVolume { size: info.volume_size, blocks })
+    }
+
+    /// Writes a snapshot read out of another region's store into this one's as `name` (nothing
+    /// of it stays when it fails).
+    pub(crate) fn import_store_snapshot(&self, name: &str, volume: &ExportedVolume) -> Result<(), ControlError> {
+        let store = self.store.snapshots();
+        let id = store_name(name)?;
+        store.start(&id, volume.size, None).map_err(storage_error)?;
+        let written = volume
+            .blocks
+            .iter()
+            .try_for_each(|(index, data)| store.write_block(&id, *index, data).map(|_| ()).map_err(storage_error));
+        if written.is_err() {
+            let _ = store.delete(&id);
+        }
+        written
+    }
+
     pub(crate) fn copy_db_snapshot(
         &mut self,
         source: &str,
@@ -146,17 +174,7 @@ impl RegionState {
             }
             .into());
         }
-        let store = self.store.snapshots();
-        let mut volumes = Vec::new();
-        for volume in &row.volumes {
-            let name = store_name(volume)?;
-            let info = store.info(&name).map_err(storage_error)?;
-            let mut blocks = Vec::new();
-            for index in info.blocks.keys() {
-                blocks.push((*index, store.read_block(&name, *index).map_err(storage_error)?));
-            }
-            volumes.push(ExportedVolume { size: info.volume_size, blocks });
-        }
+        let volumes = row.volumes.iter().map(|v| self.export_store_snapshot(v)).collect::<Result<_, _>>()?;
         Ok(ExportedSnapshot { row, volumes })
     }
 
@@ -175,24 +193,16 @@ impl RegionState {
             return Err(invalid("KmsKeyId must be specified to copy an encrypted DB snapshot from another region."));
         }
         let tag = self.random_id("s");
-        let store = self.store.snapshots();
         let mut copied: Vec<String> = Vec::new();
-        for (n, ExportedVolume { size, blocks }) in from.volumes.iter().enumerate() {
+        for (n, volume) in from.volumes.iter().enumerate() {
             let name = format!("rds-snap-{}-{n}", &tag[2..]);
-            let written = store_name(&name).and_then(|sid| {
-                store.start(&sid, *size, None).map_err(storage_error)?;
-                copied.push(name.clone());
-                for (index, data) in blocks {
-                    store.write_block(&sid, *index, data).map_err(storage_error)?;
-                }
-                Ok(())
-            });
-            if let Err(e) = written {
+            if let Err(e) = self.import_store_snapshot(&name, volume) {
                 for name in &copied {
-                    let _ = store_name(name).map(|n| store.delete(&n));
+                    let _ = store_name(name).map(|n| self.store.snapshots().delete(&n));
                 }
                 return Err(e);
             }
+            copied.push(name);
         }
         Ok(self.add_copy(from.row, id, copied, spec, Some((source_region.to_string(), zone)), now_ms))
     }

@@ -140,6 +140,7 @@ impl RegionState {
     pub(crate) fn copy_snapshot(
         &mut self,
         source: &SnapshotId,
+        region: &str,
         description: Option<String>,
         tags: BTreeMap<String, String>,
         now_ms: u64,
@@ -154,12 +155,41 @@ impl RegionState {
         let copy = Snapshot {
             id: id.clone(),
             awaiting_completion: false,
-            description: description.unwrap_or_else(|| format!("[Copied {} from {}]", source, "this region")),
+            description: description.unwrap_or_else(|| format!("[Copied {source} from {region}]")),
             start_time_ms: now_ms,
             state: SnapshotState::Pending,
             tags,
             create_volume_permissions: Vec::new(),
             ..src
+        };
+        self.snapshots.insert(id, copy.clone());
+        Ok(copy)
+    }
+
+    /// A copy of a snapshot of another region (its row and blocks read out there): its blocks
+    /// written into this region's store, `pending` until the lifecycle completes it.
+    pub(crate) fn import_snapshot(
+        &mut self,
+        from: Snapshot,
+        blocks: &crate::db_snapshot_copy::ExportedVolume,
+        source_region: &str,
+        description: Option<String>,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Result<Snapshot, ControlError> {
+        let id = self.new_snapshot_id();
+        self.import_store_snapshot(id.as_str(), blocks)?;
+        let copy = Snapshot {
+            id: id.clone(),
+            awaiting_completion: false,
+            description: description.unwrap_or_else(|| format!("[Copied {} from {source_region}]", from.id)),
+            start_time_ms: now_ms,
+            state: SnapshotState::Pending,
+            tags,
+            create_volume_permissions: Vec::new(),
+            // The copy has no parent in this region's store: a full copy of its own.
+            parent: None,
+            ..from
         };
         self.snapshots.insert(id, copy.clone());
         Ok(copy)
@@ -184,6 +214,35 @@ impl RegionState {
             }
         }
         Ok(())
+    }
+}
+
+impl crate::ControlPlane {
+    /// CopySnapshot from another region: snapshot `source` of `from` copied into `to`, its bytes
+    /// with it.
+    pub fn copy_snapshot_between_regions(
+        &self,
+        from: &crate::RegionName,
+        source: &SnapshotId,
+        to: &crate::RegionName,
+        description: Option<String>,
+        tags: BTreeMap<String, String>,
+        dry_run: bool,
+    ) -> Result<Snapshot, ControlError> {
+        let now_ms = self.now_ms();
+        let (row, blocks) = self.region(from).read(now_ms, |state| {
+            let row = state.snapshot(source)?.clone();
+            if row.state != SnapshotState::Completed {
+                return Err(ControlError::Snapshot(SnapshotError::SnapshotNotCompleted(source.clone())));
+            }
+            let blocks = state.export_store_snapshot(source.as_str())?;
+            Ok((row, blocks))
+        })?;
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        self.region(to)
+            .with_state(now_ms, |state| state.import_snapshot(row, &blocks, from.as_str(), description, tags, now_ms))
     }
 }
 
@@ -227,7 +286,8 @@ impl Region {
         now_ms: u64,
         dry_run: bool,
     ) -> Result<Snapshot, ControlError> {
-        self.with_state(now_ms, |state| state.copy_snapshot(source, description, tags, now_ms, dry_run))
+        let region = self.name().to_string();
+        self.with_state(now_ms, |state| state.copy_snapshot(source, &region, description, tags, now_ms, dry_run))
     }
 
     /// ModifySnapshotAttribute and ResetSnapshotAttribute (`createVolumePermission`).

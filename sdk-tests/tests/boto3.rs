@@ -312,3 +312,11 @@ async fn cross_region_read_replicas_follow_their_source() {
     let Some(run) = run_script_with("rds_cross_region_replica.py", options, free_ports(3)) else { return };
     assert!(run.await.contains("rds cross-region replicas: ok"));
 }
+
+/// CopySnapshot from another region: the bytes written with the EBS direct APIs in one region
+/// are read back from the copy in the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_snapshot_copies_cross_regions_with_their_bytes() {
+    let Some(run) = run_script("snapshot_region_copy.py", 50) else { return };
+    assert!(run.await.contains("boto3 snapshot region copy: ok"));
+}

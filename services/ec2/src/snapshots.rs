@@ -203,18 +203,25 @@ pub(crate) fn copy_snapshot(
     ctx: &RequestContext,
     r: CopySnapshotRequest,
 ) -> Result<CopySnapshotResult, ApiError> {
-    if r.source_region != ctx.region {
-        return Err(ApiError::invalid_parameter_value(format!(
-            "squall copies snapshots within one region only; the source region {} is not {}",
-            r.source_region, ctx.region
-        )));
-    }
     let source = snapshot_id(&r.source_snapshot_id)?;
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Snapshot)?;
     let now = control.now_ms();
-    let s = region(control, ctx)?
-        .copy_snapshot(&source, r.description.clone(), tags, now, r.dry_run == Some(true))
-        .map_err(control_error)?;
+    let dry_run = r.dry_run == Some(true);
+    let s = if r.source_region == ctx.region {
+        region(control, ctx)?
+            .copy_snapshot(&source, r.description.clone(), tags, now, dry_run)
+            .map_err(control_error)?
+    } else {
+        // From another region: the source's bytes come along into this region's store.
+        let from = squall_control::RegionName::parse(&r.source_region)
+            .ok()
+            .filter(|_| control.serves_region(&r.source_region))
+            .ok_or_else(|| ApiError::invalid_parameter_value(format!("Invalid source region: {}", r.source_region)))?;
+        let to = region(control, ctx)?.name().clone();
+        control
+            .copy_snapshot_between_regions(&from, &source, &to, r.description.clone(), tags, dry_run)
+            .map_err(control_error)?
+    };
     Ok(CopySnapshotResult {
         snapshot_id: Some(s.id.to_string()),
         tags: (!s.tags.is_empty()).then(|| wire_tags(&s.tags)),
