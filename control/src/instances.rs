@@ -458,6 +458,24 @@ impl RegionState {
                 state: i.state,
             }));
         }
+        if let AttributeChange::CpuCredits(c) = &change {
+            if crate::model::instance::default_cpu_credits(&i.instance_type).is_none() {
+                return Err(ControlError::Instance(InstanceError::NotBurstable(id.clone())));
+            }
+            if c != "standard" && c != "unlimited" {
+                return Err(ControlError::Instance(InstanceError::InvalidCpuCredits(c.clone())));
+            }
+        }
+        if matches!(
+            change,
+            AttributeChange::Monitoring(_) | AttributeChange::Metadata(_) | AttributeChange::CpuCredits(_)
+        ) && matches!(i.state, InstanceState::ShuttingDown | InstanceState::Terminated)
+        {
+            return Err(ControlError::Instance(InstanceError::IncorrectInstanceState {
+                instance: id.clone(),
+                state: i.state,
+            }));
+        }
         if let AttributeChange::Groups(groups) = &change {
             for g in groups {
                 let group = self
@@ -504,6 +522,9 @@ impl RegionState {
             AttributeChange::ShutdownTerminates(v) => i.attributes.shutdown_terminates = v,
             AttributeChange::SourceDestCheck(v) => i.attributes.source_dest_check = v,
             AttributeChange::EbsOptimized(v) => i.attributes.ebs_optimized = v,
+            AttributeChange::Monitoring(v) => i.attributes.monitoring = v,
+            AttributeChange::Metadata(m) => i.attributes.metadata = m,
+            AttributeChange::CpuCredits(c) => i.attributes.cpu_credits = Some(c),
             AttributeChange::DeleteOnTermination { .. } => {}
         }
         Ok(())

@@ -320,3 +320,10 @@ async fn boto3_snapshot_copies_cross_regions_with_their_bytes() {
     let Some(run) = run_script("snapshot_region_copy.py", 50) else { return };
     assert!(run.await.contains("boto3 snapshot region copy: ok"));
 }
+
+/// DescribeInstanceTypeOfferings, detailed monitoring, metadata options and CPU credits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_instance_options_follow_ec2_rules() {
+    let Some(run) = run_script("instance_options.py", 50) else { return };
+    assert!(run.await.contains("boto3 instance options: ok"));
+}

@@ -104,6 +104,41 @@ pub struct InstanceAttributes {
     pub shutdown_terminates: bool,
     pub source_dest_check: bool,
     pub ebs_optimized: bool,
+    /// Detailed monitoring (MonitorInstances).
+    #[serde(default)]
+    pub monitoring: bool,
+    #[serde(default)]
+    pub metadata: MetadataOptions,
+    /// `standard` or `unlimited` for burstable types (`None`: the type's default).
+    #[serde(default)]
+    pub cpu_credits: Option<String>,
+}
+
+/// The instance metadata service's options (ModifyInstanceMetadataOptions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataOptions {
+    /// `HttpTokens` `required` (IMDSv2 only), else `optional`.
+    pub tokens_required: bool,
+    pub hop_limit: u8,
+    pub endpoint_enabled: bool,
+    pub tags_enabled: bool,
+}
+
+impl Default for MetadataOptions {
+    fn default() -> Self {
+        Self { tokens_required: false, hop_limit: 1, endpoint_enabled: true, tags_enabled: false }
+    }
+}
+
+/// The CPU credit option of a burstable instance type: `unlimited` for t3, t3a and t4g,
+/// `standard` for t2; `None` for a type that is not burstable.
+pub fn default_cpu_credits(instance_type: &str) -> Option<&'static str> {
+    let family = instance_type.split('.').next().unwrap_or_default();
+    match family {
+        "t2" => Some("standard"),
+        "t3" | "t3a" | "t4g" => Some("unlimited"),
+        _ => None,
+    }
 }
 
 impl Default for InstanceAttributes {
@@ -114,6 +149,9 @@ impl Default for InstanceAttributes {
             shutdown_terminates: false,
             source_dest_check: true,
             ebs_optimized: false,
+            monitoring: false,
+            metadata: MetadataOptions::default(),
+            cpu_credits: None,
         }
     }
 }
@@ -129,6 +167,12 @@ pub enum AttributeChange {
     ShutdownTerminates(bool),
     SourceDestCheck(bool),
     EbsOptimized(bool),
+    /// MonitorInstances / UnmonitorInstances.
+    Monitoring(bool),
+    /// ModifyInstanceMetadataOptions: the options as they are to be.
+    Metadata(MetadataOptions),
+    /// ModifyInstanceCreditSpecification (a burstable type only).
+    CpuCredits(String),
     /// DeleteOnTermination of the volume on a device.
     DeleteOnTermination {
         device: String,
@@ -255,4 +299,8 @@ pub enum InstanceError {
     TerminationProtected(InstanceId),
     #[error("instance {0} may not be stopped (disableApiStop)")]
     StopProtected(InstanceId),
+    #[error("instance {0} is not of a burstable type")]
+    NotBurstable(InstanceId),
+    #[error("{0} is not a CPU credit option (standard, unlimited)")]
+    InvalidCpuCredits(String),
 }

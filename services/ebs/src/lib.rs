@@ -164,6 +164,8 @@ fn control_error(e: ControlError) -> ApiError {
         | E::Snapshot(SnapshotError::SnapshotUsedByImage { .. })
         | E::Instance(InstanceError::TerminationProtected(_))
         | E::Instance(InstanceError::StopProtected(_))
+        | E::Instance(InstanceError::NotBurstable(_))
+        | E::Instance(InstanceError::InvalidCpuCredits(_))
         | E::Instance(InstanceError::NoDevice { .. })
         | E::Image(ImageError::ImageNotAvailable(_))
         | E::Instance(InstanceError::PlacementMismatch { .. })

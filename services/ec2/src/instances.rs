@@ -3,10 +3,10 @@
 //! states by themselves.
 
 use squall_control::model::instance as instances;
-use squall_control::model::instance::Check;
 use squall_control::model::instance::{
     AttributeChange, InstanceAttributes, InstanceState as State, LaunchRequest, RequestedMapping,
 };
+use squall_control::model::instance::{Check, MetadataOptions};
 use squall_control::model::volume::AttachmentState;
 use squall_control::{ControlPlane, InstanceId};
 use squall_protocol::{ApiError, RequestContext, Timestamp};
@@ -29,6 +29,16 @@ use crate::generated::{
 use crate::generated::{
     AttributeBooleanValue, AttributeValue, DescribeInstanceAttributeRequest, GroupIdentifier, InstanceAttribute,
     InstanceAttributeName, ModifyInstanceAttributeRequest, ShutdownBehavior,
+};
+use crate::generated::{
+    DescribeInstanceCreditSpecificationsRequest, DescribeInstanceCreditSpecificationsResult,
+    DescribeInstanceTypeOfferingsRequest, DescribeInstanceTypeOfferingsResult, HttpTokensState,
+    InstanceCreditSpecification, InstanceMetadataEndpointState, InstanceMetadataOptionsResponse,
+    InstanceMetadataOptionsState, InstanceMetadataProtocolState, InstanceMetadataTagsState, InstanceMonitoring,
+    InstanceTypeOffering, LocationType, ModifyInstanceCreditSpecificationRequest,
+    ModifyInstanceCreditSpecificationResult, ModifyInstanceMetadataOptionsRequest, ModifyInstanceMetadataOptionsResult,
+    SuccessfulInstanceCreditSpecificationItem, UnsuccessfulInstanceCreditSpecificationErrorCode,
+    UnsuccessfulInstanceCreditSpecificationItem, UnsuccessfulInstanceCreditSpecificationItemError,
 };
 use crate::volumes::to_control_type;
 use crate::{check_dry_run, control_error, filter};
@@ -133,7 +143,11 @@ fn wire_instance(
             group_name: Some(String::new()),
             ..Default::default()
         }),
-        monitoring: Some(Monitoring { state: Some(MonitoringState::Disabled), metric_category_ids: None }),
+        monitoring: Some(Monitoring {
+            state: Some(if i.attributes.monitoring { MonitoringState::Enabled } else { MonitoringState::Disabled }),
+            metric_category_ids: None,
+        }),
+        metadata_options: Some(wire_metadata(&i.attributes.metadata, InstanceMetadataOptionsState::Applied)),
         architecture: Some(ArchitectureValues::X8664),
         root_device_name: Some(i.root_device.clone()),
         root_device_type: Some(DeviceType::Ebs),
@@ -250,6 +264,23 @@ pub(crate) fn run_instances(
             disable_api_stop: r.disable_api_stop == Some(true),
             shutdown_terminates: r.instance_initiated_shutdown_behavior == Some(ShutdownBehavior::Terminate),
             ebs_optimized: r.ebs_optimized == Some(true),
+            monitoring: r.monitoring.as_ref().is_some_and(|m| m.enabled),
+            metadata: match &r.metadata_options {
+                Some(m) => metadata_options(
+                    MetadataOptions::default(),
+                    m.http_tokens,
+                    m.http_put_response_hop_limit,
+                    m.http_endpoint,
+                    m.instance_metadata_tags,
+                )?,
+                None => MetadataOptions::default(),
+            },
+            cpu_credits: match &r.credit_specification {
+                Some(c) => {
+                    Some(cpu_credits(&c.cpu_credits, r.instance_type.map(|t| t.as_str()).unwrap_or("m1.small"))?)
+                }
+                None => None,
+            },
             ..Default::default()
         },
         tags: tags_for_kind(&r, ResourceType::Instance)?,
@@ -819,4 +850,249 @@ pub(crate) fn modify_instance_attribute(
     region(control, ctx)?
         .modify_instance_attribute(&id, change, control.now_ms(), r.dry_run == Some(true))
         .map_err(control_error)
+}
+
+/// The metadata options after a request's changes, checked as EC2 checks them.
+fn metadata_options(
+    mut m: MetadataOptions,
+    tokens: Option<HttpTokensState>,
+    hop_limit: Option<i32>,
+    endpoint: Option<InstanceMetadataEndpointState>,
+    tags: Option<InstanceMetadataTagsState>,
+) -> Result<MetadataOptions, ApiError> {
+    if let Some(t) = tokens {
+        m.tokens_required = t == HttpTokensState::Required;
+    }
+    if let Some(n) = hop_limit {
+        m.hop_limit = u8::try_from(n).ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| {
+            ApiError::invalid_parameter_value(format!(
+                "The HttpPutResponseHopLimit value {n} is not valid. Specify a value between 1 and 64."
+            ))
+        })?;
+    }
+    if let Some(e) = endpoint {
+        m.endpoint_enabled = e == InstanceMetadataEndpointState::Enabled;
+    }
+    if let Some(t) = tags {
+        m.tags_enabled = t == InstanceMetadataTagsState::Enabled;
+    }
+    Ok(m)
+}
+
+fn wire_metadata(m: &MetadataOptions, state: InstanceMetadataOptionsState) -> InstanceMetadataOptionsResponse {
+    InstanceMetadataOptionsResponse {
+        state: Some(state),
+        http_tokens: Some(if m.tokens_required { HttpTokensState::Required } else { HttpTokensState::Optional }),
+        http_put_response_hop_limit: Some(i32::from(m.hop_limit)),
+        http_endpoint: Some(if m.endpoint_enabled {
+            InstanceMetadataEndpointState::Enabled
+        } else {
+            InstanceMetadataEndpointState::Disabled
+        }),
+        http_protocol_ipv6: Some(InstanceMetadataProtocolState::Disabled),
+        instance_metadata_tags: Some(if m.tags_enabled {
+            InstanceMetadataTagsState::Enabled
+        } else {
+            InstanceMetadataTagsState::Disabled
+        }),
+    }
+}
+
+/// A CPU credit option for an instance type: only burstable types take one.
+fn cpu_credits(value: &str, instance_type: &str) -> Result<String, ApiError> {
+    if squall_control::model::instance::default_cpu_credits(instance_type).is_none() {
+        return Err(ApiError::client(
+            "InvalidParameterCombination",
+            format!("CPU credit options are for burstable performance instances only, not {instance_type}."),
+        ));
+    }
+    match value {
+        "standard" | "unlimited" => Ok(value.to_string()),
+        other => Err(ApiError::invalid_parameter_value(format!(
+            "Value ({other}) for parameter cpuCredits is invalid. Valid values: standard, unlimited."
+        ))),
+    }
+}
+
+/// (instance type, location) of every offering: the catalogue's types in the region, each zone,
+/// each zone id.
+pub(crate) fn describe_instance_type_offerings(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: DescribeInstanceTypeOfferingsRequest,
+) -> Result<DescribeInstanceTypeOfferingsResult, ApiError> {
+    check_dry_run(r.dry_run)?;
+    let filters = r.filters.unwrap_or_default();
+    filter::validate(&filters, &["instance-type", "location"])?;
+    let location_type = r.location_type.unwrap_or(LocationType::Region);
+    let zones = region(control, ctx)?.zones();
+    let locations: Vec<String> = match location_type {
+        LocationType::Region => vec![ctx.region.clone()],
+        LocationType::AvailabilityZone => zones.iter().map(|z| z.name.to_string()).collect(),
+        LocationType::AvailabilityZoneId => zones.iter().map(|z| z.id.to_string()).collect(),
+        LocationType::Outpost => Vec::new(),
+    };
+    let limit = page_size(r.max_results, 5, 1000)?.unwrap_or(usize::MAX);
+    let start: usize = match r.next_token.as_deref() {
+        None => 0,
+        Some(t) => t.parse().map_err(|_| ApiError::invalid_parameter_value(format!("Invalid NextToken: {t}")))?,
+    };
+    let all: Vec<InstanceTypeOffering> = INSTANCE_TYPES
+        .iter()
+        .flat_map(|(t, ..)| locations.iter().map(move |l| (*t, l.clone())))
+        .filter(|(t, l)| {
+            filter::matches(&filters, |name| match name {
+                "instance-type" => vec![t.as_str().to_string()],
+                "location" => vec![l.clone()],
+                _ => Vec::new(),
+            })
+        })
+        .map(|(t, l)| InstanceTypeOffering {
+            instance_type: Some(t),
+            location_type: Some(location_type),
+            location: Some(l),
+        })
+        .collect();
+    let page: Vec<InstanceTypeOffering> = all.iter().skip(start).take(limit).cloned().collect();
+    let next = start + page.len();
+    Ok(DescribeInstanceTypeOfferingsResult {
+        instance_type_offerings: Some(page),
+        next_token: (next < all.len()).then(|| next.to_string()),
+    })
+}
+
+/// MonitorInstances (`on`) and UnmonitorInstances: the new state is `pending` or `disabling`,
+/// and DescribeInstances shows `enabled` or `disabled` from then on.
+pub(crate) fn set_monitoring(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    ids: &[String],
+    on: bool,
+    dry_run: Option<bool>,
+) -> Result<Vec<InstanceMonitoring>, ApiError> {
+    let ids = ids.iter().map(|s| instance_id(s)).collect::<Result<Vec<_>, _>>()?;
+    let region = region(control, ctx)?;
+    let now = control.now_ms();
+    region.read(now, |state| state.require_instances(&ids)).map_err(control_error)?;
+    check_dry_run(dry_run)?;
+    let mut out = Vec::new();
+    for id in ids {
+        region.modify_instance_attribute(&id, AttributeChange::Monitoring(on), now, false).map_err(control_error)?;
+        out.push(InstanceMonitoring {
+            instance_id: Some(id.to_string()),
+            monitoring: Some(Monitoring {
+                state: Some(if on { MonitoringState::Pending } else { MonitoringState::Disabling }),
+                metric_category_ids: None,
+            }),
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn modify_instance_metadata_options(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: ModifyInstanceMetadataOptionsRequest,
+) -> Result<ModifyInstanceMetadataOptionsResult, ApiError> {
+    let id = instance_id(&r.instance_id)?;
+    let region = region(control, ctx)?;
+    let now = control.now_ms();
+    let current =
+        region.read(now, |state| Ok(state.instance(&id)?.attributes.metadata.clone())).map_err(control_error)?;
+    let wanted = metadata_options(
+        current,
+        r.http_tokens,
+        r.http_put_response_hop_limit,
+        r.http_endpoint,
+        r.instance_metadata_tags,
+    )?;
+    region
+        .modify_instance_attribute(&id, AttributeChange::Metadata(wanted.clone()), now, r.dry_run == Some(true))
+        .map_err(control_error)?;
+    Ok(ModifyInstanceMetadataOptionsResult {
+        instance_id: Some(id.to_string()),
+        instance_metadata_options: Some(wire_metadata(&wanted, InstanceMetadataOptionsState::Pending)),
+    })
+}
+
+pub(crate) fn describe_instance_credit_specifications(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: DescribeInstanceCreditSpecificationsRequest,
+) -> Result<DescribeInstanceCreditSpecificationsResult, ApiError> {
+    check_dry_run(r.dry_run)?;
+    let filters = r.filters.unwrap_or_default();
+    filter::validate(&filters, &["instance-id"])?;
+    let ids = r.instance_ids.unwrap_or_default().iter().map(|s| instance_id(s)).collect::<Result<Vec<_>, _>>()?;
+    let list = region(control, ctx)?
+        .read(control.now_ms(), |state| {
+            state.require_instances(&ids)?;
+            let (all, _) = state.instances_after(None, usize::MAX, |i| {
+                (ids.is_empty() || ids.contains(&i.id)) && i.state != State::Terminated
+            });
+            Ok(all)
+        })
+        .map_err(control_error)?
+        .into_iter()
+        .filter_map(|i| {
+            let credits = i.attributes.cpu_credits.clone().or_else(|| {
+                squall_control::model::instance::default_cpu_credits(&i.instance_type).map(str::to_string)
+            })?;
+            filter::matches(&filters, |name| match name {
+                "instance-id" => vec![i.id.to_string()],
+                _ => Vec::new(),
+            })
+            .then(|| InstanceCreditSpecification { instance_id: Some(i.id.to_string()), cpu_credits: Some(credits) })
+        })
+        .collect();
+    Ok(DescribeInstanceCreditSpecificationsResult { instance_credit_specifications: Some(list), next_token: None })
+}
+
+pub(crate) fn modify_instance_credit_specification(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: ModifyInstanceCreditSpecificationRequest,
+) -> Result<ModifyInstanceCreditSpecificationResult, ApiError> {
+    check_dry_run(r.dry_run)?;
+    let region = region(control, ctx)?;
+    let now = control.now_ms();
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for item in r.instance_credit_specifications {
+        let fail = |code, message: String| UnsuccessfulInstanceCreditSpecificationItem {
+            instance_id: Some(item.instance_id.clone()),
+            error: Some(UnsuccessfulInstanceCreditSpecificationItemError { code: Some(code), message: Some(message) }),
+        };
+        let Ok(id) = instance_id(&item.instance_id) else {
+            failed.push(fail(
+                UnsuccessfulInstanceCreditSpecificationErrorCode::InvalidInstanceIDMalformed,
+                format!("Invalid id: \"{}\"", item.instance_id),
+            ));
+            continue;
+        };
+        let credits = item.cpu_credits.clone().unwrap_or_default();
+        match region.modify_instance_attribute(&id, AttributeChange::CpuCredits(credits), now, false) {
+            Ok(()) => ok.push(SuccessfulInstanceCreditSpecificationItem { instance_id: Some(id.to_string()) }),
+            Err(e) => {
+                use squall_control::{ControlError as E, InstanceError as I};
+                let code = match &e {
+                    E::Instance(I::NotFound(_)) => {
+                        UnsuccessfulInstanceCreditSpecificationErrorCode::InvalidInstanceIDNotFound
+                    }
+                    E::Instance(I::IncorrectInstanceState { .. }) => {
+                        UnsuccessfulInstanceCreditSpecificationErrorCode::IncorrectInstanceState
+                    }
+                    E::Instance(I::NotBurstable(_)) => {
+                        UnsuccessfulInstanceCreditSpecificationErrorCode::InstanceCreditSpecificationNotSupported
+                    }
+                    _ => return Err(control_error(e)),
+                };
+                failed.push(fail(code, control_error(e).message));
+            }
+        }
+    }
+    Ok(ModifyInstanceCreditSpecificationResult {
+        successful_instance_credit_specifications: Some(ok),
+        unsuccessful_instance_credit_specifications: Some(failed),
+    })
 }

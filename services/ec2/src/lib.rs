@@ -169,6 +169,24 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         Request::DescribeSubnets(r) => Response::DescribeSubnets(network::describe_subnets(control, ctx, r)?),
         Request::RunInstances(r) => Response::RunInstances(instances::run_instances(control, ctx, r)?),
         Request::DescribeInstances(r) => Response::DescribeInstances(instances::describe_instances(control, ctx, r)?),
+        Request::DescribeInstanceTypeOfferings(r) => {
+            Response::DescribeInstanceTypeOfferings(instances::describe_instance_type_offerings(control, ctx, r)?)
+        }
+        Request::MonitorInstances(r) => Response::MonitorInstances(crate::generated::MonitorInstancesResult {
+            instance_monitorings: Some(instances::set_monitoring(control, ctx, &r.instance_ids, true, r.dry_run)?),
+        }),
+        Request::UnmonitorInstances(r) => Response::UnmonitorInstances(crate::generated::UnmonitorInstancesResult {
+            instance_monitorings: Some(instances::set_monitoring(control, ctx, &r.instance_ids, false, r.dry_run)?),
+        }),
+        Request::ModifyInstanceMetadataOptions(r) => {
+            Response::ModifyInstanceMetadataOptions(instances::modify_instance_metadata_options(control, ctx, r)?)
+        }
+        Request::DescribeInstanceCreditSpecifications(r) => Response::DescribeInstanceCreditSpecifications(
+            instances::describe_instance_credit_specifications(control, ctx, r)?,
+        ),
+        Request::ModifyInstanceCreditSpecification(r) => Response::ModifyInstanceCreditSpecification(
+            instances::modify_instance_credit_specification(control, ctx, r)?,
+        ),
         Request::DescribeInstanceStatus(r) => {
             Response::DescribeInstanceStatus(instances::describe_instance_status(control, ctx, r)?)
         }
@@ -433,6 +451,13 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
                  and try again."
             ),
         ),
+        E::Instance(InstanceError::NotBurstable(i)) => ApiError::client(
+            "UnsupportedOperation",
+            format!("The instance '{i}' is not a burstable performance instance: it has no CPU credit option."),
+        ),
+        E::Instance(InstanceError::InvalidCpuCredits(c)) => {
+            invalid(format!("Value ({c}) for parameter cpuCredits is invalid. Valid values: standard, unlimited."))
+        }
         E::Instance(InstanceError::StopProtected(i)) => ApiError::client(
             "OperationNotPermitted",
             format!(

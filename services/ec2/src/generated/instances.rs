@@ -554,6 +554,59 @@ impl QueryDecode for DescribeInstanceAttributeRequest {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `DescribeInstanceCreditSpecificationsRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeInstanceCreditSpecificationsRequest {
+    pub dry_run: Option<bool>,
+    pub filters: Option<Vec<Filter>>,
+    pub instance_ids: Option<Vec<String>>,
+    pub max_results: Option<i32>,
+    pub next_token: Option<String>,
+}
+impl DescribeInstanceCreditSpecificationsRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            filters: ec2_list::<Filter>(q, &join(key, "Filter"))?,
+            instance_ids: ec2_list::<String>(q, &join(key, "InstanceId"))?,
+            max_results: i32::decode_query(q, &join(key, "MaxResults"))?,
+            next_token: String::decode_query(q, &join(key, "NextToken"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeInstanceCreditSpecificationsRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeInstanceCreditSpecificationsResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeInstanceCreditSpecificationsResult {
+    pub instance_credit_specifications: Option<Vec<InstanceCreditSpecification>>,
+    pub next_token: Option<String>,
+}
+impl DescribeInstanceCreditSpecificationsResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_credit_specifications {
+            encode_list(w, "instanceCreditSpecificationSet", "item", v);
+        }
+        if let Some(v) = &self.next_token {
+            v.encode_xml(w, "nextToken");
+        }
+    }
+}
+impl XmlEncode for DescribeInstanceCreditSpecificationsResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DescribeInstanceStatusRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeInstanceStatusRequest {
@@ -605,6 +658,59 @@ impl DescribeInstanceStatusResult {
     }
 }
 impl XmlEncode for DescribeInstanceStatusResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DescribeInstanceTypeOfferingsRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeInstanceTypeOfferingsRequest {
+    pub dry_run: Option<bool>,
+    pub location_type: Option<LocationType>,
+    pub filters: Option<Vec<Filter>>,
+    pub max_results: Option<i32>,
+    pub next_token: Option<String>,
+}
+impl DescribeInstanceTypeOfferingsRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            location_type: LocationType::decode_query(q, &join(key, "LocationType"))?,
+            filters: ec2_list::<Filter>(q, &join(key, "Filter"))?,
+            max_results: i32::decode_query(q, &join(key, "MaxResults"))?,
+            next_token: String::decode_query(q, &join(key, "NextToken"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeInstanceTypeOfferingsRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeInstanceTypeOfferingsResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeInstanceTypeOfferingsResult {
+    pub instance_type_offerings: Option<Vec<InstanceTypeOffering>>,
+    pub next_token: Option<String>,
+}
+impl DescribeInstanceTypeOfferingsResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_type_offerings {
+            encode_list(w, "instanceTypeOfferingSet", "item", v);
+        }
+        if let Some(v) = &self.next_token {
+            v.encode_xml(w, "nextToken");
+        }
+    }
+}
+impl XmlEncode for DescribeInstanceTypeOfferingsResult {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);
@@ -2524,6 +2630,53 @@ impl XmlEncode for InstanceBootModeValues {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `InstanceCreditSpecification` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceCreditSpecification {
+    pub instance_id: Option<String>,
+    pub cpu_credits: Option<String>,
+}
+impl InstanceCreditSpecification {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_id {
+            v.encode_xml(w, "instanceId");
+        }
+        if let Some(v) = &self.cpu_credits {
+            v.encode_xml(w, "cpuCredits");
+        }
+    }
+}
+impl XmlEncode for InstanceCreditSpecification {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `InstanceCreditSpecificationRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceCreditSpecificationRequest {
+    pub instance_id: String,
+    pub cpu_credits: Option<String>,
+}
+impl InstanceCreditSpecificationRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            instance_id: required(String::decode_query(q, &join(key, "InstanceId"))?, &join(key, "InstanceId"))?,
+            cpu_credits: String::decode_query(q, &join(key, "CpuCredits"))?,
+        })
+    }
+}
+impl QueryDecode for InstanceCreditSpecificationRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Enum `InstanceInterruptionBehavior` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InstanceInterruptionBehavior {
@@ -2931,6 +3084,30 @@ impl QueryDecode for InstanceMetadataTagsState {
 impl XmlEncode for InstanceMetadataTagsState {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `InstanceMonitoring` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceMonitoring {
+    pub instance_id: Option<String>,
+    pub monitoring: Option<Monitoring>,
+}
+impl InstanceMonitoring {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_id {
+            v.encode_xml(w, "instanceId");
+        }
+        if let Some(v) = &self.monitoring {
+            v.encode_xml(w, "monitoring");
+        }
+    }
+}
+impl XmlEncode for InstanceMonitoring {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `InstanceNetworkInterface` of the model.
@@ -9713,6 +9890,34 @@ impl XmlEncode for InstanceTypeInfo {
         w.close(tag);
     }
 }
+/// Shape `InstanceTypeOffering` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceTypeOffering {
+    pub instance_type: Option<InstanceType>,
+    pub location_type: Option<LocationType>,
+    pub location: Option<String>,
+}
+impl InstanceTypeOffering {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_type {
+            v.encode_xml(w, "instanceType");
+        }
+        if let Some(v) = &self.location_type {
+            v.encode_xml(w, "locationType");
+        }
+        if let Some(v) = &self.location {
+            v.encode_xml(w, "location");
+        }
+    }
+}
+impl XmlEncode for InstanceTypeOffering {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `Ipv4PrefixSpecificationRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Ipv4PrefixSpecificationRequest {
@@ -9813,6 +10018,45 @@ impl QueryDecode for LicenseConfigurationRequest {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Enum `LocationType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LocationType {
+    /// `region`
+    Region,
+    /// `availability-zone`
+    AvailabilityZone,
+    /// `availability-zone-id`
+    AvailabilityZoneId,
+    /// `outpost`
+    Outpost,
+}
+impl LocationType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Region, Self::AvailabilityZone, Self::AvailabilityZoneId, Self::Outpost];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Region => "region",
+            Self::AvailabilityZone => "availability-zone",
+            Self::AvailabilityZoneId => "availability-zone-id",
+            Self::Outpost => "outpost",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for LocationType {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for LocationType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Enum `MarketType` of the model.
@@ -10005,6 +10249,160 @@ impl QueryDecode for ModifyInstanceAttributeRequest {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `ModifyInstanceCreditSpecificationRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyInstanceCreditSpecificationRequest {
+    pub dry_run: Option<bool>,
+    pub client_token: Option<String>,
+    pub instance_credit_specifications: Vec<InstanceCreditSpecificationRequest>,
+}
+impl ModifyInstanceCreditSpecificationRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            client_token: String::decode_query(q, &join(key, "ClientToken"))?,
+            instance_credit_specifications: required(
+                ec2_list::<InstanceCreditSpecificationRequest>(q, &join(key, "InstanceCreditSpecification"))?,
+                &join(key, "InstanceCreditSpecification"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for ModifyInstanceCreditSpecificationRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `ModifyInstanceCreditSpecificationResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyInstanceCreditSpecificationResult {
+    pub successful_instance_credit_specifications: Option<Vec<SuccessfulInstanceCreditSpecificationItem>>,
+    pub unsuccessful_instance_credit_specifications: Option<Vec<UnsuccessfulInstanceCreditSpecificationItem>>,
+}
+impl ModifyInstanceCreditSpecificationResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.successful_instance_credit_specifications {
+            encode_list(w, "successfulInstanceCreditSpecificationSet", "item", v);
+        }
+        if let Some(v) = &self.unsuccessful_instance_credit_specifications {
+            encode_list(w, "unsuccessfulInstanceCreditSpecificationSet", "item", v);
+        }
+    }
+}
+impl XmlEncode for ModifyInstanceCreditSpecificationResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `ModifyInstanceMetadataOptionsRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyInstanceMetadataOptionsRequest {
+    pub instance_id: String,
+    pub http_tokens: Option<HttpTokensState>,
+    pub http_put_response_hop_limit: Option<i32>,
+    pub http_endpoint: Option<InstanceMetadataEndpointState>,
+    pub dry_run: Option<bool>,
+    pub http_protocol_ipv6: Option<InstanceMetadataProtocolState>,
+    pub instance_metadata_tags: Option<InstanceMetadataTagsState>,
+}
+impl ModifyInstanceMetadataOptionsRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            instance_id: required(String::decode_query(q, &join(key, "InstanceId"))?, &join(key, "InstanceId"))?,
+            http_tokens: HttpTokensState::decode_query(q, &join(key, "HttpTokens"))?,
+            http_put_response_hop_limit: i32::decode_query(q, &join(key, "HttpPutResponseHopLimit"))?,
+            http_endpoint: InstanceMetadataEndpointState::decode_query(q, &join(key, "HttpEndpoint"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            http_protocol_ipv6: InstanceMetadataProtocolState::decode_query(q, &join(key, "HttpProtocolIpv6"))?,
+            instance_metadata_tags: InstanceMetadataTagsState::decode_query(q, &join(key, "InstanceMetadataTags"))?,
+        })
+    }
+}
+impl QueryDecode for ModifyInstanceMetadataOptionsRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `ModifyInstanceMetadataOptionsResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyInstanceMetadataOptionsResult {
+    pub instance_id: Option<String>,
+    pub instance_metadata_options: Option<InstanceMetadataOptionsResponse>,
+}
+impl ModifyInstanceMetadataOptionsResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_id {
+            v.encode_xml(w, "instanceId");
+        }
+        if let Some(v) = &self.instance_metadata_options {
+            v.encode_xml(w, "instanceMetadataOptions");
+        }
+    }
+}
+impl XmlEncode for ModifyInstanceMetadataOptionsResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `MonitorInstancesRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MonitorInstancesRequest {
+    pub instance_ids: Vec<String>,
+    pub metric_category_ids: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+impl MonitorInstancesRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            instance_ids: required(ec2_list::<String>(q, &join(key, "InstanceId"))?, &join(key, "InstanceId"))?,
+            metric_category_ids: ec2_list::<String>(q, &join(key, "MetricCategoryId"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for MonitorInstancesRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `MonitorInstancesResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MonitorInstancesResult {
+    pub instance_monitorings: Option<Vec<InstanceMonitoring>>,
+}
+impl MonitorInstancesResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_monitorings {
+            encode_list(w, "instancesSet", "item", v);
+        }
+    }
+}
+impl XmlEncode for MonitorInstancesResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `Monitoring` of the model.
@@ -11374,6 +11772,26 @@ impl XmlEncode for StopInstancesResult {
         w.close(tag);
     }
 }
+/// Shape `SuccessfulInstanceCreditSpecificationItem` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SuccessfulInstanceCreditSpecificationItem {
+    pub instance_id: Option<String>,
+}
+impl SuccessfulInstanceCreditSpecificationItem {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_id {
+            v.encode_xml(w, "instanceId");
+        }
+    }
+}
+impl XmlEncode for SuccessfulInstanceCreditSpecificationItem {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Enum `SummaryStatus` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SummaryStatus {
@@ -11481,6 +11899,138 @@ impl TerminateInstancesResult {
     }
 }
 impl XmlEncode for TerminateInstancesResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `UnmonitorInstancesRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UnmonitorInstancesRequest {
+    pub instance_ids: Vec<String>,
+    pub metric_category_ids: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+impl UnmonitorInstancesRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            instance_ids: required(ec2_list::<String>(q, &join(key, "InstanceId"))?, &join(key, "InstanceId"))?,
+            metric_category_ids: ec2_list::<String>(q, &join(key, "MetricCategoryId"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for UnmonitorInstancesRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `UnmonitorInstancesResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UnmonitorInstancesResult {
+    pub instance_monitorings: Option<Vec<InstanceMonitoring>>,
+}
+impl UnmonitorInstancesResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_monitorings {
+            encode_list(w, "instancesSet", "item", v);
+        }
+    }
+}
+impl XmlEncode for UnmonitorInstancesResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `UnsuccessfulInstanceCreditSpecificationErrorCode` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnsuccessfulInstanceCreditSpecificationErrorCode {
+    /// `InvalidInstanceID.Malformed`
+    InvalidInstanceIDMalformed,
+    /// `InvalidInstanceID.NotFound`
+    InvalidInstanceIDNotFound,
+    /// `IncorrectInstanceState`
+    IncorrectInstanceState,
+    /// `InstanceCreditSpecification.NotSupported`
+    InstanceCreditSpecificationNotSupported,
+}
+impl UnsuccessfulInstanceCreditSpecificationErrorCode {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[
+        Self::InvalidInstanceIDMalformed,
+        Self::InvalidInstanceIDNotFound,
+        Self::IncorrectInstanceState,
+        Self::InstanceCreditSpecificationNotSupported,
+    ];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::InvalidInstanceIDMalformed => "InvalidInstanceID.Malformed",
+            Self::InvalidInstanceIDNotFound => "InvalidInstanceID.NotFound",
+            Self::IncorrectInstanceState => "IncorrectInstanceState",
+            Self::InstanceCreditSpecificationNotSupported => "InstanceCreditSpecification.NotSupported",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for UnsuccessfulInstanceCreditSpecificationErrorCode {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `UnsuccessfulInstanceCreditSpecificationItem` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UnsuccessfulInstanceCreditSpecificationItem {
+    pub instance_id: Option<String>,
+    pub error: Option<UnsuccessfulInstanceCreditSpecificationItemError>,
+}
+impl UnsuccessfulInstanceCreditSpecificationItem {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.instance_id {
+            v.encode_xml(w, "instanceId");
+        }
+        if let Some(v) = &self.error {
+            v.encode_xml(w, "error");
+        }
+    }
+}
+impl XmlEncode for UnsuccessfulInstanceCreditSpecificationItem {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `UnsuccessfulInstanceCreditSpecificationItemError` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UnsuccessfulInstanceCreditSpecificationItemError {
+    pub code: Option<UnsuccessfulInstanceCreditSpecificationErrorCode>,
+    pub message: Option<String>,
+}
+impl UnsuccessfulInstanceCreditSpecificationItemError {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.code {
+            v.encode_xml(w, "code");
+        }
+        if let Some(v) = &self.message {
+            v.encode_xml(w, "message");
+        }
+    }
+}
+impl XmlEncode for UnsuccessfulInstanceCreditSpecificationItemError {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);

@@ -900,6 +900,12 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DescribeInstanceTypes",
     "DescribeInstanceAttribute",
     "ModifyInstanceAttribute",
+    "DescribeInstanceTypeOfferings",
+    "MonitorInstances",
+    "UnmonitorInstances",
+    "ModifyInstanceMetadataOptions",
+    "DescribeInstanceCreditSpecifications",
+    "ModifyInstanceCreditSpecification",
     "DescribeVpcs",
     "DescribeSubnets",
     "CreateVpc",
@@ -984,6 +990,12 @@ pub enum Request {
     DescribeInstanceTypes(DescribeInstanceTypesRequest),
     DescribeInstanceAttribute(DescribeInstanceAttributeRequest),
     ModifyInstanceAttribute(ModifyInstanceAttributeRequest),
+    DescribeInstanceTypeOfferings(DescribeInstanceTypeOfferingsRequest),
+    MonitorInstances(MonitorInstancesRequest),
+    UnmonitorInstances(UnmonitorInstancesRequest),
+    ModifyInstanceMetadataOptions(ModifyInstanceMetadataOptionsRequest),
+    DescribeInstanceCreditSpecifications(DescribeInstanceCreditSpecificationsRequest),
+    ModifyInstanceCreditSpecification(ModifyInstanceCreditSpecificationRequest),
     DescribeVpcs(DescribeVpcsRequest),
     DescribeSubnets(DescribeSubnetsRequest),
     CreateVpc(CreateVpcRequest),
@@ -1093,6 +1105,20 @@ impl Request {
             "ModifyInstanceAttribute" => {
                 ModifyInstanceAttributeRequest::decode_members(q, "").map(Self::ModifyInstanceAttribute)
             }
+            "DescribeInstanceTypeOfferings" => {
+                DescribeInstanceTypeOfferingsRequest::decode_members(q, "").map(Self::DescribeInstanceTypeOfferings)
+            }
+            "MonitorInstances" => MonitorInstancesRequest::decode_members(q, "").map(Self::MonitorInstances),
+            "UnmonitorInstances" => UnmonitorInstancesRequest::decode_members(q, "").map(Self::UnmonitorInstances),
+            "ModifyInstanceMetadataOptions" => {
+                ModifyInstanceMetadataOptionsRequest::decode_members(q, "").map(Self::ModifyInstanceMetadataOptions)
+            }
+            "DescribeInstanceCreditSpecifications" => {
+                DescribeInstanceCreditSpecificationsRequest::decode_members(q, "")
+                    .map(Self::DescribeInstanceCreditSpecifications)
+            }
+            "ModifyInstanceCreditSpecification" => ModifyInstanceCreditSpecificationRequest::decode_members(q, "")
+                .map(Self::ModifyInstanceCreditSpecification),
             "DescribeVpcs" => DescribeVpcsRequest::decode_members(q, "").map(Self::DescribeVpcs),
             "DescribeSubnets" => DescribeSubnetsRequest::decode_members(q, "").map(Self::DescribeSubnets),
             "CreateVpc" => CreateVpcRequest::decode_members(q, "").map(Self::CreateVpc),
@@ -1209,6 +1235,12 @@ impl Request {
             Self::DescribeInstanceTypes(_) => "DescribeInstanceTypes",
             Self::DescribeInstanceAttribute(_) => "DescribeInstanceAttribute",
             Self::ModifyInstanceAttribute(_) => "ModifyInstanceAttribute",
+            Self::DescribeInstanceTypeOfferings(_) => "DescribeInstanceTypeOfferings",
+            Self::MonitorInstances(_) => "MonitorInstances",
+            Self::UnmonitorInstances(_) => "UnmonitorInstances",
+            Self::ModifyInstanceMetadataOptions(_) => "ModifyInstanceMetadataOptions",
+            Self::DescribeInstanceCreditSpecifications(_) => "DescribeInstanceCreditSpecifications",
+            Self::ModifyInstanceCreditSpecification(_) => "ModifyInstanceCreditSpecification",
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
             Self::CreateVpc(_) => "CreateVpc",
@@ -1295,6 +1327,12 @@ pub enum Response {
     DescribeInstanceTypes(DescribeInstanceTypesResult),
     DescribeInstanceAttribute(InstanceAttribute),
     ModifyInstanceAttribute(()),
+    DescribeInstanceTypeOfferings(DescribeInstanceTypeOfferingsResult),
+    MonitorInstances(MonitorInstancesResult),
+    UnmonitorInstances(UnmonitorInstancesResult),
+    ModifyInstanceMetadataOptions(ModifyInstanceMetadataOptionsResult),
+    DescribeInstanceCreditSpecifications(DescribeInstanceCreditSpecificationsResult),
+    ModifyInstanceCreditSpecification(ModifyInstanceCreditSpecificationResult),
     DescribeVpcs(DescribeVpcsResult),
     DescribeSubnets(DescribeSubnetsResult),
     CreateVpc(CreateVpcResult),
@@ -1380,6 +1418,12 @@ impl Response {
             Self::DescribeInstanceTypes(_) => "DescribeInstanceTypes",
             Self::DescribeInstanceAttribute(_) => "DescribeInstanceAttribute",
             Self::ModifyInstanceAttribute(_) => "ModifyInstanceAttribute",
+            Self::DescribeInstanceTypeOfferings(_) => "DescribeInstanceTypeOfferings",
+            Self::MonitorInstances(_) => "MonitorInstances",
+            Self::UnmonitorInstances(_) => "UnmonitorInstances",
+            Self::ModifyInstanceMetadataOptions(_) => "ModifyInstanceMetadataOptions",
+            Self::DescribeInstanceCreditSpecifications(_) => "DescribeInstanceCreditSpecifications",
+            Self::ModifyInstanceCreditSpecification(_) => "ModifyInstanceCreditSpecification",
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
             Self::CreateVpc(_) => "CreateVpc",
@@ -1541,6 +1585,30 @@ impl Response {
                 true
             }
             Self::ModifyInstanceAttribute(()) => false,
+            Self::DescribeInstanceTypeOfferings(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::MonitorInstances(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::UnmonitorInstances(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyInstanceMetadataOptions(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeInstanceCreditSpecifications(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyInstanceCreditSpecification(v) => {
+                v.encode_members(w);
+                true
+            }
             Self::DescribeVpcs(v) => {
                 v.encode_members(w);
                 true

@@ -1,0 +1,80 @@
+"""Instance options suites set and read through boto3 against the squall at argv[1]:
+DescribeInstanceTypeOfferings by region, zone and zone id; detailed monitoring; the instance
+metadata service's options; CPU credit options of burstable types — with EC2's error codes.
+
+Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
+"""
+import sys
+
+from common import client, fails
+
+ec2 = client("ec2", sys.argv[1])
+ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+
+# Offerings: the catalogue's types, where they are offered.
+types = {t["InstanceType"] for t in ec2.describe_instance_types()["InstanceTypes"]}
+offered = ec2.describe_instance_type_offerings()["InstanceTypeOfferings"]
+assert {o["InstanceType"] for o in offered} == types and {o["Location"] for o in offered} == {"us-east-1"}, offered
+zones = ec2.describe_instance_type_offerings(LocationType="availability-zone",
+                                             Filters=[{"Name": "instance-type", "Values": ["t3.micro"]}])
+zone_names = {z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]}
+assert {o["Location"] for o in zones["InstanceTypeOfferings"]} == zone_names, zones
+by_id = ec2.describe_instance_type_offerings(LocationType="availability-zone-id",
+                                             Filters=[{"Name": "location", "Values": ["use1-az1"]}])
+assert {o["Location"] for o in by_id["InstanceTypeOfferings"]} == {"use1-az1"}, by_id
+page = ec2.describe_instance_type_offerings(MaxResults=5)
+assert len(page["InstanceTypeOfferings"]) == 5 and page["NextToken"], page
+fails("InvalidParameterValue", ec2.describe_instance_type_offerings, Filters=[{"Name": "colour", "Values": ["x"]}])
+
+# Launch options: monitoring, metadata options, CPU credits.
+t3 = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                       Monitoring={"Enabled": True},
+                       MetadataOptions={"HttpTokens": "required", "HttpPutResponseHopLimit": 2})["Instances"][0]
+assert t3["Monitoring"]["State"] == "enabled", t3["Monitoring"]
+meta = t3["MetadataOptions"]
+assert (meta["HttpTokens"], meta["HttpPutResponseHopLimit"], meta["HttpEndpoint"]) == ("required", 2, "enabled"), meta
+t2 = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t2.micro")["Instances"][0]
+m5 = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="m5.large")["Instances"][0]
+assert m5["Monitoring"]["State"] == "disabled" and m5["MetadataOptions"]["HttpTokens"] == "optional", m5
+fails("InvalidParameterCombination", ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1,
+      InstanceType="m5.large", CreditSpecification={"CpuCredits": "unlimited"})
+fails("InvalidParameterValue", ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+      MetadataOptions={"HttpPutResponseHopLimit": 100})
+
+# Monitoring on and off.
+on = ec2.monitor_instances(InstanceIds=[m5["InstanceId"]])["InstanceMonitorings"]
+assert on == [{"InstanceId": m5["InstanceId"], "Monitoring": {"State": "pending"}}], on
+described = ec2.describe_instances(InstanceIds=[m5["InstanceId"]])["Reservations"][0]["Instances"][0]
+assert described["Monitoring"]["State"] == "enabled", described["Monitoring"]
+off = ec2.unmonitor_instances(InstanceIds=[m5["InstanceId"]])["InstanceMonitorings"]
+assert off[0]["Monitoring"]["State"] == "disabling", off
+fails("InvalidInstanceID.NotFound", ec2.monitor_instances, InstanceIds=["i-0123456789abcdef0"])
+fails("DryRunOperation", ec2.monitor_instances, InstanceIds=[m5["InstanceId"]], DryRun=True)
+
+# Metadata options change.
+changed = ec2.modify_instance_metadata_options(InstanceId=m5["InstanceId"], HttpTokens="required",
+                                               InstanceMetadataTags="enabled")
+assert changed["InstanceMetadataOptions"]["State"] == "pending", changed
+assert changed["InstanceMetadataOptions"]["HttpTokens"] == "required", changed
+meta = ec2.describe_instances(InstanceIds=[m5["InstanceId"]])["Reservations"][0]["Instances"][0]["MetadataOptions"]
+assert (meta["State"], meta["HttpTokens"], meta["InstanceMetadataTags"]) == ("applied", "required", "enabled"), meta
+fails("InvalidParameterValue", ec2.modify_instance_metadata_options, InstanceId=m5["InstanceId"],
+      HttpPutResponseHopLimit=0)
+
+# CPU credits: burstable types only, t2 standard and t3 unlimited by default.
+specs = ec2.describe_instance_credit_specifications(
+    InstanceIds=[t3["InstanceId"], t2["InstanceId"]])["InstanceCreditSpecifications"]
+assert {s["InstanceId"]: s["CpuCredits"] for s in specs} == {t3["InstanceId"]: "unlimited",
+                                                             t2["InstanceId"]: "standard"}, specs
+result = ec2.modify_instance_credit_specification(InstanceCreditSpecifications=[
+    {"InstanceId": t3["InstanceId"], "CpuCredits": "standard"},
+    {"InstanceId": m5["InstanceId"], "CpuCredits": "standard"},
+    {"InstanceId": "i-0123456789abcdef0", "CpuCredits": "standard"},
+])
+assert [s["InstanceId"] for s in result["SuccessfulInstanceCreditSpecifications"]] == [t3["InstanceId"]], result
+codes = {u["InstanceId"]: u["Error"]["Code"] for u in result["UnsuccessfulInstanceCreditSpecifications"]}
+assert codes == {m5["InstanceId"]: "InstanceCreditSpecification.NotSupported",
+                 "i-0123456789abcdef0": "InvalidInstanceID.NotFound"}, codes
+specs = ec2.describe_instance_credit_specifications(InstanceIds=[t3["InstanceId"]])["InstanceCreditSpecifications"]
+assert specs[0]["CpuCredits"] == "standard", specs
+print("boto3 instance options: ok")
