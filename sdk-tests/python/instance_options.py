@@ -77,4 +77,32 @@ assert codes == {m5["InstanceId"]: "InstanceCreditSpecification.NotSupported",
                  "i-0123456789abcdef0": "InvalidInstanceID.NotFound"}, codes
 specs = ec2.describe_instance_credit_specifications(InstanceIds=[t3["InstanceId"]])["InstanceCreditSpecifications"]
 assert specs[0]["CpuCredits"] == "standard", specs
+
+# The filters suites use.
+arm = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t4g.micro",
+                        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "role", "Value": "edge"}]}],
+                        )["Instances"][0]
+assert arm["Architecture"] == "arm64" and t3["Architecture"] == "x86_64", (arm["Architecture"], t3["Architecture"])
+
+
+def ids(*filters):
+    found = ec2.describe_instances(Filters=[{"Name": n, "Values": v} for n, v in filters])["Reservations"]
+    return {i["InstanceId"] for r in found for i in r["Instances"]}
+
+
+assert ids(("architecture", ["arm64"])) == {arm["InstanceId"]}
+assert ids(("tag-value", ["edge"])) == {arm["InstanceId"]}
+assert ids(("metadata-options.http-tokens", ["required"])) == {t3["InstanceId"], m5["InstanceId"]}
+assert ids(("monitoring-state", ["enabled"])) == {t3["InstanceId"]}
+assert arm["InstanceId"] in ids(("owner-id", ["000000000000"]), ("instance.group-name", ["default"]),
+                                ("source-dest-check", ["true"]), ("root-device-type", ["ebs"]))
+assert ids(("dns-name", [arm["PublicDnsName"]])) == {arm["InstanceId"]}, arm["PublicDnsName"]
+assert ids(("ip-address", [arm["PublicIpAddress"]])) == {arm["InstanceId"]}
+assert ids(("private-dns-name", [arm["PrivateDnsName"]])) == {arm["InstanceId"]}
+assert ids(("network-interface.addresses.private-ip-address", [arm["PrivateIpAddress"]])) == {arm["InstanceId"]}
+assert ids(("instance-lifecycle", ["spot"])) == set()
+vol = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1,
+                        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "team", "Value": "db"}]}])
+found = ec2.describe_volumes(Filters=[{"Name": "tag-value", "Values": ["db"]}])["Volumes"]
+assert [v["VolumeId"] for v in found] == [vol["VolumeId"]], found
 print("boto3 instance options: ok")

@@ -30,11 +30,12 @@ pub(crate) fn matches(filters: &[Filter], values_of: impl Fn(&str) -> Vec<String
 }
 
 /// Glob matching with `*` (any run), `?` (one character) and `\` escaping the next character.
-/// Values of the `tag-key` and `tag:<key>` filters for a resource with these tags (nothing for
-/// any other filter name).
+/// Values of the `tag-key`, `tag-value` and `tag:<key>` filters for a resource with these tags
+/// (nothing for any other filter name).
 pub(crate) fn tag_values(tags: &std::collections::BTreeMap<String, String>, name: &str) -> Vec<String> {
     match name {
         "tag-key" => tags.keys().cloned().collect(),
+        "tag-value" => tags.values().cloned().collect(),
         other => other.strip_prefix("tag:").and_then(|k| tags.get(k).cloned()).into_iter().collect(),
     }
 }

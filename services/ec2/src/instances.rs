@@ -59,7 +59,32 @@ const INSTANCE_FILTERS: &[&str] = &[
     "group-id",
     "client-token",
     "tag-key",
+    "tag-value",
     "tag:*",
+    "architecture",
+    "owner-id",
+    "private-dns-name",
+    "dns-name",
+    "ip-address",
+    "instance.group-name",
+    "group-name",
+    "source-dest-check",
+    "state-reason-code",
+    "instance-lifecycle",
+    "monitoring-state",
+    "root-device-name",
+    "root-device-type",
+    "hypervisor",
+    "virtualization-type",
+    "tenancy",
+    "metadata-options.http-tokens",
+    "metadata-options.http-put-response-hop-limit",
+    "metadata-options.http-endpoint",
+    "metadata-options.instance-metadata-tags",
+    "network-interface.subnet-id",
+    "network-interface.vpc-id",
+    "network-interface.private-dns-name",
+    "network-interface.addresses.private-ip-address",
 ];
 
 fn wire_state_name(s: State) -> InstanceStateName {
@@ -81,6 +106,16 @@ fn wire_state(s: State) -> InstanceState {
 fn user_initiated(ms: u64) -> String {
     let t = Timestamp { epoch_millis: ms as i64 }.to_string();
     format!("User initiated ({} {} GMT)", &t[..10], &t[11..19])
+}
+
+/// The architecture of an instance type: Graviton families (`t4g`, `m6g`, …) are arm64.
+fn architecture(instance_type: &str) -> ArchitectureValues {
+    let family = instance_type.split('.').next().unwrap_or_default();
+    if family.len() > 1 && family.ends_with('g') || family.ends_with("gd") || family.ends_with("gn") {
+        ArchitectureValues::Arm64
+    } else {
+        ArchitectureValues::X8664
+    }
 }
 
 /// An instance's public address and whether its VPC gives DNS hostnames.
@@ -148,7 +183,7 @@ fn wire_instance(
             metric_category_ids: None,
         }),
         metadata_options: Some(wire_metadata(&i.attributes.metadata, InstanceMetadataOptionsState::Applied)),
-        architecture: Some(ArchitectureValues::X8664),
+        architecture: Some(architecture(&i.instance_type)),
         root_device_name: Some(i.root_device.clone()),
         root_device_type: Some(DeviceType::Ebs),
         block_device_mappings: Some(devices),
@@ -171,8 +206,48 @@ fn wire_instance(
     }
 }
 
-fn filter_values(i: &instances::Instance, name: &str) -> Vec<String> {
+fn filter_values(
+    state: &squall_control::state::RegionState,
+    ctx: &RequestContext,
+    i: &instances::Instance,
+    name: &str,
+) -> Vec<String> {
+    let on = |b: bool| vec![b.to_string()];
+    let enabled = |b: bool| vec![if b { "enabled" } else { "disabled" }.to_string()];
+    let m = &i.attributes.metadata;
     match name {
+        "architecture" => vec![architecture(&i.instance_type).as_str().to_string()],
+        "owner-id" => vec![ctx.account_id.clone()],
+        "private-dns-name" | "network-interface.private-dns-name" => {
+            vec![dns_names(&ctx.region, &i.private_ip, None).0]
+        }
+        "dns-name" | "ip-address" => {
+            let net = net_of(state, i);
+            let (_, public) = dns_names(&ctx.region, &i.private_ip, net.public_ip.as_deref());
+            if name == "ip-address" {
+                net.public_ip.into_iter().collect()
+            } else {
+                public.filter(|_| net.dns_hostnames).into_iter().collect()
+            }
+        }
+        "instance.group-name" | "group-name" => group_names(state, i).into_iter().map(|(_, n)| n).collect(),
+        "source-dest-check" => on(i.attributes.source_dest_check),
+        "state-reason-code" => i.state_reason.iter().map(|(code, _)| code.clone()).collect(),
+        // Every instance squall runs is on demand: no spot or scheduled lifecycle to match.
+        "instance-lifecycle" => Vec::new(),
+        "monitoring-state" => enabled(i.attributes.monitoring),
+        "root-device-name" => vec![i.root_device.clone()],
+        "root-device-type" => vec!["ebs".into()],
+        "hypervisor" => vec!["xen".into()],
+        "virtualization-type" => vec!["hvm".into()],
+        "tenancy" => vec!["default".into()],
+        "metadata-options.http-tokens" => vec![if m.tokens_required { "required" } else { "optional" }.to_string()],
+        "metadata-options.http-put-response-hop-limit" => vec![m.hop_limit.to_string()],
+        "metadata-options.http-endpoint" => enabled(m.endpoint_enabled),
+        "metadata-options.instance-metadata-tags" => enabled(m.tags_enabled),
+        "network-interface.subnet-id" => i.subnet_id.iter().cloned().collect(),
+        "network-interface.vpc-id" => i.vpc_id.iter().cloned().collect(),
+        "network-interface.addresses.private-ip-address" => vec![i.private_ip.clone()],
         "availability-zone" => vec![i.zone.to_string()],
         "image-id" => vec![i.image_id.clone()],
         "instance-id" => vec![i.id.to_string()],
@@ -378,7 +453,8 @@ pub(crate) fn describe_instances(
         .read(now, |state| {
             state.require_instances(&ids)?;
             let (list, more) = state.instances_after(after.as_ref(), limit.unwrap_or(usize::MAX), |i| {
-                (ids.is_empty() || ids.contains(&i.id)) && filter::matches(&filters, |name| filter_values(i, name))
+                (ids.is_empty() || ids.contains(&i.id))
+                    && filter::matches(&filters, |name| filter_values(state, ctx, i, name))
             });
             Ok((
                 list.into_iter()

@@ -27,6 +27,7 @@ const SNAPSHOT_FILTERS: &[&str] = &[
     "status",
     "storage-tier",
     "tag-key",
+    "tag-value",
     "tag:*",
     "volume-id",
     "volume-size",

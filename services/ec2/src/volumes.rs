@@ -37,6 +37,7 @@ const VOLUME_FILTERS: &[&str] = &[
     "snapshot-id",
     "status",
     "tag-key",
+    "tag-value",
     "tag:*",
     "volume-id",
     "volume-type",
