@@ -106,6 +106,34 @@ impl Secret {
     }
 }
 
+/// What GetRandomPassword asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordSpec {
+    pub length: i64,
+    pub exclude: String,
+    pub numbers: bool,
+    pub punctuation: bool,
+    pub uppercase: bool,
+    pub lowercase: bool,
+    pub space: bool,
+    pub each_type: bool,
+}
+
+impl Default for PasswordSpec {
+    fn default() -> Self {
+        Self {
+            length: 32,
+            exclude: String::new(),
+            numbers: true,
+            punctuation: true,
+            uppercase: true,
+            lowercase: true,
+            space: false,
+            each_type: true,
+        }
+    }
+}
+
 /// A new value UpdateSecret brings (with the version id the caller chose, if any).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewValue {
@@ -438,6 +466,52 @@ impl RegionState {
         }
     }
 
+    /// GetRandomPassword: characters of the classes asked for (less the excluded ones), one of
+    /// each class at least when asked.
+    pub(crate) fn random_password(&mut self, spec: &PasswordSpec) -> Result<String, SecretsError> {
+        if !(1..=4096).contains(&spec.length) {
+            return Err(invalid("PasswordLength must be between 1 and 4096."));
+        }
+        let classes: Vec<Vec<char>> = [
+            (spec.lowercase, ('a'..='z').collect::<Vec<_>>()),
+            (spec.uppercase, ('A'..='Z').collect()),
+            (spec.numbers, ('0'..='9').collect()),
+            (spec.punctuation, "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".chars().collect()),
+            (spec.space, vec![' ']),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, chars)| chars.into_iter().filter(|c| !spec.exclude.contains(*c)).collect::<Vec<_>>())
+        .filter(|chars| !chars.is_empty())
+        .collect();
+        if classes.is_empty() {
+            return Err(invalid("The password can have no characters: every class is excluded."));
+        }
+        let length = spec.length as usize;
+        if spec.each_type && length < classes.len() {
+            return Err(invalid(format!(
+                "PasswordLength {length} is too short to include a character of each of the {} types.",
+                classes.len()
+            )));
+        }
+        let all: Vec<char> = classes.iter().flatten().copied().collect();
+        let mut out: Vec<char> = Vec::with_capacity(length);
+        if spec.each_type {
+            for class in &classes {
+                out.push(class[(self.next_random() % class.len() as u128) as usize]);
+            }
+        }
+        while out.len() < length {
+            out.push(all[(self.next_random() % all.len() as u128) as usize]);
+        }
+        // The one-of-each characters go to random places.
+        for i in (1..out.len()).rev() {
+            let j = (self.next_random() % (i as u128 + 1)) as usize;
+            out.swap(i, j);
+        }
+        Ok(out.into_iter().collect())
+    }
+
     /// A master password of the kind RDS generates: 28 printable characters RDS allows.
     pub(crate) fn generate_password(&mut self) -> String {
         const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!#$%&()*+,-.:;<=>?[]^_{|}~";
@@ -594,6 +668,11 @@ impl Region {
         self.with_secrets(now_ms, |state| state.restore_secret(id))
     }
 
+    /// GetRandomPassword.
+    pub fn random_password(&self, spec: &PasswordSpec, now_ms: u64) -> Result<String, ControlError> {
+        self.with_secrets(now_ms, |state| state.random_password(spec))
+    }
+
     /// TagResource / UntagResource.
     pub fn tag_secret(
         &self,
@@ -632,6 +711,37 @@ mod tests {
 
     fn spec(name: &str, value: &str) -> SecretSpec {
         SecretSpec { name: name.into(), string: Some(value.into()), ..SecretSpec::default() }
+    }
+
+    #[test]
+    fn random_passwords_follow_the_classes_asked_for() {
+        let t = TestRegion::new();
+        let digits = PasswordSpec {
+            length: 12,
+            lowercase: false,
+            uppercase: false,
+            punctuation: false,
+            ..PasswordSpec::default()
+        };
+        let p = t.region.random_password(&digits, t.now()).expect("digits");
+        assert!(p.len() == 12 && p.chars().all(|c| c.is_ascii_digit()), "{p}");
+        let each = PasswordSpec { length: 4, exclude: "aeiou".into(), ..PasswordSpec::default() };
+        for _ in 0..20 {
+            let p = t.region.random_password(&each, t.now()).expect("each");
+            assert!(p.chars().any(|c| c.is_ascii_lowercase()) && p.chars().any(|c| c.is_ascii_uppercase()));
+            assert!(p.chars().any(|c| c.is_ascii_digit()) && p.chars().any(|c| c.is_ascii_punctuation()));
+            assert!(!p.chars().any(|c| "aeiou".contains(c)), "{p}");
+        }
+        let short = PasswordSpec { length: 3, ..PasswordSpec::default() };
+        assert!(t.region.random_password(&short, t.now()).is_err(), "four types need four characters");
+        let none = PasswordSpec {
+            numbers: false,
+            punctuation: false,
+            uppercase: false,
+            lowercase: false,
+            ..Default::default()
+        };
+        assert!(t.region.random_password(&none, t.now()).is_err());
     }
 
     #[test]

@@ -150,6 +150,13 @@ assert arn3 not in (arn, arn2) and password_of(arn3) != password_of(arn2)
 rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="vault-copy", WaiterConfig=FAST)
 rds.delete_db_instance(DBInstanceIdentifier="vault-copy", SkipFinalSnapshot=True)
 
+# GetRandomPassword and ListSecretVersionIds.
+pw = sm.get_random_password(PasswordLength=20, ExcludePunctuation=True)["RandomPassword"]
+assert len(pw) == 20 and pw.isalnum(), pw
+fails("InvalidParameterException", sm.get_random_password, PasswordLength=5000)
+versions = sm.list_secret_version_ids(SecretId=arn2)["Versions"]
+assert [v["VersionStages"] for v in versions] == [["AWSCURRENT"]], versions
+
 # Deleting the instance deletes the secret RDS managed for it.
 rds.delete_db_instance(DBInstanceIdentifier="vault", SkipFinalSnapshot=True)
 rds.get_waiter("db_instance_deleted").wait(DBInstanceIdentifier="vault", WaiterConfig=FAST)

@@ -5,7 +5,7 @@
 
 pub mod generated;
 
-use squall_control::secrets::{NewValue, Secret as ControlSecret, SecretSpec, SecretsError};
+use squall_control::secrets::{NewValue, PasswordSpec, Secret as ControlSecret, SecretSpec, SecretsError};
 use squall_control::{ControlError, ControlPlane, Region, RegionName};
 use squall_protocol::rest::{serve_json, JsonService, RestRequest};
 use squall_protocol::{ApiError, Blob, RequestContext, Timestamp, WireResponse};
@@ -216,6 +216,53 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
                 arn: Some(scope.arn(&s)),
                 name: Some(s.name.clone()),
                 version_id: Some(version),
+            })
+        }
+        Request::GetRandomPassword(r) => {
+            let d = PasswordSpec::default();
+            let spec = PasswordSpec {
+                length: r.password_length.unwrap_or(d.length),
+                exclude: r.exclude_characters.unwrap_or_default(),
+                numbers: !r.exclude_numbers.unwrap_or(false),
+                punctuation: !r.exclude_punctuation.unwrap_or(false),
+                uppercase: !r.exclude_uppercase.unwrap_or(false),
+                lowercase: !r.exclude_lowercase.unwrap_or(false),
+                space: r.include_space.unwrap_or(false),
+                each_type: r.require_each_included_type.unwrap_or(true),
+            };
+            let password = region.random_password(&spec, now).map_err(secrets_error)?;
+            Response::GetRandomPassword(GetRandomPasswordResponse { random_password: Some(password) })
+        }
+        Request::ListSecretVersionIds(r) => {
+            let s = region.read_secrets(now, |state| Ok(state.secret(&r.secret_id)?.clone())).map_err(secrets_error)?;
+            let limit = match r.max_results {
+                None => 100,
+                Some(n) if (1..=100).contains(&n) => n as usize,
+                Some(n) => return Err(invalid(format!("MaxResults must be between 1 and 100, not {n}."))),
+            };
+            let start: usize = match r.next_token.as_deref() {
+                None => 0,
+                Some(t) => t.parse().map_err(|_| invalid("The NextToken is not valid."))?,
+            };
+            let versions: Vec<SecretVersionsListEntry> = s
+                .versions
+                .iter()
+                .skip(start)
+                .take(limit)
+                .map(|v| SecretVersionsListEntry {
+                    version_id: Some(v.id.clone()),
+                    version_stages: Some(v.stages.clone()),
+                    created_date: Some(time(v.created_ms)),
+                    last_accessed_date: s.last_accessed_ms.map(time),
+                    kms_key_ids: Some(vec![s.kms_key_id.clone().unwrap_or_else(|| "DefaultEncryptionKey".into())]),
+                })
+                .collect();
+            let next = start + versions.len();
+            Response::ListSecretVersionIds(ListSecretVersionIdsResponse {
+                next_token: (next < s.versions.len()).then(|| next.to_string()),
+                arn: Some(scope.arn(&s)),
+                name: Some(s.name.clone()),
+                versions: Some(versions),
             })
         }
         Request::TagResource(r) => {

@@ -53,6 +53,8 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "RotateSecret",
     "TagResource",
     "UntagResource",
+    "GetRandomPassword",
+    "ListSecretVersionIds",
 ];
 /// The model operation an `X-Amz-Target` names.
 pub fn operation_of_target(target: &str) -> Option<&'static str> {
@@ -73,6 +75,8 @@ pub enum Request {
     RotateSecret(RotateSecretRequest),
     TagResource(TagResourceRequest),
     UntagResource(UntagResourceRequest),
+    GetRandomPassword(GetRandomPasswordRequest),
+    ListSecretVersionIds(ListSecretVersionIdsRequest),
 }
 impl Request {
     /// Decodes the request of `operation`; `None` when squall does not implement it.
@@ -89,6 +93,8 @@ impl Request {
             "RotateSecret" => RotateSecretRequest::decode_rest(req).map(Self::RotateSecret),
             "TagResource" => TagResourceRequest::decode_rest(req).map(Self::TagResource),
             "UntagResource" => UntagResourceRequest::decode_rest(req).map(Self::UntagResource),
+            "GetRandomPassword" => GetRandomPasswordRequest::decode_rest(req).map(Self::GetRandomPassword),
+            "ListSecretVersionIds" => ListSecretVersionIdsRequest::decode_rest(req).map(Self::ListSecretVersionIds),
             _ => return None,
         })
     }
@@ -107,6 +113,8 @@ pub enum Response {
     RotateSecret(RotateSecretResponse),
     TagResource(()),
     UntagResource(()),
+    GetRandomPassword(GetRandomPasswordResponse),
+    ListSecretVersionIds(ListSecretVersionIdsResponse),
 }
 impl Response {
     /// The encoded answer (status 200, the protocol's content type).
@@ -123,6 +131,8 @@ impl Response {
             Self::RotateSecret(v) => v.encode_rest(),
             Self::TagResource(()) => RestResponse { body: b"{}".to_vec(), ..RestResponse::default() },
             Self::UntagResource(()) => RestResponse { body: b"{}".to_vec(), ..RestResponse::default() },
+            Self::GetRandomPassword(v) => v.encode_rest(),
+            Self::ListSecretVersionIds(v) => v.encode_rest(),
         };
         r.content_type = CONTENT_TYPE;
         r

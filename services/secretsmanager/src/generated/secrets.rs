@@ -391,6 +391,51 @@ impl ToHeader for FilterNameStringType {
         self.as_str().to_string()
     }
 }
+/// Shape `GetRandomPasswordRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GetRandomPasswordRequest {
+    pub password_length: Option<i64>,
+    pub exclude_characters: Option<String>,
+    pub exclude_numbers: Option<bool>,
+    pub exclude_punctuation: Option<bool>,
+    pub exclude_uppercase: Option<bool>,
+    pub exclude_lowercase: Option<bool>,
+    pub include_space: Option<bool>,
+    pub require_each_included_type: Option<bool>,
+}
+impl GetRandomPasswordRequest {
+    /// Decodes a request: members bound to the URI, query string, headers, payload and JSON body.
+    pub fn decode_rest(req: &RestRequest) -> Result<Self, ApiError> {
+        let body = req.json_body()?;
+        Ok(Self {
+            password_length: json_member::<i64>(&body, "PasswordLength")?,
+            exclude_characters: json_member::<String>(&body, "ExcludeCharacters")?,
+            exclude_numbers: json_member::<bool>(&body, "ExcludeNumbers")?,
+            exclude_punctuation: json_member::<bool>(&body, "ExcludePunctuation")?,
+            exclude_uppercase: json_member::<bool>(&body, "ExcludeUppercase")?,
+            exclude_lowercase: json_member::<bool>(&body, "ExcludeLowercase")?,
+            include_space: json_member::<bool>(&body, "IncludeSpace")?,
+            require_each_included_type: json_member::<bool>(&body, "RequireEachIncludedType")?,
+        })
+    }
+}
+/// Shape `GetRandomPasswordResponse` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GetRandomPasswordResponse {
+    pub random_password: Option<String>,
+}
+impl GetRandomPasswordResponse {
+    /// Encodes a response: header-bound members as headers, the payload or a JSON body.
+    pub fn encode_rest(&self) -> RestResponse {
+        let mut r = RestResponse { content_type: "application/json", ..RestResponse::default() };
+        let mut object = serde_json::Map::new();
+        if let Some(v) = &self.random_password {
+            object.insert("RandomPassword".to_string(), v.encode_json());
+        }
+        r.body = serde_json::Value::Object(object).to_string().into_bytes();
+        r
+    }
+}
 /// Shape `GetSecretValueRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GetSecretValueRequest {
@@ -445,6 +490,55 @@ impl GetSecretValueResponse {
         }
         if let Some(v) = &self.created_date {
             object.insert("CreatedDate".to_string(), v.encode_json());
+        }
+        r.body = serde_json::Value::Object(object).to_string().into_bytes();
+        r
+    }
+}
+/// Shape `ListSecretVersionIdsRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ListSecretVersionIdsRequest {
+    pub secret_id: String,
+    pub max_results: Option<i32>,
+    pub next_token: Option<String>,
+    pub include_deprecated: Option<bool>,
+}
+impl ListSecretVersionIdsRequest {
+    /// Decodes a request: members bound to the URI, query string, headers, payload and JSON body.
+    pub fn decode_rest(req: &RestRequest) -> Result<Self, ApiError> {
+        let body = req.json_body()?;
+        Ok(Self {
+            secret_id: required_rest(json_member::<String>(&body, "SecretId")?, "SecretId")?,
+            max_results: json_member::<i32>(&body, "MaxResults")?,
+            next_token: json_member::<String>(&body, "NextToken")?,
+            include_deprecated: json_member::<bool>(&body, "IncludeDeprecated")?,
+        })
+    }
+}
+/// Shape `ListSecretVersionIdsResponse` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ListSecretVersionIdsResponse {
+    pub versions: Option<Vec<SecretVersionsListEntry>>,
+    pub next_token: Option<String>,
+    pub arn: Option<String>,
+    pub name: Option<String>,
+}
+impl ListSecretVersionIdsResponse {
+    /// Encodes a response: header-bound members as headers, the payload or a JSON body.
+    pub fn encode_rest(&self) -> RestResponse {
+        let mut r = RestResponse { content_type: "application/json", ..RestResponse::default() };
+        let mut object = serde_json::Map::new();
+        if let Some(v) = &self.versions {
+            object.insert("Versions".to_string(), v.encode_json());
+        }
+        if let Some(v) = &self.next_token {
+            object.insert("NextToken".to_string(), v.encode_json());
+        }
+        if let Some(v) = &self.arn {
+            object.insert("ARN".to_string(), v.encode_json());
+        }
+        if let Some(v) = &self.name {
+            object.insert("Name".to_string(), v.encode_json());
         }
         r.body = serde_json::Value::Object(object).to_string().into_bytes();
         r
@@ -801,6 +895,36 @@ impl JsonEncode for SecretListEntry {
         }
         if let Some(v) = &self.primary_region {
             object.insert("PrimaryRegion".to_string(), v.encode_json());
+        }
+        serde_json::Value::Object(object)
+    }
+}
+/// Shape `SecretVersionsListEntry` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SecretVersionsListEntry {
+    pub version_id: Option<String>,
+    pub version_stages: Option<Vec<String>>,
+    pub last_accessed_date: Option<Timestamp>,
+    pub created_date: Option<Timestamp>,
+    pub kms_key_ids: Option<Vec<String>>,
+}
+impl JsonEncode for SecretVersionsListEntry {
+    fn encode_json(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        if let Some(v) = &self.version_id {
+            object.insert("VersionId".to_string(), v.encode_json());
+        }
+        if let Some(v) = &self.version_stages {
+            object.insert("VersionStages".to_string(), v.encode_json());
+        }
+        if let Some(v) = &self.last_accessed_date {
+            object.insert("LastAccessedDate".to_string(), v.encode_json());
+        }
+        if let Some(v) = &self.created_date {
+            object.insert("CreatedDate".to_string(), v.encode_json());
+        }
+        if let Some(v) = &self.kms_key_ids {
+            object.insert("KmsKeyIds".to_string(), v.encode_json());
         }
         serde_json::Value::Object(object)
     }
