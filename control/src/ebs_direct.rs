@@ -66,6 +66,7 @@ impl RegionState {
             create_volume_permissions: Vec::new(),
             awaiting_completion: true,
             parent: parent.cloned(),
+            tiering: None,
         };
         self.snapshots.insert(id, snapshot.clone());
         Ok(snapshot)

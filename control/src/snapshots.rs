@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{ControlError, SnapshotError};
 use crate::ids::{AzName, SnapshotId, VolumeId};
-use crate::model::snapshot::{InstanceSnapshots, Snapshot, SnapshotState};
+use crate::model::snapshot::{InstanceSnapshots, Snapshot, SnapshotState, Tiering, TieringOperation};
 use crate::model::volume::{Volume, VolumeState};
 use crate::region::Region;
 use crate::state::{storage_error, store_name, RegionState};
@@ -61,6 +61,7 @@ impl RegionState {
             create_volume_permissions: Vec::new(),
             awaiting_completion: false,
             parent: parent.as_ref().and_then(|p| SnapshotId::parse(p.as_str()).ok()),
+            tiering: None,
         };
         self.snapshots.insert(id, snapshot.clone());
         Ok(snapshot)
@@ -160,6 +161,7 @@ impl RegionState {
             state: SnapshotState::Pending,
             tags,
             create_volume_permissions: Vec::new(),
+            tiering: None,
             ..src
         };
         self.snapshots.insert(id, copy.clone());
@@ -189,10 +191,74 @@ impl RegionState {
             create_volume_permissions: Vec::new(),
             // The copy has no parent in this region's store: a full copy of its own.
             parent: None,
+            tiering: None,
             ..from
         };
         self.snapshots.insert(id, copy.clone());
         Ok(copy)
+    }
+
+    /// How long a tiering operation takes.
+    pub fn tiering_step_ms(&self) -> u64 {
+        self.delays().snapshot.as_millis() as u64
+    }
+
+    /// ModifySnapshotTier: a completed snapshot in the standard tier moves to the archive.
+    pub(crate) fn archive_snapshot(
+        &mut self,
+        id: &SnapshotId,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<u64, ControlError> {
+        let step = self.tiering_step_ms();
+        let s = self.snapshot(id)?.clone();
+        if s.state != SnapshotState::Completed {
+            return Err(ControlError::Snapshot(SnapshotError::TierState(format!(
+                "The snapshot '{id}' is not completed: only a completed snapshot can be archived."
+            ))));
+        }
+        let tier = s.tier(step, now_ms);
+        let busy = tier.last.is_some_and(|(_, done, _)| !done);
+        if tier.archived || busy {
+            return Err(ControlError::Snapshot(SnapshotError::TierState(format!(
+                "The snapshot '{id}' is already archived or being archived or restored."
+            ))));
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        if let Some(row) = self.snapshots.get_mut(id) {
+            row.tiering = Some(Tiering { operation: TieringOperation::Archive, since_ms: now_ms });
+        }
+        Ok(now_ms)
+    }
+
+    /// RestoreSnapshotTier: an archived snapshot comes back for `days`, or for good.
+    pub(crate) fn restore_snapshot_tier(
+        &mut self,
+        id: &SnapshotId,
+        operation: TieringOperation,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<u64, ControlError> {
+        let step = self.tiering_step_ms();
+        let s = self.snapshot(id)?.clone();
+        let tier = s.tier(step, now_ms);
+        // A temporary restore still running may be made longer or permanent.
+        let restored_for_now = matches!(tier.last, Some((TieringOperation::TemporaryRestore(_), true, _)));
+        let archived_done = tier.archived && tier.last.is_some_and(|(_, done, _)| done);
+        if !(archived_done || restored_for_now) {
+            return Err(ControlError::Snapshot(SnapshotError::TierState(format!(
+                "The snapshot '{id}' is not in the archive tier: there is nothing to restore."
+            ))));
+        }
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
+        if let Some(row) = self.snapshots.get_mut(id) {
+            row.tiering = Some(Tiering { operation, since_ms: now_ms });
+        }
+        Ok(now_ms)
     }
 
     pub(crate) fn set_create_volume_permissions(
@@ -214,6 +280,24 @@ impl RegionState {
             }
         }
         Ok(())
+    }
+}
+
+impl Region {
+    /// ModifySnapshotTier: when the archiving started.
+    pub fn archive_snapshot(&self, id: &SnapshotId, now_ms: u64, dry_run: bool) -> Result<u64, ControlError> {
+        self.with_state(now_ms, |state| state.archive_snapshot(id, now_ms, dry_run))
+    }
+
+    /// RestoreSnapshotTier: when the restore started.
+    pub fn restore_snapshot_tier(
+        &self,
+        id: &SnapshotId,
+        operation: TieringOperation,
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<u64, ControlError> {
+        self.with_state(now_ms, |state| state.restore_snapshot_tier(id, operation, now_ms, dry_run))
     }
 }
 

@@ -180,6 +180,11 @@ impl RegionState {
             ),
             None => None,
         };
+        if let Some(s) = &snapshot {
+            if s.tier(self.tiering_step_ms(), now_ms).archived {
+                return Err(ControlError::Snapshot(SnapshotError::Archived(s.id.clone())));
+            }
+        }
         let (size, iops, throughput) = self.validate_spec(&spec, snapshot.as_ref())?;
         if dry_run {
             return Err(ControlError::DryRun);

@@ -49,4 +49,40 @@ assert got["BlockData"].read() == data, "the copy holds the source's bytes"
 east.delete_snapshot(SnapshotId=snap)
 got = west_ebs.get_snapshot_block(SnapshotId=copy, BlockIndex=3, BlockToken=blocks[0]["BlockToken"])
 assert got["BlockData"].read() == data
+
+# Archive tiers on the copy.
+def tier_status():
+    (st,) = west.describe_snapshot_tier_status(Filters=[{"Name": "snapshot-id", "Values": [copy]}])[
+        "SnapshotTierStatuses"]
+    return st
+
+
+def settle(want):
+    for _ in range(100):
+        st = tier_status()
+        if st.get("LastTieringOperationStatus") == want:
+            return st
+        time.sleep(0.05)
+    raise AssertionError(f"never {want}: {tier_status()}")
+
+
+fails("IncorrectState", west.restore_snapshot_tier, SnapshotId=copy, PermanentRestore=True)
+started = west.modify_snapshot_tier(SnapshotId=copy, StorageTier="archive")
+assert started["SnapshotId"] == copy and started["TieringStartTime"], started
+fails("IncorrectState", west.modify_snapshot_tier, SnapshotId=copy, StorageTier="archive")
+st = settle("archival-completed")
+assert st["StorageTier"] == "archive" and st["ArchivalCompleteTime"], st
+assert west.describe_snapshots(SnapshotIds=[copy])["Snapshots"][0]["StorageTier"] == "archive"
+fails("IncorrectState", west.create_volume, AvailabilityZone="us-west-2a", SnapshotId=copy)
+fails("InvalidParameterCombination", west.restore_snapshot_tier, SnapshotId=copy, TemporaryRestoreDays=2,
+      PermanentRestore=True)
+fails("InvalidParameterValue", west.restore_snapshot_tier, SnapshotId=copy, TemporaryRestoreDays=0)
+restored = west.restore_snapshot_tier(SnapshotId=copy, TemporaryRestoreDays=2)
+assert restored["RestoreDuration"] == 2 and restored["IsPermanentRestore"] is False, restored
+st = settle("temporary-restore-completed")
+assert st["StorageTier"] == "standard" and st["RestoreExpiryTime"], st
+shown = west.describe_snapshots(SnapshotIds=[copy])["Snapshots"][0]
+assert shown["StorageTier"] == "standard" and shown["RestoreExpiryTime"], shown
+vol = west.create_volume(AvailabilityZone="us-west-2a", SnapshotId=copy)["VolumeId"]
+west.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
 print("boto3 snapshot region copy: ok")

@@ -33,6 +33,61 @@ pub struct Snapshot {
     pub awaiting_completion: bool,
     #[serde(default)]
     pub parent: Option<SnapshotId>,
+    /// The last tiering operation (ModifySnapshotTier, RestoreSnapshotTier).
+    #[serde(default)]
+    pub tiering: Option<Tiering>,
+}
+
+/// A snapshot tiering operation and when it started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tiering {
+    pub operation: TieringOperation,
+    pub since_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TieringOperation {
+    Archive,
+    /// Restored for this many days, then archived again.
+    TemporaryRestore(u32),
+    PermanentRestore,
+}
+
+/// Where a snapshot's tiering stands at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierView {
+    /// In the archive tier now (not usable to create volumes).
+    pub archived: bool,
+    /// The last operation, whether it completed, and when it does or did.
+    pub last: Option<(TieringOperation, bool, u64)>,
+    pub started_ms: Option<u64>,
+    /// When a temporary restore ends.
+    pub restore_expiry_ms: Option<u64>,
+}
+
+impl Snapshot {
+    /// The snapshot's tier at `now_ms`, an operation taking `step_ms`.
+    pub fn tier(&self, step_ms: u64, now_ms: u64) -> TierView {
+        let Some(t) = &self.tiering else {
+            return TierView { archived: false, last: None, started_ms: None, restore_expiry_ms: None };
+        };
+        let done_at = t.since_ms.saturating_add(step_ms);
+        let done = done_at <= now_ms;
+        let (archived, expiry) = match t.operation {
+            TieringOperation::Archive => (done, None),
+            TieringOperation::TemporaryRestore(days) => {
+                let expiry = done_at.saturating_add(u64::from(days) * 86_400_000);
+                (!done || now_ms >= expiry, Some(expiry))
+            }
+            TieringOperation::PermanentRestore => (!done, None),
+        };
+        TierView {
+            archived,
+            last: Some((t.operation, done, done_at)),
+            started_ms: Some(t.since_ms),
+            restore_expiry_ms: expiry,
+        }
+    }
 }
 
 impl Row for Snapshot {
@@ -93,4 +148,10 @@ pub enum SnapshotError {
     ChecksumMismatch(SnapshotId),
     #[error("snapshot {snapshot} is used by image {image}")]
     SnapshotUsedByImage { snapshot: SnapshotId, image: String },
+    /// A tiering request the snapshot's tier does not allow, worded for the caller.
+    #[error("{0}")]
+    TierState(String),
+    /// The snapshot is archived: restore it before using it.
+    #[error("snapshot {0} is in the archive tier")]
+    Archived(SnapshotId),
 }

@@ -152,6 +152,8 @@ fn control_error(e: ControlError) -> ApiError {
         | E::Rds(_)
         | E::Secrets(_)
         | E::Routing(_)
+        | E::Snapshot(SnapshotError::TierState(_))
+        | E::Snapshot(SnapshotError::Archived(_))
         | E::KeyPair(KeyPairError::NotFound(_))
         | E::KeyPair(KeyPairError::Unnamed)
         | E::KeyPair(KeyPairError::Exists(_))

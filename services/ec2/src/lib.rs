@@ -169,6 +169,15 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         Request::DescribeSubnets(r) => Response::DescribeSubnets(network::describe_subnets(control, ctx, r)?),
         Request::RunInstances(r) => Response::RunInstances(instances::run_instances(control, ctx, r)?),
         Request::DescribeInstances(r) => Response::DescribeInstances(instances::describe_instances(control, ctx, r)?),
+        Request::ModifySnapshotTier(r) => {
+            Response::ModifySnapshotTier(snapshots::modify_snapshot_tier(control, ctx, r)?)
+        }
+        Request::RestoreSnapshotTier(r) => {
+            Response::RestoreSnapshotTier(snapshots::restore_snapshot_tier(control, ctx, r)?)
+        }
+        Request::DescribeSnapshotTierStatus(r) => {
+            Response::DescribeSnapshotTierStatus(snapshots::describe_snapshot_tier_status(control, ctx, r)?)
+        }
         Request::DescribeInstanceTypeOfferings(r) => {
             Response::DescribeInstanceTypeOfferings(instances::describe_instance_type_offerings(control, ctx, r)?)
         }
@@ -440,6 +449,11 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
         E::Image(ImageError::MissingRootSnapshot(device)) => ApiError::client(
             "InvalidBlockDeviceMapping",
             format!("The root device {device} must be mapped to a snapshot."),
+        ),
+        E::Snapshot(SnapshotError::TierState(m)) => ApiError::client("IncorrectState", m),
+        E::Snapshot(SnapshotError::Archived(id)) => ApiError::client(
+            "IncorrectState",
+            format!("The snapshot '{id}' is in the archive tier: restore it (RestoreSnapshotTier) before using it."),
         ),
         E::Snapshot(SnapshotError::SnapshotUsedByImage { snapshot, image }) => {
             ApiError::client("InvalidSnapshot.InUse", format!("The snapshot {snapshot} is currently in use by {image}"))

@@ -1,7 +1,9 @@
 //! EBS snapshots through EC2: `CreateSnapshot`, `DeleteSnapshot`, `DescribeSnapshots`,
 //! `CopySnapshot`, `ModifySnapshotAttribute`, `DescribeSnapshotAttribute`, `ResetSnapshotAttribute`.
 
-use squall_control::model::snapshot::{InstanceSnapshots, Snapshot as ControlSnapshot, SnapshotState as State};
+use squall_control::model::snapshot::{
+    InstanceSnapshots, Snapshot as ControlSnapshot, SnapshotState as State, TierView, TieringOperation,
+};
 
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
@@ -10,9 +12,11 @@ use crate::common::{after_token, page_size, region, snapshot_id, tags_for, times
 use crate::generated::{
     CopySnapshotRequest, CopySnapshotResult, CopyTagsFromSource, CreateSnapshotRequest, CreateSnapshotsRequest,
     CreateSnapshotsResult, CreateVolumePermission, DeleteSnapshotRequest, DescribeSnapshotAttributeRequest,
-    DescribeSnapshotAttributeResult, DescribeSnapshotsRequest, DescribeSnapshotsResult, ModifySnapshotAttributeRequest,
-    OperationType, PermissionGroup, ResetSnapshotAttributeRequest, ResourceType, Snapshot, SnapshotAttributeName,
-    SnapshotInfo, SnapshotState, StorageTier,
+    DescribeSnapshotAttributeResult, DescribeSnapshotTierStatusRequest, DescribeSnapshotTierStatusResult,
+    DescribeSnapshotsRequest, DescribeSnapshotsResult, ModifySnapshotAttributeRequest, ModifySnapshotTierRequest,
+    ModifySnapshotTierResult, OperationType, PermissionGroup, ResetSnapshotAttributeRequest, ResourceType,
+    RestoreSnapshotTierRequest, RestoreSnapshotTierResult, Snapshot, SnapshotAttributeName, SnapshotInfo,
+    SnapshotState, SnapshotTierStatus, StorageTier, TieringOperationStatus,
 };
 use crate::{check_dry_run, control_error, filter};
 
@@ -47,7 +51,7 @@ fn progress(s: State) -> &'static str {
     }
 }
 
-fn wire_snapshot(s: &ControlSnapshot, account: &str) -> Snapshot {
+fn wire_snapshot(s: &ControlSnapshot, account: &str, tier: TierView) -> Snapshot {
     Snapshot {
         snapshot_id: Some(s.id.to_string()),
         // A copied snapshot's volume id is a placeholder on AWS; squall keeps the source's.
@@ -61,7 +65,8 @@ fn wire_snapshot(s: &ControlSnapshot, account: &str) -> Snapshot {
         encrypted: Some(s.encrypted),
         kms_key_id: s.kms_key_id.clone(),
         tags: (!s.tags.is_empty()).then(|| wire_tags(&s.tags)),
-        storage_tier: Some(StorageTier::Standard),
+        storage_tier: Some(if tier.archived { StorageTier::Archive } else { StorageTier::Standard }),
+        restore_expiry_time: tier.restore_expiry_ms.filter(|_| !tier.archived).map(timestamp),
         ..Default::default()
     }
 }
@@ -77,7 +82,7 @@ pub(crate) fn create_snapshot(
     let s = region(control, ctx)?
         .create_snapshot(&volume, r.description.clone().unwrap_or_default(), tags, now, r.dry_run == Some(true))
         .map_err(control_error)?;
-    Ok(wire_snapshot(&s, &ctx.account_id))
+    Ok(wire_snapshot(&s, &ctx.account_id, s.tier(0, 0)))
 }
 
 /// Snapshots every volume attached to an instance (crash-consistent across them: one lock).
@@ -137,7 +142,7 @@ pub(crate) fn delete_snapshot(
     region(control, ctx)?.delete_snapshot(&id, now, r.dry_run == Some(true)).map_err(control_error)
 }
 
-fn filter_values(s: &ControlSnapshot, account: &str, name: &str) -> Vec<String> {
+fn filter_values(s: &ControlSnapshot, account: &str, tier: TierView, name: &str) -> Vec<String> {
     match name {
         "description" => vec![s.description.clone()],
         "encrypted" => vec![s.encrypted.to_string()],
@@ -147,7 +152,7 @@ fn filter_values(s: &ControlSnapshot, account: &str, name: &str) -> Vec<String> 
         "snapshot-id" => vec![s.id.to_string()],
         "start-time" => vec![timestamp(s.start_time_ms).to_string()],
         "status" => vec![wire_state(s.state).as_str().to_string()],
-        "storage-tier" => vec!["standard".to_string()],
+        "storage-tier" => vec![if tier.archived { "archive" } else { "standard" }.to_string()],
         "volume-id" => s.volume_id.iter().map(ToString::to_string).collect(),
         "volume-size" => vec![s.volume_size_gib.to_string()],
         other => filter::tag_values(&s.tags, other),
@@ -177,24 +182,26 @@ pub(crate) fn describe_snapshots(
     let after = after_token(r.next_token.as_deref(), snapshot_id)?;
     let account = ctx.account_id.clone();
     let now = control.now_ms();
-    let (snapshots, more) = region(control, ctx)?
+    let (snapshots, more, step) = region(control, ctx)?
         .read(now, |state| {
             for id in &ids {
                 state.snapshot(id)?;
             }
-            Ok(state.snapshots_after(after.as_ref(), limit.unwrap_or(usize::MAX), |s| {
+            let step = state.tiering_step_ms();
+            let (list, more) = state.snapshots_after(after.as_ref(), limit.unwrap_or(usize::MAX), |s| {
                 owned
                     && (ids.is_empty() || ids.contains(&s.id))
                     && restorable_by
                         .iter()
                         .all(|u| *u == account || s.create_volume_permissions.iter().any(|p| p == u || p == "all"))
-                    && filter::matches(&filters, |name| filter_values(s, &account, name))
-            }))
+                    && filter::matches(&filters, |name| filter_values(s, &account, s.tier(step, now), name))
+            });
+            Ok((list, more, step))
         })
         .map_err(control_error)?;
     let next_token = if more { snapshots.last().map(|s| s.id.to_string()) } else { None };
     Ok(DescribeSnapshotsResult {
-        snapshots: Some(snapshots.iter().map(|s| wire_snapshot(s, &ctx.account_id)).collect()),
+        snapshots: Some(snapshots.iter().map(|s| wire_snapshot(s, &ctx.account_id, s.tier(step, now))).collect()),
         next_token,
     })
 }
@@ -315,4 +322,106 @@ pub(crate) fn reset_snapshot_attribute(
     check_dry_run(r.dry_run)?;
     let now = control.now_ms();
     region(control, ctx)?.set_create_volume_permissions(&id, &[], &[], true, now).map_err(control_error)
+}
+
+pub(crate) fn modify_snapshot_tier(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: ModifySnapshotTierRequest,
+) -> Result<ModifySnapshotTierResult, ApiError> {
+    let id = snapshot_id(&r.snapshot_id)?;
+    let started = region(control, ctx)?
+        .archive_snapshot(&id, control.now_ms(), r.dry_run == Some(true))
+        .map_err(control_error)?;
+    Ok(ModifySnapshotTierResult { snapshot_id: Some(id.to_string()), tiering_start_time: Some(timestamp(started)) })
+}
+
+pub(crate) fn restore_snapshot_tier(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: RestoreSnapshotTierRequest,
+) -> Result<RestoreSnapshotTierResult, ApiError> {
+    let id = snapshot_id(&r.snapshot_id)?;
+    let operation = match (r.temporary_restore_days, r.permanent_restore.unwrap_or(false)) {
+        (Some(_), true) => {
+            return Err(ApiError::client(
+                "InvalidParameterCombination",
+                "TemporaryRestoreDays and PermanentRestore cannot be specified together.",
+            ))
+        }
+        (Some(days), false) => TieringOperation::TemporaryRestore(
+            u32::try_from(days).ok().filter(|d| (1..=180).contains(d)).ok_or_else(|| {
+                ApiError::invalid_parameter_value(format!(
+                    "The value {days} for TemporaryRestoreDays is not valid: specify 1 to 180 days."
+                ))
+            })?,
+        ),
+        (None, true) => TieringOperation::PermanentRestore,
+        (None, false) => return Err(ApiError::missing_parameter("TemporaryRestoreDays")),
+    };
+    let started = region(control, ctx)?
+        .restore_snapshot_tier(&id, operation, control.now_ms(), r.dry_run == Some(true))
+        .map_err(control_error)?;
+    Ok(RestoreSnapshotTierResult {
+        snapshot_id: Some(id.to_string()),
+        restore_start_time: Some(timestamp(started)),
+        restore_duration: match operation {
+            TieringOperation::TemporaryRestore(days) => Some(days as i32),
+            _ => None,
+        },
+        is_permanent_restore: Some(operation == TieringOperation::PermanentRestore),
+    })
+}
+
+pub(crate) fn describe_snapshot_tier_status(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: DescribeSnapshotTierStatusRequest,
+) -> Result<DescribeSnapshotTierStatusResult, ApiError> {
+    check_dry_run(r.dry_run)?;
+    let filters = r.filters.unwrap_or_default();
+    filter::validate(&filters, &["snapshot-id", "volume-id", "last-tiering-operation"])?;
+    let now = control.now_ms();
+    let (all, step) = region(control, ctx)?
+        .read(now, |state| {
+            Ok((state.snapshots_after(None, usize::MAX, |s| s.state == State::Completed).0, state.tiering_step_ms()))
+        })
+        .map_err(control_error)?;
+    let statuses: Vec<SnapshotTierStatus> = all
+        .iter()
+        .filter_map(|s| {
+            let tier = s.tier(step, now);
+            let status = tier.last.map(|(op, done, _)| match (op, done) {
+                (TieringOperation::Archive, false) => TieringOperationStatus::ArchivalInProgress,
+                (TieringOperation::Archive, true) => TieringOperationStatus::ArchivalCompleted,
+                (TieringOperation::TemporaryRestore(_), false) => TieringOperationStatus::TemporaryRestoreInProgress,
+                (TieringOperation::TemporaryRestore(_), true) => TieringOperationStatus::TemporaryRestoreCompleted,
+                (TieringOperation::PermanentRestore, false) => TieringOperationStatus::PermanentRestoreInProgress,
+                (TieringOperation::PermanentRestore, true) => TieringOperationStatus::PermanentRestoreCompleted,
+            });
+            let keep = filter::matches(&filters, |name| match name {
+                "snapshot-id" => vec![s.id.to_string()],
+                "volume-id" => s.volume_id.iter().map(|v| v.to_string()).collect(),
+                "last-tiering-operation" => status.iter().map(|st| st.as_str().to_string()).collect(),
+                _ => Vec::new(),
+            });
+            keep.then(|| SnapshotTierStatus {
+                snapshot_id: Some(s.id.to_string()),
+                volume_id: s.volume_id.as_ref().map(|v| v.to_string()),
+                status: Some(wire_state(s.state)),
+                owner_id: Some(ctx.account_id.clone()),
+                tags: Some(wire_tags(&s.tags)),
+                storage_tier: Some(if tier.archived { StorageTier::Archive } else { StorageTier::Standard }),
+                last_tiering_start_time: tier.started_ms.map(timestamp),
+                last_tiering_progress: tier.last.map(|(_, done, _)| if done { 100 } else { 0 }),
+                last_tiering_operation_status: status,
+                last_tiering_operation_status_detail: None,
+                archival_complete_time: tier
+                    .last
+                    .and_then(|(op, done, at)| (op == TieringOperation::Archive && done).then(|| timestamp(at))),
+                restore_expiry_time: tier.restore_expiry_ms.map(timestamp),
+            })
+        })
+        .collect();
+    Ok(DescribeSnapshotTierStatusResult { snapshot_tier_statuses: Some(statuses), next_token: None })
 }

@@ -886,6 +886,9 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DescribeSnapshotAttribute",
     "ResetSnapshotAttribute",
     "CreateSnapshots",
+    "ModifySnapshotTier",
+    "RestoreSnapshotTier",
+    "DescribeSnapshotTierStatus",
     "CreateTags",
     "DeleteTags",
     "DescribeTags",
@@ -976,6 +979,9 @@ pub enum Request {
     DescribeSnapshotAttribute(DescribeSnapshotAttributeRequest),
     ResetSnapshotAttribute(ResetSnapshotAttributeRequest),
     CreateSnapshots(CreateSnapshotsRequest),
+    ModifySnapshotTier(ModifySnapshotTierRequest),
+    RestoreSnapshotTier(RestoreSnapshotTierRequest),
+    DescribeSnapshotTierStatus(DescribeSnapshotTierStatusRequest),
     CreateTags(CreateTagsRequest),
     DeleteTags(DeleteTagsRequest),
     DescribeTags(DescribeTagsRequest),
@@ -1083,6 +1089,11 @@ impl Request {
                 ResetSnapshotAttributeRequest::decode_members(q, "").map(Self::ResetSnapshotAttribute)
             }
             "CreateSnapshots" => CreateSnapshotsRequest::decode_members(q, "").map(Self::CreateSnapshots),
+            "ModifySnapshotTier" => ModifySnapshotTierRequest::decode_members(q, "").map(Self::ModifySnapshotTier),
+            "RestoreSnapshotTier" => RestoreSnapshotTierRequest::decode_members(q, "").map(Self::RestoreSnapshotTier),
+            "DescribeSnapshotTierStatus" => {
+                DescribeSnapshotTierStatusRequest::decode_members(q, "").map(Self::DescribeSnapshotTierStatus)
+            }
             "CreateTags" => CreateTagsRequest::decode_members(q, "").map(Self::CreateTags),
             "DeleteTags" => DeleteTagsRequest::decode_members(q, "").map(Self::DeleteTags),
             "DescribeTags" => DescribeTagsRequest::decode_members(q, "").map(Self::DescribeTags),
@@ -1221,6 +1232,9 @@ impl Request {
             Self::DescribeSnapshotAttribute(_) => "DescribeSnapshotAttribute",
             Self::ResetSnapshotAttribute(_) => "ResetSnapshotAttribute",
             Self::CreateSnapshots(_) => "CreateSnapshots",
+            Self::ModifySnapshotTier(_) => "ModifySnapshotTier",
+            Self::RestoreSnapshotTier(_) => "RestoreSnapshotTier",
+            Self::DescribeSnapshotTierStatus(_) => "DescribeSnapshotTierStatus",
             Self::CreateTags(_) => "CreateTags",
             Self::DeleteTags(_) => "DeleteTags",
             Self::DescribeTags(_) => "DescribeTags",
@@ -1313,6 +1327,9 @@ pub enum Response {
     DescribeSnapshotAttribute(DescribeSnapshotAttributeResult),
     ResetSnapshotAttribute(()),
     CreateSnapshots(CreateSnapshotsResult),
+    ModifySnapshotTier(ModifySnapshotTierResult),
+    RestoreSnapshotTier(RestoreSnapshotTierResult),
+    DescribeSnapshotTierStatus(DescribeSnapshotTierStatusResult),
     CreateTags(()),
     DeleteTags(()),
     DescribeTags(DescribeTagsResult),
@@ -1404,6 +1421,9 @@ impl Response {
             Self::DescribeSnapshotAttribute(_) => "DescribeSnapshotAttribute",
             Self::ResetSnapshotAttribute(_) => "ResetSnapshotAttribute",
             Self::CreateSnapshots(_) => "CreateSnapshots",
+            Self::ModifySnapshotTier(_) => "ModifySnapshotTier",
+            Self::RestoreSnapshotTier(_) => "RestoreSnapshotTier",
+            Self::DescribeSnapshotTierStatus(_) => "DescribeSnapshotTierStatus",
             Self::CreateTags(_) => "CreateTags",
             Self::DeleteTags(_) => "DeleteTags",
             Self::DescribeTags(_) => "DescribeTags",
@@ -1538,6 +1558,18 @@ impl Response {
             }
             Self::ResetSnapshotAttribute(()) => false,
             Self::CreateSnapshots(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifySnapshotTier(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RestoreSnapshotTier(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeSnapshotTierStatus(v) => {
                 v.encode_members(w);
                 true
             }

@@ -353,6 +353,57 @@ impl XmlEncode for DescribeSnapshotAttributeResult {
         w.close(tag);
     }
 }
+/// Shape `DescribeSnapshotTierStatusRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeSnapshotTierStatusRequest {
+    pub filters: Option<Vec<Filter>>,
+    pub dry_run: Option<bool>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i32>,
+}
+impl DescribeSnapshotTierStatusRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            filters: ec2_list::<Filter>(q, &join(key, "Filter"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+            next_token: String::decode_query(q, &join(key, "NextToken"))?,
+            max_results: i32::decode_query(q, &join(key, "MaxResults"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeSnapshotTierStatusRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeSnapshotTierStatusResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeSnapshotTierStatusResult {
+    pub snapshot_tier_statuses: Option<Vec<SnapshotTierStatus>>,
+    pub next_token: Option<String>,
+}
+impl DescribeSnapshotTierStatusResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.snapshot_tier_statuses {
+            encode_list(w, "snapshotTierStatusSet", "item", v);
+        }
+        if let Some(v) = &self.next_token {
+            v.encode_xml(w, "nextToken");
+        }
+    }
+}
+impl XmlEncode for DescribeSnapshotTierStatusResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DescribeSnapshotsRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeSnapshotsRequest {
@@ -471,6 +522,55 @@ impl QueryDecode for ModifySnapshotAttributeRequest {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `ModifySnapshotTierRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifySnapshotTierRequest {
+    pub snapshot_id: String,
+    pub storage_tier: Option<TargetStorageTier>,
+    pub dry_run: Option<bool>,
+}
+impl ModifySnapshotTierRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            snapshot_id: required(String::decode_query(q, &join(key, "SnapshotId"))?, &join(key, "SnapshotId"))?,
+            storage_tier: TargetStorageTier::decode_query(q, &join(key, "StorageTier"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for ModifySnapshotTierRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `ModifySnapshotTierResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifySnapshotTierResult {
+    pub snapshot_id: Option<String>,
+    pub tiering_start_time: Option<Timestamp>,
+}
+impl ModifySnapshotTierResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.snapshot_id {
+            v.encode_xml(w, "snapshotId");
+        }
+        if let Some(v) = &self.tiering_start_time {
+            v.encode_xml(w, "tieringStartTime");
+        }
+    }
+}
+impl XmlEncode for ModifySnapshotTierResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Enum `OperationType` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OperationType {
@@ -555,6 +655,65 @@ impl QueryDecode for ResetSnapshotAttributeRequest {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `RestoreSnapshotTierRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RestoreSnapshotTierRequest {
+    pub snapshot_id: String,
+    pub temporary_restore_days: Option<i32>,
+    pub permanent_restore: Option<bool>,
+    pub dry_run: Option<bool>,
+}
+impl RestoreSnapshotTierRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            snapshot_id: required(String::decode_query(q, &join(key, "SnapshotId"))?, &join(key, "SnapshotId"))?,
+            temporary_restore_days: i32::decode_query(q, &join(key, "TemporaryRestoreDays"))?,
+            permanent_restore: bool::decode_query(q, &join(key, "PermanentRestore"))?,
+            dry_run: bool::decode_query(q, &join(key, "DryRun"))?,
+        })
+    }
+}
+impl QueryDecode for RestoreSnapshotTierRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `RestoreSnapshotTierResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RestoreSnapshotTierResult {
+    pub snapshot_id: Option<String>,
+    pub restore_start_time: Option<Timestamp>,
+    pub restore_duration: Option<i32>,
+    pub is_permanent_restore: Option<bool>,
+}
+impl RestoreSnapshotTierResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.snapshot_id {
+            v.encode_xml(w, "snapshotId");
+        }
+        if let Some(v) = &self.restore_start_time {
+            v.encode_xml(w, "restoreStartTime");
+        }
+        if let Some(v) = &self.restore_duration {
+            v.encode_xml(w, "restoreDuration");
+        }
+        if let Some(v) = &self.is_permanent_restore {
+            v.encode_xml(w, "isPermanentRestore");
+        }
+    }
+}
+impl XmlEncode for RestoreSnapshotTierResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `Snapshot` of the model.
@@ -803,6 +962,70 @@ impl XmlEncode for SnapshotState {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `SnapshotTierStatus` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SnapshotTierStatus {
+    pub snapshot_id: Option<String>,
+    pub volume_id: Option<String>,
+    pub status: Option<SnapshotState>,
+    pub owner_id: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+    pub storage_tier: Option<StorageTier>,
+    pub last_tiering_start_time: Option<Timestamp>,
+    pub last_tiering_progress: Option<i32>,
+    pub last_tiering_operation_status: Option<TieringOperationStatus>,
+    pub last_tiering_operation_status_detail: Option<String>,
+    pub archival_complete_time: Option<Timestamp>,
+    pub restore_expiry_time: Option<Timestamp>,
+}
+impl SnapshotTierStatus {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.snapshot_id {
+            v.encode_xml(w, "snapshotId");
+        }
+        if let Some(v) = &self.volume_id {
+            v.encode_xml(w, "volumeId");
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "status");
+        }
+        if let Some(v) = &self.owner_id {
+            v.encode_xml(w, "ownerId");
+        }
+        if let Some(v) = &self.tags {
+            encode_list(w, "tagSet", "item", v);
+        }
+        if let Some(v) = &self.storage_tier {
+            v.encode_xml(w, "storageTier");
+        }
+        if let Some(v) = &self.last_tiering_start_time {
+            v.encode_xml(w, "lastTieringStartTime");
+        }
+        if let Some(v) = &self.last_tiering_progress {
+            v.encode_xml(w, "lastTieringProgress");
+        }
+        if let Some(v) = &self.last_tiering_operation_status {
+            v.encode_xml(w, "lastTieringOperationStatus");
+        }
+        if let Some(v) = &self.last_tiering_operation_status_detail {
+            v.encode_xml(w, "lastTieringOperationStatusDetail");
+        }
+        if let Some(v) = &self.archival_complete_time {
+            v.encode_xml(w, "archivalCompleteTime");
+        }
+        if let Some(v) = &self.restore_expiry_time {
+            v.encode_xml(w, "restoreExpiryTime");
+        }
+    }
+}
+impl XmlEncode for SnapshotTierStatus {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Enum `StorageTier` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StorageTier {
@@ -827,6 +1050,90 @@ impl StorageTier {
     }
 }
 impl XmlEncode for StorageTier {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `TargetStorageTier` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TargetStorageTier {
+    /// `archive`
+    Archive,
+}
+impl TargetStorageTier {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Archive];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Archive => "archive",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for TargetStorageTier {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+/// Enum `TieringOperationStatus` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TieringOperationStatus {
+    /// `archival-in-progress`
+    ArchivalInProgress,
+    /// `archival-completed`
+    ArchivalCompleted,
+    /// `archival-failed`
+    ArchivalFailed,
+    /// `temporary-restore-in-progress`
+    TemporaryRestoreInProgress,
+    /// `temporary-restore-completed`
+    TemporaryRestoreCompleted,
+    /// `temporary-restore-failed`
+    TemporaryRestoreFailed,
+    /// `permanent-restore-in-progress`
+    PermanentRestoreInProgress,
+    /// `permanent-restore-completed`
+    PermanentRestoreCompleted,
+    /// `permanent-restore-failed`
+    PermanentRestoreFailed,
+}
+impl TieringOperationStatus {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[
+        Self::ArchivalInProgress,
+        Self::ArchivalCompleted,
+        Self::ArchivalFailed,
+        Self::TemporaryRestoreInProgress,
+        Self::TemporaryRestoreCompleted,
+        Self::TemporaryRestoreFailed,
+        Self::PermanentRestoreInProgress,
+        Self::PermanentRestoreCompleted,
+        Self::PermanentRestoreFailed,
+    ];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::ArchivalInProgress => "archival-in-progress",
+            Self::ArchivalCompleted => "archival-completed",
+            Self::ArchivalFailed => "archival-failed",
+            Self::TemporaryRestoreInProgress => "temporary-restore-in-progress",
+            Self::TemporaryRestoreCompleted => "temporary-restore-completed",
+            Self::TemporaryRestoreFailed => "temporary-restore-failed",
+            Self::PermanentRestoreInProgress => "permanent-restore-in-progress",
+            Self::PermanentRestoreCompleted => "permanent-restore-completed",
+            Self::PermanentRestoreFailed => "permanent-restore-failed",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for TieringOperationStatus {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
     }
