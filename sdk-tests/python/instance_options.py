@@ -105,4 +105,17 @@ vol = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1,
                         TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "team", "Value": "db"}]}])
 found = ec2.describe_volumes(Filters=[{"Name": "tag-value", "Values": ["db"]}])["Volumes"]
 assert [v["VolumeId"] for v in found] == [vol["VolumeId"]], found
+
+# Hibernation and placement, as launched.
+sleepy = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="m5.large",
+                           HibernationOptions={"Configured": True},
+                           Placement={"AvailabilityZone": "us-east-1b", "Tenancy": "dedicated"})["Instances"][0]
+assert sleepy["HibernationOptions"] == {"Configured": True}, sleepy["HibernationOptions"]
+assert sleepy["Placement"]["Tenancy"] == "dedicated", sleepy["Placement"]
+assert m5["HibernationOptions"] == {"Configured": False}
+assert ids(("hibernation-options.configured", ["true"])) == {sleepy["InstanceId"]}
+assert ids(("tenancy", ["dedicated"])) == {sleepy["InstanceId"]}
+fails("UnsupportedOperation", ec2.stop_instances, InstanceIds=[m5["InstanceId"]], Hibernate=True)
+hibernating = ec2.stop_instances(InstanceIds=[sleepy["InstanceId"]], Hibernate=True)["StoppingInstances"]
+assert hibernating[0]["CurrentState"]["Name"] == "stopping", hibernating
 print("boto3 instance options: ok")

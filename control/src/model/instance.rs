@@ -112,6 +112,14 @@ pub struct InstanceAttributes {
     /// `standard` or `unlimited` for burstable types (`None`: the type's default).
     #[serde(default)]
     pub cpu_credits: Option<String>,
+    /// Launched with hibernation configured (HibernationOptions).
+    #[serde(default)]
+    pub hibernation: bool,
+    /// Placement as asked: `default`, `dedicated` or `host`, and a dedicated host's id.
+    #[serde(default)]
+    pub tenancy: Option<String>,
+    #[serde(default)]
+    pub host_id: Option<String>,
 }
 
 /// The instance metadata service's options (ModifyInstanceMetadataOptions).
@@ -152,6 +160,9 @@ impl Default for InstanceAttributes {
             monitoring: false,
             metadata: MetadataOptions::default(),
             cpu_credits: None,
+            hibernation: false,
+            tenancy: None,
+            host_id: None,
         }
     }
 }

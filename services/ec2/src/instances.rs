@@ -32,7 +32,7 @@ use crate::generated::{
 };
 use crate::generated::{
     DescribeInstanceCreditSpecificationsRequest, DescribeInstanceCreditSpecificationsResult,
-    DescribeInstanceTypeOfferingsRequest, DescribeInstanceTypeOfferingsResult, HttpTokensState,
+    DescribeInstanceTypeOfferingsRequest, DescribeInstanceTypeOfferingsResult, HibernationOptions, HttpTokensState,
     InstanceCreditSpecification, InstanceMetadataEndpointState, InstanceMetadataOptionsResponse,
     InstanceMetadataOptionsState, InstanceMetadataProtocolState, InstanceMetadataTagsState, InstanceMonitoring,
     InstanceTypeOffering, LocationType, ModifyInstanceCreditSpecificationRequest,
@@ -85,6 +85,9 @@ const INSTANCE_FILTERS: &[&str] = &[
     "network-interface.vpc-id",
     "network-interface.private-dns-name",
     "network-interface.addresses.private-ip-address",
+    "hibernation-options.configured",
+    "placement-group-name",
+    "host-id",
 ];
 
 fn wire_state_name(s: State) -> InstanceStateName {
@@ -174,7 +177,8 @@ fn wire_instance(
         placement: Some(Placement {
             availability_zone: Some(i.zone.to_string()),
             availability_zone_id: Some(i.zone_id.to_string()),
-            tenancy: Some(Tenancy::Default),
+            tenancy: Some(i.attributes.tenancy.as_deref().and_then(Tenancy::from_wire).unwrap_or(Tenancy::Default)),
+            host_id: i.attributes.host_id.clone(),
             group_name: Some(String::new()),
             ..Default::default()
         }),
@@ -183,6 +187,7 @@ fn wire_instance(
             metric_category_ids: None,
         }),
         metadata_options: Some(wire_metadata(&i.attributes.metadata, InstanceMetadataOptionsState::Applied)),
+        hibernation_options: Some(HibernationOptions { configured: Some(i.attributes.hibernation) }),
         architecture: Some(architecture(&i.instance_type)),
         root_device_name: Some(i.root_device.clone()),
         root_device_type: Some(DeviceType::Ebs),
@@ -240,7 +245,7 @@ fn filter_values(
         "root-device-type" => vec!["ebs".into()],
         "hypervisor" => vec!["xen".into()],
         "virtualization-type" => vec!["hvm".into()],
-        "tenancy" => vec!["default".into()],
+        "tenancy" => vec![i.attributes.tenancy.clone().unwrap_or_else(|| "default".into())],
         "metadata-options.http-tokens" => vec![if m.tokens_required { "required" } else { "optional" }.to_string()],
         "metadata-options.http-put-response-hop-limit" => vec![m.hop_limit.to_string()],
         "metadata-options.http-endpoint" => enabled(m.endpoint_enabled),
@@ -248,6 +253,9 @@ fn filter_values(
         "network-interface.subnet-id" => i.subnet_id.iter().cloned().collect(),
         "network-interface.vpc-id" => i.vpc_id.iter().cloned().collect(),
         "network-interface.addresses.private-ip-address" => vec![i.private_ip.clone()],
+        "hibernation-options.configured" => on(i.attributes.hibernation),
+        "placement-group-name" => Vec::new(),
+        "host-id" => i.attributes.host_id.iter().cloned().collect(),
         "availability-zone" => vec![i.zone.to_string()],
         "image-id" => vec![i.image_id.clone()],
         "instance-id" => vec![i.id.to_string()],
@@ -350,6 +358,9 @@ pub(crate) fn run_instances(
                 )?,
                 None => MetadataOptions::default(),
             },
+            hibernation: r.hibernation_options.as_ref().and_then(|h| h.configured).unwrap_or(false),
+            tenancy: r.placement.as_ref().and_then(|p| p.tenancy).map(|t| t.as_str().to_string()),
+            host_id: r.placement.as_ref().and_then(|p| p.host_id.clone()),
             cpu_credits: match &r.credit_specification {
                 Some(c) => {
                     Some(cpu_credits(&c.cpu_credits, r.instance_type.map(|t| t.as_str()).unwrap_or("m1.small"))?)
@@ -517,6 +528,26 @@ pub(crate) fn stop_instances(
     ctx: &RequestContext,
     r: StopInstancesRequest,
 ) -> Result<StopInstancesResult, ApiError> {
+    if r.hibernate == Some(true) {
+        // Only an instance launched with hibernation configured hibernates.
+        let ids = r.instance_ids.iter().map(|s| instance_id(s)).collect::<Result<Vec<_>, _>>()?;
+        let unable: Vec<String> = region(control, ctx)?
+            .read(control.now_ms(), |state| {
+                state.require_instances(&ids)?;
+                Ok(ids
+                    .iter()
+                    .filter(|id| state.instance(id).is_ok_and(|i| !i.attributes.hibernation))
+                    .map(|id| id.to_string())
+                    .collect())
+            })
+            .map_err(control_error)?;
+        if let Some(id) = unable.first() {
+            return Err(ApiError::client(
+                "UnsupportedOperation",
+                format!("The instance '{id}' is not enabled for hibernation: launch it with HibernationOptions."),
+            ));
+        }
+    }
     Ok(StopInstancesResult {
         stopping_instances: Some(change_states(control, ctx, &r.instance_ids, State::Stopping, r.dry_run)?),
     })
