@@ -81,6 +81,7 @@ impl Region {
                 zone: subnet.zone.clone(),
                 zone_id: zone.id,
                 subnet_id: subnet.id.clone(),
+                private_ip: req.private_ip.clone(),
                 security_groups: groups,
                 count: req.count,
                 key_name: req.key_name.clone(),
@@ -385,7 +386,10 @@ impl RegionState {
                     break id;
                 }
             };
-            let private_ip = self.allocate_address(&subnet.id)?;
+            let private_ip = match &spec.private_ip {
+                Some(ip) => self.claim_address(&subnet.id, ip)?,
+                None => self.allocate_address(&subnet.id)?,
+            };
             for v in &spec.volumes {
                 let volume = self.create_volume(
                     VolumeSpec {

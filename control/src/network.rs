@@ -180,16 +180,48 @@ impl RegionState {
 
     /// The next private address of a subnet (for a launching instance).
     pub(crate) fn allocate_address(&mut self, subnet: &str) -> Result<String, ControlError> {
+        // Addresses taken by live instances (one may have been asked for by number).
+        let taken: std::collections::BTreeSet<String> = self
+            .instances_ref()
+            .values()
+            .filter(|i| {
+                i.subnet_id.as_deref() == Some(subnet) && i.state != crate::model::instance::InstanceState::Terminated
+            })
+            .map(|i| i.private_ip.clone())
+            .collect();
         let s = self
             .network_mut()
             .subnets
             .get_mut(subnet)
             .ok_or_else(|| ControlError::Network(NetworkError::SubnetNotFound(subnet.into())))?;
-        if s.available_addresses() == 0 {
-            return Err(ControlError::Network(NetworkError::InsufficientFreeAddresses(subnet.to_string())));
+        loop {
+            if s.available_addresses() == 0 {
+                return Err(ControlError::Network(NetworkError::InsufficientFreeAddresses(subnet.to_string())));
+            }
+            let ip = s.next_address();
+            s.hosts_used += 1;
+            if !taken.contains(&ip.to_string()) {
+                return Ok(ip.to_string());
+            }
         }
-        let ip = s.next_address();
-        s.hosts_used += 1;
+    }
+
+    /// The address an instance asked for (RunInstances PrivateIpAddress): in the subnet, not
+    /// reserved, not held by a live instance.
+    pub(crate) fn claim_address(&mut self, subnet: &str, address: &str) -> Result<String, ControlError> {
+        let s = self.subnet(subnet)?;
+        let ip: std::net::Ipv4Addr = address.parse().map_err(|_| {
+            ControlError::Network(NetworkError::AddressOutsideSubnet { address: address.into(), subnet: subnet.into() })
+        })?;
+        s.check_host_address(ip).map_err(ControlError::Network)?;
+        let used = self.instances_ref().values().any(|i| {
+            i.subnet_id.as_deref() == Some(subnet)
+                && i.private_ip == address
+                && i.state != crate::model::instance::InstanceState::Terminated
+        });
+        if used {
+            return Err(ControlError::Network(NetworkError::AddressInUse(address.into())));
+        }
         Ok(ip.to_string())
     }
 

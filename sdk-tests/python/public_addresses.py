@@ -59,6 +59,19 @@ mapped = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3
                            SubnetId=subnet)["Instances"][0]
 assert mapped["PublicIpAddress"] and mapped["PublicDnsName"] == "", mapped
 
+# An address asked for by number: in the subnet, not reserved, not taken.
+pinned = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnet,
+                           PrivateIpAddress="10.30.1.50")["Instances"][0]
+assert pinned["PrivateIpAddress"] == "10.30.1.50", pinned
+fails("InvalidIPAddress.InUse", ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet,
+      PrivateIpAddress="10.30.1.50")
+fails("InvalidParameterValue", ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet,
+      PrivateIpAddress="10.30.2.50")
+fails("InvalidParameterValue", ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet,
+      PrivateIpAddress="10.30.1.2")
+fails("InvalidParameterCombination", ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=2, SubnetId=subnet,
+      PrivateIpAddress="10.30.1.60")
+
 # Elastic IPs.
 eip = ec2.allocate_address(Domain="vpc", TagSpecifications=[{"ResourceType": "elastic-ip",
                                                              "Tags": [{"Key": "Name", "Value": "front"}]}])

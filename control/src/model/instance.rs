@@ -212,6 +212,8 @@ pub struct LaunchSpec {
     pub zone_id: AzId,
     /// The subnet the instances go in (in `zone`); it hands out their addresses.
     pub subnet_id: String,
+    /// The address the (single) instance asked for.
+    pub private_ip: Option<String>,
     /// Group ids; empty means the VPC's default group.
     pub security_groups: Vec<String>,
     pub count: u32,
@@ -246,6 +248,8 @@ pub struct RequestedMapping {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchRequest {
     pub image_id: String,
+    /// PrivateIpAddress: the address the (single) instance gets in its subnet.
+    pub private_ip: Option<String>,
     /// The root device and size of a public catalogue image, when the id is one (the catalogue is
     /// the EC2 service's: it also renders DescribeImages).
     pub catalogue_root: Option<(String, u32)>,

@@ -141,6 +141,20 @@ impl Subnet {
         self.block().host(RESERVED_LOW + self.hosts_used)
     }
 
+    /// Where `ip` falls in the subnet: `Ok(())` for an address instances may have, else why not
+    /// (outside the block, or one of the four first and the last, which AWS reserves).
+    pub fn check_host_address(&self, ip: Ipv4Addr) -> Result<(), NetworkError> {
+        let block = self.block();
+        let n = u32::from(ip).wrapping_sub(block.base);
+        if u64::from(n) >= block.size() || !block.contains(Cidr { base: u32::from(ip), prefix: 32 }) {
+            return Err(NetworkError::AddressOutsideSubnet { address: ip.to_string(), subnet: self.id.clone() });
+        }
+        if n < RESERVED_LOW || u64::from(n) == block.size() - 1 {
+            return Err(NetworkError::AddressReserved(ip.to_string()));
+        }
+        Ok(())
+    }
+
     /// Addresses still free for instances.
     pub fn available_addresses(&self) -> u64 {
         (self.block().size()).saturating_sub(u64::from(RESERVED_LOW) + 1 + u64::from(self.hosts_used))
@@ -209,4 +223,10 @@ pub enum NetworkError {
     NoDefaultVpc,
     #[error("zone {0} has no default subnet")]
     NoDefaultSubnet(String),
+    #[error("address {address} is not in subnet {subnet}")]
+    AddressOutsideSubnet { address: String, subnet: String },
+    #[error("address {0} is one the subnet reserves")]
+    AddressReserved(String),
+    #[error("address {0} is in use")]
+    AddressInUse(String),
 }

@@ -329,7 +329,14 @@ pub(crate) fn run_instances(
             snapshot_id: ebs.snapshot_id.as_deref().map(crate::common::snapshot_id).transpose()?,
         });
     }
+    if r.private_ip_address.is_some() && r.max_count > 1 {
+        return Err(ApiError::client(
+            "InvalidParameterCombination",
+            "A PrivateIpAddress can be given to a single instance only: MaxCount must be 1.",
+        ));
+    }
     let request = LaunchRequest {
+        private_ip: r.private_ip_address.clone(),
         catalogue_root: crate::images::catalogue_image(region.name().as_str(), &image)
             .map(|i| (i.root_device.to_string(), i.root_gib)),
         image_id: image,

@@ -509,6 +509,15 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
             "Unavailable",
             format!("The service is unavailable in {zone} at this time. Please try again later."),
         ),
+        E::Network(NetworkError::AddressOutsideSubnet { address, subnet }) => {
+            invalid(format!("Address {address} does not fall within the subnet's address range ({subnet})."))
+        }
+        E::Network(NetworkError::AddressReserved(address)) => {
+            invalid(format!("Address {address} is in subnet's reserved address range"))
+        }
+        E::Network(NetworkError::AddressInUse(address)) => {
+            ApiError::client("InvalidIPAddress.InUse", format!("Address {address} is in use."))
+        }
         E::Network(NetworkError::NoDefaultVpc) => ApiError::client("VPCIdNotSpecified", "No default VPC for this user"),
         E::Image(ImageError::ImageNotAvailable(i)) => ApiError::client(
             "InvalidAMIID.Unavailable",
