@@ -1293,6 +1293,7 @@ mod tests {
         let t = crate::test_support::TestRegion::new();
         let request = LaunchRequest {
             image_id: "ami-0123456789abcdef0".into(),
+            private_ip: None,
             catalogue_root: None,
             instance_type: "t3.micro".into(),
             placement_zone: Some("us-east-1a".into()),

@@ -335,6 +335,7 @@ pub(crate) mod test_support {
                 .collect();
             let req = model::instance::LaunchRequest {
                 image_id: "ami-0123456789abcdef0".into(),
+                private_ip: None,
                 catalogue_root: None,
                 instance_type: "t3.micro".into(),
                 placement_zone: Some(zone.to_string()),

@@ -770,6 +770,7 @@ mod tests {
             .collect();
         let spec = LaunchSpec {
             image_id: "ami-0123456789abcdef0".into(),
+            private_ip: None,
             instance_type: "t3.micro".into(),
             zone: zone.name,
             zone_id: zone.id,
