@@ -246,14 +246,16 @@ impl RegionState {
         }
     }
 
-    /// The stored volumes that hold an instance's state at `t` (before its last write): its
-    /// newest log backup or automated snapshot taken at or before `t`, and when it was taken.
+    /// The stored volumes that hold an instance's state at `t` (before its last write): the log
+    /// backup holding the newest writes made at or before `t` (its writes end at its
+    /// `last_write_ms`, even when it was taken a moment later), or else the newest automated
+    /// snapshot taken by then.
     fn restore_point(&self, resource_id: &str, t: u64) -> Option<(Vec<String>, u64)> {
         let log = self
             .db_log_backups
             .values()
-            .filter(|b| b.resource_id == resource_id && b.time_ms <= t)
-            .map(|b| (b.volumes.clone(), b.time_ms));
+            .filter(|b| b.resource_id == resource_id && b.last_write_ms <= t)
+            .map(|b| (b.volumes.clone(), b.last_write_ms));
         let automated = self
             .db_snapshots
             .values()
