@@ -435,14 +435,20 @@ impl Region {
         self.db_writes(resource_id).load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Takes the log backups that are due (see [`RegionState::take_log_backups`]); the number
-    /// taken.
-    pub fn take_db_log_backups(&self, now_ms: u64) -> Result<usize, ControlError> {
+    /// The log backups that are due ([`RegionState::take_log_backups`]) and what the reported
+    /// storage usage asks for ([`RegionState::check_db_storage`]), in one command; nothing when
+    /// the data path has seen no write and no usage.
+    pub fn db_housekeeping(&self, now_ms: u64) -> Result<(), ControlError> {
         let last_writes = self.db_last_writes();
-        if last_writes.is_empty() {
-            return Ok(0);
+        let usage = self.db_usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if last_writes.is_empty() && usage.is_empty() {
+            return Ok(());
         }
-        self.with_state(now_ms, |state| state.take_log_backups(&last_writes, now_ms))
+        self.with_state(now_ms, |state| {
+            state.take_log_backups(&last_writes, now_ms)?;
+            state.check_db_storage(&usage, now_ms)?;
+            Ok(())
+        })
     }
 
     /// DeleteDBInstanceAutomatedBackup.

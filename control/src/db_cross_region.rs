@@ -8,14 +8,19 @@ use crate::error::ControlError;
 use crate::model::rds::{DbInstance, ReadReplicaSpec};
 use crate::{ControlPlane, RegionName};
 
-/// `(region, id)` of a DB instance ARN (`arn:aws:rds:<region>:<account>:db:<id>`).
-pub fn parse_db_arn(arn: &str) -> Option<(RegionName, String)> {
+/// `(region, id)` of an RDS ARN of resource type `kind` (`arn:aws:rds:<region>:<account>:<kind>:<id>`).
+pub fn parse_rds_arn(arn: &str, kind: &str) -> Option<(RegionName, String)> {
     match arn.splitn(7, ':').collect::<Vec<_>>().as_slice() {
-        ["arn", "aws", "rds", region, _account, "db", id] if !id.is_empty() => {
+        ["arn", "aws", "rds", region, _account, k, id] if *k == kind && !id.is_empty() => {
             Some((RegionName::parse(region).ok()?, id.to_ascii_lowercase()))
         }
         _ => None,
     }
+}
+
+/// `(region, id)` of a DB instance ARN.
+pub fn parse_db_arn(arn: &str) -> Option<(RegionName, String)> {
+    parse_rds_arn(arn, "db")
 }
 
 impl ControlPlane {

@@ -396,12 +396,8 @@ impl ControlPlane {
         self.report_db_usage(usage);
         let now = self.now_ms();
         for name in self.known_regions() {
-            let region = self.region(&name);
-            if let Err(e) = region.take_db_log_backups(now) {
-                tracing::warn!(region = %name, "a DB log backup failed: {e}");
-            }
-            if let Err(e) = region.check_db_storage(now) {
-                tracing::warn!(region = %name, "checking DB storage failed: {e}");
+            if let Err(e) = self.region(&name).db_housekeeping(now) {
+                tracing::warn!(region = %name, "DB housekeeping (log backups, storage) failed: {e}");
             }
         }
     }

@@ -248,7 +248,8 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
                 return Err(not_built("squall does not serve RDS Custom"));
             }
             let named = &r.source_db_snapshot_identifier;
-            let from_region = other_region(named, &ctx.region);
+            let from_region = squall_control::db_cross_region::parse_rds_arn(named, "snapshot")
+                .filter(|(region, _)| region.as_str() != ctx.region);
             let source_arn = match &from_region {
                 Some(_) => named.clone(),
                 None => arns.of("snapshot", &arns.name_of("snapshot", named)?.to_ascii_lowercase()),
@@ -271,16 +272,13 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
                     let source = arns.name_of("snapshot", named)?;
                     region.copy_db_snapshot(&source, target, spec, now).map_err(control_error)?
                 }
-                Some((source_region, id)) => {
-                    if !control.serves_region(&source_region) {
+                Some((from, id)) => {
+                    if !control.serves_region(from.as_str()) {
                         return Err(ApiError::client(
                             "InvalidParameterValue",
-                            format!("Invalid source region: {source_region}"),
+                            format!("Invalid source region: {from}"),
                         ));
                     }
-                    let from = RegionName::parse(&source_region).map_err(|_| {
-                        ApiError::client("InvalidParameterValue", format!("Invalid source region: {source_region}"))
-                    })?;
                     let to = region.name().clone();
                     control.copy_db_snapshot_between_regions(&from, &id, &to, target, spec).map_err(control_error)?
                 }
@@ -365,17 +363,6 @@ fn region(control: &ControlPlane, ctx: &RequestContext) -> Result<Arc<Region>, A
 
 fn not_built(message: &str) -> ApiError {
     ApiError::new(501, "NotImplemented", message)
-}
-
-/// `(region, snapshot id)` when `name` is the ARN of a DB snapshot of another region than
-/// `here`.
-fn other_region(name: &str, here: &str) -> Option<(String, String)> {
-    match name.splitn(7, ':').collect::<Vec<_>>().as_slice() {
-        ["arn", "aws", "rds", region, _account, "snapshot", id] if *region != here && !id.is_empty() => {
-            Some((region.to_string(), id.to_string()))
-        }
-        _ => None,
-    }
 }
 
 /// The ARNs of this region and account.
