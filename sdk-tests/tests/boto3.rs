@@ -327,3 +327,15 @@ async fn boto3_instance_options_follow_ec2_rules() {
     let Some(run) = run_script("instance_options.py", 50) else { return };
     assert!(run.await.contains("boto3 instance options: ok"));
 }
+
+/// `--rds-log-backup-ms` reaches the control plane: with a 60 s interval, writes within it get no
+/// log backup of their own, and a restore among them goes back to the one before them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_backup_interval_sets_point_in_time_granularity() {
+    if !have_python("boto3, psycopg") {
+        return;
+    }
+    let options = ServeOptions { lifecycle_delay_ms: 100, rds_log_backup_ms: 60_000, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_log_backup_interval.py", options, free_ports(2)) else { return };
+    assert!(run.await.contains("rds log backup interval: ok"));
+}
