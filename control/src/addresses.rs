@@ -49,12 +49,14 @@ impl RegionState {
     /// An instance starting (or launching) in a subnet that maps public IPs gets one; one
     /// stopping or terminating gives its back. Elastic IPs stay (and leave a terminated one).
     pub(crate) fn public_ip_on_transition(&mut self, id: &InstanceId, next: InstanceState) {
-        let subnet_maps = self
-            .instances
-            .get(id)
-            .and_then(|i| i.subnet_id.clone())
-            .and_then(|s| self.network.subnets.get(&s).map(|s| s.maps_public_ip()))
-            .unwrap_or(false);
+        let asked = self.instances.get(id).and_then(|i| i.attributes.associate_public_ip);
+        let subnet_maps = asked.unwrap_or_else(|| {
+            self.instances
+                .get(id)
+                .and_then(|i| i.subnet_id.clone())
+                .and_then(|s| self.network.subnets.get(&s).map(|s| s.maps_public_ip()))
+                .unwrap_or(false)
+        });
         match next {
             InstanceState::Pending if subnet_maps && self.instances.get(id).is_some_and(|i| i.public_ip.is_none()) => {
                 let ip = self.new_public_ip();

@@ -1308,6 +1308,7 @@ mod tests {
             tags: BTreeMap::from([("drill".into(), "yes".into())]),
             volume_tags: BTreeMap::new(),
             mappings: Vec::new(),
+            interfaces: Vec::new(),
         };
         let (_, launched) = t.region.run_instances(request, t.now(), false).unwrap();
         let id = launched[0].id.clone();

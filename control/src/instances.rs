@@ -11,6 +11,7 @@ use crate::model::instance::{
 };
 use crate::model::volume::{Attachment, AttachmentState, VolumeHealth, VolumeSpec, VolumeState, VolumeType};
 use crate::model::zone::ZoneState;
+use crate::network_interfaces::PrimaryInterface;
 use crate::region::Region;
 use crate::state::RegionState;
 
@@ -28,7 +29,9 @@ impl Region {
         if !dry_run {
             // The root volume's replicas need two nodes of the launch zone to answer.
             let subnet_zone = self.read(now_ms, |state| {
-                Ok(req.subnet_id.as_ref().and_then(|id| state.subnet(id).ok()).map(|s| s.zone.clone()))
+                let primary = req.interfaces.iter().find(|n| n.device_index == 0);
+                let subnet = req.subnet_id.as_ref().or(primary.and_then(|n| n.subnet_id.as_ref()));
+                Ok(subnet.and_then(|id| state.subnet(id).ok()).map(|s| s.zone.clone()))
             })?;
             let name = subnet_zone.or(placement.as_ref().map(|p| p.name.clone())).unwrap_or(first_zone.name.clone());
             if let Ok(zone) = self.zone_by_name(name.as_str()) {
@@ -38,6 +41,8 @@ impl Region {
             }
         }
         self.with_state(now_ms, |state| {
+            let mut req = req.clone();
+            let primary = launch_interfaces(state, &mut req)?;
             let image = state.image_volumes(&req.image_id, req.catalogue_root.as_ref(), self.accept_any_image())?;
             let volumes = merge_mappings(&image, &req.mappings)?;
             // The subnet decides the zone; a placement zone must agree with it. Without a subnet,
@@ -91,10 +96,60 @@ impl Region {
                 tags: req.tags.clone(),
                 volume_tags: req.volume_tags.clone(),
                 volumes,
+                primary,
+                secondary: req.interfaces.iter().filter(|n| n.device_index != 0).cloned().collect(),
             };
             state.run_instances(spec, now_ms, dry_run)
         })
     }
+}
+
+/// A launch's `NetworkInterface.N`: device index 0 decides the subnet, groups and address (an
+/// existing interface brings its own); the answer says how the primary interface is made.
+fn launch_interfaces(state: &RegionState, req: &mut LaunchRequest) -> Result<PrimaryInterface, ControlError> {
+    if req.interfaces.is_empty() {
+        return Ok(PrimaryInterface::new_default());
+    }
+    let invalid = |m: &str| ControlError::Network(NetworkError::InvalidInterfaceRequest(m.to_string()));
+    let mut indices = std::collections::BTreeSet::new();
+    for n in &req.interfaces {
+        if !indices.insert(n.device_index) {
+            return Err(invalid("Each network interface requires a unique device index."));
+        }
+        if n.interface_id.is_some() && req.count > 1 {
+            return Err(invalid("A network interface may only be attached to one instance: MaxCount must be 1."));
+        }
+    }
+    let primary = req
+        .interfaces
+        .iter()
+        .find(|n| n.device_index == 0)
+        .cloned()
+        .ok_or_else(|| invalid("When specifying network interfaces, one must have device index 0."))?;
+    match &primary.interface_id {
+        Some(id) => {
+            let eni = state.network_interface(id)?;
+            if eni.attachment.is_some() {
+                return Err(ControlError::Network(NetworkError::InterfaceInUse(id.clone())));
+            }
+            req.subnet_id = Some(eni.subnet_id.clone());
+            req.security_group_ids = eni.groups.clone();
+            req.private_ip = Some(eni.private_ip.clone());
+        }
+        None => {
+            req.subnet_id = primary.subnet_id.clone();
+            req.security_group_ids = primary.groups.clone();
+            req.private_ip = primary.private_ip.clone();
+        }
+    }
+    Ok(PrimaryInterface {
+        existing: primary.interface_id.clone(),
+        description: primary.description.clone(),
+        // An interface made by the launch goes with the instance unless told otherwise; an
+        // existing one stays unless told otherwise.
+        delete_on_termination: primary.delete_on_termination.unwrap_or(primary.interface_id.is_none()),
+        ipv6_count: primary.ipv6_count,
+    })
 }
 
 /// The volumes of a launch: the image's, overridden or extended by the request's mappings.
@@ -386,9 +441,10 @@ impl RegionState {
                     break id;
                 }
             };
-            let private_ip = match &spec.private_ip {
-                Some(ip) => self.claim_address(&subnet.id, ip)?,
-                None => self.allocate_address(&subnet.id)?,
+            let private_ip = match (&spec.primary.existing, &spec.private_ip) {
+                (Some(_), Some(ip)) => ip.clone(),
+                (_, Some(ip)) => self.claim_address(&subnet.id, ip)?,
+                (_, None) => self.allocate_address(&subnet.id)?,
             };
             for v in &spec.volumes {
                 let volume = self.create_volume(
@@ -437,6 +493,10 @@ impl RegionState {
                 public_ip: None,
             };
             self.instances_mut().insert(id.clone(), instance);
+            self.attach_primary_interface(&id, spec.primary.clone(), now_ms)?;
+            for n in &spec.secondary {
+                self.attach_secondary_interface(&id, &subnet, n, now_ms)?;
+            }
             self.public_ip_on_transition(&id, InstanceState::Pending);
             let instance = self.instances_ref().get(&id).cloned().ok_or_else(|| ControlError::invariant("launched"))?;
             launched.push(instance);
@@ -595,6 +655,10 @@ impl RegionState {
         dry_run: bool,
     ) -> Result<Vec<(InstanceId, InstanceState, InstanceState)>, ControlError> {
         self.require_instances(ids)?;
+        // EC2 answers a dry run once the ids resolve, before it looks at their states.
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
         for id in ids {
             let i = self.instance(id)?;
             let allowed = match target {
@@ -632,9 +696,6 @@ impl RegionState {
             if target == InstanceState::Stopping && i.attributes.disable_api_stop {
                 return Err(ControlError::Instance(InstanceError::StopProtected(id.clone())));
             }
-        }
-        if dry_run {
-            return Err(ControlError::DryRun);
         }
         let mut out = Vec::new();
         for id in ids {
@@ -699,6 +760,7 @@ impl RegionState {
         }
         for id in terminated {
             self.release_volumes_of(&id, now_ms);
+            self.release_interfaces_of(&id);
         }
         for id in gone {
             self.instances_mut().remove(&id);

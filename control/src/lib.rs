@@ -33,6 +33,7 @@ mod lifecycle;
 mod migrations;
 pub mod model;
 mod network;
+pub mod network_interfaces;
 pub mod pool;
 pub mod rds;
 mod region;
@@ -350,6 +351,7 @@ pub(crate) mod test_support {
                 tags: BTreeMap::new(),
                 volume_tags: BTreeMap::new(),
                 mappings,
+                interfaces: Vec::new(),
             };
             let (_, mut launched) = self.region.run_instances(req, self.now(), false)?;
             launched.pop().ok_or_else(|| ControlError::invariant("a launch of one made none"))

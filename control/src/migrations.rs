@@ -33,7 +33,18 @@ pub(crate) const MIGRATIONS: &[db::Migration] = &[
     create_db_option_groups,
     create_db_security_groups,
     create_routing_tables,
+    create_interface_tables,
 ];
+
+/// Step 8: network interfaces and launch templates (instances launched before this step gain
+/// their primary interface as the region opens).
+fn create_interface_tables(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
+    tx.execute_batch(
+        "CREATE TABLE network_interfaces (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE launch_templates (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
+    )
+    .map_err(db::db_error)
+}
 
 /// Step 7: internet gateways, route tables, Elastic IPs and DB log backups (a region's main route tables are made as it
 /// opens, so regions written before this step gain them).

@@ -38,6 +38,9 @@ impl RegionState {
                     tags: BTreeMap::new(),
                     hosts_used: 0,
                     map_public_ip: None,
+                    ipv6: None,
+                    assign_ipv6: false,
+                    ipv6_used: 0,
                 },
             );
         }
@@ -144,6 +147,9 @@ impl RegionState {
             tags: spec.tags,
             hosts_used: 0,
             map_public_ip: None,
+            ipv6: None,
+            assign_ipv6: false,
+            ipv6_used: 0,
         };
         self.network_mut().subnets.insert(id, subnet.clone());
         Ok(subnet)
@@ -154,7 +160,7 @@ impl RegionState {
         self.subnet(id)?;
         let used = self.instances_ref().values().any(|i| {
             i.subnet_id.as_deref() == Some(id) && i.state != crate::model::instance::InstanceState::Terminated
-        });
+        }) || self.network_interfaces.values().any(|n| n.subnet_id == id);
         if used {
             return Err(ControlError::Network(NetworkError::DependencyViolation {
                 kind: "subnet",
@@ -180,15 +186,8 @@ impl RegionState {
 
     /// The next private address of a subnet (for a launching instance).
     pub(crate) fn allocate_address(&mut self, subnet: &str) -> Result<String, ControlError> {
-        // Addresses taken by live instances (one may have been asked for by number).
-        let taken: std::collections::BTreeSet<String> = self
-            .instances_ref()
-            .values()
-            .filter(|i| {
-                i.subnet_id.as_deref() == Some(subnet) && i.state != crate::model::instance::InstanceState::Terminated
-            })
-            .map(|i| i.private_ip.clone())
-            .collect();
+        // Addresses taken by live instances and interfaces (one may have been asked for by number).
+        let taken = self.addresses_taken(subnet);
         let s = self
             .network_mut()
             .subnets
@@ -209,20 +208,8 @@ impl RegionState {
     /// The address an instance asked for (RunInstances PrivateIpAddress): in the subnet, not
     /// reserved, not held by a live instance.
     pub(crate) fn claim_address(&mut self, subnet: &str, address: &str) -> Result<String, ControlError> {
-        let s = self.subnet(subnet)?;
-        let ip: std::net::Ipv4Addr = address.parse().map_err(|_| {
-            ControlError::Network(NetworkError::AddressOutsideSubnet { address: address.into(), subnet: subnet.into() })
-        })?;
-        s.check_host_address(ip).map_err(ControlError::Network)?;
-        let used = self.instances_ref().values().any(|i| {
-            i.subnet_id.as_deref() == Some(subnet)
-                && i.private_ip == address
-                && i.state != crate::model::instance::InstanceState::Terminated
-        });
-        if used {
-            return Err(ControlError::Network(NetworkError::AddressInUse(address.into())));
-        }
-        Ok(ip.to_string())
+        self.check_free_address(subnet, address)?;
+        Ok(address.to_string())
     }
 
     /// Tags of a VPC or subnet, for CreateTags/DeleteTags.

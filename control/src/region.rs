@@ -354,6 +354,7 @@ impl Region {
             let made = state
                 .ensure_default_network(&self.default_network())
                 .and_then(|()| state.ensure_routing())
+                .and_then(|()| state.ensure_primary_interfaces())
                 .and_then(|()| state.commit());
             if let Err(e) = made {
                 state.rollback();

@@ -53,6 +53,7 @@ pub struct RegionState {
     pub(crate) internet_gateways: Table<String, crate::model::routing::InternetGateway>,
     pub(crate) route_tables: Table<String, crate::model::routing::RouteTable>,
     pub(crate) addresses: Table<String, crate::model::routing::Address>,
+    pub(crate) network_interfaces: Table<String, crate::model::network::NetworkInterface>,
     pub(crate) db_log_backups: Table<String, crate::model::rds::DbLogBackup>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
@@ -136,6 +137,7 @@ impl RegionState {
             internet_gateways: Table::from_rows(db.load::<crate::model::routing::InternetGateway>()?),
             route_tables: Table::from_rows(db.load::<crate::model::routing::RouteTable>()?),
             addresses: Table::from_rows(db.load::<crate::model::routing::Address>()?),
+            network_interfaces: Table::from_rows(db.load::<crate::model::network::NetworkInterface>()?),
             db_log_backups: Table::from_rows(db.load::<crate::model::rds::DbLogBackup>()?),
             db,
             store,
@@ -227,6 +229,7 @@ impl RegionState {
             || self.internet_gateways.has_changes()
             || self.route_tables.has_changes()
             || self.addresses.has_changes()
+            || self.network_interfaces.has_changes()
             || self.db_log_backups.has_changes()
             || self.network.default_made_changed;
         if !changed {
@@ -256,6 +259,7 @@ impl RegionState {
             db::put_changes(&tx, &self.internet_gateways)?;
             db::put_changes(&tx, &self.route_tables)?;
             db::put_changes(&tx, &self.addresses)?;
+            db::put_changes(&tx, &self.network_interfaces)?;
             db::put_changes(&tx, &self.db_log_backups)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
@@ -304,6 +308,7 @@ impl RegionState {
         self.internet_gateways.commit();
         self.route_tables.commit();
         self.addresses.commit();
+        self.network_interfaces.commit();
         self.db_log_backups.commit();
     }
 
@@ -368,6 +373,7 @@ impl RegionState {
         self.internet_gateways.rollback();
         self.route_tables.rollback();
         self.addresses.rollback();
+        self.network_interfaces.rollback();
         self.db_log_backups.rollback();
     }
 

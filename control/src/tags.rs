@@ -41,6 +41,7 @@ impl RegionState {
             Some("key") => self.key_pairs.get_mut(resource).map(|k| &mut k.tags).ok_or_else(missing),
             Some("igw" | "rtb") => self.routing_tags_mut(resource).ok_or_else(missing),
             Some("eipalloc") => self.address_tags_mut(resource).ok_or_else(missing),
+            Some("eni") => self.interface_tags_mut(resource).ok_or_else(missing),
             _ => Err(missing()),
         }
     }
@@ -130,6 +131,9 @@ impl RegionState {
         }
         for a in self.addresses.values() {
             out.extend(a.tags.iter().map(|(k, val)| (a.allocation_id.clone(), "elastic-ip", k.clone(), val.clone())));
+        }
+        for n in self.network_interfaces.values() {
+            out.extend(n.tags.iter().map(|(k, val)| (n.id.clone(), "network-interface", k.clone(), val.clone())));
         }
         out
     }

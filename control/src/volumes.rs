@@ -341,14 +341,15 @@ impl RegionState {
 
     pub(crate) fn delete_volume(&mut self, id: &VolumeId, now_ms: u64, dry_run: bool) -> Result<(), ControlError> {
         let v = self.volumes.get(id).ok_or_else(|| ControlError::Volume(VolumeError::NotFound(id.clone())))?;
+        // A dry run is answered once the ids resolve, before state checks (as EC2 does).
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
         if let Some(a) = v.attachments.first() {
             return Err(ControlError::Volume(VolumeError::InUse { volume: id.clone(), instance: a.instance.clone() }));
         }
         if v.state != VolumeState::Available {
             return Err(ControlError::Volume(VolumeError::IncorrectVolumeState { volume: id.clone(), state: v.state }));
-        }
-        if dry_run {
-            return Err(ControlError::DryRun);
         }
         let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::Volume(VolumeError::NotFound(id.clone())))?;
         v.state = VolumeState::Deleting;
@@ -369,6 +370,9 @@ impl RegionState {
             .instances
             .get(instance)
             .ok_or_else(|| ControlError::Instance(InstanceError::NotFound(instance.clone())))?;
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
         if !matches!(target.state, InstanceState::Running | InstanceState::Stopped | InstanceState::Pending) {
             return Err(ControlError::Instance(InstanceError::IncorrectInstanceState {
                 instance: instance.clone(),
@@ -402,9 +406,6 @@ impl RegionState {
                 instance: instance.clone(),
             }));
         }
-        if dry_run {
-            return Err(ControlError::DryRun);
-        }
         let attachment = Attachment {
             instance: instance.clone(),
             device: device.to_string(),
@@ -429,6 +430,9 @@ impl RegionState {
         dry_run: bool,
     ) -> Result<Attachment, ControlError> {
         let v = self.volume(id)?;
+        if dry_run {
+            return Err(ControlError::DryRun);
+        }
         let found = v
             .attachments
             .iter()
@@ -443,9 +447,6 @@ impl RegionState {
                 device: device.map(str::to_string),
             }));
         };
-        if dry_run {
-            return Err(ControlError::DryRun);
-        }
         let v = self.volumes.get_mut(id).ok_or_else(|| ControlError::Volume(VolumeError::NotFound(id.clone())))?;
         let a = &mut v.attachments[index];
         a.state = AttachmentState::Detaching;
@@ -784,6 +785,8 @@ mod tests {
             tags: BTreeMap::new(),
             volume_tags: BTreeMap::new(),
             volumes,
+            primary: crate::network_interfaces::PrimaryInterface::new_default(),
+            secondary: Vec::new(),
         };
         t.run(|state| state.run_instances(spec, t.control.now_ms(), false))
     }

@@ -120,6 +120,9 @@ pub struct InstanceAttributes {
     pub tenancy: Option<String>,
     #[serde(default)]
     pub host_id: Option<String>,
+    /// `AssociatePublicIpAddress` of its primary interface at launch (`None`: the subnet decides).
+    #[serde(default)]
+    pub associate_public_ip: Option<bool>,
 }
 
 /// The instance metadata service's options (ModifyInstanceMetadataOptions).
@@ -163,6 +166,7 @@ impl Default for InstanceAttributes {
             hibernation: false,
             tenancy: None,
             host_id: None,
+            associate_public_ip: None,
         }
     }
 }
@@ -224,6 +228,9 @@ pub struct LaunchSpec {
     pub tags: BTreeMap<String, String>,
     pub volume_tags: BTreeMap<String, String>,
     pub volumes: Vec<LaunchVolume>,
+    /// The primary interface (device index 0) and the others.
+    pub primary: crate::network_interfaces::PrimaryInterface,
+    pub secondary: Vec<crate::model::network::LaunchInterface>,
 }
 
 /// The root device of an image without mappings of its own (catalogue images, unknown ids).
@@ -268,6 +275,8 @@ pub struct LaunchRequest {
     pub tags: BTreeMap<String, String>,
     pub volume_tags: BTreeMap<String, String>,
     pub mappings: Vec<RequestedMapping>,
+    /// `NetworkInterface.N`: when given, device index 0 says the subnet, groups and address.
+    pub interfaces: Vec<crate::model::network::LaunchInterface>,
 }
 
 /// One check of DescribeInstanceStatus.

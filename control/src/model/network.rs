@@ -79,12 +79,31 @@ pub struct Vpc {
     pub dns_hostnames: Option<bool>,
     #[serde(default)]
     pub address_usage_metrics: Option<bool>,
+    /// The Amazon-provided IPv6 block (a /56), when one is associated.
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Association>,
+}
+
+/// An IPv6 CIDR block associated with a VPC or subnet, and the association's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6Association {
+    pub id: String,
+    pub cidr: String,
 }
 
 impl Vpc {
     /// A new VPC with AWS's default attributes.
     pub fn new(id: String, cidr: String, is_default: bool, tags: BTreeMap<String, String>) -> Self {
-        Self { id, cidr, is_default, tags, dns_support: None, dns_hostnames: None, address_usage_metrics: None }
+        Self {
+            id,
+            cidr,
+            is_default,
+            tags,
+            dns_support: None,
+            dns_hostnames: None,
+            address_usage_metrics: None,
+            ipv6: None,
+        }
     }
 
     /// DNS resolution in the VPC (on by default).
@@ -124,12 +143,30 @@ pub struct Subnet {
     /// `MapPublicIpOnLaunch` as set (`None`: AWS's default, on in default subnets only).
     #[serde(default)]
     pub map_public_ip: Option<bool>,
+    /// The subnet's IPv6 block (a /64 of its VPC's /56), when one is associated.
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Association>,
+    /// `AssignIpv6AddressOnCreation`.
+    #[serde(default)]
+    pub assign_ipv6: bool,
+    /// IPv6 host numbers handed out so far.
+    #[serde(default)]
+    pub ipv6_used: u32,
 }
 
 impl Subnet {
     /// Whether instances launched here get a public IPv4 address.
     pub fn maps_public_ip(&self) -> bool {
         self.map_public_ip.unwrap_or(self.default_for_az)
+    }
+
+    /// The next IPv6 address of the subnet's block (the first four are AWS's, as in IPv4).
+    pub(crate) fn next_ipv6(&mut self) -> Option<String> {
+        let block = self.ipv6.as_ref()?;
+        let base: std::net::Ipv6Addr = block.cidr.split('/').next()?.parse().ok()?;
+        let n = u128::from(base) + u128::from(RESERVED_LOW) + u128::from(self.ipv6_used);
+        self.ipv6_used += 1;
+        Some(std::net::Ipv6Addr::from(n).to_string())
     }
 
     fn block(&self) -> Cidr {
@@ -229,4 +266,98 @@ pub enum NetworkError {
     AddressReserved(String),
     #[error("address {0} is in use")]
     AddressInUse(String),
+    #[error("network interface {0} does not exist")]
+    InterfaceNotFound(String),
+    #[error("network interface {0} is in use")]
+    InterfaceInUse(String),
+    #[error("network interface attachment {0} does not exist")]
+    InterfaceAttachmentNotFound(String),
+    #[error("instance {instance} already has an interface at device index {index}")]
+    DeviceIndexInUse { instance: String, index: u32 },
+    #[error("network interface {interface} is not in the zone of instance {instance}")]
+    InterfaceZoneMismatch { interface: String, instance: String },
+    #[error("the primary network interface (device index 0) cannot be detached")]
+    PrimaryInterface,
+    #[error("{0}")]
+    InvalidInterfaceRequest(String),
+    #[error("subnet {0} has no IPv6 CIDR block")]
+    NoIpv6Block(String),
+}
+
+/// An elastic network interface: a private address in a subnet, with security groups, attached
+/// to at most one instance. Every instance has one at device index 0 (its primary interface,
+/// whose address is the instance's private address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInterface {
+    pub id: String,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub zone: AzName,
+    pub zone_id: AzId,
+    pub private_ip: String,
+    pub mac: String,
+    pub description: String,
+    pub groups: Vec<String>,
+    pub source_dest_check: bool,
+    pub tags: BTreeMap<String, String>,
+    pub attachment: Option<InterfaceAttachment>,
+    /// IPv6 addresses given to it (from its subnet's IPv6 block).
+    #[serde(default)]
+    pub ipv6_addresses: Vec<String>,
+}
+
+impl NetworkInterface {
+    /// `available` or `in-use`, as DescribeNetworkInterfaces words it.
+    pub fn status(&self) -> &'static str {
+        if self.attachment.is_some() {
+            "in-use"
+        } else {
+            "available"
+        }
+    }
+}
+
+/// Where a network interface is attached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceAttachment {
+    pub id: String,
+    pub instance_id: String,
+    pub device_index: u32,
+    pub delete_on_termination: bool,
+    pub attach_time_ms: u64,
+}
+
+impl Row for NetworkInterface {
+    const TABLE: &'static str = "network_interfaces";
+    type Key = String;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+/// What CreateNetworkInterface asks for.
+#[derive(Debug, Clone, Default)]
+pub struct InterfaceSpec {
+    pub subnet_id: String,
+    pub private_ip: Option<String>,
+    pub description: Option<String>,
+    /// Group ids; empty means the VPC's default group.
+    pub groups: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    /// How many IPv6 addresses to give it from the subnet's block.
+    pub ipv6_count: u32,
+}
+
+/// One `NetworkInterface.N` of a RunInstances, after wire decoding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaunchInterface {
+    pub device_index: u32,
+    /// An existing interface to attach (instead of making one).
+    pub interface_id: Option<String>,
+    pub subnet_id: Option<String>,
+    pub groups: Vec<String>,
+    pub private_ip: Option<String>,
+    pub description: Option<String>,
+    pub delete_on_termination: Option<bool>,
+    pub ipv6_count: u32,
 }

@@ -177,6 +177,14 @@ fn control_error(e: ControlError) -> ApiError {
         | E::Network(NetworkError::AddressInUse(_))
         | E::Instance(InstanceError::MappingWithoutSize(_))
         | E::Network(NetworkError::NoDefaultVpc)
+        | E::Network(NetworkError::InterfaceNotFound(_))
+        | E::Network(NetworkError::InterfaceInUse(_))
+        | E::Network(NetworkError::InterfaceAttachmentNotFound(_))
+        | E::Network(NetworkError::DeviceIndexInUse { .. })
+        | E::Network(NetworkError::InterfaceZoneMismatch { .. })
+        | E::Network(NetworkError::PrimaryInterface)
+        | E::Network(NetworkError::InvalidInterfaceRequest(_))
+        | E::Network(NetworkError::NoIpv6Block(_))
         | E::Instance(InstanceError::InsufficientInstanceCapacity { .. })
         | E::Zone(
             ZoneError::ZoneUnavailable(_) | ZoneError::StorageTimeout { .. } | ZoneError::StorageBusy { .. },

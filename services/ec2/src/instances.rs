@@ -7,6 +7,7 @@ use squall_control::model::instance::{
     AttributeChange, InstanceAttributes, InstanceState as State, LaunchRequest, RequestedMapping,
 };
 use squall_control::model::instance::{Check, MetadataOptions};
+use squall_control::model::network::LaunchInterface;
 use squall_control::model::volume::AttachmentState;
 use squall_control::{ControlPlane, InstanceId};
 use squall_protocol::{ApiError, RequestContext, Timestamp};
@@ -125,18 +126,20 @@ fn architecture(instance_type: &str) -> ArchitectureValues {
 pub(crate) struct Net {
     public_ip: Option<String>,
     dns_hostnames: bool,
+    interfaces: Vec<crate::network_interfaces::Rendered>,
 }
 
 fn net_of(state: &squall_control::state::RegionState, i: &instances::Instance) -> Net {
     Net {
         public_ip: state.public_ip_of(&i.id),
         dns_hostnames: i.vpc_id.as_deref().and_then(|v| state.vpc(v).ok()).is_some_and(|v| v.dns_hostnames()),
+        interfaces: crate::network_interfaces::interfaces_of(state, &i.id),
     }
 }
 
 /// `ip-10-0-0-1.ec2.internal` in us-east-1, `ip-10-0-0-1.<region>.compute.internal` elsewhere;
 /// public names likewise (`ec2-54-1-2-3.compute-1.amazonaws.com`).
-fn dns_names(region: &str, private_ip: &str, public_ip: Option<&str>) -> (String, Option<String>) {
+pub(crate) fn dns_names(region: &str, private_ip: &str, public_ip: Option<&str>) -> (String, Option<String>) {
     let private = private_ip.replace('.', "-");
     let public = public_ip.map(|ip| ip.replace('.', "-"));
     if region == "us-east-1" {
@@ -154,9 +157,9 @@ fn wire_instance(
     devices: Vec<InstanceBlockDeviceMapping>,
     groups: &[(String, String)],
     net: &Net,
-    region: &str,
+    ctx: &RequestContext,
 ) -> Instance {
-    let (private_dns, public_dns) = dns_names(region, &i.private_ip, net.public_ip.as_deref());
+    let (private_dns, public_dns) = dns_names(&ctx.region, &i.private_ip, net.public_ip.as_deref());
     Instance {
         instance_id: Some(i.id.to_string()),
         image_id: Some(i.image_id.clone()),
@@ -201,6 +204,8 @@ fn wire_instance(
         vpc_id: if i.state == State::Terminated { None } else { i.vpc_id.clone() },
         client_token: Some(i.client_token.clone().unwrap_or_default()),
         source_dest_check: (i.state != State::Terminated).then_some(i.attributes.source_dest_check),
+        network_interfaces: Some(crate::network_interfaces::wire_instance_interfaces(&net.interfaces, ctx)),
+        ipv6_address: net.interfaces.first().and_then(|r| r.ipv6_first()),
         security_groups: Some(
             groups
                 .iter()
@@ -329,12 +334,20 @@ pub(crate) fn run_instances(
             snapshot_id: ebs.snapshot_id.as_deref().map(crate::common::snapshot_id).transpose()?,
         });
     }
+    let interfaces = launch_interfaces(&r)?;
     if r.private_ip_address.is_some() && r.max_count > 1 {
         return Err(ApiError::client(
             "InvalidParameterCombination",
             "A PrivateIpAddress can be given to a single instance only: MaxCount must be 1.",
         ));
     }
+    let associate_public_ip = r
+        .network_interfaces
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|n| n.device_index == Some(0))
+        .and_then(|n| n.associate_public_ip_address);
     let request = LaunchRequest {
         private_ip: r.private_ip_address.clone(),
         catalogue_root: crate::images::catalogue_image(region.name().as_str(), &image)
@@ -368,6 +381,7 @@ pub(crate) fn run_instances(
             hibernation: r.hibernation_options.as_ref().and_then(|h| h.configured).unwrap_or(false),
             tenancy: r.placement.as_ref().and_then(|p| p.tenancy).map(|t| t.as_str().to_string()),
             host_id: r.placement.as_ref().and_then(|p| p.host_id.clone()),
+            associate_public_ip,
             cpu_credits: match &r.credit_specification {
                 Some(c) => {
                     Some(cpu_credits(&c.cpu_credits, r.instance_type.map(|t| t.as_str()).unwrap_or("m1.small"))?)
@@ -379,6 +393,7 @@ pub(crate) fn run_instances(
         tags: tags_for_kind(&r, ResourceType::Instance)?,
         volume_tags: tags_for_kind(&r, ResourceType::Volume)?,
         mappings,
+        interfaces,
     };
     let now = control.now_ms();
     let (reservation, launched) = region.run_instances(request, now, r.dry_run == Some(true)).map_err(control_error)?;
@@ -401,11 +416,69 @@ pub(crate) fn run_instances(
                 .zip(devices)
                 .zip(groups)
                 .zip(nets)
-                .map(|(((i, d), g), n)| wire_instance(i, d, &g, &n, &ctx.region))
+                .map(|(((i, d), g), n)| wire_instance(i, d, &g, &n, ctx))
                 .collect(),
         ),
         requester_id: None,
     })
+}
+
+/// `NetworkInterface.N` of a RunInstances, with EC2's rules for what may go with them.
+fn launch_interfaces(r: &RunInstancesRequest) -> Result<Vec<LaunchInterface>, ApiError> {
+    let Some(list) = r.network_interfaces.as_deref().filter(|l| !l.is_empty()) else { return Ok(Vec::new()) };
+    let combination = |m: &str| Err(ApiError::client("InvalidParameterCombination", m.to_string()));
+    if r.subnet_id.is_some() {
+        return combination(
+            "Network interfaces and an instance-level subnet ID may not be specified on the same request",
+        );
+    }
+    if r.security_group_ids.as_ref().is_some_and(|g| !g.is_empty())
+        || r.security_groups.as_ref().is_some_and(|g| !g.is_empty())
+    {
+        return combination(
+            "Network interfaces and an instance-level security groups may not be specified on the same request",
+        );
+    }
+    if r.private_ip_address.is_some() {
+        return combination(
+            "Network interfaces and an instance-level private IP address should not be specified on the same request",
+        );
+    }
+    if list.len() > 1 && list.iter().any(|n| n.associate_public_ip_address.is_some()) {
+        return combination(
+            "The associatePublicIPAddress parameter cannot be specified when launching with multiple network interfaces.",
+        );
+    }
+    let mut out = Vec::new();
+    for n in list {
+        let device_index = n.device_index.ok_or_else(|| {
+            ApiError::invalid_parameter_value("Each network interface requires a device index.".to_string())
+        })?;
+        if device_index < 0 {
+            return Err(ApiError::invalid_value("NetworkInterface.N.DeviceIndex", &device_index.to_string()));
+        }
+        if n.network_interface_id.is_some() && (n.subnet_id.is_some() || n.private_ip_address.is_some()) {
+            return combination(
+                "A network interface ID cannot be specified together with a subnet ID or private IP address.",
+            );
+        }
+        if n.associate_public_ip_address.is_some() && n.network_interface_id.is_some() {
+            return combination(
+                "The associatePublicIPAddress parameter can only be specified for new network interfaces.",
+            );
+        }
+        out.push(LaunchInterface {
+            device_index: device_index as u32,
+            interface_id: n.network_interface_id.clone(),
+            subnet_id: n.subnet_id.clone(),
+            groups: n.groups.clone().unwrap_or_default(),
+            private_ip: n.private_ip_address.clone(),
+            description: n.description.clone(),
+            delete_on_termination: n.delete_on_termination,
+            ipv6_count: n.ipv6_address_count.unwrap_or(0).max(0) as u32,
+        });
+    }
+    Ok(out)
 }
 
 /// (id, name) of each of the instance's security groups.
@@ -491,7 +564,7 @@ pub(crate) fn describe_instances(
     // Consecutive instances of one launch share a reservation, as AWS groups them.
     let mut reservations: Vec<Reservation> = Vec::new();
     for (i, devices, groups, net) in &found {
-        let wire = wire_instance(i, devices.clone(), groups, net, &ctx.region);
+        let wire = wire_instance(i, devices.clone(), groups, net, ctx);
         match reservations.last_mut() {
             Some(r) if r.reservation_id.as_deref() == Some(i.reservation_id.as_str()) => {
                 r.instances.get_or_insert_with(Vec::new).push(wire)

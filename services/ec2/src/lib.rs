@@ -8,6 +8,7 @@ mod images;
 mod instances;
 mod key_pairs;
 mod network;
+mod network_interfaces;
 mod regions;
 mod routing;
 mod security_groups;
@@ -26,12 +27,27 @@ pub const API_VERSION: &str = generated::API_VERSION;
 /// Answers one EC2 request in the `ec2` protocol's shape, success or error.
 pub fn handle(control: &ControlPlane, ctx: &RequestContext, params: &QueryParams) -> WireResponse {
     let result = decode_action(params, generated::MODEL_OPERATIONS, Request::decode)
+        .map_err(|e| empty_list_error(params, e))
         .and_then(|request| dispatch(control, ctx, request));
     match result {
         Ok(response) => {
             ec2_response(response.action(), generated::XML_NAMESPACE, &ctx.request_id, |w| response.encode_members(w))
         }
         Err(e) => e.to_ec2_response(&ctx.request_id),
+    }
+}
+
+/// The `ec2` protocol sends nothing for an empty list, so a required list left empty arrives as
+/// a missing parameter; where EC2 words that case its own way, answer as it does.
+fn empty_list_error(params: &QueryParams, e: ApiError) -> ApiError {
+    if e.code != "MissingParameter" {
+        return e;
+    }
+    match params.action() {
+        Some("TerminateInstances" | "StopInstances" | "StartInstances") => {
+            ApiError::client("InvalidParameterCombination", "No instances specified")
+        }
+        _ => e,
     }
 }
 
@@ -116,6 +132,51 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         Request::ModifyInstanceAttribute(r) => {
             Response::ModifyInstanceAttribute(instances::modify_instance_attribute(control, ctx, r)?)
         }
+        Request::CreateNetworkInterface(r) => {
+            Response::CreateNetworkInterface(network_interfaces::create_network_interface(control, ctx, r)?)
+        }
+        Request::DeleteNetworkInterface(r) => {
+            Response::DeleteNetworkInterface(network_interfaces::delete_network_interface(control, ctx, r)?)
+        }
+        Request::DescribeNetworkInterfaces(r) => {
+            Response::DescribeNetworkInterfaces(network_interfaces::describe_network_interfaces(control, ctx, r)?)
+        }
+        Request::AttachNetworkInterface(r) => {
+            Response::AttachNetworkInterface(network_interfaces::attach_network_interface(control, ctx, r)?)
+        }
+        Request::DetachNetworkInterface(r) => {
+            Response::DetachNetworkInterface(network_interfaces::detach_network_interface(control, ctx, r)?)
+        }
+        Request::ModifyNetworkInterfaceAttribute(r) => Response::ModifyNetworkInterfaceAttribute(
+            network_interfaces::modify_network_interface_attribute(control, ctx, r)?,
+        ),
+        Request::DescribeNetworkInterfaceAttribute(r) => Response::DescribeNetworkInterfaceAttribute(
+            network_interfaces::describe_network_interface_attribute(control, ctx, r)?,
+        ),
+        Request::AssociateVpcCidrBlock(r) => {
+            Response::AssociateVpcCidrBlock(network_interfaces::associate_vpc_cidr_block(control, ctx, r)?)
+        }
+        Request::DisassociateVpcCidrBlock(r) => {
+            Response::DisassociateVpcCidrBlock(network_interfaces::disassociate_vpc_cidr_block(control, ctx, r)?)
+        }
+        Request::AssociateSubnetCidrBlock(r) => {
+            Response::AssociateSubnetCidrBlock(network_interfaces::associate_subnet_cidr_block(control, ctx, r)?)
+        }
+        Request::DisassociateSubnetCidrBlock(r) => {
+            Response::DisassociateSubnetCidrBlock(network_interfaces::disassociate_subnet_cidr_block(control, ctx, r)?)
+        }
+        Request::GetInstanceUefiData(_)
+        | Request::CreateLaunchTemplate(_)
+        | Request::DescribeLaunchTemplates(_)
+        | Request::CreateLaunchTemplateVersion(_)
+        | Request::DescribeLaunchTemplateVersions(_)
+        | Request::ModifyLaunchTemplate(_)
+        | Request::DeleteLaunchTemplate(_)
+        | Request::DeleteLaunchTemplateVersions(_)
+        | Request::GetLaunchTemplateData(_)
+        | Request::DescribeManagedPrefixLists(_)
+        | Request::DescribePrefixLists(_)
+        | Request::GetManagedPrefixListEntries(_) => return Err(ApiError::new(501, "NotImplemented", "later")),
         Request::DescribeVpcs(r) => Response::DescribeVpcs(network::describe_vpcs(control, ctx, r)?),
         Request::DescribeVpcAttribute(r) => {
             Response::DescribeVpcAttribute(routing::describe_vpc_attribute(control, ctx, r)?)
@@ -519,6 +580,31 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
             ApiError::client("InvalidIPAddress.InUse", format!("Address {address} is in use."))
         }
         E::Network(NetworkError::NoDefaultVpc) => ApiError::client("VPCIdNotSpecified", "No default VPC for this user"),
+        E::Network(NetworkError::InterfaceNotFound(id)) => ApiError::client(
+            "InvalidNetworkInterfaceID.NotFound",
+            format!("The networkInterface ID '{id}' does not exist"),
+        ),
+        E::Network(NetworkError::InterfaceInUse(id)) => {
+            ApiError::client("InvalidNetworkInterface.InUse", format!("Interface: [{id}] in use."))
+        }
+        E::Network(NetworkError::InterfaceAttachmentNotFound(id)) => {
+            ApiError::client("InvalidAttachmentID.NotFound", format!("Interface attachment '{id}' does not exist."))
+        }
+        E::Network(NetworkError::DeviceIndexInUse { instance, index }) => invalid(format!(
+            "Instance '{instance}' already has an interface attached at device index '{index}'."
+        )),
+        E::Network(NetworkError::InterfaceZoneMismatch { interface, instance }) => invalid(format!(
+            "You may not attach a network interface to an instance if they are not in the same availability              zone ({interface}, {instance})"
+        )),
+        E::Network(NetworkError::PrimaryInterface) => ApiError::client(
+            "OperationNotPermitted",
+            "The network interface at device index 0 cannot be detached.",
+        ),
+        E::Network(NetworkError::InvalidInterfaceRequest(m)) => invalid(m),
+        E::Network(NetworkError::NoIpv6Block(id)) => invalid(format!(
+            "The {} '{id}' does not have an IPv6 CIDR block associated with it.",
+            if id.starts_with("vpc-") { "VPC" } else { "subnet" }
+        )),
         E::Image(ImageError::ImageNotAvailable(i)) => ApiError::client(
             "InvalidAMIID.Unavailable",
             format!("The image id '[{i}]' is not available yet; its snapshots are still being taken."),

@@ -2,15 +2,17 @@
 //! `CreateSubnet`, `DeleteSubnet`. Every region starts with a default VPC (172.31.0.0/16) and a
 //! default subnet per Availability Zone; the subnet decides where an instance runs.
 
-use squall_control::model::network::{Subnet as ControlSubnet, SubnetSpec, Vpc as ControlVpc};
+use squall_control::model::network::{Ipv6Association, Subnet as ControlSubnet, SubnetSpec, Vpc as ControlVpc};
 use squall_control::ControlPlane;
 use squall_protocol::{ApiError, RequestContext};
 
 use crate::common::{region, tags_for, wire_tags};
 use crate::generated::{
     CreateSubnetRequest, CreateSubnetResult, CreateVpcRequest, CreateVpcResult, DeleteSubnetRequest, DeleteVpcRequest,
-    DescribeSubnetsRequest, DescribeSubnetsResult, DescribeVpcsRequest, DescribeVpcsResult, ResourceType, Subnet,
-    SubnetState, Tenancy, Vpc, VpcCidrBlockAssociation, VpcCidrBlockState, VpcCidrBlockStateCode, VpcState,
+    DescribeSubnetsRequest, DescribeSubnetsResult, DescribeVpcsRequest, DescribeVpcsResult, IpSource,
+    Ipv6AddressAttribute, ResourceType, Subnet, SubnetCidrBlockState, SubnetCidrBlockStateCode,
+    SubnetIpv6CidrBlockAssociation, SubnetState, Tenancy, Vpc, VpcCidrBlockAssociation, VpcCidrBlockState,
+    VpcCidrBlockStateCode, VpcIpv6CidrBlockAssociation, VpcState,
 };
 use crate::{check_dry_run, control_error, filter};
 
@@ -49,8 +51,34 @@ fn wire_vpc(v: &ControlVpc, account: &str) -> Vpc {
                 status_message: None,
             }),
         }]),
+        ipv6_cidr_block_association_set: v
+            .ipv6
+            .as_ref()
+            .map(|a| vec![wire_vpc_ipv6(a, VpcCidrBlockStateCode::Associated)]),
         tags: Some(wire_tags(&v.tags)),
         ..Default::default()
+    }
+}
+
+pub(crate) fn wire_vpc_ipv6(a: &Ipv6Association, state: VpcCidrBlockStateCode) -> VpcIpv6CidrBlockAssociation {
+    VpcIpv6CidrBlockAssociation {
+        association_id: Some(a.id.clone()),
+        ipv6_cidr_block: Some(a.cidr.clone()),
+        ipv6_cidr_block_state: Some(VpcCidrBlockState { state: Some(state), status_message: None }),
+        network_border_group: None,
+        ipv6_pool: Some("Amazon".to_string()),
+        ipv6_address_attribute: Some(Ipv6AddressAttribute::Public),
+        ip_source: Some(IpSource::Amazon),
+    }
+}
+
+pub(crate) fn wire_subnet_ipv6(a: &Ipv6Association, state: SubnetCidrBlockStateCode) -> SubnetIpv6CidrBlockAssociation {
+    SubnetIpv6CidrBlockAssociation {
+        association_id: Some(a.id.clone()),
+        ipv6_cidr_block: Some(a.cidr.clone()),
+        ipv6_cidr_block_state: Some(SubnetCidrBlockState { state: Some(state), status_message: None }),
+        ipv6_address_attribute: Some(Ipv6AddressAttribute::Public),
+        ip_source: Some(IpSource::Amazon),
     }
 }
 
@@ -67,8 +95,10 @@ fn wire_subnet(s: &ControlSubnet, ctx: &RequestContext) -> Subnet {
         map_public_ip_on_launch: Some(s.maps_public_ip()),
         owner_id: Some(ctx.account_id.clone()),
         subnet_arn: Some(format!("arn:aws:ec2:{}:{}:subnet/{}", ctx.region, ctx.account_id, s.id)),
-        assign_ipv6_address_on_creation: Some(false),
-        ipv6_cidr_block_association_set: Some(Vec::new()),
+        assign_ipv6_address_on_creation: Some(s.assign_ipv6),
+        ipv6_cidr_block_association_set: Some(
+            s.ipv6.iter().map(|a| wire_subnet_ipv6(a, SubnetCidrBlockStateCode::Associated)).collect(),
+        ),
         tags: Some(wire_tags(&s.tags)),
         ..Default::default()
     }
@@ -154,9 +184,11 @@ pub(crate) fn create_vpc(
 ) -> Result<CreateVpcResult, ApiError> {
     let cidr = r.cidr_block.as_deref().ok_or_else(|| ApiError::missing_parameter("CidrBlock"))?;
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Vpc)?;
-    let vpc = region(control, ctx)?
-        .create_vpc(cidr, tags, control.now_ms(), r.dry_run == Some(true))
-        .map_err(control_error)?;
+    let region = region(control, ctx)?;
+    let mut vpc = region.create_vpc(cidr, tags, control.now_ms(), r.dry_run == Some(true)).map_err(control_error)?;
+    if r.amazon_provided_ipv6_cidr_block == Some(true) {
+        vpc.ipv6 = Some(region.associate_vpc_ipv6(&vpc.id, control.now_ms()).map_err(control_error)?);
+    }
     let mut wire = wire_vpc(&vpc, &ctx.account_id);
     // A new VPC is `pending` in CreateVpc's answer and `available` right after.
     wire.state = Some(VpcState::Pending);

@@ -690,15 +690,21 @@ pub(crate) fn modify_subnet_attribute(
     ctx: &RequestContext,
     r: ModifySubnetAttributeRequest,
 ) -> Result<(), ApiError> {
+    if let Some(value) = r.assign_ipv6_address_on_creation.and_then(|v| v.value) {
+        return region(control, ctx)?.set_assign_ipv6(&r.subnet_id, value, control.now_ms()).map_err(control_error);
+    }
     let Some(value) = r.map_public_ip_on_launch.and_then(|v| v.value) else {
-        let given = r.assign_ipv6_address_on_creation.is_some()
-            || r.map_customer_owned_ip_on_launch.is_some()
+        let given = r.map_customer_owned_ip_on_launch.is_some()
             || r.enable_dns64.is_some()
             || r.private_dns_hostname_type_on_launch.is_some()
             || r.enable_resource_name_dns_a_record_on_launch.is_some()
             || r.enable_resource_name_dns_aaaa_record_on_launch.is_some();
         return Err(if given {
-            ApiError::new(501, "NotImplemented", "squall changes a subnet's MapPublicIpOnLaunch only")
+            ApiError::new(
+                501,
+                "NotImplemented",
+                "squall changes a subnet's MapPublicIpOnLaunch and AssignIpv6AddressOnCreation only",
+            )
         } else {
             ApiError::missing_parameter("MapPublicIpOnLaunch")
         });

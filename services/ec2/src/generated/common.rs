@@ -6,6 +6,39 @@
 use squall_protocol::codec::*;
 use squall_protocol::{join, ApiError, Blob, QueryParams, Timestamp, XmlWriter};
 
+/// Enum `AmdSevSnpSpecification` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AmdSevSnpSpecification {
+    /// `enabled`
+    Enabled,
+    /// `disabled`
+    Disabled,
+}
+impl AmdSevSnpSpecification {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Enabled, Self::Disabled];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for AmdSevSnpSpecification {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for AmdSevSnpSpecification {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Enum `ArchitectureValues` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ArchitectureValues {
@@ -120,6 +153,40 @@ impl XmlEncode for AttributeBooleanValue {
         w.close(tag);
     }
 }
+/// Shape `AttributeValue` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttributeValue {
+    pub value: Option<String>,
+}
+impl AttributeValue {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self { value: String::decode_query(q, &join(key, "Value"))? })
+    }
+}
+impl QueryDecode for AttributeValue {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+impl AttributeValue {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.value {
+            v.encode_xml(w, "value");
+        }
+    }
+}
+impl XmlEncode for AttributeValue {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `BlockDeviceMapping` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BlockDeviceMapping {
@@ -205,6 +272,138 @@ impl QueryDecode for BootModeValues {
 impl XmlEncode for BootModeValues {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `CapacityReservationPreference` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CapacityReservationPreference {
+    /// `capacity-reservations-only`
+    CapacityReservationsOnly,
+    /// `open`
+    Open,
+    /// `none`
+    None,
+}
+impl CapacityReservationPreference {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::CapacityReservationsOnly, Self::Open, Self::None];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::CapacityReservationsOnly => "capacity-reservations-only",
+            Self::Open => "open",
+            Self::None => "none",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for CapacityReservationPreference {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for CapacityReservationPreference {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `CapacityReservationTarget` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CapacityReservationTarget {
+    pub capacity_reservation_id: Option<String>,
+    pub capacity_reservation_resource_group_arn: Option<String>,
+}
+impl CapacityReservationTarget {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            capacity_reservation_id: String::decode_query(q, &join(key, "CapacityReservationId"))?,
+            capacity_reservation_resource_group_arn: String::decode_query(
+                q,
+                &join(key, "CapacityReservationResourceGroupArn"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for CapacityReservationTarget {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CapacityReservationTargetResponse` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CapacityReservationTargetResponse {
+    pub capacity_reservation_id: Option<String>,
+    pub capacity_reservation_resource_group_arn: Option<String>,
+}
+impl CapacityReservationTargetResponse {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.capacity_reservation_id {
+            v.encode_xml(w, "capacityReservationId");
+        }
+        if let Some(v) = &self.capacity_reservation_resource_group_arn {
+            v.encode_xml(w, "capacityReservationResourceGroupArn");
+        }
+    }
+}
+impl XmlEncode for CapacityReservationTargetResponse {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `ConnectionTrackingSpecificationRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConnectionTrackingSpecificationRequest {
+    pub tcp_established_timeout: Option<i32>,
+    pub udp_stream_timeout: Option<i32>,
+    pub udp_timeout: Option<i32>,
+}
+impl ConnectionTrackingSpecificationRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            tcp_established_timeout: i32::decode_query(q, &join(key, "TcpEstablishedTimeout"))?,
+            udp_stream_timeout: i32::decode_query(q, &join(key, "UdpStreamTimeout"))?,
+            udp_timeout: i32::decode_query(q, &join(key, "UdpTimeout"))?,
+        })
+    }
+}
+impl QueryDecode for ConnectionTrackingSpecificationRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CreditSpecificationRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreditSpecificationRequest {
+    pub cpu_credits: String,
+}
+impl CreditSpecificationRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            cpu_credits: required(String::decode_query(q, &join(key, "CpuCredits"))?, &join(key, "CpuCredits"))?,
+        })
+    }
+}
+impl QueryDecode for CreditSpecificationRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Enum `DeviceType` of the model.
@@ -331,6 +530,70 @@ impl XmlEncode for EbsBlockDevice {
         w.close(tag);
     }
 }
+/// Shape `ElasticGpuSpecification` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ElasticGpuSpecification {
+    pub r#type: String,
+}
+impl ElasticGpuSpecification {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self { r#type: required(String::decode_query(q, &join(key, "Type"))?, &join(key, "Type"))? })
+    }
+}
+impl QueryDecode for ElasticGpuSpecification {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `EnaSrdSpecificationRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EnaSrdSpecificationRequest {
+    pub ena_srd_enabled: Option<bool>,
+    pub ena_srd_udp_specification: Option<EnaSrdUdpSpecificationRequest>,
+}
+impl EnaSrdSpecificationRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            ena_srd_enabled: bool::decode_query(q, &join(key, "EnaSrdEnabled"))?,
+            ena_srd_udp_specification: EnaSrdUdpSpecificationRequest::decode_query(
+                q,
+                &join(key, "EnaSrdUdpSpecification"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for EnaSrdSpecificationRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `EnaSrdUdpSpecificationRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EnaSrdUdpSpecificationRequest {
+    pub ena_srd_udp_enabled: Option<bool>,
+}
+impl EnaSrdUdpSpecificationRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self { ena_srd_udp_enabled: bool::decode_query(q, &join(key, "EnaSrdUdpEnabled"))? })
+    }
+}
+impl QueryDecode for EnaSrdUdpSpecificationRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `Filter` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Filter {
@@ -383,6 +646,30 @@ impl FirewallOnboardingStatus {
 impl XmlEncode for FirewallOnboardingStatus {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `GroupIdentifier` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GroupIdentifier {
+    pub group_id: Option<String>,
+    pub group_name: Option<String>,
+}
+impl GroupIdentifier {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.group_id {
+            v.encode_xml(w, "groupId");
+        }
+        if let Some(v) = &self.group_name {
+            v.encode_xml(w, "groupName");
+        }
+    }
+}
+impl XmlEncode for GroupIdentifier {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Enum `HostnameType` of the model.
@@ -442,6 +729,6103 @@ impl HypervisorType {
     }
 }
 impl XmlEncode for HypervisorType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `InstanceBandwidthWeighting` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceBandwidthWeighting {
+    /// `default`
+    Default,
+    /// `vpc-1`
+    Vpc1,
+    /// `ebs-1`
+    Ebs1,
+}
+impl InstanceBandwidthWeighting {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Default, Self::Vpc1, Self::Ebs1];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Vpc1 => "vpc-1",
+            Self::Ebs1 => "ebs-1",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for InstanceBandwidthWeighting {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for InstanceBandwidthWeighting {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `InstanceInterruptionBehavior` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceInterruptionBehavior {
+    /// `hibernate`
+    Hibernate,
+    /// `stop`
+    Stop,
+    /// `terminate`
+    Terminate,
+}
+impl InstanceInterruptionBehavior {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Hibernate, Self::Stop, Self::Terminate];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Hibernate => "hibernate",
+            Self::Stop => "stop",
+            Self::Terminate => "terminate",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for InstanceInterruptionBehavior {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for InstanceInterruptionBehavior {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `InstanceIpv6Address` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceIpv6Address {
+    pub ipv6_address: Option<String>,
+    pub is_primary_ipv6: Option<bool>,
+}
+impl InstanceIpv6Address {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            ipv6_address: String::decode_query(q, &join(key, "Ipv6Address"))?,
+            is_primary_ipv6: bool::decode_query(q, &join(key, "IsPrimaryIpv6"))?,
+        })
+    }
+}
+impl QueryDecode for InstanceIpv6Address {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+impl InstanceIpv6Address {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.ipv6_address {
+            v.encode_xml(w, "ipv6Address");
+        }
+        if let Some(v) = &self.is_primary_ipv6 {
+            v.encode_xml(w, "isPrimaryIpv6");
+        }
+    }
+}
+impl XmlEncode for InstanceIpv6Address {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `InstanceType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceType {
+    /// `a1.medium`
+    A1Medium,
+    /// `a1.large`
+    A1Large,
+    /// `a1.xlarge`
+    A1Xlarge,
+    /// `a1.2xlarge`
+    A12xlarge,
+    /// `a1.4xlarge`
+    A14xlarge,
+    /// `a1.metal`
+    A1Metal,
+    /// `c1.medium`
+    C1Medium,
+    /// `c1.xlarge`
+    C1Xlarge,
+    /// `c3.large`
+    C3Large,
+    /// `c3.xlarge`
+    C3Xlarge,
+    /// `c3.2xlarge`
+    C32xlarge,
+    /// `c3.4xlarge`
+    C34xlarge,
+    /// `c3.8xlarge`
+    C38xlarge,
+    /// `c4.large`
+    C4Large,
+    /// `c4.xlarge`
+    C4Xlarge,
+    /// `c4.2xlarge`
+    C42xlarge,
+    /// `c4.4xlarge`
+    C44xlarge,
+    /// `c4.8xlarge`
+    C48xlarge,
+    /// `c5.large`
+    C5Large,
+    /// `c5.xlarge`
+    C5Xlarge,
+    /// `c5.2xlarge`
+    C52xlarge,
+    /// `c5.4xlarge`
+    C54xlarge,
+    /// `c5.9xlarge`
+    C59xlarge,
+    /// `c5.12xlarge`
+    C512xlarge,
+    /// `c5.18xlarge`
+    C518xlarge,
+    /// `c5.24xlarge`
+    C524xlarge,
+    /// `c5.metal`
+    C5Metal,
+    /// `c5a.large`
+    C5aLarge,
+    /// `c5a.xlarge`
+    C5aXlarge,
+    /// `c5a.2xlarge`
+    C5a2xlarge,
+    /// `c5a.4xlarge`
+    C5a4xlarge,
+    /// `c5a.8xlarge`
+    C5a8xlarge,
+    /// `c5a.12xlarge`
+    C5a12xlarge,
+    /// `c5a.16xlarge`
+    C5a16xlarge,
+    /// `c5a.24xlarge`
+    C5a24xlarge,
+    /// `c5ad.large`
+    C5adLarge,
+    /// `c5ad.xlarge`
+    C5adXlarge,
+    /// `c5ad.2xlarge`
+    C5ad2xlarge,
+    /// `c5ad.4xlarge`
+    C5ad4xlarge,
+    /// `c5ad.8xlarge`
+    C5ad8xlarge,
+    /// `c5ad.12xlarge`
+    C5ad12xlarge,
+    /// `c5ad.16xlarge`
+    C5ad16xlarge,
+    /// `c5ad.24xlarge`
+    C5ad24xlarge,
+    /// `c5d.large`
+    C5dLarge,
+    /// `c5d.xlarge`
+    C5dXlarge,
+    /// `c5d.2xlarge`
+    C5d2xlarge,
+    /// `c5d.4xlarge`
+    C5d4xlarge,
+    /// `c5d.9xlarge`
+    C5d9xlarge,
+    /// `c5d.12xlarge`
+    C5d12xlarge,
+    /// `c5d.18xlarge`
+    C5d18xlarge,
+    /// `c5d.24xlarge`
+    C5d24xlarge,
+    /// `c5d.metal`
+    C5dMetal,
+    /// `c5n.large`
+    C5nLarge,
+    /// `c5n.xlarge`
+    C5nXlarge,
+    /// `c5n.2xlarge`
+    C5n2xlarge,
+    /// `c5n.4xlarge`
+    C5n4xlarge,
+    /// `c5n.9xlarge`
+    C5n9xlarge,
+    /// `c5n.18xlarge`
+    C5n18xlarge,
+    /// `c5n.metal`
+    C5nMetal,
+    /// `c6g.medium`
+    C6gMedium,
+    /// `c6g.large`
+    C6gLarge,
+    /// `c6g.xlarge`
+    C6gXlarge,
+    /// `c6g.2xlarge`
+    C6g2xlarge,
+    /// `c6g.4xlarge`
+    C6g4xlarge,
+    /// `c6g.8xlarge`
+    C6g8xlarge,
+    /// `c6g.12xlarge`
+    C6g12xlarge,
+    /// `c6g.16xlarge`
+    C6g16xlarge,
+    /// `c6g.metal`
+    C6gMetal,
+    /// `c6gd.medium`
+    C6gdMedium,
+    /// `c6gd.large`
+    C6gdLarge,
+    /// `c6gd.xlarge`
+    C6gdXlarge,
+    /// `c6gd.2xlarge`
+    C6gd2xlarge,
+    /// `c6gd.4xlarge`
+    C6gd4xlarge,
+    /// `c6gd.8xlarge`
+    C6gd8xlarge,
+    /// `c6gd.12xlarge`
+    C6gd12xlarge,
+    /// `c6gd.16xlarge`
+    C6gd16xlarge,
+    /// `c6gd.metal`
+    C6gdMetal,
+    /// `c6gn.medium`
+    C6gnMedium,
+    /// `c6gn.large`
+    C6gnLarge,
+    /// `c6gn.xlarge`
+    C6gnXlarge,
+    /// `c6gn.2xlarge`
+    C6gn2xlarge,
+    /// `c6gn.4xlarge`
+    C6gn4xlarge,
+    /// `c6gn.8xlarge`
+    C6gn8xlarge,
+    /// `c6gn.12xlarge`
+    C6gn12xlarge,
+    /// `c6gn.16xlarge`
+    C6gn16xlarge,
+    /// `c6i.large`
+    C6iLarge,
+    /// `c6i.xlarge`
+    C6iXlarge,
+    /// `c6i.2xlarge`
+    C6i2xlarge,
+    /// `c6i.4xlarge`
+    C6i4xlarge,
+    /// `c6i.8xlarge`
+    C6i8xlarge,
+    /// `c6i.12xlarge`
+    C6i12xlarge,
+    /// `c6i.16xlarge`
+    C6i16xlarge,
+    /// `c6i.24xlarge`
+    C6i24xlarge,
+    /// `c6i.32xlarge`
+    C6i32xlarge,
+    /// `c6i.metal`
+    C6iMetal,
+    /// `cc1.4xlarge`
+    Cc14xlarge,
+    /// `cc2.8xlarge`
+    Cc28xlarge,
+    /// `cg1.4xlarge`
+    Cg14xlarge,
+    /// `cr1.8xlarge`
+    Cr18xlarge,
+    /// `d2.xlarge`
+    D2Xlarge,
+    /// `d2.2xlarge`
+    D22xlarge,
+    /// `d2.4xlarge`
+    D24xlarge,
+    /// `d2.8xlarge`
+    D28xlarge,
+    /// `d3.xlarge`
+    D3Xlarge,
+    /// `d3.2xlarge`
+    D32xlarge,
+    /// `d3.4xlarge`
+    D34xlarge,
+    /// `d3.8xlarge`
+    D38xlarge,
+    /// `d3en.xlarge`
+    D3enXlarge,
+    /// `d3en.2xlarge`
+    D3en2xlarge,
+    /// `d3en.4xlarge`
+    D3en4xlarge,
+    /// `d3en.6xlarge`
+    D3en6xlarge,
+    /// `d3en.8xlarge`
+    D3en8xlarge,
+    /// `d3en.12xlarge`
+    D3en12xlarge,
+    /// `dl1.24xlarge`
+    Dl124xlarge,
+    /// `f1.2xlarge`
+    F12xlarge,
+    /// `f1.4xlarge`
+    F14xlarge,
+    /// `f1.16xlarge`
+    F116xlarge,
+    /// `g2.2xlarge`
+    G22xlarge,
+    /// `g2.8xlarge`
+    G28xlarge,
+    /// `g3.4xlarge`
+    G34xlarge,
+    /// `g3.8xlarge`
+    G38xlarge,
+    /// `g3.16xlarge`
+    G316xlarge,
+    /// `g3s.xlarge`
+    G3sXlarge,
+    /// `g4ad.xlarge`
+    G4adXlarge,
+    /// `g4ad.2xlarge`
+    G4ad2xlarge,
+    /// `g4ad.4xlarge`
+    G4ad4xlarge,
+    /// `g4ad.8xlarge`
+    G4ad8xlarge,
+    /// `g4ad.16xlarge`
+    G4ad16xlarge,
+    /// `g4dn.xlarge`
+    G4dnXlarge,
+    /// `g4dn.2xlarge`
+    G4dn2xlarge,
+    /// `g4dn.4xlarge`
+    G4dn4xlarge,
+    /// `g4dn.8xlarge`
+    G4dn8xlarge,
+    /// `g4dn.12xlarge`
+    G4dn12xlarge,
+    /// `g4dn.16xlarge`
+    G4dn16xlarge,
+    /// `g4dn.metal`
+    G4dnMetal,
+    /// `g5.xlarge`
+    G5Xlarge,
+    /// `g5.2xlarge`
+    G52xlarge,
+    /// `g5.4xlarge`
+    G54xlarge,
+    /// `g5.8xlarge`
+    G58xlarge,
+    /// `g5.12xlarge`
+    G512xlarge,
+    /// `g5.16xlarge`
+    G516xlarge,
+    /// `g5.24xlarge`
+    G524xlarge,
+    /// `g5.48xlarge`
+    G548xlarge,
+    /// `g5g.xlarge`
+    G5gXlarge,
+    /// `g5g.2xlarge`
+    G5g2xlarge,
+    /// `g5g.4xlarge`
+    G5g4xlarge,
+    /// `g5g.8xlarge`
+    G5g8xlarge,
+    /// `g5g.16xlarge`
+    G5g16xlarge,
+    /// `g5g.metal`
+    G5gMetal,
+    /// `hi1.4xlarge`
+    Hi14xlarge,
+    /// `hpc6a.48xlarge`
+    Hpc6a48xlarge,
+    /// `hs1.8xlarge`
+    Hs18xlarge,
+    /// `h1.2xlarge`
+    H12xlarge,
+    /// `h1.4xlarge`
+    H14xlarge,
+    /// `h1.8xlarge`
+    H18xlarge,
+    /// `h1.16xlarge`
+    H116xlarge,
+    /// `i2.xlarge`
+    I2Xlarge,
+    /// `i2.2xlarge`
+    I22xlarge,
+    /// `i2.4xlarge`
+    I24xlarge,
+    /// `i2.8xlarge`
+    I28xlarge,
+    /// `i3.large`
+    I3Large,
+    /// `i3.xlarge`
+    I3Xlarge,
+    /// `i3.2xlarge`
+    I32xlarge,
+    /// `i3.4xlarge`
+    I34xlarge,
+    /// `i3.8xlarge`
+    I38xlarge,
+    /// `i3.16xlarge`
+    I316xlarge,
+    /// `i3.metal`
+    I3Metal,
+    /// `i3en.large`
+    I3enLarge,
+    /// `i3en.xlarge`
+    I3enXlarge,
+    /// `i3en.2xlarge`
+    I3en2xlarge,
+    /// `i3en.3xlarge`
+    I3en3xlarge,
+    /// `i3en.6xlarge`
+    I3en6xlarge,
+    /// `i3en.12xlarge`
+    I3en12xlarge,
+    /// `i3en.24xlarge`
+    I3en24xlarge,
+    /// `i3en.metal`
+    I3enMetal,
+    /// `im4gn.large`
+    Im4gnLarge,
+    /// `im4gn.xlarge`
+    Im4gnXlarge,
+    /// `im4gn.2xlarge`
+    Im4gn2xlarge,
+    /// `im4gn.4xlarge`
+    Im4gn4xlarge,
+    /// `im4gn.8xlarge`
+    Im4gn8xlarge,
+    /// `im4gn.16xlarge`
+    Im4gn16xlarge,
+    /// `inf1.xlarge`
+    Inf1Xlarge,
+    /// `inf1.2xlarge`
+    Inf12xlarge,
+    /// `inf1.6xlarge`
+    Inf16xlarge,
+    /// `inf1.24xlarge`
+    Inf124xlarge,
+    /// `is4gen.medium`
+    Is4genMedium,
+    /// `is4gen.large`
+    Is4genLarge,
+    /// `is4gen.xlarge`
+    Is4genXlarge,
+    /// `is4gen.2xlarge`
+    Is4gen2xlarge,
+    /// `is4gen.4xlarge`
+    Is4gen4xlarge,
+    /// `is4gen.8xlarge`
+    Is4gen8xlarge,
+    /// `m1.small`
+    M1Small,
+    /// `m1.medium`
+    M1Medium,
+    /// `m1.large`
+    M1Large,
+    /// `m1.xlarge`
+    M1Xlarge,
+    /// `m2.xlarge`
+    M2Xlarge,
+    /// `m2.2xlarge`
+    M22xlarge,
+    /// `m2.4xlarge`
+    M24xlarge,
+    /// `m3.medium`
+    M3Medium,
+    /// `m3.large`
+    M3Large,
+    /// `m3.xlarge`
+    M3Xlarge,
+    /// `m3.2xlarge`
+    M32xlarge,
+    /// `m4.large`
+    M4Large,
+    /// `m4.xlarge`
+    M4Xlarge,
+    /// `m4.2xlarge`
+    M42xlarge,
+    /// `m4.4xlarge`
+    M44xlarge,
+    /// `m4.10xlarge`
+    M410xlarge,
+    /// `m4.16xlarge`
+    M416xlarge,
+    /// `m5.large`
+    M5Large,
+    /// `m5.xlarge`
+    M5Xlarge,
+    /// `m5.2xlarge`
+    M52xlarge,
+    /// `m5.4xlarge`
+    M54xlarge,
+    /// `m5.8xlarge`
+    M58xlarge,
+    /// `m5.12xlarge`
+    M512xlarge,
+    /// `m5.16xlarge`
+    M516xlarge,
+    /// `m5.24xlarge`
+    M524xlarge,
+    /// `m5.metal`
+    M5Metal,
+    /// `m5a.large`
+    M5aLarge,
+    /// `m5a.xlarge`
+    M5aXlarge,
+    /// `m5a.2xlarge`
+    M5a2xlarge,
+    /// `m5a.4xlarge`
+    M5a4xlarge,
+    /// `m5a.8xlarge`
+    M5a8xlarge,
+    /// `m5a.12xlarge`
+    M5a12xlarge,
+    /// `m5a.16xlarge`
+    M5a16xlarge,
+    /// `m5a.24xlarge`
+    M5a24xlarge,
+    /// `m5ad.large`
+    M5adLarge,
+    /// `m5ad.xlarge`
+    M5adXlarge,
+    /// `m5ad.2xlarge`
+    M5ad2xlarge,
+    /// `m5ad.4xlarge`
+    M5ad4xlarge,
+    /// `m5ad.8xlarge`
+    M5ad8xlarge,
+    /// `m5ad.12xlarge`
+    M5ad12xlarge,
+    /// `m5ad.16xlarge`
+    M5ad16xlarge,
+    /// `m5ad.24xlarge`
+    M5ad24xlarge,
+    /// `m5d.large`
+    M5dLarge,
+    /// `m5d.xlarge`
+    M5dXlarge,
+    /// `m5d.2xlarge`
+    M5d2xlarge,
+    /// `m5d.4xlarge`
+    M5d4xlarge,
+    /// `m5d.8xlarge`
+    M5d8xlarge,
+    /// `m5d.12xlarge`
+    M5d12xlarge,
+    /// `m5d.16xlarge`
+    M5d16xlarge,
+    /// `m5d.24xlarge`
+    M5d24xlarge,
+    /// `m5d.metal`
+    M5dMetal,
+    /// `m5dn.large`
+    M5dnLarge,
+    /// `m5dn.xlarge`
+    M5dnXlarge,
+    /// `m5dn.2xlarge`
+    M5dn2xlarge,
+    /// `m5dn.4xlarge`
+    M5dn4xlarge,
+    /// `m5dn.8xlarge`
+    M5dn8xlarge,
+    /// `m5dn.12xlarge`
+    M5dn12xlarge,
+    /// `m5dn.16xlarge`
+    M5dn16xlarge,
+    /// `m5dn.24xlarge`
+    M5dn24xlarge,
+    /// `m5dn.metal`
+    M5dnMetal,
+    /// `m5n.large`
+    M5nLarge,
+    /// `m5n.xlarge`
+    M5nXlarge,
+    /// `m5n.2xlarge`
+    M5n2xlarge,
+    /// `m5n.4xlarge`
+    M5n4xlarge,
+    /// `m5n.8xlarge`
+    M5n8xlarge,
+    /// `m5n.12xlarge`
+    M5n12xlarge,
+    /// `m5n.16xlarge`
+    M5n16xlarge,
+    /// `m5n.24xlarge`
+    M5n24xlarge,
+    /// `m5n.metal`
+    M5nMetal,
+    /// `m5zn.large`
+    M5znLarge,
+    /// `m5zn.xlarge`
+    M5znXlarge,
+    /// `m5zn.2xlarge`
+    M5zn2xlarge,
+    /// `m5zn.3xlarge`
+    M5zn3xlarge,
+    /// `m5zn.6xlarge`
+    M5zn6xlarge,
+    /// `m5zn.12xlarge`
+    M5zn12xlarge,
+    /// `m5zn.metal`
+    M5znMetal,
+    /// `m6a.large`
+    M6aLarge,
+    /// `m6a.xlarge`
+    M6aXlarge,
+    /// `m6a.2xlarge`
+    M6a2xlarge,
+    /// `m6a.4xlarge`
+    M6a4xlarge,
+    /// `m6a.8xlarge`
+    M6a8xlarge,
+    /// `m6a.12xlarge`
+    M6a12xlarge,
+    /// `m6a.16xlarge`
+    M6a16xlarge,
+    /// `m6a.24xlarge`
+    M6a24xlarge,
+    /// `m6a.32xlarge`
+    M6a32xlarge,
+    /// `m6a.48xlarge`
+    M6a48xlarge,
+    /// `m6g.metal`
+    M6gMetal,
+    /// `m6g.medium`
+    M6gMedium,
+    /// `m6g.large`
+    M6gLarge,
+    /// `m6g.xlarge`
+    M6gXlarge,
+    /// `m6g.2xlarge`
+    M6g2xlarge,
+    /// `m6g.4xlarge`
+    M6g4xlarge,
+    /// `m6g.8xlarge`
+    M6g8xlarge,
+    /// `m6g.12xlarge`
+    M6g12xlarge,
+    /// `m6g.16xlarge`
+    M6g16xlarge,
+    /// `m6gd.metal`
+    M6gdMetal,
+    /// `m6gd.medium`
+    M6gdMedium,
+    /// `m6gd.large`
+    M6gdLarge,
+    /// `m6gd.xlarge`
+    M6gdXlarge,
+    /// `m6gd.2xlarge`
+    M6gd2xlarge,
+    /// `m6gd.4xlarge`
+    M6gd4xlarge,
+    /// `m6gd.8xlarge`
+    M6gd8xlarge,
+    /// `m6gd.12xlarge`
+    M6gd12xlarge,
+    /// `m6gd.16xlarge`
+    M6gd16xlarge,
+    /// `m6i.large`
+    M6iLarge,
+    /// `m6i.xlarge`
+    M6iXlarge,
+    /// `m6i.2xlarge`
+    M6i2xlarge,
+    /// `m6i.4xlarge`
+    M6i4xlarge,
+    /// `m6i.8xlarge`
+    M6i8xlarge,
+    /// `m6i.12xlarge`
+    M6i12xlarge,
+    /// `m6i.16xlarge`
+    M6i16xlarge,
+    /// `m6i.24xlarge`
+    M6i24xlarge,
+    /// `m6i.32xlarge`
+    M6i32xlarge,
+    /// `m6i.metal`
+    M6iMetal,
+    /// `mac1.metal`
+    Mac1Metal,
+    /// `p2.xlarge`
+    P2Xlarge,
+    /// `p2.8xlarge`
+    P28xlarge,
+    /// `p2.16xlarge`
+    P216xlarge,
+    /// `p3.2xlarge`
+    P32xlarge,
+    /// `p3.8xlarge`
+    P38xlarge,
+    /// `p3.16xlarge`
+    P316xlarge,
+    /// `p3dn.24xlarge`
+    P3dn24xlarge,
+    /// `p4d.24xlarge`
+    P4d24xlarge,
+    /// `r3.large`
+    R3Large,
+    /// `r3.xlarge`
+    R3Xlarge,
+    /// `r3.2xlarge`
+    R32xlarge,
+    /// `r3.4xlarge`
+    R34xlarge,
+    /// `r3.8xlarge`
+    R38xlarge,
+    /// `r4.large`
+    R4Large,
+    /// `r4.xlarge`
+    R4Xlarge,
+    /// `r4.2xlarge`
+    R42xlarge,
+    /// `r4.4xlarge`
+    R44xlarge,
+    /// `r4.8xlarge`
+    R48xlarge,
+    /// `r4.16xlarge`
+    R416xlarge,
+    /// `r5.large`
+    R5Large,
+    /// `r5.xlarge`
+    R5Xlarge,
+    /// `r5.2xlarge`
+    R52xlarge,
+    /// `r5.4xlarge`
+    R54xlarge,
+    /// `r5.8xlarge`
+    R58xlarge,
+    /// `r5.12xlarge`
+    R512xlarge,
+    /// `r5.16xlarge`
+    R516xlarge,
+    /// `r5.24xlarge`
+    R524xlarge,
+    /// `r5.metal`
+    R5Metal,
+    /// `r5a.large`
+    R5aLarge,
+    /// `r5a.xlarge`
+    R5aXlarge,
+    /// `r5a.2xlarge`
+    R5a2xlarge,
+    /// `r5a.4xlarge`
+    R5a4xlarge,
+    /// `r5a.8xlarge`
+    R5a8xlarge,
+    /// `r5a.12xlarge`
+    R5a12xlarge,
+    /// `r5a.16xlarge`
+    R5a16xlarge,
+    /// `r5a.24xlarge`
+    R5a24xlarge,
+    /// `r5ad.large`
+    R5adLarge,
+    /// `r5ad.xlarge`
+    R5adXlarge,
+    /// `r5ad.2xlarge`
+    R5ad2xlarge,
+    /// `r5ad.4xlarge`
+    R5ad4xlarge,
+    /// `r5ad.8xlarge`
+    R5ad8xlarge,
+    /// `r5ad.12xlarge`
+    R5ad12xlarge,
+    /// `r5ad.16xlarge`
+    R5ad16xlarge,
+    /// `r5ad.24xlarge`
+    R5ad24xlarge,
+    /// `r5b.large`
+    R5bLarge,
+    /// `r5b.xlarge`
+    R5bXlarge,
+    /// `r5b.2xlarge`
+    R5b2xlarge,
+    /// `r5b.4xlarge`
+    R5b4xlarge,
+    /// `r5b.8xlarge`
+    R5b8xlarge,
+    /// `r5b.12xlarge`
+    R5b12xlarge,
+    /// `r5b.16xlarge`
+    R5b16xlarge,
+    /// `r5b.24xlarge`
+    R5b24xlarge,
+    /// `r5b.metal`
+    R5bMetal,
+    /// `r5d.large`
+    R5dLarge,
+    /// `r5d.xlarge`
+    R5dXlarge,
+    /// `r5d.2xlarge`
+    R5d2xlarge,
+    /// `r5d.4xlarge`
+    R5d4xlarge,
+    /// `r5d.8xlarge`
+    R5d8xlarge,
+    /// `r5d.12xlarge`
+    R5d12xlarge,
+    /// `r5d.16xlarge`
+    R5d16xlarge,
+    /// `r5d.24xlarge`
+    R5d24xlarge,
+    /// `r5d.metal`
+    R5dMetal,
+    /// `r5dn.large`
+    R5dnLarge,
+    /// `r5dn.xlarge`
+    R5dnXlarge,
+    /// `r5dn.2xlarge`
+    R5dn2xlarge,
+    /// `r5dn.4xlarge`
+    R5dn4xlarge,
+    /// `r5dn.8xlarge`
+    R5dn8xlarge,
+    /// `r5dn.12xlarge`
+    R5dn12xlarge,
+    /// `r5dn.16xlarge`
+    R5dn16xlarge,
+    /// `r5dn.24xlarge`
+    R5dn24xlarge,
+    /// `r5dn.metal`
+    R5dnMetal,
+    /// `r5n.large`
+    R5nLarge,
+    /// `r5n.xlarge`
+    R5nXlarge,
+    /// `r5n.2xlarge`
+    R5n2xlarge,
+    /// `r5n.4xlarge`
+    R5n4xlarge,
+    /// `r5n.8xlarge`
+    R5n8xlarge,
+    /// `r5n.12xlarge`
+    R5n12xlarge,
+    /// `r5n.16xlarge`
+    R5n16xlarge,
+    /// `r5n.24xlarge`
+    R5n24xlarge,
+    /// `r5n.metal`
+    R5nMetal,
+    /// `r6g.medium`
+    R6gMedium,
+    /// `r6g.large`
+    R6gLarge,
+    /// `r6g.xlarge`
+    R6gXlarge,
+    /// `r6g.2xlarge`
+    R6g2xlarge,
+    /// `r6g.4xlarge`
+    R6g4xlarge,
+    /// `r6g.8xlarge`
+    R6g8xlarge,
+    /// `r6g.12xlarge`
+    R6g12xlarge,
+    /// `r6g.16xlarge`
+    R6g16xlarge,
+    /// `r6g.metal`
+    R6gMetal,
+    /// `r6gd.medium`
+    R6gdMedium,
+    /// `r6gd.large`
+    R6gdLarge,
+    /// `r6gd.xlarge`
+    R6gdXlarge,
+    /// `r6gd.2xlarge`
+    R6gd2xlarge,
+    /// `r6gd.4xlarge`
+    R6gd4xlarge,
+    /// `r6gd.8xlarge`
+    R6gd8xlarge,
+    /// `r6gd.12xlarge`
+    R6gd12xlarge,
+    /// `r6gd.16xlarge`
+    R6gd16xlarge,
+    /// `r6gd.metal`
+    R6gdMetal,
+    /// `r6i.large`
+    R6iLarge,
+    /// `r6i.xlarge`
+    R6iXlarge,
+    /// `r6i.2xlarge`
+    R6i2xlarge,
+    /// `r6i.4xlarge`
+    R6i4xlarge,
+    /// `r6i.8xlarge`
+    R6i8xlarge,
+    /// `r6i.12xlarge`
+    R6i12xlarge,
+    /// `r6i.16xlarge`
+    R6i16xlarge,
+    /// `r6i.24xlarge`
+    R6i24xlarge,
+    /// `r6i.32xlarge`
+    R6i32xlarge,
+    /// `r6i.metal`
+    R6iMetal,
+    /// `t1.micro`
+    T1Micro,
+    /// `t2.nano`
+    T2Nano,
+    /// `t2.micro`
+    T2Micro,
+    /// `t2.small`
+    T2Small,
+    /// `t2.medium`
+    T2Medium,
+    /// `t2.large`
+    T2Large,
+    /// `t2.xlarge`
+    T2Xlarge,
+    /// `t2.2xlarge`
+    T22xlarge,
+    /// `t3.nano`
+    T3Nano,
+    /// `t3.micro`
+    T3Micro,
+    /// `t3.small`
+    T3Small,
+    /// `t3.medium`
+    T3Medium,
+    /// `t3.large`
+    T3Large,
+    /// `t3.xlarge`
+    T3Xlarge,
+    /// `t3.2xlarge`
+    T32xlarge,
+    /// `t3a.nano`
+    T3aNano,
+    /// `t3a.micro`
+    T3aMicro,
+    /// `t3a.small`
+    T3aSmall,
+    /// `t3a.medium`
+    T3aMedium,
+    /// `t3a.large`
+    T3aLarge,
+    /// `t3a.xlarge`
+    T3aXlarge,
+    /// `t3a.2xlarge`
+    T3a2xlarge,
+    /// `t4g.nano`
+    T4gNano,
+    /// `t4g.micro`
+    T4gMicro,
+    /// `t4g.small`
+    T4gSmall,
+    /// `t4g.medium`
+    T4gMedium,
+    /// `t4g.large`
+    T4gLarge,
+    /// `t4g.xlarge`
+    T4gXlarge,
+    /// `t4g.2xlarge`
+    T4g2xlarge,
+    /// `u-6tb1.56xlarge`
+    U6tb156xlarge,
+    /// `u-6tb1.112xlarge`
+    U6tb1112xlarge,
+    /// `u-9tb1.112xlarge`
+    U9tb1112xlarge,
+    /// `u-12tb1.112xlarge`
+    U12tb1112xlarge,
+    /// `u-6tb1.metal`
+    U6tb1Metal,
+    /// `u-9tb1.metal`
+    U9tb1Metal,
+    /// `u-12tb1.metal`
+    U12tb1Metal,
+    /// `u-18tb1.metal`
+    U18tb1Metal,
+    /// `u-24tb1.metal`
+    U24tb1Metal,
+    /// `vt1.3xlarge`
+    Vt13xlarge,
+    /// `vt1.6xlarge`
+    Vt16xlarge,
+    /// `vt1.24xlarge`
+    Vt124xlarge,
+    /// `x1.16xlarge`
+    X116xlarge,
+    /// `x1.32xlarge`
+    X132xlarge,
+    /// `x1e.xlarge`
+    X1eXlarge,
+    /// `x1e.2xlarge`
+    X1e2xlarge,
+    /// `x1e.4xlarge`
+    X1e4xlarge,
+    /// `x1e.8xlarge`
+    X1e8xlarge,
+    /// `x1e.16xlarge`
+    X1e16xlarge,
+    /// `x1e.32xlarge`
+    X1e32xlarge,
+    /// `x2iezn.2xlarge`
+    X2iezn2xlarge,
+    /// `x2iezn.4xlarge`
+    X2iezn4xlarge,
+    /// `x2iezn.6xlarge`
+    X2iezn6xlarge,
+    /// `x2iezn.8xlarge`
+    X2iezn8xlarge,
+    /// `x2iezn.12xlarge`
+    X2iezn12xlarge,
+    /// `x2iezn.metal`
+    X2ieznMetal,
+    /// `x2gd.medium`
+    X2gdMedium,
+    /// `x2gd.large`
+    X2gdLarge,
+    /// `x2gd.xlarge`
+    X2gdXlarge,
+    /// `x2gd.2xlarge`
+    X2gd2xlarge,
+    /// `x2gd.4xlarge`
+    X2gd4xlarge,
+    /// `x2gd.8xlarge`
+    X2gd8xlarge,
+    /// `x2gd.12xlarge`
+    X2gd12xlarge,
+    /// `x2gd.16xlarge`
+    X2gd16xlarge,
+    /// `x2gd.metal`
+    X2gdMetal,
+    /// `z1d.large`
+    Z1dLarge,
+    /// `z1d.xlarge`
+    Z1dXlarge,
+    /// `z1d.2xlarge`
+    Z1d2xlarge,
+    /// `z1d.3xlarge`
+    Z1d3xlarge,
+    /// `z1d.6xlarge`
+    Z1d6xlarge,
+    /// `z1d.12xlarge`
+    Z1d12xlarge,
+    /// `z1d.metal`
+    Z1dMetal,
+    /// `x2idn.16xlarge`
+    X2idn16xlarge,
+    /// `x2idn.24xlarge`
+    X2idn24xlarge,
+    /// `x2idn.32xlarge`
+    X2idn32xlarge,
+    /// `x2iedn.xlarge`
+    X2iednXlarge,
+    /// `x2iedn.2xlarge`
+    X2iedn2xlarge,
+    /// `x2iedn.4xlarge`
+    X2iedn4xlarge,
+    /// `x2iedn.8xlarge`
+    X2iedn8xlarge,
+    /// `x2iedn.16xlarge`
+    X2iedn16xlarge,
+    /// `x2iedn.24xlarge`
+    X2iedn24xlarge,
+    /// `x2iedn.32xlarge`
+    X2iedn32xlarge,
+    /// `c6a.large`
+    C6aLarge,
+    /// `c6a.xlarge`
+    C6aXlarge,
+    /// `c6a.2xlarge`
+    C6a2xlarge,
+    /// `c6a.4xlarge`
+    C6a4xlarge,
+    /// `c6a.8xlarge`
+    C6a8xlarge,
+    /// `c6a.12xlarge`
+    C6a12xlarge,
+    /// `c6a.16xlarge`
+    C6a16xlarge,
+    /// `c6a.24xlarge`
+    C6a24xlarge,
+    /// `c6a.32xlarge`
+    C6a32xlarge,
+    /// `c6a.48xlarge`
+    C6a48xlarge,
+    /// `c6a.metal`
+    C6aMetal,
+    /// `m6a.metal`
+    M6aMetal,
+    /// `i4i.large`
+    I4iLarge,
+    /// `i4i.xlarge`
+    I4iXlarge,
+    /// `i4i.2xlarge`
+    I4i2xlarge,
+    /// `i4i.4xlarge`
+    I4i4xlarge,
+    /// `i4i.8xlarge`
+    I4i8xlarge,
+    /// `i4i.16xlarge`
+    I4i16xlarge,
+    /// `i4i.32xlarge`
+    I4i32xlarge,
+    /// `i4i.metal`
+    I4iMetal,
+    /// `x2idn.metal`
+    X2idnMetal,
+    /// `x2iedn.metal`
+    X2iednMetal,
+    /// `c7g.medium`
+    C7gMedium,
+    /// `c7g.large`
+    C7gLarge,
+    /// `c7g.xlarge`
+    C7gXlarge,
+    /// `c7g.2xlarge`
+    C7g2xlarge,
+    /// `c7g.4xlarge`
+    C7g4xlarge,
+    /// `c7g.8xlarge`
+    C7g8xlarge,
+    /// `c7g.12xlarge`
+    C7g12xlarge,
+    /// `c7g.16xlarge`
+    C7g16xlarge,
+    /// `mac2.metal`
+    Mac2Metal,
+    /// `c6id.large`
+    C6idLarge,
+    /// `c6id.xlarge`
+    C6idXlarge,
+    /// `c6id.2xlarge`
+    C6id2xlarge,
+    /// `c6id.4xlarge`
+    C6id4xlarge,
+    /// `c6id.8xlarge`
+    C6id8xlarge,
+    /// `c6id.12xlarge`
+    C6id12xlarge,
+    /// `c6id.16xlarge`
+    C6id16xlarge,
+    /// `c6id.24xlarge`
+    C6id24xlarge,
+    /// `c6id.32xlarge`
+    C6id32xlarge,
+    /// `c6id.metal`
+    C6idMetal,
+    /// `m6id.large`
+    M6idLarge,
+    /// `m6id.xlarge`
+    M6idXlarge,
+    /// `m6id.2xlarge`
+    M6id2xlarge,
+    /// `m6id.4xlarge`
+    M6id4xlarge,
+    /// `m6id.8xlarge`
+    M6id8xlarge,
+    /// `m6id.12xlarge`
+    M6id12xlarge,
+    /// `m6id.16xlarge`
+    M6id16xlarge,
+    /// `m6id.24xlarge`
+    M6id24xlarge,
+    /// `m6id.32xlarge`
+    M6id32xlarge,
+    /// `m6id.metal`
+    M6idMetal,
+    /// `r6id.large`
+    R6idLarge,
+    /// `r6id.xlarge`
+    R6idXlarge,
+    /// `r6id.2xlarge`
+    R6id2xlarge,
+    /// `r6id.4xlarge`
+    R6id4xlarge,
+    /// `r6id.8xlarge`
+    R6id8xlarge,
+    /// `r6id.12xlarge`
+    R6id12xlarge,
+    /// `r6id.16xlarge`
+    R6id16xlarge,
+    /// `r6id.24xlarge`
+    R6id24xlarge,
+    /// `r6id.32xlarge`
+    R6id32xlarge,
+    /// `r6id.metal`
+    R6idMetal,
+    /// `r6a.large`
+    R6aLarge,
+    /// `r6a.xlarge`
+    R6aXlarge,
+    /// `r6a.2xlarge`
+    R6a2xlarge,
+    /// `r6a.4xlarge`
+    R6a4xlarge,
+    /// `r6a.8xlarge`
+    R6a8xlarge,
+    /// `r6a.12xlarge`
+    R6a12xlarge,
+    /// `r6a.16xlarge`
+    R6a16xlarge,
+    /// `r6a.24xlarge`
+    R6a24xlarge,
+    /// `r6a.32xlarge`
+    R6a32xlarge,
+    /// `r6a.48xlarge`
+    R6a48xlarge,
+    /// `r6a.metal`
+    R6aMetal,
+    /// `p4de.24xlarge`
+    P4de24xlarge,
+    /// `u-3tb1.56xlarge`
+    U3tb156xlarge,
+    /// `u-18tb1.112xlarge`
+    U18tb1112xlarge,
+    /// `u-24tb1.112xlarge`
+    U24tb1112xlarge,
+    /// `trn1.2xlarge`
+    Trn12xlarge,
+    /// `trn1.32xlarge`
+    Trn132xlarge,
+    /// `hpc6id.32xlarge`
+    Hpc6id32xlarge,
+    /// `c6in.large`
+    C6inLarge,
+    /// `c6in.xlarge`
+    C6inXlarge,
+    /// `c6in.2xlarge`
+    C6in2xlarge,
+    /// `c6in.4xlarge`
+    C6in4xlarge,
+    /// `c6in.8xlarge`
+    C6in8xlarge,
+    /// `c6in.12xlarge`
+    C6in12xlarge,
+    /// `c6in.16xlarge`
+    C6in16xlarge,
+    /// `c6in.24xlarge`
+    C6in24xlarge,
+    /// `c6in.32xlarge`
+    C6in32xlarge,
+    /// `m6in.large`
+    M6inLarge,
+    /// `m6in.xlarge`
+    M6inXlarge,
+    /// `m6in.2xlarge`
+    M6in2xlarge,
+    /// `m6in.4xlarge`
+    M6in4xlarge,
+    /// `m6in.8xlarge`
+    M6in8xlarge,
+    /// `m6in.12xlarge`
+    M6in12xlarge,
+    /// `m6in.16xlarge`
+    M6in16xlarge,
+    /// `m6in.24xlarge`
+    M6in24xlarge,
+    /// `m6in.32xlarge`
+    M6in32xlarge,
+    /// `m6idn.large`
+    M6idnLarge,
+    /// `m6idn.xlarge`
+    M6idnXlarge,
+    /// `m6idn.2xlarge`
+    M6idn2xlarge,
+    /// `m6idn.4xlarge`
+    M6idn4xlarge,
+    /// `m6idn.8xlarge`
+    M6idn8xlarge,
+    /// `m6idn.12xlarge`
+    M6idn12xlarge,
+    /// `m6idn.16xlarge`
+    M6idn16xlarge,
+    /// `m6idn.24xlarge`
+    M6idn24xlarge,
+    /// `m6idn.32xlarge`
+    M6idn32xlarge,
+    /// `r6in.large`
+    R6inLarge,
+    /// `r6in.xlarge`
+    R6inXlarge,
+    /// `r6in.2xlarge`
+    R6in2xlarge,
+    /// `r6in.4xlarge`
+    R6in4xlarge,
+    /// `r6in.8xlarge`
+    R6in8xlarge,
+    /// `r6in.12xlarge`
+    R6in12xlarge,
+    /// `r6in.16xlarge`
+    R6in16xlarge,
+    /// `r6in.24xlarge`
+    R6in24xlarge,
+    /// `r6in.32xlarge`
+    R6in32xlarge,
+    /// `r6idn.large`
+    R6idnLarge,
+    /// `r6idn.xlarge`
+    R6idnXlarge,
+    /// `r6idn.2xlarge`
+    R6idn2xlarge,
+    /// `r6idn.4xlarge`
+    R6idn4xlarge,
+    /// `r6idn.8xlarge`
+    R6idn8xlarge,
+    /// `r6idn.12xlarge`
+    R6idn12xlarge,
+    /// `r6idn.16xlarge`
+    R6idn16xlarge,
+    /// `r6idn.24xlarge`
+    R6idn24xlarge,
+    /// `r6idn.32xlarge`
+    R6idn32xlarge,
+    /// `c7g.metal`
+    C7gMetal,
+    /// `m7g.medium`
+    M7gMedium,
+    /// `m7g.large`
+    M7gLarge,
+    /// `m7g.xlarge`
+    M7gXlarge,
+    /// `m7g.2xlarge`
+    M7g2xlarge,
+    /// `m7g.4xlarge`
+    M7g4xlarge,
+    /// `m7g.8xlarge`
+    M7g8xlarge,
+    /// `m7g.12xlarge`
+    M7g12xlarge,
+    /// `m7g.16xlarge`
+    M7g16xlarge,
+    /// `m7g.metal`
+    M7gMetal,
+    /// `r7g.medium`
+    R7gMedium,
+    /// `r7g.large`
+    R7gLarge,
+    /// `r7g.xlarge`
+    R7gXlarge,
+    /// `r7g.2xlarge`
+    R7g2xlarge,
+    /// `r7g.4xlarge`
+    R7g4xlarge,
+    /// `r7g.8xlarge`
+    R7g8xlarge,
+    /// `r7g.12xlarge`
+    R7g12xlarge,
+    /// `r7g.16xlarge`
+    R7g16xlarge,
+    /// `r7g.metal`
+    R7gMetal,
+    /// `c6in.metal`
+    C6inMetal,
+    /// `m6in.metal`
+    M6inMetal,
+    /// `m6idn.metal`
+    M6idnMetal,
+    /// `r6in.metal`
+    R6inMetal,
+    /// `r6idn.metal`
+    R6idnMetal,
+    /// `inf2.xlarge`
+    Inf2Xlarge,
+    /// `inf2.8xlarge`
+    Inf28xlarge,
+    /// `inf2.24xlarge`
+    Inf224xlarge,
+    /// `inf2.48xlarge`
+    Inf248xlarge,
+    /// `trn1n.32xlarge`
+    Trn1n32xlarge,
+    /// `i4g.large`
+    I4gLarge,
+    /// `i4g.xlarge`
+    I4gXlarge,
+    /// `i4g.2xlarge`
+    I4g2xlarge,
+    /// `i4g.4xlarge`
+    I4g4xlarge,
+    /// `i4g.8xlarge`
+    I4g8xlarge,
+    /// `i4g.16xlarge`
+    I4g16xlarge,
+    /// `hpc7g.4xlarge`
+    Hpc7g4xlarge,
+    /// `hpc7g.8xlarge`
+    Hpc7g8xlarge,
+    /// `hpc7g.16xlarge`
+    Hpc7g16xlarge,
+    /// `c7gn.medium`
+    C7gnMedium,
+    /// `c7gn.large`
+    C7gnLarge,
+    /// `c7gn.xlarge`
+    C7gnXlarge,
+    /// `c7gn.2xlarge`
+    C7gn2xlarge,
+    /// `c7gn.4xlarge`
+    C7gn4xlarge,
+    /// `c7gn.8xlarge`
+    C7gn8xlarge,
+    /// `c7gn.12xlarge`
+    C7gn12xlarge,
+    /// `c7gn.16xlarge`
+    C7gn16xlarge,
+    /// `p5.48xlarge`
+    P548xlarge,
+    /// `m7i.large`
+    M7iLarge,
+    /// `m7i.xlarge`
+    M7iXlarge,
+    /// `m7i.2xlarge`
+    M7i2xlarge,
+    /// `m7i.4xlarge`
+    M7i4xlarge,
+    /// `m7i.8xlarge`
+    M7i8xlarge,
+    /// `m7i.12xlarge`
+    M7i12xlarge,
+    /// `m7i.16xlarge`
+    M7i16xlarge,
+    /// `m7i.24xlarge`
+    M7i24xlarge,
+    /// `m7i.48xlarge`
+    M7i48xlarge,
+    /// `m7i-flex.large`
+    M7iFlexLarge,
+    /// `m7i-flex.xlarge`
+    M7iFlexXlarge,
+    /// `m7i-flex.2xlarge`
+    M7iFlex2xlarge,
+    /// `m7i-flex.4xlarge`
+    M7iFlex4xlarge,
+    /// `m7i-flex.8xlarge`
+    M7iFlex8xlarge,
+    /// `m7a.medium`
+    M7aMedium,
+    /// `m7a.large`
+    M7aLarge,
+    /// `m7a.xlarge`
+    M7aXlarge,
+    /// `m7a.2xlarge`
+    M7a2xlarge,
+    /// `m7a.4xlarge`
+    M7a4xlarge,
+    /// `m7a.8xlarge`
+    M7a8xlarge,
+    /// `m7a.12xlarge`
+    M7a12xlarge,
+    /// `m7a.16xlarge`
+    M7a16xlarge,
+    /// `m7a.24xlarge`
+    M7a24xlarge,
+    /// `m7a.32xlarge`
+    M7a32xlarge,
+    /// `m7a.48xlarge`
+    M7a48xlarge,
+    /// `m7a.metal-48xl`
+    M7aMetal48xl,
+    /// `hpc7a.12xlarge`
+    Hpc7a12xlarge,
+    /// `hpc7a.24xlarge`
+    Hpc7a24xlarge,
+    /// `hpc7a.48xlarge`
+    Hpc7a48xlarge,
+    /// `hpc7a.96xlarge`
+    Hpc7a96xlarge,
+    /// `c7gd.medium`
+    C7gdMedium,
+    /// `c7gd.large`
+    C7gdLarge,
+    /// `c7gd.xlarge`
+    C7gdXlarge,
+    /// `c7gd.2xlarge`
+    C7gd2xlarge,
+    /// `c7gd.4xlarge`
+    C7gd4xlarge,
+    /// `c7gd.8xlarge`
+    C7gd8xlarge,
+    /// `c7gd.12xlarge`
+    C7gd12xlarge,
+    /// `c7gd.16xlarge`
+    C7gd16xlarge,
+    /// `m7gd.medium`
+    M7gdMedium,
+    /// `m7gd.large`
+    M7gdLarge,
+    /// `m7gd.xlarge`
+    M7gdXlarge,
+    /// `m7gd.2xlarge`
+    M7gd2xlarge,
+    /// `m7gd.4xlarge`
+    M7gd4xlarge,
+    /// `m7gd.8xlarge`
+    M7gd8xlarge,
+    /// `m7gd.12xlarge`
+    M7gd12xlarge,
+    /// `m7gd.16xlarge`
+    M7gd16xlarge,
+    /// `r7gd.medium`
+    R7gdMedium,
+    /// `r7gd.large`
+    R7gdLarge,
+    /// `r7gd.xlarge`
+    R7gdXlarge,
+    /// `r7gd.2xlarge`
+    R7gd2xlarge,
+    /// `r7gd.4xlarge`
+    R7gd4xlarge,
+    /// `r7gd.8xlarge`
+    R7gd8xlarge,
+    /// `r7gd.12xlarge`
+    R7gd12xlarge,
+    /// `r7gd.16xlarge`
+    R7gd16xlarge,
+    /// `r7a.medium`
+    R7aMedium,
+    /// `r7a.large`
+    R7aLarge,
+    /// `r7a.xlarge`
+    R7aXlarge,
+    /// `r7a.2xlarge`
+    R7a2xlarge,
+    /// `r7a.4xlarge`
+    R7a4xlarge,
+    /// `r7a.8xlarge`
+    R7a8xlarge,
+    /// `r7a.12xlarge`
+    R7a12xlarge,
+    /// `r7a.16xlarge`
+    R7a16xlarge,
+    /// `r7a.24xlarge`
+    R7a24xlarge,
+    /// `r7a.32xlarge`
+    R7a32xlarge,
+    /// `r7a.48xlarge`
+    R7a48xlarge,
+    /// `c7i.large`
+    C7iLarge,
+    /// `c7i.xlarge`
+    C7iXlarge,
+    /// `c7i.2xlarge`
+    C7i2xlarge,
+    /// `c7i.4xlarge`
+    C7i4xlarge,
+    /// `c7i.8xlarge`
+    C7i8xlarge,
+    /// `c7i.12xlarge`
+    C7i12xlarge,
+    /// `c7i.16xlarge`
+    C7i16xlarge,
+    /// `c7i.24xlarge`
+    C7i24xlarge,
+    /// `c7i.48xlarge`
+    C7i48xlarge,
+    /// `mac2-m2pro.metal`
+    Mac2M2proMetal,
+    /// `r7iz.large`
+    R7izLarge,
+    /// `r7iz.xlarge`
+    R7izXlarge,
+    /// `r7iz.2xlarge`
+    R7iz2xlarge,
+    /// `r7iz.4xlarge`
+    R7iz4xlarge,
+    /// `r7iz.8xlarge`
+    R7iz8xlarge,
+    /// `r7iz.12xlarge`
+    R7iz12xlarge,
+    /// `r7iz.16xlarge`
+    R7iz16xlarge,
+    /// `r7iz.32xlarge`
+    R7iz32xlarge,
+    /// `c7a.medium`
+    C7aMedium,
+    /// `c7a.large`
+    C7aLarge,
+    /// `c7a.xlarge`
+    C7aXlarge,
+    /// `c7a.2xlarge`
+    C7a2xlarge,
+    /// `c7a.4xlarge`
+    C7a4xlarge,
+    /// `c7a.8xlarge`
+    C7a8xlarge,
+    /// `c7a.12xlarge`
+    C7a12xlarge,
+    /// `c7a.16xlarge`
+    C7a16xlarge,
+    /// `c7a.24xlarge`
+    C7a24xlarge,
+    /// `c7a.32xlarge`
+    C7a32xlarge,
+    /// `c7a.48xlarge`
+    C7a48xlarge,
+    /// `c7a.metal-48xl`
+    C7aMetal48xl,
+    /// `r7a.metal-48xl`
+    R7aMetal48xl,
+    /// `r7i.large`
+    R7iLarge,
+    /// `r7i.xlarge`
+    R7iXlarge,
+    /// `r7i.2xlarge`
+    R7i2xlarge,
+    /// `r7i.4xlarge`
+    R7i4xlarge,
+    /// `r7i.8xlarge`
+    R7i8xlarge,
+    /// `r7i.12xlarge`
+    R7i12xlarge,
+    /// `r7i.16xlarge`
+    R7i16xlarge,
+    /// `r7i.24xlarge`
+    R7i24xlarge,
+    /// `r7i.48xlarge`
+    R7i48xlarge,
+    /// `dl2q.24xlarge`
+    Dl2q24xlarge,
+    /// `mac2-m2.metal`
+    Mac2M2Metal,
+    /// `i4i.12xlarge`
+    I4i12xlarge,
+    /// `i4i.24xlarge`
+    I4i24xlarge,
+    /// `c7i.metal-24xl`
+    C7iMetal24xl,
+    /// `c7i.metal-48xl`
+    C7iMetal48xl,
+    /// `m7i.metal-24xl`
+    M7iMetal24xl,
+    /// `m7i.metal-48xl`
+    M7iMetal48xl,
+    /// `r7i.metal-24xl`
+    R7iMetal24xl,
+    /// `r7i.metal-48xl`
+    R7iMetal48xl,
+    /// `r7iz.metal-16xl`
+    R7izMetal16xl,
+    /// `r7iz.metal-32xl`
+    R7izMetal32xl,
+    /// `c7gd.metal`
+    C7gdMetal,
+    /// `m7gd.metal`
+    M7gdMetal,
+    /// `r7gd.metal`
+    R7gdMetal,
+    /// `g6.xlarge`
+    G6Xlarge,
+    /// `g6.2xlarge`
+    G62xlarge,
+    /// `g6.4xlarge`
+    G64xlarge,
+    /// `g6.8xlarge`
+    G68xlarge,
+    /// `g6.12xlarge`
+    G612xlarge,
+    /// `g6.16xlarge`
+    G616xlarge,
+    /// `g6.24xlarge`
+    G624xlarge,
+    /// `g6.48xlarge`
+    G648xlarge,
+    /// `gr6.4xlarge`
+    Gr64xlarge,
+    /// `gr6.8xlarge`
+    Gr68xlarge,
+    /// `c7i-flex.large`
+    C7iFlexLarge,
+    /// `c7i-flex.xlarge`
+    C7iFlexXlarge,
+    /// `c7i-flex.2xlarge`
+    C7iFlex2xlarge,
+    /// `c7i-flex.4xlarge`
+    C7iFlex4xlarge,
+    /// `c7i-flex.8xlarge`
+    C7iFlex8xlarge,
+    /// `u7i-12tb.224xlarge`
+    U7i12tb224xlarge,
+    /// `u7in-16tb.224xlarge`
+    U7in16tb224xlarge,
+    /// `u7in-24tb.224xlarge`
+    U7in24tb224xlarge,
+    /// `u7in-32tb.224xlarge`
+    U7in32tb224xlarge,
+    /// `u7ib-12tb.224xlarge`
+    U7ib12tb224xlarge,
+    /// `c7gn.metal`
+    C7gnMetal,
+    /// `r8g.medium`
+    R8gMedium,
+    /// `r8g.large`
+    R8gLarge,
+    /// `r8g.xlarge`
+    R8gXlarge,
+    /// `r8g.2xlarge`
+    R8g2xlarge,
+    /// `r8g.4xlarge`
+    R8g4xlarge,
+    /// `r8g.8xlarge`
+    R8g8xlarge,
+    /// `r8g.12xlarge`
+    R8g12xlarge,
+    /// `r8g.16xlarge`
+    R8g16xlarge,
+    /// `r8g.24xlarge`
+    R8g24xlarge,
+    /// `r8g.48xlarge`
+    R8g48xlarge,
+    /// `r8g.metal-24xl`
+    R8gMetal24xl,
+    /// `r8g.metal-48xl`
+    R8gMetal48xl,
+    /// `mac2-m1ultra.metal`
+    Mac2M1ultraMetal,
+    /// `g6e.xlarge`
+    G6eXlarge,
+    /// `g6e.2xlarge`
+    G6e2xlarge,
+    /// `g6e.4xlarge`
+    G6e4xlarge,
+    /// `g6e.8xlarge`
+    G6e8xlarge,
+    /// `g6e.12xlarge`
+    G6e12xlarge,
+    /// `g6e.16xlarge`
+    G6e16xlarge,
+    /// `g6e.24xlarge`
+    G6e24xlarge,
+    /// `g6e.48xlarge`
+    G6e48xlarge,
+    /// `c8g.medium`
+    C8gMedium,
+    /// `c8g.large`
+    C8gLarge,
+    /// `c8g.xlarge`
+    C8gXlarge,
+    /// `c8g.2xlarge`
+    C8g2xlarge,
+    /// `c8g.4xlarge`
+    C8g4xlarge,
+    /// `c8g.8xlarge`
+    C8g8xlarge,
+    /// `c8g.12xlarge`
+    C8g12xlarge,
+    /// `c8g.16xlarge`
+    C8g16xlarge,
+    /// `c8g.24xlarge`
+    C8g24xlarge,
+    /// `c8g.48xlarge`
+    C8g48xlarge,
+    /// `c8g.metal-24xl`
+    C8gMetal24xl,
+    /// `c8g.metal-48xl`
+    C8gMetal48xl,
+    /// `m8g.medium`
+    M8gMedium,
+    /// `m8g.large`
+    M8gLarge,
+    /// `m8g.xlarge`
+    M8gXlarge,
+    /// `m8g.2xlarge`
+    M8g2xlarge,
+    /// `m8g.4xlarge`
+    M8g4xlarge,
+    /// `m8g.8xlarge`
+    M8g8xlarge,
+    /// `m8g.12xlarge`
+    M8g12xlarge,
+    /// `m8g.16xlarge`
+    M8g16xlarge,
+    /// `m8g.24xlarge`
+    M8g24xlarge,
+    /// `m8g.48xlarge`
+    M8g48xlarge,
+    /// `m8g.metal-24xl`
+    M8gMetal24xl,
+    /// `m8g.metal-48xl`
+    M8gMetal48xl,
+    /// `x8g.medium`
+    X8gMedium,
+    /// `x8g.large`
+    X8gLarge,
+    /// `x8g.xlarge`
+    X8gXlarge,
+    /// `x8g.2xlarge`
+    X8g2xlarge,
+    /// `x8g.4xlarge`
+    X8g4xlarge,
+    /// `x8g.8xlarge`
+    X8g8xlarge,
+    /// `x8g.12xlarge`
+    X8g12xlarge,
+    /// `x8g.16xlarge`
+    X8g16xlarge,
+    /// `x8g.24xlarge`
+    X8g24xlarge,
+    /// `x8g.48xlarge`
+    X8g48xlarge,
+    /// `x8g.metal-24xl`
+    X8gMetal24xl,
+    /// `x8g.metal-48xl`
+    X8gMetal48xl,
+    /// `i7ie.large`
+    I7ieLarge,
+    /// `i7ie.xlarge`
+    I7ieXlarge,
+    /// `i7ie.2xlarge`
+    I7ie2xlarge,
+    /// `i7ie.3xlarge`
+    I7ie3xlarge,
+    /// `i7ie.6xlarge`
+    I7ie6xlarge,
+    /// `i7ie.12xlarge`
+    I7ie12xlarge,
+    /// `i7ie.18xlarge`
+    I7ie18xlarge,
+    /// `i7ie.24xlarge`
+    I7ie24xlarge,
+    /// `i7ie.48xlarge`
+    I7ie48xlarge,
+    /// `i8g.large`
+    I8gLarge,
+    /// `i8g.xlarge`
+    I8gXlarge,
+    /// `i8g.2xlarge`
+    I8g2xlarge,
+    /// `i8g.4xlarge`
+    I8g4xlarge,
+    /// `i8g.8xlarge`
+    I8g8xlarge,
+    /// `i8g.12xlarge`
+    I8g12xlarge,
+    /// `i8g.16xlarge`
+    I8g16xlarge,
+    /// `i8g.24xlarge`
+    I8g24xlarge,
+    /// `i8g.metal-24xl`
+    I8gMetal24xl,
+    /// `u7i-6tb.112xlarge`
+    U7i6tb112xlarge,
+    /// `u7i-8tb.112xlarge`
+    U7i8tb112xlarge,
+    /// `u7inh-32tb.480xlarge`
+    U7inh32tb480xlarge,
+    /// `p5e.48xlarge`
+    P5e48xlarge,
+    /// `p5en.48xlarge`
+    P5en48xlarge,
+    /// `f2.12xlarge`
+    F212xlarge,
+    /// `f2.48xlarge`
+    F248xlarge,
+    /// `trn2.48xlarge`
+    Trn248xlarge,
+    /// `c7i-flex.12xlarge`
+    C7iFlex12xlarge,
+    /// `c7i-flex.16xlarge`
+    C7iFlex16xlarge,
+    /// `m7i-flex.12xlarge`
+    M7iFlex12xlarge,
+    /// `m7i-flex.16xlarge`
+    M7iFlex16xlarge,
+    /// `i7ie.metal-24xl`
+    I7ieMetal24xl,
+    /// `i7ie.metal-48xl`
+    I7ieMetal48xl,
+    /// `i8g.48xlarge`
+    I8g48xlarge,
+    /// `c8gd.medium`
+    C8gdMedium,
+    /// `c8gd.large`
+    C8gdLarge,
+    /// `c8gd.xlarge`
+    C8gdXlarge,
+    /// `c8gd.2xlarge`
+    C8gd2xlarge,
+    /// `c8gd.4xlarge`
+    C8gd4xlarge,
+    /// `c8gd.8xlarge`
+    C8gd8xlarge,
+    /// `c8gd.12xlarge`
+    C8gd12xlarge,
+    /// `c8gd.16xlarge`
+    C8gd16xlarge,
+    /// `c8gd.24xlarge`
+    C8gd24xlarge,
+    /// `c8gd.48xlarge`
+    C8gd48xlarge,
+    /// `c8gd.metal-24xl`
+    C8gdMetal24xl,
+    /// `c8gd.metal-48xl`
+    C8gdMetal48xl,
+    /// `i7i.large`
+    I7iLarge,
+    /// `i7i.xlarge`
+    I7iXlarge,
+    /// `i7i.2xlarge`
+    I7i2xlarge,
+    /// `i7i.4xlarge`
+    I7i4xlarge,
+    /// `i7i.8xlarge`
+    I7i8xlarge,
+    /// `i7i.12xlarge`
+    I7i12xlarge,
+    /// `i7i.16xlarge`
+    I7i16xlarge,
+    /// `i7i.24xlarge`
+    I7i24xlarge,
+    /// `i7i.48xlarge`
+    I7i48xlarge,
+    /// `i7i.metal-24xl`
+    I7iMetal24xl,
+    /// `i7i.metal-48xl`
+    I7iMetal48xl,
+    /// `p6-b200.48xlarge`
+    P6B20048xlarge,
+    /// `m8gd.medium`
+    M8gdMedium,
+    /// `m8gd.large`
+    M8gdLarge,
+    /// `m8gd.xlarge`
+    M8gdXlarge,
+    /// `m8gd.2xlarge`
+    M8gd2xlarge,
+    /// `m8gd.4xlarge`
+    M8gd4xlarge,
+    /// `m8gd.8xlarge`
+    M8gd8xlarge,
+    /// `m8gd.12xlarge`
+    M8gd12xlarge,
+    /// `m8gd.16xlarge`
+    M8gd16xlarge,
+    /// `m8gd.24xlarge`
+    M8gd24xlarge,
+    /// `m8gd.48xlarge`
+    M8gd48xlarge,
+    /// `m8gd.metal-24xl`
+    M8gdMetal24xl,
+    /// `m8gd.metal-48xl`
+    M8gdMetal48xl,
+    /// `r8gd.medium`
+    R8gdMedium,
+    /// `r8gd.large`
+    R8gdLarge,
+    /// `r8gd.xlarge`
+    R8gdXlarge,
+    /// `r8gd.2xlarge`
+    R8gd2xlarge,
+    /// `r8gd.4xlarge`
+    R8gd4xlarge,
+    /// `r8gd.8xlarge`
+    R8gd8xlarge,
+    /// `r8gd.12xlarge`
+    R8gd12xlarge,
+    /// `r8gd.16xlarge`
+    R8gd16xlarge,
+    /// `r8gd.24xlarge`
+    R8gd24xlarge,
+    /// `r8gd.48xlarge`
+    R8gd48xlarge,
+    /// `r8gd.metal-24xl`
+    R8gdMetal24xl,
+    /// `r8gd.metal-48xl`
+    R8gdMetal48xl,
+    /// `c8gn.medium`
+    C8gnMedium,
+    /// `c8gn.large`
+    C8gnLarge,
+    /// `c8gn.xlarge`
+    C8gnXlarge,
+    /// `c8gn.2xlarge`
+    C8gn2xlarge,
+    /// `c8gn.4xlarge`
+    C8gn4xlarge,
+    /// `c8gn.8xlarge`
+    C8gn8xlarge,
+    /// `c8gn.12xlarge`
+    C8gn12xlarge,
+    /// `c8gn.16xlarge`
+    C8gn16xlarge,
+    /// `c8gn.24xlarge`
+    C8gn24xlarge,
+    /// `c8gn.48xlarge`
+    C8gn48xlarge,
+    /// `c8gn.metal-24xl`
+    C8gnMetal24xl,
+    /// `c8gn.metal-48xl`
+    C8gnMetal48xl,
+    /// `f2.6xlarge`
+    F26xlarge,
+    /// `p6e-gb200.36xlarge`
+    P6eGb20036xlarge,
+    /// `g6f.large`
+    G6fLarge,
+    /// `g6f.xlarge`
+    G6fXlarge,
+    /// `g6f.2xlarge`
+    G6f2xlarge,
+    /// `g6f.4xlarge`
+    G6f4xlarge,
+    /// `gr6f.4xlarge`
+    Gr6f4xlarge,
+    /// `p5.4xlarge`
+    P54xlarge,
+    /// `r8i.large`
+    R8iLarge,
+    /// `r8i.xlarge`
+    R8iXlarge,
+    /// `r8i.2xlarge`
+    R8i2xlarge,
+    /// `r8i.4xlarge`
+    R8i4xlarge,
+    /// `r8i.8xlarge`
+    R8i8xlarge,
+    /// `r8i.12xlarge`
+    R8i12xlarge,
+    /// `r8i.16xlarge`
+    R8i16xlarge,
+    /// `r8i.24xlarge`
+    R8i24xlarge,
+    /// `r8i.32xlarge`
+    R8i32xlarge,
+    /// `r8i.48xlarge`
+    R8i48xlarge,
+    /// `r8i.96xlarge`
+    R8i96xlarge,
+    /// `r8i.metal-48xl`
+    R8iMetal48xl,
+    /// `r8i.metal-96xl`
+    R8iMetal96xl,
+    /// `r8i-flex.large`
+    R8iFlexLarge,
+    /// `r8i-flex.xlarge`
+    R8iFlexXlarge,
+    /// `r8i-flex.2xlarge`
+    R8iFlex2xlarge,
+    /// `r8i-flex.4xlarge`
+    R8iFlex4xlarge,
+    /// `r8i-flex.8xlarge`
+    R8iFlex8xlarge,
+    /// `r8i-flex.12xlarge`
+    R8iFlex12xlarge,
+    /// `r8i-flex.16xlarge`
+    R8iFlex16xlarge,
+    /// `m8i.large`
+    M8iLarge,
+    /// `m8i.xlarge`
+    M8iXlarge,
+    /// `m8i.2xlarge`
+    M8i2xlarge,
+    /// `m8i.4xlarge`
+    M8i4xlarge,
+    /// `m8i.8xlarge`
+    M8i8xlarge,
+    /// `m8i.12xlarge`
+    M8i12xlarge,
+    /// `m8i.16xlarge`
+    M8i16xlarge,
+    /// `m8i.24xlarge`
+    M8i24xlarge,
+    /// `m8i.32xlarge`
+    M8i32xlarge,
+    /// `m8i.48xlarge`
+    M8i48xlarge,
+    /// `m8i.96xlarge`
+    M8i96xlarge,
+    /// `m8i.metal-48xl`
+    M8iMetal48xl,
+    /// `m8i.metal-96xl`
+    M8iMetal96xl,
+    /// `m8i-flex.large`
+    M8iFlexLarge,
+    /// `m8i-flex.xlarge`
+    M8iFlexXlarge,
+    /// `m8i-flex.2xlarge`
+    M8iFlex2xlarge,
+    /// `m8i-flex.4xlarge`
+    M8iFlex4xlarge,
+    /// `m8i-flex.8xlarge`
+    M8iFlex8xlarge,
+    /// `m8i-flex.12xlarge`
+    M8iFlex12xlarge,
+    /// `m8i-flex.16xlarge`
+    M8iFlex16xlarge,
+    /// `i8ge.large`
+    I8geLarge,
+    /// `i8ge.xlarge`
+    I8geXlarge,
+    /// `i8ge.2xlarge`
+    I8ge2xlarge,
+    /// `i8ge.3xlarge`
+    I8ge3xlarge,
+    /// `i8ge.6xlarge`
+    I8ge6xlarge,
+    /// `i8ge.12xlarge`
+    I8ge12xlarge,
+    /// `i8ge.18xlarge`
+    I8ge18xlarge,
+    /// `i8ge.24xlarge`
+    I8ge24xlarge,
+    /// `i8ge.48xlarge`
+    I8ge48xlarge,
+    /// `i8ge.metal-24xl`
+    I8geMetal24xl,
+    /// `i8ge.metal-48xl`
+    I8geMetal48xl,
+    /// `mac-m4.metal`
+    MacM4Metal,
+    /// `mac-m4pro.metal`
+    MacM4proMetal,
+    /// `r8gn.medium`
+    R8gnMedium,
+    /// `r8gn.large`
+    R8gnLarge,
+    /// `r8gn.xlarge`
+    R8gnXlarge,
+    /// `r8gn.2xlarge`
+    R8gn2xlarge,
+    /// `r8gn.4xlarge`
+    R8gn4xlarge,
+    /// `r8gn.8xlarge`
+    R8gn8xlarge,
+    /// `r8gn.12xlarge`
+    R8gn12xlarge,
+    /// `r8gn.16xlarge`
+    R8gn16xlarge,
+    /// `r8gn.24xlarge`
+    R8gn24xlarge,
+    /// `r8gn.48xlarge`
+    R8gn48xlarge,
+    /// `r8gn.metal-24xl`
+    R8gnMetal24xl,
+    /// `r8gn.metal-48xl`
+    R8gnMetal48xl,
+    /// `c8i.large`
+    C8iLarge,
+    /// `c8i.xlarge`
+    C8iXlarge,
+    /// `c8i.2xlarge`
+    C8i2xlarge,
+    /// `c8i.4xlarge`
+    C8i4xlarge,
+    /// `c8i.8xlarge`
+    C8i8xlarge,
+    /// `c8i.12xlarge`
+    C8i12xlarge,
+    /// `c8i.16xlarge`
+    C8i16xlarge,
+    /// `c8i.24xlarge`
+    C8i24xlarge,
+    /// `c8i.32xlarge`
+    C8i32xlarge,
+    /// `c8i.48xlarge`
+    C8i48xlarge,
+    /// `c8i.96xlarge`
+    C8i96xlarge,
+    /// `c8i.metal-48xl`
+    C8iMetal48xl,
+    /// `c8i.metal-96xl`
+    C8iMetal96xl,
+    /// `c8i-flex.large`
+    C8iFlexLarge,
+    /// `c8i-flex.xlarge`
+    C8iFlexXlarge,
+    /// `c8i-flex.2xlarge`
+    C8iFlex2xlarge,
+    /// `c8i-flex.4xlarge`
+    C8iFlex4xlarge,
+    /// `c8i-flex.8xlarge`
+    C8iFlex8xlarge,
+    /// `c8i-flex.12xlarge`
+    C8iFlex12xlarge,
+    /// `c8i-flex.16xlarge`
+    C8iFlex16xlarge,
+    /// `r8gb.medium`
+    R8gbMedium,
+    /// `r8gb.large`
+    R8gbLarge,
+    /// `r8gb.xlarge`
+    R8gbXlarge,
+    /// `r8gb.2xlarge`
+    R8gb2xlarge,
+    /// `r8gb.4xlarge`
+    R8gb4xlarge,
+    /// `r8gb.8xlarge`
+    R8gb8xlarge,
+    /// `r8gb.12xlarge`
+    R8gb12xlarge,
+    /// `r8gb.16xlarge`
+    R8gb16xlarge,
+    /// `r8gb.24xlarge`
+    R8gb24xlarge,
+    /// `r8gb.metal-24xl`
+    R8gbMetal24xl,
+    /// `m8a.medium`
+    M8aMedium,
+    /// `m8a.large`
+    M8aLarge,
+    /// `m8a.xlarge`
+    M8aXlarge,
+    /// `m8a.2xlarge`
+    M8a2xlarge,
+    /// `m8a.4xlarge`
+    M8a4xlarge,
+    /// `m8a.8xlarge`
+    M8a8xlarge,
+    /// `m8a.12xlarge`
+    M8a12xlarge,
+    /// `m8a.16xlarge`
+    M8a16xlarge,
+    /// `m8a.24xlarge`
+    M8a24xlarge,
+    /// `m8a.48xlarge`
+    M8a48xlarge,
+    /// `m8a.metal-24xl`
+    M8aMetal24xl,
+    /// `m8a.metal-48xl`
+    M8aMetal48xl,
+    /// `trn2.3xlarge`
+    Trn23xlarge,
+    /// `r8a.medium`
+    R8aMedium,
+    /// `r8a.large`
+    R8aLarge,
+    /// `r8a.xlarge`
+    R8aXlarge,
+    /// `r8a.2xlarge`
+    R8a2xlarge,
+    /// `r8a.4xlarge`
+    R8a4xlarge,
+    /// `r8a.8xlarge`
+    R8a8xlarge,
+    /// `r8a.12xlarge`
+    R8a12xlarge,
+    /// `r8a.16xlarge`
+    R8a16xlarge,
+    /// `r8a.24xlarge`
+    R8a24xlarge,
+    /// `r8a.48xlarge`
+    R8a48xlarge,
+    /// `r8a.metal-24xl`
+    R8aMetal24xl,
+    /// `r8a.metal-48xl`
+    R8aMetal48xl,
+    /// `p6-b300.48xlarge`
+    P6B30048xlarge,
+    /// `c8a.medium`
+    C8aMedium,
+    /// `c8a.large`
+    C8aLarge,
+    /// `c8a.xlarge`
+    C8aXlarge,
+    /// `c8a.2xlarge`
+    C8a2xlarge,
+    /// `c8a.4xlarge`
+    C8a4xlarge,
+    /// `c8a.8xlarge`
+    C8a8xlarge,
+    /// `c8a.12xlarge`
+    C8a12xlarge,
+    /// `c8a.16xlarge`
+    C8a16xlarge,
+    /// `c8a.24xlarge`
+    C8a24xlarge,
+    /// `c8a.48xlarge`
+    C8a48xlarge,
+    /// `c8a.metal-24xl`
+    C8aMetal24xl,
+    /// `c8a.metal-48xl`
+    C8aMetal48xl,
+    /// `c8gb.12xlarge`
+    C8gb12xlarge,
+    /// `c8gb.16xlarge`
+    C8gb16xlarge,
+    /// `c8gb.24xlarge`
+    C8gb24xlarge,
+    /// `c8gb.2xlarge`
+    C8gb2xlarge,
+    /// `c8gb.4xlarge`
+    C8gb4xlarge,
+    /// `c8gb.8xlarge`
+    C8gb8xlarge,
+    /// `c8gb.large`
+    C8gbLarge,
+    /// `c8gb.medium`
+    C8gbMedium,
+    /// `c8gb.metal-24xl`
+    C8gbMetal24xl,
+    /// `c8gb.xlarge`
+    C8gbXlarge,
+    /// `c8gb.48xlarge`
+    C8gb48xlarge,
+    /// `c8gb.metal-48xl`
+    C8gbMetal48xl,
+    /// `m8gb.12xlarge`
+    M8gb12xlarge,
+    /// `m8gb.16xlarge`
+    M8gb16xlarge,
+    /// `m8gb.24xlarge`
+    M8gb24xlarge,
+    /// `m8gb.2xlarge`
+    M8gb2xlarge,
+    /// `m8gb.4xlarge`
+    M8gb4xlarge,
+    /// `m8gb.8xlarge`
+    M8gb8xlarge,
+    /// `m8gb.large`
+    M8gbLarge,
+    /// `m8gb.medium`
+    M8gbMedium,
+    /// `m8gb.xlarge`
+    M8gbXlarge,
+    /// `m8gb.48xlarge`
+    M8gb48xlarge,
+    /// `m8gb.metal-24xl`
+    M8gbMetal24xl,
+    /// `m8gb.metal-48xl`
+    M8gbMetal48xl,
+    /// `m8gn.12xlarge`
+    M8gn12xlarge,
+    /// `m8gn.16xlarge`
+    M8gn16xlarge,
+    /// `m8gn.24xlarge`
+    M8gn24xlarge,
+    /// `m8gn.2xlarge`
+    M8gn2xlarge,
+    /// `m8gn.48xlarge`
+    M8gn48xlarge,
+    /// `m8gn.4xlarge`
+    M8gn4xlarge,
+    /// `m8gn.8xlarge`
+    M8gn8xlarge,
+    /// `m8gn.large`
+    M8gnLarge,
+    /// `m8gn.medium`
+    M8gnMedium,
+    /// `m8gn.xlarge`
+    M8gnXlarge,
+    /// `m8gn.metal-24xl`
+    M8gnMetal24xl,
+    /// `m8gn.metal-48xl`
+    M8gnMetal48xl,
+    /// `x8aedz.12xlarge`
+    X8aedz12xlarge,
+    /// `x8aedz.24xlarge`
+    X8aedz24xlarge,
+    /// `x8aedz.3xlarge`
+    X8aedz3xlarge,
+    /// `x8aedz.6xlarge`
+    X8aedz6xlarge,
+    /// `x8aedz.large`
+    X8aedzLarge,
+    /// `x8aedz.metal-12xl`
+    X8aedzMetal12xl,
+    /// `x8aedz.metal-24xl`
+    X8aedzMetal24xl,
+    /// `x8aedz.xlarge`
+    X8aedzXlarge,
+    /// `m8azn.medium`
+    M8aznMedium,
+    /// `m8azn.large`
+    M8aznLarge,
+    /// `m8azn.xlarge`
+    M8aznXlarge,
+    /// `m8azn.3xlarge`
+    M8azn3xlarge,
+    /// `m8azn.6xlarge`
+    M8azn6xlarge,
+    /// `m8azn.12xlarge`
+    M8azn12xlarge,
+    /// `m8azn.24xlarge`
+    M8azn24xlarge,
+    /// `m8azn.metal-12xl`
+    M8aznMetal12xl,
+    /// `m8azn.metal-24xl`
+    M8aznMetal24xl,
+    /// `x8i.large`
+    X8iLarge,
+    /// `x8i.xlarge`
+    X8iXlarge,
+    /// `x8i.2xlarge`
+    X8i2xlarge,
+    /// `x8i.4xlarge`
+    X8i4xlarge,
+    /// `x8i.8xlarge`
+    X8i8xlarge,
+    /// `x8i.12xlarge`
+    X8i12xlarge,
+    /// `x8i.16xlarge`
+    X8i16xlarge,
+    /// `x8i.24xlarge`
+    X8i24xlarge,
+    /// `x8i.32xlarge`
+    X8i32xlarge,
+    /// `x8i.48xlarge`
+    X8i48xlarge,
+    /// `x8i.64xlarge`
+    X8i64xlarge,
+    /// `x8i.96xlarge`
+    X8i96xlarge,
+    /// `x8i.metal-48xl`
+    X8iMetal48xl,
+    /// `x8i.metal-96xl`
+    X8iMetal96xl,
+    /// `mac-m4max.metal`
+    MacM4maxMetal,
+    /// `g7e.2xlarge`
+    G7e2xlarge,
+    /// `g7e.4xlarge`
+    G7e4xlarge,
+    /// `g7e.8xlarge`
+    G7e8xlarge,
+    /// `g7e.12xlarge`
+    G7e12xlarge,
+    /// `g7e.24xlarge`
+    G7e24xlarge,
+    /// `g7e.48xlarge`
+    G7e48xlarge,
+    /// `r8id.large`
+    R8idLarge,
+    /// `r8id.xlarge`
+    R8idXlarge,
+    /// `r8id.2xlarge`
+    R8id2xlarge,
+    /// `r8id.4xlarge`
+    R8id4xlarge,
+    /// `r8id.8xlarge`
+    R8id8xlarge,
+    /// `r8id.12xlarge`
+    R8id12xlarge,
+    /// `r8id.16xlarge`
+    R8id16xlarge,
+    /// `r8id.24xlarge`
+    R8id24xlarge,
+    /// `r8id.32xlarge`
+    R8id32xlarge,
+    /// `r8id.48xlarge`
+    R8id48xlarge,
+    /// `r8id.96xlarge`
+    R8id96xlarge,
+    /// `r8id.metal-48xl`
+    R8idMetal48xl,
+    /// `r8id.metal-96xl`
+    R8idMetal96xl,
+    /// `c8id.large`
+    C8idLarge,
+    /// `c8id.xlarge`
+    C8idXlarge,
+    /// `c8id.2xlarge`
+    C8id2xlarge,
+    /// `c8id.4xlarge`
+    C8id4xlarge,
+    /// `c8id.8xlarge`
+    C8id8xlarge,
+    /// `c8id.12xlarge`
+    C8id12xlarge,
+    /// `c8id.16xlarge`
+    C8id16xlarge,
+    /// `c8id.24xlarge`
+    C8id24xlarge,
+    /// `c8id.32xlarge`
+    C8id32xlarge,
+    /// `c8id.48xlarge`
+    C8id48xlarge,
+    /// `c8id.96xlarge`
+    C8id96xlarge,
+    /// `c8id.metal-48xl`
+    C8idMetal48xl,
+    /// `c8id.metal-96xl`
+    C8idMetal96xl,
+    /// `m8id.large`
+    M8idLarge,
+    /// `m8id.xlarge`
+    M8idXlarge,
+    /// `m8id.2xlarge`
+    M8id2xlarge,
+    /// `m8id.4xlarge`
+    M8id4xlarge,
+    /// `m8id.8xlarge`
+    M8id8xlarge,
+    /// `m8id.12xlarge`
+    M8id12xlarge,
+    /// `m8id.16xlarge`
+    M8id16xlarge,
+    /// `m8id.24xlarge`
+    M8id24xlarge,
+    /// `m8id.32xlarge`
+    M8id32xlarge,
+    /// `m8id.48xlarge`
+    M8id48xlarge,
+    /// `m8id.96xlarge`
+    M8id96xlarge,
+    /// `m8id.metal-48xl`
+    M8idMetal48xl,
+    /// `m8id.metal-96xl`
+    M8idMetal96xl,
+    /// `hpc8a.96xlarge`
+    Hpc8a96xlarge,
+    /// `c8in.large`
+    C8inLarge,
+    /// `c8in.xlarge`
+    C8inXlarge,
+    /// `c8in.2xlarge`
+    C8in2xlarge,
+    /// `c8in.4xlarge`
+    C8in4xlarge,
+    /// `c8in.8xlarge`
+    C8in8xlarge,
+    /// `c8in.12xlarge`
+    C8in12xlarge,
+    /// `c8in.16xlarge`
+    C8in16xlarge,
+    /// `c8in.24xlarge`
+    C8in24xlarge,
+    /// `c8in.32xlarge`
+    C8in32xlarge,
+    /// `c8in.48xlarge`
+    C8in48xlarge,
+    /// `c8in.96xlarge`
+    C8in96xlarge,
+    /// `c8in.metal-48xl`
+    C8inMetal48xl,
+    /// `c8in.metal-96xl`
+    C8inMetal96xl,
+    /// `c8ib.large`
+    C8ibLarge,
+    /// `c8ib.xlarge`
+    C8ibXlarge,
+    /// `c8ib.2xlarge`
+    C8ib2xlarge,
+    /// `c8ib.4xlarge`
+    C8ib4xlarge,
+    /// `c8ib.8xlarge`
+    C8ib8xlarge,
+    /// `c8ib.12xlarge`
+    C8ib12xlarge,
+    /// `c8ib.16xlarge`
+    C8ib16xlarge,
+    /// `c8ib.24xlarge`
+    C8ib24xlarge,
+    /// `c8ib.32xlarge`
+    C8ib32xlarge,
+    /// `c8ib.48xlarge`
+    C8ib48xlarge,
+    /// `c8ib.96xlarge`
+    C8ib96xlarge,
+    /// `c8ib.metal-48xl`
+    C8ibMetal48xl,
+    /// `c8ib.metal-96xl`
+    C8ibMetal96xl,
+    /// `r8in.large`
+    R8inLarge,
+    /// `r8in.xlarge`
+    R8inXlarge,
+    /// `r8in.2xlarge`
+    R8in2xlarge,
+    /// `r8in.4xlarge`
+    R8in4xlarge,
+    /// `r8in.8xlarge`
+    R8in8xlarge,
+    /// `r8in.12xlarge`
+    R8in12xlarge,
+    /// `r8in.16xlarge`
+    R8in16xlarge,
+    /// `r8in.24xlarge`
+    R8in24xlarge,
+    /// `r8in.32xlarge`
+    R8in32xlarge,
+    /// `r8in.48xlarge`
+    R8in48xlarge,
+    /// `r8in.96xlarge`
+    R8in96xlarge,
+    /// `r8ib.large`
+    R8ibLarge,
+    /// `r8ib.xlarge`
+    R8ibXlarge,
+    /// `r8ib.2xlarge`
+    R8ib2xlarge,
+    /// `r8ib.4xlarge`
+    R8ib4xlarge,
+    /// `r8ib.8xlarge`
+    R8ib8xlarge,
+    /// `r8ib.12xlarge`
+    R8ib12xlarge,
+    /// `r8ib.16xlarge`
+    R8ib16xlarge,
+    /// `r8ib.24xlarge`
+    R8ib24xlarge,
+    /// `r8ib.32xlarge`
+    R8ib32xlarge,
+    /// `r8ib.48xlarge`
+    R8ib48xlarge,
+    /// `r8ib.96xlarge`
+    R8ib96xlarge,
+    /// `m8in.large`
+    M8inLarge,
+    /// `m8in.xlarge`
+    M8inXlarge,
+    /// `m8in.2xlarge`
+    M8in2xlarge,
+    /// `m8in.4xlarge`
+    M8in4xlarge,
+    /// `m8in.8xlarge`
+    M8in8xlarge,
+    /// `m8in.12xlarge`
+    M8in12xlarge,
+    /// `m8in.16xlarge`
+    M8in16xlarge,
+    /// `m8in.24xlarge`
+    M8in24xlarge,
+    /// `m8in.32xlarge`
+    M8in32xlarge,
+    /// `m8in.48xlarge`
+    M8in48xlarge,
+    /// `m8in.96xlarge`
+    M8in96xlarge,
+    /// `m8ib.large`
+    M8ibLarge,
+    /// `m8ib.xlarge`
+    M8ibXlarge,
+    /// `m8ib.2xlarge`
+    M8ib2xlarge,
+    /// `m8ib.4xlarge`
+    M8ib4xlarge,
+    /// `m8ib.8xlarge`
+    M8ib8xlarge,
+    /// `m8ib.12xlarge`
+    M8ib12xlarge,
+    /// `m8ib.16xlarge`
+    M8ib16xlarge,
+    /// `m8ib.24xlarge`
+    M8ib24xlarge,
+    /// `m8ib.32xlarge`
+    M8ib32xlarge,
+    /// `m8ib.48xlarge`
+    M8ib48xlarge,
+    /// `m8ib.96xlarge`
+    M8ib96xlarge,
+    /// `m8ine.large`
+    M8ineLarge,
+    /// `m8ine.xlarge`
+    M8ineXlarge,
+    /// `m8ine.2xlarge`
+    M8ine2xlarge,
+    /// `m8ine.4xlarge`
+    M8ine4xlarge,
+    /// `m8ine.8xlarge`
+    M8ine8xlarge,
+    /// `m8ine.12xlarge`
+    M8ine12xlarge,
+    /// `c8ine.large`
+    C8ineLarge,
+    /// `c8ine.xlarge`
+    C8ineXlarge,
+    /// `c8ine.2xlarge`
+    C8ine2xlarge,
+    /// `c8ine.4xlarge`
+    C8ine4xlarge,
+    /// `c8ine.8xlarge`
+    C8ine8xlarge,
+    /// `c8ine.12xlarge`
+    C8ine12xlarge,
+    /// `m8idn.large`
+    M8idnLarge,
+    /// `m8idn.xlarge`
+    M8idnXlarge,
+    /// `m8idn.2xlarge`
+    M8idn2xlarge,
+    /// `m8idn.4xlarge`
+    M8idn4xlarge,
+    /// `m8idn.8xlarge`
+    M8idn8xlarge,
+    /// `m8idn.12xlarge`
+    M8idn12xlarge,
+    /// `m8idn.16xlarge`
+    M8idn16xlarge,
+    /// `m8idn.24xlarge`
+    M8idn24xlarge,
+    /// `m8idn.32xlarge`
+    M8idn32xlarge,
+    /// `m8idn.48xlarge`
+    M8idn48xlarge,
+    /// `m8idn.96xlarge`
+    M8idn96xlarge,
+    /// `r8idn.large`
+    R8idnLarge,
+    /// `r8idn.xlarge`
+    R8idnXlarge,
+    /// `r8idn.2xlarge`
+    R8idn2xlarge,
+    /// `r8idn.4xlarge`
+    R8idn4xlarge,
+    /// `r8idn.8xlarge`
+    R8idn8xlarge,
+    /// `r8idn.12xlarge`
+    R8idn12xlarge,
+    /// `r8idn.16xlarge`
+    R8idn16xlarge,
+    /// `r8idn.24xlarge`
+    R8idn24xlarge,
+    /// `r8idn.32xlarge`
+    R8idn32xlarge,
+    /// `r8idn.48xlarge`
+    R8idn48xlarge,
+    /// `r8idn.96xlarge`
+    R8idn96xlarge,
+    /// `m8idb.large`
+    M8idbLarge,
+    /// `m8idb.xlarge`
+    M8idbXlarge,
+    /// `m8idb.2xlarge`
+    M8idb2xlarge,
+    /// `m8idb.4xlarge`
+    M8idb4xlarge,
+    /// `m8idb.8xlarge`
+    M8idb8xlarge,
+    /// `m8idb.12xlarge`
+    M8idb12xlarge,
+    /// `m8idb.16xlarge`
+    M8idb16xlarge,
+    /// `m8idb.24xlarge`
+    M8idb24xlarge,
+    /// `m8idb.32xlarge`
+    M8idb32xlarge,
+    /// `m8idb.48xlarge`
+    M8idb48xlarge,
+    /// `m8idb.96xlarge`
+    M8idb96xlarge,
+    /// `r8idb.large`
+    R8idbLarge,
+    /// `r8idb.xlarge`
+    R8idbXlarge,
+    /// `r8idb.2xlarge`
+    R8idb2xlarge,
+    /// `r8idb.4xlarge`
+    R8idb4xlarge,
+    /// `r8idb.8xlarge`
+    R8idb8xlarge,
+    /// `r8idb.12xlarge`
+    R8idb12xlarge,
+    /// `r8idb.16xlarge`
+    R8idb16xlarge,
+    /// `r8idb.24xlarge`
+    R8idb24xlarge,
+    /// `r8idb.32xlarge`
+    R8idb32xlarge,
+    /// `r8idb.48xlarge`
+    R8idb48xlarge,
+    /// `r8idb.96xlarge`
+    R8idb96xlarge,
+    /// `mac-m3ultra.metal`
+    MacM3ultraMetal,
+    /// `m9g.large`
+    M9gLarge,
+    /// `m9g.xlarge`
+    M9gXlarge,
+    /// `m9g.2xlarge`
+    M9g2xlarge,
+    /// `m9g.4xlarge`
+    M9g4xlarge,
+    /// `m9g.8xlarge`
+    M9g8xlarge,
+    /// `m9g.12xlarge`
+    M9g12xlarge,
+    /// `m9g.16xlarge`
+    M9g16xlarge,
+    /// `m9g.24xlarge`
+    M9g24xlarge,
+    /// `m9g.48xlarge`
+    M9g48xlarge,
+    /// `m9g.metal-24xl`
+    M9gMetal24xl,
+    /// `m9g.metal-48xl`
+    M9gMetal48xl,
+    /// `m9gd.large`
+    M9gdLarge,
+    /// `m9gd.xlarge`
+    M9gdXlarge,
+    /// `m9gd.2xlarge`
+    M9gd2xlarge,
+    /// `m9gd.4xlarge`
+    M9gd4xlarge,
+    /// `m9gd.8xlarge`
+    M9gd8xlarge,
+    /// `m9gd.12xlarge`
+    M9gd12xlarge,
+    /// `m9gd.16xlarge`
+    M9gd16xlarge,
+    /// `m9gd.24xlarge`
+    M9gd24xlarge,
+    /// `m9gd.48xlarge`
+    M9gd48xlarge,
+    /// `m9gd.metal-24xl`
+    M9gdMetal24xl,
+    /// `m9gd.metal-48xl`
+    M9gdMetal48xl,
+    /// `r8in.metal-48xl`
+    R8inMetal48xl,
+    /// `r8in.metal-96xl`
+    R8inMetal96xl,
+    /// `r8ib.metal-48xl`
+    R8ibMetal48xl,
+    /// `r8ib.metal-96xl`
+    R8ibMetal96xl,
+    /// `r8idn.metal-48xl`
+    R8idnMetal48xl,
+    /// `r8idn.metal-96xl`
+    R8idnMetal96xl,
+    /// `r8idb.metal-48xl`
+    R8idbMetal48xl,
+    /// `r8idb.metal-96xl`
+    R8idbMetal96xl,
+    /// `m8in.metal-48xl`
+    M8inMetal48xl,
+    /// `m8in.metal-96xl`
+    M8inMetal96xl,
+    /// `m8ib.metal-48xl`
+    M8ibMetal48xl,
+    /// `m8ib.metal-96xl`
+    M8ibMetal96xl,
+    /// `m8idn.metal-48xl`
+    M8idnMetal48xl,
+    /// `m8idn.metal-96xl`
+    M8idnMetal96xl,
+    /// `m8idb.metal-48xl`
+    M8idbMetal48xl,
+    /// `m8idb.metal-96xl`
+    M8idbMetal96xl,
+    /// `g7.2xlarge`
+    G72xlarge,
+    /// `g7.4xlarge`
+    G74xlarge,
+    /// `g7.8xlarge`
+    G78xlarge,
+    /// `g7.12xlarge`
+    G712xlarge,
+    /// `g7.24xlarge`
+    G724xlarge,
+    /// `g7.48xlarge`
+    G748xlarge,
+    /// `c9g.medium`
+    C9gMedium,
+    /// `c9g.large`
+    C9gLarge,
+    /// `c9g.xlarge`
+    C9gXlarge,
+    /// `c9g.2xlarge`
+    C9g2xlarge,
+    /// `c9g.4xlarge`
+    C9g4xlarge,
+    /// `c9g.8xlarge`
+    C9g8xlarge,
+    /// `c9g.12xlarge`
+    C9g12xlarge,
+    /// `c9g.16xlarge`
+    C9g16xlarge,
+    /// `c9g.24xlarge`
+    C9g24xlarge,
+    /// `c9g.48xlarge`
+    C9g48xlarge,
+    /// `c9g.metal-48xl`
+    C9gMetal48xl,
+    /// `c9gd.medium`
+    C9gdMedium,
+    /// `c9gd.large`
+    C9gdLarge,
+    /// `c9gd.xlarge`
+    C9gdXlarge,
+    /// `c9gd.2xlarge`
+    C9gd2xlarge,
+    /// `c9gd.4xlarge`
+    C9gd4xlarge,
+    /// `c9gd.8xlarge`
+    C9gd8xlarge,
+    /// `c9gd.12xlarge`
+    C9gd12xlarge,
+    /// `c9gd.16xlarge`
+    C9gd16xlarge,
+    /// `c9gd.24xlarge`
+    C9gd24xlarge,
+    /// `c9gd.48xlarge`
+    C9gd48xlarge,
+    /// `c9gd.metal-48xl`
+    C9gdMetal48xl,
+    /// `r9g.medium`
+    R9gMedium,
+    /// `r9g.large`
+    R9gLarge,
+    /// `r9g.xlarge`
+    R9gXlarge,
+    /// `r9g.2xlarge`
+    R9g2xlarge,
+    /// `r9g.4xlarge`
+    R9g4xlarge,
+    /// `r9g.8xlarge`
+    R9g8xlarge,
+    /// `r9g.12xlarge`
+    R9g12xlarge,
+    /// `r9g.16xlarge`
+    R9g16xlarge,
+    /// `r9g.24xlarge`
+    R9g24xlarge,
+    /// `r9g.48xlarge`
+    R9g48xlarge,
+    /// `r9g.metal-48xl`
+    R9gMetal48xl,
+    /// `r9gd.medium`
+    R9gdMedium,
+    /// `r9gd.large`
+    R9gdLarge,
+    /// `r9gd.xlarge`
+    R9gdXlarge,
+    /// `r9gd.2xlarge`
+    R9gd2xlarge,
+    /// `r9gd.4xlarge`
+    R9gd4xlarge,
+    /// `r9gd.8xlarge`
+    R9gd8xlarge,
+    /// `r9gd.12xlarge`
+    R9gd12xlarge,
+    /// `r9gd.16xlarge`
+    R9gd16xlarge,
+    /// `r9gd.24xlarge`
+    R9gd24xlarge,
+    /// `r9gd.48xlarge`
+    R9gd48xlarge,
+    /// `r9gd.metal-48xl`
+    R9gdMetal48xl,
+    /// `m9g.medium`
+    M9gMedium,
+    /// `t8i.nano`
+    T8iNano,
+    /// `t8i.micro`
+    T8iMicro,
+    /// `t8i.small`
+    T8iSmall,
+    /// `t8i.medium`
+    T8iMedium,
+    /// `i8g.metal-48xl`
+    I8gMetal48xl,
+    /// `r8gb.48xlarge`
+    R8gb48xlarge,
+    /// `r8gb.metal-48xl`
+    R8gbMetal48xl,
+    /// `m9gd.medium`
+    M9gdMedium,
+    /// `trn2u.48xlarge`
+    Trn2u48xlarge,
+}
+impl InstanceType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[
+        Self::A1Medium,
+        Self::A1Large,
+        Self::A1Xlarge,
+        Self::A12xlarge,
+        Self::A14xlarge,
+        Self::A1Metal,
+        Self::C1Medium,
+        Self::C1Xlarge,
+        Self::C3Large,
+        Self::C3Xlarge,
+        Self::C32xlarge,
+        Self::C34xlarge,
+        Self::C38xlarge,
+        Self::C4Large,
+        Self::C4Xlarge,
+        Self::C42xlarge,
+        Self::C44xlarge,
+        Self::C48xlarge,
+        Self::C5Large,
+        Self::C5Xlarge,
+        Self::C52xlarge,
+        Self::C54xlarge,
+        Self::C59xlarge,
+        Self::C512xlarge,
+        Self::C518xlarge,
+        Self::C524xlarge,
+        Self::C5Metal,
+        Self::C5aLarge,
+        Self::C5aXlarge,
+        Self::C5a2xlarge,
+        Self::C5a4xlarge,
+        Self::C5a8xlarge,
+        Self::C5a12xlarge,
+        Self::C5a16xlarge,
+        Self::C5a24xlarge,
+        Self::C5adLarge,
+        Self::C5adXlarge,
+        Self::C5ad2xlarge,
+        Self::C5ad4xlarge,
+        Self::C5ad8xlarge,
+        Self::C5ad12xlarge,
+        Self::C5ad16xlarge,
+        Self::C5ad24xlarge,
+        Self::C5dLarge,
+        Self::C5dXlarge,
+        Self::C5d2xlarge,
+        Self::C5d4xlarge,
+        Self::C5d9xlarge,
+        Self::C5d12xlarge,
+        Self::C5d18xlarge,
+        Self::C5d24xlarge,
+        Self::C5dMetal,
+        Self::C5nLarge,
+        Self::C5nXlarge,
+        Self::C5n2xlarge,
+        Self::C5n4xlarge,
+        Self::C5n9xlarge,
+        Self::C5n18xlarge,
+        Self::C5nMetal,
+        Self::C6gMedium,
+        Self::C6gLarge,
+        Self::C6gXlarge,
+        Self::C6g2xlarge,
+        Self::C6g4xlarge,
+        Self::C6g8xlarge,
+        Self::C6g12xlarge,
+        Self::C6g16xlarge,
+        Self::C6gMetal,
+        Self::C6gdMedium,
+        Self::C6gdLarge,
+        Self::C6gdXlarge,
+        Self::C6gd2xlarge,
+        Self::C6gd4xlarge,
+        Self::C6gd8xlarge,
+        Self::C6gd12xlarge,
+        Self::C6gd16xlarge,
+        Self::C6gdMetal,
+        Self::C6gnMedium,
+        Self::C6gnLarge,
+        Self::C6gnXlarge,
+        Self::C6gn2xlarge,
+        Self::C6gn4xlarge,
+        Self::C6gn8xlarge,
+        Self::C6gn12xlarge,
+        Self::C6gn16xlarge,
+        Self::C6iLarge,
+        Self::C6iXlarge,
+        Self::C6i2xlarge,
+        Self::C6i4xlarge,
+        Self::C6i8xlarge,
+        Self::C6i12xlarge,
+        Self::C6i16xlarge,
+        Self::C6i24xlarge,
+        Self::C6i32xlarge,
+        Self::C6iMetal,
+        Self::Cc14xlarge,
+        Self::Cc28xlarge,
+        Self::Cg14xlarge,
+        Self::Cr18xlarge,
+        Self::D2Xlarge,
+        Self::D22xlarge,
+        Self::D24xlarge,
+        Self::D28xlarge,
+        Self::D3Xlarge,
+        Self::D32xlarge,
+        Self::D34xlarge,
+        Self::D38xlarge,
+        Self::D3enXlarge,
+        Self::D3en2xlarge,
+        Self::D3en4xlarge,
+        Self::D3en6xlarge,
+        Self::D3en8xlarge,
+        Self::D3en12xlarge,
+        Self::Dl124xlarge,
+        Self::F12xlarge,
+        Self::F14xlarge,
+        Self::F116xlarge,
+        Self::G22xlarge,
+        Self::G28xlarge,
+        Self::G34xlarge,
+        Self::G38xlarge,
+        Self::G316xlarge,
+        Self::G3sXlarge,
+        Self::G4adXlarge,
+        Self::G4ad2xlarge,
+        Self::G4ad4xlarge,
+        Self::G4ad8xlarge,
+        Self::G4ad16xlarge,
+        Self::G4dnXlarge,
+        Self::G4dn2xlarge,
+        Self::G4dn4xlarge,
+        Self::G4dn8xlarge,
+        Self::G4dn12xlarge,
+        Self::G4dn16xlarge,
+        Self::G4dnMetal,
+        Self::G5Xlarge,
+        Self::G52xlarge,
+        Self::G54xlarge,
+        Self::G58xlarge,
+        Self::G512xlarge,
+        Self::G516xlarge,
+        Self::G524xlarge,
+        Self::G548xlarge,
+        Self::G5gXlarge,
+        Self::G5g2xlarge,
+        Self::G5g4xlarge,
+        Self::G5g8xlarge,
+        Self::G5g16xlarge,
+        Self::G5gMetal,
+        Self::Hi14xlarge,
+        Self::Hpc6a48xlarge,
+        Self::Hs18xlarge,
+        Self::H12xlarge,
+        Self::H14xlarge,
+        Self::H18xlarge,
+        Self::H116xlarge,
+        Self::I2Xlarge,
+        Self::I22xlarge,
+        Self::I24xlarge,
+        Self::I28xlarge,
+        Self::I3Large,
+        Self::I3Xlarge,
+        Self::I32xlarge,
+        Self::I34xlarge,
+        Self::I38xlarge,
+        Self::I316xlarge,
+        Self::I3Metal,
+        Self::I3enLarge,
+        Self::I3enXlarge,
+        Self::I3en2xlarge,
+        Self::I3en3xlarge,
+        Self::I3en6xlarge,
+        Self::I3en12xlarge,
+        Self::I3en24xlarge,
+        Self::I3enMetal,
+        Self::Im4gnLarge,
+        Self::Im4gnXlarge,
+        Self::Im4gn2xlarge,
+        Self::Im4gn4xlarge,
+        Self::Im4gn8xlarge,
+        Self::Im4gn16xlarge,
+        Self::Inf1Xlarge,
+        Self::Inf12xlarge,
+        Self::Inf16xlarge,
+        Self::Inf124xlarge,
+        Self::Is4genMedium,
+        Self::Is4genLarge,
+        Self::Is4genXlarge,
+        Self::Is4gen2xlarge,
+        Self::Is4gen4xlarge,
+        Self::Is4gen8xlarge,
+        Self::M1Small,
+        Self::M1Medium,
+        Self::M1Large,
+        Self::M1Xlarge,
+        Self::M2Xlarge,
+        Self::M22xlarge,
+        Self::M24xlarge,
+        Self::M3Medium,
+        Self::M3Large,
+        Self::M3Xlarge,
+        Self::M32xlarge,
+        Self::M4Large,
+        Self::M4Xlarge,
+        Self::M42xlarge,
+        Self::M44xlarge,
+        Self::M410xlarge,
+        Self::M416xlarge,
+        Self::M5Large,
+        Self::M5Xlarge,
+        Self::M52xlarge,
+        Self::M54xlarge,
+        Self::M58xlarge,
+        Self::M512xlarge,
+        Self::M516xlarge,
+        Self::M524xlarge,
+        Self::M5Metal,
+        Self::M5aLarge,
+        Self::M5aXlarge,
+        Self::M5a2xlarge,
+        Self::M5a4xlarge,
+        Self::M5a8xlarge,
+        Self::M5a12xlarge,
+        Self::M5a16xlarge,
+        Self::M5a24xlarge,
+        Self::M5adLarge,
+        Self::M5adXlarge,
+        Self::M5ad2xlarge,
+        Self::M5ad4xlarge,
+        Self::M5ad8xlarge,
+        Self::M5ad12xlarge,
+        Self::M5ad16xlarge,
+        Self::M5ad24xlarge,
+        Self::M5dLarge,
+        Self::M5dXlarge,
+        Self::M5d2xlarge,
+        Self::M5d4xlarge,
+        Self::M5d8xlarge,
+        Self::M5d12xlarge,
+        Self::M5d16xlarge,
+        Self::M5d24xlarge,
+        Self::M5dMetal,
+        Self::M5dnLarge,
+        Self::M5dnXlarge,
+        Self::M5dn2xlarge,
+        Self::M5dn4xlarge,
+        Self::M5dn8xlarge,
+        Self::M5dn12xlarge,
+        Self::M5dn16xlarge,
+        Self::M5dn24xlarge,
+        Self::M5dnMetal,
+        Self::M5nLarge,
+        Self::M5nXlarge,
+        Self::M5n2xlarge,
+        Self::M5n4xlarge,
+        Self::M5n8xlarge,
+        Self::M5n12xlarge,
+        Self::M5n16xlarge,
+        Self::M5n24xlarge,
+        Self::M5nMetal,
+        Self::M5znLarge,
+        Self::M5znXlarge,
+        Self::M5zn2xlarge,
+        Self::M5zn3xlarge,
+        Self::M5zn6xlarge,
+        Self::M5zn12xlarge,
+        Self::M5znMetal,
+        Self::M6aLarge,
+        Self::M6aXlarge,
+        Self::M6a2xlarge,
+        Self::M6a4xlarge,
+        Self::M6a8xlarge,
+        Self::M6a12xlarge,
+        Self::M6a16xlarge,
+        Self::M6a24xlarge,
+        Self::M6a32xlarge,
+        Self::M6a48xlarge,
+        Self::M6gMetal,
+        Self::M6gMedium,
+        Self::M6gLarge,
+        Self::M6gXlarge,
+        Self::M6g2xlarge,
+        Self::M6g4xlarge,
+        Self::M6g8xlarge,
+        Self::M6g12xlarge,
+        Self::M6g16xlarge,
+        Self::M6gdMetal,
+        Self::M6gdMedium,
+        Self::M6gdLarge,
+        Self::M6gdXlarge,
+        Self::M6gd2xlarge,
+        Self::M6gd4xlarge,
+        Self::M6gd8xlarge,
+        Self::M6gd12xlarge,
+        Self::M6gd16xlarge,
+        Self::M6iLarge,
+        Self::M6iXlarge,
+        Self::M6i2xlarge,
+        Self::M6i4xlarge,
+        Self::M6i8xlarge,
+        Self::M6i12xlarge,
+        Self::M6i16xlarge,
+        Self::M6i24xlarge,
+        Self::M6i32xlarge,
+        Self::M6iMetal,
+        Self::Mac1Metal,
+        Self::P2Xlarge,
+        Self::P28xlarge,
+        Self::P216xlarge,
+        Self::P32xlarge,
+        Self::P38xlarge,
+        Self::P316xlarge,
+        Self::P3dn24xlarge,
+        Self::P4d24xlarge,
+        Self::R3Large,
+        Self::R3Xlarge,
+        Self::R32xlarge,
+        Self::R34xlarge,
+        Self::R38xlarge,
+        Self::R4Large,
+        Self::R4Xlarge,
+        Self::R42xlarge,
+        Self::R44xlarge,
+        Self::R48xlarge,
+        Self::R416xlarge,
+        Self::R5Large,
+        Self::R5Xlarge,
+        Self::R52xlarge,
+        Self::R54xlarge,
+        Self::R58xlarge,
+        Self::R512xlarge,
+        Self::R516xlarge,
+        Self::R524xlarge,
+        Self::R5Metal,
+        Self::R5aLarge,
+        Self::R5aXlarge,
+        Self::R5a2xlarge,
+        Self::R5a4xlarge,
+        Self::R5a8xlarge,
+        Self::R5a12xlarge,
+        Self::R5a16xlarge,
+        Self::R5a24xlarge,
+        Self::R5adLarge,
+        Self::R5adXlarge,
+        Self::R5ad2xlarge,
+        Self::R5ad4xlarge,
+        Self::R5ad8xlarge,
+        Self::R5ad12xlarge,
+        Self::R5ad16xlarge,
+        Self::R5ad24xlarge,
+        Self::R5bLarge,
+        Self::R5bXlarge,
+        Self::R5b2xlarge,
+        Self::R5b4xlarge,
+        Self::R5b8xlarge,
+        Self::R5b12xlarge,
+        Self::R5b16xlarge,
+        Self::R5b24xlarge,
+        Self::R5bMetal,
+        Self::R5dLarge,
+        Self::R5dXlarge,
+        Self::R5d2xlarge,
+        Self::R5d4xlarge,
+        Self::R5d8xlarge,
+        Self::R5d12xlarge,
+        Self::R5d16xlarge,
+        Self::R5d24xlarge,
+        Self::R5dMetal,
+        Self::R5dnLarge,
+        Self::R5dnXlarge,
+        Self::R5dn2xlarge,
+        Self::R5dn4xlarge,
+        Self::R5dn8xlarge,
+        Self::R5dn12xlarge,
+        Self::R5dn16xlarge,
+        Self::R5dn24xlarge,
+        Self::R5dnMetal,
+        Self::R5nLarge,
+        Self::R5nXlarge,
+        Self::R5n2xlarge,
+        Self::R5n4xlarge,
+        Self::R5n8xlarge,
+        Self::R5n12xlarge,
+        Self::R5n16xlarge,
+        Self::R5n24xlarge,
+        Self::R5nMetal,
+        Self::R6gMedium,
+        Self::R6gLarge,
+        Self::R6gXlarge,
+        Self::R6g2xlarge,
+        Self::R6g4xlarge,
+        Self::R6g8xlarge,
+        Self::R6g12xlarge,
+        Self::R6g16xlarge,
+        Self::R6gMetal,
+        Self::R6gdMedium,
+        Self::R6gdLarge,
+        Self::R6gdXlarge,
+        Self::R6gd2xlarge,
+        Self::R6gd4xlarge,
+        Self::R6gd8xlarge,
+        Self::R6gd12xlarge,
+        Self::R6gd16xlarge,
+        Self::R6gdMetal,
+        Self::R6iLarge,
+        Self::R6iXlarge,
+        Self::R6i2xlarge,
+        Self::R6i4xlarge,
+        Self::R6i8xlarge,
+        Self::R6i12xlarge,
+        Self::R6i16xlarge,
+        Self::R6i24xlarge,
+        Self::R6i32xlarge,
+        Self::R6iMetal,
+        Self::T1Micro,
+        Self::T2Nano,
+        Self::T2Micro,
+        Self::T2Small,
+        Self::T2Medium,
+        Self::T2Large,
+        Self::T2Xlarge,
+        Self::T22xlarge,
+        Self::T3Nano,
+        Self::T3Micro,
+        Self::T3Small,
+        Self::T3Medium,
+        Self::T3Large,
+        Self::T3Xlarge,
+        Self::T32xlarge,
+        Self::T3aNano,
+        Self::T3aMicro,
+        Self::T3aSmall,
+        Self::T3aMedium,
+        Self::T3aLarge,
+        Self::T3aXlarge,
+        Self::T3a2xlarge,
+        Self::T4gNano,
+        Self::T4gMicro,
+        Self::T4gSmall,
+        Self::T4gMedium,
+        Self::T4gLarge,
+        Self::T4gXlarge,
+        Self::T4g2xlarge,
+        Self::U6tb156xlarge,
+        Self::U6tb1112xlarge,
+        Self::U9tb1112xlarge,
+        Self::U12tb1112xlarge,
+        Self::U6tb1Metal,
+        Self::U9tb1Metal,
+        Self::U12tb1Metal,
+        Self::U18tb1Metal,
+        Self::U24tb1Metal,
+        Self::Vt13xlarge,
+        Self::Vt16xlarge,
+        Self::Vt124xlarge,
+        Self::X116xlarge,
+        Self::X132xlarge,
+        Self::X1eXlarge,
+        Self::X1e2xlarge,
+        Self::X1e4xlarge,
+        Self::X1e8xlarge,
+        Self::X1e16xlarge,
+        Self::X1e32xlarge,
+        Self::X2iezn2xlarge,
+        Self::X2iezn4xlarge,
+        Self::X2iezn6xlarge,
+        Self::X2iezn8xlarge,
+        Self::X2iezn12xlarge,
+        Self::X2ieznMetal,
+        Self::X2gdMedium,
+        Self::X2gdLarge,
+        Self::X2gdXlarge,
+        Self::X2gd2xlarge,
+        Self::X2gd4xlarge,
+        Self::X2gd8xlarge,
+        Self::X2gd12xlarge,
+        Self::X2gd16xlarge,
+        Self::X2gdMetal,
+        Self::Z1dLarge,
+        Self::Z1dXlarge,
+        Self::Z1d2xlarge,
+        Self::Z1d3xlarge,
+        Self::Z1d6xlarge,
+        Self::Z1d12xlarge,
+        Self::Z1dMetal,
+        Self::X2idn16xlarge,
+        Self::X2idn24xlarge,
+        Self::X2idn32xlarge,
+        Self::X2iednXlarge,
+        Self::X2iedn2xlarge,
+        Self::X2iedn4xlarge,
+        Self::X2iedn8xlarge,
+        Self::X2iedn16xlarge,
+        Self::X2iedn24xlarge,
+        Self::X2iedn32xlarge,
+        Self::C6aLarge,
+        Self::C6aXlarge,
+        Self::C6a2xlarge,
+        Self::C6a4xlarge,
+        Self::C6a8xlarge,
+        Self::C6a12xlarge,
+        Self::C6a16xlarge,
+        Self::C6a24xlarge,
+        Self::C6a32xlarge,
+        Self::C6a48xlarge,
+        Self::C6aMetal,
+        Self::M6aMetal,
+        Self::I4iLarge,
+        Self::I4iXlarge,
+        Self::I4i2xlarge,
+        Self::I4i4xlarge,
+        Self::I4i8xlarge,
+        Self::I4i16xlarge,
+        Self::I4i32xlarge,
+        Self::I4iMetal,
+        Self::X2idnMetal,
+        Self::X2iednMetal,
+        Self::C7gMedium,
+        Self::C7gLarge,
+        Self::C7gXlarge,
+        Self::C7g2xlarge,
+        Self::C7g4xlarge,
+        Self::C7g8xlarge,
+        Self::C7g12xlarge,
+        Self::C7g16xlarge,
+        Self::Mac2Metal,
+        Self::C6idLarge,
+        Self::C6idXlarge,
+        Self::C6id2xlarge,
+        Self::C6id4xlarge,
+        Self::C6id8xlarge,
+        Self::C6id12xlarge,
+        Self::C6id16xlarge,
+        Self::C6id24xlarge,
+        Self::C6id32xlarge,
+        Self::C6idMetal,
+        Self::M6idLarge,
+        Self::M6idXlarge,
+        Self::M6id2xlarge,
+        Self::M6id4xlarge,
+        Self::M6id8xlarge,
+        Self::M6id12xlarge,
+        Self::M6id16xlarge,
+        Self::M6id24xlarge,
+        Self::M6id32xlarge,
+        Self::M6idMetal,
+        Self::R6idLarge,
+        Self::R6idXlarge,
+        Self::R6id2xlarge,
+        Self::R6id4xlarge,
+        Self::R6id8xlarge,
+        Self::R6id12xlarge,
+        Self::R6id16xlarge,
+        Self::R6id24xlarge,
+        Self::R6id32xlarge,
+        Self::R6idMetal,
+        Self::R6aLarge,
+        Self::R6aXlarge,
+        Self::R6a2xlarge,
+        Self::R6a4xlarge,
+        Self::R6a8xlarge,
+        Self::R6a12xlarge,
+        Self::R6a16xlarge,
+        Self::R6a24xlarge,
+        Self::R6a32xlarge,
+        Self::R6a48xlarge,
+        Self::R6aMetal,
+        Self::P4de24xlarge,
+        Self::U3tb156xlarge,
+        Self::U18tb1112xlarge,
+        Self::U24tb1112xlarge,
+        Self::Trn12xlarge,
+        Self::Trn132xlarge,
+        Self::Hpc6id32xlarge,
+        Self::C6inLarge,
+        Self::C6inXlarge,
+        Self::C6in2xlarge,
+        Self::C6in4xlarge,
+        Self::C6in8xlarge,
+        Self::C6in12xlarge,
+        Self::C6in16xlarge,
+        Self::C6in24xlarge,
+        Self::C6in32xlarge,
+        Self::M6inLarge,
+        Self::M6inXlarge,
+        Self::M6in2xlarge,
+        Self::M6in4xlarge,
+        Self::M6in8xlarge,
+        Self::M6in12xlarge,
+        Self::M6in16xlarge,
+        Self::M6in24xlarge,
+        Self::M6in32xlarge,
+        Self::M6idnLarge,
+        Self::M6idnXlarge,
+        Self::M6idn2xlarge,
+        Self::M6idn4xlarge,
+        Self::M6idn8xlarge,
+        Self::M6idn12xlarge,
+        Self::M6idn16xlarge,
+        Self::M6idn24xlarge,
+        Self::M6idn32xlarge,
+        Self::R6inLarge,
+        Self::R6inXlarge,
+        Self::R6in2xlarge,
+        Self::R6in4xlarge,
+        Self::R6in8xlarge,
+        Self::R6in12xlarge,
+        Self::R6in16xlarge,
+        Self::R6in24xlarge,
+        Self::R6in32xlarge,
+        Self::R6idnLarge,
+        Self::R6idnXlarge,
+        Self::R6idn2xlarge,
+        Self::R6idn4xlarge,
+        Self::R6idn8xlarge,
+        Self::R6idn12xlarge,
+        Self::R6idn16xlarge,
+        Self::R6idn24xlarge,
+        Self::R6idn32xlarge,
+        Self::C7gMetal,
+        Self::M7gMedium,
+        Self::M7gLarge,
+        Self::M7gXlarge,
+        Self::M7g2xlarge,
+        Self::M7g4xlarge,
+        Self::M7g8xlarge,
+        Self::M7g12xlarge,
+        Self::M7g16xlarge,
+        Self::M7gMetal,
+        Self::R7gMedium,
+        Self::R7gLarge,
+        Self::R7gXlarge,
+        Self::R7g2xlarge,
+        Self::R7g4xlarge,
+        Self::R7g8xlarge,
+        Self::R7g12xlarge,
+        Self::R7g16xlarge,
+        Self::R7gMetal,
+        Self::C6inMetal,
+        Self::M6inMetal,
+        Self::M6idnMetal,
+        Self::R6inMetal,
+        Self::R6idnMetal,
+        Self::Inf2Xlarge,
+        Self::Inf28xlarge,
+        Self::Inf224xlarge,
+        Self::Inf248xlarge,
+        Self::Trn1n32xlarge,
+        Self::I4gLarge,
+        Self::I4gXlarge,
+        Self::I4g2xlarge,
+        Self::I4g4xlarge,
+        Self::I4g8xlarge,
+        Self::I4g16xlarge,
+        Self::Hpc7g4xlarge,
+        Self::Hpc7g8xlarge,
+        Self::Hpc7g16xlarge,
+        Self::C7gnMedium,
+        Self::C7gnLarge,
+        Self::C7gnXlarge,
+        Self::C7gn2xlarge,
+        Self::C7gn4xlarge,
+        Self::C7gn8xlarge,
+        Self::C7gn12xlarge,
+        Self::C7gn16xlarge,
+        Self::P548xlarge,
+        Self::M7iLarge,
+        Self::M7iXlarge,
+        Self::M7i2xlarge,
+        Self::M7i4xlarge,
+        Self::M7i8xlarge,
+        Self::M7i12xlarge,
+        Self::M7i16xlarge,
+        Self::M7i24xlarge,
+        Self::M7i48xlarge,
+        Self::M7iFlexLarge,
+        Self::M7iFlexXlarge,
+        Self::M7iFlex2xlarge,
+        Self::M7iFlex4xlarge,
+        Self::M7iFlex8xlarge,
+        Self::M7aMedium,
+        Self::M7aLarge,
+        Self::M7aXlarge,
+        Self::M7a2xlarge,
+        Self::M7a4xlarge,
+        Self::M7a8xlarge,
+        Self::M7a12xlarge,
+        Self::M7a16xlarge,
+        Self::M7a24xlarge,
+        Self::M7a32xlarge,
+        Self::M7a48xlarge,
+        Self::M7aMetal48xl,
+        Self::Hpc7a12xlarge,
+        Self::Hpc7a24xlarge,
+        Self::Hpc7a48xlarge,
+        Self::Hpc7a96xlarge,
+        Self::C7gdMedium,
+        Self::C7gdLarge,
+        Self::C7gdXlarge,
+        Self::C7gd2xlarge,
+        Self::C7gd4xlarge,
+        Self::C7gd8xlarge,
+        Self::C7gd12xlarge,
+        Self::C7gd16xlarge,
+        Self::M7gdMedium,
+        Self::M7gdLarge,
+        Self::M7gdXlarge,
+        Self::M7gd2xlarge,
+        Self::M7gd4xlarge,
+        Self::M7gd8xlarge,
+        Self::M7gd12xlarge,
+        Self::M7gd16xlarge,
+        Self::R7gdMedium,
+        Self::R7gdLarge,
+        Self::R7gdXlarge,
+        Self::R7gd2xlarge,
+        Self::R7gd4xlarge,
+        Self::R7gd8xlarge,
+        Self::R7gd12xlarge,
+        Self::R7gd16xlarge,
+        Self::R7aMedium,
+        Self::R7aLarge,
+        Self::R7aXlarge,
+        Self::R7a2xlarge,
+        Self::R7a4xlarge,
+        Self::R7a8xlarge,
+        Self::R7a12xlarge,
+        Self::R7a16xlarge,
+        Self::R7a24xlarge,
+        Self::R7a32xlarge,
+        Self::R7a48xlarge,
+        Self::C7iLarge,
+        Self::C7iXlarge,
+        Self::C7i2xlarge,
+        Self::C7i4xlarge,
+        Self::C7i8xlarge,
+        Self::C7i12xlarge,
+        Self::C7i16xlarge,
+        Self::C7i24xlarge,
+        Self::C7i48xlarge,
+        Self::Mac2M2proMetal,
+        Self::R7izLarge,
+        Self::R7izXlarge,
+        Self::R7iz2xlarge,
+        Self::R7iz4xlarge,
+        Self::R7iz8xlarge,
+        Self::R7iz12xlarge,
+        Self::R7iz16xlarge,
+        Self::R7iz32xlarge,
+        Self::C7aMedium,
+        Self::C7aLarge,
+        Self::C7aXlarge,
+        Self::C7a2xlarge,
+        Self::C7a4xlarge,
+        Self::C7a8xlarge,
+        Self::C7a12xlarge,
+        Self::C7a16xlarge,
+        Self::C7a24xlarge,
+        Self::C7a32xlarge,
+        Self::C7a48xlarge,
+        Self::C7aMetal48xl,
+        Self::R7aMetal48xl,
+        Self::R7iLarge,
+        Self::R7iXlarge,
+        Self::R7i2xlarge,
+        Self::R7i4xlarge,
+        Self::R7i8xlarge,
+        Self::R7i12xlarge,
+        Self::R7i16xlarge,
+        Self::R7i24xlarge,
+        Self::R7i48xlarge,
+        Self::Dl2q24xlarge,
+        Self::Mac2M2Metal,
+        Self::I4i12xlarge,
+        Self::I4i24xlarge,
+        Self::C7iMetal24xl,
+        Self::C7iMetal48xl,
+        Self::M7iMetal24xl,
+        Self::M7iMetal48xl,
+        Self::R7iMetal24xl,
+        Self::R7iMetal48xl,
+        Self::R7izMetal16xl,
+        Self::R7izMetal32xl,
+        Self::C7gdMetal,
+        Self::M7gdMetal,
+        Self::R7gdMetal,
+        Self::G6Xlarge,
+        Self::G62xlarge,
+        Self::G64xlarge,
+        Self::G68xlarge,
+        Self::G612xlarge,
+        Self::G616xlarge,
+        Self::G624xlarge,
+        Self::G648xlarge,
+        Self::Gr64xlarge,
+        Self::Gr68xlarge,
+        Self::C7iFlexLarge,
+        Self::C7iFlexXlarge,
+        Self::C7iFlex2xlarge,
+        Self::C7iFlex4xlarge,
+        Self::C7iFlex8xlarge,
+        Self::U7i12tb224xlarge,
+        Self::U7in16tb224xlarge,
+        Self::U7in24tb224xlarge,
+        Self::U7in32tb224xlarge,
+        Self::U7ib12tb224xlarge,
+        Self::C7gnMetal,
+        Self::R8gMedium,
+        Self::R8gLarge,
+        Self::R8gXlarge,
+        Self::R8g2xlarge,
+        Self::R8g4xlarge,
+        Self::R8g8xlarge,
+        Self::R8g12xlarge,
+        Self::R8g16xlarge,
+        Self::R8g24xlarge,
+        Self::R8g48xlarge,
+        Self::R8gMetal24xl,
+        Self::R8gMetal48xl,
+        Self::Mac2M1ultraMetal,
+        Self::G6eXlarge,
+        Self::G6e2xlarge,
+        Self::G6e4xlarge,
+        Self::G6e8xlarge,
+        Self::G6e12xlarge,
+        Self::G6e16xlarge,
+        Self::G6e24xlarge,
+        Self::G6e48xlarge,
+        Self::C8gMedium,
+        Self::C8gLarge,
+        Self::C8gXlarge,
+        Self::C8g2xlarge,
+        Self::C8g4xlarge,
+        Self::C8g8xlarge,
+        Self::C8g12xlarge,
+        Self::C8g16xlarge,
+        Self::C8g24xlarge,
+        Self::C8g48xlarge,
+        Self::C8gMetal24xl,
+        Self::C8gMetal48xl,
+        Self::M8gMedium,
+        Self::M8gLarge,
+        Self::M8gXlarge,
+        Self::M8g2xlarge,
+        Self::M8g4xlarge,
+        Self::M8g8xlarge,
+        Self::M8g12xlarge,
+        Self::M8g16xlarge,
+        Self::M8g24xlarge,
+        Self::M8g48xlarge,
+        Self::M8gMetal24xl,
+        Self::M8gMetal48xl,
+        Self::X8gMedium,
+        Self::X8gLarge,
+        Self::X8gXlarge,
+        Self::X8g2xlarge,
+        Self::X8g4xlarge,
+        Self::X8g8xlarge,
+        Self::X8g12xlarge,
+        Self::X8g16xlarge,
+        Self::X8g24xlarge,
+        Self::X8g48xlarge,
+        Self::X8gMetal24xl,
+        Self::X8gMetal48xl,
+        Self::I7ieLarge,
+        Self::I7ieXlarge,
+        Self::I7ie2xlarge,
+        Self::I7ie3xlarge,
+        Self::I7ie6xlarge,
+        Self::I7ie12xlarge,
+        Self::I7ie18xlarge,
+        Self::I7ie24xlarge,
+        Self::I7ie48xlarge,
+        Self::I8gLarge,
+        Self::I8gXlarge,
+        Self::I8g2xlarge,
+        Self::I8g4xlarge,
+        Self::I8g8xlarge,
+        Self::I8g12xlarge,
+        Self::I8g16xlarge,
+        Self::I8g24xlarge,
+        Self::I8gMetal24xl,
+        Self::U7i6tb112xlarge,
+        Self::U7i8tb112xlarge,
+        Self::U7inh32tb480xlarge,
+        Self::P5e48xlarge,
+        Self::P5en48xlarge,
+        Self::F212xlarge,
+        Self::F248xlarge,
+        Self::Trn248xlarge,
+        Self::C7iFlex12xlarge,
+        Self::C7iFlex16xlarge,
+        Self::M7iFlex12xlarge,
+        Self::M7iFlex16xlarge,
+        Self::I7ieMetal24xl,
+        Self::I7ieMetal48xl,
+        Self::I8g48xlarge,
+        Self::C8gdMedium,
+        Self::C8gdLarge,
+        Self::C8gdXlarge,
+        Self::C8gd2xlarge,
+        Self::C8gd4xlarge,
+        Self::C8gd8xlarge,
+        Self::C8gd12xlarge,
+        Self::C8gd16xlarge,
+        Self::C8gd24xlarge,
+        Self::C8gd48xlarge,
+        Self::C8gdMetal24xl,
+        Self::C8gdMetal48xl,
+        Self::I7iLarge,
+        Self::I7iXlarge,
+        Self::I7i2xlarge,
+        Self::I7i4xlarge,
+        Self::I7i8xlarge,
+        Self::I7i12xlarge,
+        Self::I7i16xlarge,
+        Self::I7i24xlarge,
+        Self::I7i48xlarge,
+        Self::I7iMetal24xl,
+        Self::I7iMetal48xl,
+        Self::P6B20048xlarge,
+        Self::M8gdMedium,
+        Self::M8gdLarge,
+        Self::M8gdXlarge,
+        Self::M8gd2xlarge,
+        Self::M8gd4xlarge,
+        Self::M8gd8xlarge,
+        Self::M8gd12xlarge,
+        Self::M8gd16xlarge,
+        Self::M8gd24xlarge,
+        Self::M8gd48xlarge,
+        Self::M8gdMetal24xl,
+        Self::M8gdMetal48xl,
+        Self::R8gdMedium,
+        Self::R8gdLarge,
+        Self::R8gdXlarge,
+        Self::R8gd2xlarge,
+        Self::R8gd4xlarge,
+        Self::R8gd8xlarge,
+        Self::R8gd12xlarge,
+        Self::R8gd16xlarge,
+        Self::R8gd24xlarge,
+        Self::R8gd48xlarge,
+        Self::R8gdMetal24xl,
+        Self::R8gdMetal48xl,
+        Self::C8gnMedium,
+        Self::C8gnLarge,
+        Self::C8gnXlarge,
+        Self::C8gn2xlarge,
+        Self::C8gn4xlarge,
+        Self::C8gn8xlarge,
+        Self::C8gn12xlarge,
+        Self::C8gn16xlarge,
+        Self::C8gn24xlarge,
+        Self::C8gn48xlarge,
+        Self::C8gnMetal24xl,
+        Self::C8gnMetal48xl,
+        Self::F26xlarge,
+        Self::P6eGb20036xlarge,
+        Self::G6fLarge,
+        Self::G6fXlarge,
+        Self::G6f2xlarge,
+        Self::G6f4xlarge,
+        Self::Gr6f4xlarge,
+        Self::P54xlarge,
+        Self::R8iLarge,
+        Self::R8iXlarge,
+        Self::R8i2xlarge,
+        Self::R8i4xlarge,
+        Self::R8i8xlarge,
+        Self::R8i12xlarge,
+        Self::R8i16xlarge,
+        Self::R8i24xlarge,
+        Self::R8i32xlarge,
+        Self::R8i48xlarge,
+        Self::R8i96xlarge,
+        Self::R8iMetal48xl,
+        Self::R8iMetal96xl,
+        Self::R8iFlexLarge,
+        Self::R8iFlexXlarge,
+        Self::R8iFlex2xlarge,
+        Self::R8iFlex4xlarge,
+        Self::R8iFlex8xlarge,
+        Self::R8iFlex12xlarge,
+        Self::R8iFlex16xlarge,
+        Self::M8iLarge,
+        Self::M8iXlarge,
+        Self::M8i2xlarge,
+        Self::M8i4xlarge,
+        Self::M8i8xlarge,
+        Self::M8i12xlarge,
+        Self::M8i16xlarge,
+        Self::M8i24xlarge,
+        Self::M8i32xlarge,
+        Self::M8i48xlarge,
+        Self::M8i96xlarge,
+        Self::M8iMetal48xl,
+        Self::M8iMetal96xl,
+        Self::M8iFlexLarge,
+        Self::M8iFlexXlarge,
+        Self::M8iFlex2xlarge,
+        Self::M8iFlex4xlarge,
+        Self::M8iFlex8xlarge,
+        Self::M8iFlex12xlarge,
+        Self::M8iFlex16xlarge,
+        Self::I8geLarge,
+        Self::I8geXlarge,
+        Self::I8ge2xlarge,
+        Self::I8ge3xlarge,
+        Self::I8ge6xlarge,
+        Self::I8ge12xlarge,
+        Self::I8ge18xlarge,
+        Self::I8ge24xlarge,
+        Self::I8ge48xlarge,
+        Self::I8geMetal24xl,
+        Self::I8geMetal48xl,
+        Self::MacM4Metal,
+        Self::MacM4proMetal,
+        Self::R8gnMedium,
+        Self::R8gnLarge,
+        Self::R8gnXlarge,
+        Self::R8gn2xlarge,
+        Self::R8gn4xlarge,
+        Self::R8gn8xlarge,
+        Self::R8gn12xlarge,
+        Self::R8gn16xlarge,
+        Self::R8gn24xlarge,
+        Self::R8gn48xlarge,
+        Self::R8gnMetal24xl,
+        Self::R8gnMetal48xl,
+        Self::C8iLarge,
+        Self::C8iXlarge,
+        Self::C8i2xlarge,
+        Self::C8i4xlarge,
+        Self::C8i8xlarge,
+        Self::C8i12xlarge,
+        Self::C8i16xlarge,
+        Self::C8i24xlarge,
+        Self::C8i32xlarge,
+        Self::C8i48xlarge,
+        Self::C8i96xlarge,
+        Self::C8iMetal48xl,
+        Self::C8iMetal96xl,
+        Self::C8iFlexLarge,
+        Self::C8iFlexXlarge,
+        Self::C8iFlex2xlarge,
+        Self::C8iFlex4xlarge,
+        Self::C8iFlex8xlarge,
+        Self::C8iFlex12xlarge,
+        Self::C8iFlex16xlarge,
+        Self::R8gbMedium,
+        Self::R8gbLarge,
+        Self::R8gbXlarge,
+        Self::R8gb2xlarge,
+        Self::R8gb4xlarge,
+        Self::R8gb8xlarge,
+        Self::R8gb12xlarge,
+        Self::R8gb16xlarge,
+        Self::R8gb24xlarge,
+        Self::R8gbMetal24xl,
+        Self::M8aMedium,
+        Self::M8aLarge,
+        Self::M8aXlarge,
+        Self::M8a2xlarge,
+        Self::M8a4xlarge,
+        Self::M8a8xlarge,
+        Self::M8a12xlarge,
+        Self::M8a16xlarge,
+        Self::M8a24xlarge,
+        Self::M8a48xlarge,
+        Self::M8aMetal24xl,
+        Self::M8aMetal48xl,
+        Self::Trn23xlarge,
+        Self::R8aMedium,
+        Self::R8aLarge,
+        Self::R8aXlarge,
+        Self::R8a2xlarge,
+        Self::R8a4xlarge,
+        Self::R8a8xlarge,
+        Self::R8a12xlarge,
+        Self::R8a16xlarge,
+        Self::R8a24xlarge,
+        Self::R8a48xlarge,
+        Self::R8aMetal24xl,
+        Self::R8aMetal48xl,
+        Self::P6B30048xlarge,
+        Self::C8aMedium,
+        Self::C8aLarge,
+        Self::C8aXlarge,
+        Self::C8a2xlarge,
+        Self::C8a4xlarge,
+        Self::C8a8xlarge,
+        Self::C8a12xlarge,
+        Self::C8a16xlarge,
+        Self::C8a24xlarge,
+        Self::C8a48xlarge,
+        Self::C8aMetal24xl,
+        Self::C8aMetal48xl,
+        Self::C8gb12xlarge,
+        Self::C8gb16xlarge,
+        Self::C8gb24xlarge,
+        Self::C8gb2xlarge,
+        Self::C8gb4xlarge,
+        Self::C8gb8xlarge,
+        Self::C8gbLarge,
+        Self::C8gbMedium,
+        Self::C8gbMetal24xl,
+        Self::C8gbXlarge,
+        Self::C8gb48xlarge,
+        Self::C8gbMetal48xl,
+        Self::M8gb12xlarge,
+        Self::M8gb16xlarge,
+        Self::M8gb24xlarge,
+        Self::M8gb2xlarge,
+        Self::M8gb4xlarge,
+        Self::M8gb8xlarge,
+        Self::M8gbLarge,
+        Self::M8gbMedium,
+        Self::M8gbXlarge,
+        Self::M8gb48xlarge,
+        Self::M8gbMetal24xl,
+        Self::M8gbMetal48xl,
+        Self::M8gn12xlarge,
+        Self::M8gn16xlarge,
+        Self::M8gn24xlarge,
+        Self::M8gn2xlarge,
+        Self::M8gn48xlarge,
+        Self::M8gn4xlarge,
+        Self::M8gn8xlarge,
+        Self::M8gnLarge,
+        Self::M8gnMedium,
+        Self::M8gnXlarge,
+        Self::M8gnMetal24xl,
+        Self::M8gnMetal48xl,
+        Self::X8aedz12xlarge,
+        Self::X8aedz24xlarge,
+        Self::X8aedz3xlarge,
+        Self::X8aedz6xlarge,
+        Self::X8aedzLarge,
+        Self::X8aedzMetal12xl,
+        Self::X8aedzMetal24xl,
+        Self::X8aedzXlarge,
+        Self::M8aznMedium,
+        Self::M8aznLarge,
+        Self::M8aznXlarge,
+        Self::M8azn3xlarge,
+        Self::M8azn6xlarge,
+        Self::M8azn12xlarge,
+        Self::M8azn24xlarge,
+        Self::M8aznMetal12xl,
+        Self::M8aznMetal24xl,
+        Self::X8iLarge,
+        Self::X8iXlarge,
+        Self::X8i2xlarge,
+        Self::X8i4xlarge,
+        Self::X8i8xlarge,
+        Self::X8i12xlarge,
+        Self::X8i16xlarge,
+        Self::X8i24xlarge,
+        Self::X8i32xlarge,
+        Self::X8i48xlarge,
+        Self::X8i64xlarge,
+        Self::X8i96xlarge,
+        Self::X8iMetal48xl,
+        Self::X8iMetal96xl,
+        Self::MacM4maxMetal,
+        Self::G7e2xlarge,
+        Self::G7e4xlarge,
+        Self::G7e8xlarge,
+        Self::G7e12xlarge,
+        Self::G7e24xlarge,
+        Self::G7e48xlarge,
+        Self::R8idLarge,
+        Self::R8idXlarge,
+        Self::R8id2xlarge,
+        Self::R8id4xlarge,
+        Self::R8id8xlarge,
+        Self::R8id12xlarge,
+        Self::R8id16xlarge,
+        Self::R8id24xlarge,
+        Self::R8id32xlarge,
+        Self::R8id48xlarge,
+        Self::R8id96xlarge,
+        Self::R8idMetal48xl,
+        Self::R8idMetal96xl,
+        Self::C8idLarge,
+        Self::C8idXlarge,
+        Self::C8id2xlarge,
+        Self::C8id4xlarge,
+        Self::C8id8xlarge,
+        Self::C8id12xlarge,
+        Self::C8id16xlarge,
+        Self::C8id24xlarge,
+        Self::C8id32xlarge,
+        Self::C8id48xlarge,
+        Self::C8id96xlarge,
+        Self::C8idMetal48xl,
+        Self::C8idMetal96xl,
+        Self::M8idLarge,
+        Self::M8idXlarge,
+        Self::M8id2xlarge,
+        Self::M8id4xlarge,
+        Self::M8id8xlarge,
+        Self::M8id12xlarge,
+        Self::M8id16xlarge,
+        Self::M8id24xlarge,
+        Self::M8id32xlarge,
+        Self::M8id48xlarge,
+        Self::M8id96xlarge,
+        Self::M8idMetal48xl,
+        Self::M8idMetal96xl,
+        Self::Hpc8a96xlarge,
+        Self::C8inLarge,
+        Self::C8inXlarge,
+        Self::C8in2xlarge,
+        Self::C8in4xlarge,
+        Self::C8in8xlarge,
+        Self::C8in12xlarge,
+        Self::C8in16xlarge,
+        Self::C8in24xlarge,
+        Self::C8in32xlarge,
+        Self::C8in48xlarge,
+        Self::C8in96xlarge,
+        Self::C8inMetal48xl,
+        Self::C8inMetal96xl,
+        Self::C8ibLarge,
+        Self::C8ibXlarge,
+        Self::C8ib2xlarge,
+        Self::C8ib4xlarge,
+        Self::C8ib8xlarge,
+        Self::C8ib12xlarge,
+        Self::C8ib16xlarge,
+        Self::C8ib24xlarge,
+        Self::C8ib32xlarge,
+        Self::C8ib48xlarge,
+        Self::C8ib96xlarge,
+        Self::C8ibMetal48xl,
+        Self::C8ibMetal96xl,
+        Self::R8inLarge,
+        Self::R8inXlarge,
+        Self::R8in2xlarge,
+        Self::R8in4xlarge,
+        Self::R8in8xlarge,
+        Self::R8in12xlarge,
+        Self::R8in16xlarge,
+        Self::R8in24xlarge,
+        Self::R8in32xlarge,
+        Self::R8in48xlarge,
+        Self::R8in96xlarge,
+        Self::R8ibLarge,
+        Self::R8ibXlarge,
+        Self::R8ib2xlarge,
+        Self::R8ib4xlarge,
+        Self::R8ib8xlarge,
+        Self::R8ib12xlarge,
+        Self::R8ib16xlarge,
+        Self::R8ib24xlarge,
+        Self::R8ib32xlarge,
+        Self::R8ib48xlarge,
+        Self::R8ib96xlarge,
+        Self::M8inLarge,
+        Self::M8inXlarge,
+        Self::M8in2xlarge,
+        Self::M8in4xlarge,
+        Self::M8in8xlarge,
+        Self::M8in12xlarge,
+        Self::M8in16xlarge,
+        Self::M8in24xlarge,
+        Self::M8in32xlarge,
+        Self::M8in48xlarge,
+        Self::M8in96xlarge,
+        Self::M8ibLarge,
+        Self::M8ibXlarge,
+        Self::M8ib2xlarge,
+        Self::M8ib4xlarge,
+        Self::M8ib8xlarge,
+        Self::M8ib12xlarge,
+        Self::M8ib16xlarge,
+        Self::M8ib24xlarge,
+        Self::M8ib32xlarge,
+        Self::M8ib48xlarge,
+        Self::M8ib96xlarge,
+        Self::M8ineLarge,
+        Self::M8ineXlarge,
+        Self::M8ine2xlarge,
+        Self::M8ine4xlarge,
+        Self::M8ine8xlarge,
+        Self::M8ine12xlarge,
+        Self::C8ineLarge,
+        Self::C8ineXlarge,
+        Self::C8ine2xlarge,
+        Self::C8ine4xlarge,
+        Self::C8ine8xlarge,
+        Self::C8ine12xlarge,
+        Self::M8idnLarge,
+        Self::M8idnXlarge,
+        Self::M8idn2xlarge,
+        Self::M8idn4xlarge,
+        Self::M8idn8xlarge,
+        Self::M8idn12xlarge,
+        Self::M8idn16xlarge,
+        Self::M8idn24xlarge,
+        Self::M8idn32xlarge,
+        Self::M8idn48xlarge,
+        Self::M8idn96xlarge,
+        Self::R8idnLarge,
+        Self::R8idnXlarge,
+        Self::R8idn2xlarge,
+        Self::R8idn4xlarge,
+        Self::R8idn8xlarge,
+        Self::R8idn12xlarge,
+        Self::R8idn16xlarge,
+        Self::R8idn24xlarge,
+        Self::R8idn32xlarge,
+        Self::R8idn48xlarge,
+        Self::R8idn96xlarge,
+        Self::M8idbLarge,
+        Self::M8idbXlarge,
+        Self::M8idb2xlarge,
+        Self::M8idb4xlarge,
+        Self::M8idb8xlarge,
+        Self::M8idb12xlarge,
+        Self::M8idb16xlarge,
+        Self::M8idb24xlarge,
+        Self::M8idb32xlarge,
+        Self::M8idb48xlarge,
+        Self::M8idb96xlarge,
+        Self::R8idbLarge,
+        Self::R8idbXlarge,
+        Self::R8idb2xlarge,
+        Self::R8idb4xlarge,
+        Self::R8idb8xlarge,
+        Self::R8idb12xlarge,
+        Self::R8idb16xlarge,
+        Self::R8idb24xlarge,
+        Self::R8idb32xlarge,
+        Self::R8idb48xlarge,
+        Self::R8idb96xlarge,
+        Self::MacM3ultraMetal,
+        Self::M9gLarge,
+        Self::M9gXlarge,
+        Self::M9g2xlarge,
+        Self::M9g4xlarge,
+        Self::M9g8xlarge,
+        Self::M9g12xlarge,
+        Self::M9g16xlarge,
+        Self::M9g24xlarge,
+        Self::M9g48xlarge,
+        Self::M9gMetal24xl,
+        Self::M9gMetal48xl,
+        Self::M9gdLarge,
+        Self::M9gdXlarge,
+        Self::M9gd2xlarge,
+        Self::M9gd4xlarge,
+        Self::M9gd8xlarge,
+        Self::M9gd12xlarge,
+        Self::M9gd16xlarge,
+        Self::M9gd24xlarge,
+        Self::M9gd48xlarge,
+        Self::M9gdMetal24xl,
+        Self::M9gdMetal48xl,
+        Self::R8inMetal48xl,
+        Self::R8inMetal96xl,
+        Self::R8ibMetal48xl,
+        Self::R8ibMetal96xl,
+        Self::R8idnMetal48xl,
+        Self::R8idnMetal96xl,
+        Self::R8idbMetal48xl,
+        Self::R8idbMetal96xl,
+        Self::M8inMetal48xl,
+        Self::M8inMetal96xl,
+        Self::M8ibMetal48xl,
+        Self::M8ibMetal96xl,
+        Self::M8idnMetal48xl,
+        Self::M8idnMetal96xl,
+        Self::M8idbMetal48xl,
+        Self::M8idbMetal96xl,
+        Self::G72xlarge,
+        Self::G74xlarge,
+        Self::G78xlarge,
+        Self::G712xlarge,
+        Self::G724xlarge,
+        Self::G748xlarge,
+        Self::C9gMedium,
+        Self::C9gLarge,
+        Self::C9gXlarge,
+        Self::C9g2xlarge,
+        Self::C9g4xlarge,
+        Self::C9g8xlarge,
+        Self::C9g12xlarge,
+        Self::C9g16xlarge,
+        Self::C9g24xlarge,
+        Self::C9g48xlarge,
+        Self::C9gMetal48xl,
+        Self::C9gdMedium,
+        Self::C9gdLarge,
+        Self::C9gdXlarge,
+        Self::C9gd2xlarge,
+        Self::C9gd4xlarge,
+        Self::C9gd8xlarge,
+        Self::C9gd12xlarge,
+        Self::C9gd16xlarge,
+        Self::C9gd24xlarge,
+        Self::C9gd48xlarge,
+        Self::C9gdMetal48xl,
+        Self::R9gMedium,
+        Self::R9gLarge,
+        Self::R9gXlarge,
+        Self::R9g2xlarge,
+        Self::R9g4xlarge,
+        Self::R9g8xlarge,
+        Self::R9g12xlarge,
+        Self::R9g16xlarge,
+        Self::R9g24xlarge,
+        Self::R9g48xlarge,
+        Self::R9gMetal48xl,
+        Self::R9gdMedium,
+        Self::R9gdLarge,
+        Self::R9gdXlarge,
+        Self::R9gd2xlarge,
+        Self::R9gd4xlarge,
+        Self::R9gd8xlarge,
+        Self::R9gd12xlarge,
+        Self::R9gd16xlarge,
+        Self::R9gd24xlarge,
+        Self::R9gd48xlarge,
+        Self::R9gdMetal48xl,
+        Self::M9gMedium,
+        Self::T8iNano,
+        Self::T8iMicro,
+        Self::T8iSmall,
+        Self::T8iMedium,
+        Self::I8gMetal48xl,
+        Self::R8gb48xlarge,
+        Self::R8gbMetal48xl,
+        Self::M9gdMedium,
+        Self::Trn2u48xlarge,
+    ];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::A1Medium => "a1.medium",
+            Self::A1Large => "a1.large",
+            Self::A1Xlarge => "a1.xlarge",
+            Self::A12xlarge => "a1.2xlarge",
+            Self::A14xlarge => "a1.4xlarge",
+            Self::A1Metal => "a1.metal",
+            Self::C1Medium => "c1.medium",
+            Self::C1Xlarge => "c1.xlarge",
+            Self::C3Large => "c3.large",
+            Self::C3Xlarge => "c3.xlarge",
+            Self::C32xlarge => "c3.2xlarge",
+            Self::C34xlarge => "c3.4xlarge",
+            Self::C38xlarge => "c3.8xlarge",
+            Self::C4Large => "c4.large",
+            Self::C4Xlarge => "c4.xlarge",
+            Self::C42xlarge => "c4.2xlarge",
+            Self::C44xlarge => "c4.4xlarge",
+            Self::C48xlarge => "c4.8xlarge",
+            Self::C5Large => "c5.large",
+            Self::C5Xlarge => "c5.xlarge",
+            Self::C52xlarge => "c5.2xlarge",
+            Self::C54xlarge => "c5.4xlarge",
+            Self::C59xlarge => "c5.9xlarge",
+            Self::C512xlarge => "c5.12xlarge",
+            Self::C518xlarge => "c5.18xlarge",
+            Self::C524xlarge => "c5.24xlarge",
+            Self::C5Metal => "c5.metal",
+            Self::C5aLarge => "c5a.large",
+            Self::C5aXlarge => "c5a.xlarge",
+            Self::C5a2xlarge => "c5a.2xlarge",
+            Self::C5a4xlarge => "c5a.4xlarge",
+            Self::C5a8xlarge => "c5a.8xlarge",
+            Self::C5a12xlarge => "c5a.12xlarge",
+            Self::C5a16xlarge => "c5a.16xlarge",
+            Self::C5a24xlarge => "c5a.24xlarge",
+            Self::C5adLarge => "c5ad.large",
+            Self::C5adXlarge => "c5ad.xlarge",
+            Self::C5ad2xlarge => "c5ad.2xlarge",
+            Self::C5ad4xlarge => "c5ad.4xlarge",
+            Self::C5ad8xlarge => "c5ad.8xlarge",
+            Self::C5ad12xlarge => "c5ad.12xlarge",
+            Self::C5ad16xlarge => "c5ad.16xlarge",
+            Self::C5ad24xlarge => "c5ad.24xlarge",
+            Self::C5dLarge => "c5d.large",
+            Self::C5dXlarge => "c5d.xlarge",
+            Self::C5d2xlarge => "c5d.2xlarge",
+            Self::C5d4xlarge => "c5d.4xlarge",
+            Self::C5d9xlarge => "c5d.9xlarge",
+            Self::C5d12xlarge => "c5d.12xlarge",
+            Self::C5d18xlarge => "c5d.18xlarge",
+            Self::C5d24xlarge => "c5d.24xlarge",
+            Self::C5dMetal => "c5d.metal",
+            Self::C5nLarge => "c5n.large",
+            Self::C5nXlarge => "c5n.xlarge",
+            Self::C5n2xlarge => "c5n.2xlarge",
+            Self::C5n4xlarge => "c5n.4xlarge",
+            Self::C5n9xlarge => "c5n.9xlarge",
+            Self::C5n18xlarge => "c5n.18xlarge",
+            Self::C5nMetal => "c5n.metal",
+            Self::C6gMedium => "c6g.medium",
+            Self::C6gLarge => "c6g.large",
+            Self::C6gXlarge => "c6g.xlarge",
+            Self::C6g2xlarge => "c6g.2xlarge",
+            Self::C6g4xlarge => "c6g.4xlarge",
+            Self::C6g8xlarge => "c6g.8xlarge",
+            Self::C6g12xlarge => "c6g.12xlarge",
+            Self::C6g16xlarge => "c6g.16xlarge",
+            Self::C6gMetal => "c6g.metal",
+            Self::C6gdMedium => "c6gd.medium",
+            Self::C6gdLarge => "c6gd.large",
+            Self::C6gdXlarge => "c6gd.xlarge",
+            Self::C6gd2xlarge => "c6gd.2xlarge",
+            Self::C6gd4xlarge => "c6gd.4xlarge",
+            Self::C6gd8xlarge => "c6gd.8xlarge",
+            Self::C6gd12xlarge => "c6gd.12xlarge",
+            Self::C6gd16xlarge => "c6gd.16xlarge",
+            Self::C6gdMetal => "c6gd.metal",
+            Self::C6gnMedium => "c6gn.medium",
+            Self::C6gnLarge => "c6gn.large",
+            Self::C6gnXlarge => "c6gn.xlarge",
+            Self::C6gn2xlarge => "c6gn.2xlarge",
+            Self::C6gn4xlarge => "c6gn.4xlarge",
+            Self::C6gn8xlarge => "c6gn.8xlarge",
+            Self::C6gn12xlarge => "c6gn.12xlarge",
+            Self::C6gn16xlarge => "c6gn.16xlarge",
+            Self::C6iLarge => "c6i.large",
+            Self::C6iXlarge => "c6i.xlarge",
+            Self::C6i2xlarge => "c6i.2xlarge",
+            Self::C6i4xlarge => "c6i.4xlarge",
+            Self::C6i8xlarge => "c6i.8xlarge",
+            Self::C6i12xlarge => "c6i.12xlarge",
+            Self::C6i16xlarge => "c6i.16xlarge",
+            Self::C6i24xlarge => "c6i.24xlarge",
+            Self::C6i32xlarge => "c6i.32xlarge",
+            Self::C6iMetal => "c6i.metal",
+            Self::Cc14xlarge => "cc1.4xlarge",
+            Self::Cc28xlarge => "cc2.8xlarge",
+            Self::Cg14xlarge => "cg1.4xlarge",
+            Self::Cr18xlarge => "cr1.8xlarge",
+            Self::D2Xlarge => "d2.xlarge",
+            Self::D22xlarge => "d2.2xlarge",
+            Self::D24xlarge => "d2.4xlarge",
+            Self::D28xlarge => "d2.8xlarge",
+            Self::D3Xlarge => "d3.xlarge",
+            Self::D32xlarge => "d3.2xlarge",
+            Self::D34xlarge => "d3.4xlarge",
+            Self::D38xlarge => "d3.8xlarge",
+            Self::D3enXlarge => "d3en.xlarge",
+            Self::D3en2xlarge => "d3en.2xlarge",
+            Self::D3en4xlarge => "d3en.4xlarge",
+            Self::D3en6xlarge => "d3en.6xlarge",
+            Self::D3en8xlarge => "d3en.8xlarge",
+            Self::D3en12xlarge => "d3en.12xlarge",
+            Self::Dl124xlarge => "dl1.24xlarge",
+            Self::F12xlarge => "f1.2xlarge",
+            Self::F14xlarge => "f1.4xlarge",
+            Self::F116xlarge => "f1.16xlarge",
+            Self::G22xlarge => "g2.2xlarge",
+            Self::G28xlarge => "g2.8xlarge",
+            Self::G34xlarge => "g3.4xlarge",
+            Self::G38xlarge => "g3.8xlarge",
+            Self::G316xlarge => "g3.16xlarge",
+            Self::G3sXlarge => "g3s.xlarge",
+            Self::G4adXlarge => "g4ad.xlarge",
+            Self::G4ad2xlarge => "g4ad.2xlarge",
+            Self::G4ad4xlarge => "g4ad.4xlarge",
+            Self::G4ad8xlarge => "g4ad.8xlarge",
+            Self::G4ad16xlarge => "g4ad.16xlarge",
+            Self::G4dnXlarge => "g4dn.xlarge",
+            Self::G4dn2xlarge => "g4dn.2xlarge",
+            Self::G4dn4xlarge => "g4dn.4xlarge",
+            Self::G4dn8xlarge => "g4dn.8xlarge",
+            Self::G4dn12xlarge => "g4dn.12xlarge",
+            Self::G4dn16xlarge => "g4dn.16xlarge",
+            Self::G4dnMetal => "g4dn.metal",
+            Self::G5Xlarge => "g5.xlarge",
+            Self::G52xlarge => "g5.2xlarge",
+            Self::G54xlarge => "g5.4xlarge",
+            Self::G58xlarge => "g5.8xlarge",
+            Self::G512xlarge => "g5.12xlarge",
+            Self::G516xlarge => "g5.16xlarge",
+            Self::G524xlarge => "g5.24xlarge",
+            Self::G548xlarge => "g5.48xlarge",
+            Self::G5gXlarge => "g5g.xlarge",
+            Self::G5g2xlarge => "g5g.2xlarge",
+            Self::G5g4xlarge => "g5g.4xlarge",
+            Self::G5g8xlarge => "g5g.8xlarge",
+            Self::G5g16xlarge => "g5g.16xlarge",
+            Self::G5gMetal => "g5g.metal",
+            Self::Hi14xlarge => "hi1.4xlarge",
+            Self::Hpc6a48xlarge => "hpc6a.48xlarge",
+            Self::Hs18xlarge => "hs1.8xlarge",
+            Self::H12xlarge => "h1.2xlarge",
+            Self::H14xlarge => "h1.4xlarge",
+            Self::H18xlarge => "h1.8xlarge",
+            Self::H116xlarge => "h1.16xlarge",
+            Self::I2Xlarge => "i2.xlarge",
+            Self::I22xlarge => "i2.2xlarge",
+            Self::I24xlarge => "i2.4xlarge",
+            Self::I28xlarge => "i2.8xlarge",
+            Self::I3Large => "i3.large",
+            Self::I3Xlarge => "i3.xlarge",
+            Self::I32xlarge => "i3.2xlarge",
+            Self::I34xlarge => "i3.4xlarge",
+            Self::I38xlarge => "i3.8xlarge",
+            Self::I316xlarge => "i3.16xlarge",
+            Self::I3Metal => "i3.metal",
+            Self::I3enLarge => "i3en.large",
+            Self::I3enXlarge => "i3en.xlarge",
+            Self::I3en2xlarge => "i3en.2xlarge",
+            Self::I3en3xlarge => "i3en.3xlarge",
+            Self::I3en6xlarge => "i3en.6xlarge",
+            Self::I3en12xlarge => "i3en.12xlarge",
+            Self::I3en24xlarge => "i3en.24xlarge",
+            Self::I3enMetal => "i3en.metal",
+            Self::Im4gnLarge => "im4gn.large",
+            Self::Im4gnXlarge => "im4gn.xlarge",
+            Self::Im4gn2xlarge => "im4gn.2xlarge",
+            Self::Im4gn4xlarge => "im4gn.4xlarge",
+            Self::Im4gn8xlarge => "im4gn.8xlarge",
+            Self::Im4gn16xlarge => "im4gn.16xlarge",
+            Self::Inf1Xlarge => "inf1.xlarge",
+            Self::Inf12xlarge => "inf1.2xlarge",
+            Self::Inf16xlarge => "inf1.6xlarge",
+            Self::Inf124xlarge => "inf1.24xlarge",
+            Self::Is4genMedium => "is4gen.medium",
+            Self::Is4genLarge => "is4gen.large",
+            Self::Is4genXlarge => "is4gen.xlarge",
+            Self::Is4gen2xlarge => "is4gen.2xlarge",
+            Self::Is4gen4xlarge => "is4gen.4xlarge",
+            Self::Is4gen8xlarge => "is4gen.8xlarge",
+            Self::M1Small => "m1.small",
+            Self::M1Medium => "m1.medium",
+            Self::M1Large => "m1.large",
+            Self::M1Xlarge => "m1.xlarge",
+            Self::M2Xlarge => "m2.xlarge",
+            Self::M22xlarge => "m2.2xlarge",
+            Self::M24xlarge => "m2.4xlarge",
+            Self::M3Medium => "m3.medium",
+            Self::M3Large => "m3.large",
+            Self::M3Xlarge => "m3.xlarge",
+            Self::M32xlarge => "m3.2xlarge",
+            Self::M4Large => "m4.large",
+            Self::M4Xlarge => "m4.xlarge",
+            Self::M42xlarge => "m4.2xlarge",
+            Self::M44xlarge => "m4.4xlarge",
+            Self::M410xlarge => "m4.10xlarge",
+            Self::M416xlarge => "m4.16xlarge",
+            Self::M5Large => "m5.large",
+            Self::M5Xlarge => "m5.xlarge",
+            Self::M52xlarge => "m5.2xlarge",
+            Self::M54xlarge => "m5.4xlarge",
+            Self::M58xlarge => "m5.8xlarge",
+            Self::M512xlarge => "m5.12xlarge",
+            Self::M516xlarge => "m5.16xlarge",
+            Self::M524xlarge => "m5.24xlarge",
+            Self::M5Metal => "m5.metal",
+            Self::M5aLarge => "m5a.large",
+            Self::M5aXlarge => "m5a.xlarge",
+            Self::M5a2xlarge => "m5a.2xlarge",
+            Self::M5a4xlarge => "m5a.4xlarge",
+            Self::M5a8xlarge => "m5a.8xlarge",
+            Self::M5a12xlarge => "m5a.12xlarge",
+            Self::M5a16xlarge => "m5a.16xlarge",
+            Self::M5a24xlarge => "m5a.24xlarge",
+            Self::M5adLarge => "m5ad.large",
+            Self::M5adXlarge => "m5ad.xlarge",
+            Self::M5ad2xlarge => "m5ad.2xlarge",
+            Self::M5ad4xlarge => "m5ad.4xlarge",
+            Self::M5ad8xlarge => "m5ad.8xlarge",
+            Self::M5ad12xlarge => "m5ad.12xlarge",
+            Self::M5ad16xlarge => "m5ad.16xlarge",
+            Self::M5ad24xlarge => "m5ad.24xlarge",
+            Self::M5dLarge => "m5d.large",
+            Self::M5dXlarge => "m5d.xlarge",
+            Self::M5d2xlarge => "m5d.2xlarge",
+            Self::M5d4xlarge => "m5d.4xlarge",
+            Self::M5d8xlarge => "m5d.8xlarge",
+            Self::M5d12xlarge => "m5d.12xlarge",
+            Self::M5d16xlarge => "m5d.16xlarge",
+            Self::M5d24xlarge => "m5d.24xlarge",
+            Self::M5dMetal => "m5d.metal",
+            Self::M5dnLarge => "m5dn.large",
+            Self::M5dnXlarge => "m5dn.xlarge",
+            Self::M5dn2xlarge => "m5dn.2xlarge",
+            Self::M5dn4xlarge => "m5dn.4xlarge",
+            Self::M5dn8xlarge => "m5dn.8xlarge",
+            Self::M5dn12xlarge => "m5dn.12xlarge",
+            Self::M5dn16xlarge => "m5dn.16xlarge",
+            Self::M5dn24xlarge => "m5dn.24xlarge",
+            Self::M5dnMetal => "m5dn.metal",
+            Self::M5nLarge => "m5n.large",
+            Self::M5nXlarge => "m5n.xlarge",
+            Self::M5n2xlarge => "m5n.2xlarge",
+            Self::M5n4xlarge => "m5n.4xlarge",
+            Self::M5n8xlarge => "m5n.8xlarge",
+            Self::M5n12xlarge => "m5n.12xlarge",
+            Self::M5n16xlarge => "m5n.16xlarge",
+            Self::M5n24xlarge => "m5n.24xlarge",
+            Self::M5nMetal => "m5n.metal",
+            Self::M5znLarge => "m5zn.large",
+            Self::M5znXlarge => "m5zn.xlarge",
+            Self::M5zn2xlarge => "m5zn.2xlarge",
+            Self::M5zn3xlarge => "m5zn.3xlarge",
+            Self::M5zn6xlarge => "m5zn.6xlarge",
+            Self::M5zn12xlarge => "m5zn.12xlarge",
+            Self::M5znMetal => "m5zn.metal",
+            Self::M6aLarge => "m6a.large",
+            Self::M6aXlarge => "m6a.xlarge",
+            Self::M6a2xlarge => "m6a.2xlarge",
+            Self::M6a4xlarge => "m6a.4xlarge",
+            Self::M6a8xlarge => "m6a.8xlarge",
+            Self::M6a12xlarge => "m6a.12xlarge",
+            Self::M6a16xlarge => "m6a.16xlarge",
+            Self::M6a24xlarge => "m6a.24xlarge",
+            Self::M6a32xlarge => "m6a.32xlarge",
+            Self::M6a48xlarge => "m6a.48xlarge",
+            Self::M6gMetal => "m6g.metal",
+            Self::M6gMedium => "m6g.medium",
+            Self::M6gLarge => "m6g.large",
+            Self::M6gXlarge => "m6g.xlarge",
+            Self::M6g2xlarge => "m6g.2xlarge",
+            Self::M6g4xlarge => "m6g.4xlarge",
+            Self::M6g8xlarge => "m6g.8xlarge",
+            Self::M6g12xlarge => "m6g.12xlarge",
+            Self::M6g16xlarge => "m6g.16xlarge",
+            Self::M6gdMetal => "m6gd.metal",
+            Self::M6gdMedium => "m6gd.medium",
+            Self::M6gdLarge => "m6gd.large",
+            Self::M6gdXlarge => "m6gd.xlarge",
+            Self::M6gd2xlarge => "m6gd.2xlarge",
+            Self::M6gd4xlarge => "m6gd.4xlarge",
+            Self::M6gd8xlarge => "m6gd.8xlarge",
+            Self::M6gd12xlarge => "m6gd.12xlarge",
+            Self::M6gd16xlarge => "m6gd.16xlarge",
+            Self::M6iLarge => "m6i.large",
+            Self::M6iXlarge => "m6i.xlarge",
+            Self::M6i2xlarge => "m6i.2xlarge",
+            Self::M6i4xlarge => "m6i.4xlarge",
+            Self::M6i8xlarge => "m6i.8xlarge",
+            Self::M6i12xlarge => "m6i.12xlarge",
+            Self::M6i16xlarge => "m6i.16xlarge",
+            Self::M6i24xlarge => "m6i.24xlarge",
+            Self::M6i32xlarge => "m6i.32xlarge",
+            Self::M6iMetal => "m6i.metal",
+            Self::Mac1Metal => "mac1.metal",
+            Self::P2Xlarge => "p2.xlarge",
+            Self::P28xlarge => "p2.8xlarge",
+            Self::P216xlarge => "p2.16xlarge",
+            Self::P32xlarge => "p3.2xlarge",
+            Self::P38xlarge => "p3.8xlarge",
+            Self::P316xlarge => "p3.16xlarge",
+            Self::P3dn24xlarge => "p3dn.24xlarge",
+            Self::P4d24xlarge => "p4d.24xlarge",
+            Self::R3Large => "r3.large",
+            Self::R3Xlarge => "r3.xlarge",
+            Self::R32xlarge => "r3.2xlarge",
+            Self::R34xlarge => "r3.4xlarge",
+            Self::R38xlarge => "r3.8xlarge",
+            Self::R4Large => "r4.large",
+            Self::R4Xlarge => "r4.xlarge",
+            Self::R42xlarge => "r4.2xlarge",
+            Self::R44xlarge => "r4.4xlarge",
+            Self::R48xlarge => "r4.8xlarge",
+            Self::R416xlarge => "r4.16xlarge",
+            Self::R5Large => "r5.large",
+            Self::R5Xlarge => "r5.xlarge",
+            Self::R52xlarge => "r5.2xlarge",
+            Self::R54xlarge => "r5.4xlarge",
+            Self::R58xlarge => "r5.8xlarge",
+            Self::R512xlarge => "r5.12xlarge",
+            Self::R516xlarge => "r5.16xlarge",
+            Self::R524xlarge => "r5.24xlarge",
+            Self::R5Metal => "r5.metal",
+            Self::R5aLarge => "r5a.large",
+            Self::R5aXlarge => "r5a.xlarge",
+            Self::R5a2xlarge => "r5a.2xlarge",
+            Self::R5a4xlarge => "r5a.4xlarge",
+            Self::R5a8xlarge => "r5a.8xlarge",
+            Self::R5a12xlarge => "r5a.12xlarge",
+            Self::R5a16xlarge => "r5a.16xlarge",
+            Self::R5a24xlarge => "r5a.24xlarge",
+            Self::R5adLarge => "r5ad.large",
+            Self::R5adXlarge => "r5ad.xlarge",
+            Self::R5ad2xlarge => "r5ad.2xlarge",
+            Self::R5ad4xlarge => "r5ad.4xlarge",
+            Self::R5ad8xlarge => "r5ad.8xlarge",
+            Self::R5ad12xlarge => "r5ad.12xlarge",
+            Self::R5ad16xlarge => "r5ad.16xlarge",
+            Self::R5ad24xlarge => "r5ad.24xlarge",
+            Self::R5bLarge => "r5b.large",
+            Self::R5bXlarge => "r5b.xlarge",
+            Self::R5b2xlarge => "r5b.2xlarge",
+            Self::R5b4xlarge => "r5b.4xlarge",
+            Self::R5b8xlarge => "r5b.8xlarge",
+            Self::R5b12xlarge => "r5b.12xlarge",
+            Self::R5b16xlarge => "r5b.16xlarge",
+            Self::R5b24xlarge => "r5b.24xlarge",
+            Self::R5bMetal => "r5b.metal",
+            Self::R5dLarge => "r5d.large",
+            Self::R5dXlarge => "r5d.xlarge",
+            Self::R5d2xlarge => "r5d.2xlarge",
+            Self::R5d4xlarge => "r5d.4xlarge",
+            Self::R5d8xlarge => "r5d.8xlarge",
+            Self::R5d12xlarge => "r5d.12xlarge",
+            Self::R5d16xlarge => "r5d.16xlarge",
+            Self::R5d24xlarge => "r5d.24xlarge",
+            Self::R5dMetal => "r5d.metal",
+            Self::R5dnLarge => "r5dn.large",
+            Self::R5dnXlarge => "r5dn.xlarge",
+            Self::R5dn2xlarge => "r5dn.2xlarge",
+            Self::R5dn4xlarge => "r5dn.4xlarge",
+            Self::R5dn8xlarge => "r5dn.8xlarge",
+            Self::R5dn12xlarge => "r5dn.12xlarge",
+            Self::R5dn16xlarge => "r5dn.16xlarge",
+            Self::R5dn24xlarge => "r5dn.24xlarge",
+            Self::R5dnMetal => "r5dn.metal",
+            Self::R5nLarge => "r5n.large",
+            Self::R5nXlarge => "r5n.xlarge",
+            Self::R5n2xlarge => "r5n.2xlarge",
+            Self::R5n4xlarge => "r5n.4xlarge",
+            Self::R5n8xlarge => "r5n.8xlarge",
+            Self::R5n12xlarge => "r5n.12xlarge",
+            Self::R5n16xlarge => "r5n.16xlarge",
+            Self::R5n24xlarge => "r5n.24xlarge",
+            Self::R5nMetal => "r5n.metal",
+            Self::R6gMedium => "r6g.medium",
+            Self::R6gLarge => "r6g.large",
+            Self::R6gXlarge => "r6g.xlarge",
+            Self::R6g2xlarge => "r6g.2xlarge",
+            Self::R6g4xlarge => "r6g.4xlarge",
+            Self::R6g8xlarge => "r6g.8xlarge",
+            Self::R6g12xlarge => "r6g.12xlarge",
+            Self::R6g16xlarge => "r6g.16xlarge",
+            Self::R6gMetal => "r6g.metal",
+            Self::R6gdMedium => "r6gd.medium",
+            Self::R6gdLarge => "r6gd.large",
+            Self::R6gdXlarge => "r6gd.xlarge",
+            Self::R6gd2xlarge => "r6gd.2xlarge",
+            Self::R6gd4xlarge => "r6gd.4xlarge",
+            Self::R6gd8xlarge => "r6gd.8xlarge",
+            Self::R6gd12xlarge => "r6gd.12xlarge",
+            Self::R6gd16xlarge => "r6gd.16xlarge",
+            Self::R6gdMetal => "r6gd.metal",
+            Self::R6iLarge => "r6i.large",
+            Self::R6iXlarge => "r6i.xlarge",
+            Self::R6i2xlarge => "r6i.2xlarge",
+            Self::R6i4xlarge => "r6i.4xlarge",
+            Self::R6i8xlarge => "r6i.8xlarge",
+            Self::R6i12xlarge => "r6i.12xlarge",
+            Self::R6i16xlarge => "r6i.16xlarge",
+            Self::R6i24xlarge => "r6i.24xlarge",
+            Self::R6i32xlarge => "r6i.32xlarge",
+            Self::R6iMetal => "r6i.metal",
+            Self::T1Micro => "t1.micro",
+            Self::T2Nano => "t2.nano",
+            Self::T2Micro => "t2.micro",
+            Self::T2Small => "t2.small",
+            Self::T2Medium => "t2.medium",
+            Self::T2Large => "t2.large",
+            Self::T2Xlarge => "t2.xlarge",
+            Self::T22xlarge => "t2.2xlarge",
+            Self::T3Nano => "t3.nano",
+            Self::T3Micro => "t3.micro",
+            Self::T3Small => "t3.small",
+            Self::T3Medium => "t3.medium",
+            Self::T3Large => "t3.large",
+            Self::T3Xlarge => "t3.xlarge",
+            Self::T32xlarge => "t3.2xlarge",
+            Self::T3aNano => "t3a.nano",
+            Self::T3aMicro => "t3a.micro",
+            Self::T3aSmall => "t3a.small",
+            Self::T3aMedium => "t3a.medium",
+            Self::T3aLarge => "t3a.large",
+            Self::T3aXlarge => "t3a.xlarge",
+            Self::T3a2xlarge => "t3a.2xlarge",
+            Self::T4gNano => "t4g.nano",
+            Self::T4gMicro => "t4g.micro",
+            Self::T4gSmall => "t4g.small",
+            Self::T4gMedium => "t4g.medium",
+            Self::T4gLarge => "t4g.large",
+            Self::T4gXlarge => "t4g.xlarge",
+            Self::T4g2xlarge => "t4g.2xlarge",
+            Self::U6tb156xlarge => "u-6tb1.56xlarge",
+            Self::U6tb1112xlarge => "u-6tb1.112xlarge",
+            Self::U9tb1112xlarge => "u-9tb1.112xlarge",
+            Self::U12tb1112xlarge => "u-12tb1.112xlarge",
+            Self::U6tb1Metal => "u-6tb1.metal",
+            Self::U9tb1Metal => "u-9tb1.metal",
+            Self::U12tb1Metal => "u-12tb1.metal",
+            Self::U18tb1Metal => "u-18tb1.metal",
+            Self::U24tb1Metal => "u-24tb1.metal",
+            Self::Vt13xlarge => "vt1.3xlarge",
+            Self::Vt16xlarge => "vt1.6xlarge",
+            Self::Vt124xlarge => "vt1.24xlarge",
+            Self::X116xlarge => "x1.16xlarge",
+            Self::X132xlarge => "x1.32xlarge",
+            Self::X1eXlarge => "x1e.xlarge",
+            Self::X1e2xlarge => "x1e.2xlarge",
+            Self::X1e4xlarge => "x1e.4xlarge",
+            Self::X1e8xlarge => "x1e.8xlarge",
+            Self::X1e16xlarge => "x1e.16xlarge",
+            Self::X1e32xlarge => "x1e.32xlarge",
+            Self::X2iezn2xlarge => "x2iezn.2xlarge",
+            Self::X2iezn4xlarge => "x2iezn.4xlarge",
+            Self::X2iezn6xlarge => "x2iezn.6xlarge",
+            Self::X2iezn8xlarge => "x2iezn.8xlarge",
+            Self::X2iezn12xlarge => "x2iezn.12xlarge",
+            Self::X2ieznMetal => "x2iezn.metal",
+            Self::X2gdMedium => "x2gd.medium",
+            Self::X2gdLarge => "x2gd.large",
+            Self::X2gdXlarge => "x2gd.xlarge",
+            Self::X2gd2xlarge => "x2gd.2xlarge",
+            Self::X2gd4xlarge => "x2gd.4xlarge",
+            Self::X2gd8xlarge => "x2gd.8xlarge",
+            Self::X2gd12xlarge => "x2gd.12xlarge",
+            Self::X2gd16xlarge => "x2gd.16xlarge",
+            Self::X2gdMetal => "x2gd.metal",
+            Self::Z1dLarge => "z1d.large",
+            Self::Z1dXlarge => "z1d.xlarge",
+            Self::Z1d2xlarge => "z1d.2xlarge",
+            Self::Z1d3xlarge => "z1d.3xlarge",
+            Self::Z1d6xlarge => "z1d.6xlarge",
+            Self::Z1d12xlarge => "z1d.12xlarge",
+            Self::Z1dMetal => "z1d.metal",
+            Self::X2idn16xlarge => "x2idn.16xlarge",
+            Self::X2idn24xlarge => "x2idn.24xlarge",
+            Self::X2idn32xlarge => "x2idn.32xlarge",
+            Self::X2iednXlarge => "x2iedn.xlarge",
+            Self::X2iedn2xlarge => "x2iedn.2xlarge",
+            Self::X2iedn4xlarge => "x2iedn.4xlarge",
+            Self::X2iedn8xlarge => "x2iedn.8xlarge",
+            Self::X2iedn16xlarge => "x2iedn.16xlarge",
+            Self::X2iedn24xlarge => "x2iedn.24xlarge",
+            Self::X2iedn32xlarge => "x2iedn.32xlarge",
+            Self::C6aLarge => "c6a.large",
+            Self::C6aXlarge => "c6a.xlarge",
+            Self::C6a2xlarge => "c6a.2xlarge",
+            Self::C6a4xlarge => "c6a.4xlarge",
+            Self::C6a8xlarge => "c6a.8xlarge",
+            Self::C6a12xlarge => "c6a.12xlarge",
+            Self::C6a16xlarge => "c6a.16xlarge",
+            Self::C6a24xlarge => "c6a.24xlarge",
+            Self::C6a32xlarge => "c6a.32xlarge",
+            Self::C6a48xlarge => "c6a.48xlarge",
+            Self::C6aMetal => "c6a.metal",
+            Self::M6aMetal => "m6a.metal",
+            Self::I4iLarge => "i4i.large",
+            Self::I4iXlarge => "i4i.xlarge",
+            Self::I4i2xlarge => "i4i.2xlarge",
+            Self::I4i4xlarge => "i4i.4xlarge",
+            Self::I4i8xlarge => "i4i.8xlarge",
+            Self::I4i16xlarge => "i4i.16xlarge",
+            Self::I4i32xlarge => "i4i.32xlarge",
+            Self::I4iMetal => "i4i.metal",
+            Self::X2idnMetal => "x2idn.metal",
+            Self::X2iednMetal => "x2iedn.metal",
+            Self::C7gMedium => "c7g.medium",
+            Self::C7gLarge => "c7g.large",
+            Self::C7gXlarge => "c7g.xlarge",
+            Self::C7g2xlarge => "c7g.2xlarge",
+            Self::C7g4xlarge => "c7g.4xlarge",
+            Self::C7g8xlarge => "c7g.8xlarge",
+            Self::C7g12xlarge => "c7g.12xlarge",
+            Self::C7g16xlarge => "c7g.16xlarge",
+            Self::Mac2Metal => "mac2.metal",
+            Self::C6idLarge => "c6id.large",
+            Self::C6idXlarge => "c6id.xlarge",
+            Self::C6id2xlarge => "c6id.2xlarge",
+            Self::C6id4xlarge => "c6id.4xlarge",
+            Self::C6id8xlarge => "c6id.8xlarge",
+            Self::C6id12xlarge => "c6id.12xlarge",
+            Self::C6id16xlarge => "c6id.16xlarge",
+            Self::C6id24xlarge => "c6id.24xlarge",
+            Self::C6id32xlarge => "c6id.32xlarge",
+            Self::C6idMetal => "c6id.metal",
+            Self::M6idLarge => "m6id.large",
+            Self::M6idXlarge => "m6id.xlarge",
+            Self::M6id2xlarge => "m6id.2xlarge",
+            Self::M6id4xlarge => "m6id.4xlarge",
+            Self::M6id8xlarge => "m6id.8xlarge",
+            Self::M6id12xlarge => "m6id.12xlarge",
+            Self::M6id16xlarge => "m6id.16xlarge",
+            Self::M6id24xlarge => "m6id.24xlarge",
+            Self::M6id32xlarge => "m6id.32xlarge",
+            Self::M6idMetal => "m6id.metal",
+            Self::R6idLarge => "r6id.large",
+            Self::R6idXlarge => "r6id.xlarge",
+            Self::R6id2xlarge => "r6id.2xlarge",
+            Self::R6id4xlarge => "r6id.4xlarge",
+            Self::R6id8xlarge => "r6id.8xlarge",
+            Self::R6id12xlarge => "r6id.12xlarge",
+            Self::R6id16xlarge => "r6id.16xlarge",
+            Self::R6id24xlarge => "r6id.24xlarge",
+            Self::R6id32xlarge => "r6id.32xlarge",
+            Self::R6idMetal => "r6id.metal",
+            Self::R6aLarge => "r6a.large",
+            Self::R6aXlarge => "r6a.xlarge",
+            Self::R6a2xlarge => "r6a.2xlarge",
+            Self::R6a4xlarge => "r6a.4xlarge",
+            Self::R6a8xlarge => "r6a.8xlarge",
+            Self::R6a12xlarge => "r6a.12xlarge",
+            Self::R6a16xlarge => "r6a.16xlarge",
+            Self::R6a24xlarge => "r6a.24xlarge",
+            Self::R6a32xlarge => "r6a.32xlarge",
+            Self::R6a48xlarge => "r6a.48xlarge",
+            Self::R6aMetal => "r6a.metal",
+            Self::P4de24xlarge => "p4de.24xlarge",
+            Self::U3tb156xlarge => "u-3tb1.56xlarge",
+            Self::U18tb1112xlarge => "u-18tb1.112xlarge",
+            Self::U24tb1112xlarge => "u-24tb1.112xlarge",
+            Self::Trn12xlarge => "trn1.2xlarge",
+            Self::Trn132xlarge => "trn1.32xlarge",
+            Self::Hpc6id32xlarge => "hpc6id.32xlarge",
+            Self::C6inLarge => "c6in.large",
+            Self::C6inXlarge => "c6in.xlarge",
+            Self::C6in2xlarge => "c6in.2xlarge",
+            Self::C6in4xlarge => "c6in.4xlarge",
+            Self::C6in8xlarge => "c6in.8xlarge",
+            Self::C6in12xlarge => "c6in.12xlarge",
+            Self::C6in16xlarge => "c6in.16xlarge",
+            Self::C6in24xlarge => "c6in.24xlarge",
+            Self::C6in32xlarge => "c6in.32xlarge",
+            Self::M6inLarge => "m6in.large",
+            Self::M6inXlarge => "m6in.xlarge",
+            Self::M6in2xlarge => "m6in.2xlarge",
+            Self::M6in4xlarge => "m6in.4xlarge",
+            Self::M6in8xlarge => "m6in.8xlarge",
+            Self::M6in12xlarge => "m6in.12xlarge",
+            Self::M6in16xlarge => "m6in.16xlarge",
+            Self::M6in24xlarge => "m6in.24xlarge",
+            Self::M6in32xlarge => "m6in.32xlarge",
+            Self::M6idnLarge => "m6idn.large",
+            Self::M6idnXlarge => "m6idn.xlarge",
+            Self::M6idn2xlarge => "m6idn.2xlarge",
+            Self::M6idn4xlarge => "m6idn.4xlarge",
+            Self::M6idn8xlarge => "m6idn.8xlarge",
+            Self::M6idn12xlarge => "m6idn.12xlarge",
+            Self::M6idn16xlarge => "m6idn.16xlarge",
+            Self::M6idn24xlarge => "m6idn.24xlarge",
+            Self::M6idn32xlarge => "m6idn.32xlarge",
+            Self::R6inLarge => "r6in.large",
+            Self::R6inXlarge => "r6in.xlarge",
+            Self::R6in2xlarge => "r6in.2xlarge",
+            Self::R6in4xlarge => "r6in.4xlarge",
+            Self::R6in8xlarge => "r6in.8xlarge",
+            Self::R6in12xlarge => "r6in.12xlarge",
+            Self::R6in16xlarge => "r6in.16xlarge",
+            Self::R6in24xlarge => "r6in.24xlarge",
+            Self::R6in32xlarge => "r6in.32xlarge",
+            Self::R6idnLarge => "r6idn.large",
+            Self::R6idnXlarge => "r6idn.xlarge",
+            Self::R6idn2xlarge => "r6idn.2xlarge",
+            Self::R6idn4xlarge => "r6idn.4xlarge",
+            Self::R6idn8xlarge => "r6idn.8xlarge",
+            Self::R6idn12xlarge => "r6idn.12xlarge",
+            Self::R6idn16xlarge => "r6idn.16xlarge",
+            Self::R6idn24xlarge => "r6idn.24xlarge",
+            Self::R6idn32xlarge => "r6idn.32xlarge",
+            Self::C7gMetal => "c7g.metal",
+            Self::M7gMedium => "m7g.medium",
+            Self::M7gLarge => "m7g.large",
+            Self::M7gXlarge => "m7g.xlarge",
+            Self::M7g2xlarge => "m7g.2xlarge",
+            Self::M7g4xlarge => "m7g.4xlarge",
+            Self::M7g8xlarge => "m7g.8xlarge",
+            Self::M7g12xlarge => "m7g.12xlarge",
+            Self::M7g16xlarge => "m7g.16xlarge",
+            Self::M7gMetal => "m7g.metal",
+            Self::R7gMedium => "r7g.medium",
+            Self::R7gLarge => "r7g.large",
+            Self::R7gXlarge => "r7g.xlarge",
+            Self::R7g2xlarge => "r7g.2xlarge",
+            Self::R7g4xlarge => "r7g.4xlarge",
+            Self::R7g8xlarge => "r7g.8xlarge",
+            Self::R7g12xlarge => "r7g.12xlarge",
+            Self::R7g16xlarge => "r7g.16xlarge",
+            Self::R7gMetal => "r7g.metal",
+            Self::C6inMetal => "c6in.metal",
+            Self::M6inMetal => "m6in.metal",
+            Self::M6idnMetal => "m6idn.metal",
+            Self::R6inMetal => "r6in.metal",
+            Self::R6idnMetal => "r6idn.metal",
+            Self::Inf2Xlarge => "inf2.xlarge",
+            Self::Inf28xlarge => "inf2.8xlarge",
+            Self::Inf224xlarge => "inf2.24xlarge",
+            Self::Inf248xlarge => "inf2.48xlarge",
+            Self::Trn1n32xlarge => "trn1n.32xlarge",
+            Self::I4gLarge => "i4g.large",
+            Self::I4gXlarge => "i4g.xlarge",
+            Self::I4g2xlarge => "i4g.2xlarge",
+            Self::I4g4xlarge => "i4g.4xlarge",
+            Self::I4g8xlarge => "i4g.8xlarge",
+            Self::I4g16xlarge => "i4g.16xlarge",
+            Self::Hpc7g4xlarge => "hpc7g.4xlarge",
+            Self::Hpc7g8xlarge => "hpc7g.8xlarge",
+            Self::Hpc7g16xlarge => "hpc7g.16xlarge",
+            Self::C7gnMedium => "c7gn.medium",
+            Self::C7gnLarge => "c7gn.large",
+            Self::C7gnXlarge => "c7gn.xlarge",
+            Self::C7gn2xlarge => "c7gn.2xlarge",
+            Self::C7gn4xlarge => "c7gn.4xlarge",
+            Self::C7gn8xlarge => "c7gn.8xlarge",
+            Self::C7gn12xlarge => "c7gn.12xlarge",
+            Self::C7gn16xlarge => "c7gn.16xlarge",
+            Self::P548xlarge => "p5.48xlarge",
+            Self::M7iLarge => "m7i.large",
+            Self::M7iXlarge => "m7i.xlarge",
+            Self::M7i2xlarge => "m7i.2xlarge",
+            Self::M7i4xlarge => "m7i.4xlarge",
+            Self::M7i8xlarge => "m7i.8xlarge",
+            Self::M7i12xlarge => "m7i.12xlarge",
+            Self::M7i16xlarge => "m7i.16xlarge",
+            Self::M7i24xlarge => "m7i.24xlarge",
+            Self::M7i48xlarge => "m7i.48xlarge",
+            Self::M7iFlexLarge => "m7i-flex.large",
+            Self::M7iFlexXlarge => "m7i-flex.xlarge",
+            Self::M7iFlex2xlarge => "m7i-flex.2xlarge",
+            Self::M7iFlex4xlarge => "m7i-flex.4xlarge",
+            Self::M7iFlex8xlarge => "m7i-flex.8xlarge",
+            Self::M7aMedium => "m7a.medium",
+            Self::M7aLarge => "m7a.large",
+            Self::M7aXlarge => "m7a.xlarge",
+            Self::M7a2xlarge => "m7a.2xlarge",
+            Self::M7a4xlarge => "m7a.4xlarge",
+            Self::M7a8xlarge => "m7a.8xlarge",
+            Self::M7a12xlarge => "m7a.12xlarge",
+            Self::M7a16xlarge => "m7a.16xlarge",
+            Self::M7a24xlarge => "m7a.24xlarge",
+            Self::M7a32xlarge => "m7a.32xlarge",
+            Self::M7a48xlarge => "m7a.48xlarge",
+            Self::M7aMetal48xl => "m7a.metal-48xl",
+            Self::Hpc7a12xlarge => "hpc7a.12xlarge",
+            Self::Hpc7a24xlarge => "hpc7a.24xlarge",
+            Self::Hpc7a48xlarge => "hpc7a.48xlarge",
+            Self::Hpc7a96xlarge => "hpc7a.96xlarge",
+            Self::C7gdMedium => "c7gd.medium",
+            Self::C7gdLarge => "c7gd.large",
+            Self::C7gdXlarge => "c7gd.xlarge",
+            Self::C7gd2xlarge => "c7gd.2xlarge",
+            Self::C7gd4xlarge => "c7gd.4xlarge",
+            Self::C7gd8xlarge => "c7gd.8xlarge",
+            Self::C7gd12xlarge => "c7gd.12xlarge",
+            Self::C7gd16xlarge => "c7gd.16xlarge",
+            Self::M7gdMedium => "m7gd.medium",
+            Self::M7gdLarge => "m7gd.large",
+            Self::M7gdXlarge => "m7gd.xlarge",
+            Self::M7gd2xlarge => "m7gd.2xlarge",
+            Self::M7gd4xlarge => "m7gd.4xlarge",
+            Self::M7gd8xlarge => "m7gd.8xlarge",
+            Self::M7gd12xlarge => "m7gd.12xlarge",
+            Self::M7gd16xlarge => "m7gd.16xlarge",
+            Self::R7gdMedium => "r7gd.medium",
+            Self::R7gdLarge => "r7gd.large",
+            Self::R7gdXlarge => "r7gd.xlarge",
+            Self::R7gd2xlarge => "r7gd.2xlarge",
+            Self::R7gd4xlarge => "r7gd.4xlarge",
+            Self::R7gd8xlarge => "r7gd.8xlarge",
+            Self::R7gd12xlarge => "r7gd.12xlarge",
+            Self::R7gd16xlarge => "r7gd.16xlarge",
+            Self::R7aMedium => "r7a.medium",
+            Self::R7aLarge => "r7a.large",
+            Self::R7aXlarge => "r7a.xlarge",
+            Self::R7a2xlarge => "r7a.2xlarge",
+            Self::R7a4xlarge => "r7a.4xlarge",
+            Self::R7a8xlarge => "r7a.8xlarge",
+            Self::R7a12xlarge => "r7a.12xlarge",
+            Self::R7a16xlarge => "r7a.16xlarge",
+            Self::R7a24xlarge => "r7a.24xlarge",
+            Self::R7a32xlarge => "r7a.32xlarge",
+            Self::R7a48xlarge => "r7a.48xlarge",
+            Self::C7iLarge => "c7i.large",
+            Self::C7iXlarge => "c7i.xlarge",
+            Self::C7i2xlarge => "c7i.2xlarge",
+            Self::C7i4xlarge => "c7i.4xlarge",
+            Self::C7i8xlarge => "c7i.8xlarge",
+            Self::C7i12xlarge => "c7i.12xlarge",
+            Self::C7i16xlarge => "c7i.16xlarge",
+            Self::C7i24xlarge => "c7i.24xlarge",
+            Self::C7i48xlarge => "c7i.48xlarge",
+            Self::Mac2M2proMetal => "mac2-m2pro.metal",
+            Self::R7izLarge => "r7iz.large",
+            Self::R7izXlarge => "r7iz.xlarge",
+            Self::R7iz2xlarge => "r7iz.2xlarge",
+            Self::R7iz4xlarge => "r7iz.4xlarge",
+            Self::R7iz8xlarge => "r7iz.8xlarge",
+            Self::R7iz12xlarge => "r7iz.12xlarge",
+            Self::R7iz16xlarge => "r7iz.16xlarge",
+            Self::R7iz32xlarge => "r7iz.32xlarge",
+            Self::C7aMedium => "c7a.medium",
+            Self::C7aLarge => "c7a.large",
+            Self::C7aXlarge => "c7a.xlarge",
+            Self::C7a2xlarge => "c7a.2xlarge",
+            Self::C7a4xlarge => "c7a.4xlarge",
+            Self::C7a8xlarge => "c7a.8xlarge",
+            Self::C7a12xlarge => "c7a.12xlarge",
+            Self::C7a16xlarge => "c7a.16xlarge",
+            Self::C7a24xlarge => "c7a.24xlarge",
+            Self::C7a32xlarge => "c7a.32xlarge",
+            Self::C7a48xlarge => "c7a.48xlarge",
+            Self::C7aMetal48xl => "c7a.metal-48xl",
+            Self::R7aMetal48xl => "r7a.metal-48xl",
+            Self::R7iLarge => "r7i.large",
+            Self::R7iXlarge => "r7i.xlarge",
+            Self::R7i2xlarge => "r7i.2xlarge",
+            Self::R7i4xlarge => "r7i.4xlarge",
+            Self::R7i8xlarge => "r7i.8xlarge",
+            Self::R7i12xlarge => "r7i.12xlarge",
+            Self::R7i16xlarge => "r7i.16xlarge",
+            Self::R7i24xlarge => "r7i.24xlarge",
+            Self::R7i48xlarge => "r7i.48xlarge",
+            Self::Dl2q24xlarge => "dl2q.24xlarge",
+            Self::Mac2M2Metal => "mac2-m2.metal",
+            Self::I4i12xlarge => "i4i.12xlarge",
+            Self::I4i24xlarge => "i4i.24xlarge",
+            Self::C7iMetal24xl => "c7i.metal-24xl",
+            Self::C7iMetal48xl => "c7i.metal-48xl",
+            Self::M7iMetal24xl => "m7i.metal-24xl",
+            Self::M7iMetal48xl => "m7i.metal-48xl",
+            Self::R7iMetal24xl => "r7i.metal-24xl",
+            Self::R7iMetal48xl => "r7i.metal-48xl",
+            Self::R7izMetal16xl => "r7iz.metal-16xl",
+            Self::R7izMetal32xl => "r7iz.metal-32xl",
+            Self::C7gdMetal => "c7gd.metal",
+            Self::M7gdMetal => "m7gd.metal",
+            Self::R7gdMetal => "r7gd.metal",
+            Self::G6Xlarge => "g6.xlarge",
+            Self::G62xlarge => "g6.2xlarge",
+            Self::G64xlarge => "g6.4xlarge",
+            Self::G68xlarge => "g6.8xlarge",
+            Self::G612xlarge => "g6.12xlarge",
+            Self::G616xlarge => "g6.16xlarge",
+            Self::G624xlarge => "g6.24xlarge",
+            Self::G648xlarge => "g6.48xlarge",
+            Self::Gr64xlarge => "gr6.4xlarge",
+            Self::Gr68xlarge => "gr6.8xlarge",
+            Self::C7iFlexLarge => "c7i-flex.large",
+            Self::C7iFlexXlarge => "c7i-flex.xlarge",
+            Self::C7iFlex2xlarge => "c7i-flex.2xlarge",
+            Self::C7iFlex4xlarge => "c7i-flex.4xlarge",
+            Self::C7iFlex8xlarge => "c7i-flex.8xlarge",
+            Self::U7i12tb224xlarge => "u7i-12tb.224xlarge",
+            Self::U7in16tb224xlarge => "u7in-16tb.224xlarge",
+            Self::U7in24tb224xlarge => "u7in-24tb.224xlarge",
+            Self::U7in32tb224xlarge => "u7in-32tb.224xlarge",
+            Self::U7ib12tb224xlarge => "u7ib-12tb.224xlarge",
+            Self::C7gnMetal => "c7gn.metal",
+            Self::R8gMedium => "r8g.medium",
+            Self::R8gLarge => "r8g.large",
+            Self::R8gXlarge => "r8g.xlarge",
+            Self::R8g2xlarge => "r8g.2xlarge",
+            Self::R8g4xlarge => "r8g.4xlarge",
+            Self::R8g8xlarge => "r8g.8xlarge",
+            Self::R8g12xlarge => "r8g.12xlarge",
+            Self::R8g16xlarge => "r8g.16xlarge",
+            Self::R8g24xlarge => "r8g.24xlarge",
+            Self::R8g48xlarge => "r8g.48xlarge",
+            Self::R8gMetal24xl => "r8g.metal-24xl",
+            Self::R8gMetal48xl => "r8g.metal-48xl",
+            Self::Mac2M1ultraMetal => "mac2-m1ultra.metal",
+            Self::G6eXlarge => "g6e.xlarge",
+            Self::G6e2xlarge => "g6e.2xlarge",
+            Self::G6e4xlarge => "g6e.4xlarge",
+            Self::G6e8xlarge => "g6e.8xlarge",
+            Self::G6e12xlarge => "g6e.12xlarge",
+            Self::G6e16xlarge => "g6e.16xlarge",
+            Self::G6e24xlarge => "g6e.24xlarge",
+            Self::G6e48xlarge => "g6e.48xlarge",
+            Self::C8gMedium => "c8g.medium",
+            Self::C8gLarge => "c8g.large",
+            Self::C8gXlarge => "c8g.xlarge",
+            Self::C8g2xlarge => "c8g.2xlarge",
+            Self::C8g4xlarge => "c8g.4xlarge",
+            Self::C8g8xlarge => "c8g.8xlarge",
+            Self::C8g12xlarge => "c8g.12xlarge",
+            Self::C8g16xlarge => "c8g.16xlarge",
+            Self::C8g24xlarge => "c8g.24xlarge",
+            Self::C8g48xlarge => "c8g.48xlarge",
+            Self::C8gMetal24xl => "c8g.metal-24xl",
+            Self::C8gMetal48xl => "c8g.metal-48xl",
+            Self::M8gMedium => "m8g.medium",
+            Self::M8gLarge => "m8g.large",
+            Self::M8gXlarge => "m8g.xlarge",
+            Self::M8g2xlarge => "m8g.2xlarge",
+            Self::M8g4xlarge => "m8g.4xlarge",
+            Self::M8g8xlarge => "m8g.8xlarge",
+            Self::M8g12xlarge => "m8g.12xlarge",
+            Self::M8g16xlarge => "m8g.16xlarge",
+            Self::M8g24xlarge => "m8g.24xlarge",
+            Self::M8g48xlarge => "m8g.48xlarge",
+            Self::M8gMetal24xl => "m8g.metal-24xl",
+            Self::M8gMetal48xl => "m8g.metal-48xl",
+            Self::X8gMedium => "x8g.medium",
+            Self::X8gLarge => "x8g.large",
+            Self::X8gXlarge => "x8g.xlarge",
+            Self::X8g2xlarge => "x8g.2xlarge",
+            Self::X8g4xlarge => "x8g.4xlarge",
+            Self::X8g8xlarge => "x8g.8xlarge",
+            Self::X8g12xlarge => "x8g.12xlarge",
+            Self::X8g16xlarge => "x8g.16xlarge",
+            Self::X8g24xlarge => "x8g.24xlarge",
+            Self::X8g48xlarge => "x8g.48xlarge",
+            Self::X8gMetal24xl => "x8g.metal-24xl",
+            Self::X8gMetal48xl => "x8g.metal-48xl",
+            Self::I7ieLarge => "i7ie.large",
+            Self::I7ieXlarge => "i7ie.xlarge",
+            Self::I7ie2xlarge => "i7ie.2xlarge",
+            Self::I7ie3xlarge => "i7ie.3xlarge",
+            Self::I7ie6xlarge => "i7ie.6xlarge",
+            Self::I7ie12xlarge => "i7ie.12xlarge",
+            Self::I7ie18xlarge => "i7ie.18xlarge",
+            Self::I7ie24xlarge => "i7ie.24xlarge",
+            Self::I7ie48xlarge => "i7ie.48xlarge",
+            Self::I8gLarge => "i8g.large",
+            Self::I8gXlarge => "i8g.xlarge",
+            Self::I8g2xlarge => "i8g.2xlarge",
+            Self::I8g4xlarge => "i8g.4xlarge",
+            Self::I8g8xlarge => "i8g.8xlarge",
+            Self::I8g12xlarge => "i8g.12xlarge",
+            Self::I8g16xlarge => "i8g.16xlarge",
+            Self::I8g24xlarge => "i8g.24xlarge",
+            Self::I8gMetal24xl => "i8g.metal-24xl",
+            Self::U7i6tb112xlarge => "u7i-6tb.112xlarge",
+            Self::U7i8tb112xlarge => "u7i-8tb.112xlarge",
+            Self::U7inh32tb480xlarge => "u7inh-32tb.480xlarge",
+            Self::P5e48xlarge => "p5e.48xlarge",
+            Self::P5en48xlarge => "p5en.48xlarge",
+            Self::F212xlarge => "f2.12xlarge",
+            Self::F248xlarge => "f2.48xlarge",
+            Self::Trn248xlarge => "trn2.48xlarge",
+            Self::C7iFlex12xlarge => "c7i-flex.12xlarge",
+            Self::C7iFlex16xlarge => "c7i-flex.16xlarge",
+            Self::M7iFlex12xlarge => "m7i-flex.12xlarge",
+            Self::M7iFlex16xlarge => "m7i-flex.16xlarge",
+            Self::I7ieMetal24xl => "i7ie.metal-24xl",
+            Self::I7ieMetal48xl => "i7ie.metal-48xl",
+            Self::I8g48xlarge => "i8g.48xlarge",
+            Self::C8gdMedium => "c8gd.medium",
+            Self::C8gdLarge => "c8gd.large",
+            Self::C8gdXlarge => "c8gd.xlarge",
+            Self::C8gd2xlarge => "c8gd.2xlarge",
+            Self::C8gd4xlarge => "c8gd.4xlarge",
+            Self::C8gd8xlarge => "c8gd.8xlarge",
+            Self::C8gd12xlarge => "c8gd.12xlarge",
+            Self::C8gd16xlarge => "c8gd.16xlarge",
+            Self::C8gd24xlarge => "c8gd.24xlarge",
+            Self::C8gd48xlarge => "c8gd.48xlarge",
+            Self::C8gdMetal24xl => "c8gd.metal-24xl",
+            Self::C8gdMetal48xl => "c8gd.metal-48xl",
+            Self::I7iLarge => "i7i.large",
+            Self::I7iXlarge => "i7i.xlarge",
+            Self::I7i2xlarge => "i7i.2xlarge",
+            Self::I7i4xlarge => "i7i.4xlarge",
+            Self::I7i8xlarge => "i7i.8xlarge",
+            Self::I7i12xlarge => "i7i.12xlarge",
+            Self::I7i16xlarge => "i7i.16xlarge",
+            Self::I7i24xlarge => "i7i.24xlarge",
+            Self::I7i48xlarge => "i7i.48xlarge",
+            Self::I7iMetal24xl => "i7i.metal-24xl",
+            Self::I7iMetal48xl => "i7i.metal-48xl",
+            Self::P6B20048xlarge => "p6-b200.48xlarge",
+            Self::M8gdMedium => "m8gd.medium",
+            Self::M8gdLarge => "m8gd.large",
+            Self::M8gdXlarge => "m8gd.xlarge",
+            Self::M8gd2xlarge => "m8gd.2xlarge",
+            Self::M8gd4xlarge => "m8gd.4xlarge",
+            Self::M8gd8xlarge => "m8gd.8xlarge",
+            Self::M8gd12xlarge => "m8gd.12xlarge",
+            Self::M8gd16xlarge => "m8gd.16xlarge",
+            Self::M8gd24xlarge => "m8gd.24xlarge",
+            Self::M8gd48xlarge => "m8gd.48xlarge",
+            Self::M8gdMetal24xl => "m8gd.metal-24xl",
+            Self::M8gdMetal48xl => "m8gd.metal-48xl",
+            Self::R8gdMedium => "r8gd.medium",
+            Self::R8gdLarge => "r8gd.large",
+            Self::R8gdXlarge => "r8gd.xlarge",
+            Self::R8gd2xlarge => "r8gd.2xlarge",
+            Self::R8gd4xlarge => "r8gd.4xlarge",
+            Self::R8gd8xlarge => "r8gd.8xlarge",
+            Self::R8gd12xlarge => "r8gd.12xlarge",
+            Self::R8gd16xlarge => "r8gd.16xlarge",
+            Self::R8gd24xlarge => "r8gd.24xlarge",
+            Self::R8gd48xlarge => "r8gd.48xlarge",
+            Self::R8gdMetal24xl => "r8gd.metal-24xl",
+            Self::R8gdMetal48xl => "r8gd.metal-48xl",
+            Self::C8gnMedium => "c8gn.medium",
+            Self::C8gnLarge => "c8gn.large",
+            Self::C8gnXlarge => "c8gn.xlarge",
+            Self::C8gn2xlarge => "c8gn.2xlarge",
+            Self::C8gn4xlarge => "c8gn.4xlarge",
+            Self::C8gn8xlarge => "c8gn.8xlarge",
+            Self::C8gn12xlarge => "c8gn.12xlarge",
+            Self::C8gn16xlarge => "c8gn.16xlarge",
+            Self::C8gn24xlarge => "c8gn.24xlarge",
+            Self::C8gn48xlarge => "c8gn.48xlarge",
+            Self::C8gnMetal24xl => "c8gn.metal-24xl",
+            Self::C8gnMetal48xl => "c8gn.metal-48xl",
+            Self::F26xlarge => "f2.6xlarge",
+            Self::P6eGb20036xlarge => "p6e-gb200.36xlarge",
+            Self::G6fLarge => "g6f.large",
+            Self::G6fXlarge => "g6f.xlarge",
+            Self::G6f2xlarge => "g6f.2xlarge",
+            Self::G6f4xlarge => "g6f.4xlarge",
+            Self::Gr6f4xlarge => "gr6f.4xlarge",
+            Self::P54xlarge => "p5.4xlarge",
+            Self::R8iLarge => "r8i.large",
+            Self::R8iXlarge => "r8i.xlarge",
+            Self::R8i2xlarge => "r8i.2xlarge",
+            Self::R8i4xlarge => "r8i.4xlarge",
+            Self::R8i8xlarge => "r8i.8xlarge",
+            Self::R8i12xlarge => "r8i.12xlarge",
+            Self::R8i16xlarge => "r8i.16xlarge",
+            Self::R8i24xlarge => "r8i.24xlarge",
+            Self::R8i32xlarge => "r8i.32xlarge",
+            Self::R8i48xlarge => "r8i.48xlarge",
+            Self::R8i96xlarge => "r8i.96xlarge",
+            Self::R8iMetal48xl => "r8i.metal-48xl",
+            Self::R8iMetal96xl => "r8i.metal-96xl",
+            Self::R8iFlexLarge => "r8i-flex.large",
+            Self::R8iFlexXlarge => "r8i-flex.xlarge",
+            Self::R8iFlex2xlarge => "r8i-flex.2xlarge",
+            Self::R8iFlex4xlarge => "r8i-flex.4xlarge",
+            Self::R8iFlex8xlarge => "r8i-flex.8xlarge",
+            Self::R8iFlex12xlarge => "r8i-flex.12xlarge",
+            Self::R8iFlex16xlarge => "r8i-flex.16xlarge",
+            Self::M8iLarge => "m8i.large",
+            Self::M8iXlarge => "m8i.xlarge",
+            Self::M8i2xlarge => "m8i.2xlarge",
+            Self::M8i4xlarge => "m8i.4xlarge",
+            Self::M8i8xlarge => "m8i.8xlarge",
+            Self::M8i12xlarge => "m8i.12xlarge",
+            Self::M8i16xlarge => "m8i.16xlarge",
+            Self::M8i24xlarge => "m8i.24xlarge",
+            Self::M8i32xlarge => "m8i.32xlarge",
+            Self::M8i48xlarge => "m8i.48xlarge",
+            Self::M8i96xlarge => "m8i.96xlarge",
+            Self::M8iMetal48xl => "m8i.metal-48xl",
+            Self::M8iMetal96xl => "m8i.metal-96xl",
+            Self::M8iFlexLarge => "m8i-flex.large",
+            Self::M8iFlexXlarge => "m8i-flex.xlarge",
+            Self::M8iFlex2xlarge => "m8i-flex.2xlarge",
+            Self::M8iFlex4xlarge => "m8i-flex.4xlarge",
+            Self::M8iFlex8xlarge => "m8i-flex.8xlarge",
+            Self::M8iFlex12xlarge => "m8i-flex.12xlarge",
+            Self::M8iFlex16xlarge => "m8i-flex.16xlarge",
+            Self::I8geLarge => "i8ge.large",
+            Self::I8geXlarge => "i8ge.xlarge",
+            Self::I8ge2xlarge => "i8ge.2xlarge",
+            Self::I8ge3xlarge => "i8ge.3xlarge",
+            Self::I8ge6xlarge => "i8ge.6xlarge",
+            Self::I8ge12xlarge => "i8ge.12xlarge",
+            Self::I8ge18xlarge => "i8ge.18xlarge",
+            Self::I8ge24xlarge => "i8ge.24xlarge",
+            Self::I8ge48xlarge => "i8ge.48xlarge",
+            Self::I8geMetal24xl => "i8ge.metal-24xl",
+            Self::I8geMetal48xl => "i8ge.metal-48xl",
+            Self::MacM4Metal => "mac-m4.metal",
+            Self::MacM4proMetal => "mac-m4pro.metal",
+            Self::R8gnMedium => "r8gn.medium",
+            Self::R8gnLarge => "r8gn.large",
+            Self::R8gnXlarge => "r8gn.xlarge",
+            Self::R8gn2xlarge => "r8gn.2xlarge",
+            Self::R8gn4xlarge => "r8gn.4xlarge",
+            Self::R8gn8xlarge => "r8gn.8xlarge",
+            Self::R8gn12xlarge => "r8gn.12xlarge",
+            Self::R8gn16xlarge => "r8gn.16xlarge",
+            Self::R8gn24xlarge => "r8gn.24xlarge",
+            Self::R8gn48xlarge => "r8gn.48xlarge",
+            Self::R8gnMetal24xl => "r8gn.metal-24xl",
+            Self::R8gnMetal48xl => "r8gn.metal-48xl",
+            Self::C8iLarge => "c8i.large",
+            Self::C8iXlarge => "c8i.xlarge",
+            Self::C8i2xlarge => "c8i.2xlarge",
+            Self::C8i4xlarge => "c8i.4xlarge",
+            Self::C8i8xlarge => "c8i.8xlarge",
+            Self::C8i12xlarge => "c8i.12xlarge",
+            Self::C8i16xlarge => "c8i.16xlarge",
+            Self::C8i24xlarge => "c8i.24xlarge",
+            Self::C8i32xlarge => "c8i.32xlarge",
+            Self::C8i48xlarge => "c8i.48xlarge",
+            Self::C8i96xlarge => "c8i.96xlarge",
+            Self::C8iMetal48xl => "c8i.metal-48xl",
+            Self::C8iMetal96xl => "c8i.metal-96xl",
+            Self::C8iFlexLarge => "c8i-flex.large",
+            Self::C8iFlexXlarge => "c8i-flex.xlarge",
+            Self::C8iFlex2xlarge => "c8i-flex.2xlarge",
+            Self::C8iFlex4xlarge => "c8i-flex.4xlarge",
+            Self::C8iFlex8xlarge => "c8i-flex.8xlarge",
+            Self::C8iFlex12xlarge => "c8i-flex.12xlarge",
+            Self::C8iFlex16xlarge => "c8i-flex.16xlarge",
+            Self::R8gbMedium => "r8gb.medium",
+            Self::R8gbLarge => "r8gb.large",
+            Self::R8gbXlarge => "r8gb.xlarge",
+            Self::R8gb2xlarge => "r8gb.2xlarge",
+            Self::R8gb4xlarge => "r8gb.4xlarge",
+            Self::R8gb8xlarge => "r8gb.8xlarge",
+            Self::R8gb12xlarge => "r8gb.12xlarge",
+            Self::R8gb16xlarge => "r8gb.16xlarge",
+            Self::R8gb24xlarge => "r8gb.24xlarge",
+            Self::R8gbMetal24xl => "r8gb.metal-24xl",
+            Self::M8aMedium => "m8a.medium",
+            Self::M8aLarge => "m8a.large",
+            Self::M8aXlarge => "m8a.xlarge",
+            Self::M8a2xlarge => "m8a.2xlarge",
+            Self::M8a4xlarge => "m8a.4xlarge",
+            Self::M8a8xlarge => "m8a.8xlarge",
+            Self::M8a12xlarge => "m8a.12xlarge",
+            Self::M8a16xlarge => "m8a.16xlarge",
+            Self::M8a24xlarge => "m8a.24xlarge",
+            Self::M8a48xlarge => "m8a.48xlarge",
+            Self::M8aMetal24xl => "m8a.metal-24xl",
+            Self::M8aMetal48xl => "m8a.metal-48xl",
+            Self::Trn23xlarge => "trn2.3xlarge",
+            Self::R8aMedium => "r8a.medium",
+            Self::R8aLarge => "r8a.large",
+            Self::R8aXlarge => "r8a.xlarge",
+            Self::R8a2xlarge => "r8a.2xlarge",
+            Self::R8a4xlarge => "r8a.4xlarge",
+            Self::R8a8xlarge => "r8a.8xlarge",
+            Self::R8a12xlarge => "r8a.12xlarge",
+            Self::R8a16xlarge => "r8a.16xlarge",
+            Self::R8a24xlarge => "r8a.24xlarge",
+            Self::R8a48xlarge => "r8a.48xlarge",
+            Self::R8aMetal24xl => "r8a.metal-24xl",
+            Self::R8aMetal48xl => "r8a.metal-48xl",
+            Self::P6B30048xlarge => "p6-b300.48xlarge",
+            Self::C8aMedium => "c8a.medium",
+            Self::C8aLarge => "c8a.large",
+            Self::C8aXlarge => "c8a.xlarge",
+            Self::C8a2xlarge => "c8a.2xlarge",
+            Self::C8a4xlarge => "c8a.4xlarge",
+            Self::C8a8xlarge => "c8a.8xlarge",
+            Self::C8a12xlarge => "c8a.12xlarge",
+            Self::C8a16xlarge => "c8a.16xlarge",
+            Self::C8a24xlarge => "c8a.24xlarge",
+            Self::C8a48xlarge => "c8a.48xlarge",
+            Self::C8aMetal24xl => "c8a.metal-24xl",
+            Self::C8aMetal48xl => "c8a.metal-48xl",
+            Self::C8gb12xlarge => "c8gb.12xlarge",
+            Self::C8gb16xlarge => "c8gb.16xlarge",
+            Self::C8gb24xlarge => "c8gb.24xlarge",
+            Self::C8gb2xlarge => "c8gb.2xlarge",
+            Self::C8gb4xlarge => "c8gb.4xlarge",
+            Self::C8gb8xlarge => "c8gb.8xlarge",
+            Self::C8gbLarge => "c8gb.large",
+            Self::C8gbMedium => "c8gb.medium",
+            Self::C8gbMetal24xl => "c8gb.metal-24xl",
+            Self::C8gbXlarge => "c8gb.xlarge",
+            Self::C8gb48xlarge => "c8gb.48xlarge",
+            Self::C8gbMetal48xl => "c8gb.metal-48xl",
+            Self::M8gb12xlarge => "m8gb.12xlarge",
+            Self::M8gb16xlarge => "m8gb.16xlarge",
+            Self::M8gb24xlarge => "m8gb.24xlarge",
+            Self::M8gb2xlarge => "m8gb.2xlarge",
+            Self::M8gb4xlarge => "m8gb.4xlarge",
+            Self::M8gb8xlarge => "m8gb.8xlarge",
+            Self::M8gbLarge => "m8gb.large",
+            Self::M8gbMedium => "m8gb.medium",
+            Self::M8gbXlarge => "m8gb.xlarge",
+            Self::M8gb48xlarge => "m8gb.48xlarge",
+            Self::M8gbMetal24xl => "m8gb.metal-24xl",
+            Self::M8gbMetal48xl => "m8gb.metal-48xl",
+            Self::M8gn12xlarge => "m8gn.12xlarge",
+            Self::M8gn16xlarge => "m8gn.16xlarge",
+            Self::M8gn24xlarge => "m8gn.24xlarge",
+            Self::M8gn2xlarge => "m8gn.2xlarge",
+            Self::M8gn48xlarge => "m8gn.48xlarge",
+            Self::M8gn4xlarge => "m8gn.4xlarge",
+            Self::M8gn8xlarge => "m8gn.8xlarge",
+            Self::M8gnLarge => "m8gn.large",
+            Self::M8gnMedium => "m8gn.medium",
+            Self::M8gnXlarge => "m8gn.xlarge",
+            Self::M8gnMetal24xl => "m8gn.metal-24xl",
+            Self::M8gnMetal48xl => "m8gn.metal-48xl",
+            Self::X8aedz12xlarge => "x8aedz.12xlarge",
+            Self::X8aedz24xlarge => "x8aedz.24xlarge",
+            Self::X8aedz3xlarge => "x8aedz.3xlarge",
+            Self::X8aedz6xlarge => "x8aedz.6xlarge",
+            Self::X8aedzLarge => "x8aedz.large",
+            Self::X8aedzMetal12xl => "x8aedz.metal-12xl",
+            Self::X8aedzMetal24xl => "x8aedz.metal-24xl",
+            Self::X8aedzXlarge => "x8aedz.xlarge",
+            Self::M8aznMedium => "m8azn.medium",
+            Self::M8aznLarge => "m8azn.large",
+            Self::M8aznXlarge => "m8azn.xlarge",
+            Self::M8azn3xlarge => "m8azn.3xlarge",
+            Self::M8azn6xlarge => "m8azn.6xlarge",
+            Self::M8azn12xlarge => "m8azn.12xlarge",
+            Self::M8azn24xlarge => "m8azn.24xlarge",
+            Self::M8aznMetal12xl => "m8azn.metal-12xl",
+            Self::M8aznMetal24xl => "m8azn.metal-24xl",
+            Self::X8iLarge => "x8i.large",
+            Self::X8iXlarge => "x8i.xlarge",
+            Self::X8i2xlarge => "x8i.2xlarge",
+            Self::X8i4xlarge => "x8i.4xlarge",
+            Self::X8i8xlarge => "x8i.8xlarge",
+            Self::X8i12xlarge => "x8i.12xlarge",
+            Self::X8i16xlarge => "x8i.16xlarge",
+            Self::X8i24xlarge => "x8i.24xlarge",
+            Self::X8i32xlarge => "x8i.32xlarge",
+            Self::X8i48xlarge => "x8i.48xlarge",
+            Self::X8i64xlarge => "x8i.64xlarge",
+            Self::X8i96xlarge => "x8i.96xlarge",
+            Self::X8iMetal48xl => "x8i.metal-48xl",
+            Self::X8iMetal96xl => "x8i.metal-96xl",
+            Self::MacM4maxMetal => "mac-m4max.metal",
+            Self::G7e2xlarge => "g7e.2xlarge",
+            Self::G7e4xlarge => "g7e.4xlarge",
+            Self::G7e8xlarge => "g7e.8xlarge",
+            Self::G7e12xlarge => "g7e.12xlarge",
+            Self::G7e24xlarge => "g7e.24xlarge",
+            Self::G7e48xlarge => "g7e.48xlarge",
+            Self::R8idLarge => "r8id.large",
+            Self::R8idXlarge => "r8id.xlarge",
+            Self::R8id2xlarge => "r8id.2xlarge",
+            Self::R8id4xlarge => "r8id.4xlarge",
+            Self::R8id8xlarge => "r8id.8xlarge",
+            Self::R8id12xlarge => "r8id.12xlarge",
+            Self::R8id16xlarge => "r8id.16xlarge",
+            Self::R8id24xlarge => "r8id.24xlarge",
+            Self::R8id32xlarge => "r8id.32xlarge",
+            Self::R8id48xlarge => "r8id.48xlarge",
+            Self::R8id96xlarge => "r8id.96xlarge",
+            Self::R8idMetal48xl => "r8id.metal-48xl",
+            Self::R8idMetal96xl => "r8id.metal-96xl",
+            Self::C8idLarge => "c8id.large",
+            Self::C8idXlarge => "c8id.xlarge",
+            Self::C8id2xlarge => "c8id.2xlarge",
+            Self::C8id4xlarge => "c8id.4xlarge",
+            Self::C8id8xlarge => "c8id.8xlarge",
+            Self::C8id12xlarge => "c8id.12xlarge",
+            Self::C8id16xlarge => "c8id.16xlarge",
+            Self::C8id24xlarge => "c8id.24xlarge",
+            Self::C8id32xlarge => "c8id.32xlarge",
+            Self::C8id48xlarge => "c8id.48xlarge",
+            Self::C8id96xlarge => "c8id.96xlarge",
+            Self::C8idMetal48xl => "c8id.metal-48xl",
+            Self::C8idMetal96xl => "c8id.metal-96xl",
+            Self::M8idLarge => "m8id.large",
+            Self::M8idXlarge => "m8id.xlarge",
+            Self::M8id2xlarge => "m8id.2xlarge",
+            Self::M8id4xlarge => "m8id.4xlarge",
+            Self::M8id8xlarge => "m8id.8xlarge",
+            Self::M8id12xlarge => "m8id.12xlarge",
+            Self::M8id16xlarge => "m8id.16xlarge",
+            Self::M8id24xlarge => "m8id.24xlarge",
+            Self::M8id32xlarge => "m8id.32xlarge",
+            Self::M8id48xlarge => "m8id.48xlarge",
+            Self::M8id96xlarge => "m8id.96xlarge",
+            Self::M8idMetal48xl => "m8id.metal-48xl",
+            Self::M8idMetal96xl => "m8id.metal-96xl",
+            Self::Hpc8a96xlarge => "hpc8a.96xlarge",
+            Self::C8inLarge => "c8in.large",
+            Self::C8inXlarge => "c8in.xlarge",
+            Self::C8in2xlarge => "c8in.2xlarge",
+            Self::C8in4xlarge => "c8in.4xlarge",
+            Self::C8in8xlarge => "c8in.8xlarge",
+            Self::C8in12xlarge => "c8in.12xlarge",
+            Self::C8in16xlarge => "c8in.16xlarge",
+            Self::C8in24xlarge => "c8in.24xlarge",
+            Self::C8in32xlarge => "c8in.32xlarge",
+            Self::C8in48xlarge => "c8in.48xlarge",
+            Self::C8in96xlarge => "c8in.96xlarge",
+            Self::C8inMetal48xl => "c8in.metal-48xl",
+            Self::C8inMetal96xl => "c8in.metal-96xl",
+            Self::C8ibLarge => "c8ib.large",
+            Self::C8ibXlarge => "c8ib.xlarge",
+            Self::C8ib2xlarge => "c8ib.2xlarge",
+            Self::C8ib4xlarge => "c8ib.4xlarge",
+            Self::C8ib8xlarge => "c8ib.8xlarge",
+            Self::C8ib12xlarge => "c8ib.12xlarge",
+            Self::C8ib16xlarge => "c8ib.16xlarge",
+            Self::C8ib24xlarge => "c8ib.24xlarge",
+            Self::C8ib32xlarge => "c8ib.32xlarge",
+            Self::C8ib48xlarge => "c8ib.48xlarge",
+            Self::C8ib96xlarge => "c8ib.96xlarge",
+            Self::C8ibMetal48xl => "c8ib.metal-48xl",
+            Self::C8ibMetal96xl => "c8ib.metal-96xl",
+            Self::R8inLarge => "r8in.large",
+            Self::R8inXlarge => "r8in.xlarge",
+            Self::R8in2xlarge => "r8in.2xlarge",
+            Self::R8in4xlarge => "r8in.4xlarge",
+            Self::R8in8xlarge => "r8in.8xlarge",
+            Self::R8in12xlarge => "r8in.12xlarge",
+            Self::R8in16xlarge => "r8in.16xlarge",
+            Self::R8in24xlarge => "r8in.24xlarge",
+            Self::R8in32xlarge => "r8in.32xlarge",
+            Self::R8in48xlarge => "r8in.48xlarge",
+            Self::R8in96xlarge => "r8in.96xlarge",
+            Self::R8ibLarge => "r8ib.large",
+            Self::R8ibXlarge => "r8ib.xlarge",
+            Self::R8ib2xlarge => "r8ib.2xlarge",
+            Self::R8ib4xlarge => "r8ib.4xlarge",
+            Self::R8ib8xlarge => "r8ib.8xlarge",
+            Self::R8ib12xlarge => "r8ib.12xlarge",
+            Self::R8ib16xlarge => "r8ib.16xlarge",
+            Self::R8ib24xlarge => "r8ib.24xlarge",
+            Self::R8ib32xlarge => "r8ib.32xlarge",
+            Self::R8ib48xlarge => "r8ib.48xlarge",
+            Self::R8ib96xlarge => "r8ib.96xlarge",
+            Self::M8inLarge => "m8in.large",
+            Self::M8inXlarge => "m8in.xlarge",
+            Self::M8in2xlarge => "m8in.2xlarge",
+            Self::M8in4xlarge => "m8in.4xlarge",
+            Self::M8in8xlarge => "m8in.8xlarge",
+            Self::M8in12xlarge => "m8in.12xlarge",
+            Self::M8in16xlarge => "m8in.16xlarge",
+            Self::M8in24xlarge => "m8in.24xlarge",
+            Self::M8in32xlarge => "m8in.32xlarge",
+            Self::M8in48xlarge => "m8in.48xlarge",
+            Self::M8in96xlarge => "m8in.96xlarge",
+            Self::M8ibLarge => "m8ib.large",
+            Self::M8ibXlarge => "m8ib.xlarge",
+            Self::M8ib2xlarge => "m8ib.2xlarge",
+            Self::M8ib4xlarge => "m8ib.4xlarge",
+            Self::M8ib8xlarge => "m8ib.8xlarge",
+            Self::M8ib12xlarge => "m8ib.12xlarge",
+            Self::M8ib16xlarge => "m8ib.16xlarge",
+            Self::M8ib24xlarge => "m8ib.24xlarge",
+            Self::M8ib32xlarge => "m8ib.32xlarge",
+            Self::M8ib48xlarge => "m8ib.48xlarge",
+            Self::M8ib96xlarge => "m8ib.96xlarge",
+            Self::M8ineLarge => "m8ine.large",
+            Self::M8ineXlarge => "m8ine.xlarge",
+            Self::M8ine2xlarge => "m8ine.2xlarge",
+            Self::M8ine4xlarge => "m8ine.4xlarge",
+            Self::M8ine8xlarge => "m8ine.8xlarge",
+            Self::M8ine12xlarge => "m8ine.12xlarge",
+            Self::C8ineLarge => "c8ine.large",
+            Self::C8ineXlarge => "c8ine.xlarge",
+            Self::C8ine2xlarge => "c8ine.2xlarge",
+            Self::C8ine4xlarge => "c8ine.4xlarge",
+            Self::C8ine8xlarge => "c8ine.8xlarge",
+            Self::C8ine12xlarge => "c8ine.12xlarge",
+            Self::M8idnLarge => "m8idn.large",
+            Self::M8idnXlarge => "m8idn.xlarge",
+            Self::M8idn2xlarge => "m8idn.2xlarge",
+            Self::M8idn4xlarge => "m8idn.4xlarge",
+            Self::M8idn8xlarge => "m8idn.8xlarge",
+            Self::M8idn12xlarge => "m8idn.12xlarge",
+            Self::M8idn16xlarge => "m8idn.16xlarge",
+            Self::M8idn24xlarge => "m8idn.24xlarge",
+            Self::M8idn32xlarge => "m8idn.32xlarge",
+            Self::M8idn48xlarge => "m8idn.48xlarge",
+            Self::M8idn96xlarge => "m8idn.96xlarge",
+            Self::R8idnLarge => "r8idn.large",
+            Self::R8idnXlarge => "r8idn.xlarge",
+            Self::R8idn2xlarge => "r8idn.2xlarge",
+            Self::R8idn4xlarge => "r8idn.4xlarge",
+            Self::R8idn8xlarge => "r8idn.8xlarge",
+            Self::R8idn12xlarge => "r8idn.12xlarge",
+            Self::R8idn16xlarge => "r8idn.16xlarge",
+            Self::R8idn24xlarge => "r8idn.24xlarge",
+            Self::R8idn32xlarge => "r8idn.32xlarge",
+            Self::R8idn48xlarge => "r8idn.48xlarge",
+            Self::R8idn96xlarge => "r8idn.96xlarge",
+            Self::M8idbLarge => "m8idb.large",
+            Self::M8idbXlarge => "m8idb.xlarge",
+            Self::M8idb2xlarge => "m8idb.2xlarge",
+            Self::M8idb4xlarge => "m8idb.4xlarge",
+            Self::M8idb8xlarge => "m8idb.8xlarge",
+            Self::M8idb12xlarge => "m8idb.12xlarge",
+            Self::M8idb16xlarge => "m8idb.16xlarge",
+            Self::M8idb24xlarge => "m8idb.24xlarge",
+            Self::M8idb32xlarge => "m8idb.32xlarge",
+            Self::M8idb48xlarge => "m8idb.48xlarge",
+            Self::M8idb96xlarge => "m8idb.96xlarge",
+            Self::R8idbLarge => "r8idb.large",
+            Self::R8idbXlarge => "r8idb.xlarge",
+            Self::R8idb2xlarge => "r8idb.2xlarge",
+            Self::R8idb4xlarge => "r8idb.4xlarge",
+            Self::R8idb8xlarge => "r8idb.8xlarge",
+            Self::R8idb12xlarge => "r8idb.12xlarge",
+            Self::R8idb16xlarge => "r8idb.16xlarge",
+            Self::R8idb24xlarge => "r8idb.24xlarge",
+            Self::R8idb32xlarge => "r8idb.32xlarge",
+            Self::R8idb48xlarge => "r8idb.48xlarge",
+            Self::R8idb96xlarge => "r8idb.96xlarge",
+            Self::MacM3ultraMetal => "mac-m3ultra.metal",
+            Self::M9gLarge => "m9g.large",
+            Self::M9gXlarge => "m9g.xlarge",
+            Self::M9g2xlarge => "m9g.2xlarge",
+            Self::M9g4xlarge => "m9g.4xlarge",
+            Self::M9g8xlarge => "m9g.8xlarge",
+            Self::M9g12xlarge => "m9g.12xlarge",
+            Self::M9g16xlarge => "m9g.16xlarge",
+            Self::M9g24xlarge => "m9g.24xlarge",
+            Self::M9g48xlarge => "m9g.48xlarge",
+            Self::M9gMetal24xl => "m9g.metal-24xl",
+            Self::M9gMetal48xl => "m9g.metal-48xl",
+            Self::M9gdLarge => "m9gd.large",
+            Self::M9gdXlarge => "m9gd.xlarge",
+            Self::M9gd2xlarge => "m9gd.2xlarge",
+            Self::M9gd4xlarge => "m9gd.4xlarge",
+            Self::M9gd8xlarge => "m9gd.8xlarge",
+            Self::M9gd12xlarge => "m9gd.12xlarge",
+            Self::M9gd16xlarge => "m9gd.16xlarge",
+            Self::M9gd24xlarge => "m9gd.24xlarge",
+            Self::M9gd48xlarge => "m9gd.48xlarge",
+            Self::M9gdMetal24xl => "m9gd.metal-24xl",
+            Self::M9gdMetal48xl => "m9gd.metal-48xl",
+            Self::R8inMetal48xl => "r8in.metal-48xl",
+            Self::R8inMetal96xl => "r8in.metal-96xl",
+            Self::R8ibMetal48xl => "r8ib.metal-48xl",
+            Self::R8ibMetal96xl => "r8ib.metal-96xl",
+            Self::R8idnMetal48xl => "r8idn.metal-48xl",
+            Self::R8idnMetal96xl => "r8idn.metal-96xl",
+            Self::R8idbMetal48xl => "r8idb.metal-48xl",
+            Self::R8idbMetal96xl => "r8idb.metal-96xl",
+            Self::M8inMetal48xl => "m8in.metal-48xl",
+            Self::M8inMetal96xl => "m8in.metal-96xl",
+            Self::M8ibMetal48xl => "m8ib.metal-48xl",
+            Self::M8ibMetal96xl => "m8ib.metal-96xl",
+            Self::M8idnMetal48xl => "m8idn.metal-48xl",
+            Self::M8idnMetal96xl => "m8idn.metal-96xl",
+            Self::M8idbMetal48xl => "m8idb.metal-48xl",
+            Self::M8idbMetal96xl => "m8idb.metal-96xl",
+            Self::G72xlarge => "g7.2xlarge",
+            Self::G74xlarge => "g7.4xlarge",
+            Self::G78xlarge => "g7.8xlarge",
+            Self::G712xlarge => "g7.12xlarge",
+            Self::G724xlarge => "g7.24xlarge",
+            Self::G748xlarge => "g7.48xlarge",
+            Self::C9gMedium => "c9g.medium",
+            Self::C9gLarge => "c9g.large",
+            Self::C9gXlarge => "c9g.xlarge",
+            Self::C9g2xlarge => "c9g.2xlarge",
+            Self::C9g4xlarge => "c9g.4xlarge",
+            Self::C9g8xlarge => "c9g.8xlarge",
+            Self::C9g12xlarge => "c9g.12xlarge",
+            Self::C9g16xlarge => "c9g.16xlarge",
+            Self::C9g24xlarge => "c9g.24xlarge",
+            Self::C9g48xlarge => "c9g.48xlarge",
+            Self::C9gMetal48xl => "c9g.metal-48xl",
+            Self::C9gdMedium => "c9gd.medium",
+            Self::C9gdLarge => "c9gd.large",
+            Self::C9gdXlarge => "c9gd.xlarge",
+            Self::C9gd2xlarge => "c9gd.2xlarge",
+            Self::C9gd4xlarge => "c9gd.4xlarge",
+            Self::C9gd8xlarge => "c9gd.8xlarge",
+            Self::C9gd12xlarge => "c9gd.12xlarge",
+            Self::C9gd16xlarge => "c9gd.16xlarge",
+            Self::C9gd24xlarge => "c9gd.24xlarge",
+            Self::C9gd48xlarge => "c9gd.48xlarge",
+            Self::C9gdMetal48xl => "c9gd.metal-48xl",
+            Self::R9gMedium => "r9g.medium",
+            Self::R9gLarge => "r9g.large",
+            Self::R9gXlarge => "r9g.xlarge",
+            Self::R9g2xlarge => "r9g.2xlarge",
+            Self::R9g4xlarge => "r9g.4xlarge",
+            Self::R9g8xlarge => "r9g.8xlarge",
+            Self::R9g12xlarge => "r9g.12xlarge",
+            Self::R9g16xlarge => "r9g.16xlarge",
+            Self::R9g24xlarge => "r9g.24xlarge",
+            Self::R9g48xlarge => "r9g.48xlarge",
+            Self::R9gMetal48xl => "r9g.metal-48xl",
+            Self::R9gdMedium => "r9gd.medium",
+            Self::R9gdLarge => "r9gd.large",
+            Self::R9gdXlarge => "r9gd.xlarge",
+            Self::R9gd2xlarge => "r9gd.2xlarge",
+            Self::R9gd4xlarge => "r9gd.4xlarge",
+            Self::R9gd8xlarge => "r9gd.8xlarge",
+            Self::R9gd12xlarge => "r9gd.12xlarge",
+            Self::R9gd16xlarge => "r9gd.16xlarge",
+            Self::R9gd24xlarge => "r9gd.24xlarge",
+            Self::R9gd48xlarge => "r9gd.48xlarge",
+            Self::R9gdMetal48xl => "r9gd.metal-48xl",
+            Self::M9gMedium => "m9g.medium",
+            Self::T8iNano => "t8i.nano",
+            Self::T8iMicro => "t8i.micro",
+            Self::T8iSmall => "t8i.small",
+            Self::T8iMedium => "t8i.medium",
+            Self::I8gMetal48xl => "i8g.metal-48xl",
+            Self::R8gb48xlarge => "r8gb.48xlarge",
+            Self::R8gbMetal48xl => "r8gb.metal-48xl",
+            Self::M9gdMedium => "m9gd.medium",
+            Self::Trn2u48xlarge => "trn2u.48xlarge",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for InstanceType {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for InstanceType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `IpSource` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpSource {
+    /// `amazon`
+    Amazon,
+    /// `byoip`
+    Byoip,
+    /// `none`
+    None,
+}
+impl IpSource {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Amazon, Self::Byoip, Self::None];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Amazon => "amazon",
+            Self::Byoip => "byoip",
+            Self::None => "none",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for IpSource {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `Ipv4PrefixSpecificationRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ipv4PrefixSpecificationRequest {
+    pub ipv4_prefix: Option<String>,
+}
+impl Ipv4PrefixSpecificationRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self { ipv4_prefix: String::decode_query(q, &join(key, "Ipv4Prefix"))? })
+    }
+}
+impl QueryDecode for Ipv4PrefixSpecificationRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Enum `Ipv6AddressAttribute` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ipv6AddressAttribute {
+    /// `public`
+    Public,
+    /// `private`
+    Private,
+}
+impl Ipv6AddressAttribute {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Public, Self::Private];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for Ipv6AddressAttribute {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `Ipv6PrefixSpecificationRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ipv6PrefixSpecificationRequest {
+    pub ipv6_prefix: Option<String>,
+}
+impl Ipv6PrefixSpecificationRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self { ipv6_prefix: String::decode_query(q, &join(key, "Ipv6Prefix"))? })
+    }
+}
+impl QueryDecode for Ipv6PrefixSpecificationRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Enum `MarketType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MarketType {
+    /// `spot`
+    Spot,
+    /// `capacity-block`
+    CapacityBlock,
+    /// `interruptible-capacity-reservation`
+    InterruptibleCapacityReservation,
+    /// `on-demand`
+    OnDemand,
+}
+impl MarketType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] =
+        &[Self::Spot, Self::CapacityBlock, Self::InterruptibleCapacityReservation, Self::OnDemand];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Spot => "spot",
+            Self::CapacityBlock => "capacity-block",
+            Self::InterruptibleCapacityReservation => "interruptible-capacity-reservation",
+            Self::OnDemand => "on-demand",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for MarketType {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for MarketType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `NestedVirtualizationSpecification` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NestedVirtualizationSpecification {
+    /// `enabled`
+    Enabled,
+    /// `disabled`
+    Disabled,
+}
+impl NestedVirtualizationSpecification {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Enabled, Self::Disabled];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for NestedVirtualizationSpecification {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for NestedVirtualizationSpecification {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `NetworkInterfaceStatus` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NetworkInterfaceStatus {
+    /// `available`
+    Available,
+    /// `associated`
+    Associated,
+    /// `attaching`
+    Attaching,
+    /// `in-use`
+    InUse,
+    /// `detaching`
+    Detaching,
+}
+impl NetworkInterfaceStatus {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] =
+        &[Self::Available, Self::Associated, Self::Attaching, Self::InUse, Self::Detaching];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Associated => "associated",
+            Self::Attaching => "attaching",
+            Self::InUse => "in-use",
+            Self::Detaching => "detaching",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for NetworkInterfaceStatus {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
     }
@@ -516,6 +6900,47 @@ impl PlatformValues {
 impl XmlEncode for PlatformValues {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `PrivateIpAddressSpecification` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PrivateIpAddressSpecification {
+    pub primary: Option<bool>,
+    pub private_ip_address: Option<String>,
+}
+impl PrivateIpAddressSpecification {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            primary: bool::decode_query(q, &join(key, "Primary"))?,
+            private_ip_address: String::decode_query(q, &join(key, "PrivateIpAddress"))?,
+        })
+    }
+}
+impl QueryDecode for PrivateIpAddressSpecification {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+impl PrivateIpAddressSpecification {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.primary {
+            v.encode_xml(w, "primary");
+        }
+        if let Some(v) = &self.private_ip_address {
+            v.encode_xml(w, "privateIpAddress");
+        }
+    }
+}
+impl XmlEncode for PrivateIpAddressSpecification {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `ProductCode` of the model.
@@ -1087,6 +7512,69 @@ impl XmlEncode for SSEType {
         w.text_element(tag, self.as_str());
     }
 }
+/// Enum `SecondaryInterfaceType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecondaryInterfaceType {
+    /// `secondary`
+    Secondary,
+}
+impl SecondaryInterfaceType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Secondary];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Secondary => "secondary",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for SecondaryInterfaceType {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for SecondaryInterfaceType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `ShutdownBehavior` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShutdownBehavior {
+    /// `stop`
+    Stop,
+    /// `terminate`
+    Terminate,
+}
+impl ShutdownBehavior {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Stop, Self::Terminate];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Terminate => "terminate",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for ShutdownBehavior {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for ShutdownBehavior {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Enum `SnapshotLocationEnum` of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SnapshotLocationEnum {
@@ -1115,6 +7603,39 @@ impl QueryDecode for SnapshotLocationEnum {
         decode_enum(q, key, Self::from_wire)
     }
 }
+/// Enum `SpotInstanceType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpotInstanceType {
+    /// `one-time`
+    OneTime,
+    /// `persistent`
+    Persistent,
+}
+impl SpotInstanceType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::OneTime, Self::Persistent];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::OneTime => "one-time",
+            Self::Persistent => "persistent",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for SpotInstanceType {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for SpotInstanceType {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
 /// Shape `StateReason` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StateReason {
@@ -1133,6 +7654,107 @@ impl StateReason {
     }
 }
 impl XmlEncode for StateReason {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `SubnetCidrBlockState` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SubnetCidrBlockState {
+    pub state: Option<SubnetCidrBlockStateCode>,
+    pub status_message: Option<String>,
+}
+impl SubnetCidrBlockState {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.state {
+            v.encode_xml(w, "state");
+        }
+        if let Some(v) = &self.status_message {
+            v.encode_xml(w, "statusMessage");
+        }
+    }
+}
+impl XmlEncode for SubnetCidrBlockState {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `SubnetCidrBlockStateCode` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubnetCidrBlockStateCode {
+    /// `associating`
+    Associating,
+    /// `associated`
+    Associated,
+    /// `disassociating`
+    Disassociating,
+    /// `disassociated`
+    Disassociated,
+    /// `failing`
+    Failing,
+    /// `failed`
+    Failed,
+}
+impl SubnetCidrBlockStateCode {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] =
+        &[Self::Associating, Self::Associated, Self::Disassociating, Self::Disassociated, Self::Failing, Self::Failed];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Associating => "associating",
+            Self::Associated => "associated",
+            Self::Disassociating => "disassociating",
+            Self::Disassociated => "disassociated",
+            Self::Failing => "failing",
+            Self::Failed => "failed",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for SubnetCidrBlockStateCode {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `SubnetIpv6CidrBlockAssociation` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SubnetIpv6CidrBlockAssociation {
+    pub association_id: Option<String>,
+    pub ipv6_cidr_block: Option<String>,
+    pub ipv6_cidr_block_state: Option<SubnetCidrBlockState>,
+    pub ipv6_address_attribute: Option<Ipv6AddressAttribute>,
+    pub ip_source: Option<IpSource>,
+}
+impl SubnetIpv6CidrBlockAssociation {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.association_id {
+            v.encode_xml(w, "associationId");
+        }
+        if let Some(v) = &self.ipv6_cidr_block {
+            v.encode_xml(w, "ipv6CidrBlock");
+        }
+        if let Some(v) = &self.ipv6_cidr_block_state {
+            v.encode_xml(w, "ipv6CidrBlockState");
+        }
+        if let Some(v) = &self.ipv6_address_attribute {
+            v.encode_xml(w, "ipv6AddressAttribute");
+        }
+        if let Some(v) = &self.ip_source {
+            v.encode_xml(w, "ipSource");
+        }
+    }
+}
+impl XmlEncode for SubnetIpv6CidrBlockAssociation {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);
@@ -1314,5 +7936,142 @@ impl QueryDecode for VolumeType {
 impl XmlEncode for VolumeType {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `VpcCidrBlockAssociation` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VpcCidrBlockAssociation {
+    pub association_id: Option<String>,
+    pub cidr_block: Option<String>,
+    pub cidr_block_state: Option<VpcCidrBlockState>,
+}
+impl VpcCidrBlockAssociation {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.association_id {
+            v.encode_xml(w, "associationId");
+        }
+        if let Some(v) = &self.cidr_block {
+            v.encode_xml(w, "cidrBlock");
+        }
+        if let Some(v) = &self.cidr_block_state {
+            v.encode_xml(w, "cidrBlockState");
+        }
+    }
+}
+impl XmlEncode for VpcCidrBlockAssociation {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `VpcCidrBlockState` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VpcCidrBlockState {
+    pub state: Option<VpcCidrBlockStateCode>,
+    pub status_message: Option<String>,
+}
+impl VpcCidrBlockState {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.state {
+            v.encode_xml(w, "state");
+        }
+        if let Some(v) = &self.status_message {
+            v.encode_xml(w, "statusMessage");
+        }
+    }
+}
+impl XmlEncode for VpcCidrBlockState {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `VpcCidrBlockStateCode` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VpcCidrBlockStateCode {
+    /// `associating`
+    Associating,
+    /// `associated`
+    Associated,
+    /// `disassociating`
+    Disassociating,
+    /// `disassociated`
+    Disassociated,
+    /// `failing`
+    Failing,
+    /// `failed`
+    Failed,
+}
+impl VpcCidrBlockStateCode {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] =
+        &[Self::Associating, Self::Associated, Self::Disassociating, Self::Disassociated, Self::Failing, Self::Failed];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Associating => "associating",
+            Self::Associated => "associated",
+            Self::Disassociating => "disassociating",
+            Self::Disassociated => "disassociated",
+            Self::Failing => "failing",
+            Self::Failed => "failed",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for VpcCidrBlockStateCode {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `VpcIpv6CidrBlockAssociation` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VpcIpv6CidrBlockAssociation {
+    pub association_id: Option<String>,
+    pub ipv6_cidr_block: Option<String>,
+    pub ipv6_cidr_block_state: Option<VpcCidrBlockState>,
+    pub network_border_group: Option<String>,
+    pub ipv6_pool: Option<String>,
+    pub ipv6_address_attribute: Option<Ipv6AddressAttribute>,
+    pub ip_source: Option<IpSource>,
+}
+impl VpcIpv6CidrBlockAssociation {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.association_id {
+            v.encode_xml(w, "associationId");
+        }
+        if let Some(v) = &self.ipv6_cidr_block {
+            v.encode_xml(w, "ipv6CidrBlock");
+        }
+        if let Some(v) = &self.ipv6_cidr_block_state {
+            v.encode_xml(w, "ipv6CidrBlockState");
+        }
+        if let Some(v) = &self.network_border_group {
+            v.encode_xml(w, "networkBorderGroup");
+        }
+        if let Some(v) = &self.ipv6_pool {
+            v.encode_xml(w, "ipv6Pool");
+        }
+        if let Some(v) = &self.ipv6_address_attribute {
+            v.encode_xml(w, "ipv6AddressAttribute");
+        }
+        if let Some(v) = &self.ip_source {
+            v.encode_xml(w, "ipSource");
+        }
+    }
+}
+impl XmlEncode for VpcIpv6CidrBlockAssociation {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }

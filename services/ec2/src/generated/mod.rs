@@ -25,6 +25,12 @@ pub mod key_pairs;
 pub use key_pairs::*;
 pub mod routing;
 pub use routing::*;
+pub mod network_interfaces;
+pub use network_interfaces::*;
+pub mod launch_templates;
+pub use launch_templates::*;
+pub mod prefix_lists;
+pub use prefix_lists::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2016-11-15";
@@ -909,6 +915,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "ModifyInstanceMetadataOptions",
     "DescribeInstanceCreditSpecifications",
     "ModifyInstanceCreditSpecification",
+    "GetInstanceUefiData",
     "DescribeVpcs",
     "DescribeSubnets",
     "CreateVpc",
@@ -954,6 +961,28 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DisassociateAddress",
     "ReleaseAddress",
     "DescribeAddresses",
+    "CreateNetworkInterface",
+    "DeleteNetworkInterface",
+    "DescribeNetworkInterfaces",
+    "AttachNetworkInterface",
+    "DetachNetworkInterface",
+    "ModifyNetworkInterfaceAttribute",
+    "DescribeNetworkInterfaceAttribute",
+    "AssociateVpcCidrBlock",
+    "DisassociateVpcCidrBlock",
+    "AssociateSubnetCidrBlock",
+    "DisassociateSubnetCidrBlock",
+    "CreateLaunchTemplate",
+    "DescribeLaunchTemplates",
+    "DeleteLaunchTemplate",
+    "CreateLaunchTemplateVersion",
+    "DescribeLaunchTemplateVersions",
+    "ModifyLaunchTemplate",
+    "DeleteLaunchTemplateVersions",
+    "GetLaunchTemplateData",
+    "DescribeManagedPrefixLists",
+    "DescribePrefixLists",
+    "GetManagedPrefixListEntries",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -1002,6 +1031,7 @@ pub enum Request {
     ModifyInstanceMetadataOptions(ModifyInstanceMetadataOptionsRequest),
     DescribeInstanceCreditSpecifications(DescribeInstanceCreditSpecificationsRequest),
     ModifyInstanceCreditSpecification(ModifyInstanceCreditSpecificationRequest),
+    GetInstanceUefiData(GetInstanceUefiDataRequest),
     DescribeVpcs(DescribeVpcsRequest),
     DescribeSubnets(DescribeSubnetsRequest),
     CreateVpc(CreateVpcRequest),
@@ -1047,6 +1077,28 @@ pub enum Request {
     DisassociateAddress(DisassociateAddressRequest),
     ReleaseAddress(ReleaseAddressRequest),
     DescribeAddresses(DescribeAddressesRequest),
+    CreateNetworkInterface(CreateNetworkInterfaceRequest),
+    DeleteNetworkInterface(DeleteNetworkInterfaceRequest),
+    DescribeNetworkInterfaces(DescribeNetworkInterfacesRequest),
+    AttachNetworkInterface(AttachNetworkInterfaceRequest),
+    DetachNetworkInterface(DetachNetworkInterfaceRequest),
+    ModifyNetworkInterfaceAttribute(ModifyNetworkInterfaceAttributeRequest),
+    DescribeNetworkInterfaceAttribute(DescribeNetworkInterfaceAttributeRequest),
+    AssociateVpcCidrBlock(AssociateVpcCidrBlockRequest),
+    DisassociateVpcCidrBlock(DisassociateVpcCidrBlockRequest),
+    AssociateSubnetCidrBlock(AssociateSubnetCidrBlockRequest),
+    DisassociateSubnetCidrBlock(DisassociateSubnetCidrBlockRequest),
+    CreateLaunchTemplate(CreateLaunchTemplateRequest),
+    DescribeLaunchTemplates(DescribeLaunchTemplatesRequest),
+    DeleteLaunchTemplate(DeleteLaunchTemplateRequest),
+    CreateLaunchTemplateVersion(CreateLaunchTemplateVersionRequest),
+    DescribeLaunchTemplateVersions(DescribeLaunchTemplateVersionsRequest),
+    ModifyLaunchTemplate(ModifyLaunchTemplateRequest),
+    DeleteLaunchTemplateVersions(DeleteLaunchTemplateVersionsRequest),
+    GetLaunchTemplateData(GetLaunchTemplateDataRequest),
+    DescribeManagedPrefixLists(DescribeManagedPrefixListsRequest),
+    DescribePrefixLists(DescribePrefixListsRequest),
+    GetManagedPrefixListEntries(GetManagedPrefixListEntriesRequest),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -1130,6 +1182,7 @@ impl Request {
             }
             "ModifyInstanceCreditSpecification" => ModifyInstanceCreditSpecificationRequest::decode_members(q, "")
                 .map(Self::ModifyInstanceCreditSpecification),
+            "GetInstanceUefiData" => GetInstanceUefiDataRequest::decode_members(q, "").map(Self::GetInstanceUefiData),
             "DescribeVpcs" => DescribeVpcsRequest::decode_members(q, "").map(Self::DescribeVpcs),
             "DescribeSubnets" => DescribeSubnetsRequest::decode_members(q, "").map(Self::DescribeSubnets),
             "CreateVpc" => CreateVpcRequest::decode_members(q, "").map(Self::CreateVpc),
@@ -1205,6 +1258,69 @@ impl Request {
             "DisassociateAddress" => DisassociateAddressRequest::decode_members(q, "").map(Self::DisassociateAddress),
             "ReleaseAddress" => ReleaseAddressRequest::decode_members(q, "").map(Self::ReleaseAddress),
             "DescribeAddresses" => DescribeAddressesRequest::decode_members(q, "").map(Self::DescribeAddresses),
+            "CreateNetworkInterface" => {
+                CreateNetworkInterfaceRequest::decode_members(q, "").map(Self::CreateNetworkInterface)
+            }
+            "DeleteNetworkInterface" => {
+                DeleteNetworkInterfaceRequest::decode_members(q, "").map(Self::DeleteNetworkInterface)
+            }
+            "DescribeNetworkInterfaces" => {
+                DescribeNetworkInterfacesRequest::decode_members(q, "").map(Self::DescribeNetworkInterfaces)
+            }
+            "AttachNetworkInterface" => {
+                AttachNetworkInterfaceRequest::decode_members(q, "").map(Self::AttachNetworkInterface)
+            }
+            "DetachNetworkInterface" => {
+                DetachNetworkInterfaceRequest::decode_members(q, "").map(Self::DetachNetworkInterface)
+            }
+            "ModifyNetworkInterfaceAttribute" => {
+                ModifyNetworkInterfaceAttributeRequest::decode_members(q, "").map(Self::ModifyNetworkInterfaceAttribute)
+            }
+            "DescribeNetworkInterfaceAttribute" => DescribeNetworkInterfaceAttributeRequest::decode_members(q, "")
+                .map(Self::DescribeNetworkInterfaceAttribute),
+            "AssociateVpcCidrBlock" => {
+                AssociateVpcCidrBlockRequest::decode_members(q, "").map(Self::AssociateVpcCidrBlock)
+            }
+            "DisassociateVpcCidrBlock" => {
+                DisassociateVpcCidrBlockRequest::decode_members(q, "").map(Self::DisassociateVpcCidrBlock)
+            }
+            "AssociateSubnetCidrBlock" => {
+                AssociateSubnetCidrBlockRequest::decode_members(q, "").map(Self::AssociateSubnetCidrBlock)
+            }
+            "DisassociateSubnetCidrBlock" => {
+                DisassociateSubnetCidrBlockRequest::decode_members(q, "").map(Self::DisassociateSubnetCidrBlock)
+            }
+            "CreateLaunchTemplate" => {
+                CreateLaunchTemplateRequest::decode_members(q, "").map(Self::CreateLaunchTemplate)
+            }
+            "DescribeLaunchTemplates" => {
+                DescribeLaunchTemplatesRequest::decode_members(q, "").map(Self::DescribeLaunchTemplates)
+            }
+            "DeleteLaunchTemplate" => {
+                DeleteLaunchTemplateRequest::decode_members(q, "").map(Self::DeleteLaunchTemplate)
+            }
+            "CreateLaunchTemplateVersion" => {
+                CreateLaunchTemplateVersionRequest::decode_members(q, "").map(Self::CreateLaunchTemplateVersion)
+            }
+            "DescribeLaunchTemplateVersions" => {
+                DescribeLaunchTemplateVersionsRequest::decode_members(q, "").map(Self::DescribeLaunchTemplateVersions)
+            }
+            "ModifyLaunchTemplate" => {
+                ModifyLaunchTemplateRequest::decode_members(q, "").map(Self::ModifyLaunchTemplate)
+            }
+            "DeleteLaunchTemplateVersions" => {
+                DeleteLaunchTemplateVersionsRequest::decode_members(q, "").map(Self::DeleteLaunchTemplateVersions)
+            }
+            "GetLaunchTemplateData" => {
+                GetLaunchTemplateDataRequest::decode_members(q, "").map(Self::GetLaunchTemplateData)
+            }
+            "DescribeManagedPrefixLists" => {
+                DescribeManagedPrefixListsRequest::decode_members(q, "").map(Self::DescribeManagedPrefixLists)
+            }
+            "DescribePrefixLists" => DescribePrefixListsRequest::decode_members(q, "").map(Self::DescribePrefixLists),
+            "GetManagedPrefixListEntries" => {
+                GetManagedPrefixListEntriesRequest::decode_members(q, "").map(Self::GetManagedPrefixListEntries)
+            }
             _ => return None,
         })
     }
@@ -1255,6 +1371,7 @@ impl Request {
             Self::ModifyInstanceMetadataOptions(_) => "ModifyInstanceMetadataOptions",
             Self::DescribeInstanceCreditSpecifications(_) => "DescribeInstanceCreditSpecifications",
             Self::ModifyInstanceCreditSpecification(_) => "ModifyInstanceCreditSpecification",
+            Self::GetInstanceUefiData(_) => "GetInstanceUefiData",
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
             Self::CreateVpc(_) => "CreateVpc",
@@ -1300,6 +1417,28 @@ impl Request {
             Self::DisassociateAddress(_) => "DisassociateAddress",
             Self::ReleaseAddress(_) => "ReleaseAddress",
             Self::DescribeAddresses(_) => "DescribeAddresses",
+            Self::CreateNetworkInterface(_) => "CreateNetworkInterface",
+            Self::DeleteNetworkInterface(_) => "DeleteNetworkInterface",
+            Self::DescribeNetworkInterfaces(_) => "DescribeNetworkInterfaces",
+            Self::AttachNetworkInterface(_) => "AttachNetworkInterface",
+            Self::DetachNetworkInterface(_) => "DetachNetworkInterface",
+            Self::ModifyNetworkInterfaceAttribute(_) => "ModifyNetworkInterfaceAttribute",
+            Self::DescribeNetworkInterfaceAttribute(_) => "DescribeNetworkInterfaceAttribute",
+            Self::AssociateVpcCidrBlock(_) => "AssociateVpcCidrBlock",
+            Self::DisassociateVpcCidrBlock(_) => "DisassociateVpcCidrBlock",
+            Self::AssociateSubnetCidrBlock(_) => "AssociateSubnetCidrBlock",
+            Self::DisassociateSubnetCidrBlock(_) => "DisassociateSubnetCidrBlock",
+            Self::CreateLaunchTemplate(_) => "CreateLaunchTemplate",
+            Self::DescribeLaunchTemplates(_) => "DescribeLaunchTemplates",
+            Self::DeleteLaunchTemplate(_) => "DeleteLaunchTemplate",
+            Self::CreateLaunchTemplateVersion(_) => "CreateLaunchTemplateVersion",
+            Self::DescribeLaunchTemplateVersions(_) => "DescribeLaunchTemplateVersions",
+            Self::ModifyLaunchTemplate(_) => "ModifyLaunchTemplate",
+            Self::DeleteLaunchTemplateVersions(_) => "DeleteLaunchTemplateVersions",
+            Self::GetLaunchTemplateData(_) => "GetLaunchTemplateData",
+            Self::DescribeManagedPrefixLists(_) => "DescribeManagedPrefixLists",
+            Self::DescribePrefixLists(_) => "DescribePrefixLists",
+            Self::GetManagedPrefixListEntries(_) => "GetManagedPrefixListEntries",
         }
     }
 }
@@ -1350,6 +1489,7 @@ pub enum Response {
     ModifyInstanceMetadataOptions(ModifyInstanceMetadataOptionsResult),
     DescribeInstanceCreditSpecifications(DescribeInstanceCreditSpecificationsResult),
     ModifyInstanceCreditSpecification(ModifyInstanceCreditSpecificationResult),
+    GetInstanceUefiData(GetInstanceUefiDataResult),
     DescribeVpcs(DescribeVpcsResult),
     DescribeSubnets(DescribeSubnetsResult),
     CreateVpc(CreateVpcResult),
@@ -1395,6 +1535,28 @@ pub enum Response {
     DisassociateAddress(()),
     ReleaseAddress(()),
     DescribeAddresses(DescribeAddressesResult),
+    CreateNetworkInterface(CreateNetworkInterfaceResult),
+    DeleteNetworkInterface(()),
+    DescribeNetworkInterfaces(DescribeNetworkInterfacesResult),
+    AttachNetworkInterface(AttachNetworkInterfaceResult),
+    DetachNetworkInterface(()),
+    ModifyNetworkInterfaceAttribute(()),
+    DescribeNetworkInterfaceAttribute(DescribeNetworkInterfaceAttributeResult),
+    AssociateVpcCidrBlock(AssociateVpcCidrBlockResult),
+    DisassociateVpcCidrBlock(DisassociateVpcCidrBlockResult),
+    AssociateSubnetCidrBlock(AssociateSubnetCidrBlockResult),
+    DisassociateSubnetCidrBlock(DisassociateSubnetCidrBlockResult),
+    CreateLaunchTemplate(CreateLaunchTemplateResult),
+    DescribeLaunchTemplates(DescribeLaunchTemplatesResult),
+    DeleteLaunchTemplate(DeleteLaunchTemplateResult),
+    CreateLaunchTemplateVersion(CreateLaunchTemplateVersionResult),
+    DescribeLaunchTemplateVersions(DescribeLaunchTemplateVersionsResult),
+    ModifyLaunchTemplate(ModifyLaunchTemplateResult),
+    DeleteLaunchTemplateVersions(DeleteLaunchTemplateVersionsResult),
+    GetLaunchTemplateData(GetLaunchTemplateDataResult),
+    DescribeManagedPrefixLists(DescribeManagedPrefixListsResult),
+    DescribePrefixLists(DescribePrefixListsResult),
+    GetManagedPrefixListEntries(GetManagedPrefixListEntriesResult),
 }
 impl Response {
     /// The operation's name.
@@ -1444,6 +1606,7 @@ impl Response {
             Self::ModifyInstanceMetadataOptions(_) => "ModifyInstanceMetadataOptions",
             Self::DescribeInstanceCreditSpecifications(_) => "DescribeInstanceCreditSpecifications",
             Self::ModifyInstanceCreditSpecification(_) => "ModifyInstanceCreditSpecification",
+            Self::GetInstanceUefiData(_) => "GetInstanceUefiData",
             Self::DescribeVpcs(_) => "DescribeVpcs",
             Self::DescribeSubnets(_) => "DescribeSubnets",
             Self::CreateVpc(_) => "CreateVpc",
@@ -1489,6 +1652,28 @@ impl Response {
             Self::DisassociateAddress(_) => "DisassociateAddress",
             Self::ReleaseAddress(_) => "ReleaseAddress",
             Self::DescribeAddresses(_) => "DescribeAddresses",
+            Self::CreateNetworkInterface(_) => "CreateNetworkInterface",
+            Self::DeleteNetworkInterface(_) => "DeleteNetworkInterface",
+            Self::DescribeNetworkInterfaces(_) => "DescribeNetworkInterfaces",
+            Self::AttachNetworkInterface(_) => "AttachNetworkInterface",
+            Self::DetachNetworkInterface(_) => "DetachNetworkInterface",
+            Self::ModifyNetworkInterfaceAttribute(_) => "ModifyNetworkInterfaceAttribute",
+            Self::DescribeNetworkInterfaceAttribute(_) => "DescribeNetworkInterfaceAttribute",
+            Self::AssociateVpcCidrBlock(_) => "AssociateVpcCidrBlock",
+            Self::DisassociateVpcCidrBlock(_) => "DisassociateVpcCidrBlock",
+            Self::AssociateSubnetCidrBlock(_) => "AssociateSubnetCidrBlock",
+            Self::DisassociateSubnetCidrBlock(_) => "DisassociateSubnetCidrBlock",
+            Self::CreateLaunchTemplate(_) => "CreateLaunchTemplate",
+            Self::DescribeLaunchTemplates(_) => "DescribeLaunchTemplates",
+            Self::DeleteLaunchTemplate(_) => "DeleteLaunchTemplate",
+            Self::CreateLaunchTemplateVersion(_) => "CreateLaunchTemplateVersion",
+            Self::DescribeLaunchTemplateVersions(_) => "DescribeLaunchTemplateVersions",
+            Self::ModifyLaunchTemplate(_) => "ModifyLaunchTemplate",
+            Self::DeleteLaunchTemplateVersions(_) => "DeleteLaunchTemplateVersions",
+            Self::GetLaunchTemplateData(_) => "GetLaunchTemplateData",
+            Self::DescribeManagedPrefixLists(_) => "DescribeManagedPrefixLists",
+            Self::DescribePrefixLists(_) => "DescribePrefixLists",
+            Self::GetManagedPrefixListEntries(_) => "GetManagedPrefixListEntries",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -1641,6 +1826,10 @@ impl Response {
                 v.encode_members(w);
                 true
             }
+            Self::GetInstanceUefiData(v) => {
+                v.encode_members(w);
+                true
+            }
             Self::DescribeVpcs(v) => {
                 v.encode_members(w);
                 true
@@ -1779,6 +1968,85 @@ impl Response {
             Self::DisassociateAddress(()) => false,
             Self::ReleaseAddress(()) => false,
             Self::DescribeAddresses(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateNetworkInterface(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteNetworkInterface(()) => false,
+            Self::DescribeNetworkInterfaces(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::AttachNetworkInterface(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DetachNetworkInterface(()) => false,
+            Self::ModifyNetworkInterfaceAttribute(()) => false,
+            Self::DescribeNetworkInterfaceAttribute(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::AssociateVpcCidrBlock(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DisassociateVpcCidrBlock(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::AssociateSubnetCidrBlock(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DisassociateSubnetCidrBlock(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateLaunchTemplate(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeLaunchTemplates(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteLaunchTemplate(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateLaunchTemplateVersion(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeLaunchTemplateVersions(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyLaunchTemplate(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteLaunchTemplateVersions(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::GetLaunchTemplateData(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeManagedPrefixLists(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribePrefixLists(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::GetManagedPrefixListEntries(v) => {
                 v.encode_members(w);
                 true
             }
