@@ -517,7 +517,72 @@ class Generator:
                 parts.append(self.gen_struct(s) if shape["type"] == "structure" else self.gen_enum(s))
             files[f"{f}.rs"] = "\n".join(parts) + "\n"
         files["mod.rs"] = self.gen_mod(resources, "common" in by_file)
+        if self.spec.get("conversions"):
+            files["conversions.rs"] = self.gen_conversions()
+            files["mod.rs"] += "pub mod conversions;\n"
         return files
+
+    # ---- conversions --------------------------------------------------------------------
+    def convert_expr(self, src_shape, dst_shape, var, pending):
+        """Rust expression turning `var` (a reference to a `src_shape` value) into `dst_shape`;
+        None when the two cannot be matched member by member."""
+        if src_shape == dst_shape:
+            return f"{var}.clone()"
+        a, b = self.shapes[src_shape], self.shapes[dst_shape]
+        if a["type"] != b["type"]:
+            return None
+        t = a["type"]
+        if t == "structure":
+            pending.append((src_shape, dst_shape))
+            return f"{type_name(dst_shape)}::from({var})"
+        if t == "list":
+            inner = self.convert_expr(a["member"]["shape"], b["member"]["shape"], "v", pending)
+            return None if inner is None else f"{var}.iter().map(|v| {inner}).collect()"
+        if t == "string" and ("enum" in a) == ("enum" in b) and "enum" not in a:
+            return f"{var}.clone()"
+        if t != "string" and PRIMITIVES.get(t) is not None:
+            return f"{var}.clone()"
+        return None
+
+    def gen_conversions(self):
+        out = [self.header("conversions between request and response shapes"), "#![allow(clippy::all)]",
+               "use super::*;"]
+        pending = [tuple(pair) for pair in self.spec["conversions"]]
+        done = set()
+        while pending:
+            src, dst = pending.pop(0)
+            if (src, dst) in done:
+                continue
+            done.add((src, dst))
+            a, b = self.shapes[src], self.shapes[dst]
+            a_req, b_req = set(a.get("required", [])), set(b.get("required", []))
+            a_members = a.get("members", {})
+            out.append(f"/// `{src}` as `{dst}`: the members they share, member by member.")
+            out.append(f"impl From<&{type_name(src)}> for {type_name(dst)} {{")
+            out.append(f"    fn from(s: &{type_name(src)}) -> Self {{")
+            out.append("        Self {")
+            for mn, m in b.get("members", {}).items():
+                field = snake(mn)
+                src_m = a_members.get(mn)
+                expr = None
+                if src_m is not None:
+                    expr = self.convert_expr(src_m["shape"], m["shape"], "v", pending)
+                if expr is None:
+                    out.append(f"            {field}: Default::default(),")
+                    continue
+                src_opt, dst_opt = mn not in a_req, mn not in b_req
+                if src_opt and dst_opt:
+                    out.append(f"            {field}: s.{field}.as_ref().map(|v| {expr}),")
+                elif not src_opt and dst_opt:
+                    out.append(f"            {field}: Some({{ let v = &s.{field}; {expr} }}),")
+                elif src_opt and not dst_opt:
+                    out.append(f"            {field}: s.{field}.as_ref().map(|v| {expr}).unwrap_or_default(),")
+                else:
+                    out.append(f"            {field}: {{ let v = &s.{field}; {expr} }},")
+            out.append("        }")
+            out.append("    }")
+            out.append("}")
+        return "\n".join(out) + "\n"
 
     def gen_rest_mod(self, resources, has_common):
         ops = [(r, op) for r in resources for op in self.spec["resources"][r]]

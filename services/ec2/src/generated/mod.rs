@@ -2053,3 +2053,4 @@ impl Response {
         }
     }
 }
+pub mod conversions;
