@@ -51,6 +51,8 @@ pub enum ControlError {
     #[error(transparent)]
     Routing(#[from] RoutingError),
     #[error(transparent)]
+    Template(#[from] crate::launch_templates::TemplateError),
+    #[error(transparent)]
     Internal(#[from] InternalError),
 }
 

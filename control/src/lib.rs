@@ -29,6 +29,7 @@ mod ids;
 mod images;
 mod instances;
 mod keypairs;
+pub mod launch_templates;
 mod lifecycle;
 mod migrations;
 pub mod model;

@@ -54,6 +54,7 @@ pub struct RegionState {
     pub(crate) route_tables: Table<String, crate::model::routing::RouteTable>,
     pub(crate) addresses: Table<String, crate::model::routing::Address>,
     pub(crate) network_interfaces: Table<String, crate::model::network::NetworkInterface>,
+    pub(crate) launch_templates: Table<String, crate::launch_templates::LaunchTemplate>,
     pub(crate) db_log_backups: Table<String, crate::model::rds::DbLogBackup>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
@@ -138,6 +139,7 @@ impl RegionState {
             route_tables: Table::from_rows(db.load::<crate::model::routing::RouteTable>()?),
             addresses: Table::from_rows(db.load::<crate::model::routing::Address>()?),
             network_interfaces: Table::from_rows(db.load::<crate::model::network::NetworkInterface>()?),
+            launch_templates: Table::from_rows(db.load::<crate::launch_templates::LaunchTemplate>()?),
             db_log_backups: Table::from_rows(db.load::<crate::model::rds::DbLogBackup>()?),
             db,
             store,
@@ -230,6 +232,7 @@ impl RegionState {
             || self.route_tables.has_changes()
             || self.addresses.has_changes()
             || self.network_interfaces.has_changes()
+            || self.launch_templates.has_changes()
             || self.db_log_backups.has_changes()
             || self.network.default_made_changed;
         if !changed {
@@ -260,6 +263,7 @@ impl RegionState {
             db::put_changes(&tx, &self.route_tables)?;
             db::put_changes(&tx, &self.addresses)?;
             db::put_changes(&tx, &self.network_interfaces)?;
+            db::put_changes(&tx, &self.launch_templates)?;
             db::put_changes(&tx, &self.db_log_backups)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
@@ -309,6 +313,7 @@ impl RegionState {
         self.route_tables.commit();
         self.addresses.commit();
         self.network_interfaces.commit();
+        self.launch_templates.commit();
         self.db_log_backups.commit();
     }
 
@@ -374,6 +379,7 @@ impl RegionState {
         self.route_tables.rollback();
         self.addresses.rollback();
         self.network_interfaces.rollback();
+        self.launch_templates.rollback();
         self.db_log_backups.rollback();
     }
 

@@ -42,6 +42,7 @@ impl RegionState {
             Some("igw" | "rtb") => self.routing_tags_mut(resource).ok_or_else(missing),
             Some("eipalloc") => self.address_tags_mut(resource).ok_or_else(missing),
             Some("eni") => self.interface_tags_mut(resource).ok_or_else(missing),
+            Some("lt") => self.template_tags_mut(resource).ok_or_else(missing),
             _ => Err(missing()),
         }
     }
@@ -131,6 +132,9 @@ impl RegionState {
         }
         for a in self.addresses.values() {
             out.extend(a.tags.iter().map(|(k, val)| (a.allocation_id.clone(), "elastic-ip", k.clone(), val.clone())));
+        }
+        for t in self.launch_templates.values() {
+            out.extend(t.tags.iter().map(|(k, val)| (t.id.clone(), "launch-template", k.clone(), val.clone())));
         }
         for n in self.network_interfaces.values() {
             out.extend(n.tags.iter().map(|(k, val)| (n.id.clone(), "network-interface", k.clone(), val.clone())));

@@ -152,6 +152,7 @@ fn control_error(e: ControlError) -> ApiError {
         | E::Rds(_)
         | E::Secrets(_)
         | E::Routing(_)
+        | E::Template(_)
         | E::Snapshot(SnapshotError::TierState(_))
         | E::Snapshot(SnapshotError::Archived(_))
         | E::KeyPair(KeyPairError::NotFound(_))

@@ -282,6 +282,7 @@ pub(crate) fn run_instances(
     control: &ControlPlane,
     ctx: &RequestContext,
     r: RunInstancesRequest,
+    template: Option<(String, u32)>,
 ) -> Result<Reservation, ApiError> {
     let image = r.image_id.clone().ok_or_else(|| ApiError::missing_parameter("ImageId"))?;
     crate::images::check_image_id(&image)?;
@@ -390,7 +391,15 @@ pub(crate) fn run_instances(
             },
             ..Default::default()
         },
-        tags: tags_for_kind(&r, ResourceType::Instance)?,
+        tags: {
+            let mut tags = tags_for_kind(&r, ResourceType::Instance)?;
+            // Instances launched from a template carry its id and version, as on AWS.
+            if let Some((id, version)) = &template {
+                tags.insert("aws:ec2launchtemplate:id".into(), id.clone());
+                tags.insert("aws:ec2launchtemplate:version".into(), version.to_string());
+            }
+            tags
+        },
         volume_tags: tags_for_kind(&r, ResourceType::Volume)?,
         mappings,
         interfaces,

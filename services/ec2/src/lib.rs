@@ -7,6 +7,7 @@ pub mod generated;
 mod images;
 mod instances;
 mod key_pairs;
+mod launch_templates;
 mod network;
 mod network_interfaces;
 mod regions;
@@ -26,9 +27,12 @@ pub const API_VERSION: &str = generated::API_VERSION;
 
 /// Answers one EC2 request in the `ec2` protocol's shape, success or error.
 pub fn handle(control: &ControlPlane, ctx: &RequestContext, params: &QueryParams) -> WireResponse {
-    let result = decode_action(params, generated::MODEL_OPERATIONS, Request::decode)
-        .map_err(|e| empty_list_error(params, e))
-        .and_then(|request| dispatch(control, ctx, request));
+    let result = launch_template_params(control, ctx, params).and_then(|(expanded, template)| {
+        let params = expanded.as_ref().unwrap_or(params);
+        decode_action(params, generated::MODEL_OPERATIONS, Request::decode)
+            .map_err(|e| empty_list_error(params, e))
+            .and_then(|request| dispatch(control, ctx, params, request, template))
+    });
     match result {
         Ok(response) => {
             ec2_response(response.action(), generated::XML_NAMESPACE, &ctx.request_id, |w| response.encode_members(w))
@@ -51,7 +55,29 @@ fn empty_list_error(params: &QueryParams, e: ApiError) -> ApiError {
     }
 }
 
-fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> Result<Response, ApiError> {
+/// The launch template a RunInstances names, merged into its parameters (`None`: no template).
+#[allow(clippy::type_complexity)]
+fn launch_template_params(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    params: &QueryParams,
+) -> Result<(Option<QueryParams>, Option<(String, u32)>), ApiError> {
+    if params.action() != Some("RunInstances") {
+        return Ok((None, None));
+    }
+    Ok(match launch_templates::expand_run_instances(control, ctx, params)? {
+        Some((merged, id, version)) => (Some(merged), Some((id, version))),
+        None => (None, None),
+    })
+}
+
+fn dispatch(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    params: &QueryParams,
+    request: Request,
+    template: Option<(String, u32)>,
+) -> Result<Response, ApiError> {
     Ok(match request {
         Request::DescribeRegions(r) => Response::DescribeRegions(regions::describe_regions(ctx, r)?),
         Request::DescribeAvailabilityZones(r) => {
@@ -165,15 +191,31 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         Request::DisassociateSubnetCidrBlock(r) => {
             Response::DisassociateSubnetCidrBlock(network_interfaces::disassociate_subnet_cidr_block(control, ctx, r)?)
         }
+        Request::CreateLaunchTemplate(r) => {
+            Response::CreateLaunchTemplate(launch_templates::create_launch_template(control, ctx, params, r)?)
+        }
+        Request::CreateLaunchTemplateVersion(r) => Response::CreateLaunchTemplateVersion(
+            launch_templates::create_launch_template_version(control, ctx, params, r)?,
+        ),
+        Request::DescribeLaunchTemplates(r) => {
+            Response::DescribeLaunchTemplates(launch_templates::describe_launch_templates(control, ctx, r)?)
+        }
+        Request::DescribeLaunchTemplateVersions(r) => Response::DescribeLaunchTemplateVersions(
+            launch_templates::describe_launch_template_versions(control, ctx, r)?,
+        ),
+        Request::ModifyLaunchTemplate(r) => {
+            Response::ModifyLaunchTemplate(launch_templates::modify_launch_template(control, ctx, r)?)
+        }
+        Request::DeleteLaunchTemplate(r) => {
+            Response::DeleteLaunchTemplate(launch_templates::delete_launch_template(control, ctx, r)?)
+        }
+        Request::DeleteLaunchTemplateVersions(r) => {
+            Response::DeleteLaunchTemplateVersions(launch_templates::delete_launch_template_versions(control, ctx, r)?)
+        }
+        Request::GetLaunchTemplateData(r) => {
+            Response::GetLaunchTemplateData(launch_templates::get_launch_template_data(control, ctx, r)?)
+        }
         Request::GetInstanceUefiData(_)
-        | Request::CreateLaunchTemplate(_)
-        | Request::DescribeLaunchTemplates(_)
-        | Request::CreateLaunchTemplateVersion(_)
-        | Request::DescribeLaunchTemplateVersions(_)
-        | Request::ModifyLaunchTemplate(_)
-        | Request::DeleteLaunchTemplate(_)
-        | Request::DeleteLaunchTemplateVersions(_)
-        | Request::GetLaunchTemplateData(_)
         | Request::DescribeManagedPrefixLists(_)
         | Request::DescribePrefixLists(_)
         | Request::GetManagedPrefixListEntries(_) => return Err(ApiError::new(501, "NotImplemented", "later")),
@@ -228,7 +270,7 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
             Response::ModifySubnetAttribute(routing::modify_subnet_attribute(control, ctx, r)?)
         }
         Request::DescribeSubnets(r) => Response::DescribeSubnets(network::describe_subnets(control, ctx, r)?),
-        Request::RunInstances(r) => Response::RunInstances(instances::run_instances(control, ctx, r)?),
+        Request::RunInstances(r) => Response::RunInstances(instances::run_instances(control, ctx, r, template)?),
         Request::DescribeInstances(r) => Response::DescribeInstances(instances::describe_instances(control, ctx, r)?),
         Request::ModifySnapshotTier(r) => {
             Response::ModifySnapshotTier(snapshots::modify_snapshot_tier(control, ctx, r)?)
@@ -483,6 +525,7 @@ pub(crate) fn control_error(e: ControlError) -> ApiError {
         E::Rds(e) => invalid(e.to_string()),
         E::Secrets(e) => invalid(e.to_string()),
         E::Routing(e) => routing_error(e),
+        E::Template(e) => template_error(e),
         E::KeyPair(KeyPairError::Unnamed) => ApiError::missing_parameter("KeyName"),
         E::KeyPair(KeyPairError::NotFound(k)) => {
             ApiError::client("InvalidKeyPair.NotFound", format!("The key pair '{k}' does not exist"))
@@ -637,6 +680,43 @@ pub(crate) fn check_dry_run(dry_run: Option<bool>) -> Result<(), ApiError> {
 }
 
 /// Gateways' and route tables' errors with EC2's codes and words.
+fn template_error(e: squall_control::launch_templates::TemplateError) -> ApiError {
+    use squall_control::launch_templates::TemplateError as T;
+    match e {
+        T::IdNotFound(id) => ApiError::client(
+            "InvalidLaunchTemplateId.NotFound",
+            format!("The specified launch template, with template ID {id}, does not exist."),
+        ),
+        T::NameNotFound(_) => ApiError::client(
+            "InvalidLaunchTemplateName.NotFoundException",
+            "At least one of the launch templates specified in the request does not exist.",
+        ),
+        T::NameInUse(name) => ApiError::client(
+            "InvalidLaunchTemplateName.AlreadyExistsException",
+            format!("Launch template name already in use: {name}"),
+        ),
+        T::InvalidName(name) => ApiError::client(
+            "InvalidLaunchTemplateName.MalformedException",
+            format!(
+                "A launch template name must be between 3 and 128 characters, and may contain letters, numbers, and \
+                 the following characters: - ( ) . / _.' ({name})"
+            ),
+        ),
+        T::VersionNotFound { template, version } => ApiError::client(
+            "InvalidLaunchTemplateId.VersionNotFound",
+            format!("Could not find launch template version {version} for launch template {template}"),
+        ),
+        T::TemplateLimit(n) => ApiError::client(
+            "LaunchTemplateLimitExceeded",
+            format!("You've reached the limit of {n} launch templates in this Region."),
+        ),
+        T::VersionLimit(n) => ApiError::client(
+            "LaunchTemplateVersionLimitExceeded",
+            format!("You've reached the limit of {n} versions for this launch template."),
+        ),
+    }
+}
+
 fn routing_error(e: squall_control::RoutingError) -> ApiError {
     use squall_control::RoutingError as R;
     match e {
