@@ -67,6 +67,7 @@ impl RegionState {
             awaiting_completion: true,
             parent: parent.cloned(),
             tiering: None,
+            owner: None,
         };
         self.snapshots.insert(id, snapshot.clone());
         Ok(snapshot)

@@ -574,6 +574,18 @@ impl RegionState {
             self.set_delete_on_termination(id, device, *value);
             return Ok(());
         }
+        // Groups and the source/destination check are the primary interface's too.
+        let key = id.to_string();
+        let primary = |n: &crate::model::network::NetworkInterface| {
+            n.attachment.as_ref().is_some_and(|a| a.instance_id == key && a.device_index == 0)
+        };
+        match &change {
+            AttributeChange::Groups(g) => self.network_interfaces.update_where(primary, |n| n.groups = g.clone()),
+            AttributeChange::SourceDestCheck(v) => {
+                self.network_interfaces.update_where(primary, |n| n.source_dest_check = *v)
+            }
+            _ => {}
+        }
         let Some(i) = self.instances_mut().get_mut(id) else {
             return Err(ControlError::Instance(InstanceError::NotFound(id.clone())));
         };

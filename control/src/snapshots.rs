@@ -59,6 +59,7 @@ impl RegionState {
             kms_key_id: v.kms_key_id.clone(),
             tags,
             create_volume_permissions: Vec::new(),
+            owner: None,
             awaiting_completion: false,
             parent: parent.as_ref().and_then(|p| SnapshotId::parse(p.as_str()).ok()),
             tiering: None,
@@ -162,6 +163,8 @@ impl RegionState {
             tags,
             create_volume_permissions: Vec::new(),
             tiering: None,
+            // The copy is the copier's (claimed by the caller's account).
+            owner: None,
             ..src
         };
         self.snapshots.insert(id, copy.clone());
@@ -192,6 +195,7 @@ impl RegionState {
             // The copy has no parent in this region's store: a full copy of its own.
             parent: None,
             tiering: None,
+            owner: None,
             ..from
         };
         self.snapshots.insert(id, copy.clone());
@@ -375,6 +379,20 @@ impl Region {
     }
 
     /// ModifySnapshotAttribute and ResetSnapshotAttribute (`createVolumePermission`).
+    /// Records `account` as the owner of new snapshots (those without one yet).
+    pub fn claim_snapshots(&self, ids: &[SnapshotId], account: &str, now_ms: u64) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| {
+            for id in ids {
+                if let Some(s) = state.snapshots.get_mut(id) {
+                    if s.owner.is_none() {
+                        s.owner = Some(account.to_string());
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
     pub fn set_create_volume_permissions(
         &self,
         id: &SnapshotId,

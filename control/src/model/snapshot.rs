@@ -36,6 +36,24 @@ pub struct Snapshot {
     /// The last tiering operation (ModifySnapshotTier, RestoreSnapshotTier).
     #[serde(default)]
     pub tiering: Option<Tiering>,
+    /// The account that owns it (`None`: made before owners were kept, or by squall itself
+    /// for an image; visible to every account).
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+impl Snapshot {
+    /// Whether `account` may see it and create volumes from it: its owner, or an account its
+    /// createVolumePermission names (or `all`).
+    pub fn visible_to(&self, account: &str) -> bool {
+        self.owner.as_deref().is_none_or(|o| o == account)
+            || self.create_volume_permissions.iter().any(|p| p == account || p == "all")
+    }
+
+    /// Whether `account` owns it (and may change or delete it).
+    pub fn owned_by(&self, account: &str) -> bool {
+        self.owner.as_deref().is_none_or(|o| o == account)
+    }
 }
 
 /// A snapshot tiering operation and when it started.

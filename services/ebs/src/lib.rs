@@ -230,6 +230,7 @@ fn start_snapshot(
             now,
         )
         .map_err(control_error)?;
+    region.claim_snapshots(std::slice::from_ref(&s.id), &ctx.account_id, now).map_err(control_error)?;
     Ok(StartSnapshotResponse {
         description: Some(s.description.clone()),
         snapshot_id: Some(s.id.to_string()),

@@ -2,6 +2,7 @@
 //! `TerminateInstances`. Instances run no code; they own real EBS volumes and move through AWS's
 //! states by themselves.
 
+use crate::generated::{GetInstanceUefiDataRequest, GetInstanceUefiDataResult, InstanceBootModeValues};
 use squall_control::model::instance as instances;
 use squall_control::model::instance::{
     AttributeChange, InstanceAttributes, InstanceState as State, LaunchRequest, RequestedMapping,
@@ -45,6 +46,16 @@ use crate::volumes::to_control_type;
 use crate::{check_dry_run, control_error, filter};
 
 const INSTANCE_FILTERS: &[&str] = &[
+    "network-interface.network-interface-id",
+    "network-interface.attachment.attachment-id",
+    "network-interface.attachment.device-index",
+    "network-interface.mac-address",
+    "network-interface.description",
+    "network-interface.status",
+    "network-interface.group-id",
+    "network-interface.ipv6-addresses.ipv6-address",
+    "ipv6-address",
+    "boot-mode",
     "availability-zone",
     "image-id",
     "instance-id",
@@ -192,6 +203,7 @@ fn wire_instance(
         metadata_options: Some(wire_metadata(&i.attributes.metadata, InstanceMetadataOptionsState::Applied)),
         hibernation_options: Some(HibernationOptions { configured: Some(i.attributes.hibernation) }),
         architecture: Some(architecture(&i.instance_type)),
+        current_instance_boot_mode: Some(boot_mode(&i.instance_type)),
         root_device_name: Some(i.root_device.clone()),
         root_device_type: Some(DeviceType::Ebs),
         block_device_mappings: Some(devices),
@@ -259,6 +271,34 @@ fn filter_values(
         "network-interface.vpc-id" => i.vpc_id.iter().cloned().collect(),
         "network-interface.addresses.private-ip-address" => vec![i.private_ip.clone()],
         "hibernation-options.configured" => on(i.attributes.hibernation),
+        "network-interface.network-interface-id"
+        | "network-interface.attachment.attachment-id"
+        | "network-interface.attachment.device-index"
+        | "network-interface.mac-address"
+        | "network-interface.description"
+        | "network-interface.status"
+        | "network-interface.group-id"
+        | "network-interface.ipv6-addresses.ipv6-address"
+        | "ipv6-address" => state
+            .interfaces_of(&i.id)
+            .iter()
+            .flat_map(|n| {
+                let a = n.attachment.as_ref();
+                match name {
+                    "network-interface.network-interface-id" => vec![n.id.clone()],
+                    "network-interface.attachment.attachment-id" => a.map(|a| a.id.clone()).into_iter().collect(),
+                    "network-interface.attachment.device-index" => {
+                        a.map(|a| a.device_index.to_string()).into_iter().collect()
+                    }
+                    "network-interface.mac-address" => vec![n.mac.clone()],
+                    "network-interface.description" => vec![n.description.clone()],
+                    "network-interface.status" => vec![n.status().to_string()],
+                    "network-interface.group-id" => n.groups.clone(),
+                    _ => n.ipv6_addresses.clone(),
+                }
+            })
+            .collect(),
+        "boot-mode" => vec![boot_mode(&i.instance_type).as_str().to_string()],
         "placement-group-name" => Vec::new(),
         "host-id" => i.attributes.host_id.iter().cloned().collect(),
         "availability-zone" => vec![i.zone.to_string()],
@@ -1291,4 +1331,78 @@ pub(crate) fn modify_instance_credit_specification(
         successful_instance_credit_specifications: Some(ok),
         unsuccessful_instance_credit_specifications: Some(failed),
     })
+}
+
+/// Instance type families that boot with legacy BIOS only (Xen-based generations); the others
+/// (Nitro) boot UEFI, which the public images prefer.
+const LEGACY_BIOS_FAMILIES: &[&str] = &[
+    "t1", "t2", "m1", "m2", "m3", "m4", "c1", "c3", "c4", "r3", "r4", "x1", "x1e", "i2", "i3", "d2", "g3", "p2", "p3",
+    "h1", "f1",
+];
+
+/// The boot mode an instance runs with: UEFI on Graviton and on Nitro types (the catalogue
+/// images are `uefi-preferred`), legacy BIOS on the older Xen types.
+pub(crate) fn boot_mode(instance_type: &str) -> InstanceBootModeValues {
+    let family = instance_type.split('.').next().unwrap_or_default();
+    if architecture(instance_type) == ArchitectureValues::Arm64 || !LEGACY_BIOS_FAMILIES.contains(&family) {
+        InstanceBootModeValues::Uefi
+    } else {
+        InstanceBootModeValues::LegacyBios
+    }
+}
+
+/// CRC-32C (Castagnoli), as the AWS variable-store header carries it.
+fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// An empty UEFI variable store in AWS's format (python-uefivars `aws`): the `AMZNUEFI` magic,
+/// a CRC-32C of what follows, version 0, then a zlib stream holding the variable count (0) —
+/// squall runs no firmware, so an instance has no non-volatile variables of its own.
+pub(crate) fn empty_uefi_store() -> String {
+    let raw = [0u8; 8];
+    let mut z = vec![0x78, 0x01, 0x01, raw.len() as u8, 0x00, !(raw.len() as u8), 0xff];
+    z.extend_from_slice(&raw);
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in &raw {
+        a = (a + u32::from(x)) % 65521;
+        b = (b + a) % 65521;
+    }
+    z.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut body = 0u32.to_le_bytes().to_vec();
+    body.extend_from_slice(&z);
+    let mut out = 0x4946_4555_4e5a_4d41u64.to_le_bytes().to_vec();
+    out.extend_from_slice(&crc32c(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+    squall_protocol::codec::base64_encode(&out)
+}
+
+/// GetInstanceUefiData: a UEFI instance's variable store; none for one booting legacy BIOS.
+pub(crate) fn get_instance_uefi_data(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    r: GetInstanceUefiDataRequest,
+) -> Result<GetInstanceUefiDataResult, ApiError> {
+    check_dry_run(r.dry_run)?;
+    let id = instance_id(&r.instance_id)?;
+    let instance_type = region(control, ctx)?
+        .read(control.now_ms(), |state| Ok(state.instance(&id)?.instance_type.clone()))
+        .map_err(control_error)?;
+    let uefi = boot_mode(&instance_type) == InstanceBootModeValues::Uefi;
+    Ok(GetInstanceUefiDataResult { instance_id: Some(id.to_string()), uefi_data: uefi.then(empty_uefi_store) })
+}
+
+#[cfg(test)]
+mod uefi_tests {
+    #[test]
+    fn crc32c_matches_the_standard_check_value() {
+        assert_eq!(super::crc32c(b"123456789"), 0xE306_9283);
+    }
 }

@@ -10,6 +10,7 @@ mod key_pairs;
 mod launch_templates;
 mod network;
 mod network_interfaces;
+mod prefix_lists;
 mod regions;
 mod routing;
 mod security_groups;
@@ -215,10 +216,18 @@ fn dispatch(
         Request::GetLaunchTemplateData(r) => {
             Response::GetLaunchTemplateData(launch_templates::get_launch_template_data(control, ctx, r)?)
         }
-        Request::GetInstanceUefiData(_)
-        | Request::DescribeManagedPrefixLists(_)
-        | Request::DescribePrefixLists(_)
-        | Request::GetManagedPrefixListEntries(_) => return Err(ApiError::new(501, "NotImplemented", "later")),
+        Request::DescribeManagedPrefixLists(r) => {
+            Response::DescribeManagedPrefixLists(prefix_lists::describe_managed_prefix_lists(control, ctx, r)?)
+        }
+        Request::DescribePrefixLists(r) => {
+            Response::DescribePrefixLists(prefix_lists::describe_prefix_lists(control, ctx, r)?)
+        }
+        Request::GetManagedPrefixListEntries(r) => {
+            Response::GetManagedPrefixListEntries(prefix_lists::get_managed_prefix_list_entries(control, ctx, r)?)
+        }
+        Request::GetInstanceUefiData(r) => {
+            Response::GetInstanceUefiData(instances::get_instance_uefi_data(control, ctx, r)?)
+        }
         Request::DescribeVpcs(r) => Response::DescribeVpcs(network::describe_vpcs(control, ctx, r)?),
         Request::DescribeVpcAttribute(r) => {
             Response::DescribeVpcAttribute(routing::describe_vpc_attribute(control, ctx, r)?)

@@ -59,7 +59,7 @@ fn wire_snapshot(s: &ControlSnapshot, account: &str, tier: TierView) -> Snapshot
         state: Some(wire_state(s.state)),
         start_time: Some(timestamp(s.start_time_ms)),
         progress: Some(progress(s.state).to_string()),
-        owner_id: Some(account.to_string()),
+        owner_id: Some(s.owner.clone().unwrap_or_else(|| account.to_string())),
         description: Some(s.description.clone()),
         volume_size: Some(s.volume_size_gib as i32),
         encrypted: Some(s.encrypted),
@@ -79,9 +79,12 @@ pub(crate) fn create_snapshot(
     let volume = volume_id(&r.volume_id)?;
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Snapshot)?;
     let now = control.now_ms();
-    let s = region(control, ctx)?
+    let region = region(control, ctx)?;
+    let mut s = region
         .create_snapshot(&volume, r.description.clone().unwrap_or_default(), tags, now, r.dry_run == Some(true))
         .map_err(control_error)?;
+    region.claim_snapshots(std::slice::from_ref(&s.id), &ctx.account_id, now).map_err(control_error)?;
+    s.owner = Some(ctx.account_id.clone());
     Ok(wire_snapshot(&s, &ctx.account_id, s.tier(0, 0)))
 }
 
@@ -108,7 +111,10 @@ pub(crate) fn create_snapshots(
         tags,
         copy_volume_tags: copy_tags,
     };
-    let snapshots = region(control, ctx)?.create_snapshots(request, now, dry_run).map_err(control_error)?;
+    let region = region(control, ctx)?;
+    let snapshots = region.create_snapshots(request, now, dry_run).map_err(control_error)?;
+    let ids: Vec<_> = snapshots.iter().map(|(s, _)| s.id.clone()).collect();
+    region.claim_snapshots(&ids, &ctx.account_id, now).map_err(control_error)?;
     Ok(CreateSnapshotsResult {
         snapshots: Some(
             snapshots
@@ -138,8 +144,42 @@ pub(crate) fn delete_snapshot(
     r: DeleteSnapshotRequest,
 ) -> Result<(), ApiError> {
     let id = snapshot_id(&r.snapshot_id)?;
+    owned_snapshot(control, ctx, &id)?;
     let now = control.now_ms();
     region(control, ctx)?.delete_snapshot(&id, now, r.dry_run == Some(true)).map_err(control_error)
+}
+
+/// The snapshot, when the caller's account may see it (its own, or shared with it); else
+/// `InvalidSnapshot.NotFound`, as AWS answers for a snapshot that is not shared with you.
+pub(crate) fn visible_snapshot(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    id: &squall_control::SnapshotId,
+) -> Result<ControlSnapshot, ApiError> {
+    let s = region(control, ctx)?.read(control.now_ms(), |state| state.snapshot(id).cloned()).map_err(control_error)?;
+    if !s.visible_to(&ctx.account_id) {
+        return Err(control_error(squall_control::ControlError::Snapshot(squall_control::SnapshotError::NotFound(
+            id.clone(),
+        ))));
+    }
+    Ok(s)
+}
+
+/// The snapshot, when the caller's account owns it; one only shared with it may be read, not
+/// changed or deleted.
+fn owned_snapshot(
+    control: &ControlPlane,
+    ctx: &RequestContext,
+    id: &squall_control::SnapshotId,
+) -> Result<ControlSnapshot, ApiError> {
+    let s = visible_snapshot(control, ctx, id)?;
+    if !s.owned_by(&ctx.account_id) {
+        return Err(ApiError::client(
+            "UnauthorizedOperation",
+            format!("You are not authorized to perform this operation: snapshot {id} is owned by another account."),
+        ));
+    }
+    Ok(s)
 }
 
 fn filter_values(s: &ControlSnapshot, account: &str, tier: TierView, name: &str) -> Vec<String> {
@@ -147,7 +187,7 @@ fn filter_values(s: &ControlSnapshot, account: &str, tier: TierView, name: &str)
         "description" => vec![s.description.clone()],
         "encrypted" => vec![s.encrypted.to_string()],
         "owner-alias" => vec![],
-        "owner-id" => vec![account.to_string()],
+        "owner-id" => vec![s.owner.clone().unwrap_or_else(|| account.to_string())],
         "progress" => vec![progress(s.state).to_string()],
         "snapshot-id" => vec![s.id.to_string()],
         "start-time" => vec![timestamp(s.start_time_ms).to_string()],
@@ -175,25 +215,39 @@ pub(crate) fn describe_snapshots(
             "The parameter snapshotSet cannot be used with the parameter maxResults",
         ));
     }
-    // Every snapshot squall holds is owned by the caller's account; `amazon` and other accounts own none.
+    // The caller sees its own snapshots and those shared with it; `amazon` owns none here.
     let owners = r.owner_ids.unwrap_or_default();
-    let owned = owners.is_empty() || owners.iter().any(|o| o == "self" || *o == ctx.account_id);
-    let restorable_by = r.restorable_by_user_ids.unwrap_or_default();
+    let owner_matches = |s: &ControlSnapshot| {
+        let owner = s.owner.as_deref().unwrap_or(&ctx.account_id);
+        owners.is_empty() || owners.iter().any(|o| (o == "self" && s.owned_by(&ctx.account_id)) || o == owner)
+    };
+    let restorable_by: Vec<String> = r
+        .restorable_by_user_ids
+        .unwrap_or_default()
+        .into_iter()
+        .map(|u| if u == "self" { ctx.account_id.clone() } else { u })
+        .collect();
     let after = after_token(r.next_token.as_deref(), snapshot_id)?;
     let account = ctx.account_id.clone();
     let now = control.now_ms();
     let (snapshots, more, step) = region(control, ctx)?
         .read(now, |state| {
             for id in &ids {
-                state.snapshot(id)?;
+                if !state.snapshot(id)?.visible_to(&account) {
+                    return Err(squall_control::ControlError::Snapshot(squall_control::SnapshotError::NotFound(
+                        id.clone(),
+                    )));
+                }
             }
             let step = state.tiering_step_ms();
             let (list, more) = state.snapshots_after(after.as_ref(), limit.unwrap_or(usize::MAX), |s| {
-                owned
+                s.visible_to(&account)
+                    && owner_matches(s)
                     && (ids.is_empty() || ids.contains(&s.id))
-                    && restorable_by
-                        .iter()
-                        .all(|u| *u == account || s.create_volume_permissions.iter().any(|p| p == u || p == "all"))
+                    && restorable_by.iter().all(|u| {
+                        s.owner.as_deref().is_none_or(|o| o == u)
+                            || s.create_volume_permissions.iter().any(|p| p == u || p == "all")
+                    })
                     && filter::matches(&filters, |name| filter_values(s, &account, s.tier(step, now), name))
             });
             Ok((list, more, step))
@@ -215,6 +269,9 @@ pub(crate) fn copy_snapshot(
     let tags = tags_for(r.tag_specifications.as_deref(), ResourceType::Snapshot)?;
     let now = control.now_ms();
     let dry_run = r.dry_run == Some(true);
+    if r.source_region == ctx.region {
+        visible_snapshot(control, ctx, &source)?;
+    }
     let s = if r.source_region == ctx.region {
         region(control, ctx)?
             .copy_snapshot(&source, r.description.clone(), tags, now, dry_run)
@@ -230,6 +287,7 @@ pub(crate) fn copy_snapshot(
             .copy_snapshot_between_regions(&from, &source, &to, r.description.clone(), tags, dry_run)
             .map_err(control_error)?
     };
+    region(control, ctx)?.claim_snapshots(std::slice::from_ref(&s.id), &ctx.account_id, now).map_err(control_error)?;
     Ok(CopySnapshotResult {
         snapshot_id: Some(s.id.to_string()),
         tags: (!s.tags.is_empty()).then(|| wire_tags(&s.tags)),
@@ -271,6 +329,15 @@ pub(crate) fn modify_snapshot_attribute(
         None if !listed.is_empty() => return Err(ApiError::missing_parameter("OperationType")),
         None => {}
     }
+    let s = owned_snapshot(control, ctx, &id)?;
+    for u in add.iter().chain(&remove) {
+        if u != "all" && !squall_protocol::is_account_id(u) {
+            return Err(ApiError::invalid_parameter_value(format!("Value ({u}) for parameter userId is invalid.")));
+        }
+    }
+    if s.encrypted && add.iter().any(|u| u == "all") {
+        return Err(ApiError::client("OperationNotPermitted", "Encrypted snapshots cannot be shared publicly."));
+    }
     check_dry_run(r.dry_run)?;
     let now = control.now_ms();
     region(control, ctx)?.set_create_volume_permissions(&id, &add, &remove, false, now).map_err(control_error)
@@ -283,8 +350,7 @@ pub(crate) fn describe_snapshot_attribute(
 ) -> Result<DescribeSnapshotAttributeResult, ApiError> {
     check_dry_run(r.dry_run)?;
     let id = snapshot_id(&r.snapshot_id)?;
-    let now = control.now_ms();
-    let s = region(control, ctx)?.read(now, |state| state.snapshot(&id).cloned()).map_err(control_error)?;
+    let s = owned_snapshot(control, ctx, &id)?;
     Ok(match r.attribute {
         SnapshotAttributeName::CreateVolumePermission => DescribeSnapshotAttributeResult {
             snapshot_id: Some(id.to_string()),
@@ -319,6 +385,7 @@ pub(crate) fn reset_snapshot_attribute(
     if r.attribute != SnapshotAttributeName::CreateVolumePermission {
         return Err(ApiError::invalid_parameter_value("Only the createVolumePermission attribute can be reset"));
     }
+    owned_snapshot(control, ctx, &id)?;
     check_dry_run(r.dry_run)?;
     let now = control.now_ms();
     region(control, ctx)?.set_create_volume_permissions(&id, &[], &[], true, now).map_err(control_error)

@@ -167,6 +167,10 @@ pub(crate) fn create_volume(
         (None, Some(id)) => region.zone_by_id(id).map_err(control_error)?,
         (None, None) => return Err(ApiError::missing_parameter("AvailabilityZone")),
     };
+    // A snapshot of another account makes a volume only when shared with the caller's.
+    if let Some(s) = r.snapshot_id.as_deref() {
+        crate::snapshots::visible_snapshot(control, ctx, &crate::common::snapshot_id(s)?)?;
+    }
     let spec = VolumeSpec {
         zone: zone.name.clone(),
         size_gib: non_negative(r.size, "Size")?,
