@@ -24,6 +24,8 @@ impl RegionState {
             cidr_ipv4: None,
             group: Some(id.clone()),
             description: None,
+            cidr_ipv6: None,
+            prefix_list: None,
         };
         let egress = SecurityGroupRule {
             id: self.random_id("sgr"),
@@ -34,6 +36,8 @@ impl RegionState {
             cidr_ipv4: Some("0.0.0.0/0".into()),
             group: None,
             description: None,
+            cidr_ipv6: None,
+            prefix_list: None,
         };
         let group = SecurityGroup {
             id: id.clone(),
@@ -108,6 +112,8 @@ impl RegionState {
             cidr_ipv4: Some("0.0.0.0/0".into()),
             group: None,
             description: None,
+            cidr_ipv6: None,
+            prefix_list: None,
         };
         let group = SecurityGroup {
             id: id.clone(),

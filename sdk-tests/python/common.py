@@ -13,13 +13,14 @@ from botocore.exceptions import ClientError
 FAST = {"Delay": 1, "MaxAttempts": 60}
 
 
-def client(service, endpoint, region="us-east-1"):
-    """A boto3 client of `service` against the squall at `endpoint`, without retries."""
+def client(service, endpoint, region="us-east-1", access_key="test"):
+    """A boto3 client of `service` against the squall at `endpoint`, without retries (an access
+    key of twelve digits is its own account)."""
     return boto3.client(
         service,
         endpoint_url=endpoint,
         region_name=region,
-        aws_access_key_id="test",
+        aws_access_key_id=access_key,
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 1}),
     )

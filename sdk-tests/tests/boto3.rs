@@ -339,3 +339,36 @@ async fn the_log_backup_interval_sets_point_in_time_granularity() {
     let Some(run) = run_script_with("rds_log_backup_interval.py", options, free_ports(2)) else { return };
     assert!(run.await.contains("rds log backup interval: ok"));
 }
+
+/// Network interfaces and IPv6 as a moto-style suite uses them (instant mode: create and use at
+/// once): interfaces made, attached, detached, filtered and deleted; RunInstances with
+/// NetworkInterfaces; IPv6 blocks; DryRun before state checks; an empty TerminateInstances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_network_interfaces_and_ipv6() {
+    let Some(run) = run_script("network_interfaces.py", 0) else { return };
+    assert!(run.await.contains("boto3 network interfaces: ok"));
+}
+
+/// Launch templates: versions, the default version, RunInstances from a template with the
+/// request's parameters winning, GetLaunchTemplateData, deletion, with EC2's codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_launch_templates() {
+    let Some(run) = run_script("launch_templates.py", 0) else { return };
+    assert!(run.await.contains("boto3 launch templates: ok"));
+}
+
+/// Snapshots between two accounts: invisible and unusable until createVolumePermission shares
+/// them, only the owner changes or deletes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_snapshot_sharing_between_accounts() {
+    let Some(run) = run_script("snapshot_sharing.py", 50) else { return };
+    assert!(run.await.contains("boto3 snapshot sharing: ok"));
+}
+
+/// AWS-managed prefix lists (and security-group rules naming them) and GetInstanceUefiData in
+/// AWS's variable-store format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_prefix_lists_and_uefi_data() {
+    let Some(run) = run_script("ec2_catalogue.py", 0) else { return };
+    assert!(run.await.contains("boto3 ec2 catalogue: ok"));
+}

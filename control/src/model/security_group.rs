@@ -18,6 +18,12 @@ pub struct SecurityGroupRule {
     /// Another group of the region, as the rule's source or destination.
     pub group: Option<String>,
     pub description: Option<String>,
+    /// An IPv6 block, as the rule's source or destination.
+    #[serde(default)]
+    pub cidr_ipv6: Option<String>,
+    /// A prefix list (`pl-…`), as the rule's source or destination.
+    #[serde(default)]
+    pub prefix_list: Option<String>,
 }
 
 impl SecurityGroupRule {
@@ -29,6 +35,8 @@ impl SecurityGroupRule {
             && self.to_port == other.to_port
             && self.cidr_ipv4 == other.cidr_ipv4
             && self.group == other.group
+            && self.cidr_ipv6 == other.cidr_ipv6
+            && self.prefix_list == other.prefix_list
     }
 }
 

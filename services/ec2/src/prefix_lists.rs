@@ -82,6 +82,16 @@ fn check_ids<'a>(all: &'a [Listed], ids: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `InvalidPrefixListId.NotFound` unless `id` names a prefix list of the region (security-group
+/// rules that name one).
+pub(crate) fn check_exists(region: &str, id: &str) -> Result<(), ApiError> {
+    if lists(region).iter().any(|l| l.id == id) {
+        Ok(())
+    } else {
+        Err(ApiError::client("InvalidPrefixListId.NotFound", format!("The prefix list ID '{id}' does not exist")))
+    }
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::client("InvalidPrefixListID.NotFound", format!("The prefix list ID '{id}' does not exist"))
 }

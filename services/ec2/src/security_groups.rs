@@ -12,9 +12,9 @@ use crate::generated::{
     AuthorizeSecurityGroupIngressResult, CreateSecurityGroupRequest, CreateSecurityGroupResult,
     DeleteSecurityGroupRequest, DeleteSecurityGroupResult, DescribeSecurityGroupRulesRequest,
     DescribeSecurityGroupRulesResult, DescribeSecurityGroupsRequest, DescribeSecurityGroupsResult, IpPermission,
-    IpRange, ReferencedSecurityGroup, ResourceType, RevokeSecurityGroupEgressRequest, RevokeSecurityGroupEgressResult,
-    RevokeSecurityGroupIngressRequest, RevokeSecurityGroupIngressResult, SecurityGroup, SecurityGroupRule,
-    UserIdGroupPair,
+    IpRange, Ipv6Range, PrefixListId, ReferencedSecurityGroup, ResourceType, RevokeSecurityGroupEgressRequest,
+    RevokeSecurityGroupEgressResult, RevokeSecurityGroupIngressRequest, RevokeSecurityGroupIngressResult,
+    SecurityGroup, SecurityGroupRule, UserIdGroupPair,
 };
 use crate::{check_dry_run, control_error, filter};
 
@@ -48,6 +48,8 @@ fn rules_of(p: &IpPermission, egress: bool) -> Result<Vec<Rule>, ApiError> {
         cidr_ipv4: cidr,
         group,
         description,
+        cidr_ipv6: None,
+        prefix_list: None,
     };
     let mut out = Vec::new();
     for r in p.ip_ranges.iter().flatten() {
@@ -55,6 +57,20 @@ fn rules_of(p: &IpPermission, egress: bool) -> Result<Vec<Rule>, ApiError> {
     }
     for g in p.user_id_group_pairs.iter().flatten() {
         out.push(base(None, g.group_id.clone(), g.description.clone()));
+    }
+    for r in p.ipv6_ranges.iter().flatten() {
+        let cidr = r.cidr_ipv6.clone().ok_or_else(|| ApiError::missing_parameter("Ipv6Ranges.N.CidrIpv6"))?;
+        let valid = cidr
+            .split_once('/')
+            .is_some_and(|(a, n)| a.parse::<std::net::Ipv6Addr>().is_ok() && n.parse::<u8>().is_ok_and(|n| n <= 128));
+        if !valid {
+            return Err(ApiError::invalid_parameter_value(format!("CIDR block {cidr} is malformed")));
+        }
+        out.push(Rule { cidr_ipv6: Some(cidr), ..base(None, None, r.description.clone()) });
+    }
+    for l in p.prefix_list_ids.iter().flatten() {
+        let id = l.prefix_list_id.clone().ok_or_else(|| ApiError::missing_parameter("PrefixListIds.N.PrefixListId"))?;
+        out.push(Rule { prefix_list: Some(id), ..base(None, None, l.description.clone()) });
     }
     Ok(out)
 }
@@ -114,6 +130,16 @@ fn permissions(rules: &[Rule], egress: bool, account: &str) -> Vec<IpPermission>
                 .get_or_insert_with(Vec::new)
                 .push(IpRange { cidr_ip: Some(cidr.clone()), description: r.description.clone() });
         }
+        if let Some(cidr) = &r.cidr_ipv6 {
+            p.ipv6_ranges
+                .get_or_insert_with(Vec::new)
+                .push(Ipv6Range { cidr_ipv6: Some(cidr.clone()), description: r.description.clone() });
+        }
+        if let Some(list) = &r.prefix_list {
+            p.prefix_list_ids
+                .get_or_insert_with(Vec::new)
+                .push(PrefixListId { prefix_list_id: Some(list.clone()), description: r.description.clone() });
+        }
         if let Some(group) = &r.group {
             p.user_id_group_pairs.get_or_insert_with(Vec::new).push(UserIdGroupPair {
                 group_id: Some(group.clone()),
@@ -150,6 +176,8 @@ fn wire_rule(group: &str, r: &Rule, ctx: &RequestContext) -> SecurityGroupRule {
         from_port: Some(r.from_port.unwrap_or(-1)),
         to_port: Some(r.to_port.unwrap_or(-1)),
         cidr_ipv4: r.cidr_ipv4.clone(),
+        cidr_ipv6: r.cidr_ipv6.clone(),
+        prefix_list_id: r.prefix_list.clone(),
         referenced_group_info: r.group.as_ref().map(|g| ReferencedSecurityGroup {
             group_id: Some(g.clone()),
             user_id: Some(ctx.account_id.clone()),
@@ -254,6 +282,9 @@ fn authorize(
 ) -> Result<Vec<SecurityGroupRule>, ApiError> {
     if rules.is_empty() {
         return Err(ApiError::missing_parameter("IpPermissions"));
+    }
+    for list in rules.iter().filter_map(|r| r.prefix_list.as_deref()) {
+        crate::prefix_lists::check_exists(&ctx.region, list)?;
     }
     let group = GroupRef { id: group.map(str::to_string), name: name.map(str::to_string) };
     let (id, added) = region(control, ctx)?
