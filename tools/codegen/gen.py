@@ -21,7 +21,6 @@ import difflib
 import glob
 import gzip
 import json
-import keyword
 import os
 import re
 import subprocess
