@@ -463,3 +463,105 @@ async fn aws_cli_runs_the_az_power_interruption_scenario_and_everything_recovers
     assert_eq!(ended["experiment"]["actions"]["Stop-Instances"]["state"]["status"], "stopped", "{ended}");
     server.shutdown().await;
 }
+
+/// The AWS CLI on what suites coming from moto call: a launch template (its data given as
+/// JSON), run-instances from it, a network interface attached at device 1, the managed prefix
+/// lists; instant mode, so nothing waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_launch_templates_interfaces_and_prefix_lists() {
+    let options = ServeOptions { lifecycle_delay_ms: 0, ..ServeOptions::ephemeral() };
+    let server = squall::start(&options).await.expect("squall starts");
+    let endpoint = server.endpoint_url();
+    let run = |args: Vec<String>| {
+        let endpoint = endpoint.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            aws(&endpoint, &args)
+        })
+    };
+    let json = |out: Output| -> serde_json::Value {
+        assert!(out.status.success(), "aws failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("aws prints JSON")
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let Some(out) = run(args(&["ec2", "describe-images", "--owners", "amazon"])).await.expect("task") else {
+        return;
+    };
+    let image = json(out)["Images"][0]["ImageId"].as_str().expect("an image").to_string();
+    let data = format!(
+        r#"{{"ImageId":"{image}","InstanceType":"t3.micro","TagSpecifications":[{{"ResourceType":"instance","Tags":[{{"Key":"tier","Value":"web"}}]}}]}}"#
+    );
+    let made = json(
+        run(args(&[
+            "ec2",
+            "create-launch-template",
+            "--launch-template-name",
+            "cli-web",
+            "--launch-template-data",
+            &data,
+        ]))
+        .await
+        .expect("task")
+        .expect("aws ran before"),
+    );
+    let lt = made["LaunchTemplate"]["LaunchTemplateId"].as_str().expect("an id").to_string();
+    let launched = json(
+        run(args(&["ec2", "run-instances", "--launch-template", "LaunchTemplateName=cli-web,Version=$Latest"]))
+            .await
+            .expect("task")
+            .expect("aws ran before"),
+    );
+    let instance = &launched["Instances"][0];
+    assert_eq!(instance["InstanceType"], "t3.micro", "{instance}");
+    let tags: Vec<(String, String)> = instance["Tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| (t["Key"].as_str().unwrap_or_default().into(), t["Value"].as_str().unwrap_or_default().into()))
+        .collect();
+    assert!(tags.contains(&("tier".into(), "web".into())) && tags.contains(&("aws:ec2launchtemplate:id".into(), lt)));
+    let instance_id = instance["InstanceId"].as_str().expect("an id").to_string();
+    let subnet = instance["SubnetId"].as_str().expect("a subnet").to_string();
+    let eni = json(
+        run(args(&["ec2", "create-network-interface", "--subnet-id", &subnet, "--description", "cli"]))
+            .await
+            .expect("task")
+            .expect("aws ran before"),
+    );
+    let eni_id = eni["NetworkInterface"]["NetworkInterfaceId"].as_str().expect("an id").to_string();
+    json(
+        run(args(&[
+            "ec2",
+            "attach-network-interface",
+            "--network-interface-id",
+            &eni_id,
+            "--instance-id",
+            &instance_id,
+            "--device-index",
+            "1",
+        ]))
+        .await
+        .expect("task")
+        .expect("aws ran before"),
+    );
+    let seen = json(
+        run(args(&[
+            "ec2",
+            "describe-network-interfaces",
+            "--filters",
+            &format!("Name=attachment.instance-id,Values={instance_id}"),
+        ]))
+        .await
+        .expect("task")
+        .expect("aws ran before"),
+    );
+    assert_eq!(seen["NetworkInterfaces"].as_array().map(Vec::len), Some(2), "{seen}");
+    let lists = json(
+        run(args(&["ec2", "describe-managed-prefix-lists", "--query", "PrefixLists[].PrefixListName"]))
+            .await
+            .expect("task")
+            .expect("aws ran before"),
+    );
+    assert!(lists.as_array().expect("names").iter().any(|n| n == "com.amazonaws.us-east-1.s3"), "{lists}");
+    server.shutdown().await;
+}
