@@ -33,6 +33,7 @@ const SNAPSHOT_FILTERS: &[&str] = &[
     "tag-key",
     "tag-value",
     "tag:*",
+    "transfer-type",
     "volume-id",
     "volume-size",
 ];
@@ -193,6 +194,8 @@ fn filter_values(s: &ControlSnapshot, account: &str, tier: TierView, name: &str)
         "start-time" => vec![timestamp(s.start_time_ms).to_string()],
         "status" => vec![wire_state(s.state).as_str().to_string()],
         "storage-tier" => vec![if tier.archived { "archive" } else { "standard" }.to_string()],
+        // Every copy is a standard one (no time-based copies).
+        "transfer-type" => vec!["standard".to_string()],
         "volume-id" => s.volume_id.iter().map(ToString::to_string).collect(),
         "volume-size" => vec![s.volume_size_gib.to_string()],
         other => filter::tag_values(&s.tags, other),

@@ -33,6 +33,8 @@ const VOLUME_FILTERS: &[&str] = &[
     "encrypted",
     "fast-restored",
     "multi-attach-enabled",
+    "operator.managed",
+    "operator.principal",
     "size",
     "snapshot-id",
     "status",
@@ -136,6 +138,9 @@ fn volume_filter_values(v: &vols::Volume, name: &str) -> Vec<String> {
         "create-time" => vec![timestamp(v.create_time_ms).to_string()],
         "encrypted" => vec![v.encrypted.to_string()],
         "fast-restored" => vec!["false".to_string()],
+        // No volume is managed by a service operator here.
+        "operator.managed" => vec!["false".to_string()],
+        "operator.principal" => Vec::new(),
         "multi-attach-enabled" => vec![v.multi_attach.to_string()],
         "size" => vec![v.size_gib.to_string()],
         "snapshot-id" => v.snapshot_id.iter().map(ToString::to_string).collect(),
