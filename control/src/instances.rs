@@ -399,27 +399,7 @@ impl RegionState {
         if let Some(key) = &spec.key_name {
             self.key_pair_by_name(key)?;
         }
-        let mut groups = spec.security_groups.clone();
-        for g in &groups {
-            let group = self
-                .security_groups_ref()
-                .get(g)
-                .ok_or_else(|| ControlError::SecurityGroup(SecurityGroupError::NotFound(g.clone())))?;
-            if group.vpc_id != subnet.vpc_id {
-                return Err(ControlError::Network(NetworkError::GroupSubnetMismatch {
-                    group: g.clone(),
-                    subnet: subnet.id.clone(),
-                }));
-            }
-        }
-        if groups.is_empty() {
-            groups.extend(
-                self.security_groups_ref()
-                    .values()
-                    .filter(|g| g.vpc_id == subnet.vpc_id && g.name == "default")
-                    .map(|g| g.id.clone()),
-            );
-        }
+        let groups = self.groups_for(&subnet, &spec.security_groups)?;
         if self.instances_holding_capacity(&spec.zone).saturating_add(spec.count) > self.instance_capacity() {
             return Err(ControlError::Instance(InstanceError::InsufficientInstanceCapacity {
                 instance_type: spec.instance_type.clone(),

@@ -156,56 +156,15 @@ fn wire_interface(r: &Rendered, ctx: &RequestContext) -> NetworkInterface {
     }
 }
 
-/// The instance's view of its interfaces (DescribeInstances `networkInterfaceSet`).
+/// The instance's view of its interfaces (DescribeInstances `networkInterfaceSet`): the same
+/// members as DescribeNetworkInterfaces shows, converted by the generated `From`.
 pub(crate) fn wire_instance_interfaces(rendered: &[Rendered], ctx: &RequestContext) -> Vec<InstanceNetworkInterface> {
     rendered
         .iter()
         .map(|r| {
-            let n = &r.eni;
-            let (private_dns, public_dns) = dns_names(&ctx.region, &n.private_ip, r.public_ip.as_deref());
-            let association = r.public_ip.as_ref().map(|ip| InstanceNetworkInterfaceAssociation {
-                ip_owner_id: Some("amazon".to_string()),
-                public_dns_name: Some(public_dns.filter(|_| r.dns_hostnames).unwrap_or_default()),
-                public_ip: Some(ip.clone()),
-                ..Default::default()
-            });
-            InstanceNetworkInterface {
-                association: association.clone(),
-                attachment: n.attachment.as_ref().map(|a| InstanceNetworkInterfaceAttachment {
-                    attach_time: Some(timestamp(a.attach_time_ms)),
-                    attachment_id: Some(a.id.clone()),
-                    delete_on_termination: Some(a.delete_on_termination),
-                    device_index: Some(a.device_index as i32),
-                    status: Some(AttachmentStatus::Attached),
-                    network_card_index: Some(0),
-                    ..Default::default()
-                }),
-                description: Some(n.description.clone()),
-                groups: Some(wire_groups(&r.groups)),
-                ipv6_addresses: Some(
-                    n.ipv6_addresses
-                        .iter()
-                        .map(|a| InstanceIpv6Address { ipv6_address: Some(a.clone()), is_primary_ipv6: None })
-                        .collect(),
-                ),
-                mac_address: Some(n.mac.clone()),
-                network_interface_id: Some(n.id.clone()),
-                owner_id: Some(ctx.account_id.clone()),
-                private_dns_name: Some(private_dns.clone()),
-                private_ip_address: Some(n.private_ip.clone()),
-                private_ip_addresses: Some(vec![InstancePrivateIpAddress {
-                    association,
-                    primary: Some(true),
-                    private_dns_name: Some(private_dns),
-                    private_ip_address: Some(n.private_ip.clone()),
-                }]),
-                source_dest_check: Some(n.source_dest_check),
-                status: Some(NetworkInterfaceStatus::InUse),
-                subnet_id: Some(n.subnet_id.clone()),
-                vpc_id: Some(n.vpc_id.clone()),
-                interface_type: Some("interface".to_string()),
-                ..Default::default()
-            }
+            let mut wire = InstanceNetworkInterface::from(&wire_interface(r, ctx));
+            wire.interface_type = Some("interface".to_string());
+            wire
         })
         .collect()
 }

@@ -84,6 +84,39 @@ impl From<&RequestLaunchTemplateData> for ResponseLaunchTemplateData {
         }
     }
 }
+/// `NetworkInterface` as `InstanceNetworkInterface`: the members they share, member by member.
+impl From<&NetworkInterface> for InstanceNetworkInterface {
+    fn from(s: &NetworkInterface) -> Self {
+        Self {
+            association: s.association.as_ref().map(|v| InstanceNetworkInterfaceAssociation::from(v)),
+            attachment: s.attachment.as_ref().map(|v| InstanceNetworkInterfaceAttachment::from(v)),
+            description: s.description.as_ref().map(|v| v.clone()),
+            groups: s.groups.as_ref().map(|v| v.clone()),
+            ipv6_addresses: s.ipv6_addresses.as_ref().map(|v| v.iter().map(|v| InstanceIpv6Address::from(v)).collect()),
+            mac_address: s.mac_address.as_ref().map(|v| v.clone()),
+            network_interface_id: s.network_interface_id.as_ref().map(|v| v.clone()),
+            owner_id: s.owner_id.as_ref().map(|v| v.clone()),
+            private_dns_name: s.private_dns_name.as_ref().map(|v| v.clone()),
+            private_ip_address: s.private_ip_address.as_ref().map(|v| v.clone()),
+            private_ip_addresses: s
+                .private_ip_addresses
+                .as_ref()
+                .map(|v| v.iter().map(|v| InstancePrivateIpAddress::from(v)).collect()),
+            source_dest_check: s.source_dest_check.as_ref().map(|v| v.clone()),
+            status: s.status.as_ref().map(|v| v.clone()),
+            subnet_id: s.subnet_id.as_ref().map(|v| v.clone()),
+            vpc_id: s.vpc_id.as_ref().map(|v| v.clone()),
+            interface_type: Default::default(),
+            ipv4_prefixes: s.ipv4_prefixes.as_ref().map(|v| v.iter().map(|v| InstanceIpv4Prefix::from(v)).collect()),
+            ipv6_prefixes: s.ipv6_prefixes.as_ref().map(|v| v.iter().map(|v| InstanceIpv6Prefix::from(v)).collect()),
+            connection_tracking_configuration: s
+                .connection_tracking_configuration
+                .as_ref()
+                .map(|v| ConnectionTrackingSpecificationResponse::from(v)),
+            operator: s.operator.as_ref().map(|v| v.clone()),
+        }
+    }
+}
 /// `LaunchTemplateIamInstanceProfileSpecificationRequest` as `LaunchTemplateIamInstanceProfileSpecification`: the members they share, member by member.
 impl From<&LaunchTemplateIamInstanceProfileSpecificationRequest> for LaunchTemplateIamInstanceProfileSpecification {
     fn from(s: &LaunchTemplateIamInstanceProfileSpecificationRequest) -> Self {
@@ -381,6 +414,78 @@ impl From<&LaunchTemplateInstanceSecondaryInterfaceSpecificationRequest>
         }
     }
 }
+/// `NetworkInterfaceAssociation` as `InstanceNetworkInterfaceAssociation`: the members they share, member by member.
+impl From<&NetworkInterfaceAssociation> for InstanceNetworkInterfaceAssociation {
+    fn from(s: &NetworkInterfaceAssociation) -> Self {
+        Self {
+            carrier_ip: s.carrier_ip.as_ref().map(|v| v.clone()),
+            customer_owned_ip: s.customer_owned_ip.as_ref().map(|v| v.clone()),
+            ip_owner_id: s.ip_owner_id.as_ref().map(|v| v.clone()),
+            public_dns_name: s.public_dns_name.as_ref().map(|v| v.clone()),
+            public_ip: s.public_ip.as_ref().map(|v| v.clone()),
+        }
+    }
+}
+/// `NetworkInterfaceAttachment` as `InstanceNetworkInterfaceAttachment`: the members they share, member by member.
+impl From<&NetworkInterfaceAttachment> for InstanceNetworkInterfaceAttachment {
+    fn from(s: &NetworkInterfaceAttachment) -> Self {
+        Self {
+            attach_time: s.attach_time.as_ref().map(|v| v.clone()),
+            attachment_id: s.attachment_id.as_ref().map(|v| v.clone()),
+            delete_on_termination: s.delete_on_termination.as_ref().map(|v| v.clone()),
+            device_index: s.device_index.as_ref().map(|v| v.clone()),
+            status: s.status.as_ref().map(|v| v.clone()),
+            network_card_index: s.network_card_index.as_ref().map(|v| v.clone()),
+            ena_srd_specification: s
+                .ena_srd_specification
+                .as_ref()
+                .map(|v| InstanceAttachmentEnaSrdSpecification::from(v)),
+            ena_queue_count: s.ena_queue_count.as_ref().map(|v| v.clone()),
+        }
+    }
+}
+/// `NetworkInterfaceIpv6Address` as `InstanceIpv6Address`: the members they share, member by member.
+impl From<&NetworkInterfaceIpv6Address> for InstanceIpv6Address {
+    fn from(s: &NetworkInterfaceIpv6Address) -> Self {
+        Self {
+            ipv6_address: s.ipv6_address.as_ref().map(|v| v.clone()),
+            is_primary_ipv6: s.is_primary_ipv6.as_ref().map(|v| v.clone()),
+        }
+    }
+}
+/// `NetworkInterfacePrivateIpAddress` as `InstancePrivateIpAddress`: the members they share, member by member.
+impl From<&NetworkInterfacePrivateIpAddress> for InstancePrivateIpAddress {
+    fn from(s: &NetworkInterfacePrivateIpAddress) -> Self {
+        Self {
+            association: s.association.as_ref().map(|v| InstanceNetworkInterfaceAssociation::from(v)),
+            primary: s.primary.as_ref().map(|v| v.clone()),
+            private_dns_name: s.private_dns_name.as_ref().map(|v| v.clone()),
+            private_ip_address: s.private_ip_address.as_ref().map(|v| v.clone()),
+        }
+    }
+}
+/// `Ipv4PrefixSpecification` as `InstanceIpv4Prefix`: the members they share, member by member.
+impl From<&Ipv4PrefixSpecification> for InstanceIpv4Prefix {
+    fn from(s: &Ipv4PrefixSpecification) -> Self {
+        Self { ipv4_prefix: s.ipv4_prefix.as_ref().map(|v| v.clone()) }
+    }
+}
+/// `Ipv6PrefixSpecification` as `InstanceIpv6Prefix`: the members they share, member by member.
+impl From<&Ipv6PrefixSpecification> for InstanceIpv6Prefix {
+    fn from(s: &Ipv6PrefixSpecification) -> Self {
+        Self { ipv6_prefix: s.ipv6_prefix.as_ref().map(|v| v.clone()) }
+    }
+}
+/// `ConnectionTrackingConfiguration` as `ConnectionTrackingSpecificationResponse`: the members they share, member by member.
+impl From<&ConnectionTrackingConfiguration> for ConnectionTrackingSpecificationResponse {
+    fn from(s: &ConnectionTrackingConfiguration) -> Self {
+        Self {
+            tcp_established_timeout: s.tcp_established_timeout.as_ref().map(|v| v.clone()),
+            udp_stream_timeout: s.udp_stream_timeout.as_ref().map(|v| v.clone()),
+            udp_timeout: s.udp_timeout.as_ref().map(|v| v.clone()),
+        }
+    }
+}
 /// `LaunchTemplateEbsBlockDeviceRequest` as `LaunchTemplateEbsBlockDevice`: the members they share, member by member.
 impl From<&LaunchTemplateEbsBlockDeviceRequest> for LaunchTemplateEbsBlockDevice {
     fn from(s: &LaunchTemplateEbsBlockDeviceRequest) -> Self {
@@ -540,6 +645,18 @@ impl From<&SecondaryInterfacePrivateIpAddressSpecificationRequest> for Secondary
         Self { private_ip_address: s.private_ip_address.as_ref().map(|v| v.clone()) }
     }
 }
+/// `AttachmentEnaSrdSpecification` as `InstanceAttachmentEnaSrdSpecification`: the members they share, member by member.
+impl From<&AttachmentEnaSrdSpecification> for InstanceAttachmentEnaSrdSpecification {
+    fn from(s: &AttachmentEnaSrdSpecification) -> Self {
+        Self {
+            ena_srd_enabled: s.ena_srd_enabled.as_ref().map(|v| v.clone()),
+            ena_srd_udp_specification: s
+                .ena_srd_udp_specification
+                .as_ref()
+                .map(|v| InstanceAttachmentEnaSrdUdpSpecification::from(v)),
+        }
+    }
+}
 /// `EnaSrdUdpSpecificationRequest` as `LaunchTemplateEnaSrdUdpSpecification`: the members they share, member by member.
 impl From<&EnaSrdUdpSpecificationRequest> for LaunchTemplateEnaSrdUdpSpecification {
     fn from(s: &EnaSrdUdpSpecificationRequest) -> Self {
@@ -552,6 +669,12 @@ impl From<&CpuPerformanceFactorRequest> for CpuPerformanceFactor {
         Self {
             references: s.references.as_ref().map(|v| v.iter().map(|v| PerformanceFactorReference::from(v)).collect()),
         }
+    }
+}
+/// `AttachmentEnaSrdUdpSpecification` as `InstanceAttachmentEnaSrdUdpSpecification`: the members they share, member by member.
+impl From<&AttachmentEnaSrdUdpSpecification> for InstanceAttachmentEnaSrdUdpSpecification {
+    fn from(s: &AttachmentEnaSrdUdpSpecification) -> Self {
+        Self { ena_srd_udp_enabled: s.ena_srd_udp_enabled.as_ref().map(|v| v.clone()) }
     }
 }
 /// `PerformanceFactorReferenceRequest` as `PerformanceFactorReference`: the members they share, member by member.
