@@ -46,6 +46,16 @@ pub struct TemplateVersion {
     pub data: BTreeMap<String, String>,
 }
 
+/// What DeleteLaunchTemplateVersions did with one version asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionDeletion {
+    Deleted(u32),
+    /// The default version stays.
+    IsDefault(u32),
+    /// No such version (as asked for).
+    NotFound(String),
+}
+
 /// A template named by id or by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplateRef {
@@ -222,15 +232,14 @@ impl RegionState {
         Ok(t)
     }
 
-    /// DeleteLaunchTemplateVersions: each version on its own; the default one stays. Answers, per
-    /// version asked for, the number deleted or why not (`launchTemplateVersionIsDefault`,
-    /// `launchTemplateVersionDoesNotExist`).
+    /// DeleteLaunchTemplateVersions: each version on its own; the default one stays. Answers what
+    /// became of each version asked for.
     pub(crate) fn delete_template_versions(
         &mut self,
         r: &TemplateRef,
         versions: &[String],
         dry_run: bool,
-    ) -> Result<(LaunchTemplate, Vec<Result<u32, (String, &'static str)>>), ControlError> {
+    ) -> Result<(LaunchTemplate, Vec<VersionDeletion>), ControlError> {
         self.launch_template(r)?;
         if dry_run {
             return Err(ControlError::DryRun);
@@ -240,11 +249,11 @@ impl RegionState {
         for v in versions {
             let number = v.parse::<u32>().ok().filter(|n| t.versions.contains_key(n));
             out.push(match number {
-                None => Err((v.clone(), "launchTemplateVersionDoesNotExist")),
-                Some(n) if n == t.default_version => Err((v.clone(), "launchTemplateVersionIsDefault")),
+                None => VersionDeletion::NotFound(v.clone()),
+                Some(n) if n == t.default_version => VersionDeletion::IsDefault(n),
                 Some(n) => {
                     t.versions.remove(&n);
-                    Ok(n)
+                    VersionDeletion::Deleted(n)
                 }
             });
         }
@@ -301,14 +310,13 @@ impl Region {
         self.with_state(now_ms, |state| state.delete_launch_template(r, dry_run))
     }
 
-    #[allow(clippy::type_complexity)]
     pub fn delete_template_versions(
         &self,
         r: &TemplateRef,
         versions: &[String],
         now_ms: u64,
         dry_run: bool,
-    ) -> Result<(LaunchTemplate, Vec<Result<u32, (String, &'static str)>>), ControlError> {
+    ) -> Result<(LaunchTemplate, Vec<VersionDeletion>), ControlError> {
         self.with_state(now_ms, |state| state.delete_template_versions(r, versions, dry_run))
     }
 }
@@ -317,7 +325,7 @@ impl Region {
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::{TemplateError, TemplateRef};
+    use super::{TemplateError, TemplateRef, VersionDeletion};
     use crate::error::ControlError;
     use crate::test_support::TestRegion;
 
@@ -365,11 +373,7 @@ mod tests {
             t.run(|s| s.delete_template_versions(&by_id, &["1".into(), "2".into(), "9".into()], false)).unwrap();
         assert_eq!(
             results,
-            vec![
-                Err(("1".into(), "launchTemplateVersionIsDefault")),
-                Ok(2),
-                Err(("9".into(), "launchTemplateVersionDoesNotExist"))
-            ]
+            vec![VersionDeletion::IsDefault(1), VersionDeletion::Deleted(2), VersionDeletion::NotFound("9".into())]
         );
         assert_eq!(after.latest_version, 2, "the latest number is never reused");
         let missing = t.run(|s| s.set_default_version(&TemplateRef::Name("web".into()), Some("2"), false));

@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use squall_control::launch_templates::{top_level, LaunchTemplate as ControlTemplate, TemplateRef, TemplateVersion};
+use squall_control::launch_templates::{
+    top_level, LaunchTemplate as ControlTemplate, TemplateRef, TemplateVersion, VersionDeletion,
+};
 use squall_control::state::RegionState;
 use squall_control::{ControlPlane, InstanceId};
 use squall_protocol::{ApiError, QueryParams, RequestContext};
@@ -303,32 +305,29 @@ pub(crate) fn delete_launch_template_versions(
         .map_err(control_error)?;
     let mut done = Vec::new();
     let mut refused = Vec::new();
+    let refusal = |version: Option<i64>, code, message: String| DeleteLaunchTemplateVersionsResponseErrorItem {
+        launch_template_id: Some(t.id.clone()),
+        launch_template_name: Some(t.name.clone()),
+        version_number: version,
+        response_error: Some(ResponseError { code: Some(code), message: Some(message) }),
+    };
     for result in results {
         match result {
-            Ok(n) => done.push(DeleteLaunchTemplateVersionsResponseSuccessItem {
+            VersionDeletion::Deleted(n) => done.push(DeleteLaunchTemplateVersionsResponseSuccessItem {
                 launch_template_id: Some(t.id.clone()),
                 launch_template_name: Some(t.name.clone()),
                 version_number: Some(i64::from(n)),
             }),
-            Err((v, why)) => refused.push(DeleteLaunchTemplateVersionsResponseErrorItem {
-                launch_template_id: Some(t.id.clone()),
-                launch_template_name: Some(t.name.clone()),
-                version_number: v.parse().ok(),
-                response_error: Some(if why == "launchTemplateVersionIsDefault" {
-                    ResponseError {
-                        code: Some(LaunchTemplateErrorCode::UnexpectedError),
-                        message: Some("Cannot delete the default version of a launch template.".into()),
-                    }
-                } else {
-                    ResponseError {
-                        code: Some(LaunchTemplateErrorCode::LaunchTemplateVersionDoesNotExist),
-                        message: Some(format!(
-                            "Could not find launch template version {v} for launch template {}",
-                            t.id
-                        )),
-                    }
-                }),
-            }),
+            VersionDeletion::IsDefault(n) => refused.push(refusal(
+                Some(i64::from(n)),
+                LaunchTemplateErrorCode::UnexpectedError,
+                "Cannot delete the default version of a launch template.".into(),
+            )),
+            VersionDeletion::NotFound(v) => refused.push(refusal(
+                v.parse().ok(),
+                LaunchTemplateErrorCode::LaunchTemplateVersionDoesNotExist,
+                format!("Could not find launch template version {v} for launch template {}", t.id),
+            )),
         }
     }
     Ok(DeleteLaunchTemplateVersionsResult {

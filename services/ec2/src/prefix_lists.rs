@@ -73,7 +73,7 @@ fn lists(region: &str) -> Vec<Listed> {
         .collect()
 }
 
-fn check_ids<'a>(all: &'a [Listed], ids: &[String]) -> Result<(), ApiError> {
+fn check_ids(all: &[Listed], ids: &[String]) -> Result<(), ApiError> {
     for id in ids {
         if !all.iter().any(|l| l.id == *id) {
             return Err(not_found(id));

@@ -189,7 +189,6 @@ fn wire_rule(group: &str, r: &Rule, ctx: &RequestContext) -> SecurityGroupRule {
             ctx.region, ctx.account_id, r.id
         )),
         tags: Some(Vec::new()),
-        ..Default::default()
     }
 }
 
