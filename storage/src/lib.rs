@@ -13,6 +13,7 @@ mod durable;
 mod fabric;
 mod journal;
 mod policy;
+mod quorum;
 mod region;
 mod replica;
 mod segments;
@@ -27,6 +28,7 @@ pub use cluster::{
 pub use fabric::{Fabric, Network, RouteError};
 pub use journal::VolumeRecord;
 pub use policy::{policy, Hardened, Legacy, PolicyKind, RemirrorPolicy};
+pub use quorum::{QuorumHealth, QuorumMember, QuorumVolume};
 pub use region::{RegionStore, SharedCluster};
 pub use replica::{BLOCK_SIZE, DIRECT_ALIGN};
 pub use snapshot::{SnapshotId, SnapshotInfo, SnapshotStore, SNAPSHOT_BLOCK_SIZE};
@@ -116,4 +118,6 @@ pub enum StorageError {
     DifferentLineage(String, String),
     #[error("store I/O error: {0}")]
     StoreIo(String),
+    #[error("volume {volume}: {acked} copies took the request, {needed} are needed ({cause})")]
+    NoQuorum { volume: VolumeId, acked: u32, needed: u32, cause: String },
 }
