@@ -79,23 +79,7 @@ impl RegionState {
         let mut out = base.clone();
         match &change.security_groups {
             Some(ids) if !ids.is_empty() => {
-                let mut groups: Vec<String> = Vec::new();
-                for id in ids {
-                    let group = self.security_group(id).ok_or_else(|| {
-                        invalid(format!("Invalid security group: the security group {id} does not exist."))
-                    })?;
-                    if group.vpc_id != facts.vpc_id {
-                        return Err(combination(format!(
-                            "The DB instance and EC2 security group are in different VPCs. The DB instance is in {} \
-                             and the EC2 security group is in {}",
-                            facts.vpc_id, group.vpc_id
-                        )));
-                    }
-                    if !groups.contains(id) {
-                        groups.push(id.clone());
-                    }
-                }
-                out.security_groups = groups;
+                out.security_groups = self.vpc_security_groups(ids, facts.vpc_id, "DB instance")?;
             }
             _ if facts.creating => {
                 // RDS puts an instance named no group in its VPC's default group.
@@ -290,6 +274,33 @@ impl RegionState {
     }
 
     /// Whether a DB instance that is not being deleted uses the security group.
+    /// EC2 security groups for an RDS resource in `vpc_id` (each must exist there), without
+    /// repeats, in the order given.
+    pub(crate) fn vpc_security_groups(
+        &self,
+        ids: &[String],
+        vpc_id: &str,
+        resource: &str,
+    ) -> Result<Vec<String>, ControlError> {
+        let mut groups: Vec<String> = Vec::new();
+        for id in ids {
+            let group = self
+                .security_group(id)
+                .ok_or_else(|| invalid(format!("Invalid security group: the security group {id} does not exist.")))?;
+            if group.vpc_id != vpc_id {
+                return Err(combination(format!(
+                    "The {resource} and EC2 security group are in different VPCs. The {resource} is in {vpc_id} and \
+                     the EC2 security group is in {}",
+                    group.vpc_id
+                )));
+            }
+            if !groups.contains(id) {
+                groups.push(id.clone());
+            }
+        }
+        Ok(groups)
+    }
+
     pub(crate) fn db_instance_uses_security_group(&self, id: &str) -> bool {
         self.db_instances.values().any(|i| i.settings.security_groups.iter().any(|g| g == id))
     }

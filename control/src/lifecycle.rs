@@ -41,7 +41,15 @@ impl RegionState {
             .map(|i| crate::model::instance::instance_next_due(i, d));
         let db_instances = self.db_instances.values().map(|i| crate::rds::db_instance_next_due(i, d));
         let db_snapshots = self.db_snapshots.values().map(|s| crate::rds::db_snapshot_next_due(s, d));
-        volumes.chain(snapshots).chain(instances).chain(db_instances).chain(db_snapshots).min().unwrap_or(u64::MAX)
+        let db_clusters = self.db_clusters.values().map(|c| crate::db_clusters::db_cluster_next_due(c, d));
+        volumes
+            .chain(snapshots)
+            .chain(instances)
+            .chain(db_instances)
+            .chain(db_snapshots)
+            .chain(db_clusters)
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     /// Applies every transition that has fallen due (only the rows that change are touched).
@@ -103,6 +111,7 @@ impl RegionState {
         }
         self.settle_instances(now_ms)?;
         self.settle_db_instances(now_ms)?;
+        self.settle_db_clusters(now_ms)?;
         let due_snapshots = due_now(&self.pending.snapshots, &self.snapshots, |s| snapshot_next_due(s, d), now_ms);
         for id in due_snapshots {
             if let Some(s) = self.snapshots.get_mut(&id) {

@@ -34,7 +34,14 @@ pub(crate) const MIGRATIONS: &[db::Migration] = &[
     create_db_security_groups,
     create_routing_tables,
     create_interface_tables,
+    create_db_clusters,
 ];
+
+/// Step 9: Aurora DB clusters.
+fn create_db_clusters(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
+    tx.execute_batch("CREATE TABLE db_clusters (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;")
+        .map_err(db::db_error)
+}
 
 /// Step 8: network interfaces and launch templates (instances launched before this step gain
 /// their primary interface as the region opens).

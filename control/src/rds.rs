@@ -222,7 +222,7 @@ impl RegionState {
     }
 
     /// The default VPC's subnets, as the subnet group named `default` (RDS shows it so).
-    fn default_subnet_group(&self) -> Option<DbSubnetGroup> {
+    pub(crate) fn default_subnet_group(&self) -> Option<DbSubnetGroup> {
         let vpc = self.default_vpc()?;
         let subnets: Vec<DbSubnet> = self
             .subnets()
@@ -716,7 +716,7 @@ impl RegionState {
     }
 
     /// The volumes of one copy of an instance's storage, made in its zone's cluster.
-    fn create_db_storage(
+    pub(crate) fn create_db_storage(
         &mut self,
         resource_id: &str,
         zone: &(AzName, AzId),
@@ -765,6 +765,9 @@ impl RegionState {
 
     /// Whether a storage volume name belongs to a DB instance (restart keeps it).
     pub(crate) fn is_db_storage(&self, name: &str) -> bool {
+        if self.is_cluster_storage(name) {
+            return true;
+        }
         name.starts_with("rds-")
             && self.db_instances.values().any(|i| {
                 i.primary.volumes.iter().chain(i.standby.iter().flat_map(|s| s.volumes.iter())).any(|v| v == name)
@@ -2249,6 +2252,7 @@ impl RegionState {
     pub(crate) fn db_tags_mut(&mut self, kind: &str, id: &str) -> Result<&mut BTreeMap<String, String>, ControlError> {
         match kind {
             "db" => Ok(&mut self.instance_mut(id)?.tags),
+            "cluster" => self.cluster_tags_mut(id),
             "subgrp" => {
                 let key = id.to_ascii_lowercase();
                 self.db_subnet_groups
@@ -2302,6 +2306,7 @@ impl RegionState {
     pub fn db_tags(&self, kind: &str, id: &str) -> Result<BTreeMap<String, String>, ControlError> {
         match kind {
             "db" => Ok(self.db_instance(id)?.tags.clone()),
+            "cluster" => Ok(self.db_cluster(id)?.tags.clone()),
             "subgrp" => Ok(self.db_subnet_group(id)?.tags),
             "pg" => Ok(self.db_parameter_group(id)?.tags),
             "og" => Ok(self.db_option_group(id)?.tags),
@@ -2324,7 +2329,7 @@ struct Upgrade {
 }
 
 /// An engine version as numbers, for ordering (`8.0.39` → [8, 0, 39]).
-fn version_key(v: &str) -> Vec<u32> {
+pub(crate) fn version_key(v: &str) -> Vec<u32> {
     v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
@@ -2337,7 +2342,7 @@ pub fn license(engine: &str) -> &'static str {
 }
 
 /// `hh24:mi-hh24:mi`, at least 30 minutes (it may span midnight).
-fn check_backup_window(w: &str) -> Result<String, ControlError> {
+pub(crate) fn check_backup_window(w: &str) -> Result<String, ControlError> {
     let bad = || {
         invalid(format!("The backup window {w} is not valid: it must be hh24:mi-hh24:mi and at least 30 minutes long."))
     };
@@ -2351,7 +2356,7 @@ fn check_backup_window(w: &str) -> Result<String, ControlError> {
 }
 
 /// `ddd:hh24:mi-ddd:hh24:mi` (any case), at least 30 minutes and under a day.
-fn check_maintenance_window(w: &str) -> Result<String, ControlError> {
+pub(crate) fn check_maintenance_window(w: &str) -> Result<String, ControlError> {
     let lower = w.to_ascii_lowercase();
     let bad = || {
         invalid(format!(

@@ -55,6 +55,7 @@ pub struct RegionState {
     pub(crate) addresses: Table<String, crate::model::routing::Address>,
     pub(crate) network_interfaces: Table<String, crate::model::network::NetworkInterface>,
     pub(crate) launch_templates: Table<String, crate::launch_templates::LaunchTemplate>,
+    pub(crate) db_clusters: Table<String, crate::db_clusters::DbCluster>,
     pub(crate) db_log_backups: Table<String, crate::model::rds::DbLogBackup>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
@@ -140,6 +141,7 @@ impl RegionState {
             addresses: Table::from_rows(db.load::<crate::model::routing::Address>()?),
             network_interfaces: Table::from_rows(db.load::<crate::model::network::NetworkInterface>()?),
             launch_templates: Table::from_rows(db.load::<crate::launch_templates::LaunchTemplate>()?),
+            db_clusters: Table::from_rows(db.load::<crate::db_clusters::DbCluster>()?),
             db_log_backups: Table::from_rows(db.load::<crate::model::rds::DbLogBackup>()?),
             db,
             store,
@@ -233,6 +235,7 @@ impl RegionState {
             || self.addresses.has_changes()
             || self.network_interfaces.has_changes()
             || self.launch_templates.has_changes()
+            || self.db_clusters.has_changes()
             || self.db_log_backups.has_changes()
             || self.network.default_made_changed;
         if !changed {
@@ -264,6 +267,7 @@ impl RegionState {
             db::put_changes(&tx, &self.addresses)?;
             db::put_changes(&tx, &self.network_interfaces)?;
             db::put_changes(&tx, &self.launch_templates)?;
+            db::put_changes(&tx, &self.db_clusters)?;
             db::put_changes(&tx, &self.db_log_backups)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
@@ -314,6 +318,7 @@ impl RegionState {
         self.addresses.commit();
         self.network_interfaces.commit();
         self.launch_templates.commit();
+        self.db_clusters.commit();
         self.db_log_backups.commit();
     }
 
@@ -380,6 +385,7 @@ impl RegionState {
         self.addresses.rollback();
         self.network_interfaces.rollback();
         self.launch_templates.rollback();
+        self.db_clusters.rollback();
         self.db_log_backups.rollback();
     }
 

@@ -459,6 +459,7 @@ pub struct BootedParameters {
 pub enum EventSource {
     DbInstance,
     DbSnapshot,
+    DbCluster,
 }
 
 impl EventSource {
@@ -466,6 +467,7 @@ impl EventSource {
         match self {
             Self::DbInstance => "db-instance",
             Self::DbSnapshot => "db-snapshot",
+            Self::DbCluster => "db-cluster",
         }
     }
 }
@@ -662,4 +664,17 @@ pub enum RdsError {
     InstanceNotReady(String),
     #[error("log file {0} not found")]
     LogFileNotFound(String),
+    #[error("DB cluster {0} already exists")]
+    ClusterExists(String),
+    #[error("DB cluster {0} not found")]
+    ClusterNotFound(String),
+    /// InvalidDBClusterStateFault, with RDS's words for the case.
+    #[error("{0}")]
+    InvalidClusterState(String),
+    #[error("DB cluster parameter group {0} not found")]
+    ClusterParameterGroupNotFound(String),
+    #[error("at most {0} DB clusters")]
+    ClusterQuotaExceeded(usize),
+    #[error("{0}")]
+    InsufficientStorageClusterCapacity(String),
 }

@@ -5,6 +5,7 @@
 //! codes.
 
 mod backups;
+mod clusters;
 mod event_subscriptions;
 pub mod generated;
 mod option_groups;
@@ -345,6 +346,12 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::DescribeEventSubscriptions(_)
         | Request::AddSourceIdentifierToSubscription(_)
         | Request::RemoveSourceIdentifierFromSubscription(_)) => event_subscriptions::handle(&region, &arns, r, now)?,
+        r @ (Request::CreateDBCluster(_)
+        | Request::DescribeDBClusters(_)
+        | Request::ModifyDBCluster(_)
+        | Request::DeleteDBCluster(_)
+        | Request::StartDBCluster(_)
+        | Request::StopDBCluster(_)) => clusters::handle(control, &region, &arns, r, now)?,
         r @ (Request::DescribeDBLogFiles(_) | Request::DownloadDBLogFilePortion(_)) => log_files(&region, r, now)?,
         Request::ListTagsForResource(r) => {
             no_filters(r.filters.as_deref())?;
@@ -402,7 +409,7 @@ impl Arns<'_> {
         match parts.as_slice() {
             ["arn", "aws", "rds", region, _account, kind, id] if *region == self.region && !id.is_empty() => {
                 match *kind {
-                    "db" | "subgrp" | "snapshot" | "pg" | "og" | "secgrp" | "es" => {
+                    "db" | "subgrp" | "snapshot" | "pg" | "og" | "secgrp" | "es" | "cluster" => {
                         Ok((kind.to_string(), id.to_string()))
                     }
                     _ => Err(invalid()),
@@ -1233,6 +1240,7 @@ fn describe_events(
         None => None,
         Some(SourceType::DbInstance) => Some(EventSource::DbInstance),
         Some(SourceType::DbSnapshot) => Some(EventSource::DbSnapshot),
+        Some(SourceType::DbCluster) => Some(EventSource::DbCluster),
         // No other source writes events in squall yet.
         Some(_) => return Ok(EventsMessage { marker: None, events: Some(Vec::new()) }),
     };
@@ -1265,6 +1273,7 @@ fn describe_events(
                     let (source_type, kind) = match e.source {
                         EventSource::DbInstance => (SourceType::DbInstance, "db"),
                         EventSource::DbSnapshot => (SourceType::DbSnapshot, "snapshot"),
+                        EventSource::DbCluster => (SourceType::DbCluster, "cluster"),
                     };
                     Event {
                         source_identifier: Some(e.source_id.clone()),
@@ -1390,6 +1399,22 @@ fn control_error(e: ControlError) -> ApiError {
                 "SharedSnapshotQuotaExceeded",
                 format!("A manual DB snapshot can be shared with at most {n} AWS accounts."),
             ),
+            RdsError::ClusterExists(_) => client("DBClusterAlreadyExistsFault", "DB Cluster already exists".into()),
+            RdsError::ClusterNotFound(id) => {
+                ApiError::new(404, "DBClusterNotFoundFault", format!("DBCluster {id} not found."))
+            }
+            RdsError::InvalidClusterState(m) => client("InvalidDBClusterStateFault", m),
+            RdsError::ClusterParameterGroupNotFound(name) => ApiError::new(
+                404,
+                "DBClusterParameterGroupNotFound",
+                format!("DBClusterParameterGroup not found: {name}"),
+            ),
+            RdsError::ClusterQuotaExceeded(n) => ApiError::new(
+                403,
+                "DBClusterQuotaExceededFault",
+                format!("The request would exceed the quota of {n} DB clusters for this account."),
+            ),
+            RdsError::InsufficientStorageClusterCapacity(m) => client("InsufficientStorageClusterCapacity", m),
             RdsError::SecurityGroupNotFound(name) => {
                 ApiError::new(404, "DBSecurityGroupNotFound", format!("DBSecurityGroup {name} not found."))
             }

@@ -318,6 +318,29 @@ impl XmlEncode for CertificateDetails {
         w.close(tag);
     }
 }
+/// Shape `CloudwatchLogsExportConfiguration` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CloudwatchLogsExportConfiguration {
+    pub enable_log_types: Option<Vec<String>>,
+    pub disable_log_types: Option<Vec<String>>,
+}
+impl CloudwatchLogsExportConfiguration {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            enable_log_types: query_list::<String>(q, &join(key, "EnableLogTypes"), "member")?,
+            disable_log_types: query_list::<String>(q, &join(key, "DisableLogTypes"), "member")?,
+        })
+    }
+}
+impl QueryDecode for CloudwatchLogsExportConfiguration {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `DBInstance` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DBInstance {
@@ -1016,6 +1039,34 @@ impl QueryDecode for Filter {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Enum `MasterUserAuthenticationType` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MasterUserAuthenticationType {
+    /// `password`
+    Password,
+    /// `iam-db-auth`
+    IamDbAuth,
+}
+impl MasterUserAuthenticationType {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Password, Self::IamDbAuth];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::IamDbAuth => "iam-db-auth",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for MasterUserAuthenticationType {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
     }
 }
 /// Shape `MasterUserSecret` of the model.

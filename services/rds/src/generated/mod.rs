@@ -29,6 +29,8 @@ pub mod event_subscriptions;
 pub use event_subscriptions::*;
 pub mod log_files;
 pub use log_files::*;
+pub mod clusters;
+pub use clusters::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2014-10-31";
@@ -267,6 +269,12 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "RemoveSourceIdentifierFromSubscription",
     "DescribeDBLogFiles",
     "DownloadDBLogFilePortion",
+    "CreateDBCluster",
+    "DescribeDBClusters",
+    "ModifyDBCluster",
+    "DeleteDBCluster",
+    "StartDBCluster",
+    "StopDBCluster",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -331,6 +339,12 @@ pub enum Request {
     RemoveSourceIdentifierFromSubscription(RemoveSourceIdentifierFromSubscriptionMessage),
     DescribeDBLogFiles(DescribeDBLogFilesMessage),
     DownloadDBLogFilePortion(DownloadDBLogFilePortionMessage),
+    CreateDBCluster(CreateDBClusterMessage),
+    DescribeDBClusters(DescribeDBClustersMessage),
+    ModifyDBCluster(ModifyDBClusterMessage),
+    DeleteDBCluster(DeleteDBClusterMessage),
+    StartDBCluster(StartDBClusterMessage),
+    StopDBCluster(StopDBClusterMessage),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -467,6 +481,12 @@ impl Request {
             "DownloadDBLogFilePortion" => {
                 DownloadDBLogFilePortionMessage::decode_members(q, "").map(Self::DownloadDBLogFilePortion)
             }
+            "CreateDBCluster" => CreateDBClusterMessage::decode_members(q, "").map(Self::CreateDBCluster),
+            "DescribeDBClusters" => DescribeDBClustersMessage::decode_members(q, "").map(Self::DescribeDBClusters),
+            "ModifyDBCluster" => ModifyDBClusterMessage::decode_members(q, "").map(Self::ModifyDBCluster),
+            "DeleteDBCluster" => DeleteDBClusterMessage::decode_members(q, "").map(Self::DeleteDBCluster),
+            "StartDBCluster" => StartDBClusterMessage::decode_members(q, "").map(Self::StartDBCluster),
+            "StopDBCluster" => StopDBClusterMessage::decode_members(q, "").map(Self::StopDBCluster),
             _ => return None,
         })
     }
@@ -533,6 +553,12 @@ impl Request {
             Self::RemoveSourceIdentifierFromSubscription(_) => "RemoveSourceIdentifierFromSubscription",
             Self::DescribeDBLogFiles(_) => "DescribeDBLogFiles",
             Self::DownloadDBLogFilePortion(_) => "DownloadDBLogFilePortion",
+            Self::CreateDBCluster(_) => "CreateDBCluster",
+            Self::DescribeDBClusters(_) => "DescribeDBClusters",
+            Self::ModifyDBCluster(_) => "ModifyDBCluster",
+            Self::DeleteDBCluster(_) => "DeleteDBCluster",
+            Self::StartDBCluster(_) => "StartDBCluster",
+            Self::StopDBCluster(_) => "StopDBCluster",
         }
     }
 }
@@ -599,6 +625,12 @@ pub enum Response {
     RemoveSourceIdentifierFromSubscription(RemoveSourceIdentifierFromSubscriptionResult),
     DescribeDBLogFiles(DescribeDBLogFilesResponse),
     DownloadDBLogFilePortion(DownloadDBLogFilePortionDetails),
+    CreateDBCluster(CreateDBClusterResult),
+    DescribeDBClusters(DBClusterMessage),
+    ModifyDBCluster(ModifyDBClusterResult),
+    DeleteDBCluster(DeleteDBClusterResult),
+    StartDBCluster(StartDBClusterResult),
+    StopDBCluster(StopDBClusterResult),
 }
 impl Response {
     /// The operation's name.
@@ -664,6 +696,12 @@ impl Response {
             Self::RemoveSourceIdentifierFromSubscription(_) => "RemoveSourceIdentifierFromSubscription",
             Self::DescribeDBLogFiles(_) => "DescribeDBLogFiles",
             Self::DownloadDBLogFilePortion(_) => "DownloadDBLogFilePortion",
+            Self::CreateDBCluster(_) => "CreateDBCluster",
+            Self::DescribeDBClusters(_) => "DescribeDBClusters",
+            Self::ModifyDBCluster(_) => "ModifyDBCluster",
+            Self::DeleteDBCluster(_) => "DeleteDBCluster",
+            Self::StartDBCluster(_) => "StartDBCluster",
+            Self::StopDBCluster(_) => "StopDBCluster",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -883,6 +921,30 @@ impl Response {
                 true
             }
             Self::DownloadDBLogFilePortion(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateDBCluster(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBClusters(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyDBCluster(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteDBCluster(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::StartDBCluster(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::StopDBCluster(v) => {
                 v.encode_members(w);
                 true
             }

@@ -1,0 +1,896 @@
+//! Aurora DB clusters: a cluster is its cluster volume — one volume of the block store in each
+//! of three zones, two replicas each, six copies written by quorum (four to write, three to
+//! read: `squall_storage::QuorumVolume`) — and the endpoints and settings its DB instances share.
+//! Statuses advance by themselves (`creating` → `available`, `stopping` → `stopped`, …) so
+//! the SDKs' waiters work; RDS's validation and events are kept.
+//!
+//! Multi-AZ DB clusters of the `mysql` and `postgres` engines (three instances with their own
+//! storage) are not built yet and say so.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ControlError;
+use crate::ids::{AzId, AzName};
+use crate::model::lifecycle::LifecycleDelays;
+use crate::model::rds::{DbStorage, EventSource, RdsError};
+use crate::model::zone::{Zone, ZoneState};
+use crate::region::Region;
+use crate::state::RegionState;
+use crate::table::Row;
+
+/// Copies the cluster volume keeps (two in each of three zones), and its quorums.
+pub const CLUSTER_VOLUME_ZONES: usize = 3;
+pub const WRITE_QUORUM: u32 = 4;
+pub const READ_QUORUM: u32 = 3;
+/// What each zone's volume of a new cluster volume holds (sparse: nothing is allocated until written).
+pub const CLUSTER_VOLUME_GIB: u32 = 16;
+/// DB clusters a region holds (RDS's default quota).
+pub const MAX_CLUSTERS: usize = 40;
+
+/// An Aurora engine squall serves as a cluster.
+pub struct ClusterEngine {
+    pub name: &'static str,
+    pub versions: &'static [&'static str],
+    pub port: u16,
+    pub supports_backtrack: bool,
+}
+
+pub const CLUSTER_ENGINES: &[ClusterEngine] = &[
+    ClusterEngine {
+        name: "aurora-postgresql",
+        versions: &["16.4", "16.2", "15.8", "15.6", "14.13", "13.16"],
+        port: 5432,
+        supports_backtrack: false,
+    },
+    ClusterEngine {
+        name: "aurora-mysql",
+        versions: &["8.0.mysql_aurora.3.08.0", "8.0.mysql_aurora.3.05.2", "5.7.mysql_aurora.2.12.3"],
+        port: 3306,
+        supports_backtrack: true,
+    },
+];
+
+impl ClusterEngine {
+    /// The cluster parameter group family (`aurora-postgresql16`, `aurora-mysql8.0`).
+    pub fn family(&self, version: &str) -> String {
+        let mut parts = version.split('.');
+        let major = parts.next().unwrap_or_default();
+        match self.name {
+            "aurora-postgresql" => format!("aurora-postgresql{major}"),
+            _ => format!("aurora-mysql{major}.{}", parts.next().unwrap_or("0")),
+        }
+    }
+}
+
+pub fn cluster_engine(name: &str) -> Option<&'static ClusterEngine> {
+    CLUSTER_ENGINES.iter().find(|e| e.name == name)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbClusterStatus {
+    Creating,
+    Available,
+    Modifying,
+    Stopping,
+    Stopped,
+    Starting,
+    Deleting,
+}
+
+impl DbClusterStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Available => "available",
+            Self::Modifying => "modifying",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Starting => "starting",
+            Self::Deleting => "deleting",
+        }
+    }
+}
+
+/// Aurora Serverless v2 capacity, in half ACUs (0.5 ACU is 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerlessV2 {
+    pub min_half_acus: u32,
+    pub max_half_acus: u32,
+    pub seconds_until_auto_pause: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbCluster {
+    /// The identifier, lower-case.
+    pub id: String,
+    /// `cluster-` and 26 upper-case letters and digits.
+    pub resource_id: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub engine_mode: String,
+    pub status: DbClusterStatus,
+    pub status_since_ms: u64,
+    pub master_username: String,
+    /// Kept for the SQL endpoint; never shown.
+    pub master_password: String,
+    pub db_name: Option<String>,
+    pub port: u16,
+    /// The host name the endpoints answer (squall: `localhost` or what it is configured with).
+    pub address: String,
+    pub subnet_group: Option<String>,
+    pub vpc_id: String,
+    pub security_groups: Vec<String>,
+    pub parameter_group: String,
+    pub backup_retention_days: u32,
+    pub backup_window: String,
+    pub maintenance_window: String,
+    pub deletion_protection: bool,
+    pub storage_encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub copy_tags_to_snapshot: bool,
+    pub iam_auth: bool,
+    pub storage_type: String,
+    pub serverless_v2: Option<ServerlessV2>,
+    /// Aurora MySQL's backtrack window in seconds (0: off).
+    pub backtrack_window_s: u64,
+    pub http_endpoint: bool,
+    /// The cluster volume: one volume in each of three zones.
+    pub volume: Vec<DbStorage>,
+    pub created_ms: u64,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Row for DbCluster {
+    const TABLE: &'static str = "db_clusters";
+    type Key = String;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl DbCluster {
+    /// The zones its cluster volume spans (its AvailabilityZones).
+    pub fn zones(&self) -> Vec<AzName> {
+        self.volume.iter().map(|s| s.zone.clone()).collect()
+    }
+}
+
+/// What CreateDBCluster asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbClusterSpec {
+    pub id: String,
+    pub engine: String,
+    pub engine_version: Option<String>,
+    pub engine_mode: Option<String>,
+    pub master_username: Option<String>,
+    pub master_password: Option<String>,
+    pub db_name: Option<String>,
+    pub port: Option<u16>,
+    pub subnet_group: Option<String>,
+    pub security_groups: Vec<String>,
+    pub parameter_group: Option<String>,
+    pub backup_retention_days: Option<u32>,
+    pub backup_window: Option<String>,
+    pub maintenance_window: Option<String>,
+    pub deletion_protection: bool,
+    pub storage_encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub copy_tags_to_snapshot: bool,
+    pub iam_auth: bool,
+    pub storage_type: Option<String>,
+    pub serverless_v2: Option<ServerlessV2>,
+    pub backtrack_window_s: Option<u64>,
+    pub http_endpoint: bool,
+    pub availability_zones: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    /// Set for the Multi-AZ DB cluster parameters (DBClusterInstanceClass, AllocatedStorage).
+    pub multi_az_cluster: bool,
+}
+
+/// What ModifyDBCluster changes (`None`: unchanged).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbClusterChanges {
+    pub new_id: Option<String>,
+    pub master_password: Option<String>,
+    pub port: Option<u16>,
+    pub security_groups: Option<Vec<String>>,
+    pub backup_retention_days: Option<u32>,
+    pub backup_window: Option<String>,
+    pub maintenance_window: Option<String>,
+    pub deletion_protection: Option<bool>,
+    pub copy_tags_to_snapshot: Option<bool>,
+    pub iam_auth: Option<bool>,
+    pub serverless_v2: Option<ServerlessV2>,
+    pub backtrack_window_s: Option<u64>,
+    pub http_endpoint: Option<bool>,
+    pub engine_version: Option<String>,
+    pub storage_type: Option<String>,
+}
+
+fn invalid(message: impl Into<String>) -> ControlError {
+    RdsError::InvalidParameterValue(message.into()).into()
+}
+
+fn combination(message: impl Into<String>) -> ControlError {
+    RdsError::InvalidParameterCombination(message.into()).into()
+}
+
+fn not_found(id: &str) -> ControlError {
+    RdsError::ClusterNotFound(id.to_string()).into()
+}
+
+/// When the cluster's next transition falls due (`u64::MAX`: none).
+pub(crate) fn db_cluster_next_due(c: &DbCluster, d: LifecycleDelays) -> u64 {
+    match c.status {
+        DbClusterStatus::Creating
+        | DbClusterStatus::Modifying
+        | DbClusterStatus::Stopping
+        | DbClusterStatus::Starting
+        | DbClusterStatus::Deleting => c.status_since_ms.saturating_add(d.volume_create.as_millis() as u64),
+        DbClusterStatus::Available | DbClusterStatus::Stopped => u64::MAX,
+    }
+}
+
+/// Serverless v2 capacity as RDS checks it: half-ACU steps, 0 to 256, min ≤ max.
+pub fn serverless_v2(min: Option<f64>, max: Option<f64>, pause: Option<i32>) -> Result<ServerlessV2, ControlError> {
+    let half = |v: f64, name: &str| -> Result<u32, ControlError> {
+        let h = v * 2.0;
+        if !(0.0..=512.0).contains(&h) || h.fract() != 0.0 {
+            return Err(invalid(format!(
+                "Set {name} to a value between 0 and 256 ACUs, in increments of 0.5 (got {v})."
+            )));
+        }
+        Ok(h as u32)
+    };
+    let min_h =
+        half(min.ok_or_else(|| invalid("ServerlessV2ScalingConfiguration requires MinCapacity."))?, "MinCapacity")?;
+    let max_h =
+        half(max.ok_or_else(|| invalid("ServerlessV2ScalingConfiguration requires MaxCapacity."))?, "MaxCapacity")?;
+    if max_h < 2 {
+        return Err(invalid("Set MaxCapacity to at least 1 ACU."));
+    }
+    if min_h > max_h {
+        return Err(invalid("MinCapacity must be less than or equal to MaxCapacity."));
+    }
+    if let Some(p) = pause {
+        if !(300..=86_400).contains(&p) {
+            return Err(invalid("SecondsUntilAutoPause must be between 300 and 86400 seconds."));
+        }
+        if min_h != 0 {
+            return Err(combination("SecondsUntilAutoPause applies only when MinCapacity is 0."));
+        }
+    }
+    Ok(ServerlessV2 { min_half_acus: min_h, max_half_acus: max_h, seconds_until_auto_pause: pause.map(|p| p as u32) })
+}
+
+impl RegionState {
+    pub fn db_clusters(&self) -> Vec<DbCluster> {
+        self.db_clusters.values().cloned().collect()
+    }
+
+    pub fn db_cluster(&self, id: &str) -> Result<&DbCluster, ControlError> {
+        self.db_clusters.get(&id.to_ascii_lowercase()).ok_or_else(|| not_found(id))
+    }
+
+    fn cluster_mut(&mut self, id: &str) -> Result<&mut DbCluster, ControlError> {
+        self.db_clusters.get_mut(&id.to_ascii_lowercase()).ok_or_else(|| not_found(id))
+    }
+
+    fn cluster_resource_id(&mut self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let mut n = self.next_random();
+        let mut id = String::from("cluster-");
+        for _ in 0..26 {
+            id.push(ALPHABET[(n % 32) as usize] as char);
+            n /= 32;
+        }
+        id
+    }
+
+    fn cluster_event(&mut self, id: &str, message: &str, event_id: &str, category: &str, now_ms: u64) {
+        self.rds_event_of(EventSource::DbCluster, id, message, event_id, category, now_ms);
+    }
+
+    /// CreateDBCluster: validates as RDS does, then makes the cluster volume (a volume in each of
+    /// three zones that are up: the subnet group's first, then the region's).
+    pub(crate) fn create_db_cluster(
+        &mut self,
+        spec: DbClusterSpec,
+        zones: &[Zone],
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbCluster, ControlError> {
+        let id = spec.id.to_ascii_lowercase();
+        if !crate::rds::identifier_shape(&id, 63) {
+            return Err(invalid(
+                "The parameter DBClusterIdentifier is not a valid identifier. Identifiers must begin with a letter; \
+                 must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or contain two \
+                 consecutive hyphens.",
+            ));
+        }
+        if matches!(spec.engine.as_str(), "mysql" | "postgres") || spec.multi_az_cluster {
+            return Err(RdsError::NotBuiltYet(
+                "Multi-AZ DB clusters (engine mysql or postgres with DBClusterInstanceClass) are not built yet in \
+                 squall; Aurora clusters (aurora-postgresql, aurora-mysql) are."
+                    .into(),
+            )
+            .into());
+        }
+        let engine = cluster_engine(&spec.engine).ok_or_else(|| {
+            invalid(format!("The engine name requested for your DB cluster ({}) is not valid.", spec.engine))
+        })?;
+        let version = match &spec.engine_version {
+            None => engine.versions[0].to_string(),
+            Some(v) => {
+                let found = engine.versions.iter().find(|known| *known == v || known.starts_with(&format!("{v}.")));
+                found.ok_or_else(|| invalid(format!("Cannot find version {v} for {}", engine.name)))?.to_string()
+            }
+        };
+        let mode = spec.engine_mode.clone().unwrap_or_else(|| "provisioned".into());
+        if mode != "provisioned" {
+            return Err(combination(format!(
+                "The engine mode {mode} you requested is currently unavailable. Aurora Serverless v2 uses the \
+                 provisioned engine mode with ServerlessV2ScalingConfiguration."
+            )));
+        }
+        let storage_type = spec.storage_type.clone().unwrap_or_else(|| "aurora".into());
+        if !matches!(storage_type.as_str(), "aurora" | "aurora-iopt1") {
+            return Err(invalid(format!("Invalid storage type for an Aurora DB cluster: {storage_type}")));
+        }
+        let username = spec
+            .master_username
+            .clone()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| invalid("The parameter MasterUsername must be provided and must not be blank."))?;
+        let valid_user = username.len() <= 63
+            && username.starts_with(|c: char| c.is_ascii_alphabetic())
+            && username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_user {
+            return Err(invalid(format!(
+                "MasterUsername {username} cannot be used. It must begin with a letter, contain only letters, \
+                 digits and underscores, and be at most 63 characters long."
+            )));
+        }
+        let password = spec
+            .master_password
+            .clone()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| invalid("The parameter MasterUserPassword must be provided and must not be blank."))?;
+        check_password(&password)?;
+        let port = spec.port.unwrap_or(engine.port);
+        if !(1150..=65535).contains(&port) {
+            return Err(invalid(format!("Invalid port {port}: it must be between 1150 and 65535.")));
+        }
+        let retention = spec.backup_retention_days.unwrap_or(1);
+        if !(1..=35).contains(&retention) {
+            return Err(invalid(format!(
+                "Invalid backup retention period: {retention}. It must be between 1 and 35 days for a DB cluster."
+            )));
+        }
+        let backup_window = match &spec.backup_window {
+            Some(w) => crate::rds::check_backup_window(w)?,
+            None => "03:00-03:30".to_string(),
+        };
+        let maintenance_window = match &spec.maintenance_window {
+            Some(w) => crate::rds::check_maintenance_window(w)?,
+            None => "sun:05:00-sun:05:30".to_string(),
+        };
+        let backtrack = spec.backtrack_window_s.unwrap_or(0);
+        if backtrack > 0 && !engine.supports_backtrack {
+            return Err(combination(format!("Backtrack is not enabled for the {} engine.", engine.name)));
+        }
+        if backtrack > 259_200 {
+            return Err(invalid("The backtrack window must be between 0 and 259200 seconds (72 hours)."));
+        }
+        let family = engine.family(&version);
+        let default_group = format!("default.{family}");
+        let parameter_group = match &spec.parameter_group {
+            None => default_group,
+            Some(g) if g.eq_ignore_ascii_case(&default_group) => default_group,
+            Some(g) => return Err(RdsError::ClusterParameterGroupNotFound(g.clone()).into()),
+        };
+        if self.db_clusters.contains_key(&id) {
+            return Err(RdsError::ClusterExists(id).into());
+        }
+        if self.db_clusters.len() >= MAX_CLUSTERS {
+            return Err(RdsError::ClusterQuotaExceeded(MAX_CLUSTERS).into());
+        }
+        let group = match &spec.subnet_group {
+            Some(name) => self.db_subnet_group(name)?,
+            None => self
+                .default_subnet_group()
+                .ok_or_else(|| invalid("There is no default VPC: name a DBSubnetGroupName."))?,
+        };
+        let security_groups = if spec.security_groups.is_empty() {
+            self.security_groups_ref()
+                .values()
+                .filter(|g| g.vpc_id == group.vpc_id && g.name == "default")
+                .map(|g| g.id.clone())
+                .collect()
+        } else {
+            self.vpc_security_groups(&spec.security_groups, &group.vpc_id, "DB cluster")?
+        };
+        // Three zones that are up: those asked for, then the subnet group's, then the region's.
+        let up = |name: &AzName| zones.iter().any(|z| z.name == *name && z.state != ZoneState::Unavailable);
+        for z in &spec.availability_zones {
+            if !zones.iter().any(|known| known.name.as_str() == z) {
+                return Err(invalid(format!("Invalid availability zone: {z}")));
+            }
+        }
+        let mut chosen: Vec<(AzName, AzId)> = Vec::new();
+        let asked = spec.availability_zones.iter().filter_map(|z| zones.iter().find(|k| k.name.as_str() == z));
+        let grouped = group.subnets.iter().filter_map(|s| zones.iter().find(|k| k.name == s.zone));
+        for z in asked.chain(grouped).chain(zones.iter()) {
+            if chosen.len() < CLUSTER_VOLUME_ZONES && up(&z.name) && !chosen.iter().any(|(n, _)| *n == z.name) {
+                chosen.push((z.name.clone(), z.id.clone()));
+            }
+        }
+        if chosen.len() < CLUSTER_VOLUME_ZONES {
+            return Err(RdsError::InsufficientStorageClusterCapacity(format!(
+                "A cluster volume needs three Availability Zones that are up; only {} are.",
+                chosen.len()
+            ))
+            .into());
+        }
+        let resource_id = self.cluster_resource_id();
+        let mut volume = Vec::new();
+        for zone in &chosen {
+            match self.create_db_storage(&resource_id, zone, CLUSTER_VOLUME_GIB, None) {
+                Ok(s) => volume.push(s),
+                Err(e) => {
+                    for made in &volume {
+                        self.drop_db_storage(made);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let cluster = DbCluster {
+            id: id.clone(),
+            resource_id,
+            engine: engine.name.to_string(),
+            engine_version: version,
+            engine_mode: mode,
+            status: DbClusterStatus::Creating,
+            status_since_ms: now_ms,
+            master_username: username,
+            master_password: password,
+            db_name: spec.db_name.clone(),
+            port,
+            address: address.to_string(),
+            subnet_group: spec.subnet_group.as_ref().map(|g| g.to_ascii_lowercase()),
+            vpc_id: group.vpc_id.clone(),
+            security_groups,
+            parameter_group,
+            backup_retention_days: retention,
+            backup_window,
+            maintenance_window,
+            deletion_protection: spec.deletion_protection,
+            storage_encrypted: spec.storage_encrypted || spec.kms_key_id.is_some(),
+            kms_key_id: spec.kms_key_id.clone(),
+            copy_tags_to_snapshot: spec.copy_tags_to_snapshot,
+            iam_auth: spec.iam_auth,
+            storage_type,
+            serverless_v2: spec.serverless_v2,
+            backtrack_window_s: backtrack,
+            http_endpoint: spec.http_endpoint,
+            volume,
+            created_ms: now_ms,
+            tags: spec.tags,
+        };
+        self.db_clusters.insert(id.clone(), cluster.clone());
+        self.cluster_event(&id, "DB cluster created", "RDS-EVENT-0170", "creation", now_ms);
+        Ok(cluster)
+    }
+
+    fn cluster_in(&self, id: &str, allowed: &[DbClusterStatus]) -> Result<DbCluster, ControlError> {
+        let c = self.db_cluster(id)?.clone();
+        if !allowed.contains(&c.status) {
+            let expected: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+            return Err(RdsError::InvalidClusterState(format!(
+                "DbCluster {} is in {} state but expected it to be one of {}.",
+                c.id,
+                c.status.as_str(),
+                expected.join(",")
+            ))
+            .into());
+        }
+        Ok(c)
+    }
+
+    fn set_cluster_status(
+        &mut self,
+        id: &str,
+        status: DbClusterStatus,
+        now_ms: u64,
+    ) -> Result<DbCluster, ControlError> {
+        let c = self.cluster_mut(id)?;
+        c.status = status;
+        c.status_since_ms = now_ms;
+        Ok(c.clone())
+    }
+
+    /// ModifyDBCluster (applied at once: Aurora applies cluster changes immediately or in the
+    /// window; squall applies them now and shows `modifying` for one lifecycle step).
+    pub(crate) fn modify_db_cluster(
+        &mut self,
+        id: &str,
+        changes: DbClusterChanges,
+        now_ms: u64,
+    ) -> Result<DbCluster, ControlError> {
+        let c = self.cluster_in(id, &[DbClusterStatus::Available])?;
+        let engine = cluster_engine(&c.engine).ok_or_else(|| ControlError::invariant("cluster engine"))?;
+        if let Some(p) = &changes.master_password {
+            check_password(p)?;
+        }
+        if let Some(port) = changes.port {
+            if !(1150..=65535).contains(&port) {
+                return Err(invalid(format!("Invalid port {port}: it must be between 1150 and 65535.")));
+            }
+        }
+        if let Some(r) = changes.backup_retention_days {
+            if !(1..=35).contains(&r) {
+                return Err(invalid(format!(
+                    "Invalid backup retention period: {r}. It must be between 1 and 35 days for a DB cluster."
+                )));
+            }
+        }
+        let backup_window = changes.backup_window.as_deref().map(crate::rds::check_backup_window).transpose()?;
+        let maintenance_window =
+            changes.maintenance_window.as_deref().map(crate::rds::check_maintenance_window).transpose()?;
+        if let Some(b) = changes.backtrack_window_s {
+            if b > 0 && !engine.supports_backtrack {
+                return Err(combination(format!("Backtrack is not enabled for the {} engine.", engine.name)));
+            }
+            if b > 259_200 {
+                return Err(invalid("The backtrack window must be between 0 and 259200 seconds (72 hours)."));
+            }
+        }
+        let version = match &changes.engine_version {
+            None => None,
+            Some(v) => {
+                let found = engine.versions.iter().find(|known| *known == v || known.starts_with(&format!("{v}.")));
+                let found = found
+                    .ok_or_else(|| invalid(format!("Cannot find upgrade target version {v} for {}", engine.name)))?;
+                if crate::rds::version_key(found) < crate::rds::version_key(&c.engine_version) {
+                    return Err(invalid(format!(
+                        "Cannot upgrade {} from {} to {found}: a DB cluster is never downgraded.",
+                        engine.name, c.engine_version
+                    )));
+                }
+                Some(found.to_string())
+            }
+        };
+        if let Some(t) = &changes.storage_type {
+            if !matches!(t.as_str(), "aurora" | "aurora-iopt1") {
+                return Err(invalid(format!("Invalid storage type for an Aurora DB cluster: {t}")));
+            }
+        }
+        let security_groups = match &changes.security_groups {
+            Some(ids) => Some(self.vpc_security_groups(ids, &c.vpc_id, "DB cluster")?),
+            None => None,
+        };
+        let new_id = match &changes.new_id {
+            Some(n) => {
+                let n = n.to_ascii_lowercase();
+                if !crate::rds::identifier_shape(&n, 63) {
+                    return Err(invalid("The parameter NewDBClusterIdentifier is not a valid identifier."));
+                }
+                if n != c.id && self.db_clusters.contains_key(&n) {
+                    return Err(RdsError::ClusterExists(n).into());
+                }
+                Some(n)
+            }
+            None => None,
+        };
+        let mut updated = c.clone();
+        if let Some(p) = changes.master_password {
+            updated.master_password = p;
+        }
+        if let Some(p) = changes.port {
+            updated.port = p;
+        }
+        if let Some(g) = security_groups {
+            updated.security_groups = g;
+        }
+        if let Some(r) = changes.backup_retention_days {
+            updated.backup_retention_days = r;
+        }
+        if let Some(w) = backup_window {
+            updated.backup_window = w;
+        }
+        if let Some(w) = maintenance_window {
+            updated.maintenance_window = w;
+        }
+        if let Some(v) = changes.deletion_protection {
+            updated.deletion_protection = v;
+        }
+        if let Some(v) = changes.copy_tags_to_snapshot {
+            updated.copy_tags_to_snapshot = v;
+        }
+        if let Some(v) = changes.iam_auth {
+            updated.iam_auth = v;
+        }
+        if let Some(v) = changes.serverless_v2 {
+            updated.serverless_v2 = Some(v);
+        }
+        if let Some(b) = changes.backtrack_window_s {
+            updated.backtrack_window_s = b;
+        }
+        if let Some(v) = changes.http_endpoint {
+            updated.http_endpoint = v;
+        }
+        if let Some(v) = version {
+            updated.engine_version = v;
+        }
+        if let Some(t) = changes.storage_type {
+            updated.storage_type = t;
+        }
+        updated.status = DbClusterStatus::Modifying;
+        updated.status_since_ms = now_ms;
+        if let Some(n) = new_id {
+            self.db_clusters.remove(&c.id);
+            let old = std::mem::replace(&mut updated.id, n.clone());
+            self.cluster_event(&n, &format!("DB cluster renamed from {old}"), "RDS-EVENT-0178", "notification", now_ms);
+        }
+        self.db_clusters.insert(updated.id.clone(), updated.clone());
+        Ok(updated)
+    }
+
+    /// DeleteDBCluster: not while protected; a final snapshot needs cluster snapshots (not
+    /// built yet), so only SkipFinalSnapshot deletes.
+    pub(crate) fn delete_db_cluster(
+        &mut self,
+        id: &str,
+        skip_final_snapshot: bool,
+        final_snapshot: Option<&str>,
+        now_ms: u64,
+    ) -> Result<DbCluster, ControlError> {
+        let c = self.db_cluster(id)?.clone();
+        if c.deletion_protection {
+            return Err(combination(
+                "Cannot delete protected Cluster, please disable deletion protection and try again.",
+            ));
+        }
+        match (skip_final_snapshot, final_snapshot) {
+            (true, Some(_)) => {
+                return Err(combination("Cannot specify both SkipFinalSnapshot and FinalDBSnapshotIdentifier."))
+            }
+            (false, None) => {
+                return Err(combination("FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified."))
+            }
+            (false, Some(_)) => {
+                return Err(RdsError::NotBuiltYet(
+                    "DB cluster snapshots are not built yet in squall: delete with SkipFinalSnapshot.".into(),
+                )
+                .into())
+            }
+            (true, None) => {}
+        }
+        self.cluster_in(id, &[DbClusterStatus::Available, DbClusterStatus::Stopped])?;
+        self.cluster_event(&c.id, "DB cluster deleted", "RDS-EVENT-0172", "deletion", now_ms);
+        self.set_cluster_status(id, DbClusterStatus::Deleting, now_ms)
+    }
+
+    pub(crate) fn stop_db_cluster(&mut self, id: &str, now_ms: u64) -> Result<DbCluster, ControlError> {
+        self.cluster_in(id, &[DbClusterStatus::Available])?;
+        self.set_cluster_status(id, DbClusterStatus::Stopping, now_ms)
+    }
+
+    pub(crate) fn start_db_cluster(&mut self, id: &str, now_ms: u64) -> Result<DbCluster, ControlError> {
+        self.cluster_in(id, &[DbClusterStatus::Stopped])?;
+        self.set_cluster_status(id, DbClusterStatus::Starting, now_ms)
+    }
+
+    /// Advances the clusters' statuses; a deleted cluster's volume goes with it.
+    pub(crate) fn settle_db_clusters(&mut self, now_ms: u64) -> Result<(), ControlError> {
+        let d = self.delays();
+        let due: Vec<String> =
+            self.db_clusters.values().filter(|c| db_cluster_next_due(c, d) <= now_ms).map(|c| c.id.clone()).collect();
+        let step = d.volume_create.as_millis() as u64;
+        for id in due {
+            let Some(c) = self.db_clusters.get(&id).cloned() else { continue };
+            let at = c.status_since_ms + step;
+            let (next, event) = match c.status {
+                DbClusterStatus::Creating | DbClusterStatus::Modifying => (DbClusterStatus::Available, None),
+                DbClusterStatus::Stopping => (DbClusterStatus::Stopped, Some(("DB cluster stopped", "RDS-EVENT-0150"))),
+                DbClusterStatus::Starting => {
+                    (DbClusterStatus::Available, Some(("DB cluster started", "RDS-EVENT-0151")))
+                }
+                DbClusterStatus::Deleting => {
+                    for s in &c.volume {
+                        self.drop_db_storage(s);
+                    }
+                    self.db_clusters.remove(&id);
+                    continue;
+                }
+                DbClusterStatus::Available | DbClusterStatus::Stopped => continue,
+            };
+            if let Some(cl) = self.db_clusters.get_mut(&id) {
+                cl.status = next;
+                cl.status_since_ms = at;
+            }
+            if let Some((message, event_id)) = event {
+                self.cluster_event(&id, message, event_id, "notification", at);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a storage volume name belongs to a DB cluster's volume.
+    pub(crate) fn is_cluster_storage(&self, name: &str) -> bool {
+        self.db_clusters.values().any(|c| c.volume.iter().any(|s| s.volumes.iter().any(|v| v == name)))
+    }
+
+    /// The cluster volume as a quorum volume of the block store (six copies, quorums 4 and 3);
+    /// what its members missed is kept under the region's directory.
+    pub fn cluster_volume(
+        &self,
+        id: &str,
+        dir: &std::path::Path,
+    ) -> Result<squall_storage::QuorumVolume, ControlError> {
+        let c = self.db_cluster(id)?;
+        let mut members = Vec::new();
+        for s in &c.volume {
+            let cluster = self
+                .store
+                .opened_cluster(s.zone_id.as_str())
+                .ok_or_else(|| ControlError::invariant(format!("the storage cluster of {} is not open", s.zone_id)))?;
+            for v in &s.volumes {
+                members.push(squall_storage::QuorumMember {
+                    cluster: cluster.clone(),
+                    volume: crate::state::store_name(v)?,
+                    copies: 2,
+                });
+            }
+        }
+        let journal: PathBuf = dir.join(format!("{}.quorum", c.resource_id.to_ascii_lowercase()));
+        squall_storage::QuorumVolume::open(members, WRITE_QUORUM, READ_QUORUM, &journal)
+            .map_err(crate::state::storage_error)
+    }
+
+    pub(crate) fn cluster_tags_mut(&mut self, id: &str) -> Result<&mut BTreeMap<String, String>, ControlError> {
+        Ok(&mut self.cluster_mut(id)?.tags)
+    }
+}
+
+/// Aurora's password rule: 8 to 41 printable ASCII characters besides `/`, `"`, `@` and space.
+fn check_password(p: &str) -> Result<(), ControlError> {
+    if p.len() < 8 {
+        return Err(invalid(
+            "The parameter MasterUserPassword is not a valid password because it is shorter than 8 characters.",
+        ));
+    }
+    if p.len() > 41 || p.chars().any(|c| matches!(c, '/' | '"' | '@') || !c.is_ascii_graphic()) {
+        return Err(invalid(
+            "The parameter MasterUserPassword is not a valid password. Only printable ASCII characters besides \
+             '/', '@', '\"', ' ' may be used, at most 41.",
+        ));
+    }
+    Ok(())
+}
+
+impl Region {
+    pub fn create_db_cluster(
+        &self,
+        spec: DbClusterSpec,
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbCluster, ControlError> {
+        let zones = self.zones_now();
+        self.with_state(now_ms, |state| state.create_db_cluster(spec, &zones, address, now_ms))
+    }
+
+    pub fn modify_db_cluster(
+        &self,
+        id: &str,
+        changes: DbClusterChanges,
+        now_ms: u64,
+    ) -> Result<DbCluster, ControlError> {
+        self.with_state(now_ms, |state| state.modify_db_cluster(id, changes, now_ms))
+    }
+
+    pub fn delete_db_cluster(
+        &self,
+        id: &str,
+        skip_final_snapshot: bool,
+        final_snapshot: Option<&str>,
+        now_ms: u64,
+    ) -> Result<DbCluster, ControlError> {
+        self.with_state(now_ms, |state| state.delete_db_cluster(id, skip_final_snapshot, final_snapshot, now_ms))
+    }
+
+    pub fn stop_db_cluster(&self, id: &str, now_ms: u64) -> Result<DbCluster, ControlError> {
+        self.with_state(now_ms, |state| state.stop_db_cluster(id, now_ms))
+    }
+
+    pub fn start_db_cluster(&self, id: &str, now_ms: u64) -> Result<DbCluster, ControlError> {
+        self.with_state(now_ms, |state| state.start_db_cluster(id, now_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::FaultKind;
+    use crate::test_support::TestRegion;
+
+    fn spec(id: &str) -> DbClusterSpec {
+        DbClusterSpec {
+            id: id.into(),
+            engine: "aurora-postgresql".into(),
+            master_username: Some("app".into()),
+            master_password: Some("s3cret-pass".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_cluster_volume_spans_three_zones_survives_one_and_turns_read_only_after_one_more_copy() {
+        let t = TestRegion::new();
+        let made = t.region.create_db_cluster(spec("orders"), "localhost", t.now()).expect("create");
+        let zones = made.zones();
+        assert_eq!(zones.len(), 3, "three zones: {zones:?}");
+        assert!(zones.windows(2).all(|w| w[0] != w[1]));
+        let dir = t.region.dir().to_path_buf();
+        let volume = t.region.read(t.now(), |s| s.cluster_volume("orders", &dir)).expect("volume");
+        volume.write(0, b"committed before").expect("write");
+        assert_eq!(volume.health().current_copies, 6);
+
+        // A whole zone goes: four copies are left, the cluster volume still takes writes.
+        let region = crate::RegionName::parse("us-east-1").expect("region");
+        t.control.install_fault(&region, FaultKind::AzOutage { zone: zones[0].clone() }, None).expect("outage");
+        t.control.tick().expect("tick");
+        volume.write(4096, b"committed in the outage").expect("a quorum of four");
+        assert_eq!(volume.read(0, 16).expect("read"), b"committed before");
+
+        // One node of another zone's volume crashes too: two copies answer, writes are refused
+        // (read-only), every acknowledged write still reads back.
+        let second = &made.volume[1];
+        let node = {
+            let state_volume = t.region.read(t.now(), |s| s.cluster_volume("orders", &dir)).expect("volume");
+            let m = &state_volume.members()[1];
+            let c = m.cluster.lock();
+            c.record(&m.volume).expect("record").primary.0
+        };
+        t.control
+            .install_fault(&region, FaultKind::NodeCrash { zone: second.zone.clone(), nodes: vec![node] }, None)
+            .expect("crash");
+        let refused = volume.write(8192, b"lost quorum");
+        assert!(matches!(refused, Err(squall_storage::StorageError::NoQuorum { .. })), "{refused:?}");
+        assert_eq!(volume.read(4096, 23).expect("read"), b"committed in the outage");
+        assert!(!volume.health().writable());
+    }
+
+    #[test]
+    fn clusters_move_through_their_statuses_and_their_volume_is_kept_as_db_storage() {
+        let t = TestRegion::new();
+        t.region.create_db_cluster(spec("orders"), "localhost", t.now()).expect("create");
+        let status = |t: &TestRegion| t.region.read(t.now(), |s| Ok(s.db_cluster("orders")?.status)).expect("read");
+        assert_eq!(status(&t), DbClusterStatus::Creating);
+        t.advance(1_000);
+        assert_eq!(status(&t), DbClusterStatus::Available);
+        t.region.stop_db_cluster("orders", t.now()).expect("stop");
+        let again = t.region.stop_db_cluster("orders", t.now());
+        assert!(matches!(again, Err(ControlError::Rds(RdsError::InvalidClusterState(_)))), "{again:?}");
+        t.advance(1_000);
+        assert_eq!(status(&t), DbClusterStatus::Stopped);
+        let names: Vec<String> = t
+            .region
+            .read(t.now(), |s| Ok(s.db_cluster("orders")?.volume.iter().flat_map(|v| v.volumes.clone()).collect()))
+            .expect("names");
+        assert!(names.iter().all(|n| t.region.read(t.now(), |s| Ok(s.is_db_storage(n))).expect("read")));
+        let dup = t.region.create_db_cluster(spec("ORDERS"), "localhost", t.now());
+        assert!(matches!(dup, Err(ControlError::Rds(RdsError::ClusterExists(_)))), "{dup:?}");
+        t.region.start_db_cluster("orders", t.now()).expect("start");
+        t.advance(1_000);
+        t.region.delete_db_cluster("orders", true, None, t.now()).expect("delete");
+        t.advance(1_000);
+        let gone = t.region.read(t.now(), |s| s.db_cluster("orders").map(|_| ()));
+        assert!(matches!(gone, Err(ControlError::Rds(RdsError::ClusterNotFound(_)))), "{gone:?}");
+    }
+}

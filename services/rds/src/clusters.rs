@@ -1,0 +1,253 @@
+//! Aurora DB clusters on the wire: Create/Describe/Modify/Delete/Start/StopDBCluster. The rules
+//! are the control plane's (`squall_control::db_clusters`); this file decodes, calls, renders.
+
+use squall_control::db_clusters::{serverless_v2, DbCluster, DbClusterChanges, DbClusterSpec, ServerlessV2};
+use squall_control::{ControlPlane, Region};
+use squall_protocol::ApiError;
+
+use super::generated::*;
+use super::{control_error, max_records, not_built, paginate, tag_map, timestamp, Arns};
+
+const CLUSTER_FILTERS: &[&str] = &["clone-group-id", "db-cluster-id", "db-cluster-resource-id", "domain", "engine"];
+
+/// A parameter squall does not act on yet: refused by name rather than taken and ignored.
+fn unsupported(given: bool, name: &str) -> Result<(), ApiError> {
+    if given {
+        return Err(not_built(&format!("{name} is not supported yet by squall's DB clusters.")));
+    }
+    Ok(())
+}
+
+fn scaling(c: Option<&ServerlessV2ScalingConfiguration>) -> Result<Option<ServerlessV2>, ApiError> {
+    c.map(|c| serverless_v2(c.min_capacity, c.max_capacity, c.seconds_until_auto_pause).map_err(control_error))
+        .transpose()
+}
+
+fn render(c: &DbCluster, arns: &Arns<'_>) -> DBCluster {
+    let endpoint_host = |kind: &str| {
+        if c.address == "localhost" || c.address.parse::<std::net::IpAddr>().is_ok() {
+            c.address.clone()
+        } else {
+            format!("{}.{kind}-{}.{}", c.id, &c.resource_id[8..20].to_ascii_lowercase(), c.address)
+        }
+    };
+    DBCluster {
+        allocated_storage: Some(1),
+        availability_zones: Some(c.zones().iter().map(|z| z.to_string()).collect()),
+        backup_retention_period: Some(c.backup_retention_days as i32),
+        database_name: c.db_name.clone(),
+        db_cluster_identifier: Some(c.id.clone()),
+        db_cluster_parameter_group: Some(c.parameter_group.clone()),
+        db_subnet_group: Some(c.subnet_group.clone().unwrap_or_else(|| "default".into())),
+        status: Some(c.status.as_str().to_string()),
+        endpoint: Some(endpoint_host("cluster")),
+        reader_endpoint: Some(endpoint_host("cluster-ro")),
+        custom_endpoints: Some(Vec::new()),
+        multi_az: Some(false),
+        engine: Some(c.engine.clone()),
+        engine_version: Some(c.engine_version.clone()),
+        earliest_restorable_time: Some(timestamp(c.created_ms)),
+        port: Some(i32::from(c.port)),
+        master_username: Some(c.master_username.clone()),
+        db_cluster_option_group_memberships: Some(Vec::new()),
+        preferred_backup_window: Some(c.backup_window.clone()),
+        preferred_maintenance_window: Some(c.maintenance_window.clone()),
+        read_replica_identifiers: Some(Vec::new()),
+        db_cluster_members: Some(Vec::new()),
+        vpc_security_groups: Some(
+            c.security_groups
+                .iter()
+                .map(|g| VpcSecurityGroupMembership {
+                    vpc_security_group_id: Some(g.clone()),
+                    status: Some("active".into()),
+                })
+                .collect(),
+        ),
+        hosted_zone_id: Some("Z2R2ITUGPM61AM".into()),
+        storage_encrypted: Some(c.storage_encrypted),
+        kms_key_id: c.kms_key_id.clone(),
+        db_cluster_resource_id: Some(c.resource_id.clone()),
+        db_cluster_arn: Some(arns.of("cluster", &c.id)),
+        associated_roles: Some(Vec::new()),
+        iam_database_authentication_enabled: Some(c.iam_auth),
+        cluster_create_time: Some(timestamp(c.created_ms)),
+        backtrack_window: (c.engine == "aurora-mysql").then_some(c.backtrack_window_s as i64),
+        engine_mode: Some(c.engine_mode.clone()),
+        storage_type: Some(c.storage_type.clone()),
+        deletion_protection: Some(c.deletion_protection),
+        http_endpoint_enabled: Some(c.http_endpoint),
+        copy_tags_to_snapshot: Some(c.copy_tags_to_snapshot),
+        cross_account_clone: Some(false),
+        tag_list: Some(c.tags.iter().map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect()),
+        network_type: Some("IPV4".into()),
+        serverless_v2_scaling_configuration: c.serverless_v2.map(|s| ServerlessV2ScalingConfigurationInfo {
+            min_capacity: Some(f64::from(s.min_half_acus) / 2.0),
+            max_capacity: Some(f64::from(s.max_half_acus) / 2.0),
+            seconds_until_auto_pause: s.seconds_until_auto_pause.map(|p| p as i32),
+        }),
+        auto_minor_version_upgrade: Some(true),
+        db_cluster_instance_class: None,
+        ..Default::default()
+    }
+}
+
+/// Answers one of the DB cluster actions.
+pub(crate) fn handle(
+    control: &ControlPlane,
+    region: &Region,
+    arns: &Arns<'_>,
+    request: Request,
+    now: u64,
+) -> Result<Response, ApiError> {
+    Ok(match request {
+        Request::CreateDBCluster(r) => {
+            unsupported(r.global_cluster_identifier.is_some(), "GlobalClusterIdentifier")?;
+            unsupported(r.replication_source_identifier.is_some(), "ReplicationSourceIdentifier")?;
+            unsupported(r.manage_master_user_password == Some(true), "ManageMasterUserPassword")?;
+            unsupported(r.scaling_configuration.is_some(), "ScalingConfiguration (Aurora Serverless v1)")?;
+            unsupported(r.enable_limitless_database == Some(true), "EnableLimitlessDatabase")?;
+            unsupported(r.monitoring_interval.is_some_and(|m| m > 0), "MonitoringInterval")?;
+            unsupported(r.enable_performance_insights == Some(true), "EnablePerformanceInsights")?;
+            unsupported(
+                r.enable_cloudwatch_logs_exports.as_ref().is_some_and(|l| !l.is_empty()),
+                "EnableCloudwatchLogsExports",
+            )?;
+            unsupported(r.option_group_name.is_some(), "OptionGroupName")?;
+            let port = r
+                .port
+                .map(|p| {
+                    u16::try_from(p).map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid port {p}")))
+                })
+                .transpose()?;
+            let spec = DbClusterSpec {
+                id: r.db_cluster_identifier.clone(),
+                engine: r.engine.clone(),
+                engine_version: r.engine_version.clone(),
+                engine_mode: r.engine_mode.clone(),
+                master_username: r.master_username.clone(),
+                master_password: r.master_user_password.clone(),
+                db_name: r.database_name.clone(),
+                port,
+                subnet_group: r.db_subnet_group_name.clone(),
+                security_groups: r.vpc_security_group_ids.clone().unwrap_or_default(),
+                parameter_group: r.db_cluster_parameter_group_name.clone(),
+                backup_retention_days: r.backup_retention_period.map(|d| d.max(0) as u32),
+                backup_window: r.preferred_backup_window.clone(),
+                maintenance_window: r.preferred_maintenance_window.clone(),
+                deletion_protection: r.deletion_protection == Some(true),
+                storage_encrypted: r.storage_encrypted == Some(true),
+                kms_key_id: r.kms_key_id.clone(),
+                copy_tags_to_snapshot: r.copy_tags_to_snapshot == Some(true),
+                iam_auth: r.enable_iam_database_authentication == Some(true),
+                storage_type: r.storage_type.clone(),
+                serverless_v2: scaling(r.serverless_v2_scaling_configuration.as_ref())?,
+                backtrack_window_s: r.backtrack_window.map(|b| b.max(0) as u64),
+                http_endpoint: r.enable_http_endpoint == Some(true),
+                availability_zones: r.availability_zones.clone().unwrap_or_default(),
+                tags: tag_map(r.tags.clone().unwrap_or_default())?,
+                multi_az_cluster: r.db_cluster_instance_class.is_some() || r.allocated_storage.is_some(),
+            };
+            let c = region.create_db_cluster(spec, &control.config().rds_address, now).map_err(control_error)?;
+            Response::CreateDBCluster(CreateDBClusterResult { db_cluster: Some(render(&c, arns)) })
+        }
+        Request::DescribeDBClusters(r) => {
+            let limit = max_records(r.max_records)?;
+            let filters = r.filters.unwrap_or_default();
+            for f in &filters {
+                if !CLUSTER_FILTERS.contains(&f.name.as_str()) {
+                    return Err(ApiError::client(
+                        "InvalidParameterValue",
+                        format!("Unrecognized filter name: {}", f.name),
+                    ));
+                }
+            }
+            let wanted = r.db_cluster_identifier.as_deref().map(|id| arns.name_of("cluster", id)).transpose()?;
+            let clusters = region
+                .read(now, |state| match &wanted {
+                    Some(id) => Ok(vec![state.db_cluster(id)?.clone()]),
+                    None => Ok(state.db_clusters()),
+                })
+                .map_err(control_error)?;
+            let selected: Vec<DbCluster> = clusters
+                .into_iter()
+                .filter(|c| {
+                    filters.iter().all(|f| {
+                        let values: Vec<String> = match f.name.as_str() {
+                            "db-cluster-id" => vec![c.id.clone(), arns.of("cluster", &c.id)],
+                            "db-cluster-resource-id" => vec![c.resource_id.clone()],
+                            "engine" => vec![c.engine.clone()],
+                            _ => Vec::new(),
+                        };
+                        f.values.iter().any(|v| values.contains(v))
+                    })
+                })
+                .collect();
+            let (page, marker) = paginate(selected, |c| c.id.clone(), r.marker.as_deref(), limit);
+            Response::DescribeDBClusters(DBClusterMessage {
+                marker,
+                db_clusters: Some(page.iter().map(|c| render(c, arns)).collect()),
+            })
+        }
+        Request::ModifyDBCluster(r) => {
+            unsupported(r.db_cluster_parameter_group_name.is_some(), "DBClusterParameterGroupName")?;
+            unsupported(r.manage_master_user_password.is_some(), "ManageMasterUserPassword")?;
+            unsupported(r.engine_mode.is_some(), "EngineMode")?;
+            unsupported(r.db_subnet_group_name.is_some(), "DBSubnetGroupName")?;
+            unsupported(r.option_group_name.is_some(), "OptionGroupName")?;
+            unsupported(r.monitoring_interval.is_some_and(|m| m > 0), "MonitoringInterval")?;
+            unsupported(r.enable_performance_insights == Some(true), "EnablePerformanceInsights")?;
+            unsupported(r.cloudwatch_logs_export_configuration.is_some(), "CloudwatchLogsExportConfiguration")?;
+            let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
+            let changes = DbClusterChanges {
+                new_id: r.new_db_cluster_identifier.clone(),
+                master_password: r.master_user_password.clone(),
+                port: r
+                    .port
+                    .map(|p| {
+                        u16::try_from(p)
+                            .map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid port {p}")))
+                    })
+                    .transpose()?,
+                security_groups: r.vpc_security_group_ids.clone(),
+                backup_retention_days: r.backup_retention_period.map(|d| d.max(0) as u32),
+                backup_window: r.preferred_backup_window.clone(),
+                maintenance_window: r.preferred_maintenance_window.clone(),
+                deletion_protection: r.deletion_protection,
+                copy_tags_to_snapshot: r.copy_tags_to_snapshot,
+                iam_auth: r.enable_iam_database_authentication,
+                serverless_v2: scaling(r.serverless_v2_scaling_configuration.as_ref())?,
+                backtrack_window_s: r.backtrack_window.map(|b| b.max(0) as u64),
+                http_endpoint: r.enable_http_endpoint,
+                engine_version: r.engine_version.clone(),
+                storage_type: r.storage_type.clone(),
+            };
+            let c = region.modify_db_cluster(&id, changes, now).map_err(control_error)?;
+            Response::ModifyDBCluster(ModifyDBClusterResult { db_cluster: Some(render(&c, arns)) })
+        }
+        Request::DeleteDBCluster(r) => {
+            let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
+            let c = region
+                .delete_db_cluster(
+                    &id,
+                    r.skip_final_snapshot == Some(true),
+                    r.final_db_snapshot_identifier.as_deref(),
+                    now,
+                )
+                .map_err(control_error)?;
+            Response::DeleteDBCluster(DeleteDBClusterResult { db_cluster: Some(render(&c, arns)) })
+        }
+        Request::StartDBCluster(r) => {
+            let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
+            let c = region.start_db_cluster(&id, now).map_err(control_error)?;
+            Response::StartDBCluster(StartDBClusterResult { db_cluster: Some(render(&c, arns)) })
+        }
+        Request::StopDBCluster(r) => {
+            let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
+            let c = region.stop_db_cluster(&id, now).map_err(control_error)?;
+            Response::StopDBCluster(StopDBClusterResult { db_cluster: Some(render(&c, arns)) })
+        }
+        other => {
+            return Err(ApiError::new(500, "InternalFailure", format!("{} is not a DB cluster action", other.action())))
+        }
+    })
+}
