@@ -488,7 +488,9 @@ pub(crate) fn managed_password(
 
 fn instance_spec(r: CreateDBInstanceMessage, arn: String) -> Result<DbInstanceSpec, ApiError> {
     if r.db_cluster_identifier.is_some() {
-        return Err(not_built("squall does not serve DB clusters yet"));
+        return Err(not_built(
+            "DB instances in a DB cluster are not built yet in squall (the cluster itself is: CreateDBCluster)",
+        ));
     }
     let managed_password = managed_password(r.manage_master_user_password, r.master_user_secret_kms_key_id, arn);
     if r.db_security_groups.as_ref().is_some_and(|g| !g.is_empty()) {
