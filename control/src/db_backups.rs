@@ -349,6 +349,12 @@ impl RegionState {
         now_ms: u64,
     ) -> Result<DbInstance, ControlError> {
         let source = self.db_instance(source)?.clone();
+        if source.cluster.is_some() {
+            return Err(RdsError::InvalidParameterCombination(
+                "The source is an instance of an Aurora DB cluster: restore the DB cluster to a point in time.".into(),
+            )
+            .into());
+        }
         if source.backup_retention_days == 0 {
             return Err(RdsError::PointInTimeRestoreNotEnabled(source.id).into());
         }

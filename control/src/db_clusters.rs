@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ControlError;
 use crate::ids::{AzId, AzName};
 use crate::model::lifecycle::LifecycleDelays;
-use crate::model::rds::{DbStorage, EventSource, RdsError};
+use crate::model::rds::{DbInstance, DbStorage, EventSource, RdsError};
 use crate::model::zone::{Zone, ZoneState};
 use crate::region::Region;
 use crate::state::RegionState;
@@ -74,6 +74,7 @@ pub fn cluster_engine(name: &str) -> Option<&'static ClusterEngine> {
 pub enum DbClusterStatus {
     Creating,
     Available,
+    FailingOver,
     Modifying,
     Stopping,
     Stopped,
@@ -86,6 +87,7 @@ impl DbClusterStatus {
         match self {
             Self::Creating => "creating",
             Self::Available => "available",
+            Self::FailingOver => "failing-over",
             Self::Modifying => "modifying",
             Self::Stopping => "stopping",
             Self::Stopped => "stopped",
@@ -140,6 +142,9 @@ pub struct DbCluster {
     pub http_endpoint: bool,
     /// The cluster volume: one volume in each of three zones.
     pub volume: Vec<DbStorage>,
+    /// The resource id of the instance that writes (`None` while the cluster has none).
+    #[serde(default)]
+    pub writer: Option<String>,
     pub created_ms: u64,
     pub tags: BTreeMap<String, String>,
 }
@@ -227,6 +232,7 @@ fn not_found(id: &str) -> ControlError {
 pub(crate) fn db_cluster_next_due(c: &DbCluster, d: LifecycleDelays) -> u64 {
     match c.status {
         DbClusterStatus::Creating
+        | DbClusterStatus::FailingOver
         | DbClusterStatus::Modifying
         | DbClusterStatus::Stopping
         | DbClusterStatus::Starting
@@ -479,6 +485,7 @@ impl RegionState {
             backtrack_window_s: backtrack,
             http_endpoint: spec.http_endpoint,
             volume,
+            writer: None,
             created_ms: now_ms,
             tags: spec.tags,
         };
@@ -672,6 +679,12 @@ impl RegionState {
             (true, None) => {}
         }
         self.cluster_in(id, &[DbClusterStatus::Available, DbClusterStatus::Stopped])?;
+        if self.cluster_members(&c.id).iter().any(|i| i.status != crate::model::rds::DbInstanceStatus::Deleting) {
+            return Err(RdsError::InvalidClusterState(
+                "Cluster cannot be deleted, it still contains DB instances in non-deleting state.".into(),
+            )
+            .into());
+        }
         self.cluster_event(&c.id, "DB cluster deleted", "RDS-EVENT-0172", "deletion", now_ms);
         self.set_cluster_status(id, DbClusterStatus::Deleting, now_ms)
     }
@@ -697,9 +710,16 @@ impl RegionState {
             let at = c.status_since_ms + step;
             let (next, event) = match c.status {
                 DbClusterStatus::Creating | DbClusterStatus::Modifying => (DbClusterStatus::Available, None),
-                DbClusterStatus::Stopping => (DbClusterStatus::Stopped, Some(("DB cluster stopped", "RDS-EVENT-0150"))),
+                DbClusterStatus::FailingOver => {
+                    let writer = self.cluster_writer(&id).map(|w| w.id).unwrap_or_default();
+                    let message = format!("Completed failover to DB instance: {writer}");
+                    (DbClusterStatus::Available, Some((message, "RDS-EVENT-0071")))
+                }
+                DbClusterStatus::Stopping => {
+                    (DbClusterStatus::Stopped, Some(("DB cluster stopped".to_string(), "RDS-EVENT-0150")))
+                }
                 DbClusterStatus::Starting => {
-                    (DbClusterStatus::Available, Some(("DB cluster started", "RDS-EVENT-0151")))
+                    (DbClusterStatus::Available, Some(("DB cluster started".to_string(), "RDS-EVENT-0151")))
                 }
                 DbClusterStatus::Deleting => {
                     for s in &c.volume {
@@ -715,8 +735,290 @@ impl RegionState {
                 cl.status_since_ms = at;
             }
             if let Some((message, event_id)) = event {
-                self.cluster_event(&id, message, event_id, "notification", at);
+                self.cluster_event(&id, &message, event_id, "notification", at);
             }
+        }
+        Ok(())
+    }
+
+    /// The instances of a cluster, by identifier.
+    pub fn cluster_members(&self, id: &str) -> Vec<DbInstance> {
+        let key = id.to_ascii_lowercase();
+        self.db_instances.values().filter(|i| i.cluster.as_deref() == Some(key.as_str())).cloned().collect()
+    }
+
+    /// The cluster's writer instance, if it has one.
+    pub fn cluster_writer(&self, id: &str) -> Option<DbInstance> {
+        let writer = self.db_cluster(id).ok()?.writer.clone()?;
+        self.db_instances.values().find(|i| i.resource_id == writer).cloned()
+    }
+
+    /// CreateDBInstance with DBClusterIdentifier: an instance of the cluster (its engine, version,
+    /// credentials, port and storage are the cluster's), in the zone asked for or in the cluster's
+    /// zone with the fewest instances. The first instance writes; the others read.
+    pub(crate) fn create_cluster_instance(
+        &mut self,
+        spec: ClusterInstanceSpec,
+        zones: &[Zone],
+        now_ms: u64,
+    ) -> Result<DbInstance, ControlError> {
+        let cluster = self.db_cluster(&spec.cluster)?.clone();
+        if matches!(cluster.status, DbClusterStatus::Deleting | DbClusterStatus::Stopped | DbClusterStatus::Stopping) {
+            return Err(RdsError::InvalidClusterState(format!(
+                "The DB cluster {} is {}: instances cannot be added.",
+                cluster.id,
+                cluster.status.as_str()
+            ))
+            .into());
+        }
+        if spec.engine != cluster.engine {
+            return Err(combination(format!(
+                "The engine name requested for your DB instance ({}) doesn't match the engine name of your DB \
+                 cluster ({}).",
+                spec.engine, cluster.engine
+            )));
+        }
+        if spec.own_storage_or_credentials {
+            return Err(combination(
+                "The requested DB instance will be a member of a DB cluster. Set the storage, the master user name \
+                 and password, and Multi-AZ on the DB cluster.",
+            ));
+        }
+        let id = spec.id.to_ascii_lowercase();
+        if !crate::rds::valid_identifier(&id) {
+            return Err(invalid(
+                "The parameter DBInstanceIdentifier is not a valid identifier. Identifiers must begin with a letter; \
+                 must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or contain two \
+                 consecutive hyphens.",
+            ));
+        }
+        if spec.class == "db.serverless" {
+            if cluster.serverless_v2.is_none() {
+                return Err(combination(
+                    "Set the Serverless v2 scaling configuration on the parent DB cluster before creating a \
+                     Serverless v2 DB instance.",
+                ));
+            }
+        } else if !crate::rds::valid_class(&spec.class) || spec.class.starts_with("db.t3.micro") {
+            return Err(combination(format!(
+                "RDS does not support creating a DB instance with the following combination: DBInstanceClass={}, \
+                 Engine={}, EngineVersion={}.",
+                spec.class, cluster.engine, cluster.engine_version
+            )));
+        }
+        let tier = spec.promotion_tier.unwrap_or(1);
+        if tier > 15 {
+            return Err(invalid(format!("Invalid promotion tier {tier}: it must be between 0 and 15.")));
+        }
+        if self.db_instances.contains_key(&id) {
+            return Err(RdsError::InstanceExists(id).into());
+        }
+        let members = self.cluster_members(&cluster.id);
+        let up = |name: &AzName| zones.iter().any(|z| z.name == *name && z.state != ZoneState::Unavailable);
+        let zone = match &spec.zone {
+            Some(z) => {
+                let found = zones
+                    .iter()
+                    .find(|k| k.name.as_str() == z)
+                    .ok_or_else(|| invalid(format!("Cannot find the Availability Zone {z} for the DB instance.")))?;
+                (found.name.clone(), found.id.clone())
+            }
+            None => {
+                let mut candidates: Vec<&DbStorage> = cluster.volume.iter().filter(|s| up(&s.zone)).collect();
+                candidates.sort_by_key(|s| members.iter().filter(|m| m.primary.zone == s.zone).count());
+                let s = candidates.first().ok_or_else(|| RdsError::InsufficientCapacity {
+                    zone: "any of the cluster's zones".into(),
+                    requested_gib: 0,
+                })?;
+                (s.zone.clone(), s.zone_id.clone())
+            }
+        };
+        if !up(&zone.0) {
+            return Err(RdsError::InsufficientCapacity { zone: zone.0.to_string(), requested_gib: 0 }.into());
+        }
+        let resource_id = self.instance_resource_id();
+        let family = cluster_engine(&cluster.engine).map(|e| e.family(&cluster.engine_version)).unwrap_or_default();
+        let instance = DbInstance {
+            id: id.clone(),
+            resource_id: resource_id.clone(),
+            class: spec.class.clone(),
+            engine: cluster.engine.clone(),
+            engine_version: cluster.engine_version.clone(),
+            status: crate::model::rds::DbInstanceStatus::Creating,
+            status_since_ms: now_ms,
+            master_username: Some(cluster.master_username.clone()),
+            master_password: None,
+            master_secret: None,
+            master_secret_kms_key: None,
+            cross_region_replicas: Vec::new(),
+            last_backup_ms: 0,
+            db_name: cluster.db_name.clone(),
+            allocated_gib: 1,
+            storage_type: cluster.storage_type.clone(),
+            iops: None,
+            port: cluster.port,
+            address: cluster.address.clone(),
+            multi_az: false,
+            primary: DbStorage { zone: zone.0.clone(), zone_id: zone.1.clone(), volumes: Vec::new() },
+            standby: None,
+            subnet_group: cluster.subnet_group.clone(),
+            vpc_id: cluster.vpc_id.clone(),
+            parameter_group: format!("default.{family}"),
+            backup_retention_days: cluster.backup_retention_days,
+            backup_window: cluster.backup_window.clone(),
+            maintenance_window: cluster.maintenance_window.clone(),
+            deletion_protection: false,
+            publicly_accessible: spec.publicly_accessible,
+            auto_minor_version_upgrade: true,
+            copy_tags_to_snapshot: cluster.copy_tags_to_snapshot,
+            storage_encrypted: cluster.storage_encrypted,
+            created_ms: now_ms,
+            failing_over: false,
+            tags: spec.tags,
+            pending: Default::default(),
+            modifying: Vec::new(),
+            storage_stuck_since_ms: None,
+            standby_in_sync: true,
+            failover_refused: false,
+            read_replica_source: None,
+            promoting: false,
+            booted_parameters: None,
+            settings: crate::model::rds::DbInstanceSettings {
+                security_groups: cluster.security_groups.clone(),
+                ..Default::default()
+            },
+            retain_automated_backups: false,
+            option_group: None,
+            roles: Vec::new(),
+            cluster: Some(cluster.id.clone()),
+            promotion_tier: tier,
+        };
+        self.db_instances.insert(id.clone(), instance.clone());
+        if cluster.writer.is_none() || self.cluster_writer(&cluster.id).is_none() {
+            self.cluster_mut(&cluster.id)?.writer = Some(resource_id);
+        }
+        self.rds_event(&id, "DB instance created", "RDS-EVENT-0005", "creation", now_ms);
+        Ok(instance)
+    }
+
+    /// The reader to promote: `target` when given (a reader of the cluster), else the reader
+    /// with the lowest promotion tier (then the largest class, then by name), in a zone that is up.
+    fn failover_target(
+        &self,
+        cluster: &DbCluster,
+        target: Option<&str>,
+        zones_up: &dyn Fn(&DbInstance) -> bool,
+    ) -> Result<DbInstance, ControlError> {
+        let writer = cluster.writer.clone().unwrap_or_default();
+        let readers: Vec<DbInstance> = self
+            .cluster_members(&cluster.id)
+            .into_iter()
+            .filter(|i| i.resource_id != writer && i.status != crate::model::rds::DbInstanceStatus::Deleting)
+            .collect();
+        if let Some(t) = target {
+            let t = t.to_ascii_lowercase();
+            return readers.into_iter().find(|i| i.id == t).ok_or_else(|| {
+                invalid(format!("The target instance {t} is not a reader of the DB cluster {}.", cluster.id))
+            });
+        }
+        let mut candidates: Vec<DbInstance> = readers.into_iter().filter(|i| zones_up(i)).collect();
+        candidates.sort_by(|a, b| {
+            a.promotion_tier
+                .cmp(&b.promotion_tier)
+                .then(class_rank(&b.class).cmp(&class_rank(&a.class)))
+                .then(a.id.cmp(&b.id))
+        });
+        candidates.into_iter().next().ok_or_else(|| {
+            RdsError::InvalidClusterState(format!("The DB cluster {} has no reader to fail over to.", cluster.id))
+                .into()
+        })
+    }
+
+    fn fail_over_to(
+        &mut self,
+        cluster: &str,
+        to: &DbInstance,
+        reason: Option<String>,
+        now_ms: u64,
+    ) -> Result<DbCluster, ControlError> {
+        if let Some(reason) = reason {
+            self.cluster_event(cluster, &reason, "RDS-EVENT-0069", "failover", now_ms);
+        }
+        self.cluster_event(
+            cluster,
+            &format!("Started cross AZ failover to DB instance: {}", to.id),
+            "RDS-EVENT-0072",
+            "failover",
+            now_ms,
+        );
+        let c = self.cluster_mut(cluster)?;
+        c.writer = Some(to.resource_id.clone());
+        c.status = DbClusterStatus::FailingOver;
+        c.status_since_ms = now_ms;
+        Ok(c.clone())
+    }
+
+    /// FailoverDBCluster: the target reader (or the first by promotion tier) becomes the writer.
+    pub(crate) fn failover_db_cluster(
+        &mut self,
+        id: &str,
+        target: Option<&str>,
+        zones: &[Zone],
+        now_ms: u64,
+    ) -> Result<DbCluster, ControlError> {
+        let cluster = self.cluster_in(id, &[DbClusterStatus::Available])?;
+        let up = |i: &DbInstance| zones.iter().any(|z| z.name == i.primary.zone && z.state != ZoneState::Unavailable);
+        let to = self.failover_target(&cluster, target, &up)?;
+        self.fail_over_to(&cluster.id, &to, None, now_ms)
+    }
+
+    /// Clusters whose writer's zone is out fail over to a reader in a zone that is up, as Aurora
+    /// does by itself.
+    pub(crate) fn detect_cluster_failovers(&mut self, zones: &[Zone], now_ms: u64) -> Result<(), ControlError> {
+        let down = |zone: &AzName| zones.iter().any(|z| z.name == *zone && z.state == ZoneState::Unavailable);
+        let clusters: Vec<DbCluster> =
+            self.db_clusters.values().filter(|c| c.status == DbClusterStatus::Available).cloned().collect();
+        for c in clusters {
+            let Some(writer) = self.cluster_writer(&c.id) else { continue };
+            if !down(&writer.primary.zone) {
+                continue;
+            }
+            let up = |i: &DbInstance| !down(&i.primary.zone);
+            let Ok(to) = self.failover_target(&c, None, &up) else { continue };
+            let reason = format!(
+                "The writer DB instance {} is unreachable: its Availability Zone {} is out.",
+                writer.id, writer.primary.zone
+            );
+            self.fail_over_to(&c.id, &to, Some(reason), now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// A cluster instance leaves: when it wrote, the first reader by promotion tier takes over.
+    pub(crate) fn leave_cluster(
+        &mut self,
+        instance: &DbInstance,
+        zones: &[Zone],
+        now_ms: u64,
+    ) -> Result<(), ControlError> {
+        let Some(cluster) = instance.cluster.clone() else { return Ok(()) };
+        let Ok(c) = self.db_cluster(&cluster).cloned() else { return Ok(()) };
+        if c.writer.as_deref() != Some(instance.resource_id.as_str()) {
+            return Ok(());
+        }
+        let up = |i: &DbInstance| zones.iter().any(|z| z.name == i.primary.zone && z.state != ZoneState::Unavailable);
+        match self.failover_target(&c, None, &up) {
+            Ok(to) => {
+                self.cluster_mut(&cluster)?.writer = Some(to.resource_id.clone());
+                self.cluster_event(
+                    &cluster,
+                    &format!("Completed failover to DB instance: {}", to.id),
+                    "RDS-EVENT-0071",
+                    "failover",
+                    now_ms,
+                );
+            }
+            Err(_) => self.cluster_mut(&cluster)?.writer = None,
         }
         Ok(())
     }
@@ -756,6 +1058,31 @@ impl RegionState {
     pub(crate) fn cluster_tags_mut(&mut self, id: &str) -> Result<&mut BTreeMap<String, String>, ControlError> {
         Ok(&mut self.cluster_mut(id)?.tags)
     }
+}
+
+/// How big a class is, to prefer the largest reader on failover among those of one tier.
+fn class_rank(class: &str) -> usize {
+    const SIZES: &[&str] = &[
+        "micro", "small", "medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge",
+        "24xlarge",
+    ];
+    let size = class.rsplit('.').next().unwrap_or_default();
+    SIZES.iter().position(|s| *s == size).unwrap_or(0)
+}
+
+/// What CreateDBInstance with DBClusterIdentifier asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterInstanceSpec {
+    pub id: String,
+    pub cluster: String,
+    pub engine: String,
+    pub class: String,
+    pub zone: Option<String>,
+    pub promotion_tier: Option<u32>,
+    pub publicly_accessible: bool,
+    pub tags: BTreeMap<String, String>,
+    /// The request set what an instance of a cluster takes from it (storage, credentials, Multi-AZ).
+    pub own_storage_or_credentials: bool,
 }
 
 /// Aurora's password rule: 8 to 41 printable ASCII characters besides `/`, `"`, `@` and space.
@@ -802,6 +1129,30 @@ impl Region {
         now_ms: u64,
     ) -> Result<DbCluster, ControlError> {
         self.with_state(now_ms, |state| state.delete_db_cluster(id, skip_final_snapshot, final_snapshot, now_ms))
+    }
+
+    pub fn create_cluster_instance(&self, spec: ClusterInstanceSpec, now_ms: u64) -> Result<DbInstance, ControlError> {
+        let zones = self.zones_now();
+        self.with_state(now_ms, |state| state.create_cluster_instance(spec, &zones, now_ms))
+    }
+
+    /// ModifyDBInstance PromotionTier of an instance of a cluster (others have no failover order).
+    pub fn set_promotion_tier(&self, id: &str, tier: i32, now_ms: u64) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| {
+            if !(0..=15).contains(&tier) {
+                return Err(invalid(format!("Invalid promotion tier {tier}: it must be between 0 and 15.")));
+            }
+            let i = state.instance_mut(id)?;
+            if i.cluster.is_some() {
+                i.promotion_tier = tier as u32;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn failover_db_cluster(&self, id: &str, target: Option<&str>, now_ms: u64) -> Result<DbCluster, ControlError> {
+        let zones = self.zones_now();
+        self.with_state(now_ms, |state| state.failover_db_cluster(id, target, &zones, now_ms))
     }
 
     pub fn stop_db_cluster(&self, id: &str, now_ms: u64) -> Result<DbCluster, ControlError> {
@@ -892,5 +1243,59 @@ mod tests {
         t.advance(1_000);
         let gone = t.region.read(t.now(), |s| s.db_cluster("orders").map(|_| ()));
         assert!(matches!(gone, Err(ControlError::Rds(RdsError::ClusterNotFound(_)))), "{gone:?}");
+    }
+}
+
+#[cfg(test)]
+mod failover_tests {
+    use super::*;
+    use crate::faults::FaultKind;
+    use crate::test_support::TestRegion;
+
+    fn instance(id: &str, tier: u32, zone: &AzName) -> ClusterInstanceSpec {
+        ClusterInstanceSpec {
+            id: id.into(),
+            cluster: "orders".into(),
+            engine: "aurora-postgresql".into(),
+            class: "db.r6g.large".into(),
+            zone: Some(zone.to_string()),
+            promotion_tier: Some(tier),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_writer_zone_going_out_promotes_the_first_reader_by_tier_in_a_zone_that_is_up() {
+        let t = TestRegion::new();
+        let spec = DbClusterSpec {
+            id: "orders".into(),
+            engine: "aurora-postgresql".into(),
+            master_username: Some("app".into()),
+            master_password: Some("s3cret-pass".into()),
+            ..Default::default()
+        };
+        let c = t.region.create_db_cluster(spec, "localhost", t.now()).expect("cluster");
+        let zones = c.zones();
+        t.region.create_cluster_instance(instance("w", 0, &zones[0]), t.now()).expect("writer");
+        // Tier 0 but in the writer's zone: it goes out with it.
+        t.region.create_cluster_instance(instance("same-zone", 0, &zones[0]), t.now()).expect("reader");
+        t.region.create_cluster_instance(instance("tier-1", 1, &zones[1]), t.now()).expect("reader");
+        t.region.create_cluster_instance(instance("tier-2", 2, &zones[2]), t.now()).expect("reader");
+        t.advance(1_000);
+        let writer =
+            |t: &TestRegion| t.region.read(t.now(), |s| Ok(s.cluster_writer("orders").map(|w| w.id))).expect("read");
+        assert_eq!(writer(&t).as_deref(), Some("w"));
+        let region = crate::RegionName::parse("us-east-1").expect("region");
+        t.control.install_fault(&region, FaultKind::AzOutage { zone: zones[0].clone() }, None).expect("outage");
+        t.control.tick().expect("tick");
+        assert_eq!(writer(&t).as_deref(), Some("tier-1"));
+        let status = t.region.read(t.now(), |s| Ok(s.db_cluster("orders")?.status)).expect("read");
+        assert_eq!(status, DbClusterStatus::FailingOver);
+        t.advance(1_000);
+        let status = t.region.read(t.now(), |s| Ok(s.db_cluster("orders")?.status)).expect("read");
+        assert_eq!(status, DbClusterStatus::Available);
+        // Deleting the writer hands writing to the next reader up.
+        t.region.delete_db_instance("tier-1", false, None, true, t.now()).expect("delete");
+        assert_eq!(writer(&t).as_deref(), Some("tier-2"));
     }
 }

@@ -406,9 +406,15 @@ impl ControlPlane {
         let now = self.now_ms();
         let mut out = Vec::new();
         for name in self.known_regions() {
-            let found = self
-                .region(&name)
-                .read(now, |state| Ok(state.db_instances().map(|i| state.db_endpoint(&name, i)).collect::<Vec<_>>()));
+            let found = self.region(&name).read(now, |state| {
+                // A cluster's instances have no storage of their own to serve (their SQL
+                // endpoint on the cluster volume is not built yet).
+                Ok(state
+                    .db_instances()
+                    .filter(|i| i.cluster.is_none())
+                    .map(|i| state.db_endpoint(&name, i))
+                    .collect::<Vec<_>>())
+            });
             out.extend(found.unwrap_or_default());
         }
         out.sort_by(|a, b| (a.region.as_str(), a.id.as_str()).cmp(&(b.region.as_str(), b.id.as_str())));

@@ -643,6 +643,8 @@ impl RegionState {
             retain_automated_backups: false,
             option_group,
             roles: Vec::new(),
+            cluster: None,
+            promotion_tier: 1,
             parameter_group,
             backup_retention_days: retention,
             backup_window,
@@ -701,6 +703,11 @@ impl RegionState {
         if let Some(i) = id.and_then(|id| self.db_instances.get_mut(&id)) {
             i.master_password = Some(password.to_string());
         }
+    }
+
+    /// A DbiResourceId for a new instance.
+    pub(crate) fn instance_resource_id(&mut self) -> String {
+        self.resource_id()
     }
 
     /// `db-` and 26 upper-case letters and digits, as RDS's DbiResourceId.
@@ -827,7 +834,9 @@ impl RegionState {
                 "Cannot delete protected DB Instance, please disable deletion protection and try again.",
             ));
         }
-        let replica = instance.read_replica_source.is_some();
+        // An instance of an Aurora cluster keeps no storage of its own: the cluster's snapshots
+        // are the cluster's business, and no final snapshot is asked for.
+        let replica = instance.read_replica_source.is_some() || instance.cluster.is_some();
         match (skip_final_snapshot, final_snapshot) {
             (_, Some(_)) if replica => {
                 return Err(combination(
@@ -903,6 +912,11 @@ impl RegionState {
     /// What RDS requires of a read replica's source (counting its replicas in this region and in
     /// others).
     pub(crate) fn check_replica_source(&self, source: &DbInstance) -> Result<(), ControlError> {
+        if source.cluster.is_some() {
+            return Err(combination(
+                "The source is an instance of an Aurora DB cluster: its readers are the cluster's own instances.",
+            ));
+        }
         if source.status != DbInstanceStatus::Available {
             return Err(RdsError::InvalidInstanceState {
                 id: source.id.clone(),
@@ -1003,6 +1017,8 @@ impl RegionState {
                 i.status == DbInstanceStatus::Available
                     && i.backup_retention_days > 0
                     && i.read_replica_source.is_none()
+                    // A cluster's instances have no storage of their own: the cluster backs up.
+                    && i.cluster.is_none()
                     && i.pending.is_empty()
             })
             .filter_map(|i| {
@@ -1210,6 +1226,11 @@ impl RegionState {
         now_ms: u64,
     ) -> Result<DbInstance, ControlError> {
         let instance = self.instance_in(id, DbInstanceStatus::Available, "it must be available to be rebooted")?;
+        if force_failover && instance.cluster.is_some() {
+            return Err(combination(
+                "ForceFailover is not supported for an instance of an Aurora DB cluster: use FailoverDBCluster.",
+            ));
+        }
         if force_failover && !instance.multi_az {
             return Err(combination(format!(
                 "Cannot do a forced failover on DB instance {} because it is not a Multi-AZ instance.",
@@ -1245,6 +1266,12 @@ impl RegionState {
         now_ms: u64,
     ) -> Result<DbInstance, ControlError> {
         let instance = self.instance_in(id, DbInstanceStatus::Available, "it must be available to be stopped")?;
+        if instance.cluster.is_some() {
+            return Err(combination(format!(
+                "{} database instances are not eligible for stopping and starting: stop the DB cluster.",
+                instance.engine
+            )));
+        }
         if instance.read_replica_source.is_some() {
             return Err(RdsError::InvalidInstanceState {
                 id: instance.id,
@@ -1521,6 +1548,28 @@ impl RegionState {
         now_ms: u64,
     ) -> Result<DbInstance, ControlError> {
         let instance = self.db_instance(id)?.clone();
+        if instance.cluster.is_some() {
+            let cluster_level = m.allocated_gib.is_some()
+                || m.multi_az.is_some()
+                || m.port.is_some()
+                || m.master_password.is_some()
+                || m.backup_retention_days.is_some()
+                || m.backup_window.is_some()
+                || m.engine_version.is_some()
+                || m.storage_type.is_some()
+                || m.iops.is_some()
+                || m.manage_password.is_some()
+                || m.unmanage_password
+                || m.rotate_password
+                || m.subnet_group.is_some()
+                || m.option_group.is_some();
+            if cluster_level {
+                return Err(combination(
+                    "The specified DB instance is a member of a DB cluster: modify the storage, credentials, port, \
+                     backups, version and subnet group of the DB cluster instead.",
+                ));
+            }
+        }
         // A storage-full instance takes the modification that gives it room.
         if !matches!(instance.status, DbInstanceStatus::Available | DbInstanceStatus::StorageFull) {
             return Err(RdsError::InvalidInstanceState {
@@ -1966,6 +2015,12 @@ impl RegionState {
         tags: BTreeMap<String, String>,
         now_ms: u64,
     ) -> Result<DbSnapshot, ControlError> {
+        if self.db_instance(instance_id)?.cluster.is_some() {
+            return Err(combination(
+                "The specified instance is a member of a cluster and a snapshot cannot be created directly on the \
+                 instance. Please use the CreateDBClusterSnapshot API instead.",
+            ));
+        }
         let id = snapshot_id.to_ascii_lowercase();
         if !valid_snapshot_identifier(&id) {
             return Err(invalid(
@@ -2451,8 +2506,12 @@ impl Region {
         delete_automated_backups: bool,
         now_ms: u64,
     ) -> Result<DbInstance, ControlError> {
+        let zones = self.zones_now();
         self.with_state(now_ms, |state| {
-            state.delete_db_instance(id, skip_final_snapshot, final_snapshot, delete_automated_backups, now_ms)
+            let gone =
+                state.delete_db_instance(id, skip_final_snapshot, final_snapshot, delete_automated_backups, now_ms)?;
+            state.leave_cluster(&gone, &zones, now_ms)?;
+            Ok(gone)
         })
     }
 

@@ -414,9 +414,14 @@ impl Region {
 
     /// Storage background work, only if EBS was ever used in this region.
     pub(crate) fn tick(&self, now_ms: u64) -> Result<(), ControlError> {
+        let zones = self.zones();
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(state) = guard.as_mut() else { return Ok(()) };
-        match state.tick_storage(now_ms).and_then(|()| state.commit()) {
+        let worked = state
+            .tick_storage(now_ms)
+            .and_then(|()| state.detect_cluster_failovers(&zones, now_ms))
+            .and_then(|()| state.commit());
+        match worked {
             Ok(()) => Ok(()),
             Err(e) => {
                 state.rollback();

@@ -8,7 +8,7 @@ Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 import sys
 import time
 
-from common import FAST, client, fails
+from common import FAST, client, fails, fault_api
 
 rds = client("rds", sys.argv[1])
 
@@ -90,6 +90,82 @@ rds.add_tags_to_resource(ResourceName=made["DBClusterArn"], Tags=[{"Key": "tier"
 tags = rds.list_tags_for_resource(ResourceName=made["DBClusterArn"])["TagList"]
 assert {t["Key"]: t["Value"] for t in tags} == {"team": "payments", "tier": "gold"}, tags
 
+# Instances of the cluster: the first writes, the others read; spread over the cluster's zones.
+writer = rds.create_db_instance(DBInstanceIdentifier="orders-1", DBClusterIdentifier="orders",
+                                Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")["DBInstance"]
+assert writer["DBClusterIdentifier"] == "orders" and writer["PromotionTier"] == 1, writer
+assert writer["AllocatedStorage"] == 1 and writer["StorageType"] == "aurora" and writer["Engine"] == "aurora-postgresql"
+rds.create_db_instance(DBInstanceIdentifier="orders-2", DBClusterIdentifier="orders", Engine="aurora-postgresql",
+                       DBInstanceClass="db.r6g.large", PromotionTier=0)
+rds.create_db_instance(DBInstanceIdentifier="orders-3", DBClusterIdentifier="orders", Engine="aurora-postgresql",
+                       DBInstanceClass="db.r6g.xlarge", PromotionTier=2)
+for name in ("orders-1", "orders-2", "orders-3"):
+    rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier=name, WaiterConfig=FAST)
+zones = {i["DBInstanceIdentifier"]: i["AvailabilityZone"]
+         for i in rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": ["orders"]}])["DBInstances"]}
+assert len(set(zones.values())) == 3 and set(zones.values()) <= set(made["AvailabilityZones"]), zones
+
+
+def members():
+    c = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
+    return {m["DBInstanceIdentifier"]: (m["IsClusterWriter"], m["PromotionTier"]) for m in c["DBClusterMembers"]}
+
+
+def writer_of():
+    return next(name for name, (w, _) in members().items() if w)
+
+
+assert members() == {"orders-1": (True, 1), "orders-2": (False, 0), "orders-3": (False, 2)}, members()
+fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x", DBClusterIdentifier="orders",
+      Engine="aurora-mysql", DBInstanceClass="db.r6g.large")
+fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="x", DBClusterIdentifier="orders",
+      Engine="aurora-postgresql", DBInstanceClass="db.r6g.large", AllocatedStorage=20)
+fails("DBClusterNotFoundFault", rds.create_db_instance, DBInstanceIdentifier="x", DBClusterIdentifier="nope",
+      Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+assert rds.create_db_instance(DBInstanceIdentifier="orders-sv2", DBClusterIdentifier="orders",
+                              Engine="aurora-postgresql", DBInstanceClass="db.serverless",
+                              PromotionTier=15)["DBInstance"]["DBInstanceClass"] == "db.serverless"
+fails("InvalidParameterCombination", rds.stop_db_instance, DBInstanceIdentifier="orders-2")
+fails("InvalidParameterCombination", rds.create_db_snapshot, DBInstanceIdentifier="orders-2", DBSnapshotIdentifier="s")
+fails("InvalidDBClusterStateFault", rds.delete_db_cluster, DBClusterIdentifier="orders", SkipFinalSnapshot=True)
+
+# Failover: by promotion tier without a target, to the target with one.
+failing = rds.failover_db_cluster(DBClusterIdentifier="orders")["DBCluster"]
+assert failing["Status"] == "failing-over" and writer_of() == "orders-2", (failing["Status"], members())
+rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier="orders", WaiterConfig=FAST)
+rds.failover_db_cluster(DBClusterIdentifier="orders", TargetDBInstanceIdentifier="orders-3")
+assert writer_of() == "orders-3", members()
+rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier="orders", WaiterConfig=FAST)
+fails("InvalidParameterValue", rds.failover_db_cluster, DBClusterIdentifier="orders",
+      TargetDBInstanceIdentifier="orders-3")
+rds.modify_db_instance(DBInstanceIdentifier="orders-1", PromotionTier=0, ApplyImmediately=True)
+assert members()["orders-1"] == (False, 0), members()
+
+# The writer's zone goes out: the cluster fails over by itself to the first reader by tier in a
+# zone that is up.
+status, _ = fault_api(sys.argv[1], "POST", "/_squall/faults",
+                      {"kind": "az-outage", "region": "us-east-1", "zone": zones["orders-3"]})
+assert status == 201, status
+for _ in range(100):
+    if writer_of() != "orders-3":
+        break
+    time.sleep(0.1)
+assert writer_of() in ("orders-1", "orders-2") and zones[writer_of()] != zones["orders-3"], members()
+cluster_events = [e["Message"] for e in rds.describe_events(SourceType="db-cluster", SourceIdentifier="orders")["Events"]]
+assert any("is unreachable" in m for m in cluster_events), cluster_events
+fault_api(sys.argv[1], "DELETE", "/_squall/faults")
+
+# Deleting the writer hands writing to a reader; an empty cluster can go.
+new_writer = writer_of()
+rds.delete_db_instance(DBInstanceIdentifier=new_writer)
+assert writer_of() != new_writer, members()
+for name in ("orders-1", "orders-2", "orders-3", "orders-sv2"):
+    if name != new_writer:
+        rds.delete_db_instance(DBInstanceIdentifier=name)
+for name in ("orders-1", "orders-2", "orders-3", "orders-sv2"):
+    rds.get_waiter("db_instance_deleted").wait(DBInstanceIdentifier=name, WaiterConfig=FAST)
+assert members() == {}, members()
+
 # Deletion: a final snapshot is required unless skipped (cluster snapshots are not built yet).
 fails("InvalidParameterCombination", rds.delete_db_cluster, DBClusterIdentifier="sessions")
 fails("NotImplemented", rds.delete_db_cluster, DBClusterIdentifier="sessions", FinalDBSnapshotIdentifier="last")
@@ -99,5 +175,7 @@ rds.get_waiter("db_cluster_deleted").wait(DBClusterIdentifier="sessions", Waiter
 fails("DBClusterNotFoundFault", rds.describe_db_clusters, DBClusterIdentifier="sessions")
 events = [e["Message"] for e in rds.describe_events(SourceType="db-cluster", SourceIdentifier="orders")["Events"]]
 assert events[0] == "DB cluster created" and "DB cluster stopped" in events and "DB cluster started" in events, events
+rds.delete_db_cluster(DBClusterIdentifier="orders", SkipFinalSnapshot=True)
+rds.get_waiter("db_cluster_deleted").wait(DBClusterIdentifier="orders", WaiterConfig=FAST)
 
 print("boto3 rds clusters: ok")

@@ -183,6 +183,16 @@ pub struct DbInstance {
     /// `(role ARN, feature name)`.
     #[serde(default)]
     pub roles: Vec<(String, String)>,
+    /// The Aurora DB cluster it belongs to: its storage is the cluster volume, not its own.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Its place in the order of failover (0 first, 15 last) within its cluster.
+    #[serde(default = "default_promotion_tier")]
+    pub promotion_tier: u32,
+}
+
+fn default_promotion_tier() -> u32 {
+    1
 }
 
 /// Settings of a DB instance that RDS checks and shows: security groups, storage autoscaling,

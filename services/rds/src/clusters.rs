@@ -1,7 +1,10 @@
 //! Aurora DB clusters on the wire: Create/Describe/Modify/Delete/Start/StopDBCluster. The rules
 //! are the control plane's (`squall_control::db_clusters`); this file decodes, calls, renders.
 
-use squall_control::db_clusters::{serverless_v2, DbCluster, DbClusterChanges, DbClusterSpec, ServerlessV2};
+use squall_control::db_clusters::{
+    serverless_v2, ClusterInstanceSpec, DbCluster, DbClusterChanges, DbClusterSpec, ServerlessV2,
+};
+use squall_control::model::rds::DbInstance;
 use squall_control::{ControlPlane, Region};
 use squall_protocol::ApiError;
 
@@ -23,7 +26,46 @@ fn scaling(c: Option<&ServerlessV2ScalingConfiguration>) -> Result<Option<Server
         .transpose()
 }
 
-fn render(c: &DbCluster, arns: &Arns<'_>) -> DBCluster {
+/// CreateDBInstance with DBClusterIdentifier: an instance of the cluster.
+pub(crate) fn create_instance(
+    region: &Region,
+    arns: &Arns<'_>,
+    r: CreateDBInstanceMessage,
+    now: u64,
+) -> Result<DbInstance, ApiError> {
+    let cluster = arns.name_of("cluster", r.db_cluster_identifier.as_deref().unwrap_or_default())?;
+    let spec = ClusterInstanceSpec {
+        id: r.db_instance_identifier.clone(),
+        cluster,
+        engine: r.engine.clone(),
+        class: r.db_instance_class.clone(),
+        zone: r.availability_zone.clone(),
+        promotion_tier: r.promotion_tier.map(|t| t.max(0) as u32),
+        publicly_accessible: r.publicly_accessible == Some(true),
+        tags: tag_map(r.tags.clone().unwrap_or_default())?,
+        own_storage_or_credentials: r.allocated_storage.is_some()
+            || r.master_username.is_some()
+            || r.master_user_password.is_some()
+            || r.multi_az == Some(true)
+            || r.storage_type.is_some(),
+    };
+    region.create_cluster_instance(spec, now).map_err(control_error)
+}
+
+fn members(c: &DbCluster, region: &Region, now: u64) -> Vec<DBClusterMember> {
+    let (members, writer) = region.read(now, |s| Ok((s.cluster_members(&c.id), c.writer.clone()))).unwrap_or_default();
+    members
+        .iter()
+        .map(|i| DBClusterMember {
+            db_instance_identifier: Some(i.id.clone()),
+            is_cluster_writer: Some(writer.as_deref() == Some(i.resource_id.as_str())),
+            db_cluster_parameter_group_status: Some("in-sync".into()),
+            promotion_tier: Some(i.promotion_tier as i32),
+        })
+        .collect()
+}
+
+fn render(c: &DbCluster, region: &Region, arns: &Arns<'_>, now: u64) -> DBCluster {
     let endpoint_host = |kind: &str| {
         if c.address == "localhost" || c.address.parse::<std::net::IpAddr>().is_ok() {
             c.address.clone()
@@ -53,7 +95,7 @@ fn render(c: &DbCluster, arns: &Arns<'_>) -> DBCluster {
         preferred_backup_window: Some(c.backup_window.clone()),
         preferred_maintenance_window: Some(c.maintenance_window.clone()),
         read_replica_identifiers: Some(Vec::new()),
-        db_cluster_members: Some(Vec::new()),
+        db_cluster_members: Some(members(c, region, now)),
         vpc_security_groups: Some(
             c.security_groups
                 .iter()
@@ -148,7 +190,7 @@ pub(crate) fn handle(
                 multi_az_cluster: r.db_cluster_instance_class.is_some() || r.allocated_storage.is_some(),
             };
             let c = region.create_db_cluster(spec, &control.config().rds_address, now).map_err(control_error)?;
-            Response::CreateDBCluster(CreateDBClusterResult { db_cluster: Some(render(&c, arns)) })
+            Response::CreateDBCluster(CreateDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
         }
         Request::DescribeDBClusters(r) => {
             let limit = max_records(r.max_records)?;
@@ -185,7 +227,7 @@ pub(crate) fn handle(
             let (page, marker) = paginate(selected, |c| c.id.clone(), r.marker.as_deref(), limit);
             Response::DescribeDBClusters(DBClusterMessage {
                 marker,
-                db_clusters: Some(page.iter().map(|c| render(c, arns)).collect()),
+                db_clusters: Some(page.iter().map(|c| render(c, region, arns, now)).collect()),
             })
         }
         Request::ModifyDBCluster(r) => {
@@ -222,7 +264,7 @@ pub(crate) fn handle(
                 storage_type: r.storage_type.clone(),
             };
             let c = region.modify_db_cluster(&id, changes, now).map_err(control_error)?;
-            Response::ModifyDBCluster(ModifyDBClusterResult { db_cluster: Some(render(&c, arns)) })
+            Response::ModifyDBCluster(ModifyDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
         }
         Request::DeleteDBCluster(r) => {
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
@@ -234,17 +276,23 @@ pub(crate) fn handle(
                     now,
                 )
                 .map_err(control_error)?;
-            Response::DeleteDBCluster(DeleteDBClusterResult { db_cluster: Some(render(&c, arns)) })
+            Response::DeleteDBCluster(DeleteDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
         }
         Request::StartDBCluster(r) => {
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
             let c = region.start_db_cluster(&id, now).map_err(control_error)?;
-            Response::StartDBCluster(StartDBClusterResult { db_cluster: Some(render(&c, arns)) })
+            Response::StartDBCluster(StartDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
+        }
+        Request::FailoverDBCluster(r) => {
+            let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
+            let target = r.target_db_instance_identifier.as_deref().map(|t| arns.name_of("db", t)).transpose()?;
+            let c = region.failover_db_cluster(&id, target.as_deref(), now).map_err(control_error)?;
+            Response::FailoverDBCluster(FailoverDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
         }
         Request::StopDBCluster(r) => {
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
             let c = region.stop_db_cluster(&id, now).map_err(control_error)?;
-            Response::StopDBCluster(StopDBClusterResult { db_cluster: Some(render(&c, arns)) })
+            Response::StopDBCluster(StopDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
         }
         other => {
             return Err(ApiError::new(500, "InternalFailure", format!("{} is not a DB cluster action", other.action())))

@@ -41,6 +41,12 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
     let now = control.now_ms();
     let arns = Arns { region: &ctx.region, account: &ctx.account_id };
     Ok(match request {
+        Request::CreateDBInstance(r) if r.db_cluster_identifier.is_some() => {
+            let made = clusters::create_instance(&region, &arns, r, now)?;
+            Response::CreateDBInstance(CreateDBInstanceResult {
+                db_instance: Some(render_instance(&made, &region, &arns, now)),
+            })
+        }
         Request::CreateDBInstance(r) => {
             let arn = arns.of("db", &r.db_instance_identifier.to_ascii_lowercase());
             let spec = instance_spec(r, arn)?;
@@ -81,6 +87,10 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         }
         Request::ModifyDBInstance(r) => {
             let id = r.db_instance_identifier.clone();
+            // An Aurora instance's place in the failover order changes at once.
+            if let Some(tier) = r.promotion_tier {
+                region.set_promotion_tier(&id, tier, now).map_err(control_error)?;
+            }
             let m = modification(r, arns.of("db", &id.to_ascii_lowercase()))?;
             let i = region.modify_db_instance(&id, m, now).map_err(control_error)?;
             Response::ModifyDBInstance(ModifyDBInstanceResult {
@@ -351,7 +361,8 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::ModifyDBCluster(_)
         | Request::DeleteDBCluster(_)
         | Request::StartDBCluster(_)
-        | Request::StopDBCluster(_)) => clusters::handle(control, &region, &arns, r, now)?,
+        | Request::StopDBCluster(_)
+        | Request::FailoverDBCluster(_)) => clusters::handle(control, &region, &arns, r, now)?,
         r @ (Request::DescribeDBLogFiles(_) | Request::DownloadDBLogFilePortion(_)) => log_files(&region, r, now)?,
         Request::ListTagsForResource(r) => {
             no_filters(r.filters.as_deref())?;
@@ -666,6 +677,8 @@ fn render_with(i: &Instance, rel: Related, arns: &Arns<'_>, now: u64) -> DBInsta
             hosted_zone_id: Some("Z2R2ITUGPM61AM".into()),
         }),
         allocated_storage: Some(i.allocated_gib as i32),
+        db_cluster_identifier: i.cluster.clone(),
+        promotion_tier: i.cluster.as_ref().map(|_| i.promotion_tier as i32),
         instance_create_time: (!creating).then(|| timestamp(i.created_ms)),
         // squall restores the present (see squall_control::db_backups).
         latest_restorable_time: (i.backup_retention_days > 0 && !creating).then(|| timestamp(now)),
@@ -1052,6 +1065,9 @@ fn describe_instances(
                             "db-instance-id" => *v == i.id || *v == arns.of("db", &i.id),
                             "dbi-resource-id" => *v == i.resource_id,
                             "engine" => *v == i.engine,
+                            "db-cluster-id" => {
+                                i.cluster.as_ref().is_some_and(|c| *v == *c || *v == arns.of("cluster", c))
+                            }
                             _ => false,
                         })
                     })

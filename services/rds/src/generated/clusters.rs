@@ -905,6 +905,52 @@ impl QueryDecode for DescribeDBClustersMessage {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `FailoverDBClusterMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FailoverDBClusterMessage {
+    pub db_cluster_identifier: String,
+    pub target_db_instance_identifier: Option<String>,
+}
+impl FailoverDBClusterMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterIdentifier"))?,
+                &join(key, "DBClusterIdentifier"),
+            )?,
+            target_db_instance_identifier: String::decode_query(q, &join(key, "TargetDBInstanceIdentifier"))?,
+        })
+    }
+}
+impl QueryDecode for FailoverDBClusterMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `FailoverDBClusterResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FailoverDBClusterResult {
+    pub db_cluster: Option<DBCluster>,
+}
+impl FailoverDBClusterResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster {
+            v.encode_xml(w, "DBCluster");
+        }
+    }
+}
+impl XmlEncode for FailoverDBClusterResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `LimitlessDatabase` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LimitlessDatabase {

@@ -275,6 +275,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DeleteDBCluster",
     "StartDBCluster",
     "StopDBCluster",
+    "FailoverDBCluster",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -345,6 +346,7 @@ pub enum Request {
     DeleteDBCluster(DeleteDBClusterMessage),
     StartDBCluster(StartDBClusterMessage),
     StopDBCluster(StopDBClusterMessage),
+    FailoverDBCluster(FailoverDBClusterMessage),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -487,6 +489,7 @@ impl Request {
             "DeleteDBCluster" => DeleteDBClusterMessage::decode_members(q, "").map(Self::DeleteDBCluster),
             "StartDBCluster" => StartDBClusterMessage::decode_members(q, "").map(Self::StartDBCluster),
             "StopDBCluster" => StopDBClusterMessage::decode_members(q, "").map(Self::StopDBCluster),
+            "FailoverDBCluster" => FailoverDBClusterMessage::decode_members(q, "").map(Self::FailoverDBCluster),
             _ => return None,
         })
     }
@@ -559,6 +562,7 @@ impl Request {
             Self::DeleteDBCluster(_) => "DeleteDBCluster",
             Self::StartDBCluster(_) => "StartDBCluster",
             Self::StopDBCluster(_) => "StopDBCluster",
+            Self::FailoverDBCluster(_) => "FailoverDBCluster",
         }
     }
 }
@@ -631,6 +635,7 @@ pub enum Response {
     DeleteDBCluster(DeleteDBClusterResult),
     StartDBCluster(StartDBClusterResult),
     StopDBCluster(StopDBClusterResult),
+    FailoverDBCluster(FailoverDBClusterResult),
 }
 impl Response {
     /// The operation's name.
@@ -702,6 +707,7 @@ impl Response {
             Self::DeleteDBCluster(_) => "DeleteDBCluster",
             Self::StartDBCluster(_) => "StartDBCluster",
             Self::StopDBCluster(_) => "StopDBCluster",
+            Self::FailoverDBCluster(_) => "FailoverDBCluster",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -945,6 +951,10 @@ impl Response {
                 true
             }
             Self::StopDBCluster(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::FailoverDBCluster(v) => {
                 v.encode_members(w);
                 true
             }
