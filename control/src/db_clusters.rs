@@ -367,7 +367,9 @@ impl RegionState {
             .filter(|p| !p.is_empty())
             .ok_or_else(|| invalid("The parameter MasterUserPassword must be provided and must not be blank."))?;
         check_password(&password)?;
-        let port = spec.port.unwrap_or(engine.port);
+        // Like an instance's, a free port of `--rds-ports` unless one is asked for: the writer
+        // endpoint's SQL listens there.
+        let port = spec.port.unwrap_or_else(|| self.free_db_port(engine.port));
         if !(1150..=65535).contains(&port) {
             return Err(invalid(format!("Invalid port {port}: it must be between 1150 and 65535.")));
         }

@@ -53,6 +53,9 @@ pub struct DbEndpoint {
     pub replicating_from: Option<String>,
     /// The values of the instance's DB parameter group it runs with now (formulas worked out).
     pub parameters: std::collections::BTreeMap<String, String>,
+    /// For an Aurora cluster's writer endpoint: the cluster volume (a volume in each of three
+    /// zones, written by quorum); empty for a DB instance.
+    pub cluster_volume: Vec<DbStorage>,
 }
 
 impl DbEndpoint {
@@ -72,7 +75,10 @@ impl DbEndpoint {
     /// standby; a standby is added or dropped; the storage grows) means the database must be
     /// closed and opened again.
     pub fn storage_key(&self) -> String {
-        let standby = self.standby.as_ref().map(|s| s.volumes.join(",")).unwrap_or_default();
+        let mut standby = self.standby.as_ref().map(|s| s.volumes.join(",")).unwrap_or_default();
+        for s in &self.cluster_volume {
+            standby.push_str(&s.volumes.join(","));
+        }
         let mode = if self.read_only { "ro" } else { "rw" };
         // A storage that grew is opened again, with its new room.
         format!("{}/{}|{standby}|{mode}|{}", self.region, self.primary.volumes.join(","), self.allocated_gib)
@@ -188,6 +194,8 @@ type OutOfSync = Box<dyn Fn() -> Result<(), ControlError> + Send + Sync>;
 pub struct DbDevice {
     instance: String,
     size: u64,
+    /// An Aurora cluster's storage: the cluster volume, by quorum (then `primary` is unused).
+    quorum: Option<squall_storage::QuorumVolume>,
     primary: Copy,
     standby: Option<Copy>,
     /// Writes go to the standby too while this holds.
@@ -207,7 +215,9 @@ impl std::fmt::Debug for DbDevice {
 
 fn held_or(instance: &str, e: StorageError) -> DbIoError {
     match e {
-        StorageError::Stuck(_) => DbIoError::Held(instance.to_string()),
+        // A cluster volume without its write quorum holds writes as a stuck volume does: reads
+        // go on, writes wait for the copies to come back (the cluster is read-only meanwhile).
+        StorageError::Stuck(_) | StorageError::NoQuorum { .. } => DbIoError::Held(instance.to_string()),
         other => DbIoError::Storage(other.to_string()),
     }
 }
@@ -236,6 +246,9 @@ impl DbDevice {
 
     pub fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, DbIoError> {
         self.check(offset, len as u64)?;
+        if let Some(q) = &self.quorum {
+            return q.read(offset, len as u64).map_err(|e| held_or(&self.instance, e));
+        }
         self.primary.read(offset, len).map_err(|e| held_or(&self.instance, e))
     }
 
@@ -244,6 +257,9 @@ impl DbDevice {
         self.check(offset, data.len() as u64)?;
         // Stamped before the bytes land: a restore to a time after the stamp never misses them.
         self.last_write.fetch_max((self.wall_ms)(), Ordering::SeqCst);
+        if let Some(q) = &self.quorum {
+            return q.write(offset, data).map_err(|e| held_or(&self.instance, e));
+        }
         self.primary.write(offset, data).map_err(|e| held_or(&self.instance, e))?;
         self.on_standby(|standby| standby.write(offset, data))
     }
@@ -252,6 +268,14 @@ impl DbDevice {
     /// the in-sync standby. The two zones' syncs run side by side (a Multi-AZ commit waits for
     /// the slower, not for the sum).
     pub fn flush(&self) -> Result<(), DbIoError> {
+        if let Some(q) = &self.quorum {
+            q.flush().map_err(|e| held_or(&self.instance, e))?;
+            // Copies that missed writes while they were away catch up from the others.
+            if let Err(e) = q.repair() {
+                tracing::warn!(cluster = %self.instance, "could not repair the cluster volume yet: {e}");
+            }
+            return Ok(());
+        }
         if !self.standby_in_sync() {
             return self.primary.flush().map_err(|e| held_or(&self.instance, e));
         }
@@ -342,7 +366,42 @@ impl RegionState {
                 }
             }),
             parameters: self.db_parameter_view(i).values,
+            cluster_volume: Vec::new(),
         }
+    }
+
+    /// The writer endpoint of an Aurora cluster: its SQL on the cluster volume, serving while the
+    /// cluster is available and has a writer that is.
+    fn cluster_endpoint(&self, region: &RegionName, c: &crate::db_clusters::DbCluster) -> Option<DbEndpoint> {
+        use crate::db_clusters::DbClusterStatus as S;
+        let writer = self.cluster_writer(&c.id)?;
+        let status = match c.status {
+            S::Available | S::Modifying => writer.status,
+            S::Creating => DbInstanceStatus::Creating,
+            S::FailingOver => DbInstanceStatus::Rebooting,
+            S::Stopping | S::Stopped => DbInstanceStatus::Stopped,
+            S::Starting => DbInstanceStatus::Starting,
+            S::Deleting => DbInstanceStatus::Deleting,
+        };
+        Some(DbEndpoint {
+            region: region.clone(),
+            id: format!("cluster-{}", c.id),
+            resource_id: c.resource_id.clone(),
+            engine: c.engine.clone(),
+            port: c.port,
+            master_username: c.master_username.clone(),
+            master_password: c.master_password.clone(),
+            db_name: c.db_name.clone().unwrap_or_else(|| "postgres".to_string()),
+            status,
+            primary: c.volume.first()?.clone(),
+            standby: None,
+            standby_in_sync: false,
+            allocated_gib: crate::db_clusters::CLUSTER_VOLUME_GIB,
+            read_only: false,
+            replicating_from: None,
+            parameters: std::collections::BTreeMap::new(),
+            cluster_volume: c.volume.clone(),
+        })
     }
 
     /// Records that the standby of `id` (the copy in `standby_zone`) no longer gets the writes.
@@ -407,13 +466,13 @@ impl ControlPlane {
         let mut out = Vec::new();
         for name in self.known_regions() {
             let found = self.region(&name).read(now, |state| {
-                // A cluster's instances have no storage of their own to serve (their SQL
-                // endpoint on the cluster volume is not built yet).
-                Ok(state
-                    .db_instances()
-                    .filter(|i| i.cluster.is_none())
-                    .map(|i| state.db_endpoint(&name, i))
-                    .collect::<Vec<_>>())
+                // A cluster's instances have no storage of their own: the cluster's writer
+                // endpoint serves its SQL on the cluster volume.
+                let instances =
+                    state.db_instances().filter(|i| i.cluster.is_none()).map(|i| state.db_endpoint(&name, i));
+                let clusters: Vec<DbEndpoint> =
+                    state.db_clusters().iter().filter_map(|c| state.cluster_endpoint(&name, c)).collect();
+                Ok(instances.chain(clusters).collect::<Vec<_>>())
             });
             out.extend(found.unwrap_or_default());
         }
@@ -424,10 +483,19 @@ impl ControlPlane {
     /// The device of an endpoint's storage, as it is now.
     pub fn db_device(&self, endpoint: &DbEndpoint) -> Result<Arc<DbDevice>, ControlError> {
         let region = self.region(&endpoint.region);
-        let (mut primary, mut standby) = region.read(self.now_ms(), |state| {
+        let quorum_dir = region.dir().join("rds-quorum");
+        let (mut primary, mut standby, quorum) = region.read(self.now_ms(), |state| {
             let primary = Copy::open(state, &endpoint.primary)?;
             let standby = endpoint.standby.as_ref().map(|s| Copy::open(state, s)).transpose()?;
-            Ok((primary, standby))
+            let quorum = if endpoint.cluster_volume.is_empty() {
+                None
+            } else {
+                std::fs::create_dir_all(&quorum_dir)
+                    .map_err(|e| ControlError::invariant(format!("{}: {e}", quorum_dir.display())))?;
+                let id = endpoint.id.strip_prefix("cluster-").unwrap_or(&endpoint.id);
+                Some(state.cluster_volume(id, &quorum_dir)?)
+            };
+            Ok((primary, standby, quorum))
         })?;
         primary.paused = region.db_io_paused.clone();
         if let Some(s) = standby.as_mut() {
@@ -446,8 +514,10 @@ impl ControlPlane {
             let now = start + clock.now().as_millis() as u64;
             region.with_state(now, |state| state.mark_db_standby_out_of_sync(&id, &standby_zone, now))
         });
+        let size = if quorum.is_some() { u64::from(crate::db_clusters::CLUSTER_VOLUME_GIB) << 30 } else { size };
         Ok(Arc::new(DbDevice {
             instance: endpoint.id.clone(),
+            quorum,
             size,
             primary,
             standby_in_sync: AtomicBool::new(endpoint.standby_in_sync && standby.is_some()),

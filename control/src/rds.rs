@@ -692,8 +692,9 @@ impl RegionState {
 
     /// The lowest port of the configured range that no instance of the region has (the engine's
     /// own port when all are taken).
-    fn free_db_port(&self, engine_port: u16) -> u16 {
-        let taken: std::collections::BTreeSet<u16> = self.db_instances.values().map(|i| i.port).collect();
+    pub(crate) fn free_db_port(&self, engine_port: u16) -> u16 {
+        let taken: std::collections::BTreeSet<u16> =
+            self.db_instances.values().map(|i| i.port).chain(self.db_clusters.values().map(|c| c.port)).collect();
         self.db_ports.clone().find(|p| !taken.contains(p)).unwrap_or(engine_port)
     }
 

@@ -1,0 +1,93 @@
+"""The SQL endpoint of an Aurora cluster, through boto3 and psycopg 3, against the squall at
+argv[1] (the cluster's port argv[2]): the writer endpoint serves PostgreSQL on the cluster volume
+(six copies in three zones); when the writer's zone goes out the cluster fails over by itself and
+no acknowledged commit is lost, and writes go on with four copies; when one more zone loses a copy
+the cluster volume has no write quorum, a write waits (reads that do not queue behind it go on),
+and it completes once the copies come back.
+
+Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
+"""
+import sys
+import threading
+import time
+
+from common import FAST, client, fault_api, pg_connect
+
+endpoint = sys.argv[1]
+port = int(sys.argv[2])
+rds = client("rds", endpoint)
+
+cluster = rds.create_db_cluster(DBClusterIdentifier="ledger", Engine="aurora-postgresql", Port=port,
+                                MasterUsername="app", MasterUserPassword="s3cret-pass")["DBCluster"]
+zones = cluster["AvailabilityZones"]
+for name, zone, tier in (("ledger-a", zones[0], 0), ("ledger-b", zones[1], 1), ("ledger-c", zones[2], 2)):
+    rds.create_db_instance(DBInstanceIdentifier=name, DBClusterIdentifier="ledger", Engine="aurora-postgresql",
+                           DBInstanceClass="db.r6g.large", AvailabilityZone=zone, PromotionTier=tier)
+for name in ("ledger-a", "ledger-b", "ledger-c"):
+    rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier=name, WaiterConfig=FAST)
+rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier="ledger", WaiterConfig=FAST)
+
+
+def writer():
+    c = rds.describe_db_clusters(DBClusterIdentifier="ledger")["DBClusters"][0]
+    return c["Status"], next(m["DBInstanceIdentifier"] for m in c["DBClusterMembers"] if m["IsClusterWriter"])
+
+
+assert writer() == ("available", "ledger-a"), writer()
+
+# Acknowledged commits through the writer endpoint.
+conn = pg_connect(port, "app", "s3cret-pass")
+conn.execute("CREATE TABLE entries (n integer PRIMARY KEY, note text)")
+for n in range(100):
+    conn.execute("INSERT INTO entries VALUES (%s, %s)", (n, f"entry {n}"))
+conn.close()
+
+# The writer's zone goes out: automatic failover to ledger-b, nothing acknowledged is lost, and
+# the cluster volume takes writes with the four copies left.
+status, _ = fault_api(endpoint, "POST", "/_squall/faults", {"kind": "az-outage", "region": "us-east-1", "zone": zones[0]})
+assert status == 201
+for _ in range(100):
+    if writer() == ("available", "ledger-b"):
+        break
+    time.sleep(0.1)
+assert writer() == ("available", "ledger-b"), writer()
+conn = pg_connect(port, "app", "s3cret-pass")
+assert conn.execute("SELECT count(*), sum(n) FROM entries").fetchone() == (100, sum(range(100)))
+for n in range(100, 120):
+    conn.execute("INSERT INTO entries VALUES (%s, %s)", (n, f"entry {n}"))
+assert conn.execute("SELECT count(*) FROM entries").fetchone() == (120,)
+
+# One more zone loses copies (three of its four nodes): no write quorum. A read goes on; a write
+# waits, and completes once the storage is back, with everything acknowledged before it.
+status, _ = fault_api(endpoint, "POST", "/_squall/faults",
+                      {"kind": "node-crash", "region": "us-east-1", "zone": zones[1], "nodes": [0, 1, 2]})
+assert status == 201
+assert conn.execute("SELECT count(*) FROM entries").fetchone() == (120,)
+finished = {}
+
+
+def write():
+    try:
+        c = pg_connect(port, "app", "s3cret-pass")
+        c.execute("INSERT INTO entries VALUES (999, 'after the quorum came back')")
+        finished["at"] = time.monotonic()
+    except Exception as e:  # noqa: BLE001 - reported below
+        finished["error"] = repr(e)
+
+
+thread = threading.Thread(target=write, daemon=True)
+thread.start()
+time.sleep(2)
+assert finished == {}, f"a write finished without a write quorum: {finished}"
+healed_at = time.monotonic()
+status, _ = fault_api(endpoint, "DELETE", "/_squall/faults")
+assert status == 200
+thread.join(60)
+assert "at" in finished and finished["at"] >= healed_at, finished
+conn.close()
+conn = pg_connect(port, "app", "s3cret-pass")
+assert conn.execute("SELECT count(*) FROM entries").fetchone() == (121,)
+assert conn.execute("SELECT note FROM entries WHERE n = 999").fetchone() == ("after the quorum came back",)
+conn.close()
+
+print("rds cluster sql: ok")
