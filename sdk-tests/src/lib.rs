@@ -53,6 +53,7 @@ macro_rules! for_each_check {
             images_boot_their_snapshots,
             instance_attributes_and_idempotency,
             rds_multi_az_instance_fails_over,
+            rds_aurora_cluster_fails_over,
             fis_experiment_pauses_a_volume_until_stopped
         );
     };

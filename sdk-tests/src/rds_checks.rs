@@ -91,3 +91,90 @@ pub async fn rds_multi_az_instance_fails_over(endpoint: String) {
     .await;
     client.wait_until_db_instance_deleted().db_instance_identifier("ledger").wait(WAIT).await.expect("waiter");
 }
+
+/// The writer of a cluster, as DescribeDBClusters shows it: (status, writer instance).
+async fn cluster_writer(client: &aws_sdk_rds::Client, id: &str) -> (String, Option<String>) {
+    let out = client.describe_db_clusters().db_cluster_identifier(id).send().await.expect("DescribeDBClusters");
+    let c = &out.db_clusters()[0];
+    let writer = c
+        .db_cluster_members()
+        .iter()
+        .find(|m| m.is_cluster_writer() == Some(true))
+        .and_then(|m| m.db_instance_identifier())
+        .map(str::to_string);
+    (c.status().unwrap_or_default().to_string(), writer)
+}
+
+/// An Aurora cluster through aws-sdk-rds: CreateDBCluster → the `db_cluster_available` waiter →
+/// a writer and a reader → FailoverDBCluster to the reader → deletion with the
+/// `db_cluster_deleted` waiter, and RDS's codes.
+pub async fn rds_aurora_cluster_fails_over(endpoint: String) {
+    let client = rds(&endpoint, "eu-west-1");
+    let made = client
+        .create_db_cluster()
+        .db_cluster_identifier("Payments")
+        .engine("aurora-postgresql")
+        .master_username("app")
+        .master_user_password("s3cret-pass")
+        .send()
+        .await
+        .expect("CreateDBCluster");
+    let c = made.db_cluster().expect("the cluster");
+    assert_eq!((c.db_cluster_identifier(), c.status()), (Some("payments"), Some("creating")));
+    assert_eq!(c.db_cluster_arn(), Some("arn:aws:rds:eu-west-1:000000000000:cluster:payments"));
+    assert_eq!(c.availability_zones().len(), 3);
+    // Polled here first: the SDK's waiters wait 30 s between attempts.
+    wait_for("the cluster", WAIT, async || cluster_writer(&client, "payments").await.0 == "available").await;
+    client.wait_until_db_cluster_available().db_cluster_identifier("payments").wait(WAIT).await.expect("waiter");
+    for (name, tier) in [("payments-1", 1), ("payments-2", 0)] {
+        client
+            .create_db_instance()
+            .db_instance_identifier(name)
+            .db_cluster_identifier("payments")
+            .engine("aurora-postgresql")
+            .db_instance_class("db.r6g.large")
+            .promotion_tier(tier)
+            .send()
+            .await
+            .expect("CreateDBInstance in the cluster");
+        wait_for("the instance", WAIT, async || placement(&client, name).await.0 == "available").await;
+        client.wait_until_db_instance_available().db_instance_identifier(name).wait(WAIT).await.expect("waiter");
+    }
+    assert_eq!(cluster_writer(&client, "payments").await, ("available".into(), Some("payments-1".into())));
+    let failing = client.failover_db_cluster().db_cluster_identifier("payments").send().await.expect("Failover");
+    assert_eq!(failing.db_cluster().and_then(|c| c.status()), Some("failing-over"));
+    wait_for("the failover", WAIT, async || cluster_writer(&client, "payments").await.0 == "available").await;
+    client.wait_until_db_cluster_available().db_cluster_identifier("payments").wait(WAIT).await.expect("waiter");
+    assert_eq!(cluster_writer(&client, "payments").await, ("available".into(), Some("payments-2".into())));
+
+    let e = client.describe_db_clusters().db_cluster_identifier("nobody").send().await.expect_err("no such cluster");
+    let seen = error_seen(e);
+    assert_eq!((seen.status, seen.code.as_str()), (404, "DBClusterNotFoundFault"));
+    let e = client
+        .delete_db_cluster()
+        .db_cluster_identifier("payments")
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .expect_err("instances are still in it");
+    assert_eq!(error_seen(e).code, "InvalidDBClusterStateFault");
+    for name in ["payments-1", "payments-2"] {
+        client.delete_db_instance().db_instance_identifier(name).send().await.expect("DeleteDBInstance");
+        wait_for("the deletion", WAIT, async || {
+            client.describe_db_instances().db_instance_identifier(name).send().await.is_err()
+        })
+        .await;
+    }
+    client
+        .delete_db_cluster()
+        .db_cluster_identifier("payments")
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .expect("DeleteDBCluster");
+    wait_for("the cluster's deletion", WAIT, async || {
+        client.describe_db_clusters().db_cluster_identifier("payments").send().await.is_err()
+    })
+    .await;
+    client.wait_until_db_cluster_deleted().db_cluster_identifier("payments").wait(WAIT).await.expect("waiter");
+}

@@ -565,3 +565,97 @@ async fn aws_cli_launch_templates_interfaces_and_prefix_lists() {
     assert!(lists.as_array().expect("names").iter().any(|n| n == "com.amazonaws.us-east-1.s3"), "{lists}");
     server.shutdown().await;
 }
+
+/// Aurora through the CLI (instant mode, so its waiters answer at the first poll): a cluster,
+/// its waiter, two instances, a failover to a named reader, and deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_cli_drives_aurora_clusters() {
+    let options = ServeOptions { lifecycle_delay_ms: 0, ..ServeOptions::ephemeral() };
+    let server = squall::start(&options).await.expect("squall starts");
+    let endpoint = server.endpoint_url();
+    let run = |args: Vec<String>| {
+        let endpoint = endpoint.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            aws(&endpoint, &args)
+        })
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let ok = |out: Output| -> serde_json::Value {
+        assert!(out.status.success(), "aws failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let Some(out) = run(args(&[
+        "rds",
+        "create-db-cluster",
+        "--db-cluster-identifier",
+        "books",
+        "--engine",
+        "aurora-mysql",
+        "--master-username",
+        "admin",
+        "--master-user-password",
+        "s3cret-pass",
+    ]))
+    .await
+    .expect("task") else {
+        return;
+    };
+    let made = ok(out);
+    assert_eq!(made["DBCluster"]["Engine"], "aurora-mysql");
+    ok(run(args(&["rds", "wait", "db-cluster-available", "--db-cluster-identifier", "books"]))
+        .await
+        .expect("task")
+        .expect("aws ran before"));
+    for name in ["books-1", "books-2"] {
+        ok(run(args(&[
+            "rds",
+            "create-db-instance",
+            "--db-instance-identifier",
+            name,
+            "--db-cluster-identifier",
+            "books",
+            "--engine",
+            "aurora-mysql",
+            "--db-instance-class",
+            "db.r6g.large",
+        ]))
+        .await
+        .expect("task")
+        .expect("aws ran before"));
+    }
+    let failed_over = ok(run(args(&[
+        "rds",
+        "failover-db-cluster",
+        "--db-cluster-identifier",
+        "books",
+        "--target-db-instance-identifier",
+        "books-2",
+    ]))
+    .await
+    .expect("task")
+    .expect("aws ran before"));
+    let members = failed_over["DBCluster"]["DBClusterMembers"].as_array().expect("members").clone();
+    let writer: Vec<&serde_json::Value> = members.iter().filter(|m| m["IsClusterWriter"] == true).collect();
+    assert_eq!(writer.len(), 1);
+    assert_eq!(writer[0]["DBInstanceIdentifier"], "books-2", "{members:?}");
+    let out = run(args(&["rds", "delete-db-cluster", "--db-cluster-identifier", "books", "--skip-final-snapshot"]))
+        .await
+        .expect("task")
+        .expect("aws ran before");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("InvalidDBClusterStateFault"));
+    for name in ["books-1", "books-2"] {
+        ok(run(args(&["rds", "delete-db-instance", "--db-instance-identifier", name]))
+            .await
+            .expect("task")
+            .expect("aws ran before"));
+    }
+    ok(run(args(&["rds", "delete-db-cluster", "--db-cluster-identifier", "books", "--skip-final-snapshot"]))
+        .await
+        .expect("task")
+        .expect("aws ran before"));
+    let left = ok(run(args(&["rds", "describe-db-clusters"])).await.expect("task").expect("aws ran before"));
+    assert_eq!(left["DBClusters"], serde_json::json!([]));
+    server.shutdown().await;
+}
