@@ -310,6 +310,18 @@ impl RegionState {
         address: &str,
         now_ms: u64,
     ) -> Result<DbCluster, ControlError> {
+        self.new_db_cluster(spec, zones, address, now_ms, None)
+    }
+
+    /// A new cluster, its cluster volume empty or restored from the snapshot store's `from`.
+    pub(crate) fn new_db_cluster(
+        &mut self,
+        spec: DbClusterSpec,
+        zones: &[Zone],
+        address: &str,
+        now_ms: u64,
+        from: Option<&str>,
+    ) -> Result<DbCluster, ControlError> {
         let id = spec.id.to_ascii_lowercase();
         if !crate::rds::identifier_shape(&id, 63) {
             return Err(invalid(
@@ -446,8 +458,9 @@ impl RegionState {
         }
         let resource_id = self.cluster_resource_id();
         let mut volume = Vec::new();
+        let source: Option<Vec<String>> = from.map(|f| vec![f.to_string()]);
         for zone in &chosen {
-            match self.create_db_storage(&resource_id, zone, CLUSTER_VOLUME_GIB, None) {
+            match self.create_db_storage(&resource_id, zone, CLUSTER_VOLUME_GIB, source.as_deref()) {
                 Ok(s) => volume.push(s),
                 Err(e) => {
                     for made in &volume {
@@ -492,7 +505,10 @@ impl RegionState {
             tags: spec.tags,
         };
         self.db_clusters.insert(id.clone(), cluster.clone());
-        self.cluster_event(&id, "DB cluster created", "RDS-EVENT-0170", "creation", now_ms);
+        match from {
+            None => self.cluster_event(&id, "DB cluster created", "RDS-EVENT-0170", "creation", now_ms),
+            Some(_) => self.cluster_event(&id, "Restored from snapshot", "RDS-EVENT-0173", "creation", now_ms),
+        }
         Ok(cluster)
     }
 
@@ -657,6 +673,7 @@ impl RegionState {
         id: &str,
         skip_final_snapshot: bool,
         final_snapshot: Option<&str>,
+        quorum_dir: &std::path::Path,
         now_ms: u64,
     ) -> Result<DbCluster, ControlError> {
         let c = self.db_cluster(id)?.clone();
@@ -672,13 +689,7 @@ impl RegionState {
             (false, None) => {
                 return Err(combination("FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified."))
             }
-            (false, Some(_)) => {
-                return Err(RdsError::NotBuiltYet(
-                    "DB cluster snapshots are not built yet in squall: delete with SkipFinalSnapshot.".into(),
-                )
-                .into())
-            }
-            (true, None) => {}
+            (false, Some(_)) | (true, None) => {}
         }
         self.cluster_in(id, &[DbClusterStatus::Available, DbClusterStatus::Stopped])?;
         if self.cluster_members(&c.id).iter().any(|i| i.status != crate::model::rds::DbInstanceStatus::Deleting) {
@@ -686,6 +697,9 @@ impl RegionState {
                 "Cluster cannot be deleted, it still contains DB instances in non-deleting state.".into(),
             )
             .into());
+        }
+        if let Some(name) = final_snapshot {
+            self.create_db_cluster_snapshot(&c.id, name, BTreeMap::new(), quorum_dir, now_ms)?;
         }
         self.cluster_event(&c.id, "DB cluster deleted", "RDS-EVENT-0172", "deletion", now_ms);
         self.set_cluster_status(id, DbClusterStatus::Deleting, now_ms)
@@ -1130,7 +1144,8 @@ impl Region {
         final_snapshot: Option<&str>,
         now_ms: u64,
     ) -> Result<DbCluster, ControlError> {
-        self.with_state(now_ms, |state| state.delete_db_cluster(id, skip_final_snapshot, final_snapshot, now_ms))
+        let dir = self.dir().join("rds-quorum");
+        self.with_state(now_ms, |state| state.delete_db_cluster(id, skip_final_snapshot, final_snapshot, &dir, now_ms))
     }
 
     pub fn create_cluster_instance(&self, spec: ClusterInstanceSpec, now_ms: u64) -> Result<DbInstance, ControlError> {

@@ -8,6 +8,7 @@
 pub mod addresses;
 pub mod block_io;
 pub mod db_backups;
+pub mod db_cluster_snapshots;
 pub mod db_clusters;
 pub mod db_cross_region;
 pub mod db_event_subscriptions;

@@ -42,12 +42,15 @@ impl RegionState {
         let db_instances = self.db_instances.values().map(|i| crate::rds::db_instance_next_due(i, d));
         let db_snapshots = self.db_snapshots.values().map(|s| crate::rds::db_snapshot_next_due(s, d));
         let db_clusters = self.db_clusters.values().map(|c| crate::db_clusters::db_cluster_next_due(c, d));
+        let db_cluster_snapshots =
+            self.db_cluster_snapshots.values().map(|s| crate::db_cluster_snapshots::cluster_snapshot_next_due(s, d));
         volumes
             .chain(snapshots)
             .chain(instances)
             .chain(db_instances)
             .chain(db_snapshots)
             .chain(db_clusters)
+            .chain(db_cluster_snapshots)
             .min()
             .unwrap_or(u64::MAX)
     }
@@ -112,6 +115,7 @@ impl RegionState {
         self.settle_instances(now_ms)?;
         self.settle_db_instances(now_ms)?;
         self.settle_db_clusters(now_ms)?;
+        self.settle_db_cluster_snapshots(now_ms);
         let due_snapshots = due_now(&self.pending.snapshots, &self.snapshots, |s| snapshot_next_due(s, d), now_ms);
         for id in due_snapshots {
             if let Some(s) = self.snapshots.get_mut(&id) {

@@ -37,10 +37,13 @@ pub(crate) const MIGRATIONS: &[db::Migration] = &[
     create_db_clusters,
 ];
 
-/// Step 9: Aurora DB clusters.
+/// Step 9: Aurora DB clusters and their snapshots.
 fn create_db_clusters(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
-    tx.execute_batch("CREATE TABLE db_clusters (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;")
-        .map_err(db::db_error)
+    tx.execute_batch(
+        "CREATE TABLE db_clusters (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE db_cluster_snapshots (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
+    )
+    .map_err(db::db_error)
 }
 
 /// Step 8: network interfaces and launch templates (instances launched before this step gain

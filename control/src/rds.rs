@@ -2309,6 +2309,7 @@ impl RegionState {
         match kind {
             "db" => Ok(&mut self.instance_mut(id)?.tags),
             "cluster" => self.cluster_tags_mut(id),
+            "cluster-snapshot" => self.cluster_snapshot_tags_mut(id),
             "subgrp" => {
                 let key = id.to_ascii_lowercase();
                 self.db_subnet_groups
@@ -2363,6 +2364,7 @@ impl RegionState {
         match kind {
             "db" => Ok(self.db_instance(id)?.tags.clone()),
             "cluster" => Ok(self.db_cluster(id)?.tags.clone()),
+            "cluster-snapshot" => Ok(self.db_cluster_snapshot(id)?.tags.clone()),
             "subgrp" => Ok(self.db_subnet_group(id)?.tags),
             "pg" => Ok(self.db_parameter_group(id)?.tags),
             "og" => Ok(self.db_option_group(id)?.tags),

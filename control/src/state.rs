@@ -56,6 +56,7 @@ pub struct RegionState {
     pub(crate) network_interfaces: Table<String, crate::model::network::NetworkInterface>,
     pub(crate) launch_templates: Table<String, crate::launch_templates::LaunchTemplate>,
     pub(crate) db_clusters: Table<String, crate::db_clusters::DbCluster>,
+    pub(crate) db_cluster_snapshots: Table<String, crate::db_cluster_snapshots::DbClusterSnapshot>,
     pub(crate) db_log_backups: Table<String, crate::model::rds::DbLogBackup>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
@@ -142,6 +143,7 @@ impl RegionState {
             network_interfaces: Table::from_rows(db.load::<crate::model::network::NetworkInterface>()?),
             launch_templates: Table::from_rows(db.load::<crate::launch_templates::LaunchTemplate>()?),
             db_clusters: Table::from_rows(db.load::<crate::db_clusters::DbCluster>()?),
+            db_cluster_snapshots: Table::from_rows(db.load::<crate::db_cluster_snapshots::DbClusterSnapshot>()?),
             db_log_backups: Table::from_rows(db.load::<crate::model::rds::DbLogBackup>()?),
             db,
             store,
@@ -236,6 +238,7 @@ impl RegionState {
             || self.network_interfaces.has_changes()
             || self.launch_templates.has_changes()
             || self.db_clusters.has_changes()
+            || self.db_cluster_snapshots.has_changes()
             || self.db_log_backups.has_changes()
             || self.network.default_made_changed;
         if !changed {
@@ -268,6 +271,7 @@ impl RegionState {
             db::put_changes(&tx, &self.network_interfaces)?;
             db::put_changes(&tx, &self.launch_templates)?;
             db::put_changes(&tx, &self.db_clusters)?;
+            db::put_changes(&tx, &self.db_cluster_snapshots)?;
             db::put_changes(&tx, &self.db_log_backups)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
@@ -319,6 +323,7 @@ impl RegionState {
         self.network_interfaces.commit();
         self.launch_templates.commit();
         self.db_clusters.commit();
+        self.db_cluster_snapshots.commit();
         self.db_log_backups.commit();
     }
 
@@ -386,6 +391,7 @@ impl RegionState {
         self.network_interfaces.rollback();
         self.launch_templates.rollback();
         self.db_clusters.rollback();
+        self.db_cluster_snapshots.rollback();
         self.db_log_backups.rollback();
     }
 

@@ -14,7 +14,7 @@ import time
 from common import FAST, client, fault_api, pg_connect
 
 endpoint = sys.argv[1]
-port = int(sys.argv[2])
+port, restored_port = int(sys.argv[2]), int(sys.argv[3])
 rds = client("rds", endpoint)
 
 cluster = rds.create_db_cluster(DBClusterIdentifier="ledger", Engine="aurora-postgresql", Port=port,
@@ -89,5 +89,24 @@ conn = pg_connect(port, "app", "s3cret-pass")
 assert conn.execute("SELECT count(*) FROM entries").fetchone() == (121,)
 assert conn.execute("SELECT note FROM entries WHERE n = 999").fetchone() == ("after the quorum came back",)
 conn.close()
+
+# A cluster snapshot holds the rows; a cluster restored from it serves them on its own volume.
+snapshot = rds.create_db_cluster_snapshot(DBClusterIdentifier="ledger", DBClusterSnapshotIdentifier="ledger-snap")
+assert snapshot["DBClusterSnapshot"]["Status"] == "creating", snapshot
+rds.get_waiter("db_cluster_snapshot_available").wait(DBClusterSnapshotIdentifier="ledger-snap", WaiterConfig=FAST)
+conn = pg_connect(port, "app", "s3cret-pass")
+conn.execute("INSERT INTO entries VALUES (1000, 'after the snapshot')")
+conn.close()
+restored = rds.restore_db_cluster_from_snapshot(DBClusterIdentifier="ledger-copy", SnapshotIdentifier="ledger-snap",
+                                                Engine="aurora-postgresql", Port=restored_port)["DBCluster"]
+assert restored["Status"] == "creating" and restored["Port"] == restored_port, restored
+rds.create_db_instance(DBInstanceIdentifier="ledger-copy-1", DBClusterIdentifier="ledger-copy",
+                       Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="ledger-copy-1", WaiterConfig=FAST)
+rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier="ledger-copy", WaiterConfig=FAST)
+copy = pg_connect(restored_port, "app", "s3cret-pass")
+assert copy.execute("SELECT count(*) FROM entries").fetchone() == (121,)
+assert copy.execute("SELECT count(*) FROM entries WHERE n = 1000").fetchone() == (0,)
+copy.close()
 
 print("rds cluster sql: ok")

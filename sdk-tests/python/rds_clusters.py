@@ -3,6 +3,8 @@ waiters (db_cluster_available, db_cluster_deleted), filters, modify, stop and st
 protection and the final-snapshot rule, events and tags by ARN, and a clear not-implemented
 answer for what is not built yet (Multi-AZ DB clusters, cluster snapshots).
 
+argv[2] is a free port for the first cluster's SQL endpoint.
+
 Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
 import sys
@@ -11,15 +13,16 @@ import time
 from common import FAST, client, fails, fault_api
 
 rds = client("rds", sys.argv[1])
+port = int(sys.argv[2])
 
 made = rds.create_db_cluster(
     DBClusterIdentifier="Orders", Engine="aurora-postgresql", EngineVersion="16",
-    MasterUsername="app", MasterUserPassword="s3cret-pass", DatabaseName="orders",
+    MasterUsername="app", MasterUserPassword="s3cret-pass", DatabaseName="orders", Port=port,
     ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 8},
     Tags=[{"Key": "team", "Value": "payments"}])["DBCluster"]
 assert made["DBClusterIdentifier"] == "orders" and made["Status"] == "creating", made
 assert made["Engine"] == "aurora-postgresql" and made["EngineVersion"].startswith("16."), made
-assert made["EngineMode"] == "provisioned" and made["Port"] == 5432 and made["StorageType"] == "aurora", made
+assert made["EngineMode"] == "provisioned" and made["Port"] == port and made["StorageType"] == "aurora", made
 assert len(made["AvailabilityZones"]) == 3 and len(set(made["AvailabilityZones"])) == 3, made
 assert made["DbClusterResourceId"].startswith("cluster-") and made["DBClusterArn"].endswith(":cluster:orders"), made
 assert made["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 0.5, "MaxCapacity": 8.0}, made
@@ -52,7 +55,8 @@ fails("DBClusterNotFoundFault", rds.describe_db_clusters, DBClusterIdentifier="n
 # Aurora MySQL: its port, backtracking.
 mysql = rds.create_db_cluster(DBClusterIdentifier="sessions", Engine="aurora-mysql", MasterUsername="admin",
                               MasterUserPassword="s3cret-pass", BacktrackWindow=7200)["DBCluster"]
-assert mysql["Port"] == 3306 and mysql["BacktrackWindow"] == 7200, mysql
+# Without a Port, a free one of --rds-ports (where its SQL would listen), as for instances.
+assert mysql["Port"] != port and 1150 <= mysql["Port"] and mysql["BacktrackWindow"] == 7200, mysql
 assert mysql["DBClusterParameterGroup"].startswith("default.aurora-mysql8.0"), mysql
 by_engine = rds.describe_db_clusters(Filters=[{"Name": "engine", "Values": ["aurora-mysql"]}])["DBClusters"]
 assert [c["DBClusterIdentifier"] for c in by_engine] == ["sessions"], by_engine
@@ -168,9 +172,19 @@ assert members() == {}, members()
 
 # Deletion: a final snapshot is required unless skipped (cluster snapshots are not built yet).
 fails("InvalidParameterCombination", rds.delete_db_cluster, DBClusterIdentifier="sessions")
-fails("NotImplemented", rds.delete_db_cluster, DBClusterIdentifier="sessions", FinalDBSnapshotIdentifier="last")
-gone = rds.delete_db_cluster(DBClusterIdentifier="sessions", SkipFinalSnapshot=True)["DBCluster"]
+fails("InvalidParameterCombination", rds.delete_db_cluster, DBClusterIdentifier="sessions",
+      SkipFinalSnapshot=True, FinalDBSnapshotIdentifier="last")
+gone = rds.delete_db_cluster(DBClusterIdentifier="sessions", FinalDBSnapshotIdentifier="sessions-final")["DBCluster"]
 assert gone["Status"] == "deleting", gone
+final = rds.describe_db_cluster_snapshots(DBClusterIdentifier="sessions")["DBClusterSnapshots"]
+assert [(s["DBClusterSnapshotIdentifier"], s["SnapshotType"], s["Engine"]) for s in final] == \
+    [("sessions-final", "manual", "aurora-mysql")], final
+rds.get_waiter("db_cluster_snapshot_available").wait(DBClusterSnapshotIdentifier="sessions-final", WaiterConfig=FAST)
+fails("DBClusterSnapshotAlreadyExistsFault", rds.create_db_cluster_snapshot, DBClusterIdentifier="orders",
+      DBClusterSnapshotIdentifier="sessions-final")
+fails("DBClusterSnapshotNotFoundFault", rds.describe_db_cluster_snapshots, DBClusterSnapshotIdentifier="nope")
+rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier="sessions-final")
+fails("DBClusterSnapshotNotFoundFault", rds.delete_db_cluster_snapshot, DBClusterSnapshotIdentifier="sessions-final")
 rds.get_waiter("db_cluster_deleted").wait(DBClusterIdentifier="sessions", WaiterConfig=FAST)
 fails("DBClusterNotFoundFault", rds.describe_db_clusters, DBClusterIdentifier="sessions")
 events = [e["Message"] for e in rds.describe_events(SourceType="db-cluster", SourceIdentifier="orders")["Events"]]

@@ -378,7 +378,8 @@ async fn boto3_prefix_lists_and_uefi_data() {
 /// for what is not built yet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_rds_aurora_clusters() {
-    let Some(run) = run_script("rds_clusters.py", 100) else { return };
+    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_clusters.py", options, free_ports(1)) else { return };
     assert!(run.await.contains("boto3 rds clusters: ok"));
 }
 
@@ -391,6 +392,6 @@ async fn aurora_cluster_sql_survives_a_zone_and_waits_without_a_quorum() {
         return;
     }
     let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
-    let Some(run) = run_script_with("rds_cluster_sql.py", options, free_ports(1)) else { return };
+    let Some(run) = run_script_with("rds_cluster_sql.py", options, free_ports(2)) else { return };
     assert!(run.await.contains("rds cluster sql: ok"));
 }

@@ -285,6 +285,18 @@ impl QuorumVolume {
         }
     }
 
+    /// Members that answer now and have every acknowledged write (a consistent copy of the
+    /// whole volume: what a snapshot is taken from).
+    pub fn current_members(&self) -> Vec<usize> {
+        let stale = self.stale().clone();
+        (0..self.members.len())
+            .filter(|i| {
+                let m = &self.members[*i];
+                stale[*i].is_empty() && m.cluster.lock().plan_io(&m.volume, None).is_ok()
+            })
+            .collect()
+    }
+
     pub fn members(&self) -> &[QuorumMember] {
         &self.members
     }

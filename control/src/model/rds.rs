@@ -470,6 +470,7 @@ pub enum EventSource {
     DbInstance,
     DbSnapshot,
     DbCluster,
+    DbClusterSnapshot,
 }
 
 impl EventSource {
@@ -478,6 +479,7 @@ impl EventSource {
             Self::DbInstance => "db-instance",
             Self::DbSnapshot => "db-snapshot",
             Self::DbCluster => "db-cluster",
+            Self::DbClusterSnapshot => "db-cluster-snapshot",
         }
     }
 }
@@ -687,4 +689,10 @@ pub enum RdsError {
     ClusterQuotaExceeded(usize),
     #[error("{0}")]
     InsufficientStorageClusterCapacity(String),
+    #[error("DB cluster snapshot {0} already exists")]
+    ClusterSnapshotExists(String),
+    #[error("DB cluster snapshot {0} not found")]
+    ClusterSnapshotNotFound(String),
+    #[error("{0}")]
+    InvalidClusterSnapshotState(String),
 }

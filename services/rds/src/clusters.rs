@@ -1,6 +1,7 @@
 //! Aurora DB clusters on the wire: Create/Describe/Modify/Delete/Start/StopDBCluster. The rules
 //! are the control plane's (`squall_control::db_clusters`); this file decodes, calls, renders.
 
+use squall_control::db_cluster_snapshots::{ClusterRestoreSpec, DbClusterSnapshot};
 use squall_control::db_clusters::{
     serverless_v2, ClusterInstanceSpec, DbCluster, DbClusterChanges, DbClusterSpec, ServerlessV2,
 };
@@ -25,6 +26,42 @@ fn scaling(c: Option<&ServerlessV2ScalingConfiguration>) -> Result<Option<Server
     c.map(|c| serverless_v2(c.min_capacity, c.max_capacity, c.seconds_until_auto_pause).map_err(control_error))
         .transpose()
 }
+
+fn render_snapshot(s: &DbClusterSnapshot, arns: &Arns<'_>) -> DBClusterSnapshot {
+    DBClusterSnapshot {
+        availability_zones: Some(s.zones.iter().map(|z| z.to_string()).collect()),
+        db_cluster_snapshot_identifier: Some(s.id.clone()),
+        db_cluster_identifier: Some(s.cluster_id.clone()),
+        snapshot_create_time: Some(timestamp(s.created_ms)),
+        engine: Some(s.engine.clone()),
+        engine_mode: Some(s.engine_mode.clone()),
+        allocated_storage: Some(0),
+        status: Some(s.status.as_str().to_string()),
+        port: Some(i32::from(s.port)),
+        vpc_id: Some(s.vpc_id.clone()),
+        cluster_create_time: Some(timestamp(s.cluster_created_ms)),
+        master_username: Some(s.master_username.clone()),
+        engine_version: Some(s.engine_version.clone()),
+        license_model: Some(
+            if s.engine == "aurora-mysql" { "general-public-license" } else { "postgresql-license" }.into(),
+        ),
+        snapshot_type: Some(s.snapshot_type.clone()),
+        percent_progress: Some(if s.status.as_str() == "available" { 100 } else { 0 }),
+        storage_encrypted: Some(s.encrypted),
+        backup_retention_period: Some(s.backup_retention_days as i32),
+        preferred_backup_window: Some(s.backup_window.clone()),
+        kms_key_id: s.kms_key_id.clone(),
+        db_cluster_snapshot_arn: Some(arns.of("cluster-snapshot", &s.id)),
+        iam_database_authentication_enabled: Some(false),
+        tag_list: Some(s.tags.iter().map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect()),
+        storage_type: Some(s.storage_type.clone()),
+        db_cluster_resource_id: Some(s.cluster_resource_id.clone()),
+        ..Default::default()
+    }
+}
+
+const SNAPSHOT_FILTERS: &[&str] =
+    &["db-cluster-id", "db-cluster-snapshot-id", "snapshot-type", "engine", "engine-version", "db-cluster-resource-id"];
 
 /// CreateDBInstance with DBClusterIdentifier: an instance of the cluster.
 pub(crate) fn create_instance(
@@ -288,6 +325,118 @@ pub(crate) fn handle(
             let target = r.target_db_instance_identifier.as_deref().map(|t| arns.name_of("db", t)).transpose()?;
             let c = region.failover_db_cluster(&id, target.as_deref(), now).map_err(control_error)?;
             Response::FailoverDBCluster(FailoverDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
+        }
+        Request::CreateDBClusterSnapshot(r) => {
+            let cluster = arns.name_of("cluster", &r.db_cluster_identifier)?;
+            let tags = tag_map(r.tags.clone().unwrap_or_default())?;
+            let s = region
+                .create_db_cluster_snapshot(&cluster, &r.db_cluster_snapshot_identifier, tags, now)
+                .map_err(control_error)?;
+            Response::CreateDBClusterSnapshot(CreateDBClusterSnapshotResult {
+                db_cluster_snapshot: Some(render_snapshot(&s, arns)),
+            })
+        }
+        Request::DescribeDBClusterSnapshots(r) => {
+            let limit = max_records(r.max_records)?;
+            let filters = r.filters.unwrap_or_default();
+            for f in &filters {
+                if !SNAPSHOT_FILTERS.contains(&f.name.as_str()) {
+                    return Err(ApiError::client(
+                        "InvalidParameterValue",
+                        format!("Unrecognized filter name: {}", f.name),
+                    ));
+                }
+            }
+            if let Some(t) = &r.snapshot_type {
+                if !matches!(t.as_str(), "manual" | "automated" | "shared" | "public" | "awsbackup") {
+                    return Err(ApiError::client("InvalidParameterValue", format!("Invalid snapshot type: {t}")));
+                }
+            }
+            let wanted = r
+                .db_cluster_snapshot_identifier
+                .as_deref()
+                .map(|id| arns.name_of("cluster-snapshot", id))
+                .transpose()?;
+            let cluster = r.db_cluster_identifier.as_deref().map(|id| arns.name_of("cluster", id)).transpose()?;
+            let snapshots = region
+                .read(now, |state| match &wanted {
+                    Some(id) => Ok(vec![state.db_cluster_snapshot(id)?.clone()]),
+                    None => Ok(state.db_cluster_snapshots()),
+                })
+                .map_err(control_error)?;
+            let selected: Vec<DbClusterSnapshot> = snapshots
+                .into_iter()
+                .filter(|s| cluster.as_ref().is_none_or(|c| s.cluster_id == c.to_ascii_lowercase()))
+                .filter(|s| r.snapshot_type.as_ref().is_none_or(|t| *t == s.snapshot_type))
+                .filter(|s| r.db_cluster_resource_id.as_ref().is_none_or(|id| *id == s.cluster_resource_id))
+                .filter(|s| {
+                    filters.iter().all(|f| {
+                        let values: Vec<String> = match f.name.as_str() {
+                            "db-cluster-id" => vec![s.cluster_id.clone(), arns.of("cluster", &s.cluster_id)],
+                            "db-cluster-snapshot-id" => vec![s.id.clone(), arns.of("cluster-snapshot", &s.id)],
+                            "snapshot-type" => vec![s.snapshot_type.clone()],
+                            "engine" => vec![s.engine.clone()],
+                            "engine-version" => vec![s.engine_version.clone()],
+                            "db-cluster-resource-id" => vec![s.cluster_resource_id.clone()],
+                            _ => Vec::new(),
+                        };
+                        f.values.iter().any(|v| values.contains(v))
+                    })
+                })
+                .collect();
+            let (page, marker) = paginate(selected, |s| s.id.clone(), r.marker.as_deref(), limit);
+            Response::DescribeDBClusterSnapshots(DBClusterSnapshotMessage {
+                marker,
+                db_cluster_snapshots: Some(page.iter().map(|s| render_snapshot(s, arns)).collect()),
+            })
+        }
+        Request::DeleteDBClusterSnapshot(r) => {
+            let id = arns.name_of("cluster-snapshot", &r.db_cluster_snapshot_identifier)?;
+            let s = region.delete_db_cluster_snapshot(&id, now).map_err(control_error)?;
+            let mut shown = render_snapshot(&s, arns);
+            shown.status = Some("deleted".into());
+            Response::DeleteDBClusterSnapshot(DeleteDBClusterSnapshotResult { db_cluster_snapshot: Some(shown) })
+        }
+        Request::RestoreDBClusterFromSnapshot(r) => {
+            unsupported(r.db_cluster_parameter_group_name.is_some(), "DBClusterParameterGroupName")?;
+            unsupported(r.option_group_name.is_some(), "OptionGroupName")?;
+            unsupported(r.scaling_configuration.is_some(), "ScalingConfiguration (Aurora Serverless v1)")?;
+            unsupported(r.db_cluster_instance_class.is_some(), "DBClusterInstanceClass (Multi-AZ DB clusters)")?;
+            unsupported(r.monitoring_interval.is_some_and(|m| m > 0), "MonitoringInterval")?;
+            unsupported(r.enable_performance_insights == Some(true), "EnablePerformanceInsights")?;
+            unsupported(
+                r.enable_cloudwatch_logs_exports.as_ref().is_some_and(|l| !l.is_empty()),
+                "EnableCloudwatchLogsExports",
+            )?;
+            unsupported(r.database_name.is_some(), "DatabaseName (the snapshot's database is restored)")?;
+            let snapshot = arns.name_of("cluster-snapshot", &r.snapshot_identifier)?;
+            let spec = ClusterRestoreSpec {
+                id: r.db_cluster_identifier.clone(),
+                snapshot,
+                engine: r.engine.clone(),
+                engine_version: r.engine_version.clone(),
+                port: r
+                    .port
+                    .map(|p| {
+                        u16::try_from(p)
+                            .map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid port {p}")))
+                    })
+                    .transpose()?,
+                subnet_group: r.db_subnet_group_name.clone(),
+                security_groups: r.vpc_security_group_ids.clone().unwrap_or_default(),
+                availability_zones: r.availability_zones.clone().unwrap_or_default(),
+                deletion_protection: r.deletion_protection == Some(true),
+                copy_tags_to_snapshot: r.copy_tags_to_snapshot == Some(true),
+                serverless_v2: scaling(r.serverless_v2_scaling_configuration.as_ref())?,
+                backup_retention_days: r.backup_retention_period.map(|d| d.max(0) as u32),
+                tags: tag_map(r.tags.clone().unwrap_or_default())?,
+            };
+            let c = region
+                .restore_db_cluster_from_snapshot(spec, &control.config().rds_address, now)
+                .map_err(control_error)?;
+            Response::RestoreDBClusterFromSnapshot(RestoreDBClusterFromSnapshotResult {
+                db_cluster: Some(render(&c, region, arns, now)),
+            })
         }
         Request::StopDBCluster(r) => {
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;

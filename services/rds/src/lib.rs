@@ -362,7 +362,11 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::DeleteDBCluster(_)
         | Request::StartDBCluster(_)
         | Request::StopDBCluster(_)
-        | Request::FailoverDBCluster(_)) => clusters::handle(control, &region, &arns, r, now)?,
+        | Request::FailoverDBCluster(_)
+        | Request::CreateDBClusterSnapshot(_)
+        | Request::DescribeDBClusterSnapshots(_)
+        | Request::DeleteDBClusterSnapshot(_)
+        | Request::RestoreDBClusterFromSnapshot(_)) => clusters::handle(control, &region, &arns, r, now)?,
         r @ (Request::DescribeDBLogFiles(_) | Request::DownloadDBLogFilePortion(_)) => log_files(&region, r, now)?,
         Request::ListTagsForResource(r) => {
             no_filters(r.filters.as_deref())?;
@@ -420,7 +424,7 @@ impl Arns<'_> {
         match parts.as_slice() {
             ["arn", "aws", "rds", region, _account, kind, id] if *region == self.region && !id.is_empty() => {
                 match *kind {
-                    "db" | "subgrp" | "snapshot" | "pg" | "og" | "secgrp" | "es" | "cluster" => {
+                    "db" | "subgrp" | "snapshot" | "pg" | "og" | "secgrp" | "es" | "cluster" | "cluster-snapshot" => {
                         Ok((kind.to_string(), id.to_string()))
                     }
                     _ => Err(invalid()),
@@ -1259,6 +1263,7 @@ fn describe_events(
         Some(SourceType::DbInstance) => Some(EventSource::DbInstance),
         Some(SourceType::DbSnapshot) => Some(EventSource::DbSnapshot),
         Some(SourceType::DbCluster) => Some(EventSource::DbCluster),
+        Some(SourceType::DbClusterSnapshot) => Some(EventSource::DbClusterSnapshot),
         // No other source writes events in squall yet.
         Some(_) => return Ok(EventsMessage { marker: None, events: Some(Vec::new()) }),
     };
@@ -1292,6 +1297,7 @@ fn describe_events(
                         EventSource::DbInstance => (SourceType::DbInstance, "db"),
                         EventSource::DbSnapshot => (SourceType::DbSnapshot, "snapshot"),
                         EventSource::DbCluster => (SourceType::DbCluster, "cluster"),
+                        EventSource::DbClusterSnapshot => (SourceType::DbClusterSnapshot, "cluster-snapshot"),
                     };
                     Event {
                         source_identifier: Some(e.source_id.clone()),
@@ -1433,6 +1439,14 @@ fn control_error(e: ControlError) -> ApiError {
                 format!("The request would exceed the quota of {n} DB clusters for this account."),
             ),
             RdsError::InsufficientStorageClusterCapacity(m) => client("InsufficientStorageClusterCapacity", m),
+            RdsError::ClusterSnapshotExists(_) => client(
+                "DBClusterSnapshotAlreadyExistsFault",
+                "Cannot create the cluster snapshot because one with the identifier already exists.".into(),
+            ),
+            RdsError::ClusterSnapshotNotFound(id) => {
+                ApiError::new(404, "DBClusterSnapshotNotFoundFault", format!("DBClusterSnapshot {id} not found."))
+            }
+            RdsError::InvalidClusterSnapshotState(m) => client("InvalidDBClusterSnapshotStateFault", m),
             RdsError::SecurityGroupNotFound(name) => {
                 ApiError::new(404, "DBSecurityGroupNotFound", format!("DBSecurityGroup {name} not found."))
             }

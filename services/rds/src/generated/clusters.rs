@@ -295,6 +295,57 @@ impl XmlEncode for CreateDBClusterResult {
         w.close(tag);
     }
 }
+/// Shape `CreateDBClusterSnapshotMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateDBClusterSnapshotMessage {
+    pub db_cluster_snapshot_identifier: String,
+    pub db_cluster_identifier: String,
+    pub tags: Option<Vec<Tag>>,
+}
+impl CreateDBClusterSnapshotMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_snapshot_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterSnapshotIdentifier"))?,
+                &join(key, "DBClusterSnapshotIdentifier"),
+            )?,
+            db_cluster_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterIdentifier"))?,
+                &join(key, "DBClusterIdentifier"),
+            )?,
+            tags: query_list::<Tag>(q, &join(key, "Tags"), "Tag")?,
+        })
+    }
+}
+impl QueryDecode for CreateDBClusterSnapshotMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CreateDBClusterSnapshotResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateDBClusterSnapshotResult {
+    pub db_cluster_snapshot: Option<DBClusterSnapshot>,
+}
+impl CreateDBClusterSnapshotResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster_snapshot {
+            v.encode_xml(w, "DBClusterSnapshot");
+        }
+    }
+}
+impl XmlEncode for CreateDBClusterSnapshotResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DBCluster` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DBCluster {
@@ -794,6 +845,162 @@ impl XmlEncode for DBClusterRole {
         w.close(tag);
     }
 }
+/// Shape `DBClusterSnapshot` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBClusterSnapshot {
+    pub availability_zones: Option<Vec<String>>,
+    pub db_cluster_snapshot_identifier: Option<String>,
+    pub db_cluster_identifier: Option<String>,
+    pub snapshot_create_time: Option<Timestamp>,
+    pub engine: Option<String>,
+    pub engine_mode: Option<String>,
+    pub allocated_storage: Option<i32>,
+    pub status: Option<String>,
+    pub port: Option<i32>,
+    pub vpc_id: Option<String>,
+    pub cluster_create_time: Option<Timestamp>,
+    pub master_username: Option<String>,
+    pub engine_version: Option<String>,
+    pub license_model: Option<String>,
+    pub snapshot_type: Option<String>,
+    pub percent_progress: Option<i32>,
+    pub storage_encrypted: Option<bool>,
+    pub storage_encryption_type: Option<StorageEncryptionType>,
+    pub backup_retention_period: Option<i32>,
+    pub preferred_backup_window: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub db_cluster_snapshot_arn: Option<String>,
+    pub source_db_cluster_snapshot_arn: Option<String>,
+    pub iam_database_authentication_enabled: Option<bool>,
+    pub tag_list: Option<Vec<Tag>>,
+    pub storage_type: Option<String>,
+    pub storage_throughput: Option<i32>,
+    pub db_cluster_resource_id: Option<String>,
+    pub db_system_id: Option<String>,
+}
+impl DBClusterSnapshot {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.availability_zones {
+            encode_list(w, "AvailabilityZones", "AvailabilityZone", v);
+        }
+        if let Some(v) = &self.db_cluster_snapshot_identifier {
+            v.encode_xml(w, "DBClusterSnapshotIdentifier");
+        }
+        if let Some(v) = &self.db_cluster_identifier {
+            v.encode_xml(w, "DBClusterIdentifier");
+        }
+        if let Some(v) = &self.snapshot_create_time {
+            v.encode_xml(w, "SnapshotCreateTime");
+        }
+        if let Some(v) = &self.engine {
+            v.encode_xml(w, "Engine");
+        }
+        if let Some(v) = &self.engine_mode {
+            v.encode_xml(w, "EngineMode");
+        }
+        if let Some(v) = &self.allocated_storage {
+            v.encode_xml(w, "AllocatedStorage");
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "Status");
+        }
+        if let Some(v) = &self.port {
+            v.encode_xml(w, "Port");
+        }
+        if let Some(v) = &self.vpc_id {
+            v.encode_xml(w, "VpcId");
+        }
+        if let Some(v) = &self.cluster_create_time {
+            v.encode_xml(w, "ClusterCreateTime");
+        }
+        if let Some(v) = &self.master_username {
+            v.encode_xml(w, "MasterUsername");
+        }
+        if let Some(v) = &self.engine_version {
+            v.encode_xml(w, "EngineVersion");
+        }
+        if let Some(v) = &self.license_model {
+            v.encode_xml(w, "LicenseModel");
+        }
+        if let Some(v) = &self.snapshot_type {
+            v.encode_xml(w, "SnapshotType");
+        }
+        if let Some(v) = &self.percent_progress {
+            v.encode_xml(w, "PercentProgress");
+        }
+        if let Some(v) = &self.storage_encrypted {
+            v.encode_xml(w, "StorageEncrypted");
+        }
+        if let Some(v) = &self.storage_encryption_type {
+            v.encode_xml(w, "StorageEncryptionType");
+        }
+        if let Some(v) = &self.backup_retention_period {
+            v.encode_xml(w, "BackupRetentionPeriod");
+        }
+        if let Some(v) = &self.preferred_backup_window {
+            v.encode_xml(w, "PreferredBackupWindow");
+        }
+        if let Some(v) = &self.kms_key_id {
+            v.encode_xml(w, "KmsKeyId");
+        }
+        if let Some(v) = &self.db_cluster_snapshot_arn {
+            v.encode_xml(w, "DBClusterSnapshotArn");
+        }
+        if let Some(v) = &self.source_db_cluster_snapshot_arn {
+            v.encode_xml(w, "SourceDBClusterSnapshotArn");
+        }
+        if let Some(v) = &self.iam_database_authentication_enabled {
+            v.encode_xml(w, "IAMDatabaseAuthenticationEnabled");
+        }
+        if let Some(v) = &self.tag_list {
+            encode_list(w, "TagList", "Tag", v);
+        }
+        if let Some(v) = &self.storage_type {
+            v.encode_xml(w, "StorageType");
+        }
+        if let Some(v) = &self.storage_throughput {
+            v.encode_xml(w, "StorageThroughput");
+        }
+        if let Some(v) = &self.db_cluster_resource_id {
+            v.encode_xml(w, "DbClusterResourceId");
+        }
+        if let Some(v) = &self.db_system_id {
+            v.encode_xml(w, "DBSystemId");
+        }
+    }
+}
+impl XmlEncode for DBClusterSnapshot {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBClusterSnapshotMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBClusterSnapshotMessage {
+    pub marker: Option<String>,
+    pub db_cluster_snapshots: Option<Vec<DBClusterSnapshot>>,
+}
+impl DBClusterSnapshotMessage {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.marker {
+            v.encode_xml(w, "Marker");
+        }
+        if let Some(v) = &self.db_cluster_snapshots {
+            encode_list(w, "DBClusterSnapshots", "DBClusterSnapshot", v);
+        }
+    }
+}
+impl XmlEncode for DBClusterSnapshotMessage {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DBClusterStatusInfo` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DBClusterStatusInfo {
@@ -874,6 +1081,87 @@ impl XmlEncode for DeleteDBClusterResult {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Shape `DeleteDBClusterSnapshotMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteDBClusterSnapshotMessage {
+    pub db_cluster_snapshot_identifier: String,
+}
+impl DeleteDBClusterSnapshotMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_snapshot_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterSnapshotIdentifier"))?,
+                &join(key, "DBClusterSnapshotIdentifier"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for DeleteDBClusterSnapshotMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DeleteDBClusterSnapshotResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteDBClusterSnapshotResult {
+    pub db_cluster_snapshot: Option<DBClusterSnapshot>,
+}
+impl DeleteDBClusterSnapshotResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster_snapshot {
+            v.encode_xml(w, "DBClusterSnapshot");
+        }
+    }
+}
+impl XmlEncode for DeleteDBClusterSnapshotResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DescribeDBClusterSnapshotsMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeDBClusterSnapshotsMessage {
+    pub db_cluster_identifier: Option<String>,
+    pub db_cluster_snapshot_identifier: Option<String>,
+    pub snapshot_type: Option<String>,
+    pub filters: Option<Vec<Filter>>,
+    pub max_records: Option<i32>,
+    pub marker: Option<String>,
+    pub include_shared: Option<bool>,
+    pub include_public: Option<bool>,
+    pub db_cluster_resource_id: Option<String>,
+}
+impl DescribeDBClusterSnapshotsMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_identifier: String::decode_query(q, &join(key, "DBClusterIdentifier"))?,
+            db_cluster_snapshot_identifier: String::decode_query(q, &join(key, "DBClusterSnapshotIdentifier"))?,
+            snapshot_type: String::decode_query(q, &join(key, "SnapshotType"))?,
+            filters: query_list::<Filter>(q, &join(key, "Filters"), "Filter")?,
+            max_records: i32::decode_query(q, &join(key, "MaxRecords"))?,
+            marker: String::decode_query(q, &join(key, "Marker"))?,
+            include_shared: bool::decode_query(q, &join(key, "IncludeShared"))?,
+            include_public: bool::decode_query(q, &join(key, "IncludePublic"))?,
+            db_cluster_resource_id: String::decode_query(q, &join(key, "DbClusterResourceId"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeDBClusterSnapshotsMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Shape `DescribeDBClustersMessage` of the model.
@@ -1266,6 +1554,150 @@ impl RdsCustomClusterConfiguration {
     }
 }
 impl XmlEncode for RdsCustomClusterConfiguration {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `RestoreDBClusterFromSnapshotMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RestoreDBClusterFromSnapshotMessage {
+    pub availability_zones: Option<Vec<String>>,
+    pub db_cluster_identifier: String,
+    pub snapshot_identifier: String,
+    pub engine: String,
+    pub engine_version: Option<String>,
+    pub port: Option<i32>,
+    pub db_subnet_group_name: Option<String>,
+    pub database_name: Option<String>,
+    pub option_group_name: Option<String>,
+    pub vpc_security_group_ids: Option<Vec<String>>,
+    pub tags: Option<Vec<Tag>>,
+    pub kms_key_id: Option<String>,
+    pub enable_iam_database_authentication: Option<bool>,
+    pub backtrack_window: Option<i64>,
+    pub enable_cloudwatch_logs_exports: Option<Vec<String>>,
+    pub engine_mode: Option<String>,
+    pub scaling_configuration: Option<ScalingConfiguration>,
+    pub db_cluster_parameter_group_name: Option<String>,
+    pub deletion_protection: Option<bool>,
+    pub copy_tags_to_snapshot: Option<bool>,
+    pub domain: Option<String>,
+    pub domain_iam_role_name: Option<String>,
+    pub db_cluster_instance_class: Option<String>,
+    pub storage_type: Option<String>,
+    pub iops: Option<i32>,
+    pub publicly_accessible: Option<bool>,
+    pub network_type: Option<String>,
+    pub serverless_v2_scaling_configuration: Option<ServerlessV2ScalingConfiguration>,
+    pub rds_custom_cluster_configuration: Option<RdsCustomClusterConfiguration>,
+    pub monitoring_interval: Option<i32>,
+    pub monitoring_role_arn: Option<String>,
+    pub enable_performance_insights: Option<bool>,
+    pub performance_insights_kms_key_id: Option<String>,
+    pub performance_insights_retention_period: Option<i32>,
+    pub backup_retention_period: Option<i32>,
+    pub preferred_backup_window: Option<String>,
+    pub engine_lifecycle_support: Option<String>,
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    pub enable_vpc_networking: Option<bool>,
+    pub enable_internet_access_gateway: Option<bool>,
+    pub associated_roles: Option<Vec<DBClusterAssociatedRole>>,
+}
+impl RestoreDBClusterFromSnapshotMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            availability_zones: query_list::<String>(q, &join(key, "AvailabilityZones"), "AvailabilityZone")?,
+            db_cluster_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterIdentifier"))?,
+                &join(key, "DBClusterIdentifier"),
+            )?,
+            snapshot_identifier: required(
+                String::decode_query(q, &join(key, "SnapshotIdentifier"))?,
+                &join(key, "SnapshotIdentifier"),
+            )?,
+            engine: required(String::decode_query(q, &join(key, "Engine"))?, &join(key, "Engine"))?,
+            engine_version: String::decode_query(q, &join(key, "EngineVersion"))?,
+            port: i32::decode_query(q, &join(key, "Port"))?,
+            db_subnet_group_name: String::decode_query(q, &join(key, "DBSubnetGroupName"))?,
+            database_name: String::decode_query(q, &join(key, "DatabaseName"))?,
+            option_group_name: String::decode_query(q, &join(key, "OptionGroupName"))?,
+            vpc_security_group_ids: query_list::<String>(q, &join(key, "VpcSecurityGroupIds"), "VpcSecurityGroupId")?,
+            tags: query_list::<Tag>(q, &join(key, "Tags"), "Tag")?,
+            kms_key_id: String::decode_query(q, &join(key, "KmsKeyId"))?,
+            enable_iam_database_authentication: bool::decode_query(q, &join(key, "EnableIAMDatabaseAuthentication"))?,
+            backtrack_window: i64::decode_query(q, &join(key, "BacktrackWindow"))?,
+            enable_cloudwatch_logs_exports: query_list::<String>(
+                q,
+                &join(key, "EnableCloudwatchLogsExports"),
+                "member",
+            )?,
+            engine_mode: String::decode_query(q, &join(key, "EngineMode"))?,
+            scaling_configuration: ScalingConfiguration::decode_query(q, &join(key, "ScalingConfiguration"))?,
+            db_cluster_parameter_group_name: String::decode_query(q, &join(key, "DBClusterParameterGroupName"))?,
+            deletion_protection: bool::decode_query(q, &join(key, "DeletionProtection"))?,
+            copy_tags_to_snapshot: bool::decode_query(q, &join(key, "CopyTagsToSnapshot"))?,
+            domain: String::decode_query(q, &join(key, "Domain"))?,
+            domain_iam_role_name: String::decode_query(q, &join(key, "DomainIAMRoleName"))?,
+            db_cluster_instance_class: String::decode_query(q, &join(key, "DBClusterInstanceClass"))?,
+            storage_type: String::decode_query(q, &join(key, "StorageType"))?,
+            iops: i32::decode_query(q, &join(key, "Iops"))?,
+            publicly_accessible: bool::decode_query(q, &join(key, "PubliclyAccessible"))?,
+            network_type: String::decode_query(q, &join(key, "NetworkType"))?,
+            serverless_v2_scaling_configuration: ServerlessV2ScalingConfiguration::decode_query(
+                q,
+                &join(key, "ServerlessV2ScalingConfiguration"),
+            )?,
+            rds_custom_cluster_configuration: RdsCustomClusterConfiguration::decode_query(
+                q,
+                &join(key, "RdsCustomClusterConfiguration"),
+            )?,
+            monitoring_interval: i32::decode_query(q, &join(key, "MonitoringInterval"))?,
+            monitoring_role_arn: String::decode_query(q, &join(key, "MonitoringRoleArn"))?,
+            enable_performance_insights: bool::decode_query(q, &join(key, "EnablePerformanceInsights"))?,
+            performance_insights_kms_key_id: String::decode_query(q, &join(key, "PerformanceInsightsKMSKeyId"))?,
+            performance_insights_retention_period: i32::decode_query(
+                q,
+                &join(key, "PerformanceInsightsRetentionPeriod"),
+            )?,
+            backup_retention_period: i32::decode_query(q, &join(key, "BackupRetentionPeriod"))?,
+            preferred_backup_window: String::decode_query(q, &join(key, "PreferredBackupWindow"))?,
+            engine_lifecycle_support: String::decode_query(q, &join(key, "EngineLifecycleSupport"))?,
+            tag_specifications: query_list::<TagSpecification>(q, &join(key, "TagSpecifications"), "item")?,
+            enable_vpc_networking: bool::decode_query(q, &join(key, "EnableVPCNetworking"))?,
+            enable_internet_access_gateway: bool::decode_query(q, &join(key, "EnableInternetAccessGateway"))?,
+            associated_roles: query_list::<DBClusterAssociatedRole>(
+                q,
+                &join(key, "AssociatedRoles"),
+                "DBClusterAssociatedRole",
+            )?,
+        })
+    }
+}
+impl QueryDecode for RestoreDBClusterFromSnapshotMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `RestoreDBClusterFromSnapshotResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RestoreDBClusterFromSnapshotResult {
+    pub db_cluster: Option<DBCluster>,
+}
+impl RestoreDBClusterFromSnapshotResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster {
+            v.encode_xml(w, "DBCluster");
+        }
+    }
+}
+impl XmlEncode for RestoreDBClusterFromSnapshotResult {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);

@@ -276,6 +276,10 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "StartDBCluster",
     "StopDBCluster",
     "FailoverDBCluster",
+    "CreateDBClusterSnapshot",
+    "DescribeDBClusterSnapshots",
+    "DeleteDBClusterSnapshot",
+    "RestoreDBClusterFromSnapshot",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -347,6 +351,10 @@ pub enum Request {
     StartDBCluster(StartDBClusterMessage),
     StopDBCluster(StopDBClusterMessage),
     FailoverDBCluster(FailoverDBClusterMessage),
+    CreateDBClusterSnapshot(CreateDBClusterSnapshotMessage),
+    DescribeDBClusterSnapshots(DescribeDBClusterSnapshotsMessage),
+    DeleteDBClusterSnapshot(DeleteDBClusterSnapshotMessage),
+    RestoreDBClusterFromSnapshot(RestoreDBClusterFromSnapshotMessage),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -490,6 +498,18 @@ impl Request {
             "StartDBCluster" => StartDBClusterMessage::decode_members(q, "").map(Self::StartDBCluster),
             "StopDBCluster" => StopDBClusterMessage::decode_members(q, "").map(Self::StopDBCluster),
             "FailoverDBCluster" => FailoverDBClusterMessage::decode_members(q, "").map(Self::FailoverDBCluster),
+            "CreateDBClusterSnapshot" => {
+                CreateDBClusterSnapshotMessage::decode_members(q, "").map(Self::CreateDBClusterSnapshot)
+            }
+            "DescribeDBClusterSnapshots" => {
+                DescribeDBClusterSnapshotsMessage::decode_members(q, "").map(Self::DescribeDBClusterSnapshots)
+            }
+            "DeleteDBClusterSnapshot" => {
+                DeleteDBClusterSnapshotMessage::decode_members(q, "").map(Self::DeleteDBClusterSnapshot)
+            }
+            "RestoreDBClusterFromSnapshot" => {
+                RestoreDBClusterFromSnapshotMessage::decode_members(q, "").map(Self::RestoreDBClusterFromSnapshot)
+            }
             _ => return None,
         })
     }
@@ -563,6 +583,10 @@ impl Request {
             Self::StartDBCluster(_) => "StartDBCluster",
             Self::StopDBCluster(_) => "StopDBCluster",
             Self::FailoverDBCluster(_) => "FailoverDBCluster",
+            Self::CreateDBClusterSnapshot(_) => "CreateDBClusterSnapshot",
+            Self::DescribeDBClusterSnapshots(_) => "DescribeDBClusterSnapshots",
+            Self::DeleteDBClusterSnapshot(_) => "DeleteDBClusterSnapshot",
+            Self::RestoreDBClusterFromSnapshot(_) => "RestoreDBClusterFromSnapshot",
         }
     }
 }
@@ -636,6 +660,10 @@ pub enum Response {
     StartDBCluster(StartDBClusterResult),
     StopDBCluster(StopDBClusterResult),
     FailoverDBCluster(FailoverDBClusterResult),
+    CreateDBClusterSnapshot(CreateDBClusterSnapshotResult),
+    DescribeDBClusterSnapshots(DBClusterSnapshotMessage),
+    DeleteDBClusterSnapshot(DeleteDBClusterSnapshotResult),
+    RestoreDBClusterFromSnapshot(RestoreDBClusterFromSnapshotResult),
 }
 impl Response {
     /// The operation's name.
@@ -708,6 +736,10 @@ impl Response {
             Self::StartDBCluster(_) => "StartDBCluster",
             Self::StopDBCluster(_) => "StopDBCluster",
             Self::FailoverDBCluster(_) => "FailoverDBCluster",
+            Self::CreateDBClusterSnapshot(_) => "CreateDBClusterSnapshot",
+            Self::DescribeDBClusterSnapshots(_) => "DescribeDBClusterSnapshots",
+            Self::DeleteDBClusterSnapshot(_) => "DeleteDBClusterSnapshot",
+            Self::RestoreDBClusterFromSnapshot(_) => "RestoreDBClusterFromSnapshot",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -955,6 +987,22 @@ impl Response {
                 true
             }
             Self::FailoverDBCluster(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateDBClusterSnapshot(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBClusterSnapshots(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteDBClusterSnapshot(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RestoreDBClusterFromSnapshot(v) => {
                 v.encode_members(w);
                 true
             }
