@@ -145,6 +145,9 @@ pub struct DbCluster {
     /// The resource id of the instance that writes (`None` while the cluster has none).
     #[serde(default)]
     pub writer: Option<String>,
+    /// Custom endpoints (CreateDBClusterEndpoint).
+    #[serde(default)]
+    pub custom_endpoints: Vec<CustomEndpoint>,
     pub created_ms: u64,
     pub tags: BTreeMap<String, String>,
 }
@@ -163,6 +166,26 @@ impl DbCluster {
         self.volume.iter().map(|s| s.zone.clone()).collect()
     }
 }
+
+/// A custom endpoint of a cluster: a set of its instances (`READER` ones or `ANY`), named by
+/// static members or all but the excluded ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomEndpoint {
+    /// Lower-case.
+    pub id: String,
+    pub resource_id: String,
+    /// `READER` or `ANY`.
+    pub endpoint_type: String,
+    pub static_members: Vec<String>,
+    pub excluded_members: Vec<String>,
+    /// `creating`, `modifying`, `available` or `deleting`.
+    pub status: String,
+    pub status_since_ms: u64,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Custom endpoints one cluster may have (RDS's quota).
+pub const MAX_CUSTOM_ENDPOINTS: usize = 5;
 
 /// What CreateDBCluster asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -230,7 +253,15 @@ fn not_found(id: &str) -> ControlError {
 
 /// When the cluster's next transition falls due (`u64::MAX`: none).
 pub(crate) fn db_cluster_next_due(c: &DbCluster, d: LifecycleDelays) -> u64 {
-    match c.status {
+    let step = d.volume_create.as_millis() as u64;
+    let endpoints = c
+        .custom_endpoints
+        .iter()
+        .filter(|e| e.status != "available")
+        .map(|e| e.status_since_ms.saturating_add(step))
+        .min()
+        .unwrap_or(u64::MAX);
+    endpoints.min(match c.status {
         DbClusterStatus::Creating
         | DbClusterStatus::FailingOver
         | DbClusterStatus::Modifying
@@ -238,7 +269,7 @@ pub(crate) fn db_cluster_next_due(c: &DbCluster, d: LifecycleDelays) -> u64 {
         | DbClusterStatus::Starting
         | DbClusterStatus::Deleting => c.status_since_ms.saturating_add(d.volume_create.as_millis() as u64),
         DbClusterStatus::Available | DbClusterStatus::Stopped => u64::MAX,
-    }
+    })
 }
 
 /// Serverless v2 capacity as RDS checks it: half-ACU steps, 0 to 256, min ≤ max.
@@ -501,6 +532,7 @@ impl RegionState {
             http_endpoint: spec.http_endpoint,
             volume,
             writer: None,
+            custom_endpoints: Vec::new(),
             created_ms: now_ms,
             tags: spec.tags,
         };
@@ -718,6 +750,25 @@ impl RegionState {
     /// Advances the clusters' statuses; a deleted cluster's volume goes with it.
     pub(crate) fn settle_db_clusters(&mut self, now_ms: u64) -> Result<(), ControlError> {
         let d = self.delays();
+        let step_ms = d.volume_create.as_millis() as u64;
+        let settling: Vec<String> = self
+            .db_clusters
+            .values()
+            .filter(|c| {
+                c.custom_endpoints.iter().any(|e| e.status != "available" && e.status_since_ms + step_ms <= now_ms)
+            })
+            .map(|c| c.id.clone())
+            .collect();
+        for id in settling {
+            if let Some(c) = self.db_clusters.get_mut(&id) {
+                for e in &mut c.custom_endpoints {
+                    if e.status != "available" && e.status_since_ms + step_ms <= now_ms {
+                        e.status = "available".into();
+                        e.status_since_ms += step_ms;
+                    }
+                }
+            }
+        }
         let due: Vec<String> =
             self.db_clusters.values().filter(|c| db_cluster_next_due(c, d) <= now_ms).map(|c| c.id.clone()).collect();
         let step = d.volume_create.as_millis() as u64;
@@ -1018,6 +1069,13 @@ impl RegionState {
         now_ms: u64,
     ) -> Result<(), ControlError> {
         let Some(cluster) = instance.cluster.clone() else { return Ok(()) };
+        if let Ok(c) = self.cluster_mut(&cluster) {
+            // Custom endpoints stop naming it.
+            for e in &mut c.custom_endpoints {
+                e.static_members.retain(|m| *m != instance.id);
+                e.excluded_members.retain(|m| *m != instance.id);
+            }
+        }
         let Ok(c) = self.db_cluster(&cluster).cloned() else { return Ok(()) };
         if c.writer.as_deref() != Some(instance.resource_id.as_str()) {
             return Ok(());
@@ -1037,6 +1095,161 @@ impl RegionState {
             Err(_) => self.cluster_mut(&cluster)?.writer = None,
         }
         Ok(())
+    }
+
+    /// The cluster a custom endpoint belongs to, and the endpoint.
+    pub fn custom_endpoint(&self, id: &str) -> Result<(DbCluster, CustomEndpoint), ControlError> {
+        let key = id.to_ascii_lowercase();
+        self.db_clusters
+            .values()
+            .find_map(|c| c.custom_endpoints.iter().find(|e| e.id == key).map(|e| (c.clone(), e.clone())))
+            .ok_or_else(|| RdsError::ClusterEndpointNotFound(id.to_string()).into())
+    }
+
+    fn check_endpoint_members(
+        &self,
+        cluster: &DbCluster,
+        endpoint_type: &str,
+        static_members: &[String],
+        excluded_members: &[String],
+    ) -> Result<(Vec<String>, Vec<String>), ControlError> {
+        if !matches!(endpoint_type, "READER" | "ANY") {
+            return Err(invalid(format!("Invalid endpoint type {endpoint_type}: it must be READER or ANY.")));
+        }
+        if !static_members.is_empty() && !excluded_members.is_empty() {
+            return Err(combination("StaticMembers and ExcludedMembers can't both be specified."));
+        }
+        let members: Vec<String> = self.cluster_members(&cluster.id).into_iter().map(|i| i.id).collect();
+        let mut out = (Vec::new(), Vec::new());
+        for (list, into) in [(static_members, &mut out.0), (excluded_members, &mut out.1)] {
+            for m in list {
+                let m = m.to_ascii_lowercase();
+                if !members.contains(&m) {
+                    return Err(RdsError::InstanceNotFound(m).into());
+                }
+                if !into.contains(&m) {
+                    into.push(m);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn cluster_endpoint_tags_mut(
+        &mut self,
+        id: &str,
+    ) -> Result<&mut BTreeMap<String, String>, ControlError> {
+        let (cluster, _) = self.custom_endpoint(id)?;
+        let key = id.to_ascii_lowercase();
+        self.cluster_mut(&cluster.id)?
+            .custom_endpoints
+            .iter_mut()
+            .find(|e| e.id == key)
+            .map(|e| &mut e.tags)
+            .ok_or_else(|| RdsError::ClusterEndpointNotFound(id.to_string()).into())
+    }
+
+    /// CreateDBClusterEndpoint.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create_cluster_endpoint(
+        &mut self,
+        cluster_id: &str,
+        id: &str,
+        endpoint_type: &str,
+        static_members: &[String],
+        excluded_members: &[String],
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Result<(DbCluster, CustomEndpoint), ControlError> {
+        let cluster = self.cluster_in(cluster_id, &[DbClusterStatus::Available])?;
+        let key = id.to_ascii_lowercase();
+        if !crate::rds::identifier_shape(&key, 63) {
+            return Err(invalid("The parameter DBClusterEndpointIdentifier is not a valid identifier."));
+        }
+        if self.custom_endpoint(&key).is_ok() {
+            return Err(RdsError::ClusterEndpointExists(key).into());
+        }
+        if cluster.custom_endpoints.len() >= MAX_CUSTOM_ENDPOINTS {
+            return Err(RdsError::ClusterEndpointQuotaExceeded(MAX_CUSTOM_ENDPOINTS).into());
+        }
+        let (static_members, excluded_members) =
+            self.check_endpoint_members(&cluster, endpoint_type, static_members, excluded_members)?;
+        let n = self.next_random();
+        let endpoint = CustomEndpoint {
+            id: key,
+            resource_id: format!("cluster-endpoint-{:026x}", n & ((1u128 << 104) - 1)),
+            endpoint_type: endpoint_type.to_string(),
+            static_members,
+            excluded_members,
+            status: "creating".into(),
+            status_since_ms: now_ms,
+            tags,
+        };
+        let c = self.cluster_mut(cluster_id)?;
+        c.custom_endpoints.push(endpoint.clone());
+        Ok((c.clone(), endpoint))
+    }
+
+    /// ModifyDBClusterEndpoint.
+    pub(crate) fn modify_cluster_endpoint(
+        &mut self,
+        id: &str,
+        endpoint_type: Option<&str>,
+        static_members: Option<&[String]>,
+        excluded_members: Option<&[String]>,
+        now_ms: u64,
+    ) -> Result<(DbCluster, CustomEndpoint), ControlError> {
+        let (cluster, endpoint) = self.custom_endpoint(id)?;
+        if endpoint.status != "available" {
+            return Err(RdsError::InvalidClusterEndpointState(format!(
+                "The endpoint {} is {}: it must be available to be modified.",
+                endpoint.id, endpoint.status
+            ))
+            .into());
+        }
+        let endpoint_type = endpoint_type.unwrap_or(&endpoint.endpoint_type).to_string();
+        let (static_members, excluded_members) = match (static_members, excluded_members) {
+            (None, None) => (endpoint.static_members.clone(), endpoint.excluded_members.clone()),
+            (s, e) => {
+                self.check_endpoint_members(&cluster, &endpoint_type, s.unwrap_or_default(), e.unwrap_or_default())?
+            }
+        };
+        self.check_endpoint_members(&cluster, &endpoint_type, &static_members, &excluded_members)?;
+        let c = self.cluster_mut(&cluster.id)?;
+        let e = c
+            .custom_endpoints
+            .iter_mut()
+            .find(|e| e.id == endpoint.id)
+            .ok_or_else(|| ControlError::invariant("endpoint"))?;
+        e.endpoint_type = endpoint_type;
+        e.static_members = static_members;
+        e.excluded_members = excluded_members;
+        e.status = "modifying".into();
+        e.status_since_ms = now_ms;
+        let out = e.clone();
+        Ok((c.clone(), out))
+    }
+
+    /// DeleteDBClusterEndpoint.
+    pub(crate) fn delete_cluster_endpoint(
+        &mut self,
+        id: &str,
+        now_ms: u64,
+    ) -> Result<(DbCluster, CustomEndpoint), ControlError> {
+        let (cluster, endpoint) = self.custom_endpoint(id)?;
+        if endpoint.status != "available" {
+            return Err(RdsError::InvalidClusterEndpointState(format!(
+                "The endpoint {} is {}: it must be available to be deleted.",
+                endpoint.id, endpoint.status
+            ))
+            .into());
+        }
+        let c = self.cluster_mut(&cluster.id)?;
+        c.custom_endpoints.retain(|e| e.id != endpoint.id);
+        let mut gone = endpoint;
+        gone.status = "deleting".into();
+        gone.status_since_ms = now_ms;
+        Ok((c.clone(), gone))
     }
 
     /// Whether a storage volume name belongs to a DB cluster's volume.
@@ -1170,6 +1383,39 @@ impl Region {
     pub fn failover_db_cluster(&self, id: &str, target: Option<&str>, now_ms: u64) -> Result<DbCluster, ControlError> {
         let zones = self.zones_now();
         self.with_state(now_ms, |state| state.failover_db_cluster(id, target, &zones, now_ms))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_cluster_endpoint(
+        &self,
+        cluster_id: &str,
+        id: &str,
+        endpoint_type: &str,
+        static_members: &[String],
+        excluded_members: &[String],
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Result<(DbCluster, CustomEndpoint), ControlError> {
+        self.with_state(now_ms, |state| {
+            state.create_cluster_endpoint(cluster_id, id, endpoint_type, static_members, excluded_members, tags, now_ms)
+        })
+    }
+
+    pub fn modify_cluster_endpoint(
+        &self,
+        id: &str,
+        endpoint_type: Option<&str>,
+        static_members: Option<&[String]>,
+        excluded_members: Option<&[String]>,
+        now_ms: u64,
+    ) -> Result<(DbCluster, CustomEndpoint), ControlError> {
+        self.with_state(now_ms, |state| {
+            state.modify_cluster_endpoint(id, endpoint_type, static_members, excluded_members, now_ms)
+        })
+    }
+
+    pub fn delete_cluster_endpoint(&self, id: &str, now_ms: u64) -> Result<(DbCluster, CustomEndpoint), ControlError> {
+        self.with_state(now_ms, |state| state.delete_cluster_endpoint(id, now_ms))
     }
 
     pub fn stop_db_cluster(&self, id: &str, now_ms: u64) -> Result<DbCluster, ControlError> {

@@ -2310,6 +2310,7 @@ impl RegionState {
             "db" => Ok(&mut self.instance_mut(id)?.tags),
             "cluster" => self.cluster_tags_mut(id),
             "cluster-snapshot" => self.cluster_snapshot_tags_mut(id),
+            "cluster-endpoint" => self.cluster_endpoint_tags_mut(id),
             "subgrp" => {
                 let key = id.to_ascii_lowercase();
                 self.db_subnet_groups
@@ -2365,6 +2366,7 @@ impl RegionState {
             "db" => Ok(self.db_instance(id)?.tags.clone()),
             "cluster" => Ok(self.db_cluster(id)?.tags.clone()),
             "cluster-snapshot" => Ok(self.db_cluster_snapshot(id)?.tags.clone()),
+            "cluster-endpoint" => Ok(self.custom_endpoint(id)?.1.tags),
             "subgrp" => Ok(self.db_subnet_group(id)?.tags),
             "pg" => Ok(self.db_parameter_group(id)?.tags),
             "og" => Ok(self.db_option_group(id)?.tags),

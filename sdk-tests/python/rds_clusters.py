@@ -133,6 +133,30 @@ fails("InvalidParameterCombination", rds.stop_db_instance, DBInstanceIdentifier=
 fails("InvalidParameterCombination", rds.create_db_snapshot, DBInstanceIdentifier="orders-2", DBSnapshotIdentifier="s")
 fails("InvalidDBClusterStateFault", rds.delete_db_cluster, DBClusterIdentifier="orders", SkipFinalSnapshot=True)
 
+# Endpoints: the writer and reader endpoints every cluster has, and custom ones.
+kinds = sorted(e["EndpointType"] for e in rds.describe_db_cluster_endpoints(DBClusterIdentifier="orders")["DBClusterEndpoints"])
+assert kinds == ["READER", "WRITER"], kinds
+custom = rds.create_db_cluster_endpoint(DBClusterIdentifier="orders", DBClusterEndpointIdentifier="reporting",
+                                        EndpointType="READER", StaticMembers=["orders-3"])
+assert custom["Status"] == "creating" and custom["EndpointType"] == "CUSTOM" and custom["StaticMembers"] == ["orders-3"]
+assert custom["DBClusterEndpointArn"].endswith(":cluster-endpoint:reporting"), custom
+fails("DBClusterEndpointAlreadyExistsFault", rds.create_db_cluster_endpoint, DBClusterIdentifier="orders",
+      DBClusterEndpointIdentifier="reporting", EndpointType="ANY")
+fails("DBInstanceNotFound", rds.create_db_cluster_endpoint, DBClusterIdentifier="orders",
+      DBClusterEndpointIdentifier="other", EndpointType="ANY", StaticMembers=["nobody"])
+fails("InvalidDBClusterEndpointStateFault", rds.modify_db_cluster_endpoint, DBClusterEndpointIdentifier="reporting",
+      StaticMembers=["orders-2"])
+for _ in range(50):
+    (shown,) = rds.describe_db_cluster_endpoints(DBClusterEndpointIdentifier="reporting")["DBClusterEndpoints"]
+    if shown["Status"] == "available":
+        break
+    time.sleep(0.1)
+assert shown["Status"] == "available", shown
+modified = rds.modify_db_cluster_endpoint(DBClusterEndpointIdentifier="reporting", StaticMembers=["orders-2", "orders-3"])
+assert modified["StaticMembers"] == ["orders-2", "orders-3"] and modified["Status"] == "modifying", modified
+assert rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]["CustomEndpoints"] == [shown["Endpoint"]]
+fails("DBClusterEndpointNotFoundFault", rds.describe_db_cluster_endpoints, DBClusterEndpointIdentifier="nope")
+
 # Failover: by promotion tier without a target, to the target with one.
 failing = rds.failover_db_cluster(DBClusterIdentifier="orders")["DBCluster"]
 assert failing["Status"] == "failing-over" and writer_of() == "orders-2", (failing["Status"], members())
@@ -158,6 +182,12 @@ assert writer_of() in ("orders-1", "orders-2") and zones[writer_of()] != zones["
 cluster_events = [e["Message"] for e in rds.describe_events(SourceType="db-cluster", SourceIdentifier="orders")["Events"]]
 assert any("is unreachable" in m for m in cluster_events), cluster_events
 fault_api(sys.argv[1], "DELETE", "/_squall/faults")
+
+for _ in range(50):
+    if rds.describe_db_cluster_endpoints(DBClusterEndpointIdentifier="reporting")["DBClusterEndpoints"][0]["Status"] == "available":
+        break
+    time.sleep(0.1)
+assert rds.delete_db_cluster_endpoint(DBClusterEndpointIdentifier="reporting")["Status"] == "deleting"
 
 # Deleting the writer hands writing to a reader; an empty cluster can go.
 new_writer = writer_of()

@@ -695,4 +695,12 @@ pub enum RdsError {
     ClusterSnapshotNotFound(String),
     #[error("{0}")]
     InvalidClusterSnapshotState(String),
+    #[error("DB cluster endpoint {0} already exists")]
+    ClusterEndpointExists(String),
+    #[error("DB cluster endpoint {0} not found")]
+    ClusterEndpointNotFound(String),
+    #[error("{0}")]
+    InvalidClusterEndpointState(String),
+    #[error("at most {0} custom endpoints per DB cluster")]
+    ClusterEndpointQuotaExceeded(usize),
 }

@@ -3,7 +3,7 @@
 
 use squall_control::db_cluster_snapshots::{ClusterRestoreSpec, DbClusterSnapshot};
 use squall_control::db_clusters::{
-    serverless_v2, ClusterInstanceSpec, DbCluster, DbClusterChanges, DbClusterSpec, ServerlessV2,
+    serverless_v2, ClusterInstanceSpec, CustomEndpoint, DbCluster, DbClusterChanges, DbClusterSpec, ServerlessV2,
 };
 use squall_control::model::rds::DbInstance;
 use squall_control::{ControlPlane, Region};
@@ -102,14 +102,49 @@ fn members(c: &DbCluster, region: &Region, now: u64) -> Vec<DBClusterMember> {
         .collect()
 }
 
+/// The host of one of the cluster's endpoints (`cluster`, `cluster-ro`, `cluster-custom`): the
+/// configured address when it is `localhost` or an IP, else RDS's form under it.
+fn endpoint_host(c: &DbCluster, name: &str, kind: &str) -> String {
+    if c.address == "localhost" || c.address.parse::<std::net::IpAddr>().is_ok() {
+        c.address.clone()
+    } else {
+        format!("{name}.{kind}-{}.{}", &c.resource_id[8..20].to_ascii_lowercase(), c.address)
+    }
+}
+
+fn render_endpoint(c: &DbCluster, e: &CustomEndpoint, arns: &Arns<'_>) -> DBClusterEndpoint {
+    DBClusterEndpoint {
+        db_cluster_endpoint_identifier: Some(e.id.clone()),
+        db_cluster_identifier: Some(c.id.clone()),
+        db_cluster_endpoint_resource_identifier: Some(e.resource_id.clone()),
+        endpoint: Some(endpoint_host(c, &e.id, "cluster-custom")),
+        status: Some(e.status.clone()),
+        endpoint_type: Some("CUSTOM".into()),
+        custom_endpoint_type: Some(e.endpoint_type.clone()),
+        static_members: Some(e.static_members.clone()),
+        excluded_members: Some(e.excluded_members.clone()),
+        db_cluster_endpoint_arn: Some(arns.of("cluster-endpoint", &e.id)),
+    }
+}
+
+/// The writer and reader endpoints every cluster has, then its custom ones.
+fn all_endpoints(c: &DbCluster, arns: &Arns<'_>) -> Vec<DBClusterEndpoint> {
+    let status = if c.status.as_str() == "available" { "available" } else { c.status.as_str() };
+    let mut out: Vec<DBClusterEndpoint> = [("WRITER", "cluster"), ("READER", "cluster-ro")]
+        .iter()
+        .map(|(kind, host)| DBClusterEndpoint {
+            db_cluster_identifier: Some(c.id.clone()),
+            endpoint: Some(endpoint_host(c, &c.id, host)),
+            status: Some(status.to_string()),
+            endpoint_type: Some(kind.to_string()),
+            ..Default::default()
+        })
+        .collect();
+    out.extend(c.custom_endpoints.iter().map(|e| render_endpoint(c, e, arns)));
+    out
+}
+
 fn render(c: &DbCluster, region: &Region, arns: &Arns<'_>, now: u64) -> DBCluster {
-    let endpoint_host = |kind: &str| {
-        if c.address == "localhost" || c.address.parse::<std::net::IpAddr>().is_ok() {
-            c.address.clone()
-        } else {
-            format!("{}.{kind}-{}.{}", c.id, &c.resource_id[8..20].to_ascii_lowercase(), c.address)
-        }
-    };
     DBCluster {
         allocated_storage: Some(1),
         availability_zones: Some(c.zones().iter().map(|z| z.to_string()).collect()),
@@ -119,9 +154,9 @@ fn render(c: &DbCluster, region: &Region, arns: &Arns<'_>, now: u64) -> DBCluste
         db_cluster_parameter_group: Some(c.parameter_group.clone()),
         db_subnet_group: Some(c.subnet_group.clone().unwrap_or_else(|| "default".into())),
         status: Some(c.status.as_str().to_string()),
-        endpoint: Some(endpoint_host("cluster")),
-        reader_endpoint: Some(endpoint_host("cluster-ro")),
-        custom_endpoints: Some(Vec::new()),
+        endpoint: Some(endpoint_host(c, &c.id, "cluster")),
+        reader_endpoint: Some(endpoint_host(c, &c.id, "cluster-ro")),
+        custom_endpoints: Some(c.custom_endpoints.iter().map(|e| endpoint_host(c, &e.id, "cluster-custom")).collect()),
         multi_az: Some(false),
         engine: Some(c.engine.clone()),
         engine_version: Some(c.engine_version.clone()),
@@ -437,6 +472,97 @@ pub(crate) fn handle(
             Response::RestoreDBClusterFromSnapshot(RestoreDBClusterFromSnapshotResult {
                 db_cluster: Some(render(&c, region, arns, now)),
             })
+        }
+        Request::CreateDBClusterEndpoint(r) => {
+            let cluster = arns.name_of("cluster", &r.db_cluster_identifier)?;
+            let (c, e) = region
+                .create_cluster_endpoint(
+                    &cluster,
+                    &r.db_cluster_endpoint_identifier,
+                    &r.endpoint_type,
+                    r.static_members.as_deref().unwrap_or_default(),
+                    r.excluded_members.as_deref().unwrap_or_default(),
+                    tag_map(r.tags.clone().unwrap_or_default())?,
+                    now,
+                )
+                .map_err(control_error)?;
+            Response::CreateDBClusterEndpoint(render_endpoint(&c, &e, arns))
+        }
+        Request::ModifyDBClusterEndpoint(r) => {
+            let (c, e) = region
+                .modify_cluster_endpoint(
+                    &r.db_cluster_endpoint_identifier,
+                    r.endpoint_type.as_deref(),
+                    r.static_members.as_deref(),
+                    r.excluded_members.as_deref(),
+                    now,
+                )
+                .map_err(control_error)?;
+            Response::ModifyDBClusterEndpoint(render_endpoint(&c, &e, arns))
+        }
+        Request::DeleteDBClusterEndpoint(r) => {
+            let (c, e) =
+                region.delete_cluster_endpoint(&r.db_cluster_endpoint_identifier, now).map_err(control_error)?;
+            Response::DeleteDBClusterEndpoint(render_endpoint(&c, &e, arns))
+        }
+        Request::DescribeDBClusterEndpoints(r) => {
+            let limit = max_records(r.max_records)?;
+            let filters = r.filters.unwrap_or_default();
+            for f in &filters {
+                if !matches!(
+                    f.name.as_str(),
+                    "db-cluster-endpoint-type"
+                        | "db-cluster-endpoint-custom-type"
+                        | "db-cluster-endpoint-id"
+                        | "db-cluster-endpoint-status"
+                ) {
+                    return Err(ApiError::client(
+                        "InvalidParameterValue",
+                        format!("Unrecognized filter name: {}", f.name),
+                    ));
+                }
+            }
+            let cluster = r.db_cluster_identifier.as_deref().map(|id| arns.name_of("cluster", id)).transpose()?;
+            let clusters = region
+                .read(now, |s| match &cluster {
+                    Some(id) => Ok(vec![s.db_cluster(id)?.clone()]),
+                    None => Ok(s.db_clusters()),
+                })
+                .map_err(control_error)?;
+            let wanted = r.db_cluster_endpoint_identifier.as_ref().map(|e| e.to_ascii_lowercase());
+            if let Some(w) = &wanted {
+                if !clusters.iter().any(|c| c.custom_endpoints.iter().any(|e| e.id == *w)) {
+                    return Err(control_error(squall_control::ControlError::Rds(
+                        squall_control::RdsError::ClusterEndpointNotFound(w.clone()),
+                    )));
+                }
+            }
+            let endpoints: Vec<DBClusterEndpoint> = clusters
+                .iter()
+                .flat_map(|c| all_endpoints(c, arns))
+                .filter(|e| wanted.as_ref().is_none_or(|w| e.db_cluster_endpoint_identifier.as_ref() == Some(w)))
+                .filter(|e| {
+                    filters.iter().all(|f| {
+                        let value = match f.name.as_str() {
+                            "db-cluster-endpoint-type" => e.endpoint_type.clone(),
+                            "db-cluster-endpoint-custom-type" => e.custom_endpoint_type.clone(),
+                            "db-cluster-endpoint-id" => e.db_cluster_endpoint_identifier.clone(),
+                            _ => e.status.clone(),
+                        };
+                        value.is_some_and(|v| f.values.iter().any(|x| x.eq_ignore_ascii_case(&v)))
+                    })
+                })
+                .collect();
+            let key = |e: &DBClusterEndpoint| {
+                format!(
+                    "{}/{}/{}",
+                    e.db_cluster_identifier.clone().unwrap_or_default(),
+                    e.endpoint_type.clone().unwrap_or_default(),
+                    e.db_cluster_endpoint_identifier.clone().unwrap_or_default()
+                )
+            };
+            let (page, marker) = paginate(endpoints, key, r.marker.as_deref(), limit);
+            Response::DescribeDBClusterEndpoints(DBClusterEndpointMessage { marker, db_cluster_endpoints: Some(page) })
         }
         Request::StopDBCluster(r) => {
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;

@@ -366,7 +366,11 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::CreateDBClusterSnapshot(_)
         | Request::DescribeDBClusterSnapshots(_)
         | Request::DeleteDBClusterSnapshot(_)
-        | Request::RestoreDBClusterFromSnapshot(_)) => clusters::handle(control, &region, &arns, r, now)?,
+        | Request::RestoreDBClusterFromSnapshot(_)
+        | Request::CreateDBClusterEndpoint(_)
+        | Request::ModifyDBClusterEndpoint(_)
+        | Request::DeleteDBClusterEndpoint(_)
+        | Request::DescribeDBClusterEndpoints(_)) => clusters::handle(control, &region, &arns, r, now)?,
         r @ (Request::DescribeDBLogFiles(_) | Request::DownloadDBLogFilePortion(_)) => log_files(&region, r, now)?,
         Request::ListTagsForResource(r) => {
             no_filters(r.filters.as_deref())?;
@@ -424,9 +428,8 @@ impl Arns<'_> {
         match parts.as_slice() {
             ["arn", "aws", "rds", region, _account, kind, id] if *region == self.region && !id.is_empty() => {
                 match *kind {
-                    "db" | "subgrp" | "snapshot" | "pg" | "og" | "secgrp" | "es" | "cluster" | "cluster-snapshot" => {
-                        Ok((kind.to_string(), id.to_string()))
-                    }
+                    "db" | "subgrp" | "snapshot" | "pg" | "og" | "secgrp" | "es" | "cluster" | "cluster-snapshot"
+                    | "cluster-endpoint" => Ok((kind.to_string(), id.to_string())),
                     _ => Err(invalid()),
                 }
             }
@@ -1447,6 +1450,18 @@ fn control_error(e: ControlError) -> ApiError {
                 ApiError::new(404, "DBClusterSnapshotNotFoundFault", format!("DBClusterSnapshot {id} not found."))
             }
             RdsError::InvalidClusterSnapshotState(m) => client("InvalidDBClusterSnapshotStateFault", m),
+            RdsError::ClusterEndpointExists(id) => {
+                client("DBClusterEndpointAlreadyExistsFault", format!("The DB cluster endpoint {id} already exists."))
+            }
+            RdsError::ClusterEndpointNotFound(id) => {
+                client("DBClusterEndpointNotFoundFault", format!("DBClusterEndpoint {id} not found."))
+            }
+            RdsError::InvalidClusterEndpointState(m) => client("InvalidDBClusterEndpointStateFault", m),
+            RdsError::ClusterEndpointQuotaExceeded(n) => ApiError::new(
+                403,
+                "DBClusterEndpointQuotaExceededFault",
+                format!("A DB cluster can have at most {n} custom endpoints."),
+            ),
             RdsError::SecurityGroupNotFound(name) => {
                 ApiError::new(404, "DBSecurityGroupNotFound", format!("DBSecurityGroup {name} not found."))
             }

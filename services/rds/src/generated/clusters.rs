@@ -109,6 +109,43 @@ impl XmlEncode for ClusterScalabilityType {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `CreateDBClusterEndpointMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateDBClusterEndpointMessage {
+    pub db_cluster_identifier: String,
+    pub db_cluster_endpoint_identifier: String,
+    pub endpoint_type: String,
+    pub static_members: Option<Vec<String>>,
+    pub excluded_members: Option<Vec<String>>,
+    pub tags: Option<Vec<Tag>>,
+}
+impl CreateDBClusterEndpointMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterIdentifier"))?,
+                &join(key, "DBClusterIdentifier"),
+            )?,
+            db_cluster_endpoint_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterEndpointIdentifier"))?,
+                &join(key, "DBClusterEndpointIdentifier"),
+            )?,
+            endpoint_type: required(String::decode_query(q, &join(key, "EndpointType"))?, &join(key, "EndpointType"))?,
+            static_members: query_list::<String>(q, &join(key, "StaticMembers"), "member")?,
+            excluded_members: query_list::<String>(q, &join(key, "ExcludedMembers"), "member")?,
+            tags: query_list::<Tag>(q, &join(key, "Tags"), "Tag")?,
+        })
+    }
+}
+impl QueryDecode for CreateDBClusterEndpointMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `CreateDBClusterMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreateDBClusterMessage {
@@ -737,6 +774,86 @@ impl QueryDecode for DBClusterAssociatedRole {
         Self::decode_members(q, key).map(Some)
     }
 }
+/// Shape `DBClusterEndpoint` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBClusterEndpoint {
+    pub db_cluster_endpoint_identifier: Option<String>,
+    pub db_cluster_identifier: Option<String>,
+    pub db_cluster_endpoint_resource_identifier: Option<String>,
+    pub endpoint: Option<String>,
+    pub status: Option<String>,
+    pub endpoint_type: Option<String>,
+    pub custom_endpoint_type: Option<String>,
+    pub static_members: Option<Vec<String>>,
+    pub excluded_members: Option<Vec<String>>,
+    pub db_cluster_endpoint_arn: Option<String>,
+}
+impl DBClusterEndpoint {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster_endpoint_identifier {
+            v.encode_xml(w, "DBClusterEndpointIdentifier");
+        }
+        if let Some(v) = &self.db_cluster_identifier {
+            v.encode_xml(w, "DBClusterIdentifier");
+        }
+        if let Some(v) = &self.db_cluster_endpoint_resource_identifier {
+            v.encode_xml(w, "DBClusterEndpointResourceIdentifier");
+        }
+        if let Some(v) = &self.endpoint {
+            v.encode_xml(w, "Endpoint");
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "Status");
+        }
+        if let Some(v) = &self.endpoint_type {
+            v.encode_xml(w, "EndpointType");
+        }
+        if let Some(v) = &self.custom_endpoint_type {
+            v.encode_xml(w, "CustomEndpointType");
+        }
+        if let Some(v) = &self.static_members {
+            encode_list(w, "StaticMembers", "member", v);
+        }
+        if let Some(v) = &self.excluded_members {
+            encode_list(w, "ExcludedMembers", "member", v);
+        }
+        if let Some(v) = &self.db_cluster_endpoint_arn {
+            v.encode_xml(w, "DBClusterEndpointArn");
+        }
+    }
+}
+impl XmlEncode for DBClusterEndpoint {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBClusterEndpointMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBClusterEndpointMessage {
+    pub marker: Option<String>,
+    pub db_cluster_endpoints: Option<Vec<DBClusterEndpoint>>,
+}
+impl DBClusterEndpointMessage {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.marker {
+            v.encode_xml(w, "Marker");
+        }
+        if let Some(v) = &self.db_cluster_endpoints {
+            encode_list(w, "DBClusterEndpoints", "DBClusterEndpointList", v);
+        }
+    }
+}
+impl XmlEncode for DBClusterEndpointMessage {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DBClusterMember` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DBClusterMember {
@@ -1033,6 +1150,30 @@ impl XmlEncode for DBClusterStatusInfo {
         w.close(tag);
     }
 }
+/// Shape `DeleteDBClusterEndpointMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteDBClusterEndpointMessage {
+    pub db_cluster_endpoint_identifier: String,
+}
+impl DeleteDBClusterEndpointMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_endpoint_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterEndpointIdentifier"))?,
+                &join(key, "DBClusterEndpointIdentifier"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for DeleteDBClusterEndpointMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `DeleteDBClusterMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteDBClusterMessage {
@@ -1125,6 +1266,35 @@ impl XmlEncode for DeleteDBClusterSnapshotResult {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Shape `DescribeDBClusterEndpointsMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeDBClusterEndpointsMessage {
+    pub db_cluster_identifier: Option<String>,
+    pub db_cluster_endpoint_identifier: Option<String>,
+    pub filters: Option<Vec<Filter>>,
+    pub max_records: Option<i32>,
+    pub marker: Option<String>,
+}
+impl DescribeDBClusterEndpointsMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_identifier: String::decode_query(q, &join(key, "DBClusterIdentifier"))?,
+            db_cluster_endpoint_identifier: String::decode_query(q, &join(key, "DBClusterEndpointIdentifier"))?,
+            filters: query_list::<Filter>(q, &join(key, "Filters"), "Filter")?,
+            max_records: i32::decode_query(q, &join(key, "MaxRecords"))?,
+            marker: String::decode_query(q, &join(key, "Marker"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeDBClusterEndpointsMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Shape `DescribeDBClusterSnapshotsMessage` of the model.
@@ -1353,6 +1523,36 @@ impl LocalWriteForwardingStatus {
 impl XmlEncode for LocalWriteForwardingStatus {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `ModifyDBClusterEndpointMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyDBClusterEndpointMessage {
+    pub db_cluster_endpoint_identifier: String,
+    pub endpoint_type: Option<String>,
+    pub static_members: Option<Vec<String>>,
+    pub excluded_members: Option<Vec<String>>,
+}
+impl ModifyDBClusterEndpointMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_endpoint_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterEndpointIdentifier"))?,
+                &join(key, "DBClusterEndpointIdentifier"),
+            )?,
+            endpoint_type: String::decode_query(q, &join(key, "EndpointType"))?,
+            static_members: query_list::<String>(q, &join(key, "StaticMembers"), "member")?,
+            excluded_members: query_list::<String>(q, &join(key, "ExcludedMembers"), "member")?,
+        })
+    }
+}
+impl QueryDecode for ModifyDBClusterEndpointMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Shape `ModifyDBClusterMessage` of the model.

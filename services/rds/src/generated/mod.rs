@@ -280,6 +280,10 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DescribeDBClusterSnapshots",
     "DeleteDBClusterSnapshot",
     "RestoreDBClusterFromSnapshot",
+    "CreateDBClusterEndpoint",
+    "ModifyDBClusterEndpoint",
+    "DeleteDBClusterEndpoint",
+    "DescribeDBClusterEndpoints",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -355,6 +359,10 @@ pub enum Request {
     DescribeDBClusterSnapshots(DescribeDBClusterSnapshotsMessage),
     DeleteDBClusterSnapshot(DeleteDBClusterSnapshotMessage),
     RestoreDBClusterFromSnapshot(RestoreDBClusterFromSnapshotMessage),
+    CreateDBClusterEndpoint(CreateDBClusterEndpointMessage),
+    ModifyDBClusterEndpoint(ModifyDBClusterEndpointMessage),
+    DeleteDBClusterEndpoint(DeleteDBClusterEndpointMessage),
+    DescribeDBClusterEndpoints(DescribeDBClusterEndpointsMessage),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -510,6 +518,18 @@ impl Request {
             "RestoreDBClusterFromSnapshot" => {
                 RestoreDBClusterFromSnapshotMessage::decode_members(q, "").map(Self::RestoreDBClusterFromSnapshot)
             }
+            "CreateDBClusterEndpoint" => {
+                CreateDBClusterEndpointMessage::decode_members(q, "").map(Self::CreateDBClusterEndpoint)
+            }
+            "ModifyDBClusterEndpoint" => {
+                ModifyDBClusterEndpointMessage::decode_members(q, "").map(Self::ModifyDBClusterEndpoint)
+            }
+            "DeleteDBClusterEndpoint" => {
+                DeleteDBClusterEndpointMessage::decode_members(q, "").map(Self::DeleteDBClusterEndpoint)
+            }
+            "DescribeDBClusterEndpoints" => {
+                DescribeDBClusterEndpointsMessage::decode_members(q, "").map(Self::DescribeDBClusterEndpoints)
+            }
             _ => return None,
         })
     }
@@ -587,6 +607,10 @@ impl Request {
             Self::DescribeDBClusterSnapshots(_) => "DescribeDBClusterSnapshots",
             Self::DeleteDBClusterSnapshot(_) => "DeleteDBClusterSnapshot",
             Self::RestoreDBClusterFromSnapshot(_) => "RestoreDBClusterFromSnapshot",
+            Self::CreateDBClusterEndpoint(_) => "CreateDBClusterEndpoint",
+            Self::ModifyDBClusterEndpoint(_) => "ModifyDBClusterEndpoint",
+            Self::DeleteDBClusterEndpoint(_) => "DeleteDBClusterEndpoint",
+            Self::DescribeDBClusterEndpoints(_) => "DescribeDBClusterEndpoints",
         }
     }
 }
@@ -664,6 +688,10 @@ pub enum Response {
     DescribeDBClusterSnapshots(DBClusterSnapshotMessage),
     DeleteDBClusterSnapshot(DeleteDBClusterSnapshotResult),
     RestoreDBClusterFromSnapshot(RestoreDBClusterFromSnapshotResult),
+    CreateDBClusterEndpoint(DBClusterEndpoint),
+    ModifyDBClusterEndpoint(DBClusterEndpoint),
+    DeleteDBClusterEndpoint(DBClusterEndpoint),
+    DescribeDBClusterEndpoints(DBClusterEndpointMessage),
 }
 impl Response {
     /// The operation's name.
@@ -740,6 +768,10 @@ impl Response {
             Self::DescribeDBClusterSnapshots(_) => "DescribeDBClusterSnapshots",
             Self::DeleteDBClusterSnapshot(_) => "DeleteDBClusterSnapshot",
             Self::RestoreDBClusterFromSnapshot(_) => "RestoreDBClusterFromSnapshot",
+            Self::CreateDBClusterEndpoint(_) => "CreateDBClusterEndpoint",
+            Self::ModifyDBClusterEndpoint(_) => "ModifyDBClusterEndpoint",
+            Self::DeleteDBClusterEndpoint(_) => "DeleteDBClusterEndpoint",
+            Self::DescribeDBClusterEndpoints(_) => "DescribeDBClusterEndpoints",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -1003,6 +1035,22 @@ impl Response {
                 true
             }
             Self::RestoreDBClusterFromSnapshot(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateDBClusterEndpoint(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyDBClusterEndpoint(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteDBClusterEndpoint(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBClusterEndpoints(v) => {
                 v.encode_members(w);
                 true
             }
