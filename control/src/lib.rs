@@ -17,6 +17,7 @@ mod db_io;
 pub mod db_logs;
 pub mod db_option_groups;
 pub mod db_parameter_groups;
+pub mod db_proxies;
 pub mod db_security_groups;
 pub mod db_snapshot_copy;
 pub mod db_storage;

@@ -51,6 +51,7 @@ impl RegionState {
             .chain(db_snapshots)
             .chain(db_clusters)
             .chain(db_cluster_snapshots)
+            .chain(self.db_proxies.values().map(|p| crate::db_proxies::db_proxy_next_due(p, d)))
             .min()
             .unwrap_or(u64::MAX)
     }
@@ -116,6 +117,7 @@ impl RegionState {
         self.settle_db_instances(now_ms)?;
         self.settle_db_clusters(now_ms)?;
         self.settle_db_cluster_snapshots(now_ms);
+        self.settle_db_proxies(now_ms);
         let due_snapshots = due_now(&self.pending.snapshots, &self.snapshots, |s| snapshot_next_due(s, d), now_ms);
         for id in due_snapshots {
             if let Some(s) = self.snapshots.get_mut(&id) {

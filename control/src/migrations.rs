@@ -37,11 +37,12 @@ pub(crate) const MIGRATIONS: &[db::Migration] = &[
     create_db_clusters,
 ];
 
-/// Step 9: Aurora DB clusters and their snapshots.
+/// Step 9: Aurora DB clusters and their snapshots, and RDS proxies.
 fn create_db_clusters(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
     tx.execute_batch(
         "CREATE TABLE db_clusters (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
-         CREATE TABLE db_cluster_snapshots (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
+         CREATE TABLE db_cluster_snapshots (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE db_proxies (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
     )
     .map_err(db::db_error)
 }

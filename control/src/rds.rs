@@ -303,7 +303,7 @@ impl RegionState {
     }
 
     /// The subnets of a group: they exist, lie in one VPC, and cover at least two zones.
-    fn db_subnets(&self, subnet_ids: &[String]) -> Result<(String, Vec<DbSubnet>), ControlError> {
+    pub(crate) fn db_subnets(&self, subnet_ids: &[String]) -> Result<(String, Vec<DbSubnet>), ControlError> {
         if subnet_ids.is_empty() {
             return Err(invalid("The parameter SubnetIds must be provided and must not be empty."));
         }
@@ -2311,6 +2311,15 @@ impl RegionState {
             "cluster" => self.cluster_tags_mut(id),
             "cluster-snapshot" => self.cluster_snapshot_tags_mut(id),
             "cluster-endpoint" => self.cluster_endpoint_tags_mut(id),
+            "db-proxy" => {
+                let name = self
+                    .db_proxies
+                    .values()
+                    .find(|p| p.resource_id == id)
+                    .map(|p| p.name.clone())
+                    .ok_or_else(|| RdsError::ProxyNotFound(id.into()))?;
+                self.proxy_tags_mut(&name)
+            }
             "subgrp" => {
                 let key = id.to_ascii_lowercase();
                 self.db_subnet_groups
@@ -2367,6 +2376,13 @@ impl RegionState {
             "cluster" => Ok(self.db_cluster(id)?.tags.clone()),
             "cluster-snapshot" => Ok(self.db_cluster_snapshot(id)?.tags.clone()),
             "cluster-endpoint" => Ok(self.custom_endpoint(id)?.1.tags),
+            "db-proxy" => Ok(self
+                .db_proxies
+                .values()
+                .find(|p| p.resource_id == id)
+                .ok_or_else(|| RdsError::ProxyNotFound(id.into()))?
+                .tags
+                .clone()),
             "subgrp" => Ok(self.db_subnet_group(id)?.tags),
             "pg" => Ok(self.db_parameter_group(id)?.tags),
             "og" => Ok(self.db_option_group(id)?.tags),

@@ -57,6 +57,7 @@ pub struct RegionState {
     pub(crate) launch_templates: Table<String, crate::launch_templates::LaunchTemplate>,
     pub(crate) db_clusters: Table<String, crate::db_clusters::DbCluster>,
     pub(crate) db_cluster_snapshots: Table<String, crate::db_cluster_snapshots::DbClusterSnapshot>,
+    pub(crate) db_proxies: Table<String, crate::db_proxies::DbProxy>,
     pub(crate) db_log_backups: Table<String, crate::model::rds::DbLogBackup>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
@@ -144,6 +145,7 @@ impl RegionState {
             launch_templates: Table::from_rows(db.load::<crate::launch_templates::LaunchTemplate>()?),
             db_clusters: Table::from_rows(db.load::<crate::db_clusters::DbCluster>()?),
             db_cluster_snapshots: Table::from_rows(db.load::<crate::db_cluster_snapshots::DbClusterSnapshot>()?),
+            db_proxies: Table::from_rows(db.load::<crate::db_proxies::DbProxy>()?),
             db_log_backups: Table::from_rows(db.load::<crate::model::rds::DbLogBackup>()?),
             db,
             store,
@@ -239,6 +241,7 @@ impl RegionState {
             || self.launch_templates.has_changes()
             || self.db_clusters.has_changes()
             || self.db_cluster_snapshots.has_changes()
+            || self.db_proxies.has_changes()
             || self.db_log_backups.has_changes()
             || self.network.default_made_changed;
         if !changed {
@@ -272,6 +275,7 @@ impl RegionState {
             db::put_changes(&tx, &self.launch_templates)?;
             db::put_changes(&tx, &self.db_clusters)?;
             db::put_changes(&tx, &self.db_cluster_snapshots)?;
+            db::put_changes(&tx, &self.db_proxies)?;
             db::put_changes(&tx, &self.db_log_backups)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
@@ -324,6 +328,7 @@ impl RegionState {
         self.launch_templates.commit();
         self.db_clusters.commit();
         self.db_cluster_snapshots.commit();
+        self.db_proxies.commit();
         self.db_log_backups.commit();
     }
 
@@ -392,6 +397,7 @@ impl RegionState {
         self.launch_templates.rollback();
         self.db_clusters.rollback();
         self.db_cluster_snapshots.rollback();
+        self.db_proxies.rollback();
         self.db_log_backups.rollback();
     }
 

@@ -395,3 +395,12 @@ async fn aurora_cluster_sql_survives_a_zone_and_waits_without_a_quorum() {
     let Some(run) = run_script_with("rds_cluster_sql.py", options, free_ports(2)) else { return };
     assert!(run.await.contains("rds cluster sql: ok"));
 }
+
+/// RDS Proxy as metadata: proxies with Secrets Manager authentication, the default target group,
+/// an instance and an Aurora cluster as targets with their health and roles, rename and delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_rds_proxies() {
+    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_proxies.py", options, free_ports(2)) else { return };
+    assert!(run.await.contains("boto3 rds proxies: ok"));
+}

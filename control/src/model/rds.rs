@@ -703,4 +703,18 @@ pub enum RdsError {
     InvalidClusterEndpointState(String),
     #[error("at most {0} custom endpoints per DB cluster")]
     ClusterEndpointQuotaExceeded(usize),
+    #[error("DB proxy {0} already exists")]
+    ProxyExists(String),
+    #[error("DB proxy {0} not found")]
+    ProxyNotFound(String),
+    #[error("{0}")]
+    InvalidProxyState(String),
+    #[error("at most {0} DB proxies")]
+    ProxyQuotaExceeded(usize),
+    #[error("target group {0} not found")]
+    ProxyTargetGroupNotFound(String),
+    #[error("target {0} is already registered")]
+    ProxyTargetAlreadyRegistered(String),
+    #[error("target {0} is not registered")]
+    ProxyTargetNotFound(String),
 }

@@ -10,6 +10,7 @@ mod event_subscriptions;
 pub mod generated;
 mod option_groups;
 mod parameter_groups;
+mod proxies;
 mod security_groups;
 
 use std::collections::BTreeMap;
@@ -371,6 +372,17 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::ModifyDBClusterEndpoint(_)
         | Request::DeleteDBClusterEndpoint(_)
         | Request::DescribeDBClusterEndpoints(_)) => clusters::handle(control, &region, &arns, r, now)?,
+        r @ (Request::CreateDBProxy(_)
+        | Request::DescribeDBProxies(_)
+        | Request::ModifyDBProxy(_)
+        | Request::DeleteDBProxy(_)
+        | Request::DescribeDBProxyTargetGroups(_)
+        | Request::ModifyDBProxyTargetGroup(_)
+        | Request::RegisterDBProxyTargets(_)
+        | Request::DeregisterDBProxyTargets(_)
+        | Request::DescribeDBProxyTargets(_)) => {
+            proxies::handle(&region, &arns, &control.config().rds_address, r, now)?
+        }
         r @ (Request::DescribeDBLogFiles(_) | Request::DownloadDBLogFilePortion(_)) => log_files(&region, r, now)?,
         Request::ListTagsForResource(r) => {
             no_filters(r.filters.as_deref())?;
@@ -429,7 +441,7 @@ impl Arns<'_> {
             ["arn", "aws", "rds", region, _account, kind, id] if *region == self.region && !id.is_empty() => {
                 match *kind {
                     "db" | "subgrp" | "snapshot" | "pg" | "og" | "secgrp" | "es" | "cluster" | "cluster-snapshot"
-                    | "cluster-endpoint" => Ok((kind.to_string(), id.to_string())),
+                    | "cluster-endpoint" | "db-proxy" => Ok((kind.to_string(), id.to_string())),
                     _ => Err(invalid()),
                 }
             }
@@ -1457,6 +1469,25 @@ fn control_error(e: ControlError) -> ApiError {
                 client("DBClusterEndpointNotFoundFault", format!("DBClusterEndpoint {id} not found."))
             }
             RdsError::InvalidClusterEndpointState(m) => client("InvalidDBClusterEndpointStateFault", m),
+            RdsError::ProxyExists(name) => {
+                client("DBProxyAlreadyExistsFault", format!("A DB proxy named {name} already exists."))
+            }
+            RdsError::ProxyNotFound(name) => {
+                ApiError::new(404, "DBProxyNotFoundFault", format!("DBProxy {name} not found."))
+            }
+            RdsError::InvalidProxyState(m) => client("InvalidDBProxyStateFault", m),
+            RdsError::ProxyQuotaExceeded(n) => {
+                client("DBProxyQuotaExceededFault", format!("The request would exceed the quota of {n} DB proxies."))
+            }
+            RdsError::ProxyTargetGroupNotFound(name) => {
+                ApiError::new(404, "DBProxyTargetGroupNotFoundFault", format!("DBProxyTargetGroup {name} not found."))
+            }
+            RdsError::ProxyTargetAlreadyRegistered(t) => {
+                client("DBProxyTargetAlreadyRegisteredFault", format!("The target {t} is already registered."))
+            }
+            RdsError::ProxyTargetNotFound(t) => {
+                ApiError::new(404, "DBProxyTargetNotFoundFault", format!("The target {t} is not registered."))
+            }
             RdsError::ClusterEndpointQuotaExceeded(n) => ApiError::new(
                 403,
                 "DBClusterEndpointQuotaExceededFault",

@@ -31,6 +31,8 @@ pub mod log_files;
 pub use log_files::*;
 pub mod clusters;
 pub use clusters::*;
+pub mod proxies;
+pub use proxies::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2014-10-31";
@@ -284,6 +286,15 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "ModifyDBClusterEndpoint",
     "DeleteDBClusterEndpoint",
     "DescribeDBClusterEndpoints",
+    "CreateDBProxy",
+    "DescribeDBProxies",
+    "ModifyDBProxy",
+    "DeleteDBProxy",
+    "DescribeDBProxyTargetGroups",
+    "ModifyDBProxyTargetGroup",
+    "RegisterDBProxyTargets",
+    "DeregisterDBProxyTargets",
+    "DescribeDBProxyTargets",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -363,6 +374,15 @@ pub enum Request {
     ModifyDBClusterEndpoint(ModifyDBClusterEndpointMessage),
     DeleteDBClusterEndpoint(DeleteDBClusterEndpointMessage),
     DescribeDBClusterEndpoints(DescribeDBClusterEndpointsMessage),
+    CreateDBProxy(CreateDBProxyRequest),
+    DescribeDBProxies(DescribeDBProxiesRequest),
+    ModifyDBProxy(ModifyDBProxyRequest),
+    DeleteDBProxy(DeleteDBProxyRequest),
+    DescribeDBProxyTargetGroups(DescribeDBProxyTargetGroupsRequest),
+    ModifyDBProxyTargetGroup(ModifyDBProxyTargetGroupRequest),
+    RegisterDBProxyTargets(RegisterDBProxyTargetsRequest),
+    DeregisterDBProxyTargets(DeregisterDBProxyTargetsRequest),
+    DescribeDBProxyTargets(DescribeDBProxyTargetsRequest),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -530,6 +550,25 @@ impl Request {
             "DescribeDBClusterEndpoints" => {
                 DescribeDBClusterEndpointsMessage::decode_members(q, "").map(Self::DescribeDBClusterEndpoints)
             }
+            "CreateDBProxy" => CreateDBProxyRequest::decode_members(q, "").map(Self::CreateDBProxy),
+            "DescribeDBProxies" => DescribeDBProxiesRequest::decode_members(q, "").map(Self::DescribeDBProxies),
+            "ModifyDBProxy" => ModifyDBProxyRequest::decode_members(q, "").map(Self::ModifyDBProxy),
+            "DeleteDBProxy" => DeleteDBProxyRequest::decode_members(q, "").map(Self::DeleteDBProxy),
+            "DescribeDBProxyTargetGroups" => {
+                DescribeDBProxyTargetGroupsRequest::decode_members(q, "").map(Self::DescribeDBProxyTargetGroups)
+            }
+            "ModifyDBProxyTargetGroup" => {
+                ModifyDBProxyTargetGroupRequest::decode_members(q, "").map(Self::ModifyDBProxyTargetGroup)
+            }
+            "RegisterDBProxyTargets" => {
+                RegisterDBProxyTargetsRequest::decode_members(q, "").map(Self::RegisterDBProxyTargets)
+            }
+            "DeregisterDBProxyTargets" => {
+                DeregisterDBProxyTargetsRequest::decode_members(q, "").map(Self::DeregisterDBProxyTargets)
+            }
+            "DescribeDBProxyTargets" => {
+                DescribeDBProxyTargetsRequest::decode_members(q, "").map(Self::DescribeDBProxyTargets)
+            }
             _ => return None,
         })
     }
@@ -611,6 +650,15 @@ impl Request {
             Self::ModifyDBClusterEndpoint(_) => "ModifyDBClusterEndpoint",
             Self::DeleteDBClusterEndpoint(_) => "DeleteDBClusterEndpoint",
             Self::DescribeDBClusterEndpoints(_) => "DescribeDBClusterEndpoints",
+            Self::CreateDBProxy(_) => "CreateDBProxy",
+            Self::DescribeDBProxies(_) => "DescribeDBProxies",
+            Self::ModifyDBProxy(_) => "ModifyDBProxy",
+            Self::DeleteDBProxy(_) => "DeleteDBProxy",
+            Self::DescribeDBProxyTargetGroups(_) => "DescribeDBProxyTargetGroups",
+            Self::ModifyDBProxyTargetGroup(_) => "ModifyDBProxyTargetGroup",
+            Self::RegisterDBProxyTargets(_) => "RegisterDBProxyTargets",
+            Self::DeregisterDBProxyTargets(_) => "DeregisterDBProxyTargets",
+            Self::DescribeDBProxyTargets(_) => "DescribeDBProxyTargets",
         }
     }
 }
@@ -692,6 +740,15 @@ pub enum Response {
     ModifyDBClusterEndpoint(DBClusterEndpoint),
     DeleteDBClusterEndpoint(DBClusterEndpoint),
     DescribeDBClusterEndpoints(DBClusterEndpointMessage),
+    CreateDBProxy(CreateDBProxyResponse),
+    DescribeDBProxies(DescribeDBProxiesResponse),
+    ModifyDBProxy(ModifyDBProxyResponse),
+    DeleteDBProxy(DeleteDBProxyResponse),
+    DescribeDBProxyTargetGroups(DescribeDBProxyTargetGroupsResponse),
+    ModifyDBProxyTargetGroup(ModifyDBProxyTargetGroupResponse),
+    RegisterDBProxyTargets(RegisterDBProxyTargetsResponse),
+    DeregisterDBProxyTargets(DeregisterDBProxyTargetsResponse),
+    DescribeDBProxyTargets(DescribeDBProxyTargetsResponse),
 }
 impl Response {
     /// The operation's name.
@@ -772,6 +829,15 @@ impl Response {
             Self::ModifyDBClusterEndpoint(_) => "ModifyDBClusterEndpoint",
             Self::DeleteDBClusterEndpoint(_) => "DeleteDBClusterEndpoint",
             Self::DescribeDBClusterEndpoints(_) => "DescribeDBClusterEndpoints",
+            Self::CreateDBProxy(_) => "CreateDBProxy",
+            Self::DescribeDBProxies(_) => "DescribeDBProxies",
+            Self::ModifyDBProxy(_) => "ModifyDBProxy",
+            Self::DeleteDBProxy(_) => "DeleteDBProxy",
+            Self::DescribeDBProxyTargetGroups(_) => "DescribeDBProxyTargetGroups",
+            Self::ModifyDBProxyTargetGroup(_) => "ModifyDBProxyTargetGroup",
+            Self::RegisterDBProxyTargets(_) => "RegisterDBProxyTargets",
+            Self::DeregisterDBProxyTargets(_) => "DeregisterDBProxyTargets",
+            Self::DescribeDBProxyTargets(_) => "DescribeDBProxyTargets",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -1051,6 +1117,42 @@ impl Response {
                 true
             }
             Self::DescribeDBClusterEndpoints(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateDBProxy(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBProxies(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyDBProxy(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteDBProxy(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBProxyTargetGroups(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyDBProxyTargetGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RegisterDBProxyTargets(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeregisterDBProxyTargets(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBProxyTargets(v) => {
                 v.encode_members(w);
                 true
             }
