@@ -280,12 +280,8 @@ pub(crate) fn handle(
             }
             let limit = max_records(r.max_records)?;
             let targets = render_targets(region, &p, arns, now);
-            let (page, marker) = paginate(
-                targets,
-                |t| format!("{}", t.target_arn.clone().unwrap_or_default()),
-                r.marker.as_deref(),
-                limit,
-            );
+            let (page, marker) =
+                paginate(targets, |t| t.target_arn.clone().unwrap_or_default(), r.marker.as_deref(), limit);
             Response::DescribeDBProxyTargets(DescribeDBProxyTargetsResponse { targets: Some(page), marker })
         }
         other => {
