@@ -41,6 +41,21 @@ impl RegionState {
         out
     }
 
+    /// Every attached interface by its instance (each list by device index): one pass for a
+    /// page of instances, instead of a scan per instance.
+    pub fn interfaces_by_instance(&self) -> BTreeMap<String, Vec<NetworkInterface>> {
+        let mut out: BTreeMap<String, Vec<NetworkInterface>> = BTreeMap::new();
+        for n in self.network_interfaces.values() {
+            if let Some(a) = &n.attachment {
+                out.entry(a.instance_id.clone()).or_default().push(n.clone());
+            }
+        }
+        for list in out.values_mut() {
+            list.sort_by_key(|n| n.attachment.as_ref().map_or(0, |a| a.device_index));
+        }
+        out
+    }
+
     /// Private addresses of a subnet that live instances or interfaces hold.
     pub(crate) fn addresses_taken(&self, subnet: &str) -> BTreeSet<String> {
         let mut taken: BTreeSet<String> = self
@@ -399,14 +414,16 @@ impl RegionState {
 
     /// Instances launched before interfaces were kept get their primary one (idempotent).
     pub(crate) fn ensure_primary_interfaces(&mut self) -> Result<(), ControlError> {
+        let attached: BTreeSet<&str> = self
+            .network_interfaces
+            .values()
+            .filter_map(|n| n.attachment.as_ref().map(|a| a.instance_id.as_str()))
+            .collect();
         let missing: Vec<InstanceId> = self
             .instances
             .values()
             .filter(|i| i.state != InstanceState::Terminated && i.subnet_id.is_some())
-            .filter(|i| {
-                let key = i.id.to_string();
-                !self.network_interfaces.values().any(|n| n.attachment.as_ref().is_some_and(|a| a.instance_id == key))
-            })
+            .filter(|i| !attached.contains(i.id.to_string().as_str()))
             .map(|i| i.id.clone())
             .collect();
         for id in missing {

@@ -140,12 +140,30 @@ pub(crate) struct Net {
     interfaces: Vec<crate::network_interfaces::Rendered>,
 }
 
-fn net_of(state: &squall_control::state::RegionState, i: &instances::Instance) -> Net {
+/// The interfaces of many instances at once, by instance id.
+type InterfaceIndex = std::collections::BTreeMap<String, Vec<squall_control::model::network::NetworkInterface>>;
+
+/// An instance's addresses and interfaces; `index` (from `interfaces_by_instance`) saves a scan of
+/// every interface per instance when many are rendered.
+fn net_of(state: &squall_control::state::RegionState, i: &instances::Instance, index: Option<&InterfaceIndex>) -> Net {
+    let interfaces = match index {
+        Some(index) => index
+            .get(&i.id.to_string())
+            .map(|list| list.iter().map(|n| crate::network_interfaces::render(state, n)).collect())
+            .unwrap_or_default(),
+        None => crate::network_interfaces::interfaces_of(state, &i.id),
+    };
     Net {
         public_ip: state.public_ip_of(&i.id),
         dns_hostnames: i.vpc_id.as_deref().and_then(|v| state.vpc(v).ok()).is_some_and(|v| v.dns_hostnames()),
-        interfaces: crate::network_interfaces::interfaces_of(state, &i.id),
+        interfaces,
     }
+}
+
+/// An instance's public address and whether its VPC gives DNS hostnames (what the address
+/// filters read), without its interfaces.
+fn public_of(state: &squall_control::state::RegionState, i: &instances::Instance) -> (Option<String>, bool) {
+    (state.public_ip_of(&i.id), i.vpc_id.as_deref().and_then(|v| state.vpc(v).ok()).is_some_and(|v| v.dns_hostnames()))
 }
 
 /// `ip-10-0-0-1.ec2.internal` in us-east-1, `ip-10-0-0-1.<region>.compute.internal` elsewhere;
@@ -244,12 +262,12 @@ fn filter_values(
             vec![dns_names(&ctx.region, &i.private_ip, None).0]
         }
         "dns-name" | "ip-address" => {
-            let net = net_of(state, i);
-            let (_, public) = dns_names(&ctx.region, &i.private_ip, net.public_ip.as_deref());
+            let (public_ip, dns_hostnames) = public_of(state, i);
+            let (_, public) = dns_names(&ctx.region, &i.private_ip, public_ip.as_deref());
             if name == "ip-address" {
-                net.public_ip.into_iter().collect()
+                public_ip.into_iter().collect()
             } else {
-                public.filter(|_| net.dns_hostnames).into_iter().collect()
+                public.filter(|_| dns_hostnames).into_iter().collect()
             }
         }
         "instance.group-name" | "group-name" => group_names(state, i).into_iter().map(|(_, n)| n).collect(),
@@ -451,7 +469,7 @@ pub(crate) fn run_instances(
         .read(now, |state| {
             let devices: Vec<_> = launched.iter().map(|i| block_devices(state, &i.id)).collect();
             let groups: Vec<_> = launched.iter().map(|i| group_names(state, i)).collect();
-            let nets: Vec<_> = launched.iter().map(|i| net_of(state, i)).collect();
+            let nets: Vec<_> = launched.iter().map(|i| net_of(state, i, None)).collect();
             Ok((devices, groups, nets))
         })
         .map_err(control_error)?;
@@ -596,12 +614,13 @@ pub(crate) fn describe_instances(
                 (ids.is_empty() || ids.contains(&i.id))
                     && filter::matches(&filters, |name| filter_values(state, ctx, i, name))
             });
+            let index = state.interfaces_by_instance();
             Ok((
                 list.into_iter()
                     .map(|i| {
                         let d = block_devices(state, &i.id);
                         let g = group_names(state, &i);
-                        let n = net_of(state, &i);
+                        let n = net_of(state, &i, Some(&index));
                         (i, d, g, n)
                     })
                     .collect::<Vec<_>>(),

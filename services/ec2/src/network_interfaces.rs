@@ -234,7 +234,7 @@ pub(crate) fn create_network_interface(
     let eni = region.create_network_interface(spec, now, r.dry_run == Some(true)).map_err(control_error)?;
     let rendered = region.read(now, |state| Ok(render(state, &eni))).map_err(control_error)?;
     let mut wire = wire_interface(&rendered, ctx);
-    // A new interface is `pending` in CreateNetworkInterface's answer, as on AWS.
+    // AWS shows a new interface as `pending`, a value the model's status enum lacks: `available`.
     wire.status = Some(NetworkInterfaceStatus::Available);
     Ok(CreateNetworkInterfaceResult { network_interface: Some(wire), client_token: r.client_token })
 }
