@@ -143,8 +143,15 @@ impl RegionState {
                 ipv6_addresses.extend(s.next_ipv6());
             }
         }
-        let id = self.random_id("eni");
-        let mac = self.new_mac();
+        let (id, mac) = match &spec.stable_name {
+            Some(name) => {
+                let hex = crate::stable_hex(name);
+                let mac_hex = crate::stable_hex(&format!("{name}/mac"));
+                let octets: Vec<&str> = (0..5).map(|i| &mac_hex[2 * i + 1..2 * i + 3]).collect();
+                (format!("eni-{hex}"), format!("0e:{}", octets.join(":")))
+            }
+            None => (self.random_id("eni"), self.new_mac()),
+        };
         let eni = NetworkInterface {
             id: id.clone(),
             subnet_id: subnet.id.clone(),
@@ -217,18 +224,20 @@ impl RegionState {
                 index: device_index,
             }));
         }
-        Ok(self.attach_interface_row(id, instance, device_index, false, now_ms))
+        let attachment_id = self.random_id("eni-attach");
+        Ok(self.attach_interface_row(id, &attachment_id, instance, device_index, false, now_ms))
     }
 
     fn attach_interface_row(
         &mut self,
         id: &str,
+        attachment_id: &str,
         instance: &InstanceId,
         device_index: u32,
         delete_on_termination: bool,
         now_ms: u64,
     ) -> String {
-        let attachment_id = self.random_id("eni-attach");
+        let attachment_id = attachment_id.to_string();
         if let Some(n) = self.network_interfaces.get_mut(id) {
             n.attachment = Some(InterfaceAttachment {
                 id: attachment_id.clone(),
@@ -337,12 +346,14 @@ impl RegionState {
                     description: primary.description,
                     groups: i.security_groups.clone(),
                     ipv6_count: primary.ipv6_count,
+                    stable_name: Some(format!("{instance}/eni0")),
                     ..Default::default()
                 };
                 self.create_network_interface(spec, Some(i.private_ip.clone()), false)?.id
             }
         };
-        self.attach_interface_row(&id, instance, 0, primary.delete_on_termination, now_ms);
+        let attachment_id = format!("eni-attach-{}", crate::stable_hex(&format!("{id}/{instance}/0")));
+        self.attach_interface_row(&id, &attachment_id, instance, 0, primary.delete_on_termination, now_ms);
         Ok(())
     }
 
@@ -371,6 +382,7 @@ impl RegionState {
                     groups: n.groups.clone(),
                     tags: BTreeMap::new(),
                     ipv6_count: n.ipv6_count,
+                    stable_name: Some(format!("{instance}/eni{}", n.device_index)),
                 };
                 (self.create_network_interface(spec, None, false)?.id, true)
             }
@@ -382,8 +394,10 @@ impl RegionState {
                 instance: instance.to_string(),
             }));
         }
+        let attachment_id = format!("eni-attach-{}", crate::stable_hex(&format!("{id}/{instance}/{}", n.device_index)));
         self.attach_interface_row(
             &id,
+            &attachment_id,
             instance,
             n.device_index,
             n.delete_on_termination.unwrap_or(default_delete),

@@ -346,6 +346,10 @@ pub struct InterfaceSpec {
     pub tags: BTreeMap<String, String>,
     /// How many IPv6 addresses to give it from the subnet's block.
     pub ipv6_count: u32,
+    /// For an interface a launch makes: a name its id and MAC derive from (the instance and
+    /// device index), so launches draw nothing from the region's random stream and a seeded
+    /// region's other ids stay what they were.
+    pub stable_name: Option<String>,
 }
 
 /// One `NetworkInterface.N` of a RunInstances, after wire decoding.

@@ -228,6 +228,7 @@ pub(crate) fn create_network_interface(
         groups: r.groups.clone().unwrap_or_default(),
         tags,
         ipv6_count,
+        stable_name: None,
     };
     let region = region(control, ctx)?;
     let now = control.now_ms();
