@@ -1208,13 +1208,13 @@ impl RegionState {
             .into());
         }
         let endpoint_type = endpoint_type.unwrap_or(&endpoint.endpoint_type).to_string();
+        // The lists given replace the endpoint's; checked once, with the type it will have.
         let (static_members, excluded_members) = match (static_members, excluded_members) {
             (None, None) => (endpoint.static_members.clone(), endpoint.excluded_members.clone()),
-            (s, e) => {
-                self.check_endpoint_members(&cluster, &endpoint_type, s.unwrap_or_default(), e.unwrap_or_default())?
-            }
+            (s, e) => (s.unwrap_or_default().to_vec(), e.unwrap_or_default().to_vec()),
         };
-        self.check_endpoint_members(&cluster, &endpoint_type, &static_members, &excluded_members)?;
+        let (static_members, excluded_members) =
+            self.check_endpoint_members(&cluster, &endpoint_type, &static_members, &excluded_members)?;
         let c = self.cluster_mut(&cluster.id)?;
         let e = c
             .custom_endpoints

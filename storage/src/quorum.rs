@@ -269,14 +269,7 @@ impl QuorumVolume {
 
     /// Which members answer now and have every acknowledged write.
     pub fn health(&self) -> QuorumHealth {
-        let stale = self.stale().clone();
-        let current_copies = self
-            .members
-            .iter()
-            .enumerate()
-            .filter(|(i, m)| stale[*i].is_empty() && m.cluster.lock().plan_io(&m.volume, None).is_ok())
-            .map(|(_, m)| m.copies)
-            .sum();
+        let current_copies = self.current_members().iter().map(|i| self.members[*i].copies).sum();
         QuorumHealth {
             current_copies,
             total_copies: self.members.iter().map(|m| m.copies).sum(),
