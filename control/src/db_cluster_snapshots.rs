@@ -62,6 +62,12 @@ pub struct DbClusterSnapshot {
     pub backup_retention_days: u32,
     pub backup_window: String,
     pub tags: BTreeMap<String, String>,
+    /// The accounts (or `all`) its `restore` attribute shares it with.
+    #[serde(default)]
+    pub restore_accounts: Vec<String>,
+    /// For a copy: the ARN of the snapshot it was copied from.
+    #[serde(default)]
+    pub source_snapshot_arn: Option<String>,
 }
 
 impl Row for DbClusterSnapshot {
@@ -94,6 +100,7 @@ pub struct ClusterRestoreSpec {
     pub copy_tags_to_snapshot: bool,
     pub serverless_v2: Option<crate::db_clusters::ServerlessV2>,
     pub backup_retention_days: Option<u32>,
+    pub parameter_group: Option<String>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -182,6 +189,8 @@ impl RegionState {
             backup_retention_days: cluster.backup_retention_days,
             backup_window: cluster.backup_window.clone(),
             tags: if tags.is_empty() && cluster.copy_tags_to_snapshot { cluster.tags.clone() } else { tags },
+            restore_accounts: Vec::new(),
+            source_snapshot_arn: None,
         };
         self.db_cluster_snapshots.insert(id.clone(), snapshot.clone());
         self.rds_event_of(
@@ -268,10 +277,97 @@ impl RegionState {
             storage_type: Some(s.storage_type.clone()),
             serverless_v2: spec.serverless_v2,
             availability_zones: spec.availability_zones,
+            parameter_group: spec.parameter_group,
             tags: spec.tags,
             ..Default::default()
         };
         self.new_db_cluster(cluster, zones, address, now_ms, Some(&s.volume))
+    }
+
+    /// CopyDBClusterSnapshot (in this region): the source's bytes copied in the snapshot store
+    /// under a new manual snapshot, shared with nobody.
+    pub(crate) fn copy_db_cluster_snapshot(
+        &mut self,
+        source: &str,
+        target: &str,
+        copy_tags: bool,
+        tags: BTreeMap<String, String>,
+        source_arn: String,
+        now_ms: u64,
+    ) -> Result<DbClusterSnapshot, ControlError> {
+        let from = self.db_cluster_snapshot(source)?.clone();
+        let id = target.to_ascii_lowercase();
+        if !crate::rds::valid_snapshot_identifier(&id) {
+            return Err(RdsError::InvalidParameterValue(
+                "The parameter TargetDBClusterSnapshotIdentifier is not a valid identifier. Identifiers must begin \
+                 with a letter; must contain only ASCII letters, digits, and hyphens; and must not end with a \
+                 hyphen or contain two consecutive hyphens."
+                    .into(),
+            )
+            .into());
+        }
+        if from.status != ClusterSnapshotStatus::Available {
+            return Err(RdsError::InvalidClusterSnapshotState(format!(
+                "DBClusterSnapshot {} is {}: it must be available to be copied.",
+                from.id,
+                from.status.as_str()
+            ))
+            .into());
+        }
+        if self.db_cluster_snapshots.contains_key(&id) {
+            return Err(RdsError::ClusterSnapshotExists(id).into());
+        }
+        let tag = self.random_id("s");
+        let name = format!("rds-csnap-{}", &tag[2..]);
+        let store = self.store.snapshots();
+        store.copy(&store_name(&from.volume)?, &store_name(&name)?).map_err(storage_error)?;
+        let mut all_tags = if copy_tags { from.tags.clone() } else { BTreeMap::new() };
+        all_tags.extend(tags);
+        let copy = DbClusterSnapshot {
+            id: id.clone(),
+            status: ClusterSnapshotStatus::Creating,
+            status_since_ms: now_ms,
+            created_ms: now_ms,
+            snapshot_type: "manual".into(),
+            volume: name,
+            tags: all_tags,
+            restore_accounts: Vec::new(),
+            source_snapshot_arn: Some(source_arn),
+            ..from.clone()
+        };
+        self.db_cluster_snapshots.insert(id.clone(), copy.clone());
+        let message = format!("Started copy of cluster snapshot {}", from.id);
+        self.rds_event_of(EventSource::DbClusterSnapshot, &id, &message, "RDS-EVENT-0060", "notification", now_ms);
+        Ok(copy)
+    }
+
+    /// ModifyDBClusterSnapshotAttribute: adds and removes account ids (or `all`) of `restore`.
+    pub(crate) fn modify_db_cluster_snapshot_attribute(
+        &mut self,
+        id: &str,
+        attribute: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<DbClusterSnapshot, ControlError> {
+        let snapshot = self.db_cluster_snapshot(id)?.clone();
+        if attribute != "restore" {
+            return Err(RdsError::InvalidParameterValue(format!(
+                "Invalid attribute name: {attribute}. The only attribute name that can be modified is restore."
+            ))
+            .into());
+        }
+        if snapshot.snapshot_type != "manual" {
+            return Err(RdsError::InvalidClusterSnapshotState(format!(
+                "DBClusterSnapshot {} is an automated snapshot: only manual snapshots can be shared.",
+                snapshot.id
+            ))
+            .into());
+        }
+        let accounts =
+            crate::db_snapshot_copy::shared_accounts(&snapshot.restore_accounts, add, remove, snapshot.encrypted)?;
+        let row = self.db_cluster_snapshots.get_mut(&snapshot.id).ok_or_else(|| not_found(id))?;
+        row.restore_accounts = accounts;
+        Ok(row.clone())
     }
 
     pub(crate) fn settle_db_cluster_snapshots(&mut self, now_ms: u64) {
@@ -316,6 +412,31 @@ impl Region {
     ) -> Result<DbClusterSnapshot, ControlError> {
         let dir = self.dir().join("rds-quorum");
         self.with_state(now_ms, |state| state.create_db_cluster_snapshot(cluster_id, snapshot_id, tags, &dir, now_ms))
+    }
+
+    pub fn copy_db_cluster_snapshot(
+        &self,
+        source: &str,
+        target: &str,
+        copy_tags: bool,
+        tags: BTreeMap<String, String>,
+        source_arn: String,
+        now_ms: u64,
+    ) -> Result<DbClusterSnapshot, ControlError> {
+        self.with_state(now_ms, |state| {
+            state.copy_db_cluster_snapshot(source, target, copy_tags, tags, source_arn, now_ms)
+        })
+    }
+
+    pub fn modify_db_cluster_snapshot_attribute(
+        &self,
+        id: &str,
+        attribute: &str,
+        add: &[String],
+        remove: &[String],
+        now_ms: u64,
+    ) -> Result<DbClusterSnapshot, ControlError> {
+        self.with_state(now_ms, |state| state.modify_db_cluster_snapshot_attribute(id, attribute, add, remove))
     }
 
     pub fn delete_db_cluster_snapshot(&self, id: &str, now_ms: u64) -> Result<DbClusterSnapshot, ControlError> {

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::db_parameter_groups::GroupKind;
 use crate::error::ControlError;
 use crate::ids::{AzId, AzName};
 use crate::model::lifecycle::LifecycleDelays;
@@ -80,6 +81,7 @@ pub enum DbClusterStatus {
     Stopped,
     Starting,
     Deleting,
+    Rebooting,
 }
 
 impl DbClusterStatus {
@@ -93,6 +95,7 @@ impl DbClusterStatus {
             Self::Stopped => "stopped",
             Self::Starting => "starting",
             Self::Deleting => "deleting",
+            Self::Rebooting => "rebooting",
         }
     }
 }
@@ -121,6 +124,11 @@ pub struct DbCluster {
     pub master_password: String,
     pub db_name: Option<String>,
     pub port: u16,
+    /// The port the reader endpoint's SQL listens on (a host cannot tell the writer and reader
+    /// endpoints apart by name, so squall gives the reader endpoint a port of its own from
+    /// `--rds-ports`; the readers' DescribeDBInstances endpoints show it). 0: not served.
+    #[serde(default)]
+    pub reader_port: u16,
     /// The host name the endpoints answer (squall: `localhost` or what it is configured with).
     pub address: String,
     pub subnet_group: Option<String>,
@@ -237,6 +245,8 @@ pub struct DbClusterChanges {
     pub http_endpoint: Option<bool>,
     pub engine_version: Option<String>,
     pub storage_type: Option<String>,
+    /// DBClusterParameterGroupName: its members take the group's values at their next reboot.
+    pub parameter_group: Option<String>,
 }
 
 fn invalid(message: impl Into<String>) -> ControlError {
@@ -267,6 +277,7 @@ pub(crate) fn db_cluster_next_due(c: &DbCluster, d: LifecycleDelays) -> u64 {
         | DbClusterStatus::Modifying
         | DbClusterStatus::Stopping
         | DbClusterStatus::Starting
+        | DbClusterStatus::Rebooting
         | DbClusterStatus::Deleting => c.status_since_ms.saturating_add(d.volume_create.as_millis() as u64),
         DbClusterStatus::Available | DbClusterStatus::Stopped => u64::MAX,
     })
@@ -416,6 +427,7 @@ impl RegionState {
         if !(1150..=65535).contains(&port) {
             return Err(invalid(format!("Invalid port {port}: it must be between 1150 and 65535.")));
         }
+        let reader_port = self.free_db_port_except(0, &[port]);
         let retention = spec.backup_retention_days.unwrap_or(1);
         if !(1..=35).contains(&retention) {
             return Err(invalid(format!(
@@ -441,8 +453,7 @@ impl RegionState {
         let default_group = format!("default.{family}");
         let parameter_group = match &spec.parameter_group {
             None => default_group,
-            Some(g) if g.eq_ignore_ascii_case(&default_group) => default_group,
-            Some(g) => return Err(RdsError::ClusterParameterGroupNotFound(g.clone()).into()),
+            Some(g) => self.parameter_group_for(GroupKind::Cluster, g, &family)?,
         };
         if self.db_clusters.contains_key(&id) {
             return Err(RdsError::ClusterExists(id).into());
@@ -513,6 +524,7 @@ impl RegionState {
             master_password: password,
             db_name: spec.db_name.clone(),
             port,
+            reader_port,
             address: address.to_string(),
             subnet_group: spec.subnet_group.as_ref().map(|g| g.to_ascii_lowercase()),
             vpc_id: group.vpc_id.clone(),
@@ -631,6 +643,12 @@ impl RegionState {
             Some(ids) => Some(self.vpc_security_groups(ids, &c.vpc_id, "DB cluster")?),
             None => None,
         };
+        let family = engine.family(version.as_deref().unwrap_or(&c.engine_version));
+        let parameter_group = match &changes.parameter_group {
+            Some(g) => Some(self.parameter_group_for(GroupKind::Cluster, g, &family)?),
+            None if family != engine.family(&c.engine_version) => Some(format!("default.{family}")),
+            None => None,
+        };
         let new_id = match &changes.new_id {
             Some(n) => {
                 let n = n.to_ascii_lowercase();
@@ -687,6 +705,9 @@ impl RegionState {
         if let Some(t) = changes.storage_type {
             updated.storage_type = t;
         }
+        if let Some(g) = parameter_group {
+            updated.parameter_group = g;
+        }
         updated.status = DbClusterStatus::Modifying;
         updated.status_since_ms = now_ms;
         if let Some(n) = new_id {
@@ -742,6 +763,24 @@ impl RegionState {
         self.set_cluster_status(id, DbClusterStatus::Stopping, now_ms)
     }
 
+    /// RebootDBCluster: every instance of the cluster restarts (taking the values of its DB
+    /// cluster parameter group that waited for a reboot); the cluster is `rebooting` meanwhile.
+    pub(crate) fn reboot_db_cluster(&mut self, id: &str, now_ms: u64) -> Result<DbCluster, ControlError> {
+        let c = self.cluster_in(id, &[DbClusterStatus::Available])?;
+        let members = self.cluster_members(&c.id);
+        if members.is_empty() {
+            return Err(RdsError::InvalidClusterState(format!(
+                "The DB cluster {} has no DB instances to reboot.",
+                c.id
+            ))
+            .into());
+        }
+        for m in members.iter().filter(|m| m.status == crate::model::rds::DbInstanceStatus::Available) {
+            self.reboot_db_instance(&m.id, false, now_ms)?;
+        }
+        self.set_cluster_status(id, DbClusterStatus::Rebooting, now_ms)
+    }
+
     pub(crate) fn start_db_cluster(&mut self, id: &str, now_ms: u64) -> Result<DbCluster, ControlError> {
         self.cluster_in(id, &[DbClusterStatus::Stopped])?;
         self.set_cluster_status(id, DbClusterStatus::Starting, now_ms)
@@ -776,7 +815,9 @@ impl RegionState {
             let Some(c) = self.db_clusters.get(&id).cloned() else { continue };
             let at = c.status_since_ms + step;
             let (next, event) = match c.status {
-                DbClusterStatus::Creating | DbClusterStatus::Modifying => (DbClusterStatus::Available, None),
+                DbClusterStatus::Creating | DbClusterStatus::Modifying | DbClusterStatus::Rebooting => {
+                    (DbClusterStatus::Available, None)
+                }
                 DbClusterStatus::FailingOver => {
                     let writer = self.cluster_writer(&id).map(|w| w.id).unwrap_or_default();
                     let message = format!("Completed failover to DB instance: {writer}");
@@ -903,8 +944,12 @@ impl RegionState {
         if !up(&zone.0) {
             return Err(RdsError::InsufficientCapacity { zone: zone.0.to_string(), requested_gib: 0 }.into());
         }
-        let resource_id = self.instance_resource_id();
         let family = cluster_engine(&cluster.engine).map(|e| e.family(&cluster.engine_version)).unwrap_or_default();
+        let parameter_group = match &spec.parameter_group {
+            Some(g) => self.db_parameter_group_for(g, &family)?,
+            None => format!("default.{family}"),
+        };
+        let resource_id = self.instance_resource_id();
         let instance = DbInstance {
             id: id.clone(),
             resource_id: resource_id.clone(),
@@ -930,7 +975,7 @@ impl RegionState {
             standby: None,
             subnet_group: cluster.subnet_group.clone(),
             vpc_id: cluster.vpc_id.clone(),
-            parameter_group: format!("default.{family}"),
+            parameter_group,
             backup_retention_days: cluster.backup_retention_days,
             backup_window: cluster.backup_window.clone(),
             maintenance_window: cluster.maintenance_window.clone(),
@@ -960,6 +1005,8 @@ impl RegionState {
             cluster: Some(cluster.id.clone()),
             promotion_tier: tier,
         };
+        let mut instance = instance;
+        instance.booted_parameters = Some(self.booted_parameters(&instance));
         self.db_instances.insert(id.clone(), instance.clone());
         if cluster.writer.is_none() || self.cluster_writer(&cluster.id).is_none() {
             self.cluster_mut(&cluster.id)?.writer = Some(resource_id);
@@ -1309,6 +1356,8 @@ pub struct ClusterInstanceSpec {
     pub zone: Option<String>,
     pub promotion_tier: Option<u32>,
     pub publicly_accessible: bool,
+    /// Its DB parameter group (of the cluster's family; `default.<family>` when absent).
+    pub parameter_group: Option<String>,
     pub tags: BTreeMap<String, String>,
     /// The request set what an instance of a cluster takes from it (storage, credentials, Multi-AZ).
     pub own_storage_or_credentials: bool,
@@ -1416,6 +1465,10 @@ impl Region {
 
     pub fn delete_cluster_endpoint(&self, id: &str, now_ms: u64) -> Result<(DbCluster, CustomEndpoint), ControlError> {
         self.with_state(now_ms, |state| state.delete_cluster_endpoint(id, now_ms))
+    }
+
+    pub fn reboot_db_cluster(&self, id: &str, now_ms: u64) -> Result<DbCluster, ControlError> {
+        self.with_state(now_ms, |s| s.reboot_db_cluster(id, now_ms))
     }
 
     pub fn stop_db_cluster(&self, id: &str, now_ms: u64) -> Result<DbCluster, ControlError> {
@@ -1560,5 +1613,85 @@ mod failover_tests {
         // Deleting the writer hands writing to the next reader up.
         t.region.delete_db_instance("tier-1", false, None, true, t.now()).expect("delete");
         assert_eq!(writer(&t).as_deref(), Some("tier-2"));
+    }
+}
+
+#[cfg(test)]
+mod parameter_group_tests {
+    use super::*;
+    use crate::db_parameter_groups::ParameterChange;
+    use crate::test_support::TestRegion;
+
+    fn change(name: &str, value: &str, method: &str) -> ParameterChange {
+        ParameterChange { name: name.into(), value: Some(value.into()), apply_method: Some(method.into()) }
+    }
+
+    #[test]
+    fn a_cluster_parameter_group_reaches_its_members_dynamic_values_at_once_static_ones_at_the_reboot() {
+        let t = TestRegion::new();
+        let kind = GroupKind::Cluster;
+        t.region
+            .create_parameter_group(kind, "tuned", "aurora-postgresql16", "tuned", BTreeMap::new(), t.now())
+            .unwrap();
+        // The same name as a DB parameter group is another group.
+        t.region
+            .create_parameter_group(GroupKind::Instance, "tuned", "aurora-postgresql16", "x", BTreeMap::new(), t.now())
+            .expect("a DB parameter group of the same name");
+        let wrong =
+            t.region.create_parameter_group(kind, "Tuned", "aurora-postgresql16", "x", BTreeMap::new(), t.now());
+        assert!(matches!(wrong, Err(ControlError::Rds(RdsError::ParameterGroupExists(_)))), "{wrong:?}");
+        let spec = DbClusterSpec {
+            id: "orders".into(),
+            engine: "aurora-postgresql".into(),
+            master_username: Some("app".into()),
+            master_password: Some("s3cret-pass".into()),
+            parameter_group: Some("TUNED".into()),
+            ..Default::default()
+        };
+        let missing = DbClusterSpec { id: "other".into(), parameter_group: Some("nope".into()), ..spec.clone() };
+        let refused = t.region.create_db_cluster(missing, "localhost", t.now());
+        assert!(matches!(refused, Err(ControlError::Rds(RdsError::ClusterParameterGroupNotFound(_)))), "{refused:?}");
+        let c = t.region.create_db_cluster(spec, "localhost", t.now()).expect("create");
+        assert_eq!(c.parameter_group, "tuned");
+        t.advance(1_000);
+        let member = ClusterInstanceSpec {
+            id: "w".into(),
+            cluster: "orders".into(),
+            engine: "aurora-postgresql".into(),
+            class: "db.r6g.large".into(),
+            ..Default::default()
+        };
+        t.region.create_cluster_instance(member, t.now()).expect("writer");
+        t.advance(2_000);
+        let view =
+            |t: &TestRegion| t.region.read(t.now(), |s| Ok(s.db_parameter_view(s.db_instance("w")?))).expect("view");
+        assert_eq!(view(&t).cluster_apply_status, "in-sync");
+
+        t.region
+            .modify_parameter_group(kind, "tuned", &[change("statement_timeout", "700", "immediate")], t.now())
+            .unwrap();
+        let v = view(&t);
+        assert_eq!((v.values["statement_timeout"].as_str(), v.cluster_apply_status), ("700", "in-sync"));
+        t.region
+            .modify_parameter_group(kind, "tuned", &[change("max_connections", "40", "pending-reboot")], t.now())
+            .unwrap();
+        let v = view(&t);
+        assert_eq!(v.cluster_apply_status, "pending-reboot");
+        assert_ne!(v.values["max_connections"], "40");
+
+        let c = t.region.reboot_db_cluster("orders", t.now()).expect("reboot");
+        assert_eq!(c.status, DbClusterStatus::Rebooting);
+        let v = view(&t);
+        assert_eq!((v.values["max_connections"].as_str(), v.cluster_apply_status), ("40", "in-sync"));
+        t.advance(2_000);
+        let status = t.region.read(t.now(), |s| Ok(s.db_cluster("orders")?.status)).unwrap();
+        assert_eq!(status, DbClusterStatus::Available);
+
+        let in_use = t.region.delete_parameter_group(kind, "tuned", t.now());
+        assert!(matches!(in_use, Err(ControlError::Rds(RdsError::InvalidParameterGroupState(_)))), "{in_use:?}");
+        t.region
+            .delete_parameter_group(GroupKind::Instance, "tuned", t.now())
+            .expect("the DB parameter group goes alone");
+        assert!(t.region.read(t.now(), |s| s.parameter_group(kind, "tuned")).is_ok());
     }
 }

@@ -56,6 +56,9 @@ pub struct DbEndpoint {
     /// For an Aurora cluster's writer endpoint: the cluster volume (a volume in each of three
     /// zones, written by quorum); empty for a DB instance.
     pub cluster_volume: Vec<DbStorage>,
+    /// For an Aurora cluster's reader endpoint: the endpoint whose database it serves, read-only
+    /// (the writer's: one cluster volume, one database, sessions that cannot write).
+    pub shares: Option<String>,
 }
 
 impl DbEndpoint {
@@ -79,7 +82,11 @@ impl DbEndpoint {
         for s in &self.cluster_volume {
             standby.push_str(&s.volumes.join(","));
         }
-        let mode = if self.read_only { "ro" } else { "rw" };
+        let mode = match (&self.shares, self.read_only) {
+            (Some(writer), _) => format!("ro-of-{writer}"),
+            (None, true) => "ro".to_string(),
+            (None, false) => "rw".to_string(),
+        };
         // A storage that grew is opened again, with its new room.
         format!("{}/{}|{standby}|{mode}|{}", self.region, self.primary.volumes.join(","), self.allocated_gib)
     }
@@ -367,6 +374,7 @@ impl RegionState {
             }),
             parameters: self.db_parameter_view(i).values,
             cluster_volume: Vec::new(),
+            shares: None,
         }
     }
 
@@ -378,7 +386,7 @@ impl RegionState {
         let status = match c.status {
             S::Available | S::Modifying => writer.status,
             S::Creating => DbInstanceStatus::Creating,
-            S::FailingOver => DbInstanceStatus::Rebooting,
+            S::FailingOver | S::Rebooting => DbInstanceStatus::Rebooting,
             S::Stopping | S::Stopped => DbInstanceStatus::Stopped,
             S::Starting => DbInstanceStatus::Starting,
             S::Deleting => DbInstanceStatus::Deleting,
@@ -399,8 +407,24 @@ impl RegionState {
             allocated_gib: crate::db_clusters::CLUSTER_VOLUME_GIB,
             read_only: false,
             replicating_from: None,
-            parameters: std::collections::BTreeMap::new(),
+            parameters: self.db_parameter_view(&writer).values,
             cluster_volume: c.volume.clone(),
+            shares: None,
+        })
+    }
+
+    /// The reader endpoint of an Aurora cluster: read-only sessions on the writer endpoint's
+    /// database, on the cluster's reader port, while the writer endpoint serves.
+    fn cluster_reader_endpoint(&self, writer: &DbEndpoint, c: &crate::db_clusters::DbCluster) -> Option<DbEndpoint> {
+        if c.reader_port == 0 {
+            return None;
+        }
+        Some(DbEndpoint {
+            id: format!("cluster-ro-{}", c.id),
+            port: c.reader_port,
+            read_only: true,
+            shares: Some(writer.id.clone()),
+            ..writer.clone()
         })
     }
 
@@ -470,8 +494,12 @@ impl ControlPlane {
                 // endpoint serves its SQL on the cluster volume.
                 let instances =
                     state.db_instances().filter(|i| i.cluster.is_none()).map(|i| state.db_endpoint(&name, i));
-                let clusters: Vec<DbEndpoint> =
-                    state.db_clusters().iter().filter_map(|c| state.cluster_endpoint(&name, c)).collect();
+                let mut clusters: Vec<DbEndpoint> = Vec::new();
+                for c in state.db_clusters() {
+                    let Some(writer) = state.cluster_endpoint(&name, &c) else { continue };
+                    clusters.extend(state.cluster_reader_endpoint(&writer, &c));
+                    clusters.push(writer);
+                }
                 Ok(instances.chain(clusters).collect::<Vec<_>>())
             });
             out.extend(found.unwrap_or_default());

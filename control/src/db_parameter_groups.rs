@@ -259,6 +259,10 @@ pub fn family_engine(family: &str) -> Option<&'static str> {
     let known = |prefix: &str, majors: &[&str]| family.strip_prefix(prefix).is_some_and(|m| majors.contains(&m));
     if known("postgres", &["11", "12", "13", "14", "15", "16", "17"]) {
         Some("postgres")
+    } else if known("aurora-postgresql", &["13", "14", "15", "16"]) {
+        Some("aurora-postgresql")
+    } else if known("aurora-mysql", &["5.7", "8.0"]) {
+        Some("aurora-mysql")
     } else if known("mysql", &["5.7", "8.0", "8.4"]) {
         Some("mysql")
     } else if known("mariadb", &["10.4", "10.5", "10.6", "10.11", "11.4"]) {
@@ -271,7 +275,7 @@ pub fn family_engine(family: &str) -> Option<&'static str> {
 /// The parameters of a family squall knows.
 pub fn family_parameters(family: &str) -> Option<&'static [ParameterDef]> {
     match family_engine(family)? {
-        "postgres" => Some(POSTGRES),
+        "postgres" | "aurora-postgresql" => Some(POSTGRES),
         _ => Some(MYSQL),
     }
 }
@@ -479,10 +483,55 @@ impl Eq for ParameterDef {}
 /// What an instance runs with now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParameterView {
-    /// Every parameter with a value, formulas worked out for the instance.
+    /// Every parameter with a value, formulas worked out for the instance: the engine's
+    /// default, then its cluster's DB cluster parameter group, then its DB parameter group.
     pub values: BTreeMap<String, String>,
-    /// `in-sync` or `pending-reboot`.
+    /// `in-sync` or `pending-reboot`: of its DB parameter group.
     pub apply_status: &'static str,
+    /// `in-sync` or `pending-reboot`: of its cluster's DB cluster parameter group (`in-sync`
+    /// outside a cluster).
+    pub cluster_apply_status: &'static str,
+}
+
+/// A DB parameter group (of instances) or a DB cluster parameter group: two namespaces with the
+/// same rules, kept in one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKind {
+    Instance,
+    Cluster,
+}
+
+impl GroupKind {
+    pub fn of(group: &DbParameterGroup) -> Self {
+        if group.cluster {
+            Self::Cluster
+        } else {
+            Self::Instance
+        }
+    }
+
+    /// The group's key in the table: its lower-case name, under `cluster:` for a cluster's.
+    pub fn key(self, name: &str) -> String {
+        let name = name.to_ascii_lowercase();
+        match self {
+            Self::Instance => name,
+            Self::Cluster => format!("cluster:{name}"),
+        }
+    }
+
+    fn name_parameter(self) -> &'static str {
+        match self {
+            Self::Instance => "DBParameterGroupName",
+            Self::Cluster => "DBClusterParameterGroupName",
+        }
+    }
+
+    fn default_description(self, family: &str) -> String {
+        match self {
+            Self::Instance => format!("Default parameter group for {family}"),
+            Self::Cluster => format!("Default cluster parameter group for {family}"),
+        }
+    }
 }
 
 fn not_found(name: &str) -> ControlError {
@@ -493,37 +542,82 @@ fn invalid(message: impl Into<String>) -> ControlError {
     RdsError::InvalidParameterValue(message.into()).into()
 }
 
+/// The value one layer of groups (a cluster's, then an instance's) gives a parameter now, and
+/// whether a value of it waits for a reboot. `booted`: its value when the instance started;
+/// `set`: the group's value now; `same_group`: the group is the one it started with.
+fn layer<'a>(
+    def: &ParameterDef,
+    booted: Option<&'a str>,
+    set: Option<&'a ParameterOverride>,
+    same_group: bool,
+) -> (Option<&'a str>, bool) {
+    let set = set.filter(|_| same_group);
+    let value = match (def.apply, set) {
+        (Dynamic, Some(o)) if !o.pending_reboot => Some(o.value.as_str()),
+        (Dynamic, None) if same_group => None,
+        _ => booted,
+    };
+    let waits = same_group
+        && set.map(|o| o.value.as_str()) != booted
+        && match (def.apply, set) {
+            (Static, _) => true,
+            (Dynamic, Some(o)) => o.pending_reboot,
+            (Dynamic, None) => false,
+        };
+    (value, waits || !same_group)
+}
+
+fn status(pending: bool) -> &'static str {
+    if pending {
+        "pending-reboot"
+    } else {
+        "in-sync"
+    }
+}
+
 impl RegionState {
     // ---- reads ---------------------------------------------------------------------------------
 
     /// A group by name (any case): a user's, or the default group of a family squall knows.
-    pub fn db_parameter_group(&self, name: &str) -> Result<DbParameterGroup, ControlError> {
-        let key = name.to_ascii_lowercase();
-        if let Some(g) = self.db_parameter_groups.get(&key) {
+    pub fn parameter_group(&self, kind: GroupKind, name: &str) -> Result<DbParameterGroup, ControlError> {
+        if let Some(g) = self.db_parameter_groups.get(&kind.key(name)) {
             return Ok(g.clone());
         }
-        match key.strip_prefix("default.") {
-            Some(family) if family_engine(family).is_some() => Ok(default_group(family)),
+        match name.to_ascii_lowercase().strip_prefix("default.") {
+            Some(family) if family_engine(family).is_some() => Ok(default_group(kind, family)),
             _ => Err(not_found(name)),
         }
     }
 
-    /// The user's groups and the default groups of the families the region's instances use, in
-    /// name order.
-    pub fn db_parameter_groups_all(&self) -> Vec<DbParameterGroup> {
-        let mut all: BTreeMap<String, DbParameterGroup> =
-            self.db_parameter_groups.values().map(|g| (g.name.clone(), g.clone())).collect();
-        for i in self.db_instances.values() {
-            if let Some(family) = i.parameter_group.strip_prefix("default.") {
-                all.entry(i.parameter_group.clone()).or_insert_with(|| default_group(family));
+    /// A DB parameter group by name.
+    pub fn db_parameter_group(&self, name: &str) -> Result<DbParameterGroup, ControlError> {
+        self.parameter_group(GroupKind::Instance, name)
+    }
+
+    /// The user's groups of a kind and the default groups of the families the region's
+    /// instances (or clusters) use, in name order.
+    pub fn parameter_groups_all(&self, kind: GroupKind) -> Vec<DbParameterGroup> {
+        let mut all: BTreeMap<String, DbParameterGroup> = self
+            .db_parameter_groups
+            .values()
+            .filter(|g| GroupKind::of(g) == kind)
+            .map(|g| (g.name.clone(), g.clone()))
+            .collect();
+        let used: Vec<&String> = match kind {
+            GroupKind::Instance => self.db_instances.values().map(|i| &i.parameter_group).collect(),
+            GroupKind::Cluster => self.db_clusters.values().map(|c| &c.parameter_group).collect(),
+        };
+        for name in used {
+            if let Some(family) = name.strip_prefix("default.") {
+                all.entry(name.clone()).or_insert_with(|| default_group(kind, family));
             }
         }
         all.into_values().collect()
     }
 
     /// The parameters of a group as DescribeDBParameters lists them, in name order.
-    pub fn db_parameters(&self, group: &str) -> Result<Vec<ParameterShown>, ControlError> {
-        let group = self.db_parameter_group(group)?;
+    pub fn parameters_of(&self, kind: GroupKind, group: &str) -> Result<Vec<ParameterShown>, ControlError> {
+        let group = self.parameter_group(kind, group)?;
         let defs = family_parameters(&group.family).ok_or_else(|| not_found(&group.name))?;
         Ok(defs
             .iter()
@@ -539,34 +633,62 @@ impl RegionState {
             .collect())
     }
 
-    /// The group `name` for an instance of `family`: it exists and is of that family. Answers
-    /// its stored (lower-case) name.
-    pub(crate) fn db_parameter_group_for(&self, name: &str, family: &str) -> Result<String, ControlError> {
-        let group = self.db_parameter_group(name)?;
+    /// The group `name` of `kind` for a resource of `family`: it exists and is of that family.
+    /// Answers its stored (lower-case) name.
+    pub(crate) fn parameter_group_for(
+        &self,
+        kind: GroupKind,
+        name: &str,
+        family: &str,
+    ) -> Result<String, ControlError> {
+        let group = self.parameter_group(kind, name).map_err(|e| match kind {
+            GroupKind::Cluster => RdsError::ClusterParameterGroupNotFound(name.to_string()).into(),
+            GroupKind::Instance => e,
+        })?;
         if group.family != family {
             return Err(RdsError::InvalidParameterCombination(format!(
-                "The parameter group {} with DBParameterGroupFamily {} can't be used for this instance. Use a \
-                 parameter group with DBParameterGroupFamily {family}.",
-                group.name, group.family
+                "The parameter group {} with DBParameterGroupFamily {} can't be used for this {}. Use a parameter \
+                 group with DBParameterGroupFamily {family}.",
+                group.name,
+                group.family,
+                if kind == GroupKind::Cluster { "DB cluster" } else { "instance" }
             ))
             .into());
         }
         Ok(group.name)
     }
 
-    /// The values an instance starting now takes from `group`.
-    pub(crate) fn booted_parameters(&self, group: &str) -> BootedParameters {
-        let values = self
-            .db_parameter_group(group)
-            .map(|g| g.overrides.into_iter().map(|(k, o)| (k, o.value)).collect())
-            .unwrap_or_default();
-        BootedParameters { group: group.to_string(), values }
+    /// The DB parameter group `name` for an instance of `family`.
+    pub(crate) fn db_parameter_group_for(&self, name: &str, family: &str) -> Result<String, ControlError> {
+        self.parameter_group_for(GroupKind::Instance, name, family)
     }
 
-    /// What an instance runs with now, and whether its group holds values that wait for a
+    pub(crate) fn group_values(&self, kind: GroupKind, group: &str) -> BTreeMap<String, String> {
+        self.parameter_group(kind, group)
+            .map(|g| g.overrides.into_iter().map(|(k, o)| (k, o.value)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The values an instance starting now takes from its group and its cluster's.
+    pub(crate) fn booted_parameters(&self, instance: &DbInstance) -> BootedParameters {
+        let group = &instance.parameter_group;
+        let cluster_group =
+            instance.cluster.as_deref().and_then(|c| self.db_clusters.get(c)).map(|c| c.parameter_group.clone());
+        BootedParameters {
+            group: group.clone(),
+            values: self.group_values(GroupKind::Instance, group),
+            cluster_values: cluster_group
+                .as_deref()
+                .map(|g| self.group_values(GroupKind::Cluster, g))
+                .unwrap_or_default(),
+            cluster_group,
+        }
+    }
+
+    /// What an instance runs with now, and whether its groups hold values that wait for a
     /// reboot.
     pub fn db_parameter_view(&self, instance: &DbInstance) -> ParameterView {
-        let current = self.booted_parameters(&instance.parameter_group);
+        let current = self.booted_parameters(instance);
         let booted = instance.booted_parameters.clone().unwrap_or_else(|| current.clone());
         let family = self
             .db_parameter_group(&booted.group)
@@ -574,30 +696,30 @@ impl RegionState {
             .unwrap_or_else(|_| instance.parameter_group.trim_start_matches("default.").to_string());
         let group = self.db_parameter_group(&instance.parameter_group).ok();
         let same_group = booted.group == instance.parameter_group;
+        let cluster_group =
+            current.cluster_group.as_deref().and_then(|g| self.parameter_group(GroupKind::Cluster, g).ok());
+        let same_cluster_group = booted.cluster_group == current.cluster_group;
         let inputs = FormulaInputs {
             memory: class_memory(&instance.class),
             allocated_gib: instance.allocated_gib,
             port: instance.port,
         };
-        let mut pending = !same_group;
+        let (mut pending, mut cluster_pending) = (false, false);
         let mut values = BTreeMap::new();
         for def in family_parameters(&family).unwrap_or_default() {
-            let at_boot = booted.values.get(def.name).map(String::as_str);
-            let set = group.as_ref().filter(|_| same_group).and_then(|g| g.overrides.get(def.name));
-            let value = match (def.apply, set) {
-                (Dynamic, Some(o)) if !o.pending_reboot => Some(o.value.as_str()),
-                (Dynamic, None) if same_group => None,
-                _ => at_boot,
+            let set = group.as_ref().and_then(|g| g.overrides.get(def.name));
+            let (own, waits) = layer(def, booted.values.get(def.name).map(String::as_str), set, same_group);
+            pending |= waits;
+            let cluster_value = match &cluster_group {
+                Some(g) => {
+                    let at_boot = booted.cluster_values.get(def.name).map(String::as_str);
+                    let (v, waits) = layer(def, at_boot, g.overrides.get(def.name), same_cluster_group);
+                    cluster_pending |= waits;
+                    v
+                }
+                None => None,
             };
-            if same_group && set.map(|o| o.value.as_str()) != at_boot {
-                let waits = match (def.apply, set) {
-                    (Static, _) => true,
-                    (Dynamic, Some(o)) => o.pending_reboot,
-                    (Dynamic, None) => false,
-                };
-                pending |= waits;
-            }
-            if let Some(v) = value.or(def.default) {
+            if let Some(v) = own.or(cluster_value).or(def.default) {
                 let v = match (def.data_type, v) {
                     ("boolean", "1") => Some("on".to_string()),
                     ("boolean", "0") => Some("off".to_string()),
@@ -609,24 +731,31 @@ impl RegionState {
                 }
             }
         }
-        ParameterView { values, apply_status: if pending { "pending-reboot" } else { "in-sync" } }
+        ParameterView {
+            values,
+            apply_status: status(pending || !same_group),
+            cluster_apply_status: status(cluster_pending || (cluster_group.is_some() && !same_cluster_group)),
+        }
     }
 
     // ---- commands ------------------------------------------------------------------------------
 
-    pub(crate) fn create_db_parameter_group(
+    pub(crate) fn create_parameter_group(
         &mut self,
+        kind: GroupKind,
         name: &str,
         family: &str,
         description: &str,
         tags: BTreeMap<String, String>,
         now_ms: u64,
     ) -> Result<DbParameterGroup, ControlError> {
-        self.new_db_parameter_group(name, family, description, BTreeMap::new(), tags, now_ms)
+        self.new_parameter_group(kind, name, family, description, BTreeMap::new(), tags, now_ms)
     }
 
-    fn new_db_parameter_group(
+    #[allow(clippy::too_many_arguments)]
+    fn new_parameter_group(
         &mut self,
+        kind: GroupKind,
         name: &str,
         family: &str,
         description: &str,
@@ -635,11 +764,12 @@ impl RegionState {
         now_ms: u64,
     ) -> Result<DbParameterGroup, ControlError> {
         if !crate::rds::identifier_shape(name, 255) {
-            return Err(invalid(
-                "The parameter DBParameterGroupName is not a valid identifier. Identifiers must begin with a \
-                 letter; must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or \
-                 contain two consecutive hyphens.",
-            ));
+            return Err(invalid(format!(
+                "The parameter {} is not a valid identifier. Identifiers must begin with a letter; must contain \
+                 only ASCII letters, digits, and hyphens; and must not end with a hyphen or contain two \
+                 consecutive hyphens.",
+                kind.name_parameter()
+            )));
         }
         if description.trim().is_empty() {
             return Err(invalid("The parameter Description must be provided and must not be blank."));
@@ -647,52 +777,55 @@ impl RegionState {
         if family_engine(family).is_none() {
             return Err(invalid(format!("DBParameterGroupFamily {family} is not a valid parameter group family.")));
         }
-        let key = name.to_ascii_lowercase();
+        let key = kind.key(name);
         if self.db_parameter_groups.contains_key(&key) {
-            return Err(RdsError::ParameterGroupExists(key).into());
+            return Err(RdsError::ParameterGroupExists(name.to_ascii_lowercase()).into());
         }
-        if self.db_parameter_groups.len() >= MAX_PARAMETER_GROUPS {
+        if self.db_parameter_groups.values().filter(|g| GroupKind::of(g) == kind).count() >= MAX_PARAMETER_GROUPS {
             return Err(RdsError::ParameterGroupQuotaExceeded(MAX_PARAMETER_GROUPS).into());
         }
         let group = DbParameterGroup {
-            name: key.clone(),
+            name: name.to_ascii_lowercase(),
             family: family.to_string(),
             description: description.to_string(),
             created_ms: now_ms,
             overrides,
             tags,
+            cluster: kind == GroupKind::Cluster,
         };
         self.db_parameter_groups.insert(key, group.clone());
         Ok(group)
     }
 
-    pub(crate) fn copy_db_parameter_group(
+    pub(crate) fn copy_parameter_group(
         &mut self,
+        kind: GroupKind,
         source: &str,
         target: &str,
         description: &str,
         tags: BTreeMap<String, String>,
         now_ms: u64,
     ) -> Result<DbParameterGroup, ControlError> {
-        let from = self.db_parameter_group(source)?;
-        self.new_db_parameter_group(target, &from.family, description, from.overrides, tags, now_ms)
+        let from = self.parameter_group(kind, source)?;
+        self.new_parameter_group(kind, target, &from.family, description, from.overrides, tags, now_ms)
     }
 
     /// A user's group that may change (default groups cannot).
-    fn changeable_group(&self, name: &str) -> Result<DbParameterGroup, ControlError> {
-        let group = self.db_parameter_group(name)?;
-        if !self.db_parameter_groups.contains_key(&group.name) {
+    fn changeable_group(&self, kind: GroupKind, name: &str) -> Result<DbParameterGroup, ControlError> {
+        let group = self.parameter_group(kind, name)?;
+        if !self.db_parameter_groups.contains_key(&kind.key(&group.name)) {
             return Err(invalid("Cannot modify a default parameter group."));
         }
         Ok(group)
     }
 
-    pub(crate) fn modify_db_parameter_group(
+    pub(crate) fn modify_parameter_group(
         &mut self,
+        kind: GroupKind,
         name: &str,
         changes: &[ParameterChange],
     ) -> Result<String, ControlError> {
-        let mut group = self.changeable_group(name)?;
+        let mut group = self.changeable_group(kind, name)?;
         let defs = family_parameters(&group.family).unwrap_or_default();
         if changes.is_empty() {
             return Err(invalid("The parameter Parameters must be provided and must not be empty."));
@@ -721,17 +854,18 @@ impl RegionState {
                 .insert(def.name.to_string(), ParameterOverride { value: value.to_string(), pending_reboot });
         }
         let out = group.name.clone();
-        self.db_parameter_groups.insert(group.name.clone(), group);
+        self.db_parameter_groups.insert(kind.key(&group.name), group);
         Ok(out)
     }
 
-    pub(crate) fn reset_db_parameter_group(
+    pub(crate) fn reset_parameter_group(
         &mut self,
+        kind: GroupKind,
         name: &str,
         all: bool,
         changes: &[ParameterChange],
     ) -> Result<String, ControlError> {
-        let mut group = self.changeable_group(name)?;
+        let mut group = self.changeable_group(kind, name)?;
         let defs = family_parameters(&group.family).unwrap_or_default();
         match (all, changes.is_empty()) {
             (true, false) => {
@@ -764,28 +898,35 @@ impl RegionState {
             }
         }
         let out = group.name.clone();
-        self.db_parameter_groups.insert(group.name.clone(), group);
+        self.db_parameter_groups.insert(kind.key(&group.name), group);
         Ok(out)
     }
 
-    pub(crate) fn delete_db_parameter_group(&mut self, name: &str) -> Result<(), ControlError> {
-        let group = self.db_parameter_group(name)?;
-        if !self.db_parameter_groups.contains_key(&group.name) {
+    pub(crate) fn delete_parameter_group(&mut self, kind: GroupKind, name: &str) -> Result<(), ControlError> {
+        let group = self.parameter_group(kind, name)?;
+        let noun = match kind {
+            GroupKind::Instance => ("DBParameterGroup", "database instances"),
+            GroupKind::Cluster => ("DBClusterParameterGroup", "DB clusters"),
+        };
+        if !self.db_parameter_groups.contains_key(&kind.key(&group.name)) {
             return Err(RdsError::InvalidParameterGroupState(format!(
-                "Default DBParameterGroup cannot be deleted: {}",
-                group.name
+                "Default {} cannot be deleted: {}",
+                noun.0, group.name
             ))
             .into());
         }
-        if self.db_instances.values().any(|i| i.parameter_group == group.name) {
+        let used = match kind {
+            GroupKind::Instance => self.db_instances.values().any(|i| i.parameter_group == group.name),
+            GroupKind::Cluster => self.db_clusters.values().any(|c| c.parameter_group == group.name),
+        };
+        if used {
             return Err(RdsError::InvalidParameterGroupState(format!(
-                "One or more database instances are still members of this parameter group {}, so the group cannot \
-                 be deleted",
-                group.name
+                "One or more {} are still members of this parameter group {}, so the group cannot be deleted",
+                noun.1, group.name
             ))
             .into());
         }
-        self.db_parameter_groups.remove(&group.name);
+        self.db_parameter_groups.remove(&kind.key(&group.name));
         Ok(())
     }
 }
@@ -821,66 +962,71 @@ pub fn engine_defaults(family: &str) -> Result<Vec<ParameterShown>, ControlError
     Ok(defs.iter().map(engine_default).collect())
 }
 
-fn default_group(family: &str) -> DbParameterGroup {
+fn default_group(kind: GroupKind, family: &str) -> DbParameterGroup {
     DbParameterGroup {
         name: default_group_name(family),
         family: family.to_string(),
-        description: format!("Default parameter group for {family}"),
+        description: kind.default_description(family),
         created_ms: 0,
         overrides: BTreeMap::new(),
         tags: BTreeMap::new(),
+        cluster: kind == GroupKind::Cluster,
     }
 }
 
 impl Region {
-    /// CreateDBParameterGroup.
-    pub fn create_db_parameter_group(
+    /// CreateDBParameterGroup, CreateDBClusterParameterGroup.
+    pub fn create_parameter_group(
         &self,
+        kind: GroupKind,
         name: &str,
         family: &str,
         description: &str,
         tags: BTreeMap<String, String>,
         now_ms: u64,
     ) -> Result<DbParameterGroup, ControlError> {
-        self.with_state(now_ms, |state| state.create_db_parameter_group(name, family, description, tags, now_ms))
+        self.with_state(now_ms, |state| state.create_parameter_group(kind, name, family, description, tags, now_ms))
     }
 
-    /// CopyDBParameterGroup.
-    pub fn copy_db_parameter_group(
+    /// CopyDBParameterGroup, CopyDBClusterParameterGroup.
+    pub fn copy_parameter_group(
         &self,
+        kind: GroupKind,
         source: &str,
         target: &str,
         description: &str,
         tags: BTreeMap<String, String>,
         now_ms: u64,
     ) -> Result<DbParameterGroup, ControlError> {
-        self.with_state(now_ms, |state| state.copy_db_parameter_group(source, target, description, tags, now_ms))
+        self.with_state(now_ms, |state| state.copy_parameter_group(kind, source, target, description, tags, now_ms))
     }
 
-    /// ModifyDBParameterGroup.
-    pub fn modify_db_parameter_group(
+    /// ModifyDBParameterGroup, ModifyDBClusterParameterGroup.
+    pub fn modify_parameter_group(
         &self,
+        kind: GroupKind,
         name: &str,
         changes: &[ParameterChange],
         now_ms: u64,
     ) -> Result<String, ControlError> {
-        self.with_state(now_ms, |state| state.modify_db_parameter_group(name, changes))
+        self.with_state(now_ms, |state| state.modify_parameter_group(kind, name, changes))
     }
 
-    /// ResetDBParameterGroup.
-    pub fn reset_db_parameter_group(
+    /// ResetDBParameterGroup, ResetDBClusterParameterGroup.
+    pub fn reset_parameter_group(
         &self,
+        kind: GroupKind,
         name: &str,
         all: bool,
         changes: &[ParameterChange],
         now_ms: u64,
     ) -> Result<String, ControlError> {
-        self.with_state(now_ms, |state| state.reset_db_parameter_group(name, all, changes))
+        self.with_state(now_ms, |state| state.reset_parameter_group(kind, name, all, changes))
     }
 
-    /// DeleteDBParameterGroup.
-    pub fn delete_db_parameter_group(&self, name: &str, now_ms: u64) -> Result<(), ControlError> {
-        self.with_state(now_ms, |state| state.delete_db_parameter_group(name))
+    /// DeleteDBParameterGroup, DeleteDBClusterParameterGroup.
+    pub fn delete_parameter_group(&self, kind: GroupKind, name: &str, now_ms: u64) -> Result<(), ControlError> {
+        self.with_state(now_ms, |state| state.delete_parameter_group(kind, name))
     }
 }
 
@@ -952,9 +1098,11 @@ mod instance_tests {
     #[test]
     fn dynamic_values_apply_at_once_static_ones_at_the_reboot() {
         let t = TestRegion::new();
-        t.region.create_db_parameter_group("tuned", "postgres16", "tuned", BTreeMap::new(), t.now()).expect("group");
+        t.region
+            .create_parameter_group(GroupKind::Instance, "tuned", "postgres16", "tuned", BTreeMap::new(), t.now())
+            .expect("group");
         let set = [change("statement_timeout", "500", "immediate")];
-        t.region.modify_db_parameter_group("tuned", &set, t.now()).expect("modify");
+        t.region.modify_parameter_group(GroupKind::Instance, "tuned", &set, t.now()).expect("modify");
         let spec = DbInstanceSpec {
             id: "db".into(),
             class: "db.t3.micro".into(),
@@ -974,7 +1122,7 @@ mod instance_tests {
 
         // Static: pending until the reboot.
         let set = [change("max_connections", "50", "pending-reboot")];
-        t.region.modify_db_parameter_group("tuned", &set, t.now()).expect("modify");
+        t.region.modify_parameter_group(GroupKind::Instance, "tuned", &set, t.now()).expect("modify");
         let v = view(&t, "db");
         assert_eq!((v.apply_status, v.values["max_connections"].as_str()), ("pending-reboot", "112"));
         t.advance(1_000);
@@ -984,10 +1132,10 @@ mod instance_tests {
 
         // Dynamic with immediate: at once, also when reset.
         let set = [change("statement_timeout", "900", "immediate")];
-        t.region.modify_db_parameter_group("tuned", &set, t.now()).expect("modify");
+        t.region.modify_parameter_group(GroupKind::Instance, "tuned", &set, t.now()).expect("modify");
         assert_eq!(view(&t, "db").values["statement_timeout"], "900");
         let reset = [ParameterChange { name: "statement_timeout".into(), ..Default::default() }];
-        t.region.reset_db_parameter_group("tuned", false, &reset, t.now()).expect("reset");
+        t.region.reset_parameter_group(GroupKind::Instance, "tuned", false, &reset, t.now()).expect("reset");
         let v = view(&t, "db");
         assert!(!v.values.contains_key("statement_timeout"), "{v:?}");
         assert_eq!(v.apply_status, "in-sync");
@@ -1002,7 +1150,7 @@ mod instance_tests {
         t.region.reboot_db_instance("db", false, t.now()).expect("reboot");
         let v = view(&t, "db");
         assert_eq!((v.apply_status, v.values["max_connections"].as_str()), ("in-sync", "112"));
-        let gone = t.region.delete_db_parameter_group("tuned", t.now());
+        let gone = t.region.delete_parameter_group(GroupKind::Instance, "tuned", t.now());
         assert!(gone.is_ok(), "no instance uses the group any more: {gone:?}");
     }
 }

@@ -229,29 +229,41 @@ impl RegionState {
             }
             .into());
         }
-        for value in add.iter().chain(remove) {
-            if value != "all" && !(value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())) {
-                return Err(invalid(format!("Invalid account id: {value}. Use 12-digit account ids or all.")));
-            }
-        }
-        if add.iter().any(|v| v == "all") && snapshot.encrypted {
-            return Err(invalid("Encrypted snapshots cannot be shared publicly."));
-        }
-        let mut accounts: Vec<String> = snapshot.restore_accounts.clone();
-        accounts.retain(|a| !remove.contains(a));
-        for value in add {
-            if !accounts.contains(value) {
-                accounts.push(value.clone());
-            }
-        }
-        let shared_with = accounts.iter().filter(|a| *a != "all").count();
-        if shared_with > MAX_SHARED_ACCOUNTS {
-            return Err(RdsError::SharedSnapshotQuotaExceeded(MAX_SHARED_ACCOUNTS).into());
-        }
+        let accounts = shared_accounts(&snapshot.restore_accounts, add, remove, snapshot.encrypted)?;
         let row = self.db_snapshots.get_mut(&snapshot.id).ok_or_else(|| RdsError::SnapshotNotFound(id.into()))?;
         row.restore_accounts = accounts;
         Ok(row.clone())
     }
+}
+
+/// The accounts (or `all`) a snapshot's `restore` attribute names after adding and removing:
+/// 12-digit account ids, never `all` for an encrypted snapshot, at most RDS's quota.
+pub(crate) fn shared_accounts(
+    current: &[String],
+    add: &[String],
+    remove: &[String],
+    encrypted: bool,
+) -> Result<Vec<String>, ControlError> {
+    for value in add.iter().chain(remove) {
+        if value != "all" && !(value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(invalid(format!("Invalid account id: {value}. Use 12-digit account ids or all.")));
+        }
+    }
+    if add.iter().any(|v| v == "all") && encrypted {
+        return Err(invalid("Encrypted snapshots cannot be shared publicly."));
+    }
+    let mut accounts: Vec<String> = current.to_vec();
+    accounts.retain(|a| !remove.contains(a));
+    for value in add {
+        if !accounts.contains(value) {
+            accounts.push(value.clone());
+        }
+    }
+    let shared_with = accounts.iter().filter(|a| *a != "all").count();
+    if shared_with > MAX_SHARED_ACCOUNTS {
+        return Err(RdsError::SharedSnapshotQuotaExceeded(MAX_SHARED_ACCOUNTS).into());
+    }
+    Ok(accounts)
 }
 
 impl Region {

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::db_parameter_groups::GroupKind;
 use crate::error::ControlError;
 use crate::ids::{AzId, AzName};
 use crate::model::lifecycle::LifecycleDelays;
@@ -638,7 +639,11 @@ impl RegionState {
             standby,
             subnet_group: spec.subnet_group.as_ref().map(|g| g.to_ascii_lowercase()),
             vpc_id: group.vpc_id.clone(),
-            booted_parameters: Some(self.booted_parameters(&parameter_group)),
+            booted_parameters: Some(crate::model::rds::BootedParameters {
+                group: parameter_group.clone(),
+                values: self.group_values(crate::db_parameter_groups::GroupKind::Instance, &parameter_group),
+                ..Default::default()
+            }),
             settings,
             retain_automated_backups: false,
             option_group,
@@ -693,9 +698,19 @@ impl RegionState {
     /// The lowest port of the configured range that no instance of the region has (the engine's
     /// own port when all are taken).
     pub(crate) fn free_db_port(&self, engine_port: u16) -> u16 {
-        let taken: std::collections::BTreeSet<u16> =
-            self.db_instances.values().map(|i| i.port).chain(self.db_clusters.values().map(|c| c.port)).collect();
-        self.db_ports.clone().find(|p| !taken.contains(p)).unwrap_or(engine_port)
+        self.free_db_port_except(engine_port, &[])
+    }
+
+    /// A port of `--rds-ports` no endpoint uses and not in `also_taken` (`fallback` when none is).
+    pub(crate) fn free_db_port_except(&self, fallback: u16, also_taken: &[u16]) -> u16 {
+        let taken: std::collections::BTreeSet<u16> = self
+            .db_instances
+            .values()
+            .map(|i| i.port)
+            .chain(self.db_clusters.values().flat_map(|c| [c.port, c.reader_port]))
+            .chain(also_taken.iter().copied())
+            .collect();
+        self.db_ports.clone().find(|p| !taken.contains(p)).unwrap_or(fallback)
     }
 
     /// A managed secret rotated: its instance takes the new password.
@@ -1246,7 +1261,7 @@ impl RegionState {
             }
             .into());
         }
-        let booted = self.booted_parameters(&instance.parameter_group);
+        let booted = self.booted_parameters(&instance);
         let row = self.instance_mut(id)?;
         row.failing_over = force_failover;
         row.booted_parameters = Some(booted);
@@ -1301,7 +1316,7 @@ impl RegionState {
     /// StartDBInstance.
     pub(crate) fn start_db_instance(&mut self, id: &str, now_ms: u64) -> Result<DbInstance, ControlError> {
         let instance = self.instance_in(id, DbInstanceStatus::Stopped, "it must be stopped to be started")?;
-        let booted = self.booted_parameters(&instance.parameter_group);
+        let booted = self.booted_parameters(&instance);
         self.instance_mut(id)?.booted_parameters = Some(booted);
         self.begin(id, DbInstanceStatus::Starting, now_ms)
     }
@@ -1948,8 +1963,8 @@ impl RegionState {
                 i.option_group = changes.upgrade_option_group.clone();
             }
             // The upgrade restarts the database: it runs with its group's values from now.
-            let group = i.parameter_group.clone();
-            let booted = self.booted_parameters(&group);
+            let upgraded = i.clone();
+            let booted = self.booted_parameters(&upgraded);
             self.instance_mut(id)?.booted_parameters = Some(booted);
             applying.push((format!("engine version {version}"), "engine version"));
         }
@@ -2338,14 +2353,14 @@ impl RegionState {
                     .map(|g| &mut g.tags)
                     .ok_or_else(|| RdsError::OptionGroupNotFound(id.into()).into())
             }
-            "pg" => {
-                let key = id.to_ascii_lowercase();
-                if key.starts_with("default.") {
-                    self.db_parameter_group(id)?;
+            "pg" | "cluster-pg" => {
+                let kind = if kind == "pg" { GroupKind::Instance } else { GroupKind::Cluster };
+                if id.to_ascii_lowercase().starts_with("default.") {
+                    self.parameter_group(kind, id)?;
                     return Err(RdsError::InvalidParameterValue("Cannot tag a default parameter group.".into()).into());
                 }
                 self.db_parameter_groups
-                    .get_mut(&key)
+                    .get_mut(&kind.key(id))
                     .map(|g| &mut g.tags)
                     .ok_or_else(|| RdsError::ParameterGroupNotFound(id.into()).into())
             }
@@ -2385,6 +2400,7 @@ impl RegionState {
                 .clone()),
             "subgrp" => Ok(self.db_subnet_group(id)?.tags),
             "pg" => Ok(self.db_parameter_group(id)?.tags),
+            "cluster-pg" => Ok(self.parameter_group(GroupKind::Cluster, id)?.tags),
             "og" => Ok(self.db_option_group(id)?.tags),
             "snapshot" => Ok(self.db_snapshot(id)?.tags.clone()),
             "secgrp" => Ok(self.db_security_group(id)?.tags),

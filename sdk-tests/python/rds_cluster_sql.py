@@ -1,9 +1,12 @@
-"""The SQL endpoint of an Aurora cluster, through boto3 and psycopg 3, against the squall at
-argv[1] (the cluster's port argv[2]): the writer endpoint serves PostgreSQL on the cluster volume
-(six copies in three zones); when the writer's zone goes out the cluster fails over by itself and
-no acknowledged commit is lost, and writes go on with four copies; when one more zone loses a copy
-the cluster volume has no write quorum, a write waits (reads that do not queue behind it go on),
-and it completes once the copies come back.
+"""The SQL endpoints of an Aurora cluster, through boto3 and psycopg 3, against the squall at
+argv[1] (the cluster's port argv[2], the restored cluster's argv[3]; squall's --rds-ports hold one
+port, the reader endpoint's): the writer endpoint serves PostgreSQL on the cluster volume (six
+copies in three zones) with the values of its DB cluster parameter group; the reader endpoint
+(the port the readers' DescribeDBInstances endpoints show) serves read-only sessions on the same
+database; when the writer's zone goes out the cluster fails over by itself and no acknowledged
+commit is lost, and writes go on with four copies; when one more zone loses a copy the cluster
+volume has no write quorum, a write waits (reads that do not queue behind it go on), and it
+completes once the copies come back.
 
 Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
@@ -17,8 +20,15 @@ endpoint = sys.argv[1]
 port, restored_port = int(sys.argv[2]), int(sys.argv[3])
 rds = client("rds", endpoint)
 
+rds.create_db_cluster_parameter_group(DBClusterParameterGroupName="ledger-params",
+                                     DBParameterGroupFamily="aurora-postgresql16", Description="ledger")
+rds.modify_db_cluster_parameter_group(
+    DBClusterParameterGroupName="ledger-params",
+    Parameters=[{"ParameterName": "statement_timeout", "ParameterValue": "4000", "ApplyMethod": "immediate"}])
 cluster = rds.create_db_cluster(DBClusterIdentifier="ledger", Engine="aurora-postgresql", Port=port,
+                                DBClusterParameterGroupName="ledger-params",
                                 MasterUsername="app", MasterUserPassword="s3cret-pass")["DBCluster"]
+assert cluster["DBClusterParameterGroup"] == "ledger-params", cluster
 zones = cluster["AvailabilityZones"]
 for name, zone, tier in (("ledger-a", zones[0], 0), ("ledger-b", zones[1], 1), ("ledger-c", zones[2], 2)):
     rds.create_db_instance(DBInstanceIdentifier=name, DBClusterIdentifier="ledger", Engine="aurora-postgresql",
@@ -35,11 +45,39 @@ def writer():
 
 assert writer() == ("available", "ledger-a"), writer()
 
-# Acknowledged commits through the writer endpoint.
+# Acknowledged commits through the writer endpoint, which runs with the cluster parameter group's
+# values (a dynamic one changed with `immediate` reaches open sessions).
 conn = pg_connect(port, "app", "s3cret-pass")
+assert conn.execute("SHOW statement_timeout").fetchone()[0] == "4000"
+rds.modify_db_cluster_parameter_group(
+    DBClusterParameterGroupName="ledger-params",
+    Parameters=[{"ParameterName": "statement_timeout", "ParameterValue": "6000", "ApplyMethod": "immediate"}])
+for _ in range(100):
+    if conn.execute("SHOW statement_timeout").fetchone()[0] == "6000":
+        break
+    time.sleep(0.05)
+assert conn.execute("SHOW statement_timeout").fetchone()[0] == "6000"
 conn.execute("CREATE TABLE entries (n integer PRIMARY KEY, note text)")
 for n in range(100):
     conn.execute("INSERT INTO entries VALUES (%s, %s)", (n, f"entry {n}"))
+
+# The reader endpoint: the port a reader's endpoint shows; it reads what the writer committed and
+# refuses to write, as an Aurora replica does.
+reader = rds.describe_db_instances(DBInstanceIdentifier="ledger-b")["DBInstances"][0]["Endpoint"]
+writer_instance = rds.describe_db_instances(DBInstanceIdentifier="ledger-a")["DBInstances"][0]["Endpoint"]
+assert writer_instance["Port"] == port and reader["Port"] != port, (writer_instance, reader)
+ro = pg_connect(reader["Port"], "app", "s3cret-pass")
+assert ro.execute("SELECT count(*) FROM entries").fetchone() == (100,)
+assert ro.execute("SHOW transaction_read_only").fetchone() == ("on",)
+try:
+    ro.execute("INSERT INTO entries VALUES (500, 'from a reader')")
+    raise AssertionError("the reader endpoint took a write")
+except Exception as e:  # noqa: BLE001 - checked below
+    assert getattr(e, "sqlstate", None) == "25006", repr(e)
+conn.execute("INSERT INTO entries VALUES (100, 'seen by the reader')")
+assert ro.execute("SELECT note FROM entries WHERE n = 100").fetchone() == ("seen by the reader",)
+conn.execute("DELETE FROM entries WHERE n = 100")
+ro.close()
 conn.close()
 
 # The writer's zone goes out: automatic failover to ledger-b, nothing acknowledged is lost, and

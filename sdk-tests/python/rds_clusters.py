@@ -1,7 +1,8 @@
 """Aurora DB clusters with boto3 against the squall at argv[1]: create with RDS's validation,
 waiters (db_cluster_available, db_cluster_deleted), filters, modify, stop and start, deletion
-protection and the final-snapshot rule, events and tags by ARN, and a clear not-implemented
-answer for what is not built yet (Multi-AZ DB clusters, cluster snapshots).
+protection and the final-snapshot rule, events and tags by ARN, DB cluster parameter groups and
+RebootDBCluster, cluster snapshot copies and sharing, and a clear not-implemented answer for what
+is not built yet (Multi-AZ DB clusters).
 
 argv[2] is a free port for the first cluster's SQL endpoint.
 
@@ -189,6 +190,55 @@ for _ in range(50):
     time.sleep(0.1)
 assert rds.delete_db_cluster_endpoint(DBClusterEndpointIdentifier="reporting")["Status"] == "deleting"
 
+# DB cluster parameter groups: their own namespace beside DB parameter groups, defaults per family,
+# copy/modify/reset, the group a cluster uses cannot go; a static value waits for RebootDBCluster.
+group = rds.create_db_cluster_parameter_group(
+    DBClusterParameterGroupName="Orders-Params", DBParameterGroupFamily="aurora-postgresql16",
+    Description="orders", Tags=[{"Key": "team", "Value": "payments"}])["DBClusterParameterGroup"]
+assert group["DBClusterParameterGroupName"] == "orders-params", group
+assert group["DBClusterParameterGroupArn"].endswith(":cluster-pg:orders-params"), group
+assert rds.list_tags_for_resource(ResourceName=group["DBClusterParameterGroupArn"])["TagList"] == \
+    [{"Key": "team", "Value": "payments"}]
+fails("DBParameterGroupAlreadyExists", rds.create_db_cluster_parameter_group, DBClusterParameterGroupName="orders-params",
+      DBParameterGroupFamily="aurora-postgresql16", Description="again")
+fails("DBParameterGroupNotFound", rds.describe_db_cluster_parameter_groups, DBClusterParameterGroupName="nope")
+fails("DBParameterGroupNotFound", rds.describe_db_parameter_groups, DBParameterGroupName="orders-params")
+fails("InvalidParameterValue", rds.create_db_cluster_parameter_group, DBClusterParameterGroupName="x",
+      DBParameterGroupFamily="aurora-postgresql99", Description="x")
+names = [g["DBClusterParameterGroupName"] for g in rds.describe_db_cluster_parameter_groups()["DBClusterParameterGroups"]]
+assert "orders-params" in names and "default.aurora-postgresql16" in names, names
+defaults = rds.describe_engine_default_cluster_parameters(DBParameterGroupFamily="aurora-postgresql16")["EngineDefaults"]
+assert defaults["DBParameterGroupFamily"] == "aurora-postgresql16" and defaults["Parameters"], defaults
+fails("InvalidParameterValue", rds.modify_db_cluster_parameter_group, DBClusterParameterGroupName="default.aurora-postgresql16",
+      Parameters=[{"ParameterName": "statement_timeout", "ParameterValue": "1", "ApplyMethod": "immediate"}])
+fails("InvalidParameterCombination", rds.modify_db_cluster_parameter_group, DBClusterParameterGroupName="orders-params",
+      Parameters=[{"ParameterName": "max_connections", "ParameterValue": "50", "ApplyMethod": "immediate"}])
+rds.modify_db_cluster_parameter_group(DBClusterParameterGroupName="orders-params", Parameters=[
+    {"ParameterName": "max_connections", "ParameterValue": "50", "ApplyMethod": "pending-reboot"},
+    {"ParameterName": "statement_timeout", "ParameterValue": "900", "ApplyMethod": "immediate"}])
+user = rds.describe_db_cluster_parameters(DBClusterParameterGroupName="orders-params", Source="user")["Parameters"]
+assert {p["ParameterName"]: p["ParameterValue"] for p in user} == {"max_connections": "50", "statement_timeout": "900"}, user
+copied = rds.copy_db_cluster_parameter_group(
+    SourceDBClusterParameterGroupIdentifier="orders-params", TargetDBClusterParameterGroupIdentifier="orders-params-2",
+    TargetDBClusterParameterGroupDescription="copy")["DBClusterParameterGroup"]
+assert copied["DBParameterGroupFamily"] == "aurora-postgresql16", copied
+rds.reset_db_cluster_parameter_group(DBClusterParameterGroupName="orders-params-2", ResetAllParameters=True)
+assert rds.describe_db_cluster_parameters(DBClusterParameterGroupName="orders-params-2", Source="user")["Parameters"] == []
+rds.delete_db_cluster_parameter_group(DBClusterParameterGroupName="orders-params-2")
+rds.modify_db_cluster(DBClusterIdentifier="orders", DBClusterParameterGroupName="orders-params", ApplyImmediately=True)
+rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier="orders", WaiterConfig=FAST)
+shown = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
+assert shown["DBClusterParameterGroup"] == "orders-params", shown
+assert {m["DBClusterParameterGroupStatus"] for m in shown["DBClusterMembers"]} == {"pending-reboot"}, shown
+fails("InvalidDBParameterGroupState", rds.delete_db_cluster_parameter_group, DBClusterParameterGroupName="orders-params")
+rebooting = rds.reboot_db_cluster(DBClusterIdentifier="orders")["DBCluster"]
+assert rebooting["Status"] == "rebooting", rebooting
+rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier="orders", WaiterConfig=FAST)
+shown = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
+assert {m["DBClusterParameterGroupStatus"] for m in shown["DBClusterMembers"]} == {"in-sync"}, shown
+fails("InvalidParameterCombination", rds.modify_db_cluster, DBClusterIdentifier="sessions",
+      DBClusterParameterGroupName="orders-params", ApplyImmediately=True)
+
 # Deleting the writer hands writing to a reader; an empty cluster can go.
 new_writer = writer_of()
 rds.delete_db_instance(DBInstanceIdentifier=new_writer)
@@ -213,6 +263,22 @@ rds.get_waiter("db_cluster_snapshot_available").wait(DBClusterSnapshotIdentifier
 fails("DBClusterSnapshotAlreadyExistsFault", rds.create_db_cluster_snapshot, DBClusterIdentifier="orders",
       DBClusterSnapshotIdentifier="sessions-final")
 fails("DBClusterSnapshotNotFoundFault", rds.describe_db_cluster_snapshots, DBClusterSnapshotIdentifier="nope")
+# A copy, and sharing by the restore attribute.
+copy = rds.copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier="sessions-final",
+                                    TargetDBClusterSnapshotIdentifier="sessions-copy", CopyTags=True)["DBClusterSnapshot"]
+assert copy["Status"] == "creating" and copy["SourceDBClusterSnapshotArn"].endswith(":cluster-snapshot:sessions-final"), copy
+rds.get_waiter("db_cluster_snapshot_available").wait(DBClusterSnapshotIdentifier="sessions-copy", WaiterConfig=FAST)
+fails("DBClusterSnapshotAlreadyExistsFault", rds.copy_db_cluster_snapshot,
+      SourceDBClusterSnapshotIdentifier="sessions-final", TargetDBClusterSnapshotIdentifier="sessions-copy")
+shared = rds.modify_db_cluster_snapshot_attribute(DBClusterSnapshotIdentifier="sessions-copy", AttributeName="restore",
+                                                  ValuesToAdd=["123456789012"])["DBClusterSnapshotAttributesResult"]
+assert shared["DBClusterSnapshotAttributes"] == [{"AttributeName": "restore", "AttributeValues": ["123456789012"]}], shared
+fails("InvalidParameterValue", rds.modify_db_cluster_snapshot_attribute, DBClusterSnapshotIdentifier="sessions-copy",
+      AttributeName="restore", ValuesToAdd=["nobody"])
+attributes = rds.describe_db_cluster_snapshot_attributes(DBClusterSnapshotIdentifier="sessions-copy")
+assert attributes["DBClusterSnapshotAttributesResult"]["DBClusterSnapshotAttributes"][0]["AttributeValues"] == \
+    ["123456789012"], attributes
+rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier="sessions-copy")
 rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier="sessions-final")
 fails("DBClusterSnapshotNotFoundFault", rds.delete_db_cluster_snapshot, DBClusterSnapshotIdentifier="sessions-final")
 rds.get_waiter("db_cluster_deleted").wait(DBClusterIdentifier="sessions", WaiterConfig=FAST)

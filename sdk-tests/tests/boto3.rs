@@ -383,16 +383,19 @@ async fn boto3_rds_aurora_clusters() {
     assert!(run.await.contains("boto3 rds clusters: ok"));
 }
 
-/// An Aurora cluster's SQL endpoint on its cluster volume (psycopg): the writer's zone going out
-/// fails over by itself with no acknowledged commit lost; without a write quorum a write waits
-/// and completes when the copies come back.
+/// An Aurora cluster's SQL endpoints on its cluster volume (psycopg): the writer's with the DB
+/// cluster parameter group's values, the reader endpoint's read-only sessions; the writer's zone
+/// going out fails over by itself with no acknowledged commit lost; without a write quorum a
+/// write waits and completes when the copies come back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aurora_cluster_sql_survives_a_zone_and_waits_without_a_quorum() {
     if !have_python("boto3, psycopg") {
         return;
     }
-    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
-    let Some(run) = run_script_with("rds_cluster_sql.py", options, free_ports(2)) else { return };
+    let ports = free_ports(3);
+    let reader: u16 = ports[2].parse().expect("port");
+    let options = ServeOptions { lifecycle_delay_ms: 100, rds_ports: reader..=reader, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_cluster_sql.py", options, &ports[..2]) else { return };
     assert!(run.await.contains("rds cluster sql: ok"));
 }
 

@@ -146,6 +146,13 @@ impl Database {
     /// Runs SQLite statements in order with `params` (the last one's rows are the answer).
     /// Blocking: call it off the async reactor.
     pub fn run(&self, sql: &[String], params: &[Value]) -> Result<Outcome, SqlError> {
+        self.run_as(sql, params, false)
+    }
+
+    /// [`Database::run`] for a session that may only read (an Aurora cluster's reader endpoint
+    /// on the writer's database, `refuse_writes`): a statement that would write answers 25006
+    /// before it runs.
+    pub fn run_as(&self, sql: &[String], params: &[Value], refuse_writes: bool) -> Result<Outcome, SqlError> {
         let guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let conn = guard.as_ref().ok_or_else(closed)?;
         let mut out = Outcome::default();
@@ -165,6 +172,12 @@ impl Database {
                 error
             };
             let mut stmt = conn.prepare_cached(one).map_err(error)?;
+            if refuse_writes && !stmt.readonly() {
+                return Err(SqlError::new(
+                    "25006",
+                    format!("cannot execute {} in a read-only transaction", statement_verb(one)),
+                ));
+            }
             let count = stmt.parameter_count();
             for i in 1..=count {
                 let v = params.get(i - 1).cloned().unwrap_or(Value::Null);

@@ -94,6 +94,8 @@ struct Served {
     log: squall_control::db_logs::DbLog,
     /// The master password new sessions must give, kept current (ModifyDBInstance, rotation).
     password: Arc<Mutex<String>>,
+    /// A reader endpoint serves another endpoint's database (it neither opens nor closes it).
+    borrowed: bool,
 }
 
 /// How often a standby that is out of sync is tried again (its zone may still be down).
@@ -182,7 +184,7 @@ impl Endpoints {
         let gone = self.served.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
         if let Some(s) = gone {
             let _ = s.stop.send(true);
-            if let Some(db) = s.db {
+            if let Some(db) = s.db.filter(|_| !s.borrowed) {
                 db.disk().close();
                 let _ = tokio::task::spawn_blocking(move || db.close()).await;
             }
@@ -237,7 +239,17 @@ impl Endpoints {
                 }
                 found.map(|s| s.key.clone())
             };
-            if current.as_deref() == Some(key.as_str()) {
+            // A reader endpoint follows its writer's database: when the writer opened it again
+            // (failover, a storage change), the reader opens again on the new one.
+            let stale_share = ep.shares.as_ref().is_some_and(|writer| {
+                let writer_db = self.served_db(&format!("{}/{writer}", ep.region));
+                let own = self.served_db(&id);
+                match (writer_db, own) {
+                    (Some(w), Some(o)) => !Arc::ptr_eq(&w, &o),
+                    _ => false,
+                }
+            });
+            if current.as_deref() == Some(key.as_str()) && !stale_share {
                 if ep.standby.is_some() && !ep.standby_in_sync {
                     self.rebuild_standby(&id, &ep);
                 }
@@ -303,6 +315,9 @@ impl Endpoints {
     }
 
     async fn open(self: Arc<Self>, id: String, key: String, ep: DbEndpoint) {
+        if let Some(writer) = &ep.shares {
+            return self.open_shared(id, key, format!("{}/{writer}", ep.region), ep).await;
+        }
         let addr = format!("{}:{}", self.host, ep.port);
         let listener = match TcpListener::bind(&addr).await {
             Ok(l) => l,
@@ -333,6 +348,7 @@ impl Endpoints {
                 region: ep.region.clone(),
                 resource_id: ep.resource_id.clone(),
                 password: Arc::new(Mutex::new(ep.master_password.clone())),
+                borrowed: false,
             },
         );
         // A read replica copies its source's bytes before it serves: the source must serve.
@@ -432,12 +448,66 @@ impl Endpoints {
 }
 
 impl Endpoints {
+    /// Opens a reader endpoint: read-only sessions on the database `writer` serves (tried again
+    /// at the next look while the writer does not serve).
+    async fn open_shared(self: Arc<Self>, id: String, key: String, writer: String, ep: DbEndpoint) {
+        let Some(db) = self.served_db(&writer) else { return };
+        let addr = format!("{}:{}", self.host, ep.port);
+        let listener = match TcpListener::bind(&addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                let mut logged = self.refused_logged.lock().unwrap_or_else(PoisonError::into_inner);
+                let why = format!("bind {addr}: {e}");
+                if logged.get(&id) != Some(&why) {
+                    tracing::warn!(endpoint = %ep.id, "cannot serve the SQL endpoint on {addr}: {e}");
+                    logged.insert(id.clone(), why);
+                }
+                return;
+            }
+        };
+        let (stop, stopped) = watch::channel(false);
+        let parameters: Parameters = Arc::new(Mutex::new(ep.parameters.clone()));
+        let password = Arc::new(Mutex::new(ep.master_password.clone()));
+        let log = self.control.region(&ep.region).db_log(&ep.resource_id, &ep.engine);
+        self.served.lock().unwrap_or_else(PoisonError::into_inner).insert(
+            id.clone(),
+            Served {
+                key,
+                port: ep.port,
+                db: Some(db.clone()),
+                device: None,
+                stop,
+                rebuilding: Arc::default(),
+                last_rebuild: None,
+                replica: None,
+                parameters: parameters.clone(),
+                log: log.clone(),
+                region: ep.region.clone(),
+                resource_id: ep.resource_id.clone(),
+                password: password.clone(),
+                borrowed: true,
+            },
+        );
+        tracing::info!(endpoint = %ep.id, address = %addr, "SQL reader endpoint serving (read-only sessions)");
+        let credentials = Credentials {
+            user: ep.master_username.clone(),
+            password: ep.master_password.clone(),
+            db_name: ep.db_name.clone(),
+        };
+        let mut shared = Shared::new(db, parameters, credentials);
+        shared.log = Some(log);
+        shared.password = password;
+        shared.read_only = true;
+        tokio::spawn(accept(listener, Arc::new(shared), stopped));
+    }
+
     /// How full the storage of each open database is.
     fn usage(&self) -> Vec<(squall_control::RegionName, String, squall_control::model::rds::DbUsage)> {
         self.served
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
+            .filter(|s| !s.borrowed)
             .filter_map(|s| {
                 let (used, capacity, room) = s.db.as_ref()?.disk().usage();
                 let usage = squall_control::model::rds::DbUsage { used, capacity, room };

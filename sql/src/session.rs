@@ -99,6 +99,8 @@ pub struct Shared {
     pub log: Option<squall_control::db_logs::DbLog>,
     /// The master password as it is now (it may change while the endpoint serves).
     pub password: Arc<Mutex<String>>,
+    /// Sessions may only read (an Aurora cluster's reader endpoint, on the writer's database).
+    pub read_only: bool,
 }
 
 impl Shared {
@@ -117,6 +119,7 @@ impl Shared {
             running,
             log: None,
             password,
+            read_only: false,
         }
     }
 
@@ -248,7 +251,8 @@ impl Session {
             }
         }
         let mut armed = OnDrop(Some(interrupter));
-        let mut task = tokio::task::spawn_blocking(move || db.run(&sql, &params));
+        let refuse_writes = self.shared.read_only;
+        let mut task = tokio::task::spawn_blocking(move || db.run_as(&sql, &params, refuse_writes));
         let joined = match self.statement_timeout() {
             Some(limit) => match tokio::time::timeout(limit, &mut task).await {
                 Ok(j) => j,
@@ -289,7 +293,7 @@ impl Session {
         if let Some(key) = key {
             self.shared.running.lock().unwrap_or_else(PoisonError::into_inner).insert(key, interrupter);
         }
-        let result = tokio::task::block_in_place(|| db.run(sql, params));
+        let result = tokio::task::block_in_place(|| db.run_as(sql, params, self.shared.read_only));
         if let Some(key) = key {
             self.shared.running.lock().unwrap_or_else(PoisonError::into_inner).remove(&key);
         }
@@ -426,6 +430,9 @@ impl Session {
                 if !spec.from_stdin {
                     return self.copy_out(spec).await;
                 }
+                if self.shared.read_only {
+                    return Err(SqlError::new("25006", "cannot execute COPY FROM in a read-only transaction"));
+                }
                 if spec.columns.is_empty() && self.db().table_columns(&spec.table).is_empty() {
                     return Err(SqlError::new("42P01", format!("relation \"{}\" does not exist", spec.table)));
                 }
@@ -514,7 +521,7 @@ impl Session {
             "max_identifier_length" => "63".into(),
             "integer_datetimes" => "on".into(),
             "default_transaction_read_only" | "transaction_read_only" => {
-                if self.db().read_only { "on" } else { "off" }.into()
+                if self.db().read_only || self.shared.read_only { "on" } else { "off" }.into()
             }
             "is_superuser" => "on".into(),
             other => {

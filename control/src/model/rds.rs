@@ -437,13 +437,17 @@ pub struct DbParameterGroup {
     /// The values set by ModifyDBParameterGroup, by parameter name.
     pub overrides: BTreeMap<String, ParameterOverride>,
     pub tags: BTreeMap<String, String>,
+    /// A DB cluster parameter group (its own namespace: a DB parameter group and a DB cluster
+    /// parameter group may have the same name).
+    #[serde(default)]
+    pub cluster: bool,
 }
 
 impl Row for DbParameterGroup {
     const TABLE: &'static str = "db_parameter_groups";
     type Key = String;
     fn key(&self) -> String {
-        self.name.clone()
+        crate::db_parameter_groups::GroupKind::of(self).key(&self.name)
     }
 }
 
@@ -462,6 +466,12 @@ pub struct ParameterOverride {
 pub struct BootedParameters {
     pub group: String,
     pub values: BTreeMap<String, String>,
+    /// For an instance of a DB cluster: its cluster's DB cluster parameter group then, and the
+    /// values it set.
+    #[serde(default)]
+    pub cluster_group: Option<String>,
+    #[serde(default)]
+    pub cluster_values: BTreeMap<String, String>,
 }
 
 /// What kind of resource an event is about.

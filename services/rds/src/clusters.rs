@@ -56,7 +56,19 @@ fn render_snapshot(s: &DbClusterSnapshot, arns: &Arns<'_>) -> DBClusterSnapshot 
         tag_list: Some(s.tags.iter().map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect()),
         storage_type: Some(s.storage_type.clone()),
         db_cluster_resource_id: Some(s.cluster_resource_id.clone()),
+        source_db_cluster_snapshot_arn: s.source_snapshot_arn.clone(),
         ..Default::default()
+    }
+}
+
+/// The `restore` attribute: the accounts (or `all`) the snapshot is shared with.
+fn snapshot_attributes(s: &DbClusterSnapshot) -> DBClusterSnapshotAttributesResult {
+    DBClusterSnapshotAttributesResult {
+        db_cluster_snapshot_identifier: Some(s.id.clone()),
+        db_cluster_snapshot_attributes: Some(vec![DBClusterSnapshotAttribute {
+            attribute_name: Some("restore".into()),
+            attribute_values: Some(s.restore_accounts.clone()),
+        }]),
     }
 }
 
@@ -79,6 +91,7 @@ pub(crate) fn create_instance(
         zone: r.availability_zone.clone(),
         promotion_tier: r.promotion_tier.map(|t| t.max(0) as u32),
         publicly_accessible: r.publicly_accessible == Some(true),
+        parameter_group: r.db_parameter_group_name.clone(),
         tags: tag_map(r.tags.clone().unwrap_or_default())?,
         own_storage_or_credentials: r.allocated_storage.is_some()
             || r.master_username.is_some()
@@ -90,13 +103,23 @@ pub(crate) fn create_instance(
 }
 
 fn members(c: &DbCluster, region: &Region, now: u64) -> Vec<DBClusterMember> {
-    let (members, writer) = region.read(now, |s| Ok((s.cluster_members(&c.id), c.writer.clone()))).unwrap_or_default();
+    let members = region
+        .read(now, |s| {
+            Ok(s.cluster_members(&c.id)
+                .into_iter()
+                .map(|i| {
+                    let status = s.db_parameter_view(&i).cluster_apply_status;
+                    (i, status)
+                })
+                .collect::<Vec<_>>())
+        })
+        .unwrap_or_default();
     members
         .iter()
-        .map(|i| DBClusterMember {
+        .map(|(i, status)| DBClusterMember {
             db_instance_identifier: Some(i.id.clone()),
-            is_cluster_writer: Some(writer.as_deref() == Some(i.resource_id.as_str())),
-            db_cluster_parameter_group_status: Some("in-sync".into()),
+            is_cluster_writer: Some(c.writer.as_deref() == Some(i.resource_id.as_str())),
+            db_cluster_parameter_group_status: Some(status.to_string()),
             promotion_tier: Some(i.promotion_tier as i32),
         })
         .collect()
@@ -303,7 +326,6 @@ pub(crate) fn handle(
             })
         }
         Request::ModifyDBCluster(r) => {
-            unsupported(r.db_cluster_parameter_group_name.is_some(), "DBClusterParameterGroupName")?;
             unsupported(r.manage_master_user_password.is_some(), "ManageMasterUserPassword")?;
             unsupported(r.engine_mode.is_some(), "EngineMode")?;
             unsupported(r.db_subnet_group_name.is_some(), "DBSubnetGroupName")?;
@@ -334,6 +356,7 @@ pub(crate) fn handle(
                 http_endpoint: r.enable_http_endpoint,
                 engine_version: r.engine_version.clone(),
                 storage_type: r.storage_type.clone(),
+                parameter_group: r.db_cluster_parameter_group_name.clone(),
             };
             let c = region.modify_db_cluster(&id, changes, now).map_err(control_error)?;
             Response::ModifyDBCluster(ModifyDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
@@ -354,6 +377,51 @@ pub(crate) fn handle(
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
             let c = region.start_db_cluster(&id, now).map_err(control_error)?;
             Response::StartDBCluster(StartDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
+        }
+        Request::RebootDBCluster(r) => {
+            let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
+            let c = region.reboot_db_cluster(&id, now).map_err(control_error)?;
+            Response::RebootDBCluster(RebootDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
+        }
+        Request::CopyDBClusterSnapshot(r) => {
+            unsupported(r.pre_signed_url.is_some(), "PreSignedUrl (copies between regions)")?;
+            let source = arns.name_of("cluster-snapshot", &r.source_db_cluster_snapshot_identifier)?;
+            let tags = tag_map(r.tags.clone().unwrap_or_default())?;
+            let s = region
+                .copy_db_cluster_snapshot(
+                    &source,
+                    &r.target_db_cluster_snapshot_identifier,
+                    r.copy_tags == Some(true),
+                    tags,
+                    arns.of("cluster-snapshot", &source.to_ascii_lowercase()),
+                    now,
+                )
+                .map_err(control_error)?;
+            Response::CopyDBClusterSnapshot(CopyDBClusterSnapshotResult {
+                db_cluster_snapshot: Some(render_snapshot(&s, arns)),
+            })
+        }
+        Request::DescribeDBClusterSnapshotAttributes(r) => {
+            let id = arns.name_of("cluster-snapshot", &r.db_cluster_snapshot_identifier)?;
+            let s = region.read(now, |state| Ok(state.db_cluster_snapshot(&id)?.clone())).map_err(control_error)?;
+            Response::DescribeDBClusterSnapshotAttributes(DescribeDBClusterSnapshotAttributesResult {
+                db_cluster_snapshot_attributes_result: Some(snapshot_attributes(&s)),
+            })
+        }
+        Request::ModifyDBClusterSnapshotAttribute(r) => {
+            let id = arns.name_of("cluster-snapshot", &r.db_cluster_snapshot_identifier)?;
+            let s = region
+                .modify_db_cluster_snapshot_attribute(
+                    &id,
+                    &r.attribute_name,
+                    r.values_to_add.as_deref().unwrap_or_default(),
+                    r.values_to_remove.as_deref().unwrap_or_default(),
+                    now,
+                )
+                .map_err(control_error)?;
+            Response::ModifyDBClusterSnapshotAttribute(ModifyDBClusterSnapshotAttributeResult {
+                db_cluster_snapshot_attributes_result: Some(snapshot_attributes(&s)),
+            })
         }
         Request::FailoverDBCluster(r) => {
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
@@ -433,7 +501,6 @@ pub(crate) fn handle(
             Response::DeleteDBClusterSnapshot(DeleteDBClusterSnapshotResult { db_cluster_snapshot: Some(shown) })
         }
         Request::RestoreDBClusterFromSnapshot(r) => {
-            unsupported(r.db_cluster_parameter_group_name.is_some(), "DBClusterParameterGroupName")?;
             unsupported(r.option_group_name.is_some(), "OptionGroupName")?;
             unsupported(r.scaling_configuration.is_some(), "ScalingConfiguration (Aurora Serverless v1)")?;
             unsupported(r.db_cluster_instance_class.is_some(), "DBClusterInstanceClass (Multi-AZ DB clusters)")?;
@@ -464,6 +531,7 @@ pub(crate) fn handle(
                 copy_tags_to_snapshot: r.copy_tags_to_snapshot == Some(true),
                 serverless_v2: scaling(r.serverless_v2_scaling_configuration.as_ref())?,
                 backup_retention_days: r.backup_retention_period.map(|d| d.max(0) as u32),
+                parameter_group: r.db_cluster_parameter_group_name.clone(),
                 tags: tag_map(r.tags.clone().unwrap_or_default())?,
             };
             let c = region

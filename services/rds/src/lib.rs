@@ -345,7 +345,15 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::DescribeDBParameterGroups(_)
         | Request::DescribeDBParameters(_)
         | Request::DescribeEngineDefaultParameters(_)
-        | Request::DeleteDBParameterGroup(_)) => parameter_groups::handle(&region, &arns, r, now)?,
+        | Request::DeleteDBParameterGroup(_)
+        | Request::CreateDBClusterParameterGroup(_)
+        | Request::CopyDBClusterParameterGroup(_)
+        | Request::ModifyDBClusterParameterGroup(_)
+        | Request::ResetDBClusterParameterGroup(_)
+        | Request::DescribeDBClusterParameterGroups(_)
+        | Request::DescribeDBClusterParameters(_)
+        | Request::DescribeEngineDefaultClusterParameters(_)
+        | Request::DeleteDBClusterParameterGroup(_)) => parameter_groups::handle(&region, &arns, r, now)?,
         r @ (Request::CreateDBSecurityGroup(_)
         | Request::DescribeDBSecurityGroups(_)
         | Request::AuthorizeDBSecurityGroupIngress(_)
@@ -371,7 +379,11 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::CreateDBClusterEndpoint(_)
         | Request::ModifyDBClusterEndpoint(_)
         | Request::DeleteDBClusterEndpoint(_)
-        | Request::DescribeDBClusterEndpoints(_)) => clusters::handle(control, &region, &arns, r, now)?,
+        | Request::DescribeDBClusterEndpoints(_)
+        | Request::RebootDBCluster(_)
+        | Request::CopyDBClusterSnapshot(_)
+        | Request::DescribeDBClusterSnapshotAttributes(_)
+        | Request::ModifyDBClusterSnapshotAttribute(_)) => clusters::handle(control, &region, &arns, r, now)?,
         r @ (Request::CreateDBProxy(_)
         | Request::DescribeDBProxies(_)
         | Request::ModifyDBProxy(_)
@@ -441,7 +453,7 @@ impl Arns<'_> {
             ["arn", "aws", "rds", region, _account, kind, id] if *region == self.region && !id.is_empty() => {
                 match *kind {
                     "db" | "subgrp" | "snapshot" | "pg" | "og" | "secgrp" | "es" | "cluster" | "cluster-snapshot"
-                    | "cluster-endpoint" | "db-proxy" => Ok((kind.to_string(), id.to_string())),
+                    | "cluster-endpoint" | "cluster-pg" | "db-proxy" => Ok((kind.to_string(), id.to_string())),
                     _ => Err(invalid()),
                 }
             }
@@ -642,6 +654,9 @@ struct Related {
     parameter_status: &'static str,
     option_group: String,
     replicas: Vec<String>,
+    /// The port its endpoint serves on: a cluster's writer serves on the cluster's port, its
+    /// readers on the reader endpoint's (read-only sessions on the cluster volume).
+    port: u16,
 }
 
 fn related(state: &squall_control::state::RegionState, i: &Instance) -> Related {
@@ -655,6 +670,11 @@ fn related(state: &squall_control::state::RegionState, i: &Instance) -> Related 
         parameter_status: state.db_parameter_view(i).apply_status,
         option_group: state.option_group_of(i),
         replicas: state.read_replicas_of(&i.id),
+        port: match i.cluster.as_deref().and_then(|c| state.db_cluster(c).ok()) {
+            Some(c) if c.writer.as_deref() != Some(i.resource_id.as_str()) && c.reader_port != 0 => c.reader_port,
+            Some(c) => c.port,
+            None => i.port,
+        },
     }
 }
 
@@ -666,12 +686,13 @@ fn render_instance(i: &Instance, region: &Region, arns: &Arns<'_>, now: u64) -> 
         parameter_status: "in-sync",
         option_group: String::new(),
         replicas: Vec::new(),
+        port: i.port,
     });
     render_with(i, rel, arns, now)
 }
 
 fn render_with(i: &Instance, rel: Related, arns: &Arns<'_>, now: u64) -> DBInstance {
-    let Related { group, secret, parameter_status, option_group, replicas } = rel;
+    let Related { group, secret, parameter_status, option_group, replicas, port } = rel;
     let creating = i.status == squall_control::model::rds::DbInstanceStatus::Creating;
     DBInstance {
         db_instance_identifier: Some(i.id.clone()),
@@ -692,7 +713,7 @@ fn render_with(i: &Instance, rel: Related, arns: &Arns<'_>, now: u64) -> DBInsta
         // RDS shows no endpoint until the instance is first up.
         endpoint: (!creating).then(|| Endpoint {
             address: Some(i.address.clone()),
-            port: Some(i32::from(i.port)),
+            port: Some(i32::from(port)),
             hosted_zone_id: Some("Z2R2ITUGPM61AM".into()),
         }),
         allocated_storage: Some(i.allocated_gib as i32),

@@ -2,7 +2,7 @@
 //! DescribeDBParameters and DescribeEngineDefaultParameters. The rules are the control plane's
 //! (`squall_control::db_parameter_groups`).
 
-use squall_control::db_parameter_groups::{engine_defaults, ParameterChange, ParameterShown};
+use squall_control::db_parameter_groups::{engine_defaults, GroupKind, ParameterChange, ParameterShown};
 use squall_control::model::rds::DbParameterGroup as Group;
 use squall_control::Region;
 use squall_protocol::ApiError;
@@ -10,13 +10,16 @@ use squall_protocol::ApiError;
 use super::generated::*;
 use super::{control_error, max_records, no_filters, paginate, tag_map, Arns};
 
-/// Answers one of the parameter-group actions.
+/// Answers one of the parameter-group actions: DB parameter groups and DB cluster parameter
+/// groups follow the same rules (`GroupKind`), each in its own namespace.
 pub(crate) fn handle(region: &Region, arns: &Arns<'_>, request: Request, now: u64) -> Result<Response, ApiError> {
+    use GroupKind::{Cluster, Instance};
     Ok(match request {
         Request::CreateDBParameterGroup(r) => {
             let tags = tag_map(r.tags.unwrap_or_default())?;
             let g = region
-                .create_db_parameter_group(
+                .create_parameter_group(
+                    Instance,
                     &r.db_parameter_group_name,
                     &r.db_parameter_group_family,
                     &r.description,
@@ -28,11 +31,28 @@ pub(crate) fn handle(region: &Region, arns: &Arns<'_>, request: Request, now: u6
                 db_parameter_group: Some(render_group(&g, arns)),
             })
         }
+        Request::CreateDBClusterParameterGroup(r) => {
+            let tags = tag_map(r.tags.unwrap_or_default())?;
+            let g = region
+                .create_parameter_group(
+                    Cluster,
+                    &r.db_cluster_parameter_group_name,
+                    &r.db_parameter_group_family,
+                    &r.description,
+                    tags,
+                    now,
+                )
+                .map_err(control_error)?;
+            Response::CreateDBClusterParameterGroup(CreateDBClusterParameterGroupResult {
+                db_cluster_parameter_group: Some(render_cluster_group(&g, arns)),
+            })
+        }
         Request::CopyDBParameterGroup(r) => {
             let tags = tag_map(r.tags.unwrap_or_default())?;
             let source = arns.name_of("pg", &r.source_db_parameter_group_identifier)?;
             let g = region
-                .copy_db_parameter_group(
+                .copy_parameter_group(
+                    Instance,
                     &source,
                     &r.target_db_parameter_group_identifier,
                     &r.target_db_parameter_group_description,
@@ -44,76 +64,123 @@ pub(crate) fn handle(region: &Region, arns: &Arns<'_>, request: Request, now: u6
                 db_parameter_group: Some(render_group(&g, arns)),
             })
         }
-        Request::ModifyDBParameterGroup(r) => {
-            let changes = changes(&r.parameters)?;
-            let name =
-                region.modify_db_parameter_group(&r.db_parameter_group_name, &changes, now).map_err(control_error)?;
-            Response::ModifyDBParameterGroup(DBParameterGroupNameMessage { db_parameter_group_name: Some(name) })
-        }
-        Request::ResetDBParameterGroup(r) => {
-            let changes = changes(r.parameters.as_deref().unwrap_or_default())?;
-            let name = region
-                .reset_db_parameter_group(
-                    &r.db_parameter_group_name,
-                    r.reset_all_parameters.unwrap_or(false),
-                    &changes,
+        Request::CopyDBClusterParameterGroup(r) => {
+            let tags = tag_map(r.tags.unwrap_or_default())?;
+            let source = arns.name_of("cluster-pg", &r.source_db_cluster_parameter_group_identifier)?;
+            let g = region
+                .copy_parameter_group(
+                    Cluster,
+                    &source,
+                    &r.target_db_cluster_parameter_group_identifier,
+                    &r.target_db_cluster_parameter_group_description,
+                    tags,
                     now,
                 )
                 .map_err(control_error)?;
+            Response::CopyDBClusterParameterGroup(CopyDBClusterParameterGroupResult {
+                db_cluster_parameter_group: Some(render_cluster_group(&g, arns)),
+            })
+        }
+        Request::ModifyDBParameterGroup(r) => {
+            let changes = changes(&r.parameters)?;
+            let name = region
+                .modify_parameter_group(Instance, &r.db_parameter_group_name, &changes, now)
+                .map_err(control_error)?;
+            Response::ModifyDBParameterGroup(DBParameterGroupNameMessage { db_parameter_group_name: Some(name) })
+        }
+        Request::ModifyDBClusterParameterGroup(r) => {
+            let changes = changes(&r.parameters)?;
+            let name = region
+                .modify_parameter_group(Cluster, &r.db_cluster_parameter_group_name, &changes, now)
+                .map_err(control_error)?;
+            Response::ModifyDBClusterParameterGroup(DBClusterParameterGroupNameMessage {
+                db_cluster_parameter_group_name: Some(name),
+            })
+        }
+        Request::ResetDBParameterGroup(r) => {
+            let changes = changes(r.parameters.as_deref().unwrap_or_default())?;
+            let all = r.reset_all_parameters.unwrap_or(false);
+            let name = region
+                .reset_parameter_group(Instance, &r.db_parameter_group_name, all, &changes, now)
+                .map_err(control_error)?;
             Response::ResetDBParameterGroup(DBParameterGroupNameMessage { db_parameter_group_name: Some(name) })
+        }
+        Request::ResetDBClusterParameterGroup(r) => {
+            let changes = changes(r.parameters.as_deref().unwrap_or_default())?;
+            let all = r.reset_all_parameters.unwrap_or(false);
+            let name = region
+                .reset_parameter_group(Cluster, &r.db_cluster_parameter_group_name, all, &changes, now)
+                .map_err(control_error)?;
+            Response::ResetDBClusterParameterGroup(DBClusterParameterGroupNameMessage {
+                db_cluster_parameter_group_name: Some(name),
+            })
         }
         Request::DescribeDBParameterGroups(r) => {
             no_filters(r.filters.as_deref())?;
-            let limit = max_records(r.max_records)?;
-            let groups = region
-                .read(now, |state| match &r.db_parameter_group_name {
-                    Some(name) => Ok(vec![state.db_parameter_group(name)?]),
-                    None => Ok(state.db_parameter_groups_all()),
-                })
-                .map_err(control_error)?;
-            let (page, marker) = paginate(groups, |g| g.name.clone(), r.marker.as_deref(), limit);
+            let (page, marker) =
+                groups(region, Instance, r.db_parameter_group_name.as_deref(), r.max_records, r.marker, now)?;
             Response::DescribeDBParameterGroups(DBParameterGroupsMessage {
                 marker,
                 db_parameter_groups: Some(page.iter().map(|g| render_group(g, arns)).collect()),
             })
         }
+        Request::DescribeDBClusterParameterGroups(r) => {
+            no_filters(r.filters.as_deref())?;
+            let (page, marker) =
+                groups(region, Cluster, r.db_cluster_parameter_group_name.as_deref(), r.max_records, r.marker, now)?;
+            Response::DescribeDBClusterParameterGroups(DBClusterParameterGroupsMessage {
+                marker,
+                db_cluster_parameter_groups: Some(page.iter().map(|g| render_cluster_group(g, arns)).collect()),
+            })
+        }
         Request::DescribeDBParameters(r) => {
             no_filters(r.filters.as_deref())?;
-            let limit = max_records(r.max_records)?;
-            if let Some(source) = &r.source {
-                if !matches!(source.as_str(), "user" | "system" | "engine-default") {
-                    return Err(ApiError::client(
-                        "InvalidParameterValue",
-                        format!("Invalid source: {source}. Valid values are user, system and engine-default."),
-                    ));
-                }
-            }
-            let all =
-                region.read(now, |state| state.db_parameters(&r.db_parameter_group_name)).map_err(control_error)?;
-            let wanted: Vec<ParameterShown> =
-                all.into_iter().filter(|p| r.source.as_ref().is_none_or(|s| p.source == s.as_str())).collect();
-            let (page, marker) = paginate(wanted, |p| p.def.name.to_string(), r.marker.as_deref(), limit);
-            Response::DescribeDBParameters(DBParameterGroupDetails {
-                parameters: Some(page.iter().map(render_parameter).collect()),
+            let (parameters, marker) = parameters(
+                region,
+                Instance,
+                &r.db_parameter_group_name,
+                r.source.as_deref(),
+                r.max_records,
+                r.marker,
+                now,
+            )?;
+            Response::DescribeDBParameters(DBParameterGroupDetails { parameters: Some(parameters), marker })
+        }
+        Request::DescribeDBClusterParameters(r) => {
+            no_filters(r.filters.as_deref())?;
+            let (parameters, marker) = parameters(
+                region,
+                Cluster,
+                &r.db_cluster_parameter_group_name,
+                r.source.as_deref(),
+                r.max_records,
+                r.marker,
+                now,
+            )?;
+            Response::DescribeDBClusterParameters(DBClusterParameterGroupDetails {
+                parameters: Some(parameters),
                 marker,
             })
         }
         Request::DescribeEngineDefaultParameters(r) => {
             no_filters(r.filters.as_deref())?;
-            let limit = max_records(r.max_records)?;
-            let all = engine_defaults(&r.db_parameter_group_family).map_err(control_error)?;
-            let (page, marker) = paginate(all, |p| p.def.name.to_string(), r.marker.as_deref(), limit);
             Response::DescribeEngineDefaultParameters(DescribeEngineDefaultParametersResult {
-                engine_defaults: Some(EngineDefaults {
-                    db_parameter_group_family: Some(r.db_parameter_group_family),
-                    marker,
-                    parameters: Some(page.iter().map(render_parameter).collect()),
-                }),
+                engine_defaults: Some(defaults(r.db_parameter_group_family, r.max_records, r.marker)?),
+            })
+        }
+        Request::DescribeEngineDefaultClusterParameters(r) => {
+            no_filters(r.filters.as_deref())?;
+            Response::DescribeEngineDefaultClusterParameters(DescribeEngineDefaultClusterParametersResult {
+                engine_defaults: Some(defaults(r.db_parameter_group_family, r.max_records, r.marker)?),
             })
         }
         Request::DeleteDBParameterGroup(r) => {
-            region.delete_db_parameter_group(&r.db_parameter_group_name, now).map_err(control_error)?;
+            region.delete_parameter_group(Instance, &r.db_parameter_group_name, now).map_err(control_error)?;
             Response::DeleteDBParameterGroup(())
+        }
+        Request::DeleteDBClusterParameterGroup(r) => {
+            region.delete_parameter_group(Cluster, &r.db_cluster_parameter_group_name, now).map_err(control_error)?;
+            Response::DeleteDBClusterParameterGroup(())
         }
         other => {
             return Err(ApiError::new(
@@ -122,6 +189,62 @@ pub(crate) fn handle(region: &Region, arns: &Arns<'_>, request: Request, now: u6
                 format!("{} is not a parameter-group action", other.action()),
             ))
         }
+    })
+}
+
+/// A page of the groups of a kind (one when named).
+fn groups(
+    region: &Region,
+    kind: GroupKind,
+    name: Option<&str>,
+    max: Option<i32>,
+    marker: Option<String>,
+    now: u64,
+) -> Result<(Vec<Group>, Option<String>), ApiError> {
+    let limit = max_records(max)?;
+    let groups = region
+        .read(now, |state| match name {
+            Some(name) => Ok(vec![state.parameter_group(kind, name)?]),
+            None => Ok(state.parameter_groups_all(kind)),
+        })
+        .map_err(control_error)?;
+    Ok(paginate(groups, |g| g.name.clone(), marker.as_deref(), limit))
+}
+
+/// A page of a group's parameters, of one source when asked.
+fn parameters(
+    region: &Region,
+    kind: GroupKind,
+    group: &str,
+    source: Option<&str>,
+    max: Option<i32>,
+    marker: Option<String>,
+    now: u64,
+) -> Result<(Vec<Parameter>, Option<String>), ApiError> {
+    let limit = max_records(max)?;
+    if let Some(source) = source {
+        if !matches!(source, "user" | "system" | "engine-default") {
+            return Err(ApiError::client(
+                "InvalidParameterValue",
+                format!("Invalid source: {source}. Valid values are user, system and engine-default."),
+            ));
+        }
+    }
+    let all = region.read(now, |state| state.parameters_of(kind, group)).map_err(control_error)?;
+    let wanted: Vec<ParameterShown> = all.into_iter().filter(|p| source.is_none_or(|s| p.source == s)).collect();
+    let (page, marker) = paginate(wanted, |p| p.def.name.to_string(), marker.as_deref(), limit);
+    Ok((page.iter().map(render_parameter).collect(), marker))
+}
+
+/// A page of a family's engine defaults.
+fn defaults(family: String, max: Option<i32>, marker: Option<String>) -> Result<EngineDefaults, ApiError> {
+    let limit = max_records(max)?;
+    let all = engine_defaults(&family).map_err(control_error)?;
+    let (page, marker) = paginate(all, |p| p.def.name.to_string(), marker.as_deref(), limit);
+    Ok(EngineDefaults {
+        db_parameter_group_family: Some(family),
+        marker,
+        parameters: Some(page.iter().map(render_parameter).collect()),
     })
 }
 
@@ -148,6 +271,15 @@ fn render_group(g: &Group, arns: &Arns<'_>) -> DBParameterGroup {
         db_parameter_group_family: Some(g.family.clone()),
         description: Some(g.description.clone()),
         db_parameter_group_arn: Some(arns.of("pg", &g.name)),
+    }
+}
+
+fn render_cluster_group(g: &Group, arns: &Arns<'_>) -> DBClusterParameterGroup {
+    DBClusterParameterGroup {
+        db_cluster_parameter_group_name: Some(g.name.clone()),
+        db_parameter_group_family: Some(g.family.clone()),
+        description: Some(g.description.clone()),
+        db_cluster_parameter_group_arn: Some(arns.of("cluster-pg", &g.name)),
     }
 }
 

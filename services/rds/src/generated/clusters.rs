@@ -109,6 +109,63 @@ impl XmlEncode for ClusterScalabilityType {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `CopyDBClusterSnapshotMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CopyDBClusterSnapshotMessage {
+    pub source_db_cluster_snapshot_identifier: String,
+    pub target_db_cluster_snapshot_identifier: String,
+    pub kms_key_id: Option<String>,
+    pub pre_signed_url: Option<String>,
+    pub copy_tags: Option<bool>,
+    pub tags: Option<Vec<Tag>>,
+}
+impl CopyDBClusterSnapshotMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            source_db_cluster_snapshot_identifier: required(
+                String::decode_query(q, &join(key, "SourceDBClusterSnapshotIdentifier"))?,
+                &join(key, "SourceDBClusterSnapshotIdentifier"),
+            )?,
+            target_db_cluster_snapshot_identifier: required(
+                String::decode_query(q, &join(key, "TargetDBClusterSnapshotIdentifier"))?,
+                &join(key, "TargetDBClusterSnapshotIdentifier"),
+            )?,
+            kms_key_id: String::decode_query(q, &join(key, "KmsKeyId"))?,
+            pre_signed_url: String::decode_query(q, &join(key, "PreSignedUrl"))?,
+            copy_tags: bool::decode_query(q, &join(key, "CopyTags"))?,
+            tags: query_list::<Tag>(q, &join(key, "Tags"), "Tag")?,
+        })
+    }
+}
+impl QueryDecode for CopyDBClusterSnapshotMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CopyDBClusterSnapshotResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CopyDBClusterSnapshotResult {
+    pub db_cluster_snapshot: Option<DBClusterSnapshot>,
+}
+impl CopyDBClusterSnapshotResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster_snapshot {
+            v.encode_xml(w, "DBClusterSnapshot");
+        }
+    }
+}
+impl XmlEncode for CopyDBClusterSnapshotResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `CreateDBClusterEndpointMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreateDBClusterEndpointMessage {
@@ -1094,6 +1151,54 @@ impl XmlEncode for DBClusterSnapshot {
         w.close(tag);
     }
 }
+/// Shape `DBClusterSnapshotAttribute` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBClusterSnapshotAttribute {
+    pub attribute_name: Option<String>,
+    pub attribute_values: Option<Vec<String>>,
+}
+impl DBClusterSnapshotAttribute {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.attribute_name {
+            v.encode_xml(w, "AttributeName");
+        }
+        if let Some(v) = &self.attribute_values {
+            encode_list(w, "AttributeValues", "AttributeValue", v);
+        }
+    }
+}
+impl XmlEncode for DBClusterSnapshotAttribute {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBClusterSnapshotAttributesResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBClusterSnapshotAttributesResult {
+    pub db_cluster_snapshot_identifier: Option<String>,
+    pub db_cluster_snapshot_attributes: Option<Vec<DBClusterSnapshotAttribute>>,
+}
+impl DBClusterSnapshotAttributesResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster_snapshot_identifier {
+            v.encode_xml(w, "DBClusterSnapshotIdentifier");
+        }
+        if let Some(v) = &self.db_cluster_snapshot_attributes {
+            encode_list(w, "DBClusterSnapshotAttributes", "DBClusterSnapshotAttribute", v);
+        }
+    }
+}
+impl XmlEncode for DBClusterSnapshotAttributesResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DBClusterSnapshotMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DBClusterSnapshotMessage {
@@ -1295,6 +1400,50 @@ impl QueryDecode for DescribeDBClusterEndpointsMessage {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeDBClusterSnapshotAttributesMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeDBClusterSnapshotAttributesMessage {
+    pub db_cluster_snapshot_identifier: String,
+}
+impl DescribeDBClusterSnapshotAttributesMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_snapshot_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterSnapshotIdentifier"))?,
+                &join(key, "DBClusterSnapshotIdentifier"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for DescribeDBClusterSnapshotAttributesMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeDBClusterSnapshotAttributesResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeDBClusterSnapshotAttributesResult {
+    pub db_cluster_snapshot_attributes_result: Option<DBClusterSnapshotAttributesResult>,
+}
+impl DescribeDBClusterSnapshotAttributesResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster_snapshot_attributes_result {
+            v.encode_xml(w, "DBClusterSnapshotAttributesResult");
+        }
+    }
+}
+impl XmlEncode for DescribeDBClusterSnapshotAttributesResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `DescribeDBClusterSnapshotsMessage` of the model.
@@ -1711,6 +1860,59 @@ impl XmlEncode for ModifyDBClusterResult {
         w.close(tag);
     }
 }
+/// Shape `ModifyDBClusterSnapshotAttributeMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyDBClusterSnapshotAttributeMessage {
+    pub db_cluster_snapshot_identifier: String,
+    pub attribute_name: String,
+    pub values_to_add: Option<Vec<String>>,
+    pub values_to_remove: Option<Vec<String>>,
+}
+impl ModifyDBClusterSnapshotAttributeMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_snapshot_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterSnapshotIdentifier"))?,
+                &join(key, "DBClusterSnapshotIdentifier"),
+            )?,
+            attribute_name: required(
+                String::decode_query(q, &join(key, "AttributeName"))?,
+                &join(key, "AttributeName"),
+            )?,
+            values_to_add: query_list::<String>(q, &join(key, "ValuesToAdd"), "AttributeValue")?,
+            values_to_remove: query_list::<String>(q, &join(key, "ValuesToRemove"), "AttributeValue")?,
+        })
+    }
+}
+impl QueryDecode for ModifyDBClusterSnapshotAttributeMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `ModifyDBClusterSnapshotAttributeResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyDBClusterSnapshotAttributeResult {
+    pub db_cluster_snapshot_attributes_result: Option<DBClusterSnapshotAttributesResult>,
+}
+impl ModifyDBClusterSnapshotAttributeResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster_snapshot_attributes_result {
+            v.encode_xml(w, "DBClusterSnapshotAttributesResult");
+        }
+    }
+}
+impl XmlEncode for ModifyDBClusterSnapshotAttributeResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `RdsCustomClusterConfiguration` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RdsCustomClusterConfiguration {
@@ -1754,6 +1956,50 @@ impl RdsCustomClusterConfiguration {
     }
 }
 impl XmlEncode for RdsCustomClusterConfiguration {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `RebootDBClusterMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RebootDBClusterMessage {
+    pub db_cluster_identifier: String,
+}
+impl RebootDBClusterMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterIdentifier"))?,
+                &join(key, "DBClusterIdentifier"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for RebootDBClusterMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `RebootDBClusterResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RebootDBClusterResult {
+    pub db_cluster: Option<DBCluster>,
+}
+impl RebootDBClusterResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster {
+            v.encode_xml(w, "DBCluster");
+        }
+    }
+}
+impl XmlEncode for RebootDBClusterResult {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);

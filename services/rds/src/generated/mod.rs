@@ -249,6 +249,14 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DescribeDBParameters",
     "DescribeEngineDefaultParameters",
     "DeleteDBParameterGroup",
+    "CreateDBClusterParameterGroup",
+    "CopyDBClusterParameterGroup",
+    "ModifyDBClusterParameterGroup",
+    "ResetDBClusterParameterGroup",
+    "DescribeDBClusterParameterGroups",
+    "DescribeDBClusterParameters",
+    "DescribeEngineDefaultClusterParameters",
+    "DeleteDBClusterParameterGroup",
     "DescribeDBInstanceAutomatedBackups",
     "DeleteDBInstanceAutomatedBackup",
     "RestoreDBInstanceToPointInTime",
@@ -286,6 +294,10 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "ModifyDBClusterEndpoint",
     "DeleteDBClusterEndpoint",
     "DescribeDBClusterEndpoints",
+    "RebootDBCluster",
+    "CopyDBClusterSnapshot",
+    "DescribeDBClusterSnapshotAttributes",
+    "ModifyDBClusterSnapshotAttribute",
     "CreateDBProxy",
     "DescribeDBProxies",
     "ModifyDBProxy",
@@ -337,6 +349,14 @@ pub enum Request {
     DescribeDBParameters(DescribeDBParametersMessage),
     DescribeEngineDefaultParameters(DescribeEngineDefaultParametersMessage),
     DeleteDBParameterGroup(DeleteDBParameterGroupMessage),
+    CreateDBClusterParameterGroup(CreateDBClusterParameterGroupMessage),
+    CopyDBClusterParameterGroup(CopyDBClusterParameterGroupMessage),
+    ModifyDBClusterParameterGroup(ModifyDBClusterParameterGroupMessage),
+    ResetDBClusterParameterGroup(ResetDBClusterParameterGroupMessage),
+    DescribeDBClusterParameterGroups(DescribeDBClusterParameterGroupsMessage),
+    DescribeDBClusterParameters(DescribeDBClusterParametersMessage),
+    DescribeEngineDefaultClusterParameters(DescribeEngineDefaultClusterParametersMessage),
+    DeleteDBClusterParameterGroup(DeleteDBClusterParameterGroupMessage),
     DescribeDBInstanceAutomatedBackups(DescribeDBInstanceAutomatedBackupsMessage),
     DeleteDBInstanceAutomatedBackup(DeleteDBInstanceAutomatedBackupMessage),
     RestoreDBInstanceToPointInTime(RestoreDBInstanceToPointInTimeMessage),
@@ -374,6 +394,10 @@ pub enum Request {
     ModifyDBClusterEndpoint(ModifyDBClusterEndpointMessage),
     DeleteDBClusterEndpoint(DeleteDBClusterEndpointMessage),
     DescribeDBClusterEndpoints(DescribeDBClusterEndpointsMessage),
+    RebootDBCluster(RebootDBClusterMessage),
+    CopyDBClusterSnapshot(CopyDBClusterSnapshotMessage),
+    DescribeDBClusterSnapshotAttributes(DescribeDBClusterSnapshotAttributesMessage),
+    ModifyDBClusterSnapshotAttribute(ModifyDBClusterSnapshotAttributeMessage),
     CreateDBProxy(CreateDBProxyRequest),
     DescribeDBProxies(DescribeDBProxiesRequest),
     ModifyDBProxy(ModifyDBProxyRequest),
@@ -464,6 +488,30 @@ impl Request {
             "DeleteDBParameterGroup" => {
                 DeleteDBParameterGroupMessage::decode_members(q, "").map(Self::DeleteDBParameterGroup)
             }
+            "CreateDBClusterParameterGroup" => {
+                CreateDBClusterParameterGroupMessage::decode_members(q, "").map(Self::CreateDBClusterParameterGroup)
+            }
+            "CopyDBClusterParameterGroup" => {
+                CopyDBClusterParameterGroupMessage::decode_members(q, "").map(Self::CopyDBClusterParameterGroup)
+            }
+            "ModifyDBClusterParameterGroup" => {
+                ModifyDBClusterParameterGroupMessage::decode_members(q, "").map(Self::ModifyDBClusterParameterGroup)
+            }
+            "ResetDBClusterParameterGroup" => {
+                ResetDBClusterParameterGroupMessage::decode_members(q, "").map(Self::ResetDBClusterParameterGroup)
+            }
+            "DescribeDBClusterParameterGroups" => DescribeDBClusterParameterGroupsMessage::decode_members(q, "")
+                .map(Self::DescribeDBClusterParameterGroups),
+            "DescribeDBClusterParameters" => {
+                DescribeDBClusterParametersMessage::decode_members(q, "").map(Self::DescribeDBClusterParameters)
+            }
+            "DescribeEngineDefaultClusterParameters" => {
+                DescribeEngineDefaultClusterParametersMessage::decode_members(q, "")
+                    .map(Self::DescribeEngineDefaultClusterParameters)
+            }
+            "DeleteDBClusterParameterGroup" => {
+                DeleteDBClusterParameterGroupMessage::decode_members(q, "").map(Self::DeleteDBClusterParameterGroup)
+            }
             "DescribeDBInstanceAutomatedBackups" => DescribeDBInstanceAutomatedBackupsMessage::decode_members(q, "")
                 .map(Self::DescribeDBInstanceAutomatedBackups),
             "DeleteDBInstanceAutomatedBackup" => {
@@ -550,6 +598,14 @@ impl Request {
             "DescribeDBClusterEndpoints" => {
                 DescribeDBClusterEndpointsMessage::decode_members(q, "").map(Self::DescribeDBClusterEndpoints)
             }
+            "RebootDBCluster" => RebootDBClusterMessage::decode_members(q, "").map(Self::RebootDBCluster),
+            "CopyDBClusterSnapshot" => {
+                CopyDBClusterSnapshotMessage::decode_members(q, "").map(Self::CopyDBClusterSnapshot)
+            }
+            "DescribeDBClusterSnapshotAttributes" => DescribeDBClusterSnapshotAttributesMessage::decode_members(q, "")
+                .map(Self::DescribeDBClusterSnapshotAttributes),
+            "ModifyDBClusterSnapshotAttribute" => ModifyDBClusterSnapshotAttributeMessage::decode_members(q, "")
+                .map(Self::ModifyDBClusterSnapshotAttribute),
             "CreateDBProxy" => CreateDBProxyRequest::decode_members(q, "").map(Self::CreateDBProxy),
             "DescribeDBProxies" => DescribeDBProxiesRequest::decode_members(q, "").map(Self::DescribeDBProxies),
             "ModifyDBProxy" => ModifyDBProxyRequest::decode_members(q, "").map(Self::ModifyDBProxy),
@@ -613,6 +669,14 @@ impl Request {
             Self::DescribeDBParameters(_) => "DescribeDBParameters",
             Self::DescribeEngineDefaultParameters(_) => "DescribeEngineDefaultParameters",
             Self::DeleteDBParameterGroup(_) => "DeleteDBParameterGroup",
+            Self::CreateDBClusterParameterGroup(_) => "CreateDBClusterParameterGroup",
+            Self::CopyDBClusterParameterGroup(_) => "CopyDBClusterParameterGroup",
+            Self::ModifyDBClusterParameterGroup(_) => "ModifyDBClusterParameterGroup",
+            Self::ResetDBClusterParameterGroup(_) => "ResetDBClusterParameterGroup",
+            Self::DescribeDBClusterParameterGroups(_) => "DescribeDBClusterParameterGroups",
+            Self::DescribeDBClusterParameters(_) => "DescribeDBClusterParameters",
+            Self::DescribeEngineDefaultClusterParameters(_) => "DescribeEngineDefaultClusterParameters",
+            Self::DeleteDBClusterParameterGroup(_) => "DeleteDBClusterParameterGroup",
             Self::DescribeDBInstanceAutomatedBackups(_) => "DescribeDBInstanceAutomatedBackups",
             Self::DeleteDBInstanceAutomatedBackup(_) => "DeleteDBInstanceAutomatedBackup",
             Self::RestoreDBInstanceToPointInTime(_) => "RestoreDBInstanceToPointInTime",
@@ -650,6 +714,10 @@ impl Request {
             Self::ModifyDBClusterEndpoint(_) => "ModifyDBClusterEndpoint",
             Self::DeleteDBClusterEndpoint(_) => "DeleteDBClusterEndpoint",
             Self::DescribeDBClusterEndpoints(_) => "DescribeDBClusterEndpoints",
+            Self::RebootDBCluster(_) => "RebootDBCluster",
+            Self::CopyDBClusterSnapshot(_) => "CopyDBClusterSnapshot",
+            Self::DescribeDBClusterSnapshotAttributes(_) => "DescribeDBClusterSnapshotAttributes",
+            Self::ModifyDBClusterSnapshotAttribute(_) => "ModifyDBClusterSnapshotAttribute",
             Self::CreateDBProxy(_) => "CreateDBProxy",
             Self::DescribeDBProxies(_) => "DescribeDBProxies",
             Self::ModifyDBProxy(_) => "ModifyDBProxy",
@@ -703,6 +771,14 @@ pub enum Response {
     DescribeDBParameters(DBParameterGroupDetails),
     DescribeEngineDefaultParameters(DescribeEngineDefaultParametersResult),
     DeleteDBParameterGroup(()),
+    CreateDBClusterParameterGroup(CreateDBClusterParameterGroupResult),
+    CopyDBClusterParameterGroup(CopyDBClusterParameterGroupResult),
+    ModifyDBClusterParameterGroup(DBClusterParameterGroupNameMessage),
+    ResetDBClusterParameterGroup(DBClusterParameterGroupNameMessage),
+    DescribeDBClusterParameterGroups(DBClusterParameterGroupsMessage),
+    DescribeDBClusterParameters(DBClusterParameterGroupDetails),
+    DescribeEngineDefaultClusterParameters(DescribeEngineDefaultClusterParametersResult),
+    DeleteDBClusterParameterGroup(()),
     DescribeDBInstanceAutomatedBackups(DBInstanceAutomatedBackupMessage),
     DeleteDBInstanceAutomatedBackup(DeleteDBInstanceAutomatedBackupResult),
     RestoreDBInstanceToPointInTime(RestoreDBInstanceToPointInTimeResult),
@@ -740,6 +816,10 @@ pub enum Response {
     ModifyDBClusterEndpoint(DBClusterEndpoint),
     DeleteDBClusterEndpoint(DBClusterEndpoint),
     DescribeDBClusterEndpoints(DBClusterEndpointMessage),
+    RebootDBCluster(RebootDBClusterResult),
+    CopyDBClusterSnapshot(CopyDBClusterSnapshotResult),
+    DescribeDBClusterSnapshotAttributes(DescribeDBClusterSnapshotAttributesResult),
+    ModifyDBClusterSnapshotAttribute(ModifyDBClusterSnapshotAttributeResult),
     CreateDBProxy(CreateDBProxyResponse),
     DescribeDBProxies(DescribeDBProxiesResponse),
     ModifyDBProxy(ModifyDBProxyResponse),
@@ -792,6 +872,14 @@ impl Response {
             Self::DescribeDBParameters(_) => "DescribeDBParameters",
             Self::DescribeEngineDefaultParameters(_) => "DescribeEngineDefaultParameters",
             Self::DeleteDBParameterGroup(_) => "DeleteDBParameterGroup",
+            Self::CreateDBClusterParameterGroup(_) => "CreateDBClusterParameterGroup",
+            Self::CopyDBClusterParameterGroup(_) => "CopyDBClusterParameterGroup",
+            Self::ModifyDBClusterParameterGroup(_) => "ModifyDBClusterParameterGroup",
+            Self::ResetDBClusterParameterGroup(_) => "ResetDBClusterParameterGroup",
+            Self::DescribeDBClusterParameterGroups(_) => "DescribeDBClusterParameterGroups",
+            Self::DescribeDBClusterParameters(_) => "DescribeDBClusterParameters",
+            Self::DescribeEngineDefaultClusterParameters(_) => "DescribeEngineDefaultClusterParameters",
+            Self::DeleteDBClusterParameterGroup(_) => "DeleteDBClusterParameterGroup",
             Self::DescribeDBInstanceAutomatedBackups(_) => "DescribeDBInstanceAutomatedBackups",
             Self::DeleteDBInstanceAutomatedBackup(_) => "DeleteDBInstanceAutomatedBackup",
             Self::RestoreDBInstanceToPointInTime(_) => "RestoreDBInstanceToPointInTime",
@@ -829,6 +917,10 @@ impl Response {
             Self::ModifyDBClusterEndpoint(_) => "ModifyDBClusterEndpoint",
             Self::DeleteDBClusterEndpoint(_) => "DeleteDBClusterEndpoint",
             Self::DescribeDBClusterEndpoints(_) => "DescribeDBClusterEndpoints",
+            Self::RebootDBCluster(_) => "RebootDBCluster",
+            Self::CopyDBClusterSnapshot(_) => "CopyDBClusterSnapshot",
+            Self::DescribeDBClusterSnapshotAttributes(_) => "DescribeDBClusterSnapshotAttributes",
+            Self::ModifyDBClusterSnapshotAttribute(_) => "ModifyDBClusterSnapshotAttribute",
             Self::CreateDBProxy(_) => "CreateDBProxy",
             Self::DescribeDBProxies(_) => "DescribeDBProxies",
             Self::ModifyDBProxy(_) => "ModifyDBProxy",
@@ -978,6 +1070,35 @@ impl Response {
                 true
             }
             Self::DeleteDBParameterGroup(()) => false,
+            Self::CreateDBClusterParameterGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CopyDBClusterParameterGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyDBClusterParameterGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ResetDBClusterParameterGroup(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBClusterParameterGroups(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBClusterParameters(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeEngineDefaultClusterParameters(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteDBClusterParameterGroup(()) => false,
             Self::DescribeDBInstanceAutomatedBackups(v) => {
                 v.encode_members(w);
                 true
@@ -1117,6 +1238,22 @@ impl Response {
                 true
             }
             Self::DescribeDBClusterEndpoints(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RebootDBCluster(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CopyDBClusterSnapshot(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBClusterSnapshotAttributes(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyDBClusterSnapshotAttribute(v) => {
                 v.encode_members(w);
                 true
             }

@@ -41,6 +41,62 @@ impl XmlEncode for ApplyMethod {
         w.text_element(tag, self.as_str());
     }
 }
+/// Shape `CopyDBClusterParameterGroupMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CopyDBClusterParameterGroupMessage {
+    pub source_db_cluster_parameter_group_identifier: String,
+    pub target_db_cluster_parameter_group_identifier: String,
+    pub target_db_cluster_parameter_group_description: String,
+    pub tags: Option<Vec<Tag>>,
+}
+impl CopyDBClusterParameterGroupMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            source_db_cluster_parameter_group_identifier: required(
+                String::decode_query(q, &join(key, "SourceDBClusterParameterGroupIdentifier"))?,
+                &join(key, "SourceDBClusterParameterGroupIdentifier"),
+            )?,
+            target_db_cluster_parameter_group_identifier: required(
+                String::decode_query(q, &join(key, "TargetDBClusterParameterGroupIdentifier"))?,
+                &join(key, "TargetDBClusterParameterGroupIdentifier"),
+            )?,
+            target_db_cluster_parameter_group_description: required(
+                String::decode_query(q, &join(key, "TargetDBClusterParameterGroupDescription"))?,
+                &join(key, "TargetDBClusterParameterGroupDescription"),
+            )?,
+            tags: query_list::<Tag>(q, &join(key, "Tags"), "Tag")?,
+        })
+    }
+}
+impl QueryDecode for CopyDBClusterParameterGroupMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CopyDBClusterParameterGroupResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CopyDBClusterParameterGroupResult {
+    pub db_cluster_parameter_group: Option<DBClusterParameterGroup>,
+}
+impl CopyDBClusterParameterGroupResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster_parameter_group {
+            v.encode_xml(w, "DBClusterParameterGroup");
+        }
+    }
+}
+impl XmlEncode for CopyDBClusterParameterGroupResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `CopyDBParameterGroupMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CopyDBParameterGroupMessage {
@@ -97,6 +153,59 @@ impl XmlEncode for CopyDBParameterGroupResult {
         w.close(tag);
     }
 }
+/// Shape `CreateDBClusterParameterGroupMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateDBClusterParameterGroupMessage {
+    pub db_cluster_parameter_group_name: String,
+    pub db_parameter_group_family: String,
+    pub description: String,
+    pub tags: Option<Vec<Tag>>,
+}
+impl CreateDBClusterParameterGroupMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_parameter_group_name: required(
+                String::decode_query(q, &join(key, "DBClusterParameterGroupName"))?,
+                &join(key, "DBClusterParameterGroupName"),
+            )?,
+            db_parameter_group_family: required(
+                String::decode_query(q, &join(key, "DBParameterGroupFamily"))?,
+                &join(key, "DBParameterGroupFamily"),
+            )?,
+            description: required(String::decode_query(q, &join(key, "Description"))?, &join(key, "Description"))?,
+            tags: query_list::<Tag>(q, &join(key, "Tags"), "Tag")?,
+        })
+    }
+}
+impl QueryDecode for CreateDBClusterParameterGroupMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CreateDBClusterParameterGroupResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateDBClusterParameterGroupResult {
+    pub db_cluster_parameter_group: Option<DBClusterParameterGroup>,
+}
+impl CreateDBClusterParameterGroupResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster_parameter_group {
+            v.encode_xml(w, "DBClusterParameterGroup");
+        }
+    }
+}
+impl XmlEncode for CreateDBClusterParameterGroupResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `CreateDBParameterGroupMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreateDBParameterGroupMessage {
@@ -144,6 +253,106 @@ impl CreateDBParameterGroupResult {
     }
 }
 impl XmlEncode for CreateDBParameterGroupResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBClusterParameterGroup` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBClusterParameterGroup {
+    pub db_cluster_parameter_group_name: Option<String>,
+    pub db_parameter_group_family: Option<String>,
+    pub description: Option<String>,
+    pub db_cluster_parameter_group_arn: Option<String>,
+}
+impl DBClusterParameterGroup {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster_parameter_group_name {
+            v.encode_xml(w, "DBClusterParameterGroupName");
+        }
+        if let Some(v) = &self.db_parameter_group_family {
+            v.encode_xml(w, "DBParameterGroupFamily");
+        }
+        if let Some(v) = &self.description {
+            v.encode_xml(w, "Description");
+        }
+        if let Some(v) = &self.db_cluster_parameter_group_arn {
+            v.encode_xml(w, "DBClusterParameterGroupArn");
+        }
+    }
+}
+impl XmlEncode for DBClusterParameterGroup {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBClusterParameterGroupDetails` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBClusterParameterGroupDetails {
+    pub parameters: Option<Vec<Parameter>>,
+    pub marker: Option<String>,
+}
+impl DBClusterParameterGroupDetails {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.parameters {
+            encode_list(w, "Parameters", "Parameter", v);
+        }
+        if let Some(v) = &self.marker {
+            v.encode_xml(w, "Marker");
+        }
+    }
+}
+impl XmlEncode for DBClusterParameterGroupDetails {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBClusterParameterGroupNameMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBClusterParameterGroupNameMessage {
+    pub db_cluster_parameter_group_name: Option<String>,
+}
+impl DBClusterParameterGroupNameMessage {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster_parameter_group_name {
+            v.encode_xml(w, "DBClusterParameterGroupName");
+        }
+    }
+}
+impl XmlEncode for DBClusterParameterGroupNameMessage {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DBClusterParameterGroupsMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBClusterParameterGroupsMessage {
+    pub marker: Option<String>,
+    pub db_cluster_parameter_groups: Option<Vec<DBClusterParameterGroup>>,
+}
+impl DBClusterParameterGroupsMessage {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.marker {
+            v.encode_xml(w, "Marker");
+        }
+        if let Some(v) = &self.db_cluster_parameter_groups {
+            encode_list(w, "DBClusterParameterGroups", "DBClusterParameterGroup", v);
+        }
+    }
+}
+impl XmlEncode for DBClusterParameterGroupsMessage {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);
@@ -250,6 +459,30 @@ impl XmlEncode for DBParameterGroupsMessage {
         w.close(tag);
     }
 }
+/// Shape `DeleteDBClusterParameterGroupMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteDBClusterParameterGroupMessage {
+    pub db_cluster_parameter_group_name: String,
+}
+impl DeleteDBClusterParameterGroupMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_parameter_group_name: required(
+                String::decode_query(q, &join(key, "DBClusterParameterGroupName"))?,
+                &join(key, "DBClusterParameterGroupName"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for DeleteDBClusterParameterGroupMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
 /// Shape `DeleteDBParameterGroupMessage` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteDBParameterGroupMessage {
@@ -267,6 +500,65 @@ impl DeleteDBParameterGroupMessage {
     }
 }
 impl QueryDecode for DeleteDBParameterGroupMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeDBClusterParameterGroupsMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeDBClusterParameterGroupsMessage {
+    pub db_cluster_parameter_group_name: Option<String>,
+    pub filters: Option<Vec<Filter>>,
+    pub max_records: Option<i32>,
+    pub marker: Option<String>,
+}
+impl DescribeDBClusterParameterGroupsMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_parameter_group_name: String::decode_query(q, &join(key, "DBClusterParameterGroupName"))?,
+            filters: query_list::<Filter>(q, &join(key, "Filters"), "Filter")?,
+            max_records: i32::decode_query(q, &join(key, "MaxRecords"))?,
+            marker: String::decode_query(q, &join(key, "Marker"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeDBClusterParameterGroupsMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeDBClusterParametersMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeDBClusterParametersMessage {
+    pub db_cluster_parameter_group_name: String,
+    pub source: Option<String>,
+    pub filters: Option<Vec<Filter>>,
+    pub max_records: Option<i32>,
+    pub marker: Option<String>,
+}
+impl DescribeDBClusterParametersMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_parameter_group_name: required(
+                String::decode_query(q, &join(key, "DBClusterParameterGroupName"))?,
+                &join(key, "DBClusterParameterGroupName"),
+            )?,
+            source: String::decode_query(q, &join(key, "Source"))?,
+            filters: query_list::<Filter>(q, &join(key, "Filters"), "Filter")?,
+            max_records: i32::decode_query(q, &join(key, "MaxRecords"))?,
+            marker: String::decode_query(q, &join(key, "Marker"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeDBClusterParametersMessage {
     fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
         if !q.has_prefix(key) {
             return Ok(None);
@@ -331,6 +623,56 @@ impl QueryDecode for DescribeDBParametersMessage {
             return Ok(None);
         }
         Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeEngineDefaultClusterParametersMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeEngineDefaultClusterParametersMessage {
+    pub db_parameter_group_family: String,
+    pub filters: Option<Vec<Filter>>,
+    pub max_records: Option<i32>,
+    pub marker: Option<String>,
+}
+impl DescribeEngineDefaultClusterParametersMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_parameter_group_family: required(
+                String::decode_query(q, &join(key, "DBParameterGroupFamily"))?,
+                &join(key, "DBParameterGroupFamily"),
+            )?,
+            filters: query_list::<Filter>(q, &join(key, "Filters"), "Filter")?,
+            max_records: i32::decode_query(q, &join(key, "MaxRecords"))?,
+            marker: String::decode_query(q, &join(key, "Marker"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeEngineDefaultClusterParametersMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeEngineDefaultClusterParametersResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeEngineDefaultClusterParametersResult {
+    pub engine_defaults: Option<EngineDefaults>,
+}
+impl DescribeEngineDefaultClusterParametersResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.engine_defaults {
+            v.encode_xml(w, "EngineDefaults");
+        }
+    }
+}
+impl XmlEncode for DescribeEngineDefaultClusterParametersResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `DescribeEngineDefaultParametersMessage` of the model.
@@ -409,6 +751,35 @@ impl XmlEncode for EngineDefaults {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Shape `ModifyDBClusterParameterGroupMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyDBClusterParameterGroupMessage {
+    pub db_cluster_parameter_group_name: String,
+    pub parameters: Vec<Parameter>,
+}
+impl ModifyDBClusterParameterGroupMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_parameter_group_name: required(
+                String::decode_query(q, &join(key, "DBClusterParameterGroupName"))?,
+                &join(key, "DBClusterParameterGroupName"),
+            )?,
+            parameters: required(
+                query_list::<Parameter>(q, &join(key, "Parameters"), "Parameter")?,
+                &join(key, "Parameters"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for ModifyDBClusterParameterGroupMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Shape `ModifyDBParameterGroupMessage` of the model.
@@ -524,6 +895,34 @@ impl XmlEncode for Parameter {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Shape `ResetDBClusterParameterGroupMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResetDBClusterParameterGroupMessage {
+    pub db_cluster_parameter_group_name: String,
+    pub reset_all_parameters: Option<bool>,
+    pub parameters: Option<Vec<Parameter>>,
+}
+impl ResetDBClusterParameterGroupMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_parameter_group_name: required(
+                String::decode_query(q, &join(key, "DBClusterParameterGroupName"))?,
+                &join(key, "DBClusterParameterGroupName"),
+            )?,
+            reset_all_parameters: bool::decode_query(q, &join(key, "ResetAllParameters"))?,
+            parameters: query_list::<Parameter>(q, &join(key, "Parameters"), "Parameter")?,
+        })
+    }
+}
+impl QueryDecode for ResetDBClusterParameterGroupMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
     }
 }
 /// Shape `ResetDBParameterGroupMessage` of the model.
