@@ -156,6 +156,13 @@ pub struct DbCluster {
     /// Custom endpoints (CreateDBClusterEndpoint).
     #[serde(default)]
     pub custom_endpoints: Vec<CustomEndpoint>,
+    /// The resource id of the global cluster it belongs to.
+    #[serde(default)]
+    pub global_cluster: Option<String>,
+    /// A global cluster's secondary: the cluster it replicates (`region/identifier`); it serves
+    /// read-only SQL until it leaves the global cluster.
+    #[serde(default)]
+    pub replication_source: Option<String>,
     pub created_ms: u64,
     pub tags: BTreeMap<String, String>,
 }
@@ -545,6 +552,8 @@ impl RegionState {
             volume,
             writer: None,
             custom_endpoints: Vec::new(),
+            global_cluster: None,
+            replication_source: None,
             created_ms: now_ms,
             tags: spec.tags,
         };
@@ -734,6 +743,12 @@ impl RegionState {
             return Err(combination(
                 "Cannot delete protected Cluster, please disable deletion protection and try again.",
             ));
+        }
+        if c.global_cluster.is_some() {
+            return Err(RdsError::InvalidClusterState(
+                "This cluster is a part of a global cluster, please remove it from globalcluster first".into(),
+            )
+            .into());
         }
         match (skip_final_snapshot, final_snapshot) {
             (true, Some(_)) => {

@@ -405,8 +405,12 @@ impl RegionState {
             standby: None,
             standby_in_sync: false,
             allocated_gib: crate::db_clusters::CLUSTER_VOLUME_GIB,
-            read_only: false,
-            replicating_from: None,
+            // A global cluster's secondary replicates its primary's writer endpoint.
+            read_only: c.replication_source.is_some(),
+            replicating_from: c.replication_source.as_ref().map(|source| match source.split_once('/') {
+                Some((region, id)) => format!("{region}/cluster-{id}"),
+                None => format!("cluster-{source}"),
+            }),
             parameters: self.db_parameter_view(&writer).values,
             cluster_volume: c.volume.clone(),
             shares: None,

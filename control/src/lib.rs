@@ -7,6 +7,7 @@
 
 pub mod addresses;
 pub mod block_io;
+pub mod blue_green;
 pub mod db_backups;
 pub mod db_cluster_snapshots;
 pub mod db_clusters;
@@ -21,6 +22,7 @@ pub mod db_proxies;
 pub mod db_security_groups;
 pub mod db_snapshot_copy;
 pub mod db_storage;
+pub mod global_clusters;
 pub use db_io::{served_engine, DbDevice, DbEndpoint, DbIoError, DB_STRIPE_BYTES};
 mod catalog;
 mod db;

@@ -35,7 +35,17 @@ pub(crate) const MIGRATIONS: &[db::Migration] = &[
     create_routing_tables,
     create_interface_tables,
     create_db_clusters,
+    create_global_and_blue_green,
 ];
+
+/// Step 10: global clusters (kept in the region that made them) and blue/green deployments.
+fn create_global_and_blue_green(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {
+    tx.execute_batch(
+        "CREATE TABLE global_clusters (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE blue_green_deployments (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;",
+    )
+    .map_err(db::db_error)
+}
 
 /// Step 9: Aurora DB clusters and their snapshots, and RDS proxies.
 fn create_db_clusters(tx: &Transaction<'_>, _dir: &Path) -> Result<(), ControlError> {

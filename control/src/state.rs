@@ -58,6 +58,8 @@ pub struct RegionState {
     pub(crate) db_clusters: Table<String, crate::db_clusters::DbCluster>,
     pub(crate) db_cluster_snapshots: Table<String, crate::db_cluster_snapshots::DbClusterSnapshot>,
     pub(crate) db_proxies: Table<String, crate::db_proxies::DbProxy>,
+    pub(crate) global_clusters: Table<String, crate::global_clusters::GlobalCluster>,
+    pub(crate) blue_green: Table<String, crate::blue_green::BlueGreenDeployment>,
     pub(crate) db_log_backups: Table<String, crate::model::rds::DbLogBackup>,
     /// Instances that may hold capacity in one zone at once.
     pub(crate) instance_capacity: u32,
@@ -146,6 +148,8 @@ impl RegionState {
             db_clusters: Table::from_rows(db.load::<crate::db_clusters::DbCluster>()?),
             db_cluster_snapshots: Table::from_rows(db.load::<crate::db_cluster_snapshots::DbClusterSnapshot>()?),
             db_proxies: Table::from_rows(db.load::<crate::db_proxies::DbProxy>()?),
+            global_clusters: Table::from_rows(db.load::<crate::global_clusters::GlobalCluster>()?),
+            blue_green: Table::from_rows(db.load::<crate::blue_green::BlueGreenDeployment>()?),
             db_log_backups: Table::from_rows(db.load::<crate::model::rds::DbLogBackup>()?),
             db,
             store,
@@ -242,6 +246,8 @@ impl RegionState {
             || self.db_clusters.has_changes()
             || self.db_cluster_snapshots.has_changes()
             || self.db_proxies.has_changes()
+            || self.global_clusters.has_changes()
+            || self.blue_green.has_changes()
             || self.db_log_backups.has_changes()
             || self.network.default_made_changed;
         if !changed {
@@ -276,6 +282,8 @@ impl RegionState {
             db::put_changes(&tx, &self.db_clusters)?;
             db::put_changes(&tx, &self.db_cluster_snapshots)?;
             db::put_changes(&tx, &self.db_proxies)?;
+            db::put_changes(&tx, &self.global_clusters)?;
+            db::put_changes(&tx, &self.blue_green)?;
             db::put_changes(&tx, &self.db_log_backups)?;
             if self.network.default_made_changed {
                 db::set_meta(&tx, db::DEFAULT_NETWORK_MADE, "true")?;
@@ -329,6 +337,8 @@ impl RegionState {
         self.db_clusters.commit();
         self.db_cluster_snapshots.commit();
         self.db_proxies.commit();
+        self.global_clusters.commit();
+        self.blue_green.commit();
         self.db_log_backups.commit();
     }
 
@@ -398,6 +408,8 @@ impl RegionState {
         self.db_clusters.rollback();
         self.db_cluster_snapshots.rollback();
         self.db_proxies.rollback();
+        self.global_clusters.rollback();
+        self.blue_green.rollback();
         self.db_log_backups.rollback();
     }
 

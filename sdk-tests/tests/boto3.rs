@@ -399,6 +399,19 @@ async fn aurora_cluster_sql_survives_a_zone_and_waits_without_a_quorum() {
     assert!(run.await.contains("rds cluster sql: ok"));
 }
 
+/// Aurora global databases across two regions (psycopg): a global cluster from a regional one,
+/// a secondary in another region that replicates the primary and refuses writes, then writes on
+/// its own once removed; rename, protection and RDS's refusals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aurora_global_cluster_replicates_to_another_region() {
+    if !have_python("boto3, psycopg") {
+        return;
+    }
+    let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_global_clusters.py", options, free_ports(2)) else { return };
+    assert!(run.await.contains("boto3 rds global clusters: ok"));
+}
+
 /// RDS Proxy as metadata: proxies with Secrets Manager authentication, the default target group,
 /// an instance and an Aurora cluster as targets with their health and roles, rename and delete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -718,7 +718,7 @@ mod tests {
         let o = call(&c, None, "/", "Action=DescribeDBInstances&Version=2014-10-31");
         assert_eq!((o.service, o.response.status), ("rds", 200));
         assert!(text(&o).contains("<DescribeDBInstancesResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">"));
-        let o = call(&c, None, "/", "Action=CreateGlobalCluster&Version=2014-10-31");
+        let o = call(&c, None, "/", "Action=CreateDBShardGroup&Version=2014-10-31");
         assert_eq!((o.service, o.response.status), ("rds", 400));
         assert!(text(&o).contains("<Code>InvalidAction</Code>"), "{}", text(&o));
         // FIS answers in restJson1: StartExperiment without its template is a ValidationException.

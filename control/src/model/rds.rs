@@ -727,4 +727,23 @@ pub enum RdsError {
     ProxyTargetAlreadyRegistered(String),
     #[error("target {0} is not registered")]
     ProxyTargetNotFound(String),
+    #[error("global cluster {0} already exists")]
+    GlobalClusterExists(String),
+    #[error("global cluster {0} not found")]
+    GlobalClusterNotFound(String),
+    /// InvalidGlobalClusterStateFault, with RDS's words for the case.
+    #[error("{0}")]
+    InvalidGlobalClusterState(String),
+    #[error("at most {0} global clusters")]
+    GlobalClusterQuotaExceeded(usize),
+    #[error("blue/green deployment {0} already exists")]
+    BlueGreenExists(String),
+    #[error("blue/green deployment {0} not found")]
+    BlueGreenNotFound(String),
+    /// InvalidBlueGreenDeploymentStateFault.
+    #[error("{0}")]
+    InvalidBlueGreenState(String),
+    /// SourceDatabaseNotSupportedFault / SourceClusterNotSupportedFault.
+    #[error("{0}")]
+    BlueGreenSourceNotSupported(String),
 }

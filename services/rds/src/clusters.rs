@@ -118,7 +118,10 @@ fn members(c: &DbCluster, region: &Region, now: u64) -> Vec<DBClusterMember> {
         .iter()
         .map(|(i, status)| DBClusterMember {
             db_instance_identifier: Some(i.id.clone()),
-            is_cluster_writer: Some(c.writer.as_deref() == Some(i.resource_id.as_str())),
+            // A global cluster's secondary has no writer: every instance reads.
+            is_cluster_writer: Some(
+                c.replication_source.is_none() && c.writer.as_deref() == Some(i.resource_id.as_str()),
+            ),
             db_cluster_parameter_group_status: Some(status.to_string()),
             promotion_tier: Some(i.promotion_tier as i32),
         })
@@ -167,8 +170,19 @@ fn all_endpoints(c: &DbCluster, arns: &Arns<'_>) -> Vec<DBClusterEndpoint> {
     out
 }
 
-fn render(c: &DbCluster, region: &Region, arns: &Arns<'_>, now: u64) -> DBCluster {
+fn render(c: &DbCluster, control: &ControlPlane, region: &Region, arns: &Arns<'_>, now: u64) -> DBCluster {
+    let global = c.global_cluster.as_ref().and_then(|resource| {
+        control.global_clusters().into_iter().find(|(_, g)| g.resource_id == *resource).map(|(_, g)| g.id)
+    });
+    let source = c
+        .replication_source
+        .as_ref()
+        .and_then(|s| s.split_once('/'))
+        .map(|(source_region, id)| format!("arn:aws:rds:{source_region}:{}:cluster:{id}", arns.account));
     DBCluster {
+        global_cluster_identifier: global,
+        replication_source_identifier: source,
+        global_write_forwarding_status: c.replication_source.as_ref().map(|_| WriteForwardingStatus::Disabled),
         allocated_storage: Some(1),
         availability_zones: Some(c.zones().iter().map(|z| z.to_string()).collect()),
         backup_retention_period: Some(c.backup_retention_days as i32),
@@ -238,7 +252,6 @@ pub(crate) fn handle(
 ) -> Result<Response, ApiError> {
     Ok(match request {
         Request::CreateDBCluster(r) => {
-            unsupported(r.global_cluster_identifier.is_some(), "GlobalClusterIdentifier")?;
             unsupported(r.replication_source_identifier.is_some(), "ReplicationSourceIdentifier")?;
             unsupported(r.manage_master_user_password == Some(true), "ManageMasterUserPassword")?;
             unsupported(r.scaling_configuration.is_some(), "ScalingConfiguration (Aurora Serverless v1)")?;
@@ -284,8 +297,19 @@ pub(crate) fn handle(
                 tags: tag_map(r.tags.clone().unwrap_or_default())?,
                 multi_az_cluster: r.db_cluster_instance_class.is_some() || r.allocated_storage.is_some(),
             };
-            let c = region.create_db_cluster(spec, &control.config().rds_address, now).map_err(control_error)?;
-            Response::CreateDBCluster(CreateDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
+            let address = &control.config().rds_address;
+            let c = match &r.global_cluster_identifier {
+                Some(global) => {
+                    let name = squall_control::RegionName::parse(arns.region)
+                        .map_err(|_| ApiError::new(500, "InternalFailure", format!("region {}", arns.region)))?;
+                    control.create_global_member(&name, global, spec, address)
+                }
+                None => region.create_db_cluster(spec, address, now),
+            }
+            .map_err(control_error)?;
+            Response::CreateDBCluster(CreateDBClusterResult {
+                db_cluster: Some(render(&c, control, region, arns, now)),
+            })
         }
         Request::DescribeDBClusters(r) => {
             let limit = max_records(r.max_records)?;
@@ -322,7 +346,7 @@ pub(crate) fn handle(
             let (page, marker) = paginate(selected, |c| c.id.clone(), r.marker.as_deref(), limit);
             Response::DescribeDBClusters(DBClusterMessage {
                 marker,
-                db_clusters: Some(page.iter().map(|c| render(c, region, arns, now)).collect()),
+                db_clusters: Some(page.iter().map(|c| render(c, control, region, arns, now)).collect()),
             })
         }
         Request::ModifyDBCluster(r) => {
@@ -359,7 +383,9 @@ pub(crate) fn handle(
                 parameter_group: r.db_cluster_parameter_group_name.clone(),
             };
             let c = region.modify_db_cluster(&id, changes, now).map_err(control_error)?;
-            Response::ModifyDBCluster(ModifyDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
+            Response::ModifyDBCluster(ModifyDBClusterResult {
+                db_cluster: Some(render(&c, control, region, arns, now)),
+            })
         }
         Request::DeleteDBCluster(r) => {
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
@@ -371,17 +397,21 @@ pub(crate) fn handle(
                     now,
                 )
                 .map_err(control_error)?;
-            Response::DeleteDBCluster(DeleteDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
+            Response::DeleteDBCluster(DeleteDBClusterResult {
+                db_cluster: Some(render(&c, control, region, arns, now)),
+            })
         }
         Request::StartDBCluster(r) => {
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
             let c = region.start_db_cluster(&id, now).map_err(control_error)?;
-            Response::StartDBCluster(StartDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
+            Response::StartDBCluster(StartDBClusterResult { db_cluster: Some(render(&c, control, region, arns, now)) })
         }
         Request::RebootDBCluster(r) => {
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
             let c = region.reboot_db_cluster(&id, now).map_err(control_error)?;
-            Response::RebootDBCluster(RebootDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
+            Response::RebootDBCluster(RebootDBClusterResult {
+                db_cluster: Some(render(&c, control, region, arns, now)),
+            })
         }
         Request::CopyDBClusterSnapshot(r) => {
             unsupported(r.pre_signed_url.is_some(), "PreSignedUrl (copies between regions)")?;
@@ -427,7 +457,9 @@ pub(crate) fn handle(
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
             let target = r.target_db_instance_identifier.as_deref().map(|t| arns.name_of("db", t)).transpose()?;
             let c = region.failover_db_cluster(&id, target.as_deref(), now).map_err(control_error)?;
-            Response::FailoverDBCluster(FailoverDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
+            Response::FailoverDBCluster(FailoverDBClusterResult {
+                db_cluster: Some(render(&c, control, region, arns, now)),
+            })
         }
         Request::CreateDBClusterSnapshot(r) => {
             let cluster = arns.name_of("cluster", &r.db_cluster_identifier)?;
@@ -538,7 +570,7 @@ pub(crate) fn handle(
                 .restore_db_cluster_from_snapshot(spec, &control.config().rds_address, now)
                 .map_err(control_error)?;
             Response::RestoreDBClusterFromSnapshot(RestoreDBClusterFromSnapshotResult {
-                db_cluster: Some(render(&c, region, arns, now)),
+                db_cluster: Some(render(&c, control, region, arns, now)),
             })
         }
         Request::CreateDBClusterEndpoint(r) => {
@@ -635,7 +667,7 @@ pub(crate) fn handle(
         Request::StopDBCluster(r) => {
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
             let c = region.stop_db_cluster(&id, now).map_err(control_error)?;
-            Response::StopDBCluster(StopDBClusterResult { db_cluster: Some(render(&c, region, arns, now)) })
+            Response::StopDBCluster(StopDBClusterResult { db_cluster: Some(render(&c, control, region, arns, now)) })
         }
         other => {
             return Err(ApiError::new(500, "InternalFailure", format!("{} is not a DB cluster action", other.action())))

@@ -8,6 +8,7 @@ mod backups;
 mod clusters;
 mod event_subscriptions;
 pub mod generated;
+mod global_clusters;
 mod option_groups;
 mod parameter_groups;
 mod proxies;
@@ -384,6 +385,21 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::CopyDBClusterSnapshot(_)
         | Request::DescribeDBClusterSnapshotAttributes(_)
         | Request::ModifyDBClusterSnapshotAttribute(_)) => clusters::handle(control, &region, &arns, r, now)?,
+        Request::CreateBlueGreenDeployment(_)
+        | Request::DescribeBlueGreenDeployments(_)
+        | Request::SwitchoverBlueGreenDeployment(_)
+        | Request::DeleteBlueGreenDeployment(_) => {
+            return Err(not_built("Blue/green deployments are not built yet in squall."))
+        }
+        r @ (Request::CreateGlobalCluster(_)
+        | Request::DescribeGlobalClusters(_)
+        | Request::ModifyGlobalCluster(_)
+        | Request::DeleteGlobalCluster(_)
+        | Request::RemoveFromGlobalCluster(_)) => {
+            let name = squall_control::RegionName::parse(arns.region)
+                .map_err(|_| ApiError::new(500, "InternalFailure", format!("region {}", arns.region)))?;
+            global_clusters::handle(control, &name, &arns, r)?
+        }
         r @ (Request::CreateDBProxy(_)
         | Request::DescribeDBProxies(_)
         | Request::ModifyDBProxy(_)
@@ -1497,6 +1513,28 @@ fn control_error(e: ControlError) -> ApiError {
                 ApiError::new(404, "DBProxyNotFoundFault", format!("DBProxy {name} not found."))
             }
             RdsError::InvalidProxyState(m) => client("InvalidDBProxyStateFault", m),
+            RdsError::GlobalClusterExists(id) => {
+                client("GlobalClusterAlreadyExistsFault", format!("Global cluster {id} already exists"))
+            }
+            RdsError::GlobalClusterNotFound(id) => {
+                ApiError::new(404, "GlobalClusterNotFoundFault", format!("Global cluster {id} not found"))
+            }
+            RdsError::InvalidGlobalClusterState(m) => client("InvalidGlobalClusterStateFault", m),
+            RdsError::GlobalClusterQuotaExceeded(n) => client(
+                "GlobalClusterQuotaExceededFault",
+                format!("The number of global clusters for this account is already at the maximum allowed ({n})."),
+            ),
+            RdsError::BlueGreenExists(name) => client(
+                "BlueGreenDeploymentAlreadyExistsFault",
+                format!("A blue/green deployment with the name {name} already exists."),
+            ),
+            RdsError::BlueGreenNotFound(id) => ApiError::new(
+                404,
+                "BlueGreenDeploymentNotFoundFault",
+                format!("BlueGreenDeploymentIdentifier {id} doesn't refer to an existing blue/green deployment."),
+            ),
+            RdsError::InvalidBlueGreenState(m) => client("InvalidBlueGreenDeploymentStateFault", m),
+            RdsError::BlueGreenSourceNotSupported(m) => client("SourceDatabaseNotSupportedFault", m),
             RdsError::ProxyQuotaExceeded(n) => {
                 client("DBProxyQuotaExceededFault", format!("The request would exceed the quota of {n} DB proxies."))
             }

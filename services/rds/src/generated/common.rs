@@ -1557,3 +1557,40 @@ impl XmlEncode for VpcSecurityGroupMembership {
         w.close(tag);
     }
 }
+/// Enum `WriteForwardingStatus` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriteForwardingStatus {
+    /// `enabled`
+    Enabled,
+    /// `disabled`
+    Disabled,
+    /// `enabling`
+    Enabling,
+    /// `disabling`
+    Disabling,
+    /// `unknown`
+    Unknown,
+}
+impl WriteForwardingStatus {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::Enabled, Self::Disabled, Self::Enabling, Self::Disabling, Self::Unknown];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+            Self::Enabling => "enabling",
+            Self::Disabling => "disabling",
+            Self::Unknown => "unknown",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for WriteForwardingStatus {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}

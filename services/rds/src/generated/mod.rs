@@ -33,6 +33,10 @@ pub mod clusters;
 pub use clusters::*;
 pub mod proxies;
 pub use proxies::*;
+pub mod global_clusters;
+pub use global_clusters::*;
+pub mod blue_green;
+pub use blue_green::*;
 use squall_protocol::{ApiError, QueryParams, XmlWriter};
 /// The API version this model speaks (`Version=` on the wire).
 pub const API_VERSION: &str = "2014-10-31";
@@ -307,6 +311,15 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "RegisterDBProxyTargets",
     "DeregisterDBProxyTargets",
     "DescribeDBProxyTargets",
+    "CreateGlobalCluster",
+    "DescribeGlobalClusters",
+    "ModifyGlobalCluster",
+    "DeleteGlobalCluster",
+    "RemoveFromGlobalCluster",
+    "CreateBlueGreenDeployment",
+    "DescribeBlueGreenDeployments",
+    "SwitchoverBlueGreenDeployment",
+    "DeleteBlueGreenDeployment",
 ];
 /// A decoded request of one implemented operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -407,6 +420,15 @@ pub enum Request {
     RegisterDBProxyTargets(RegisterDBProxyTargetsRequest),
     DeregisterDBProxyTargets(DeregisterDBProxyTargetsRequest),
     DescribeDBProxyTargets(DescribeDBProxyTargetsRequest),
+    CreateGlobalCluster(CreateGlobalClusterMessage),
+    DescribeGlobalClusters(DescribeGlobalClustersMessage),
+    ModifyGlobalCluster(ModifyGlobalClusterMessage),
+    DeleteGlobalCluster(DeleteGlobalClusterMessage),
+    RemoveFromGlobalCluster(RemoveFromGlobalClusterMessage),
+    CreateBlueGreenDeployment(CreateBlueGreenDeploymentRequest),
+    DescribeBlueGreenDeployments(DescribeBlueGreenDeploymentsRequest),
+    SwitchoverBlueGreenDeployment(SwitchoverBlueGreenDeploymentRequest),
+    DeleteBlueGreenDeployment(DeleteBlueGreenDeploymentRequest),
 }
 impl Request {
     /// Decodes the parameters of `action`; `None` when squall does not implement it.
@@ -625,6 +647,27 @@ impl Request {
             "DescribeDBProxyTargets" => {
                 DescribeDBProxyTargetsRequest::decode_members(q, "").map(Self::DescribeDBProxyTargets)
             }
+            "CreateGlobalCluster" => CreateGlobalClusterMessage::decode_members(q, "").map(Self::CreateGlobalCluster),
+            "DescribeGlobalClusters" => {
+                DescribeGlobalClustersMessage::decode_members(q, "").map(Self::DescribeGlobalClusters)
+            }
+            "ModifyGlobalCluster" => ModifyGlobalClusterMessage::decode_members(q, "").map(Self::ModifyGlobalCluster),
+            "DeleteGlobalCluster" => DeleteGlobalClusterMessage::decode_members(q, "").map(Self::DeleteGlobalCluster),
+            "RemoveFromGlobalCluster" => {
+                RemoveFromGlobalClusterMessage::decode_members(q, "").map(Self::RemoveFromGlobalCluster)
+            }
+            "CreateBlueGreenDeployment" => {
+                CreateBlueGreenDeploymentRequest::decode_members(q, "").map(Self::CreateBlueGreenDeployment)
+            }
+            "DescribeBlueGreenDeployments" => {
+                DescribeBlueGreenDeploymentsRequest::decode_members(q, "").map(Self::DescribeBlueGreenDeployments)
+            }
+            "SwitchoverBlueGreenDeployment" => {
+                SwitchoverBlueGreenDeploymentRequest::decode_members(q, "").map(Self::SwitchoverBlueGreenDeployment)
+            }
+            "DeleteBlueGreenDeployment" => {
+                DeleteBlueGreenDeploymentRequest::decode_members(q, "").map(Self::DeleteBlueGreenDeployment)
+            }
             _ => return None,
         })
     }
@@ -727,6 +770,15 @@ impl Request {
             Self::RegisterDBProxyTargets(_) => "RegisterDBProxyTargets",
             Self::DeregisterDBProxyTargets(_) => "DeregisterDBProxyTargets",
             Self::DescribeDBProxyTargets(_) => "DescribeDBProxyTargets",
+            Self::CreateGlobalCluster(_) => "CreateGlobalCluster",
+            Self::DescribeGlobalClusters(_) => "DescribeGlobalClusters",
+            Self::ModifyGlobalCluster(_) => "ModifyGlobalCluster",
+            Self::DeleteGlobalCluster(_) => "DeleteGlobalCluster",
+            Self::RemoveFromGlobalCluster(_) => "RemoveFromGlobalCluster",
+            Self::CreateBlueGreenDeployment(_) => "CreateBlueGreenDeployment",
+            Self::DescribeBlueGreenDeployments(_) => "DescribeBlueGreenDeployments",
+            Self::SwitchoverBlueGreenDeployment(_) => "SwitchoverBlueGreenDeployment",
+            Self::DeleteBlueGreenDeployment(_) => "DeleteBlueGreenDeployment",
         }
     }
 }
@@ -829,6 +881,15 @@ pub enum Response {
     RegisterDBProxyTargets(RegisterDBProxyTargetsResponse),
     DeregisterDBProxyTargets(DeregisterDBProxyTargetsResponse),
     DescribeDBProxyTargets(DescribeDBProxyTargetsResponse),
+    CreateGlobalCluster(CreateGlobalClusterResult),
+    DescribeGlobalClusters(GlobalClustersMessage),
+    ModifyGlobalCluster(ModifyGlobalClusterResult),
+    DeleteGlobalCluster(DeleteGlobalClusterResult),
+    RemoveFromGlobalCluster(RemoveFromGlobalClusterResult),
+    CreateBlueGreenDeployment(CreateBlueGreenDeploymentResponse),
+    DescribeBlueGreenDeployments(DescribeBlueGreenDeploymentsResponse),
+    SwitchoverBlueGreenDeployment(SwitchoverBlueGreenDeploymentResponse),
+    DeleteBlueGreenDeployment(DeleteBlueGreenDeploymentResponse),
 }
 impl Response {
     /// The operation's name.
@@ -930,6 +991,15 @@ impl Response {
             Self::RegisterDBProxyTargets(_) => "RegisterDBProxyTargets",
             Self::DeregisterDBProxyTargets(_) => "DeregisterDBProxyTargets",
             Self::DescribeDBProxyTargets(_) => "DescribeDBProxyTargets",
+            Self::CreateGlobalCluster(_) => "CreateGlobalCluster",
+            Self::DescribeGlobalClusters(_) => "DescribeGlobalClusters",
+            Self::ModifyGlobalCluster(_) => "ModifyGlobalCluster",
+            Self::DeleteGlobalCluster(_) => "DeleteGlobalCluster",
+            Self::RemoveFromGlobalCluster(_) => "RemoveFromGlobalCluster",
+            Self::CreateBlueGreenDeployment(_) => "CreateBlueGreenDeployment",
+            Self::DescribeBlueGreenDeployments(_) => "DescribeBlueGreenDeployments",
+            Self::SwitchoverBlueGreenDeployment(_) => "SwitchoverBlueGreenDeployment",
+            Self::DeleteBlueGreenDeployment(_) => "DeleteBlueGreenDeployment",
         }
     }
     /// Writes the output members (inside the protocol's envelope); `false` when the
@@ -1290,6 +1360,42 @@ impl Response {
                 true
             }
             Self::DescribeDBProxyTargets(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateGlobalCluster(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeGlobalClusters(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyGlobalCluster(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteGlobalCluster(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RemoveFromGlobalCluster(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateBlueGreenDeployment(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeBlueGreenDeployments(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::SwitchoverBlueGreenDeployment(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteBlueGreenDeployment(v) => {
                 v.encode_members(w);
                 true
             }
