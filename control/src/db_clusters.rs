@@ -721,6 +721,9 @@ impl RegionState {
         updated.status_since_ms = now_ms;
         if let Some(n) = new_id {
             self.db_clusters.remove(&c.id);
+            // Its instances follow the new name.
+            self.db_instances
+                .update_where(|i| i.cluster.as_deref() == Some(c.id.as_str()), |i| i.cluster = Some(n.clone()));
             let old = std::mem::replace(&mut updated.id, n.clone());
             self.cluster_event(&n, &format!("DB cluster renamed from {old}"), "RDS-EVENT-0178", "notification", now_ms);
         }
@@ -744,6 +747,7 @@ impl RegionState {
                 "Cannot delete protected Cluster, please disable deletion protection and try again.",
             ));
         }
+        self.check_not_in_deployment(&c.resource_id, "DB cluster")?;
         if c.global_cluster.is_some() {
             return Err(RdsError::InvalidClusterState(
                 "This cluster is a part of a global cluster, please remove it from globalcluster first".into(),

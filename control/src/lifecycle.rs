@@ -52,6 +52,7 @@ impl RegionState {
             .chain(db_clusters)
             .chain(db_cluster_snapshots)
             .chain(self.db_proxies.values().map(|p| crate::db_proxies::db_proxy_next_due(p, d)))
+            .chain(self.blue_green.values().map(|b| crate::blue_green::blue_green_next_due(b, d)))
             .min()
             .unwrap_or(u64::MAX)
     }
@@ -117,6 +118,7 @@ impl RegionState {
         self.settle_db_instances(now_ms)?;
         self.settle_db_clusters(now_ms)?;
         self.settle_db_cluster_snapshots(now_ms);
+        self.settle_blue_green(now_ms);
         self.settle_db_proxies(now_ms);
         let due_snapshots = due_now(&self.pending.snapshots, &self.snapshots, |s| snapshot_next_due(s, d), now_ms);
         for id in due_snapshots {

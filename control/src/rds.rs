@@ -845,6 +845,7 @@ impl RegionState {
         now_ms: u64,
     ) -> Result<DbInstance, ControlError> {
         let instance = self.db_instance(id)?.clone();
+        self.check_not_in_deployment(&instance.resource_id, "DB instance")?;
         if instance.deletion_protection {
             return Err(combination(
                 "Cannot delete protected DB Instance, please disable deletion protection and try again.",

@@ -61,6 +61,21 @@ fn free_ports(n: usize) -> &'static [&'static str] {
     Box::leak(ports.into_boxed_slice())
 }
 
+/// `n` consecutive ports free now (for a server's `--rds-ports`, so that endpoints squall places
+/// itself do not meet another test's), from a base that depends on the process and a counter.
+fn free_range(n: u16) -> std::ops::RangeInclusive<u16> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    loop {
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + std::process::id();
+        let base = 20_000 + (k.wrapping_mul(7_919) % 20_000) as u16;
+        let bound: Vec<_> =
+            (base..base + n).map_while(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok()).collect();
+        if bound.len() == n as usize {
+            return base..=base + n - 1;
+        }
+    }
+}
+
 /// Instances with boto3's own waiters (polling every second here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_instance_lifecycle() {
@@ -410,6 +425,19 @@ async fn aurora_global_cluster_replicates_to_another_region() {
     let options = ServeOptions { lifecycle_delay_ms: 100, ..ServeOptions::ephemeral() };
     let Some(run) = run_script_with("rds_global_clusters.py", options, free_ports(2)) else { return };
     assert!(run.await.contains("boto3 rds global clusters: ok"));
+}
+
+/// Blue/green deployments of a PostgreSQL instance and of an Aurora cluster (psycopg): the green
+/// copy on a newer version replicates the blue one; the switchover renames as RDS does and moves
+/// the endpoint, so the same port reaches the green database, which takes writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rds_blue_green_switchover_moves_the_endpoint_to_the_green_copy() {
+    if !have_python("boto3, psycopg") {
+        return;
+    }
+    let options = ServeOptions { lifecycle_delay_ms: 100, rds_ports: free_range(6), ..ServeOptions::ephemeral() };
+    let Some(run) = run_script_with("rds_blue_green.py", options, free_ports(2)) else { return };
+    assert!(run.await.contains("boto3 rds blue/green: ok"));
 }
 
 /// RDS Proxy as metadata: proxies with Secrets Manager authentication, the default target group,

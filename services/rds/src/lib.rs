@@ -5,6 +5,7 @@
 //! codes.
 
 mod backups;
+mod blue_green;
 mod clusters;
 mod event_subscriptions;
 pub mod generated;
@@ -385,12 +386,10 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::CopyDBClusterSnapshot(_)
         | Request::DescribeDBClusterSnapshotAttributes(_)
         | Request::ModifyDBClusterSnapshotAttribute(_)) => clusters::handle(control, &region, &arns, r, now)?,
-        Request::CreateBlueGreenDeployment(_)
+        r @ (Request::CreateBlueGreenDeployment(_)
         | Request::DescribeBlueGreenDeployments(_)
         | Request::SwitchoverBlueGreenDeployment(_)
-        | Request::DeleteBlueGreenDeployment(_) => {
-            return Err(not_built("Blue/green deployments are not built yet in squall."))
-        }
+        | Request::DeleteBlueGreenDeployment(_)) => blue_green::handle(control, &region, &arns, r, now)?,
         r @ (Request::CreateGlobalCluster(_)
         | Request::DescribeGlobalClusters(_)
         | Request::ModifyGlobalCluster(_)
