@@ -171,6 +171,7 @@ impl RegionState {
     pub(crate) fn take_log_backups(
         &mut self,
         last_writes: &BTreeMap<String, u64>,
+        quorum_dir: &std::path::Path,
         now_ms: u64,
     ) -> Result<usize, ControlError> {
         let interval = self.delays.db_log_backup.as_millis() as u64;
@@ -196,29 +197,58 @@ impl RegionState {
             .collect();
         for (instance, written) in &due {
             let volumes = self.snapshot_db_volumes(instance)?;
-            let backup = crate::model::rds::DbLogBackup {
-                resource_id: instance.resource_id.clone(),
-                time_ms: now_ms,
-                last_write_ms: *written,
-                volumes,
-            };
-            self.db_log_backups.insert(crate::table::Row::key(&backup), backup);
-            // The oldest go beyond the cap, and those older than the retention period.
-            let keep_from = now_ms.saturating_sub(u64::from(instance.backup_retention_days) * 86_400_000);
-            let mine: Vec<(String, u64)> = self
-                .db_log_backups
-                .values()
-                .filter(|b| b.resource_id == instance.resource_id)
-                .map(|b| (crate::table::Row::key(b), b.time_ms))
-                .collect();
-            let excess = mine.len().saturating_sub(MAX_LOG_BACKUPS);
-            for (n, (key, time)) in mine.into_iter().enumerate() {
-                if n < excess || time < keep_from {
-                    self.drop_log_backup(&key);
-                }
+            self.add_log_backup(&instance.resource_id, volumes, *written, instance.backup_retention_days, now_ms);
+        }
+        // Aurora clusters that write (not a replicating secondary): their cluster volume.
+        let clusters: Vec<(crate::db_clusters::DbCluster, u64)> = self
+            .db_clusters
+            .values()
+            .filter(|c| c.status.as_str() == "available" && c.replication_source.is_none())
+            .filter_map(|c| {
+                let written = *last_writes.get(&c.resource_id)?;
+                let latest = self.latest_log_backup(&c.resource_id);
+                let fresh = latest.is_none_or(|b| written > b.last_write_ms);
+                let spaced = latest.is_none_or(|b| now_ms >= b.time_ms.saturating_add(interval));
+                let quiet = now_ms >= written.saturating_add(LOG_BACKUP_QUIET_MS);
+                (fresh && spaced && quiet).then(|| (c.clone(), written))
+            })
+            .collect();
+        for (cluster, written) in &clusters {
+            let volume = self.snapshot_cluster_volume(cluster, quorum_dir)?;
+            self.add_log_backup(&cluster.resource_id, vec![volume], *written, cluster.backup_retention_days, now_ms);
+        }
+        Ok(due.len() + clusters.len())
+    }
+
+    /// Records a log backup; the oldest go beyond the cap, and those older than the retention period.
+    fn add_log_backup(
+        &mut self,
+        resource_id: &str,
+        volumes: Vec<String>,
+        written: u64,
+        retention_days: u32,
+        now_ms: u64,
+    ) {
+        let backup = crate::model::rds::DbLogBackup {
+            resource_id: resource_id.to_string(),
+            time_ms: now_ms,
+            last_write_ms: written,
+            volumes,
+        };
+        self.db_log_backups.insert(crate::table::Row::key(&backup), backup);
+        let keep_from = now_ms.saturating_sub(u64::from(retention_days) * 86_400_000);
+        let mine: Vec<(String, u64)> = self
+            .db_log_backups
+            .values()
+            .filter(|b| b.resource_id == resource_id)
+            .map(|b| (crate::table::Row::key(b), b.time_ms))
+            .collect();
+        let excess = mine.len().saturating_sub(MAX_LOG_BACKUPS);
+        for (n, (key, time)) in mine.into_iter().enumerate() {
+            if n < excess || time < keep_from {
+                self.drop_log_backup(&key);
             }
         }
-        Ok(due.len())
     }
 
     /// The newest log backup of an instance.
@@ -250,7 +280,7 @@ impl RegionState {
     /// backup holding the newest writes made at or before `t` (its writes end at its
     /// `last_write_ms`, even when it was taken a moment later), or else the newest automated
     /// snapshot taken by then.
-    fn restore_point(&self, resource_id: &str, t: u64) -> Option<(Vec<String>, u64)> {
+    pub(crate) fn restore_point(&self, resource_id: &str, t: u64) -> Option<(Vec<String>, u64)> {
         let log = self
             .db_log_backups
             .values()
@@ -450,8 +480,9 @@ impl Region {
         if last_writes.is_empty() && usage.is_empty() {
             return Ok(());
         }
+        let quorum_dir = self.dir().join("rds-quorum");
         self.with_state(now_ms, |state| {
-            state.take_log_backups(&last_writes, now_ms)?;
+            state.take_log_backups(&last_writes, &quorum_dir, now_ms)?;
             state.check_db_storage(&usage, now_ms)?;
             Ok(())
         })
@@ -515,7 +546,9 @@ mod tests {
         let take = |last_write: Option<u64>| {
             let last: std::collections::BTreeMap<String, u64> =
                 last_write.map(|ago| (made.resource_id.clone(), t.now() - ago)).into_iter().collect();
-            t.region.with_state(t.now(), |s| s.take_log_backups(&last, t.now())).expect("take")
+            t.region
+                .with_state(t.now(), |s| s.take_log_backups(&last, std::path::Path::new("/nonexistent"), t.now()))
+                .expect("take")
         };
         assert_eq!(take(None), 0, "no write, no log backup");
         assert_eq!(take(Some(50)), 0, "the storage has not been quiet long enough");

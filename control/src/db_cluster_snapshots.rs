@@ -149,21 +149,7 @@ impl RegionState {
             ))
             .into());
         }
-        let volume = self.cluster_volume(&cluster.id, quorum_dir)?;
-        let current = volume.current_members();
-        let member = current.first().ok_or_else(|| {
-            RdsError::InvalidClusterState(format!(
-                "DbCluster {}: no copy of its cluster volume answers with every acknowledged write.",
-                cluster.id
-            ))
-        })?;
-        let m = &volume.members()[*member];
-        let tag = self.random_id("s");
-        let name = format!("rds-csnap-{}", &tag[2..]);
-        self.store
-            .snapshots()
-            .snapshot_volume(&mut m.cluster.lock(), &m.volume, &store_name(&name)?, None)
-            .map_err(storage_error)?;
+        let name = self.snapshot_cluster_volume(&cluster, quorum_dir)?;
         let snapshot = DbClusterSnapshot {
             id: id.clone(),
             cluster_id: cluster.id.clone(),
@@ -202,6 +188,117 @@ impl RegionState {
             now_ms,
         );
         Ok(snapshot)
+    }
+
+    /// The cluster volume as a copy that has every acknowledged write holds it, into the snapshot
+    /// store: the name of the snapshot taken.
+    pub(crate) fn snapshot_cluster_volume(
+        &mut self,
+        cluster: &DbCluster,
+        quorum_dir: &std::path::Path,
+    ) -> Result<String, ControlError> {
+        let volume = self.cluster_volume(&cluster.id, quorum_dir)?;
+        let current = volume.current_members();
+        let member = current.first().ok_or_else(|| {
+            RdsError::InvalidClusterState(format!(
+                "DbCluster {}: no copy of its cluster volume answers with every acknowledged write.",
+                cluster.id
+            ))
+        })?;
+        let m = &volume.members()[*member];
+        let tag = self.random_id("s");
+        let name = format!("rds-csnap-{}", &tag[2..]);
+        self.store
+            .snapshots()
+            .snapshot_volume(&mut m.cluster.lock(), &m.volume, &store_name(&name)?, None)
+            .map_err(storage_error)?;
+        Ok(name)
+    }
+
+    /// RestoreDBClusterToPointInTime: a new cluster whose volume is the source's at the time
+    /// asked for — now (or any time after its last write), else the newest log backup taken at
+    /// or before it, else the empty volume it started as.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn restore_db_cluster_to_point_in_time(
+        &mut self,
+        spec: ClusterRestoreSpec,
+        point: crate::db_backups::RestorePoint,
+        last_write_ms: u64,
+        quorum_dir: &std::path::Path,
+        zones: &[Zone],
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbCluster, ControlError> {
+        use crate::db_backups::RestorePoint;
+        let source = self.db_cluster(&spec.snapshot)?.clone();
+        if let RestorePoint::At(t) = point {
+            if t > now_ms || t < source.created_ms {
+                return Err(RdsError::InvalidRestore(format!(
+                    "The restore time must be between the earliest restorable time and the latest restorable time \
+                     of DB cluster {}.",
+                    source.id
+                ))
+                .into());
+            }
+        }
+        if !matches!(source.status, DbClusterStatus::Available | DbClusterStatus::Stopped) {
+            return Err(RdsError::InvalidClusterState(format!(
+                "DbCluster {} is in {} state but expected it to be one of available,stopped.",
+                source.id,
+                source.status.as_str()
+            ))
+            .into());
+        }
+        let (from, transient) = match point {
+            RestorePoint::At(t) if t < last_write_ms => {
+                match self.restore_point(&source.resource_id, t) {
+                    Some((volumes, _)) => (volumes.into_iter().next(), false),
+                    // Before its first write was backed up: the empty volume it started as.
+                    None => (None, false),
+                }
+            }
+            _ => (Some(self.snapshot_cluster_volume(&source, quorum_dir)?), true),
+        };
+        let cluster = DbClusterSpec {
+            id: spec.id,
+            engine: source.engine.clone(),
+            engine_version: Some(source.engine_version.clone()),
+            engine_mode: Some(source.engine_mode.clone()),
+            master_username: Some(source.master_username.clone()),
+            master_password: Some(source.master_password.clone()),
+            db_name: source.db_name.clone(),
+            port: spec.port,
+            subnet_group: spec.subnet_group.or_else(|| source.subnet_group.clone()),
+            security_groups: if spec.security_groups.is_empty() {
+                source.security_groups.clone()
+            } else {
+                spec.security_groups
+            },
+            parameter_group: spec.parameter_group.or_else(|| Some(source.parameter_group.clone())),
+            backup_retention_days: spec.backup_retention_days.or(Some(source.backup_retention_days)),
+            deletion_protection: spec.deletion_protection,
+            storage_encrypted: source.storage_encrypted,
+            kms_key_id: source.kms_key_id.clone(),
+            copy_tags_to_snapshot: spec.copy_tags_to_snapshot,
+            storage_type: Some(source.storage_type.clone()),
+            serverless_v2: spec.serverless_v2.or(source.serverless_v2),
+            availability_zones: spec.availability_zones,
+            tags: spec.tags,
+            ..Default::default()
+        };
+        let made = self.new_db_cluster(cluster, zones, address, now_ms, from.as_deref());
+        if let Some(name) = from.filter(|_| transient) {
+            if let Err(e) = store_name(&name).and_then(|n| self.store.snapshots().delete(&n).map_err(storage_error)) {
+                tracing::warn!(snapshot = %name, "could not drop a point-in-time restore's transient snapshot: {e}");
+            }
+        }
+        let made = made?;
+        let message = match point {
+            RestorePoint::Latest => format!("Restored from DB cluster {} to the latest restorable time", source.id),
+            RestorePoint::At(t) => format!("Restored from DB cluster {} to {t} ms since the epoch", source.id),
+        };
+        self.rds_event_of(EventSource::DbCluster, &made.id, &message, "RDS-EVENT-0173", "creation", now_ms);
+        Ok(made)
     }
 
     /// DeleteDBClusterSnapshot: an available snapshot, and its bytes in the snapshot store.
@@ -403,6 +500,27 @@ impl RegionState {
 }
 
 impl Region {
+    /// RestoreDBClusterToPointInTime (`spec.snapshot` names the source cluster).
+    pub fn restore_db_cluster_to_point_in_time(
+        &self,
+        spec: ClusterRestoreSpec,
+        point: crate::db_backups::RestorePoint,
+        address: &str,
+        now_ms: u64,
+    ) -> Result<DbCluster, ControlError> {
+        let zones = self.zones_now();
+        let dir = self.dir().join("rds-quorum");
+        let (resource, backed_up) = self.read(now_ms, |state| {
+            let resource = state.db_cluster(&spec.snapshot)?.resource_id.clone();
+            let backed_up = state.latest_log_backup(&resource).map_or(0, |b| b.last_write_ms);
+            Ok((resource, backed_up))
+        })?;
+        let last_write = self.db_last_write(&resource).max(backed_up);
+        self.with_state(now_ms, |state| {
+            state.restore_db_cluster_to_point_in_time(spec, point, last_write, &dir, &zones, address, now_ms)
+        })
+    }
+
     pub fn create_db_cluster_snapshot(
         &self,
         cluster_id: &str,

@@ -852,6 +852,7 @@ impl RegionState {
                     for s in &c.volume {
                         self.drop_db_storage(s);
                     }
+                    self.drop_log_backups(&c.resource_id);
                     self.db_clusters.remove(&id);
                     continue;
                 }

@@ -1,15 +1,16 @@
 """The SQL endpoints of an Aurora cluster, through boto3 and psycopg 3, against the squall at
-argv[1] (the cluster's port argv[2], the restored cluster's argv[3]; squall's --rds-ports hold one
+argv[1] (the cluster's port argv[2], the restored clusters' argv[3] and argv[4]; squall's --rds-ports hold one
 port, the reader endpoint's): the writer endpoint serves PostgreSQL on the cluster volume (six
 copies in three zones) with the values of its DB cluster parameter group; the reader endpoint
 (the port the readers' DescribeDBInstances endpoints show) serves read-only sessions on the same
-database; when the writer's zone goes out the cluster fails over by itself and no acknowledged
+database; a point-in-time restore gives the state before later commits; when the writer's zone goes out the cluster fails over by itself and no acknowledged
 commit is lost, and writes go on with four copies; when one more zone loses a copy the cluster
 volume has no write quorum, a write waits (reads that do not queue behind it go on), and it
 completes once the copies come back.
 
 Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
+import datetime
 import sys
 import threading
 import time
@@ -17,7 +18,7 @@ import time
 from common import FAST, client, fault_api, pg_connect
 
 endpoint = sys.argv[1]
-port, restored_port = int(sys.argv[2]), int(sys.argv[3])
+port, restored_port, pitr_port = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rds = client("rds", endpoint)
 
 rds.create_db_cluster_parameter_group(DBClusterParameterGroupName="ledger-params",
@@ -78,7 +79,25 @@ conn.execute("INSERT INTO entries VALUES (100, 'seen by the reader')")
 assert ro.execute("SELECT note FROM entries WHERE n = 100").fetchone() == ("seen by the reader",)
 conn.execute("DELETE FROM entries WHERE n = 100")
 ro.close()
+
+# Point-in-time restore: the cluster's log backups (taken while it writes) give the state at a
+# time before later commits; a new cluster serves it.
+time.sleep(2)
+before = datetime.datetime.now(datetime.timezone.utc)
+time.sleep(0.3)
+conn.execute("INSERT INTO entries VALUES (5000, 'after the restore time')")
 conn.close()
+pitr = rds.restore_db_cluster_to_point_in_time(DBClusterIdentifier="ledger-then", SourceDBClusterIdentifier="ledger",
+                                               RestoreToTime=before, Port=pitr_port)["DBCluster"]
+assert pitr["Status"] == "creating" and pitr["Engine"] == "aurora-postgresql", pitr
+rds.create_db_instance(DBInstanceIdentifier="ledger-then-1", DBClusterIdentifier="ledger-then",
+                       Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier="ledger-then-1", WaiterConfig=FAST)
+then = pg_connect(pitr_port, "app", "s3cret-pass")
+assert then.execute("SELECT count(*), max(n) FROM entries").fetchone() == (100, 99)
+then.close()
+with pg_connect(port, "app", "s3cret-pass") as conn:
+    conn.execute("DELETE FROM entries WHERE n = 5000")
 
 # The writer's zone goes out: automatic failover to ledger-b, nothing acknowledged is lost, and
 # the cluster volume takes writes with the four copies left.

@@ -8,6 +8,7 @@ argv[2] is a free port for the first cluster's SQL endpoint.
 
 Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
+import datetime
 import sys
 import time
 
@@ -238,6 +239,21 @@ shown = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
 assert {m["DBClusterParameterGroupStatus"] for m in shown["DBClusterMembers"]} == {"in-sync"}, shown
 fails("InvalidParameterCombination", rds.modify_db_cluster, DBClusterIdentifier="sessions",
       DBClusterParameterGroupName="orders-params", ApplyImmediately=True)
+
+# Point-in-time restore: RDS's window and parameter rules; the latest restorable time.
+shown = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
+assert shown["EarliestRestorableTime"] <= shown["LatestRestorableTime"], shown
+fails("InvalidRestoreFault", rds.restore_db_cluster_to_point_in_time, DBClusterIdentifier="orders-then",
+      SourceDBClusterIdentifier="orders", RestoreToTime=datetime.datetime(2001, 1, 1, tzinfo=datetime.timezone.utc))
+fails("InvalidParameterCombination", rds.restore_db_cluster_to_point_in_time, DBClusterIdentifier="orders-then",
+      SourceDBClusterIdentifier="orders", RestoreToTime=shown["LatestRestorableTime"], UseLatestRestorableTime=True)
+fails("DBClusterNotFoundFault", rds.restore_db_cluster_to_point_in_time, DBClusterIdentifier="orders-then",
+      SourceDBClusterIdentifier="nope", UseLatestRestorableTime=True)
+latest = rds.restore_db_cluster_to_point_in_time(DBClusterIdentifier="orders-latest", SourceDBClusterIdentifier="orders",
+                                                 UseLatestRestorableTime=True)["DBCluster"]
+assert latest["Status"] == "creating" and latest["DBClusterParameterGroup"] == "orders-params", latest
+rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier="orders-latest", WaiterConfig=FAST)
+rds.delete_db_cluster(DBClusterIdentifier="orders-latest", SkipFinalSnapshot=True)
 
 # Deleting the writer hands writing to a reader; an empty cluster can go.
 new_writer = writer_of()

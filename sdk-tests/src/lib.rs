@@ -54,6 +54,7 @@ macro_rules! for_each_check {
             instance_attributes_and_idempotency,
             rds_multi_az_instance_fails_over,
             rds_aurora_cluster_fails_over,
+            rds_global_cluster_and_blue_green,
             fis_experiment_pauses_a_volume_until_stopped
         );
     };

@@ -178,3 +178,127 @@ pub async fn rds_aurora_cluster_fails_over(endpoint: String) {
     .await;
     client.wait_until_db_cluster_deleted().db_cluster_identifier("payments").wait(WAIT).await.expect("waiter");
 }
+
+/// The status of a blue/green deployment.
+async fn deployment_status(client: &aws_sdk_rds::Client, id: &str) -> String {
+    let out = client
+        .describe_blue_green_deployments()
+        .blue_green_deployment_identifier(id)
+        .send()
+        .await
+        .expect("DescribeBlueGreenDeployments");
+    out.blue_green_deployments()[0].status().unwrap_or_default().to_string()
+}
+
+/// A global database and a blue/green deployment through aws-sdk-rds: a global cluster from a
+/// regional Aurora cluster, a secondary in another region (read-only, replicating), removed
+/// again; then a blue/green deployment of the primary onto a newer version and its switchover,
+/// which hands the cluster's name to the green copy.
+pub async fn rds_global_cluster_and_blue_green(endpoint: String) {
+    let west = rds(&endpoint, "eu-west-2");
+    let central = rds(&endpoint, "eu-central-1");
+    let made = west
+        .create_db_cluster()
+        .db_cluster_identifier("books")
+        .engine("aurora-postgresql")
+        .engine_version("15.8")
+        .master_username("app")
+        .master_user_password("s3cret-pass")
+        .send()
+        .await
+        .expect("CreateDBCluster");
+    let primary_arn = made.db_cluster().and_then(|c| c.db_cluster_arn()).expect("the ARN").to_string();
+    wait_for("the cluster", WAIT, async || cluster_writer(&west, "books").await.0 == "available").await;
+    west.create_db_instance()
+        .db_instance_identifier("books-1")
+        .db_cluster_identifier("books")
+        .engine("aurora-postgresql")
+        .db_instance_class("db.r6g.large")
+        .send()
+        .await
+        .expect("CreateDBInstance in the cluster");
+    wait_for("the instance", WAIT, async || placement(&west, "books-1").await.0 == "available").await;
+
+    let global = west
+        .create_global_cluster()
+        .global_cluster_identifier("books-global")
+        .source_db_cluster_identifier(&primary_arn)
+        .send()
+        .await
+        .expect("CreateGlobalCluster");
+    let g = global.global_cluster().expect("the global cluster");
+    assert_eq!((g.engine(), g.engine_version()), (Some("aurora-postgresql"), Some("15.8")));
+    let secondary = central
+        .create_db_cluster()
+        .db_cluster_identifier("books-eu")
+        .engine("aurora-postgresql")
+        .global_cluster_identifier("books-global")
+        .send()
+        .await
+        .expect("CreateDBCluster as a secondary");
+    let secondary = secondary.db_cluster().expect("the secondary");
+    assert_eq!(secondary.replication_source_identifier(), Some(primary_arn.as_str()));
+    let secondary_arn = secondary.db_cluster_arn().expect("its ARN").to_string();
+    let listed = central
+        .describe_global_clusters()
+        .global_cluster_identifier("books-global")
+        .send()
+        .await
+        .expect("DescribeGlobalClusters");
+    let members: Vec<(String, bool)> = listed.global_clusters()[0]
+        .global_cluster_members()
+        .iter()
+        .map(|m| (m.db_cluster_arn().unwrap_or_default().to_string(), m.is_writer().unwrap_or_default()))
+        .collect();
+    assert_eq!(members, vec![(primary_arn.clone(), true), (secondary_arn.clone(), false)]);
+    let e = west
+        .delete_global_cluster()
+        .global_cluster_identifier("books-global")
+        .send()
+        .await
+        .expect_err("it has members");
+    assert_eq!(error_seen(e).code, "InvalidGlobalClusterStateFault");
+    for (client, arn) in [(&central, &secondary_arn), (&west, &primary_arn)] {
+        client
+            .remove_from_global_cluster()
+            .global_cluster_identifier("books-global")
+            .db_cluster_identifier(arn)
+            .send()
+            .await
+            .expect("RemoveFromGlobalCluster");
+    }
+    west.delete_global_cluster().global_cluster_identifier("books-global").send().await.expect("DeleteGlobalCluster");
+
+    let bgd = west
+        .create_blue_green_deployment()
+        .blue_green_deployment_name("books-16")
+        .source(&primary_arn)
+        .target_engine_version("16.4")
+        .send()
+        .await
+        .expect("CreateBlueGreenDeployment");
+    let bgd = bgd.blue_green_deployment().and_then(|d| d.blue_green_deployment_identifier()).expect("id").to_string();
+    wait_for("the green cluster", WAIT, async || deployment_status(&west, &bgd).await == "AVAILABLE").await;
+    west.switchover_blue_green_deployment()
+        .blue_green_deployment_identifier(&bgd)
+        .send()
+        .await
+        .expect("SwitchoverBlueGreenDeployment");
+    wait_for("the switchover", WAIT, async || deployment_status(&west, &bgd).await == "SWITCHOVER_COMPLETED").await;
+    let now = west.describe_db_clusters().db_cluster_identifier("books").send().await.expect("DescribeDBClusters");
+    assert_eq!(now.db_clusters()[0].engine_version(), Some("16.4"));
+    let old = west.describe_db_clusters().db_cluster_identifier("books-old1").send().await.expect("the blue one");
+    assert_eq!(old.db_clusters()[0].engine_version(), Some("15.8"));
+    let e = west
+        .switchover_blue_green_deployment()
+        .blue_green_deployment_identifier(&bgd)
+        .send()
+        .await
+        .expect_err("switched over already");
+    assert_eq!(error_seen(e).code, "InvalidBlueGreenDeploymentStateFault");
+    west.delete_blue_green_deployment()
+        .blue_green_deployment_identifier(&bgd)
+        .send()
+        .await
+        .expect("DeleteBlueGreenDeployment");
+}

@@ -567,7 +567,8 @@ async fn aws_cli_launch_templates_interfaces_and_prefix_lists() {
 }
 
 /// Aurora through the CLI (instant mode, so its waiters answer at the first poll): a cluster,
-/// its waiter, two instances, a failover to a named reader, and deletion.
+/// its waiter, two instances, a failover to a named reader, a DB cluster parameter group, a
+/// global cluster made from the cluster, and deletion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_cli_drives_aurora_clusters() {
     let options = ServeOptions { lifecycle_delay_ms: 0, ..ServeOptions::ephemeral() };
@@ -639,6 +640,76 @@ async fn aws_cli_drives_aurora_clusters() {
     let writer: Vec<&serde_json::Value> = members.iter().filter(|m| m["IsClusterWriter"] == true).collect();
     assert_eq!(writer.len(), 1);
     assert_eq!(writer[0]["DBInstanceIdentifier"], "books-2", "{members:?}");
+
+    // A DB cluster parameter group the cluster takes, and a global cluster made from it.
+    ok(run(args(&[
+        "rds",
+        "create-db-cluster-parameter-group",
+        "--db-cluster-parameter-group-name",
+        "books-params",
+        "--db-parameter-group-family",
+        "aurora-mysql8.0",
+        "--description",
+        "books",
+    ]))
+    .await
+    .expect("task")
+    .expect("aws ran before"));
+    let set = "ParameterName=max_connections,ParameterValue=90,ApplyMethod=pending-reboot";
+    ok(run(args(&[
+        "rds",
+        "modify-db-cluster-parameter-group",
+        "--db-cluster-parameter-group-name",
+        "books-params",
+        "--parameters",
+        set,
+    ]))
+    .await
+    .expect("task")
+    .expect("aws ran before"));
+    let shown = ok(run(args(&[
+        "rds",
+        "describe-db-cluster-parameters",
+        "--db-cluster-parameter-group-name",
+        "books-params",
+        "--source",
+        "user",
+    ]))
+    .await
+    .expect("task")
+    .expect("aws ran before"));
+    assert_eq!(shown["Parameters"][0]["ParameterValue"], "90", "{shown}");
+    let arn = made["DBCluster"]["DBClusterArn"].as_str().expect("the ARN").to_string();
+    let global = ok(run(args(&[
+        "rds",
+        "create-global-cluster",
+        "--global-cluster-identifier",
+        "books-global",
+        "--source-db-cluster-identifier",
+        &arn,
+    ]))
+    .await
+    .expect("task")
+    .expect("aws ran before"));
+    assert_eq!(global["GlobalCluster"]["GlobalClusterMembers"][0]["IsWriter"], true, "{global}");
+    let listed = ok(run(args(&["rds", "describe-global-clusters"])).await.expect("task").expect("aws ran before"));
+    assert_eq!(listed["GlobalClusters"][0]["GlobalClusterIdentifier"], "books-global", "{listed}");
+    ok(run(args(&[
+        "rds",
+        "remove-from-global-cluster",
+        "--global-cluster-identifier",
+        "books-global",
+        "--db-cluster-identifier",
+        &arn,
+    ]))
+    .await
+    .expect("task")
+    .expect("aws ran before"));
+    ok(run(args(&["rds", "delete-global-cluster", "--global-cluster-identifier", "books-global"]))
+        .await
+        .expect("task")
+        .expect("aws ran before"));
+
     let out = run(args(&["rds", "delete-db-cluster", "--db-cluster-identifier", "books", "--skip-final-snapshot"]))
         .await
         .expect("task")

@@ -1,6 +1,7 @@
 //! Aurora DB clusters on the wire: Create/Describe/Modify/Delete/Start/StopDBCluster. The rules
 //! are the control plane's (`squall_control::db_clusters`); this file decodes, calls, renders.
 
+use squall_control::db_backups::RestorePoint;
 use squall_control::db_cluster_snapshots::{ClusterRestoreSpec, DbClusterSnapshot};
 use squall_control::db_clusters::{
     serverless_v2, ClusterInstanceSpec, CustomEndpoint, DbCluster, DbClusterChanges, DbClusterSpec, ServerlessV2,
@@ -198,6 +199,8 @@ fn render(c: &DbCluster, control: &ControlPlane, region: &Region, arns: &Arns<'_
         engine: Some(c.engine.clone()),
         engine_version: Some(c.engine_version.clone()),
         earliest_restorable_time: Some(timestamp(c.created_ms)),
+        // squall restores any time since the cluster was made (its log backups, or now).
+        latest_restorable_time: Some(timestamp(now)),
         port: Some(i32::from(c.port)),
         master_username: Some(c.master_username.clone()),
         db_cluster_option_group_memberships: Some(Vec::new()),
@@ -570,6 +573,79 @@ pub(crate) fn handle(
                 .restore_db_cluster_from_snapshot(spec, &control.config().rds_address, now)
                 .map_err(control_error)?;
             Response::RestoreDBClusterFromSnapshot(RestoreDBClusterFromSnapshotResult {
+                db_cluster: Some(render(&c, control, region, arns, now)),
+            })
+        }
+        Request::RestoreDBClusterToPointInTime(r) => {
+            unsupported(r.option_group_name.is_some(), "OptionGroupName")?;
+            unsupported(r.scaling_configuration.is_some(), "ScalingConfiguration (Aurora Serverless v1)")?;
+            unsupported(r.db_cluster_instance_class.is_some(), "DBClusterInstanceClass (Multi-AZ DB clusters)")?;
+            unsupported(r.monitoring_interval.is_some_and(|m| m > 0), "MonitoringInterval")?;
+            unsupported(r.enable_performance_insights == Some(true), "EnablePerformanceInsights")?;
+            unsupported(
+                r.enable_cloudwatch_logs_exports.as_ref().is_some_and(|l| !l.is_empty()),
+                "EnableCloudwatchLogsExports",
+            )?;
+            if let Some(t) = &r.restore_type {
+                if !matches!(t.as_str(), "full-copy" | "copy-on-write") {
+                    return Err(ApiError::client(
+                        "InvalidParameterValue",
+                        format!("Invalid RestoreType {t}: use full-copy or copy-on-write."),
+                    ));
+                }
+            }
+            let source = match (&r.source_db_cluster_identifier, &r.source_db_cluster_resource_id) {
+                (Some(id), _) => arns.name_of("cluster", id)?,
+                (None, Some(resource)) => region
+                    .read(now, |s| {
+                        s.db_clusters().into_iter().find(|c| c.resource_id == *resource).map(|c| c.id).ok_or_else(
+                            || squall_control::model::rds::RdsError::ClusterNotFound(resource.clone()).into(),
+                        )
+                    })
+                    .map_err(control_error)?,
+                (None, None) => {
+                    return Err(ApiError::client(
+                        "InvalidParameterValue",
+                        "SourceDBClusterIdentifier or SourceDbClusterResourceId must be specified.",
+                    ))
+                }
+            };
+            let point = match (r.restore_to_time, r.use_latest_restorable_time.unwrap_or(false)) {
+                (Some(_), true) => {
+                    return Err(ApiError::client(
+                        "InvalidParameterCombination",
+                        "Cannot specify both RestoreToTime and UseLatestRestorableTime.",
+                    ))
+                }
+                (Some(t), false) => RestorePoint::At(t.epoch_millis.max(0) as u64),
+                (None, _) => RestorePoint::Latest,
+            };
+            let spec = ClusterRestoreSpec {
+                id: r.db_cluster_identifier.clone(),
+                snapshot: source,
+                engine: String::new(),
+                engine_version: None,
+                port: r
+                    .port
+                    .map(|p| {
+                        u16::try_from(p)
+                            .map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid port {p}")))
+                    })
+                    .transpose()?,
+                subnet_group: r.db_subnet_group_name.clone(),
+                security_groups: r.vpc_security_group_ids.clone().unwrap_or_default(),
+                availability_zones: Vec::new(),
+                deletion_protection: r.deletion_protection == Some(true),
+                copy_tags_to_snapshot: r.copy_tags_to_snapshot == Some(true),
+                serverless_v2: scaling(r.serverless_v2_scaling_configuration.as_ref())?,
+                backup_retention_days: r.backup_retention_period.map(|d| d.max(0) as u32),
+                parameter_group: r.db_cluster_parameter_group_name.clone(),
+                tags: tag_map(r.tags.clone().unwrap_or_default())?,
+            };
+            let c = region
+                .restore_db_cluster_to_point_in_time(spec, point, &control.config().rds_address, now)
+                .map_err(control_error)?;
+            Response::RestoreDBClusterToPointInTime(RestoreDBClusterToPointInTimeResult {
                 db_cluster: Some(render(&c, control, region, arns, now)),
             })
         }

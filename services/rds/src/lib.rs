@@ -385,7 +385,8 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::RebootDBCluster(_)
         | Request::CopyDBClusterSnapshot(_)
         | Request::DescribeDBClusterSnapshotAttributes(_)
-        | Request::ModifyDBClusterSnapshotAttribute(_)) => clusters::handle(control, &region, &arns, r, now)?,
+        | Request::ModifyDBClusterSnapshotAttribute(_)
+        | Request::RestoreDBClusterToPointInTime(_)) => clusters::handle(control, &region, &arns, r, now)?,
         r @ (Request::CreateBlueGreenDeployment(_)
         | Request::DescribeBlueGreenDeployments(_)
         | Request::SwitchoverBlueGreenDeployment(_)

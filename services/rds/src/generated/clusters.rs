@@ -2150,6 +2150,147 @@ impl XmlEncode for RestoreDBClusterFromSnapshotResult {
         w.close(tag);
     }
 }
+/// Shape `RestoreDBClusterToPointInTimeMessage` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RestoreDBClusterToPointInTimeMessage {
+    pub db_cluster_identifier: String,
+    pub restore_type: Option<String>,
+    pub source_db_cluster_identifier: Option<String>,
+    pub restore_to_time: Option<Timestamp>,
+    pub use_latest_restorable_time: Option<bool>,
+    pub port: Option<i32>,
+    pub db_subnet_group_name: Option<String>,
+    pub option_group_name: Option<String>,
+    pub vpc_security_group_ids: Option<Vec<String>>,
+    pub tags: Option<Vec<Tag>>,
+    pub kms_key_id: Option<String>,
+    pub enable_iam_database_authentication: Option<bool>,
+    pub backtrack_window: Option<i64>,
+    pub enable_cloudwatch_logs_exports: Option<Vec<String>>,
+    pub db_cluster_parameter_group_name: Option<String>,
+    pub deletion_protection: Option<bool>,
+    pub copy_tags_to_snapshot: Option<bool>,
+    pub domain: Option<String>,
+    pub domain_iam_role_name: Option<String>,
+    pub db_cluster_instance_class: Option<String>,
+    pub storage_type: Option<String>,
+    pub publicly_accessible: Option<bool>,
+    pub iops: Option<i32>,
+    pub network_type: Option<String>,
+    pub source_db_cluster_resource_id: Option<String>,
+    pub serverless_v2_scaling_configuration: Option<ServerlessV2ScalingConfiguration>,
+    pub scaling_configuration: Option<ScalingConfiguration>,
+    pub engine_mode: Option<String>,
+    pub rds_custom_cluster_configuration: Option<RdsCustomClusterConfiguration>,
+    pub monitoring_interval: Option<i32>,
+    pub monitoring_role_arn: Option<String>,
+    pub enable_performance_insights: Option<bool>,
+    pub performance_insights_kms_key_id: Option<String>,
+    pub performance_insights_retention_period: Option<i32>,
+    pub backup_retention_period: Option<i32>,
+    pub preferred_backup_window: Option<String>,
+    pub engine_lifecycle_support: Option<String>,
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    pub enable_vpc_networking: Option<bool>,
+    pub enable_internet_access_gateway: Option<bool>,
+    pub associated_roles: Option<Vec<DBClusterAssociatedRole>>,
+}
+impl RestoreDBClusterToPointInTimeMessage {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_cluster_identifier: required(
+                String::decode_query(q, &join(key, "DBClusterIdentifier"))?,
+                &join(key, "DBClusterIdentifier"),
+            )?,
+            restore_type: String::decode_query(q, &join(key, "RestoreType"))?,
+            source_db_cluster_identifier: String::decode_query(q, &join(key, "SourceDBClusterIdentifier"))?,
+            restore_to_time: Timestamp::decode_query(q, &join(key, "RestoreToTime"))?,
+            use_latest_restorable_time: bool::decode_query(q, &join(key, "UseLatestRestorableTime"))?,
+            port: i32::decode_query(q, &join(key, "Port"))?,
+            db_subnet_group_name: String::decode_query(q, &join(key, "DBSubnetGroupName"))?,
+            option_group_name: String::decode_query(q, &join(key, "OptionGroupName"))?,
+            vpc_security_group_ids: query_list::<String>(q, &join(key, "VpcSecurityGroupIds"), "VpcSecurityGroupId")?,
+            tags: query_list::<Tag>(q, &join(key, "Tags"), "Tag")?,
+            kms_key_id: String::decode_query(q, &join(key, "KmsKeyId"))?,
+            enable_iam_database_authentication: bool::decode_query(q, &join(key, "EnableIAMDatabaseAuthentication"))?,
+            backtrack_window: i64::decode_query(q, &join(key, "BacktrackWindow"))?,
+            enable_cloudwatch_logs_exports: query_list::<String>(
+                q,
+                &join(key, "EnableCloudwatchLogsExports"),
+                "member",
+            )?,
+            db_cluster_parameter_group_name: String::decode_query(q, &join(key, "DBClusterParameterGroupName"))?,
+            deletion_protection: bool::decode_query(q, &join(key, "DeletionProtection"))?,
+            copy_tags_to_snapshot: bool::decode_query(q, &join(key, "CopyTagsToSnapshot"))?,
+            domain: String::decode_query(q, &join(key, "Domain"))?,
+            domain_iam_role_name: String::decode_query(q, &join(key, "DomainIAMRoleName"))?,
+            db_cluster_instance_class: String::decode_query(q, &join(key, "DBClusterInstanceClass"))?,
+            storage_type: String::decode_query(q, &join(key, "StorageType"))?,
+            publicly_accessible: bool::decode_query(q, &join(key, "PubliclyAccessible"))?,
+            iops: i32::decode_query(q, &join(key, "Iops"))?,
+            network_type: String::decode_query(q, &join(key, "NetworkType"))?,
+            source_db_cluster_resource_id: String::decode_query(q, &join(key, "SourceDbClusterResourceId"))?,
+            serverless_v2_scaling_configuration: ServerlessV2ScalingConfiguration::decode_query(
+                q,
+                &join(key, "ServerlessV2ScalingConfiguration"),
+            )?,
+            scaling_configuration: ScalingConfiguration::decode_query(q, &join(key, "ScalingConfiguration"))?,
+            engine_mode: String::decode_query(q, &join(key, "EngineMode"))?,
+            rds_custom_cluster_configuration: RdsCustomClusterConfiguration::decode_query(
+                q,
+                &join(key, "RdsCustomClusterConfiguration"),
+            )?,
+            monitoring_interval: i32::decode_query(q, &join(key, "MonitoringInterval"))?,
+            monitoring_role_arn: String::decode_query(q, &join(key, "MonitoringRoleArn"))?,
+            enable_performance_insights: bool::decode_query(q, &join(key, "EnablePerformanceInsights"))?,
+            performance_insights_kms_key_id: String::decode_query(q, &join(key, "PerformanceInsightsKMSKeyId"))?,
+            performance_insights_retention_period: i32::decode_query(
+                q,
+                &join(key, "PerformanceInsightsRetentionPeriod"),
+            )?,
+            backup_retention_period: i32::decode_query(q, &join(key, "BackupRetentionPeriod"))?,
+            preferred_backup_window: String::decode_query(q, &join(key, "PreferredBackupWindow"))?,
+            engine_lifecycle_support: String::decode_query(q, &join(key, "EngineLifecycleSupport"))?,
+            tag_specifications: query_list::<TagSpecification>(q, &join(key, "TagSpecifications"), "item")?,
+            enable_vpc_networking: bool::decode_query(q, &join(key, "EnableVPCNetworking"))?,
+            enable_internet_access_gateway: bool::decode_query(q, &join(key, "EnableInternetAccessGateway"))?,
+            associated_roles: query_list::<DBClusterAssociatedRole>(
+                q,
+                &join(key, "AssociatedRoles"),
+                "DBClusterAssociatedRole",
+            )?,
+        })
+    }
+}
+impl QueryDecode for RestoreDBClusterToPointInTimeMessage {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `RestoreDBClusterToPointInTimeResult` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RestoreDBClusterToPointInTimeResult {
+    pub db_cluster: Option<DBCluster>,
+}
+impl RestoreDBClusterToPointInTimeResult {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_cluster {
+            v.encode_xml(w, "DBCluster");
+        }
+    }
+}
+impl XmlEncode for RestoreDBClusterToPointInTimeResult {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `ScalingConfiguration` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScalingConfiguration {

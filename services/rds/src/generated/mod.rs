@@ -302,6 +302,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "CopyDBClusterSnapshot",
     "DescribeDBClusterSnapshotAttributes",
     "ModifyDBClusterSnapshotAttribute",
+    "RestoreDBClusterToPointInTime",
     "CreateDBProxy",
     "DescribeDBProxies",
     "ModifyDBProxy",
@@ -411,6 +412,7 @@ pub enum Request {
     CopyDBClusterSnapshot(CopyDBClusterSnapshotMessage),
     DescribeDBClusterSnapshotAttributes(DescribeDBClusterSnapshotAttributesMessage),
     ModifyDBClusterSnapshotAttribute(ModifyDBClusterSnapshotAttributeMessage),
+    RestoreDBClusterToPointInTime(RestoreDBClusterToPointInTimeMessage),
     CreateDBProxy(CreateDBProxyRequest),
     DescribeDBProxies(DescribeDBProxiesRequest),
     ModifyDBProxy(ModifyDBProxyRequest),
@@ -628,6 +630,9 @@ impl Request {
                 .map(Self::DescribeDBClusterSnapshotAttributes),
             "ModifyDBClusterSnapshotAttribute" => ModifyDBClusterSnapshotAttributeMessage::decode_members(q, "")
                 .map(Self::ModifyDBClusterSnapshotAttribute),
+            "RestoreDBClusterToPointInTime" => {
+                RestoreDBClusterToPointInTimeMessage::decode_members(q, "").map(Self::RestoreDBClusterToPointInTime)
+            }
             "CreateDBProxy" => CreateDBProxyRequest::decode_members(q, "").map(Self::CreateDBProxy),
             "DescribeDBProxies" => DescribeDBProxiesRequest::decode_members(q, "").map(Self::DescribeDBProxies),
             "ModifyDBProxy" => ModifyDBProxyRequest::decode_members(q, "").map(Self::ModifyDBProxy),
@@ -761,6 +766,7 @@ impl Request {
             Self::CopyDBClusterSnapshot(_) => "CopyDBClusterSnapshot",
             Self::DescribeDBClusterSnapshotAttributes(_) => "DescribeDBClusterSnapshotAttributes",
             Self::ModifyDBClusterSnapshotAttribute(_) => "ModifyDBClusterSnapshotAttribute",
+            Self::RestoreDBClusterToPointInTime(_) => "RestoreDBClusterToPointInTime",
             Self::CreateDBProxy(_) => "CreateDBProxy",
             Self::DescribeDBProxies(_) => "DescribeDBProxies",
             Self::ModifyDBProxy(_) => "ModifyDBProxy",
@@ -872,6 +878,7 @@ pub enum Response {
     CopyDBClusterSnapshot(CopyDBClusterSnapshotResult),
     DescribeDBClusterSnapshotAttributes(DescribeDBClusterSnapshotAttributesResult),
     ModifyDBClusterSnapshotAttribute(ModifyDBClusterSnapshotAttributeResult),
+    RestoreDBClusterToPointInTime(RestoreDBClusterToPointInTimeResult),
     CreateDBProxy(CreateDBProxyResponse),
     DescribeDBProxies(DescribeDBProxiesResponse),
     ModifyDBProxy(ModifyDBProxyResponse),
@@ -982,6 +989,7 @@ impl Response {
             Self::CopyDBClusterSnapshot(_) => "CopyDBClusterSnapshot",
             Self::DescribeDBClusterSnapshotAttributes(_) => "DescribeDBClusterSnapshotAttributes",
             Self::ModifyDBClusterSnapshotAttribute(_) => "ModifyDBClusterSnapshotAttribute",
+            Self::RestoreDBClusterToPointInTime(_) => "RestoreDBClusterToPointInTime",
             Self::CreateDBProxy(_) => "CreateDBProxy",
             Self::DescribeDBProxies(_) => "DescribeDBProxies",
             Self::ModifyDBProxy(_) => "ModifyDBProxy",
@@ -1324,6 +1332,10 @@ impl Response {
                 true
             }
             Self::ModifyDBClusterSnapshotAttribute(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::RestoreDBClusterToPointInTime(v) => {
                 v.encode_members(w);
                 true
             }
