@@ -321,6 +321,14 @@ impl RegionState {
             ))
             .into());
         }
+        if blue.instance_class.is_some() {
+            return Err(RdsError::BlueGreenSourceNotSupported(format!(
+                "The DB cluster {} is a Multi-AZ DB cluster: squall's blue/green deployments copy DB instances and \
+                 Aurora clusters.",
+                blue.id
+            ))
+            .into());
+        }
         if blue.global_cluster.is_some() || blue.replication_source.is_some() {
             return Err(RdsError::BlueGreenSourceNotSupported(format!(
                 "The DB cluster {} can't be the source of a blue/green deployment: it is a member of a global \
@@ -399,6 +407,7 @@ impl RegionState {
                     parameter_group,
                     tags: m.tags.clone(),
                     own_storage_or_credentials: false,
+                    multi_az_member: false,
                 },
                 zones,
                 now_ms,

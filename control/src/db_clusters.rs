@@ -37,6 +37,9 @@ pub struct ClusterEngine {
     pub versions: &'static [&'static str],
     pub port: u16,
     pub supports_backtrack: bool,
+    /// A Multi-AZ DB cluster engine (`mysql`, `postgres`): three instances of a class, storage
+    /// of a size and type, instead of Aurora's.
+    pub multi_az: bool,
 }
 
 pub const CLUSTER_ENGINES: &[ClusterEngine] = &[
@@ -45,14 +48,33 @@ pub const CLUSTER_ENGINES: &[ClusterEngine] = &[
         versions: &["16.4", "16.2", "15.8", "15.6", "14.13", "13.16"],
         port: 5432,
         supports_backtrack: false,
+        multi_az: false,
     },
     ClusterEngine {
         name: "aurora-mysql",
         versions: &["8.0.mysql_aurora.3.08.0", "8.0.mysql_aurora.3.05.2", "5.7.mysql_aurora.2.12.3"],
         port: 3306,
         supports_backtrack: true,
+        multi_az: false,
+    },
+    ClusterEngine {
+        name: "postgres",
+        versions: &["16.4", "16.3", "15.8", "15.7", "14.13", "13.16"],
+        port: 5432,
+        supports_backtrack: false,
+        multi_az: true,
+    },
+    ClusterEngine {
+        name: "mysql",
+        versions: &["8.0.39", "8.0.36", "8.4.3"],
+        port: 3306,
+        supports_backtrack: false,
+        multi_az: true,
     },
 ];
+
+/// Instances a Multi-AZ DB cluster has: a writer and two readable standbys, one per zone.
+pub const MULTI_AZ_INSTANCES: usize = 3;
 
 impl ClusterEngine {
     /// The cluster parameter group family (`aurora-postgresql16`, `aurora-mysql8.0`).
@@ -61,6 +83,8 @@ impl ClusterEngine {
         let major = parts.next().unwrap_or_default();
         match self.name {
             "aurora-postgresql" => format!("aurora-postgresql{major}"),
+            "postgres" => format!("postgres{major}"),
+            "mysql" => format!("mysql{major}.{}", parts.next().unwrap_or("0")),
             _ => format!("aurora-mysql{major}.{}", parts.next().unwrap_or("0")),
         }
     }
@@ -156,6 +180,13 @@ pub struct DbCluster {
     /// Custom endpoints (CreateDBClusterEndpoint).
     #[serde(default)]
     pub custom_endpoints: Vec<CustomEndpoint>,
+    /// A Multi-AZ DB cluster's instance class, storage size and IOPS (`None` for Aurora).
+    #[serde(default)]
+    pub instance_class: Option<String>,
+    #[serde(default)]
+    pub allocated_gib: Option<u32>,
+    #[serde(default)]
+    pub iops: Option<u32>,
     /// The resource id of the global cluster it belongs to.
     #[serde(default)]
     pub global_cluster: Option<String>,
@@ -230,8 +261,10 @@ pub struct DbClusterSpec {
     pub http_endpoint: bool,
     pub availability_zones: Vec<String>,
     pub tags: BTreeMap<String, String>,
-    /// Set for the Multi-AZ DB cluster parameters (DBClusterInstanceClass, AllocatedStorage).
-    pub multi_az_cluster: bool,
+    /// A Multi-AZ DB cluster's DBClusterInstanceClass, AllocatedStorage and Iops.
+    pub instance_class: Option<String>,
+    pub allocated_gib: Option<u32>,
+    pub iops: Option<u32>,
 }
 
 /// What ModifyDBCluster changes (`None`: unchanged).
@@ -379,17 +412,10 @@ impl RegionState {
                  consecutive hyphens.",
             ));
         }
-        if matches!(spec.engine.as_str(), "mysql" | "postgres") || spec.multi_az_cluster {
-            return Err(RdsError::NotBuiltYet(
-                "Multi-AZ DB clusters (engine mysql or postgres with DBClusterInstanceClass) are not built yet in \
-                 squall; Aurora clusters (aurora-postgresql, aurora-mysql) are."
-                    .into(),
-            )
-            .into());
-        }
         let engine = cluster_engine(&spec.engine).ok_or_else(|| {
             invalid(format!("The engine name requested for your DB cluster ({}) is not valid.", spec.engine))
         })?;
+        let multi_az = check_multi_az(engine, &spec)?;
         let version = match &spec.engine_version {
             None => engine.versions[0].to_string(),
             Some(v) => {
@@ -404,8 +430,11 @@ impl RegionState {
                  provisioned engine mode with ServerlessV2ScalingConfiguration."
             )));
         }
-        let storage_type = spec.storage_type.clone().unwrap_or_else(|| "aurora".into());
-        if !matches!(storage_type.as_str(), "aurora" | "aurora-iopt1") {
+        let storage_type = match &multi_az {
+            Some(m) => m.storage_type.clone(),
+            None => spec.storage_type.clone().unwrap_or_else(|| "aurora".into()),
+        };
+        if multi_az.is_none() && !matches!(storage_type.as_str(), "aurora" | "aurora-iopt1") {
             return Err(invalid(format!("Invalid storage type for an Aurora DB cluster: {storage_type}")));
         }
         let username = spec
@@ -552,12 +581,33 @@ impl RegionState {
             volume,
             writer: None,
             custom_endpoints: Vec::new(),
+            instance_class: multi_az.as_ref().map(|m| m.class.clone()),
+            allocated_gib: multi_az.as_ref().map(|m| m.gib),
+            iops: multi_az.as_ref().and_then(|m| m.iops),
             global_cluster: None,
             replication_source: None,
             created_ms: now_ms,
             tags: spec.tags,
         };
         self.db_clusters.insert(id.clone(), cluster.clone());
+        if let Some(MultiAzShape { class, .. }) = &multi_az {
+            // A writer and two readable standbys, one in each zone of the cluster.
+            for (n, zone) in chosen.iter().enumerate().take(MULTI_AZ_INSTANCES) {
+                let member = ClusterInstanceSpec {
+                    id: format!("{id}-instance-{}", n + 1),
+                    cluster: id.clone(),
+                    engine: engine.name.to_string(),
+                    class: class.clone(),
+                    zone: Some(zone.0.to_string()),
+                    promotion_tier: Some(1),
+                    multi_az_member: true,
+                    ..Default::default()
+                };
+                self.create_cluster_instance(member, zones, now_ms)?;
+            }
+        }
+        // As it is now (a Multi-AZ DB cluster has its writer).
+        let cluster = self.db_cluster(&id)?.clone();
         match from {
             None => self.cluster_event(&id, "DB cluster created", "RDS-EVENT-0170", "creation", now_ms),
             Some(_) => self.cluster_event(&id, "Restored from snapshot", "RDS-EVENT-0173", "creation", now_ms),
@@ -764,6 +814,14 @@ impl RegionState {
             (false, Some(_)) | (true, None) => {}
         }
         self.cluster_in(id, &[DbClusterStatus::Available, DbClusterStatus::Stopped])?;
+        if c.instance_class.is_some() {
+            // A Multi-AZ DB cluster's instances go with it.
+            for m in self.cluster_members(&c.id) {
+                if m.status != crate::model::rds::DbInstanceStatus::Deleting {
+                    self.delete_cluster_member(&m.id, now_ms)?;
+                }
+            }
+        }
         if self.cluster_members(&c.id).iter().any(|i| i.status != crate::model::rds::DbInstanceStatus::Deleting) {
             return Err(RdsError::InvalidClusterState(
                 "Cluster cannot be deleted, it still contains DB instances in non-deleting state.".into(),
@@ -869,6 +927,14 @@ impl RegionState {
         Ok(())
     }
 
+    /// A Multi-AZ DB cluster's instance goes with its cluster.
+    fn delete_cluster_member(&mut self, id: &str, now_ms: u64) -> Result<(), ControlError> {
+        let i = self.db_instances.get_mut(id).ok_or_else(|| RdsError::InstanceNotFound(id.to_string()))?;
+        i.status = crate::model::rds::DbInstanceStatus::Deleting;
+        i.status_since_ms = now_ms;
+        Ok(())
+    }
+
     /// The instances of a cluster, by identifier.
     pub fn cluster_members(&self, id: &str) -> Vec<DbInstance> {
         let key = id.to_ascii_lowercase();
@@ -912,6 +978,13 @@ impl RegionState {
                  and password, and Multi-AZ on the DB cluster.",
             ));
         }
+        if cluster.instance_class.is_some() && !spec.multi_az_member {
+            return Err(combination(format!(
+                "The DB cluster {} is a Multi-AZ DB cluster: it has its three DB instances, and no other can be \
+                 added.",
+                cluster.id
+            )));
+        }
         let id = spec.id.to_ascii_lowercase();
         if !crate::rds::valid_identifier(&id) {
             return Err(invalid(
@@ -927,7 +1000,9 @@ impl RegionState {
                      Serverless v2 DB instance.",
                 ));
             }
-        } else if !crate::rds::valid_class(&spec.class) || spec.class.starts_with("db.t3.micro") {
+        } else if !spec.multi_az_member
+            && (!crate::rds::valid_class(&spec.class) || spec.class.starts_with("db.t3.micro"))
+        {
             return Err(combination(format!(
                 "RDS does not support creating a DB instance with the following combination: DBInstanceClass={}, \
                  Engine={}, EngineVersion={}.",
@@ -985,9 +1060,9 @@ impl RegionState {
             cross_region_replicas: Vec::new(),
             last_backup_ms: 0,
             db_name: cluster.db_name.clone(),
-            allocated_gib: 1,
+            allocated_gib: cluster.allocated_gib.unwrap_or(1),
             storage_type: cluster.storage_type.clone(),
-            iops: None,
+            iops: cluster.iops,
             port: cluster.port,
             address: cluster.address.clone(),
             multi_az: false,
@@ -1381,6 +1456,86 @@ pub struct ClusterInstanceSpec {
     pub tags: BTreeMap<String, String>,
     /// The request set what an instance of a cluster takes from it (storage, credentials, Multi-AZ).
     pub own_storage_or_credentials: bool,
+    /// One of the three instances a Multi-AZ DB cluster makes for itself (no other joins one).
+    pub multi_az_member: bool,
+}
+
+/// A Multi-AZ DB cluster's class, storage size, type and IOPS, checked as RDS does (`None` for an
+/// Aurora engine, which takes none of them).
+fn check_multi_az(engine: &ClusterEngine, spec: &DbClusterSpec) -> Result<Option<MultiAzShape>, ControlError> {
+    if !engine.multi_az {
+        if spec.instance_class.is_some() || spec.allocated_gib.is_some() || spec.iops.is_some() {
+            return Err(combination(format!(
+                "DBClusterInstanceClass, AllocatedStorage and Iops apply to Multi-AZ DB clusters (engine mysql or \
+                 postgres), not to {}.",
+                engine.name
+            )));
+        }
+        return Ok(None);
+    }
+    let class = spec
+        .instance_class
+        .clone()
+        .ok_or_else(|| invalid("The parameter DBClusterInstanceClass must be provided for a Multi-AZ DB cluster."))?;
+    let family = class.split('.').nth(1).unwrap_or_default();
+    let size = class.split('.').nth(2).unwrap_or_default();
+    let d_family = matches!(family, "m5d" | "m6gd" | "m6id" | "r5d" | "r6gd" | "r6id" | "c6gd");
+    let known = crate::rds::valid_class(&class)
+        || (d_family && class.starts_with("db.") && crate::rds::valid_class(&format!("db.m5.{size}")));
+    if !known || class.starts_with("db.t") {
+        return Err(invalid(format!(
+            "Invalid DB cluster instance class {class}: a Multi-AZ DB cluster takes a db.m or db.r class."
+        )));
+    }
+    if spec.serverless_v2.is_some() || spec.backtrack_window_s.is_some_and(|b| b > 0) {
+        return Err(combination("Serverless v2 capacity and backtracking apply to Aurora DB clusters only."));
+    }
+    let storage_type = spec.storage_type.clone().unwrap_or_else(|| "io1".into());
+    let gib = spec
+        .allocated_gib
+        .ok_or_else(|| invalid("The parameter AllocatedStorage must be provided for a Multi-AZ DB cluster."))?;
+    let iops = match storage_type.as_str() {
+        "io1" | "io2" => {
+            if !(100..=65536).contains(&gib) {
+                return Err(invalid(format!(
+                    "Invalid storage size for engine name {} and storage type {storage_type}: {gib}",
+                    engine.name
+                )));
+            }
+            let iops = spec.iops.ok_or_else(|| {
+                invalid(format!("The parameter Iops must be provided for storage type {storage_type}."))
+            })?;
+            if !(1000..=256_000).contains(&iops) || iops > gib.saturating_mul(50) {
+                return Err(invalid(format!(
+                    "Invalid Iops {iops} for {gib} GiB of {storage_type}: 1,000 to 256,000 and at most 50 per GiB."
+                )));
+            }
+            Some(iops)
+        }
+        "gp3" => {
+            if !(20..=65536).contains(&gib) {
+                return Err(invalid(format!(
+                    "Invalid storage size for engine name {} and storage type gp3: {gib}",
+                    engine.name
+                )));
+            }
+            spec.iops
+        }
+        other => {
+            return Err(invalid(format!(
+                "Invalid storage type for a Multi-AZ DB cluster: {other}. Use io1, io2 or gp3."
+            )))
+        }
+    };
+    Ok(Some(MultiAzShape { class, gib, storage_type, iops }))
+}
+
+/// What a Multi-AZ DB cluster's instances are: their class and storage.
+struct MultiAzShape {
+    class: String,
+    gib: u32,
+    storage_type: String,
+    iops: Option<u32>,
 }
 
 /// Aurora's password rule: 8 to 41 printable ASCII characters besides `/`, `"`, `@` and space.

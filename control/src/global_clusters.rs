@@ -149,6 +149,12 @@ impl ControlPlane {
         let source = match &spec.source {
             Some((r, c)) => {
                 let cluster = self.region(r).read(now, |s| Ok(s.db_cluster(c)?.clone()))?;
+                if cluster.instance_class.is_some() {
+                    return Err(combination(format!(
+                        "The DB cluster {} is a Multi-AZ DB cluster: global clusters are made of Aurora clusters.",
+                        cluster.id
+                    )));
+                }
                 if cluster.global_cluster.is_some() {
                     return Err(combination(format!(
                         "The DB cluster {} is already a member of a global cluster.",
@@ -184,7 +190,7 @@ impl ControlPlane {
                         "The parameter Engine must be provided when SourceDBClusterIdentifier is not.".into(),
                     )
                 })?;
-                let engine = cluster_engine(&name).ok_or_else(|| {
+                let engine = cluster_engine(&name).filter(|e| !e.multi_az).ok_or_else(|| {
                     RdsError::InvalidParameterValue(format!(
                         "The engine {name} is not supported for global clusters: use aurora-postgresql or \
                          aurora-mysql."

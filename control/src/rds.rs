@@ -846,6 +846,14 @@ impl RegionState {
     ) -> Result<DbInstance, ControlError> {
         let instance = self.db_instance(id)?.clone();
         self.check_not_in_deployment(&instance.resource_id, "DB instance")?;
+        let multi_az_cluster = instance.cluster.as_deref().and_then(|c| self.db_clusters.get(c));
+        if multi_az_cluster.is_some_and(|c| c.instance_class.is_some()) {
+            return Err(RdsError::InvalidClusterState(format!(
+                "The DB instance {} belongs to a Multi-AZ DB cluster: delete the DB cluster instead.",
+                instance.id
+            ))
+            .into());
+        }
         if instance.deletion_protection {
             return Err(combination(
                 "Cannot delete protected DB Instance, please disable deletion protection and try again.",

@@ -1,12 +1,14 @@
-"""The SQL endpoints of an Aurora cluster, through boto3 and psycopg 3, against the squall at
-argv[1] (the cluster's port argv[2], the restored clusters' argv[3] and argv[4]; squall's --rds-ports hold one
-port, the reader endpoint's): the writer endpoint serves PostgreSQL on the cluster volume (six
-copies in three zones) with the values of its DB cluster parameter group; the reader endpoint
-(the port the readers' DescribeDBInstances endpoints show) serves read-only sessions on the same
-database; a point-in-time restore gives the state before later commits; when the writer's zone goes out the cluster fails over by itself and no acknowledged
-commit is lost, and writes go on with four copies; when one more zone loses a copy the cluster
-volume has no write quorum, a write waits (reads that do not queue behind it go on), and it
-completes once the copies come back.
+"""The SQL endpoints of DB clusters, through boto3 and psycopg 3, against the squall at argv[1]
+(the Aurora cluster's port argv[2], the restored clusters' argv[3] and argv[4], a Multi-AZ DB
+cluster's argv[5]; squall's --rds-ports hold one port, the reader endpoint's): the writer endpoint
+serves PostgreSQL on the cluster volume (six copies in three zones) with the values of its DB
+cluster parameter group; the reader endpoint (the port the readers' DescribeDBInstances endpoints
+show) serves read-only sessions on the same database; a point-in-time restore gives the state
+before later commits; when the writer's zone goes out the cluster fails over by itself and no
+acknowledged commit is lost, and writes go on with four copies; when one more zone loses a copy
+the cluster volume has no write quorum, a write waits (reads that do not queue behind it go on),
+and it completes once the copies come back; a snapshot restores; a Multi-AZ DB cluster of the
+postgres engine serves SQL too.
 
 Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
@@ -18,7 +20,7 @@ import time
 from common import FAST, client, fault_api, pg_connect
 
 endpoint = sys.argv[1]
-port, restored_port, pitr_port = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+port, restored_port, pitr_port, maz_port = (int(p) for p in sys.argv[2:6])
 rds = client("rds", endpoint)
 
 rds.create_db_cluster_parameter_group(DBClusterParameterGroupName="ledger-params",
@@ -165,5 +167,15 @@ copy = pg_connect(restored_port, "app", "s3cret-pass")
 assert copy.execute("SELECT count(*) FROM entries").fetchone() == (121,)
 assert copy.execute("SELECT count(*) FROM entries WHERE n = 1000").fetchone() == (0,)
 copy.close()
+
+# A Multi-AZ DB cluster of the postgres engine serves its writer's SQL the same way.
+rds.create_db_cluster(DBClusterIdentifier="payments", Engine="postgres", DBClusterInstanceClass="db.m6gd.large",
+                      AllocatedStorage=100, StorageType="gp3", Port=maz_port, MasterUsername="app",
+                      MasterUserPassword="s3cret-pass", DatabaseName="payments")
+rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier="payments", WaiterConfig=FAST)
+with pg_connect(maz_port, "app", "s3cret-pass", dbname="payments") as maz:
+    maz.execute("CREATE TABLE paid (n integer)")
+    maz.execute("INSERT INTO paid VALUES (1), (2), (3)")
+    assert maz.execute("SELECT sum(n) FROM paid").fetchone() == (6,)
 
 print("rds cluster sql: ok")

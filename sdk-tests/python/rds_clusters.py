@@ -1,8 +1,8 @@
 """Aurora DB clusters with boto3 against the squall at argv[1]: create with RDS's validation,
 waiters (db_cluster_available, db_cluster_deleted), filters, modify, stop and start, deletion
 protection and the final-snapshot rule, events and tags by ARN, DB cluster parameter groups and
-RebootDBCluster, cluster snapshot copies and sharing, and a clear not-implemented answer for what
-is not built yet (Multi-AZ DB clusters).
+RebootDBCluster, cluster snapshot copies and sharing, point-in-time restore, and Multi-AZ DB
+clusters (postgres with three instances of their own).
 
 argv[2] is a free port for the first cluster's SQL endpoint.
 
@@ -49,9 +49,16 @@ fails("InvalidParameterValue", rds.create_db_cluster, DBClusterIdentifier="c2", 
 fails("DBClusterParameterGroupNotFound", rds.create_db_cluster, DBClusterIdentifier="c2",
       Engine="aurora-postgresql", MasterUsername="app", MasterUserPassword="s3cret-pass",
       DBClusterParameterGroupName="mine")
-fails("NotImplemented", rds.create_db_cluster, DBClusterIdentifier="c2", Engine="postgres",
-      MasterUsername="app", MasterUserPassword="s3cret-pass", DBClusterInstanceClass="db.m5d.large",
-      AllocatedStorage=100, StorageType="io1", Iops=1000)
+maz = {"Engine": "postgres", "MasterUsername": "app", "MasterUserPassword": "s3cret-pass"}
+fails("InvalidParameterValue", rds.create_db_cluster, DBClusterIdentifier="c2", **maz)
+fails("InvalidParameterValue", rds.create_db_cluster, DBClusterIdentifier="c2", DBClusterInstanceClass="db.m5d.large",
+      **maz)
+fails("InvalidParameterValue", rds.create_db_cluster, DBClusterIdentifier="c2", DBClusterInstanceClass="db.m5d.large",
+      AllocatedStorage=100, StorageType="io1", **maz)
+fails("InvalidParameterValue", rds.create_db_cluster, DBClusterIdentifier="c2", DBClusterInstanceClass="db.m5d.large",
+      AllocatedStorage=100, StorageType="standard", **maz)
+fails("InvalidParameterCombination", rds.create_db_cluster, DBClusterIdentifier="c2", Engine="aurora-postgresql",
+      MasterUsername="app", MasterUserPassword="s3cret-pass", DBClusterInstanceClass="db.r6g.large")
 fails("DBClusterNotFoundFault", rds.describe_db_clusters, DBClusterIdentifier="nope")
 
 # Aurora MySQL: its port, backtracking.
@@ -239,6 +246,38 @@ shown = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
 assert {m["DBClusterParameterGroupStatus"] for m in shown["DBClusterMembers"]} == {"in-sync"}, shown
 fails("InvalidParameterCombination", rds.modify_db_cluster, DBClusterIdentifier="sessions",
       DBClusterParameterGroupName="orders-params", ApplyImmediately=True)
+
+# A Multi-AZ DB cluster: postgres with a class and storage, a writer and two readable standbys of
+# its own in three zones; no instance joins or leaves it on its own; it fails over; it goes whole.
+made_maz = rds.create_db_cluster(DBClusterIdentifier="ledger", DBClusterInstanceClass="db.m5d.large",
+                                 AllocatedStorage=100, StorageType="io1", Iops=1000, **maz)["DBCluster"]
+assert made_maz["MultiAZ"] is True and made_maz["DBClusterInstanceClass"] == "db.m5d.large", made_maz
+assert (made_maz["AllocatedStorage"], made_maz["StorageType"], made_maz["Iops"]) == (100, "io1", 1000), made_maz
+assert made_maz["DBClusterParameterGroup"].startswith("default.postgres"), made_maz
+maz_members = made_maz["DBClusterMembers"]
+assert sorted(m["DBInstanceIdentifier"] for m in maz_members) == ["ledger-instance-1", "ledger-instance-2",
+                                                                   "ledger-instance-3"], made_maz
+assert [m["IsClusterWriter"] for m in maz_members].count(True) == 1, made_maz
+rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier="ledger", WaiterConfig=FAST)
+for n in (1, 2, 3):
+    rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier=f"ledger-instance-{n}", WaiterConfig=FAST)
+placed = rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": ["ledger"]}])["DBInstances"]
+assert len({i["AvailabilityZone"] for i in placed}) == 3, placed
+assert {(i["Engine"], i["DBInstanceClass"], i["AllocatedStorage"]) for i in placed} == {("postgres", "db.m5d.large", 100)}
+fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="ledger-4", DBClusterIdentifier="ledger",
+      Engine="postgres", DBInstanceClass="db.m5d.large")
+fails("InvalidDBClusterStateFault", rds.delete_db_instance, DBInstanceIdentifier="ledger-instance-2")
+before = next(m["DBInstanceIdentifier"] for m in rds.describe_db_clusters(DBClusterIdentifier="ledger")["DBClusters"][0]
+              ["DBClusterMembers"] if m["IsClusterWriter"])
+rds.failover_db_cluster(DBClusterIdentifier="ledger")
+rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier="ledger", WaiterConfig=FAST)
+after = next(m["DBInstanceIdentifier"] for m in rds.describe_db_clusters(DBClusterIdentifier="ledger")["DBClusters"][0]
+             ["DBClusterMembers"] if m["IsClusterWriter"])
+assert after != before, (before, after)
+rds.delete_db_cluster(DBClusterIdentifier="ledger", SkipFinalSnapshot=True)
+for n in (1, 2, 3):
+    rds.get_waiter("db_instance_deleted").wait(DBInstanceIdentifier=f"ledger-instance-{n}", WaiterConfig=FAST)
+rds.get_waiter("db_cluster_deleted").wait(DBClusterIdentifier="ledger", WaiterConfig=FAST)
 
 # Point-in-time restore: RDS's window and parameter rules; the latest restorable time.
 shown = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]

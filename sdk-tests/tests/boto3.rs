@@ -407,10 +407,10 @@ async fn aurora_cluster_sql_survives_a_zone_and_waits_without_a_quorum() {
     if !have_python("boto3, psycopg") {
         return;
     }
-    let ports = free_ports(4);
-    let reader: u16 = ports[3].parse().expect("port");
+    let ports = free_ports(5);
+    let reader: u16 = ports[4].parse().expect("port");
     let options = ServeOptions { lifecycle_delay_ms: 100, rds_ports: reader..=reader, ..ServeOptions::ephemeral() };
-    let Some(run) = run_script_with("rds_cluster_sql.py", options, &ports[..3]) else { return };
+    let Some(run) = run_script_with("rds_cluster_sql.py", options, &ports[..4]) else { return };
     assert!(run.await.contains("rds cluster sql: ok"));
 }
 

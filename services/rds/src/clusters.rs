@@ -99,6 +99,7 @@ pub(crate) fn create_instance(
             || r.master_user_password.is_some()
             || r.multi_az == Some(true)
             || r.storage_type.is_some(),
+        multi_az_member: false,
     };
     region.create_cluster_instance(spec, now).map_err(control_error)
 }
@@ -184,7 +185,8 @@ fn render(c: &DbCluster, control: &ControlPlane, region: &Region, arns: &Arns<'_
         global_cluster_identifier: global,
         replication_source_identifier: source,
         global_write_forwarding_status: c.replication_source.as_ref().map(|_| WriteForwardingStatus::Disabled),
-        allocated_storage: Some(1),
+        allocated_storage: Some(c.allocated_gib.map_or(1, |g| g as i32)),
+        iops: c.iops.map(|n| n as i32),
         availability_zones: Some(c.zones().iter().map(|z| z.to_string()).collect()),
         backup_retention_period: Some(c.backup_retention_days as i32),
         database_name: c.db_name.clone(),
@@ -195,7 +197,7 @@ fn render(c: &DbCluster, control: &ControlPlane, region: &Region, arns: &Arns<'_
         endpoint: Some(endpoint_host(c, &c.id, "cluster")),
         reader_endpoint: Some(endpoint_host(c, &c.id, "cluster-ro")),
         custom_endpoints: Some(c.custom_endpoints.iter().map(|e| endpoint_host(c, &e.id, "cluster-custom")).collect()),
-        multi_az: Some(false),
+        multi_az: Some(c.instance_class.is_some()),
         engine: Some(c.engine.clone()),
         engine_version: Some(c.engine_version.clone()),
         earliest_restorable_time: Some(timestamp(c.created_ms)),
@@ -240,7 +242,7 @@ fn render(c: &DbCluster, control: &ControlPlane, region: &Region, arns: &Arns<'_
             seconds_until_auto_pause: s.seconds_until_auto_pause.map(|p| p as i32),
         }),
         auto_minor_version_upgrade: Some(true),
-        db_cluster_instance_class: None,
+        db_cluster_instance_class: c.instance_class.clone(),
         ..Default::default()
     }
 }
@@ -298,7 +300,22 @@ pub(crate) fn handle(
                 http_endpoint: r.enable_http_endpoint == Some(true),
                 availability_zones: r.availability_zones.clone().unwrap_or_default(),
                 tags: tag_map(r.tags.clone().unwrap_or_default())?,
-                multi_az_cluster: r.db_cluster_instance_class.is_some() || r.allocated_storage.is_some(),
+                instance_class: r.db_cluster_instance_class.clone(),
+                allocated_gib: r
+                    .allocated_storage
+                    .map(|g| {
+                        u32::try_from(g).map_err(|_| {
+                            ApiError::client("InvalidParameterValue", format!("Invalid AllocatedStorage {g}"))
+                        })
+                    })
+                    .transpose()?,
+                iops: r
+                    .iops
+                    .map(|n| {
+                        u32::try_from(n)
+                            .map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid Iops {n}")))
+                    })
+                    .transpose()?,
             };
             let address = &control.config().rds_address;
             let c = match &r.global_cluster_identifier {
