@@ -78,7 +78,33 @@ pub struct DbProxy {
     pub pool: ConnectionPool,
     pub targets: Vec<ProxyTarget>,
     pub tags: BTreeMap<String, String>,
+    /// Its endpoints besides the default one (CreateDBProxyEndpoint).
+    #[serde(default)]
+    pub endpoints: Vec<ProxyEndpoint>,
 }
+
+/// An endpoint of a proxy besides its default one: in other subnets of its VPC (or another
+/// VPC), read-write or read-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyEndpoint {
+    /// Lower-case.
+    pub name: String,
+    /// `prx-endpoint-` and 17 hex digits (the ARN's last part).
+    pub resource_id: String,
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// `READ_WRITE` or `READ_ONLY`.
+    pub target_role: String,
+    /// `creating`, `modifying`, `available` or `deleting`.
+    pub status: String,
+    pub status_since_ms: u64,
+    pub created_ms: u64,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Endpoints one proxy may have besides its default one (RDS's quota).
+pub const MAX_PROXY_ENDPOINTS: usize = 20;
 
 impl Row for DbProxy {
     const TABLE: &'static str = "db_proxies";
@@ -233,6 +259,7 @@ impl RegionState {
             pool: ConnectionPool::default(),
             targets: Vec::new(),
             tags: spec.tags,
+            endpoints: Vec::new(),
         };
         self.db_proxies.insert(name, proxy.clone());
         Ok(proxy)
@@ -409,9 +436,142 @@ impl RegionState {
         Ok(row.clone())
     }
 
+    /// The proxy an endpoint belongs to, and the endpoint.
+    pub fn proxy_endpoint(&self, name: &str) -> Result<(DbProxy, ProxyEndpoint), ControlError> {
+        let key = name.to_ascii_lowercase();
+        self.db_proxies
+            .values()
+            .find_map(|p| p.endpoints.iter().find(|e| e.name == key).map(|e| (p.clone(), e.clone())))
+            .ok_or_else(|| RdsError::ProxyEndpointNotFound(name.to_string()).into())
+    }
+
+    /// CreateDBProxyEndpoint: in subnets of one VPC (the proxy's or another), with that VPC's
+    /// security groups (its default group when none are named).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create_proxy_endpoint(
+        &mut self,
+        proxy: &str,
+        name: &str,
+        subnet_ids: &[String],
+        security_groups: &[String],
+        target_role: Option<&str>,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Result<(DbProxy, ProxyEndpoint), ControlError> {
+        let p = self.proxy_available(proxy)?;
+        let key = name.to_ascii_lowercase();
+        if !crate::rds::identifier_shape(&key, 63) || key == "default" {
+            return Err(invalid(
+                "The parameter DBProxyEndpointName is not a valid identifier. Identifiers must begin with a letter; \
+                 must contain only ASCII letters, digits, and hyphens; must not end with a hyphen or contain two \
+                 consecutive hyphens; and must not be default.",
+            ));
+        }
+        if self.proxy_endpoint(&key).is_ok() {
+            return Err(RdsError::ProxyEndpointExists(key).into());
+        }
+        if p.endpoints.len() >= MAX_PROXY_ENDPOINTS {
+            return Err(RdsError::ProxyEndpointQuotaExceeded(MAX_PROXY_ENDPOINTS).into());
+        }
+        let role = target_role.unwrap_or("READ_WRITE");
+        if !matches!(role, "READ_WRITE" | "READ_ONLY") {
+            return Err(invalid(format!("Invalid TargetRole {role}: use READ_WRITE or READ_ONLY.")));
+        }
+        if role == "READ_ONLY" && !p.targets.iter().any(|t| matches!(t, ProxyTarget::Cluster(_))) {
+            return Err(RdsError::InvalidParameterCombination(
+                "A READ_ONLY endpoint needs a proxy whose target is an Aurora DB cluster.".into(),
+            )
+            .into());
+        }
+        let (vpc_id, _) = self.db_subnets(subnet_ids)?;
+        let security_groups = if security_groups.is_empty() {
+            self.security_groups_ref()
+                .values()
+                .filter(|g| g.vpc_id == vpc_id && g.name == "default")
+                .map(|g| g.id.clone())
+                .collect()
+        } else {
+            self.vpc_security_groups(security_groups, &vpc_id, "DB proxy endpoint")?
+        };
+        let n = self.next_random();
+        let endpoint = ProxyEndpoint {
+            name: key,
+            resource_id: format!("prx-endpoint-{:017x}", n & ((1u128 << 68) - 1)),
+            vpc_id,
+            subnet_ids: subnet_ids.to_vec(),
+            security_groups,
+            target_role: role.to_string(),
+            status: "creating".into(),
+            status_since_ms: now_ms,
+            created_ms: now_ms,
+            tags,
+        };
+        let row = self.db_proxies.get_mut(&p.name).ok_or_else(|| not_found(proxy))?;
+        row.endpoints.push(endpoint.clone());
+        Ok((row.clone(), endpoint))
+    }
+
+    /// ModifyDBProxyEndpoint (rename, security groups) and DeleteDBProxyEndpoint: an endpoint
+    /// that is available.
+    pub(crate) fn change_proxy_endpoint(
+        &mut self,
+        name: &str,
+        new_name: Option<&str>,
+        security_groups: Option<&[String]>,
+        delete: bool,
+        now_ms: u64,
+    ) -> Result<(DbProxy, ProxyEndpoint), ControlError> {
+        let (p, e) = self.proxy_endpoint(name)?;
+        if e.status != "available" {
+            return Err(RdsError::InvalidProxyEndpointState(format!(
+                "The DB proxy endpoint {} is {}: it must be available.",
+                e.name, e.status
+            ))
+            .into());
+        }
+        let mut changed = e.clone();
+        if let Some(n) = new_name {
+            let n = n.to_ascii_lowercase();
+            if !crate::rds::identifier_shape(&n, 63) || n == "default" {
+                return Err(invalid("The parameter NewDBProxyEndpointName is not a valid identifier."));
+            }
+            if n != e.name && self.proxy_endpoint(&n).is_ok() {
+                return Err(RdsError::ProxyEndpointExists(n).into());
+            }
+            changed.name = n;
+        }
+        if let Some(groups) = security_groups {
+            changed.security_groups = self.vpc_security_groups(groups, &e.vpc_id, "DB proxy endpoint")?;
+        }
+        changed.status = if delete { "deleting" } else { "modifying" }.into();
+        changed.status_since_ms = now_ms;
+        let row = self.db_proxies.get_mut(&p.name).ok_or_else(|| not_found(&p.name))?;
+        for slot in row.endpoints.iter_mut().filter(|x| x.name == e.name) {
+            *slot = changed.clone();
+        }
+        Ok((row.clone(), changed))
+    }
+
     /// Statuses that advance: `creating`/`modifying` → `available`, `deleting` → gone.
     pub(crate) fn settle_db_proxies(&mut self, now_ms: u64) {
         let step = self.delays().volume_create.as_millis() as u64;
+        let with_endpoints: Vec<String> = self
+            .db_proxies
+            .values()
+            .filter(|p| p.endpoints.iter().any(|e| e.status != "available" && e.status_since_ms + step <= now_ms))
+            .map(|p| p.name.clone())
+            .collect();
+        for name in with_endpoints {
+            if let Some(p) = self.db_proxies.get_mut(&name) {
+                p.endpoints.retain(|e| !(e.status == "deleting" && e.status_since_ms + step <= now_ms));
+                for e in
+                    p.endpoints.iter_mut().filter(|e| e.status != "available" && e.status_since_ms + step <= now_ms)
+                {
+                    e.status = "available".into();
+                    e.status_since_ms += step;
+                }
+            }
+        }
         let due: Vec<String> = self
             .db_proxies
             .values()
@@ -436,10 +596,18 @@ impl RegionState {
 
 /// When a proxy's next transition falls due.
 pub(crate) fn db_proxy_next_due(p: &DbProxy, d: crate::model::lifecycle::LifecycleDelays) -> u64 {
+    let step = d.volume_create.as_millis() as u64;
+    let endpoints = p
+        .endpoints
+        .iter()
+        .filter(|e| e.status != "available")
+        .map(|e| e.status_since_ms.saturating_add(step))
+        .min()
+        .unwrap_or(u64::MAX);
     if p.status == "available" {
-        u64::MAX
+        endpoints
     } else {
-        p.status_since_ms.saturating_add(d.volume_create.as_millis() as u64)
+        endpoints.min(p.status_since_ms.saturating_add(step))
     }
 }
 
@@ -450,6 +618,33 @@ impl Region {
 
     pub fn modify_db_proxy(&self, name: &str, changes: ProxyChanges, now_ms: u64) -> Result<DbProxy, ControlError> {
         self.with_state(now_ms, |state| state.modify_db_proxy(name, changes, now_ms))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_proxy_endpoint(
+        &self,
+        proxy: &str,
+        name: &str,
+        subnet_ids: &[String],
+        security_groups: &[String],
+        target_role: Option<&str>,
+        tags: BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Result<(DbProxy, ProxyEndpoint), ControlError> {
+        self.with_state(now_ms, |s| {
+            s.create_proxy_endpoint(proxy, name, subnet_ids, security_groups, target_role, tags, now_ms)
+        })
+    }
+
+    pub fn change_proxy_endpoint(
+        &self,
+        name: &str,
+        new_name: Option<&str>,
+        security_groups: Option<&[String]>,
+        delete: bool,
+        now_ms: u64,
+    ) -> Result<(DbProxy, ProxyEndpoint), ControlError> {
+        self.with_state(now_ms, |s| s.change_proxy_endpoint(name, new_name, security_groups, delete, now_ms))
     }
 
     pub fn delete_db_proxy(&self, name: &str, now_ms: u64) -> Result<DbProxy, ControlError> {

@@ -2335,6 +2335,19 @@ impl RegionState {
             "cluster" => self.cluster_tags_mut(id),
             "cluster-snapshot" => self.cluster_snapshot_tags_mut(id),
             "cluster-endpoint" => self.cluster_endpoint_tags_mut(id),
+            "db-proxy-endpoint" => {
+                let proxy = self
+                    .db_proxies
+                    .values()
+                    .find(|p| p.endpoints.iter().any(|e| e.resource_id == id))
+                    .map(|p| p.name.clone())
+                    .ok_or_else(|| RdsError::ProxyEndpointNotFound(id.into()))?;
+                self.db_proxies
+                    .get_mut(&proxy)
+                    .and_then(|p| p.endpoints.iter_mut().find(|e| e.resource_id == id))
+                    .map(|e| &mut e.tags)
+                    .ok_or_else(|| RdsError::ProxyEndpointNotFound(id.into()).into())
+            }
             "db-proxy" => {
                 let name = self
                     .db_proxies
@@ -2400,6 +2413,14 @@ impl RegionState {
             "cluster" => Ok(self.db_cluster(id)?.tags.clone()),
             "cluster-snapshot" => Ok(self.db_cluster_snapshot(id)?.tags.clone()),
             "cluster-endpoint" => Ok(self.custom_endpoint(id)?.1.tags),
+            "db-proxy-endpoint" => Ok(self
+                .db_proxies
+                .values()
+                .flat_map(|p| p.endpoints.iter())
+                .find(|e| e.resource_id == id)
+                .ok_or_else(|| RdsError::ProxyEndpointNotFound(id.into()))?
+                .tags
+                .clone()),
             "db-proxy" => Ok(self
                 .db_proxies
                 .values()

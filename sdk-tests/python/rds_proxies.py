@@ -1,7 +1,8 @@
 """RDS Proxy as metadata, with boto3 against the squall at argv[1]: a proxy with its Secrets
 Manager authentication, subnets and role, statuses that advance, the default target group and
 its connection pool, an instance and an Aurora cluster registered as targets with their health
-and roles, renaming and deletion, with RDS's codes.
+and roles, proxy endpoints (read-write and read-only, beside the default one), renaming and
+deletion, with RDS's codes.
 
 Run by sdk-tests/tests/boto3.rs; exits non-zero on the first wrong answer.
 """
@@ -85,6 +86,45 @@ targets = rds.describe_db_proxy_targets(DBProxyName="front")["Targets"]
 kinds = sorted((t["Type"], t.get("RdsResourceId", t.get("TrackedClusterId")), t.get("Role")) for t in targets)
 assert kinds == [("RDS_INSTANCE", "ledger-1", "READ_WRITE"), ("RDS_INSTANCE", "ledger-2", "READ_ONLY"),
                  ("TRACKED_CLUSTER", "ledger", None)], kinds
+
+# Endpoints besides the default one: read-write and (with a cluster target) read-only ones, in
+# subnets of the VPC, listed with the default; rename, tags, delete.
+listed = rds.describe_db_proxy_endpoints(DBProxyName="front")["DBProxyEndpoints"]
+assert [(e["DBProxyEndpointName"], e["IsDefault"], e["TargetRole"]) for e in listed] == \
+    [("default", True, "READ_WRITE")], listed
+reader = rds.create_db_proxy_endpoint(DBProxyName="front", DBProxyEndpointName="Front-RO", VpcSubnetIds=subnets[:2],
+                                      TargetRole="READ_ONLY", Tags=[{"Key": "tier", "Value": "read"}])["DBProxyEndpoint"]
+assert reader["DBProxyEndpointName"] == "front-ro" and reader["Status"] == "creating" and not reader["IsDefault"], reader
+assert reader["TargetRole"] == "READ_ONLY" and ":db-proxy-endpoint:prx-endpoint-" in reader["DBProxyEndpointArn"], reader
+fails("DBProxyEndpointAlreadyExistsFault", rds.create_db_proxy_endpoint, DBProxyName="front",
+      DBProxyEndpointName="front-ro", VpcSubnetIds=subnets[:2])
+fails("InvalidSubnet", rds.create_db_proxy_endpoint, DBProxyName="front", DBProxyEndpointName="bad",
+      VpcSubnetIds=["subnet-00000000000000000", subnets[0]])
+fails("DBProxyNotFoundFault", rds.create_db_proxy_endpoint, DBProxyName="nobody", DBProxyEndpointName="x",
+      VpcSubnetIds=subnets[:2])
+fails("InvalidDBProxyEndpointStateFault", rds.modify_db_proxy_endpoint, DBProxyEndpointName="front-ro",
+      NewDBProxyEndpointName="front-read")
+for _ in range(100):
+    shown = rds.describe_db_proxy_endpoints(DBProxyEndpointName="front-ro")["DBProxyEndpoints"][0]
+    if shown["Status"] == "available":
+        break
+    time.sleep(0.1)
+assert shown["Status"] == "available", shown
+assert rds.list_tags_for_resource(ResourceName=reader["DBProxyEndpointArn"])["TagList"] == [{"Key": "tier", "Value": "read"}]
+moved = rds.modify_db_proxy_endpoint(DBProxyEndpointName="front-ro", NewDBProxyEndpointName="front-read")
+assert moved["DBProxyEndpoint"]["DBProxyEndpointName"] == "front-read", moved
+fails("DBProxyEndpointNotFoundFault", rds.describe_db_proxy_endpoints, DBProxyEndpointName="front-ro")
+assert len(rds.describe_db_proxy_endpoints(DBProxyName="front")["DBProxyEndpoints"]) == 2
+for _ in range(100):
+    if rds.describe_db_proxy_endpoints(DBProxyEndpointName="front-read")["DBProxyEndpoints"][0]["Status"] == "available":
+        break
+    time.sleep(0.1)
+assert rds.delete_db_proxy_endpoint(DBProxyEndpointName="front-read")["DBProxyEndpoint"]["Status"] == "deleting"
+for _ in range(100):
+    if len(rds.describe_db_proxy_endpoints(DBProxyName="front")["DBProxyEndpoints"]) == 1:
+        break
+    time.sleep(0.1)
+assert len(rds.describe_db_proxy_endpoints(DBProxyName="front")["DBProxyEndpoints"]) == 1
 
 # Modify (rename, timeout), tags by ARN, delete.
 renamed = rds.modify_db_proxy(DBProxyName="front", NewDBProxyName="edge", IdleClientTimeout=600)["DBProxy"]

@@ -727,6 +727,14 @@ pub enum RdsError {
     ProxyTargetAlreadyRegistered(String),
     #[error("target {0} is not registered")]
     ProxyTargetNotFound(String),
+    #[error("DB proxy endpoint {0} already exists")]
+    ProxyEndpointExists(String),
+    #[error("DB proxy endpoint {0} not found")]
+    ProxyEndpointNotFound(String),
+    #[error("{0}")]
+    InvalidProxyEndpointState(String),
+    #[error("at most {0} endpoints per DB proxy")]
+    ProxyEndpointQuotaExceeded(usize),
     #[error("global cluster {0} already exists")]
     GlobalClusterExists(String),
     #[error("global cluster {0} not found")]

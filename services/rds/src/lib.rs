@@ -408,9 +408,11 @@ fn dispatch(control: &ControlPlane, ctx: &RequestContext, request: Request) -> R
         | Request::ModifyDBProxyTargetGroup(_)
         | Request::RegisterDBProxyTargets(_)
         | Request::DeregisterDBProxyTargets(_)
-        | Request::DescribeDBProxyTargets(_)) => {
-            proxies::handle(&region, &arns, &control.config().rds_address, r, now)?
-        }
+        | Request::DescribeDBProxyTargets(_)
+        | Request::CreateDBProxyEndpoint(_)
+        | Request::DescribeDBProxyEndpoints(_)
+        | Request::ModifyDBProxyEndpoint(_)
+        | Request::DeleteDBProxyEndpoint(_)) => proxies::handle(&region, &arns, &control.config().rds_address, r, now)?,
         r @ (Request::DescribeDBLogFiles(_) | Request::DownloadDBLogFilePortion(_)) => log_files(&region, r, now)?,
         Request::ListTagsForResource(r) => {
             no_filters(r.filters.as_deref())?;
@@ -469,7 +471,9 @@ impl Arns<'_> {
             ["arn", "aws", "rds", region, _account, kind, id] if *region == self.region && !id.is_empty() => {
                 match *kind {
                     "db" | "subgrp" | "snapshot" | "pg" | "og" | "secgrp" | "es" | "cluster" | "cluster-snapshot"
-                    | "cluster-endpoint" | "cluster-pg" | "db-proxy" => Ok((kind.to_string(), id.to_string())),
+                    | "cluster-endpoint" | "cluster-pg" | "db-proxy" | "db-proxy-endpoint" => {
+                        Ok((kind.to_string(), id.to_string()))
+                    }
                     _ => Err(invalid()),
                 }
             }
@@ -1513,6 +1517,17 @@ fn control_error(e: ControlError) -> ApiError {
                 ApiError::new(404, "DBProxyNotFoundFault", format!("DBProxy {name} not found."))
             }
             RdsError::InvalidProxyState(m) => client("InvalidDBProxyStateFault", m),
+            RdsError::ProxyEndpointExists(name) => {
+                client("DBProxyEndpointAlreadyExistsFault", format!("A DB proxy endpoint named {name} already exists."))
+            }
+            RdsError::ProxyEndpointNotFound(name) => {
+                ApiError::new(404, "DBProxyEndpointNotFoundFault", format!("DBProxyEndpoint {name} not found."))
+            }
+            RdsError::InvalidProxyEndpointState(m) => client("InvalidDBProxyEndpointStateFault", m),
+            RdsError::ProxyEndpointQuotaExceeded(n) => client(
+                "DBProxyEndpointQuotaExceededFault",
+                format!("A DB proxy can have at most {n} endpoints besides its default one."),
+            ),
             RdsError::GlobalClusterExists(id) => {
                 client("GlobalClusterAlreadyExistsFault", format!("Global cluster {id} already exists"))
             }

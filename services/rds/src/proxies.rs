@@ -2,7 +2,9 @@
 //! Create/Describe/Modify/DeleteDBProxy, the default target group and its connection pool,
 //! Register/Deregister/DescribeDBProxyTargets. The rules are `squall_control::db_proxies`.
 
-use squall_control::db_proxies::{ConnectionPool, DbProxy, ProxyAuth, ProxyChanges, ProxySpec, ProxyTarget};
+use squall_control::db_proxies::{
+    ConnectionPool, DbProxy, ProxyAuth, ProxyChanges, ProxyEndpoint, ProxySpec, ProxyTarget,
+};
 use squall_control::model::rds::DbInstanceStatus;
 use squall_control::Region;
 use squall_protocol::ApiError;
@@ -29,6 +31,44 @@ fn host(p: &DbProxy, address: &str) -> String {
         address.to_string()
     } else {
         format!("{}.proxy-{}.{address}", p.name, &p.resource_id[4..16])
+    }
+}
+
+/// An endpoint of a proxy: one made by CreateDBProxyEndpoint, or (`None`) its default one.
+fn render_endpoint(p: &DbProxy, e: Option<&ProxyEndpoint>, arns: &Arns<'_>, address: &str) -> DBProxyEndpoint {
+    match e {
+        None => DBProxyEndpoint {
+            db_proxy_endpoint_name: Some("default".into()),
+            db_proxy_name: Some(p.name.clone()),
+            status: DBProxyEndpointStatus::from_wire(&p.status),
+            vpc_id: Some(p.vpc_id.clone()),
+            vpc_security_group_ids: Some(p.security_groups.clone()),
+            vpc_subnet_ids: Some(p.subnet_ids.clone()),
+            endpoint: Some(host(p, address)),
+            created_date: Some(timestamp(p.created_ms)),
+            target_role: Some(DBProxyEndpointTargetRole::ReadWrite),
+            is_default: Some(true),
+            endpoint_network_type: Some(EndpointNetworkType::Ipv4),
+            ..Default::default()
+        },
+        Some(e) => DBProxyEndpoint {
+            db_proxy_endpoint_name: Some(e.name.clone()),
+            db_proxy_endpoint_arn: Some(arns.of("db-proxy-endpoint", &e.resource_id)),
+            db_proxy_name: Some(p.name.clone()),
+            status: DBProxyEndpointStatus::from_wire(&e.status),
+            vpc_id: Some(e.vpc_id.clone()),
+            vpc_security_group_ids: Some(e.security_groups.clone()),
+            vpc_subnet_ids: Some(e.subnet_ids.clone()),
+            endpoint: Some(if address == "localhost" || address.parse::<std::net::IpAddr>().is_ok() {
+                address.to_string()
+            } else {
+                format!("{}.endpoint.proxy-{}.{address}", e.name, &p.resource_id[4..16])
+            }),
+            created_date: Some(timestamp(e.created_ms)),
+            target_role: DBProxyEndpointTargetRole::from_wire(&e.target_role),
+            is_default: Some(false),
+            endpoint_network_type: Some(EndpointNetworkType::Ipv4),
+        },
     }
 }
 
@@ -204,6 +244,89 @@ pub(crate) fn handle(
             };
             let p = region.modify_db_proxy(&r.db_proxy_name, changes, now).map_err(control_error)?;
             Response::ModifyDBProxy(ModifyDBProxyResponse { db_proxy: Some(render(&p, arns, address)) })
+        }
+        Request::CreateDBProxyEndpoint(r) => {
+            let tags = tag_map(r.tags.clone().unwrap_or_default())?;
+            if r.endpoint_network_type.is_some_and(|t| t.as_str() != "IPV4") {
+                return Err(super::not_built(
+                    "DB proxy endpoints of network type IPV6 or DUAL are not supported yet by squall.",
+                ));
+            }
+            let (p, e) = region
+                .create_proxy_endpoint(
+                    &r.db_proxy_name,
+                    &r.db_proxy_endpoint_name,
+                    &r.vpc_subnet_ids,
+                    r.vpc_security_group_ids.as_deref().unwrap_or_default(),
+                    r.target_role.map(|t| t.as_str()),
+                    tags,
+                    now,
+                )
+                .map_err(control_error)?;
+            Response::CreateDBProxyEndpoint(CreateDBProxyEndpointResponse {
+                db_proxy_endpoint: Some(render_endpoint(&p, Some(&e), arns, address)),
+            })
+        }
+        Request::DescribeDBProxyEndpoints(r) => {
+            let limit = max_records(r.max_records)?;
+            if let Some(f) = r.filters.as_deref().unwrap_or_default().first() {
+                return Err(ApiError::client("InvalidParameterValue", format!("Unrecognized filter name: {}", f.name)));
+            }
+            let all = region
+                .read(now, |s| {
+                    if let Some(name) = &r.db_proxy_endpoint_name {
+                        let (p, e) = s.proxy_endpoint(name)?;
+                        if r.db_proxy_name.as_ref().is_some_and(|n| !n.eq_ignore_ascii_case(&p.name)) {
+                            return Err(squall_control::RdsError::ProxyEndpointNotFound(name.clone()).into());
+                        }
+                        return Ok(vec![(p, Some(e))]);
+                    }
+                    let proxies = match &r.db_proxy_name {
+                        Some(name) => vec![s.db_proxy(name)?.clone()],
+                        None => s.db_proxies(),
+                    };
+                    Ok(proxies
+                        .into_iter()
+                        .flat_map(|p| {
+                            let mut out = vec![(p.clone(), None)];
+                            out.extend(p.endpoints.iter().map(|e| (p.clone(), Some(e.clone()))));
+                            out
+                        })
+                        .collect())
+                })
+                .map_err(control_error)?;
+            let key = |(p, e): &(DbProxy, Option<ProxyEndpoint>)| {
+                format!("{}/{}", p.name, e.as_ref().map_or("", |e| e.name.as_str()))
+            };
+            let (page, marker) = paginate(all, key, r.marker.as_deref(), limit);
+            Response::DescribeDBProxyEndpoints(DescribeDBProxyEndpointsResponse {
+                db_proxy_endpoints: Some(
+                    page.iter().map(|(p, e)| render_endpoint(p, e.as_ref(), arns, address)).collect(),
+                ),
+                marker,
+            })
+        }
+        Request::ModifyDBProxyEndpoint(r) => {
+            let (p, e) = region
+                .change_proxy_endpoint(
+                    &r.db_proxy_endpoint_name,
+                    r.new_db_proxy_endpoint_name.as_deref(),
+                    r.vpc_security_group_ids.as_deref(),
+                    false,
+                    now,
+                )
+                .map_err(control_error)?;
+            Response::ModifyDBProxyEndpoint(ModifyDBProxyEndpointResponse {
+                db_proxy_endpoint: Some(render_endpoint(&p, Some(&e), arns, address)),
+            })
+        }
+        Request::DeleteDBProxyEndpoint(r) => {
+            let (p, e) = region
+                .change_proxy_endpoint(&r.db_proxy_endpoint_name, None, None, true, now)
+                .map_err(control_error)?;
+            Response::DeleteDBProxyEndpoint(DeleteDBProxyEndpointResponse {
+                db_proxy_endpoint: Some(render_endpoint(&p, Some(&e), arns, address)),
+            })
         }
         Request::DeleteDBProxy(r) => {
             let p = region.delete_db_proxy(&r.db_proxy_name, now).map_err(control_error)?;

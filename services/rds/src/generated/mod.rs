@@ -312,6 +312,10 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "RegisterDBProxyTargets",
     "DeregisterDBProxyTargets",
     "DescribeDBProxyTargets",
+    "CreateDBProxyEndpoint",
+    "DescribeDBProxyEndpoints",
+    "ModifyDBProxyEndpoint",
+    "DeleteDBProxyEndpoint",
     "CreateGlobalCluster",
     "DescribeGlobalClusters",
     "ModifyGlobalCluster",
@@ -422,6 +426,10 @@ pub enum Request {
     RegisterDBProxyTargets(RegisterDBProxyTargetsRequest),
     DeregisterDBProxyTargets(DeregisterDBProxyTargetsRequest),
     DescribeDBProxyTargets(DescribeDBProxyTargetsRequest),
+    CreateDBProxyEndpoint(CreateDBProxyEndpointRequest),
+    DescribeDBProxyEndpoints(DescribeDBProxyEndpointsRequest),
+    ModifyDBProxyEndpoint(ModifyDBProxyEndpointRequest),
+    DeleteDBProxyEndpoint(DeleteDBProxyEndpointRequest),
     CreateGlobalCluster(CreateGlobalClusterMessage),
     DescribeGlobalClusters(DescribeGlobalClustersMessage),
     ModifyGlobalCluster(ModifyGlobalClusterMessage),
@@ -652,6 +660,18 @@ impl Request {
             "DescribeDBProxyTargets" => {
                 DescribeDBProxyTargetsRequest::decode_members(q, "").map(Self::DescribeDBProxyTargets)
             }
+            "CreateDBProxyEndpoint" => {
+                CreateDBProxyEndpointRequest::decode_members(q, "").map(Self::CreateDBProxyEndpoint)
+            }
+            "DescribeDBProxyEndpoints" => {
+                DescribeDBProxyEndpointsRequest::decode_members(q, "").map(Self::DescribeDBProxyEndpoints)
+            }
+            "ModifyDBProxyEndpoint" => {
+                ModifyDBProxyEndpointRequest::decode_members(q, "").map(Self::ModifyDBProxyEndpoint)
+            }
+            "DeleteDBProxyEndpoint" => {
+                DeleteDBProxyEndpointRequest::decode_members(q, "").map(Self::DeleteDBProxyEndpoint)
+            }
             "CreateGlobalCluster" => CreateGlobalClusterMessage::decode_members(q, "").map(Self::CreateGlobalCluster),
             "DescribeGlobalClusters" => {
                 DescribeGlobalClustersMessage::decode_members(q, "").map(Self::DescribeGlobalClusters)
@@ -776,6 +796,10 @@ impl Request {
             Self::RegisterDBProxyTargets(_) => "RegisterDBProxyTargets",
             Self::DeregisterDBProxyTargets(_) => "DeregisterDBProxyTargets",
             Self::DescribeDBProxyTargets(_) => "DescribeDBProxyTargets",
+            Self::CreateDBProxyEndpoint(_) => "CreateDBProxyEndpoint",
+            Self::DescribeDBProxyEndpoints(_) => "DescribeDBProxyEndpoints",
+            Self::ModifyDBProxyEndpoint(_) => "ModifyDBProxyEndpoint",
+            Self::DeleteDBProxyEndpoint(_) => "DeleteDBProxyEndpoint",
             Self::CreateGlobalCluster(_) => "CreateGlobalCluster",
             Self::DescribeGlobalClusters(_) => "DescribeGlobalClusters",
             Self::ModifyGlobalCluster(_) => "ModifyGlobalCluster",
@@ -888,6 +912,10 @@ pub enum Response {
     RegisterDBProxyTargets(RegisterDBProxyTargetsResponse),
     DeregisterDBProxyTargets(DeregisterDBProxyTargetsResponse),
     DescribeDBProxyTargets(DescribeDBProxyTargetsResponse),
+    CreateDBProxyEndpoint(CreateDBProxyEndpointResponse),
+    DescribeDBProxyEndpoints(DescribeDBProxyEndpointsResponse),
+    ModifyDBProxyEndpoint(ModifyDBProxyEndpointResponse),
+    DeleteDBProxyEndpoint(DeleteDBProxyEndpointResponse),
     CreateGlobalCluster(CreateGlobalClusterResult),
     DescribeGlobalClusters(GlobalClustersMessage),
     ModifyGlobalCluster(ModifyGlobalClusterResult),
@@ -999,6 +1027,10 @@ impl Response {
             Self::RegisterDBProxyTargets(_) => "RegisterDBProxyTargets",
             Self::DeregisterDBProxyTargets(_) => "DeregisterDBProxyTargets",
             Self::DescribeDBProxyTargets(_) => "DescribeDBProxyTargets",
+            Self::CreateDBProxyEndpoint(_) => "CreateDBProxyEndpoint",
+            Self::DescribeDBProxyEndpoints(_) => "DescribeDBProxyEndpoints",
+            Self::ModifyDBProxyEndpoint(_) => "ModifyDBProxyEndpoint",
+            Self::DeleteDBProxyEndpoint(_) => "DeleteDBProxyEndpoint",
             Self::CreateGlobalCluster(_) => "CreateGlobalCluster",
             Self::DescribeGlobalClusters(_) => "DescribeGlobalClusters",
             Self::ModifyGlobalCluster(_) => "ModifyGlobalCluster",
@@ -1372,6 +1404,22 @@ impl Response {
                 true
             }
             Self::DescribeDBProxyTargets(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::CreateDBProxyEndpoint(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DescribeDBProxyEndpoints(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::ModifyDBProxyEndpoint(v) => {
+                v.encode_members(w);
+                true
+            }
+            Self::DeleteDBProxyEndpoint(v) => {
                 v.encode_members(w);
                 true
             }

@@ -151,6 +151,65 @@ impl XmlEncode for ConnectionPoolConfigurationInfo {
         w.close(tag);
     }
 }
+/// Shape `CreateDBProxyEndpointRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateDBProxyEndpointRequest {
+    pub db_proxy_name: String,
+    pub db_proxy_endpoint_name: String,
+    pub vpc_subnet_ids: Vec<String>,
+    pub vpc_security_group_ids: Option<Vec<String>>,
+    pub target_role: Option<DBProxyEndpointTargetRole>,
+    pub tags: Option<Vec<Tag>>,
+    pub endpoint_network_type: Option<EndpointNetworkType>,
+}
+impl CreateDBProxyEndpointRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_proxy_name: required(String::decode_query(q, &join(key, "DBProxyName"))?, &join(key, "DBProxyName"))?,
+            db_proxy_endpoint_name: required(
+                String::decode_query(q, &join(key, "DBProxyEndpointName"))?,
+                &join(key, "DBProxyEndpointName"),
+            )?,
+            vpc_subnet_ids: required(
+                query_list::<String>(q, &join(key, "VpcSubnetIds"), "member")?,
+                &join(key, "VpcSubnetIds"),
+            )?,
+            vpc_security_group_ids: query_list::<String>(q, &join(key, "VpcSecurityGroupIds"), "member")?,
+            target_role: DBProxyEndpointTargetRole::decode_query(q, &join(key, "TargetRole"))?,
+            tags: query_list::<Tag>(q, &join(key, "Tags"), "Tag")?,
+            endpoint_network_type: EndpointNetworkType::decode_query(q, &join(key, "EndpointNetworkType"))?,
+        })
+    }
+}
+impl QueryDecode for CreateDBProxyEndpointRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `CreateDBProxyEndpointResponse` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateDBProxyEndpointResponse {
+    pub db_proxy_endpoint: Option<DBProxyEndpoint>,
+}
+impl CreateDBProxyEndpointResponse {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_proxy_endpoint {
+            v.encode_xml(w, "DBProxyEndpoint");
+        }
+    }
+}
+impl XmlEncode for CreateDBProxyEndpointResponse {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `CreateDBProxyRequest` of the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateDBProxyRequest {
@@ -311,6 +370,150 @@ impl XmlEncode for DBProxy {
         w.open(tag);
         self.encode_members(w);
         w.close(tag);
+    }
+}
+/// Shape `DBProxyEndpoint` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DBProxyEndpoint {
+    pub db_proxy_endpoint_name: Option<String>,
+    pub db_proxy_endpoint_arn: Option<String>,
+    pub db_proxy_name: Option<String>,
+    pub status: Option<DBProxyEndpointStatus>,
+    pub vpc_id: Option<String>,
+    pub vpc_security_group_ids: Option<Vec<String>>,
+    pub vpc_subnet_ids: Option<Vec<String>>,
+    pub endpoint: Option<String>,
+    pub created_date: Option<Timestamp>,
+    pub target_role: Option<DBProxyEndpointTargetRole>,
+    pub is_default: Option<bool>,
+    pub endpoint_network_type: Option<EndpointNetworkType>,
+}
+impl DBProxyEndpoint {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_proxy_endpoint_name {
+            v.encode_xml(w, "DBProxyEndpointName");
+        }
+        if let Some(v) = &self.db_proxy_endpoint_arn {
+            v.encode_xml(w, "DBProxyEndpointArn");
+        }
+        if let Some(v) = &self.db_proxy_name {
+            v.encode_xml(w, "DBProxyName");
+        }
+        if let Some(v) = &self.status {
+            v.encode_xml(w, "Status");
+        }
+        if let Some(v) = &self.vpc_id {
+            v.encode_xml(w, "VpcId");
+        }
+        if let Some(v) = &self.vpc_security_group_ids {
+            encode_list(w, "VpcSecurityGroupIds", "member", v);
+        }
+        if let Some(v) = &self.vpc_subnet_ids {
+            encode_list(w, "VpcSubnetIds", "member", v);
+        }
+        if let Some(v) = &self.endpoint {
+            v.encode_xml(w, "Endpoint");
+        }
+        if let Some(v) = &self.created_date {
+            v.encode_xml(w, "CreatedDate");
+        }
+        if let Some(v) = &self.target_role {
+            v.encode_xml(w, "TargetRole");
+        }
+        if let Some(v) = &self.is_default {
+            v.encode_xml(w, "IsDefault");
+        }
+        if let Some(v) = &self.endpoint_network_type {
+            v.encode_xml(w, "EndpointNetworkType");
+        }
+    }
+}
+impl XmlEncode for DBProxyEndpoint {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Enum `DBProxyEndpointStatus` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DBProxyEndpointStatus {
+    /// `available`
+    Available,
+    /// `modifying`
+    Modifying,
+    /// `incompatible-network`
+    IncompatibleNetwork,
+    /// `insufficient-resource-limits`
+    InsufficientResourceLimits,
+    /// `creating`
+    Creating,
+    /// `deleting`
+    Deleting,
+}
+impl DBProxyEndpointStatus {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[
+        Self::Available,
+        Self::Modifying,
+        Self::IncompatibleNetwork,
+        Self::InsufficientResourceLimits,
+        Self::Creating,
+        Self::Deleting,
+    ];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Modifying => "modifying",
+            Self::IncompatibleNetwork => "incompatible-network",
+            Self::InsufficientResourceLimits => "insufficient-resource-limits",
+            Self::Creating => "creating",
+            Self::Deleting => "deleting",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl XmlEncode for DBProxyEndpointStatus {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
+    }
+}
+/// Enum `DBProxyEndpointTargetRole` of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DBProxyEndpointTargetRole {
+    /// `READ_WRITE`
+    ReadWrite,
+    /// `READ_ONLY`
+    ReadOnly,
+}
+impl DBProxyEndpointTargetRole {
+    /// Every value the model allows, in the model's order.
+    pub const ALL: &'static [Self] = &[Self::ReadWrite, Self::ReadOnly];
+    /// The value as it appears on the wire.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::ReadWrite => "READ_WRITE",
+            Self::ReadOnly => "READ_ONLY",
+        }
+    }
+    /// Parses a wire value; `None` for a value the model does not list.
+    pub fn from_wire(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == value)
+    }
+}
+impl QueryDecode for DBProxyEndpointTargetRole {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        decode_enum(q, key, Self::from_wire)
+    }
+}
+impl XmlEncode for DBProxyEndpointTargetRole {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.text_element(tag, self.as_str());
     }
 }
 /// Enum `DBProxyStatus` of the model.
@@ -496,6 +699,50 @@ impl QueryDecode for DefaultAuthScheme {
         decode_enum(q, key, Self::from_wire)
     }
 }
+/// Shape `DeleteDBProxyEndpointRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteDBProxyEndpointRequest {
+    pub db_proxy_endpoint_name: String,
+}
+impl DeleteDBProxyEndpointRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_proxy_endpoint_name: required(
+                String::decode_query(q, &join(key, "DBProxyEndpointName"))?,
+                &join(key, "DBProxyEndpointName"),
+            )?,
+        })
+    }
+}
+impl QueryDecode for DeleteDBProxyEndpointRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DeleteDBProxyEndpointResponse` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteDBProxyEndpointResponse {
+    pub db_proxy_endpoint: Option<DBProxyEndpoint>,
+}
+impl DeleteDBProxyEndpointResponse {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_proxy_endpoint {
+            v.encode_xml(w, "DBProxyEndpoint");
+        }
+    }
+}
+impl XmlEncode for DeleteDBProxyEndpointResponse {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
 /// Shape `DeleteDBProxyRequest` of the model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteDBProxyRequest {
@@ -623,6 +870,59 @@ impl DescribeDBProxiesResponse {
     }
 }
 impl XmlEncode for DescribeDBProxiesResponse {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
+    }
+}
+/// Shape `DescribeDBProxyEndpointsRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeDBProxyEndpointsRequest {
+    pub db_proxy_name: Option<String>,
+    pub db_proxy_endpoint_name: Option<String>,
+    pub filters: Option<Vec<Filter>>,
+    pub marker: Option<String>,
+    pub max_records: Option<i32>,
+}
+impl DescribeDBProxyEndpointsRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_proxy_name: String::decode_query(q, &join(key, "DBProxyName"))?,
+            db_proxy_endpoint_name: String::decode_query(q, &join(key, "DBProxyEndpointName"))?,
+            filters: query_list::<Filter>(q, &join(key, "Filters"), "Filter")?,
+            marker: String::decode_query(q, &join(key, "Marker"))?,
+            max_records: i32::decode_query(q, &join(key, "MaxRecords"))?,
+        })
+    }
+}
+impl QueryDecode for DescribeDBProxyEndpointsRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `DescribeDBProxyEndpointsResponse` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeDBProxyEndpointsResponse {
+    pub db_proxy_endpoints: Option<Vec<DBProxyEndpoint>>,
+    pub marker: Option<String>,
+}
+impl DescribeDBProxyEndpointsResponse {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_proxy_endpoints {
+            encode_list(w, "DBProxyEndpoints", "member", v);
+        }
+        if let Some(v) = &self.marker {
+            v.encode_xml(w, "Marker");
+        }
+    }
+}
+impl XmlEncode for DescribeDBProxyEndpointsResponse {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.open(tag);
         self.encode_members(w);
@@ -836,6 +1136,54 @@ impl QueryDecode for IAMAuthMode {
 impl XmlEncode for IAMAuthMode {
     fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
         w.text_element(tag, self.as_str());
+    }
+}
+/// Shape `ModifyDBProxyEndpointRequest` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyDBProxyEndpointRequest {
+    pub db_proxy_endpoint_name: String,
+    pub new_db_proxy_endpoint_name: Option<String>,
+    pub vpc_security_group_ids: Option<Vec<String>>,
+}
+impl ModifyDBProxyEndpointRequest {
+    /// Decodes the members of this structure found under `key` ("" for a request's root).
+    pub fn decode_members(q: &QueryParams, key: &str) -> Result<Self, ApiError> {
+        Ok(Self {
+            db_proxy_endpoint_name: required(
+                String::decode_query(q, &join(key, "DBProxyEndpointName"))?,
+                &join(key, "DBProxyEndpointName"),
+            )?,
+            new_db_proxy_endpoint_name: String::decode_query(q, &join(key, "NewDBProxyEndpointName"))?,
+            vpc_security_group_ids: query_list::<String>(q, &join(key, "VpcSecurityGroupIds"), "member")?,
+        })
+    }
+}
+impl QueryDecode for ModifyDBProxyEndpointRequest {
+    fn decode_query(q: &QueryParams, key: &str) -> Result<Option<Self>, ApiError> {
+        if !q.has_prefix(key) {
+            return Ok(None);
+        }
+        Self::decode_members(q, key).map(Some)
+    }
+}
+/// Shape `ModifyDBProxyEndpointResponse` of the model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModifyDBProxyEndpointResponse {
+    pub db_proxy_endpoint: Option<DBProxyEndpoint>,
+}
+impl ModifyDBProxyEndpointResponse {
+    /// Writes the members of this structure as XML elements, without a wrapping element.
+    pub fn encode_members(&self, w: &mut XmlWriter) {
+        if let Some(v) = &self.db_proxy_endpoint {
+            v.encode_xml(w, "DBProxyEndpoint");
+        }
+    }
+}
+impl XmlEncode for ModifyDBProxyEndpointResponse {
+    fn encode_xml(&self, w: &mut XmlWriter, tag: &str) {
+        w.open(tag);
+        self.encode_members(w);
+        w.close(tag);
     }
 }
 /// Shape `ModifyDBProxyRequest` of the model.
