@@ -287,6 +287,10 @@ pub struct DbClusterChanges {
     pub storage_type: Option<String>,
     /// DBClusterParameterGroupName: its members take the group's values at their next reboot.
     pub parameter_group: Option<String>,
+    /// A Multi-AZ DB cluster's class and storage (its instances follow).
+    pub instance_class: Option<String>,
+    pub allocated_gib: Option<u32>,
+    pub iops: Option<u32>,
 }
 
 fn invalid(message: impl Into<String>) -> ControlError {
@@ -693,7 +697,7 @@ impl RegionState {
                 Some(found.to_string())
             }
         };
-        if let Some(t) = &changes.storage_type {
+        if let Some(t) = changes.storage_type.as_ref().filter(|_| c.instance_class.is_none()) {
             if !matches!(t.as_str(), "aurora" | "aurora-iopt1") {
                 return Err(invalid(format!("Invalid storage type for an Aurora DB cluster: {t}")));
             }
@@ -701,6 +705,33 @@ impl RegionState {
         let security_groups = match &changes.security_groups {
             Some(ids) => Some(self.vpc_security_groups(ids, &c.vpc_id, "DB cluster")?),
             None => None,
+        };
+        let storage_change =
+            changes.instance_class.is_some() || changes.allocated_gib.is_some() || changes.iops.is_some();
+        let shape = if storage_change || (c.instance_class.is_some() && changes.storage_type.is_some()) {
+            if c.instance_class.is_none() {
+                return Err(combination(
+                    "DBClusterInstanceClass, AllocatedStorage and Iops apply to Multi-AZ DB clusters only.",
+                ));
+            }
+            let merged = DbClusterSpec {
+                instance_class: changes.instance_class.clone().or_else(|| c.instance_class.clone()),
+                allocated_gib: changes.allocated_gib.or(c.allocated_gib),
+                iops: changes.iops.or(c.iops),
+                storage_type: changes.storage_type.clone().or_else(|| Some(c.storage_type.clone())),
+                ..Default::default()
+            };
+            let shape = check_multi_az(engine, &merged)?.ok_or_else(|| ControlError::invariant("Multi-AZ shape"))?;
+            if shape.gib < c.allocated_gib.unwrap_or(0) {
+                return Err(invalid(format!(
+                    "Invalid AllocatedStorage {}: the storage of a DB cluster cannot shrink (it has {}).",
+                    shape.gib,
+                    c.allocated_gib.unwrap_or(0)
+                )));
+            }
+            Some(shape)
+        } else {
+            None
         };
         let family = engine.family(version.as_deref().unwrap_or(&c.engine_version));
         let parameter_group = match &changes.parameter_group {
@@ -766,6 +797,22 @@ impl RegionState {
         }
         if let Some(g) = parameter_group {
             updated.parameter_group = g;
+        }
+        if let Some(m) = shape {
+            updated.instance_class = Some(m.class.clone());
+            updated.allocated_gib = Some(m.gib);
+            updated.iops = m.iops;
+            updated.storage_type = m.storage_type.clone();
+            // Its three instances follow.
+            self.db_instances.update_where(
+                |i| i.cluster.as_deref() == Some(c.id.as_str()),
+                |i| {
+                    i.class = m.class.clone();
+                    i.allocated_gib = m.gib;
+                    i.iops = m.iops;
+                    i.storage_type = m.storage_type.clone();
+                },
+            );
         }
         updated.status = DbClusterStatus::Modifying;
         updated.status_since_ms = now_ms;

@@ -267,6 +267,16 @@ assert {(i["Engine"], i["DBInstanceClass"], i["AllocatedStorage"]) for i in plac
 fails("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier="ledger-4", DBClusterIdentifier="ledger",
       Engine="postgres", DBInstanceClass="db.m5d.large")
 fails("InvalidDBClusterStateFault", rds.delete_db_instance, DBInstanceIdentifier="ledger-instance-2")
+grown = rds.modify_db_cluster(DBClusterIdentifier="ledger", AllocatedStorage=200, Iops=3000,
+                              DBClusterInstanceClass="db.r6gd.xlarge", ApplyImmediately=True)["DBCluster"]
+assert (grown["AllocatedStorage"], grown["Iops"], grown["DBClusterInstanceClass"]) == (200, 3000, "db.r6gd.xlarge"), grown
+rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier="ledger", WaiterConfig=FAST)
+fails("InvalidParameterValue", rds.modify_db_cluster, DBClusterIdentifier="ledger", AllocatedStorage=150,
+      ApplyImmediately=True)
+fails("InvalidParameterCombination", rds.modify_db_cluster, DBClusterIdentifier="orders", AllocatedStorage=150,
+      ApplyImmediately=True)
+assert {i["DBInstanceClass"] for i in rds.describe_db_instances(
+    Filters=[{"Name": "db-cluster-id", "Values": ["ledger"]}])["DBInstances"]} == {"db.r6gd.xlarge"}
 before = next(m["DBInstanceIdentifier"] for m in rds.describe_db_clusters(DBClusterIdentifier="ledger")["DBClusters"][0]
               ["DBClusterMembers"] if m["IsClusterWriter"])
 rds.failover_db_cluster(DBClusterIdentifier="ledger")

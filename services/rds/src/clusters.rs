@@ -377,6 +377,11 @@ pub(crate) fn handle(
             unsupported(r.monitoring_interval.is_some_and(|m| m > 0), "MonitoringInterval")?;
             unsupported(r.enable_performance_insights == Some(true), "EnablePerformanceInsights")?;
             unsupported(r.cloudwatch_logs_export_configuration.is_some(), "CloudwatchLogsExportConfiguration")?;
+            unsupported(r.db_instance_parameter_group_name.is_some(), "DBInstanceParameterGroupName")?;
+            unsupported(r.enable_global_write_forwarding == Some(true), "EnableGlobalWriteForwarding")?;
+            unsupported(r.enable_local_write_forwarding == Some(true), "EnableLocalWriteForwarding")?;
+            unsupported(r.enable_limitless_database == Some(true), "EnableLimitlessDatabase")?;
+            unsupported(r.rotate_master_user_password == Some(true), "RotateMasterUserPassword")?;
             let id = arns.name_of("cluster", &r.db_cluster_identifier)?;
             let changes = DbClusterChanges {
                 new_id: r.new_db_cluster_identifier.clone(),
@@ -401,6 +406,22 @@ pub(crate) fn handle(
                 engine_version: r.engine_version.clone(),
                 storage_type: r.storage_type.clone(),
                 parameter_group: r.db_cluster_parameter_group_name.clone(),
+                instance_class: r.db_cluster_instance_class.clone(),
+                allocated_gib: r
+                    .allocated_storage
+                    .map(|g| {
+                        u32::try_from(g).map_err(|_| {
+                            ApiError::client("InvalidParameterValue", format!("Invalid AllocatedStorage {g}"))
+                        })
+                    })
+                    .transpose()?,
+                iops: r
+                    .iops
+                    .map(|n| {
+                        u32::try_from(n)
+                            .map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid Iops {n}")))
+                    })
+                    .transpose()?,
             };
             let c = region.modify_db_cluster(&id, changes, now).map_err(control_error)?;
             Response::ModifyDBCluster(ModifyDBClusterResult {
