@@ -23,6 +23,18 @@ fn unsupported(given: bool, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A non-negative count of the request (`AllocatedStorage`, `Iops`).
+fn whole(v: Option<i32>, name: &str) -> Result<Option<u32>, ApiError> {
+    v.map(|n| u32::try_from(n).map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid {name} {n}"))))
+        .transpose()
+}
+
+/// A port of the request.
+fn port_of(v: Option<i32>) -> Result<Option<u16>, ApiError> {
+    v.map(|p| u16::try_from(p).map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid port {p}"))))
+        .transpose()
+}
+
 fn scaling(c: Option<&ServerlessV2ScalingConfiguration>) -> Result<Option<ServerlessV2>, ApiError> {
     c.map(|c| serverless_v2(c.min_capacity, c.max_capacity, c.seconds_until_auto_pause).map_err(control_error))
         .transpose()
@@ -268,12 +280,7 @@ pub(crate) fn handle(
                 "EnableCloudwatchLogsExports",
             )?;
             unsupported(r.option_group_name.is_some(), "OptionGroupName")?;
-            let port = r
-                .port
-                .map(|p| {
-                    u16::try_from(p).map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid port {p}")))
-                })
-                .transpose()?;
+            let port = port_of(r.port)?;
             let spec = DbClusterSpec {
                 id: r.db_cluster_identifier.clone(),
                 engine: r.engine.clone(),
@@ -301,21 +308,8 @@ pub(crate) fn handle(
                 availability_zones: r.availability_zones.clone().unwrap_or_default(),
                 tags: tag_map(r.tags.clone().unwrap_or_default())?,
                 instance_class: r.db_cluster_instance_class.clone(),
-                allocated_gib: r
-                    .allocated_storage
-                    .map(|g| {
-                        u32::try_from(g).map_err(|_| {
-                            ApiError::client("InvalidParameterValue", format!("Invalid AllocatedStorage {g}"))
-                        })
-                    })
-                    .transpose()?,
-                iops: r
-                    .iops
-                    .map(|n| {
-                        u32::try_from(n)
-                            .map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid Iops {n}")))
-                    })
-                    .transpose()?,
+                allocated_gib: whole(r.allocated_storage, "AllocatedStorage")?,
+                iops: whole(r.iops, "Iops")?,
             };
             let address = &control.config().rds_address;
             let c = match &r.global_cluster_identifier {
@@ -386,13 +380,7 @@ pub(crate) fn handle(
             let changes = DbClusterChanges {
                 new_id: r.new_db_cluster_identifier.clone(),
                 master_password: r.master_user_password.clone(),
-                port: r
-                    .port
-                    .map(|p| {
-                        u16::try_from(p)
-                            .map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid port {p}")))
-                    })
-                    .transpose()?,
+                port: port_of(r.port)?,
                 security_groups: r.vpc_security_group_ids.clone(),
                 backup_retention_days: r.backup_retention_period.map(|d| d.max(0) as u32),
                 backup_window: r.preferred_backup_window.clone(),
@@ -407,21 +395,8 @@ pub(crate) fn handle(
                 storage_type: r.storage_type.clone(),
                 parameter_group: r.db_cluster_parameter_group_name.clone(),
                 instance_class: r.db_cluster_instance_class.clone(),
-                allocated_gib: r
-                    .allocated_storage
-                    .map(|g| {
-                        u32::try_from(g).map_err(|_| {
-                            ApiError::client("InvalidParameterValue", format!("Invalid AllocatedStorage {g}"))
-                        })
-                    })
-                    .transpose()?,
-                iops: r
-                    .iops
-                    .map(|n| {
-                        u32::try_from(n)
-                            .map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid Iops {n}")))
-                    })
-                    .transpose()?,
+                allocated_gib: whole(r.allocated_storage, "AllocatedStorage")?,
+                iops: whole(r.iops, "Iops")?,
             };
             let c = region.modify_db_cluster(&id, changes, now).map_err(control_error)?;
             Response::ModifyDBCluster(ModifyDBClusterResult {
@@ -590,13 +565,7 @@ pub(crate) fn handle(
                 snapshot,
                 engine: r.engine.clone(),
                 engine_version: r.engine_version.clone(),
-                port: r
-                    .port
-                    .map(|p| {
-                        u16::try_from(p)
-                            .map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid port {p}")))
-                    })
-                    .transpose()?,
+                port: port_of(r.port)?,
                 subnet_group: r.db_subnet_group_name.clone(),
                 security_groups: r.vpc_security_group_ids.clone().unwrap_or_default(),
                 availability_zones: r.availability_zones.clone().unwrap_or_default(),
@@ -663,13 +632,7 @@ pub(crate) fn handle(
                 snapshot: source,
                 engine: String::new(),
                 engine_version: None,
-                port: r
-                    .port
-                    .map(|p| {
-                        u16::try_from(p)
-                            .map_err(|_| ApiError::client("InvalidParameterValue", format!("Invalid port {p}")))
-                    })
-                    .transpose()?,
+                port: port_of(r.port)?,
                 subnet_group: r.db_subnet_group_name.clone(),
                 security_groups: r.vpc_security_group_ids.clone().unwrap_or_default(),
                 availability_zones: Vec::new(),
