@@ -72,6 +72,9 @@ pub struct BlueGreenDeployment {
     pub status_since_ms: u64,
     /// Whether the green copy runs another engine version (a task of its own).
     pub upgrade: bool,
+    /// How long a switchover may wait for the green copy to catch up before it is rolled back.
+    #[serde(default)]
+    pub switchover_timeout_ms: u64,
     pub created_ms: u64,
     pub tags: BTreeMap<String, String>,
 }
@@ -84,11 +87,15 @@ impl Row for BlueGreenDeployment {
     }
 }
 
+/// A switchover's time-out when none is asked for (RDS's default, 300 s).
+pub const DEFAULT_SWITCHOVER_TIMEOUT_S: u32 = 300;
+
 /// When a deployment's next transition falls due (`u64::MAX`: none by time; a provisioning one
-/// turns available in the pass that makes its green copy available).
-pub(crate) fn blue_green_next_due(b: &BlueGreenDeployment, d: LifecycleDelays) -> u64 {
+/// turns available in the pass that makes its green copy available, a switchover completes when
+/// the SQL layer reports the green copy caught up): a switchover's time-out.
+pub(crate) fn blue_green_next_due(b: &BlueGreenDeployment, _d: LifecycleDelays) -> u64 {
     match b.status {
-        BlueGreenStatus::SwitchoverInProgress => b.status_since_ms.saturating_add(d.volume_create.as_millis() as u64),
+        BlueGreenStatus::SwitchoverInProgress => b.status_since_ms.saturating_add(b.switchover_timeout_ms),
         _ => u64::MAX,
     }
 }
@@ -230,6 +237,7 @@ impl RegionState {
             status: BlueGreenStatus::Provisioning,
             status_since_ms: now_ms,
             upgrade,
+            switchover_timeout_ms: 0,
             created_ms: now_ms,
             tags: spec.tags,
         };
@@ -440,14 +448,77 @@ impl RegionState {
                 b.status_since_ms = now_ms;
             }
         }
-        let switched: Vec<String> =
-            self.blue_green.values().filter(|b| blue_green_next_due(b, d) <= now_ms).map(|b| b.id.clone()).collect();
-        for id in switched {
-            if let Some(b) = self.blue_green.get_mut(&id) {
-                b.status_since_ms += d.volume_create.as_millis() as u64;
-                b.status = BlueGreenStatus::SwitchoverCompleted;
+        // A switchover whose green copy did not catch up in time is rolled back: the blue
+        // resources take writes again, nothing was renamed.
+        let timed_out: Vec<BlueGreenDeployment> =
+            self.blue_green.values().filter(|b| blue_green_next_due(b, d) <= now_ms).cloned().collect();
+        for b in timed_out {
+            self.block_blue_writes(&b, false);
+            if let Some(row) = self.blue_green.get_mut(&b.id) {
+                row.status = BlueGreenStatus::Available;
+                row.status_since_ms = now_ms;
+            }
+            tracing::warn!(deployment = %b.id, "a blue/green switchover timed out and was rolled back");
+        }
+    }
+
+    /// Holds (or lets go) the writes of a deployment's blue resources.
+    fn block_blue_writes(&mut self, b: &BlueGreenDeployment, blocked: bool) {
+        for p in &b.pairs {
+            match p.kind.as_str() {
+                "cluster" => {
+                    self.db_clusters.update_where(|c| c.resource_id == p.blue, |c| c.writes_blocked = blocked);
+                }
+                _ => self.db_instances.update_where(|i| i.resource_id == p.blue, |i| i.writes_blocked = blocked),
             }
         }
+    }
+
+    /// Whether a switchover waits for its green copy.
+    pub fn switchovers_waiting(&self) -> bool {
+        self.blue_green.values().any(|b| b.status == BlueGreenStatus::SwitchoverInProgress)
+    }
+
+    /// Switchovers whose green copy has every write of the blue one (the SQL layer reports it
+    /// `caught_up`; or neither is served, so no write can be missing) complete now.
+    pub(crate) fn finish_switchovers(
+        &mut self,
+        served: &[&str],
+        caught_up: &[&str],
+        now_ms: u64,
+    ) -> Result<(), ControlError> {
+        let ready: Vec<String> = self
+            .blue_green
+            .values()
+            .filter(|b| b.status == BlueGreenStatus::SwitchoverInProgress)
+            .filter(|b| {
+                b.pairs.first().is_some_and(|p| {
+                    caught_up.contains(&p.green.as_str())
+                        || (!served.contains(&p.blue.as_str()) && !served.contains(&p.green.as_str()))
+                })
+            })
+            .map(|b| b.id.clone())
+            .collect();
+        for id in ready {
+            self.finish_switchover(&id, now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// The switch itself: renames, ports, the green resources stop replicating and write.
+    fn finish_switchover(&mut self, id: &str, now_ms: u64) -> Result<(), ControlError> {
+        let b = self.blue_green_deployment(id)?.clone();
+        for p in &b.pairs {
+            match p.kind.as_str() {
+                "cluster" => self.switch_clusters(p, now_ms)?,
+                _ => self.switch_instances(p, b.source_kind == SourceKind::Cluster, now_ms)?,
+            }
+        }
+        self.block_blue_writes(&b, false);
+        let row = self.blue_green.get_mut(&b.id).ok_or_else(|| not_found(id))?;
+        row.status = BlueGreenStatus::SwitchoverCompleted;
+        row.status_since_ms = now_ms;
+        Ok(())
     }
 
     fn green_available(&self, p: &BlueGreenPair) -> bool {
@@ -461,9 +532,16 @@ impl RegionState {
         }
     }
 
-    /// SwitchoverBlueGreenDeployment: the renames and the endpoints' ports move at once, the
-    /// green resources stop replicating and take writes.
-    pub(crate) fn switchover_blue_green(&mut self, id: &str, now_ms: u64) -> Result<BlueGreenDeployment, ControlError> {
+    /// SwitchoverBlueGreenDeployment: the blue resources stop taking writes; once the green copy
+    /// has every write (the SQL layer reports it) the renames and the endpoints' ports move, the
+    /// green resources stop replicating and take writes. Not caught up within `timeout_s`: the
+    /// switchover is rolled back.
+    pub(crate) fn switchover_blue_green(
+        &mut self,
+        id: &str,
+        timeout_s: u32,
+        now_ms: u64,
+    ) -> Result<BlueGreenDeployment, ControlError> {
         let b = self.blue_green_deployment(id)?.clone();
         if b.status != BlueGreenStatus::Available {
             return Err(RdsError::InvalidBlueGreenState(format!(
@@ -491,16 +569,22 @@ impl RegionState {
                 .into());
             }
         }
-        for p in &b.pairs {
-            match p.kind.as_str() {
-                "cluster" => self.switch_clusters(p, now_ms)?,
-                _ => self.switch_instances(p, b.source_kind == SourceKind::Cluster, now_ms)?,
-            }
-        }
+        self.block_blue_writes(&b, true);
         let row = self.blue_green.get_mut(&b.id).ok_or_else(|| not_found(id))?;
         row.status = BlueGreenStatus::SwitchoverInProgress;
         row.status_since_ms = now_ms;
-        Ok(row.clone())
+        row.switchover_timeout_ms = u64::from(timeout_s) * 1000;
+        let shown = row.clone();
+        // An engine squall serves no SQL for has no writes to wait for.
+        let engine = match b.pairs.first().map(|p| (p.kind.as_str(), p.blue.as_str())) {
+            Some(("cluster", r)) => self.db_clusters.values().find(|c| c.resource_id == r).map(|c| c.engine.clone()),
+            Some((_, r)) => self.db_instances.values().find(|i| i.resource_id == r).map(|i| i.engine.clone()),
+            None => None,
+        };
+        if !engine.as_deref().is_some_and(crate::served_engine) {
+            self.finish_switchover(&b.id, now_ms)?;
+        }
+        Ok(shown)
     }
 
     /// `<name>-old1` (or the first free `-oldN`).
@@ -659,8 +743,13 @@ impl Region {
         self.with_state(now_ms, |s| s.create_blue_green(spec, &region, &zones, address, now_ms))
     }
 
-    pub fn switchover_blue_green(&self, id: &str, now_ms: u64) -> Result<BlueGreenDeployment, ControlError> {
-        self.with_state(now_ms, |s| s.switchover_blue_green(id, now_ms))
+    pub fn switchover_blue_green(
+        &self,
+        id: &str,
+        timeout_s: u32,
+        now_ms: u64,
+    ) -> Result<BlueGreenDeployment, ControlError> {
+        self.with_state(now_ms, |s| s.switchover_blue_green(id, timeout_s, now_ms))
     }
 
     pub fn delete_blue_green(
@@ -671,5 +760,76 @@ impl Region {
     ) -> Result<BlueGreenDeployment, ControlError> {
         let zones = self.zones_now();
         self.with_state(now_ms, |s| s.delete_blue_green(id, delete_target, &zones, now_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::rds::DbInstanceSpec;
+    use crate::test_support::TestRegion;
+
+    fn status(t: &TestRegion, id: &str) -> BlueGreenStatus {
+        t.region.read(t.now(), |s| Ok(s.blue_green_deployment(id)?.status)).expect("deployment")
+    }
+
+    fn blocked(t: &TestRegion, id: &str) -> bool {
+        t.region.read(t.now(), |s| Ok(s.db_instance(id)?.writes_blocked)).expect("instance")
+    }
+
+    #[test]
+    fn a_switchover_waits_for_the_green_copy_and_rolls_back_when_it_does_not_catch_up() {
+        let t = TestRegion::new();
+        let spec = DbInstanceSpec {
+            id: "orders".into(),
+            class: "db.t3.micro".into(),
+            engine: "postgres".into(),
+            engine_version: Some("15.8".into()),
+            allocated_gib: Some(20),
+            master_username: Some("app".into()),
+            master_password: Some("s3cret-pass".into()),
+            backup_retention_days: Some(1),
+            ..Default::default()
+        };
+        let blue = t.region.create_db_instance(spec, "localhost", t.now()).expect("create");
+        t.advance(5_000);
+        let spec = BlueGreenSpec {
+            name: "upgrade".into(),
+            source: ("db".into(), "orders".into()),
+            engine_version: Some("16.4".into()),
+            ..Default::default()
+        };
+        let made = t.region.create_blue_green(spec, "localhost", t.now()).expect("deployment");
+        let early = t.region.switchover_blue_green(&made.id, 300, t.now());
+        assert!(matches!(early, Err(ControlError::Rds(RdsError::InvalidBlueGreenState(_)))), "{early:?}");
+        t.advance(5_000);
+        assert_eq!(status(&t, &made.id), BlueGreenStatus::Available);
+        let green = made.pairs[0].green.clone();
+
+        // Not caught up within the time-out: rolled back, the blue instance writes again.
+        t.region.switchover_blue_green(&made.id, 30, t.now()).expect("switchover");
+        assert_eq!(status(&t, &made.id), BlueGreenStatus::SwitchoverInProgress);
+        assert!(blocked(&t, "orders"), "the blue instance holds its writes during the switchover");
+        let served = [blue.resource_id.as_str(), green.as_str()];
+        t.region.with_state(t.now(), |s| s.finish_switchovers(&served, &[], t.now())).expect("not yet");
+        assert_eq!(status(&t, &made.id), BlueGreenStatus::SwitchoverInProgress);
+        t.advance(31_000);
+        assert_eq!(status(&t, &made.id), BlueGreenStatus::Available);
+        assert!(!blocked(&t, "orders"));
+        let renamed = t.region.read(t.now(), |s| Ok(s.db_instance("orders-old1").is_ok())).expect("read");
+        assert!(!renamed, "nothing was renamed");
+
+        // Caught up: the names move, the green copy writes, the blue one too (under its new name).
+        t.region.switchover_blue_green(&made.id, 300, t.now()).expect("switchover");
+        t.region.with_state(t.now(), |s| s.finish_switchovers(&served, &[green.as_str()], t.now())).expect("done");
+        assert_eq!(status(&t, &made.id), BlueGreenStatus::SwitchoverCompleted);
+        let (now, old) = t
+            .region
+            .read(t.now(), |s| Ok((s.db_instance("orders")?.clone(), s.db_instance("orders-old1")?.clone())))
+            .expect("both");
+        assert_eq!((now.resource_id.as_str(), now.engine_version.as_str()), (green.as_str(), "16.4"));
+        assert_eq!((old.resource_id, old.writes_blocked), (blue.resource_id.clone(), false));
+        assert_eq!(now.port, blue.port, "the green instance answers on the blue port");
+        assert!(now.read_replica_source.is_none());
     }
 }

@@ -194,6 +194,9 @@ pub struct DbCluster {
     /// read-only SQL until it leaves the global cluster.
     #[serde(default)]
     pub replication_source: Option<String>,
+    /// A blue/green switchover holds its writes while the green copy catches up.
+    #[serde(default)]
+    pub writes_blocked: bool,
     pub created_ms: u64,
     pub tags: BTreeMap<String, String>,
 }
@@ -590,6 +593,7 @@ impl RegionState {
             iops: multi_az.as_ref().and_then(|m| m.iops),
             global_cluster: None,
             replication_source: None,
+            writes_blocked: false,
             created_ms: now_ms,
             tags: spec.tags,
         };
@@ -1146,6 +1150,7 @@ impl RegionState {
             roles: Vec::new(),
             cluster: Some(cluster.id.clone()),
             promotion_tier: tier,
+            writes_blocked: false,
         };
         let mut instance = instance;
         instance.booted_parameters = Some(self.booted_parameters(&instance));

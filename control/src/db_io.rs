@@ -28,6 +28,14 @@ pub fn served_engine(engine: &str) -> bool {
     engine.contains("postgres")
 }
 
+/// What the SQL layer reports as it polls: by region, the resource ids of the endpoints it
+/// serves, and of the replicas caught up with a source that takes no writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SqlReport {
+    pub served: Vec<(RegionName, String)>,
+    pub caught_up: Vec<(RegionName, String)>,
+}
+
 /// A DB instance as its SQL endpoint serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbEndpoint {
@@ -364,7 +372,7 @@ impl RegionState {
             standby: i.standby.clone(),
             standby_in_sync: i.standby_in_sync,
             allocated_gib: i.allocated_gib,
-            read_only: i.read_replica_source.is_some(),
+            read_only: i.read_replica_source.is_some() || i.writes_blocked,
             // In this region by identifier; in another by ARN, as `region/identifier`.
             replicating_from: i.read_replica_source.clone().filter(|_| !i.promoting).map(|source| {
                 match crate::db_cross_region::parse_db_arn(&source) {
@@ -406,7 +414,7 @@ impl RegionState {
             standby_in_sync: false,
             allocated_gib: crate::db_clusters::CLUSTER_VOLUME_GIB,
             // A global cluster's secondary replicates its primary's writer endpoint.
-            read_only: c.replication_source.is_some(),
+            read_only: c.replication_source.is_some() || c.writes_blocked,
             replicating_from: c.replication_source.as_ref().map(|source| match source.split_once('/') {
                 Some((region, id)) => format!("{region}/cluster-{id}"),
                 None => format!("cluster-{source}"),
@@ -479,12 +487,26 @@ impl ControlPlane {
     /// What the SQL endpoints' reconcile does as it polls, with their storage usage
     /// (`(region, resource id, usage)`): the DB log backups that are due, and what the usage asks
     /// for (autoscaling, `storage-full`), in every region.
-    pub fn db_housekeeping(&self, usage: &[(RegionName, String, crate::model::rds::DbUsage)]) {
+    ///
+    /// `sql` tells what the SQL layer serves now: the resource ids of the endpoints it serves in
+    /// each region, and of the replicas that have every write of a source that takes none (a
+    /// blue/green switchover waits for these).
+    pub fn db_housekeeping(&self, usage: &[(RegionName, String, crate::model::rds::DbUsage)], sql: &SqlReport) {
         self.report_db_usage(usage);
         let now = self.now_ms();
         for name in self.known_regions() {
             if let Err(e) = self.region(&name).db_housekeeping(now) {
                 tracing::warn!(region = %name, "DB housekeeping (log backups, storage) failed: {e}");
+            }
+            let served: Vec<&str> = sql.served.iter().filter(|(r, _)| *r == name).map(|(_, id)| id.as_str()).collect();
+            let caught_up: Vec<&str> =
+                sql.caught_up.iter().filter(|(r, _)| *r == name).map(|(_, id)| id.as_str()).collect();
+            let region = self.region(&name);
+            let waiting = region.read(now, |s| Ok(s.switchovers_waiting())).unwrap_or(false);
+            if waiting {
+                if let Err(e) = region.with_state(now, |s| s.finish_switchovers(&served, &caught_up, now)) {
+                    tracing::warn!(region = %name, "a blue/green switchover could not finish: {e}");
+                }
             }
         }
     }

@@ -23,7 +23,7 @@ pub mod db_security_groups;
 pub mod db_snapshot_copy;
 pub mod db_storage;
 pub mod global_clusters;
-pub use db_io::{served_engine, DbDevice, DbEndpoint, DbIoError, DB_STRIPE_BYTES};
+pub use db_io::{served_engine, DbDevice, DbEndpoint, DbIoError, SqlReport, DB_STRIPE_BYTES};
 mod catalog;
 mod db;
 mod ebs_direct;

@@ -650,6 +650,7 @@ impl RegionState {
             roles: Vec::new(),
             cluster: None,
             promotion_tier: 1,
+            writes_blocked: false,
             parameter_group,
             backup_retention_days: retention,
             backup_window,

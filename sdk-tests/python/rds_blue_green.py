@@ -1,6 +1,7 @@
 """Blue/green deployments with boto3 and psycopg 3 against the squall at argv[1]: a PostgreSQL
 instance (port argv[2]) and an Aurora cluster (port argv[3]) each get a green copy on a newer
-engine version that replicates them and refuses writes; SwitchoverBlueGreenDeployment renames as
+engine version that replicates them and refuses writes; SwitchoverBlueGreenDeployment holds the
+blue writes until the green copy has them all (a commit just before it is not lost), then renames as
 RDS does (`-old1` for the blue resources, the blue names for the green ones) and moves the
 endpoint, so a client of the same port reaches the green database, which has every row and takes
 writes; filters, RDS's refusals, DeleteTarget.
@@ -89,7 +90,11 @@ with connect(instance_port) as conn:
     conn.execute("INSERT INTO items VALUES (40)")
 eventually("the green instance to follow the blue commits", lambda: count(green["Endpoint"]["Port"]) == 41)
 
-# Switchover: the names and the port move; the same connection settings reach the green database.
+# Switchover: the blue database stops taking writes, the green copy catches up (a commit made
+# just before the switchover is not lost), then the names and the port move; the same connection
+# settings reach the green database.
+with connect(instance_port) as conn:
+    conn.execute("INSERT INTO items VALUES (41)")
 switching = rds.switchover_blue_green_deployment(BlueGreenDeploymentIdentifier=bgd)["BlueGreenDeployment"]
 assert switching["Status"] == "SWITCHOVER_IN_PROGRESS", switching
 eventually("the switchover to complete", lambda: deployment(bgd)["Status"] == "SWITCHOVER_COMPLETED")
@@ -102,11 +107,14 @@ old = rds.describe_db_instances(DBInstanceIdentifier="orders-old1")["DBInstances
 assert old["EngineVersion"] == "15.8" and old["Endpoint"]["Port"] != instance_port, old
 
 
+eventually("the green database on the blue port", lambda: count(instance_port) == 42)
+
+
 def writes_on_green():
     try:
         with connect(instance_port, attempts=5) as conn:
-            conn.execute("INSERT INTO items VALUES (41)")
-            return conn.execute("SELECT count(*) FROM items").fetchone()[0] == 42
+            conn.execute("INSERT INTO items VALUES (42)")
+            return conn.execute("SELECT count(*) FROM items").fetchone()[0] == 43
     except Exception:  # noqa: BLE001 - the endpoints move within a poll
         return False
 
@@ -121,8 +129,6 @@ fails("BlueGreenDeploymentNotFoundFault", rds.delete_blue_green_deployment, Blue
 second = rds.create_blue_green_deployment(BlueGreenDeploymentName="try-again", Source=now["DBInstanceArn"])
 second_id = second["BlueGreenDeployment"]["BlueGreenDeploymentIdentifier"]
 second_green = second["BlueGreenDeployment"]["Target"].rsplit(":", 1)[1]
-fails("InvalidBlueGreenDeploymentStateFault", rds.switchover_blue_green_deployment,
-      BlueGreenDeploymentIdentifier=second_id)
 eventually("the second deployment", lambda: deployment(second_id)["Status"] == "AVAILABLE")
 rds.delete_blue_green_deployment(BlueGreenDeploymentIdentifier=second_id, DeleteTarget=True)
 rds.get_waiter("db_instance_deleted").wait(DBInstanceIdentifier=second_green, WaiterConfig=FAST)
@@ -151,8 +157,11 @@ shown = rds.describe_db_clusters(DBClusterIdentifier=green_cluster)["DBClusters"
 assert shown["EngineVersion"] == "16.4" and shown["ReplicationSourceIdentifier"] == cluster["DBClusterArn"], shown
 assert len(shown["DBClusterMembers"]) == 2, shown
 eventually("the green cluster to hold the rows", lambda: count(shown["Port"]) == 25)
+with connect(cluster_port) as conn:
+    conn.execute("INSERT INTO items VALUES (25)")
 rds.switchover_blue_green_deployment(BlueGreenDeploymentIdentifier=cluster_bgd)
 eventually("the cluster switchover", lambda: deployment(cluster_bgd)["Status"] == "SWITCHOVER_COMPLETED")
+eventually("the green cluster on the blue port", lambda: count(cluster_port) == 26)
 now = rds.describe_db_clusters(DBClusterIdentifier="ledger")["DBClusters"][0]
 assert now["EngineVersion"] == "16.4" and now["Port"] == cluster_port and "ReplicationSourceIdentifier" not in now, now
 assert sorted(m["DBInstanceIdentifier"] for m in now["DBClusterMembers"]) == ["ledger-1", "ledger-2"], now
@@ -164,7 +173,7 @@ def cluster_writes():
     try:
         with connect(cluster_port, attempts=5) as conn:
             conn.execute("INSERT INTO items VALUES (100)")
-            return conn.execute("SELECT count(*) FROM items").fetchone()[0] == 26
+            return conn.execute("SELECT count(*) FROM items").fetchone()[0] == 27
     except Exception:  # noqa: BLE001 - the endpoints move within a poll
         return False
 

@@ -102,8 +102,6 @@ fails("InvalidSubnet", rds.create_db_proxy_endpoint, DBProxyName="front", DBProx
       VpcSubnetIds=["subnet-00000000000000000", subnets[0]])
 fails("DBProxyNotFoundFault", rds.create_db_proxy_endpoint, DBProxyName="nobody", DBProxyEndpointName="x",
       VpcSubnetIds=subnets[:2])
-fails("InvalidDBProxyEndpointStateFault", rds.modify_db_proxy_endpoint, DBProxyEndpointName="front-ro",
-      NewDBProxyEndpointName="front-read")
 for _ in range(100):
     shown = rds.describe_db_proxy_endpoints(DBProxyEndpointName="front-ro")["DBProxyEndpoints"][0]
     if shown["Status"] == "available":

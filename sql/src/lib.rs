@@ -162,8 +162,9 @@ impl Endpoints {
         loop {
             let me = self.clone();
             let usage = self.usage();
+            let report = self.report();
             let wanted = tokio::task::spawn_blocking(move || {
-                me.control.db_housekeeping(&usage);
+                me.control.db_housekeeping(&usage, &report);
                 me.control.db_endpoints()
             })
             .await
@@ -514,6 +515,25 @@ impl Endpoints {
                 Some((s.region.clone(), s.resource_id.clone(), usage))
             })
             .collect()
+    }
+
+    /// What the control plane learns as the endpoints are polled: the resource ids served, and
+    /// the replicas that have every write of a source that takes none (a blue/green switchover
+    /// waits for those).
+    fn report(&self) -> squall_control::SqlReport {
+        let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = squall_control::SqlReport::default();
+        for s in served.values().filter(|s| s.db.is_some()) {
+            out.served.push((s.region.clone(), s.resource_id.clone()));
+            let Some(link) = &s.replica else { continue };
+            let Some(source) = link.source().and_then(|src| served.get(&src)).and_then(|x| x.db.clone()) else {
+                continue;
+            };
+            if source.read_only && link.lag(Some(&source)).is_zero() {
+                out.caught_up.push((s.region.clone(), s.resource_id.clone()));
+            }
+        }
+        out
     }
 
     /// The database an endpoint serves now.

@@ -189,6 +189,10 @@ pub struct DbInstance {
     /// Its place in the order of failover (0 first, 15 last) within its cluster.
     #[serde(default = "default_promotion_tier")]
     pub promotion_tier: u32,
+    /// A blue/green switchover holds its writes while the green copy catches up (its SQL endpoint
+    /// serves read-only meanwhile).
+    #[serde(default)]
+    pub writes_blocked: bool,
 }
 
 fn default_promotion_tier() -> u32 {

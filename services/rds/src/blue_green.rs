@@ -1,7 +1,9 @@
 //! Blue/green deployments on the wire: Create/Describe/Switchover/DeleteBlueGreenDeployment. The
 //! rules are the control plane's (`squall_control::blue_green`); this file decodes, calls, renders.
 
-use squall_control::blue_green::{BlueGreenDeployment as Deployment, BlueGreenSpec, BlueGreenStatus};
+use squall_control::blue_green::{
+    BlueGreenDeployment as Deployment, BlueGreenSpec, BlueGreenStatus, DEFAULT_SWITCHOVER_TIMEOUT_S,
+};
 use squall_control::{ControlPlane, Region};
 use squall_protocol::ApiError;
 
@@ -152,15 +154,16 @@ pub(crate) fn handle(
             })
         }
         Request::SwitchoverBlueGreenDeployment(r) => {
-            if let Some(t) = r.switchover_timeout {
-                if t < 30 {
-                    return Err(ApiError::client(
-                        "InvalidParameterValue",
-                        format!("SwitchoverTimeout must be at least 30 seconds (got {t})."),
-                    ));
-                }
+            let timeout = r.switchover_timeout.unwrap_or(DEFAULT_SWITCHOVER_TIMEOUT_S as i32);
+            if timeout < 30 {
+                return Err(ApiError::client(
+                    "InvalidParameterValue",
+                    format!("SwitchoverTimeout must be at least 30 seconds (got {timeout})."),
+                ));
             }
-            let d = region.switchover_blue_green(&r.blue_green_deployment_identifier, now).map_err(control_error)?;
+            let d = region
+                .switchover_blue_green(&r.blue_green_deployment_identifier, timeout as u32, now)
+                .map_err(control_error)?;
             Response::SwitchoverBlueGreenDeployment(SwitchoverBlueGreenDeploymentResponse {
                 blue_green_deployment: Some(render(&d, region, arns)),
             })
